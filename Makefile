@@ -1,0 +1,121 @@
+# amber: checkpoint/restore for Linux process trees.
+#
+#   make          build build/amber (and build/asan/amber)
+#   make test     unit tests, then the zdtm suite (normal and ASAN builds)
+#   make demo     checkpoint a running workload, restore it, show it continue
+#   make bench    benchmarks (print ratios against in-run baselines)
+
+CC       ?= gcc
+B        := build
+PROTOC_C ?= protoc-c
+
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -I$(B)/proto -pthread
+LDLIBS   := -lprotobuf-c -lcompel -pthread
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PROTOS   := $(wildcard proto/*.proto)
+PB_C     := $(patsubst proto/%.proto,$(B)/proto/%.pb-c.c,$(PROTOS))
+PB_H     := $(PB_C:.c=.h)
+SRCS     := $(wildcard src/*.c) $(wildcard src/cli/*.c)
+OBJS     := $(patsubst %.c,$(B)/%.o,$(SRCS)) $(PB_C:.c=.o) $(B)/restorer_blob.o
+ASAN_OBJS := $(patsubst %.c,$(B)/asan/%.o,$(SRCS)) $(patsubst $(B)/%.c,$(B)/asan/%.o,$(PB_C)) $(B)/restorer_blob.o
+
+# The restorer runs after the restoring process has unmapped libc: no
+# libc, no stack protector, no absolute relocations (checked below).
+RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-stack-protector \
+	      -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-red-zone \
+	      -fno-jump-tables -fcf-protection=none -Isrc -D__AMBER_RESTORER__
+RST_SRCS := $(wildcard src/restorer/*.c)
+RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
+
+.PHONY: all deps asan test unit zdtm demo bench clean format vmtest kernel
+all: deps $(B)/amber $(B)/asan/amber tests
+
+deps:
+	@bash scripts/deps.sh
+
+$(B)/amber: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+asan: $(B)/asan/amber
+$(B)/asan/amber: $(ASAN_OBJS)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(B)/proto
+	$(PROTOC_C) --proto_path=proto --c_out=$(B)/proto $<
+
+$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
+	$(CC) -O2 -g -I$(B)/proto -c -o $@ $<
+$(B)/asan/$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(ASAN_FLAGS) -I$(B)/proto -c -o $@ $<
+
+$(B)/src/%.o: src/%.c $(PB_H) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(B)/asan/src/%.o: src/%.c $(PB_H) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+# --- restorer blob ---------------------------------------------------------
+$(B)/src/restorer/%.o: src/restorer/%.c $(wildcard src/restorer/*.h) src/restorer_args.h
+	@mkdir -p $(dir $@)
+	$(CC) $(RST_CFLAGS) -c -o $@ $<
+$(B)/src/restorer/%.o: src/restorer/%.S
+	@mkdir -p $(dir $@)
+	$(CC) $(RST_CFLAGS) -c -o $@ $<
+$(B)/restorer.elf: $(RST_OBJS) $(patsubst %.S,$(B)/%.o,$(wildcard src/restorer/*.S)) src/restorer/restorer.lds
+	ld -static -pie --no-dynamic-linker -T src/restorer/restorer.lds -o $@ \
+		$(filter %.o,$^)
+	@if readelf -r $@ | grep -q 'R_X86_64'; then \
+		echo "restorer has relocations; it must be position independent" >&2; \
+		readelf -r $@ >&2; rm -f $@; exit 1; fi
+$(B)/restorer.bin: $(B)/restorer.elf
+	objcopy -O binary -j .text -j .rodata -j .data -j .bss --set-section-flags .bss=alloc,load,contents $< $@
+$(B)/restorer_blob.o: $(B)/restorer.bin
+	printf '\t.section .rodata\n\t.globl amber_restorer_blob, amber_restorer_blob_end\n\t.balign 4096\namber_restorer_blob:\n\t.incbin "%s"\namber_restorer_blob_end:\n\t.section .note.GNU-stack,"",@progbits\n' $< > $(B)/restorer_blob.S
+	$(CC) -c -o $@ $(B)/restorer_blob.S
+
+# --- tests -----------------------------------------------------------------
+.PHONY: tests
+tests:
+	@if [ -f test/zdtm/Makefile ]; then $(MAKE) -s -C test/zdtm; fi
+	@if [ -f test/unit/Makefile ]; then $(MAKE) -s -C test/unit; fi
+
+PYTEST := /usr/bin/python3 -m pytest
+
+unit: all
+	@if [ -f test/unit/Makefile ]; then $(MAKE) -s -C test/unit run; fi
+	$(PYTEST) -q test/unit
+
+# The zdtm suite runs in every mode this machine can run, first against the
+# optimized build, then the core modes against the ASAN+UBSan build.
+zdtm: all
+	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_ASAN=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
+
+test: unit zdtm
+
+demo: all
+	bash scripts/demo.sh
+
+bench: all
+	$(MAKE) -s -C bench
+	bash bench/run.sh
+
+vmtest:
+	bash test/vm/vmtest.sh
+
+kernel:
+	bash kernel/build.sh
+
+format:
+	clang-format -i $(SRCS) $(wildcard src/*.h src/restorer/*.[ch] src/cli/*.h)
+
+clean:
+	rm -rf $(B)
+	@if [ -f test/zdtm/Makefile ]; then $(MAKE) -s -C test/zdtm clean; fi

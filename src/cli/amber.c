@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The amber command line: parses options into an explicit options struct
+ * per verb and calls the library. No verb reads global options.
+ */
+#define LOG_PREFIX "amber: "
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dump.h"
+#include "kerndat.h"
+#include "log.h"
+#include "restore.h"
+
+struct common_opts {
+	int verbosity;
+	const char *log_file;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: amber <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  check [--feature NAME]          what this kernel offers amber\n"
+		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
+		"       [--leave-running] [--shell-job]\n"
+		"  restore -D DIR [-d] [--shell-job]\n"
+		"                                  restore a tree from DIR\n"
+		"\n"
+		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n");
+}
+
+/* Handles -v/-o; returns 1 if it consumed the option. */
+static int common_opt(int c, struct common_opts *co)
+{
+	switch (c) {
+	case 'v':
+		co->verbosity = optarg ? atoi(optarg) : 4;
+		return 1;
+	case 'o':
+		co->log_file = optarg;
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = { { "feature", required_argument, 0, 'f' }, { 0 } };
+	const char *feature = NULL;
+	struct kerndat kd;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		if (c == 'f')
+			feature = optarg;
+		else
+			return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	if (feature) {
+		int f = kd_lookup(feature);
+
+		if (f < 0) {
+			fprintf(stderr, "unknown feature %s; known:", feature);
+			for (int i = 0; i < KD_NR_FEATURES; i++)
+				fprintf(stderr, " %s", kd_name(i));
+			fprintf(stderr, "\n");
+			return 2;
+		}
+		memset(&kd, 0, sizeof(kd));
+		kerndat_probe_one(&kd, f);
+		printf("%-16s %-4s %s\n", kd_name(f), kd.f[f].ok ? "yes" : "no", kd.f[f].detail);
+		return kd.f[f].ok ? 0 : 1;
+	}
+	kerndat_probe(&kd);
+	printf("%-16s %-4s %s\n", "FEATURE", "OK", "DETAIL");
+	for (int i = 0; i < KD_NR_FEATURES; i++)
+		printf("%-16s %-4s %s\n", kd_name(i), kd.f[i].ok ? "yes" : "no", kd.f[i].detail);
+	return 0;
+}
+
+static int cmd_dump(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "tree", required_argument, 0, 't' },
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "leave-running", no_argument, 0, 'R' },
+		{ "shell-job", no_argument, 0, 'j' },
+		{ 0 },
+	};
+	struct dump_opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		switch (c) {
+		case 't':
+			o.pid = atoi(optarg);
+			break;
+		case 'D':
+			o.dir = optarg;
+			break;
+		case 'R':
+			o.leave_running = true;
+			break;
+		case 'j':
+			o.shell_job = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (o.pid <= 0 || !o.dir) {
+		fprintf(stderr, "amber dump: -t PID and -D DIR are required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_dump(&o) ? 1 : 0;
+}
+
+static int cmd_restore(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "restore-detached", no_argument, 0, 'd' },
+		{ "shell-job", no_argument, 0, 'j' },
+		{ 0 },
+	};
+	struct restore_opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:djv::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		switch (c) {
+		case 'D':
+			o.dir = optarg;
+			break;
+		case 'd':
+			o.detach = true;
+			break;
+		case 'j':
+			o.shell_job = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!o.dir) {
+		fprintf(stderr, "amber restore: -D DIR is required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	/* Without -d, amber_restore returns the root task's exit status. */
+	return amber_restore(&o);
+}
+
+int main(int argc, char **argv)
+{
+	struct common_opts co = { .verbosity = LOG_WARN };
+	const char *cmd;
+	int ret;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	cmd = argv[1];
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "check"))
+		ret = cmd_check(argc, argv, &co);
+	else if (!strcmp(cmd, "dump"))
+		ret = cmd_dump(argc, argv, &co);
+	else if (!strcmp(cmd, "restore"))
+		ret = cmd_restore(argc, argv, &co);
+	else {
+		fprintf(stderr, "amber: unknown command '%s'\n", cmd);
+		usage(stderr);
+		ret = 2;
+	}
+	if (ret == 2 && optind)
+		fprintf(stderr, "amber %s: bad options (see amber --help)\n", cmd);
+	log_fini();
+	return ret;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_FAULT_H
+#define AMBER_FAULT_H
+
+/*
+ * Fault injection for tests: AMBER_FAULT=<stage> makes the named stage
+ * fail as if a syscall had, so tests can check that a failed dump leaves
+ * the tree running and a failed restore leaves nothing behind.
+ */
+#include <stdbool.h>
+
+bool fault_injected(const char *stage);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_IMAGE_H
+#define AMBER_IMAGE_H
+
+/*
+ * Image files, in CRIU's format.
+ *
+ * A dump is a directory of files. Each protobuf image starts with two u32
+ * magics (IMG_COMMON or IMG_SERVICE, then the image's own), followed by
+ * entries: u32 length, then that many bytes of one protobuf message. Some
+ * images carry raw bytes right after an entry (pipe data, ghost file
+ * contents); pages-N.img is raw from its first byte.
+ *
+ * Every image type has one row in a table (image.c): its name pattern and
+ * magic. Images are opened by type and id, never by hand-built paths, and
+ * are created 0600 so only their owner can read them.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+enum img_type {
+	IMG_INVENTORY,
+	IMG_PSTREE,
+	IMG_CORE,
+	IMG_IDS,
+	IMG_MM,
+	IMG_PAGEMAP,
+	IMG_PAGES,
+	IMG_SHMEM_PAGEMAP,
+	IMG_FDINFO,
+	IMG_FILES,
+	IMG_PIPES_DATA,
+	IMG_FIFO_DATA,
+	IMG_SK_QUEUES,
+	IMG_FS,
+	IMG_CREDS,
+	IMG_SIGACT,
+	IMG_GHOST_FILE,
+	IMG_TTY_INFO,
+	IMG_NR_TYPES,
+};
+
+struct img {
+	int fd;
+	enum img_type type;
+	bool writing;
+	char name[64];
+	/* Write buffer: entries are small, syscalls are not. */
+	size_t buf_used;
+	uint8_t *buf;
+};
+
+/* Max size of one protobuf entry; a larger length field means corruption. */
+#define IMG_MAX_ENTRY (64u << 20)
+
+const char *img_type_name(enum img_type type);
+
+/*
+ * Open image @type (with @id filling its name pattern, if it has one) in
+ * @dirfd. Writing creates it 0600 and writes the magics; reading checks
+ * them and fails with a message naming the file. NULL on failure, errno set.
+ */
+struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id);
+/* Like img_open for reading, but a missing file is not an error: NULL, errno ENOENT. */
+struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id);
+int img_close(struct img *img);
+
+int img_write_msg(struct img *img, const ProtobufCMessage *msg);
+int img_write_raw(struct img *img, const void *data, size_t len);
+/* 1: one message read into *out (free with protobuf_c_message_free_unpacked); 0: EOF. */
+int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+int img_read_raw(struct img *img, void *data, size_t len);
+/* Reads exactly one message, failing on EOF. */
+int img_read_one(int dirfd, enum img_type type, unsigned long id,
+		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+int img_write_one(int dirfd, enum img_type type, unsigned long id, const ProtobufCMessage *msg);
+
+/* The file name of image @type/@id into buf. */
+void img_name(enum img_type type, unsigned long id, char *buf, size_t len);
+
+#endif

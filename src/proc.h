@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_PROC_H
+#define AMBER_PROC_H
+
+/*
+ * Parsers for /proc/PID files. Each fills a plain struct; none keeps
+ * state between calls.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_stat {
+	char state;
+	char comm[32];
+	pid_t ppid, pgid, sid;
+	unsigned int flags;
+	uint64_t start_code, end_code, start_stack;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	int exit_code;
+	int nr_threads;
+};
+
+struct proc_status {
+	uint32_t uid[4], gid[4]; /* real, effective, saved, fs */
+	uint32_t groups[64];
+	int nr_groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int no_new_privs;
+	int seccomp;
+	unsigned int umask;
+	uint64_t sig_blk, sig_ign, sig_cgt;
+};
+
+/* One line of /proc/PID/smaps with the VmFlags we care about. */
+struct proc_vma {
+	uint64_t start, end, pgoff;
+	unsigned int prot;    /* PROT_* */
+	bool shared;	      /* 's' in perms */
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	char *path;	      /* NULL for anonymous; "[heap]", "/dev/zero (deleted)", ... */
+	unsigned long vmflags; /* VMF_* below */
+};
+
+enum {
+	VMF_GROWSDOWN = 1 << 0, /* gd */
+	VMF_DONTCOPY = 1 << 1,	/* dc: MADV_DONTFORK */
+	VMF_DONTDUMP = 1 << 2,	/* dd */
+	VMF_HUGEPAGE = 1 << 3,	/* hg */
+	VMF_NOHUGEPAGE = 1 << 4, /* nh */
+	VMF_MERGEABLE = 1 << 5, /* mg */
+	VMF_WIPEONFORK = 1 << 6, /* wf */
+	VMF_LOCKED = 1 << 7,	/* lo */
+	VMF_IO = 1 << 8,	/* io */
+	VMF_PFNMAP = 1 << 9,	/* pf */
+	VMF_MAYSHARE = 1 << 10, /* ms */
+	VMF_SEQ_READ = 1 << 11, /* sr */
+	VMF_RAND_READ = 1 << 12, /* rr */
+};
+
+int proc_parse_stat(pid_t pid, struct proc_stat *st);
+int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
+/* Returns the number of VMAs in *vmas (malloc'ed; free with proc_vmas_free) or -errno. */
+int proc_parse_smaps(pid_t pid, struct proc_vma **vmas);
+void proc_vmas_free(struct proc_vma *vmas, int nr);
+/* Lists /proc/PID/task into a malloc'ed array; returns the count or -errno. */
+int proc_list_threads(pid_t pid, pid_t **tids);
+/* Children of every thread of PID; returns the count or -errno. */
+int proc_list_children(pid_t pid, pid_t **kids);
+
+#endif

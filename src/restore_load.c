@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reading and checking every image before anything is forked: magic,
+ * framing, sizes, page runs against the VMAs and the pages files.
+ */
+#define LOG_PREFIX "load: "
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "files.h"
+#include "image.h"
+#include "image_magic.h"
+#include "inventory.pb-c.h"
+#include "log.h"
+#include "restore.h"
+#include "util.h"
+#include "vma.h"
+
+#define TASK_DEAD 2
+
+struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pid == pid)
+			return &rc->tasks[i];
+	return NULL;
+}
+
+static int load_pstree(struct rst_ctx *rc)
+{
+	struct img *img = img_open(rc->dirfd, IMG_PSTREE, false, 0);
+	PstreeEntry *pe;
+	int ret;
+
+	if (!img)
+		return -errno;
+	while ((ret = img_read_msg(img, &pstree_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
+		struct rst_task *n = xrealloc_array(rc->tasks, rc->nr_tasks + 1, sizeof(*n));
+
+		if (!n) {
+			pstree_entry__free_unpacked(pe, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		rc->tasks = n;
+		n = &rc->tasks[rc->nr_tasks++];
+		memset(n, 0, sizeof(*n));
+		n->pe = pe;
+		n->pid = pe->pid;
+		n->ppid = pe->ppid;
+		n->pgid = pe->pgid;
+		n->sid = pe->sid;
+		n->nr_threads = pe->n_threads;
+		if (!pe->pid || !pe->n_threads || pe->threads[0] != pe->pid) {
+			pr_err("pstree.img: bad entry for pid %u\n", pe->pid);
+			ret = -EINVAL;
+			break;
+		}
+	}
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	if (!rc->nr_tasks) {
+		pr_err("pstree.img has no tasks\n");
+		return -EINVAL;
+	}
+	/* Parents come before children; link them. */
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		struct rst_task *t = &rc->tasks[i], *p = rst_find_task(rc, t->ppid);
+
+		if (!p || p >= t) {
+			pr_err("pstree.img: parent %d of %d is not in the tree before it\n", t->ppid,
+			       t->pid);
+			return -EINVAL;
+		}
+		t->parent = p;
+		p->children = xrealloc_array(p->children, p->nr_children + 1, sizeof(t));
+		if (!p->children)
+			return -ENOMEM;
+		p->children[p->nr_children++] = t;
+	}
+	return 0;
+}
+
+static int load_cores(struct rst_ctx *rc, struct rst_task *t)
+{
+	t->cores = xzalloc(sizeof(*t->cores) * t->nr_threads);
+	if (!t->cores)
+		return -ENOMEM;
+	for (int i = 0; i < t->nr_threads; i++) {
+		CoreEntry *c;
+		int ret = img_read_one(rc->dirfd, IMG_CORE, t->pe->threads[i], &core_entry__descriptor,
+				       (ProtobufCMessage **)&c);
+
+		if (ret)
+			return ret;
+		t->cores[i] = c;
+		if (c->mtype != CORE_ENTRY__MARCH__X86_64) {
+			pr_err("core-%u.img: not an x86_64 image\n", t->pe->threads[i]);
+			return -EINVAL;
+		}
+		if (i == 0 && !c->tc) {
+			pr_err("core-%d.img: no task core\n", t->pid);
+			return -EINVAL;
+		}
+	}
+	t->zombie = t->cores[0]->tc->task_state == TASK_DEAD;
+	t->exit_code = t->cores[0]->tc->exit_code;
+	if (t->zombie)
+		return 0;
+	for (int i = 0; i < t->nr_threads; i++) {
+		CoreEntry *c = t->cores[i];
+
+		if (!c->thread_info || !c->thread_info->gpregs || !c->thread_info->fpregs ||
+		    !c->thread_core) {
+			pr_err("core-%u.img: registers missing\n", t->pe->threads[i]);
+			return -EINVAL;
+		}
+	}
+	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
+	return 0;
+}
+
+static bool run_in_private_vma(MmEntry *mm, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (start >= v->start && end <= v->end)
+			return vma_has_private_pages(v->status);
+	}
+	return false;
+}
+
+/*
+ * Reads a pagemap image into runs with offsets into its pages file, and
+ * checks that the pages file holds exactly what the pagemap says.
+ * @mm (NULL for shmem) bounds every run to a VMA; @limit bounds shmem.
+ */
+static int load_pagemap(struct rst_ctx *rc, enum img_type type, unsigned long id, MmEntry *mm,
+			uint64_t limit, uint32_t *pages_id, struct rst_pages **out, int *nr_out)
+{
+	struct img *img = img_open(rc->dirfd, type, false, id);
+	PagemapHead *ph = NULL;
+	PagemapEntry *pe;
+	struct rst_pages *runs = NULL;
+	uint64_t off = 0;
+	int nr = 0, ret;
+	char name[64];
+	struct stat st;
+
+	if (!img)
+		return -errno;
+	ret = img_read_msg(img, &pagemap_head__descriptor, (ProtobufCMessage **)&ph);
+	if (ret <= 0) {
+		pr_err("%s: no pagemap head\n", img->name);
+		img_close(img);
+		return ret ? ret : -EINVAL;
+	}
+	*pages_id = ph->pages_id;
+	pagemap_head__free_unpacked(ph, NULL);
+	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
+		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
+		bool bad = !pe->nr_pages || (pe->vaddr & (PAGE_SIZE - 1)) ||
+			   (pe->has_flags && pe->flags != PE_PRESENT);
+		struct rst_pages *n;
+
+		if (!bad)
+			bad = mm ? !run_in_private_vma(mm, pe->vaddr, pe->vaddr + len) :
+				   pe->vaddr + len > limit;
+		if (bad) {
+			pr_err("%s: entry %#llx+%u pages is out of range or has unsupported flags\n",
+			       img->name, (unsigned long long)pe->vaddr, pe->nr_pages);
+			pagemap_entry__free_unpacked(pe, NULL);
+			ret = -EINVAL;
+			break;
+		}
+		n = xrealloc_array(runs, nr + 1, sizeof(*runs));
+		if (!n) {
+			pagemap_entry__free_unpacked(pe, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		runs = n;
+		runs[nr].vaddr = pe->vaddr;
+		runs[nr].nr_pages = pe->nr_pages;
+		runs[nr].off = off;
+		runs[nr].has_csum = pe->has_amber_csum;
+		runs[nr].csum = pe->amber_csum;
+		nr++;
+		off += len;
+		pagemap_entry__free_unpacked(pe, NULL);
+	}
+	if (!ret) {
+		img_name(IMG_PAGES, *pages_id, name, sizeof(name));
+		if (fstatat(rc->dirfd, name, &st, 0)) {
+			pr_perror("can't stat %s", name);
+			ret = -errno;
+		} else if ((uint64_t)st.st_size != off) {
+			pr_err("%s holds %lld bytes but %s says %llu: truncated or corrupt\n", name,
+			       (long long)st.st_size, img->name, (unsigned long long)off);
+			ret = -EINVAL;
+		}
+	}
+	img_close(img);
+	if (ret) {
+		free(runs);
+		return ret;
+	}
+	*out = runs;
+	*nr_out = nr;
+	return 0;
+}
+
+static struct rst_shmem *find_shmem(struct rst_ctx *rc, uint64_t shmid)
+{
+	for (int i = 0; i < rc->nr_shmems; i++)
+		if (rc->shmems[i].shmid == shmid)
+			return &rc->shmems[i];
+	return NULL;
+}
+
+static int note_shmem(struct rst_ctx *rc, VmaEntry *v)
+{
+	struct rst_shmem *s = find_shmem(rc, v->shmid);
+	uint64_t end = v->pgoff + (v->end - v->start); /* pgoff is in bytes */
+
+	if (!s) {
+		s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		rc->shmems = s;
+		s = &rc->shmems[rc->nr_shmems++];
+		memset(s, 0, sizeof(*s));
+		s->shmid = v->shmid;
+		s->fd = -1;
+	}
+	s->size = max(s->size, end);
+	return 0;
+}
+
+static int load_mm(struct rst_ctx *rc, struct rst_task *t)
+{
+	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
+			       (ProtobufCMessage **)&t->mm);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		VmaEntry *v = t->mm->vmas[i];
+
+		if (v->start >= v->end || (v->start | v->end) & (PAGE_SIZE - 1) ||
+		    (i && v->start < t->mm->vmas[i - 1]->end)) {
+			pr_err("mm-%d.img: bad VMA %#llx-%#llx\n", t->pid,
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+			return -EINVAL;
+		}
+		if ((v->status & VMA_ANON_SHARED) && (ret = note_shmem(rc, v)))
+			return ret;
+	}
+	ret = img_read_one(rc->dirfd, IMG_FS, t->pid, &fs_entry__descriptor,
+			   (ProtobufCMessage **)&t->fs);
+	if (ret)
+		return ret;
+	return load_pagemap(rc, IMG_PAGEMAP, t->pid, t->mm, 0, &t->pages_id, &t->pages,
+			    &t->nr_pages);
+}
+
+static int load_inventory(struct rst_ctx *rc)
+{
+	InventoryEntry *ie;
+	int ret = img_read_one(rc->dirfd, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			       (ProtobufCMessage **)&ie);
+
+	if (ret)
+		return ret;
+	if (ie->img_version != CRTOOLS_IMAGES_V1_1) {
+		pr_err("inventory.img: unsupported image version %u\n", ie->img_version);
+		ret = -EINVAL;
+	}
+	inventory_entry__free_unpacked(ie, NULL);
+	return ret;
+}
+
+int rst_load(struct rst_ctx *rc)
+{
+	int ret = load_inventory(rc);
+
+	if (!ret)
+		ret = load_pstree(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++) {
+		struct rst_task *t = &rc->tasks[i];
+
+		ret = load_cores(rc, t);
+		if (!ret && !t->zombie)
+			ret = load_mm(rc, t);
+	}
+	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
+		struct rst_shmem *s = &rc->shmems[i];
+
+		ret = load_pagemap(rc, IMG_SHMEM_PAGEMAP, s->shmid, NULL, s->size, &s->pages_id,
+				   &s->pages, &s->nr_pages);
+	}
+	if (!ret)
+		ret = files_load(rc);
+	return ret;
+}
+
+void rst_free(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		struct rst_task *t = &rc->tasks[i];
+
+		for (int j = 0; t->cores && j < t->nr_threads; j++)
+			if (t->cores[j])
+				core_entry__free_unpacked(t->cores[j], NULL);
+		free(t->cores);
+		if (t->mm)
+			mm_entry__free_unpacked(t->mm, NULL);
+		if (t->fs)
+			fs_entry__free_unpacked(t->fs, NULL);
+		pstree_entry__free_unpacked(t->pe, NULL);
+		free(t->pages);
+		free(t->children);
+	}
+	free(rc->tasks);
+	for (int i = 0; i < rc->nr_shmems; i++) {
+		free(rc->shmems[i].pages);
+		if (rc->shmems[i].fd >= 0)
+			close(rc->shmems[i].fd);
+	}
+	free(rc->shmems);
+	files_rst_free(rc);
+}

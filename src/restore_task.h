@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_RESTORE_TASK_H
+#define AMBER_RESTORE_TASK_H
+
+#include <sys/types.h>
+
+struct rst_ctx;
+struct rst_task;
+
+/* clone3 with set_tid = {pid}; like fork(): 0 in the child. */
+int rst_clone_pid(pid_t pid);
+/* Runs in the new task: never returns. */
+void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task *t);
+/* Maps the blob, fills its arguments and jumps; returns only on failure. */
+int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t);
+
+/* Sent by each task to amber before it jumps: where its blob lives. */
+struct rst_blob_info {
+	int32_t pid;
+	int32_t pad;
+	uint64_t start, len;
+};
+
+#endif

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_RESTORER_ARGS_H
+#define AMBER_RESTORER_ARGS_H
+
+/*
+ * What a restored task hands the restorer blob. Built by the task itself
+ * (with libc, in restore_task.c) inside the blob's own mapping, so every
+ * pointer here is an absolute address in that mapping and survives the
+ * blob unmapping everything else.
+ *
+ *   blob mapping:  [ code | rst_task_args | arrays ... | stacks | park ]
+ *
+ * Fixed-size types only: the blob is built without libc.
+ */
+#include <stdint.h>
+
+#define RST_MAX_SPECIAL 4 /* [vvar], [vvar_vclock], [vdso], ... */
+#define RST_NSIG 64
+#define RST_NLIMITS 16
+#define RST_STACK_SIZE (64 * 1024)
+
+struct rst_vma {
+	uint64_t start, end, pgoff;
+	uint32_t prot, flags, status;
+	int32_t fd; /* -1 for anonymous private memory */
+	uint64_t madv;
+};
+
+struct rst_run {
+	uint64_t vaddr;
+	uint64_t nr_pages;
+	uint64_t off;  /* in the pages image */
+	uint64_t csum;
+	uint32_t has_csum;
+	uint32_t pad;
+};
+
+struct rst_special {
+	uint64_t cur, target, len;
+};
+
+struct rst_creds {
+	uint32_t uid, euid, suid, fsuid;
+	uint32_t gid, egid, sgid, fsgid;
+	uint32_t secbits, nr_groups;
+	uint32_t groups[64];
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd;
+};
+
+struct rst_thread {
+	int32_t tid;
+	int32_t pdeath_sig;
+	uint64_t fs_base, gs_base;
+	uint64_t clear_tid;
+	uint64_t robust_head, robust_len;
+	uint64_t rseq_ptr;
+	uint32_t rseq_len, rseq_sig;
+	uint64_t sigframe;    /* rt_sigframe to return through (pretcode slot) */
+	uint64_t stack_top;   /* blob stack of this thread */
+	uint64_t pending;     /* siginfo_t[nr_pending], 128 bytes each */
+	uint32_t nr_pending;
+	uint32_t pad;
+	struct rst_creds creds;
+};
+
+struct rst_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+struct rst_task_args {
+	uint64_t blob_start, blob_len;
+	int32_t pid;
+	int32_t status_fd; /* failures are written here as text, then exit */
+	int32_t pages_fd;
+	int32_t svc_fd_base;
+	uint64_t task_size;
+
+	uint64_t vmas;	/* struct rst_vma[nr_vmas] */
+	uint32_t nr_vmas;
+	uint32_t nr_runs;
+	uint64_t runs;	/* struct rst_run[nr_runs] */
+
+	struct rst_special special[RST_MAX_SPECIAL];
+	uint32_t nr_special;
+	uint32_t nr_threads;
+	uint64_t park;	/* where specials wait while they are moved */
+	uint64_t threads; /* struct rst_thread[nr_threads], [0] is the leader */
+
+	/* PR_SET_MM_MAP, with auxv pointing into the args area */
+	uint64_t mm_map[12];
+	uint32_t auxv_size;
+	int32_t exe_fd;
+	int32_t has_mm_map;
+	int32_t dumpable;
+	int32_t thp_disabled;
+	uint32_t nr_sigactions;
+
+	struct rst_sigaction sigactions[RST_NSIG + 1];
+	uint64_t itimers[3][4]; /* interval sec, usec, value sec, usec */
+	uint64_t rlimits[RST_NLIMITS][2];
+	uint32_t nr_rlimits;
+	uint32_t nr_shared_pending;
+	uint64_t shared_pending; /* siginfo_t[] */
+
+	/* rseq of the restoring (libc) thread, unregistered first */
+	uint64_t cur_rseq_ptr;
+	uint32_t cur_rseq_len, cur_rseq_sig;
+
+	/* threads that are ready; the leader waits for all before creds */
+	volatile uint32_t nr_ready;
+};
+
+#endif
