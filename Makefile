@@ -50,7 +50,7 @@ $(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: proto/%.proto
 
 $(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
 	$(CC) -O2 -g -I$(B)/proto -c -o $@ $<
-$(B)/asan/$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
+$(B)/asan/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g $(ASAN_FLAGS) -I$(B)/proto -c -o $@ $<
 
@@ -89,14 +89,20 @@ tests:
 PYTEST := /usr/bin/python3 -m pytest
 
 unit: all
-	@if [ -f test/unit/Makefile ]; then $(MAKE) -s -C test/unit run; fi
-	$(PYTEST) -q test/unit
+	$(MAKE) -s -C test/unit run
+	@rm -rf $(B)/pyproto && mkdir -p $(B)/pyproto $(B)/crit-check
+	protoc --proto_path=proto --python_out=$(B)/pyproto proto/*.proto
+	/usr/bin/python3 proto/check_crit_compat.py $(B)/pyproto $(B)/crit-check
+	bash test/crit_images.sh $(B)/amber
 
-# The zdtm suite runs in every mode this machine can run, first against the
-# optimized build, then the core modes against the ASAN+UBSan build.
+# The zdtm suite, in every mode this machine can run: nodump checks the
+# tests themselves, dump checkpoints and restores each one.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/zdtm
-	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_ASAN=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump $(PYTEST) -q -p no:cacheprovider test/zdtm
+
+# Not yet part of `make test`: the suite against the ASAN+UBSan build.
+zdtm-asan: all
+	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 test: unit zdtm
 

@@ -94,6 +94,10 @@ int files_dump_reg_path(struct dump_ctx *dc, const char *path, const char *proc_
 	size_t len = strlen(path);
 	int ret;
 
+	if (!strncmp(path, "/memfd:", 7)) {
+		pr_err("%s: memfd %s is not supported yet\n", proc_path, path);
+		return -ENOTSUP;
+	}
 	if (path[0] != '/') {
 		pr_err("%s: file %s is outside amber's view of the file system\n", proc_path, path);
 		return -ENOTSUP;

@@ -295,6 +295,11 @@ int files_prepare_shared(struct rst_ctx *rc)
 
 	if (!fr)
 		return -EINVAL;
+	if (rc->svc_fd_base <= files_max_fd(rc)) {
+		pr_err("service fds start at %d, below the tasks' fd %d\n", rc->svc_fd_base,
+		       files_max_fd(rc));
+		return -EINVAL;
+	}
 	ret = prepare_pipes(rc);
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		struct rfile *rf = &fr->files[i];

@@ -51,20 +51,36 @@ static uint32_t comp_offset(int feature, uint32_t *size)
 	return ebx;
 }
 
+/*
+ * AMX tile data is enabled in XCR0 but allocated per task on demand (XFD):
+ * the kernel's signal frames and ptrace leave it out, and so do we.
+ */
+#define XFEATURE_XTILE_DATA 18
+
 uint64_t xsave_features(void)
 {
 	unsigned int lo, hi;
 
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return ((uint64_t)hi << 32) | lo;
+	return (((uint64_t)hi << 32) | lo) & ~(1ULL << XFEATURE_XTILE_DATA);
 }
 
+/* The end of the last enabled component: the signal frame's xstate_size. */
 size_t xsave_size(void)
 {
-	unsigned int eax, ebx, ecx, edx;
+	uint64_t xcr0 = xsave_features();
+	size_t end = XSAVE_HDR_OFF + 64;
 
-	__cpuid_count(0xd, 0, eax, ebx, ecx, edx);
-	return ebx;
+	for (int f = 2; f < 64; f++) {
+		uint32_t size, off;
+
+		if (!(xcr0 & (1ULL << f)))
+			continue;
+		off = comp_offset(f, &size);
+		if (off + size > end)
+			end = off + size;
+	}
+	return end;
 }
 
 static void **comp_field(UserX86XsaveEntry *x, int feature, size_t **n)

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit test of files_*.c without the rest of amber: a child and a
+ * grandchild hold one of each supported kind of fd; they are frozen with
+ * ptrace, dumped with files_dump_*() into a temp dir, the images are
+ * decoded with crit, then two forked processes restore the two fd tables
+ * with files_load/files_prepare_shared/files_restore_task and check what
+ * they got. Also: an eventfd and a socket to outside the tree make the
+ * dump fail, and a truncated image makes files_load fail.
+ */
+#define LOG_PREFIX "test: "
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dump.h"
+#include "files.h"
+#include "log.h"
+#include "restore.h"
+#include "util.h"
+
+#define SVC_BASE 100
+#define RES_FD	 (SVC_BASE + 60) /* restored tasks report here */
+#define GO_FD	 (SVC_BASE + 61)
+
+static char dir[64], work[128];
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "FAIL: ");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+static void put(int fd, int to)
+{
+	if (fd < 0 || dup2(fd, to) < 0)
+		die("dup2 %d -> %d: %m\n", fd, to);
+	if (fd != to)
+		close(fd);
+}
+
+static char *wpath(const char *name)
+{
+	static char p[4][256];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(p[i], sizeof(p[i]), "%s/%s", work, name);
+	return p[i];
+}
+
+/* The fd table the dumped task has; fds 0-2 are files, not the test's tty. */
+static void setup_fds(void)
+{
+	int p[2], sp[2], dp[2], fd;
+
+	put(open("/dev/null", O_RDONLY), 0);
+	put(open(wpath("out"), O_WRONLY | O_CREAT | O_APPEND, 0600), 1);
+	dup2(1, 2);
+	fd = open(wpath("reg"), O_RDWR);
+	lseek(fd, 5, SEEK_SET);
+	put(fd, 3);
+	put(open(wpath("app"), O_WRONLY | O_APPEND), 4);
+	fd = open(wpath("ghost"), O_RDWR | O_CREAT | O_TRUNC, 0640);
+	if (write(fd, "ghost-data", 10) != 10)
+		die("write ghost\n");
+	lseek(fd, 2, SEEK_SET);
+	unlink(wpath("ghost"));
+	put(fd, 5);
+	if (pipe(p))
+		die("pipe\n");
+	put(p[0], 20);
+	put(p[1], 7);
+	put(20, 6);
+	dup2(6, 12);
+	if (write(7, "pipe-data", 9) != 9)
+		die("write pipe\n");
+	put(open(wpath("fifo"), O_RDONLY | O_NONBLOCK), 8);
+	put(open(wpath("fifo"), O_WRONLY), 9);
+	if (write(9, "fifo-data", 9) != 9)
+		die("write fifo\n");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	put(sp[0], 20);
+	put(sp[1], 11);
+	put(20, 10);
+	if (send(10, "s-to-11", 7, 0) != 7 || send(11, "s-to-10", 7, 0) != 7)
+		die("send stream\n");
+	socketpair(AF_UNIX, SOCK_DGRAM, 0, dp);
+	put(dp[0], 20);
+	put(dp[1], 14);
+	put(20, 13);
+	if (send(13, "d1", 2, 0) != 2 || send(13, "dgram-2", 7, 0) != 7)
+		die("send dgram\n");
+	put(open("/dev/null", O_WRONLY | O_CLOEXEC), 15);
+	put(open(work, O_RDONLY | O_DIRECTORY), 16);
+	/* A socketpair whose peer is gone, with data still queued. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+	if (send(sp[1], "orphan", 6, 0) != 6)
+		die("send orphan\n");
+	close(sp[1]);
+	put(sp[0], 17);
+}
+
+/* ---- checks run in the restored tasks ---- */
+
+static int nfail;
+static char rep[4096];
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+	size_t l = strlen(rep);
+
+	if (ok)
+		return;
+	nfail++;
+	va_start(ap, fmt);
+	vsnprintf(rep + l, sizeof(rep) - l, fmt, ap);
+	va_end(ap);
+}
+
+static void check_link(int fd, const char *want)
+{
+	char p[64], l[512] = "";
+
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (readlink(p, l, sizeof(l) - 1) < 0)
+		strcpy(l, "(none)");
+	check(!strcmp(l, want), "fd %d is %s, want %s\n", fd, l, want);
+}
+
+static void check_read(int fd, const char *want, int flags)
+{
+	char buf[64] = "";
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT | flags);
+
+	if (n < 0 && errno == ENOTSOCK)
+		n = read(fd, buf, sizeof(buf) - 1);
+	check(n == (ssize_t)strlen(want) && !memcmp(buf, want, n), "fd %d read %zd '%s', want '%s'\n",
+	      fd, n, buf, want);
+}
+
+static void check_fds(bool reader)
+{
+	static const int want[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17 };
+	char buf[32] = "";
+	struct stat a, b;
+	int nfd = 0;
+
+	for (int fd = 0; fd < SVC_BASE; fd++)
+		nfd += fcntl(fd, F_GETFD) >= 0;
+	check(nfd == ARRAY_SIZE(want), "%d fds below the base, want %zu\n", nfd, ARRAY_SIZE(want));
+	check_link(0, "/dev/null");
+	check_link(3, wpath("reg"));
+	/* Task 1 runs concurrently with task 0, which moves fd 3 (shared) on. */
+	check(!reader || lseek(3, 0, SEEK_CUR) == 5, "fd 3 pos %ld\n", (long)lseek(3, 0, SEEK_CUR));
+	check((fcntl(3, F_GETFL) & O_ACCMODE) == O_RDWR, "fd 3 not O_RDWR\n");
+	check(fcntl(4, F_GETFL) & O_APPEND, "fd 4 lost O_APPEND\n");
+	check_link(5, wpath("ghost (deleted)"));
+	check(lseek(5, 0, SEEK_CUR) == 2, "ghost pos %ld\n", (long)lseek(5, 0, SEEK_CUR));
+	memset(buf, 0, sizeof(buf));
+	check(pread(5, buf, 20, 0) == 10 && !strcmp(buf, "ghost-data"), "ghost has '%s'\n", buf);
+	check(!fstat(5, &a) && (a.st_mode & 07777) == 0640, "ghost mode %o\n", a.st_mode);
+	check(!fstat(6, &a) && !fstat(7, &b) && a.st_ino == b.st_ino && S_ISFIFO(a.st_mode),
+	      "fds 6 and 7 are not one pipe\n");
+	check(syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, 6, 12) == 0, "fd 12 is not fd 6\n");
+	check((fcntl(7, F_GETFL) & O_ACCMODE) == O_WRONLY, "fd 7 not the write end\n");
+	check(fcntl(15, F_GETFD) == FD_CLOEXEC && fcntl(3, F_GETFD) == 0, "FD_CLOEXEC wrong\n");
+	check_link(15, "/dev/null");
+	check_link(16, work);
+	check(fcntl(16, F_GETFL) & O_DIRECTORY, "fd 16 lost O_DIRECTORY\n");
+	check(!fstat(8, &a) && S_ISFIFO(a.st_mode) && (fcntl(8, F_GETFL) & O_NONBLOCK),
+	      "fd 8 not a nonblocking FIFO\n");
+	check((fcntl(9, F_GETFL) & (O_ACCMODE | O_NONBLOCK)) == O_WRONLY, "fd 9 flags wrong\n");
+	if (!reader)
+		return;
+	check_read(6, "pipe-data", 0);
+	check_read(8, "fifo-data", 0);
+	check_read(11, "s-to-11", 0);
+	check_read(10, "s-to-10", 0);
+	check_read(14, "d1", 0);
+	check_read(14, "dgram-2", 0);
+	check_read(17, "orphan", 0);
+	check(recv(17, buf, 1, MSG_DONTWAIT) == 0, "fd 17: no EOF after the orphan's data\n");
+}
+
+static int restore_one(struct rst_ctx *rc, int ti, int res, int go)
+{
+	int ret;
+
+	put(res, RES_FD);
+	put(go, GO_FD);
+	ret = files_restore_task(rc, &rc->tasks[ti]);
+	if (ret)
+		snprintf(rep, sizeof(rep), "task %d: files_restore_task: %d\n", ti, ret);
+	else
+		check_fds(ti == 0);
+	if (ti == 0) {
+		lseek(3, 7, SEEK_SET); /* task 1 must see it: one description */
+	} else {
+		char c;
+
+		if (read(GO_FD, &c, 1) != 1)
+			check(0, "no go\n");
+		check(lseek(3, 0, SEEK_CUR) == 7, "task 1: fd 3 pos %ld, not shared\n",
+		      (long)lseek(3, 0, SEEK_CUR));
+	}
+	if (write(RES_FD, rep, strlen(rep) + 1) < 0)
+		return 1;
+	return ret || nfail;
+}
+
+/* ---- the parent ---- */
+
+static int outside_keep = -1;
+static char pts[64];
+
+/* kind 0: the full table (and a grandchild); 1: an eventfd; 2: a socket to outside. */
+static pid_t spawn(int ready, int kind)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	put(ready, 90); /* the parent waits for EOF: every holder has closed it */
+	if (kind == 2)
+		put(outside_keep, 89);
+	syscall(SYS_close_range, 3, kind == 2 ? 88 : 89, 0);
+	syscall(SYS_close_range, 91, ~0U, 0);
+	if (kind == 0) {
+		setup_fds();
+		if (fork() == 0) {
+			/* The grandchild's own fd 4: a description not shared. */
+			put(open(wpath("app"), O_WRONLY | O_APPEND), 4);
+			close(90);
+			for (;;)
+				pause();
+		}
+	} else {
+		for (int i = 0; i < 3; i++)
+			put(open("/dev/null", O_RDWR), i);
+		if (kind == 1)
+			put(eventfd(0, 0), 30);
+		if (kind == 3)
+			put(open(pts, O_RDWR | O_NOCTTY), 30);
+	}
+	close(90);
+	for (;;)
+		pause();
+}
+
+static void wait_ready(int *ready)
+{
+	char c;
+
+	close(ready[1]);
+	while (read(ready[0], &c, 1) > 0)
+		;
+	close(ready[0]);
+}
+
+static void freeze(pid_t pid)
+{
+	int st;
+
+	if (ptrace(PTRACE_SEIZE, pid, 0, 0) || ptrace(PTRACE_INTERRUPT, pid, 0, 0) ||
+	    waitpid(pid, &st, __WALL) != pid)
+		die("can't freeze %d: %m\n", pid);
+}
+
+static pid_t grandchild(pid_t pid)
+{
+	char path[64];
+	cleanup_free char *s = NULL;
+
+	snprintf(path, sizeof(path), "task/%d/children", pid);
+	s = read_proc(pid, path, NULL);
+	return s ? atoi(s) : 0;
+}
+
+static int do_dump(struct dump_task *tasks, int nr, bool expect_ok, bool shell_job)
+{
+	struct dump_opts o = { .dir = dir, .shell_job = shell_job };
+	struct dump_ctx dc = { .opts = &o, .nr_tasks = nr };
+	uint32_t exe_id = 0;
+	int ret;
+
+	dc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ret = files_dump_init(&dc);
+	for (int i = 0; !ret && i < nr; i++)
+		ret = files_dump_task(&dc, &tasks[i]);
+	if (!ret && expect_ok)
+		ret = files_dump_path(&dc, tasks[0].pid, "exe", &exe_id);
+	if (!ret)
+		ret = files_dump_fini(&dc);
+	files_dump_free(&dc);
+	close(dc.dirfd);
+	if (expect_ok && (ret || !exe_id))
+		die("dump failed: %d\n", ret);
+	return ret;
+}
+
+static void crit(const char *img)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "crit decode -i %s/%s --pretty > %s/%s.json 2>&1", dir, img,
+		 work, img);
+	if (system(cmd))
+		die("crit can't decode %s (see %s/%s.json)\n", img, work, img);
+}
+
+static void do_restore(struct dump_task *dt)
+{
+	struct restore_opts o = { .dir = dir };
+	struct rst_task t[2] = { { .pid = dt[0].pid, .files_id = dt[0].files_id },
+				 { .pid = dt[1].pid, .files_id = dt[1].files_id } };
+	struct rst_ctx rc = { .opts = &o, .tasks = t, .nr_tasks = 2, .status_fd = -1 };
+	int res[2], go[2], st, bad = 0;
+	pid_t kids[2];
+
+	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(&rc))
+		die("files_load\n");
+	if (files_max_fd(&rc) != 17)
+		die("files_max_fd %d\n", files_max_fd(&rc));
+	rc.svc_fd_base = SVC_BASE;
+	if (files_prepare_shared(&rc))
+		die("files_prepare_shared\n");
+	int ex = files_open_reg(&rc, 0, O_RDONLY);
+
+	if (ex != -ENOENT)
+		die("files_open_reg of id 0: %d\n", ex);
+	if (pipe(res) || pipe(go))
+		die("pipe\n");
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		if (!kids[i])
+			_exit(restore_one(&rc, i, res[1], go[0]));
+	}
+	close(res[1]);
+	waitpid(kids[0], &st, 0);
+	bad |= !WIFEXITED(st) || WEXITSTATUS(st);
+	if (write(go[1], "g", 1) != 1)
+		die("go\n");
+	waitpid(kids[1], &st, 0);
+	bad |= !WIFEXITED(st) || WEXITSTATUS(st);
+	for (;;) {
+		char buf[4096];
+		ssize_t n = read(res[0], buf, sizeof(buf) - 1);
+
+		if (n <= 0)
+			break;
+		buf[n] = 0;
+		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+			fputs(p, stderr);
+	}
+	if (bad)
+		die("restored tasks found problems (above)\n");
+	files_rst_free(&rc);
+	close(rc.dirfd);
+}
+
+static void check_truncated(void)
+{
+	char p[128];
+	struct stat st;
+	struct restore_opts o = { .dir = dir };
+	struct rst_task t = { .files_id = 0 };
+	struct rst_ctx rc = { .opts = &o, .tasks = &t, .nr_tasks = 0, .status_fd = -1 };
+
+	snprintf(p, sizeof(p), "%s/pipes-data.img", dir);
+	if (stat(p, &st) || truncate(p, st.st_size - 3))
+		die("truncate %s\n", p);
+	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(&rc) == 0)
+		die("files_load accepted a truncated pipes-data.img\n");
+	files_rst_free(&rc);
+	close(rc.dirfd);
+}
+
+static void check_refused(int kind)
+{
+	int ready[2], sp[2];
+	struct dump_task t = {};
+
+	if (pipe(ready) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
+		die("pipe\n");
+	outside_keep = sp[0];
+	t.pid = spawn(ready[1], kind);
+	wait_ready(ready);
+	freeze(t.pid);
+	if (do_dump(&t, 1, false, false) == 0)
+		die("dump of a %s succeeded\n", kind == 1 ? "eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
+	if (kind == 3) {
+		struct restore_opts o = { .dir = dir };
+		struct rst_task rt = { .pid = t.pid };
+		struct rst_ctx rc = { .opts = &o, .tasks = &rt, .nr_tasks = 1, .status_fd = -1 };
+
+		do_dump(&t, 1, true, true);
+		crit("tty-info.img");
+		crit("files.img");
+		rt.files_id = t.files_id;
+		rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+		if (files_load(&rc) == 0)
+			die("files_load of a tty without --shell-job succeeded\n");
+		files_rst_free(&rc);
+		close(rc.dirfd);
+	}
+	kill(t.pid, SIGKILL);
+	waitpid(t.pid, NULL, 0);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+int main(void)
+{
+	struct dump_task t[2] = {};
+	int ready[2], fd;
+
+	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1);
+	snprintf(dir, sizeof(dir), "/tmp/amber-files-XXXXXX");
+	if (!mkdtemp(dir))
+		die("mkdtemp\n");
+	snprintf(work, sizeof(work), "%s/work", dir);
+	mkdir(work, 0700);
+	fd = open(wpath("reg"), O_RDWR | O_CREAT, 0600);
+	if (write(fd, "0123456789abcdef", 16) != 16)
+		die("write\n");
+	close(fd);
+	close(open(wpath("app"), O_WRONLY | O_CREAT, 0600));
+	mkfifo(wpath("fifo"), 0600);
+	if (pipe(ready))
+		die("pipe\n");
+	t[0].pid = spawn(ready[1], 0);
+	wait_ready(ready);
+	t[1].pid = grandchild(t[0].pid);
+	if (!t[1].pid)
+		die("no grandchild\n");
+	freeze(t[0].pid);
+	freeze(t[1].pid);
+	do_dump(t, 2, true, false);
+	kill(t[1].pid, SIGKILL);
+	kill(t[0].pid, SIGKILL);
+	waitpid(t[0].pid, NULL, 0);
+	printf("dump: ok (files_id %u and %u)\n", t[0].files_id, t[1].files_id);
+
+	char name[64];
+
+	snprintf(name, sizeof(name), "fdinfo-%u.img", t[0].files_id);
+	const char *imgs[] = { "files.img", name, "pipes-data.img", "fifo-data.img",
+			       "sk-queues.img" };
+	for (size_t i = 0; i < ARRAY_SIZE(imgs); i++)
+		crit(imgs[i]);
+	printf("crit decode: ok\n");
+	do_restore(t);
+	printf("restore: ok\n");
+	check_truncated();
+	check_refused(1);
+	check_refused(2);
+	int ptm = posix_openpt(O_RDWR | O_NOCTTY);
+
+	if (ptm < 0 || grantpt(ptm) || unlockpt(ptm) || ptsname_r(ptm, pts, sizeof(pts)))
+		die("no pty: %m\n");
+	check_refused(3);
+	close(ptm);
+	printf("refusals: ok\n");
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf %s", dir);
+	if (system(cmd))
+		return 1;
+	printf("PASS test_files\n");
+	return 0;
+}

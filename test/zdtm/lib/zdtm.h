@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * zdtm.h - the zdtm test protocol.
+ *
+ * A test is started as  TEST --pidfile=PIDFILE --outfile=OUTFILE [--opt=VAL]
+ * with stdin on /dev/null and stdout/stderr on a file.
+ *
+ *   test_init()    parses the options, forks; the parent waits until the
+ *                  child calls test_daemon(), writes the child's pid to
+ *                  PIDFILE (PIDFILE.tmp + rename) and exits 0 (non-zero if
+ *                  the child dies first, 77 if it called test_skip()).
+ *                  The child calls setsid(), opens OUTFILE.inprogress on
+ *                  fds 1 and 2 and installs a SIGTERM handler that sets
+ *                  test_stop.
+ *   test_daemon()  "my state is set up": releases the parent.
+ *   test_waitsig() blocks (futex) until SIGTERM has been received.
+ *   pass()/fail()  write the last line, "PASS" or "FAIL: reason", and
+ *                  rename OUTFILE.inprogress to OUTFILE.
+ *
+ * A test that exits without calling pass() or fail() gets a FAIL line.
+ */
+#ifndef ZDTM_H
+#define ZDTM_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Set to 1 by the SIGTERM handler; a futex word. */
+extern volatile int test_stop;
+
+void test_init(int argc, char **argv);
+void test_daemon(void);
+void test_waitsig(void);
+
+/* Value of a test-specific option --NAME=VAL, or NULL. */
+const char *test_opt(const char *name);
+
+void test_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pass(void);
+void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Before test_daemon() only: the test cannot run here; exits. */
+void test_skip(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+#define pr_perror(fmt, ...)                                                    \
+	test_msg("%s:%d: " fmt ": %s\n", __FILE__, __LINE__, ##__VA_ARGS__,    \
+		 strerror(errno))
+
+/* Fail with errno text, used as: if (x < 0) return fail_errno("x"), 1; */
+#define fail_errno(fmt, ...)                                                   \
+	fail("%s:%d: " fmt ": %s", __FILE__, __LINE__, ##__VA_ARGS__,          \
+	     strerror(errno))
+
+/*
+ * Checksummed data: datagen() fills buf with pseudo-random bytes seeded by
+ * *crc and stores the checksum of buf in *crc; datachk() returns 0 if the
+ * checksum of buf equals *crc, -1 otherwise.  len is rounded down to 8.
+ */
+void datagen(void *buf, size_t len, uint32_t *crc);
+int datachk(const void *buf, size_t len, const uint32_t *crc);
+uint32_t datasum(const void *buf, size_t len);
+
+/* Wake every futex waiter on addr; wait while *addr == val. */
+void futex_wake_all(volatile int *addr);
+void futex_wait_while(volatile int *addr, int val);
+
+/* Perms ("rw-p") of the mapping containing addr in /proc/self/maps, or -1. */
+int vma_perms(const void *addr, char perms[5]);
+/* 1 if any mapping overlaps [addr, addr+len), 0 if none, -1 on error. */
+int vma_mapped(const void *addr, size_t len);
+
+#endif

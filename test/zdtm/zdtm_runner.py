@@ -1,0 +1,462 @@
+"""Helpers of the zdtm runner: processes, state capture, modes.
+
+A *run* is one test program in one temp directory.  A *mode* decides what
+happens to the running tree between start and SIGTERM (nothing, a dump and
+restore, ...).  Both the zdtm tests (test_zdtm.py) and the real programs
+(test_programs.py) use them.  Environment:
+
+  AMBER              amber binary (default: <repo>/build/amber)
+  ZDTM_MODES         comma-separated modes (default: dump)
+  ZDTM_TMPDIR        where the per-test directories go (default: $TMPDIR)
+  ZDTM_KEEP=1        keep the per-test directories even on success
+  ZDTM_TIMEOUT       seconds to wait for a result after SIGTERM (default 60)
+  ZDTM_AMBER_TIMEOUT seconds one amber command may take (default 300)
+"""
+
+import ctypes
+import difflib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ZDTM_DIR = Path(__file__).resolve().parent
+REPO = ZDTM_DIR.parent.parent
+STATUS_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
+               "CapAmb", "NoNewPrivs", "Umask")
+THREAD_KEYS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+def env_float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def amber_path():
+    return Path(os.environ.get("AMBER", REPO / "build" / "amber"))
+
+
+def set_subreaper():
+    """Orphans of our tests (the daemonized test, restored trees) become our
+    children, so we can reap them and read their exit status."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_all():
+    """Reap every exited child (call only when no Popen is pending)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def read_text(path, default=""):
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return default
+
+
+def tail(path, lines=40):
+    text = read_text(path, None)
+    if text is None:
+        return f"--- {path}: (missing)\n"
+    body = "\n".join(text.splitlines()[-lines:]) or "(empty)"
+    return f"--- {path} (last {lines} lines):\n{body}\n"
+
+
+def proc_stat(pid):
+    """(state, ppid, pgid, sid, starttime) of pid, or None if it is gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    f = data[data.rindex(")") + 2:].split()
+    return f[0], int(f[1]), int(f[2]), int(f[3]), int(f[19])
+
+
+def tree_pids(root):
+    """Pids of the tree rooted at root, walking /proc/PID/task/*/children."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if proc_stat(pid) is None or pid in pids:
+            continue
+        pids.append(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            kids = read_text(task / "children").split()
+            todo.extend(int(k) for k in kids)
+    return sorted(pids)
+
+
+class Numbering:
+    """Maps kernel object numbers (pipe:[123]) to first-seen indexes, so
+    two captures compare equal when the sharing structure is the same."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def __call__(self, kind, num):
+        return self.seen.setdefault((kind, num), len(self.seen))
+
+
+FD_OBJ_RE = re.compile(r"^(pipe|socket|anon_inode|net):\[(\d+)\]$")
+
+
+def capture_fds(pid, numbering):
+    out = []
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in sorted(fds.iterdir(), key=lambda p: int(p.name)):
+        try:
+            target = os.readlink(fd)
+            info = (fds.parent / "fdinfo" / fd.name).read_text()
+        except OSError:
+            continue
+        m = FD_OBJ_RE.match(target)
+        if m:
+            target = f"{m[1]}:[#{numbering(m[1], m[2])}]"
+        fields = dict(line.split(":", 1) for line in info.splitlines()
+                      if ":" in line)
+        out.append(f"fd {fd.name} -> {target} pos={fields['pos'].strip()} "
+                   f"flags={fields['flags'].strip()}")
+    return out
+
+
+def capture_maps(pid):
+    """VMAs as (start, end, perms, offset, name), adjacent anonymous VMAs
+    with equal perms merged: the kernel merges such VMAs when they are
+    mapped again at restore, which changes nothing a process can see."""
+    vmas = []
+    for line in read_text(f"/proc/{pid}/maps").splitlines():
+        parts = line.split(None, 5)
+        rng, perms, offset = parts[0], parts[1], parts[2]
+        start, end = (int(x, 16) for x in rng.split("-"))
+        name = parts[5].strip() if len(parts) > 5 else ""
+        file_backed = name.startswith("/") and \
+            not name.startswith(("/dev/zero (deleted)", "/SYSV"))
+        off = offset if file_backed else "-"
+        prev = vmas[-1] if vmas else None
+        if prev and not file_backed and not name.startswith("[") and \
+                prev[1] == start and prev[2] == perms and prev[4] == name:
+            prev[1] = end
+            continue
+        vmas.append([start, end, perms, off, name])
+    return [f"{s:x}-{e:x} {p} {o} {n}" for s, e, p, o, n in vmas]
+
+
+def status_lines(path, keys):
+    out = []
+    for line in read_text(path).splitlines():
+        key = line.split(":", 1)[0]
+        if key in keys:
+            out.append(" ".join(line.split()))
+    return out
+
+
+def capture(root):
+    """The state of a tree as sorted, comparable text lines."""
+    numbering, lines = Numbering(), []
+    for pid in tree_pids(root):
+        st = proc_stat(pid)
+        if st is None:
+            continue
+        p = f"pid {pid}"
+        lines.append(f"{p} state={'zombie' if st[0] == 'Z' else 'live'}"
+                     f" ppid={'-' if pid == root else st[1]}"
+                     f" pgid={st[2]} sid={st[3]}")
+        lines += [f"{p} {s}" for s in
+                  status_lines(f"/proc/{pid}/status", STATUS_KEYS)]
+        if st[0] == "Z":
+            continue
+        for tid in sorted(int(t.name) for t in
+                          Path(f"/proc/{pid}/task").iterdir()):
+            lines.append(f"{p} tid {tid}")
+            lines += [f"{p} tid {tid} {s}" for s in status_lines(
+                f"/proc/{pid}/task/{tid}/status", THREAD_KEYS)]
+        lines += [f"{p} map {m}" for m in capture_maps(pid)]
+        lines += [f"{p} {f}" for f in capture_fds(pid, numbering)]
+    return lines
+
+
+def state_diff(before, after):
+    if before == after:
+        return None
+    return "\n".join(difflib.unified_diff(before, after, "before dump",
+                                          "after restore", lineterm="", n=2))
+
+
+class Run:
+    """One test program in its own directory; knows its tree and amber."""
+
+    def __init__(self, name, mode, compare_state=True):
+        base = os.environ.get("ZDTM_TMPDIR") or tempfile.gettempdir()
+        self.name, self.mode = name, mode
+        self.dir = Path(tempfile.mkdtemp(prefix=f"zdtm-{mode.name}-{name}-",
+                                         dir=base))
+        self.imgdir = self.dir / "img"
+        self.compare_state = compare_state
+        self.pid = None          # root of the tree
+        self.root_start = None   # its start time: guards against pid reuse
+        self.popen = None        # set when the root is our direct child
+        self.known_pids = set()  # every pid ever seen in the tree
+        self.exit_status = {}    # pid -> wait status, when we reaped it
+        self.logs = []           # amber logs and outputs, for diagnostics
+        self.notes = []          # files worth showing on failure
+
+    # -- processes ---------------------------------------------------
+    def reap(self, pid):
+        if self.popen is not None and self.popen.pid == pid and \
+                self.popen.returncode is None:
+            if self.popen.poll() is not None:
+                self.exit_status[pid] = self.popen.returncode
+            return
+        try:
+            got, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if got == pid:
+            self.exit_status[pid] = os.waitstatus_to_exitcode(status)
+
+    def alive(self, pid):
+        self.reap(pid)
+        st = proc_stat(pid)
+        return st is not None and st[0] not in "ZX"
+
+    def wait_gone(self, pids, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [p for p in pids if self.alive(p)]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.01)
+
+    def set_root(self, pid):
+        """The tree's root is pid, as it runs now (after start or restore)."""
+        self.pid = pid
+        st = proc_stat(pid)
+        self.root_start = st[4] if st else None
+        self.walk()
+
+    def ours(self, pid):
+        """pid is a live task of our tree, not a reused pid: every task of
+        a test is in the session the root leads, and started after it."""
+        st = proc_stat(pid)
+        return st is not None and st[0] not in "ZX" and \
+            self.root_start is not None and st[3] == self.pid and \
+            st[4] >= self.root_start
+
+    def walk(self):
+        pids = tree_pids(self.pid) if self.ours(self.pid) else []
+        self.known_pids.update(pids)
+        return pids
+
+    def leftovers(self, timeout, pids=None):
+        """Tasks of our tree (of pids) still running after timeout seconds."""
+        pids = self.known_pids if pids is None else pids
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid in pids:
+                self.reap(pid)
+            left = sorted(p for p in pids if self.ours(p))
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.01)
+
+    def kill_tree(self):
+        """SIGKILL every task of our tree (and nothing else)."""
+        pids = set(self.walk()) | self.known_pids
+        for pid in pids:
+            if self.ours(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.leftovers(5)
+        if self.popen is not None and self.popen.returncode is None:
+            self.popen.kill()
+            self.popen.wait()
+
+    def snapshot(self):
+        self.walk()
+        return capture(self.pid)
+
+    # -- amber -------------------------------------------------------
+    def amber(self, action, args, log):
+        """Run `amber ACTION ARGS -v4 -o LOG` in the image dir (so LOG is the
+        same file whether amber takes -o relative to cwd or to -D)."""
+        amber = amber_path()
+        if not (amber.is_file() and os.access(amber, os.X_OK)):
+            pytest.fail(f"amber binary {amber} does not exist or is not "
+                        f"executable: build it or set AMBER=", pytrace=False)
+        self.imgdir.mkdir(exist_ok=True)
+        cmd = [str(amber), action, *map(str, args), "-v4", "-o", log]
+        out = self.imgdir / f"{Path(log).stem}.out"
+        self.logs += [self.imgdir / log, out]
+        with open(out, "wb") as f:
+            try:
+                rc = subprocess.run(cmd, cwd=self.imgdir, stdin=subprocess.DEVNULL,
+                                    stdout=f, stderr=subprocess.STDOUT,
+                                    timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
+                                    ).returncode
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{' '.join(cmd)}: timed out", pytrace=False)
+        self.check_log(self.imgdir / log, out)
+        if rc != 0:
+            pytest.fail(f"{' '.join(cmd)}: exit status {rc}", pytrace=False)
+
+    @staticmethod
+    def check_log(log, out):
+        if not log.is_file():
+            pytest.fail(f"amber wrote no log at {log}", pytrace=False)
+        bad = [l for l in read_text(log).splitlines() if "Error" in l]
+        bad += [l for l in read_text(out).splitlines() if SANITIZER_RE.search(l)]
+        if bad:
+            pytest.fail(f"amber reported errors in {log.name}:\n" +
+                        "\n".join(bad[:20]), pytrace=False)
+
+    # -- diagnostics and cleanup -------------------------------------
+    def diagnostics(self):
+        parts = [f"test directory: {self.dir}"]
+        notes = [p for p in self.notes if Path(p).exists()]
+        if self.notes and not notes:
+            parts.append("(the test wrote no output file)")
+        for path in notes:
+            parts.append(tail(path, 60))
+        for path in self.logs:
+            parts.append(tail(path, 40))
+        return "\n".join(parts)
+
+    def finish(self, ok):
+        if ok and os.environ.get("ZDTM_KEEP") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def guarded(run, body):
+    """Run body(); on any failure kill the tree and attach diagnostics."""
+    error = None
+    try:
+        body()
+    except pytest.skip.Exception:
+        run.kill_tree()
+        run.finish(True)
+        reap_all()
+        raise
+    except BaseException as e:  # noqa: B036 - includes pytest's Failed
+        error = e.msg if isinstance(e, pytest.fail.Exception) else repr(e)
+        if isinstance(e, KeyboardInterrupt):
+            run.kill_tree()
+            raise
+    if error is None:
+        run.finish(True)
+        reap_all()
+        return
+    run.kill_tree()
+    run.finish(False)
+    reap_all()
+    pytest.fail(f"{run.name} [{run.mode.name}]: {error}\n\n"
+                f"{run.diagnostics()}", pytrace=False)
+
+
+# -- modes ---------------------------------------------------------------
+class Mode:
+    """What happens to a running tree between its start and SIGTERM.
+
+    A new mode is a subclass registered in MODES; override checkpoint()
+    (or, for dump variants, dump()/restore())."""
+
+    name = "?"
+
+    def preflight(self):
+        """Fail (or skip) before a test starts if the mode cannot run."""
+
+    def checkpoint(self, run):
+        raise NotImplementedError
+
+
+class NoDump(Mode):
+    """No checkpoint at all: start, SIGTERM, check.  It checks the tests
+    themselves, including that the state the dump mode compares is stable
+    while a test waits (two captures 0.1 s apart must be equal)."""
+
+    name = "nodump"
+
+    def checkpoint(self, run):
+        before = run.snapshot() if run.compare_state else None
+        time.sleep(0.1)
+        if before is not None:
+            diff = state_diff(before, run.snapshot())
+            if diff:
+                pytest.fail(f"state changed while the test waited:\n{diff}",
+                            pytrace=False)
+
+
+class Dump(Mode):
+    """Dump (which kills the tree), restore detached, compare the state."""
+
+    name = "dump"
+
+    def preflight(self):
+        amber = amber_path()
+        if not (amber.is_file() and os.access(amber, os.X_OK)):
+            pytest.fail(f"amber binary {amber} does not exist or is not "
+                        f"executable: build it or set AMBER=", pytrace=False)
+
+    def dump(self, run):
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
+
+    def restore(self, run):
+        run.amber("restore", ["-D", run.imgdir, "-d"], "restore.log")
+
+    def checkpoint(self, run):
+        before = run.snapshot() if run.compare_state else None
+        pids = run.walk()
+        self.dump(run)
+        left = run.leftovers(10, pids)
+        if left:
+            pytest.fail(f"tasks {left} still run after `amber dump` "
+                        f"(it should kill the tree)", pytrace=False)
+        for pid in pids:  # statuses of the dumped tasks, not the restored
+            run.exit_status.pop(pid, None)
+        self.restore(run)
+        if not run.alive(run.pid):
+            pytest.fail(f"root task {run.pid} is not running after "
+                        f"`amber restore -d`", pytrace=False)
+        run.set_root(run.pid)
+        if before is not None:
+            diff = state_diff(before, run.snapshot())
+            if diff:
+                pytest.fail(f"state differs after restore:\n{diff}",
+                            pytrace=False)
+
+
+MODES = {m.name: m for m in (NoDump(), Dump())}
+
+
+def discover_tests():
+    """Every built test binary in static/: executable, no suffix."""
+    tests = []
+    for path in sorted((ZDTM_DIR / "static").iterdir()):
+        if path.is_file() and "." not in path.name and \
+                os.access(path, os.X_OK):
+            tests.append(path)
+    return tests
+
+
+def selected_modes(option=None):
+    names = (option or os.environ.get("ZDTM_MODES") or "dump").split(",")
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in MODES]
+    if unknown:
+        raise pytest.UsageError(f"unknown zdtm mode(s) {unknown}; "
+                                f"known: {', '.join(MODES)}")
+    return [MODES[n] for n in names]
