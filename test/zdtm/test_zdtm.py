@@ -25,6 +25,8 @@ NEEDS = {
 # Known races, not yet fixed: xfail without strict, so a pass is fine and a
 # failure is reported as xfail (README, "Not working yet").
 FLAKY = {
+    ("itimers", "dump"): "ITIMER_VIRTUAL sometimes comes back a tick larger "
+                         "(setitimer rounds up to the tick)",
     ("anon_shared", "dump"): "a pipe fd shared by parent and child is "
                              "sometimes missing after restore",
     ("fork_tree", "dump"): "killed tasks are sometimes not reaped before "
@@ -39,8 +41,6 @@ EXCLUDE = {}
 # list cannot go stale.
 KNOWN_BUGS = {
     ("memfd", "dump"): "memfd fds and mappings are not supported yet",
-    ("itimers", "dump"): "ITIMER_VIRTUAL comes back a tick larger "
-                         "(setitimer rounds up to the tick)",
 }
 
 
