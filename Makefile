@@ -98,9 +98,7 @@ unit: all
 # The zdtm suite, in every mode this machine can run: nodump checks the
 # tests themselves, dump checkpoints and restores each one.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump $(PYTEST) -q -p no:cacheprovider test/zdtm/test_zdtm.py
-	@echo "real programs: nodump only; they fail in dump mode (README, Not working yet)"
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump $(PYTEST) -q -p no:cacheprovider test/zdtm/test_programs.py
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # Not yet part of `make test`: the suite against the ASAN+UBSan build.
 zdtm-asan: all

@@ -194,7 +194,10 @@ static void map_vmas(struct rst_task_args *a)
 		if (v->fd < 0)
 			flags |= MAP_ANONYMOUS;
 		/* Writable until the pages are in; final protections come later. */
-		ret = sys6(NR_mmap, v->start, v->end - v->start, v->prot | PROT_WRITE | PROT_READ,
+		/* Shared mappings get no pages from the image: keep their own prot,
+		 * which a read-only fd allows. */
+		ret = sys6(NR_mmap, v->start, v->end - v->start,
+			   (v->flags & MAP_SHARED) ? v->prot : v->prot | PROT_WRITE | PROT_READ,
 			   flags, v->fd, v->fd < 0 ? 0 : v->pgoff);
 		if (ret != (long)v->start)
 			fail_at(a, "mmap of a saved VMA", ret, v->start);
