@@ -62,7 +62,7 @@ $(B)/asan/src/%.o: src/%.c $(PB_H) $(wildcard src/*.h)
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 
 # --- restorer blob ---------------------------------------------------------
-$(B)/src/restorer/%.o: src/restorer/%.c $(wildcard src/restorer/*.h) src/restorer_args.h
+$(B)/src/restorer/%.o: src/restorer/%.c $(wildcard src/restorer/*.h) src/restorer_args.h src/csum.h
 	@mkdir -p $(dir $@)
 	$(CC) $(RST_CFLAGS) -c -o $@ $<
 $(B)/src/restorer/%.o: src/restorer/%.S

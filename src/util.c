@@ -140,24 +140,6 @@ char *read_proc(pid_t pid, const char *name, size_t *len)
 	return read_file_at(AT_FDCWD, path, len);
 }
 
-uint64_t amber_csum(const void *buf, size_t len, uint64_t seed)
-{
-	const uint64_t *w = buf;
-	uint64_t a = seed, b = 0, c = 0, d = 0;
-	size_t i, n = len / 8;
-
-	/* Four lanes keep the adds independent, so this runs near memory speed. */
-	for (i = 0; i + 4 <= n; i += 4) {
-		a += w[i];
-		b += a ^ w[i + 1];
-		c += w[i + 2];
-		d += c ^ w[i + 3];
-	}
-	for (; i < n; i++)
-		a += w[i] * 0x9e3779b97f4a7c15ULL;
-	return a ^ (b * 31) ^ (c * 0x100000001b3ULL) ^ (d << 1) ^ len;
-}
-
 int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[4096];

@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "csum.h"
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
@@ -68,8 +70,6 @@ int pread_full(int fd, void *buf, size_t len, off_t off);
 char *read_file_at(int dirfd, const char *path, size_t *len);
 char *read_proc(pid_t pid, const char *name, size_t *len);
 
-/* Fast checksum of page data (64-bit, word-wise Fletcher-like). */
-uint64_t amber_csum(const void *buf, size_t len, uint64_t seed);
 
 int mkdir_p(const char *path, mode_t mode);
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../csum.h"
 #include "../restorer_args.h"
 #include "sys.h"
 
@@ -102,24 +103,6 @@ static void __attribute__((noreturn)) fail_at(struct rst_task_args *a, const cha
 }
 
 #define fail(a, what, ret) fail_at(a, what, ret, 0)
-
-static uint64_t csum(const void *buf, size_t len, uint64_t seed)
-{
-	const uint64_t *w = buf;
-	uint64_t a = seed, b = 0, c = 0, d = 0;
-	size_t i, n = len / 8;
-
-	/* Must match amber_csum() in util.c. */
-	for (i = 0; i + 4 <= n; i += 4) {
-		a += w[i];
-		b += a ^ w[i + 1];
-		c += w[i + 2];
-		d += c ^ w[i + 3];
-	}
-	for (; i < n; i++)
-		a += w[i] * 0x9e3779b97f4a7c15ULL;
-	return a ^ (b * 31) ^ (c * 0x100000001b3ULL) ^ (d << 1) ^ len;
-}
 
 /* Unmaps everything but the blob and the current vdso/vvar. */
 static void unmap_old(struct rst_task_args *a)
@@ -219,7 +202,7 @@ static void fill_pages(struct rst_task_args *a)
 				fail_at(a, "read of the pages image", n, r->vaddr + done);
 			done += n;
 		}
-		if (r->has_csum && csum((void *)r->vaddr, len, r->vaddr) != r->csum)
+		if (r->has_csum && amber_csum((void *)r->vaddr, len, r->vaddr) != r->csum)
 			fail_at(a, "checksum of the pages image (corrupt image)", -5, r->vaddr);
 	}
 }
