@@ -63,39 +63,67 @@ static int check_pids_free(struct rst_ctx *rc)
 	return 0;
 }
 
+static int move_fd_up(int *fd, int base)
+{
+	int n = fcntl(*fd, F_DUPFD_CLOEXEC, base);
+
+	if (n < 0)
+		return -errno;
+	close(*fd);
+	*fd = n;
+	return 0;
+}
+
+/* Image fds the tasks read from must survive their own fds being put back. */
+static int move_pages_fds_up(struct rst_ctx *rc)
+{
+	int ret = 0;
+
+	for (int i = 0; i < rc->nr_tasks && !ret; i++) {
+		struct pm_chain *pc = &rc->tasks[i].pages;
+
+		for (int k = 0; k < pc->nr_layers && !ret; k++)
+			ret = move_fd_up(&pc->layers[k].pages_fd, rc->svc_fd_base);
+	}
+	for (int i = 0; i < rc->nr_shmems && !ret; i++)
+		if (rc->shmems[i].pages.pages_fd >= 0)
+			ret = move_fd_up(&rc->shmems[i].pages.pages_fd, rc->svc_fd_base);
+	return ret;
+}
+
 static int shmem_prepare(struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		struct rst_shmem *s = &rc->shmems[i];
 		char name[64];
-		cleanup_close int pfd = -1;
+		int fd;
 		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 		if (p == MAP_FAILED)
 			return -errno;
-		img_name(IMG_PAGES, s->pages_id, name, sizeof(name));
-		pfd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
-		for (int j = 0; pfd >= 0 && j < s->nr_pages; j++) {
-			struct rst_pages *r = &s->pages[j];
-			size_t len = r->nr_pages * PAGE_SIZE;
+		for (int j = 0; j < s->pages.nr; j++) {
+			const struct pm_ent *e = &s->pages.ents[j];
+			size_t len = e->nr_pages * PAGE_SIZE;
 
-			if (pread_full(pfd, (char *)p + r->vaddr, len, r->off) ||
-			    (r->has_csum && amber_csum((char *)p + r->vaddr, len, r->vaddr) != r->csum)) {
-				pr_err("%s: bad shared memory data at %#llx\n", name,
-				       (unsigned long long)r->vaddr);
+			if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
+			    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
+				pr_err("shmem %llu: bad shared memory data at %#llx\n",
+				       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
 				munmap(p, s->size);
 				return -EINVAL;
 			}
 		}
 		snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
 			 (unsigned long)p + s->size);
-		s->fd = open(name, O_RDWR);
+		fd = open(name, O_RDWR | O_CLOEXEC);
 		munmap(p, s->size);
-		if (pfd < 0 || s->fd < 0) {
+		if (fd < 0 || move_fd_up(&fd, rc->svc_fd_base)) {
 			pr_perror("can't set up shared memory %llx", (unsigned long long)s->shmid);
+			if (fd >= 0)
+				close(fd);
 			return -EIO;
 		}
-		s->fd = fcntl(s->fd, F_DUPFD, rc->svc_fd_base);
+		s->fd = fd;
 	}
 	return 0;
 }
@@ -265,17 +293,6 @@ static int count_threads(struct rst_ctx *rc)
 	return n;
 }
 
-static int move_fd_up(int *fd, int base)
-{
-	int n = fcntl(*fd, F_DUPFD_CLOEXEC, base);
-
-	if (n < 0)
-		return -errno;
-	close(*fd);
-	*fd = n;
-	return 0;
-}
-
 static int setup_pipes(struct rst_ctx *rc, int go[2])
 {
 	int st[2], info[2];
@@ -384,6 +401,8 @@ int amber_restore(const struct restore_opts *opts)
 	}
 	rc.svc_fd_base = max(files_max_fd(&rc) + 1, 256);
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
+	if (!ret)
+		ret = move_pages_fds_up(&rc);
 	if (!ret)
 		ret = log_move_fd(rc.svc_fd_base);
 	if (!ret)

@@ -8,7 +8,8 @@
  *   rst_ctx
  *     tasks[0..nr_tasks)  parents before children; tasks[0] is the root
  *       rst_task          one process: pstree entry, per-thread cores, mm,
- *                         pagemap (with checked offsets into pages-N.img)
+ *                         pages (pagemap_chain.h: runs into pages-N.img
+ *                         of this dump and its parents)
  *
  * 1. rst_load(): read and check every image. Nothing is forked before the
  *    whole set is known good.
@@ -28,6 +29,7 @@
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
+#include "pagemap_chain.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
 
@@ -39,22 +41,11 @@ struct restore_opts {
 	bool shell_job;
 };
 
-/* A run of pages in pages-<pages_id>.img. */
-struct rst_pages {
-	uint64_t vaddr;
-	uint32_t nr_pages;
-	uint64_t off; /* byte offset in the pages image */
-	uint64_t csum;
-	bool has_csum;
-};
-
 struct rst_shmem {
 	uint64_t shmid; /* the dumped shmem inode */
 	uint64_t size;
 	int fd;		/* created by shmem_prepare(), >= svc_fd_base */
-	uint32_t pages_id;
-	struct rst_pages *pages;
-	int nr_pages;
+	struct pm_layer pages; /* vaddr is the offset in the object */
 };
 
 struct rst_task {
@@ -67,9 +58,7 @@ struct rst_task {
 	MmEntry *mm;
 	FsEntry *fs;
 	uint32_t files_id;
-	uint32_t pages_id;
-	struct rst_pages *pages;
-	int nr_pages;
+	struct pm_chain pages; /* runs through the parent images, if any */
 	struct rst_task *parent;
 	struct rst_task **children;
 	int nr_children;

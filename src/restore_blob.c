@@ -85,7 +85,8 @@ static size_t blob_size(struct rst_task *t)
 	size_t s = PAGE_ALIGN(amber_restorer_blob_end - amber_restorer_blob);
 
 	s += sizeof(struct rst_task_args) + 64;
-	s += t->mm->n_vmas * sizeof(struct rst_vma) + t->nr_pages * sizeof(struct rst_run);
+	s += t->mm->n_vmas * sizeof(struct rst_vma) + t->pages.nr_runs * sizeof(struct rst_run);
+	s += t->pages.nr_zaps * sizeof(struct rst_zap);
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
 	s = PAGE_ALIGN(s);
@@ -303,7 +304,6 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 {
 	MmEntry *mm = t->mm;
 	uint64_t *auxv = lay(l, mm->n_mm_saved_auxv * 8 + 8, 16);
-	char name[64];
 
 	if (!auxv)
 		return -ENOMEM;
@@ -322,22 +322,32 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	if (a->exe_fd < 0)
 		return a->exe_fd;
 
-	struct rst_run *runs = lay(l, sizeof(*runs) * (t->nr_pages + 1), 16);
+	const struct pm_chain *pc = &t->pages;
+	struct rst_run *runs = lay(l, sizeof(*runs) * (pc->nr_runs + 1), 16);
+	struct rst_zap *zaps = lay(l, sizeof(*zaps) * (pc->nr_zaps + 1), 16);
 
-	if (!runs)
+	if (!runs || !zaps)
 		return -ENOMEM;
-	for (int i = 0; i < t->nr_pages; i++) {
-		runs[i].vaddr = t->pages[i].vaddr;
-		runs[i].nr_pages = t->pages[i].nr_pages;
-		runs[i].off = t->pages[i].off;
-		runs[i].csum = t->pages[i].csum;
-		runs[i].has_csum = t->pages[i].has_csum;
+	/* The pages fds are inherited, above svc_fd_base: the blob closes them. */
+	for (int i = 0; i < pc->nr_runs; i++) {
+		const struct rst_pages *p = &pc->runs[i];
+
+		runs[i].vaddr = p->vaddr;
+		runs[i].nr_pages = p->nr_pages;
+		runs[i].off = p->off;
+		runs[i].csum = p->csum;
+		runs[i].has_csum = p->has_csum;
+		runs[i].fd = pc->layers[p->layer].pages_fd;
+	}
+	for (int i = 0; i < pc->nr_zaps; i++) {
+		zaps[i].start = pc->zaps[i].start;
+		zaps[i].len = pc->zaps[i].end - pc->zaps[i].start;
 	}
 	a->runs = (uintptr_t)runs;
-	a->nr_runs = t->nr_pages;
-	img_name(IMG_PAGES, t->pages_id, name, sizeof(name));
-	a->pages_fd = svc_fd(rc, openat(rc->dirfd, name, O_RDONLY));
-	return a->pages_fd < 0 ? a->pages_fd : 0;
+	a->nr_runs = pc->nr_runs;
+	a->zaps = (uintptr_t)zaps;
+	a->nr_zaps = pc->nr_zaps;
+	return 0;
 }
 
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)

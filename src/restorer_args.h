@@ -32,7 +32,12 @@ struct rst_run {
 	uint64_t off;  /* in the pages image */
 	uint64_t csum;
 	uint32_t has_csum;
-	uint32_t pad;
+	int32_t fd;    /* pages image of the layer holding these pages */
+};
+
+/* Read from an older image but freed since: dropped after the fill. */
+struct rst_zap {
+	uint64_t start, len;
 };
 
 struct rst_special {
@@ -71,14 +76,17 @@ struct rst_task_args {
 	uint64_t blob_start, blob_len;
 	int32_t pid;
 	int32_t status_fd; /* failures are written here as text, then exit */
-	int32_t pages_fd;
+	int32_t pad0;
 	int32_t svc_fd_base;
 	uint64_t task_size;
 
 	uint64_t vmas;	/* struct rst_vma[nr_vmas] */
 	uint32_t nr_vmas;
 	uint32_t nr_runs;
-	uint64_t runs;	/* struct rst_run[nr_runs] */
+	uint64_t runs;	/* struct rst_run[nr_runs], oldest image first */
+	uint64_t zaps;	/* struct rst_zap[nr_zaps] */
+	uint32_t nr_zaps;
+	uint32_t pad1;
 
 	struct rst_special special[RST_MAX_SPECIAL];
 	uint32_t nr_special;

@@ -195,7 +195,7 @@ static void fill_pages(struct rst_task_args *a)
 		uint64_t len = r->nr_pages * PAGE, done = 0;
 
 		while (done < len) {
-			long n = sys4(NR_pread64, a->pages_fd, r->vaddr + done, len - done,
+			long n = sys4(NR_pread64, r->fd, r->vaddr + done, len - done,
 				      r->off + done);
 
 			if (n <= 0)
@@ -204,6 +204,20 @@ static void fill_pages(struct rst_task_args *a)
 		}
 		if (r->has_csum && amber_csum((void *)r->vaddr, len, r->vaddr) != r->csum)
 			fail_at(a, "checksum of the pages image (corrupt image)", -5, r->vaddr);
+	}
+}
+
+/* Pages an older image had that are gone now: back to zero (or the file). */
+static void zap_pages(struct rst_task_args *a)
+{
+	struct rst_zap *z = (struct rst_zap *)a->zaps;
+
+	for (uint32_t i = 0; i < a->nr_zaps; i++, z++) {
+		long ret = sys3(NR_madvise, z->start, z->len, 4 /* MADV_DONTNEED */);
+
+		if (ret)
+			fail_at(a, "madvise(DONTNEED) of pages freed since a parent image", ret,
+				z->start);
 	}
 }
 
@@ -415,8 +429,8 @@ void restorer_main(struct rst_task_args *a)
 	move_specials(a);
 	map_vmas(a);
 	fill_pages(a);
+	zap_pages(a);
 	finish_vmas(a);
-	sys1(NR_close, a->pages_fd);
 	restore_task_state(a);
 	drop_restore_sigchld();
 	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
