@@ -22,6 +22,7 @@
 #include "files.h"
 #include "image_magic.h"
 #include "log.h"
+#include "mem_inc.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "proc.h"
@@ -372,6 +373,40 @@ out:
 	return ret;
 }
 
+/* Incremental: only pages written since the parent image get data. */
+static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
+{
+	struct inc_parent parent;
+	struct inc_plan plan;
+	char path[64];
+	cleanup_close int pagemap_fd = -1;
+	int ret;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((mm->vmas[i]->status & VMA_ANON_SHARED) &&
+		    (ret = dump_shmem(dc, t->pid, mm->vmas[i])))
+			return ret;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
+	if (ret)
+		return ret;
+	ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas, mm->n_vmas,
+			     pagemap_fd);
+	inc_parent_free(&parent);
+	if (ret)
+		return ret;
+	ret = inc_plan_write(&plan, dc->dirfd, ++dc->next_pages_id);
+	if (!ret && dc->opts->leave_running)
+		ret = track_task_rearm(dc->tracker, &t->track);
+	inc_plan_free(&plan);
+	return ret;
+}
+
 static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *rs,
 		   MmEntry *mm)
 {
@@ -450,9 +485,13 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 			goto out;
 		mm.vmas[mm.n_vmas++] = v;
 	}
+	if (dc->tracker && dc->opts->leave_running && t->track.target_fd >= 0) {
+		mm.has_amber_track_fd = true; /* the next incremental dump goes on from here */
+		mm.amber_track_fd = t->track.target_fd;
+	}
 	ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &mm.base);
 	if (!ret)
-		ret = dump_pages(dc, t, &mm);
+		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
 out:
 	proc_vmas_free(pvs, nr);
 	return ret;

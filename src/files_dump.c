@@ -22,6 +22,7 @@
 #include "files_internal.h"
 #include "image.h"
 #include "log.h"
+#include "track.h"
 #include "util.h"
 
 #ifndef SYS_pidfd_open
@@ -297,8 +298,14 @@ int files_dump_task(struct dump_ctx *dc, struct dump_task *t)
 	img = img_open(dc->dirfd, IMG_FDINFO, true, t->files_id);
 	if (!img)
 		return -errno;
-	for (int i = 0; i < nr && !ret; i++)
+	for (int i = 0; i < nr && !ret; i++) {
+		/* amber's own memory tracker is not the task's: never saved. */
+		if (track_is_tracker_fd(t->pid, fds[i])) {
+			pr_info("pid %d fd %d: amber's memory tracker, not saved\n", t->pid, fds[i]);
+			continue;
+		}
 		ret = dump_one_fd(dc, img, t->pid, pidfd, fds[i]);
+	}
 	if (ret) {
 		img_close(img);
 		return ret;

@@ -132,8 +132,7 @@ void pm_layer_free(struct pm_layer *l)
 	l->pages_fd = -1;
 }
 
-/* First entry of @l that ends after @addr (entries are sorted). */
-static int layer_seek(const struct pm_layer *l, uint64_t addr)
+int pm_layer_seek(const struct pm_layer *l, uint64_t addr)
 {
 	int lo = 0, hi = l->nr;
 
@@ -164,7 +163,7 @@ static int resolve(struct pm_chain *pc, int k, uint64_t start, uint64_t end)
 		return -EINVAL;
 	}
 	l = &pc->layers[k];
-	for (int i = layer_seek(l, start); i < l->nr && at < end; i++) {
+	for (int i = pm_layer_seek(l, start); i < l->nr && at < end; i++) {
 		struct pm_ent *e = &l->ents[i];
 		uint64_t s = max(at, e->vaddr), t = min(end, ent_end(e));
 		int ret;
@@ -228,7 +227,7 @@ static int zap_absent(struct pm_chain *pc, uint64_t start, uint64_t end)
 	uint64_t at = start;
 	int ret = 0;
 
-	for (int i = layer_seek(l0, start); i < l0->nr && at < end && !ret; i++) {
+	for (int i = pm_layer_seek(l0, start); i < l0->nr && at < end && !ret; i++) {
 		const struct pm_ent *e = &l0->ents[i];
 
 		if (e->vaddr >= end)

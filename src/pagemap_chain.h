@@ -79,5 +79,7 @@ void pm_chain_free(struct pm_chain *pc);
  */
 int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id);
 void pm_layer_free(struct pm_layer *l);
+/* Index of the first entry of @l that ends after @addr (entries are sorted). */
+int pm_layer_seek(const struct pm_layer *l, uint64_t addr);
 
 #endif

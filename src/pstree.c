@@ -132,6 +132,7 @@ static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_ta
 	dc->tasks[dc->nr_tasks++] = t;
 	t->pid = pid;
 	t->parent = parent;
+	t->track.uffd = t->track.target_fd = -1;
 	return t;
 }
 

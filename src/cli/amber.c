@@ -28,6 +28,11 @@ static void usage(FILE *f)
 		"  check [--feature NAME]          what this kernel offers amber\n"
 		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
 		"       [--leave-running] [--shell-job]\n"
+		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
+		"                                  only pages written since the parent images\n"
+		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
+		"                                  memory only; the tree keeps running\n"
+		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
 		"  restore -D DIR [-d] [--shell-job]\n"
 		"                                  restore a tree from DIR\n"
 		"\n"
@@ -87,15 +92,19 @@ static int cmd_check(int argc, char **argv, struct common_opts *co)
 	return 0;
 }
 
-static int cmd_dump(int argc, char **argv, struct common_opts *co)
+static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool pre)
 {
 	static const struct option lo[] = {
 		{ "tree", required_argument, 0, 't' },
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "leave-running", no_argument, 0, 'R' },
 		{ "shell-job", no_argument, 0, 'j' },
+		{ "track-mem", optional_argument, 0, 'T' },
+		{ "prev-images-dir", required_argument, 0, 'P' },
+		{ "cleanup", no_argument, 0, 'C' },
 		{ 0 },
 	};
+	const char *verb = pre ? "pre-dump" : "dump";
 	struct dump_opts o = { 0 };
 	int c;
 
@@ -115,17 +124,42 @@ static int cmd_dump(int argc, char **argv, struct common_opts *co)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'T':
+			o.track_mem = optarg ? optarg : "auto";
+			break;
+		case 'P':
+			o.prev_dir = optarg;
+			break;
+		case 'C':
+			o.cleanup = true;
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (o.pid <= 0 || !o.dir) {
-		fprintf(stderr, "amber dump: -t PID and -D DIR are required\n");
+	if (o.pid <= 0 || (!o.dir && !o.cleanup)) {
+		fprintf(stderr, "amber %s: -t PID and -D DIR are required\n", verb);
+		return 2;
+	}
+	if (o.cleanup && !pre) {
+		fprintf(stderr, "amber dump: --cleanup belongs to pre-dump\n");
 		return 2;
 	}
 	if (log_init(co->log_file, co->verbosity))
 		return 1;
+	if (pre)
+		return amber_predump(&o) ? 1 : 0;
 	return amber_dump(&o) ? 1 : 0;
+}
+
+static int cmd_dump(int argc, char **argv, struct common_opts *co)
+{
+	return cmd_dump_common(argc, argv, co, false);
+}
+
+static int cmd_predump(int argc, char **argv, struct common_opts *co)
+{
+	return cmd_dump_common(argc, argv, co, true);
 }
 
 static int cmd_restore(int argc, char **argv, struct common_opts *co)
@@ -183,6 +217,8 @@ int main(int argc, char **argv)
 		ret = cmd_check(argc, argv, &co);
 	else if (!strcmp(cmd, "dump"))
 		ret = cmd_dump(argc, argv, &co);
+	else if (!strcmp(cmd, "pre-dump"))
+		ret = cmd_predump(argc, argv, &co);
 	else if (!strcmp(cmd, "restore"))
 		ret = cmd_restore(argc, argv, &co);
 	else {
