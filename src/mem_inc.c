@@ -29,16 +29,18 @@
 
 int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p)
 {
+	char name[64];
 	int ret;
 
 	memset(p, 0, sizeof(*p));
 	p->cover.pages_fd = -1;
 	if (parent_dirfd < 0)
 		return 0;
+	img_name(IMG_MM, pid, name, sizeof(name));
+	if (faccessat(parent_dirfd, name, F_OK, 0) && errno == ENOENT)
+		return 0; /* a task born since the parent image */
 	ret = img_read_one(parent_dirfd, IMG_MM, pid, &mm_entry__descriptor,
 			   (ProtobufCMessage **)&p->mm);
-	if (ret == -ENOENT)
-		return 0; /* a task born since the parent image */
 	if (ret)
 		return ret;
 	ret = pm_layer_load(&p->cover, parent_dirfd, IMG_PAGEMAP, pid);

@@ -113,6 +113,18 @@ class Numbering:
 FD_OBJ_RE = re.compile(r"^(pipe|socket|anon_inode|net):\[(\d+)\]$")
 
 
+UFFD_FEATURE_WP_ASYNC = 1 << 15
+
+
+def is_amber_tracker(target, fdinfo):
+    """amber's incremental-dump tracker (a WP_ASYNC userfaultfd) lives in
+    the tree between dumps; it is amber's, not the test's state."""
+    if target != "anon_inode:[userfaultfd]":
+        return False
+    m = re.search(r"^API:\s*[0-9a-f]+:([0-9a-f]+):", fdinfo, re.M)
+    return bool(m) and int(m[1], 16) & UFFD_FEATURE_WP_ASYNC != 0
+
+
 def capture_fds(pid, numbering):
     out = []
     fds = Path(f"/proc/{pid}/fd")
@@ -121,6 +133,8 @@ def capture_fds(pid, numbering):
             target = os.readlink(fd)
             info = (fds.parent / "fdinfo" / fd.name).read_text()
         except OSError:
+            continue
+        if is_amber_tracker(target, info):
             continue
         m = FD_OBJ_RE.match(target)
         if m:
@@ -439,7 +453,77 @@ class Dump(Mode):
                             pytrace=False)
 
 
-MODES = {m.name: m for m in (NoDump(), Dump())}
+def tracker_args():
+    """--track-mem=KIND for the incremental modes (ZDTM_TRACKER, default
+    auto: soft-dirty where the kernel has it, else uffd-wp)."""
+    return [f"--track-mem={os.environ.get('ZDTM_TRACKER', 'auto')}"]
+
+
+def between_iterations(run, k):
+    """Tests named inc_* change their state between iterations: SIGUSR1,
+    then wait until they have created iter-K (see lib/zdtm.h)."""
+    if not run.name.startswith("inc_"):
+        return
+    os.kill(run.pid, signal.SIGUSR1)
+    ack = run.dir / f"iter-{k}"
+    deadline = time.monotonic() + 10
+    while not ack.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the test did not acknowledge iteration {k}",
+                        pytrace=False)
+        time.sleep(0.01)
+
+
+class PreDump(Dump):
+    """N pre-dumps of the running tree (each the parent of the next), then
+    a dump that writes only what changed since the last, then restore."""
+
+    name = "pre-dump"
+    iterations = 2
+
+    def checkpoint(self, run):
+        for k in range(1, self.iterations + 1):
+            args = ["-t", run.pid, "-D", f"pre{k}", *tracker_args()]
+            if k > 1:
+                args += ["--prev-images-dir", f"../pre{k - 1}"]
+            run.amber("pre-dump", args, f"pre-dump-{k}.log")
+            if not run.alive(run.pid):
+                pytest.fail("the tree died after pre-dump", pytrace=False)
+            between_iterations(run, k)
+        super().checkpoint(run)
+
+    def dump(self, run):
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                           "--prev-images-dir", f"pre{self.iterations}"],
+                  "dump.log")
+
+
+class Snaps(PreDump):
+    """Dumps that leave the tree running (restore points), each tracked
+    against the previous, then the last one; restore from it."""
+
+    name = "snaps"
+
+    def checkpoint(self, run):
+        for k in range(1, self.iterations + 1):
+            args = ["-t", run.pid, "-D", f"snap{k}", "--leave-running",
+                    *tracker_args()]
+            if k > 1:
+                args += ["--prev-images-dir", f"../snap{k - 1}"]
+            run.amber("dump", args, f"snap-{k}.log")
+            if not run.alive(run.pid):
+                pytest.fail("the tree died after dump --leave-running",
+                            pytrace=False)
+            between_iterations(run, k)
+        Dump.checkpoint(self, run)
+
+    def dump(self, run):
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                           "--prev-images-dir", f"snap{self.iterations}"],
+                  "dump.log")
+
+
+MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps())}
 
 
 def discover_tests():
