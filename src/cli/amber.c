@@ -13,6 +13,7 @@
 #include "kerndat.h"
 #include "log.h"
 #include "restore.h"
+#include "track.h"
 
 struct common_opts {
 	int verbosity;
@@ -89,6 +90,13 @@ static int cmd_check(int argc, char **argv, struct common_opts *co)
 	printf("%-16s %-4s %s\n", "FEATURE", "OK", "DETAIL");
 	for (int i = 0; i < KD_NR_FEATURES; i++)
 		printf("%-16s %-4s %s\n", kd_name(i), kd.f[i].ok ? "yes" : "no", kd.f[i].detail);
+
+	struct tracker tr;
+	char why[512];
+	int ret = track_select(&tr, "auto", why, sizeof(why));
+
+	printf("\n--track-mem=auto uses: %s\n  because %s\n", ret ? "nothing" :
+	       track_kind_name(tr.kind), why);
 	return 0;
 }
 
