@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core.pb-c.h"
+#include "dedup.h"
 #include "dump.h"
 #include "dump_core.h"
 #include "dump_mm.h"
@@ -293,6 +294,8 @@ int amber_dump(const struct dump_opts *opts)
 		remote_fini(&dc.tasks[i]->rem);
 	pstree_release(&dc, ret == 0 && !opts->leave_running);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
+		pr_warn("dedup of the parent images failed; they are intact but larger\n");
 	if (ret)
 		pr_err("dump failed; the tree was left running as it was\n");
 	else

@@ -40,6 +40,8 @@ struct dump_opts {
 	const char *prev_dir;
 	/* pre-dump: close the trackers in the tree instead of dumping. */
 	bool cleanup;
+	/* Punch what this image saves again out of its parents (dedup.h). */
+	bool auto_dedup;
 };
 
 struct dump_thread {

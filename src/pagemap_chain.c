@@ -114,6 +114,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
 			off += (uint64_t)pe->nr_pages * PAGE_SIZE;
 		prev_end = end;
 	}
+	l->pages_id = pages_id;
 	if (!ret)
 		ret = layer_check_size(l, dirfd, pages_id, off, img->name);
 	img_close(img);
@@ -335,7 +336,7 @@ static int check_top_layer(const struct pm_layer *l, const MmEntry *mm, int pid)
 	return 0;
 }
 
-static bool layer_has_parent_refs(const struct pm_layer *l)
+bool pm_layer_has_parent_refs(const struct pm_layer *l)
 {
 	for (int i = 0; i < l->nr; i++)
 		if (l->ents[i].flags == PE_PARENT)
@@ -349,7 +350,7 @@ static int load_layers(struct pm_chain *pc, int dirfd, int pid)
 
 	ret = pm_layer_load(&pc->layers[0], dirfd, IMG_PAGEMAP, pid);
 	pc->nr_layers = !ret;
-	while (!ret && layer_has_parent_refs(&pc->layers[pc->nr_layers - 1])) {
+	while (!ret && pm_layer_has_parent_refs(&pc->layers[pc->nr_layers - 1])) {
 		int up = openat(cur, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 
 		if (up < 0)

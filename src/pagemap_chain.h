@@ -36,6 +36,7 @@ struct pm_ent {
 
 struct pm_layer {
 	int pages_fd; /* pages-<id>.img of this layer, -1 if it has no data */
+	uint32_t pages_id;
 	struct pm_ent *ents;
 	int nr;
 };
@@ -81,5 +82,6 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id);
 void pm_layer_free(struct pm_layer *l);
 /* Index of the first entry of @l that ends after @addr (entries are sorted). */
 int pm_layer_seek(const struct pm_layer *l, uint64_t addr);
+bool pm_layer_has_parent_refs(const struct pm_layer *l);
 
 #endif

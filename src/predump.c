@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dedup.h"
 #include "dump.h"
 #include "dump_mm.h"
 #include "image.h"
@@ -197,6 +198,8 @@ int amber_predump(const struct dump_opts *opts)
 	frozen_ms = ms_since(&t0);
 	if (!ret)
 		ret = predump_write(&dc, pts);
+	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
+		pr_warn("dedup of the parent images failed; they are intact but larger\n");
 	if (ret) {
 		pr_err("pre-dump failed; the tree runs on\n");
 		goto out;

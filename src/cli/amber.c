@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "dump.h"
 #include "kerndat.h"
 #include "log.h"
@@ -34,6 +35,8 @@ static void usage(FILE *f)
 		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
 		"                                  memory only; the tree keeps running\n"
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
+		"       (dump and pre-dump: --auto-dedup punches re-saved pages out of parents)\n"
+		"  dedup -D DIR                    the same, after the fact, down the chain\n"
 		"  restore -D DIR [-d] [--shell-job]\n"
 		"                                  restore a tree from DIR\n"
 		"\n"
@@ -110,6 +113,7 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		{ "track-mem", optional_argument, 0, 'T' },
 		{ "prev-images-dir", required_argument, 0, 'P' },
 		{ "cleanup", no_argument, 0, 'C' },
+		{ "auto-dedup", no_argument, 0, 'A' },
 		{ 0 },
 	};
 	const char *verb = pre ? "pre-dump" : "dump";
@@ -141,6 +145,9 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		case 'C':
 			o.cleanup = true;
 			break;
+		case 'A':
+			o.auto_dedup = true;
+			break;
 		default:
 			return 2;
 		}
@@ -168,6 +175,28 @@ static int cmd_dump(int argc, char **argv, struct common_opts *co)
 static int cmd_predump(int argc, char **argv, struct common_opts *co)
 {
 	return cmd_dump_common(argc, argv, co, true);
+}
+
+static int cmd_dedup(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = { { "images-dir", required_argument, 0, 'D' }, { 0 } };
+	const char *dir = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		if (c != 'D')
+			return 2;
+		dir = optarg;
+	}
+	if (!dir) {
+		fprintf(stderr, "amber dedup: -D DIR is required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_dedup(dir) ? 1 : 0;
 }
 
 static int cmd_restore(int argc, char **argv, struct common_opts *co)
@@ -227,6 +256,8 @@ int main(int argc, char **argv)
 		ret = cmd_dump(argc, argv, &co);
 	else if (!strcmp(cmd, "pre-dump"))
 		ret = cmd_predump(argc, argv, &co);
+	else if (!strcmp(cmd, "dedup"))
+		ret = cmd_dedup(argc, argv, &co);
 	else if (!strcmp(cmd, "restore"))
 		ret = cmd_restore(argc, argv, &co);
 	else {
