@@ -6,7 +6,8 @@
  * with stdin on /dev/null and stdout/stderr on a file.
  *
  *   test_init()    parses the options, forks; the parent waits until the
- *                  child calls test_daemon(), writes the child's pid to
+ *                  child calls test_daemon() (and every copy of the
+ *                  ready pipe is closed), writes the child's pid to
  *                  PIDFILE (PIDFILE.tmp + rename) and exits 0 (non-zero if
  *                  the child dies first, 77 if it called test_skip()).
  *                  The child calls setsid(), opens OUTFILE.inprogress on
