@@ -215,6 +215,9 @@ int inc_plan_copy(struct inc_plan *plan)
 		plan->data = NULL;
 		return -ENOMEM;
 	}
+	/* Fewer faults while the tree waits: huge pages, populated up front. */
+	madvise(plan->data, total, MADV_HUGEPAGE);
+	madvise(plan->data, total, MADV_POPULATE_WRITE);
 	for (int i = 0; i < plan->nr && !ret; i++) {
 		const struct inc_run *r = &plan->runs[i];
 		size_t len = (size_t)r->nr_pages * PAGE_SIZE;

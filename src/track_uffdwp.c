@@ -116,6 +116,12 @@ int uffdwp_prepare(struct track_task *tt, int prev_fd)
 	if (prev_fd >= 0)
 		pr_info("%d: tracker fd %d is gone: every page counts as written\n", tt->pid,
 			prev_fd);
+	/*
+	 * A tracker from an unrelated chain (or inherited from a parent
+	 * process) would keep the VMAs registered: ours could not register.
+	 */
+	if (track_remove_from_target(tt->pid) < 0)
+		pr_warn("%d: can't remove an old tracker\n", tt->pid);
 	tt->fresh = true;
 	tt->target_fd = inject(tt->pid);
 	if (tt->target_fd < 0)
