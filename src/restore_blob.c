@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "image.h"
+#include "lazy_proto.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -88,6 +89,7 @@ static size_t blob_size(struct rst_task *t)
 	s += t->mm->n_vmas * sizeof(struct rst_vma) + t->nr_pages * sizeof(struct rst_run);
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
+	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -279,6 +281,7 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->prot = v->prot, r->status = v->status, r->madv = v->madv;
 		r->flags = v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN);
 		r->fd = -1;
+		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(rc, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
@@ -323,21 +326,68 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		return a->exe_fd;
 
 	struct rst_run *runs = lay(l, sizeof(*runs) * (t->nr_pages + 1), 16);
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	uint32_t n = 0, vi = 0;
 
 	if (!runs)
 		return -ENOMEM;
 	for (int i = 0; i < t->nr_pages; i++) {
-		runs[i].vaddr = t->pages[i].vaddr;
-		runs[i].nr_pages = t->pages[i].nr_pages;
-		runs[i].off = t->pages[i].off;
-		runs[i].csum = t->pages[i].csum;
-		runs[i].has_csum = t->pages[i].has_csum;
+		/* Runs and VMAs are both sorted; a lazy VMA's runs are the daemon's. */
+		while (vi < a->nr_vmas && vs[vi].end <= t->pages[i].vaddr)
+			vi++;
+		if (vi < a->nr_vmas && vs[vi].lazy)
+			continue;
+		runs[n].vaddr = t->pages[i].vaddr;
+		runs[n].nr_pages = t->pages[i].nr_pages;
+		runs[n].off = t->pages[i].off;
+		runs[n].csum = t->pages[i].csum;
+		runs[n].has_csum = t->pages[i].has_csum;
+		n++;
 	}
 	a->runs = (uintptr_t)runs;
-	a->nr_runs = t->nr_pages;
+	a->nr_runs = n;
 	img_name(IMG_PAGES, t->pages_id, name, sizeof(name));
 	a->pages_fd = svc_fd(rc, openat(rc->dirfd, name, O_RDONLY));
 	return a->pages_fd < 0 ? a->pages_fd : 0;
+}
+
+/* The LZ_TASK message the blob sends with its uffd: pid and lazy ranges. */
+static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
+		     struct rst_task_args *a)
+{
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	struct lazy_msg *m;
+	uint32_t n = 0;
+
+	a->lazy_sock = -1;
+	if (rc->lazy_fd < 0)
+		return 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++)
+		n += vs[i].lazy;
+	if (!n)
+		return 0; /* nothing lazy: no uffd for this task */
+	if (n > LAZY_MAX_RANGES) {
+		pr_err("%d: %u lazy VMAs, at most %d supported\n", t->pid, n, LAZY_MAX_RANGES);
+		return -E2BIG;
+	}
+	m = lay(l, sizeof(*m) + n * sizeof(m->ranges[0]), 16);
+	if (!m)
+		return -ENOMEM;
+	m->magic = LAZY_MAGIC;
+	m->type = LZ_TASK;
+	m->pid = t->pid;
+	m->nr_ranges = 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++) {
+		if (!vs[i].lazy)
+			continue;
+		m->ranges[m->nr_ranges].start = vs[i].start;
+		m->ranges[m->nr_ranges++].end = vs[i].end;
+	}
+	a->lazy_sock = rc->lazy_fd;
+	a->lazy_msg = (uintptr_t)m;
+	a->lazy_msg_len = sizeof(*m) + n * sizeof(m->ranges[0]);
+	a->uffd_features = rc->uffd_features;
+	return 0;
 }
 
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)
@@ -423,6 +473,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	ret = fill_vmas(rc, &l, t, a);
 	if (!ret)
 		ret = fill_mm(rc, &l, t, a);
+	if (!ret)
+		ret = fill_lazy(rc, &l, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;
