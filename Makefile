@@ -96,9 +96,10 @@ unit: all
 	bash test/crit_images.sh $(B)/amber
 
 # The zdtm suite, in every mode this machine can run: nodump checks the
-# tests themselves, dump checkpoints and restores each one.
+# tests themselves, dump checkpoints and restores each one, lazy restores
+# each one through userfaultfd and `amber lazy-pages`.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,lazy $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # Not yet part of `make test`: the suite against the ASAN+UBSan build.
 zdtm-asan: all

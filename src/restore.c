@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "files.h"
 #include "image.h"
+#include "lazy.h"
 #include "log.h"
 #include "remote.h"
 #include "restore.h"
@@ -383,7 +384,8 @@ static int wait_root(pid_t pid)
 
 int amber_restore(const struct restore_opts *opts)
 {
-	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1 };
+	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
+			      .lazy_fd = -1 };
 	int ret;
 
 	rc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -409,8 +411,13 @@ int amber_restore(const struct restore_opts *opts)
 		ret = shmem_prepare(&rc);
 	if (!ret)
 		ret = files_prepare_shared(&rc);
+	if (!ret && opts->lazy)
+		ret = lazy_restore_connect(&rc);
 	if (!ret)
 		ret = run_tree(&rc);
+	/* The tasks closed theirs: the keeper now knows every uffd has arrived. */
+	if (rc.lazy_fd >= 0)
+		close(rc.lazy_fd);
 	if (ret) {
 		pr_err("restore failed; every task it created was killed\n");
 		goto out;

@@ -39,6 +39,8 @@ struct restore_opts {
 	const char *dir;
 	bool detach;
 	bool shell_job;
+	bool lazy;		 /* --lazy-pages */
+	const char *lazy_socket; /* the lazy-pages daemon's socket */
 };
 
 struct rst_shmem {
@@ -75,6 +77,8 @@ struct rst_ctx {
 	struct files_rst *files;
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
+	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
+	uint64_t uffd_features; /* the event features this kernel has */
 };
 
 int amber_restore(const struct restore_opts *opts);

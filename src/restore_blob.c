@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "image.h"
+#include "lazy_proto.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -89,6 +90,7 @@ static size_t blob_size(struct rst_task *t)
 	s += t->pages.nr_zaps * sizeof(struct rst_zap);
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
+	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -280,6 +282,7 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->prot = v->prot, r->status = v->status, r->madv = v->madv;
 		r->flags = v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN);
 		r->fd = -1;
+		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(rc, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
@@ -325,28 +328,76 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	const struct pm_chain *pc = &t->pages;
 	struct rst_run *runs = lay(l, sizeof(*runs) * (pc->nr_runs + 1), 16);
 	struct rst_zap *zaps = lay(l, sizeof(*zaps) * (pc->nr_zaps + 1), 16);
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	uint32_t n = 0;
 
 	if (!runs || !zaps)
 		return -ENOMEM;
 	/* The pages fds are inherited, above svc_fd_base: the blob closes them. */
 	for (int i = 0; i < pc->nr_runs; i++) {
 		const struct rst_pages *p = &pc->runs[i];
+		uint32_t vi = 0;
 
-		runs[i].vaddr = p->vaddr;
-		runs[i].nr_pages = p->nr_pages;
-		runs[i].off = p->off;
-		runs[i].csum = p->csum;
-		runs[i].has_csum = p->has_csum;
-		runs[i].fd = pc->layers[p->layer].pages_fd;
+		/* A lazy VMA's pages are the daemon's. */
+		while (vi < a->nr_vmas && vs[vi].end <= p->vaddr)
+			vi++;
+		if (vi < a->nr_vmas && vs[vi].lazy)
+			continue;
+		runs[n].vaddr = p->vaddr;
+		runs[n].nr_pages = p->nr_pages;
+		runs[n].off = p->off;
+		runs[n].csum = p->csum;
+		runs[n].has_csum = p->has_csum;
+		runs[n].fd = pc->layers[p->layer].pages_fd;
+		n++;
 	}
 	for (int i = 0; i < pc->nr_zaps; i++) {
 		zaps[i].start = pc->zaps[i].start;
 		zaps[i].len = pc->zaps[i].end - pc->zaps[i].start;
 	}
 	a->runs = (uintptr_t)runs;
-	a->nr_runs = pc->nr_runs;
+	a->nr_runs = n;
 	a->zaps = (uintptr_t)zaps;
 	a->nr_zaps = pc->nr_zaps;
+	return 0;
+}
+
+/* The LZ_TASK message the blob sends with its uffd: pid and lazy ranges. */
+static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
+		     struct rst_task_args *a)
+{
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	struct lazy_msg *m;
+	uint32_t n = 0;
+
+	a->lazy_sock = -1;
+	if (rc->lazy_fd < 0)
+		return 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++)
+		n += vs[i].lazy;
+	if (!n)
+		return 0; /* nothing lazy: no uffd for this task */
+	if (n > LAZY_MAX_RANGES) {
+		pr_err("%d: %u lazy VMAs, at most %d supported\n", t->pid, n, LAZY_MAX_RANGES);
+		return -E2BIG;
+	}
+	m = lay(l, sizeof(*m) + n * sizeof(m->ranges[0]), 16);
+	if (!m)
+		return -ENOMEM;
+	m->magic = LAZY_MAGIC;
+	m->type = LZ_TASK;
+	m->pid = t->pid;
+	m->nr_ranges = 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++) {
+		if (!vs[i].lazy)
+			continue;
+		m->ranges[m->nr_ranges].start = vs[i].start;
+		m->ranges[m->nr_ranges++].end = vs[i].end;
+	}
+	a->lazy_sock = rc->lazy_fd;
+	a->lazy_msg = (uintptr_t)m;
+	a->lazy_msg_len = sizeof(*m) + n * sizeof(m->ranges[0]);
+	a->uffd_features = rc->uffd_features;
 	return 0;
 }
 
@@ -433,6 +484,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	ret = fill_vmas(rc, &l, t, a);
 	if (!ret)
 		ret = fill_mm(rc, &l, t, a);
+	if (!ret)
+		ret = fill_lazy(rc, &l, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;

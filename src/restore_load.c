@@ -213,6 +213,19 @@ static int load_inventory(struct rst_ctx *rc)
 	return ret;
 }
 
+/* The lazy daemon serves one layer of pages; a chain is restored eagerly. */
+static int check_lazy_chain(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pages.nr_layers > 1) {
+			pr_err("task %d's pages are an incremental chain (parent images): lazy "
+			       "restore of a chain is not supported yet; restore without "
+			       "--lazy-pages\n", rc->tasks[i].pid);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
 int rst_load(struct rst_ctx *rc)
 {
 	int ret = load_inventory(rc);
@@ -231,6 +244,8 @@ int rst_load(struct rst_ctx *rc)
 	}
 	if (!ret)
 		ret = files_load(rc);
+	if (!ret && rc->opts && rc->opts->lazy)
+		ret = check_lazy_chain(rc);
 	return ret;
 }
 

@@ -24,6 +24,8 @@ struct rst_vma {
 	uint32_t prot, flags, status;
 	int32_t fd; /* -1 for anonymous private memory */
 	uint64_t madv;
+	uint32_t lazy; /* registered with the task's userfaultfd, not filled */
+	uint32_t pad;
 };
 
 struct rst_run {
@@ -116,6 +118,16 @@ struct rst_task_args {
 
 	/* threads that are ready; the leader waits for all before creds */
 	volatile uint32_t nr_ready;
+
+	/*
+	 * Lazy restore (lazy_proto.h): the blob creates a userfaultfd with
+	 * uffd_features, registers the lazy VMAs and sends lazy_msg (an
+	 * LZ_TASK prepared by amber) with the uffd to lazy_sock.
+	 */
+	int32_t lazy_sock; /* -1: eager restore */
+	uint32_t lazy_msg_len;
+	uint64_t lazy_msg;
+	uint64_t uffd_features;
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include "dedup.h"
 #include "dump.h"
 #include "kerndat.h"
+#include "lazy.h"
 #include "log.h"
 #include "restore.h"
 #include "track.h"
@@ -37,8 +38,10 @@ static void usage(FILE *f)
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
 		"       (dump and pre-dump: --auto-dedup punches re-saved pages out of parents)\n"
 		"  dedup -D DIR                    the same, after the fact, down the chain\n"
-		"  restore -D DIR [-d] [--shell-job]\n"
+		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR\n"
+		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
+		"                                  serve the memory of a lazy restore\n"
 		"\n"
 		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n");
 }
@@ -205,6 +208,8 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "restore-detached", no_argument, 0, 'd' },
 		{ "shell-job", no_argument, 0, 'j' },
+		{ "lazy-pages", no_argument, 0, 'L' },
+		{ "lazy-socket", required_argument, 0, 'S' },
 		{ 0 },
 	};
 	struct restore_opts o = { 0 };
@@ -223,6 +228,12 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'L':
+			o.lazy = true;
+			break;
+		case 'S':
+			o.lazy_socket = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -235,6 +246,47 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		return 1;
 	/* Without -d, amber_restore returns the root task's exit status. */
 	return amber_restore(&o);
+}
+
+static int cmd_lazy_pages(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "socket", required_argument, 0, 'S' },
+		{ "resume", no_argument, 0, 'r' },
+		{ "no-prefetch", no_argument, 0, 'n' },
+		{ 0 },
+	};
+	struct lazy_opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		switch (c) {
+		case 'D':
+			o.dir = optarg;
+			break;
+		case 'S':
+			o.socket = optarg;
+			break;
+		case 'r':
+			o.resume = true;
+			break;
+		case 'n':
+			o.no_prefetch = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!o.dir) {
+		fprintf(stderr, "amber lazy-pages: -D DIR is required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_lazy_pages(&o);
 }
 
 int main(int argc, char **argv)
@@ -260,6 +312,8 @@ int main(int argc, char **argv)
 		ret = cmd_dedup(argc, argv, &co);
 	else if (!strcmp(cmd, "restore"))
 		ret = cmd_restore(argc, argv, &co);
+	else if (!strcmp(cmd, "lazy-pages"))
+		ret = cmd_lazy_pages(argc, argv, &co);
 	else {
 		fprintf(stderr, "amber: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -16,6 +16,7 @@
 
 #include "../csum.h"
 #include "../restorer_args.h"
+#include "lazy.h"
 #include "sys.h"
 
 #define PROT_READ  1
@@ -428,6 +429,13 @@ void restorer_main(struct rst_task_args *a)
 	unmap_old(a);
 	move_specials(a);
 	map_vmas(a);
+	if (a->lazy_sock >= 0) {
+		const char *what;
+
+		ret = rst_lazy_register(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
 	fill_pages(a);
 	zap_pages(a);
 	finish_vmas(a);

@@ -523,7 +523,47 @@ class Snaps(PreDump):
                   "dump.log")
 
 
-MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps())}
+class Lazy(Dump):
+    """Dump as usual; restore with --lazy-pages against `amber lazy-pages`
+    started on the same images.  The daemon must deliver every page and
+    exit 0 with an error-free log before the state is compared (private
+    anonymous memory arrives through userfaultfd; the rest is eager)."""
+
+    name = "lazy"
+
+    def restore(self, run):
+        sock = run.imgdir / "lazy.sock"
+        log, out = run.imgdir / "lazy-pages.log", run.imgdir / "lazy-pages.out"
+        run.logs += [log, out]
+        with open(out, "wb") as f:
+            daemon = subprocess.Popen(
+                [str(amber_path()), "lazy-pages", "-D", str(run.imgdir),
+                 "--socket", str(sock), "-v4", "-o", str(log)],
+                cwd=run.imgdir, stdin=subprocess.DEVNULL, stdout=f,
+                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 10
+            while not sock.exists():
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("amber lazy-pages did not start listening",
+                                pytrace=False)
+                time.sleep(0.005)
+            run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages",
+                                  "--lazy-socket", sock], "restore.log")
+            rc = daemon.wait(timeout=env_float("ZDTM_AMBER_TIMEOUT", 300))
+        except subprocess.TimeoutExpired:
+            pytest.fail("amber lazy-pages did not finish delivering pages",
+                        pytrace=False)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+        run.check_log(log, out)
+        if rc != 0:
+            pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
+
+
+MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy())}
 
 
 def discover_tests():
