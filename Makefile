@@ -99,7 +99,7 @@ unit: all
 # tests themselves, dump checkpoints and restores each one, lazy restores
 # each one through userfaultfd and `amber lazy-pages`.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,lazy $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # Not yet part of `make test`: the suite against the ASAN+UBSan build.
 zdtm-asan: all
