@@ -27,6 +27,7 @@
 #include "proc.h"
 #include "pstree.pb-c.h"
 #include "util.h"
+#include "xfer.h"
 
 static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 {
@@ -175,10 +176,39 @@ static void dump_ctx_free(struct dump_ctx *dc)
 	}
 	free(dc->tasks);
 	free(dc->shmem_done);
+	xfer_target_abort(dc->xt);
 	files_dump_free(dc);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);
+}
+
+/* Pages go to the image directory, or to a page server connected now, before the freeze. */
+static int xfer_setup(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	struct ps_conn c;
+	int ret;
+
+	if (!o->page_server) {
+		dc->xt = xfer_target_local(dc->dirfd, &dc->next_pages_id);
+		return dc->xt ? 0 : -ENOMEM;
+	}
+	ret = ps_connect(o->ps_address, o->ps_port, &c);
+	if (ret)
+		return ret;
+	ret = ps_conn_client_secure(&c, &o->ps_sec, o->ps_address);
+	if (!ret)
+		ret = ps_conn_set_timeout(&c, 0);
+	if (!ret) {
+		dc->xt = xfer_target_ps(&c);
+		ret = dc->xt ? 0 : -ENOMEM;
+	}
+	if (ret)
+		ps_conn_close(&c);
+	else
+		pr_info("pages go to the page server at %s:%d\n", o->ps_address, o->ps_port);
+	return ret;
 }
 
 int amber_dump(const struct dump_opts *opts)
@@ -199,6 +229,8 @@ int amber_dump(const struct dump_opts *opts)
 	}
 	remote_log_init();
 	ret = dump_probe_zero_pfn(&dc.zero_pfn);
+	if (!ret)
+		ret = xfer_setup(&dc);
 	if (ret)
 		goto out;
 
@@ -206,6 +238,9 @@ int amber_dump(const struct dump_opts *opts)
 	ret = pstree_freeze(&dc, opts->pid);
 	if (!ret)
 		ret = dump_tree(&dc);
+	/* A page server must hold every page before the tree may die. */
+	if (!ret)
+		ret = xfer_target_fini(steal_ptr(dc.xt));
 	/* Scratch areas must be unmapped before the threads run again. */
 	for (int i = 0; i < dc.nr_tasks; i++)
 		remote_fini(&dc.tasks[i]->rem);

@@ -23,6 +23,7 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "ps_conn.h"
 #include "remote.h"
 #include "util.h"
 
@@ -33,6 +34,11 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */
+	bool page_server;
+	const char *ps_address;
+	int ps_port;
+	struct ps_sec ps_sec;
 };
 
 struct dump_thread {
@@ -63,6 +69,7 @@ struct dump_ctx {
 	uint64_t zero_pfn;  /* pfn of the kernel's zero page: never dumped */
 	uint32_t next_id;   /* ids of files and kernel objects in the images */
 	uint32_t next_pages_id;
+	struct xfer_target *xt; /* where pages go: the directory or a page server */
 	struct img *files_img; /* files.img, shared by every task */
 	struct arena arena;    /* protobuf messages of this dump */
 	struct files_dump *files;
