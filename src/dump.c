@@ -29,6 +29,7 @@
 #include "proc.h"
 #include "pstree.pb-c.h"
 #include "util.h"
+#include "xfer.h"
 
 static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 {
@@ -209,6 +210,7 @@ void dump_ctx_free(struct dump_ctx *dc)
 	}
 	free(dc->tasks);
 	free(dc->shmem_done);
+	xfer_target_abort(dc->xt);
 	files_dump_free(dc);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
@@ -266,6 +268,34 @@ int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr)
 	return 0;
 }
 
+/* Pages go to the image directory, or to a page server connected now, before the freeze. */
+static int xfer_setup(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	struct ps_conn c;
+	int ret;
+
+	if (!o->page_server) {
+		dc->xt = xfer_target_local(dc->dirfd, &dc->next_pages_id);
+		return dc->xt ? 0 : -ENOMEM;
+	}
+	ret = ps_connect(o->ps_address, o->ps_port, &c);
+	if (ret)
+		return ret;
+	ret = ps_conn_client_secure(&c, &o->ps_sec, o->ps_address);
+	if (!ret)
+		ret = ps_conn_set_timeout(&c, 0);
+	if (!ret) {
+		dc->xt = xfer_target_ps(&c);
+		ret = dc->xt ? 0 : -ENOMEM;
+	}
+	if (ret)
+		ps_conn_close(&c);
+	else
+		pr_info("pages go to the page server at %s:%d\n", o->ps_address, o->ps_port);
+	return ret;
+}
+
 int amber_dump(const struct dump_opts *opts)
 {
 	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
@@ -280,6 +310,12 @@ int amber_dump(const struct dump_opts *opts)
 	ret = dump_probe_zero_pfn(&dc.zero_pfn);
 	if (!ret)
 		ret = dump_setup_tracking(&dc, &tr);
+	if (!ret && dc.tracker && opts->page_server) {
+		pr_err("--track-mem and --page-server together are not supported yet\n");
+		ret = -ENOTSUP;
+	}
+	if (!ret)
+		ret = xfer_setup(&dc);
 	if (ret)
 		goto out;
 
@@ -287,6 +323,9 @@ int amber_dump(const struct dump_opts *opts)
 	ret = pstree_freeze(&dc, opts->pid);
 	if (!ret)
 		ret = dump_tree(&dc);
+	/* A page server must hold every page before the tree may die. */
+	if (!ret)
+		ret = xfer_target_fini(steal_ptr(dc.xt));
 	if (ret)
 		dump_undo_tracking(&dc);
 	/* Scratch areas must be unmapped before the threads run again. */

@@ -23,6 +23,7 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "ps_conn.h"
 #include "remote.h"
 #include "track.h"
 #include "util.h"
@@ -42,6 +43,11 @@ struct dump_opts {
 	bool cleanup;
 	/* Punch what this image saves again out of its parents (dedup.h). */
 	bool auto_dedup;
+	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */
+	bool page_server;
+	const char *ps_address;
+	int ps_port;
+	struct ps_sec ps_sec;
 };
 
 struct dump_thread {
@@ -73,6 +79,7 @@ struct dump_ctx {
 	uint64_t zero_pfn;  /* pfn of the kernel's zero page: never dumped */
 	uint32_t next_id;   /* ids of files and kernel objects in the images */
 	uint32_t next_pages_id;
+	struct xfer_target *xt; /* where pages go: the directory or a page server */
 	struct img *files_img; /* files.img, shared by every task */
 	struct arena arena;    /* protobuf messages of this dump */
 	struct files_dump *files;

@@ -29,6 +29,7 @@
 #include "uapi.h"
 #include "util.h"
 #include "vma.h"
+#include "xfer.h"
 
 /* One pagemap entry covers at most this much, so each has its own checksum. */
 #define CHUNK_PAGES 512
@@ -38,8 +39,7 @@ struct pages_out {
 	struct dump_ctx *dc;
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
-	struct img *pagemap;
-	struct img *pages;
+	struct xfer *x;		/* where the pages go: xfer.h */
 	uint8_t *buf;		/* CHUNK_BYTES */
 	uint64_t nr_pages;
 };
@@ -194,21 +194,12 @@ static int read_target(struct pages_out *po, uint64_t addr, size_t len, bool rea
 /* Saves [addr, addr + nr pages) of the target as one pagemap entry. */
 static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readable)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 	size_t len = (size_t)nr * PAGE_SIZE;
 	int ret = read_target(po, addr, len, readable);
 
 	if (ret)
 		return ret;
-	pe.vaddr = addr;
-	pe.nr_pages = nr;
-	pe.has_flags = true;
-	pe.flags = PE_PRESENT;
-	pe.has_amber_csum = true;
-	pe.amber_csum = amber_csum(po->buf, len, addr);
-	ret = img_write_msg(po->pagemap, &pe.base);
-	if (!ret)
-		ret = img_write_raw(po->pages, po->buf, len);
+	ret = xfer_add_buf(po->x, addr, nr, po->buf);
 	po->nr_pages += nr;
 	return ret;
 }
@@ -269,7 +260,6 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 {
 	char path[96];
 	struct pages_out po = { .dc = dc, .pid = pid, .mem_fd = -1 };
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
 	cleanup_close int fd = -1;
 	struct stat st;
 	uint64_t *n;
@@ -292,10 +282,7 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 	n[dc->nr_shmem_done++] = v->shmid;
 
 	po.buf = malloc(CHUNK_BYTES);
-	po.pagemap = img_open(dc->dirfd, IMG_SHMEM_PAGEMAP, true, v->shmid);
-	ph.pages_id = ++dc->next_pages_id;
-	po.pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!po.buf || !po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base))
+	if (!po.buf || xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
 		goto out;
 	for (data = 0; data < st.st_size; data = hole) {
 		data = lseek(fd, data, SEEK_DATA);
@@ -304,25 +291,18 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 		hole = lseek(fd, data, SEEK_HOLE);
 		for (off_t off = data; off < hole; off += CHUNK_BYTES) {
 			size_t len = min((uint64_t)(hole - off), (uint64_t)CHUNK_BYTES);
-			PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 
 			if (pread_full(fd, po.buf, len, off)) {
 				pr_perror("can't read shared memory %s", path);
 				goto out;
 			}
-			pe.vaddr = off;
-			pe.nr_pages = len / PAGE_SIZE;
-			pe.has_flags = pe.has_amber_csum = true;
-			pe.flags = PE_PRESENT;
-			pe.amber_csum = amber_csum(po.buf, len, off);
-			if (img_write_msg(po.pagemap, &pe.base) ||
-			    img_write_raw(po.pages, po.buf, len))
+			if (xfer_add_buf(po.x, off, len / PAGE_SIZE, po.buf))
 				goto out;
 		}
 	}
 	ret = 0;
 out:
-	if (img_close(po.pagemap) || img_close(po.pages))
+	if (xfer_close(po.x))
 		ret = -EIO;
 	free(po.buf);
 	return ret;
@@ -331,7 +311,6 @@ out:
 static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 {
 	struct pages_out po = { .dc = dc, .pid = t->pid, .mem_fd = -1 };
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
 	char path[64];
 	cleanup_close int pagemap_fd = -1;
 	int ret = -EIO;
@@ -345,17 +324,12 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		goto out;
 	}
 	po.buf = malloc(CHUNK_BYTES);
-	po.pagemap = img_open(dc->dirfd, IMG_PAGEMAP, true, t->pid);
-	ph.pages_id = ++dc->next_pages_id;
-	po.pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!po.buf || !po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base))
+	if (!po.buf || xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (v->status & VMA_ANON_SHARED)
-			ret = dump_shmem(dc, t->pid, v);
-		else if (vma_has_private_pages(v->status))
+		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
 			ret = dump_vma_pages(&po, pagemap_fd, v);
 		else
 			ret = 0;
@@ -363,9 +337,13 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 			goto out;
 	}
 	pr_info("%d: %lu pages\n", t->pid, (unsigned long)po.nr_pages);
-	ret = 0;
+	/* Shared memory after the task's pagemap is closed: one pagemap open at a time (xfer.h). */
+	ret = xfer_close(steal_ptr(po.x)) ? -EIO : 0;
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++)
+		if (mm->vmas[i]->status & VMA_ANON_SHARED)
+			ret = dump_shmem(dc, t->pid, mm->vmas[i]);
 out:
-	if (img_close(po.pagemap) || img_close(po.pages))
+	if (xfer_close(po.x))
 		ret = ret ? ret : -EIO;
 	if (po.mem_fd >= 0)
 		close(po.mem_fd);

@@ -36,6 +36,9 @@ int files_move_high(int fd, int base)
 
 static uint32_t open_flags(uint32_t flags)
 {
+	/* O_TMPFILE is __O_TMPFILE | O_DIRECTORY: reopening the file is not opening a directory. */
+	if (flags & FILES_O_TMPFILE_BIT)
+		flags &= ~O_DIRECTORY;
 	return (flags & ~(O_CREAT | O_EXCL | O_TRUNC | FILES_O_TMPFILE_BIT)) | O_NOCTTY | O_CLOEXEC;
 }
 
@@ -70,7 +73,8 @@ static int open_reg(struct rst_ctx *rc, struct rfile *rf)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", rf->ghost_fd);
 		p = path;
 	}
-	fd = open(p, open_flags(re->flags));
+	/* A ghost is reopened through its /proc/self/fd link: O_NOFOLLOW would refuse it. */
+	fd = open(p, open_flags(re->flags) & ~(rf->ghost_fd >= 0 ? O_NOFOLLOW : 0));
 	if (fd < 0) {
 		pr_perror("can't open %s (file %u)", re->name, re->id);
 		return -errno;

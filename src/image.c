@@ -133,7 +133,8 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 	if (!img)
 		return NULL;
 	if (write)
-		img->fd = openat(dirfd, img->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		img->fd = openat(dirfd, img->name,
+				 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	else
 		img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC);
 	if (img->fd < 0) {

@@ -14,6 +14,7 @@
 #include "kerndat.h"
 #include "lazy.h"
 #include "log.h"
+#include "pserver.h"
 #include "restore.h"
 #include "track.h"
 
@@ -38,10 +39,20 @@ static void usage(FILE *f)
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
 		"       (dump and pre-dump: --auto-dedup punches re-saved pages out of parents)\n"
 		"  dedup -D DIR                    the same, after the fact, down the chain\n"
+		"       [--page-server --address A --port P [SECURITY]]\n"
+		"                                  pages stream to a page server\n"
 		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR\n"
 		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
 		"                                  serve the memory of a lazy restore\n"
+		"  page-server --port P [--address A] [-D DIR] [--lazy-pages] [SECURITY]\n"
+		"                                  receive a dump's pages into DIR, or\n"
+		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"\n"
+		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
+		"  server: --tls-cert C --tls-key K [--tls-cacert CA (require client certs)]\n"
+		"  client: --tls [--tls-cacert CA] [--tls-cert C --tls-key K] [--tls-no-cn-verify]\n"
+		"  neither: plain CRIU protocol, unauthenticated (stock CRIU interoperates)\n"
 		"\n"
 		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n");
 }
@@ -106,6 +117,110 @@ static int cmd_check(int argc, char **argv, struct common_opts *co)
 	return 0;
 }
 
+enum {
+	OPT_PAGE_SERVER = 0x100,
+	OPT_ADDRESS,
+	OPT_PORT,
+	OPT_LAZY,
+	OPT_TOKEN,
+	OPT_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CACERT,
+	OPT_TLS_NO_CN,
+};
+
+#define SEC_LONG_OPTS                                            \
+	{ "token-file", required_argument, 0, OPT_TOKEN },      \
+	{ "tls", no_argument, 0, OPT_TLS },                     \
+	{ "tls-cert", required_argument, 0, OPT_TLS_CERT },     \
+	{ "tls-key", required_argument, 0, OPT_TLS_KEY },       \
+	{ "tls-cacert", required_argument, 0, OPT_TLS_CACERT }, \
+	{ "tls-no-cn-verify", no_argument, 0, OPT_TLS_NO_CN }
+
+/* Security options shared by page-server and dump; 1 if consumed. */
+static int sec_opt(int c, struct ps_sec *s)
+{
+	switch (c) {
+	case OPT_TOKEN:
+		s->token_file = optarg;
+		return 1;
+	case OPT_TLS:
+		s->tls = true;
+		return 1;
+	case OPT_TLS_CERT:
+		s->tls_cert = optarg;
+		return 1;
+	case OPT_TLS_KEY:
+		s->tls_key = optarg;
+		return 1;
+	case OPT_TLS_CACERT:
+		s->tls_cacert = optarg;
+		return 1;
+	case OPT_TLS_NO_CN:
+		s->tls_no_cn_verify = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_port(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return (*s && !*end && v >= 0 && v <= 65535) ? (int)v : -1;
+}
+
+static int cmd_page_server(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "address", required_argument, 0, OPT_ADDRESS },
+		{ "port", required_argument, 0, OPT_PORT },
+		{ "lazy-pages", no_argument, 0, OPT_LAZY },
+		SEC_LONG_OPTS,
+		{ 0 },
+	};
+	struct pserver_opts o = { .dir = ".", .port = -1 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co) || sec_opt(c, &o.sec))
+			continue;
+		switch (c) {
+		case 'D':
+			o.dir = optarg;
+			break;
+		case OPT_ADDRESS:
+			o.address = optarg;
+			break;
+		case OPT_PORT:
+			o.port = parse_port(optarg);
+			break;
+		case OPT_LAZY:
+			o.lazy = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (o.port < 0) {
+		fprintf(stderr, "amber page-server: --port P (0..65535) is required\n");
+		return 2;
+	}
+	/* Giving a certificate is what turns TLS on for the server. */
+	if (o.sec.tls_cert || o.sec.tls_key)
+		o.sec.tls = true;
+	if (o.sec.tls && (!o.sec.tls_cert || !o.sec.tls_key)) {
+		fprintf(stderr, "amber page-server: TLS needs --tls-cert and --tls-key\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_page_server(&o) ? 1 : 0;
+}
+
 static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool pre)
 {
 	static const struct option lo[] = {
@@ -117,14 +232,18 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		{ "prev-images-dir", required_argument, 0, 'P' },
 		{ "cleanup", no_argument, 0, 'C' },
 		{ "auto-dedup", no_argument, 0, 'A' },
+		{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
+		{ "address", required_argument, 0, OPT_ADDRESS },
+		{ "port", required_argument, 0, OPT_PORT },
+		SEC_LONG_OPTS,
 		{ 0 },
 	};
+	struct dump_opts o = { .ps_port = -1 };
 	const char *verb = pre ? "pre-dump" : "dump";
-	struct dump_opts o = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", lo, NULL)) != -1) {
-		if (common_opt(c, co))
+		if (common_opt(c, co) || sec_opt(c, &o.ps_sec))
 			continue;
 		switch (c) {
 		case 't':
@@ -151,6 +270,15 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		case 'A':
 			o.auto_dedup = true;
 			break;
+		case OPT_PAGE_SERVER:
+			o.page_server = true;
+			break;
+		case OPT_ADDRESS:
+			o.ps_address = optarg;
+			break;
+		case OPT_PORT:
+			o.ps_port = parse_port(optarg);
+			break;
 		default:
 			return 2;
 		}
@@ -159,8 +287,16 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		fprintf(stderr, "amber %s: -t PID and -D DIR are required\n", verb);
 		return 2;
 	}
+	if (pre && o.page_server) {
+		fprintf(stderr, "amber pre-dump: --page-server is not supported yet\n");
+		return 2;
+	}
 	if (o.cleanup && !pre) {
 		fprintf(stderr, "amber dump: --cleanup belongs to pre-dump\n");
+		return 2;
+	}
+	if (o.page_server && (!o.ps_address || o.ps_port <= 0)) {
+		fprintf(stderr, "amber dump: --page-server needs --address A and --port P\n");
 		return 2;
 	}
 	if (log_init(co->log_file, co->verbosity))
@@ -314,6 +450,8 @@ int main(int argc, char **argv)
 		ret = cmd_restore(argc, argv, &co);
 	else if (!strcmp(cmd, "lazy-pages"))
 		ret = cmd_lazy_pages(argc, argv, &co);
+	else if (!strcmp(cmd, "page-server"))
+		ret = cmd_page_server(argc, argv, &co);
 	else {
 		fprintf(stderr, "amber: unknown command '%s'\n", cmd);
 		usage(stderr);

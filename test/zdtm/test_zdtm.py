@@ -52,6 +52,12 @@ KNOWN_BUGS = {
     ("memfd", "lazy"): "memfd fds and mappings are not supported yet",
 }
 
+# The page-server mode is a dump whose pages take another road: the same
+# races and bugs apply to it.
+for _table in (FLAKY, KNOWN_BUGS):
+    _table.update({(t, "page-server"): why for (t, m), why in list(_table.items())
+                   if m == "dump"})
+
 
 def cpu_flags():
     for line in read_text("/proc/cpuinfo").splitlines():

@@ -563,7 +563,67 @@ class Lazy(Dump):
             pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
 
 
-MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy())}
+class PageServer(Dump):
+    """Dump with the pages streamed to `amber page-server` on localhost
+    (token-authenticated), which writes them into its own directory; those
+    files are then put beside the other images and the tree restored.  The
+    dump's own directory must hold no page images."""
+
+    name = "page-server"
+
+    def start_server(self, run, srvdir, token):
+        log = run.dir / "page-server.log"
+        out = run.dir / "page-server.out"
+        run.logs += [log, out]
+        cmd = [str(amber_path()), "page-server", "--address", "127.0.0.1",
+               "--port", "0", "-D", str(srvdir), "--token-file", str(token),
+               "-v4", "-o", str(log)]
+        f = open(out, "wb")
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=f)
+        line = proc.stdout.readline().decode(errors="replace")
+        m = re.search(r":(\d+) \(", line)
+        if not m:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"page server did not start: {line!r}", pytrace=False)
+        return proc, int(m.group(1)), log, out, f
+
+    def dump(self, run):
+        srvdir = run.dir / "ps"
+        token = run.dir / "token"
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(24).hex().encode() + b"\n")
+        os.close(fd)
+        proc, port, log, out, f = self.start_server(run, srvdir, token)
+        try:
+            run.amber("dump", ["-t", run.pid, "-D", run.imgdir, "--page-server",
+                               "--address", "127.0.0.1", "--port", port,
+                               "--token-file", token], "dump.log")
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("page server still runs after the dump", pytrace=False)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            f.close()
+        run.check_log(log, out)
+        if rc != 0:
+            pytest.fail(f"page server exit status {rc}", pytrace=False)
+        local = sorted(p.name for p in run.imgdir.glob("page*.img"))
+        if local:
+            pytest.fail(f"page images written locally: {local}", pytrace=False)
+        for p in srvdir.iterdir():
+            if p.stat().st_mode & 0o077:
+                pytest.fail(f"{p} is not 0600", pytrace=False)
+            shutil.copy2(p, run.imgdir / p.name)
+
+
+MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy(),
+                              PageServer())}
 
 
 def discover_tests():

@@ -97,7 +97,11 @@ static void parent_wait(int rfd, pid_t child)
 	char c;
 
 	if (read(rfd, &c, 1) == 1) {
-		/* Publish only once the child has closed its end too. */
+		/*
+		 * Wait for EOF too: test_daemon() closes its end right after
+		 * writing, and a runner that snapshots the tree as soon as we
+		 * exit must not catch that fd still open.
+		 */
 		while (read(rfd, &c, 1) > 0)
 			;
 		write_pidfile(child);
