@@ -22,6 +22,7 @@
 #include "files.h"
 #include "fs.pb-c.h"
 #include "image_magic.h"
+#include "image_sums.h"
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "proc.h"
@@ -157,6 +158,8 @@ static int dump_tree(struct dump_ctx *dc)
 		ret = dump_pstree(dc);
 	if (!ret)
 		ret = dump_inventory(dc);
+	if (!ret)
+		ret = img_sums_write(dc->dirfd);
 	if (!ret && fault_injected("dump-end"))
 		ret = -EIO;
 	return ret;

@@ -63,39 +63,101 @@ static int check_pids_free(struct rst_ctx *rc)
 	return 0;
 }
 
+/* The empty object behind @s, s->size long: a memfd, or anonymous shared memory. */
+static int shmem_create(struct rst_shmem *s)
+{
+	char name[64];
+	void *p;
+	int fd;
+
+	if (s->memfd) {
+		fd = memfd_create(s->memfd->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd >= 0 && ftruncate(fd, s->size)) {
+			close(fd);
+			return -errno;
+		}
+		return fd < 0 ? -errno : fd;
+	}
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
+		 (unsigned long)p + s->size);
+	fd = open(name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	munmap(p, s->size);
+	return fd;
+}
+
+/* Reads the saved runs into the object, checking each run's checksum. */
+static int shmem_fill(struct rst_ctx *rc, struct rst_shmem *s, int fd)
+{
+	char name[64];
+	cleanup_close int pfd = -1;
+	void *p;
+	int ret = 0;
+
+	if (!s->nr_pages)
+		return 0;
+	img_name(IMG_PAGES, s->pages_id, name, sizeof(name));
+	pfd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0) {
+		pr_perror("can't open %s", name);
+		return -errno;
+	}
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	for (int j = 0; !ret && j < s->nr_pages; j++) {
+		struct rst_pages *r = &s->pages[j];
+		size_t len = r->nr_pages * PAGE_SIZE;
+
+		if (pread_full(pfd, (char *)p + r->vaddr, len, r->off) ||
+		    (r->has_csum && amber_csum((char *)p + r->vaddr, len, r->vaddr) != r->csum)) {
+			pr_err("%s: shared memory data at %#llx is short or fails its checksum\n",
+			       name, (unsigned long long)r->vaddr);
+			ret = -EINVAL;
+		}
+	}
+	munmap(p, s->size);
+	return ret;
+}
+
+/* A memfd's exact size, owner and seals, once its contents are in. */
+static int memfd_finish(int fd, const MemfdInodeEntry *m)
+{
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->seals && fcntl(fd, F_ADD_SEALS, m->seals))) {
+		pr_perror("can't restore memfd %s (size, owner or seals %#x)", m->name, m->seals);
+		return -errno;
+	}
+	return 0;
+}
+
 static int shmem_prepare(struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		struct rst_shmem *s = &rc->shmems[i];
-		char name[64];
-		cleanup_close int pfd = -1;
-		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		int ret, fd = shmem_create(s);
 
-		if (p == MAP_FAILED)
-			return -errno;
-		img_name(IMG_PAGES, s->pages_id, name, sizeof(name));
-		pfd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
-		for (int j = 0; pfd >= 0 && j < s->nr_pages; j++) {
-			struct rst_pages *r = &s->pages[j];
-			size_t len = r->nr_pages * PAGE_SIZE;
-
-			if (pread_full(pfd, (char *)p + r->vaddr, len, r->off) ||
-			    (r->has_csum && amber_csum((char *)p + r->vaddr, len, r->vaddr) != r->csum)) {
-				pr_err("%s: bad shared memory data at %#llx\n", name,
-				       (unsigned long long)r->vaddr);
-				munmap(p, s->size);
-				return -EINVAL;
-			}
+		if (fd < 0) {
+			pr_err("can't create shared memory %llx: %s\n", (unsigned long long)s->shmid,
+			       strerror(-fd));
+			return fd;
 		}
-		snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
-			 (unsigned long)p + s->size);
-		s->fd = open(name, O_RDWR);
-		munmap(p, s->size);
-		if (pfd < 0 || s->fd < 0) {
-			pr_perror("can't set up shared memory %llx", (unsigned long long)s->shmid);
-			return -EIO;
+		ret = shmem_fill(rc, s, fd);
+		if (!ret && s->memfd)
+			ret = memfd_finish(fd, s->memfd);
+		if (!ret) {
+			/* Not O_CLOEXEC: the restoring tasks use it, the restorer closes it. */
+			s->fd = fcntl(fd, F_DUPFD, rc->svc_fd_base);
+			if (s->fd < 0)
+				ret = -errno;
 		}
-		s->fd = fcntl(s->fd, F_DUPFD, rc->svc_fd_base);
+		close(fd);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

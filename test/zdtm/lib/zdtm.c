@@ -97,6 +97,13 @@ static void parent_wait(int rfd, pid_t child)
 	char c;
 
 	if (read(rfd, &c, 1) == 1) {
+		/*
+		 * test_daemon() closes its end right after the write: wait for
+		 * that EOF, or the runner's "before" snapshot may still see the
+		 * fd and the test close it after the restore.
+		 */
+		while (read(rfd, &c, 1) > 0)
+			;
 		write_pidfile(child);
 		exit(0);
 	}
