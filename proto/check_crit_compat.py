@@ -69,6 +69,7 @@ MAGIC = {
     "TTY_DATA": 0x59413026,
     "RLIMIT": 0x57113925,
     "FILES": 0x56303138,
+    "MEMFD_INODE": 0x48453499,
 }
 
 PYCRIU_DUMP = r"""
@@ -380,7 +381,14 @@ def build_samples(m):
     files.add(fd.file_entry(type=fd.FIFO, id=3, fifo=fifo_e))
     files.add(fd.file_entry(type=fd.UNIXSK, id=5, usk=usk))
     files.add(fd.file_entry(type=fd.TTY, id=6, tty=tfe))
+    mfe = m["memfd_pb2"].memfd_file_entry(id=7, flags=0o2, pos=5, fown=fown,
+                                          inode_id=12)
+    files.add(fd.file_entry(type=fd.MEMFD, id=7, memfd=mfe))
     out.append(files)
+    out.append(Image("memfd.img", "MEMFD_INODE").add(
+        m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,
+                                         size=8192, shmid=4321, seals=1,
+                                         inode_id=12)))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

@@ -14,6 +14,7 @@
 
 #include "dedup.h"
 #include "image.h"
+#include "image_sums.h"
 #include "image_magic.h"
 #include "log.h"
 #include "pagemap.pb-c.h"
@@ -134,6 +135,9 @@ static int rewrite_pagemap(struct dedup_layer *dl, int pid)
 		pr_perror("can't replace %s", name);
 		ret = -errno;
 	}
+	/* A full dump's sums must match its new pagemap. */
+	if (!ret && !faccessat(dl->dirfd, IMG_SUMS_NAME, F_OK, 0))
+		ret = img_sums_write(dl->dirfd);
 out:
 	img_close(img);
 	if (tmpfd >= 0) {

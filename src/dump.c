@@ -23,6 +23,7 @@
 #include "files.h"
 #include "fs.pb-c.h"
 #include "image_magic.h"
+#include "image_sums.h"
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "mem_inc.h"
@@ -177,6 +178,8 @@ static int dump_tree(struct dump_ctx *dc)
 		ret = dump_write_pstree(dc);
 	if (!ret)
 		ret = dump_write_inventory(dc);
+	if (!ret)
+		ret = img_sums_write(dc->dirfd);
 	if (!ret && fault_injected("dump-end"))
 		ret = -EIO;
 	/* Trackers of earlier pre-dumps have no use once the tree runs untracked. */

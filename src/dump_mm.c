@@ -172,6 +172,8 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		return ret;
 	v->shmid = id;
 	v->status = VMA_AREA_REGULAR | (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	if (!strncmp(p, "/memfd:", 7)) /* shmid names a memfd_file_entry, as in CRIU */
+		v->status |= VMA_AREA_MEMFD;
 	v->has_fdflags = true;
 	v->fdflags = (pv->shared && (pv->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	return 0;

@@ -324,7 +324,7 @@ int proc_list_children(pid_t pid, pid_t **kids)
 		}
 	}
 	free(tids);
-	if (nr > 1) /* arr is NULL without children: qsort's argument must not be */
+	if (nr) /* arr is still NULL without children: qsort wants a real pointer */
 		qsort(arr, nr, sizeof(*arr), cmp_pid);
 	*kids = arr;
 	return nr;

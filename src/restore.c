@@ -92,39 +92,93 @@ static int move_pages_fds_up(struct rst_ctx *rc)
 	return ret;
 }
 
+/* The empty object behind @s, s->size long: a memfd, or anonymous shared memory. */
+static int shmem_create(struct rst_shmem *s)
+{
+	char name[64];
+	void *p;
+	int fd;
+
+	if (s->memfd) {
+		fd = memfd_create(s->memfd->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd >= 0 && ftruncate(fd, s->size)) {
+			close(fd);
+			return -errno;
+		}
+		return fd < 0 ? -errno : fd;
+	}
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
+		 (unsigned long)p + s->size);
+	fd = open(name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	munmap(p, s->size);
+	return fd;
+}
+
+/* Reads the saved runs into the object, checking each run's checksum. */
+static int shmem_fill(struct rst_ctx *rc, struct rst_shmem *s, int fd)
+{
+	void *p;
+	int ret = 0;
+
+	if (!s->pages.nr)
+		return 0;
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	for (int j = 0; !ret && j < s->pages.nr; j++) {
+		const struct pm_ent *e = &s->pages.ents[j];
+		size_t len = e->nr_pages * PAGE_SIZE;
+
+		if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
+		    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
+			pr_err("shared memory %llu: data at %#llx is short or fails its checksum\n",
+			       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
+			ret = -EINVAL;
+		}
+	}
+	munmap(p, s->size);
+	return ret;
+}
+
+/* A memfd's exact size, owner and seals, once its contents are in. */
+static int memfd_finish(int fd, const MemfdInodeEntry *m)
+{
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->seals && fcntl(fd, F_ADD_SEALS, m->seals))) {
+		pr_perror("can't restore memfd %s (size, owner or seals %#x)", m->name, m->seals);
+		return -errno;
+	}
+	return 0;
+}
+
 static int shmem_prepare(struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		struct rst_shmem *s = &rc->shmems[i];
-		char name[64];
-		int fd;
-		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		int ret, fd = shmem_create(s);
 
-		if (p == MAP_FAILED)
-			return -errno;
-		for (int j = 0; j < s->pages.nr; j++) {
-			const struct pm_ent *e = &s->pages.ents[j];
-			size_t len = e->nr_pages * PAGE_SIZE;
-
-			if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
-			    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
-				pr_err("shmem %llu: bad shared memory data at %#llx\n",
-				       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
-				munmap(p, s->size);
-				return -EINVAL;
-			}
+		if (fd < 0) {
+			pr_err("can't create shared memory %llx: %s\n", (unsigned long long)s->shmid,
+			       strerror(-fd));
+			return fd;
 		}
-		snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
-			 (unsigned long)p + s->size);
-		fd = open(name, O_RDWR | O_CLOEXEC);
-		munmap(p, s->size);
-		if (fd < 0 || move_fd_up(&fd, rc->svc_fd_base)) {
-			pr_perror("can't set up shared memory %llx", (unsigned long long)s->shmid);
-			if (fd >= 0)
-				close(fd);
-			return -EIO;
+		ret = shmem_fill(rc, s, fd);
+		if (!ret && s->memfd)
+			ret = memfd_finish(fd, s->memfd);
+		if (!ret) {
+			/* Not O_CLOEXEC: the restoring tasks use it, the restorer closes it. */
+			s->fd = fcntl(fd, F_DUPFD, rc->svc_fd_base);
+			if (s->fd < 0)
+				ret = -errno;
 		}
-		s->fd = fd;
+		close(fd);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "core.pb-c.h"
+#include "memfd.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pagemap_chain.h"
@@ -45,7 +46,8 @@ struct restore_opts {
 
 struct rst_shmem {
 	uint64_t shmid; /* the dumped shmem inode */
-	uint64_t size;
+	uint64_t size;	/* page aligned */
+	MemfdInodeEntry *memfd; /* a memfd's inode (files.c owns it), else NULL */
 	int fd;		/* created by shmem_prepare(), >= svc_fd_base */
 	struct pm_layer pages; /* vaddr is the offset in the object */
 };
@@ -84,6 +86,10 @@ struct rst_ctx {
 int amber_restore(const struct restore_opts *opts);
 
 int rst_load(struct rst_ctx *rc);
+/* A memfd inode of memfd.img: restored like shared memory, with its name. */
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
+/* The @i-th inode of memfd.img (files_restore.c), NULL past the last. */
+MemfdInodeEntry *files_memfd_at(struct rst_ctx *rc, int i);
 void rst_free(struct rst_ctx *rc);
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
 

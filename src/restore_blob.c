@@ -185,7 +185,8 @@ static void fill_creds(struct rst_creds *c, const CredsEntry *ce)
 	c->gid = ce->gid, c->egid = ce->egid, c->sgid = ce->sgid, c->fsgid = ce->fsgid;
 	c->secbits = ce->secbits;
 	c->nr_groups = min(ce->n_groups, (size_t)64);
-	memcpy(c->groups, ce->groups, c->nr_groups * 4);
+	if (c->nr_groups) /* groups is NULL when there are none */
+		memcpy(c->groups, ce->groups, c->nr_groups * 4);
 #define CAP64(f) (ce->n_##f >= 2 ? ((uint64_t)ce->f[1] << 32 | ce->f[0]) : 0)
 	c->cap_inh = CAP64(cap_inh);
 	c->cap_prm = CAP64(cap_prm);
@@ -205,8 +206,9 @@ static uint64_t copy_siginfos(struct layout *l, SignalQueueEntry *q, uint32_t *n
 	if (!p)
 		return 0;
 	for (size_t i = 0; i < q->n_signals; i++)
-		memcpy(p + 128 * i, q->signals[i]->siginfo.data,
-		       min(q->signals[i]->siginfo.len, (size_t)128));
+		if (q->signals[i]->siginfo.len) /* data is NULL when empty */
+			memcpy(p + 128 * i, q->signals[i]->siginfo.data,
+			       min(q->signals[i]->siginfo.len, (size_t)128));
 	*nr = q->n_signals;
 	return (uintptr_t)p;
 }
@@ -310,7 +312,8 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 
 	if (!auxv)
 		return -ENOMEM;
-	memcpy(auxv, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8);
+	if (mm->n_mm_saved_auxv)
+		memcpy(auxv, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8);
 	a->mm_map[0] = mm->mm_start_code, a->mm_map[1] = mm->mm_end_code;
 	a->mm_map[2] = mm->mm_start_data, a->mm_map[3] = mm->mm_end_data;
 	a->mm_map[4] = mm->mm_start_brk, a->mm_map[5] = mm->mm_brk;

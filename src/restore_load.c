@@ -13,6 +13,7 @@
 #include "files.h"
 #include "image.h"
 #include "image_magic.h"
+#include "image_sums.h"
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "restore.h"
@@ -171,6 +172,29 @@ static int note_shmem(struct rst_ctx *rc, VmaEntry *v)
 	return 0;
 }
 
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie)
+{
+	struct rst_shmem *s;
+
+	/* A memfd larger than 128 TiB is a corrupt image, not a memfd. */
+	if (find_shmem(rc, mie->shmid) || mie->size > (1ULL << 47)) {
+		pr_err("memfd.img: inode %u (%s) is a duplicate or has a bad size\n", mie->shmid,
+		       mie->name);
+		return -EINVAL;
+	}
+	s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc->shmems = s;
+	s = &rc->shmems[rc->nr_shmems++];
+	memset(s, 0, sizeof(*s));
+	s->shmid = mie->shmid;
+	s->size = PAGE_ALIGN(mie->size);
+	s->fd = -1;
+	s->memfd = mie;
+	return 0;
+}
+
 static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
@@ -228,7 +252,10 @@ static int check_lazy_chain(struct rst_ctx *rc)
 
 int rst_load(struct rst_ctx *rc)
 {
-	int ret = load_inventory(rc);
+	int ret = img_sums_check(rc->dirfd);
+
+	if (!ret)
+		ret = load_inventory(rc);
 
 	if (!ret)
 		ret = load_pstree(rc);
@@ -239,11 +266,14 @@ int rst_load(struct rst_ctx *rc)
 		if (!ret && !t->zombie)
 			ret = load_mm(rc, t);
 	}
+	/* Before the shared memory: memfd inodes are shared memory too. */
+	if (!ret)
+		ret = files_load(rc);
+	for (int i = 0; !ret && files_memfd_at(rc, i); i++)
+		ret = rst_add_memfd(rc, files_memfd_at(rc, i));
 	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
 		ret = load_shmem_pages(rc, &rc->shmems[i]);
 	}
-	if (!ret)
-		ret = files_load(rc);
 	if (!ret && rc->opts && rc->opts->lazy)
 		ret = check_lazy_chain(rc);
 	return ret;

@@ -28,7 +28,7 @@ import pytest
 
 ZDTM_DIR = Path(__file__).resolve().parent
 REPO = ZDTM_DIR.parent.parent
-STATUS_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
+STATUS_KEYS = ("Name", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                "CapAmb", "NoNewPrivs", "Umask")
 THREAD_KEYS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
@@ -40,6 +40,30 @@ def env_float(name, default):
 
 def amber_path():
     return Path(os.environ.get("AMBER", REPO / "build" / "amber"))
+
+
+SANITIZER_LOG = "sanitizer"
+
+
+def sanitizer_env(logdir):
+    """The environment for an amber command: ASAN reports go to
+    LOGDIR/sanitizer.PID, also those of the tasks amber forks for a restore
+    (their stderr is soon the restored tree's, which nobody checks).
+    GCC's libubsan ignores log_path: its reports stay on stderr (amber's
+    output, checked), and as recovery is off a UBSan error in a restoring
+    task kills it, which fails the restore."""
+    env = dict(os.environ)
+    opts = [o for o in env.get("ASAN_OPTIONS", "").split(":") if o]
+    env["ASAN_OPTIONS"] = ":".join(opts + [f"log_path={logdir}/{SANITIZER_LOG}"])
+    return env
+
+
+def sanitizer_reports(logdir):
+    """The lines of every sanitizer report written under logdir."""
+    lines = []
+    for path in sorted(Path(logdir).glob(f"{SANITIZER_LOG}.*")):
+        lines += [f"{path.name}: {l}" for l in read_text(path).splitlines()]
+    return lines
 
 
 def set_subreaper():
@@ -274,6 +298,20 @@ class Run:
         self.known_pids.update(pids)
         return pids
 
+    def reap_dumped(self):
+        """Reap the dumped tree's dead tasks that were reparented to us,
+        also those born after our last walk (a shell forks all the time):
+        their pids stay taken until reaped, and a restore needs them.
+        Only zombies of the root's session: never a pending Popen's."""
+        sid = self.pid
+        for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+            for kid in read_text(task / "children").split():
+                st = proc_stat(int(kid))
+                if st and st[0] == "Z" and st[3] == sid and \
+                        (self.popen is None or self.popen.pid != int(kid)):
+                    self.known_pids.add(int(kid))
+                    self.reap(int(kid))
+
     def leftovers(self, timeout, pids=None):
         """Tasks of our tree (of pids) still running after timeout seconds."""
         pids = self.known_pids if pids is None else pids
@@ -312,7 +350,7 @@ class Run:
         if not (amber.is_file() and os.access(amber, os.X_OK)):
             pytest.fail(f"amber binary {amber} does not exist or is not "
                         f"executable: build it or set AMBER=", pytrace=False)
-        self.imgdir.mkdir(exist_ok=True)
+        self.imgdir.mkdir(mode=0o700, exist_ok=True)
         cmd = [str(amber), action, *map(str, args), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
@@ -320,6 +358,7 @@ class Run:
             try:
                 rc = subprocess.run(cmd, cwd=self.imgdir, stdin=subprocess.DEVNULL,
                                     stdout=f, stderr=subprocess.STDOUT,
+                                    env=sanitizer_env(self.imgdir),
                                     timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
                                     ).returncode
             except subprocess.TimeoutExpired:
@@ -334,6 +373,7 @@ class Run:
             pytest.fail(f"amber wrote no log at {log}", pytrace=False)
         bad = [l for l in read_text(log).splitlines() if "Error" in l]
         bad += [l for l in read_text(out).splitlines() if SANITIZER_RE.search(l)]
+        bad += sanitizer_reports(log.parent)
         if bad:
             pytest.fail(f"amber reported errors in {log.name}:\n" +
                         "\n".join(bad[:20]), pytrace=False)
@@ -439,6 +479,7 @@ class Dump(Mode):
         if left:
             pytest.fail(f"tasks {left} still run after `amber dump` "
                         f"(it should kill the tree)", pytrace=False)
+        run.reap_dumped()
         for pid in pids:  # statuses of the dumped tasks, not the restored
             run.exit_status.pop(pid, None)
         self.restore(run)

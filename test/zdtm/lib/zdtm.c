@@ -98,9 +98,9 @@ static void parent_wait(int rfd, pid_t child)
 
 	if (read(rfd, &c, 1) == 1) {
 		/*
-		 * Wait for EOF too: test_daemon() closes its end right after
-		 * writing, and a runner that snapshots the tree as soon as we
-		 * exit must not catch that fd still open.
+		 * test_daemon() closes its end right after the write: wait for
+		 * that EOF, or the runner's "before" snapshot may still see the
+		 * fd and the test close it after the restore.
 		 */
 		while (read(rfd, &c, 1) > 0)
 			;
