@@ -11,7 +11,7 @@ Two checks, both must pass (exit status 0, non-zero on any failure):
  1. schema: every message/field/enum value in amber's protos exists in
     pycriu's generated modules with the same number, type, label and
     referenced type name, and every field CRIU marks required is present.
-    The only exemption is pagemap_entry.amber_csum (amber's own field).
+    The only exemptions are amber's own fields (AMBER_OWN_FIELDS).
  2. crit: a sample image of each kind amber writes is built (magic header,
     u32-length-prefixed entries, raw payloads where crit expects them),
     decoded with `crit decode -i FILE` and `crit decode --pretty`, and the
@@ -36,7 +36,7 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
     except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum")}
+AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd")}
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}
 
