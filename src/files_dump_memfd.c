@@ -23,6 +23,7 @@
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "util.h"
+#include "xfer.h"
 
 #define MEMFD_PREFIX  "/memfd:"
 #define MEMFD_DELETED " (deleted)"
@@ -33,19 +34,18 @@ bool files_is_memfd(const char *path)
 	return !strncmp(path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
 }
 
-/* The contents, skipping holes; a partial last page is saved zero-padded. */
+/*
+ * The contents, skipping holes; a partial last page is saved zero-padded.
+ * Through the dump's page transfer, so a page server gets them too.
+ */
 static int dump_memfd_data(struct dump_ctx *dc, int fd, uint32_t shmid, uint64_t size)
 {
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
-	struct img *pagemap, *pages;
 	cleanup_free uint8_t *buf = malloc(MEMFD_CHUNK);
+	struct xfer *x = NULL;
 	off_t data, hole;
 	int ret = -EIO;
 
-	ph.pages_id = ++dc->next_pages_id;
-	pagemap = img_open(dc->dirfd, IMG_SHMEM_PAGEMAP, true, shmid);
-	pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!buf || !pagemap || !pages || img_write_msg(pagemap, &ph.base))
+	if (!buf || xfer_open(dc->xt, XFER_SHMEM, shmid, &x))
 		goto out;
 	for (data = 0; data < (off_t)size; data = hole) {
 		data = lseek(fd, data, SEEK_DATA);
@@ -57,25 +57,19 @@ static int dump_memfd_data(struct dump_ctx *dc, int fd, uint32_t shmid, uint64_t
 		for (off_t off = data; off < hole; off += MEMFD_CHUNK) {
 			size_t len = min((uint64_t)(hole - off), (uint64_t)MEMFD_CHUNK);
 			size_t plen = PAGE_ALIGN(len);
-			PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 
 			memset(buf + len, 0, plen - len);
 			if (pread_full(fd, buf, len, off)) {
 				pr_err("memfd %u changed size while dumped\n", shmid);
 				goto out;
 			}
-			pe.vaddr = off;
-			pe.nr_pages = plen / PAGE_SIZE;
-			pe.has_flags = pe.has_amber_csum = true;
-			pe.flags = PE_PRESENT;
-			pe.amber_csum = amber_csum(buf, plen, off);
-			if (img_write_msg(pagemap, &pe.base) || img_write_raw(pages, buf, plen))
+			if (xfer_add_buf(x, off, plen / PAGE_SIZE, buf))
 				goto out;
 		}
 	}
 	ret = 0;
 out:
-	if (img_close(pagemap) || img_close(pages))
+	if (xfer_close(x))
 		ret = -EIO;
 	return ret;
 }

@@ -1,0 +1,143 @@
+"""Incremental dumps beyond the suite's pre-dump and snaps modes (issue 4).
+
+test_cleanup: pre-dump leaves amber's tracker (a WP_ASYNC userfaultfd) in
+the tree; `amber pre-dump --cleanup` takes it out and the test still
+passes: a tree that was pre-dumped and never dumped runs on normally.
+
+test_broken_chain_refused: a final dump whose parent is gone (or a chain
+that lacks pages) is refused before any process exists.
+
+test_dedup: --auto-dedup and `amber dedup` shrink the parents, and the
+chain still restores byte-exact (the test's own checksums).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_zdtm import start, stop
+from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded,
+                         is_amber_tracker, proc_stat, read_text, tracker_args)
+
+PRE = MODES["pre-dump"]
+
+
+def tracker_fds(pid):
+    fds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if is_amber_tracker(target, read_text(f"/proc/{pid}/fdinfo/{fd}")):
+            fds.append(int(fd))
+    return fds
+
+
+def predump(run, k, *extra):
+    args = ["-t", run.pid, "-D", f"pre{k}", *tracker_args(), *extra]
+    if k > 1:
+        args += ["--prev-images-dir", f"../pre{k - 1}"]
+    run.amber("pre-dump", args, f"pre-dump-{k}.log")
+
+
+def final_dump(run, parent, *extra):
+    pids = run.walk()
+    run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                       "--prev-images-dir", parent, *extra], "dump.log")
+    if run.leftovers(10, pids):
+        pytest.fail("the tree survived the dump", pytrace=False)
+    for pid in pids:
+        run.exit_status.pop(pid, None)
+
+
+def restore(run):
+    run.amber("restore", ["-D", run.imgdir, "-d"], "restore.log")
+    run.set_root(run.pid)
+
+
+def pages_bytes(d):
+    """Allocated bytes of the pages images (holes do not count)."""
+    return sum(p.stat().st_blocks * 512 for p in d.glob("pages-*.img"))
+
+
+def test_cleanup():
+    run = Run("mem_loop", PRE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "mem_loop")
+        predump(run, 1)
+        if "uffd-wp" in read_text(run.imgdir / "pre-dump-1.log") and \
+                not tracker_fds(run.pid):
+            pytest.fail("pre-dump left no tracker in the tree", pytrace=False)
+        run.amber("pre-dump", ["-t", run.pid, "--cleanup"], "cleanup.log")
+        left = tracker_fds(run.pid)
+        if left:
+            pytest.fail(f"tracker fds {left} still there after --cleanup",
+                        pytrace=False)
+        st = proc_stat(run.pid)
+        if st is None or st[0] in "tT":
+            pytest.fail(f"the tree is not running after --cleanup: {st}",
+                        pytrace=False)
+        stop(run)
+
+    guarded(run, body)
+
+
+def test_broken_chain_refused():
+    run = Run("mem_loop", PRE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "mem_loop")
+        predump(run, 1)
+        final_dump(run, "pre1")
+        shutil.rmtree(run.imgdir / "pre1")
+        out = subprocess.run(
+            [str(amber_path()), "restore", "-D", str(run.imgdir), "-d"],
+            capture_output=True, text=True, timeout=60)
+        if out.returncode == 0:
+            pytest.fail("a chain without its parent was restored",
+                        pytrace=False)
+        if "parent" not in out.stderr or "Error" not in out.stderr:
+            pytest.fail(f"no clear message: {out.stderr!r}", pytrace=False)
+        if proc_stat(run.pid) is not None:
+            pytest.fail("a process exists after the refused restore",
+                        pytrace=False)
+
+    guarded(run, body)
+
+
+def test_dedup():
+    run = Run("inc_write", PRE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "inc_write")
+        predump(run, 1)
+        os.kill(run.pid, signal.SIGUSR1)
+        wait_ack(run, 1)
+        predump(run, 2, "--auto-dedup")
+        before = pages_bytes(run.imgdir / "pre1")
+        os.kill(run.pid, signal.SIGUSR1)
+        wait_ack(run, 2)
+        final_dump(run, "pre2")
+        run.amber("dedup", ["-D", run.imgdir], "dedup.log")
+        after = pages_bytes(run.imgdir / "pre1")
+        if not after < before:
+            pytest.fail(f"dedup punched nothing out of pre1 ({before} -> "
+                        f"{after} bytes)", pytrace=False)
+        restore(run)
+        stop(run)  # inc_write checks every page against its own sums
+
+    guarded(run, body)
+
+
+def wait_ack(run, k):
+    deadline = time.monotonic() + 10
+    while not (run.dir / f"iter-{k}").exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no ack of iteration {k}", pytrace=False)
+        time.sleep(0.01)
