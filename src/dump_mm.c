@@ -23,6 +23,7 @@
 #include "image_magic.h"
 #include "log.h"
 #include "mm.pb-c.h"
+#include "page_writer.h"
 #include "pagemap.pb-c.h"
 #include "proc.h"
 #include "uapi.h"
@@ -39,7 +40,8 @@ struct pages_out {
 	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
 	struct img *pagemap;
 	struct img *pages;
-	uint8_t *buf;		/* CHUNK_BYTES */
+	struct page_writer *pw;	/* private pages go to pages through this */
+	uint8_t *buf;		/* CHUNK_BYTES, for shared memory */
 	uint64_t nr_pages;
 };
 
@@ -176,40 +178,54 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 	return 0;
 }
 
-static int read_target(struct pages_out *po, uint64_t addr, size_t len, bool readable)
+static int read_target(struct pages_out *po, void *buf, uint64_t addr, size_t len, bool readable)
 {
-	struct iovec l = { po->buf, len }, r = { (void *)(uintptr_t)addr, len };
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
 
 	if (readable && process_vm_readv(po->pid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
 	/* PROT_NONE or racing: /proc/PID/mem reads with FOLL_FORCE. */
-	if (pread_full(po->mem_fd, po->buf, len, addr)) {
+	if (pread_full(po->mem_fd, buf, len, addr)) {
 		pr_perror("can't read %zu bytes at %#lx of %d", len, (unsigned long)addr, po->pid);
 		return -EIO;
 	}
 	return 0;
 }
 
-/* Saves [addr, addr + nr pages) of the target as one pagemap entry. */
+/*
+ * Saves [addr, addr + nr pages) of the target as one pagemap entry. The
+ * pages go in pieces that stay in the cache between the copy in, the
+ * checksum and the write out (by the writer thread), so only the copy in
+ * has to go to memory.
+ */
 static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readable)
 {
 	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 	size_t len = (size_t)nr * PAGE_SIZE;
-	int ret = read_target(po, addr, len, readable);
+	struct amber_csum_ctx cs;
+	int ret;
 
-	if (ret)
-		return ret;
+	amber_csum_init(&cs, addr);
+	for (size_t at = 0; at < len; at += PW_BUF_BYTES) {
+		size_t n = min(len - at, (size_t)PW_BUF_BYTES);
+		uint8_t *buf = pw_get(po->pw);
+
+		if (!buf)
+			return -EIO; /* the write failed and said why */
+		ret = read_target(po, buf, addr + at, n, readable);
+		if (ret)
+			return ret;
+		amber_csum_add(&cs, buf, n);
+		pw_put(po->pw, n);
+	}
 	pe.vaddr = addr;
 	pe.nr_pages = nr;
 	pe.has_flags = true;
 	pe.flags = PE_PRESENT;
 	pe.has_amber_csum = true;
-	pe.amber_csum = amber_csum(po->buf, len, addr);
-	ret = img_write_msg(po->pagemap, &pe.base);
-	if (!ret)
-		ret = img_write_raw(po->pages, po->buf, len);
+	pe.amber_csum = amber_csum_end(&cs);
 	po->nr_pages += nr;
-	return ret;
+	return img_write_msg(po->pagemap, &pe.base);
 }
 
 static bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
@@ -343,11 +359,11 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		pr_perror("can't open pagemap/mem of %d", t->pid);
 		goto out;
 	}
-	po.buf = malloc(CHUNK_BYTES);
 	po.pagemap = img_open(dc->dirfd, IMG_PAGEMAP, true, t->pid);
 	ph.pages_id = ++dc->next_pages_id;
 	po.pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!po.buf || !po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base))
+	if (!po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base) ||
+	    pw_open(&po.pw, po.pages))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
@@ -364,11 +380,13 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 	pr_info("%d: %lu pages\n", t->pid, (unsigned long)po.nr_pages);
 	ret = 0;
 out:
+	/* The writer thread goes first: it writes to po.pages. */
+	if (pw_close(po.pw) && !ret)
+		ret = -EIO;
 	if (img_close(po.pagemap) || img_close(po.pages))
 		ret = ret ? ret : -EIO;
 	if (po.mem_fd >= 0)
 		close(po.mem_fd);
-	free(po.buf);
 	return ret;
 }
 
