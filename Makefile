@@ -12,7 +12,7 @@ PROTOC_C ?= protoc-c
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -I$(B)/proto -pthread
-LDLIBS   := -lprotobuf-c -lcompel -pthread
+LDLIBS   := -lprotobuf-c -lcompel -lgnutls -pthread
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -31,7 +31,7 @@ RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-sta
 RST_SRCS := $(wildcard src/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
-.PHONY: all deps asan test unit zdtm demo bench clean format vmtest kernel
+.PHONY: all deps asan test unit zdtm pserver demo bench clean format vmtest kernel
 all: deps $(B)/amber $(B)/asan/amber tests
 
 deps:
@@ -85,6 +85,7 @@ $(B)/restorer_blob.o: $(B)/restorer.bin
 tests:
 	@if [ -f test/zdtm/Makefile ]; then $(MAKE) -s -C test/zdtm; fi
 	@if [ -f test/unit/Makefile ]; then $(MAKE) -s -C test/unit; fi
+	@if [ -f test/pserver/Makefile ]; then $(MAKE) -s -C test/pserver; fi
 
 PYTEST := /usr/bin/python3 -m pytest
 
@@ -96,15 +97,24 @@ unit: all
 	bash test/crit_images.sh $(B)/amber
 
 # The zdtm suite, in every mode this machine can run: nodump checks the
-# tests themselves, dump checkpoints and restores each one.
+# tests themselves, dump checkpoints and restores each one, pre-dump and
+# snaps go through incremental chains, lazy restores through userfaultfd and
+# `amber lazy-pages`, page-server streams the pages through `amber page-server`.
+# The real programs run too, plus the damaged-image and failed-dump tests.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy,page-server $(PYTEST) -q -p no:cacheprovider test/zdtm
 
-# Not yet part of `make test`: the suite against the ASAN+UBSan build.
+# The page server: protocol, security, fuzzing, TLS, two network namespaces.
+pserver: all
+	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/pserver
+
+# The same against the ASAN+UBSan build: any sanitizer report fails the
+# test that caused it (the runner checks amber's output and ASAN's
+# log_path files, see zdtm_runner.sanitizer_env).
 zdtm-asan: all
-	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
 
-test: unit zdtm
+test: unit pserver zdtm zdtm-asan
 
 demo: all $(B)/demo_workload
 	bash scripts/demo.sh

@@ -11,7 +11,7 @@ Two checks, both must pass (exit status 0, non-zero on any failure):
  1. schema: every message/field/enum value in amber's protos exists in
     pycriu's generated modules with the same number, type, label and
     referenced type name, and every field CRIU marks required is present.
-    The only exemption is pagemap_entry.amber_csum (amber's own field).
+    The only exemptions are amber's own fields (AMBER_OWN_FIELDS).
  2. crit: a sample image of each kind amber writes is built (magic header,
     u32-length-prefixed entries, raw payloads where crit expects them),
     decoded with `crit decode -i FILE` and `crit decode --pretty`, and the
@@ -36,7 +36,7 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
     except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum")}
+AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd")}
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}
 
@@ -69,6 +69,7 @@ MAGIC = {
     "TTY_DATA": 0x59413026,
     "RLIMIT": 0x57113925,
     "FILES": 0x56303138,
+    "MEMFD_INODE": 0x48453499,
 }
 
 PYCRIU_DUMP = r"""
@@ -380,7 +381,14 @@ def build_samples(m):
     files.add(fd.file_entry(type=fd.FIFO, id=3, fifo=fifo_e))
     files.add(fd.file_entry(type=fd.UNIXSK, id=5, usk=usk))
     files.add(fd.file_entry(type=fd.TTY, id=6, tty=tfe))
+    mfe = m["memfd_pb2"].memfd_file_entry(id=7, flags=0o2, pos=5, fown=fown,
+                                          inode_id=12)
+    files.add(fd.file_entry(type=fd.MEMFD, id=7, memfd=mfe))
     out.append(files)
+    out.append(Image("memfd.img", "MEMFD_INODE").add(
+        m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,
+                                         size=8192, shmid=4321, seals=1,
+                                         inode_id=12)))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

@@ -10,7 +10,7 @@ pkgs=(
 	criu
 	protobuf-c-compiler libprotobuf-c-dev
 	protobuf-compiler python3-protobuf
-	libgnutls28-dev
+	libgnutls28-dev gnutls-bin
 	python3 python3-pytest
 	xz-utils iproute2 util-linux procps
 )

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core.pb-c.h"
+#include "dedup.h"
 #include "dump.h"
 #include "dump_core.h"
 #include "dump_mm.h"
@@ -22,11 +23,14 @@
 #include "files.h"
 #include "fs.pb-c.h"
 #include "image_magic.h"
+#include "image_sums.h"
 #include "inventory.pb-c.h"
 #include "log.h"
+#include "mem_inc.h"
 #include "proc.h"
 #include "pstree.pb-c.h"
 #include "util.h"
+#include "xfer.h"
 
 static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 {
@@ -60,6 +64,18 @@ static int dump_fs(struct dump_ctx *dc, struct dump_task *t)
 	return img_write_one(dc->dirfd, IMG_FS, t->pid, &fe.base);
 }
 
+/* Picks up the tracker the parent image left in the task, or arms one. */
+static int dump_track_prepare(struct dump_ctx *dc, struct dump_task *t)
+{
+	struct inc_parent p;
+	int ret = inc_parent_load(dc->parent_dirfd, t->pid, &p);
+
+	if (!ret)
+		ret = track_task_prepare(dc->tracker, &t->track, t->pid, inc_parent_track_fd(&p));
+	inc_parent_free(&p);
+	return ret;
+}
+
 static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 {
 	struct mm_remote_state mrs;
@@ -83,6 +99,11 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 		return ret;
 	if (fault_injected("dump-core"))
 		return -EIO;
+	if (dc->tracker) {
+		ret = dump_track_prepare(dc, t);
+		if (ret)
+			return ret;
+	}
 
 	ret = files_dump_task(dc, t);
 	if (!ret)
@@ -94,7 +115,7 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 	return ret;
 }
 
-static int dump_pstree(struct dump_ctx *dc)
+int dump_write_pstree(struct dump_ctx *dc)
 {
 	struct img *img = img_open(dc->dirfd, IMG_PSTREE, true, 0);
 	int ret = 0;
@@ -123,7 +144,7 @@ static int dump_pstree(struct dump_ctx *dc)
 	return ret;
 }
 
-static int dump_inventory(struct dump_ctx *dc)
+int dump_write_inventory(struct dump_ctx *dc)
 {
 	InventoryEntry ie = INVENTORY_ENTRY__INIT;
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
@@ -154,20 +175,37 @@ static int dump_tree(struct dump_ctx *dc)
 	if (!ret)
 		ret = files_dump_fini(dc);
 	if (!ret)
-		ret = dump_pstree(dc);
+		ret = dump_write_pstree(dc);
 	if (!ret)
-		ret = dump_inventory(dc);
+		ret = dump_write_inventory(dc);
+	if (!ret)
+		ret = img_sums_write(dc->dirfd);
 	if (!ret && fault_injected("dump-end"))
 		ret = -EIO;
+	/* Trackers of earlier pre-dumps have no use once the tree runs untracked. */
+	for (int i = 0; !ret && !dc->tracker && dc->opts->leave_running && i < dc->nr_tasks; i++)
+		if (!dc->tasks[i]->zombie && track_remove_from_target(dc->tasks[i]->pid) < 0)
+			pr_warn("can't remove the memory tracker of %d\n", dc->tasks[i]->pid);
 	return ret;
 }
 
-static void dump_ctx_free(struct dump_ctx *dc)
+void dump_undo_tracking(struct dump_ctx *dc)
+{
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct track_task *tt = &dc->tasks[i]->track;
+
+		if (tt->fresh && tt->target_fd >= 0 && track_remove_from_target(tt->pid) < 0)
+			pr_warn("can't remove the memory tracker of %d\n", tt->pid);
+	}
+}
+
+void dump_ctx_free(struct dump_ctx *dc)
 {
 	for (int i = 0; i < dc->nr_tasks; i++) {
 		struct dump_task *t = dc->tasks[i];
 
 		remote_fini(&t->rem);
+		track_task_put(&t->track);
 		for (int j = 0; j < t->nr_threads; j++)
 			free(t->threads[j].xsave);
 		free(t->threads);
@@ -175,30 +213,112 @@ static void dump_ctx_free(struct dump_ctx *dc)
 	}
 	free(dc->tasks);
 	free(dc->shmem_done);
+	xfer_target_abort(dc->xt);
 	files_dump_free(dc);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);
+	if (dc->parent_dirfd >= 0)
+		close(dc->parent_dirfd);
+}
+
+/* Creates the image directory (0700) and its "parent" link; opens both. */
+int dump_open_dir(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	int ret = mkdir_p(o->dir, 0700);
+
+	if (ret) {
+		pr_err("can't create image directory %s: %s\n", o->dir, strerror(-ret));
+		return ret;
+	}
+	dc->dirfd = open(o->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (dc->dirfd < 0) {
+		pr_perror("can't open image directory %s", o->dir);
+		return -errno;
+	}
+	if (!o->prev_dir)
+		return 0;
+	if ((unlinkat(dc->dirfd, "parent", 0) && errno != ENOENT) ||
+	    symlinkat(o->prev_dir, dc->dirfd, "parent")) {
+		pr_perror("can't link %s/parent to %s", o->dir, o->prev_dir);
+		return -errno;
+	}
+	dc->parent_dirfd = openat(dc->dirfd, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (dc->parent_dirfd < 0) {
+		pr_perror("can't open the parent images %s (relative to %s)", o->prev_dir, o->dir);
+		return -errno;
+	}
+	return 0;
+}
+
+int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr)
+{
+	const char *name = dc->opts->track_mem;
+	char why[512];
+	int ret;
+
+	if (!name && !dc->opts->prev_dir)
+		return 0;
+	ret = track_select(tr, name ? name : "auto", why, sizeof(why));
+	if (ret) {
+		pr_err("can't track memory: %s\n", why);
+		return ret;
+	}
+	tr->zero_pfn = dc->zero_pfn;
+	dc->tracker = tr;
+	pr_info("memory tracker: %s (%s)\n", track_kind_name(tr->kind), why);
+	return 0;
+}
+
+/* Pages go to the image directory, or to a page server connected now, before the freeze. */
+static int xfer_setup(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	struct ps_conn c;
+	int ret;
+
+	if (!o->page_server) {
+		dc->xt = xfer_target_local(dc->dirfd, &dc->next_pages_id);
+		return dc->xt ? 0 : -ENOMEM;
+	}
+	ret = ps_connect(o->ps_address, o->ps_port, &c);
+	if (ret)
+		return ret;
+	ret = ps_conn_client_secure(&c, &o->ps_sec, o->ps_address);
+	if (!ret)
+		ret = ps_conn_set_timeout(&c, 0);
+	if (!ret) {
+		dc->xt = xfer_target_ps(&c);
+		ret = dc->xt ? 0 : -ENOMEM;
+	}
+	if (ret)
+		ps_conn_close(&c);
+	else
+		pr_info("pages go to the page server at %s:%d\n", o->ps_address, o->ps_port);
+	return ret;
 }
 
 int amber_dump(const struct dump_opts *opts)
 {
-	struct dump_ctx dc = { .opts = opts, .dirfd = -1 };
+	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
 	struct timespec t0, t1;
+	struct tracker tr;
 	int ret;
 
-	ret = mkdir_p(opts->dir, 0700);
-	if (ret) {
-		pr_err("can't create image directory %s: %s\n", opts->dir, strerror(-ret));
-		return ret;
-	}
-	dc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (dc.dirfd < 0) {
-		pr_perror("can't open image directory %s", opts->dir);
-		return -errno;
-	}
+	ret = dump_open_dir(&dc);
+	if (ret)
+		goto out;
 	remote_log_init();
 	ret = dump_probe_zero_pfn(&dc.zero_pfn);
+	if (!ret)
+		ret = dump_setup_tracking(&dc, &tr);
+	if (!ret && dc.tracker && opts->page_server) {
+		pr_err("--track-mem and --page-server together are not supported yet\n");
+		ret = -ENOTSUP;
+	}
+	if (!ret)
+		ret = xfer_setup(&dc);
 	if (ret)
 		goto out;
 
@@ -206,11 +326,18 @@ int amber_dump(const struct dump_opts *opts)
 	ret = pstree_freeze(&dc, opts->pid);
 	if (!ret)
 		ret = dump_tree(&dc);
+	/* A page server must hold every page before the tree may die. */
+	if (!ret)
+		ret = xfer_target_fini(steal_ptr(dc.xt));
+	if (ret)
+		dump_undo_tracking(&dc);
 	/* Scratch areas must be unmapped before the threads run again. */
 	for (int i = 0; i < dc.nr_tasks; i++)
 		remote_fini(&dc.tasks[i]->rem);
 	pstree_release(&dc, ret == 0 && !opts->leave_running);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
+		pr_warn("dedup of the parent images failed; they are intact but larger\n");
 	if (ret)
 		pr_err("dump failed; the tree was left running as it was\n");
 	else

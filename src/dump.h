@@ -23,7 +23,9 @@
 #include <sys/user.h>
 
 #include "image.h"
+#include "ps_conn.h"
 #include "remote.h"
+#include "track.h"
 #include "util.h"
 
 struct files_dump;
@@ -33,6 +35,19 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
+	const char *track_mem;
+	/* The parent image, relative to dir (made DIR/parent). */
+	const char *prev_dir;
+	/* pre-dump: close the trackers in the tree instead of dumping. */
+	bool cleanup;
+	/* Punch what this image saves again out of its parents (dedup.h). */
+	bool auto_dedup;
+	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */
+	bool page_server;
+	const char *ps_address;
+	int ps_port;
+	struct ps_sec ps_sec;
 };
 
 struct dump_thread {
@@ -53,6 +68,7 @@ struct dump_task {
 	struct dump_task *parent;
 	struct remote rem; /* on the leader, while the tree is frozen */
 	uint32_t files_id; /* fdinfo-<files_id>.img */
+	struct track_task track; /* with --track-mem */
 };
 
 struct dump_ctx {
@@ -63,9 +79,12 @@ struct dump_ctx {
 	uint64_t zero_pfn;  /* pfn of the kernel's zero page: never dumped */
 	uint32_t next_id;   /* ids of files and kernel objects in the images */
 	uint32_t next_pages_id;
+	struct xfer_target *xt; /* where pages go: the directory or a page server */
 	struct img *files_img; /* files.img, shared by every task */
 	struct arena arena;    /* protobuf messages of this dump */
 	struct files_dump *files;
+	struct tracker *tracker; /* NULL: a full dump */
+	int parent_dirfd;	 /* DIR/parent, or -1 */
 	/* Shared anonymous memory already dumped, by shmem inode. */
 	uint64_t *shmem_done;
 	int nr_shmem_done;
@@ -77,6 +96,17 @@ static inline uint32_t dump_new_id(struct dump_ctx *dc)
 }
 
 int amber_dump(const struct dump_opts *opts);
+/* predump.c: memory only, the tree keeps running (or --cleanup). */
+int amber_predump(const struct dump_opts *opts);
+
+/* dump.c, shared with predump.c */
+int dump_open_dir(struct dump_ctx *dc);
+int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr);
+int dump_write_pstree(struct dump_ctx *dc);
+int dump_write_inventory(struct dump_ctx *dc);
+/* Closes the trackers this dump armed, after a failure. */
+void dump_undo_tracking(struct dump_ctx *dc);
+void dump_ctx_free(struct dump_ctx *dc);
 
 /* pstree.c: freeze, walk and release the tree. */
 int pstree_freeze(struct dump_ctx *dc, pid_t root);

@@ -136,7 +136,8 @@ static int dump_pending(struct arena *a, pid_t tid, bool shared, SignalQueueEntr
 
 		if (!arr)
 			return -ENOMEM;
-		memcpy(arr, q->signals, q->n_signals * sizeof(*arr));
+		if (q->n_signals) /* q->signals is NULL on the first batch */
+			memcpy(arr, q->signals, q->n_signals * sizeof(*arr));
 		for (long i = 0; i < n; i++) {
 			SiginfoEntry *e = arena_new(a, SiginfoEntry);
 

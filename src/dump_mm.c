@@ -22,13 +22,14 @@
 #include "files.h"
 #include "image_magic.h"
 #include "log.h"
+#include "mem_inc.h"
 #include "mm.pb-c.h"
-#include "page_writer.h"
 #include "pagemap.pb-c.h"
 #include "proc.h"
 #include "uapi.h"
 #include "util.h"
 #include "vma.h"
+#include "xfer.h"
 
 /* One pagemap entry covers at most this much, so each has its own checksum. */
 #define CHUNK_PAGES 512
@@ -38,10 +39,8 @@ struct pages_out {
 	struct dump_ctx *dc;
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
-	struct img *pagemap;
-	struct img *pages;
-	struct page_writer *pw;	/* private pages go to pages through this */
-	uint8_t *buf;		/* CHUNK_BYTES, for shared memory */
+	struct xfer *x;		/* where the pages go: xfer.h */
+	uint8_t *buf;		/* CHUNK_BYTES */
 	uint64_t nr_pages;
 };
 
@@ -173,59 +172,38 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		return ret;
 	v->shmid = id;
 	v->status = VMA_AREA_REGULAR | (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	if (!strncmp(p, "/memfd:", 7)) /* shmid names a memfd_file_entry, as in CRIU */
+		v->status |= VMA_AREA_MEMFD;
 	v->has_fdflags = true;
 	v->fdflags = (pv->shared && (pv->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	return 0;
 }
 
-static int read_target(struct pages_out *po, void *buf, uint64_t addr, size_t len, bool readable)
+static int read_target(struct pages_out *po, uint64_t addr, size_t len, bool readable)
 {
-	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	struct iovec l = { po->buf, len }, r = { (void *)(uintptr_t)addr, len };
 
 	if (readable && process_vm_readv(po->pid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
 	/* PROT_NONE or racing: /proc/PID/mem reads with FOLL_FORCE. */
-	if (pread_full(po->mem_fd, buf, len, addr)) {
+	if (pread_full(po->mem_fd, po->buf, len, addr)) {
 		pr_perror("can't read %zu bytes at %#lx of %d", len, (unsigned long)addr, po->pid);
 		return -EIO;
 	}
 	return 0;
 }
 
-/*
- * Saves [addr, addr + nr pages) of the target as one pagemap entry. The
- * pages go in pieces that stay in the cache between the copy in, the
- * checksum and the write out (by the writer thread), so only the copy in
- * has to go to memory.
- */
+/* Saves [addr, addr + nr pages) of the target as one pagemap entry. */
 static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readable)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 	size_t len = (size_t)nr * PAGE_SIZE;
-	struct amber_csum_ctx cs;
-	int ret;
+	int ret = read_target(po, addr, len, readable);
 
-	amber_csum_init(&cs, addr);
-	for (size_t at = 0; at < len; at += PW_BUF_BYTES) {
-		size_t n = min(len - at, (size_t)PW_BUF_BYTES);
-		uint8_t *buf = pw_get(po->pw);
-
-		if (!buf)
-			return -EIO; /* the write failed and said why */
-		ret = read_target(po, buf, addr + at, n, readable);
-		if (ret)
-			return ret;
-		amber_csum_add(&cs, buf, n);
-		pw_put(po->pw, n);
-	}
-	pe.vaddr = addr;
-	pe.nr_pages = nr;
-	pe.has_flags = true;
-	pe.flags = PE_PRESENT;
-	pe.has_amber_csum = true;
-	pe.amber_csum = amber_csum_end(&cs);
+	if (ret)
+		return ret;
+	ret = xfer_add_buf(po->x, addr, nr, po->buf);
 	po->nr_pages += nr;
-	return img_write_msg(po->pagemap, &pe.base);
+	return ret;
 }
 
 static bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
@@ -284,7 +262,6 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 {
 	char path[96];
 	struct pages_out po = { .dc = dc, .pid = pid, .mem_fd = -1 };
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
 	cleanup_close int fd = -1;
 	struct stat st;
 	uint64_t *n;
@@ -307,10 +284,7 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 	n[dc->nr_shmem_done++] = v->shmid;
 
 	po.buf = malloc(CHUNK_BYTES);
-	po.pagemap = img_open(dc->dirfd, IMG_SHMEM_PAGEMAP, true, v->shmid);
-	ph.pages_id = ++dc->next_pages_id;
-	po.pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!po.buf || !po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base))
+	if (!po.buf || xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
 		goto out;
 	for (data = 0; data < st.st_size; data = hole) {
 		data = lseek(fd, data, SEEK_DATA);
@@ -319,25 +293,18 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 		hole = lseek(fd, data, SEEK_HOLE);
 		for (off_t off = data; off < hole; off += CHUNK_BYTES) {
 			size_t len = min((uint64_t)(hole - off), (uint64_t)CHUNK_BYTES);
-			PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 
 			if (pread_full(fd, po.buf, len, off)) {
 				pr_perror("can't read shared memory %s", path);
 				goto out;
 			}
-			pe.vaddr = off;
-			pe.nr_pages = len / PAGE_SIZE;
-			pe.has_flags = pe.has_amber_csum = true;
-			pe.flags = PE_PRESENT;
-			pe.amber_csum = amber_csum(po.buf, len, off);
-			if (img_write_msg(po.pagemap, &pe.base) ||
-			    img_write_raw(po.pages, po.buf, len))
+			if (xfer_add_buf(po.x, off, len / PAGE_SIZE, po.buf))
 				goto out;
 		}
 	}
 	ret = 0;
 out:
-	if (img_close(po.pagemap) || img_close(po.pages))
+	if (xfer_close(po.x))
 		ret = -EIO;
 	free(po.buf);
 	return ret;
@@ -346,7 +313,6 @@ out:
 static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 {
 	struct pages_out po = { .dc = dc, .pid = t->pid, .mem_fd = -1 };
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
 	char path[64];
 	cleanup_close int pagemap_fd = -1;
 	int ret = -EIO;
@@ -359,18 +325,13 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		pr_perror("can't open pagemap/mem of %d", t->pid);
 		goto out;
 	}
-	po.pagemap = img_open(dc->dirfd, IMG_PAGEMAP, true, t->pid);
-	ph.pages_id = ++dc->next_pages_id;
-	po.pages = img_open(dc->dirfd, IMG_PAGES, true, ph.pages_id);
-	if (!po.pagemap || !po.pages || img_write_msg(po.pagemap, &ph.base) ||
-	    pw_open(&po.pw, po.pages))
+	po.buf = malloc(CHUNK_BYTES);
+	if (!po.buf || xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
-		if (v->status & VMA_ANON_SHARED)
-			ret = dump_shmem(dc, t->pid, v);
-		else if (vma_has_private_pages(v->status))
+		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
 			ret = dump_vma_pages(&po, pagemap_fd, v);
 		else
 			ret = 0;
@@ -378,15 +339,51 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 			goto out;
 	}
 	pr_info("%d: %lu pages\n", t->pid, (unsigned long)po.nr_pages);
-	ret = 0;
+	/* Shared memory after the task's pagemap is closed: one pagemap open at a time (xfer.h). */
+	ret = xfer_close(steal_ptr(po.x)) ? -EIO : 0;
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++)
+		if (mm->vmas[i]->status & VMA_ANON_SHARED)
+			ret = dump_shmem(dc, t->pid, mm->vmas[i]);
 out:
-	/* The writer thread goes first: it writes to po.pages. */
-	if (pw_close(po.pw) && !ret)
-		ret = -EIO;
-	if (img_close(po.pagemap) || img_close(po.pages))
+	if (xfer_close(po.x))
 		ret = ret ? ret : -EIO;
 	if (po.mem_fd >= 0)
 		close(po.mem_fd);
+	free(po.buf);
+	return ret;
+}
+
+/* Incremental: only pages written since the parent image get data. */
+static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
+{
+	struct inc_parent parent;
+	struct inc_plan plan;
+	char path[64];
+	cleanup_close int pagemap_fd = -1;
+	int ret;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((mm->vmas[i]->status & VMA_ANON_SHARED) &&
+		    (ret = dump_shmem(dc, t->pid, mm->vmas[i])))
+			return ret;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
+	if (ret)
+		return ret;
+	ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas, mm->n_vmas,
+			     pagemap_fd);
+	inc_parent_free(&parent);
+	if (ret)
+		return ret;
+	ret = inc_plan_write(&plan, dc->dirfd, ++dc->next_pages_id);
+	if (!ret && dc->opts->leave_running)
+		ret = track_task_rearm(dc->tracker, &t->track);
+	inc_plan_free(&plan);
 	return ret;
 }
 
@@ -468,9 +465,13 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 			goto out;
 		mm.vmas[mm.n_vmas++] = v;
 	}
+	if (dc->tracker && dc->opts->leave_running && t->track.target_fd >= 0) {
+		mm.has_amber_track_fd = true; /* the next incremental dump goes on from here */
+		mm.amber_track_fd = t->track.target_fd;
+	}
 	ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &mm.base);
 	if (!ret)
-		ret = dump_pages(dc, t, &mm);
+		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
 out:
 	proc_vmas_free(pvs, nr);
 	return ret;

@@ -6,6 +6,8 @@
  * Fault injection for tests: AMBER_FAULT=<stage> makes the named stage
  * fail as if a syscall had, so tests can check that a failed dump leaves
  * the tree running and a failed restore leaves nothing behind.
+ * AMBER_FAULT=<stage>:sleep stops there for good instead (the tree still
+ * frozen), so a test can SIGKILL amber mid-dump.
  */
 #include <stdbool.h>
 

@@ -22,6 +22,7 @@
 #include "files_internal.h"
 #include "image.h"
 #include "log.h"
+#include "track.h"
 #include "util.h"
 
 #ifndef SYS_pidfd_open
@@ -171,9 +172,15 @@ static int dump_new_file(struct dump_ctx *dc, const struct fd_desc *d, FdTypes *
 	mode_t m = d->st.st_mode;
 	int ret;
 
-	if (!strncmp(d->link, "anon_inode:", 11) || !strncmp(d->link, "/memfd:", 7))
+	if (!strncmp(d->link, "anon_inode:", 11))
 		return unsupported(d);
-	if (S_ISSOCK(m)) {
+	if (files_is_memfd(d->link) && S_ISREG(m)) {
+		char proc_path[64];
+
+		snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", d->pid, d->fd);
+		*type = FD_TYPES__MEMFD;
+		ret = files_dump_memfd(dc, d->link, proc_path, &d->st, d->flags, d->pos, id);
+	} else if (S_ISSOCK(m)) {
 		*type = FD_TYPES__UNIXSK;
 		ret = files_dump_socket(dc, d, id);
 	} else if (S_ISFIFO(m) && !strncmp(d->link, "pipe:", 5)) {
@@ -297,8 +304,14 @@ int files_dump_task(struct dump_ctx *dc, struct dump_task *t)
 	img = img_open(dc->dirfd, IMG_FDINFO, true, t->files_id);
 	if (!img)
 		return -errno;
-	for (int i = 0; i < nr && !ret; i++)
+	for (int i = 0; i < nr && !ret; i++) {
+		/* amber's own memory tracker is not the task's: never saved. */
+		if (track_is_tracker_fd(t->pid, fds[i])) {
+			pr_info("pid %d fd %d: amber's memory tracker, not saved\n", t->pid, fds[i]);
+			continue;
+		}
 		ret = dump_one_fd(dc, img, t->pid, pidfd, fds[i]);
+	}
 	if (ret) {
 		img_close(img);
 		return ret;
@@ -357,7 +370,8 @@ int files_dump_fini(struct dump_ctx *dc)
 	if (!fd)
 		return 0;
 	ret = files_check_usk_peers(dc);
-	struct img **imgs[] = { &fd->pipes_data, &fd->fifo_data, &fd->sk_queues, &fd->tty_info };
+	struct img **imgs[] = { &fd->pipes_data, &fd->fifo_data, &fd->sk_queues, &fd->tty_info,
+				&fd->memfd_inodes };
 
 	for (size_t i = 0; i < ARRAY_SIZE(imgs); i++) {
 		r = img_close(*imgs[i]);
@@ -385,6 +399,8 @@ void files_dump_free(struct dump_ctx *dc)
 	img_close(fd->fifo_data);
 	img_close(fd->sk_queues);
 	img_close(fd->tty_info);
+	img_close(fd->memfd_inodes);
+	free(fd->memfds);
 	if (fd->own_files_img) {
 		img_close(dc->files_img);
 		dc->files_img = NULL;

@@ -94,10 +94,8 @@ int files_dump_reg_path(struct dump_ctx *dc, const char *path, const char *proc_
 	size_t len = strlen(path);
 	int ret;
 
-	if (!strncmp(path, "/memfd:", 7)) {
-		pr_err("%s: memfd %s is not supported yet\n", proc_path, path);
-		return -ENOTSUP;
-	}
+	if (files_is_memfd(path) && S_ISREG(st->st_mode)) /* the file of a memfd mapping */
+		return files_dump_memfd(dc, path, proc_path, st, flags, pos, id);
 	if (path[0] != '/') {
 		pr_err("%s: file %s is outside amber's view of the file system\n", proc_path, path);
 		return -ENOTSUP;

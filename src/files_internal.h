@@ -26,6 +26,7 @@
 
 #include "fdinfo.pb-c.h"
 #include "ghost-file.pb-c.h"
+#include "memfd.pb-c.h"
 #include "image.h"
 
 struct dump_ctx;
@@ -86,6 +87,12 @@ struct dumped_tty {
 	uint32_t info_id;
 };
 
+struct dumped_memfd {
+	dev_t dev;
+	ino_t ino;
+	uint32_t inode_id; /* its memfd_inode_entry */
+};
+
 struct files_dump {
 	struct dumped_file *files;
 	int nr_files;
@@ -99,7 +106,9 @@ struct files_dump {
 	int nr_fifos_done;
 	struct dumped_tty *ttys;
 	int nr_ttys;
-	struct img *pipes_data, *fifo_data, *sk_queues, *tty_info;
+	struct dumped_memfd *memfds;
+	int nr_memfds;
+	struct img *pipes_data, *fifo_data, *sk_queues, *tty_info, *memfd_inodes;
 	bool own_files_img;
 };
 
@@ -114,6 +123,10 @@ int files_dump_reg_path(struct dump_ctx *dc, const char *path, const char *proc_
 			uint32_t *id);
 int files_dump_pipe(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
 int files_dump_fifo(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
+/* files_dump_memfd.c */
+bool files_is_memfd(const char *path);
+int files_dump_memfd(struct dump_ctx *dc, const char *path, const char *proc_path,
+		     const struct stat *st, uint32_t flags, uint64_t pos, uint32_t *id);
 /* files_dump_sk.c: unix sockets and ttys */
 int files_dump_socket(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
 int files_dump_tty(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
@@ -159,12 +172,15 @@ struct files_rst {
 	int nr_tasks;
 	struct rpipe *pipes;
 	int nr_pipes;
+	MemfdInodeEntry **memfds; /* memfd.img; their objects are rc->shmems */
+	int nr_memfds;
 };
 
 /* files_restore.c */
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
 struct rfile *files_usk_by_ino(struct files_rst *fr, uint32_t ino);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
+MemfdInodeEntry *files_memfd_inode(struct files_rst *fr, uint64_t inode_id);
 /* files_restore_open.c */
 int files_move_high(int fd, int base);
 int files_open_rfile(struct rst_ctx *rc, struct rfile *rf, int *out);

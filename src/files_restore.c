@@ -105,6 +105,10 @@ static int check_entry(struct rst_ctx *rc, FileEntry *fe)
 		ok = fe->usk;
 		sub = ok ? fe->usk->id : 0;
 		break;
+	case FD_TYPES__MEMFD:
+		ok = fe->memfd;
+		sub = ok ? fe->memfd->id : 0;
+		break;
 	case FD_TYPES__TTY:
 		ok = fe->tty;
 		sub = ok ? fe->tty->id : 0;
@@ -161,6 +165,44 @@ static int load_files_img(struct rst_ctx *rc)
 		}
 	}
 	return 0;
+}
+
+/* memfd.img: the memfd inodes; rst_load() makes them shared memory objects. */
+static int load_memfds(struct rst_ctx *rc)
+{
+	struct files_rst *fr = rc->files;
+	struct img *img = img_open_optional(rc->dirfd, IMG_MEMFD_INODE, 0);
+	ProtobufCMessage *m;
+	int ret;
+
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	while ((ret = img_read_msg(img, &memfd_inode_entry__descriptor, &m)) == 1) {
+		MemfdInodeEntry **n = xrealloc_array(fr->memfds, fr->nr_memfds + 1, sizeof(*n));
+
+		if (!n) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		fr->memfds = n;
+		n[fr->nr_memfds++] = (MemfdInodeEntry *)m;
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+MemfdInodeEntry *files_memfd_at(struct rst_ctx *rc, int i)
+{
+	return rc->files && i < rc->files->nr_memfds ? rc->files->memfds[i] : NULL;
+}
+
+MemfdInodeEntry *files_memfd_inode(struct files_rst *fr, uint64_t inode_id)
+{
+	for (int i = 0; i < fr->nr_memfds; i++)
+		if (fr->memfds[i]->inode_id == inode_id)
+			return fr->memfds[i];
+	return NULL;
 }
 
 /* pipes-data.img, fifo-data.img and sk-queues.img: entries + raw payloads. */
@@ -385,6 +427,17 @@ int files_load(struct rst_ctx *rc)
 	fr->nr_tasks = rc->nr_tasks;
 	ret = load_files_img(rc);
 	if (!ret)
+		ret = load_memfds(rc);
+	for (int i = 0; !ret && i < fr->nr_files; i++) {
+		FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type == FD_TYPES__MEMFD && !files_memfd_inode(fr, fe->memfd->inode_id)) {
+			pr_err("files.img: memfd %u has no inode %u in memfd.img\n", fe->id,
+			       fe->memfd->inode_id);
+			ret = -EINVAL;
+		}
+	}
+	if (!ret)
 		ret = load_data(rc, IMG_PIPES_DATA, &fr->pipe_data, &fr->nr_pipe_data);
 	if (!ret)
 		ret = load_data(rc, IMG_FIFO_DATA, &fr->fifo_data, &fr->nr_fifo_data);
@@ -449,6 +502,9 @@ void files_rst_free(struct rst_ctx *rc)
 		free(fr->fifo_data[i].data);
 	for (int i = 0; i < fr->nr_skq; i++)
 		free(fr->skq[i].data);
+	for (int i = 0; i < fr->nr_memfds; i++)
+		protobuf_c_message_free_unpacked(&fr->memfds[i]->base, NULL);
+	free(fr->memfds);
 	free(fr->pipe_data);
 	free(fr->fifo_data);
 	free(fr->skq);

@@ -36,6 +36,9 @@ int files_move_high(int fd, int base)
 
 static uint32_t open_flags(uint32_t flags)
 {
+	/* O_TMPFILE is __O_TMPFILE | O_DIRECTORY: reopening the file is not opening a directory. */
+	if (flags & FILES_O_TMPFILE_BIT)
+		flags &= ~O_DIRECTORY;
 	return (flags & ~(O_CREAT | O_EXCL | O_TRUNC | FILES_O_TMPFILE_BIT)) | O_NOCTTY | O_CLOEXEC;
 }
 
@@ -46,6 +49,7 @@ static uint32_t file_flags(FileEntry *fe, struct files_rst *fr)
 	case FD_TYPES__PIPE: return fe->pipe->flags;
 	case FD_TYPES__UNIXSK: return fe->usk->flags;
 	case FD_TYPES__TTY: return fe->tty->flags;
+	case FD_TYPES__MEMFD: return fe->memfd->flags;
 	case FD_TYPES__FIFO: return files_rfile(fr, fe->fifo->regf_id)->fe->reg->flags;
 	default: return 0;
 	}
@@ -70,13 +74,46 @@ static int open_reg(struct rst_ctx *rc, struct rfile *rf)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", rf->ghost_fd);
 		p = path;
 	}
-	fd = open(p, open_flags(re->flags));
+	/* A ghost is reopened through its /proc/self/fd link: O_NOFOLLOW would refuse it. */
+	fd = open(p, open_flags(re->flags) & ~(rf->ghost_fd >= 0 ? O_NOFOLLOW : 0));
 	if (fd < 0) {
 		pr_perror("can't open %s (file %u)", re->name, re->id);
 		return -errno;
 	}
 	if (re->pos && lseek(fd, re->pos, SEEK_SET) < 0 && S_ISREG(re->mode)) {
 		pr_perror("can't seek %s to %llu", re->name, (unsigned long long)re->pos);
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * A new description of a restored memfd (shmem_prepare() made the inode):
+ * opened through /proc, like CRIU, so it has its own flags and position.
+ */
+static int open_memfd(struct rst_ctx *rc, struct rfile *rf, uint32_t flags, uint64_t pos)
+{
+	MemfdFileEntry *mfe = rf->fe->memfd;
+	MemfdInodeEntry *mie = files_memfd_inode(rc->files, mfe->inode_id);
+	char path[64];
+	int fd = -1;
+
+	for (int i = 0; mie && i < rc->nr_shmems; i++)
+		if (rc->shmems[i].memfd == mie)
+			fd = rc->shmems[i].fd;
+	if (fd < 0) {
+		pr_err("memfd %u was not prepared\n", mfe->id);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, open_flags(flags));
+	if (fd < 0) {
+		pr_perror("can't open memfd %s (file %u)", mie->name, mfe->id);
+		return -errno;
+	}
+	if (pos && lseek(fd, pos, SEEK_SET) < 0) {
+		pr_perror("can't seek memfd %s to %llu", mie->name, (unsigned long long)pos);
 		close(fd);
 		return -errno;
 	}
@@ -117,6 +154,8 @@ int files_open_rfile(struct rst_ctx *rc, struct rfile *rf, int *out)
 		fd = open_reg(rc, rf);
 	else if (rf->fe->type == FD_TYPES__FIFO)
 		fd = open_fifo(rc, rf);
+	else if (rf->fe->type == FD_TYPES__MEMFD)
+		fd = open_memfd(rc, rf, rf->fe->memfd->flags, rf->fe->memfd->pos);
 	else
 		fd = -EINVAL;
 	if (fd < 0)
@@ -132,6 +171,8 @@ int files_open_reg(struct rst_ctx *rc, uint32_t id, int flags)
 	const char *p;
 	int fd;
 
+	if (rf && rf->fe->type == FD_TYPES__MEMFD) /* the file of a memfd mapping */
+		return open_memfd(rc, rf, flags, 0);
 	if (!rf || rf->fe->type != FD_TYPES__REG) {
 		pr_err("no regular file %u in files.img\n", id);
 		return -ENOENT;
@@ -320,6 +361,7 @@ int files_prepare_shared(struct rst_ctx *rc)
 			break;
 		case FD_TYPES__REG:
 		case FD_TYPES__FIFO:
+		case FD_TYPES__MEMFD:
 			/* Shared by several tasks: one description, opened once. */
 			if (rf->nr_tasks < 2)
 				break;
@@ -402,7 +444,8 @@ static int get_sources(struct rst_ctx *rc, struct rtask_fds *tf, int *src, bool 
 				src[i] = src[j];
 		if (src[i] >= 0)
 			continue;
-		if (rf->fe->type != FD_TYPES__REG && rf->fe->type != FD_TYPES__FIFO) {
+		if (rf->fe->type != FD_TYPES__REG && rf->fe->type != FD_TYPES__FIFO &&
+		    rf->fe->type != FD_TYPES__MEMFD) {
 			pr_err("file %u (fd %u) was not prepared\n", rf->fe->id, tf->fds[i]->fd);
 			return -EINVAL;
 		}

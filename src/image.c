@@ -42,6 +42,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(SIGACT, "sigacts-%lu.img", SIGACT),
 	IMG_ENTRY(GHOST_FILE, "ghost-file-%lx.img", GHOST_FILE),
 	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
+	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
 };
 
 const char *img_type_name(enum img_type type)
@@ -133,7 +134,8 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 	if (!img)
 		return NULL;
 	if (write)
-		img->fd = openat(dirfd, img->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		img->fd = openat(dirfd, img->name,
+				 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	else
 		img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC);
 	if (img->fd < 0) {

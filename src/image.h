@@ -38,6 +38,7 @@ enum img_type {
 	IMG_SIGACT,
 	IMG_GHOST_FILE,
 	IMG_TTY_INFO,
+	IMG_MEMFD_INODE,
 	IMG_NR_TYPES,
 };
 

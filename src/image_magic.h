@@ -55,6 +55,9 @@
  * sk-queues.img             SK_QUEUES          sk_packet_entry, each followed
  *                                              by exactly .length raw bytes
  * tty-info.img              TTY_INFO           tty_info_entry per tty
+ * memfd.img                 MEMFD_INODE        memfd_inode_entry per memfd
+ *                                              inode; contents in
+ *                                              pagemap-shmem-<shmid>.img
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
@@ -104,6 +107,7 @@
 #define TTY_INFO_MAGIC	   0x59453036
 #define TTY_DATA_MAGIC	   0x59413026
 #define GHOST_FILE_MAGIC   0x52583605
+#define MEMFD_INODE_MAGIC  0x48453499
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

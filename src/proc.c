@@ -324,7 +324,8 @@ int proc_list_children(pid_t pid, pid_t **kids)
 		}
 	}
 	free(tids);
-	qsort(arr, nr, sizeof(*arr), cmp_pid);
+	if (nr) /* arr is still NULL without children: qsort wants a real pointer */
+		qsort(arr, nr, sizeof(*arr), cmp_pid);
 	*kids = arr;
 	return nr;
 }

@@ -132,6 +132,7 @@ static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_ta
 	dc->tasks[dc->nr_tasks++] = t;
 	t->pid = pid;
 	t->parent = parent;
+	t->track.uffd = t->track.target_fd = -1;
 	return t;
 }
 
@@ -191,6 +192,57 @@ int pstree_freeze(struct dump_ctx *dc, pid_t root)
 	return ret;
 }
 
+static struct dump_thread *find_seized(struct dump_ctx *dc, pid_t tid)
+{
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct dump_task *t = dc->tasks[i];
+
+		for (int j = 0; j < t->nr_threads; j++)
+			if (t->threads[j].seized && t->threads[j].tid == tid)
+				return &t->threads[j];
+	}
+	return NULL;
+}
+
+/*
+ * Waits until every thread we killed has exited. Until then the tree's
+ * pids are taken, and a restore started as soon as we return would find
+ * them in use. As the tracer we are told of each exit first; a traced
+ * thread stays a zombie until we collect it, and a leader is reported only
+ * after its other threads are collected, so take the exits in any order.
+ * Afterwards every killed process is a zombie of its real parent (or
+ * gone), for that parent to reap.
+ */
+static void wait_killed(struct dump_ctx *dc)
+{
+	int left = 0;
+
+	for (int i = 0; i < dc->nr_tasks; i++)
+		for (int j = 0; j < dc->tasks[i]->nr_threads; j++)
+			left += dc->tasks[i]->threads[j].seized;
+	while (left > 0) {
+		struct dump_thread *th;
+		int status;
+		pid_t tid = waitpid(-1, &status, __WALL);
+
+		if (tid < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_warn("waiting for %d killed thread(s): %s\n", left, strerror(errno));
+			return;
+		}
+		/* A stop reported before SIGKILL landed: the exit follows. */
+		if (!WIFEXITED(status) && !WIFSIGNALED(status))
+			continue;
+		th = find_seized(dc, tid);
+		if (th) {
+			th->seized = false;
+			left--;
+		}
+	}
+	pr_debug("every killed thread has exited\n");
+}
+
 void pstree_release(struct dump_ctx *dc, bool kill_tree)
 {
 	if (kill_tree) {
@@ -198,6 +250,7 @@ void pstree_release(struct dump_ctx *dc, bool kill_tree)
 		for (int i = 0; i < dc->nr_tasks; i++)
 			if (!dc->tasks[i]->zombie)
 				kill(dc->tasks[i]->pid, SIGKILL);
+		wait_killed(dc);
 	}
 	for (int i = dc->nr_tasks - 1; i >= 0; i--) {
 		struct dump_task *t = dc->tasks[i];

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <compel/infect.h>
 #include <compel/log.h>
@@ -47,11 +49,23 @@ int remote_syscall(struct remote *r, long nr, long *ret, unsigned long a1, unsig
 	return 0;
 }
 
-/* Frees the compel handle; registers were already put back after each syscall. */
+/*
+ * Frees the compel handle; registers were already put back after each
+ * syscall. compel_cure_local() frees neither the register buffer nor the
+ * socket compel_prepare() made for the handle: free them here, or every
+ * thread we touch leaks both (LeakSanitizer reports it).
+ */
 static void cure(struct remote *r)
 {
+	struct infect_ctx *ictx = compel_infect_ctx(r->ctl);
+	void *regs = ictx->regs_arg;
+	int sock = ictx->sock;
+
 	if (compel_cure_local(r->ctl))
 		pr_warn("compel cure of %d failed\n", r->tid);
+	free(regs);
+	if (sock >= 0)
+		close(sock);
 	r->ctl = NULL;
 }
 

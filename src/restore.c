@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "files.h"
 #include "image.h"
+#include "lazy.h"
 #include "log.h"
 #include "remote.h"
 #include "restore.h"
@@ -63,39 +64,121 @@ static int check_pids_free(struct rst_ctx *rc)
 	return 0;
 }
 
+static int move_fd_up(int *fd, int base)
+{
+	int n = fcntl(*fd, F_DUPFD_CLOEXEC, base);
+
+	if (n < 0)
+		return -errno;
+	close(*fd);
+	*fd = n;
+	return 0;
+}
+
+/* Image fds the tasks read from must survive their own fds being put back. */
+static int move_pages_fds_up(struct rst_ctx *rc)
+{
+	int ret = 0;
+
+	for (int i = 0; i < rc->nr_tasks && !ret; i++) {
+		struct pm_chain *pc = &rc->tasks[i].pages;
+
+		for (int k = 0; k < pc->nr_layers && !ret; k++)
+			ret = move_fd_up(&pc->layers[k].pages_fd, rc->svc_fd_base);
+	}
+	for (int i = 0; i < rc->nr_shmems && !ret; i++)
+		if (rc->shmems[i].pages.pages_fd >= 0)
+			ret = move_fd_up(&rc->shmems[i].pages.pages_fd, rc->svc_fd_base);
+	return ret;
+}
+
+/* The empty object behind @s, s->size long: a memfd, or anonymous shared memory. */
+static int shmem_create(struct rst_shmem *s)
+{
+	char name[64];
+	void *p;
+	int fd;
+
+	if (s->memfd) {
+		fd = memfd_create(s->memfd->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd >= 0 && ftruncate(fd, s->size)) {
+			close(fd);
+			return -errno;
+		}
+		return fd < 0 ? -errno : fd;
+	}
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
+		 (unsigned long)p + s->size);
+	fd = open(name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	munmap(p, s->size);
+	return fd;
+}
+
+/* Reads the saved runs into the object, checking each run's checksum. */
+static int shmem_fill(struct rst_ctx *rc, struct rst_shmem *s, int fd)
+{
+	void *p;
+	int ret = 0;
+
+	if (!s->pages.nr)
+		return 0;
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	for (int j = 0; !ret && j < s->pages.nr; j++) {
+		const struct pm_ent *e = &s->pages.ents[j];
+		size_t len = e->nr_pages * PAGE_SIZE;
+
+		if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
+		    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
+			pr_err("shared memory %llu: data at %#llx is short or fails its checksum\n",
+			       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
+			ret = -EINVAL;
+		}
+	}
+	munmap(p, s->size);
+	return ret;
+}
+
+/* A memfd's exact size, owner and seals, once its contents are in. */
+static int memfd_finish(int fd, const MemfdInodeEntry *m)
+{
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->seals && fcntl(fd, F_ADD_SEALS, m->seals))) {
+		pr_perror("can't restore memfd %s (size, owner or seals %#x)", m->name, m->seals);
+		return -errno;
+	}
+	return 0;
+}
+
 static int shmem_prepare(struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		struct rst_shmem *s = &rc->shmems[i];
-		char name[64];
-		cleanup_close int pfd = -1;
-		void *p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		int ret, fd = shmem_create(s);
 
-		if (p == MAP_FAILED)
-			return -errno;
-		img_name(IMG_PAGES, s->pages_id, name, sizeof(name));
-		pfd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
-		for (int j = 0; pfd >= 0 && j < s->nr_pages; j++) {
-			struct rst_pages *r = &s->pages[j];
-			size_t len = r->nr_pages * PAGE_SIZE;
-
-			if (pread_full(pfd, (char *)p + r->vaddr, len, r->off) ||
-			    (r->has_csum && amber_csum((char *)p + r->vaddr, len, r->vaddr) != r->csum)) {
-				pr_err("%s: bad shared memory data at %#llx\n", name,
-				       (unsigned long long)r->vaddr);
-				munmap(p, s->size);
-				return -EINVAL;
-			}
+		if (fd < 0) {
+			pr_err("can't create shared memory %llx: %s\n", (unsigned long long)s->shmid,
+			       strerror(-fd));
+			return fd;
 		}
-		snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
-			 (unsigned long)p + s->size);
-		s->fd = open(name, O_RDWR);
-		munmap(p, s->size);
-		if (pfd < 0 || s->fd < 0) {
-			pr_perror("can't set up shared memory %llx", (unsigned long long)s->shmid);
-			return -EIO;
+		ret = shmem_fill(rc, s, fd);
+		if (!ret && s->memfd)
+			ret = memfd_finish(fd, s->memfd);
+		if (!ret) {
+			/* Not O_CLOEXEC: the restoring tasks use it, the restorer closes it. */
+			s->fd = fcntl(fd, F_DUPFD, rc->svc_fd_base);
+			if (s->fd < 0)
+				ret = -errno;
 		}
-		s->fd = fcntl(s->fd, F_DUPFD, rc->svc_fd_base);
+		close(fd);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -265,17 +348,6 @@ static int count_threads(struct rst_ctx *rc)
 	return n;
 }
 
-static int move_fd_up(int *fd, int base)
-{
-	int n = fcntl(*fd, F_DUPFD_CLOEXEC, base);
-
-	if (n < 0)
-		return -errno;
-	close(*fd);
-	*fd = n;
-	return 0;
-}
-
 static int setup_pipes(struct rst_ctx *rc, int go[2])
 {
 	int st[2], info[2];
@@ -366,7 +438,8 @@ static int wait_root(pid_t pid)
 
 int amber_restore(const struct restore_opts *opts)
 {
-	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1 };
+	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
+			      .lazy_fd = -1 };
 	int ret;
 
 	rc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -385,13 +458,20 @@ int amber_restore(const struct restore_opts *opts)
 	rc.svc_fd_base = max(files_max_fd(&rc) + 1, 256);
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
 	if (!ret)
+		ret = move_pages_fds_up(&rc);
+	if (!ret)
 		ret = log_move_fd(rc.svc_fd_base);
 	if (!ret)
 		ret = shmem_prepare(&rc);
 	if (!ret)
 		ret = files_prepare_shared(&rc);
+	if (!ret && opts->lazy)
+		ret = lazy_restore_connect(&rc);
 	if (!ret)
 		ret = run_tree(&rc);
+	/* The tasks closed theirs: the keeper now knows every uffd has arrived. */
+	if (rc.lazy_fd >= 0)
+		close(rc.lazy_fd);
 	if (ret) {
 		pr_err("restore failed; every task it created was killed\n");
 		goto out;

@@ -8,7 +8,8 @@
  *   rst_ctx
  *     tasks[0..nr_tasks)  parents before children; tasks[0] is the root
  *       rst_task          one process: pstree entry, per-thread cores, mm,
- *                         pagemap (with checked offsets into pages-N.img)
+ *                         pages (pagemap_chain.h: runs into pages-N.img
+ *                         of this dump and its parents)
  *
  * 1. rst_load(): read and check every image. Nothing is forked before the
  *    whole set is known good.
@@ -26,8 +27,10 @@
 #include <sys/types.h>
 
 #include "core.pb-c.h"
+#include "memfd.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
+#include "pagemap_chain.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
 
@@ -37,24 +40,16 @@ struct restore_opts {
 	const char *dir;
 	bool detach;
 	bool shell_job;
-};
-
-/* A run of pages in pages-<pages_id>.img. */
-struct rst_pages {
-	uint64_t vaddr;
-	uint32_t nr_pages;
-	uint64_t off; /* byte offset in the pages image */
-	uint64_t csum;
-	bool has_csum;
+	bool lazy;		 /* --lazy-pages */
+	const char *lazy_socket; /* the lazy-pages daemon's socket */
 };
 
 struct rst_shmem {
 	uint64_t shmid; /* the dumped shmem inode */
-	uint64_t size;
+	uint64_t size;	/* page aligned */
+	MemfdInodeEntry *memfd; /* a memfd's inode (files.c owns it), else NULL */
 	int fd;		/* created by shmem_prepare(), >= svc_fd_base */
-	uint32_t pages_id;
-	struct rst_pages *pages;
-	int nr_pages;
+	struct pm_layer pages; /* vaddr is the offset in the object */
 };
 
 struct rst_task {
@@ -67,9 +62,7 @@ struct rst_task {
 	MmEntry *mm;
 	FsEntry *fs;
 	uint32_t files_id;
-	uint32_t pages_id;
-	struct rst_pages *pages;
-	int nr_pages;
+	struct pm_chain pages; /* runs through the parent images, if any */
 	struct rst_task *parent;
 	struct rst_task **children;
 	int nr_children;
@@ -86,11 +79,17 @@ struct rst_ctx {
 	struct files_rst *files;
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
+	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
+	uint64_t uffd_features; /* the event features this kernel has */
 };
 
 int amber_restore(const struct restore_opts *opts);
 
 int rst_load(struct rst_ctx *rc);
+/* A memfd inode of memfd.img: restored like shared memory, with its name. */
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
+/* The @i-th inode of memfd.img (files_restore.c), NULL past the last. */
+MemfdInodeEntry *files_memfd_at(struct rst_ctx *rc, int i);
 void rst_free(struct rst_ctx *rc);
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
 

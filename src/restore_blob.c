@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "image.h"
+#include "lazy_proto.h"
 #include "log.h"
 #include "proc.h"
 #include "restore.h"
@@ -85,9 +86,11 @@ static size_t blob_size(struct rst_task *t)
 	size_t s = PAGE_ALIGN(amber_restorer_blob_end - amber_restorer_blob);
 
 	s += sizeof(struct rst_task_args) + 64;
-	s += t->mm->n_vmas * sizeof(struct rst_vma) + t->nr_pages * sizeof(struct rst_run);
+	s += t->mm->n_vmas * sizeof(struct rst_vma) + t->pages.nr_runs * sizeof(struct rst_run);
+	s += t->pages.nr_zaps * sizeof(struct rst_zap);
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
+	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -182,7 +185,8 @@ static void fill_creds(struct rst_creds *c, const CredsEntry *ce)
 	c->gid = ce->gid, c->egid = ce->egid, c->sgid = ce->sgid, c->fsgid = ce->fsgid;
 	c->secbits = ce->secbits;
 	c->nr_groups = min(ce->n_groups, (size_t)64);
-	memcpy(c->groups, ce->groups, c->nr_groups * 4);
+	if (c->nr_groups) /* groups is NULL when there are none */
+		memcpy(c->groups, ce->groups, c->nr_groups * 4);
 #define CAP64(f) (ce->n_##f >= 2 ? ((uint64_t)ce->f[1] << 32 | ce->f[0]) : 0)
 	c->cap_inh = CAP64(cap_inh);
 	c->cap_prm = CAP64(cap_prm);
@@ -202,8 +206,9 @@ static uint64_t copy_siginfos(struct layout *l, SignalQueueEntry *q, uint32_t *n
 	if (!p)
 		return 0;
 	for (size_t i = 0; i < q->n_signals; i++)
-		memcpy(p + 128 * i, q->signals[i]->siginfo.data,
-		       min(q->signals[i]->siginfo.len, (size_t)128));
+		if (q->signals[i]->siginfo.len) /* data is NULL when empty */
+			memcpy(p + 128 * i, q->signals[i]->siginfo.data,
+			       min(q->signals[i]->siginfo.len, (size_t)128));
 	*nr = q->n_signals;
 	return (uintptr_t)p;
 }
@@ -279,6 +284,7 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->prot = v->prot, r->status = v->status, r->madv = v->madv;
 		r->flags = v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN);
 		r->fd = -1;
+		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(rc, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
@@ -303,11 +309,11 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 {
 	MmEntry *mm = t->mm;
 	uint64_t *auxv = lay(l, mm->n_mm_saved_auxv * 8 + 8, 16);
-	char name[64];
 
 	if (!auxv)
 		return -ENOMEM;
-	memcpy(auxv, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8);
+	if (mm->n_mm_saved_auxv)
+		memcpy(auxv, mm->mm_saved_auxv, mm->n_mm_saved_auxv * 8);
 	a->mm_map[0] = mm->mm_start_code, a->mm_map[1] = mm->mm_end_code;
 	a->mm_map[2] = mm->mm_start_data, a->mm_map[3] = mm->mm_end_data;
 	a->mm_map[4] = mm->mm_start_brk, a->mm_map[5] = mm->mm_brk;
@@ -322,22 +328,80 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	if (a->exe_fd < 0)
 		return a->exe_fd;
 
-	struct rst_run *runs = lay(l, sizeof(*runs) * (t->nr_pages + 1), 16);
+	const struct pm_chain *pc = &t->pages;
+	struct rst_run *runs = lay(l, sizeof(*runs) * (pc->nr_runs + 1), 16);
+	struct rst_zap *zaps = lay(l, sizeof(*zaps) * (pc->nr_zaps + 1), 16);
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	uint32_t n = 0;
 
-	if (!runs)
+	if (!runs || !zaps)
 		return -ENOMEM;
-	for (int i = 0; i < t->nr_pages; i++) {
-		runs[i].vaddr = t->pages[i].vaddr;
-		runs[i].nr_pages = t->pages[i].nr_pages;
-		runs[i].off = t->pages[i].off;
-		runs[i].csum = t->pages[i].csum;
-		runs[i].has_csum = t->pages[i].has_csum;
+	/* The pages fds are inherited, above svc_fd_base: the blob closes them. */
+	for (int i = 0; i < pc->nr_runs; i++) {
+		const struct rst_pages *p = &pc->runs[i];
+		uint32_t vi = 0;
+
+		/* A lazy VMA's pages are the daemon's. */
+		while (vi < a->nr_vmas && vs[vi].end <= p->vaddr)
+			vi++;
+		if (vi < a->nr_vmas && vs[vi].lazy)
+			continue;
+		runs[n].vaddr = p->vaddr;
+		runs[n].nr_pages = p->nr_pages;
+		runs[n].off = p->off;
+		runs[n].csum = p->csum;
+		runs[n].has_csum = p->has_csum;
+		runs[n].fd = pc->layers[p->layer].pages_fd;
+		n++;
+	}
+	for (int i = 0; i < pc->nr_zaps; i++) {
+		zaps[i].start = pc->zaps[i].start;
+		zaps[i].len = pc->zaps[i].end - pc->zaps[i].start;
 	}
 	a->runs = (uintptr_t)runs;
-	a->nr_runs = t->nr_pages;
-	img_name(IMG_PAGES, t->pages_id, name, sizeof(name));
-	a->pages_fd = svc_fd(rc, openat(rc->dirfd, name, O_RDONLY));
-	return a->pages_fd < 0 ? a->pages_fd : 0;
+	a->nr_runs = n;
+	a->zaps = (uintptr_t)zaps;
+	a->nr_zaps = pc->nr_zaps;
+	return 0;
+}
+
+/* The LZ_TASK message the blob sends with its uffd: pid and lazy ranges. */
+static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
+		     struct rst_task_args *a)
+{
+	struct rst_vma *vs = (struct rst_vma *)a->vmas;
+	struct lazy_msg *m;
+	uint32_t n = 0;
+
+	a->lazy_sock = -1;
+	if (rc->lazy_fd < 0)
+		return 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++)
+		n += vs[i].lazy;
+	if (!n)
+		return 0; /* nothing lazy: no uffd for this task */
+	if (n > LAZY_MAX_RANGES) {
+		pr_err("%d: %u lazy VMAs, at most %d supported\n", t->pid, n, LAZY_MAX_RANGES);
+		return -E2BIG;
+	}
+	m = lay(l, sizeof(*m) + n * sizeof(m->ranges[0]), 16);
+	if (!m)
+		return -ENOMEM;
+	m->magic = LAZY_MAGIC;
+	m->type = LZ_TASK;
+	m->pid = t->pid;
+	m->nr_ranges = 0;
+	for (uint32_t i = 0; i < a->nr_vmas; i++) {
+		if (!vs[i].lazy)
+			continue;
+		m->ranges[m->nr_ranges].start = vs[i].start;
+		m->ranges[m->nr_ranges++].end = vs[i].end;
+	}
+	a->lazy_sock = rc->lazy_fd;
+	a->lazy_msg = (uintptr_t)m;
+	a->lazy_msg_len = sizeof(*m) + n * sizeof(m->ranges[0]);
+	a->uffd_features = rc->uffd_features;
+	return 0;
 }
 
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)
@@ -423,6 +487,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	ret = fill_vmas(rc, &l, t, a);
 	if (!ret)
 		ret = fill_mm(rc, &l, t, a);
+	if (!ret)
+		ret = fill_lazy(rc, &l, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;

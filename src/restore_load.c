@@ -13,6 +13,7 @@
 #include "files.h"
 #include "image.h"
 #include "image_magic.h"
+#include "image_sums.h"
 #include "inventory.pb-c.h"
 #include "log.h"
 #include "restore.h"
@@ -124,95 +125,23 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 	return 0;
 }
 
-static bool run_in_private_vma(MmEntry *mm, uint64_t start, uint64_t end)
+/* Shared memory: data only, inside the object. */
+static int load_shmem_pages(struct rst_ctx *rc, struct rst_shmem *s)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		VmaEntry *v = mm->vmas[i];
+	int ret = pm_layer_load(&s->pages, rc->dirfd, IMG_SHMEM_PAGEMAP, s->shmid);
 
-		if (start >= v->start && end <= v->end)
-			return vma_has_private_pages(v->status);
-	}
-	return false;
-}
+	for (int i = 0; !ret && i < s->pages.nr; i++) {
+		const struct pm_ent *e = &s->pages.ents[i];
 
-/*
- * Reads a pagemap image into runs with offsets into its pages file, and
- * checks that the pages file holds exactly what the pagemap says.
- * @mm (NULL for shmem) bounds every run to a VMA; @limit bounds shmem.
- */
-static int load_pagemap(struct rst_ctx *rc, enum img_type type, unsigned long id, MmEntry *mm,
-			uint64_t limit, uint32_t *pages_id, struct rst_pages **out, int *nr_out)
-{
-	struct img *img = img_open(rc->dirfd, type, false, id);
-	PagemapHead *ph = NULL;
-	PagemapEntry *pe;
-	struct rst_pages *runs = NULL;
-	uint64_t off = 0;
-	int nr = 0, ret;
-	char name[64];
-	struct stat st;
-
-	if (!img)
-		return -errno;
-	ret = img_read_msg(img, &pagemap_head__descriptor, (ProtobufCMessage **)&ph);
-	if (ret <= 0) {
-		pr_err("%s: no pagemap head\n", img->name);
-		img_close(img);
-		return ret ? ret : -EINVAL;
-	}
-	*pages_id = ph->pages_id;
-	pagemap_head__free_unpacked(ph, NULL);
-	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
-		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE;
-		bool bad = !pe->nr_pages || (pe->vaddr & (PAGE_SIZE - 1)) ||
-			   (pe->has_flags && pe->flags != PE_PRESENT);
-		struct rst_pages *n;
-
-		if (!bad)
-			bad = mm ? !run_in_private_vma(mm, pe->vaddr, pe->vaddr + len) :
-				   pe->vaddr + len > limit;
-		if (bad) {
-			pr_err("%s: entry %#llx+%u pages is out of range or has unsupported flags\n",
-			       img->name, (unsigned long long)pe->vaddr, pe->nr_pages);
-			pagemap_entry__free_unpacked(pe, NULL);
-			ret = -EINVAL;
-			break;
-		}
-		n = xrealloc_array(runs, nr + 1, sizeof(*runs));
-		if (!n) {
-			pagemap_entry__free_unpacked(pe, NULL);
-			ret = -ENOMEM;
-			break;
-		}
-		runs = n;
-		runs[nr].vaddr = pe->vaddr;
-		runs[nr].nr_pages = pe->nr_pages;
-		runs[nr].off = off;
-		runs[nr].has_csum = pe->has_amber_csum;
-		runs[nr].csum = pe->amber_csum;
-		nr++;
-		off += len;
-		pagemap_entry__free_unpacked(pe, NULL);
-	}
-	if (!ret) {
-		img_name(IMG_PAGES, *pages_id, name, sizeof(name));
-		if (fstatat(rc->dirfd, name, &st, 0)) {
-			pr_perror("can't stat %s", name);
-			ret = -errno;
-		} else if ((uint64_t)st.st_size != off) {
-			pr_err("%s holds %lld bytes but %s says %llu: truncated or corrupt\n", name,
-			       (long long)st.st_size, img->name, (unsigned long long)off);
+		if (e->flags != PE_PRESENT ||
+		    e->vaddr + (uint64_t)e->nr_pages * PAGE_SIZE > s->size) {
+			pr_err("pagemap-shmem-%llu.img: entry %#llx+%u pages is beyond the "
+			       "object or not present\n", (unsigned long long)s->shmid,
+			       (unsigned long long)e->vaddr, e->nr_pages);
 			ret = -EINVAL;
 		}
 	}
-	img_close(img);
-	if (ret) {
-		free(runs);
-		return ret;
-	}
-	*out = runs;
-	*nr_out = nr;
-	return 0;
+	return ret;
 }
 
 static struct rst_shmem *find_shmem(struct rst_ctx *rc, uint64_t shmid)
@@ -237,8 +166,32 @@ static int note_shmem(struct rst_ctx *rc, VmaEntry *v)
 		memset(s, 0, sizeof(*s));
 		s->shmid = v->shmid;
 		s->fd = -1;
+		s->pages.pages_fd = -1;
 	}
 	s->size = max(s->size, end);
+	return 0;
+}
+
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie)
+{
+	struct rst_shmem *s;
+
+	/* A memfd larger than 128 TiB is a corrupt image, not a memfd. */
+	if (find_shmem(rc, mie->shmid) || mie->size > (1ULL << 47)) {
+		pr_err("memfd.img: inode %u (%s) is a duplicate or has a bad size\n", mie->shmid,
+		       mie->name);
+		return -EINVAL;
+	}
+	s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc->shmems = s;
+	s = &rc->shmems[rc->nr_shmems++];
+	memset(s, 0, sizeof(*s));
+	s->shmid = mie->shmid;
+	s->size = PAGE_ALIGN(mie->size);
+	s->fd = -1;
+	s->memfd = mie;
 	return 0;
 }
 
@@ -265,8 +218,7 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 			   (ProtobufCMessage **)&t->fs);
 	if (ret)
 		return ret;
-	return load_pagemap(rc, IMG_PAGEMAP, t->pid, t->mm, 0, &t->pages_id, &t->pages,
-			    &t->nr_pages);
+	return pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm);
 }
 
 static int load_inventory(struct rst_ctx *rc)
@@ -285,9 +237,25 @@ static int load_inventory(struct rst_ctx *rc)
 	return ret;
 }
 
+/* The lazy daemon serves one layer of pages; a chain is restored eagerly. */
+static int check_lazy_chain(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pages.nr_layers > 1) {
+			pr_err("task %d's pages are an incremental chain (parent images): lazy "
+			       "restore of a chain is not supported yet; restore without "
+			       "--lazy-pages\n", rc->tasks[i].pid);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
 int rst_load(struct rst_ctx *rc)
 {
-	int ret = load_inventory(rc);
+	int ret = img_sums_check(rc->dirfd);
+
+	if (!ret)
+		ret = load_inventory(rc);
 
 	if (!ret)
 		ret = load_pstree(rc);
@@ -298,14 +266,16 @@ int rst_load(struct rst_ctx *rc)
 		if (!ret && !t->zombie)
 			ret = load_mm(rc, t);
 	}
-	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
-		struct rst_shmem *s = &rc->shmems[i];
-
-		ret = load_pagemap(rc, IMG_SHMEM_PAGEMAP, s->shmid, NULL, s->size, &s->pages_id,
-				   &s->pages, &s->nr_pages);
-	}
+	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
 		ret = files_load(rc);
+	for (int i = 0; !ret && files_memfd_at(rc, i); i++)
+		ret = rst_add_memfd(rc, files_memfd_at(rc, i));
+	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
+		ret = load_shmem_pages(rc, &rc->shmems[i]);
+	}
+	if (!ret && rc->opts && rc->opts->lazy)
+		ret = check_lazy_chain(rc);
 	return ret;
 }
 
@@ -323,12 +293,12 @@ void rst_free(struct rst_ctx *rc)
 		if (t->fs)
 			fs_entry__free_unpacked(t->fs, NULL);
 		pstree_entry__free_unpacked(t->pe, NULL);
-		free(t->pages);
+		pm_chain_free(&t->pages);
 		free(t->children);
 	}
 	free(rc->tasks);
 	for (int i = 0; i < rc->nr_shmems; i++) {
-		free(rc->shmems[i].pages);
+		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)
 			close(rc->shmems[i].fd);
 	}

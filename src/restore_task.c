@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,10 +59,19 @@ int rst_clone_pid(pid_t pid)
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
+/* The task's name (comm); threads cloned from this one later inherit it. */
+static int set_comm(struct rst_task *t)
+{
+	const char *comm = t->cores[0]->tc->comm;
+
+	return comm && prctl(PR_SET_NAME, comm) ? -errno : 0;
+}
+
 static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
 {
 	int st = t->exit_code;
 
+	set_comm(t); /* best effort: a zombie shows its name, nothing more */
 	if (WIFSIGNALED(st)) {
 		signal(WTERMSIG(st), SIG_DFL);
 		kill(getpid(), WTERMSIG(st));
@@ -163,6 +173,9 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 		fail_task(rc, "restoring cwd/root", ret);
 	if (personality(t->cores[0]->tc->personality) < 0)
 		fail_task(rc, "personality", errno);
+	ret = set_comm(t);
+	if (ret)
+		fail_task(rc, "setting comm", ret);
 	ret = rst_jump_to_blob(rc, t);
 	fail_task(rc, "preparing the restorer", ret);
 }

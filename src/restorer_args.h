@@ -24,6 +24,8 @@ struct rst_vma {
 	uint32_t prot, flags, status;
 	int32_t fd; /* -1 for anonymous private memory */
 	uint64_t madv;
+	uint32_t lazy; /* registered with the task's userfaultfd, not filled */
+	uint32_t pad;
 };
 
 struct rst_run {
@@ -32,7 +34,12 @@ struct rst_run {
 	uint64_t off;  /* in the pages image */
 	uint64_t csum;
 	uint32_t has_csum;
-	uint32_t pad;
+	int32_t fd;    /* pages image of the layer holding these pages */
+};
+
+/* Read from an older image but freed since: dropped after the fill. */
+struct rst_zap {
+	uint64_t start, len;
 };
 
 struct rst_special {
@@ -71,14 +78,17 @@ struct rst_task_args {
 	uint64_t blob_start, blob_len;
 	int32_t pid;
 	int32_t status_fd; /* failures are written here as text, then exit */
-	int32_t pages_fd;
+	int32_t pad0;
 	int32_t svc_fd_base;
 	uint64_t task_size;
 
 	uint64_t vmas;	/* struct rst_vma[nr_vmas] */
 	uint32_t nr_vmas;
 	uint32_t nr_runs;
-	uint64_t runs;	/* struct rst_run[nr_runs] */
+	uint64_t runs;	/* struct rst_run[nr_runs], oldest image first */
+	uint64_t zaps;	/* struct rst_zap[nr_zaps] */
+	uint32_t nr_zaps;
+	uint32_t pad1;
 
 	struct rst_special special[RST_MAX_SPECIAL];
 	uint32_t nr_special;
@@ -108,6 +118,16 @@ struct rst_task_args {
 
 	/* threads that are ready; the leader waits for all before creds */
 	volatile uint32_t nr_ready;
+
+	/*
+	 * Lazy restore (lazy_proto.h): the blob creates a userfaultfd with
+	 * uffd_features, registers the lazy VMAs and sends lazy_msg (an
+	 * LZ_TASK prepared by amber) with the uffd to lazy_sock.
+	 */
+	int32_t lazy_sock; /* -1: eager restore */
+	uint32_t lazy_msg_len;
+	uint64_t lazy_msg;
+	uint64_t uffd_features;
 };
 
 #endif

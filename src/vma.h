@@ -6,6 +6,9 @@
  * vma_entry.status bits: CRIU's VMA_AREA_* / VMA_FILE_* / VMA_ANON_*
  * values, facts of the image format.
  */
+#include <stdbool.h>
+#include <stdint.h>
+
 #define VMA_AREA_REGULAR (1 << 0)
 #define VMA_AREA_STACK	 (1 << 1)
 #define VMA_AREA_VSYSCALL (1 << 2)
@@ -27,6 +30,25 @@ static inline bool vma_has_private_pages(unsigned int status)
 {
 	return (status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE)) &&
 	       !(status & (VMA_AREA_VDSO | VMA_AREA_VVAR));
+}
+
+/*
+ * Which VMAs a lazy restore may leave to userfaultfd: private anonymous
+ * memory only. Shared and file-backed memory (the page cache is not ours
+ * to fill), locked memory (the kernel populates it at mmap), hugetlb
+ * (whole huge pages, not worth the fault) and wipe-on-fork memory are
+ * restored eagerly.
+ */
+#define VMA_MAP_LOCKED	0x2000
+#define VMA_MAP_HUGETLB 0x40000
+#define VMA_MADV_WIPEONFORK 18
+static inline bool vma_can_be_lazy(unsigned int status, unsigned int flags, uint64_t madv)
+{
+	/* A child's copy of a wipe-on-fork VMA must read zeros, not our pages. */
+	return (status & VMA_ANON_PRIVATE) && !(madv & (1ULL << VMA_MADV_WIPEONFORK)) &&
+	       !(status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED | VMA_AREA_VDSO |
+			   VMA_AREA_VVAR | VMA_AREA_SYSVIPC | VMA_AREA_AIORING | VMA_AREA_MEMFD)) &&
+	       !(flags & (VMA_MAP_LOCKED | VMA_MAP_HUGETLB));
 }
 
 #endif

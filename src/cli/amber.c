@@ -9,10 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "dump.h"
 #include "kerndat.h"
+#include "lazy.h"
 #include "log.h"
+#include "pserver.h"
 #include "restore.h"
+#include "track.h"
 
 struct common_opts {
 	int verbosity;
@@ -28,8 +32,27 @@ static void usage(FILE *f)
 		"  check [--feature NAME]          what this kernel offers amber\n"
 		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
 		"       [--leave-running] [--shell-job]\n"
-		"  restore -D DIR [-d] [--shell-job]\n"
+		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
+		"                                  only pages written since the parent images\n"
+		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
+		"                                  memory only; the tree keeps running\n"
+		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
+		"       (dump and pre-dump: --auto-dedup punches re-saved pages out of parents)\n"
+		"  dedup -D DIR                    the same, after the fact, down the chain\n"
+		"       [--page-server --address A --port P [SECURITY]]\n"
+		"                                  pages stream to a page server\n"
+		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR\n"
+		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
+		"                                  serve the memory of a lazy restore\n"
+		"  page-server --port P [--address A] [-D DIR] [--lazy-pages] [SECURITY]\n"
+		"                                  receive a dump's pages into DIR, or\n"
+		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"\n"
+		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
+		"  server: --tls-cert C --tls-key K [--tls-cacert CA (require client certs)]\n"
+		"  client: --tls [--tls-cacert CA] [--tls-cert C --tls-key K] [--tls-no-cn-verify]\n"
+		"  neither: plain CRIU protocol, unauthenticated (stock CRIU interoperates)\n"
 		"\n"
 		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n");
 }
@@ -84,23 +107,143 @@ static int cmd_check(int argc, char **argv, struct common_opts *co)
 	printf("%-16s %-4s %s\n", "FEATURE", "OK", "DETAIL");
 	for (int i = 0; i < KD_NR_FEATURES; i++)
 		printf("%-16s %-4s %s\n", kd_name(i), kd.f[i].ok ? "yes" : "no", kd.f[i].detail);
+
+	struct tracker tr;
+	char why[512];
+	int ret = track_select(&tr, "auto", why, sizeof(why));
+
+	printf("\n--track-mem=auto uses: %s\n  because %s\n", ret ? "nothing" :
+	       track_kind_name(tr.kind), why);
 	return 0;
 }
 
-static int cmd_dump(int argc, char **argv, struct common_opts *co)
+enum {
+	OPT_PAGE_SERVER = 0x100,
+	OPT_ADDRESS,
+	OPT_PORT,
+	OPT_LAZY,
+	OPT_TOKEN,
+	OPT_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CACERT,
+	OPT_TLS_NO_CN,
+};
+
+#define SEC_LONG_OPTS                                            \
+	{ "token-file", required_argument, 0, OPT_TOKEN },      \
+	{ "tls", no_argument, 0, OPT_TLS },                     \
+	{ "tls-cert", required_argument, 0, OPT_TLS_CERT },     \
+	{ "tls-key", required_argument, 0, OPT_TLS_KEY },       \
+	{ "tls-cacert", required_argument, 0, OPT_TLS_CACERT }, \
+	{ "tls-no-cn-verify", no_argument, 0, OPT_TLS_NO_CN }
+
+/* Security options shared by page-server and dump; 1 if consumed. */
+static int sec_opt(int c, struct ps_sec *s)
+{
+	switch (c) {
+	case OPT_TOKEN:
+		s->token_file = optarg;
+		return 1;
+	case OPT_TLS:
+		s->tls = true;
+		return 1;
+	case OPT_TLS_CERT:
+		s->tls_cert = optarg;
+		return 1;
+	case OPT_TLS_KEY:
+		s->tls_key = optarg;
+		return 1;
+	case OPT_TLS_CACERT:
+		s->tls_cacert = optarg;
+		return 1;
+	case OPT_TLS_NO_CN:
+		s->tls_no_cn_verify = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int parse_port(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return (*s && !*end && v >= 0 && v <= 65535) ? (int)v : -1;
+}
+
+static int cmd_page_server(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "address", required_argument, 0, OPT_ADDRESS },
+		{ "port", required_argument, 0, OPT_PORT },
+		{ "lazy-pages", no_argument, 0, OPT_LAZY },
+		SEC_LONG_OPTS,
+		{ 0 },
+	};
+	struct pserver_opts o = { .dir = ".", .port = -1 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co) || sec_opt(c, &o.sec))
+			continue;
+		switch (c) {
+		case 'D':
+			o.dir = optarg;
+			break;
+		case OPT_ADDRESS:
+			o.address = optarg;
+			break;
+		case OPT_PORT:
+			o.port = parse_port(optarg);
+			break;
+		case OPT_LAZY:
+			o.lazy = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (o.port < 0) {
+		fprintf(stderr, "amber page-server: --port P (0..65535) is required\n");
+		return 2;
+	}
+	/* Giving a certificate is what turns TLS on for the server. */
+	if (o.sec.tls_cert || o.sec.tls_key)
+		o.sec.tls = true;
+	if (o.sec.tls && (!o.sec.tls_cert || !o.sec.tls_key)) {
+		fprintf(stderr, "amber page-server: TLS needs --tls-cert and --tls-key\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_page_server(&o) ? 1 : 0;
+}
+
+static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool pre)
 {
 	static const struct option lo[] = {
 		{ "tree", required_argument, 0, 't' },
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "leave-running", no_argument, 0, 'R' },
 		{ "shell-job", no_argument, 0, 'j' },
+		{ "track-mem", optional_argument, 0, 'T' },
+		{ "prev-images-dir", required_argument, 0, 'P' },
+		{ "cleanup", no_argument, 0, 'C' },
+		{ "auto-dedup", no_argument, 0, 'A' },
+		{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
+		{ "address", required_argument, 0, OPT_ADDRESS },
+		{ "port", required_argument, 0, OPT_PORT },
+		SEC_LONG_OPTS,
 		{ 0 },
 	};
-	struct dump_opts o = { 0 };
+	struct dump_opts o = { .ps_port = -1 };
+	const char *verb = pre ? "pre-dump" : "dump";
 	int c;
 
 	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", lo, NULL)) != -1) {
-		if (common_opt(c, co))
+		if (common_opt(c, co) || sec_opt(c, &o.ps_sec))
 			continue;
 		switch (c) {
 		case 't':
@@ -115,17 +258,84 @@ static int cmd_dump(int argc, char **argv, struct common_opts *co)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'T':
+			o.track_mem = optarg ? optarg : "auto";
+			break;
+		case 'P':
+			o.prev_dir = optarg;
+			break;
+		case 'C':
+			o.cleanup = true;
+			break;
+		case 'A':
+			o.auto_dedup = true;
+			break;
+		case OPT_PAGE_SERVER:
+			o.page_server = true;
+			break;
+		case OPT_ADDRESS:
+			o.ps_address = optarg;
+			break;
+		case OPT_PORT:
+			o.ps_port = parse_port(optarg);
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (o.pid <= 0 || !o.dir) {
-		fprintf(stderr, "amber dump: -t PID and -D DIR are required\n");
+	if (o.pid <= 0 || (!o.dir && !o.cleanup)) {
+		fprintf(stderr, "amber %s: -t PID and -D DIR are required\n", verb);
+		return 2;
+	}
+	if (pre && o.page_server) {
+		fprintf(stderr, "amber pre-dump: --page-server is not supported yet\n");
+		return 2;
+	}
+	if (o.cleanup && !pre) {
+		fprintf(stderr, "amber dump: --cleanup belongs to pre-dump\n");
+		return 2;
+	}
+	if (o.page_server && (!o.ps_address || o.ps_port <= 0)) {
+		fprintf(stderr, "amber dump: --page-server needs --address A and --port P\n");
 		return 2;
 	}
 	if (log_init(co->log_file, co->verbosity))
 		return 1;
+	if (pre)
+		return amber_predump(&o) ? 1 : 0;
 	return amber_dump(&o) ? 1 : 0;
+}
+
+static int cmd_dump(int argc, char **argv, struct common_opts *co)
+{
+	return cmd_dump_common(argc, argv, co, false);
+}
+
+static int cmd_predump(int argc, char **argv, struct common_opts *co)
+{
+	return cmd_dump_common(argc, argv, co, true);
+}
+
+static int cmd_dedup(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = { { "images-dir", required_argument, 0, 'D' }, { 0 } };
+	const char *dir = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		if (c != 'D')
+			return 2;
+		dir = optarg;
+	}
+	if (!dir) {
+		fprintf(stderr, "amber dedup: -D DIR is required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_dedup(dir) ? 1 : 0;
 }
 
 static int cmd_restore(int argc, char **argv, struct common_opts *co)
@@ -134,6 +344,8 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "restore-detached", no_argument, 0, 'd' },
 		{ "shell-job", no_argument, 0, 'j' },
+		{ "lazy-pages", no_argument, 0, 'L' },
+		{ "lazy-socket", required_argument, 0, 'S' },
 		{ 0 },
 	};
 	struct restore_opts o = { 0 };
@@ -152,6 +364,12 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		case 'j':
 			o.shell_job = true;
 			break;
+		case 'L':
+			o.lazy = true;
+			break;
+		case 'S':
+			o.lazy_socket = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -164,6 +382,47 @@ static int cmd_restore(int argc, char **argv, struct common_opts *co)
 		return 1;
 	/* Without -d, amber_restore returns the root task's exit status. */
 	return amber_restore(&o);
+}
+
+static int cmd_lazy_pages(int argc, char **argv, struct common_opts *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "socket", required_argument, 0, 'S' },
+		{ "resume", no_argument, 0, 'r' },
+		{ "no-prefetch", no_argument, 0, 'n' },
+		{ 0 },
+	};
+	struct lazy_opts o = { 0 };
+	int c;
+
+	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
+		if (common_opt(c, co))
+			continue;
+		switch (c) {
+		case 'D':
+			o.dir = optarg;
+			break;
+		case 'S':
+			o.socket = optarg;
+			break;
+		case 'r':
+			o.resume = true;
+			break;
+		case 'n':
+			o.no_prefetch = true;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!o.dir) {
+		fprintf(stderr, "amber lazy-pages: -D DIR is required\n");
+		return 2;
+	}
+	if (log_init(co->log_file, co->verbosity))
+		return 1;
+	return amber_lazy_pages(&o);
 }
 
 int main(int argc, char **argv)
@@ -183,8 +442,16 @@ int main(int argc, char **argv)
 		ret = cmd_check(argc, argv, &co);
 	else if (!strcmp(cmd, "dump"))
 		ret = cmd_dump(argc, argv, &co);
+	else if (!strcmp(cmd, "pre-dump"))
+		ret = cmd_predump(argc, argv, &co);
+	else if (!strcmp(cmd, "dedup"))
+		ret = cmd_dedup(argc, argv, &co);
 	else if (!strcmp(cmd, "restore"))
 		ret = cmd_restore(argc, argv, &co);
+	else if (!strcmp(cmd, "lazy-pages"))
+		ret = cmd_lazy_pages(argc, argv, &co);
+	else if (!strcmp(cmd, "page-server"))
+		ret = cmd_page_server(argc, argv, &co);
 	else {
 		fprintf(stderr, "amber: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -16,6 +16,7 @@
 
 #include "../csum.h"
 #include "../restorer_args.h"
+#include "lazy.h"
 #include "sys.h"
 
 #define PROT_READ  1
@@ -199,7 +200,7 @@ static void fill_piece(struct rst_task_args *a, struct rst_run *r, uint64_t at, 
 	uint64_t done = 0;
 
 	while (done < len) {
-		long n = sys4(NR_pread64, a->pages_fd, r->vaddr + at + done, len - done,
+		long n = sys4(NR_pread64, r->fd, r->vaddr + at + done, len - done,
 			      r->off + at + done);
 
 		if (n <= 0)
@@ -225,6 +226,20 @@ static void fill_pages(struct rst_task_args *a)
 		}
 		if (r->has_csum && amber_csum_end(&cs) != r->csum)
 			fail_at(a, "checksum of the pages image (corrupt image)", -5, r->vaddr);
+	}
+}
+
+/* Pages an older image had that are gone now: back to zero (or the file). */
+static void zap_pages(struct rst_task_args *a)
+{
+	struct rst_zap *z = (struct rst_zap *)a->zaps;
+
+	for (uint32_t i = 0; i < a->nr_zaps; i++, z++) {
+		long ret = sys3(NR_madvise, z->start, z->len, 4 /* MADV_DONTNEED */);
+
+		if (ret)
+			fail_at(a, "madvise(DONTNEED) of pages freed since a parent image", ret,
+				z->start);
 	}
 }
 
@@ -435,9 +450,16 @@ void restorer_main(struct rst_task_args *a)
 	unmap_old(a);
 	move_specials(a);
 	map_vmas(a);
+	if (a->lazy_sock >= 0) {
+		const char *what;
+
+		ret = rst_lazy_register(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
 	fill_pages(a);
+	zap_pages(a);
 	finish_vmas(a);
-	sys1(NR_close, a->pages_fd);
 	restore_task_state(a);
 	drop_restore_sigchld();
 	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);

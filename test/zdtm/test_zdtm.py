@@ -24,14 +24,7 @@ NEEDS = {
 
 # Known races, not yet fixed: xfail without strict, so a pass is fine and a
 # failure is reported as xfail (README, "Not working yet").
-FLAKY = {
-    ("itimers", "dump"): "ITIMER_VIRTUAL sometimes comes back a tick larger "
-                         "(setitimer rounds up to the tick)",
-    ("anon_shared", "dump"): "a pipe fd shared by parent and child is "
-                             "sometimes missing after restore",
-    ("fork_tree", "dump"): "killed tasks are sometimes not reaped before "
-                           "restore, so their pids are still taken",
-}
+FLAKY = {}
 
 # (test, mode) -> why the test cannot run in that mode.
 EXCLUDE = {}
@@ -39,9 +32,13 @@ EXCLUDE = {}
 # (test, mode) -> a known bug, tracked in the README's "Not working yet".
 # Strict: a test listed here that starts to pass fails the run, so the
 # list cannot go stale.
-KNOWN_BUGS = {
-    ("memfd", "dump"): "memfd fds and mappings are not supported yet",
-}
+KNOWN_BUGS = {}
+
+# The page-server mode is a dump whose pages take another road: the same
+# races and bugs apply to it.
+for _table in (FLAKY, KNOWN_BUGS):
+    _table.update({(t, "page-server"): why for (t, m), why in list(_table.items())
+                   if m == "dump"})
 
 
 def cpu_flags():

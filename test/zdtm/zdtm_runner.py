@@ -28,7 +28,7 @@ import pytest
 
 ZDTM_DIR = Path(__file__).resolve().parent
 REPO = ZDTM_DIR.parent.parent
-STATUS_KEYS = ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
+STATUS_KEYS = ("Name", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                "CapAmb", "NoNewPrivs", "Umask")
 THREAD_KEYS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
@@ -40,6 +40,30 @@ def env_float(name, default):
 
 def amber_path():
     return Path(os.environ.get("AMBER", REPO / "build" / "amber"))
+
+
+SANITIZER_LOG = "sanitizer"
+
+
+def sanitizer_env(logdir):
+    """The environment for an amber command: ASAN reports go to
+    LOGDIR/sanitizer.PID, also those of the tasks amber forks for a restore
+    (their stderr is soon the restored tree's, which nobody checks).
+    GCC's libubsan ignores log_path: its reports stay on stderr (amber's
+    output, checked), and as recovery is off a UBSan error in a restoring
+    task kills it, which fails the restore."""
+    env = dict(os.environ)
+    opts = [o for o in env.get("ASAN_OPTIONS", "").split(":") if o]
+    env["ASAN_OPTIONS"] = ":".join(opts + [f"log_path={logdir}/{SANITIZER_LOG}"])
+    return env
+
+
+def sanitizer_reports(logdir):
+    """The lines of every sanitizer report written under logdir."""
+    lines = []
+    for path in sorted(Path(logdir).glob(f"{SANITIZER_LOG}.*")):
+        lines += [f"{path.name}: {l}" for l in read_text(path).splitlines()]
+    return lines
 
 
 def set_subreaper():
@@ -113,6 +137,18 @@ class Numbering:
 FD_OBJ_RE = re.compile(r"^(pipe|socket|anon_inode|net):\[(\d+)\]$")
 
 
+UFFD_FEATURE_WP_ASYNC = 1 << 15
+
+
+def is_amber_tracker(target, fdinfo):
+    """amber's incremental-dump tracker (a WP_ASYNC userfaultfd) lives in
+    the tree between dumps; it is amber's, not the test's state."""
+    if target != "anon_inode:[userfaultfd]":
+        return False
+    m = re.search(r"^API:\s*[0-9a-f]+:([0-9a-f]+):", fdinfo, re.M)
+    return bool(m) and int(m[1], 16) & UFFD_FEATURE_WP_ASYNC != 0
+
+
 def capture_fds(pid, numbering):
     out = []
     fds = Path(f"/proc/{pid}/fd")
@@ -121,6 +157,8 @@ def capture_fds(pid, numbering):
             target = os.readlink(fd)
             info = (fds.parent / "fdinfo" / fd.name).read_text()
         except OSError:
+            continue
+        if is_amber_tracker(target, info):
             continue
         m = FD_OBJ_RE.match(target)
         if m:
@@ -260,6 +298,20 @@ class Run:
         self.known_pids.update(pids)
         return pids
 
+    def reap_dumped(self):
+        """Reap the dumped tree's dead tasks that were reparented to us,
+        also those born after our last walk (a shell forks all the time):
+        their pids stay taken until reaped, and a restore needs them.
+        Only zombies of the root's session: never a pending Popen's."""
+        sid = self.pid
+        for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+            for kid in read_text(task / "children").split():
+                st = proc_stat(int(kid))
+                if st and st[0] == "Z" and st[3] == sid and \
+                        (self.popen is None or self.popen.pid != int(kid)):
+                    self.known_pids.add(int(kid))
+                    self.reap(int(kid))
+
     def leftovers(self, timeout, pids=None):
         """Tasks of our tree (of pids) still running after timeout seconds."""
         pids = self.known_pids if pids is None else pids
@@ -298,7 +350,7 @@ class Run:
         if not (amber.is_file() and os.access(amber, os.X_OK)):
             pytest.fail(f"amber binary {amber} does not exist or is not "
                         f"executable: build it or set AMBER=", pytrace=False)
-        self.imgdir.mkdir(exist_ok=True)
+        self.imgdir.mkdir(mode=0o700, exist_ok=True)
         cmd = [str(amber), action, *map(str, args), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
@@ -306,6 +358,7 @@ class Run:
             try:
                 rc = subprocess.run(cmd, cwd=self.imgdir, stdin=subprocess.DEVNULL,
                                     stdout=f, stderr=subprocess.STDOUT,
+                                    env=sanitizer_env(self.imgdir),
                                     timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
                                     ).returncode
             except subprocess.TimeoutExpired:
@@ -320,6 +373,7 @@ class Run:
             pytest.fail(f"amber wrote no log at {log}", pytrace=False)
         bad = [l for l in read_text(log).splitlines() if "Error" in l]
         bad += [l for l in read_text(out).splitlines() if SANITIZER_RE.search(l)]
+        bad += sanitizer_reports(log.parent)
         if bad:
             pytest.fail(f"amber reported errors in {log.name}:\n" +
                         "\n".join(bad[:20]), pytrace=False)
@@ -425,6 +479,7 @@ class Dump(Mode):
         if left:
             pytest.fail(f"tasks {left} still run after `amber dump` "
                         f"(it should kill the tree)", pytrace=False)
+        run.reap_dumped()
         for pid in pids:  # statuses of the dumped tasks, not the restored
             run.exit_status.pop(pid, None)
         self.restore(run)
@@ -439,7 +494,177 @@ class Dump(Mode):
                             pytrace=False)
 
 
-MODES = {m.name: m for m in (NoDump(), Dump())}
+def tracker_args():
+    """--track-mem=KIND for the incremental modes (ZDTM_TRACKER, default
+    auto: soft-dirty where the kernel has it, else uffd-wp)."""
+    return [f"--track-mem={os.environ.get('ZDTM_TRACKER', 'auto')}"]
+
+
+def between_iterations(run, k):
+    """Tests named inc_* change their state between iterations: SIGUSR1,
+    then wait until they have created iter-K (see lib/zdtm.h)."""
+    if not run.name.startswith("inc_"):
+        return
+    os.kill(run.pid, signal.SIGUSR1)
+    ack = run.dir / f"iter-{k}"
+    deadline = time.monotonic() + 10
+    while not ack.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the test did not acknowledge iteration {k}",
+                        pytrace=False)
+        time.sleep(0.01)
+
+
+class PreDump(Dump):
+    """N pre-dumps of the running tree (each the parent of the next), then
+    a dump that writes only what changed since the last, then restore."""
+
+    name = "pre-dump"
+    iterations = 2
+
+    def checkpoint(self, run):
+        for k in range(1, self.iterations + 1):
+            args = ["-t", run.pid, "-D", f"pre{k}", *tracker_args()]
+            if k > 1:
+                args += ["--prev-images-dir", f"../pre{k - 1}"]
+            run.amber("pre-dump", args, f"pre-dump-{k}.log")
+            if not run.alive(run.pid):
+                pytest.fail("the tree died after pre-dump", pytrace=False)
+            between_iterations(run, k)
+        super().checkpoint(run)
+
+    def dump(self, run):
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                           "--prev-images-dir", f"pre{self.iterations}"],
+                  "dump.log")
+
+
+class Snaps(PreDump):
+    """Dumps that leave the tree running (restore points), each tracked
+    against the previous, then the last one; restore from it."""
+
+    name = "snaps"
+
+    def checkpoint(self, run):
+        for k in range(1, self.iterations + 1):
+            args = ["-t", run.pid, "-D", f"snap{k}", "--leave-running",
+                    *tracker_args()]
+            if k > 1:
+                args += ["--prev-images-dir", f"../snap{k - 1}"]
+            run.amber("dump", args, f"snap-{k}.log")
+            if not run.alive(run.pid):
+                pytest.fail("the tree died after dump --leave-running",
+                            pytrace=False)
+            between_iterations(run, k)
+        Dump.checkpoint(self, run)
+
+    def dump(self, run):
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                           "--prev-images-dir", f"snap{self.iterations}"],
+                  "dump.log")
+
+
+class Lazy(Dump):
+    """Dump as usual; restore with --lazy-pages against `amber lazy-pages`
+    started on the same images.  The daemon must deliver every page and
+    exit 0 with an error-free log before the state is compared (private
+    anonymous memory arrives through userfaultfd; the rest is eager)."""
+
+    name = "lazy"
+
+    def restore(self, run):
+        sock = run.imgdir / "lazy.sock"
+        log, out = run.imgdir / "lazy-pages.log", run.imgdir / "lazy-pages.out"
+        run.logs += [log, out]
+        with open(out, "wb") as f:
+            daemon = subprocess.Popen(
+                [str(amber_path()), "lazy-pages", "-D", str(run.imgdir),
+                 "--socket", str(sock), "-v4", "-o", str(log)],
+                cwd=run.imgdir, stdin=subprocess.DEVNULL, stdout=f,
+                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 10
+            while not sock.exists():
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("amber lazy-pages did not start listening",
+                                pytrace=False)
+                time.sleep(0.005)
+            run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages",
+                                  "--lazy-socket", sock], "restore.log")
+            rc = daemon.wait(timeout=env_float("ZDTM_AMBER_TIMEOUT", 300))
+        except subprocess.TimeoutExpired:
+            pytest.fail("amber lazy-pages did not finish delivering pages",
+                        pytrace=False)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+        run.check_log(log, out)
+        if rc != 0:
+            pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
+
+
+class PageServer(Dump):
+    """Dump with the pages streamed to `amber page-server` on localhost
+    (token-authenticated), which writes them into its own directory; those
+    files are then put beside the other images and the tree restored.  The
+    dump's own directory must hold no page images."""
+
+    name = "page-server"
+
+    def start_server(self, run, srvdir, token):
+        log = run.dir / "page-server.log"
+        out = run.dir / "page-server.out"
+        run.logs += [log, out]
+        cmd = [str(amber_path()), "page-server", "--address", "127.0.0.1",
+               "--port", "0", "-D", str(srvdir), "--token-file", str(token),
+               "-v4", "-o", str(log)]
+        f = open(out, "wb")
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=f)
+        line = proc.stdout.readline().decode(errors="replace")
+        m = re.search(r":(\d+) \(", line)
+        if not m:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"page server did not start: {line!r}", pytrace=False)
+        return proc, int(m.group(1)), log, out, f
+
+    def dump(self, run):
+        srvdir = run.dir / "ps"
+        token = run.dir / "token"
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(24).hex().encode() + b"\n")
+        os.close(fd)
+        proc, port, log, out, f = self.start_server(run, srvdir, token)
+        try:
+            run.amber("dump", ["-t", run.pid, "-D", run.imgdir, "--page-server",
+                               "--address", "127.0.0.1", "--port", port,
+                               "--token-file", token], "dump.log")
+            try:
+                rc = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("page server still runs after the dump", pytrace=False)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            f.close()
+        run.check_log(log, out)
+        if rc != 0:
+            pytest.fail(f"page server exit status {rc}", pytrace=False)
+        local = sorted(p.name for p in run.imgdir.glob("page*.img"))
+        if local:
+            pytest.fail(f"page images written locally: {local}", pytrace=False)
+        for p in srvdir.iterdir():
+            if p.stat().st_mode & 0o077:
+                pytest.fail(f"{p} is not 0600", pytrace=False)
+            shutil.copy2(p, run.imgdir / p.name)
+
+
+MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy(),
+                              PageServer())}
 
 
 def discover_tests():

@@ -97,6 +97,13 @@ static void parent_wait(int rfd, pid_t child)
 	char c;
 
 	if (read(rfd, &c, 1) == 1) {
+		/*
+		 * test_daemon() closes its end right after the write: wait for
+		 * that EOF, or the runner's "before" snapshot may still see the
+		 * fd and the test close it after the restore.
+		 */
+		while (read(rfd, &c, 1) > 0)
+			;
 		write_pidfile(child);
 		exit(0);
 	}
@@ -108,11 +115,26 @@ static void parent_wait(int rfd, pid_t child)
 	exit(1);
 }
 
+/* Bumped by SIGTERM and SIGUSR1: the futex word test_iter_wait() sleeps on. */
+static volatile int iter_event;
+static volatile int iter_signals; /* SIGUSR1s received */
+static int iter_done;		  /* iterations returned by test_iter_wait */
+
 static void sigterm_handler(int sig)
 {
 	(void)sig;
 	test_stop = 1;
+	__atomic_add_fetch(&iter_event, 1, __ATOMIC_SEQ_CST);
 	futex_wake_all(&test_stop);
+	futex_wake_all(&iter_event);
+}
+
+static void sigusr1_handler(int sig)
+{
+	(void)sig;
+	__atomic_add_fetch(&iter_signals, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&iter_event, 1, __ATOMIC_SEQ_CST);
+	futex_wake_all(&iter_event);
 }
 
 static void close_ready_fd(void)
@@ -200,6 +222,62 @@ void test_daemon(void)
 void test_waitsig(void)
 {
 	futex_wait_while(&test_stop, 0);
+}
+
+void test_iter_init(void)
+{
+	struct sigaction sa = { .sa_handler = sigusr1_handler };
+	sigset_t set;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	if (sigaction(SIGUSR1, &sa, NULL) ||
+	    sigprocmask(SIG_UNBLOCK, &set, NULL)) {
+		fail("test_iter_init: sigaction: %s", strerror(errno));
+		exit(1);
+	}
+}
+
+static void iter_name(char *buf, size_t len, int k)
+{
+	snprintf(buf, len, "iter-%d", k);
+}
+
+int test_iter_wait(void)
+{
+	char name[32];
+	int ev;
+
+	for (;;) {
+		ev = iter_event;
+		if (iter_signals > iter_done)
+			return ++iter_done;
+		if (test_stop)
+			break;
+		futex_wait_while(&iter_event, ev);
+	}
+	iter_name(name, sizeof(name), iter_done + 1);
+	if (access(name, F_OK) == 0) {
+		fail("%s exists but only %d iterations are in memory", name,
+		     iter_done);
+		exit(1);
+	}
+	return 0;
+}
+
+void test_iter_ack(int k)
+{
+	char name[32];
+	int fd;
+
+	iter_name(name, sizeof(name), k);
+	fd = open(name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fail("test_iter_ack: open %s: %s", name, strerror(errno));
+		exit(1);
+	}
+	close(fd);
 }
 
 void test_msg(const char *fmt, ...)

@@ -6,7 +6,8 @@
  * with stdin on /dev/null and stdout/stderr on a file.
  *
  *   test_init()    parses the options, forks; the parent waits until the
- *                  child calls test_daemon(), writes the child's pid to
+ *                  child calls test_daemon() (and every copy of the
+ *                  ready pipe is closed), writes the child's pid to
  *                  PIDFILE (PIDFILE.tmp + rename) and exits 0 (non-zero if
  *                  the child dies first, 77 if it called test_skip()).
  *                  The child calls setsid(), opens OUTFILE.inprogress on
@@ -14,6 +15,8 @@
  *                  test_stop.
  *   test_daemon()  "my state is set up": releases the parent.
  *   test_waitsig() blocks (futex) until SIGTERM has been received.
+ *   test_iter_*()  tests named inc_* change their state between the
+ *                  iterations of incremental dumps; see below.
  *   pass()/fail()  write the last line, "PASS" or "FAIL: reason", and
  *                  rename OUTFILE.inprogress to OUTFILE.
  *
@@ -33,6 +36,30 @@ extern volatile int test_stop;
 void test_init(int argc, char **argv);
 void test_daemon(void);
 void test_waitsig(void);
+
+/*
+ * Iterations (tests named inc_*, modes pre-dump and snaps): after each
+ * pre-dump or snapshot K (1, 2, ...) the runner sends SIGUSR1 to the root
+ * and waits until the file iter-K appears in the test's directory.
+ *
+ *   test_iter_init() installs the SIGUSR1 handler (call before test_daemon;
+ *                    children inherit it, only the root gets SIGUSR1).
+ *   test_iter_wait() blocks until a SIGUSR1 not yet returned (returns the
+ *                    iteration number K = 1, 2, ...: signals are counted,
+ *                    none is lost) or SIGTERM (returns 0).  Pending
+ *                    iterations come first.  On SIGTERM it also checks
+ *                    that iter-(K+1) does not exist, i.e. that the
+ *                    counter in memory did not go back; if it did, it
+ *                    fails the test and exits.
+ *   test_iter_ack(K) "change K is done": creates iter-K in the cwd.
+ *
+ * Usage:  test_iter_init(); test_daemon();
+ *         while ((k = test_iter_wait()) > 0) { change k; test_iter_ack(k); }
+ *         verify the state after the changes made (0, 1, 2, ...).
+ */
+void test_iter_init(void);
+int test_iter_wait(void);
+void test_iter_ack(int k);
 
 /* Value of a test-specific option --NAME=VAL, or NULL. */
 const char *test_opt(const char *name);

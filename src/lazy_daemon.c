@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: MIT
+/*
+ * amber lazy-pages: loads and checks the images, starts the keeper (or,
+ * with --resume, finds the one a killed daemon left), and runs the loop:
+ * epoll over the keeper connection and every uffd, faults first, then one
+ * prefetch batch, until the restore is complete and every page of every
+ * mm is delivered or gone.
+ */
+#define LOG_PREFIX "lazy: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lazy_daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define EP_KEEPER UINT64_MAX
+
+void lazy_journal(struct lazy_daemon *d, uint32_t type, uint32_t id, uint64_t a, uint64_t b,
+		  uint64_t c, int fd)
+{
+	struct lazy_msg m = { .type = type, .id = id, .a = a, .b = b, .c = c };
+
+	if (d->replaying)
+		return;
+	/* A lost entry only matters to a resumed daemon; say so and go on. */
+	if (lazy_send(d->keeper, &m, fd))
+		pr_warn("can't journal event %u of mm %u to the keeper\n", type, id);
+}
+
+int lazy_add_mm(struct lazy_daemon *d, struct lazy_mm *mm, int uffd)
+{
+	struct lazy_mm **n = xrealloc_array(d->mms, d->nr_mms + 1, sizeof(*n));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = mm };
+
+	if (!n) {
+		lazy_mm_free(mm);
+		if (uffd >= 0)
+			close(uffd);
+		return -ENOMEM;
+	}
+	d->mms = n;
+	d->mms[d->nr_mms++] = mm;
+	mm->uffd = uffd;
+	if (uffd >= 0) {
+		fcntl(uffd, F_SETFL, O_NONBLOCK);
+		if (epoll_ctl(d->ep, EPOLL_CTL_ADD, uffd, &ev))
+			return -errno;
+	}
+	return 0;
+}
+
+void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
+{
+	if (mm->uffd < 0)
+		return;
+	/* Unregisters everything: holes left now fill with zeros by the kernel. */
+	epoll_ctl(d->ep, EPOLL_CTL_DEL, mm->uffd, NULL);
+	close(mm->uffd);
+	mm->uffd = -1;
+	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->img->pid);
+	lazy_journal(d, LZ_GONE, mm->id, 0, 0, 0, -1);
+}
+
+static struct lazy_mm *find_mm(struct lazy_daemon *d, uint32_t id)
+{
+	for (int i = 0; i < d->nr_mms; i++)
+		if (d->mms[i]->id == id)
+			return d->mms[i];
+	return NULL;
+}
+
+static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
+{
+	struct rst_task *t = rst_find_task(&d->rc, m->pid);
+	struct lazy_mm *mm;
+
+	if (!t || t->zombie) {
+		pr_err("task %d is not in the images of %s\n", m->pid, d->o->dir);
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	mm = lazy_mm_new(m->id, t, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	if (!mm) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	pr_info("task %d: mm %u, %u lazy VMAs, %llu pages to deliver\n", m->pid, m->id,
+		m->nr_ranges, (unsigned long long)mm->nr_pending);
+	return lazy_add_mm(d, mm, fd);
+}
+
+/* A journal entry being replayed, or a live message from the keeper. */
+static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
+{
+	struct lazy_mm *mm = m->type == LZ_TASK ? NULL : find_mm(d, m->id);
+
+	switch (m->type) {
+	case LZ_TASK:
+		return task_msg(d, m, fd);
+	case LZ_RESTORE_DONE:
+		d->restore_done = true;
+		return 0;
+	case LZ_REPLAY_END:
+		d->replaying = false;
+		return 0;
+	case LZ_FORK: {
+		struct lazy_mm *parent = find_mm(d, m->a), *child;
+
+		d->next_fork_id = max(d->next_fork_id, m->id + 1);
+		child = parent ? lazy_mm_clone(parent, m->id) : NULL;
+		if (!child) {
+			if (fd >= 0)
+				close(fd);
+			return -EINVAL;
+		}
+		return lazy_add_mm(d, child, fd);
+	}
+	}
+	if (!mm)
+		return -EINVAL;
+	switch (m->type) {
+	case LZ_REMAP:
+		return lazy_mm_remap(mm, m->a, m->b, m->c);
+	case LZ_REMOVE:
+		lazy_mm_remove(mm, m->a, m->b);
+		return 0;
+	case LZ_UNMAP:
+		return lazy_mm_unmap(mm, m->a, m->b);
+	case LZ_GONE:
+		mm->nr_pending = 0;
+		if (mm->uffd >= 0)
+			close(mm->uffd);
+		mm->uffd = -1;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int read_keeper(struct lazy_daemon *d)
+{
+	int ret, fd;
+
+	while ((ret = lazy_recv(d->keeper, d->buf, &fd)) > 0) {
+		ret = keeper_msg(d, d->buf, fd);
+		if (ret) {
+			pr_err("bad message %u (mm %u) from the keeper\n", d->buf->type,
+			       d->buf->id);
+			return ret;
+		}
+	}
+	if (ret == 0) {
+		pr_err("the keeper is gone: nothing holds the uffds any more\n");
+		return -EPIPE;
+	}
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+static bool all_done(struct lazy_daemon *d)
+{
+	if (!d->restore_done || d->replaying)
+		return false;
+	for (int i = 0; i < d->nr_mms; i++)
+		if (d->mms[i]->uffd >= 0)
+			return false;
+	return true;
+}
+
+static int loop(struct lazy_daemon *d)
+{
+	bool more = false;
+
+	while (!all_done(d)) {
+		struct epoll_event ev[64];
+		/*
+		 * Without prefetch nothing would notice a task that exits with
+		 * pages pending (no uffd event says so): when idle, probe.
+		 */
+		int idle = d->o->no_prefetch ? 100 : -1;
+		int n = epoll_wait(d->ep, ev, 64, more ? 0 : idle);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0 && !more && !d->replaying)
+			lazy_probe(d);
+		for (int i = 0; i < n; i++) {
+			int ret;
+
+			if (ev[i].data.u64 == EP_KEEPER)
+				ret = read_keeper(d);
+			else if (d->replaying)
+				ret = 0; /* not before the whole state is rebuilt */
+			else
+				ret = lazy_handle_uffd(d, ev[i].data.ptr);
+			if (ret)
+				return ret;
+		}
+		/* Not before the restore is done: it needs the CPU more than we do. */
+		more = !d->replaying && d->restore_done && !d->o->no_prefetch && lazy_prefetch(d);
+	}
+	return 0;
+}
+
+/* Binds the socket (0600) for a fresh start; a stale file from a dead daemon is replaced. */
+static int listen_on(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), probe;
+	mode_t old;
+
+	if (fd < 0)
+		return -errno;
+	probe = lazy_connect(sa);
+	if (probe >= 0) {
+		close(probe);
+		close(fd);
+		pr_err("%s: a keeper is already listening (use --resume to take over)\n",
+		       sa->sun_path);
+		return -EADDRINUSE;
+	}
+	unlink(sa->sun_path);
+	old = umask(0077);
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) || listen(fd, 16)) {
+		int err = -errno;
+
+		umask(old);
+		pr_perror("can't listen on %s", sa->sun_path);
+		close(fd);
+		return err;
+	}
+	umask(old);
+	return fd;
+}
+
+static int start(struct lazy_daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EP_KEEPER };
+	struct lazy_msg hello = { .type = LZ_HELLO_DAEMON };
+	struct sockaddr_un sa;
+	int ret;
+
+	ret = lazy_socket_path(d->o->dir, d->o->socket, &sa);
+	if (ret)
+		return ret;
+	if (!d->o->resume) {
+		int lfd = listen_on(&sa);
+		pid_t k;
+
+		if (lfd < 0)
+			return lfd;
+		k = lazy_keeper_start(lfd, sa.sun_path);
+		close(lfd);
+		if (k < 0)
+			return k;
+		pr_info("keeper %d listens on %s\n", k, sa.sun_path);
+	}
+	d->keeper = lazy_connect(&sa);
+	if (d->keeper < 0) {
+		errno = -d->keeper;
+		pr_perror("can't reach the keeper at %s", sa.sun_path);
+		return d->keeper;
+	}
+	d->replaying = true;
+	ret = lazy_send(d->keeper, &hello, -1);
+	if (ret)
+		return ret;
+	d->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (d->ep < 0 || epoll_ctl(d->ep, EPOLL_CTL_ADD, d->keeper, &ev))
+		return -errno;
+	return 0;
+}
+
+static int load(struct lazy_daemon *d)
+{
+	int ret;
+
+	d->ro.dir = d->o->dir;
+	d->ro.lazy = true; /* refuse what it cannot serve */
+	d->rc.opts = &d->ro;
+	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
+	d->rc.dirfd = open(d->o->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (d->rc.dirfd < 0) {
+		pr_perror("can't open image directory %s", d->o->dir);
+		return -errno;
+	}
+	ret = rst_load(&d->rc);
+	if (ret) {
+		pr_err("images in %s refused\n", d->o->dir);
+		return ret;
+	}
+	d->verified = xzalloc(sizeof(*d->verified) * d->rc.nr_tasks);
+	if (!d->verified)
+		return -ENOMEM;
+	for (int i = 0; i < d->rc.nr_tasks; i++) {
+		d->verified[i] = xzalloc(d->rc.tasks[i].pages.nr_runs + 1);
+		if (!d->verified[i])
+			return -ENOMEM;
+	}
+	d->src = lazy_source_local(&d->rc);
+	if (!d->src)
+		return -EIO;
+	/*
+	 * Like an eager restore, refuse a corrupt image before anything runs:
+	 * local pages are cheap to read once. (A remote source would rather
+	 * check each entry on first use, which run_data() does too.)
+	 */
+	ret = lazy_verify_all(d);
+	if (ret)
+		pr_err("images in %s refused; serving none of them\n", d->o->dir);
+	return ret;
+}
+
+static void report(struct lazy_daemon *d, uint64_t t0)
+{
+	struct timespec ts;
+	struct lazy_stats *s = &d->st;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pr_msg("lazy-pages: done in %.3f s: %d mm(s), %llu faults (mean %.1f us, max %.1f us), "
+	       "%llu pages by fault, %llu prefetched, %llu zero pages, %llu already present, "
+	       "%llu events\n",
+	       (ts.tv_sec * 1e9 + ts.tv_nsec - t0) / 1e9, d->nr_mms,
+	       (unsigned long long)s->faults, s->faults ? s->fault_ns / 1e3 / s->faults : 0.0,
+	       s->fault_ns_max / 1e3, (unsigned long long)s->pages_faulted,
+	       (unsigned long long)s->pages_prefetched, (unsigned long long)s->zero_pages,
+	       (unsigned long long)s->eexist, (unsigned long long)s->events);
+}
+
+int amber_lazy_pages(const struct lazy_opts *o)
+{
+	struct lazy_daemon d = { .o = o, .keeper = -1, .ep = -1, .next_fork_id = LAZY_FORK_ID_BASE };
+	struct lazy_msg done = { .type = LZ_DONE };
+	struct timespec ts;
+	uint64_t t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	d.buf = malloc(LAZY_MSG_MAX);
+	ret = d.buf ? load(&d) : -ENOMEM;
+	if (!ret)
+		ret = start(&d);
+	if (!ret)
+		ret = loop(&d);
+	if (!ret) {
+		lazy_send(d.keeper, &done, -1);
+		report(&d, t0);
+	} else {
+		pr_err("lazy-pages failed: %s%s\n", strerror(-ret),
+		       d.keeper >= 0 ? " (the keeper still holds the uffds: --resume)" : "");
+	}
+	for (int i = 0; i < d.nr_mms; i++) {
+		if (d.mms[i]->uffd >= 0)
+			close(d.mms[i]->uffd);
+		lazy_mm_free(d.mms[i]);
+	}
+	free(d.mms);
+	if (d.src)
+		d.src->ops->close(d.src);
+	for (int i = 0; d.verified && i < d.rc.nr_tasks; i++)
+		free(d.verified[i]);
+	free(d.verified);
+	rst_free(&d.rc);
+	if (d.rc.dirfd >= 0)
+		close(d.rc.dirfd);
+	if (d.keeper >= 0)
+		close(d.keeper);
+	if (d.ep >= 0)
+		close(d.ep);
+	free(d.buf);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The local page source: each task's pages-N.img mapped read-only, so
+ * UFFDIO_COPY reads straight from the page cache (tmpfs: from RAM).
+ * Images are never written: a dump can be restored lazily many times.
+ */
+#define LOG_PREFIX "lazy-src: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "lazy_source.h"
+#include "log.h"
+#include "restore.h"
+#include "util.h"
+
+struct local_file {
+	pid_t pid;
+	const uint8_t *base;
+	size_t size;
+};
+
+struct local_source {
+	struct lazy_source s;
+	struct local_file *files;
+	int nr_files;
+};
+
+static int local_get(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t off, size_t len,
+		     const void **data)
+{
+	struct local_source *ls = (struct local_source *)s;
+
+	for (int i = 0; i < ls->nr_files; i++) {
+		struct local_file *f = &ls->files[i];
+
+		if (f->pid != pid)
+			continue;
+		if (off > f->size || len > f->size - off) {
+			pr_err("%d: %zu bytes at %#llx are past the pages image\n", pid, len,
+			       (unsigned long long)off);
+			return -EINVAL;
+		}
+		*data = f->base + off;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void local_close(struct lazy_source *s)
+{
+	struct local_source *ls = (struct local_source *)s;
+
+	for (int i = 0; i < ls->nr_files; i++)
+		if (ls->files[i].size)
+			munmap((void *)ls->files[i].base, ls->files[i].size);
+	free(ls->files);
+	free(ls);
+}
+
+static const struct lazy_source_ops local_ops = { .get = local_get, .close = local_close };
+
+static int map_pages(struct rst_ctx *rc, struct rst_task *t, struct local_file *f)
+{
+	char name[64];
+	cleanup_close int fd = -1;
+	struct stat st;
+	void *p;
+
+	f->pid = t->pid;
+	img_name(IMG_PAGES, t->pages.layers[0].pages_id, name, sizeof(name));
+	fd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		pr_perror("can't open %s", name);
+		return -errno;
+	}
+	if (!st.st_size)
+		return 0;
+	/* Read-only and shared: nothing we do can change the image. */
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		pr_perror("can't map %s", name);
+		return -errno;
+	}
+	f->base = p;
+	f->size = st.st_size;
+	return 0;
+}
+
+struct lazy_source *lazy_source_local(struct rst_ctx *rc)
+{
+	struct local_source *ls = xzalloc(sizeof(*ls));
+
+	if (!ls)
+		return NULL;
+	ls->s.ops = &local_ops;
+	ls->files = xzalloc(sizeof(*ls->files) * (rc->nr_tasks + 1));
+	if (!ls->files)
+		goto err;
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		if (rc->tasks[i].zombie)
+			continue;
+		if (map_pages(rc, &rc->tasks[i], &ls->files[ls->nr_files++]))
+			goto err;
+	}
+	return &ls->s;
+err:
+	local_close(&ls->s);
+	return NULL;
+}

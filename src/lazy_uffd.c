@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The lazy-pages daemon's userfaultfd work: answering faults (UFFDIO_COPY
+ * from the images, UFFDIO_ZEROPAGE for holes and removed pages),
+ * following fork/remap/remove/unmap events, and copying the rest in the
+ * background a batch at a time. Every pagemap entry's checksum is checked
+ * before the first page of it is delivered.
+ */
+#define LOG_PREFIX "lazy: "
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include "csum.h"
+#include "lazy_daemon.h"
+#include "log.h"
+#include "util.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The pagemap run of the image task holding image address @src, or -1. */
+static int find_run(struct rst_task *t, uint64_t src)
+{
+	int lo = 0, hi = t->pages.nr_runs;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+		struct rst_pages *p = &t->pages.runs[mid];
+
+		if (src < p->vaddr)
+			hi = mid;
+		else if (src >= p->vaddr + (uint64_t)p->nr_pages * PAGE_SIZE)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/* Bytes of run @r of @mm's image at image address @src, checked once per run. */
+static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t src, size_t len,
+		    const void **data)
+{
+	struct rst_pages *p = &mm->img->pages.runs[r];
+	uint8_t *ok = &d->verified[mm->img_idx][r];
+	int ret;
+
+	if (!*ok) {
+		size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
+
+		ret = d->src->ops->get(d->src, mm->img->pid, p->vaddr, p->off, rlen, data);
+		if (ret)
+			return ret;
+		if (p->has_csum && amber_csum(*data, rlen, p->vaddr) != p->csum) {
+			pr_err("%d: checksum mismatch in the pages image at %#llx (%u pages): "
+			       "corrupt image, not delivering it\n",
+			       mm->img->pid, (unsigned long long)p->vaddr, p->nr_pages);
+			return -EBADMSG;
+		}
+		*ok = 1;
+	}
+	return d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr), len, data);
+}
+
+int lazy_verify_all(struct lazy_daemon *d)
+{
+	for (int i = 0; i < d->rc.nr_tasks; i++) {
+		struct rst_task *t = &d->rc.tasks[i];
+
+		for (int r = 0; !t->zombie && r < t->pages.nr_runs; r++) {
+			struct rst_pages *p = &t->pages.runs[r];
+			size_t len = (size_t)p->nr_pages * PAGE_SIZE;
+			const void *data;
+			int ret = d->src->ops->get(d->src, t->pid, p->vaddr, p->off, len, &data);
+
+			if (ret)
+				return ret;
+			if (p->has_csum && amber_csum(data, len, p->vaddr) != p->csum) {
+				pr_err("%d: checksum mismatch in the pages image at %#llx (%u pages): "
+				       "corrupt image\n", t->pid, (unsigned long long)p->vaddr,
+				       p->nr_pages);
+				return -EBADMSG;
+			}
+			d->verified[i][r] = 1;
+		}
+	}
+	return 0;
+}
+
+static void wake(struct lazy_mm *mm, uint64_t addr)
+{
+	struct uffdio_range r = { .start = addr, .len = PAGE_SIZE };
+
+	ioctl(mm->uffd, UFFDIO_WAKE, &r);
+}
+
+/*
+ * Copies @n PENDING pages at @addr (one pagemap run) into @mm. Pages found
+ * already there (a resumed daemon does not know what its predecessor
+ * delivered) count as delivered. -EAGAIN: an event must be read first.
+ * -ESRCH: the mm is gone.
+ */
+static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
+		      uint64_t addr, uint64_t n, uint64_t *copied)
+{
+	uint64_t src = a->src + (addr - a->start);
+	int r = find_run(mm->img, src);
+	const void *data;
+	int ret;
+
+	*copied = 0;
+	if (r < 0)
+		return -EINVAL;
+	ret = run_data(d, mm, r, src, n * PAGE_SIZE, &data);
+	if (ret)
+		return ret;
+	while (n) {
+		struct uffdio_copy c = { .dst = addr, .src = (uintptr_t)data, .len = n * PAGE_SIZE };
+		uint64_t done;
+
+		int err;
+
+		if (!ioctl(mm->uffd, UFFDIO_COPY, &c)) {
+			lazy_area_done(mm, a, addr, n);
+			*copied += n;
+			return 0;
+		}
+		/* c.copy: bytes copied, or -errno; untouched if the mm is gone */
+		err = errno;
+		if (c.copy == 0)
+			c.copy = -err;
+		if (c.copy > 0) {
+			done = c.copy / PAGE_SIZE;
+			lazy_area_done(mm, a, addr, done);
+			*copied += done;
+		} else if (c.copy == -EEXIST) {
+			done = 1; /* already there: delivered before */
+			d->st.eexist++;
+			lazy_area_done(mm, a, addr, 1);
+		} else if (c.copy == -ENOENT) {
+			/* Not registered any more: an unmap we have not read yet, or exit. */
+			lazy_area_done(mm, a, addr, n);
+			return 0;
+		} else {
+			return (int)c.copy;
+		}
+		addr += done * PAGE_SIZE;
+		data = (const uint8_t *)data + done * PAGE_SIZE;
+		n -= done;
+	}
+	return 0;
+}
+
+static int zero_page(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
+{
+	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE_SIZE } };
+
+	if (!ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z)) {
+		d->st.zero_pages++;
+		return 0;
+	}
+	if (errno == EEXIST) {
+		wake(mm, addr); /* it is there; the thread may still sleep */
+		return 0;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int queue_retry(struct lazy_mm *mm, uint64_t addr)
+{
+	if (mm->nr_retry == mm->max_retry) {
+		int n = mm->max_retry ? mm->max_retry * 2 : 16;
+		uint64_t *r = xrealloc_array(mm->retry, n, sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		mm->retry = r;
+		mm->max_retry = n;
+	}
+	mm->retry[mm->nr_retry++] = addr;
+	return 0;
+}
+
+static void mm_failed(struct lazy_daemon *d, struct lazy_mm *mm, int err)
+{
+	if (err == -ESRCH) {
+		pr_info("mm %u (task %d's pages) is gone\n", mm->id, mm->img->pid);
+	} else {
+		/* Never let the task run on with a page we can't give it. */
+		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->img->pid,
+		       strerror(-err));
+		if (mm->id < LAZY_FORK_ID_BASE)
+			kill(mm->img->pid, SIGKILL);
+	}
+	mm->nr_pending = 0;
+	lazy_finish_mm(d, mm);
+}
+
+static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
+{
+	struct lazy_area *a = lazy_mm_find(mm, addr);
+	uint64_t t0 = now_ns(), copied = 0, dt;
+	int ret;
+
+	if (a && a->st[(addr - a->start) >> PAGE_SHIFT] == PG_PENDING) {
+		ret = copy_pages(d, mm, a, addr, 1, &copied);
+		if (!ret && !copied)
+			wake(mm, addr);
+	} else {
+		ret = zero_page(d, mm, addr);
+	}
+	if (ret == -EAGAIN)
+		return queue_retry(mm, addr);
+	if (ret)
+		return ret;
+	d->last_fault_ns = now_ns();
+	dt = d->last_fault_ns - t0;
+	d->st.faults++;
+	d->st.fault_ns += dt;
+	d->st.fault_ns_max = max(d->st.fault_ns_max, dt);
+	d->st.pages_faulted += copied;
+	return 0;
+}
+
+int lazy_retry_faults(struct lazy_daemon *d, struct lazy_mm *mm)
+{
+	int n = mm->nr_retry, ret = 0;
+
+	mm->nr_retry = 0;
+	for (int i = 0; i < n && !ret && mm->uffd >= 0; i++)
+		ret = serve_fault(d, mm, mm->retry[i]);
+	return ret;
+}
+
+static int fork_event(struct lazy_daemon *d, struct lazy_mm *mm, int ufd)
+{
+	struct lazy_mm *child = lazy_mm_clone(mm, d->next_fork_id++);
+	int ret;
+
+	if (!child) {
+		close(ufd);
+		return -ENOMEM;
+	}
+	ret = lazy_add_mm(d, child, ufd);
+	if (ret)
+		return ret;
+	pr_debug("mm %u forked mm %u (%llu pages pending)\n", mm->id, child->id,
+		 (unsigned long long)child->nr_pending);
+	lazy_journal(d, LZ_FORK, child->id, mm->id, 0, 0, ufd);
+	return 0;
+}
+
+static int event(struct lazy_daemon *d, struct lazy_mm *mm, struct uffd_msg *m)
+{
+	d->st.events++;
+	switch (m->event) {
+	case UFFD_EVENT_PAGEFAULT:
+		d->st.events--;
+		return serve_fault(d, mm, m->arg.pagefault.address & ~(PAGE_SIZE - 1));
+	case UFFD_EVENT_FORK:
+		return fork_event(d, mm, m->arg.fork.ufd);
+	case UFFD_EVENT_REMAP:
+		lazy_journal(d, LZ_REMAP, mm->id, m->arg.remap.from, m->arg.remap.to,
+			     m->arg.remap.len, -1);
+		return lazy_mm_remap(mm, m->arg.remap.from, m->arg.remap.to, m->arg.remap.len);
+	case UFFD_EVENT_REMOVE:
+		lazy_journal(d, LZ_REMOVE, mm->id, m->arg.remove.start, m->arg.remove.end, 0, -1);
+		lazy_mm_remove(mm, m->arg.remove.start, m->arg.remove.end);
+		return 0;
+	case UFFD_EVENT_UNMAP:
+		lazy_journal(d, LZ_UNMAP, mm->id, m->arg.remove.start, m->arg.remove.end, 0, -1);
+		return lazy_mm_unmap(mm, m->arg.remove.start, m->arg.remove.end);
+	}
+	pr_warn("mm %u: unknown uffd event %u\n", mm->id, m->event);
+	return 0;
+}
+
+int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm)
+{
+	struct uffd_msg msgs[32];
+	ssize_t n = 0;
+	int ret = 0;
+
+	while (mm->uffd >= 0 && (n = read(mm->uffd, msgs, sizeof(msgs))) > 0) {
+		for (size_t i = 0; i < n / sizeof(msgs[0]) && !ret; i++)
+			ret = event(d, mm, &msgs[i]);
+		if (!ret)
+			ret = lazy_retry_faults(d, mm);
+		if (ret) {
+			mm_failed(d, mm, ret);
+			return 0;
+		}
+	}
+	if (mm->uffd >= 0 && n < 0 && errno != EAGAIN) {
+		mm_failed(d, mm, -errno);
+		return 0;
+	}
+	if (mm->uffd >= 0 && !mm->nr_pending)
+		lazy_finish_mm(d, mm);
+	return 0;
+}
+
+/* The next run of up to @max PENDING pages from mm's cursor, within one pagemap run. */
+static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t *addr,
+				      uint64_t *n)
+{
+	for (int wrapped = 0; wrapped < 2; wrapped++) {
+		for (; mm->cur_area < mm->nr_areas; mm->cur_area++, mm->cur_page = 0) {
+			struct lazy_area *a = &mm->areas[mm->cur_area];
+			uint64_t np = (a->end - a->start) >> PAGE_SHIFT, i = mm->cur_page;
+
+			while (i < np && a->st[i] != PG_PENDING)
+				i++;
+			if (i == np)
+				continue;
+			uint64_t src = a->src + (i << PAGE_SHIFT);
+			int r = find_run(mm->img, src);
+			uint64_t run_end = r < 0 ? src + PAGE_SIZE :
+				mm->img->pages.runs[r].vaddr + (uint64_t)mm->img->pages.runs[r].nr_pages * PAGE_SIZE;
+			uint64_t j = i;
+
+			while (j < np && j - i < max && a->st[j] == PG_PENDING &&
+			       a->src + (j << PAGE_SHIFT) < run_end)
+				j++;
+			mm->cur_page = j;
+			*addr = a->start + (i << PAGE_SHIFT);
+			*n = j - i;
+			return a;
+		}
+		mm->cur_area = 0;
+		mm->cur_page = 0;
+	}
+	return NULL;
+}
+
+void lazy_probe(struct lazy_daemon *d)
+{
+	for (int i = 0; i < d->nr_mms; i++) {
+		struct lazy_mm *mm = d->mms[i];
+		struct lazy_area *a;
+		uint64_t addr, n, copied;
+		int ret;
+
+		if (mm->uffd < 0 || !mm->nr_pending)
+			continue;
+		a = next_pending(mm, 1, &addr, &n);
+		if (!a)
+			continue;
+		/* A page it will need anyway: its copy is the probe. */
+		ret = copy_pages(d, mm, a, addr, 1, &copied);
+		if (ret && ret != -EAGAIN)
+			mm_failed(d, mm, ret);
+		else if (!mm->nr_pending)
+			lazy_finish_mm(d, mm);
+	}
+}
+
+int lazy_prefetch(struct lazy_daemon *d)
+{
+	for (int k = 0; k < d->nr_mms; k++) {
+		struct lazy_mm *mm = d->mms[(d->next_prefetch + k) % d->nr_mms];
+		struct lazy_area *a;
+		uint64_t addr, n, copied;
+		int ret;
+
+		if (mm->uffd < 0 || !mm->nr_pending || mm->nr_retry)
+			continue;
+		d->next_prefetch = (d->next_prefetch + k + 1) % d->nr_mms;
+		a = next_pending(mm, now_ns() - d->last_fault_ns < LAZY_QUIET_NS ?
+				 LAZY_PREFETCH_BUSY : LAZY_PREFETCH_QUIET, &addr, &n);
+		if (!a) {
+			pr_warn("mm %u: %llu pages counted pending but none found\n", mm->id,
+				(unsigned long long)mm->nr_pending);
+			mm->nr_pending = 0;
+			lazy_finish_mm(d, mm);
+			return 1;
+		}
+		ret = copy_pages(d, mm, a, addr, n, &copied);
+		d->st.pages_prefetched += copied;
+		if (ret && ret != -EAGAIN)
+			mm_failed(d, mm, ret);
+		else if (!mm->nr_pending)
+			lazy_finish_mm(d, mm);
+		return 1;
+	}
+	return 0;
+}

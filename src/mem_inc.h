@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_MEM_INC_H
+#define AMBER_MEM_INC_H
+
+/*
+ * Incremental memory: which private pages of a task go into this image
+ * (PE_PRESENT, with data) and which stay in the parent (PE_PARENT).
+ *
+ * A page is PE_PARENT only if all of these hold: the tracker says it was
+ * not written since the parent image, its VMA is the same (start, end,
+ * prot, sharing, offset) as in the parent's mm image, and the parent's
+ * pagemap lists it. Anything else is PE_PRESENT: the plan errs towards
+ * saving a page again, never towards losing one.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mm.pb-c.h"
+#include "pagemap_chain.h"
+#include "track.h"
+
+struct inc_run {
+	uint64_t vaddr;
+	uint32_t nr_pages;
+	uint32_t flags; /* PE_PRESENT or PE_PARENT */
+};
+
+struct inc_plan {
+	pid_t pid;
+	struct inc_run *runs;
+	int nr, cap;
+	uint64_t nr_present, nr_parent;
+	uint64_t vma_start; /* of the VMA being scanned */
+	uint8_t *data; /* PE_PRESENT pages copied by inc_plan_copy(), in run order */
+};
+
+/* What the parent image knows about one task. */
+struct inc_parent {
+	bool have;	   /* the parent image has this task */
+	MmEntry *mm;	   /* its VMAs and tracker fd */
+	struct pm_layer cover; /* its pagemap: PE_PRESENT and PE_PARENT */
+};
+
+/* @parent_dirfd < 0: no parent. A task missing there is not an error. */
+int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p);
+void inc_parent_free(struct inc_parent *p);
+/* amber_track_fd of the parent's mm image, -1, or TRACK_NO_PARENT. */
+int inc_parent_track_fd(const struct inc_parent *p);
+
+/* Scans the task's private VMAs (frozen) with the tracker into @plan. */
+int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track_task *tt,
+		   const struct inc_parent *parent, VmaEntry **vmas, size_t n_vmas,
+		   int pagemap_fd);
+/* Copies the PE_PRESENT pages out of the (frozen) task into plan->data. */
+int inc_plan_copy(struct inc_plan *plan);
+/*
+ * Writes pagemap-<pid>.img and pages-<pages_id>.img, from plan->data if
+ * it was copied, else straight from the (still frozen) task.
+ */
+int inc_plan_write(struct inc_plan *plan, int dirfd, uint32_t pages_id);
+void inc_plan_free(struct inc_plan *plan);
+
+#endif

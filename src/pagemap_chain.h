@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_PAGEMAP_CHAIN_H
+#define AMBER_PAGEMAP_CHAIN_H
+
+/*
+ * A task's pages through a chain of image directories (incremental dumps).
+ *
+ *   DIR/pagemap-PID.img          layer 0: PE_PRESENT data here, PE_PARENT
+ *   DIR/parent/pagemap-PID.img   layer 1: ... which resolves here, or
+ *   DIR/parent/parent/...        further up, any depth
+ *
+ * Restore lays the layers down oldest first, each used entry whole (so its
+ * checksum is verified as it lands), newer data over older; then the pages
+ * that were read but are not in layer 0's pagemap at all (freed since the
+ * older dump) are zapped back with MADV_DONTNEED. An entry that no longer
+ * fits in the VMAs is checked here, in userspace, and only its mapped part
+ * is read by the restorer.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mm.pb-c.h"
+
+#define PM_MAX_CHAIN 64
+
+/* One pagemap entry as loaded; off is its byte offset in the pages file. */
+struct pm_ent {
+	uint64_t vaddr;
+	uint32_t nr_pages;
+	uint32_t flags; /* PE_PRESENT or PE_PARENT */
+	uint64_t off;
+	uint64_t csum;
+	bool has_csum;
+	bool used;
+};
+
+struct pm_layer {
+	int pages_fd; /* pages-<id>.img of this layer, -1 if it has no data */
+	uint32_t pages_id;
+	struct pm_ent *ents;
+	int nr;
+};
+
+/* A run of pages for the restorer, from layer @layer's pages file. */
+struct rst_pages {
+	uint64_t vaddr;
+	uint32_t nr_pages;
+	uint64_t off; /* byte offset in the pages image */
+	uint64_t csum;
+	bool has_csum;
+	int layer;
+};
+
+struct pm_range {
+	uint64_t start, end;
+};
+
+struct pm_chain {
+	struct pm_layer layers[PM_MAX_CHAIN]; /* [0] is the dump itself */
+	int nr_layers;
+	struct rst_pages *runs; /* oldest layer first: later runs overwrite */
+	int nr_runs;
+	struct pm_range *zaps;  /* read but not present: MADV_DONTNEED */
+	int nr_zaps;
+};
+
+/*
+ * Loads pagemap-<pid>.img from @dirfd and, while PE_PARENT entries need
+ * it, from each "parent" directory up the chain; checks every layer
+ * against its pages file and every PE_PARENT range against the layer
+ * above; builds runs and zaps. 0 or -errno (with a message).
+ */
+int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm);
+void pm_chain_free(struct pm_chain *pc);
+
+/*
+ * Loads one pagemap (task or shmem) of one directory: entries sorted,
+ * aligned, flags PE_PRESENT or PE_PARENT, the pages file exactly as long
+ * as the PE_PRESENT entries say. Opens the pages file into l->pages_fd.
+ */
+int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id);
+void pm_layer_free(struct pm_layer *l);
+/* Index of the first entry of @l that ends after @addr (entries are sorted). */
+int pm_layer_seek(const struct pm_layer *l, uint64_t addr);
+bool pm_layer_has_parent_refs(const struct pm_layer *l);
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_PSERVER_CLIENT_H
+#define AMBER_PSERVER_CLIENT_H
+
+/*
+ * The lazy side of the page server: fetch pages of a dump served by
+ * `amber page-server --lazy-pages` (or CRIU's lazy page server) with
+ * PS_IOV_GET. One connection, synchronous, one request in flight; not
+ * thread-safe (give each thread its own client, or serialize).
+ *
+ *   c = ps_client_connect(&opts);           connects, TLS and/or token
+ *   ps_client_get_pages(c, pid, va, n, buf) 0 / -ENOENT / -errno
+ *   ps_client_close(c);                     CLOSE: the server then exits
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+struct ps_client;
+
+/* Extensible: set .size = sizeof(struct ps_client_opts); unset fields zero. */
+struct ps_client_opts {
+	size_t size;
+	const char *address;
+	int port;
+	const char *token_file; /* shared-secret auth, see ps_conn.h */
+	bool tls;		/* TLS, verifying the server against tls_cacert */
+	const char *tls_cacert; /* NULL: the system's CAs */
+	const char *tls_cert;	/* client certificate, for a server that wants one */
+	const char *tls_key;
+	bool tls_no_cn_verify; /* don't match the address against the certificate */
+};
+
+/* NULL on failure, errno set (EACCES: authentication refused). */
+struct ps_client *ps_client_connect(const struct ps_client_opts *o);
+
+/*
+ * Reads @nr_pages pages of task @pid from @vaddr (page-aligned) into @buf.
+ *   0        every page was in the dump: @buf holds them.
+ *   -ENOENT  at least one page is not in the dump (never touched, the zero
+ *            page, or file-backed and clean): those pages are zero-filled
+ *            in @buf, the others filled. A lazy daemon should resolve a
+ *            missing page with UFFDIO_ZEROPAGE; ask one page at a time to
+ *            know which ones.
+ *   -ESRCH   @pid is not in the dump; -EINVAL/-ERANGE/-E2BIG a bad request
+ *   -EBADMSG the server found the image corrupt (checksum)
+ *   -EPROTO, -ECONNRESET, -EIO: the connection is unusable; close it.
+ */
+int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned nr_pages, void *buf);
+
+/* Sends CLOSE (the server's session ends) and frees @c. NULL is fine. */
+void ps_client_close(struct ps_client *c);
+
+#endif

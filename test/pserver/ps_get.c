@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Drives the page-server GET client (src/pserver_client.h) for the tests:
+ *   ps_get [-T TOKEN] [--tls CA] ADDR PORT PID:VADDR:NR [PID:VADDR:NR...]
+ * For each request, prints "PID VADDR NR RESULT" (RESULT = 0 or -errno)
+ * on stderr and writes the NR pages it got to stdout.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pserver_client.h"
+
+int main(int argc, char **argv)
+{
+	struct ps_client_opts o = {.size = sizeof(o)};
+	struct ps_client *c;
+	int i = 1;
+
+	for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+		if (!strcmp(argv[i], "-T")) {
+			o.token_file = argv[i + 1];
+		} else if (!strcmp(argv[i], "--tls")) {
+			o.tls = true;
+			o.tls_cacert = argv[i + 1];
+		} else {
+			fprintf(stderr, "unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (argc - i < 3)
+		return 2;
+	log_init(NULL, 2);
+	o.address = argv[i];
+	o.port = atoi(argv[i + 1]);
+	c = ps_client_connect(&o);
+	if (!c) {
+		fprintf(stderr, "connect: %s\n", strerror(errno));
+		return 3;
+	}
+	for (i += 2; i < argc; i++) {
+		unsigned long long va;
+		unsigned nr;
+		int pid, ret;
+		void *buf;
+
+		if (sscanf(argv[i], "%d:%llx:%u", &pid, &va, &nr) != 3)
+			return 2;
+		buf = malloc((size_t)nr * 4096 + 1);
+		if (!buf)
+			return 1;
+		ret = ps_client_get_pages(c, pid, va, nr, buf);
+		fprintf(stderr, "%d %llx %u %d\n", pid, va, nr, ret);
+		if (ret == 0 || ret == -ENOENT)
+			fwrite(buf, 4096, nr, stdout);
+		free(buf);
+	}
+	ps_client_close(c);
+	return 0;
+}

@@ -1,0 +1,136 @@
+"""Migration between two network namespaces joined by a veth pair: the page
+server runs in namespace A (10.77.0.1), the dumped tree and `amber dump`
+in namespace B (10.77.0.2). The pages cross the veth; the tree is restored
+in B from the local images plus the server's. Then the same images are
+served lazily from A and fetched from B with the GET client."""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_pserver import PS_GET, Server, amber, token_file
+import psproto as P
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
+                                reason="needs root and iproute2")
+
+
+def sh(*args):
+    subprocess.run(args, check=True, capture_output=True)
+
+
+@pytest.fixture
+def netns():
+    a, b = f"amber-ps-a{os.getpid()}", f"amber-ps-b{os.getpid()}"
+    try:
+        sh("ip", "netns", "add", a)
+        sh("ip", "netns", "add", b)
+        sh("ip", "link", "add", "vpsa", "netns", a, "type", "veth", "peer", "name", "vpsb",
+           "netns", b)
+    except subprocess.CalledProcessError as e:
+        for n in (a, b):
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)
+        pytest.skip(f"can't make namespaces and a veth pair: {e.stderr.decode().strip()}")
+    for ns, dev, ip in ((a, "vpsa", "10.77.0.1/24"), (b, "vpsb", "10.77.0.2/24")):
+        sh("ip", "-n", ns, "addr", "add", ip, "dev", dev)
+        sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+    yield a, b
+    for n in (a, b):
+        subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+
+def rx_bytes(ns, dev):
+    return int(subprocess.run(["ip", "netns", "exec", ns, "cat",
+                               f"/sys/class/net/{dev}/statistics/rx_bytes"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+class NsServer(Server):
+    """Server, but started inside a namespace on the veth address."""
+
+    def __init__(self, tmp, ns, dir_, *args, name="ps"):
+        self.dir = Path(dir_)
+        self.log = tmp / f"{name}.log"
+        self.err = open(tmp / f"{name}.err", "wb")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, amber(), "page-server", "--address", "10.77.0.1",
+             "--port", "0", "-D", str(dir_), *map(str, args), "-v4", "-o", str(self.log)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err)
+        line = self.proc.stdout.readline().decode()
+        assert ":" in line, line
+        self.port = int(line.split(":")[1].split()[0])
+
+
+def test_migrate_across_veth(tmp_path, netns):
+    a, b = netns
+    tok = token_file(tmp_path)
+    srv = tmp_path / "srv"
+    img = tmp_path / "img"
+    s = NsServer(tmp_path, a, srv, "--token-file", tok)
+    # the tree, in B: a shell holding 16 MiB of data, and its sleeping child
+    tree = subprocess.Popen(
+        ["ip", "netns", "exec", b, "bash", "-c",
+         'x=$(head -c 16000000 /dev/zero | tr "\\0" a); echo ready; sleep 1000; echo ${#x}'],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True)
+    pid = None
+    try:
+        assert tree.stdout.readline() == b"ready\n"
+        pid = tree.pid  # ip netns exec execs the command: same pid
+        time.sleep(0.2)  # let bash fork its sleep
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        rx0 = rx_bytes(a, "vpsa")
+        r = subprocess.run(["ip", "netns", "exec", b, amber(), "dump", "-t", str(pid),
+                            "-D", str(img), "--page-server", "--address", "10.77.0.1",
+                            "--port", str(s.port), "--token-file", str(tok), "-v4",
+                            "-o", str(tmp_path / "dump.log")], capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / "dump.log").read_text()
+        tree.wait(timeout=10)
+        for _ in range(500):  # the killed child must be reaped before restore
+            if not any(Path(f"/proc/{k}").exists() for k in kids):
+                break
+            time.sleep(0.01)
+        assert s.wait() == 0, s.logtext()
+        pages = sorted(srv.glob("pages-*.img"))
+        size = sum(p.stat().st_size for p in pages)
+        assert size >= 16 << 20, pages
+        crossed = rx_bytes(a, "vpsa") - rx0
+        assert crossed >= size, (crossed, size)
+        assert not list(img.glob("page*.img"))
+        for p in srv.iterdir():
+            shutil.copy2(p, img / p.name)
+        r = subprocess.run(["ip", "netns", "exec", b, amber(), "restore", "-D", str(img),
+                            "-d", "-v4", "-o", str(tmp_path / "restore.log")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / "restore.log").read_text()
+        time.sleep(0.2)
+        st = Path(f"/proc/{pid}/stat").read_text().split()
+        assert st[2] in "SR", st
+        # restored inside B, like the tree it replaces
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
+    finally:
+        s.stop()
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # post-copy's transport: serve the images from A, fetch from B
+    (entries_id, entries) = P.read_pagemap(img / f"pagemap-{pid}.img")
+    big = max(entries, key=lambda e: e[2])
+    off = sum(e[2] for e in entries[:entries.index(big)]) * P.PAGE
+    want = (img / f"pages-{entries_id}.img").read_bytes()[off:off + big[2] * P.PAGE]
+    s = NsServer(tmp_path, a, img, "--lazy-pages", "--token-file", tok, name="lazy")
+    try:
+        r = subprocess.run(["ip", "netns", "exec", b, str(PS_GET), "-T", str(tok), "10.77.0.1",
+                            str(s.port), f"{pid}:{big[1]:x}:{big[2]}"], capture_output=True)
+        assert r.returncode == 0 and r.stdout == want, r.stderr
+        assert s.wait() == 0
+    finally:
+        s.stop()

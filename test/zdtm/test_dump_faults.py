@@ -1,0 +1,157 @@
+"""A failed dump leaves the tree as it was.
+
+AMBER_FAULT=<stage> makes `amber dump` fail at that stage (src/fault.c).
+Afterwards amber must have exited non-zero with the reason, and the tree
+must run on untouched: every task alive, no thread traced or stopped
+(TracerPid 0, State not t/T), the same maps, fds and status lines as
+before (no scratch mapping left behind), and mem_loop, which rewrites and
+verifies 16 MiB all the time, still making progress.  A second dump must
+then succeed and the restored test PASS.
+
+AMBER_FAULT=<stage>:sleep stalls amber with the tree frozen; SIGKILLing it
+there must leave the tree running too: with PTRACE_SEIZE the tracer's
+death detaches every thread and no group-stop is left behind.
+"""
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from test_zdtm import start, stop
+from zdtm_runner import (MODES, Run, amber_path, capture, guarded, proc_stat,
+                         read_text, sanitizer_env, sanitizer_reports, state_diff,
+                         tree_pids)
+
+STATIC = Path(__file__).resolve().parent / "static"
+DUMP = MODES["dump"]
+
+
+def cpu_ticks(pid):
+    f = read_text(f"/proc/{pid}/stat").rsplit(")", 1)[-1].split()
+    return int(f[11]) + int(f[12]) if len(f) > 12 else -1
+
+
+def live(pids):
+    """pids that are not zombies (fork_tree keeps one on purpose)."""
+    return [p for p in pids if (proc_stat(p) or "Z")[0] != "Z"]
+
+
+def thread_problems(pids):
+    """Threads of pids that are traced, stopped or gone."""
+    bad = []
+    for pid in pids:
+        st = proc_stat(pid)
+        if st is None or st[0] in "ZX":
+            bad.append(f"task {pid} is gone")
+            continue
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            status = dict(line.split(":", 1) for line in
+                          read_text(task / "status").splitlines() if ":" in line)
+            tracer = status.get("TracerPid", "").strip()
+            state = status.get("State", "").split()
+            if tracer != "0":
+                bad.append(f"thread {task.name} is traced by {tracer}")
+            if state and state[0] in "tT":
+                bad.append(f"thread {task.name} is stopped ({state[0]})")
+    return bad
+
+
+def amber_dump(run, logname, fault):
+    """Runs `amber dump` with AMBER_FAULT=fault; returns the Popen."""
+    run.imgdir.mkdir(mode=0o700, exist_ok=True)
+    env = sanitizer_env(run.imgdir)
+    env["AMBER_FAULT"] = fault
+    log = run.imgdir / logname
+    run.logs.append(log)
+    return subprocess.Popen([str(amber_path()), "dump", "-t", str(run.pid), "-D",
+                             str(run.imgdir), "-v4", "-o", str(log)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env)
+
+
+def check_untouched(run, pids, before, busy):
+    """The tree runs on exactly as before the failed dump."""
+    time.sleep(0.2)
+    bad = thread_problems(pids)
+    if bad:
+        pytest.fail("after the failed dump: " + "; ".join(bad), pytrace=False)
+    if busy:
+        ticks = cpu_ticks(run.pid)
+        time.sleep(0.5)
+        if cpu_ticks(run.pid) <= ticks:
+            pytest.fail("the tree makes no progress after the failed dump",
+                        pytrace=False)
+    diff = state_diff(before, capture(run.pid))
+    if diff:
+        pytest.fail(f"the failed dump changed the tree:\n{diff}", pytrace=False)
+    if sorted(live(tree_pids(run.pid))) != sorted(pids):
+        pytest.fail("the tree's tasks changed after the failed dump", pytrace=False)
+
+
+def finish_with_good_dump(run):
+    """A plain dump now succeeds, the restore works and the test PASSes."""
+    for f in run.imgdir.glob("*"):
+        if f.suffix == ".img" or f.name == "amber.sums":
+            f.unlink()
+    DUMP.checkpoint(run)
+    stop(run)
+
+
+CASES = [("mem_loop", "dump-core"), ("mem_loop", "dump-mm"),
+         ("mem_loop", "dump-end"), ("threads_16", "dump-mm"),
+         ("fork_tree", "dump-core"), ("fork_tree", "dump-end")]
+
+
+@pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])
+def test_fault(name, stage):
+    run = Run(f"fault-{stage}-{name}", DUMP)
+
+    def body():
+        start(run, STATIC / name)
+        pids = live(run.walk())
+        before = capture(run.pid)
+        p = amber_dump(run, "fault.log", stage)
+        out = p.communicate(timeout=120)[0].decode(errors="replace")
+        log = read_text(run.imgdir / "fault.log")
+        if p.returncode <= 0 or p.returncode >= 128:
+            pytest.fail(f"amber dump with AMBER_FAULT={stage} exited "
+                        f"{p.returncode}, want a failure status", pytrace=False)
+        if f"fault injected at stage {stage}" not in log or \
+                "dump failed" not in log + out:
+            pytest.fail(f"no message about the failure in the log:\n{log[-2000:]}",
+                        pytrace=False)
+        san = sanitizer_reports(run.imgdir)
+        if san:
+            pytest.fail("sanitizer: " + "\n".join(san[:20]), pytrace=False)
+        check_untouched(run, pids, before, name == "mem_loop")
+        finish_with_good_dump(run)
+
+    guarded(run, body)
+
+
+def test_sigkill_mid_dump():
+    run = Run("fault-sigkill-mem_loop", DUMP)
+
+    def body():
+        start(run, STATIC / "mem_loop")
+        pids = live(run.walk())
+        before = capture(run.pid)
+        p = amber_dump(run, "killed.log", "dump-mm:sleep")
+        deadline = time.monotonic() + 60
+        while "sleeping at stage dump-mm" not in read_text(run.imgdir / "killed.log"):
+            if p.poll() is not None or time.monotonic() > deadline:
+                p.kill()
+                pytest.fail("amber did not reach the dump-mm stage", pytrace=False)
+            time.sleep(0.01)
+        frozen = thread_problems(pids)
+        if not any("traced" in b for b in frozen):
+            pytest.fail("the tree is not frozen while amber sleeps", pytrace=False)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        check_untouched(run, pids, before, True)
+        finish_with_good_dump(run)
+
+    guarded(run, body)

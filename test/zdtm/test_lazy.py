@@ -1,0 +1,187 @@
+"""Lazy restore beyond the suite's `lazy` mode (issue 5, items 3 and 4).
+
+test_daemon_killed: restore anon_64m lazily with a daemon that only
+serves faults, make the test check its memory (SIGTERM), kill -9 the
+daemon mid-check, see the test's thread wait in the kernel (no zeros),
+then `amber lazy-pages --resume` delivers the rest: the test's own
+checksum of every page must pass.
+
+test_restore_twice: one dump, two lazy restores from the same images.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_zdtm import start, stop
+from zdtm_runner import MODES, ZDTM_DIR, Run, amber_path, guarded, read_text
+
+LAZY = MODES["lazy"]
+DAEMONS = []  # killed when a test fails, so no daemon waits forever
+
+
+def run_guarded(run, body):
+    try:
+        guarded(run, body)
+    finally:
+        for d in DAEMONS:
+            if d.poll() is None:
+                d.kill()
+                d.wait()
+        DAEMONS.clear()
+
+
+def daemon(run, log, *extra):
+    sock = run.imgdir / "lazy.sock"
+    if "--resume" not in extra:
+        sock.unlink(missing_ok=True)
+    out = open(run.imgdir / (log + ".out"), "wb")
+    run.logs += [run.imgdir / log, run.imgdir / (log + ".out")]
+    d = subprocess.Popen(
+        [str(amber_path()), "lazy-pages", "-D", str(run.imgdir), "--socket",
+         str(sock), "-v4", "-o", str(run.imgdir / log), *extra],
+        cwd=run.imgdir, stdin=subprocess.DEVNULL, stdout=out,
+        stderr=subprocess.STDOUT)
+    DAEMONS.append(d)
+    return d
+
+
+def wait_socket(run, proc):
+    sock = run.imgdir / "lazy.sock"
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("amber lazy-pages did not start", pytrace=False)
+        time.sleep(0.005)
+    return sock
+
+
+def dump(run):
+    pids = run.walk()
+    run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
+    if run.leftovers(10, pids):
+        pytest.fail("the tree survived the dump", pytrace=False)
+    for pid in pids:
+        run.exit_status.pop(pid, None)
+
+
+def lazy_restore(run, log="restore.log"):
+    run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages",
+                          "--lazy-socket", run.imgdir / "lazy.sock"], log)
+    run.set_root(run.pid)
+
+
+def finish(run, proc, log):
+    try:
+        rc = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{log}: the daemon did not finish", pytrace=False)
+    run.check_log(run.imgdir / log, run.imgdir / (log + ".out"))
+    if rc:
+        pytest.fail(f"{log}: exit status {rc}", pytrace=False)
+
+
+def test_daemon_killed():
+    run = Run("anon_64m", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_64m")
+        dump(run)
+        first = daemon(run, "lazy1.log", "--no-prefetch")
+        wait_socket(run, first)
+        lazy_restore(run)
+        os.kill(run.pid, signal.SIGTERM)  # the test now reads every page
+        time.sleep(0.05)
+        first.kill()
+        first.wait()
+        served = read_text(run.imgdir / "lazy1.log")
+        time.sleep(0.5)
+        if (run.dir / "test.out").exists():
+            pytest.fail("the test finished without the daemon: it read "
+                        "something other than its pages", pytrace=False)
+        wchan = read_text(f"/proc/{run.pid}/wchan")
+        if wchan != "handle_userfault":
+            pytest.fail(f"the test is not waiting for a page (wchan "
+                        f"{wchan!r})", pytrace=False)
+        second = daemon(run, "lazy2.log", "--resume")
+        finish(run, second, "lazy2.log")
+        if "complete" in served:
+            pytest.fail("the first daemon finished before it was killed",
+                        pytrace=False)
+        stop(run)  # PASS: anon_64m's checksum of every page matched
+
+    run_guarded(run, body)
+
+
+def test_restore_twice():
+    run = Run("anon_1m", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        out = run.dir / "test.out.inprogress"
+        dump(run)
+        shutil.copy(out, run.dir / "inprogress.orig")
+        for i in (1, 2):
+            shutil.copy(run.dir / "inprogress.orig", out)
+            (run.dir / "test.out").unlink(missing_ok=True)
+            d = daemon(run, f"lazy{i}.log")
+            wait_socket(run, d)
+            lazy_restore(run, f"restore{i}.log")
+            finish(run, d, f"lazy{i}.log")
+            stop(run)
+
+    run_guarded(run, body)
+
+
+def test_events_while_lazy():
+    """mem_events forks, mremaps, MADV_DONTNEEDs and munmaps while its
+    pages are still missing (a daemon that only answers faults), so every
+    uffd event is followed for real."""
+    run = Run("mem_events", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "mem_events")
+        dump(run)
+        d = daemon(run, "lazy.log", "--no-prefetch")
+        wait_socket(run, d)
+        lazy_restore(run)
+        stop(run)
+        finish(run, d, "lazy.log")
+        log = read_text(run.imgdir / "lazy.log.out")
+        if "events" not in log or " 0 events" in log:
+            pytest.fail(f"no uffd events were seen: {log}", pytrace=False)
+
+    run_guarded(run, body)
+
+
+def test_corrupt_image_refused():
+    """A flipped byte in the pages image: the daemon refuses the images
+    (checksum) before it listens, so nothing is restored from them."""
+    run = Run("anon_1m", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        dump(run)
+        pages = sorted(run.imgdir.glob("pages-*.img"),
+                       key=lambda p: p.stat().st_size)[-1]
+        with open(pages, "r+b") as f:
+            f.seek(pages.stat().st_size // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x40]))
+        d = daemon(run, "lazy.log")
+        if d.wait(timeout=60) == 0:
+            pytest.fail("amber lazy-pages accepted a corrupt image",
+                        pytrace=False)
+        if "checksum mismatch" not in read_text(run.imgdir / "lazy.log"):
+            pytest.fail("no checksum error in the daemon's log",
+                        pytrace=False)
+        if (run.imgdir / "lazy.sock").exists():
+            pytest.fail("the daemon listened on corrupt images", pytrace=False)
+
+    run_guarded(run, body)
