@@ -116,8 +116,12 @@ zdtm-asan: all
 
 test: unit pserver zdtm zdtm-asan
 
-demo: all
+demo: all $(B)/demo_workload
 	bash scripts/demo.sh
+
+$(B)/demo_workload: scripts/demo_workload.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS) -o $@ $<
 
 bench: all
 	$(MAKE) -s -C bench
