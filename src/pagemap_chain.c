@@ -111,7 +111,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
 		if (ret)
 			break;
 		if (flags == PE_PRESENT)
-			off += (uint64_t)pe->nr_pages * PAGE_SIZE;
+			off += end - l->ents[l->nr - 1].vaddr;
 		prev_end = end;
 	}
 	l->pages_id = pages_id;
