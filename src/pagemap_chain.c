@@ -96,7 +96,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
 	pagemap_head__free_unpacked(ph, NULL);
 	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
 		int flags = ent_flags(pe);
-		uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SIZE;
+		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SIZE, end = pe->vaddr + len;
 
 		if (flags < 0 || !pe->nr_pages || (pe->vaddr & (PAGE_SIZE - 1)) ||
 		    pe->vaddr < prev_end || end <= pe->vaddr) {
@@ -111,7 +111,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
 		if (ret)
 			break;
 		if (flags == PE_PRESENT)
-			off += (uint64_t)pe->nr_pages * PAGE_SIZE;
+			off += len; /* not pe->nr_pages: pe is freed */
 		prev_end = end;
 	}
 	l->pages_id = pages_id;
