@@ -40,7 +40,6 @@ struct pages_out {
 	pid_t pid;
 	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
 	struct xfer *x;		/* where the pages go: xfer.h */
-	uint8_t *buf;		/* CHUNK_BYTES */
 	uint64_t nr_pages;
 };
 
@@ -179,14 +178,24 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 	return 0;
 }
 
-static int read_target(struct pages_out *po, uint64_t addr, size_t len, bool readable)
-{
-	struct iovec l = { po->buf, len }, r = { (void *)(uintptr_t)addr, len };
+/* A run of the target's pages, read into the xfer's buffers (xfer_fill_fn). */
+struct run_src {
+	struct pages_out *po;
+	uint64_t addr;
+	bool readable;
+};
 
-	if (readable && process_vm_readv(po->pid, &l, 1, &r, 1, 0) == (ssize_t)len)
+static int read_target(void *arg, void *buf, uint64_t off, size_t len)
+{
+	const struct run_src *rs = arg;
+	struct pages_out *po = rs->po;
+	uint64_t addr = rs->addr + off;
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+
+	if (rs->readable && process_vm_readv(po->pid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
 	/* PROT_NONE or racing: /proc/PID/mem reads with FOLL_FORCE. */
-	if (pread_full(po->mem_fd, po->buf, len, addr)) {
+	if (pread_full(po->mem_fd, buf, len, addr)) {
 		pr_perror("can't read %zu bytes at %#lx of %d", len, (unsigned long)addr, po->pid);
 		return -EIO;
 	}
@@ -196,14 +205,10 @@ static int read_target(struct pages_out *po, uint64_t addr, size_t len, bool rea
 /* Saves [addr, addr + nr pages) of the target as one pagemap entry. */
 static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readable)
 {
-	size_t len = (size_t)nr * PAGE_SIZE;
-	int ret = read_target(po, addr, len, readable);
+	struct run_src rs = { po, addr, readable };
 
-	if (ret)
-		return ret;
-	ret = xfer_add_buf(po->x, addr, nr, po->buf);
 	po->nr_pages += nr;
-	return ret;
+	return xfer_add_fill(po->x, addr, nr, read_target, &rs);
 }
 
 static bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
@@ -257,12 +262,31 @@ static bool shmem_seen(struct dump_ctx *dc, uint64_t ino)
 	return false;
 }
 
+/* A run of a shmem object, read into the xfer's buffers (xfer_fill_fn). */
+struct shmem_src {
+	int fd;
+	const char *path;
+	off_t off; /* where the run starts */
+};
+
+static int read_shmem(void *arg, void *buf, uint64_t off, size_t len)
+{
+	const struct shmem_src *src = arg;
+
+	if (pread_full(src->fd, buf, len, src->off + off)) {
+		pr_perror("can't read shared memory %s", src->path);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* Saves a shmem object's allocated extents; vaddr is the offset in the object. */
 static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 {
 	char path[96];
 	struct pages_out po = { .dc = dc, .pid = pid, .mem_fd = -1 };
 	cleanup_close int fd = -1;
+	struct shmem_src src = { .path = path };
 	struct stat st;
 	uint64_t *n;
 	off_t data, hole;
@@ -282,23 +306,19 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 		return -ENOMEM;
 	dc->shmem_done = n;
 	n[dc->nr_shmem_done++] = v->shmid;
+	src.fd = fd;
 
-	po.buf = malloc(CHUNK_BYTES);
-	if (!po.buf || xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
+	if (xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
 		goto out;
 	for (data = 0; data < st.st_size; data = hole) {
 		data = lseek(fd, data, SEEK_DATA);
 		if (data < 0)
 			break; /* ENXIO: no more data */
 		hole = lseek(fd, data, SEEK_HOLE);
-		for (off_t off = data; off < hole; off += CHUNK_BYTES) {
-			size_t len = min((uint64_t)(hole - off), (uint64_t)CHUNK_BYTES);
+		for (src.off = data; src.off < hole; src.off += CHUNK_BYTES) {
+			size_t len = min((uint64_t)(hole - src.off), (uint64_t)CHUNK_BYTES);
 
-			if (pread_full(fd, po.buf, len, off)) {
-				pr_perror("can't read shared memory %s", path);
-				goto out;
-			}
-			if (xfer_add_buf(po.x, off, len / PAGE_SIZE, po.buf))
+			if (xfer_add_fill(po.x, src.off, len / PAGE_SIZE, read_shmem, &src))
 				goto out;
 		}
 	}
@@ -306,7 +326,6 @@ static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
 out:
 	if (xfer_close(po.x))
 		ret = -EIO;
-	free(po.buf);
 	return ret;
 }
 
@@ -325,8 +344,7 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		pr_perror("can't open pagemap/mem of %d", t->pid);
 		goto out;
 	}
-	po.buf = malloc(CHUNK_BYTES);
-	if (!po.buf || xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
+	if (xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
@@ -349,7 +367,6 @@ out:
 		ret = ret ? ret : -EIO;
 	if (po.mem_fd >= 0)
 		close(po.mem_fd);
-	free(po.buf);
 	return ret;
 }
 

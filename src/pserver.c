@@ -34,7 +34,6 @@ struct recv_session {
 	uint64_t cur_end; /* runs of one pagemap must ascend */
 	uint64_t *done;	  /* pagemaps already written this session */
 	int nr_done;
-	uint8_t *buf;	  /* XFER_ENTRY_PAGES pages */
 };
 
 int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err)
@@ -128,9 +127,26 @@ static int check_run(struct recv_session *s, const struct ps_iov *pi, uint32_t f
 	return 0;
 }
 
+/* The data of a run straight off the socket into the xfer's buffers (xfer_fill_fn). */
+struct run_src {
+	struct recv_session *s;
+	uint64_t vaddr;
+};
+
+static int recv_pages(void *arg, void *buf, uint64_t off, size_t len)
+{
+	const struct run_src *rs = arg;
+	int ret = ps_conn_recv(rs->s->c, buf, len);
+
+	if (ret)
+		pr_err("%s: short page data at %#llx: %s\n", rs->s->c->peer,
+		       (unsigned long long)(rs->vaddr + off), strerror(-ret));
+	return ret;
+}
+
 static int recv_add(struct recv_session *s, const struct ps_iov *pi, uint32_t flags)
 {
-	uint64_t left = pi->nr_pages, vaddr = pi->vaddr;
+	struct run_src rs = {s, pi->vaddr};
 	int ret = check_run(s, pi, flags);
 
 	/* Old clients write without OPEN, as CRIU's server allows. */
@@ -140,23 +156,9 @@ static int recv_add(struct recv_session *s, const struct ps_iov *pi, uint32_t fl
 		return ret;
 	s->cur_end = pi->vaddr + pi->nr_pages * PAGE_SIZE;
 	if (!(flags & PE_PRESENT))
-		return xfer_hole(s->cur, vaddr, left, flags);
-	while (left) {
-		uint64_t n = min(left, (uint64_t)XFER_ENTRY_PAGES);
-
-		ret = ps_conn_recv(s->c, s->buf, n * PAGE_SIZE);
-		if (ret) {
-			pr_err("%s: short page data at %#llx: %s\n", s->c->peer,
-			       (unsigned long long)vaddr, strerror(-ret));
-			return ret;
-		}
-		ret = xfer_add_buf(s->cur, vaddr, n, s->buf);
-		if (ret)
-			return ret;
-		vaddr += n * PAGE_SIZE;
-		left -= n;
-	}
-	return 0;
+		return xfer_hole(s->cur, pi->vaddr, pi->nr_pages, flags);
+	/* The local backend cuts it into entries of XFER_ENTRY_PAGES. */
+	return xfer_add_fill(s->cur, pi->vaddr, pi->nr_pages, recv_pages, &rs);
 }
 
 /* One request; 1 when the client closed the transfer cleanly. */
@@ -202,9 +204,8 @@ static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 	bool first = true;
 	int ret;
 
-	s.buf = malloc(XFER_ENTRY_PAGES * PAGE_SIZE);
 	s.xt = xfer_target_local(dirfd, pages_id);
-	if (!s.buf || !s.xt) {
+	if (!s.xt) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -238,7 +239,6 @@ out:
 	xfer_close(s.cur);
 	xfer_target_abort(s.xt);
 	free(s.done);
-	free(s.buf);
 	return ret;
 }
 

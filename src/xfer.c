@@ -26,6 +26,11 @@ int xfer_add(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int iovcnt
 	return x->t->ops->add(x, vaddr, iov, iovcnt);
 }
 
+int xfer_add_fill(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, xfer_fill_fn *fill, void *arg)
+{
+	return x->t->ops->add_fill(x, vaddr, nr_pages, fill, arg);
+}
+
 int xfer_hole(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t pe_flags)
 {
 	return x->t->ops->hole(x, vaddr, nr_pages, pe_flags);

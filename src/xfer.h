@@ -9,13 +9,18 @@
  *     xfer                 one open pagemap: a task's (XFER_TASK, id = pid)
  *                          or a shmem object's (XFER_SHMEM, id = shmid)
  *       add(vaddr, pages)  a run of present pages, in ascending order
+ *       add_fill(vaddr, nr, fill)  the same, the caller's fill() copying
+ *                          the data straight into the backend's buffers
  *       hole(vaddr, nr)    a run with no data here (PE_PARENT / PE_LAZY)
  *
  * Backends:
  *   local   pagemap-<pid>.img / pagemap-shmem-<id>.img with a head naming
  *           pages-<n>.img, n from the target's counter; one entry per at
  *           most XFER_ENTRY_PAGES pages, each with its checksum (field 1000,
- *           seed = the entry's vaddr); files 0600.
+ *           seed = the entry's vaddr); files 0600. A second thread
+ *           writes the pages file (page_writer.h) while the next piece
+ *           is filled and checksummed, so each piece is copied in once,
+ *           read back from the cache and written from there.
  *   ps      the CRIU page-server protocol on a connected ps_conn: OPEN2 per
  *           pagemap, ADD_F + data per run, CLOSE at the end (ps_proto.h).
  *           The server writes the images with the local backend, so both
@@ -26,6 +31,7 @@
  *
  * Every function returns 0 or -errno; after an error the dump fails.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -54,7 +60,17 @@ int xfer_open(struct xfer_target *t, enum xfer_kind kind, unsigned long id, stru
 /* Pages at [vaddr, vaddr + total iov length), page-aligned, ascending. */
 int xfer_add(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int iovcnt);
 int xfer_hole(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t pe_flags);
-/* Flushes and frees @x (NULL is fine). */
+/*
+ * Puts the @len bytes that start @off bytes into the run in @buf (both
+ * multiples of the page size); 0 or -errno, having said why.
+ */
+typedef int xfer_fill_fn(void *arg, void *buf, uint64_t off, size_t len);
+/*
+ * Like xfer_add(), without a copy: the backend calls @fill for each piece
+ * of the run, in order, into a buffer of its own.
+ */
+int xfer_add_fill(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, xfer_fill_fn *fill, void *arg);
+/* Flushes (the local backend: waits for its writes) and frees @x (NULL is fine). */
 int xfer_close(struct xfer *x);
 
 static inline int xfer_add_buf(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, const void *buf)

@@ -11,6 +11,8 @@ struct xfer_ops {
 	int (*open)(struct xfer_target *t, enum xfer_kind kind, unsigned long id,
 		    struct xfer **out);
 	int (*add)(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int iovcnt);
+	int (*add_fill)(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, xfer_fill_fn *fill,
+			void *arg);
 	int (*hole)(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t pe_flags);
 	int (*close)(struct xfer *x);
 	int (*fini)(struct xfer_target *t, int err);

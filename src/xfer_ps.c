@@ -20,9 +20,13 @@ struct ps_target {
 	struct ps_conn c;
 };
 
+/* xfer_add_fill() fills and sends this much at a time. */
+#define FILL_BYTES (256 * 1024)
+
 struct ps_xfer {
 	struct xfer x;
 	uint64_t dst_id;
+	uint8_t *buf; /* FILL_BYTES, for xfer_add_fill() */
 };
 
 static struct ps_conn *conn_of(struct xfer_target *t)
@@ -77,6 +81,36 @@ static int ps_add(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int i
 	return ret;
 }
 
+static int ps_add_fill(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, xfer_fill_fn *fill,
+		       void *arg)
+{
+	struct ps_xfer *px = (struct ps_xfer *)x;
+	struct ps_conn *c = conn_of(x->t);
+	struct ps_iov pi = {.cmd = PS_IOV_ADD_F, .flags = PE_PRESENT, .dst_id = px->dst_id};
+	uint64_t total = nr_pages * PAGE_SIZE;
+	int ret;
+
+	if (vaddr & (PAGE_SIZE - 1) || nr_pages > PS_MAX_NR_PAGES)
+		return -EINVAL;
+	if (!px->buf && !(px->buf = malloc(FILL_BYTES)))
+		return -ENOMEM;
+	pi.vaddr = vaddr;
+	pi.nr_pages = nr_pages;
+	ret = ps_send_iov(c, &pi);
+	for (uint64_t off = 0; off < total && !ret; off += FILL_BYTES) {
+		size_t n = min(total - off, (uint64_t)FILL_BYTES);
+
+		ret = fill(arg, px->buf, off, n);
+		if (ret)
+			return ret; /* fill said why */
+		ret = ps_conn_send(c, px->buf, n);
+	}
+	if (ret)
+		pr_err("page server %s: sending %llu bytes at %#lx: %s\n", c->peer,
+		       (unsigned long long)total, (unsigned long)vaddr, strerror(-ret));
+	return ret;
+}
+
 static int ps_hole(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t pe_flags)
 {
 	struct ps_xfer *px = (struct ps_xfer *)x;
@@ -99,6 +133,7 @@ static int ps_hole(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t p
 
 static int ps_close(struct xfer *x)
 {
+	free(((struct ps_xfer *)x)->buf);
 	free(x);
 	return 0;
 }
@@ -132,6 +167,7 @@ static int ps_fini(struct xfer_target *t, int err)
 static const struct xfer_ops ps_ops = {
     .open = ps_open,
     .add = ps_add,
+    .add_fill = ps_add_fill,
     .hole = ps_hole,
     .close = ps_close,
     .fini = ps_fini,

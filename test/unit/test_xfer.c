@@ -3,15 +3,18 @@
  * Unit test of the page-transfer layer without a dump: the page-server
  * header codec (both layouts, layout detection, dst_id decoding with the
  * legacy type numbers) and the local backend (runs split into checksummed
- * entries of at most XFER_ENTRY_PAGES pages, iovec gathering, holes, page
- * file numbering, file modes).
+ * entries of at most XFER_ENTRY_PAGES pages, iovec gathering, filled runs,
+ * holes, page file numbering, file modes, fill and write errors).
  */
 #define LOG_PREFIX "test: "
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "image.h"
@@ -81,12 +84,31 @@ static uint8_t *pattern(size_t pages, unsigned seed)
 	return p;
 }
 
+/* xfer_fill_fn over one buffer; fails at byte offset fail_at, if set */
+struct fill_src {
+	const uint8_t *data;
+	uint64_t fail_at;
+	int calls;
+};
+
+static int fill_from(void *arg, void *buf, uint64_t off, size_t len)
+{
+	struct fill_src *src = arg;
+
+	src->calls++;
+	if (src->fail_at && off + len > src->fail_at)
+		return -ENOSPC;
+	memcpy(buf, src->data + off, len);
+	return 0;
+}
+
 static void test_local(const char *dir)
 {
 	int dirfd = open(dir, O_DIRECTORY | O_RDONLY);
 	uint32_t pages_id = 10;
 	struct xfer_target *t = xfer_target_local(dirfd, &pages_id);
-	uint8_t *a = pattern(600, 1), *b = pattern(3, 2);
+	uint8_t *a = pattern(600, 1), *b = pattern(3, 2), *c = pattern(700, 3);
+	struct fill_src src = {c};
 	struct iovec iov[3] = {{a, 100 * PAGE_SIZE},
 			       {a + 100 * PAGE_SIZE, 450 * PAGE_SIZE},
 			       {a + 550 * PAGE_SIZE, 50 * PAGE_SIZE}};
@@ -103,7 +125,9 @@ static void test_local(const char *dir)
 	} want[] = {{0x10000000, 512, PE_PRESENT},
 		    {0x10000000 + 512 * PAGE_SIZE, 88, PE_PRESENT},
 		    {0x20000000, 4, PE_LAZY},
-		    {0x30000000, 3, PE_PRESENT}};
+		    {0x30000000, 3, PE_PRESENT},
+		    {0x40000000, 512, PE_PRESENT},
+		    {0x40000000 + 512 * PAGE_SIZE, 188, PE_PRESENT}};
 
 	check(t && a && b && !xfer_open(t, XFER_TASK, 77, &x), "open\n");
 	{
@@ -117,6 +141,8 @@ static void test_local(const char *dir)
 	check(xfer_hole(x, 0x20000000, 4, PE_PRESENT) == -EINVAL, "present hole accepted\n");
 	check(!xfer_add_buf(x, 0x30000000, 3, b), "add buf\n");
 	check(xfer_add_buf(x, 0x30000001, 1, b) == -EINVAL, "unaligned accepted\n");
+	/* filled in pieces straight into the writer's buffers: same entries */
+	check(!xfer_add_fill(x, 0x40000000, 700, fill_from, &src) && src.calls > 2, "add fill\n");
 	check(!xfer_close(x), "close\n");
 	check(!xfer_target_fini(t), "fini\n");
 	check(pages_id == 11, "pages id %u\n", pages_id);
@@ -131,7 +157,7 @@ static void test_local(const char *dir)
 	int pfd = openat(dirfd, "pages-11.img", O_RDONLY);
 
 	while (img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe) == 1) {
-		check(n < 4 && pe->vaddr == want[n].vaddr && pe->nr_pages == want[n].nr &&
+		check(n < 6 && pe->vaddr == want[n].vaddr && pe->nr_pages == want[n].nr &&
 			  pe->flags == want[n].flags,
 		      "entry %d: %#llx %u %#x\n", n, (unsigned long long)pe->vaddr, pe->nr_pages,
 		      pe->flags);
@@ -151,9 +177,9 @@ static void test_local(const char *dir)
 		pagemap_entry__free_unpacked(pe, NULL);
 		n++;
 	}
-	check(n == 4, "%d entries\n", n);
+	check(n == 6, "%d entries\n", n);
 	img_close(img);
-	check(!fstat(pfd, &st) && st.st_size == 603 * (off_t)PAGE_SIZE, "pages size\n");
+	check(!fstat(pfd, &st) && st.st_size == 1303 * (off_t)PAGE_SIZE, "pages size\n");
 	check((st.st_mode & 0777) == 0600, "pages mode %o\n", st.st_mode & 0777);
 	check(!fstatat(dirfd, "pagemap-77.img", &st, 0) && (st.st_mode & 0777) == 0600,
 	      "pagemap mode\n");
@@ -167,6 +193,40 @@ static void test_local(const char *dir)
 	close(dirfd);
 	free(a);
 	free(b);
+	free(c);
+}
+
+/* A failed fill or a failed write (by the writer thread) fails the add or the close. */
+static void test_local_errors(const char *dir)
+{
+	int dirfd = open(dir, O_DIRECTORY | O_RDONLY);
+	uint32_t pages_id = 20;
+	struct xfer_target *t = xfer_target_local(dirfd, &pages_id);
+	uint8_t *a = pattern(2048, 4);
+	struct fill_src src = {a, 100 * PAGE_SIZE};
+	struct rlimit old, lim = {1 << 20, 1 << 20};
+	struct xfer *x = NULL;
+	int ret;
+
+	check(t && a && !xfer_open(t, XFER_TASK, 80, &x), "open\n");
+	check(xfer_add_fill(x, 0x10000000, 200, fill_from, &src) == -ENOSPC, "fill error lost\n");
+	check(!xfer_close(x), "close after a failed fill\n");
+
+	/* pages-22.img may grow to 1 MiB: the writer's write() fails with EFBIG */
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	src.fail_at = 0;
+	check(!xfer_open(t, XFER_TASK, 81, &x), "open 2\n");
+	ret = setrlimit(RLIMIT_FSIZE, &lim);
+	check(!ret, "setrlimit\n");
+	ret = xfer_add_fill(x, 0x10000000, 2048, fill_from, &src);
+	check(ret == 0 || ret == -EIO, "add after a failed write: %d\n", ret);
+	check(xfer_close(x) == -EFBIG, "write error lost\n");
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	xfer_target_fini(t);
+	close(dirfd);
+	free(a);
 }
 
 int main(void)
@@ -178,6 +238,7 @@ int main(void)
 		return 1;
 	test_codec();
 	test_local(dir);
+	test_local_errors(dir);
 	char cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
