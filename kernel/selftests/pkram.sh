@@ -1,9 +1,13 @@
 #!/bin/bash
-# PKRAM selftest, run in the guest by test/vm/run with two kexecs:
+# PKRAM selftest, run in the guest by test/vm/run with three kexecs:
 #   boot 1: failure cases, fill and preserve trees, pass pkram=PFN on
 #   boot 2: verify every file (content, size, mode, owner, times), huge pages
-#           kept huge; then kexec with a bogus pkram= (nothing preserved)
-#   boot 3: boot goes on, the mount is empty, memory is all back
+#           kept huge; then hand-make (pkram-craft.py) a super block and run
+#           list that are valid and a stream that is corrupt after a file and
+#           two folios, and pass that on
+#   boot 3: every page of it was reserved; the mount is empty; every page
+#           comes back; then hand-make a super block with a bad checksum
+#   boot 4: boot goes on, nothing reserved, the mount is empty
 set -u
 IO=${AMBER_VM_IO:?run me through test/vm/run}
 BOOT=${AMBER_VM_BOOT:?}
@@ -21,8 +25,20 @@ manifest() { # DIR -> sha256 of files, then metadata of every entry (ns times)
 	 find . -type f | LC_ALL=C sort | xargs -r -d '\n' sha256sum &&
 	 (echo .; cat /tmp/list) | xargs -d '\n' stat -c '%n %F mode=%a uid=%u gid=%g size=%s blocks=%b atime=%.9X mtime=%.9Y ctime=%.9Z' | sed '/ directory /s/ blocks=[0-9]*//')
 }
-P=/tmp/pk H=/tmp/pkh
-mkdir -p $P $H
+P=/tmp/pk H=/tmp/pkh G=/tmp/pkg
+mkdir -p $P $H $G
+here=$(dirname "$0")
+# MODE: hand-make a tree (pkram-craft.py) in the pages of a file of a tmpfs
+# that is really preserved, so that kexec_file_load() keeps the next
+# kernel's segments off them; hand its super block to the next kernel
+craft() {
+	local mode=$1 sbpfn
+	mount -t tmpfs -o pkram=guard,huge=never none $G || return 1
+	sbpfn=$(python3 "$here/pkram-craft.py" craft $G/pages "$mode") || return 1
+	mount -o remount,preserve,ro $G || return 1
+	python3 "$here/pkram-craft.py" verify $G/pages || return 1
+	echo "pkram=$sbpfn" > $IO/next-cmdline
+}
 
 case $BOOT in
 1)
@@ -51,6 +67,8 @@ case $BOOT in
 		else
 			pass "preserve refused with a $kind: $(tr '\n' ' ' </tmp/err)"
 		fi
+		# the reason, naming the entry, is in the kernel log
+		check "refusal message names d-$kind" sh -c "dmesg | grep -q 'pkram: cannot preserve d-$kind: '"
 		check "still writable after refused preserve ($kind)" sh -c "echo x > $P/again"
 		umount $P
 	done
@@ -152,7 +170,12 @@ case $BOOT in
 	check "huge pages preserved as huge pages" [ $((h1 - h0)) -ge "$(cat $IO/huge.kb)" ]
 	check "sparse file still sparse" [ "$(du -k $P/sparse | cut -f1)" -lt 1024 ]
 	check "restored tmpfs writable" sh -c "echo more >> $P/one && rm $P/onemeg && mkdir $P/newdir"
-	mount -t tmpfs -o pkram=tree none /mnt 2>/dev/null && { check "second mount of a loaded name is empty" [ -z "$(ls -A /mnt)" ]; umount /mnt; }
+	if mount -t tmpfs -o pkram=tree none /mnt; then
+		check "second mount of a loaded name is empty" [ -z "$(ls -A /mnt)" ]
+		umount /mnt
+	else
+		fail "second mount of a loaded name"
+	fi
 	umount $P $H
 	m1=$(memtotal)
 	echo 0 > /sys/kernel/pkram	# drop the orphan tree
@@ -162,19 +185,47 @@ case $BOOT in
 	check "unloaded tree stays reserved until dropped ($ok kB)" [ $((m2 - m1)) -ge $ok -a $((m2 - m1)) -lt $((ok + ok / 20 + 4096)) ]
 	echo "MemTotal boot 1 $(cat $IO/memtotal.1) kB, boot 2 $(memtotal) kB"
 	check "MemTotal back to boot 1's" [ $(( $(cat $IO/memtotal.1) - $(memtotal) )) -lt 4096 ]
-	# next: kexec with nothing preserved and a bogus super block pfn
-	echo "pkram=262144" > $IO/next-cmdline
+	# next: a valid super block and run list, a corrupt stream
 	memtotal > $IO/memtotal.2
+	check "hand-made tree with a corrupt stream" craft corrupt-stream
 	;;
 3)
 	echo "== boot 3: $(uname -r) $(grep -o 'pkram=[0-9]*' /proc/cmdline)"
 	dmesg | grep -i pkram
-	check "bogus super block reported" sh -c "dmesg | grep -q 'no valid super block'"
+	check "hand-made super block accepted" sh -c "dmesg | grep -q 'super block at pfn .*: 1 tree(s)'"
+	m0=$(memtotal)
+	echo "MemTotal boot 2 $(cat $IO/memtotal.2) kB, boot 3 before mount $m0 kB"
+	# 4096 data pages + stream + run pages are reserved until the load
+	check "its pages are reserved" [ $(( $(cat $IO/memtotal.2) - m0 )) -ge 16384 ]
+	if mount -t tmpfs -o pkram=tree none $P; then
+		dmesg | grep 'tmpfs: pkram' | tail -2
+		check "corrupt stream reported" sh -c "dmesg | grep -q \"pkram: 'tree' is corrupt\""
+		check "mount with a corrupt stream is empty" [ -z "$(ls -A $P)" ]
+		check "tmpfs with a corrupt stream is usable" sh -c "echo x > $P/x && rm $P/x"
+		umount $P
+	else
+		fail "mount with a corrupt stream"
+	fi
+	m1=$(memtotal)
+	echo "MemTotal after the failed load $m1 kB (+$((m1 - m0)) kB)"
+	check "every page of the corrupt tree returned" [ $((m1 - m0)) -ge 16400 ]
+	check "MemTotal back to boot 2's" [ $(( $(cat $IO/memtotal.2) - m1 )) -lt 4096 ]
+	check "sysfs: nothing preserved for the next boot" [ "$(cat /sys/kernel/pkram)" = 0 ]
+	memtotal > $IO/memtotal.3
+	check "hand-made super block with a bad checksum" craft bad-csum
+	;;
+4)
+	echo "== boot 4: $(uname -r) $(grep -o 'pkram=[0-9]*' /proc/cmdline)"
+	dmesg | grep -i pkram
+	check "bad super block reported" sh -c "dmesg | grep -q 'no valid super block'"
 	mount -t tmpfs -o pkram=tree none $P
-	check "mount with a bogus super block is empty" [ -z "$(ls -A $P)" ]
+	check "mount with a bad super block is empty" [ -z "$(ls -A $P)" ]
 	umount $P
-	echo "MemTotal boot 2 $(cat $IO/memtotal.2) kB, boot 3 $(memtotal) kB"
-	check "nothing reserved" [ $(( $(cat $IO/memtotal.2) - $(memtotal) )) -lt 4096 ]
+	echo "MemTotal boot 3 $(cat $IO/memtotal.3) kB, boot 4 $(memtotal) kB"
+	check "nothing reserved" [ $(( $(cat $IO/memtotal.3) - $(memtotal) )) -lt 4096 ]
+	;;
+*)
+	fail "unexpected boot $BOOT"
 	;;
 esac
 echo "boot $BOOT: $fails failure(s)"

@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cd "$top"
 log=${VMTEST_LOG:-/tmp/amber-vmtest}
+rm -f "$log"/*.log "$log/summary"
 mkdir -p "$log"
 results=()
 failed=0
@@ -33,9 +34,14 @@ suite() { # NAME ARGS... (test/vm/run arguments)
 suite debian-soft-dirty --kernel "$DK" --modules "$DM" -- python3 test/vm/tests/soft-dirty.py
 suite debian-kexec --kernel "$DK" --modules "$DM" --kexec-into "$K" --kexec-into "$DK,$DM" -- \
 	sh -c 'echo "boot $AMBER_VM_BOOT: $(uname -r)"; python3 test/vm/tests/soft-dirty.py'
-suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" -- kernel/selftests/pkram.sh
+suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" -- kernel/selftests/pkram.sh
 
+# the PASS/FAIL lines the selftests print, in the summary too
+for f in "$log"/*.log; do
+	n=$(grep -c '^PASS ' "$f"); m=$(grep -c '^FAIL ' "$f")
+	[ $((n + m)) = 0 ] || results+=("  $(basename "$f" .log): $n checks passed, $m failed")
+done
 echo
 echo "=== vmtest summary"
-printf '%s\n' "${results[@]}"
+printf '%s\n' "${results[@]}" | tee "$log/summary"
 exit $failed
