@@ -114,7 +114,15 @@ pserver: all
 zdtm-asan: all
 	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
 
-test: unit pserver zdtm zdtm-asan
+# The QEMU part: our PKRAM kernel built and tested across kexec, Debian's
+# 6.12 kernel for soft-dirty (the incremental zdtm modes). AMBER_NO_VM=1
+# skips it, saying so.
+vm-ci: all
+	@if [ "$(AMBER_NO_VM)" = 1 ]; then \
+		echo "SKIP: kernel build and QEMU guest suites (AMBER_NO_VM=1): PKRAM, kexec and soft-dirty untested"; \
+	else bash test/vm/ci.sh; fi
+
+test: unit pserver zdtm zdtm-asan vm-ci
 
 demo: all $(B)/demo_workload
 	bash scripts/demo.sh

@@ -117,17 +117,17 @@ def test_dedup():
     def body():
         start(run, ZDTM_DIR / "static" / "inc_write")
         predump(run, 1)
+        before = pages_bytes(run.imgdir / "pre1")
         os.kill(run.pid, signal.SIGUSR1)
         wait_ack(run, 1)
         predump(run, 2, "--auto-dedup")
-        before = pages_bytes(run.imgdir / "pre1")
         os.kill(run.pid, signal.SIGUSR1)
         wait_ack(run, 2)
         final_dump(run, "pre2")
         run.amber("dedup", ["-D", run.imgdir], "dedup.log")
         after = pages_bytes(run.imgdir / "pre1")
         if not after < before:
-            pytest.fail(f"dedup punched nothing out of pre1 ({before} -> "
+            pytest.fail(f"--auto-dedup and dedup punched nothing out of pre1 ({before} -> "
                         f"{after} bytes)", pytrace=False)
         restore(run)
         stop(run)  # inc_write checks every page against its own sums
