@@ -31,7 +31,7 @@ RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-sta
 RST_SRCS := $(wildcard src/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
-.PHONY: all deps asan test unit zdtm pserver demo bench clean format vmtest kernel
+.PHONY: all deps asan test unit zdtm pserver demo bench clean format vmtest kernel vm-ci
 all: deps $(B)/amber $(B)/asan/amber tests
 
 deps:
