@@ -211,15 +211,6 @@ static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readab
 	return xfer_add_fill(po->x, addr, nr, read_target, &rs);
 }
 
-static bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
-{
-	if (pme & PME_SWAP)
-		return true;
-	if (!(pme & PME_PRESENT) || (pme & PME_FILE))
-		return false;
-	return !zero_pfn || (pme & PME_PFN_MASK) != zero_pfn;
-}
-
 static int dump_vma_pages(struct pages_out *po, int pagemap_fd, const VmaEntry *v)
 {
 	uint64_t pmes[CHUNK_PAGES];

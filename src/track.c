@@ -131,15 +131,6 @@ static int scan_ioctl(int pagemap_fd, uint64_t start, uint64_t end, uint64_t wp_
 	return 0;
 }
 
-static bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
-{
-	if (pme & PME_SWAP)
-		return true;
-	if (!(pme & PME_PRESENT) || (pme & PME_FILE))
-		return false;
-	return !zero_pfn || (pme & PME_PFN_MASK) != zero_pfn;
-}
-
 #define READ_PAGES 512
 
 /* The same through /proc/PID/pagemap reads, for kernels before 6.7. */

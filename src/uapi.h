@@ -6,6 +6,7 @@
  * Kernel ABI that Debian 12's 6.1 headers lack or that libc does not
  * expose. Values are facts of the kernel's uapi.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 #define NSIG_KERNEL 64
@@ -141,5 +142,18 @@ struct pm_scan_arg {
 #define PME_EXCLUSIVE  (1ULL << 56)
 #define PME_SOFT_DIRTY (1ULL << 55)
 #define PME_PFN_MASK   ((1ULL << 55) - 1)
+
+/*
+ * A page with data of the task's own: swapped, or present and neither a
+ * page-cache page nor the kernel's zero page (pfn @zero_pfn, 0 if unknown).
+ */
+static inline bool pme_wanted(uint64_t pme, uint64_t zero_pfn)
+{
+	if (pme & PME_SWAP)
+		return true;
+	if (!(pme & PME_PRESENT) || (pme & PME_FILE))
+		return false;
+	return !zero_pfn || (pme & PME_PFN_MASK) != zero_pfn;
+}
 
 #endif
