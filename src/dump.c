@@ -191,6 +191,12 @@ static int dump_tree(struct dump_ctx *dc)
 
 void dump_undo_tracking(struct dump_ctx *dc)
 {
+	bool rearmed = false;
+
+	for (int i = 0; i < dc->nr_tasks; i++)
+		rearmed |= dc->tasks[i]->track.rearmed;
+	if (rearmed && dc->parent_dirfd >= 0)
+		inc_mark_chain_reset(dc->parent_dirfd);
 	for (int i = 0; i < dc->nr_tasks; i++) {
 		struct track_task *tt = &dc->tasks[i]->track;
 

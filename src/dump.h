@@ -104,7 +104,10 @@ int dump_open_dir(struct dump_ctx *dc);
 int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr);
 int dump_write_pstree(struct dump_ctx *dc);
 int dump_write_inventory(struct dump_ctx *dc);
-/* Closes the trackers this dump armed, after a failure. */
+/*
+ * After a failure: closes the trackers this dump armed, and marks the
+ * parent chain if a scan already re-armed the tracker (mem_inc.h).
+ */
 void dump_undo_tracking(struct dump_ctx *dc);
 void dump_ctx_free(struct dump_ctx *dc);
 

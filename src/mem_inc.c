@@ -36,6 +36,11 @@ int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p)
 	p->cover.pages_fd = -1;
 	if (parent_dirfd < 0)
 		return 0;
+	if (!faccessat(parent_dirfd, INC_RESET_MARK, F_OK, 0)) {
+		pr_warn("%d: the parent images predate a failed dump that re-armed the memory "
+			"tracker: every page is saved again\n", pid);
+		return 0;
+	}
 	img_name(IMG_MM, pid, name, sizeof(name));
 	if (faccessat(parent_dirfd, name, F_OK, 0) && errno == ENOENT)
 		return 0; /* a task born since the parent image */
@@ -51,6 +56,28 @@ int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p)
 	}
 	p->have = true;
 	return 0;
+}
+
+void inc_mark_chain_reset(int parent_dirfd)
+{
+	int cur = parent_dirfd;
+
+	for (int depth = 0; cur >= 0 && depth < PM_MAX_CHAIN; depth++) {
+		int fd = openat(cur, INC_RESET_MARK, O_WRONLY | O_CREAT | O_CLOEXEC, 0600), up;
+
+		if (fd < 0)
+			pr_perror("can't mark a parent image as unusable for tracking");
+		else
+			close(fd);
+		up = openat(cur, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+		if (cur != parent_dirfd)
+			close(cur);
+		cur = up;
+	}
+	if (cur >= 0 && cur != parent_dirfd)
+		close(cur);
+	pr_warn("the memory tracker was re-armed by this failed dump: its parent images are "
+		"marked, and the next incremental dump saves every page\n");
 }
 
 void inc_parent_free(struct inc_parent *p)
@@ -161,6 +188,7 @@ int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->pid = tt->pid;
+	tt->rearmed = true; /* from the first scan on, see inc_mark_chain_reset() */
 	for (size_t i = 0; i < n_vmas; i++) {
 		const VmaEntry *v = vmas[i];
 		struct scan_ctx sc = { .plan = plan };

@@ -42,6 +42,17 @@ struct inc_parent {
 	struct pm_layer cover; /* its pagemap: PE_PRESENT and PE_PARENT */
 };
 
+/*
+ * A tracked dump or pre-dump that fails after its scan has re-armed the
+ * tracker (soft-dirty cleared, uffd-wp re-protected) without leaving an
+ * image: "not written since" would now be relative to nothing saved. It
+ * marks every image down the chain from @parent_dirfd with INC_RESET_MARK,
+ * and a marked image is never trusted as a parent again: the next dump
+ * saves every page (a new chain).
+ */
+#define INC_RESET_MARK "amber.track-reset"
+void inc_mark_chain_reset(int parent_dirfd);
+
 /* @parent_dirfd < 0: no parent. A task missing there is not an error. */
 int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p);
 void inc_parent_free(struct inc_parent *p);

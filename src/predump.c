@@ -196,8 +196,12 @@ int amber_predump(const struct dump_opts *opts)
 		dump_undo_tracking(&dc);
 	pstree_release(&dc, false);
 	frozen_ms = ms_since(&t0);
-	if (!ret)
+	if (!ret) {
 		ret = predump_write(&dc, pts);
+		/* The trackers moved on at the scan: the chain below is stale now. */
+		if (ret && dc.parent_dirfd >= 0)
+			inc_mark_chain_reset(dc.parent_dirfd);
+	}
 	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
 		pr_warn("dedup of the parent images failed; they are intact but larger\n");
 	if (ret) {

@@ -47,6 +47,7 @@ struct track_task {
 	int uffd;      /* amber's copy of the target's uffd, -1 */
 	int target_fd; /* its number in the target, -1 */
 	bool fresh;    /* armed just now: nothing it says is "clean" */
+	bool rearmed;  /* scanned in this dump: the tracker moved on */
 };
 
 /*

@@ -141,3 +141,35 @@ def wait_ack(run, k):
         if time.monotonic() > deadline:
             pytest.fail(f"no ack of iteration {k}", pytrace=False)
         time.sleep(0.01)
+
+
+def test_failed_dump_resets_chain():
+    """A tracked dump that fails after its scan re-armed the tracker marks
+    the chain below it, and the next dump saves every page again: the
+    pages written before the failure must not be taken from the parent."""
+    run = Run("inc_write", PRE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "inc_write")
+        predump(run, 1)
+        os.kill(run.pid, signal.SIGUSR1)
+        wait_ack(run, 1)
+        env = dict(os.environ, AMBER_FAULT="dump-mm")
+        out = subprocess.run(
+            [str(amber_path()), "dump", "-t", str(run.pid), "-D",
+             str(run.imgdir), *tracker_args(), "--prev-images-dir", "pre1"],
+            env=env, capture_output=True, text=True, timeout=120)
+        if out.returncode == 0:
+            pytest.fail("the injected fault did not fail the dump",
+                        pytrace=False)
+        if not (run.imgdir / "pre1" / "amber.track-reset").exists():
+            pytest.fail(f"the parent was not marked: {out.stderr}",
+                        pytrace=False)
+        final_dump(run, "pre1")
+        if ", 0 left there" not in read_text(run.imgdir / "dump.log"):
+            pytest.fail("pages were still taken from the marked parent",
+                        pytrace=False)
+        restore(run)
+        stop(run)  # inc_write checks every page, change 1 included
+
+    guarded(run, body)
