@@ -599,6 +599,10 @@ class Lazy(Dump):
             if daemon.poll() is None:
                 daemon.kill()
                 daemon.wait()
+                # its keeper (own session, same argv) waits for a restore
+                # that will not come: it goes too
+                subprocess.run(["pkill", "-KILL", "-f", f"--socket {sock} "],
+                               check=False)
         run.check_log(log, out)
         if rc != 0:
             pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
