@@ -16,7 +16,7 @@
  * cmd: low 16 bits the command, high 16 bits flags (PE_* for ADD_F).
  * dst_id: (id << 8) | type, type 1 = task pagemap (id = pid), 2 = shmem
  * pagemap (id = shmid); older CRIUs sent other type numbers (accepted).
- * For GET, dst_id is the plain pid.
+ * For GET, dst_id is the plain pid (or, with PS_GET_SHMEM, the plain shmid).
  *
  * Dump side (the client streams pages into the server's directory):
  *   OPEN2 dst        -> server replies 1 byte: has a parent image
@@ -30,11 +30,20 @@
  * Lazy side (a lazy-pages daemon pulls pages from a served dump):
  *   GET nr vaddr pid -> ADD_F|PE_PRESENT<<16 with nr' <= nr pages at vaddr,
  *                       then nr' pages of data
+ *   GET|PS_GET_SHMEM<<16 nr off shmid -> the same, from the shmem object
+ *                       shmid (pagemap-shmem-<shmid>.img), off its offset
  *
  * amber's additions, sent only by an amber server and only where stock
  * CRIU would have closed the connection:
  *   GET on an address not in the dump -> ADD_F, flags 0, nr_pages 0: a hole
  *   a bad request -> PS_IOV_ERR with dst_id = positive errno, vaddr echoed
+ * and one a client sends, to an amber server only:
+ *   PS_GET_SHMEM, a GET flag: dst_id is a shmid (shared anonymous memory
+ *   or a memfd, as the dump named it) and vaddr the page-aligned offset in
+ *   that object, which post-copy needs besides the tasks' pages. Stock
+ *   CRIU never sets a GET flag, so an amber server refuses any other
+ *   (EINVAL). CRIU's server, and amber's before this flag, ignore flags on
+ *   GET and would take the shmid for a pid: a client must know its server.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +65,14 @@
 #define PS_TYPE_MASK  ((1u << PS_TYPE_BITS) - 1)
 #define PS_TYPE_PID   1
 #define PS_TYPE_SHMEM 2
+
+/*
+ * GET flags (struct ps_iov .flags). PS_GET_SHMEM takes the top bit, far
+ * from the PE_* flags (bits 0-2) that ADD_F carries, so that no flag CRIU
+ * may add one day collides with it.
+ */
+#define PS_GET_SHMEM 0x8000	  /* amber only: dst_id is a shmid, vaddr an offset */
+#define PS_GET_FLAGS PS_GET_SHMEM /* every GET flag a server accepts */
 
 enum ps_wire {
 	PS_WIRE_24, /* default: what Debian's criu speaks */

@@ -56,11 +56,23 @@ struct ps_client *ps_client_connect(const struct ps_client_opts *o)
 	return c;
 }
 
-/* One GET round trip: *got pages at @vaddr (0: a hole there). */
-static int get_once(struct ps_client *c, int pid, uint64_t vaddr, uint64_t nr, uint8_t *buf,
-		    uint64_t *got)
+/* What a GET names: a task or, with PS_GET_SHMEM, a shmem object. */
+struct get_target {
+	uint32_t flags;
+	uint64_t id;
+};
+
+static const char *target_kind(const struct get_target *t)
 {
-	struct ps_iov req = {.cmd = PS_IOV_GET, .nr_pages = nr, .vaddr = vaddr, .dst_id = pid};
+	return t->flags & PS_GET_SHMEM ? "shmem" : "pid";
+}
+
+/* One GET round trip: *got pages at @vaddr (0: a hole there). */
+static int get_once(struct ps_client *c, const struct get_target *t, uint64_t vaddr, uint64_t nr,
+		    uint8_t *buf, uint64_t *got)
+{
+	struct ps_iov req = {
+	    .cmd = PS_IOV_GET, .flags = t->flags, .nr_pages = nr, .vaddr = vaddr, .dst_id = t->id};
 	struct ps_iov rep;
 	int ret = ps_send_iov(&c->c, &req);
 
@@ -75,26 +87,28 @@ static int get_once(struct ps_client *c, int pid, uint64_t vaddr, uint64_t nr, u
 	}
 	if (rep.cmd != PS_IOV_ADD_F || rep.vaddr != vaddr || rep.nr_pages > nr ||
 	    (rep.nr_pages && !(rep.flags & PE_PRESENT))) {
-		pr_err("page server sent a reply that does not match GET %d %#llx\n", pid,
-		       (unsigned long long)vaddr);
+		pr_err("page server sent a reply that does not match GET %s %llu %#llx\n",
+		       target_kind(t), (unsigned long long)t->id, (unsigned long long)vaddr);
 		return -EPROTO;
 	}
 	*got = rep.nr_pages;
 	return rep.nr_pages ? ps_conn_recv(&c->c, buf, rep.nr_pages * PAGE_SIZE) : 0;
 }
 
-int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned nr_pages, void *buf)
+/* As many GETs as the server's partial replies take to fill @buf. */
+static int get_pages(struct ps_client *c, const struct get_target *t, uint64_t vaddr,
+		     unsigned nr_pages, void *buf)
 {
 	uint8_t *p = buf;
 	bool hole = false;
 
 	if (c->broken)
 		return -EPROTO;
-	if (pid <= 0 || (vaddr & (PAGE_SIZE - 1)) || !nr_pages)
+	if (!t->id || (vaddr & (PAGE_SIZE - 1)) || !nr_pages)
 		return -EINVAL;
 	while (nr_pages) {
 		uint64_t got = 0;
-		int ret = get_once(c, pid, vaddr, nr_pages, p, &got);
+		int ret = get_once(c, t, vaddr, nr_pages, p, &got);
 
 		if (ret) {
 			/* An error reply leaves the stream in step; anything else does not. */
@@ -115,6 +129,22 @@ int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned n
 	return hole ? -ENOENT : 0;
 }
 
+int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned nr_pages, void *buf)
+{
+	/* No pid is 0 or negative: id 0 is refused as a bad request. */
+	struct get_target t = {.id = pid > 0 ? (uint64_t)pid : 0};
+
+	return get_pages(c, &t, vaddr, nr_pages, buf);
+}
+
+int ps_client_get_shmem_pages(struct ps_client *c, uint64_t shmid, uint64_t off, unsigned nr_pages,
+			      void *buf)
+{
+	struct get_target t = {.flags = PS_GET_SHMEM, .id = shmid};
+
+	return get_pages(c, &t, off, nr_pages, buf);
+}
+
 void ps_client_close(struct ps_client *c)
 {
 	struct ps_iov req = {.cmd = PS_IOV_CLOSE};
@@ -124,6 +154,14 @@ void ps_client_close(struct ps_client *c)
 		return;
 	if (!c->broken && !ps_send_iov(&c->c, &req))
 		ps_conn_recv(&c->c, &status, sizeof(status));
+	ps_conn_close(&c->c);
+	free(c);
+}
+
+void ps_client_hangup(struct ps_client *c)
+{
+	if (!c)
+		return;
 	ps_conn_close(&c->c);
 	free(c);
 }

@@ -10,6 +10,8 @@
  *
  *   c = ps_client_connect(&opts);           connects, TLS and/or token
  *   ps_client_get_pages(c, pid, va, n, buf) 0 / -ENOENT / -errno
+ *   ps_client_get_shmem_pages(c, shmid, off, n, buf)   the same, for shared
+ *                                           anonymous memory and memfds
  *   ps_client_close(c);                     CLOSE: the server then exits
  */
 #include <stddef.h>
@@ -48,7 +50,25 @@ struct ps_client *ps_client_connect(const struct ps_client_opts *o);
  */
 int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned nr_pages, void *buf);
 
+/*
+ * Reads @nr_pages pages of the shmem object @shmid (shared anonymous
+ * memory or a memfd: pagemap-shmem-<shmid>.img) from the page-aligned
+ * offset @off into @buf. The same returns as ps_client_get_pages, with
+ * -ESRCH for a shmid that is not in the dump, and -ENOENT (zero-filled)
+ * for pages the object did not hold, past its end too.
+ * Sent as a GET with amber's PS_GET_SHMEM flag (ps_proto.h): ask only a
+ * server that knows it. CRIU's, and amber's before the flag, ignore GET
+ * flags and would take @shmid for a pid.
+ */
+int ps_client_get_shmem_pages(struct ps_client *c, uint64_t shmid, uint64_t off, unsigned nr_pages,
+			      void *buf);
+
 /* Sends CLOSE (the server's session ends) and frees @c. NULL is fine. */
 void ps_client_close(struct ps_client *c);
+/*
+ * Drops the connection without CLOSE and frees @c: a lazy server keeps
+ * listening (a resumed lazy-pages daemon reconnects). NULL is fine.
+ */
+void ps_client_hangup(struct ps_client *c);
 
 #endif

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * Drives the page-server GET client (src/pserver_client.h) for the tests:
- *   ps_get [-T TOKEN] [--tls CA] ADDR PORT PID:VADDR:NR [PID:VADDR:NR...]
- * For each request, prints "PID VADDR NR RESULT" (RESULT = 0 or -errno)
- * on stderr and writes the NR pages it got to stdout.
+ *   ps_get [-T TOKEN] [--tls CA] ADDR PORT REQ [REQ...]
+ *   REQ = PID:VADDR:NR (ps_client_get_pages), or sSHMID:OFF:NR
+ *         (ps_client_get_shmem_pages); VADDR and OFF in hex
+ * For each request, prints "PID VADDR NR RESULT" or "SHMID OFF NR RESULT"
+ * (RESULT = 0 or -errno) on stderr and writes the NR pages it got to stdout.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,18 +45,22 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	for (i += 2; i < argc; i++) {
-		unsigned long long va;
+		bool shmem = argv[i][0] == 's';
+		unsigned long long id, va;
 		unsigned nr;
-		int pid, ret;
 		void *buf;
+		int ret;
 
-		if (sscanf(argv[i], "%d:%llx:%u", &pid, &va, &nr) != 3)
+		if (sscanf(argv[i] + shmem, "%llu:%llx:%u", &id, &va, &nr) != 3)
 			return 2;
 		buf = malloc((size_t)nr * 4096 + 1);
 		if (!buf)
 			return 1;
-		ret = ps_client_get_pages(c, pid, va, nr, buf);
-		fprintf(stderr, "%d %llx %u %d\n", pid, va, nr, ret);
+		if (shmem)
+			ret = ps_client_get_shmem_pages(c, id, va, nr, buf);
+		else
+			ret = ps_client_get_pages(c, (int)id, va, nr, buf);
+		fprintf(stderr, "%llu %llx %u %d\n", id, va, nr, ret);
 		if (ret == 0 || ret == -ENOENT)
 			fwrite(buf, 4096, nr, stdout);
 		free(buf);

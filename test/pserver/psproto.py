@@ -16,6 +16,7 @@ PS_IOV_CLOSE, PS_IOV_FORCE_CLOSE = 0x1023, 0x1024
 PS_IOV_ERR = 0x1100  # amber's error reply
 PE_PARENT, PE_LAZY, PE_PRESENT = 1, 2, 4
 PS_TYPE_PID, PS_TYPE_SHMEM = 1, 2
+PS_GET_SHMEM = 0x8000  # amber's GET flag: dst_id is a shmid, vaddr an offset
 PAGE = 4096
 
 AUTH_MAGIC = b"AMBRPS01"
@@ -101,14 +102,18 @@ class Client:
         got = self.recv(4)
         return struct.unpack("<i", got)[0] if len(got) == 4 else None
 
-    def get(self, pid, vaddr, nr):
+    def get(self, pid, vaddr, nr, flags=0):
         """(reply header, data)."""
-        self.req(PS_IOV_GET, nr, vaddr, pid)
+        self.req(PS_IOV_GET, nr, vaddr, pid, flags)
         rep = self.reply()
         data = b""
         if rep and rep["cmd"] == PS_IOV_ADD_F and rep["nr"]:
             data = self.recv(rep["nr"] * PAGE)
         return rep, data
+
+    def get_shmem(self, shmid, off, nr):
+        """(reply header, data) of the shmem object shmid at offset off."""
+        return self.get(shmid, off, nr, PS_GET_SHMEM)
 
 
 def read_varint(buf, pos):

@@ -185,6 +185,29 @@ def test_lazy_get_with_c_client(tmp_path, servers):
     assert s.wait() == 0
 
 
+SHMID = 77  # send_dump's shmem object
+
+
+def test_lazy_get_shmem_with_c_client(tmp_path, servers):
+    """ps_client_get_shmem_pages: a shmem object's pages by offset, holes
+    in and past it (-ENOENT, zero-filled), a shmid not in the dump and a pid
+    taken for a shmid (-ESRCH), and plain GETs still answered alongside."""
+    d = make_dump(tmp_path, servers)
+    s = servers(d, "--lazy-pages", name="lazy")
+    shm = SHM[0][1]
+    rc, res, out, err = ps_get(
+        s.port, f"s{SHMID}:0:2", f"s{SHMID}:1000:1", f"s{SHMID}:0:3", f"s{SHMID}:100000:1",
+        "s78:0:1", f"s{PID}:400000:1", f"{SHMID}:0:1", f"{PID}:400000:1")
+    assert rc == 0, err
+    assert res == [0, 0, -errno.ENOENT, -errno.ENOENT, -errno.ESRCH, -errno.ESRCH,
+                   -errno.ESRCH, 0], err
+    assert out == shm + shm[PAGE:] + shm + bytes(PAGE) + bytes(PAGE) + RUNS[0][1][:PAGE]
+    assert s.wait() == 0
+    log = s.logtext()
+    assert "serving shmem 77: 1 runs from pages-65538.img" in log
+    assert "GET for shmem 78: not in this dump" in log
+
+
 def test_lazy_bad_requests(tmp_path, servers):
     """Malformed GETs get an error reply and the session goes on."""
     d = make_dump(tmp_path, servers)
@@ -209,11 +232,40 @@ def test_lazy_bad_requests(tmp_path, servers):
     rep, data = c.get(PID, 0x400000, 3)
     assert rep["cmd"] == P.PS_IOV_ADD_F and rep["flags"] == P.PE_PRESENT
     assert data == RUNS[0][1]
+    # GET flags: PS_GET_SHMEM alone is known; its requests are checked alike
+    S = P.PS_GET_SHMEM
+    flag_cases = [
+        ((0x4000, 1, 0x400000, PID), errno.EINVAL),    # a flag nobody defined
+        ((P.PE_PRESENT, 1, 0x400000, PID), errno.EINVAL),  # PE_* mean nothing on GET
+        ((S | 0x1, 1, 0, SHMID), errno.EINVAL),        # ours, and an unknown one
+        ((0xffff, 1, 0, SHMID), errno.EINVAL),
+        ((S, 1, 0x123, SHMID), errno.ERANGE),          # unaligned offset
+        ((S, 1, 1 << 47, SHMID), errno.ERANGE),        # offset out of range
+        ((S, 0, 0, SHMID), errno.E2BIG),               # zero pages
+        ((S, (1 << 20) + 1, 0, SHMID), errno.E2BIG),   # too many
+        ((S, 1, 0, 0), errno.ESRCH),                   # shmid 0
+        ((S, 1, 0, 78), errno.ESRCH),                  # not in the dump
+        ((S, 1, 0, PID), errno.ESRCH),                 # a pid is no shmid...
+        ((0, 1, 0, SHMID), errno.ESRCH),               # ... nor a shmid a pid
+    ]
+    for (flags, nr, vaddr, dst_id), err in flag_cases:
+        rep, _ = c.get(dst_id, vaddr, nr, flags)
+        assert rep and rep["cmd"] == P.PS_IOV_ERR and rep["dst"] == err, (flags, rep)
+        assert rep["vaddr"] == vaddr
+    rep, data = c.get_shmem(SHMID, PAGE, 5)   # at most what is there
+    assert rep["cmd"] == P.PS_IOV_ADD_F and rep["nr"] == 1 and data == SHM[0][1][PAGE:]
+    rep, data = c.get_shmem(SHMID, 2 * PAGE, 1)  # past the object: a hole
+    assert rep["cmd"] == P.PS_IOV_ADD_F and rep["nr"] == 0 and rep["flags"] == 0
+    rep, data = c.get(PID, 0x400000, 3)
+    assert data == RUNS[0][1]
     assert s.alive()
     c.close()
     log = s.logtext()
     assert "not a user page address" in log and "not in this dump" in log
     assert "only GET and CLOSE" in log
+    assert "GET with unknown flags 0x4000" in log and "GET with unknown flags 0x8001" in log
+    assert "not a page offset in a shmem object" in log
+    assert "GET for shmem 0: out of range" in log
 
 
 def test_lazy_detects_corruption(tmp_path, servers):
@@ -230,6 +282,22 @@ def test_lazy_detects_corruption(tmp_path, servers):
     assert data == RUNS[0][1][:PAGE]
     c.close()
     assert "fail their checksum" in s.logtext()
+
+
+def test_lazy_detects_shmem_corruption(tmp_path, servers):
+    """A shmem object's pages are checksummed like a task's: a flipped bit
+    is refused (every time, not only the first), the tasks still served."""
+    d = make_dump(tmp_path, servers)
+    p = d / "pages-65538.img"
+    data = bytearray(p.read_bytes())
+    data[PAGE + 7] ^= 0x10
+    p.write_bytes(bytes(data))
+    s = servers(d, "--lazy-pages", name="lazy")
+    rc, res, out, err = ps_get(s.port, f"s{SHMID}:0:1", f"{PID}:400000:1", f"s{SHMID}:1000:1")
+    assert rc == 0 and res == [-errno.EBADMSG, 0, -errno.EBADMSG], err
+    assert out == RUNS[0][1][:PAGE]
+    assert s.wait() == 0
+    assert "shmem 77: pages at 0 (+2 pages) fail their checksum" in s.logtext()
 
 
 def expect_err(c, err):
@@ -359,9 +427,11 @@ def random_frame(rng):
     nr = rng.choice([0, 1, 2, 511, 512, 1 << 20, (1 << 20) + 1, rng.randrange(1 << 32)])
     vaddr = rng.choice([0, 0x400000, 0x400001, 0x7f0000000000, 1 << 47, (1 << 64) - PAGE,
                         rng.randrange(1 << 64)])
-    dst_id = rng.choice([PID, 0, 31337, P.dst(P.PS_TYPE_PID, PID), 1 << 63,
+    dst_id = rng.choice([PID, 0, 31337, P.dst(P.PS_TYPE_PID, PID), 1 << 63, SHMID,
                          rng.randrange(1 << 64)])
-    return P.pack(cmd, nr, vaddr, dst_id, rng.randrange(1 << 16))
+    # mostly flags a GET may carry, so that the lazy server gets past them
+    flags = rng.choice([0, P.PS_GET_SHMEM, rng.randrange(1 << 16)])
+    return P.pack(cmd, nr, vaddr, dst_id, flags)
 
 
 def test_fuzz_lazy(tmp_path, servers):
@@ -387,6 +457,7 @@ def test_fuzz_lazy(tmp_path, servers):
     assert s.alive()
     c.close()
     assert seen.get("err", 0) > 2000, seen
+    assert seen.get("pages") and seen.get("hole"), seen  # some got past the checks
 
 
 def test_fuzz_receive(tmp_path, servers):
@@ -452,6 +523,8 @@ def test_lazy_get_32_byte_layout(tmp_path, servers):
     rep, data = c.get(PID, 0x7f0000000000 + PAGE, 2)
     assert rep["cmd"] == P.PS_IOV_ADD_F and rep["nr"] == 2
     assert data == RUNS[1][1][PAGE:3 * PAGE]
+    rep, data = c.get_shmem(SHMID, 0, 2)
+    assert rep["cmd"] == P.PS_IOV_ADD_F and rep["nr"] == 2 and data == SHM[0][1]
     assert c.close_xfer() == 0
     assert s.wait() == 0
 
