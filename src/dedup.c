@@ -185,7 +185,7 @@ static int chain_load(struct dedup_chain *dc, int dirfd, int pid)
 		}
 		dl->dirfd = cur;
 		dl->rw_fd = -1;
-		ret = pm_layer_load(&dl->pm, cur, IMG_PAGEMAP, pid);
+		ret = pm_layer_load(&dl->pm, cur, IMG_PAGEMAP, pid, NULL);
 		dl->touched = ret ? NULL : calloc(dl->pm.nr + 1, sizeof(bool));
 		if (!ret && !dl->touched)
 			ret = -ENOMEM;

@@ -23,8 +23,10 @@
  *     A fork copies the parent's areas; mremap moves areas (src stays);
  *     munmap drops them. The mm is finished when nothing is PENDING.
  *
- *   lazy_source   where page bytes come from (local images; a page server
- *                 later), one interface
+ *   lazy_source   where page bytes come from (local images, or a page
+ *                 server for post-copy), one interface
+ *   lazy_eager    post-copy: fetches what the restore reads eagerly (file,
+ *                 shared, locked memory) into memfds the keeper hands over
  *
  * What is lazy is decided at restore (vma_can_be_lazy()), not at dump:
  * the images are ordinary PE_PRESENT images, so any dump can be restored
@@ -35,6 +37,7 @@
 #include <sys/types.h>
 
 #include "lazy_proto.h"
+#include "pserver_client.h"
 
 #define LAZY_SOCKET_NAME "lazy-pages.socket"
 
@@ -43,6 +46,12 @@ struct lazy_opts {
 	const char *socket; /* NULL: DIR/lazy-pages.socket */
 	bool resume;	    /* take over from a killed daemon's keeper */
 	bool no_prefetch;   /* serve faults only (for measurements) */
+	/*
+	 * --page-server: post-copy. DIR holds the images without the pages
+	 * files; pages come from `amber page-server --lazy-pages` at ps.
+	 */
+	bool page_server;
+	struct ps_client_opts ps;
 };
 
 int amber_lazy_pages(const struct lazy_opts *o);
@@ -57,10 +66,23 @@ int lazy_connect(const struct sockaddr_un *sa);
 int lazy_send(int fd, struct lazy_msg *m, int pass_fd);
 /* 1: a message in @m (LAZY_MSG_MAX bytes), fd in *got_fd or -1; 0: EOF; -errno. */
 int lazy_recv(int fd, struct lazy_msg *m, int *got_fd);
+/*
+ * The restore's two steps: before its images are loaded, connect and take
+ * the pages files the daemon hands over (rc->pages_src, if any); once they
+ * are loaded and checked, introduce the connection as a restore.
+ */
 int lazy_restore_connect(struct rst_ctx *rc);
+int lazy_restore_hello(struct rst_ctx *rc);
+/* Closes what lazy_restore_connect() received (the loaded layers hold dups). */
+void lazy_restore_put_pages(struct rst_ctx *rc);
 
-/* lazy_keeper.c: forks the keeper listening on @listen_fd (bound to @path); its pid or -errno. */
-pid_t lazy_keeper_start(int listen_fd, const char *path);
+/*
+ * lazy_keeper.c: forks the keeper listening on @listen_fd (bound to @path),
+ * handing @pages to every restore that asks; its pid or -errno.
+ */
+struct pm_pages_fd;
+pid_t lazy_keeper_start(int listen_fd, const char *path, const struct pm_pages_fd *pages,
+			int nr_pages);
 
 /* --- lazy_mm.c -------------------------------------------------------- */
 enum lazy_page_state { PG_PENDING = 0, PG_ZERO = 1, PG_DONE = 2 };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * amber restore --lazy-pages: the restore's side of lazy_proto.h. One
- * connection to the keeper, made before anything is forked, is shared by
+ * connection to the keeper, made before the images are loaded (a post-copy
+ * daemon hands over the pages files of eager memory on it), is shared by
  * every restored task (as an fd >= svc_fd_base); each task's restorer
  * blob sends its own LZ_TASK with its uffd on it. When the last copy is
  * closed the keeper knows every uffd of the restore has arrived.
@@ -9,6 +10,8 @@
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -134,9 +137,63 @@ int lazy_connect(const struct sockaddr_un *sa)
 	return fd;
 }
 
+/* Waits up to 10 s for one message from the keeper. */
+static int recv_wait(int fd, struct lazy_msg *m, int *got_fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, 10000);
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ETIMEDOUT;
+	n = lazy_recv(fd, m, got_fd);
+	return n == 0 ? -ECONNRESET : n < 0 ? n : 0;
+}
+
+/* LZ_PAGES... LZ_PAGES_END: the pages files of a post-copy restore, if any. */
+static int take_pages(struct rst_ctx *rc, int fd)
+{
+	struct lazy_msg ask = { .type = LZ_ASK_PAGES };
+	struct pm_pages_src *ps = &rc->lazy_pages;
+	cleanup_free struct lazy_msg *m = malloc(LAZY_MSG_MAX);
+	struct pm_pages_fd *n;
+	int ret, got;
+
+	if (!m)
+		return -ENOMEM;
+	ret = lazy_send(fd, &ask, -1);
+	while (!ret && !(ret = recv_wait(fd, m, &got))) {
+		if (m->type == LZ_PAGES_END && got < 0) {
+			if (m->a != (uint64_t)ps->nr_fds) {
+				pr_err("the daemon announced %llu pages files, sent %d\n",
+				       (unsigned long long)m->a, ps->nr_fds);
+				return -EPROTO;
+			}
+			if (ps->nr_fds)
+				rc->pages_src = ps;
+			return 0;
+		}
+		if (m->type != LZ_PAGES || got < 0 || m->a > UINT32_MAX) {
+			if (got >= 0)
+				close(got);
+			pr_err("unexpected message %u from the lazy-pages daemon\n", m->type);
+			return -EPROTO;
+		}
+		n = xrealloc_array((void *)ps->fds, ps->nr_fds + 1, sizeof(*n));
+		if (!n) {
+			close(got);
+			return -ENOMEM;
+		}
+		n[ps->nr_fds++] = (struct pm_pages_fd){ .id = m->a, .fd = got };
+		ps->fds = n;
+	}
+	pr_err("no answer from the lazy-pages daemon: %s\n", strerror(-ret));
+	return ret;
+}
+
 int lazy_restore_connect(struct rst_ctx *rc)
 {
-	struct lazy_msg m = { .type = LZ_HELLO_RESTORE };
 	struct sockaddr_un sa;
 	int fd, ret;
 
@@ -158,17 +215,32 @@ int lazy_restore_connect(struct rst_ctx *rc)
 			  sa.sun_path);
 		return fd;
 	}
-	ret = lazy_send(fd, &m, -1);
-	if (ret) {
-		close(fd);
+	rc->lazy_fd = fd;
+	ret = take_pages(rc, fd);
+	if (ret)
 		return ret;
-	}
-	/* Tasks inherit it (no CLOEXEC needed: nothing execs); the blob closes it. */
-	rc->lazy_fd = fcntl(fd, F_DUPFD, rc->svc_fd_base);
-	close(fd);
-	if (rc->lazy_fd < 0)
-		return -errno;
-	pr_info("lazy pages from %s, uffd features %#llx\n", sa.sun_path,
-		(unsigned long long)rc->uffd_features);
+	pr_info("lazy pages from %s, uffd features %#llx%s\n", sa.sun_path,
+		(unsigned long long)rc->uffd_features,
+		rc->pages_src ? ", pages files from the daemon (post-copy)" : "");
 	return 0;
+}
+
+int lazy_restore_hello(struct rst_ctx *rc)
+{
+	struct lazy_msg m = { .type = LZ_HELLO_RESTORE };
+
+	/* Every task inherits rc->lazy_fd (above svc_fd_base); the blob closes it. */
+	return lazy_send(rc->lazy_fd, &m, -1);
+}
+
+void lazy_restore_put_pages(struct rst_ctx *rc)
+{
+	struct pm_pages_src *ps = &rc->lazy_pages;
+
+	for (int i = 0; i < ps->nr_fds; i++)
+		close(ps->fds[i].fd);
+	free((void *)ps->fds);
+	ps->fds = NULL;
+	ps->nr_fds = 0;
+	rc->pages_src = NULL;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,6 +70,7 @@ void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
 	mm->uffd = -1;
 	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->img->pid);
 	lazy_journal(d, LZ_GONE, mm->id, 0, 0, 0, -1);
+	lazy_kick(d); /* maybe the last one: the main thread checks */
 }
 
 static struct lazy_mm *find_mm(struct lazy_daemon *d, uint32_t id)
@@ -177,42 +179,100 @@ static bool all_done(struct lazy_daemon *d)
 	return true;
 }
 
+#define EP_WAKE (UINT64_MAX - 1)
+
+static void drain_wake(struct lazy_daemon *d)
+{
+	uint64_t n;
+
+	if (read(d->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		pr_warn("wake eventfd: %s\n", strerror(errno));
+}
+
+/* One epoll round's work; takes the lock where it needs it. */
+static int handle(struct lazy_daemon *d, struct epoll_event *ev, int n)
+{
+	int ret = 0;
+
+	/*
+	 * Without prefetch nothing would notice a task that exits with
+	 * pages pending (no uffd event says so): when idle, probe.
+	 */
+	if (n == 0 && d->o->no_prefetch && !d->replaying) {
+		lazy_lock(d);
+		ret = lazy_probe(d);
+		lazy_unlock(d);
+	}
+	for (int i = 0; i < n && !ret; i++) {
+		if (ev[i].data.u64 == EP_KEEPER) {
+			lazy_lock(d);
+			lazy_apply_served(d);
+			ret = read_keeper(d);
+			lazy_unlock(d);
+		} else if (ev[i].data.u64 == EP_WAKE) {
+			drain_wake(d);
+		} else if (!d->replaying) { /* not before the whole state is rebuilt */
+			ret = lazy_handle_uffd(d, ev[i].data.ptr);
+		}
+	}
+	lazy_flush_wakes(d);
+	return ret;
+}
+
+/* Closes the uffds of mms with nothing left to deliver (some the prefetcher completed). */
+static void finish_complete(struct lazy_daemon *d)
+{
+	for (int i = 0; i < d->nr_mms; i++)
+		if (d->mms[i]->uffd >= 0 && !d->mms[i]->nr_pending)
+			lazy_finish_mm(d, d->mms[i]);
+}
+
+/* Before the main thread sleeps: settle the page state; 1 if all is done. */
+static int settle(struct lazy_daemon *d)
+{
+	int ret;
+
+	lazy_lock(d);
+	lazy_apply_served(d);
+	finish_complete(d);
+	ret = d->prefetch_err ? d->prefetch_err : all_done(d);
+	lazy_unlock(d);
+	return ret;
+}
+
+/*
+ * The main thread: keeper messages, uffd events and faults. Prefetch runs
+ * in its own thread (lazy_prefetcher.c), once the restore is complete:
+ * until then the restore needs the CPU more than we do.
+ */
 static int loop(struct lazy_daemon *d)
 {
-	bool more = false;
+	struct epoll_event wev = { .events = EPOLLIN, .data.u64 = EP_WAKE };
+	int ret = lazy_prefetcher_start(d);
 
-	while (!all_done(d)) {
+	if (!ret && epoll_ctl(d->ep, EPOLL_CTL_ADD, d->wake_fd, &wev))
+		ret = -errno;
+	while (!ret) {
 		struct epoll_event ev[64];
-		/*
-		 * Without prefetch nothing would notice a task that exits with
-		 * pages pending (no uffd event says so): when idle, probe.
-		 */
-		int idle = d->o->no_prefetch ? 100 : -1;
-		int n = epoll_wait(d->ep, ev, 64, more ? 0 : idle);
+		/* While faults keep coming, no lock: only look again. */
+		int n = epoll_wait(d->ep, ev, 64, 0);
 
+		if (n == 0) {
+			ret = settle(d);
+			if (ret)
+				break;
+			n = epoll_wait(d->ep, ev, 64, d->o->no_prefetch ? 100 : -1);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			ret = -errno;
+			break;
 		}
-		if (n == 0 && !more && !d->replaying)
-			lazy_probe(d);
-		for (int i = 0; i < n; i++) {
-			int ret;
-
-			if (ev[i].data.u64 == EP_KEEPER)
-				ret = read_keeper(d);
-			else if (d->replaying)
-				ret = 0; /* not before the whole state is rebuilt */
-			else
-				ret = lazy_handle_uffd(d, ev[i].data.ptr);
-			if (ret)
-				return ret;
-		}
-		/* Not before the restore is done: it needs the CPU more than we do. */
-		more = !d->replaying && d->restore_done && !d->o->no_prefetch && lazy_prefetch(d);
+		ret = handle(d, ev, n);
 	}
-	return 0;
+	lazy_prefetcher_stop(d);
+	return ret < 0 ? ret : 0;
 }
 
 /* Binds the socket (0600) for a fresh start; a stale file from a dead daemon is replaced. */
@@ -261,7 +321,7 @@ static int start(struct lazy_daemon *d)
 
 		if (lfd < 0)
 			return lfd;
-		k = lazy_keeper_start(lfd, sa.sun_path);
+		k = lazy_keeper_start(lfd, sa.sun_path, d->pages, d->nr_pages);
 		close(lfd);
 		if (k < 0)
 			return k;
@@ -283,6 +343,46 @@ static int start(struct lazy_daemon *d)
 	return 0;
 }
 
+static int alloc_verified(struct lazy_daemon *d)
+{
+	d->verified = xzalloc(sizeof(*d->verified) * d->rc.nr_tasks);
+	if (!d->verified)
+		return -ENOMEM;
+	for (int i = 0; i < d->rc.nr_tasks; i++) {
+		d->verified[i] = xzalloc(d->rc.tasks[i].pages.nr_runs + 1);
+		if (!d->verified[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Post-copy: the images here have no pages files. Each entry is checked
+ * when it first arrives (run_data(), lazy_eager.c); a resumed daemon finds
+ * the eager pages already with the keeper.
+ */
+static int load_remote(struct lazy_daemon *d)
+{
+	d->src = lazy_source_remote(&d->o->ps);
+	if (!d->src)
+		return errno ? -errno : -ENOTCONN;
+	return d->o->resume ? 0 : lazy_fetch_eager(d);
+}
+
+static int load_local(struct lazy_daemon *d)
+{
+	int ret;
+
+	d->src = lazy_source_local(&d->rc);
+	if (!d->src)
+		return -EIO;
+	/* Like an eager restore, refuse a corrupt image before anything runs. */
+	ret = lazy_verify_all(d);
+	if (ret)
+		pr_err("images in %s refused; serving none of them\n", d->o->dir);
+	return ret;
+}
+
 static int load(struct lazy_daemon *d)
 {
 	int ret;
@@ -291,6 +391,10 @@ static int load(struct lazy_daemon *d)
 	d->ro.lazy = true; /* refuse what it cannot serve */
 	d->rc.opts = &d->ro;
 	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
+	if (d->o->page_server) {
+		d->no_pages.none = true;
+		d->rc.pages_src = &d->no_pages;
+	}
 	d->rc.dirfd = open(d->o->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (d->rc.dirfd < 0) {
 		pr_perror("can't open image directory %s", d->o->dir);
@@ -301,26 +405,10 @@ static int load(struct lazy_daemon *d)
 		pr_err("images in %s refused\n", d->o->dir);
 		return ret;
 	}
-	d->verified = xzalloc(sizeof(*d->verified) * d->rc.nr_tasks);
-	if (!d->verified)
-		return -ENOMEM;
-	for (int i = 0; i < d->rc.nr_tasks; i++) {
-		d->verified[i] = xzalloc(d->rc.tasks[i].pages.nr_runs + 1);
-		if (!d->verified[i])
-			return -ENOMEM;
-	}
-	d->src = lazy_source_local(&d->rc);
-	if (!d->src)
-		return -EIO;
-	/*
-	 * Like an eager restore, refuse a corrupt image before anything runs:
-	 * local pages are cheap to read once. (A remote source would rather
-	 * check each entry on first use, which run_data() does too.)
-	 */
-	ret = lazy_verify_all(d);
+	ret = alloc_verified(d);
 	if (ret)
-		pr_err("images in %s refused; serving none of them\n", d->o->dir);
-	return ret;
+		return ret;
+	return d->o->page_server ? load_remote(d) : load_local(d);
 }
 
 static void report(struct lazy_daemon *d, uint64_t t0)
@@ -331,17 +419,20 @@ static void report(struct lazy_daemon *d, uint64_t t0)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pr_msg("lazy-pages: done in %.3f s: %d mm(s), %llu faults (mean %.1f us, max %.1f us), "
 	       "%llu pages by fault, %llu prefetched, %llu zero pages, %llu already present, "
-	       "%llu events\n",
+	       "%llu events, %llu eager pages fetched\n",
 	       (ts.tv_sec * 1e9 + ts.tv_nsec - t0) / 1e9, d->nr_mms,
 	       (unsigned long long)s->faults, s->faults ? s->fault_ns / 1e3 / s->faults : 0.0,
 	       s->fault_ns_max / 1e3, (unsigned long long)s->pages_faulted,
 	       (unsigned long long)s->pages_prefetched, (unsigned long long)s->zero_pages,
-	       (unsigned long long)s->eexist, (unsigned long long)s->events);
+	       (unsigned long long)s->eexist, (unsigned long long)s->events,
+	       (unsigned long long)s->eager_pages);
 }
 
 int amber_lazy_pages(const struct lazy_opts *o)
 {
-	struct lazy_daemon d = { .o = o, .keeper = -1, .ep = -1, .next_fork_id = LAZY_FORK_ID_BASE };
+	struct lazy_daemon d = { .o = o, .keeper = -1, .ep = -1, .next_fork_id = LAZY_FORK_ID_BASE,
+				 .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+				 .wake_fd = -1 };
 	struct lazy_msg done = { .type = LZ_DONE };
 	struct timespec ts;
 	uint64_t t0;
@@ -358,6 +449,11 @@ int amber_lazy_pages(const struct lazy_opts *o)
 	if (!ret) {
 		lazy_send(d.keeper, &done, -1);
 		report(&d, t0);
+		if (d.st.killed) {
+			pr_err("%llu address space(s) could not be completed: their tasks were "
+			       "killed\n", (unsigned long long)d.st.killed);
+			ret = -EIO;
+		}
 	} else {
 		pr_err("lazy-pages failed: %s%s\n", strerror(-ret),
 		       d.keeper >= 0 ? " (the keeper still holds the uffds: --resume)" : "");
@@ -369,7 +465,10 @@ int amber_lazy_pages(const struct lazy_opts *o)
 	}
 	free(d.mms);
 	if (d.src)
-		d.src->ops->close(d.src);
+		d.src->ops->close(d.src, !ret);
+	for (int i = 0; i < d.nr_pages; i++)
+		close(d.pages[i].fd);
+	free(d.pages);
 	for (int i = 0; d.verified && i < d.rc.nr_tasks; i++)
 		free(d.verified[i]);
 	free(d.verified);

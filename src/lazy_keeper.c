@@ -10,8 +10,13 @@
  * remaps, removes, unmaps, finished mms: lazy_proto.h) and replays it to
  * each daemon that connects, the first one (empty journal) or one started
  * with --resume. It exits when a daemon says every page is delivered.
+ *
+ * For post-copy it also holds the pages files the daemon fetched for what
+ * a restore reads eagerly (memfds), and hands them to each restore that
+ * asks (LZ_ASK_PAGES), so a resumed daemon never has to fetch them again.
  */
 #define LOG_PREFIX "lazy-keeper: "
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,6 +28,7 @@
 #include "lazy.h"
 #include "lazy_proto.h"
 #include "log.h"
+#include "pagemap_chain.h"
 #include "util.h"
 
 #define MAX_CONNS 16
@@ -42,6 +48,8 @@ struct keeper {
 	int nr_j;
 	uint32_t next_id;
 	struct lazy_msg *buf;
+	const struct pm_pages_fd *pages; /* the daemon's, inherited across fork */
+	int nr_pages;
 };
 
 static int journal_add(struct keeper *k, const struct lazy_msg *m, int fd)
@@ -128,9 +136,26 @@ static void drop_conn(struct keeper *k, int i)
 	k->is_restore[i] = k->is_restore[k->nr_conns];
 }
 
+static void send_pages(struct keeper *k, int fd)
+{
+	struct lazy_msg end = { .type = LZ_PAGES_END, .a = k->nr_pages };
+
+	for (int i = 0; i < k->nr_pages; i++) {
+		struct lazy_msg m = { .type = LZ_PAGES, .a = k->pages[i].id };
+
+		if (lazy_send(fd, &m, k->pages[i].fd))
+			return; /* the restore sees no LZ_PAGES_END and gives up */
+	}
+	lazy_send(fd, &end, -1);
+}
+
 /* A message on connection @i (a restore, or one that has not said hello). */
 static void conn_msg(struct keeper *k, int i, struct lazy_msg *m, int fd)
 {
+	if (!k->is_restore[i] && m->type == LZ_ASK_PAGES && fd < 0) {
+		send_pages(k, k->conns[i]);
+		return;
+	}
 	if (!k->is_restore[i] && m->type == LZ_HELLO_RESTORE) {
 		k->is_restore[i] = true;
 		return;
@@ -245,9 +270,48 @@ static int keeper_loop(struct keeper *k)
 	}
 }
 
-pid_t lazy_keeper_start(int listen_fd, const char *path)
+static bool keeps(const struct keeper *k, int fd)
 {
-	struct keeper k = { .listen_fd = listen_fd, .daemon_fd = -1, .next_id = 1 };
+	if (fd <= STDERR_FILENO || fd == k->listen_fd || fd == log_get_fd())
+		return true;
+	for (int i = 0; i < k->nr_pages; i++)
+		if (k->pages[i].fd == fd)
+			return true;
+	return false;
+}
+
+/*
+ * The daemon's other fds are not ours: above all its page-server
+ * connection, which the server must see closed when the daemon dies, so
+ * that it takes the resumed daemon's.
+ */
+static void close_inherited(const struct keeper *k)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int fds[256], n = 0, self;
+	struct dirent *de;
+
+	if (!dir) {
+		pr_perror("can't list our fds");
+		return;
+	}
+	self = dirfd(dir);
+	while ((de = readdir(dir)) && n < (int)ARRAY_SIZE(fds)) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] != '.' && fd != self && !keeps(k, fd))
+			fds[n++] = fd;
+	}
+	closedir(dir);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+pid_t lazy_keeper_start(int listen_fd, const char *path, const struct pm_pages_fd *pages,
+			int nr_pages)
+{
+	struct keeper k = { .listen_fd = listen_fd, .daemon_fd = -1, .next_id = 1,
+			    .pages = pages, .nr_pages = nr_pages };
 	pid_t pid = fork();
 	int ret;
 
@@ -258,6 +322,7 @@ pid_t lazy_keeper_start(int listen_fd, const char *path)
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	close_inherited(&k);
 	k.buf = malloc(LAZY_MSG_MAX);
 	ret = k.buf ? keeper_loop(&k) : -ENOMEM;
 	/* Nothing to take over any more: a stale socket would only mislead. */

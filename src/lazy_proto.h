@@ -8,6 +8,8 @@
  * lazy_msg, optionally followed by ranges, optionally carrying one fd
  * (SCM_RIGHTS). Fixed-size types only: the restorer blob sends LZ_TASK.
  *
+ *   restore --LZ_ASK_PAGES--> keeper --LZ_PAGES+memfd..., LZ_PAGES_END--> restore
+ *   restore --LZ_HELLO_RESTORE--> keeper   (after its images checked out)
  *   restorer blob --LZ_TASK+uffd--> keeper --forward--> daemon
  *   daemon --LZ_FORK+uffd, LZ_REMAP/REMOVE/UNMAP, LZ_GONE--> keeper (journal)
  *   resumed daemon <--journal replay, LZ_REPLAY_END-- keeper
@@ -34,6 +36,9 @@ enum lazy_msg_type {
 	LZ_GONE,	      /* id: every page delivered, or the mm is gone */
 	LZ_REPLAY_END,	      /* keeper to daemon: the journal is replayed */
 	LZ_DONE,	      /* daemon to keeper: all delivered, exit */
+	LZ_ASK_PAGES,	      /* restore: which pages files do you hand over? */
+	LZ_PAGES,	      /* keeper: a: pages id; fd: that pages file (a memfd) */
+	LZ_PAGES_END,	      /* keeper: a: how many LZ_PAGES came before */
 };
 
 struct lazy_range {

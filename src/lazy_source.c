@@ -51,7 +51,7 @@ static int local_get(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t 
 	return -ENOENT;
 }
 
-static void local_close(struct lazy_source *s)
+static void local_close(struct lazy_source *s, bool done)
 {
 	struct local_source *ls = (struct local_source *)s;
 
@@ -98,6 +98,7 @@ struct lazy_source *lazy_source_local(struct rst_ctx *rc)
 	if (!ls)
 		return NULL;
 	ls->s.ops = &local_ops;
+	ls->s.threadsafe = true;
 	ls->files = xzalloc(sizeof(*ls->files) * (rc->nr_tasks + 1));
 	if (!ls->files)
 		goto err;
@@ -109,6 +110,6 @@ struct lazy_source *lazy_source_local(struct rst_ctx *rc)
 	}
 	return &ls->s;
 err:
-	local_close(&ls->s);
+	local_close(&ls->s, false);
 	return NULL;
 }

@@ -49,29 +49,40 @@ static int find_run(struct rst_task *t, uint64_t src)
 	return -1;
 }
 
-/* Bytes of run @r of @mm's image at image address @src, checked once per run. */
+/*
+ * Bytes of run @r of @mm's image at image address @src. A run with a
+ * checksum is read whole the first time, and checked before any of it is
+ * delivered: then *whole is set and the whole run is readable around
+ * *data (the caller may deliver all of it, as a remote fetch is dear).
+ */
 static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t src, size_t len,
-		    const void **data)
+		    const void **data, bool *whole)
 {
 	struct rst_pages *p = &mm->img->pages.runs[r];
 	uint8_t *ok = &d->verified[mm->img_idx][r];
+	size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
 	int ret;
 
-	if (!*ok) {
-		size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
-
-		ret = d->src->ops->get(d->src, mm->img->pid, p->vaddr, p->off, rlen, data);
-		if (ret)
-			return ret;
-		if (p->has_csum && amber_csum(*data, rlen, p->vaddr) != p->csum) {
-			pr_err("%d: checksum mismatch in the pages image at %#llx (%u pages): "
-			       "corrupt image, not delivering it\n",
-			       mm->img->pid, (unsigned long long)p->vaddr, p->nr_pages);
-			return -EBADMSG;
-		}
-		*ok = 1;
+	*whole = false;
+	if (*ok || !p->has_csum) {
+		if (!*ok)
+			*ok = 1;
+		return d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr), len,
+					data);
 	}
-	return d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr), len, data);
+	ret = d->src->ops->get(d->src, mm->img->pid, p->vaddr, p->off, rlen, data);
+	if (ret)
+		return ret;
+	if (amber_csum(*data, rlen, p->vaddr) != p->csum) {
+		pr_err("%d: checksum mismatch in the pages at %#llx (%u pages): corrupt image, "
+		       "not delivering it\n", mm->img->pid, (unsigned long long)p->vaddr,
+		       p->nr_pages);
+		return -EBADMSG;
+	}
+	*ok = 1;
+	*whole = true;
+	*data = (const uint8_t *)*data + (src - p->vaddr);
+	return 0;
 }
 
 int lazy_verify_all(struct lazy_daemon *d)
@@ -99,37 +110,18 @@ int lazy_verify_all(struct lazy_daemon *d)
 	return 0;
 }
 
-static void wake(struct lazy_mm *mm, uint64_t addr)
-{
-	struct uffdio_range r = { .start = addr, .len = PAGE_SIZE };
-
-	ioctl(mm->uffd, UFFDIO_WAKE, &r);
-}
-
 /*
- * Copies @n PENDING pages at @addr (one pagemap run) into @mm. Pages found
- * already there (a resumed daemon does not know what its predecessor
- * delivered) count as delivered. -EAGAIN: an event must be read first.
- * -ESRCH: the mm is gone.
+ * UFFDIO_COPY of @n pages from @data to @addr in @mm. Pages found already
+ * there (a resumed daemon does not know what its predecessor delivered)
+ * count as delivered. -EAGAIN: an event must be read first.
  */
-static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
-		      uint64_t addr, uint64_t n, uint64_t *copied)
+static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
+		     uint64_t addr, const void *data, uint64_t n, uint64_t mode, uint64_t *copied)
 {
-	uint64_t src = a->src + (addr - a->start);
-	int r = find_run(mm->img, src);
-	const void *data;
-	int ret;
-
-	*copied = 0;
-	if (r < 0)
-		return -EINVAL;
-	ret = run_data(d, mm, r, src, n * PAGE_SIZE, &data);
-	if (ret)
-		return ret;
 	while (n) {
-		struct uffdio_copy c = { .dst = addr, .src = (uintptr_t)data, .len = n * PAGE_SIZE };
+		struct uffdio_copy c = { .dst = addr, .src = (uintptr_t)data, .len = n * PAGE_SIZE,
+					 .mode = mode };
 		uint64_t done;
-
 		int err;
 
 		if (!ioctl(mm->uffd, UFFDIO_COPY, &c)) {
@@ -163,19 +155,91 @@ static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_are
 	return 0;
 }
 
+/* Delivers the PENDING pages of run @p that area @a maps, from @base (the whole run). */
+static int copy_rest_of_run(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
+			    const struct rst_pages *p, const uint8_t *base)
+{
+	uint64_t run_end = p->vaddr + (uint64_t)p->nr_pages * PAGE_SIZE;
+	uint64_t lo = max(p->vaddr, a->src), hi = min(run_end, a->src + (a->end - a->start));
+	uint64_t copied = 0;
+	int ret = 0;
+
+	for (uint64_t img = lo; img < hi && !ret;) {
+		uint64_t i = (img - a->src) >> PAGE_SHIFT, n = 0;
+
+		while (img + n * PAGE_SIZE < hi && a->st[i + n] == PG_PENDING)
+			n++;
+		if (n)
+			ret = copy_span(d, mm, a, a->start + (img - a->src), base + (img - p->vaddr),
+					n, 0, &copied);
+		img += max(n, 1) * PAGE_SIZE;
+	}
+	d->st.pages_prefetched += copied;
+	return ret == -EAGAIN ? 0 : ret; /* the rest comes later */
+}
+
+/*
+ * Copies @n PENDING pages at @addr (one pagemap run) into @mm; if the run
+ * had to be read whole for its checksum, the rest of it too. @mode 0 or
+ * UFFDIO_COPY_MODE_DONTWAKE (the caller wakes). -EAGAIN: an event must be
+ * read first. -ESRCH: the mm is gone.
+ */
+static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
+		      uint64_t addr, uint64_t n, uint64_t mode, uint64_t *copied)
+{
+	uint64_t src = a->src + (addr - a->start);
+	int r = find_run(mm->img, src);
+	const void *data;
+	bool whole;
+	int ret;
+
+	*copied = 0;
+	if (r < 0)
+		return -EINVAL;
+	ret = run_data(d, mm, r, src, n * PAGE_SIZE, &data, &whole);
+	if (!ret)
+		ret = copy_span(d, mm, a, addr, data, n, mode, copied);
+	if (!ret && whole)
+		ret = copy_rest_of_run(d, mm, a, &mm->img->pages.runs[r],
+				       (const uint8_t *)data - (src - mm->img->pages.runs[r].vaddr));
+	return ret;
+}
+
 static int zero_page(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 {
-	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE_SIZE } };
+	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE_SIZE },
+				     .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
 
 	if (!ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z)) {
 		d->st.zero_pages++;
 		return 0;
 	}
-	if (errno == EEXIST) {
-		wake(mm, addr); /* it is there; the thread may still sleep */
-		return 0;
+	/* EEXIST: it is there, the thread may still sleep; the caller wakes it. */
+	return errno == ENOENT || errno == EEXIST ? 0 : -errno;
+}
+
+/*
+ * A faulting thread is woken only once the lock is dropped: woken on this
+ * CPU, it would preempt us while we hold the lock the prefetcher waits for.
+ */
+static void defer_wake(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
+{
+	if (d->nr_wakes == LAZY_MAX_WAKES)
+		lazy_flush_wakes(d);
+	d->wakes[d->nr_wakes].uffd = mm->uffd;
+	d->wakes[d->nr_wakes].addr = addr;
+	d->nr_wakes++;
+}
+
+void lazy_flush_wakes(struct lazy_daemon *d)
+{
+	for (int i = 0; i < d->nr_wakes; i++) {
+		struct uffdio_range r = { .start = d->wakes[i].addr, .len = PAGE_SIZE };
+
+		/* The mm may be finished (uffd closed): then it is awake anyway. */
+		ioctl(d->wakes[i].uffd, UFFDIO_WAKE, &r);
 	}
-	return errno == ENOENT ? 0 : -errno;
+	d->nr_wakes = 0;
 }
 
 static int queue_retry(struct lazy_mm *mm, uint64_t addr)
@@ -203,9 +267,10 @@ static void mm_failed(struct lazy_daemon *d, struct lazy_mm *mm, int err)
 		       strerror(-err));
 		if (mm->id < LAZY_FORK_ID_BASE)
 			kill(mm->img->pid, SIGKILL);
+		d->st.killed++;
 	}
 	mm->nr_pending = 0;
-	lazy_finish_mm(d, mm);
+	lazy_kick(d); /* the main thread closes its uffd (lazy_finish_done()) */
 }
 
 static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
@@ -214,17 +279,15 @@ static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 	uint64_t t0 = now_ns(), copied = 0, dt;
 	int ret;
 
-	if (a && a->st[(addr - a->start) >> PAGE_SHIFT] == PG_PENDING) {
-		ret = copy_pages(d, mm, a, addr, 1, &copied);
-		if (!ret && !copied)
-			wake(mm, addr);
-	} else {
+	if (a && a->st[(addr - a->start) >> PAGE_SHIFT] == PG_PENDING)
+		ret = copy_pages(d, mm, a, addr, 1, UFFDIO_COPY_MODE_DONTWAKE, &copied);
+	else
 		ret = zero_page(d, mm, addr);
-	}
 	if (ret == -EAGAIN)
 		return queue_retry(mm, addr);
 	if (ret)
 		return ret;
+	defer_wake(d, mm, addr);
 	d->last_fault_ns = now_ns();
 	dt = d->last_fault_ns - t0;
 	d->st.faults++;
@@ -287,6 +350,117 @@ static int event(struct lazy_daemon *d, struct lazy_mm *mm, struct uffd_msg *m)
 	return 0;
 }
 
+/*
+ * A fault served without the lock (fast_fault()), noted for the page
+ * state: applied under the lock before the next event of any mm, and at
+ * the latest when the main thread goes to sleep.
+ */
+static void note_served(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr, int how,
+			uint64_t dt)
+{
+	if (d->nr_served == LAZY_MAX_SERVED) {
+		lazy_lock(d);
+		lazy_apply_served(d);
+		lazy_unlock(d);
+	}
+	d->served[d->nr_served++] = (struct lazy_served){ mm, addr, how, dt };
+}
+
+void lazy_apply_served(struct lazy_daemon *d)
+{
+	for (int i = 0; i < d->nr_served; i++) {
+		struct lazy_served *f = &d->served[i];
+		struct lazy_area *a = lazy_mm_find(f->mm, f->addr);
+
+		if (a)
+			lazy_area_done(f->mm, a, f->addr, 1);
+		d->st.faults++;
+		d->st.fault_ns += f->ns;
+		d->st.fault_ns_max = max(d->st.fault_ns_max, f->ns);
+		if (f->how == SERVED_COPY)
+			d->st.pages_faulted++;
+		else if (f->how == SERVED_ZERO)
+			d->st.zero_pages++;
+	}
+	d->nr_served = 0;
+}
+
+/*
+ * The fault path without the lock, for a source any thread may read
+ * (local images, every entry checked at start): only the main thread
+ * changes areas and uffds, and a page the prefetcher delivers meanwhile
+ * only makes our copy -EEXIST. 1: not for this path (take the lock).
+ */
+static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
+{
+	struct lazy_area *a = lazy_mm_find(mm, addr);
+	uint64_t t0 = now_ns();
+	int how;
+
+	if (a && __atomic_load_n(&a->st[(addr - a->start) >> PAGE_SHIFT], __ATOMIC_RELAXED) ==
+			 PG_PENDING) {
+		uint64_t src = a->src + (addr - a->start);
+		int r = find_run(mm->img, src);
+		struct rst_pages *p = r < 0 ? NULL : &mm->img->pages.runs[r];
+		struct uffdio_copy c = { .dst = addr, .len = PAGE_SIZE };
+		const void *data;
+
+		if (!p || !d->verified[mm->img_idx][r] ||
+		    d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr),
+				     PAGE_SIZE, &data))
+			return 1;
+		c.src = (uintptr_t)data;
+		how = SERVED_COPY;
+		if (ioctl(mm->uffd, UFFDIO_COPY, &c)) {
+			if (errno == EAGAIN)
+				return queue_retry(mm, addr); /* an event first */
+			if (errno != EEXIST && errno != ENOENT)
+				return 1; /* the locked path reports it */
+			how = SERVED_DONE;
+		}
+	} else {
+		struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE_SIZE } };
+
+		how = SERVED_ZERO;
+		if (ioctl(mm->uffd, UFFDIO_ZEROPAGE, &z)) {
+			if (errno == EAGAIN)
+				return queue_retry(mm, addr);
+			if (errno != EEXIST && errno != ENOENT)
+				return 1;
+			how = SERVED_DONE;
+		}
+	}
+	if (how == SERVED_DONE) {
+		/* Delivered by someone else: the thread may still sleep. */
+		struct uffdio_range w = { .start = addr, .len = PAGE_SIZE };
+
+		ioctl(mm->uffd, UFFDIO_WAKE, &w);
+	}
+	__atomic_store_n(&d->last_fault_ns, now_ns(), __ATOMIC_RELAXED);
+	note_served(d, mm, addr, how, now_ns() - t0);
+	return 0;
+}
+
+/* One message, taking the lock unless it is a fault the fast path serves. */
+static int message(struct lazy_daemon *d, struct lazy_mm *mm, struct uffd_msg *m)
+{
+	int ret = 1;
+
+	if (m->event == UFFD_EVENT_PAGEFAULT && d->src->threadsafe && !d->replaying)
+		ret = fast_fault(d, mm, m->arg.pagefault.address & ~(PAGE_SIZE - 1));
+	if (ret <= 0)
+		return ret;
+	lazy_lock(d);
+	lazy_apply_served(d); /* before the areas change under the notes */
+	ret = event(d, mm, m);
+	if (!ret && m->event != UFFD_EVENT_PAGEFAULT)
+		ret = lazy_retry_faults(d, mm);
+	lazy_unlock(d);
+	lazy_flush_wakes(d);
+	return ret;
+}
+
+/* Reads and handles what @mm's uffd has queued. Called without the lock. */
 int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm)
 {
 	struct uffd_msg msgs[32];
@@ -295,20 +469,20 @@ int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm)
 
 	while (mm->uffd >= 0 && (n = read(mm->uffd, msgs, sizeof(msgs))) > 0) {
 		for (size_t i = 0; i < n / sizeof(msgs[0]) && !ret; i++)
-			ret = event(d, mm, &msgs[i]);
-		if (!ret)
-			ret = lazy_retry_faults(d, mm);
-		if (ret) {
-			mm_failed(d, mm, ret);
-			return 0;
-		}
+			ret = message(d, mm, &msgs[i]);
+		if (ret == -ENOTCONN)
+			return ret; /* no source: leave the faults to a resumed daemon */
+		if (ret)
+			break;
 	}
-	if (mm->uffd >= 0 && n < 0 && errno != EAGAIN) {
-		mm_failed(d, mm, -errno);
-		return 0;
+	if (!ret && mm->uffd >= 0 && n < 0 && errno != EAGAIN)
+		ret = -errno;
+	if (ret) {
+		lazy_lock(d);
+		lazy_apply_served(d);
+		mm_failed(d, mm, ret);
+		lazy_unlock(d);
 	}
-	if (mm->uffd >= 0 && !mm->nr_pending)
-		lazy_finish_mm(d, mm);
 	return 0;
 }
 
@@ -345,7 +519,7 @@ static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t
 	return NULL;
 }
 
-void lazy_probe(struct lazy_daemon *d)
+int lazy_probe(struct lazy_daemon *d)
 {
 	for (int i = 0; i < d->nr_mms; i++) {
 		struct lazy_mm *mm = d->mms[i];
@@ -359,12 +533,15 @@ void lazy_probe(struct lazy_daemon *d)
 		if (!a)
 			continue;
 		/* A page it will need anyway: its copy is the probe. */
-		ret = copy_pages(d, mm, a, addr, 1, &copied);
+		ret = copy_pages(d, mm, a, addr, 1, 0, &copied);
+		if (ret == -ENOTCONN)
+			return ret;
 		if (ret && ret != -EAGAIN)
 			mm_failed(d, mm, ret);
 		else if (!mm->nr_pending)
 			lazy_finish_mm(d, mm);
 	}
+	return 0;
 }
 
 int lazy_prefetch(struct lazy_daemon *d)
@@ -384,15 +561,17 @@ int lazy_prefetch(struct lazy_daemon *d)
 			pr_warn("mm %u: %llu pages counted pending but none found\n", mm->id,
 				(unsigned long long)mm->nr_pending);
 			mm->nr_pending = 0;
-			lazy_finish_mm(d, mm);
+			lazy_kick(d);
 			return 1;
 		}
-		ret = copy_pages(d, mm, a, addr, n, &copied);
+		ret = copy_pages(d, mm, a, addr, n, 0, &copied);
 		d->st.pages_prefetched += copied;
+		if (ret == -ENOTCONN)
+			return ret;
 		if (ret && ret != -EAGAIN)
 			mm_failed(d, mm, ret);
 		else if (!mm->nr_pending)
-			lazy_finish_mm(d, mm);
+			lazy_kick(d); /* complete: the main thread closes its uffd */
 		return 1;
 	}
 	return 0;

@@ -48,7 +48,7 @@ int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p)
 			   (ProtobufCMessage **)&p->mm);
 	if (ret)
 		return ret;
-	ret = pm_layer_load(&p->cover, parent_dirfd, IMG_PAGEMAP, pid);
+	ret = pm_layer_load(&p->cover, parent_dirfd, IMG_PAGEMAP, pid, NULL);
 	if (ret) {
 		pr_err("parent image of %d is unusable\n", pid);
 		inc_parent_free(p);

@@ -53,15 +53,35 @@ static int layer_add(struct pm_layer *l, const PagemapEntry *pe, int flags, uint
 	return 0;
 }
 
+/* The pages file @src hands over for @pages_id, dup'ed; -ENOENT if none. */
+static int given_pages_fd(const struct pm_pages_src *src, uint32_t pages_id)
+{
+	for (int i = 0; i < src->nr_fds; i++)
+		if (src->fds[i].id == pages_id)
+			return fcntl(src->fds[i].fd, F_DUPFD_CLOEXEC, 0);
+	errno = ENOENT;
+	return -1;
+}
+
 static int layer_check_size(struct pm_layer *l, int dirfd, uint32_t pages_id, uint64_t size,
-			    const char *pm_name)
+			    const char *pm_name, const struct pm_pages_src *src)
 {
 	char name[64];
 	struct stat st;
 
 	img_name(IMG_PAGES, pages_id, name, sizeof(name));
-	l->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	l->pages_size = size;
+	if (src && src->none)
+		return 0;
+	if (src)
+		l->pages_fd = given_pages_fd(src, pages_id);
+	else
+		l->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (l->pages_fd < 0 || fstat(l->pages_fd, &st)) {
+		if (src) {
+			pr_perror("%s was not handed over by the lazy-pages daemon", name);
+			return -errno;
+		}
 		pr_perror("can't open %s", name);
 		return -errno;
 	}
@@ -73,7 +93,8 @@ static int layer_check_size(struct pm_layer *l, int dirfd, uint32_t pages_id, ui
 	return 0;
 }
 
-int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
+int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id,
+		  const struct pm_pages_src *src)
 {
 	struct img *img = img_open(dirfd, type, false, id);
 	PagemapHead *ph = NULL;
@@ -116,7 +137,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id)
 	}
 	l->pages_id = pages_id;
 	if (!ret)
-		ret = layer_check_size(l, dirfd, pages_id, off, img->name);
+		ret = layer_check_size(l, dirfd, pages_id, off, img->name, src);
 	img_close(img);
 	if (ret)
 		pm_layer_free(l);
@@ -344,11 +365,11 @@ bool pm_layer_has_parent_refs(const struct pm_layer *l)
 	return false;
 }
 
-static int load_layers(struct pm_chain *pc, int dirfd, int pid)
+static int load_layers(struct pm_chain *pc, int dirfd, int pid, const struct pm_pages_src *src)
 {
 	int cur = dirfd, ret;
 
-	ret = pm_layer_load(&pc->layers[0], dirfd, IMG_PAGEMAP, pid);
+	ret = pm_layer_load(&pc->layers[0], dirfd, IMG_PAGEMAP, pid, src);
 	pc->nr_layers = !ret;
 	while (!ret && pm_layer_has_parent_refs(&pc->layers[pc->nr_layers - 1])) {
 		int up = openat(cur, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -359,7 +380,7 @@ static int load_layers(struct pm_chain *pc, int dirfd, int pid)
 			pr_err("image chain is longer than %d: a 'parent' loop?\n", PM_MAX_CHAIN);
 			ret = -ELOOP;
 		} else {
-			ret = pm_layer_load(&pc->layers[pc->nr_layers], up, IMG_PAGEMAP, pid);
+			ret = pm_layer_load(&pc->layers[pc->nr_layers], up, IMG_PAGEMAP, pid, NULL);
 			if (!ret)
 				pc->nr_layers++;
 		}
@@ -372,13 +393,14 @@ static int load_layers(struct pm_chain *pc, int dirfd, int pid)
 	return ret;
 }
 
-int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm)
+int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
+		  const struct pm_pages_src *src)
 {
 	struct pm_layer *l0 = &pc->layers[0];
 	int ret;
 
 	memset(pc, 0, sizeof(*pc));
-	ret = load_layers(pc, dirfd, pid);
+	ret = load_layers(pc, dirfd, pid, src);
 	if (!ret)
 		ret = check_top_layer(l0, mm, pid);
 	for (int i = 0; !ret && i < l0->nr; i++) {

@@ -37,6 +37,7 @@ struct pm_ent {
 struct pm_layer {
 	int pages_fd; /* pages-<id>.img of this layer, -1 if it has no data */
 	uint32_t pages_id;
+	uint64_t pages_size; /* bytes its PE_PRESENT entries take in the pages file */
 	struct pm_ent *ents;
 	int nr;
 };
@@ -65,20 +66,42 @@ struct pm_chain {
 };
 
 /*
+ * Where the pages files of the top layer are, if not in the image
+ * directory. Post-copy migration ships the images without pages-N.img:
+ * the lazy-pages daemon loads them with @none (pages_fd stays -1), fetches
+ * what the restore needs eagerly from the page server into memfds, and the
+ * restore loads with those memfds in @fds (checked like files). NULL: the
+ * directory.
+ */
+struct pm_pages_fd {
+	uint32_t id;
+	int fd;
+};
+
+struct pm_pages_src {
+	bool none;
+	const struct pm_pages_fd *fds;
+	int nr_fds;
+};
+
+/*
  * Loads pagemap-<pid>.img from @dirfd and, while PE_PARENT entries need
  * it, from each "parent" directory up the chain; checks every layer
  * against its pages file and every PE_PARENT range against the layer
  * above; builds runs and zaps. 0 or -errno (with a message).
  */
-int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm);
+int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
+		  const struct pm_pages_src *src);
 void pm_chain_free(struct pm_chain *pc);
 
 /*
  * Loads one pagemap (task or shmem) of one directory: entries sorted,
  * aligned, flags PE_PRESENT or PE_PARENT, the pages file exactly as long
- * as the PE_PRESENT entries say. Opens the pages file into l->pages_fd.
+ * as the PE_PRESENT entries say. Opens the pages file into l->pages_fd
+ * (from @src if it is not NULL: see struct pm_pages_src).
  */
-int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id);
+int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id,
+		  const struct pm_pages_src *src);
 void pm_layer_free(struct pm_layer *l);
 /* Index of the first entry of @l that ends after @addr (entries are sorted). */
 int pm_layer_seek(const struct pm_layer *l, uint64_t addr);

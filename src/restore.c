@@ -448,7 +448,11 @@ int amber_restore(const struct restore_opts *opts)
 		return 1;
 	}
 	remote_log_init();
-	ret = rst_load(&rc);
+	ret = opts->lazy ? lazy_restore_connect(&rc) : 0;
+	if (!ret)
+		ret = rst_load(&rc);
+	/* The loaded layers hold their own dups of what the daemon handed over. */
+	lazy_restore_put_pages(&rc);
 	if (!ret)
 		ret = check_pids_free(&rc);
 	if (ret) {
@@ -457,6 +461,8 @@ int amber_restore(const struct restore_opts *opts)
 	}
 	rc.svc_fd_base = max(files_max_fd(&rc) + 1, 256);
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
+	if (!ret && rc.lazy_fd >= 0)
+		ret = move_fd_up(&rc.lazy_fd, rc.svc_fd_base);
 	if (!ret)
 		ret = move_pages_fds_up(&rc);
 	if (!ret)
@@ -466,12 +472,13 @@ int amber_restore(const struct restore_opts *opts)
 	if (!ret)
 		ret = files_prepare_shared(&rc);
 	if (!ret && opts->lazy)
-		ret = lazy_restore_connect(&rc);
+		ret = lazy_restore_hello(&rc);
 	if (!ret)
 		ret = run_tree(&rc);
 	/* The tasks closed theirs: the keeper now knows every uffd has arrived. */
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd);
+	rc.lazy_fd = -1;
 	if (ret) {
 		pr_err("restore failed; every task it created was killed\n");
 		goto out;
@@ -480,6 +487,8 @@ int amber_restore(const struct restore_opts *opts)
 	if (!opts->detach)
 		ret = wait_root(rc.tasks[0].pid);
 out:
+	if (rc.lazy_fd >= 0)
+		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
 	rst_free(&rc);
 	if (rc.dirfd >= 0)
 		close(rc.dirfd);

@@ -80,6 +80,8 @@ struct rst_ctx {
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
+	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
+	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
 	uint64_t uffd_features; /* the event features this kernel has */
 };
 

@@ -128,7 +128,7 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 /* Shared memory: data only, inside the object. */
 static int load_shmem_pages(struct rst_ctx *rc, struct rst_shmem *s)
 {
-	int ret = pm_layer_load(&s->pages, rc->dirfd, IMG_SHMEM_PAGEMAP, s->shmid);
+	int ret = pm_layer_load(&s->pages, rc->dirfd, IMG_SHMEM_PAGEMAP, s->shmid, rc->pages_src);
 
 	for (int i = 0; !ret && i < s->pages.nr; i++) {
 		const struct pm_ent *e = &s->pages.ents[i];
@@ -218,7 +218,7 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 			   (ProtobufCMessage **)&t->fs);
 	if (ret)
 		return ret;
-	return pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm);
+	return pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm, rc->pages_src);
 }
 
 static int load_inventory(struct rst_ctx *rc)

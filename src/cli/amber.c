@@ -44,7 +44,9 @@ static void usage(FILE *f)
 		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR\n"
 		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
-		"                                  serve the memory of a lazy restore\n"
+		"             [--page-server --address A --port P [SECURITY]]\n"
+		"                                  serve the memory of a lazy restore (from\n"
+		"                                  a page server: post-copy migration)\n"
 		"  page-server --port P [--address A] [-D DIR] [--lazy-pages] [SECURITY]\n"
 		"                                  receive a dump's pages into DIR, or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
@@ -391,13 +393,18 @@ static int cmd_lazy_pages(int argc, char **argv, struct common_opts *co)
 		{ "socket", required_argument, 0, 'S' },
 		{ "resume", no_argument, 0, 'r' },
 		{ "no-prefetch", no_argument, 0, 'n' },
+		{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
+		{ "address", required_argument, 0, OPT_ADDRESS },
+		{ "port", required_argument, 0, OPT_PORT },
+		SEC_LONG_OPTS,
 		{ 0 },
 	};
-	struct lazy_opts o = { 0 };
+	struct lazy_opts o = { .ps.size = sizeof(o.ps), .ps.port = -1 };
+	struct ps_sec sec = { 0 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
-		if (common_opt(c, co))
+		if (common_opt(c, co) || sec_opt(c, &sec))
 			continue;
 		switch (c) {
 		case 'D':
@@ -412,6 +419,15 @@ static int cmd_lazy_pages(int argc, char **argv, struct common_opts *co)
 		case 'n':
 			o.no_prefetch = true;
 			break;
+		case OPT_PAGE_SERVER:
+			o.page_server = true;
+			break;
+		case OPT_ADDRESS:
+			o.ps.address = optarg;
+			break;
+		case OPT_PORT:
+			o.ps.port = parse_port(optarg);
+			break;
 		default:
 			return 2;
 		}
@@ -420,6 +436,16 @@ static int cmd_lazy_pages(int argc, char **argv, struct common_opts *co)
 		fprintf(stderr, "amber lazy-pages: -D DIR is required\n");
 		return 2;
 	}
+	if (o.page_server && (!o.ps.address || o.ps.port <= 0)) {
+		fprintf(stderr, "amber lazy-pages: --page-server needs --address A and --port P\n");
+		return 2;
+	}
+	o.ps.token_file = sec.token_file;
+	o.ps.tls = sec.tls;
+	o.ps.tls_cacert = sec.tls_cacert;
+	o.ps.tls_cert = sec.tls_cert;
+	o.ps.tls_key = sec.tls_key;
+	o.ps.tls_no_cn_verify = sec.tls_no_cn_verify;
 	if (log_init(co->log_file, co->verbosity))
 		return 1;
 	return amber_lazy_pages(&o);

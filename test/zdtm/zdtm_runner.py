@@ -573,23 +573,28 @@ class Lazy(Dump):
     name = "lazy"
 
     def restore(self, run):
-        sock = run.imgdir / "lazy.sock"
-        log, out = run.imgdir / "lazy-pages.log", run.imgdir / "lazy-pages.out"
+        self.lazy_restore(run, run.imgdir, [])
+
+    @staticmethod
+    def lazy_restore(run, imgdir, daemon_args):
+        sock = imgdir / "lazy.sock"
+        log, out = imgdir / "lazy-pages.log", imgdir / "lazy-pages.out"
         run.logs += [log, out]
         with open(out, "wb") as f:
             daemon = subprocess.Popen(
-                [str(amber_path()), "lazy-pages", "-D", str(run.imgdir),
-                 "--socket", str(sock), "-v4", "-o", str(log)],
-                cwd=run.imgdir, stdin=subprocess.DEVNULL, stdout=f,
-                stderr=subprocess.STDOUT)
+                [str(amber_path()), "lazy-pages", "-D", str(imgdir),
+                 "--socket", str(sock), *map(str, daemon_args), "-v4", "-o", str(log)],
+                cwd=imgdir, stdin=subprocess.DEVNULL, stdout=f,
+                stderr=subprocess.STDOUT, env=sanitizer_env(imgdir))
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 30
             while not sock.exists():
                 if daemon.poll() is not None or time.monotonic() > deadline:
+                    run.check_log(log, out)
                     pytest.fail("amber lazy-pages did not start listening",
                                 pytrace=False)
                 time.sleep(0.005)
-            run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages",
+            run.amber("restore", ["-D", imgdir, "-d", "--lazy-pages",
                                   "--lazy-socket", sock], "restore.log")
             rc = daemon.wait(timeout=env_float("ZDTM_AMBER_TIMEOUT", 300))
         except subprocess.TimeoutExpired:
@@ -601,11 +606,98 @@ class Lazy(Dump):
                 daemon.wait()
                 # its keeper (own session, same argv) waits for a restore
                 # that will not come: it goes too
-                subprocess.run(["pkill", "-KILL", "-f", f"--socket {sock} "],
+                subprocess.run(["pkill", "-KILL", "-f", "--", f"--socket {sock} "],
                                check=False)
         run.check_log(log, out)
         if rc != 0:
             pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
+
+
+def start_page_server(run, srvdir, token, extra=()):
+    """`amber page-server --port 0` on localhost, token-authenticated;
+    returns (process, port, log, out, out file)."""
+    log = run.dir / "page-server.log"
+    out = run.dir / "page-server.out"
+    run.logs += [log, out]
+    cmd = [str(amber_path()), "page-server", "--address", "127.0.0.1",
+           "--port", "0", "-D", str(srvdir), "--token-file", str(token),
+           *extra, "-v4", "-o", str(log)]
+    f = open(out, "wb")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=f, env=sanitizer_env(run.dir))
+    line = proc.stdout.readline().decode(errors="replace")
+    m = re.search(r":(\d+) \(", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+        f.close()
+        pytest.fail(f"page server did not start: {line!r}", pytrace=False)
+    return proc, int(m.group(1)), log, out, f
+
+
+def make_token(run):
+    token = run.dir / "token"
+    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, os.urandom(24).hex().encode() + b"\n")
+    os.close(fd)
+    return token
+
+
+def kill_page_server(proc, f):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    f.close()
+
+
+def stop_page_server(run, proc, log, out, f, what):
+    """The server must exit 0 on its own (after the client's CLOSE)."""
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    kill_page_server(proc, f)
+    if rc is None:
+        pytest.fail(f"page server still runs after {what}", pytrace=False)
+    run.check_log(log, out)
+    if rc != 0:
+        pytest.fail(f"page server exit status {rc}", pytrace=False)
+
+
+class RemoteLazy(Lazy):
+    """Post-copy migration on one machine: dump as usual into IMG (the
+    source side), serve it with `amber page-server --lazy-pages` on
+    localhost (token-authenticated), copy every image but the pages files
+    into DST (the destination side), and restore from DST with `amber
+    lazy-pages --page-server` fetching every page over TCP: the eager ones
+    (file-backed, shared, memfd) before the restore, the rest on fault
+    and by prefetch.  The daemon and then the server must exit 0, and DST
+    must never hold a pages file."""
+
+    name = "remote-lazy"
+
+    def restore(self, run):
+        dst = run.dir / "dst"
+        dst.mkdir(mode=0o700)
+        for p in run.imgdir.iterdir():
+            if p.is_file() and not p.name.startswith("pages-") and \
+                    (p.suffix == ".img" or p.name == "amber.sums"):
+                shutil.copy2(p, dst / p.name)
+        token = make_token(run)
+        proc, port, log, out, f = start_page_server(run, run.imgdir, token,
+                                                    ["--lazy-pages"])
+        try:
+            self.lazy_restore(run, dst, ["--page-server", "--address", "127.0.0.1",
+                                         "--port", port, "--token-file", token])
+        except BaseException:
+            kill_page_server(proc, f)
+            raise
+        stop_page_server(run, proc, log, out, f, "post-copy")
+        local = sorted(p.name for p in dst.glob("pages-*.img"))
+        if local:
+            pytest.fail(f"page images appeared on the destination: {local}",
+                        pytrace=False)
 
 
 class PageServer(Dump):
@@ -616,48 +708,18 @@ class PageServer(Dump):
 
     name = "page-server"
 
-    def start_server(self, run, srvdir, token):
-        log = run.dir / "page-server.log"
-        out = run.dir / "page-server.out"
-        run.logs += [log, out]
-        cmd = [str(amber_path()), "page-server", "--address", "127.0.0.1",
-               "--port", "0", "-D", str(srvdir), "--token-file", str(token),
-               "-v4", "-o", str(log)]
-        f = open(out, "wb")
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=f)
-        line = proc.stdout.readline().decode(errors="replace")
-        m = re.search(r":(\d+) \(", line)
-        if not m:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"page server did not start: {line!r}", pytrace=False)
-        return proc, int(m.group(1)), log, out, f
-
     def dump(self, run):
         srvdir = run.dir / "ps"
-        token = run.dir / "token"
-        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, os.urandom(24).hex().encode() + b"\n")
-        os.close(fd)
-        proc, port, log, out, f = self.start_server(run, srvdir, token)
+        token = make_token(run)
+        proc, port, log, out, f = start_page_server(run, srvdir, token)
         try:
             run.amber("dump", ["-t", run.pid, "-D", run.imgdir, "--page-server",
                                "--address", "127.0.0.1", "--port", port,
                                "--token-file", token], "dump.log")
-            try:
-                rc = proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pytest.fail("page server still runs after the dump", pytrace=False)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-            f.close()
-        run.check_log(log, out)
-        if rc != 0:
-            pytest.fail(f"page server exit status {rc}", pytrace=False)
+        except BaseException:
+            kill_page_server(proc, f)
+            raise
+        stop_page_server(run, proc, log, out, f, "the dump")
         local = sorted(p.name for p in run.imgdir.glob("page*.img"))
         if local:
             pytest.fail(f"page images written locally: {local}", pytrace=False)
@@ -668,7 +730,7 @@ class PageServer(Dump):
 
 
 MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy(),
-                              PageServer())}
+                              RemoteLazy(), PageServer())}
 
 
 def discover_tests():

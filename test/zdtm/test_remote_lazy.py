@@ -1,0 +1,266 @@
+"""Post-copy beyond the suite's `remote-lazy` mode (issue 5, items 2, 3, 5).
+
+The source side is the dump in IMG, served by `amber page-server
+--lazy-pages` on localhost with a token; the destination side is DST, a
+copy of every image but the pages files, restored with `amber lazy-pages
+--page-server` fetching every page over TCP.
+
+test_remote_daemon_killed: kill -9 the daemon while anon_64m checks its
+memory; the test waits in the kernel, the server keeps listening, and
+`amber lazy-pages --resume --page-server` reconnects and finishes: the
+test's own checksum of every page must pass.
+
+test_remote_server_killed: kill -9 the page server instead; the daemon
+exits non-zero (the keeper keeps the faults waiting), a new server on the
+same images and a resumed daemon finish the job.
+
+test_remote_bad_token: a daemon with the wrong token is refused by the
+server before any page moves; nothing listens, the server goes on.
+
+test_remote_corrupt_page: a flipped byte in the source's pages file: the
+page is never delivered, the task is killed, the daemon exits non-zero.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from test_zdtm import start, stop
+from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, kill_page_server,
+                         make_token, read_text, start_page_server)
+
+MODE = MODES["remote-lazy"]
+PROCS = []  # killed when a test fails, so nothing waits forever
+
+
+def run_guarded(run, body):
+    try:
+        guarded(run, body)
+    finally:
+        for p in PROCS:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        PROCS.clear()
+        subprocess.run(["pkill", "-KILL", "-f", "--", f"--socket {run.dir}/dst/lazy.sock "],
+                       check=False)
+
+
+def dump_and_ship(run):
+    """Dump into IMG; copy all but the pages files into DST."""
+    pids = run.walk()
+    run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
+    if run.leftovers(10, pids):
+        pytest.fail("the tree survived the dump", pytrace=False)
+    for pid in pids:
+        run.exit_status.pop(pid, None)
+    dst = run.dir / "dst"
+    dst.mkdir(mode=0o700)
+    for p in run.imgdir.iterdir():
+        if p.suffix == ".img" and not p.name.startswith("pages-") or \
+                p.name == "amber.sums":
+            shutil.copy2(p, dst / p.name)
+    return dst
+
+
+def server(run, token):
+    proc, port, log, out, f = start_page_server(run, run.imgdir, token, ["--lazy-pages"])
+    PROCS.append(proc)
+    return proc, port, f
+
+
+def daemon(run, dst, log, port, token, *extra):
+    sock = dst / "lazy.sock"
+    out = open(dst / (log + ".out"), "wb")
+    run.logs += [dst / log, dst / (log + ".out")]
+    d = subprocess.Popen(
+        [str(amber_path()), "lazy-pages", "-D", str(dst), "--socket", str(sock),
+         "--page-server", "--address", "127.0.0.1", "--port", str(port),
+         "--token-file", str(token), "-v4", "-o", str(dst / log), *extra],
+        cwd=dst, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    PROCS.append(d)
+    return d
+
+
+def wait_socket(dst, proc):
+    deadline = time.monotonic() + 30
+    while not (dst / "lazy.sock").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("amber lazy-pages did not start", pytrace=False)
+        time.sleep(0.005)
+
+
+def restore(run, dst):
+    run.amber("restore", ["-D", dst, "-d", "--lazy-pages", "--lazy-socket",
+                          dst / "lazy.sock"], "restore.log")
+    run.set_root(run.pid)
+
+
+def finish(run, dst, proc, log):
+    try:
+        rc = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{log}: the daemon did not finish", pytrace=False)
+    run.check_log(dst / log, dst / (log + ".out"))
+    if rc:
+        pytest.fail(f"{log}: exit status {rc}", pytrace=False)
+
+
+def server_exits_clean(proc, f):
+    try:
+        rc = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    kill_page_server(proc, f)
+    if rc != 0:
+        pytest.fail(f"page server: exit status {rc} after the daemon's CLOSE",
+                    pytrace=False)
+
+
+def assert_waiting(run):
+    """The test must be asleep on a missing page, not done and not dead."""
+    time.sleep(0.5)
+    if (run.dir / "test.out").exists():
+        pytest.fail("the test finished without its pages: it read something "
+                    "other than its memory", pytrace=False)
+    wchan = read_text(f"/proc/{run.pid}/wchan")
+    if wchan != "handle_userfault":
+        pytest.fail(f"the test is not waiting for a page (wchan {wchan!r})",
+                    pytrace=False)
+
+
+def test_remote_daemon_killed():
+    run = Run("anon_64m", MODE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_64m")
+        dst = dump_and_ship(run)
+        token = make_token(run)
+        srv, port, f = server(run, token)
+        first = daemon(run, dst, "lazy1.log", port, token, "--no-prefetch")
+        wait_socket(dst, first)
+        restore(run, dst)
+        os.kill(run.pid, signal.SIGTERM)  # the test now reads every page
+        time.sleep(0.05)
+        first.kill()
+        first.wait()
+        served = read_text(dst / "lazy1.log")
+        assert_waiting(run)
+        if srv.poll() is not None:
+            pytest.fail("the page server exited when the daemon died", pytrace=False)
+        second = daemon(run, dst, "lazy2.log", port, token, "--resume")
+        finish(run, dst, second, "lazy2.log")
+        if "complete" in served:
+            pytest.fail("the first daemon finished before it was killed",
+                        pytrace=False)
+        stop(run)  # PASS: anon_64m's checksum of every page matched
+        server_exits_clean(srv, f)
+
+    run_guarded(run, body)
+
+
+def test_remote_server_killed():
+    run = Run("anon_64m", MODE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_64m")
+        dst = dump_and_ship(run)
+        token = make_token(run)
+        srv, port, f = server(run, token)
+        first = daemon(run, dst, "lazy1.log", port, token, "--no-prefetch")
+        wait_socket(dst, first)
+        restore(run, dst)
+        os.kill(run.pid, signal.SIGTERM)
+        time.sleep(0.05)
+        kill_page_server(srv, f)
+        try:
+            rc = first.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the daemon did not notice the page server is gone",
+                        pytrace=False)
+        log = read_text(dst / "lazy1.log")
+        if rc == 0 or "connection lost" not in log or "--resume" not in log:
+            pytest.fail(f"the daemon should fail and point at --resume (exit {rc})",
+                        pytrace=False)
+        assert_waiting(run)
+        (run.dir / "page-server.log").rename(run.dir / "page-server1.log")
+        srv2, port2, f2 = server(run, token)
+        second = daemon(run, dst, "lazy2.log", port2, token, "--resume")
+        finish(run, dst, second, "lazy2.log")
+        stop(run)
+        server_exits_clean(srv2, f2)
+
+    run_guarded(run, body)
+
+
+def test_remote_bad_token():
+    run = Run("anon_1m", MODE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        dst = dump_and_ship(run)
+        token = make_token(run)
+        srv, port, f = server(run, token)
+        wrong = run.dir / "wrong-token"
+        fd = os.open(wrong, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, os.urandom(24).hex().encode())
+        os.close(fd)
+        d = daemon(run, dst, "lazy.log", port, wrong)
+        if d.wait(timeout=60) == 0:
+            pytest.fail("a daemon with the wrong token was served", pytrace=False)
+        if (dst / "lazy.sock").exists():
+            pytest.fail("the refused daemon listened for a restore", pytrace=False)
+        if "wrong token" not in read_text(run.dir / "page-server.log"):
+            pytest.fail("the server logged no authentication failure", pytrace=False)
+        if srv.poll() is not None:
+            pytest.fail("the page server exited after refusing a client", pytrace=False)
+        # the real client still gets in: restore and finish
+        good = daemon(run, dst, "lazy2.log", port, token)
+        wait_socket(dst, good)
+        restore(run, dst)
+        finish(run, dst, good, "lazy2.log")
+        stop(run)
+        server_exits_clean(srv, f)
+
+    run_guarded(run, body)
+
+
+def test_remote_corrupt_page():
+    run = Run("anon_1m", MODE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        dst = dump_and_ship(run)
+        pages = sorted(run.imgdir.glob("pages-*.img"),
+                       key=lambda p: p.stat().st_size)[-1]
+        with open(pages, "r+b") as f:
+            f.seek(pages.stat().st_size // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0x40]))
+        token = make_token(run)
+        srv, port, f = server(run, token)
+        d = daemon(run, dst, "lazy.log", port, token)
+        wait_socket(dst, d)
+        restore(run, dst)
+        rc = d.wait(timeout=60)
+        kill_page_server(srv, f)
+        log = read_text(dst / "lazy.log")
+        if rc == 0 or "corrupt" not in log or "killing the task" not in log:
+            pytest.fail(f"the daemon did not refuse the corrupt page (exit {rc})",
+                        pytrace=False)
+        deadline = time.monotonic() + 10
+        while run.alive(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if run.alive(run.pid):
+            pytest.fail("the task runs on without its corrupt page", pytrace=False)
+        if (run.dir / "test.out").exists() and \
+                "PASS" in read_text(run.dir / "test.out"):
+            pytest.fail("the test passed on a corrupt page", pytrace=False)
+
+    run_guarded(run, body)
