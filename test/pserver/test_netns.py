@@ -2,8 +2,15 @@
 server runs in namespace A (10.77.0.1), the dumped tree and `amber dump`
 in namespace B (10.77.0.2). The pages cross the veth; the tree is restored
 in B from the local images plus the server's. Then the same images are
-served lazily from A and fetched from B with the GET client."""
+served lazily from A and fetched from B with the GET client.
 
+test_postcopy_across_veth: post-copy the other way round. A bash tree in
+A is dumped in A and served by `amber page-server --lazy-pages` there; B
+gets the images without the pages files and restores with `amber
+lazy-pages --page-server` fetching every page over the veth; the restored
+bash, woken, prints the checksum of the 13 MiB it held."""
+
+import hashlib
 import os
 import shutil
 import signal
@@ -134,3 +141,83 @@ def test_migrate_across_veth(tmp_path, netns):
         assert s.wait() == 0
     finally:
         s.stop()
+
+
+def test_postcopy_across_veth(tmp_path, netns):
+    a, b = netns
+    tok = token_file(tmp_path)
+    img, dst = tmp_path / "img", tmp_path / "dst"
+    out, summ = tmp_path / "tree.out", tmp_path / "sum.txt"
+    want = hashlib.md5("".join(str(i) for i in range(1, 1500001)).encode()).hexdigest()
+    with open(out, "wb") as f:
+        tree = subprocess.Popen(
+            ["ip", "netns", "exec", a, "bash", "-c",
+             'x=$(seq 1 1500000 | tr -d "\\n"); echo ready; sleep 1000; '
+             f'printf %s "$x" | md5sum > {summ}'],
+            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    pid = tree.pid
+    procs = []
+    try:
+        for _ in range(3000):
+            if out.read_bytes() == b"ready\n":
+                break
+            time.sleep(0.01)
+        assert out.read_bytes() == b"ready\n"
+        time.sleep(0.2)  # let bash fork its sleep
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        r = subprocess.run(["ip", "netns", "exec", a, amber(), "dump", "-t", str(pid),
+                            "-D", str(img), "-v4", "-o", str(tmp_path / "dump.log")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / "dump.log").read_text()
+        tree.wait(timeout=10)
+        for _ in range(500):  # the killed child must be reaped before restore
+            if not any(Path(f"/proc/{k}").exists() for k in kids):
+                break
+            time.sleep(0.01)
+        dst.mkdir(mode=0o700)
+        for p in img.iterdir():
+            if not p.name.startswith("pages-") and (p.suffix == ".img" or
+                                                    p.name == "amber.sums"):
+                shutil.copy2(p, dst / p.name)
+        size = sum(p.stat().st_size for p in img.glob("pages-*.img"))
+        assert size >= 13 << 20
+        s = NsServer(tmp_path, a, img, "--lazy-pages", "--token-file", tok, name="lazy")
+        procs.append(s)
+        rx0 = rx_bytes(b, "vpsb")
+        daemon = subprocess.Popen(
+            ["ip", "netns", "exec", b, amber(), "lazy-pages", "-D", str(dst),
+             "--page-server", "--address", "10.77.0.1", "--port", str(s.port),
+             "--token-file", str(tok), "-v4", "-o", str(tmp_path / "lazy.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        for _ in range(3000):
+            if (dst / "lazy-pages.socket").exists() or daemon.poll() is not None:
+                break
+            time.sleep(0.01)
+        assert daemon.poll() is None, (tmp_path / "lazy.log").read_text()
+        r = subprocess.run(["ip", "netns", "exec", b, amber(), "restore", "-D", str(dst),
+                            "-d", "--lazy-pages", "-v4", "-o", str(tmp_path / "restore.log")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / "restore.log").read_text()
+        assert daemon.wait(timeout=120) == 0, (tmp_path / "lazy.log").read_text()
+        assert s.wait() == 0, s.logtext()  # the daemon's CLOSE ends it
+        assert rx_bytes(b, "vpsb") - rx0 >= size  # every page crossed the veth
+        assert not list(dst.glob("pages-*.img"))
+        assert "Error" not in (tmp_path / "lazy.log").read_text()
+        # restored inside B
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert kids
+        os.kill(int(kids[0]), signal.SIGKILL)  # bash goes on: prints its checksum
+        for _ in range(1000):
+            if summ.exists() and summ.read_text().strip():
+                break
+            time.sleep(0.01)
+        assert summ.read_text().split()[0] == want
+    finally:
+        for p in procs:
+            p.stop()
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
