@@ -34,7 +34,7 @@
 /* Pagemaps loaded at once, tasks and shmem objects together. */
 #define MAX_MAPS      4096
 #define PID_MAX_LIMIT (1 << 22)
-/* Largest entry whose checksum we verify in one read (amber's are 2 MiB). */
+/* Largest entry whose checksum we verify in one read (amber's are 256 KiB). */
 #define MAX_VERIFY (64ull << 20)
 #define SEND_CHUNK (2ull << 20)
 

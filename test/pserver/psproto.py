@@ -7,8 +7,10 @@ and a hostile client."""
 
 import hashlib
 import hmac
+import re
 import socket
 import struct
+from pathlib import Path
 
 PS_IOV_ADD, PS_IOV_HOLE, PS_IOV_OPEN, PS_IOV_OPEN2 = 1, 2, 3, 4
 PS_IOV_PARENT, PS_IOV_ADD_F, PS_IOV_GET = 5, 6, 7
@@ -18,9 +20,22 @@ PE_PARENT, PE_LAZY, PE_PRESENT = 1, 2, 4
 PS_TYPE_PID, PS_TYPE_SHMEM = 1, 2
 PS_GET_SHMEM = 0x8000  # amber's GET flag: dst_id is a shmid, vaddr an offset
 PAGE = 4096
+# amber's local backend cuts present runs into entries of this many pages
+# (src/xfer.h; not part of the protocol, read here so the two agree)
+ENTRY_PAGES = int(re.search(r"#define XFER_ENTRY_PAGES (\d+)",
+                            (Path(__file__).resolve().parents[2] / "src" / "xfer.h")
+                            .read_text()).group(1))
 
 AUTH_MAGIC = b"AMBRPS01"
 AUTH_CONTEXT = b"amber-ps-auth-v1"
+
+
+def split_entries(vaddr, nr, flags):
+    """The (vaddr, nr_pages, flags) entries amber writes for one present run."""
+    out = []
+    for done in range(0, nr, ENTRY_PAGES):
+        out.append((vaddr + done * PAGE, min(ENTRY_PAGES, nr - done), flags))
+    return out
 
 
 def dst(type_, ident):
