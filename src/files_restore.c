@@ -269,7 +269,7 @@ static int load_ghost(struct rst_ctx *rc, struct rfile *rf)
 	ret = img_read_msg(img, &ghost_file_entry__descriptor, &m);
 	if (ret == 1) {
 		rf->ghost = (GhostFileEntry *)m;
-		at = lseek(img->fd, 0, SEEK_CUR);
+		at = img_tell(img);
 		ret = fstat(img->fd, &st) || at < 0 ? -errno : 0;
 		if (!ret && (rf->ghost->chunks || !S_ISREG(rf->ghost->mode) ||
 			     (uint64_t)(st.st_size - at) != rf->ghost->size)) {

@@ -68,7 +68,7 @@ static struct img *img_alloc(enum img_type type, unsigned long id, bool write)
 	img->writing = write;
 	img->fd = -1;
 	img_name(type, id, img->name, sizeof(img->name));
-	if (write && !img_descs[type].raw) {
+	if (!img_descs[type].raw) {
 		img->buf = malloc(IMG_BUF_SIZE);
 		if (!img->buf) {
 			free(img);
@@ -222,17 +222,65 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 	return img_put(img, data, len);
 }
 
+/*
+ * Reads @len bytes: 0, 1 at a clean end of file (nothing read), -EIO on a
+ * short read, -errno.
+ */
+static int img_get(struct img *img, void *data, size_t len)
+{
+	uint8_t *p = data;
+	size_t got = 0;
+
+	while (got < len) {
+		size_t avail = img->buf_used - img->buf_pos;
+		ssize_t n;
+
+		if (avail) {
+			size_t k = min(avail, len - got);
+
+			memcpy(p + got, img->buf + img->buf_pos, k);
+			img->buf_pos += k;
+			got += k;
+			continue;
+		}
+		if (!img->buf || len - got >= IMG_BUF_SIZE) {
+			n = read(img->fd, p + got, len - got);
+		} else {
+			n = read(img->fd, img->buf, IMG_BUF_SIZE);
+			if (n > 0) {
+				img->buf_used = n;
+				img->buf_pos = 0;
+				continue;
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return got ? -EIO : 1;
+		got += n;
+	}
+	return 0;
+}
+
+off_t img_tell(struct img *img)
+{
+	off_t at = lseek(img->fd, 0, SEEK_CUR);
+
+	return at < 0 ? at : at - (off_t)(img->buf_used - img->buf_pos);
+}
+
 int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
 	uint32_t len;
-	ssize_t n;
 	uint8_t *buf;
 	int ret;
 
-	n = read(img->fd, &len, sizeof(len));
-	if (n == 0)
+	ret = img_get(img, &len, sizeof(len));
+	if (ret == 1)
 		return 0;
-	if (n != sizeof(len)) {
+	if (ret) {
 		pr_err("image %s: truncated entry header\n", img->name);
 		return -EIO;
 	}
@@ -243,7 +291,7 @@ int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, Protob
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
-	ret = read_full(img->fd, buf, len);
+	ret = img_get(img, buf, len);
 	if (ret) {
 		pr_err("image %s: truncated entry (%u bytes expected)\n", img->name, len);
 		free(buf);
@@ -260,7 +308,7 @@ int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, Protob
 
 int img_read_raw(struct img *img, void *data, size_t len)
 {
-	int ret = read_full(img->fd, data, len);
+	int ret = img_get(img, data, len) ? -EIO : 0;
 
 	if (ret)
 		pr_err("image %s: truncated payload (%zu bytes expected)\n", img->name, len);

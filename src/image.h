@@ -16,6 +16,7 @@
  * are created 0600 so only their owner can read them.
  */
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
@@ -47,8 +48,11 @@ struct img {
 	enum img_type type;
 	bool writing;
 	char name[64];
-	/* Write buffer: entries are small, syscalls are not. */
-	size_t buf_used;
+	/*
+	 * Entries are small, syscalls are not: writes gather in buf (buf_used
+	 * bytes), reads are served from buf[buf_pos, buf_used).
+	 */
+	size_t buf_used, buf_pos;
 	uint8_t *buf;
 };
 
@@ -72,6 +76,8 @@ int img_write_raw(struct img *img, const void *data, size_t len);
 /* 1: one message read into *out (free with protobuf_c_message_free_unpacked); 0: EOF. */
 int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 int img_read_raw(struct img *img, void *data, size_t len);
+/* The file offset of the next byte img_read_*() returns (reads are buffered). */
+off_t img_tell(struct img *img);
 /* Reads exactly one message, failing on EOF. */
 int img_read_one(int dirfd, enum img_type type, unsigned long id,
 		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
