@@ -119,6 +119,9 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 	v->flags = pv->shared ? MAP_SHARED : MAP_PRIVATE;
 	if (pv->vmflags & VMF_GROWSDOWN)
 		v->flags |= MAP_GROWSDOWN;
+	/* mlock()ed or MAP_LOCKED: CRIU's VmaEntry keeps it as MAP_LOCKED too. */
+	if (pv->vmflags & VMF_LOCKED)
+		v->flags |= MAP_LOCKED;
 	if ((pv->vmflags & (VMF_IO | VMF_PFNMAP)) && !is_vvar(p)) {
 		pr_err("%d: VMA %#lx-%#lx maps device memory: not supported\n", pid,
 		       (unsigned long)pv->start, (unsigned long)pv->end);

@@ -285,6 +285,7 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->flags = v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN);
 		r->fd = -1;
 		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
+		r->locked = !!(v->flags & VMA_MAP_LOCKED);
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(rc, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));

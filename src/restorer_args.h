@@ -25,7 +25,7 @@ struct rst_vma {
 	int32_t fd; /* -1 for anonymous private memory */
 	uint64_t madv;
 	uint32_t lazy; /* registered with the task's userfaultfd, not filled */
-	uint32_t pad;
+	uint32_t locked; /* mlock()ed once filled */
 };
 
 struct rst_run {

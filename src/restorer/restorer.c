@@ -262,6 +262,12 @@ static void finish_vmas(struct rst_task_args *a)
 			if (ret)
 				fail(a, "madvise of a saved VMA", ret);
 		}
+		/* Last, on the filled pages: locking first would fault them all in empty. */
+		if (v->locked) {
+			ret = sys2(NR_mlock, v->start, v->end - v->start);
+			if (ret)
+				fail_at(a, "mlock of a locked VMA", ret, v->start);
+		}
 		if (v->fd >= 0)
 			sys1(NR_close, v->fd);
 	}
