@@ -111,6 +111,28 @@ static bool is_vvar(const char *path)
 	return path && (!strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]"));
 }
 
+/*
+ * hugetlb: private anonymous (MAP_HUGETLB) memory is saved like any private
+ * anonymous memory, its page size in the flags (MAP_HUGE_SHIFT), and mapped
+ * back with huge pages. hugetlbfs files and shared hugetlb are refused.
+ */
+static int vma_hugetlb(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	unsigned long kb = pv->page_kb;
+
+	if (pv->shared || !pv->path || strcmp(pv->path, "/anon_hugepage (deleted)") ||
+	    kb < 8 || (kb & (kb - 1))) {
+		pr_err("%d: hugetlb VMA %#lx-%#lx (%s, %lu kB pages) is not supported: only "
+		       "private anonymous huge pages are\n", pid, (unsigned long)pv->start,
+		       (unsigned long)pv->end, pv->path ? pv->path : "anonymous", kb);
+		return -ENOTSUP;
+	}
+	v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+	v->flags |= MAP_ANONYMOUS | MAP_HUGETLB |
+		    (uint32_t)(__builtin_ctzl(kb) + 10) << MAP_HUGE_SHIFT;
+	return 0;
+}
+
 static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
 	const char *p = pv->path;
@@ -122,6 +144,8 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 	/* mlock()ed or MAP_LOCKED: CRIU's VmaEntry keeps it as MAP_LOCKED too. */
 	if (pv->vmflags & VMF_LOCKED)
 		v->flags |= MAP_LOCKED;
+	if (pv->vmflags & VMF_HUGETLB)
+		return vma_hugetlb(pid, pv, v);
 	if ((pv->vmflags & (VMF_IO | VMF_PFNMAP)) && !is_vvar(p)) {
 		pr_err("%d: VMA %#lx-%#lx maps device memory: not supported\n", pid,
 		       (unsigned long)pv->start, (unsigned long)pv->end);

@@ -200,7 +200,12 @@ int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track
 		plan->vma_start = v->start; /* entries never span two VMAs */
 		if (vma_unchanged(parent, v))
 			sc.cover = &parent->cover;
-		ret = track_scan_vma(tr, tt, pagemap_fd, v->start, v->end, wp_ok, on_region, &sc);
+		/* Neither tracker sees writes to huge pages (soft-dirty skips them): all written. */
+		if (v->flags & VMA_MAP_HUGETLB)
+			ret = track_scan_untracked(tr, pagemap_fd, v->start, v->end, on_region, &sc);
+		else
+			ret = track_scan_vma(tr, tt, pagemap_fd, v->start, v->end, wp_ok, on_region,
+					     &sc);
 		if (ret) {
 			inc_plan_free(plan);
 			return ret;

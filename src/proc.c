@@ -141,7 +141,7 @@ static unsigned long parse_vmflags(const char *s)
 		{ "hg", VMF_HUGEPAGE },	 { "nh", VMF_NOHUGEPAGE }, { "mg", VMF_MERGEABLE },
 		{ "wf", VMF_WIPEONFORK }, { "lo", VMF_LOCKED },	   { "io", VMF_IO },
 		{ "pf", VMF_PFNMAP },	 { "ms", VMF_MAYSHARE },   { "sr", VMF_SEQ_READ },
-		{ "rr", VMF_RAND_READ },
+		{ "rr", VMF_RAND_READ }, { "ht", VMF_HUGETLB },
 	};
 	unsigned long flags = 0;
 
@@ -223,6 +223,8 @@ int proc_parse_smaps(pid_t pid, struct proc_vma **vmas)
 			nr++;
 		} else if (nr && !strncmp(line, "VmFlags:", 8)) {
 			arr[nr - 1].vmflags = parse_vmflags(line + 8);
+		} else if (nr && !strncmp(line, "KernelPageSize:", 15)) {
+			arr[nr - 1].page_kb = strtoul(line + 15, NULL, 10);
 		}
 	}
 	*vmas = arr;

@@ -42,6 +42,7 @@ struct proc_vma {
 	uint64_t ino;
 	char *path;	      /* NULL for anonymous; "[heap]", "/dev/zero (deleted)", ... */
 	unsigned long vmflags; /* VMF_* below */
+	unsigned long page_kb; /* KernelPageSize: 4, or a huge page size for hugetlb */
 };
 
 enum {
@@ -58,6 +59,7 @@ enum {
 	VMF_MAYSHARE = 1 << 10, /* ms */
 	VMF_SEQ_READ = 1 << 11, /* sr */
 	VMF_RAND_READ = 1 << 12, /* rr */
+	VMF_HUGETLB = 1 << 13,	/* ht */
 };
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);

@@ -283,6 +283,8 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->start = v->start, r->end = v->end, r->pgoff = v->pgoff;
 		r->prot = v->prot, r->status = v->status, r->madv = v->madv;
 		r->flags = v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_GROWSDOWN);
+		if (v->flags & VMA_MAP_HUGETLB) /* with its page size */
+			r->flags |= v->flags & (VMA_MAP_HUGETLB | (0x3fu << 26));
 		r->fd = -1;
 		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		r->locked = !!(v->flags & VMA_MAP_LOCKED);

@@ -170,6 +170,14 @@ static int scan_read(int pagemap_fd, uint64_t start, uint64_t end, uint64_t zero
 	return ret;
 }
 
+int track_scan_untracked(const struct tracker *tr, int pagemap_fd, uint64_t start,
+			 uint64_t end, track_region_fn fn, void *arg)
+{
+	if (tr->pagemap_scan)
+		return scan_ioctl(pagemap_fd, start, end, 0, 0, fn, arg);
+	return scan_read(pagemap_fd, start, end, tr->zero_pfn, false, fn, arg);
+}
+
 int track_scan_vma(const struct tracker *tr, struct track_task *tt, int pagemap_fd,
 		   uint64_t start, uint64_t end, bool writable_private, track_region_fn fn,
 		   void *arg)

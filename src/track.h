@@ -79,6 +79,10 @@ int track_scan_vma(const struct tracker *tr, struct track_task *tt, int pagemap_
 		   uint64_t start, uint64_t end, bool writable_private, track_region_fn fn,
 		   void *arg);
 
+/* The same for memory no tracker can follow: every present page, as written. */
+int track_scan_untracked(const struct tracker *tr, int pagemap_fd, uint64_t start,
+			 uint64_t end, track_region_fn fn, void *arg);
+
 /* After every VMA of the task was scanned: soft-dirty clears its bits. */
 int track_task_rearm(const struct tracker *tr, struct track_task *tt);
 

@@ -14,7 +14,34 @@ def pytest_addoption(parser):
                           f"known: {', '.join(zdtm_runner.MODES)})")
 
 
+# Huge pages for static/hugetlb (a dumped and a restored copy may overlap
+# in the snapshot modes); the machine's setting comes back at the end.
+HUGEPAGES = "/proc/sys/vm/nr_hugepages"
+WANT_HUGEPAGES = 16
+saved_hugepages = None
+
+
+def reserve_hugepages():
+    global saved_hugepages
+    try:
+        with open(HUGEPAGES) as f:
+            have = int(f.read())
+        if have < WANT_HUGEPAGES:
+            with open(HUGEPAGES, "w") as f:
+                f.write(str(WANT_HUGEPAGES))
+            saved_hugepages = have
+    except OSError as e:
+        print(f"zdtm: can't reserve huge pages ({e}): static/hugetlb will skip")
+
+
+def pytest_unconfigure(config):
+    if saved_hugepages is not None:
+        with open(HUGEPAGES, "w") as f:
+            f.write(str(saved_hugepages))
+
+
 def pytest_configure(config):
+    reserve_hugepages()
     if not zdtm_runner.set_subreaper():
         print("zdtm: warning: cannot become a child subreaper; exit status "
               "of restored trees will not be checked")
