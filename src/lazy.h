@@ -109,6 +109,13 @@ struct lazy_mm {
 	/* faults that got -EAGAIN (an event was pending), retried after events */
 	uint64_t *retry;
 	int nr_retry, max_retry;
+	/*
+	 * The daemon's two threads (lazy_daemon.h): no event may be read
+	 * while a prefetch copy is in flight, and no copy may start between
+	 * reading an event and applying it. __atomic, seq_cst.
+	 */
+	int reading; /* the main thread reads, or applies what it read */
+	int copying; /* the prefetcher is in a UFFDIO_COPY */
 };
 
 /* A new mm from an LZ_TASK: every page of @ranges is ZERO but what @img's pagemap has. */

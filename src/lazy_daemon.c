@@ -227,16 +227,25 @@ static void finish_complete(struct lazy_daemon *d)
 			lazy_finish_mm(d, d->mms[i]);
 }
 
-/* Before the main thread sleeps: settle the page state; 1 if all is done. */
-static int settle(struct lazy_daemon *d)
+/*
+ * Before the main thread sleeps: settle the page state, and retry faults
+ * that met a pending event (-EAGAIN): the kernel lets copies in again only
+ * once the event's originator runs on, which may be after we read it.
+ * 1 if all is done; *retry_left: faults still queued.
+ */
+static int settle(struct lazy_daemon *d, bool *retry_left)
 {
 	int ret;
 
 	lazy_lock(d);
 	lazy_apply_served(d);
+	ret = d->replaying ? 0 : lazy_retry_all(d);
+	*retry_left = ret > 0;
 	finish_complete(d);
-	ret = d->prefetch_err ? d->prefetch_err : all_done(d);
+	if (ret >= 0)
+		ret = d->prefetch_err ? d->prefetch_err : all_done(d);
 	lazy_unlock(d);
+	lazy_flush_wakes(d);
 	return ret;
 }
 
@@ -258,10 +267,13 @@ static int loop(struct lazy_daemon *d)
 		int n = epoll_wait(d->ep, ev, 64, 0);
 
 		if (n == 0) {
-			ret = settle(d);
+			bool retry_left;
+
+			ret = settle(d, &retry_left);
 			if (ret)
 				break;
-			n = epoll_wait(d->ep, ev, 64, d->o->no_prefetch ? 100 : -1);
+			n = epoll_wait(d->ep, ev, 64,
+				       retry_left ? 1 : d->o->no_prefetch ? 100 : -1);
 		}
 		if (n < 0) {
 			if (errno == EINTR)

@@ -20,7 +20,7 @@
  * while faults come in (a fault waits at most one batch), big ones
  * (256 KiB) when none came for LAZY_QUIET_NS.
  */
-#define LAZY_PREFETCH_BUSY  16
+#define LAZY_PREFETCH_BUSY  2
 #define LAZY_PREFETCH_QUIET 64
 #define LAZY_QUIET_NS	    5000000ULL
 #define LAZY_MAX_WAKES	    64
@@ -80,6 +80,8 @@ struct lazy_daemon {
 	int nr_wakes;
 	struct lazy_served served[LAZY_MAX_SERVED]; /* main thread only */
 	int nr_served;
+	bool in_prefetcher; /* under the lock: the prefetcher is copying */
+	struct lazy_mm *backoff; /* lazy_prefetch() returned 2 for this one */
 };
 
 /* lazy_uffd.c */
@@ -88,11 +90,16 @@ int lazy_verify_all(struct lazy_daemon *d);
 /* Called without the lock: faults from local images need none. */
 int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm);
 int lazy_retry_faults(struct lazy_daemon *d, struct lazy_mm *mm);
+/* Retries every mm's queued faults; how many are still queued, or -ENOTCONN. */
+int lazy_retry_all(struct lazy_daemon *d);
 /* Page state for the faults served without the lock (call with it). */
 void lazy_apply_served(struct lazy_daemon *d);
 /* Wakes the threads whose faults were served (call without the lock). */
 void lazy_flush_wakes(struct lazy_daemon *d);
-/* One batch of background copies; 1 if there is more to do, -ENOTCONN: source lost. */
+/*
+ * One batch of background copies: 1 done, more to do; 2 backed off for an
+ * event the main thread must apply first; 0 nothing to do; -ENOTCONN.
+ */
 int lazy_prefetch(struct lazy_daemon *d);
 /* --no-prefetch, when idle: one page per mm, to learn which mms are gone. */
 int lazy_probe(struct lazy_daemon *d);

@@ -17,6 +17,7 @@
  */
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -25,6 +26,7 @@
 
 #include "lazy_daemon.h"
 #include "log.h"
+#include "util.h"
 
 /* Spin this long for the lock before sleeping: longer than one batch. */
 #define LOCK_SPIN_NS 100000ULL
@@ -44,7 +46,7 @@ static void lock_spin(struct lazy_daemon *d)
 	for (unsigned i = 1;; i++) {
 		if (!pthread_mutex_trylock(&d->lock))
 			return;
-		__builtin_ia32_pause();
+		cpu_relax();
 		if (i % 64)
 			continue;
 		if (!t0)
@@ -92,9 +94,24 @@ static void *prefetcher(void *arg)
 			pthread_cond_wait(&d->work, &d->lock);
 			continue;
 		}
+		if (ret == 2) {
+			/*
+			 * The main thread reads (or is about to read) an event of
+			 * that mm: let it, without the lock, then go on.
+			 */
+			struct lazy_mm *mm = d->backoff;
+
+			pthread_mutex_unlock(&d->lock);
+			for (int i = 0; __atomic_load_n(&mm->reading, __ATOMIC_SEQ_CST) && i < 100000;
+			     i++)
+				cpu_relax();
+			sched_yield();
+			lock_spin(d);
+			continue;
+		}
 		pthread_mutex_unlock(&d->lock);
-		while (atomic_load(&d->waiting))
-			__builtin_ia32_pause();
+		for (int i = 0; atomic_load(&d->waiting) && i < 100000; i++)
+			cpu_relax(); /* a fault first; bounded, should the main thread be preempted */
 		lock_spin(d);
 	}
 	d->prefetch_err = ret < 0 ? ret : 0;

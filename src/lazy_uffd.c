@@ -115,6 +115,43 @@ int lazy_verify_all(struct lazy_daemon *d)
  * there (a resumed daemon does not know what its predecessor delivered)
  * count as delivered. -EAGAIN: an event must be read first.
  */
+/*
+ * The prefetcher's UFFDIO_COPY, unless the main thread is reading this
+ * mm's uffd: an event it reads must not meet a copy in flight (the kernel
+ * checks for pending events only when a copy starts, and lets the event's
+ * originator go on, say to zap, as soon as the event is read), nor one
+ * picked before the event is applied. Dekker: each sets its flag, then
+ * looks at the other's. -EAGAIN: back off.
+ */
+static int prefetch_ioctl(struct lazy_mm *mm, struct uffdio_copy *c)
+{
+	int ret = 0;
+
+	__atomic_store_n(&mm->copying, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&mm->reading, __ATOMIC_SEQ_CST)) {
+		c->copy = -EAGAIN;
+		errno = EAGAIN;
+		ret = -1;
+	} else {
+		ret = ioctl(mm->uffd, UFFDIO_COPY, c);
+	}
+	__atomic_store_n(&mm->copying, 0, __ATOMIC_SEQ_CST);
+	return ret;
+}
+
+/* The main thread's side: before it reads @mm's uffd. */
+static void begin_read(struct lazy_mm *mm)
+{
+	__atomic_store_n(&mm->reading, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&mm->copying, __ATOMIC_SEQ_CST))
+		cpu_relax(); /* at most one prefetch batch */
+}
+
+static void end_read(struct lazy_mm *mm)
+{
+	__atomic_store_n(&mm->reading, 0, __ATOMIC_SEQ_CST);
+}
+
 static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
 		     uint64_t addr, const void *data, uint64_t n, uint64_t mode, uint64_t *copied)
 {
@@ -124,7 +161,7 @@ static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area
 		uint64_t done;
 		int err;
 
-		if (!ioctl(mm->uffd, UFFDIO_COPY, &c)) {
+		if (!(d->in_prefetcher ? prefetch_ioctl(mm, &c) : ioctl(mm->uffd, UFFDIO_COPY, &c))) {
 			lazy_area_done(mm, a, addr, n);
 			*copied += n;
 			return 0;
@@ -288,8 +325,9 @@ static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 	if (ret)
 		return ret;
 	defer_wake(d, mm, addr);
-	d->last_fault_ns = now_ns();
-	dt = d->last_fault_ns - t0;
+	dt = now_ns();
+	__atomic_store_n(&d->last_fault_ns, dt, __ATOMIC_RELAXED);
+	dt -= t0;
 	d->st.faults++;
 	d->st.fault_ns += dt;
 	d->st.fault_ns_max = max(d->st.fault_ns_max, dt);
@@ -441,21 +479,41 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 	return 0;
 }
 
-/* One message, taking the lock unless it is a fault the fast path serves. */
-static int message(struct lazy_daemon *d, struct lazy_mm *mm, struct uffd_msg *m)
+/*
+ * One message at a time: the kernel stops copies with -EAGAIN only until
+ * an event is read, so a fault read together with a later event (or read
+ * before it) must not be served after that event is read and before it is
+ * applied.
+ */
+static int one_message(struct lazy_daemon *d, struct lazy_mm *mm)
 {
-	int ret = 1;
+	struct uffd_msg m;
+	ssize_t n;
+	int ret;
 
-	if (m->event == UFFD_EVENT_PAGEFAULT && d->src->threadsafe && !d->replaying)
-		ret = fast_fault(d, mm, m->arg.pagefault.address & ~(PAGE_SIZE - 1));
-	if (ret <= 0)
-		return ret;
+	begin_read(mm);
+	n = read(mm->uffd, &m, sizeof(m));
+	if (n != sizeof(m)) {
+		end_read(mm);
+		if (n < 0 && errno == EAGAIN)
+			return 1;
+		return n < 0 ? -errno : -EIO;
+	}
+	if (m.event == UFFD_EVENT_PAGEFAULT && d->src->threadsafe && !d->replaying) {
+		/* Our own copies need no guard: we are the one who reads events. */
+		end_read(mm);
+		ret = fast_fault(d, mm, m.arg.pagefault.address & ~(PAGE_SIZE - 1));
+		if (ret <= 0)
+			return ret;
+		begin_read(mm);
+	}
 	lazy_lock(d);
 	lazy_apply_served(d); /* before the areas change under the notes */
-	ret = event(d, mm, m);
-	if (!ret && m->event != UFFD_EVENT_PAGEFAULT)
+	ret = event(d, mm, &m);
+	if (!ret && m.event != UFFD_EVENT_PAGEFAULT)
 		ret = lazy_retry_faults(d, mm);
 	lazy_unlock(d);
+	end_read(mm);
 	lazy_flush_wakes(d);
 	return ret;
 }
@@ -463,27 +521,40 @@ static int message(struct lazy_daemon *d, struct lazy_mm *mm, struct uffd_msg *m
 /* Reads and handles what @mm's uffd has queued. Called without the lock. */
 int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm)
 {
-	struct uffd_msg msgs[32];
-	ssize_t n = 0;
 	int ret = 0;
 
-	while (mm->uffd >= 0 && (n = read(mm->uffd, msgs, sizeof(msgs))) > 0) {
-		for (size_t i = 0; i < n / sizeof(msgs[0]) && !ret; i++)
-			ret = message(d, mm, &msgs[i]);
-		if (ret == -ENOTCONN)
-			return ret; /* no source: leave the faults to a resumed daemon */
-		if (ret)
-			break;
-	}
-	if (!ret && mm->uffd >= 0 && n < 0 && errno != EAGAIN)
-		ret = -errno;
-	if (ret) {
-		lazy_lock(d);
-		lazy_apply_served(d);
-		mm_failed(d, mm, ret);
-		lazy_unlock(d);
-	}
+	while (mm->uffd >= 0 && !(ret = one_message(d, mm)))
+		;
+	if (ret == 1)
+		return 0;
+	if (ret == -ENOTCONN)
+		return ret; /* no source: leave the faults to a resumed daemon */
+	lazy_lock(d);
+	lazy_apply_served(d);
+	mm_failed(d, mm, ret);
+	lazy_unlock(d);
 	return 0;
+}
+
+/* Faults still waiting for an event's originator to go on (see settle()). */
+int lazy_retry_all(struct lazy_daemon *d)
+{
+	int left = 0;
+
+	for (int i = 0; i < d->nr_mms; i++) {
+		struct lazy_mm *mm = d->mms[i];
+		int ret;
+
+		if (mm->uffd < 0 || !mm->nr_retry)
+			continue;
+		ret = lazy_retry_faults(d, mm);
+		if (ret == -ENOTCONN)
+			return ret;
+		if (ret)
+			mm_failed(d, mm, ret);
+		left += mm->nr_retry;
+	}
+	return left;
 }
 
 /* The next run of up to @max PENDING pages from mm's cursor, within one pagemap run. */
@@ -544,7 +615,19 @@ int lazy_probe(struct lazy_daemon *d)
 	return 0;
 }
 
+static int prefetch_one(struct lazy_daemon *d);
+
 int lazy_prefetch(struct lazy_daemon *d)
+{
+	int ret;
+
+	d->in_prefetcher = true; /* its copies go through prefetch_ioctl() */
+	ret = prefetch_one(d);
+	d->in_prefetcher = false;
+	return ret;
+}
+
+static int prefetch_one(struct lazy_daemon *d)
 {
 	for (int k = 0; k < d->nr_mms; k++) {
 		struct lazy_mm *mm = d->mms[(d->next_prefetch + k) % d->nr_mms];
@@ -552,10 +635,11 @@ int lazy_prefetch(struct lazy_daemon *d)
 		uint64_t addr, n, copied;
 		int ret;
 
-		if (mm->uffd < 0 || !mm->nr_pending || mm->nr_retry)
+		if (mm->uffd < 0 || !mm->nr_pending)
 			continue;
 		d->next_prefetch = (d->next_prefetch + k + 1) % d->nr_mms;
-		a = next_pending(mm, now_ns() - d->last_fault_ns < LAZY_QUIET_NS ?
+		a = next_pending(mm, now_ns() - __atomic_load_n(&d->last_fault_ns, __ATOMIC_RELAXED) <
+					     LAZY_QUIET_NS ?
 				 LAZY_PREFETCH_BUSY : LAZY_PREFETCH_QUIET, &addr, &n);
 		if (!a) {
 			pr_warn("mm %u: %llu pages counted pending but none found\n", mm->id,
@@ -568,7 +652,13 @@ int lazy_prefetch(struct lazy_daemon *d)
 		d->st.pages_prefetched += copied;
 		if (ret == -ENOTCONN)
 			return ret;
-		if (ret && ret != -EAGAIN)
+		if (ret == -EAGAIN) {
+			/* An event to read first: back where we were, after it. */
+			mm->cur_page = (addr - a->start) >> PAGE_SHIFT;
+			d->backoff = mm;
+			return 2;
+		}
+		if (ret)
 			mm_failed(d, mm, ret);
 		else if (!mm->nr_pending)
 			lazy_kick(d); /* complete: the main thread closes its uffd */

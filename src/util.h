@@ -15,6 +15,12 @@
 
 #include "csum.h"
 
+/* In a spin-wait loop: tell the CPU (x86-64 only, like amber). */
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif

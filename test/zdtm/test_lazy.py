@@ -10,6 +10,7 @@ test_restore_twice: one dump, two lazy restores from the same images.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -155,6 +156,49 @@ def test_events_while_lazy():
         log = read_text(run.imgdir / "lazy.log.out")
         if "events" not in log or " 0 events" in log:
             pytest.fail(f"no uffd events were seen: {log}", pytrace=False)
+
+    run_guarded(run, body)
+
+
+def test_events_race_prefetch():
+    """lazy_race, SIGTERMed as soon as it is restored, MADV_DONTNEEDs,
+    forks and mremaps right at the prefetch cursor while the daemon's
+    prefetch thread copies: no copy may land after an event was read
+    (old data after DONTNEED, zeros in a child, wrong data moved)."""
+    run = Run("lazy_race", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "lazy_race")
+        dump(run)
+        d = daemon(run, "lazy.log")
+        wait_socket(run, d)
+        lazy_restore(run)
+        stop(run)  # PASS: every check of the test held
+        finish(run, d, "lazy.log")
+        out = read_text(run.dir / "test.out")
+        m = re.search(r"(\d+) events raced", out)
+        if not m or int(m.group(1)) == 0:
+            pytest.fail(f"no event met the prefetch (it was done first): {out}",
+                        pytrace=False)
+
+    run_guarded(run, body)
+
+
+@pytest.mark.parametrize("prefetch", ["prefetch", "no-prefetch"])
+def test_faults_meet_events(prefetch):
+    """lazy_eagain reads its memory while another thread's MADV_DONTNEEDs
+    keep events pending: every fault that got -EAGAIN must be served in
+    the end (the test's own check; the runner's timeout if it hangs)."""
+    run = Run("lazy_eagain", LAZY)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "lazy_eagain")
+        dump(run)
+        d = daemon(run, "lazy.log", *(["--no-prefetch"] if prefetch == "no-prefetch" else []))
+        wait_socket(run, d)
+        lazy_restore(run)
+        stop(run)
+        finish(run, d, "lazy.log")
 
     run_guarded(run, body)
 
