@@ -6,5 +6,5 @@
 set -e
 ./build/amber check --feature soft-dirty
 export AMBER="$PWD/build/amber" ZDTM_MODES=pre-dump,snaps ZDTM_TRACKER=soft-dirty
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider test/zdtm/test_zdtm.py \
+exec /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider test/zdtm/test_zdtm.py \
 	test/zdtm/test_incremental.py
