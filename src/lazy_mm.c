@@ -246,7 +246,8 @@ void lazy_area_done(struct lazy_mm *mm, struct lazy_area *a, uint64_t addr, uint
 
 	for (uint64_t i = first; i < first + n && i < NPAGES(a); i++) {
 		mm->nr_pending -= a->st[i] == PG_PENDING;
-		a->st[i] = PG_DONE;
+		/* atomic: the daemon's fault path reads states without its lock */
+		__atomic_store_n(&a->st[i], PG_DONE, __ATOMIC_RELAXED);
 	}
 }
 
@@ -260,7 +261,7 @@ void lazy_mm_remove(struct lazy_mm *mm, uint64_t start, uint64_t end)
 			uint8_t *st = &a->st[(p - a->start) >> PAGE_SHIFT];
 
 			mm->nr_pending -= *st == PG_PENDING;
-			*st = PG_ZERO;
+			__atomic_store_n(st, PG_ZERO, __ATOMIC_RELAXED);
 		}
 	}
 }
