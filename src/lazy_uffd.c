@@ -487,19 +487,28 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
  */
 static int one_message(struct lazy_daemon *d, struct lazy_mm *mm)
 {
+	/*
+	 * A source only one thread may use (remote) is used under the lock,
+	 * so take it first: waiting for it while flagged as reading would make
+	 * the prefetcher drop every fetch it made meanwhile.
+	 */
+	bool locked = !d->src->threadsafe || d->replaying;
 	struct uffd_msg m;
 	ssize_t n;
 	int ret;
 
+	if (locked)
+		lazy_lock(d);
 	begin_read(mm);
 	n = read(mm->uffd, &m, sizeof(m));
 	if (n != sizeof(m)) {
+		ret = n < 0 && errno == EAGAIN ? 1 : n < 0 ? -errno : -EIO;
 		end_read(mm);
-		if (n < 0 && errno == EAGAIN)
-			return 1;
-		return n < 0 ? -errno : -EIO;
+		if (locked)
+			lazy_unlock(d);
+		return ret;
 	}
-	if (m.event == UFFD_EVENT_PAGEFAULT && d->src->threadsafe && !d->replaying) {
+	if (m.event == UFFD_EVENT_PAGEFAULT && !locked) {
 		/* Our own copies need no guard: we are the one who reads events. */
 		end_read(mm);
 		ret = fast_fault(d, mm, m.arg.pagefault.address & ~(PAGE_SIZE - 1));
@@ -507,13 +516,14 @@ static int one_message(struct lazy_daemon *d, struct lazy_mm *mm)
 			return ret;
 		begin_read(mm);
 	}
-	lazy_lock(d);
+	if (!locked)
+		lazy_lock(d);
 	lazy_apply_served(d); /* before the areas change under the notes */
 	ret = event(d, mm, &m);
 	if (!ret && m.event != UFFD_EVENT_PAGEFAULT)
 		ret = lazy_retry_faults(d, mm);
+	end_read(mm); /* applied: the prefetcher may copy again */
 	lazy_unlock(d);
-	end_read(mm);
 	lazy_flush_wakes(d);
 	return ret;
 }

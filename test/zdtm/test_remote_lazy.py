@@ -19,9 +19,13 @@ server before any page moves; nothing listens, the server goes on.
 
 test_remote_corrupt_page: a flipped byte in the source's pages file: the
 page is never delivered, the task is killed, the daemon exits non-zero.
+
+test_remote_events_race_prefetch: lazy_race (DONTNEED, fork, mremap at the
+prefetch cursor) against a daemon prefetching from the page server.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -262,5 +266,28 @@ def test_remote_corrupt_page():
         if (run.dir / "test.out").exists() and \
                 "PASS" in read_text(run.dir / "test.out"):
             pytest.fail("the test passed on a corrupt page", pytrace=False)
+
+    run_guarded(run, body)
+
+
+def test_remote_events_race_prefetch():
+    run = Run("lazy_race", MODE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "lazy_race")
+        dst = dump_and_ship(run)
+        token = make_token(run)
+        srv, port, f = server(run, token)
+        d = daemon(run, dst, "lazy.log", port, token)
+        wait_socket(dst, d)
+        restore(run, dst)
+        stop(run)  # PASS: every check of the test held
+        finish(run, dst, d, "lazy.log")
+        server_exits_clean(srv, f)
+        out = read_text(run.dir / "test.out")
+        m = re.search(r"(\d+) events raced", out)
+        if not m or int(m.group(1)) == 0:
+            pytest.fail(f"no event met the prefetch (it was done first): {out}",
+                        pytrace=False)
 
     run_guarded(run, body)
