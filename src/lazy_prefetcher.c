@@ -6,14 +6,15 @@
  * until one comes. While this thread keeps another CPU busy copying, the
  * scheduler wakes the main thread on the faulting task's CPU, which the
  * task is just leaving: no cross-CPU wakeup either way (measured here:
- * fault median 40 us with one thread doing both, 4 us with two).
+ * fault median 40 us with one thread doing both, 7 us with two).
  *
- * One lock (d->lock) covers all daemon state, and is held across every
- * UFFDIO_COPY: an event read (say MADV_DONTNEED) must never be followed
- * by a copy picked before it, or old data would reappear. So a fault
- * waits for at most one prefetch batch; batches are small while faults
- * come in, and between batches the prefetcher lets a waiting fault in
- * first (d->waiting) instead of taking the lock straight back.
+ * One lock (d->lock) covers the daemon's state; this thread holds it
+ * across each batch. Faults from local images need no lock (lazy_uffd.c),
+ * but no uffd message may be read while a copy into its mm is in flight,
+ * nor a copy start between reading an event and applying it (mm->reading
+ * and mm->copying): so a fault waits for at most one batch, 2 pages while
+ * faults come in. Between batches the prefetcher lets a thread waiting
+ * for the lock in first (d->waiting) instead of taking it straight back.
  */
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
