@@ -111,11 +111,6 @@ int lazy_verify_all(struct lazy_daemon *d)
 }
 
 /*
- * UFFDIO_COPY of @n pages from @data to @addr in @mm. Pages found already
- * there (a resumed daemon does not know what its predecessor delivered)
- * count as delivered. -EAGAIN: an event must be read first.
- */
-/*
  * The prefetcher's UFFDIO_COPY, unless the main thread is reading this
  * mm's uffd: an event it reads must not meet a copy in flight (the kernel
  * checks for pending events only when a copy starts, and lets the event's
@@ -152,6 +147,11 @@ static void end_read(struct lazy_mm *mm)
 	__atomic_store_n(&mm->reading, 0, __ATOMIC_SEQ_CST);
 }
 
+/*
+ * UFFDIO_COPY of @n pages from @data to @addr in @mm. Pages found already
+ * there (a resumed daemon does not know what its predecessor delivered)
+ * count as delivered. -EAGAIN: an event must be read first.
+ */
 static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
 		     uint64_t addr, const void *data, uint64_t n, uint64_t mode, uint64_t *copied)
 {
@@ -307,7 +307,7 @@ static void mm_failed(struct lazy_daemon *d, struct lazy_mm *mm, int err)
 		d->st.killed++;
 	}
 	mm->nr_pending = 0;
-	lazy_kick(d); /* the main thread closes its uffd (lazy_finish_done()) */
+	lazy_kick(d); /* the main thread closes its uffd (finish_complete()) */
 }
 
 static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
@@ -432,7 +432,7 @@ void lazy_apply_served(struct lazy_daemon *d)
 static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 {
 	struct lazy_area *a = lazy_mm_find(mm, addr);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), t;
 	int how;
 
 	if (a && __atomic_load_n(&a->st[(addr - a->start) >> PAGE_SHIFT], __ATOMIC_RELAXED) ==
@@ -474,8 +474,9 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 
 		ioctl(mm->uffd, UFFDIO_WAKE, &w);
 	}
-	__atomic_store_n(&d->last_fault_ns, now_ns(), __ATOMIC_RELAXED);
-	note_served(d, mm, addr, how, now_ns() - t0);
+	t = now_ns();
+	__atomic_store_n(&d->last_fault_ns, t, __ATOMIC_RELAXED);
+	note_served(d, mm, addr, how, t - t0);
 	return 0;
 }
 
