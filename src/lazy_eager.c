@@ -59,24 +59,6 @@ static int check(const void *data, size_t len, uint64_t vaddr, bool has_csum, ui
 	return 0;
 }
 
-static const VmaEntry *vma_of(const MmEntry *mm, uint64_t addr)
-{
-	size_t lo = 0, hi = mm->n_vmas;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const VmaEntry *v = mm->vmas[mid];
-
-		if (addr < v->start)
-			hi = mid;
-		else if (addr >= v->end)
-			lo = mid + 1;
-		else
-			return v;
-	}
-	return NULL;
-}
-
 static int fetch_task(struct lazy_daemon *d, int idx)
 {
 	struct rst_task *t = &d->rc.tasks[idx];
@@ -87,7 +69,7 @@ static int fetch_task(struct lazy_daemon *d, int idx)
 		return fd;
 	for (int r = 0; r < t->pages.nr_runs; r++) {
 		struct rst_pages *p = &t->pages.runs[r];
-		const VmaEntry *v = vma_of(t->mm, p->vaddr);
+		const VmaEntry *v = mm_vma_at(t->mm, p->vaddr);
 		size_t len = (size_t)p->nr_pages * PAGE_SIZE;
 		const void *data;
 		int ret;

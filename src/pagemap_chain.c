@@ -263,15 +263,30 @@ static int zap_absent(struct pm_chain *pc, uint64_t start, uint64_t end)
 	return ret;
 }
 
-static const VmaEntry *private_vma_at(const MmEntry *mm, uint64_t addr)
+const VmaEntry *mm_vma_at(const MmEntry *mm, uint64_t addr)
 {
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		const VmaEntry *v = mm->vmas[i];
+	size_t lo = 0, hi = mm->n_vmas;
 
-		if (addr >= v->start && addr < v->end)
-			return vma_has_private_pages(v->status) ? v : NULL;
+	/* mm-PID.img's VMAs are sorted and disjoint (checked at load) */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = mm->vmas[mid];
+
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
 	}
 	return NULL;
+}
+
+static const VmaEntry *private_vma_at(const MmEntry *mm, uint64_t addr)
+{
+	const VmaEntry *v = mm_vma_at(mm, addr);
+
+	return v && vma_has_private_pages(v->status) ? v : NULL;
 }
 
 /* Reads a whole entry and checks its checksum, for entries read in parts. */
