@@ -73,30 +73,33 @@ static int result(int ret, const char *what, unsigned long long id, uint64_t add
 	return -ENOTCONN;
 }
 
-static int remote_get(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t off, size_t len,
-		      const void **data)
+/* One GET of @len bytes at @addr of a task (@shmem false) or a shmem object. */
+static int remote_fetch(struct lazy_source *s, bool shmem, uint64_t id, uint64_t addr,
+			size_t len, const void **data)
 {
 	struct remote_source *rs = (struct remote_source *)s;
 	int ret = grow(rs, len);
 
 	if (ret)
 		return ret;
-	ret = ps_client_get_pages(rs->c, pid, vaddr, len / PAGE_SIZE, rs->buf);
+	if (shmem)
+		ret = ps_client_get_shmem_pages(rs->c, id, addr, len / PAGE_SIZE, rs->buf);
+	else
+		ret = ps_client_get_pages(rs->c, (int)id, addr, len / PAGE_SIZE, rs->buf);
 	*data = rs->buf;
-	return result(ret, "task", pid, vaddr);
+	return result(ret, shmem ? "shared memory" : "task", id, addr);
+}
+
+static int remote_get(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t off, size_t len,
+		      const void **data)
+{
+	return remote_fetch(s, false, pid, vaddr, len, data);
 }
 
 static int remote_get_shmem(struct lazy_source *s, uint64_t shmid, uint64_t off, size_t len,
 			    const void **data)
 {
-	struct remote_source *rs = (struct remote_source *)s;
-	int ret = grow(rs, len);
-
-	if (ret)
-		return ret;
-	ret = ps_client_get_shmem_pages(rs->c, shmid, off, len / PAGE_SIZE, rs->buf);
-	*data = rs->buf;
-	return result(ret, "shared memory", shmid, off);
+	return remote_fetch(s, true, shmid, off, len, data);
 }
 
 static void remote_close(struct lazy_source *s, bool done)
