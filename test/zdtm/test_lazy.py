@@ -160,6 +160,16 @@ def test_events_while_lazy():
     run_guarded(run, body)
 
 
+def assert_events_raced(run):
+    """lazy_race says how many of its events met the prefetch: none means
+    the prefetch was done first and nothing was tested."""
+    out = read_text(run.dir / "test.out")
+    m = re.search(r"(\d+) events raced", out)
+    if not m or int(m.group(1)) == 0:
+        pytest.fail(f"no event met the prefetch (it was done first): {out}",
+                    pytrace=False)
+
+
 def test_events_race_prefetch():
     """lazy_race, SIGTERMed as soon as it is restored, MADV_DONTNEEDs,
     forks and mremaps right at the prefetch cursor while the daemon's
@@ -175,11 +185,7 @@ def test_events_race_prefetch():
         lazy_restore(run)
         stop(run)  # PASS: every check of the test held
         finish(run, d, "lazy.log")
-        out = read_text(run.dir / "test.out")
-        m = re.search(r"(\d+) events raced", out)
-        if not m or int(m.group(1)) == 0:
-            pytest.fail(f"no event met the prefetch (it was done first): {out}",
-                        pytrace=False)
+        assert_events_raced(run)
 
     run_guarded(run, body)
 

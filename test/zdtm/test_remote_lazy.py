@@ -25,7 +25,6 @@ prefetch cursor) against a daemon prefetching from the page server.
 """
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -33,6 +32,7 @@ import time
 
 import pytest
 
+from test_lazy import assert_events_raced
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, kill_page_server,
                          make_token, read_text, start_page_server)
@@ -126,6 +126,20 @@ def server_exits_clean(proc, f):
                     pytrace=False)
 
 
+def postcopy(run, test, log, *daemon_args):
+    """Start TEST, dump and ship it, serve IMG, start a daemon on DST and
+    restore: the tree runs with its pages on the server. Returns (dst,
+    token, server, port, server output file, daemon)."""
+    start(run, ZDTM_DIR / "static" / test)
+    dst = dump_and_ship(run)
+    token = make_token(run)
+    srv, port, f = server(run, token)
+    d = daemon(run, dst, log, port, token, *daemon_args)
+    wait_socket(dst, d)
+    restore(run, dst)
+    return dst, token, srv, port, f, d
+
+
 def assert_waiting(run):
     """The test must be asleep on a missing page, not done and not dead."""
     time.sleep(0.5)
@@ -142,13 +156,8 @@ def test_remote_daemon_killed():
     run = Run("anon_64m", MODE)
 
     def body():
-        start(run, ZDTM_DIR / "static" / "anon_64m")
-        dst = dump_and_ship(run)
-        token = make_token(run)
-        srv, port, f = server(run, token)
-        first = daemon(run, dst, "lazy1.log", port, token, "--no-prefetch")
-        wait_socket(dst, first)
-        restore(run, dst)
+        dst, token, srv, port, f, first = postcopy(run, "anon_64m", "lazy1.log",
+                                                   "--no-prefetch")
         os.kill(run.pid, signal.SIGTERM)  # the test now reads every page
         time.sleep(0.05)
         first.kill()
@@ -172,13 +181,8 @@ def test_remote_server_killed():
     run = Run("anon_64m", MODE)
 
     def body():
-        start(run, ZDTM_DIR / "static" / "anon_64m")
-        dst = dump_and_ship(run)
-        token = make_token(run)
-        srv, port, f = server(run, token)
-        first = daemon(run, dst, "lazy1.log", port, token, "--no-prefetch")
-        wait_socket(dst, first)
-        restore(run, dst)
+        dst, token, srv, port, f, first = postcopy(run, "anon_64m", "lazy1.log",
+                                                   "--no-prefetch")
         os.kill(run.pid, signal.SIGTERM)
         time.sleep(0.05)
         kill_page_server(srv, f)
@@ -274,20 +278,10 @@ def test_remote_events_race_prefetch():
     run = Run("lazy_race", MODE)
 
     def body():
-        start(run, ZDTM_DIR / "static" / "lazy_race")
-        dst = dump_and_ship(run)
-        token = make_token(run)
-        srv, port, f = server(run, token)
-        d = daemon(run, dst, "lazy.log", port, token)
-        wait_socket(dst, d)
-        restore(run, dst)
+        dst, token, srv, port, f, d = postcopy(run, "lazy_race", "lazy.log")
         stop(run)  # PASS: every check of the test held
         finish(run, dst, d, "lazy.log")
         server_exits_clean(srv, f)
-        out = read_text(run.dir / "test.out")
-        m = re.search(r"(\d+) events raced", out)
-        if not m or int(m.group(1)) == 0:
-            pytest.fail(f"no event met the prefetch (it was done first): {out}",
-                        pytrace=False)
+        assert_events_raced(run)
 
     run_guarded(run, body)
