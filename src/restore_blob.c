@@ -264,6 +264,8 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		th->rseq_len = tc->rseq_entry->rseq_abi_size;
 		th->rseq_sig = tc->rseq_entry->signature;
 	}
+	if (tc->comm)
+		strncpy(th->comm, tc->comm, sizeof(th->comm) - 1);
 	fill_creds(&th->creds, tc->creds);
 	th->pending = copy_siginfos(l, tc->signals_p, &th->nr_pending);
 	return build_frame(l, c, th);

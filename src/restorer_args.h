@@ -67,6 +67,7 @@ struct rst_thread {
 	uint64_t pending;     /* siginfo_t[nr_pending], 128 bytes each */
 	uint32_t nr_pending;
 	uint32_t pad;
+	char comm[16];	      /* its name (PR_SET_NAME), "" to keep the leader's */
 	struct rst_creds creds;
 };
 

@@ -33,6 +33,7 @@
 #define PR_SET_DUMPABLE 4
 #define PR_SET_THP_DISABLE 41
 #define PR_SET_PDEATHSIG 1
+#define PR_SET_NAME 15
 #define PR_SET_SECUREBITS 28
 #define PR_CAPBSET_DROP 24
 #define PR_SET_KEEPCAPS 8
@@ -375,6 +376,8 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 	}
 	if (t->pdeath_sig)
 		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
+	if (t->comm[0])
+		sys2(NR_prctl, PR_SET_NAME, t->comm);
 	for (uint32_t i = 0; i < t->nr_pending; i++) {
 		int32_t *si = (int32_t *)(t->pending + 128 * i);
 

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * NR_THREADS threads (built as threads_2 and threads_16), each with its own
- * thread-local data and its own blocked signal mask; all survive.
+ * thread-local data, its own blocked signal mask and its own name
+ * (PR_SET_NAME); all survive.
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "zdtm.h"
@@ -27,8 +31,11 @@ static void *worker(void *arg)
 {
 	long i = (long)arg;
 	uint32_t crc = 1000 + i;
+	char name[16], now[16] = "";
 	sigset_t set, cur;
 
+	snprintf(name, sizeof(name), "zdtm-worker-%ld", i);
+	prctl(PR_SET_NAME, name);
 	datagen(tls, TLS_BYTES, &crc);
 	sigemptyset(&set);
 	sigaddset(&set, blocked_sig(i));
@@ -45,6 +52,9 @@ static void *worker(void *arg)
 	    sigismember(&cur, SIGUSR1) != (int)(i & 1) ||
 	    sigismember(&cur, blocked_sig(i + 1)))
 		return (void *)"signal mask mismatch";
+	prctl(PR_GET_NAME, now);
+	if (strcmp(now, name))
+		return (void *)"thread name mismatch";
 	return NULL;
 }
 
