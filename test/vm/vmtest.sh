@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cd "$top"
 log=${VMTEST_LOG:-/tmp/amber-vmtest}
-rm -f "$log"/*.log "$log/summary"
+rm -f "$log"/*.log "$log"/*.try1.txt "$log/summary"
 mkdir -p "$log"
 results=()
 failed=0
@@ -20,15 +20,40 @@ if [ -z "$K" ]; then
 	K=$("$top/kernel/build.sh" | tail -1) || { echo "vmtest: kernel build failed" >&2; exit 1; }
 fi
 
+# run_suite NAME ARGS...: one boot sequence, console to $log/NAME.log
+run_suite() {
+	local name=$1; shift
+	"$here/run" "$@" 2>&1 | tee "$log/$name.log"
+	return "${PIPESTATUS[0]}"
+}
+
 suite() { # NAME ARGS... (test/vm/run arguments)
 	local name=$1; shift
 	if [ -n "${VMTEST_ONLY:-}" ] && ! [[ " $VMTEST_ONLY " == *" $name "* ]]; then return; fi
 	echo "=== $name"
-	local t0=$(date +%s) rc
-	"$here/run" "$@" 2>&1 | tee "$log/$name.log"
-	rc=${PIPESTATUS[0]}
+	local t0=$(date +%s) rc note=
+	run_suite "$name" "$@"; rc=$?
+	# 125 before the first boot reached guest-init: qemu died or the guest
+	# kernel failed while booting with no pkram= (our patch idle), CMD
+	# never ran, no verdict on it: boot once more, keeping the first console
+	# log and saying so. A failure after CMD started is a verdict.
+	if [ $rc = 125 ] && ! grep -q '^AMBER-VM: boot 1 kernel' "$log/$name.log"; then
+		mv "$log/$name.log" "$log/$name.try1.txt"
+		echo "vmtest: $name: the guest never reached guest-init (rc=125); its console ended:"
+		tail -n 15 "$log/$name.try1.txt" | sed 's/^/    /'
+		echo "vmtest: $name: booting once more"
+		note="; 1st try rc=125, log $log/$name.try1.txt"
+		run_suite "$name" "$@"; rc=$?
+	fi
 	local dt=$(( $(date +%s) - t0 ))
-	if [ $rc = 0 ]; then results+=("PASS $name (${dt}s)"); else results+=("FAIL $name (rc=$rc, ${dt}s, log $log/$name.log)"); failed=1; fi
+	if [ $rc = 0 ]; then
+		results+=("PASS $name (${dt}s$note)")
+	else
+		results+=("FAIL $name (rc=$rc, ${dt}s, log $log/$name.log$note)")
+		failed=1
+		# the end of the console, so that a CI log's tail shows why
+		while IFS= read -r l; do results+=("    | $l"); done < <(tail -n 8 "$log/$name.log")
+	fi
 }
 
 suite debian-soft-dirty --kernel "$DK" --modules "$DM" -- python3 test/vm/tests/soft-dirty.py
