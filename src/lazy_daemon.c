@@ -360,7 +360,7 @@ static int alloc_verified(struct lazy_daemon *d)
 	if (!d->verified)
 		return -ENOMEM;
 	for (int i = 0; i < d->rc.nr_tasks; i++) {
-		d->verified[i] = xzalloc(d->rc.tasks[i].pages.nr_runs + 1);
+		d->verified[i] = xzalloc(d->rc.tasks[i].pages.nr_lazy + 1);
 		if (!d->verified[i])
 			return -ENOMEM;
 	}

@@ -67,8 +67,9 @@ static int fetch_task(struct lazy_daemon *d, int idx)
 
 	if (fd < 0)
 		return fd;
-	for (int r = 0; r < t->pages.nr_runs; r++) {
-		struct rst_pages *p = &t->pages.runs[r];
+	/* one layer (post-copy refuses chains): the lazy view is the pagemap */
+	for (int r = 0; r < t->pages.nr_lazy; r++) {
+		struct rst_pages *p = &t->pages.lazy[r];
 		const VmaEntry *v = mm_vma_at(t->mm, p->vaddr);
 		size_t len = (size_t)p->nr_pages * PAGE_SIZE;
 		const void *data;
@@ -76,7 +77,7 @@ static int fetch_task(struct lazy_daemon *d, int idx)
 
 		if (!v || vma_can_be_lazy(v->status, v->flags, v->madv))
 			continue;
-		ret = d->src->ops->get(d->src, t->pid, p->vaddr, p->off, len, &data);
+		ret = d->src->ops->get(d->src, t->pid, 0, p->vaddr, p->off, len, &data);
 		if (!ret)
 			ret = check(data, len, p->vaddr, p->has_csum, p->csum, "task", t->pid);
 		if (!ret && (size_t)pwrite(fd, data, len, p->off) != len)

@@ -69,10 +69,10 @@ struct lazy_mm *lazy_mm_new(uint32_t id, struct rst_task *img, int img_idx,
 
 		if (i && a->start < mm->areas[i - 1].end)
 			goto bad;
-		while (r < img->pages.nr_runs && img->pages.runs[r].vaddr < a->start)
+		while (r < img->pages.nr_lazy && img->pages.lazy[r].vaddr < a->start)
 			r++;
-		for (; r < img->pages.nr_runs && img->pages.runs[r].vaddr < a->end; r++) {
-			struct rst_pages *p = &img->pages.runs[r];
+		for (; r < img->pages.nr_lazy && img->pages.lazy[r].vaddr < a->end; r++) {
+			struct rst_pages *p = &img->pages.lazy[r];
 			uint64_t first = (p->vaddr - a->start) >> PAGE_SHIFT;
 			uint64_t n = min((uint64_t)p->nr_pages, NPAGES(a) - first);
 

@@ -7,8 +7,9 @@
  * local pagemaps which pages exist and where (lazy_mm.c); a source only
  * hands out bytes:
  *
- *   local   pages-N.img of the image directory, mapped read-only: the
- *           returned pointer is into the file, no copy (lazy_source.c)
+ *   local   pages-N.img of the image directory and of its parents (an
+ *           incremental chain), mapped read-only: the returned pointer is
+ *           into the file, no copy (lazy_source.c)
  *   remote  a page server (PS_IOV_GET by pid and address, or by shmid
  *           and offset): fills a buffer it owns (lazy_source_remote.c)
  *
@@ -29,10 +30,11 @@ struct rst_ctx;
 struct lazy_source_ops {
 	/*
 	 * Points *data at @len bytes of task @pid's pages: image address
-	 * @vaddr, byte @off of its pages image. Valid until the next get().
+	 * @vaddr, byte @off of the pages image of layer @layer of its chain
+	 * (0: the dump itself; remote: always 0). Valid until the next get().
 	 */
-	int (*get)(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t off, size_t len,
-		   const void **data);
+	int (*get)(struct lazy_source *s, pid_t pid, int layer, uint64_t vaddr, uint64_t off,
+		   size_t len, const void **data);
 	/* Remote only (local shared memory is read by the restore itself). */
 	int (*get_shmem)(struct lazy_source *s, uint64_t shmid, uint64_t off, size_t len,
 			 const void **data);

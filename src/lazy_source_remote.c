@@ -90,9 +90,11 @@ static int remote_fetch(struct lazy_source *s, bool shmem, uint64_t id, uint64_t
 	return result(ret, shmem ? "shared memory" : "task", id, addr);
 }
 
-static int remote_get(struct lazy_source *s, pid_t pid, uint64_t vaddr, uint64_t off, size_t len,
-		      const void **data)
+static int remote_get(struct lazy_source *s, pid_t pid, int layer, uint64_t vaddr, uint64_t off,
+		      size_t len, const void **data)
 {
+	if (layer)
+		return -EINVAL; /* a page server has no parent images (refused at load) */
 	return remote_fetch(s, false, pid, vaddr, len, data);
 }
 

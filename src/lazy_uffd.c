@@ -30,14 +30,14 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* The pagemap run of the image task holding image address @src, or -1. */
+/* The run of the image task's lazy view holding image address @src, or -1. */
 static int find_run(struct rst_task *t, uint64_t src)
 {
-	int lo = 0, hi = t->pages.nr_runs;
+	int lo = 0, hi = t->pages.nr_lazy;
 
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		struct rst_pages *p = &t->pages.runs[mid];
+		struct rst_pages *p = &t->pages.lazy[mid];
 
 		if (src < p->vaddr)
 			hi = mid;
@@ -58,7 +58,7 @@ static int find_run(struct rst_task *t, uint64_t src)
 static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t src, size_t len,
 		    const void **data, bool *whole)
 {
-	struct rst_pages *p = &mm->img->pages.runs[r];
+	struct rst_pages *p = &mm->img->pages.lazy[r];
 	uint8_t *ok = &d->verified[mm->img_idx][r];
 	size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
 	int ret;
@@ -67,10 +67,10 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	if (*ok || !p->has_csum) {
 		if (!*ok)
 			*ok = 1;
-		return d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr), len,
-					data);
+		return d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+					p->off + (src - p->vaddr), len, data);
 	}
-	ret = d->src->ops->get(d->src, mm->img->pid, p->vaddr, p->off, rlen, data);
+	ret = d->src->ops->get(d->src, mm->img->pid, p->layer, p->vaddr, p->off, rlen, data);
 	if (ret)
 		return ret;
 	if (amber_csum(*data, rlen, p->vaddr) != p->csum) {
@@ -85,27 +85,41 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	return 0;
 }
 
+/*
+ * Local images: every entry of every layer in use, whole, before anything
+ * is served; then every run of the lazy view (which may be a part of an
+ * entry, of an older layer) is good to deliver as it is.
+ */
 int lazy_verify_all(struct lazy_daemon *d)
 {
 	for (int i = 0; i < d->rc.nr_tasks; i++) {
 		struct rst_task *t = &d->rc.tasks[i];
 
-		for (int r = 0; !t->zombie && r < t->pages.nr_runs; r++) {
-			struct rst_pages *p = &t->pages.runs[r];
-			size_t len = (size_t)p->nr_pages * PAGE_SIZE;
-			const void *data;
-			int ret = d->src->ops->get(d->src, t->pid, p->vaddr, p->off, len, &data);
+		for (int k = 0; !t->zombie && k < t->pages.nr_layers; k++) {
+			const struct pm_layer *l = &t->pages.layers[k];
 
-			if (ret)
-				return ret;
-			if (p->has_csum && amber_csum(data, len, p->vaddr) != p->csum) {
-				pr_err("%d: checksum mismatch in the pages image at %#llx (%u pages): "
-				       "corrupt image\n", t->pid, (unsigned long long)p->vaddr,
-				       p->nr_pages);
-				return -EBADMSG;
+			for (int e = 0; e < l->nr; e++) {
+				const struct pm_ent *pe = &l->ents[e];
+				size_t len = (size_t)pe->nr_pages * PAGE_SIZE;
+				const void *data;
+				int ret;
+
+				if (!pe->used || !pe->has_csum)
+					continue;
+				ret = d->src->ops->get(d->src, t->pid, k, pe->vaddr, pe->off, len,
+						       &data);
+				if (ret)
+					return ret;
+				if (amber_csum(data, len, pe->vaddr) != pe->csum) {
+					pr_err("%d: checksum mismatch in the pages image%s at %#llx "
+					       "(%u pages): corrupt image\n", t->pid,
+					       k ? " of a parent" : "",
+					       (unsigned long long)pe->vaddr, pe->nr_pages);
+					return -EBADMSG;
+				}
 			}
-			d->verified[i][r] = 1;
 		}
+		memset(d->verified[i], 1, t->pages.nr_lazy);
 	}
 	return 0;
 }
@@ -237,8 +251,8 @@ static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_are
 	if (!ret)
 		ret = copy_span(d, mm, a, addr, data, n, mode, copied);
 	if (!ret && whole)
-		ret = copy_rest_of_run(d, mm, a, &mm->img->pages.runs[r],
-				       (const uint8_t *)data - (src - mm->img->pages.runs[r].vaddr));
+		ret = copy_rest_of_run(d, mm, a, &mm->img->pages.lazy[r],
+				       (const uint8_t *)data - (src - mm->img->pages.lazy[r].vaddr));
 	return ret;
 }
 
@@ -439,13 +453,13 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 			 PG_PENDING) {
 		uint64_t src = a->src + (addr - a->start);
 		int r = find_run(mm->img, src);
-		struct rst_pages *p = r < 0 ? NULL : &mm->img->pages.runs[r];
+		struct rst_pages *p = r < 0 ? NULL : &mm->img->pages.lazy[r];
 		struct uffdio_copy c = { .dst = addr, .len = PAGE_SIZE };
 		const void *data;
 
 		if (!p || !d->verified[mm->img_idx][r] ||
-		    d->src->ops->get(d->src, mm->img->pid, src, p->off + (src - p->vaddr),
-				     PAGE_SIZE, &data))
+		    d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+				     p->off + (src - p->vaddr), PAGE_SIZE, &data))
 			return 1;
 		c.src = (uintptr_t)data;
 		how = SERVED_COPY;
@@ -584,7 +598,7 @@ static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t
 			uint64_t src = a->src + (i << PAGE_SHIFT);
 			int r = find_run(mm->img, src);
 			uint64_t run_end = r < 0 ? src + PAGE_SIZE :
-				mm->img->pages.runs[r].vaddr + (uint64_t)mm->img->pages.runs[r].nr_pages * PAGE_SIZE;
+				mm->img->pages.lazy[r].vaddr + (uint64_t)mm->img->pages.lazy[r].nr_pages * PAGE_SIZE;
 			uint64_t j = i;
 
 			while (j < np && j - i < max && a->st[j] == PG_PENDING &&

@@ -21,9 +21,13 @@
 #include "pagemap.pb-c.h"
 #include "util.h"
 #include "vma.h"
+#include "xfer.h"
 
-/* One PE_PRESENT entry covers at most this much, so each has its own checksum. */
-#define CHUNK_PAGES 512
+/*
+ * One PE_PRESENT entry covers at most as much as a full dump's (xfer.h), so
+ * each has its own checksum and a lazy fetch of one is as short.
+ */
+#define CHUNK_PAGES XFER_ENTRY_PAGES
 
 #define VMA_KIND_MASK (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE | VMA_ANON_SHARED | VMA_FILE_SHARED)
 

@@ -169,9 +169,35 @@ int pm_layer_seek(const struct pm_layer *l, uint64_t addr)
 	return lo;
 }
 
+static int add_run_to(struct rst_pages **runs, int *nr, const struct pm_ent *e, uint64_t start,
+		      uint64_t end, int layer)
+{
+	struct rst_pages *n = xrealloc_array(*runs, *nr + 1, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	*runs = n;
+	n[(*nr)++] = (struct rst_pages){
+		.vaddr = start,
+		.nr_pages = (end - start) / PAGE_SIZE,
+		.off = e->off + (start - e->vaddr),
+		.csum = e->csum,
+		.has_csum = e->has_csum && start == e->vaddr && end == ent_end(e),
+		.layer = layer,
+	};
+	return 0;
+}
+
+static int add_run(struct pm_chain *pc, const struct pm_ent *e, uint64_t start, uint64_t end,
+		   int layer)
+{
+	return add_run_to(&pc->runs, &pc->nr_runs, e, start, end, layer);
+}
+
 /*
- * Marks the entries of layer @k that hold [start, end); PE_PARENT parts
- * go one layer up. Every page must be covered: a gap is a broken chain.
+ * Marks the entries of layer @k that hold [start, end), and adds the parts
+ * they hold to the lazy view; PE_PARENT parts go one layer up. Every page
+ * must be covered: a gap is a broken chain.
  */
 static int resolve(struct pm_chain *pc, int k, uint64_t start, uint64_t end)
 {
@@ -192,9 +218,13 @@ static int resolve(struct pm_chain *pc, int k, uint64_t start, uint64_t end)
 
 		if (e->vaddr > at)
 			break; /* a gap */
-		if (e->flags == PE_PRESENT)
+		if (e->flags == PE_PRESENT) {
 			e->used = true;
-		else if ((ret = resolve(pc, k + 1, s, t)))
+			ret = add_run_to(&pc->lazy, &pc->nr_lazy, e, s, t, k);
+		} else {
+			ret = resolve(pc, k + 1, s, t);
+		}
+		if (ret)
 			return ret;
 		at = t;
 	}
@@ -204,25 +234,6 @@ static int resolve(struct pm_chain *pc, int k, uint64_t start, uint64_t end)
 		       (unsigned long long)end);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int add_run(struct pm_chain *pc, const struct pm_ent *e, uint64_t start, uint64_t end,
-		   int layer)
-{
-	struct rst_pages *n = xrealloc_array(pc->runs, pc->nr_runs + 1, sizeof(*n));
-
-	if (!n)
-		return -ENOMEM;
-	pc->runs = n;
-	n[pc->nr_runs++] = (struct rst_pages){
-		.vaddr = start,
-		.nr_pages = (end - start) / PAGE_SIZE,
-		.off = e->off + (start - e->vaddr),
-		.csum = e->csum,
-		.has_csum = e->has_csum && start == e->vaddr && end == ent_end(e),
-		.layer = layer,
-	};
 	return 0;
 }
 
@@ -421,10 +432,12 @@ int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
 	for (int i = 0; !ret && i < l0->nr; i++) {
 		struct pm_ent *e = &l0->ents[i];
 
-		if (e->flags == PE_PRESENT)
+		if (e->flags == PE_PRESENT) {
 			e->used = true;
-		else
+			ret = add_run_to(&pc->lazy, &pc->nr_lazy, e, e->vaddr, ent_end(e), 0);
+		} else {
 			ret = resolve(pc, 1, e->vaddr, ent_end(e));
+		}
 	}
 	if (!ret)
 		ret = emit_runs(pc, mm);
@@ -442,7 +455,8 @@ void pm_chain_free(struct pm_chain *pc)
 	pc->nr_layers = 0;
 	free(pc->runs);
 	free(pc->zaps);
-	pc->runs = NULL;
+	free(pc->lazy);
+	pc->runs = pc->lazy = NULL;
 	pc->zaps = NULL;
-	pc->nr_runs = pc->nr_zaps = 0;
+	pc->nr_runs = pc->nr_zaps = pc->nr_lazy = 0;
 }

@@ -63,6 +63,14 @@ struct pm_chain {
 	int nr_runs;
 	struct pm_range *zaps;  /* read but not present: MADV_DONTNEED */
 	int nr_zaps;
+	/*
+	 * The same pages for the lazy-pages daemon, which delivers each page
+	 * once: every page of layer 0's pagemap from the newest layer that
+	 * holds it, sorted and disjoint. A run that is only part of an entry
+	 * has no checksum here (the daemon checks whole entries at start).
+	 */
+	struct rst_pages *lazy;
+	int nr_lazy;
 };
 
 /*

@@ -334,10 +334,11 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		return a->exe_fd;
 
 	const struct pm_chain *pc = &t->pages;
-	struct rst_run *runs = lay(l, sizeof(*runs) * (pc->nr_runs + 1), 16);
-	struct rst_zap *zaps = lay(l, sizeof(*zaps) * (pc->nr_zaps + 1), 16);
 	struct rst_vma *vs = (struct rst_vma *)a->vmas;
-	uint32_t n = 0;
+	struct rst_run *runs = lay(l, sizeof(*runs) * (pc->nr_runs + 1), 16);
+	/* a zap may be cut at each VMA boundary */
+	struct rst_zap *zaps = lay(l, sizeof(*zaps) * (pc->nr_zaps + a->nr_vmas + 1), 16);
+	uint32_t n = 0, nz = 0;
 
 	if (!runs || !zaps)
 		return -ENOMEM;
@@ -359,14 +360,29 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		runs[n].fd = pc->layers[p->layer].pages_fd;
 		n++;
 	}
-	for (int i = 0; i < pc->nr_zaps; i++) {
-		zaps[i].start = pc->zaps[i].start;
-		zaps[i].len = pc->zaps[i].end - pc->zaps[i].start;
+	/*
+	 * Zaps undo older layers' pages the restorer laid down: none in a
+	 * lazy VMA, where the daemon delivers only the newest (and a
+	 * MADV_DONTNEED there would be an event for it to wait on).
+	 */
+	for (int i = 0, vi = 0; i < pc->nr_zaps; i++) {
+		const struct pm_range *z = &pc->zaps[i];
+
+		while (vi < (int)a->nr_vmas && vs[vi].end <= z->start)
+			vi++;
+		for (int j = vi; j < (int)a->nr_vmas && vs[j].start < z->end; j++) {
+			uint64_t s0 = max(z->start, vs[j].start), e0 = min(z->end, vs[j].end);
+
+			if (vs[j].lazy || nz == pc->nr_zaps + a->nr_vmas)
+				continue;
+			zaps[nz].start = s0;
+			zaps[nz++].len = e0 - s0;
+		}
 	}
 	a->runs = (uintptr_t)runs;
 	a->nr_runs = n;
 	a->zaps = (uintptr_t)zaps;
-	a->nr_zaps = pc->nr_zaps;
+	a->nr_zaps = nz;
 	return 0;
 }
 

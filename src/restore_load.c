@@ -237,14 +237,18 @@ static int load_inventory(struct rst_ctx *rc)
 	return ret;
 }
 
-/* The lazy daemon serves one layer of pages; a chain is restored eagerly. */
-static int check_lazy_chain(struct rst_ctx *rc)
+/*
+ * Post-copy serves one layer: a page server has no parent images. (A lazy
+ * restore from local images serves a chain: the lazy view of pm_chain.)
+ */
+static int check_postcopy_chain(struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_tasks; i++)
 		if (rc->tasks[i].pages.nr_layers > 1) {
-			pr_err("task %d's pages are an incremental chain (parent images): lazy "
-			       "restore of a chain is not supported yet; restore without "
-			       "--lazy-pages\n", rc->tasks[i].pid);
+			pr_err("task %d's pages are an incremental chain (parent images): "
+			       "post-copy from a page server serves one dump, not a chain; "
+			       "dump without --prev-images-dir for post-copy\n",
+			       rc->tasks[i].pid);
 			return -ENOTSUP;
 		}
 	return 0;
@@ -274,8 +278,8 @@ int rst_load(struct rst_ctx *rc)
 	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
 		ret = load_shmem_pages(rc, &rc->shmems[i]);
 	}
-	if (!ret && rc->opts && rc->opts->lazy)
-		ret = check_lazy_chain(rc);
+	if (!ret && rc->opts && rc->opts->lazy && rc->pages_src)
+		ret = check_postcopy_chain(rc);
 	return ret;
 }
 

@@ -40,7 +40,7 @@ int main(void)
 		{ .vaddr = 0x10000, .nr_pages = 4 },
 		{ .vaddr = 0x20000, .nr_pages = 2 },
 	};
-	struct rst_task t = { .pid = 1, .pages = { .runs = runs, .nr_runs = 2 } };
+	struct rst_task t = { .pid = 1, .pages = { .lazy = runs, .nr_lazy = 2 } };
 	struct lazy_range ranges[] = { { 0x20000, 0x22000 }, { 0x10000, 0x18000 } };
 	struct lazy_mm *mm = lazy_mm_new(1, &t, 0, ranges, 2), *child;
 

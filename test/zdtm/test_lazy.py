@@ -7,6 +7,11 @@ then `amber lazy-pages --resume` delivers the rest: the test's own
 checksum of every page must pass.
 
 test_restore_twice: one dump, two lazy restores from the same images.
+
+test_chain_corrupt_parent_refused, test_postcopy_chain_refused: an
+incremental chain (pre-dump, then dump against it; the suite's
+pre-dump-lazy mode restores such chains) with a flipped byte in the
+parent's pages, and the same chain offered for post-copy.
 """
 
 import os
@@ -19,7 +24,7 @@ import time
 import pytest
 
 from test_zdtm import start, stop
-from zdtm_runner import MODES, ZDTM_DIR, Run, amber_path, guarded, read_text
+from zdtm_runner import MODES, ZDTM_DIR, Run, amber_path, guarded, read_text, tracker_args
 
 LAZY = MODES["lazy"]
 DAEMONS = []  # killed when a test fails, so no daemon waits forever
@@ -233,5 +238,87 @@ def test_corrupt_image_refused():
                         pytrace=False)
         if (run.imgdir / "lazy.sock").exists():
             pytest.fail("the daemon listened on corrupt images", pytrace=False)
+
+    run_guarded(run, body)
+
+
+def dump_chain(run):
+    """pre-dump into IMG/pre1, then the dump into IMG against it: anon_1m's
+    pages stay in pre1 (unchanged), IMG holds references to them."""
+    run.amber("pre-dump", ["-t", run.pid, "-D", "pre1", *tracker_args()],
+              "pre-dump.log")
+    pids = run.walk()
+    run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
+                       "--prev-images-dir", "pre1"], "dump.log")
+    if run.leftovers(10, pids):
+        pytest.fail("the tree survived the dump", pytrace=False)
+    for pid in pids:
+        run.exit_status.pop(pid, None)
+    return run.imgdir / "pre1"
+
+
+def flip_largest_pages_byte(d):
+    pages = sorted(d.glob("pages-*.img"), key=lambda p: p.stat().st_size)[-1]
+    with open(pages, "r+b") as f:
+        f.seek(pages.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+def test_chain_corrupt_parent_refused():
+    """The chain restores lazily (the daemon serves the parent's pages,
+    the test's checksum passes); then, with a flipped byte in the parent's
+    pages, the daemon refuses the chain before it listens."""
+    run = Run("anon_1m", MODES["pre-dump-lazy"])
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        parent = dump_chain(run)
+        top = sum(p.stat().st_size for p in run.imgdir.glob("pages-*.img"))
+        below = sum(p.stat().st_size for p in parent.glob("pages-*.img"))
+        if not below > 4 * top:
+            pytest.fail(f"the chain is not one: {top} bytes of pages on top, "
+                        f"{below} in the parent", pytrace=False)
+        out = run.dir / "test.out.inprogress"
+        shutil.copy(out, run.dir / "inprogress.orig")
+        d = daemon(run, "lazy1.log")
+        wait_socket(run, d)
+        lazy_restore(run, "restore1.log")
+        finish(run, d, "lazy1.log")
+        stop(run)
+
+        shutil.copy(run.dir / "inprogress.orig", out)
+        (run.dir / "test.out").unlink(missing_ok=True)
+        flip_largest_pages_byte(parent)
+        d = daemon(run, "lazy2.log")
+        if d.wait(timeout=60) == 0:
+            pytest.fail("amber lazy-pages accepted a corrupt parent image",
+                        pytrace=False)
+        if "checksum mismatch in the pages image of a parent" not in \
+                read_text(run.imgdir / "lazy2.log"):
+            pytest.fail("no parent checksum error in the daemon's log",
+                        pytrace=False)
+        if (run.imgdir / "lazy.sock").exists():
+            pytest.fail("the daemon listened on a corrupt chain", pytrace=False)
+
+    run_guarded(run, body)
+
+
+def test_postcopy_chain_refused():
+    """A page server serves one dump: post-copy of a chain is refused,
+    with the reason, before the daemon reaches for the server."""
+    run = Run("anon_1m", MODES["pre-dump-lazy"])
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        dump_chain(run)
+        d = daemon(run, "lazy.log", "--page-server", "--address", "127.0.0.1",
+                   "--port", "1")
+        if d.wait(timeout=60) == 0:
+            pytest.fail("post-copy of a chain was accepted", pytrace=False)
+        if "post-copy from a page server serves one dump, not a chain" not in \
+                read_text(run.imgdir / "lazy.log"):
+            pytest.fail("no reason in the daemon's log", pytrace=False)
 
     run_guarded(run, body)

@@ -613,6 +613,16 @@ class Lazy(Dump):
             pytest.fail(f"amber lazy-pages: exit status {rc}", pytrace=False)
 
 
+class PreDumpLazy(PreDump):
+    """The pre-dump chain of pre-dump mode, restored lazily: the daemon
+    serves each page from the newest image of the chain that holds it."""
+
+    name = "pre-dump-lazy"
+
+    def restore(self, run):
+        Lazy.lazy_restore(run, run.imgdir, [])
+
+
 def start_page_server(run, srvdir, token, extra=()):
     """`amber page-server --port 0` on localhost, token-authenticated;
     returns (process, port, log, out, out file)."""
@@ -730,7 +740,7 @@ class PageServer(Dump):
 
 
 MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy(),
-                              RemoteLazy(), PageServer())}
+                              PreDumpLazy(), RemoteLazy(), PageServer())}
 
 
 def discover_tests():
