@@ -100,11 +100,13 @@ unit: all
 # tests themselves, dump checkpoints and restores each one, pre-dump and
 # snaps go through incremental chains, lazy restores through userfaultfd and
 # `amber lazy-pages`, pre-dump-lazy restores pre-dump's chain lazily,
-# remote-lazy is post-copy (every page fetched from a
-# lazy page server), page-server streams the pages through `amber page-server`.
+# remote-lazy is post-copy (every page fetched from a lazy page server),
+# page-server streams the pages through `amber page-server`, and
+# page-server-pre-dump streams pre-dump's chain through one (iterative
+# pre-copy migration).
 # The real programs run too, plus the damaged-image and failed-dump tests.
 zdtm: all
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server $(PYTEST) -q -p no:cacheprovider test/zdtm
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server,page-server-pre-dump $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The page server: protocol, security, fuzzing, TLS, two network namespaces.
 pserver: all

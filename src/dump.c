@@ -277,8 +277,7 @@ int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr)
 	return 0;
 }
 
-/* Pages go to the image directory, or to a page server connected now, before the freeze. */
-static int xfer_setup(struct dump_ctx *dc)
+int dump_xfer_setup(struct dump_ctx *dc)
 {
 	const struct dump_opts *o = dc->opts;
 	struct ps_conn c;
@@ -295,7 +294,8 @@ static int xfer_setup(struct dump_ctx *dc)
 	if (!ret)
 		ret = ps_conn_set_timeout(&c, 0);
 	if (!ret) {
-		dc->xt = xfer_target_ps(&c);
+		/* a copy of each task pagemap stays here, for the next incremental dump */
+		dc->xt = xfer_target_ps(&c, dc->dirfd);
 		ret = dc->xt ? 0 : -ENOMEM;
 	}
 	if (ret)
@@ -319,12 +319,8 @@ int amber_dump(const struct dump_opts *opts)
 	ret = dump_probe_zero_pfn(&dc.zero_pfn);
 	if (!ret)
 		ret = dump_setup_tracking(&dc, &tr);
-	if (!ret && dc.tracker && opts->page_server) {
-		pr_err("--track-mem and --page-server together are not supported yet\n");
-		ret = -ENOTSUP;
-	}
 	if (!ret)
-		ret = xfer_setup(&dc);
+		ret = dump_xfer_setup(&dc);
 	if (ret)
 		goto out;
 

@@ -96,6 +96,11 @@ static inline uint32_t dump_new_id(struct dump_ctx *dc)
 }
 
 int amber_dump(const struct dump_opts *opts);
+/*
+ * dc->xt: pages go to the image directory, or to the page server of
+ * --page-server, connected now (before the freeze).
+ */
+int dump_xfer_setup(struct dump_ctx *dc);
 /* predump.c: memory only, the tree keeps running (or --cleanup). */
 int amber_predump(const struct dump_opts *opts);
 

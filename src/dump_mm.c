@@ -410,12 +410,14 @@ static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry 
 	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
 	if (ret)
 		return ret;
-	ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas, mm->n_vmas,
-			     pagemap_fd);
+	ret = inc_parent_check_target(&parent, t->pid, dc->xt);
+	if (!ret)
+		ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas,
+				     mm->n_vmas, pagemap_fd);
 	inc_parent_free(&parent);
 	if (ret)
 		return ret;
-	ret = inc_plan_write(&plan, dc->dirfd, ++dc->next_pages_id);
+	ret = inc_plan_write(&plan, dc->xt);
 	if (!ret && dc->opts->leave_running)
 		ret = track_task_rearm(dc->tracker, &t->track);
 	inc_plan_free(&plan);

@@ -32,6 +32,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(PAGEMAP, "pagemap-%lu.img", PAGEMAP),
 	[IMG_PAGES] = { "pages-%lu.img", RAW_IMAGE_MAGIC, 0, true },
 	IMG_ENTRY(SHMEM_PAGEMAP, "pagemap-shmem-%lu.img", PAGEMAP),
+	IMG_ENTRY(SENT_PAGEMAP, "sent-pagemap-%lu.img", PAGEMAP),
 	IMG_ENTRY(FDINFO, "fdinfo-%lu.img", FDINFO),
 	IMG_ENTRY(FILES, "files.img", FILES),
 	IMG_ENTRY(PIPES_DATA, "pipes-data.img", PIPES_DATA),

@@ -29,6 +29,12 @@ enum img_type {
 	IMG_PAGEMAP,
 	IMG_PAGES,
 	IMG_SHMEM_PAGEMAP,
+	/*
+	 * amber's copy of a task pagemap it sent to a page server (pages_id 0:
+	 * its pages are over there), kept so the next incremental dump
+	 * knows what this image holds; a restore never reads it.
+	 */
+	IMG_SENT_PAGEMAP,
 	IMG_FDINFO,
 	IMG_FILES,
 	IMG_PIPES_DATA,

@@ -52,7 +52,15 @@ int inc_parent_load(int parent_dirfd, pid_t pid, struct inc_parent *p)
 			   (ProtobufCMessage **)&p->mm);
 	if (ret)
 		return ret;
-	ret = pm_layer_load(&p->cover, parent_dirfd, IMG_PAGEMAP, pid, NULL);
+	img_name(IMG_PAGEMAP, pid, name, sizeof(name));
+	if (faccessat(parent_dirfd, name, F_OK, 0) && errno == ENOENT) {
+		/* its pages went to a page server: what was sent is all we need */
+		static const struct pm_pages_src no_pages = { .none = true };
+
+		ret = pm_layer_load(&p->cover, parent_dirfd, IMG_SENT_PAGEMAP, pid, &no_pages);
+	} else {
+		ret = pm_layer_load(&p->cover, parent_dirfd, IMG_PAGEMAP, pid, NULL);
+	}
 	if (ret) {
 		pr_err("parent image of %d is unusable\n", pid);
 		inc_parent_free(p);
@@ -98,6 +106,24 @@ int inc_parent_track_fd(const struct inc_parent *p)
 	if (!p->have)
 		return TRACK_NO_PARENT;
 	return p->mm->has_amber_track_fd ? p->mm->amber_track_fd : -1;
+}
+
+int inc_parent_check_target(const struct inc_parent *parent, pid_t pid, struct xfer_target *xt)
+{
+	int ret;
+
+	if (!parent->have)
+		return 0; /* every page is saved: nothing refers to a parent */
+	ret = xfer_has_parent(xt, XFER_TASK, pid);
+	if (ret > 0)
+		return 0;
+	if (!ret) {
+		pr_err("%d: the page server keeps no parent image of this task, which this "
+		       "incremental dump refers to: start it with --prev-images-dir, as the "
+		       "dump\n", pid);
+		ret = -ENOENT;
+	}
+	return ret;
 }
 
 static int plan_add(struct inc_plan *plan, uint64_t vaddr, uint64_t end, uint32_t flags)
@@ -269,47 +295,44 @@ int inc_plan_copy(struct inc_plan *plan)
 	return ret;
 }
 
-int inc_plan_write(struct inc_plan *plan, int dirfd, uint32_t pages_id)
+/* The pages of one PE_PRESENT run, read from the (frozen) task (xfer_fill_fn). */
+struct task_src {
+	pid_t pid;
+	int *mem_fd;
+	uint64_t vaddr;
+};
+
+static int fill_from_task(void *arg, void *buf, uint64_t off, size_t len)
 {
-	PagemapHead ph = PAGEMAP_HEAD__INIT;
-	struct img *pm = img_open(dirfd, IMG_PAGEMAP, true, plan->pid);
-	struct img *pages = img_open(dirfd, IMG_PAGES, true, pages_id);
-	uint8_t *buf = plan->data ? NULL : malloc(CHUNK_PAGES * PAGE_SIZE);
+	const struct task_src *ts = arg;
+
+	return read_task(ts->pid, ts->mem_fd, buf, ts->vaddr + off, len);
+}
+
+int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
+{
+	struct xfer *x;
 	size_t off = 0;
-	int mem_fd = -1, ret = -EIO;
+	int mem_fd = -1, ret, closed;
 
-	ph.pages_id = pages_id;
-	if (!pm || !pages || (!plan->data && !buf) || img_write_msg(pm, &ph.base))
-		goto out;
-	for (int i = 0; i < plan->nr; i++) {
+	ret = xfer_open(xt, XFER_TASK, plan->pid, &x);
+	for (int i = 0; i < plan->nr && !ret; i++) {
 		const struct inc_run *r = &plan->runs[i];
-		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-		size_t len = (size_t)r->nr_pages * PAGE_SIZE;
-		uint8_t *data = plan->data ? plan->data + off : buf;
+		struct task_src ts = { plan->pid, &mem_fd, r->vaddr };
 
-		pe.vaddr = r->vaddr;
-		pe.nr_pages = r->nr_pages;
-		pe.has_flags = true;
-		pe.flags = r->flags;
-		if (r->flags == PE_PRESENT) {
-			if (!plan->data && read_task(plan->pid, &mem_fd, buf, r->vaddr, len))
-				goto out;
-			pe.has_amber_csum = true;
-			pe.amber_csum = amber_csum(data, len, r->vaddr);
-			off += len;
+		if (r->flags == PE_PARENT) {
+			ret = xfer_hole(x, r->vaddr, r->nr_pages, PE_PARENT);
+		} else if (plan->data) {
+			ret = xfer_add_buf(x, r->vaddr, r->nr_pages, plan->data + off);
+			off += (size_t)r->nr_pages * PAGE_SIZE;
+		} else {
+			ret = xfer_add_fill(x, r->vaddr, r->nr_pages, fill_from_task, &ts);
 		}
-		if (img_write_msg(pm, &pe.base) ||
-		    (r->flags == PE_PRESENT && img_write_raw(pages, data, len)))
-			goto out;
 	}
-	ret = 0;
-out:
-	if (img_close(pm) || img_close(pages))
-		ret = -EIO;
+	closed = xfer_close(x);
 	if (mem_fd >= 0)
 		close(mem_fd);
-	free(buf);
-	return ret;
+	return ret ? ret : closed;
 }
 
 void inc_plan_free(struct inc_plan *plan)

@@ -59,6 +59,13 @@ void inc_parent_free(struct inc_parent *p);
 /* amber_track_fd of the parent's mm image, -1, or TRACK_NO_PARENT. */
 int inc_parent_track_fd(const struct inc_parent *p);
 
+/*
+ * Whether the pages can go where @parent says they may stay: a page
+ * server must keep the parent image (-ENOENT, with the reason, if not).
+ * Before inc_plan_build(), which moves the tracker on.
+ */
+struct xfer_target;
+int inc_parent_check_target(const struct inc_parent *parent, pid_t pid, struct xfer_target *xt);
 /* Scans the task's private VMAs (frozen) with the tracker into @plan. */
 int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track_task *tt,
 		   const struct inc_parent *parent, VmaEntry **vmas, size_t n_vmas,
@@ -66,10 +73,11 @@ int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track
 /* Copies the PE_PRESENT pages out of the (frozen) task into plan->data. */
 int inc_plan_copy(struct inc_plan *plan);
 /*
- * Writes pagemap-<pid>.img and pages-<pages_id>.img, from plan->data if
- * it was copied, else straight from the (still frozen) task.
+ * Sends the plan through @xt (xfer.h: the image directory or a page
+ * server): PE_PRESENT runs from plan->data if it was copied, else
+ * straight from the (still frozen) task; PE_PARENT runs as holes.
  */
-int inc_plan_write(struct inc_plan *plan, int dirfd, uint32_t pages_id);
+int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt);
 void inc_plan_free(struct inc_plan *plan);
 
 #endif

@@ -23,6 +23,7 @@
 #include "mem_inc.h"
 #include "proc.h"
 #include "vma.h"
+#include "xfer.h"
 
 struct predump_task {
 	MmEntry mm;
@@ -95,6 +96,8 @@ static int predump_task(struct dump_ctx *dc, struct dump_task *t, struct predump
 		ret = -errno;
 	}
 	if (!ret)
+		ret = inc_parent_check_target(&parent, t->pid, dc->xt);
+	if (!ret)
 		ret = inc_plan_build(&pt->plan, dc->tracker, &t->track, &parent, pt->mm.vmas,
 				     pt->mm.n_vmas, pagemap_fd);
 	inc_parent_free(&parent);
@@ -123,7 +126,7 @@ static int predump_write(struct dump_ctx *dc, struct predump_task *pts)
 			continue;
 		ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &pts[i].mm.base);
 		if (!ret)
-			ret = inc_plan_write(&pts[i].plan, dc->dirfd, ++dc->next_pages_id);
+			ret = inc_plan_write(&pts[i].plan, dc->xt);
 	}
 	return ret;
 }
@@ -182,6 +185,8 @@ int amber_predump(const struct dump_opts *opts)
 		ret = dump_setup_tracking(&dc, &tr);
 		dc.opts = opts;
 	}
+	if (!ret)
+		ret = dump_xfer_setup(&dc);
 	if (ret)
 		goto out;
 
@@ -198,6 +203,9 @@ int amber_predump(const struct dump_opts *opts)
 	frozen_ms = ms_since(&t0);
 	if (!ret) {
 		ret = predump_write(&dc, pts);
+		/* A page server acknowledges every page, or the pre-dump failed. */
+		if (!ret)
+			ret = xfer_target_fini(steal_ptr(dc.xt));
 		/* The trackers moved on at the scan: the chain below is stale now. */
 		if (ret && dc.parent_dirfd >= 0)
 			inc_mark_chain_reset(dc.parent_dirfd);

@@ -14,7 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "image.h"
 #include "image_magic.h"
 #include "log.h"
 #include "pserver.h"
@@ -29,9 +31,11 @@
 struct recv_session {
 	struct ps_conn *c;
 	struct xfer_target *xt;
+	int parent_dirfd; /* DIR/parent, -1: none (not an incremental dump) */
 	struct xfer *cur;
 	uint64_t cur_dst;
 	uint64_t cur_end; /* runs of one pagemap must ascend */
+	bool cur_has_parent;
 	uint64_t *done;	  /* pagemaps already written this session */
 	int nr_done;
 };
@@ -60,6 +64,19 @@ static int check_dst(struct ps_conn *c, uint64_t dst_id)
 		return -ERANGE;
 	}
 	return 0;
+}
+
+/* Whether the parent image has the pagemap @dst_id names (checked valid). */
+static bool has_parent(const struct recv_session *s, uint64_t dst_id)
+{
+	char name[64];
+	uint64_t id;
+	int type = ps_decode_dst(dst_id, &id);
+
+	if (s->parent_dirfd < 0)
+		return false;
+	img_name(type == PS_TYPE_PID ? IMG_PAGEMAP : IMG_SHMEM_PAGEMAP, id, name, sizeof(name));
+	return !faccessat(s->parent_dirfd, name, F_OK, 0);
 }
 
 static int recv_open(struct recv_session *s, uint64_t dst_id)
@@ -99,6 +116,7 @@ static int recv_open(struct recv_session *s, uint64_t dst_id)
 		(unsigned long long)id);
 	s->cur_dst = dst_id;
 	s->cur_end = 0;
+	s->cur_has_parent = has_parent(s, dst_id);
 	return 0;
 }
 
@@ -155,6 +173,13 @@ static int recv_add(struct recv_session *s, const struct ps_iov *pi, uint32_t fl
 	if (ret)
 		return ret;
 	s->cur_end = pi->vaddr + pi->nr_pages * PAGE_SIZE;
+	if ((flags & PE_PARENT) && !s->cur_has_parent) {
+		pr_err("%s: run %#llx+%llu pages is in the parent image, but there is no "
+		       "parent pagemap here (start the server with --prev-images-dir)\n",
+		       s->c->peer, (unsigned long long)pi->vaddr,
+		       (unsigned long long)pi->nr_pages);
+		return -ENOENT;
+	}
 	if (!(flags & PE_PRESENT))
 		return xfer_hole(s->cur, pi->vaddr, pi->nr_pages, flags);
 	/* The local backend cuts it into entries of XFER_ENTRY_PAGES. */
@@ -164,7 +189,7 @@ static int recv_add(struct recv_session *s, const struct ps_iov *pi, uint32_t fl
 /* One request; 1 when the client closed the transfer cleanly. */
 static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 {
-	uint8_t no_parent = 0;
+	uint8_t parent;
 	int32_t status;
 	int ret;
 
@@ -172,13 +197,14 @@ static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 	case PS_IOV_OPEN:
 	case PS_IOV_OPEN2:
 		ret = recv_open(s, pi->dst_id);
-		/* Parent images (incremental dumps) are not kept here: say none. */
+		/* Whether the client may send PE_PARENT runs (incremental dumps). */
+		parent = s->cur_has_parent;
 		if (!ret && pi->cmd == PS_IOV_OPEN2)
-			ret = ps_conn_send(s->c, &no_parent, 1);
+			ret = ps_conn_send(s->c, &parent, 1);
 		return ret;
 	case PS_IOV_PARENT:
-		status = 0;
 		ret = check_dst(s->c, pi->dst_id);
+		status = !ret && has_parent(s, pi->dst_id);
 		return ret ? ret : ps_conn_send(s->c, &status, sizeof(status));
 	case PS_IOV_ADD_F:
 		return recv_add(s, pi, pi->flags);
@@ -204,6 +230,8 @@ static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 	bool first = true;
 	int ret;
 
+	/* As CRIU's server: DIR/parent, if there is one, holds the parent image. */
+	s.parent_dirfd = openat(dirfd, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	s.xt = xfer_target_local(dirfd, pages_id);
 	if (!s.xt) {
 		ret = -ENOMEM;
@@ -239,6 +267,8 @@ out:
 	xfer_close(s.cur);
 	xfer_target_abort(s.xt);
 	free(s.done);
+	if (s.parent_dirfd >= 0)
+		close(s.parent_dirfd);
 	return ret;
 }
 
@@ -287,6 +317,25 @@ static int open_dir(const char *dir)
 	return fd;
 }
 
+/* DIR/parent -> @o->prev_dir, as `amber dump --prev-images-dir` makes it. */
+static int link_parent(int dirfd, const struct pserver_opts *o)
+{
+	int fd;
+
+	if ((unlinkat(dirfd, "parent", 0) && errno != ENOENT) ||
+	    symlinkat(o->prev_dir, dirfd, "parent")) {
+		pr_perror("can't link %s/parent to %s", o->dir, o->prev_dir);
+		return -errno;
+	}
+	fd = openat(dirfd, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("can't open the parent images %s (relative to %s)", o->prev_dir, o->dir);
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
 static void announce(const struct pserver_opts *o, int lfd)
 {
 	struct sockaddr_storage ss;
@@ -326,6 +375,11 @@ int amber_page_server(const struct pserver_opts *o)
 	dirfd = open_dir(o->dir);
 	if (dirfd < 0)
 		return dirfd;
+	if (o->prev_dir) {
+		ret = link_parent(dirfd, o);
+		if (ret)
+			return ret;
+	}
 	if (o->lazy) {
 		li = lazy_images_open(dirfd);
 		if (!li)

@@ -11,6 +11,9 @@
  *         through the local page-transfer backend into DIR, so DIR ends up
  *         with pagemap-<pid>.img and pages-<n>.img (n from 0x10001 on, as
  *         CRIU's page server numbers them) exactly as a local dump writes.
+ *         If DIR/parent exists (--prev-images-dir makes it), OPEN2 tells
+ *         the client which pagemaps it has there, and an incremental dump
+ *         sends PE_PARENT runs for those; otherwise they are refused.
  *         CLOSE is acknowledged once everything is on disk; then it exits.
  *       lazy mode (--lazy-pages): serves the dump in DIR; each GET is
  *         answered from the images, with each entry's checksum verified
@@ -31,6 +34,7 @@ struct pserver_opts {
 	const char *address; /* NULL: every address */
 	int port;	     /* 0: an ephemeral port, printed on stdout */
 	const char *dir;
+	const char *prev_dir; /* receive: DIR/parent -> this (incremental dumps) */
 	bool lazy;
 	int timeout; /* seconds a connected client may stay silent; 0: default */
 	struct ps_sec sec;

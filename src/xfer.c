@@ -21,6 +21,11 @@ int xfer_open(struct xfer_target *t, enum xfer_kind kind, unsigned long id, stru
 	return ret;
 }
 
+int xfer_has_parent(struct xfer_target *t, enum xfer_kind kind, unsigned long id)
+{
+	return t->ops->has_parent ? t->ops->has_parent(t, kind, id) : 1;
+}
+
 int xfer_add(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int iovcnt)
 {
 	return x->t->ops->add(x, vaddr, iov, iovcnt);

@@ -54,13 +54,24 @@ enum xfer_kind {
 
 /* Pages-file numbers start after *next_pages_id, which is advanced. */
 struct xfer_target *xfer_target_local(int dirfd, uint32_t *next_pages_id);
-/* Takes @c over; xfer_target_fini sends CLOSE and waits for the ack. */
-struct xfer_target *xfer_target_ps(struct ps_conn *c);
+/*
+ * Takes @c over; xfer_target_fini sends CLOSE and waits for the ack. With
+ * @copy_dirfd >= 0, what each task pagemap said (no data) is also kept
+ * there as sent-pagemap-<pid>.img, which the next incremental dump
+ * reads as its parent's pagemap (mem_inc.h).
+ */
+struct xfer_target *xfer_target_ps(struct ps_conn *c, int copy_dirfd);
 /* Finishes (page server: all data acknowledged) and frees. */
 int xfer_target_fini(struct xfer_target *t);
 /* Frees without finishing: the remote side sees the transfer as failed. */
 void xfer_target_abort(struct xfer_target *t);
 
+/*
+ * 1 if the far side keeps a parent image of that pagemap (local: the dump
+ * decides from its --prev-images-dir, so 1), 0 if not, or -errno. Asked
+ * before an incremental scan, so a dump fails before the tracker moves.
+ */
+int xfer_has_parent(struct xfer_target *t, enum xfer_kind kind, unsigned long id);
 int xfer_open(struct xfer_target *t, enum xfer_kind kind, unsigned long id, struct xfer **out);
 /* Pages at [vaddr, vaddr + total iov length), page-aligned, ascending. */
 int xfer_add(struct xfer *x, uint64_t vaddr, const struct iovec *iov, int iovcnt);

@@ -15,6 +15,7 @@ struct xfer_ops {
 			void *arg);
 	int (*hole)(struct xfer *x, uint64_t vaddr, uint64_t nr_pages, uint32_t pe_flags);
 	int (*close)(struct xfer *x);
+	int (*has_parent)(struct xfer_target *t, enum xfer_kind kind, unsigned long id);
 	int (*fini)(struct xfer_target *t, int err);
 };
 

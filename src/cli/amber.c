@@ -36,19 +36,21 @@ static void usage(FILE *f)
 		"                                  only pages written since the parent images\n"
 		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
 		"                                  memory only; the tree keeps running\n"
+		"       (dump and pre-dump: [--page-server --address A --port P [SECURITY]]\n"
+		"        streams the pages to a page server; --auto-dedup punches\n"
+		"        re-saved pages out of the parents)\n"
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
-		"       (dump and pre-dump: --auto-dedup punches re-saved pages out of parents)\n"
-		"  dedup -D DIR                    the same, after the fact, down the chain\n"
-		"       [--page-server --address A --port P [SECURITY]]\n"
-		"                                  pages stream to a page server\n"
+		"  dedup -D DIR                    --auto-dedup after the fact, down the chain\n"
 		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR\n"
 		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
 		"             [--page-server --address A --port P [SECURITY]]\n"
 		"                                  serve the memory of a lazy restore (from\n"
 		"                                  a page server: post-copy migration)\n"
-		"  page-server --port P [--address A] [-D DIR] [--lazy-pages] [SECURITY]\n"
-		"                                  receive a dump's pages into DIR, or\n"
+		"  page-server --port P [--address A] [-D DIR] [SECURITY]\n"
+		"              [--prev-images-dir REL | --lazy-pages]\n"
+		"                                  receive a dump's pages into DIR (with the\n"
+		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
 		"\n"
 		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
@@ -181,6 +183,7 @@ static int cmd_page_server(int argc, char **argv, struct common_opts *co)
 		{ "address", required_argument, 0, OPT_ADDRESS },
 		{ "port", required_argument, 0, OPT_PORT },
 		{ "lazy-pages", no_argument, 0, OPT_LAZY },
+		{ "prev-images-dir", required_argument, 0, 'P' },
 		SEC_LONG_OPTS,
 		{ 0 },
 	};
@@ -203,12 +206,20 @@ static int cmd_page_server(int argc, char **argv, struct common_opts *co)
 		case OPT_LAZY:
 			o.lazy = true;
 			break;
+		case 'P':
+			o.prev_dir = optarg;
+			break;
 		default:
 			return 2;
 		}
 	}
 	if (o.port < 0) {
 		fprintf(stderr, "amber page-server: --port P (0..65535) is required\n");
+		return 2;
+	}
+	if (o.lazy && o.prev_dir) {
+		fprintf(stderr, "amber page-server: --prev-images-dir is for receiving an "
+				"incremental dump, not with --lazy-pages\n");
 		return 2;
 	}
 	/* Giving a certificate is what turns TLS on for the server. */
@@ -289,8 +300,9 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		fprintf(stderr, "amber %s: -t PID and -D DIR are required\n", verb);
 		return 2;
 	}
-	if (pre && o.page_server) {
-		fprintf(stderr, "amber pre-dump: --page-server is not supported yet\n");
+	if (o.auto_dedup && o.page_server) {
+		fprintf(stderr, "amber %s: --auto-dedup works where the pages are: run "
+				"`amber dedup` on the page server's side\n", verb);
 		return 2;
 	}
 	if (o.cleanup && !pre) {
@@ -298,7 +310,7 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		return 2;
 	}
 	if (o.page_server && (!o.ps_address || o.ps_port <= 0)) {
-		fprintf(stderr, "amber dump: --page-server needs --address A and --port P\n");
+		fprintf(stderr, "amber %s: --page-server needs --address A and --port P\n", verb);
 		return 2;
 	}
 	if (log_init(co->log_file, co->verbosity))

@@ -493,10 +493,18 @@ def test_fuzz_receive(tmp_path, servers):
 
 def test_receive_old_commands(tmp_path, servers):
     """What older CRIUs send: OPEN (no reply), ADD (data), HOLE (a PE_PARENT
-    entry), ADD without OPEN, and FORCE_CLOSE."""
-    s = servers(tmp_path / "img")
-    c = P.Client(s.port)
+    entry, into a server that has the parent image), ADD without OPEN, and
+    FORCE_CLOSE."""
     d1, d2 = P.dst(P.PS_TYPE_PID, 11), (12 << 8) | 11  # 11: a 1.3..3.0 type number
+    parent = servers(tmp_path / "parent", name="parent")
+    c = P.Client(parent.port)
+    c.open2(d1)
+    c.add(d1, 0x2000000, pages(3, 8))
+    assert c.close_xfer() == 0
+    c.close()
+    assert parent.wait() == 0
+    s = servers(tmp_path / "img", "--prev-images-dir", "../parent")
+    c = P.Client(s.port)
     c.req(P.PS_IOV_OPEN, dst_id=d1)
     c.req(P.PS_IOV_ADD, 2, 0x1000000, d1)
     c.send(pages(2, 9))
@@ -563,3 +571,53 @@ def test_dump_fails_when_server_hangs_up(tmp_path):
         tree.kill()
         tree.wait()
         lsk.close()
+
+
+def test_receive_incremental(tmp_path, servers):
+    """An incremental dump into a server with a parent image: OPEN2 and
+    PARENT say which pagemaps the parent has, PE_PARENT runs (ADD_F with no
+    data, as CRIU sends them) are recorded for those; a PE_PARENT run for a
+    pagemap with no parent, or into a server with no parent at all, is
+    refused with ENOENT and a log line, and the server goes on."""
+    first = servers(tmp_path / "1", name="ps1")
+    c = P.Client(first.port)
+    assert send_dump(c) == 0
+    c.close()
+    assert first.wait() == 0
+
+    s = servers(tmp_path / "2", "--prev-images-dir", "../1", name="ps2")
+    assert os.readlink(tmp_path / "2" / "parent") == "../1"
+    pid_dst, shm_dst = P.dst(P.PS_TYPE_PID, PID), P.dst(P.PS_TYPE_SHMEM, 99)
+    c = P.Client(s.port)
+    c.req(P.PS_IOV_PARENT, dst_id=shm_dst)
+    assert struct.unpack("<i", c.recv(4))[0] == 0
+    assert c.open2(shm_dst) == b"\0"  # the parent has no shmem 99
+    c.req(P.PS_IOV_ADD_F, 1, 0, shm_dst, P.PE_PARENT)
+    expect_err(c, errno.ENOENT)
+    c.close()
+    c = P.Client(s.port)
+    c.req(P.PS_IOV_PARENT, dst_id=pid_dst)
+    assert struct.unpack("<i", c.recv(4))[0] == 1
+    assert c.open2(pid_dst) == b"\1"
+    c.req(P.PS_IOV_ADD_F, 3, 0x400000, pid_dst, P.PE_PARENT)
+    c.add(pid_dst, 0x7f0000000000, RUNS[1][1][:2 * PAGE])
+    c.req(P.PS_IOV_HOLE, 598, 0x7f0000002000, pid_dst)
+    assert c.close_xfer() == 0
+    c.close()
+    assert s.wait() == 0
+    _, entries = P.read_pagemap(tmp_path / "2" / "pagemap-4242.img")
+    assert [(e[1], e[2], e.get(4)) for e in entries] == [
+        (0x400000, 3, P.PE_PARENT), (0x7f0000000000, 2, P.PE_PRESENT),
+        (0x7f0000002000, 598, P.PE_PARENT)]
+    pages_id, _ = P.read_pagemap(tmp_path / "2" / "pagemap-4242.img")
+    assert (tmp_path / "2" / f"pages-{pages_id}.img").read_bytes() == \
+        RUNS[1][1][:2 * PAGE]
+    assert "no parent pagemap here" in s.logtext()
+
+    orphan = servers(tmp_path / "3", name="ps3")
+    c = P.Client(orphan.port)
+    assert c.open2(pid_dst) == b"\0"
+    c.req(P.PS_IOV_ADD_F, 1, 0x400000, pid_dst, P.PE_PARENT)
+    expect_err(c, errno.ENOENT)
+    c.close()
+    assert orphan.alive()

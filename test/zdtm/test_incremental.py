@@ -9,9 +9,16 @@ that lacks pages) is refused before any process exists.
 
 test_dedup: --auto-dedup and `amber dedup` shrink the parents, and the
 chain still restores byte-exact (the test's own checksums).
+
+test_page_server_without_parent: an incremental dump streamed to a page
+server that keeps no parent image fails with the reason before its scan
+and leaves the tree running; the same dump into a server started with
+--prev-images-dir then goes through, still incremental (the suite's
+page-server-pre-dump mode does that for every test).
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,7 +28,8 @@ import pytest
 
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded,
-                         is_amber_tracker, proc_stat, read_text, tracker_args)
+                         is_amber_tracker, kill_page_server, make_token, proc_stat,
+                         read_text, start_page_server, stop_page_server, tracker_args)
 
 PRE = MODES["pre-dump"]
 
@@ -171,5 +179,41 @@ def test_failed_dump_resets_chain():
                         pytrace=False)
         restore(run)
         stop(run)  # inc_write checks every page, change 1 included
+
+    guarded(run, body)
+
+
+def test_page_server_without_parent():
+    mode = MODES["page-server-pre-dump"]
+    run = Run("anon_1m", mode)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        mode.streamed(run, "pre-dump", "pre1", "pre1", None)
+        token = run.dir / "token"
+        proc, port, log, out, f = start_page_server(run, run.dir / "ps" / "orphan", token,
+                                                    name="orphan")
+        run.logs.remove(log)  # it logs the broken-off transfer: expected
+        cmd = [str(amber_path()), "dump", "-t", str(run.pid), "-D", str(run.imgdir),
+               *tracker_args(), "--prev-images-dir", "pre1", "--page-server",
+               "--address", "127.0.0.1", "--port", str(port), "--token-file", str(token)]
+        try:
+            res = subprocess.run(cmd, cwd=run.imgdir, capture_output=True, text=True,
+                                 timeout=60)
+        finally:
+            kill_page_server(proc, f)
+        if res.returncode == 0:
+            pytest.fail("an incremental dump went to a server without its parent",
+                        pytrace=False)
+        if "keeps no parent image" not in res.stderr:
+            pytest.fail(f"no clear message: {res.stderr!r}", pytrace=False)
+        if not run.alive(run.pid):
+            pytest.fail("the failed dump did not leave the tree running", pytrace=False)
+        mode.checkpoint_final(run)
+        # refused before the scan: the tracker did not move, the chain holds
+        if not re.search(r" [1-9]\d* left there", read_text(run.imgdir / "img-dump.log")):
+            pytest.fail("the dump after the refused one was not incremental",
+                        pytrace=False)
+        stop(run)
 
     guarded(run, body)

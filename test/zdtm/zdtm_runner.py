@@ -623,11 +623,11 @@ class PreDumpLazy(PreDump):
         Lazy.lazy_restore(run, run.imgdir, [])
 
 
-def start_page_server(run, srvdir, token, extra=()):
-    """`amber page-server --port 0` on localhost, token-authenticated;
-    returns (process, port, log, out, out file)."""
-    log = run.dir / "page-server.log"
-    out = run.dir / "page-server.out"
+def start_page_server(run, srvdir, token, extra=(), name="page-server"):
+    """`amber page-server --port 0` on localhost, token-authenticated,
+    logging to NAME.log; returns (process, port, log, out, out file)."""
+    log = run.dir / f"{name}.log"
+    out = run.dir / f"{name}.out"
     run.logs += [log, out]
     cmd = [str(amber_path()), "page-server", "--address", "127.0.0.1",
            "--port", "0", "-D", str(srvdir), "--token-file", str(token),
@@ -739,8 +739,76 @@ class PageServer(Dump):
             shutil.copy2(p, run.imgdir / p.name)
 
 
+class PageServerPreDump(PreDump):
+    """Iterative pre-copy migration on one machine: every pre-dump and the
+    final dump stream their pages to `amber page-server` (token-auth),
+    one server per iteration into PS/preK, each started with
+    --prev-images-dir ../preK-1 and the final one into PS/img against the
+    last; the dump sends only what changed (PE_PARENT runs for the rest).
+    No page image may appear on the dumping side (it keeps
+    sent-pagemap-PID.img, what it sent); the servers' files are then put
+    beside the other images and the chain restored."""
+
+    name = "page-server-pre-dump"
+
+    def streamed(self, run, action, srv, local, parent, extra=()):
+        token = make_token(run) if not (run.dir / "token").exists() else run.dir / "token"
+        sargs = ["--prev-images-dir", f"../{parent}"] if parent else []
+        proc, port, log, out, f = start_page_server(run, run.dir / "ps" / srv, token, sargs,
+                                                    f"page-server-{srv}")
+        args = ["-t", run.pid, "-D", local, *tracker_args(), "--page-server",
+                "--address", "127.0.0.1", "--port", port, "--token-file", token, *extra]
+        try:
+            run.amber(action, args, f"{srv}-{action}.log")
+        except BaseException:
+            kill_page_server(proc, f)
+            raise
+        stop_page_server(run, proc, log, out, f, action)
+
+    def checkpoint(self, run):
+        for k in range(1, self.iterations + 1):
+            parent = f"pre{k - 1}" if k > 1 else None
+            extra = ["--prev-images-dir", f"../{parent}"] if parent else []
+            self.streamed(run, "pre-dump", f"pre{k}", f"pre{k}", parent, extra)
+            if not run.alive(run.pid):
+                pytest.fail("the tree died after pre-dump", pytrace=False)
+            between_iterations(run, k)
+        Dump.checkpoint(self, run)
+
+    def checkpoint_final(self, run, iterations=1):
+        """The final dump and restore after @iterations pre-dumps done by hand."""
+        self.iterations = iterations
+        try:
+            Dump.checkpoint(self, run)
+        finally:
+            del self.iterations  # the class's count again
+
+    def dump(self, run):
+        last = f"pre{self.iterations}"
+        self.streamed(run, "dump", "img", run.imgdir, last,
+                      ["--prev-images-dir", last])
+        local = sorted(str(p.relative_to(run.imgdir))
+                       for p in run.imgdir.rglob("page*.img"))
+        if local:
+            pytest.fail(f"page images written on the dumping side: {local}",
+                        pytrace=False)
+        for k in range(1, self.iterations + 1):
+            self.take(run.dir / "ps" / f"pre{k}", run.imgdir / f"pre{k}")
+        self.take(run.dir / "ps" / "img", run.imgdir)
+
+    @staticmethod
+    def take(srvdir, dst):
+        for p in srvdir.iterdir():
+            if p.is_symlink():
+                continue  # the server's parent link; dst has its own
+            if p.stat().st_mode & 0o077:
+                pytest.fail(f"{p} is not 0600", pytrace=False)
+            shutil.copy2(p, dst / p.name)
+
+
 MODES = {m.name: m for m in (NoDump(), Dump(), PreDump(), Snaps(), Lazy(),
-                              PreDumpLazy(), RemoteLazy(), PageServer())}
+                              PreDumpLazy(), RemoteLazy(), PageServer(),
+                              PageServerPreDump())}
 
 
 def discover_tests():
