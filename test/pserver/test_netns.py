@@ -8,7 +8,11 @@ test_postcopy_across_veth: post-copy the other way round. A bash tree in
 A is dumped in A and served by `amber page-server --lazy-pages` there; B
 gets the images without the pages files and restores with `amber
 lazy-pages --page-server` fetching every page over the veth; the restored
-bash, woken, prints the checksum of the 13 MiB it held."""
+bash, woken, prints the checksum of the 13 MiB it held.
+
+test_precopy_across_veth: iterative pre-copy, B to A: a pre-dump, then
+the final dump against it, each into its own page server in A; only the
+changed pages cross the second time."""
 
 import hashlib
 import os
@@ -205,6 +209,86 @@ def test_postcopy_across_veth(tmp_path, netns):
         assert not list(dst.glob("pages-*.img"))
         assert "Error" not in (tmp_path / "lazy.log").read_text()
         # restored inside B
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert kids
+        os.kill(int(kids[0]), signal.SIGKILL)  # bash goes on: prints its checksum
+        for _ in range(1000):
+            if summ.exists() and summ.read_text().strip():
+                break
+            time.sleep(0.01)
+        assert summ.read_text().split()[0] == want
+    finally:
+        for p in procs:
+            p.stop()
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_precopy_across_veth(tmp_path, netns):
+    """Iterative pre-copy migration: a bash tree in B holding 13 MiB is
+    pre-dumped into a page server in A (every page crosses), then dumped
+    into a second server in A whose parent is the first: only what changed
+    crosses. B keeps no page image; the chain, put together from both sides,
+    restores in B, and the woken bash prints the checksum of its data."""
+    a, b = netns
+    tok = token_file(tmp_path)
+    local, srv = tmp_path / "local", tmp_path / "srv"
+    out, summ = tmp_path / "tree.out", tmp_path / "sum.txt"
+    want = hashlib.md5("".join(str(i) for i in range(1, 1500001)).encode()).hexdigest()
+    with open(out, "wb") as f:
+        tree = subprocess.Popen(
+            ["ip", "netns", "exec", b, "bash", "-c",
+             'x=$(seq 1 1500000 | tr -d "\\n"); echo ready; sleep 1000; '
+             f'printf %s "$x" | md5sum > {summ}'],
+            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    pid = tree.pid
+    procs = []
+
+    def streamed(action, k, *extra):
+        sargs = ["--prev-images-dir", f"../{k - 1}"] if k > 1 else []
+        s = NsServer(tmp_path, a, srv / str(k), "--token-file", tok, *sargs, name=f"ps{k}")
+        procs.append(s)
+        rx0 = rx_bytes(a, "vpsa")
+        r = subprocess.run(["ip", "netns", "exec", b, amber(), action, "-t", str(pid),
+                            "-D", str(local / str(k)), "--track-mem", "--page-server",
+                            "--address", "10.77.0.1", "--port", str(s.port),
+                            "--token-file", str(tok), *extra, "-v4",
+                            "-o", str(tmp_path / f"{action}{k}.log")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / f"{action}{k}.log").read_text()
+        assert s.wait() == 0, s.logtext()
+        return rx_bytes(a, "vpsa") - rx0
+
+    try:
+        for _ in range(3000):
+            if out.read_bytes() == b"ready\n":
+                break
+            time.sleep(0.01)
+        assert out.read_bytes() == b"ready\n"
+        time.sleep(0.2)  # let bash fork its sleep
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        first = streamed("pre-dump", 1)
+        assert first >= 13 << 20, first
+        last = streamed("dump", 2, "--prev-images-dir", "../1")
+        assert last < first // 8, (first, last)  # only what changed
+        tree.wait(timeout=10)
+        for _ in range(500):  # the killed child must be reaped before restore
+            if not any(Path(f"/proc/{k}").exists() for k in kids):
+                break
+            time.sleep(0.01)
+        assert not list(local.rglob("page*.img"))
+        for k in (1, 2):
+            for p in (srv / str(k)).iterdir():
+                if not p.is_symlink():
+                    shutil.copy2(p, local / str(k) / p.name)
+        r = subprocess.run(["ip", "netns", "exec", b, amber(), "restore", "-D",
+                            str(local / "2"), "-d", "-v4", "-o",
+                            str(tmp_path / "restore.log")], capture_output=True, text=True)
+        assert r.returncode == 0, (tmp_path / "restore.log").read_text()
         assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
         kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         assert kids
