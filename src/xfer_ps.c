@@ -9,8 +9,11 @@
  */
 #define LOG_PREFIX "xfer-ps: "
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "image.h"
 #include "image_magic.h"
@@ -57,6 +60,17 @@ static struct ps_conn *conn_of(struct xfer_target *t)
 	return &((struct ps_target *)t)->c;
 }
 
+/*
+ * The socket is TCP_NODELAY (replies are small and awaited), so between
+ * requests that await a reply it is corked: a run of headers and page
+ * data leaves in full segments instead of one per send. Uncorking sends
+ * what is queued, before a request whose answer we wait for.
+ */
+static void cork(struct xfer_target *t, int on)
+{
+	setsockopt(conn_of(t)->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
 static int ps_open(struct xfer_target *t, enum xfer_kind kind, unsigned long id, struct xfer **out)
 {
 	struct ps_xfer *px = xzalloc(sizeof(*px));
@@ -71,8 +85,10 @@ static int ps_open(struct xfer_target *t, enum xfer_kind kind, unsigned long id,
 	px->dst_id = ps_encode_dst(kind == XFER_TASK ? PS_TYPE_PID : PS_TYPE_SHMEM, id);
 	pi.dst_id = px->dst_id;
 	ret = ps_send_iov(conn_of(t), &pi);
+	cork(t, 0);
 	if (!ret)
 		ret = ps_conn_recv(conn_of(t), &has_parent, 1);
+	cork(t, 1);
 	if (ret) {
 		pr_err("page server %s: OPEN2 %lu: %s\n", conn_of(t)->peer, id, strerror(-ret));
 		free(px);
@@ -102,8 +118,10 @@ static int ps_has_parent(struct xfer_target *t, enum xfer_kind kind, unsigned lo
 
 	pi.dst_id = ps_encode_dst(kind == XFER_TASK ? PS_TYPE_PID : PS_TYPE_SHMEM, id);
 	ret = ps_send_iov(conn_of(t), &pi);
+	cork(t, 0);
 	if (!ret)
 		ret = ps_conn_recv(conn_of(t), &has, sizeof(has));
+	cork(t, 1);
 	if (ret) {
 		pr_err("page server %s: PARENT %lu: %s\n", conn_of(t)->peer, id, strerror(-ret));
 		return ret;
@@ -216,6 +234,7 @@ static int ps_fini(struct xfer_target *t, int err)
 
 	if (!err) {
 		ret = ps_send_iov(c, &pi);
+		cork(t, 0);
 		if (!ret)
 			ret = ps_conn_recv(c, &status, sizeof(status));
 		if (ret)
