@@ -286,10 +286,16 @@ static int loop(struct lazy_daemon *d)
 	return ret < 0 ? ret : 0;
 }
 
-/* Binds the socket (0600) for a fresh start; a stale file from a dead daemon is replaced. */
+/*
+ * Binds the socket (0600) for a fresh start; a stale file from a dead
+ * daemon is replaced. It is bound under a temporary name and renamed once
+ * it listens: whoever sees the path can connect (between bind() and
+ * listen() a connect is refused).
+ */
 static int listen_on(const struct sockaddr_un *sa)
 {
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), probe;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), probe, err = 0;
+	struct sockaddr_un tmp = *sa;
 	mode_t old;
 
 	if (fd < 0)
@@ -302,18 +308,20 @@ static int listen_on(const struct sockaddr_un *sa)
 		       sa->sun_path);
 		return -EADDRINUSE;
 	}
-	unlink(sa->sun_path);
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", sa->sun_path, getpid()) >=
+	    (int)sizeof(tmp.sun_path))
+		tmp = *sa; /* no room for a temporary name: bind in place */
+	unlink(tmp.sun_path);
 	old = umask(0077);
-	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) || listen(fd, 16)) {
-		int err = -errno;
-
-		umask(old);
+	if (bind(fd, (const struct sockaddr *)&tmp, sizeof(tmp)) || listen(fd, 16) ||
+	    (strcmp(tmp.sun_path, sa->sun_path) && rename(tmp.sun_path, sa->sun_path))) {
+		err = -errno;
 		pr_perror("can't listen on %s", sa->sun_path);
+		unlink(tmp.sun_path);
 		close(fd);
-		return err;
 	}
 	umask(old);
-	return fd;
+	return err ? err : fd;
 }
 
 static int start(struct lazy_daemon *d)

@@ -78,6 +78,64 @@ class NsServer(Server):
         self.port = int(line.split(":")[1].split()[0])
 
 
+class Md5Tree:
+    """bash in namespace NS holding the digits of 1..1500000 (about 13 MiB
+    once bash has them), then sleeping; woken (its sleep killed) it writes
+    the md5 of what it holds to sum.txt."""
+
+    WANT = hashlib.md5("".join(str(i) for i in range(1, 1500001)).encode()).hexdigest()
+
+    def __init__(self, tmp_path, ns):
+        self.out, self.summ = tmp_path / "tree.out", tmp_path / "sum.txt"
+        with open(self.out, "wb") as f:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, "bash", "-c",
+                 'x=$(seq 1 1500000 | tr -d "\\n"); echo ready; sleep 1000; '
+                 f'printf %s "$x" | md5sum > {self.summ}'],
+                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.pid = self.proc.pid  # ip netns exec execs the command: same pid
+        for _ in range(3000):
+            if self.out.read_bytes() == b"ready\n":
+                break
+            time.sleep(0.01)
+        if self.out.read_bytes() != b"ready\n":
+            self.kill()
+            pytest.fail(f"the bash tree did not start: {self.out.read_bytes()!r}")
+        time.sleep(0.2)  # let bash fork its sleep
+        self.kids = self.children()
+
+    def children(self):
+        return Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+
+    def dumped(self):
+        """The dump killed it: reap it, and wait until its child is gone too."""
+        self.proc.wait(timeout=10)
+        for _ in range(500):
+            if not any(Path(f"/proc/{k}").exists() for k in self.kids):
+                break
+            time.sleep(0.01)
+
+    def check_restored(self, ns):
+        """Restored inside NS; woken, it prints the checksum it must."""
+        assert os.stat(f"/proc/{self.pid}/ns/net").st_ino == \
+            os.stat(f"/run/netns/{ns}").st_ino
+        kids = self.children()
+        assert kids
+        os.kill(int(kids[0]), signal.SIGKILL)  # bash goes on: prints its checksum
+        for _ in range(1000):
+            if self.summ.exists() and self.summ.read_text().strip():
+                break
+            time.sleep(0.01)
+        assert self.summ.read_text().split()[0] == self.WANT
+
+    def kill(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_migrate_across_veth(tmp_path, netns):
     a, b = netns
     tok = token_file(tmp_path)
@@ -151,34 +209,15 @@ def test_postcopy_across_veth(tmp_path, netns):
     a, b = netns
     tok = token_file(tmp_path)
     img, dst = tmp_path / "img", tmp_path / "dst"
-    out, summ = tmp_path / "tree.out", tmp_path / "sum.txt"
-    want = hashlib.md5("".join(str(i) for i in range(1, 1500001)).encode()).hexdigest()
-    with open(out, "wb") as f:
-        tree = subprocess.Popen(
-            ["ip", "netns", "exec", a, "bash", "-c",
-             'x=$(seq 1 1500000 | tr -d "\\n"); echo ready; sleep 1000; '
-             f'printf %s "$x" | md5sum > {summ}'],
-            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-            start_new_session=True)
+    tree = Md5Tree(tmp_path, a)
     pid = tree.pid
     procs = []
     try:
-        for _ in range(3000):
-            if out.read_bytes() == b"ready\n":
-                break
-            time.sleep(0.01)
-        assert out.read_bytes() == b"ready\n"
-        time.sleep(0.2)  # let bash fork its sleep
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         r = subprocess.run(["ip", "netns", "exec", a, amber(), "dump", "-t", str(pid),
                             "-D", str(img), "-v4", "-o", str(tmp_path / "dump.log")],
                            capture_output=True, text=True)
         assert r.returncode == 0, (tmp_path / "dump.log").read_text()
-        tree.wait(timeout=10)
-        for _ in range(500):  # the killed child must be reaped before restore
-            if not any(Path(f"/proc/{k}").exists() for k in kids):
-                break
-            time.sleep(0.01)
+        tree.dumped()
         dst.mkdir(mode=0o700)
         for p in img.iterdir():
             if not p.name.startswith("pages-") and (p.suffix == ".img" or
@@ -208,23 +247,11 @@ def test_postcopy_across_veth(tmp_path, netns):
         assert rx_bytes(b, "vpsb") - rx0 >= size  # every page crossed the veth
         assert not list(dst.glob("pages-*.img"))
         assert "Error" not in (tmp_path / "lazy.log").read_text()
-        # restored inside B
-        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        assert kids
-        os.kill(int(kids[0]), signal.SIGKILL)  # bash goes on: prints its checksum
-        for _ in range(1000):
-            if summ.exists() and summ.read_text().strip():
-                break
-            time.sleep(0.01)
-        assert summ.read_text().split()[0] == want
+        tree.check_restored(b)
     finally:
         for p in procs:
             p.stop()
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        tree.kill()
 
 
 def test_precopy_across_veth(tmp_path, netns):
@@ -236,15 +263,7 @@ def test_precopy_across_veth(tmp_path, netns):
     a, b = netns
     tok = token_file(tmp_path)
     local, srv = tmp_path / "local", tmp_path / "srv"
-    out, summ = tmp_path / "tree.out", tmp_path / "sum.txt"
-    want = hashlib.md5("".join(str(i) for i in range(1, 1500001)).encode()).hexdigest()
-    with open(out, "wb") as f:
-        tree = subprocess.Popen(
-            ["ip", "netns", "exec", b, "bash", "-c",
-             'x=$(seq 1 1500000 | tr -d "\\n"); echo ready; sleep 1000; '
-             f'printf %s "$x" | md5sum > {summ}'],
-            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-            start_new_session=True)
+    tree = Md5Tree(tmp_path, b)
     pid = tree.pid
     procs = []
 
@@ -264,22 +283,11 @@ def test_precopy_across_veth(tmp_path, netns):
         return rx_bytes(a, "vpsa") - rx0
 
     try:
-        for _ in range(3000):
-            if out.read_bytes() == b"ready\n":
-                break
-            time.sleep(0.01)
-        assert out.read_bytes() == b"ready\n"
-        time.sleep(0.2)  # let bash fork its sleep
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         first = streamed("pre-dump", 1)
         assert first >= 13 << 20, first
         last = streamed("dump", 2, "--prev-images-dir", "../1")
         assert last < first // 8, (first, last)  # only what changed
-        tree.wait(timeout=10)
-        for _ in range(500):  # the killed child must be reaped before restore
-            if not any(Path(f"/proc/{k}").exists() for k in kids):
-                break
-            time.sleep(0.01)
+        tree.dumped()
         assert not list(local.rglob("page*.img"))
         for k in (1, 2):
             for p in (srv / str(k)).iterdir():
@@ -289,19 +297,8 @@ def test_precopy_across_veth(tmp_path, netns):
                             str(local / "2"), "-d", "-v4", "-o",
                             str(tmp_path / "restore.log")], capture_output=True, text=True)
         assert r.returncode == 0, (tmp_path / "restore.log").read_text()
-        assert os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{b}").st_ino
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        assert kids
-        os.kill(int(kids[0]), signal.SIGKILL)  # bash goes on: prints its checksum
-        for _ in range(1000):
-            if summ.exists() and summ.read_text().strip():
-                break
-            time.sleep(0.01)
-        assert summ.read_text().split()[0] == want
+        tree.check_restored(b)
     finally:
         for p in procs:
             p.stop()
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        tree.kill()
