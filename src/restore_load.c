@@ -195,6 +195,23 @@ int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie)
 	return 0;
 }
 
+/*
+ * A dump through a page server leaves only sent-pagemap-PID.img here:
+ * say where the pages are rather than that a file is missing.
+ */
+static int check_pages_here(struct rst_ctx *rc, pid_t pid)
+{
+	char name[64], sent[64];
+
+	img_name(IMG_PAGEMAP, pid, name, sizeof(name));
+	img_name(IMG_SENT_PAGEMAP, pid, sent, sizeof(sent));
+	if (!faccessat(rc->dirfd, name, F_OK, 0) || faccessat(rc->dirfd, sent, F_OK, 0))
+		return 0;
+	pr_err("task %d's pages went to a page server (%s here is only what was sent): put "
+	       "the server's %s and pages files beside these images\n", pid, sent, name);
+	return -ENOENT;
+}
+
 static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
@@ -218,7 +235,8 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 			   (ProtobufCMessage **)&t->fs);
 	if (ret)
 		return ret;
-	return pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm, rc->pages_src);
+	ret = check_pages_here(rc, t->pid);
+	return ret ? ret : pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm, rc->pages_src);
 }
 
 static int load_inventory(struct rst_ctx *rc)

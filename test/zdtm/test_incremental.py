@@ -15,6 +15,10 @@ server that keeps no parent image fails with the reason before its scan
 and leaves the tree running; the same dump into a server started with
 --prev-images-dir then goes through, still incremental (the suite's
 page-server-pre-dump mode does that for every test).
+
+test_restore_before_server_pages: the dumping side of a page-server dump
+restored alone is refused, naming where the pages are; with the
+server's files beside it, it restores.
 """
 
 import os
@@ -214,6 +218,32 @@ def test_page_server_without_parent():
         if not re.search(r" [1-9]\d* left there", read_text(run.imgdir / "img-dump.log")):
             pytest.fail("the dump after the refused one was not incremental",
                         pytrace=False)
+        stop(run)
+
+    guarded(run, body)
+
+
+def test_restore_before_server_pages():
+    mode = MODES["page-server-pre-dump"]
+    run = Run("anon_1m", mode)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "anon_1m")
+        pids = run.walk()
+        mode.streamed(run, "dump", "img", run.imgdir, None)
+        if run.leftovers(10, pids):
+            pytest.fail("the tree survived the dump", pytrace=False)
+        for pid in pids:
+            run.exit_status.pop(pid, None)
+        res = subprocess.run([str(amber_path()), "restore", "-D", str(run.imgdir), "-d"],
+                             capture_output=True, text=True, timeout=60)
+        if res.returncode == 0 or "went to a page server" not in res.stderr:
+            pytest.fail(f"restore without the server's pages: rc {res.returncode}, "
+                        f"{res.stderr!r}", pytrace=False)
+        if proc_stat(run.pid) is not None:
+            pytest.fail("a process exists after the refused restore", pytrace=False)
+        mode.take(run.dir / "ps" / "img", run.imgdir)
+        restore(run)
         stop(run)
 
     guarded(run, body)
