@@ -383,6 +383,18 @@ static int check_top_layer(const struct pm_layer *l, const MmEntry *mm, int pid)
 	return 0;
 }
 
+bool pm_layer_covers(const struct pm_layer *l, uint64_t start, uint64_t end)
+{
+	uint64_t at = start;
+
+	for (int i = pm_layer_seek(l, start); i < l->nr && at < end; i++) {
+		if (l->ents[i].vaddr > at)
+			return false; /* a gap */
+		at = ent_end(&l->ents[i]);
+	}
+	return at >= end;
+}
+
 bool pm_layer_has_parent_refs(const struct pm_layer *l)
 {
 	for (int i = 0; i < l->nr; i++)

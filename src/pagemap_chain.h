@@ -114,6 +114,8 @@ void pm_layer_free(struct pm_layer *l);
 /* Index of the first entry of @l that ends after @addr (entries are sorted). */
 int pm_layer_seek(const struct pm_layer *l, uint64_t addr);
 bool pm_layer_has_parent_refs(const struct pm_layer *l);
+/* Whether entries of @l (of any flags) cover every page of [start, end). */
+bool pm_layer_covers(const struct pm_layer *l, uint64_t start, uint64_t end);
 /* The VMA of @mm holding @addr, or NULL. */
 const VmaEntry *mm_vma_at(const MmEntry *mm, uint64_t addr);
 

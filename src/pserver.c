@@ -19,6 +19,7 @@
 #include "image.h"
 #include "image_magic.h"
 #include "log.h"
+#include "pagemap_chain.h"
 #include "pserver.h"
 #include "util.h"
 #include "xfer.h"
@@ -36,6 +37,7 @@ struct recv_session {
 	uint64_t cur_dst;
 	uint64_t cur_end; /* runs of one pagemap must ascend */
 	bool cur_has_parent;
+	struct pm_layer cur_parent; /* the parent's pagemap of the current one */
 	uint64_t *done;	  /* pagemaps already written this session */
 	int nr_done;
 };
@@ -66,17 +68,42 @@ static int check_dst(struct ps_conn *c, uint64_t dst_id)
 	return 0;
 }
 
+static int pagemap_type(uint64_t dst_id, uint64_t *id)
+{
+	return ps_decode_dst(dst_id, id) == PS_TYPE_PID ? IMG_PAGEMAP : IMG_SHMEM_PAGEMAP;
+}
+
 /* Whether the parent image has the pagemap @dst_id names (checked valid). */
 static bool has_parent(const struct recv_session *s, uint64_t dst_id)
 {
 	char name[64];
 	uint64_t id;
-	int type = ps_decode_dst(dst_id, &id);
+	int type = pagemap_type(dst_id, &id);
 
 	if (s->parent_dirfd < 0)
 		return false;
-	img_name(type == PS_TYPE_PID ? IMG_PAGEMAP : IMG_SHMEM_PAGEMAP, id, name, sizeof(name));
+	img_name(type, id, name, sizeof(name));
 	return !faccessat(s->parent_dirfd, name, F_OK, 0);
+}
+
+/*
+ * The parent's pagemap of @dst_id, so that each PE_PARENT run can be
+ * checked against it; one that does not load counts as no parent.
+ */
+static void load_parent(struct recv_session *s, uint64_t dst_id)
+{
+	static const struct pm_pages_src no_pages = { .none = true };
+	uint64_t id;
+	int type = pagemap_type(dst_id, &id);
+
+	bool there = has_parent(s, dst_id);
+
+	pm_layer_free(&s->cur_parent);
+	s->cur_has_parent =
+	    there && !pm_layer_load(&s->cur_parent, s->parent_dirfd, type, id, &no_pages);
+	if (there && !s->cur_has_parent)
+		pr_warn("%s: the parent's pagemap of dst_id %#llx is unusable: answering "
+			"that there is no parent\n", s->c->peer, (unsigned long long)dst_id);
 }
 
 static int recv_open(struct recv_session *s, uint64_t dst_id)
@@ -116,7 +143,7 @@ static int recv_open(struct recv_session *s, uint64_t dst_id)
 		(unsigned long long)id);
 	s->cur_dst = dst_id;
 	s->cur_end = 0;
-	s->cur_has_parent = has_parent(s, dst_id);
+	load_parent(s, dst_id);
 	return 0;
 }
 
@@ -180,6 +207,13 @@ static int recv_add(struct recv_session *s, const struct ps_iov *pi, uint32_t fl
 		       (unsigned long long)pi->nr_pages);
 		return -ENOENT;
 	}
+	if ((flags & PE_PARENT) &&
+	    !pm_layer_covers(&s->cur_parent, pi->vaddr, s->cur_end)) {
+		pr_err("%s: run %#llx+%llu pages is in the parent image, but the parent's "
+		       "pagemap lacks some of it: the chain would be broken\n", s->c->peer,
+		       (unsigned long long)pi->vaddr, (unsigned long long)pi->nr_pages);
+		return -ENOENT;
+	}
 	if (!(flags & PE_PRESENT))
 		return xfer_hole(s->cur, pi->vaddr, pi->nr_pages, flags);
 	/* The local backend cuts it into entries of XFER_ENTRY_PAGES. */
@@ -225,7 +259,7 @@ static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 
 static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 {
-	struct recv_session s = {.c = c};
+	struct recv_session s = {.c = c, .cur_parent.pages_fd = -1};
 	struct ps_iov pi;
 	bool first = true;
 	int ret;
@@ -267,6 +301,7 @@ out:
 	xfer_close(s.cur);
 	xfer_target_abort(s.xt);
 	free(s.done);
+	pm_layer_free(&s.cur_parent);
 	if (s.parent_dirfd >= 0)
 		close(s.parent_dirfd);
 	return ret;

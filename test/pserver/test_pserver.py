@@ -577,11 +577,15 @@ def test_receive_incremental(tmp_path, servers):
     """An incremental dump into a server with a parent image: OPEN2 and
     PARENT say which pagemaps the parent has, PE_PARENT runs (ADD_F with no
     data, as CRIU sends them) are recorded for those; a PE_PARENT run for a
-    pagemap with no parent, or into a server with no parent at all, is
-    refused with ENOENT and a log line, and the server goes on."""
+    pagemap with no parent, pages the parent's pagemap lacks, or into a
+    server with no parent at all, is refused with ENOENT and a log line,
+    and the server goes on."""
     first = servers(tmp_path / "1", name="ps1")
     c = P.Client(first.port)
-    assert send_dump(c) == 0
+    c.open2(P.dst(P.PS_TYPE_PID, PID))
+    for vaddr, data in RUNS:
+        c.add(P.dst(P.PS_TYPE_PID, PID), vaddr, data)
+    assert c.close_xfer() == 0
     c.close()
     assert first.wait() == 0
 
@@ -593,6 +597,11 @@ def test_receive_incremental(tmp_path, servers):
     assert struct.unpack("<i", c.recv(4))[0] == 0
     assert c.open2(shm_dst) == b"\0"  # the parent has no shmem 99
     c.req(P.PS_IOV_ADD_F, 1, 0, shm_dst, P.PE_PARENT)
+    expect_err(c, errno.ENOENT)
+    c.close()
+    c = P.Client(s.port)  # a run the parent's pagemap does not cover
+    assert c.open2(pid_dst) == b"\1"
+    c.req(P.PS_IOV_ADD_F, 4, 0x7f00002ff000, pid_dst, P.PE_PARENT)
     expect_err(c, errno.ENOENT)
     c.close()
     c = P.Client(s.port)
@@ -613,6 +622,7 @@ def test_receive_incremental(tmp_path, servers):
     assert (tmp_path / "2" / f"pages-{pages_id}.img").read_bytes() == \
         RUNS[1][1][:2 * PAGE]
     assert "no parent pagemap here" in s.logtext()
+    assert "the parent's pagemap lacks some of it" in s.logtext()
 
     orphan = servers(tmp_path / "3", name="ps3")
     c = P.Client(orphan.port)
