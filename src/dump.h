@@ -41,6 +41,12 @@ struct dump_opts {
 	const char *prev_dir;
 	/* pre-dump: close the trackers in the tree instead of dumping. */
 	bool cleanup;
+	/*
+	 * pre-dump: copy the written pages while the tree is frozen (CRIU's
+	 * "splice" mode) instead of reading them once it runs again ("read",
+	 * the default; see predump.c).
+	 */
+	bool predump_splice;
 	/* Punch what this image saves again out of its parents (dedup.h). */
 	bool auto_dedup;
 	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */

@@ -295,18 +295,40 @@ int inc_plan_copy(struct inc_plan *plan)
 	return ret;
 }
 
-/* The pages of one PE_PRESENT run, read from the (frozen) task (xfer_fill_fn). */
+/* The pages of one PE_PRESENT run, read from the task (xfer_fill_fn). */
 struct task_src {
-	pid_t pid;
+	struct inc_plan *plan;
 	int *mem_fd;
 	uint64_t vaddr;
 };
 
+/* Page by page: what the running task unmapped since the scan reads as zeros. */
+static void read_live(struct inc_plan *plan, int *mem_fd, uint8_t *buf, uint64_t addr,
+		      size_t len)
+{
+	for (size_t at = 0; at < len; at += PAGE_SIZE) {
+		struct iovec l = { buf + at, PAGE_SIZE };
+		struct iovec r = { (void *)(uintptr_t)(addr + at), PAGE_SIZE };
+
+		if (process_vm_readv(plan->pid, &l, 1, &r, 1, 0) == PAGE_SIZE ||
+		    (*mem_fd >= 0 && !pread_full(*mem_fd, buf + at, PAGE_SIZE, addr + at)))
+			continue;
+		memset(buf + at, 0, PAGE_SIZE);
+		plan->nr_unreadable++;
+	}
+}
+
 static int fill_from_task(void *arg, void *buf, uint64_t off, size_t len)
 {
 	const struct task_src *ts = arg;
+	struct inc_plan *plan = ts->plan;
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)(ts->vaddr + off), len };
 
-	return read_task(ts->pid, ts->mem_fd, buf, ts->vaddr + off, len);
+	if (!plan->live)
+		return read_task(plan->pid, ts->mem_fd, buf, ts->vaddr + off, len);
+	if (process_vm_readv(plan->pid, &l, 1, &r, 1, 0) != (ssize_t)len)
+		read_live(plan, ts->mem_fd, buf, ts->vaddr + off, len);
+	return 0;
 }
 
 int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
@@ -315,10 +337,17 @@ int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
 	size_t off = 0;
 	int mem_fd = -1, ret, closed;
 
+	if (plan->live && !plan->data) {
+		char path[64];
+
+		/* PROT_NONE pages: process_vm_readv can't, /proc/PID/mem can */
+		snprintf(path, sizeof(path), "/proc/%d/mem", plan->pid);
+		mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	ret = xfer_open(xt, XFER_TASK, plan->pid, &x);
 	for (int i = 0; i < plan->nr && !ret; i++) {
 		const struct inc_run *r = &plan->runs[i];
-		struct task_src ts = { plan->pid, &mem_fd, r->vaddr };
+		struct task_src ts = { plan, &mem_fd, r->vaddr };
 
 		if (r->flags == PE_PARENT) {
 			ret = xfer_hole(x, r->vaddr, r->nr_pages, PE_PARENT);
@@ -332,6 +361,10 @@ int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
 	closed = xfer_close(x);
 	if (mem_fd >= 0)
 		close(mem_fd);
+	if (plan->nr_unreadable)
+		pr_info("%d: %llu pages were unmapped after the scan, before they were read: "
+			"saved as zeros (the next dump saves them again)\n", plan->pid,
+			(unsigned long long)plan->nr_unreadable);
 	return ret ? ret : closed;
 }
 

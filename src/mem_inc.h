@@ -33,6 +33,14 @@ struct inc_plan {
 	uint64_t nr_present, nr_parent;
 	uint64_t vma_start; /* of the VMA being scanned */
 	uint8_t *data; /* PE_PRESENT pages copied by inc_plan_copy(), in run order */
+	/*
+	 * Written from the running task (a pre-dump's read mode): a run it
+	 * has unmapped since the scan is written as zeros, counted here. Only
+	 * pages unwritten since the scan are ever used from this image, and
+	 * such a run is not one of those (see predump.c).
+	 */
+	bool live;
+	uint64_t nr_unreadable;
 };
 
 /* What the parent image knows about one task. */

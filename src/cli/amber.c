@@ -35,7 +35,10 @@ static void usage(FILE *f)
 		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
 		"                                  only pages written since the parent images\n"
 		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
-		"                                  memory only; the tree keeps running\n"
+		"           [--pre-dump-mode=read|splice]\n"
+		"                                  memory only; the tree keeps running (read:\n"
+		"                                  pages read once it runs again; splice:\n"
+		"                                  copied while it is frozen)\n"
 		"       (dump and pre-dump: [--page-server --address A --port P [SECURITY]]\n"
 		"        streams the pages to a page server; --auto-dedup punches\n"
 		"        re-saved pages out of the parents)\n"
@@ -245,6 +248,7 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 		{ "prev-images-dir", required_argument, 0, 'P' },
 		{ "cleanup", no_argument, 0, 'C' },
 		{ "auto-dedup", no_argument, 0, 'A' },
+		{ "pre-dump-mode", required_argument, 0, 'M' },
 		{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
 		{ "address", required_argument, 0, OPT_ADDRESS },
 		{ "port", required_argument, 0, OPT_PORT },
@@ -282,6 +286,19 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 			break;
 		case 'A':
 			o.auto_dedup = true;
+			break;
+		case 'M':
+			if (!pre) {
+				fprintf(stderr, "amber dump: --pre-dump-mode belongs to pre-dump\n");
+				return 2;
+			}
+			if (!strcmp(optarg, "splice")) {
+				o.predump_splice = true;
+			} else if (strcmp(optarg, "read")) {
+				fprintf(stderr, "amber %s: --pre-dump-mode is read or splice\n",
+					verb);
+				return 2;
+			}
 			break;
 		case OPT_PAGE_SERVER:
 			o.page_server = true;

@@ -16,6 +16,10 @@ and leaves the tree running; the same dump into a server started with
 --prev-images-dir then goes through, still incremental (the suite's
 page-server-pre-dump mode does that for every test).
 
+test_predump_splice: pre-dump's other mode, copying the pages while the
+tree is frozen, makes the same chain (mem_loop rewrites its memory all
+the time; the default read mode is what the suite's modes use).
+
 test_restore_before_server_pages: the dumping side of a page-server dump
 restored alone is refused, naming where the pages are; with the
 server's files beside it, it restores.
@@ -243,6 +247,20 @@ def test_restore_before_server_pages():
         if proc_stat(run.pid) is not None:
             pytest.fail("a process exists after the refused restore", pytrace=False)
         mode.take(run.dir / "ps" / "img", run.imgdir)
+        restore(run)
+        stop(run)
+
+    guarded(run, body)
+
+
+def test_predump_splice():
+    run = Run("mem_loop", PRE)
+
+    def body():
+        start(run, ZDTM_DIR / "static" / "mem_loop")
+        predump(run, 1, "--pre-dump-mode=splice")
+        predump(run, 2, "--pre-dump-mode=splice")
+        final_dump(run, "pre2")
         restore(run)
         stop(run)
 
