@@ -42,11 +42,11 @@ struct dump_opts {
 	/* pre-dump: close the trackers in the tree instead of dumping. */
 	bool cleanup;
 	/*
-	 * pre-dump: copy the written pages while the tree is frozen (CRIU's
-	 * "splice" mode) instead of reading them once it runs again ("read",
+	 * pre-dump: read the written pages once the tree runs again (CRIU's
+	 * "read" mode) instead of copying them while it is frozen ("splice",
 	 * the default; see predump.c).
 	 */
-	bool predump_splice;
+	bool predump_read;
 	/* Punch what this image saves again out of its parents (dedup.h). */
 	bool auto_dedup;
 	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */

@@ -35,10 +35,10 @@ static void usage(FILE *f)
 		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
 		"                                  only pages written since the parent images\n"
 		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
-		"           [--pre-dump-mode=read|splice]\n"
-		"                                  memory only; the tree keeps running (read:\n"
-		"                                  pages read once it runs again; splice:\n"
-		"                                  copied while it is frozen)\n"
+		"           [--pre-dump-mode=splice|read]\n"
+		"                                  memory only; the tree keeps running (splice:\n"
+		"                                  pages copied while it is frozen; read: read\n"
+		"                                  once it runs again, frozen only to scan)\n"
 		"       (dump and pre-dump: [--page-server --address A --port P [SECURITY]]\n"
 		"        streams the pages to a page server; --auto-dedup punches\n"
 		"        re-saved pages out of the parents)\n"
@@ -292,9 +292,9 @@ static int cmd_dump_common(int argc, char **argv, struct common_opts *co, bool p
 				fprintf(stderr, "amber dump: --pre-dump-mode belongs to pre-dump\n");
 				return 2;
 			}
-			if (!strcmp(optarg, "splice")) {
-				o.predump_splice = true;
-			} else if (strcmp(optarg, "read")) {
+			if (!strcmp(optarg, "read")) {
+				o.predump_read = true;
+			} else if (strcmp(optarg, "splice")) {
 				fprintf(stderr, "amber %s: --pre-dump-mode is read or splice\n",
 					verb);
 				return 2;

@@ -16,9 +16,10 @@ and leaves the tree running; the same dump into a server started with
 --prev-images-dir then goes through, still incremental (the suite's
 page-server-pre-dump mode does that for every test).
 
-test_predump_splice: pre-dump's other mode, copying the pages while the
-tree is frozen, makes the same chain (mem_loop rewrites its memory all
-the time; the default read mode is what the suite's modes use).
+test_predump_splice: pre-dump's default mode, copying the pages while the
+tree is frozen, with mem_loop rewriting its memory all the time (the
+suite's pre-dump and page-server-pre-dump modes use the read mode,
+pre-dump-lazy the default).
 
 test_restore_before_server_pages: the dumping side of a page-server dump
 restored alone is refused, naming where the pages are; with the

@@ -521,10 +521,14 @@ class PreDump(Dump):
 
     name = "pre-dump"
     iterations = 2
+    # pre-dump and page-server-pre-dump read the pages from the running
+    # tree; pre-dump-lazy copies them while it is frozen (the default)
+    predump_mode = "read"
 
     def checkpoint(self, run):
         for k in range(1, self.iterations + 1):
-            args = ["-t", run.pid, "-D", f"pre{k}", *tracker_args()]
+            args = ["-t", run.pid, "-D", f"pre{k}", *tracker_args(),
+                    f"--pre-dump-mode={self.predump_mode}"]
             if k > 1:
                 args += ["--prev-images-dir", f"../pre{k - 1}"]
             run.amber("pre-dump", args, f"pre-dump-{k}.log")
@@ -618,6 +622,7 @@ class PreDumpLazy(PreDump):
     serves each page from the newest image of the chain that holds it."""
 
     name = "pre-dump-lazy"
+    predump_mode = "splice"
 
     def restore(self, run):
         Lazy.lazy_restore(run, run.imgdir, [])
@@ -769,6 +774,7 @@ class PageServerPreDump(PreDump):
         for k in range(1, self.iterations + 1):
             parent = f"pre{k - 1}" if k > 1 else None
             extra = ["--prev-images-dir", f"../{parent}"] if parent else []
+            extra.append(f"--pre-dump-mode={self.predump_mode}")
             self.streamed(run, "pre-dump", f"pre{k}", f"pre{k}", parent, extra)
             if not run.alive(run.pid):
                 pytest.fail("the tree died after pre-dump", pytrace=False)
