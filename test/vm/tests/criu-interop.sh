@@ -54,6 +54,18 @@ server() {
 }
 waitsrv() { wait $SPID; }
 copy_in() { for f in "$1"/*; do [ -L "$f" ] || cp "$f" "$2/"; done; }
+bytes() { du -bc "$@" | tail -1 | cut -f1; }
+# chain_in WHO DIR: DIR/srv1 and srv2 got a pre-dump and a dump against
+# it; the dump must have sent only what changed; put both beside DIR/1, 2
+chain_in() {
+	local full inc
+	full=$(bytes $2/srv1/pages-*.img) inc=$(bytes $2/srv2/pages-*.img)
+	echo "$1 pre-dump sent $full bytes of pages, the dump $inc"
+	[ "$inc" -lt $((full / 4)) ] && pass "$1 dump sent only what changed" \
+		|| fail "$1 dump sent $inc of $full bytes"
+	copy_in $2/srv1 $2/1
+	copy_in $2/srv2 $2/2
+}
 
 # 1. CRIU client, amber server
 pid=$(tree c2a)
@@ -91,12 +103,7 @@ criu dump -t $pid -D $W/inc/2 --track-mem --prev-images-dir ../1 --page-server -
 	--port $SPORT -v4 -o dump.log && pass "criu dump against the pre-dump into amber page-server" \
 	|| { fail "criu incremental dump"; tail -5 $W/inc/2/dump.log; }
 waitsrv || fail "amber page-server (dump) status"
-full=$(du -b $W/inc/srv1/pages-*.img | awk '{s+=$1} END {print s}')
-inc=$(du -b $W/inc/srv2/pages-*.img | awk '{s+=$1} END {print s}')
-echo "pre-dump sent $full bytes of pages, the dump $inc"
-[ "$inc" -lt $((full / 4)) ] && pass "the dump sent only what changed" || fail "the dump sent $inc of $full bytes"
-copy_in $W/inc/srv1 $W/inc/1
-copy_in $W/inc/srv2 $W/inc/2
+chain_in "CRIU's" $W/inc
 criu restore -D $W/inc/2 -d -v4 -o restore.log && check inc $pid || { fail "criu restore of the chain"; tail -5 $W/inc/2/restore.log; }
 kill -9 $pid 2>/dev/null
 
@@ -120,12 +127,7 @@ $AMBER dump -t $pid -D $W/ainc/2 --track-mem --prev-images-dir ../1 --page-serve
 	--port 27421 -v4 -o $W/ainc/dump.log && pass "amber dump against the pre-dump into criu page-server" \
 	|| { fail "amber incremental dump into criu"; tail -5 $W/ainc/dump.log; }
 wait $cps || fail "criu page-server (dump) status"
-full=$(du -b $W/ainc/srv1/pages-*.img | awk '{s+=$1} END {print s}')
-inc=$(du -b $W/ainc/srv2/pages-*.img | awk '{s+=$1} END {print s}')
-echo "amber's pre-dump sent $full bytes of pages, its dump $inc"
-[ "$inc" -lt $((full / 4)) ] && pass "amber's dump sent only what changed" || fail "amber's dump sent $inc of $full bytes"
-copy_in $W/ainc/srv1 $W/ainc/1
-copy_in $W/ainc/srv2 $W/ainc/2
+chain_in "amber's" $W/ainc
 $AMBER restore -D $W/ainc/2 -d -v4 -o $W/ainc/restore.log && check ainc $pid \
 	|| { fail "amber restore of the chain"; tail -5 $W/ainc/restore.log; }
 kill -9 $pid 2>/dev/null
