@@ -1,75 +1,115 @@
 # amber: checkpoint/restore for Linux process trees.
 #
-#   make          build build/amber (and build/asan/amber)
-#   make test     unit tests, then the zdtm suite (normal and ASAN builds)
-#   make demo     checkpoint a running workload, restore it, show it continue
-#   make bench    benchmarks (print ratios against in-run baselines)
+#   make               build build/amber and build/libamber.a (nothing else; never installs)
+#   make deps          install the Debian packages the build, tests and VM need (root)
+#   make check         unit tests of pure logic, the layering check, crit checks
+#   make test          everything: unit, page server, zdtm in every mode, ASAN, QEMU guests
+#   make demo          checkpoint a running workload, restore it, show it continue
+#   make bench         benchmarks (print ratios against in-run baselines)
+#   make install       PREFIX=/usr/local DESTDIR= MANDIR=$(PREFIX)/share/man
+#
+# The layering of src/ (cli -> dump/restore/lazy/pageserver -> files/mem
+# -> image -> base) is checked by scripts/layers.sh over the objects'
+# symbols (make layers, part of make check).
 
 CC       ?= gcc
-B        := build
+AR       ?= ar
+PKG_CONFIG ?= pkg-config
 PROTOC_C ?= protoc-c
+B        := build
+
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/sbin
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+MANDIR   ?= $(PREFIX)/share/man
+DESTDIR  ?=
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -I$(B)/proto -pthread
-LDLIBS   := -lprotobuf-c -lcompel -lgnutls -pthread
+PC_LIBS  := libprotobuf-c gnutls
+PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PC_LIBS) 2>/dev/null)
+PC_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null || echo -lprotobuf-c -lgnutls)
+# libcompel (Debian's criu package) ships no .pc file.
+AMBER_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -I$(B)/proto -pthread $(PC_CFLAGS)
+LDLIBS   = $(PC_LDLIBS) -lcompel -pthread
+DEPFLAGS := -MMD -MP
 
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+# Protobuf sources are generated in one place, build/proto, for every user.
 PROTOS   := $(wildcard proto/*.proto)
 PB_C     := $(patsubst proto/%.proto,$(B)/proto/%.pb-c.c,$(PROTOS))
 PB_H     := $(PB_C:.c=.h)
-SRCS     := $(wildcard src/*.c) $(wildcard src/cli/*.c)
-OBJS     := $(patsubst %.c,$(B)/%.o,$(SRCS)) $(PB_C:.c=.o) $(B)/restorer_blob.o
-ASAN_OBJS := $(patsubst %.c,$(B)/asan/%.o,$(SRCS)) $(patsubst $(B)/%.c,$(B)/asan/%.o,$(PB_C)) $(B)/restorer_blob.o
+
+LIB_SRCS := $(filter-out src/restore/restorer/%,$(wildcard src/*/*.c))
+LIB_SRCS := $(filter-out src/cli/%,$(LIB_SRCS))
+CLI_SRCS := $(wildcard src/cli/*.c)
+
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS)) $(PB_C:.c=.o) $(B)/restorer_blob.o
+CLI_OBJS := $(patsubst %.c,$(B)/%.o,$(CLI_SRCS))
+ASAN_LIB_OBJS := $(patsubst %.c,$(B)/asan/%.o,$(LIB_SRCS)) \
+		 $(patsubst $(B)/%.c,$(B)/asan/%.o,$(PB_C)) $(B)/restorer_blob.o
+ASAN_CLI_OBJS := $(patsubst %.c,$(B)/asan/%.o,$(CLI_SRCS))
 
 # The restorer runs after the restoring process has unmapped libc: no
 # libc, no stack protector, no absolute relocations (checked below).
 RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-stack-protector \
 	      -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-builtin -mno-red-zone \
 	      -fno-jump-tables -fcf-protection=none -Isrc -D__AMBER_RESTORER__
-RST_SRCS := $(wildcard src/restorer/*.c)
+RST_SRCS := $(wildcard src/restore/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
-.PHONY: all deps asan test unit zdtm pserver demo bench clean format vmtest kernel vm-ci
-all: deps $(B)/amber $(B)/asan/amber tests
+.PHONY: all deps asan lib tests check unit layers test pserver zdtm zdtm-asan demo bench \
+	clean format vmtest kernel vm-ci install uninstall man
+all: $(B)/amber
 
 deps:
 	@bash scripts/deps.sh
 
-$(B)/amber: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+lib: $(B)/libamber.a
+
+$(B)/libamber.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/amber: $(CLI_OBJS) $(B)/libamber.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libamber.a $(LDLIBS)
 
 asan: $(B)/asan/amber
-$(B)/asan/amber: $(ASAN_OBJS)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+$(B)/asan/libamber.a: $(ASAN_LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(B)/asan/amber: $(ASAN_CLI_OBJS) $(B)/asan/libamber.a
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $(ASAN_CLI_OBJS) $(B)/asan/libamber.a $(LDLIBS)
 
 $(B)/proto/%.pb-c.c $(B)/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(B)/proto
 	$(PROTOC_C) --proto_path=proto --c_out=$(B)/proto $<
+# Keep the generated sources: tests and benchmarks compile against them.
+.SECONDARY: $(PB_C) $(PB_H)
 
-$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
-	$(CC) -O2 -g -I$(B)/proto -c -o $@ $<
-$(B)/asan/proto/%.pb-c.o: $(B)/proto/%.pb-c.c $(PB_H)
+$(B)/proto/%.pb-c.o: $(B)/proto/%.pb-c.c | $(PB_H)
+	$(CC) -O2 -g $(DEPFLAGS) -I$(B)/proto -c -o $@ $<
+$(B)/asan/proto/%.pb-c.o: $(B)/proto/%.pb-c.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g $(ASAN_FLAGS) -I$(B)/proto -c -o $@ $<
+	$(CC) -O2 -g $(ASAN_FLAGS) $(DEPFLAGS) -I$(B)/proto -c -o $@ $<
 
-$(B)/src/%.o: src/%.c $(PB_H) $(wildcard src/*.h)
+# Every object waits for the generated headers (order only); -MMD records
+# which headers it really includes for the next build.
+$(B)/src/%.o: src/%.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
-$(B)/asan/src/%.o: src/%.c $(PB_H) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $(AMBER_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(B)/asan/src/%.o: src/%.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) $(AMBER_CFLAGS) $(ASAN_FLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # --- restorer blob ---------------------------------------------------------
-$(B)/src/restorer/%.o: src/restorer/%.c $(wildcard src/restorer/*.h) src/restorer_args.h src/csum.h
+$(B)/src/restore/restorer/%.o: src/restore/restorer/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(RST_CFLAGS) -c -o $@ $<
-$(B)/src/restorer/%.o: src/restorer/%.S
-	@mkdir -p $(dir $@)
-	$(CC) $(RST_CFLAGS) -c -o $@ $<
-$(B)/restorer.elf: $(RST_OBJS) $(patsubst %.S,$(B)/%.o,$(wildcard src/restorer/*.S)) src/restorer/restorer.lds
-	ld -static -pie --no-dynamic-linker -T src/restorer/restorer.lds -o $@ \
+	$(CC) $(RST_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+$(B)/restorer.elf: $(RST_OBJS) src/restore/restorer/restorer.lds
+	ld -static -pie --no-dynamic-linker -T src/restore/restorer/restorer.lds -o $@ \
 		$(filter %.o,$^)
 	@if readelf -r $@ | grep -q 'R_X86_64'; then \
 		echo "restorer has relocations; it must be position independent" >&2; \
@@ -80,21 +120,46 @@ $(B)/restorer_blob.o: $(B)/restorer.bin
 	printf '\t.section .rodata\n\t.globl amber_restorer_blob, amber_restorer_blob_end\n\t.balign 4096\namber_restorer_blob:\n\t.incbin "%s"\namber_restorer_blob_end:\n\t.section .note.GNU-stack,"",@progbits\n' $< > $(B)/restorer_blob.S
 	$(CC) -c -o $@ $(B)/restorer_blob.S
 
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# --- man page --------------------------------------------------------------
+man: $(B)/amber.8
+$(B)/amber.8: docs/amber.8.md
+	@mkdir -p $(B)
+	bash scripts/md2man.sh $< > $@
+
+# --- install ---------------------------------------------------------------
+install: $(B)/amber $(B)/libamber.a $(B)/amber.8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(B)/amber $(DESTDIR)$(BINDIR)/amber
+	install -m 0644 $(B)/libamber.a $(DESTDIR)$(LIBDIR)/libamber.a
+	install -m 0644 include/amber.h $(DESTDIR)$(INCDIR)/amber.h
+	install -m 0644 $(B)/amber.8 $(DESTDIR)$(MANDIR)/man8/amber.8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/amber $(DESTDIR)$(LIBDIR)/libamber.a \
+	      $(DESTDIR)$(INCDIR)/amber.h $(DESTDIR)$(MANDIR)/man8/amber.8
+
 # --- tests -----------------------------------------------------------------
-.PHONY: tests
-tests:
-	@if [ -f test/zdtm/Makefile ]; then $(MAKE) -s -C test/zdtm; fi
-	@if [ -f test/unit/Makefile ]; then $(MAKE) -s -C test/unit; fi
-	@if [ -f test/pserver/Makefile ]; then $(MAKE) -s -C test/pserver; fi
+tests: $(B)/amber $(B)/asan/amber
+	$(MAKE) -s -C test/zdtm
+	$(MAKE) -s -C test/unit
+	$(MAKE) -s -C test/pserver
 
 PYTEST := /usr/bin/python3 -m pytest
 
-unit: all
+layers: $(B)/libamber.a
+	bash scripts/layers.sh $(B)
+
+# Unit tests of pure logic, the layering, and crit reading amber's protos.
+check: deps $(B)/amber layers
 	$(MAKE) -s -C test/unit run
 	@rm -rf $(B)/pyproto && mkdir -p $(B)/pyproto $(B)/crit-check
 	protoc --proto_path=proto --python_out=$(B)/pyproto proto/*.proto
 	/usr/bin/python3 proto/check_crit_compat.py $(B)/pyproto $(B)/crit-check
 	bash test/crit_images.sh $(B)/amber
+
+unit: check
 
 # The zdtm suite, in every mode this machine can run: nodump checks the
 # tests themselves, dump checkpoints and restores each one, pre-dump and
@@ -105,37 +170,37 @@ unit: all
 # page-server-pre-dump streams pre-dump's chain through one (iterative
 # pre-copy migration).
 # The real programs run too, plus the damaged-image and failed-dump tests.
-zdtm: all
+zdtm: deps tests
 	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server,page-server-pre-dump $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The page server: protocol, security, fuzzing, TLS, two network namespaces.
-pserver: all
+pserver: deps tests
 	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/pserver
 
 # The same against the ASAN+UBSan build: any sanitizer report fails the
 # test that caused it (the runner checks amber's output and ASAN's
 # log_path files, see zdtm_runner.sanitizer_env).
-zdtm-asan: all
+zdtm-asan: deps tests
 	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The QEMU part: our PKRAM kernel built and tested across kexec, Debian's
 # 6.12 kernel for soft-dirty (the incremental zdtm modes). AMBER_NO_VM=1
 # skips it, saying so.
-vm-ci: all
+vm-ci: deps tests
 	@if [ "$(AMBER_NO_VM)" = 1 ]; then \
 		echo "SKIP: kernel build and QEMU guest suites (AMBER_NO_VM=1): PKRAM, kexec and soft-dirty untested"; \
 	else bash test/vm/ci.sh; fi
 
-test: unit pserver zdtm zdtm-asan vm-ci
+test: check pserver zdtm zdtm-asan vm-ci
 
-demo: all $(B)/demo_workload
+demo: deps $(B)/amber $(B)/demo_workload
 	bash scripts/demo.sh
 
 $(B)/demo_workload: scripts/demo_workload.c
 	@mkdir -p $(B)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -o $@ $<
 
-bench: all
+bench: deps $(B)/amber
 	$(MAKE) -s -C bench
 	bash bench/run.sh
 
@@ -146,8 +211,8 @@ kernel:
 	bash kernel/build.sh
 
 format:
-	clang-format -i $(SRCS) $(wildcard src/*.h src/restorer/*.[ch] src/cli/*.h)
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(wildcard include/*.h src/*/*.h src/restore/restorer/*.[ch])
 
 clean:
 	rm -rf $(B)
-	@if [ -f test/zdtm/Makefile ]; then $(MAKE) -s -C test/zdtm clean; fi
+	$(MAKE) -s -C test/zdtm clean

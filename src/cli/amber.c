@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dedup.h"
-#include "dump.h"
-#include "kerndat.h"
-#include "lazy.h"
-#include "log.h"
-#include "pserver.h"
-#include "restore.h"
-#include "track.h"
+#include "mem/dedup.h"
+#include "dump/dump.h"
+#include "base/kerndat.h"
+#include "lazy/lazy.h"
+#include "base/log.h"
+#include "pageserver/server.h"
+#include "restore/restore.h"
+#include "mem/track.h"
 
 struct common_opts {
 	int verbosity;

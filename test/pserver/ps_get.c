@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "pserver_client.h"
+#include "base/log.h"
+#include "pageserver/client.h"
 
 int main(int argc, char **argv)
 {

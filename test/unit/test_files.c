@@ -25,11 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dump.h"
-#include "files.h"
-#include "log.h"
-#include "restore.h"
-#include "util.h"
+#include "dump/dump.h"
+#include "files/files.h"
+#include "base/log.h"
+#include "restore/restore.h"
+#include "base/util.h"
 
 #define SVC_BASE 100
 #define RES_FD	 (SVC_BASE + 60) /* restored tasks report here */

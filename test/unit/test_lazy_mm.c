@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "lazy.h"
-#include "restore.h"
+#include "lazy/lazy.h"
+#include "restore/restore.h"
 
 static int failures;
 

@@ -17,13 +17,13 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#include "image.h"
-#include "image_magic.h"
-#include "log.h"
+#include "image/image.h"
+#include "image/magic.h"
+#include "base/log.h"
 #include "pagemap.pb-c.h"
-#include "ps_proto.h"
-#include "util.h"
-#include "xfer.h"
+#include "pageserver/proto.h"
+#include "base/util.h"
+#include "mem/xfer.h"
 
 static int nfail;
 

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_UTIL_H
+#define AMBER_UTIL_H
+
+/*
+ * Small helpers shared by every subsystem: cleanup attributes, full
+ * reads/writes that survive short counts, and /proc file slurping.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "base/csum.h"
+
+/* In a spin-wait loop: tell the CPU (x86-64 only, like amber). */
+static inline void cpu_relax(void)
+{
+	__builtin_ia32_pause();
+}
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+#ifndef PAGE_SIZE
+#define PAGE_SIZE 4096UL
+#endif
+#ifndef PAGE_SHIFT
+#define PAGE_SHIFT 12
+#endif
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#ifndef min
+#define min(a, b) ((a) < (b) ? (a) : (b))
+#define max(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+#define cleanup_free  __attribute__((cleanup(freep)))
+#define cleanup_close __attribute__((cleanup(closep)))
+
+/* Returns a pointer and forgets it, so cleanup does not free it. */
+#define steal_ptr(p)                    \
+	({                              \
+		__typeof__(p) __p = (p); \
+		(p) = NULL;             \
+		__p;                    \
+	})
+#define steal_fd(fd)           \
+	({                     \
+		int __fd = (fd); \
+		(fd) = -1;     \
+		__fd;          \
+	})
+
+void *xzalloc(size_t size);
+void *xrealloc_array(void *p, size_t nmemb, size_t size);
+
+/* 0 or -errno; a short read of a regular file is -EIO. */
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+int pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* Reads a whole (small, /proc) file into a NUL-terminated malloc'ed buffer. */
+char *read_file_at(int dirfd, const char *path, size_t *len);
+char *read_proc(pid_t pid, const char *name, size_t *len);
+
+
+int mkdir_p(const char *path, mode_t mode);
+
+static inline bool is_err_val(long v)
+{
+	return v < 0 && v > -4096;
+}
+
+
+
+/*
+ * An arena for building protobuf messages: everything one dump or one
+ * restore allocates for its images is freed at once by arena_free().
+ */
+struct arena {
+	struct arena_chunk *head;
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+void *arena_memdup(struct arena *a, const void *p, size_t size);
+char *arena_strdup(struct arena *a, const char *s);
+void arena_free(struct arena *a);
+#define arena_new(a, type) ((type *)arena_alloc((a), sizeof(type)))
+#define arena_array(a, type, n) ((type *)arena_alloc((a), sizeof(type) * (n)))
+
+#endif

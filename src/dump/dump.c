@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * amber dump: freeze the tree, write every image, then kill the tree or
+ * let it run. Any failure lets the tree run on exactly as it was: the
+ * remote scratch areas are unmapped, compel restores each thread's
+ * registers and every thread is detached.
+ */
+#define LOG_PREFIX "dump: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.pb-c.h"
+#include "mem/dedup.h"
+#include "dump/dump.h"
+#include "dump/core.h"
+#include "dump/mm.h"
+#include "base/fault.h"
+#include "files/files.h"
+#include "fs.pb-c.h"
+#include "image/magic.h"
+#include "image/sums.h"
+#include "inventory.pb-c.h"
+#include "base/log.h"
+#include "mem/inc.h"
+#include "base/proc.h"
+#include "pstree.pb-c.h"
+#include "base/util.h"
+#include "mem/xfer.h"
+
+static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
+{
+	TaskKobjIdsEntry *ids = arena_new(&dc->arena, TaskKobjIdsEntry);
+
+	if (!ids)
+		return NULL;
+	task_kobj_ids_entry__init(ids);
+	ids->vm_id = dump_new_id(dc);
+	ids->files_id = t->files_id = dump_new_id(dc);
+	ids->fs_id = dump_new_id(dc);
+	ids->sighand_id = dump_new_id(dc);
+	return ids;
+}
+
+static int dump_fs(struct dump_ctx *dc, struct dump_task *t)
+{
+	FsEntry fe = FS_ENTRY__INIT;
+	struct proc_status st;
+	int ret;
+
+	ret = files_dump_path(dc, t->pid, "cwd", &fe.cwd_id);
+	if (!ret)
+		ret = files_dump_path(dc, t->pid, "root", &fe.root_id);
+	if (!ret)
+		ret = proc_parse_status(t->pid, t->pid, &st);
+	if (ret)
+		return ret;
+	fe.has_umask = true;
+	fe.umask = st.umask;
+	return img_write_one(dc->dirfd, IMG_FS, t->pid, &fe.base);
+}
+
+/* Picks up the tracker the parent image left in the task, or arms one. */
+static int dump_track_prepare(struct dump_ctx *dc, struct dump_task *t)
+{
+	struct inc_parent p;
+	int ret = inc_parent_load(dc->parent_dirfd, t->pid, &p);
+
+	if (!ret)
+		ret = track_task_prepare(dc->tracker, &t->track, t->pid, inc_parent_track_fd(&p));
+	inc_parent_free(&p);
+	return ret;
+}
+
+static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
+{
+	struct mm_remote_state mrs;
+	TaskKobjIdsEntry *ids = task_ids(dc, t);
+	int ret;
+
+	if (!ids)
+		return -ENOMEM;
+	if (t->zombie)
+		return dump_task_core(dc, t, ids);
+
+	ret = remote_init(&t->rem, t->pid, t->pid);
+	if (ret)
+		return ret;
+	ret = dump_task_core(dc, t, ids);
+	if (!ret)
+		ret = dump_mm_remote_state(t, &mrs);
+	/* The scratch area must be gone before the VMAs are read. */
+	remote_fini(&t->rem);
+	if (ret)
+		return ret;
+	if (fault_injected("dump-core"))
+		return -EIO;
+	if (dc->tracker) {
+		ret = dump_track_prepare(dc, t);
+		if (ret)
+			return ret;
+	}
+
+	ret = files_dump_task(dc, t);
+	if (!ret)
+		ret = dump_fs(dc, t);
+	if (!ret)
+		ret = dump_task_mm(dc, t, &mrs);
+	if (!ret && fault_injected("dump-mm"))
+		ret = -EIO;
+	return ret;
+}
+
+int dump_write_pstree(struct dump_ctx *dc)
+{
+	struct img *img = img_open(dc->dirfd, IMG_PSTREE, true, 0);
+	int ret = 0;
+
+	if (!img)
+		return -errno;
+	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
+		struct dump_task *t = dc->tasks[i];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		uint32_t tids[t->nr_threads + 1];
+
+		pe.pid = t->pid;
+		pe.ppid = t->parent ? t->parent->pid : 0;
+		pe.pgid = t->pgid;
+		pe.sid = t->sid;
+		for (int j = 0; j < t->nr_threads; j++)
+			tids[j] = t->threads[j].tid;
+		if (t->zombie)
+			tids[0] = t->pid;
+		pe.n_threads = t->zombie ? 1 : t->nr_threads;
+		pe.threads = tids;
+		ret = img_write_msg(img, &pe.base);
+	}
+	if (img_close(img) && !ret)
+		ret = -EIO;
+	return ret;
+}
+
+int dump_write_inventory(struct dump_ctx *dc)
+{
+	InventoryEntry ie = INVENTORY_ENTRY__INIT;
+	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
+	struct timespec ts;
+
+	ie.img_version = CRTOOLS_IMAGES_V1_1;
+	ie.has_fdinfo_per_id = true;
+	ie.fdinfo_per_id = true;
+	ie.root_ids = &ids;
+	ids.files_id = dc->tasks[0]->files_id;
+	ie.has_lsmtype = true;
+	ie.lsmtype = LSMTYPE__NO_LSM;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	ie.has_dump_uptime = true;
+	ie.dump_uptime = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+	return img_write_one(dc->dirfd, IMG_INVENTORY, 0, &ie.base);
+}
+
+static int dump_tree(struct dump_ctx *dc)
+{
+	int ret = files_dump_init(dc);
+
+	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
+		ret = dump_one_task(dc, dc->tasks[i]);
+		if (ret)
+			pr_err("dumping task %d failed\n", dc->tasks[i]->pid);
+	}
+	if (!ret)
+		ret = files_dump_fini(dc);
+	if (!ret)
+		ret = dump_write_pstree(dc);
+	if (!ret)
+		ret = dump_write_inventory(dc);
+	if (!ret)
+		ret = img_sums_write(dc->dirfd);
+	if (!ret && fault_injected("dump-end"))
+		ret = -EIO;
+	/* Trackers of earlier pre-dumps have no use once the tree runs untracked. */
+	for (int i = 0; !ret && !dc->tracker && dc->opts->leave_running && i < dc->nr_tasks; i++)
+		if (!dc->tasks[i]->zombie && track_remove_from_target(dc->tasks[i]->pid) < 0)
+			pr_warn("can't remove the memory tracker of %d\n", dc->tasks[i]->pid);
+	return ret;
+}
+
+void dump_undo_tracking(struct dump_ctx *dc)
+{
+	bool rearmed = false;
+
+	for (int i = 0; i < dc->nr_tasks; i++)
+		rearmed |= dc->tasks[i]->track.rearmed;
+	if (rearmed && dc->parent_dirfd >= 0)
+		inc_mark_chain_reset(dc->parent_dirfd);
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct track_task *tt = &dc->tasks[i]->track;
+
+		if (tt->fresh && tt->target_fd >= 0 && track_remove_from_target(tt->pid) < 0)
+			pr_warn("can't remove the memory tracker of %d\n", tt->pid);
+	}
+}
+
+void dump_ctx_free(struct dump_ctx *dc)
+{
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct dump_task *t = dc->tasks[i];
+
+		remote_fini(&t->rem);
+		track_task_put(&t->track);
+		for (int j = 0; j < t->nr_threads; j++)
+			free(t->threads[j].xsave);
+		free(t->threads);
+		free(t);
+	}
+	free(dc->tasks);
+	free(dc->shmem_done);
+	xfer_target_abort(dc->xt);
+	files_dump_free(dc);
+	arena_free(&dc->arena);
+	if (dc->dirfd >= 0)
+		close(dc->dirfd);
+	if (dc->parent_dirfd >= 0)
+		close(dc->parent_dirfd);
+}
+
+/* Creates the image directory (0700) and its "parent" link; opens both. */
+int dump_open_dir(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	int ret = mkdir_p(o->dir, 0700);
+
+	if (ret) {
+		pr_err("can't create image directory %s: %s\n", o->dir, strerror(-ret));
+		return ret;
+	}
+	dc->dirfd = open(o->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (dc->dirfd < 0) {
+		pr_perror("can't open image directory %s", o->dir);
+		return -errno;
+	}
+	if (!o->prev_dir)
+		return 0;
+	if ((unlinkat(dc->dirfd, "parent", 0) && errno != ENOENT) ||
+	    symlinkat(o->prev_dir, dc->dirfd, "parent")) {
+		pr_perror("can't link %s/parent to %s", o->dir, o->prev_dir);
+		return -errno;
+	}
+	dc->parent_dirfd = openat(dc->dirfd, "parent", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (dc->parent_dirfd < 0) {
+		pr_perror("can't open the parent images %s (relative to %s)", o->prev_dir, o->dir);
+		return -errno;
+	}
+	return 0;
+}
+
+int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr)
+{
+	const char *name = dc->opts->track_mem;
+	char why[512];
+	int ret;
+
+	if (!name && !dc->opts->prev_dir)
+		return 0;
+	ret = track_select(tr, name ? name : "auto", why, sizeof(why));
+	if (ret) {
+		pr_err("can't track memory: %s\n", why);
+		return ret;
+	}
+	tr->zero_pfn = dc->zero_pfn;
+	dc->tracker = tr;
+	pr_info("memory tracker: %s (%s)\n", track_kind_name(tr->kind), why);
+	return 0;
+}
+
+int dump_xfer_setup(struct dump_ctx *dc)
+{
+	const struct dump_opts *o = dc->opts;
+	struct ps_conn c;
+	int ret;
+
+	if (!o->page_server) {
+		dc->xt = xfer_target_local(dc->dirfd, &dc->next_pages_id);
+		return dc->xt ? 0 : -ENOMEM;
+	}
+	ret = ps_connect(o->ps_address, o->ps_port, &c);
+	if (ret)
+		return ret;
+	ret = ps_conn_client_secure(&c, &o->ps_sec, o->ps_address);
+	if (!ret)
+		ret = ps_conn_set_timeout(&c, 0);
+	if (!ret) {
+		/* a copy of each task pagemap stays here, for the next incremental dump */
+		dc->xt = xfer_target_ps(&c, dc->dirfd);
+		ret = dc->xt ? 0 : -ENOMEM;
+	}
+	if (ret)
+		ps_conn_close(&c);
+	else
+		pr_info("pages go to the page server at %s:%d\n", o->ps_address, o->ps_port);
+	return ret;
+}
+
+int amber_dump(const struct dump_opts *opts)
+{
+	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
+	struct timespec t0, t1;
+	struct tracker tr;
+	int ret;
+
+	ret = dump_open_dir(&dc);
+	if (ret)
+		goto out;
+	remote_log_init();
+	ret = dump_probe_zero_pfn(&dc.zero_pfn);
+	if (!ret)
+		ret = dump_setup_tracking(&dc, &tr);
+	if (!ret)
+		ret = dump_xfer_setup(&dc);
+	if (ret)
+		goto out;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = pstree_freeze(&dc, opts->pid);
+	if (!ret)
+		ret = dump_tree(&dc);
+	/* A page server must hold every page before the tree may die. */
+	if (!ret)
+		ret = xfer_target_fini(steal_ptr(dc.xt));
+	if (ret)
+		dump_undo_tracking(&dc);
+	/* Scratch areas must be unmapped before the threads run again. */
+	for (int i = 0; i < dc.nr_tasks; i++)
+		remote_fini(&dc.tasks[i]->rem);
+	pstree_release(&dc, ret == 0 && !opts->leave_running);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
+		pr_warn("dedup of the parent images failed; they are intact but larger\n");
+	if (ret)
+		pr_err("dump failed; the tree was left running as it was\n");
+	else
+		pr_info("dumped %d task(s) in %.3f ms (frozen all along)\n", dc.nr_tasks,
+			(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+out:
+	dump_ctx_free(&dc);
+	return ret;
+}

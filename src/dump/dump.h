@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_DUMP_H
+#define AMBER_DUMP_H
+
+/*
+ * Dump: the frozen tree and what is collected from it.
+ *
+ *   dump_ctx
+ *     tasks[0..nr_tasks)   parents before children; tasks[0] is the root
+ *       dump_task          one process (alive or zombie)
+ *         threads[]        dump_thread: registers, xsave, per-thread signals
+ *         rem              libcompel handle on the leader and a scratch
+ *                          area for remote syscall arguments (unmapped
+ *                          before the VMAs are read)
+ *
+ * The tree stays frozen (every thread ptrace-stopped) from pstree_freeze()
+ * until pstree_release(), which either lets it run again exactly as it was
+ * or kills it after a successful dump.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "image/image.h"
+#include "pageserver/conn.h"
+#include "base/remote.h"
+#include "mem/track.h"
+#include "base/util.h"
+
+struct files_dump;
+
+struct dump_opts {
+	pid_t pid;
+	const char *dir;
+	bool leave_running;
+	bool shell_job;
+	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
+	const char *track_mem;
+	/* The parent image, relative to dir (made DIR/parent). */
+	const char *prev_dir;
+	/* pre-dump: close the trackers in the tree instead of dumping. */
+	bool cleanup;
+	/*
+	 * pre-dump: read the written pages once the tree runs again (CRIU's
+	 * "read" mode) instead of copying them while it is frozen ("splice",
+	 * the default; see predump.c).
+	 */
+	bool predump_read;
+	/* Punch what this image saves again out of its parents (dedup.h). */
+	bool auto_dedup;
+	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */
+	bool page_server;
+	const char *ps_address;
+	int ps_port;
+	struct ps_sec ps_sec;
+};
+
+struct dump_thread {
+	pid_t tid;
+	struct user_regs_struct regs;
+	uint8_t *xsave; /* NT_X86_XSTATE, standard format */
+	size_t xsave_len;
+	uint64_t blocked;
+	bool seized;
+};
+
+struct dump_task {
+	pid_t pid, ppid, pgid, sid;
+	bool zombie;
+	int exit_code;
+	int nr_threads;
+	struct dump_thread *threads;
+	struct dump_task *parent;
+	struct remote rem; /* on the leader, while the tree is frozen */
+	uint32_t files_id; /* fdinfo-<files_id>.img */
+	struct track_task track; /* with --track-mem */
+};
+
+struct dump_ctx {
+	const struct dump_opts *opts;
+	int dirfd;
+	struct dump_task **tasks;
+	int nr_tasks;
+	uint64_t zero_pfn;  /* pfn of the kernel's zero page: never dumped */
+	uint32_t next_id;   /* ids of files and kernel objects in the images */
+	uint32_t next_pages_id;
+	struct xfer_target *xt; /* where pages go: the directory or a page server */
+	struct img *files_img; /* files.img, shared by every task */
+	struct arena arena;    /* protobuf messages of this dump */
+	struct files_dump *files;
+	struct tracker *tracker; /* NULL: a full dump */
+	int parent_dirfd;	 /* DIR/parent, or -1 */
+	/* Shared anonymous memory already dumped, by shmem inode. */
+	uint64_t *shmem_done;
+	int nr_shmem_done;
+};
+
+static inline uint32_t dump_new_id(struct dump_ctx *dc)
+{
+	return ++dc->next_id;
+}
+
+int amber_dump(const struct dump_opts *opts);
+/*
+ * dc->xt: pages go to the image directory, or to the page server of
+ * --page-server, connected now (before the freeze).
+ */
+int dump_xfer_setup(struct dump_ctx *dc);
+/* predump.c: memory only, the tree keeps running (or --cleanup). */
+int amber_predump(const struct dump_opts *opts);
+
+/* dump.c, shared with predump.c */
+int dump_open_dir(struct dump_ctx *dc);
+int dump_setup_tracking(struct dump_ctx *dc, struct tracker *tr);
+int dump_write_pstree(struct dump_ctx *dc);
+int dump_write_inventory(struct dump_ctx *dc);
+/*
+ * After a failure: closes the trackers this dump armed, and marks the
+ * parent chain if a scan already re-armed the tracker (mem_inc.h).
+ */
+void dump_undo_tracking(struct dump_ctx *dc);
+void dump_ctx_free(struct dump_ctx *dc);
+
+/* pstree.c: freeze, walk and release the tree. */
+int pstree_freeze(struct dump_ctx *dc, pid_t root);
+/* kill: SIGKILL every task (after a good dump); else resume as before. */
+void pstree_release(struct dump_ctx *dc, bool kill);
+struct dump_task *pstree_find(struct dump_ctx *dc, pid_t pid);
+
+#endif

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Memory: the VMA list (mm-<pid>.img) and the pages that hold data of their
+ * own (pagemap-<pid>.img indexing raw pages-<id>.img). Only present or
+ * swapped private pages are saved; the kernel's zero page and pages still
+ * backed by a file's page cache are not. Shared anonymous memory is saved
+ * once per shmem object, whoever maps it.
+ */
+#define LOG_PREFIX "mm: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "dump/dump.h"
+#include "dump/mm.h"
+#include "files/files.h"
+#include "image/magic.h"
+#include "base/log.h"
+#include "mem/inc.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "base/proc.h"
+#include "base/uapi.h"
+#include "base/util.h"
+#include "mem/vma.h"
+#include "mem/xfer.h"
+
+/* One pagemap entry covers at most this much, so each has its own checksum. */
+#define CHUNK_PAGES 512
+#define CHUNK_BYTES (CHUNK_PAGES * PAGE_SIZE)
+
+struct pages_out {
+	struct dump_ctx *dc;
+	pid_t pid;
+	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
+	struct xfer *x;		/* where the pages go: xfer.h */
+	uint64_t nr_pages;
+};
+
+int dump_probe_zero_pfn(uint64_t *pfn)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	volatile char *p;
+	uint64_t pme = 0;
+
+	if (fd < 0)
+		return -errno;
+	p = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -errno;
+	}
+	(void)*p; /* a read fault maps the zero page */
+	if (pread(fd, &pme, sizeof(pme), (uintptr_t)p / PAGE_SIZE * 8) != sizeof(pme))
+		pme = 0;
+	munmap((void *)p, PAGE_SIZE);
+	close(fd);
+	*pfn = (pme & PME_PRESENT) ? (pme & PME_PFN_MASK) : 0;
+	if (!*pfn)
+		pr_warn("can't find the zero page's pfn: zero pages will be dumped\n");
+	return 0;
+}
+
+int dump_mm_remote_state(struct dump_task *t, struct mm_remote_state *st)
+{
+	long ret;
+	int err;
+
+	err = remote_syscall(&t->rem, SYS_brk, &ret, 0, 0, 0, 0, 0, 0);
+	if (err)
+		return err;
+	st->brk = ret;
+	err = remote_syscall(&t->rem, SYS_prctl, &ret, PR_GET_DUMPABLE, 0, 0, 0, 0, 0);
+	st->dumpable = err ? 1 : ret;
+	err = remote_syscall(&t->rem, SYS_prctl, &ret, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	st->thp_disabled = err ? 0 : ret;
+	return 0;
+}
+
+static uint64_t madv_bits(unsigned long vmflags)
+{
+	uint64_t m = 0;
+
+	if (vmflags & VMF_DONTCOPY)
+		m |= 1ULL << MADV_DONTFORK;
+	if (vmflags & VMF_DONTDUMP)
+		m |= 1ULL << MADV_DONTDUMP;
+	if (vmflags & VMF_HUGEPAGE)
+		m |= 1ULL << MADV_HUGEPAGE;
+	if (vmflags & VMF_NOHUGEPAGE)
+		m |= 1ULL << MADV_NOHUGEPAGE;
+	if (vmflags & VMF_MERGEABLE)
+		m |= 1ULL << MADV_MERGEABLE;
+	if (vmflags & VMF_WIPEONFORK)
+		m |= 1ULL << MADV_WIPEONFORK;
+	if (vmflags & VMF_SEQ_READ)
+		m |= 1ULL << MADV_SEQUENTIAL;
+	if (vmflags & VMF_RAND_READ)
+		m |= 1ULL << MADV_RANDOM;
+	return m;
+}
+
+static bool is_vvar(const char *path)
+{
+	return path && (!strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]"));
+}
+
+/*
+ * hugetlb: private anonymous (MAP_HUGETLB) memory is saved like any private
+ * anonymous memory, its page size in the flags (MAP_HUGE_SHIFT), and mapped
+ * back with huge pages. hugetlbfs files and shared hugetlb are refused.
+ */
+static int vma_hugetlb(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	unsigned long kb = pv->page_kb;
+
+	if (pv->shared || !pv->path || strcmp(pv->path, "/anon_hugepage (deleted)") ||
+	    kb < 8 || (kb & (kb - 1))) {
+		pr_err("%d: hugetlb VMA %#lx-%#lx (%s, %lu kB pages) is not supported: only "
+		       "private anonymous huge pages are\n", pid, (unsigned long)pv->start,
+		       (unsigned long)pv->end, pv->path ? pv->path : "anonymous", kb);
+		return -ENOTSUP;
+	}
+	v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+	v->flags |= MAP_ANONYMOUS | MAP_HUGETLB |
+		    (uint32_t)(__builtin_ctzl(kb) + 10) << MAP_HUGE_SHIFT;
+	return 0;
+}
+
+static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *pv, VmaEntry *v)
+{
+	const char *p = pv->path;
+
+	v->fd = -1;
+	v->flags = pv->shared ? MAP_SHARED : MAP_PRIVATE;
+	if (pv->vmflags & VMF_GROWSDOWN)
+		v->flags |= MAP_GROWSDOWN;
+	/* mlock()ed or MAP_LOCKED: CRIU's VmaEntry keeps it as MAP_LOCKED too. */
+	if (pv->vmflags & VMF_LOCKED)
+		v->flags |= MAP_LOCKED;
+	if (pv->vmflags & VMF_HUGETLB)
+		return vma_hugetlb(pid, pv, v);
+	if ((pv->vmflags & (VMF_IO | VMF_PFNMAP)) && !is_vvar(p)) {
+		pr_err("%d: VMA %#lx-%#lx maps device memory: not supported\n", pid,
+		       (unsigned long)pv->start, (unsigned long)pv->end);
+		return -ENOTSUP;
+	}
+	if (!p || !strcmp(p, "[heap]") || !strcmp(p, "[stack]")) {
+		if (pv->shared) {
+			pr_err("%d: shared VMA without a file at %#lx\n", pid, (unsigned long)pv->start);
+			return -ENOTSUP;
+		}
+		v->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
+		if (p && p[1] == 'h')
+			v->status |= VMA_AREA_HEAP;
+		if (p && p[1] == 's')
+			v->status |= VMA_AREA_STACK;
+		v->flags |= MAP_ANONYMOUS;
+		return 0;
+	}
+	if (!strcmp(p, "[vdso]")) {
+		v->status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
+		return 0;
+	}
+	if (is_vvar(p)) {
+		v->status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
+		return 0;
+	}
+	if (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "/SYSV", 5)) {
+		if (!pv->shared || p[1] == 'S') {
+			pr_err("%d: %s at %#lx is not supported\n", pid, p, (unsigned long)pv->start);
+			return -ENOTSUP;
+		}
+		v->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+		v->flags |= MAP_ANONYMOUS;
+		v->shmid = pv->ino;
+		return 0;
+	}
+	if (p[0] != '/') {
+		pr_err("%d: special VMA %s at %#lx is not supported\n", pid, p,
+		       (unsigned long)pv->start);
+		return -ENOTSUP;
+	}
+	char mf[64];
+	uint32_t id;
+	int ret;
+
+	snprintf(mf, sizeof(mf), "map_files/%lx-%lx", (unsigned long)pv->start,
+		 (unsigned long)pv->end);
+	ret = files_dump_path(dc, pid, mf, &id);
+	if (ret)
+		return ret;
+	v->shmid = id;
+	v->status = VMA_AREA_REGULAR | (pv->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	if (!strncmp(p, "/memfd:", 7)) /* shmid names a memfd_file_entry, as in CRIU */
+		v->status |= VMA_AREA_MEMFD;
+	v->has_fdflags = true;
+	v->fdflags = (pv->shared && (pv->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	return 0;
+}
+
+/* A run of the target's pages, read into the xfer's buffers (xfer_fill_fn). */
+struct run_src {
+	struct pages_out *po;
+	uint64_t addr;
+	bool readable;
+};
+
+static int read_target(void *arg, void *buf, uint64_t off, size_t len)
+{
+	const struct run_src *rs = arg;
+	struct pages_out *po = rs->po;
+	uint64_t addr = rs->addr + off;
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+
+	if (rs->readable && process_vm_readv(po->pid, &l, 1, &r, 1, 0) == (ssize_t)len)
+		return 0;
+	/* PROT_NONE or racing: /proc/PID/mem reads with FOLL_FORCE. */
+	if (pread_full(po->mem_fd, buf, len, addr)) {
+		pr_perror("can't read %zu bytes at %#lx of %d", len, (unsigned long)addr, po->pid);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Saves [addr, addr + nr pages) of the target as one pagemap entry. */
+static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readable)
+{
+	struct run_src rs = { po, addr, readable };
+
+	po->nr_pages += nr;
+	return xfer_add_fill(po->x, addr, nr, read_target, &rs);
+}
+
+static int dump_vma_pages(struct pages_out *po, int pagemap_fd, const VmaEntry *v)
+{
+	uint64_t pmes[CHUNK_PAGES];
+	bool readable = v->prot & PROT_READ;
+
+	for (uint64_t addr = v->start; addr < v->end;) {
+		size_t n = min((v->end - addr) / PAGE_SIZE, (uint64_t)CHUNK_PAGES);
+		uint64_t run_start = 0;
+		uint32_t run = 0;
+
+		if (pread_full(pagemap_fd, pmes, n * 8, addr / PAGE_SIZE * 8)) {
+			pr_perror("can't read pagemap of %d", po->pid);
+			return -EIO;
+		}
+		for (size_t i = 0; i < n; i++) {
+			uint64_t a = addr + i * PAGE_SIZE;
+
+			if (pme_wanted(pmes[i], po->dc->zero_pfn)) {
+				if (!run)
+					run_start = a;
+				run++;
+				continue;
+			}
+			if (run && put_run(po, run_start, run, readable))
+				return -EIO;
+			run = 0;
+		}
+		if (run && put_run(po, run_start, run, readable))
+			return -EIO;
+		addr += n * PAGE_SIZE;
+	}
+	return 0;
+}
+
+static bool shmem_seen(struct dump_ctx *dc, uint64_t ino)
+{
+	for (int i = 0; i < dc->nr_shmem_done; i++)
+		if (dc->shmem_done[i] == ino)
+			return true;
+	return false;
+}
+
+/* A run of a shmem object, read into the xfer's buffers (xfer_fill_fn). */
+struct shmem_src {
+	int fd;
+	const char *path;
+	off_t off; /* where the run starts */
+};
+
+static int read_shmem(void *arg, void *buf, uint64_t off, size_t len)
+{
+	const struct shmem_src *src = arg;
+
+	if (pread_full(src->fd, buf, len, src->off + off)) {
+		pr_perror("can't read shared memory %s", src->path);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Saves a shmem object's allocated extents; vaddr is the offset in the object. */
+static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
+{
+	char path[96];
+	struct pages_out po = { .dc = dc, .pid = pid, .mem_fd = -1 };
+	cleanup_close int fd = -1;
+	struct shmem_src src = { .path = path };
+	struct stat st;
+	uint64_t *n;
+	off_t data, hole;
+	int ret = -EIO;
+
+	if (shmem_seen(dc, v->shmid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		pr_perror("can't open shared memory %s", path);
+		return -errno;
+	}
+	n = xrealloc_array(dc->shmem_done, dc->nr_shmem_done + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	dc->shmem_done = n;
+	n[dc->nr_shmem_done++] = v->shmid;
+	src.fd = fd;
+
+	if (xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
+		goto out;
+	for (data = 0; data < st.st_size; data = hole) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: no more data */
+		hole = lseek(fd, data, SEEK_HOLE);
+		for (src.off = data; src.off < hole; src.off += CHUNK_BYTES) {
+			size_t len = min((uint64_t)(hole - src.off), (uint64_t)CHUNK_BYTES);
+
+			if (xfer_add_fill(po.x, src.off, len / PAGE_SIZE, read_shmem, &src))
+				goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (xfer_close(po.x))
+		ret = -EIO;
+	return ret;
+}
+
+static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
+{
+	struct pages_out po = { .dc = dc, .pid = t->pid, .mem_fd = -1 };
+	char path[64];
+	cleanup_close int pagemap_fd = -1;
+	int ret = -EIO;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	po.mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0 || po.mem_fd < 0) {
+		pr_perror("can't open pagemap/mem of %d", t->pid);
+		goto out;
+	}
+	if (xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
+		goto out;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *v = mm->vmas[i];
+
+		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
+			ret = dump_vma_pages(&po, pagemap_fd, v);
+		else
+			ret = 0;
+		if (ret)
+			goto out;
+	}
+	pr_info("%d: %lu pages\n", t->pid, (unsigned long)po.nr_pages);
+	/* Shared memory after the task's pagemap is closed: one pagemap open at a time (xfer.h). */
+	ret = xfer_close(steal_ptr(po.x)) ? -EIO : 0;
+	for (size_t i = 0; i < mm->n_vmas && !ret; i++)
+		if (mm->vmas[i]->status & VMA_ANON_SHARED)
+			ret = dump_shmem(dc, t->pid, mm->vmas[i]);
+out:
+	if (xfer_close(po.x))
+		ret = ret ? ret : -EIO;
+	if (po.mem_fd >= 0)
+		close(po.mem_fd);
+	return ret;
+}
+
+/* Incremental: only pages written since the parent image get data. */
+static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
+{
+	struct inc_parent parent;
+	struct inc_plan plan;
+	char path[64];
+	cleanup_close int pagemap_fd = -1;
+	int ret;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((mm->vmas[i]->status & VMA_ANON_SHARED) &&
+		    (ret = dump_shmem(dc, t->pid, mm->vmas[i])))
+			return ret;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", t->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
+	if (ret)
+		return ret;
+	ret = inc_parent_check_target(&parent, t->pid, dc->xt);
+	if (!ret)
+		ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas,
+				     mm->n_vmas, pagemap_fd);
+	inc_parent_free(&parent);
+	if (ret)
+		return ret;
+	ret = inc_plan_write(&plan, dc->xt);
+	if (!ret && dc->opts->leave_running)
+		ret = track_task_rearm(dc->tracker, &t->track);
+	inc_plan_free(&plan);
+	return ret;
+}
+
+static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *rs,
+		   MmEntry *mm)
+{
+	struct proc_stat st;
+	size_t len = 0;
+	cleanup_free char *auxv = read_proc(t->pid, "auxv", &len);
+	uint32_t exe_id = 0;
+	int ret = proc_parse_stat(t->pid, &st);
+
+	if (ret)
+		return ret;
+	mm->mm_start_code = st.start_code;
+	mm->mm_end_code = st.end_code;
+	mm->mm_start_data = st.start_data;
+	mm->mm_end_data = st.end_data;
+	mm->mm_start_stack = st.start_stack;
+	mm->mm_start_brk = st.start_brk;
+	mm->mm_brk = rs->brk;
+	mm->mm_arg_start = st.arg_start;
+	mm->mm_arg_end = st.arg_end;
+	mm->mm_env_start = st.env_start;
+	mm->mm_env_end = st.env_end;
+	if (!auxv) {
+		pr_perror("can't read auxv of %d", t->pid);
+		return -errno;
+	}
+	mm->n_mm_saved_auxv = len / sizeof(uint64_t);
+	mm->mm_saved_auxv = arena_memdup(&dc->arena, auxv, len ? len : 1);
+	ret = files_dump_path(dc, t->pid, "exe", &exe_id);
+	if (ret)
+		return ret;
+	mm->exe_file_id = exe_id;
+	mm->has_dumpable = true;
+	mm->dumpable = rs->dumpable;
+	mm->has_thp_disabled = true;
+	mm->thp_disabled = rs->thp_disabled;
+	return mm->mm_saved_auxv ? 0 : -ENOMEM;
+}
+
+int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *rs)
+{
+	struct proc_vma *pvs = NULL;
+	MmEntry mm = MM_ENTRY__INIT;
+	int nr, ret;
+
+	ret = mm_fill(dc, t, rs, &mm);
+	if (ret)
+		return ret;
+	nr = proc_parse_smaps(t->pid, &pvs);
+	if (nr < 0)
+		return nr;
+	mm.vmas = arena_array(&dc->arena, VmaEntry *, nr);
+	if (!mm.vmas) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < nr; i++) {
+		VmaEntry *v;
+
+		if (pvs[i].path && !strcmp(pvs[i].path, "[vsyscall]"))
+			continue;
+		v = arena_new(&dc->arena, VmaEntry);
+		if (!v) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		vma_entry__init(v);
+		v->start = pvs[i].start;
+		v->end = pvs[i].end;
+		v->pgoff = pvs[i].pgoff;
+		v->prot = pvs[i].prot;
+		v->has_madv = true;
+		v->madv = madv_bits(pvs[i].vmflags);
+		ret = vma_classify(dc, t->pid, &pvs[i], v);
+		if (ret)
+			goto out;
+		mm.vmas[mm.n_vmas++] = v;
+	}
+	if (dc->tracker && dc->opts->leave_running && t->track.target_fd >= 0) {
+		mm.has_amber_track_fd = true; /* the next incremental dump goes on from here */
+		mm.amber_track_fd = t->track.target_fd;
+	}
+	ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &mm.base);
+	if (!ret)
+		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
+out:
+	proc_vmas_free(pvs, nr);
+	return ret;
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Freezing the tree: every thread of every task is PTRACE_SEIZE'd and
+ * PTRACE_INTERRUPT'ed. A task is frozen before its children are listed,
+ * so it cannot fork behind our back; its thread list is re-read until no
+ * new thread shows up.
+ */
+#define LOG_PREFIX "pstree: "
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include <compel/infect.h>
+
+#include "dump/dump.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+
+struct dump_task *pstree_find(struct dump_ctx *dc, pid_t pid)
+{
+	for (int i = 0; i < dc->nr_tasks; i++)
+		if (dc->tasks[i]->pid == pid)
+			return dc->tasks[i];
+	return NULL;
+}
+
+/* Waits for the interrupt stop of @tid, letting signals that race with it through. */
+static int wait_interrupt_stop(pid_t tid)
+{
+	int status;
+
+	for (;;) {
+		if (waitpid(tid, &status, __WALL) < 0) {
+			pr_perror("waitpid %d", tid);
+			return -errno;
+		}
+		if (!WIFSTOPPED(status)) {
+			pr_err("thread %d died while being frozen\n", tid);
+			return -ESRCH;
+		}
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal-delivery-stop: deliver it as if it came before us. */
+		pr_debug("thread %d: passing signal %d through\n", tid, WSTOPSIG(status));
+		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status)) ||
+		    ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+			pr_perror("resume %d", tid);
+			return -errno;
+		}
+	}
+}
+
+static int seize_thread(pid_t tid)
+{
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+		pr_perror("can't seize thread %d", tid);
+		return -errno;
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		pr_perror("can't interrupt thread %d", tid);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return -errno;
+	}
+	return wait_interrupt_stop(tid);
+}
+
+static bool task_has_thread(struct dump_task *t, pid_t tid)
+{
+	for (int i = 0; i < t->nr_threads; i++)
+		if (t->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+static int seize_threads(struct dump_task *t)
+{
+	bool grew = true;
+
+	while (grew) {
+		pid_t *tids = NULL;
+		int nr = proc_list_threads(t->pid, &tids);
+
+		if (nr < 0) {
+			pr_err("can't list threads of %d: %s\n", t->pid, strerror(-nr));
+			return nr;
+		}
+		grew = false;
+		for (int i = 0; i < nr; i++) {
+			struct dump_thread *n;
+			int ret;
+
+			if (task_has_thread(t, tids[i]))
+				continue;
+			n = xrealloc_array(t->threads, t->nr_threads + 1, sizeof(*n));
+			if (!n) {
+				free(tids);
+				return -ENOMEM;
+			}
+			t->threads = n;
+			memset(&n[t->nr_threads], 0, sizeof(*n));
+			n[t->nr_threads].tid = tids[i];
+			ret = seize_thread(tids[i]);
+			if (ret) {
+				free(tids);
+				return ret;
+			}
+			n[t->nr_threads++].seized = true;
+			grew = true;
+		}
+		free(tids);
+	}
+	return 0;
+}
+
+static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
+{
+	struct dump_task **arr, *t = xzalloc(sizeof(*t));
+
+	if (!t)
+		return NULL;
+	arr = xrealloc_array(dc->tasks, dc->nr_tasks + 1, sizeof(*arr));
+	if (!arr) {
+		free(t);
+		return NULL;
+	}
+	dc->tasks = arr;
+	dc->tasks[dc->nr_tasks++] = t;
+	t->pid = pid;
+	t->parent = parent;
+	t->track.uffd = t->track.target_fd = -1;
+	return t;
+}
+
+static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
+{
+	struct proc_stat st;
+	struct dump_task *t;
+	pid_t *kids = NULL;
+	int nr, ret;
+
+	ret = proc_parse_stat(pid, &st);
+	if (ret) {
+		pr_err("no process %d: %s\n", pid, strerror(-ret));
+		return ret;
+	}
+	t = add_task(dc, pid, parent);
+	if (!t)
+		return -ENOMEM;
+	if (st.state == 'Z') {
+		t->zombie = true;
+		t->ppid = st.ppid;
+		t->pgid = st.pgid;
+		t->sid = st.sid;
+		t->exit_code = st.exit_code;
+		return 0;
+	}
+	if (st.state == 'T' || st.state == 't') {
+		pr_err("process %d is stopped (state %c): not supported yet\n", pid, st.state);
+		return -EBUSY;
+	}
+	ret = seize_threads(t);
+	if (ret)
+		return ret;
+	/* Re-read: ids are stable now that the task is frozen. */
+	ret = proc_parse_stat(pid, &st);
+	if (ret)
+		return ret;
+	t->ppid = st.ppid;
+	t->pgid = st.pgid;
+	t->sid = st.sid;
+
+	nr = proc_list_children(pid, &kids);
+	if (nr < 0)
+		return nr;
+	for (int i = 0; i < nr && !ret; i++)
+		ret = freeze_task(dc, kids[i], t);
+	free(kids);
+	return ret;
+}
+
+int pstree_freeze(struct dump_ctx *dc, pid_t root)
+{
+	int ret = freeze_task(dc, root, NULL);
+
+	if (!ret)
+		pr_info("froze %d task(s)\n", dc->nr_tasks);
+	return ret;
+}
+
+static struct dump_thread *find_seized(struct dump_ctx *dc, pid_t tid)
+{
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct dump_task *t = dc->tasks[i];
+
+		for (int j = 0; j < t->nr_threads; j++)
+			if (t->threads[j].seized && t->threads[j].tid == tid)
+				return &t->threads[j];
+	}
+	return NULL;
+}
+
+/*
+ * Waits until every thread we killed has exited. Until then the tree's
+ * pids are taken, and a restore started as soon as we return would find
+ * them in use. As the tracer we are told of each exit first; a traced
+ * thread stays a zombie until we collect it, and a leader is reported only
+ * after its other threads are collected, so take the exits in any order.
+ * Afterwards every killed process is a zombie of its real parent (or
+ * gone), for that parent to reap.
+ */
+static void wait_killed(struct dump_ctx *dc)
+{
+	int left = 0;
+
+	for (int i = 0; i < dc->nr_tasks; i++)
+		for (int j = 0; j < dc->tasks[i]->nr_threads; j++)
+			left += dc->tasks[i]->threads[j].seized;
+	while (left > 0) {
+		struct dump_thread *th;
+		int status;
+		pid_t tid = waitpid(-1, &status, __WALL);
+
+		if (tid < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_warn("waiting for %d killed thread(s): %s\n", left, strerror(errno));
+			return;
+		}
+		/* A stop reported before SIGKILL landed: the exit follows. */
+		if (!WIFEXITED(status) && !WIFSIGNALED(status))
+			continue;
+		th = find_seized(dc, tid);
+		if (th) {
+			th->seized = false;
+			left--;
+		}
+	}
+	pr_debug("every killed thread has exited\n");
+}
+
+void pstree_release(struct dump_ctx *dc, bool kill_tree)
+{
+	if (kill_tree) {
+		/* SIGKILL first, while still stopped: nothing runs after the dump. */
+		for (int i = 0; i < dc->nr_tasks; i++)
+			if (!dc->tasks[i]->zombie)
+				kill(dc->tasks[i]->pid, SIGKILL);
+		wait_killed(dc);
+	}
+	for (int i = dc->nr_tasks - 1; i >= 0; i--) {
+		struct dump_task *t = dc->tasks[i];
+
+		for (int j = 0; j < t->nr_threads; j++) {
+			if (!t->threads[j].seized)
+				continue;
+			if (ptrace(PTRACE_DETACH, t->threads[j].tid, 0, 0) && !kill_tree)
+				pr_perror("can't detach from %d", t->threads[j].tid);
+			t->threads[j].seized = false;
+		}
+	}
+}

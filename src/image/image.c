@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+#define LOG_PREFIX "image: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "image/image.h"
+#include "image/magic.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define IMG_BUF_SIZE (64u << 10)
+
+struct img_desc {
+	const char *pattern;
+	uint32_t magic;
+	uint32_t head; /* IMG_COMMON_MAGIC, or 0 when the image has none */
+	bool raw;      /* no magic and no entries: pages-N.img */
+};
+
+#define IMG_ENTRY(t, pat, m) [IMG_##t] = { pat, m##_MAGIC, IMG_COMMON_MAGIC, false }
+
+static const struct img_desc img_descs[IMG_NR_TYPES] = {
+	/* CRIU's reader wants the inventory's own magic only. */
+	[IMG_INVENTORY] = { "inventory.img", INVENTORY_MAGIC, 0, false },
+	IMG_ENTRY(PSTREE, "pstree.img", PSTREE),
+	IMG_ENTRY(CORE, "core-%lu.img", CORE),
+	IMG_ENTRY(IDS, "ids-%lu.img", IDS),
+	IMG_ENTRY(MM, "mm-%lu.img", MM),
+	IMG_ENTRY(PAGEMAP, "pagemap-%lu.img", PAGEMAP),
+	[IMG_PAGES] = { "pages-%lu.img", RAW_IMAGE_MAGIC, 0, true },
+	IMG_ENTRY(SHMEM_PAGEMAP, "pagemap-shmem-%lu.img", PAGEMAP),
+	IMG_ENTRY(SENT_PAGEMAP, "sent-pagemap-%lu.img", PAGEMAP),
+	IMG_ENTRY(FDINFO, "fdinfo-%lu.img", FDINFO),
+	IMG_ENTRY(FILES, "files.img", FILES),
+	IMG_ENTRY(PIPES_DATA, "pipes-data.img", PIPES_DATA),
+	IMG_ENTRY(FIFO_DATA, "fifo-data.img", FIFO_DATA),
+	IMG_ENTRY(SK_QUEUES, "sk-queues.img", SK_QUEUES),
+	IMG_ENTRY(FS, "fs-%lu.img", FS),
+	IMG_ENTRY(CREDS, "creds-%lu.img", CREDS),
+	IMG_ENTRY(SIGACT, "sigacts-%lu.img", SIGACT),
+	IMG_ENTRY(GHOST_FILE, "ghost-file-%lx.img", GHOST_FILE),
+	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
+	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
+};
+
+const char *img_type_name(enum img_type type)
+{
+	return img_descs[type].pattern;
+}
+
+void img_name(enum img_type type, unsigned long id, char *buf, size_t len)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(buf, len, img_descs[type].pattern, id);
+#pragma GCC diagnostic pop
+}
+
+static struct img *img_alloc(enum img_type type, unsigned long id, bool write)
+{
+	struct img *img = xzalloc(sizeof(*img));
+
+	if (!img)
+		return NULL;
+	img->type = type;
+	img->writing = write;
+	img->fd = -1;
+	img_name(type, id, img->name, sizeof(img->name));
+	if (!img_descs[type].raw) {
+		img->buf = malloc(IMG_BUF_SIZE);
+		if (!img->buf) {
+			free(img);
+			return NULL;
+		}
+	}
+	return img;
+}
+
+static void img_free(struct img *img)
+{
+	if (img->fd >= 0)
+		close(img->fd);
+	free(img->buf);
+	free(img);
+}
+
+static int img_flush(struct img *img)
+{
+	int ret;
+
+	if (!img->buf_used)
+		return 0;
+	ret = write_full(img->fd, img->buf, img->buf_used);
+	if (ret)
+		pr_err("write %s: %s\n", img->name, strerror(-ret));
+	img->buf_used = 0;
+	return ret;
+}
+
+static int img_put(struct img *img, const void *data, size_t len)
+{
+	if (!img->buf || len > IMG_BUF_SIZE) {
+		int ret = img_flush(img);
+
+		if (!ret)
+			ret = write_full(img->fd, data, len);
+		if (ret)
+			pr_err("write %s: %s\n", img->name, strerror(-ret));
+		return ret;
+	}
+	if (img->buf_used + len > IMG_BUF_SIZE) {
+		int ret = img_flush(img);
+
+		if (ret)
+			return ret;
+	}
+	memcpy(img->buf + img->buf_used, data, len);
+	img->buf_used += len;
+	return 0;
+}
+
+static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsigned long id,
+			       bool optional)
+{
+	const struct img_desc *d = &img_descs[type];
+	struct img *img = img_alloc(type, id, write);
+	uint32_t magic[2] = { d->head, d->magic };
+	size_t mlen = d->head ? sizeof(magic) : sizeof(magic[1]);
+	uint32_t *want = d->head ? magic : &magic[1];
+	int ret;
+
+	if (!img)
+		return NULL;
+	if (write)
+		img->fd = openat(dirfd, img->name,
+				 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	else
+		img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC);
+	if (img->fd < 0) {
+		int err = errno;
+
+		if (!(optional && err == ENOENT))
+			pr_perror("can't open image %s", img->name);
+		img_free(img);
+		errno = err;
+		return NULL;
+	}
+	if (d->raw)
+		return img;
+	if (write) {
+		if (img_put(img, want, mlen))
+			goto fail;
+		return img;
+	}
+	uint32_t got[2] = { 0, 0 };
+
+	ret = read_full(img->fd, got, mlen);
+	if (ret) {
+		pr_err("image %s is truncated: no magic\n", img->name);
+		goto fail;
+	}
+	if (memcmp(got, want, mlen)) {
+		pr_err("image %s has bad magic %#x (want %#x)\n", img->name, got[mlen / 4 - 1],
+		       d->magic);
+		goto fail;
+	}
+	return img;
+fail:
+	img_free(img);
+	errno = EINVAL;
+	return NULL;
+}
+
+struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id)
+{
+	return do_img_open(dirfd, type, write, id, false);
+}
+
+struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id)
+{
+	return do_img_open(dirfd, type, false, id, true);
+}
+
+int img_close(struct img *img)
+{
+	int ret = 0;
+
+	if (!img)
+		return 0;
+	if (img->writing) {
+		ret = img_flush(img);
+		if (!ret && fsync(img->fd) && errno != EINVAL && errno != EROFS)
+			ret = -errno;
+	}
+	img_free(img);
+	return ret;
+}
+
+int img_write_msg(struct img *img, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t stack_buf[1024];
+	uint8_t *p = len <= sizeof(stack_buf) ? stack_buf : malloc(len);
+	uint32_t len32 = len;
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	protobuf_c_message_pack(msg, p);
+	ret = img_put(img, &len32, sizeof(len32));
+	if (!ret)
+		ret = img_put(img, p, len);
+	if (p != stack_buf)
+		free(p);
+	return ret;
+}
+
+int img_write_raw(struct img *img, const void *data, size_t len)
+{
+	return img_put(img, data, len);
+}
+
+/*
+ * Reads @len bytes: 0, 1 at a clean end of file (nothing read), -EIO on a
+ * short read, -errno.
+ */
+static int img_get(struct img *img, void *data, size_t len)
+{
+	uint8_t *p = data;
+	size_t got = 0;
+
+	while (got < len) {
+		size_t avail = img->buf_used - img->buf_pos;
+		ssize_t n;
+
+		if (avail) {
+			size_t k = min(avail, len - got);
+
+			memcpy(p + got, img->buf + img->buf_pos, k);
+			img->buf_pos += k;
+			got += k;
+			continue;
+		}
+		if (!img->buf || len - got >= IMG_BUF_SIZE) {
+			n = read(img->fd, p + got, len - got);
+		} else {
+			n = read(img->fd, img->buf, IMG_BUF_SIZE);
+			if (n > 0) {
+				img->buf_used = n;
+				img->buf_pos = 0;
+				continue;
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return got ? -EIO : 1;
+		got += n;
+	}
+	return 0;
+}
+
+off_t img_tell(struct img *img)
+{
+	off_t at = lseek(img->fd, 0, SEEK_CUR);
+
+	return at < 0 ? at : at - (off_t)(img->buf_used - img->buf_pos);
+}
+
+int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	uint32_t len;
+	uint8_t *buf;
+	int ret;
+
+	ret = img_get(img, &len, sizeof(len));
+	if (ret == 1)
+		return 0;
+	if (ret) {
+		pr_err("image %s: truncated entry header\n", img->name);
+		return -EIO;
+	}
+	if (len > IMG_MAX_ENTRY) {
+		pr_err("image %s: entry of %u bytes is corrupt\n", img->name, len);
+		return -EINVAL;
+	}
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	ret = img_get(img, buf, len);
+	if (ret) {
+		pr_err("image %s: truncated entry (%u bytes expected)\n", img->name, len);
+		free(buf);
+		return -EIO;
+	}
+	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	free(buf);
+	if (!*out) {
+		pr_err("image %s: corrupt %s entry\n", img->name, desc->name);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int img_read_raw(struct img *img, void *data, size_t len)
+{
+	int ret = img_get(img, data, len) ? -EIO : 0;
+
+	if (ret)
+		pr_err("image %s: truncated payload (%zu bytes expected)\n", img->name, len);
+	return ret;
+}
+
+int img_read_one(int dirfd, enum img_type type, unsigned long id,
+		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	struct img *img = img_open(dirfd, type, false, id);
+	int ret;
+
+	if (!img)
+		return -errno;
+	ret = img_read_msg(img, desc, out);
+	if (ret == 0) {
+		pr_err("image %s is empty\n", img->name);
+		ret = -EINVAL;
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+int img_write_one(int dirfd, enum img_type type, unsigned long id, const ProtobufCMessage *msg)
+{
+	struct img *img = img_open(dirfd, type, true, id);
+	int ret;
+
+	if (!img)
+		return -errno;
+	ret = img_write_msg(img, msg);
+	if (ret) {
+		img_close(img);
+		return ret;
+	}
+	return img_close(img);
+}

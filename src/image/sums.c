@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/* amber.sums: whole-file checksums of the protobuf images (image_sums.h). */
+#define LOG_PREFIX "sums: "
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image/sums.h"
+#include "base/log.h"
+#include "base/util.h"
+
+#define SUMS_HEADER "amber-sums 1\n"
+#define SUMS_MAX    (1u << 20) /* far more than any dump's list of images */
+#define FNV_OFFSET  0xcbf29ce484222325ULL
+#define FNV_PRIME   0x100000001b3ULL
+
+static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * FNV_PRIME;
+	return h;
+}
+
+/* Checksum and size of image @name in @dirfd. */
+static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
+{
+	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	uint8_t buf[64 << 10];
+	uint64_t h = FNV_OFFSET, n = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		h = fnv1a(h, buf, r);
+		n += r;
+	}
+	*hash = h;
+	*size = n;
+	return 0;
+}
+
+static bool listed_name(const char *name)
+{
+	size_t l = strlen(name);
+
+	return l > 4 && !strcmp(name + l - 4, ".img") && strncmp(name, "pages-", 6);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char **names, int nr)
+{
+	for (int i = 0; i < nr; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* The names of the images to list, sorted. */
+static int list_images(int dirfd, char ***out)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0), nr = 0;
+	char **names = NULL;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		pr_perror("can't list the image directory");
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		char **n;
+
+		if (!listed_name(de->d_name))
+			continue;
+		n = xrealloc_array(names, nr + 1, sizeof(*names));
+		if (!n || !(n[nr] = strdup(de->d_name))) {
+			free_names(n ? n : names, nr);
+			closedir(d);
+			return -ENOMEM;
+		}
+		names = n;
+		nr++;
+	}
+	closedir(d);
+	if (nr)
+		qsort(names, nr, sizeof(*names), cmp_names);
+	*out = names;
+	return nr;
+}
+
+int img_sums_write(int dirfd)
+{
+	char **names = NULL, line[128];
+	cleanup_close int fd = -1;
+	uint64_t all = FNV_OFFSET;
+	int nr, ret = 0;
+
+	nr = list_images(dirfd, &names);
+	if (nr < 0)
+		return nr;
+	fd = openat(dirfd, IMG_SUMS_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		pr_perror("can't create %s", IMG_SUMS_NAME);
+		goto out;
+	}
+	all = fnv1a(all, SUMS_HEADER, strlen(SUMS_HEADER));
+	ret = write_full(fd, SUMS_HEADER, strlen(SUMS_HEADER));
+	for (int i = 0; i < nr && !ret; i++) {
+		uint64_t h, size;
+		int len;
+
+		ret = sum_file(dirfd, names[i], &h, &size);
+		if (ret) {
+			pr_err("can't read back %s: %s\n", names[i], strerror(-ret));
+			break;
+		}
+		len = snprintf(line, sizeof(line), "%016" PRIx64 " %" PRIu64 " %s\n", h, size,
+			       names[i]);
+		if (len >= (int)sizeof(line)) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		all = fnv1a(all, line, len);
+		ret = write_full(fd, line, len);
+	}
+	if (!ret) {
+		int len = snprintf(line, sizeof(line), "end %016" PRIx64 "\n", all);
+
+		ret = write_full(fd, line, len);
+	}
+	if (!ret && fsync(fd) && errno != EINVAL && errno != EROFS)
+		ret = -errno;
+	if (ret)
+		pr_err("can't write %s: %s\n", IMG_SUMS_NAME, strerror(-ret));
+out:
+	free_names(names, nr);
+	return ret;
+}
+
+/* Checks one "<hash> <size> <name>" line against the file it names. */
+static int check_line(int dirfd, const char *line, int lineno)
+{
+	char name[64];
+	uint64_t want_h, want_size, h, size;
+	int n, end = 0, ret;
+
+	n = sscanf(line, "%16" SCNx64 " %" SCNu64 " %63s%n", &want_h, &want_size, name, &end);
+	if (n != 3 || line[end] != '\n' || !listed_name(name) || strchr(name, '/')) {
+		pr_err("%s: line %d is malformed\n", IMG_SUMS_NAME, lineno);
+		return -EINVAL;
+	}
+	ret = sum_file(dirfd, name, &h, &size);
+	if (ret == -ENOENT) {
+		pr_err("image %s is missing (listed in %s)\n", name, IMG_SUMS_NAME);
+		return -ENOENT;
+	}
+	if (ret) {
+		pr_err("can't read image %s: %s\n", name, strerror(-ret));
+		return ret;
+	}
+	if (size != want_size) {
+		pr_err("image %s has %" PRIu64 " bytes, the dump wrote %" PRIu64
+		       ": truncated or corrupt\n", name, size, want_size);
+		return -EINVAL;
+	}
+	if (h != want_h) {
+		pr_err("image %s fails its checksum: corrupt\n", name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int img_sums_check(int dirfd)
+{
+	size_t len;
+	cleanup_free char *text = read_file_at(dirfd, IMG_SUMS_NAME, &len);
+	uint64_t all = FNV_OFFSET, want;
+	char *p, *nl;
+	int lineno = 1, nr = 0, ret;
+
+	if (!text && errno == ENOENT) {
+		pr_warn("no %s: images are checked for structure only, not for corruption\n",
+			IMG_SUMS_NAME);
+		return 0;
+	}
+	if (!text) {
+		pr_perror("can't read %s", IMG_SUMS_NAME);
+		return -EIO;
+	}
+	if (len > SUMS_MAX || strlen(text) != len ||
+	    strncmp(text, SUMS_HEADER, strlen(SUMS_HEADER))) {
+		pr_err("%s is corrupt: bad header, size or contents\n", IMG_SUMS_NAME);
+		return -EINVAL;
+	}
+	/* The list itself first: a damaged list must not pass as a short one. */
+	p = text;
+	while ((nl = strchr(p, '\n')) && strncmp(p, "end ", 4)) {
+		all = fnv1a(all, p, nl - p + 1);
+		p = nl + 1;
+	}
+	if (!nl || sscanf(p, "end %16" SCNx64, &want) != 1 || want != all || nl[1]) {
+		pr_err("%s is corrupt or truncated: its own checksum does not match\n",
+		       IMG_SUMS_NAME);
+		return -EINVAL;
+	}
+	for (p = text + strlen(SUMS_HEADER); strncmp(p, "end ", 4); p = strchr(p, '\n') + 1) {
+		ret = check_line(dirfd, p, ++lineno);
+		if (ret)
+			return ret;
+		nr++;
+	}
+	pr_info("%d image(s) match %s\n", nr, IMG_SUMS_NAME);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_PSERVER_H
+#define AMBER_PSERVER_H
+
+/*
+ * The page server: `amber page-server`.
+ *
+ *   listen(address:port)
+ *     accept a client -> secure it (ps_conn.h: none, token or TLS)
+ *       receive mode (default): the client dumps; OPEN2/ADD_F/HOLE go
+ *         through the local page-transfer backend into DIR, so DIR ends up
+ *         with pagemap-<pid>.img and pages-<n>.img (n from 0x10001 on, as
+ *         CRIU's page server numbers them) exactly as a local dump writes.
+ *         If DIR/parent exists (--prev-images-dir makes it), OPEN2 tells
+ *         the client which pagemaps it has there, and an incremental dump
+ *         sends PE_PARENT runs for those; otherwise they are refused.
+ *         CLOSE is acknowledged once everything is on disk; then it exits.
+ *       lazy mode (--lazy-pages): serves the dump in DIR; each GET is
+ *         answered from the images, with each entry's checksum verified
+ *         before its first page leaves (pserver_lazy.c). A session ends at
+ *         CLOSE (then the server exits) or at EOF (it keeps listening, so a
+ *         restarted lazy-pages daemon can reconnect).
+ *     a client that fails authentication, sends a malformed or out-of-range
+ *     request, or stalls is answered PS_IOV_ERR where the protocol allows,
+ *     logged, and dropped; the server goes on listening.
+ *
+ * One client at a time: a page server feeds one dump or one restore.
+ */
+#include <stdbool.h>
+
+#include "pageserver/conn.h"
+
+struct pserver_opts {
+	const char *address; /* NULL: every address */
+	int port;	     /* 0: an ephemeral port, printed on stdout */
+	const char *dir;
+	const char *prev_dir; /* receive: DIR/parent -> this (incremental dumps) */
+	bool lazy;
+	int timeout; /* seconds a connected client may stay silent; 0: default */
+	struct ps_sec sec;
+};
+
+/* Runs until one session completes: 0, or -errno if it can't listen. */
+int amber_page_server(const struct pserver_opts *o);
+
+/* pserver_lazy.c: the dump in @dirfd, served to GET requests. */
+struct lazy_images;
+struct lazy_images *lazy_images_open(int dirfd);
+void lazy_images_close(struct lazy_images *li);
+/*
+ * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.
+ * Returns 0 when answered (even with an error reply), -errno when the
+ * connection itself failed.
+ */
+int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_iov *pi);
+
+/* Sends PS_IOV_ERR with @err (positive errno), echoing the request's vaddr. */
+int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err);
+
+#endif

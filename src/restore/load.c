@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reading and checking every image before anything is forked: magic,
+ * framing, sizes, page runs against the VMAs and the pages files.
+ */
+#define LOG_PREFIX "load: "
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "files/files.h"
+#include "image/image.h"
+#include "image/magic.h"
+#include "image/sums.h"
+#include "inventory.pb-c.h"
+#include "base/log.h"
+#include "restore/restore.h"
+#include "base/util.h"
+#include "mem/vma.h"
+
+#define TASK_DEAD 2
+
+struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pid == pid)
+			return &rc->tasks[i];
+	return NULL;
+}
+
+static int load_pstree(struct rst_ctx *rc)
+{
+	struct img *img = img_open(rc->dirfd, IMG_PSTREE, false, 0);
+	PstreeEntry *pe;
+	int ret;
+
+	if (!img)
+		return -errno;
+	while ((ret = img_read_msg(img, &pstree_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
+		struct rst_task *n = xrealloc_array(rc->tasks, rc->nr_tasks + 1, sizeof(*n));
+
+		if (!n) {
+			pstree_entry__free_unpacked(pe, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		rc->tasks = n;
+		n = &rc->tasks[rc->nr_tasks++];
+		memset(n, 0, sizeof(*n));
+		n->pe = pe;
+		n->pid = pe->pid;
+		n->ppid = pe->ppid;
+		n->pgid = pe->pgid;
+		n->sid = pe->sid;
+		n->nr_threads = pe->n_threads;
+		if (!pe->pid || !pe->n_threads || pe->threads[0] != pe->pid) {
+			pr_err("pstree.img: bad entry for pid %u\n", pe->pid);
+			ret = -EINVAL;
+			break;
+		}
+	}
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	if (!rc->nr_tasks) {
+		pr_err("pstree.img has no tasks\n");
+		return -EINVAL;
+	}
+	/* Parents come before children; link them. */
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		struct rst_task *t = &rc->tasks[i], *p = rst_find_task(rc, t->ppid);
+
+		if (!p || p >= t) {
+			pr_err("pstree.img: parent %d of %d is not in the tree before it\n", t->ppid,
+			       t->pid);
+			return -EINVAL;
+		}
+		t->parent = p;
+		p->children = xrealloc_array(p->children, p->nr_children + 1, sizeof(t));
+		if (!p->children)
+			return -ENOMEM;
+		p->children[p->nr_children++] = t;
+	}
+	return 0;
+}
+
+static int load_cores(struct rst_ctx *rc, struct rst_task *t)
+{
+	t->cores = xzalloc(sizeof(*t->cores) * t->nr_threads);
+	if (!t->cores)
+		return -ENOMEM;
+	for (int i = 0; i < t->nr_threads; i++) {
+		CoreEntry *c;
+		int ret = img_read_one(rc->dirfd, IMG_CORE, t->pe->threads[i], &core_entry__descriptor,
+				       (ProtobufCMessage **)&c);
+
+		if (ret)
+			return ret;
+		t->cores[i] = c;
+		if (c->mtype != CORE_ENTRY__MARCH__X86_64) {
+			pr_err("core-%u.img: not an x86_64 image\n", t->pe->threads[i]);
+			return -EINVAL;
+		}
+		if (i == 0 && !c->tc) {
+			pr_err("core-%d.img: no task core\n", t->pid);
+			return -EINVAL;
+		}
+	}
+	t->zombie = t->cores[0]->tc->task_state == TASK_DEAD;
+	t->exit_code = t->cores[0]->tc->exit_code;
+	if (t->zombie)
+		return 0;
+	for (int i = 0; i < t->nr_threads; i++) {
+		CoreEntry *c = t->cores[i];
+
+		if (!c->thread_info || !c->thread_info->gpregs || !c->thread_info->fpregs ||
+		    !c->thread_core) {
+			pr_err("core-%u.img: registers missing\n", t->pe->threads[i]);
+			return -EINVAL;
+		}
+	}
+	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
+	return 0;
+}
+
+/* Shared memory: data only, inside the object. */
+static int load_shmem_pages(struct rst_ctx *rc, struct rst_shmem *s)
+{
+	int ret = pm_layer_load(&s->pages, rc->dirfd, IMG_SHMEM_PAGEMAP, s->shmid, rc->pages_src);
+
+	for (int i = 0; !ret && i < s->pages.nr; i++) {
+		const struct pm_ent *e = &s->pages.ents[i];
+
+		if (e->flags != PE_PRESENT ||
+		    e->vaddr + (uint64_t)e->nr_pages * PAGE_SIZE > s->size) {
+			pr_err("pagemap-shmem-%llu.img: entry %#llx+%u pages is beyond the "
+			       "object or not present\n", (unsigned long long)s->shmid,
+			       (unsigned long long)e->vaddr, e->nr_pages);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
+}
+
+static struct rst_shmem *find_shmem(struct rst_ctx *rc, uint64_t shmid)
+{
+	for (int i = 0; i < rc->nr_shmems; i++)
+		if (rc->shmems[i].shmid == shmid)
+			return &rc->shmems[i];
+	return NULL;
+}
+
+static int note_shmem(struct rst_ctx *rc, VmaEntry *v)
+{
+	struct rst_shmem *s = find_shmem(rc, v->shmid);
+	uint64_t end = v->pgoff + (v->end - v->start); /* pgoff is in bytes */
+
+	if (!s) {
+		s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		rc->shmems = s;
+		s = &rc->shmems[rc->nr_shmems++];
+		memset(s, 0, sizeof(*s));
+		s->shmid = v->shmid;
+		s->fd = -1;
+		s->pages.pages_fd = -1;
+	}
+	s->size = max(s->size, end);
+	return 0;
+}
+
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie)
+{
+	struct rst_shmem *s;
+
+	/* A memfd larger than 128 TiB is a corrupt image, not a memfd. */
+	if (find_shmem(rc, mie->shmid) || mie->size > (1ULL << 47)) {
+		pr_err("memfd.img: inode %u (%s) is a duplicate or has a bad size\n", mie->shmid,
+		       mie->name);
+		return -EINVAL;
+	}
+	s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	rc->shmems = s;
+	s = &rc->shmems[rc->nr_shmems++];
+	memset(s, 0, sizeof(*s));
+	s->shmid = mie->shmid;
+	s->size = PAGE_ALIGN(mie->size);
+	s->fd = -1;
+	s->memfd = mie;
+	return 0;
+}
+
+/*
+ * A dump through a page server leaves only sent-pagemap-PID.img here:
+ * say where the pages are rather than that a file is missing.
+ */
+static int check_pages_here(struct rst_ctx *rc, pid_t pid)
+{
+	char name[64], sent[64];
+
+	img_name(IMG_PAGEMAP, pid, name, sizeof(name));
+	img_name(IMG_SENT_PAGEMAP, pid, sent, sizeof(sent));
+	if (!faccessat(rc->dirfd, name, F_OK, 0) || faccessat(rc->dirfd, sent, F_OK, 0))
+		return 0;
+	pr_err("task %d's pages went to a page server (%s here is only what was sent): put "
+	       "the server's %s and pages files beside these images\n", pid, sent, name);
+	return -ENOENT;
+}
+
+static int load_mm(struct rst_ctx *rc, struct rst_task *t)
+{
+	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
+			       (ProtobufCMessage **)&t->mm);
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+		VmaEntry *v = t->mm->vmas[i];
+
+		if (v->start >= v->end || (v->start | v->end) & (PAGE_SIZE - 1) ||
+		    (i && v->start < t->mm->vmas[i - 1]->end)) {
+			pr_err("mm-%d.img: bad VMA %#llx-%#llx\n", t->pid,
+			       (unsigned long long)v->start, (unsigned long long)v->end);
+			return -EINVAL;
+		}
+		if ((v->status & VMA_ANON_SHARED) && (ret = note_shmem(rc, v)))
+			return ret;
+	}
+	ret = img_read_one(rc->dirfd, IMG_FS, t->pid, &fs_entry__descriptor,
+			   (ProtobufCMessage **)&t->fs);
+	if (ret)
+		return ret;
+	ret = check_pages_here(rc, t->pid);
+	return ret ? ret : pm_chain_load(&t->pages, rc->dirfd, t->pid, t->mm, rc->pages_src);
+}
+
+static int load_inventory(struct rst_ctx *rc)
+{
+	InventoryEntry *ie;
+	int ret = img_read_one(rc->dirfd, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			       (ProtobufCMessage **)&ie);
+
+	if (ret)
+		return ret;
+	if (ie->img_version != CRTOOLS_IMAGES_V1_1) {
+		pr_err("inventory.img: unsupported image version %u\n", ie->img_version);
+		ret = -EINVAL;
+	}
+	inventory_entry__free_unpacked(ie, NULL);
+	return ret;
+}
+
+/*
+ * Post-copy serves one layer: a page server has no parent images. (A lazy
+ * restore from local images serves a chain: the lazy view of pm_chain.)
+ */
+static int check_postcopy_chain(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pages.nr_layers > 1) {
+			pr_err("task %d's pages are an incremental chain (parent images): "
+			       "post-copy from a page server serves one dump, not a chain; "
+			       "dump without --prev-images-dir for post-copy\n",
+			       rc->tasks[i].pid);
+			return -ENOTSUP;
+		}
+	return 0;
+}
+
+int rst_load(struct rst_ctx *rc)
+{
+	int ret = img_sums_check(rc->dirfd);
+
+	if (!ret)
+		ret = load_inventory(rc);
+
+	if (!ret)
+		ret = load_pstree(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++) {
+		struct rst_task *t = &rc->tasks[i];
+
+		ret = load_cores(rc, t);
+		if (!ret && !t->zombie)
+			ret = load_mm(rc, t);
+	}
+	/* Before the shared memory: memfd inodes are shared memory too. */
+	if (!ret)
+		ret = files_load(rc);
+	for (int i = 0; !ret && files_memfd_at(rc, i); i++)
+		ret = rst_add_memfd(rc, files_memfd_at(rc, i));
+	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
+		ret = load_shmem_pages(rc, &rc->shmems[i]);
+	}
+	if (!ret && rc->opts && rc->opts->lazy && rc->pages_src)
+		ret = check_postcopy_chain(rc);
+	return ret;
+}
+
+void rst_free(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		struct rst_task *t = &rc->tasks[i];
+
+		for (int j = 0; t->cores && j < t->nr_threads; j++)
+			if (t->cores[j])
+				core_entry__free_unpacked(t->cores[j], NULL);
+		free(t->cores);
+		if (t->mm)
+			mm_entry__free_unpacked(t->mm, NULL);
+		if (t->fs)
+			fs_entry__free_unpacked(t->fs, NULL);
+		pstree_entry__free_unpacked(t->pe, NULL);
+		pm_chain_free(&t->pages);
+		free(t->children);
+	}
+	free(rc->tasks);
+	for (int i = 0; i < rc->nr_shmems; i++) {
+		pm_layer_free(&rc->shmems[i].pages);
+		if (rc->shmems[i].fd >= 0)
+			close(rc->shmems[i].fd);
+	}
+	free(rc->shmems);
+	files_rst_free(rc);
+}

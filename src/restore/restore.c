@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT
+/*
+ * amber restore: load and check the images, make the shared objects, clone
+ * the root with its saved pid and trace the tree while it rebuilds itself.
+ * Each thread ends in the restorer with a SIGSTOP; amber then lets it run
+ * its rt_sigreturn, unmaps the blob with a remote syscall and detaches.
+ * Any failure kills every task created so far.
+ */
+#define LOG_PREFIX "restore: "
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/fault.h"
+#include "files/files.h"
+#include "image/image.h"
+#include "lazy/lazy.h"
+#include "base/log.h"
+#include "base/remote.h"
+#include "restore/restore.h"
+#include "restore/task.h"
+#include "base/util.h"
+
+enum th_state { TH_RUNNING, TH_STOPPED, TH_IN_SIGRETURN, TH_DONE };
+
+struct tracked {
+	pid_t tid;
+	enum th_state state;
+};
+
+struct tracer {
+	struct rst_ctx *rc;
+	struct tracked *th;
+	int nr_th;
+	int nr_expected;
+	struct rst_blob_info *blobs;
+	int nr_blobs;
+};
+
+static int check_pids_free(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		PstreeEntry *pe = rc->tasks[i].pe;
+
+		for (size_t j = 0; j < pe->n_threads; j++) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/proc/%u", pe->threads[j]);
+			if (access(path, F_OK) == 0) {
+				pr_err("pid %u is in use: can't restore with the same pid (is the "
+				       "dumped tree still running?)\n", pe->threads[j]);
+				return -EBUSY;
+			}
+		}
+	}
+	return 0;
+}
+
+static int move_fd_up(int *fd, int base)
+{
+	int n = fcntl(*fd, F_DUPFD_CLOEXEC, base);
+
+	if (n < 0)
+		return -errno;
+	close(*fd);
+	*fd = n;
+	return 0;
+}
+
+/* Image fds the tasks read from must survive their own fds being put back. */
+static int move_pages_fds_up(struct rst_ctx *rc)
+{
+	int ret = 0;
+
+	for (int i = 0; i < rc->nr_tasks && !ret; i++) {
+		struct pm_chain *pc = &rc->tasks[i].pages;
+
+		for (int k = 0; k < pc->nr_layers && !ret; k++)
+			ret = move_fd_up(&pc->layers[k].pages_fd, rc->svc_fd_base);
+	}
+	for (int i = 0; i < rc->nr_shmems && !ret; i++)
+		if (rc->shmems[i].pages.pages_fd >= 0)
+			ret = move_fd_up(&rc->shmems[i].pages.pages_fd, rc->svc_fd_base);
+	return ret;
+}
+
+/* The empty object behind @s, s->size long: a memfd, or anonymous shared memory. */
+static int shmem_create(struct rst_shmem *s)
+{
+	char name[64];
+	void *p;
+	int fd;
+
+	if (s->memfd) {
+		fd = memfd_create(s->memfd->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd >= 0 && ftruncate(fd, s->size)) {
+			close(fd);
+			return -errno;
+		}
+		return fd < 0 ? -errno : fd;
+	}
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	snprintf(name, sizeof(name), "/proc/self/map_files/%lx-%lx", (unsigned long)p,
+		 (unsigned long)p + s->size);
+	fd = open(name, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = -errno;
+	munmap(p, s->size);
+	return fd;
+}
+
+/* Reads the saved runs into the object, checking each run's checksum. */
+static int shmem_fill(struct rst_ctx *rc, struct rst_shmem *s, int fd)
+{
+	void *p;
+	int ret = 0;
+
+	if (!s->pages.nr)
+		return 0;
+	p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	for (int j = 0; !ret && j < s->pages.nr; j++) {
+		const struct pm_ent *e = &s->pages.ents[j];
+		size_t len = e->nr_pages * PAGE_SIZE;
+
+		if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
+		    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
+			pr_err("shared memory %llu: data at %#llx is short or fails its checksum\n",
+			       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
+			ret = -EINVAL;
+		}
+	}
+	munmap(p, s->size);
+	return ret;
+}
+
+/* A memfd's exact size, owner and seals, once its contents are in. */
+static int memfd_finish(int fd, const MemfdInodeEntry *m)
+{
+	if (ftruncate(fd, m->size) || fchown(fd, m->uid, m->gid) ||
+	    (m->seals && fcntl(fd, F_ADD_SEALS, m->seals))) {
+		pr_perror("can't restore memfd %s (size, owner or seals %#x)", m->name, m->seals);
+		return -errno;
+	}
+	return 0;
+}
+
+static int shmem_prepare(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_shmems; i++) {
+		struct rst_shmem *s = &rc->shmems[i];
+		int ret, fd = shmem_create(s);
+
+		if (fd < 0) {
+			pr_err("can't create shared memory %llx: %s\n", (unsigned long long)s->shmid,
+			       strerror(-fd));
+			return fd;
+		}
+		ret = shmem_fill(rc, s, fd);
+		if (!ret && s->memfd)
+			ret = memfd_finish(fd, s->memfd);
+		if (!ret) {
+			/* Not O_CLOEXEC: the restoring tasks use it, the restorer closes it. */
+			s->fd = fcntl(fd, F_DUPFD, rc->svc_fd_base);
+			if (s->fd < 0)
+				ret = -errno;
+		}
+		close(fd);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static struct tracked *tracked_find(struct tracer *tr, pid_t tid, bool add)
+{
+	for (int i = 0; i < tr->nr_th; i++)
+		if (tr->th[i].tid == tid)
+			return &tr->th[i];
+	if (!add)
+		return NULL;
+	struct tracked *n = xrealloc_array(tr->th, tr->nr_th + 1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	tr->th = n;
+	n[tr->nr_th].tid = tid;
+	n[tr->nr_th].state = TH_RUNNING;
+	return &n[tr->nr_th++];
+}
+
+static void read_blob_infos(struct tracer *tr)
+{
+	struct rst_blob_info bi;
+
+	while (read(tr->rc->info_fd, &bi, sizeof(bi)) == sizeof(bi)) {
+		struct rst_blob_info *n = xrealloc_array(tr->blobs, tr->nr_blobs + 1, sizeof(*n));
+
+		if (!n)
+			return;
+		tr->blobs = n;
+		n[tr->nr_blobs++] = bi;
+	}
+}
+
+static void report_task_errors(struct rst_ctx *rc)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(rc->status_fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = 0;
+		pr_err("%s", buf);
+	}
+}
+
+static bool is_zombie_task(struct rst_ctx *rc, pid_t pid)
+{
+	struct rst_task *t = rst_find_task(rc, pid);
+
+	return t && t->zombie;
+}
+
+/* Runs the tree until every thread sits at its final SIGSTOP. */
+static int trace_until_stopped(struct tracer *tr)
+{
+	int nr_stopped = 0, st;
+
+	while (nr_stopped < tr->nr_expected) {
+		pid_t pid = waitpid(-1, &st, __WALL);
+		struct tracked *t;
+
+		if (pid < 0) {
+			pr_perror("waitpid");
+			return -errno;
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (is_zombie_task(tr->rc, pid))
+				continue;
+			pr_err("task %d died during restore (%s %d)\n", pid,
+			       WIFEXITED(st) ? "exit" : "signal",
+			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			return -ECHILD;
+		}
+		int ev = st >> 16, sig = WSTOPSIG(st);
+
+		t = tracked_find(tr, pid, true);
+		if (!t)
+			return -ENOMEM;
+		if (ev == 0 && sig == SIGSTOP && t->state == TH_RUNNING) {
+			t->state = TH_STOPPED;
+			nr_stopped++;
+			continue;
+		}
+		/* fork/clone events, the new tasks' first stops, stray signals */
+		if (ptrace(PTRACE_CONT, pid, 0, (ev || sig == SIGSTOP || sig == SIGTRAP) ? 0 : sig)) {
+			pr_perror("can't resume %d", pid);
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/* Lets each stopped thread run its rt_sigreturn and stops it right after. */
+static int trace_sigreturns(struct tracer *tr)
+{
+	int done = 0, st;
+
+	for (int i = 0; i < tr->nr_th; i++)
+		if (tr->th[i].state == TH_STOPPED && ptrace(PTRACE_SYSCALL, tr->th[i].tid, 0, 0))
+			return -errno;
+	while (done < tr->nr_expected) {
+		pid_t pid = waitpid(-1, &st, __WALL);
+		struct tracked *t;
+
+		if (pid < 0)
+			return -errno;
+		if (!WIFSTOPPED(st)) {
+			if (is_zombie_task(tr->rc, pid))
+				continue;
+			pr_err("task %d died in its last restore step\n", pid);
+			return -ECHILD;
+		}
+		t = tracked_find(tr, pid, false);
+		if (!t || WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+			ptrace(PTRACE_SYSCALL, pid, 0, 0);
+			continue;
+		}
+		if (t->state == TH_STOPPED) {
+			t->state = TH_IN_SIGRETURN;
+			if (ptrace(PTRACE_SYSCALL, pid, 0, 0))
+				return -errno;
+		} else if (t->state == TH_IN_SIGRETURN) {
+			t->state = TH_DONE;
+			done++;
+		}
+	}
+	return 0;
+}
+
+static int unmap_blobs(struct tracer *tr)
+{
+	read_blob_infos(tr);
+	for (int i = 0; i < tr->nr_blobs; i++) {
+		struct remote r;
+		long ret;
+		int err = remote_init_bare(&r, tr->blobs[i].pid);
+
+		if (err)
+			return err;
+		err = remote_syscall(&r, SYS_munmap, &ret, tr->blobs[i].start, tr->blobs[i].len, 0,
+				     0, 0, 0);
+		remote_fini(&r);
+		if (err || ret) {
+			pr_err("can't unmap the restorer from %d\n", r.pid);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static void kill_all(struct rst_ctx *rc)
+{
+	for (int i = rc->nr_tasks - 1; i >= 0; i--)
+		kill(rc->tasks[i].pid, SIGKILL);
+	while (waitpid(-1, NULL, __WALL) > 0)
+		;
+}
+
+static int count_threads(struct rst_ctx *rc)
+{
+	int n = 0;
+
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (!rc->tasks[i].zombie)
+			n += rc->tasks[i].nr_threads;
+	return n;
+}
+
+static int setup_pipes(struct rst_ctx *rc, int go[2])
+{
+	int st[2], info[2];
+
+	if (pipe2(st, O_NONBLOCK) || pipe2(info, O_NONBLOCK) || pipe(go))
+		return -errno;
+	/* Tasks keep the write ends (>= base, closed by the restorer). */
+	rc->status_fd = fcntl(st[1], F_DUPFD, rc->svc_fd_base);
+	rc->info_fd = fcntl(info[1], F_DUPFD, rc->svc_fd_base);
+	close(st[1]);
+	close(info[1]);
+	if (move_fd_up(&st[0], rc->svc_fd_base) || move_fd_up(&info[0], rc->svc_fd_base) ||
+	    move_fd_up(&go[0], rc->svc_fd_base) || move_fd_up(&go[1], rc->svc_fd_base))
+		return -EMFILE;
+	return st[0] << 16 | info[0];
+}
+
+static int run_tree(struct rst_ctx *rc)
+{
+	struct rst_task *root = &rc->tasks[0];
+	struct tracer tr = { .rc = rc, .nr_expected = count_threads(rc) };
+	int go[2], ret, rd, status_rd, info_rd;
+	pid_t pid;
+	char c = 0;
+
+	rd = setup_pipes(rc, go);
+	if (rd < 0)
+		return rd;
+	status_rd = rd >> 16;
+	info_rd = rd & 0xffff;
+	pid = rst_clone_pid(root->pid);
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		close(go[0]);
+		rst_task_run(rc, root);
+	}
+	if (pid < 0) {
+		pr_perror("clone3 of root pid %d", root->pid);
+		return -errno;
+	}
+	close(go[0]);
+	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE |
+		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) {
+		pr_perror("can't trace restored root %d", pid);
+		kill(pid, SIGKILL);
+		return -errno;
+	}
+	if (write(go[1], &c, 1) != 1)
+		return -EIO;
+	close(go[1]);
+	/* Our copies of the write ends would hide a task's death from reads. */
+	close(rc->status_fd);
+	close(rc->info_fd);
+	rc->status_fd = status_rd;
+	rc->info_fd = info_rd;
+
+	ret = trace_until_stopped(&tr);
+	if (!ret && fault_injected("restore-sigreturn"))
+		ret = -EIO;
+	if (!ret)
+		ret = trace_sigreturns(&tr);
+	if (!ret)
+		ret = unmap_blobs(&tr);
+	if (ret) {
+		report_task_errors(rc);
+		kill_all(rc);
+	} else {
+		for (int i = 0; i < tr.nr_th; i++)
+			ptrace(PTRACE_DETACH, tr.th[i].tid, 0, 0);
+	}
+	free(tr.th);
+	free(tr.blobs);
+	return ret;
+}
+
+static int wait_root(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid) {
+		pr_perror("waitpid %d", pid);
+		return 1;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int amber_restore(const struct restore_opts *opts)
+{
+	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
+			      .lazy_fd = -1 };
+	int ret;
+
+	rc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (rc.dirfd < 0) {
+		pr_perror("can't open image directory %s", opts->dir);
+		return 1;
+	}
+	remote_log_init();
+	ret = opts->lazy ? lazy_restore_connect(&rc) : 0;
+	if (!ret)
+		ret = rst_load(&rc);
+	/* The loaded layers hold their own dups of what the daemon handed over. */
+	lazy_restore_put_pages(&rc);
+	if (!ret)
+		ret = check_pids_free(&rc);
+	if (ret) {
+		pr_err("images in %s refused; nothing was restored\n", opts->dir);
+		goto out;
+	}
+	rc.svc_fd_base = max(files_max_fd(&rc) + 1, 256);
+	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
+	if (!ret && rc.lazy_fd >= 0)
+		ret = move_fd_up(&rc.lazy_fd, rc.svc_fd_base);
+	if (!ret)
+		ret = move_pages_fds_up(&rc);
+	if (!ret)
+		ret = log_move_fd(rc.svc_fd_base);
+	if (!ret)
+		ret = shmem_prepare(&rc);
+	if (!ret)
+		ret = files_prepare_shared(&rc);
+	if (!ret && opts->lazy)
+		ret = lazy_restore_hello(&rc);
+	if (!ret)
+		ret = run_tree(&rc);
+	/* The tasks closed theirs: the keeper now knows every uffd has arrived. */
+	if (rc.lazy_fd >= 0)
+		close(rc.lazy_fd);
+	rc.lazy_fd = -1;
+	if (ret) {
+		pr_err("restore failed; every task it created was killed\n");
+		goto out;
+	}
+	pr_info("restored %d task(s), root %d\n", rc.nr_tasks, rc.tasks[0].pid);
+	if (!opts->detach)
+		ret = wait_root(rc.tasks[0].pid);
+out:
+	if (rc.lazy_fd >= 0)
+		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
+	rst_free(&rc);
+	if (rc.dirfd >= 0)
+		close(rc.dirfd);
+	return ret < 0 ? 1 : ret;
+}

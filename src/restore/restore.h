@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_RESTORE_H
+#define AMBER_RESTORE_H
+
+/*
+ * Restore: the tree as read from the images, and the restore sequence.
+ *
+ *   rst_ctx
+ *     tasks[0..nr_tasks)  parents before children; tasks[0] is the root
+ *       rst_task          one process: pstree entry, per-thread cores, mm,
+ *                         pages (pagemap_chain.h: runs into pages-N.img
+ *                         of this dump and its parents)
+ *
+ * 1. rst_load(): read and check every image. Nothing is forked before the
+ *    whole set is known good.
+ * 2. files_prepare_shared() and shmem_prepare() make objects shared between
+ *    tasks, as fds >= svc_fd_base that every task inherits.
+ * 3. The root is cloned with its saved pid (clone3 set_tid); each task
+ *    forks its own children the same way, then puts its fds, cwd, umask and
+ *    rlimits in place while libc is still there.
+ * 4. Each task maps the restorer blob and jumps into it (restorer_args.h).
+ * 5. amber, tracing every task, catches each thread at the exit of its
+ *    rt_sigreturn, unmaps the blob with a remote syscall and detaches.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core.pb-c.h"
+#include "memfd.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "mem/pagemap_chain.h"
+#include "pstree.pb-c.h"
+#include "fs.pb-c.h"
+
+struct files_rst;
+
+struct restore_opts {
+	const char *dir;
+	bool detach;
+	bool shell_job;
+	bool lazy;		 /* --lazy-pages */
+	const char *lazy_socket; /* the lazy-pages daemon's socket */
+};
+
+struct rst_shmem {
+	uint64_t shmid; /* the dumped shmem inode */
+	uint64_t size;	/* page aligned */
+	MemfdInodeEntry *memfd; /* a memfd's inode (files.c owns it), else NULL */
+	int fd;		/* created by shmem_prepare(), >= svc_fd_base */
+	struct pm_layer pages; /* vaddr is the offset in the object */
+};
+
+struct rst_task {
+	PstreeEntry *pe;
+	pid_t pid, ppid, pgid, sid;
+	bool zombie;
+	int exit_code;
+	int nr_threads;
+	CoreEntry **cores; /* [0] is the leader */
+	MmEntry *mm;
+	FsEntry *fs;
+	uint32_t files_id;
+	struct pm_chain pages; /* runs through the parent images, if any */
+	struct rst_task *parent;
+	struct rst_task **children;
+	int nr_children;
+};
+
+struct rst_ctx {
+	const struct restore_opts *opts;
+	int dirfd;
+	struct rst_task *tasks;
+	int nr_tasks;
+	struct rst_shmem *shmems;
+	int nr_shmems;
+	int svc_fd_base;
+	struct files_rst *files;
+	int status_fd; /* tasks report failures to amber through this pipe */
+	int info_fd;   /* tasks send struct rst_blob_info here */
+	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
+	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
+	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
+	uint64_t uffd_features; /* the event features this kernel has */
+};
+
+int amber_restore(const struct restore_opts *opts);
+
+int rst_load(struct rst_ctx *rc);
+/* A memfd inode of memfd.img: restored like shared memory, with its name. */
+int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
+/* The @i-th inode of memfd.img (files_restore.c), NULL past the last. */
+MemfdInodeEntry *files_memfd_at(struct rst_ctx *rc, int i);
+void rst_free(struct rst_ctx *rc);
+struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
+
+#endif

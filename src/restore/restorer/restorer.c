@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The restorer blob. It runs in each restored task after the task has
+ * set up everything that needs libc, from a mapping that collides with
+ * no saved VMA. It unmaps the rest of the restoring process, maps the
+ * saved VMAs and fills them from the pages image, restores the per-task
+ * and per-thread kernel state, creates the other threads, and finally
+ * each thread stops (so amber can catch it) and rt_sigreturns into its
+ * saved registers.
+ *
+ * Raw syscalls only; every failure writes a line to status_fd and exits
+ * the whole task, which amber sees and turns into a failed restore.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/csum.h"
+#include "restore/restorer_args.h"
+#include "lazy.h"
+#include "sys.h"
+
+#define PROT_READ  1
+#define PROT_WRITE 2
+#define MAP_SHARED 1
+#define MAP_PRIVATE 2
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define MAP_GROWSDOWN 0x100
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#define PR_SET_MM 35
+#define PR_SET_MM_MAP 14
+#define PR_SET_DUMPABLE 4
+#define PR_SET_THP_DISABLE 41
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_NAME 15
+#define PR_SET_SECUREBITS 28
+#define PR_CAPBSET_DROP 24
+#define PR_SET_KEEPCAPS 8
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define SIGSTOP 19
+#define SIGCHLD 17
+#define PAGE 4096UL
+#define VMA_AREA_VDSO (1 << 3)
+#define VMA_AREA_VVAR (1 << 12)
+
+#define CLONE_VM 0x100
+#define CLONE_FS 0x200
+#define CLONE_FILES 0x400
+#define CLONE_SIGHAND 0x800
+#define CLONE_THREAD 0x10000
+#define CLONE_SYSVSEM 0x40000
+
+static void write_str(int fd, const char *s)
+{
+	size_t n = 0;
+
+	while (s[n])
+		n++;
+	sys3(NR_write, fd, s, n);
+}
+
+static void fmt_num(char *buf, long v)
+{
+	char tmp[24];
+	int i = 0, j = 0;
+	unsigned long u = v < 0 ? -v : v;
+
+	do {
+		tmp[i++] = '0' + u % 10;
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[j++] = '-';
+	while (i)
+		buf[j++] = tmp[--i];
+	buf[j] = 0;
+}
+
+/* Reports "restorer: <pid>: <what> failed: <ret>" and kills the task. */
+static void __attribute__((noreturn)) fail_at(struct rst_task_args *a, const char *what, long ret,
+					      uint64_t addr)
+{
+	char num[24];
+
+	if (a->status_fd < 0)
+		sys1(NR_exit_group, 42);
+	write_str(a->status_fd, "restorer: ");
+	fmt_num(num, a->pid);
+	write_str(a->status_fd, num);
+	write_str(a->status_fd, ": ");
+	write_str(a->status_fd, what);
+	write_str(a->status_fd, " failed: ");
+	fmt_num(num, ret);
+	write_str(a->status_fd, num);
+	if (addr) {
+		write_str(a->status_fd, " at ");
+		fmt_num(num, addr);
+		write_str(a->status_fd, num);
+	}
+	write_str(a->status_fd, "\n");
+	sys1(NR_exit_group, 42);
+	__builtin_unreachable();
+}
+
+#define fail(a, what, ret) fail_at(a, what, ret, 0)
+
+/* Unmaps everything but the blob and the current vdso/vvar. */
+static void unmap_old(struct rst_task_args *a)
+{
+	uint64_t keep[RST_MAX_SPECIAL + 1][2];
+	int n = 0;
+	uint64_t cur = 0;
+
+	keep[n][0] = a->blob_start;
+	keep[n++][1] = a->blob_start + a->blob_len;
+	for (uint32_t i = 0; i < a->nr_special; i++) {
+		keep[n][0] = a->special[i].cur;
+		keep[n++][1] = a->special[i].cur + a->special[i].len;
+	}
+	/* sort by start (n is tiny) */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (keep[j][0] < keep[i][0]) {
+				uint64_t s = keep[i][0], e = keep[i][1];
+
+				keep[i][0] = keep[j][0], keep[i][1] = keep[j][1];
+				keep[j][0] = s, keep[j][1] = e;
+			}
+	for (int i = 0; i <= n; i++) {
+		uint64_t end = i < n ? keep[i][0] : a->task_size;
+
+		if (end > cur) {
+			long ret = sys2(NR_munmap, cur, end - cur);
+
+			if (ret)
+				fail(a, "munmap of the old address space", ret);
+		}
+		if (i < n)
+			cur = keep[i][1];
+	}
+}
+
+static void move_specials(struct rst_task_args *a)
+{
+	uint64_t off = 0;
+
+	for (uint32_t i = 0; i < a->nr_special; i++) {
+		struct rst_special *s = &a->special[i];
+		long ret = sys5(NR_mremap, s->cur, s->len, s->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+				a->park + off);
+
+		if (ret != (long)(a->park + off))
+			fail(a, "mremap of vdso/vvar to the park", ret);
+		s->cur = a->park + off;
+		off += s->len;
+	}
+	for (uint32_t i = 0; i < a->nr_special; i++) {
+		struct rst_special *s = &a->special[i];
+		long ret = sys5(NR_mremap, s->cur, s->len, s->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+				s->target);
+
+		if (ret != (long)s->target)
+			fail(a, "mremap of vdso/vvar to its saved place", ret);
+	}
+}
+
+static void map_vmas(struct rst_task_args *a)
+{
+	struct rst_vma *v = (struct rst_vma *)a->vmas;
+
+	for (uint32_t i = 0; i < a->nr_vmas; i++, v++) {
+		long ret;
+		uint32_t flags = v->flags | MAP_FIXED;
+
+		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR))
+			continue;
+		if (v->fd < 0)
+			flags |= MAP_ANONYMOUS;
+		/* Writable until the pages are in; final protections come later. */
+		/* Shared mappings get no pages from the image: keep their own prot,
+		 * which a read-only fd allows. */
+		ret = sys6(NR_mmap, v->start, v->end - v->start,
+			   (v->flags & MAP_SHARED) ? v->prot : v->prot | PROT_WRITE | PROT_READ,
+			   flags, v->fd, v->fd < 0 ? 0 : v->pgoff);
+		if (ret != (long)v->start)
+			fail_at(a, "mmap of a saved VMA", ret, v->start);
+	}
+}
+
+/*
+ * Pages are read straight into place in pieces small enough to stay in
+ * the cache, and each piece is summed right after its read: summing a
+ * whole 2 MiB run after reading it would fetch it from memory again.
+ */
+#define FILL_PIECE (256 * 1024UL)
+
+static void fill_piece(struct rst_task_args *a, struct rst_run *r, uint64_t at, uint64_t len)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		long n = sys4(NR_pread64, r->fd, r->vaddr + at + done, len - done,
+			      r->off + at + done);
+
+		if (n <= 0)
+			fail_at(a, "read of the pages image", n, r->vaddr + at + done);
+		done += n;
+	}
+}
+
+static void fill_pages(struct rst_task_args *a)
+{
+	struct rst_run *r = (struct rst_run *)a->runs;
+
+	for (uint32_t i = 0; i < a->nr_runs; i++, r++) {
+		uint64_t len = r->nr_pages * PAGE;
+		struct amber_csum_ctx cs;
+
+		amber_csum_init(&cs, r->vaddr);
+		for (uint64_t at = 0; at < len; at += FILL_PIECE) {
+			uint64_t n = len - at < FILL_PIECE ? len - at : FILL_PIECE;
+
+			fill_piece(a, r, at, n);
+			amber_csum_add(&cs, (void *)(r->vaddr + at), n);
+		}
+		if (r->has_csum && amber_csum_end(&cs) != r->csum)
+			fail_at(a, "checksum of the pages image (corrupt image)", -5, r->vaddr);
+	}
+}
+
+/* Pages an older image had that are gone now: back to zero (or the file). */
+static void zap_pages(struct rst_task_args *a)
+{
+	struct rst_zap *z = (struct rst_zap *)a->zaps;
+
+	for (uint32_t i = 0; i < a->nr_zaps; i++, z++) {
+		long ret = sys3(NR_madvise, z->start, z->len, 4 /* MADV_DONTNEED */);
+
+		if (ret)
+			fail_at(a, "madvise(DONTNEED) of pages freed since a parent image", ret,
+				z->start);
+	}
+}
+
+static void finish_vmas(struct rst_task_args *a)
+{
+	struct rst_vma *v = (struct rst_vma *)a->vmas;
+
+	for (uint32_t i = 0; i < a->nr_vmas; i++, v++) {
+		long ret;
+
+		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR))
+			continue;
+		ret = sys3(NR_mprotect, v->start, v->end - v->start, v->prot);
+		if (ret)
+			fail_at(a, "mprotect of a saved VMA", ret, v->start);
+		for (int adv = 0; adv < 64; adv++) {
+			if (!(v->madv & (1ULL << adv)))
+				continue;
+			ret = sys3(NR_madvise, v->start, v->end - v->start, adv);
+			if (ret)
+				fail(a, "madvise of a saved VMA", ret);
+		}
+		/* Last, on the filled pages: locking first would fault them all in empty. */
+		if (v->locked) {
+			ret = sys2(NR_mlock, v->start, v->end - v->start);
+			if (ret)
+				fail_at(a, "mlock of a locked VMA", ret, v->start);
+		}
+		if (v->fd >= 0)
+			sys1(NR_close, v->fd);
+	}
+}
+
+static void restore_task_state(struct rst_task_args *a)
+{
+	long ret;
+
+	if (a->has_mm_map) {
+		ret = sys5(NR_prctl, PR_SET_MM, PR_SET_MM_MAP, a->mm_map, sizeof(a->mm_map) + 8, 0);
+		if (ret)
+			fail(a, "prctl(PR_SET_MM_MAP)", ret);
+	}
+	if (a->exe_fd >= 0)
+		sys1(NR_close, a->exe_fd);
+	sys2(NR_prctl, PR_SET_THP_DISABLE, a->thp_disabled);
+	for (uint32_t sig = 1; sig <= a->nr_sigactions; sig++) {
+		if (sig == 9 || sig == SIGSTOP)
+			continue;
+		ret = sys4(NR_rt_sigaction, sig, &a->sigactions[sig], 0, 8);
+		if (ret)
+			fail(a, "rt_sigaction", ret);
+	}
+	for (int w = 0; w < 3; w++) {
+		ret = sys3(NR_setitimer, w, a->itimers[w], 0);
+		if (ret)
+			fail(a, "setitimer", ret);
+	}
+	for (uint32_t r = 0; r < a->nr_rlimits; r++) {
+		ret = sys4(NR_prlimit64, 0, r, a->rlimits[r], 0);
+		if (ret)
+			fail(a, "prlimit64", ret);
+	}
+}
+
+/* SIGCHLDs from zombie helpers that exited during the restore are not the task's. */
+static void drop_restore_sigchld(void)
+{
+	uint64_t set = 1ULL << (SIGCHLD - 1);
+	uint64_t ts[2] = { 0, 0 };
+	char info[128];
+
+	while (sys4(NR_rt_sigtimedwait, &set, info, ts, 8) == SIGCHLD)
+		;
+}
+
+static void restore_creds(struct rst_task_args *a, struct rst_creds *c)
+{
+	struct {
+		uint32_t version;
+		int32_t pid;
+	} hdr = { 0x20080522, 0 };
+	uint32_t data[6];
+	long ret;
+
+	for (int cap = 0; cap < 64; cap++)
+		if (!(c->cap_bnd & (1ULL << cap)))
+			sys2(NR_prctl, PR_CAPBSET_DROP, cap);
+	ret = sys2(NR_setgroups, c->nr_groups, c->groups);
+	if (ret)
+		fail(a, "setgroups", ret);
+	sys2(NR_prctl, PR_SET_KEEPCAPS, 1);
+	ret = sys3(NR_setresgid, c->gid, c->egid, c->sgid);
+	if (!ret)
+		ret = sys3(NR_setresuid, c->uid, c->euid, c->suid);
+	if (ret)
+		fail(a, "setresuid/gid", ret);
+	sys1(NR_setfsgid, c->fsgid);
+	sys1(NR_setfsuid, c->fsuid);
+	data[0] = c->cap_eff, data[1] = c->cap_prm, data[2] = c->cap_inh;
+	data[3] = c->cap_eff >> 32, data[4] = c->cap_prm >> 32, data[5] = c->cap_inh >> 32;
+	ret = sys2(NR_capset, &hdr, data);
+	if (ret)
+		fail(a, "capset", ret);
+	sys2(NR_prctl, PR_SET_SECUREBITS, c->secbits);
+}
+
+static void __attribute__((noreturn)) sigreturn_to(uint64_t frame)
+{
+	/* rt_sigreturn reads the frame at rsp - 8 (after the popped pretcode). */
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "mov $15, %%eax\n\t"
+			 "syscall\n\t"
+			 :
+			 : "r"(frame + 8)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+/* The end of every thread: its own kernel state, a stop for amber, sigreturn. */
+static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, struct rst_thread *t,
+						     int leader)
+{
+	long ret;
+
+	sys2(NR_arch_prctl, ARCH_SET_FS, t->fs_base);
+	sys2(NR_arch_prctl, ARCH_SET_GS, t->gs_base);
+	sys2(NR_set_robust_list, t->robust_head, t->robust_len ? t->robust_len : 24);
+	sys1(NR_set_tid_address, t->clear_tid);
+	if (t->rseq_ptr) {
+		ret = sys4(NR_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig);
+		if (ret)
+			fail(a, "rseq registration", ret);
+	}
+	if (t->pdeath_sig)
+		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
+	if (t->comm[0])
+		sys2(NR_prctl, PR_SET_NAME, t->comm);
+	for (uint32_t i = 0; i < t->nr_pending; i++) {
+		int32_t *si = (int32_t *)(t->pending + 128 * i);
+
+		ret = sys4(NR_rt_tgsigqueueinfo, a->pid, t->tid, si[0], si);
+		if (ret)
+			fail(a, "queueing a pending signal", ret);
+	}
+	if (leader) {
+		for (uint32_t i = 0; i < a->nr_shared_pending; i++) {
+			int32_t *si = (int32_t *)(a->shared_pending + 128 * i);
+
+			ret = sys3(NR_rt_sigqueueinfo, a->pid, si[0], si);
+			if (ret)
+				fail(a, "queueing a shared pending signal", ret);
+		}
+	}
+	restore_creds(a, &t->creds);
+	__atomic_add_fetch(&a->nr_ready, 1, __ATOMIC_SEQ_CST);
+	/* amber, our tracer, catches this stop and then the sigreturn below. */
+	sys3(NR_tgkill, a->pid, t->tid, SIGSTOP);
+	sigreturn_to(t->sigframe);
+}
+
+void thread_entry(struct rst_task_args *a, struct rst_thread *t);
+void thread_entry(struct rst_task_args *a, struct rst_thread *t)
+{
+	thread_finish(a, t, 0);
+}
+
+/*
+ * clone3 for a thread: the child starts on its own stack with the same
+ * registers; r12/r13 carry the args into thread_entry.
+ */
+static long clone_thread(struct rst_task_args *a, struct rst_thread *t)
+{
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+			tls, set_tid, set_tid_size, cgroup;
+	} ca = { 0 };
+	uint64_t tid = t->tid;
+	long ret;
+
+	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	ca.stack = t->stack_top - RST_STACK_SIZE;
+	ca.stack_size = RST_STACK_SIZE;
+	ca.set_tid = (uint64_t)&tid;
+	ca.set_tid_size = 1;
+	{
+		register long r12 __asm__("r12") = (long)a;
+		register long r13 __asm__("r13") = (long)t;
+
+		__asm__ volatile("syscall\n\t"
+				 "test %%rax, %%rax\n\t"
+				 "jnz 1f\n\t"
+				 "mov %%r12, %%rdi\n\t"
+				 "mov %%r13, %%rsi\n\t"
+				 "and $-16, %%rsp\n\t"
+				 "call thread_entry\n\t"
+				 "ud2\n"
+				 "1:\n\t"
+				 : "=a"(ret)
+				 : "a"((long)NR_clone3), "D"(&ca), "S"(sizeof(ca)), "r"(r12), "r"(r13)
+				 : "rcx", "r11", "memory");
+	}
+	return ret;
+}
+
+void restorer_main(struct rst_task_args *a);
+void restorer_main(struct rst_task_args *a)
+{
+	uint64_t all = ~0ULL;
+	struct rst_thread *th = (struct rst_thread *)a->threads;
+	long ret;
+
+	sys4(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, &all, 0, 8);
+	if (a->cur_rseq_ptr)
+		sys4(NR_rseq, a->cur_rseq_ptr, a->cur_rseq_len, 1 /* unregister */,
+		     a->cur_rseq_sig);
+	unmap_old(a);
+	move_specials(a);
+	map_vmas(a);
+	if (a->lazy_sock >= 0) {
+		const char *what;
+
+		ret = rst_lazy_register(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
+	fill_pages(a);
+	zap_pages(a);
+	finish_vmas(a);
+	restore_task_state(a);
+	drop_restore_sigchld();
+	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
+	/* status_fd is gone now: from here failures are only seen as deaths. */
+	a->status_fd = -1;
+	for (uint32_t i = 1; i < a->nr_threads; i++) {
+		ret = clone_thread(a, &th[i]);
+		if (ret != th[i].tid)
+			fail(a, "clone3 of a thread", ret);
+	}
+	sys2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
+	thread_finish(a, &th[0], 1);
+}
+
+/* Entry: rdi = args, rsp = the leader's blob stack. */
+__asm__(".section .text.entry,\"ax\"\n"
+	".globl restorer_entry\n"
+	"restorer_entry:\n\t"
+	"and $-16, %rsp\n\t"
+	"call restorer_main\n\t"
+	"ud2\n"
+	".previous\n");

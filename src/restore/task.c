@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: MIT
+/*
+ * What each restored task does for itself, with libc still mapped: its
+ * session and group, its children (with their saved pids), its fds, cwd
+ * and umask; then it builds the restorer's arguments inside the blob's
+ * own mapping and jumps into the blob. Never returns on success.
+ */
+#define LOG_PREFIX "task: "
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "files/files.h"
+#include "image/image.h"
+#include "base/log.h"
+#include "restore/restore.h"
+#include "restore/task.h"
+#include "restore/restorer_args.h"
+#include "base/uapi.h"
+#include "base/util.h"
+#include "mem/vma.h"
+#include "image/xsave.h"
+
+
+
+static void report(struct rst_ctx *rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(struct rst_ctx *rc, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "task %d: ", getpid());
+	va_start(ap, fmt);
+	n += vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	va_end(ap);
+	if (write(rc->status_fd, buf, min((size_t)n, sizeof(buf) - 1)) < 0) {
+	}
+}
+
+int rst_clone_pid(pid_t pid)
+{
+	struct clone_args_v2 args = { 0 };
+	uint64_t tid = pid;
+
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uintptr_t)&tid;
+	args.set_tid_size = 1;
+	return syscall(__NR_clone3, &args, sizeof(args));
+}
+
+/* The task's name (comm); threads cloned from this one later inherit it. */
+static int set_comm(struct rst_task *t)
+{
+	const char *comm = t->cores[0]->tc->comm;
+
+	return comm && prctl(PR_SET_NAME, comm) ? -errno : 0;
+}
+
+static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
+{
+	int st = t->exit_code;
+
+	set_comm(t); /* best effort: a zombie shows its name, nothing more */
+	if (WIFSIGNALED(st)) {
+		signal(WTERMSIG(st), SIG_DFL);
+		kill(getpid(), WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
+}
+
+static int set_session(struct rst_ctx *rc, struct rst_task *t)
+{
+	if (t->sid == t->pid) {
+		if (getsid(0) != t->pid && setsid() < 0)
+			return -errno;
+	} else if (!t->parent && !rc->opts->shell_job && getsid(0) != t->sid) {
+		report(rc, "session %d is outside the tree: restore with --shell-job\n", t->sid);
+		return -EINVAL;
+	}
+	if (t->pgid == t->pid && getpgid(0) != t->pid && setpgid(0, 0))
+		return -errno;
+	if (t->pgid != t->pid && getpgid(0) != t->pgid && rst_find_task(rc, t->pgid) &&
+	    setpgid(0, t->pgid))
+		return -errno;
+	return 0;
+}
+
+static int fork_children(struct rst_ctx *rc, struct rst_task *t)
+{
+	for (int i = 0; i < t->nr_children; i++) {
+		struct rst_task *c = t->children[i];
+		pid_t pid = rst_clone_pid(c->pid);
+
+		if (pid < 0) {
+			report(rc, "clone3 for pid %d: %s\n", c->pid, strerror(errno));
+			return -errno;
+		}
+		if (pid == 0) {
+			if (c->zombie)
+				become_zombie(c);
+			rst_task_run(rc, c);
+		}
+	}
+	/* Zombies must be dead before the restorer drops the SIGCHLDs they sent. */
+	for (int i = 0; i < t->nr_children; i++) {
+		siginfo_t si;
+
+		if (t->children[i]->zombie &&
+		    waitid(P_PID, t->children[i]->pid, &si, WEXITED | WNOWAIT))
+			return -errno;
+	}
+	return 0;
+}
+
+static int restore_fs(struct rst_ctx *rc, struct rst_task *t)
+{
+	int root = files_open_reg(rc, t->fs->root_id, O_RDONLY | O_DIRECTORY);
+	int cwd = files_open_reg(rc, t->fs->cwd_id, O_RDONLY | O_DIRECTORY);
+	struct stat a, b;
+	int ret = 0;
+
+	if (root < 0 || cwd < 0) {
+		report(rc, "can't open root or cwd\n");
+		ret = -ENOENT;
+		goto out;
+	}
+	if (fstat(root, &a) == 0 && stat("/", &b) == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+		if (fchdir(root) || chroot("."))
+			ret = -errno;
+	if (!ret && fchdir(cwd))
+		ret = -errno;
+	umask(t->fs->has_umask ? t->fs->umask : 022);
+out:
+	if (root >= 0)
+		close(root);
+	if (cwd >= 0)
+		close(cwd);
+	return ret;
+}
+
+static void __attribute__((noreturn)) fail_task(struct rst_ctx *rc, const char *what, int err)
+{
+	report(rc, "%s failed: %s\n", what, strerror(err < 0 ? -err : err));
+	_exit(43);
+}
+
+void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task *t)
+{
+	int ret;
+
+	ret = set_session(rc, t);
+	if (ret)
+		fail_task(rc, "session/process group", ret);
+	ret = fork_children(rc, t);
+	if (ret)
+		fail_task(rc, "forking children", ret);
+	ret = files_restore_task(rc, t);
+	if (ret)
+		fail_task(rc, "restoring fds", ret);
+	ret = restore_fs(rc, t);
+	if (ret)
+		fail_task(rc, "restoring cwd/root", ret);
+	if (personality(t->cores[0]->tc->personality) < 0)
+		fail_task(rc, "personality", errno);
+	ret = set_comm(t);
+	if (ret)
+		fail_task(rc, "setting comm", ret);
+	ret = rst_jump_to_blob(rc, t);
+	fail_task(rc, "preparing the restorer", ret);
+}
