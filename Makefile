@@ -1,7 +1,8 @@
 # amber: checkpoint/restore for Linux process trees.
 #
 #   make               build build/amber and build/libamber.a (nothing else; never installs)
-#   make deps          install the Debian packages the build, tests and VM need (root)
+#   make deps          install the Debian packages the build, tests and VM need (root;
+#                      make demo/check/test install what they need themselves)
 #   make check         unit tests of pure logic, the layering check, crit checks
 #   make test          everything: unit, page server, zdtm in every mode, ASAN, QEMU guests
 #   make demo          checkpoint a running workload, restore it, show it continue
@@ -60,12 +61,12 @@ RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-sta
 RST_SRCS := $(wildcard src/restore/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
-.PHONY: all deps asan lib tests check unit layers test pserver zdtm zdtm-asan demo bench \
+.PHONY: all deps asan lib tests check run-check unit layers test pserver zdtm zdtm-asan demo bench \
 	clean format vmtest kernel vm-ci install uninstall man
 all: $(B)/amber
 
 deps:
-	@bash scripts/deps.sh
+	@bash scripts/deps.sh all
 
 lib: $(B)/libamber.a
 
@@ -140,7 +141,9 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amber $(DESTDIR)$(LIBDIR)/libamber.a \
 	      $(DESTDIR)$(INCDIR)/amber.h $(DESTDIR)$(MANDIR)/man8/amber.8
 
-# --- tests -----------------------------------------------------------------
+# --- tests ---------------------------------------------------------------
+# Each target installs what it needs first (scripts/deps.sh), then builds:
+# two steps in order, so make -j never compiles before the headers exist.
 tests: $(B)/amber $(B)/asan/amber
 	$(MAKE) -s -C test/zdtm
 	$(MAKE) -s -C test/unit
@@ -152,14 +155,17 @@ layers: $(B)/libamber.a
 	bash scripts/layers.sh $(B)
 
 # Unit tests of pure logic, the layering, and crit reading amber's protos.
-check: deps $(B)/amber layers
+check:
+	@bash scripts/deps.sh test
+	$(MAKE) tests
+	$(MAKE) run-check
+unit: check
+run-check: layers
 	$(MAKE) -s -C test/unit run
 	@rm -rf $(B)/pyproto && mkdir -p $(B)/pyproto $(B)/crit-check
 	protoc --proto_path=proto --python_out=$(B)/pyproto proto/*.proto
 	/usr/bin/python3 proto/check_crit_compat.py $(B)/pyproto $(B)/crit-check
 	bash test/crit_images.sh $(B)/amber
-
-unit: check
 
 # The zdtm suite, in every mode this machine can run: nodump checks the
 # tests themselves, dump checkpoints and restores each one, pre-dump and
@@ -170,37 +176,57 @@ unit: check
 # page-server-pre-dump streams pre-dump's chain through one (iterative
 # pre-copy migration).
 # The real programs run too, plus the damaged-image and failed-dump tests.
-zdtm: deps tests
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server,page-server-pre-dump $(PYTEST) -q -p no:cacheprovider test/zdtm
+ZDTM_ALL_MODES := nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server,page-server-pre-dump
+zdtm:
+	@bash scripts/deps.sh test
+	$(MAKE) tests
+	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=$(ZDTM_ALL_MODES) $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The page server: protocol, security, fuzzing, TLS, two network namespaces.
-pserver: deps tests
+pserver:
+	@bash scripts/deps.sh test
+	$(MAKE) tests
 	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/pserver
 
 # The same against the ASAN+UBSan build: any sanitizer report fails the
 # test that caused it (the runner checks amber's output and ASAN's
 # log_path files, see zdtm_runner.sanitizer_env).
-zdtm-asan: deps tests
+zdtm-asan:
+	@bash scripts/deps.sh test
+	$(MAKE) tests
 	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The QEMU part: our PKRAM kernel built and tested across kexec, Debian's
 # 6.12 kernel for soft-dirty (the incremental zdtm modes). AMBER_NO_VM=1
 # skips it, saying so.
-vm-ci: deps tests
+vm-ci:
+	@bash scripts/deps.sh all
+	$(MAKE) tests
 	@if [ "$(AMBER_NO_VM)" = 1 ]; then \
 		echo "SKIP: kernel build and QEMU guest suites (AMBER_NO_VM=1): PKRAM, kexec and soft-dirty untested"; \
 	else bash test/vm/ci.sh; fi
 
-test: check pserver zdtm zdtm-asan vm-ci
+# Everything, in order (the README's test command).
+test:
+	@bash scripts/deps.sh all
+	$(MAKE) check
+	$(MAKE) pserver
+	$(MAKE) zdtm
+	$(MAKE) zdtm-asan
+	$(MAKE) vm-ci
 
-demo: deps $(B)/amber $(B)/demo_workload
+demo:
+	@bash scripts/deps.sh test
+	$(MAKE) $(B)/amber $(B)/demo_workload
 	bash scripts/demo.sh
 
 $(B)/demo_workload: scripts/demo_workload.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -o $@ $<
 
-bench: deps $(B)/amber
+bench:
+	@bash scripts/deps.sh test
+	$(MAKE) $(B)/amber
 	$(MAKE) -s -C bench
 	bash bench/run.sh
 

@@ -1,1 +1,180 @@
-/* placeholder */
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_H
+#define AMBER_H
+
+/*
+ * libamber: checkpoint/restore of Linux process trees in CRIU's image
+ * format. The amber command line, the unit tests (and later the RPC
+ * server and the CRIU plugin) all go through these entry points.
+ *
+ *   amber_log_open()          where messages go (the library never writes
+ *                             to stdout or stderr but through the log)
+ *   amber_dump()              checkpoint a tree into a directory or a page server
+ *   amber_pre_dump()          its memory only, the tree keeps running
+ *   amber_restore()           bring a tree back (eagerly or --lazy-pages)
+ *   amber_lazy_pages()        the daemon that fills a lazy restore's memory
+ *   amber_page_server()       receive a dump's pages, or serve them (post-copy)
+ *   amber_dedup()             punch pages re-saved by newer images out of parents
+ *   amber_feature_*()         what this kernel offers (amber check)
+ *
+ * Every entry point returns 0 or a negative errno. Results other than
+ * success travel through out-parameters (a waiting restore hands back the
+ * root task's wait status that way, never through the return value).
+ *
+ * Option structs are extensible, as libbpf's: the caller sets .sz to
+ * sizeof() the struct it was built against and zeroes what it does not
+ * set. A library built later ignores nothing silently: bytes past its own
+ * struct must be zero, or the call fails with -E2BIG; a caller's shorter
+ * struct reads as zeros beyond its size. Use AMBER_OPTS() to declare one.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMBER_OPTS(type, name, ...) \
+	struct type name = { .sz = sizeof(struct type), __VA_ARGS__ }
+
+/* ---- log ---- */
+
+enum amber_log_level {
+	AMBER_LOG_MSG = 0,
+	AMBER_LOG_ERROR = 1,
+	AMBER_LOG_WARN = 2,
+	AMBER_LOG_INFO = 3,
+	AMBER_LOG_DEBUG = 4,
+};
+
+/* @path NULL: stderr. Messages above @level are dropped. */
+int amber_log_open(const char *path, int level);
+void amber_log_close(void);
+
+/* ---- page-server endpoints ---- */
+
+/*
+ * Where a page server is and how to reach it securely. Embedded in the
+ * option structs below; its layout is fixed (new security settings go
+ * into the enclosing struct, after it).
+ */
+struct amber_ps_endpoint {
+	const char *address; /* server: NULL listens on every address */
+	int port;	     /* server: 0 picks a free port */
+	const char *token_file; /* shared secret (mode 0600) */
+	bool tls;		/* TLS (a server turns it on with tls_cert) */
+	const char *tls_cert, *tls_key;
+	const char *tls_cacert; /* server: require client certificates signed by it */
+	bool tls_no_cn_verify;	/* client: don't match the address to the certificate */
+};
+
+/* ---- dump ---- */
+
+enum amber_pre_dump_mode {
+	AMBER_PRE_DUMP_SPLICE = 0, /* copy written pages while the tree is frozen */
+	AMBER_PRE_DUMP_READ = 1,   /* scan frozen, read once it runs again */
+};
+
+struct amber_dump_opts {
+	size_t sz;
+	pid_t pid;		     /* root of the tree */
+	const char *images_dir;
+	bool leave_running;
+	bool shell_job;
+	/* Incremental: NULL, "auto", "soft-dirty" or "uffd-wp". */
+	const char *track_mem;
+	const char *prev_images_dir; /* the parent images, relative to images_dir */
+	bool auto_dedup;
+	/* Pages to a page server instead of images_dir (ps.address, ps.port). */
+	bool page_server;
+	struct amber_ps_endpoint ps;
+	/* amber_pre_dump() only: */
+	enum amber_pre_dump_mode pre_dump_mode;
+	bool cleanup; /* remove amber's memory tracker from the tree, dump nothing */
+};
+
+int amber_dump(const struct amber_dump_opts *opts);
+int amber_pre_dump(const struct amber_dump_opts *opts);
+
+/* ---- restore ---- */
+
+struct amber_restore_opts {
+	size_t sz;
+	const char *images_dir;
+	bool detach;	/* return once the tree runs; else wait for its root */
+	bool shell_job;
+	bool lazy_pages;	 /* memory arrives through amber_lazy_pages() */
+	const char *lazy_socket; /* NULL: IMAGES_DIR/lazy-pages.socket */
+};
+
+/*
+ * 0 once the tree runs (@opts->detach) or once its root has exited; then
+ * *@root_pid is the root's pid and, without detach, *@wait_status its
+ * status as waitpid() gives it (WIFEXITED() etc.). Either pointer may be
+ * NULL. -errno if the images were refused or the restore failed: then
+ * every task it created has been killed.
+ */
+int amber_restore(const struct amber_restore_opts *opts, pid_t *root_pid, int *wait_status);
+
+/* ---- lazy pages and the page server ---- */
+
+struct amber_lazy_opts {
+	size_t sz;
+	const char *images_dir;
+	const char *socket; /* NULL: IMAGES_DIR/lazy-pages.socket */
+	bool resume;	    /* take over from a killed daemon */
+	bool no_prefetch;   /* serve faults only */
+	/* Post-copy: the pages come from `amber page-server --lazy-pages`. */
+	bool page_server;
+	struct amber_ps_endpoint ps;
+};
+
+/* Runs until every restored task has all of its memory. */
+int amber_lazy_pages(const struct amber_lazy_opts *opts);
+
+struct amber_page_server_opts {
+	size_t sz;
+	const char *images_dir;
+	const char *prev_images_dir; /* receive: the parent of an incremental dump */
+	bool lazy_pages;	     /* serve images_dir's pages instead of receiving */
+	int timeout;		     /* seconds a client may stay silent; 0: default */
+	struct amber_ps_endpoint ps;
+	/* Called once the server listens, with the port it got (may be NULL). */
+	void (*listening)(void *arg, const char *address, int port);
+	void *listening_arg;
+};
+
+/* Runs until one session completes. */
+int amber_page_server(const struct amber_page_server_opts *opts);
+
+struct amber_dedup_opts {
+	size_t sz;
+	const char *images_dir;
+};
+
+int amber_dedup(const struct amber_dedup_opts *opts);
+
+/* ---- kernel features ---- */
+
+struct amber_feature {
+	const char *name;
+	bool ok;
+	char detail[160]; /* what was seen, or what is missing and what brings it */
+};
+
+int amber_feature_count(void);
+/* Index of feature @name, or -ENOENT. */
+int amber_feature_lookup(const char *name);
+/* Probes feature @index into @out. */
+int amber_feature_probe(int index, struct amber_feature *out);
+/* Probes every feature into @out[0..amber_feature_count()). */
+int amber_features_probe(struct amber_feature *out, int nr);
+/* The tracker --track-mem=auto picks here (its name into @kind), and why. */
+int amber_track_mem_auto(char *kind, size_t kind_len, char *why, size_t why_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

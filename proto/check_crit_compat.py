@@ -40,7 +40,7 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}
 
-# Magic numbers (same values as src/image_magic.h).
+# Magic numbers (same values as src/image/magic.h).
 IMG_COMMON = 0x54564319
 IMG_SERVICE = 0x55105940
 MAGIC = {
@@ -161,7 +161,7 @@ def check_schema(mods):
             check_msg(n)
 
     hdr = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                       "..", "src", "image_magic.h")
+                       "..", "src", "image", "magic.h")
     if os.path.exists(hdr):
         import re
         n = 0

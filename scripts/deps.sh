@@ -1,32 +1,35 @@
 #!/bin/bash
-# Install every Debian package that amber's build, tests, demo and
-# benchmarks need. Idempotent: does nothing when all are present.
+# Install the Debian packages amber needs. Idempotent: does nothing when
+# all are present. The lists, one package per line:
+#   scripts/packages-build.txt   building amber (make)
+#   scripts/packages-test.txt    tests, demo, benchmarks
+#   test/vm/packages.txt         the QEMU guest suites
+#   kernel/packages.txt          building the PKRAM kernel
+#
+#   deps.sh [build|test|all]     (default all; make deps)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
+what=${1:-all}
 
-pkgs=(
-	build-essential pkg-config
-	criu
-	protobuf-c-compiler libprotobuf-c-dev
-	protobuf-compiler python3-protobuf
-	libgnutls28-dev gnutls-bin
-	python3 python3-pytest
-	xz-utils iproute2 util-linux procps
-)
+case "$what" in
+build) lists=(scripts/packages-build.txt) ;;
+test) lists=(scripts/packages-build.txt scripts/packages-test.txt) ;;
+all) lists=(scripts/packages-build.txt scripts/packages-test.txt test/vm/packages.txt
+	    kernel/packages.txt) ;;
+*) echo "usage: deps.sh [build|test|all]" >&2; exit 2 ;;
+esac
 
-# Packages that the VM harness and the kernel build ask for.
-for f in "$here/test/vm/packages.txt" "$here/kernel/packages.txt"; do
-	[ -f "$f" ] || continue
+pkgs=()
+for f in "${lists[@]}"; do
 	while read -r p _; do
 		case "$p" in ''|'#'*) continue ;; esac
 		pkgs+=("$p")
-	done <"$f"
+	done <"$here/$f"
 done
 
 missing=()
 for p in "${pkgs[@]}"; do
-	case "$p" in '#'*) continue ;; esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing+=("$p")
 done

@@ -10,7 +10,7 @@ b=${1:-build}
 cd "$b/src"
 
 # The allowed order, lowest first: a folder may use those before it.
-order=(base image mem files pageserver restore dump lazy cli)
+order=(base image mem files pageserver restore dump lazy api cli)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -305,7 +305,7 @@ int dump_xfer_setup(struct dump_ctx *dc)
 	return ret;
 }
 
-int amber_dump(const struct dump_opts *opts)
+int dump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
 	struct timespec t0, t1;

@@ -101,14 +101,14 @@ static inline uint32_t dump_new_id(struct dump_ctx *dc)
 	return ++dc->next_id;
 }
 
-int amber_dump(const struct dump_opts *opts);
+int dump_run(const struct dump_opts *opts);
 /*
  * dc->xt: pages go to the image directory, or to the page server of
  * --page-server, connected now (before the freeze).
  */
 int dump_xfer_setup(struct dump_ctx *dc);
 /* predump.c: memory only, the tree keeps running (or --cleanup). */
-int amber_predump(const struct dump_opts *opts);
+int predump_run(const struct dump_opts *opts);
 
 /* dump.c, shared with predump.c */
 int dump_open_dir(struct dump_ctx *dc);

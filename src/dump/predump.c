@@ -193,7 +193,7 @@ static int cleanup_trackers(struct dump_ctx *dc)
 	return ret;
 }
 
-int amber_predump(const struct dump_opts *opts)
+int predump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
 	struct predump_task *pts = NULL;

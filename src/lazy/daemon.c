@@ -447,7 +447,7 @@ static void report(struct lazy_daemon *d, uint64_t t0)
 	       (unsigned long long)s->eager_pages);
 }
 
-int amber_lazy_pages(const struct lazy_opts *o)
+int lazy_daemon_run(const struct lazy_opts *o)
 {
 	struct lazy_daemon d = { .o = o, .keeper = -1, .ep = -1, .next_fork_id = LAZY_FORK_ID_BASE,
 				 .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
@@ -499,5 +499,5 @@ int amber_lazy_pages(const struct lazy_opts *o)
 	if (d.ep >= 0)
 		close(d.ep);
 	free(d.buf);
-	return ret ? 1 : 0;
+	return ret;
 }

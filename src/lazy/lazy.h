@@ -54,7 +54,7 @@ struct lazy_opts {
 	struct ps_client_opts ps;
 };
 
-int amber_lazy_pages(const struct lazy_opts *o);
+int lazy_daemon_run(const struct lazy_opts *o);
 
 /* lazy_client.c: shared by restore, keeper and daemon. */
 struct sockaddr_un;

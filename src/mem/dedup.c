@@ -244,7 +244,7 @@ int dedup_image(int dirfd)
 	return ret;
 }
 
-int amber_dedup(const char *dir)
+int dedup_run(const char *dir)
 {
 	int fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC), ret = 0;
 

@@ -14,6 +14,6 @@
 /* Dedups the image in @dirfd against its parents. 0 or -errno. */
 int dedup_image(int dirfd);
 /* amber dedup -D DIR: the image and, down the chain, each parent in turn. */
-int amber_dedup(const char *dir);
+int dedup_run(const char *dir);
 
 #endif

@@ -381,16 +381,15 @@ static void announce(const struct pserver_opts *o, int lfd)
 		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						      : ((struct sockaddr_in *)&ss)->sin_port);
 	if (ps_sec_none(&o->sec))
-		fprintf(stderr,
-			"amber page-server: WARNING: unauthenticated (no --token-file or TLS): "
-			"anyone who can reach port %d can write pages into %s\n",
-			port, o->dir);
-	printf("amber page-server listening on %s:%d (%s)\n", o->address ?: "*", port,
-	       o->lazy ? "lazy: serving the dump" : "receiving a dump");
-	fflush(stdout);
+		pr_warn("unauthenticated (no --token-file or TLS): anyone who can reach port %d "
+			"can write pages into %s\n", port, o->dir);
+	pr_info("listening on %s:%d (%s)\n", o->address ?: "*", port,
+		o->lazy ? "lazy: serving the dump" : "receiving a dump");
+	if (o->listening)
+		o->listening(o->listening_arg, o->address, port);
 }
 
-int amber_page_server(const struct pserver_opts *o)
+int ps_server_run(const struct pserver_opts *o)
 {
 	uint32_t pages_id = PS_PAGES_ID_BASE;
 	struct lazy_images *li = NULL;

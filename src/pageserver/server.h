@@ -32,16 +32,19 @@
 
 struct pserver_opts {
 	const char *address; /* NULL: every address */
-	int port;	     /* 0: an ephemeral port, printed on stdout */
+	int port;	     /* 0: an ephemeral port, told to listening() */
 	const char *dir;
 	const char *prev_dir; /* receive: DIR/parent -> this (incremental dumps) */
 	bool lazy;
 	int timeout; /* seconds a connected client may stay silent; 0: default */
 	struct ps_sec sec;
+	/* Called once listening, with the port (the CLI prints it). */
+	void (*listening)(void *arg, const char *address, int port);
+	void *listening_arg;
 };
 
 /* Runs until one session completes: 0, or -errno if it can't listen. */
-int amber_page_server(const struct pserver_opts *o);
+int ps_server_run(const struct pserver_opts *o);
 
 /* pserver_lazy.c: the dump in @dirfd, served to GET requests. */
 struct lazy_images;

@@ -425,18 +425,20 @@ static int run_tree(struct rst_ctx *rc)
 	return ret;
 }
 
-static int wait_root(pid_t pid)
+static int wait_root(pid_t pid, int *wait_status)
 {
 	int st;
 
 	if (waitpid(pid, &st, 0) != pid) {
 		pr_perror("waitpid %d", pid);
-		return 1;
+		return -errno;
 	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (wait_status)
+		*wait_status = st;
+	return 0;
 }
 
-int amber_restore(const struct restore_opts *opts)
+int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_status)
 {
 	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
 			      .lazy_fd = -1 };
@@ -445,7 +447,7 @@ int amber_restore(const struct restore_opts *opts)
 	rc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (rc.dirfd < 0) {
 		pr_perror("can't open image directory %s", opts->dir);
-		return 1;
+		return -errno;
 	}
 	remote_log_init();
 	ret = opts->lazy ? lazy_restore_connect(&rc) : 0;
@@ -484,13 +486,15 @@ int amber_restore(const struct restore_opts *opts)
 		goto out;
 	}
 	pr_info("restored %d task(s), root %d\n", rc.nr_tasks, rc.tasks[0].pid);
+	if (root_pid)
+		*root_pid = rc.tasks[0].pid;
 	if (!opts->detach)
-		ret = wait_root(rc.tasks[0].pid);
+		ret = wait_root(rc.tasks[0].pid, wait_status);
 out:
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
 	rst_free(&rc);
 	if (rc.dirfd >= 0)
 		close(rc.dirfd);
-	return ret < 0 ? 1 : ret;
+	return ret > 0 ? -EINVAL : ret;
 }

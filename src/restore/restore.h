@@ -85,7 +85,12 @@ struct rst_ctx {
 	uint64_t uffd_features; /* the event features this kernel has */
 };
 
-int amber_restore(const struct restore_opts *opts);
+/*
+ * 0 once the tree runs (detach) or its root has exited (then
+ * *wait_status is its waitpid() status); -errno otherwise, every task
+ * created killed. @root_pid and @wait_status may be NULL.
+ */
+int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_status);
 
 int rst_load(struct rst_ctx *rc);
 /* A memfd inode of memfd.img: restored like shared memory, with its name. */

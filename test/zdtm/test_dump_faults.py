@@ -1,6 +1,6 @@
 """A failed dump leaves the tree as it was.
 
-AMBER_FAULT=<stage> makes `amber dump` fail at that stage (src/fault.c).
+AMBER_FAULT=<stage> makes `amber dump` fail at that stage (src/base/fault.c).
 Afterwards amber must have exited non-zero with the reason, and the tree
 must run on untouched: every task alive, no thread traced or stopped
 (TracerPid 0, State not t/T), the same maps, fds and status lines as

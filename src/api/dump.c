@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+/* amber_dump(), amber_pre_dump(), amber_dedup(): see amber.h. */
+#define LOG_PREFIX "api: "
+#include <errno.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "dump/dump.h"
+#include "mem/dedup.h"
+
+static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const void *user)
+{
+	int ret = api_copy_opts(o, sizeof(*o), user);
+
+	if (ret)
+		return ret;
+	if (o->pid <= 0 || (!o->images_dir && !o->cleanup)) {
+		pr_err("a dump needs the root pid and the images directory\n");
+		return -EINVAL;
+	}
+	if (o->page_server && (!o->ps.address || o->ps.port <= 0)) {
+		pr_err("--page-server needs an address and a port\n");
+		return -EINVAL;
+	}
+	if (o->auto_dedup && o->page_server) {
+		pr_err("--auto-dedup works where the pages are: run dedup on the page "
+		       "server's side\n");
+		return -EINVAL;
+	}
+	*d = (struct dump_opts){
+		.pid = o->pid,
+		.dir = o->images_dir,
+		.leave_running = o->leave_running,
+		.shell_job = o->shell_job,
+		.track_mem = o->track_mem,
+		.prev_dir = o->prev_images_dir,
+		.cleanup = o->cleanup,
+		.predump_read = o->pre_dump_mode == AMBER_PRE_DUMP_READ,
+		.auto_dedup = o->auto_dedup,
+		.page_server = o->page_server,
+		.ps_address = o->ps.address,
+		.ps_port = o->ps.port,
+	};
+	api_ps_sec(&d->ps_sec, &o->ps);
+	return 0;
+}
+
+int amber_dump(const struct amber_dump_opts *user)
+{
+	struct amber_dump_opts o;
+	struct dump_opts d;
+	int ret = dump_opts_from(&d, &o, user);
+
+	if (ret)
+		return ret;
+	if (o.cleanup || o.pre_dump_mode != AMBER_PRE_DUMP_SPLICE) {
+		pr_err("cleanup and the pre-dump mode belong to pre-dump\n");
+		return -EINVAL;
+	}
+	return api_ret(dump_run(&d));
+}
+
+int amber_pre_dump(const struct amber_dump_opts *user)
+{
+	struct amber_dump_opts o;
+	struct dump_opts d;
+	int ret = dump_opts_from(&d, &o, user);
+
+	if (ret)
+		return ret;
+	if (o.pre_dump_mode != AMBER_PRE_DUMP_SPLICE && o.pre_dump_mode != AMBER_PRE_DUMP_READ) {
+		pr_err("unknown pre-dump mode %d\n", o.pre_dump_mode);
+		return -EINVAL;
+	}
+	return api_ret(predump_run(&d));
+}
+
+int amber_dedup(const struct amber_dedup_opts *user)
+{
+	struct amber_dedup_opts o;
+	int ret = api_copy_opts(&o, sizeof(o), user);
+
+	if (ret)
+		return ret;
+	if (!o.images_dir)
+		return -EINVAL;
+	return api_ret(dedup_run(o.images_dir));
+}

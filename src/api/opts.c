@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+/* Sized option structs (see api.h) and the pieces several verbs share. */
+#define LOG_PREFIX "api: "
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "pageserver/conn.h"
+
+int api_copy_opts(void *dst, size_t dst_sz, const void *src)
+{
+	size_t sz;
+
+	memset(dst, 0, dst_sz);
+	if (!src)
+		return -EINVAL;
+	memcpy(&sz, src, sizeof(sz));
+	if (sz < sizeof(sz)) {
+		pr_err("option struct with size %zu: set .sz = sizeof(the struct)\n", sz);
+		return -EINVAL;
+	}
+	if (sz > dst_sz) {
+		const uint8_t *tail = (const uint8_t *)src + dst_sz;
+
+		for (size_t i = 0; i < sz - dst_sz; i++) {
+			if (tail[i]) {
+				pr_err("option struct of %zu bytes sets an option this build (%zu "
+				       "bytes) does not know\n", sz, dst_sz);
+				return -E2BIG;
+			}
+		}
+		sz = dst_sz;
+	}
+	memcpy(dst, src, sz);
+	memcpy(dst, &dst_sz, sizeof(dst_sz));
+	return 0;
+}
+
+void api_ps_sec(struct ps_sec *sec, const struct amber_ps_endpoint *ep)
+{
+	*sec = (struct ps_sec){
+		.token_file = ep->token_file,
+		.tls = ep->tls,
+		.tls_cert = ep->tls_cert,
+		.tls_key = ep->tls_key,
+		.tls_cacert = ep->tls_cacert,
+		.tls_no_cn_verify = ep->tls_no_cn_verify,
+	};
+}
+
+int amber_log_open(const char *path, int level)
+{
+	return log_init(path, level);
+}
+
+void amber_log_close(void)
+{
+	log_fini();
+}

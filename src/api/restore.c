@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+/* amber_restore(): see amber.h. */
+#define LOG_PREFIX "api: "
+#include <errno.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "restore/restore.h"
+
+int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *wait_status)
+{
+	struct amber_restore_opts o;
+	struct restore_opts r;
+	int ret = api_copy_opts(&o, sizeof(o), user);
+
+	if (ret)
+		return ret;
+	if (!o.images_dir) {
+		pr_err("a restore needs the images directory\n");
+		return -EINVAL;
+	}
+	r = (struct restore_opts){
+		.dir = o.images_dir,
+		.detach = o.detach,
+		.shell_job = o.shell_job,
+		.lazy = o.lazy_pages,
+		.lazy_socket = o.lazy_socket,
+	};
+	return api_ret(restore_run(&r, root_pid, wait_status));
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_CLI_H
+#define AMBER_CLI_H
+
+/*
+ * The amber command line: one file per verb, each parsing its options
+ * into the verb's option struct of amber.h and calling libamber. Only the
+ * CLI prints to stdout/stderr (besides the log) and turns results into
+ * exit statuses:
+ *
+ *   0      success
+ *   1      amber failed (the log says why)
+ *   2      bad usage (the message says which option)
+ *   restore without -d: the restored root's own exit status (128 + N if
+ *   a signal N killed it), and 125 when amber itself failed, as
+ *   podman run and env(1) do.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "amber.h"
+
+#define CLI_EXIT_OK	     0
+#define CLI_EXIT_FAIL	     1
+#define CLI_EXIT_USAGE	     2
+#define CLI_EXIT_RESTORE_FAIL 125
+
+struct cli_common {
+	int verbosity;
+	const char *log_file;
+};
+
+/* Long options of page-server security (and their values). */
+enum {
+	OPT_PAGE_SERVER = 0x100,
+	OPT_ADDRESS,
+	OPT_PORT,
+	OPT_LAZY,
+	OPT_TOKEN,
+	OPT_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CACERT,
+	OPT_TLS_NO_CN,
+};
+
+#define CLI_SEC_LONG_OPTS                                        \
+	{ "token-file", required_argument, 0, OPT_TOKEN },      \
+	{ "tls", no_argument, 0, OPT_TLS },                     \
+	{ "tls-cert", required_argument, 0, OPT_TLS_CERT },     \
+	{ "tls-key", required_argument, 0, OPT_TLS_KEY },       \
+	{ "tls-cacert", required_argument, 0, OPT_TLS_CACERT }, \
+	{ "tls-no-cn-verify", no_argument, 0, OPT_TLS_NO_CN }
+
+/* -v[N] and -o LOG; true if @c was one of them. */
+bool cli_common_opt(int c, struct cli_common *co);
+/* --address, --port and the security options; true if @c was one. */
+bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep);
+/* Opens the log as -v/-o asked; false (after saying why) if it can't. */
+bool cli_log_open(const struct cli_common *co);
+/* Prints "amber VERB: MSG" and returns CLI_EXIT_USAGE. */
+int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Exit status of a library call's result (and the log's pointer to why). */
+int cli_result(const char *verb, int ret);
+
+int cli_check(int argc, char **argv, struct cli_common *co);
+int cli_dump(int argc, char **argv, struct cli_common *co);
+int cli_pre_dump(int argc, char **argv, struct cli_common *co);
+int cli_dedup(int argc, char **argv, struct cli_common *co);
+int cli_restore(int argc, char **argv, struct cli_common *co);
+int cli_lazy_pages(int argc, char **argv, struct cli_common *co);
+int cli_page_server(int argc, char **argv, struct cli_common *co);
+
+#endif

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/* What the verbs share: -v/-o, page-server endpoints, exit statuses. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+bool cli_common_opt(int c, struct cli_common *co)
+{
+	switch (c) {
+	case 'v':
+		co->verbosity = optarg ? atoi(optarg) : AMBER_LOG_DEBUG;
+		return true;
+	case 'o':
+		co->log_file = optarg;
+		return true;
+	}
+	return false;
+}
+
+static int parse_port(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return (*s && !*end && v >= 0 && v <= 65535) ? (int)v : -1;
+}
+
+bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
+{
+	switch (c) {
+	case OPT_ADDRESS:
+		ep->address = optarg;
+		return true;
+	case OPT_PORT:
+		ep->port = parse_port(optarg);
+		return true;
+	case OPT_TOKEN:
+		ep->token_file = optarg;
+		return true;
+	case OPT_TLS:
+		ep->tls = true;
+		return true;
+	case OPT_TLS_CERT:
+		ep->tls_cert = optarg;
+		return true;
+	case OPT_TLS_KEY:
+		ep->tls_key = optarg;
+		return true;
+	case OPT_TLS_CACERT:
+		ep->tls_cacert = optarg;
+		return true;
+	case OPT_TLS_NO_CN:
+		ep->tls_no_cn_verify = true;
+		return true;
+	}
+	return false;
+}
+
+bool cli_log_open(const struct cli_common *co)
+{
+	int ret = amber_log_open(co->log_file, co->verbosity);
+
+	if (ret)
+		fprintf(stderr, "amber: can't open log %s: %s\n", co->log_file, strerror(-ret));
+	return !ret;
+}
+
+int cli_usage(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fprintf(stderr, "amber %s: ", verb);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "amber %s: bad options (see amber --help)\n", verb);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_result(const char *verb, int ret)
+{
+	/* The log has said what failed and why. */
+	return ret ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

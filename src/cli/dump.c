@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+/* amber dump and amber pre-dump: checkpoint a tree (or its memory). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct option dump_long_opts[] = {
+	{ "tree", required_argument, 0, 't' },
+	{ "images-dir", required_argument, 0, 'D' },
+	{ "leave-running", no_argument, 0, 'R' },
+	{ "shell-job", no_argument, 0, 'j' },
+	{ "track-mem", optional_argument, 0, 'T' },
+	{ "prev-images-dir", required_argument, 0, 'P' },
+	{ "cleanup", no_argument, 0, 'C' },
+	{ "auto-dedup", no_argument, 0, 'A' },
+	{ "pre-dump-mode", required_argument, 0, 'M' },
+	{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
+	{ "address", required_argument, 0, OPT_ADDRESS },
+	{ "port", required_argument, 0, OPT_PORT },
+	CLI_SEC_LONG_OPTS,
+	{ 0 },
+};
+
+/* One option of dump or pre-dump into @o; false if @c is not one. */
+static bool dump_opt(int c, struct amber_dump_opts *o)
+{
+	switch (c) {
+	case 't':
+		o->pid = atoi(optarg);
+		return true;
+	case 'D':
+		o->images_dir = optarg;
+		return true;
+	case 'R':
+		o->leave_running = true;
+		return true;
+	case 'j':
+		o->shell_job = true;
+		return true;
+	case 'T':
+		o->track_mem = optarg ? optarg : "auto";
+		return true;
+	case 'P':
+		o->prev_images_dir = optarg;
+		return true;
+	case 'C':
+		o->cleanup = true;
+		return true;
+	case 'A':
+		o->auto_dedup = true;
+		return true;
+	case OPT_PAGE_SERVER:
+		o->page_server = true;
+		return true;
+	}
+	return cli_endpoint_opt(c, &o->ps);
+}
+
+static int check_dump_opts(const char *verb, const struct amber_dump_opts *o, bool pre)
+{
+	if (o->pid <= 0 || (!o->images_dir && !o->cleanup))
+		return cli_usage(verb, "-t PID and -D DIR are required");
+	if (o->auto_dedup && o->page_server)
+		return cli_usage(verb, "--auto-dedup works where the pages are: run "
+				       "`amber dedup` on the page server's side");
+	if (o->cleanup && !pre)
+		return cli_usage(verb, "--cleanup belongs to pre-dump");
+	if (o->page_server && (!o->ps.address || o->ps.port <= 0))
+		return cli_usage(verb, "--page-server needs --address A and --port P");
+	return 0;
+}
+
+static int run(int argc, char **argv, struct cli_common *co, bool pre)
+{
+	AMBER_OPTS(amber_dump_opts, o, .ps.port = -1);
+	const char *verb = pre ? "pre-dump" : "dump";
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", dump_long_opts, NULL)) != -1) {
+		if (cli_common_opt(c, co) || dump_opt(c, &o))
+			continue;
+		if (c != 'M')
+			return cli_usage(verb, NULL);
+		if (!pre)
+			return cli_usage(verb, "--pre-dump-mode belongs to pre-dump");
+		if (!strcmp(optarg, "read"))
+			o.pre_dump_mode = AMBER_PRE_DUMP_READ;
+		else if (strcmp(optarg, "splice"))
+			return cli_usage(verb, "--pre-dump-mode is read or splice");
+	}
+	ret = check_dump_opts(verb, &o, pre);
+	if (ret)
+		return ret;
+	if (!cli_log_open(co))
+		return CLI_EXIT_FAIL;
+	return cli_result(verb, pre ? amber_pre_dump(&o) : amber_dump(&o));
+}
+
+int cli_dump(int argc, char **argv, struct cli_common *co)
+{
+	return run(argc, argv, co, false);
+}
+
+int cli_pre_dump(int argc, char **argv, struct cli_common *co)
+{
+	return run(argc, argv, co, true);
+}

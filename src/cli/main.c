@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+/* amber VERB [options]: dispatch to the verb's file, and --help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv, struct cli_common *co);
+} verbs[] = {
+	{ "check", cli_check },
+	{ "dump", cli_dump },
+	{ "pre-dump", cli_pre_dump },
+	{ "dedup", cli_dedup },
+	{ "restore", cli_restore },
+	{ "lazy-pages", cli_lazy_pages },
+	{ "page-server", cli_page_server },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: amber <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  check [--feature NAME]          what this kernel offers amber\n"
+		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
+		"       [--leave-running] [--shell-job]\n"
+		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
+		"                                  only pages written since the parent images\n"
+		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
+		"           [--pre-dump-mode=splice|read]\n"
+		"                                  memory only; the tree keeps running (splice:\n"
+		"                                  pages copied while it is frozen; read: read\n"
+		"                                  once it runs again, frozen only to scan)\n"
+		"       (dump and pre-dump: [--page-server --address A --port P [SECURITY]]\n"
+		"        streams the pages to a page server; --auto-dedup punches\n"
+		"        re-saved pages out of the parents)\n"
+		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
+		"  dedup -D DIR                    --auto-dedup after the fact, down the chain\n"
+		"  restore -D DIR [-d] [--shell-job] [--lazy-pages [--lazy-socket PATH]]\n"
+		"                                  restore a tree from DIR; without -d, wait\n"
+		"                                  for its root and exit with its status\n"
+		"                                  (125: amber itself failed)\n"
+		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
+		"             [--page-server --address A --port P [SECURITY]]\n"
+		"                                  serve the memory of a lazy restore (from\n"
+		"                                  a page server: post-copy migration)\n"
+		"  page-server --port P [--address A] [-D DIR] [SECURITY]\n"
+		"              [--prev-images-dir REL | --lazy-pages]\n"
+		"                                  receive a dump's pages into DIR (with the\n"
+		"                                  parent images of an incremental one), or\n"
+		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"\n"
+		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
+		"  server: --tls-cert C --tls-key K [--tls-cacert CA (require client certs)]\n"
+		"  client: --tls [--tls-cacert CA] [--tls-cert C --tls-key K] [--tls-no-cn-verify]\n"
+		"  neither: plain CRIU protocol, unauthenticated (stock CRIU interoperates)\n"
+		"\n"
+		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n"
+		"exit status: 0 done, 1 amber failed, 2 bad usage (restore: see above)\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_common co = { .verbosity = AMBER_LOG_WARN };
+	int ret;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(argv[1], verbs[i].name))
+			continue;
+		ret = verbs[i].run(argc - 1, argv + 1, &co);
+		amber_log_close();
+		return ret;
+	}
+	fprintf(stderr, "amber: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

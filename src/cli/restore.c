@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/*
+ * amber restore -D DIR [-d]: bring a tree back. Without -d amber waits for
+ * the root and exits with its status; its own failure is 125 then, so a
+ * restored program's 1 or 2 is never taken for amber's (see cli.h).
+ */
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "cli/cli.h"
+
+int cli_restore(int argc, char **argv, struct cli_common *co)
+{
+	static const struct option lo[] = {
+		{ "images-dir", required_argument, 0, 'D' },
+		{ "restore-detached", no_argument, 0, 'd' },
+		{ "shell-job", no_argument, 0, 'j' },
+		{ "lazy-pages", no_argument, 0, 'L' },
+		{ "lazy-socket", required_argument, 0, 'S' },
+		{ 0 },
+	};
+	AMBER_OPTS(amber_restore_opts, o);
+	int c, status = 0;
+	pid_t root = 0;
+
+	while ((c = getopt_long(argc, argv, "D:djv::o:", lo, NULL)) != -1) {
+		if (cli_common_opt(c, co))
+			continue;
+		switch (c) {
+		case 'D':
+			o.images_dir = optarg;
+			break;
+		case 'd':
+			o.detach = true;
+			break;
+		case 'j':
+			o.shell_job = true;
+			break;
+		case 'L':
+			o.lazy_pages = true;
+			break;
+		case 'S':
+			o.lazy_socket = optarg;
+			break;
+		default:
+			return cli_usage("restore", NULL);
+		}
+	}
+	if (!o.images_dir)
+		return cli_usage("restore", "-D DIR is required");
+	if (!cli_log_open(co))
+		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
+	if (amber_restore(&o, &root, &status))
+		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
+	if (o.detach)
+		return CLI_EXIT_OK;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
