@@ -67,7 +67,7 @@ void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
 	epoll_ctl(d->ep, EPOLL_CTL_DEL, mm->uffd, NULL);
 	close(mm->uffd);
 	mm->uffd = -1;
-	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->img->pid);
+	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->pid);
 	lazy_journal(d, LZ_GONE, mm->id, 0, 0, 0, -1);
 	lazy_kick(d); /* maybe the last one: the main thread checks */
 }
@@ -91,7 +91,9 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	mm = lazy_mm_new(m->id, t, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	mm = lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
+		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {
 		if (fd >= 0)
 			close(fd);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "lazy/lazy.h"
+#include "lazy/mm.h"
 #include "lazy/source.h"
 #include "restore/restore.h"
 
@@ -83,6 +84,13 @@ struct lazy_daemon {
 	bool in_prefetcher; /* under the lock: the prefetcher is copying */
 	struct lazy_mm *backoff; /* lazy_prefetch() returned 2 for this one */
 };
+
+/* The runs of @mm's image task (its lazy view): what it may be given. */
+static inline const struct pm_chain *lazy_pages_of(const struct lazy_daemon *d,
+						   const struct lazy_mm *mm)
+{
+	return &d->rc.tasks[mm->img].pages;
+}
 
 /* lazy_uffd.c */
 /* Checks every pagemap entry's checksum up front (local images are cheap to read). */

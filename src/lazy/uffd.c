@@ -30,14 +30,14 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* The run of the image task's lazy view holding image address @src, or -1. */
-static int find_run(struct rst_task *t, uint64_t src)
+/* The run of the image task's lazy view @pc holding image address @src, or -1. */
+static int find_run(const struct pm_chain *pc, uint64_t src)
 {
-	int lo = 0, hi = t->pages.nr_lazy;
+	int lo = 0, hi = pc->nr_lazy;
 
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		struct rst_pages *p = &t->pages.lazy[mid];
+		const struct rst_pages *p = &pc->lazy[mid];
 
 		if (src < p->vaddr)
 			hi = mid;
@@ -58,8 +58,8 @@ static int find_run(struct rst_task *t, uint64_t src)
 static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t src, size_t len,
 		    const void **data, bool *whole)
 {
-	struct rst_pages *p = &mm->img->pages.lazy[r];
-	uint8_t *ok = &d->verified[mm->img_idx][r];
+	const struct rst_pages *p = &lazy_pages_of(d, mm)->lazy[r];
+	uint8_t *ok = &d->verified[mm->img][r];
 	size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
 	int ret;
 
@@ -67,15 +67,15 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	if (*ok || !p->has_csum) {
 		if (!*ok)
 			*ok = 1;
-		return d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+		return d->src->ops->get(d->src, mm->pid, p->layer, src,
 					p->off + (src - p->vaddr), len, data);
 	}
-	ret = d->src->ops->get(d->src, mm->img->pid, p->layer, p->vaddr, p->off, rlen, data);
+	ret = d->src->ops->get(d->src, mm->pid, p->layer, p->vaddr, p->off, rlen, data);
 	if (ret)
 		return ret;
 	if (amber_csum(*data, rlen, p->vaddr) != p->csum) {
 		pr_err("%d: checksum mismatch in the pages at %#llx (%u pages): corrupt image, "
-		       "not delivering it\n", mm->img->pid, (unsigned long long)p->vaddr,
+		       "not delivering it\n", mm->pid, (unsigned long long)p->vaddr,
 		       p->nr_pages);
 		return -EBADMSG;
 	}
@@ -239,7 +239,7 @@ static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_are
 		      uint64_t addr, uint64_t n, uint64_t mode, uint64_t *copied)
 {
 	uint64_t src = a->src + (addr - a->start);
-	int r = find_run(mm->img, src);
+	int r = find_run(lazy_pages_of(d, mm), src);
 	const void *data;
 	bool whole;
 	int ret;
@@ -251,8 +251,8 @@ static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_are
 	if (!ret)
 		ret = copy_span(d, mm, a, addr, data, n, mode, copied);
 	if (!ret && whole)
-		ret = copy_rest_of_run(d, mm, a, &mm->img->pages.lazy[r],
-				       (const uint8_t *)data - (src - mm->img->pages.lazy[r].vaddr));
+		ret = copy_rest_of_run(d, mm, a, &lazy_pages_of(d, mm)->lazy[r],
+				       (const uint8_t *)data - (src - lazy_pages_of(d, mm)->lazy[r].vaddr));
 	return ret;
 }
 
@@ -311,13 +311,13 @@ static int queue_retry(struct lazy_mm *mm, uint64_t addr)
 static void mm_failed(struct lazy_daemon *d, struct lazy_mm *mm, int err)
 {
 	if (err == -ESRCH) {
-		pr_info("mm %u (task %d's pages) is gone\n", mm->id, mm->img->pid);
+		pr_info("mm %u (task %d's pages) is gone\n", mm->id, mm->pid);
 	} else {
 		/* Never let the task run on with a page we can't give it. */
-		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->img->pid,
+		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->pid,
 		       strerror(-err));
 		if (mm->id < LAZY_FORK_ID_BASE)
-			kill(mm->img->pid, SIGKILL);
+			kill(mm->pid, SIGKILL);
 		d->st.killed++;
 	}
 	mm->nr_pending = 0;
@@ -452,13 +452,13 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 	if (a && __atomic_load_n(&a->st[(addr - a->start) >> PAGE_SHIFT], __ATOMIC_RELAXED) ==
 			 PG_PENDING) {
 		uint64_t src = a->src + (addr - a->start);
-		int r = find_run(mm->img, src);
-		struct rst_pages *p = r < 0 ? NULL : &mm->img->pages.lazy[r];
+		int r = find_run(lazy_pages_of(d, mm), src);
+		const struct rst_pages *p = r < 0 ? NULL : &lazy_pages_of(d, mm)->lazy[r];
 		struct uffdio_copy c = { .dst = addr, .len = PAGE_SIZE };
 		const void *data;
 
-		if (!p || !d->verified[mm->img_idx][r] ||
-		    d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+		if (!p || !d->verified[mm->img][r] ||
+		    d->src->ops->get(d->src, mm->pid, p->layer, src,
 				     p->off + (src - p->vaddr), PAGE_SIZE, &data))
 			return 1;
 		c.src = (uintptr_t)data;
@@ -583,9 +583,11 @@ int lazy_retry_all(struct lazy_daemon *d)
 }
 
 /* The next run of up to @max PENDING pages from mm's cursor, within one pagemap run. */
-static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t *addr,
-				      uint64_t *n)
+static struct lazy_area *next_pending(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t max,
+				      uint64_t *addr, uint64_t *n)
 {
+	const struct pm_chain *pc = lazy_pages_of(d, mm);
+
 	for (int wrapped = 0; wrapped < 2; wrapped++) {
 		for (; mm->cur_area < mm->nr_areas; mm->cur_area++, mm->cur_page = 0) {
 			struct lazy_area *a = &mm->areas[mm->cur_area];
@@ -596,9 +598,9 @@ static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t
 			if (i == np)
 				continue;
 			uint64_t src = a->src + (i << PAGE_SHIFT);
-			int r = find_run(mm->img, src);
+			int r = find_run(pc, src);
 			uint64_t run_end = r < 0 ? src + PAGE_SIZE :
-				mm->img->pages.lazy[r].vaddr + (uint64_t)mm->img->pages.lazy[r].nr_pages * PAGE_SIZE;
+				pc->lazy[r].vaddr + (uint64_t)pc->lazy[r].nr_pages * PAGE_SIZE;
 			uint64_t j = i;
 
 			while (j < np && j - i < max && a->st[j] == PG_PENDING &&
@@ -625,7 +627,7 @@ int lazy_probe(struct lazy_daemon *d)
 
 		if (mm->uffd < 0 || !mm->nr_pending)
 			continue;
-		a = next_pending(mm, 1, &addr, &n);
+		a = next_pending(d, mm, 1, &addr, &n);
 		if (!a)
 			continue;
 		/* A page it will need anyway: its copy is the probe. */
@@ -663,7 +665,7 @@ static int prefetch_one(struct lazy_daemon *d)
 		if (mm->uffd < 0 || !mm->nr_pending)
 			continue;
 		d->next_prefetch = (d->next_prefetch + k + 1) % d->nr_mms;
-		a = next_pending(mm, now_ns() - __atomic_load_n(&d->last_fault_ns, __ATOMIC_RELAXED) <
+		a = next_pending(d, mm, now_ns() - __atomic_load_n(&d->last_fault_ns, __ATOMIC_RELAXED) <
 					     LAZY_QUIET_NS ?
 				 LAZY_PREFETCH_BUSY : LAZY_PREFETCH_QUIET, &addr, &n);
 		if (!a) {
