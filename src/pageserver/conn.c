@@ -262,6 +262,13 @@ int ps_send_iov(struct ps_conn *c, const struct ps_iov *pi)
 	return ps_conn_send(c, hdr, ps_hdr_size(c->wire));
 }
 
+int ps_send_err(struct ps_conn *c, const struct ps_iov *req, int err)
+{
+	struct ps_iov e = {.cmd = PS_IOV_ERR, .vaddr = req->vaddr, .dst_id = err};
+
+	return ps_send_iov(c, &e);
+}
+
 void ps_conn_close(struct ps_conn *c)
 {
 	if (c->tls) {

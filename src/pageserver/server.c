@@ -42,13 +42,6 @@ struct recv_session {
 	int nr_done;
 };
 
-int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err)
-{
-	struct ps_iov e = {.cmd = PS_IOV_ERR, .vaddr = req->vaddr, .dst_id = err};
-
-	return ps_send_iov(c, &e);
-}
-
 /* 0 if @dst_id names a pagemap the server may write. */
 static int check_dst(struct ps_conn *c, uint64_t dst_id)
 {
@@ -286,7 +279,7 @@ static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 		}
 		ret = recv_one(&s, &pi);
 		if (ret < 0)
-			pserver_send_err(c, &pi, -ret);
+			ps_send_err(c, &pi, -ret);
 		if (ret)
 			break;
 	}
@@ -305,35 +298,6 @@ out:
 	if (s.parent_dirfd >= 0)
 		close(s.parent_dirfd);
 	return ret;
-}
-
-/* 0: served up to CLOSE; 1: the client left, keep serving; <0: session failed. */
-static int serve_lazy(struct ps_conn *c, struct lazy_images *li)
-{
-	struct ps_iov pi;
-	bool first = true;
-	int ret;
-
-	for (;;) {
-		ret = first ? ps_recv_first_iov(c, &pi) : ps_recv_iov(c, &pi);
-		first = false;
-		if (ret)
-			return ret == 1 ? 1 : ret;
-		if (pi.cmd == PS_IOV_CLOSE || pi.cmd == PS_IOV_FORCE_CLOSE) {
-			int32_t status = 0;
-
-			return ps_conn_send(c, &status, sizeof(status));
-		}
-		if (pi.cmd != PS_IOV_GET) {
-			pr_err("%s: command %#x in lazy mode: only GET and CLOSE\n", c->peer,
-			       pi.cmd);
-			ret = pserver_send_err(c, &pi, EINVAL);
-		} else {
-			ret = lazy_serve_get(li, c, &pi);
-		}
-		if (ret)
-			return ret;
-	}
 }
 
 static int open_dir(const char *dir)
@@ -393,7 +357,7 @@ static void announce(const struct pserver_opts *o, int lfd)
 int amber_page_server(const struct pserver_opts *o)
 {
 	uint32_t pages_id = PS_PAGES_ID_BASE;
-	struct lazy_images *li = NULL;
+	struct ps_lazy_images *li = NULL;
 	cleanup_close int lfd = -1, dirfd = -1;
 	int ret;
 
@@ -416,7 +380,7 @@ int amber_page_server(const struct pserver_opts *o)
 			return ret;
 	}
 	if (o->lazy) {
-		li = lazy_images_open(dirfd);
+		li = ps_lazy_open(dirfd);
 		if (!li)
 			return -ENOMEM;
 	}
@@ -434,7 +398,7 @@ int amber_page_server(const struct pserver_opts *o)
 		if (!ret)
 			ret = ps_conn_set_timeout(&c, o->timeout ?: DEFAULT_TIMEOUT);
 		if (!ret)
-			ret = o->lazy ? serve_lazy(&c, li) : serve_receive(&c, dirfd, &pages_id);
+			ret = o->lazy ? ps_lazy_serve(li, &c) : serve_receive(&c, dirfd, &pages_id);
 		ps_conn_close(&c);
 		if (!ret)
 			break;
@@ -443,6 +407,6 @@ int amber_page_server(const struct pserver_opts *o)
 	}
 	pr_info("session complete\n");
 out:
-	lazy_images_close(li);
+	ps_lazy_close(li);
 	return ret;
 }

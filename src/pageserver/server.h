@@ -43,18 +43,14 @@ struct pserver_opts {
 /* Runs until one session completes: 0, or -errno if it can't listen. */
 int amber_page_server(const struct pserver_opts *o);
 
-/* pserver_lazy.c: the dump in @dirfd, served to GET requests. */
-struct lazy_images;
-struct lazy_images *lazy_images_open(int dirfd);
-void lazy_images_close(struct lazy_images *li);
+/* server_lazy.c: the dump in @dirfd, served to GET requests. */
+struct ps_lazy_images;
+struct ps_lazy_images *ps_lazy_open(int dirfd);
+void ps_lazy_close(struct ps_lazy_images *li);
 /*
- * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.
- * Returns 0 when answered (even with an error reply), -errno when the
- * connection itself failed.
+ * One lazy session on @c: GETs answered until CLOSE. 0: served up to
+ * CLOSE; 1: the client left, keep serving; <0: the session failed.
  */
-int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_iov *pi);
-
-/* Sends PS_IOV_ERR with @err (positive errno), echoing the request's vaddr. */
-int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err);
+int ps_lazy_serve(struct ps_lazy_images *li, struct ps_conn *c);
 
 #endif
