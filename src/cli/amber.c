@@ -190,7 +190,7 @@ static int cmd_page_server(int argc, char **argv, struct common_opts *co)
 		SEC_LONG_OPTS,
 		{ 0 },
 	};
-	struct pserver_opts o = { .dir = ".", .port = -1 };
+	struct ps_server_opts o = { .dir = ".", .port = -1 };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {

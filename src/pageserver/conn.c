@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * TCP sockets and whole-buffer I/O for page-server connections, plain or
- * through the connection's TLS session (set up in ps_auth.c).
+ * through the connection's TLS session (set up in auth.c).
  */
 #define LOG_PREFIX "ps-conn: "
 #include <arpa/inet.h>

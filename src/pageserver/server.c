@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The page server's listener and its receive mode (pserver.h): pages a
+ * The page server's listener and its receive mode (pageserver/server.h): pages a
  * dump streams in are written to the image directory through the local
  * page-transfer backend. Every header is checked before anything is
  * written; a bad one ends the session, never the server.
@@ -317,7 +317,7 @@ static int open_dir(const char *dir)
 }
 
 /* DIR/parent -> @o->prev_dir, as `amber dump --prev-images-dir` makes it. */
-static int link_parent(int dirfd, const struct pserver_opts *o)
+static int link_parent(int dirfd, const struct ps_server_opts *o)
 {
 	int fd;
 
@@ -335,7 +335,7 @@ static int link_parent(int dirfd, const struct pserver_opts *o)
 	return 0;
 }
 
-static void announce(const struct pserver_opts *o, int lfd)
+static void announce(const struct ps_server_opts *o, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -354,7 +354,7 @@ static void announce(const struct pserver_opts *o, int lfd)
 	fflush(stdout);
 }
 
-int amber_page_server(const struct pserver_opts *o)
+int amber_page_server(const struct ps_server_opts *o)
 {
 	uint32_t pages_id = PS_PAGES_ID_BASE;
 	struct ps_lazy_images *li = NULL;

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef AMBER_PSERVER_H
-#define AMBER_PSERVER_H
+#ifndef AMBER_PS_SERVER_H
+#define AMBER_PS_SERVER_H
 
 /*
  * The page server: `amber page-server`.
  *
  *   listen(address:port)
- *     accept a client -> secure it (ps_conn.h: none, token or TLS)
+ *     accept a client -> secure it (pageserver/conn.h: none, token or TLS)
  *       receive mode (default): the client dumps; OPEN2/ADD_F/HOLE go
  *         through the local page-transfer backend into DIR, so DIR ends up
  *         with pagemap-<pid>.img and pages-<n>.img (n from 0x10001 on, as
@@ -17,7 +17,7 @@
  *         CLOSE is acknowledged once everything is on disk; then it exits.
  *       lazy mode (--lazy-pages): serves the dump in DIR; each GET is
  *         answered from the images, with each entry's checksum verified
- *         before its first page leaves (pserver_lazy.c). A session ends at
+ *         before its first page leaves (server_lazy.c). A session ends at
  *         CLOSE (then the server exits) or at EOF (it keeps listening, so a
  *         restarted lazy-pages daemon can reconnect).
  *     a client that fails authentication, sends a malformed or out-of-range
@@ -30,7 +30,7 @@
 
 #include "pageserver/conn.h"
 
-struct pserver_opts {
+struct ps_server_opts {
 	const char *address; /* NULL: every address */
 	int port;	     /* 0: an ephemeral port, printed on stdout */
 	const char *dir;
@@ -41,7 +41,7 @@ struct pserver_opts {
 };
 
 /* Runs until one session completes: 0, or -errno if it can't listen. */
-int amber_page_server(const struct pserver_opts *o);
+int amber_page_server(const struct ps_server_opts *o);
 
 /* server_lazy.c: the dump in @dirfd, served to GET requests. */
 struct ps_lazy_images;
