@@ -48,7 +48,7 @@ int amber_lazy_pages(const struct amber_lazy_opts *user)
 int amber_page_server(const struct amber_page_server_opts *user)
 {
 	struct amber_page_server_opts o;
-	struct pserver_opts p;
+	struct ps_server_opts p;
 	int ret = api_copy_opts(&o, sizeof(o), user);
 
 	if (ret)
@@ -62,7 +62,7 @@ int amber_page_server(const struct amber_page_server_opts *user)
 		       "--lazy-pages\n");
 		return -EINVAL;
 	}
-	p = (struct pserver_opts){
+	p = (struct ps_server_opts){
 		.address = o.ps.address,
 		.port = o.ps.port,
 		.dir = o.images_dir ?: ".",

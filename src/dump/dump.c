@@ -200,7 +200,7 @@ void dump_undo_tracking(struct dump_ctx *dc)
 	for (int i = 0; i < dc->nr_tasks; i++) {
 		struct track_task *tt = &dc->tasks[i]->track;
 
-		if (tt->fresh && tt->target_fd >= 0 && track_remove_from_target(tt->pid) < 0)
+		if (track_task_undo(tt) < 0)
 			pr_warn("can't remove the memory tracker of %d\n", tt->pid);
 	}
 }

@@ -25,53 +25,6 @@
 
 #define EP_KEEPER UINT64_MAX
 
-void lazy_journal(struct lazy_daemon *d, uint32_t type, uint32_t id, uint64_t a, uint64_t b,
-		  uint64_t c, int fd)
-{
-	struct lazy_msg m = { .type = type, .id = id, .a = a, .b = b, .c = c };
-
-	if (d->replaying)
-		return;
-	/* A lost entry only matters to a resumed daemon; say so and go on. */
-	if (lazy_send(d->keeper, &m, fd))
-		pr_warn("can't journal event %u of mm %u to the keeper\n", type, id);
-}
-
-int lazy_add_mm(struct lazy_daemon *d, struct lazy_mm *mm, int uffd)
-{
-	struct lazy_mm **n = xrealloc_array(d->mms, d->nr_mms + 1, sizeof(*n));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = mm };
-
-	if (!n) {
-		lazy_mm_free(mm);
-		if (uffd >= 0)
-			close(uffd);
-		return -ENOMEM;
-	}
-	d->mms = n;
-	d->mms[d->nr_mms++] = mm;
-	mm->uffd = uffd;
-	if (uffd >= 0) {
-		fcntl(uffd, F_SETFL, O_NONBLOCK);
-		if (epoll_ctl(d->ep, EPOLL_CTL_ADD, uffd, &ev))
-			return -errno;
-	}
-	return 0;
-}
-
-void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
-{
-	if (mm->uffd < 0)
-		return;
-	/* Unregisters everything: holes left now fill with zeros by the kernel. */
-	epoll_ctl(d->ep, EPOLL_CTL_DEL, mm->uffd, NULL);
-	close(mm->uffd);
-	mm->uffd = -1;
-	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->img->pid);
-	lazy_journal(d, LZ_GONE, mm->id, 0, 0, 0, -1);
-	lazy_kick(d); /* maybe the last one: the main thread checks */
-}
-
 static struct lazy_mm *find_mm(struct lazy_daemon *d, uint32_t id)
 {
 	for (int i = 0; i < d->nr_mms; i++)
@@ -91,7 +44,9 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	mm = lazy_mm_new(m->id, t, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	mm = lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
+		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {
 		if (fd >= 0)
 			close(fd);
@@ -250,7 +205,7 @@ static int settle(struct lazy_daemon *d, bool *retry_left)
 
 /*
  * The main thread: keeper messages, uffd events and faults. Prefetch runs
- * in its own thread (lazy_prefetcher.c), once the restore is complete:
+ * in its own thread (lazy/prefetcher.c), once the restore is complete:
  * until then the restore needs the CPU more than we do.
  */
 static int loop(struct lazy_daemon *d)

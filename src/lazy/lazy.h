@@ -12,17 +12,7 @@
  *   lazy_daemon   the fault loop: epoll over every uffd, UFFDIO_COPY for
  *                 pages of the images, UFFDIO_ZEROPAGE for holes, events,
  *                 background prefetch between faults
- *   lazy_mm       page state of one address space (one uffd):
- *
- *     lazy_mm { id, uffd, img (the task whose images hold the pages) }
- *       areas[] sorted by start, never overlapping:
- *         lazy_area { [start, end) now, src: image address of start,
- *                     st[page]: PENDING (in the image, not yet in),
- *                               ZERO (hole, or MADV_DONTNEED'ed),
- *                               DONE (delivered, or no longer ours) }
- *     A fork copies the parent's areas; mremap moves areas (src stays);
- *     munmap drops them. The mm is finished when nothing is PENDING.
- *
+ *   lazy_mm       page state of one address space (one uffd): lazy/mm.h
  *   lazy_source   where page bytes come from (local images, or a page
  *                 server for post-copy), one interface
  *   lazy_eager    post-copy: fetches what the restore reads eagerly (file,
@@ -83,52 +73,5 @@ void lazy_restore_put_pages(struct rst_ctx *rc);
 struct pm_pages_fd;
 pid_t lazy_keeper_start(int listen_fd, const char *path, const struct pm_pages_fd *pages,
 			int nr_pages);
-
-/* --- lazy_mm.c -------------------------------------------------------- */
-enum lazy_page_state { PG_PENDING = 0, PG_ZERO = 1, PG_DONE = 2 };
-
-struct lazy_area {
-	uint64_t start, end;
-	uint64_t src;
-	uint8_t *st;
-};
-
-struct rst_task;
-
-struct lazy_mm {
-	uint32_t id;
-	int uffd; /* -1 once finished or gone */
-	struct rst_task *img;
-	int img_idx;
-	struct lazy_area *areas;
-	int nr_areas;
-	uint64_t nr_pending;
-	/* prefetch cursor: area index and page in it */
-	int cur_area;
-	uint64_t cur_page;
-	/* faults that got -EAGAIN (an event was pending), retried after events */
-	uint64_t *retry;
-	int nr_retry, max_retry;
-	/*
-	 * The daemon's two threads (lazy_daemon.h): no event may be read
-	 * while a prefetch copy is in flight, and no copy may start between
-	 * reading an event and applying it. __atomic, seq_cst.
-	 */
-	int reading; /* the main thread reads, or applies what it read */
-	int copying; /* the prefetcher is in a UFFDIO_COPY */
-};
-
-/* A new mm from an LZ_TASK: every page of @ranges is ZERO but what @img's pagemap has. */
-struct lazy_mm *lazy_mm_new(uint32_t id, struct rst_task *img, int img_idx,
-			    const struct lazy_range *ranges, uint32_t nr);
-struct lazy_mm *lazy_mm_clone(const struct lazy_mm *parent, uint32_t id);
-void lazy_mm_free(struct lazy_mm *mm);
-/* The area holding @addr, or NULL. */
-struct lazy_area *lazy_mm_find(struct lazy_mm *mm, uint64_t addr);
-int lazy_mm_remap(struct lazy_mm *mm, uint64_t from, uint64_t to, uint64_t len);
-int lazy_mm_unmap(struct lazy_mm *mm, uint64_t start, uint64_t end);
-void lazy_mm_remove(struct lazy_mm *mm, uint64_t start, uint64_t end);
-/* Marks [addr, addr + n pages) of @a DONE, counting PENDING ones. */
-void lazy_area_done(struct lazy_mm *mm, struct lazy_area *a, uint64_t addr, uint64_t n);
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Page state of one lazily restored address space (see lazy.h): areas
+ * Page state of one lazily restored address space (lazy/mm.h): areas
  * that follow the mm through fork, mremap, munmap and MADV_DONTNEED, each
  * page PENDING, ZERO or DONE.
  */
@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lazy/lazy.h"
 #include "base/log.h"
-#include "restore/restore.h"
 #include "base/util.h"
+#include "lazy/mm.h"
 
 #define NPAGES(a) (((a)->end - (a)->start) >> PAGE_SHIFT)
 
@@ -38,18 +37,17 @@ static int cmp_area(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-struct lazy_mm *lazy_mm_new(uint32_t id, struct rst_task *img, int img_idx,
-			    const struct lazy_range *ranges, uint32_t nr)
+struct lazy_mm *lazy_mm_new(uint32_t id, pid_t pid, int img, const struct lazy_range *ranges,
+			    uint32_t nr)
 {
 	struct lazy_mm *mm = xzalloc(sizeof(*mm));
-	int r = 0;
 
 	if (!mm)
 		return NULL;
 	mm->id = id;
 	mm->uffd = -1;
+	mm->pid = pid;
 	mm->img = img;
-	mm->img_idx = img_idx;
 	for (uint32_t i = 0; i < nr; i++) {
 		const struct lazy_range *g = &ranges[i];
 		uint8_t *st;
@@ -64,27 +62,27 @@ struct lazy_mm *lazy_mm_new(uint32_t id, struct rst_task *img, int img_idx,
 		memset(st, PG_ZERO, (g->end - g->start) >> PAGE_SHIFT);
 	}
 	qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
-	for (int i = 0; i < mm->nr_areas; i++) {
-		struct lazy_area *a = &mm->areas[i];
-
-		if (i && a->start < mm->areas[i - 1].end)
+	for (int i = 1; i < mm->nr_areas; i++)
+		if (mm->areas[i].start < mm->areas[i - 1].end)
 			goto bad;
-		while (r < img->pages.nr_lazy && img->pages.lazy[r].vaddr < a->start)
-			r++;
-		for (; r < img->pages.nr_lazy && img->pages.lazy[r].vaddr < a->end; r++) {
-			struct rst_pages *p = &img->pages.lazy[r];
-			uint64_t first = (p->vaddr - a->start) >> PAGE_SHIFT;
-			uint64_t n = min((uint64_t)p->nr_pages, NPAGES(a) - first);
-
-			memset(a->st + first, PG_PENDING, n);
-			mm->nr_pending += n;
-		}
-	}
 	return mm;
 bad:
-	pr_err("task %d: bad lazy ranges\n", img->pid);
+	pr_err("task %d: bad lazy ranges\n", pid);
 	lazy_mm_free(mm);
 	return NULL;
+}
+
+void lazy_mm_set_pending(struct lazy_mm *mm, uint64_t vaddr, uint64_t nr_pages)
+{
+	struct lazy_area *a = lazy_mm_find(mm, vaddr);
+	uint64_t first, n;
+
+	if (!a)
+		return;
+	first = (vaddr - a->start) >> PAGE_SHIFT;
+	n = min(nr_pages, NPAGES(a) - first);
+	memset(a->st + first, PG_PENDING, n);
+	mm->nr_pending += n;
 }
 
 struct lazy_mm *lazy_mm_clone(const struct lazy_mm *parent, uint32_t id)
@@ -95,8 +93,8 @@ struct lazy_mm *lazy_mm_clone(const struct lazy_mm *parent, uint32_t id)
 		return NULL;
 	mm->id = id;
 	mm->uffd = -1;
+	mm->pid = parent->pid;
 	mm->img = parent->img;
-	mm->img_idx = parent->img_idx;
 	mm->nr_pending = parent->nr_pending;
 	for (int i = 0; i < parent->nr_areas; i++) {
 		const struct lazy_area *a = &parent->areas[i];

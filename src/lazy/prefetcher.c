@@ -1,83 +1,141 @@
 // SPDX-License-Identifier: MIT
 /*
- * The lazy-pages daemon's second thread: background prefetch.
+ * The lazy-pages daemon's second thread: background prefetch. Once the
+ * restore is complete it copies every mm's PENDING pages, a batch at a
+ * time, round-robin over the mms (lazy/lock.c says how it shares the
+ * daemon with the main thread).
  *
  * Faults are served by the main thread, which sleeps in epoll_wait()
  * until one comes. While this thread keeps another CPU busy copying, the
  * scheduler wakes the main thread on the faulting task's CPU, which the
  * task is just leaving: no cross-CPU wakeup either way (measured here:
  * fault median 40 us with one thread doing both, 7 us with two).
- *
- * One lock (d->lock) covers the daemon's state; this thread holds it
- * across each batch. Faults from local images need no lock (lazy_uffd.c),
- * but no uffd message may be read while a copy into its mm is in flight,
- * nor a copy start between reading an event and applying it (mm->reading
- * and mm->copying): so a fault waits for at most one batch, 2 pages while
- * faults come in. Between batches the prefetcher lets a thread waiting
- * for the lock in first (d->waiting) instead of taking it straight back.
  */
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
-#include <sched.h>
 #include <stdint.h>
-#include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "lazy/daemon.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "lazy/daemon.h"
 
-/* Spin this long for the lock before sleeping: longer than one batch. */
-#define LOCK_SPIN_NS 100000ULL
-
-uint64_t lazy_now_ns(void)
+/* The next run of up to @max PENDING pages from mm's cursor, within one pagemap run. */
+static struct lazy_area *next_pending(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t max,
+				      uint64_t *addr, uint64_t *n)
 {
-	struct timespec ts;
+	const struct pm_chain *pc = lazy_pages_of(d, mm);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
+	for (int wrapped = 0; wrapped < 2; wrapped++) {
+		for (; mm->cur_area < mm->nr_areas; mm->cur_area++, mm->cur_page = 0) {
+			struct lazy_area *a = &mm->areas[mm->cur_area];
+			uint64_t np = (a->end - a->start) >> PAGE_SHIFT, i = mm->cur_page;
 
-static void lock_spin(struct lazy_daemon *d)
-{
-	uint64_t t0 = 0;
+			while (i < np && a->st[i] != PG_PENDING)
+				i++;
+			if (i == np)
+				continue;
+			uint64_t src = a->src + (i << PAGE_SHIFT);
+			int r = lazy_find_run(pc, src);
+			uint64_t run_end = r < 0 ? src + PAGE_SIZE :
+				pc->lazy[r].vaddr + (uint64_t)pc->lazy[r].nr_pages * PAGE_SIZE;
+			uint64_t j = i;
 
-	for (unsigned i = 1;; i++) {
-		if (!pthread_mutex_trylock(&d->lock))
-			return;
-		cpu_relax();
-		if (i % 64)
-			continue;
-		if (!t0)
-			t0 = lazy_now_ns();
-		else if (lazy_now_ns() - t0 > LOCK_SPIN_NS)
-			break;
+			while (j < np && j - i < max && a->st[j] == PG_PENDING &&
+			       a->src + (j << PAGE_SHIFT) < run_end)
+				j++;
+			mm->cur_page = j;
+			*addr = a->start + (i << PAGE_SHIFT);
+			*n = j - i;
+			return a;
+		}
+		mm->cur_area = 0;
+		mm->cur_page = 0;
 	}
-	pthread_mutex_lock(&d->lock);
+	return NULL;
 }
 
-void lazy_lock(struct lazy_daemon *d)
+int lazy_probe(struct lazy_daemon *d)
 {
-	atomic_fetch_add(&d->waiting, 1);
-	lock_spin(d);
-	atomic_fetch_sub(&d->waiting, 1);
+	for (int i = 0; i < d->nr_mms; i++) {
+		struct lazy_mm *mm = d->mms[i];
+		struct lazy_area *a;
+		uint64_t addr, n, copied;
+		int ret;
+
+		if (mm->uffd < 0 || !mm->nr_pending)
+			continue;
+		a = next_pending(d, mm, 1, &addr, &n);
+		if (!a)
+			continue;
+		/* A page it will need anyway: its copy is the probe. */
+		ret = lazy_copy_pages(d, mm, a, addr, 1, 0, &copied);
+		if (ret == -ENOTCONN)
+			return ret;
+		if (ret && ret != -EAGAIN)
+			lazy_fail_mm(d, mm, ret);
+		else if (!mm->nr_pending)
+			lazy_finish_mm(d, mm);
+	}
+	return 0;
 }
 
-void lazy_unlock(struct lazy_daemon *d)
+static int prefetch_one(struct lazy_daemon *d)
 {
-	/* Whatever changed may be new work (an mm, a finished replay). */
-	pthread_cond_signal(&d->work);
-	pthread_mutex_unlock(&d->lock);
+	for (int k = 0; k < d->nr_mms; k++) {
+		struct lazy_mm *mm = d->mms[(d->next_prefetch + k) % d->nr_mms];
+		struct lazy_area *a;
+		uint64_t addr, n, copied;
+		bool busy;
+		int ret;
+
+		if (mm->uffd < 0 || !mm->nr_pending)
+			continue;
+		d->next_prefetch = (d->next_prefetch + k + 1) % d->nr_mms;
+		/* Small batches while faults come in: a fault waits for at most one. */
+		busy = lazy_now_ns() - __atomic_load_n(&d->last_fault_ns, __ATOMIC_RELAXED) <
+		       LAZY_QUIET_NS;
+		a = next_pending(d, mm, busy ? LAZY_PREFETCH_BUSY : LAZY_PREFETCH_QUIET, &addr, &n);
+		if (!a) {
+			pr_warn("mm %u: %llu pages counted pending but none found\n", mm->id,
+				(unsigned long long)mm->nr_pending);
+			mm->nr_pending = 0;
+			lazy_kick(d);
+			return 1;
+		}
+		ret = lazy_copy_pages(d, mm, a, addr, n, 0, &copied);
+		d->st.pages_prefetched += copied;
+		if (ret == -ENOTCONN)
+			return ret;
+		if (ret == -EAGAIN) {
+			/* An event to read first: back where we were, after it. */
+			mm->cur_page = (addr - a->start) >> PAGE_SHIFT;
+			d->backoff = mm;
+			return 2;
+		}
+		if (ret)
+			lazy_fail_mm(d, mm, ret);
+		else if (!mm->nr_pending)
+			lazy_kick(d); /* complete: the main thread closes its uffd */
+		return 1;
+	}
+	return 0;
 }
 
-void lazy_kick(struct lazy_daemon *d)
+/*
+ * One batch of background copies, under the lock: 1 done, more to do; 2
+ * backed off for an event the main thread must apply first; 0 nothing to
+ * do; -ENOTCONN.
+ */
+static int prefetch(struct lazy_daemon *d)
 {
-	uint64_t one = 1;
+	int ret;
 
-	if (d->wake_fd >= 0 && write(d->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		pr_warn("can't wake the main thread: %s\n", strerror(errno));
+	d->in_prefetcher = true; /* its copies go through lazy_guarded_copy() */
+	ret = prefetch_one(d);
+	d->in_prefetcher = false;
+	return ret;
 }
 
 static void *prefetcher(void *arg)
@@ -87,7 +145,7 @@ static void *prefetcher(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
-		ret = d->restore_done && !d->replaying ? lazy_prefetch(d) : 0;
+		ret = d->restore_done && !d->replaying ? prefetch(d) : 0;
 		if (ret < 0)
 			break;
 		if (!ret) {
@@ -100,20 +158,10 @@ static void *prefetcher(void *arg)
 			 * The main thread reads (or is about to read) an event of
 			 * that mm: let it, without the lock, then go on.
 			 */
-			struct lazy_mm *mm = d->backoff;
-
-			pthread_mutex_unlock(&d->lock);
-			for (int i = 0; __atomic_load_n(&mm->reading, __ATOMIC_SEQ_CST) && i < 100000;
-			     i++)
-				cpu_relax();
-			sched_yield();
-			lock_spin(d);
+			lazy_yield_to_reader(d, d->backoff);
 			continue;
 		}
-		pthread_mutex_unlock(&d->lock);
-		for (int i = 0; atomic_load(&d->waiting) && i < 100000; i++)
-			cpu_relax(); /* a fault first; bounded, should the main thread be preempted */
-		lock_spin(d);
+		lazy_yield_to_waiters(d);
 	}
 	d->prefetch_err = ret < 0 ? ret : 0;
 	pthread_mutex_unlock(&d->lock);

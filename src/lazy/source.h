@@ -4,7 +4,7 @@
 
 /*
  * Where the lazy-pages daemon gets page bytes. The daemon knows from the
- * local pagemaps which pages exist and where (lazy_mm.c); a source only
+ * local pagemaps which pages exist and where (lazy/mm.c); a source only
  * hands out bytes:
  *
  *   local   pages-N.img of the image directory and of its parents (an

@@ -1,19 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
  * The lazy-pages daemon's userfaultfd work: answering faults (UFFDIO_COPY
- * from the images, UFFDIO_ZEROPAGE for holes and removed pages),
- * following fork/remap/remove/unmap events, and copying the rest in the
- * background a batch at a time. Every pagemap entry's checksum is checked
- * before the first page of it is delivered.
+ * from the images, UFFDIO_ZEROPAGE for holes and removed pages) and
+ * following fork/remap/remove/unmap events, on the main thread; and the
+ * page copy the prefetcher uses too (lazy_copy_pages()). Every pagemap
+ * entry's checksum is checked before the first page of it is delivered.
  */
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -22,22 +19,14 @@
 #include "base/log.h"
 #include "base/util.h"
 
-static uint64_t now_ns(void)
+/* The run of the image task's lazy view @pc holding image address @src, or -1. */
+int lazy_find_run(const struct pm_chain *pc, uint64_t src)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/* The run of the image task's lazy view holding image address @src, or -1. */
-static int find_run(struct rst_task *t, uint64_t src)
-{
-	int lo = 0, hi = t->pages.nr_lazy;
+	int lo = 0, hi = pc->nr_lazy;
 
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
-		struct rst_pages *p = &t->pages.lazy[mid];
+		const struct rst_pages *p = &pc->lazy[mid];
 
 		if (src < p->vaddr)
 			hi = mid;
@@ -58,8 +47,8 @@ static int find_run(struct rst_task *t, uint64_t src)
 static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t src, size_t len,
 		    const void **data, bool *whole)
 {
-	struct rst_pages *p = &mm->img->pages.lazy[r];
-	uint8_t *ok = &d->verified[mm->img_idx][r];
+	const struct rst_pages *p = &lazy_pages_of(d, mm)->lazy[r];
+	uint8_t *ok = &d->verified[mm->img][r];
 	size_t rlen = (size_t)p->nr_pages * PAGE_SIZE;
 	int ret;
 
@@ -67,15 +56,15 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	if (*ok || !p->has_csum) {
 		if (!*ok)
 			*ok = 1;
-		return d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+		return d->src->ops->get(d->src, mm->pid, p->layer, src,
 					p->off + (src - p->vaddr), len, data);
 	}
-	ret = d->src->ops->get(d->src, mm->img->pid, p->layer, p->vaddr, p->off, rlen, data);
+	ret = d->src->ops->get(d->src, mm->pid, p->layer, p->vaddr, p->off, rlen, data);
 	if (ret)
 		return ret;
 	if (amber_csum(*data, rlen, p->vaddr) != p->csum) {
 		pr_err("%d: checksum mismatch in the pages at %#llx (%u pages): corrupt image, "
-		       "not delivering it\n", mm->img->pid, (unsigned long long)p->vaddr,
+		       "not delivering it\n", mm->pid, (unsigned long long)p->vaddr,
 		       p->nr_pages);
 		return -EBADMSG;
 	}
@@ -125,43 +114,6 @@ int lazy_verify_all(struct lazy_daemon *d)
 }
 
 /*
- * The prefetcher's UFFDIO_COPY, unless the main thread is reading this
- * mm's uffd: an event it reads must not meet a copy in flight (the kernel
- * checks for pending events only when a copy starts, and lets the event's
- * originator go on, say to zap, as soon as the event is read), nor one
- * picked before the event is applied. Dekker: each sets its flag, then
- * looks at the other's. -EAGAIN: back off.
- */
-static int prefetch_ioctl(struct lazy_mm *mm, struct uffdio_copy *c)
-{
-	int ret = 0;
-
-	__atomic_store_n(&mm->copying, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&mm->reading, __ATOMIC_SEQ_CST)) {
-		c->copy = -EAGAIN;
-		errno = EAGAIN;
-		ret = -1;
-	} else {
-		ret = ioctl(mm->uffd, UFFDIO_COPY, c);
-	}
-	__atomic_store_n(&mm->copying, 0, __ATOMIC_SEQ_CST);
-	return ret;
-}
-
-/* The main thread's side: before it reads @mm's uffd. */
-static void begin_read(struct lazy_mm *mm)
-{
-	__atomic_store_n(&mm->reading, 1, __ATOMIC_SEQ_CST);
-	while (__atomic_load_n(&mm->copying, __ATOMIC_SEQ_CST))
-		cpu_relax(); /* at most one prefetch batch */
-}
-
-static void end_read(struct lazy_mm *mm)
-{
-	__atomic_store_n(&mm->reading, 0, __ATOMIC_SEQ_CST);
-}
-
-/*
  * UFFDIO_COPY of @n pages from @data to @addr in @mm. Pages found already
  * there (a resumed daemon does not know what its predecessor delivered)
  * count as delivered. -EAGAIN: an event must be read first.
@@ -175,7 +127,7 @@ static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area
 		uint64_t done;
 		int err;
 
-		if (!(d->in_prefetcher ? prefetch_ioctl(mm, &c) : ioctl(mm->uffd, UFFDIO_COPY, &c))) {
+		if (!(d->in_prefetcher ? lazy_guarded_copy(mm, &c) : ioctl(mm->uffd, UFFDIO_COPY, &c))) {
 			lazy_area_done(mm, a, addr, n);
 			*copied += n;
 			return 0;
@@ -229,17 +181,11 @@ static int copy_rest_of_run(struct lazy_daemon *d, struct lazy_mm *mm, struct la
 	return ret == -EAGAIN ? 0 : ret; /* the rest comes later */
 }
 
-/*
- * Copies @n PENDING pages at @addr (one pagemap run) into @mm; if the run
- * had to be read whole for its checksum, the rest of it too. @mode 0 or
- * UFFDIO_COPY_MODE_DONTWAKE (the caller wakes). -EAGAIN: an event must be
- * read first. -ESRCH: the mm is gone.
- */
-static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
-		      uint64_t addr, uint64_t n, uint64_t mode, uint64_t *copied)
+int lazy_copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area *a,
+		    uint64_t addr, uint64_t n, uint64_t mode, uint64_t *copied)
 {
 	uint64_t src = a->src + (addr - a->start);
-	int r = find_run(mm->img, src);
+	int r = lazy_find_run(lazy_pages_of(d, mm), src);
 	const void *data;
 	bool whole;
 	int ret;
@@ -251,8 +197,8 @@ static int copy_pages(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_are
 	if (!ret)
 		ret = copy_span(d, mm, a, addr, data, n, mode, copied);
 	if (!ret && whole)
-		ret = copy_rest_of_run(d, mm, a, &mm->img->pages.lazy[r],
-				       (const uint8_t *)data - (src - mm->img->pages.lazy[r].vaddr));
+		ret = copy_rest_of_run(d, mm, a, &lazy_pages_of(d, mm)->lazy[r],
+				       (const uint8_t *)data - (src - lazy_pages_of(d, mm)->lazy[r].vaddr));
 	return ret;
 }
 
@@ -308,30 +254,14 @@ static int queue_retry(struct lazy_mm *mm, uint64_t addr)
 	return 0;
 }
 
-static void mm_failed(struct lazy_daemon *d, struct lazy_mm *mm, int err)
-{
-	if (err == -ESRCH) {
-		pr_info("mm %u (task %d's pages) is gone\n", mm->id, mm->img->pid);
-	} else {
-		/* Never let the task run on with a page we can't give it. */
-		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->img->pid,
-		       strerror(-err));
-		if (mm->id < LAZY_FORK_ID_BASE)
-			kill(mm->img->pid, SIGKILL);
-		d->st.killed++;
-	}
-	mm->nr_pending = 0;
-	lazy_kick(d); /* the main thread closes its uffd (finish_complete()) */
-}
-
 static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 {
 	struct lazy_area *a = lazy_mm_find(mm, addr);
-	uint64_t t0 = now_ns(), copied = 0, dt;
+	uint64_t t0 = lazy_now_ns(), copied = 0, dt;
 	int ret;
 
 	if (a && a->st[(addr - a->start) >> PAGE_SHIFT] == PG_PENDING)
-		ret = copy_pages(d, mm, a, addr, 1, UFFDIO_COPY_MODE_DONTWAKE, &copied);
+		ret = lazy_copy_pages(d, mm, a, addr, 1, UFFDIO_COPY_MODE_DONTWAKE, &copied);
 	else
 		ret = zero_page(d, mm, addr);
 	if (ret == -EAGAIN)
@@ -339,7 +269,7 @@ static int serve_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 	if (ret)
 		return ret;
 	defer_wake(d, mm, addr);
-	dt = now_ns();
+	dt = lazy_now_ns();
 	__atomic_store_n(&d->last_fault_ns, dt, __ATOMIC_RELAXED);
 	dt -= t0;
 	d->st.faults++;
@@ -446,19 +376,19 @@ void lazy_apply_served(struct lazy_daemon *d)
 static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 {
 	struct lazy_area *a = lazy_mm_find(mm, addr);
-	uint64_t t0 = now_ns(), t;
+	uint64_t t0 = lazy_now_ns(), t;
 	int how;
 
 	if (a && __atomic_load_n(&a->st[(addr - a->start) >> PAGE_SHIFT], __ATOMIC_RELAXED) ==
 			 PG_PENDING) {
 		uint64_t src = a->src + (addr - a->start);
-		int r = find_run(mm->img, src);
-		struct rst_pages *p = r < 0 ? NULL : &mm->img->pages.lazy[r];
+		int r = lazy_find_run(lazy_pages_of(d, mm), src);
+		const struct rst_pages *p = r < 0 ? NULL : &lazy_pages_of(d, mm)->lazy[r];
 		struct uffdio_copy c = { .dst = addr, .len = PAGE_SIZE };
 		const void *data;
 
-		if (!p || !d->verified[mm->img_idx][r] ||
-		    d->src->ops->get(d->src, mm->img->pid, p->layer, src,
+		if (!p || !d->verified[mm->img][r] ||
+		    d->src->ops->get(d->src, mm->pid, p->layer, src,
 				     p->off + (src - p->vaddr), PAGE_SIZE, &data))
 			return 1;
 		c.src = (uintptr_t)data;
@@ -488,7 +418,7 @@ static int fast_fault(struct lazy_daemon *d, struct lazy_mm *mm, uint64_t addr)
 
 		ioctl(mm->uffd, UFFDIO_WAKE, &w);
 	}
-	t = now_ns();
+	t = lazy_now_ns();
 	__atomic_store_n(&d->last_fault_ns, t, __ATOMIC_RELAXED);
 	note_served(d, mm, addr, how, t - t0);
 	return 0;
@@ -514,22 +444,22 @@ static int one_message(struct lazy_daemon *d, struct lazy_mm *mm)
 
 	if (locked)
 		lazy_lock(d);
-	begin_read(mm);
+	lazy_begin_read(mm);
 	n = read(mm->uffd, &m, sizeof(m));
 	if (n != sizeof(m)) {
 		ret = n < 0 && errno == EAGAIN ? 1 : n < 0 ? -errno : -EIO;
-		end_read(mm);
+		lazy_end_read(mm);
 		if (locked)
 			lazy_unlock(d);
 		return ret;
 	}
 	if (m.event == UFFD_EVENT_PAGEFAULT && !locked) {
 		/* Our own copies need no guard: we are the one who reads events. */
-		end_read(mm);
+		lazy_end_read(mm);
 		ret = fast_fault(d, mm, m.arg.pagefault.address & ~(PAGE_SIZE - 1));
 		if (ret <= 0)
 			return ret;
-		begin_read(mm);
+		lazy_begin_read(mm);
 	}
 	if (!locked)
 		lazy_lock(d);
@@ -537,7 +467,7 @@ static int one_message(struct lazy_daemon *d, struct lazy_mm *mm)
 	ret = event(d, mm, &m);
 	if (!ret && m.event != UFFD_EVENT_PAGEFAULT)
 		ret = lazy_retry_faults(d, mm);
-	end_read(mm); /* applied: the prefetcher may copy again */
+	lazy_end_read(mm); /* applied: the prefetcher may copy again */
 	lazy_unlock(d);
 	lazy_flush_wakes(d);
 	return ret;
@@ -556,7 +486,7 @@ int lazy_handle_uffd(struct lazy_daemon *d, struct lazy_mm *mm)
 		return ret; /* no source: leave the faults to a resumed daemon */
 	lazy_lock(d);
 	lazy_apply_served(d);
-	mm_failed(d, mm, ret);
+	lazy_fail_mm(d, mm, ret);
 	lazy_unlock(d);
 	return 0;
 }
@@ -576,118 +506,8 @@ int lazy_retry_all(struct lazy_daemon *d)
 		if (ret == -ENOTCONN)
 			return ret;
 		if (ret)
-			mm_failed(d, mm, ret);
+			lazy_fail_mm(d, mm, ret);
 		left += mm->nr_retry;
 	}
 	return left;
-}
-
-/* The next run of up to @max PENDING pages from mm's cursor, within one pagemap run. */
-static struct lazy_area *next_pending(struct lazy_mm *mm, uint64_t max, uint64_t *addr,
-				      uint64_t *n)
-{
-	for (int wrapped = 0; wrapped < 2; wrapped++) {
-		for (; mm->cur_area < mm->nr_areas; mm->cur_area++, mm->cur_page = 0) {
-			struct lazy_area *a = &mm->areas[mm->cur_area];
-			uint64_t np = (a->end - a->start) >> PAGE_SHIFT, i = mm->cur_page;
-
-			while (i < np && a->st[i] != PG_PENDING)
-				i++;
-			if (i == np)
-				continue;
-			uint64_t src = a->src + (i << PAGE_SHIFT);
-			int r = find_run(mm->img, src);
-			uint64_t run_end = r < 0 ? src + PAGE_SIZE :
-				mm->img->pages.lazy[r].vaddr + (uint64_t)mm->img->pages.lazy[r].nr_pages * PAGE_SIZE;
-			uint64_t j = i;
-
-			while (j < np && j - i < max && a->st[j] == PG_PENDING &&
-			       a->src + (j << PAGE_SHIFT) < run_end)
-				j++;
-			mm->cur_page = j;
-			*addr = a->start + (i << PAGE_SHIFT);
-			*n = j - i;
-			return a;
-		}
-		mm->cur_area = 0;
-		mm->cur_page = 0;
-	}
-	return NULL;
-}
-
-int lazy_probe(struct lazy_daemon *d)
-{
-	for (int i = 0; i < d->nr_mms; i++) {
-		struct lazy_mm *mm = d->mms[i];
-		struct lazy_area *a;
-		uint64_t addr, n, copied;
-		int ret;
-
-		if (mm->uffd < 0 || !mm->nr_pending)
-			continue;
-		a = next_pending(mm, 1, &addr, &n);
-		if (!a)
-			continue;
-		/* A page it will need anyway: its copy is the probe. */
-		ret = copy_pages(d, mm, a, addr, 1, 0, &copied);
-		if (ret == -ENOTCONN)
-			return ret;
-		if (ret && ret != -EAGAIN)
-			mm_failed(d, mm, ret);
-		else if (!mm->nr_pending)
-			lazy_finish_mm(d, mm);
-	}
-	return 0;
-}
-
-static int prefetch_one(struct lazy_daemon *d);
-
-int lazy_prefetch(struct lazy_daemon *d)
-{
-	int ret;
-
-	d->in_prefetcher = true; /* its copies go through prefetch_ioctl() */
-	ret = prefetch_one(d);
-	d->in_prefetcher = false;
-	return ret;
-}
-
-static int prefetch_one(struct lazy_daemon *d)
-{
-	for (int k = 0; k < d->nr_mms; k++) {
-		struct lazy_mm *mm = d->mms[(d->next_prefetch + k) % d->nr_mms];
-		struct lazy_area *a;
-		uint64_t addr, n, copied;
-		int ret;
-
-		if (mm->uffd < 0 || !mm->nr_pending)
-			continue;
-		d->next_prefetch = (d->next_prefetch + k + 1) % d->nr_mms;
-		a = next_pending(mm, now_ns() - __atomic_load_n(&d->last_fault_ns, __ATOMIC_RELAXED) <
-					     LAZY_QUIET_NS ?
-				 LAZY_PREFETCH_BUSY : LAZY_PREFETCH_QUIET, &addr, &n);
-		if (!a) {
-			pr_warn("mm %u: %llu pages counted pending but none found\n", mm->id,
-				(unsigned long long)mm->nr_pending);
-			mm->nr_pending = 0;
-			lazy_kick(d);
-			return 1;
-		}
-		ret = copy_pages(d, mm, a, addr, n, 0, &copied);
-		d->st.pages_prefetched += copied;
-		if (ret == -ENOTCONN)
-			return ret;
-		if (ret == -EAGAIN) {
-			/* An event to read first: back where we were, after it. */
-			mm->cur_page = (addr - a->start) >> PAGE_SHIFT;
-			d->backoff = mm;
-			return 2;
-		}
-		if (ret)
-			mm_failed(d, mm, ret);
-		else if (!mm->nr_pending)
-			lazy_kick(d); /* complete: the main thread closes its uffd */
-		return 1;
-	}
-	return 0;
 }

@@ -238,3 +238,17 @@ void track_task_put(struct track_task *tt)
 		close(tt->uffd);
 	tt->uffd = -1;
 }
+
+int track_remove_from_target(pid_t pid)
+{
+	/* Only the uffd-wp tracker leaves something in the task. */
+	return uffdwp_remove(pid);
+}
+
+int track_task_undo(const struct track_task *tt)
+{
+	/* A tracker picked up from the parent image stays: the chain goes on. */
+	if (!tt->fresh || tt->target_fd < 0)
+		return 0;
+	return uffdwp_remove(tt->pid);
+}

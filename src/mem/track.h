@@ -95,7 +95,19 @@ void track_task_put(struct track_task *tt);
  */
 bool track_is_tracker_fd(pid_t pid, int fd);
 
-/* Closes every tracker fd of frozen task @pid; returns how many or -errno. */
+/*
+ * Closes every tracker fd of frozen task @pid, of this chain or another
+ * (pre-dump --cleanup, a dump that leaves the tree running untracked);
+ * returns how many or -errno.
+ */
 int track_remove_from_target(pid_t pid);
+
+/*
+ * After a failed dump: takes the tracker this dump armed in the task
+ * (fresh) out again, as if the dump had not run; one picked up from the
+ * parent image stays. 0 if there was none, how many fds were closed, or
+ * -errno.
+ */
+int track_task_undo(const struct track_task *tt);
 
 #endif

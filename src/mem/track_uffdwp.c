@@ -120,7 +120,7 @@ int uffdwp_prepare(struct track_task *tt, int prev_fd)
 	 * A tracker from an unrelated chain (or inherited from a parent
 	 * process) would keep the VMAs registered: ours could not register.
 	 */
-	if (track_remove_from_target(tt->pid) < 0)
+	if (uffdwp_remove(tt->pid) < 0)
 		pr_warn("%d: can't remove an old tracker\n", tt->pid);
 	tt->fresh = true;
 	tt->target_fd = inject(tt->pid);
@@ -157,7 +157,7 @@ int uffdwp_register(struct track_task *tt, uint64_t start, uint64_t end)
 	return 0;
 }
 
-int track_remove_from_target(pid_t pid)
+int uffdwp_remove(pid_t pid)
 {
 	char path[64];
 	struct dirent *de;

@@ -2,7 +2,7 @@
 /*
  * Securing a page-server connection before the CRIU stream starts: the TLS
  * handshake (gnutls, X.509) and the shared-token challenge-response. The
- * model is described in ps_conn.h.
+ * model is described in pageserver/conn.h.
  */
 #define LOG_PREFIX "ps-auth: "
 #include <errno.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The GET client of the page server (pserver_client.h). */
+/* The GET client of the page server (pageserver/client.h). */
 #define LOG_PREFIX "ps-client: "
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef AMBER_PSERVER_CLIENT_H
-#define AMBER_PSERVER_CLIENT_H
+#ifndef AMBER_PS_CLIENT_H
+#define AMBER_PS_CLIENT_H
 
 /*
  * The lazy side of the page server: fetch pages of a dump served by
@@ -25,7 +25,7 @@ struct ps_client_opts {
 	size_t size;
 	const char *address;
 	int port;
-	const char *token_file; /* shared-secret auth, see ps_conn.h */
+	const char *token_file; /* shared-secret auth, see pageserver/conn.h */
 	bool tls;		/* TLS, verifying the server against tls_cacert */
 	const char *tls_cacert; /* NULL: the system's CAs */
 	const char *tls_cert;	/* client certificate, for a server that wants one */
@@ -56,7 +56,7 @@ int ps_client_get_pages(struct ps_client *c, int pid, uint64_t vaddr, unsigned n
  * offset @off into @buf. The same returns as ps_client_get_pages, with
  * -ESRCH for a shmid that is not in the dump, and -ENOENT (zero-filled)
  * for pages the object did not hold, past its end too.
- * Sent as a GET with amber's PS_GET_SHMEM flag (ps_proto.h): ask only a
+ * Sent as a GET with amber's PS_GET_SHMEM flag (pageserver/proto.h): ask only a
  * server that knows it. CRIU's, and amber's before the flag, ignore GET
  * flags and would take @shmid for a pid.
  */

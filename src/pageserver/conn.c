@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * TCP sockets and whole-buffer I/O for page-server connections, plain or
- * through the connection's TLS session (set up in ps_auth.c).
+ * through the connection's TLS session (set up in auth.c).
  */
 #define LOG_PREFIX "ps-conn: "
 #include <arpa/inet.h>
@@ -260,6 +260,13 @@ int ps_send_iov(struct ps_conn *c, const struct ps_iov *pi)
 
 	ps_encode(c->wire, pi, hdr);
 	return ps_conn_send(c, hdr, ps_hdr_size(c->wire));
+}
+
+int ps_send_err(struct ps_conn *c, const struct ps_iov *req, int err)
+{
+	struct ps_iov e = {.cmd = PS_IOV_ERR, .vaddr = req->vaddr, .dst_id = err};
+
+	return ps_send_iov(c, &e);
 }
 
 void ps_conn_close(struct ps_conn *c)

@@ -72,6 +72,8 @@ int ps_recv_iov(struct ps_conn *c, struct ps_iov *pi);
 /* Like ps_recv_iov, but first guesses the client's layout (ps_wire_detect). */
 int ps_recv_first_iov(struct ps_conn *c, struct ps_iov *pi);
 int ps_send_iov(struct ps_conn *c, const struct ps_iov *pi);
+/* Sends PS_IOV_ERR with @err (positive errno), echoing the request's vaddr. */
+int ps_send_err(struct ps_conn *c, const struct ps_iov *req, int err);
 /* Seconds a peer may stay silent in one recv before it is dropped. */
 int ps_conn_set_timeout(struct ps_conn *c, int seconds);
 void ps_conn_close(struct ps_conn *c);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Encoding and decoding of page-server headers (layouts in ps_proto.h). */
+/* Encoding and decoding of page-server headers (layouts in pageserver/proto.h). */
 #include <string.h>
 
 #include "pageserver/proto.h"

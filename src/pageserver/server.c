@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The page server's listener and its receive mode (pserver.h): pages a
+ * The page server's listener and its receive mode (pageserver/server.h): pages a
  * dump streams in are written to the image directory through the local
  * page-transfer backend. Every header is checked before anything is
  * written; a bad one ends the session, never the server.
@@ -41,13 +41,6 @@ struct recv_session {
 	uint64_t *done;	  /* pagemaps already written this session */
 	int nr_done;
 };
-
-int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err)
-{
-	struct ps_iov e = {.cmd = PS_IOV_ERR, .vaddr = req->vaddr, .dst_id = err};
-
-	return ps_send_iov(c, &e);
-}
 
 /* 0 if @dst_id names a pagemap the server may write. */
 static int check_dst(struct ps_conn *c, uint64_t dst_id)
@@ -286,7 +279,7 @@ static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 		}
 		ret = recv_one(&s, &pi);
 		if (ret < 0)
-			pserver_send_err(c, &pi, -ret);
+			ps_send_err(c, &pi, -ret);
 		if (ret)
 			break;
 	}
@@ -307,35 +300,6 @@ out:
 	return ret;
 }
 
-/* 0: served up to CLOSE; 1: the client left, keep serving; <0: session failed. */
-static int serve_lazy(struct ps_conn *c, struct lazy_images *li)
-{
-	struct ps_iov pi;
-	bool first = true;
-	int ret;
-
-	for (;;) {
-		ret = first ? ps_recv_first_iov(c, &pi) : ps_recv_iov(c, &pi);
-		first = false;
-		if (ret)
-			return ret == 1 ? 1 : ret;
-		if (pi.cmd == PS_IOV_CLOSE || pi.cmd == PS_IOV_FORCE_CLOSE) {
-			int32_t status = 0;
-
-			return ps_conn_send(c, &status, sizeof(status));
-		}
-		if (pi.cmd != PS_IOV_GET) {
-			pr_err("%s: command %#x in lazy mode: only GET and CLOSE\n", c->peer,
-			       pi.cmd);
-			ret = pserver_send_err(c, &pi, EINVAL);
-		} else {
-			ret = lazy_serve_get(li, c, &pi);
-		}
-		if (ret)
-			return ret;
-	}
-}
-
 static int open_dir(const char *dir)
 {
 	int ret = mkdir_p(dir, 0700), fd;
@@ -353,7 +317,7 @@ static int open_dir(const char *dir)
 }
 
 /* DIR/parent -> @o->prev_dir, as `amber dump --prev-images-dir` makes it. */
-static int link_parent(int dirfd, const struct pserver_opts *o)
+static int link_parent(int dirfd, const struct ps_server_opts *o)
 {
 	int fd;
 
@@ -371,7 +335,7 @@ static int link_parent(int dirfd, const struct pserver_opts *o)
 	return 0;
 }
 
-static void announce(const struct pserver_opts *o, int lfd)
+static void announce(const struct ps_server_opts *o, int lfd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -389,10 +353,10 @@ static void announce(const struct pserver_opts *o, int lfd)
 		o->listening(o->listening_arg, o->address, port);
 }
 
-int ps_server_run(const struct pserver_opts *o)
+int ps_server_run(const struct ps_server_opts *o)
 {
 	uint32_t pages_id = PS_PAGES_ID_BASE;
-	struct lazy_images *li = NULL;
+	struct ps_lazy_images *li = NULL;
 	cleanup_close int lfd = -1, dirfd = -1;
 	int ret;
 
@@ -415,7 +379,7 @@ int ps_server_run(const struct pserver_opts *o)
 			return ret;
 	}
 	if (o->lazy) {
-		li = lazy_images_open(dirfd);
+		li = ps_lazy_open(dirfd);
 		if (!li)
 			return -ENOMEM;
 	}
@@ -433,7 +397,7 @@ int ps_server_run(const struct pserver_opts *o)
 		if (!ret)
 			ret = ps_conn_set_timeout(&c, o->timeout ?: DEFAULT_TIMEOUT);
 		if (!ret)
-			ret = o->lazy ? serve_lazy(&c, li) : serve_receive(&c, dirfd, &pages_id);
+			ret = o->lazy ? ps_lazy_serve(li, &c) : serve_receive(&c, dirfd, &pages_id);
 		ps_conn_close(&c);
 		if (!ret)
 			break;
@@ -442,6 +406,6 @@ int ps_server_run(const struct pserver_opts *o)
 	}
 	pr_info("session complete\n");
 out:
-	lazy_images_close(li);
+	ps_lazy_close(li);
 	return ret;
 }

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef AMBER_PSERVER_H
-#define AMBER_PSERVER_H
+#ifndef AMBER_PS_SERVER_H
+#define AMBER_PS_SERVER_H
 
 /*
  * The page server: `amber page-server`.
  *
  *   listen(address:port)
- *     accept a client -> secure it (ps_conn.h: none, token or TLS)
+ *     accept a client -> secure it (pageserver/conn.h: none, token or TLS)
  *       receive mode (default): the client dumps; OPEN2/ADD_F/HOLE go
  *         through the local page-transfer backend into DIR, so DIR ends up
  *         with pagemap-<pid>.img and pages-<n>.img (n from 0x10001 on, as
@@ -17,7 +17,7 @@
  *         CLOSE is acknowledged once everything is on disk; then it exits.
  *       lazy mode (--lazy-pages): serves the dump in DIR; each GET is
  *         answered from the images, with each entry's checksum verified
- *         before its first page leaves (pserver_lazy.c). A session ends at
+ *         before its first page leaves (server_lazy.c). A session ends at
  *         CLOSE (then the server exits) or at EOF (it keeps listening, so a
  *         restarted lazy-pages daemon can reconnect).
  *     a client that fails authentication, sends a malformed or out-of-range
@@ -30,7 +30,7 @@
 
 #include "pageserver/conn.h"
 
-struct pserver_opts {
+struct ps_server_opts {
 	const char *address; /* NULL: every address */
 	int port;	     /* 0: an ephemeral port, told to listening() */
 	const char *dir;
@@ -44,20 +44,16 @@ struct pserver_opts {
 };
 
 /* Runs until one session completes: 0, or -errno if it can't listen. */
-int ps_server_run(const struct pserver_opts *o);
+int ps_server_run(const struct ps_server_opts *o);
 
-/* pserver_lazy.c: the dump in @dirfd, served to GET requests. */
-struct lazy_images;
-struct lazy_images *lazy_images_open(int dirfd);
-void lazy_images_close(struct lazy_images *li);
+/* server_lazy.c: the dump in @dirfd, served to GET requests. */
+struct ps_lazy_images;
+struct ps_lazy_images *ps_lazy_open(int dirfd);
+void ps_lazy_close(struct ps_lazy_images *li);
 /*
- * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.
- * Returns 0 when answered (even with an error reply), -errno when the
- * connection itself failed.
+ * One lazy session on @c: GETs answered until CLOSE. 0: served up to
+ * CLOSE; 1: the client left, keep serving; <0: the session failed.
  */
-int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_iov *pi);
-
-/* Sends PS_IOV_ERR with @err (positive errno), echoing the request's vaddr. */
-int pserver_send_err(struct ps_conn *c, const struct ps_iov *req, int err);
+int ps_lazy_serve(struct ps_lazy_images *li, struct ps_conn *c);
 
 #endif

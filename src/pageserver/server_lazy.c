@@ -2,7 +2,7 @@
 /*
  * Serving a dump to GET requests (page-server --lazy-pages).
  *
- *   lazy_images            the directory, and the pagemaps asked for so far
+ *   ps_lazy_images         the directory, and the pagemaps asked for so far
  *     lazy_map             one pagemap, keyed by (type, id): a task's
  *                          (PS_TYPE_PID, pid: pagemap-<pid>.img) or a shmem
  *                          object's (PS_TYPE_SHMEM, shmid: pagemap-shmem-
@@ -55,16 +55,16 @@ struct lazy_map {
 	int nr_runs;
 };
 
-struct lazy_images {
+struct ps_lazy_images {
 	int dirfd;
 	struct lazy_map *maps;
 	int nr_maps;
 	uint8_t *buf; /* SEND_CHUNK */
 };
 
-struct lazy_images *lazy_images_open(int dirfd)
+struct ps_lazy_images *ps_lazy_open(int dirfd)
 {
-	struct lazy_images *li = xzalloc(sizeof(*li));
+	struct ps_lazy_images *li = xzalloc(sizeof(*li));
 
 	if (!li)
 		return NULL;
@@ -77,7 +77,7 @@ struct lazy_images *lazy_images_open(int dirfd)
 	return li;
 }
 
-void lazy_images_close(struct lazy_images *li)
+void ps_lazy_close(struct ps_lazy_images *li)
 {
 	if (!li)
 		return;
@@ -107,7 +107,7 @@ static int run_cmp(const void *a, const void *b)
  * Reads @m's pagemap (pagemap-<pid>.img or pagemap-shmem-<shmid>.img) into
  * @m; entries without data here are skipped (holes).
  */
-static int load_runs(struct lazy_images *li, struct lazy_map *m, uint32_t *pages_id,
+static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pages_id,
 		     uint64_t *bytes)
 {
 	enum img_type type = m->type == PS_TYPE_SHMEM ? IMG_SHMEM_PAGEMAP : IMG_PAGEMAP;
@@ -162,7 +162,7 @@ static int load_runs(struct lazy_images *li, struct lazy_map *m, uint32_t *pages
 	return 0;
 }
 
-static int load_map(struct lazy_images *li, int type, uint64_t id, struct lazy_map **out)
+static int load_map(struct ps_lazy_images *li, int type, uint64_t id, struct lazy_map **out)
 {
 	struct lazy_map m = {.type = type, .id = id, .pages_fd = -1}, *n;
 	uint32_t pages_id = 0;
@@ -197,7 +197,7 @@ static int load_map(struct lazy_images *li, int type, uint64_t id, struct lazy_m
 	return 0;
 }
 
-static int find_map(struct lazy_images *li, int type, uint64_t id, struct lazy_map **out)
+static int find_map(struct ps_lazy_images *li, int type, uint64_t id, struct lazy_map **out)
 {
 	for (int i = 0; i < li->nr_maps; i++) {
 		if (li->maps[i].type == type && li->maps[i].id == id) {
@@ -250,7 +250,7 @@ static int verify_run(struct lazy_map *m, struct lazy_run *r)
 	return 0;
 }
 
-static int send_pages(struct lazy_images *li, struct ps_conn *c, struct lazy_map *m,
+static int send_pages(struct ps_lazy_images *li, struct ps_conn *c, struct lazy_map *m,
 		      struct lazy_run *r, const struct ps_iov *req)
 {
 	uint64_t avail = r->nr_pages - (req->vaddr - r->vaddr) / PAGE_SIZE;
@@ -262,7 +262,7 @@ static int send_pages(struct lazy_images *li, struct ps_conn *c, struct lazy_map
 	if (ret) {
 		pr_err("%s: GET %s %llu %#llx: %s\n", c->peer, map_kind(m->type),
 		       (unsigned long long)m->id, (unsigned long long)req->vaddr, strerror(-ret));
-		return pserver_send_err(c, req, -ret);
+		return ps_send_err(c, req, -ret);
 	}
 	/* Like CRIU's server: at most what the request asked, maybe less. */
 	rep.nr_pages = min(avail, req->nr_pages);
@@ -312,7 +312,12 @@ static int check_get(struct ps_conn *c, const struct ps_iov *pi, int type)
 	return 0;
 }
 
-int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_iov *pi)
+/*
+ * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.
+ * Returns 0 when answered (even with an error reply), -errno when the
+ * connection itself failed.
+ */
+static int serve_get(struct ps_lazy_images *li, struct ps_conn *c, const struct ps_iov *pi)
 {
 	struct ps_iov hole = {.cmd = PS_IOV_ADD_F, .vaddr = pi->vaddr, .dst_id = pi->dst_id};
 	int type = pi->flags & PS_GET_SHMEM ? PS_TYPE_SHMEM : PS_TYPE_PID;
@@ -321,13 +326,13 @@ int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_io
 	int ret = check_get(c, pi, type);
 
 	if (ret)
-		return pserver_send_err(c, pi, -ret);
+		return ps_send_err(c, pi, -ret);
 	ret = find_map(li, type, pi->dst_id, &m);
 	if (ret) {
 		pr_err("%s: GET for %s %llu: %s\n", c->peer, map_kind(type),
 		       (unsigned long long)pi->dst_id,
 		       ret == -ESRCH ? "not in this dump" : strerror(-ret));
-		return pserver_send_err(c, pi, -ret);
+		return ps_send_err(c, pi, -ret);
 	}
 	r = find_run(m, pi->vaddr);
 	if (!r) {
@@ -336,4 +341,32 @@ int lazy_serve_get(struct lazy_images *li, struct ps_conn *c, const struct ps_io
 		return ps_send_iov(c, &hole);
 	}
 	return send_pages(li, c, m, r, pi);
+}
+
+int ps_lazy_serve(struct ps_lazy_images *li, struct ps_conn *c)
+{
+	struct ps_iov pi;
+	bool first = true;
+	int ret;
+
+	for (;;) {
+		ret = first ? ps_recv_first_iov(c, &pi) : ps_recv_iov(c, &pi);
+		first = false;
+		if (ret)
+			return ret == 1 ? 1 : ret;
+		if (pi.cmd == PS_IOV_CLOSE || pi.cmd == PS_IOV_FORCE_CLOSE) {
+			int32_t status = 0;
+
+			return ps_conn_send(c, &status, sizeof(status));
+		}
+		if (pi.cmd != PS_IOV_GET) {
+			pr_err("%s: command %#x in lazy mode: only GET and CLOSE\n", c->peer,
+			       pi.cmd);
+			ret = ps_send_err(c, &pi, EINVAL);
+		} else {
+			ret = serve_get(li, c, &pi);
+		}
+		if (ret)
+			return ret;
+	}
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Page transfer to a page server (xfer.h): the dump side of CRIU's
- * page-server protocol (ps_proto.h). Pages go out as ADD_F headers each
+ * page-server protocol (pageserver/proto.h). Pages go out as ADD_F headers each
  * followed by its data, PE_PARENT runs as ADD_F without data (only where
  * the server's OPEN2 answer said it keeps a parent image); the server
  * answers only OPEN2 and CLOSE. What a task pagemap said is also written

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The lazy-pages daemon's table of mms (d->mms) and the keeper's journal
+ * of what changes it: an mm comes (a task, a fork), is finished (all
+ * delivered, or gone) or fails (its task is killed). Used by the loop
+ * (lazy/daemon.c), the fault path (lazy/uffd.c) and the prefetcher.
+ */
+#define LOG_PREFIX "lazy: "
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "lazy/daemon.h"
+
+void lazy_journal(struct lazy_daemon *d, uint32_t type, uint32_t id, uint64_t a, uint64_t b,
+		  uint64_t c, int fd)
+{
+	struct lazy_msg m = { .type = type, .id = id, .a = a, .b = b, .c = c };
+
+	if (d->replaying)
+		return;
+	/* A lost entry only matters to a resumed daemon; say so and go on. */
+	if (lazy_send(d->keeper, &m, fd))
+		pr_warn("can't journal event %u of mm %u to the keeper\n", type, id);
+}
+
+int lazy_add_mm(struct lazy_daemon *d, struct lazy_mm *mm, int uffd)
+{
+	struct lazy_mm **n = xrealloc_array(d->mms, d->nr_mms + 1, sizeof(*n));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = mm };
+
+	if (!n) {
+		lazy_mm_free(mm);
+		if (uffd >= 0)
+			close(uffd);
+		return -ENOMEM;
+	}
+	d->mms = n;
+	d->mms[d->nr_mms++] = mm;
+	mm->uffd = uffd;
+	if (uffd >= 0) {
+		fcntl(uffd, F_SETFL, O_NONBLOCK);
+		if (epoll_ctl(d->ep, EPOLL_CTL_ADD, uffd, &ev))
+			return -errno;
+	}
+	return 0;
+}
+
+void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
+{
+	if (mm->uffd < 0)
+		return;
+	/* Unregisters everything: holes left now fill with zeros by the kernel. */
+	epoll_ctl(d->ep, EPOLL_CTL_DEL, mm->uffd, NULL);
+	close(mm->uffd);
+	mm->uffd = -1;
+	pr_info("mm %u (images of task %d) complete\n", mm->id, mm->pid);
+	lazy_journal(d, LZ_GONE, mm->id, 0, 0, 0, -1);
+	lazy_kick(d); /* maybe the last one: the main thread checks */
+}
+
+void lazy_fail_mm(struct lazy_daemon *d, struct lazy_mm *mm, int err)
+{
+	if (err == -ESRCH) {
+		pr_info("mm %u (task %d's pages) is gone\n", mm->id, mm->pid);
+	} else {
+		/* Never let the task run on with a page we can't give it. */
+		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->pid,
+		       strerror(-err));
+		if (mm->id < LAZY_FORK_ID_BASE)
+			kill(mm->pid, SIGKILL);
+		d->st.killed++;
+	}
+	mm->nr_pending = 0;
+	lazy_kick(d); /* the main thread closes its uffd (finish_complete()) */
+}
