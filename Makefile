@@ -61,6 +61,7 @@ RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-sta
 RST_SRCS := $(wildcard src/restore/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
+.DELETE_ON_ERROR:
 .PHONY: all deps asan lib tests check run-check unit layers test pserver zdtm zdtm-asan demo bench \
 	clean format vmtest kernel vm-ci install uninstall man
 all: $(B)/amber

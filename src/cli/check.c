@@ -49,7 +49,7 @@ int cli_check(int argc, char **argv, struct cli_common *co)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "v::o:", lo, NULL)) != -1) {
-		if (cli_common_opt(c, co))
+		if (cli_common_opt(c, co, argc, argv))
 			continue;
 		if (c != 'f')
 			return cli_usage("check", NULL);

@@ -52,8 +52,8 @@ enum {
 	{ "tls-cacert", required_argument, 0, OPT_TLS_CACERT }, \
 	{ "tls-no-cn-verify", no_argument, 0, OPT_TLS_NO_CN }
 
-/* -v[N] and -o LOG; true if @c was one of them. */
-bool cli_common_opt(int c, struct cli_common *co);
+/* -v[N], -v N and -o LOG; true if @c was one of them. */
+bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv);
 /* --address, --port and the security options; true if @c was one. */
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep);
 /* Opens the log as -v/-o asked; false (after saying why) if it can't. */

@@ -8,10 +8,18 @@
 
 #include "cli/cli.h"
 
-bool cli_common_opt(int c, struct cli_common *co)
+static bool is_level(const char *s)
+{
+	return s && s[0] >= '0' && s[0] <= '9' && !s[1];
+}
+
+bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv)
 {
 	switch (c) {
 	case 'v':
+		/* getopt gives -v's optional value only attached (-v4): take -v 4 too. */
+		if (!optarg && optind < argc && is_level(argv[optind]))
+			optarg = argv[optind++];
 		co->verbosity = optarg ? atoi(optarg) : AMBER_LOG_DEBUG;
 		return true;
 	case 'o':

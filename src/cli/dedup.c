@@ -9,7 +9,7 @@ int cli_dedup(int argc, char **argv, struct cli_common *co)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
-		if (cli_common_opt(c, co))
+		if (cli_common_opt(c, co, argc, argv))
 			continue;
 		if (c != 'D')
 			return cli_usage("dedup", NULL);

@@ -79,7 +79,7 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", dump_long_opts, NULL)) != -1) {
-		if (cli_common_opt(c, co) || dump_opt(c, &o))
+		if (cli_common_opt(c, co, argc, argv) || dump_opt(c, &o))
 			continue;
 		if (c != 'M')
 			return cli_usage(verb, NULL);

@@ -58,7 +58,7 @@ static void usage(FILE *f)
 		"  client: --tls [--tls-cacert CA] [--tls-cert C --tls-key K] [--tls-no-cn-verify]\n"
 		"  neither: plain CRIU protocol, unauthenticated (stock CRIU interoperates)\n"
 		"\n"
-		"common options: -v N (0..4, default 2), -o LOG (default stderr)\n"
+		"common options: -v N or -vN (0..4, default 2; -v alone: 4), -o LOG (default stderr)\n"
 		"exit status: 0 done, 1 amber failed, 2 bad usage (restore: see above)\n");
 }
 
@@ -74,6 +74,12 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(argv[1], verbs[i].name))
 			continue;
+		for (int a = 2; a < argc && strcmp(argv[a], "--"); a++) {
+			if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
+				usage(stdout);
+				return CLI_EXIT_OK;
+			}
+		}
 		ret = verbs[i].run(argc - 1, argv + 1, &co);
 		amber_log_close();
 		return ret;

@@ -33,7 +33,7 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "D:v::o:", lo, NULL)) != -1) {
-		if (cli_common_opt(c, co) || cli_endpoint_opt(c, &o.ps))
+		if (cli_common_opt(c, co, argc, argv) || cli_endpoint_opt(c, &o.ps))
 			continue;
 		switch (c) {
 		case 'D':

@@ -24,7 +24,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	pid_t root = 0;
 
 	while ((c = getopt_long(argc, argv, "D:djv::o:", lo, NULL)) != -1) {
-		if (cli_common_opt(c, co))
+		if (cli_common_opt(c, co, argc, argv))
 			continue;
 		switch (c) {
 		case 'D':

@@ -18,6 +18,7 @@
 
 #include "dump/dump.h"
 #include "base/log.h"
+#include "dump/unsupported.h"
 #include "base/proc.h"
 #include "base/util.h"
 
@@ -163,6 +164,9 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		pr_err("process %d is stopped (state %c): not supported yet\n", pid, st.state);
 		return -EBUSY;
 	}
+	ret = dump_check_supported(pid);
+	if (ret)
+		return ret;
 	ret = seize_threads(t);
 	if (ret)
 		return ret;

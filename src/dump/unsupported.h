@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_DUMP_UNSUPPORTED_H
+#define AMBER_DUMP_UNSUPPORTED_H
+
+#include <sys/types.h>
+
+/*
+ * Task state amber does not save yet, found before the task is frozen, so
+ * the dump fails naming it instead of restoring the task without it:
+ * namespaces other than amber's own, POSIX timers. -EOPNOTSUPP then.
+ */
+int dump_check_supported(pid_t pid);
+
+#endif
