@@ -1,6 +1,7 @@
 """A page-server client written from the protocol description, not from
-amber's C code: CRIU's page-xfer.c wire format (see src/ps_proto.h for the
-facts and their source) and amber's token handshake (src/ps_conn.h).
+amber's C code: CRIU's page-xfer.c wire format (see src/pageserver/proto.h for
+the facts and their source) and amber's token handshake
+(src/pageserver/conn.h).
 
 Used by test_pserver.py to act as a CRIU dump client, a lazy-pages client
 and a hostile client."""
@@ -21,9 +22,9 @@ PS_TYPE_PID, PS_TYPE_SHMEM = 1, 2
 PS_GET_SHMEM = 0x8000  # amber's GET flag: dst_id is a shmid, vaddr an offset
 PAGE = 4096
 # amber's local backend cuts present runs into entries of this many pages
-# (src/xfer.h; not part of the protocol, read here so the two agree)
+# (src/mem/xfer.h; not part of the protocol, read here so the two agree)
 ENTRY_PAGES = int(re.search(r"#define XFER_ENTRY_PAGES (\d+)",
-                            (Path(__file__).resolve().parents[2] / "src" / "xfer.h")
+                            (Path(__file__).resolve().parents[2] / "src" / "mem" / "xfer.h")
                             .read_text()).group(1))
 
 AUTH_MAGIC = b"AMBRPS01"
