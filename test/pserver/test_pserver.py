@@ -409,7 +409,8 @@ def test_lazy_token_c_client(tmp_path, servers):
     bad = token_file(tmp_path, "bad")
     s = servers(d, "--lazy-pages", "--token-file", tok, name="lazy")
     rc, res, _, err = ps_get(s.port, f"{PID}:400000:1", opts=("-T", str(bad)))
-    assert rc == 3 and "Permission denied" in err
+    assert rc == 3 and re.search(r"^connect (-\d+) ", err, re.M), err
+    assert int(re.search(r"^connect (-\d+) ", err, re.M).group(1)) == -errno.EACCES, err
     # no token: the server's challenge is no page-server reply
     rc, res, out, err = ps_get(s.port, f"{PID}:400000:1")
     assert res == [-errno.EPROTO] and out == b"", err
