@@ -91,6 +91,18 @@ def read_text(path, default=""):
         return default
 
 
+def wait_until(pred, timeout=10.0, interval=0.01):
+    """Polls pred() until it returns a true value or `timeout` seconds have
+    passed; returns its last value. For waiting on a state instead of a
+    fixed sleep: the caller asserts on what it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
 def tail(path, lines=40):
     text = read_text(path, None)
     if text is None:
