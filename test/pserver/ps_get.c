@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Drives the page-server GET client (src/pserver_client.h) for the tests:
+ * Drives the page-server GET client (src/pageserver/client.h) for the tests:
  *   ps_get [-T TOKEN] [--tls CA] ADDR PORT REQ [REQ...]
  *   REQ = PID:VADDR:NR (ps_client_get_pages), or sSHMID:OFF:NR
  *         (ps_client_get_shmem_pages); VADDR and OFF in hex
  * For each request, prints "PID VADDR NR RESULT" or "SHMID OFF NR RESULT"
  * (RESULT = 0 or -errno) on stderr and writes the NR pages it got to stdout.
+ * A failed connect prints "connect -ERRNO (message)" and exits 3.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -41,7 +42,9 @@ int main(int argc, char **argv)
 	o.port = atoi(argv[i + 1]);
 	c = ps_client_connect(&o);
 	if (!c) {
-		fprintf(stderr, "connect: %s\n", strerror(errno));
+		int err = errno;
+
+		fprintf(stderr, "connect %d (%s)\n", -err, strerror(err));
 		return 3;
 	}
 	for (i += 2; i < argc; i++) {

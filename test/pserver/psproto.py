@@ -1,6 +1,7 @@
 """A page-server client written from the protocol description, not from
-amber's C code: CRIU's page-xfer.c wire format (see src/pageserver/proto.h for the
-facts and their source) and amber's token handshake (src/pageserver/conn.h).
+amber's C code: CRIU's page-xfer.c wire format (see src/pageserver/proto.h for
+the facts and their source) and amber's token handshake
+(src/pageserver/conn.h).
 
 Used by test_pserver.py to act as a CRIU dump client, a lazy-pages client
 and a hostile client."""
@@ -10,6 +11,7 @@ import hmac
 import re
 import socket
 import struct
+import time
 from pathlib import Path
 
 PS_IOV_ADD, PS_IOV_HOLE, PS_IOV_OPEN, PS_IOV_OPEN2 = 1, 2, 3, 4
@@ -28,6 +30,18 @@ ENTRY_PAGES = int(re.search(r"#define XFER_ENTRY_PAGES (\d+)",
 
 AUTH_MAGIC = b"AMBRPS01"
 AUTH_CONTEXT = b"amber-ps-auth-v1"
+
+
+def wait_until(pred, timeout=10.0, interval=0.01):
+    """Polls pred() until it returns a true value or `timeout` seconds have
+    passed; returns its last value. For waiting on a state instead of a
+    fixed sleep: the caller asserts on what it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
 
 
 def split_entries(vaddr, nr, flags):

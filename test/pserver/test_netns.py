@@ -102,8 +102,8 @@ class Md5Tree:
         if self.out.read_bytes() != b"ready\n":
             self.kill()
             pytest.fail(f"the bash tree did not start: {self.out.read_bytes()!r}")
-        time.sleep(0.2)  # let bash fork its sleep
-        self.kids = self.children()
+        # bash forks its sleep after the echo
+        self.kids = P.wait_until(self.children, timeout=10)
 
     def children(self):
         return Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
@@ -151,8 +151,10 @@ def test_migrate_across_veth(tmp_path, netns):
     try:
         assert tree.stdout.readline() == b"ready\n"
         pid = tree.pid  # ip netns exec execs the command: same pid
-        time.sleep(0.2)  # let bash fork its sleep
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        # bash forks its sleep after the echo
+        kids = P.wait_until(
+            lambda: Path(f"/proc/{pid}/task/{pid}/children").read_text().split(), timeout=10)
+        assert kids
         rx0 = rx_bytes(a, "vpsa")
         r = subprocess.run(["ip", "netns", "exec", b, amber(), "dump", "-t", str(pid),
                             "-D", str(img), "--page-server", "--address", "10.77.0.1",
@@ -177,7 +179,8 @@ def test_migrate_across_veth(tmp_path, netns):
                             "-d", "-v4", "-o", str(tmp_path / "restore.log")],
                            capture_output=True, text=True)
         assert r.returncode == 0, (tmp_path / "restore.log").read_text()
-        time.sleep(0.2)
+        P.wait_until(lambda: Path(f"/proc/{pid}/stat").read_text().split()[2] in "SR",
+                     timeout=5)
         st = Path(f"/proc/{pid}/stat").read_text().split()
         assert st[2] in "SR", st
         # restored inside B, like the tree it replaces

@@ -24,7 +24,8 @@ import time
 import pytest
 
 from test_zdtm import start, stop
-from zdtm_runner import MODES, ZDTM_DIR, Run, amber_path, guarded, read_text, tracker_args
+from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, read_text, tracker_args,
+                         wait_until)
 
 LAZY = MODES["lazy"]
 DAEMONS = []  # killed when a test fails, so no daemon waits forever
@@ -106,11 +107,13 @@ def test_daemon_killed():
         first.kill()
         first.wait()
         served = read_text(run.imgdir / "lazy1.log")
-        time.sleep(0.5)
+        wchan = f"/proc/{run.pid}/wchan"
+        wait_until(lambda: (run.dir / "test.out").exists() or
+                   read_text(wchan) == "handle_userfault", timeout=10)
         if (run.dir / "test.out").exists():
             pytest.fail("the test finished without the daemon: it read "
                         "something other than its pages", pytrace=False)
-        wchan = read_text(f"/proc/{run.pid}/wchan")
+        wchan = read_text(wchan)
         if wchan != "handle_userfault":
             pytest.fail(f"the test is not waiting for a page (wchan "
                         f"{wchan!r})", pytrace=False)

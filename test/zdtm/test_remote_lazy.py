@@ -35,7 +35,7 @@ import pytest
 from test_lazy import assert_events_raced
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, kill_page_server,
-                         make_token, read_text, start_page_server)
+                         make_token, read_text, start_page_server, wait_until)
 
 MODE = MODES["remote-lazy"]
 PROCS = []  # killed when a test fails, so nothing waits forever
@@ -142,11 +142,13 @@ def postcopy(run, test, log, *daemon_args):
 
 def assert_waiting(run):
     """The test must be asleep on a missing page, not done and not dead."""
-    time.sleep(0.5)
+    wchan = f"/proc/{run.pid}/wchan"
+    wait_until(lambda: (run.dir / "test.out").exists() or
+               read_text(wchan) == "handle_userfault", timeout=10)
     if (run.dir / "test.out").exists():
         pytest.fail("the test finished without its pages: it read something "
                     "other than its memory", pytrace=False)
-    wchan = read_text(f"/proc/{run.pid}/wchan")
+    wchan = read_text(wchan)
     if wchan != "handle_userfault":
         pytest.fail(f"the test is not waiting for a page (wchan {wchan!r})",
                     pytrace=False)

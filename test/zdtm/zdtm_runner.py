@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -89,6 +90,49 @@ def read_text(path, default=""):
         return Path(path).read_text(errors="replace")
     except OSError:
         return default
+
+
+def wait_until(pred, timeout=10.0, interval=0.01):
+    """Polls pred() until it returns a true value or `timeout` seconds have
+    passed; returns its last value. For waiting on a state instead of a
+    fixed sleep: the caller asserts on what it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+PE_PARENT = 1  # pagemap_entry.flags (src/image/magic.h)
+
+
+def _varint(buf, pos):
+    val = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        val |= (b & 0x7f) << shift
+        shift += 7
+        if not b & 0x80:
+            return val, pos
+
+
+def pagemap_entries(path):
+    """The entries of a pagemap image, each {field number: value} (all of
+    pagemap_entry's fields are varints): 1 vaddr, 2 nr_pages, 3 in_parent,
+    4 flags, 1000 amber's checksum. The head (pages_id) is left out."""
+    data = Path(path).read_bytes()
+    pos, msgs = 8, []  # two magics
+    while pos < len(data):
+        (n,) = struct.unpack_from("<I", data, pos)
+        msg, fields, at = data[pos + 4:pos + 4 + n], {}, 0
+        while at < len(msg):
+            key, at = _varint(msg, at)
+            fields[key >> 3], at = _varint(msg, at)
+        msgs.append(fields)
+        pos += 4 + n
+    return msgs[1:]
 
 
 def tail(path, lines=40):
