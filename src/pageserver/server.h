@@ -51,6 +51,12 @@ struct ps_lazy_images;
 struct ps_lazy_images *ps_lazy_open(int dirfd);
 void ps_lazy_close(struct ps_lazy_images *li);
 /*
+ * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.
+ * Returns 0 when answered (even with an error reply), -errno when the
+ * connection itself failed. (ps_lazy_serve's step; the unit tests call it.)
+ */
+int ps_lazy_serve_get(struct ps_lazy_images *li, struct ps_conn *c, const struct ps_iov *pi);
+/*
  * One lazy session on @c: GETs answered until CLOSE. 0: served up to
  * CLOSE; 1: the client left, keep serving; <0: the session failed.
  */

@@ -317,7 +317,7 @@ static int check_get(struct ps_conn *c, const struct ps_iov *pi, int type)
  * Returns 0 when answered (even with an error reply), -errno when the
  * connection itself failed.
  */
-static int serve_get(struct ps_lazy_images *li, struct ps_conn *c, const struct ps_iov *pi)
+int ps_lazy_serve_get(struct ps_lazy_images *li, struct ps_conn *c, const struct ps_iov *pi)
 {
 	struct ps_iov hole = {.cmd = PS_IOV_ADD_F, .vaddr = pi->vaddr, .dst_id = pi->dst_id};
 	int type = pi->flags & PS_GET_SHMEM ? PS_TYPE_SHMEM : PS_TYPE_PID;
@@ -364,7 +364,7 @@ int ps_lazy_serve(struct ps_lazy_images *li, struct ps_conn *c)
 			       pi.cmd);
 			ret = ps_send_err(c, &pi, EINVAL);
 		} else {
-			ret = serve_get(li, c, &pi);
+			ret = ps_lazy_serve_get(li, c, &pi);
 		}
 		if (ret)
 			return ret;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit test of dedup (src/mem/dedup.h) against fixture chains: after
- * dedup_image() (or amber_dedup() down the whole chain) the pages a newer
+ * dedup_image() (or dedup_run() down the whole chain) the pages a newer
  * image saves again must read as zeros in the parent that held them, every
  * other page must be untouched, every parent entry's checksum must match
  * its new contents, the files keep their size, and the newest image still
@@ -25,7 +25,7 @@
 
 enum how {
 	H_IMAGE,	 /* dedup_image(DIR) */
-	H_CHAIN,	 /* amber_dedup(DIR): each image in turn, newest first */
+	H_CHAIN,	 /* dedup_run(DIR): each image in turn, newest first */
 	H_SUMS,		 /* dedup_image, the parent has amber.sums */
 	H_YOUNGER,	 /* the parent has no pagemap of this task */
 	H_NO_PAGES1,	 /* the parent's pages file is missing */
@@ -237,7 +237,7 @@ static void run_case(int root, int idx, const struct dedup_case *c)
 	if (!why[0]) {
 		if (c->how == H_CHAIN) {
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", top);
-			ret = amber_dedup(path);
+			ret = dedup_run(path);
 		} else {
 			ret = dedup_image(top);
 		}
@@ -273,7 +273,7 @@ int main(void)
 	rootfd = unit_tmpdir(root, "dedup");
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		run_case(rootfd, i, &cases[i]);
-	unit_check("amber_dedup of a missing directory", amber_dedup("/nonexistent/amber") ==
+	unit_check("amber_dedup of a missing directory", dedup_run("/nonexistent/amber") ==
 		   -ENOENT, "not -ENOENT");
 	close(rootfd);
 	unit_rmrf(root);

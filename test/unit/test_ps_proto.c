@@ -4,7 +4,7 @@
  * every command round-trips through both header layouts with its fields
  * at CRIU's offsets, the layout of a first header is detected, dst_id
  * types decode (legacy numbers too); over a socketpair, a header cut short
- * is an error and not a clean EOF; and lazy_serve_get() on a fixture dump
+ * is an error and not a clean EOF; and ps_lazy_serve_get() on a fixture dump
  * answers a good GET with the pages and refuses oversized, misaligned,
  * out-of-range and corrupt requests with PS_IOV_ERR and the errno.
  */
@@ -267,7 +267,7 @@ static void test_serve(int dirfd)
 		{"GET for a shmid not in the dump", {PS_IOV_GET, PS_GET_SHMEM, 1, 0, 56}, ESRCH},
 		{"GET of corrupt pages refused", {PS_IOV_GET, 0, 1, A0, PID + 2}, EBADMSG},
 	};
-	struct lazy_images *li;
+	struct ps_lazy_images *li;
 	uint8_t *data = malloc(16 * PG);
 
 	if (unit_write_pagemap(dirfd, IMG_PAGEMAP, PID, 1, ents, 1) ||
@@ -278,7 +278,7 @@ static void test_serve(int dirfd)
 		free(data);
 		return;
 	}
-	li = lazy_images_open(dirfd);
+	li = ps_lazy_open(dirfd);
 	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
 		for (int w = PS_WIRE_24; w <= PS_WIRE_32; w++) {
 			struct ps_conn c;
@@ -289,7 +289,7 @@ static void test_serve(int dirfd)
 			snprintf(name, sizeof(name), "%s, %d-byte layout", t[i].name,
 				 w == PS_WIRE_24 ? 24 : 32);
 			conn_pair(&c, &peer, w);
-			ret = lazy_serve_get(li, &c, &t[i].get);
+			ret = ps_lazy_serve_get(li, &c, &t[i].get);
 			UNIT_EXPECT(why, !ret, "lazy_serve_get: %d", ret);
 			ret = read_reply(peer, w, &rep, data, 16 * PG);
 			UNIT_EXPECT(why, !ret, "no reply: %d", ret);
@@ -317,7 +317,7 @@ static void test_serve(int dirfd)
 			unit_check(name, !why[0], "%s", why);
 		}
 	}
-	lazy_images_close(li);
+	ps_lazy_close(li);
 	free(data);
 }
 
