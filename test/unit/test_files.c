@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit test of files_*.c without the rest of amber: a child and a
+ * Unit test of src/files/ through its narrow contexts (files_dump_ctx,
+ * files_rst_ctx), without the rest of amber: a child and a
  * grandchild hold one of each supported kind of fd; they are frozen with
  * ptrace, dumped with files_dump_*() into a temp dir, the images are
  * decoded with crit, then two forked processes restore the two fd tables
@@ -25,17 +26,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dump/dump.h"
-#include "files/files.h"
 #include "base/log.h"
-#include "restore/restore.h"
 #include "base/util.h"
+#include "files/files.h"
 
 #define SVC_BASE 100
 #define RES_FD	 (SVC_BASE + 60) /* restored tasks report here */
 #define GO_FD	 (SVC_BASE + 61)
 
 static char dir[64], work[128];
+
+/* A dumped task: what files_dump_task() fills in. */
+struct dtask {
+	pid_t pid;
+	uint32_t files_id;
+};
 
 static void die(const char *fmt, ...)
 {
@@ -201,13 +206,13 @@ static void check_fds(bool reader)
 	check(recv(17, buf, 1, MSG_DONTWAIT) == 0, "fd 17: no EOF after the orphan's data\n");
 }
 
-static int restore_one(struct rst_ctx *rc, int ti, int res, int go)
+static int restore_one(struct files_rst_ctx *fc, int ti, int res, int go)
 {
 	int ret;
 
 	put(res, RES_FD);
 	put(go, GO_FD);
-	ret = files_restore_task(rc, &rc->tasks[ti]);
+	ret = files_restore_task(fc, ti);
 	if (ret)
 		snprintf(rep, sizeof(rep), "task %d: files_restore_task: %d\n", ti, ret);
 	else
@@ -295,23 +300,22 @@ static pid_t grandchild(pid_t pid)
 	return s ? atoi(s) : 0;
 }
 
-static int do_dump(struct dump_task *tasks, int nr, bool expect_ok, bool shell_job)
+static int do_dump(struct dtask *tasks, int nr, bool expect_ok, bool shell_job)
 {
-	struct dump_opts o = { .dir = dir, .shell_job = shell_job };
-	struct dump_ctx dc = { .opts = &o, .nr_tasks = nr };
-	uint32_t exe_id = 0;
+	uint32_t next_id = 0, exe_id = 0;
+	struct files_dump_ctx fc = { .shell_job = shell_job, .next_id = &next_id };
 	int ret;
 
-	dc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	ret = files_dump_init(&dc);
+	fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ret = files_dump_init(&fc);
 	for (int i = 0; !ret && i < nr; i++)
-		ret = files_dump_task(&dc, &tasks[i]);
+		ret = files_dump_task(&fc, tasks[i].pid, &tasks[i].files_id);
 	if (!ret && expect_ok)
-		ret = files_dump_path(&dc, tasks[0].pid, "exe", &exe_id);
+		ret = files_dump_path(&fc, tasks[0].pid, "exe", &exe_id);
 	if (!ret)
-		ret = files_dump_fini(&dc);
-	files_dump_free(&dc);
-	close(dc.dirfd);
+		ret = files_dump_fini(&fc);
+	files_dump_free(&fc);
+	close(fc.dirfd);
 	if (expect_ok && (ret || !exe_id))
 		die("dump failed: %d\n", ret);
 	return ret;
@@ -327,24 +331,23 @@ static void crit(const char *img)
 		die("crit can't decode %s (see %s/%s.json)\n", img, work, img);
 }
 
-static void do_restore(struct dump_task *dt)
+static void do_restore(struct dtask *dt)
 {
-	struct restore_opts o = { .dir = dir };
-	struct rst_task t[2] = { { .pid = dt[0].pid, .files_id = dt[0].files_id },
-				 { .pid = dt[1].pid, .files_id = dt[1].files_id } };
-	struct rst_ctx rc = { .opts = &o, .tasks = t, .nr_tasks = 2, .status_fd = -1 };
+	struct files_task t[2] = { { .pid = dt[0].pid, .files_id = dt[0].files_id },
+				   { .pid = dt[1].pid, .files_id = dt[1].files_id } };
+	struct files_rst_ctx fc = { .status_fd = -1 };
 	int res[2], go[2], st, bad = 0;
 	pid_t kids[2];
 
-	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (files_load(&rc))
+	fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(&fc, t, 2))
 		die("files_load\n");
-	if (files_max_fd(&rc) != 17)
-		die("files_max_fd %d\n", files_max_fd(&rc));
-	rc.svc_fd_base = SVC_BASE;
-	if (files_prepare_shared(&rc))
+	if (files_max_fd(&fc) != 17)
+		die("files_max_fd %d\n", files_max_fd(&fc));
+	fc.svc_fd_base = SVC_BASE;
+	if (files_prepare_shared(&fc))
 		die("files_prepare_shared\n");
-	int ex = files_open_reg(&rc, 0, O_RDONLY);
+	int ex = files_open_reg(&fc, 0, O_RDONLY);
 
 	if (ex != -ENOENT)
 		die("files_open_reg of id 0: %d\n", ex);
@@ -353,7 +356,7 @@ static void do_restore(struct dump_task *dt)
 	for (int i = 0; i < 2; i++) {
 		kids[i] = fork();
 		if (!kids[i])
-			_exit(restore_one(&rc, i, res[1], go[0]));
+			_exit(restore_one(&fc, i, res[1], go[0]));
 	}
 	close(res[1]);
 	waitpid(kids[0], &st, 0);
@@ -374,32 +377,31 @@ static void do_restore(struct dump_task *dt)
 	}
 	if (bad)
 		die("restored tasks found problems (above)\n");
-	files_rst_free(&rc);
-	close(rc.dirfd);
+	files_rst_free(&fc);
+	close(fc.dirfd);
 }
 
 static void check_truncated(void)
 {
 	char p[128];
 	struct stat st;
-	struct restore_opts o = { .dir = dir };
-	struct rst_task t = { .files_id = 0 };
-	struct rst_ctx rc = { .opts = &o, .tasks = &t, .nr_tasks = 0, .status_fd = -1 };
+	struct files_task t = {};
+	struct files_rst_ctx fc = { .status_fd = -1 };
 
 	snprintf(p, sizeof(p), "%s/pipes-data.img", dir);
 	if (stat(p, &st) || truncate(p, st.st_size - 3))
 		die("truncate %s\n", p);
-	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (files_load(&rc) == 0)
+	fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(&fc, &t, 0) == 0)
 		die("files_load accepted a truncated pipes-data.img\n");
-	files_rst_free(&rc);
-	close(rc.dirfd);
+	files_rst_free(&fc);
+	close(fc.dirfd);
 }
 
 static void check_refused(int kind)
 {
 	int ready[2], sp[2];
-	struct dump_task t = {};
+	struct dtask t = {};
 
 	if (pipe(ready) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		die("pipe\n");
@@ -410,19 +412,18 @@ static void check_refused(int kind)
 	if (do_dump(&t, 1, false, false) == 0)
 		die("dump of a %s succeeded\n", kind == 1 ? "eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
 	if (kind == 3) {
-		struct restore_opts o = { .dir = dir };
-		struct rst_task rt = { .pid = t.pid };
-		struct rst_ctx rc = { .opts = &o, .tasks = &rt, .nr_tasks = 1, .status_fd = -1 };
+		struct files_task rt = { .pid = t.pid };
+		struct files_rst_ctx fc = { .status_fd = -1 };
 
 		do_dump(&t, 1, true, true);
 		crit("tty-info.img");
 		crit("files.img");
 		rt.files_id = t.files_id;
-		rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-		if (files_load(&rc) == 0)
+		fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+		if (files_load(&fc, &rt, 1) == 0)
 			die("files_load of a tty without --shell-job succeeded\n");
-		files_rst_free(&rc);
-		close(rc.dirfd);
+		files_rst_free(&fc);
+		close(fc.dirfd);
 	}
 	kill(t.pid, SIGKILL);
 	waitpid(t.pid, NULL, 0);
@@ -432,7 +433,7 @@ static void check_refused(int kind)
 
 int main(void)
 {
-	struct dump_task t[2] = {};
+	struct dtask t[2] = {};
 	int ready[2], fd;
 
 	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1);
