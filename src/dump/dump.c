@@ -52,9 +52,9 @@ static int dump_fs(struct dump_ctx *dc, struct dump_task *t)
 	struct proc_status st;
 	int ret;
 
-	ret = files_dump_path(dc, t->pid, "cwd", &fe.cwd_id);
+	ret = files_dump_path(&dc->files, t->pid, "cwd", &fe.cwd_id);
 	if (!ret)
-		ret = files_dump_path(dc, t->pid, "root", &fe.root_id);
+		ret = files_dump_path(&dc->files, t->pid, "root", &fe.root_id);
 	if (!ret)
 		ret = proc_parse_status(t->pid, t->pid, &st);
 	if (ret)
@@ -105,7 +105,7 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 			return ret;
 	}
 
-	ret = files_dump_task(dc, t);
+	ret = files_dump_task(&dc->files, t->pid, &t->files_id);
 	if (!ret)
 		ret = dump_fs(dc, t);
 	if (!ret)
@@ -165,7 +165,12 @@ int dump_write_inventory(struct dump_ctx *dc)
 
 static int dump_tree(struct dump_ctx *dc)
 {
-	int ret = files_dump_init(dc);
+	int ret;
+
+	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
+					     .shell_job = dc->opts->shell_job,
+					     .next_id = &dc->next_id };
+	ret = files_dump_init(&dc->files);
 
 	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
 		ret = dump_one_task(dc, dc->tasks[i]);
@@ -173,7 +178,7 @@ static int dump_tree(struct dump_ctx *dc)
 			pr_err("dumping task %d failed\n", dc->tasks[i]->pid);
 	}
 	if (!ret)
-		ret = files_dump_fini(dc);
+		ret = files_dump_fini(&dc->files);
 	if (!ret)
 		ret = dump_write_pstree(dc);
 	if (!ret)
@@ -220,7 +225,7 @@ void dump_ctx_free(struct dump_ctx *dc)
 	free(dc->tasks);
 	free(dc->shmem_done);
 	xfer_target_abort(dc->xt);
-	files_dump_free(dc);
+	files_dump_free(&dc->files);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);

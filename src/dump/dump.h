@@ -22,13 +22,12 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "files/files.h"
 #include "image/image.h"
 #include "pageserver/conn.h"
 #include "base/remote.h"
 #include "mem/track.h"
 #include "base/util.h"
-
-struct files_dump;
 
 struct dump_opts {
 	pid_t pid;
@@ -86,9 +85,8 @@ struct dump_ctx {
 	uint32_t next_id;   /* ids of files and kernel objects in the images */
 	uint32_t next_pages_id;
 	struct xfer_target *xt; /* where pages go: the directory or a page server */
-	struct img *files_img; /* files.img, shared by every task */
 	struct arena arena;    /* protobuf messages of this dump */
-	struct files_dump *files;
+	struct files_dump_ctx files; /* filled by dump_tree() */
 	struct tracker *tracker; /* NULL: a full dump */
 	int parent_dirfd;	 /* DIR/parent, or -1 */
 	/* Shared anonymous memory already dumped, by shmem inode. */

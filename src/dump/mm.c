@@ -193,7 +193,7 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 
 	snprintf(mf, sizeof(mf), "map_files/%lx-%lx", (unsigned long)pv->start,
 		 (unsigned long)pv->end);
-	ret = files_dump_path(dc, pid, mf, &id);
+	ret = files_dump_path(&dc->files, pid, mf, &id);
 	if (ret)
 		return ret;
 	v->shmid = id;
@@ -452,7 +452,7 @@ static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_rem
 	}
 	mm->n_mm_saved_auxv = len / sizeof(uint64_t);
 	mm->mm_saved_auxv = arena_memdup(&dc->arena, auxv, len ? len : 1);
-	ret = files_dump_path(dc, t->pid, "exe", &exe_id);
+	ret = files_dump_path(&dc->files, t->pid, "exe", &exe_id);
 	if (ret)
 		return ret;
 	mm->exe_file_id = exe_id;

@@ -7,42 +7,115 @@
  *
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
- * file_entry (regular file, pipe end, FIFO, unix socket, tty), keyed by a
- * file id. Pipe and FIFO contents are peeked with tee() and saved in
- * pipes-data.img / fifo-data.img; unix socket queues in sk-queues.img;
- * unlinked files' contents in ghost-file-<id>.img.
+ * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd),
+ * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
+ * saved in pipes-data.img / fifo-data.img; unix socket queues in
+ * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
  *
  * Restore: files_load() reads and checks all of the above before anything
  * is forked. files_prepare_shared() runs in amber before the tree is
  * forked: it creates every pipe, socketpair and ghost file (with its data)
- * as fds >= rc->svc_fd_base so that every task inherits them.
+ * as fds >= svc_fd_base so that every task inherits them.
  * files_restore_task() runs in each restored task after fork: it puts the
  * task's fds in place (dup2, position, flags) and closes every fd below
- * rc->svc_fd_base that the task should not have. Service fds (>= base) are
+ * svc_fd_base that the task should not have. Service fds (>= base) are
  * closed by the restorer at the end.
+ *
+ * The callers (dump/, restore/) talk to this folder through two narrow
+ * contexts, never their own dump_ctx / rst_ctx:
+ *
+ *   files_dump_ctx            files_rst_ctx
+ *     dirfd, xt, shell_job      dirfd, shell_job, svc_fd_base, status_fd
+ *     next_id -> the dump's     memfd_fd(): the restored memfd inodes
+ *                id counter     st: files_rst (files_internal.h)
+ *     st: files_dump
+ *
+ * Layout: files.c walks fd tables, deduplicates descriptions (kcmp),
+ * loads files.img and fdinfo images and puts fds in place; it knows no
+ * type. Each type is one file holding its dump and its restore side by
+ * side (reg.c, pipe.c, unix.c, tty.c, memfd.c), exporting one
+ * struct files_type (files_internal.h); table.c lists them. common.c has
+ * the helpers the types share (writing a file_entry, finding an rfile,
+ * loading a data image, moving an fd above the service base).
+ *
+ * Adding a type (eventfd, signalfd, inet socket, ...):
+ *   1. src/files/<type>.c with LOG_PREFIX "<type>: ", holding
+ *        match()  does this fd (struct fd_desc, from /proc) belong to me?
+ *        dump()   write its file_entry (files_write_entry()) and any data
+ *                 image (files_get_img()); return the new file id;
+ *        check()  at load: is the file_entry's sub-message well formed?
+ *        open()   in a restored task (or once, before fork, for a file
+ *                 that several tasks share): a new description;
+ *      and, if the type needs them: load() (its data images, checked
+ *      against files.img), prepare() (objects created before fork, as
+ *      rfile.svc_fd), flags() (F_SETFL flags, when not in the sub-message
+ *      found by open), dump_fini()/dump_free(), rst_free().
+ *   2. one line in table.c: &files_<type>_type. The table's order is the
+ *      order match() is tried in (first match wins) and the order of the
+ *      load() and prepare() hooks.
+ *   Per-type state, if any, is a field of files_dump / files_rst.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-struct dump_ctx;
-struct dump_task;
-struct rst_ctx;
-struct rst_task;
+#include "memfd.pb-c.h"
 
-int files_dump_init(struct dump_ctx *dc);
-int files_dump_task(struct dump_ctx *dc, struct dump_task *t);
+struct files_dump;
+struct files_rst;
+struct xfer_target;
+
+/* What the dump of fds needs from the dumper; filled before files_dump_init(). */
+struct files_dump_ctx {
+	int dirfd;		/* the image directory */
+	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
+	bool shell_job;		/* --shell-job: terminals may be dumped */
+	uint32_t *next_id;	/* the dump's counter of object ids */
+	struct files_dump *st;	/* private, made by files_dump_init() */
+};
+
+int files_dump_init(struct files_dump_ctx *fc);
+/* The fds of frozen task @pid go to fdinfo-<*files_id>.img (an id is made if 0). */
+int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id);
 /* Saves a regular file (a mapped file or the exe) by path; *id for vma/mm. */
-int files_dump_path(struct dump_ctx *dc, pid_t pid, const char *map_files_name, uint32_t *id);
-int files_dump_fini(struct dump_ctx *dc);
-void files_dump_free(struct dump_ctx *dc);
+int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_name,
+		    uint32_t *id);
+int files_dump_fini(struct files_dump_ctx *fc);
+void files_dump_free(struct files_dump_ctx *fc);
 
-int files_load(struct rst_ctx *rc);
+/* One restored task, as files_load() needs it. */
+struct files_task {
+	pid_t pid;
+	uint32_t files_id;
+	bool zombie;
+};
+
+/*
+ * What the restore of fds needs from the restorer. dirfd and shell_job are
+ * read by files_load(); dirfd and svc_fd_base again by
+ * files_prepare_shared(); status_fd by files_restore_task() (kept open).
+ */
+struct files_rst_ctx {
+	int dirfd;
+	bool shell_job;
+	int svc_fd_base;
+	int status_fd;
+	/* The restored inode of a memfd (an fd in amber), or -1. */
+	int (*memfd_fd)(void *arg, const MemfdInodeEntry *mie);
+	void *memfd_arg;
+	struct files_rst *st; /* private, made by files_load() */
+};
+
+/* @tasks[i] is task i for files_restore_task(); read during the call only. */
+int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_tasks);
 /* Highest fd number any restored task uses, to place service fds above it. */
-int files_max_fd(struct rst_ctx *rc);
-int files_prepare_shared(struct rst_ctx *rc);
-int files_restore_task(struct rst_ctx *rc, struct rst_task *t);
+int files_max_fd(struct files_rst_ctx *fc);
+int files_prepare_shared(struct files_rst_ctx *fc);
+int files_restore_task(struct files_rst_ctx *fc, int task);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
-int files_open_reg(struct rst_ctx *rc, uint32_t id, int flags);
-void files_rst_free(struct rst_ctx *rc);
+int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);
+/* The @i-th inode of memfd.img, NULL past the last. */
+MemfdInodeEntry *files_memfd_at(struct files_rst_ctx *fc, int i);
+void files_rst_free(struct files_rst_ctx *fc);
 
 #endif

@@ -3,8 +3,8 @@
 #define AMBER_FILES_INTERNAL_H
 
 /*
- * Private to files_*.c: the state hung off dump_ctx->files and
- * rst_ctx->files, and the helpers the split files share.
+ * Private to src/files/: the state behind files_dump_ctx.st and
+ * files_rst_ctx.st, the ops of a file type, and the helpers in common.c.
  *
  * Dump: every open file description gets one id (dumped_file). Two fds,
  * in one task or in several, are the same description when they point to
@@ -16,8 +16,14 @@
  * must be shared between tasks (pipes, sockets, ghost files, ttys, and
  * regular files or FIFOs used by more than one task) are opened by
  * files_prepare_shared() as service fds (rfile.svc_fd >= svc_fd_base);
- * everything else is opened by the task itself.
+ * everything else is opened by the task itself (files_type.open).
+ *
+ *   files_types[] (table.c)      one struct files_type per FdTypes value
+ *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *   files.c                      the dispatcher: fd tables, fdinfo, dedup
+ *   common.c                     helpers every type may use
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,14 +31,10 @@
 #include <sys/types.h>
 
 #include "fdinfo.pb-c.h"
+#include "files/files.h"
 #include "ghost-file.pb-c.h"
-#include "memfd.pb-c.h"
 #include "image/image.h"
-
-struct dump_ctx;
-struct dump_task;
-struct rst_ctx;
-struct rst_task;
+#include "memfd.pb-c.h"
 
 /* Bits of f_flags that F_SETFL can change. */
 #define FILES_SETFL_MASK (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
@@ -94,44 +96,31 @@ struct dumped_memfd {
 };
 
 struct files_dump {
+	struct img *files_img; /* files.img, shared by every task */
 	struct dumped_file *files;
 	int nr_files;
+	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;
+	/* unix.c */
 	struct dumped_usk *usks;
 	int nr_usks;
+	struct img *sk_queues;
+	/* pipe.c */
 	uint64_t *pipes_done; /* pipe inodes whose data is saved */
 	int nr_pipes_done;
 	uint64_t *fifos_done;
 	int nr_fifos_done;
+	struct img *pipes_data, *fifo_data;
+	/* tty.c */
 	struct dumped_tty *ttys;
 	int nr_ttys;
+	struct img *tty_info;
+	/* memfd.c */
 	struct dumped_memfd *memfds;
 	int nr_memfds;
-	struct img *pipes_data, *fifo_data, *sk_queues, *tty_info, *memfd_inodes;
-	bool own_files_img;
+	struct img *memfd_inodes;
 };
-
-/* files_dump.c */
-int files_write_entry(struct dump_ctx *dc, const FileEntry *fe);
-int files_get_img(struct dump_ctx *dc, struct img **img, enum img_type type);
-int files_remember(struct dump_ctx *dc, const struct fd_desc *d, uint32_t id, FdTypes type);
-/* files_dump_reg.c: regular files, ghosts, pipes, FIFOs */
-int files_dump_reg(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
-int files_dump_reg_path(struct dump_ctx *dc, const char *path, const char *proc_path,
-			const struct stat *st, uint32_t flags, uint64_t pos, int mnt_id,
-			uint32_t *id);
-int files_dump_pipe(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
-int files_dump_fifo(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
-/* files_dump_memfd.c */
-bool files_is_memfd(const char *path);
-int files_dump_memfd(struct dump_ctx *dc, const char *path, const char *proc_path,
-		     const struct stat *st, uint32_t flags, uint64_t pos, uint32_t *id);
-/* files_dump_sk.c: unix sockets and ttys */
-int files_dump_socket(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
-int files_dump_tty(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id);
-bool files_is_tty(dev_t rdev);
-int files_check_usk_peers(struct dump_ctx *dc);
 
 /* ---- restore ---- */
 
@@ -152,6 +141,7 @@ struct rdata {
 };
 
 struct rtask_fds {
+	pid_t pid;
 	FdinfoEntry **fds;
 	int nr;
 };
@@ -166,27 +156,72 @@ struct rpipe {
 struct files_rst {
 	struct rfile *files; /* sorted by id */
 	int nr_files;
-	struct rdata *pipe_data, *fifo_data, *skq;
-	int nr_pipe_data, nr_fifo_data, nr_skq;
-	struct rtask_fds *tasks; /* parallel to rc->tasks */
+	struct rtask_fds *tasks; /* task i of files_load() */
 	int nr_tasks;
+	/* pipe.c */
+	struct rdata *pipe_data, *fifo_data;
+	int nr_pipe_data, nr_fifo_data;
 	struct rpipe *pipes;
 	int nr_pipes;
-	MemfdInodeEntry **memfds; /* memfd.img; their objects are rc->shmems */
+	/* unix.c */
+	struct rdata *skq;
+	int nr_skq;
+	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
+	MemfdInodeEntry **memfds;
 	int nr_memfds;
 };
 
-/* files_restore.c */
+/* ---- the ops of one file type ---- */
+
+struct files_type {
+	FdTypes type;
+	const char *name;
+	/* dump */
+	bool (*match)(const struct fd_desc *d);
+	int (*dump)(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id);
+	int (*dump_fini)(struct files_dump_ctx *fc); /* after the last task */
+	void (*dump_free)(struct files_dump_ctx *fc);
+	/* restore */
+	int (*check)(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
+	int (*load)(struct files_rst_ctx *fc); /* data images, after files.img */
+	int (*prepare)(struct files_rst_ctx *fc); /* before fork: rfile.svc_fd */
+	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
+	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
+	void (*rst_free)(struct files_rst_ctx *fc);
+};
+
+/* table.c */
+extern const struct files_type *const files_types[];
+extern const int files_nr_types;
+const struct files_type *files_type_of(FdTypes type);
+
+/* common.c: dump */
+uint32_t files_new_id(struct files_dump_ctx *fc);
+int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe);
+int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type type);
+int files_getfd(const struct fd_desc *d);
+/* common.c: restore */
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
-struct rfile *files_usk_by_ino(struct files_rst *fr, uint32_t ino);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
-MemfdInodeEntry *files_memfd_inode(struct files_rst *fr, uint64_t inode_id);
-/* files_restore_open.c */
+int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata **arr, int *nr);
+void files_free_data(struct rdata *arr, int nr);
+/* "files.img: file %u (type %d) is malformed" unless @ok and @sub is its id. */
+int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub);
 int files_move_high(int fd, int base);
-int files_open_rfile(struct rst_ctx *rc, struct rfile *rf, int *out);
-/* files_restore_sk.c */
-int files_prepare_usk(struct rst_ctx *rc, struct rfile *rf);
-int files_prepare_tty(struct rst_ctx *rc, struct rfile *rf);
-int files_prepare_ghost(struct rst_ctx *rc, struct rfile *rf);
+uint32_t files_open_flags(uint32_t flags);
+void files_close_fd(int *fd);
+
+/* reg.c, used by pipe.c (a FIFO's path) */
+int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char *proc_path,
+			const struct stat *st, uint32_t flags, uint64_t pos, int mnt_id,
+			uint32_t *id);
+/* memfd.c, used by reg.c (the file of a memfd mapping) */
+bool files_is_memfd(const char *path);
+int files_dump_memfd(struct files_dump_ctx *fc, const char *path, const char *proc_path,
+		     const struct stat *st, uint32_t flags, uint64_t pos, uint32_t *id);
+int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags, uint64_t pos);
+
+extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
+	files_unix_type, files_tty_type, files_memfd_type;
 
 #endif

@@ -291,7 +291,7 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		r->locked = !!(v->flags & VMA_MAP_LOCKED);
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
-			r->fd = svc_fd(rc, files_open_reg(rc, v->shmid, v->has_fdflags ?
+			r->fd = svc_fd(rc, files_open_reg(&rc->files, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
 		} else if (v->status & VMA_ANON_SHARED) {
 			for (int s = 0; s < rc->nr_shmems; s++)
@@ -326,7 +326,7 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	a->mm_map[8] = mm->mm_arg_end, a->mm_map[9] = mm->mm_env_start;
 	a->mm_map[10] = mm->mm_env_end, a->mm_map[11] = (uintptr_t)auxv;
 	a->auxv_size = mm->n_mm_saved_auxv * 8;
-	a->exe_fd = svc_fd(rc, files_open_reg(rc, mm->exe_file_id, O_RDONLY));
+	a->exe_fd = svc_fd(rc, files_open_reg(&rc->files, mm->exe_file_id, O_RDONLY));
 	a->has_mm_map = 1;
 	a->dumpable = mm->has_dumpable ? mm->dumpable : 1;
 	a->thp_disabled = mm->has_thp_disabled && mm->thp_disabled;

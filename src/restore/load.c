@@ -255,6 +255,36 @@ static int load_inventory(struct rst_ctx *rc)
 	return ret;
 }
 
+/* The restored inode of a memfd, for the files code (files_rst_ctx.memfd_fd). */
+static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
+{
+	struct rst_ctx *rc = arg;
+
+	for (int i = 0; i < rc->nr_shmems; i++)
+		if (rc->shmems[i].memfd == mie)
+			return rc->shmems[i].fd;
+	return -1;
+}
+
+/* fdinfo and files images, through the files code's own context. */
+static int load_files(struct rst_ctx *rc)
+{
+	cleanup_free struct files_task *ft = xzalloc(sizeof(*ft) * (rc->nr_tasks + 1));
+
+	if (!ft)
+		return -ENOMEM;
+	for (int i = 0; i < rc->nr_tasks; i++)
+		ft[i] = (struct files_task){ .pid = rc->tasks[i].pid,
+					     .files_id = rc->tasks[i].files_id,
+					     .zombie = rc->tasks[i].zombie };
+	rc->files = (struct files_rst_ctx){ .dirfd = rc->dirfd,
+					    .shell_job = rc->opts && rc->opts->shell_job,
+					    .svc_fd_base = rc->svc_fd_base,
+					    .status_fd = rc->status_fd,
+					    .memfd_fd = memfd_fd, .memfd_arg = rc };
+	return files_load(&rc->files, ft, rc->nr_tasks);
+}
+
 /*
  * Post-copy serves one layer: a page server has no parent images. (A lazy
  * restore from local images serves a chain: the lazy view of pm_chain.)
@@ -290,9 +320,9 @@ int rst_load(struct rst_ctx *rc)
 	}
 	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
-		ret = files_load(rc);
-	for (int i = 0; !ret && files_memfd_at(rc, i); i++)
-		ret = rst_add_memfd(rc, files_memfd_at(rc, i));
+		ret = load_files(rc);
+	for (int i = 0; !ret && files_memfd_at(&rc->files, i); i++)
+		ret = rst_add_memfd(rc, files_memfd_at(&rc->files, i));
 	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
 		ret = load_shmem_pages(rc, &rc->shmems[i]);
 	}
@@ -325,5 +355,5 @@ void rst_free(struct rst_ctx *rc)
 			close(rc->shmems[i].fd);
 	}
 	free(rc->shmems);
-	files_rst_free(rc);
+	files_rst_free(&rc->files);
 }

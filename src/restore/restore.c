@@ -461,7 +461,7 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		pr_err("images in %s refused; nothing was restored\n", opts->dir);
 		goto out;
 	}
-	rc.svc_fd_base = max(files_max_fd(&rc) + 1, 256);
+	rc.svc_fd_base = max(files_max_fd(&rc.files) + 1, 256);
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
 	if (!ret && rc.lazy_fd >= 0)
 		ret = move_fd_up(&rc.lazy_fd, rc.svc_fd_base);
@@ -471,8 +471,11 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		ret = log_move_fd(rc.svc_fd_base);
 	if (!ret)
 		ret = shmem_prepare(&rc);
+	/* Both moved or set above: the files code reads them from its context. */
+	rc.files.dirfd = rc.dirfd;
+	rc.files.svc_fd_base = rc.svc_fd_base;
 	if (!ret)
-		ret = files_prepare_shared(&rc);
+		ret = files_prepare_shared(&rc.files);
 	if (!ret && opts->lazy)
 		ret = lazy_restore_hello(&rc);
 	if (!ret)

@@ -27,14 +27,13 @@
 #include <sys/types.h>
 
 #include "core.pb-c.h"
+#include "files/files.h"
 #include "memfd.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "mem/pagemap_chain.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
-
-struct files_rst;
 
 struct restore_opts {
 	const char *dir;
@@ -47,7 +46,7 @@ struct restore_opts {
 struct rst_shmem {
 	uint64_t shmid; /* the dumped shmem inode */
 	uint64_t size;	/* page aligned */
-	MemfdInodeEntry *memfd; /* a memfd's inode (files.c owns it), else NULL */
+	MemfdInodeEntry *memfd; /* a memfd's inode (files/memfd.c owns it), else NULL */
 	int fd;		/* created by shmem_prepare(), >= svc_fd_base */
 	struct pm_layer pages; /* vaddr is the offset in the object */
 };
@@ -76,7 +75,7 @@ struct rst_ctx {
 	struct rst_shmem *shmems;
 	int nr_shmems;
 	int svc_fd_base;
-	struct files_rst *files;
+	struct files_rst_ctx files; /* filled by rst_load() and amber_restore() */
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
@@ -95,8 +94,6 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 int rst_load(struct rst_ctx *rc);
 /* A memfd inode of memfd.img: restored like shared memory, with its name. */
 int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
-/* The @i-th inode of memfd.img (files_restore.c), NULL past the last. */
-MemfdInodeEntry *files_memfd_at(struct rst_ctx *rc, int i);
 void rst_free(struct rst_ctx *rc);
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
 

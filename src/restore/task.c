@@ -125,8 +125,8 @@ static int fork_children(struct rst_ctx *rc, struct rst_task *t)
 
 static int restore_fs(struct rst_ctx *rc, struct rst_task *t)
 {
-	int root = files_open_reg(rc, t->fs->root_id, O_RDONLY | O_DIRECTORY);
-	int cwd = files_open_reg(rc, t->fs->cwd_id, O_RDONLY | O_DIRECTORY);
+	int root = files_open_reg(&rc->files, t->fs->root_id, O_RDONLY | O_DIRECTORY);
+	int cwd = files_open_reg(&rc->files, t->fs->cwd_id, O_RDONLY | O_DIRECTORY);
 	struct stat a, b;
 	int ret = 0;
 
@@ -165,7 +165,8 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = fork_children(rc, t);
 	if (ret)
 		fail_task(rc, "forking children", ret);
-	ret = files_restore_task(rc, t);
+	rc->files.status_fd = rc->status_fd;
+	ret = files_restore_task(&rc->files, t - rc->tasks);
 	if (ret)
 		fail_task(rc, "restoring fds", ret);
 	ret = restore_fs(rc, t);

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unit test of files_*.c without the rest of amber: a child and a
- * grandchild hold one of each supported kind of fd; they are frozen with
- * ptrace, dumped with files_dump_*() into a temp dir, the images are
- * decoded with crit, then two forked processes restore the two fd tables
- * with files_load/files_prepare_shared/files_restore_task and check what
- * they got. Also: an eventfd and a socket to outside the tree make the
- * dump fail, and a truncated image makes files_load fail.
+ * Unit test of src/files/ without the rest of amber, through its narrow
+ * contexts (files_dump_ctx, files_rst_ctx): a child and a grandchild hold
+ * one of each supported kind of fd; they are frozen with ptrace, dumped
+ * with files_dump_*() into a temp dir, the images are decoded with crit,
+ * then two forked processes restore the two fd tables with
+ * files_load/files_prepare_shared/files_restore_task and check what they
+ * got. Also: an eventfd, a socket to outside the tree and a tty without
+ * --shell-job make the dump fail, and a truncated image makes files_load
+ * fail.
+ *
+ * The cases run in order from one table (later ones use the images of the
+ * first); each prints its name and ok or FAIL. A failed check in amber's
+ * own process ends its case (longjmp), in a forked process that process.
  */
 #define LOG_PREFIX "test: "
 #include <errno.h>
+#include <setjmp.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <signal.h>
@@ -25,17 +32,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dump/dump.h"
-#include "files/files.h"
 #include "base/log.h"
-#include "restore/restore.h"
 #include "base/util.h"
+#include "files/files.h"
 
 #define SVC_BASE 100
 #define RES_FD	 (SVC_BASE + 60) /* restored tasks report here */
 #define GO_FD	 (SVC_BASE + 61)
 
 static char dir[64], work[128];
+static jmp_buf case_end;
+static bool in_child; /* a forked process: die() exits it */
+
+/* A dumped task: what files_dump_task() fills in. */
+struct dtask {
+	pid_t pid;
+	uint32_t files_id;
+};
+
+static struct dtask tree[2]; /* the child and the grandchild of case "dump" */
 
 static void die(const char *fmt, ...)
 {
@@ -45,7 +60,9 @@ static void die(const char *fmt, ...)
 	fprintf(stderr, "FAIL: ");
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	exit(1);
+	if (in_child)
+		exit(1);
+	longjmp(case_end, 1);
 }
 
 static void put(int fd, int to)
@@ -201,13 +218,13 @@ static void check_fds(bool reader)
 	check(recv(17, buf, 1, MSG_DONTWAIT) == 0, "fd 17: no EOF after the orphan's data\n");
 }
 
-static int restore_one(struct rst_ctx *rc, int ti, int res, int go)
+static int restore_one(struct files_rst_ctx *fc, int ti, int res, int go)
 {
 	int ret;
 
 	put(res, RES_FD);
 	put(go, GO_FD);
-	ret = files_restore_task(rc, &rc->tasks[ti]);
+	ret = files_restore_task(fc, ti);
 	if (ret)
 		snprintf(rep, sizeof(rep), "task %d: files_restore_task: %d\n", ti, ret);
 	else
@@ -239,6 +256,7 @@ static pid_t spawn(int ready, int kind)
 
 	if (pid)
 		return pid;
+	in_child = true;
 	put(ready, 90); /* the parent waits for EOF: every holder has closed it */
 	if (kind == 2)
 		put(outside_keep, 89);
@@ -295,23 +313,22 @@ static pid_t grandchild(pid_t pid)
 	return s ? atoi(s) : 0;
 }
 
-static int do_dump(struct dump_task *tasks, int nr, bool expect_ok, bool shell_job)
+static int do_dump(struct dtask *tasks, int nr, bool expect_ok, bool shell_job)
 {
-	struct dump_opts o = { .dir = dir, .shell_job = shell_job };
-	struct dump_ctx dc = { .opts = &o, .nr_tasks = nr };
-	uint32_t exe_id = 0;
+	uint32_t next_id = 0, exe_id = 0;
+	struct files_dump_ctx fc = { .shell_job = shell_job, .next_id = &next_id };
 	int ret;
 
-	dc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	ret = files_dump_init(&dc);
+	fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	ret = files_dump_init(&fc);
 	for (int i = 0; !ret && i < nr; i++)
-		ret = files_dump_task(&dc, &tasks[i]);
+		ret = files_dump_task(&fc, tasks[i].pid, &tasks[i].files_id);
 	if (!ret && expect_ok)
-		ret = files_dump_path(&dc, tasks[0].pid, "exe", &exe_id);
+		ret = files_dump_path(&fc, tasks[0].pid, "exe", &exe_id);
 	if (!ret)
-		ret = files_dump_fini(&dc);
-	files_dump_free(&dc);
-	close(dc.dirfd);
+		ret = files_dump_fini(&fc);
+	files_dump_free(&fc);
+	close(fc.dirfd);
 	if (expect_ok && (ret || !exe_id))
 		die("dump failed: %d\n", ret);
 	return ret;
@@ -327,33 +344,79 @@ static void crit(const char *img)
 		die("crit can't decode %s (see %s/%s.json)\n", img, work, img);
 }
 
-static void do_restore(struct dump_task *dt)
+/* Loads the images of case "dump" for its two tasks, as amber does before fork. */
+static void load_tree(struct files_rst_ctx *fc)
 {
-	struct restore_opts o = { .dir = dir };
-	struct rst_task t[2] = { { .pid = dt[0].pid, .files_id = dt[0].files_id },
-				 { .pid = dt[1].pid, .files_id = dt[1].files_id } };
-	struct rst_ctx rc = { .opts = &o, .tasks = t, .nr_tasks = 2, .status_fd = -1 };
+	struct files_task t[2] = { { .pid = tree[0].pid, .files_id = tree[0].files_id },
+				   { .pid = tree[1].pid, .files_id = tree[1].files_id } };
+
+	*fc = (struct files_rst_ctx){ .status_fd = -1 };
+	fc->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(fc, t, 2))
+		die("files_load\n");
+}
+
+static void unload(struct files_rst_ctx *fc)
+{
+	files_rst_free(fc);
+	close(fc->dirfd);
+}
+
+static void case_max_fd(void)
+{
+	struct files_rst_ctx fc;
+
+	load_tree(&fc);
+	if (files_max_fd(&fc) != 17)
+		die("files_max_fd %d\n", files_max_fd(&fc));
+	unload(&fc);
+}
+
+static void case_open_reg_missing(void)
+{
+	struct files_rst_ctx fc;
+	int ex;
+
+	load_tree(&fc);
+	ex = files_open_reg(&fc, 0, O_RDONLY);
+	if (ex != -ENOENT)
+		die("files_open_reg of id 0: %d\n", ex);
+	unload(&fc);
+}
+
+/* Prints what the restored tasks reported through @fd. */
+static void print_reports(int fd)
+{
+	for (;;) {
+		char buf[4096];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		if (n <= 0)
+			break;
+		buf[n] = 0;
+		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+			fputs(p, stderr);
+	}
+}
+
+static void case_restore(void)
+{
+	struct files_rst_ctx fc;
 	int res[2], go[2], st, bad = 0;
 	pid_t kids[2];
 
-	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (files_load(&rc))
-		die("files_load\n");
-	if (files_max_fd(&rc) != 17)
-		die("files_max_fd %d\n", files_max_fd(&rc));
-	rc.svc_fd_base = SVC_BASE;
-	if (files_prepare_shared(&rc))
+	load_tree(&fc);
+	fc.svc_fd_base = SVC_BASE;
+	if (files_prepare_shared(&fc))
 		die("files_prepare_shared\n");
-	int ex = files_open_reg(&rc, 0, O_RDONLY);
-
-	if (ex != -ENOENT)
-		die("files_open_reg of id 0: %d\n", ex);
 	if (pipe(res) || pipe(go))
 		die("pipe\n");
 	for (int i = 0; i < 2; i++) {
 		kids[i] = fork();
-		if (!kids[i])
-			_exit(restore_one(&rc, i, res[1], go[0]));
+		if (!kids[i]) {
+			in_child = true;
+			_exit(restore_one(&fc, i, res[1], go[0]));
+		}
 	}
 	close(res[1]);
 	waitpid(kids[0], &st, 0);
@@ -362,44 +425,35 @@ static void do_restore(struct dump_task *dt)
 		die("go\n");
 	waitpid(kids[1], &st, 0);
 	bad |= !WIFEXITED(st) || WEXITSTATUS(st);
-	for (;;) {
-		char buf[4096];
-		ssize_t n = read(res[0], buf, sizeof(buf) - 1);
-
-		if (n <= 0)
-			break;
-		buf[n] = 0;
-		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
-			fputs(p, stderr);
-	}
+	print_reports(res[0]);
+	close(res[0]);
+	close(go[0]);
+	close(go[1]);
 	if (bad)
 		die("restored tasks found problems (above)\n");
-	files_rst_free(&rc);
-	close(rc.dirfd);
+	unload(&fc);
 }
 
-static void check_truncated(void)
+static void case_truncated(void)
 {
 	char p[128];
 	struct stat st;
-	struct restore_opts o = { .dir = dir };
-	struct rst_task t = { .files_id = 0 };
-	struct rst_ctx rc = { .opts = &o, .tasks = &t, .nr_tasks = 0, .status_fd = -1 };
+	struct files_task t = {};
+	struct files_rst_ctx fc = { .status_fd = -1 };
 
 	snprintf(p, sizeof(p), "%s/pipes-data.img", dir);
 	if (stat(p, &st) || truncate(p, st.st_size - 3))
 		die("truncate %s\n", p);
-	rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (files_load(&rc) == 0)
+	fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (files_load(&fc, &t, 0) == 0)
 		die("files_load accepted a truncated pipes-data.img\n");
-	files_rst_free(&rc);
-	close(rc.dirfd);
+	unload(&fc);
 }
 
 static void check_refused(int kind)
 {
 	int ready[2], sp[2];
-	struct dump_task t = {};
+	struct dtask t = {};
 
 	if (pipe(ready) || socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		die("pipe\n");
@@ -410,19 +464,17 @@ static void check_refused(int kind)
 	if (do_dump(&t, 1, false, false) == 0)
 		die("dump of a %s succeeded\n", kind == 1 ? "eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
 	if (kind == 3) {
-		struct restore_opts o = { .dir = dir };
-		struct rst_task rt = { .pid = t.pid };
-		struct rst_ctx rc = { .opts = &o, .tasks = &rt, .nr_tasks = 1, .status_fd = -1 };
+		struct files_task rt = { .pid = t.pid };
+		struct files_rst_ctx fc = { .status_fd = -1 };
 
 		do_dump(&t, 1, true, true);
 		crit("tty-info.img");
 		crit("files.img");
 		rt.files_id = t.files_id;
-		rc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-		if (files_load(&rc) == 0)
+		fc.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+		if (files_load(&fc, &rt, 1) == 0)
 			die("files_load of a tty without --shell-job succeeded\n");
-		files_rst_free(&rc);
-		close(rc.dirfd);
+		unload(&fc);
 	}
 	kill(t.pid, SIGKILL);
 	waitpid(t.pid, NULL, 0);
@@ -430,17 +482,31 @@ static void check_refused(int kind)
 	close(sp[1]);
 }
 
-int main(void)
+static void case_refuse_eventfd(void)
 {
-	struct dump_task t[2] = {};
+	check_refused(1);
+}
+
+static void case_refuse_outside_socket(void)
+{
+	check_refused(2);
+}
+
+/* kind 3: the dump needs --shell-job, and so does the load of its images. */
+static void case_refuse_tty(void)
+{
+	int ptm = posix_openpt(O_RDWR | O_NOCTTY);
+
+	if (ptm < 0 || grantpt(ptm) || unlockpt(ptm) || ptsname_r(ptm, pts, sizeof(pts)))
+		die("no pty: %m\n");
+	check_refused(3);
+	close(ptm);
+}
+
+static void case_dump(void)
+{
 	int ready[2], fd;
 
-	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1);
-	snprintf(dir, sizeof(dir), "/tmp/amber-files-XXXXXX");
-	if (!mkdtemp(dir))
-		die("mkdtemp\n");
-	snprintf(work, sizeof(work), "%s/work", dir);
-	mkdir(work, 0700);
 	fd = open(wpath("reg"), O_RDWR | O_CREAT, 0600);
 	if (write(fd, "0123456789abcdef", 16) != 16)
 		die("write\n");
@@ -449,44 +515,77 @@ int main(void)
 	mkfifo(wpath("fifo"), 0600);
 	if (pipe(ready))
 		die("pipe\n");
-	t[0].pid = spawn(ready[1], 0);
+	tree[0].pid = spawn(ready[1], 0);
 	wait_ready(ready);
-	t[1].pid = grandchild(t[0].pid);
-	if (!t[1].pid)
+	tree[1].pid = grandchild(tree[0].pid);
+	if (!tree[1].pid)
 		die("no grandchild\n");
-	freeze(t[0].pid);
-	freeze(t[1].pid);
-	do_dump(t, 2, true, false);
-	kill(t[1].pid, SIGKILL);
-	kill(t[0].pid, SIGKILL);
-	waitpid(t[0].pid, NULL, 0);
-	printf("dump: ok (files_id %u and %u)\n", t[0].files_id, t[1].files_id);
+	freeze(tree[0].pid);
+	freeze(tree[1].pid);
+	do_dump(tree, 2, true, false);
+	kill(tree[1].pid, SIGKILL);
+	kill(tree[0].pid, SIGKILL);
+	waitpid(tree[0].pid, NULL, 0);
+	printf("  files_id %u and %u\n", tree[0].files_id, tree[1].files_id);
+}
 
+static void case_crit(void)
+{
 	char name[64];
 
-	snprintf(name, sizeof(name), "fdinfo-%u.img", t[0].files_id);
+	snprintf(name, sizeof(name), "fdinfo-%u.img", tree[0].files_id);
 	const char *imgs[] = { "files.img", name, "pipes-data.img", "fifo-data.img",
 			       "sk-queues.img" };
 	for (size_t i = 0; i < ARRAY_SIZE(imgs); i++)
 		crit(imgs[i]);
-	printf("crit decode: ok\n");
-	do_restore(t);
-	printf("restore: ok\n");
-	check_truncated();
-	check_refused(1);
-	check_refused(2);
-	int ptm = posix_openpt(O_RDWR | O_NOCTTY);
+}
 
-	if (ptm < 0 || grantpt(ptm) || unlockpt(ptm) || ptsname_r(ptm, pts, sizeof(pts)))
-		die("no pty: %m\n");
-	check_refused(3);
-	close(ptm);
-	printf("refusals: ok\n");
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "dump: a tree holding every supported kind of fd", case_dump },
+	{ "crit decodes files, fdinfo, pipes-data, fifo-data, sk-queues", case_crit },
+	{ "load: files_max_fd is the highest fd of any task", case_max_fd },
+	{ "load: files_open_reg of an unknown id is -ENOENT", case_open_reg_missing },
+	{ "restore: two tasks get their fd tables, shared where dumped so", case_restore },
+	{ "load refuses a truncated pipes-data.img", case_truncated },
+	{ "dump refuses an eventfd", case_refuse_eventfd },
+	{ "dump refuses a unix socket connected outside the tree", case_refuse_outside_socket },
+	{ "a tty needs --shell-job to dump and to load", case_refuse_tty },
+};
+
+int main(void)
+{
+	volatile int nfailed = 0;
 	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), getenv("KEEP") ? "true %s" : "rm -rf %s", dir);
+	setvbuf(stdout, NULL, _IOLBF, 0); /* case names in order with the log, once */
+	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1);
+	snprintf(dir, sizeof(dir), "/tmp/amber-files-XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(work, sizeof(work), "%s/work", dir);
+	mkdir(work, 0700);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		if (setjmp(case_end)) {
+			printf("FAIL %s\n", cases[i].name);
+			nfailed++;
+			continue;
+		}
+		cases[i].run();
+		printf("ok   %s\n", cases[i].name);
+	}
+	snprintf(cmd, sizeof(cmd), getenv("KEEP") || nfailed ? "true %s" : "rm -rf %s", dir);
 	if (system(cmd))
 		return 1;
+	if (nfailed) {
+		printf("FAIL test_files: %d of %zu cases (images kept in %s)\n", nfailed,
+		       ARRAY_SIZE(cases), dir);
+		return 1;
+	}
 	printf("PASS test_files\n");
 	return 0;
 }

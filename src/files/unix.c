@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * Dump of unix sockets (unnamed: socketpairs, half-closed socketpairs and
- * unconnected sockets; state from sock_diag, queues peeked with
- * SO_PEEK_OFF + MSG_PEEK) and of terminals (--shell-job only).
+ * Unix sockets: unnamed ones (socketpairs, half-closed socketpairs and
+ * unconnected sockets). Dump: state from sock_diag, queues peeked with
+ * SO_PEEK_OFF + MSG_PEEK into sk-queues.img; a socket whose peer is
+ * outside the tree is refused once every task is dumped. Restore: a
+ * socketpair per connected pair, made before fork, each queue sent again
+ * through the other end, shutdown applied last.
+ *
+ * Any other socket family is refused here, naming it: this type matches
+ * every socket until inet, netlink and packet sockets have their own.
  */
-#define LOG_PREFIX "files: "
+#define LOG_PREFIX "unix: "
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
@@ -15,44 +21,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <termios.h>
+#include <sys/time.h>
 #include <unistd.h>
 
-#include "dump/dump.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "fdinfo.pb-c.h"
 #include "files/files_internal.h"
 #include "image/image.h"
-#include "base/log.h"
 #include "sk-packet.pb-c.h"
 #include "sk-unix.pb-c.h"
-#include "tty.pb-c.h"
-#include "base/util.h"
-
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #define PEEK_BUF_START (256u << 10)
 #define PEEK_BUF_MAX   (64u << 20)
+
+/* ---- dump ---- */
 
 struct usk_diag {
 	uint32_t type, state, peer, shutdown;
 	bool named;
 };
-
-static int getfd(const struct fd_desc *d)
-{
-	int fd = syscall(SYS_pidfd_getfd, d->pidfd, d->fd, 0);
-
-	if (fd < 0)
-		pr_perror("pidfd_getfd(pid %d, fd %d)", d->pid, d->fd);
-	return fd < 0 ? -errno : fd;
-}
 
 static int parse_diag(struct nlmsghdr *h, struct usk_diag *u)
 {
@@ -113,17 +103,17 @@ static int usk_diag(uint32_t ino, struct usk_diag *u)
 	return -EIO;
 }
 
-static int write_packet(struct dump_ctx *dc, uint32_t id, const void *buf, size_t len)
+static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf, size_t len)
 {
 	SkPacketEntry pe = SK_PACKET_ENTRY__INIT;
-	int ret = files_get_img(dc, &dc->files->sk_queues, IMG_SK_QUEUES);
+	int ret = files_get_img(fc, &fc->st->sk_queues, IMG_SK_QUEUES);
 
 	pe.id_for = id;
 	pe.length = len;
 	if (!ret)
-		ret = img_write_msg(dc->files->sk_queues, &pe.base);
+		ret = img_write_msg(fc->st->sk_queues, &pe.base);
 	if (!ret)
-		ret = img_write_raw(dc->files->sk_queues, buf, len);
+		ret = img_write_raw(fc->st->sk_queues, buf, len);
 	return ret;
 }
 
@@ -156,7 +146,7 @@ static ssize_t peek_at(int sk, const struct fd_desc *d, int off, void *buf, size
 	return n;
 }
 
-static int dump_queue(struct dump_ctx *dc, int sk, const struct fd_desc *d, uint32_t type,
+static int dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t type,
 		      uint32_t id)
 {
 	int orig = -1, off = 0, ret = 0;
@@ -187,7 +177,7 @@ static int dump_queue(struct dump_ctx *dc, int sk, const struct fd_desc *d, uint
 			continue;
 		}
 		n = min((size_t)n, len);
-		ret = write_packet(dc, id, buf, n);
+		ret = write_packet(fc, id, buf, n);
 		if (ret)
 			break;
 		off += n;
@@ -252,10 +242,10 @@ static void fill_opts(int sk, SkOptsEntry *o)
 	}
 }
 
-static int remember_usk(struct dump_ctx *dc, const struct fd_desc *d, uint32_t id,
+static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t id,
 			const struct usk_diag *u)
 {
-	struct files_dump *fd = dc->files;
+	struct files_dump *fd = fc->st;
 	struct dumped_usk *n = xrealloc_array(fd->usks, fd->nr_usks + 1, sizeof(*n));
 
 	if (!n)
@@ -267,14 +257,14 @@ static int remember_usk(struct dump_ctx *dc, const struct fd_desc *d, uint32_t i
 	return 0;
 }
 
-int files_dump_socket(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id)
+static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
 	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	struct usk_diag u = {};
-	cleanup_close int sk = getfd(d);
+	cleanup_close int sk = files_getfd(d);
 	int family = 0, ret;
 	socklen_t l = sizeof(family);
 
@@ -292,7 +282,7 @@ int files_dump_socket(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id
 		ret = check_usk(d, &u);
 	if (ret)
 		return ret;
-	*id = dump_new_id(dc);
+	*id = files_new_id(fc);
 	fill_opts(sk, &opts);
 	ue.id = *id;
 	ue.ino = d->st.st_ino;
@@ -307,18 +297,19 @@ int files_dump_socket(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id
 	fe.type = FD_TYPES__UNIXSK;
 	fe.id = *id;
 	fe.usk = &ue;
-	ret = dump_queue(dc, sk, d, u.type, *id);
+	ret = dump_queue(fc, sk, d, u.type, *id);
 	if (!ret)
-		ret = remember_usk(dc, d, *id, &u);
+		ret = remember_usk(fc, d, *id, &u);
 	if (!ret)
-		ret = files_write_entry(dc, &fe);
+		ret = files_write_entry(fc, &fe);
 	pr_debug("unix socket %u: type %u state %u peer %u\n", ue.ino, ue.type, ue.state, ue.peer);
 	return ret;
 }
 
-int files_check_usk_peers(struct dump_ctx *dc)
+/* Every socket's peer must be in the tree: run after the last task. */
+static int check_peers(struct files_dump_ctx *fc)
 {
-	struct files_dump *fd = dc->files;
+	struct files_dump *fd = fc->st;
 
 	for (int i = 0; i < fd->nr_usks; i++) {
 		struct dumped_usk *s = &fd->usks[i];
@@ -337,118 +328,218 @@ int files_check_usk_peers(struct dump_ctx *dc)
 	return 0;
 }
 
-/* ---- terminals ---- */
-
-bool files_is_tty(dev_t rdev)
+static int unix_dump_fini(struct files_dump_ctx *fc)
 {
-	unsigned int ma = major(rdev);
+	int ret = check_peers(fc), r = img_close(fc->st->sk_queues);
 
-	return ma == 4 || ma == 5 || (ma >= 136 && ma <= 143);
+	fc->st->sk_queues = NULL;
+	return ret ? ret : r;
 }
 
-static TtyType tty_type(dev_t rdev)
+static bool unix_match(const struct fd_desc *d)
 {
-	unsigned int ma = major(rdev), mi = minor(rdev);
-
-	if (ma >= 136 && ma <= 143)
-		return TTY_TYPE__PTY;
-	if (ma == 4)
-		return mi < 64 ? TTY_TYPE__VT : TTY_TYPE__SERIAL;
-	return mi == 0 ? TTY_TYPE__CTTY : TTY_TYPE__CONSOLE;
+	return S_ISSOCK(d->st.st_mode);
 }
 
-static int dump_tty_info(struct dump_ctx *dc, const struct fd_desc *d, uint32_t info_id)
+static void unix_dump_free(struct files_dump_ctx *fc)
 {
-	TtyInfoEntry ti = TTY_INFO_ENTRY__INIT;
-	TermiosEntry te = TERMIOS_ENTRY__INIT;
-	WinsizeEntry we = WINSIZE_ENTRY__INIT;
-	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
-	uint32_t cc[NCCS];
-	struct termios t;
-	struct winsize ws;
-	cleanup_close int fd = getfd(d);
-	int ret = files_get_img(dc, &dc->files->tty_info, IMG_TTY_INFO);
+	img_close(fc->st->sk_queues);
+	free(fc->st->usks);
+}
 
-	if (ret)
+/* ---- restore: load ---- */
+
+static int unix_check(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	return files_check_sub(fe, fe->usk, fe->usk ? fe->usk->id : 0);
+}
+
+static struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino)
+{
+	for (int i = 0; i < fr->nr_files; i++) {
+		FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type == FD_TYPES__UNIXSK && fe->usk->ino == ino)
+			return &fr->files[i];
+	}
+	return NULL;
+}
+
+static int check_pair(struct files_rst *fr, UnixSkEntry *u)
+{
+	struct rfile *peer = u->peer ? usk_by_ino(fr, u->peer) : NULL;
+
+	if (u->peer && (!peer || peer->fe->usk->peer != u->ino)) {
+		pr_err("files.img: unix socket %u has peer %u, which is not its socketpair twin\n",
+		       u->ino, u->peer);
+		return -EINVAL;
+	}
+	if (u->name.len || (u->type != SOCK_STREAM && u->type != SOCK_DGRAM &&
+			    u->type != SOCK_SEQPACKET)) {
+		pr_err("files.img: unix socket %u is named or of type %u: can't restore it\n",
+		       u->ino, u->type);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int unix_load(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = files_load_data(fc, IMG_SK_QUEUES, &fr->skq, &fr->nr_skq);
+
+	for (int i = 0; !ret && i < fr->nr_files; i++) {
+		FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type == FD_TYPES__UNIXSK && check_pair(fr, fe->usk))
+			return -EINVAL;
+	}
+	for (int i = 0; !ret && i < fr->nr_skq; i++) {
+		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
+
+		if (!rf || rf->fe->type != FD_TYPES__UNIXSK ||
+		    (!rf->fe->usk->peer && rf->fe->usk->state != 1 /* TCP_ESTABLISHED */)) {
+			pr_err("sk-queues.img: packet for %u, which is not a connected unix socket\n",
+			       fr->skq[i].id);
+			return -EINVAL;
+		}
+	}
+	return ret;
+}
+
+/* ---- restore: before fork ---- */
+
+static void set_opts(int sk, SkOptsEntry *o)
+{
+	struct timeval snd = { o->so_snd_tmo_sec, o->so_snd_tmo_usec };
+	struct timeval rcv = { o->so_rcv_tmo_sec, o->so_rcv_tmo_usec };
+	/* The kernel doubles what it is given; the image has the doubled value. */
+	int sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2;
+
+	if (sndbuf && setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
+		setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	if (rcvbuf && setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+}
+
+/* Sends, through @via, the packets queued for @rf so they land in its queue. */
+static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
+{
+	for (int i = 0; i < fr->nr_skq; i++) {
+		struct rdata *d = &fr->skq[i];
+		ssize_t n;
+
+		if (d->id != rf->fe->id)
+			continue;
+		n = send(via, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n != (ssize_t)d->len) {
+			pr_err("unix socket %u: can't queue %u bytes again: %s\n", rf->fe->usk->ino,
+			       d->len, n < 0 ? strerror(errno) : "short send");
+			return n < 0 ? -errno : -EIO;
+		}
+	}
+	return 0;
+}
+
+static int set_shutdown(int sk, UnixSkEntry *u)
+{
+	static const int how[] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
+
+	if (!u->has_shutdown || !u->shutdown)
+		return 0;
+	if (shutdown(sk, how[u->shutdown & 3])) {
+		pr_perror("unix socket %u: shutdown", u->ino);
+		return -errno;
+	}
+	return 0;
+}
+
+static int usk_finish(struct files_rst_ctx *fc, struct rfile *rf, int fd)
+{
+	rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+	return rf->svc_fd < 0 ? rf->svc_fd : 0;
+}
+
+static int prepare_usk(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	struct files_rst *fr = fc->st;
+	UnixSkEntry *u = rf->fe->usk;
+	struct rfile *peer = NULL;
+	int sv[2] = { -1, -1 }, ret;
+
+	if (rf->svc_fd >= 0)
+		return 0; /* made with its peer */
+	if (u->peer)
+		peer = usk_by_ino(fr, u->peer);
+	if (!u->peer && u->state != 1 /* TCP_ESTABLISHED */) {
+		/* Neither bound nor connected: a fresh socket is the same thing. */
+		sv[0] = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
+		if (sv[0] < 0)
+			return -errno;
+		set_opts(sv[0], u->opts);
+		return usk_finish(fc, rf, sv[0]);
+	}
+	if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv)) {
+		pr_perror("socketpair for unix socket %u", u->ino);
+		return -errno;
+	}
+	set_opts(sv[0], u->opts);
+	if (peer)
+		set_opts(sv[1], peer->fe->usk->opts);
+	ret = fill_queue(fr, rf, sv[1]);
+	if (!ret && peer)
+		ret = fill_queue(fr, peer, sv[0]);
+	if (!ret)
+		ret = set_shutdown(sv[0], u);
+	if (!ret && peer)
+		ret = set_shutdown(sv[1], peer->fe->usk);
+	if (!peer)
+		close(steal_fd(sv[1])); /* the peer was closed before the dump */
+	if (ret) {
+		close(sv[0]);
+		if (sv[1] >= 0)
+			close(sv[1]);
 		return ret;
-	ti.id = info_id;
-	ti.type = tty_type(d->st.st_rdev);
-	ti.sid = getsid(d->pid);
-	ti.pgrp = getpgid(d->pid);
-	ti.rdev = d->st.st_rdev;
-	ti.has_dev = ti.has_uid = ti.has_gid = true;
-	ti.dev = d->st.st_dev;
-	ti.uid = d->st.st_uid;
-	ti.gid = d->st.st_gid;
-	if (ti.type == TTY_TYPE__PTY) {
-		pty.index = minor(d->st.st_rdev) + (major(d->st.st_rdev) - 136) * 256;
-		ti.pty = &pty;
 	}
-	if (fd >= 0 && !tcgetattr(fd, &t)) {
-		te.c_iflag = t.c_iflag;
-		te.c_oflag = t.c_oflag;
-		te.c_cflag = t.c_cflag;
-		te.c_lflag = t.c_lflag;
-		te.c_line = t.c_line;
-		te.c_ispeed = cfgetispeed(&t);
-		te.c_ospeed = cfgetospeed(&t);
-		for (int i = 0; i < NCCS; i++)
-			cc[i] = t.c_cc[i];
-		te.n_c_cc = NCCS;
-		te.c_cc = cc;
-		ti.termios = &te;
-	}
-	if (fd >= 0 && !ioctl(fd, TIOCGWINSZ, &ws)) {
-		we.ws_row = ws.ws_row;
-		we.ws_col = ws.ws_col;
-		we.ws_xpixel = ws.ws_xpixel;
-		we.ws_ypixel = ws.ws_ypixel;
-		ti.winsize = &we;
-	}
-	return img_write_msg(dc->files->tty_info, &ti.base);
+	ret = usk_finish(fc, rf, sv[0]);
+	if (!ret && peer)
+		ret = usk_finish(fc, peer, sv[1]);
+	return ret;
 }
 
-int files_dump_tty(struct dump_ctx *dc, const struct fd_desc *d, uint32_t *id)
+static int unix_prepare(struct files_rst_ctx *fc)
 {
-	struct files_dump *fd = dc->files;
-	TtyFileEntry tf = TTY_FILE_ENTRY__INIT;
-	FownEntry fown = FOWN_ENTRY__INIT;
-	FileEntry fe = FILE_ENTRY__INIT;
-	uint32_t info_id = 0;
-	int ret;
+	struct files_rst *fr = fc->st;
+	int ret = 0;
 
-	if (major(d->st.st_rdev) == 5 && minor(d->st.st_rdev) == 2) {
-		pr_err("fd %d of pid %d: pty master %s is not supported yet\n", d->fd, d->pid,
-		       d->link);
-		return -ENOTSUP;
-	}
-	if (!dc->opts || !dc->opts->shell_job) {
-		pr_err("fd %d of pid %d is the terminal %s: pass --shell-job to dump a process attached to a terminal\n",
-		       d->fd, d->pid, d->link);
-		return -ENOTSUP;
-	}
-	for (int i = 0; i < fd->nr_ttys && !info_id; i++)
-		if (fd->ttys[i].rdev == d->st.st_rdev)
-			info_id = fd->ttys[i].info_id;
-	if (!info_id) {
-		struct dumped_tty *n = xrealloc_array(fd->ttys, fd->nr_ttys + 1, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		fd->ttys = n;
-		info_id = dump_new_id(dc);
-		ret = dump_tty_info(dc, d, info_id);
-		if (ret)
-			return ret;
-		n[fd->nr_ttys++] = (struct dumped_tty){ .rdev = d->st.st_rdev, .info_id = info_id };
-	}
-	*id = dump_new_id(dc);
-	tf.id = *id;
-	tf.tty_info_id = info_id;
-	tf.flags = d->flags;
-	tf.fown = &fown;
-	fe.type = FD_TYPES__TTY;
-	fe.id = *id;
-	fe.tty = &tf;
-	return files_write_entry(dc, &fe);
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__UNIXSK)
+			ret = prepare_usk(fc, &fr->files[i]);
+	return ret;
 }
+
+static uint32_t unix_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	return fe->usk->flags;
+}
+
+static void unix_rst_free(struct files_rst_ctx *fc)
+{
+	files_free_data(fc->st->skq, fc->st->nr_skq);
+}
+
+const struct files_type files_unix_type = {
+	.type = FD_TYPES__UNIXSK,
+	.name = "unix socket",
+	.match = unix_match,
+	.dump = unix_dump,
+	.dump_fini = unix_dump_fini,
+	.dump_free = unix_dump_free,
+	.check = unix_check,
+	.load = unix_load,
+	.prepare = unix_prepare,
+	.flags = unix_flags,
+	.rst_free = unix_rst_free,
+};

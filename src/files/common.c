@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Helpers shared by the file types: ids and files.img entries on the dump
+ * side; rfile lookup, data images and service fds on the restore side.
+ * Nothing here knows a type; nothing here calls back into files.c.
+ */
+#define LOG_PREFIX "files: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "files/files_internal.h"
+#include "image/image.h"
+#include "pipe-data.pb-c.h"
+#include "sk-packet.pb-c.h"
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+/* ---- dump ---- */
+
+uint32_t files_new_id(struct files_dump_ctx *fc)
+{
+	return ++*fc->next_id;
+}
+
+int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe)
+{
+	return img_write_msg(fc->st->files_img, &fe->base);
+}
+
+/* Opens a data image on first use. */
+int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type type)
+{
+	if (*img)
+		return 0;
+	*img = img_open(fc->dirfd, type, true, 0);
+	return *img ? 0 : -errno;
+}
+
+/* The frozen task's fd @d, as an fd of amber's (pidfd_getfd). */
+int files_getfd(const struct fd_desc *d)
+{
+	int fd = syscall(SYS_pidfd_getfd, d->pidfd, d->fd, 0);
+
+	if (fd < 0)
+		pr_perror("pidfd_getfd(pid %d, fd %d)", d->pid, d->fd);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- restore ---- */
+
+struct rfile *files_rfile(struct files_rst *fr, uint32_t id)
+{
+	int lo = 0, hi = fr->nr_files - 1;
+
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2;
+		uint32_t m = fr->files[mid].fe->id;
+
+		if (m == id)
+			return &fr->files[mid];
+		if (m < id)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id)
+{
+	for (int i = 0; i < nr; i++)
+		if (arr[i].id == id)
+			return &arr[i];
+	return NULL;
+}
+
+int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub)
+{
+	if (!ok || sub != fe->id) {
+		pr_err("files.img: file %u (type %d) is malformed\n", fe->id, fe->type);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* pipes-data.img, fifo-data.img and sk-queues.img: entries + raw payloads. */
+int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata **arr, int *nr)
+{
+	struct img *img = img_open_optional(fc->dirfd, type, 0);
+	bool skq = type == IMG_SK_QUEUES;
+	ProtobufCMessage *m;
+	int ret;
+
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	while ((ret = img_read_msg(img, skq ? &sk_packet_entry__descriptor
+					    : &pipe_data_entry__descriptor, &m)) == 1) {
+		struct rdata d = {};
+		struct rdata *n;
+
+		if (skq) {
+			d.id = ((SkPacketEntry *)m)->id_for;
+			d.len = ((SkPacketEntry *)m)->length;
+		} else {
+			PipeDataEntry *p = (PipeDataEntry *)m;
+
+			d.id = p->pipe_id;
+			d.len = p->bytes;
+			d.size = p->has_size ? p->size : 0;
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (d.len > FILES_MAX_PIPE_SZ || d.size > FILES_MAX_PIPE_SZ ||
+		    (d.size && d.len > d.size) || (!skq && files_rdata(*arr, *nr, d.id))) {
+			pr_err("%s: entry for %u is corrupt (%u bytes, size %u)\n", img->name, d.id,
+			       d.len, d.size);
+			ret = -EINVAL;
+			break;
+		}
+		d.data = malloc(d.len ? d.len : 1);
+		n = xrealloc_array(*arr, *nr + 1, sizeof(*n));
+		if (!d.data || !n) {
+			free(d.data);
+			ret = -ENOMEM;
+			break;
+		}
+		*arr = n;
+		n[(*nr)++] = d;
+		ret = img_read_raw(img, d.data, d.len);
+		if (ret)
+			break;
+	}
+	img_close(img);
+	return ret < 0 ? ret : 0;
+}
+
+void files_free_data(struct rdata *arr, int nr)
+{
+	for (int i = 0; i < nr; i++)
+		free(arr[i].data);
+	free(arr);
+}
+
+int files_move_high(int fd, int base)
+{
+	int nfd;
+
+	if (fd < 0 || fd >= base)
+		return fd;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (nfd < 0)
+		pr_perror("can't move fd %d above %d", fd, base);
+	close(fd);
+	return nfd < 0 ? -errno : nfd;
+}
+
+/* The flags to open a saved file description again with. */
+uint32_t files_open_flags(uint32_t flags)
+{
+	/* O_TMPFILE is __O_TMPFILE | O_DIRECTORY: reopening the file is not opening a directory. */
+	if (flags & FILES_O_TMPFILE_BIT)
+		flags &= ~O_DIRECTORY;
+	return (flags & ~(O_CREAT | O_EXCL | O_TRUNC | FILES_O_TMPFILE_BIT)) | O_NOCTTY | O_CLOEXEC;
+}
+
+void files_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}

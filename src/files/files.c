@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The dispatcher of fds; it knows no file type (those are in table.c).
+ *
+ * Dump: walk /proc/PID/fd, find each fd's open file description
+ * (deduplicated across fds and tasks by kcmp), hand a new one to the
+ * first type whose match() takes it and write fdinfo-<files_id>.img.
+ *
+ * Restore: read files.img (each entry checked by its type) and every
+ * task's fdinfo image, let each type load its data images; before fork,
+ * let each type prepare its shared objects and open once the files that
+ * several tasks share; after fork, put a task's fds in place.
+ */
+#define LOG_PREFIX "files: "
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fdinfo.pb-c.h"
+#include "files/files.h"
+#include "files/files_internal.h"
+#include "image/image.h"
+#include "mem/track.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_kcmp
+#define SYS_kcmp 312
+#endif
+#define KCMP_FILE_TYPE 0
+
+/* ---- dump ---- */
+
+int files_dump_init(struct files_dump_ctx *fc)
+{
+	fc->st = xzalloc(sizeof(*fc->st));
+	if (!fc->st)
+		return -ENOMEM;
+	fc->st->files_img = img_open(fc->dirfd, IMG_FILES, true, 0);
+	return fc->st->files_img ? 0 : -errno;
+}
+
+static int remember(struct files_dump *fd, const struct fd_desc *d, uint32_t id, FdTypes type)
+{
+	struct dumped_file *n;
+
+	n = xrealloc_array(fd->files, fd->nr_files + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	fd->files = n;
+	n[fd->nr_files++] = (struct dumped_file){
+		.id = id, .type = type, .pid = d->pid, .fd = d->fd,
+		.dev = d->st.st_dev, .ino = d->st.st_ino,
+		.pos = d->pos, .flags = d->flags,
+	};
+	return 0;
+}
+
+/* The id of an already dumped description this fd shares, or NULL. */
+static struct dumped_file *find_dumped(struct files_dump *fdump, const struct fd_desc *d)
+{
+	for (int i = 0; i < fdump->nr_files; i++) {
+		struct dumped_file *f = &fdump->files[i];
+		long r;
+
+		if (f->dev != d->st.st_dev || f->ino != d->st.st_ino)
+			continue;
+		r = syscall(SYS_kcmp, f->pid, d->pid, KCMP_FILE_TYPE, f->fd, d->fd);
+		if (r == 0)
+			return f;
+		if (r > 0)
+			continue;
+		/* No kcmp (CONFIG_KCMP=n): same inode, position and flags. */
+		if (f->pos == d->pos && f->flags == d->flags)
+			return f;
+	}
+	return NULL;
+}
+
+static int parse_fdinfo(struct fd_desc *d)
+{
+	char name[64];
+	cleanup_free char *buf = NULL;
+	char *p;
+	unsigned long long pos = 0;
+	unsigned int flags = 0;
+	int mnt_id = -1;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+	buf = read_proc(d->pid, name, NULL);
+	if (!buf)
+		return -errno ? -errno : -EIO;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
+		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
+			continue;
+	}
+	d->pos = pos;
+	d->cloexec = flags & O_CLOEXEC;
+	d->flags = flags & ~O_CLOEXEC;
+	d->mnt_id = mnt_id;
+	return 0;
+}
+
+static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
+{
+	char path[64];
+	ssize_t n;
+
+	d->pid = pid;
+	d->fd = fd;
+	d->pidfd = pidfd;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(path, d->link, sizeof(d->link) - 1);
+	if (n < 0 || stat(path, &d->st)) {
+		pr_perror("fd %d of pid %d: can't read %s", fd, pid, path);
+		return -errno;
+	}
+	d->link[n] = '\0';
+	return parse_fdinfo(d);
+}
+
+/* "anon_inode:[eventfd]" -> "eventfd", for the not-supported message. */
+static const char *kind_name(const struct fd_desc *d, char *buf, size_t len)
+{
+	if (!strncmp(d->link, "anon_inode:", 11)) {
+		const char *s = d->link + 11;
+
+		snprintf(buf, len, "%.*s", (int)strcspn(s + (*s == '['), "]"), s + (*s == '['));
+		return buf;
+	}
+	if (!strncmp(d->link, "/memfd:", 7))
+		return "memfd";
+	snprintf(buf, len, "file %s (mode %#o)", d->link, (unsigned int)d->st.st_mode);
+	return buf;
+}
+
+static int unsupported(const struct fd_desc *d)
+{
+	char buf[PATH_MAX + 32];
+
+	pr_err("fd %d of pid %d: %s is not supported yet\n", d->fd, d->pid,
+	       kind_name(d, buf, sizeof(buf)));
+	return -ENOTSUP;
+}
+
+static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdTypes *type,
+			 uint32_t *id)
+{
+	const struct files_type *ft = NULL;
+	int ret;
+
+	for (int i = 0; i < files_nr_types && !ft; i++)
+		if (files_types[i]->match(d))
+			ft = files_types[i];
+	if (!ft)
+		return unsupported(d);
+	*type = ft->type;
+	ret = ft->dump(fc, d, id);
+	if (ret)
+		return ret;
+	return remember(fc->st, d, *id, *type);
+}
+
+static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
+{
+	struct fd_desc *d = xzalloc(sizeof(*d));
+	FdinfoEntry fe = FDINFO_ENTRY__INIT;
+	struct dumped_file *old;
+	FdTypes type = FD_TYPES__UND;
+	uint32_t id = 0;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	ret = describe_fd(pid, pidfd, fd, d);
+	if (ret)
+		goto out;
+	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
+		/* amber's own memory tracker lives in the target: never saved. */
+		pr_debug("fd %d of pid %d: userfaultfd skipped\n", fd, pid);
+		goto out;
+	}
+	old = find_dumped(fc->st, d);
+	if (old) {
+		id = old->id;
+		type = old->type;
+	} else {
+		ret = dump_new_file(fc, d, &type, &id);
+		if (ret)
+			goto out;
+	}
+	fe.id = id;
+	fe.type = type;
+	fe.fd = fd;
+	fe.flags = d->cloexec ? FD_CLOEXEC : 0;
+	pr_debug("pid %d fd %d: type %d id %u (%s)\n", pid, fd, type, id, d->link);
+	ret = img_write_msg(img, &fe.base);
+out:
+	free(d);
+	return ret;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The fd numbers of @pid, sorted. Returns the count or -errno. */
+static int list_fds(pid_t pid, int **out)
+{
+	char path[64];
+	DIR *dir;
+	struct dirent *de;
+	int *fds = NULL, nr = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	if (!dir) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		int *n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n = xrealloc_array(fds, nr + 1, sizeof(*fds));
+		if (!n) {
+			free(fds);
+			closedir(dir);
+			return -ENOMEM;
+		}
+		fds = n;
+		fds[nr++] = atoi(de->d_name);
+	}
+	closedir(dir);
+	if (nr)
+		qsort(fds, nr, sizeof(*fds), cmp_int);
+	*out = fds;
+	return nr;
+}
+
+int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id)
+{
+	cleanup_free int *fds = NULL;
+	cleanup_close int pidfd = -1;
+	struct img *img;
+	int nr, ret = 0;
+
+	if (!*files_id)
+		*files_id = files_new_id(fc);
+	pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		pr_perror("pidfd_open(%d)", pid);
+		return -errno;
+	}
+	nr = list_fds(pid, &fds);
+	if (nr < 0)
+		return nr;
+	img = img_open(fc->dirfd, IMG_FDINFO, true, *files_id);
+	if (!img)
+		return -errno;
+	for (int i = 0; i < nr && !ret; i++) {
+		/* amber's own memory tracker is not the task's: never saved. */
+		if (track_is_tracker_fd(pid, fds[i])) {
+			pr_info("pid %d fd %d: amber's memory tracker, not saved\n", pid, fds[i]);
+			continue;
+		}
+		ret = dump_one_fd(fc, img, pid, pidfd, fds[i]);
+	}
+	if (ret) {
+		img_close(img);
+		return ret;
+	}
+	pr_info("pid %d: %d fds in fdinfo-%u.img\n", pid, nr, *files_id);
+	return img_close(img);
+}
+
+int files_dump_fini(struct files_dump_ctx *fc)
+{
+	struct files_dump *fd = fc->st;
+	int ret = 0, r;
+
+	if (!fd)
+		return 0;
+	for (int i = 0; i < files_nr_types; i++) {
+		r = files_types[i]->dump_fini ? files_types[i]->dump_fini(fc) : 0;
+		if (r && !ret)
+			ret = r;
+	}
+	r = img_close(fd->files_img);
+	fd->files_img = NULL;
+	return ret ? ret : r;
+}
+
+void files_dump_free(struct files_dump_ctx *fc)
+{
+	struct files_dump *fd = fc->st;
+
+	if (!fd)
+		return;
+	for (int i = 0; i < files_nr_types; i++)
+		if (files_types[i]->dump_free)
+			files_types[i]->dump_free(fc);
+	img_close(fd->files_img);
+	free(fd->files);
+	free(fd);
+	fc->st = NULL;
+}
+
+/* ---- restore: load ---- */
+
+static int cmp_rfile(const void *a, const void *b)
+{
+	uint32_t x = ((const struct rfile *)a)->fe->id, y = ((const struct rfile *)b)->fe->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Is the sub-message of @fe the one its type says, with the same id? */
+static int check_entry(struct files_rst_ctx *fc, FileEntry *fe)
+{
+	const struct files_type *ft = files_type_of(fe->type);
+
+	if (!ft || !ft->check) {
+		pr_err("files.img: file %u has type %d, which amber can't restore\n", fe->id,
+		       fe->type);
+		return -EINVAL;
+	}
+	return ft->check(fc, fe);
+}
+
+static int load_files_img(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	struct img *img = img_open(fc->dirfd, IMG_FILES, false, 0);
+	ProtobufCMessage *m;
+	int ret;
+
+	if (!img)
+		return -errno;
+	while ((ret = img_read_msg(img, &file_entry__descriptor, &m)) == 1) {
+		struct rfile *n = xrealloc_array(fr->files, fr->nr_files + 1, sizeof(*n));
+
+		if (!n) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			ret = -ENOMEM;
+			break;
+		}
+		fr->files = n;
+		n[fr->nr_files++] = (struct rfile){ .fe = (FileEntry *)m, .svc_fd = -1,
+						     .last_task = -1, .ghost_fd = -1 };
+		ret = check_entry(fc, (FileEntry *)m);
+		if (ret)
+			break;
+	}
+	img_close(img);
+	if (ret < 0)
+		return ret;
+	qsort(fr->files, fr->nr_files, sizeof(*fr->files), cmp_rfile);
+	for (int i = 1; i < fr->nr_files; i++) {
+		if (fr->files[i].fe->id == fr->files[i - 1].fe->id) {
+			pr_err("files.img: file id %u appears twice\n", fr->files[i].fe->id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int add_fd(struct rtask_fds *tf, FdinfoEntry *e)
+{
+	FdinfoEntry **n = xrealloc_array(tf->fds, tf->nr + 1, sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	tf->fds = n;
+	n[tf->nr++] = e;
+	return 0;
+}
+
+static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *e)
+{
+	struct rtask_fds *tf = &fr->tasks[ti];
+	struct rfile *rf = files_rfile(fr, e->id);
+
+	if (!rf || rf->fe->type != e->type) {
+		pr_err("%s: fd %u refers to file %u (type %d), %s in files.img\n", img, e->fd,
+		       e->id, e->type, rf ? "which has another type" : "which is missing");
+		return -EINVAL;
+	}
+	if (e->fd >= FILES_MAX_FD) {
+		pr_err("%s: fd number %u is too large\n", img, e->fd);
+		return -EINVAL;
+	}
+	for (int i = 0; i < tf->nr; i++) {
+		if (tf->fds[i]->fd == e->fd) {
+			pr_err("%s: fd %u appears twice\n", img, e->fd);
+			return -EINVAL;
+		}
+	}
+	if (rf->last_task != ti) {
+		rf->last_task = ti;
+		rf->nr_tasks++;
+	}
+	return 0;
+}
+
+static int load_fdinfo(struct files_rst_ctx *fc, int ti, const struct files_task *t)
+{
+	struct files_rst *fr = fc->st;
+	struct img *img;
+	ProtobufCMessage *m;
+	int ret;
+
+	fr->tasks[ti].pid = t->pid;
+	if (t->zombie)
+		return 0;
+	img = img_open(fc->dirfd, IMG_FDINFO, false, t->files_id);
+	if (!img)
+		return -errno;
+	while ((ret = img_read_msg(img, &fdinfo_entry__descriptor, &m)) == 1) {
+		ret = check_fd(fr, ti, img->name, (FdinfoEntry *)m);
+		if (!ret)
+			ret = add_fd(&fr->tasks[ti], (FdinfoEntry *)m);
+		if (ret) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			break;
+		}
+	}
+	img_close(img);
+	return ret;
+}
+
+int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_tasks)
+{
+	struct files_rst *fr = xzalloc(sizeof(*fr));
+	int ret;
+
+	if (!fr)
+		return -ENOMEM;
+	fc->st = fr;
+	fr->tasks = xzalloc(sizeof(*fr->tasks) * (nr_tasks ? nr_tasks : 1));
+	if (!fr->tasks)
+		return -ENOMEM;
+	fr->nr_tasks = nr_tasks;
+	ret = load_files_img(fc);
+	for (int i = 0; !ret && i < files_nr_types; i++)
+		if (files_types[i]->load)
+			ret = files_types[i]->load(fc);
+	for (int i = 0; !ret && i < nr_tasks; i++)
+		ret = load_fdinfo(fc, i, &tasks[i]);
+	/* The one place this file names types' state: the summary it always logged. */
+	if (!ret)
+		pr_info("%d files, %d pipe and %d FIFO buffers, %d queued packets\n", fr->nr_files,
+			fr->nr_pipe_data, fr->nr_fifo_data, fr->nr_skq);
+	return ret;
+}
+
+int files_max_fd(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int max = 0;
+
+	for (int i = 0; fr && i < fr->nr_tasks; i++)
+		for (int j = 0; j < fr->tasks[i].nr; j++)
+			max = max(max, (int)fr->tasks[i].fds[j]->fd);
+	return max;
+}
+
+void files_rst_free(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	if (!fr)
+		return;
+	for (int i = 0; i < fr->nr_files; i++) {
+		files_close_fd(&fr->files[i].svc_fd);
+		files_close_fd(&fr->files[i].ghost_fd);
+		protobuf_c_message_free_unpacked(&fr->files[i].fe->base, NULL);
+		if (fr->files[i].ghost)
+			protobuf_c_message_free_unpacked(&fr->files[i].ghost->base, NULL);
+	}
+	for (int i = 0; i < fr->nr_tasks; i++) {
+		for (int j = 0; j < fr->tasks[i].nr; j++)
+			protobuf_c_message_free_unpacked(&fr->tasks[i].fds[j]->base, NULL);
+		free(fr->tasks[i].fds);
+	}
+	for (int i = 0; i < files_nr_types; i++)
+		if (files_types[i]->rst_free)
+			files_types[i]->rst_free(fc);
+	free(fr->tasks);
+	free(fr->files);
+	free(fr);
+	fc->st = NULL;
+}
+
+/* ---- restore: before fork ---- */
+
+/* Opens @rf once, as a service fd: several tasks share the description. */
+static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	const struct files_type *ft = files_type_of(rf->fe->type);
+	int fd;
+
+	if (!ft->open || rf->nr_tasks < 2 || rf->svc_fd >= 0)
+		return 0;
+	fd = ft->open(fc, rf);
+	if (fd < 0)
+		return fd;
+	rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+	return rf->svc_fd < 0 ? rf->svc_fd : 0;
+}
+
+int files_prepare_shared(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = 0;
+
+	if (!fr)
+		return -EINVAL;
+	if (fc->svc_fd_base <= files_max_fd(fc)) {
+		pr_err("service fds start at %d, below the tasks' fd %d\n", fc->svc_fd_base,
+		       files_max_fd(fc));
+		return -EINVAL;
+	}
+	for (int i = 0; !ret && i < files_nr_types; i++)
+		if (files_types[i]->prepare)
+			ret = files_types[i]->prepare(fc);
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		ret = open_shared(fc, &fr->files[i]);
+	return ret;
+}
+
+/* ---- restore: in each task, after fork ---- */
+
+/* The F_SETFL flags of @fe, as its type keeps them. */
+static uint32_t file_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	const struct files_type *ft = files_type_of(fe->type);
+
+	return ft && ft->flags ? ft->flags(fr, fe) : 0;
+}
+
+static int set_status_flags(int fd, uint32_t flags)
+{
+	int cur = fcntl(fd, F_GETFL), want;
+
+	if (cur < 0)
+		return -errno;
+	want = (cur & ~FILES_SETFL_MASK) | (flags & FILES_SETFL_MASK);
+	if (want != cur && fcntl(fd, F_SETFL, want)) {
+		pr_perror("fd %d: can't set file flags %#o", fd, want);
+		return -errno;
+	}
+	return 0;
+}
+
+/* Closes every fd below the service base that the task should not have. */
+static int close_unlisted(struct files_rst_ctx *fc, struct rtask_fds *tf)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int *bad = NULL, nr = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name), keep = 0, *n;
+
+		if (de->d_name[0] == '.' || fd >= fc->svc_fd_base || fd == dirfd(d))
+			continue;
+		for (int i = 0; i < tf->nr && !keep; i++)
+			keep = (int)tf->fds[i]->fd == fd;
+		if (keep)
+			continue;
+		if (fd == log_get_fd() || fd == fc->status_fd) {
+			pr_warn("fd %d (amber's log or status pipe) is below the service fds\n", fd);
+			continue;
+		}
+		n = realloc(bad, (nr + 1) * sizeof(*bad));
+		if (!n)
+			break;
+		bad = n;
+		bad[nr++] = fd;
+	}
+	closedir(d);
+	for (int i = 0; i < nr; i++)
+		close(bad[i]);
+	free(bad);
+	return 0;
+}
+
+/* The fd each entry is dup'ed from: a service fd, or a fresh open above base. */
+static int get_sources(struct files_rst_ctx *fc, struct rtask_fds *tf, int *src, bool *fresh)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < tf->nr; i++) {
+		struct rfile *rf = files_rfile(fr, tf->fds[i]->id);
+		const struct files_type *ft;
+		int fd;
+
+		src[i] = rf->svc_fd;
+		if (src[i] >= 0)
+			continue;
+		for (int j = 0; j < i && src[i] < 0; j++)
+			if (tf->fds[j]->id == tf->fds[i]->id)
+				src[i] = src[j];
+		if (src[i] >= 0)
+			continue;
+		ft = files_type_of(rf->fe->type);
+		if (!ft->open) {
+			pr_err("file %u (fd %u) was not prepared\n", rf->fe->id, tf->fds[i]->fd);
+			return -EINVAL;
+		}
+		fd = ft->open(fc, rf);
+		if (fd < 0)
+			return fd;
+		src[i] = files_move_high(fd, fc->svc_fd_base);
+		if (src[i] < 0)
+			return src[i];
+		fresh[i] = true;
+	}
+	return 0;
+}
+
+int files_restore_task(struct files_rst_ctx *fc, int ti)
+{
+	struct files_rst *fr = fc->st;
+	struct rtask_fds *tf;
+	cleanup_free int *src = NULL;
+	cleanup_free bool *fresh = NULL;
+	int ret;
+
+	if (!fr || ti < 0 || ti >= fr->nr_tasks)
+		return -EINVAL;
+	tf = &fr->tasks[ti];
+	src = calloc(tf->nr + 1, sizeof(*src));
+	fresh = calloc(tf->nr + 1, sizeof(*fresh));
+	if (!src || !fresh)
+		return -ENOMEM;
+	for (int i = 0; i < tf->nr; i++)
+		src[i] = -1;
+	ret = get_sources(fc, tf, src, fresh);
+	for (int i = 0; !ret && i < tf->nr; i++) {
+		FdinfoEntry *e = tf->fds[i];
+		struct rfile *rf = files_rfile(fr, e->id);
+
+		if (dup3(src[i], e->fd, e->flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
+			pr_perror("pid %d: can't put file %u at fd %u", tf->pid, e->id, e->fd);
+			ret = -errno;
+			break;
+		}
+		ret = set_status_flags(e->fd, file_flags(fr, rf->fe));
+	}
+	for (int i = 0; i < tf->nr; i++)
+		if (fresh[i])
+			close(src[i]);
+	if (!ret)
+		ret = close_unlisted(fc, tf);
+	if (!ret)
+		pr_info("pid %d: %d fds restored\n", tf->pid, tf->nr);
+	return ret;
+}

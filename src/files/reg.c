@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Regular files (and directories, devices other than terminals), by path,
+ * with unlinked ("ghost") files' contents saved in ghost-file-<id>.img and
+ * recreated, then unlinked again, before the tree is forked.
+ */
+#define LOG_PREFIX "reg: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fdinfo.pb-c.h"
+#include "files/files_internal.h"
+#include "ghost-file.pb-c.h"
+#include "image/image.h"
+#include "regfile.pb-c.h"
+
+#define DELETED_SUFFIX " (deleted)"
+#define COPY_CHUNK     (1u << 20)
+
+/* ---- dump ---- */
+
+static void fill_ghost(GhostFileEntry *ge, Timeval *atim, Timeval *mtim, const struct stat *st)
+{
+	ge->uid = st->st_uid;
+	ge->gid = st->st_gid;
+	ge->mode = st->st_mode;
+	ge->has_dev = ge->has_ino = ge->has_size = true;
+	ge->dev = st->st_dev;
+	ge->ino = st->st_ino;
+	ge->size = st->st_size;
+	atim->tv_sec = st->st_atim.tv_sec;
+	atim->tv_usec = st->st_atim.tv_nsec / 1000;
+	mtim->tv_sec = st->st_mtim.tv_sec;
+	mtim->tv_usec = st->st_mtim.tv_nsec / 1000;
+	ge->atim = atim;
+	ge->mtim = mtim;
+}
+
+static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_path,
+		      const struct stat *st)
+{
+	GhostFileEntry ge = GHOST_FILE_ENTRY__INIT;
+	Timeval atim = TIMEVAL__INIT, mtim = TIMEVAL__INIT;
+	cleanup_close int fd = -1;
+	cleanup_free char *buf = NULL;
+	struct img *img;
+	off_t left = st->st_size;
+	int ret;
+
+	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
+	buf = malloc(COPY_CHUNK);
+	if (fd < 0 || !buf) {
+		pr_perror("can't read unlinked file %s", proc_path);
+		return fd < 0 ? -errno : -ENOMEM;
+	}
+	fill_ghost(&ge, &atim, &mtim, st);
+	img = img_open(fc->dirfd, IMG_GHOST_FILE, true, id);
+	if (!img)
+		return -errno;
+	ret = img_write_msg(img, &ge.base);
+	for (off_t off = 0; !ret && left > 0;) {
+		size_t n = min((off_t)COPY_CHUNK, left);
+
+		ret = pread_full(fd, buf, n, off);
+		if (ret)
+			pr_err("unlinked file %s changed size while dumped\n", proc_path);
+		else
+			ret = img_write_raw(img, buf, n);
+		off += n;
+		left -= n;
+	}
+	if (ret) {
+		img_close(img);
+		return ret;
+	}
+	pr_info("unlinked file %s: %lld bytes saved as ghost file %#x\n", proc_path,
+		(long long)st->st_size, id);
+	return img_close(img);
+}
+
+int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char *proc_path,
+			const struct stat *st, uint32_t flags, uint64_t pos, int mnt_id,
+			uint32_t *id)
+{
+	RegFileEntry re = REG_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	char name[PATH_MAX];
+	bool ghost = S_ISREG(st->st_mode) && st->st_nlink == 0;
+	size_t len = strlen(path);
+	int ret;
+
+	if (files_is_memfd(path) && S_ISREG(st->st_mode)) /* the file of a memfd mapping */
+		return files_dump_memfd(fc, path, proc_path, st, flags, pos, id);
+	if (path[0] != '/') {
+		pr_err("%s: file %s is outside amber's view of the file system\n", proc_path, path);
+		return -ENOTSUP;
+	}
+	if (!ghost && st->st_nlink == 0 && !S_ISCHR(st->st_mode)) {
+		pr_err("%s: unlinked %s is not a regular file: not supported yet\n", proc_path, path);
+		return -ENOTSUP;
+	}
+	snprintf(name, sizeof(name), "%s", path);
+	if (ghost && len > strlen(DELETED_SUFFIX) &&
+	    !strcmp(path + len - strlen(DELETED_SUFFIX), DELETED_SUFFIX))
+		name[len - strlen(DELETED_SUFFIX)] = '\0';
+
+	*id = files_new_id(fc);
+	re.id = *id;
+	re.flags = flags;
+	re.pos = pos;
+	re.fown = &fown;
+	re.name = name;
+	re.has_mnt_id = mnt_id >= 0;
+	re.mnt_id = mnt_id;
+	re.has_size = re.has_mode = true;
+	re.size = st->st_size;
+	re.mode = st->st_mode;
+	fe.type = FD_TYPES__REG;
+	fe.id = *id;
+	fe.reg = &re;
+	if (ghost) {
+		ret = dump_ghost(fc, *id, proc_path, st);
+		if (ret)
+			return ret;
+	}
+	return files_write_entry(fc, &fe);
+}
+
+/*
+ * A file by path (cwd, root, the exe, a mapped file), not by fd: saved once
+ * per path and inode, whatever fds share its description.
+ */
+int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_name, uint32_t *id)
+{
+	struct files_dump *fd = fc->st;
+	char proc_path[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/%s", pid, map_files_name);
+	n = readlink(proc_path, link, sizeof(link) - 1);
+	if (n < 0 || stat(proc_path, &st)) {
+		pr_perror("pid %d: can't read %s", pid, proc_path);
+		return -errno;
+	}
+	link[n] = '\0';
+	for (int i = 0; i < fd->nr_paths; i++) {
+		struct dumped_path *p = &fd->paths[i];
+
+		if (p->dev == st.st_dev && p->ino == st.st_ino && !strcmp(p->path, link)) {
+			*id = p->id;
+			return 0;
+		}
+	}
+	struct dumped_path *np = xrealloc_array(fd->paths, fd->nr_paths + 1, sizeof(*np));
+
+	if (!np)
+		return -ENOMEM;
+	fd->paths = np;
+	np = &np[fd->nr_paths];
+	*np = (struct dumped_path){ .dev = st.st_dev, .ino = st.st_ino, .path = strdup(link) };
+	if (!np->path)
+		return -ENOMEM;
+	int ret = files_dump_reg_path(fc, link, proc_path, &st, O_RDONLY, 0, -1, &np->id);
+
+	if (ret) {
+		free(np->path);
+		return ret;
+	}
+	fd->nr_paths++;
+	*id = np->id;
+	return 0;
+}
+
+static void reg_dump_free(struct files_dump_ctx *fc)
+{
+	for (int i = 0; i < fc->st->nr_paths; i++)
+		free(fc->st->paths[i].path);
+	free(fc->st->paths);
+}
+
+static bool reg_match(const struct fd_desc *d)
+{
+	mode_t m = d->st.st_mode;
+
+	if (!strncmp(d->link, "anon_inode:", 11))
+		return false;
+	return S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISBLK(m) || S_ISLNK(m);
+}
+
+static int reg_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+{
+	char proc_path[64];
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", d->pid, d->fd);
+	return files_dump_reg_path(fc, d->link, proc_path, &d->st, d->flags, d->pos, d->mnt_id,
+				   id);
+}
+
+/* ---- restore: load ---- */
+
+static int reg_check(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	bool ok = fe->reg && fe->reg->name && fe->reg->name[0] == '/';
+
+	return files_check_sub(fe, ok, ok ? fe->reg->id : 0);
+}
+
+/* ghost-file-<id>.img exists for unlinked files: check its size now. */
+static int load_ghost(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	struct img *img = img_open_optional(fc->dirfd, IMG_GHOST_FILE, rf->fe->id);
+	ProtobufCMessage *m = NULL;
+	struct stat st;
+	off_t at;
+	int ret;
+
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	ret = img_read_msg(img, &ghost_file_entry__descriptor, &m);
+	if (ret == 1) {
+		rf->ghost = (GhostFileEntry *)m;
+		at = img_tell(img);
+		ret = fstat(img->fd, &st) || at < 0 ? -errno : 0;
+		if (!ret && (rf->ghost->chunks || !S_ISREG(rf->ghost->mode) ||
+			     (uint64_t)(st.st_size - at) != rf->ghost->size)) {
+			pr_err("%s: holds %lld bytes for a file of %llu (or is not a plain file)\n",
+			       img->name, (long long)(st.st_size - at),
+			       (unsigned long long)rf->ghost->size);
+			ret = -EINVAL;
+		}
+	} else if (ret == 0) {
+		pr_err("%s is empty\n", img->name);
+		ret = -EINVAL;
+	}
+	img_close(img);
+	return ret;
+}
+
+static int reg_load(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__REG)
+			ret = load_ghost(fc, &fr->files[i]);
+	return ret;
+}
+
+/* ---- restore: ghosts, before fork ---- */
+
+/* Creates the file at its old path if free, else next to it, else in the image dir. */
+static int create_ghost(struct files_rst_ctx *fc, struct rfile *rf, char *made, size_t len,
+			bool *in_imgdir)
+{
+	const char *name = rf->fe->reg->name;
+	const char *slash = strrchr(name, '/');
+	int fl = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, fd;
+
+	*in_imgdir = false;
+	snprintf(made, len, "%s", name);
+	fd = open(made, fl, 0600);
+	if (fd >= 0)
+		return fd;
+	snprintf(made, len, "%.*s/.amber-ghost-%x-%d", (int)(slash - name), name, rf->fe->id,
+		 getpid());
+	fd = open(made, fl, 0600);
+	if (fd >= 0)
+		return fd;
+	snprintf(made, len, ".amber-ghost-%x-%d", rf->fe->id, getpid());
+	*in_imgdir = true;
+	fd = openat(fc->dirfd, made, fl, 0600);
+	if (fd < 0)
+		pr_perror("can't recreate unlinked file %s", name);
+	return fd < 0 ? -errno : fd;
+}
+
+static int copy_ghost(struct files_rst_ctx *fc, struct rfile *rf, int fd)
+{
+	struct img *img = img_open(fc->dirfd, IMG_GHOST_FILE, false, rf->fe->id);
+	cleanup_free char *buf = malloc(COPY_CHUNK);
+	ProtobufCMessage *m = NULL;
+	uint64_t left = rf->ghost->size;
+	int ret;
+
+	if (!img || !buf) {
+		img_close(img);
+		return -ENOMEM;
+	}
+	ret = img_read_msg(img, &ghost_file_entry__descriptor, &m);
+	if (m)
+		protobuf_c_message_free_unpacked(m, NULL);
+	ret = ret == 1 ? 0 : -EIO;
+	while (!ret && left) {
+		size_t n = min((uint64_t)COPY_CHUNK, left);
+
+		ret = img_read_raw(img, buf, n);
+		if (!ret)
+			ret = write_full(fd, buf, n);
+		left -= n;
+	}
+	img_close(img);
+	return ret;
+}
+
+static int prepare_ghost(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	GhostFileEntry *g = rf->ghost;
+	char made[PATH_MAX];
+	bool in_imgdir;
+	int fd = create_ghost(fc, rf, made, sizeof(made), &in_imgdir), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = copy_ghost(fc, rf, fd);
+	if (!ret && fchmod(fd, g->mode & 07777))
+		ret = -errno;
+	if (!ret && fchown(fd, g->uid, g->gid))
+		pr_warn("unlinked file %s: can't chown to %u:%u\n", rf->fe->reg->name, g->uid, g->gid);
+	if (!ret && g->mtim) {
+		struct timespec ts[2] = {
+			{ g->atim ? g->atim->tv_sec : 0, g->atim ? g->atim->tv_usec * 1000 : UTIME_OMIT },
+			{ g->mtim->tv_sec, g->mtim->tv_usec * 1000 },
+		};
+
+		futimens(fd, ts);
+	}
+	if (in_imgdir ? unlinkat(fc->dirfd, made, 0) : unlink(made))
+		pr_warn("can't unlink %s: %s\n", made, strerror(errno));
+	if (ret) {
+		pr_err("can't recreate unlinked file %s: %s\n", rf->fe->reg->name, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	rf->ghost_fd = files_move_high(fd, fc->svc_fd_base);
+	return rf->ghost_fd < 0 ? rf->ghost_fd : 0;
+}
+
+static int reg_prepare(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].ghost)
+			ret = prepare_ghost(fc, &fr->files[i]);
+	return ret;
+}
+
+/* ---- restore: open ---- */
+
+static int reg_open(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	RegFileEntry *re = rf->fe->reg;
+	char path[64];
+	const char *p = re->name;
+	int fd;
+
+	if (rf->ghost_fd >= 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", rf->ghost_fd);
+		p = path;
+	}
+	/* A ghost is reopened through its /proc/self/fd link: O_NOFOLLOW would refuse it. */
+	fd = open(p, files_open_flags(re->flags) & ~(rf->ghost_fd >= 0 ? O_NOFOLLOW : 0));
+	if (fd < 0) {
+		pr_perror("can't open %s (file %u)", re->name, re->id);
+		return -errno;
+	}
+	if (re->pos && lseek(fd, re->pos, SEEK_SET) < 0 && S_ISREG(re->mode)) {
+		pr_perror("can't seek %s to %llu", re->name, (unsigned long long)re->pos);
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags)
+{
+	struct rfile *rf = fc->st ? files_rfile(fc->st, id) : NULL;
+	char path[64];
+	const char *p;
+	int fd;
+
+	if (rf && rf->fe->type == FD_TYPES__MEMFD) /* the file of a memfd mapping */
+		return files_open_memfd(fc, rf, flags, 0);
+	if (!rf || rf->fe->type != FD_TYPES__REG) {
+		pr_err("no regular file %u in files.img\n", id);
+		return -ENOENT;
+	}
+	p = rf->fe->reg->name;
+	if (rf->ghost_fd >= 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", rf->ghost_fd);
+		p = path;
+	}
+	fd = open(p, files_open_flags(flags));
+	if (fd < 0)
+		pr_perror("can't open %s (file %u)", rf->fe->reg->name, id);
+	return fd < 0 ? -errno : fd;
+}
+
+static uint32_t reg_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	return fe->reg->flags;
+}
+
+const struct files_type files_reg_type = {
+	.type = FD_TYPES__REG,
+	.name = "regular file",
+	.match = reg_match,
+	.dump = reg_dump,
+	.dump_free = reg_dump_free,
+	.check = reg_check,
+	.load = reg_load,
+	.prepare = reg_prepare,
+	.open = reg_open,
+	.flags = reg_flags,
+};

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Terminals, with --shell-job only: the tty's settings (termios, window
+ * size, session and group) go once per device to tty-info.img, each open
+ * description to files.img. On restore a terminal is the restoring amber's
+ * own: each tty file is a new description of it, made before fork.
+ */
+#define LOG_PREFIX "tty: "
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "fdinfo.pb-c.h"
+#include "files/files_internal.h"
+#include "image/image.h"
+#include "tty.pb-c.h"
+
+/* ---- dump ---- */
+
+static bool is_tty(dev_t rdev)
+{
+	unsigned int ma = major(rdev);
+
+	return ma == 4 || ma == 5 || (ma >= 136 && ma <= 143);
+}
+
+static TtyType tty_type(dev_t rdev)
+{
+	unsigned int ma = major(rdev), mi = minor(rdev);
+
+	if (ma >= 136 && ma <= 143)
+		return TTY_TYPE__PTY;
+	if (ma == 4)
+		return mi < 64 ? TTY_TYPE__VT : TTY_TYPE__SERIAL;
+	return mi == 0 ? TTY_TYPE__CTTY : TTY_TYPE__CONSOLE;
+}
+
+static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t info_id)
+{
+	TtyInfoEntry ti = TTY_INFO_ENTRY__INIT;
+	TermiosEntry te = TERMIOS_ENTRY__INIT;
+	WinsizeEntry we = WINSIZE_ENTRY__INIT;
+	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
+	uint32_t cc[NCCS];
+	struct termios t;
+	struct winsize ws;
+	cleanup_close int fd = files_getfd(d);
+	int ret = files_get_img(fc, &fc->st->tty_info, IMG_TTY_INFO);
+
+	if (ret)
+		return ret;
+	ti.id = info_id;
+	ti.type = tty_type(d->st.st_rdev);
+	ti.sid = getsid(d->pid);
+	ti.pgrp = getpgid(d->pid);
+	ti.rdev = d->st.st_rdev;
+	ti.has_dev = ti.has_uid = ti.has_gid = true;
+	ti.dev = d->st.st_dev;
+	ti.uid = d->st.st_uid;
+	ti.gid = d->st.st_gid;
+	if (ti.type == TTY_TYPE__PTY) {
+		pty.index = minor(d->st.st_rdev) + (major(d->st.st_rdev) - 136) * 256;
+		ti.pty = &pty;
+	}
+	if (fd >= 0 && !tcgetattr(fd, &t)) {
+		te.c_iflag = t.c_iflag;
+		te.c_oflag = t.c_oflag;
+		te.c_cflag = t.c_cflag;
+		te.c_lflag = t.c_lflag;
+		te.c_line = t.c_line;
+		te.c_ispeed = cfgetispeed(&t);
+		te.c_ospeed = cfgetospeed(&t);
+		for (int i = 0; i < NCCS; i++)
+			cc[i] = t.c_cc[i];
+		te.n_c_cc = NCCS;
+		te.c_cc = cc;
+		ti.termios = &te;
+	}
+	if (fd >= 0 && !ioctl(fd, TIOCGWINSZ, &ws)) {
+		we.ws_row = ws.ws_row;
+		we.ws_col = ws.ws_col;
+		we.ws_xpixel = ws.ws_xpixel;
+		we.ws_ypixel = ws.ws_ypixel;
+		ti.winsize = &we;
+	}
+	return img_write_msg(fc->st->tty_info, &ti.base);
+}
+
+static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+{
+	struct files_dump *fd = fc->st;
+	TtyFileEntry tf = TTY_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	uint32_t info_id = 0;
+	int ret;
+
+	if (major(d->st.st_rdev) == 5 && minor(d->st.st_rdev) == 2) {
+		pr_err("fd %d of pid %d: pty master %s is not supported yet\n", d->fd, d->pid,
+		       d->link);
+		return -ENOTSUP;
+	}
+	if (!fc->shell_job) {
+		pr_err("fd %d of pid %d is the terminal %s: pass --shell-job to dump a process attached to a terminal\n",
+		       d->fd, d->pid, d->link);
+		return -ENOTSUP;
+	}
+	for (int i = 0; i < fd->nr_ttys && !info_id; i++)
+		if (fd->ttys[i].rdev == d->st.st_rdev)
+			info_id = fd->ttys[i].info_id;
+	if (!info_id) {
+		struct dumped_tty *n = xrealloc_array(fd->ttys, fd->nr_ttys + 1, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		fd->ttys = n;
+		info_id = files_new_id(fc);
+		ret = dump_tty_info(fc, d, info_id);
+		if (ret)
+			return ret;
+		n[fd->nr_ttys++] = (struct dumped_tty){ .rdev = d->st.st_rdev, .info_id = info_id };
+	}
+	*id = files_new_id(fc);
+	tf.id = *id;
+	tf.tty_info_id = info_id;
+	tf.flags = d->flags;
+	tf.fown = &fown;
+	fe.type = FD_TYPES__TTY;
+	fe.id = *id;
+	fe.tty = &tf;
+	return files_write_entry(fc, &fe);
+}
+
+static bool tty_match(const struct fd_desc *d)
+{
+	return S_ISCHR(d->st.st_mode) && is_tty(d->st.st_rdev);
+}
+
+static int tty_dump_fini(struct files_dump_ctx *fc)
+{
+	int ret = img_close(fc->st->tty_info);
+
+	fc->st->tty_info = NULL;
+	return ret;
+}
+
+static void tty_dump_free(struct files_dump_ctx *fc)
+{
+	img_close(fc->st->tty_info);
+	free(fc->st->ttys);
+}
+
+/* ---- restore ---- */
+
+static int tty_check(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	int ret = files_check_sub(fe, fe->tty, fe->tty ? fe->tty->id : 0);
+
+	if (!ret && !fc->shell_job) {
+		pr_err("files.img: file %u is a terminal: pass --shell-job to restore it\n",
+		       fe->id);
+		return -EINVAL;
+	}
+	return ret;
+}
+
+/* A terminal is the restoring amber's own: a new description of it. */
+static int prepare_tty(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	int flags = (rf->fe->tty->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY | O_CLOEXEC;
+	int fd = -1;
+
+	if (isatty(STDIN_FILENO)) {
+		fd = open("/proc/self/fd/0", flags);
+		if (fd < 0)
+			fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, fc->svc_fd_base);
+	} else {
+		fd = open("/dev/tty", flags);
+	}
+	if (fd < 0) {
+		pr_err("terminal file %u: amber has no terminal to give (stdin is not a tty, no /dev/tty): %s\n",
+		       rf->fe->id, strerror(errno));
+		return -ENOTTY;
+	}
+	rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+	return rf->svc_fd < 0 ? rf->svc_fd : 0;
+}
+
+static int tty_prepare(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__TTY)
+			ret = prepare_tty(fc, &fr->files[i]);
+	return ret;
+}
+
+static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	return fe->tty->flags;
+}
+
+const struct files_type files_tty_type = {
+	.type = FD_TYPES__TTY,
+	.name = "terminal",
+	.match = tty_match,
+	.dump = tty_dump,
+	.dump_fini = tty_dump_fini,
+	.dump_free = tty_dump_free,
+	.check = tty_check,
+	.prepare = tty_prepare,
+	.flags = tty_flags,
+};
