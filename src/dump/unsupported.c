@@ -3,15 +3,109 @@
 #define LOG_PREFIX "dump: "
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "dump/unsupported.h"
 
 /* A tree is restored into amber's own namespaces: any other is lost. */
 static const char *const ns_names[] = { "mnt", "pid", "net", "ipc", "uts",
 					"cgroup", "user", "time" };
+
+struct mount_set {
+	char **m; /* "root mountpoint options fstype source", sorted */
+	int nr;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void mount_set_free(struct mount_set *ms)
+{
+	for (int i = 0; i < ms->nr; i++)
+		free(ms->m[i]);
+	free(ms->m);
+}
+
+/* One mountinfo line without the ids that differ between two copies. */
+static char *mount_key(char *line)
+{
+	char *f[6] = { 0 }, *fs = NULL, *src = NULL, *save = NULL, *tok, *key;
+	int n = 0;
+	bool dash = false;
+
+	for (tok = strtok_r(line, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		if (dash && !fs)
+			fs = tok;
+		else if (dash && !src)
+			src = tok;
+		else if (!strcmp(tok, "-"))
+			dash = true;
+		else if (n < 6)
+			f[n++] = tok;
+	}
+	if (n < 6 || !fs || !src)
+		return NULL;
+	if (asprintf(&key, "%s %s %s %s %s", f[3], f[4], f[5], fs, src) < 0)
+		return NULL;
+	return key;
+}
+
+static int read_mounts(const char *path, struct mount_set *ms)
+{
+	char line[4096];
+	FILE *f = fopen(path, "re");
+	int ret = 0;
+
+	if (!f) {
+		pr_perror("can't read %s", path);
+		return -errno;
+	}
+	while (!ret && fgets(line, sizeof(line), f)) {
+		char *key = mount_key(line);
+		char **m = key ? xrealloc_array(ms->m, ms->nr + 1, sizeof(*m)) : NULL;
+
+		if (!m) {
+			free(key);
+			ret = key ? -ENOMEM : -EINVAL;
+			break;
+		}
+		ms->m = m;
+		ms->m[ms->nr++] = key;
+	}
+	fclose(f);
+	if (!ret && ms->nr)
+		qsort(ms->m, ms->nr, sizeof(*ms->m), cmp_str);
+	return ret;
+}
+
+/*
+ * Another mount namespace is restored faithfully into amber's when both
+ * hold the same mounts (`ip netns exec` makes a fresh copy each time):
+ * compare the mount lists without their ids.
+ */
+static bool same_mounts(pid_t pid)
+{
+	struct mount_set mine = { 0 }, theirs = { 0 };
+	char path[64];
+	bool same = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	if (!read_mounts("/proc/self/mountinfo", &mine) && !read_mounts(path, &theirs) &&
+	    mine.nr == theirs.nr) {
+		same = true;
+		for (int i = 0; same && i < mine.nr; i++)
+			same = !strcmp(mine.m[i], theirs.m[i]);
+	}
+	mount_set_free(&mine);
+	mount_set_free(&theirs);
+	return same;
+}
 
 static int check_namespaces(pid_t pid)
 {
@@ -27,12 +121,16 @@ static int check_namespaces(pid_t pid)
 			pr_perror("can't read %s", path);
 			return -errno;
 		}
-		if (task_ns.st_ino != own_ns.st_ino || task_ns.st_dev != own_ns.st_dev) {
-			pr_err("process %d is in its own %s namespace: namespaces are not "
-			       "supported yet (the restore would put it in amber's)\n",
-			       pid, ns_names[i]);
-			return -EOPNOTSUPP;
+		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
+			continue;
+		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {
+			pr_info("process %d has a mount namespace of its own with the same "
+				"mounts as amber's: restored into amber's\n", pid);
+			continue;
 		}
+		pr_err("process %d is in its own %s namespace: namespaces are not supported "
+		       "yet (the restore would put it in amber's)\n", pid, ns_names[i]);
+		return -EOPNOTSUPP;
 	}
 	return 0;
 }

@@ -30,6 +30,10 @@ CASES = {
     "uts-namespace": (["unshare", "--uts", "sleep", "1000"], "sleep",
                       "own uts namespace"),
     "posix-timer": ([str(POSIX_TIMER)], "posix_timer", "POSIX timer"),
+    # A mount namespace whose mounts differ from amber's (a private tmpfs).
+    "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                       "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",
+                      "own mnt namespace"),
 }
 
 
