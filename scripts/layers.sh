@@ -7,6 +7,7 @@
 #   bash scripts/layers.sh [BUILD_DIR]     (make layers)
 set -euo pipefail
 b=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$b/src"
 
 # The allowed order, lowest first: a folder may use those before it.
@@ -14,8 +15,10 @@ order=(base image mem files pageserver restore dump lazy api cli)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for o in $(find . -name '*.o' -not -path './restore/restorer/*' | sort); do
-	o=${o#./}
+# The objects of today's sources only (a removed file's .o may linger).
+for c in $(cd "$top/src" && ls */*.c | sort); do
+	o=${c%.c}.o
+	[ -f "$o" ] || { echo "layers: $b/src/$o missing: build first" >&2; exit 1; }
 	nm --defined-only -g "$o" | awk -v o="$o" 'NF == 3 { print $3, o }' >>"$tmp/def"
 	nm -u "$o" | awk -v o="$o" '{ print $2, o }' >>"$tmp/use"
 done

@@ -18,7 +18,7 @@
 #include "mem/dedup.h"
 #include "dump/dump.h"
 #include "dump/core.h"
-#include "dump/mm.h"
+#include "dump/memory.h"
 #include "base/fault.h"
 #include "files/files.h"
 #include "fs.pb-c.h"

@@ -31,7 +31,7 @@
 
 #include "mem/dedup.h"
 #include "dump/dump.h"
-#include "dump/mm.h"
+#include "dump/memory.h"
 #include "image/image.h"
 #include "base/log.h"
 #include "mem/inc.h"

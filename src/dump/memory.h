@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef AMBER_DUMP_MM_H
-#define AMBER_DUMP_MM_H
+#ifndef AMBER_DUMP_MEMORY_H
+#define AMBER_DUMP_MEMORY_H
 
 #include <stdint.h>
 

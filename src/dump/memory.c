@@ -18,7 +18,7 @@
 #include <sys/uio.h>
 
 #include "dump/dump.h"
-#include "dump/mm.h"
+#include "dump/memory.h"
 #include "files/files.h"
 #include "image/magic.h"
 #include "base/log.h"
