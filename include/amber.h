@@ -48,8 +48,14 @@ enum amber_log_level {
 	AMBER_LOG_DEBUG = 4,
 };
 
-/* @path NULL: stderr. Messages above @level are dropped. */
-int amber_log_open(const char *path, int level);
+/* Errors go to stderr as well as to the log file (a command line wants that). */
+#define AMBER_LOG_ERRORS_TO_STDERR 1u
+
+/*
+ * @path NULL: stderr. Messages above @level are dropped. Replaces the log
+ * opened before, if any; on failure (-errno) the old one stays.
+ */
+int amber_log_open(const char *path, int level, unsigned flags);
 void amber_log_close(void);
 
 /* ---- page-server endpoints ---- */

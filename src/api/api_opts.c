@@ -50,9 +50,9 @@ void api_ps_sec(struct ps_sec *sec, const struct amber_ps_endpoint *ep)
 	};
 }
 
-int amber_log_open(const char *path, int level)
+int amber_log_open(const char *path, int level, unsigned flags)
 {
-	return log_init(path, level);
+	return log_init(path, level, flags & AMBER_LOG_ERRORS_TO_STDERR ? LOG_ERRORS_TO_STDERR : 0);
 }
 
 void amber_log_close(void)

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/time.h>
 #include <time.h>
@@ -14,18 +15,23 @@
 
 static int log_fd = STDERR_FILENO;
 static int log_level = LOG_WARN;
+static bool log_errors_to_stderr;
 static struct timespec log_start;
 
-int log_init(const char *path, int level)
+int log_init(const char *path, int level, unsigned flags)
 {
-	log_level = level;
-	clock_gettime(CLOCK_MONOTONIC, &log_start);
-	if (!path || !strcmp(path, "-"))
-		return 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno; /* the caller says so: there is no log yet */
+	int fd = STDERR_FILENO;
+
+	if (path && strcmp(path, "-")) {
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno; /* the caller says so: there is no log yet */
+	}
+	log_fini();
 	log_fd = fd;
+	log_level = level;
+	log_errors_to_stderr = flags & LOG_ERRORS_TO_STDERR;
+	clock_gettime(CLOCK_MONOTONIC, &log_start);
 	return 0;
 }
 
@@ -89,10 +95,11 @@ void print_on_level(int level, const char *fmt, ...)
 	n += off;
 	if (n > (int)sizeof(buf) - 1)
 		n = sizeof(buf) - 1;
-	/* Errors always reach the terminal too, so a user sees why. */
-	if (write(level == LOG_MSG ? STDOUT_FILENO : log_fd, buf, n) < 0) {
+	if (write(log_fd, buf, n) < 0) {
 	}
-	if (level == LOG_ERROR && log_fd != STDERR_FILENO && write(STDERR_FILENO, buf + off, n - off) < 0) {
+	/* The CLI has errors reach the terminal too, so a user sees why. */
+	if (level == LOG_ERROR && log_errors_to_stderr && log_fd != STDERR_FILENO &&
+	    write(STDERR_FILENO, buf + off, n - off) < 0) {
 	}
 	errno = saved;
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 enum log_level {
-	LOG_MSG = 0, /* always printed, to stdout */
+	LOG_MSG = 0, /* always printed (to the log, like the others) */
 	LOG_ERROR = 1,
 	LOG_WARN = 2,
 	LOG_INFO = 3,
@@ -23,7 +23,11 @@ enum log_level {
 #define LOG_PREFIX ""
 #endif
 
-int log_init(const char *path, int level);
+/* Errors go to stderr as well as to a log file (for the command line). */
+#define LOG_ERRORS_TO_STDERR 1u
+
+/* @path NULL or "-": stderr. Closes the log opened before, if any. */
+int log_init(const char *path, int level, unsigned flags);
 void log_set_level(int level);
 int log_get_level(void);
 int log_get_fd(void);

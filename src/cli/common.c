@@ -70,7 +70,7 @@ bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
 
 bool cli_log_open(const struct cli_common *co)
 {
-	int ret = amber_log_open(co->log_file, co->verbosity);
+	int ret = amber_log_open(co->log_file, co->verbosity, AMBER_LOG_ERRORS_TO_STDERR);
 
 	if (ret)
 		fprintf(stderr, "amber: can't open log %s: %s\n", co->log_file, strerror(-ret));

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - i < 3)
 		return 2;
-	log_init(NULL, 2);
+	log_init(NULL, 2, 0);
 	o.address = argv[i];
 	o.port = atoi(argv[i + 1]);
 	c = ps_client_connect(&o);

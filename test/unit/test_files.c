@@ -561,7 +561,7 @@ int main(void)
 	char cmd[128];
 
 	setvbuf(stdout, NULL, _IOLBF, 0); /* case names in order with the log, once */
-	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1);
+	log_init(NULL, getenv("V") ? atoi(getenv("V")) : 1, 0);
 	snprintf(dir, sizeof(dir), "/tmp/amber-files-XXXXXX");
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");

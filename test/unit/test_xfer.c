@@ -247,7 +247,7 @@ int main(void)
 {
 	char dir[] = "/tmp/amber-xfer-XXXXXX";
 
-	log_init(NULL, 1);
+	log_init(NULL, 1, 0);
 	if (!mkdtemp(dir))
 		return 1;
 	test_codec();

@@ -63,7 +63,7 @@ __attribute__((unused)) static void unit_init(void)
 {
 	const char *l = getenv("UNIT_LOG");
 
-	log_init(NULL, l ? atoi(l) : 0);
+	log_init(NULL, l ? atoi(l) : 0, 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
