@@ -161,7 +161,7 @@ def test_events_while_lazy():
         lazy_restore(run)
         stop(run)
         finish(run, d, "lazy.log")
-        log = read_text(run.imgdir / "lazy.log.out")
+        log = read_text(run.imgdir / "lazy.log")
         if "events" not in log or " 0 events" in log:
             pytest.fail(f"no uffd events were seen: {log}", pytrace=False)
 
