@@ -19,6 +19,7 @@
 #include "core.pb-c.h"
 #include "dump/dump.h"
 #include "dump/core.h"
+#include "dump/timers.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/uapi.h"
@@ -393,6 +394,9 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 		pr_err("can't read interval timers of %d\n", t->pid);
 		return -EIO;
 	}
+	ret = dump_posix_timers(t, a, tc->timers);
+	if (ret)
+		return ret;
 
 	task_rlimits_entry__init(tc->rlimits);
 	tc->rlimits->rlimits = arena_array(a, RlimitEntry *, RLIM_NLIMITS);

@@ -20,6 +20,7 @@
 #include "base/proc.h"
 #include "restore/restore.h"
 #include "restore/task.h"
+#include "restore/task_state.h"
 #include "restore/restorer_args.h"
 #include "base/util.h"
 #include "mem/vma.h"
@@ -91,6 +92,7 @@ static size_t blob_size(struct rst_task *t)
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
 	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
+	s += rst_nr_posix_timers(t) * sizeof(struct rst_posix_timer) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -425,6 +427,22 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	return 0;
 }
 
+static int fill_posix_timers(struct rst_task *t, struct rst_task_args *a, struct layout *l)
+{
+	int n = rst_nr_posix_timers(t);
+	struct rst_posix_timer *pt;
+
+	if (!n)
+		return 0;
+	pt = lay(l, sizeof(*pt) * n, 16);
+	if (!pt)
+		return -ENOMEM;
+	rst_fill_posix_timers(t, pt);
+	a->posix_timers = (uintptr_t)pt;
+	a->nr_posix_timers = n;
+	return 0;
+}
+
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)
 {
 	TaskCoreEntry *tc = t->cores[0]->tc;
@@ -514,6 +532,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;
 	}
+	if (!ret)
+		ret = fill_posix_timers(t, a, &l);
 	if (ret)
 		return ret;
 	fill_task_core(t, a, &l);

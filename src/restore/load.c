@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "restore/task_state.h"
 #include "base/util.h"
 #include "mem/vma.h"
 
@@ -122,7 +123,7 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 		}
 	}
 	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
-	return 0;
+	return rst_check_task_state(t);
 }
 
 /* Shared memory: data only, inside the object. */

@@ -71,6 +71,15 @@ struct rst_thread {
 	struct rst_creds creds;
 };
 
+/* A POSIX timer, created with its saved id and armed last (restorer/timers.c). */
+struct rst_posix_timer {
+	int32_t id, clock_id;
+	int32_t signo, notify; /* sigev_notify, SIGEV_THREAD_ID included */
+	int32_t tid, pad;      /* SIGEV_THREAD_ID: the thread it signals */
+	uint64_t sival;
+	int64_t interval[2], value[2]; /* sec, nsec */
+};
+
 struct rst_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -129,6 +138,10 @@ struct rst_task_args {
 	uint32_t lazy_msg_len;
 	uint64_t lazy_msg;
 	uint64_t uffd_features;
+
+	uint64_t posix_timers; /* struct rst_posix_timer[], by increasing id */
+	uint32_t nr_posix_timers;
+	uint32_t pad2;
 };
 
 #endif

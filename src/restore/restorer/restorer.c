@@ -18,6 +18,7 @@
 #include "restore/restorer_args.h"
 #include "lazy.h"
 #include "sys.h"
+#include "timers.h"
 
 #define PROT_READ  1
 #define PROT_WRITE 2
@@ -471,14 +472,24 @@ void restorer_main(struct rst_task_args *a)
 	finish_vmas(a);
 	restore_task_state(a);
 	drop_restore_sigchld();
-	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
-	/* status_fd is gone now: from here failures are only seen as deaths. */
-	a->status_fd = -1;
 	for (uint32_t i = 1; i < a->nr_threads; i++) {
 		ret = clone_thread(a, &th[i]);
 		if (ret != th[i].tid)
 			fail(a, "clone3 of a thread", ret);
 	}
+	/* After the threads (a timer may signal one), late, signals still blocked. */
+	{
+		const char *what;
+
+		ret = rst_create_posix_timers(a, &what);
+		if (!ret)
+			ret = rst_arm_posix_timers(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
+	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
+	/* status_fd is gone now: from here failures are only seen as deaths. */
+	a->status_fd = -1;
 	sys2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
 	thread_finish(a, &th[0], 1);
 }
