@@ -26,8 +26,9 @@
 #include "base/util.h"
 #include "image/xsave.h"
 
-#define TASK_ALIVE 1
-#define TASK_DEAD  2
+#define TASK_ALIVE   1
+#define TASK_DEAD    2
+#define TASK_STOPPED 3
 
 /* The kernel's own syscall-restart codes; never seen by user space. */
 #define ERESTARTSYS	      512
@@ -445,7 +446,11 @@ static TaskCoreEntry *task_core_entry(struct dump_ctx *dc, struct dump_task *t)
 		return NULL;
 	tc->comm = arena_strdup(&dc->arena, st.comm);
 	tc->flags = st.flags;
-	tc->task_state = t->zombie ? TASK_DEAD : TASK_ALIVE;
+	tc->task_state = t->zombie ? TASK_DEAD : t->stop_sig ? TASK_STOPPED : TASK_ALIVE;
+	if (t->stop_sig) {
+		tc->has_stop_signo = true;
+		tc->stop_signo = t->stop_sig;
+	}
 	tc->exit_code = t->zombie ? t->exit_code : 0;
 	return tc;
 }

@@ -69,6 +69,7 @@ struct dump_task {
 	pid_t pid, ppid, pgid, sid;
 	bool zombie;
 	int exit_code;
+	int stop_sig; /* in a group stop (state T) by this signal, else 0 */
 	int nr_threads;
 	struct dump_thread *threads;
 	struct dump_task *parent;

@@ -21,7 +21,9 @@
 #include "base/util.h"
 #include "mem/vma.h"
 
-#define TASK_DEAD 2
+#define TASK_ALIVE   1
+#define TASK_DEAD    2
+#define TASK_STOPPED 3
 
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid)
 {
@@ -108,6 +110,10 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 			pr_err("core-%d.img: no task core\n", t->pid);
 			return -EINVAL;
 		}
+	}
+	if (t->cores[0]->tc->task_state < TASK_ALIVE || t->cores[0]->tc->task_state > TASK_STOPPED) {
+		pr_err("core-%d.img: bad task state %u\n", t->pid, t->cores[0]->tc->task_state);
+		return -EINVAL;
 	}
 	t->zombie = t->cores[0]->tc->task_state == TASK_DEAD;
 	t->exit_code = t->cores[0]->tc->exit_code;

@@ -330,6 +330,19 @@ static int unmap_blobs(struct tracer *tr)
 	return 0;
 }
 
+/*
+ * Tasks stopped at the dump stop again, as CRIU does: their stop signal
+ * is queued while every thread still sits at its rt_sigreturn exit, and
+ * taken on the way out after the detach, before any of its own code runs
+ * (only an unblocked pending signal with a lower number comes first).
+ */
+static void stop_again(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].stop_sig && !rc->tasks[i].zombie)
+			kill(rc->tasks[i].pid, rc->tasks[i].stop_sig);
+}
+
 static void kill_all(struct rst_ctx *rc)
 {
 	for (int i = rc->nr_tasks - 1; i >= 0; i--)
@@ -417,6 +430,7 @@ static int run_tree(struct rst_ctx *rc)
 		report_task_errors(rc);
 		kill_all(rc);
 	} else {
+		stop_again(rc);
 		for (int i = 0; i < tr.nr_th; i++)
 			ptrace(PTRACE_DETACH, tr.th[i].tid, 0, 0);
 	}

@@ -57,6 +57,7 @@ struct rst_task {
 	pid_t pid, ppid, pgid, sid;
 	bool zombie;
 	int exit_code;
+	int stop_sig; /* stopped at the dump: stopped again by this signal */
 	int nr_threads;
 	CoreEntry **cores; /* [0] is the leader */
 	MmEntry *mm;

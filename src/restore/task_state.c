@@ -87,9 +87,32 @@ static int check_posix_timer(struct rst_task *t, TaskTimersEntry *te, size_t i)
 	return 0;
 }
 
+#define TASK_STOPPED 3
+
+/* A stopped task's stop signal; 0 for a running one. */
+static int check_stop(struct rst_task *t)
+{
+	TaskCoreEntry *tc = t->cores[0]->tc;
+	int sig = tc->has_stop_signo ? (int)tc->stop_signo : SIGSTOP;
+
+	if (tc->task_state != TASK_STOPPED) {
+		t->stop_sig = 0;
+		return 0;
+	}
+	if (sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU) {
+		pr_err("core-%d.img: stopped by signal %d, not a stop signal\n", t->pid, sig);
+		return -EINVAL;
+	}
+	t->stop_sig = sig;
+	return 0;
+}
+
 int rst_check_task_state(struct rst_task *t)
 {
 	TaskTimersEntry *te = t->cores[0]->tc->timers;
+
+	if (check_stop(t))
+		return -EINVAL;
 
 	for (size_t i = 0; te && i < te->n_posix; i++) {
 		int ret = check_posix_timer(t, te, i);
