@@ -37,7 +37,8 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
     except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd")}
+AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
+                    ("thread_core_entry", "amber_cpu_affinity")}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo")}

@@ -19,6 +19,7 @@
 #include "core.pb-c.h"
 #include "dump/dump.h"
 #include "dump/core.h"
+#include "dump/sched.h"
 #include "dump/timers.h"
 #include "base/log.h"
 #include "base/proc.h"
@@ -301,6 +302,8 @@ static int build_thread_core(struct dump_ctx *dc, struct dump_task *t, int idx, 
 	tc->blk_sigset = th->blocked;
 
 	ret = thread_local_state(a, th->tid, tc);
+	if (!ret)
+		ret = dump_thread_sched(a, th->tid, tc);
 	if (ret)
 		return ret;
 	if (idx) {
@@ -396,6 +399,8 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 		return -EIO;
 	}
 	ret = dump_posix_timers(t, a, tc->timers);
+	if (!ret)
+		ret = dump_oom_score_adj(t->pid, tc);
 	if (ret)
 		return ret;
 

@@ -269,6 +269,7 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	if (tc->comm)
 		strncpy(th->comm, tc->comm, sizeof(th->comm) - 1);
 	fill_creds(&th->creds, tc->creds);
+	rst_fill_thread_sched(t, i, th);
 	th->pending = copy_siginfos(l, tc->signals_p, &th->nr_pending);
 	return build_frame(l, c, th);
 }

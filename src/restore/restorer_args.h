@@ -18,6 +18,7 @@
 #define RST_NSIG 64
 #define RST_NLIMITS 16
 #define RST_STACK_SIZE (64 * 1024)
+#define RST_AFFINITY_WORDS 16 /* 1024 CPUs */
 
 struct rst_vma {
 	uint64_t start, end, pgoff;
@@ -69,6 +70,11 @@ struct rst_thread {
 	uint32_t pad;
 	char comm[16];	      /* its name (PR_SET_NAME), "" to keep the leader's */
 	struct rst_creds creds;
+	int32_t has_sched;
+	int32_t sched_policy, sched_prio, sched_nice;
+	uint32_t affinity_len; /* bytes of affinity; 0: leave it */
+	uint32_t pad2;
+	uint64_t affinity[RST_AFFINITY_WORDS];
 };
 
 /* A POSIX timer, created with its saved id and armed last (restorer/timers.c). */

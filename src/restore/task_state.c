@@ -2,6 +2,7 @@
 /* Checking and preparing what the restorer sets per task (task_state.h). */
 #define LOG_PREFIX "load: "
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,12 +108,66 @@ static int check_stop(struct rst_task *t)
 	return 0;
 }
 
+#ifndef SCHED_RESET_ON_FORK
+#define SCHED_RESET_ON_FORK 0x40000000
+#endif
+
+static int check_sched(struct rst_task *t, int i)
+{
+	ThreadCoreEntry *tc = t->cores[i]->thread_core;
+	uint32_t policy = tc->sched_policy & ~SCHED_RESET_ON_FORK;
+	bool rt = policy == SCHED_FIFO || policy == SCHED_RR;
+	pid_t tid = t->pe->threads[i];
+
+	if (tc->has_sched_policy && policy != SCHED_OTHER && policy != SCHED_BATCH &&
+	    policy != SCHED_IDLE && !rt)
+		return pr_err("core-%d.img: bad scheduling policy %#x\n", tid, tc->sched_policy),
+		       -EINVAL;
+	if (tc->has_sched_prio && (rt ? tc->sched_prio < 1 || tc->sched_prio > 99 : tc->sched_prio))
+		return pr_err("core-%d.img: bad RT priority %u for policy %u\n", tid, tc->sched_prio,
+			      policy),
+		       -EINVAL;
+	if (tc->has_sched_nice && (tc->sched_nice < -20 || tc->sched_nice > 19))
+		return pr_err("core-%d.img: bad nice %d\n", tid, tc->sched_nice), -EINVAL;
+	if (!tc->has_amber_cpu_affinity)
+		return 0;
+	if (tc->amber_cpu_affinity.len > RST_AFFINITY_WORDS * 8 || tc->amber_cpu_affinity.len % 8)
+		return pr_err("core-%d.img: CPU affinity of %zu bytes, not 8..%d by 8\n", tid,
+			      tc->amber_cpu_affinity.len, RST_AFFINITY_WORDS * 8),
+		       -EINVAL;
+	for (size_t b = 0; b < tc->amber_cpu_affinity.len; b++)
+		if (tc->amber_cpu_affinity.data[b])
+			return 0;
+	return pr_err("core-%d.img: empty CPU affinity\n", tid), -EINVAL;
+}
+
+void rst_fill_thread_sched(struct rst_task *t, int i, struct rst_thread *th)
+{
+	ThreadCoreEntry *tc = t->cores[i]->thread_core;
+
+	th->has_sched = tc->has_sched_policy;
+	th->sched_policy = tc->sched_policy;
+	th->sched_prio = tc->has_sched_prio ? tc->sched_prio : 0;
+	th->sched_nice = tc->has_sched_nice ? tc->sched_nice : 0;
+	th->affinity_len = tc->has_amber_cpu_affinity ? tc->amber_cpu_affinity.len : 0;
+	if (th->affinity_len)
+		memcpy(th->affinity, tc->amber_cpu_affinity.data, th->affinity_len);
+}
+
 int rst_check_task_state(struct rst_task *t)
 {
 	TaskTimersEntry *te = t->cores[0]->tc->timers;
+	TaskCoreEntry *tc = t->cores[0]->tc;
 
 	if (check_stop(t))
 		return -EINVAL;
+	if (tc->has_oom_score_adj && (tc->oom_score_adj < -1000 || tc->oom_score_adj > 1000)) {
+		pr_err("core-%d.img: bad oom_score_adj %d\n", t->pid, tc->oom_score_adj);
+		return -EINVAL;
+	}
+	for (int i = 0; i < t->nr_threads; i++)
+		if (check_sched(t, i))
+			return -EINVAL;
 
 	for (size_t i = 0; te && i < te->n_posix; i++) {
 		int ret = check_posix_timer(t, te, i);

@@ -348,6 +348,27 @@ static void restore_creds(struct rst_task_args *a, struct rst_creds *c)
 	sys2(NR_prctl, PR_SET_SECUREBITS, c->secbits);
 }
 
+/* This thread's policy, RT priority, nice and CPUs; before the creds (they may need root). */
+static void restore_sched(struct rst_task_args *a, struct rst_thread *t)
+{
+	long ret;
+
+	if (t->has_sched) {
+		int32_t prio = t->sched_prio;
+
+		ret = sys3(NR_setpriority, 0 /* PRIO_PROCESS */, 0, t->sched_nice);
+		if (!ret)
+			ret = sys3(NR_sched_setscheduler, 0, t->sched_policy, &prio);
+		if (ret)
+			fail(a, "restoring the scheduling policy", ret);
+	}
+	if (t->affinity_len) {
+		ret = sys3(NR_sched_setaffinity, 0, t->affinity_len, t->affinity);
+		if (ret)
+			fail(a, "sched_setaffinity (a saved CPU missing here?)", ret);
+	}
+}
+
 static void __attribute__((noreturn)) sigreturn_to(uint64_t frame)
 {
 	/* rt_sigreturn reads the frame at rsp - 8 (after the popped pretcode). */
@@ -375,8 +396,6 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 		if (ret)
 			fail(a, "rseq registration", ret);
 	}
-	if (t->pdeath_sig)
-		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
 	if (t->comm[0])
 		sys2(NR_prctl, PR_SET_NAME, t->comm);
 	for (uint32_t i = 0; i < t->nr_pending; i++) {
@@ -395,7 +414,11 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 				fail(a, "queueing a shared pending signal", ret);
 		}
 	}
+	restore_sched(a, t);
 	restore_creds(a, &t->creds);
+	/* After the creds: a change of credentials clears it. */
+	if (t->pdeath_sig)
+		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
 	__atomic_add_fetch(&a->nr_ready, 1, __ATOMIC_SEQ_CST);
 	/* amber, our tracer, catches this stop and then the sigreturn below. */
 	sys3(NR_tgkill, a->pid, t->tid, SIGSTOP);
