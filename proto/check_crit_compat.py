@@ -38,7 +38,8 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
 AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
-                    ("thread_core_entry", "amber_cpu_affinity")}
+                    ("thread_core_entry", "amber_cpu_affinity"),
+                    ("thread_core_entry", "amber_no_new_privs")}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo")}
@@ -76,6 +77,7 @@ MAGIC = {
     "RLIMIT": 0x57113925,
     "FILES": 0x56303138,
     "MEMFD_INODE": 0x48453499,
+    "SECCOMP": 0x64413049,
 }
 
 PYCRIU_DUMP = r"""
@@ -395,6 +397,10 @@ def build_samples(m):
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,
                                          size=8192, shmid=4321, seals=1,
                                          inode_id=12)))
+    sc = m["seccomp_pb2"]
+    out.append(Image("seccomp.img", "SECCOMP").add(sc.seccomp_entry(seccomp_filters=[
+        sc.seccomp_filter(filter=bytes(range(8)) * 2, flags=0),
+        sc.seccomp_filter(filter=b"\x06\0\0\0\0\0\xff\x7f", prev=0, flags=2)])))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

@@ -20,6 +20,7 @@
 #include "dump/dump.h"
 #include "dump/core.h"
 #include "dump/sched.h"
+#include "dump/seccomp.h"
 #include "dump/timers.h"
 #include "base/log.h"
 #include "base/proc.h"
@@ -304,6 +305,8 @@ static int build_thread_core(struct dump_ctx *dc, struct dump_task *t, int idx, 
 	ret = thread_local_state(a, th->tid, tc);
 	if (!ret)
 		ret = dump_thread_sched(a, th->tid, tc);
+	if (!ret)
+		ret = dump_thread_seccomp(dc, t->pid, th->tid, tc);
 	if (ret)
 		return ret;
 	if (idx) {

@@ -18,6 +18,7 @@
 #include "mem/dedup.h"
 #include "dump/dump.h"
 #include "dump/core.h"
+#include "dump/seccomp.h"
 #include "dump/mm.h"
 #include "base/fault.h"
 #include "files/files.h"
@@ -174,6 +175,8 @@ static int dump_tree(struct dump_ctx *dc)
 	}
 	if (!ret)
 		ret = files_dump_fini(dc);
+	if (!ret)
+		ret = dump_write_seccomp(dc);
 	if (!ret)
 		ret = dump_write_pstree(dc);
 	if (!ret)

@@ -95,6 +95,9 @@ struct dump_ctx {
 	/* Shared anonymous memory already dumped, by shmem inode. */
 	uint64_t *shmem_done;
 	int nr_shmem_done;
+	/* seccomp.img: every filter found so far, oldest of a chain first */
+	struct SeccompFilter **seccomp;
+	size_t nr_seccomp;
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

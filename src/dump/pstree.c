@@ -82,7 +82,8 @@ static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 
 static int seize_thread(pid_t tid, int *stop_sig)
 {
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+	/* Its seccomp filters must not see compel's remote syscalls. */
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
 		pr_perror("can't seize thread %d", tid);
 		return -errno;
 	}

@@ -20,6 +20,7 @@
 #include "base/proc.h"
 #include "restore/restore.h"
 #include "restore/task.h"
+#include "restore/seccomp.h"
 #include "restore/task_state.h"
 #include "restore/restorer_args.h"
 #include "base/util.h"
@@ -82,7 +83,21 @@ static size_t frame_size(void)
 	return sizeof(struct rt_sigframe) + 64 + xsave_size() + 64;
 }
 
-static size_t blob_size(struct rst_task *t)
+/* Room for every thread's seccomp filters. */
+static size_t seccomp_size(struct rst_ctx *rc, struct rst_task *t)
+{
+	SeccompFilter *chain[RST_SECCOMP_MAX_CHAIN];
+	size_t s = 0, bytes;
+
+	for (int i = 0; i < t->nr_threads; i++) {
+		int n = rst_seccomp_chain(rc, t, i, chain, RST_SECCOMP_MAX_CHAIN, &bytes);
+
+		s += n * (sizeof(struct rst_seccomp_filter) + 16) + bytes + 32;
+	}
+	return s;
+}
+
+static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 {
 	size_t s = PAGE_ALIGN(amber_restorer_blob_end - amber_restorer_blob);
 
@@ -93,6 +108,7 @@ static size_t blob_size(struct rst_task *t)
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
 	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
 	s += rst_nr_posix_timers(t) * sizeof(struct rst_posix_timer) + 16;
+	s += seccomp_size(rc, t);
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -250,6 +266,40 @@ static int build_frame(struct layout *l, CoreEntry *c, struct rst_thread *th)
 	return 0;
 }
 
+/* No TSYNC (each thread gets its own chain) and no listener fd to hand out. */
+#define SECCOMP_KEPT_FLAGS (2 /* LOG */ | 4 /* SPEC_ALLOW */)
+
+static int fill_seccomp(struct rst_ctx *rc, struct layout *l, struct rst_task *t, int i,
+			struct rst_thread *th)
+{
+	ThreadCoreEntry *tc = t->cores[i]->thread_core;
+	SeccompFilter *chain[RST_SECCOMP_MAX_CHAIN];
+	struct rst_seccomp_filter *fs;
+	size_t bytes;
+	int n = rst_seccomp_chain(rc, t, i, chain, RST_SECCOMP_MAX_CHAIN, &bytes);
+
+	th->no_new_privs = tc->has_amber_no_new_privs && tc->amber_no_new_privs;
+	th->seccomp_mode = tc->has_seccomp_mode ? tc->seccomp_mode : 0;
+	if (!n)
+		return 0;
+	fs = lay(l, sizeof(*fs) * n, 16);
+	if (!fs)
+		return -ENOMEM;
+	for (int k = 0; k < n; k++) {
+		void *insns = lay(l, chain[k]->filter.len, 16);
+
+		if (!insns)
+			return -ENOMEM;
+		memcpy(insns, chain[k]->filter.data, chain[k]->filter.len);
+		fs[k].len = chain[k]->filter.len / 8;
+		fs[k].flags = (chain[k]->has_flags ? chain[k]->flags : 0) & SECCOMP_KEPT_FLAGS;
+		fs[k].insns = (uintptr_t)insns;
+	}
+	th->filters = (uintptr_t)fs;
+	th->nr_filters = n;
+	return 0;
+}
+
 static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t, int i,
 		       struct rst_thread *th)
 {
@@ -271,6 +321,8 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	fill_creds(&th->creds, tc->creds);
 	rst_fill_thread_sched(t, i, th);
 	th->pending = copy_siginfos(l, tc->signals_p, &th->nr_pending);
+	if (fill_seccomp(rc, l, t, i, th))
+		return -ENOMEM;
 	return build_frame(l, c, th);
 }
 
@@ -494,7 +546,7 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	ret = find_specials(t, &probe, &park_len);
 	if (ret)
 		return ret;
-	size = blob_size(t) + PAGE_ALIGN(park_len);
+	size = blob_size(rc, t) + PAGE_ALIGN(park_len);
 	base = map_blob(t, size);
 	if (!base) {
 		pr_err("%d: no room for the restorer\n", t->pid);

@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "restore/seccomp.h"
 #include "restore/task_state.h"
 #include "base/util.h"
 #include "mem/vma.h"
@@ -295,6 +296,11 @@ int rst_load(struct rst_ctx *rc)
 		if (!ret && !t->zombie)
 			ret = load_mm(rc, t);
 	}
+	if (!ret)
+		ret = rst_load_seccomp(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++)
+		if (!rc->tasks[i].zombie)
+			ret = rst_check_seccomp(rc, &rc->tasks[i]);
 	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
 		ret = files_load(rc);
@@ -333,4 +339,7 @@ void rst_free(struct rst_ctx *rc)
 	}
 	free(rc->shmems);
 	files_rst_free(rc);
+	if (rc->seccomp)
+		seccomp_entry__free_unpacked(rc->seccomp, NULL);
+	rc->seccomp = NULL;
 }

@@ -405,7 +405,8 @@ static int run_tree(struct rst_ctx *rc)
 	}
 	close(go[0]);
 	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE |
-		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) {
+		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+		   PTRACE_O_SUSPEND_SECCOMP /* the restored filters, until the detach */)) {
 		pr_perror("can't trace restored root %d", pid);
 		kill(pid, SIGKILL);
 		return -errno;

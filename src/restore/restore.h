@@ -84,6 +84,7 @@ struct rst_ctx {
 	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
 	uint64_t uffd_features; /* the event features this kernel has */
+	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
 };
 
 /*

@@ -55,6 +55,12 @@ struct rst_creds {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd;
 };
 
+struct rst_seccomp_filter {
+	uint32_t len;	/* instructions (struct sock_filter, 8 bytes each) */
+	uint32_t flags; /* SECCOMP_FILTER_FLAG_* to install it with */
+	uint64_t insns;
+};
+
 struct rst_thread {
 	int32_t tid;
 	int32_t pdeath_sig;
@@ -75,6 +81,11 @@ struct rst_thread {
 	uint32_t affinity_len; /* bytes of affinity; 0: leave it */
 	uint32_t pad2;
 	uint64_t affinity[RST_AFFINITY_WORDS];
+	int32_t no_new_privs;
+	uint32_t seccomp_mode; /* 0, 1 strict, 2 filter */
+	uint32_t nr_filters;
+	uint32_t pad3;
+	uint64_t filters; /* struct rst_seccomp_filter[nr_filters], oldest first */
 };
 
 /* A POSIX timer, created with its saved id and armed last (restorer/timers.c). */

@@ -413,6 +413,7 @@ BAD_VALUES = {
     "nice 20": (set_thread(sched_nice=20), "bad nice"),
     "affinity empty": (set_thread(amber_cpu_affinity=b"\0" * 8), "empty CPU affinity"),
     "affinity 3 bytes": (set_thread(amber_cpu_affinity=b"\1\0\0"), "CPU affinity of"),
+    "seccomp filter missing": (set_thread(seccomp_mode=2, seccomp_filter=0), "seccomp.img has"),
     "task state 7": (set_task(task_state=7), "bad task state"),
     "stopped by SIGKILL": (set_task(task_state=3, stop_signo=9), "not a stop signal"),
     "oom_score_adj 1001": (set_task(oom_score_adj=1001), "oom_score_adj"),

@@ -38,6 +38,10 @@
 #define PR_SET_SECUREBITS 28
 #define PR_CAPBSET_DROP 24
 #define PR_SET_KEEPCAPS 8
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_SET_SECCOMP 22
+#define SECCOMP_MODE_STRICT 1
+#define SECCOMP_SET_MODE_FILTER 1
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define SIGSTOP 19
@@ -369,6 +373,40 @@ static void restore_sched(struct rst_task_args *a, struct rst_thread *t)
 	}
 }
 
+/*
+ * no_new_privs, then the filters oldest first (or strict mode), while we
+ * are still root: without no_new_privs installing a filter needs
+ * CAP_SYS_ADMIN. amber traces us with PTRACE_O_SUSPEND_SECCOMP, so what
+ * is installed here cannot block the rest of the restore.
+ */
+static void restore_seccomp(struct rst_task_args *a, struct rst_thread *t)
+{
+	struct rst_seccomp_filter *f = (struct rst_seccomp_filter *)t->filters;
+	long ret;
+
+	if (t->no_new_privs) {
+		ret = sys5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (ret)
+			fail(a, "prctl(PR_SET_NO_NEW_PRIVS)", ret);
+	}
+	for (uint32_t i = 0; i < t->nr_filters; i++) {
+		struct {
+			uint16_t len;
+			uint16_t pad[3];
+			uint64_t filter;
+		} prog = { .len = f[i].len, .filter = f[i].insns };
+
+		ret = sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, f[i].flags, &prog);
+		if (ret)
+			fail(a, "installing a seccomp filter", ret);
+	}
+	if (t->seccomp_mode == SECCOMP_MODE_STRICT) {
+		ret = sys2(NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+		if (ret)
+			fail(a, "prctl(PR_SET_SECCOMP, strict)", ret);
+	}
+}
+
 static void __attribute__((noreturn)) sigreturn_to(uint64_t frame)
 {
 	/* rt_sigreturn reads the frame at rsp - 8 (after the popped pretcode). */
@@ -415,6 +453,7 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 		}
 	}
 	restore_sched(a, t);
+	restore_seccomp(a, t);
 	restore_creds(a, &t->creds);
 	/* After the creds: a change of credentials clears it. */
 	if (t->pdeath_sig)
