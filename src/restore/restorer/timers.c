@@ -3,7 +3,7 @@
 #include "timers.h"
 #include "sys.h"
 
-#define PR_TIMER_CREATE_RESTORE_IDS 77 /* Linux 6.15 */
+#define PR_TIMER_CREATE_RESTORE_IDS 77 /* not in our 6.1 headers */
 #define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
 #define PR_TIMER_CREATE_RESTORE_IDS_ON 1
 #define SIGEV_THREAD_ID 4

@@ -7,7 +7,7 @@
 /*
  * POSIX timers in the restorer. Created once every thread exists (a
  * SIGEV_THREAD_ID timer names one), with its saved id: through
- * PR_TIMER_CREATE_RESTORE_IDS where the kernel has it (Linux 6.15),
+ * PR_TIMER_CREATE_RESTORE_IDS where the kernel has it (new in 2025),
  * else as CRIU does, creating and deleting timers until the kernel's
  * counter reaches the id. Armed last, with every signal still blocked
  * in every thread: a timer that fires before the task's own rt_sigreturn
