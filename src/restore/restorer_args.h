@@ -158,7 +158,7 @@ struct rst_task_args {
 
 	uint64_t posix_timers; /* struct rst_posix_timer[], by increasing id */
 	uint32_t nr_posix_timers;
-	uint32_t pad2;
+	uint32_t timer_ids_by_count; /* AMBER_FAULT=restore-timer-ids: as on old kernels */
 };
 
 #endif

@@ -3,8 +3,11 @@
 A process in a namespace of its own (here: uts) would otherwise be restored
 into amber's namespaces. It must make `amber dump` fail with the process
 and the reason in the log, and leave the process running (not stopped, not
-traced). A POSIX timer, refused once, is now saved: the same helper dumps
-and restores with its timer (static/posix_timers tests the timers in full).
+traced). POSIX timers, refused once, are now saved: the same helper (ids
+0 and 2) dumps and restores with its timers, their ids set by the kernel's
+PR_TIMER_CREATE_RESTORE_IDS or, with AMBER_FAULT=restore-timer-ids, by
+counting as on older kernels (static/posix_timers tests the timers in
+full).
 """
 
 import os
@@ -62,7 +65,8 @@ def test_dump_refuses(tmp_path, case):
         p.wait()
 
 
-def test_posix_timer_saved(tmp_path):
+@pytest.mark.parametrize("ids", ["restore-ids", "by-count"])
+def test_posix_timer_saved(tmp_path, ids):
     p = subprocess.Popen([str(POSIX_TIMER)], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
@@ -70,21 +74,26 @@ def test_posix_timer_saved(tmp_path):
     try:
         wait_for_exec(p.pid, "posix_timer")
         deadline = time.monotonic() + 10
-        while "ID:" not in (timers := read_text(f"/proc/{p.pid}/timers")):
+        while read_text(f"/proc/{p.pid}/timers").count("ID:") < 2:
             assert time.monotonic() < deadline, "no timer created"
             time.sleep(0.01)
+        timers = read_text(f"/proc/{p.pid}/timers")
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
         for verb, args in (("dump", ["-t", str(p.pid)]), ("restore", ["-d"])):
+            env = sanitizer_env(imgdir)
+            if verb == "restore" and ids == "by-count":
+                env["AMBER_FAULT"] = "restore-timer-ids"
             r = subprocess.run([str(amber_path()), verb, "-D", str(imgdir), *args, "-v4",
                                 "-o", str(imgdir / f"{verb}.log")],
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=sanitizer_env(imgdir), timeout=60)
+                               stderr=subprocess.STDOUT, env=env, timeout=60)
             assert r.returncode == 0, read_text(imgdir / f"{verb}.log")
             if verb == "dump":
                 p.wait()
         restored = True
         assert read_text(f"/proc/{p.pid}/timers") == timers
+        assert ("by counting" in read_text(imgdir / "restore.log")) == (ids == "by-count")
     finally:
         if restored:
             os.kill(p.pid, signal.SIGKILL)

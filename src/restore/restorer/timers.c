@@ -51,7 +51,8 @@ long rst_create_posix_timers(struct rst_task_args *a, const char **what)
 
 	if (!a->nr_posix_timers)
 		return 0;
-	restore_ids = !sys2(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON);
+	restore_ids = !a->timer_ids_by_count &&
+		      !sys2(NR_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON);
 	for (uint32_t i = 0; i < a->nr_posix_timers && !ret; i++)
 		ret = create_one(&pt[i], restore_ids);
 	if (restore_ids)
