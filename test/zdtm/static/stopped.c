@@ -2,12 +2,14 @@
 /*
  * A stopped process: a child with two threads stops itself with SIGSTOP
  * (a group stop) while a blocked SIGUSR1 and a blocked real-time signal
- * with a value are pending. After the restore it is stopped again, every
- * thread of it; SIGCONT lets it go on with its memory, its thread and the
- * same pending signals.
+ * with a value are pending, and then gets a SIGUSR2 it does not block.
+ * After the restore it is stopped again, every thread of it, and the
+ * SIGUSR2 handler has not run (it may only after SIGCONT); SIGCONT lets
+ * it go on with its memory, its thread and the same pending signals.
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -20,9 +22,22 @@
 
 static uint64_t data[4096];
 static volatile int go_on;
+static volatile int *phase;	/* shared: 1 once the parent sends SIGCONT */
+static volatile int usr2_phase = -1;
+
+static void on_usr2(int sig __attribute__((unused)))
+{
+	usr2_phase = *phase;
+}
 
 static void *spinner(void *arg __attribute__((unused)))
 {
+	sigset_t usr2;
+
+	/* SIGUSR2 is the main thread's: its handler runs before main goes on. */
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
 	while (!go_on)
 		usleep(1000);
 	return NULL;
@@ -38,6 +53,7 @@ static int child(void)
 	sigset_t set;
 
 	datagen(data, sizeof(data), &crc);
+	signal(SIGUSR2, on_usr2);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, RT_SIG);
@@ -55,6 +71,8 @@ static int child(void)
 		return 4;
 	if (sigtimedwait(&set, &si, &ts) != RT_SIG || si.si_value.sival_int != 4242)
 		return 5;
+	if (usr2_phase != 1)
+		return 6; /* the handler ran before SIGCONT, or never */
 	go_on = 1;
 	pthread_join(th, NULL);
 	return 0;
@@ -101,6 +119,9 @@ int main(int argc, char **argv)
 	int st;
 
 	test_init(argc, argv);
+	phase = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (phase == MAP_FAILED)
+		return fail_errno("mmap"), 1;
 	pid = fork();
 	if (pid < 0)
 		return fail_errno("fork"), 1;
@@ -108,18 +129,22 @@ int main(int argc, char **argv)
 		_exit(child());
 	if (waitpid(pid, &st, WUNTRACED) != pid || !WIFSTOPPED(st))
 		return fail("the child did not stop (%#x)", st), 1;
+	kill(pid, SIGUSR2); /* pending while stopped */
 	test_daemon();
 	test_waitsig();
 
 	if (!all_stopped(pid))
 		return fail("the child is not stopped with both threads"), 1;
+	*phase = 1;
 	kill(pid, SIGCONT);
 	do {
 		if (waitpid(pid, &st, WUNTRACED | WCONTINUED) != pid)
 			return fail_errno("waitpid"), 1;
 	} while (WIFSTOPPED(st) || WIFCONTINUED(st));
 	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		return fail("the child ended with %#x", st), 1;
+		return fail("the child ended with %#x%s", st,
+			    WIFEXITED(st) && WEXITSTATUS(st) == 6 ?
+			    " (its SIGUSR2 handler ran before SIGCONT)" : ""), 1;
 	pass();
 	return 0;
 }
