@@ -19,14 +19,18 @@
 #include "core.pb-c.h"
 #include "dump/dump.h"
 #include "dump/core.h"
+#include "dump/sched.h"
+#include "dump/seccomp.h"
+#include "dump/timers.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/uapi.h"
 #include "base/util.h"
 #include "image/xsave.h"
 
-#define TASK_ALIVE 1
-#define TASK_DEAD  2
+#define TASK_ALIVE   1
+#define TASK_DEAD    2
+#define TASK_STOPPED 3
 
 /* The kernel's own syscall-restart codes; never seen by user space. */
 #define ERESTARTSYS	      512
@@ -299,6 +303,10 @@ static int build_thread_core(struct dump_ctx *dc, struct dump_task *t, int idx, 
 	tc->blk_sigset = th->blocked;
 
 	ret = thread_local_state(a, th->tid, tc);
+	if (!ret)
+		ret = dump_thread_sched(a, th->tid, tc);
+	if (!ret)
+		ret = dump_thread_seccomp(dc, t->pid, th->tid, tc);
 	if (ret)
 		return ret;
 	if (idx) {
@@ -393,6 +401,11 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 		pr_err("can't read interval timers of %d\n", t->pid);
 		return -EIO;
 	}
+	ret = dump_posix_timers(t, a, tc->timers);
+	if (!ret)
+		ret = dump_oom_score_adj(t->pid, tc);
+	if (ret)
+		return ret;
 
 	task_rlimits_entry__init(tc->rlimits);
 	tc->rlimits->rlimits = arena_array(a, RlimitEntry *, RLIM_NLIMITS);
@@ -441,7 +454,11 @@ static TaskCoreEntry *task_core_entry(struct dump_ctx *dc, struct dump_task *t)
 		return NULL;
 	tc->comm = arena_strdup(&dc->arena, st.comm);
 	tc->flags = st.flags;
-	tc->task_state = t->zombie ? TASK_DEAD : TASK_ALIVE;
+	tc->task_state = t->zombie ? TASK_DEAD : t->stop_sig ? TASK_STOPPED : TASK_ALIVE;
+	if (t->stop_sig) {
+		tc->has_stop_signo = true;
+		tc->stop_signo = t->stop_sig;
+	}
 	tc->exit_code = t->zombie ? t->exit_code : 0;
 	return tc;
 }

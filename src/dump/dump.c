@@ -19,6 +19,7 @@
 #include "dump/dump.h"
 #include "dump/core.h"
 #include "dump/memory.h"
+#include "dump/seccomp.h"
 #include "base/fault.h"
 #include "files/files.h"
 #include "fs.pb-c.h"
@@ -179,6 +180,8 @@ static int dump_tree(struct dump_ctx *dc)
 	}
 	if (!ret)
 		ret = files_dump_fini(&dc->files);
+	if (!ret)
+		ret = dump_write_seccomp(dc);
 	if (!ret)
 		ret = dump_write_pstree(dc);
 	if (!ret)

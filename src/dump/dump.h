@@ -68,6 +68,7 @@ struct dump_task {
 	pid_t pid, ppid, pgid, sid;
 	bool zombie;
 	int exit_code;
+	int stop_sig; /* in a group stop (state T) by this signal, else 0 */
 	int nr_threads;
 	struct dump_thread *threads;
 	struct dump_task *parent;
@@ -92,6 +93,9 @@ struct dump_ctx {
 	/* Shared anonymous memory already dumped, by shmem inode. */
 	uint64_t *shmem_done;
 	int nr_shmem_done;
+	/* seccomp.img: every filter found so far, oldest of a chain first */
+	struct SeccompFilter **seccomp;
+	size_t nr_seccomp;
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

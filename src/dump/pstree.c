@@ -30,9 +30,14 @@ struct dump_task *pstree_find(struct dump_ctx *dc, pid_t pid)
 	return NULL;
 }
 
-/* Waits for the interrupt stop of @tid, letting signals that race with it through. */
-static int wait_interrupt_stop(pid_t tid)
+/*
+ * Waits for the interrupt stop of @tid, letting signals that race with it
+ * through. A thread in a group stop reports that instead, with its stop
+ * signal, which goes to *@stop_sig (0 otherwise).
+ */
+static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 {
+	bool drained = false;
 	int status;
 
 	for (;;) {
@@ -44,8 +49,27 @@ static int wait_interrupt_stop(pid_t tid)
 			pr_err("thread %d died while being frozen\n", tid);
 			return -ESRCH;
 		}
-		if (status >> 16 == PTRACE_EVENT_STOP)
-			return 0;
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			int sig = WSTOPSIG(status);
+
+			*stop_sig = sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+				    sig == SIGTTOU ? sig : 0;
+			if (!*stop_sig || drained)
+				return 0;
+			/*
+			 * A thread in a group stop traps for the seize, and maybe
+			 * once more for our interrupt, which would then catch
+			 * compel's first remote syscall. Make that second trap
+			 * certain and take it now: with a trap pending, the
+			 * thread traps again before it reaches its own code.
+			 */
+			drained = true;
+			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) || ptrace(PTRACE_CONT, tid, 0, 0)) {
+				pr_perror("can't drain the stop trap of %d", tid);
+				return -errno;
+			}
+			continue;
+		}
 		/* A signal-delivery-stop: deliver it as if it came before us. */
 		pr_debug("thread %d: passing signal %d through\n", tid, WSTOPSIG(status));
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status)) ||
@@ -56,9 +80,10 @@ static int wait_interrupt_stop(pid_t tid)
 	}
 }
 
-static int seize_thread(pid_t tid)
+static int seize_thread(pid_t tid, int *stop_sig)
 {
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+	/* Its seccomp filters must not see compel's remote syscalls. */
+	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
 		pr_perror("can't seize thread %d", tid);
 		return -errno;
 	}
@@ -67,7 +92,7 @@ static int seize_thread(pid_t tid)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -errno;
 	}
-	return wait_interrupt_stop(tid);
+	return wait_interrupt_stop(tid, stop_sig);
 }
 
 static bool task_has_thread(struct dump_task *t, pid_t tid)
@@ -93,7 +118,7 @@ static int seize_threads(struct dump_task *t)
 		grew = false;
 		for (int i = 0; i < nr; i++) {
 			struct dump_thread *n;
-			int ret;
+			int ret, stop_sig = 0;
 
 			if (task_has_thread(t, tids[i]))
 				continue;
@@ -105,7 +130,9 @@ static int seize_threads(struct dump_task *t)
 			t->threads = n;
 			memset(&n[t->nr_threads], 0, sizeof(*n));
 			n[t->nr_threads].tid = tids[i];
-			ret = seize_thread(tids[i]);
+			ret = seize_thread(tids[i], &stop_sig);
+			if (!ret && tids[i] == t->pid && t->stop_sig)
+				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
 			if (ret) {
 				free(tids);
 				return ret;
@@ -160,10 +187,12 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		t->exit_code = st.exit_code;
 		return 0;
 	}
-	if (st.state == 'T' || st.state == 't') {
-		pr_err("process %d is stopped (state %c): not supported yet\n", pid, st.state);
+	if (st.state == 't') {
+		pr_err("process %d is stopped by a tracer (state t): not supported\n", pid);
 		return -EBUSY;
 	}
+	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
+	t->stop_sig = st.state == 'T';
 	ret = dump_check_supported(pid);
 	if (ret)
 		return ret;

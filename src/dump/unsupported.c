@@ -135,33 +135,7 @@ static int check_namespaces(pid_t pid)
 	return 0;
 }
 
-/* /proc/PID/timers lists the process's POSIX timers, one "ID:" line each. */
-static int check_posix_timers(pid_t pid)
-{
-	char path[64], line[256];
-	int nr = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
-	f = fopen(path, "re");
-	if (!f) {
-		pr_perror("can't read %s", path);
-		return -errno;
-	}
-	while (fgets(line, sizeof(line), f))
-		nr += !strncmp(line, "ID:", 3);
-	fclose(f);
-	if (nr) {
-		pr_err("process %d has %d POSIX timer(s) (timer_create): not supported yet\n",
-		       pid, nr);
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
 int dump_check_supported(pid_t pid)
 {
-	int ret = check_namespaces(pid);
-
-	return ret ? ret : check_posix_timers(pid);
+	return check_namespaces(pid);
 }

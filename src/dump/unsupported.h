@@ -7,7 +7,7 @@
 /*
  * Task state amber does not save yet, found before the task is frozen, so
  * the dump fails naming it instead of restoring the task without it:
- * namespaces other than amber's own, POSIX timers. -EOPNOTSUPP then.
+ * namespaces other than amber's own. -EOPNOTSUPP then.
  */
 int dump_check_supported(pid_t pid);
 

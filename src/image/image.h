@@ -46,6 +46,7 @@ enum img_type {
 	IMG_GHOST_FILE,
 	IMG_TTY_INFO,
 	IMG_MEMFD_INODE,
+	IMG_SECCOMP,
 	IMG_NR_TYPES,
 };
 

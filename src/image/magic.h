@@ -58,6 +58,7 @@
  * memfd.img                 MEMFD_INODE        memfd_inode_entry per memfd
  *                                              inode; contents in
  *                                              pagemap-shmem-<shmid>.img
+ * seccomp.img               SECCOMP            1 seccomp_entry: every filter
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
@@ -108,6 +109,7 @@
 #define TTY_DATA_MAGIC	   0x59413026
 #define GHOST_FILE_MAGIC   0x52583605
 #define MEMFD_INODE_MAGIC  0x48453499
+#define SECCOMP_MAGIC	   0x64413049
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

@@ -16,10 +16,13 @@
 #include "files/files.h"
 #include "image/image.h"
 #include "restore/lazy_proto.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "restore/restore.h"
 #include "restore/task.h"
+#include "restore/seccomp.h"
+#include "restore/task_state.h"
 #include "restore/restorer_args.h"
 #include "base/util.h"
 #include "mem/vma.h"
@@ -81,7 +84,21 @@ static size_t frame_size(void)
 	return sizeof(struct rt_sigframe) + 64 + xsave_size() + 64;
 }
 
-static size_t blob_size(struct rst_task *t)
+/* Room for every thread's seccomp filters. */
+static size_t seccomp_size(struct rst_ctx *rc, struct rst_task *t)
+{
+	SeccompFilter *chain[RST_SECCOMP_MAX_CHAIN];
+	size_t s = 0, bytes;
+
+	for (int i = 0; i < t->nr_threads; i++) {
+		int n = rst_seccomp_chain(rc, t, i, chain, RST_SECCOMP_MAX_CHAIN, &bytes);
+
+		s += n * (sizeof(struct rst_seccomp_filter) + 16) + bytes + 32;
+	}
+	return s;
+}
+
+static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 {
 	size_t s = PAGE_ALIGN(amber_restorer_blob_end - amber_restorer_blob);
 
@@ -91,6 +108,8 @@ static size_t blob_size(struct rst_task *t)
 	s += t->nr_threads * (sizeof(struct rst_thread) + frame_size() + 64 * 128 + 64);
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
 	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
+	s += rst_nr_posix_timers(t) * sizeof(struct rst_posix_timer) + 16;
+	s += seccomp_size(rc, t);
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -248,6 +267,40 @@ static int build_frame(struct layout *l, CoreEntry *c, struct rst_thread *th)
 	return 0;
 }
 
+/* No TSYNC (each thread gets its own chain) and no listener fd to hand out. */
+#define SECCOMP_KEPT_FLAGS (2 /* LOG */ | 4 /* SPEC_ALLOW */)
+
+static int fill_seccomp(struct rst_ctx *rc, struct layout *l, struct rst_task *t, int i,
+			struct rst_thread *th)
+{
+	ThreadCoreEntry *tc = t->cores[i]->thread_core;
+	SeccompFilter *chain[RST_SECCOMP_MAX_CHAIN];
+	struct rst_seccomp_filter *fs;
+	size_t bytes;
+	int n = rst_seccomp_chain(rc, t, i, chain, RST_SECCOMP_MAX_CHAIN, &bytes);
+
+	th->no_new_privs = tc->has_amber_no_new_privs && tc->amber_no_new_privs;
+	th->seccomp_mode = tc->has_seccomp_mode ? tc->seccomp_mode : 0;
+	if (!n)
+		return 0;
+	fs = lay(l, sizeof(*fs) * n, 16);
+	if (!fs)
+		return -ENOMEM;
+	for (int k = 0; k < n; k++) {
+		void *insns = lay(l, chain[k]->filter.len, 16);
+
+		if (!insns)
+			return -ENOMEM;
+		memcpy(insns, chain[k]->filter.data, chain[k]->filter.len);
+		fs[k].len = chain[k]->filter.len / 8;
+		fs[k].flags = (chain[k]->has_flags ? chain[k]->flags : 0) & SECCOMP_KEPT_FLAGS;
+		fs[k].insns = (uintptr_t)insns;
+	}
+	th->filters = (uintptr_t)fs;
+	th->nr_filters = n;
+	return 0;
+}
+
 static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t, int i,
 		       struct rst_thread *th)
 {
@@ -267,7 +320,10 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	if (tc->comm)
 		strncpy(th->comm, tc->comm, sizeof(th->comm) - 1);
 	fill_creds(&th->creds, tc->creds);
+	rst_fill_thread_sched(t, i, th);
 	th->pending = copy_siginfos(l, tc->signals_p, &th->nr_pending);
+	if (fill_seccomp(rc, l, t, i, th))
+		return -ENOMEM;
 	return build_frame(l, c, th);
 }
 
@@ -425,6 +481,26 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	return 0;
 }
 
+static int fill_posix_timers(struct rst_task *t, struct rst_task_args *a, struct layout *l)
+{
+	int n = rst_nr_posix_timers(t);
+	struct rst_posix_timer *pt;
+
+	if (!n)
+		return 0;
+	pt = lay(l, sizeof(*pt) * n, 16);
+	if (!pt)
+		return -ENOMEM;
+	rst_fill_posix_timers(t, pt);
+	a->posix_timers = (uintptr_t)pt;
+	a->nr_posix_timers = n;
+	/* The prctl "fails": the ids are reached by counting, as before Linux had it. */
+	a->timer_ids_by_count = fault_injected("restore-timer-ids");
+	if (a->timer_ids_by_count)
+		pr_info("%d: POSIX timer ids by counting (AMBER_FAULT)\n", t->pid);
+	return 0;
+}
+
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)
 {
 	TaskCoreEntry *tc = t->cores[0]->tc;
@@ -475,7 +551,7 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	ret = find_specials(t, &probe, &park_len);
 	if (ret)
 		return ret;
-	size = blob_size(t) + PAGE_ALIGN(park_len);
+	size = blob_size(rc, t) + PAGE_ALIGN(park_len);
 	base = map_blob(t, size);
 	if (!base) {
 		pr_err("%d: no room for the restorer\n", t->pid);
@@ -514,6 +590,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;
 	}
+	if (!ret)
+		ret = fill_posix_timers(t, a, &l);
 	if (ret)
 		return ret;
 	fill_task_core(t, a, &l);

@@ -17,10 +17,14 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "restore/seccomp.h"
+#include "restore/task_state.h"
 #include "base/util.h"
 #include "mem/vma.h"
 
-#define TASK_DEAD 2
+#define TASK_ALIVE   1
+#define TASK_DEAD    2
+#define TASK_STOPPED 3
 
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid)
 {
@@ -108,6 +112,10 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 			return -EINVAL;
 		}
 	}
+	if (t->cores[0]->tc->task_state < TASK_ALIVE || t->cores[0]->tc->task_state > TASK_STOPPED) {
+		pr_err("core-%d.img: bad task state %u\n", t->pid, t->cores[0]->tc->task_state);
+		return -EINVAL;
+	}
 	t->zombie = t->cores[0]->tc->task_state == TASK_DEAD;
 	t->exit_code = t->cores[0]->tc->exit_code;
 	if (t->zombie)
@@ -122,7 +130,7 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 		}
 	}
 	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
-	return 0;
+	return rst_check_task_state(t);
 }
 
 /* Shared memory: data only, inside the object. */
@@ -318,6 +326,11 @@ int rst_load(struct rst_ctx *rc)
 		if (!ret && !t->zombie)
 			ret = load_mm(rc, t);
 	}
+	if (!ret)
+		ret = rst_load_seccomp(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++)
+		if (!rc->tasks[i].zombie)
+			ret = rst_check_seccomp(rc, &rc->tasks[i]);
 	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
 		ret = load_files(rc);
@@ -356,4 +369,7 @@ void rst_free(struct rst_ctx *rc)
 	}
 	free(rc->shmems);
 	files_rst_free(&rc->files);
+	if (rc->seccomp)
+		seccomp_entry__free_unpacked(rc->seccomp, NULL);
+	rc->seccomp = NULL;
 }

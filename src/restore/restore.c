@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/remote.h"
 #include "restore/restore.h"
+#include "restore/stop.h"
 #include "restore/task.h"
 #include "base/util.h"
 
@@ -330,6 +331,20 @@ static int unmap_blobs(struct tracer *tr)
 	return 0;
 }
 
+/* Detaches every thread of the tasks that are (@stopped) or are not stopped ones. */
+static void detach_all(struct rst_ctx *rc, struct tracer *tr, bool stopped)
+{
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		struct rst_task *t = &rc->tasks[i];
+
+		if (t->zombie || !!t->stop_sig != stopped)
+			continue;
+		for (int j = 0; j < t->nr_threads; j++)
+			if (tracked_find(tr, t->pe->threads[j], false))
+				ptrace(PTRACE_DETACH, t->pe->threads[j], 0, 0);
+	}
+}
+
 static void kill_all(struct rst_ctx *rc)
 {
 	for (int i = rc->nr_tasks - 1; i >= 0; i--)
@@ -392,7 +407,8 @@ static int run_tree(struct rst_ctx *rc)
 	}
 	close(go[0]);
 	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE |
-		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) {
+		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+		   PTRACE_O_SUSPEND_SECCOMP /* the restored filters, until the detach */)) {
 		pr_perror("can't trace restored root %d", pid);
 		kill(pid, SIGKILL);
 		return -errno;
@@ -413,12 +429,19 @@ static int run_tree(struct rst_ctx *rc)
 		ret = trace_sigreturns(&tr);
 	if (!ret)
 		ret = unmap_blobs(&tr);
+	/*
+	 * The running tasks go first: a parent still traced would have the
+	 * SIGCHLD of its child's stop queued even if it ignores it.
+	 */
+	if (!ret)
+		detach_all(rc, &tr, false);
+	if (!ret)
+		ret = rst_stop_again(rc);
 	if (ret) {
 		report_task_errors(rc);
 		kill_all(rc);
 	} else {
-		for (int i = 0; i < tr.nr_th; i++)
-			ptrace(PTRACE_DETACH, tr.th[i].tid, 0, 0);
+		detach_all(rc, &tr, true);
 	}
 	free(tr.th);
 	free(tr.blobs);

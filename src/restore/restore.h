@@ -56,6 +56,7 @@ struct rst_task {
 	pid_t pid, ppid, pgid, sid;
 	bool zombie;
 	int exit_code;
+	int stop_sig; /* stopped at the dump: stopped again by this signal */
 	int nr_threads;
 	CoreEntry **cores; /* [0] is the leader */
 	MmEntry *mm;
@@ -82,6 +83,7 @@ struct rst_ctx {
 	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
 	uint64_t uffd_features; /* the event features this kernel has */
+	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
 };
 
 /*

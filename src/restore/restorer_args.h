@@ -18,6 +18,7 @@
 #define RST_NSIG 64
 #define RST_NLIMITS 16
 #define RST_STACK_SIZE (64 * 1024)
+#define RST_AFFINITY_WORDS 16 /* 1024 CPUs */
 
 struct rst_vma {
 	uint64_t start, end, pgoff;
@@ -54,6 +55,12 @@ struct rst_creds {
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd;
 };
 
+struct rst_seccomp_filter {
+	uint32_t len;	/* instructions (struct sock_filter, 8 bytes each) */
+	uint32_t flags; /* SECCOMP_FILTER_FLAG_* to install it with */
+	uint64_t insns;
+};
+
 struct rst_thread {
 	int32_t tid;
 	int32_t pdeath_sig;
@@ -69,6 +76,25 @@ struct rst_thread {
 	uint32_t pad;
 	char comm[16];	      /* its name (PR_SET_NAME), "" to keep the leader's */
 	struct rst_creds creds;
+	int32_t has_sched;
+	int32_t sched_policy, sched_prio, sched_nice;
+	uint32_t affinity_len; /* bytes of affinity; 0: leave it */
+	uint32_t pad2;
+	uint64_t affinity[RST_AFFINITY_WORDS];
+	int32_t no_new_privs;
+	uint32_t seccomp_mode; /* 0, 1 strict, 2 filter */
+	uint32_t nr_filters;
+	uint32_t pad3;
+	uint64_t filters; /* struct rst_seccomp_filter[nr_filters], oldest first */
+};
+
+/* A POSIX timer, created with its saved id and armed last (restorer/timers.c). */
+struct rst_posix_timer {
+	int32_t id, clock_id;
+	int32_t signo, notify; /* sigev_notify, SIGEV_THREAD_ID included */
+	int32_t tid, pad;      /* SIGEV_THREAD_ID: the thread it signals */
+	uint64_t sival;
+	int64_t interval[2], value[2]; /* sec, nsec */
 };
 
 struct rst_sigaction {
@@ -129,6 +155,10 @@ struct rst_task_args {
 	uint32_t lazy_msg_len;
 	uint64_t lazy_msg;
 	uint64_t uffd_features;
+
+	uint64_t posix_timers; /* struct rst_posix_timer[], by increasing id */
+	uint32_t nr_posix_timers;
+	uint32_t timer_ids_by_count; /* AMBER_FAULT=restore-timer-ids: as on old kernels */
 };
 
 #endif

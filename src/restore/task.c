@@ -67,6 +67,25 @@ static int set_comm(struct rst_task *t)
 	return comm && prctl(PR_SET_NAME, comm) ? -errno : 0;
 }
 
+/* After the children are forked: they have their own. */
+static int set_oom_score_adj(struct rst_task *t)
+{
+	TaskCoreEntry *tc = t->cores[0]->tc;
+	char buf[16];
+	int fd, n, ret = 0;
+
+	if (!tc->has_oom_score_adj)
+		return 0;
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d", tc->oom_score_adj);
+	if (write(fd, buf, n) != n)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
 {
 	int st = t->exit_code;
@@ -177,6 +196,9 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = set_comm(t);
 	if (ret)
 		fail_task(rc, "setting comm", ret);
+	ret = set_oom_score_adj(t);
+	if (ret)
+		fail_task(rc, "setting oom_score_adj", ret);
 	ret = rst_jump_to_blob(rc, t);
 	fail_task(rc, "preparing the restorer", ret);
 }

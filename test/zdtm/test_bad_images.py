@@ -150,7 +150,10 @@ def magic_len(name):
 @pytest.fixture(scope="module", params=SOURCES)
 def source(request):
     """Start the test, dump it into a directory amber creates, check modes."""
-    name = request.param
+    yield from dumped(request.param, request)
+
+
+def dumped(name, request):
     binary = Path(__file__).resolve().parent / "static" / name
     if not amber_path().is_file():
         pytest.fail(f"no amber binary at {amber_path()}", pytrace=False)
@@ -306,3 +309,137 @@ def test_pristine_restores(source):
     assert not sanitizer_reports(d), sanitizer_reports(d)
     source.run.set_root(source.root)
     stop(source.run)
+
+
+# ------------------------------------------------- values out of range
+#
+# Well-formed images (amber.sums rewritten to match) whose task state has
+# a value the kernel would refuse or that cannot be: the loader must
+# refuse them before any task is created, naming the reason.
+
+FNV_OFFSET, FNV_PRIME = 0xcbf29ce484222325, 0x100000001b3
+
+
+def fnv1a(h, data):
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xffffffffffffffff
+    return h
+
+
+def rewrite_sums(imgdir):
+    lines = ["amber-sums 1\n"]
+    for p in sorted(imgdir.iterdir()):
+        if p.name.endswith(".img") and not p.name.startswith("pages-"):
+            data = p.read_bytes()
+            lines.append(f"{fnv1a(FNV_OFFSET, data):016x} {len(data)} {p.name}\n")
+    total = fnv1a(FNV_OFFSET, "".join(lines).encode())
+    (imgdir / SUMS).write_text("".join(lines) + f"end {total:016x}\n")
+
+
+@pytest.fixture(scope="module")
+def core_pb2(tmp_path_factory):
+    """amber's core.proto compiled for Python."""
+    import importlib
+    import sys
+    out = tmp_path_factory.mktemp("pyproto")
+    proto = Path(__file__).resolve().parents[2] / "proto"
+    subprocess.run(["protoc", f"--proto_path={proto}", f"--python_out={out}",
+                    *map(str, proto.glob("*.proto"))], check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("core_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+@pytest.fixture(scope="module")
+def timers_source(request):
+    """posix_timers dumped: a leader with POSIX timers and a second thread."""
+    yield from dumped("posix_timers", request)
+
+
+def edit_core(core_pb2, path, fn):
+    """Applies fn to the core_entry of core-N.img (magic: 8 bytes, one entry)."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[8:12], "little")
+    core = core_pb2.core_entry()
+    core.ParseFromString(data[12:12 + n])
+    fn(core)
+    body = core.SerializeToString()
+    path.write_bytes(data[:8] + len(body).to_bytes(4, "little") + body + data[12 + n:])
+
+
+def set_timer(i, **kw):
+    def fn(core):
+        for k, v in kw.items():
+            setattr(core.tc.timers.posix[i], k, v)
+    return fn
+
+
+def set_thread(**kw):
+    def fn(core):
+        for k, v in kw.items():
+            if k == "amber_cpu_affinity":
+                core.thread_core.amber_cpu_affinity = v
+            else:
+                setattr(core.thread_core, k, v)
+    return fn
+
+
+def set_task(**kw):
+    def fn(core):
+        for k, v in kw.items():
+            setattr(core.tc, k, v)
+    return fn
+
+
+def dup_timer_id(core):
+    core.tc.timers.posix[1].it_id = core.tc.timers.posix[0].it_id
+
+
+BAD_VALUES = {
+    "timer id twice": (dup_timer_id, "twice"),
+    "timer id negative": (set_timer(0, it_id=0x80000000), "out of range"),
+    "timer clock MONOTONIC_RAW": (set_timer(0, clock_id=4), "bad clock"),
+    "timer clock 12": (set_timer(0, clock_id=12), "bad clock"),
+    "timer signal 65": (set_timer(0, si_signo=65), "bad signal"),
+    "timer notify 3": (set_timer(0, it_sigev_notify=3), "bad sigev_notify"),
+    "timer thread elsewhere": (set_timer(0, it_sigev_notify=4, notify_thread_id=1),
+                               "not a thread"),
+    "timer nsec 1e9": (set_timer(0, vnsec=1000000000), "bad time"),
+    "sched policy 6": (set_thread(sched_policy=6), "scheduling policy"),
+    "sched policy 1 prio 0": (set_thread(sched_policy=1, sched_prio=0), "RT priority"),
+    "sched prio 5 for OTHER": (set_thread(sched_policy=0, sched_prio=5), "RT priority"),
+    "nice 20": (set_thread(sched_nice=20), "bad nice"),
+    "affinity empty": (set_thread(amber_cpu_affinity=b"\0" * 8), "empty CPU affinity"),
+    "affinity 3 bytes": (set_thread(amber_cpu_affinity=b"\1\0\0"), "CPU affinity of"),
+    "seccomp filter missing": (set_thread(seccomp_mode=2, seccomp_filter=0), "seccomp.img has"),
+    "task state 7": (set_task(task_state=7), "bad task state"),
+    "stopped by SIGKILL": (set_task(task_state=3, stop_signo=9), "not a stop signal"),
+    "oom_score_adj 1001": (set_task(oom_score_adj=1001), "oom_score_adj"),
+}
+
+
+def test_bad_values(timers_source, core_pb2):
+    src = timers_source
+    leader = src.root
+    cores = sorted(f for f in src.files if f.startswith("core-"))
+    assert len(cores) == 2, cores
+    bad = []
+    for what, (fn, want) in sorted(BAD_VALUES.items()):
+        d = src.copy()
+        edit_core(core_pb2, d / f"core-{leader}.img", fn)
+        rewrite_sums(d)
+        bad += src.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_values_pristine_restores(timers_source, core_pb2):
+    """The same edit machinery with no change restores and passes."""
+    d = timers_source.copy()
+    edit_core(core_pb2, d / f"core-{timers_source.root}.img", lambda core: None)
+    rewrite_sums(d)
+    rc, log, out = timers_source.restore(d)
+    assert rc == 0, f"restore failed ({rc}):\n{tail(d / 'restore.log')}"
+    timers_source.run.set_root(timers_source.root)
+    stop(timers_source.run)

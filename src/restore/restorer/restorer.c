@@ -18,6 +18,7 @@
 #include "restore/restorer_args.h"
 #include "lazy.h"
 #include "sys.h"
+#include "timers.h"
 
 #define PROT_READ  1
 #define PROT_WRITE 2
@@ -37,6 +38,10 @@
 #define PR_SET_SECUREBITS 28
 #define PR_CAPBSET_DROP 24
 #define PR_SET_KEEPCAPS 8
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_SET_SECCOMP 22
+#define SECCOMP_MODE_STRICT 1
+#define SECCOMP_SET_MODE_FILTER 1
 #define ARCH_SET_GS 0x1001
 #define ARCH_SET_FS 0x1002
 #define SIGSTOP 19
@@ -347,6 +352,61 @@ static void restore_creds(struct rst_task_args *a, struct rst_creds *c)
 	sys2(NR_prctl, PR_SET_SECUREBITS, c->secbits);
 }
 
+/* This thread's policy, RT priority, nice and CPUs; before the creds (they may need root). */
+static void restore_sched(struct rst_task_args *a, struct rst_thread *t)
+{
+	long ret;
+
+	if (t->has_sched) {
+		int32_t prio = t->sched_prio;
+
+		ret = sys3(NR_setpriority, 0 /* PRIO_PROCESS */, 0, t->sched_nice);
+		if (!ret)
+			ret = sys3(NR_sched_setscheduler, 0, t->sched_policy, &prio);
+		if (ret)
+			fail(a, "restoring the scheduling policy", ret);
+	}
+	if (t->affinity_len) {
+		ret = sys3(NR_sched_setaffinity, 0, t->affinity_len, t->affinity);
+		if (ret)
+			fail(a, "sched_setaffinity (a saved CPU missing here?)", ret);
+	}
+}
+
+/*
+ * no_new_privs, then the filters oldest first (or strict mode), while we
+ * are still root: without no_new_privs installing a filter needs
+ * CAP_SYS_ADMIN. amber traces us with PTRACE_O_SUSPEND_SECCOMP, so what
+ * is installed here cannot block the rest of the restore.
+ */
+static void restore_seccomp(struct rst_task_args *a, struct rst_thread *t)
+{
+	struct rst_seccomp_filter *f = (struct rst_seccomp_filter *)t->filters;
+	long ret;
+
+	if (t->no_new_privs) {
+		ret = sys5(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		if (ret)
+			fail(a, "prctl(PR_SET_NO_NEW_PRIVS)", ret);
+	}
+	for (uint32_t i = 0; i < t->nr_filters; i++) {
+		struct {
+			uint16_t len;
+			uint16_t pad[3];
+			uint64_t filter;
+		} prog = { .len = f[i].len, .filter = f[i].insns };
+
+		ret = sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, f[i].flags, &prog);
+		if (ret)
+			fail(a, "installing a seccomp filter", ret);
+	}
+	if (t->seccomp_mode == SECCOMP_MODE_STRICT) {
+		ret = sys2(NR_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+		if (ret)
+			fail(a, "prctl(PR_SET_SECCOMP, strict)", ret);
+	}
+}
+
 static void __attribute__((noreturn)) sigreturn_to(uint64_t frame)
 {
 	/* rt_sigreturn reads the frame at rsp - 8 (after the popped pretcode). */
@@ -374,8 +434,6 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 		if (ret)
 			fail(a, "rseq registration", ret);
 	}
-	if (t->pdeath_sig)
-		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
 	if (t->comm[0])
 		sys2(NR_prctl, PR_SET_NAME, t->comm);
 	for (uint32_t i = 0; i < t->nr_pending; i++) {
@@ -394,7 +452,12 @@ static void __attribute__((noreturn)) thread_finish(struct rst_task_args *a, str
 				fail(a, "queueing a shared pending signal", ret);
 		}
 	}
+	restore_sched(a, t);
+	restore_seccomp(a, t);
 	restore_creds(a, &t->creds);
+	/* After the creds: a change of credentials clears it. */
+	if (t->pdeath_sig)
+		sys2(NR_prctl, PR_SET_PDEATHSIG, t->pdeath_sig);
 	__atomic_add_fetch(&a->nr_ready, 1, __ATOMIC_SEQ_CST);
 	/* amber, our tracer, catches this stop and then the sigreturn below. */
 	sys3(NR_tgkill, a->pid, t->tid, SIGSTOP);
@@ -471,14 +534,24 @@ void restorer_main(struct rst_task_args *a)
 	finish_vmas(a);
 	restore_task_state(a);
 	drop_restore_sigchld();
-	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
-	/* status_fd is gone now: from here failures are only seen as deaths. */
-	a->status_fd = -1;
 	for (uint32_t i = 1; i < a->nr_threads; i++) {
 		ret = clone_thread(a, &th[i]);
 		if (ret != th[i].tid)
 			fail(a, "clone3 of a thread", ret);
 	}
+	/* After the threads (a timer may signal one), late, signals still blocked. */
+	{
+		const char *what;
+
+		ret = rst_create_posix_timers(a, &what);
+		if (!ret)
+			ret = rst_arm_posix_timers(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
+	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
+	/* status_fd is gone now: from here failures are only seen as deaths. */
+	a->status_fd = -1;
 	sys2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
 	thread_finish(a, &th[0], 1);
 }
