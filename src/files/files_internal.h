@@ -224,4 +224,11 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
 
+/* fown.c: the file owner (refused until restored), fdinfo fields */
+int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);
+int files_check_fown(const FileEntry *fe, const FownEntry *fown);
+const char *files_fdinfo_field(const char *buf, const char *key);
+/* anonymous-inode files: eventfd.c signalfd.c timerfd.c */
+extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type;
+
 #endif

@@ -6,8 +6,8 @@
  * with files_dump_*() into a temp dir, the images are decoded with crit,
  * then two forked processes restore the two fd tables with
  * files_load/files_prepare_shared/files_restore_task and check what they
- * got. Also: an eventfd, a socket to outside the tree and a tty without
- * --shell-job make the dump fail, and a truncated image makes files_load
+ * got. Also: an eventfd with a file owner (F_SETOWN), a socket to outside
+ * the tree and a tty without --shell-job make the dump fail, and a truncated image makes files_load
  * fail.
  *
  * The cases run in order from one table (later ones use the images of the
@@ -249,7 +249,7 @@ static int restore_one(struct files_rst_ctx *fc, int ti, int res, int go)
 static int outside_keep = -1;
 static char pts[64];
 
-/* kind 0: the full table (and a grandchild); 1: an eventfd; 2: a socket to outside. */
+/* kind 0: the full table (and a grandchild); 1: an owned eventfd; 2: a socket to outside. */
 static pid_t spawn(int ready, int kind)
 {
 	pid_t pid = fork();
@@ -274,8 +274,10 @@ static pid_t spawn(int ready, int kind)
 	} else {
 		for (int i = 0; i < 3; i++)
 			put(open("/dev/null", O_RDWR), i);
-		if (kind == 1)
+		if (kind == 1) {
 			put(eventfd(0, 0), 30);
+			fcntl(30, F_SETOWN, getpid());
+		}
 		if (kind == 3)
 			put(open(pts, O_RDWR | O_NOCTTY), 30);
 	}
@@ -462,7 +464,7 @@ static void check_refused(int kind)
 	wait_ready(ready);
 	freeze(t.pid);
 	if (do_dump(&t, 1, false, false) == 0)
-		die("dump of a %s succeeded\n", kind == 1 ? "eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
+		die("dump of a %s succeeded\n", kind == 1 ? "owned eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
 	if (kind == 3) {
 		struct files_task rt = { .pid = t.pid };
 		struct files_rst_ctx fc = { .status_fd = -1 };
@@ -550,7 +552,7 @@ static const struct {
 	{ "load: files_open_reg of an unknown id is -ENOENT", case_open_reg_missing },
 	{ "restore: two tasks get their fd tables, shared where dumped so", case_restore },
 	{ "load refuses a truncated pipes-data.img", case_truncated },
-	{ "dump refuses an eventfd", case_refuse_eventfd },
+	{ "dump refuses an eventfd with a file owner (F_SETOWN)", case_refuse_eventfd },
 	{ "dump refuses a unix socket connected outside the tree", case_refuse_outside_socket },
 	{ "a tty needs --shell-job to dump and to load", case_refuse_tty },
 };
