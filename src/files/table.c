@@ -20,6 +20,7 @@ const struct files_type *const files_types[] = {
 	&files_eventfd_type,
 	&files_signalfd_type,
 	&files_timerfd_type,
+	&files_epoll_type,
 };
 
 const int files_nr_types = ARRAY_SIZE(files_types);
