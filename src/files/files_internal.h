@@ -20,6 +20,7 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     eventfd.c signalfd.c timerfd.c epoll.c (fown.c: their file owner)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
