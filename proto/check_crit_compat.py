@@ -402,6 +402,13 @@ def build_samples(m):
            ep.eventpoll_tfd_entry(id=11, tfd=4, events=4, data=7, amber_file_id=2)]
     epe = ep.eventpoll_file_entry(id=11, flags=0o2, fown=fown, tfd=tgt)
     files.add(fd.file_entry(type=fd.EVENTPOLL, id=11, epfd=epe))
+    fsn = m["fsnotify_pb2"]
+    fhe = m["fh_pb2"].fh_entry(bytes=8, type=1, handle=[0x1234] + [0] * 15,
+                               path="/tmp/watched")
+    wde = fsn.inotify_wd_entry(id=12, i_ino=4321, mask=0x300, ignored_mask=0,
+                               s_dev=0xfe00000, wd=3, f_handle=fhe)
+    ine = fsn.inotify_file_entry(id=12, flags=0o4000, fown=fown, wd=[wde])
+    files.add(fd.file_entry(type=fd.INOTIFY, id=12, ify=ine))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,

@@ -8,7 +8,7 @@
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
  * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
- * eventfd, signalfd, timerfd, epoll with its targets),
+ * eventfd, signalfd, timerfd, epoll with its targets, inotify),
  * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
  * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
@@ -35,7 +35,7 @@
  * loads files.img and fdinfo images and puts fds in place; it knows no
  * type. Each type is one file holding its dump and its restore side by
  * side (reg.c, pipe.c, unix.c, tty.c, memfd.c, eventfd.c, signalfd.c,
- * timerfd.c, epoll.c), exporting one
+ * timerfd.c, epoll.c, inotify.c), exporting one
  * struct files_type (files_internal.h); table.c lists them. common.c has
  * the helpers the types share (writing a file_entry, finding an rfile,
  * loading a data image, moving an fd above the service base).

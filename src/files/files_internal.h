@@ -20,7 +20,7 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
- *     eventfd.c signalfd.c timerfd.c epoll.c (fown.c: their file owner)
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c (fown.c: file owner)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
@@ -239,8 +239,8 @@ extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);
 int files_check_fown(const FileEntry *fe, const FownEntry *fown);
 const char *files_fdinfo_field(const char *buf, const char *key);
-/* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c */
+/* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c inotify.c */
 extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type,
-	files_epoll_type;
+	files_epoll_type, files_inotify_type;
 
 #endif

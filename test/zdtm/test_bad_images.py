@@ -347,9 +347,7 @@ def edit_files_img(path, fdinfo_pb2, fn):
     path.write_bytes(bytes(out))
 
 
-@pytest.fixture(scope="module")
-def objects(request):
-    name = "epoll"
+def dumped(request, name):
     binary = Path(__file__).resolve().parent / "static" / name
     run = Run(f"bad-images-{name}", MODES["dump"], compare_state=False)
     start(run, binary)
@@ -370,6 +368,16 @@ def objects(request):
     yield src
     src.cleanup()
     run.finish(not request.session.testsfailed)
+
+
+@pytest.fixture(scope="module")
+def objects(request):
+    yield from dumped(request, "epoll")
+
+
+@pytest.fixture(scope="module")
+def watches(request):
+    yield from dumped(request, "inotify")
 
 
 def set_timer(**kw):
@@ -429,3 +437,39 @@ def test_objects_pristine_restores(objects):
     assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
     objects.run.set_root(objects.root)
     stop(objects.run)
+
+
+def set_watch(**kw):
+    def fn(fe):
+        if fe.HasField("ify"):
+            for k, v in kw.items():
+                if k == "path":
+                    fe.ify.wd[0].f_handle.ClearField("path")
+                else:
+                    setattr(fe.ify.wd[0], k, v)
+    return fn
+
+
+BAD_WATCHES = [
+    ("inotify wd 0", set_watch(wd=0), "malformed"),
+    ("inotify wd 2^21", set_watch(wd=1 << 21), "malformed"),
+    ("inotify watch without a path", set_watch(path=None), "has no path"),
+    ("inotify watch on another inode", set_watch(i_ino=1), "another inode"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_WATCHES, ids=[c[0] for c in BAD_WATCHES])
+def test_watches_out_of_range(watches, case):
+    what, fn, want = case
+    d = watches.copy(sums=False)
+    edit_files_img(d / "files.img", watches.pb, fn)
+    bad = watches.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_watches_pristine_restores(watches):
+    d = watches.copy()
+    rc, log, out = watches.restore(d)
+    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
+    watches.run.set_root(watches.root)
+    stop(watches.run)
