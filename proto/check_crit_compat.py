@@ -39,7 +39,9 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
 
 AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
                     ("thread_core_entry", "amber_cpu_affinity"),
-                    ("thread_core_entry", "amber_no_new_privs")}
+                    ("thread_core_entry", "amber_no_new_privs"),
+                    ("eventfd_file_entry", "amber_semaphore"),
+                    ("eventpoll_tfd_entry", "amber_file_id")}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo")}
@@ -392,6 +394,29 @@ def build_samples(m):
     mfe = m["memfd_pb2"].memfd_file_entry(id=7, flags=0o2, pos=5, fown=fown,
                                           inode_id=12)
     files.add(fd.file_entry(type=fd.MEMFD, id=7, memfd=mfe))
+    efe = m["eventfd_pb2"].eventfd_file_entry(id=8, flags=0o4002, fown=fown,
+                                              counter=1 << 40, amber_semaphore=True)
+    files.add(fd.file_entry(type=fd.EVENTFD, id=8, efd=efe))
+    sfe = m["signalfd_pb2"].signalfd_entry(id=9, flags=0o2, fown=fown,
+                                           sigmask=(1 << 9) | (1 << 33))
+    files.add(fd.file_entry(type=fd.SIGNALFD, id=9, sgfd=sfe))
+    tme = m["timerfd_pb2"].timerfd_entry(id=10, flags=0o2, fown=fown, clockid=1,
+                                         ticks=3, settime_flags=1, vsec=5,
+                                         vnsec=500, isec=10, insec=0)
+    files.add(fd.file_entry(type=fd.TIMERFD, id=10, tfd=tme))
+    ep = m["eventpoll_pb2"]
+    tgt = [ep.eventpoll_tfd_entry(id=11, tfd=3, events=0x80000001, data=0xdeadbeef,
+                                  dev=0x16, inode=1234, pos=0, amber_file_id=8),
+           ep.eventpoll_tfd_entry(id=11, tfd=4, events=4, data=7, amber_file_id=2)]
+    epe = ep.eventpoll_file_entry(id=11, flags=0o2, fown=fown, tfd=tgt)
+    files.add(fd.file_entry(type=fd.EVENTPOLL, id=11, epfd=epe))
+    fsn = m["fsnotify_pb2"]
+    fhe = m["fh_pb2"].fh_entry(bytes=8, type=1, handle=[0x1234] + [0] * 15,
+                               path="/tmp/watched")
+    wde = fsn.inotify_wd_entry(id=12, i_ino=4321, mask=0x300, ignored_mask=0,
+                               s_dev=0xfe00000, wd=3, f_handle=fhe)
+    ine = fsn.inotify_file_entry(id=12, flags=0o4000, fown=fown, wd=[wde])
+    files.add(fd.file_entry(type=fd.INOTIFY, id=12, ify=ine))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,

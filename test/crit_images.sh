@@ -7,8 +7,24 @@ amber=$(realpath "$1")
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"; kill -9 $pid 2>/dev/null || true' EXIT
 cd "$dir"
-setsid python3 -c 'import time; x = bytearray(8 << 20)
+# Besides memory, one of each anonymous-inode file amber saves: an
+# eventfd, a signalfd, an armed timerfd, an epoll watching them and an
+# inotify watching the working directory.
+setsid python3 -c 'import ctypes, os, select, time
+x = bytearray(8 << 20)
 for i in range(0, len(x), 4096): x[i] = 1
+libc = ctypes.CDLL(None, use_errno=True)
+efd = os.eventfd(5)
+mask = ctypes.c_uint64(1 << 9)
+sfd = libc.signalfd(-1, ctypes.byref(mask), 0)
+tfd = libc.timerfd_create(1, 0)
+its = (ctypes.c_long * 4)(100, 0, 100, 0)
+assert sfd >= 0 and tfd >= 0 and libc.timerfd_settime(tfd, 0, its, None) == 0
+ep = select.epoll()
+ep.register(efd, select.EPOLLIN)
+ep.register(tfd, select.EPOLLIN | select.EPOLLET)
+ino = libc.inotify_init1(0)
+assert ino >= 0 and libc.inotify_add_watch(ino, b".", 0x100) == 1
 time.sleep(60)' </dev/null >out 2>&1 &
 pid=$!
 sleep 0.5
@@ -18,6 +34,9 @@ for f in img/*.img; do
 	case $f in */pages-*) [ -s "$f" ] || { echo "empty $f"; exit 1; }; continue ;; esac
 	crit decode -i "$f" >/dev/null || { echo "crit can't decode $f"; exit 1; }
 	n=$((n + 1))
+done
+for t in EVENTFD SIGNALFD TIMERFD EVENTPOLL INOTIFY; do
+	crit decode -i img/files.img | grep -q "\"$t\"" || { echo "files.img has no $t"; exit 1; }
 done
 perm=$(stat -c %a img/pstree.img)
 [ "$perm" = 600 ] || { echo "images are mode $perm, want 600"; exit 1; }

@@ -513,7 +513,7 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	const struct files_type *ft = files_type_of(rf->fe->type);
 	int fd;
 
-	if (!ft->open || rf->nr_tasks < 2 || rf->svc_fd >= 0)
+	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared) || rf->svc_fd >= 0)
 		return 0;
 	fd = ft->open(fc, rf);
 	if (fd < 0)
@@ -539,6 +539,9 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 			ret = files_types[i]->prepare(fc);
 	for (int i = 0; !ret && i < fr->nr_files; i++)
 		ret = open_shared(fc, &fr->files[i]);
+	for (int i = 0; !ret && i < files_nr_types; i++)
+		if (files_types[i]->late)
+			ret = files_types[i]->late(fc);
 	return ret;
 }
 

@@ -7,7 +7,8 @@
  *
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
- * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd),
+ * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
+ * eventfd, signalfd, timerfd, epoll with its targets, inotify),
  * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
  * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
@@ -33,7 +34,8 @@
  * Layout: files.c walks fd tables, deduplicates descriptions (kcmp),
  * loads files.img and fdinfo images and puts fds in place; it knows no
  * type. Each type is one file holding its dump and its restore side by
- * side (reg.c, pipe.c, unix.c, tty.c, memfd.c), exporting one
+ * side (reg.c, pipe.c, unix.c, tty.c, memfd.c, eventfd.c, signalfd.c,
+ * timerfd.c, epoll.c, inotify.c), exporting one
  * struct files_type (files_internal.h); table.c lists them. common.c has
  * the helpers the types share (writing a file_entry, finding an rfile,
  * loading a data image, moving an fd above the service base).
@@ -48,7 +50,8 @@
  *                 that several tasks share): a new description;
  *      and, if the type needs them: load() (its data images, checked
  *      against files.img), prepare() (objects created before fork, as
- *      rfile.svc_fd), flags() (F_SETFL flags, when not in the sub-message
+ *      rfile.svc_fd), late() (before fork, once every file is open:
+ *      epoll.c adds its targets), flags() (F_SETFL flags, when not in the sub-message
  *      found by open), dump_fini()/dump_free(), rst_free().
  *   2. one line in table.c: &files_<type>_type. The table's order is the
  *      order match() is tried in (first match wins) and the order of the

@@ -20,6 +20,7 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c (fown.c: file owner)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
@@ -89,6 +90,8 @@ struct dumped_tty {
 	uint32_t info_id;
 };
 
+struct dumped_epoll; /* epoll.c */
+
 struct dumped_memfd {
 	dev_t dev;
 	ino_t ino;
@@ -120,6 +123,9 @@ struct files_dump {
 	struct dumped_memfd *memfds;
 	int nr_memfds;
 	struct img *memfd_inodes;
+	/* epoll.c: entries written at dump_fini, when every target is known */
+	struct dumped_epoll *epolls;
+	int nr_epolls;
 };
 
 /* ---- restore ---- */
@@ -131,6 +137,7 @@ struct rfile {
 	int last_task; /* index of the last task counted */
 	GhostFileEntry *ghost;
 	int ghost_fd;  /* the recreated unlinked file, >= svc_fd_base */
+	bool shared;   /* open before fork even if one task has it (epoll.c) */
 };
 
 struct rdata {
@@ -166,6 +173,9 @@ struct files_rst {
 	/* unix.c */
 	struct rdata *skq;
 	int nr_skq;
+	/* epoll.c: the epolls whose targets late() adds */
+	struct rfile **epolls;
+	int nr_epolls;
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
@@ -185,6 +195,7 @@ struct files_type {
 	int (*check)(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
 	int (*load)(struct files_rst_ctx *fc); /* data images, after files.img */
 	int (*prepare)(struct files_rst_ctx *fc); /* before fork: rfile.svc_fd */
+	int (*late)(struct files_rst_ctx *fc); /* before fork, every file opened */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
 	void (*rst_free)(struct files_rst_ctx *fc);
@@ -223,5 +234,13 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
+
+/* fown.c: the file owner (refused until restored), fdinfo fields */
+int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);
+int files_check_fown(const FileEntry *fe, const FownEntry *fown);
+const char *files_fdinfo_field(const char *buf, const char *key);
+/* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c inotify.c */
+extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type,
+	files_epoll_type, files_inotify_type;
 
 #endif

@@ -17,6 +17,11 @@ const struct files_type *const files_types[] = {
 	&files_fifo_type,
 	&files_tty_type,
 	&files_reg_type,
+	&files_eventfd_type,
+	&files_signalfd_type,
+	&files_timerfd_type,
+	&files_epoll_type,
+	&files_inotify_type,
 };
 
 const int files_nr_types = ARRAY_SIZE(files_types);

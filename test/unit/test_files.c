@@ -6,8 +6,9 @@
  * with files_dump_*() into a temp dir, the images are decoded with crit,
  * then two forked processes restore the two fd tables with
  * files_load/files_prepare_shared/files_restore_task and check what they
- * got. Also: an eventfd, a socket to outside the tree and a tty without
- * --shell-job make the dump fail, and a truncated image makes files_load
+ * got. Also: an eventfd with a file owner (F_SETOWN), a socket to outside
+ * the tree, an epoll whose target only a process outside the tree holds
+ * and a tty without --shell-job make the dump fail, and a truncated image makes files_load
  * fail.
  *
  * The cases run in order from one table (later ones use the images of the
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -249,7 +251,8 @@ static int restore_one(struct files_rst_ctx *fc, int ti, int res, int go)
 static int outside_keep = -1;
 static char pts[64];
 
-/* kind 0: the full table (and a grandchild); 1: an eventfd; 2: a socket to outside. */
+/* kind 0: the full table (and a grandchild); 1: an owned eventfd; 2: a socket to outside;
+ * 3: a tty; 4: an epoll whose target is held outside. */
 static pid_t spawn(int ready, int kind)
 {
 	pid_t pid = fork();
@@ -258,9 +261,9 @@ static pid_t spawn(int ready, int kind)
 		return pid;
 	in_child = true;
 	put(ready, 90); /* the parent waits for EOF: every holder has closed it */
-	if (kind == 2)
+	if (kind == 2 || kind == 4)
 		put(outside_keep, 89);
-	syscall(SYS_close_range, 3, kind == 2 ? 88 : 89, 0);
+	syscall(SYS_close_range, 3, kind == 2 || kind == 4 ? 88 : 89, 0);
 	syscall(SYS_close_range, 91, ~0U, 0);
 	if (kind == 0) {
 		setup_fds();
@@ -274,10 +277,20 @@ static pid_t spawn(int ready, int kind)
 	} else {
 		for (int i = 0; i < 3; i++)
 			put(open("/dev/null", O_RDWR), i);
-		if (kind == 1)
+		if (kind == 1) {
 			put(eventfd(0, 0), 30);
+			fcntl(30, F_SETOWN, getpid());
+		}
 		if (kind == 3)
 			put(open(pts, O_RDWR | O_NOCTTY), 30);
+		if (kind == 4) {
+			/* Its target stays open only in the test, outside the tree. */
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			put(epoll_create1(0), 30);
+			epoll_ctl(30, EPOLL_CTL_ADD, 89, &ev);
+			close(89);
+		}
 	}
 	close(90);
 	for (;;)
@@ -462,7 +475,7 @@ static void check_refused(int kind)
 	wait_ready(ready);
 	freeze(t.pid);
 	if (do_dump(&t, 1, false, false) == 0)
-		die("dump of a %s succeeded\n", kind == 1 ? "eventfd" : kind == 2 ? "socket to outside" : "tty without --shell-job");
+		die("dump of a %s succeeded\n", kind == 1 ? "owned eventfd" : kind == 2 ? "socket to outside" : kind == 4 ? "epoll with a target outside" : "tty without --shell-job");
 	if (kind == 3) {
 		struct files_task rt = { .pid = t.pid };
 		struct files_rst_ctx fc = { .status_fd = -1 };
@@ -490,6 +503,12 @@ static void case_refuse_eventfd(void)
 static void case_refuse_outside_socket(void)
 {
 	check_refused(2);
+}
+
+/* kind 4: an epoll whose target only a process outside the tree holds. */
+static void case_refuse_epoll_outside(void)
+{
+	check_refused(4);
 }
 
 /* kind 3: the dump needs --shell-job, and so does the load of its images. */
@@ -550,9 +569,10 @@ static const struct {
 	{ "load: files_open_reg of an unknown id is -ENOENT", case_open_reg_missing },
 	{ "restore: two tasks get their fd tables, shared where dumped so", case_restore },
 	{ "load refuses a truncated pipes-data.img", case_truncated },
-	{ "dump refuses an eventfd", case_refuse_eventfd },
+	{ "dump refuses an eventfd with a file owner (F_SETOWN)", case_refuse_eventfd },
 	{ "dump refuses a unix socket connected outside the tree", case_refuse_outside_socket },
 	{ "a tty needs --shell-job to dump and to load", case_refuse_tty },
+	{ "dump refuses an epoll whose target is held outside the tree", case_refuse_epoll_outside },
 };
 
 int main(void)

@@ -443,3 +443,168 @@ def test_values_pristine_restores(timers_source, core_pb2):
     assert rc == 0, f"restore failed ({rc}):\n{tail(d / 'restore.log')}"
     timers_source.run.set_root(timers_source.root)
     stop(timers_source.run)
+# ---- values out of range in files.img (eventfd, timerfd, epoll) ----------
+#
+# The epoll test's images hold an eventfd, a timerfd and epolls. Each case
+# re-encodes one entry of files.img with a value no dump would write, and
+# removes amber.sums (which would refuse any change first): the loader's own
+# checks must refuse it, before any task exists.
+
+FILES_MAGIC_LEN = 8
+
+
+def pb_modules(tmp):
+    """amber's own protobuf modules (pycriu's lack amber's fields)."""
+    import importlib
+    import sys
+    proto = Path(__file__).resolve().parents[2] / "proto"
+    out = tmp / "pyproto"
+    out.mkdir(exist_ok=True)
+    subprocess.run(["protoc", f"--proto_path={proto}", f"--python_out={out}"] +
+                   [str(p) for p in proto.glob("*.proto")], check=True)
+    sys.path.insert(0, str(out))
+    return importlib.import_module("fdinfo_pb2")
+
+
+def edit_files_img(path, fdinfo_pb2, fn):
+    """Calls fn(file_entry) on every entry of files.img and writes it back."""
+    import struct
+    data = path.read_bytes()
+    out, off = bytearray(data[:FILES_MAGIC_LEN]), FILES_MAGIC_LEN
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        fe = fdinfo_pb2.file_entry()
+        fe.ParseFromString(data[off + 4:off + 4 + n])
+        off += 4 + n
+        fn(fe)
+        blob = fe.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob
+    path.write_bytes(bytes(out))
+
+
+def dumped_with_pb(request, name):
+    binary = Path(__file__).resolve().parent / "static" / name
+    run = Run(f"bad-images-{name}", MODES["dump"], compare_state=False)
+    start(run, binary)
+    pids = run.walk()
+    imgdir = run.dir / "img"
+    r = subprocess.run([str(amber_path()), "dump", "-t", str(run.pid), "-D", str(imgdir),
+                        "-v4", "-o", str(run.dir / "dump.log")], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       env=sanitizer_env(run.dir), timeout=TIMEOUT)
+    if r.returncode or run.leftovers(10, pids):
+        run.kill_tree()
+        pytest.fail(f"dump of {name} failed:\n{tail(run.dir / 'dump.log')}", pytrace=False)
+    for pid in pids:
+        run.exit_status.pop(pid, None)
+    reap_all()
+    src = Source(name, run, imgdir, pids)
+    src.pb = pb_modules(run.dir)
+    yield src
+    src.cleanup()
+    run.finish(not request.session.testsfailed)
+
+
+@pytest.fixture(scope="module")
+def objects(request):
+    yield from dumped_with_pb(request, "epoll")
+
+
+@pytest.fixture(scope="module")
+def watches(request):
+    yield from dumped_with_pb(request, "inotify")
+
+
+def set_timer(**kw):
+    def fn(fe):
+        if fe.HasField("tfd"):
+            for k, v in kw.items():
+                setattr(fe.tfd, k, v)
+    return fn
+
+
+def set_first_target(fid):
+    def fn(fe):
+        if fe.HasField("epfd") and len(fe.epfd.tfd):
+            fe.epfd.tfd[0].amber_file_id = fid
+    return fn
+
+
+def criu_made(fe):
+    """As CRIU writes it: no amber_file_id, targets by fd number only."""
+    if fe.HasField("epfd"):
+        for t in fe.epfd.tfd:
+            t.ClearField("amber_file_id")
+
+
+def set_counter(v):
+    def fn(fe):
+        if fe.HasField("efd"):
+            fe.efd.counter = v
+    return fn
+
+
+OUT_OF_RANGE = [
+    ("timer value 2^63 s", set_timer(vsec=1 << 63), "time out of range"),
+    ("timer value 1e9 ns", set_timer(vnsec=10**9), "time out of range"),
+    ("timer interval 2^62 s", set_timer(isec=1 << 62), "time out of range"),
+    ("unknown clock 99", set_timer(clockid=99), "unknown clock"),
+    ("epoll target file 9999", set_first_target(9999), "not in files.img"),
+    ("eventfd counter 2^64-1", set_counter((1 << 64) - 1), "out of range"),
+    # The closed target (fd 40) has no fd by its number in any task: CRIU's
+    # way of finding targets cannot restore it, and amber must say so.
+    ("epoll targets by fd number only", criu_made, "no task holding it has target fd 40"),
+]
+
+
+@pytest.mark.parametrize("case", OUT_OF_RANGE, ids=[c[0] for c in OUT_OF_RANGE])
+def test_objects_out_of_range(objects, case):
+    what, fn, want = case
+    d = objects.copy(sums=False)
+    edit_files_img(d / "files.img", objects.pb, fn)
+    bad = objects.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_objects_pristine_restores(objects):
+    d = objects.copy()
+    rc, log, out = objects.restore(d)
+    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
+    objects.run.set_root(objects.root)
+    stop(objects.run)
+
+
+def set_watch(**kw):
+    def fn(fe):
+        if fe.HasField("ify"):
+            for k, v in kw.items():
+                if k == "path":
+                    fe.ify.wd[0].f_handle.ClearField("path")
+                else:
+                    setattr(fe.ify.wd[0], k, v)
+    return fn
+
+
+BAD_WATCHES = [
+    ("inotify wd 0", set_watch(wd=0), "malformed"),
+    ("inotify wd 2^21", set_watch(wd=1 << 21), "malformed"),
+    ("inotify watch without a path", set_watch(path=None), "has no path"),
+    ("inotify watch on another inode", set_watch(i_ino=1), "another inode"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_WATCHES, ids=[c[0] for c in BAD_WATCHES])
+def test_watches_out_of_range(watches, case):
+    what, fn, want = case
+    d = watches.copy(sums=False)
+    edit_files_img(d / "files.img", watches.pb, fn)
+    bad = watches.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_watches_pristine_restores(watches):
+    d = watches.copy()
+    rc, log, out = watches.restore(d)
+    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
+    watches.run.set_root(watches.root)
+    stop(watches.run)

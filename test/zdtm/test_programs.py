@@ -35,6 +35,32 @@ done
 echo done
 """
 
+# asyncio's event loop is an epoll (with a socketpair to wake itself): an
+# echo server and a client on a unix socketpair, paced by asyncio timers.
+ASYNCIO_CODE = r"""
+import asyncio, hashlib, socket
+
+async def serve(reader, writer):
+    while line := await reader.readline():
+        writer.write(hashlib.sha256(line).hexdigest().encode() + b"\n")
+        await writer.drain()
+    writer.close()
+
+async def main():
+    a, b = socket.socketpair()
+    server = asyncio.create_task(serve(*await asyncio.open_unix_connection(sock=a)))
+    reader, writer = await asyncio.open_unix_connection(sock=b)
+    for i in range(1, 151):
+        writer.write(b"round %d\n" % i)
+        print(i, (await reader.readline()).decode().strip(), flush=True)
+        await asyncio.sleep(0.02)
+    writer.close()
+    await server
+    print("done")
+
+asyncio.run(main())
+"""
+
 
 def make_xz_input(path, size=112 << 20):
     """Deterministic pseudo-random text: compressible, so xz is not too slow."""
@@ -59,6 +85,7 @@ class Program:
 PROGRAMS = {
     "python3": Program(["/usr/bin/python3", "-c", PY_CODE], progress=2000),
     "bash_loop": Program(["/bin/bash", "-c", BASH_CODE], progress=150),
+    "asyncio": Program(["/usr/bin/python3", "-c", ASYNCIO_CODE], progress=1500),
     "xz": Program(["/usr/bin/xz", "-T1", "-1", "-c"], progress=4 << 20,
                   stdin="input.dat", prepare=make_xz_input),
 }

@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: MIT
+/*
+ * epoll instances with their targets (CRIU's eventpoll_file_entry).
+ *
+ * Dump: each "tfd:" line of /proc/PID/fdinfo/EPFD is a target: the fd
+ * number it was added under (its key in the epoll, with the file), its
+ * events and data. The target's open file description need not be at
+ * that fd any more (closed, or dup'ed elsewhere, or in another task):
+ * once every task is dumped, each target is looked up among every
+ * description of the tree with kcmp(KCMP_EPOLL_TFD), which compares a
+ * task's fd with the file the epoll really holds, and its file id goes
+ * in an amber-only field. A target held by no fd of the tree is refused.
+ * The entries are written then, at dump_fini.
+ *
+ * Restore: every epoll and every target is opened before fork as a
+ * service fd, so the tasks get these very descriptions. late() then adds
+ * the targets, after every type has opened its files: in a child of
+ * amber, with its own fd table, each target is dup'ed to its saved fd
+ * number and added there, so that the task's later EPOLL_CTL_MOD/DEL on
+ * that number finds it. Without amber's field (a CRIU image) a target is
+ * the file at that fd number in a task holding the epoll, as in CRIU.
+ */
+#define LOG_PREFIX "epoll: "
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "eventpoll.pb-c.h"
+#include "fdinfo.pb-c.h"
+#include "files/files_internal.h"
+
+#ifndef SYS_kcmp
+#define SYS_kcmp 312
+#endif
+#define KCMP_EPOLL_TFD 7
+
+struct kcmp_epoll_slot {
+	uint32_t efd, tfd, toff;
+};
+
+struct ep_target {
+	uint32_t tfd, events, sdev;
+	uint64_t data, pos, ino;
+};
+
+struct dumped_epoll {
+	uint32_t id, flags;
+	pid_t pid;
+	int fd;
+	struct ep_target *t;
+	int nr;
+};
+
+/* ---- dump ---- */
+
+static bool epoll_match(const struct fd_desc *d)
+{
+	return !strcmp(d->link, "anon_inode:[eventpoll]");
+}
+
+static int parse_targets(const struct fd_desc *d, struct dumped_epoll *ep)
+{
+	char name[64];
+	cleanup_free char *buf = NULL;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+	buf = read_proc(d->pid, name, NULL);
+	if (!buf)
+		return -errno ? -errno : -EIO;
+	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		struct ep_target t = {}, *n;
+		long long pos;
+		unsigned long long data;
+		unsigned long ino;
+
+		if (strncmp(p, "tfd:", 4))
+			continue;
+		if (sscanf(p, "tfd: %u events: %x data: %llx pos:%lli ino:%lx sdev:%x", &t.tfd,
+			   &t.events, &data, &pos, &ino, &t.sdev) != 6) {
+			pr_err("fd %d of pid %d: can't parse epoll fdinfo line: %.80s\n", d->fd,
+			       d->pid, p);
+			return -EIO;
+		}
+		t.data = data;
+		t.pos = pos;
+		t.ino = ino;
+		n = xrealloc_array(ep->t, ep->nr + 1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		ep->t = n;
+		n[ep->nr++] = t;
+	}
+	return 0;
+}
+
+static int epoll_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+{
+	struct files_dump *fd = fc->st;
+	struct dumped_epoll *ep;
+	FownEntry fown;
+	cleanup_close int lfd = files_getfd(d);
+	int ret;
+
+	if (lfd < 0)
+		return lfd;
+	ret = files_dump_fown(d, lfd, &fown);
+	if (ret)
+		return ret;
+	ep = xrealloc_array(fd->epolls, fd->nr_epolls + 1, sizeof(*ep));
+	if (!ep)
+		return -ENOMEM;
+	fd->epolls = ep;
+	ep += fd->nr_epolls++;
+	*ep = (struct dumped_epoll){ .pid = d->pid, .fd = d->fd, .flags = d->flags };
+	ret = parse_targets(d, ep);
+	if (ret)
+		return ret;
+	*id = ep->id = files_new_id(fc);
+	pr_debug("epoll %u (fd %d of pid %d): %d targets\n", *id, d->fd, d->pid, ep->nr);
+	return 0;
+}
+
+/* The id of the dumped description that is target @i of @ep, or 0. */
+static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep, int i)
+{
+	struct kcmp_epoll_slot slot = { .efd = ep->fd, .tfd = ep->t[i].tfd };
+
+	for (int j = 0; j < i; j++)
+		slot.toff += ep->t[j].tfd == ep->t[i].tfd;
+	for (int k = 0; k < fd->nr_files; k++) {
+		struct dumped_file *f = &fd->files[k];
+		long r;
+
+		if (f->ino != ep->t[i].ino)
+			continue;
+		r = syscall(SYS_kcmp, f->pid, ep->pid, KCMP_EPOLL_TFD, f->fd, &slot);
+		if (r == 0)
+			return f->id;
+		if (r < 0)
+			pr_warn("kcmp(KCMP_EPOLL_TFD) of fd %d of pid %d: %s\n", f->fd, f->pid,
+				strerror(errno));
+	}
+	return 0;
+}
+
+static int write_epoll(struct files_dump_ctx *fc, const struct dumped_epoll *ep)
+{
+	EventpollFileEntry ee = EVENTPOLL_FILE_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	cleanup_free EventpollTfdEntry *te = calloc(ep->nr + 1, sizeof(*te));
+	cleanup_free EventpollTfdEntry **tp = calloc(ep->nr + 1, sizeof(*tp));
+
+	if (!te || !tp)
+		return -ENOMEM;
+	for (int i = 0; i < ep->nr; i++) {
+		const struct ep_target *t = &ep->t[i];
+		uint32_t fid = find_target(fc->st, ep, i);
+
+		if (!fid) {
+			pr_err("fd %d of pid %d: epoll target fd %u (inode %" PRIu64 ") is held by no fd of the dumped tree: not supported\n",
+			       ep->fd, ep->pid, t->tfd, t->ino);
+			return -ENOTSUP;
+		}
+		te[i] = (EventpollTfdEntry)EVENTPOLL_TFD_ENTRY__INIT;
+		te[i].id = ep->id;
+		te[i].tfd = t->tfd;
+		te[i].events = t->events;
+		te[i].data = t->data;
+		te[i].has_dev = te[i].has_inode = te[i].has_pos = true;
+		te[i].dev = t->sdev;
+		te[i].inode = t->ino;
+		te[i].pos = t->pos;
+		te[i].has_amber_file_id = true;
+		te[i].amber_file_id = fid;
+		tp[i] = &te[i];
+		pr_debug("epoll %u: target fd %u is file %u, events %#x data %#" PRIx64 "\n",
+			 ep->id, t->tfd, fid, t->events, t->data);
+	}
+	ee.id = ep->id;
+	ee.flags = ep->flags;
+	ee.fown = &fown;
+	ee.n_tfd = ep->nr;
+	ee.tfd = tp;
+	fe.type = FD_TYPES__EVENTPOLL;
+	fe.id = ep->id;
+	fe.epfd = &ee;
+	return files_write_entry(fc, &fe);
+}
+
+static int epoll_dump_fini(struct files_dump_ctx *fc)
+{
+	int ret = 0;
+
+	for (int i = 0; !ret && i < fc->st->nr_epolls; i++)
+		ret = write_epoll(fc, &fc->st->epolls[i]);
+	return ret;
+}
+
+static void epoll_dump_free(struct files_dump_ctx *fc)
+{
+	for (int i = 0; i < fc->st->nr_epolls; i++)
+		free(fc->st->epolls[i].t);
+	free(fc->st->epolls);
+}
+
+/* ---- restore: load ---- */
+
+static int epoll_check(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	const EventpollFileEntry *e = fe->epfd;
+	int ret = files_check_sub(fe, e, e ? e->id : 0);
+
+	if (!ret)
+		ret = files_check_fown(fe, e->fown);
+	for (size_t i = 0; !ret && i < e->n_tfd; i++) {
+		if (e->tfd[i]->id != fe->id || e->tfd[i]->tfd >= FILES_MAX_FD) {
+			pr_err("files.img: epoll %u: target %zu (fd %u) is malformed\n", fe->id, i,
+			       e->tfd[i]->tfd);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
+}
+
+static int epoll_load(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i], **n;
+		const EventpollFileEntry *e = rf->fe->epfd;
+
+		if (rf->fe->type != FD_TYPES__EVENTPOLL)
+			continue;
+		for (size_t k = 0; k < e->n_tfd; k++) {
+			const EventpollTfdEntry *t = e->tfd[k];
+			struct rfile *tf;
+
+			if (!t->has_amber_file_id)
+				continue; /* a CRIU image: resolved by fd number in prepare() */
+			tf = files_rfile(fr, t->amber_file_id);
+			if (!tf || tf == rf) {
+				pr_err("files.img: epoll %u: target fd %u names file %u, %s\n", e->id,
+				       t->tfd, t->amber_file_id,
+				       tf ? "the epoll itself" : "which is not in files.img");
+				return -EINVAL;
+			}
+			tf->shared = true;
+		}
+		n = xrealloc_array(fr->epolls, fr->nr_epolls + 1, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		fr->epolls = n;
+		n[fr->nr_epolls++] = rf;
+		rf->shared = true;
+	}
+	return 0;
+}
+
+/* ---- restore: before fork ---- */
+
+/* A CRIU image: the target is the file at fd @tfd of a task holding the epoll. */
+static int target_by_fd(struct files_rst *fr, uint32_t ep_id, uint32_t tfd)
+{
+	for (int i = 0; i < fr->nr_tasks; i++) {
+		struct rtask_fds *tf = &fr->tasks[i];
+		bool holds = false;
+
+		for (int j = 0; j < tf->nr && !holds; j++)
+			holds = tf->fds[j]->id == ep_id;
+		for (int j = 0; holds && j < tf->nr; j++)
+			if (tf->fds[j]->fd == tfd && tf->fds[j]->id != ep_id)
+				return tf->fds[j]->id;
+	}
+	return 0;
+}
+
+static int epoll_prepare(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+
+		for (size_t k = 0; k < e->n_tfd; k++) {
+			EventpollTfdEntry *t = e->tfd[k];
+			int id;
+
+			if (t->has_amber_file_id)
+				continue;
+			id = target_by_fd(fr, e->id, t->tfd);
+			if (!id) {
+				pr_err("epoll %u: no task holding it has target fd %u\n", e->id, t->tfd);
+				return -EINVAL;
+			}
+			t->has_amber_file_id = true;
+			t->amber_file_id = id;
+			files_rfile(fr, id)->shared = true;
+		}
+	}
+	return 0;
+}
+
+/* What went wrong in the child of add_targets(), for amber's log. */
+struct add_err {
+	int err;
+	uint32_t ep_id, tfd, file_id;
+};
+
+static int nr_targets(struct files_rst *fr, int *hi)
+{
+	int nr = 0;
+
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+
+		*hi = max(*hi, fr->epolls[i]->svc_fd);
+		for (size_t k = 0; k < e->n_tfd; k++, nr++) {
+			*hi = max(*hi, (int)e->tfd[k]->tfd);
+			*hi = max(*hi, files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd);
+		}
+	}
+	return nr;
+}
+
+/*
+ * In the child: first every epoll and target is copied above @hi, since
+ * dup2() to a target's fd number may replace a service fd; then each
+ * target is put at its number and added. Only async-signal-safe calls.
+ */
+static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err *res)
+{
+	int c = 0;
+
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+
+		copy[c++] = fcntl(fr->epolls[i]->svc_fd, F_DUPFD, hi);
+		for (size_t k = 0; k < e->n_tfd; k++)
+			copy[c++] = fcntl(files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd, F_DUPFD, hi);
+	}
+	c = 0;
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+		int ep = copy[c++];
+
+		for (size_t k = 0; k < e->n_tfd; k++) {
+			const EventpollTfdEntry *t = e->tfd[k];
+			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
+			int tfd = copy[c++];
+
+			*res = (struct add_err){ 0, e->id, t->tfd, t->amber_file_id };
+			if (ep < 0 || tfd < 0 || dup2(tfd, t->tfd) < 0 ||
+			    epoll_ctl(ep, EPOLL_CTL_ADD, t->tfd, &ev)) {
+				res->err = errno;
+				_exit(1);
+			}
+		}
+	}
+	_exit(0);
+}
+
+static int epoll_late(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int hi = 0, nr = nr_targets(fr, &hi), st;
+	cleanup_free int *copy = calloc(nr + fr->nr_epolls + 1, sizeof(int));
+	struct add_err *res;
+	pid_t kid;
+
+	if (!nr)
+		return 0;
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+
+		for (size_t k = 0; k < e->n_tfd; k++) {
+			if (fr->epolls[i]->svc_fd < 0 ||
+			    files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd < 0) {
+				pr_err("epoll %u: target fd %u (file %u) was not opened before fork\n",
+				       e->id, e->tfd[k]->tfd, e->tfd[k]->amber_file_id);
+				return -EINVAL;
+			}
+		}
+	}
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (!copy || res == MAP_FAILED)
+		return -ENOMEM;
+	*res = (struct add_err){ .err = EIO };
+	kid = fork();
+	if (kid == 0)
+		add_in_child(fr, hi + 1, copy, res);
+	if (kid < 0 || waitpid(kid, &st, 0) != kid) {
+		pr_perror("can't run the epoll helper");
+		munmap(res, sizeof(*res));
+		return -errno;
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		pr_err("epoll %u: can't add target fd %u (file %u): %s\n", res->ep_id, res->tfd,
+		       res->file_id, strerror(res->err));
+		st = -res->err;
+	}
+	munmap(res, sizeof(*res));
+	pr_info("%d epoll targets added to %d epolls\n", nr, fr->nr_epolls);
+	return st ? (st < 0 ? st : -EIO) : 0;
+}
+
+/* ---- restore: open ---- */
+
+static int epoll_open(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		pr_perror("epoll %u: epoll_create1", rf->fe->id);
+	return fd < 0 ? -errno : fd;
+}
+
+static uint32_t epoll_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	return fe->epfd->flags;
+}
+
+static void epoll_rst_free(struct files_rst_ctx *fc)
+{
+	free(fc->st->epolls);
+}
+
+const struct files_type files_epoll_type = {
+	.type = FD_TYPES__EVENTPOLL,
+	.name = "epoll",
+	.match = epoll_match,
+	.dump = epoll_dump,
+	.dump_fini = epoll_dump_fini,
+	.dump_free = epoll_dump_free,
+	.check = epoll_check,
+	.load = epoll_load,
+	.prepare = epoll_prepare,
+	.late = epoll_late,
+	.open = epoll_open,
+	.flags = epoll_flags,
+	.rst_free = epoll_rst_free,
+};
