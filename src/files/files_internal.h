@@ -97,6 +97,12 @@ struct dumped_memfd {
 
 struct files_dump {
 	struct img *files_img; /* files.img, shared by every task */
+	/*
+	 * files.c: dumps amber's own fd @fd (a file in flight in a socket
+	 * queue) as a task's fd is dumped, deduplicated; *id. A pointer, so
+	 * that a type calling back into the dispatcher makes no file cycle.
+	 */
+	int (*dump_own_fd)(struct files_dump_ctx *fc, int fd, uint32_t *id);
 	struct dumped_file *files;
 	int nr_files;
 	/* reg.c */
@@ -106,6 +112,8 @@ struct files_dump {
 	struct dumped_usk *usks;
 	int nr_usks;
 	struct img *sk_queues;
+	int *inflight_fds; /* amber's copies of fds in flight, kept for kcmp */
+	int nr_inflight_fds;
 	/* pipe.c */
 	uint64_t *pipes_done; /* pipe inodes whose data is saved */
 	int nr_pipes_done;
@@ -131,6 +139,7 @@ struct rfile {
 	int last_task; /* index of the last task counted */
 	GhostFileEntry *ghost;
 	int ghost_fd;  /* the recreated unlinked file, >= svc_fd_base */
+	bool in_flight; /* carried by a queued unix message: opened by amber */
 };
 
 struct rdata {
@@ -138,6 +147,8 @@ struct rdata {
 	uint32_t size;
 	uint32_t len;
 	uint8_t *data;
+	uint32_t *rights; /* sk-queues: file ids carried (SCM_RIGHTS) */
+	int nr_rights;
 };
 
 struct rtask_fds {
@@ -166,6 +177,7 @@ struct files_rst {
 	/* unix.c */
 	struct rdata *skq;
 	int nr_skq;
+	int *usk_twins; /* per rfile: the far end of a half-closed socket, or -1 */
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
@@ -185,6 +197,7 @@ struct files_type {
 	int (*check)(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
 	int (*load)(struct files_rst_ctx *fc); /* data images, after files.img */
 	int (*prepare)(struct files_rst_ctx *fc); /* before fork: rfile.svc_fd */
+	int (*finish)(struct files_rst_ctx *fc); /* before fork, every shared file open */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
 	void (*rst_free)(struct files_rst_ctx *fc);

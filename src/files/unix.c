@@ -383,11 +383,11 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	fe.type = FD_TYPES__UNIXSK;
 	fe.id = *id;
 	fe.usk = &ue;
+	/* Known before its queue is read: the queue may carry this very socket. */
+	ret = remember_usk(fc, d, *id, u);
 	/* A listener's queue holds connections; an unconnected stream, nothing. */
-	if (u->state == USK_TCP_ESTABLISHED || u->type == SOCK_DGRAM)
+	if (!ret && (u->state == USK_TCP_ESTABLISHED || u->type == SOCK_DGRAM))
 		ret = unix_dump_queue(fc, sk, d, u->type, *id);
-	if (!ret)
-		ret = remember_usk(fc, d, *id, u);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
 	pr_debug("unix socket %u: type %u state %u peer %u name %d bytes%s\n", ue.ino, ue.type,
@@ -404,6 +404,13 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 
 	if (sk < 0)
 		return sk;
+	/* One socket, one file: met again in flight in its own (or a peer's) queue. */
+	for (int i = 0; i < fc->st->nr_usks; i++) {
+		if (fc->st->usks[i].ino == d->st.st_ino) {
+			*id = fc->st->usks[i].id;
+			return 0;
+		}
+	}
 	if (getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l))
 		return -errno;
 	if (family != AF_UNIX) {
@@ -459,6 +466,9 @@ static void unix_dump_free(struct files_dump_ctx *fc)
 {
 	img_close(fc->st->sk_queues);
 	free(fc->st->usks);
+	for (int i = 0; i < fc->st->nr_inflight_fds; i++)
+		close(fc->st->inflight_fds[i]);
+	free(fc->st->inflight_fds);
 }
 
 /* ---- restore: load ---- */
@@ -549,6 +559,22 @@ static bool can_queue(struct files_rst *fr, const UnixSkEntry *u)
 	       (!prf || prf->fe->usk->state != USK_TCP_LISTEN);
 }
 
+/* Files carried by a queued packet are opened by amber, to be sent again. */
+static int mark_in_flight(struct files_rst_ctx *fc, struct rdata *d)
+{
+	for (int i = 0; i < d->nr_rights; i++) {
+		struct rfile *rf = files_rfile(fc->st, d->rights[i]);
+
+		if (!rf) {
+			pr_err("sk-queues.img: packet for %u carries file %u, which is missing from files.img\n",
+			       d->id, d->rights[i]);
+			return -EINVAL;
+		}
+		rf->in_flight = true;
+	}
+	return 0;
+}
+
 static int unix_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
@@ -568,6 +594,7 @@ static int unix_load(struct files_rst_ctx *fc)
 			       fr->skq[i].id);
 			return -EINVAL;
 		}
+		ret = mark_in_flight(fc, &fr->skq[i]);
 	}
 	return ret;
 }
@@ -580,6 +607,9 @@ static uint32_t unix_flags(struct files_rst *fr, const FileEntry *fe)
 static void unix_rst_free(struct files_rst_ctx *fc)
 {
 	files_free_data(fc->st->skq, fc->st->nr_skq);
+	for (int i = 0; fc->st->usk_twins && i < fc->st->nr_files; i++)
+		files_close_fd(&fc->st->usk_twins[i]);
+	free(fc->st->usk_twins);
 }
 
 const struct files_type files_unix_type = {
@@ -592,6 +622,7 @@ const struct files_type files_unix_type = {
 	.check = unix_check,
 	.load = unix_load,
 	.prepare = unix_prepare,
+	.finish = unix_finish,
 	.flags = unix_flags,
 	.rst_free = unix_rst_free,
 };

@@ -49,5 +49,7 @@ int unix_dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, 
 struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino);
 /* unix_rst.c: makes every unix socket, before fork (files_type.prepare). */
 int unix_prepare(struct files_rst_ctx *fc);
+/* unix_rst.c: queues (with the files in flight), connects, shutdowns (.finish). */
+int unix_finish(struct files_rst_ctx *fc);
 
 #endif

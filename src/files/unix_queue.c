@@ -4,7 +4,9 @@
  * (stream) is peeked in place with SO_PEEK_OFF + MSG_PEEK, so the task's
  * queue is left as it was, and written to sk-queues.img as an
  * sk_packet_entry followed by its bytes. The restore sends them again
- * (unix_rst.c). A queue carrying fds (SCM_RIGHTS) is refused.
+ * (unix_rst.c). Files in flight (SCM_RIGHTS) are dumped as files and
+ * named by id in the entry (CRIU's scm_entry); in a stream, the peek
+ * stops after the chunk that carries them, so they go with that chunk.
  */
 #define LOG_PREFIX "unix: "
 #include <errno.h>
@@ -22,14 +24,38 @@
 
 #define PEEK_BUF_START (256u << 10)
 #define PEEK_BUF_MAX   (64u << 20)
+#define SCM_MAX_FD     253
 
-static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf, size_t len)
+/* The fds one peek received (SCM_RIGHTS), and their file ids once dumped. */
+struct peeked_fds {
+	int fds[SCM_MAX_FD];
+	uint32_t ids[SCM_MAX_FD];
+	int nr;
+};
+
+static void close_peeked(struct peeked_fds *p)
+{
+	for (int i = 0; i < p->nr; i++)
+		close(p->fds[i]);
+	p->nr = 0;
+}
+
+static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf, size_t len,
+			struct peeked_fds *p)
 {
 	SkPacketEntry pe = SK_PACKET_ENTRY__INIT;
+	ScmEntry scm = SCM_ENTRY__INIT, *scms[1] = { &scm };
 	int ret = files_get_img(fc, &fc->st->sk_queues, IMG_SK_QUEUES);
 
 	pe.id_for = id;
 	pe.length = len;
+	if (p->nr) {
+		scm.type = SCM_RIGHTS;
+		scm.n_rights = p->nr;
+		scm.rights = p->ids;
+		pe.n_scm = 1;
+		pe.scm = scms;
+	}
 	if (!ret)
 		ret = img_write_msg(fc->st->sk_queues, &pe.base);
 	if (!ret)
@@ -37,29 +63,60 @@ static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf,
 	return ret;
 }
 
-/* Peeks one packet (dgram) or chunk (stream) at @off; 0 at the end of the queue. */
-static ssize_t peek_at(int sk, const struct fd_desc *d, int off, void *buf, size_t len)
+/*
+ * The files in flight are dumped like a task's (the same description in
+ * a task and in flight is one file); amber keeps its copies open until
+ * the dump ends, for kcmp to compare later fds with.
+ */
+static int dump_peeked(struct files_dump_ctx *fc, const struct fd_desc *d, struct peeked_fds *p)
 {
-	char cbuf[CMSG_SPACE(64 * sizeof(int))];
+	struct files_dump *st = fc->st;
+
+	for (int i = 0; i < p->nr; i++) {
+		int *n = xrealloc_array(st->inflight_fds, st->nr_inflight_fds + 1, sizeof(*n));
+		int ret;
+
+		if (!n)
+			return -ENOMEM;
+		st->inflight_fds = n;
+		ret = st->dump_own_fd(fc, p->fds[i], &p->ids[i]);
+		if (ret) {
+			pr_err("fd %d of pid %d: a file in flight in its unix socket queue can't be dumped\n",
+			       d->fd, d->pid);
+			return ret;
+		}
+		n[st->nr_inflight_fds++] = p->fds[i];
+		p->fds[i] = -1;
+	}
+	return 0;
+}
+
+/* Peeks one packet (dgram) or chunk (stream) at @off; 0 at the end of the queue. */
+static ssize_t peek_at(int sk, const struct fd_desc *d, int off, void *buf, size_t len,
+		       struct peeked_fds *p)
+{
+	char cbuf[CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
 	struct iovec iov = { buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
 
+	p->nr = 0;
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)))
 		return -errno;
-	n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+	n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		for (int *p = (int *)CMSG_DATA(c); (char *)p < (char *)c + c->cmsg_len; p++)
-			close(*p);
-		mh.msg_flags |= MSG_CTRUNC;
+		for (int *f = (int *)CMSG_DATA(c); (char *)f < (char *)c + c->cmsg_len; f++)
+			if (p->nr < SCM_MAX_FD)
+				p->fds[p->nr++] = *f;
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		pr_err("fd %d of pid %d: unix socket has fds in flight (SCM_RIGHTS): not supported yet\n",
+		close_peeked(p);
+		pr_err("fd %d of pid %d: unix socket: a queued message's control data is truncated\n",
 		       d->fd, d->pid);
 		return -ENOTSUP;
 	}
@@ -73,12 +130,13 @@ int unix_dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, 
 	socklen_t ol = sizeof(orig);
 	size_t len = PEEK_BUF_START;
 	cleanup_free uint8_t *buf = malloc(len);
+	cleanup_free struct peeked_fds *p = malloc(sizeof(*p));
 
-	if (!buf)
+	if (!buf || !p)
 		return -ENOMEM;
 	getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &orig, &ol);
 	for (;;) {
-		ssize_t n = peek_at(sk, d, off, buf, len);
+		ssize_t n = peek_at(sk, d, off, buf, len, p);
 
 		if (n <= 0) {
 			ret = n;
@@ -88,6 +146,7 @@ int unix_dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, 
 			/* A datagram larger than the buffer: grow and peek it again. */
 			uint8_t *nb = n <= PEEK_BUF_MAX ? realloc(buf, n) : NULL;
 
+			close_peeked(p);
 			if (!nb) {
 				ret = -ENOMEM;
 				break;
@@ -97,7 +156,10 @@ int unix_dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, 
 			continue;
 		}
 		n = min((size_t)n, len);
-		ret = write_packet(fc, id, buf, n);
+		ret = dump_peeked(fc, d, p);
+		if (!ret)
+			ret = write_packet(fc, id, buf, n, p);
+		close_peeked(p);
 		if (ret)
 			break;
 		off += n;

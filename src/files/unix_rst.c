@@ -13,8 +13,10 @@
  *   2. pairs accepted from a listener still in the tree: the client
  *      connects to it again and the accepted end is accept()ed;
  *   3. clients queued on a listener connect to it again, not accepted;
- *   4. queues: sent again through the peer, or for a named dgram socket
- *      through a temporary socket, before it connects anywhere;
+ *   4. (.finish, once every shared file is open) queues: sent again
+ *      through the peer, or for a named dgram socket through a temporary
+ *      socket, before it connects anywhere; files in flight go with their
+ *      packet (SCM_RIGHTS), sent from amber's service fds;
  *   5. dgram sockets connect to their peer's name; shutdowns;
  *   6. names that were unlinked at dump are unlinked again.
  */
@@ -37,7 +39,7 @@
 
 struct usk_rst {
 	struct files_rst_ctx *fc;
-	int *twin; /* per rfile index: the far end of a half-closed socket, or -1 */
+	int *twin; /* files_rst.usk_twins */
 };
 
 struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino)
@@ -294,6 +296,33 @@ static int requeue_one(struct rfile *rf, struct rfile *l)
 	return ret;
 }
 
+/* Sends one packet through @via, with the files it carried (now amber's). */
+static int send_packet(struct files_rst *fr, struct rdata *d, int via)
+{
+	char cbuf[CMSG_SPACE(253 * sizeof(int))] = {};
+	struct iovec iov = { d->data, d->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c = (struct cmsghdr *)cbuf;
+
+	if (d->nr_rights) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(d->nr_rights * sizeof(int));
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(d->nr_rights * sizeof(int));
+		for (int i = 0; i < d->nr_rights; i++) {
+			struct rfile *rf = files_rfile(fr, d->rights[i]);
+
+			if (!rf || rf->svc_fd < 0) {
+				pr_err("file %u in flight was not opened\n", d->rights[i]);
+				return -EINVAL;
+			}
+			((int *)CMSG_DATA(c))[i] = rf->svc_fd;
+		}
+	}
+	return sendmsg(via, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Sends, through @via, the packets queued for @rf so they land in its queue. */
 static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
 {
@@ -303,7 +332,7 @@ static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
 
 		if (d->id != rf->fe->id)
 			continue;
-		n = send(via, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = send_packet(fr, d, via);
 		if (n != (ssize_t)d->len) {
 			pr_err("unix socket %u: can't queue %u bytes again: %s\n", usk(rf)->ino,
 			       d->len, n < 0 ? strerror(errno) : "short send");
@@ -396,23 +425,39 @@ static int run_step(struct usk_rst *r, enum step s, struct rfile *rf, int idx)
 	}
 }
 
-int unix_prepare(struct files_rst_ctx *fc)
+static int run_steps(struct files_rst_ctx *fc, enum step from, enum step to)
 {
 	struct files_rst *fr = fc->st;
-	struct usk_rst r = { .fc = fc };
+	struct usk_rst r = { .fc = fc, .twin = fr->usk_twins };
 	int ret = 0;
 
-	r.twin = malloc(sizeof(int) * (fr->nr_files + 1));
-	if (!r.twin)
-		return -ENOMEM;
-	for (int i = 0; i < fr->nr_files; i++)
-		r.twin[i] = -1;
-	for (enum step s = MAKE; !ret && s < NR_STEPS; s++)
+	for (enum step s = from; !ret && s < to; s++)
 		for (int i = 0; !ret && i < fr->nr_files; i++)
 			if (fr->files[i].fe->type == FD_TYPES__UNIXSK)
 				ret = run_step(&r, s, &fr->files[i], i);
+	return ret;
+}
+
+/* Steps 1-3: before the other types prepare and shared files open. */
+int unix_prepare(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	fr->usk_twins = malloc(sizeof(int) * (fr->nr_files + 1));
+	if (!fr->usk_twins)
+		return -ENOMEM;
 	for (int i = 0; i < fr->nr_files; i++)
-		files_close_fd(&r.twin[i]);
-	free(r.twin);
+		fr->usk_twins[i] = -1;
+	return run_steps(fc, MAKE, REFILL);
+}
+
+/* Steps 4-6: once every file a queued packet carries is open. */
+int unix_finish(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = run_steps(fc, REFILL, NR_STEPS);
+
+	for (int i = 0; fr->usk_twins && i < fr->nr_files; i++)
+		files_close_fd(&fr->usk_twins[i]);
 	return ret;
 }
