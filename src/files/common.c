@@ -131,6 +131,12 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 			d.len = pe->length;
 			for (size_t i = 0; i < pe->n_scm && ret >= 0; i++)
 				ret = add_rights(&d, pe->scm[i]);
+			if (pe->ucred) {
+				d.has_ucred = true;
+				d.ucred[0] = pe->ucred->pid;
+				d.ucred[1] = pe->ucred->uid;
+				d.ucred[2] = pe->ucred->gid;
+			}
 		} else {
 			PipeDataEntry *p = (PipeDataEntry *)m;
 

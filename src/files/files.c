@@ -480,6 +480,9 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 	if (!fr->tasks)
 		return -ENOMEM;
 	fr->nr_tasks = nr_tasks;
+	/* Known to the types' load() (a queued message names its sender). */
+	for (int i = 0; i < nr_tasks; i++)
+		fr->tasks[i].pid = tasks[i].pid;
 	ret = load_files_img(fc);
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->load)
@@ -565,6 +568,15 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 			ret = files_types[i]->prepare(fc);
 	for (int i = 0; !ret && i < fr->nr_files; i++)
 		ret = open_shared(fc, &fr->files[i]);
+	return ret;
+}
+
+int files_finish_shared(struct files_rst_ctx *fc)
+{
+	int ret = 0;
+
+	if (!fc->st)
+		return -EINVAL;
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->finish)
 			ret = files_types[i]->finish(fc);

@@ -111,6 +111,12 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 /* Highest fd number any restored task uses, to place service fds above it. */
 int files_max_fd(struct files_rst_ctx *fc);
 int files_prepare_shared(struct files_rst_ctx *fc);
+/*
+ * Once every task exists, stopped before running any restored code: what
+ * needs their pids (unix socket queues, whose messages carry their
+ * senders' credentials). Runs in amber, on the service fds it still has.
+ */
+int files_finish_shared(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
 int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);

@@ -149,6 +149,8 @@ struct rdata {
 	uint8_t *data;
 	uint32_t *rights; /* sk-queues: file ids carried (SCM_RIGHTS) */
 	int nr_rights;
+	bool has_ucred;	  /* sk-queues: the sender's pid, uid, gid (SCM_CREDENTIALS) */
+	uint32_t ucred[3];
 };
 
 struct rtask_fds {
@@ -197,7 +199,7 @@ struct files_type {
 	int (*check)(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
 	int (*load)(struct files_rst_ctx *fc); /* data images, after files.img */
 	int (*prepare)(struct files_rst_ctx *fc); /* before fork: rfile.svc_fd */
-	int (*finish)(struct files_rst_ctx *fc); /* before fork, every shared file open */
+	int (*finish)(struct files_rst_ctx *fc); /* every task exists, none has run */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
 	void (*rst_free)(struct files_rst_ctx *fc);

@@ -340,15 +340,6 @@ static int fix_queued_client(int sk, const struct fd_desc *d, struct usk_diag *u
 	return 0;
 }
 
-static int check_passcred(int sk, const struct fd_desc *d, const SkOptsEntry *o)
-{
-	int inq = 0;
-
-	if (o->so_passcred && !ioctl(sk, SIOCINQ, &inq) && inq > 0)
-		return refuse(d, "queued messages with credentials (SO_PASSCRED)");
-	return 0;
-}
-
 static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 		    struct usk_diag *u, uint32_t *id)
 {
@@ -364,8 +355,6 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	if (!ret)
 		ret = resolve_name(d, u, &ue, &perms, dir, sizeof(dir));
 	fill_opts(sk, &opts);
-	if (!ret)
-		ret = check_passcred(sk, d, &opts);
 	if (ret)
 		return ret;
 	*id = files_new_id(fc);
@@ -559,6 +548,17 @@ static bool can_queue(struct files_rst *fr, const UnixSkEntry *u)
 	       (!prf || prf->fe->usk->state != USK_TCP_LISTEN);
 }
 
+/* A queued message's sender (SCM_CREDENTIALS) must be a restored task. */
+static int check_sender(struct files_rst *fr, const struct rdata *d)
+{
+	for (int i = 0; i < fr->nr_tasks; i++)
+		if (fr->tasks[i].pid == (pid_t)d->ucred[0])
+			return 0;
+	pr_err("sk-queues.img: packet for %u was sent by pid %u, which is not restored\n", d->id,
+	       d->ucred[0]);
+	return -EINVAL;
+}
+
 /* Files carried by a queued packet are opened by amber, to be sent again. */
 static int mark_in_flight(struct files_rst_ctx *fc, struct rdata *d)
 {
@@ -572,7 +572,7 @@ static int mark_in_flight(struct files_rst_ctx *fc, struct rdata *d)
 		}
 		rf->in_flight = true;
 	}
-	return 0;
+	return d->has_ucred ? check_sender(fc->st, d) : 0;
 }
 
 static int unix_load(struct files_rst_ctx *fc)

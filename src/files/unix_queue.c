@@ -7,9 +7,12 @@
  * (unix_rst.c). Files in flight (SCM_RIGHTS) are dumped as files and
  * named by id in the entry (CRIU's scm_entry); in a stream, the peek
  * stops after the chunk that carries them, so they go with that chunk.
+ * With SO_PASSCRED each message's sender (SCM_CREDENTIALS) is saved as
+ * CRIU's ucred; the sender must be a task of the tree.
  */
 #define LOG_PREFIX "unix: "
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +34,8 @@ struct peeked_fds {
 	int fds[SCM_MAX_FD];
 	uint32_t ids[SCM_MAX_FD];
 	int nr;
+	bool has_cred; /* SCM_CREDENTIALS, when the socket has SO_PASSCRED */
+	struct ucred cred;
 };
 
 static void close_peeked(struct peeked_fds *p)
@@ -44,6 +49,7 @@ static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf,
 			struct peeked_fds *p)
 {
 	SkPacketEntry pe = SK_PACKET_ENTRY__INIT;
+	SkUcredEntry uc = SK_UCRED_ENTRY__INIT;
 	ScmEntry scm = SCM_ENTRY__INIT, *scms[1] = { &scm };
 	int ret = files_get_img(fc, &fc->st->sk_queues, IMG_SK_QUEUES);
 
@@ -55,6 +61,12 @@ static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf,
 		scm.rights = p->ids;
 		pe.n_scm = 1;
 		pe.scm = scms;
+	}
+	if (p->has_cred) {
+		uc.pid = p->cred.pid;
+		uc.uid = p->cred.uid;
+		uc.gid = p->cred.gid;
+		pe.ucred = &uc;
 	}
 	if (!ret)
 		ret = img_write_msg(fc->st->sk_queues, &pe.base);
@@ -68,9 +80,41 @@ static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf,
  * a task and in flight is one file); amber keeps its copies open until
  * the dump ends, for kcmp to compare later fds with.
  */
+/* Is @pid a task of the dumped tree (traced by amber), or a zombie child of one? */
+static bool in_tree(pid_t pid)
+{
+	char path[64], line[128];
+	pid_t tracer = -1, ppid = -1;
+	bool zombie = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "TracerPid: %d", &tracer);
+		sscanf(line, "PPid: %d", &ppid);
+		if (!strncmp(line, "State:\tZ", 8))
+			zombie = true;
+	}
+	fclose(f);
+	if (tracer == getpid())
+		return true;
+	return zombie && ppid > 0 && ppid != pid && in_tree(ppid);
+}
+
 static int dump_peeked(struct files_dump_ctx *fc, const struct fd_desc *d, struct peeked_fds *p)
 {
 	struct files_dump *st = fc->st;
+
+	/* The sender's pid must exist again at restore: one of the tree. */
+	if (p->has_cred && !in_tree(p->cred.pid)) {
+		pr_err("fd %d of pid %d: unix socket: a queued message's sender (SCM_CREDENTIALS pid %d) %s: not supported\n",
+		       d->fd, d->pid, p->cred.pid,
+		       p->cred.pid ? "is outside the dumped tree" : "has exited");
+		return -ENOTSUP;
+	}
 
 	for (int i = 0; i < p->nr; i++) {
 		int *n = xrealloc_array(st->inflight_fds, st->nr_inflight_fds + 1, sizeof(*n));
@@ -95,19 +139,24 @@ static int dump_peeked(struct files_dump_ctx *fc, const struct fd_desc *d, struc
 static ssize_t peek_at(int sk, const struct fd_desc *d, int off, void *buf, size_t len,
 		       struct peeked_fds *p)
 {
-	char cbuf[CMSG_SPACE(SCM_MAX_FD * sizeof(int))];
+	char cbuf[CMSG_SPACE(SCM_MAX_FD * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))];
 	struct iovec iov = { buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
 
 	p->nr = 0;
+	p->has_cred = false;
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)))
 		return -errno;
 	n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+			memcpy(&p->cred, CMSG_DATA(c), sizeof(p->cred));
+			p->has_cred = true;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		for (int *f = (int *)CMSG_DATA(c); (char *)f < (char *)c + c->cmsg_len; f++)

@@ -13,7 +13,8 @@
  *   2. pairs accepted from a listener still in the tree: the client
  *      connects to it again and the accepted end is accept()ed;
  *   3. clients queued on a listener connect to it again, not accepted;
- *   4. (.finish, once every shared file is open) queues: sent again
+ *   4. (.finish, once the tasks exist, stopped, so a queued message's
+ *      sender pid can be given again with SCM_CREDENTIALS) queues: sent again
  *      through the peer, or for a named dgram socket through a temporary
  *      socket, before it connects anywhere; files in flight go with their
  *      packet (SCM_RIGHTS), sent from amber's service fds;
@@ -299,14 +300,23 @@ static int requeue_one(struct rfile *rf, struct rfile *l)
 /* Sends one packet through @via, with the files it carried (now amber's). */
 static int send_packet(struct files_rst *fr, struct rdata *d, int via)
 {
-	char cbuf[CMSG_SPACE(253 * sizeof(int))] = {};
+	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))] = {};
 	struct iovec iov = { d->data, d->len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf };
 	struct cmsghdr *c = (struct cmsghdr *)cbuf;
 
+	if (d->has_ucred) {
+		struct ucred uc = { d->ucred[0], d->ucred[1], d->ucred[2] };
+
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_CREDENTIALS;
+		c->cmsg_len = CMSG_LEN(sizeof(uc));
+		memcpy(CMSG_DATA(c), &uc, sizeof(uc));
+		mh.msg_controllen = CMSG_SPACE(sizeof(uc));
+		c = (struct cmsghdr *)(cbuf + mh.msg_controllen);
+	}
 	if (d->nr_rights) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(d->nr_rights * sizeof(int));
+		mh.msg_controllen += CMSG_SPACE(d->nr_rights * sizeof(int));
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
 		c->cmsg_len = CMSG_LEN(d->nr_rights * sizeof(int));
@@ -320,6 +330,8 @@ static int send_packet(struct files_rst *fr, struct rdata *d, int via)
 			((int *)CMSG_DATA(c))[i] = rf->svc_fd;
 		}
 	}
+	if (!mh.msg_controllen)
+		mh.msg_control = NULL;
 	return sendmsg(via, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -451,7 +463,7 @@ int unix_prepare(struct files_rst_ctx *fc)
 	return run_steps(fc, MAKE, REFILL);
 }
 
-/* Steps 4-6: once every file a queued packet carries is open. */
+/* Steps 4-6: once every task exists (senders' pids), every file in flight open. */
 int unix_finish(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
