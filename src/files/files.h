@@ -70,6 +70,7 @@ struct files_dump_ctx {
 	int dirfd;		/* the image directory */
 	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
 	bool shell_job;		/* --shell-job: terminals may be dumped */
+	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
@@ -98,6 +99,7 @@ struct files_task {
 struct files_rst_ctx {
 	int dirfd;
 	bool shell_job;
+	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
 	int svc_fd_base;
 	int status_fd;
 	/* The restored inode of a memfd (an fd in amber), or -1. */

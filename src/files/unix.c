@@ -416,12 +416,55 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	return ret;
 }
 
+/*
+ * --ext-unix-sk: a dgram socket's peer outside the tree is saved by name
+ * (CRIU's USK_EXTERN entry: dgram, "listening", no fd), for the restore
+ * to connect to again. Half of a stream connection can't be (CRIU
+ * neither).
+ */
+static int dump_external(struct files_dump_ctx *fc, struct dumped_usk *s)
+{
+	UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
+	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct usk_diag me = {}, peer = {};
+	int ret = usk_diag(s->ino, &me);
+
+	if (!ret)
+		ret = usk_diag(s->peer, &peer);
+	free(me.icons);
+	free(peer.icons);
+	if (ret)
+		return ret;
+	if (me.type != SOCK_DGRAM || !peer.namelen) {
+		pr_err("fd %d of pid %d: unix socket %u is connected to %s socket %u outside the dumped tree: not supported\n",
+		       s->fd, s->pid, s->ino, me.type != SOCK_DGRAM ? "stream" : "unnamed", s->peer);
+		return -ENOTSUP;
+	}
+	ue.id = fe.id = files_new_id(fc);
+	ue.ino = s->peer;
+	ue.type = SOCK_DGRAM;
+	ue.state = USK_TCP_LISTEN;
+	ue.uflags = USK_EXTERN;
+	ue.name.len = peer.namelen;
+	ue.name.data = (uint8_t *)peer.name;
+	ue.fown = &fown;
+	ue.opts = &opts;
+	fe.type = FD_TYPES__UNIXSK;
+	fe.usk = &ue;
+	pr_info("unix socket %u: its peer %u outside the tree is saved by name (--ext-unix-sk)\n",
+		s->ino, s->peer);
+	return files_write_entry(fc, &fe);
+}
+
 /* Every socket's peer must be in the tree: run after the last task. */
 static int check_peers(struct files_dump_ctx *fc)
 {
 	struct files_dump *fd = fc->st;
+	int nr = fd->nr_usks, ret = 0;
 
-	for (int i = 0; i < fd->nr_usks; i++) {
+	for (int i = 0; i < nr && !ret; i++) {
 		struct dumped_usk *s = &fd->usks[i];
 		bool found = false;
 
@@ -429,13 +472,21 @@ static int check_peers(struct files_dump_ctx *fc)
 			continue;
 		for (int j = 0; j < fd->nr_usks && !found; j++)
 			found = fd->usks[j].ino == s->peer;
-		if (!found) {
-			pr_err("fd %d of pid %d: unix socket %u is connected to socket %u outside the dumped tree: not supported yet\n",
+		if (found)
+			continue;
+		if (!fc->ext_unix_sk) {
+			pr_err("fd %d of pid %d: unix socket %u is connected to socket %u outside the dumped tree: not supported without --ext-unix-sk\n",
 			       s->fd, s->pid, s->ino, s->peer);
 			return -ENOTSUP;
 		}
+		ret = dump_external(fc, s);
+		/* Saved once, for every socket of the tree connected to it. */
+		if (!ret)
+			ret = remember_usk(fc, &(struct fd_desc){ .pid = s->pid, .fd = s->fd,
+								  .st.st_ino = s->peer },
+					   0, &(struct usk_diag){});
 	}
-	return 0;
+	return ret;
 }
 
 static int unix_dump_fini(struct files_dump_ctx *fc)
@@ -482,8 +533,11 @@ static const char *bad_entry(const UnixSkEntry *u)
 		return "has a path name with a NUL in it";
 	if (u->name_dir && u->name_dir[0] != '/')
 		return "has a relative name_dir";
-	if (u->uflags)
-		return "is external or has CRIU flags amber can't restore";
+	if (u->uflags & ~USK_EXTERN)
+		return "has CRIU flags amber can't restore";
+	if (u->uflags & USK_EXTERN)
+		return u->type != SOCK_DGRAM || !usk_named(u) || u->peer
+			? "is external but not a named dgram socket" : NULL;
 	if (u->state == USK_TCP_LISTEN && (!usk_named(u) || !usk_conn_type(u) || u->peer))
 		return "listens, but is unnamed, connected or not a stream";
 	if (u->backlog > 1u << 20)
@@ -513,10 +567,17 @@ static const char *bad_peer(struct files_rst *fr, const UnixSkEntry *u)
 	return usk_named(p) ? NULL : "is connected to an unnamed socket that is not its twin";
 }
 
-static int check_usk_entry(struct files_rst *fr, const UnixSkEntry *u)
+static int check_usk_entry(struct files_rst_ctx *fc, const UnixSkEntry *u)
 {
+	struct files_rst *fr = fc->st;
 	const char *why = bad_entry(u);
 
+	if (!why && (u->uflags & USK_EXTERN) && !fc->ext_unix_sk) {
+		pr_err("files.img: a socket is connected to unix socket %u outside the tree (%s%.*s): restore with --ext-unix-sk\n",
+		       u->ino, u->name.data[0] ? "" : "@", (int)u->name.len - !u->name.data[0],
+		       (char *)u->name.data + !u->name.data[0]);
+		return -EINVAL;
+	}
 	if (!why)
 		why = bad_peer(fr, u);
 	if (why) {
@@ -583,7 +644,7 @@ static int unix_load(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		FileEntry *fe = fr->files[i].fe;
 
-		if (fe->type == FD_TYPES__UNIXSK && check_usk_entry(fr, fe->usk))
+		if (fe->type == FD_TYPES__UNIXSK && check_usk_entry(fc, fe->usk))
 			return -EINVAL;
 	}
 	for (int i = 0; !ret && i < fr->nr_skq; i++) {

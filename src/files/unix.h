@@ -15,6 +15,8 @@
  *   half-closed     ESTABLISHED, peer 0: its peer was closed
  *   dgram client    A.peer = B, B named (B.peer need not be A)
  *   listener        LISTEN, named, backlog
+ *   external        (--ext-unix-sk) a dgram peer outside the tree: its
+ *                   name only, uflags USK_EXTERN, no fd refers to it
  *
  * A path name is saved as given to bind(); a relative one with name_dir,
  * the directory it was bound in. `deleted`: the path no longer leads to
@@ -30,6 +32,7 @@
 #define USK_TCP_ESTABLISHED 1
 #define USK_TCP_CLOSE	    7
 #define USK_TCP_LISTEN	    10
+#define USK_EXTERN	    1 /* CRIU's uflags: a peer outside the tree, by name */
 #define USK_NAME_MAX	    ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
 
 static inline bool usk_conn_type(const UnixSkEntry *u)

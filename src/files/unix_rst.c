@@ -237,7 +237,7 @@ static int make_one(struct usk_rst *r, struct rfile *rf, int idx)
 	UnixSkEntry *u = usk(rf);
 	int sv[2], ret;
 
-	if (rf->svc_fd >= 0 || is_accepted_end(fr, rf))
+	if (rf->svc_fd >= 0 || is_accepted_end(fr, rf) || (u->uflags & USK_EXTERN))
 		return 0;
 	if (is_twin(fr, rf) && !is_accepted_end(fr, p)) {
 		/* A socketpair; names, if any, bound afterwards give the same addresses. */
@@ -422,7 +422,8 @@ static int run_step(struct usk_rst *r, enum step s, struct rfile *rf, int idx)
 	case ACCEPT:
 		return is_accepted_end(fr, rf) ? accept_one(r, rf) : 0;
 	case REQUEUE:
-		return p && usk(p)->state == USK_TCP_LISTEN ? requeue_one(rf, p) : 0;
+		return p && usk_conn_type(u) && usk(p)->state == USK_TCP_LISTEN ? requeue_one(rf, p)
+										    : 0;
 	case REFILL:
 		return refill_one(r, rf, idx);
 	case FINISH:
