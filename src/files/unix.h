@@ -48,6 +48,11 @@ static inline bool usk_named(const UnixSkEntry *u)
 /* unix_queue.c: peeks socket @sk's queue into sk-queues.img for socket @id. */
 int unix_dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t type,
 		    uint32_t id);
+/* unix_load.c: the files_type hooks of the load */
+int unix_check(struct files_rst_ctx *fc, const FileEntry *fe);
+int unix_load(struct files_rst_ctx *fc);
+uint32_t unix_flags(struct files_rst *fr, const FileEntry *fe);
+void unix_rst_free(struct files_rst_ctx *fc);
 /* unix_rst.c: the entry of the unix socket with inode @ino, or NULL. */
 struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino);
 /* unix_rst.c: makes every unix socket, before fork (files_type.prepare). */
