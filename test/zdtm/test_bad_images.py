@@ -341,6 +341,10 @@ UNIX_CASES = [
     ("files.img", "listener without a name",
      set_usk("name", "", lambda u: u["state"] == 10), "listens, but"),
     ("files.img", "peer missing", set_usk("peer", 12345, lambda u: u["peer"]), "peer"),
+    ("sk-queues.img", "a file in flight missing",
+     set_queue("scm", [{"type": 1, "rights": [99999]}]), "missing from files.img"),
+    ("sk-queues.img", "unknown control message",
+     set_queue("scm", [{"type": 7, "rights": [1]}]), "control data"),
 ]
 
 
