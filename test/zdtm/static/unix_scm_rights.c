@@ -3,11 +3,13 @@
  * Fds in flight (SCM_RIGHTS) in a stream and a dgram queue: a pipe's read
  * end the sender closed (its data and write end must still work), a file
  * the task still has open (one description: the offset is shared) and a
- * socket the sender closed (its twin must still reach it).
+ * socket the sender closed (its twin must still reach it); and a socket
+ * carried in its own queue.
  */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zdtm.h"
@@ -46,7 +48,8 @@ static int recv_fds(int sk, const char *msg, int *fds, int n)
 
 int main(int argc, char **argv)
 {
-	int st[2], dg[2], p[2], other[2], file, got[3];
+	int st[2], dg[2], p[2], other[2], file, got[4];
+	struct stat a, b;
 	char buf[16] = {};
 
 	test_init(argc, argv);
@@ -58,7 +61,8 @@ int main(int argc, char **argv)
 		return fail_errno("setup"), 1;
 	/* Data after the fds: what precedes them in a stream goes with them. */
 	if (send_fds(st[0], "with-fds", (int[]){ p[0], file }, 2) || send(st[0], "plain", 5, 0) != 5 ||
-	    send_fds(dg[0], "dgram-fd", (int[]){ other[1] }, 1))
+	    send_fds(dg[0], "dgram-fd", (int[]){ other[1] }, 1) ||
+	    send_fds(dg[0], "itself", (int[]){ dg[1] }, 1))
 		return fail_errno("sendmsg"), 1;
 	close(p[0]);
 	close(other[1]);
@@ -67,6 +71,9 @@ int main(int argc, char **argv)
 
 	if (recv_fds(st[1], "with-fds", got, 2) || recv_fds(dg[1], "dgram-fd", got + 2, 1))
 		return fail("messages with fds lost"), 1;
+	if (recv_fds(dg[1], "itself", got + 3, 1) || fstat(got[3], &a) || fstat(dg[1], &b) ||
+	    a.st_ino != b.st_ino)
+		return fail("a socket carried in its own queue came back as another"), 1;
 	if (recv(st[1], buf, sizeof(buf), 0) != 5 || memcmp(buf, "plain", 5))
 		return fail("plain data after the fds lost"), 1;
 	if (read(got[0], buf, 5) != 5 || memcmp(buf, "piped", 5) || write(p[1], "x", 1) != 1 ||
