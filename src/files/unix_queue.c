@@ -28,6 +28,7 @@
 #define PEEK_BUF_START (256u << 10)
 #define PEEK_BUF_MAX   (64u << 20)
 #define SCM_MAX_FD     253
+#define OVERFLOW_ID    65534 /* the uid/gid a receiver sees for none */
 
 /* The fds one peek received (SCM_RIGHTS), and their file ids once dumped. */
 struct peeked_fds {
@@ -108,11 +109,13 @@ static int dump_peeked(struct files_dump_ctx *fc, const struct fd_desc *d, struc
 {
 	struct files_dump *st = fc->st;
 
+	/* Sent before anyone asked for credentials: none were attached. */
+	if (p->has_cred && !p->cred.pid && p->cred.uid == OVERFLOW_ID && p->cred.gid == OVERFLOW_ID)
+		p->has_cred = false;
 	/* The sender's pid must exist again at restore: one of the tree. */
 	if (p->has_cred && !in_tree(p->cred.pid)) {
-		pr_err("fd %d of pid %d: unix socket: a queued message's sender (SCM_CREDENTIALS pid %d) %s: not supported\n",
-		       d->fd, d->pid, p->cred.pid,
-		       p->cred.pid ? "is outside the dumped tree" : "has exited");
+		pr_err("fd %d of pid %d: unix socket: a queued message's sender (SCM_CREDENTIALS pid %d) is not a task of the dumped tree (outside it, or exited): not supported\n",
+		       d->fd, d->pid, p->cred.pid);
 		return -ENOTSUP;
 	}
 
