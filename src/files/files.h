@@ -48,7 +48,8 @@
  *                 that several tasks share): a new description;
  *      and, if the type needs them: load() (its data images, checked
  *      against files.img), prepare() (objects created before fork, as
- *      rfile.svc_fd), flags() (F_SETFL flags, when not in the sub-message
+ *      rfile.svc_fd), finish() (once every task exists, stopped, in
+ *      amber: what needs the tasks' pids or every shared file open), flags() (F_SETFL flags, when not in the sub-message
  *      found by open), dump_fini()/dump_free(), rst_free().
  *   2. one line in table.c: &files_<type>_type. The table's order is the
  *      order match() is tried in (first match wins) and the order of the

@@ -19,7 +19,7 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     memfd.c unix*.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
