@@ -33,7 +33,7 @@
  * Layout: files.c walks fd tables, deduplicates descriptions (kcmp),
  * loads files.img and fdinfo images and puts fds in place; it knows no
  * type. Each type is one file holding its dump and its restore side by
- * side (reg.c, pipe.c, unix.c, tty.c, memfd.c), exporting one
+ * side (reg.c, pipe.c, unix*.c, tty.c, memfd.c), exporting one
  * struct files_type (files_internal.h); table.c lists them. common.c has
  * the helpers the types share (writing a file_entry, finding an rfile,
  * loading a data image, moving an fd above the service base).

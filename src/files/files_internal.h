@@ -108,7 +108,7 @@ struct files_dump {
 	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;
-	/* unix.c */
+	/* unix*.c */
 	struct dumped_usk *usks;
 	int nr_usks;
 	struct img *sk_queues;
@@ -176,7 +176,7 @@ struct files_rst {
 	int nr_pipe_data, nr_fifo_data;
 	struct rpipe *pipes;
 	int nr_pipes;
-	/* unix.c */
+	/* unix*.c */
 	struct rdata *skq;
 	int nr_skq;
 	int *usk_twins; /* per rfile: the far end of a half-closed socket, or -1 */
