@@ -98,6 +98,8 @@ struct amber_dump_opts {
 	/* amber_pre_dump() only: */
 	enum amber_pre_dump_mode pre_dump_mode;
 	bool cleanup; /* remove amber's memory tracker from the tree, dump nothing */
+	/* Unix dgram sockets connected outside the tree: save the peer's name. */
+	bool ext_unix_sk;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -112,6 +114,7 @@ struct amber_restore_opts {
 	bool shell_job;
 	bool lazy_pages;	 /* memory arrives through amber_lazy_pages() */
 	const char *lazy_socket; /* NULL: IMAGES_DIR/lazy-pages.socket */
+	bool ext_unix_sk; /* connect such sockets to their outside peer's name again */
 };
 
 /*

@@ -32,6 +32,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.dir = o->images_dir,
 		.leave_running = o->leave_running,
 		.shell_job = o->shell_job,
+		.ext_unix_sk = o->ext_unix_sk,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

@@ -23,6 +23,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.dir = o.images_dir,
 		.detach = o.detach,
 		.shell_job = o.shell_job,
+		.ext_unix_sk = o.ext_unix_sk,
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
 	};

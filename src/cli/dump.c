@@ -11,6 +11,7 @@ static const struct option dump_long_opts[] = {
 	{ "images-dir", required_argument, 0, 'D' },
 	{ "leave-running", no_argument, 0, 'R' },
 	{ "shell-job", no_argument, 0, 'j' },
+	{ "ext-unix-sk", no_argument, 0, 'X' },
 	{ "track-mem", optional_argument, 0, 'T' },
 	{ "prev-images-dir", required_argument, 0, 'P' },
 	{ "cleanup", no_argument, 0, 'C' },
@@ -38,6 +39,9 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case 'j':
 		o->shell_job = true;
+		return true;
+	case 'X':
+		o->ext_unix_sk = true;
 		return true;
 	case 'T':
 		o->track_mem = optarg ? optarg : "auto";

@@ -15,6 +15,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "restore-detached", no_argument, 0, 'd' },
 		{ "shell-job", no_argument, 0, 'j' },
+		{ "ext-unix-sk", no_argument, 0, 'X' },
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ 0 },
@@ -35,6 +36,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			break;
 		case 'j':
 			o.shell_job = true;
+			break;
+		case 'X':
+			o.ext_unix_sk = true;
 			break;
 		case 'L':
 			o.lazy_pages = true;

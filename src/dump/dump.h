@@ -34,6 +34,7 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	bool ext_unix_sk; /* --ext-unix-sk */
 	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
 	const char *track_mem;
 	/* The parent image, relative to dir (made DIR/parent). */

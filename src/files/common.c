@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -91,6 +93,22 @@ int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub)
 	return 0;
 }
 
+/* The file ids an sk_packet_entry carries (SCM_RIGHTS, at most SCM_MAX_FD). */
+static int add_rights(struct rdata *d, const ScmEntry *scm)
+{
+	uint32_t *n;
+
+	if (scm->type != SCM_RIGHTS || d->nr_rights + scm->n_rights > 253)
+		return -EINVAL;
+	n = xrealloc_array(d->rights, d->nr_rights + scm->n_rights + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memcpy(n + d->nr_rights, scm->rights, scm->n_rights * sizeof(*n));
+	d->rights = n;
+	d->nr_rights += scm->n_rights;
+	return 0;
+}
+
 /* pipes-data.img, fifo-data.img and sk-queues.img: entries + raw payloads. */
 int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata **arr, int *nr)
 {
@@ -107,8 +125,18 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 		struct rdata *n;
 
 		if (skq) {
-			d.id = ((SkPacketEntry *)m)->id_for;
-			d.len = ((SkPacketEntry *)m)->length;
+			SkPacketEntry *pe = (SkPacketEntry *)m;
+
+			d.id = pe->id_for;
+			d.len = pe->length;
+			for (size_t i = 0; i < pe->n_scm && ret >= 0; i++)
+				ret = add_rights(&d, pe->scm[i]);
+			if (pe->ucred) {
+				d.has_ucred = true;
+				d.ucred[0] = pe->ucred->pid;
+				d.ucred[1] = pe->ucred->uid;
+				d.ucred[2] = pe->ucred->gid;
+			}
 		} else {
 			PipeDataEntry *p = (PipeDataEntry *)m;
 
@@ -117,8 +145,14 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 			d.size = p->has_size ? p->size : 0;
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
+		if (ret < 0) {
+			free(d.rights);
+			pr_err("%s: entry for %u carries bad control data\n", img->name, d.id);
+			break;
+		}
 		if (d.len > FILES_MAX_PIPE_SZ || d.size > FILES_MAX_PIPE_SZ ||
 		    (d.size && d.len > d.size) || (!skq && files_rdata(*arr, *nr, d.id))) {
+			free(d.rights);
 			pr_err("%s: entry for %u is corrupt (%u bytes, size %u)\n", img->name, d.id,
 			       d.len, d.size);
 			ret = -EINVAL;
@@ -128,6 +162,7 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 		n = xrealloc_array(*arr, *nr + 1, sizeof(*n));
 		if (!d.data || !n) {
 			free(d.data);
+			free(d.rights);
 			ret = -ENOMEM;
 			break;
 		}
@@ -143,8 +178,10 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 
 void files_free_data(struct rdata *arr, int nr)
 {
-	for (int i = 0; i < nr; i++)
+	for (int i = 0; i < nr; i++) {
 		free(arr[i].data);
+		free(arr[i].rights);
+	}
 	free(arr);
 }
 

@@ -41,11 +41,14 @@
 
 /* ---- dump ---- */
 
+static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id);
+
 int files_dump_init(struct files_dump_ctx *fc)
 {
 	fc->st = xzalloc(sizeof(*fc->st));
 	if (!fc->st)
 		return -ENOMEM;
+	fc->st->dump_own_fd = dump_own_fd;
 	fc->st->files_img = img_open(fc->dirfd, IMG_FILES, true, 0);
 	return fc->st->files_img ? 0 : -errno;
 }
@@ -170,6 +173,29 @@ static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdT
 	if (ret)
 		return ret;
 	return remember(fc->st, d, *id, *type);
+}
+
+/* A file amber holds as @fd (one in flight in a socket queue), as a task's fd is. */
+static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
+{
+	struct fd_desc *d = xzalloc(sizeof(*d));
+	cleanup_close int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	struct dumped_file *old;
+	FdTypes type;
+	int ret;
+
+	if (!d || pidfd < 0) {
+		free(d);
+		return d ? -errno : -ENOMEM;
+	}
+	ret = describe_fd(getpid(), pidfd, fd, d);
+	old = ret ? NULL : find_dumped(fc->st, d);
+	if (old)
+		*id = old->id;
+	else if (!ret)
+		ret = dump_new_file(fc, d, &type, id);
+	free(d);
+	return ret;
 }
 
 static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
@@ -454,6 +480,9 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 	if (!fr->tasks)
 		return -ENOMEM;
 	fr->nr_tasks = nr_tasks;
+	/* Known to the types' load() (a queued message names its sender). */
+	for (int i = 0; i < nr_tasks; i++)
+		fr->tasks[i].pid = tasks[i].pid;
 	ret = load_files_img(fc);
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->load)
@@ -513,7 +542,7 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	const struct files_type *ft = files_type_of(rf->fe->type);
 	int fd;
 
-	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared) || rf->svc_fd >= 0)
+	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared && !rf->in_flight) || rf->svc_fd >= 0)
 		return 0;
 	fd = ft->open(fc, rf);
 	if (fd < 0)
@@ -542,6 +571,18 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->late)
 			ret = files_types[i]->late(fc);
+	return ret;
+}
+
+int files_finish_shared(struct files_rst_ctx *fc)
+{
+	int ret = 0;
+
+	if (!fc->st)
+		return -EINVAL;
+	for (int i = 0; !ret && i < files_nr_types; i++)
+		if (files_types[i]->finish)
+			ret = files_types[i]->finish(fc);
 	return ret;
 }
 

@@ -34,7 +34,7 @@
  * Layout: files.c walks fd tables, deduplicates descriptions (kcmp),
  * loads files.img and fdinfo images and puts fds in place; it knows no
  * type. Each type is one file holding its dump and its restore side by
- * side (reg.c, pipe.c, unix.c, tty.c, memfd.c, eventfd.c, signalfd.c,
+ * side (reg.c, pipe.c, unix*.c, tty.c, memfd.c, eventfd.c, signalfd.c,
  * timerfd.c, epoll.c, inotify.c), exporting one
  * struct files_type (files_internal.h); table.c lists them. common.c has
  * the helpers the types share (writing a file_entry, finding an rfile,
@@ -51,7 +51,9 @@
  *      and, if the type needs them: load() (its data images, checked
  *      against files.img), prepare() (objects created before fork, as
  *      rfile.svc_fd), late() (before fork, once every file is open:
- *      epoll.c adds its targets), flags() (F_SETFL flags, when not in the sub-message
+ *      epoll.c adds its targets), finish() (once every task exists,
+ *      stopped, in amber: what needs the tasks' pids or every shared
+ *      file open), flags() (F_SETFL flags, when not in the sub-message
  *      found by open), dump_fini()/dump_free(), rst_free().
  *   2. one line in table.c: &files_<type>_type. The table's order is the
  *      order match() is tried in (first match wins) and the order of the
@@ -73,6 +75,7 @@ struct files_dump_ctx {
 	int dirfd;		/* the image directory */
 	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
 	bool shell_job;		/* --shell-job: terminals may be dumped */
+	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
@@ -101,6 +104,7 @@ struct files_task {
 struct files_rst_ctx {
 	int dirfd;
 	bool shell_job;
+	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
 	int svc_fd_base;
 	int status_fd;
 	/* The restored inode of a memfd (an fd in amber), or -1. */
@@ -114,6 +118,12 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 /* Highest fd number any restored task uses, to place service fds above it. */
 int files_max_fd(struct files_rst_ctx *fc);
 int files_prepare_shared(struct files_rst_ctx *fc);
+/*
+ * Once every task exists, stopped before running any restored code: what
+ * needs their pids (unix socket queues, whose messages carry their
+ * senders' credentials). Runs in amber, on the service fds it still has.
+ */
+int files_finish_shared(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
 int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);

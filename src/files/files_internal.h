@@ -19,7 +19,7 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     memfd.c unix*.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
  *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c (fown.c: file owner)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
@@ -100,15 +100,23 @@ struct dumped_memfd {
 
 struct files_dump {
 	struct img *files_img; /* files.img, shared by every task */
+	/*
+	 * files.c: dumps amber's own fd @fd (a file in flight in a socket
+	 * queue) as a task's fd is dumped, deduplicated; *id. A pointer, so
+	 * that a type calling back into the dispatcher makes no file cycle.
+	 */
+	int (*dump_own_fd)(struct files_dump_ctx *fc, int fd, uint32_t *id);
 	struct dumped_file *files;
 	int nr_files;
 	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;
-	/* unix.c */
+	/* unix*.c */
 	struct dumped_usk *usks;
 	int nr_usks;
 	struct img *sk_queues;
+	int *inflight_fds; /* amber's copies of fds in flight, kept for kcmp */
+	int nr_inflight_fds;
 	/* pipe.c */
 	uint64_t *pipes_done; /* pipe inodes whose data is saved */
 	int nr_pipes_done;
@@ -138,6 +146,7 @@ struct rfile {
 	GhostFileEntry *ghost;
 	int ghost_fd;  /* the recreated unlinked file, >= svc_fd_base */
 	bool shared;   /* open before fork even if one task has it (epoll.c) */
+	bool in_flight; /* carried by a queued unix message: opened by amber */
 };
 
 struct rdata {
@@ -145,6 +154,10 @@ struct rdata {
 	uint32_t size;
 	uint32_t len;
 	uint8_t *data;
+	uint32_t *rights; /* sk-queues: file ids carried (SCM_RIGHTS) */
+	int nr_rights;
+	bool has_ucred;	  /* sk-queues: the sender's pid, uid, gid (SCM_CREDENTIALS) */
+	uint32_t ucred[3];
 };
 
 struct rtask_fds {
@@ -170,12 +183,13 @@ struct files_rst {
 	int nr_pipe_data, nr_fifo_data;
 	struct rpipe *pipes;
 	int nr_pipes;
-	/* unix.c */
+	/* unix*.c */
 	struct rdata *skq;
 	int nr_skq;
 	/* epoll.c: the epolls whose targets late() adds */
 	struct rfile **epolls;
 	int nr_epolls;
+	int *usk_twins; /* per rfile: the far end of a half-closed socket, or -1 */
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
@@ -196,6 +210,7 @@ struct files_type {
 	int (*load)(struct files_rst_ctx *fc); /* data images, after files.img */
 	int (*prepare)(struct files_rst_ctx *fc); /* before fork: rfile.svc_fd */
 	int (*late)(struct files_rst_ctx *fc); /* before fork, every file opened */
+	int (*finish)(struct files_rst_ctx *fc); /* every task exists, none has run */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
 	void (*rst_free)(struct files_rst_ctx *fc);

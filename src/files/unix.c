@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * Unix sockets: unnamed ones (socketpairs, half-closed socketpairs and
- * unconnected sockets). Dump: state from sock_diag, queues peeked with
- * SO_PEEK_OFF + MSG_PEEK into sk-queues.img; a socket whose peer is
- * outside the tree is refused once every task is dumped. Restore: a
- * socketpair per connected pair, made before fork, each queue sent again
- * through the other end, shutdown applied last.
+ * Unix sockets, the dump (load checks: unix_load.c; restore: unix_rst.c;
+ * the model is in unix.h). Dump: state from sock_diag (name, peer,
+ * shutdown, pending connections, backlog); a path name is checked against
+ * the socket's inode to tell a live name from one unlinked since; queues
+ * are peeked into sk-queues.img (unix_queue.c). A client
+ * whose connection is queued on a listener, not yet accepted, gets the
+ * listener as its peer. A socket whose peer is outside the tree is
+ * refused once every task is dumped.
  *
  * Any other socket family is refused here, naming it: this type matches
  * every socket until inet, netlink and packet sockets have their own.
@@ -16,13 +18,16 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <linux/unix_diag.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -30,57 +35,94 @@
 #include "base/util.h"
 #include "fdinfo.pb-c.h"
 #include "files/files_internal.h"
+#include "files/unix.h"
 #include "image/image.h"
 #include "sk-packet.pb-c.h"
 #include "sk-unix.pb-c.h"
 
-#define PEEK_BUF_START (256u << 10)
-#define PEEK_BUF_MAX   (64u << 20)
+#define DIAG_SHOW      (UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | \
+			UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN)
 
 /* ---- dump ---- */
 
 struct usk_diag {
-	uint32_t type, state, peer, shutdown;
-	bool named;
+	uint32_t ino, type, state, peer, shutdown, backlog, vfs_ino, vfs_dev;
+	bool has_vfs;
+	int namelen;
+	char name[USK_NAME_MAX + 1];
+	uint32_t *icons; /* inodes of the clients queued on a listener */
+	int nr_icons;
 };
 
-static int parse_diag(struct nlmsghdr *h, struct usk_diag *u)
+static void parse_attr(struct usk_diag *u, struct nlattr *a)
+{
+	void *data = (char *)a + NLA_HDRLEN;
+	int len = a->nla_len - NLA_HDRLEN;
+
+	switch (a->nla_type) {
+	case UNIX_DIAG_NAME:
+		u->namelen = min(len, USK_NAME_MAX);
+		memcpy(u->name, data, u->namelen);
+		break;
+	case UNIX_DIAG_VFS:
+		if (len >= (int)sizeof(struct unix_diag_vfs)) {
+			u->vfs_ino = ((struct unix_diag_vfs *)data)->udiag_vfs_ino;
+			u->vfs_dev = ((struct unix_diag_vfs *)data)->udiag_vfs_dev;
+			u->has_vfs = true;
+		}
+		break;
+	case UNIX_DIAG_PEER:
+		memcpy(&u->peer, data, sizeof(u->peer));
+		break;
+	case UNIX_DIAG_SHUTDOWN:
+		u->shutdown = *(uint8_t *)data;
+		break;
+	case UNIX_DIAG_RQLEN:
+		u->backlog = ((struct unix_diag_rqlen *)data)->udiag_wqueue;
+		break;
+	case UNIX_DIAG_ICONS:
+		u->icons = malloc(len ? len : 1);
+		if (u->icons) {
+			memcpy(u->icons, data, len);
+			u->nr_icons = len / sizeof(uint32_t);
+		}
+		break;
+	}
+}
+
+static void parse_diag(struct nlmsghdr *h, struct usk_diag *u)
 {
 	struct unix_diag_msg *m = NLMSG_DATA(h);
 	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 	struct nlattr *a = (struct nlattr *)(m + 1);
 
-	u->type = m->udiag_type;
-	u->state = m->udiag_state;
+	*u = (struct usk_diag){ .ino = m->udiag_ino, .type = m->udiag_type,
+				.state = m->udiag_state };
 	while (len >= (int)sizeof(*a) && a->nla_len >= sizeof(*a) && a->nla_len <= len) {
-		void *data = (char *)a + NLA_HDRLEN;
-
-		if (a->nla_type == UNIX_DIAG_NAME)
-			u->named = true;
-		else if (a->nla_type == UNIX_DIAG_PEER)
-			memcpy(&u->peer, data, sizeof(u->peer));
-		else if (a->nla_type == UNIX_DIAG_SHUTDOWN)
-			u->shutdown = *(uint8_t *)data;
+		parse_attr(u, a);
 		len -= NLA_ALIGN(a->nla_len);
 		a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
 	}
-	return 0;
 }
 
-/* Asks sock_diag about the unix socket with inode @ino. */
-static int usk_diag(uint32_t ino, struct usk_diag *u)
+/*
+ * Asks sock_diag about unix socket @ino, or (@ino 0) walks every listening
+ * one, calling @each until it returns non-zero. Returns 0, 1 (@each
+ * stopped the walk) or -errno.
+ */
+static int usk_query(uint32_t ino, int (*each)(struct usk_diag *u, void *arg), void *arg)
 {
 	struct {
 		struct nlmsghdr nlh;
 		struct unix_diag_req r;
 	} req = {
 		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST },
-		.r = { .sdiag_family = AF_UNIX, .udiag_states = -1, .udiag_ino = ino,
-		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER,
+			 .nlmsg_flags = NLM_F_REQUEST | (ino ? 0 : NLM_F_DUMP) },
+		.r = { .sdiag_family = AF_UNIX, .udiag_ino = ino, .udiag_show = DIAG_SHOW,
+		       .udiag_states = ino ? -1u : 1u << USK_TCP_LISTEN,
 		       .udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
 	};
-	long buf[2048];
+	static long buf[8192];
 	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	ssize_t n;
 
@@ -88,105 +130,79 @@ static int usk_diag(uint32_t ino, struct usk_diag *u)
 		pr_perror("sock_diag");
 		return -errno;
 	}
-	n = recv(nl, buf, sizeof(buf), 0);
-	for (struct nlmsghdr *h = (void *)buf; n > 0 && NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			struct nlmsgerr *e = NLMSG_DATA(h);
+	while ((n = recv(nl, buf, sizeof(buf), 0)) > 0) {
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			struct usk_diag u;
+			int r;
 
-			pr_err("sock_diag of unix socket %u: %s\n", ino, strerror(-e->error));
-			return e->error ? e->error : -EIO;
-		}
-		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY)
-			return parse_diag(h, u);
-	}
-	pr_err("sock_diag: no answer for unix socket %u\n", ino);
-	return -EIO;
-}
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
 
-static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf, size_t len)
-{
-	SkPacketEntry pe = SK_PACKET_ENTRY__INIT;
-	int ret = files_get_img(fc, &fc->st->sk_queues, IMG_SK_QUEUES);
-
-	pe.id_for = id;
-	pe.length = len;
-	if (!ret)
-		ret = img_write_msg(fc->st->sk_queues, &pe.base);
-	if (!ret)
-		ret = img_write_raw(fc->st->sk_queues, buf, len);
-	return ret;
-}
-
-/* Peeks one packet (dgram) or chunk (stream) at @off; 0 at the end of the queue. */
-static ssize_t peek_at(int sk, const struct fd_desc *d, int off, void *buf, size_t len)
-{
-	char cbuf[CMSG_SPACE(64 * sizeof(int))];
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	ssize_t n;
-
-	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off)))
-		return -errno;
-	n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
-	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (int *p = (int *)CMSG_DATA(c); (char *)p < (char *)c + c->cmsg_len; p++)
-			close(*p);
-		mh.msg_flags |= MSG_CTRUNC;
-	}
-	if (mh.msg_flags & MSG_CTRUNC) {
-		pr_err("fd %d of pid %d: unix socket has fds in flight (SCM_RIGHTS): not supported yet\n",
-		       d->fd, d->pid);
-		return -ENOTSUP;
-	}
-	return n;
-}
-
-static int dump_queue(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t type,
-		      uint32_t id)
-{
-	int orig = -1, off = 0, ret = 0;
-	socklen_t ol = sizeof(orig);
-	size_t len = PEEK_BUF_START;
-	cleanup_free uint8_t *buf = malloc(len);
-
-	if (!buf)
-		return -ENOMEM;
-	getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &orig, &ol);
-	for (;;) {
-		ssize_t n = peek_at(sk, d, off, buf, len);
-
-		if (n <= 0) {
-			ret = n;
-			break;
-		}
-		if (type != SOCK_STREAM && (size_t)n > len) {
-			/* A datagram larger than the buffer: grow and peek it again. */
-			uint8_t *nb = n <= PEEK_BUF_MAX ? realloc(buf, n) : NULL;
-
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
+				pr_err("sock_diag of unix socket %u: %s\n", ino, strerror(-e->error));
+				return e->error ? e->error : -EIO;
 			}
-			buf = nb;
-			len = n;
-			continue;
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+				continue;
+			parse_diag(h, &u);
+			r = each(&u, arg);
+			free(u.icons);
+			if (r || ino)
+				return r;
 		}
-		n = min((size_t)n, len);
-		ret = write_packet(fc, id, buf, n);
-		if (ret)
-			break;
-		off += n;
 	}
-	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &orig, sizeof(orig)))
-		pr_warn("fd %d of pid %d: can't reset SO_PEEK_OFF\n", d->fd, d->pid);
-	if (ret == -EOPNOTSUPP || ret == -ENOPROTOOPT)
-		pr_err("fd %d of pid %d: can't peek the socket queue\n", d->fd, d->pid);
+	if (n < 0)
+		pr_perror("sock_diag recv");
+	return n < 0 ? -errno : 0;
+}
+
+static int copy_one(struct usk_diag *u, void *arg)
+{
+	struct usk_diag *out = arg;
+
+	*out = *u;
+	u->icons = NULL; /* now out's */
+	return 0;
+}
+
+static int usk_diag(uint32_t ino, struct usk_diag *u)
+{
+	u->ino = 0;
+	int ret = usk_query(ino, copy_one, u);
+
+	if (!ret && u->ino != ino) {
+		pr_err("sock_diag: no answer for unix socket %u\n", ino);
+		return -EIO;
+	}
 	return ret;
+}
+
+struct icon_search {
+	uint32_t client, listener;
+};
+
+static int has_icon(struct usk_diag *u, void *arg)
+{
+	struct icon_search *s = arg;
+
+	for (int i = 0; i < u->nr_icons; i++) {
+		if (u->icons[i] == s->client) {
+			s->listener = u->ino;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The listener on which client @ino waits to be accepted, or 0. */
+static int find_listener(uint32_t ino, uint32_t *listener)
+{
+	struct icon_search s = { .client = ino };
+	int ret = usk_query(0, has_icon, &s);
+
+	*listener = s.listener;
+	return ret < 0 ? ret : 0;
 }
 
 static const char *family_name(int family)
@@ -200,22 +216,61 @@ static const char *family_name(int family)
 	}
 }
 
+static int refuse(const struct fd_desc *d, const char *why)
+{
+	pr_err("fd %d of pid %d: unix socket: %s: not supported\n", d->fd, d->pid, why);
+	return -ENOTSUP;
+}
+
 static int check_usk(const struct fd_desc *d, const struct usk_diag *u)
 {
-	const char *why = NULL;
+	if (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET)
+		return refuse(d, "a socket of this type");
+	if (u->state != USK_TCP_ESTABLISHED && u->state != USK_TCP_CLOSE &&
+	    u->state != USK_TCP_LISTEN)
+		return refuse(d, "a socket in this state");
+	if (u->namelen && u->name[0] && !u->has_vfs)
+		return refuse(d, "bound to a path sock_diag shows no inode for");
+	return 0;
+}
 
-	if (u->named)
-		why = "bound (named) unix socket";
-	else if (u->state == TCP_LISTEN)
-		why = "listening unix socket";
-	else if (u->type != SOCK_STREAM && u->type != SOCK_DGRAM && u->type != SOCK_SEQPACKET)
-		why = "unix socket of this type";
-	else if (u->state != TCP_ESTABLISHED && u->state != TCP_CLOSE)
-		why = "unix socket in this state";
-	if (!why)
-		return 0;
-	pr_err("fd %d of pid %d: %s is not supported yet\n", d->fd, d->pid, why);
-	return -ENOTSUP;
+/*
+ * A path name: saved as bound; relative ones with the task's cwd as
+ * name_dir. deleted when the path no longer leads to the socket's inode.
+ */
+static int resolve_name(const struct fd_desc *d, const struct usk_diag *u, UnixSkEntry *ue,
+			FilePermsEntry *perms, char *dir, size_t dirlen)
+{
+	char path[PATH_MAX + USK_NAME_MAX + 32];
+	struct stat st;
+	ssize_t n;
+
+	ue->name.len = u->namelen;
+	ue->name.data = (uint8_t *)u->name;
+	if (!u->namelen || !u->name[0])
+		return 0; /* unnamed or abstract */
+	if (u->name[0] != '/') {
+		snprintf(path, sizeof(path), "/proc/%d/cwd", d->pid);
+		n = readlink(path, dir, dirlen - 1);
+		if (n < 0)
+			return -errno;
+		dir[n] = '\0';
+		ue->name_dir = dir;
+		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", d->pid, u->name);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/root%s", d->pid, u->name);
+	}
+	ue->has_deleted = true;
+	ue->deleted = stat(path, &st) || st.st_ino != u->vfs_ino ||
+		      major(st.st_dev) != (u->vfs_dev >> 20) ||
+		      minor(st.st_dev) != (u->vfs_dev & 0xfffff);
+	if (!ue->deleted) {
+		perms->mode = st.st_mode;
+		perms->uid = st.st_uid;
+		perms->gid = st.st_gid;
+		ue->file_perms = perms;
+	}
+	return 0;
 }
 
 static void fill_opts(int sk, SkOptsEntry *o)
@@ -240,6 +295,11 @@ static void fill_opts(int sk, SkOptsEntry *o)
 		o->so_rcv_tmo_sec = tv.tv_sec;
 		o->so_rcv_tmo_usec = tv.tv_usec;
 	}
+	l = sizeof(v);
+	if (!getsockopt(sk, SOL_SOCKET, SO_PASSCRED, &v, &l) && v) {
+		o->has_so_passcred = true;
+		o->so_passcred = true;
+	}
 }
 
 static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t id,
@@ -253,16 +313,79 @@ static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	fd->usks = n;
 	n[fd->nr_usks++] = (struct dumped_usk){ .id = id, .ino = d->st.st_ino, .peer = u->peer,
 						 .state = u->state, .pid = d->pid, .fd = d->fd,
-						 .named = u->named };
+						 .named = u->namelen > 0 };
 	return 0;
 }
 
-static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+/*
+ * A connected stream client without a peer: queued on a listener (the
+ * listener becomes its peer), or half-closed. Data it sent before being
+ * accepted sits in a socket no fd reaches: refused.
+ */
+static int fix_queued_client(int sk, const struct fd_desc *d, struct usk_diag *u)
+{
+	int outq = 0, ret;
+
+	if (u->peer || u->state != USK_TCP_ESTABLISHED || u->type == SOCK_DGRAM)
+		return 0;
+	ret = find_listener(u->ino, &u->peer);
+	if (ret || !u->peer)
+		return ret;
+	if (!ioctl(sk, SIOCOUTQ, &outq) && outq > 0) {
+		pr_err("fd %d of pid %d: unix socket %u sent %d bytes on a connection listener %u has not accepted yet: not supported\n",
+		       d->fd, d->pid, u->ino, outq, u->peer);
+		return -ENOTSUP;
+	}
+	pr_debug("unix socket %u is queued on listener %u\n", u->ino, u->peer);
+	return 0;
+}
+
+static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
+		    struct usk_diag *u, uint32_t *id)
 {
 	UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
 	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
+	FilePermsEntry perms = FILE_PERMS_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = fix_queued_client(sk, d, u);
+	if (!ret)
+		ret = resolve_name(d, u, &ue, &perms, dir, sizeof(dir));
+	fill_opts(sk, &opts);
+	if (ret)
+		return ret;
+	*id = files_new_id(fc);
+	ue.id = *id;
+	ue.ino = d->st.st_ino;
+	ue.type = u->type;
+	ue.state = u->state;
+	ue.flags = d->flags;
+	ue.peer = u->peer;
+	ue.backlog = u->state == USK_TCP_LISTEN ? u->backlog : 0;
+	ue.fown = &fown;
+	ue.opts = &opts;
+	ue.has_shutdown = u->shutdown != 0;
+	ue.shutdown = u->shutdown & 3;
+	fe.type = FD_TYPES__UNIXSK;
+	fe.id = *id;
+	fe.usk = &ue;
+	/* Known before its queue is read: the queue may carry this very socket. */
+	ret = remember_usk(fc, d, *id, u);
+	/* A listener's queue holds connections; an unconnected stream, nothing. */
+	if (!ret && (u->state == USK_TCP_ESTABLISHED || u->type == SOCK_DGRAM))
+		ret = unix_dump_queue(fc, sk, d, u->type, *id);
+	if (!ret)
+		ret = files_write_entry(fc, &fe);
+	pr_debug("unix socket %u: type %u state %u peer %u name %d bytes%s\n", ue.ino, ue.type,
+		 ue.state, ue.peer, u->namelen, ue.deleted ? " (deleted)" : "");
+	return ret;
+}
+
+static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+{
 	struct usk_diag u = {};
 	cleanup_close int sk = files_getfd(d);
 	int family = 0, ret;
@@ -270,6 +393,13 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 
 	if (sk < 0)
 		return sk;
+	/* One socket, one file: met again in flight in its own (or a peer's) queue. */
+	for (int i = 0; i < fc->st->nr_usks; i++) {
+		if (fc->st->usks[i].ino == d->st.st_ino) {
+			*id = fc->st->usks[i].id;
+			return 0;
+		}
+	}
 	if (getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l))
 		return -errno;
 	if (family != AF_UNIX) {
@@ -280,38 +410,61 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ret = usk_diag(d->st.st_ino, &u);
 	if (!ret)
 		ret = check_usk(d, &u);
+	if (!ret)
+		ret = dump_usk(fc, d, sk, &u, id);
+	free(u.icons);
+	return ret;
+}
+
+/*
+ * --ext-unix-sk: a dgram socket's peer outside the tree is saved by name
+ * (CRIU's USK_EXTERN entry: dgram, "listening", no fd), for the restore
+ * to connect to again. Half of a stream connection can't be (CRIU
+ * neither).
+ */
+static int dump_external(struct files_dump_ctx *fc, struct dumped_usk *s)
+{
+	UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
+	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct usk_diag me = {}, peer = {};
+	int ret = usk_diag(s->ino, &me);
+
+	if (!ret)
+		ret = usk_diag(s->peer, &peer);
+	free(me.icons);
+	free(peer.icons);
 	if (ret)
 		return ret;
-	*id = files_new_id(fc);
-	fill_opts(sk, &opts);
-	ue.id = *id;
-	ue.ino = d->st.st_ino;
-	ue.type = u.type;
-	ue.state = u.state;
-	ue.flags = d->flags;
-	ue.peer = u.peer;
+	if (me.type != SOCK_DGRAM || !peer.namelen) {
+		pr_err("fd %d of pid %d: unix socket %u is connected to %s socket %u outside the dumped tree: not supported\n",
+		       s->fd, s->pid, s->ino, me.type != SOCK_DGRAM ? "stream" : "unnamed", s->peer);
+		return -ENOTSUP;
+	}
+	ue.id = fe.id = files_new_id(fc);
+	ue.ino = s->peer;
+	ue.type = SOCK_DGRAM;
+	ue.state = USK_TCP_LISTEN;
+	ue.uflags = USK_EXTERN;
+	ue.name.len = peer.namelen;
+	ue.name.data = (uint8_t *)peer.name;
 	ue.fown = &fown;
 	ue.opts = &opts;
-	ue.has_shutdown = u.shutdown != 0;
-	ue.shutdown = u.shutdown & 3;
 	fe.type = FD_TYPES__UNIXSK;
-	fe.id = *id;
 	fe.usk = &ue;
-	ret = dump_queue(fc, sk, d, u.type, *id);
-	if (!ret)
-		ret = remember_usk(fc, d, *id, &u);
-	if (!ret)
-		ret = files_write_entry(fc, &fe);
-	pr_debug("unix socket %u: type %u state %u peer %u\n", ue.ino, ue.type, ue.state, ue.peer);
-	return ret;
+	pr_info("unix socket %u: its peer %u outside the tree is saved by name (--ext-unix-sk)\n",
+		s->ino, s->peer);
+	return files_write_entry(fc, &fe);
 }
 
 /* Every socket's peer must be in the tree: run after the last task. */
 static int check_peers(struct files_dump_ctx *fc)
 {
 	struct files_dump *fd = fc->st;
+	int nr = fd->nr_usks, ret = 0;
 
-	for (int i = 0; i < fd->nr_usks; i++) {
+	for (int i = 0; i < nr && !ret; i++) {
 		struct dumped_usk *s = &fd->usks[i];
 		bool found = false;
 
@@ -319,13 +472,21 @@ static int check_peers(struct files_dump_ctx *fc)
 			continue;
 		for (int j = 0; j < fd->nr_usks && !found; j++)
 			found = fd->usks[j].ino == s->peer;
-		if (!found) {
-			pr_err("fd %d of pid %d: unix socket %u is connected to socket %u outside the dumped tree: not supported yet\n",
+		if (found)
+			continue;
+		if (!fc->ext_unix_sk) {
+			pr_err("fd %d of pid %d: unix socket %u is connected to socket %u outside the dumped tree: not supported without --ext-unix-sk\n",
 			       s->fd, s->pid, s->ino, s->peer);
 			return -ENOTSUP;
 		}
+		ret = dump_external(fc, s);
+		/* Saved once, for every socket of the tree connected to it. */
+		if (!ret)
+			ret = remember_usk(fc, &(struct fd_desc){ .pid = s->pid, .fd = s->fd,
+								  .st.st_ino = s->peer },
+					   0, &(struct usk_diag){});
 	}
-	return 0;
+	return ret;
 }
 
 static int unix_dump_fini(struct files_dump_ctx *fc)
@@ -345,189 +506,9 @@ static void unix_dump_free(struct files_dump_ctx *fc)
 {
 	img_close(fc->st->sk_queues);
 	free(fc->st->usks);
-}
-
-/* ---- restore: load ---- */
-
-static int unix_check(struct files_rst_ctx *fc, const FileEntry *fe)
-{
-	return files_check_sub(fe, fe->usk, fe->usk ? fe->usk->id : 0);
-}
-
-static struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino)
-{
-	for (int i = 0; i < fr->nr_files; i++) {
-		FileEntry *fe = fr->files[i].fe;
-
-		if (fe->type == FD_TYPES__UNIXSK && fe->usk->ino == ino)
-			return &fr->files[i];
-	}
-	return NULL;
-}
-
-static int check_pair(struct files_rst *fr, UnixSkEntry *u)
-{
-	struct rfile *peer = u->peer ? usk_by_ino(fr, u->peer) : NULL;
-
-	if (u->peer && (!peer || peer->fe->usk->peer != u->ino)) {
-		pr_err("files.img: unix socket %u has peer %u, which is not its socketpair twin\n",
-		       u->ino, u->peer);
-		return -EINVAL;
-	}
-	if (u->name.len || (u->type != SOCK_STREAM && u->type != SOCK_DGRAM &&
-			    u->type != SOCK_SEQPACKET)) {
-		pr_err("files.img: unix socket %u is named or of type %u: can't restore it\n",
-		       u->ino, u->type);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int unix_load(struct files_rst_ctx *fc)
-{
-	struct files_rst *fr = fc->st;
-	int ret = files_load_data(fc, IMG_SK_QUEUES, &fr->skq, &fr->nr_skq);
-
-	for (int i = 0; !ret && i < fr->nr_files; i++) {
-		FileEntry *fe = fr->files[i].fe;
-
-		if (fe->type == FD_TYPES__UNIXSK && check_pair(fr, fe->usk))
-			return -EINVAL;
-	}
-	for (int i = 0; !ret && i < fr->nr_skq; i++) {
-		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
-
-		if (!rf || rf->fe->type != FD_TYPES__UNIXSK ||
-		    (!rf->fe->usk->peer && rf->fe->usk->state != 1 /* TCP_ESTABLISHED */)) {
-			pr_err("sk-queues.img: packet for %u, which is not a connected unix socket\n",
-			       fr->skq[i].id);
-			return -EINVAL;
-		}
-	}
-	return ret;
-}
-
-/* ---- restore: before fork ---- */
-
-static void set_opts(int sk, SkOptsEntry *o)
-{
-	struct timeval snd = { o->so_snd_tmo_sec, o->so_snd_tmo_usec };
-	struct timeval rcv = { o->so_rcv_tmo_sec, o->so_rcv_tmo_usec };
-	/* The kernel doubles what it is given; the image has the doubled value. */
-	int sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2;
-
-	if (sndbuf && setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (rcvbuf && setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
-}
-
-/* Sends, through @via, the packets queued for @rf so they land in its queue. */
-static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
-{
-	for (int i = 0; i < fr->nr_skq; i++) {
-		struct rdata *d = &fr->skq[i];
-		ssize_t n;
-
-		if (d->id != rf->fe->id)
-			continue;
-		n = send(via, d->data, d->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n != (ssize_t)d->len) {
-			pr_err("unix socket %u: can't queue %u bytes again: %s\n", rf->fe->usk->ino,
-			       d->len, n < 0 ? strerror(errno) : "short send");
-			return n < 0 ? -errno : -EIO;
-		}
-	}
-	return 0;
-}
-
-static int set_shutdown(int sk, UnixSkEntry *u)
-{
-	static const int how[] = { -1, SHUT_RD, SHUT_WR, SHUT_RDWR };
-
-	if (!u->has_shutdown || !u->shutdown)
-		return 0;
-	if (shutdown(sk, how[u->shutdown & 3])) {
-		pr_perror("unix socket %u: shutdown", u->ino);
-		return -errno;
-	}
-	return 0;
-}
-
-static int usk_finish(struct files_rst_ctx *fc, struct rfile *rf, int fd)
-{
-	rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
-	return rf->svc_fd < 0 ? rf->svc_fd : 0;
-}
-
-static int prepare_usk(struct files_rst_ctx *fc, struct rfile *rf)
-{
-	struct files_rst *fr = fc->st;
-	UnixSkEntry *u = rf->fe->usk;
-	struct rfile *peer = NULL;
-	int sv[2] = { -1, -1 }, ret;
-
-	if (rf->svc_fd >= 0)
-		return 0; /* made with its peer */
-	if (u->peer)
-		peer = usk_by_ino(fr, u->peer);
-	if (!u->peer && u->state != 1 /* TCP_ESTABLISHED */) {
-		/* Neither bound nor connected: a fresh socket is the same thing. */
-		sv[0] = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
-		if (sv[0] < 0)
-			return -errno;
-		set_opts(sv[0], u->opts);
-		return usk_finish(fc, rf, sv[0]);
-	}
-	if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv)) {
-		pr_perror("socketpair for unix socket %u", u->ino);
-		return -errno;
-	}
-	set_opts(sv[0], u->opts);
-	if (peer)
-		set_opts(sv[1], peer->fe->usk->opts);
-	ret = fill_queue(fr, rf, sv[1]);
-	if (!ret && peer)
-		ret = fill_queue(fr, peer, sv[0]);
-	if (!ret)
-		ret = set_shutdown(sv[0], u);
-	if (!ret && peer)
-		ret = set_shutdown(sv[1], peer->fe->usk);
-	if (!peer)
-		close(steal_fd(sv[1])); /* the peer was closed before the dump */
-	if (ret) {
-		close(sv[0]);
-		if (sv[1] >= 0)
-			close(sv[1]);
-		return ret;
-	}
-	ret = usk_finish(fc, rf, sv[0]);
-	if (!ret && peer)
-		ret = usk_finish(fc, peer, sv[1]);
-	return ret;
-}
-
-static int unix_prepare(struct files_rst_ctx *fc)
-{
-	struct files_rst *fr = fc->st;
-	int ret = 0;
-
-	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__UNIXSK)
-			ret = prepare_usk(fc, &fr->files[i]);
-	return ret;
-}
-
-static uint32_t unix_flags(struct files_rst *fr, const FileEntry *fe)
-{
-	return fe->usk->flags;
-}
-
-static void unix_rst_free(struct files_rst_ctx *fc)
-{
-	files_free_data(fc->st->skq, fc->st->nr_skq);
+	for (int i = 0; i < fc->st->nr_inflight_fds; i++)
+		close(fc->st->inflight_fds[i]);
+	free(fc->st->inflight_fds);
 }
 
 const struct files_type files_unix_type = {
@@ -540,6 +521,7 @@ const struct files_type files_unix_type = {
 	.check = unix_check,
 	.load = unix_load,
 	.prepare = unix_prepare,
+	.finish = unix_finish,
 	.flags = unix_flags,
 	.rst_free = unix_rst_free,
 };

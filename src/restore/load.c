@@ -287,6 +287,7 @@ static int load_files(struct rst_ctx *rc)
 					     .zombie = rc->tasks[i].zombie };
 	rc->files = (struct files_rst_ctx){ .dirfd = rc->dirfd,
 					    .shell_job = rc->opts && rc->opts->shell_job,
+					    .ext_unix_sk = rc->opts && rc->opts->ext_unix_sk,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc };

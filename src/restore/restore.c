@@ -423,6 +423,8 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	if (!ret)
+		ret = files_finish_shared(&rc->files);
 	if (!ret && fault_injected("restore-sigreturn"))
 		ret = -EIO;
 	if (!ret)

@@ -39,6 +39,7 @@ struct restore_opts {
 	const char *dir;
 	bool detach;
 	bool shell_job;
+	bool ext_unix_sk;	 /* --ext-unix-sk */
 	bool lazy;		 /* --lazy-pages */
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 };

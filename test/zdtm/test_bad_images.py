@@ -150,10 +150,15 @@ def magic_len(name):
 @pytest.fixture(scope="module", params=SOURCES)
 def source(request):
     """Start the test, dump it into a directory amber creates, check modes."""
-    yield from dumped(request.param, request)
+    yield from dumped_source(request, request.param)
 
 
-def dumped(name, request):
+@pytest.fixture(scope="module")
+def unix_source(request):
+    yield from dumped_source(request, "unix_listen")
+
+
+def dumped_source(request, name):
     binary = Path(__file__).resolve().parent / "static" / name
     if not amber_path().is_file():
         pytest.fail(f"no amber binary at {amber_path()}", pytrace=False)
@@ -300,6 +305,68 @@ def test_page_checksum(source):
     assert not bad, "\n".join(bad)
 
 
+def rewrite(path, fn):
+    """Decodes a protobuf image with pycriu, lets fn change its entries,
+    encodes it again."""
+    import pycriu
+    with open(path, "rb") as f:
+        img = pycriu.images.load(f)
+    fn(img["entries"])
+    with open(path, "wb") as f:
+        pycriu.images.dump(img, f)
+
+
+def first_usk(entries, pred=lambda u: True):
+    return next(e["usk"] for e in entries if "usk" in e and pred(e["usk"]))
+
+
+def set_usk(field, value, pred=lambda u: True):
+    def fn(entries):
+        first_usk(entries, pred)[field] = value
+    return fn
+
+
+def set_queue(field, value):
+    def fn(entries):
+        entries[0][field] = value
+    return fn
+
+
+UNIX_CASES = [
+    ("sk-queues.img", "queue for a missing socket", set_queue("id_for", 99999), "sk-queues.img"),
+    ("sk-queues.img", "oversized queue entry", set_queue("length", 1 << 31), "sk-queues.img"),
+    ("files.img", "unknown socket type", set_usk("type", 9), "unknown type"),
+    ("files.img", "unknown socket state", set_usk("state", 5), "unknown state"),
+    ("files.img", "name too long", set_usk("name", "x" * 200), "longer than sun_path"),
+    ("files.img", "listener without a name",
+     set_usk("name", "", lambda u: u["state"] == 10), "listens, but"),
+    ("files.img", "peer missing", set_usk("peer", 12345, lambda u: u["peer"]), "peer"),
+    ("sk-queues.img", "a file in flight missing",
+     set_queue("scm", [{"type": 1, "rights": [99999]}]), "missing from files.img"),
+    ("sk-queues.img", "unknown control message",
+     set_queue("scm", [{"type": 7, "rights": [1]}]), "control data"),
+]
+
+
+@pytest.mark.parametrize("img,what,fn,want", UNIX_CASES, ids=[c[1] for c in UNIX_CASES])
+def test_unix_semantic(unix_source, img, what, fn, want):
+    """Well-framed unix socket images that make no sense are refused by the
+    loader (amber.sums removed, so its checksum does not refuse them first)
+    before any task is created."""
+    d = unix_source.copy(sums=False)
+    rewrite(d / img, fn)
+    bad = unix_source.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_unix_pristine_restores(unix_source):
+    d = unix_source.copy()
+    rc, log, out = unix_source.restore(d)
+    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
+    unix_source.run.set_root(unix_source.root)
+    stop(unix_source.run)
+
+
 def test_pristine_restores(source):
     """Last: the untouched images restore and the test passes."""
     d = source.copy()
@@ -355,7 +422,7 @@ def core_pb2(tmp_path_factory):
 @pytest.fixture(scope="module")
 def timers_source(request):
     """posix_timers dumped: a leader with POSIX timers and a second thread."""
-    yield from dumped("posix_timers", request)
+    yield from dumped_source(request, "posix_timers")
 
 
 def edit_core(core_pb2, path, fn):

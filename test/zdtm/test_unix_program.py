@@ -1,0 +1,103 @@
+"""A real program over unix sockets, checked from outside.
+
+A python3 server listens on a relative path in its own directory, with
+threads accepting and serving; a child it forked stays connected and
+pings it every 20 ms. From outside (this process) we ask the server for
+its ping count before the dump and after the restore, on new
+connections: the count must go on from where it was, and keep growing
+(the client connected before the dump still works).
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from zdtm_runner import amber_path, read_text, reap_all, sanitizer_env
+
+SERVER = """
+import os, socket, sys, threading, time
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind("srv.sock")
+l.listen(8)
+if os.fork() == 0:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("srv.sock")
+    while True:
+        s.sendall(b"ping")
+        if s.recv(64) != b"pong":
+            os._exit(3)
+        time.sleep(0.02)
+count = 0
+def serve(c):
+    global count
+    with c:
+        while d := c.recv(64):
+            if d == b"ping":
+                count += 1
+                c.sendall(b"pong")
+            else:
+                c.sendall(str(count).encode())
+def accept():
+    while True:
+        threading.Thread(target=serve, args=(l.accept()[0],), daemon=True).start()
+threading.Thread(target=accept, daemon=True).start()
+os.wait()
+sys.exit(1)
+"""
+
+
+def ask(path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        s.sendall(b"count")
+        return int(s.recv(64))
+
+
+def amber(args, log, d):
+    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=sanitizer_env(d), timeout=60)
+
+
+def test_unix_server(tmp_path):
+    path = str(tmp_path / "srv.sock")
+    p = subprocess.Popen(["/usr/bin/python3", "-c", SERVER], cwd=tmp_path,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    pids = [p.pid]
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        before = ask(path)
+        assert before > 0
+        time.sleep(0.2)  # our connection closed on both ends before the dump
+        pids += [int(c) for c in read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()]
+        imgdir = tmp_path / "img"
+        imgdir.mkdir(mode=0o700)
+        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log", imgdir)
+        assert r.returncode == 0, read_text(imgdir / "dump.log")
+        p.wait(10)
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{x}") for x in pids) and time.monotonic() < deadline:
+            reap_all()
+            time.sleep(0.02)
+        r = amber(["restore", "-D", str(imgdir), "-d"], imgdir / "restore.log", imgdir)
+        assert r.returncode == 0, read_text(imgdir / "restore.log")
+        after = ask(path)
+        assert after >= before, (before, after)
+        time.sleep(0.3)
+        later = ask(path)
+        assert later > after, f"the client connected before the dump stopped: {later}"
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+        reap_all()
