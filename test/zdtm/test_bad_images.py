@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import stat
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -305,6 +306,42 @@ def test_page_checksum(source):
     assert not bad, "\n".join(bad)
 
 
+AMBER_PB_DIR = None
+
+
+def amber_pb(module):
+    """A module of amber's own .proto files compiled for Python (pycriu's
+    lack amber's fields). pycriu's modules register the same file names
+    in protobuf's default pool, so amber's are built into a pool of their
+    own (amber_pool.POOL): both can be loaded in one pytest process."""
+    import atexit
+    import importlib
+    import shutil
+    import sys
+    import tempfile
+    global AMBER_PB_DIR
+    if AMBER_PB_DIR is None:
+        out = Path(tempfile.mkdtemp(prefix="amber-pyproto."))
+        atexit.register(shutil.rmtree, out, True)
+        proto = Path(__file__).resolve().parents[2] / "proto"
+        subprocess.run(["protoc", f"--proto_path={proto}", f"--python_out={out}",
+                        *map(str, proto.glob("*.proto"))], check=True)
+        (out / "amber_pool.py").write_text(
+            "from google.protobuf import descriptor_pool\n"
+            "POOL = descriptor_pool.DescriptorPool()\n")
+        # pycriu puts its own X_pb2 modules on sys.path: ours are amber_X_pb2.
+        for gen in out.glob("*_pb2.py"):
+            text = gen.read_text().replace("_descriptor_pool.Default()",
+                                           "__import__('amber_pool').POOL")
+            text = re.sub(r"^import (\w+_pb2) as", r"import amber_\1 as", text,
+                          flags=re.M)
+            (out / f"amber_{gen.name}").write_text(text)
+            gen.unlink()
+        sys.path.insert(0, str(out))
+        AMBER_PB_DIR = out
+    return importlib.import_module("amber_" + module)
+
+
 def rewrite(path, fn):
     """Decodes a protobuf image with pycriu, lets fn change its entries,
     encodes it again."""
@@ -404,19 +441,9 @@ def rewrite_sums(imgdir):
 
 
 @pytest.fixture(scope="module")
-def core_pb2(tmp_path_factory):
+def core_pb2():
     """amber's core.proto compiled for Python."""
-    import importlib
-    import sys
-    out = tmp_path_factory.mktemp("pyproto")
-    proto = Path(__file__).resolve().parents[2] / "proto"
-    subprocess.run(["protoc", f"--proto_path={proto}", f"--python_out={out}",
-                    *map(str, proto.glob("*.proto"))], check=True)
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module("core_pb2")
-    finally:
-        sys.path.remove(str(out))
+    return amber_pb("core_pb2")
 
 
 @pytest.fixture(scope="module")
@@ -521,16 +548,8 @@ FILES_MAGIC_LEN = 8
 
 
 def pb_modules(tmp):
-    """amber's own protobuf modules (pycriu's lack amber's fields)."""
-    import importlib
-    import sys
-    proto = Path(__file__).resolve().parents[2] / "proto"
-    out = tmp / "pyproto"
-    out.mkdir(exist_ok=True)
-    subprocess.run(["protoc", f"--proto_path={proto}", f"--python_out={out}"] +
-                   [str(p) for p in proto.glob("*.proto")], check=True)
-    sys.path.insert(0, str(out))
-    return importlib.import_module("fdinfo_pb2")
+    """amber's own fdinfo module (pycriu's lacks amber's fields)."""
+    return amber_pb("fdinfo_pb2")
 
 
 def edit_files_img(path, fdinfo_pb2, fn):
