@@ -33,6 +33,26 @@ static struct lazy_mm *find_mm(struct lazy_daemon *d, uint32_t id)
 	return NULL;
 }
 
+/*
+ * Each range of an LZ_TASK is one lazy VMA of the task's image (restore/
+ * blob.c): one that is not is no memory of ours to fill, and would size
+ * the page state (a byte per page) by whatever the message says.
+ */
+static bool ranges_in_image(const struct rst_task *t, const struct lazy_msg *m)
+{
+	for (uint32_t i = 0; i < m->nr_ranges; i++) {
+		const VmaEntry *v = mm_vma_at(t->mm, m->ranges[i].start);
+
+		if (!v || m->ranges[i].end > v->end) {
+			pr_err("task %d: lazy range %#llx-%#llx is not in a VMA of its images\n",
+			       t->pid, (unsigned long long)m->ranges[i].start,
+			       (unsigned long long)m->ranges[i].end);
+			return false;
+		}
+	}
+	return true;
+}
+
 static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
 	struct rst_task *t = rst_find_task(&d->rc, m->pid);
@@ -44,7 +64,9 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	mm = lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	mm = ranges_in_image(t, m) ? lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges,
+						 m->nr_ranges)
+				   : NULL;
 	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
 		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {
