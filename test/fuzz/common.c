@@ -234,3 +234,30 @@ const char *fz_token_file(const uint8_t **token, size_t *len)
 	*len = sizeof(tok) - 1;
 	return path;
 }
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = -1; /* not counting the directory's own fd */
+
+	if (!d)
+		abort();
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n - 2; /* . and .. */
+}
+
+void fz_check_fds(void)
+{
+	static int first = -1;
+	int n = count_fds();
+
+	if (first < 0)
+		first = n;
+	else if (n > first) {
+		fprintf(stderr, "fuzz: fd leak: %d fds open after this input, %d before the first\n",
+			n, first);
+		abort();
+	}
+}

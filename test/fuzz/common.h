@@ -52,3 +52,10 @@ void fz_peer_join(struct fz_peer *p);
 void fz_auth_mac(const uint8_t *token, size_t tlen, const uint8_t *nonce, uint8_t mac[32]);
 /* A 0600 token file in the scratch root: its path and contents. */
 const char *fz_token_file(const uint8_t **token, size_t *len);
+/*
+ * Call at the start of every input (the first call takes the baseline,
+ * after libFuzzer has set up its own fds) and at its end: aborts if an fd
+ * stayed open that was not open at the baseline (a leak, which the sanitizers don't see
+ * and which would end a long-running keeper or server at EMFILE).
+ */
+void fz_check_fds(void);

@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct lazy_msg *kbuf, *dbuf;
 	static struct rst_pages lazy_runs[] = { { .vaddr = 0x10000, .nr_pages = 4 },
 						{ .vaddr = 0x20000, .nr_pages = 2 } };
-	struct pm_pages_fd pages = { .id = 1, .fd = eventfd(0, EFD_CLOEXEC) };
+	struct pm_pages_fd pages = { .id = 1, .fd = -1 };
 	struct keeper k = { .listen_fd = -1, .daemon_fd = -1, .next_id = 1, .pages = &pages,
 			    .nr_pages = 1 };
 	struct lazy_opts lo = { .dir = "fuzz" };
@@ -119,6 +119,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .next_fork_id = LAZY_FORK_ID_BASE };
 	int conn[2], kd[2], dk[2]; /* restore->keeper, daemon->keeper, keeper->daemon */
 	size_t at = 0;
+	fz_check_fds(); /* the first call takes the baseline */
+
+	pages.fd = eventfd(0, EFD_CLOEXEC);
 
 	if (!kbuf) {
 		kbuf = malloc(LAZY_MSG_MAX);
@@ -171,5 +174,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(dk[0]);
 	close(d.ep);
 	close(pages.fd);
+	fz_check_fds();
 	return 0;
 }
