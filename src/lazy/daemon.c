@@ -84,6 +84,11 @@ static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
 	struct lazy_mm *mm = m->type == LZ_TASK ? NULL : find_mm(d, m->id);
 
+	/* Only a task's or a child's uffd comes with a message: close any other fd. */
+	if (fd >= 0 && m->type != LZ_TASK && m->type != LZ_FORK) {
+		close(fd);
+		return -EINVAL;
+	}
 	switch (m->type) {
 	case LZ_TASK:
 		return task_msg(d, m, fd);
