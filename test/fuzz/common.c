@@ -248,16 +248,20 @@ static int count_fds(void)
 	return n - 2; /* . and .. */
 }
 
-void fz_check_fds(void)
+static int fds_before;
+
+void fz_fds_begin(void)
 {
-	static int first = -1;
+	fds_before = count_fds();
+}
+
+void fz_fds_end(void)
+{
 	int n = count_fds();
 
-	if (first < 0)
-		first = n;
-	else if (n > first) {
-		fprintf(stderr, "fuzz: fd leak: %d fds open after this input, %d before the first\n",
-			n, first);
+	if (n > fds_before) {
+		fprintf(stderr, "fuzz: fd leak: %d fds open after this input, %d before it\n", n,
+			fds_before);
 		abort();
 	}
 }

@@ -28,8 +28,6 @@ int fz_unpack(int dirfd, const uint8_t *data, size_t size);
 /* The same for a set held in a file (a template): malloc'ed bytes, *size. */
 uint8_t *fz_read_file(const char *path, size_t *size);
 
-#endif
-
 /*
  * The other end of a stream connection, in a thread: runs @before (if
  * any: e.g. answer a challenge), writes @data, shuts its writing side and
@@ -52,10 +50,15 @@ void fz_peer_join(struct fz_peer *p);
 void fz_auth_mac(const uint8_t *token, size_t tlen, const uint8_t *nonce, uint8_t mac[32]);
 /* A 0600 token file in the scratch root: its path and contents. */
 const char *fz_token_file(const uint8_t **token, size_t *len);
+
 /*
- * Call at the start of every input (the first call takes the baseline,
- * after libFuzzer has set up its own fds) and at its end: aborts if an fd
- * stayed open that was not open at the baseline (a leak, which the sanitizers don't see
- * and which would end a long-running keeper or server at EMFILE).
+ * Around every input: fz_fds_end() aborts if more fds are open than at
+ * fz_fds_begin() (a leak, which the sanitizers don't see and which would
+ * end a long-running keeper or server at EMFILE). Between inputs libFuzzer
+ * may open its own (the symbolizer's pipes), so each input is compared
+ * with its own start.
  */
-void fz_check_fds(void);
+void fz_fds_begin(void);
+void fz_fds_end(void);
+
+#endif

@@ -161,7 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
 	const char *name;
 	int fd;
-	fz_check_fds(); /* the first call takes the baseline */
+
+	fz_fds_begin();
 
 
 	if (!size)
@@ -179,6 +180,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		files_max_fd(&rc);
 	rst_free(&rc);
 	close(rc.dirfd);
-	fz_check_fds();
+	fz_fds_end();
 	return 0;
 }

@@ -119,8 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .next_fork_id = LAZY_FORK_ID_BASE };
 	int conn[2], kd[2], dk[2]; /* restore->keeper, daemon->keeper, keeper->daemon */
 	size_t at = 0;
-	fz_check_fds(); /* the first call takes the baseline */
 
+	fz_fds_begin();
 	pages.fd = eventfd(0, EFD_CLOEXEC);
 
 	if (!kbuf) {
@@ -174,6 +174,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(dk[0]);
 	close(d.ep);
 	close(pages.fd);
-	fz_check_fds();
+	fz_fds_end();
 	return 0;
 }

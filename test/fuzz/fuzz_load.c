@@ -31,7 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct pm_pages_src none = { .none = true };
 	struct restore_opts ro = { .dir = fz_dir_path(), .detach = true };
 	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
-	fz_check_fds(); /* the first call takes the baseline */
+
+	fz_fds_begin();
 
 
 	if (!size)
@@ -48,6 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		files_max_fd(&rc);
 	rst_free(&rc);
 	close(rc.dirfd);
-	fz_check_fds();
+	fz_fds_end();
 	return 0;
 }

@@ -133,7 +133,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *tok;
 	size_t tlen;
 	int ret = 0, dirfd = -1;
-	fz_check_fds(); /* the first call takes the baseline */
+
+	fz_fds_begin();
 
 
 	if (!size)
@@ -164,6 +165,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_peer_join(&peer);
 	if (dirfd >= 0)
 		close(dirfd);
-	fz_check_fds();
+	fz_fds_end();
 	return 0;
 }

@@ -56,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ps_sec sec = {};
 	const uint8_t *tok;
 	size_t tlen;
-	fz_check_fds(); /* the first call takes the baseline */
+
+	fz_fds_begin();
 
 
 	if (!size)
@@ -88,6 +89,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ps_conn_server_secure(&c, &sec);
 	ps_conn_close(&c);
 	fz_peer_join(&peer);
-	fz_check_fds();
+	fz_fds_end();
 	return 0;
 }
