@@ -164,7 +164,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_fds_begin();
 
-
 	if (!size)
 		return 0;
 	name = names[data[0] % nr_names];

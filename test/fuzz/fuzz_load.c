@@ -34,7 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_fds_begin();
 
-
 	if (!size)
 		return 0;
 	rc.dirfd = fz_fresh_dir();

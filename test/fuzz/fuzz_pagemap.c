@@ -80,7 +80,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_fds_begin();
 
-
 	if (!size)
 		return 0;
 	src = data[0] & 2 ? &none : NULL;

@@ -55,7 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_fds_begin();
 
-
 	if (!size)
 		return 0;
 	dirfd = fz_fresh_dir();

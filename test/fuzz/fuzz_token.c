@@ -59,7 +59,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fz_fds_begin();
 
-
 	if (!size)
 		return 0;
 	sec.token_file = fz_token_file(&tok, &tlen);
