@@ -79,6 +79,22 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 	return lazy_add_mm(d, mm, fd);
 }
 
+/*
+ * An LZ_REMAP/REMOVE/UNMAP as the daemon journals the kernel's uffd event:
+ * page aligned, within user addresses (lazy/mm.c parks areas above 2^63
+ * during a remap), no range that wraps. Anything else would index the
+ * page state outside its areas.
+ */
+static bool event_ok(const struct lazy_msg *m)
+{
+	const uint64_t top = 1ULL << 56; /* x86-64 user addresses, 5-level paging */
+	uint64_t a = m->a, b = m->b, c = m->c;
+
+	if (m->type == LZ_REMAP)
+		return !((a | b | c) & (PAGE_SIZE - 1)) && a < top && b < top && c < top;
+	return !((a | b) & (PAGE_SIZE - 1)) && a <= b && b <= top;
+}
+
 /* A journal entry being replayed, or a live message from the keeper. */
 static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
@@ -111,7 +127,8 @@ static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 		return lazy_add_mm(d, child, fd);
 	}
 	}
-	if (!mm)
+	if (!mm || ((m->type == LZ_REMAP || m->type == LZ_REMOVE || m->type == LZ_UNMAP) &&
+		    !event_ok(m)))
 		return -EINVAL;
 	switch (m->type) {
 	case LZ_REMAP:
