@@ -14,6 +14,18 @@
 
 static char root[64], dir[96];
 
+static void rm_tree(int dfd);
+
+/* The scratch root goes with the process (not on a crash: then it helps). */
+static void remove_root(void)
+{
+	int fd = open(root, O_DIRECTORY | O_RDONLY);
+
+	if (fd >= 0)
+		rm_tree(fd);
+	rmdir(root);
+}
+
 void fz_init(void)
 {
 	const char *base = access("/dev/shm", W_OK) ? "/tmp" : "/dev/shm";
@@ -25,6 +37,7 @@ void fz_init(void)
 	if (mkdir(root, 0700) && errno != EEXIST)
 		abort();
 	snprintf(dir, sizeof(dir), "%s/d", root);
+	atexit(remove_root);
 }
 
 static void rm_tree(int dfd)
