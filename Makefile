@@ -167,6 +167,19 @@ run-check: layers
 	protoc --proto_path=proto --python_out=$(B)/pyproto proto/*.proto
 	/usr/bin/python3 proto/check_crit_compat.py $(B)/pyproto $(B)/crit-check
 	bash test/crit_images.sh $(B)/amber
+	$(MAKE) fuzz-smoke
+
+# --- fuzzing ---------------------------------------------------------------
+# libFuzzer harnesses of every parser of hostile input (test/fuzz/README.md),
+# built by clang-14 into build/fuzz/. make fuzz runs each for FUZZ_SECONDS
+# (60); make fuzz-smoke (part of make check) replays test/fuzz/regressions/
+# and runs each for about 10 s.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-smoke
+fuzz: $(PB_C) $(PB_H)
+	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+fuzz-smoke: $(PB_C) $(PB_H)
+	$(MAKE) -C test/fuzz smoke
 
 # The zdtm suite, in every mode this machine can run: nodump checks the
 # tests themselves, dump checkpoints and restores each one, pre-dump and

@@ -33,6 +33,26 @@ static struct lazy_mm *find_mm(struct lazy_daemon *d, uint32_t id)
 	return NULL;
 }
 
+/*
+ * Each range of an LZ_TASK is one lazy VMA of the task's image (restore/
+ * blob.c): one that is not is no memory of ours to fill, and would size
+ * the page state (a byte per page) by whatever the message says.
+ */
+static bool ranges_in_image(const struct rst_task *t, const struct lazy_msg *m)
+{
+	for (uint32_t i = 0; i < m->nr_ranges; i++) {
+		const VmaEntry *v = mm_vma_at(t->mm, m->ranges[i].start);
+
+		if (!v || m->ranges[i].end > v->end) {
+			pr_err("task %d: lazy range %#llx-%#llx is not in a VMA of its images\n",
+			       t->pid, (unsigned long long)m->ranges[i].start,
+			       (unsigned long long)m->ranges[i].end);
+			return false;
+		}
+	}
+	return true;
+}
+
 static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
 	struct rst_task *t = rst_find_task(&d->rc, m->pid);
@@ -44,7 +64,9 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 			close(fd);
 		return -EINVAL;
 	}
-	mm = lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges, m->nr_ranges);
+	mm = ranges_in_image(t, m) ? lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges,
+						 m->nr_ranges)
+				   : NULL;
 	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
 		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {
@@ -57,11 +79,32 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 	return lazy_add_mm(d, mm, fd);
 }
 
+/*
+ * An LZ_REMAP/REMOVE/UNMAP as the daemon journals the kernel's uffd event:
+ * page aligned, within user addresses (lazy/mm.c parks areas above 2^63
+ * during a remap), no range that wraps. Anything else would index the
+ * page state outside its areas.
+ */
+static bool event_ok(const struct lazy_msg *m)
+{
+	const uint64_t top = 1ULL << 56; /* x86-64 user addresses, 5-level paging */
+	uint64_t a = m->a, b = m->b, c = m->c;
+
+	if (m->type == LZ_REMAP)
+		return !((a | b | c) & (PAGE_SIZE - 1)) && a < top && b < top && c < top;
+	return !((a | b) & (PAGE_SIZE - 1)) && a <= b && b <= top;
+}
+
 /* A journal entry being replayed, or a live message from the keeper. */
 static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
 	struct lazy_mm *mm = m->type == LZ_TASK ? NULL : find_mm(d, m->id);
 
+	/* Only a task's or a child's uffd comes with a message: close any other fd. */
+	if (fd >= 0 && m->type != LZ_TASK && m->type != LZ_FORK) {
+		close(fd);
+		return -EINVAL;
+	}
 	switch (m->type) {
 	case LZ_TASK:
 		return task_msg(d, m, fd);
@@ -84,7 +127,8 @@ static int keeper_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 		return lazy_add_mm(d, child, fd);
 	}
 	}
-	if (!mm)
+	if (!mm || ((m->type == LZ_REMAP || m->type == LZ_REMOVE || m->type == LZ_UNMAP) &&
+		    !event_ok(m)))
 		return -EINVAL;
 	switch (m->type) {
 	case LZ_REMAP:

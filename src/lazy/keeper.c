@@ -149,9 +149,25 @@ static void send_pages(struct keeper *k, int fd)
 	lazy_send(fd, &end, -1);
 }
 
+/*
+ * Whether an fd may come with @m: only a task's uffd (LZ_TASK, from a
+ * restore) and a child's (LZ_FORK, from the daemon). Any other is closed
+ * here with its message refused, never kept open unowned.
+ */
+static bool fd_expected(const struct lazy_msg *m, int fd, uint32_t carrier)
+{
+	if (fd < 0 || m->type == carrier)
+		return true;
+	pr_err("message %u came with an fd: refused\n", m->type);
+	close(fd);
+	return false;
+}
+
 /* A message on connection @i (a restore, or one that has not said hello). */
 static void conn_msg(struct keeper *k, int i, struct lazy_msg *m, int fd)
 {
+	if (!fd_expected(m, fd, LZ_TASK))
+		return;
 	if (!k->is_restore[i] && m->type == LZ_ASK_PAGES && fd < 0) {
 		send_pages(k, k->conns[i]);
 		return;
@@ -190,6 +206,8 @@ static void conn_msg(struct keeper *k, int i, struct lazy_msg *m, int fd)
 /* 1: the daemon is done and the keeper may exit. */
 static int daemon_msg(struct keeper *k, struct lazy_msg *m, int fd)
 {
+	if (!fd_expected(m, fd, LZ_FORK))
+		return 0;
 	switch (m->type) {
 	case LZ_DONE:
 		return 1;

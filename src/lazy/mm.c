@@ -61,7 +61,9 @@ struct lazy_mm *lazy_mm_new(uint32_t id, pid_t pid, int img, const struct lazy_r
 		}
 		memset(st, PG_ZERO, (g->end - g->start) >> PAGE_SHIFT);
 	}
-	qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+	/* No ranges (no lazy VMA): areas is NULL, which qsort() must not get. */
+	if (mm->nr_areas)
+		qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
 	for (int i = 1; i < mm->nr_areas; i++)
 		if (mm->areas[i].start < mm->areas[i - 1].end)
 			goto bad;

@@ -250,7 +250,7 @@ static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 	return -EINVAL;
 }
 
-static int serve_receive(struct ps_conn *c, int dirfd, uint32_t *pages_id)
+int ps_recv_serve(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 {
 	struct recv_session s = {.c = c, .cur_parent.pages_fd = -1};
 	struct ps_iov pi;
@@ -397,7 +397,7 @@ int ps_server_run(const struct ps_server_opts *o)
 		if (!ret)
 			ret = ps_conn_set_timeout(&c, o->timeout ?: DEFAULT_TIMEOUT);
 		if (!ret)
-			ret = o->lazy ? ps_lazy_serve(li, &c) : serve_receive(&c, dirfd, &pages_id);
+			ret = o->lazy ? ps_lazy_serve(li, &c) : ps_recv_serve(&c, dirfd, &pages_id);
 		ps_conn_close(&c);
 		if (!ret)
 			break;

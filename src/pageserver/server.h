@@ -46,6 +46,14 @@ struct ps_server_opts {
 /* Runs until one session completes: 0, or -errno if it can't listen. */
 int ps_server_run(const struct ps_server_opts *o);
 
+/*
+ * One receive session on @c (secured already) into @dirfd, its pages files
+ * numbered from *@pages_id on: 0 once the client closed the transfer with
+ * everything on disk, -errno otherwise. ps_server_run() calls it per
+ * client; the fuzzing harness (test/fuzz) feeds it a byte stream.
+ */
+int ps_recv_serve(struct ps_conn *c, int dirfd, uint32_t *pages_id);
+
 /* server_lazy.c: the dump in @dirfd, served to GET requests. */
 struct ps_lazy_images;
 struct ps_lazy_images *ps_lazy_open(int dirfd);

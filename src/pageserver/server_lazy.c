@@ -154,7 +154,9 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 	img_close(img);
 	if (ret < 0)
 		return ret;
-	qsort(m->runs, m->nr_runs, sizeof(*m->runs), run_cmp);
+	/* A pagemap with no data here (all PE_PARENT) has no runs: runs is NULL. */
+	if (m->nr_runs)
+		qsort(m->runs, m->nr_runs, sizeof(*m->runs), run_cmp);
 	for (int i = 1; i < m->nr_runs; i++)
 		if (m->runs[i - 1].vaddr + m->runs[i - 1].nr_pages * PAGE_SIZE > m->runs[i].vaddr)
 			return -EINVAL;

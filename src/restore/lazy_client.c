@@ -104,11 +104,16 @@ int lazy_recv(int fd, struct lazy_msg *m, int *got_fd)
 	*got_fd = -1;
 	if (n < 0)
 		return -errno;
-	if (n == 0)
-		return 0;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(got_fd, CMSG_DATA(c), sizeof(int));
+	/* An empty message reads as the end, but an fd may have come with it. */
+	if (n == 0) {
+		if (*got_fd >= 0)
+			close(*got_fd);
+		*got_fd = -1;
+		return 0;
+	}
 	if ((size_t)n < sizeof(*m) || m->magic != LAZY_MAGIC || m->nr_ranges > LAZY_MAX_RANGES ||
 	    (size_t)n != sizeof(*m) + m->nr_ranges * sizeof(m->ranges[0]) ||
 	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
