@@ -30,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -130,13 +131,33 @@ static int epoll_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32
 	return 0;
 }
 
+struct target_key {
+	pid_t pid;
+	struct kcmp_epoll_slot *slot;
+};
+
+static long order_target(const struct dumped_file *f, void *arg)
+{
+	const struct target_key *k = arg;
+
+	return syscall(SYS_kcmp, f->pid, k->pid, KCMP_EPOLL_TFD, f->fd, k->slot);
+}
+
 /* The id of the dumped description that is target @i of @ep, or 0. */
 static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep, int i)
 {
 	struct kcmp_epoll_slot slot = { .efd = ep->fd, .tfd = ep->t[i].tfd };
+	struct target_key key = { ep->pid, &slot };
+	/* fdinfo's sdev is the kernel's dev_t: 12-bit major, 20-bit minor. */
+	dev_t dev = makedev(ep->t[i].sdev >> 20, ep->t[i].sdev & 0xfffff);
+	int found;
 
 	for (int j = 0; j < i; j++)
 		slot.toff += ep->t[j].tfd == ep->t[i].tfd;
+	/* By inode and kcmp order first; the scan below when that finds nothing. */
+	found = desc_index_find_by(&fd->index, fd->files, dev, ep->t[i].ino, order_target, &key);
+	if (found >= 0)
+		return fd->files[found].id;
 	for (int k = 0; k < fd->nr_files; k++) {
 		struct dumped_file *f = &fd->files[k];
 		long r;

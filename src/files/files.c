@@ -27,6 +27,7 @@
 #include "base/util.h"
 #include "fdinfo.pb-c.h"
 #include "files/files.h"
+#include "files/desc_index.h"
 #include "files/files_internal.h"
 #include "image/image.h"
 #include "mem/track.h"
@@ -55,39 +56,29 @@ int files_dump_init(struct files_dump_ctx *fc)
 
 static int remember(struct files_dump *fd, const struct fd_desc *d, uint32_t id, FdTypes type)
 {
-	struct dumped_file *n;
+	if (fd->nr_files == fd->cap_files) {
+		int cap = fd->cap_files ? fd->cap_files * 2 : 64;
+		struct dumped_file *n = xrealloc_array(fd->files, cap, sizeof(*n));
 
-	n = xrealloc_array(fd->files, fd->nr_files + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	fd->files = n;
-	n[fd->nr_files++] = (struct dumped_file){
+		if (!n)
+			return -ENOMEM;
+		fd->files = n;
+		fd->cap_files = cap;
+	}
+	fd->files[fd->nr_files] = (struct dumped_file){
 		.id = id, .type = type, .pid = d->pid, .fd = d->fd,
 		.dev = d->st.st_dev, .ino = d->st.st_ino,
 		.pos = d->pos, .flags = d->flags,
 	};
-	return 0;
+	return desc_index_add(&fd->index, fd->files, fd->nr_files++);
 }
 
 /* The id of an already dumped description this fd shares, or NULL. */
 static struct dumped_file *find_dumped(struct files_dump *fdump, const struct fd_desc *d)
 {
-	for (int i = 0; i < fdump->nr_files; i++) {
-		struct dumped_file *f = &fdump->files[i];
-		long r;
+	int i = desc_index_find(&fdump->index, fdump->files, d);
 
-		if (f->dev != d->st.st_dev || f->ino != d->st.st_ino)
-			continue;
-		r = syscall(SYS_kcmp, f->pid, d->pid, KCMP_FILE_TYPE, f->fd, d->fd);
-		if (r == 0)
-			return f;
-		if (r > 0)
-			continue;
-		/* No kcmp (CONFIG_KCMP=n): same inode, position and flags. */
-		if (f->pos == d->pos && f->flags == d->flags)
-			return f;
-	}
-	return NULL;
+	return i < 0 ? NULL : &fdump->files[i];
 }
 
 static int parse_fdinfo(struct fd_desc *d)
@@ -340,6 +331,7 @@ void files_dump_free(struct files_dump_ctx *fc)
 		if (files_types[i]->dump_free)
 			files_types[i]->dump_free(fc);
 	img_close(fd->files_img);
+	desc_index_free(&fd->index);
 	free(fd->files);
 	free(fd);
 	fc->st = NULL;
@@ -394,7 +386,8 @@ static int load_files_img(struct files_rst_ctx *fc)
 	img_close(img);
 	if (ret < 0)
 		return ret;
-	qsort(fr->files, fr->nr_files, sizeof(*fr->files), cmp_rfile);
+	if (fr->nr_files) /* qsort(NULL, 0) is undefined */
+		qsort(fr->files, fr->nr_files, sizeof(*fr->files), cmp_rfile);
 	for (int i = 1; i < fr->nr_files; i++) {
 		if (fr->files[i].fe->id == fr->files[i - 1].fe->id) {
 			pr_err("files.img: file id %u appears twice\n", fr->files[i].fe->id);

@@ -34,6 +34,7 @@
 #include "fdinfo.pb-c.h"
 #include "files/files.h"
 #include "ghost-file.pb-c.h"
+#include "files/desc_index.h"
 #include "image/image.h"
 #include "memfd.pb-c.h"
 
@@ -107,6 +108,8 @@ struct files_dump {
 	 */
 	int (*dump_own_fd)(struct files_dump_ctx *fc, int fd, uint32_t *id);
 	struct dumped_file *files;
+	int cap_files;
+	struct desc_index index; /* files[] by inode and kcmp order (desc_index.h) */
 	int nr_files;
 	/* reg.c */
 	struct dumped_path *paths;

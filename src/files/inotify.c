@@ -284,7 +284,8 @@ static int inotify_open(struct files_rst_ctx *fc, struct rfile *rf)
 		pr_perror("inotify %u: inotify_init1", e->id);
 		return -errno;
 	}
-	qsort(e->wd, e->n_wd, sizeof(*e->wd), cmp_wd);
+	if (e->n_wd)
+		qsort(e->wd, e->n_wd, sizeof(*e->wd), cmp_wd);
 	for (size_t i = 0; !ret && i < e->n_wd; i++)
 		ret = add_watch(fd, e->id, e->wd[i]);
 	/* The IN_IGNORED events of the watches removed on the way. */

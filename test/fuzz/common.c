@@ -32,7 +32,7 @@ void fz_init(void)
 	const char *lvl = getenv("FUZZ_LOG");
 
 	/* Errors are formatted (that code runs too) but go nowhere, unless FUZZ_LOG=N. */
-	log_init(lvl ? NULL : "/dev/null", lvl ? atoi(lvl) : LOG_DEBUG);
+	log_init(lvl ? NULL : "/dev/null", lvl ? atoi(lvl) : LOG_DEBUG, 0);
 	snprintf(root, sizeof(root), "%s/amber-fuzz.%d", base, getpid());
 	if (mkdir(root, 0700) && errno != EEXIST)
 		abort();
