@@ -57,6 +57,7 @@ struct fd_desc {
 	uint32_t flags; /* f_flags, O_CLOEXEC stripped */
 	bool cloexec;
 	int mnt_id;
+	int family; /* SO_DOMAIN of a socket, else 0 */
 };
 
 struct dumped_file {

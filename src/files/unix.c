@@ -7,8 +7,8 @@
  * socketpair per connected pair, made before fork, each queue sent again
  * through the other end, shutdown applied last.
  *
- * Any other socket family is refused here, naming it: this type matches
- * every socket until inet, netlink and packet sockets have their own.
+ * This type matches AF_UNIX sockets only (fd_desc.family); the check of
+ * SO_DOMAIN in dump() stays as a guard.
  */
 #define LOG_PREFIX "unix: "
 #include <errno.h>
@@ -338,7 +338,7 @@ static int unix_dump_fini(struct files_dump_ctx *fc)
 
 static bool unix_match(const struct fd_desc *d)
 {
-	return S_ISSOCK(d->st.st_mode);
+	return S_ISSOCK(d->st.st_mode) && d->family == AF_UNIX;
 }
 
 static void unix_dump_free(struct files_dump_ctx *fc)
