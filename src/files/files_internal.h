@@ -224,5 +224,6 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
+extern const struct files_type files_inet_type;
 
 #endif
