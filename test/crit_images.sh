@@ -11,7 +11,7 @@ cd "$dir"
 # and connected.
 setsid python3 -c 'import socket, time; x = bytearray(8 << 20)
 for i in range(0, len(x), 4096): x[i] = 1
-l4 = socket.create_server(("127.0.0.1", 0))
+l4 = socket.create_server(("127.0.0.1", 0), backlog=7)
 l6 = socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c.connect(("::1", 9))
@@ -28,6 +28,8 @@ for f in img/*.img; do
 done
 nsk=$(crit decode -i img/files.img | grep -o '"type": "INETSK"' | wc -l)
 [ "$nsk" = 4 ] || { echo "files.img holds $nsk inet sockets, want 4"; exit 1; }
+crit decode -i img/files.img | grep -q '"backlog": 7,' ||
+	{ echo "the listener's backlog of 7 is not in files.img"; exit 1; }
 perm=$(stat -c %a img/pstree.img)
 [ "$perm" = 600 ] || { echo "images are mode $perm, want 600"; exit 1; }
 kill -0 $pid || { echo "--leave-running: process died"; exit 1; }

@@ -12,11 +12,14 @@
  * Refused, naming fd, type and pid: any other protocol (raw, ping,
  * UDP-Lite, SCTP), a TCP socket that is neither listening nor closed
  * (established or in a handshake: needs TCP_REPAIR), UDP data in flight.
- * Not read yet: the listen backlog (restored as SOMAXCONN).
+ * A listener's backlog comes from sock_diag (inet_diag, matched by inode).
  */
 #define LOG_PREFIX "inet: "
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -63,6 +66,44 @@ static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_
 		*n = 4;
 		*port = ntohs(a->sin6_port);
 	}
+}
+
+/*
+ * A listener's backlog from sock_diag (idiag_wqueue of a listening socket
+ * is its max backlog), found by inode; SOMAXCONN when not found.
+ */
+static uint32_t listen_backlog(int family, uint32_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1 << INET_TCP_LISTEN },
+	};
+	long buf[2048];
+	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	uint32_t backlog = SOMAXCONN;
+	bool done = false;
+	ssize_t n;
+
+	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req))
+		return backlog;
+	while (!done && (n = recv(nl, buf, sizeof(buf), 0)) > 0) {
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (m->idiag_inode == ino)
+				backlog = m->idiag_wqueue;
+		}
+	}
+	return backlog;
 }
 
 static void fill_sk_opts(int sk, SkOptsEntry *o)
@@ -135,7 +176,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ie.proto = proto;
 	ie.state = listening ? INET_TCP_LISTEN : peer ? INET_ESTABLISHED : INET_TCP_CLOSE;
 	ie.flags = d->flags;
-	ie.backlog = listening ? SOMAXCONN : 0;
+	ie.backlog = listening ? listen_backlog(d->family, d->st.st_ino) : 0;
 	addr_to_img(&src, saddr, &ie.n_src_addr, &ie.src_port);
 	ie.src_addr = saddr;
 	if (peer) {

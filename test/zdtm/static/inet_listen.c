@@ -33,7 +33,7 @@ static int make(struct lsk *l)
 		inet_pton(AF_INET, l->addr, &((struct sockaddr_in *)&ss)->sin_addr);
 	else
 		inet_pton(AF_INET6, l->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr);
-	if (bind(l->fd, (void *)&ss, sizeof(ss)) || listen(l->fd, 16) ||
+	if (bind(l->fd, (void *)&ss, sizeof(ss)) || listen(l->fd, 16 + l->family) ||
 	    getsockname(l->fd, (void *)&ss, &len))
 		return -1;
 	l->port = ((struct sockaddr_in *)&ss)->sin_port; /* same offset in v6 */
