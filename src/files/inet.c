@@ -5,6 +5,7 @@
  * (file_entry.isk). Dump: the socket is taken with pidfd_getfd and read
  * with getsockname/getpeername and getsockopt (SO_ACCEPTCONN, SO_TYPE,
  * SO_PROTOCOL, SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_KEEPALIVE,
+ * TCP_KEEPCNT/KEEPIDLE/KEEPINTVL,
  * IPV6_V6ONLY, IP_FREEBIND). Restore: made before fork in amber (the
  * tree shares amber's network namespace), options set, bound, then
  * listen()ed or connect()ed.
@@ -122,6 +123,12 @@ static void fill_sk_opts(int sk, SkOptsEntry *o)
 	o->so_priority = get_int(sk, SOL_SOCKET, SO_PRIORITY);
 	o->has_so_mark = true;
 	o->so_mark = get_int(sk, SOL_SOCKET, SO_MARK);
+	if (get_int(sk, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP) {
+		o->has_tcp_keepcnt = o->has_tcp_keepidle = o->has_tcp_keepintvl = true;
+		o->tcp_keepcnt = get_int(sk, IPPROTO_TCP, TCP_KEEPCNT);
+		o->tcp_keepidle = get_int(sk, IPPROTO_TCP, TCP_KEEPIDLE);
+		o->tcp_keepintvl = get_int(sk, IPPROTO_TCP, TCP_KEEPINTVL);
+	}
 }
 
 static const char *refuse_why(const struct fd_desc *d, int sk, int type, int proto, bool peer)
@@ -268,6 +275,9 @@ static void set_sk_opts(int sk, const InetSkEntry *e)
 	SET_IF(o->has_so_keepalive, o->so_keepalive, SOL_SOCKET, SO_KEEPALIVE);
 	SET_IF(o->has_so_priority, o->so_priority, SOL_SOCKET, SO_PRIORITY);
 	SET_IF(o->has_so_mark, o->so_mark, SOL_SOCKET, SO_MARK);
+	SET_IF(o->has_tcp_keepcnt, o->tcp_keepcnt, IPPROTO_TCP, TCP_KEEPCNT);
+	SET_IF(o->has_tcp_keepidle, o->tcp_keepidle, IPPROTO_TCP, TCP_KEEPIDLE);
+	SET_IF(o->has_tcp_keepintvl, o->tcp_keepintvl, IPPROTO_TCP, TCP_KEEPINTVL);
 	if (e->ip_opts)
 		SET_IF(e->ip_opts->has_freebind, e->ip_opts->freebind,
 		       e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,

@@ -4,6 +4,7 @@
  * options and accept connections after the restore.
  */
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,7 +24,8 @@ static int make(struct lsk *l)
 	int one = 1;
 
 	l->fd = socket(l->family, SOCK_STREAM, 0);
-	if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+	if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(l->fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ 77 }, sizeof(int)))
 		return -1;
 	if (l->family == AF_INET6 &&
 	    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &l->v6only, sizeof(int)))
@@ -50,6 +52,8 @@ static int check(struct lsk *l, int family, const char *addr)
 		return fail("SO_REUSEADDR lost"), -1;
 	if (getsockopt(l->fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) || !v)
 		return fail("not listening"), -1;
+	if (getsockopt(l->fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &len) || v != 77)
+		return fail("TCP_KEEPIDLE lost"), -1;
 	ss.ss_family = family;
 	((struct sockaddr_in *)&ss)->sin_port = l->port;
 	if (family == AF_INET)
