@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -121,6 +122,13 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 		return -errno;
 	}
 	d->link[n] = '\0';
+	if (S_ISSOCK(d->st.st_mode)) {
+		cleanup_close int sk = files_getfd(d);
+		socklen_t l = sizeof(d->family);
+
+		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l))
+			return sk < 0 ? sk : -errno;
+	}
 	return parse_fdinfo(d);
 }
 
@@ -135,6 +143,10 @@ static const char *kind_name(const struct fd_desc *d, char *buf, size_t len)
 	}
 	if (!strncmp(d->link, "/memfd:", 7))
 		return "memfd";
+	if (S_ISSOCK(d->st.st_mode)) {
+		snprintf(buf, len, "socket of family %d", d->family);
+		return buf;
+	}
 	snprintf(buf, len, "file %s (mode %#o)", d->link, (unsigned int)d->st.st_mode);
 	return buf;
 }

@@ -59,6 +59,7 @@ struct fd_desc {
 	uint32_t flags; /* f_flags, O_CLOEXEC stripped */
 	bool cloexec;
 	int mnt_id;
+	int family; /* SO_DOMAIN of a socket, else 0 */
 };
 
 struct dumped_file {
@@ -252,6 +253,7 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
+extern const struct files_type files_inet_type;
 
 /* fown.c: the file owner (refused until restored), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);

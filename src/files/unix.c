@@ -9,8 +9,8 @@
  * listener as its peer. A socket whose peer is outside the tree is
  * refused once every task is dumped.
  *
- * Any other socket family is refused here, naming it: this type matches
- * every socket until inet, netlink and packet sockets have their own.
+ * This type matches AF_UNIX sockets only (fd_desc.family); the check of
+ * SO_DOMAIN in dump() stays as a guard.
  */
 #define LOG_PREFIX "unix: "
 #include <errno.h>
@@ -499,7 +499,7 @@ static int unix_dump_fini(struct files_dump_ctx *fc)
 
 static bool unix_match(const struct fd_desc *d)
 {
-	return S_ISSOCK(d->st.st_mode);
+	return S_ISSOCK(d->st.st_mode) && d->family == AF_UNIX;
 }
 
 static void unix_dump_free(struct files_dump_ctx *fc)

@@ -31,7 +31,7 @@ from test_zdtm import start, stop
 from zdtm_runner import (MODES, SANITIZER_RE, Run, amber_path, read_text,
                          reap_all, sanitizer_env, sanitizer_reports, tail)
 
-SOURCES = ["anon_shared", "pipe_inflight", "memfd"]
+SOURCES = ["anon_shared", "pipe_inflight", "memfd", "inet_udp"]
 SUMS = "amber.sums"
 TIMEOUT = 60
 
@@ -694,3 +694,30 @@ def test_watches_pristine_restores(watches):
     assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
     watches.run.set_root(watches.root)
     stop(watches.run)
+
+
+@pytest.fixture(scope="module")
+def inet_source(request):
+    yield from dumped_source(request, "inet_udp")
+
+
+def test_bad_inet_entry(inet_source):
+    """An inet socket of an unknown family or state, or with an address of
+    the wrong length, is refused by the loader (no sums: crit re-encodes)."""
+    import json
+    source = inet_source
+    bad = []
+    changes = {"family": ("family", 99), "state": ("state", 12),
+               "address": ("src_addr", ["1.2.3.4", "5.6.7.8"])}
+    for what, (field, value) in changes.items():
+        d = source.copy(False)
+        img = json.loads(subprocess.run(["crit", "decode", "-i", str(d / "files.img")],
+                                        check=True, capture_output=True).stdout)
+        for e in img["entries"]:
+            if e.get("isk"):
+                e["isk"][field] = value
+                break
+        subprocess.run(["crit", "encode", "-o", str(d / "files.img")], check=True,
+                       input=json.dumps(img).encode(), capture_output=True)
+        bad += source.problems(f"files.img: inet socket with bad {what}", d, True)
+    assert not bad, "\n".join(bad)

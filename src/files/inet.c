@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Inet sockets (AF_INET, AF_INET6): TCP listening sockets and UDP sockets,
+ * bound or not, unconnected or connected, in CRIU's inet_sk_entry
+ * (file_entry.isk). Dump: the socket is taken with pidfd_getfd and read
+ * with getsockname/getpeername and getsockopt (SO_ACCEPTCONN, SO_TYPE,
+ * SO_PROTOCOL, SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_KEEPALIVE,
+ * TCP_KEEPCNT/KEEPIDLE/KEEPINTVL,
+ * IPV6_V6ONLY, IP_FREEBIND). Restore: made before fork in amber (the
+ * tree shares amber's network namespace), options set, bound, then
+ * listen()ed or connect()ed.
+ *
+ * Refused, naming fd, type and pid: any other protocol (raw, ping,
+ * UDP-Lite, SCTP), a TCP socket that is neither listening nor closed
+ * (established or in a handshake: needs TCP_REPAIR), UDP data in flight.
+ * A listener's backlog comes from sock_diag (inet_diag, matched by inode).
+ */
+#define LOG_PREFIX "inet: "
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "files/files_internal.h"
+
+#define INET_TCP_LISTEN 10 /* the kernel's TCP_LISTEN, as CRIU saves it */
+#define INET_TCP_CLOSE	7
+#define INET_ESTABLISHED 1
+
+static bool inet_match(const struct fd_desc *d)
+{
+	return S_ISSOCK(d->st.st_mode) && (d->family == AF_INET || d->family == AF_INET6);
+}
+
+static int get_int(int sk, int level, int opt)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	return getsockopt(sk, level, opt, &v, &l) ? 0 : v;
+}
+
+/* sockaddr -> port and 1 or 4 u32 of address in network order. */
+static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_t *n,
+			uint32_t *port)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+
+		memcpy(addr, &a->sin_addr, 4);
+		*n = 1;
+		*port = ntohs(a->sin_port);
+	} else {
+		const struct sockaddr_in6 *a = (const void *)ss;
+
+		memcpy(addr, &a->sin6_addr, 16);
+		*n = 4;
+		*port = ntohs(a->sin6_port);
+	}
+}
+
+/*
+ * A listener's backlog from sock_diag (idiag_wqueue of a listening socket
+ * is its max backlog), found by inode; SOMAXCONN when not found.
+ */
+static uint32_t listen_backlog(int family, uint32_t ino)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = 1 << INET_TCP_LISTEN },
+	};
+	long buf[2048];
+	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	uint32_t backlog = SOMAXCONN;
+	bool done = false;
+	ssize_t n;
+
+	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req))
+		return backlog;
+	while (!done && (n = recv(nl, buf, sizeof(buf), 0)) > 0) {
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+				done = true;
+				break;
+			}
+			if (m->idiag_inode == ino)
+				backlog = m->idiag_wqueue;
+		}
+	}
+	return backlog;
+}
+
+static void fill_sk_opts(int sk, SkOptsEntry *o)
+{
+	o->so_sndbuf = get_int(sk, SOL_SOCKET, SO_SNDBUF);
+	o->so_rcvbuf = get_int(sk, SOL_SOCKET, SO_RCVBUF);
+	o->has_reuseaddr = true;
+	o->reuseaddr = get_int(sk, SOL_SOCKET, SO_REUSEADDR);
+	o->has_so_reuseport = true;
+	o->so_reuseport = get_int(sk, SOL_SOCKET, SO_REUSEPORT);
+	o->has_so_broadcast = true;
+	o->so_broadcast = get_int(sk, SOL_SOCKET, SO_BROADCAST);
+	o->has_so_keepalive = true;
+	o->so_keepalive = get_int(sk, SOL_SOCKET, SO_KEEPALIVE);
+	o->has_so_priority = true;
+	o->so_priority = get_int(sk, SOL_SOCKET, SO_PRIORITY);
+	o->has_so_mark = true;
+	o->so_mark = get_int(sk, SOL_SOCKET, SO_MARK);
+	if (get_int(sk, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP) {
+		o->has_tcp_keepcnt = o->has_tcp_keepidle = o->has_tcp_keepintvl = true;
+		o->tcp_keepcnt = get_int(sk, IPPROTO_TCP, TCP_KEEPCNT);
+		o->tcp_keepidle = get_int(sk, IPPROTO_TCP, TCP_KEEPIDLE);
+		o->tcp_keepintvl = get_int(sk, IPPROTO_TCP, TCP_KEEPINTVL);
+	}
+}
+
+static const char *refuse_why(const struct fd_desc *d, int sk, int type, int proto, bool peer)
+{
+	int inq = 0;
+
+	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
+	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
+		return "inet socket of this type/protocol";
+	if (type == SOCK_STREAM && peer)
+		return "established TCP socket (needs --tcp-established)";
+	if (type == SOCK_DGRAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
+		return "UDP socket with queued datagrams";
+	(void)d;
+	return NULL;
+}
+
+static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
+{
+	InetSkEntry ie = INET_SK_ENTRY__INIT;
+	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
+	IpOptsEntry ipo = IP_OPTS_ENTRY__INIT;
+	FownEntry fown = FOWN_ENTRY__INIT;
+	FileEntry fe = FILE_ENTRY__INIT;
+	struct sockaddr_storage src = {}, dst = {};
+	socklen_t sl = sizeof(src), dl = sizeof(dst);
+	uint32_t saddr[4], daddr[4];
+	cleanup_close int sk = files_getfd(d);
+	int type, proto;
+	bool peer, listening;
+	const char *why;
+
+	if (sk < 0)
+		return sk;
+	type = get_int(sk, SOL_SOCKET, SO_TYPE);
+	proto = get_int(sk, SOL_SOCKET, SO_PROTOCOL);
+	listening = get_int(sk, SOL_SOCKET, SO_ACCEPTCONN);
+	if (getsockname(sk, (void *)&src, &sl))
+		return -errno;
+	peer = !getpeername(sk, (void *)&dst, &dl);
+	why = refuse_why(d, sk, type, proto, peer);
+	if (why) {
+		pr_err("fd %d of pid %d: %s (type %d, protocol %d) is not supported yet\n", d->fd,
+		       d->pid, why, type, proto);
+		return -ENOTSUP;
+	}
+	*id = files_new_id(fc);
+	ie.id = *id;
+	ie.ino = d->st.st_ino;
+	ie.family = d->family;
+	ie.type = type;
+	ie.proto = proto;
+	ie.state = listening ? INET_TCP_LISTEN : peer ? INET_ESTABLISHED : INET_TCP_CLOSE;
+	ie.flags = d->flags;
+	ie.backlog = listening ? listen_backlog(d->family, d->st.st_ino) : 0;
+	addr_to_img(&src, saddr, &ie.n_src_addr, &ie.src_port);
+	ie.src_addr = saddr;
+	if (peer) {
+		addr_to_img(&dst, daddr, &ie.n_dst_addr, &ie.dst_port);
+		ie.dst_addr = daddr;
+	}
+	if (d->family == AF_INET6) {
+		ie.has_v6only = true;
+		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
+	}
+	ipo.has_freebind = true;
+	ipo.freebind = get_int(sk, d->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			       d->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND);
+	ie.ip_opts = &ipo;
+	fill_sk_opts(sk, &opts);
+	ie.fown = &fown;
+	ie.opts = &opts;
+	fe.type = FD_TYPES__INETSK;
+	fe.id = *id;
+	fe.isk = &ie;
+	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u\n", d->fd,
+		 d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port);
+	return files_write_entry(fc, &fe);
+}
+
+/* ---- restore ---- */
+
+static bool addr_ok(uint32_t family, size_t n)
+{
+	return n == 0 || (family == AF_INET && n == 1) || (family == AF_INET6 && n == 4);
+}
+
+static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	const InetSkEntry *e = fe->isk;
+	bool ok = e && (e->family == AF_INET || e->family == AF_INET6) &&
+		  ((e->type == SOCK_STREAM && e->proto == IPPROTO_TCP &&
+		    (e->state == INET_TCP_LISTEN || e->state == INET_TCP_CLOSE)) ||
+		   (e->type == SOCK_DGRAM && e->proto == IPPROTO_UDP &&
+		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
+		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
+		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
+		  e->opts;
+
+	(void)fc;
+	return files_check_sub(fe, ok, e ? e->id : 0);
+}
+
+static socklen_t img_to_addr(uint32_t family, const uint32_t *addr, size_t n, uint32_t port,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (void *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		if (n)
+			memcpy(&a->sin_addr, addr, 4);
+		return sizeof(*a);
+	}
+	struct sockaddr_in6 *a = (void *)ss;
+
+	a->sin6_family = AF_INET6;
+	a->sin6_port = htons(port);
+	if (n)
+		memcpy(&a->sin6_addr, addr, 16);
+	return sizeof(*a);
+}
+
+static void set_sk_opts(int sk, const InetSkEntry *e)
+{
+	const SkOptsEntry *o = e->opts;
+	int v, sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2;
+
+	if (sndbuf && setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
+		setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	if (rcvbuf && setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+#define SET_IF(has, val, lvl, opt)                                      \
+	do {                                                            \
+		v = (val);                                              \
+		if ((has) && v)                                         \
+			setsockopt(sk, (lvl), (opt), &v, sizeof(v));    \
+	} while (0)
+	SET_IF(o->has_reuseaddr, o->reuseaddr, SOL_SOCKET, SO_REUSEADDR);
+	SET_IF(o->has_so_reuseport, o->so_reuseport, SOL_SOCKET, SO_REUSEPORT);
+	SET_IF(o->has_so_broadcast, o->so_broadcast, SOL_SOCKET, SO_BROADCAST);
+	SET_IF(o->has_so_keepalive, o->so_keepalive, SOL_SOCKET, SO_KEEPALIVE);
+	SET_IF(o->has_so_priority, o->so_priority, SOL_SOCKET, SO_PRIORITY);
+	SET_IF(o->has_so_mark, o->so_mark, SOL_SOCKET, SO_MARK);
+	SET_IF(o->has_tcp_keepcnt, o->tcp_keepcnt, IPPROTO_TCP, TCP_KEEPCNT);
+	SET_IF(o->has_tcp_keepidle, o->tcp_keepidle, IPPROTO_TCP, TCP_KEEPIDLE);
+	SET_IF(o->has_tcp_keepintvl, o->tcp_keepintvl, IPPROTO_TCP, TCP_KEEPINTVL);
+	if (e->ip_opts)
+		SET_IF(e->ip_opts->has_freebind, e->ip_opts->freebind,
+		       e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		       e->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND);
+	if (e->family == AF_INET6 && e->has_v6only) {
+		v = e->v6only;
+		setsockopt(sk, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	}
+#undef SET_IF
+}
+
+static int open_isk(const InetSkEntry *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t l;
+	int sk = socket(e->family, e->type | SOCK_CLOEXEC, e->proto);
+
+	if (sk < 0) {
+		pr_perror("inet socket %u: socket", e->ino);
+		return -errno;
+	}
+	set_sk_opts(sk, e);
+	l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
+	if (e->src_port && bind(sk, (void *)&ss, l)) {
+		pr_perror("inet socket %u: bind to port %u", e->ino, e->src_port);
+		goto err;
+	}
+	if (e->state == INET_TCP_LISTEN && listen(sk, e->backlog)) {
+		pr_perror("inet socket %u: listen", e->ino);
+		goto err;
+	}
+	if (e->state == INET_ESTABLISHED) {
+		l = img_to_addr(e->family, e->dst_addr, e->n_dst_addr, e->dst_port, &ss);
+		if (connect(sk, (void *)&ss, l)) {
+			pr_perror("inet socket %u: connect to port %u", e->ino, e->dst_port);
+			goto err;
+		}
+	}
+	return sk;
+err:
+	close(sk);
+	return -errno;
+}
+
+static int inet_prepare(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		int sk;
+
+		if (rf->fe->type != FD_TYPES__INETSK)
+			continue;
+		sk = open_isk(rf->fe->isk);
+		if (sk < 0)
+			return sk;
+		rf->svc_fd = files_move_high(sk, fc->svc_fd_base);
+		if (rf->svc_fd < 0)
+			return rf->svc_fd;
+	}
+	return 0;
+}
+
+static uint32_t inet_flags(struct files_rst *fr, const FileEntry *fe)
+{
+	(void)fr;
+	return fe->isk->flags;
+}
+
+const struct files_type files_inet_type = {
+	.type = FD_TYPES__INETSK,
+	.name = "inet socket",
+	.match = inet_match,
+	.dump = inet_dump,
+	.check = inet_check,
+	.prepare = inet_prepare,
+	.flags = inet_flags,
+};
