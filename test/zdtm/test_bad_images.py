@@ -396,23 +396,24 @@ def test_unix_semantic(unix_source, img, what, fn, want):
     assert not bad, "\n".join(bad)
 
 
-def test_unix_pristine_restores(unix_source):
-    d = unix_source.copy()
-    rc, log, out = unix_source.restore(d)
+def pristine_restores(src):
+    """The untouched images restore, cleanly, and the test passes."""
+    d = src.copy()
+    rc, log, out = src.restore(d)
     assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
-    unix_source.run.set_root(unix_source.root)
-    stop(unix_source.run)
+    assert not SANITIZER_RE.search(out + log), out
+    assert not sanitizer_reports(d), sanitizer_reports(d)
+    src.run.set_root(src.root)
+    stop(src.run)
+
+
+def test_unix_pristine_restores(unix_source):
+    pristine_restores(unix_source)
 
 
 def test_pristine_restores(source):
     """Last: the untouched images restore and the test passes."""
-    d = source.copy()
-    rc, log, out = source.restore(d)
-    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
-    assert not SANITIZER_RE.search(out + log), out
-    assert not sanitizer_reports(d), sanitizer_reports(d)
-    source.run.set_root(source.root)
-    stop(source.run)
+    pristine_restores(source)
 
 
 # ------------------------------------------------- values out of range
@@ -547,11 +548,6 @@ def test_values_pristine_restores(timers_source, core_pb2):
 FILES_MAGIC_LEN = 8
 
 
-def pb_modules(tmp):
-    """amber's own fdinfo module (pycriu's lacks amber's fields)."""
-    return amber_pb("fdinfo_pb2")
-
-
 def edit_files_img(path, fdinfo_pb2, fn):
     """Calls fn(file_entry) on every entry of files.img and writes it back."""
     import struct
@@ -569,26 +565,19 @@ def edit_files_img(path, fdinfo_pb2, fn):
 
 
 def dumped_with_pb(request, name):
-    binary = Path(__file__).resolve().parent / "static" / name
-    run = Run(f"bad-images-{name}", MODES["dump"], compare_state=False)
-    start(run, binary)
-    pids = run.walk()
-    imgdir = run.dir / "img"
-    r = subprocess.run([str(amber_path()), "dump", "-t", str(run.pid), "-D", str(imgdir),
-                        "-v4", "-o", str(run.dir / "dump.log")], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       env=sanitizer_env(run.dir), timeout=TIMEOUT)
-    if r.returncode or run.leftovers(10, pids):
-        run.kill_tree()
-        pytest.fail(f"dump of {name} failed:\n{tail(run.dir / 'dump.log')}", pytrace=False)
-    for pid in pids:
-        run.exit_status.pop(pid, None)
-    reap_all()
-    src = Source(name, run, imgdir, pids)
-    src.pb = pb_modules(run.dir)
-    yield src
-    src.cleanup()
-    run.finish(not request.session.testsfailed)
+    """dumped_source(), with amber's fdinfo module to edit files.img."""
+    for src in dumped_source(request, name):
+        src.pb = amber_pb("fdinfo_pb2")
+        yield src
+
+
+def files_img_refused(src, case):
+    """files.img edited by case's fn (no sums) must be refused with want."""
+    what, fn, want = case
+    d = src.copy(sums=False)
+    edit_files_img(d / "files.img", src.pb, fn)
+    bad = src.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
 
 
 @pytest.fixture(scope="module")
@@ -645,19 +634,11 @@ OUT_OF_RANGE = [
 
 @pytest.mark.parametrize("case", OUT_OF_RANGE, ids=[c[0] for c in OUT_OF_RANGE])
 def test_objects_out_of_range(objects, case):
-    what, fn, want = case
-    d = objects.copy(sums=False)
-    edit_files_img(d / "files.img", objects.pb, fn)
-    bad = objects.problems(what, d, True, [want])
-    assert not bad, "\n".join(bad)
+    files_img_refused(objects, case)
 
 
 def test_objects_pristine_restores(objects):
-    d = objects.copy()
-    rc, log, out = objects.restore(d)
-    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
-    objects.run.set_root(objects.root)
-    stop(objects.run)
+    pristine_restores(objects)
 
 
 def set_watch(**kw):
@@ -681,19 +662,11 @@ BAD_WATCHES = [
 
 @pytest.mark.parametrize("case", BAD_WATCHES, ids=[c[0] for c in BAD_WATCHES])
 def test_watches_out_of_range(watches, case):
-    what, fn, want = case
-    d = watches.copy(sums=False)
-    edit_files_img(d / "files.img", watches.pb, fn)
-    bad = watches.problems(what, d, True, [want])
-    assert not bad, "\n".join(bad)
+    files_img_refused(watches, case)
 
 
 def test_watches_pristine_restores(watches):
-    d = watches.copy()
-    rc, log, out = watches.restore(d)
-    assert rc == 0, f"pristine restore failed ({rc}):\n{tail(d / 'restore.log')}"
-    watches.run.set_root(watches.root)
-    stop(watches.run)
+    pristine_restores(watches)
 
 
 @pytest.fixture(scope="module")
