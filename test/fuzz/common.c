@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "common.h"
+#include "pageserver/conn.h"
 
 static char root[64], dir[96];
 
@@ -228,6 +229,25 @@ void fz_auth_mac(const uint8_t *token, size_t tlen, const uint8_t *nonce, uint8_
 	memcpy(msg + 32, ctx, sizeof(ctx) - 1);
 	if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, token, tlen, msg, sizeof(msg), mac) < 0)
 		abort();
+}
+
+int fz_token_reply(int fd, uint8_t reply[8 + 32])
+{
+	uint8_t chal[8 + 32];
+	const uint8_t *tok;
+	size_t tlen, at = 0;
+
+	fz_token_file(&tok, &tlen);
+	while (at < sizeof(chal)) {
+		ssize_t n = recv(fd, chal + at, sizeof(chal) - at, 0);
+
+		if (n <= 0)
+			return -1;
+		at += n;
+	}
+	memcpy(reply, PS_AUTH_MAGIC, 8);
+	fz_auth_mac(tok, tlen, chal + 8, reply + 8);
+	return 0;
 }
 
 const char *fz_token_file(const uint8_t **token, size_t *len)

@@ -50,6 +50,8 @@ void fz_peer_join(struct fz_peer *p);
 void fz_auth_mac(const uint8_t *token, size_t tlen, const uint8_t *nonce, uint8_t mac[32]);
 /* A 0600 token file in the scratch root: its path and contents. */
 const char *fz_token_file(const uint8_t **token, size_t *len);
+/* Reads the server's challenge from @fd; the right reply into @reply. 0 or -1. */
+int fz_token_reply(int fd, uint8_t reply[8 + 32]);
 
 /*
  * Around every input: fz_fds_end() aborts if more fds are open than at

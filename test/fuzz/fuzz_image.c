@@ -176,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	img_sums_write(rc.dirfd);
 	read_alone(rc.dirfd, name);
 	if (!rst_load(&rc))
-		files_max_fd(&rc);
+		files_max_fd(&rc.files);
 	rst_free(&rc);
 	close(rc.dirfd);
 	fz_fds_end();

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc.pages_src = &none;
 	}
 	if (!rst_load(&rc))
-		files_max_fd(&rc);
+		files_max_fd(&rc.files);
 	rst_free(&rc);
 	close(rc.dirfd);
 	fz_fds_end();

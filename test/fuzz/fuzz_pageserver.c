@@ -107,22 +107,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void answer_token(struct fz_peer *p)
 {
-	uint8_t chal[8 + 32], reply[8 + 32];
-	const uint8_t *tok;
-	size_t tlen, at = 0;
+	uint8_t reply[8 + 32];
 
-	fz_token_file(&tok, &tlen);
-	while (at < sizeof(chal)) {
-		ssize_t n = recv(p->fd, chal + at, sizeof(chal) - at, 0);
-
-		if (n <= 0)
-			return;
-		at += n;
-	}
-	memcpy(reply, PS_AUTH_MAGIC, 8);
-	fz_auth_mac(tok, tlen, chal + 8, reply + 8);
-	if (send(p->fd, reply, sizeof(reply), MSG_NOSIGNAL) < 0)
-		return;
+	if (!fz_token_reply(p->fd, reply))
+		send(p->fd, reply, sizeof(reply), MSG_NOSIGNAL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -28,20 +28,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Mode 1: the right answer to the challenge, XORed with the input. */
 static void answer_xor(struct fz_peer *p)
 {
-	uint8_t chal[8 + 32], reply[8 + 32];
-	const uint8_t *tok;
-	size_t tlen, at = 0;
+	uint8_t reply[8 + 32];
 
-	fz_token_file(&tok, &tlen);
-	while (at < sizeof(chal)) {
-		ssize_t n = recv(p->fd, chal + at, sizeof(chal) - at, 0);
-
-		if (n <= 0)
-			return;
-		at += n;
-	}
-	memcpy(reply, PS_AUTH_MAGIC, 8);
-	fz_auth_mac(tok, tlen, chal + 8, reply + 8);
+	if (fz_token_reply(p->fd, reply))
+		return;
 	for (size_t i = 0; i < sizeof(reply) && i < p->size; i++)
 		reply[i] ^= p->data[i];
 	p->size = 0;
