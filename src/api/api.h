@@ -9,6 +9,7 @@
  * struct into a zeroed one of this build's size (api_copy_opts), then
  * translates it.
  */
+#include <errno.h>
 #include <stddef.h>
 
 #include "amber.h"
@@ -28,7 +29,7 @@ void api_ps_sec(struct ps_sec *sec, const struct amber_ps_endpoint *ep);
 /* A subsystem's nonzero result as 0 or -errno (a stray positive is -EINVAL). */
 static inline int api_ret(int ret)
 {
-	return ret > 0 ? -22 /* EINVAL */ : ret;
+	return ret > 0 ? -EINVAL : ret;
 }
 
 #endif
