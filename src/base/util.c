@@ -91,12 +91,18 @@ int write_full(int fd, const void *buf, size_t len)
 
 char *read_file_at(int dirfd, const char *path, size_t *len)
 {
-	size_t cap = 4096, used = 0;
-	char *buf;
 	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return NULL;
+	return read_fd_all(fd, len);
+}
+
+char *read_fd_all(int fd, size_t *len)
+{
+	size_t cap = 4096, used = 0;
+	char *buf;
+
 	buf = malloc(cap);
 	while (buf) {
 		ssize_t n = read(fd, buf + used, cap - used - 1);

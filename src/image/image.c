@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "image/image.h"
 #include "image/magic.h"
@@ -123,6 +124,69 @@ static int img_put(struct img *img, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Open image file @name in @dirfd, refusing what a hostile image directory
+ * could plant: a symlink (O_NOFOLLOW), a fifo or device (O_NONBLOCK keeps
+ * the open from blocking, then fstat refuses it), a hard link to a file
+ * elsewhere (st_nlink > 1: a write would clobber it, a read would restore
+ * it) and a file owned by someone other than the caller or root. @how is
+ * O_RDONLY, O_WRONLY (created, truncated only after those checks, left
+ * 0600) or O_RDWR (an existing image updated in place).
+ * Returns the fd, or -errno with the reason logged.
+ */
+int img_file_open(int dirfd, const char *name, int how)
+{
+	int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | how;
+	bool write = how == O_WRONLY;
+	struct stat st;
+	int fd, err;
+
+	if (write)
+		flags |= O_CREAT;
+	fd = openat(dirfd, name, flags, 0600);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -ELOOP)
+			pr_err("image %s is a symlink: refused\n", name);
+		else if (err == -ENXIO)
+			pr_err("image %s is not a regular file: refused\n", name);
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		pr_perror("can't stat image %s", name);
+		goto fail;
+	}
+	err = -EPERM;
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("image %s is not a regular file (mode %#o): refused\n", name,
+		       (unsigned)st.st_mode & S_IFMT);
+		goto fail;
+	}
+	if (st.st_nlink > 1) {
+		pr_err("image %s has %lu hard links: refused\n", name, (unsigned long)st.st_nlink);
+		goto fail;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		pr_err("image %s is owned by uid %u, not by the caller (uid %u) or root: refused\n",
+		       name, (unsigned)st.st_uid, (unsigned)geteuid());
+		goto fail;
+	}
+	if (write && (ftruncate(fd, 0) || ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600)))) {
+		err = -errno;
+		pr_perror("can't truncate image %s", name);
+		goto fail;
+	}
+	if (fcntl(fd, F_SETFL, how)) {
+		err = -errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return err;
+}
+
 static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsigned long id,
 			       bool optional)
 {
@@ -135,16 +199,12 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 
 	if (!img)
 		return NULL;
-	if (write)
-		img->fd = openat(dirfd, img->name,
-				 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	else
-		img->fd = openat(dirfd, img->name, O_RDONLY | O_CLOEXEC);
+	img->fd = img_file_open(dirfd, img->name, write ? O_WRONLY : O_RDONLY);
 	if (img->fd < 0) {
-		int err = errno;
+		int err = -img->fd;
 
-		if (!(optional && err == ENOENT))
-			pr_perror("can't open image %s", img->name);
+		if (!(optional && err == ENOENT) && err != ELOOP && err != ENXIO && err != EPERM)
+			pr_err("can't open image %s: %s\n", img->name, strerror(err));
 		img_free(img);
 		errno = err;
 		return NULL;

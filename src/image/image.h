@@ -73,6 +73,12 @@ const char *img_type_name(enum img_type type);
  * @dirfd. Writing creates it 0600 and writes the magics; reading checks
  * them and fails with a message naming the file. NULL on failure, errno set.
  */
+/*
+ * Open image file @name safely (no symlink, fifo, hard link or foreign
+ * owner); @how: O_RDONLY, O_WRONLY (create, truncate, 0600) or O_RDWR.
+ * The fd, or -errno.
+ */
+int img_file_open(int dirfd, const char *name, int how);
 struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id);
 /* Like img_open for reading, but a missing file is not an error: NULL, errno ENOENT. */
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id);

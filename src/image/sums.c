@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/image.h"
 #include "image/sums.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -32,12 +33,12 @@ static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
 /* Checksum and size of image @name in @dirfd. */
 static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 {
-	cleanup_close int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = img_file_open(dirfd, name, O_RDONLY);
 	uint8_t buf[64 << 10];
 	uint64_t h = FNV_OFFSET, n = 0;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 
@@ -120,9 +121,9 @@ int img_sums_write(int dirfd)
 	nr = list_images(dirfd, &names);
 	if (nr < 0)
 		return nr;
-	fd = openat(dirfd, IMG_SUMS_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = img_file_open(dirfd, IMG_SUMS_NAME, O_WRONLY);
 	if (fd < 0) {
-		ret = -errno;
+		ret = fd;
 		pr_perror("can't create %s", IMG_SUMS_NAME);
 		goto out;
 	}
@@ -196,11 +197,17 @@ static int check_line(int dirfd, const char *line, int lineno)
 int img_sums_check(int dirfd)
 {
 	size_t len;
-	cleanup_free char *text = read_file_at(dirfd, IMG_SUMS_NAME, &len);
+	int sfd = img_file_open(dirfd, IMG_SUMS_NAME, O_RDONLY);
+	cleanup_free char *text = NULL;
 	uint64_t all = FNV_OFFSET, want;
 	char *p, *nl;
 	int lineno = 1, nr = 0, ret;
 
+	if (sfd < 0 && sfd != -ENOENT)
+		return sfd == -EPERM || sfd == -ELOOP || sfd == -ENXIO ? -EINVAL : sfd;
+	errno = -sfd;
+	if (sfd >= 0)
+		text = read_fd_all(sfd, &len);
 	if (!text && errno == ENOENT) {
 		pr_warn("no %s: images are checked for structure only, not for corruption\n",
 			IMG_SUMS_NAME);

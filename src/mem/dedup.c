@@ -45,10 +45,12 @@ static int punch(struct dedup_layer *dl, const struct pm_ent *e, uint64_t s, uin
 
 	if (dl->rw_fd < 0) {
 		img_name(IMG_PAGES, dl->pm.pages_id, name, sizeof(name));
-		dl->rw_fd = openat(dl->dirfd, name, O_RDWR | O_CLOEXEC);
+		dl->rw_fd = img_file_open(dl->dirfd, name, O_RDWR);
 		if (dl->rw_fd < 0) {
-			pr_perror("can't open %s", name);
-			return -errno;
+			int err = dl->rw_fd;
+
+			pr_err("can't open %s: %s\n", name, strerror(-err));
+			return err;
 		}
 	}
 	if (fallocate(dl->rw_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,

@@ -76,7 +76,14 @@ static int layer_check_size(struct pm_layer *l, int dirfd, uint32_t pages_id, ui
 	if (src)
 		l->pages_fd = given_pages_fd(src, pages_id);
 	else
-		l->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+		l->pages_fd = img_file_open(dirfd, name, O_RDONLY);
+	if (!src && l->pages_fd < 0) {
+		int err = l->pages_fd;
+
+		l->pages_fd = -1;
+		pr_err("can't open %s: %s\n", name, strerror(-err));
+		return err;
+	}
 	if (l->pages_fd < 0 || fstat(l->pages_fd, &st)) {
 		if (src) {
 			pr_perror("%s was not handed over by the lazy-pages daemon", name);

@@ -178,8 +178,10 @@ static int load_map(struct ps_lazy_images *li, int type, uint64_t id, struct laz
 	ret = load_runs(li, &m, &pages_id, &bytes);
 	if (!ret) {
 		img_name(IMG_PAGES, pages_id, name, sizeof(name));
-		m.pages_fd = openat(li->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (m.pages_fd < 0 || fstat(m.pages_fd, &st))
+		m.pages_fd = img_file_open(li->dirfd, name, O_RDONLY);
+		if (m.pages_fd < 0)
+			ret = m.pages_fd;
+		else if (fstat(m.pages_fd, &st))
 			ret = -errno;
 		else if ((uint64_t)st.st_size != bytes)
 			ret = -EINVAL; /* truncated or not this pagemap's */
