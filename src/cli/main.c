@@ -49,7 +49,7 @@ static void usage(FILE *f)
 		"                                  serve the memory of a lazy restore (from\n"
 		"                                  a page server: post-copy migration)\n"
 		"  page-server --port P [--address A] [-D DIR] [SECURITY]\n"
-		"              [--prev-images-dir REL | --lazy-pages]\n"
+		"              [--prev-images-dir REL | --lazy-pages] [--timeout SECONDS]\n"
 		"                                  receive a dump's pages into DIR (with the\n"
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* amber page-server --port P: receive a dump's pages, or serve them. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/cli.h"
 
@@ -18,6 +19,8 @@ static void announce(void *arg, const char *address, int port)
 	fflush(stdout);
 }
 
+#define OPT_PS_TIMEOUT 0x200
+
 int cli_page_server(int argc, char **argv, struct cli_common *co)
 {
 	static const struct option lo[] = {
@@ -26,6 +29,7 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 		{ "port", required_argument, 0, OPT_PORT },
 		{ "lazy-pages", no_argument, 0, OPT_LAZY },
 		{ "prev-images-dir", required_argument, 0, 'P' },
+		{ "timeout", required_argument, 0, OPT_PS_TIMEOUT },
 		CLI_SEC_LONG_OPTS,
 		{ 0 },
 	};
@@ -45,6 +49,15 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 		case 'P':
 			o.prev_images_dir = optarg;
 			break;
+		case OPT_PS_TIMEOUT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 1 || v > 86400)
+				return cli_usage("page-server", "--timeout wants 1..86400 seconds");
+			o.timeout = (int)v;
+			break;
+		}
 		default:
 			return cli_usage("page-server", NULL);
 		}

@@ -6,6 +6,7 @@
 #define LOG_PREFIX "ps-conn: "
 #include <arpa/inet.h>
 #include <errno.h>
+#include <time.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -133,6 +134,7 @@ int ps_conn_set_timeout(struct ps_conn *c, int seconds)
 {
 	struct timeval tv = {.tv_sec = seconds};
 
+	c->timeout = seconds;
 	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		return -errno;
@@ -167,12 +169,37 @@ int ps_conn_send(struct ps_conn *c, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * SO_RCVTIMEO bounds each recv(), not a message: a client trickling one
+ * byte per interval (slowloris) would hold the server forever. Once a
+ * message is partly in, all of it must arrive within the timeout of its
+ * first part (at most twice the timeout in all).
+ */
+static bool conn_too_slow(const struct ps_conn *c, const struct timespec *start)
+{
+	struct timespec now;
+
+	if (c->timeout <= 0)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - start->tv_sec >= c->timeout;
+}
+
 int ps_conn_recv(struct ps_conn *c, void *buf, size_t len)
 {
+	struct timespec start = { 0, 0 };
 	char *p = buf;
 
 	while (len) {
 		ssize_t n;
+
+		if (!start.tv_sec && p != (char *)buf)
+			clock_gettime(CLOCK_MONOTONIC, &start);
+		else if (start.tv_sec && conn_too_slow(c, &start)) {
+			pr_err("%s: too slow: a message not complete after %d s, dropped\n",
+			       c->peer, c->timeout);
+			return -ETIMEDOUT;
+		}
 
 		if (c->tls)
 			n = gnutls_record_recv(c->tls, p, len);

@@ -42,6 +42,7 @@ struct ps_conn {
 	void *tls;	/* gnutls_session_t, NULL for plain TCP */
 	void *tls_cred; /* gnutls_certificate_credentials_t */
 	enum ps_wire wire;
+	int timeout; /* seconds, ps_conn_set_timeout(): also bounds one whole message */
 	char peer[64];
 };
 
