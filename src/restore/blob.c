@@ -69,6 +69,16 @@ struct layout {
 	size_t used, size;
 };
 
+/* AMBER_FAULT stages inside the restorer blob, which has no getenv(). */
+static uint32_t rst_blob_fault_at(void)
+{
+	if (fault_injected("restore-mem-before"))
+		return RST_FAULT_MEM_BEFORE;
+	if (fault_injected("restore-mem-after"))
+		return RST_FAULT_MEM_AFTER;
+	return fault_injected("restore-blob-end") ? RST_FAULT_BLOB_END : RST_FAULT_NONE;
+}
+
 static void *lay(struct layout *l, size_t size, size_t align)
 {
 	size_t off = (l->used + align - 1) & ~(align - 1);
@@ -572,6 +582,7 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	a->park = (uintptr_t)base + size - PAGE_ALIGN(park_len);
 	a->pid = t->pid;
 	a->status_fd = rc->status_fd;
+	a->fault_at = rst_blob_fault_at();
 	a->svc_fd_base = rc->svc_fd_base;
 	a->task_size = TASK_SIZE;
 	a->threads = (uintptr_t)ths;

@@ -478,6 +478,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	ret = opts->lazy ? lazy_restore_connect(&rc) : 0;
 	if (!ret)
 		ret = rst_load(&rc);
+	if (!ret && fault_injected("restore-images"))
+		ret = -EIO;
 	/* The loaded layers hold their own dups of what the daemon handed over. */
 	lazy_restore_put_pages(&rc);
 	if (!ret)

@@ -159,6 +159,10 @@ struct rst_task_args {
 	uint64_t posix_timers; /* struct rst_posix_timer[], by increasing id */
 	uint32_t nr_posix_timers;
 	uint32_t timer_ids_by_count; /* AMBER_FAULT=restore-timer-ids: as on old kernels */
+	uint32_t fault_at; /* RST_FAULT_*: AMBER_FAULT=restore-mem-before and the like */
 };
+
+/* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */
+enum { RST_FAULT_NONE, RST_FAULT_MEM_BEFORE, RST_FAULT_MEM_AFTER, RST_FAULT_BLOB_END };
 
 #endif

@@ -22,6 +22,7 @@
 
 #include "files/files.h"
 #include "image/image.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "restore/restore.h"
 #include "restore/task.h"
@@ -182,6 +183,8 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	if (ret)
 		fail_task(rc, "session/process group", ret);
 	ret = fork_children(rc, t);
+	if (!ret && fault_injected("restore-forked"))
+		ret = -EIO;
 	if (ret)
 		fail_task(rc, "forking children", ret);
 	rc->files.status_fd = rc->status_fd;

@@ -521,6 +521,8 @@ void restorer_main(struct rst_task_args *a)
 		     a->cur_rseq_sig);
 	unmap_old(a);
 	move_specials(a);
+	if (a->fault_at == RST_FAULT_MEM_BEFORE)
+		fail(a, "AMBER_FAULT=restore-mem-before", -5);
 	map_vmas(a);
 	if (a->lazy_sock >= 0) {
 		const char *what;
@@ -532,6 +534,8 @@ void restorer_main(struct rst_task_args *a)
 	fill_pages(a);
 	zap_pages(a);
 	finish_vmas(a);
+	if (a->fault_at == RST_FAULT_MEM_AFTER)
+		fail(a, "AMBER_FAULT=restore-mem-after", -5);
 	restore_task_state(a);
 	drop_restore_sigchld();
 	for (uint32_t i = 1; i < a->nr_threads; i++) {
@@ -553,6 +557,8 @@ void restorer_main(struct rst_task_args *a)
 	/* status_fd is gone now: from here failures are only seen as deaths. */
 	a->status_fd = -1;
 	sys2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
+	if (a->fault_at == RST_FAULT_BLOB_END)
+		sys1(NR_exit_group, 42); /* no status_fd left: seen as a death */
 	thread_finish(a, &th[0], 1);
 }
 

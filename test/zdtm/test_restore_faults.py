@@ -1,0 +1,67 @@
+"""A restore that fails at any stage leaves nothing behind.
+
+AMBER_FAULT=<stage> (src/base/fault.c) makes `amber restore` fail there:
+after the images are read (restore-images), in each task after it forked
+its children (restore-forked), in the restorer blob before the memory is
+laid out and after it (restore-mem-before, restore-mem-after, the blob has
+no libc: it reports on the status pipe and exits the task), at the blob's
+end once the status pipe is closed (restore-blob-end: seen only as a
+death) and before the final sigreturns (restore-sigreturn).
+
+Each must: exit non-zero with an error naming the stage, leave no task
+of the tree (by pid) and no child of ours running, and leave the images
+byte for byte as they were.  After all of them the same images restore
+and the test passes.
+"""
+
+import hashlib
+import os
+
+import pytest
+
+from test_bad_images import SUMS, Source, alive, dumped_source, pristine_restores  # noqa: F401
+
+STAGES = ["restore-images", "restore-forked", "restore-mem-before", "restore-mem-after",
+          "restore-blob-end", "restore-sigreturn"]
+
+
+@pytest.fixture(scope="module")
+def source(request):
+    yield from dumped_source(request, "fork_tree")
+
+
+def digest(d):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(d.iterdir()) if p.is_file() and p.name != "restore.log"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_restore_fault(source, stage, monkeypatch):
+    d = source.copy()
+    before = digest(d)
+    assert SUMS in before
+    monkeypatch.setenv("AMBER_FAULT", stage)
+    rc, log, out = source.restore(d)
+    monkeypatch.delenv("AMBER_FAULT")
+    bad = []
+    if rc == 0:
+        bad.append("restore succeeded")
+    elif rc == "timeout" or rc < 0 or rc >= 128:
+        bad.append(f"amber died or hung ({rc})")
+    if f"fault injected at stage {stage}" not in log:
+        bad.append("the log does not name the stage")
+    running = [p for p in source.pids if alive(p)]
+    if running:
+        bad.append(f"task(s) {running} of the tree still exist")
+    left = [p for p in source.new_children if alive(p)]
+    if left:
+        bad.append(f"left child process(es) {left}")
+    if digest(d) != before:
+        bad.append("the images changed")
+    source.cleanup()
+    assert not bad, f"{stage}: {'; '.join(bad)}\n" + "\n".join(log.splitlines()[-10:])
+
+
+def test_restore_after_faults(source):
+    """Last: the same images restore and the test passes."""
+    pristine_restores(source)
