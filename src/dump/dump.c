@@ -107,6 +107,8 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 	}
 
 	ret = files_dump_task(&dc->files, t->pid, &t->files_id);
+	if (!ret && fault_injected("dump-files"))
+		ret = -EIO;
 	if (!ret)
 		ret = dump_fs(dc, t);
 	if (!ret)
@@ -335,11 +337,15 @@ int dump_run(const struct dump_opts *opts)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = pstree_freeze(&dc, opts->pid);
+	if (!ret && fault_injected("dump-frozen"))
+		ret = -EIO;
 	if (!ret)
 		ret = dump_tree(&dc);
 	/* A page server must hold every page before the tree may die. */
 	if (!ret)
 		ret = xfer_target_fini(steal_ptr(dc.xt));
+	if (!ret && fault_injected("dump-pages"))
+		ret = -EIO;
 	if (ret)
 		dump_undo_tracking(&dc);
 	/* Scratch areas must be unmapped before the threads run again. */

@@ -9,6 +9,7 @@
 
 #include "image/image.h"
 #include "image/magic.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -104,6 +105,8 @@ static int img_flush(struct img *img)
 
 static int img_put(struct img *img, const void *data, size_t len)
 {
+	if (fault_injected("image-enospc"))
+		return -ENOSPC; /* a full disk, as a write would say it */
 	if (!img->buf || len > IMG_BUF_SIZE) {
 		int ret = img_flush(img);
 

@@ -9,7 +9,7 @@ verifies 16 MiB all the time, still making progress.  A second dump must
 then succeed and the restored test PASS.
 
 AMBER_FAULT=<stage>:sleep stalls amber with the tree frozen; SIGKILLing it
-there must leave the tree running too: with PTRACE_SEIZE the tracer's
+there, at every stage, must leave the tree running too: with PTRACE_SEIZE the tracer's
 death detaches every thread and no group-stop is left behind.
 """
 
@@ -99,9 +99,12 @@ def finish_with_good_dump(run):
     stop(run)
 
 
-CASES = [("mem_loop", "dump-core"), ("mem_loop", "dump-mm"),
-         ("mem_loop", "dump-end"), ("threads_16", "dump-mm"),
-         ("fork_tree", "dump-core"), ("fork_tree", "dump-end")]
+# every stage, in the order a dump reaches them; image-enospc is the first
+# image write failing as on a full disk
+STAGES = ["dump-frozen", "dump-core", "dump-files", "dump-mm", "image-enospc",
+          "dump-pages", "dump-end"]
+CASES = [("mem_loop", s) for s in STAGES] + \
+        [("threads_16", "dump-mm"), ("fork_tree", "dump-core"), ("fork_tree", "dump-end")]
 
 
 @pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])
@@ -131,19 +134,20 @@ def test_fault(name, stage):
     guarded(run, body)
 
 
-def test_sigkill_mid_dump():
-    run = Run("fault-sigkill-mem_loop", DUMP)
+@pytest.mark.parametrize("stage", STAGES)
+def test_sigkill_mid_dump(stage):
+    run = Run(f"fault-sigkill-{stage}-mem_loop", DUMP)
 
     def body():
         start(run, STATIC / "mem_loop")
         pids = live(run.walk())
         before = capture(run.pid)
-        p = amber_dump(run, "killed.log", "dump-mm:sleep")
+        p = amber_dump(run, "killed.log", f"{stage}:sleep")
         deadline = time.monotonic() + 60
-        while "sleeping at stage dump-mm" not in read_text(run.imgdir / "killed.log"):
+        while f"sleeping at stage {stage}" not in read_text(run.imgdir / "killed.log"):
             if p.poll() is not None or time.monotonic() > deadline:
                 p.kill()
-                pytest.fail("amber did not reach the dump-mm stage", pytrace=False)
+                pytest.fail(f"amber did not reach the {stage} stage", pytrace=False)
             time.sleep(0.01)
         frozen = thread_problems(pids)
         if not any("traced" in b for b in frozen):
