@@ -62,7 +62,7 @@ RST_SRCS := $(wildcard src/restore/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps asan lib tests check run-check unit layers test pserver zdtm zdtm-asan demo bench \
+.PHONY: all deps asan lib tests check run-check unit layers test pserver zdtm zdtm-asan demo bench soak \
 	clean format vmtest kernel vm-ci install uninstall man
 all: $(B)/amber
 
@@ -237,6 +237,12 @@ demo:
 $(B)/demo_workload: scripts/demo_workload.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -D_GNU_SOURCE -o $@ $<
+
+# Leak hunt: SOAK_CYCLES (1000) dump/restore cycles (bench/soak/soak.py);
+# make test runs 20 of them (test/zdtm/test_soak.py).
+SOAK_CYCLES ?= 1000
+soak: all tests
+	nice /usr/bin/python3 bench/soak/soak.py --cycles $(SOAK_CYCLES)
 
 bench:
 	@bash scripts/deps.sh test
