@@ -20,8 +20,15 @@ bool fault_injected(const char *stage)
 		for (;;)
 			pause();
 	}
-	if (f[len])
+	if (f[len] == '@') {
+		/* STAGE@N: the Nth time the stage is reached, e.g. the Nth message. */
+		static long hits;
+
+		if (++hits != strtol(f + len + 1, NULL, 10))
+			return false;
+	} else if (f[len]) {
 		return false;
+	}
 	pr_err("fault injected at stage %s\n", stage);
 	return true;
 }

@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <gnutls/gnutls.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "pageserver/conn.h"
 #include "base/util.h"
@@ -189,6 +190,11 @@ int ps_conn_recv(struct ps_conn *c, void *buf, size_t len)
 {
 	struct timespec start = { 0, 0 };
 	char *p = buf;
+
+	if (fault_injected("ps-recv-eio"))
+		return -EIO;
+	if (fault_injected("ps-drop"))
+		return shutdown(c->fd, SHUT_RDWR), -ECONNRESET;
 
 	while (len) {
 		ssize_t n;
