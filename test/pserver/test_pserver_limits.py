@@ -10,14 +10,13 @@ about how long anything took.
 """
 
 import select
-import socket
 import subprocess
 import time
 
 import pytest
 
 import psproto as P
-from test_pserver import PID, Server, amber, check_dump_dir, send_dump, servers  # noqa: F401
+from test_pserver import PID, amber, check_dump_dir, send_dump, servers  # noqa: F401 (fixture)
 
 TIMEOUT = 2
 

@@ -15,11 +15,10 @@ and the test passes.
 """
 
 import hashlib
-import os
 
 import pytest
 
-from test_bad_images import SUMS, Source, alive, dumped_source, pristine_restores  # noqa: F401
+from test_bad_images import SUMS, alive, dumped_source, pristine_restores
 
 STAGES = ["restore-images", "restore-forked", "restore-mem-before", "restore-mem-after",
           "restore-blob-end", "restore-sigreturn"]
