@@ -104,6 +104,7 @@ def live_tree(request):
     yield run
     run.kill_tree()
     reap_all()
+    run.finish(not request.session.testsfailed)
 
 
 def dump(run, imgdir):
