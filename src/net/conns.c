@@ -4,8 +4,8 @@
  * socket of its network namespace that has a peer (sock_diag, IPv4 and
  * IPv6, any state but listen, close and time-wait), kept if a task of
  * the tree holds it by an fd (matched by inode). The fd tables are read
- * only when such a socket exists at all, so a tree without connections
- * costs two netlink round trips.
+ * first: a tree holding no socket spares the sock_diag dumps, each a
+ * walk of the kernel's whole TCP hash tables (about a millisecond here).
  */
 #define LOG_PREFIX "netlock: "
 #include <dirent.h>
@@ -247,9 +247,15 @@ int netlock_find_conns(struct netlock *nl, const pid_t *pids, int nr_pids)
 	struct diag_list l = { 0 };
 	cleanup_free uint32_t *inos = NULL;
 	size_t nr = 0, cap = 0;
-	cleanup_close int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	int ret;
+	cleanup_close int sk = -1;
+	int ret = 0;
 
+	nl->nr_conns = 0;
+	for (int i = 0; i < nr_pids && !ret; i++)
+		ret = task_socket_inodes(pids[i], &inos, &nr, &cap);
+	if (ret || !nr)
+		return ret; /* no socket: spare the walk of the kernel's TCP tables */
+	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (sk < 0) {
 		pr_perror("can't open a sock_diag socket");
 		return -errno;
@@ -257,18 +263,10 @@ int netlock_find_conns(struct netlock *nl, const pid_t *pids, int nr_pids)
 	ret = diag_dump(sk, AF_INET, &l);
 	if (!ret)
 		ret = diag_dump(sk, AF_INET6, &l);
-	if (ret) {
+	if (ret)
 		pr_err("sock_diag of the TCP sockets failed: %s\n", strerror(-ret));
-		goto out;
-	}
-	nl->nr_conns = 0;
-	if (!l.nr)
-		goto out;
-	for (int i = 0; i < nr_pids && !ret; i++)
-		ret = task_socket_inodes(pids[i], &inos, &nr, &cap);
-	if (!ret)
+	else if (l.nr)
 		ret = conns_of_tree(nl, &l, inos, nr);
-out:
 	free(l.v);
 	return ret;
 }

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,34 +118,60 @@ static void put_rule(FILE *f, char op, bool input, const struct netlock_conn *c)
 		input ? c->rport : c->lport, input ? l : r, input ? c->lport : c->rport);
 }
 
-/* Runs @op ('I' or 'D') for the rules of @family marked in @want (2 per conn). */
-static int ipt_apply(const struct netlock *nl, int family, char op, const bool *want)
+/*
+ * Runs @op ('I' or 'D') for rules @idx[0..nr) (2 * conn + 1 for OUTPUT)
+ * in that order: deleting in the chain's own order keeps each lookup
+ * short (iptables-nft finds a rule to delete by walking its chain).
+ */
+static int ipt_apply(const struct netlock *nl, int family, char op, const uint32_t *idx,
+		     size_t nr)
 {
 	char *argv[] = { (char *)tool(family == AF_INET6, false), "-w", "--noflush", NULL };
 	cleanup_free char *in = NULL;
-	size_t len, n = 0;
+	size_t len;
 	FILE *f = open_memstream(&in, &len);
 
 	if (!f)
 		return -ENOMEM;
 	fprintf(f, "*filter\n");
-	for (size_t i = 0; i < nl->nr_conns; i++) {
-		if (nl->conns[i].family != family)
-			continue;
-		for (int d = 0; d < 2; d++) {
-			if (want && !want[2 * i + d])
-				continue;
-			put_rule(f, op, d == 0, &nl->conns[i]);
-			n++;
-		}
-	}
+	for (size_t i = 0; i < nr; i++)
+		put_rule(f, op, !(idx[i] & 1), &nl->conns[idx[i] / 2]);
 	fprintf(f, "COMMIT\n");
 	if (fclose(f))
 		return -ENOMEM;
-	if (!n)
+	if (!nr)
 		return 0;
 	pr_debug("%s input:\n%s", argv[0], in);
 	return run_tool(argv, in, len, NULL);
+}
+
+/* The rules of @family's connections; @reverse: in the order -I left them in the chain. */
+static uint32_t *family_rules(const struct netlock *nl, int family, bool reverse, size_t *nr)
+{
+	uint32_t *idx = calloc(2 * nl->nr_conns + 1, sizeof(*idx));
+
+	*nr = 0;
+	for (size_t i = 0; idx && i < nl->nr_conns; i++) {
+		if (nl->conns[i].family != family)
+			continue;
+		idx[(*nr)++] = 2 * i;
+		idx[(*nr)++] = 2 * i + 1;
+	}
+	for (size_t i = 0; idx && reverse && i < *nr / 2; i++) {
+		uint32_t t = idx[i];
+
+		idx[i] = idx[*nr - 1 - i];
+		idx[*nr - 1 - i] = t;
+	}
+	return idx;
+}
+
+static int ipt_apply_all(const struct netlock *nl, int family, char op)
+{
+	size_t nr;
+	cleanup_free uint32_t *idx = family_rules(nl, family, op == 'D', &nr);
+
+	return idx ? ipt_apply(nl, family, op, idx, nr) : -ENOMEM;
 }
 
 static bool has_family(const struct netlock *nl, int family)
@@ -160,16 +187,29 @@ static int ipt_lock(const struct netlock *nl)
 	int ret = 0;
 
 	if (has_family(nl, AF_INET))
-		ret = ipt_apply(nl, AF_INET, 'I', NULL);
+		ret = ipt_apply_all(nl, AF_INET, 'I');
 	if (!ret && has_family(nl, AF_INET6)) {
-		ret = ipt_apply(nl, AF_INET6, 'I', NULL);
-		if (ret && has_family(nl, AF_INET) && ipt_apply(nl, AF_INET, 'D', NULL))
+		ret = ipt_apply_all(nl, AF_INET6, 'I');
+		if (ret && has_family(nl, AF_INET) && ipt_apply_all(nl, AF_INET, 'D'))
 			pr_err("iptables: can't take back the IPv4 rules just inserted\n");
 	}
 	if (!ret)
 		pr_info("iptables: %zu connection(s) dropped by %zu rule(s)\n", nl->nr_conns,
 			2 * nl->nr_conns);
 	return ret;
+}
+
+/* One of our rules, as iptables-save prints it back, and its index in nl's order. */
+struct rule_key {
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	uint8_t input;
+	uint32_t idx; /* 2 * conn + (OUTPUT ? 1 : 0); not part of the key */
+};
+
+static int cmp_rule(const void *a, const void *b)
+{
+	return memcmp(a, b, offsetof(struct rule_key, idx));
 }
 
 /* The value after option @opt in the tokens of a saved rule, or NULL. */
@@ -181,10 +221,10 @@ static const char *opt_value(char **tok, int n, const char *opt)
 	return NULL;
 }
 
-static bool addr_is(const char *s, int family, const uint8_t *addr)
+/* "10.0.0.1/32" or "fd00::1/128" into @addr; false for anything else. */
+static bool parse_host(const char *s, int family, uint8_t *addr)
 {
 	char a[INET6_ADDRSTRLEN + 8];
-	uint8_t bin[16];
 	char *slash;
 
 	if (!s || strlen(s) >= sizeof(a))
@@ -196,74 +236,110 @@ static bool addr_is(const char *s, int family, const uint8_t *addr)
 			return false;
 		*slash = 0;
 	}
-	return inet_pton(family, a, bin) == 1 && !memcmp(bin, addr, family == AF_INET ? 4 : 16);
+	return inet_pton(family, a, addr) == 1;
 }
 
-static bool port_is(const char *s, uint16_t port)
+static bool parse_port(const char *s, uint16_t *port)
 {
-	return s && strtoul(s, NULL, 10) == port;
+	char *end;
+	unsigned long v = s ? strtoul(s, &end, 10) : 0;
+
+	*port = v;
+	return s && !*end && v && v < 65536;
 }
 
-/* Marks in @found which of our rules the saved rule in @tok is. */
-static void match_saved(const struct netlock *nl, int family, char **tok, int n, bool *found)
+/* A saved "-A CHAIN ..." rule as one of our keys; false if it can't be one. */
+static bool saved_key(char **tok, int n, int family, struct rule_key *k)
 {
-	const char *chain = tok[1], *s = opt_value(tok, n, "-s"), *d = opt_value(tok, n, "-d");
-	const char *sp = opt_value(tok, n, "--sport"), *dp = opt_value(tok, n, "--dport");
 	const char *j = opt_value(tok, n, "-j"), *mark = opt_value(tok, n, "--mark");
-	bool input = !strcmp(chain, "INPUT");
 	char want_mark[16];
 
+	memset(k, 0, sizeof(*k));
 	snprintf(want_mark, sizeof(want_mark), "%#x", NETLOCK_REPAIR_MARK);
-	if ((!input && strcmp(chain, "OUTPUT")) || !j || strcmp(j, "DROP") || !mark ||
-	    strcmp(mark, want_mark))
-		return;
+	k->input = !strcmp(tok[1], "INPUT");
+	return (k->input || !strcmp(tok[1], "OUTPUT")) && j && !strcmp(j, "DROP") && mark &&
+	       !strcmp(mark, want_mark) && parse_host(opt_value(tok, n, "-s"), family, k->src) &&
+	       parse_host(opt_value(tok, n, "-d"), family, k->dst) &&
+	       parse_port(opt_value(tok, n, "--sport"), &k->sport) &&
+	       parse_port(opt_value(tok, n, "--dport"), &k->dport);
+}
+
+/* Our rules of @family, sorted by key. */
+static struct rule_key *our_keys(const struct netlock *nl, int family, size_t *nr)
+{
+	struct rule_key *keys = calloc(2 * nl->nr_conns + 1, sizeof(*keys));
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	*nr = 0;
+	if (!keys)
+		return NULL;
 	for (size_t i = 0; i < nl->nr_conns; i++) {
 		const struct netlock_conn *c = &nl->conns[i];
 
-		if (c->family != family || found[2 * i + !input])
+		if (c->family != family)
 			continue;
-		if (addr_is(s, family, input ? c->raddr : c->laddr) &&
-		    addr_is(d, family, input ? c->laddr : c->raddr) &&
-		    port_is(sp, input ? c->rport : c->lport) &&
-		    port_is(dp, input ? c->lport : c->rport)) {
-			found[2 * i + !input] = true;
-			return;
+		for (int out = 0; out < 2; out++) {
+			struct rule_key *k = &keys[(*nr)++];
+
+			k->input = !out;
+			memcpy(k->src, out ? c->laddr : c->raddr, alen);
+			memcpy(k->dst, out ? c->raddr : c->laddr, alen);
+			k->sport = out ? c->lport : c->rport;
+			k->dport = out ? c->rport : c->lport;
+			k->idx = 2 * i + out;
 		}
 	}
+	qsort(keys, *nr, sizeof(*keys), cmp_rule);
+	return keys;
 }
 
-/* Which of our rules of @family the filter table still holds. */
-static int ipt_present(const struct netlock *nl, int family, bool *found, size_t *nr)
+/*
+ * Which of our rules of @family the filter table still holds, into
+ * @order[0..*nr) in the chains' order (@found: scratch, one per rule).
+ */
+static int ipt_present(const struct netlock *nl, int family, bool *found, uint32_t *order,
+		       size_t *nr)
 {
 	char *argv[] = { (char *)tool(family == AF_INET6, true), "-t", "filter", NULL };
 	cleanup_free char *saved = NULL;
+	cleanup_free struct rule_key *keys = NULL;
 	char *line, *save = NULL;
+	size_t nr_keys;
 	int ret = run_tool(argv, "", 0, &saved);
 
 	*nr = 0;
 	if (ret)
 		return ret;
+	keys = our_keys(nl, family, &nr_keys);
+	if (!keys || !saved)
+		return -ENOMEM;
 	for (line = strtok_r(saved, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *tok[64], *ts = NULL;
+		struct rule_key k, *hit;
 		int n = 0;
 
 		if (strncmp(line, "-A ", 3))
 			continue;
 		for (char *t = strtok_r(line, " ", &ts); t && n < 64; t = strtok_r(NULL, " ", &ts))
 			tok[n++] = t;
-		match_saved(nl, family, tok, n, found);
+		if (!saved_key(tok, n, family, &k))
+			continue;
+		hit = bsearch(&k, keys, nr_keys, sizeof(*keys), cmp_rule);
+		if (hit && !found[hit->idx]) {
+			found[hit->idx] = true;
+			order[(*nr)++] = hit->idx;
+		}
 	}
-	for (size_t i = 0; i < 2 * nl->nr_conns; i++)
-		*nr += found[i];
 	return 0;
 }
 
 static int ipt_unlock(const struct netlock *nl)
 {
 	cleanup_free bool *found = calloc(2 * nl->nr_conns + 1, sizeof(*found));
+	cleanup_free uint32_t *order = calloc(2 * nl->nr_conns + 1, sizeof(*order));
 	int families[] = { AF_INET, AF_INET6 }, ret = 0;
 
-	if (!found)
+	if (!found || !order)
 		return -ENOMEM;
 	for (int k = 0; k < 2; k++) {
 		size_t nr;
@@ -272,9 +348,9 @@ static int ipt_unlock(const struct netlock *nl)
 		if (!has_family(nl, families[k]))
 			continue;
 		memset(found, 0, 2 * nl->nr_conns * sizeof(*found));
-		r = ipt_present(nl, families[k], found, &nr);
+		r = ipt_present(nl, families[k], found, order, &nr);
 		if (!r && nr)
-			r = ipt_apply(nl, families[k], 'D', found);
+			r = ipt_apply(nl, families[k], 'D', order, nr);
 		if (!r)
 			pr_info("iptables: %zu %s rule(s) of the lock removed\n", nr,
 				families[k] == AF_INET ? "IPv4" : "IPv6");
