@@ -271,6 +271,20 @@ def test_sigkill_then_failed_restore_unlocks(conn, imgdir):
     conn.works("after-restore")
 
 
+def test_next_dump_into_dir_removes_stale_lock(conn, imgdir):
+    p = stalled_dump(imgdir, conn.tree.pid, ["--network-lock", "iptables"])
+    kill_amber(p)
+    assert_locked("iptables", conn.peer.port)
+    # the images are being replaced: the old lock goes, the new one is nftables
+    r, log = amber(imgdir, ["dump", "-t", conn.tree.pid, "-D", imgdir], "dump.log",
+                   fault="dump-core")
+    assert r.returncode == 1, log
+    assert "of an earlier dump into this directory" in log, log
+    assert "network locked (nftables, 1 connection(s))" in log, log
+    assert_unlocked(conn.peer.port, imgdir)
+    conn.works("after-second-dump")
+
+
 FAULTS = [("dump-core", "nftables"), ("dump-core", "iptables"), ("dump-mm", "nftables"),
           ("dump-end", "nftables")]
 
