@@ -78,6 +78,13 @@ static int run_tool(char *const argv[], const char *in, size_t len, char **out)
 	/* A restore holds the tree's service fds: none of them goes along. */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	ret = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+	/* A caller's PATH may lack the sbin directories (sudo, cron, a service). */
+	for (int i = 0; ret == ENOENT && i < 2; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "%s/%s", i ? "/sbin" : "/usr/sbin", argv[0]);
+		ret = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (ret) {
