@@ -32,6 +32,10 @@ from zdtm_runner import amber_path, read_text, sanitizer_env, sanitizer_reports,
 
 NS_A, NS_B = f"amb-nl{os.getpid()}a", f"amb-nl{os.getpid()}b"
 ADDR_A, ADDR_B = "10.213.7.1", "10.213.7.2"
+ADDR6_A, ADDR6_B = "fd00:213:7::1", "fd00:213:7::2"
+# where the tree connects to, and where the peer listens
+TARGETS = {"4": (ADDR_B, ADDR_B), "6": (ADDR6_B, ADDR6_B),
+           "mapped": ("::ffff:" + ADDR_B, ADDR_B)}
 TCP_ESTABLISHED = 1
 REFUSAL = "needs --tcp-established"
 
@@ -48,7 +52,7 @@ while True:
 # Commands on stdin, one JSON line back for each: "send TEXT", "info".
 PEER = """
 import json, socket, struct, sys
-l = socket.socket()
+l = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[1], 0))
 l.listen()
@@ -101,8 +105,9 @@ def netns():
         run(["ip", "netns", "add", NS_B])
         run(["ip", "link", "add", va, "netns", NS_A, "type", "veth", "peer", "name", vb,
              "netns", NS_B])
-        for ns, dev, addr in ((NS_A, va, ADDR_A), (NS_B, vb, ADDR_B)):
+        for ns, dev, addr, addr6 in ((NS_A, va, ADDR_A, ADDR6_A), (NS_B, vb, ADDR_B, ADDR6_B)):
             run(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev])
+            run(["ip", "-n", ns, "addr", "add", f"{addr6}/64", "dev", dev, "nodad"])
             run(["ip", "-n", ns, "link", "set", dev, "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
         yield
@@ -112,8 +117,8 @@ def netns():
 
 
 class Peer:
-    def __init__(self):
-        self.p = subprocess.Popen(ns_cmd(NS_B, "/usr/bin/python3", "-c", PEER, ADDR_B),
+    def __init__(self, addr):
+        self.p = subprocess.Popen(ns_cmd(NS_B, "/usr/bin/python3", "-c", PEER, addr),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = int(self.p.stdout.readline())
 
@@ -132,9 +137,10 @@ class Peer:
 class Conn:
     """The peer in B, and the tree in A connected to it (the tree echoes)."""
 
-    def __init__(self, program=TREE, connect=True):
-        self.peer = Peer() if connect else None
-        args = [ADDR_B, self.peer.port] if connect else []
+    def __init__(self, program=TREE, connect=True, family="4"):
+        target, listen = TARGETS[family]
+        self.peer = Peer(listen) if connect else None
+        args = [target, self.peer.port] if connect else []
         self.tree = subprocess.Popen(ns_cmd(NS_A, "/usr/bin/python3", "-c", program, *args),
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         if connect:
@@ -243,8 +249,21 @@ def imgdir(tmp_path):
     return d
 
 
-@pytest.mark.parametrize("method", ["nftables", "iptables"])
-def test_stalled_dump_then_net_unlock(conn, imgdir, method):
+STALLED = [("nftables", "4"), ("iptables", "4"), ("nftables", "6"), ("iptables", "6"),
+           ("nftables", "mapped"), ("iptables", "mapped")]
+
+
+@pytest.fixture
+def conn_family(netns, request):
+    c = Conn(family=request.param)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("method,conn_family", STALLED, ids=[f"{m}-ipv{f}" for m, f in STALLED],
+                         indirect=["conn_family"])
+def test_stalled_dump_then_net_unlock(conn_family, imgdir, method):
+    conn = conn_family
     p = stalled_dump(imgdir, conn.tree.pid, ["--network-lock", method])
     try:
         assert_locked(method, conn.peer.port)
