@@ -136,15 +136,24 @@ int netlock_unlock(struct netlock *nl, int dirfd)
 	return 0;
 }
 
-/* A record an earlier dump left here: its images are being replaced. */
+/*
+ * A record an earlier dump left here: its images are being replaced, so
+ * its lock goes too. One that can't be read can't be acted on: replaced.
+ */
 static int unlock_stale(int dirfd)
 {
 	struct netlock old = { 0 };
-	int ret = netlock_load(&old, dirfd);
+	int ret = netlock_record_read(&old, dirfd);
 
-	if (!ret && old.locked && old.from_record) {
+	if (ret == -ENOENT) {
+		ret = 0;
+	} else if (ret == -EINVAL) {
+		pr_warn("an unreadable %s of an earlier dump is replaced\n", NETLOCK_RECORD);
+		ret = 0;
+	} else if (!ret) {
 		pr_warn("%s of an earlier dump into this directory: removing its lock\n",
 			NETLOCK_RECORD);
+		old.locked = old.from_record = true;
 		ret = netlock_unlock(&old, -1);
 	}
 	if (!ret)

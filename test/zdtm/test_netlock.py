@@ -399,3 +399,19 @@ def test_leave_running_unlocks(conn, imgdir):
     assert conn.tree.poll() is None
     assert_unlocked(conn.peer.port, imgdir)
     conn.works("after-leave-running")
+
+
+@pytest.mark.parametrize("record", [
+    "amber-netlock 1\nmethod nftables\nrun-id 0123\nnetns 1\nboot-id ab\nconn 4 1.2.3 1 1.2.3.4 2\n",
+    "amber-netlock 1\nmethod pf\nrun-id 0123\nnetns 1\nboot-id ab\n",
+    "amber-netlock 2\n",
+    "amber-netlock 1\nmethod iptables\n"], ids=["address", "method", "version", "missing"])
+def test_bad_record_refused(imgdir, record):
+    (imgdir / "amber.netlock").write_text(record)
+    for verb in (["restore", "-d"], ["net-unlock"]):
+        r = subprocess.run([str(amber_path()), *verb, "-D", str(imgdir)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60,
+                           env=sanitizer_env(imgdir))
+        assert r.returncode not in (0, 2) and "amber.netlock" in r.stdout, r.stdout
+    no_sanitizer_reports(imgdir)
