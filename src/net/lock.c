@@ -231,14 +231,19 @@ static int load_inventory(struct netlock *nl, int dirfd)
 {
 	InventoryEntry *ie = NULL;
 	const char *id;
-	int ret;
+	int ret = 0;
 
-	if (faccessat(dirfd, "inventory.img", F_OK, 0))
-		return 0; /* the restore's own checks name what is missing */
-	ret = img_read_one(dirfd, IMG_INVENTORY, 0, &inventory_entry__descriptor,
-			   (ProtobufCMessage **)&ie);
-	if (ret)
-		return ret;
+	/*
+	 * amber's own dumps (with amber.sums) record their lock in the record
+	 * alone; and the inventory is read before its checksum is checked
+	 * only when there is none. A missing or bad one is the restore's to
+	 * refuse, naming it.
+	 */
+	if (!faccessat(dirfd, "amber.sums", F_OK, 0) || faccessat(dirfd, "inventory.img", F_OK, 0))
+		return 0;
+	if (img_read_one(dirfd, IMG_INVENTORY, 0, &inventory_entry__descriptor,
+			 (ProtobufCMessage **)&ie))
+		return 0;
 	id = ie->dump_criu_run_id;
 	if (ie->has_network_lock_method &&
 	    ie->network_lock_method == netlock_criu_method(NETLOCK_NFTABLES) && id &&

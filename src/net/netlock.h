@@ -110,8 +110,9 @@ int netlock_unlock(struct netlock *nl, int dirfd);
 
 /*
  * Restore and net-unlock: reads the record of @dirfd, or, for images of
- * CRIU, the method and run id of inventory.img (nftables only). No lock
- * recorded: 0 with nl->locked false. A malformed record: -EINVAL, named.
+ * CRIU (no amber.sums), the method and run id of inventory.img (nftables
+ * only). No lock recorded: 0 with nl->locked false. A malformed record:
+ * -EINVAL, named.
  */
 int netlock_load(struct netlock *nl, int dirfd);
 
