@@ -28,9 +28,9 @@ DESTDIR  ?=
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
-PC_LIBS  := libprotobuf-c gnutls
+PC_LIBS  := libprotobuf-c gnutls libnftables
 PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PC_LIBS) 2>/dev/null)
-PC_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null || echo -lprotobuf-c -lgnutls)
+PC_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null || echo -lprotobuf-c -lgnutls -lnftables)
 # libcompel (Debian's criu package) ships no .pc file.
 AMBER_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -I$(B)/proto -pthread $(PC_CFLAGS)
 LDLIBS   = $(PC_LDLIBS) -lcompel -pthread

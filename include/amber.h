@@ -15,6 +15,7 @@
  *   amber_lazy_pages()        the daemon that fills a lazy restore's memory
  *   amber_page_server()       receive a dump's pages, or serve them (post-copy)
  *   amber_dedup()             punch pages re-saved by newer images out of parents
+ *   amber_net_unlock()        remove the network lock a dump left (amber was killed)
  *   amber_feature_*()         what this kernel offers (amber check)
  *
  * Every entry point returns 0 or a negative errno. Results other than
@@ -82,6 +83,18 @@ enum amber_pre_dump_mode {
 	AMBER_PRE_DUMP_READ = 1,   /* scan frozen, read once it runs again */
 };
 
+/*
+ * --network-lock: how a dump keeps the packets of the tree's TCP
+ * connections away from it until its restore has run (CRIU's values:
+ * the packets are dropped, so no peer sees a RST).
+ */
+enum amber_network_lock {
+	AMBER_NETWORK_LOCK_DEFAULT = 0, /* nftables if libnftables works here, else iptables */
+	AMBER_NETWORK_LOCK_IPTABLES = 1,
+	AMBER_NETWORK_LOCK_NFTABLES = 2,
+	AMBER_NETWORK_LOCK_SKIP = 3,    /* none: the caller locks the network itself */
+};
+
 struct amber_dump_opts {
 	size_t sz;
 	pid_t pid;		     /* root of the tree */
@@ -100,6 +113,7 @@ struct amber_dump_opts {
 	bool cleanup; /* remove amber's memory tracker from the tree, dump nothing */
 	/* Unix dgram sockets connected outside the tree: save the peer's name. */
 	bool ext_unix_sk;
+	enum amber_network_lock network_lock; /* amber_dump() only */
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -115,6 +129,8 @@ struct amber_restore_opts {
 	bool lazy_pages;	 /* memory arrives through amber_lazy_pages() */
 	const char *lazy_socket; /* NULL: IMAGES_DIR/lazy-pages.socket */
 	bool ext_unix_sk; /* connect such sockets to their outside peer's name again */
+	/* As CRIU: the images' own lock method is used; a different one here is warned about. */
+	enum amber_network_lock network_lock;
 };
 
 /*
@@ -163,6 +179,19 @@ struct amber_dedup_opts {
 };
 
 int amber_dedup(const struct amber_dedup_opts *opts);
+
+/* ---- the network lock ---- */
+
+struct amber_net_unlock_opts {
+	size_t sz;
+	const char *images_dir;
+};
+
+/*
+ * Removes the network lock the dump in images_dir recorded (a killed
+ * amber leaves it; a restore removes it itself). 0 also if there is none.
+ */
+int amber_net_unlock(const struct amber_net_unlock_opts *opts);
 
 /* ---- kernel features ---- */
 

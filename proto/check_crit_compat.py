@@ -48,7 +48,8 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry"}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
-NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo")}
+NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
+                     ("inventory_entry", "dump_criu_run_id")}
 AMBER_OWN_FIELDS |= NEWER_CRIU_FIELDS
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}

@@ -15,6 +15,7 @@
 #include "amber.h"
 
 struct ps_sec;
+enum netlock_method;
 
 /*
  * Copies @src (whose first member is its size_t sz) into @dst of
@@ -25,6 +26,8 @@ struct ps_sec;
 int api_copy_opts(void *dst, size_t dst_sz, const void *src);
 
 void api_ps_sec(struct ps_sec *sec, const struct amber_ps_endpoint *ep);
+/* --network-lock into net/netlock.h's method; -EINVAL for an unknown value. */
+int api_network_lock(enum amber_network_lock in, enum netlock_method *out);
 
 /* A subsystem's nonzero result as 0 or -errno (a stray positive is -EINVAL). */
 static inline int api_ret(int ret)

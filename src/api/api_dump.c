@@ -10,6 +10,7 @@
 
 static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const void *user)
 {
+	enum netlock_method lock;
 	int ret = api_copy_opts(o, sizeof(*o), user);
 
 	if (ret)
@@ -27,12 +28,16 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		       "server's side\n");
 		return -EINVAL;
 	}
+	ret = api_network_lock(o->network_lock, &lock);
+	if (ret)
+		return ret;
 	*d = (struct dump_opts){
 		.pid = o->pid,
 		.dir = o->images_dir,
 		.leave_running = o->leave_running,
 		.shell_job = o->shell_job,
 		.ext_unix_sk = o->ext_unix_sk,
+		.network_lock = lock,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "net/netlock.h"
 #include "pageserver/conn.h"
 
 int api_copy_opts(void *dst, size_t dst_sz, const void *src)
@@ -48,6 +49,40 @@ void api_ps_sec(struct ps_sec *sec, const struct amber_ps_endpoint *ep)
 		.tls_cacert = ep->tls_cacert,
 		.tls_no_cn_verify = ep->tls_no_cn_verify,
 	};
+}
+
+int api_network_lock(enum amber_network_lock in, enum netlock_method *out)
+{
+	switch (in) {
+	case AMBER_NETWORK_LOCK_DEFAULT:
+		*out = NETLOCK_AUTO;
+		return 0;
+	case AMBER_NETWORK_LOCK_IPTABLES:
+		*out = NETLOCK_IPTABLES;
+		return 0;
+	case AMBER_NETWORK_LOCK_NFTABLES:
+		*out = NETLOCK_NFTABLES;
+		return 0;
+	case AMBER_NETWORK_LOCK_SKIP:
+		*out = NETLOCK_SKIP;
+		return 0;
+	}
+	pr_err("unknown network lock method %d\n", in);
+	return -EINVAL;
+}
+
+int amber_net_unlock(const struct amber_net_unlock_opts *user)
+{
+	struct amber_net_unlock_opts o;
+	int ret = api_copy_opts(&o, sizeof(o), user);
+
+	if (ret)
+		return ret;
+	if (!o.images_dir) {
+		pr_err("net-unlock needs the images directory\n");
+		return -EINVAL;
+	}
+	return api_ret(netlock_unlock_dir(o.images_dir));
 }
 
 int amber_log_open(const char *path, int level, unsigned flags)

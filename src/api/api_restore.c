@@ -11,6 +11,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 {
 	struct amber_restore_opts o;
 	struct restore_opts r;
+	enum netlock_method lock;
 	int ret = api_copy_opts(&o, sizeof(o), user);
 
 	if (ret)
@@ -19,6 +20,9 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		pr_err("a restore needs the images directory\n");
 		return -EINVAL;
 	}
+	ret = api_network_lock(o.network_lock, &lock);
+	if (ret)
+		return ret;
 	r = (struct restore_opts){
 		.dir = o.images_dir,
 		.detach = o.detach,
@@ -26,6 +30,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.ext_unix_sk = o.ext_unix_sk,
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
+		.network_lock = lock,
 	};
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

@@ -42,6 +42,7 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_CACERT,
 	OPT_TLS_NO_CN,
+	OPT_NETWORK_LOCK,
 };
 
 #define CLI_SEC_LONG_OPTS                                        \
@@ -62,6 +63,8 @@ bool cli_log_open(const struct cli_common *co);
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exit status of a library call's result (and the log's pointer to why). */
 int cli_result(const char *verb, int ret);
+/* --network-lock nftables|iptables|skip into @out; false if @s is none of them. */
+bool cli_network_lock(const char *s, enum amber_network_lock *out);
 
 int cli_check(int argc, char **argv, struct cli_common *co);
 int cli_dump(int argc, char **argv, struct cli_common *co);
@@ -70,5 +73,6 @@ int cli_dedup(int argc, char **argv, struct cli_common *co);
 int cli_restore(int argc, char **argv, struct cli_common *co);
 int cli_lazy_pages(int argc, char **argv, struct cli_common *co);
 int cli_page_server(int argc, char **argv, struct cli_common *co);
+int cli_net_unlock(int argc, char **argv, struct cli_common *co);
 
 #endif

@@ -97,3 +97,23 @@ int cli_result(const char *verb, int ret)
 	/* The log has said what failed and why. */
 	return ret ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
+
+bool cli_network_lock(const char *s, enum amber_network_lock *out)
+{
+	static const struct {
+		const char *name;
+		enum amber_network_lock val;
+	} methods[] = {
+		{ "nftables", AMBER_NETWORK_LOCK_NFTABLES },
+		{ "iptables", AMBER_NETWORK_LOCK_IPTABLES },
+		{ "skip", AMBER_NETWORK_LOCK_SKIP },
+	};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (!strcmp(s, methods[i].name)) {
+			*out = methods[i].val;
+			return true;
+		}
+	}
+	return false;
+}

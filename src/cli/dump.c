@@ -20,6 +20,7 @@ static const struct option dump_long_opts[] = {
 	{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
 	{ "address", required_argument, 0, OPT_ADDRESS },
 	{ "port", required_argument, 0, OPT_PORT },
+	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 	CLI_SEC_LONG_OPTS,
 	{ 0 },
 };
@@ -85,6 +86,12 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", dump_long_opts, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv) || dump_opt(c, &o))
 			continue;
+		if (c == OPT_NETWORK_LOCK) {
+			/* pre-dump takes no lock, and accepts the option as CRIU does */
+			if (!cli_network_lock(optarg, &o.network_lock))
+				return cli_usage(verb, "--network-lock is nftables, iptables or skip");
+			continue;
+		}
 		if (c != 'M')
 			return cli_usage(verb, NULL);
 		if (!pre)

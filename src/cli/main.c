@@ -16,6 +16,7 @@ static const struct verb {
 	{ "restore", cli_restore },
 	{ "lazy-pages", cli_lazy_pages },
 	{ "page-server", cli_page_server },
+	{ "net-unlock", cli_net_unlock },
 };
 
 static void usage(FILE *f)
@@ -27,6 +28,9 @@ static void usage(FILE *f)
 		"  check [--feature NAME]          what this kernel offers amber\n"
 		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
 		"       [--leave-running] [--shell-job] [--ext-unix-sk]\n"
+		"       [--network-lock nftables|iptables|skip]\n"
+		"                                  drop the TCP connections' packets until\n"
+		"                                  the restore (default: nftables, else iptables)\n"
 		"       [--track-mem[=auto|soft-dirty|uffd-wp]] [--prev-images-dir REL]\n"
 		"                                  only pages written since the parent images\n"
 		"  pre-dump -t PID -D DIR [--prev-images-dir REL] [--track-mem=KIND]\n"
@@ -39,11 +43,12 @@ static void usage(FILE *f)
 		"        re-saved pages out of the parents)\n"
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
 		"  dedup -D DIR                    --auto-dedup after the fact, down the chain\n"
-		"  restore -D DIR [-d] [--shell-job] [--ext-unix-sk]\n"
+		"  restore -D DIR [-d] [--shell-job] [--ext-unix-sk] [--network-lock M]\n"
 		"          [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR; without -d, wait\n"
 		"                                  for its root and exit with its status\n"
 		"                                  (125: amber itself failed)\n"
+		"  net-unlock -D DIR               remove the network lock a killed dump left\n"
 		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
 		"             [--page-server --address A --port P [SECURITY]]\n"
 		"                                  serve the memory of a lazy restore (from\n"

@@ -18,6 +18,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "ext-unix-sk", no_argument, 0, 'X' },
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
+		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);
@@ -45,6 +46,10 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			break;
 		case 'S':
 			o.lazy_socket = optarg;
+			break;
+		case OPT_NETWORK_LOCK:
+			if (!cli_network_lock(optarg, &o.network_lock))
+				return cli_usage("restore", "--network-lock is nftables, iptables or skip");
 			break;
 		default:
 			return cli_usage("restore", NULL);

@@ -163,6 +163,12 @@ int dump_write_inventory(struct dump_ctx *dc)
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	ie.has_dump_uptime = true;
 	ie.dump_uptime = ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
+	if (dc->netlock.method >= NETLOCK_IPTABLES && dc->netlock.method <= NETLOCK_SKIP) {
+		ie.has_network_lock_method = true;
+		ie.network_lock_method = netlock_criu_method(dc->netlock.method);
+	}
+	if (dc->netlock.run_id[0])
+		ie.dump_criu_run_id = dc->netlock.run_id;
 	return img_write_one(dc->dirfd, IMG_INVENTORY, 0, &ie.base);
 }
 
@@ -232,6 +238,7 @@ void dump_ctx_free(struct dump_ctx *dc)
 	free(dc->shmem_done);
 	xfer_target_abort(dc->xt);
 	files_dump_free(&dc->files);
+	netlock_free(&dc->netlock);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);
@@ -316,6 +323,20 @@ int dump_xfer_setup(struct dump_ctx *dc)
 	return ret;
 }
 
+/* Drops the packets of the frozen tree's TCP connections (net/netlock.h). */
+static int dump_netlock(struct dump_ctx *dc)
+{
+	cleanup_free pid_t *pids = calloc(dc->nr_tasks, sizeof(*pids));
+	int nr = 0;
+
+	if (!pids)
+		return -ENOMEM;
+	for (int i = 0; i < dc->nr_tasks; i++)
+		if (!dc->tasks[i]->zombie)
+			pids[nr++] = dc->tasks[i]->pid;
+	return netlock_lock(&dc->netlock, dc->dirfd, dc->opts->network_lock, pids, nr);
+}
+
 int dump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
@@ -340,6 +361,8 @@ int dump_run(const struct dump_opts *opts)
 	if (!ret && fault_injected("dump-frozen"))
 		ret = -EIO;
 	if (!ret)
+		ret = dump_netlock(&dc);
+	if (!ret)
 		ret = dump_tree(&dc);
 	/* A page server must hold every page before the tree may die. */
 	if (!ret)
@@ -352,6 +375,9 @@ int dump_run(const struct dump_opts *opts)
 	for (int i = 0; i < dc.nr_tasks; i++)
 		remote_fini(&dc.tasks[i]->rem);
 	pstree_release(&dc, ret == 0 && !opts->leave_running);
+	/* The connections live on in the running tree: let their packets through. */
+	if ((ret || opts->leave_running) && netlock_unlock(&dc.netlock, dc.dirfd) && !ret)
+		ret = -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))
 		pr_warn("dedup of the parent images failed; they are intact but larger\n");

@@ -15,7 +15,9 @@
  *
  * The tree stays frozen (every thread ptrace-stopped) from pstree_freeze()
  * until pstree_release(), which either lets it run again exactly as it was
- * or kills it after a successful dump.
+ * or kills it after a successful dump. The network lock (net/netlock.h) is
+ * taken right after the freeze; it stays after a successful dump, for the
+ * restore to remove, and is removed on failure or with --leave-running.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +29,7 @@
 #include "pageserver/conn.h"
 #include "base/remote.h"
 #include "mem/track.h"
+#include "net/netlock.h"
 #include "base/util.h"
 
 struct dump_opts {
@@ -35,6 +38,7 @@ struct dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool ext_unix_sk; /* --ext-unix-sk */
+	enum netlock_method network_lock; /* --network-lock (NETLOCK_AUTO: default) */
 	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
 	const char *track_mem;
 	/* The parent image, relative to dir (made DIR/parent). */
@@ -97,6 +101,7 @@ struct dump_ctx {
 	/* seccomp.img: every filter found so far, oldest of a chain first */
 	struct SeccompFilter **seccomp;
 	size_t nr_seccomp;
+	struct netlock netlock; /* taken right after the freeze (dump only) */
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

@@ -425,6 +425,13 @@ static int run_tree(struct rst_ctx *rc)
 	ret = trace_until_stopped(&tr);
 	if (!ret)
 		ret = files_finish_shared(&rc->files);
+	/*
+	 * Every socket is in place: the peers may reach them again. A lock
+	 * that can't be removed is reported, with the way to retry, but the
+	 * restore goes on: killing the tree now would lose the connections.
+	 */
+	if (!ret)
+		netlock_unlock(&rc->netlock, rc->dirfd);
 	if (!ret && fault_injected("restore-sigreturn"))
 		ret = -EIO;
 	if (!ret)
@@ -463,6 +470,20 @@ static int wait_root(pid_t pid, int *wait_status)
 	return 0;
 }
 
+static int restore_netlock_load(struct rst_ctx *rc)
+{
+	enum netlock_method want = rc->opts->network_lock;
+	int ret = netlock_load(&rc->netlock, rc->dirfd);
+
+	if (ret)
+		return ret;
+	if (rc->netlock.locked && want != NETLOCK_NONE && want != NETLOCK_AUTO &&
+	    want != rc->netlock.method)
+		pr_warn("--network-lock %s is ignored: the images were locked with %s\n",
+			netlock_method_name(want), netlock_method_name(rc->netlock.method));
+	return 0;
+}
+
 int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_status)
 {
 	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
@@ -475,7 +496,9 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		return -errno;
 	}
 	remote_log_init();
-	ret = opts->lazy ? lazy_restore_connect(&rc) : 0;
+	ret = restore_netlock_load(&rc);
+	if (!ret && opts->lazy)
+		ret = lazy_restore_connect(&rc);
 	if (!ret)
 		ret = rst_load(&rc);
 	if (!ret && fault_injected("restore-images"))
@@ -523,6 +546,10 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 out:
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
+	/* Every task is gone: nothing would ever answer the peers. */
+	if (ret)
+		netlock_unlock(&rc.netlock, rc.dirfd);
+	netlock_free(&rc.netlock);
 	rst_free(&rc);
 	if (rc.dirfd >= 0)
 		close(rc.dirfd);

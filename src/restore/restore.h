@@ -21,6 +21,10 @@
  * 4. Each task maps the restorer blob and jumps into it (restorer_args.h).
  * 5. amber, tracing every task, catches each thread at the exit of its
  *    rt_sigreturn, unmaps the blob with a remote syscall and detaches.
+ *
+ * The dump's network lock (net/netlock.h) is loaded with the images and
+ * removed once every task sits stopped with its sockets in place, right
+ * before TCP repair mode is switched off; a failed restore removes it too.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,6 +36,7 @@
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "mem/pagemap_chain.h"
+#include "net/netlock.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
 
@@ -42,6 +47,8 @@ struct restore_opts {
 	bool ext_unix_sk;	 /* --ext-unix-sk */
 	bool lazy;		 /* --lazy-pages */
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
+	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */
+	enum netlock_method network_lock;
 };
 
 struct rst_shmem {
@@ -85,6 +92,7 @@ struct rst_ctx {
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
 	uint64_t uffd_features; /* the event features this kernel has */
 	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
+	struct netlock netlock; /* the dump's network lock: removed at the end */
 };
 
 /*
