@@ -16,6 +16,7 @@ static const struct verb {
 	{ "restore", cli_restore },
 	{ "lazy-pages", cli_lazy_pages },
 	{ "page-server", cli_page_server },
+	{ "swrk", cli_swrk },
 };
 
 static void usage(FILE *f)
@@ -53,6 +54,8 @@ static void usage(FILE *f)
 		"                                  receive a dump's pages into DIR (with the\n"
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"  swrk FD                         answer CRIU's RPC on socket FD (runc's\n"
+		"                                  --criu, libcriu): docs/rpc.md\n"
 		"\n"
 		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
 		"  server: --tls-cert C --tls-key K [--tls-cacert CA (require client certs)]\n"
