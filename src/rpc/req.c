@@ -127,9 +127,11 @@ int rpc_check_opts(struct rpc_session *s, const CriuReq *req)
 {
 	const ProtobufCMessageDescriptor *d = &criu_opts__descriptor;
 	unsigned bit = req_bit(req->type);
+	size_t off = 0;
 
 	if (!req->opts)
 		return 0;
+	/* Every refused option, so that the caller learns them all at once. */
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
 		bool ok = false;
@@ -141,10 +143,12 @@ int rpc_check_opts(struct rpc_session *s, const CriuReq *req)
 				ok = opt_uses[j].reqs & bit;
 		if (!strcmp(f->name, "root") && !strcmp(req->opts->root, "/"))
 			ok = true;
-		if (!ok) {
-			ERR(s, "option %s is not supported by amber for this request", f->name);
-			return -EOPNOTSUPP;
-		}
+		if (ok)
+			continue;
+		if (!off)
+			off = snprintf(s->err, sizeof(s->err), "options amber does not support here:");
+		if (off < sizeof(s->err))
+			off += snprintf(s->err + off, sizeof(s->err) - off, " %s", f->name);
 	}
-	return 0;
+	return off ? -EOPNOTSUPP : 0;
 }

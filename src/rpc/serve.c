@@ -77,13 +77,14 @@ static ssize_t recv_packet(struct rpc_session *s, uint8_t **buf)
 static int send_error(struct rpc_session *s, CriuReqType type, int err)
 {
 	CriuResp resp = CRIU_RESP__INIT;
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&criu_req_type__descriptor, type);
 
 	resp.type = type;
 	resp.success = false;
 	resp.has_cr_errno = true;
 	resp.cr_errno = -err;
 	resp.cr_errmsg = s->err[0] ? s->err : strerror(-err);
-	pr_err("request %d failed: %s\n", type, resp.cr_errmsg);
+	pr_err("%s request failed: %s\n", v ? v->name : "unknown", resp.cr_errmsg);
 	return send_resp(s, &resp);
 }
 
@@ -193,19 +194,16 @@ static void fill_ps(struct amber_ps_endpoint *ep, const CriuOpts *o)
 	ep->tls_no_cn_verify = o->tls_no_cn_verify;
 }
 
-static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
+static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		        const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_dump_opts, d);
-	struct rpc_dirs dirs;
 	bool pre = req->type == CRIU_REQ_TYPE__PRE_DUMP;
 	int ret;
 
-	ret = open_dirs(s, o, &dirs);
-	if (ret)
-		return ret;
 	d.pid = o->has_pid ? o->pid : s->caller;
-	d.images_dir = dirs.images;
+	d.images_dir = dirs->images;
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
 	d.ext_unix_sk = o->ext_unix_sk;
@@ -242,19 +240,16 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
 	return 0;
 }
 
-static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
+static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		           const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_restore_opts, r, .detach = true);
 	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
-	struct rpc_dirs dirs;
 	pid_t pid = 0;
 	int ret;
 
-	ret = open_dirs(s, o, &dirs);
-	if (ret)
-		return ret;
-	r.images_dir = dirs.images;
+	r.images_dir = dirs->images;
 	r.shell_job = o->shell_job;
 	r.ext_unix_sk = o->ext_unix_sk;
 	r.lazy_pages = o->lazy_pages;
@@ -289,19 +284,16 @@ static void ps_listening(void *arg, const char *address, int port)
 		_exit(1);
 }
 
-static int do_page_server(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
+static int do_page_server(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		               const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_page_server_opts, p, .listening = ps_listening);
 	static CriuPageServerInfo info = CRIU_PAGE_SERVER_INFO__INIT;
-	struct rpc_dirs dirs;
 	int pfd[2], port = 0, ret, st;
 	pid_t pid;
 
-	ret = open_dirs(s, o, &dirs);
-	if (ret)
-		return ret;
-	p.images_dir = dirs.images;
+	p.images_dir = dirs->images;
 	p.prev_images_dir = o->parent_img;
 	fill_ps(&p.ps, o);
 	if (pipe2(pfd, O_CLOEXEC))
@@ -402,6 +394,7 @@ static int handle(struct rpc_session *s, const CriuReq *req)
 {
 	static CriuVersion ver = CRIU_VERSION__INIT;
 	CriuResp resp = CRIU_RESP__INIT;
+	struct rpc_dirs dirs;
 	int ret = 0;
 
 	resp.type = req->type;
@@ -415,16 +408,18 @@ static int handle(struct rpc_session *s, const CriuReq *req)
 			ret = -EINVAL;
 			break;
 		}
-		ret = rpc_check_opts(s, req);
+		/* The log first: runc shows the log file, not cr_errmsg. */
+		ret = open_dirs(s, req->opts, &dirs);
+		if (!ret)
+			ret = rpc_check_opts(s, req);
 		if (ret)
 			break;
 		if (req->type == CRIU_REQ_TYPE__RESTORE)
-			ret = do_restore(s, req, &resp);
+			ret = do_restore(s, req, &resp, &dirs);
 		else if (req->type == CRIU_REQ_TYPE__PAGE_SERVER)
-			ret = do_page_server(s, req, &resp);
+			ret = do_page_server(s, req, &resp, &dirs);
 		else
-			ret = do_dump(s, req, &resp);
-		amber_log_open(NULL, AMBER_LOG_WARN, 0);
+			ret = do_dump(s, req, &resp, &dirs);
 		break;
 	case CRIU_REQ_TYPE__CHECK:
 		ret = do_check(s);
@@ -447,10 +442,14 @@ static int handle(struct rpc_session *s, const CriuReq *req)
 		ERR(s, "request type %d is not supported by amber", req->type);
 		ret = -EOPNOTSUPP;
 	}
-	if (ret)
-		return send_error(s, req->type, ret);
-	resp.success = true;
-	return send_resp(s, &resp);
+	if (ret) {
+		ret = send_error(s, req->type, ret);
+	} else {
+		resp.success = true;
+		ret = send_resp(s, &resp);
+	}
+	amber_log_open(NULL, AMBER_LOG_WARN, 0);
+	return ret;
 }
 
 int rpc_serve(int sk)
