@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* amber swrk FD: answer CRIU's RPC on an inherited socket (runc, libcriu). */
+/* amber swrk FD and amber service: CRIU's RPC (runc, libcriu, its service). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -24,4 +24,34 @@ int cli_swrk(int argc, char **argv, struct cli_common *co)
 	if (amber_log_open(NULL, AMBER_LOG_WARN, 0))
 		return CLI_EXIT_FAIL;
 	return rpc_serve(fd) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static void say_listening(const char *address)
+{
+	printf("amber service: listening on %s\n", address);
+	fflush(stdout);
+}
+
+static const struct option service_long_opts[] = {
+	{ "address", required_argument, 0, OPT_ADDRESS },
+	{ 0 },
+};
+
+int cli_service(int argc, char **argv, struct cli_common *co)
+{
+	const char *address = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "v::o:", service_long_opts, NULL)) != -1) {
+		if (cli_common_opt(c, co, argc, argv))
+			continue;
+		if (c != OPT_ADDRESS)
+			return cli_usage("service", NULL);
+		address = optarg;
+	}
+	if (!address || optind != argc)
+		return cli_usage("service", "--address PATH (a unix socket) is required");
+	if (!cli_log_open(co))
+		return CLI_EXIT_FAIL;
+	return cli_result("service", rpc_service(address, say_listening));
 }

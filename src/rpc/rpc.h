@@ -39,4 +39,12 @@ int rpc_check_opts(struct rpc_session *s, const CriuReq *req);
 /* Serves requests on @sk until the caller closes it: 0, or -errno. */
 int rpc_serve(int sk);
 
+/*
+ * Listens on the unix socket @address (SOCK_SEQPACKET, mode 0600) and
+ * serves each caller that is root or amber's own uid in a process of its
+ * own; @listening (may be NULL) is called once it listens. Returns only
+ * on failure (-errno).
+ */
+int rpc_service(const char *address, void (*listening)(const char *address));
+
 #endif

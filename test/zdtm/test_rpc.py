@@ -8,12 +8,12 @@ dumped and restored through the RPC and must report PASS afterwards.
 """
 
 import os
+import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -203,3 +203,85 @@ def test_notify_refused_stops_dump(swrk, tmp_path):
     finally:
         os.close(fd)
     finish(tmp_path, pid)  # untouched: still running
+
+
+def test_page_server(tmp_path):
+    """PAGE_SERVER starts a page server; a DUMP through a second swrk sends
+    its pages there (opts.ps); the tree restores from the server's side."""
+    set_subreaper()
+    pid = start_mem_loop(tmp_path)
+    dst, src = tmp_path / "dst", tmp_path / "src"
+    dst.mkdir()
+    src.mkdir()
+    server, client = Swrk(dst), Swrk(src)
+    dfd, sfd = os.open(dst, os.O_DIRECTORY), os.open(src, os.O_DIRECTORY)
+    try:
+        r = server.call(rpc.criu_req(type=rpc.PAGE_SERVER, opts=opts_for(
+            dfd, ps=rpc.criu_page_server_info(address="127.0.0.1", port=0))))
+        assert r.success, r.cr_errmsg
+        assert r.ps.port > 0 and r.ps.pid > 0
+        r = client.call(rpc.criu_req(type=rpc.DUMP, opts=opts_for(
+            sfd, pid=pid, ps=rpc.criu_page_server_info(address="127.0.0.1", port=r.ps.port))))
+        assert r.success, (r.cr_errmsg, read_text(src / "rpc.log")[-2000:])
+        assert not list(src.glob("pages-*.img")) and list(dst.glob("pages-*.img"))
+        for f in src.glob("*.img"):
+            if not (dst / f.name).exists():
+                (dst / f.name).write_bytes(f.read_bytes())
+        if (src / "amber.sums").exists() and not (dst / "amber.sums").exists():
+            (dst / "amber.sums").write_bytes((src / "amber.sums").read_bytes())
+        reap_all()
+        r = client.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(dfd)))
+        assert r.success, (r.cr_errmsg, read_text(dst / "rpc.log")[-2000:])
+        assert r.restore.pid == pid
+    finally:
+        os.close(dfd)
+        os.close(sfd)
+        assert client.close() == 0 and server.close() == 0
+    finish(tmp_path, pid)
+
+
+def test_service_peer_creds(tmp_path):
+    """amber service: root is served; another uid is refused (closed)."""
+    set_subreaper()
+    sockdir = Path(tempfile.mkdtemp(prefix="amber-rpc-", dir="/tmp"))
+    os.chmod(sockdir, 0o755)  # reachable by the other uid below
+    path = sockdir / "rpc.sock"
+    proc = subprocess.Popen([str(amber_path()), "service", "--address", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert b"listening" in proc.stdout.readline()
+        assert (path.stat().st_mode & 0o777) == 0o600
+        sk = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sk.connect(str(path))
+        sk.send(rpc.criu_req(type=rpc.VERSION).SerializeToString())
+        r = rpc.criu_resp()
+        r.ParseFromString(sk.recv(4096))
+        assert r.success and r.version.major_number >= 3
+        sk.close()
+        os.chmod(path, 0o666)  # so that only the credential check stands
+        rd, wr = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(rd)
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.connect(str(path))
+                s.send(rpc.criu_req(type=rpc.VERSION).SerializeToString())
+                got = s.recv(4096)
+                os.write(wr, b"served" if got else b"closed")
+            except OSError as e:
+                os.write(wr, f"error {e}".encode())
+            os._exit(0)
+        os.close(wr)
+        what = os.read(rd, 100)
+        os.waitpid(child, 0)
+        # closed before or after its request arrived: EOF, EPIPE or ECONNRESET
+        assert what == b"closed" or what.startswith((b"error [Errno 32]",
+                                                     b"error [Errno 104]")), what
+        assert b"refused a caller" in proc.stderr.read1(4096)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(sockdir, ignore_errors=True)
