@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "rpc/rpc.h"
@@ -72,6 +73,8 @@ static const struct opt_use {
 	{ "timeout", F_ALL },	  /* amber's freeze has no time limit to tune */
 	{ "ghost_limit", F_ALL }, /* amber keeps its own limit on ghost files */
 	{ "lazy_pages", F_RST },
+	/* Acted on by a restore only (the restored pty master to the caller). */
+	{ "orphan_pts_master", F_DUMP | F_PRE },
 };
 
 /* Is field @f of @m set to something other than its default (or false)? */
@@ -142,6 +145,9 @@ int rpc_check_opts(struct rpc_session *s, const CriuReq *req)
 			if (!strcmp(opt_uses[j].name, f->name))
 				ok = opt_uses[j].reqs & bit;
 		if (!strcmp(f->name, "root") && !strcmp(req->opts->root, "/"))
+			ok = true;
+		/* runc names its default config file whether or not it exists. */
+		if (!strcmp(f->name, "config_file") && access(req->opts->config_file, F_OK))
 			ok = true;
 		if (ok)
 			continue;
