@@ -69,9 +69,8 @@ static const struct opt_use {
 	{ "tls", F_DUMP | F_PRE | F_PS },
 	{ "tls_no_cn_verify", F_DUMP | F_PRE | F_PS },
 	/* Harmless: */
-	{ "cpu_cap", F_ALL },	  /* amber checks no CPU features at restore */
-	{ "timeout", F_ALL },	  /* amber's freeze has no time limit to tune */
-	{ "ghost_limit", F_ALL }, /* amber keeps its own limit on ghost files */
+	{ "cpu_cap", F_ALL }, /* amber always checks the images' FPU state fits this CPU */
+	{ "timeout", F_ALL }, /* amber's freeze has no time limit to tune */
 	{ "lazy_pages", F_RST },
 	/* Acted on by a restore only (the restored pty master to the caller). */
 	{ "orphan_pts_master", F_DUMP | F_PRE },
