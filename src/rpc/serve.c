@@ -49,12 +49,8 @@ static ssize_t recv_packet(struct rpc_session *s, uint8_t **buf)
 	len = recv(s->sk, NULL, 0, MSG_PEEK | MSG_TRUNC);
 	if (len < 0)
 		return -errno;
-	if (len == 0) {
-		/* EOF, or an empty packet: consume it to tell which. */
-		uint8_t c;
-		n = recv(s->sk, &c, 1, MSG_DONTWAIT);
-		return n < 0 && errno != EAGAIN ? -errno : (n == 0 ? 0 : -EMSGSIZE);
-	}
+	if (len == 0)
+		return 0; /* EOF; an empty packet reads the same and ends the session too */
 	if ((size_t)len > RPC_MAX_MSG) {
 		uint8_t c;
 		if (recv(s->sk, &c, 1, 0) < 0) /* drop it */
@@ -475,10 +471,8 @@ int rpc_serve(int sk)
 		if (len == 0)
 			return 0;
 		if (len < 0) {
-			if (len != -E2BIG && len != -EMSGSIZE)
+			if (len != -E2BIG)
 				return (int)len;
-			if (!s.err[0])
-				ERR(&s, "empty request");
 			if (send_error(&s, CRIU_REQ_TYPE__EMPTY, -EBADMSG))
 				return -EPIPE;
 			continue;
