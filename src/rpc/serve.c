@@ -473,7 +473,7 @@ int rpc_serve(int sk)
 		if (len < 0) {
 			if (len != -E2BIG)
 				return (int)len;
-			if (send_error(&s, CRIU_REQ_TYPE__EMPTY, -EBADMSG))
+			if (send_error(&s, CRIU_REQ_TYPE__EMPTY, (int)len))
 				return -EPIPE;
 			continue;
 		}

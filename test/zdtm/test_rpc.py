@@ -7,6 +7,7 @@ A zdtm program (mem_loop: checksummed memory it keeps verifying) is
 dumped and restored through the RPC and must report PASS afterwards.
 """
 
+import errno
 import json
 import os
 import shutil
@@ -127,6 +128,8 @@ def test_malformed_requests(swrk):
     for data in cases:
         r = swrk.raw(data)
         assert not r.success and r.cr_errno > 0 and r.cr_errmsg, data[:16]
+        if len(data) > 128 << 10:
+            assert r.cr_errno == errno.E2BIG and "more than amber reads" in r.cr_errmsg
     assert swrk.call(rpc.criu_req(type=rpc.VERSION)).success  # still serving
 
 
