@@ -99,12 +99,16 @@ def walk(m):
     out['messages'][m.full_name] = {
         f.name: [f.number, f.type, f.label,
                  (f.message_type or f.enum_type).full_name
-                 if (f.message_type or f.enum_type) else None]
+                 if (f.message_type or f.enum_type) else None,
+                 f.default_value if f.has_default_value else None]
         for f in m.fields}
     for e in m.enum_types: walk_enum(e)
     for n in m.nested_types: walk(n)
-for p in sorted(glob.glob(os.path.join(d, '*_pb2.py'))):
-    mod = importlib.import_module('pycriu.images.' + os.path.basename(p)[:-3])
+mods = [importlib.import_module('pycriu.images.' + os.path.basename(p)[:-3])
+        for p in sorted(glob.glob(os.path.join(d, '*_pb2.py')))]
+# The RPC's messages (proto/rpc.proto against pycriu.rpc_pb2).
+mods.append(importlib.import_module('pycriu.rpc_pb2'))
+for mod in mods:
     for m in mod.DESCRIPTOR.message_types_by_name.values(): walk(m)
     for e in mod.DESCRIPTOR.enum_types_by_name.values(): walk_enum(e)
 print(json.dumps(out))
@@ -164,7 +168,8 @@ def check_schema(mods):
                          % (m.full_name, f.name))
                 continue
             ref = f.message_type or f.enum_type
-            mine = [f.number, f.type, f.label, ref.full_name if ref else None]
+            mine = [f.number, f.type, f.label, ref.full_name if ref else None,
+                    f.default_value if f.has_default_value else None]
             if theirs.get(f.name) != mine:
                 fail("%s.%s: ours %r, CRIU %r" % (m.full_name, f.name, mine,
                                                   theirs.get(f.name)))

@@ -17,6 +17,8 @@ static const struct verb {
 	{ "lazy-pages", cli_lazy_pages },
 	{ "page-server", cli_page_server },
 	{ "net-unlock", cli_net_unlock },
+	{ "swrk", cli_swrk },
+	{ "service", cli_service },
 };
 
 static void usage(FILE *f)
@@ -58,6 +60,10 @@ static void usage(FILE *f)
 		"                                  receive a dump's pages into DIR (with the\n"
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"  swrk FD                         answer CRIU's RPC on socket FD (runc's\n"
+		"                                  --criu, libcriu): docs/rpc.md\n"
+		"  service --address PATH          the same on a unix socket, for root\n"
+		"                                  and amber's own user\n"
 		"\n"
 		"SECURITY: --token-file F (shared secret, file mode 0600), and/or TLS:\n"
 		"  server: --tls-cert C --tls-key K [--tls-cacert CA (require client certs)]\n"

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_RPC_H
+#define AMBER_RPC_H
+
+/*
+ * CRIU's RPC (docs/rpc.md): the requests runc, crun and libcriu send to
+ * `criu swrk FD`, answered through libamber's public entry points. One
+ * protobuf message per SOCK_SEQPACKET packet each way.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rpc.pb-c.h"
+
+/* The largest request amber reads; a bigger one gets an error reply. */
+#define RPC_MAX_MSG (128u << 10)
+
+struct rpc_session {
+	int sk;
+	pid_t caller;	/* the peer's pid (SO_PEERCRED): its fds are the request's */
+	uid_t caller_uid;
+	char err[256];	/* why the current request failed, for cr_errmsg */
+};
+
+/*
+ * Unpacks one request of @len bytes. 0 and *@out (free with
+ * criu_req__free_unpacked(*out, NULL)), or -EBADMSG with the reason in
+ * @s->err: not a criu_req, unknown fields, a type amber does not know.
+ */
+int rpc_parse_req(struct rpc_session *s, const uint8_t *buf, size_t len, CriuReq **out);
+
+/*
+ * The criu_opts fields @req asks for that amber cannot honour for its
+ * type: 0, or -EOPNOTSUPP with the first such field named in @s->err.
+ */
+int rpc_check_opts(struct rpc_session *s, const CriuReq *req);
+
+/* Serves requests on @sk until the caller closes it: 0, or -errno. */
+int rpc_serve(int sk);
+
+/*
+ * Listens on the unix socket @address (SOCK_SEQPACKET, mode 0600) and
+ * serves each caller that is root or amber's own uid in a process of its
+ * own; @listening (may be NULL) is called once it listens. Returns only
+ * on failure (-errno).
+ */
+int rpc_service(const char *address, void (*listening)(const char *address));
+
+#endif

@@ -1,0 +1,492 @@
+// SPDX-License-Identifier: MIT
+/* The request loop of `amber swrk FD`: one request, one reply. */
+#define LOG_PREFIX "rpc: "
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "amber.h"
+#include "base/log.h"
+#include "rpc/rpc.h"
+
+#define ERR(s, ...) snprintf((s)->err, sizeof((s)->err), __VA_ARGS__)
+
+/* The version runc and go-criu compare with theirs (3.17: Debian's CRIU). */
+#define RPC_CRIU_MAJOR 3
+#define RPC_CRIU_MINOR 17
+
+static int send_resp(struct rpc_session *s, const CriuResp *resp)
+{
+	size_t len = criu_resp__get_packed_size(resp);
+	uint8_t *buf = malloc(len ? len : 1);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	criu_resp__pack(resp, buf);
+	n = send(s->sk, buf, len, MSG_NOSIGNAL);
+	free(buf);
+	if (n < 0) {
+		pr_perror("can't send the reply");
+		return -errno;
+	}
+	return 0;
+}
+
+/* One packet into *@buf (malloc'd): its length, 0 at EOF, or -errno. */
+static ssize_t recv_packet(struct rpc_session *s, uint8_t **buf)
+{
+	ssize_t len, n;
+
+	*buf = NULL;
+	len = recv(s->sk, NULL, 0, MSG_PEEK | MSG_TRUNC);
+	if (len < 0)
+		return -errno;
+	if (len == 0)
+		return 0; /* EOF; an empty packet reads the same and ends the session too */
+	if ((size_t)len > RPC_MAX_MSG) {
+		uint8_t c;
+		if (recv(s->sk, &c, 1, 0) < 0) /* drop it */
+			return -errno;
+		ERR(s, "request of %zd bytes, more than amber reads (%u)", len, RPC_MAX_MSG);
+		return -E2BIG;
+	}
+	*buf = malloc(len);
+	if (!*buf)
+		return -ENOMEM;
+	n = recv(s->sk, *buf, len, 0);
+	if (n < 0) {
+		free(*buf);
+		*buf = NULL;
+		return -errno;
+	}
+	return n;
+}
+
+static int send_error(struct rpc_session *s, CriuReqType type, int err)
+{
+	CriuResp resp = CRIU_RESP__INIT;
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&criu_req_type__descriptor, type);
+
+	resp.type = type;
+	resp.success = false;
+	resp.has_cr_errno = true;
+	resp.cr_errno = -err;
+	resp.cr_errmsg = s->err[0] ? s->err : strerror(-err);
+	pr_err("%s request failed: %s\n", v ? v->name : "unknown", resp.cr_errmsg);
+	return send_resp(s, &resp);
+}
+
+/*
+ * A NOTIFY callback (opts.notify_scripts): the caller runs its hook
+ * @script and answers with a NOTIFY request; 0 if it says it succeeded.
+ */
+static int notify(struct rpc_session *s, const CriuOpts *o, const char *script, pid_t pid)
+{
+	CriuResp resp = CRIU_RESP__INIT;
+	CriuNotify n = CRIU_NOTIFY__INIT;
+	CriuReq *reply;
+	uint8_t *buf;
+	ssize_t len;
+	int ret;
+
+	if (!o->notify_scripts)
+		return 0;
+	n.script = (char *)script;
+	n.has_pid = pid > 0;
+	n.pid = pid;
+	resp.type = CRIU_REQ_TYPE__NOTIFY;
+	resp.success = true;
+	resp.notify = &n;
+	ret = send_resp(s, &resp);
+	if (ret)
+		return ret;
+	len = recv_packet(s, &buf);
+	if (len <= 0) {
+		ERR(s, "the caller went away during the %s notification", script);
+		return len ? (int)len : -EPIPE;
+	}
+	ret = rpc_parse_req(s, buf, len, &reply);
+	free(buf);
+	if (ret)
+		return ret;
+	if (reply->type != CRIU_REQ_TYPE__NOTIFY)
+		ERR(s, "the caller answered the %s notification with request %d", script, reply->type), ret = -EBADMSG;
+	else if (!reply->notify_success)
+		ERR(s, "the caller's %s hook failed", script), ret = -ECANCELED;
+	criu_req__free_unpacked(reply, NULL);
+	return ret;
+}
+
+/* The caller's fd @fd as a path of ours (CRIU's way: /proc/PID/fd/FD). */
+static int caller_dir(struct rpc_session *s, int fd, char *path, size_t len, const char *what)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/%d/fd/%d", s->caller, fd);
+	n = readlink(proc, path, len - 1);
+	if (n < 0 || path[0] != '/') {
+		ERR(s, "%s %d: the caller (pid %d) has no such directory fd", what, fd, s->caller);
+		return -EBADF;
+	}
+	path[n] = 0;
+	return 0;
+}
+
+struct rpc_dirs {
+	char images[PATH_MAX];
+	char work[PATH_MAX];
+};
+
+/* Images and work directories, and the log the request asks for. */
+static int open_dirs(struct rpc_session *s, const CriuOpts *o, struct rpc_dirs *d)
+{
+	char log[PATH_MAX * 2];
+	int ret;
+
+	ret = caller_dir(s, o->images_dir_fd, d->images, sizeof(d->images), "images_dir_fd");
+	if (ret)
+		return ret;
+	if (o->has_work_dir_fd) {
+		ret = caller_dir(s, o->work_dir_fd, d->work, sizeof(d->work), "work_dir_fd");
+		if (ret)
+			return ret;
+	} else {
+		memcpy(d->work, d->images, sizeof(d->work));
+	}
+	if (o->log_file && o->log_file[0]) {
+		if (strchr(o->log_file, '/')) {
+			ERR(s, "log_file %s: a name inside the work directory, as CRIU's", o->log_file);
+			return -EINVAL;
+		}
+		snprintf(log, sizeof(log), "%s/%s", d->work, o->log_file);
+		ret = amber_log_open(log, o->has_log_level ? o->log_level : AMBER_LOG_WARN, 0);
+		if (ret) {
+			ERR(s, "can't open log %.160s: %s", log, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void fill_ps(struct amber_ps_endpoint *ep, const CriuOpts *o)
+{
+	if (o->ps) {
+		ep->address = o->ps->address;
+		ep->port = o->ps->has_port ? o->ps->port : 0;
+	}
+	ep->tls = o->tls;
+	ep->tls_cacert = o->tls_cacert;
+	ep->tls_cert = o->tls_cert;
+	ep->tls_key = o->tls_key;
+	ep->tls_no_cn_verify = o->tls_no_cn_verify;
+}
+
+static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		        const struct rpc_dirs *dirs)
+{
+	const CriuOpts *o = req->opts;
+	AMBER_OPTS(amber_dump_opts, d);
+	bool pre = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	int ret;
+
+	d.pid = o->has_pid ? o->pid : s->caller;
+	d.images_dir = dirs->images;
+	d.leave_running = o->leave_running;
+	d.shell_job = o->shell_job;
+	d.ext_unix_sk = o->ext_unix_sk;
+	d.track_mem = o->track_mem ? "auto" : NULL;
+	d.prev_images_dir = o->parent_img;
+	d.auto_dedup = o->auto_dedup;
+	d.pre_dump_mode = o->has_pre_dump_mode && o->pre_dump_mode == CRIU_PRE_DUMP_MODE__VM_READ
+				  ? AMBER_PRE_DUMP_READ
+				  : AMBER_PRE_DUMP_SPLICE;
+	if (o->ps) {
+		d.page_server = true;
+		fill_ps(&d.ps, o);
+		if (!d.ps.address || d.ps.port <= 0) {
+			ERR(s, "opts.ps needs an address and a port");
+			return -EINVAL;
+		}
+	}
+	ret = notify(s, o, "pre-dump", d.pid);
+	if (ret)
+		return ret;
+	ret = pre ? amber_pre_dump(&d) : amber_dump(&d);
+	if (ret) {
+		ERR(s, "%s of pid %d failed: %s (the log says why)", pre ? "pre-dump" : "dump",
+		    d.pid, strerror(-ret));
+		return ret;
+	}
+	ret = notify(s, o, "post-dump", d.pid);
+	if (ret)
+		return ret;
+	if (!pre) {
+		static CriuDumpResp dr = CRIU_DUMP_RESP__INIT;
+		resp->dump = &dr;
+	}
+	return 0;
+}
+
+static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		           const struct rpc_dirs *dirs)
+{
+	const CriuOpts *o = req->opts;
+	AMBER_OPTS(amber_restore_opts, r, .detach = true);
+	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
+	pid_t pid = 0;
+	int ret;
+
+	r.images_dir = dirs->images;
+	r.shell_job = o->shell_job;
+	r.ext_unix_sk = o->ext_unix_sk;
+	r.lazy_pages = o->lazy_pages;
+	ret = notify(s, o, "pre-restore", 0);
+	if (ret)
+		return ret;
+	ret = amber_restore(&r, &pid, NULL);
+	if (ret) {
+		ERR(s, "restore failed: %s (the log says why)", strerror(-ret));
+		return ret;
+	}
+	/* The tree already runs: amber has no hook between its stages yet. */
+	ret = notify(s, o, "post-restore", pid);
+	if (!ret)
+		ret = notify(s, o, "post-resume", pid);
+	if (ret) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		return ret;
+	}
+	rr.pid = pid;
+	resp->restore = &rr;
+	return 0;
+}
+
+/* Where the page server's child says which port it got. */
+static int ps_pipe = -1;
+
+static void ps_listening(void *arg, const char *address, int port)
+{
+	if (write(ps_pipe, &port, sizeof(port)) != sizeof(port))
+		_exit(1);
+}
+
+static int do_page_server(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
+		               const struct rpc_dirs *dirs)
+{
+	const CriuOpts *o = req->opts;
+	AMBER_OPTS(amber_page_server_opts, p, .listening = ps_listening);
+	static CriuPageServerInfo info = CRIU_PAGE_SERVER_INFO__INIT;
+	int pfd[2], port = 0, ret, st;
+	pid_t pid;
+
+	p.images_dir = dirs->images;
+	p.prev_images_dir = o->parent_img;
+	fill_ps(&p.ps, o);
+	if (pipe2(pfd, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		close(s->sk);
+		ps_pipe = pfd[1];
+		_exit(amber_page_server(&p) ? 1 : 0);
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &port, sizeof(port)) != sizeof(port)) {
+		close(pfd[0]);
+		waitpid(pid, &st, 0);
+		ERR(s, "the page server did not start (the log says why)");
+		return -ECONNREFUSED;
+	}
+	close(pfd[0]);
+	info.has_pid = info.has_port = true;
+	info.pid = pid;
+	info.port = port;
+	resp->ps = &info;
+	return 0;
+}
+
+static int do_check(struct rpc_session *s)
+{
+	static const char *const need[] = { "ptrace-seize", "compel" };
+	struct amber_feature f;
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		int idx = amber_feature_lookup(need[i]);
+
+		if (idx < 0 || amber_feature_probe(idx, &f) || !f.ok) {
+			ERR(s, "kernel feature %s missing: %s", need[i], idx < 0 ? "" : f.detail);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static bool feature_ok(const char *name)
+{
+	struct amber_feature f;
+	int idx = amber_feature_lookup(name);
+
+	return idx >= 0 && !amber_feature_probe(idx, &f) && f.ok;
+}
+
+static int do_feature_check(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
+{
+	static CriuFeatures f = CRIU_FEATURES__INIT;
+	char kind[32], why[256];
+
+	if (!req->features) {
+		ERR(s, "FEATURE_CHECK without features");
+		return -EINVAL;
+	}
+	if (req->features->has_mem_track) {
+		f.has_mem_track = true;
+		f.mem_track = !amber_track_mem_auto(kind, sizeof(kind), why, sizeof(why)) &&
+			      strcmp(kind, "nothing");
+	}
+	if (req->features->has_lazy_pages) {
+		f.has_lazy_pages = true;
+		f.lazy_pages = feature_ok("uffd") && feature_ok("uffd-events");
+	}
+	if (req->features->has_pidfd_store) {
+		/* amber does not keep pidfds across pre-dumps (pidfd_store_sk). */
+		f.has_pidfd_store = true;
+		f.pidfd_store = false;
+	}
+	resp->features = &f;
+	return 0;
+}
+
+static int do_wait_pid(struct rpc_session *s, const CriuReq *req, CriuResp *resp)
+{
+	int st;
+
+	if (!req->has_pid || waitpid(req->pid, &st, 0) < 0) {
+		ERR(s, "WAIT_PID %u: not a child of amber's", req->has_pid ? req->pid : 0);
+		return -ECHILD;
+	}
+	resp->has_status = true;
+	resp->status = st;
+	return 0;
+}
+
+static int handle(struct rpc_session *s, const CriuReq *req)
+{
+	static CriuVersion ver = CRIU_VERSION__INIT;
+	CriuResp resp = CRIU_RESP__INIT;
+	struct rpc_dirs dirs;
+	int ret = 0;
+
+	resp.type = req->type;
+	switch (req->type) {
+	case CRIU_REQ_TYPE__DUMP:
+	case CRIU_REQ_TYPE__PRE_DUMP:
+	case CRIU_REQ_TYPE__RESTORE:
+	case CRIU_REQ_TYPE__PAGE_SERVER:
+		if (!req->opts) {
+			ERR(s, "request %d without opts", req->type);
+			ret = -EINVAL;
+			break;
+		}
+		/* The log first: runc shows the log file, not cr_errmsg. */
+		ret = open_dirs(s, req->opts, &dirs);
+		if (!ret)
+			ret = rpc_check_opts(s, req);
+		if (ret)
+			break;
+		if (req->type == CRIU_REQ_TYPE__RESTORE)
+			ret = do_restore(s, req, &resp, &dirs);
+		else if (req->type == CRIU_REQ_TYPE__PAGE_SERVER)
+			ret = do_page_server(s, req, &resp, &dirs);
+		else
+			ret = do_dump(s, req, &resp, &dirs);
+		break;
+	case CRIU_REQ_TYPE__CHECK:
+		ret = do_check(s);
+		break;
+	case CRIU_REQ_TYPE__FEATURE_CHECK:
+		ret = do_feature_check(s, req, &resp);
+		break;
+	case CRIU_REQ_TYPE__VERSION:
+		ver.major_number = RPC_CRIU_MAJOR;
+		ver.minor_number = RPC_CRIU_MINOR;
+		ver.has_sublevel = true;
+		ver.sublevel = 0;
+		ver.name = "amber";
+		resp.version = &ver;
+		break;
+	case CRIU_REQ_TYPE__WAIT_PID:
+		ret = do_wait_pid(s, req, &resp);
+		break;
+	default:
+		ERR(s, "request type %d is not supported by amber", req->type);
+		ret = -EOPNOTSUPP;
+	}
+	if (ret) {
+		ret = send_error(s, req->type, ret);
+	} else {
+		resp.success = true;
+		ret = send_resp(s, &resp);
+	}
+	amber_log_open(NULL, AMBER_LOG_WARN, 0);
+	return ret;
+}
+
+int rpc_serve(int sk)
+{
+	struct rpc_session s = { .sk = sk };
+	struct ucred cr;
+	socklen_t crl = sizeof(cr);
+
+	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &crl)) {
+		pr_perror("fd %d is not the caller's socket", sk);
+		return -errno;
+	}
+	s.caller = cr.pid;
+	s.caller_uid = cr.uid;
+	for (;;) {
+		CriuReq *req;
+		uint8_t *buf;
+		ssize_t len;
+		int ret;
+
+		s.err[0] = 0;
+		len = recv_packet(&s, &buf);
+		if (len == 0)
+			return 0;
+		if (len < 0) {
+			if (len != -E2BIG)
+				return (int)len;
+			if (send_error(&s, CRIU_REQ_TYPE__EMPTY, (int)len))
+				return -EPIPE;
+			continue;
+		}
+		ret = rpc_parse_req(&s, buf, len, &req);
+		free(buf);
+		if (ret) {
+			if (send_error(&s, CRIU_REQ_TYPE__EMPTY, ret))
+				return -EPIPE;
+			continue;
+		}
+		ret = handle(&s, req);
+		criu_req__free_unpacked(req, NULL);
+		if (ret)
+			return ret;
+	}
+}
