@@ -84,6 +84,7 @@ MAGIC = {
     "FILES": 0x56303138,
     "MEMFD_INODE": 0x48453499,
     "SECCOMP": 0x64413049,
+    "UTSNS": 0x54473203,
 }
 
 PYCRIU_DUMP = r"""
@@ -432,6 +433,8 @@ def build_samples(m):
     out.append(Image("seccomp.img", "SECCOMP").add(sc.seccomp_entry(seccomp_filters=[
         sc.seccomp_filter(filter=bytes(range(8)) * 2, flags=0),
         sc.seccomp_filter(filter=b"\x06\0\0\0\0\0\xff\x7f", prev=0, flags=2)])))
+    out.append(Image("utsns-5.img", "UTSNS").add(
+        m["utsns_pb2"].utsns_entry(nodename="amber-ns", domainname="(none)")))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

@@ -22,6 +22,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "dump/ns.h"
 #include "files/files.h"
 #include "image/image.h"
 #include "pageserver/conn.h"
@@ -97,6 +98,7 @@ struct dump_ctx {
 	/* seccomp.img: every filter found so far, oldest of a chain first */
 	struct SeccompFilter **seccomp;
 	size_t nr_seccomp;
+	struct dump_ns ns; /* the tree's own namespaces (ns.h) */
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

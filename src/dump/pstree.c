@@ -193,7 +193,7 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	}
 	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
 	t->stop_sig = st.state == 'T';
-	ret = dump_check_supported(pid);
+	ret = dump_check_supported(pid, dc->opts->pid);
 	if (ret)
 		return ret;
 	ret = seize_threads(t);

@@ -107,7 +107,22 @@ static bool same_mounts(pid_t pid)
 	return same;
 }
 
-static int check_namespaces(pid_t pid)
+/* Both tasks in the same namespace of this type. */
+static bool ns_shared(pid_t a, pid_t b, const char *type)
+{
+	char path[64];
+	struct stat sa, sb;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", a, type);
+	if (stat(path, &sa))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", b, type);
+	if (stat(path, &sb))
+		return false;
+	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int check_namespaces(pid_t pid, pid_t root)
 {
 	for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++) {
 		char path[64];
@@ -123,6 +138,14 @@ static int check_namespaces(pid_t pid)
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
+		/* The tree's own UTS namespace is saved (ns.c): one for the whole tree. */
+		if (!strcmp(ns_names[i], "uts")) {
+			if (ns_shared(pid, root, "uts"))
+				continue;
+			pr_err("process %d is in a UTS namespace other than the tree root's (%d): "
+			       "nested UTS namespaces are not supported yet\n", pid, root);
+			return -EOPNOTSUPP;
+		}
 		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {
 			pr_info("process %d has a mount namespace of its own with the same "
 				"mounts as amber's: restored into amber's\n", pid);
@@ -135,7 +158,7 @@ static int check_namespaces(pid_t pid)
 	return 0;
 }
 
-int dump_check_supported(pid_t pid)
+int dump_check_supported(pid_t pid, pid_t root)
 {
-	return check_namespaces(pid);
+	return check_namespaces(pid, root);
 }

@@ -34,6 +34,7 @@
 #include "mem/pagemap_chain.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
+#include "restore/ns.h"
 
 struct restore_opts {
 	const char *dir;
@@ -83,6 +84,7 @@ struct rst_ctx {
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
 	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
+	struct rst_ns ns; /* the tree's own namespaces (ns.h) */
 	uint64_t uffd_features; /* the event features this kernel has */
 	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
 };

@@ -1,6 +1,6 @@
 """State amber cannot save yet fails the dump, naming it; the tree runs on.
 
-A process in a namespace of its own (here: uts) would otherwise be restored
+A process in a namespace of its own (here: ipc) would otherwise be restored
 into amber's namespaces. It must make `amber dump` fail with the process
 and the reason in the log, and leave the process running (not stopped, not
 traced). POSIX timers, refused once, are now saved: the same helper (ids
@@ -45,8 +45,8 @@ def wait_for_exec(pid, comm, timeout=10):
 
 
 CASES = {
-    "uts-namespace": (["unshare", "--uts", "sleep", "1000"], "sleep",
-                      "own uts namespace"),
+    "ipc-namespace": (["unshare", "--ipc", "sleep", "1000"], "sleep",
+                      "own ipc namespace"),
     # A mount namespace whose mounts differ from amber's (a private tmpfs).
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_DUMP_NS_H
+#define AMBER_DUMP_NS_H
+
+#include <stdint.h>
+
+struct dump_ctx;
+struct TaskKobjIdsEntry;
+
+/*
+ * The namespaces of the tree that are not amber's (unsupported.c checked
+ * that the whole tree shares them): a UTS namespace of its own is saved
+ * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
+ * one with the saved names. The others are amber's, their ids left out.
+ */
+struct dump_ns {
+	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
+};
+
+int dump_namespaces(struct dump_ctx *dc);
+/* Sets the namespace ids of a task's (or the inventory's root) ids. */
+void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids);
+
+#endif

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT
+/* The dumped tree's own namespaces, made again around the restored root (ns.h). */
+#define LOG_PREFIX "ns: "
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "image/image.h"
+#include "restore/ns.h"
+#include "restore/restore.h"
+#include "utsns.pb-c.h"
+
+static uint32_t task_uts_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_uts_ns_id ? ids->uts_ns_id : 0;
+}
+
+static int load_uts(struct rst_ctx *rc)
+{
+	struct utsname u;
+	uint32_t id = task_uts_ns(&rc->tasks[0]);
+	UtsnsEntry *ue;
+	int ret;
+
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		if (task_uts_ns(&rc->tasks[i]) != id) {
+			pr_err("core-%d.img: UTS namespace %u, the root's is %u: one UTS "
+			       "namespace per tree is supported\n", rc->tasks[i].pid,
+			       task_uts_ns(&rc->tasks[i]), id);
+			return -EINVAL;
+		}
+	}
+	if (!id)
+		return 0;
+	ret = img_read_one(rc->dirfd, IMG_UTSNS, id, &utsns_entry__descriptor,
+			   (ProtobufCMessage **)&ue);
+	if (ret) {
+		pr_err("utsns-%u.img (named by core-%d.img) can't be read\n", id, rc->tasks[0].pid);
+		return ret;
+	}
+	rc->ns.uts = ue;
+	if (strlen(ue->nodename) >= sizeof(u.nodename) ||
+	    strlen(ue->domainname) >= sizeof(u.domainname)) {
+		pr_err("utsns-%u.img: a name longer than the kernel's %zu bytes\n", id,
+		       sizeof(u.nodename) - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rst_ns_load(struct rst_ctx *rc)
+{
+	return load_uts(rc);
+}
+
+void rst_ns_free(struct rst_ns *ns)
+{
+	if (ns->uts)
+		utsns_entry__free_unpacked(ns->uts, NULL);
+	ns->uts = NULL;
+}
+
+int rst_ns_enter_root(struct rst_ctx *rc)
+{
+	const UtsnsEntry *ue = rc->ns.uts;
+
+	if (!ue)
+		return 0;
+	if (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
+	    setdomainname(ue->domainname, strlen(ue->domainname)))
+		return -errno;
+	return 0;
+}
