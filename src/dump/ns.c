@@ -94,7 +94,15 @@ static int dump_uts(struct dump_ctx *dc, pid_t root)
 
 int dump_namespaces(struct dump_ctx *dc)
 {
-	return dump_uts(dc, dc->tasks[0]->pid);
+	pid_t root = dc->tasks[0]->pid;
+	bool same = true;
+	int ret = dump_uts(dc, root);
+
+	if (!ret)
+		ret = same_ns(root, "ipc", &same);
+	if (!ret && !same)
+		ret = dump_ns_ipc(dc, root);
+	return ret;
 }
 
 void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids)
@@ -102,5 +110,9 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids)
 	if (dc->ns.uts_ns_id) {
 		ids->has_uts_ns_id = true;
 		ids->uts_ns_id = dc->ns.uts_ns_id;
+	}
+	if (dc->ns.ipc_ns_id) {
+		ids->has_ipc_ns_id = true;
+		ids->ipc_ns_id = dc->ns.ipc_ns_id;
 	}
 }

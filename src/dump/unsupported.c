@@ -138,12 +138,14 @@ static int check_namespaces(pid_t pid, pid_t root)
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
-		/* The tree's own UTS namespace is saved (ns.c): one for the whole tree. */
-		if (!strcmp(ns_names[i], "uts")) {
-			if (ns_shared(pid, root, "uts"))
+		/* The tree's own UTS and IPC namespaces are saved (ns.c): one per tree. */
+		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc")) {
+			if (ns_shared(pid, root, ns_names[i]))
 				continue;
-			pr_err("process %d is in a UTS namespace other than the tree root's (%d): "
-			       "nested UTS namespaces are not supported yet\n", pid, root);
+			pr_err("process %d is in a %s namespace other than the tree root's (%d): "
+			       "nested %s namespaces are not supported yet\n", pid,
+			       !strcmp(ns_names[i], "uts") ? "UTS" : "IPC", root,
+			       !strcmp(ns_names[i], "uts") ? "UTS" : "IPC");
 			return -EOPNOTSUPP;
 		}
 		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {

@@ -48,6 +48,7 @@ enum img_type {
 	IMG_MEMFD_INODE,
 	IMG_SECCOMP,
 	IMG_UTSNS,
+	IMG_IPC_VAR,
 	IMG_NR_TYPES,
 };
 

@@ -63,6 +63,10 @@
  *                                              domainname}: written only when
  *                                              the tree has a UTS namespace
  *                                              of its own (ids.uts_ns_id)
+ * ipcns-var-%u.img (ns id)  IPC_VAR            1 ipc_var_entry: the sysctls of
+ *                                              the tree's own IPC namespace
+ *                                              (ids.ipc_ns_id), which holds
+ *                                              no SysV object or mqueue
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
@@ -115,6 +119,7 @@
 #define MEMFD_INODE_MAGIC  0x48453499
 #define SECCOMP_MAGIC	   0x64413049
 #define UTSNS_MAGIC	   0x54473203
+#define IPC_VAR_MAGIC	   0x53115007
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

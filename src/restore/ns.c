@@ -12,6 +12,7 @@
 #include "image/image.h"
 #include "restore/ns.h"
 #include "restore/restore.h"
+#include "ipc-var.pb-c.h"
 #include "utsns.pb-c.h"
 
 static uint32_t task_uts_ns(const struct rst_task *t)
@@ -19,6 +20,28 @@ static uint32_t task_uts_ns(const struct rst_task *t)
 	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
 
 	return ids && ids->has_uts_ns_id ? ids->uts_ns_id : 0;
+}
+
+static uint32_t task_ipc_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_ipc_ns_id ? ids->ipc_ns_id : 0;
+}
+
+static int load_ipc(struct rst_ctx *rc)
+{
+	uint32_t id = task_ipc_ns(&rc->tasks[0]);
+
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		if (task_ipc_ns(&rc->tasks[i]) != id) {
+			pr_err("core-%d.img: IPC namespace %u, the root's is %u: one IPC "
+			       "namespace per tree is supported\n", rc->tasks[i].pid,
+			       task_ipc_ns(&rc->tasks[i]), id);
+			return -EINVAL;
+		}
+	}
+	return id ? rst_ns_load_ipc(rc, id) : 0;
 }
 
 static int load_uts(struct rst_ctx *rc)
@@ -56,7 +79,9 @@ static int load_uts(struct rst_ctx *rc)
 
 int rst_ns_load(struct rst_ctx *rc)
 {
-	return load_uts(rc);
+	int ret = load_uts(rc);
+
+	return ret ? ret : load_ipc(rc);
 }
 
 void rst_ns_free(struct rst_ns *ns)
@@ -64,16 +89,17 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->uts)
 		utsns_entry__free_unpacked(ns->uts, NULL);
 	ns->uts = NULL;
+	if (ns->ipc)
+		ipc_var_entry__free_unpacked(ns->ipc, NULL);
+	ns->ipc = NULL;
 }
 
 int rst_ns_enter_root(struct rst_ctx *rc)
 {
 	const UtsnsEntry *ue = rc->ns.uts;
 
-	if (!ue)
-		return 0;
-	if (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
-	    setdomainname(ue->domainname, strlen(ue->domainname)))
+	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
+		   setdomainname(ue->domainname, strlen(ue->domainname))))
 		return -errno;
-	return 0;
+	return rc->ns.ipc ? rst_ns_enter_ipc(rc) : 0;
 }

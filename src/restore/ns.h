@@ -2,16 +2,21 @@
 #ifndef AMBER_RESTORE_NS_H
 #define AMBER_RESTORE_NS_H
 
+#include <stdint.h>
+
 struct rst_ctx;
 struct UtsnsEntry;
+struct IpcVarEntry;
 
 /*
  * The namespaces the dumped tree had of its own (dump/ns.h): today a UTS
- * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img.
+ * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img,
+ * and an empty IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img).
  * The restored root makes a new one before it forks its children.
  */
 struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
+	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new empty one with these sysctls */
 };
 
 /* Reads and checks the images; a bad one is refused, naming it. */
@@ -19,5 +24,9 @@ int rst_ns_load(struct rst_ctx *rc);
 void rst_ns_free(struct rst_ns *ns);
 /* In the restored root, before anything else: its new namespaces. */
 int rst_ns_enter_root(struct rst_ctx *rc);
+
+/* Internal: the per-type parts. */
+int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
+int rst_ns_enter_ipc(struct rst_ctx *rc);
 
 #endif

@@ -1,10 +1,10 @@
 """A tree in namespaces of its own, checkpointed in every zdtm mode.
 
-UTS namespace: a shell loop started by `unshare --uts` that set its own
-hostname is checkpointed mid-way; checked from outside, it must go on
-counting from where it was (every tick once, in order), report the saved
-hostname from a UTS namespace that is not amber's, and the host's name
-must be untouched. (Restoring one image twice at once needs a pid
+UTS and IPC namespaces: a shell loop started by `unshare --uts --ipc`
+that set its own hostname and kernel.msgmax is checkpointed mid-way;
+checked from outside, it must go on counting from where it was (every
+tick once, in order), report the saved hostname and msgmax from UTS and
+IPC namespaces that are not amber's, and the host's must be untouched. (Restoring one image twice at once needs a pid
 namespace, not built yet: see docs/namespaces.md.)
 
 Refused: a task whose UTS namespace differs from its tree root's (nested
@@ -21,12 +21,14 @@ import pytest
 from zdtm_runner import Run, amber_path, env_float, guarded, proc_stat, read_text
 
 HOSTNAME = "amber-ns-test"
+MSGMAX = 4321
 TICKS = 80
 
 LOOP = f"""
 hostname {HOSTNAME} || exit 3
+echo {MSGMAX} > /proc/sys/kernel/msgmax || exit 4
 for i in $(seq 1 {TICKS}); do
-    echo "tick $i $(hostname)"
+    echo "tick $i $(hostname) $(cat /proc/sys/kernel/msgmax)"
     sleep 0.05
 done
 echo done
@@ -43,6 +45,12 @@ def uts_hostname(pid):
     return r.stdout.strip()
 
 
+def ipc_msgmax(pid):
+    r = subprocess.run(["nsenter", "-t", str(pid), "-i", "cat", "/proc/sys/kernel/msgmax"],
+                       capture_output=True, text=True, check=True)
+    return int(r.stdout)
+
+
 def wait_lines(run, out, n):
     deadline = time.monotonic() + 60
     while out.read_text().count("\n") < n:
@@ -53,34 +61,39 @@ def wait_lines(run, out, n):
         time.sleep(0.01)
 
 
-def test_uts_namespace(zdtm_mode):
+def test_uts_ipc_namespaces(zdtm_mode):
     zdtm_mode.preflight()
     host = socket.gethostname()
+    host_msgmax = read_text("/proc/sys/kernel/msgmax").strip()
     run = Run("uts_ns", zdtm_mode, compare_state=False)
 
     def body():
         out = run.dir / "out"
         with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
-            run.popen = subprocess.Popen(["unshare", "--uts", "/bin/bash", "-c", LOOP],
+            run.popen = subprocess.Popen(["unshare", "--uts", "--ipc", "/bin/bash", "-c", LOOP],
                                          cwd=run.dir, stdin=subprocess.DEVNULL,
                                          stdout=f, stderr=err, start_new_session=True)
         run.set_root(run.popen.pid)
         run.notes = [run.dir / "err"]
         wait_lines(run, out, 5)
-        assert ns_ino(run.pid, "uts") != ns_ino(os.getpid(), "uts")
+        for kind in ("uts", "ipc"):
+            assert ns_ino(run.pid, kind) != ns_ino(os.getpid(), kind)
         run.walk()
         zdtm_mode.checkpoint(run)
         if zdtm_mode.name != "nodump":
-            imgs = list(run.imgdir.glob("utsns-*.img"))
-            if not imgs:
-                pytest.fail("no utsns-*.img in the image", pytrace=False)
-        # Seen from outside the restored tree: its own UTS ns, the saved name.
-        assert ns_ino(run.pid, "uts") != ns_ino(os.getpid(), "uts")
+            for img in ("utsns-*.img", "ipcns-var-*.img"):
+                if not list(run.imgdir.glob(img)):
+                    pytest.fail(f"no {img} in the image", pytrace=False)
+        # Seen from outside the restored tree: its own namespaces, saved values.
+        for kind in ("uts", "ipc"):
+            assert ns_ino(run.pid, kind) != ns_ino(os.getpid(), kind)
         assert uts_hostname(run.pid) == HOSTNAME
+        assert ipc_msgmax(run.pid) == MSGMAX
         assert socket.gethostname() == host
+        assert read_text("/proc/sys/kernel/msgmax").strip() == host_msgmax
         if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
             pytest.fail("the loop did not finish", pytrace=False)
-        want = "".join(f"tick {i} {HOSTNAME}\n" for i in range(1, TICKS + 1)) + "done\n"
+        want = "".join(f"tick {i} {HOSTNAME} {MSGMAX}\n" for i in range(1, TICKS + 1)) + "done\n"
         got = out.read_text()
         if got != want:
             pytest.fail(f"output differs from an uninterrupted run:\n{got[-400:]}",

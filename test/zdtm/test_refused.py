@@ -1,6 +1,6 @@
 """State amber cannot save yet fails the dump, naming it; the tree runs on.
 
-A process in a namespace of its own (here: ipc) would otherwise be restored
+A process in a namespace of its own (here: user) would otherwise be restored
 into amber's namespaces. It must make `amber dump` fail with the process
 and the reason in the log, and leave the process running (not stopped, not
 traced). POSIX timers, refused once, are now saved: the same helper (ids
@@ -45,8 +45,15 @@ def wait_for_exec(pid, comm, timeout=10):
 
 
 CASES = {
-    "ipc-namespace": (["unshare", "--ipc", "sleep", "1000"], "sleep",
-                      "own ipc namespace"),
+    "user-namespace": (["unshare", "--user", "sleep", "1000"], "sleep",
+                       "own user namespace"),
+    # An IPC namespace of its own is saved only empty (test_ns.py).
+    "ipc-sysv-shm": (["unshare", "--ipc", "sh", "-c",
+                      "ipcmk -M 4096 >/dev/null && exec sleep 1000"], "sleep",
+                     "its IPC namespace holds a SysV shared memory segment"),
+    "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
+                      "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
+                     "its IPC namespace holds a SysV message queue"),
     # A mount namespace whose mounts differ from amber's (a private tmpfs).
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",
