@@ -86,6 +86,7 @@ MAGIC = {
     "SECCOMP": 0x64413049,
     "UTSNS": 0x54473203,
     "IPC_VAR": 0x53115007,
+    "NETDEV": 0x57373951,
 }
 
 PYCRIU_DUMP = r"""
@@ -441,6 +442,10 @@ def build_samples(m):
         msg_ctlmni=32000, auto_msgmni=0, shm_ctlmax=1 << 62, shm_ctlall=1 << 62,
         shm_ctlmni=4096, shm_rmid_forced=0, mq_queues_max=256, mq_msg_max=10,
         mq_msgsize_max=8192, mq_msg_default=10, mq_msgsize_default=8192)))
+    nd = m["netdev_pb2"]
+    out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
+        type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",
+        address=bytes(6))))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

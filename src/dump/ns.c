@@ -102,6 +102,10 @@ int dump_namespaces(struct dump_ctx *dc)
 		ret = same_ns(root, "ipc", &same);
 	if (!ret && !same)
 		ret = dump_ns_ipc(dc, root);
+	if (!ret)
+		ret = same_ns(root, "net", &same);
+	if (!ret && !same)
+		ret = dump_ns_net(dc, root);
 	return ret;
 }
 
@@ -114,5 +118,9 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids)
 	if (dc->ns.ipc_ns_id) {
 		ids->has_ipc_ns_id = true;
 		ids->ipc_ns_id = dc->ns.ipc_ns_id;
+	}
+	if (dc->ns.net_ns_id) {
+		ids->has_net_ns_id = true;
+		ids->net_ns_id = dc->ns.net_ns_id;
 	}
 }

@@ -133,19 +133,22 @@ static int check_namespaces(pid_t pid, pid_t root)
 			continue; /* this kernel lacks the namespace type */
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns_names[i]);
 		if (stat(path, &task_ns)) {
-			pr_perror("can't read %s", path);
-			return -errno;
+			int err = -errno;
+
+			if (err != -ENOENT) /* ENOENT: it exited, the caller sees how */
+				pr_perror("can't read %s", path);
+			return err;
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
-		/* The tree's own UTS and IPC namespaces are saved (ns.c): one per tree. */
-		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc")) {
+		/* The tree's own UTS, IPC and net namespaces are saved (ns.c): one per tree. */
+		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc") ||
+		    !strcmp(ns_names[i], "net")) {
 			if (ns_shared(pid, root, ns_names[i]))
 				continue;
 			pr_err("process %d is in a %s namespace other than the tree root's (%d): "
-			       "nested %s namespaces are not supported yet\n", pid,
-			       !strcmp(ns_names[i], "uts") ? "UTS" : "IPC", root,
-			       !strcmp(ns_names[i], "uts") ? "UTS" : "IPC");
+			       "nested %s namespaces are not supported yet\n", pid, ns_names[i],
+			       root, ns_names[i]);
 			return -EOPNOTSUPP;
 		}
 		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {

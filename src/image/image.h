@@ -49,6 +49,7 @@ enum img_type {
 	IMG_SECCOMP,
 	IMG_UTSNS,
 	IMG_IPC_VAR,
+	IMG_NETDEV,
 	IMG_NR_TYPES,
 };
 

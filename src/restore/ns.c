@@ -13,6 +13,7 @@
 #include "restore/ns.h"
 #include "restore/restore.h"
 #include "ipc-var.pb-c.h"
+#include "netdev.pb-c.h"
 #include "utsns.pb-c.h"
 
 static uint32_t task_uts_ns(const struct rst_task *t)
@@ -29,19 +30,42 @@ static uint32_t task_ipc_ns(const struct rst_task *t)
 	return ids && ids->has_ipc_ns_id ? ids->ipc_ns_id : 0;
 }
 
-static int load_ipc(struct rst_ctx *rc)
+static uint32_t task_net_ns(const struct rst_task *t)
 {
-	uint32_t id = task_ipc_ns(&rc->tasks[0]);
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
 
+	return ids && ids->has_net_ns_id ? ids->net_ns_id : 0;
+}
+
+/* One namespace of this type for the whole tree: the root's. */
+static int one_per_tree(struct rst_ctx *rc, uint32_t (*ns_of)(const struct rst_task *),
+			const char *type)
+{
 	for (int i = 1; i < rc->nr_tasks; i++) {
-		if (task_ipc_ns(&rc->tasks[i]) != id) {
-			pr_err("core-%d.img: IPC namespace %u, the root's is %u: one IPC "
-			       "namespace per tree is supported\n", rc->tasks[i].pid,
-			       task_ipc_ns(&rc->tasks[i]), id);
+		if (ns_of(&rc->tasks[i]) != ns_of(&rc->tasks[0])) {
+			pr_err("core-%d.img: %s namespace %u, the root's is %u: one %s "
+			       "namespace per tree is supported\n", rc->tasks[i].pid, type,
+			       ns_of(&rc->tasks[i]), ns_of(&rc->tasks[0]), type);
 			return -EINVAL;
 		}
 	}
-	return id ? rst_ns_load_ipc(rc, id) : 0;
+	return 0;
+}
+
+static int load_ipc(struct rst_ctx *rc)
+{
+	uint32_t id = task_ipc_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_ipc_ns, "IPC");
+
+	return ret || !id ? ret : rst_ns_load_ipc(rc, id);
+}
+
+static int load_net(struct rst_ctx *rc)
+{
+	uint32_t id = task_net_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_net_ns, "network");
+
+	return ret || !id ? ret : rst_ns_load_net(rc, id);
 }
 
 static int load_uts(struct rst_ctx *rc)
@@ -81,7 +105,9 @@ int rst_ns_load(struct rst_ctx *rc)
 {
 	int ret = load_uts(rc);
 
-	return ret ? ret : load_ipc(rc);
+	if (!ret)
+		ret = load_ipc(rc);
+	return ret ? ret : load_net(rc);
 }
 
 void rst_ns_free(struct rst_ns *ns)
@@ -92,14 +118,22 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->ipc)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
+	if (ns->lo)
+		net_device_entry__free_unpacked(ns->lo, NULL);
+	ns->lo = NULL;
 }
 
 int rst_ns_enter_root(struct rst_ctx *rc)
 {
 	const UtsnsEntry *ue = rc->ns.uts;
+	int ret = 0;
 
 	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
 		   setdomainname(ue->domainname, strlen(ue->domainname))))
 		return -errno;
-	return rc->ns.ipc ? rst_ns_enter_ipc(rc) : 0;
+	if (rc->ns.ipc)
+		ret = rst_ns_enter_ipc(rc);
+	if (!ret && rc->ns.lo)
+		ret = rst_ns_enter_net(rc);
+	return ret;
 }

@@ -1,10 +1,11 @@
 """A tree in namespaces of its own, checkpointed in every zdtm mode.
 
-UTS and IPC namespaces: a shell loop started by `unshare --uts --ipc`
-that set its own hostname and kernel.msgmax is checkpointed mid-way;
-checked from outside, it must go on counting from where it was (every
-tick once, in order), report the saved hostname and msgmax from UTS and
-IPC namespaces that are not amber's, and the host's must be untouched. (Restoring one image twice at once needs a pid
+UTS, IPC and network namespaces: a shell loop started by `unshare --uts
+--ipc --net` that set its own hostname and kernel.msgmax and brought its
+lo up is checkpointed mid-way; checked from outside, it must go on
+counting from where it was (every tick once, in order), report the saved
+hostname and msgmax and have lo up with 127.0.0.1 in namespaces that are
+not amber's, and the host's values must be untouched. (Restoring one image twice at once needs a pid
 namespace, not built yet: see docs/namespaces.md.)
 
 Refused: a task whose UTS namespace differs from its tree root's (nested
@@ -27,6 +28,7 @@ TICKS = 80
 LOOP = f"""
 hostname {HOSTNAME} || exit 3
 echo {MSGMAX} > /proc/sys/kernel/msgmax || exit 4
+ip link set lo up || exit 5
 for i in $(seq 1 {TICKS}); do
     echo "tick $i $(hostname) $(cat /proc/sys/kernel/msgmax)"
     sleep 0.05
@@ -51,6 +53,12 @@ def ipc_msgmax(pid):
     return int(r.stdout)
 
 
+def lo_addrs(pid):
+    r = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-br", "addr", "show", "lo"],
+                       capture_output=True, text=True, check=True)
+    return r.stdout.split()
+
+
 def wait_lines(run, out, n):
     deadline = time.monotonic() + 60
     while out.read_text().count("\n") < n:
@@ -61,7 +69,7 @@ def wait_lines(run, out, n):
         time.sleep(0.01)
 
 
-def test_uts_ipc_namespaces(zdtm_mode):
+def test_uts_ipc_net_namespaces(zdtm_mode):
     zdtm_mode.preflight()
     host = socket.gethostname()
     host_msgmax = read_text("/proc/sys/kernel/msgmax").strip()
@@ -70,23 +78,25 @@ def test_uts_ipc_namespaces(zdtm_mode):
     def body():
         out = run.dir / "out"
         with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
-            run.popen = subprocess.Popen(["unshare", "--uts", "--ipc", "/bin/bash", "-c", LOOP],
+            run.popen = subprocess.Popen(["unshare", "--uts", "--ipc", "--net", "/bin/bash", "-c", LOOP],
                                          cwd=run.dir, stdin=subprocess.DEVNULL,
                                          stdout=f, stderr=err, start_new_session=True)
         run.set_root(run.popen.pid)
         run.notes = [run.dir / "err"]
         wait_lines(run, out, 5)
-        for kind in ("uts", "ipc"):
+        for kind in ("uts", "ipc", "net"):
             assert ns_ino(run.pid, kind) != ns_ino(os.getpid(), kind)
         run.walk()
         zdtm_mode.checkpoint(run)
         if zdtm_mode.name != "nodump":
-            for img in ("utsns-*.img", "ipcns-var-*.img"):
+            for img in ("utsns-*.img", "ipcns-var-*.img", "netdev-*.img"):
                 if not list(run.imgdir.glob(img)):
                     pytest.fail(f"no {img} in the image", pytrace=False)
         # Seen from outside the restored tree: its own namespaces, saved values.
-        for kind in ("uts", "ipc"):
+        for kind in ("uts", "ipc", "net"):
             assert ns_ino(run.pid, kind) != ns_ino(os.getpid(), kind)
+        lo = lo_addrs(run.pid)
+        assert lo[:2] == ["lo", "UNKNOWN"] and "127.0.0.1/8" in lo, lo
         assert uts_hostname(run.pid) == HOSTNAME
         assert ipc_msgmax(run.pid) == MSGMAX
         assert socket.gethostname() == host
@@ -129,7 +139,7 @@ def test_nested_uts_refused(tmp_path):
                            capture_output=True)
         text = log.read_text() if log.exists() else r.stderr.decode()
         assert r.returncode != 0, "the dump of a nested UTS namespace succeeded"
-        assert f"process {child} is in a UTS namespace other than the tree root's" in text, text
+        assert f"process {child} is in a uts namespace other than the tree root's" in text, text
         for pid in (p.pid, child):
             st = proc_stat(pid)
             assert st is not None and st[0] in "SR", f"{pid} not running after the refusal"

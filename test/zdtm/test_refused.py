@@ -51,6 +51,14 @@ CASES = {
     "ipc-sysv-shm": (["unshare", "--ipc", "sh", "-c",
                       "ipcmk -M 4096 >/dev/null && exec sleep 1000"], "sleep",
                      "its IPC namespace holds a SysV shared memory segment"),
+    # A network namespace of its own is saved with a loopback only.
+    "net-veth": (["unshare", "--net", "sh", "-c",
+                  "ip link add amb0 type veth peer name amb1 && exec sleep 1000"], "sleep",
+                 "its network namespace holds a link amb"),
+    "net-tcp-listener": (["unshare", "--net", PY, "-c", "import socket, time, subprocess\n"
+                          "subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)\n"
+                          "l = socket.create_server(('127.0.0.1', 0))\ntime.sleep(1000)"],
+                         "python3:1", "its network namespace holds a tcp socket"),
     "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
                       "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
                      "its IPC namespace holds a SysV message queue"),
