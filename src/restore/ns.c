@@ -2,6 +2,7 @@
 /* The dumped tree's own namespaces, made again around the restored root (ns.h). */
 #define LOG_PREFIX "ns: "
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,19 @@
 #include "ipc-var.pb-c.h"
 #include "netdev.pb-c.h"
 #include "utsns.pb-c.h"
+
+/*
+ * CRIU names every task's namespaces, also those it left to the host (not
+ * in its root_ns_mask): only a namespace whose image was written is made
+ * anew, the others are amber's.
+ */
+bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id)
+{
+	char name[64];
+
+	img_name(type, id, name, sizeof(name));
+	return id && faccessat(rc->dirfd, name, F_OK, 0) == 0;
+}
 
 static uint32_t task_uts_ns(const struct rst_task *t)
 {
@@ -57,7 +71,7 @@ static int load_ipc(struct rst_ctx *rc)
 	uint32_t id = task_ipc_ns(&rc->tasks[0]);
 	int ret = one_per_tree(rc, task_ipc_ns, "IPC");
 
-	return ret || !id ? ret : rst_ns_load_ipc(rc, id);
+	return ret || !rst_ns_saved(rc, IMG_IPC_VAR, id) ? ret : rst_ns_load_ipc(rc, id);
 }
 
 static int load_net(struct rst_ctx *rc)
@@ -65,7 +79,7 @@ static int load_net(struct rst_ctx *rc)
 	uint32_t id = task_net_ns(&rc->tasks[0]);
 	int ret = one_per_tree(rc, task_net_ns, "network");
 
-	return ret || !id ? ret : rst_ns_load_net(rc, id);
+	return ret || !rst_ns_saved(rc, IMG_NETDEV, id) ? ret : rst_ns_load_net(rc, id);
 }
 
 static int load_uts(struct rst_ctx *rc)
@@ -83,7 +97,7 @@ static int load_uts(struct rst_ctx *rc)
 			return -EINVAL;
 		}
 	}
-	if (!id)
+	if (!rst_ns_saved(rc, IMG_UTSNS, id))
 		return 0;
 	ret = img_read_one(rc->dirfd, IMG_UTSNS, id, &utsns_entry__descriptor,
 			   (ProtobufCMessage **)&ue);

@@ -2,7 +2,10 @@
 #ifndef AMBER_RESTORE_NS_H
 #define AMBER_RESTORE_NS_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "image/image.h"
 
 struct rst_ctx;
 struct UtsnsEntry;
@@ -29,6 +32,7 @@ void rst_ns_free(struct rst_ns *ns);
 int rst_ns_enter_root(struct rst_ctx *rc);
 
 /* Internal: the per-type parts. */
+bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
 int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_ipc(struct rst_ctx *rc);
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);

@@ -147,3 +147,43 @@ def test_nested_uts_refused(tmp_path):
     finally:
         os.killpg(p.pid, 9)
         p.wait()
+
+
+def test_bad_utsns_image_refused(tmp_path):
+    """A utsns image with a name the kernel can't take: refused before any task."""
+    import sys
+    sys.path.insert(0, "/usr/lib/python3/dist-packages")
+    from pycriu import images
+
+    p = subprocess.Popen(["unshare", "--uts", "sleep", "1000"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while read_text(f"/proc/{p.pid}/comm").strip() != "sleep":
+            assert time.monotonic() < deadline, "unshare never exec'd sleep"
+            time.sleep(0.01)
+        imgdir = tmp_path / "img"
+        imgdir.mkdir()
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(p.pid), "-D", str(imgdir),
+                            "-o", "dump.log"], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(imgdir / "dump.log")
+        p.wait()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    (img,) = imgdir.glob("utsns-*.img")
+    with open(img, "rb") as f:
+        data = images.load(f)
+    data["entries"][0]["nodename"] = "x" * 100
+    with open(img, "wb") as f:
+        images.dump(data, f)
+    (imgdir / "amber.sums").unlink()
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(imgdir), "-d"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    log = r.stderr
+    assert r.returncode != 0, "a 100-byte hostname was restored"
+    assert f"{img.name}: a name longer than the kernel's 64 bytes" in log, log
+    assert "nothing was restored" in log, log
+    assert proc_stat(p.pid) is None, "a task was created"
