@@ -59,6 +59,12 @@ CASES = {
                           "subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)\n"
                           "l = socket.create_server(('127.0.0.1', 0))\ntime.sleep(1000)"],
                          "python3:1", "its network namespace holds a tcp socket"),
+    "ipc-posix-mqueue": (["unshare", "--ipc", PY, "-c", "import ctypes, os, time\n"
+                          "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                          "assert rt.mq_open(b'/amber-mq', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0\n"
+                          "open('/proc/self/comm', 'w').write('mq-ready')\n"
+                          "time.sleep(1000)"], "mq-ready",
+                         "its IPC namespace holds a POSIX message queue /amber-mq"),
     "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
                       "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
                      "its IPC namespace holds a SysV message queue"),
