@@ -85,6 +85,9 @@ MAGIC = {
     "FILES": 0x56303138,
     "MEMFD_INODE": 0x48453499,
     "SECCOMP": 0x64413049,
+    "UTSNS": 0x54473203,
+    "IPC_VAR": 0x53115007,
+    "NETDEV": 0x57373951,
 }
 
 PYCRIU_DUMP = r"""
@@ -438,6 +441,17 @@ def build_samples(m):
     out.append(Image("seccomp.img", "SECCOMP").add(sc.seccomp_entry(seccomp_filters=[
         sc.seccomp_filter(filter=bytes(range(8)) * 2, flags=0),
         sc.seccomp_filter(filter=b"\x06\0\0\0\0\0\xff\x7f", prev=0, flags=2)])))
+    out.append(Image("utsns-5.img", "UTSNS").add(
+        m["utsns_pb2"].utsns_entry(nodename="amber-ns", domainname="(none)")))
+    out.append(Image("ipcns-var-6.img", "IPC_VAR").add(m["ipc_var_pb2"].ipc_var_entry(
+        sem_ctls=[32000, 1024000000, 500, 32000], msg_ctlmax=8192, msg_ctlmnb=16384,
+        msg_ctlmni=32000, auto_msgmni=0, shm_ctlmax=1 << 62, shm_ctlall=1 << 62,
+        shm_ctlmni=4096, shm_rmid_forced=0, mq_queues_max=256, mq_msg_max=10,
+        mq_msgsize_max=8192, mq_msg_default=10, mq_msgsize_default=8192)))
+    nd = m["netdev_pb2"]
+    out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
+        type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",
+        address=bytes(6))))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

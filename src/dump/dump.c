@@ -44,6 +44,7 @@ static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 	ids->files_id = t->files_id = dump_new_id(dc);
 	ids->fs_id = dump_new_id(dc);
 	ids->sighand_id = dump_new_id(dc);
+	dump_ns_fill_ids(dc, ids);
 	return ids;
 }
 
@@ -158,6 +159,7 @@ int dump_write_inventory(struct dump_ctx *dc)
 	ie.fdinfo_per_id = true;
 	ie.root_ids = &ids;
 	ids.files_id = dc->tasks[0]->files_id;
+	dump_ns_fill_ids(dc, &ids);
 	ie.has_lsmtype = true;
 	ie.lsmtype = LSMTYPE__NO_LSM;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -181,6 +183,8 @@ static int dump_tree(struct dump_ctx *dc)
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);
+	if (!ret)
+		ret = dump_namespaces(dc);
 
 	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
 		ret = dump_one_task(dc, dc->tasks[i]);

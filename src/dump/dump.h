@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "dump/ns.h"
 #include "files/files.h"
 #include "image/image.h"
 #include "pageserver/conn.h"
@@ -102,6 +103,7 @@ struct dump_ctx {
 	struct SeccompFilter **seccomp;
 	size_t nr_seccomp;
 	struct netlock netlock; /* taken right after the freeze (dump only) */
+	struct dump_ns ns; /* the tree's own namespaces (ns.h) */
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

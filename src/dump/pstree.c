@@ -179,6 +179,14 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	t = add_task(dc, pid, parent);
 	if (!t)
 		return -ENOMEM;
+	/* A child can exit between the parent's freeze and here: a zombie now. */
+	ret = st.state == 'Z' ? 0 : dump_check_supported(pid, dc->opts->pid);
+	if (ret == -ENOENT && !proc_parse_stat(pid, &st) && st.state == 'Z')
+		ret = 0;
+	if (ret == -ENOENT)
+		pr_err("process %d exited while the tree was frozen\n", pid);
+	if (ret)
+		return ret;
 	if (st.state == 'Z') {
 		t->zombie = true;
 		t->ppid = st.ppid;
@@ -193,9 +201,6 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	}
 	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
 	t->stop_sig = st.state == 'T';
-	ret = dump_check_supported(pid);
-	if (ret)
-		return ret;
 	ret = seize_threads(t);
 	if (ret)
 		return ret;

@@ -107,7 +107,22 @@ static bool same_mounts(pid_t pid)
 	return same;
 }
 
-static int check_namespaces(pid_t pid)
+/* Both tasks in the same namespace of this type. */
+static bool ns_shared(pid_t a, pid_t b, const char *type)
+{
+	char path[64];
+	struct stat sa, sb;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", a, type);
+	if (stat(path, &sa))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", b, type);
+	if (stat(path, &sb))
+		return false;
+	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int check_namespaces(pid_t pid, pid_t root)
 {
 	for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++) {
 		char path[64];
@@ -118,11 +133,24 @@ static int check_namespaces(pid_t pid)
 			continue; /* this kernel lacks the namespace type */
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns_names[i]);
 		if (stat(path, &task_ns)) {
-			pr_perror("can't read %s", path);
-			return -errno;
+			int err = -errno;
+
+			if (err != -ENOENT) /* ENOENT: it exited, the caller sees how */
+				pr_perror("can't read %s", path);
+			return err;
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
+		/* The tree's own UTS, IPC and net namespaces are saved (ns.c): one per tree. */
+		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc") ||
+		    !strcmp(ns_names[i], "net")) {
+			if (ns_shared(pid, root, ns_names[i]))
+				continue;
+			pr_err("process %d is in a %s namespace other than the tree root's (%d): "
+			       "nested %s namespaces are not supported yet\n", pid, ns_names[i],
+			       root, ns_names[i]);
+			return -EOPNOTSUPP;
+		}
 		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {
 			pr_info("process %d has a mount namespace of its own with the same "
 				"mounts as amber's: restored into amber's\n", pid);
@@ -135,7 +163,7 @@ static int check_namespaces(pid_t pid)
 	return 0;
 }
 
-int dump_check_supported(pid_t pid)
+int dump_check_supported(pid_t pid, pid_t root)
 {
-	return check_namespaces(pid);
+	return check_namespaces(pid, root);
 }

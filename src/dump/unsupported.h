@@ -7,8 +7,9 @@
 /*
  * Task state amber does not save yet, found before the task is frozen, so
  * the dump fails naming it instead of restoring the task without it:
- * namespaces other than amber's own. -EOPNOTSUPP then.
+ * namespaces other than amber's own, except a UTS, IPC or net namespace the
+ * whole tree shares with its root (saved, ns.h). -EOPNOTSUPP then.
  */
-int dump_check_supported(pid_t pid);
+int dump_check_supported(pid_t pid, pid_t root);
 
 #endif

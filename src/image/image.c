@@ -47,6 +47,9 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
 	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
 	IMG_ENTRY(SECCOMP, "seccomp.img", SECCOMP),
+	IMG_ENTRY(UTSNS, "utsns-%lu.img", UTSNS),
+	IMG_ENTRY(IPC_VAR, "ipcns-var-%lu.img", IPC_VAR),
+	IMG_ENTRY(NETDEV, "netdev-%lu.img", NETDEV),
 };
 
 const char *img_type_name(enum img_type type)

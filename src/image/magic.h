@@ -59,6 +59,18 @@
  *                                              inode; contents in
  *                                              pagemap-shmem-<shmid>.img
  * seccomp.img               SECCOMP            1 seccomp_entry: every filter
+ * utsns-%u.img  (ns id)     UTSNS              1 utsns_entry {nodename,
+ *                                              domainname}: written only when
+ *                                              the tree has a UTS namespace
+ *                                              of its own (ids.uts_ns_id)
+ * ipcns-var-%u.img (ns id)  IPC_VAR            1 ipc_var_entry: the sysctls of
+ *                                              the tree's own IPC namespace
+ *                                              (ids.ipc_ns_id), which holds
+ *                                              no SysV object or mqueue
+ * netdev-%u.img (ns id)     NETDEV             net_device_entry per link of
+ *                                              the tree's own network
+ *                                              namespace (ids.net_ns_id):
+ *                                              its loopback only
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
@@ -110,6 +122,9 @@
 #define GHOST_FILE_MAGIC   0x52583605
 #define MEMFD_INODE_MAGIC  0x48453499
 #define SECCOMP_MAGIC	   0x64413049
+#define UTSNS_MAGIC	   0x54473203
+#define IPC_VAR_MAGIC	   0x53115007
+#define NETDEV_MAGIC	   0x57373951
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

@@ -328,6 +328,8 @@ int rst_load(struct rst_ctx *rc)
 			ret = load_mm(rc, t);
 	}
 	if (!ret)
+		ret = rst_ns_load(rc);
+	if (!ret)
 		ret = rst_load_seccomp(rc);
 	for (int i = 0; i < rc->nr_tasks && !ret; i++)
 		if (!rc->tasks[i].zombie)
@@ -363,6 +365,7 @@ void rst_free(struct rst_ctx *rc)
 		free(t->children);
 	}
 	free(rc->tasks);
+	rst_ns_free(&rc->ns);
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

@@ -39,6 +39,7 @@
 #include "net/netlock.h"
 #include "pstree.pb-c.h"
 #include "fs.pb-c.h"
+#include "restore/ns.h"
 
 struct restore_opts {
 	const char *dir;
@@ -90,6 +91,7 @@ struct rst_ctx {
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
 	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
+	struct rst_ns ns; /* the tree's own namespaces (ns.h) */
 	uint64_t uffd_features; /* the event features this kernel has */
 	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
 	struct netlock netlock; /* the dump's network lock: removed at the end */

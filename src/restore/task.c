@@ -179,6 +179,10 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 {
 	int ret;
 
+	/* Before its children: they are born in the root's new namespaces. */
+	ret = t->parent ? 0 : rst_ns_enter_root(rc);
+	if (ret)
+		fail_task(rc, "making the tree's namespaces", ret);
 	ret = set_session(rc, t);
 	if (ret)
 		fail_task(rc, "session/process group", ret);

@@ -1,6 +1,6 @@
 """State amber cannot save yet fails the dump, naming it; the tree runs on.
 
-A process in a namespace of its own (here: uts) would otherwise be restored
+A process in a namespace of its own (here: user) would otherwise be restored
 into amber's namespaces. It must make `amber dump` fail with the process
 and the reason in the log, and leave the process running (not stopped, not
 traced). POSIX timers, refused once, are now saved: the same helper (ids
@@ -45,8 +45,29 @@ def wait_for_exec(pid, comm, timeout=10):
 
 
 CASES = {
-    "uts-namespace": (["unshare", "--uts", "sleep", "1000"], "sleep",
-                      "own uts namespace"),
+    "user-namespace": (["unshare", "--user", "sleep", "1000"], "sleep",
+                       "own user namespace"),
+    # An IPC namespace of its own is saved only empty (test_ns.py).
+    "ipc-sysv-shm": (["unshare", "--ipc", "sh", "-c",
+                      "ipcmk -M 4096 >/dev/null && exec sleep 1000"], "sleep",
+                     "its IPC namespace holds a SysV shared memory segment"),
+    # A network namespace of its own is saved with a loopback only.
+    "net-veth": (["unshare", "--net", "sh", "-c",
+                  "ip link add amb0 type veth peer name amb1 && exec sleep 1000"], "sleep",
+                 "its network namespace holds a link amb"),
+    "net-tcp-listener": (["unshare", "--net", PY, "-c", "import socket, time, subprocess\n"
+                          "subprocess.run(['ip', 'link', 'set', 'lo', 'up'], check=True)\n"
+                          "l = socket.create_server(('127.0.0.1', 0))\ntime.sleep(1000)"],
+                         "python3:1", "its network namespace holds a tcp socket"),
+    "ipc-posix-mqueue": (["unshare", "--ipc", PY, "-c", "import ctypes, os, time\n"
+                          "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                          "assert rt.mq_open(b'/amber-mq', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0\n"
+                          "open('/proc/self/comm', 'w').write('mq-ready')\n"
+                          "time.sleep(1000)"], "mq-ready",
+                         "its IPC namespace holds a POSIX message queue /amber-mq"),
+    "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
+                      "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
+                     "its IPC namespace holds a SysV message queue"),
     # A mount namespace whose mounts differ from amber's (a private tmpfs).
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",

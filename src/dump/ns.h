@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_DUMP_NS_H
+#define AMBER_DUMP_NS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dump_ctx;
+struct TaskKobjIdsEntry;
+
+/*
+ * The namespaces of the tree that are not amber's (unsupported.c checked
+ * that the whole tree shares them): a UTS namespace of its own is saved
+ * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
+ * one with the saved names. An IPC namespace of its own that holds no
+ * object is saved as its sysctls (ipcns-var-<id>.img, ids.ipc_ns_id), a
+ * network namespace holding only its loopback as netdev-<id>.img
+ * (ids.net_ns_id).
+ * The others are amber's, their ids left out.
+ */
+struct dump_ns {
+	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
+	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
+	uint32_t net_ns_id; /* 0: amber's own network namespace */
+};
+
+int dump_namespaces(struct dump_ctx *dc);
+/* Sets the namespace ids of a task's (or the inventory's root) ids. */
+void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids);
+
+/* Internal: the per-type parts. */
+#define IPC_NS_NR_SYSCTLS 12
+extern const char *const ipc_ns_sysctls[IPC_NS_NR_SYSCTLS];
+int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
+int dump_ns_net(struct dump_ctx *dc, pid_t root);
+
+#endif

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The tree's own IPC namespace: saved as its sysctls (ipcns-var image) when
+ * it holds no object; a SysV shm segment, semaphore set, message queue or
+ * POSIX mqueue in it fails the dump, named, since a restore would lose it.
+ */
+#define LOG_PREFIX "ns: "
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "dump/dump.h"
+#include "dump/ns.h"
+#include "image/image.h"
+#include "ipc-var.pb-c.h"
+
+/* What a child that entered the namespace found there. */
+struct ipc_probe {
+	int err;	 /* -errno of the probe itself */
+	char busy[160];	 /* the first object found, or "" */
+	uint32_t sem[4];
+	uint64_t v[IPC_NS_NR_SYSCTLS];
+};
+
+const char *const ipc_ns_sysctls[IPC_NS_NR_SYSCTLS] = {
+	"kernel/msgmax",	"kernel/msgmnb",	   "kernel/msgmni",
+	"kernel/shmmax",	"kernel/shmall",	   "kernel/shmmni",
+	"kernel/shm_rmid_forced", "fs/mqueue/queues_max", "fs/mqueue/msg_max",
+	"fs/mqueue/msgsize_max", "fs/mqueue/msg_default", "fs/mqueue/msgsize_default",
+};
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+/* The first object listed in /proc/sysvipc/<kind> (after its header line). */
+static void first_sysv(const char *kind, const char *what, struct ipc_probe *p)
+{
+	char path[64], buf[4096], *line;
+	long key, id;
+
+	snprintf(path, sizeof(path), "/proc/sysvipc/%s", kind);
+	if (p->busy[0] || read_small(path, buf, sizeof(buf)))
+		return;
+	line = strchr(buf, '\n');
+	if (line && sscanf(line + 1, "%ld %ld", &key, &id) == 2)
+		snprintf(p->busy, sizeof(p->busy), "%s (key %ld, id %ld)", what, key, id);
+}
+
+/* Its mqueues are seen through a mount of mqueue made inside it. */
+static void first_mqueue(struct ipc_probe *p)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (p->busy[0])
+		return;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("mqueue", "/tmp", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		p->err = -errno;
+		return;
+	}
+	d = opendir("/tmp");
+	if (!d) {
+		p->err = -errno;
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			snprintf(p->busy, sizeof(p->busy), "POSIX message queue /%.100s", de->d_name);
+			break;
+		}
+	closedir(d);
+}
+
+static void probe(int nsfd, struct ipc_probe *p)
+{
+	char path[80], buf[128];
+
+	if (setns(nsfd, CLONE_NEWIPC)) {
+		p->err = -errno;
+		return;
+	}
+	first_sysv("shm", "SysV shared memory segment", p);
+	first_sysv("sem", "SysV semaphore set", p);
+	first_sysv("msg", "SysV message queue", p);
+	if (!read_small("/proc/sys/kernel/sem", buf, sizeof(buf)) &&
+	    sscanf(buf, "%u %u %u %u", &p->sem[0], &p->sem[1], &p->sem[2], &p->sem[3]) != 4)
+		p->err = -EINVAL;
+	for (int i = 0; i < IPC_NS_NR_SYSCTLS && !p->err; i++) {
+		snprintf(path, sizeof(path), "/proc/sys/%s", ipc_ns_sysctls[i]);
+		if (read_small(path, buf, sizeof(buf)))
+			p->err = -errno;
+		else
+			p->v[i] = strtoull(buf, NULL, 10);
+	}
+	first_mqueue(p);
+}
+
+/* In a child: entering the namespace and mounting in it leaves amber as it is. */
+static int probe_ns(pid_t root, struct ipc_probe *p)
+{
+	char path[64];
+	int pfd[2], nsfd, st;
+	pid_t child;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", root);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	if (pipe2(pfd, O_CLOEXEC)) {
+		close(nsfd);
+		return -errno;
+	}
+	child = fork();
+	if (child == 0) {
+		struct ipc_probe mine = { 0 };
+
+		close(pfd[0]);
+		probe(nsfd, &mine);
+		_exit(write(pfd[1], &mine, sizeof(mine)) == sizeof(mine) ? 0 : 1);
+	}
+	close(nsfd);
+	close(pfd[1]);
+	n = child > 0 ? read(pfd[0], p, sizeof(*p)) : -1;
+	close(pfd[0]);
+	if (child > 0)
+		waitpid(child, &st, 0);
+	if (n != sizeof(*p)) {
+		pr_err("can't look into the IPC namespace of %d\n", root);
+		return -EIO;
+	}
+	if (p->err)
+		pr_err("can't look into the IPC namespace of %d: %s\n", root, strerror(-p->err));
+	return p->err;
+}
+
+int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
+{
+	IpcVarEntry ie = IPC_VAR_ENTRY__INIT;
+	struct ipc_probe p;
+	int ret = probe_ns(root, &p);
+
+	if (ret)
+		return ret;
+	if (p.busy[0]) {
+		pr_err("process %d: its IPC namespace holds a %s: IPC objects are not supported "
+		       "yet\n", root, p.busy);
+		return -EOPNOTSUPP;
+	}
+	dc->ns.ipc_ns_id = dump_new_id(dc);
+	ie.n_sem_ctls = 4;
+	ie.sem_ctls = p.sem;
+	ie.msg_ctlmax = p.v[0];
+	ie.msg_ctlmnb = p.v[1];
+	ie.msg_ctlmni = p.v[2];
+	ie.shm_ctlmax = p.v[3];
+	ie.shm_ctlall = p.v[4];
+	ie.shm_ctlmni = p.v[5];
+	ie.shm_rmid_forced = p.v[6];
+	ie.mq_queues_max = p.v[7];
+	ie.mq_msg_max = p.v[8];
+	ie.mq_msgsize_max = p.v[9];
+	ie.has_mq_msg_default = ie.has_mq_msgsize_default = true;
+	ie.mq_msg_default = p.v[10];
+	ie.mq_msgsize_default = p.v[11];
+	pr_info("IPC namespace of %d: empty, ipcns-var-%u.img\n", root, dc->ns.ipc_ns_id);
+	return img_write_one(dc->dirfd, IMG_IPC_VAR, dc->ns.ipc_ns_id, &ie.base);
+}

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+/* The dumped tree's own namespaces, made again around the restored root (ns.h). */
+#define LOG_PREFIX "ns: "
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "image/image.h"
+#include "restore/ns.h"
+#include "restore/restore.h"
+#include "ipc-var.pb-c.h"
+#include "netdev.pb-c.h"
+#include "utsns.pb-c.h"
+
+/*
+ * CRIU names every task's namespaces, also those it left to the host (not
+ * in its root_ns_mask): only a namespace whose image was written is made
+ * anew, the others are amber's.
+ */
+bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id)
+{
+	char name[64];
+
+	img_name(type, id, name, sizeof(name));
+	return id && faccessat(rc->dirfd, name, F_OK, 0) == 0;
+}
+
+static uint32_t task_uts_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_uts_ns_id ? ids->uts_ns_id : 0;
+}
+
+static uint32_t task_ipc_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_ipc_ns_id ? ids->ipc_ns_id : 0;
+}
+
+static uint32_t task_net_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_net_ns_id ? ids->net_ns_id : 0;
+}
+
+/* One namespace of this type for the whole tree: the root's. */
+static int one_per_tree(struct rst_ctx *rc, uint32_t (*ns_of)(const struct rst_task *),
+			const char *type)
+{
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		if (ns_of(&rc->tasks[i]) != ns_of(&rc->tasks[0])) {
+			pr_err("core-%d.img: %s namespace %u, the root's is %u: one %s "
+			       "namespace per tree is supported\n", rc->tasks[i].pid, type,
+			       ns_of(&rc->tasks[i]), ns_of(&rc->tasks[0]), type);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int load_ipc(struct rst_ctx *rc)
+{
+	uint32_t id = task_ipc_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_ipc_ns, "IPC");
+
+	return ret || !rst_ns_saved(rc, IMG_IPC_VAR, id) ? ret : rst_ns_load_ipc(rc, id);
+}
+
+static int load_net(struct rst_ctx *rc)
+{
+	uint32_t id = task_net_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_net_ns, "network");
+
+	return ret || !rst_ns_saved(rc, IMG_NETDEV, id) ? ret : rst_ns_load_net(rc, id);
+}
+
+static int load_uts(struct rst_ctx *rc)
+{
+	struct utsname u;
+	uint32_t id = task_uts_ns(&rc->tasks[0]);
+	UtsnsEntry *ue;
+	int ret;
+
+	for (int i = 1; i < rc->nr_tasks; i++) {
+		if (task_uts_ns(&rc->tasks[i]) != id) {
+			pr_err("core-%d.img: UTS namespace %u, the root's is %u: one UTS "
+			       "namespace per tree is supported\n", rc->tasks[i].pid,
+			       task_uts_ns(&rc->tasks[i]), id);
+			return -EINVAL;
+		}
+	}
+	if (!rst_ns_saved(rc, IMG_UTSNS, id))
+		return 0;
+	ret = img_read_one(rc->dirfd, IMG_UTSNS, id, &utsns_entry__descriptor,
+			   (ProtobufCMessage **)&ue);
+	if (ret) {
+		pr_err("utsns-%u.img (named by core-%d.img) can't be read\n", id, rc->tasks[0].pid);
+		return ret;
+	}
+	rc->ns.uts = ue;
+	if (strlen(ue->nodename) >= sizeof(u.nodename) ||
+	    strlen(ue->domainname) >= sizeof(u.domainname)) {
+		pr_err("utsns-%u.img: a name longer than the kernel's %zu bytes\n", id,
+		       sizeof(u.nodename) - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int rst_ns_load(struct rst_ctx *rc)
+{
+	int ret = load_uts(rc);
+
+	if (!ret)
+		ret = load_ipc(rc);
+	return ret ? ret : load_net(rc);
+}
+
+void rst_ns_free(struct rst_ns *ns)
+{
+	if (ns->uts)
+		utsns_entry__free_unpacked(ns->uts, NULL);
+	ns->uts = NULL;
+	if (ns->ipc)
+		ipc_var_entry__free_unpacked(ns->ipc, NULL);
+	ns->ipc = NULL;
+	if (ns->lo)
+		net_device_entry__free_unpacked(ns->lo, NULL);
+	ns->lo = NULL;
+}
+
+int rst_ns_enter_root(struct rst_ctx *rc)
+{
+	const UtsnsEntry *ue = rc->ns.uts;
+	int ret = 0;
+
+	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
+		   setdomainname(ue->domainname, strlen(ue->domainname))))
+		return -errno;
+	if (rc->ns.ipc)
+		ret = rst_ns_enter_ipc(rc);
+	if (!ret && rc->ns.lo)
+		ret = rst_ns_enter_net(rc);
+	return ret;
+}

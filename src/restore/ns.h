@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef AMBER_RESTORE_NS_H
+#define AMBER_RESTORE_NS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "image/image.h"
+
+struct rst_ctx;
+struct UtsnsEntry;
+struct IpcVarEntry;
+struct NetDeviceEntry;
+
+/*
+ * The namespaces the dumped tree had of its own (dump/ns.h): today a UTS
+ * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img,
+ * an empty IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img) and a
+ * network namespace with only its loopback (ids.net_ns_id, netdev-<id>.img).
+ * The restored root makes a new one before it forks its children.
+ */
+struct rst_ns {
+	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
+	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new empty one with these sysctls */
+	struct NetDeviceEntry *lo; /* ids.net_ns_id: a new one, lo as saved */
+};
+
+/* Reads and checks the images; a bad one is refused, naming it. */
+int rst_ns_load(struct rst_ctx *rc);
+void rst_ns_free(struct rst_ns *ns);
+/* In the restored root, before anything else: its new namespaces. */
+int rst_ns_enter_root(struct rst_ctx *rc);
+
+/* Internal: the per-type parts. */
+bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
+int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
+int rst_ns_enter_ipc(struct rst_ctx *rc);
+int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
+int rst_ns_enter_net(struct rst_ctx *rc);
+
+#endif
