@@ -100,6 +100,8 @@ struct amber_dump_opts {
 	bool cleanup; /* remove amber's memory tracker from the tree, dump nothing */
 	/* Unix dgram sockets connected outside the tree: save the peer's name. */
 	bool ext_unix_sk;
+	/* Save flock, POSIX and OFD locks and leases (else a held lock fails the dump). */
+	bool file_locks;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -115,6 +117,7 @@ struct amber_restore_opts {
 	bool lazy_pages;	 /* memory arrives through amber_lazy_pages() */
 	const char *lazy_socket; /* NULL: IMAGES_DIR/lazy-pages.socket */
 	bool ext_unix_sk; /* connect such sockets to their outside peer's name again */
+	bool file_locks;  /* take the saved file locks again (else they are refused) */
 };
 
 /*

@@ -33,6 +33,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.leave_running = o->leave_running,
 		.shell_job = o->shell_job,
 		.ext_unix_sk = o->ext_unix_sk,
+		.file_locks = o->file_locks,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

@@ -171,6 +171,7 @@ static int dump_tree(struct dump_ctx *dc)
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
 					     .shell_job = dc->opts->shell_job,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
+					     .file_locks = dc->opts->file_locks,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);
 

@@ -35,6 +35,7 @@ struct dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool ext_unix_sk; /* --ext-unix-sk */
+	bool file_locks;  /* --file-locks */
 	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
 	const char *track_mem;
 	/* The parent image, relative to dir (made DIR/parent). */

@@ -76,6 +76,7 @@ struct files_dump_ctx {
 	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
 	bool shell_job;		/* --shell-job: terminals may be dumped */
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
+	bool file_locks;	/* --file-locks: held locks are saved, else refused */
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
@@ -105,6 +106,7 @@ struct files_rst_ctx {
 	int dirfd;
 	bool shell_job;
 	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
+	bool file_locks;	/* --file-locks: filelocks.img may be restored */
 	int svc_fd_base;
 	int status_fd;
 	/* The restored inode of a memfd (an fd in amber), or -1. */
