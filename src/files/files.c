@@ -99,6 +99,8 @@ static int parse_fdinfo(struct fd_desc *d)
 		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
 		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
 			continue;
+		if (!strncmp(p, "lock:", 5))
+			d->has_locks = true;
 	}
 	d->pos = pos;
 	d->cloexec = flags & O_CLOEXEC;
@@ -229,6 +231,11 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 		if (ret)
 			goto out;
 	}
+	if (d->has_locks) {
+		ret = files_dump_locks(fc, d, id);
+		if (ret)
+			goto out;
+	}
 	fe.id = id;
 	fe.type = type;
 	fe.fd = fd;
@@ -328,6 +335,9 @@ int files_dump_fini(struct files_dump_ctx *fc)
 		if (r && !ret)
 			ret = r;
 	}
+	r = files_locks_dump_fini(fc);
+	if (r && !ret)
+		ret = r;
 	r = img_close(fd->files_img);
 	fd->files_img = NULL;
 	return ret ? ret : r;
@@ -342,6 +352,7 @@ void files_dump_free(struct files_dump_ctx *fc)
 	for (int i = 0; i < files_nr_types; i++)
 		if (files_types[i]->dump_free)
 			files_types[i]->dump_free(fc);
+	files_locks_dump_free(fc);
 	img_close(fd->files_img);
 	desc_index_free(&fd->index);
 	free(fd->files);
@@ -494,6 +505,8 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 			ret = files_types[i]->load(fc);
 	for (int i = 0; !ret && i < nr_tasks; i++)
 		ret = load_fdinfo(fc, i, &tasks[i]);
+	if (!ret)
+		ret = files_locks_load(fc);
 	/* The one place this file names types' state: the summary it always logged. */
 	if (!ret)
 		pr_info("%d files, %d pipe and %d FIFO buffers, %d queued packets\n", fr->nr_files,
@@ -533,6 +546,7 @@ void files_rst_free(struct files_rst_ctx *fc)
 	for (int i = 0; i < files_nr_types; i++)
 		if (files_types[i]->rst_free)
 			files_types[i]->rst_free(fc);
+	files_locks_rst_free(fr);
 	free(fr->tasks);
 	free(fr->files);
 	free(fr);

@@ -115,6 +115,15 @@ struct files_rst_ctx {
 	struct files_rst *st; /* private, made by files_load() */
 };
 
+/* A file lock task i takes again (files_task_locks()), for the restorer. */
+enum files_lock_kind { FILES_LOCK_POSIX, FILES_LOCK_FLOCK, FILES_LOCK_OFD, FILES_LOCK_LEASE };
+struct files_lock {
+	int fd;
+	enum files_lock_kind kind;
+	bool write;		/* else read (shared) */
+	int64_t start, len;	/* POSIX and OFD; len 0: to the end */
+};
+
 /* @tasks[i] is task i for files_restore_task(); read during the call only. */
 int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_tasks);
 /* Highest fd number any restored task uses, to place service fds above it. */
@@ -127,6 +136,11 @@ int files_prepare_shared(struct files_rst_ctx *fc);
  */
 int files_finish_shared(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
+/*
+ * The locks task @task takes again (filelocks.img, --file-locks): fills
+ * up to @max of @out (may be NULL) and returns how many there are.
+ */
+int files_task_locks(struct files_rst_ctx *fc, int task, struct files_lock *out, int max);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
 int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);
 /* The @i-th inode of memfd.img, NULL past the last. */

@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "fdinfo.pb-c.h"
+#include "file-lock.pb-c.h"
 #include "files/files.h"
 #include "ghost-file.pb-c.h"
 #include "files/desc_index.h"
@@ -60,6 +61,7 @@ struct fd_desc {
 	bool cloexec;
 	int mnt_id;
 	int family; /* SO_DOMAIN of a socket, else 0 */
+	bool has_locks; /* fdinfo shows a "lock:" line */
 };
 
 struct dumped_file {
@@ -138,6 +140,10 @@ struct files_dump {
 	/* epoll.c: entries written at dump_fini, when every target is known */
 	struct dumped_epoll *epolls;
 	int nr_epolls;
+	/* file_lock.c: filelocks.img, the locks written (deduplicated) */
+	struct img *file_locks;
+	struct dumped_lock *locks;
+	int nr_locks;
 };
 
 /* ---- restore ---- */
@@ -197,6 +203,9 @@ struct files_rst {
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
+	/* file_lock.c: filelocks.img */
+	FileLockEntry **locks;
+	int nr_locks;
 };
 
 /* ---- the ops of one file type ---- */
@@ -254,6 +263,14 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
 extern const struct files_type files_inet_type;
+
+/* file_lock.c: held locks (files.c calls these; locks are not a file type) */
+struct dumped_lock;
+int files_dump_locks(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t file_id);
+int files_locks_dump_fini(struct files_dump_ctx *fc);
+void files_locks_dump_free(struct files_dump_ctx *fc);
+int files_locks_load(struct files_rst_ctx *fc); /* after every fdinfo image */
+void files_locks_rst_free(struct files_rst *fr);
 
 /* fown.c: the file owner (refused until restored), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);

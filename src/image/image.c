@@ -45,6 +45,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
 	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
 	IMG_ENTRY(SECCOMP, "seccomp.img", SECCOMP),
+	IMG_ENTRY(FILE_LOCKS, "filelocks.img", FILE_LOCKS),
 };
 
 const char *img_type_name(enum img_type type)

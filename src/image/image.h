@@ -47,6 +47,7 @@ enum img_type {
 	IMG_TTY_INFO,
 	IMG_MEMFD_INODE,
 	IMG_SECCOMP,
+	IMG_FILE_LOCKS,
 	IMG_NR_TYPES,
 };
 

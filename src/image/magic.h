@@ -61,6 +61,8 @@
  * seccomp.img               SECCOMP            1 seccomp_entry: every filter
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
+ * filelocks.img             FILE_LOCKS         file_lock_entry per held lock
+ *                                              (--file-locks)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
  *                                              the file content follows raw
  *                                              up to EOF; if chunks, then
@@ -110,6 +112,7 @@
 #define GHOST_FILE_MAGIC   0x52583605
 #define MEMFD_INODE_MAGIC  0x48453499
 #define SECCOMP_MAGIC	   0x64413049
+#define FILE_LOCKS_MAGIC   0x54323616
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */
