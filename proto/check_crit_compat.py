@@ -84,6 +84,7 @@ MAGIC = {
     "FILES": 0x56303138,
     "MEMFD_INODE": 0x48453499,
     "SECCOMP": 0x64413049,
+    "FILE_LOCKS": 0x54323616,
 }
 
 PYCRIU_DUMP = r"""
@@ -432,6 +433,11 @@ def build_samples(m):
     out.append(Image("seccomp.img", "SECCOMP").add(sc.seccomp_entry(seccomp_filters=[
         sc.seccomp_filter(filter=bytes(range(8)) * 2, flags=0),
         sc.seccomp_filter(filter=b"\x06\0\0\0\0\0\xff\x7f", prev=0, flags=2)])))
+    fl = m["file_lock_pb2"]
+    out.append(Image("filelocks.img", "FILE_LOCKS")
+               .add(fl.file_lock_entry(flag=1, type=1, pid=42, fd=3, start=0, len=100))
+               .add(fl.file_lock_entry(flag=4, type=0, pid=43, fd=5, start=200, len=0))
+               .add(fl.file_lock_entry(flag=8, type=0, pid=42, fd=7, start=0, len=0)))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))
