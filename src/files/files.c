@@ -218,8 +218,10 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	if (ret)
 		goto out;
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
-		/* amber's own memory tracker lives in the target: never saved. */
-		pr_debug("fd %d of pid %d: userfaultfd skipped\n", fd, pid);
+		/* amber's tracker was left out by the caller: this one is the task's. */
+		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,
+		       pid);
+		ret = -ENOTSUP;
 		goto out;
 	}
 	old = find_dumped(fc->st, d);
