@@ -113,6 +113,7 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 {
 	char path[64];
 	ssize_t n;
+	int ret;
 
 	d->pid = pid;
 	d->fd = fd;
@@ -124,14 +125,17 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 		return -errno;
 	}
 	d->link[n] = '\0';
-	if (S_ISSOCK(d->st.st_mode)) {
+	ret = parse_fdinfo(d);
+	if (!ret && S_ISSOCK(d->st.st_mode) && !(d->flags & O_PATH)) {
 		cleanup_close int sk = files_getfd(d);
 		socklen_t l = sizeof(d->family);
 
-		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l))
+		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l)) {
+			pr_perror("fd %d of pid %d: can't read the socket's family", fd, pid);
 			return sk < 0 ? sk : -errno;
+		}
 	}
-	return parse_fdinfo(d);
+	return ret;
 }
 
 /* "anon_inode:[eventfd]" -> "eventfd", for the not-supported message. */
@@ -168,6 +172,9 @@ static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdT
 	const struct files_type *ft = NULL;
 	int ret;
 
+	/* An O_PATH fd is a path, whatever it names (a FIFO, a socket): saved as one. */
+	if (d->flags & O_PATH && d->link[0] == '/')
+		ft = &files_reg_type;
 	for (int i = 0; i < files_nr_types && !ft; i++)
 		if (files_types[i]->match(d))
 			ft = files_types[i];

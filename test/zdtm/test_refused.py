@@ -99,6 +99,12 @@ CASES = {
                         "buf = ctypes.create_string_buffer(bytes(attr))\n"
                         "fd = libc.syscall(321, 0, buf, 128)"), "python3@bpf-map", "bpf-map"),
     "fanotify": (anon_fd("fd = libc.fanotify_init(0, 0)"), "python3@fanotify", "fanotify"),
+    # A deleted directory as the cwd or as an open fd: nothing to reopen.
+    "deleted-dir-cwd": (["sh", "-c", "d=$(mktemp -d) && cd $d && rmdir $d && exec sleep 1000"],
+                        "sleep", "unlinked"),
+    "deleted-dir-fd": ([PY, "-c", "import os, tempfile, time\n"
+                        "d = tempfile.mkdtemp()\nfd = os.open(d, os.O_RDONLY)\n"
+                        "os.rmdir(d)\ntime.sleep(1000)"], "python3@(deleted)", "unlinked"),
 }
 
 
@@ -118,7 +124,8 @@ def test_dump_refuses(tmp_path, case):
                            env=sanitizer_env(imgdir), timeout=60)
         assert r.returncode == 1, f"dump exited {r.returncode}"
         text = read_text(log)
-        assert (f"process {p.pid}" in text or f"of pid {p.pid}" in text) and reason in text, text
+        assert (f"process {p.pid}" in text or f"of pid {p.pid}" in text or
+                f"/proc/{p.pid}/" in text) and reason in text, text
         assert p.poll() is None, "the process died"
         st = proc_stat(p.pid)
         assert st and st[0] in "SR", f"process left in state {st}"
