@@ -45,10 +45,15 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred")}
-NEWER_CRIU_MESSAGES = {"sk_ucred_entry"}
+NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
+                       # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
+                       # file_entry by its id only (type and pidfd unknown to it)
+                       "pidfd_entry"}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
-NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo")}
+NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"), ("file_entry", "pidfd")}
+# Enum values of CRIU newer than Debian's 3.17 (same number as upstream).
+NEWER_CRIU_ENUM_VALUES = {("fd_types", "PIDFD")}
 AMBER_OWN_FIELDS |= NEWER_CRIU_FIELDS
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}
@@ -145,6 +150,11 @@ def check_schema(mods):
             fail("enum %s not in CRIU" % e.full_name)
             return
         for v in e.values:
+            if (e.full_name, v.name) in NEWER_CRIU_ENUM_VALUES:
+                if v.number in theirs.values():
+                    fail("newer enum value %s.%s = %d is taken in CRIU"
+                         % (e.full_name, v.name, v.number))
+                continue
             if theirs.get(v.name) != v.number:
                 fail("enum %s.%s = %d, CRIU %r" % (e.full_name, v.name, v.number,
                                                    theirs.get(v.name)))

@@ -8,7 +8,7 @@
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
  * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
- * eventfd, signalfd, timerfd, epoll with its targets, inotify),
+ * eventfd, signalfd, timerfd, epoll with its targets, inotify, pidfd),
  * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
  * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
@@ -77,6 +77,8 @@ struct files_dump_ctx {
 	bool shell_job;		/* --shell-job: terminals may be dumped */
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	bool file_locks;	/* --file-locks: held locks are saved, else refused */
+	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
+	int nr_tree_pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };

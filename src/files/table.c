@@ -11,6 +11,7 @@
 #include "files/files_internal.h"
 
 const struct files_type *const files_types[] = {
+	&files_pidfd_type,
 	&files_memfd_type,
 	&files_unix_type,
 	&files_inet_type,

@@ -99,6 +99,15 @@ CASES = {
                         "buf = ctypes.create_string_buffer(bytes(attr))\n"
                         "fd = libc.syscall(321, 0, buf, 128)"), "python3@bpf-map", "bpf-map"),
     "fanotify": (anon_fd("fd = libc.fanotify_init(0, 0)"), "python3@fanotify", "fanotify"),
+    # pidfds of a process outside the tree, of a thread (made after the fds).
+    "pidfd-outside": ([PY, "-c", "import os, time\nfd = os.pidfd_open(1)\ntime.sleep(1000)"],
+                      "python3@pidfd", "outside the dumped tree"),
+    "pidfd-thread": ([PY, "-c", "import ctypes, os, threading, time\n"
+                      "libc = ctypes.CDLL(None)\n"
+                      "t = threading.Thread(target=time.sleep, args=(1000,), daemon=True)\n"
+                      "t.start()\n"
+                      "fd = libc.syscall(434, t.native_id, os.O_EXCL)\n"
+                      "time.sleep(1000)"], "python3@pidfd", "PIDFD_THREAD"),
     # A deleted directory as the cwd or as an open fd: nothing to reopen.
     "deleted-dir-cwd": (["sh", "-c", "d=$(mktemp -d) && cd $d && rmdir $d && exec sleep 1000"],
                         "sleep", "unlinked"),
