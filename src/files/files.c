@@ -170,6 +170,8 @@ static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdT
 			 uint32_t *id)
 {
 	const struct files_type *ft = NULL;
+	const struct fd_desc *prev;
+	bool prev_used;
 	int ret;
 
 	/* An O_PATH fd is a path, whatever it names (a FIFO, a socket): saved as one. */
@@ -181,7 +183,13 @@ static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdT
 	if (!ft)
 		return unsupported(d);
 	*type = ft->type;
+	prev = fc->st->cur;
+	prev_used = fc->st->cur_used;
+	fc->st->cur = d;
+	fc->st->cur_used = false;
 	ret = ft->dump(fc, d, id);
+	fc->st->cur = prev;
+	fc->st->cur_used = prev_used;
 	if (ret)
 		return ret;
 	return remember(fc->st, d, *id, *type);
@@ -388,7 +396,7 @@ static int check_entry(struct files_rst_ctx *fc, FileEntry *fe)
 		       fe->type);
 		return -EINVAL;
 	}
-	return ft->check(fc, fe);
+	return ft->check(fc, fe) ?: files_check_owner(fc, fe);
 }
 
 static int load_files_img(struct files_rst_ctx *fc)
@@ -735,6 +743,8 @@ int files_restore_task(struct files_rst_ctx *fc, int ti)
 			break;
 		}
 		ret = set_status_flags(e->fd, file_flags(fr, rf->fe));
+		if (!ret)
+			ret = files_restore_fown(e->fd, rf->fe);
 	}
 	for (int i = 0; i < tf->nr; i++)
 		if (fresh[i])

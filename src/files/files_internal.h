@@ -140,6 +140,9 @@ struct files_dump {
 	/* epoll.c: entries written at dump_fini, when every target is known */
 	struct dumped_epoll *epolls;
 	int nr_epolls;
+	/* fown.c: the task's fd whose description is being written, if any */
+	const struct fd_desc *cur;
+	bool cur_used; /* its entry was written */
 	/* file_lock.c: filelocks.img, the locks written (deduplicated) */
 	struct img *file_locks;
 	struct dumped_lock *locks;
@@ -273,9 +276,12 @@ void files_locks_dump_free(struct files_dump_ctx *fc);
 int files_locks_load(struct files_rst_ctx *fc); /* after every fdinfo image */
 void files_locks_rst_free(struct files_rst *fr);
 
-/* fown.c: the file owner (refused until restored), fdinfo fields */
+/* fown.c: the file owner and its signal, for every type (found by name), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);
+int files_fill_fown(struct files_dump_ctx *fc, const FileEntry *fe); /* files_write_entry() */
 int files_check_fown(const FileEntry *fe, const FownEntry *fown);
+int files_check_owner(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
+int files_restore_fown(int fd, const FileEntry *fe); /* in the task, once the fd is in place */
 const char *files_fdinfo_field(const char *buf, const char *key);
 /* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c inotify.c */
 extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type,

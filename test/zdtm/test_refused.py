@@ -108,6 +108,10 @@ CASES = {
                       "t.start()\n"
                       "fd = libc.syscall(434, t.native_id, os.O_EXCL)\n"
                       "time.sleep(1000)"], "python3@pidfd", "PIDFD_THREAD"),
+    # A file owner (F_SETOWN) outside the tree: init.
+    "fown-outside": ([PY, "-c", "import fcntl, os, time\nr, w = os.pipe()\n"
+                      "fcntl.fcntl(r, fcntl.F_SETOWN, 1)\nmark = os.eventfd(0)\n"
+                      "time.sleep(1000)"], "python3@eventfd", "outside the dumped tree"),
     # A deleted directory as the cwd or as an open fd: nothing to reopen.
     "deleted-dir-cwd": (["sh", "-c", "d=$(mktemp -d) && cd $d && rmdir $d && exec sleep 1000"],
                         "sleep", "unlinked"),
