@@ -215,3 +215,4 @@ def amber(args, log, d):
     return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env=sanitizer_env(d), timeout=60)
+
