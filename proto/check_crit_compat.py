@@ -434,6 +434,15 @@ def build_samples(m):
                                s_dev=0xfe00000, wd=3, f_handle=fhe)
     ine = fsn.inotify_file_entry(id=12, flags=0o4000, fown=fown, wd=[wde])
     files.add(fd.file_entry(type=fd.INOTIFY, id=12, ify=ine))
+    fmk = [fsn.fanotify_mark_entry(id=13, type=fsn.INODE, mflags=0x40, mask=0x2,
+                                   ignored_mask=0x8, s_dev=0xfe00000,
+                                   ie=fsn.fanotify_inode_mark_entry(i_ino=4321, f_handle=fhe)),
+           fsn.fanotify_mark_entry(id=13, type=fsn.MOUNT, mflags=0, mask=0x10,
+                                   ignored_mask=0, s_dev=0,
+                                   me=fsn.fanotify_mount_mark_entry(mnt_id=27, path="/tmp"))]
+    ffe = fsn.fanotify_file_entry(id=13, flags=0o4002, fown=fown, faflags=2,
+                                  evflags=0o100000, mark=fmk)
+    files.add(fd.file_entry(type=fd.FANOTIFY, id=13, ffy=ffe))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,

@@ -285,6 +285,9 @@ int files_restore_fown(int fd, const FileEntry *fe); /* in the task, once the fd
 const char *files_fdinfo_field(const char *buf, const char *key);
 /* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c inotify.c */
 extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type,
-	files_epoll_type, files_inotify_type;
+	files_epoll_type, files_inotify_type, files_fanotify_type;
+/* inotify.c, used by fanotify.c: an inode's path through its file handle */
+int files_fhandle_path(uint32_t sdev, uint32_t bytes, uint32_t type, const void *handle,
+		       uint64_t ino, char *path, size_t len);
 
 #endif

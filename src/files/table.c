@@ -24,6 +24,7 @@ const struct files_type *const files_types[] = {
 	&files_timerfd_type,
 	&files_epoll_type,
 	&files_inotify_type,
+	&files_fanotify_type,
 };
 
 const int files_nr_types = ARRAY_SIZE(files_types);
