@@ -23,9 +23,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/uapi.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 
@@ -127,9 +129,12 @@ int files_fill_fown(struct files_dump_ctx *fc, const FileEntry *fe)
 	fc->st->cur_used = fc->st->cur != NULL;
 	/* (an O_PATH fd has no owner: fcntl() refuses it) */
 	if (d && !(d->flags & O_PATH) && !(*slot)->pid && !(*slot)->signum) {
-		fd = files_getfd(d);
-		if (fd < 0)
-			return fd;
+		/* (not files_getfd(): common.c calls this file) */
+		fd = syscall(__NR_pidfd_getfd, d->pidfd, d->fd, 0);
+		if (fd < 0) {
+			pr_perror("pidfd_getfd(pid %d, fd %d)", d->pid, d->fd);
+			return -errno;
+		}
 		ret = files_dump_fown(d, fd, *slot);
 		if (ret)
 			return ret;
