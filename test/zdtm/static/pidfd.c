@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * pidfds: of the task itself (one with PIDFD_THREAD on the leader), of a
- * live child (PIDFD_NONBLOCK), and two of a child that exited and was
- * reaped. After the restore each still refers to its process: the child
- * is signalled and waited through its pidfd; the dead ones say Pid -1,
- * refer to one process (one pidfs inode) and are readable (exited).
+ * live child (PIDFD_NONBLOCK), of a zombie child, and two of a child that
+ * exited and was reaped. After the restore each still refers to its
+ * process: the child is signalled and waited through its pidfd, the
+ * zombie is reaped through its pidfd with its exit status; the dead ones
+ * say Pid -1, refer to one process (one pidfs inode) and are readable.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -52,12 +53,12 @@ static int pidfd_pid(int fd)
 
 int main(int argc, char **argv)
 {
-	int self, self_thread, kid_fd, dead1, dead2, st, sig;
+	int self, self_thread, kid_fd, zombie_fd, dead1, dead2, st, sig;
 	struct stat s1, s2;
 	struct pollfd pfd;
 	siginfo_t si = {};
 	sigset_t set;
-	pid_t kid, gone;
+	pid_t kid, gone, zombie;
 
 	test_init(argc, argv);
 	sigemptyset(&set);
@@ -71,6 +72,12 @@ int main(int argc, char **argv)
 	gone = fork();
 	if (gone == 0)
 		_exit(0);
+	zombie = fork();
+	if (zombie == 0)
+		_exit(5);
+	zombie_fd = pidfd_open(zombie, 0);
+	if (zombie_fd < 0 || waitid(P_PID, zombie, &si, WEXITED | WNOWAIT))
+		return fail_errno("zombie"), 1;
 	self = pidfd_open(getpid(), 0);
 	self_thread = pidfd_open(getpid(), PIDFD_THREAD);
 	kid_fd = pidfd_open(kid, PIDFD_NONBLOCK);
@@ -98,6 +105,11 @@ int main(int argc, char **argv)
 		return fail_errno("poll of the child's pidfd"), 1;
 	if (waitid(P_PIDFD, kid_fd, &si, WEXITED) || si.si_pid != kid || si.si_status != 7)
 		return fail("waitid through the pidfd: pid %d status %d", si.si_pid, si.si_status), 1;
+	if (pidfd_pid(zombie_fd) != zombie)
+		return fail("the zombie's pidfd says pid %d", pidfd_pid(zombie_fd)), 1;
+	si = (siginfo_t){};
+	if (waitid(P_PIDFD, zombie_fd, &si, WEXITED) || si.si_pid != zombie || si.si_status != 5)
+		return fail("waitid of the zombie: pid %d status %d", si.si_pid, si.si_status), 1;
 	if (pidfd_pid(dead1) != -1 || pidfd_pid(dead2) != -1)
 		return fail("dead pidfds say %d and %d", pidfd_pid(dead1), pidfd_pid(dead2)), 1;
 	if (fstat(dead1, &s1) || fstat(dead2, &s2) || s1.st_ino != s2.st_ino)
