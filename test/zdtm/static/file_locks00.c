@@ -2,7 +2,8 @@
 /*
  * flock(2) locks (--file-locks): an exclusive lock with a task blocked
  * waiting for it, a shared lock on a description the parent and a child
- * share, and a file both hold shared through descriptions of their own.
+ * share, a file both hold shared through descriptions of their own, and
+ * an exclusive lock on an unlinked file.
  * After the restore each lock still belongs to its description: another
  * open of the file is refused, the owner's own fd is not; the waiter
  * gets the lock once it is released.
@@ -44,7 +45,8 @@ static int busy(const char *path, int op)
 
 int main(int argc, char **argv)
 {
-	int a, b, c, st, sig;
+	int a, b, c, u, st, sig;
+	char proc[64];
 	pid_t holder, waiter;
 	struct stat sa;
 	sigset_t set;
@@ -55,7 +57,10 @@ int main(int argc, char **argv)
 	c = open("lock_c", O_RDWR | O_CREAT, 0644);
 	if (a < 0 || b < 0 || c < 0 || fstat(a, &sa))
 		return fail_errno("open"), 1;
-	if (flock(a, LOCK_EX) || flock(b, LOCK_SH) || flock(c, LOCK_SH))
+	u = open("lock_u", O_RDWR | O_CREAT, 0644);
+	if (u < 0 || unlink("lock_u"))
+		return fail_errno("unlinked file"), 1;
+	if (flock(a, LOCK_EX) || flock(b, LOCK_SH) || flock(c, LOCK_SH) || flock(u, LOCK_EX))
 		return fail_errno("flock"), 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -95,6 +100,9 @@ int main(int argc, char **argv)
 		return fail("lock_a is not held exclusively"), 1;
 	if (flock(a, LOCK_EX | LOCK_NB))
 		return fail_errno("lock_a is not held by its own fd"), 1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u);
+	if (busy(proc, LOCK_SH) != 1)
+		return fail("the unlinked file is not held exclusively"), 1;
 	if (busy("lock_b", LOCK_SH) != 0 || busy("lock_b", LOCK_EX) != 1)
 		return fail("lock_b is not held shared"), 1;
 	if (flock(c, LOCK_UN) || busy("lock_c", LOCK_EX) != 1)
