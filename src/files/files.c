@@ -241,8 +241,16 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	}
 	old = find_dumped(fc->st, d);
 	if (old) {
+		const struct files_type *ft = files_type_of(old->type);
+
 		id = old->id;
 		type = old->type;
+		if (old->pid != pid && ft->one_task && ft->one_task(d)) {
+			pr_err("fd %d of pid %d: a %s shared with fd %d of pid %d is not supported\n",
+			       fd, pid, ft->name, old->fd, old->pid);
+			ret = -ENOTSUP;
+			goto out;
+		}
 	} else {
 		ret = dump_new_file(fc, d, &type, &id);
 		if (ret)

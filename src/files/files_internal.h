@@ -229,6 +229,8 @@ struct files_type {
 	int (*finish)(struct files_rst_ctx *fc); /* every task exists, none has run */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
+	/* dump: must this description stay one task's (refused when another shares it)? */
+	bool (*one_task)(const struct fd_desc *d);
 	void (*rst_free)(struct files_rst_ctx *fc);
 };
 

@@ -8,7 +8,8 @@
  * tree has the same pids. A pidfd of a thread other than a leader
  * (PIDFD_THREAD) is refused: threads are created by the restorer, after
  * the fds. A pidfd of a live process that several tasks share (opened
- * before a fork) is refused too: each task opens its own at restore.
+ * before a fork) is refused too (one_task, and again at load): each task
+ * opens its own at restore.
  *
  * Restore: a live pidfd is opened by its task with pidfd_open() once the
  * target exists (every task is forked before any task opens its fds, but
@@ -46,6 +47,19 @@
 static bool pidfd_match(const struct fd_desc *d)
 {
 	return !strcmp(d->link, "anon_inode:[pidfd]");
+}
+
+/* A live pidfd is opened by its task at restore: one task's only. */
+static bool pidfd_one_task(const struct fd_desc *d)
+{
+	char name[64];
+	cleanup_free char *buf = NULL;
+	const char *pid_s;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+	buf = read_proc(d->pid, name, NULL);
+	pid_s = buf ? files_fdinfo_field(buf, "Pid:") : NULL;
+	return !pid_s || atoi(pid_s) != -1;
 }
 
 static bool in_tree(struct files_dump_ctx *fc, pid_t pid)
@@ -248,4 +262,5 @@ const struct files_type files_pidfd_type = {
 	.prepare = pidfd_prepare,
 	.open = pidfd_open_live,
 	.flags = pidfd_flags,
+	.one_task = pidfd_one_task,
 };

@@ -112,6 +112,13 @@ CASES = {
                       "t.start()\n"
                       "fd = libc.syscall(434, t.native_id, os.O_EXCL)\n"
                       "time.sleep(1000)"], "python3@pidfd", "PIDFD_THREAD"),
+    # A pidfd of a live process shared by two tasks: each opens its own at restore.
+    "pidfd-shared": ([PY, "-c", "import ctypes, os, time\nfd = os.pidfd_open(os.getpid())\n"
+                      "if os.fork() == 0:\n"
+                      "    ctypes.CDLL(None).prctl(1, 9)\n"  # PR_SET_PDEATHSIG, SIGKILL
+                      "    time.sleep(1000)\n"
+                      "mark = os.eventfd(0)\ntime.sleep(1000)"], "python3@eventfd",
+                     "pidfd shared with"),
     # A file owner (F_SETOWN) outside the tree: init.
     "fown-outside": ([PY, "-c", "import fcntl, os, time\nr, w = os.pipe()\n"
                       "fcntl.fcntl(r, fcntl.F_SETOWN, 1)\nmark = os.eventfd(0)\n"
