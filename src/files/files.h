@@ -8,8 +8,10 @@
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
  * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
- * eventfd, signalfd, timerfd, epoll with its targets, inotify, pidfd),
- * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
+ * eventfd, signalfd, timerfd, epoll with its targets, inotify, fanotify,
+ * pidfd; every one with its owner and signal, fown.c),
+ * keyed by a file id; with --file-locks the locks held through the fds go
+ * to filelocks.img (file_lock.c). Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
  * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
  *

@@ -20,7 +20,9 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix*.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
- *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c (fown.c: file owner)
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
+ *   fown.c                       every type's owner and F_SETSIG (fown_entry)
+ *   file_lock.c                  --file-locks: filelocks.img (not a type)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
