@@ -114,6 +114,8 @@ struct amber_dump_opts {
 	/* Unix dgram sockets connected outside the tree: save the peer's name. */
 	bool ext_unix_sk;
 	enum amber_network_lock network_lock; /* amber_dump() only */
+	/* Save flock, POSIX and OFD locks and leases (else a held lock fails the dump). */
+	bool file_locks;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -131,6 +133,7 @@ struct amber_restore_opts {
 	bool ext_unix_sk; /* connect such sockets to their outside peer's name again */
 	/* As CRIU: the images' own lock method is used; a different one here is warned about. */
 	enum amber_network_lock network_lock;
+	bool file_locks;  /* take the saved file locks again (else they are refused) */
 };
 
 /*

@@ -45,11 +45,17 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred")}
-NEWER_CRIU_MESSAGES = {"sk_ucred_entry"}
+NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
+                       # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
+                       # file_entry by its id only (type and pidfd unknown to it)
+                       "pidfd_entry"}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
-                     ("inventory_entry", "dump_criu_run_id")}
+                     ("inventory_entry", "dump_criu_run_id"),
+                     ("file_entry", "pidfd")}
+# Enum values of CRIU newer than Debian's 3.17 (same number as upstream).
+NEWER_CRIU_ENUM_VALUES = {("fd_types", "PIDFD")}
 AMBER_OWN_FIELDS |= NEWER_CRIU_FIELDS
 # bytes fields crit prints quoted-printable instead of base64 ((criu).conv)
 QUOPRI_FIELDS = {("unix_sk_entry", "name")}
@@ -88,6 +94,7 @@ MAGIC = {
     "UTSNS": 0x54473203,
     "IPC_VAR": 0x53115007,
     "NETDEV": 0x57373951,
+    "FILE_LOCKS": 0x54323616,
 }
 
 PYCRIU_DUMP = r"""
@@ -152,6 +159,11 @@ def check_schema(mods):
             fail("enum %s not in CRIU" % e.full_name)
             return
         for v in e.values:
+            if (e.full_name, v.name) in NEWER_CRIU_ENUM_VALUES:
+                if v.number in theirs.values():
+                    fail("newer enum value %s.%s = %d is taken in CRIU"
+                         % (e.full_name, v.name, v.number))
+                continue
             if theirs.get(v.name) != v.number:
                 fail("enum %s.%s = %d, CRIU %r" % (e.full_name, v.name, v.number,
                                                    theirs.get(v.name)))
@@ -432,6 +444,15 @@ def build_samples(m):
                                s_dev=0xfe00000, wd=3, f_handle=fhe)
     ine = fsn.inotify_file_entry(id=12, flags=0o4000, fown=fown, wd=[wde])
     files.add(fd.file_entry(type=fd.INOTIFY, id=12, ify=ine))
+    fmk = [fsn.fanotify_mark_entry(id=13, type=fsn.INODE, mflags=0x40, mask=0x2,
+                                   ignored_mask=0x8, s_dev=0xfe00000,
+                                   ie=fsn.fanotify_inode_mark_entry(i_ino=4321, f_handle=fhe)),
+           fsn.fanotify_mark_entry(id=13, type=fsn.MOUNT, mflags=0, mask=0x10,
+                                   ignored_mask=0, s_dev=0,
+                                   me=fsn.fanotify_mount_mark_entry(mnt_id=27, path="/tmp"))]
+    ffe = fsn.fanotify_file_entry(id=13, flags=0o4002, fown=fown, faflags=2,
+                                  evflags=0o100000, mark=fmk)
+    files.add(fd.file_entry(type=fd.FANOTIFY, id=13, ffy=ffe))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,
@@ -452,6 +473,11 @@ def build_samples(m):
     out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
         type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",
         address=bytes(6))))
+    fl = m["file_lock_pb2"]
+    out.append(Image("filelocks.img", "FILE_LOCKS")
+               .add(fl.file_lock_entry(flag=1, type=1, pid=42, fd=3, start=0, len=100))
+               .add(fl.file_lock_entry(flag=4, type=0, pid=43, fd=5, start=200, len=0))
+               .add(fl.file_lock_entry(flag=8, type=0, pid=42, fd=7, start=0, len=0)))
     out.append(Image("reg-files.img", "REG_FILES").add(reg))
     out.append(Image("pipes.img", "PIPES").add(pipe_e))
     out.append(Image("fifo.img", "FIFO").add(fifo_e))

@@ -38,6 +38,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.shell_job = o->shell_job,
 		.ext_unix_sk = o->ext_unix_sk,
 		.network_lock = lock,
+		.file_locks = o->file_locks,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

@@ -12,6 +12,7 @@ static const struct option dump_long_opts[] = {
 	{ "leave-running", no_argument, 0, 'R' },
 	{ "shell-job", no_argument, 0, 'j' },
 	{ "ext-unix-sk", no_argument, 0, 'X' },
+	{ "file-locks", no_argument, 0, 'l' },
 	{ "track-mem", optional_argument, 0, 'T' },
 	{ "prev-images-dir", required_argument, 0, 'P' },
 	{ "cleanup", no_argument, 0, 'C' },
@@ -43,6 +44,9 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case 'X':
 		o->ext_unix_sk = true;
+		return true;
+	case 'l':
+		o->file_locks = true;
 		return true;
 	case 'T':
 		o->track_mem = optarg ? optarg : "auto";
@@ -83,7 +87,7 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 	const char *verb = pre ? "pre-dump" : "dump";
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "t:D:Rjv::o:", dump_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:D:Rjlv::o:", dump_long_opts, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv) || dump_opt(c, &o))
 			continue;
 		if (c == OPT_NETWORK_LOCK) {

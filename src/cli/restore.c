@@ -16,6 +16,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "restore-detached", no_argument, 0, 'd' },
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "ext-unix-sk", no_argument, 0, 'X' },
+		{ "file-locks", no_argument, 0, 'l' },
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
@@ -25,7 +26,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	int c, status = 0;
 	pid_t root = 0;
 
-	while ((c = getopt_long(argc, argv, "D:djv::o:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:djlv::o:", lo, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv))
 			continue;
 		switch (c) {
@@ -40,6 +41,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			break;
 		case 'X':
 			o.ext_unix_sk = true;
+			break;
+		case 'l':
+			o.file_locks = true;
 			break;
 		case 'L':
 			o.lazy_pages = true;

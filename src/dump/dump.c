@@ -176,11 +176,18 @@ int dump_write_inventory(struct dump_ctx *dc)
 
 static int dump_tree(struct dump_ctx *dc)
 {
+	cleanup_free pid_t *pids = calloc(dc->nr_tasks + 1, sizeof(*pids));
 	int ret;
 
+	if (!pids)
+		return -ENOMEM;
+	for (int i = 0; i < dc->nr_tasks; i++)
+		pids[i] = dc->tasks[i]->pid;
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
 					     .shell_job = dc->opts->shell_job,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
+					     .file_locks = dc->opts->file_locks,
+					     .tree_pids = pids, .nr_tree_pids = dc->nr_tasks,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);
 	if (!ret)

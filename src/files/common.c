@@ -2,7 +2,8 @@
 /*
  * Helpers shared by the file types: ids and files.img entries on the dump
  * side; rfile lookup, data images and service fds on the restore side.
- * Nothing here knows a type; nothing here calls back into files.c.
+ * Nothing here knows a type; nothing here calls back into files.c (a
+ * file_entry's owner is filled by fown.c, for any type).
  */
 #define LOG_PREFIX "files: "
 #include <errno.h>
@@ -34,7 +35,9 @@ uint32_t files_new_id(struct files_dump_ctx *fc)
 
 int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe)
 {
-	return img_write_msg(fc->st->files_img, &fe->base);
+	int ret = files_fill_fown(fc, fe);
+
+	return ret ? ret : img_write_msg(fc->st->files_img, &fe->base);
 }
 
 /* Opens a data image on first use. */

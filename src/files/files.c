@@ -99,6 +99,8 @@ static int parse_fdinfo(struct fd_desc *d)
 		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
 		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
 			continue;
+		if (!strncmp(p, "lock:", 5))
+			d->has_locks = true;
 	}
 	d->pos = pos;
 	d->cloexec = flags & O_CLOEXEC;
@@ -111,6 +113,7 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 {
 	char path[64];
 	ssize_t n;
+	int ret;
 
 	d->pid = pid;
 	d->fd = fd;
@@ -122,14 +125,17 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 		return -errno;
 	}
 	d->link[n] = '\0';
-	if (S_ISSOCK(d->st.st_mode)) {
+	ret = parse_fdinfo(d);
+	if (!ret && S_ISSOCK(d->st.st_mode) && !(d->flags & O_PATH)) {
 		cleanup_close int sk = files_getfd(d);
 		socklen_t l = sizeof(d->family);
 
-		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l))
+		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l)) {
+			pr_perror("fd %d of pid %d: can't read the socket's family", fd, pid);
 			return sk < 0 ? sk : -errno;
+		}
 	}
-	return parse_fdinfo(d);
+	return ret;
 }
 
 /* "anon_inode:[eventfd]" -> "eventfd", for the not-supported message. */
@@ -164,15 +170,26 @@ static int dump_new_file(struct files_dump_ctx *fc, const struct fd_desc *d, FdT
 			 uint32_t *id)
 {
 	const struct files_type *ft = NULL;
+	const struct fd_desc *prev;
+	bool prev_used;
 	int ret;
 
+	/* An O_PATH fd is a path, whatever it names (a FIFO, a socket): saved as one. */
+	if (d->flags & O_PATH && d->link[0] == '/')
+		ft = &files_reg_type;
 	for (int i = 0; i < files_nr_types && !ft; i++)
 		if (files_types[i]->match(d))
 			ft = files_types[i];
 	if (!ft)
 		return unsupported(d);
 	*type = ft->type;
+	prev = fc->st->cur;
+	prev_used = fc->st->cur_used;
+	fc->st->cur = d;
+	fc->st->cur_used = false;
 	ret = ft->dump(fc, d, id);
+	fc->st->cur = prev;
+	fc->st->cur_used = prev_used;
 	if (ret)
 		return ret;
 	return remember(fc->st, d, *id, *type);
@@ -216,16 +233,31 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	if (ret)
 		goto out;
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
-		/* amber's own memory tracker lives in the target: never saved. */
-		pr_debug("fd %d of pid %d: userfaultfd skipped\n", fd, pid);
+		/* amber's tracker was left out by the caller: this one is the task's. */
+		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,
+		       pid);
+		ret = -ENOTSUP;
 		goto out;
 	}
 	old = find_dumped(fc->st, d);
 	if (old) {
+		const struct files_type *ft = files_type_of(old->type);
+
 		id = old->id;
 		type = old->type;
+		if (old->pid != pid && ft->one_task && ft->one_task(d)) {
+			pr_err("fd %d of pid %d: a %s shared with fd %d of pid %d is not supported\n",
+			       fd, pid, ft->name, old->fd, old->pid);
+			ret = -ENOTSUP;
+			goto out;
+		}
 	} else {
 		ret = dump_new_file(fc, d, &type, &id);
+		if (ret)
+			goto out;
+	}
+	if (d->has_locks) {
+		ret = files_dump_locks(fc, d, id);
 		if (ret)
 			goto out;
 	}
@@ -328,6 +360,9 @@ int files_dump_fini(struct files_dump_ctx *fc)
 		if (r && !ret)
 			ret = r;
 	}
+	r = files_locks_dump_fini(fc);
+	if (r && !ret)
+		ret = r;
 	r = img_close(fd->files_img);
 	fd->files_img = NULL;
 	return ret ? ret : r;
@@ -342,6 +377,7 @@ void files_dump_free(struct files_dump_ctx *fc)
 	for (int i = 0; i < files_nr_types; i++)
 		if (files_types[i]->dump_free)
 			files_types[i]->dump_free(fc);
+	files_locks_dump_free(fc);
 	img_close(fd->files_img);
 	desc_index_free(&fd->index);
 	free(fd->files);
@@ -368,7 +404,7 @@ static int check_entry(struct files_rst_ctx *fc, FileEntry *fe)
 		       fe->type);
 		return -EINVAL;
 	}
-	return ft->check(fc, fe);
+	return ft->check(fc, fe) ?: files_check_owner(fc, fe);
 }
 
 static int load_files_img(struct files_rst_ctx *fc)
@@ -494,6 +530,8 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 			ret = files_types[i]->load(fc);
 	for (int i = 0; !ret && i < nr_tasks; i++)
 		ret = load_fdinfo(fc, i, &tasks[i]);
+	if (!ret)
+		ret = files_locks_load(fc);
 	/* The one place this file names types' state: the summary it always logged. */
 	if (!ret)
 		pr_info("%d files, %d pipe and %d FIFO buffers, %d queued packets\n", fr->nr_files,
@@ -533,6 +571,7 @@ void files_rst_free(struct files_rst_ctx *fc)
 	for (int i = 0; i < files_nr_types; i++)
 		if (files_types[i]->rst_free)
 			files_types[i]->rst_free(fc);
+	files_locks_rst_free(fr);
 	free(fr->tasks);
 	free(fr->files);
 	free(fr);
@@ -712,6 +751,8 @@ int files_restore_task(struct files_rst_ctx *fc, int ti)
 			break;
 		}
 		ret = set_status_flags(e->fd, file_flags(fr, rf->fe));
+		if (!ret)
+			ret = files_restore_fown(e->fd, rf->fe);
 	}
 	for (int i = 0; i < tf->nr; i++)
 		if (fresh[i])

@@ -8,8 +8,10 @@
  * Dump: each task's fd table goes to fdinfo-<files_id>.img (fd number,
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
  * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
- * eventfd, signalfd, timerfd, epoll with its targets, inotify),
- * keyed by a file id. Pipe and FIFO contents are peeked with tee() and
+ * eventfd, signalfd, timerfd, epoll with its targets, inotify, fanotify,
+ * pidfd; every one with its owner and signal, fown.c),
+ * keyed by a file id; with --file-locks the locks held through the fds go
+ * to filelocks.img (file_lock.c). Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
  * sk-queues.img; unlinked files' contents in ghost-file-<id>.img.
  *
@@ -76,6 +78,9 @@ struct files_dump_ctx {
 	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
 	bool shell_job;		/* --shell-job: terminals may be dumped */
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
+	bool file_locks;	/* --file-locks: held locks are saved, else refused */
+	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
+	int nr_tree_pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
@@ -105,12 +110,22 @@ struct files_rst_ctx {
 	int dirfd;
 	bool shell_job;
 	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
+	bool file_locks;	/* --file-locks: filelocks.img may be restored */
 	int svc_fd_base;
 	int status_fd;
 	/* The restored inode of a memfd (an fd in amber), or -1. */
 	int (*memfd_fd)(void *arg, const MemfdInodeEntry *mie);
 	void *memfd_arg;
 	struct files_rst *st; /* private, made by files_load() */
+};
+
+/* A file lock task i takes again (files_task_locks()), for the restorer. */
+enum files_lock_kind { FILES_LOCK_POSIX, FILES_LOCK_FLOCK, FILES_LOCK_OFD, FILES_LOCK_LEASE };
+struct files_lock {
+	int fd;
+	enum files_lock_kind kind;
+	bool write;		/* else read (shared) */
+	int64_t start, len;	/* POSIX and OFD; len 0: to the end */
 };
 
 /* @tasks[i] is task i for files_restore_task(); read during the call only. */
@@ -125,6 +140,11 @@ int files_prepare_shared(struct files_rst_ctx *fc);
  */
 int files_finish_shared(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
+/*
+ * The locks task @task takes again (filelocks.img, --file-locks): fills
+ * up to @max of @out (may be NULL) and returns how many there are.
+ */
+int files_task_locks(struct files_rst_ctx *fc, int task, struct files_lock *out, int max);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
 int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);
 /* The @i-th inode of memfd.img, NULL past the last. */

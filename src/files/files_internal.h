@@ -20,7 +20,9 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix*.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
- *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c (fown.c: file owner)
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
+ *   fown.c                       every type's owner and F_SETSIG (fown_entry)
+ *   file_lock.c                  --file-locks: filelocks.img (not a type)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
  */
@@ -32,6 +34,7 @@
 #include <sys/types.h>
 
 #include "fdinfo.pb-c.h"
+#include "file-lock.pb-c.h"
 #include "files/files.h"
 #include "ghost-file.pb-c.h"
 #include "files/desc_index.h"
@@ -60,6 +63,7 @@ struct fd_desc {
 	bool cloexec;
 	int mnt_id;
 	int family; /* SO_DOMAIN of a socket, else 0 */
+	bool has_locks; /* fdinfo shows a "lock:" line */
 };
 
 struct dumped_file {
@@ -138,6 +142,13 @@ struct files_dump {
 	/* epoll.c: entries written at dump_fini, when every target is known */
 	struct dumped_epoll *epolls;
 	int nr_epolls;
+	/* fown.c: the task's fd whose description is being written, if any */
+	const struct fd_desc *cur;
+	bool cur_used; /* its entry was written */
+	/* file_lock.c: filelocks.img, the locks written (deduplicated) */
+	struct img *file_locks;
+	struct dumped_lock *locks;
+	int nr_locks;
 };
 
 /* ---- restore ---- */
@@ -197,6 +208,9 @@ struct files_rst {
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
+	/* file_lock.c: filelocks.img */
+	FileLockEntry **locks;
+	int nr_locks;
 };
 
 /* ---- the ops of one file type ---- */
@@ -217,6 +231,8 @@ struct files_type {
 	int (*finish)(struct files_rst_ctx *fc); /* every task exists, none has run */
 	int (*open)(struct files_rst_ctx *fc, struct rfile *rf); /* fd or -errno */
 	uint32_t (*flags)(struct files_rst *fr, const FileEntry *fe);
+	/* dump: must this description stay one task's (refused when another shares it)? */
+	bool (*one_task)(const struct fd_desc *d);
 	void (*rst_free)(struct files_rst_ctx *fc);
 };
 
@@ -254,13 +270,28 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
 extern const struct files_type files_inet_type;
+extern const struct files_type files_pidfd_type; /* pidfd.c */
 
-/* fown.c: the file owner (refused until restored), fdinfo fields */
+/* file_lock.c: held locks (files.c calls these; locks are not a file type) */
+struct dumped_lock;
+int files_dump_locks(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t file_id);
+int files_locks_dump_fini(struct files_dump_ctx *fc);
+void files_locks_dump_free(struct files_dump_ctx *fc);
+int files_locks_load(struct files_rst_ctx *fc); /* after every fdinfo image */
+void files_locks_rst_free(struct files_rst *fr);
+
+/* fown.c: the file owner and its signal, for every type (found by name), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);
+int files_fill_fown(struct files_dump_ctx *fc, const FileEntry *fe); /* files_write_entry() */
 int files_check_fown(const FileEntry *fe, const FownEntry *fown);
+int files_check_owner(struct files_rst_ctx *fc, const FileEntry *fe); /* each entry, at load */
+int files_restore_fown(int fd, const FileEntry *fe); /* in the task, once the fd is in place */
 const char *files_fdinfo_field(const char *buf, const char *key);
 /* anonymous-inode files: eventfd.c signalfd.c timerfd.c epoll.c inotify.c */
 extern const struct files_type files_eventfd_type, files_signalfd_type, files_timerfd_type,
-	files_epoll_type, files_inotify_type;
+	files_epoll_type, files_inotify_type, files_fanotify_type;
+/* inotify.c, used by fanotify.c: an inode's path through its file handle */
+int files_fhandle_path(uint32_t sdev, uint32_t bytes, uint32_t type, const void *handle,
+		       uint64_t ino, char *path, size_t len);
 
 #endif

@@ -89,32 +89,49 @@ static int mount_of(uint32_t sdev)
 	return best[0] ? open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 }
 
-/* The watched inode's path, through its file handle. */
-static int watch_path(const struct fd_desc *d, struct watch *w)
+/*
+ * The path of inode @ino (file system @sdev, in the kernel's encoding)
+ * through its file handle: 0, or -ENOTSUP with whatever path was found
+ * (a deleted one) left in @path. fanotify.c finds its marks' so too.
+ */
+int files_fhandle_path(uint32_t sdev, uint32_t bytes, uint32_t type, const void *handle,
+		       uint64_t ino, char *path, size_t len)
 {
 	struct {
 		struct file_handle h;
 		uint8_t bytes[FH_WORDS * 8];
-	} fh = { .h = { .handle_bytes = w->fh_bytes, .handle_type = w->fh_type } };
-	cleanup_close int mfd = mount_of(w->sdev), fd = -1;
+	} fh = { .h = { .handle_bytes = bytes, .handle_type = type } };
+	cleanup_close int mfd = mount_of(sdev), fd = -1;
 	char proc[64];
 	struct stat st;
 	ssize_t n;
 
-	memcpy(fh.h.f_handle, w->handle, w->fh_bytes);
+	path[0] = '\0';
+	if (bytes > FH_WORDS * 8)
+		return -ENOTSUP;
+	memcpy(fh.h.f_handle, handle, bytes);
 	if (mfd >= 0)
 		fd = open_by_handle_at(mfd, &fh.h, O_PATH | O_CLOEXEC);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	n = fd < 0 ? -1 : readlink(proc, w->path, sizeof(w->path) - 1);
+	n = fd < 0 ? -1 : readlink(proc, path, len - 1);
 	if (n > 0)
-		w->path[n] = '\0';
-	if (n <= 0 || fstat(fd, &st) || st.st_ino != w->ino || w->path[0] != '/' ||
-	    strstr(w->path, " (deleted)")) {
-		pr_err("fd %d of pid %d: inotify watch %u on inode %" PRIu64 " has no path%s%s: not supported\n",
-		       d->fd, d->pid, w->wd, w->ino, n > 0 ? ": " : "", n > 0 ? w->path : "");
+		path[n] = '\0';
+	if (n <= 0 || fstat(fd, &st) || st.st_ino != ino || path[0] != '/' ||
+	    strstr(path, " (deleted)"))
 		return -ENOTSUP;
-	}
 	return 0;
+}
+
+/* The watched inode's path, through its file handle. */
+static int watch_path(const struct fd_desc *d, struct watch *w)
+{
+	int ret = files_fhandle_path(w->sdev, w->fh_bytes, w->fh_type, w->handle, w->ino, w->path,
+				     sizeof(w->path));
+
+	if (ret)
+		pr_err("fd %d of pid %d: inotify watch %u on inode %" PRIu64 " has no path%s%s: not supported\n",
+		       d->fd, d->pid, w->wd, w->ino, w->path[0] ? ": " : "", w->path);
+	return ret;
 }
 
 static int write_inotify(struct files_dump_ctx *fc, const struct fd_desc *d, struct watch *w,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Regular files (and directories, devices other than terminals), by path,
+ * Regular files (and directories, devices other than terminals, and O_PATH
+ * fds on any kind of file, symlinks included), by path,
  * with unlinked ("ghost") files' contents saved in ghost-file-<id>.img and
  * recreated, then unlinked again, before the tree is forked.
  */
@@ -194,7 +195,9 @@ static bool reg_match(const struct fd_desc *d)
 
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return false;
-	return S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISBLK(m) || S_ISLNK(m);
+	/* O_PATH: a path to reopen, any kind of file; O_PATH | O_NOFOLLOW: a symlink itself */
+	return S_ISREG(m) || S_ISDIR(m) || S_ISCHR(m) || S_ISBLK(m) || S_ISLNK(m) ||
+	       d->flags & O_PATH;
 }
 
 static int reg_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)

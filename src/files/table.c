@@ -11,6 +11,7 @@
 #include "files/files_internal.h"
 
 const struct files_type *const files_types[] = {
+	&files_pidfd_type,
 	&files_memfd_type,
 	&files_unix_type,
 	&files_inet_type,
@@ -23,6 +24,7 @@ const struct files_type *const files_types[] = {
 	&files_timerfd_type,
 	&files_epoll_type,
 	&files_inotify_type,
+	&files_fanotify_type,
 };
 
 const int files_nr_types = ARRAY_SIZE(files_types);

@@ -50,6 +50,7 @@ enum img_type {
 	IMG_UTSNS,
 	IMG_IPC_VAR,
 	IMG_NETDEV,
+	IMG_FILE_LOCKS,
 	IMG_NR_TYPES,
 };
 

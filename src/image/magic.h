@@ -73,6 +73,8 @@
  *                                              its loopback only
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
+ * filelocks.img             FILE_LOCKS         file_lock_entry per held lock
+ *                                              (--file-locks)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
  *                                              the file content follows raw
  *                                              up to EOF; if chunks, then
@@ -125,6 +127,7 @@
 #define UTSNS_MAGIC	   0x54473203
 #define IPC_VAR_MAGIC	   0x53115007
 #define NETDEV_MAGIC	   0x57373951
+#define FILE_LOCKS_MAGIC   0x54323616
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

@@ -119,6 +119,8 @@ static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 	s += t->mm->n_mm_saved_auxv * 8 + 64 * 128 + 4096;
 	s += sizeof(struct lazy_msg) + t->mm->n_vmas * sizeof(struct lazy_range) + 16;
 	s += rst_nr_posix_timers(t) * sizeof(struct rst_posix_timer) + 16;
+	s += max(files_task_locks(&rc->files, t - rc->tasks, NULL, 0), 0) *
+	     sizeof(struct rst_file_lock) + 16;
 	s += seccomp_size(rc, t);
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
@@ -511,6 +513,33 @@ static int fill_posix_timers(struct rst_task *t, struct rst_task_args *a, struct
 	return 0;
 }
 
+static int fill_file_locks(struct rst_ctx *rc, struct rst_task *t, struct rst_task_args *a,
+			   struct layout *l)
+{
+	int n = files_task_locks(&rc->files, t - rc->tasks, NULL, 0);
+	cleanup_free struct files_lock *fl = NULL;
+	struct rst_file_lock *rl;
+
+	if (n <= 0)
+		return n;
+	fl = calloc(n, sizeof(*fl));
+	rl = lay(l, sizeof(*rl) * n, 16);
+	if (!fl || !rl)
+		return -ENOMEM;
+	files_task_locks(&rc->files, t - rc->tasks, fl, n);
+	for (int i = 0; i < n; i++) {
+		rl[i] = (struct rst_file_lock){ .fd = fl[i].fd, .write = fl[i].write,
+						.start = fl[i].start, .len = fl[i].len };
+		rl[i].kind = fl[i].kind == FILES_LOCK_POSIX ? RST_LOCK_POSIX :
+			     fl[i].kind == FILES_LOCK_FLOCK ? RST_LOCK_FLOCK :
+			     fl[i].kind == FILES_LOCK_OFD ? RST_LOCK_OFD : RST_LOCK_LEASE;
+	}
+	a->file_locks = (uintptr_t)rl;
+	a->nr_file_locks = n;
+	pr_info("%d: %d file locks for the restorer\n", t->pid, n);
+	return 0;
+}
+
 static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct layout *l)
 {
 	TaskCoreEntry *tc = t->cores[0]->tc;
@@ -603,6 +632,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	}
 	if (!ret)
 		ret = fill_posix_timers(t, a, &l);
+	if (!ret)
+		ret = fill_file_locks(rc, t, a, &l);
 	if (ret)
 		return ret;
 	fill_task_core(t, a, &l);

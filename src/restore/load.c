@@ -288,6 +288,7 @@ static int load_files(struct rst_ctx *rc)
 	rc->files = (struct files_rst_ctx){ .dirfd = rc->dirfd,
 					    .shell_job = rc->opts && rc->opts->shell_job,
 					    .ext_unix_sk = rc->opts && rc->opts->ext_unix_sk,
+					    .file_locks = rc->opts && rc->opts->file_locks,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc };

@@ -97,6 +97,16 @@ struct rst_posix_timer {
 	int64_t interval[2], value[2]; /* sec, nsec */
 };
 
+/* A file lock taken again (restorer/file_locks.c), as files_lock says. */
+enum { RST_LOCK_POSIX, RST_LOCK_FLOCK, RST_LOCK_OFD, RST_LOCK_LEASE };
+struct rst_file_lock {
+	int32_t fd;
+	uint32_t kind;
+	uint32_t write; /* else read (shared) */
+	uint32_t pad;
+	int64_t start, len;
+};
+
 struct rst_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -160,6 +170,11 @@ struct rst_task_args {
 	uint32_t nr_posix_timers;
 	uint32_t timer_ids_by_count; /* AMBER_FAULT=restore-timer-ids: as on old kernels */
 	uint32_t fault_at; /* RST_FAULT_*: AMBER_FAULT=restore-mem-before and the like */
+	uint32_t pad2;
+
+	uint64_t file_locks; /* struct rst_file_lock[nr_file_locks] */
+	uint32_t nr_file_locks;
+	uint32_t pad3;
 };
 
 /* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */

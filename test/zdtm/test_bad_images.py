@@ -59,6 +59,7 @@ class Source:
         self.root = run.pid
         self.files = sorted(p.name for p in imgdir.iterdir())
         self.nr_case = 0
+        self.restore_args = []  # options the images need (--file-locks)
 
     def copy(self, sums=True):
         self.nr_case += 1
@@ -74,7 +75,7 @@ class Source:
         before = children_of_us()
         try:
             r = subprocess.run([str(amber_path()), "restore", "-D", str(imgdir), "-d",
-                                "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                                *self.restore_args, "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                env=sanitizer_env(imgdir), timeout=TIMEOUT)
             rc, out = r.returncode, r.stdout.decode(errors="replace")
@@ -159,7 +160,7 @@ def unix_source(request):
     yield from dumped_source(request, "unix_listen")
 
 
-def dumped_source(request, name):
+def dumped_source(request, name, dump_args=()):
     binary = Path(__file__).resolve().parent / "static" / name
     if not amber_path().is_file():
         pytest.fail(f"no amber binary at {amber_path()}", pytrace=False)
@@ -168,7 +169,7 @@ def dumped_source(request, name):
     pids = run.walk()
     imgdir = run.dir / "img"
     r = subprocess.run([str(amber_path()), "dump", "-t", str(run.pid), "-D", str(imgdir),
-                        "-v4", "-o", str(run.dir / "dump.log")], stdin=subprocess.DEVNULL,
+                        *dump_args, "-v4", "-o", str(run.dir / "dump.log")], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        env=sanitizer_env(run.dir), timeout=TIMEOUT)
     if r.returncode or run.leftovers(10, pids) or sanitizer_reports(run.dir):
@@ -179,6 +180,7 @@ def dumped_source(request, name):
         run.exit_status.pop(pid, None)
     reap_all()
     src = Source(name, run, imgdir, pids)
+    src.restore_args = [a for a in dump_args if a == "--file-locks"]
     yield src
     src.cleanup()
     run.finish(not request.session.testsfailed)

@@ -31,17 +31,36 @@ def nr_sockets(pid):
         return 0
 
 
+def has_anon(pid, kind):
+    try:
+        return any(kind in os.readlink(f"/proc/{pid}/fd/{n}")
+                   for n in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
 def wait_for_exec(pid, comm, timeout=10):
     """The child has exec'd @comm (unshare execs sleep in place); with
-    "COMM:N", it also holds N sockets."""
+    "COMM:N", it also holds N sockets; with "COMM@KIND", an fd whose link
+    names KIND (anon_inode:[KIND])."""
+    comm, _, anon = comm.partition("@")
     comm, _, socks = comm.partition(":")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (read_text(f"/proc/{pid}/comm").strip() == comm and
-                nr_sockets(pid) >= int(socks or 0)):
+                nr_sockets(pid) >= int(socks or 0) and (not anon or has_anon(pid, anon))):
             return
         time.sleep(0.01)
     pytest.fail(f"{pid} never became {comm}")
+
+
+def anon_fd(make):
+    """python3 making one fd with ctypes (@make sets fd), then sleeping."""
+    return [PY, "-c", "import ctypes, os, sys, time\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "libc.syscall.restype = ctypes.c_long\n" + make + "\n"
+            "if fd < 0: sys.exit(ctypes.get_errno())\n"
+            "time.sleep(1000)"]
 
 
 CASES = {
@@ -84,6 +103,53 @@ CASES = {
     "netlink-socket": ([PY, "-c", "import socket, time\n"
                         "s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
                         "time.sleep(1000)"], "python3:1", "socket of family 16"),
+    # Anonymous-inode fds amber does not save: named with fd, kind and pid.
+    "io_uring": (anon_fd("params = ctypes.create_string_buffer(120)\n"
+                         "fd = libc.syscall(425, 8, params)"), "python3@io_uring", "io_uring"),
+    "userfaultfd": (anon_fd("fd = libc.syscall(323, os.O_CLOEXEC)"), "python3@userfaultfd",
+                    "userfaultfd of the task's own"),
+    "perf_event": (anon_fd("attr = bytearray(128)\n"
+                           "attr[0:4] = (1).to_bytes(4, 'little')\n"   # PERF_TYPE_SOFTWARE
+                           "attr[4:8] = (128).to_bytes(4, 'little')\n"  # size
+                           "attr[40] = 1\n"                             # disabled
+                           "buf = ctypes.create_string_buffer(bytes(attr))\n"
+                           "fd = libc.syscall(298, buf, 0, -1, -1, 0)"), "python3@perf_event",
+                   "perf_event"),
+    "bpf-map": (anon_fd("attr = bytearray(128)\n"
+                        "attr[0:16] = b''.join(v.to_bytes(4, 'little') for v in (2, 4, 8, 1))\n"
+                        "buf = ctypes.create_string_buffer(bytes(attr))\n"
+                        "fd = libc.syscall(321, 0, buf, 128)"), "python3@bpf-map", "bpf-map"),
+    # fanotify is saved, but not a mark on a whole file system (no room in CRIU's format).
+    "fanotify-fs-mark": (anon_fd("fd = libc.fanotify_init(0, 0)\n"
+                                 "if libc.fanotify_mark(fd, 0x101, 2, -100, b'/tmp'): fd = -1\n"
+                                 "mark = os.eventfd(0) if fd >= 0 else -1"),
+                         "python3@eventfd", "FAN_MARK_FILESYSTEM"),
+    # pidfds of a process outside the tree, of a thread (made after the fds).
+    "pidfd-outside": ([PY, "-c", "import os, time\nfd = os.pidfd_open(1)\ntime.sleep(1000)"],
+                      "python3@pidfd", "outside the dumped tree"),
+    "pidfd-thread": ([PY, "-c", "import ctypes, os, threading, time\n"
+                      "libc = ctypes.CDLL(None)\n"
+                      "t = threading.Thread(target=time.sleep, args=(1000,), daemon=True)\n"
+                      "t.start()\n"
+                      "fd = libc.syscall(434, t.native_id, os.O_EXCL)\n"
+                      "time.sleep(1000)"], "python3@pidfd", "PIDFD_THREAD"),
+    # A pidfd of a live process shared by two tasks: each opens its own at restore.
+    "pidfd-shared": ([PY, "-c", "import ctypes, os, time\nfd = os.pidfd_open(os.getpid())\n"
+                      "if os.fork() == 0:\n"
+                      "    ctypes.CDLL(None).prctl(1, 9)\n"  # PR_SET_PDEATHSIG, SIGKILL
+                      "    time.sleep(1000)\n"
+                      "mark = os.eventfd(0)\ntime.sleep(1000)"], "python3@eventfd",
+                     "pidfd shared with"),
+    # A file owner (F_SETOWN) outside the tree: init.
+    "fown-outside": ([PY, "-c", "import fcntl, os, time\nr, w = os.pipe()\n"
+                      "fcntl.fcntl(r, fcntl.F_SETOWN, 1)\nmark = os.eventfd(0)\n"
+                      "time.sleep(1000)"], "python3@eventfd", "outside the dumped tree"),
+    # A deleted directory as the cwd or as an open fd: nothing to reopen.
+    "deleted-dir-cwd": (["sh", "-c", "d=$(mktemp -d) && cd $d && rmdir $d && exec sleep 1000"],
+                        "sleep", "unlinked"),
+    "deleted-dir-fd": ([PY, "-c", "import os, tempfile, time\n"
+                        "d = tempfile.mkdtemp()\nfd = os.open(d, os.O_RDONLY)\n"
+                        "os.rmdir(d)\ntime.sleep(1000)"], "python3@(deleted)", "unlinked"),
 }
 
 
@@ -103,7 +169,8 @@ def test_dump_refuses(tmp_path, case):
                            env=sanitizer_env(imgdir), timeout=60)
         assert r.returncode == 1, f"dump exited {r.returncode}"
         text = read_text(log)
-        assert (f"process {p.pid}" in text or f"of pid {p.pid}" in text) and reason in text, text
+        assert (f"process {p.pid}" in text or f"of pid {p.pid}" in text or
+                f"/proc/{p.pid}/" in text) and reason in text, text
         assert p.poll() is None, "the process died"
         st = proc_stat(p.pid)
         assert st and st[0] in "SR", f"process left in state {st}"

@@ -277,6 +277,18 @@ def state_diff(before, after):
                                           "after restore", lineterm="", n=2))
 
 
+# Options a test needs on dump, pre-dump and restore (as CRIU's .desc
+# "opts"), by the test's name prefix.
+TEST_AMBER_OPTS = {"file_locks": ["--file-locks"]}
+
+
+def test_amber_opts(name, action):
+    if action not in ("dump", "pre-dump", "restore"):
+        return []
+    return [o for prefix, opts in TEST_AMBER_OPTS.items()
+            if name.startswith(prefix) for o in opts]
+
+
 class Run:
     """One test program in its own directory; knows its tree and amber."""
 
@@ -395,7 +407,8 @@ class Run:
             pytest.fail(f"amber binary {amber} does not exist or is not "
                         f"executable: build it or set AMBER=", pytrace=False)
         self.imgdir.mkdir(mode=0o700, exist_ok=True)
-        cmd = [str(amber), action, *map(str, args), "-v4", "-o", log]
+        cmd = [str(amber), action, *map(str, args),
+               *test_amber_opts(self.name, action), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:

@@ -18,6 +18,7 @@
 #include "restore/restorer_args.h"
 #include "lazy.h"
 #include "sys.h"
+#include "file_locks.h"
 #include "timers.h"
 
 #define PROT_READ  1
@@ -553,7 +554,21 @@ void restorer_main(struct rst_task_args *a)
 		if (ret)
 			fail(a, what, ret);
 	}
-	sys3(NR_close_range, a->svc_fd_base, ~0U, 0);
+	/*
+	 * Every service fd but the status pipe goes before the file locks are
+	 * taken: closing any fd on a file drops the task's POSIX locks on it.
+	 */
+	if (a->status_fd > a->svc_fd_base)
+		sys3(NR_close_range, a->svc_fd_base, a->status_fd - 1, 0);
+	sys3(NR_close_range, a->status_fd + 1, ~0U, 0);
+	{
+		const char *what;
+
+		ret = rst_take_file_locks(a, &what);
+		if (ret)
+			fail(a, what, ret);
+	}
+	sys1(NR_close, a->status_fd);
 	/* status_fd is gone now: from here failures are only seen as deaths. */
 	a->status_fd = -1;
 	sys2(NR_prctl, PR_SET_DUMPABLE, a->dumpable);
