@@ -54,6 +54,8 @@ static const struct opt_use {
 	{ "leave_running", F_DUMP },
 	{ "ext_unix_sk", F_DUMP | F_RST },
 	{ "shell_job", F_DUMP | F_RST },
+	{ "file_locks", F_DUMP | F_RST },
+	{ "network_lock", F_DUMP | F_RST },
 	{ "log_level", F_ALL },
 	{ "log_file", F_ALL },
 	{ "ps", F_DUMP | F_PRE | F_PS },

@@ -190,6 +190,15 @@ static void fill_ps(struct amber_ps_endpoint *ep, const CriuOpts *o)
 	ep->tls_no_cn_verify = o->tls_no_cn_verify;
 }
 
+/* Unset: amber's default (nftables, else iptables), as on its command line. */
+static enum amber_network_lock network_lock_from(const CriuOpts *o)
+{
+	if (!o->has_network_lock)
+		return AMBER_NETWORK_LOCK_DEFAULT;
+	return o->network_lock == CRIU_NETWORK_LOCK_METHOD__NFTABLES ? AMBER_NETWORK_LOCK_NFTABLES
+								     : AMBER_NETWORK_LOCK_IPTABLES;
+}
+
 static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		        const struct rpc_dirs *dirs)
 {
@@ -203,6 +212,8 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
 	d.ext_unix_sk = o->ext_unix_sk;
+	d.file_locks = o->file_locks;
+	d.network_lock = network_lock_from(o);
 	d.track_mem = o->track_mem ? "auto" : NULL;
 	d.prev_images_dir = o->parent_img;
 	d.auto_dedup = o->auto_dedup;
@@ -248,6 +259,8 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.images_dir = dirs->images;
 	r.shell_job = o->shell_job;
 	r.ext_unix_sk = o->ext_unix_sk;
+	r.file_locks = o->file_locks;
+	r.network_lock = network_lock_from(o);
 	r.lazy_pages = o->lazy_pages;
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
