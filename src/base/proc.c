@@ -241,6 +241,63 @@ void proc_vmas_free(struct proc_vma *vmas, int nr)
 	free(vmas);
 }
 
+/*
+ * "%-25s %-20s %-20s %-10s" per limit, in RLIMIT_* order, after a header
+ * line: the values start in column 26, each a number or "unlimited".
+ */
+static int parse_limit_value(const char *s, char **end, rlim_t *v)
+{
+	unsigned long long n;
+
+	while (*s == ' ')
+		s++;
+	if (!strncmp(s, "unlimited", 9)) {
+		*v = RLIM_INFINITY;
+		*end = (char *)s + 9;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*s))
+		return -EBADMSG;
+	errno = 0;
+	n = strtoull(s, end, 10);
+	if (errno)
+		return -EBADMSG;
+	*v = n;
+	return 0;
+}
+
+int proc_parse_limits(pid_t pid, struct rlimit *lim, int max)
+{
+	cleanup_free char *buf = NULL;
+	char *line, *save = NULL, *p;
+	int n = -1;
+
+	buf = read_proc(pid, "limits", NULL);
+	if (!buf)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (n < 0) {
+			if (strncmp(line, "Limit ", 6))
+				break;
+			n = 0;
+			continue;
+		}
+		if (n >= max)
+			break;
+		if (strlen(line) < 27 || parse_limit_value(line + 26, &p, &lim[n].rlim_cur) ||
+		    parse_limit_value(p, &p, &lim[n].rlim_max) || (*p && *p != ' ')) {
+			pr_err("/proc/%d/limits: can't read line %d: %s\n", pid, n + 2, line);
+			return -EBADMSG;
+		}
+		n++;
+	}
+	if (n < 0) {
+		pr_err("/proc/%d/limits: no header line\n", pid);
+		return -EBADMSG;
+	}
+	return n;
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
 	return *(const pid_t *)a - *(const pid_t *)b;

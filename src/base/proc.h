@@ -6,6 +6,7 @@
  * Parsers for /proc/PID files. Each fills a plain struct; none keeps
  * state between calls.
  */
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -67,6 +68,12 @@ int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
 /* Returns the number of VMAs in *vmas (malloc'ed; free with proc_vmas_free) or -errno. */
 int proc_parse_smaps(pid_t pid, struct proc_vma **vmas);
 void proc_vmas_free(struct proc_vma *vmas, int nr);
+/*
+ * Resource limits from /proc/PID/limits, readable for any task (prlimit()
+ * on a task of another uid needs CAP_SYS_RESOURCE). Fills lim[0..n) in
+ * RLIMIT_* order; returns n or -errno (-EBADMSG: a line it can't read).
+ */
+int proc_parse_limits(pid_t pid, struct rlimit *lim, int max);
 /* Lists /proc/PID/task into a malloc'ed array; returns the count or -errno. */
 int proc_list_threads(pid_t pid, pid_t **tids);
 /* Children of every thread of PID; returns the count or -errno. */

@@ -381,6 +381,39 @@ static ItimerEntry *itimer_entry(struct dump_task *t, struct arena *a, int which
 	return e;
 }
 
+/*
+ * From /proc/PID/limits, not prlimit(): prlimit() on a task of another
+ * uid needs CAP_SYS_RESOURCE, which root does not always hold (a service
+ * running as its own user would be refused for nothing).
+ */
+static int dump_rlimits(struct dump_task *t, struct arena *a, TaskCoreEntry *tc)
+{
+	struct rlimit lim[RLIM_NLIMITS];
+	int n = proc_parse_limits(t->pid, lim, RLIM_NLIMITS);
+
+	if (n < 0)
+		return n;
+	if (n != RLIM_NLIMITS) {
+		pr_err("/proc/%d/limits has %d limits, amber knows %d\n", t->pid, n, RLIM_NLIMITS);
+		return -EBADMSG;
+	}
+	task_rlimits_entry__init(tc->rlimits);
+	tc->rlimits->rlimits = arena_array(a, RlimitEntry *, n);
+	if (!tc->rlimits->rlimits)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		RlimitEntry *e = arena_new(a, RlimitEntry);
+
+		if (!e)
+			return -ENOMEM;
+		rlimit_entry__init(e);
+		e->cur = lim[i].rlim_cur;
+		e->max = lim[i].rlim_max;
+		tc->rlimits->rlimits[tc->rlimits->n_rlimits++] = e;
+	}
+	return 0;
+}
+
 static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntry *tc)
 {
 	struct arena *a = &dc->arena;
@@ -407,25 +440,9 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 	if (ret)
 		return ret;
 
-	task_rlimits_entry__init(tc->rlimits);
-	tc->rlimits->rlimits = arena_array(a, RlimitEntry *, RLIM_NLIMITS);
-	if (!tc->rlimits->rlimits)
-		return -ENOMEM;
-	for (int i = 0; i < RLIM_NLIMITS; i++) {
-		struct rlimit rl;
-		RlimitEntry *e = arena_new(a, RlimitEntry);
-
-		if (!e)
-			return -ENOMEM;
-		if (prlimit(t->pid, i, NULL, &rl)) {
-			pr_perror("prlimit(%d, %d)", t->pid, i);
-			return -errno;
-		}
-		rlimit_entry__init(e);
-		e->cur = rl.rlim_cur;
-		e->max = rl.rlim_max;
-		tc->rlimits->rlimits[tc->rlimits->n_rlimits++] = e;
-	}
+	ret = dump_rlimits(t, a, tc);
+	if (ret)
+		return ret;
 	ret = remote_syscall(&t->rem, SYS_prctl, &subreaper, PR_GET_CHILD_SUBREAPER,
 			     t->rem.scratch, 0, 0, 0, 0);
 	if (!ret && !subreaper) {

@@ -269,6 +269,37 @@ static void test_smaps(void)
 	unit_check("smaps: no such pid", ret == -ENOENT, "returned %d", ret);
 }
 
+static const char limits_two[] =
+	"Limit                     Soft Limit           Hard Limit           Units     \n"
+	"Max cpu time              unlimited            unlimited            seconds   \n"
+	"Max file size             18446744073709551614 unlimited            bytes     \n";
+
+static void test_limits(void)
+{
+	struct rlimit lim[4];
+	int n;
+
+	if (put("/proc/4800/limits", limits_two) ||
+	    put("/proc/4801/limits", "Max cpu time              unlimited unlimited\n") ||
+	    put("/proc/4802/limits", "Limit      Soft\nMax cpu time              12x 13\n")) {
+		unit_check("limits fixtures", false, "can't write them");
+		return;
+	}
+	n = proc_parse_limits(4800, lim, 4);
+	unit_check("limits: unlimited and a 20-digit value", n == 2 &&
+		   lim[0].rlim_cur == RLIM_INFINITY && lim[0].rlim_max == RLIM_INFINITY &&
+		   lim[1].rlim_cur == 18446744073709551614ull && lim[1].rlim_max == RLIM_INFINITY,
+		   "n %d", n);
+	n = proc_parse_limits(4800, lim, 1);
+	unit_check("limits: no more than asked", n == 1, "n %d", n);
+	n = proc_parse_limits(4801, lim, 4);
+	unit_check("limits: no header line", n == -EBADMSG, "n %d", n);
+	n = proc_parse_limits(4802, lim, 4);
+	unit_check("limits: a value with junk", n == -EBADMSG, "n %d", n);
+	n = proc_parse_limits(4803, lim, 4);
+	unit_check("limits: no such pid", n == -ENOENT, "n %d", n);
+}
+
 static void test_tasks(void)
 {
 	pid_t *ids = NULL;
@@ -323,6 +354,7 @@ static void test_fixtures(void)
 		test_status();
 		test_smaps();
 		test_tasks();
+		test_limits();
 		/* the real /proc again, for the sanitizers at exit */
 		umount2("/proc", MNT_DETACH);
 		printf("/proc fixtures: %d ok, %d failed\n", unit_nok, unit_nfail);
@@ -355,6 +387,17 @@ static void test_live(void)
 	unit_check("live status: this process", !ret && ss.uid[0] == getuid() &&
 		   ss.uid[1] == geteuid() && ss.gid[0] == getgid(), "ret %d uid %u", ret,
 		   ss.uid[0]);
+	{
+		struct rlimit lim[RLIM_NLIMITS], want;
+
+		n = proc_parse_limits(getpid(), lim, RLIM_NLIMITS);
+		found = n == RLIM_NLIMITS;
+		for (int i = 0; found && i < n; i++)
+			found = !getrlimit(i, &want) && want.rlim_cur == lim[i].rlim_cur &&
+				want.rlim_max == lim[i].rlim_max;
+		unit_check("live limits: as getrlimit() says", found, "n %d", n);
+	}
+	found = 0;
 	n = proc_parse_smaps(getpid(), &v);
 	for (int i = 0; i < n; i++)
 		if (v[i].start == (uintptr_t)map && v[i].end == (uintptr_t)map + 3 * PAGE_SIZE &&
