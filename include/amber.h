@@ -116,6 +116,8 @@ struct amber_dump_opts {
 	enum amber_network_lock network_lock; /* amber_dump() only */
 	/* Save flock, POSIX and OFD locks and leases (else a held lock fails the dump). */
 	bool file_locks;
+	/* Save established TCP connections through TCP_REPAIR (else they fail the dump). */
+	bool tcp_established;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -134,6 +136,8 @@ struct amber_restore_opts {
 	/* As CRIU: the images' own lock method is used; a different one here is warned about. */
 	enum amber_network_lock network_lock;
 	bool file_locks;  /* take the saved file locks again (else they are refused) */
+	bool tcp_established; /* restore saved TCP connections (else they are refused) */
+	bool tcp_close;	      /* or restore them as closed sockets */
 };
 
 /*

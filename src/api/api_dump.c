@@ -39,6 +39,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.ext_unix_sk = o->ext_unix_sk,
 		.network_lock = lock,
 		.file_locks = o->file_locks,
+		.tcp_established = o->tcp_established,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

@@ -29,6 +29,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.shell_job = o.shell_job,
 		.ext_unix_sk = o.ext_unix_sk,
 		.file_locks = o.file_locks,
+		.tcp_established = o.tcp_established,
+		.tcp_close = o.tcp_close,
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
 		.network_lock = lock,

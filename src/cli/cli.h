@@ -43,6 +43,8 @@ enum {
 	OPT_TLS_CACERT,
 	OPT_TLS_NO_CN,
 	OPT_NETWORK_LOCK,
+	OPT_TCP_ESTABLISHED,
+	OPT_TCP_CLOSE,
 };
 
 #define CLI_SEC_LONG_OPTS                                        \

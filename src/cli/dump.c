@@ -13,6 +13,7 @@ static const struct option dump_long_opts[] = {
 	{ "shell-job", no_argument, 0, 'j' },
 	{ "ext-unix-sk", no_argument, 0, 'X' },
 	{ "file-locks", no_argument, 0, 'l' },
+	{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
 	{ "track-mem", optional_argument, 0, 'T' },
 	{ "prev-images-dir", required_argument, 0, 'P' },
 	{ "cleanup", no_argument, 0, 'C' },
@@ -62,6 +63,9 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case OPT_PAGE_SERVER:
 		o->page_server = true;
+		return true;
+	case OPT_TCP_ESTABLISHED:
+		o->tcp_established = true;
 		return true;
 	}
 	return cli_endpoint_opt(c, &o->ps);

@@ -17,6 +17,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "ext-unix-sk", no_argument, 0, 'X' },
 		{ "file-locks", no_argument, 0, 'l' },
+		{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
+		{ "tcp-close", no_argument, 0, OPT_TCP_CLOSE },
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
@@ -44,6 +46,12 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			break;
 		case 'l':
 			o.file_locks = true;
+			break;
+		case OPT_TCP_ESTABLISHED:
+			o.tcp_established = true;
+			break;
+		case OPT_TCP_CLOSE:
+			o.tcp_close = true;
 			break;
 		case 'L':
 			o.lazy_pages = true;

@@ -187,6 +187,7 @@ static int dump_tree(struct dump_ctx *dc)
 					     .shell_job = dc->opts->shell_job,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
 					     .file_locks = dc->opts->file_locks,
+					     .tcp_established = dc->opts->tcp_established,
 					     .tree_pids = pids, .nr_tree_pids = dc->nr_tasks,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);
@@ -382,6 +383,8 @@ int dump_run(const struct dump_opts *opts)
 		ret = -EIO;
 	if (ret)
 		dump_undo_tracking(&dc);
+	if (ret || opts->leave_running)
+		files_dump_resume(&dc.files);
 	/* Scratch areas must be unmapped before the threads run again. */
 	for (int i = 0; i < dc.nr_tasks; i++)
 		remote_fini(&dc.tasks[i]->rem);

@@ -41,6 +41,7 @@ struct dump_opts {
 	bool ext_unix_sk; /* --ext-unix-sk */
 	enum netlock_method network_lock; /* --network-lock (NETLOCK_AUTO: default) */
 	bool file_locks;  /* --file-locks */
+	bool tcp_established; /* --tcp-established */
 	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
 	const char *track_mem;
 	/* The parent image, relative to dir (made DIR/parent). */

@@ -79,6 +79,7 @@ struct files_dump_ctx {
 	bool shell_job;		/* --shell-job: terminals may be dumped */
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	bool file_locks;	/* --file-locks: held locks are saved, else refused */
+	bool tcp_established;	/* --tcp-established: TCP connections saved (tcp.c) */
 	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
 	int nr_tree_pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
@@ -92,6 +93,12 @@ int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id);
 int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_name,
 		    uint32_t *id);
 int files_dump_fini(struct files_dump_ctx *fc);
+/*
+ * The tree runs on (a failed dump, --leave-running): what the dump put in
+ * a state of its own goes back (TCP sockets leave repair mode). Call
+ * before the tree is released.
+ */
+int files_dump_resume(struct files_dump_ctx *fc);
 void files_dump_free(struct files_dump_ctx *fc);
 
 /* One restored task, as files_load() needs it. */
@@ -111,6 +118,8 @@ struct files_rst_ctx {
 	bool shell_job;
 	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
 	bool file_locks;	/* --file-locks: filelocks.img may be restored */
+	bool tcp_established;	/* --tcp-established: TCP connections restored */
+	bool tcp_close;		/* --tcp-close: ... as closed sockets */
 	int svc_fd_base;
 	int status_fd;
 	/* The restored inode of a memfd (an fd in amber), or -1. */

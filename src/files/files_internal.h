@@ -149,6 +149,9 @@ struct files_dump {
 	struct img *file_locks;
 	struct dumped_lock *locks;
 	int nr_locks;
+	/* tcp.c: amber's copies of the sockets put in repair mode */
+	int *tcp_repaired;
+	int nr_tcp_repaired;
 };
 
 /* ---- restore ---- */
@@ -162,6 +165,14 @@ struct rfile {
 	int ghost_fd;  /* the recreated unlinked file, >= svc_fd_base */
 	bool shared;   /* open before fork even if one task has it (epoll.c) */
 	bool in_flight; /* carried by a queued unix message: opened by amber */
+	struct rtcp *tcp; /* an established TCP socket's stream (tcp.c) */
+};
+
+/* tcp.c: a TCP connection's tcp-stream image, from load until rst_free */
+struct rtcp {
+	struct TcpStreamEntry *e;
+	uint8_t *data;	/* the receive queue, then the send queue */
+	bool repaired;	/* in repair mode, until finish */
 };
 
 struct rdata {
@@ -279,6 +290,19 @@ int files_locks_dump_fini(struct files_dump_ctx *fc);
 void files_locks_dump_free(struct files_dump_ctx *fc);
 int files_locks_load(struct files_rst_ctx *fc); /* after every fdinfo image */
 void files_locks_rst_free(struct files_rst *fr);
+
+/* tcp.c: the stream of an established TCP socket (inet.c calls these) */
+struct sockaddr;
+const char *files_tcp_state_name(int state);
+int files_tcp_state(int sk); /* tcpi_state, or -errno */
+int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino);
+void files_tcp_dump_free(struct files_dump *st);
+int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf); /* rf->tcp */
+int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
+		      const struct sockaddr *src, unsigned sl,
+		      const struct sockaddr *dst, unsigned dl);
+int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t);
+void files_tcp_free(struct rfile *rf);
 
 /* fown.c: the file owner and its signal, for every type (found by name), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);

@@ -10,10 +10,14 @@
  * tree shares amber's network namespace), options set, bound, then
  * listen()ed or connect()ed.
  *
+ * Established TCP sockets with --tcp-established: their stream is
+ * tcp.c's (TCP_REPAIR).
+ *
  * Refused, naming fd, type and pid: any other protocol (raw, ping,
- * UDP-Lite, SCTP), a TCP socket that is neither listening nor closed
- * (established or in a handshake: needs TCP_REPAIR), UDP data in flight.
- * A listener's backlog comes from sock_diag (inet_diag, matched by inode).
+ * UDP-Lite, SCTP), a TCP socket in a handshake or half closed (the state
+ * is named), an established one without --tcp-established, UDP data in
+ * flight. A listener's backlog comes from sock_diag (inet_diag, matched
+ * by inode).
  */
 #define LOG_PREFIX "inet: "
 #include <arpa/inet.h>
@@ -131,18 +135,24 @@ static void fill_sk_opts(int sk, SkOptsEntry *o)
 	}
 }
 
-static const char *refuse_why(const struct fd_desc *d, int sk, int type, int proto, bool peer)
+static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int proto,
+			      int tcp_state, char *buf, size_t len)
 {
 	int inq = 0;
 
 	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
 	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
 		return "inet socket of this type/protocol";
-	if (type == SOCK_STREAM && peer)
+	if (type == SOCK_STREAM && tcp_state == INET_ESTABLISHED && !fc->tcp_established)
 		return "established TCP socket (needs --tcp-established)";
+	if (type == SOCK_STREAM && tcp_state != INET_ESTABLISHED && tcp_state != INET_TCP_LISTEN &&
+	    tcp_state != INET_TCP_CLOSE) {
+		snprintf(buf, len, "TCP socket in state %s (only listening, closed and "
+			 "established ones are saved)", files_tcp_state_name(tcp_state));
+		return buf;
+	}
 	if (type == SOCK_DGRAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
 		return "UDP socket with queued datagrams";
-	(void)d;
 	return NULL;
 }
 
@@ -157,9 +167,10 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
 	uint32_t saddr[4], daddr[4];
 	cleanup_close int sk = files_getfd(d);
-	int type, proto;
+	int type, proto, tcp_state = 0, ret;
 	bool peer, listening;
 	const char *why;
+	char why_buf[128];
 
 	if (sk < 0)
 		return sk;
@@ -169,7 +180,13 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	if (getsockname(sk, (void *)&src, &sl))
 		return -errno;
 	peer = !getpeername(sk, (void *)&dst, &dl);
-	why = refuse_why(d, sk, type, proto, peer);
+	/* The kernel's state, not getpeername(): a connecting socket has no peer name yet. */
+	if (type == SOCK_STREAM && proto == IPPROTO_TCP) {
+		tcp_state = files_tcp_state(sk);
+		if (tcp_state < 0)
+			return tcp_state;
+	}
+	why = refuse_why(fc, sk, type, proto, tcp_state, why_buf, sizeof(why_buf));
 	if (why) {
 		pr_err("fd %d of pid %d: %s (type %d, protocol %d) is not supported yet\n", d->fd,
 		       d->pid, why, type, proto);
@@ -206,6 +223,11 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	fe.isk = &ie;
 	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u\n", d->fd,
 		 d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port);
+	if (tcp_state == INET_ESTABLISHED) {
+		ret = files_tcp_dump(fc, sk, d, ie.ino);
+		if (ret)
+			return ret;
+	}
 	return files_write_entry(fc, &fe);
 }
 
@@ -221,7 +243,8 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	const InetSkEntry *e = fe->isk;
 	bool ok = e && (e->family == AF_INET || e->family == AF_INET6) &&
 		  ((e->type == SOCK_STREAM && e->proto == IPPROTO_TCP &&
-		    (e->state == INET_TCP_LISTEN || e->state == INET_TCP_CLOSE)) ||
+		    (e->state == INET_TCP_LISTEN || e->state == INET_TCP_CLOSE ||
+		     (e->state == INET_ESTABLISHED && e->n_dst_addr && e->dst_port))) ||
 		   (e->type == SOCK_DGRAM && e->proto == IPPROTO_UDP &&
 		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
@@ -289,17 +312,36 @@ static void set_sk_opts(int sk, const InetSkEntry *e)
 #undef SET_IF
 }
 
-static int open_isk(const InetSkEntry *e)
+static bool is_tcp_conn(const InetSkEntry *e)
 {
-	struct sockaddr_storage ss;
-	socklen_t l;
-	int sk = socket(e->family, e->type | SOCK_CLOEXEC, e->proto);
+	return e->type == SOCK_STREAM && e->state == INET_ESTABLISHED;
+}
+
+static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	const InetSkEntry *e = rf->fe->isk;
+	struct sockaddr_storage ss, ds;
+	socklen_t l, dl;
+	int sk = socket(e->family, e->type | SOCK_CLOEXEC, e->proto), ret;
 
 	if (sk < 0) {
 		pr_perror("inet socket %u: socket", e->ino);
 		return -errno;
 	}
 	set_sk_opts(sk, e);
+	if (is_tcp_conn(e) && !rf->tcp) /* --tcp-close: a closed socket, as CRIU's */
+		return sk;
+	if (is_tcp_conn(e)) {
+		l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
+		dl = img_to_addr(e->family, e->dst_addr, e->n_dst_addr, e->dst_port, &ds);
+		ret = files_tcp_restore(sk, e, rf->tcp, (void *)&ss, l, (void *)&ds, dl);
+		if (ret) {
+			close(sk);
+			return ret;
+		}
+		return sk;
+	}
+	(void)fc;
 	l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
 	if (e->src_port && bind(sk, (void *)&ss, l)) {
 		pr_perror("inet socket %u: bind to port %u", e->ino, e->src_port);
@@ -332,7 +374,7 @@ static int inet_prepare(struct files_rst_ctx *fc)
 
 		if (rf->fe->type != FD_TYPES__INETSK)
 			continue;
-		sk = open_isk(rf->fe->isk);
+		sk = open_isk(fc, rf);
 		if (sk < 0)
 			return sk;
 		rf->svc_fd = files_move_high(sk, fc->svc_fd_base);
@@ -340,6 +382,70 @@ static int inet_prepare(struct files_rst_ctx *fc)
 			return rf->svc_fd;
 	}
 	return 0;
+}
+
+/*
+ * At load, before anything exists: an established connection needs
+ * --tcp-established (its stream image, checked now) or --tcp-close.
+ */
+static int inet_load(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		const InetSkEntry *e = rf->fe->isk;
+		int ret;
+
+		if (rf->fe->type != FD_TYPES__INETSK || !is_tcp_conn(e) || fc->tcp_close)
+			continue;
+		if (!fc->tcp_established) {
+			pr_err("the images hold an established TCP connection (socket %u, port %u "
+			       "to %u): restore with --tcp-established, or --tcp-close\n",
+			       e->ino, e->src_port, e->dst_port);
+			return -EINVAL;
+		}
+		ret = files_tcp_load(fc, rf);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Every task exists: the connections leave repair mode (tcp.c), the lock goes next. */
+static int inet_finish(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int n = 0;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		int ret;
+
+		if (rf->fe->type != FD_TYPES__INETSK || !rf->tcp || rf->svc_fd < 0)
+			continue;
+		ret = files_tcp_finish(rf->svc_fd, rf->fe->isk, rf->tcp);
+		if (ret)
+			return ret;
+		n++;
+	}
+	if (n)
+		pr_info("%d TCP connection(s) restored\n", n);
+	return 0;
+}
+
+static void inet_rst_free(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; fr && i < fr->nr_files; i++)
+		files_tcp_free(&fr->files[i]);
+}
+
+static void inet_dump_free(struct files_dump_ctx *fc)
+{
+	if (fc->st)
+		files_tcp_dump_free(fc->st);
 }
 
 static uint32_t inet_flags(struct files_rst *fr, const FileEntry *fe)
@@ -353,7 +459,11 @@ const struct files_type files_inet_type = {
 	.name = "inet socket",
 	.match = inet_match,
 	.dump = inet_dump,
+	.dump_free = inet_dump_free,
 	.check = inet_check,
+	.load = inet_load,
 	.prepare = inet_prepare,
+	.finish = inet_finish,
+	.rst_free = inet_rst_free,
 	.flags = inet_flags,
 };

@@ -51,6 +51,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(IPC_VAR, "ipcns-var-%lu.img", IPC_VAR),
 	IMG_ENTRY(NETDEV, "netdev-%lu.img", NETDEV),
 	IMG_ENTRY(FILE_LOCKS, "filelocks.img", FILE_LOCKS),
+	IMG_ENTRY(TCP_STREAM, "tcp-stream-%lx.img", TCP_STREAM),
 };
 
 const char *img_type_name(enum img_type type)

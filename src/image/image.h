@@ -51,6 +51,7 @@ enum img_type {
 	IMG_IPC_VAR,
 	IMG_NETDEV,
 	IMG_FILE_LOCKS,
+	IMG_TCP_STREAM,
 	IMG_NR_TYPES,
 };
 

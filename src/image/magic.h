@@ -75,6 +75,9 @@
  *                                              the message (no raw payload)
  * filelocks.img             FILE_LOCKS         file_lock_entry per held lock
  *                                              (--file-locks)
+ * tcp-stream-%x.img (ino)   TCP_STREAM         1 tcp_stream_entry, then
+ *                                              inq_len + outq_len raw bytes
+ *                                              (--tcp-established)
  * ghost-file-%x.img (id)    GHOST_FILE         1 ghost_file_entry; if !chunks
  *                                              the file content follows raw
  *                                              up to EOF; if chunks, then
@@ -128,6 +131,7 @@
 #define IPC_VAR_MAGIC	   0x53115007
 #define NETDEV_MAGIC	   0x57373951
 #define FILE_LOCKS_MAGIC   0x54323616
+#define TCP_STREAM_MAGIC   0x51465506
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

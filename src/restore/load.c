@@ -289,6 +289,8 @@ static int load_files(struct rst_ctx *rc)
 					    .shell_job = rc->opts && rc->opts->shell_job,
 					    .ext_unix_sk = rc->opts && rc->opts->ext_unix_sk,
 					    .file_locks = rc->opts && rc->opts->file_locks,
+					    .tcp_established = rc->opts && rc->opts->tcp_established,
+					    .tcp_close = rc->opts && rc->opts->tcp_close,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc };

@@ -47,6 +47,8 @@ struct restore_opts {
 	bool shell_job;
 	bool ext_unix_sk;	 /* --ext-unix-sk */
 	bool file_locks;	 /* --file-locks */
+	bool tcp_established;	 /* --tcp-established */
+	bool tcp_close;		 /* --tcp-close */
 	bool lazy;		 /* --lazy-pages */
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */

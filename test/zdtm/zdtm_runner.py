@@ -279,7 +279,7 @@ def state_diff(before, after):
 
 # Options a test needs on dump, pre-dump and restore (as CRIU's .desc
 # "opts"), by the test's name prefix.
-TEST_AMBER_OPTS = {"file_locks": ["--file-locks"]}
+TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"]}
 
 
 def test_amber_opts(name, action):

@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Established TCP connections (--tcp-established), through TCP_REPAIR:
+ * the stream half of an inet socket, saved in CRIU's tcp-stream-INO.img.
+ *
+ * Dump (the tree frozen, its connections behind the network lock): the
+ * socket goes into repair mode, where reading it neither consumes data
+ * nor sends anything; both queues' end sequence numbers (TCP_QUEUE_SEQ),
+ * their contents (MSG_PEEK on the selected queue: the send queue holds
+ * the unacknowledged and the unsent data), the negotiated options
+ * (TCP_INFO), MSS clamp, timestamp and window (TCP_REPAIR_WINDOW) are
+ * read. A socket closed in repair mode vanishes without a FIN or a RST,
+ * so once the dump succeeded the killed tree leaves the peer waiting for
+ * the restore; when the tree runs on (a failed dump, --leave-running)
+ * the sockets leave repair mode first (files_dump_resume()).
+ *
+ * Restore: a new socket in repair mode gets both queues' start sequence
+ * numbers, is bound and connect()ed (which in repair mode sends nothing
+ * and makes it ESTABLISHED), gets its options, the receive queue and the
+ * sent part of the send queue back, then its window. Once every task
+ * exists (finish), repair mode is left, which sends a window probe, and
+ * the unsent tail of the send queue is written normally; the network lock
+ * goes right after. --tcp-close restores such sockets closed instead.
+ *
+ * Only ESTABLISHED is saved: the half-closed states (FIN_WAIT1/2,
+ * CLOSE_WAIT, LAST_ACK, CLOSING) and handshakes are refused, naming the
+ * state.
+ */
+#define LOG_PREFIX "tcp: "
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/sockios.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "files/files_internal.h"
+#include "tcp-stream.pb-c.h"
+
+#ifndef TCPOPT_MSS
+#define TCPOPT_MSS	 2
+#define TCPOPT_WINDOW	 3
+#define TCPOPT_SACK_PERM 4
+#define TCPOPT_TIMESTAMP 8
+#endif
+#ifndef TCP_TIMESTAMP
+#define TCP_TIMESTAMP 24
+#endif
+
+/* Bounds on what an image may ask for (the kernel's tcp_rmem/wmem maxima are far below). */
+#define TCP_MAX_QUEUE (256u << 20)
+#define TCP_MAX_WSCALE 14
+
+static const char *const tcp_state_names[] = {
+	[1] = "ESTABLISHED", [2] = "SYN_SENT",	 [3] = "SYN_RECV",   [4] = "FIN_WAIT1",
+	[5] = "FIN_WAIT2",   [6] = "TIME_WAIT",	 [7] = "CLOSE",	     [8] = "CLOSE_WAIT",
+	[9] = "LAST_ACK",    [10] = "LISTEN",	 [11] = "CLOSING",   [12] = "NEW_SYN_RECV",
+};
+
+const char *files_tcp_state_name(int state)
+{
+	if (state > 0 && state < (int)ARRAY_SIZE(tcp_state_names) && tcp_state_names[state])
+		return tcp_state_names[state];
+	return "unknown";
+}
+
+int files_tcp_state(int sk)
+{
+	struct tcp_info ti = {};
+	socklen_t l = sizeof(ti);
+
+	if (getsockopt(sk, IPPROTO_TCP, TCP_INFO, &ti, &l))
+		return -errno;
+	return ti.tcpi_state;
+}
+
+static int set_int(int sk, int level, int opt, int v)
+{
+	return setsockopt(sk, level, opt, &v, sizeof(v)) ? -errno : 0;
+}
+
+static int get_u32(int sk, int opt, uint32_t *v)
+{
+	socklen_t l = sizeof(*v);
+
+	return getsockopt(sk, IPPROTO_TCP, opt, v, &l) ? -errno : 0;
+}
+
+/* ---- dump ---- */
+
+/* Peeks queue @q (TCP_RECV_QUEUE or TCP_SEND_QUEUE) of a socket in repair mode. */
+static int peek_queue(int sk, int q, uint32_t *seq, uint8_t *buf, uint32_t len)
+{
+	ssize_t n = 0;
+
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, q) || get_u32(sk, TCP_QUEUE_SEQ, seq))
+		return -errno;
+	if (len) {
+		n = recv(sk, buf, len, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0)
+			return -errno;
+	}
+	return n == (ssize_t)len ? 0 : -EAGAIN;
+}
+
+static int read_stream(int sk, TcpStreamEntry *e, uint8_t **data)
+{
+	struct tcp_repair_window w;
+	struct tcp_info ti = {};
+	socklen_t l = sizeof(ti);
+	int inq = 0, outq = 0, unsent = 0, v;
+	int ret;
+
+	if (ioctl(sk, SIOCINQ, &inq) || ioctl(sk, SIOCOUTQ, &outq) ||
+	    ioctl(sk, SIOCOUTQNSD, &unsent) || inq < 0 || outq < 0 || unsent < 0 || unsent > outq)
+		return -errno ? -errno : -EIO;
+	if ((uint32_t)inq > TCP_MAX_QUEUE || (uint32_t)outq > TCP_MAX_QUEUE)
+		return -EFBIG;
+	*data = malloc((size_t)inq + outq + 1);
+	if (!*data)
+		return -ENOMEM;
+	e->inq_len = inq;
+	e->outq_len = outq;
+	e->has_unsq_len = true;
+	e->unsq_len = unsent;
+	ret = peek_queue(sk, TCP_RECV_QUEUE, &e->inq_seq, *data, inq);
+	if (!ret)
+		ret = peek_queue(sk, TCP_SEND_QUEUE, &e->outq_seq, *data + inq, outq);
+	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	if (ret)
+		return ret;
+	if (getsockopt(sk, IPPROTO_TCP, TCP_INFO, &ti, &l))
+		return -errno;
+	e->opt_mask = ti.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE);
+	e->snd_wscale = ti.tcpi_snd_wscale;
+	e->has_rcv_wscale = true;
+	e->rcv_wscale = ti.tcpi_rcv_wscale;
+	/* In repair mode TCP_MAXSEG reads the MSS clamp. */
+	if (get_u32(sk, TCP_MAXSEG, &e->mss_clamp))
+		return -errno;
+	e->has_timestamp = !get_u32(sk, TCP_TIMESTAMP, &e->timestamp);
+	l = sizeof(w);
+	if (!getsockopt(sk, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &l)) {
+		e->has_snd_wl1 = e->has_snd_wnd = e->has_max_window = true;
+		e->has_rcv_wnd = e->has_rcv_wup = true;
+		e->snd_wl1 = w.snd_wl1;
+		e->snd_wnd = w.snd_wnd;
+		e->max_window = w.max_window;
+		e->rcv_wnd = w.rcv_wnd;
+		e->rcv_wup = w.rcv_wup;
+	}
+	l = sizeof(v);
+	e->has_nodelay = !getsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &v, &l);
+	e->nodelay = v;
+	l = sizeof(v);
+	e->has_cork = !getsockopt(sk, IPPROTO_TCP, TCP_CORK, &v, &l);
+	e->cork = v;
+	return 0;
+}
+
+/* Repair mode off without a window probe: the tree resumes as if never stopped. */
+static void repair_off(int sk)
+{
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
+		pr_perror("can't take socket fd %d out of repair mode", sk);
+}
+
+int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino)
+{
+	struct files_dump *st = fc->st;
+	TcpStreamEntry e = TCP_STREAM_ENTRY__INIT;
+	cleanup_free uint8_t *data = NULL;
+	struct img *img;
+	int *n, keep, ret;
+
+	n = realloc(st->tcp_repaired, (st->nr_tcp_repaired + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	st->tcp_repaired = n;
+	keep = fcntl(sk, F_DUPFD_CLOEXEC, 0);
+	if (keep < 0)
+		return -errno;
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
+		ret = -errno;
+		pr_perror("fd %d of pid %d: TCP_REPAIR (needs CAP_NET_ADMIN)", d->fd, d->pid);
+		close(keep);
+		return ret;
+	}
+	/* Kept to leave repair mode if the tree runs on, and to close it silently if not. */
+	st->tcp_repaired[st->nr_tcp_repaired++] = keep;
+	ret = read_stream(sk, &e, &data);
+	if (ret) {
+		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
+		       strerror(-ret));
+		return ret;
+	}
+	img = img_open(fc->dirfd, IMG_TCP_STREAM, true, ino);
+	if (!img)
+		return -errno;
+	ret = img_write_msg(img, &e.base);
+	if (!ret && e.inq_len + e.outq_len)
+		ret = img_write_raw(img, data, (size_t)e.inq_len + e.outq_len);
+	if (img_close(img) && !ret)
+		ret = -EIO;
+	pr_debug("fd %d of pid %d: connection %u: in %u bytes (seq %u), out %u (%u unsent, seq "
+		 "%u), options %#x, mss %u\n", d->fd, d->pid, ino, e.inq_len, e.inq_seq,
+		 e.outq_len, e.unsq_len, e.outq_seq, e.opt_mask, e.mss_clamp);
+	return ret;
+}
+
+int files_dump_resume(struct files_dump_ctx *fc)
+{
+	struct files_dump *st = fc->st;
+
+	for (int i = 0; st && i < st->nr_tcp_repaired; i++)
+		repair_off(st->tcp_repaired[i]);
+	if (st && st->nr_tcp_repaired)
+		pr_info("%d TCP connection(s) out of repair mode: the tree runs on\n",
+			st->nr_tcp_repaired);
+	return 0;
+}
+
+void files_tcp_dump_free(struct files_dump *st)
+{
+	for (int i = 0; i < st->nr_tcp_repaired; i++)
+		close(st->tcp_repaired[i]);
+	free(st->tcp_repaired);
+	st->tcp_repaired = NULL;
+	st->nr_tcp_repaired = 0;
+}
+
+/* ---- restore ---- */
+
+static bool stream_ok(const TcpStreamEntry *e)
+{
+	return e->inq_len <= TCP_MAX_QUEUE && e->outq_len <= TCP_MAX_QUEUE &&
+	       (!e->has_unsq_len || e->unsq_len <= e->outq_len) &&
+	       e->snd_wscale <= TCP_MAX_WSCALE &&
+	       (!e->has_rcv_wscale || e->rcv_wscale <= TCP_MAX_WSCALE) &&
+	       e->mss_clamp > 0 && e->mss_clamp < 65536 &&
+	       !(e->opt_mask & ~(TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE));
+}
+
+int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	const InetSkEntry *ie = rf->fe->isk;
+	struct rtcp *t = calloc(1, sizeof(*t));
+	ProtobufCMessage *m = NULL;
+	struct img *img;
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	rf->tcp = t;
+	img = img_open(fc->dirfd, IMG_TCP_STREAM, false, ie->ino);
+	if (!img) {
+		pr_err("TCP connection %u (file %u): no tcp-stream-%x.img\n", ie->ino, ie->id,
+		       ie->ino);
+		return -errno ? -errno : -ENOENT;
+	}
+	ret = img_read_msg(img, &tcp_stream_entry__descriptor, &m);
+	if (ret == 1 && !stream_ok((TcpStreamEntry *)m))
+		ret = -EBADMSG;
+	if (ret == 1) {
+		t->e = (TcpStreamEntry *)m;
+		t->data = malloc((size_t)t->e->inq_len + t->e->outq_len + 1);
+		ret = t->data ? img_read_raw(img, t->data, (size_t)t->e->inq_len + t->e->outq_len)
+			      : -ENOMEM;
+	} else if (ret >= 0) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		ret = -EBADMSG;
+	}
+	img_close(img);
+	if (ret)
+		pr_err("tcp-stream-%x.img (TCP connection of file %u) is malformed: %s\n", ie->ino,
+		       ie->id, strerror(-ret));
+	return ret;
+}
+
+void files_tcp_free(struct rfile *rf)
+{
+	if (!rf->tcp)
+		return;
+	if (rf->tcp->e)
+		tcp_stream_entry__free_unpacked(rf->tcp->e, NULL);
+	free(rf->tcp->data);
+	free(rf->tcp);
+	rf->tcp = NULL;
+}
+
+/* Fills queue @q in repair mode; the receive queue in chunks it can take. */
+static int fill_queue(int sk, int q, const uint8_t *buf, uint32_t len)
+{
+	size_t chunk = 64 << 10;
+
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, q))
+		return -errno;
+	while (len) {
+		ssize_t n = send(sk, buf, min((size_t)len, chunk), MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOMEM && chunk > 1024) {
+			chunk /= 2;
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
+		      const struct sockaddr *src, socklen_t sl,
+		      const struct sockaddr *dst, socklen_t dl)
+{
+	const TcpStreamEntry *e = t->e;
+	uint32_t sent = e->outq_len - (e->has_unsq_len ? e->unsq_len : 0);
+	struct tcp_repair_opt opts[4];
+	int nr = 0, ret;
+
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
+		pr_perror("TCP connection %u: TCP_REPAIR (needs CAP_NET_ADMIN)", ie->ino);
+		return -errno;
+	}
+	/* The queues' starts: the data put back below moves them to their saved ends. */
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
+	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->inq_seq - e->inq_len) ||
+	    set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->outq_seq - e->outq_len)) {
+		pr_perror("TCP connection %u: TCP_QUEUE_SEQ", ie->ino);
+		return -errno;
+	}
+	/* Repair mode binds even where a listener holds the port (SK_FORCE_REUSE). */
+	if (bind(sk, src, sl)) {
+		ret = -errno;
+		if (errno != EADDRNOTAVAIL ||
+		    set_int(sk, ie->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			    ie->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND, 1) ||
+		    bind(sk, src, sl)) {
+			pr_err("TCP connection %u: bind to port %u: %s\n", ie->ino, ie->src_port,
+			       strerror(-ret));
+			return ret;
+		}
+	}
+	if (connect(sk, dst, dl)) {
+		pr_perror("TCP connection %u: connect in repair mode to port %u", ie->ino,
+			  ie->dst_port);
+		return -errno;
+	}
+	opts[nr++] = (struct tcp_repair_opt){ TCPOPT_MSS, e->mss_clamp };
+	if (e->opt_mask & TCPI_OPT_WSCALE)
+		opts[nr++] = (struct tcp_repair_opt){ TCPOPT_WINDOW,
+						      e->snd_wscale | (e->rcv_wscale << 16) };
+	if (e->opt_mask & TCPI_OPT_SACK)
+		opts[nr++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERM, 0 };
+	if (e->opt_mask & TCPI_OPT_TIMESTAMPS)
+		opts[nr++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts, nr * sizeof(opts[0]))) {
+		pr_perror("TCP connection %u: TCP_REPAIR_OPTIONS", ie->ino);
+		return -errno;
+	}
+	if (e->has_timestamp && set_int(sk, IPPROTO_TCP, TCP_TIMESTAMP, e->timestamp)) {
+		pr_perror("TCP connection %u: TCP_TIMESTAMP", ie->ino);
+		return -errno;
+	}
+	ret = fill_queue(sk, TCP_RECV_QUEUE, t->data, e->inq_len);
+	if (!ret)
+		ret = fill_queue(sk, TCP_SEND_QUEUE, t->data + e->inq_len, sent);
+	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	if (ret) {
+		pr_err("TCP connection %u: can't put its queued data back: %s\n", ie->ino,
+		       strerror(-ret));
+		return ret;
+	}
+	if (e->has_snd_wl1 && e->has_snd_wnd && e->has_max_window && e->has_rcv_wnd &&
+	    e->has_rcv_wup) {
+		struct tcp_repair_window w = { e->snd_wl1, e->snd_wnd, e->max_window, e->rcv_wnd,
+					       e->rcv_wup };
+
+		if (setsockopt(sk, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w))) {
+			pr_perror("TCP connection %u: TCP_REPAIR_WINDOW", ie->ino);
+			return -errno;
+		}
+	}
+	if (e->has_nodelay && e->nodelay)
+		set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (e->has_cork && e->cork)
+		set_int(sk, IPPROTO_TCP, TCP_CORK, 1);
+	t->repaired = true;
+	return 0;
+}
+
+int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t)
+{
+	const TcpStreamEntry *e = t->e;
+	uint32_t unsent = e->has_unsq_len ? e->unsq_len : 0;
+	const uint8_t *p = t->data + e->inq_len + (e->outq_len - unsent);
+
+	if (!t->repaired)
+		return 0;
+	/* Leaving repair mode sends a window probe: the peer learns we are back. */
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) {
+		pr_perror("TCP connection %u: leaving repair mode", ie->ino);
+		return -errno;
+	}
+	t->repaired = false;
+	/* Never sent before the dump: sent now, as the task would have. */
+	while (unsent) {
+		ssize_t n = send(sk, p, unsent, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			pr_perror("TCP connection %u: sending its %u unsent bytes", ie->ino, unsent);
+			return n < 0 ? -errno : -EIO;
+		}
+		p += n;
+		unsent -= n;
+	}
+	return 0;
+}
