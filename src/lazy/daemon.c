@@ -408,6 +408,7 @@ static int load(struct lazy_daemon *d)
 	d->ro.dir = d->o->dir;
 	d->ro.lazy = true; /* refuse what it cannot serve */
 	d->ro.file_locks = true; /* the daemon takes no locks: the restore checks its option */
+	d->ro.tcp_close = true;	 /* nor restores connections: the restore loads their streams */
 	d->rc.opts = &d->ro;
 	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
 	if (d->o->page_server) {

@@ -13,9 +13,9 @@ the lock itself; a SIGKILLed amber leaves it, and `amber net-unlock` or a
 connection then works again: the peer's data comes back echoed. skip
 takes no lock, and a tree without connections gets no table.
 
-Until established TCP sockets can be dumped (--tcp-established), every
-dump of this tree stops at amber's refusal after the lock was taken: the
-tests of the successful paths skip with that reason when amber prints it.
+The successful paths dump the connection with --tcp-established: the
+lock stays until the restore has put the connection back, and the peer,
+which never saw a reset, talks to the restored tree.
 """
 
 import json
@@ -37,7 +37,6 @@ ADDR6_A, ADDR6_B = "fd00:213:7::1", "fd00:213:7::2"
 TARGETS = {"4": (ADDR_B, ADDR_B), "6": (ADDR6_B, ADDR6_B),
            "mapped": ("::ffff:" + ADDR_B, ADDR_B)}
 TCP_ESTABLISHED = 1
-REFUSAL = "needs --tcp-established"
 
 TREE = """
 import socket, sys
@@ -311,16 +310,14 @@ FAULTS = [("dump-core", "nftables"), ("dump-core", "iptables"), ("dump-mm", "nft
 @pytest.mark.parametrize("stage,method", FAULTS, ids=[f"{s}-{m}" for s, m in FAULTS])
 def test_failed_dump_unlocks(conn, imgdir, stage, method):
     r, log = amber(imgdir, ["dump", "-t", conn.tree.pid, "-D", imgdir, "--network-lock",
-                            method], "dump.log", fault=stage)
+                            method, "--tcp-established"], "dump.log", fault=stage)
     assert r.returncode == 1 and "dump failed" in log, log
+    assert f"fault injected at stage {stage}" in log, log
     assert f"network locked ({method}, 1 connection(s))" in log, log
     assert_unlocked(conn.peer.port, imgdir)
+    # the connection left repair mode before the tree ran again
     conn.works("after-failure")
     no_sanitizer_reports(imgdir)
-    if f"fault injected at stage {stage}" not in log:
-        assert REFUSAL in log, log
-        pytest.skip(f"{REFUSAL} (branch tcp): the dump stopped at the refusal of the "
-                    f"established socket before stage {stage}; the lock was removed")
 
 
 def test_skip_takes_no_lock(conn, imgdir):
@@ -365,25 +362,18 @@ def test_no_connection_no_table(netns, imgdir):
 
 
 def dump_established(imgdir, pid, extra):
-    """A dump with --tcp-established, or a skip if amber can't dump one yet."""
     args = ["dump", "-t", pid, "-D", imgdir, "--tcp-established", *extra]
     r, log = amber(imgdir, args, "dump.log")
-    if r.returncode == 2 and "tcp-established" in log:
-        args.remove("--tcp-established")
-        r, log = amber(imgdir, args, "dump.log")
-    if r.returncode and REFUSAL in log:
-        pytest.skip(f"{REFUSAL} (branch tcp): amber refuses the established socket")
     assert r.returncode == 0, log
-    return "--tcp-established" in args
 
 
 def test_dump_keeps_lock_restore_removes(conn, imgdir):
-    tcp_opt = dump_established(imgdir, conn.tree.pid, [])
+    dump_established(imgdir, conn.tree.pid, [])
     conn.tree.wait(30)
     assert_locked("nftables", conn.peer.port)
     assert_dropped(conn.peer)
-    r, log = amber(imgdir, ["restore", "-d", "-D", imgdir] +
-                   (["--tcp-established"] if tcp_opt else []), "restore.log")
+    r, log = amber(imgdir, ["restore", "-d", "-D", imgdir, "--tcp-established"],
+                   "restore.log")
     try:
         assert r.returncode == 0, log
         assert_unlocked(conn.peer.port, imgdir)

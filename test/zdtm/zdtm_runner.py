@@ -753,8 +753,9 @@ class RemoteLazy(Lazy):
         dst = run.dir / "dst"
         dst.mkdir(mode=0o700)
         for p in run.imgdir.iterdir():
+            # amber.netlock: the lock this host's restore removes
             if p.is_file() and not p.name.startswith("pages-") and \
-                    (p.suffix == ".img" or p.name == "amber.sums"):
+                    (p.suffix == ".img" or p.name in ("amber.sums", "amber.netlock")):
                 shutil.copy2(p, dst / p.name)
         token = make_token(run)
         proc, port, log, out, f = start_page_server(run, run.imgdir, token,
