@@ -279,7 +279,9 @@ def state_diff(before, after):
 
 # Options a test needs on dump, pre-dump and restore (as CRIU's .desc
 # "opts"), by the test's name prefix.
-TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"]}
+TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"],
+                   "nginx_server": ["--tcp-established"],
+                   "redis_server": ["--tcp-established"]}
 
 
 def test_amber_opts(name, action):
