@@ -55,6 +55,8 @@ static const struct opt_use {
 	{ "ext_unix_sk", F_DUMP | F_RST },
 	{ "shell_job", F_DUMP | F_RST },
 	{ "file_locks", F_DUMP | F_RST },
+	{ "tcp_established", F_DUMP | F_PRE | F_RST },
+	{ "tcp_close", F_RST },
 	{ "network_lock", F_DUMP | F_RST },
 	{ "log_level", F_ALL },
 	{ "log_file", F_ALL },

@@ -213,6 +213,7 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.shell_job = o->shell_job;
 	d.ext_unix_sk = o->ext_unix_sk;
 	d.file_locks = o->file_locks;
+	d.tcp_established = o->tcp_established;
 	d.network_lock = network_lock_from(o);
 	d.track_mem = o->track_mem ? "auto" : NULL;
 	d.prev_images_dir = o->parent_img;
@@ -260,6 +261,8 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.shell_job = o->shell_job;
 	r.ext_unix_sk = o->ext_unix_sk;
 	r.file_locks = o->file_locks;
+	r.tcp_established = o->tcp_established;
+	r.tcp_close = o->tcp_close;
 	r.network_lock = network_lock_from(o);
 	r.lazy_pages = o->lazy_pages;
 	ret = notify(s, o, "pre-restore", 0);
