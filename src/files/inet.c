@@ -343,6 +343,12 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 	}
 	(void)fc;
 	l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
+	/*
+	 * The killed tree's own closed connections may hold the port in
+	 * TIME_WAIT: bind as with SO_REUSEADDR, then put the saved value back.
+	 */
+	if (e->type == SOCK_STREAM && e->src_port)
+		setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
 	if (e->src_port && bind(sk, (void *)&ss, l)) {
 		pr_perror("inet socket %u: bind to port %u", e->ino, e->src_port);
 		goto err;
@@ -351,6 +357,9 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 		pr_perror("inet socket %u: listen", e->ino);
 		goto err;
 	}
+	if (e->type == SOCK_STREAM && e->src_port)
+		setsockopt(sk, SOL_SOCKET, SO_REUSEADDR,
+			   &(int){ e->opts->has_reuseaddr && e->opts->reuseaddr }, sizeof(int));
 	if (e->state == INET_ESTABLISHED) {
 		l = img_to_addr(e->family, e->dst_addr, e->n_dst_addr, e->dst_port, &ss);
 		if (connect(sk, (void *)&ss, l)) {

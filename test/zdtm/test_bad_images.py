@@ -180,7 +180,7 @@ def dumped_source(request, name, dump_args=()):
         run.exit_status.pop(pid, None)
     reap_all()
     src = Source(name, run, imgdir, pids)
-    src.restore_args = [a for a in dump_args if a == "--file-locks"]
+    src.restore_args = [a for a in dump_args if a in ("--file-locks", "--tcp-established")]
     yield src
     src.cleanup()
     run.finish(not request.session.testsfailed)
@@ -696,3 +696,76 @@ def test_bad_inet_entry(inet_source):
                        input=json.dumps(img).encode(), capture_output=True)
         bad += source.problems(f"files.img: inet socket with bad {what}", d, True)
     assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(scope="module")
+def tcp_source(request):
+    yield from dumped_source(request, "socket_tcp", ["--tcp-established"])
+
+
+def set_stream(field, value):
+    def fn(entries):
+        entries[0][field] = value
+    return fn
+
+
+def drop_extra(entries):
+    entries[0]["extra"]["inq"] = ""  # inq_len bytes promised, none there
+
+
+TCP_CASES = [
+    ("queue longer than the file", drop_extra, ["truncated", "tcp-stream"]),
+    ("receive queue of 1 GiB", set_stream("inq_len", 1 << 30), ["tcp-stream"]),
+    ("unsent part beyond the send queue", set_stream("unsq_len", 1 << 20), ["tcp-stream"]),
+    ("window scale 15", set_stream("snd_wscale", 15), ["tcp-stream"]),
+    ("MSS 0", set_stream("mss_clamp", 0), ["tcp-stream"]),
+    ("unknown option bits", set_stream("opt_mask", 0x80), ["tcp-stream"]),
+]
+
+
+@pytest.mark.parametrize("what,fn,want", TCP_CASES, ids=[c[0] for c in TCP_CASES])
+def test_tcp_stream_semantic(tcp_source, what, fn, want):
+    """A TCP connection's stream image that makes no sense is refused at
+    load, before any task or socket exists (no sums: crit re-encodes)."""
+    d = tcp_source.copy(sums=False)
+    victim = sorted(d.glob("tcp-stream-*.img"))[0]
+    rewrite(victim, fn)
+    bad = tcp_source.problems(f"{victim.name}: {what}", d, True, want)
+    assert not bad, "\n".join(bad)
+
+
+def test_tcp_needs_option(tcp_source):
+    """Images holding connections are refused without --tcp-established
+    (or --tcp-close), naming the option."""
+    d = tcp_source.copy()
+    args, tcp_source.restore_args = tcp_source.restore_args, []
+    try:
+        bad = tcp_source.problems("no --tcp-established", d, True, ["--tcp-established"])
+    finally:
+        tcp_source.restore_args = args
+    assert not bad, "\n".join(bad)
+
+
+def test_tcp_close(tcp_source):
+    """--tcp-close: the tree comes back, its connections as closed sockets
+    (no established connection of its own); the listeners listen again."""
+    d = tcp_source.copy()
+    args, tcp_source.restore_args = tcp_source.restore_args, ["--tcp-close"]
+    try:
+        rc, log, out = tcp_source.restore(d)
+        assert rc == 0, f"restore with --tcp-close failed ({rc}):\n{tail(d / 'restore.log')}"
+        ss = subprocess.run(["ss", "-tanpH"], capture_output=True, text=True).stdout
+        mine = [l for l in ss.splitlines() if f"pid={tcp_source.root}," in l]
+        assert mine and all(l.split()[0] == "LISTEN" for l in mine), ss
+        assert len(mine) == 3, mine
+        socks = [p for p in Path(f"/proc/{tcp_source.root}/fd").iterdir()
+                 if os.readlink(p).startswith("socket:")]
+        assert len(socks) == 9, socks  # 3 listeners, 6 closed ends
+    finally:
+        tcp_source.restore_args = args
+        tcp_source.cleanup()
+
+
+def test_tcp_pristine_restores(tcp_source):
+    """Last: the untouched images restore and the test passes."""
+    pristine_restores(tcp_source)
