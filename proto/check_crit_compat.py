@@ -48,12 +48,16 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
                        # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
                        # file_entry by its id only (type and pidfd unknown to it)
-                       "pidfd_entry"}
+                       "pidfd_entry",
+                       # CRIU 4.x images/tcp-stream.proto
+                       "tcp_opts_entry"}
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
                      ("inventory_entry", "dump_criu_run_id"),
-                     ("file_entry", "pidfd")}
+                     ("file_entry", "pidfd"),
+                     ("ip_opts_entry", "pktinfo"), ("ip_opts_entry", "tos"),
+                     ("ip_opts_entry", "ttl"), ("inet_sk_entry", "tcp_opts")}
 # Enum values of CRIU newer than Debian's 3.17 (same number as upstream).
 NEWER_CRIU_ENUM_VALUES = {("fd_types", "PIDFD")}
 AMBER_OWN_FIELDS |= NEWER_CRIU_FIELDS

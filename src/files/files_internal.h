@@ -291,6 +291,18 @@ void files_locks_dump_free(struct files_dump_ctx *fc);
 int files_locks_load(struct files_rst_ctx *fc); /* after every fdinfo image */
 void files_locks_rst_free(struct files_rst *fr);
 
+/* sockopts.c: SOL_SOCKET options of any socket (sk_opts_entry) */
+struct files_sk_opts {
+	SkOptsEntry e;
+	char dev[16];	  /* SO_BINDTODEVICE (IFNAMSIZ) */
+	uint64_t *filter; /* SO_GET_FILTER, malloc'ed */
+};
+int files_sk_opts_dump(int sk, struct files_sk_opts *so);
+void files_sk_opts_free(struct files_sk_opts *so);
+bool files_sk_opts_ok(const SkOptsEntry *o); /* at load */
+/* @what and @id name the socket in errors. */
+int files_sk_opts_restore(int sk, const SkOptsEntry *o, const char *what, uint32_t id);
+
 /* tcp.c: the stream of an established TCP socket (inet.c calls these) */
 struct sockaddr;
 const char *files_tcp_state_name(int state);

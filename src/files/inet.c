@@ -111,28 +111,35 @@ static uint32_t listen_backlog(int family, uint32_t ino)
 	return backlog;
 }
 
-static void fill_sk_opts(int sk, SkOptsEntry *o)
+/*
+ * TCP_* options of any TCP socket, in tcp_opts_entry and (keepalive, for
+ * CRIU 3.x readers) in sk_opts_entry; IP-level ones in ip_opts_entry.
+ */
+static void fill_tcp_opts(int sk, SkOptsEntry *o, TcpOptsEntry *t)
 {
-	o->so_sndbuf = get_int(sk, SOL_SOCKET, SO_SNDBUF);
-	o->so_rcvbuf = get_int(sk, SOL_SOCKET, SO_RCVBUF);
-	o->has_reuseaddr = true;
-	o->reuseaddr = get_int(sk, SOL_SOCKET, SO_REUSEADDR);
-	o->has_so_reuseport = true;
-	o->so_reuseport = get_int(sk, SOL_SOCKET, SO_REUSEPORT);
-	o->has_so_broadcast = true;
-	o->so_broadcast = get_int(sk, SOL_SOCKET, SO_BROADCAST);
-	o->has_so_keepalive = true;
-	o->so_keepalive = get_int(sk, SOL_SOCKET, SO_KEEPALIVE);
-	o->has_so_priority = true;
-	o->so_priority = get_int(sk, SOL_SOCKET, SO_PRIORITY);
-	o->has_so_mark = true;
-	o->so_mark = get_int(sk, SOL_SOCKET, SO_MARK);
-	if (get_int(sk, SOL_SOCKET, SO_PROTOCOL) == IPPROTO_TCP) {
-		o->has_tcp_keepcnt = o->has_tcp_keepidle = o->has_tcp_keepintvl = true;
-		o->tcp_keepcnt = get_int(sk, IPPROTO_TCP, TCP_KEEPCNT);
-		o->tcp_keepidle = get_int(sk, IPPROTO_TCP, TCP_KEEPIDLE);
-		o->tcp_keepintvl = get_int(sk, IPPROTO_TCP, TCP_KEEPINTVL);
-	}
+	t->has_nodelay = t->has_cork = true;
+	t->nodelay = get_int(sk, IPPROTO_TCP, TCP_NODELAY);
+	t->cork = get_int(sk, IPPROTO_TCP, TCP_CORK);
+	t->has_keepcnt = t->has_keepidle = t->has_keepintvl = true;
+	t->keepcnt = get_int(sk, IPPROTO_TCP, TCP_KEEPCNT);
+	t->keepidle = get_int(sk, IPPROTO_TCP, TCP_KEEPIDLE);
+	t->keepintvl = get_int(sk, IPPROTO_TCP, TCP_KEEPINTVL);
+	o->has_tcp_keepcnt = o->has_tcp_keepidle = o->has_tcp_keepintvl = true;
+	o->tcp_keepcnt = t->keepcnt;
+	o->tcp_keepidle = t->keepidle;
+	o->tcp_keepintvl = t->keepintvl;
+}
+
+static void fill_ip_opts(int sk, int family, IpOptsEntry *ipo)
+{
+	bool v6 = family == AF_INET6;
+	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+
+	ipo->has_freebind = ipo->has_pktinfo = ipo->has_tos = ipo->has_ttl = true;
+	ipo->freebind = get_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND);
+	ipo->pktinfo = get_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO);
+	ipo->tos = get_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS);
+	ipo->ttl = get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL);
 }
 
 static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int proto,
@@ -159,7 +166,8 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	InetSkEntry ie = INET_SK_ENTRY__INIT;
-	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
+	struct files_sk_opts so;
+	TcpOptsEntry tcpo = TCP_OPTS_ENTRY__INIT;
 	IpOptsEntry ipo = IP_OPTS_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
@@ -211,24 +219,30 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		ie.has_v6only = true;
 		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
 	}
-	ipo.has_freebind = true;
-	ipo.freebind = get_int(sk, d->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-			       d->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND);
+	fill_ip_opts(sk, d->family, &ipo);
 	ie.ip_opts = &ipo;
-	fill_sk_opts(sk, &opts);
+	ret = files_sk_opts_dump(sk, &so);
+	if (ret) {
+		files_sk_opts_free(&so);
+		return ret;
+	}
+	if (proto == IPPROTO_TCP) {
+		fill_tcp_opts(sk, &so.e, &tcpo);
+		ie.tcp_opts = &tcpo;
+	}
 	ie.fown = &fown;
-	ie.opts = &opts;
+	ie.opts = &so.e;
 	fe.type = FD_TYPES__INETSK;
 	fe.id = *id;
 	fe.isk = &ie;
 	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u\n", d->fd,
 		 d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port);
-	if (tcp_state == INET_ESTABLISHED) {
+	if (tcp_state == INET_ESTABLISHED)
 		ret = files_tcp_dump(fc, sk, d, ie.ino);
-		if (ret)
-			return ret;
-	}
-	return files_write_entry(fc, &fe);
+	if (!ret)
+		ret = files_write_entry(fc, &fe);
+	files_sk_opts_free(&so);
+	return ret;
 }
 
 /* ---- restore ---- */
@@ -249,7 +263,7 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
 		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
-		  e->opts;
+		  e->opts && files_sk_opts_ok(e->opts);
 
 	(void)fc;
 	return files_check_sub(fe, ok, e ? e->id : 0);
@@ -277,39 +291,61 @@ static socklen_t img_to_addr(uint32_t family, const uint32_t *addr, size_t n, ui
 	return sizeof(*a);
 }
 
-static void set_sk_opts(int sk, const InetSkEntry *e)
+static int set_int(int sk, int lvl, int opt, int v, const InetSkEntry *e, const char *name)
+{
+	if (!setsockopt(sk, lvl, opt, &v, sizeof(v)))
+		return 0;
+	pr_perror("inet socket %u: %s %d", e->ino, name, v);
+	return -errno;
+}
+
+static int set_sk_opts(int sk, const InetSkEntry *e)
 {
 	const SkOptsEntry *o = e->opts;
-	int v, sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2;
+	const IpOptsEntry *ip = e->ip_opts;
+	const TcpOptsEntry *t = e->tcp_opts;
+	bool v6 = e->family == AF_INET6;
+	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP, ret;
 
-	if (sndbuf && setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (rcvbuf && setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-#define SET_IF(has, val, lvl, opt)                                      \
-	do {                                                            \
-		v = (val);                                              \
-		if ((has) && v)                                         \
-			setsockopt(sk, (lvl), (opt), &v, sizeof(v));    \
-	} while (0)
-	SET_IF(o->has_reuseaddr, o->reuseaddr, SOL_SOCKET, SO_REUSEADDR);
-	SET_IF(o->has_so_reuseport, o->so_reuseport, SOL_SOCKET, SO_REUSEPORT);
-	SET_IF(o->has_so_broadcast, o->so_broadcast, SOL_SOCKET, SO_BROADCAST);
-	SET_IF(o->has_so_keepalive, o->so_keepalive, SOL_SOCKET, SO_KEEPALIVE);
-	SET_IF(o->has_so_priority, o->so_priority, SOL_SOCKET, SO_PRIORITY);
-	SET_IF(o->has_so_mark, o->so_mark, SOL_SOCKET, SO_MARK);
-	SET_IF(o->has_tcp_keepcnt, o->tcp_keepcnt, IPPROTO_TCP, TCP_KEEPCNT);
-	SET_IF(o->has_tcp_keepidle, o->tcp_keepidle, IPPROTO_TCP, TCP_KEEPIDLE);
-	SET_IF(o->has_tcp_keepintvl, o->tcp_keepintvl, IPPROTO_TCP, TCP_KEEPINTVL);
-	if (e->ip_opts)
-		SET_IF(e->ip_opts->has_freebind, e->ip_opts->freebind,
-		       e->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-		       e->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND);
-	if (e->family == AF_INET6 && e->has_v6only) {
-		v = e->v6only;
-		setsockopt(sk, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	ret = files_sk_opts_restore(sk, o, "inet socket", e->ino);
+	if (ret)
+		return ret;
+	if (e->proto == IPPROTO_TCP) {
+		/* tcp_opts when there (CRIU 4.x), else sk_opts' keepalive fields */
+		uint32_t cnt = t && t->has_keepcnt ? t->keepcnt : o->has_tcp_keepcnt ? o->tcp_keepcnt : 0;
+		uint32_t idle = t && t->has_keepidle ? t->keepidle : o->has_tcp_keepidle ? o->tcp_keepidle : 0;
+		uint32_t intvl = t && t->has_keepintvl ? t->keepintvl
+						       : o->has_tcp_keepintvl ? o->tcp_keepintvl : 0;
+
+		if ((cnt && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPCNT, cnt, e, "TCP_KEEPCNT"))) ||
+		    (idle && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPIDLE, idle, e, "TCP_KEEPIDLE"))) ||
+		    (intvl && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPINTVL, intvl, e,
+					     "TCP_KEEPINTVL"))))
+			return ret;
+		if (t && t->has_nodelay && t->nodelay &&
+		    (ret = set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1, e, "TCP_NODELAY")))
+			return ret;
+		if (t && t->has_cork && t->cork &&
+		    (ret = set_int(sk, IPPROTO_TCP, TCP_CORK, 1, e, "TCP_CORK")))
+			return ret;
 	}
-#undef SET_IF
+	if (ip && ip->has_freebind && ip->freebind &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND, 1, e, "IP_FREEBIND")))
+		return ret;
+	if (ip && ip->has_pktinfo && ip->pktinfo &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1, e, "IP_PKTINFO")))
+		return ret;
+	/* Only a value changed from the default: a new socket's is the system's. */
+	if (ip && ip->has_tos && ip->tos &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS, ip->tos, e, "IP_TOS")))
+		return ret;
+	if (ip && ip->has_ttl && ip->ttl != (uint32_t)get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL) &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL, ip->ttl, e, "IP_TTL")))
+		return ret;
+	if (v6 && e->has_v6only &&
+	    (ret = set_int(sk, IPPROTO_IPV6, IPV6_V6ONLY, e->v6only, e, "IPV6_V6ONLY")))
+		return ret;
+	return 0;
 }
 
 static bool is_tcp_conn(const InetSkEntry *e)
@@ -328,7 +364,11 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 		pr_perror("inet socket %u: socket", e->ino);
 		return -errno;
 	}
-	set_sk_opts(sk, e);
+	ret = set_sk_opts(sk, e);
+	if (ret) {
+		close(sk);
+		return ret;
+	}
 	if (is_tcp_conn(e) && !rf->tcp) /* --tcp-close: a closed socket, as CRIU's */
 		return sk;
 	if (is_tcp_conn(e)) {

@@ -273,35 +273,6 @@ static int resolve_name(const struct fd_desc *d, const struct usk_diag *u, UnixS
 	return 0;
 }
 
-static void fill_opts(int sk, SkOptsEntry *o)
-{
-	struct timeval tv;
-	socklen_t l;
-	int v;
-
-	l = sizeof(v);
-	if (!getsockopt(sk, SOL_SOCKET, SO_SNDBUF, &v, &l))
-		o->so_sndbuf = v;
-	l = sizeof(v);
-	if (!getsockopt(sk, SOL_SOCKET, SO_RCVBUF, &v, &l))
-		o->so_rcvbuf = v;
-	l = sizeof(tv);
-	if (!getsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, &l)) {
-		o->so_snd_tmo_sec = tv.tv_sec;
-		o->so_snd_tmo_usec = tv.tv_usec;
-	}
-	l = sizeof(tv);
-	if (!getsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, &l)) {
-		o->so_rcv_tmo_sec = tv.tv_sec;
-		o->so_rcv_tmo_usec = tv.tv_usec;
-	}
-	l = sizeof(v);
-	if (!getsockopt(sk, SOL_SOCKET, SO_PASSCRED, &v, &l) && v) {
-		o->has_so_passcred = true;
-		o->so_passcred = true;
-	}
-}
-
 static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t id,
 			const struct usk_diag *u)
 {
@@ -344,7 +315,7 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 		    struct usk_diag *u, uint32_t *id)
 {
 	UnixSkEntry ue = UNIX_SK_ENTRY__INIT;
-	SkOptsEntry opts = SK_OPTS_ENTRY__INIT;
+	struct files_sk_opts so = {};
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FilePermsEntry perms = FILE_PERMS_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
@@ -354,9 +325,12 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	ret = fix_queued_client(sk, d, u);
 	if (!ret)
 		ret = resolve_name(d, u, &ue, &perms, dir, sizeof(dir));
-	fill_opts(sk, &opts);
-	if (ret)
+	if (!ret)
+		ret = files_sk_opts_dump(sk, &so);
+	if (ret) {
+		files_sk_opts_free(&so);
 		return ret;
+	}
 	*id = files_new_id(fc);
 	ue.id = *id;
 	ue.ino = d->st.st_ino;
@@ -366,7 +340,7 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	ue.peer = u->peer;
 	ue.backlog = u->state == USK_TCP_LISTEN ? u->backlog : 0;
 	ue.fown = &fown;
-	ue.opts = &opts;
+	ue.opts = &so.e;
 	ue.has_shutdown = u->shutdown != 0;
 	ue.shutdown = u->shutdown & 3;
 	fe.type = FD_TYPES__UNIXSK;
@@ -379,6 +353,7 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 		ret = unix_dump_queue(fc, sk, d, u->type, *id);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
+	files_sk_opts_free(&so);
 	pr_debug("unix socket %u: type %u state %u peer %u name %d bytes%s\n", ue.ino, ue.type,
 		 ue.state, ue.peer, u->namelen, ue.deleted ? " (deleted)" : "");
 	return ret;

@@ -18,7 +18,8 @@
 
 int unix_check(struct files_rst_ctx *fc, const FileEntry *fe)
 {
-	return files_check_sub(fe, fe->usk, fe->usk ? fe->usk->id : 0);
+	return files_check_sub(fe, fe->usk && fe->usk->opts && files_sk_opts_ok(fe->usk->opts),
+			       fe->usk ? fe->usk->id : 0);
 }
 
 static const char *bad_entry(const UnixSkEntry *u)

@@ -186,30 +186,19 @@ static int bind_name(int sk, const UnixSkEntry *u)
 	return ret;
 }
 
-static void set_opts(int sk, SkOptsEntry *o)
-{
-	struct timeval snd = { o->so_snd_tmo_sec, o->so_snd_tmo_usec };
-	struct timeval rcv = { o->so_rcv_tmo_sec, o->so_rcv_tmo_usec };
-	/* The kernel doubles what it is given; the image has the doubled value. */
-	int sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2, one = 1;
-
-	if (sndbuf && setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (rcvbuf && setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
-		setsockopt(sk, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
-	if (o->has_so_passcred && o->so_passcred)
-		setsockopt(sk, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-}
-
 static int set_fd(struct usk_rst *r, struct rfile *rf, int fd)
 {
+	int ret;
+
 	if (fd < 0) {
 		pr_perror("unix socket %u", usk(rf)->ino);
 		return -errno;
 	}
-	set_opts(fd, usk(rf)->opts);
+	ret = files_sk_opts_restore(fd, usk(rf)->opts, "unix socket", usk(rf)->ino);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
 	rf->svc_fd = files_move_high(fd, r->fc->svc_fd_base);
 	return rf->svc_fd < 0 ? rf->svc_fd : 0;
 }
