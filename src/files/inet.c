@@ -22,6 +22,8 @@
 #define LOG_PREFIX "inet: "
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/icmp.h>
+#include <linux/icmpv6.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -39,6 +41,9 @@
 
 #define INET_TCP_LISTEN 10 /* the kernel's TCP_LISTEN, as CRIU saves it */
 #define INET_TCP_CLOSE	7
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
 #define INET_ESTABLISHED 1
 
 static bool inet_match(const struct fd_desc *d)
@@ -142,13 +147,53 @@ static void fill_ip_opts(int sk, int family, IpOptsEntry *ipo)
 	ipo->ttl = get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL);
 }
 
+/*
+ * What amber saves: TCP, and datagram sockets (UDP, UDP-Lite, ICMP
+ * "ping" sockets, raw sockets of any protocol) without queued datagrams.
+ */
+static bool is_dgram_kind(int type, int proto)
+{
+	return (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
+				       proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)) ||
+	       type == SOCK_RAW;
+}
+
+/* Raw sockets' own options: IP_HDRINCL, IP_NODEFRAG, the ICMP type filters. */
+static int fill_raw_opts(int sk, int family, int proto, IpOptsRawEntry *r, uint32_t *filter)
+{
+	socklen_t l;
+
+	r->has_hdrincl = r->has_nodefrag = true;
+	if (family == AF_INET) {
+		r->hdrincl = get_int(sk, IPPROTO_IP, IP_HDRINCL);
+		r->nodefrag = get_int(sk, IPPROTO_IP, IP_NODEFRAG);
+	} else {
+		r->hdrincl = get_int(sk, IPPROTO_IPV6, IPV6_HDRINCL);
+		r->has_nodefrag = false;
+		/* An offset the kernel computes checksums at: CRIU keeps a bool only. */
+		if (proto != IPPROTO_ICMPV6 && get_int(sk, IPPROTO_IPV6, IPV6_CHECKSUM) != -1)
+			return -EOPNOTSUPP;
+	}
+	l = 8 * sizeof(uint32_t);
+	if (family == AF_INET && proto == IPPROTO_ICMP)
+		l = sizeof(uint32_t);
+	if ((proto == IPPROTO_ICMP && family == AF_INET) ||
+	    (proto == IPPROTO_ICMPV6 && family == AF_INET6)) {
+		if (getsockopt(sk, family == AF_INET ? SOL_RAW : IPPROTO_ICMPV6,
+			       family == AF_INET ? ICMP_FILTER : ICMPV6_FILTER, filter, &l))
+			return -errno;
+		r->n_icmpv_filter = l / sizeof(uint32_t);
+		r->icmpv_filter = filter;
+	}
+	return 0;
+}
+
 static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int proto,
 			      int tcp_state, char *buf, size_t len)
 {
 	int inq = 0;
 
-	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
-	    !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
+	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !is_dgram_kind(type, proto))
 		return "inet socket of this type/protocol";
 	if (type == SOCK_STREAM && tcp_state == INET_ESTABLISHED && !fc->tcp_established)
 		return "established TCP socket (needs --tcp-established)";
@@ -158,8 +203,8 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 			 "established ones are saved)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
-	if (type == SOCK_DGRAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
-		return "UDP socket with queued datagrams";
+	if (type != SOCK_STREAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
+		return "datagram or raw socket with queued datagrams";
 	return NULL;
 }
 
@@ -169,6 +214,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	struct files_sk_opts so;
 	TcpOptsEntry tcpo = TCP_OPTS_ENTRY__INIT;
 	IpOptsEntry ipo = IP_OPTS_ENTRY__INIT;
+	IpOptsRawEntry rawo = IP_OPTS_RAW_ENTRY__INIT;
+	uint32_t icmp_filter[8];
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	struct sockaddr_storage src = {}, dst = {};
@@ -221,6 +268,16 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	}
 	fill_ip_opts(sk, d->family, &ipo);
 	ie.ip_opts = &ipo;
+	if (type == SOCK_RAW) {
+		ret = fill_raw_opts(sk, d->family, proto, &rawo, icmp_filter);
+		if (ret) {
+			pr_err("fd %d of pid %d: raw socket (protocol %d): %s\n", d->fd, d->pid,
+			       proto, ret == -EOPNOTSUPP ? "IPV6_CHECKSUM is set: not supported"
+							: strerror(-ret));
+			return ret;
+		}
+		ipo.raw = &rawo;
+	}
 	ret = files_sk_opts_dump(sk, &so);
 	if (ret) {
 		files_sk_opts_free(&so);
@@ -259,8 +316,9 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 		  ((e->type == SOCK_STREAM && e->proto == IPPROTO_TCP &&
 		    (e->state == INET_TCP_LISTEN || e->state == INET_TCP_CLOSE ||
 		     (e->state == INET_ESTABLISHED && e->n_dst_addr && e->dst_port))) ||
-		   (e->type == SOCK_DGRAM && e->proto == IPPROTO_UDP &&
+		   (is_dgram_kind(e->type, e->proto) &&
 		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
+		  (!e->ip_opts || !e->ip_opts->raw || e->ip_opts->raw->n_icmpv_filter <= 8) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
 		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
 		  e->opts && files_sk_opts_ok(e->opts);
@@ -342,7 +400,24 @@ static int set_sk_opts(int sk, const InetSkEntry *e)
 	if (ip && ip->has_ttl && ip->ttl != (uint32_t)get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL) &&
 	    (ret = set_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL, ip->ttl, e, "IP_TTL")))
 		return ret;
-	if (v6 && e->has_v6only &&
+	if (ip && ip->raw && e->type == SOCK_RAW) {
+		const IpOptsRawEntry *r = ip->raw;
+
+		if (r->has_hdrincl && r->hdrincl &&
+		    (ret = set_int(sk, lvl, v6 ? IPV6_HDRINCL : IP_HDRINCL, 1, e, "IP_HDRINCL")))
+			return ret;
+		if (!v6 && r->has_nodefrag && r->nodefrag &&
+		    (ret = set_int(sk, lvl, IP_NODEFRAG, 1, e, "IP_NODEFRAG")))
+			return ret;
+		if (r->n_icmpv_filter &&
+		    setsockopt(sk, v6 ? IPPROTO_ICMPV6 : SOL_RAW, v6 ? ICMPV6_FILTER : ICMP_FILTER,
+			       r->icmpv_filter, r->n_icmpv_filter * sizeof(uint32_t))) {
+			pr_perror("inet socket %u: ICMP filter", e->ino);
+			return -errno;
+		}
+	}
+	/* Only a change: a raw socket (bound to its protocol from birth) refuses any. */
+	if (v6 && e->has_v6only && (int)e->v6only != get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY) &&
 	    (ret = set_int(sk, IPPROTO_IPV6, IPV6_V6ONLY, e->v6only, e, "IPV6_V6ONLY")))
 		return ret;
 	return 0;

@@ -97,9 +97,12 @@ CASES = {
                          "c = socket.create_connection(l.getsockname())\n"
                          "a, _ = l.accept()\ntime.sleep(1000)"], "python3:3",
                         "established TCP socket"),
-    "raw-socket": ([PY, "-c", "import socket, time\n"
-                    "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
-                    "time.sleep(1000)"], "python3:1", "inet socket of this type/protocol"),
+    # A connection its peer closed (CLOSE_WAIT): half-closed states are refused.
+    "tcp-close-wait": ([PY, "-c", "import socket, time\n"
+                        "l = socket.create_server(('127.0.0.1', 0))\n"
+                        "c = socket.create_connection(l.getsockname())\n"
+                        "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
+                       "TCP socket in state CLOSE_WAIT"),
     "netlink-socket": ([PY, "-c", "import socket, time\n"
                         "s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
                         "time.sleep(1000)"], "python3:1", "socket of family 16"),
