@@ -265,8 +265,10 @@ int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf)
 		return -errno ? -errno : -ENOENT;
 	}
 	ret = img_read_msg(img, &tcp_stream_entry__descriptor, &m);
-	if (ret == 1 && !stream_ok((TcpStreamEntry *)m))
+	if (ret == 1 && !stream_ok((TcpStreamEntry *)m)) {
+		protobuf_c_message_free_unpacked(m, NULL);
 		ret = -EBADMSG;
+	}
 	if (ret == 1) {
 		t->e = (TcpStreamEntry *)m;
 		t->data = malloc((size_t)t->e->inq_len + t->e->outq_len + 1);
