@@ -19,9 +19,11 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix*.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     memfd.c unix*.c inet.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
  *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
+ *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
+ *   tcp.c                        an established connection's stream (inet.c)
  *   file_lock.c                  --file-locks: filelocks.img (not a type)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
