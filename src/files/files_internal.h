@@ -282,7 +282,7 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
-extern const struct files_type files_inet_type;
+extern const struct files_type files_inet_type, files_netlink_type;
 extern const struct files_type files_pidfd_type; /* pidfd.c */
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */

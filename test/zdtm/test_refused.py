@@ -103,9 +103,16 @@ CASES = {
                         "c = socket.create_connection(l.getsockname())\n"
                         "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
                        "TCP socket in state CLOSE_WAIT"),
-    "netlink-socket": ([PY, "-c", "import socket, time\n"
+    "packet-socket": ([PY, "-c", "import socket, time\n"
+                       "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+                       "time.sleep(1000)"], "python3:1", "socket of family 17"),
+    # A netlink reply the task has not read yet.
+    "netlink-queued": ([PY, "-c", "import socket, struct, time\n"
                         "s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
-                        "time.sleep(1000)"], "python3:1", "socket of family 16"),
+                        "s.send(struct.pack('=LHHLLBxxx', 20, 18, 0x301, 1, 0, 0))\n"
+                        "s.recv(1, socket.MSG_PEEK)\n"
+                        "open('/proc/self/comm', 'w').write('nl-ready')\n"
+                        "time.sleep(1000)"], "nl-ready:1", "has messages queued"),
     # Anonymous-inode fds amber does not save: named with fd, kind and pid.
     "io_uring": (anon_fd("params = ctypes.create_string_buffer(120)\n"
                          "fd = libc.syscall(425, 8, params)"), "python3@io_uring", "io_uring"),
