@@ -118,6 +118,8 @@ struct amber_dump_opts {
 	bool file_locks;
 	/* Save established TCP connections through TCP_REPAIR (else they fail the dump). */
 	bool tcp_established;
+	/* Drop connections waiting in a listener's accept queue (else they fail the dump). */
+	bool skip_in_flight;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);

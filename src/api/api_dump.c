@@ -40,6 +40,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.network_lock = lock,
 		.file_locks = o->file_locks,
 		.tcp_established = o->tcp_established,
+		.skip_in_flight = o->skip_in_flight,
 		.track_mem = o->track_mem,
 		.prev_dir = o->prev_images_dir,
 		.cleanup = o->cleanup,

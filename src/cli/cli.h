@@ -45,6 +45,7 @@ enum {
 	OPT_NETWORK_LOCK,
 	OPT_TCP_ESTABLISHED,
 	OPT_TCP_CLOSE,
+	OPT_SKIP_IN_FLIGHT,
 };
 
 #define CLI_SEC_LONG_OPTS                                        \

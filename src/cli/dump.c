@@ -14,6 +14,7 @@ static const struct option dump_long_opts[] = {
 	{ "ext-unix-sk", no_argument, 0, 'X' },
 	{ "file-locks", no_argument, 0, 'l' },
 	{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
+	{ "skip-in-flight", no_argument, 0, OPT_SKIP_IN_FLIGHT },
 	{ "track-mem", optional_argument, 0, 'T' },
 	{ "prev-images-dir", required_argument, 0, 'P' },
 	{ "cleanup", no_argument, 0, 'C' },
@@ -66,6 +67,9 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case OPT_TCP_ESTABLISHED:
 		o->tcp_established = true;
+		return true;
+	case OPT_SKIP_IN_FLIGHT:
+		o->skip_in_flight = true;
 		return true;
 	}
 	return cli_endpoint_opt(c, &o->ps);

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  dump -t PID -D DIR              checkpoint the tree rooted at PID\n"
 		"       [--leave-running] [--shell-job] [--ext-unix-sk] [--file-locks]\n"
 		"       [--tcp-established]        TCP connections too (TCP_REPAIR)\n"
+		"       [--skip-in-flight]         drop connections not accepted yet\n"
 		"       [--network-lock nftables|iptables|skip]\n"
 		"                                  drop the TCP connections' packets until\n"
 		"                                  the restore (default: nftables, else iptables)\n"

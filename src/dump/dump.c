@@ -188,6 +188,7 @@ static int dump_tree(struct dump_ctx *dc)
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
 					     .file_locks = dc->opts->file_locks,
 					     .tcp_established = dc->opts->tcp_established,
+					     .skip_in_flight = dc->opts->skip_in_flight,
 					     .tree_pids = pids, .nr_tree_pids = dc->nr_tasks,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);

@@ -42,6 +42,7 @@ struct dump_opts {
 	enum netlock_method network_lock; /* --network-lock (NETLOCK_AUTO: default) */
 	bool file_locks;  /* --file-locks */
 	bool tcp_established; /* --tcp-established */
+	bool skip_in_flight;  /* --skip-in-flight */
 	/* Incremental: NULL, or "auto", "soft-dirty", "uffd-wp". */
 	const char *track_mem;
 	/* The parent image, relative to dir (made DIR/parent). */

@@ -80,6 +80,7 @@ struct files_dump_ctx {
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	bool file_locks;	/* --file-locks: held locks are saved, else refused */
 	bool tcp_established;	/* --tcp-established: TCP connections saved (tcp.c) */
+	bool skip_in_flight;	/* --skip-in-flight: drop connections not accepted yet */
 	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
 	int nr_tree_pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */

@@ -80,9 +80,10 @@ static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_
 
 /*
  * A listener's backlog from sock_diag (idiag_wqueue of a listening socket
- * is its max backlog), found by inode; SOMAXCONN when not found.
+ * is its max backlog, idiag_rqueue the connections waiting in its accept
+ * queue), found by inode; SOMAXCONN and 0 when not found.
  */
-static uint32_t listen_backlog(int family, uint32_t ino)
+static uint32_t listen_backlog(int family, uint32_t ino, uint32_t *pending)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -99,6 +100,7 @@ static uint32_t listen_backlog(int family, uint32_t ino)
 	bool done = false;
 	ssize_t n;
 
+	*pending = 0;
 	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req))
 		return backlog;
 	while (!done && (n = recv(nl, buf, sizeof(buf), 0)) > 0) {
@@ -109,8 +111,10 @@ static uint32_t listen_backlog(int family, uint32_t ino)
 				done = true;
 				break;
 			}
-			if (m->idiag_inode == ino)
+			if (m->idiag_inode == ino) {
 				backlog = m->idiag_wqueue;
+				*pending = m->idiag_rqueue;
+			}
 		}
 	}
 	return backlog;
@@ -255,7 +259,21 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ie.proto = proto;
 	ie.state = listening ? INET_TCP_LISTEN : peer ? INET_ESTABLISHED : INET_TCP_CLOSE;
 	ie.flags = d->flags;
-	ie.backlog = listening ? listen_backlog(d->family, d->st.st_ino) : 0;
+	if (listening) {
+		uint32_t pending;
+
+		ie.backlog = listen_backlog(d->family, d->st.st_ino, &pending);
+		/* As CRIU: connections no fd reaches would be reset when the tree dies. */
+		if (pending && !fc->skip_in_flight) {
+			pr_err("fd %d of pid %d: listening socket (port %u) has %u connection(s) "
+			       "not accepted yet (in flight): --skip-in-flight drops them\n", d->fd,
+			       d->pid, ntohs(((struct sockaddr_in *)&src)->sin_port), pending);
+			return -EBUSY;
+		}
+		if (pending)
+			pr_warn("fd %d of pid %d: %u connection(s) not accepted yet are dropped "
+				"(--skip-in-flight)\n", d->fd, d->pid, pending);
+	}
 	addr_to_img(&src, saddr, &ie.n_src_addr, &ie.src_port);
 	ie.src_addr = saddr;
 	if (peer) {

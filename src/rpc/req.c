@@ -57,6 +57,7 @@ static const struct opt_use {
 	{ "file_locks", F_DUMP | F_RST },
 	{ "tcp_established", F_DUMP | F_PRE | F_RST },
 	{ "tcp_close", F_RST },
+	{ "tcp_skip_in_flight", F_DUMP },
 	{ "network_lock", F_DUMP | F_RST },
 	{ "log_level", F_ALL },
 	{ "log_file", F_ALL },

@@ -214,6 +214,7 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.ext_unix_sk = o->ext_unix_sk;
 	d.file_locks = o->file_locks;
 	d.tcp_established = o->tcp_established;
+	d.skip_in_flight = o->tcp_skip_in_flight;
 	d.network_lock = network_lock_from(o);
 	d.track_mem = o->track_mem ? "auto" : NULL;
 	d.prev_images_dir = o->parent_img;

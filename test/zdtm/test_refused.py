@@ -21,6 +21,11 @@ from zdtm_runner import ZDTM_DIR, amber_path, proc_stat, read_text, sanitizer_en
 
 POSIX_TIMER = ZDTM_DIR / "helpers" / "posix_timer"
 PY = "/usr/bin/python3"
+# A client connected to a listener of the same process that never accepts it.
+IN_FLIGHT = ("import socket, time\n"
+             "l = socket.create_server(('127.0.0.1', 0))\n"
+             "c = socket.create_connection(l.getsockname())\n"
+             "time.sleep(1000)")
 
 
 def nr_sockets(pid):
@@ -97,6 +102,8 @@ CASES = {
                          "c = socket.create_connection(l.getsockname())\n"
                          "a, _ = l.accept()\ntime.sleep(1000)"], "python3:3",
                         "established TCP socket"),
+    # A connection in a listener's accept queue: no fd reaches it (as CRIU).
+    "tcp-in-flight": ([PY, "-c", IN_FLIGHT], "python3:2", "not accepted yet (in flight)"),
     # A connection its peer closed (CLOSE_WAIT): half-closed states are refused.
     "tcp-close-wait": ([PY, "-c", "import socket, time\n"
                         "l = socket.create_server(('127.0.0.1', 0))\n"
@@ -161,6 +168,39 @@ CASES = {
                         "d = tempfile.mkdtemp()\nfd = os.open(d, os.O_RDONLY)\n"
                         "os.rmdir(d)\ntime.sleep(1000)"], "python3@(deleted)", "unlinked"),
 }
+
+
+def test_skip_in_flight(tmp_path):
+    """--skip-in-flight: the dump drops the connection waiting in the
+    accept queue, says so, and the tree restores with its listener."""
+    p = subprocess.Popen([PY, "-c", IN_FLIGHT], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    try:
+        wait_for_exec(p.pid, "python3:2")
+        for verb in (["dump", "-t", str(p.pid), "--tcp-established", "--skip-in-flight"],
+                     ["restore", "-d", "--tcp-established"]):
+            log = imgdir / f"{verb[0]}.log"
+            r = subprocess.run([str(amber_path()), *verb, "-D", str(imgdir), "-v4", "-o",
+                                str(log)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, env=sanitizer_env(imgdir),
+                               timeout=60)
+            assert r.returncode == 0, read_text(log)
+            if verb[0] == "dump":
+                p.wait(30)
+                assert "1 connection(s) not accepted yet are dropped" in read_text(log)
+        assert nr_sockets(p.pid) == 2
+        st = proc_stat(p.pid)
+        assert st and st[0] in "SR", f"restored process in state {st}"
+    finally:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.kill()
+        p.wait()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
