@@ -309,7 +309,8 @@ int files_sk_opts_restore(int sk, const SkOptsEntry *o, const char *what, uint32
 struct sockaddr;
 const char *files_tcp_state_name(int state);
 int files_tcp_state(int sk); /* tcpi_state, or -errno */
-int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino);
+int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
+		   int state);
 void files_tcp_dump_free(struct files_dump *st);
 int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf); /* rf->tcp */
 int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,

@@ -45,6 +45,14 @@
 #define IPV6_HDRINCL 36
 #endif
 #define INET_ESTABLISHED 1
+#define INET_FIN_WAIT2	 5 /* we shut down writing, the peer acknowledged */
+#define INET_CLOSE_WAIT	 8 /* the peer shut down writing */
+
+/* The connection states tcp.c saves (TCP_REPAIR). */
+static bool tcp_conn_state(int state)
+{
+	return state == INET_ESTABLISHED || state == INET_FIN_WAIT2 || state == INET_CLOSE_WAIT;
+}
 
 static bool inet_match(const struct fd_desc *d)
 {
@@ -199,12 +207,16 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 
 	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !is_dgram_kind(type, proto))
 		return "inet socket of this type/protocol";
-	if (type == SOCK_STREAM && tcp_state == INET_ESTABLISHED && !fc->tcp_established)
-		return "established TCP socket (needs --tcp-established)";
-	if (type == SOCK_STREAM && tcp_state != INET_ESTABLISHED && tcp_state != INET_TCP_LISTEN &&
+	if (type == SOCK_STREAM && tcp_conn_state(tcp_state) && !fc->tcp_established) {
+		snprintf(buf, len, "%s TCP socket (needs --tcp-established)",
+			 tcp_state == INET_ESTABLISHED ? "established"
+						       : files_tcp_state_name(tcp_state));
+		return buf;
+	}
+	if (type == SOCK_STREAM && !tcp_conn_state(tcp_state) && tcp_state != INET_TCP_LISTEN &&
 	    tcp_state != INET_TCP_CLOSE) {
-		snprintf(buf, len, "TCP socket in state %s (only listening, closed and "
-			 "established ones are saved)", files_tcp_state_name(tcp_state));
+		snprintf(buf, len, "TCP socket in state %s (saved: listening, closed, "
+			 "ESTABLISHED, CLOSE_WAIT, FIN_WAIT2)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
 	if (type != SOCK_STREAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
@@ -258,6 +270,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ie.type = type;
 	ie.proto = proto;
 	ie.state = listening ? INET_TCP_LISTEN : peer ? INET_ESTABLISHED : INET_TCP_CLOSE;
+	if (tcp_conn_state(tcp_state))
+		ie.state = tcp_state;
 	ie.flags = d->flags;
 	if (listening) {
 		uint32_t pending;
@@ -312,8 +326,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	fe.isk = &ie;
 	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u\n", d->fd,
 		 d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port);
-	if (tcp_state == INET_ESTABLISHED)
-		ret = files_tcp_dump(fc, sk, d, ie.ino);
+	if (tcp_conn_state(tcp_state))
+		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
 	files_sk_opts_free(&so);
@@ -333,7 +347,7 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	bool ok = e && (e->family == AF_INET || e->family == AF_INET6) &&
 		  ((e->type == SOCK_STREAM && e->proto == IPPROTO_TCP &&
 		    (e->state == INET_TCP_LISTEN || e->state == INET_TCP_CLOSE ||
-		     (e->state == INET_ESTABLISHED && e->n_dst_addr && e->dst_port))) ||
+		     (tcp_conn_state(e->state) && e->n_dst_addr && e->dst_port))) ||
 		   (is_dgram_kind(e->type, e->proto) &&
 		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
 		  (!e->ip_opts || !e->ip_opts->raw || e->ip_opts->raw->n_icmpv_filter <= 8) &&
@@ -443,7 +457,7 @@ static int set_sk_opts(int sk, const InetSkEntry *e)
 
 static bool is_tcp_conn(const InetSkEntry *e)
 {
-	return e->type == SOCK_STREAM && e->state == INET_ESTABLISHED;
+	return e->type == SOCK_STREAM && tcp_conn_state(e->state);
 }
 
 static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)

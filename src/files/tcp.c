@@ -22,9 +22,10 @@
  * the unsent tail of the send queue is written normally; the network lock
  * goes right after. --tcp-close restores such sockets closed instead.
  *
- * Only ESTABLISHED is saved: the half-closed states (FIN_WAIT1/2,
- * CLOSE_WAIT, LAST_ACK, CLOSING) and handshakes are refused, naming the
- * state.
+ * ESTABLISHED, CLOSE_WAIT (the peer shut down writing) and FIN_WAIT2 (we
+ * did, the peer acknowledged) are saved; handshakes and FIN_WAIT1,
+ * LAST_ACK and CLOSING (our FIN not acknowledged yet) are refused,
+ * naming the state.
  */
 #define LOG_PREFIX "tcp: "
 #include <errno.h>
@@ -171,7 +172,8 @@ static void repair_off(int sk)
 		pr_perror("can't take socket fd %d out of repair mode", sk);
 }
 
-int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino)
+int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
+		   int state)
 {
 	struct files_dump *st = fc->st;
 	TcpStreamEntry e = TCP_STREAM_ENTRY__INIT;
@@ -208,9 +210,9 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 		ret = img_write_raw(img, data, (size_t)e.inq_len + e.outq_len);
 	if (img_close(img) && !ret)
 		ret = -EIO;
-	pr_debug("fd %d of pid %d: connection %u: in %u bytes (seq %u), out %u (%u unsent, seq "
-		 "%u), options %#x, mss %u\n", d->fd, d->pid, ino, e.inq_len, e.inq_seq,
-		 e.outq_len, e.unsq_len, e.outq_seq, e.opt_mask, e.mss_clamp);
+	pr_debug("fd %d of pid %d: connection %u (%s): in %u bytes (seq %u), out %u (%u unsent, "
+		 "seq %u), options %#x, mss %u\n", d->fd, d->pid, ino, files_tcp_state_name(state),
+		 e.inq_len, e.inq_seq, e.outq_len, e.unsq_len, e.outq_seq, e.opt_mask, e.mss_clamp);
 	return ret;
 }
 
@@ -332,10 +334,17 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		return -errno;
 	}
 	/* The queues' starts: the data put back below moves them to their saved ends. */
+	/*
+	 * The sequence numbers count a FIN as one byte: in FIN_WAIT2 the send
+	 * queue's end is past ours, which shutdown() below queues again. A
+	 * peer's FIN (CLOSE_WAIT) stays counted in the receive queue's end,
+	 * so the restored socket acknowledges it as the old one did.
+	 */
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
 	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->inq_seq - e->inq_len) ||
 	    set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
-	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->outq_seq - e->outq_len)) {
+	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ,
+		    e->outq_seq - e->outq_len - (ie->state == TCP_FIN_WAIT2))) {
 		pr_perror("TCP connection %u: TCP_QUEUE_SEQ", ie->ino);
 		return -errno;
 	}
@@ -390,6 +399,23 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 			pr_perror("TCP connection %u: TCP_REPAIR_WINDOW", ie->ino);
 			return -errno;
 		}
+	}
+	/*
+	 * FIN_WAIT2: our FIN, acknowledged before the dump, queued as sent
+	 * (repair mode, send queue selected); it is sent again after repair
+	 * mode and acknowledged again. CLOSE_WAIT: reads end after the queue
+	 * (the kernel is not told of the peer's FIN, the state reads
+	 * ESTABLISHED).
+	 */
+	if (ie->state == TCP_FIN_WAIT2 &&
+	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) || shutdown(sk, SHUT_WR))) {
+		pr_perror("TCP connection %u: FIN_WAIT2: shutdown in repair mode", ie->ino);
+		return -errno;
+	}
+	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
+	if (ie->state == TCP_CLOSE_WAIT && shutdown(sk, SHUT_RD)) {
+		pr_perror("TCP connection %u: CLOSE_WAIT: shutdown(SHUT_RD)", ie->ino);
+		return -errno;
 	}
 	if (e->has_nodelay && e->nodelay)
 		set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1);

@@ -104,12 +104,12 @@ CASES = {
                         "established TCP socket"),
     # A connection in a listener's accept queue: no fd reaches it (as CRIU).
     "tcp-in-flight": ([PY, "-c", IN_FLIGHT], "python3:2", "not accepted yet (in flight)"),
-    # A connection its peer closed (CLOSE_WAIT): half-closed states are refused.
+    # A connection its peer closed (CLOSE_WAIT), without --tcp-established.
     "tcp-close-wait": ([PY, "-c", "import socket, time\n"
                         "l = socket.create_server(('127.0.0.1', 0))\n"
                         "c = socket.create_connection(l.getsockname())\n"
                         "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
-                       "TCP socket in state CLOSE_WAIT"),
+                       "CLOSE_WAIT TCP socket (needs --tcp-established)"),
     "packet-socket": ([PY, "-c", "import socket, time\n"
                        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
                        "time.sleep(1000)"], "python3:1", "socket of family 17"),
