@@ -368,6 +368,15 @@ int files_dump_fini(struct files_dump_ctx *fc)
 	return ret ? ret : r;
 }
 
+int files_dump_resume(struct files_dump_ctx *fc)
+{
+	if (!fc->st)
+		return 0;
+	files_tcp_dump_resume(fc->st);
+	files_pty_dump_resume(fc);
+	return 0;
+}
+
 void files_dump_free(struct files_dump_ctx *fc)
 {
 	struct files_dump *fd = fc->st;

@@ -12,7 +12,7 @@
  * read. A socket closed in repair mode vanishes without a FIN or a RST,
  * so once the dump succeeded the killed tree leaves the peer waiting for
  * the restore; when the tree runs on (a failed dump, --leave-running)
- * the sockets leave repair mode first (files_dump_resume()).
+ * the sockets leave repair mode first (files_tcp_dump_resume()).
  *
  * Restore: a new socket in repair mode gets both queues' start sequence
  * numbers, is bound and connect()ed (which in repair mode sends nothing
@@ -216,16 +216,13 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	return ret;
 }
 
-int files_dump_resume(struct files_dump_ctx *fc)
+void files_tcp_dump_resume(struct files_dump *st)
 {
-	struct files_dump *st = fc->st;
-
-	for (int i = 0; st && i < st->nr_tcp_repaired; i++)
+	for (int i = 0; i < st->nr_tcp_repaired; i++)
 		repair_off(st->tcp_repaired[i]);
-	if (st && st->nr_tcp_repaired)
+	if (st->nr_tcp_repaired)
 		pr_info("%d TCP connection(s) out of repair mode: the tree runs on\n",
 			st->nr_tcp_repaired);
-	return 0;
 }
 
 void files_tcp_dump_free(struct files_dump *st)

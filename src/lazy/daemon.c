@@ -409,6 +409,7 @@ static int load(struct lazy_daemon *d)
 	d->ro.lazy = true; /* refuse what it cannot serve */
 	d->ro.file_locks = true; /* the daemon takes no locks: the restore checks its option */
 	d->ro.tcp_close = true;	 /* nor restores connections: the restore loads their streams */
+	d->ro.shell_job = true;	 /* nor terminals: the restore checks --shell-job */
 	d->rc.opts = &d->ro;
 	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
 	if (d->o->page_server) {

@@ -195,6 +195,9 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = files_restore_task(&rc->files, t - rc->tasks);
 	if (ret)
 		fail_task(rc, "restoring fds", ret);
+	ret = files_restore_ctty(&rc->files, t->pid);
+	if (ret)
+		fail_task(rc, "restoring the controlling terminal", ret);
 	ret = restore_fs(rc, t);
 	if (ret)
 		fail_task(rc, "restoring cwd/root", ret);

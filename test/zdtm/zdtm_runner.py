@@ -280,6 +280,7 @@ def state_diff(before, after):
 # Options a test needs on dump, pre-dump and restore (as CRIU's .desc
 # "opts"), by the test's name prefix.
 TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"],
+                   "shell_job": ["--shell-job"],
                    "nginx_server": ["--tcp-established"],
                    "redis_server": ["--tcp-established"]}
 
@@ -304,6 +305,7 @@ class Run:
         self.pid = None          # root of the tree
         self.root_start = None   # its start time: guards against pid reuse
         self.popen = None        # set when the root is our direct child
+        self.amber_stdin = None  # amber restore's stdin (a terminal for --shell-job)
         self.known_pids = set()  # every pid ever seen in the tree
         self.exit_status = {}    # pid -> wait status, when we reaped it
         self.logs = []           # amber logs and outputs, for diagnostics
@@ -415,7 +417,9 @@ class Run:
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:
             try:
-                rc = subprocess.run(cmd, cwd=self.imgdir, stdin=subprocess.DEVNULL,
+                stdin = self.amber_stdin if action == "restore" else None
+                rc = subprocess.run(cmd, cwd=self.imgdir,
+                                    stdin=subprocess.DEVNULL if stdin is None else stdin,
                                     stdout=f, stderr=subprocess.STDOUT,
                                     env=sanitizer_env(self.imgdir),
                                     timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
