@@ -131,7 +131,7 @@ static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 static int find_specials(struct rst_task *t, struct rst_task_args *a, size_t *park_len)
 {
 	struct proc_vma *cur = NULL;
-	int nr = proc_parse_smaps(getpid(), &cur), n = 0, ret = 0;
+	int nr = proc_parse_smaps(0 /* self */, &cur), n = 0, ret = 0;
 
 	if (nr < 0)
 		return nr;
