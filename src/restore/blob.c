@@ -643,11 +643,11 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	info.len = size;
 	if (write(rc->info_fd, &info, sizeof(info)) != sizeof(info))
 		return -EIO;
+	/* a in rdi by constraint: a "mov" there could overwrite base, if given rdi */
 	__asm__ volatile("mov %0, %%rsp\n\t"
-			 "mov %1, %%rdi\n\t"
 			 "jmp *%2\n\t"
 			 :
-			 : "r"(ths[0].stack_top), "r"(a), "r"(base)
+			 : "r"(ths[0].stack_top), "D"(a), "r"(base)
 			 : "memory");
 	__builtin_unreachable();
 }
