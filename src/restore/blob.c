@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files/files.h"
@@ -479,6 +480,12 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	m->magic = LAZY_MAGIC;
 	m->type = LZ_TASK;
 	m->pid = t->pid;
+	/* pid is the tree's: with the namespace, the daemon finds the task (lazy/mms.c) */
+	{
+		struct stat ns;
+
+		m->c = stat("/proc/self/ns/pid", &ns) ? 0 : ns.st_ino;
+	}
 	m->nr_ranges = 0;
 	for (uint32_t i = 0; i < a->nr_vmas; i++) {
 		if (!vs[i].lazy)
