@@ -41,7 +41,8 @@ def env_float(name, default):
 
 
 def amber_path():
-    return Path(os.environ.get("AMBER", REPO / "build" / "amber"))
+    # absolute: amber runs in the image directory (AMBER=build/asan/amber works)
+    return Path(os.environ.get("AMBER", REPO / "build" / "amber")).absolute()
 
 
 SANITIZER_LOG = "sanitizer"
