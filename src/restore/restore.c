@@ -577,8 +577,11 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		pr_err("restore failed; every task it created was killed\n");
 		goto out;
 	}
-	pr_info("restored %d task(s), root %d (%d in its pid namespace)\n", rc.nr_tasks,
-		rst_host_pid(&rc, rc.tasks[0].pid), rc.tasks[0].pid);
+	if (rc.ns.new_pid)
+		pr_info("restored %d task(s), root %d (1 in its new pid namespace)\n", rc.nr_tasks,
+			rst_host_pid(&rc, rc.tasks[0].pid));
+	else
+		pr_info("restored %d task(s), root %d\n", rc.nr_tasks, rc.tasks[0].pid);
 	if (root_pid)
 		*root_pid = rst_host_pid(&rc, rc.tasks[0].pid);
 	if (!opts->detach)

@@ -287,6 +287,34 @@ def test_nested_pid_ns_refused(tmp_path, where):
         p.wait()
 
 
+def test_pid_ns_without_its_init_refused(tmp_path):
+    """A root in a pid namespace of its own but not its init: refused."""
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", "sleep 1000 & wait"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        sleep = find_sleep(p.pid, time.monotonic() + 10)
+        imgdir = tmp_path / "img"
+        imgdir.mkdir(mode=0o700)
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(sleep), "-D", str(imgdir),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=sanitizer_env(imgdir), timeout=60)
+        assert r.returncode == 1, f"dump exited {r.returncode}"
+        text = read_text(log)
+        assert f"process {sleep} is pid 2 of its own pid namespace, not its init" in text, text
+        st = proc_stat(sleep)
+        assert st and st[0] in "SR", f"{sleep} left in state {st}"
+        assert "TracerPid:\t0" in read_text(f"/proc/{sleep}/status")
+    finally:
+        kids = read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()
+        for k in kids:  # the namespace's init, in its own process group still
+            os.kill(int(k), signal.SIGKILL)
+        p.kill()
+        p.wait()
+
+
 @pytest.mark.parametrize("ids", ["restore-ids", "by-count"])
 def test_posix_timer_saved(tmp_path, ids):
     p = subprocess.Popen([str(POSIX_TIMER)], stdin=subprocess.DEVNULL,
