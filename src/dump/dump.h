@@ -110,7 +110,10 @@ struct dump_ctx {
 	size_t nr_seccomp;
 	struct netlock netlock; /* taken right after the freeze (dump only) */
 	struct dump_ns ns; /* the tree's own namespaces (ns.h) */
-	/* every thread of the tree: host tid <-> tid in its pid namespace */
+	/*
+	 * With a pid namespace of its own (pids.own_ns), every thread of the
+	 * tree: host tid <-> tid in its pid namespace. Else empty: the same.
+	 */
 	struct pid_map pids;
 };
 

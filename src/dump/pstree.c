@@ -146,11 +146,18 @@ static int seize_threads(struct dump_task *t)
 	return 0;
 }
 
-/* The tree's own pid of @tid (NSpid), in the map and returned in *@vtid. */
+/*
+ * The tree's own pid of @tid (NSpid), in the map and returned in *@vtid.
+ * In amber's pid namespace it is @tid: no /proc read while frozen.
+ */
 static int record_ns_pid(struct dump_ctx *dc, pid_t tid, pid_t *vtid)
 {
-	int levels, ret = proc_ns_pid(tid, vtid, &levels);
+	int levels, ret;
 
+	*vtid = tid;
+	if (!dc->pids.own_ns)
+		return 0;
+	ret = proc_ns_pid(tid, vtid, &levels);
 	return ret ? ret : pid_map_add(&dc->pids, tid, *vtid);
 }
 
