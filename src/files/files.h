@@ -66,6 +66,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/pidmap.h"
 #include "memfd.pb-c.h"
 
 struct files_dump;
@@ -83,6 +84,8 @@ struct files_dump_ctx {
 	bool skip_in_flight;	/* --skip-in-flight: drop connections not accepted yet */
 	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
 	int nr_tree_pids;
+	/* host <-> tree pids: what the images hold is the tree's (NULL: the same) */
+	const struct pid_map *pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };

@@ -66,7 +66,14 @@ struct fd_desc {
 	int mnt_id;
 	int family; /* SO_DOMAIN of a socket, else 0 */
 	bool has_locks; /* fdinfo shows a "lock:" line */
+	const struct pid_map *pids; /* the dump's host <-> tree pids */
 };
+
+/* Host pid @pid as the tree sees it (the images hold those). */
+static inline pid_t fd_ns_pid(const struct fd_desc *d, pid_t pid)
+{
+	return d->pids ? pid_map_ns(d->pids, pid) : pid;
+}
 
 struct dumped_file {
 	uint32_t id;

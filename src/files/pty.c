@@ -90,8 +90,9 @@ static void pty_session(struct files_dump_ctx *fc, int index, uint32_t *sid, uin
 			continue;
 		if (tty_nr != pty_tty_nr(index) || session != fc->tree_pids[i])
 			continue;
-		*sid = session;
-		*pgrp = tpgid > 0 ? tpgid : 0;
+		/* the tree's own pids (0: a group outside its pid namespace) */
+		*sid = fc->pids ? pid_map_ns(fc->pids, session) : (pid_t)session;
+		*pgrp = tpgid <= 0 ? 0 : fc->pids ? pid_map_ns(fc->pids, tpgid) : (pid_t)tpgid;
 		return;
 	}
 }

@@ -63,8 +63,8 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 		return ret;
 	ti.id = info_id;
 	ti.type = tty_type(d->st.st_rdev);
-	ti.sid = getsid(d->pid);
-	ti.pgrp = getpgid(d->pid);
+	ti.sid = fd_ns_pid(d, getsid(d->pid));
+	ti.pgrp = fd_ns_pid(d, getpgid(d->pid));
 	ti.rdev = d->st.st_rdev;
 	ti.has_dev = ti.has_uid = ti.has_gid = true;
 	ti.dev = d->st.st_dev;

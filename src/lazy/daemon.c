@@ -67,6 +67,8 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 	mm = ranges_in_image(t, m) ? lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges,
 						 m->nr_ranges)
 				   : NULL;
+	if (mm)
+		mm->pid_ns = m->c;
 	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
 		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {

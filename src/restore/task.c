@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,15 @@ int rst_clone_pid(pid_t pid)
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uintptr_t)&tid;
 	args.set_tid_size = 1;
+	return syscall(__NR_clone3, &args, sizeof(args));
+}
+
+int rst_clone_newpid(void)
+{
+	struct clone_args_v2 args = { 0 };
+
+	args.flags = CLONE_NEWPID;
+	args.exit_signal = SIGCHLD;
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
