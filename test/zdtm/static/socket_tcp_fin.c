@@ -4,7 +4,9 @@
  * FIN_WAIT1, LAST_ACK (the peer's FIN came first) and CLOSING (both at
  * once). The FIN is held back deterministically by a peer that does not
  * read: its receive buffer is full, so data is left unsent and the FIN
- * waits behind it. After the restore each peer reads every byte, then
+ * waits behind it. One more FIN_WAIT1 end has its data and FIN marked
+ * sent (repair mode): the peer, its window closed, drops them and they
+ * stay unacknowledged (retransmitted). After the restore each peer reads every byte, then
  * the end of stream; the FIN_WAIT1 end still receives until its peer
  * closes; the LAST_ACK and CLOSING ends read their peer's data, then the
  * end of stream; every FIN gets acknowledged (nothing left to send).
@@ -15,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -22,8 +25,8 @@
 
 #include "zdtm.h"
 
-enum { FW1, LACK, CLOS, NR };
-static const int want[NR] = { TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_CLOSING };
+enum { FW1, FW1S, LACK, CLOS, NR };
+static const int want[NR] = { TCP_FIN_WAIT1, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_CLOSING };
 static int a[NR], b[NR]; /* a: the end whose FIN is held; b: its peer, not reading */
 static size_t sent[NR];
 
@@ -119,15 +122,25 @@ int main(int argc, char **argv)
 	    !wait_for(a[LACK], TCP_CLOSE_WAIT))
 		return fail_errno("LAST_ACK setup"), 1;
 	for (int i = 0; i < NR; i++) {
+		int on = 1, sndq = TCP_SEND_QUEUE, noq = TCP_NO_QUEUE, off = -1; /* OFF_NO_WP */
+		bool repair = i == FW1S;
+
 		sent[i] = fill(a[i]);
-		if (shutdown(a[i], SHUT_WR))
+		/* FW1S: in repair mode, send queue selected, queued data counts as sent. */
+		if ((repair && (setsockopt(a[i], IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ||
+				setsockopt(a[i], IPPROTO_TCP, TCP_REPAIR_QUEUE, &sndq,
+					   sizeof(sndq)))) ||
+		    shutdown(a[i], SHUT_WR) ||
+		    (repair && (setsockopt(a[i], IPPROTO_TCP, TCP_REPAIR_QUEUE, &noq, sizeof(noq)) ||
+				setsockopt(a[i], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)))))
 			return fail_errno("shutdown"), 1;
 	}
 	/* CLOSING: the peer's FIN arrives while ours waits behind the data. */
 	if (write(b[CLOS], "closing", 7) != 7 || shutdown(b[CLOS], SHUT_WR))
 		return fail_errno("CLOSING setup"), 1;
 	for (int i = 0; i < NR; i++)
-		if (!wait_for(a[i], want[i]) || ioctl(a[i], SIOCOUTQNSD, &outq) || outq <= 0)
+		if (!wait_for(a[i], want[i]) || ioctl(a[i], SIOCOUTQNSD, &outq) ||
+		    (i == FW1S ? outq != 0 : outq <= 0))
 			return fail("pair %d: state %d, unsent %d: the FIN is not held", i,
 				    state(a[i]), outq), 1;
 	test_daemon();
