@@ -354,8 +354,11 @@ static int send_nowait(int sk, const uint8_t *buf, uint32_t len)
 			continue;
 		}
 		if (n < 0 && errno == EAGAIN && !grown) {
+			/* No SO_BUF_LOCK (before 5.14): the size comes back locked. */
+			if (getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, &l))
+				lock = -1;
+			l = sizeof(int);
 			if (getsockopt(sk, SOL_SOCKET, SO_SNDBUF, &size, &l) ||
-			    getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, &l) ||
 			    set_int(sk, SOL_SOCKET, SO_SNDBUFFORCE, (int)min((size_t)size + len * 2u,
 									  (size_t)INT_MAX / 2)))
 				return -errno;
@@ -372,7 +375,7 @@ static int send_nowait(int sk, const uint8_t *buf, uint32_t len)
 	}
 	/* The kernel doubles what SO_SNDBUFFORCE is given and reports the double. */
 	if (grown && (set_int(sk, SOL_SOCKET, SO_SNDBUFFORCE, size / 2) ||
-		      set_int(sk, SOL_SOCKET, SO_BUF_LOCK, lock)) && !ret)
+		      (lock >= 0 && set_int(sk, SOL_SOCKET, SO_BUF_LOCK, lock))) && !ret)
 		ret = -errno;
 	return ret;
 }
