@@ -149,8 +149,11 @@ static void sk_diag_get(int family, int proto, uint32_t states, uint32_t ino, st
 }
 
 /*
- * The shutdown state: sock_diag's, else what poll() shows (RDHUP: reads
- * shut; HUP: both) and, for a connection, what its state implies.
+ * The shutdown state. poll()'s RDHUP is reading shut. A connection's
+ * writing is shut exactly when our FIN is queued, which its state says:
+ * no sock_diag dump per connection (a tree may hold thousands). Other
+ * sockets: sock_diag's record, else (unbound, not hashed) poll() alone:
+ * HUP is both shut for UDP, but any closed TCP socket has it.
  */
 static uint32_t sk_shutdown_of(int sk, int family, int proto, int tcp_state, uint32_t ino)
 {
@@ -158,14 +161,21 @@ static uint32_t sk_shutdown_of(int sk, int family, int proto, int tcp_state, uin
 	struct sk_diag d;
 	uint32_t shut = 0;
 
+	/* shutdown(SHUT_RD) turns a listener into a closed socket: none sticks. */
+	if (proto == IPPROTO_TCP && tcp_state == INET_TCP_LISTEN)
+		return 0;
+	if (poll(&p, 1, 0) != 1)
+		p.revents = 0;
+	if (p.revents & POLLRDHUP)
+		shut = 1;
+	if (proto == IPPROTO_TCP && tcp_conn_state(tcp_state))
+		return shut | (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
+			       tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING ? 2 : 0);
 	sk_diag_get(family, proto, ~0u, ino, &d);
 	if (d.found)
 		return d.shutdown;
-	if (poll(&p, 1, 0) == 1)
-		shut = (p.revents & POLLHUP) ? 3 : (p.revents & POLLRDHUP) ? 1 : 0;
-	if (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
-	    tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING)
-		shut |= 2;
+	if (proto != IPPROTO_TCP && (p.revents & POLLHUP))
+		shut = 3;
 	return shut;
 }
 

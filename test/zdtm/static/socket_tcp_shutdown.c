@@ -4,8 +4,10 @@
  * task: an established TCP connection shut for reading (its peer's data
  * still arrives and is acknowledged, reads end at once), connected UDP
  * sockets shut for reading and for writing, an unconnected UDP socket
- * shut both ways (ENOTCONN, the flags set all the same). After the
- * restore poll() and send() see the same.
+ * shut both ways and an unconnected TCP one shut for reading (ENOTCONN,
+ * the flags set all the same). After the restore poll() and send() see
+ * the same, and a fresh unconnected TCP socket, never shut (poll() says
+ * HUP for any closed TCP socket), still connects and sends.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,7 +29,7 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	socklen_t l = sizeof(sa);
-	int lsk, ta, tb, urd, uwr, uboth;
+	int lsk, ta, tb, urd, uwr, uboth, tfresh, trd, acc;
 	char c;
 
 	test_init(argc, argv);
@@ -39,7 +41,10 @@ int main(int argc, char **argv)
 	ta = socket(AF_INET, SOCK_STREAM, 0);
 	if (ta < 0 || connect(ta, (void *)&sa, sizeof(sa)) || (tb = accept(lsk, NULL, NULL)) < 0)
 		return fail_errno("connect"), 1;
-	close(lsk);
+	tfresh = socket(AF_INET, SOCK_STREAM, 0);
+	trd = socket(AF_INET, SOCK_STREAM, 0);
+	if (tfresh < 0 || trd < 0 || (shutdown(trd, SHUT_RD) && errno != ENOTCONN))
+		return fail_errno("unconnected TCP"), 1;
 	urd = socket(AF_INET, SOCK_DGRAM, 0);
 	uwr = socket(AF_INET, SOCK_DGRAM, 0);
 	uboth = socket(AF_INET, SOCK_DGRAM, 0);
@@ -64,6 +69,11 @@ int main(int argc, char **argv)
 		return fail_errno("UDP: writing shut on the reading-shut socket"), 1;
 	if (!(events(uboth) & POLLHUP))
 		return fail("UDP: unconnected socket not shut (events %#x)", events(uboth)), 1;
+	if (!(events(trd) & POLLRDHUP) || (events(tfresh) & POLLRDHUP))
+		return fail("TCP unconnected: %#x / %#x", events(trd), events(tfresh)), 1;
+	if (connect(tfresh, (void *)&sa, sizeof(sa)) || (acc = accept(lsk, NULL, NULL)) < 0 ||
+	    send(tfresh, "f", 1, MSG_NOSIGNAL) != 1 || read(acc, &c, 1) != 1 || c != 'f')
+		return fail_errno("TCP: a fresh socket connects and sends"), 1;
 	pass();
 	return 0;
 }
