@@ -112,6 +112,15 @@ CASES = {
                         "c = socket.create_connection(l.getsockname())\n"
                         "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
                        "CLOSE_WAIT TCP socket (needs --tcp-established)"),
+    # A connection in a handshake (SYN_SENT): its SYN is dropped, the listener's
+    # accept queue (backlog 0) being full. Its fd comes first, so it is named.
+    "tcp-syn-sent": ([PY, "-c", "import socket, time\n"
+                      "c = socket.socket()\n"
+                      "l = socket.create_server(('127.0.0.1', 0), backlog=0)\n"
+                      "f = socket.create_connection(l.getsockname())\n"
+                      "c.setblocking(False)\nc.connect_ex(l.getsockname())\n"
+                      "open('/proc/self/comm', 'w').write('syn-sent')\n"
+                      "time.sleep(1000)"], "syn-sent:3", "TCP socket in state SYN_SENT"),
     "packet-socket": ([PY, "-c", "import socket, time\n"
                        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
                        "time.sleep(1000)"], "python3:1", "socket of family 17"),
