@@ -34,6 +34,11 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
 		.network_lock = lock,
+		.root = o.root,
+		.ext_mnts = (const struct ext_mount *)o.ext_mounts,
+		.nr_ext_mnts = o.nr_ext_mounts,
+		.cgroup_root = o.cgroup_root,
+		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
 	};
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

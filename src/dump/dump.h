@@ -63,6 +63,11 @@ struct dump_opts {
 	const char *ps_address;
 	int ps_port;
 	struct ps_sec ps_sec;
+	/* Containers: mounts saved as external by name (mnt.c). */
+	const struct ext_mount *ext_mnts;
+	size_t nr_ext_mnts;
+	/* The tree's cgroup frozen around the seize (cgroup.c), or NULL. */
+	const char *freeze_cgroup;
 };
 
 struct dump_thread {

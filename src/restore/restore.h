@@ -54,6 +54,13 @@ struct restore_opts {
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */
 	enum netlock_method network_lock;
+	/* Containers: the root mount of the saved mount namespace (mnt.c). */
+	const char *root;
+	const struct ext_mount *ext_mnts;
+	size_t nr_ext_mnts;
+	/* The cgroup the restored tasks go in (cgroup.c), or NULL: amber's. */
+	const char *cgroup_root;
+	bool cgroups_ignore;
 };
 
 struct rst_shmem {
