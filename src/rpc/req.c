@@ -88,7 +88,14 @@ static const struct opt_use {
 	{ "empty_ns", F_DUMP | F_PRE | F_RST },
 	{ "rst_sibling", F_RST },
 	/* Acted on by a restore only (the restored pty master to the caller). */
-	{ "orphan_pts_master", F_DUMP | F_PRE },
+	{ "orphan_pts_master", F_DUMP | F_PRE | F_RST },
+	/*
+	 * runc sets both on every restore. amber opens device files by their
+	 * path in the restored mounts, which is what evasive_devices allows;
+	 * a pty whose master was outside the tree is refused by the images'
+	 * check, so no master would ever be sent back.
+	 */
+	{ "evasive_devices", F_RST },
 };
 
 /* Is field @f of @m set to something other than its default (or false)? */
