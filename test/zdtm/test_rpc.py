@@ -8,7 +8,6 @@ dumped and restored through the RPC and must report PASS afterwards.
 """
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -137,12 +136,21 @@ def test_malformed_requests(swrk):
 def test_unsupported_option_named(swrk, tmp_path):
     fd = os.open(tmp_path, os.O_DIRECTORY)
     try:
-        o = opts_for(fd, pid=os.getpid(), manage_cgroups=True)
+        o = opts_for(fd, pid=os.getpid(), auto_ext_mnt=True)
         r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
-        assert not r.success and "manage_cgroups" in r.cr_errmsg
-        o = opts_for(fd, rst_sibling=True)
+        assert not r.success and "auto_ext_mnt" in r.cr_errmsg
+        o = opts_for(fd, rst_sibling=True, auto_ext_mnt=True)
         r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=o))
-        assert not r.success and "rst_sibling" in r.cr_errmsg
+        assert not r.success and "auto_ext_mnt" in r.cr_errmsg
+        assert "rst_sibling" not in r.cr_errmsg  # runc's, accepted
+        # Only the network namespace may be left to the caller (as CRIU).
+        o = opts_for(fd, pid=os.getpid(), empty_ns=0x20000000)
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
+        assert not r.success and "empty_ns" in r.cr_errmsg
+        # An external that is not a mount.
+        o = opts_for(fd, pid=os.getpid(), external=["dev[abc]:def"])
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
+        assert not r.success and "mnt[KEY]:VAL" in r.cr_errmsg
     finally:
         os.close(fd)
 
@@ -295,44 +303,4 @@ def test_service_peer_creds(tmp_path):
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def test_runc_checkpoint(tmp_path):
-    """runc 1.1.5 (Debian) with amber as its criu, on a busybox container.
-
-    runc passes the VERSION handshake and sends DUMP; a container lives in
-    namespaces and cgroups amber does not save yet, so amber refuses the
-    DUMP naming runc's options it cannot honour, in the log runc shows,
-    and the container keeps running untouched. When namespaces land this
-    becomes the checkpoint/restore round trip."""
-    runc, busybox = shutil.which("runc"), Path("/bin/busybox")
-    if not runc or not busybox.exists():
-        pytest.skip("runc or busybox-static missing (scripts/packages-test.txt)")
-    bundle = tmp_path / "bundle"
-    (bundle / "rootfs/bin").mkdir(parents=True)
-    shutil.copy(busybox, bundle / "rootfs/bin/busybox")
-    for c in ("sh", "sleep"):
-        (bundle / "rootfs/bin" / c).symlink_to("busybox")
-    subprocess.check_call([runc, "spec"], cwd=bundle)
-    cfg = json.loads((bundle / "config.json").read_text())
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["/bin/sh", "-c", "while true; do sleep 0.1; done"]
-    (bundle / "config.json").write_text(json.dumps(cfg))
-    cid = f"amber-rpc-{os.getpid()}"
-    subprocess.check_call([runc, "run", "-d", cid], cwd=bundle, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        state = json.loads(subprocess.check_output([runc, "state", cid]))
-        pid = state["pid"]
-        work = tmp_path / "work"
-        r = subprocess.run([runc, "--criu", str(amber_path()), "checkpoint",
-                            "--image-path", str(tmp_path / "img"), "--work-path", str(work),
-                            cid], capture_output=True, text=True)
-        log = read_text(work / "dump.log")
-        assert r.returncode != 0
-        assert "type DUMP errno 95" in r.stderr, r.stderr  # past the version check
-        assert "options amber does not support here:" in log, log
-        for opt in ("manage_cgroups", "freeze_cgroup"):
-            assert opt in log, log
-        state = json.loads(subprocess.check_output([runc, "state", cid]))
-        assert state["status"] == "running" and state["pid"] == pid
-    finally:
-        subprocess.call([runc, "delete", "-f", cid])
+# runc driving amber through a checkpoint and restore: test_runc.py.

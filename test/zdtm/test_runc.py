@@ -1,0 +1,193 @@
+"""runc with amber as its criu: `runc --criu AMBER checkpoint` and
+`runc restore -d` of a busybox container (docs/namespaces.md).
+
+The bundle is made offline from busybox-static: a shell keeps a counter
+in a shell variable (memory) and writes it to a file on a tmpfs /tmp, next
+to a marker file written once. From outside, the restored container's
+counter must go on from where it was and the marker must be intact: the
+mount namespace (runc's tmpfs, proc, sysfs, devpts, mqueue, its external
+bind mounts), the pid, UTS, IPC and network namespaces and the memory all
+came back. Mode-independent: runs once, not per zdtm mode.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from zdtm_runner import amber_path, read_text
+
+RUNC = shutil.which("runc")
+BUSYBOX = Path("/bin/busybox")
+MARKER = "amber-marker 0123456789"
+
+
+def need_runc():
+    if not RUNC or not BUSYBOX.exists():
+        pytest.skip("runc or busybox-static missing (scripts/packages-test.txt)")
+
+
+def alive(pid):
+    """Running (not gone, not a zombie of ours: pytest is a subreaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def runc(*args, **kw):
+    return subprocess.run([RUNC, *map(str, args)], capture_output=True, text=True, **kw)
+
+
+class Container:
+    """A detached busybox container made from busybox-static."""
+
+    def __init__(self, tmp: Path, name: str):
+        self.tmp = tmp
+        self.bundle = tmp / "bundle"
+        self.cid = f"amber-{name}-{os.getpid()}"
+        (self.bundle / "rootfs/bin").mkdir(parents=True)
+        (self.bundle / "rootfs/tmp").mkdir()
+        shutil.copy(BUSYBOX, self.bundle / "rootfs/bin/busybox")
+        for c in ("sh", "sleep", "cat", "echo"):
+            (self.bundle / "rootfs/bin" / c).symlink_to("busybox")
+        subprocess.check_call([RUNC, "spec"], cwd=self.bundle)
+        cfg = json.loads((self.bundle / "config.json").read_text())
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = [
+            "/bin/sh", "-c",
+            f"echo '{MARKER}' > /tmp/marker; i=0; "
+            "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"]
+        cfg["root"]["readonly"] = False
+        cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["nosuid", "nodev", "mode=1777"]})
+        (self.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def run(self):
+        subprocess.check_call([RUNC, "run", "-d", self.cid], cwd=self.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        self.wait_counter(1)
+
+    def state(self):
+        r = runc("state", self.cid)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def read(self, name):
+        st = self.state()
+        assert st and st["status"] == "running", st
+        return (Path("/proc") / str(st["pid"]) / "root/tmp" / name).read_text().strip()
+
+    def counter(self):
+        for _ in range(50):
+            try:
+                v = self.read("counter")
+                if v:
+                    return int(v)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)  # caught between the truncate and the write
+        raise AssertionError("no counter")
+
+    def wait_counter(self, above):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.counter() > above:
+                    return
+            except AssertionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"the counter did not pass {above}")
+
+    def checkpoint(self, images, work, *extra):
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", images,
+                 "--work-path", work, *extra, self.cid)
+        log = read_text(Path(work) / "dump.log")
+        assert r.returncode == 0, f"{r.stderr}\n{log}"
+        return log
+
+    def restore(self, images, work):
+        r = runc("--criu", amber_path(), "restore", "-d", "--image-path", images,
+                 "--work-path", work, self.cid, cwd=self.bundle, stdin=subprocess.DEVNULL)
+        log = read_text(Path(work) / "restore.log")
+        assert r.returncode == 0, f"{r.stderr}\n{log}"
+        return log
+
+    def delete(self):
+        runc("delete", "-f", self.cid)
+
+
+@pytest.fixture
+def container(tmp_path):
+    need_runc()
+    c = Container(tmp_path, "runc")
+    try:
+        yield c
+    finally:
+        c.delete()
+
+
+def check_restored(c, before):
+    st = c.state()
+    assert st and st["status"] == "running", st
+    assert c.read("marker") == MARKER
+    # It goes on from the saved value: not restarted from 1.
+    first = c.counter()
+    assert first >= before, (first, before)
+    c.wait_counter(first + 3)
+    # The container's own mounts, made again inside it.
+    mounts = (Path("/proc") / str(st["pid"]) / "mountinfo").read_text()
+    for mp in (" /proc ", " /dev ", " /dev/pts ", " /dev/mqueue ", " /sys ", " /tmp "):
+        assert mp in mounts, mounts
+    # runc can still reach into it.
+    r = runc("exec", c.cid, "cat", "/tmp/marker")
+    assert r.returncode == 0 and r.stdout.strip() == MARKER, r
+
+
+def test_runc_checkpoint_restore(container, tmp_path):
+    c = container
+    c.run()
+    c.wait_counter(5)
+    pid, before = c.state()["pid"], c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    assert c.state() is None or c.state()["status"] != "running"
+    assert not alive(pid)
+    assert list((tmp_path / "img").glob("mountpoints-*.img"))
+    assert list((tmp_path / "img").glob("tmpfs-dev-*.tar.gz.img"))
+    c.restore(tmp_path / "img", tmp_path / "work2")
+    check_restored(c, before)
+
+
+def test_runc_leave_running_then_restore(container, tmp_path):
+    """--leave-running: the container goes on; killed, then restored from
+    the images, it goes on from the saved counter."""
+    c = container
+    c.run()
+    c.wait_counter(5)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work", "--leave-running")
+    c.wait_counter(c.counter() + 2)  # still running
+    c.delete()
+    c.restore(tmp_path / "img", tmp_path / "work2")
+    check_restored(c, before)
+
+
+def test_runc_pre_dump(container, tmp_path):
+    """runc's iterative migration: --pre-dump, then a dump with --parent-path."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    c.checkpoint(tmp_path / "p1", tmp_path / "w1", "--pre-dump")
+    assert c.state()["status"] == "running"
+    c.wait_counter(c.counter() + 2)
+    before = c.counter()
+    c.checkpoint(tmp_path / "p2", tmp_path / "w2", "--parent-path", "../p1")
+    assert (tmp_path / "p2/parent").is_symlink()
+    c.restore(tmp_path / "p2", tmp_path / "w3")
+    check_restored(c, before)
