@@ -240,27 +240,28 @@ static bool has_top_mount(const struct mnt_line *ms, int n, const struct mnt_lin
 }
 
 /* Can the restore make @m again? 0, or -EOPNOTSUPP naming it. */
-static int check_mount(const struct mnt_line *ms, int n, const struct mnt_line *m, bool is_root)
+static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct mnt_line *m,
+		       bool is_root)
 {
 	const char *mp = m->e.mountpoint;
 
 	if (!path_inside(mp) || !path_inside(m->e.root)) {
-		pr_err("mount %u on %s: a path amber cannot name\n", m->e.mnt_id, mp);
+		pr_err("process %d: mount %u on %s: a path amber cannot name\n", pid, m->e.mnt_id, mp);
 		return -EOPNOTSUPP;
 	}
 	if (is_root || m->e.ext_key)
 		return 0;
 	if (m->e.has_master_id || m->propagate_from) {
-		pr_err("mount %u (%s on %s) is a slave mount: not supported, name it external "
-		       "(--external mnt[%s]:KEY)\n", m->e.mnt_id, m->fs, mp, mp);
+		pr_err("process %d: mount %u (%s on %s) is a slave mount: not supported, name it "
+		       "external (--external mnt[%s]:KEY)\n", pid, m->e.mnt_id, m->fs, mp, mp);
 		return -EOPNOTSUPP;
 	}
 	if (strcmp(m->e.root, "/")) {
 		if (has_top_mount(ms, n, m))
 			return 0; /* bound again from that one */
-		pr_err("mount %u on %s is a bind mount of %s of a %s mounted nowhere else in the "
-		       "tree: not supported, name it external (--external mnt[%s]:KEY)\n",
-		       m->e.mnt_id, mp, m->e.root, m->fs, mp);
+		pr_err("process %d: mount %u on %s is a bind mount of %s of a %s mounted nowhere "
+		       "else in the tree: not supported, name it external (--external mnt[%s]:KEY)\n",
+		       pid, m->e.mnt_id, mp, m->e.root, m->fs, mp);
 		return -EOPNOTSUPP;
 	}
 	switch (m->e.fstype) {
@@ -272,8 +273,8 @@ static int check_mount(const struct mnt_line *ms, int n, const struct mnt_line *
 	case FSTYPE__CGROUP2:
 		return 0;
 	default:
-		pr_err("mount %u: %s on %s (%s) is not supported: name it external "
-		       "(--external mnt[%s]:KEY)\n", m->e.mnt_id, m->fs, mp, m->e.source, mp);
+		pr_err("process %d: mount %u: %s on %s (%s) is not supported: name it external "
+		       "(--external mnt[%s]:KEY)\n", pid, m->e.mnt_id, m->fs, mp, m->e.source, mp);
 		return -EOPNOTSUPP;
 	}
 }
@@ -323,7 +324,7 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root)
 			ms[i].e.ext_key = (char *)key;
 	}
 	for (int i = 0; i < n && !ret; i++)
-		ret = check_mount(ms, n, &ms[i], i == root_idx);
+		ret = check_mount(root, ms, n, &ms[i], i == root_idx);
 	for (int i = 0; i < n && !ret; i++)
 		ret = devpts_opts(dc, &ms[i]);
 	if (ret)
