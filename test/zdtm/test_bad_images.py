@@ -827,3 +827,37 @@ def test_pty_index_taken(pty_source):
 
 def test_pty_pristine_restores(pty_source):
     pristine_restores(pty_source)
+
+
+def test_mount_outside_root(tmp_path):
+    """A mount image naming a mountpoint outside the container's root (a
+    ".." component) is refused when the images are loaded: no task is
+    created and nothing is mounted or made, inside the root or out."""
+    import test_runc
+    test_runc.need_runc()
+    c = test_runc.Container(tmp_path, "badmnt")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+    finally:
+        c.delete()
+    img = tmp_path / "img"
+    (img / SUMS).unlink()
+    mnts = next(img.glob("mountpoints-*.img"))
+
+    def escape(entries):
+        # The first after the root mount: the order a restore checks them in.
+        entries[1]["mountpoint"] = "/proc/../../amber-escape"
+    rewrite(mnts, escape)
+    root = tmp_path / "root"
+    root.mkdir()
+    log = tmp_path / "restore.log"
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "--root", str(root),
+                        "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    text = read_text(log)
+    assert r.returncode != 0, text
+    assert "a path outside the container's root" in text and "amber-escape" in text, text
+    assert "in the tree's pid namespace" not in text, text  # no task was made
+    assert not list(root.iterdir())
+    assert not (tmp_path / "amber-escape").exists() and not Path("/amber-escape").exists()
