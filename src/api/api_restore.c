@@ -39,6 +39,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.nr_ext_mnts = o.nr_ext_mounts,
 		.cgroup_root = o.cgroup_root,
 		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
+		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
+				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
 	};
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

@@ -163,6 +163,10 @@ int dump_write_inventory(struct dump_ctx *dc)
 	dump_ns_fill_ids(dc, &ids, true);
 	if (dc->ns.proc_opts[0])
 		ie.amber_pidns_proc = (char *)dc->ns.proc_opts;
+	if (dc->tasks[0]->cg_set) {
+		ie.has_root_cg_set = true;
+		ie.root_cg_set = dc->tasks[0]->cg_set;
+	}
 	ie.has_lsmtype = true;
 	ie.lsmtype = LSMTYPE__NO_LSM;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -198,6 +202,8 @@ static int dump_tree(struct dump_ctx *dc)
 	ret = files_dump_init(&dc->files);
 	if (!ret)
 		ret = dump_namespaces(dc);
+	if (!ret)
+		ret = dump_cgroups(dc);
 
 	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
 		ret = dump_one_task(dc, dc->tasks[i]);

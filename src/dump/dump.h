@@ -68,6 +68,7 @@ struct dump_opts {
 	size_t nr_ext_mnts;
 	/* The tree's cgroup frozen around the seize (cgroup.c), or NULL. */
 	const char *freeze_cgroup;
+	bool cgroups_ignore; /* --manage-cgroups=ignore: no cgroup.img */
 };
 
 struct dump_thread {
@@ -91,6 +92,7 @@ struct dump_task {
 	struct dump_task *parent;
 	struct remote rem; /* on the leader, while the tree is frozen */
 	uint32_t files_id; /* fdinfo-<files_id>.img */
+	uint32_t cg_set;   /* cgroup.img's set it is in (cgroup.c), 0: none saved */
 	struct track_task track; /* with --track-mem */
 };
 
@@ -128,6 +130,12 @@ static inline uint32_t dump_new_id(struct dump_ctx *dc)
 }
 
 int dump_run(const struct dump_opts *opts);
+/* cgroup.img and each task's cg_set (cgroup.c). */
+int dump_cgroups(struct dump_ctx *dc);
+/* --freeze-cgroup (cgroup.c): freeze (waits for it) or thaw the cgroup @dir. */
+int dump_cg_freeze(const char *dir, bool freeze);
+/* Every process in @dir (and below) is one of the tree's: 0, or -EBUSY naming it. */
+int dump_cg_check_members(const struct dump_ctx *dc, const char *dir);
 /*
  * dc->xt: pages go to the image directory, or to the page server of
  * --page-server, connected now (before the freeze).

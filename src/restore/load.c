@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "cgroup.pb-c.h"
 #include "restore/seccomp.h"
 #include "restore/task_state.h"
 #include "base/util.h"
@@ -335,6 +336,8 @@ int rst_load(struct rst_ctx *rc)
 	if (!ret)
 		ret = rst_ns_load(rc);
 	if (!ret)
+		ret = rst_cgroup_load(rc);
+	if (!ret)
 		ret = rst_load_seccomp(rc);
 	for (int i = 0; i < rc->nr_tasks && !ret; i++)
 		if (!rc->tasks[i].zombie)
@@ -371,6 +374,9 @@ void rst_free(struct rst_ctx *rc)
 	}
 	free(rc->tasks);
 	rst_ns_free(&rc->ns);
+	if (rc->cg)
+		cgroup_entry__free_unpacked(rc->cg, NULL);
+	rc->cg = NULL;
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

@@ -462,6 +462,9 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	/* Every task exists and is stopped: none runs a step in the wrong cgroup. */
+	if (!ret)
+		ret = rst_cgroup_apply(rc);
 	if (!ret)
 		ret = files_finish_shared(&rc->files);
 	/*

@@ -61,6 +61,7 @@ struct restore_opts {
 	/* The cgroup the restored tasks go in (cgroup.c), or NULL: amber's. */
 	const char *cgroup_root;
 	bool cgroups_ignore;
+	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
 };
 
 struct rst_shmem {
@@ -112,7 +113,12 @@ struct rst_ctx {
 	 * pid namespace of its own (ns.new_pid), else the same.
 	 */
 	struct pid_map pids;
+	struct CgroupEntry *cg; /* cgroup.img, NULL if none or ignored (cgroup.c) */
 };
+
+/* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
+int rst_cgroup_load(struct rst_ctx *rc);
+int rst_cgroup_apply(struct rst_ctx *rc);
 
 /* The host pid of the tree's @pid: 0 if not seen yet in its own pid namespace. */
 static inline pid_t rst_host_pid(const struct rst_ctx *rc, pid_t pid)

@@ -355,9 +355,12 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.root = o->root;
 	r.manage_cgroups = cg_mode_from(o);
 	/* runc names one path per controller; on cgroup v2 the unified one matters. */
-	for (size_t i = 0; i < o->n_cg_root; i++)
+	for (size_t i = 0; i < o->n_cg_root; i++) {
+		pr_info("cgroup root %s: %s\n", o->cg_root[i]->ctrl ? o->cg_root[i]->ctrl : "(all)",
+			o->cg_root[i]->path);
 		if (!o->cg_root[i]->ctrl || !o->cg_root[i]->ctrl[0] || !r.cgroup_root)
 			r.cgroup_root = o->cg_root[i]->path;
+	}
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
 		return ret;

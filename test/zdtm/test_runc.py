@@ -106,6 +106,8 @@ class Container:
         raise AssertionError(f"the counter did not pass {above}")
 
     def checkpoint(self, images, work, *extra):
+        st = self.state()
+        self.cgroups = (Path("/proc") / str(st["pid"]) / "cgroup").read_text()
         r = runc("--criu", amber_path(), "checkpoint", "--image-path", images,
                  "--work-path", work, *extra, self.cid)
         log = read_text(Path(work) / "dump.log")
@@ -145,6 +147,8 @@ def check_restored(c, before):
     mounts = (Path("/proc") / str(st["pid"]) / "mountinfo").read_text()
     for mp in (" /proc ", " /dev ", " /dev/pts ", " /dev/mqueue ", " /sys ", " /tmp "):
         assert mp in mounts, mounts
+    # Back in its cgroups (runc's, which amber's images name too).
+    assert (Path("/proc") / str(st["pid"]) / "cgroup").read_text() == c.cgroups
     # runc can still reach into it.
     r = runc("exec", c.cid, "cat", "/tmp/marker")
     assert r.returncode == 0 and r.stdout.strip() == MARKER, r
