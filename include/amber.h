@@ -173,6 +173,8 @@ struct amber_restore_opts {
 	enum amber_manage_cgroups manage_cgroups;
 	/* The cgroup (v2: a path under the unified mount) the tasks are put in. */
 	const char *cgroup_root;
+	/* With detach: the root is the child of amber's parent (CRIU's rst_sibling). */
+	bool rst_sibling;
 };
 
 /*

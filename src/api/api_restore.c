@@ -23,6 +23,10 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 	ret = api_network_lock(o.network_lock, &lock);
 	if (ret)
 		return ret;
+	if (o.rst_sibling && !o.detach) {
+		pr_err("rst_sibling needs a detached restore: amber can't wait for its parent's child\n");
+		return -EINVAL;
+	}
 	r = (struct restore_opts){
 		.dir = o.images_dir,
 		.detach = o.detach,
@@ -41,6 +45,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
 		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
 				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
+		.sibling = o.rst_sibling,
 	};
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "restore: "
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -428,7 +429,9 @@ static int run_tree(struct rst_ctx *rc)
 	status_rd = rd >> 16;
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
-	pid = rc->ns.new_pid ? rst_clone_newpid() : rst_clone_pid(root->pid);
+	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
+	pid = rc->ns.new_pid ? rst_clone_newpid(rc->opts->sibling ? CLONE_PARENT : 0)
+			     : rst_clone_pid(root->pid, rc->opts->sibling ? CLONE_PARENT : 0);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)

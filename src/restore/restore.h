@@ -62,6 +62,7 @@ struct restore_opts {
 	const char *cgroup_root;
 	bool cgroups_ignore;
 	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
+	bool sibling; /* the root is amber's parent's child (needs detach) */
 };
 
 struct rst_shmem {

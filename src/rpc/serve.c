@@ -259,6 +259,8 @@ static enum amber_manage_cgroups cg_mode_from(const CriuOpts *o)
  */
 static int check_empty_ns(struct rpc_session *s, const CriuOpts *o)
 {
+	if (o->has_empty_ns && o->empty_ns)
+		pr_info("empty_ns %#x: the caller's to fill\n", o->empty_ns);
 	if (o->has_empty_ns && (o->empty_ns & ~(uint32_t)CLONE_NEWNET)) {
 		ERR(s, "empty_ns %#x: only the network namespace (%#x) can be left empty",
 		    o->empty_ns, CLONE_NEWNET);
@@ -353,6 +355,7 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		return ret;
 	r.ext_mounts = ext;
 	r.root = o->root;
+	r.rst_sibling = o->rst_sibling;
 	r.manage_cgroups = cg_mode_from(o);
 	/* runc names one path per controller; on cgroup v2 the unified one matters. */
 	for (size_t i = 0; i < o->n_cg_root; i++) {

@@ -195,3 +195,32 @@ def test_runc_pre_dump(container, tmp_path):
     assert (tmp_path / "p2/parent").is_symlink()
     c.restore(tmp_path / "p2", tmp_path / "w3")
     check_restored(c, before)
+
+
+def test_runc_restore_foreground(container, tmp_path):
+    """`runc restore` without -d waits for the container: with rst_sibling
+    the restored init is runc's child, and runc returns once it is killed."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    p = subprocess.Popen([RUNC, "--criu", str(amber_path()), "restore", "--image-path",
+                          str(tmp_path / "img"), "--work-path", str(tmp_path / "work2"), c.cid],
+                         cwd=c.bundle, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        while (c.state() or {}).get("status") != "running" and time.time() < deadline:
+            assert p.poll() is None, p.stderr.read() + read_text(tmp_path / "work2/restore.log")
+            time.sleep(0.05)
+        check_restored(c, before)
+        init = c.state()["pid"]
+        ppid = int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert ppid == p.pid, (ppid, p.pid)
+        runc("kill", c.cid, "KILL")
+        p.wait(timeout=10)  # runc returns once its child, the container, is gone
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
