@@ -295,7 +295,7 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	struct stat st;
 	bool bind = e->ext_key || strcmp(e->root, "/");
 	unsigned long flags = e->flags & MNT_FLAGS & ~MS_RDONLY;
-	int fd, ret = 0;
+	int fd, ret = 0, srcfd = -1;
 
 	/* mountinfo names no atime flag for strictatime; the kernel's default is relatime. */
 	if (!(flags & (MS_RELATIME | MS_NOATIME)))
@@ -307,17 +307,32 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	} else if (bind) {
 		MntEntry *top = m->e[top_of(m, i)];
 
-		snprintf(src, sizeof(src), "%s%s%s", root, top->mountpoint, e->root);
+		/*
+		 * Inside the new root: a symlink in a restored tmpfs must not
+		 * make the source a file of the host's.
+		 */
+		snprintf(src, sizeof(src), "%s%s", top->mountpoint, e->root);
+		srcfd = open_in_root(rootfd, src, 0);
+		if (srcfd < 0) {
+			pr_perror("can't find %s under %s to bind on %s", src, root, e->mountpoint);
+			return -errno;
+		}
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", srcfd);
 	}
 	fd = mountpoint_fd(rootfd, e->mountpoint, bind && !stat(src, &st) && !S_ISDIR(st.st_mode));
 	if (fd < 0) {
+		ret = -errno;
 		pr_perror("can't find or make the mountpoint %s under %s", e->mountpoint, root);
-		return -errno;
+		if (srcfd >= 0)
+			close(srcfd);
+		return ret;
 	}
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
 	if (bind) {
 		if (mount(src, target, NULL, MS_BIND, NULL))
 			ret = -errno;
+		if (srcfd >= 0)
+			close(srcfd);
 		close(fd);
 		/* Resolved again: the fd names the directory under the new mount. */
 		fd = ret ? -1 : open_in_root(rootfd, e->mountpoint, 0);

@@ -47,21 +47,21 @@ def runc(*args, **kw):
 class Container:
     """A detached busybox container made from busybox-static."""
 
-    def __init__(self, tmp: Path, name: str):
+    def __init__(self, tmp: Path, name: str, setup: str = ""):
         self.tmp = tmp
         self.bundle = tmp / "bundle"
         self.cid = f"amber-{name}-{os.getpid()}"
         (self.bundle / "rootfs/bin").mkdir(parents=True)
         (self.bundle / "rootfs/tmp").mkdir()
         shutil.copy(BUSYBOX, self.bundle / "rootfs/bin/busybox")
-        for c in ("sh", "sleep", "cat", "echo"):
+        for c in ("sh", "sleep", "cat", "echo", "ln", "ls"):
             (self.bundle / "rootfs/bin" / c).symlink_to("busybox")
         subprocess.check_call([RUNC, "spec"], cwd=self.bundle)
         cfg = json.loads((self.bundle / "config.json").read_text())
         cfg["process"]["terminal"] = False
         cfg["process"]["args"] = [
             "/bin/sh", "-c",
-            f"echo '{MARKER}' > /tmp/marker; i=0; "
+            f"{setup}echo '{MARKER}' > /tmp/marker; i=0; "
             "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"]
         cfg["root"]["readonly"] = False
         cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
