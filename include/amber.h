@@ -175,6 +175,15 @@ struct amber_restore_opts {
 	const char *cgroup_root;
 	/* With detach: the root is the child of amber's parent (CRIU's rst_sibling). */
 	bool rst_sibling;
+	/*
+	 * CRIU's notification points (may be NULL): "setup-namespaces" once
+	 * every task exists, stopped, in its namespaces and cgroups;
+	 * "post-restore" once all is restored, before the tree runs. @pid is
+	 * the root's, as amber sees it. Nonzero fails the restore (every
+	 * task is killed).
+	 */
+	int (*notify)(void *arg, const char *stage, pid_t pid);
+	void *notify_arg;
 };
 
 /*

@@ -46,6 +46,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
 				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
 		.sibling = o.rst_sibling,
+		.notify = o.notify,
+		.notify_arg = o.notify_arg,
 	};
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

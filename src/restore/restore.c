@@ -415,6 +415,19 @@ static int setup_pipes(struct rst_ctx *rc, int go[2])
 	return st[0] << 16 | info[0];
 }
 
+/* The caller's hook at one of CRIU's notification points (restore_opts.notify). */
+static int notify_stage(struct rst_ctx *rc, const char *stage, pid_t root)
+{
+	int ret;
+
+	if (!rc->opts->notify)
+		return 0;
+	ret = rc->opts->notify(rc->opts->notify_arg, stage, root);
+	if (ret)
+		pr_err("the caller's %s hook failed (%d)\n", stage, ret);
+	return ret ? (ret < 0 ? ret : -ECANCELED) : 0;
+}
+
 static int run_tree(struct rst_ctx *rc)
 {
 	struct rst_task *root = &rc->tasks[0];
@@ -469,6 +482,8 @@ static int run_tree(struct rst_ctx *rc)
 	if (!ret)
 		ret = rst_cgroup_apply(rc);
 	if (!ret)
+		ret = notify_stage(rc, "setup-namespaces", pid);
+	if (!ret)
 		ret = files_finish_shared(&rc->files);
 	/*
 	 * Every socket is in place: the peers may reach them again. A lock
@@ -483,6 +498,8 @@ static int run_tree(struct rst_ctx *rc)
 		ret = trace_sigreturns(&tr);
 	if (!ret)
 		ret = unmap_blobs(&tr);
+	if (!ret)
+		ret = notify_stage(rc, "post-restore", pid);
 	/*
 	 * The running tasks go first: a parent still traced would have the
 	 * SIGCHLD of its child's stop queued even if it ignores it.

@@ -63,6 +63,8 @@ struct restore_opts {
 	bool cgroups_ignore;
 	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
 	bool sibling; /* the root is amber's parent's child (needs detach) */
+	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
+	void *notify_arg;
 };
 
 struct rst_shmem {

@@ -329,6 +329,19 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	return 0;
 }
 
+struct restore_hook {
+	struct rpc_session *s;
+	const CriuOpts *o;
+};
+
+/* amber_restore()'s stages, passed on as CRIU's notifications. */
+static int restore_notify(void *arg, const char *stage, pid_t pid)
+{
+	struct restore_hook *h = arg;
+
+	return notify(h->s, h->o, stage, pid);
+}
+
 static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		           const struct rpc_dirs *dirs)
 {
@@ -336,6 +349,7 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	AMBER_OPTS(amber_restore_opts, r, .detach = true);
 	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
 	cleanup_free struct amber_ext_mount *ext = NULL;
+	struct restore_hook hook = { s, o };
 	pid_t pid = 0;
 	int ret;
 
@@ -364,18 +378,19 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		if (!o->cg_root[i]->ctrl || !o->cg_root[i]->ctrl[0] || !r.cgroup_root)
 			r.cgroup_root = o->cg_root[i]->path;
 	}
+	r.notify = restore_notify;
+	r.notify_arg = &hook;
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
 		return ret;
 	ret = amber_restore(&r, &pid, NULL);
 	if (ret) {
-		ERR(s, "restore failed: %s (the log says why)", strerror(-ret));
+		/* A hook's own failure says more than the restore's errno. */
+		if (!s->err[0])
+			ERR(s, "restore failed: %s (the log says why)", strerror(-ret));
 		return ret;
 	}
-	/* The tree already runs: amber has no hook between its stages yet. */
-	ret = notify(s, o, "post-restore", pid);
-	if (!ret)
-		ret = notify(s, o, "post-resume", pid);
+	ret = notify(s, o, "post-resume", pid);
 	if (ret) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);

@@ -46,8 +46,9 @@ class Swrk:
         resp.ParseFromString(self.sk.recv(1 << 20))
         return resp
 
-    def call(self, req, notify_ok=True):
-        """Send @req; answer NOTIFYs (recording their order) until the reply."""
+    def call(self, req, notify_ok=True, fail_script=None):
+        """Send @req; answer NOTIFYs (recording their order) until the reply;
+        the hook @fail_script, if any, answers that it failed."""
         self.sk.send(req.SerializeToString())
         while True:
             resp = rpc.criu_resp()
@@ -55,7 +56,8 @@ class Swrk:
             if resp.type != rpc.NOTIFY:
                 return resp
             self.notified.append(resp.notify.script)
-            ack = rpc.criu_req(type=rpc.NOTIFY, notify_success=notify_ok)
+            ok = notify_ok and resp.notify.script != fail_script
+            ack = rpc.criu_req(type=rpc.NOTIFY, notify_success=ok)
             self.sk.send(ack.SerializeToString())
 
     def close(self):
@@ -173,11 +175,36 @@ def test_dump_restore(swrk, tmp_path):
         r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=o))
         assert r.success, (r.cr_errmsg, read_text(img / "rpc.log")[-2000:])
         assert r.restore.pid == pid
-        assert swrk.notified == ["pre-restore", "post-restore", "post-resume"]
+        assert swrk.notified == ["pre-restore", "setup-namespaces", "post-restore",
+                                 "post-resume"]
     finally:
         os.close(fd)
     assert swrk.close() == 0
     finish(tmp_path, pid)
+
+
+def test_setup_namespaces_refused_kills_tree(swrk, tmp_path):
+    """A failed setup-namespaces hook (runc's prestart hooks) fails the
+    restore before the tree runs: every restored task is gone."""
+    pid = start_mem_loop(tmp_path)
+    img = tmp_path / "img"
+    img.mkdir()
+    fd = os.open(img, os.O_DIRECTORY)
+    try:
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=opts_for(fd, pid=pid)))
+        assert r.success, r.cr_errmsg
+        assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or
+                          "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3], 10)
+        reap_all()
+        r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(fd, notify_scripts=True)),
+                      fail_script="setup-namespaces")
+        assert not r.success and "setup-namespaces" in r.cr_errmsg, r.cr_errmsg
+        assert swrk.notified == ["pre-restore", "setup-namespaces"]
+        reap_all()
+        assert not Path(f"/proc/{pid}").exists() or \
+            "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3]
+    finally:
+        os.close(fd)
 
 
 def test_pre_dump_then_dump(swrk, tmp_path):
