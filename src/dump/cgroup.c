@@ -147,7 +147,8 @@ int dump_cg_freeze(const char *dir, bool freeze)
 		     : write_str(dir, "freezer.state", freeze ? "FROZEN" : "THAWED");
 
 	if (ret) {
-		pr_err("can't %s the cgroup %s: %s\n", freeze ? "freeze" : "thaw", dir, strerror(-ret));
+		pr_err("can't %s the cgroup %s: %s\n", freeze ? "freeze" : "thaw", dir,
+		       strerror(-ret));
 		return ret;
 	}
 	if (!freeze)
@@ -188,7 +189,7 @@ int dump_cg_check_members(const struct dump_ctx *dc, const char *dir)
 		pr_perror("can't read %s", path);
 		return -errno;
 	}
-	for (char *p = procs; *p; ) {
+	for (char *p = procs; *p;) {
 		char *end;
 		long pid = strtol(p, &end, 10);
 
@@ -196,7 +197,8 @@ int dump_cg_check_members(const struct dump_ctx *dc, const char *dir)
 			break;
 		if (!in_tree(dc, pid)) {
 			pr_err("process %ld is in the cgroup %s but not in the tree of %d: it "
-			       "would be lost\n", pid, dir, dc->opts->pid);
+			       "would be lost\n",
+			       pid, dir, dc->opts->pid);
 			return -EBUSY;
 		}
 		p = end + (*end == '\n');

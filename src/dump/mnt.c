@@ -37,9 +37,9 @@ static const struct {
 	const char *name;
 	Fstype type;
 } fstypes[] = {
-	{ "proc", FSTYPE__PROC },     { "sysfs", FSTYPE__SYSFS },     { "tmpfs", FSTYPE__TMPFS },
-	{ "devpts", FSTYPE__DEVPTS }, { "mqueue", FSTYPE__MQUEUE },   { "cgroup", FSTYPE__CGROUP },
-	{ "cgroup2", FSTYPE__CGROUP2 }, { "devtmpfs", FSTYPE__DEVTMPFS },
+    {"proc", FSTYPE__PROC},	  {"sysfs", FSTYPE__SYSFS},	  {"tmpfs", FSTYPE__TMPFS},
+    {"devpts", FSTYPE__DEVPTS},	  {"mqueue", FSTYPE__MQUEUE},	  {"cgroup", FSTYPE__CGROUP},
+    {"cgroup2", FSTYPE__CGROUP2}, {"devtmpfs", FSTYPE__DEVTMPFS},
 };
 
 static unsigned fstype_of(const char *fs)
@@ -74,9 +74,10 @@ static unsigned mnt_flags(const char *opts, unsigned *sb_ro)
 		const char *name;
 		unsigned flag;
 	} known[] = {
-		{ "ro", MS_RDONLY },	     { "nosuid", MS_NOSUID },	  { "nodev", MS_NODEV },
-		{ "noexec", MS_NOEXEC },     { "noatime", MS_NOATIME },	  { "nodiratime", MS_NODIRATIME },
-		{ "relatime", MS_RELATIME }, { "strictatime", MS_STRICTATIME },
+	    {"ro", MS_RDONLY},	       {"nosuid", MS_NOSUID},
+	    {"nodev", MS_NODEV},       {"noexec", MS_NOEXEC},
+	    {"noatime", MS_NOATIME},   {"nodiratime", MS_NODIRATIME},
+	    {"relatime", MS_RELATIME}, {"strictatime", MS_STRICTATIME},
 	};
 	char buf[512], *tok, *save = NULL;
 	unsigned flags = 0;
@@ -126,7 +127,8 @@ static int parse_line(char *line, struct mnt_line *m)
 	if (!fs || !src || !sopts)
 		return -EINVAL;
 	save = NULL;
-	for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 6; tok = strtok_r(NULL, " ", &save))
+	for (i = 0, tok = strtok_r(line, " ", &save); tok && i < 6;
+	     tok = strtok_r(NULL, " ", &save))
 		f[i++] = tok;
 	if (i < 6 || sscanf(f[2], "%u:%u", &m->maj, &m->min) != 2)
 		return -EINVAL;
@@ -233,8 +235,8 @@ static int dump_tmpfs(struct dump_ctx *dc, pid_t pid, const struct mnt_line *m)
 static bool has_top_mount(const struct mnt_line *ms, int n, const struct mnt_line *m)
 {
 	for (int i = 0; i < n; i++)
-		if (&ms[i] != m && ms[i].e.root_dev == m->e.root_dev && !strcmp(ms[i].e.root, "/") &&
-		    !ms[i].e.ext_key)
+		if (&ms[i] != m && ms[i].e.root_dev == m->e.root_dev &&
+		    !strcmp(ms[i].e.root, "/") && !ms[i].e.ext_key)
 			return true;
 	return false;
 }
@@ -246,22 +248,25 @@ static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct
 	const char *mp = m->e.mountpoint;
 
 	if (!path_inside(mp) || !path_inside(m->e.root)) {
-		pr_err("process %d: mount %u on %s: a path amber cannot name\n", pid, m->e.mnt_id, mp);
+		pr_err("process %d: mount %u on %s: a path amber cannot name\n", pid, m->e.mnt_id,
+		       mp);
 		return -EOPNOTSUPP;
 	}
 	if (is_root || m->e.ext_key)
 		return 0;
 	if (m->e.has_master_id || m->propagate_from) {
 		pr_err("process %d: mount %u (%s on %s) is a slave mount: not supported, name it "
-		       "external (--external mnt[%s]:KEY)\n", pid, m->e.mnt_id, m->fs, mp, mp);
+		       "external (--external mnt[%s]:KEY)\n",
+		       pid, m->e.mnt_id, m->fs, mp, mp);
 		return -EOPNOTSUPP;
 	}
 	if (strcmp(m->e.root, "/")) {
 		if (has_top_mount(ms, n, m))
 			return 0; /* bound again from that one */
-		pr_err("process %d: mount %u on %s is a bind mount of %s of a %s mounted nowhere "
-		       "else in the tree: not supported, name it external (--external mnt[%s]:KEY)\n",
-		       pid, m->e.mnt_id, mp, m->e.root, m->fs, mp);
+		pr_err(
+		    "process %d: mount %u on %s is a bind mount of %s of a %s mounted nowhere "
+		    "else in the tree: not supported, name it external (--external mnt[%s]:KEY)\n",
+		    pid, m->e.mnt_id, mp, m->e.root, m->fs, mp);
 		return -EOPNOTSUPP;
 	}
 	switch (m->e.fstype) {
@@ -274,7 +279,8 @@ static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct
 		return 0;
 	default:
 		pr_err("process %d: mount %u: %s on %s (%s) is not supported: name it external "
-		       "(--external mnt[%s]:KEY)\n", pid, m->e.mnt_id, m->fs, mp, m->e.source, mp);
+		       "(--external mnt[%s]:KEY)\n",
+		       pid, m->e.mnt_id, m->fs, mp, m->e.source, mp);
 		return -EOPNOTSUPP;
 	}
 }
@@ -316,8 +322,8 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root)
 		return -EINVAL;
 	}
 	for (int i = 0; i < n; i++) {
-		const char *key = ext_mount_lookup(dc->opts->ext_mnts, dc->opts->nr_ext_mnts,
-						   ms[i].e.mountpoint);
+		const char *key =
+		    ext_mount_lookup(dc->opts->ext_mnts, dc->opts->nr_ext_mnts, ms[i].e.mountpoint);
 
 		/* Shown bound in from outside: whatever it holds stays outside. */
 		if (key && i != root_idx)

@@ -79,8 +79,10 @@ int rst_cgroup_load(struct rst_ctx *rc)
 
 		for (size_t j = 0; j < s->n_ctls; j++) {
 			if (!path_ok(s->ctls[j]->path)) {
-				pr_err("cgroup.img: set %u names the cgroup %s: not a path under its "
-				       "hierarchy's root\n", s->id, s->ctls[j]->path);
+				pr_err(
+				    "cgroup.img: set %u names the cgroup %s: not a path under its "
+				    "hierarchy's root\n",
+				    s->id, s->ctls[j]->path);
 				return -EINVAL;
 			}
 		}
@@ -89,7 +91,8 @@ int rst_cgroup_load(struct rst_ctx *rc)
 		uint32_t id = task_set(&rc->tasks[i]);
 
 		if (id && !set_of(rc, id)) {
-			pr_err("core-%d.img: cgroup set %u, not in cgroup.img\n", rc->tasks[i].pid, id);
+			pr_err("core-%d.img: cgroup set %u, not in cgroup.img\n", rc->tasks[i].pid,
+			       id);
 			return -EINVAL;
 		}
 	}
@@ -176,8 +179,8 @@ int rst_cgroup_apply(struct rst_ctx *rc)
 		}
 		ret = n >= (int)sizeof(dir) ? -ENAMETOOLONG : join(dir, host);
 		if (ret) {
-			pr_err("can't put task %d (%d here) in the cgroup %s: %s\n", t->pid, host, dir,
-			       strerror(-ret));
+			pr_err("can't put task %d (%d here) in the cgroup %s: %s\n", t->pid, host,
+			       dir, strerror(-ret));
 			if (rc->opts->cgroups_strict)
 				return ret;
 			continue;

@@ -31,8 +31,9 @@
 #include "mnt.pb-c.h"
 
 /* Flags a bind remount can change (the rest belong to the superblock). */
-#define MNT_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | \
-		   MS_RELATIME | MS_STRICTATIME)
+#define MNT_FLAGS                                                                                  \
+	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
+	 MS_STRICTATIME)
 
 static bool path_inside(const char *p)
 {
@@ -65,8 +66,8 @@ static int find_mnt(const struct rst_mnt *m, uint32_t id)
 static int top_of(const struct rst_mnt *m, size_t i)
 {
 	for (size_t j = 1; j < m->nr; j++)
-		if (j != i && m->e[j]->root_dev == m->e[i]->root_dev && !strcmp(m->e[j]->root, "/") &&
-		    !m->e[j]->ext_key)
+		if (j != i && m->e[j]->root_dev == m->e[i]->root_dev &&
+		    !strcmp(m->e[j]->root, "/") && !m->e[j]->ext_key)
 			return (int)j;
 	return -1;
 }
@@ -84,7 +85,8 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 	size_t done = 1;
 	bool *placed;
 
-	if (!m->nr || strcmp(m->e[0]->mountpoint, "/") || find_mnt(m, m->e[0]->parent_mnt_id) >= 0) {
+	if (!m->nr || strcmp(m->e[0]->mountpoint, "/") ||
+	    find_mnt(m, m->e[0]->parent_mnt_id) >= 0) {
 		pr_err("%s: its first mount is not the namespace's root mount on /\n", img);
 		return -EINVAL;
 	}
@@ -92,8 +94,9 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 		MntEntry *e = m->e[i];
 
 		if (!path_inside(e->mountpoint) || !path_inside(e->root)) {
-			pr_err("%s: mount %u on %s (root %s): a path outside the container's root\n",
-			       img, e->mnt_id, e->mountpoint, e->root);
+			pr_err(
+			    "%s: mount %u on %s (root %s): a path outside the container's root\n",
+			    img, e->mnt_id, e->mountpoint, e->root);
 			return -EINVAL;
 		}
 		if (find_mnt(m, e->mnt_id) != (int)i || find_mnt(m, e->parent_mnt_id) < 0) {
@@ -102,18 +105,18 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 			return -EINVAL;
 		}
 		if (e->ext_key) {
-			const char *v = ext_mount_lookup(rc->opts->ext_mnts, rc->opts->nr_ext_mnts,
-							 e->ext_key);
+			const char *v =
+			    ext_mount_lookup(rc->opts->ext_mnts, rc->opts->nr_ext_mnts, e->ext_key);
 
 			if (!v || v[0] != '/') {
 				pr_err("%s: mount on %s is the external %s: the restore needs "
-				       "--ext-mount-map %s:PATH (or --external mnt[%s]:PATH)\n", img,
-				       e->mountpoint, e->ext_key, e->ext_key, e->ext_key);
+				       "--ext-mount-map %s:PATH (or --external mnt[%s]:PATH)\n",
+				       img, e->mountpoint, e->ext_key, e->ext_key, e->ext_key);
 				return -EINVAL;
 			}
 		} else if (strcmp(e->root, "/") ? top_of(m, i) < 0 : !fs_supported(e->fstype)) {
-			pr_err("%s: mount %u on %s (fstype %u, root %s) cannot be made again\n", img,
-			       e->mnt_id, e->mountpoint, e->fstype, e->root);
+			pr_err("%s: mount %u on %s (fstype %u, root %s) cannot be made again\n",
+			       img, e->mnt_id, e->mountpoint, e->fstype, e->root);
 			return -EINVAL;
 		}
 	}
@@ -129,7 +132,8 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 		size_t before = done;
 
 		for (size_t i = 1; i < m->nr; i++) {
-			int top = m->e[i]->ext_key || !strcmp(m->e[i]->root, "/") ? -1 : top_of(m, i);
+			int top =
+			    m->e[i]->ext_key || !strcmp(m->e[i]->root, "/") ? -1 : top_of(m, i);
 
 			if (placed[i] || !placed[find_mnt(m, m->e[i]->parent_mnt_id)] ||
 			    (top >= 0 && !placed[top]))
@@ -156,7 +160,8 @@ int rst_mnt_load(struct rst_ctx *rc, uint32_t id)
 	img_name(IMG_MNTS, id, m->img_name, sizeof(m->img_name));
 	if (!rc->opts->root || rc->opts->root[0] != '/') {
 		pr_err("%s: the tree has a mount namespace of its own: the restore needs its "
-		       "root directory (--root)\n", m->img_name);
+		       "root directory (--root)\n",
+		       m->img_name);
 		return -EINVAL;
 	}
 	img = img_open(rc->dirfd, IMG_MNTS, false, id);
@@ -202,8 +207,8 @@ void rst_mnt_free(struct rst_mnt *m)
 /* @path under @root (an fd), no symlink leading out of it: an O_PATH fd. */
 static int open_in_root(int root, const char *path, int flags)
 {
-	struct open_how how = { .flags = O_PATH | O_CLOEXEC | flags,
-				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC | flags,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
 
 	return syscall(SYS_openat2, root, path[1] ? path + 1 : ".", &how, sizeof(how));
 }
