@@ -665,38 +665,47 @@ static int set_status_flags(int fd, uint32_t flags)
 	return 0;
 }
 
-/* Closes every fd below the service base that the task should not have. */
+/*
+ * Closes every fd below the service base that the task should not have.
+ * By ranges, without /proc: a task in a restored mount namespace may
+ * have none mounted.
+ */
 static int close_unlisted(struct files_rst_ctx *fc, struct rtask_fds *tf)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int *bad = NULL, nr = 0;
+	int *keep = calloc(tf->nr + 2, sizeof(*keep)), nr = 0, from = 0;
 
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name), keep = 0, *n;
+	if (!keep)
+		return -ENOMEM;
+	for (int i = 0; i < tf->nr; i++)
+		keep[nr++] = (int)tf->fds[i]->fd;
+	for (int k = 0; k < 2; k++) {
+		int fd = k ? fc->status_fd : log_get_fd();
+		bool listed = false;
 
-		if (de->d_name[0] == '.' || fd >= fc->svc_fd_base || fd == dirfd(d))
+		if (fd < 0 || fd >= fc->svc_fd_base)
 			continue;
-		for (int i = 0; i < tf->nr && !keep; i++)
-			keep = (int)tf->fds[i]->fd == fd;
-		if (keep)
-			continue;
-		if (fd == log_get_fd() || fd == fc->status_fd) {
+		for (int i = 0; i < tf->nr; i++)
+			listed |= (int)tf->fds[i]->fd == fd;
+		if (!listed) {
 			pr_warn("fd %d (amber's log or status pipe) is below the service fds\n", fd);
-			continue;
+			keep[nr++] = fd;
 		}
-		n = realloc(bad, (nr + 1) * sizeof(*bad));
-		if (!n)
-			break;
-		bad = n;
-		bad[nr++] = fd;
 	}
-	closedir(d);
-	for (int i = 0; i < nr; i++)
-		close(bad[i]);
-	free(bad);
+	qsort(keep, nr, sizeof(*keep), cmp_int);
+	for (int i = 0; i <= nr; i++) {
+		int to = i < nr ? keep[i] : fc->svc_fd_base;
+
+		if (to > from && close_range(from, to - 1, 0)) {
+			int ret = -errno;
+
+			pr_perror("close_range %d-%d", from, to - 1);
+			free(keep);
+			return ret;
+		}
+		if (to + 1 > from)
+			from = to + 1;
+	}
+	free(keep);
 	return 0;
 }
 

@@ -83,7 +83,7 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 {
 	const char *img = m->img_name;
 	size_t done = 1;
-	bool *placed;
+	bool *placed, has_proc = false;
 
 	if (!m->nr || strcmp(m->e[0]->mountpoint, "/") ||
 	    find_mnt(m, m->e[0]->parent_mnt_id) >= 0) {
@@ -119,6 +119,18 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 			       img, e->mnt_id, e->mountpoint, e->fstype, e->root);
 			return -EINVAL;
 		}
+	}
+	/*
+	 * The restore code in each task reads /proc/self: a namespace
+	 * without a proc on /proc would fail there, after the forks.
+	 */
+	for (size_t i = 1; i < m->nr && !has_proc; i++)
+		has_proc = m->e[i]->fstype == FSTYPE__PROC && !m->e[i]->ext_key &&
+			   !strcmp(m->e[i]->root, "/") && !strcmp(m->e[i]->mountpoint, "/proc");
+	if (!has_proc) {
+		pr_err("%s: no proc on /proc: amber restores a mount namespace that has one\n",
+		       img);
+		return -EOPNOTSUPP;
 	}
 	/* Parents, and the mounts binds come from, before: no cycle. */
 	m->order = calloc(m->nr, sizeof(*m->order));

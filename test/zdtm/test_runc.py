@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_text
+from zdtm_runner import amber_path, read_text, reap_all
 
 RUNC = shutil.which("runc")
 BUSYBOX = Path("/bin/busybox")
@@ -224,3 +224,87 @@ def test_runc_restore_foreground(container, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_mount_ns_cli(tmp_path):
+    """Without runc: a loop that pivot_root'ed into a busybox root with a
+    tmpfs of its own, dumped with `amber dump` and restored with
+    `amber restore --root`: it counts on in the new mount namespace, its
+    tmpfs file back, amber's mounts untouched."""
+    if not BUSYBOX.exists():
+        pytest.skip("busybox-static missing (scripts/packages-test.txt)")
+    root = tmp_path / "root"
+    for d in ("bin", "tmp", "old", "proc"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(BUSYBOX, root / "bin/busybox")
+    for c in ("sh", "sleep", "umount", "mount"):
+        (root / "bin" / c).symlink_to("busybox")
+    # amber's /dev/null is not in its mounts: no fd may point outside them.
+    loop = (f"mount -t proc proc /proc; umount -l /old; exec 0<&- 1>&- 2>&-; echo {MARKER} > /tmp/marker; i=0; "
+            "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done")
+    p = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f"mount --bind {root} {root} && mount -t tmpfs -o mode=1777 t {root}/tmp && "
+         f"cd {root} && /bin/busybox pivot_root . old && "
+         f"exec /bin/busybox chroot . /bin/sh -c '{loop}'"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    pid = p.pid
+
+    def counter(pid):
+        for _ in range(100):
+            try:
+                return int(Path(f"/proc/{pid}/root/tmp/counter").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        raise AssertionError("no counter")
+    restored = None
+    try:
+        deadline = time.time() + 10
+        while True:
+            assert p.poll() is None and time.time() < deadline, "the loop did not start"
+            try:
+                if counter(pid) > 3:
+                    break
+            except AssertionError:
+                pass
+            time.sleep(0.05)
+        host_mounts = Path("/proc/self/mountinfo").read_text()
+        img = tmp_path / "img"
+        img.mkdir()
+        log = tmp_path / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(pid), "-D", str(img),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(log)
+        p.wait(timeout=10)
+        reap_all()  # its sleep, reparented to pytest (a subreaper)
+        assert not (root / "tmp/counter").exists()  # the tmpfs was the tree's alone
+        log = tmp_path / "restore.log"
+        r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "--root",
+                            str(root), "--pidfile", str(tmp_path / "pid"), "-v4", "-o",
+                            str(log)], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(log)
+        restored = int((tmp_path / "pid").read_text())
+        first = counter(restored)
+        assert first > 3
+        deadline = time.time() + 10
+        while counter(restored) < first + 3:
+            assert time.time() < deadline, "the restored loop does not count"
+            time.sleep(0.05)
+        assert Path(f"/proc/{restored}/root/tmp/marker").read_text().strip() == MARKER
+        mounts = Path(f"/proc/{restored}/mountinfo").read_text().splitlines()
+        assert [m.split()[4] for m in mounts] == ["/", "/tmp", "/proc"], mounts
+        assert Path("/proc/self/mountinfo").read_text() == host_mounts
+    finally:
+        for victim in (restored, pid):
+            if victim:
+                try:
+                    os.killpg(victim, 9)
+                except OSError:
+                    pass
+                try:
+                    os.kill(victim, 9)
+                except OSError:
+                    pass
+        p.wait()
+        reap_all()
