@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * amber restore -D DIR [-d]: bring a tree back. Without -d amber waits for
+ * amber restore -D DIR [-d]: bring a tree back (--pkram NAME: from the
+ * store amber kexec preserved for this kernel). Without -d amber waits for
  * the root and exits with its status; its own failure is 125 then, so a
  * restored program's 1 or 2 is never taken for amber's (see cli.h).
  */
@@ -22,6 +23,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
+		{ "pkram", required_argument, 0, 'K' },
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);
@@ -59,6 +61,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'S':
 			o.lazy_socket = optarg;
 			break;
+		case 'K':
+			o.pkram = optarg;
+			break;
 		case OPT_NETWORK_LOCK:
 			if (!cli_network_lock(optarg, &o.network_lock))
 				return cli_usage("restore", "--network-lock is nftables, iptables or skip");
@@ -67,8 +72,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			return cli_usage("restore", NULL);
 		}
 	}
-	if (!o.images_dir)
-		return cli_usage("restore", "-D DIR is required");
+	if (!o.images_dir == !o.pkram)
+		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
 	if (!cli_log_open(co))
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	if (amber_restore(&o, &root, &status))

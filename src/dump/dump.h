@@ -62,6 +62,14 @@ struct dump_opts {
 	const char *ps_address;
 	int ps_port;
 	struct ps_sec ps_sec;
+	/*
+	 * Called once every image is written, the tree still frozen: nonzero
+	 * fails the dump and the tree runs on as it was. amber kexec preserves
+	 * the images and loads the next kernel here, so that the tree dies only
+	 * once everything is ready, and never runs on after its final dump.
+	 */
+	int (*frozen_hook)(void *arg);
+	void *frozen_hook_arg;
 };
 
 struct dump_thread {
