@@ -9,6 +9,7 @@
 #define LOG_PREFIX "kexec-load: "
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,7 +32,9 @@ int kexec_check_kernel(const char *path)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	unsigned char hdr[0x210];
+	uint32_t syssize;
 	struct stat st;
+	off_t want;
 
 	if (fd < 0 || fstat(fd, &st)) {
 		pr_perror("can't open the kernel %s", path);
@@ -48,6 +51,19 @@ int kexec_check_kernel(const char *path)
 	/* the x86 boot protocol header: boot flag 0xaa55 at 0x1fe, "HdrS" at 0x202 */
 	if (hdr[0x1fe] != 0x55 || hdr[0x1ff] != 0xaa || memcmp(hdr + 0x202, "HdrS", 4)) {
 		pr_err("%s is not an x86 bzImage (no boot protocol header)\n", path);
+		return -ENOEXEC;
+	}
+	/*
+	 * kexec_file_load() takes a truncated bzImage as long as its setup
+	 * sectors are there, and the reboot would then jump into garbage:
+	 * setup sectors + syssize (16-byte units) is the file's size (more
+	 * with an appended signature).
+	 */
+	memcpy(&syssize, hdr + 0x1f4, sizeof(syssize));
+	want = ((off_t)(hdr[0x1f1] ? hdr[0x1f1] : 4) + 1) * 512 + (off_t)syssize * 16;
+	if (st.st_size < want) {
+		pr_err("%s is truncated: %lld bytes, its header says %lld\n", path,
+		       (long long)st.st_size, (long long)want);
 		return -ENOEXEC;
 	}
 	return 0;

@@ -1,0 +1,182 @@
+#!/bin/bash
+# In the guest, on our PKRAM kernel (test/vm/vmtest.sh, suite "kexec"):
+# amber kexec carries a program across a kexec into BZIMAGE in memory.
+#
+#   bash test/vm/tests/kexec.sh BZIMAGE [MIB]
+#
+# Boot 1: a program holding MIB MiB (default 256) of checked memory and a
+# counter (kexec-workload.py) starts; refusals first, each must leave it
+# running with its memory intact and nothing preserved or mounted:
+#   a file that is no kernel, a truncated bzImage, a bzImage the kernel
+#   refuses (kexec_file_load, after the store was preserved), a failing
+#   preserve (AMBER_FAULT);
+# then amber kexec dumps it into the store "kx" and reboots into BZIMAGE.
+# guest-init runs this script again in the new kernel (amber_boot is
+# still 1: amber, not the harness, did the kexec); the phase file in
+# $AMBER_VM_IO says where we are. Boot 2: an unknown store name is
+# refused; a damaged store is refused with nothing created; repaired, the
+# program is restored and must go on with its memory intact and its
+# counter past the dump's. Downtime = host mtimes of two marker files
+# in $AMBER_VM_IO (the host's clock, not the guest's, which restarts).
+set -u
+K=${1:?bzImage}
+MIB=${2:-256}
+AMBER=$PWD/build/amber
+WL=$PWD/test/vm/tests/kexec-workload.py
+IO=${AMBER_VM_IO:?run me in test/vm/run}
+NAME=kx
+STORE=/run/amber/pkram/$NAME
+REP=$IO/kexec-report
+fails=0
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+mtime() { stat -c %.3Y "$1"; }
+
+# ask PID for a report; prints it ("COUNTER CRC ok|BAD MIB"), empty if none
+ask() {
+	local pid=$1
+	rm -f "$REP"
+	kill -USR1 "$pid" 2>/dev/null || return 0
+	for _ in $(seq 600); do [ -s "$REP" ] && break; sleep 0.1; done
+	cat "$REP" 2>/dev/null
+}
+
+# intact WHAT PID CRC: running, memory matches, counter moved on
+intact() {
+	local r1 r2
+	r1=$(ask "$2"); sleep 0.3; r2=$(ask "$2")
+	set -- "$1" "$2" "$3" $r1 $r2
+	if [ $# = 11 ] && [ "$5" = "$3" ] && [ "$6" = ok ] && [ "${10}" = ok ] && [ "$8" -gt "$4" ]; then
+		pass "$1: running, $7 MiB intact, counter $4 -> $8"
+	else
+		fail "$1: state '${*:4}' (want crc $3, ok, counter moving)"
+	fi
+}
+
+nothing_left() { # WHAT: no store mounted or preserved
+	if grep -q " $STORE " /proc/self/mountinfo; then fail "$1: $STORE still mounted"
+	elif [ "$(cat /sys/kernel/pkram)" != 0 ]; then fail "$1: /sys/kernel/pkram = $(cat /sys/kernel/pkram)"
+	else pass "$1: nothing mounted or preserved"; fi
+}
+
+phase=$(cat "$IO/kexec-phase" 2>/dev/null || echo 1)
+echo "kexec suite: phase $phase, kernel $(uname -r), cmdline: $(cat /proc/cmdline)"
+
+if [ "$phase" = 1 ]; then
+	[ -e /sys/kernel/pkram ] || { echo "FAIL no PKRAM in this kernel"; exit 1; }
+	# far from the pids the next boot uses before the restore
+	echo 30000 > /proc/sys/kernel/ns_last_pid
+	rm -f "$REP"
+	setsid python3 "$WL" "$MIB" "$REP" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 1200); do [ -s "$REP" ] && break; sleep 0.1; done
+	read -r _ crc _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
+	echo "workload pid $pid, $MIB MiB, crc $crc"
+
+	# a. not a kernel: refused before anything is frozen
+	$AMBER kexec -t "$pid" --pkram $NAME --kernel /etc/passwd -o "$IO/kexec-a.log" -v4
+	rc=$?
+	[ $rc = 1 ] && grep -q "not an x86 bzImage" "$IO/kexec-a.log" \
+		&& pass "not a kernel: refused (rc 1, says why)" || fail "not a kernel: rc $rc"
+	intact "not a kernel" "$pid" "$crc"
+	nothing_left "not a kernel"
+
+	# b. truncated: refused before anything is frozen (kexec_file_load
+	# would take it, and the reboot would jump into garbage)
+	head -c 65536 "$K" > /tmp/short-bzImage
+	$AMBER kexec -t "$pid" --pkram $NAME --kernel /tmp/short-bzImage -o "$IO/kexec-b.log" -v4
+	rc=$?
+	[ $rc = 1 ] && grep -q "is truncated" "$IO/kexec-b.log" \
+		&& pass "truncated kernel: refused (rc 1, says why)" || fail "truncated kernel: rc $rc"
+	intact "truncated kernel" "$pid" "$crc"
+	nothing_left "truncated kernel"
+
+	# c. a bzImage without XLF_KERNEL_64 passes amber's check; the kernel
+	# refuses it after the store was preserved: undone, the tree resumes
+	cp "$K" /tmp/bad-bzImage
+	printf '\x00' | dd of=/tmp/bad-bzImage bs=1 seek=$((0x236)) conv=notrunc 2>/dev/null
+	$AMBER kexec -t "$pid" --pkram $NAME --kernel /tmp/bad-bzImage -o "$IO/kexec-c.log" -v4
+	rc=$?
+	[ $rc = 1 ] && grep -q "kexec_file_load of /tmp/bad-bzImage failed" "$IO/kexec-c.log" \
+		&& grep -q "preserved, super block pfn" "$IO/kexec-c.log" \
+		&& pass "kernel refused by kexec_file_load after the preserve: rc 1" \
+		|| fail "kernel refused by kexec_file_load: rc $rc"
+	intact "refused by kexec_file_load" "$pid" "$crc"
+	nothing_left "refused by kexec_file_load"
+
+	# d. the preserve fails
+	AMBER_FAULT=kexec-preserve $AMBER kexec -t "$pid" --pkram $NAME --kernel "$K" \
+		-o "$IO/kexec-d.log" -v4
+	rc=$?
+	[ $rc = 1 ] && pass "failed preserve: refused (rc 1)" || fail "failed preserve: rc $rc"
+	intact "failed preserve" "$pid" "$crc"
+	nothing_left "failed preserve"
+
+	if [ $fails != 0 ]; then echo "kexec suite: $fails failure(s) before the kexec"; exit 1; fi
+	read -r cnt _ < <(ask "$pid")
+	echo "$pid $crc $cnt" > "$IO/kexec-expect"
+	echo 2 > "$IO/kexec-phase"
+	echo go > "$IO/kexec-t0"
+	$AMBER kexec -t "$pid" --pkram $NAME --kernel "$K" --initrd "$IO/initrd.gz" \
+		-o "$IO/kexec.log" -v4
+	echo "FAIL amber kexec returned $? (see kexec.log):"
+	tail -5 "$IO/kexec.log"
+	echo 3 > "$IO/kexec-phase"
+	exit 1
+fi
+
+if [ "$phase" = 2 ]; then
+	echo 3 > "$IO/kexec-phase"   # whatever happens, never a third round
+	read -r pid crc cnt < "$IO/kexec-expect"
+	grep -q "pkram=[1-9]" /proc/cmdline && grep -qw nokaslr /proc/cmdline \
+		&& pass "the next kernel got pkram=PFN nokaslr" || fail "cmdline: $(cat /proc/cmdline)"
+	[ "$(grep -o ' pkram=' /proc/cmdline | wc -l)" = 1 ] && pass "one pkram= only" \
+		|| fail "several pkram= on the cmdline"
+
+	# an unknown name: the tmpfs comes back empty, refused and unmounted
+	$AMBER restore --pkram nosuch -d -o "$IO/restore-nosuch.log" -v4
+	rc=$?
+	[ $rc = 1 ] && grep -q "is empty" "$IO/restore-nosuch.log" \
+		&& ! grep -q " /run/amber/pkram/nosuch " /proc/self/mountinfo \
+		&& pass "unknown store: refused, unmounted" || fail "unknown store: rc $rc"
+
+	# damaged: mount the store ourselves, flip a byte of the pages
+	mkdir -p "$STORE"
+	mount -t tmpfs -o pkram=$NAME none "$STORE" || fail "mount the preserved store"
+	ls -la "$STORE" | head -20
+	pages=$(ls "$STORE"/pages-*.img | head -1)
+	off=$(( $(stat -c %s "$pages") / 2 ))
+	orig=$(dd if="$pages" bs=1 skip=$off count=1 2>/dev/null | od -An -tx1 | tr -d ' ')
+	printf "\\x$(printf %02x $(( 0x$orig ^ 0xff )))" | dd of="$pages" bs=1 seek=$off conv=notrunc 2>/dev/null
+	$AMBER restore --pkram $NAME -d -o "$IO/restore-damaged.log" -v4
+	rc=$?
+	if [ $rc = 1 ] && grep -q "do not match their checksum" "$IO/restore-damaged.log" \
+		&& ! kill -0 "$pid" 2>/dev/null && ! pgrep -f kexec-workload >/dev/null; then
+		pass "damaged store: refused (checksum), nothing created"
+	else
+		fail "damaged store: rc $rc, pid $pid $(kill -0 "$pid" 2>/dev/null && echo exists)"
+	fi
+	printf "\\x$orig" | dd of="$pages" bs=1 seek=$off conv=notrunc 2>/dev/null
+
+	$AMBER restore --pkram $NAME -d -o "$IO/restore.log" -v4
+	rc=$?
+	echo done > "$IO/kexec-t1"
+	t0=$(mtime "$IO/kexec-t0") t1=$(mtime "$IO/kexec-t1")
+	[ $rc = 0 ] && pass "restore --pkram: rc 0" || { fail "restore --pkram: rc $rc"; tail -5 "$IO/restore.log"; }
+	intact "after kexec" "$pid" "$crc"
+	r=$(ask "$pid"); set -- $r
+	[ "${1:-0}" -ge "$cnt" ] && pass "counter went on from the dump's ($cnt -> ${1:-})" \
+		|| fail "counter ${1:-none} below the dump's $cnt"
+	grep -q " $STORE " /proc/self/mountinfo && fail "store still mounted after the restore" \
+		|| pass "store unmounted after the restore"
+	echo "DOWNTIME $MIB MiB: $(echo "$t1 - $t0" | bc) s from amber kexec to the restored tree" \
+		"(host clock; includes the kernel boot)"
+	grep -h "dumped\|verified\|preserved\|loading\|rebooting" "$IO/kexec.log" | sed 's/^/  kexec.log: /'
+	grep -h "found\|verified\|restored" "$IO/restore.log" | sed 's/^/  restore.log: /'
+	kill -9 "$pid" 2>/dev/null
+	echo "kexec suite: $fails failure(s)"
+	[ $fails = 0 ]
+	exit
+fi
+echo "FAIL kexec suite: phase $phase (a kexec or boot went wrong before)"
+exit 1
