@@ -32,6 +32,7 @@ static int kexec_frozen(void *arg)
 	unsigned long pfn;
 	int ret;
 
+	pr_info("every image written, the tree frozen: checking, preserving, loading\n");
 	ret = kexec_verify(kc->store->dirfd, false);
 	if (ret)
 		return ret;
