@@ -19,6 +19,8 @@
 # counter past the dump's. Then the same tree is dumped to and restored
 # from a directory of the host, for comparison. Times are host mtimes of
 # marker files in $AMBER_VM_IO (the host's clock; the guest's restarts).
+# Then a second amber kexec into the store "kx2"; boot 3: lazy-pages
+# --pkram kx2 and restore --pkram kx2 --lazy-pages.
 set -u
 K=${1:?bzImage}
 MIB=${2:-256}
@@ -122,13 +124,13 @@ if [ "$phase" = 1 ]; then
 		-o "$IO/kexec.log" -v4
 	echo "FAIL amber kexec returned $? (see kexec.log):"
 	tail -5 "$IO/kexec.log"
-	echo 3 > "$IO/kexec-phase"
+	echo done > "$IO/kexec-phase"
 	exit 1
 fi
 
 if [ "$phase" = 2 ]; then
 	echo up > "$IO/kexec-tb"
-	echo 3 > "$IO/kexec-phase"   # whatever happens, never a third round
+	echo done > "$IO/kexec-phase"   # whatever happens, no other round
 	read -r pid crc cnt < "$IO/kexec-expect"
 	grep -q "pkram=[1-9]" /proc/cmdline && grep -qw nokaslr /proc/cmdline \
 		&& pass "the next kernel got pkram=PFN nokaslr" || fail "cmdline: $(cat /proc/cmdline)"
@@ -195,6 +197,32 @@ if [ "$phase" = 2 ]; then
 	grep -h "found\|verified\|restored" "$IO/restore.log" | sed 's/^/  restore.log: /'
 	grep -h "dumped" "$IO/dump-disk.log" | sed 's/^/  dump-disk.log: /'
 	grep -h "restored" "$IO/restore-disk.log" | sed 's/^/  restore-disk.log: /'
+	if [ $fails != 0 ]; then echo "kexec suite: $fails failure(s)"; exit 1; fi
+	# a second kexec, into a store of another name, for a lazy restore
+	echo 3 > "$IO/kexec-phase"
+	$AMBER kexec -t "$pid" --pkram kx2 --kernel "$K" --initrd "$IO/initrd.gz" \
+		-o "$IO/kexec2.log" -v4
+	echo "FAIL second amber kexec returned $?:"
+	tail -5 "$IO/kexec2.log"
+	echo done > "$IO/kexec-phase"
+	exit 1
+fi
+
+if [ "$phase" = 3 ]; then
+	echo done > "$IO/kexec-phase"
+	read -r pid crc cnt < "$IO/kexec-expect"
+	$AMBER lazy-pages --pkram kx2 -o "$IO/lazy.log" -v4 &
+	lpid=$!
+	for _ in $(seq 300); do [ -S /run/amber/pkram/kx2/lazy-pages.socket ] && break; sleep 0.1; done
+	$AMBER restore --pkram kx2 --lazy-pages -d -o "$IO/restore-lazy.log" -v4
+	rc=$?
+	[ $rc = 0 ] && pass "second kexec, restore --pkram --lazy-pages: rc 0" \
+		|| { fail "restore --pkram --lazy-pages: rc $rc"; tail -5 "$IO/restore-lazy.log"; }
+	wait $lpid
+	rc=$?
+	[ $rc = 0 ] && pass "lazy-pages --pkram: rc 0" || { fail "lazy-pages --pkram: rc $rc"; tail -5 "$IO/lazy.log"; }
+	intact "after the second kexec, lazily" "$pid" "$crc"
+	grep -h "found\|verified\|served\|pages" "$IO/lazy.log" | tail -3 | sed 's/^/  lazy.log: /'
 	kill -9 "$pid" 2>/dev/null
 	echo "kexec suite: $fails failure(s)"
 	[ $fails = 0 ]
