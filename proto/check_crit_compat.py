@@ -42,6 +42,7 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("thread_core_entry", "amber_no_new_privs"),
                     ("eventfd_file_entry", "amber_semaphore"),
                     ("eventpoll_tfd_entry", "amber_file_id"),
+                    ("inventory_entry", "amber_pidns_proc"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred")}

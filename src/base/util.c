@@ -142,7 +142,11 @@ char *read_proc(pid_t pid, const char *name, size_t *len)
 {
 	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	/* 0: the caller, whatever pid namespace the mounted /proc is for */
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", name);
 	return read_file_at(AT_FDCWD, path, len);
 }
 

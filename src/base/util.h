@@ -76,6 +76,7 @@ int pread_full(int fd, void *buf, size_t len, off_t off);
 char *read_file_at(int dirfd, const char *path, size_t *len);
 /* Read all of @fd (NUL-terminated), then close it; NULL with errno on failure. */
 char *read_fd_all(int fd, size_t *len);
+/* /proc/PID/NAME, or /proc/self/NAME for pid 0. */
 char *read_proc(pid_t pid, const char *name, size_t *len);
 
 

@@ -46,6 +46,7 @@ enum {
 	OPT_TCP_ESTABLISHED,
 	OPT_TCP_CLOSE,
 	OPT_SKIP_IN_FLIGHT,
+	OPT_PIDFILE,
 };
 
 #define CLI_SEC_LONG_OPTS                                        \

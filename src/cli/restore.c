@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * amber restore -D DIR [-d]: bring a tree back (--pkram NAME: from the
- * store amber kexec preserved for this kernel). Without -d amber waits for
+ * amber restore -D DIR | --pkram NAME [-d [--pidfile FILE]]: bring a tree
+ * back (--pkram NAME: from the store amber kexec preserved for this
+ * kernel). Without -d amber waits for
  * the root and exits with its status; its own failure is 125 then, so a
  * restored program's 1 or 2 is never taken for amber's (see cli.h).
  */
@@ -9,6 +10,16 @@
 #include <sys/wait.h>
 
 #include "cli/cli.h"
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f)
+		return -1;
+	fprintf(f, "%d\n", pid);
+	return fclose(f);
+}
 
 int cli_restore(int argc, char **argv, struct cli_common *co)
 {
@@ -24,9 +35,11 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pkram", required_argument, 0, 'K' },
+		{ "pidfile", required_argument, 0, OPT_PIDFILE },
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);
+	const char *pidfile = NULL;
 	int c, status = 0;
 	pid_t root = 0;
 
@@ -64,6 +77,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'K':
 			o.pkram = optarg;
 			break;
+		case OPT_PIDFILE:
+			pidfile = optarg;
+			break;
 		case OPT_NETWORK_LOCK:
 			if (!cli_network_lock(optarg, &o.network_lock))
 				return cli_usage("restore", "--network-lock is nftables, iptables or skip");
@@ -74,10 +90,17 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	}
 	if (!o.images_dir == !o.pkram)
 		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
+	if (pidfile && !o.detach)
+		return cli_usage("restore", "--pidfile needs -d");
 	if (!cli_log_open(co))
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	if (amber_restore(&o, &root, &status))
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
+	/* The root's pid as seen here: with a pid namespace of its own, not the saved one */
+	if (pidfile && write_pidfile(pidfile, root)) {
+		fprintf(stderr, "can't write the root's pid %d to %s\n", root, pidfile);
+		return CLI_EXIT_FAIL;
+	}
 	if (o.detach)
 		return CLI_EXIT_OK;
 	if (WIFEXITED(status))

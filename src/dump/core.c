@@ -435,6 +435,13 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 		return -EIO;
 	}
 	ret = dump_posix_timers(t, a, tc->timers);
+	/* /proc/PID/timers names the target thread as amber sees it */
+	for (size_t i = 0; !ret && i < tc->timers->n_posix; i++) {
+		PosixTimerEntry *e = tc->timers->posix[i];
+
+		if (e->has_notify_thread_id)
+			e->notify_thread_id = pid_map_ns(&dc->pids, e->notify_thread_id);
+	}
 	if (!ret)
 		ret = dump_oom_score_adj(t->pid, tc);
 	if (ret)
@@ -506,7 +513,7 @@ int dump_task_core(struct dump_ctx *dc, struct dump_task *t, TaskKobjIdsEntry *i
 				return ret;
 			}
 		}
-		ret = img_write_one(dc->dirfd, IMG_CORE, t->zombie ? t->pid : t->threads[i].tid,
+		ret = img_write_one(dc->dirfd, IMG_CORE, t->zombie ? t->vpid : t->threads[i].vtid,
 				    &core.base);
 		if (ret)
 			return ret;

@@ -44,7 +44,7 @@ static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 	ids->files_id = t->files_id = dump_new_id(dc);
 	ids->fs_id = dump_new_id(dc);
 	ids->sighand_id = dump_new_id(dc);
-	dump_ns_fill_ids(dc, ids);
+	dump_ns_fill_ids(dc, ids, false);
 	return ids;
 }
 
@@ -63,14 +63,14 @@ static int dump_fs(struct dump_ctx *dc, struct dump_task *t)
 		return ret;
 	fe.has_umask = true;
 	fe.umask = st.umask;
-	return img_write_one(dc->dirfd, IMG_FS, t->pid, &fe.base);
+	return img_write_one(dc->dirfd, IMG_FS, t->vpid, &fe.base);
 }
 
 /* Picks up the tracker the parent image left in the task, or arms one. */
 static int dump_track_prepare(struct dump_ctx *dc, struct dump_task *t)
 {
 	struct inc_parent p;
-	int ret = inc_parent_load(dc->parent_dirfd, t->pid, &p);
+	int ret = inc_parent_load(dc->parent_dirfd, t->vpid, &p);
 
 	if (!ret)
 		ret = track_task_prepare(dc->tracker, &t->track, t->pid, inc_parent_track_fd(&p));
@@ -131,14 +131,15 @@ int dump_write_pstree(struct dump_ctx *dc)
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
 		uint32_t tids[t->nr_threads + 1];
 
-		pe.pid = t->pid;
-		pe.ppid = t->parent ? t->parent->pid : 0;
-		pe.pgid = t->pgid;
-		pe.sid = t->sid;
+		/* As the tree sees them: its own pid namespace's pids (as CRIU) */
+		pe.pid = t->vpid;
+		pe.ppid = t->parent ? t->parent->vpid : 0;
+		pe.pgid = pid_map_ns(&dc->pids, t->pgid);
+		pe.sid = pid_map_ns(&dc->pids, t->sid);
 		for (int j = 0; j < t->nr_threads; j++)
-			tids[j] = t->threads[j].tid;
+			tids[j] = t->threads[j].vtid;
 		if (t->zombie)
-			tids[0] = t->pid;
+			tids[0] = t->vpid;
 		pe.n_threads = t->zombie ? 1 : t->nr_threads;
 		pe.threads = tids;
 		ret = img_write_msg(img, &pe.base);
@@ -159,7 +160,9 @@ int dump_write_inventory(struct dump_ctx *dc)
 	ie.fdinfo_per_id = true;
 	ie.root_ids = &ids;
 	ids.files_id = dc->tasks[0]->files_id;
-	dump_ns_fill_ids(dc, &ids);
+	dump_ns_fill_ids(dc, &ids, true);
+	if (dc->ns.proc_opts[0])
+		ie.amber_pidns_proc = (char *)dc->ns.proc_opts;
 	ie.has_lsmtype = true;
 	ie.lsmtype = LSMTYPE__NO_LSM;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -190,6 +193,7 @@ static int dump_tree(struct dump_ctx *dc)
 					     .tcp_established = dc->opts->tcp_established,
 					     .skip_in_flight = dc->opts->skip_in_flight,
 					     .tree_pids = pids, .nr_tree_pids = dc->nr_tasks,
+					     .pids = &dc->pids,
 					     .next_id = &dc->next_id };
 	ret = files_dump_init(&dc->files);
 	if (!ret)
@@ -252,6 +256,7 @@ void dump_ctx_free(struct dump_ctx *dc)
 	xfer_target_abort(dc->xt);
 	files_dump_free(&dc->files);
 	netlock_free(&dc->netlock);
+	pid_map_free(&dc->pids);
 	arena_free(&dc->arena);
 	if (dc->dirfd >= 0)
 		close(dc->dirfd);

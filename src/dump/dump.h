@@ -28,6 +28,7 @@
 #include "files/files.h"
 #include "image/image.h"
 #include "pageserver/conn.h"
+#include "base/pidmap.h"
 #include "base/remote.h"
 #include "mem/track.h"
 #include "net/netlock.h"
@@ -73,7 +74,8 @@ struct dump_opts {
 };
 
 struct dump_thread {
-	pid_t tid;
+	pid_t tid;  /* as amber sees it */
+	pid_t vtid; /* in the tree's pid namespace: what the images hold */
 	struct user_regs_struct regs;
 	uint8_t *xsave; /* NT_X86_XSTATE, standard format */
 	size_t xsave_len;
@@ -82,7 +84,8 @@ struct dump_thread {
 };
 
 struct dump_task {
-	pid_t pid, ppid, pgid, sid;
+	pid_t pid, ppid, pgid, sid; /* as amber sees them (/proc, ptrace) */
+	pid_t vpid; /* in the tree's pid namespace: names its images */
 	bool zombie;
 	int exit_code;
 	int stop_sig; /* in a group stop (state T) by this signal, else 0 */
@@ -115,6 +118,11 @@ struct dump_ctx {
 	size_t nr_seccomp;
 	struct netlock netlock; /* taken right after the freeze (dump only) */
 	struct dump_ns ns; /* the tree's own namespaces (ns.h) */
+	/*
+	 * With a pid namespace of its own (pids.own_ns), every thread of the
+	 * tree: host tid <-> tid in its pid namespace. Else empty: the same.
+	 */
+	struct pid_map pids;
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

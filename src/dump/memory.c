@@ -362,7 +362,7 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		pr_perror("can't open pagemap/mem of %d", t->pid);
 		goto out;
 	}
-	if (xfer_open(dc->xt, XFER_TASK, t->pid, &po.x))
+	if (xfer_open(dc->xt, XFER_TASK, t->vpid, &po.x))
 		goto out;
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
@@ -407,17 +407,17 @@ static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry 
 		pr_perror("can't open %s", path);
 		return -errno;
 	}
-	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
+	ret = inc_parent_load(dc->parent_dirfd, t->vpid, &parent);
 	if (ret)
 		return ret;
-	ret = inc_parent_check_target(&parent, t->pid, dc->xt);
+	ret = inc_parent_check_target(&parent, t->vpid, dc->xt);
 	if (!ret)
 		ret = inc_plan_build(&plan, dc->tracker, &t->track, &parent, mm->vmas,
 				     mm->n_vmas, pagemap_fd);
 	inc_parent_free(&parent);
 	if (ret)
 		return ret;
-	ret = inc_plan_write(&plan, dc->xt);
+	ret = inc_plan_write(&plan, dc->xt, t->vpid);
 	if (!ret && dc->opts->leave_running)
 		ret = track_task_rearm(dc->tracker, &t->track);
 	inc_plan_free(&plan);
@@ -506,7 +506,7 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 		mm.has_amber_track_fd = true; /* the next incremental dump goes on from here */
 		mm.amber_track_fd = t->track.target_fd;
 	}
-	ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &mm.base);
+	ret = img_write_one(dc->dirfd, IMG_MM, t->vpid, &mm.base);
 	if (!ret)
 		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
 out:

@@ -3,6 +3,7 @@
 #define LOG_PREFIX "ns: "
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "dump/dump.h"
 #include "dump/ns.h"
 #include "image/image.h"
@@ -92,11 +94,79 @@ static int dump_uts(struct dump_ctx *dc, pid_t root)
 	return img_write_one(dc->dirfd, IMG_UTSNS, dc->ns.uts_ns_id, &ue.base);
 }
 
+/* The inode of /proc/@pid/@rel (a namespace link): 0 if it can't be read. */
+static ino_t ns_ino(pid_t pid, const char *rel)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, rel);
+	return stat(path, &st) ? 0 : st.st_ino;
+}
+
+/*
+ * The mount options of the last proc on /proc in the root's mount
+ * namespace, if that proc shows the tree's pid namespace: its /proc/1 is
+ * the root (`unshare --pid --fork --mount-proc`). The host's /proc, seen
+ * by a tree without a mount namespace of its own, is left alone.
+ */
+static int find_tree_proc(struct dump_ctx *dc, pid_t root)
+{
+	cleanup_free char *buf = NULL;
+	char *line, *save = NULL;
+
+	if (ns_ino(root, "ns/mnt") == ns_ino(getpid(), "ns/mnt") ||
+	    ns_ino(root, "root/proc/1/ns/pid") != ns_ino(root, "ns/pid"))
+		return 0;
+	buf = read_proc(root, "mountinfo", NULL);
+	if (!buf)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char mnt[64], opts[256], fs[64];
+
+		/* id parent maj:min root mountpoint options ... - fstype source */
+		if (sscanf(line, "%*d %*d %*s %*s %63s %255s", mnt, opts) != 2 ||
+		    !strstr(line, " - ") || sscanf(strstr(line, " - "), " - %63s", fs) != 1)
+			continue;
+		if (!strcmp(mnt, "/proc") && !strcmp(fs, "proc"))
+			snprintf(dc->ns.proc_opts, sizeof(dc->ns.proc_opts), "%s", opts);
+	}
+	if (dc->ns.proc_opts[0])
+		pr_info("a proc of the tree's pid namespace is on /proc (%s): mounted again at "
+			"restore\n", dc->ns.proc_opts);
+	return 0;
+}
+
+/*
+ * A pid namespace of its own: only whole, with its init the root (the
+ * images hold the pids the tree sees; pstree.c made the map).
+ */
+static int dump_pid_ns(struct dump_ctx *dc)
+{
+	struct dump_task *root = dc->tasks[0];
+
+	if (!dc->pids.own_ns)
+		return 0;
+	if (root->vpid != 1) {
+		pr_err("process %d is pid %d of its own pid namespace, not its init: a pid "
+		       "namespace is saved only with its init at the root of the tree\n",
+		       root->pid, root->vpid);
+		return -EOPNOTSUPP;
+	}
+	dc->ns.pid_ns_id = dump_new_id(dc);
+	dc->ns.amber_pid_ns_id = dump_new_id(dc);
+	pr_info("pid namespace of %d (its pid 1): pid_ns_id %u\n", root->pid, dc->ns.pid_ns_id);
+	return find_tree_proc(dc, root->pid);
+}
+
 int dump_namespaces(struct dump_ctx *dc)
 {
 	pid_t root = dc->tasks[0]->pid;
 	bool same = true;
-	int ret = dump_uts(dc, root);
+	int ret = dump_pid_ns(dc);
+
+	if (!ret)
+		ret = dump_uts(dc, root);
 
 	if (!ret)
 		ret = same_ns(root, "ipc", &same);
@@ -109,8 +179,12 @@ int dump_namespaces(struct dump_ctx *dc)
 	return ret;
 }
 
-void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids)
+void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inventory)
 {
+	if (dc->ns.pid_ns_id) {
+		ids->has_pid_ns_id = true;
+		ids->pid_ns_id = inventory ? dc->ns.amber_pid_ns_id : dc->ns.pid_ns_id;
+	}
 	if (dc->ns.uts_ns_id) {
 		ids->has_uts_ns_id = true;
 		ids->uts_ns_id = dc->ns.uts_ns_id;

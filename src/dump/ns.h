@@ -2,6 +2,7 @@
 #ifndef AMBER_DUMP_NS_H
 #define AMBER_DUMP_NS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,11 +23,23 @@ struct dump_ns {
 	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
 	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
 	uint32_t net_ns_id; /* 0: amber's own network namespace */
+	/*
+	 * A pid namespace of its own, whose init is the root: ids.pid_ns_id
+	 * of every task, and amber's in the inventory's root_ids (as CRIU:
+	 * the two differ, so the restore makes a new one).
+	 */
+	uint32_t pid_ns_id;	  /* 0: amber's */
+	uint32_t amber_pid_ns_id; /* root_ids.pid_ns_id */
+	/*
+	 * The tree's mount namespace (amber's mounts otherwise) has a proc of
+	 * its pid namespace on /proc: its mount options, else "".
+	 */
+	char proc_opts[256];
 };
 
 int dump_namespaces(struct dump_ctx *dc);
-/* Sets the namespace ids of a task's (or the inventory's root) ids. */
-void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids);
+/* Sets the namespace ids of a task's (or, @inventory, the inventory's root) ids. */
+void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids, bool inventory);
 
 /* Internal: the per-type parts. */
 #define IPC_NS_NR_SYSCTLS 12

@@ -106,7 +106,7 @@ static int predump_task(struct dump_ctx *dc, struct dump_task *t, struct predump
 	int ret;
 
 	mm_entry__init(&pt->mm);
-	ret = inc_parent_load(dc->parent_dirfd, t->pid, &parent);
+	ret = inc_parent_load(dc->parent_dirfd, t->vpid, &parent);
 	if (ret)
 		return ret;
 	ret = track_task_prepare(dc->tracker, &t->track, t->pid, inc_parent_track_fd(&parent));
@@ -118,7 +118,7 @@ static int predump_task(struct dump_ctx *dc, struct dump_task *t, struct predump
 		ret = -errno;
 	}
 	if (!ret)
-		ret = inc_parent_check_target(&parent, t->pid, dc->xt);
+		ret = inc_parent_check_target(&parent, t->vpid, dc->xt);
 	if (!ret)
 		ret = inc_plan_build(&pt->plan, dc->tracker, &t->track, &parent, pt->mm.vmas,
 				     pt->mm.n_vmas, pagemap_fd);
@@ -154,9 +154,9 @@ static int predump_write(struct dump_ctx *dc, struct predump_task *pts)
 
 		if (t->zombie)
 			continue;
-		ret = img_write_one(dc->dirfd, IMG_MM, t->pid, &pts[i].mm.base);
+		ret = img_write_one(dc->dirfd, IMG_MM, t->vpid, &pts[i].mm.base);
 		if (!ret)
-			ret = inc_plan_write(&pts[i].plan, dc->xt);
+			ret = inc_plan_write(&pts[i].plan, dc->xt, t->vpid);
 		/*
 		 * Short-lived tasks (a shell's children) exit all the time. Their
 		 * image stays; the next dump does not have the task (README, "Not

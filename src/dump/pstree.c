@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <compel/infect.h>
@@ -145,6 +146,30 @@ static int seize_threads(struct dump_task *t)
 	return 0;
 }
 
+/*
+ * The tree's own pid of @tid (NSpid), in the map and returned in *@vtid.
+ * In amber's pid namespace it is @tid: no /proc read while frozen.
+ */
+static int record_ns_pid(struct dump_ctx *dc, pid_t tid, pid_t *vtid)
+{
+	int levels, ret;
+
+	*vtid = tid;
+	if (!dc->pids.own_ns)
+		return 0;
+	ret = proc_ns_pid(tid, vtid, &levels);
+	return ret ? ret : pid_map_add(&dc->pids, tid, *vtid);
+}
+
+static int record_ns_pids(struct dump_ctx *dc, struct dump_task *t)
+{
+	int ret = record_ns_pid(dc, t->pid, &t->vpid);
+
+	for (int i = 0; i < t->nr_threads && !ret; i++)
+		ret = record_ns_pid(dc, t->threads[i].tid, &t->threads[i].vtid);
+	return ret;
+}
+
 static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 {
 	struct dump_task **arr, *t = xzalloc(sizeof(*t));
@@ -193,7 +218,7 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		t->pgid = st.pgid;
 		t->sid = st.sid;
 		t->exit_code = st.exit_code;
-		return 0;
+		return record_ns_pid(dc, pid, &t->vpid);
 	}
 	if (st.state == 't') {
 		pr_err("process %d is stopped by a tracer (state t): not supported\n", pid);
@@ -202,6 +227,8 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
 	t->stop_sig = st.state == 'T';
 	ret = seize_threads(t);
+	if (!ret)
+		ret = record_ns_pids(dc, t);
 	if (ret)
 		return ret;
 	/* Re-read: ids are stable now that the task is frozen. */
@@ -221,9 +248,27 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	return ret;
 }
 
+/* The root in a pid namespace other than amber's: the images hold its pids. */
+static int own_pid_ns(pid_t root, bool *own)
+{
+	char path[64];
+	struct stat theirs, mine;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", root);
+	if (stat("/proc/self/ns/pid", &mine) || stat(path, &theirs)) {
+		pr_perror("can't compare the pid namespaces of amber and %d", root);
+		return -errno;
+	}
+	*own = theirs.st_ino != mine.st_ino || theirs.st_dev != mine.st_dev;
+	return 0;
+}
+
 int pstree_freeze(struct dump_ctx *dc, pid_t root)
 {
-	int ret = freeze_task(dc, root, NULL);
+	int ret = own_pid_ns(root, &dc->pids.own_ns);
+
+	if (!ret)
+		ret = freeze_task(dc, root, NULL);
 
 	if (!ret)
 		pr_info("froze %d task(s)\n", dc->nr_tasks);

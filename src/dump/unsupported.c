@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -84,23 +85,44 @@ static int read_mounts(const char *path, struct mount_set *ms)
 	return ret;
 }
 
+/* A key of mount_key() for a proc file system on /proc. */
+static bool is_proc_on_proc(const char *key)
+{
+	const char *opts = strchr(key, ' ');
+
+	opts = opts ? strchr(opts + 1, ' ') : NULL;
+	return !strncmp(key, "/ /proc ", 8) && opts && strstr(opts, " proc ");
+}
+
 /*
  * Another mount namespace is restored faithfully into amber's when both
  * hold the same mounts (`ip netns exec` makes a fresh copy each time):
- * compare the mount lists without their ids.
+ * compare the mount lists without their ids. With @proc_over, a task of
+ * a pid namespace of its own, one more proc on /proc may be there (as
+ * `unshare --pid --fork --mount-proc` mounts): ns.c saves it.
  */
-static bool same_mounts(pid_t pid)
+static bool same_mounts(pid_t pid, bool proc_over)
 {
 	struct mount_set mine = { 0 }, theirs = { 0 };
 	char path[64];
 	bool same = false;
 
 	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
-	if (!read_mounts("/proc/self/mountinfo", &mine) && !read_mounts(path, &theirs) &&
-	    mine.nr == theirs.nr) {
+	if (!read_mounts("/proc/self/mountinfo", &mine) && !read_mounts(path, &theirs)) {
+		int i = 0, j = 0, extra = 0;
+
+		/* Both sorted: walk them together, skipping their extra proc. */
 		same = true;
-		for (int i = 0; same && i < mine.nr; i++)
-			same = !strcmp(mine.m[i], theirs.m[i]);
+		while (same && j < theirs.nr) {
+			if (i < mine.nr && !strcmp(mine.m[i], theirs.m[j])) {
+				i++, j++;
+			} else if (proc_over && !extra && is_proc_on_proc(theirs.m[j])) {
+				extra++, j++;
+			} else {
+				same = false;
+			}
+		}
+		same = same && i == mine.nr;
 	}
 	mount_set_free(&mine);
 	mount_set_free(&theirs);
@@ -124,6 +146,8 @@ static bool ns_shared(pid_t a, pid_t b, const char *type)
 
 static int check_namespaces(pid_t pid, pid_t root)
 {
+	bool own_pid = !ns_shared(pid, getpid(), "pid");
+
 	for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++) {
 		char path[64];
 		struct stat task_ns, own_ns;
@@ -142,8 +166,9 @@ static int check_namespaces(pid_t pid, pid_t root)
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
 		/* The tree's own UTS, IPC and net namespaces are saved (ns.c): one per tree. */
+		/* And its pid namespace, if the root is its init (ns.c checks). */
 		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc") ||
-		    !strcmp(ns_names[i], "net")) {
+		    !strcmp(ns_names[i], "net") || !strcmp(ns_names[i], "pid")) {
 			if (ns_shared(pid, root, ns_names[i]))
 				continue;
 			pr_err("process %d is in a %s namespace other than the tree root's (%d): "
@@ -151,7 +176,7 @@ static int check_namespaces(pid_t pid, pid_t root)
 			       root, ns_names[i]);
 			return -EOPNOTSUPP;
 		}
-		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid)) {
+		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid, own_pid)) {
 			pr_info("process %d has a mount namespace of its own with the same "
 				"mounts as amber's: restored into amber's\n", pid);
 			continue;

@@ -7,8 +7,10 @@
 /*
  * Task state amber does not save yet, found before the task is frozen, so
  * the dump fails naming it instead of restoring the task without it:
- * namespaces other than amber's own, except a UTS, IPC or net namespace the
- * whole tree shares with its root (saved, ns.h). -EOPNOTSUPP then.
+ * namespaces other than amber's own, except a UTS, IPC, net or pid namespace
+ * the whole tree shares with its root (saved, ns.h) and a mount namespace
+ * with amber's mounts (plus a proc on /proc for the tree's pid namespace).
+ * -EOPNOTSUPP then.
  */
 int dump_check_supported(pid_t pid, pid_t root);
 

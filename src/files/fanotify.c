@@ -71,7 +71,7 @@ static int parse_inode_mark(const char *p, struct mark *m)
 /* The mount point of mount @mnt_id, as amber sees it. */
 static int mount_path(uint32_t mnt_id, char *path, size_t len)
 {
-	cleanup_free char *buf = read_proc(getpid(), "mountinfo", NULL);
+	cleanup_free char *buf = read_proc(0 /* self */, "mountinfo", NULL);
 
 	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		char mnt[PATH_MAX];

@@ -163,7 +163,7 @@ static int dump_one_lock(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	n[fdump->nr_locks++] = k;
 	fle.flag = l.kind;
 	fle.type = l.type;
-	fle.pid = d->pid;
+	fle.pid = fd_ns_pid(d, d->pid);
 	fle.fd = d->fd;
 	fle.start = k.start;
 	fle.len = k.len;

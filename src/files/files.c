@@ -209,6 +209,7 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 		return d ? -errno : -ENOMEM;
 	}
 	ret = describe_fd(getpid(), pidfd, fd, d);
+	d->pids = fc->pids;
 	old = ret ? NULL : find_dumped(fc->st, d);
 	if (old)
 		*id = old->id;
@@ -232,6 +233,7 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	ret = describe_fd(pid, pidfd, fd, d);
 	if (ret)
 		goto out;
+	d->pids = fc->pids;
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
 		/* amber's tracker was left out by the caller: this one is the task's. */
 		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,
@@ -366,6 +368,15 @@ int files_dump_fini(struct files_dump_ctx *fc)
 	r = img_close(fd->files_img);
 	fd->files_img = NULL;
 	return ret ? ret : r;
+}
+
+int files_dump_resume(struct files_dump_ctx *fc)
+{
+	if (!fc->st)
+		return 0;
+	files_tcp_dump_resume(fc->st);
+	files_pty_dump_resume(fc);
+	return 0;
 }
 
 void files_dump_free(struct files_dump_ctx *fc)

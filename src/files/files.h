@@ -66,6 +66,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/pidmap.h"
 #include "memfd.pb-c.h"
 
 struct files_dump;
@@ -83,6 +84,8 @@ struct files_dump_ctx {
 	bool skip_in_flight;	/* --skip-in-flight: drop connections not accepted yet */
 	const pid_t *tree_pids;	/* the dumped tasks (a pidfd must name one) */
 	int nr_tree_pids;
+	/* host <-> tree pids: what the images hold is the tree's (NULL: the same) */
+	const struct pid_map *pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
@@ -96,7 +99,8 @@ int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_
 int files_dump_fini(struct files_dump_ctx *fc);
 /*
  * The tree runs on (a failed dump, --leave-running): what the dump put in
- * a state of its own goes back (TCP sockets leave repair mode). Call
+ * a state of its own goes back (TCP sockets leave repair mode, data read
+ * out of ptys is queued again). Call
  * before the tree is released.
  */
 int files_dump_resume(struct files_dump_ctx *fc);
@@ -150,6 +154,11 @@ int files_prepare_shared(struct files_rst_ctx *fc);
  */
 int files_finish_shared(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
+/*
+ * In restored task @pid after files_restore_task(): a session leader takes
+ * its pty back as controlling terminal, with its foreground group.
+ */
+int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid);
 /*
  * The locks task @task takes again (filelocks.img, --file-locks): fills
  * up to @max of @out (may be NULL) and returns how many there are.

@@ -19,7 +19,7 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix*.c inet.c pipe.c (pipes and FIFOs) tty.c reg.c (and ghosts)
+ *     memfd.c unix*.c inet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
  *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
@@ -66,7 +66,14 @@ struct fd_desc {
 	int mnt_id;
 	int family; /* SO_DOMAIN of a socket, else 0 */
 	bool has_locks; /* fdinfo shows a "lock:" line */
+	const struct pid_map *pids; /* the dump's host <-> tree pids */
 };
+
+/* Host pid @pid as the tree sees it (the images hold those). */
+static inline pid_t fd_ns_pid(const struct fd_desc *d, pid_t pid)
+{
+	return d->pids ? pid_map_ns(d->pids, pid) : pid;
+}
 
 struct dumped_file {
 	uint32_t id;
@@ -96,6 +103,14 @@ struct dumped_usk {
 struct dumped_tty {
 	dev_t rdev;
 	uint32_t info_id;
+	/* pty.c: a side of a pty pair (index >= 0), else the shell's terminal */
+	int index;
+	bool master;
+	pid_t pid;	/* first holder, named in errors */
+	int fd;		/* amber's copy, for the queued data; -1 */
+	uint8_t *data;	/* what this side would read, read out at dump_fini */
+	size_t len;
+	bool data_read;
 };
 
 struct dumped_epoll; /* epoll.c */
@@ -137,6 +152,7 @@ struct files_dump {
 	struct dumped_tty *ttys;
 	int nr_ttys;
 	struct img *tty_info;
+	struct img *tty_data; /* pty.c */
 	/* memfd.c */
 	struct dumped_memfd *memfds;
 	int nr_memfds;
@@ -175,6 +191,15 @@ struct rtcp {
 	struct TcpStreamEntry *e;
 	uint8_t *data;	/* the receive queue, then the send queue */
 	bool repaired;	/* in repair mode, until finish */
+};
+
+/* pty.c: a pty pair whose master is in the images */
+struct rpty {
+	uint32_t index;
+	struct TtyInfoEntry *master, *slave; /* slave NULL if no task holds one */
+	uint32_t master_file;		     /* the master's file id */
+	int master_fd;			     /* amber's, >= svc_fd_base, kept for the ctty */
+	struct TtyDataEntry *to_master, *to_slave; /* queued data, from tty-data.img */
 };
 
 struct rdata {
@@ -224,6 +249,11 @@ struct files_rst {
 	/* file_lock.c: filelocks.img */
 	FileLockEntry **locks;
 	int nr_locks;
+	/* tty.c, pty.c: tty-info.img, the pty pairs */
+	struct TtyInfoEntry **tty_infos;
+	int nr_tty_infos;
+	struct rpty *ptys;
+	int nr_ptys;
 };
 
 /* ---- the ops of one file type ---- */
@@ -312,12 +342,34 @@ int files_tcp_state(int sk); /* tcpi_state, or -errno */
 int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
 		   int state);
 void files_tcp_dump_free(struct files_dump *st);
+void files_tcp_dump_resume(struct files_dump *st); /* files_dump_resume() */
 int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf); /* rf->tcp */
 int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		      const struct sockaddr *src, unsigned sl,
 		      const struct sockaddr *dst, unsigned dl);
 int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t);
 void files_tcp_free(struct rfile *rf);
+
+/* pty.c: pty pairs, for tty.c */
+struct TtyInfoEntry;
+struct TermiosEntry;
+struct termios;
+/* c_cc entries the kernel's termios has (glibc's NCCS is larger); CRIU's count */
+#define TTY_NCC 19
+/* @t into @te, whose c_cc is @cc (TTY_NCC entries) */
+void files_termios_to_entry(const struct termios *t, struct TermiosEntry *te, uint32_t *cc);
+bool files_is_ptm(dev_t rdev);
+bool files_is_pts(dev_t rdev);
+int files_pty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *info_id);
+int files_pty_dump_fini(struct files_dump_ctx *fc);
+void files_pty_dump_resume(struct files_dump_ctx *fc);
+void files_pty_dump_free(struct files_dump *st);
+int files_pty_load(struct files_rst_ctx *fc);
+struct TtyInfoEntry *files_tty_info(struct files_rst *fr, uint32_t id);
+struct rpty *files_rpty_of(struct files_rst *fr, const FileEntry *fe);
+int files_pty_prepare(struct files_rst_ctx *fc);
+int files_pty_finish(struct files_rst_ctx *fc);
+void files_pty_rst_free(struct files_rst *fr);
 
 /* fown.c: the file owner and its signal, for every type (found by name), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);

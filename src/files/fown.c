@@ -79,7 +79,13 @@ int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown)
 		pr_perror("fd %d of pid %d: can't read the file owner's uids", d->fd, d->pid);
 		return -errno;
 	}
-	fown->pid = own.pid;
+	/* The owner as the tree sees it; one outside its pid namespace can't be had again. */
+	fown->pid = fd_ns_pid(d, own.pid);
+	if (own.pid && !fown->pid) {
+		pr_err("fd %d of pid %d: its owner %d is outside the tree's pid namespace: not "
+		       "supported\n", d->fd, d->pid, own.pid);
+		return -ENOTSUP;
+	}
 	fown->pid_type = own.type;
 	fown->signum = sig;
 	fown->uid = uids[0];
@@ -101,7 +107,8 @@ static int check_owner(const struct files_dump_ctx *fc, const struct fd_desc *d,
 {
 	char what[PATH_MAX + 64];
 
-	if (!fown->pid || in_tree(fc, fown->pid))
+	/* fown->pid is the tree's pid, tree_pids are amber's */
+	if (!fown->pid || in_tree(fc, fc->pids ? pid_map_host(fc->pids, fown->pid) : (pid_t)fown->pid))
 		return 0;
 	if (d)
 		snprintf(what, sizeof(what), "fd %d of pid %d (%s)", d->fd, d->pid, d->link);

@@ -13,11 +13,12 @@
  * Established TCP sockets with --tcp-established: their stream is
  * tcp.c's (TCP_REPAIR).
  *
- * Refused, naming fd, type and pid: any other protocol (raw, ping,
- * UDP-Lite, SCTP), a TCP socket in a handshake or half closed (the state
- * is named), an established one without --tcp-established, UDP data in
- * flight. A listener's backlog comes from sock_diag (inet_diag, matched
- * by inode).
+ * Refused, naming fd, type and pid: any other protocol (SCTP...), a TCP
+ * socket in a handshake or in TIME_WAIT (the state is named), a
+ * connection without --tcp-established, datagrams in flight. A
+ * listener's backlog and every socket's shutdown state come from
+ * sock_diag (inet_diag, matched by inode); the shutdown state is saved as
+ * CRIU does (inet_sk_entry.shutdown) and shutdown() again at restore.
  */
 #define LOG_PREFIX "inet: "
 #include <arpa/inet.h>
@@ -26,9 +27,11 @@
 #include <linux/icmpv6.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -45,13 +48,18 @@
 #define IPV6_HDRINCL 36
 #endif
 #define INET_ESTABLISHED 1
+#define INET_FIN_WAIT1	 4 /* we shut down writing, not acknowledged yet */
 #define INET_FIN_WAIT2	 5 /* we shut down writing, the peer acknowledged */
 #define INET_CLOSE_WAIT	 8 /* the peer shut down writing */
+#define INET_LAST_ACK	 9 /* both did, the peer's FIN first; ours not acknowledged */
+#define INET_CLOSING	 11 /* both did at once; ours not acknowledged */
 
-/* The connection states tcp.c saves (TCP_REPAIR). */
+/* The connection states tcp.c saves (TCP_REPAIR): all but handshakes and TIME_WAIT. */
 static bool tcp_conn_state(int state)
 {
-	return state == INET_ESTABLISHED || state == INET_FIN_WAIT2 || state == INET_CLOSE_WAIT;
+	return state == INET_ESTABLISHED || state == INET_FIN_WAIT1 ||
+	       state == INET_FIN_WAIT2 || state == INET_CLOSE_WAIT || state == INET_LAST_ACK ||
+	       state == INET_CLOSING;
 }
 
 static bool inet_match(const struct fd_desc *d)
@@ -86,12 +94,20 @@ static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_
 	}
 }
 
+struct sk_diag {
+	bool found;
+	uint32_t rqueue, wqueue;
+	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
+};
+
 /*
- * A listener's backlog from sock_diag (idiag_wqueue of a listening socket
- * is its max backlog, idiag_rqueue the connections waiting in its accept
- * queue), found by inode; SOMAXCONN and 0 when not found.
+ * A socket's sock_diag (inet_diag) record, found by inode among those of
+ * @family and @proto in @states: a listener's idiag_wqueue is its max
+ * backlog, idiag_rqueue the connections waiting in its accept queue;
+ * INET_DIAG_SHUTDOWN is sk_shutdown. Not found (UDP without udp_diag):
+ * d->found stays false.
  */
-static uint32_t listen_backlog(int family, uint32_t ino, uint32_t *pending)
+static void sk_diag_get(int family, int proto, uint32_t states, uint32_t ino, struct sk_diag *d)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -99,33 +115,68 @@ static uint32_t listen_backlog(int family, uint32_t ino, uint32_t *pending)
 	} req = {
 		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = 1 << INET_TCP_LISTEN },
+		.r = { .sdiag_family = family, .sdiag_protocol = proto, .idiag_states = states },
 	};
 	long buf[2048];
 	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	uint32_t backlog = SOMAXCONN;
 	bool done = false;
 	ssize_t n;
 
-	*pending = 0;
+	memset(d, 0, sizeof(*d));
 	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req))
-		return backlog;
+		return;
 	while (!done && (n = recv(nl, buf, sizeof(buf), 0)) > 0) {
 		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
 			struct inet_diag_msg *m = NLMSG_DATA(h);
+			struct rtattr *a;
+			int len;
 
 			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
 				done = true;
 				break;
 			}
-			if (m->idiag_inode == ino) {
-				backlog = m->idiag_wqueue;
-				*pending = m->idiag_rqueue;
-			}
+			if (m->idiag_inode != ino)
+				continue;
+			d->found = true;
+			d->rqueue = m->idiag_rqueue;
+			d->wqueue = m->idiag_wqueue;
+			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+			for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+				if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
+					d->shutdown = *(uint8_t *)RTA_DATA(a) & 3;
 		}
 	}
-	return backlog;
+}
+
+/*
+ * The shutdown state. poll()'s RDHUP is reading shut. A connection's
+ * writing is shut exactly when our FIN is queued, which its state says:
+ * no sock_diag dump per connection (a tree may hold thousands). Other
+ * sockets: sock_diag's record, else (unbound, not hashed) poll() alone:
+ * HUP is both shut for UDP, but any closed TCP socket has it.
+ */
+static uint32_t sk_shutdown_of(int sk, int family, int proto, int tcp_state, uint32_t ino)
+{
+	struct pollfd p = { .fd = sk, .events = POLLRDHUP };
+	struct sk_diag d;
+	uint32_t shut = 0;
+
+	/* shutdown(SHUT_RD) turns a listener into a closed socket: none sticks. */
+	if (proto == IPPROTO_TCP && tcp_state == INET_TCP_LISTEN)
+		return 0;
+	if (poll(&p, 1, 0) != 1)
+		p.revents = 0;
+	if (p.revents & POLLRDHUP)
+		shut = 1;
+	if (proto == IPPROTO_TCP && tcp_conn_state(tcp_state))
+		return shut | (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
+			       tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING ? 2 : 0);
+	sk_diag_get(family, proto, ~0u, ino, &d);
+	if (d.found)
+		return d.shutdown;
+	if (proto != IPPROTO_TCP && (p.revents & POLLHUP))
+		shut = 3;
+	return shut;
 }
 
 /*
@@ -215,8 +266,8 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 	}
 	if (type == SOCK_STREAM && !tcp_conn_state(tcp_state) && tcp_state != INET_TCP_LISTEN &&
 	    tcp_state != INET_TCP_CLOSE) {
-		snprintf(buf, len, "TCP socket in state %s (saved: listening, closed, "
-			 "ESTABLISHED, CLOSE_WAIT, FIN_WAIT2)", files_tcp_state_name(tcp_state));
+		snprintf(buf, len, "TCP socket in state %s (saved: listening, closed and "
+			 "connections past the handshake)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
 	if (type != SOCK_STREAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
@@ -274,9 +325,12 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		ie.state = tcp_state;
 	ie.flags = d->flags;
 	if (listening) {
+		struct sk_diag sd;
 		uint32_t pending;
 
-		ie.backlog = listen_backlog(d->family, d->st.st_ino, &pending);
+		sk_diag_get(d->family, IPPROTO_TCP, 1 << INET_TCP_LISTEN, d->st.st_ino, &sd);
+		ie.backlog = sd.found ? sd.wqueue : SOMAXCONN;
+		pending = sd.found ? sd.rqueue : 0;
 		/* As CRIU: connections no fd reaches would be reset when the tree dies. */
 		if (pending && !fc->skip_in_flight) {
 			pr_err("fd %d of pid %d: listening socket (port %u) has %u connection(s) "
@@ -319,13 +373,20 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		fill_tcp_opts(sk, &so.e, &tcpo);
 		ie.tcp_opts = &tcpo;
 	}
+	/* As CRIU: TCP (not raw) and UDP sockets only. */
+	if ((proto == IPPROTO_TCP && type == SOCK_STREAM) ||
+	    (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE))) {
+		ie.shutdown = sk_shutdown_of(sk, d->family, proto, tcp_state, ie.ino);
+		ie.has_shutdown = ie.shutdown != 0;
+	}
 	ie.fown = &fown;
 	ie.opts = &so.e;
 	fe.type = FD_TYPES__INETSK;
 	fe.id = *id;
 	fe.isk = &ie;
-	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u\n", d->fd,
-		 d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port);
+	pr_debug("fd %d of pid %d: inet socket %u family %u type %u state %u port %u "
+		 "shutdown %u\n", d->fd, d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port,
+		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
 		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
 	if (!ret)
@@ -351,6 +412,7 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 		   (is_dgram_kind(e->type, e->proto) &&
 		    (e->state == INET_TCP_CLOSE || e->state == INET_ESTABLISHED))) &&
 		  (!e->ip_opts || !e->ip_opts->raw || e->ip_opts->raw->n_icmpv_filter <= 8) &&
+		  (!e->has_shutdown || !(e->shutdown & ~3u)) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
 		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
 		  e->opts && files_sk_opts_ok(e->opts);
@@ -513,6 +575,12 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 			pr_perror("inet socket %u: connect to port %u", e->ino, e->dst_port);
 			goto err;
 		}
+	}
+	/* An unconnected socket keeps the flags too; the kernel says ENOTCONN. */
+	if (e->has_shutdown && e->shutdown && e->state != INET_TCP_LISTEN &&
+	    shutdown(sk, (int)e->shutdown - 1) && errno != ENOTCONN) {
+		pr_perror("inet socket %u: shutdown(%u)", e->ino, e->shutdown);
+		goto err;
 	}
 	return sk;
 err:

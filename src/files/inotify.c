@@ -71,7 +71,7 @@ static int parse_watch(const char *p, struct watch *w)
 /* An fd on a mount of the file system with kernel dev @sdev (its root first). */
 static int mount_of(uint32_t sdev)
 {
-	cleanup_free char *buf = read_proc(getpid(), "mountinfo", NULL);
+	cleanup_free char *buf = read_proc(0 /* self */, "mountinfo", NULL);
 	char best[PATH_MAX] = "";
 
 	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {

@@ -118,6 +118,9 @@ static int pidfd_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32
 			       d->fd, d->pid, pe.nspid);
 		return -ENOTSUP;
 	}
+	/* The target as the tree sees it: pidfd_open() of it runs inside the tree. */
+	if (pe.nspid != -1)
+		pe.nspid = fd_ns_pid(d, pe.nspid);
 	fd = files_getfd(d);
 	if (fd < 0)
 		return fd;

@@ -12,7 +12,7 @@
  * read. A socket closed in repair mode vanishes without a FIN or a RST,
  * so once the dump succeeded the killed tree leaves the peer waiting for
  * the restore; when the tree runs on (a failed dump, --leave-running)
- * the sockets leave repair mode first (files_dump_resume()).
+ * the sockets leave repair mode first (files_tcp_dump_resume()).
  *
  * Restore: a new socket in repair mode gets both queues' start sequence
  * numbers, is bound and connect()ed (which in repair mode sends nothing
@@ -22,13 +22,24 @@
  * the unsent tail of the send queue is written normally; the network lock
  * goes right after. --tcp-close restores such sockets closed instead.
  *
- * ESTABLISHED, CLOSE_WAIT (the peer shut down writing) and FIN_WAIT2 (we
- * did, the peer acknowledged) are saved; handshakes and FIN_WAIT1,
- * LAST_ACK and CLOSING (our FIN not acknowledged yet) are refused,
- * naming the state.
+ * Every state past the handshake but TIME_WAIT is saved. The sequence
+ * numbers count a FIN as a byte, and as CRIU's images do, outq_seq
+ * includes our FIN while outq_len and unsq_len leave it out (it carries
+ * no data); inq_seq includes the peer's FIN, inq_len (SIOCINQ) does not.
+ * Our FIN comes back by shutdown(SHUT_WR): in repair mode and marked
+ * sent when the peer had acknowledged it (FIN_WAIT2), else after repair
+ * mode and the unsent data (FIN_WAIT1, LAST_ACK, CLOSING), so it goes out
+ * again after the data, as it would have. The peer's FIN is not sent to
+ * the socket again (CRIU forges one on a raw socket): the receive queue
+ * ends past it, so the restored socket acknowledges it, and
+ * shutdown(SHUT_RD) ends reads after the queued data. The kernel then
+ * believes the peer still may send: once our FIN is acknowledged the
+ * socket sits in FIN_WAIT2 where the old one would have closed
+ * (LAST_ACK) or gone to TIME_WAIT (CLOSING).
  */
 #define LOG_PREFIX "tcp: "
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
@@ -52,6 +63,10 @@
 #endif
 #ifndef TCP_TIMESTAMP
 #define TCP_TIMESTAMP 24
+#endif
+
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
 #endif
 
 /* Bounds on what an image may ask for (the kernel's tcp_rmem/wmem maxima are far below). */
@@ -93,6 +108,19 @@ static int get_u32(int sk, int opt, uint32_t *v)
 	return getsockopt(sk, IPPROTO_TCP, opt, v, &l) ? -errno : 0;
 }
 
+/* Our FIN is queued (counted in write_seq, SIOCOUTQ and SIOCOUTQNSD, not in the data). */
+static bool fin_queued(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_LAST_ACK ||
+	       state == TCP_CLOSING;
+}
+
+/* The peer's FIN arrived before the dump. */
+static bool peer_fin(int state)
+{
+	return state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK || state == TCP_CLOSING;
+}
+
 /* ---- dump ---- */
 
 /* Peeks queue @q (TCP_RECV_QUEUE or TCP_SEND_QUEUE) of a socket in repair mode. */
@@ -110,7 +138,7 @@ static int peek_queue(int sk, int q, uint32_t *seq, uint8_t *buf, uint32_t len)
 	return n == (ssize_t)len ? 0 : -EAGAIN;
 }
 
-static int read_stream(int sk, TcpStreamEntry *e, uint8_t **data)
+static int read_stream(int sk, int state, TcpStreamEntry *e, uint8_t **data)
 {
 	struct tcp_repair_window w;
 	struct tcp_info ti = {};
@@ -123,6 +151,11 @@ static int read_stream(int sk, TcpStreamEntry *e, uint8_t **data)
 		return -errno ? -errno : -EIO;
 	if ((uint32_t)inq > TCP_MAX_QUEUE || (uint32_t)outq > TCP_MAX_QUEUE)
 		return -EFBIG;
+	/* Our FIN is no data: left out of the lengths (not of outq_seq), as CRIU does. */
+	if (fin_queued(state)) {
+		outq -= outq > 0;
+		unsent -= unsent > 0;
+	}
 	*data = malloc((size_t)inq + outq + 1);
 	if (!*data)
 		return -ENOMEM;
@@ -196,7 +229,7 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	}
 	/* Kept to leave repair mode if the tree runs on, and to close it silently if not. */
 	st->tcp_repaired[st->nr_tcp_repaired++] = keep;
-	ret = read_stream(sk, &e, &data);
+	ret = read_stream(sk, state, &e, &data);
 	if (ret) {
 		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
 		       strerror(-ret));
@@ -216,16 +249,13 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	return ret;
 }
 
-int files_dump_resume(struct files_dump_ctx *fc)
+void files_tcp_dump_resume(struct files_dump *st)
 {
-	struct files_dump *st = fc->st;
-
-	for (int i = 0; st && i < st->nr_tcp_repaired; i++)
+	for (int i = 0; i < st->nr_tcp_repaired; i++)
 		repair_off(st->tcp_repaired[i]);
-	if (st && st->nr_tcp_repaired)
+	if (st->nr_tcp_repaired)
 		pr_info("%d TCP connection(s) out of repair mode: the tree runs on\n",
 			st->nr_tcp_repaired);
-	return 0;
 }
 
 void files_tcp_dump_free(struct files_dump *st)
@@ -298,26 +328,61 @@ void files_tcp_free(struct rfile *rf)
 	rf->tcp = NULL;
 }
 
-/* Fills queue @q in repair mode; the receive queue in chunks it can take. */
-static int fill_queue(int sk, int q, const uint8_t *buf, uint32_t len)
+/*
+ * Sends @len bytes (queues them, in repair mode) without blocking amber:
+ * nothing drains a send queue before the restore ends, and the saved one
+ * may have filled the send buffer (a peer not reading). On EAGAIN the
+ * buffer grows by what is left, once; its size and lock are put back
+ * after, so the task's own writes wait as they would have. The receive
+ * queue (repair mode) takes chunks it can charge: ENOMEM halves them.
+ */
+static int send_nowait(int sk, const uint8_t *buf, uint32_t len)
 {
 	size_t chunk = 64 << 10;
+	int size = 0, lock = 0, ret = 0;
+	socklen_t l = sizeof(int);
+	bool grown = false;
 
-	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, q))
-		return -errno;
 	while (len) {
-		ssize_t n = send(sk, buf, min((size_t)len, chunk), MSG_NOSIGNAL);
+		ssize_t n = send(sk, buf, min((size_t)len, chunk), MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == ENOMEM && chunk > 1024) {
 			chunk /= 2;
 			continue;
 		}
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+		if (n < 0 && errno == EAGAIN && !grown) {
+			/* No SO_BUF_LOCK (before 5.14): the size comes back locked. */
+			if (getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, &l))
+				lock = -1;
+			l = sizeof(int);
+			if (getsockopt(sk, SOL_SOCKET, SO_SNDBUF, &size, &l) ||
+			    set_int(sk, SOL_SOCKET, SO_SNDBUFFORCE, (int)min((size_t)size + len * 2u,
+									  (size_t)INT_MAX / 2)))
+				return -errno;
+			pr_debug("send buffer of fd %d full: grown for %u more bytes\n", sk, len);
+			grown = true;
+			continue;
+		}
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			break;
+		}
 		buf += n;
 		len -= n;
 	}
-	return 0;
+	/* The kernel doubles what SO_SNDBUFFORCE is given and reports the double. */
+	if (grown && (set_int(sk, SOL_SOCKET, SO_SNDBUFFORCE, size / 2) ||
+		      (lock >= 0 && set_int(sk, SOL_SOCKET, SO_BUF_LOCK, lock))) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/* Fills queue @q in repair mode. */
+static int fill_queue(int sk, int q, const uint8_t *buf, uint32_t len)
+{
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, q))
+		return -errno;
+	return send_nowait(sk, buf, len);
 }
 
 int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
@@ -333,18 +398,18 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		pr_perror("TCP connection %u: TCP_REPAIR (needs CAP_NET_ADMIN)", ie->ino);
 		return -errno;
 	}
-	/* The queues' starts: the data put back below moves them to their saved ends. */
 	/*
-	 * The sequence numbers count a FIN as one byte: in FIN_WAIT2 the send
-	 * queue's end is past ours, which shutdown() below queues again. A
-	 * peer's FIN (CLOSE_WAIT) stays counted in the receive queue's end,
-	 * so the restored socket acknowledges it as the old one did.
+	 * The queues' starts: the data put back below moves them to their
+	 * saved ends. The send queue's end counts our FIN, which shutdown()
+	 * queues again; the receive queue's end counts the peer's, so the
+	 * restored socket acknowledges it as the old one did (its data sit
+	 * one sequence number later: nothing the task sees).
 	 */
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE) ||
 	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->inq_seq - e->inq_len) ||
 	    set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
 	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ,
-		    e->outq_seq - e->outq_len - (ie->state == TCP_FIN_WAIT2))) {
+		    e->outq_seq - e->outq_len - fin_queued(ie->state))) {
 		pr_perror("TCP connection %u: TCP_QUEUE_SEQ", ie->ino);
 		return -errno;
 	}
@@ -403,9 +468,9 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 	/*
 	 * FIN_WAIT2: our FIN, acknowledged before the dump, queued as sent
 	 * (repair mode, send queue selected); it is sent again after repair
-	 * mode and acknowledged again. CLOSE_WAIT: reads end after the queue
-	 * (the kernel is not told of the peer's FIN, the state reads
-	 * ESTABLISHED).
+	 * mode and acknowledged again. An unacknowledged one waits for
+	 * files_tcp_finish(). The peer's FIN, or the task's SHUT_RD: reads
+	 * end after the queue (the kernel is not told of the peer's FIN).
 	 */
 	if (ie->state == TCP_FIN_WAIT2 &&
 	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) || shutdown(sk, SHUT_WR))) {
@@ -413,8 +478,10 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		return -errno;
 	}
 	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
-	if (ie->state == TCP_CLOSE_WAIT && shutdown(sk, SHUT_RD)) {
-		pr_perror("TCP connection %u: CLOSE_WAIT: shutdown(SHUT_RD)", ie->ino);
+	if ((peer_fin(ie->state) || (ie->has_shutdown && (ie->shutdown & 1))) &&
+	    shutdown(sk, SHUT_RD)) {
+		pr_perror("TCP connection %u: %s: shutdown(SHUT_RD)", ie->ino,
+			  files_tcp_state_name(ie->state));
 		return -errno;
 	}
 	if (e->has_nodelay && e->nodelay)
@@ -430,6 +497,7 @@ int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t)
 	const TcpStreamEntry *e = t->e;
 	uint32_t unsent = e->has_unsq_len ? e->unsq_len : 0;
 	const uint8_t *p = t->data + e->inq_len + (e->outq_len - unsent);
+	int ret;
 
 	if (!t->repaired)
 		return 0;
@@ -440,15 +508,23 @@ int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t)
 	}
 	t->repaired = false;
 	/* Never sent before the dump: sent now, as the task would have. */
-	while (unsent) {
-		ssize_t n = send(sk, p, unsent, MSG_NOSIGNAL);
-
-		if (n <= 0) {
-			pr_perror("TCP connection %u: sending its %u unsent bytes", ie->ino, unsent);
-			return n < 0 ? -errno : -EIO;
-		}
-		p += n;
-		unsent -= n;
+	ret = send_nowait(sk, p, unsent);
+	if (ret) {
+		pr_err("TCP connection %u: sending its %u unsent bytes: %s\n", ie->ino, unsent,
+		       strerror(-ret));
+		return ret;
+	}
+	/*
+	 * Our FIN not acknowledged (FIN_WAIT1, LAST_ACK, CLOSING): queued
+	 * after the data, sent when the window allows and retransmitted
+	 * until acknowledged, as the old socket would have. FIN_WAIT2's went
+	 * back in repair mode (shutdown() again does nothing).
+	 */
+	if ((fin_queued(ie->state) || (ie->has_shutdown && (ie->shutdown & 2))) &&
+	    ie->state != TCP_FIN_WAIT2 && shutdown(sk, SHUT_WR)) {
+		pr_perror("TCP connection %u: %s: shutdown(SHUT_WR)", ie->ino,
+			  files_tcp_state_name(ie->state));
+		return -errno;
 	}
 	return 0;
 }

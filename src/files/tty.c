@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Terminals, with --shell-job only: the tty's settings (termios, window
- * size, session and group) go once per device to tty-info.img, each open
- * description to files.img. On restore a terminal is the restoring amber's
- * own: each tty file is a new description of it, made before fork.
+ * Terminals. A pty pair whose master is in the tree is saved whole
+ * (pty.c). Any other terminal (a pty slave whose master is outside, the
+ * console, a VT) is the shell's, with --shell-job only: the tty's
+ * settings (termios, window size, session and group) go once per device
+ * to tty-info.img, each open description to files.img. On restore that
+ * terminal is the restoring amber's own: each of its tty files is a new
+ * description of it, made before fork.
  */
 #define LOG_PREFIX "tty: "
 #include <errno.h>
@@ -50,7 +53,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	TermiosEntry te = TERMIOS_ENTRY__INIT;
 	WinsizeEntry we = WINSIZE_ENTRY__INIT;
 	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
-	uint32_t cc[NCCS];
+	uint32_t cc[TTY_NCC];
 	struct termios t;
 	struct winsize ws;
 	cleanup_close int fd = files_getfd(d);
@@ -60,8 +63,8 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 		return ret;
 	ti.id = info_id;
 	ti.type = tty_type(d->st.st_rdev);
-	ti.sid = getsid(d->pid);
-	ti.pgrp = getpgid(d->pid);
+	ti.sid = fd_ns_pid(d, getsid(d->pid));
+	ti.pgrp = fd_ns_pid(d, getpgid(d->pid));
 	ti.rdev = d->st.st_rdev;
 	ti.has_dev = ti.has_uid = ti.has_gid = true;
 	ti.dev = d->st.st_dev;
@@ -72,17 +75,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 		ti.pty = &pty;
 	}
 	if (fd >= 0 && !tcgetattr(fd, &t)) {
-		te.c_iflag = t.c_iflag;
-		te.c_oflag = t.c_oflag;
-		te.c_cflag = t.c_cflag;
-		te.c_lflag = t.c_lflag;
-		te.c_line = t.c_line;
-		te.c_ispeed = cfgetispeed(&t);
-		te.c_ospeed = cfgetospeed(&t);
-		for (int i = 0; i < NCCS; i++)
-			cc[i] = t.c_cc[i];
-		te.n_c_cc = NCCS;
-		te.c_cc = cc;
+		files_termios_to_entry(&t, &te, cc);
 		ti.termios = &te;
 	}
 	if (fd >= 0 && !ioctl(fd, TIOCGWINSZ, &ws)) {
@@ -95,6 +88,27 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	return img_write_msg(fc->st->tty_info, &ti.base);
 }
 
+/*
+ * The terminal's path as a regular file entry (CRIU's regf_id: its restore
+ * finds the path there). Written first, so the owner (fown) stays the tty
+ * file's own.
+ */
+static int dump_regf(struct files_dump_ctx *fc, const struct fd_desc *d, TtyFileEntry *tf)
+{
+	const struct fd_desc *cur = fc->st->cur;
+	char proc_path[64];
+	int ret;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", d->pid, d->fd);
+	fc->st->cur = NULL;
+	ret = files_dump_reg_path(fc, d->link, proc_path, &d->st, d->flags, 0, d->mnt_id,
+				  &tf->regf_id);
+	fc->st->cur = cur;
+	fc->st->cur_used = false;
+	tf->has_regf_id = !ret;
+	return ret;
+}
+
 static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	struct files_dump *fd = fc->st;
@@ -104,13 +118,15 @@ static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t
 	uint32_t info_id = 0;
 	int ret;
 
-	if (major(d->st.st_rdev) == 5 && minor(d->st.st_rdev) == 2) {
-		pr_err("fd %d of pid %d: pty master %s is not supported yet\n", d->fd, d->pid,
-		       d->link);
-		return -ENOTSUP;
+	if (files_is_ptm(d->st.st_rdev) || files_is_pts(d->st.st_rdev)) {
+		ret = files_pty_dump(fc, d, &info_id);
+		if (!ret)
+			ret = dump_regf(fc, d, &tf);
+		goto write;
 	}
 	if (!fc->shell_job) {
-		pr_err("fd %d of pid %d is the terminal %s: pass --shell-job to dump a process attached to a terminal\n",
+		pr_err("fd %d of pid %d is the terminal %s: pass --shell-job to dump a process "
+		       "attached to a terminal\n",
 		       d->fd, d->pid, d->link);
 		return -ENOTSUP;
 	}
@@ -127,8 +143,13 @@ static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t
 		ret = dump_tty_info(fc, d, info_id);
 		if (ret)
 			return ret;
-		n[fd->nr_ttys++] = (struct dumped_tty){ .rdev = d->st.st_rdev, .info_id = info_id };
+		n[fd->nr_ttys++] = (struct dumped_tty){
+		    .rdev = d->st.st_rdev, .info_id = info_id, .index = -1, .fd = -1};
 	}
+	ret = 0;
+write:
+	if (ret)
+		return ret;
 	*id = files_new_id(fc);
 	tf.id = *id;
 	tf.tty_info_id = info_id;
@@ -147,14 +168,15 @@ static bool tty_match(const struct fd_desc *d)
 
 static int tty_dump_fini(struct files_dump_ctx *fc)
 {
-	int ret = img_close(fc->st->tty_info);
+	int ret = files_pty_dump_fini(fc), r = img_close(fc->st->tty_info);
 
 	fc->st->tty_info = NULL;
-	return ret;
+	return ret ? ret : r;
 }
 
 static void tty_dump_free(struct files_dump_ctx *fc)
 {
+	files_pty_dump_free(fc->st);
 	img_close(fc->st->tty_info);
 	free(fc->st->ttys);
 }
@@ -163,12 +185,24 @@ static void tty_dump_free(struct files_dump_ctx *fc)
 
 static int tty_check(struct files_rst_ctx *fc, const FileEntry *fe)
 {
-	int ret = files_check_sub(fe, fe->tty, fe->tty ? fe->tty->id : 0);
+	return files_check_sub(fe, fe->tty, fe->tty ? fe->tty->id : 0);
+}
 
-	if (!ret && !fc->shell_job) {
-		pr_err("files.img: file %u is a terminal: pass --shell-job to restore it\n",
+/* tty-info.img and the pty pairs; a terminal that is not one needs --shell-job. */
+static int tty_load(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int ret = files_pty_load(fc);
+
+	for (int i = 0; !ret && i < fr->nr_files; i++) {
+		const FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type != FD_TYPES__TTY || files_rpty_of(fr, fe) || fc->shell_job)
+			continue;
+		pr_err("files.img: file %u is a terminal whose pty master is not in the images: "
+		       "pass --shell-job to restore it on amber's terminal\n",
 		       fe->id);
-		return -EINVAL;
+		ret = -EINVAL;
 	}
 	return ret;
 }
@@ -187,7 +221,8 @@ static int prepare_tty(struct files_rst_ctx *fc, struct rfile *rf)
 		fd = open("/dev/tty", flags);
 	}
 	if (fd < 0) {
-		pr_err("terminal file %u: amber has no terminal to give (stdin is not a tty, no /dev/tty): %s\n",
+		pr_err("terminal file %u: amber has no terminal to give (stdin is not a tty, no "
+		       "/dev/tty): %s\n",
 		       rf->fe->id, strerror(errno));
 		return -ENOTTY;
 	}
@@ -198,12 +233,17 @@ static int prepare_tty(struct files_rst_ctx *fc, struct rfile *rf)
 static int tty_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	int ret = 0;
+	int ret = files_pty_prepare(fc);
 
 	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__TTY)
+		if (fr->files[i].fe->type == FD_TYPES__TTY && fr->files[i].svc_fd < 0)
 			ret = prepare_tty(fc, &fr->files[i]);
 	return ret;
+}
+
+static void tty_rst_free(struct files_rst_ctx *fc)
+{
+	files_pty_rst_free(fc->st);
 }
 
 static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)
@@ -212,13 +252,16 @@ static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)
 }
 
 const struct files_type files_tty_type = {
-	.type = FD_TYPES__TTY,
-	.name = "terminal",
-	.match = tty_match,
-	.dump = tty_dump,
-	.dump_fini = tty_dump_fini,
-	.dump_free = tty_dump_free,
-	.check = tty_check,
-	.prepare = tty_prepare,
-	.flags = tty_flags,
+    .type = FD_TYPES__TTY,
+    .name = "terminal",
+    .match = tty_match,
+    .dump = tty_dump,
+    .dump_fini = tty_dump_fini,
+    .dump_free = tty_dump_free,
+    .check = tty_check,
+    .load = tty_load,
+    .prepare = tty_prepare,
+    .finish = files_pty_finish,
+    .flags = tty_flags,
+    .rst_free = tty_rst_free,
 };

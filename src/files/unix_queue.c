@@ -64,7 +64,7 @@ static int write_packet(struct files_dump_ctx *fc, uint32_t id, const void *buf,
 		pe.scm = scms;
 	}
 	if (p->has_cred) {
-		uc.pid = p->cred.pid;
+		uc.pid = fc->pids ? pid_map_ns(fc->pids, p->cred.pid) : p->cred.pid;
 		uc.uid = p->cred.uid;
 		uc.gid = p->cred.gid;
 		pe.ucred = &uc;

@@ -45,6 +45,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(SIGACT, "sigacts-%lu.img", SIGACT),
 	IMG_ENTRY(GHOST_FILE, "ghost-file-%lx.img", GHOST_FILE),
 	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
+	IMG_ENTRY(TTY_DATA, "tty-data.img", TTY_DATA),
 	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
 	IMG_ENTRY(SECCOMP, "seccomp.img", SECCOMP),
 	IMG_ENTRY(UTSNS, "utsns-%lu.img", UTSNS),

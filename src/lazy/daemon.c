@@ -67,6 +67,8 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 	mm = ranges_in_image(t, m) ? lazy_mm_new(m->id, t->pid, t - d->rc.tasks, m->ranges,
 						 m->nr_ranges)
 				   : NULL;
+	if (mm)
+		mm->pid_ns = m->c;
 	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
 		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
 	if (!mm) {
@@ -409,6 +411,7 @@ static int load(struct lazy_daemon *d)
 	d->ro.lazy = true; /* refuse what it cannot serve */
 	d->ro.file_locks = true; /* the daemon takes no locks: the restore checks its option */
 	d->ro.tcp_close = true;	 /* nor restores connections: the restore loads their streams */
+	d->ro.shell_job = true;	 /* nor terminals: the restore checks --shell-job */
 	d->rc.opts = &d->ro;
 	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
 	if (d->o->page_server) {

@@ -36,6 +36,7 @@ struct lazy_mm {
 	uint32_t id;
 	int uffd; /* -1 once finished or gone */
 	pid_t pid; /* the task whose images hold the pages (a fork's parent's) */
+	uint64_t pid_ns; /* the inode of the pid namespace @pid is in, 0: unknown */
 	int img;   /* its index among the daemon's image tasks */
 	struct lazy_area *areas;
 	int nr_areas;

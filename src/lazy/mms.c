@@ -6,14 +6,19 @@
  * (lazy/daemon.c), the fault path (lazy/uffd.c) and the prefetcher.
  */
 #define LOG_PREFIX "lazy: "
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/pidmap.h"
 #include "base/util.h"
 #include "lazy/daemon.h"
 
@@ -64,6 +69,37 @@ void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
 	lazy_kick(d); /* maybe the last one: the main thread checks */
 }
 
+/*
+ * The task of @mm as the daemon sees it: mm->pid is the tree's, which in
+ * a pid namespace of its own names another process here. Found by its
+ * namespace and its pid there (NSpid); 0 if it is gone.
+ */
+static pid_t mm_host_pid(const struct lazy_mm *mm)
+{
+	struct stat mine;
+	struct dirent *e;
+	pid_t found = 0;
+	DIR *dir;
+
+	if (!mm->pid_ns || (!stat("/proc/self/ns/pid", &mine) && mine.st_ino == mm->pid_ns))
+		return mm->pid;
+	dir = opendir("/proc");
+	while (dir && !found && (e = readdir(dir))) {
+		char path[300];
+		struct stat ns;
+		pid_t pid = atoi(e->d_name), inner;
+		int levels;
+
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
+		if (pid > 0 && !stat(path, &ns) && ns.st_ino == mm->pid_ns &&
+		    !proc_ns_pid(pid, &inner, &levels) && inner == mm->pid)
+			found = pid;
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
 void lazy_fail_mm(struct lazy_daemon *d, struct lazy_mm *mm, int err)
 {
 	if (err == -ESRCH) {
@@ -72,8 +108,12 @@ void lazy_fail_mm(struct lazy_daemon *d, struct lazy_mm *mm, int err)
 		/* Never let the task run on with a page we can't give it. */
 		pr_err("mm %u of task %d: %s: killing the task\n", mm->id, mm->pid,
 		       strerror(-err));
-		if (mm->id < LAZY_FORK_ID_BASE)
-			kill(mm->pid, SIGKILL);
+		if (mm->id < LAZY_FORK_ID_BASE) {
+			pid_t pid = mm_host_pid(mm);
+
+			if (pid > 0) /* never kill(0): our own group */
+				kill(pid, SIGKILL);
+		}
 		d->st.killed++;
 	}
 	mm->nr_pending = 0;

@@ -331,7 +331,7 @@ static int fill_from_task(void *arg, void *buf, uint64_t off, size_t len)
 	return 0;
 }
 
-int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
+int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt, pid_t img_pid)
 {
 	struct xfer *x;
 	size_t off = 0;
@@ -344,7 +344,7 @@ int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt)
 		snprintf(path, sizeof(path), "/proc/%d/mem", plan->pid);
 		mem_fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	ret = xfer_open(xt, XFER_TASK, plan->pid, &x);
+	ret = xfer_open(xt, XFER_TASK, img_pid, &x);
 	for (int i = 0; i < plan->nr && !ret; i++) {
 		const struct inc_run *r = &plan->runs[i];
 		struct task_src ts = { plan, &mem_fd, r->vaddr };

@@ -83,9 +83,10 @@ int inc_plan_copy(struct inc_plan *plan);
 /*
  * Sends the plan through @xt (xfer.h: the image directory or a page
  * server): PE_PRESENT runs from plan->data if it was copied, else
- * straight from the (still frozen) task; PE_PARENT runs as holes.
+ * straight from the (still frozen) task; PE_PARENT runs as holes. The
+ * pagemap is named by @img_pid, the task's pid in its own pid namespace.
  */
-int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt);
+int inc_plan_write(struct inc_plan *plan, struct xfer_target *xt, pid_t img_pid);
 void inc_plan_free(struct inc_plan *plan);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "files/files.h"
@@ -131,7 +132,7 @@ static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 static int find_specials(struct rst_task *t, struct rst_task_args *a, size_t *park_len)
 {
 	struct proc_vma *cur = NULL;
-	int nr = proc_parse_smaps(getpid(), &cur), n = 0, ret = 0;
+	int nr = proc_parse_smaps(0 /* self */, &cur), n = 0, ret = 0;
 
 	if (nr < 0)
 		return nr;
@@ -479,6 +480,12 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	m->magic = LAZY_MAGIC;
 	m->type = LZ_TASK;
 	m->pid = t->pid;
+	/* pid is the tree's: with the namespace, the daemon finds the task (lazy/mms.c) */
+	{
+		struct stat ns;
+
+		m->c = stat("/proc/self/ns/pid", &ns) ? 0 : ns.st_ino;
+	}
 	m->nr_ranges = 0;
 	for (uint32_t i = 0; i < a->nr_vmas; i++) {
 		if (!vs[i].lazy)
@@ -643,11 +650,11 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	info.len = size;
 	if (write(rc->info_fd, &info, sizeof(info)) != sizeof(info))
 		return -EIO;
+	/* a in rdi by constraint: a "mov" there could overwrite base, if given rdi */
 	__asm__ volatile("mov %0, %%rsp\n\t"
-			 "mov %1, %%rdi\n\t"
 			 "jmp *%2\n\t"
 			 :
-			 : "r"(ths[0].stack_top), "r"(a), "r"(base)
+			 : "r"(ths[0].stack_top), "D"(a), "r"(base)
 			 : "memory");
 	__builtin_unreachable();
 }

@@ -27,7 +27,7 @@
 enum lazy_msg_type {
 	LZ_HELLO_RESTORE = 1, /* amber restore: uffds of its tasks follow */
 	LZ_HELLO_DAEMON,      /* a daemon (first or resumed): replay me the journal */
-	LZ_TASK,	      /* pid, ranges; fd: the task's uffd */
+	LZ_TASK,	      /* pid, ranges, c: its pid namespace's inode; fd: the task's uffd */
 	LZ_RESTORE_DONE,      /* every task of the restore has sent its uffd */
 	LZ_FORK,	      /* id: child mm, a: parent id; fd: the child's uffd */
 	LZ_REMAP,	      /* id; a: from, b: to, c: len */

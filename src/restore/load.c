@@ -259,6 +259,8 @@ static int load_inventory(struct rst_ctx *rc)
 		pr_err("inventory.img: unsupported image version %u\n", ie->img_version);
 		ret = -EINVAL;
 	}
+	if (!ret)
+		ret = rst_ns_inventory(rc, ie);
 	inventory_entry__free_unpacked(ie, NULL);
 	return ret;
 }

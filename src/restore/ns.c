@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include "image/image.h"
 #include "restore/ns.h"
 #include "restore/restore.h"
+#include "inventory.pb-c.h"
 #include "ipc-var.pb-c.h"
 #include "netdev.pb-c.h"
 #include "utsns.pb-c.h"
@@ -115,9 +118,58 @@ static int load_uts(struct rst_ctx *rc)
 	return 0;
 }
 
+int rst_ns_inventory(struct rst_ctx *rc, const InventoryEntry *ie)
+{
+	if (ie->root_ids && ie->root_ids->has_pid_ns_id)
+		rc->ns.inv_pid_ns_id = ie->root_ids->pid_ns_id;
+	if (ie->amber_pidns_proc) {
+		rc->ns.proc_opts = strdup(ie->amber_pidns_proc);
+		if (!rc->ns.proc_opts)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static uint32_t task_pid_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_pid_ns_id ? ids->pid_ns_id : 0;
+}
+
+/*
+ * A pid namespace of the tree's own, whole: its init the root, every
+ * task in it (a nested one is refused, as at dump).
+ */
+static int load_pid(struct rst_ctx *rc)
+{
+	uint32_t id = task_pid_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_pid_ns, "pid");
+
+	if (ret)
+		return ret;
+	rc->ns.new_pid = id && rc->ns.inv_pid_ns_id && id != rc->ns.inv_pid_ns_id;
+	if (rc->ns.new_pid && rc->tasks[0].pid != 1) {
+		pr_err("core-%d.img: the root of a pid namespace of its own (%u) must be its "
+		       "init, pid 1\n", rc->tasks[0].pid, id);
+		return -EINVAL;
+	}
+	if (!rc->ns.new_pid && rc->ns.proc_opts) {
+		pr_err("inventory.img: a proc of the tree's pid namespace without a pid namespace\n");
+		return -EINVAL;
+	}
+	if (rc->ns.new_pid)
+		pr_info("the tree's own pid namespace (%u): its root is cloned as its init%s\n",
+			id, rc->ns.proc_opts ? ", with a proc of it on /proc" : "");
+	return 0;
+}
+
 int rst_ns_load(struct rst_ctx *rc)
 {
-	int ret = load_uts(rc);
+	int ret = load_pid(rc);
+
+	if (!ret)
+		ret = load_uts(rc);
 
 	if (!ret)
 		ret = load_ipc(rc);
@@ -135,6 +187,44 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->lo)
 		net_device_entry__free_unpacked(ns->lo, NULL);
 	ns->lo = NULL;
+	free(ns->proc_opts);
+	ns->proc_opts = NULL;
+}
+
+/* The flags of a mount options string as /proc/PID/mountinfo shows it. */
+static unsigned long mount_flags(const char *opts)
+{
+	static const struct {
+		const char *name;
+		unsigned long flag;
+	} known[] = {
+		{ "ro", MS_RDONLY },	    { "nosuid", MS_NOSUID },
+		{ "nodev", MS_NODEV },	    { "noexec", MS_NOEXEC },
+		{ "noatime", MS_NOATIME },  { "nodiratime", MS_NODIRATIME },
+		{ "relatime", MS_RELATIME }, { "strictatime", MS_STRICTATIME },
+	};
+	char buf[256], *tok, *save = NULL;
+	unsigned long flags = 0;
+
+	snprintf(buf, sizeof(buf), "%s", opts);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (!strcmp(tok, known[i].name))
+				flags |= known[i].flag;
+	return flags;
+}
+
+/*
+ * In the root, init of the tree's new pid namespace: a mount namespace
+ * of its own, private (as `unshare --mount` makes it) so nothing goes
+ * back to amber's, with a proc of the new pid namespace over /proc.
+ */
+static int mount_tree_proc(struct rst_ctx *rc)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("proc", "/proc", "proc", mount_flags(rc->ns.proc_opts), NULL))
+		return -errno;
+	return 0;
 }
 
 int rst_ns_enter_root(struct rst_ctx *rc)
@@ -149,5 +239,8 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 		ret = rst_ns_enter_ipc(rc);
 	if (!ret && rc->ns.lo)
 		ret = rst_ns_enter_net(rc);
+	/* After the network namespace: /proc/net shows the task's own */
+	if (!ret && rc->ns.proc_opts)
+		ret = mount_tree_proc(rc);
 	return ret;
 }

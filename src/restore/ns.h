@@ -23,8 +23,24 @@ struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
 	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new empty one with these sysctls */
 	struct NetDeviceEntry *lo; /* ids.net_ns_id: a new one, lo as saved */
+	/*
+	 * The root's ids.pid_ns_id differs from the inventory's root_ids
+	 * one (as CRIU decides): the root is cloned as init of a new pid
+	 * namespace, its children with their saved pids in it.
+	 */
+	bool new_pid;
+	uint32_t inv_pid_ns_id; /* the inventory's root_ids.pid_ns_id, 0 if none */
+	/*
+	 * The inventory's amber_pidns_proc: the root makes a new mount
+	 * namespace (private) and mounts a proc of its pid namespace on
+	 * /proc with these options. NULL: the tree keeps amber's /proc.
+	 */
+	char *proc_opts;
 };
 
+/* The inventory's part: root_ids.pid_ns_id, amber_pidns_proc. */
+struct InventoryEntry;
+int rst_ns_inventory(struct rst_ctx *rc, const struct InventoryEntry *ie);
 /* Reads and checks the images; a bad one is refused, naming it. */
 int rst_ns_load(struct rst_ctx *rc);
 void rst_ns_free(struct rst_ns *ns);

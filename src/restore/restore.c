@@ -16,6 +16,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +49,8 @@ struct tracer {
 
 static int check_pids_free(struct rst_ctx *rc)
 {
+	if (rc->ns.new_pid)
+		return 0; /* its pids are in a namespace of its own, made afresh */
 	for (int i = 0; i < rc->nr_tasks; i++) {
 		PstreeEntry *pe = rc->tasks[i].pe;
 
@@ -184,12 +187,28 @@ static int shmem_prepare(struct rst_ctx *rc)
 	return 0;
 }
 
+/* A thread of the tree in its own pid namespace, first seen: its pid there. */
+static int map_new_thread(struct rst_ctx *rc, pid_t tid)
+{
+	pid_t ns;
+	int levels, ret;
+
+	if (!rc->pids.own_ns)
+		return 0;
+	ret = proc_ns_pid(tid, &ns, &levels);
+	if (!ret)
+		ret = pid_map_add(&rc->pids, tid, ns);
+	if (!ret)
+		pr_debug("thread %d is %d in the tree's pid namespace\n", tid, ns);
+	return ret;
+}
+
 static struct tracked *tracked_find(struct tracer *tr, pid_t tid, bool add)
 {
 	for (int i = 0; i < tr->nr_th; i++)
 		if (tr->th[i].tid == tid)
 			return &tr->th[i];
-	if (!add)
+	if (!add || map_new_thread(tr->rc, tid))
 		return NULL;
 	struct tracked *n = xrealloc_array(tr->th, tr->nr_th + 1, sizeof(*n));
 
@@ -226,9 +245,10 @@ static void report_task_errors(struct rst_ctx *rc)
 	}
 }
 
+/* @pid: as amber sees it */
 static bool is_zombie_task(struct rst_ctx *rc, pid_t pid)
 {
-	struct rst_task *t = rst_find_task(rc, pid);
+	struct rst_task *t = rst_find_task(rc, pid_map_ns(&rc->pids, pid));
 
 	return t && t->zombie;
 }
@@ -263,6 +283,12 @@ static int trace_until_stopped(struct tracer *tr)
 			t->state = TH_STOPPED;
 			nr_stopped++;
 			continue;
+		}
+		if (ev == 0 && (sig == SIGILL || sig == SIGSEGV || sig == SIGBUS)) {
+			struct user_regs_struct r = { 0 };
+
+			ptrace(PTRACE_GETREGS, pid, 0, &r);
+			pr_warn("task %d: signal %d at %#llx during restore\n", pid, sig, r.rip);
 		}
 		/* fork/clone events, the new tasks' first stops, stray signals */
 		if (ptrace(PTRACE_CONT, pid, 0, (ev || sig == SIGSTOP || sig == SIGTRAP) ? 0 : sig)) {
@@ -316,7 +342,7 @@ static int unmap_blobs(struct tracer *tr)
 	for (int i = 0; i < tr->nr_blobs; i++) {
 		struct remote r;
 		long ret;
-		int err = remote_init_bare(&r, tr->blobs[i].pid);
+		int err = remote_init_bare(&r, rst_host_pid(tr->rc, tr->blobs[i].pid));
 
 		if (err)
 			return err;
@@ -339,16 +365,24 @@ static void detach_all(struct rst_ctx *rc, struct tracer *tr, bool stopped)
 
 		if (t->zombie || !!t->stop_sig != stopped)
 			continue;
-		for (int j = 0; j < t->nr_threads; j++)
-			if (tracked_find(tr, t->pe->threads[j], false))
-				ptrace(PTRACE_DETACH, t->pe->threads[j], 0, 0);
+		for (int j = 0; j < t->nr_threads; j++) {
+			pid_t tid = rst_host_pid(rc, t->pe->threads[j]);
+
+			if (tid && tracked_find(tr, tid, false))
+				ptrace(PTRACE_DETACH, tid, 0, 0);
+		}
 	}
 }
 
 static void kill_all(struct rst_ctx *rc)
 {
-	for (int i = rc->nr_tasks - 1; i >= 0; i--)
-		kill(rc->tasks[i].pid, SIGKILL);
+	/* In its own pid namespace the init's death takes every other task. */
+	for (int i = rc->nr_tasks - 1; i >= 0; i--) {
+		pid_t pid = rst_host_pid(rc, rc->tasks[i].pid);
+
+		if (pid > 0) /* never 0: our own process group */
+			kill(pid, SIGKILL);
+	}
 	while (waitpid(-1, NULL, __WALL) > 0)
 		;
 }
@@ -393,7 +427,8 @@ static int run_tree(struct rst_ctx *rc)
 		return rd;
 	status_rd = rd >> 16;
 	info_rd = rd & 0xffff;
-	pid = rst_clone_pid(root->pid);
+	rc->pids.own_ns = rc->ns.new_pid;
+	pid = rc->ns.new_pid ? rst_clone_newpid() : rst_clone_pid(root->pid);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -404,6 +439,10 @@ static int run_tree(struct rst_ctx *rc)
 	if (pid < 0) {
 		pr_perror("clone3 of root pid %d", root->pid);
 		return -errno;
+	}
+	if (pid_map_add(&rc->pids, pid, root->pid)) {
+		kill(pid, SIGKILL);
+		return -ENOMEM;
 	}
 	close(go[0]);
 	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE |
@@ -538,11 +577,15 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		pr_err("restore failed; every task it created was killed\n");
 		goto out;
 	}
-	pr_info("restored %d task(s), root %d\n", rc.nr_tasks, rc.tasks[0].pid);
+	if (rc.ns.new_pid)
+		pr_info("restored %d task(s), root %d (1 in its new pid namespace)\n", rc.nr_tasks,
+			rst_host_pid(&rc, rc.tasks[0].pid));
+	else
+		pr_info("restored %d task(s), root %d\n", rc.nr_tasks, rc.tasks[0].pid);
 	if (root_pid)
-		*root_pid = rc.tasks[0].pid;
+		*root_pid = rst_host_pid(&rc, rc.tasks[0].pid);
 	if (!opts->detach)
-		ret = wait_root(rc.tasks[0].pid, wait_status);
+		ret = wait_root(rst_host_pid(&rc, rc.tasks[0].pid), wait_status);
 out:
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
@@ -550,6 +593,7 @@ out:
 	if (ret)
 		netlock_unlock(&rc.netlock, rc.dirfd);
 	netlock_free(&rc.netlock);
+	pid_map_free(&rc.pids);
 	rst_free(&rc);
 	if (rc.dirfd >= 0)
 		close(rc.dirfd);

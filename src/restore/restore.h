@@ -35,6 +35,7 @@
 #include "memfd.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
+#include "base/pidmap.h"
 #include "mem/pagemap_chain.h"
 #include "net/netlock.h"
 #include "pstree.pb-c.h"
@@ -98,7 +99,19 @@ struct rst_ctx {
 	uint64_t uffd_features; /* the event features this kernel has */
 	struct SeccompEntry *seccomp; /* seccomp.img, or NULL */
 	struct netlock netlock; /* the dump's network lock: removed at the end */
+	/*
+	 * The tree's pids (the images') <-> amber's, for ptrace, kill and
+	 * /proc: filled as each thread is first traced when the tree has a
+	 * pid namespace of its own (ns.new_pid), else the same.
+	 */
+	struct pid_map pids;
 };
+
+/* The host pid of the tree's @pid: 0 if not seen yet in its own pid namespace. */
+static inline pid_t rst_host_pid(const struct rst_ctx *rc, pid_t pid)
+{
+	return pid_map_host(&rc->pids, pid);
+}
 
 /*
  * 0 once the tree runs (detach) or its root has exited (then

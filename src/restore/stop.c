@@ -31,24 +31,27 @@ static int run_into_stop(pid_t tid, int sig)
 	}
 }
 
-static int stop_task(struct rst_task *t)
+static int stop_task(struct rst_ctx *rc, struct rst_task *t)
 {
 	uint64_t masks[t->nr_threads], all = ~0ULL;
 	int ret = 0;
 
 	for (int i = 0; i < t->nr_threads; i++) {
-		pid_t tid = t->pe->threads[i];
+		pid_t tid = rst_host_pid(rc, t->pe->threads[i]);
 
 		if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &masks[i]) ||
 		    ptrace(PTRACE_SETSIGMASK, tid, sizeof(uint64_t), &all))
 			return -errno;
 	}
-	if (kill(t->pid, t->stop_sig))
+	if (rst_host_pid(rc, t->pid) <= 0) /* never kill(0): our own group */
+		return -ESRCH;
+	if (kill(rst_host_pid(rc, t->pid), t->stop_sig))
 		return -errno;
 	for (int i = 0; i < t->nr_threads && !ret; i++)
-		ret = run_into_stop(t->pe->threads[i], t->stop_sig);
+		ret = run_into_stop(rst_host_pid(rc, t->pe->threads[i]), t->stop_sig);
 	for (int i = 0; i < t->nr_threads && !ret; i++)
-		if (ptrace(PTRACE_SETSIGMASK, t->pe->threads[i], sizeof(uint64_t), &masks[i]))
+		if (ptrace(PTRACE_SETSIGMASK, rst_host_pid(rc, t->pe->threads[i]),
+			   sizeof(uint64_t), &masks[i]))
 			ret = -errno;
 	return ret;
 }
@@ -61,7 +64,7 @@ int rst_stop_again(struct rst_ctx *rc)
 
 		if (t->zombie || !t->stop_sig)
 			continue;
-		ret = stop_task(t);
+		ret = stop_task(rc, t);
 		if (ret) {
 			pr_err("can't stop %d again: %d\n", t->pid, ret);
 			return ret;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,15 @@ int rst_clone_pid(pid_t pid)
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uintptr_t)&tid;
 	args.set_tid_size = 1;
+	return syscall(__NR_clone3, &args, sizeof(args));
+}
+
+int rst_clone_newpid(void)
+{
+	struct clone_args_v2 args = { 0 };
+
+	args.flags = CLONE_NEWPID;
+	args.exit_signal = SIGCHLD;
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
@@ -195,6 +205,9 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = files_restore_task(&rc->files, t - rc->tasks);
 	if (ret)
 		fail_task(rc, "restoring fds", ret);
+	ret = files_restore_ctty(&rc->files, t->pid);
+	if (ret)
+		fail_task(rc, "restoring the controlling terminal", ret);
 	ret = restore_fs(rc, t);
 	if (ret)
 		fail_task(rc, "restoring cwd/root", ret);

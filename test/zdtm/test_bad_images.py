@@ -16,11 +16,13 @@ own checks, and no damage may crash amber.  The pristine copy must restore
 and the test then PASS, so the refusals are due to the damage alone.
 """
 
+import fcntl
 import os
 import shutil
 import signal
 import stat
 import re
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -769,3 +771,59 @@ def test_tcp_close(tcp_source):
 def test_tcp_pristine_restores(tcp_source):
     """Last: the untouched images restore and the test passes."""
     pristine_restores(tcp_source)
+
+
+@pytest.fixture(scope="module")
+def pty_source(request):
+    yield from dumped_source(request, "pty_pair")
+
+
+PTY_CASES = [
+    ("pty index 2^20", "tty-info.img",
+     lambda es: es[0]["pty"].update(index=1 << 20), "malformed"),
+    ("termios with 40 control chars", "tty-info.img",
+     lambda es: es[0]["termios"].update(c_cc=[0] * 40), "malformed"),
+    ("tty info repeated", "tty-info.img", lambda es: es.append(dict(es[0])), "repeated"),
+    ("queued data for no pty", "tty-data.img",
+     lambda es: es[0].update(tty_id=99999), "tty-data.img"),
+]
+
+
+@pytest.mark.parametrize("case", PTY_CASES, ids=[c[0] for c in PTY_CASES])
+def test_pty_semantic(pty_source, case):
+    """Well-framed tty images that make no sense are refused by the loader
+    before any task is created."""
+    what, img, fn, want = case
+    d = pty_source.copy(sums=False)
+    rewrite(d / img, fn)
+    bad = pty_source.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_pty_index_taken(pty_source):
+    """A pty whose /dev/pts/N is taken on this host is refused before any
+    task is created (the tasks know the name)."""
+    import json
+    info = json.loads(subprocess.run(["crit", "decode", "-i",
+                                      str(pty_source.imgdir / "tty-info.img")],
+                                     check=True, capture_output=True).stdout)
+    top = max(e["pty"]["index"] for e in info["entries"] if e.get("pty"))
+    held = []
+    try:
+        while True:
+            fd = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+            held.append(fd)
+            if len(held) > top + 64:
+                break
+            n = struct.unpack("I", fcntl.ioctl(fd, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+            if n >= top:
+                break
+        bad = pty_source.problems("pty index taken", pty_source.copy(), True, ["is taken"])
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert not bad, "\n".join(bad)
+
+
+def test_pty_pristine_restores(pty_source):
+    pristine_restores(pty_source)

@@ -104,7 +104,8 @@ def finish_with_good_dump(run):
 STAGES = ["dump-frozen", "dump-core", "dump-files", "dump-mm", "image-enospc",
           "dump-pages", "dump-end"]
 CASES = [("mem_loop", s) for s in STAGES] + \
-        [("threads_16", "dump-mm"), ("fork_tree", "dump-core"), ("fork_tree", "dump-end")]
+        [("threads_16", "dump-mm"), ("fork_tree", "dump-core"), ("fork_tree", "dump-end"),
+         ("pty_pair", "dump-pages"), ("pty_pair", "dump-end")]
 
 
 @pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])

@@ -15,7 +15,10 @@ takes no lock, and a tree without connections gets no table.
 
 The successful paths dump the connection with --tcp-established: the
 lock stays until the restore has put the connection back, and the peer,
-which never saw a reset, talks to the restored tree.
+which never saw a reset, talks to the restored tree. A tree that closed
+its side while a rule in B drops its FIN (FIN_WAIT1, or LAST_ACK after
+the peer's FIN) is saved; restored, it sends the FIN again and the peer
+reads the data and the end of stream.
 """
 
 import json
@@ -48,7 +51,20 @@ while True:
     c.sendall(d)
 """
 
-# Commands on stdin, one JSON line back for each: "send TEXT", "info".
+# Closes its side once the peer says go (a byte) or is done (its FIN);
+# the FIN then meets the peer's drop rule: FIN_WAIT1 or LAST_ACK.
+TREE_FIN = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+c.recv(16)
+c.sendall(b"fin-data")
+c.shutdown(socket.SHUT_WR)
+open("/proc/self/comm", "w").write("fin-sent")
+while True:
+    time.sleep(1000)
+"""
+
+# Commands on stdin, one JSON line back for each: "send TEXT", "shut", "info".
 PEER = """
 import json, socket, struct, sys
 l = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
@@ -63,6 +79,8 @@ for line in sys.stdin:
     cmd, _, arg = line.rstrip("\\n").partition(" ")
     if cmd == "send":
         s.send(arg.encode())
+    if cmd == "shut":
+        s.shutdown(socket.SHUT_WR)
     try:
         while True:
             d = s.recv(4096)
@@ -405,3 +423,52 @@ def test_bad_record_refused(imgdir, record):
                            env=sanitizer_env(imgdir))
         assert r.returncode not in (0, 2) and "amber.netlock" in r.stdout, r.stdout
     no_sanitizer_reports(imgdir)
+
+
+def tree_states(port):
+    """The TCP states (ss names) of the connections in A to @port."""
+    out = run(ns_cmd(NS_A, "ss", "-Htan")).stdout.splitlines()
+    return [l.split()[0] for l in out if l.split()[4:5] and l.split()[4].endswith(f":{port}")]
+
+
+@pytest.mark.parametrize("case", ["fin-wait-1", "last-ack"])
+def test_unacknowledged_fin(netns, imgdir, case):
+    """The tree's FIN is dropped by the peer's namespace (the peer's FIN
+    was not, for LAST_ACK): the dump saves the connection with its FIN
+    unacknowledged; after the restore, the rule gone, the FIN is sent
+    again and the peer reads the data, then the end of stream. The
+    restored end then sits in FIN_WAIT2 (the peer's FIN counted, not
+    replayed: docs/limitations.md)."""
+    c = Conn(program=TREE_FIN)
+    restored = False
+    try:
+        port = c.peer.port
+        run(ns_cmd(NS_B, "nft", "add table inet ambfin"))
+        run(ns_cmd(NS_B, "nft", "add chain inet ambfin in { type filter hook input priority 0; }"))
+        run(ns_cmd(NS_B, "nft", f"add rule inet ambfin in tcp dport {port} "
+                   "tcp flags & fin == fin drop"))
+        c.peer.cmd("send g" if case == "fin-wait-1" else "shut")
+        assert wait_until(lambda: tree_states(port) == [case.upper()], timeout=30), \
+            tree_states(port)
+        assert "fin-data" in c.peer.info()["got"]
+        dump_established(imgdir, c.tree.pid, [])
+        c.tree.wait(30)
+        dump_log = read_text(imgdir / "dump.log")
+        saved = {"fin-wait-1": "(FIN_WAIT1)", "last-ack": "(LAST_ACK)"}[case]
+        assert saved in dump_log, dump_log
+        run(ns_cmd(NS_B, "nft", "delete table inet ambfin"))
+        r, log = amber(imgdir, ["restore", "-d", "-D", imgdir, "--tcp-established"],
+                       "restore.log")
+        assert r.returncode == 0, log
+        restored = True
+        info = wait_until(lambda: (lambda i: i if i["err"] else None)(c.peer.info()),
+                          timeout=60, interval=0.1)
+        assert info and info["err"] == "closed" and info["got"] == "fin-data", info
+        assert wait_until(lambda: tree_states(port) == ["FIN-WAIT-2"], timeout=30), \
+            tree_states(port)
+        no_sanitizer_reports(imgdir)
+    finally:
+        run(ns_cmd(NS_B, "nft", "delete table inet ambfin"), check=False)
+        if restored:
+            os.kill(c.tree.pid, signal.SIGKILL)
+        c.close()

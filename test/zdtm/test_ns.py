@@ -5,8 +5,15 @@ UTS, IPC and network namespaces: a shell loop started by `unshare --uts
 lo up is checkpointed mid-way; checked from outside, it must go on
 counting from where it was (every tick once, in order), report the saved
 hostname and msgmax and have lo up with 127.0.0.1 in namespaces that are
-not amber's, and the host's values must be untouched. (Restoring one image twice at once needs a pid
-namespace, not built yet: see docs/namespaces.md.)
+not amber's, and the host's values must be untouched.
+
+Pid namespace: the same loop, started by `unshare --pid --fork
+--mount-proc` (and the UTS, IPC and network namespaces), with two
+children: after the checkpoint its root is pid 1 of a pid namespace that
+is not amber's, its children have their saved pids there, and the loop
+reads /proc/1/comm (itself, through the proc of its own namespace) on
+every tick. One image restored twice at once: two copies count side by
+side, each the init of its own pid namespace.
 
 Refused: a task whose UTS namespace differs from its tree root's (nested
 UTS namespaces) fails the dump naming it, and the tree runs on.
@@ -19,6 +26,7 @@ import time
 
 import pytest
 
+import zdtm_runner
 from zdtm_runner import Run, amber_path, env_float, guarded, proc_stat, read_text
 
 HOSTNAME = "amber-ns-test"
@@ -110,6 +118,150 @@ def test_uts_ipc_net_namespaces(zdtm_mode):
                         pytrace=False)
 
     guarded(run, body)
+
+
+PID_TICKS = 60
+
+# Output to OUT (appended: two restored copies may share it). Children:
+# two sleeps whose pids (in the namespace) are printed first.
+PID_LOOP = f"""
+exec >> "$OUT"
+hostname {HOSTNAME} || exit 3
+ip link set lo up || exit 5
+sleep 1000 & A=$!
+sleep 1000 & B=$!
+echo "kids $A $B"
+for i in $(seq 1 {PID_TICKS}); do
+    read -r c < /proc/1/comm
+    echo "tick $i $$ $c $(hostname)"
+    sleep 0.05
+done
+kill $A $B
+echo done
+"""
+
+
+def ns_pids(pid):
+    """The NSpid line of a task: its pid in each pid namespace, outermost first."""
+    for line in read_text(f"/proc/{pid}/status").splitlines():
+        if line.startswith("NSpid:"):
+            return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def children(pid):
+    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
+
+
+def start_pid_ns_loop(run, out):
+    """The loop as init of its own pid namespace: returns its host pid."""
+    env = dict(os.environ, OUT=str(out))
+    with open(run.dir / "err", "wb") as err:
+        run.popen = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount-proc", "--uts", "--ipc", "--net",
+             "setsid", "/bin/bash", "-c", PID_LOOP],
+            cwd=run.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=err, env=env, start_new_session=True)
+    run.notes = [run.dir / "err", out]
+    deadline = time.monotonic() + 10
+    while True:
+        kids = children(run.popen.pid)
+        if kids and ns_pids(kids[0])[-1:] == [1] and \
+                read_text(f"/proc/{kids[0]}/comm").strip() == "bash":
+            return kids[0]
+        if run.popen.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("unshare never started the loop", pytrace=False)
+        time.sleep(0.01)
+
+
+def check_pid_ns(root, kids):
+    """@root is init of a pid namespace not ours, its children the saved @kids."""
+    assert ns_ino(root, "pid") != ns_ino(os.getpid(), "pid")
+    assert ns_pids(root)[-1] == 1, ns_pids(root)
+    inside = sorted(ns_pids(c)[-1] for c in children(root)
+                    if read_text(f"/proc/{c}/cmdline").startswith("sleep\0" "1000"))
+    assert inside == sorted(kids), (inside, kids)
+
+
+def check_ticks(got, copies=1):
+    """Every tick once per copy, each from pid 1 reading itself as bash."""
+    lines = got.splitlines()
+    ticks = [l for l in lines if l.startswith("tick ")]
+    want = [f"tick {i} 1 bash {HOSTNAME}" for i in range(1, PID_TICKS + 1)]
+    for w in want:
+        n = ticks.count(w)
+        # ticks before the checkpoint were written once, by the dumped tree
+        if n not in (1, copies):
+            pytest.fail(f"{w!r} {n} times, not 1 or {copies}:\n{got[-600:]}", pytrace=False)
+    if [t for t in ticks if t not in want]:
+        pytest.fail(f"unexpected lines:\n{got[-600:]}", pytrace=False)
+    if ticks.count(want[-1]) != copies or lines.count("done") != copies:
+        pytest.fail(f"not every copy finished:\n{got[-600:]}", pytrace=False)
+
+
+def test_pid_namespace(zdtm_mode):
+    zdtm_mode.preflight()
+    run = Run("pid_ns", zdtm_mode, compare_state=False)
+
+    def body():
+        out = run.dir / "out"
+        out.touch()
+        run.set_root(start_pid_ns_loop(run, out))
+        wait_lines(run, out, 5)
+        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        check_pid_ns(run.pid, kids)
+        zdtm_mode.checkpoint(run)
+        check_pid_ns(run.pid, kids)
+        assert uts_hostname(run.pid) == HOSTNAME
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("the loop did not finish", pytrace=False)
+        check_ticks(out.read_text())
+
+    guarded(run, body)
+
+
+def test_pid_namespace_restored_twice(tmp_path):
+    """One image, two copies at once: each its own pid namespace's init."""
+    run = Run("pid_ns_twice", zdtm_runner.MODES["dump"], compare_state=False)
+    roots = []
+
+    def body():
+        out = run.dir / "out"
+        out.touch()
+        run.set_root(start_pid_ns_loop(run, out))
+        wait_lines(run, out, 5)
+        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
+        if run.leftovers(10, run.walk() + [run.pid]):
+            pytest.fail("the tree runs on after `amber dump`", pytrace=False)
+        run.reap_dumped()
+        for k in (1, 2):
+            run.amber("restore", ["-D", run.imgdir, "-d", "--pidfile", f"root-{k}.pid"],
+                      f"restore-{k}.log")
+            roots.append(int(read_text(run.imgdir / f"root-{k}.pid")))
+        assert roots[0] != roots[1]
+        for r in roots:
+            assert proc_stat(r) is not None and proc_stat(r)[0] not in "ZX"
+            check_pid_ns(r, kids)
+        assert ns_ino(roots[0], "pid") != ns_ino(roots[1], "pid")
+        run.set_root(roots[0])
+        deadline = time.monotonic() + env_float("ZDTM_TIMEOUT", 120)
+        while any(proc_stat(r) and proc_stat(r)[0] not in "ZX" for r in roots):
+            for r in roots:
+                run.reap(r)
+            if time.monotonic() > deadline:
+                pytest.fail("the copies did not finish", pytrace=False)
+            time.sleep(0.05)
+        check_ticks(out.read_text(), copies=2)
+
+    try:
+        guarded(run, body)
+    finally:
+        for r in roots:  # the init's death takes its namespace with it
+            try:
+                os.kill(r, 9)
+            except ProcessLookupError:
+                pass
 
 
 def test_nested_uts_refused(tmp_path):

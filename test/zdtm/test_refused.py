@@ -1,7 +1,9 @@
 """State amber cannot save yet fails the dump, naming it; the tree runs on.
 
 A process in a namespace of its own (here: user) would otherwise be restored
-into amber's namespaces. It must make `amber dump` fail with the process
+into amber's namespaces; so would one in a pid namespace nested below the
+tree root's (a root that is init of its own pid namespace is saved:
+test_ns.py). It must make `amber dump` fail with the process
 and the reason in the log, and leave the process running (not stopped, not
 traced). POSIX timers, refused once, are now saved: the same helper (ids
 0 and 2) dumps and restores with its timers, their ids set by the kernel's
@@ -110,6 +112,15 @@ CASES = {
                         "c = socket.create_connection(l.getsockname())\n"
                         "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
                        "CLOSE_WAIT TCP socket (needs --tcp-established)"),
+    # A connection in a handshake (SYN_SENT): its SYN is dropped, the listener's
+    # accept queue (backlog 0) being full. Its fd comes first, so it is named.
+    "tcp-syn-sent": ([PY, "-c", "import socket, time\n"
+                      "c = socket.socket()\n"
+                      "l = socket.create_server(('127.0.0.1', 0), backlog=0)\n"
+                      "f = socket.create_connection(l.getsockname())\n"
+                      "c.setblocking(False)\nc.connect_ex(l.getsockname())\n"
+                      "open('/proc/self/comm', 'w').write('syn-sent')\n"
+                      "time.sleep(1000)"], "syn-sent:3", "TCP socket in state SYN_SENT"),
     "packet-socket": ([PY, "-c", "import socket, time\n"
                        "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
                        "time.sleep(1000)"], "python3:1", "socket of family 17"),
@@ -227,6 +238,88 @@ def test_dump_refuses(tmp_path, case):
         status = read_text(f"/proc/{p.pid}/status")
         assert "TracerPid:\t0" in status
     finally:
+        p.kill()
+        p.wait()
+
+
+# A sleep in a pid namespace below the root's: under a root in amber's, and
+# under a root that is init of its own (saved alone, test_ns.py).
+NESTED_PID = {
+    "in-amber-ns": ["sh", "-c", "unshare --pid --fork sleep 1000 & wait"],
+    "in-own-ns": ["unshare", "--pid", "--fork", "--mount-proc", "setsid", "sh", "-c",
+                  "unshare --pid --fork sleep 1000 & wait"],
+}
+
+
+def find_sleep(pid, deadline):
+    """The first `sleep` below @pid, once there."""
+    while time.monotonic() < deadline:
+        todo = [pid]
+        while todo:
+            p = todo.pop()
+            if p != pid and read_text(f"/proc/{p}/comm").strip() == "sleep":
+                return p
+            todo += [int(c) for c in read_text(f"/proc/{p}/task/{p}/children").split()]
+        time.sleep(0.01)
+    pytest.fail("no sleep appeared")
+
+
+@pytest.mark.parametrize("where", sorted(NESTED_PID))
+def test_nested_pid_ns_refused(tmp_path, where):
+    """A task in a pid namespace other than the root's fails the dump, named."""
+    p = subprocess.Popen(NESTED_PID[where], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    root = p.pid
+    try:
+        sleep = find_sleep(p.pid, time.monotonic() + 10)
+        if where == "in-own-ns":  # the root is unshare's child, pid 1 of its namespace
+            root = int(read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()[0])
+        imgdir = tmp_path / "img"
+        imgdir.mkdir(mode=0o700)
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(root), "-D", str(imgdir),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=sanitizer_env(imgdir), timeout=60)
+        assert r.returncode == 1, f"dump exited {r.returncode}"
+        text = read_text(log)
+        assert f"process {sleep} is in a pid namespace other than the tree root's" in text, text
+        for pid in (root, sleep):
+            st = proc_stat(pid)
+            assert st and st[0] in "SR", f"{pid} left in state {st}"
+            assert "TracerPid:\t0" in read_text(f"/proc/{pid}/status")
+    finally:
+        if root != p.pid:  # its own session: the init's death takes its namespace
+            os.kill(root, signal.SIGKILL)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def test_pid_ns_without_its_init_refused(tmp_path):
+    """A root in a pid namespace of its own but not its init: refused."""
+    p = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", "sleep 1000 & wait"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        sleep = find_sleep(p.pid, time.monotonic() + 10)
+        imgdir = tmp_path / "img"
+        imgdir.mkdir(mode=0o700)
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(sleep), "-D", str(imgdir),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=sanitizer_env(imgdir), timeout=60)
+        assert r.returncode == 1, f"dump exited {r.returncode}"
+        text = read_text(log)
+        assert f"process {sleep} is pid 2 of its own pid namespace, not its init" in text, text
+        st = proc_stat(sleep)
+        assert st and st[0] in "SR", f"{sleep} left in state {st}"
+        assert "TracerPid:\t0" in read_text(f"/proc/{sleep}/status")
+    finally:
+        kids = read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()
+        for k in kids:  # the namespace's init, in its own process group still
+            os.kill(int(k), signal.SIGKILL)
         p.kill()
         p.wait()
 

@@ -32,6 +32,7 @@ REPO = ZDTM_DIR.parent.parent
 STATUS_KEYS = ("Name", "Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                "CapAmb", "NoNewPrivs", "Umask")
 THREAD_KEYS = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+PIDFILE = "restore.pid"  # `amber restore --pidfile`, in the image directory
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
@@ -40,7 +41,8 @@ def env_float(name, default):
 
 
 def amber_path():
-    return Path(os.environ.get("AMBER", REPO / "build" / "amber"))
+    # absolute: amber runs in the image directory (AMBER=build/asan/amber works)
+    return Path(os.environ.get("AMBER", REPO / "build" / "amber")).absolute()
 
 
 SANITIZER_LOG = "sanitizer"
@@ -280,6 +282,7 @@ def state_diff(before, after):
 # Options a test needs on dump, pre-dump and restore (as CRIU's .desc
 # "opts"), by the test's name prefix.
 TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"],
+                   "shell_job": ["--shell-job"],
                    "nginx_server": ["--tcp-established"],
                    "redis_server": ["--tcp-established"]}
 
@@ -304,6 +307,7 @@ class Run:
         self.pid = None          # root of the tree
         self.root_start = None   # its start time: guards against pid reuse
         self.popen = None        # set when the root is our direct child
+        self.amber_stdin = None  # amber restore's stdin (a terminal for --shell-job)
         self.known_pids = set()  # every pid ever seen in the tree
         self.exit_status = {}    # pid -> wait status, when we reaped it
         self.logs = []           # amber logs and outputs, for diagnostics
@@ -415,7 +419,9 @@ class Run:
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:
             try:
-                rc = subprocess.run(cmd, cwd=self.imgdir, stdin=subprocess.DEVNULL,
+                stdin = self.amber_stdin if action == "restore" else None
+                rc = subprocess.run(cmd, cwd=self.imgdir,
+                                    stdin=subprocess.DEVNULL if stdin is None else stdin,
                                     stdout=f, stderr=subprocess.STDOUT,
                                     env=sanitizer_env(self.imgdir),
                                     timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
@@ -528,7 +534,7 @@ class Dump(Mode):
         run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
 
     def restore(self, run):
-        run.amber("restore", ["-D", run.imgdir, "-d"], "restore.log")
+        run.amber("restore", ["-D", run.imgdir, "-d", "--pidfile", PIDFILE], "restore.log")
 
     def checkpoint(self, run):
         before = run.snapshot() if run.compare_state else None
@@ -541,7 +547,10 @@ class Dump(Mode):
         run.reap_dumped()
         for pid in pids:  # statuses of the dumped tasks, not the restored
             run.exit_status.pop(pid, None)
+        (run.imgdir / PIDFILE).unlink(missing_ok=True)
         self.restore(run)
+        # A tree with its own pid namespace comes back with new host pids.
+        run.pid = restored_root(run)
         if not run.alive(run.pid):
             pytest.fail(f"root task {run.pid} is not running after "
                         f"`amber restore -d`", pytrace=False)
@@ -551,6 +560,15 @@ class Dump(Mode):
             if diff:
                 pytest.fail(f"state differs after restore:\n{diff}",
                             pytrace=False)
+
+
+def restored_root(run):
+    """The restored root's pid, from `amber restore --pidfile` (run in the
+    image directory)."""
+    try:
+        return int(read_text(run.imgdir / PIDFILE))
+    except ValueError:
+        pytest.fail(f"`amber restore` wrote no pid to {PIDFILE}", pytrace=False)
 
 
 def tracker_args():
@@ -658,7 +676,8 @@ class Lazy(Dump):
                                 pytrace=False)
                 time.sleep(0.005)
             run.amber("restore", ["-D", imgdir, "-d", "--lazy-pages",
-                                  "--lazy-socket", sock], "restore.log")
+                                  "--lazy-socket", sock, "--pidfile", PIDFILE],
+                      "restore.log")
             rc = daemon.wait(timeout=env_float("ZDTM_AMBER_TIMEOUT", 300))
         except subprocess.TimeoutExpired:
             pytest.fail("amber lazy-pages did not finish delivering pages",
