@@ -63,6 +63,9 @@ suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" 
 # amber kexec: a program carried across a kexec in a PKRAM store, and the
 # refusals (amber does the kexec itself; needs build/amber)
 suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
+# stock CRIU (Debian's 3.17) with amber's plugin, across a kexec in a PKRAM
+# store (needs build/criu-plugin/amber_criu.so)
+suite criu-plugin --kernel "$K" --timeout 900 -- bash test/vm/tests/criu-plugin.sh "$K"
 # amber's page server and stock CRIU (Debian's 3.17 works under 6.12), both
 # ways, full and incremental (needs build/amber)
 suite criu-interop --kernel "$DK" --modules "$DM" -- bash test/vm/tests/criu-interop.sh
