@@ -228,6 +228,13 @@ struct amber_kexec_opts {
 	bool tcp_established;
 	bool skip_in_flight;
 	enum amber_network_lock network_lock;
+	/*
+	 * NULL-terminated, or NULL: tmpfs mounts of the tree's own, each
+	 * mounted with pkram=NAME (a VMM's guest RAM file), preserved too and
+	 * mounted again at the same place by the restore; a file mapped
+	 * shared there is saved by reference, not copied.
+	 */
+	const char *const *preserve_mounts;
 };
 
 /*
@@ -235,7 +242,9 @@ struct amber_kexec_opts {
  * frozen, checks the images, preserves the store and loads the kernel;
  * then reboots into it (no return) or, with no_reboot, kills the tree and
  * returns 0. Any failure before: -errno, nothing preserved or loaded, and
- * the tree runs on as it was.
+ * the tree runs on as it was. With preserve_mounts those are preserved
+ * once the tree is gone (the kernel refuses while it holds a file there
+ * for writing); a failure from there on restores the tree in place.
  */
 int amber_kexec(const struct amber_kexec_opts *opts);
 

@@ -40,6 +40,7 @@ int amber_kexec(const struct amber_kexec_opts *user)
 		.initrd = o.initrd,
 		.append = o.append,
 		.no_reboot = o.no_reboot,
+		.preserve_mounts = o.preserve_mounts,
 	};
 	return api_ret(kexec_run(&k));
 }

@@ -8,6 +8,9 @@
 
 #include "cli/cli.h"
 
+/* as many as amber kexec takes (KEXEC_MOUNTS_MAX) */
+#define KEXEC_CLI_MOUNTS_MAX 8
+
 enum {
 	OPT_PKRAM = 0x200,
 	OPT_KERNEL,
@@ -15,6 +18,7 @@ enum {
 	OPT_APPEND,
 	OPT_NO_REBOOT,
 	OPT_VERIFY,
+	OPT_PRESERVE_MOUNT,
 };
 
 int cli_kexec(int argc, char **argv, struct cli_common *co)
@@ -27,6 +31,7 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 		{ "append", required_argument, 0, OPT_APPEND },
 		{ "no-reboot", no_argument, 0, OPT_NO_REBOOT },
 		{ "verify", no_argument, 0, OPT_VERIFY },
+		{ "preserve-mount", required_argument, 0, OPT_PRESERVE_MOUNT },
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "ext-unix-sk", no_argument, 0, 'X' },
@@ -38,8 +43,9 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 	};
 	AMBER_OPTS(amber_kexec_opts, o);
 	AMBER_OPTS(amber_kexec_verify_opts, v);
+	const char *own[KEXEC_CLI_MOUNTS_MAX + 1] = { NULL };
 	bool verify = false;
-	int c;
+	int c, nr_own = 0;
 
 	while ((c = getopt_long(argc, argv, "t:D:jlv::o:", lo, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv))
@@ -65,6 +71,13 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 			break;
 		case OPT_VERIFY:
 			verify = true;
+			break;
+		case OPT_PRESERVE_MOUNT:
+			if (nr_own == KEXEC_CLI_MOUNTS_MAX)
+				return cli_usage("kexec", "at most %d --preserve-mount",
+						 KEXEC_CLI_MOUNTS_MAX);
+			own[nr_own++] = optarg;
+			o.preserve_mounts = own;
 			break;
 		case 'D':
 			v.images_dir = optarg;

@@ -66,7 +66,7 @@ static void usage(FILE *f)
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
 		"  kexec -t PID --pkram NAME --kernel BZIMAGE [--initrd F] [--append ARGS]\n"
-		"        [--no-reboot] [dump options]\n"
+		"        [--preserve-mount DIR]... [--no-reboot] [dump options]\n"
 		"                                  dump into a tmpfs preserved across kexec\n"
 		"                                  (PKRAM), load BZIMAGE and kexec into it;\n"
 		"                                  there: amber restore --pkram NAME\n"

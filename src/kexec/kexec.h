@@ -31,6 +31,7 @@ struct kexec_store {
 	int dirfd;
 	bool mounted;	/* a store is mounted at dir (by us or found there) */
 	bool preserved; /* remounted preserve,ro: undone by kexec_store_unpreserve() */
+	bool own;	/* a tmpfs of the tree's (--preserve-mount), not an image store */
 };
 
 /* [A-Za-z0-9._-], 1..KEXEC_NAME_MAX characters, not "." or "..". */
@@ -46,6 +47,14 @@ int kexec_store_create(struct kexec_store *s, const char *name);
  * found already mounted at its place). -ENOENT if it came back empty.
  */
 int kexec_store_find(struct kexec_store *s, const char *name);
+/*
+ * A tmpfs the tree's files live on (a VMM's guest RAM file), mounted by
+ * the user with pkram=NAME at @dir: preserved with the store, mounted
+ * again at @dir before the restore. Never unmounted by amber.
+ */
+int kexec_store_adopt(struct kexec_store *s, const char *dir);
+/* In the next kernel: that tmpfs @name mounted again at @dir (or found there). */
+int kexec_store_find_at(struct kexec_store *s, const char *name, const char *dir);
 /* remount,preserve,ro; the super block pfn for the next kernel's pkram=. */
 int kexec_store_preserve(struct kexec_store *s, unsigned long *pfn);
 /* Back to read-write, which drops the saved tree. */
@@ -72,11 +81,31 @@ int kexec_load_kernel(const char *kernel, const char *initrd, const char *append
 		      unsigned long pfn);
 void kexec_unload_kernel(void);
 
+/* The tree's own pkram= tmpfs mounts (mounts.c). */
+#define KEXEC_MOUNTS_MAX 8
+struct kexec_mounts {
+	struct kexec_store s[KEXEC_MOUNTS_MAX];
+	int nr;
+};
+
+/* --preserve-mount DIR...: each the root of a tmpfs mounted with pkram=NAME. */
+int kexec_mounts_adopt(struct kexec_mounts *m, const char *const *paths);
+/* Writes the store's kexec-mounts (nothing if there are none). */
+int kexec_mounts_record(const struct kexec_mounts *m, int storefd, const char *store_name);
+/* Preserves each; all undone on a failure. @pfn: the super block's. */
+int kexec_mounts_preserve(struct kexec_mounts *m, unsigned long *pfn);
+void kexec_mounts_unpreserve(struct kexec_mounts *m);
+/* In the next kernel: the store's kexec-mounts mounted again where they were. */
+int kexec_mounts_find(struct kexec_mounts *m, int storefd);
+void kexec_mounts_close(struct kexec_mounts *m);
+
 struct kexec_opts {
 	struct dump_opts dump; /* pid, options; dir is the store's */
 	const char *name;      /* --pkram */
 	const char *kernel, *initrd, *append;
 	bool no_reboot;
+	/* --preserve-mount: the tree's own pkram= tmpfs mounts, NULL-terminated */
+	const char *const *preserve_mounts;
 };
 
 int kexec_run(struct kexec_opts *o);

@@ -121,8 +121,9 @@ static int store_mount(struct kexec_store *s)
 {
 	char data[KEXEC_NAME_MAX + 32];
 
-	snprintf(data, sizeof(data), "pkram=%s,mode=0700", s->name);
-	if (mount("amber-pkram", s->dir, "tmpfs", MS_NOSUID | MS_NODEV, data)) {
+	/* a tree's own tmpfs gets back its root's mode from the preserved tree */
+	snprintf(data, sizeof(data), "pkram=%s%s", s->name, s->own ? "" : ",mode=0700");
+	if (mount(s->own ? "tmpfs" : "amber-pkram", s->dir, "tmpfs", MS_NOSUID | MS_NODEV, data)) {
 		int err = errno;
 
 		if (err == EINVAL && access(PKRAM_SYSFS, F_OK)) {
@@ -226,6 +227,106 @@ int kexec_store_find(struct kexec_store *s, const char *name)
 	return ret;
 }
 
+/* The name NAME of a tmpfs mounted with pkram=NAME, from its options. */
+static int pkram_name(const char *sopts, char *name, size_t len)
+{
+	for (const char *p = sopts; (p = strstr(p, "pkram=")); p++) {
+		size_t n;
+
+		if (p != sopts && p[-1] != ',')
+			continue;
+		p += strlen("pkram=");
+		n = strcspn(p, ",");
+		if (n >= len)
+			return -ENAMETOOLONG;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int kexec_store_adopt(struct kexec_store *s, const char *dir)
+{
+	char sopts[512], real[PATH_MAX];
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	s->dirfd = -1;
+	s->own = true;
+	if (!realpath(dir, real)) {
+		pr_perror("--preserve-mount %s", dir);
+		return -errno;
+	}
+	ret = mounted_at(real, sopts, sizeof(sopts));
+	if (ret < 0)
+		return ret;
+	if (ret != 1 || pkram_name(sopts, s->name, sizeof(s->name)) ||
+	    kexec_store_name_ok(s->name)) {
+		pr_err("--preserve-mount %s: not the root of a tmpfs mounted with pkram=NAME\n",
+		       real);
+		return -EINVAL;
+	}
+	if (!strncmp(real, KEXEC_STORE_ROOT "/", strlen(KEXEC_STORE_ROOT) + 1)) {
+		pr_err("--preserve-mount %s: that is an image store, not the tree's\n", real);
+		return -EINVAL;
+	}
+	snprintf(s->dir, sizeof(s->dir), "%s", real);
+	ret = store_open(s);
+	if (!ret)
+		pr_info("the tree's tmpfs '%s' at %s is preserved too\n", s->name, s->dir);
+	return ret;
+}
+
+int kexec_store_find_at(struct kexec_store *s, const char *name, const char *dir)
+{
+	char sopts[512];
+	int ret = kexec_store_name_ok(name);
+
+	memset(s, 0, sizeof(*s));
+	s->dirfd = -1;
+	s->own = true;
+	if (ret)
+		return ret;
+	if (dir[0] != '/' || strlen(dir) >= sizeof(s->dir) || strstr(dir, "/../") ||
+	    !strncmp(dir, KEXEC_STORE_ROOT "/", strlen(KEXEC_STORE_ROOT) + 1)) {
+		pr_err("a preserved mount at '%s': not an absolute path of the tree's\n", dir);
+		return -EINVAL;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	ret = mounted_at(dir, sopts, sizeof(sopts));
+	if (ret < 0)
+		return ret;
+	if (ret == 2 || (ret == 1 && !has_pkram_opt(sopts, name))) {
+		pr_err("%s holds another mount, not the preserved tmpfs pkram=%s\n", dir, name);
+		return -EBUSY;
+	}
+	if (!ret) {
+		if (mkdir_p(dir, 0755)) {
+			pr_perror("can't create %s", dir);
+			return -errno;
+		}
+		ret = store_mount(s);
+	}
+	if (!ret)
+		ret = store_open(s);
+	if (!ret && dir_empty(s->dirfd)) {
+		pr_err("the tree's tmpfs '%s' came back empty at %s: nothing was preserved under "
+		       "that name\n", name, dir);
+		ret = -ENOENT;
+		if (s->mounted)
+			umount2(dir, 0);
+		s->mounted = false;
+	}
+	if (ret) {
+		kexec_store_close(s, false);
+		return ret;
+	}
+	pr_info("the tree's tmpfs '%s' is back at %s\n", name, dir);
+	return 0;
+}
+
 /* Reconfigures the store's super block with flags @f..., reporting the kernel's reason. */
 static int store_reconfigure(struct kexec_store *s, const char *const *flags)
 {
@@ -321,6 +422,6 @@ void kexec_store_close(struct kexec_store *s, bool umount)
 	}
 	s->mounted = false;
 	/* our mount point; left alone if something else is in it */
-	if (s->dir[0])
+	if (s->dir[0] && !s->own)
 		rmdir(s->dir);
 }

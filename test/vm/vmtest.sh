@@ -63,6 +63,9 @@ suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" 
 # amber kexec: a program carried across a kexec in a PKRAM store, and the
 # refusals (amber does the kexec itself; needs build/amber)
 suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
+# a VMM-like program's guest RAM file on a pkram= tmpfs, across amber kexec
+# --preserve-mount, saved by reference
+suite kexec-vmm --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-vmm.sh "$K"
 # stock CRIU (Debian's 3.17) with amber's plugin, across a kexec in a PKRAM
 # store (needs build/criu-plugin/amber_criu.so)
 suite criu-plugin --kernel "$K" --timeout 900 -- bash test/vm/tests/criu-plugin.sh "$K"

@@ -176,6 +176,41 @@ def test_no_pkram_in_this_kernel(workload, tmp):
     refused(workload, tmp, "amber-test", k, "this kernel has no PKRAM")
 
 
+@pytest.mark.parametrize("what", ["plain-dir", "tmpfs-without-pkram", "missing"])
+def test_preserve_mount_refused(workload, tmp, what):
+    """--preserve-mount must name the root of a tmpfs mounted pkram=NAME:
+    refused before anything is frozen (these checks come before PKRAM's)."""
+    k = debian_kernel()
+    if not k:
+        pytest.skip("no bzImage (test/vm/get-debian-kernel.sh fetches one)")
+    d = tmp / "ram"
+    d.mkdir()
+    want = "not the root of a tmpfs mounted with pkram=NAME"
+    if what == "tmpfs-without-pkram":
+        subprocess.run(["mount", "-t", "tmpfs", "none", str(d)], check=True)
+    elif what == "missing":
+        d = tmp / "nothing"
+        want = "--preserve-mount " + str(d)
+    try:
+        r = amber("kexec", "-t", str(workload.pid), "--pkram", "amber-test", "--kernel", k,
+                  "--preserve-mount", str(d), "--no-reboot", "-o", str(tmp / "kexec.log"), "-v4")
+        assert r.returncode == 1, r.stdout
+        assert want in (tmp / "kexec.log").read_text()
+        workload.assert_intact()
+        nothing_mounted("amber-test")
+    finally:
+        if what == "tmpfs-without-pkram":
+            subprocess.run(["umount", str(d)], check=False)
+
+
+def test_preserve_mount_usage():
+    args = ["kexec", "-t", "1", "--pkram", "x", "--kernel", "k"]
+    for i in range(9):
+        args += ["--preserve-mount", f"/m{i}"]
+    r = amber(*args)
+    assert r.returncode == 2 and "at most 8 --preserve-mount" in r.stdout
+
+
 @pytest.mark.parametrize("verb", [["restore", "-d"], ["restore"], ["lazy-pages"]])
 def test_pkram_sources_refused_here(tmp, verb):
     r = amber(*verb, "--pkram", "amber-test")

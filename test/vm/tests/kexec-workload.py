@@ -8,7 +8,11 @@ it writes "COUNTER CRC ok|BAD MIB" to REPORT (renamed into place): BAD if
 the memory no longer matches the crc taken at start. It writes the report
 once when ready. It holds no file open, so it restores anywhere the same
 paths exist.
+
+kexec-workload.py MIB REPORT FILE: the MIB MiB are a file mapped shared
+instead (a VMM's guest RAM on a tmpfs): the fd is closed once mapped.
 """
+import mmap
 import os
 import select
 import signal
@@ -19,7 +23,15 @@ import zlib
 mib = int(sys.argv[1])
 report = sys.argv[2]
 seed = os.urandom(1 << 20)
-buf = bytearray(seed) * mib
+if len(sys.argv) > 3:
+    fd = os.open(sys.argv[3], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.ftruncate(fd, mib << 20)
+    buf = mmap.mmap(fd, mib << 20, mmap.MAP_SHARED)
+    os.close(fd)
+    for off in range(0, mib << 20, 1 << 20):
+        buf[off:off + (1 << 20)] = seed
+else:
+    buf = bytearray(seed) * mib
 for off in range(0, len(buf), 4096):
     struct.pack_into("Q", buf, off, off ^ 0x616d626572)
 crc = zlib.crc32(buf)
