@@ -16,6 +16,8 @@
  *   amber_page_server()       receive a dump's pages, or serve them (post-copy)
  *   amber_dedup()             punch pages re-saved by newer images out of parents
  *   amber_net_unlock()        remove the network lock a dump left (amber was killed)
+ *   amber_kexec()             dump into a PKRAM store, kexec into the next kernel
+ *   amber_kexec_verify()      check an image set as amber kexec does
  *   amber_feature_*()         what this kernel offers (amber check)
  *
  * Every entry point returns 0 or a negative errno. Results other than
@@ -184,6 +186,12 @@ struct amber_restore_opts {
 	 */
 	int (*notify)(void *arg, const char *stage, pid_t pid);
 	void *notify_arg;
+	/*
+	 * Restore from the PKRAM store of this name that amber_kexec() left
+	 * for this kernel (images_dir must be NULL): mounted, every image and
+	 * page checked against its checksum, unmounted after the restore.
+	 */
+	const char *pkram;
 };
 
 /*
@@ -206,6 +214,7 @@ struct amber_lazy_opts {
 	/* Post-copy: the pages come from `amber page-server --lazy-pages`. */
 	bool page_server;
 	struct amber_ps_endpoint ps;
+	const char *pkram; /* the images are in this PKRAM store (images_dir NULL) */
 };
 
 /* Runs until every restored task has all of its memory. */
@@ -245,6 +254,51 @@ struct amber_net_unlock_opts {
  * amber leaves it; a restore removes it itself). 0 also if there is none.
  */
 int amber_net_unlock(const struct amber_net_unlock_opts *opts);
+
+/* ---- kexec: across a kernel update in memory (docs/pkram.md) ---- */
+
+struct amber_kexec_opts {
+	size_t sz;
+	pid_t pid;	     /* root of the tree */
+	const char *pkram;   /* name of the store (tmpfs pkram=NAME), 1-47 of [A-Za-z0-9._-] */
+	const char *kernel;  /* the next kernel's bzImage (kexec_file_load) */
+	const char *initrd;  /* NULL: none */
+	const char *append;  /* added to this kernel's command line (pkram=, kaslr dropped) */
+	bool no_reboot;	     /* load the kernel, leave `kexec -e` to the caller */
+	/* as in amber_dump_opts */
+	bool shell_job;
+	bool ext_unix_sk;
+	bool file_locks;
+	bool tcp_established;
+	bool skip_in_flight;
+	enum amber_network_lock network_lock;
+	/*
+	 * NULL-terminated, or NULL: tmpfs mounts of the tree's own, each
+	 * mounted with pkram=NAME (a VMM's guest RAM file), preserved too and
+	 * mounted again at the same place by the restore; a file mapped
+	 * shared there is saved by reference, not copied.
+	 */
+	const char *const *preserve_mounts;
+};
+
+/*
+ * Freezes and dumps the tree into a new store, then, the tree still
+ * frozen, checks the images, preserves the store and loads the kernel;
+ * then reboots into it (no return) or, with no_reboot, kills the tree and
+ * returns 0. Any failure before: -errno, nothing preserved or loaded, and
+ * the tree runs on as it was. With preserve_mounts those are preserved
+ * once the tree is gone (the kernel refuses while it holds a file there
+ * for writing); a failure from there on restores the tree in place.
+ */
+int amber_kexec(const struct amber_kexec_opts *opts);
+
+struct amber_kexec_verify_opts {
+	size_t sz;
+	const char *images_dir;
+};
+
+/* 0 if every image and every page matches its checksum, else -errno (-EBADMSG: damaged). */
+int amber_kexec_verify(const struct amber_kexec_verify_opts *opts);
 
 /* ---- kernel features ---- */
 

@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "kexec/kexec.h"
 #include "restore/restore.h"
 
 int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *wait_status)
@@ -16,8 +17,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 
 	if (ret)
 		return ret;
-	if (!o.images_dir) {
-		pr_err("a restore needs the images directory\n");
+	if (!o.images_dir == !o.pkram) {
+		pr_err("a restore needs the images directory or a PKRAM store (one of them)\n");
 		return -EINVAL;
 	}
 	ret = api_network_lock(o.network_lock, &lock);
@@ -49,5 +50,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
 	};
+	if (o.pkram)
+		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

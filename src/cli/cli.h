@@ -110,6 +110,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co);
 int cli_lazy_pages(int argc, char **argv, struct cli_common *co);
 int cli_page_server(int argc, char **argv, struct cli_common *co);
 int cli_net_unlock(int argc, char **argv, struct cli_common *co);
+int cli_kexec(int argc, char **argv, struct cli_common *co);
 int cli_swrk(int argc, char **argv, struct cli_common *co);
 int cli_service(int argc, char **argv, struct cli_common *co);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * amber restore -D DIR [-d [--pidfile FILE]]: bring a tree back. Without -d amber waits for
+ * amber restore -D DIR | --pkram NAME [-d [--pidfile FILE]]: bring a tree
+ * back (--pkram NAME: from the store amber kexec preserved for this
+ * kernel). Without -d amber waits for
  * the root and exits with its status; its own failure is 125 then, so a
  * restored program's 1 or 2 is never taken for amber's (see cli.h).
  */
@@ -33,6 +35,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
+		{ "pkram", required_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
 		CLI_CONTAINER_LONG_OPTS,
 		{ 0 },
@@ -79,6 +82,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'S':
 			o.lazy_socket = optarg;
 			break;
+		case 'K':
+			o.pkram = optarg;
+			break;
 		case OPT_PIDFILE:
 			pidfile = optarg;
 			break;
@@ -90,8 +96,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			return cli_usage("restore", NULL);
 		}
 	}
-	if (!o.images_dir)
-		return cli_usage("restore", "-D DIR is required");
+	if (!o.images_dir == !o.pkram)
+		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
 	o.root = ct.root;
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;

@@ -69,6 +69,14 @@ struct dump_opts {
 	/* The tree's cgroup frozen around the seize (cgroup.c), or NULL. */
 	const char *freeze_cgroup;
 	bool cgroups_ignore; /* --manage-cgroups=ignore: no cgroup.img */
+	/*
+	 * Called once every image is written, the tree still frozen: nonzero
+	 * fails the dump and the tree runs on as it was. amber kexec preserves
+	 * the images and loads the next kernel here, so that the tree dies only
+	 * once everything is ready, and never runs on after its final dump.
+	 */
+	int (*frozen_hook)(void *arg);
+	void *frozen_hook_arg;
 };
 
 struct dump_thread {
