@@ -66,6 +66,13 @@ class Container:
         cfg["root"]["readonly"] = False
         cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                               "options": ["nosuid", "nodev", "mode=1777"]})
+        # A volume: runc names it to amber as an external mount.
+        self.volume = tmp / "volume"
+        self.volume.mkdir()
+        (self.volume / "data").write_text(MARKER + "\n")
+        (self.bundle / "rootfs/data").mkdir()
+        cfg["mounts"].append({"destination": "/data", "type": "bind",
+                              "source": str(self.volume), "options": ["rbind", "ro"]})
         (self.bundle / "config.json").write_text(json.dumps(cfg))
 
     def run(self):
@@ -149,9 +156,12 @@ def check_restored(c, before):
         assert mp in mounts, mounts
     # Back in its cgroups (runc's, which amber's images name too).
     assert (Path("/proc") / str(st["pid"]) / "cgroup").read_text() == c.cgroups
-    # runc can still reach into it.
+    # runc can still reach into it; the volume is bound in again.
     r = runc("exec", c.cid, "cat", "/tmp/marker")
     assert r.returncode == 0 and r.stdout.strip() == MARKER, r
+    r = runc("exec", c.cid, "cat", "/data/data")
+    assert r.returncode == 0 and r.stdout.strip() == MARKER, r
+    assert " /data ro," in mounts, mounts
 
 
 def test_runc_checkpoint_restore(container, tmp_path):
