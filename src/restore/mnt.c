@@ -304,6 +304,18 @@ static const char *fs_name(uint32_t t)
 	}
 }
 
+/*
+ * A read-only sysfs superblock again, but only a new one: in a network
+ * namespace of the tree's own (the host's sysfs is shared otherwise).
+ */
+static unsigned long sysfs_ro(const struct rst_ctx *rc, const MntEntry *e)
+{
+	return e->fstype == FSTYPE__SYSFS && rc->ns.lo && e->has_sb_flags &&
+		       (e->sb_flags & MS_RDONLY)
+		   ? MS_RDONLY
+		   : 0;
+}
+
 static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 {
 	struct rst_mnt *m = &rc->ns.mnt;
@@ -357,7 +369,7 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 		if (!ret && (fd < 0 || (flags && mount(NULL, target, NULL,
 						       MS_BIND | MS_REMOUNT | flags, NULL))))
 			ret = -errno;
-	} else if (mount(e->source, target, fs_name(e->fstype), flags,
+	} else if (mount(e->source, target, fs_name(e->fstype), flags | sysfs_ro(rc, e),
 			 e->options[0] ? e->options : NULL)) {
 		ret = -errno;
 	}
@@ -387,8 +399,13 @@ static int finish_one(int rootfd, MntEntry *e, bool is_root)
 	if (fd < 0)
 		return -errno;
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
-	if (!is_root && !e->ext_key && !strcmp(e->root, "/") && e->has_sb_flags &&
-	    (e->sb_flags & MS_RDONLY) &&
+	/*
+	 * Only a tmpfs's superblock is surely the tree's own: sysfs, mqueue
+	 * share theirs with the host when the tree shares its namespace, and
+	 * the mount's own read-only flag below is what the tree sees anyway.
+	 */
+	if (!is_root && !e->ext_key && e->fstype == FSTYPE__TMPFS && !strcmp(e->root, "/") &&
+	    e->has_sb_flags && (e->sb_flags & MS_RDONLY) &&
 	    mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY, e->options[0] ? e->options : NULL))
 		ret = -errno;
 	if (!ret && (e->flags & MS_RDONLY) &&
