@@ -599,6 +599,9 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 
 	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared && !rf->in_flight) || rf->svc_fd >= 0)
 		return 0;
+	/* A path of the tree's mounts, which only its root will see. */
+	if (fc->defer_paths && rf->fe->type == FD_TYPES__REG)
+		return 0;
 	fd = ft->open(fc, rf);
 	if (fd < 0)
 		return fd;
@@ -627,6 +630,63 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 		if (files_types[i]->late)
 			ret = files_types[i]->late(fc);
 	return ret;
+}
+
+int files_open_deferred(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	bool defer = fc->defer_paths;
+	int ret = 0;
+
+	if (!fr || !defer)
+		return 0;
+	fc->defer_paths = false;
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__REG)
+			ret = open_shared(fc, &fr->files[i]);
+	fc->defer_paths = defer;
+	return ret;
+}
+
+int files_check_mntns(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; fr && i < fr->nr_files; i++) {
+		const struct rfile *rf = &fr->files[i];
+		const FileEntry *fe = rf->fe;
+		const char *why = NULL;
+
+		switch (fe->type) {
+		case FD_TYPES__REG:
+			why = rf->ghost ? "an unlinked file" : NULL;
+			break;
+		case FD_TYPES__FIFO:
+			why = "a FIFO";
+			break;
+		case FD_TYPES__UNIXSK:
+			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0]
+				      ? "a unix socket bound to a path"
+				      : NULL;
+			break;
+		case FD_TYPES__INOTIFY:
+		case FD_TYPES__FANOTIFY:
+			why = "an inotify or fanotify watch";
+			break;
+		case FD_TYPES__TTY:
+			why = "a terminal";
+			break;
+		default:
+			break;
+		}
+		if (why) {
+			pr_err("file %u is %s: not supported yet in a tree restored with a mount "
+			       "namespace of its own (amber would make it among its own mounts)\n",
+			       fe->id, why);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
 }
 
 int files_finish_shared(struct files_rst_ctx *fc)

@@ -281,6 +281,7 @@ static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
 static int load_files(struct rst_ctx *rc)
 {
 	cleanup_free struct files_task *ft = xzalloc(sizeof(*ft) * (rc->nr_tasks + 1));
+	int ret;
 
 	if (!ft)
 		return -ENOMEM;
@@ -296,8 +297,11 @@ static int load_files(struct rst_ctx *rc)
 					    .tcp_close = rc->opts && rc->opts->tcp_close,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
-					    .memfd_fd = memfd_fd, .memfd_arg = rc };
-	return files_load(&rc->files, ft, rc->nr_tasks);
+					    .memfd_fd = memfd_fd, .memfd_arg = rc,
+					    .defer_paths = rc->ns.mnt.nr > 0 };
+	ret = files_load(&rc->files, ft, rc->nr_tasks);
+	/* Its paths are the tree's mounts': none may be made among amber's. */
+	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);
 }
 
 /*

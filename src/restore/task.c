@@ -195,6 +195,10 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = t->parent ? 0 : rst_ns_enter_root(rc);
 	if (ret)
 		fail_task(rc, "making the tree's namespaces", ret);
+	/* In its new mounts: the files its children share, before they fork. */
+	ret = t->parent ? 0 : files_open_deferred(&rc->files);
+	if (ret)
+		fail_task(rc, "opening the shared files in the tree's mounts", ret);
 	ret = set_session(rc, t);
 	if (ret)
 		fail_task(rc, "session/process group", ret);

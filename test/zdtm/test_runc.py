@@ -54,7 +54,7 @@ class Container:
         (self.bundle / "rootfs/bin").mkdir(parents=True)
         (self.bundle / "rootfs/tmp").mkdir()
         shutil.copy(BUSYBOX, self.bundle / "rootfs/bin/busybox")
-        for c in ("sh", "sleep", "cat", "echo", "ln", "ls"):
+        for c in ("sh", "sleep", "cat", "echo", "ln", "ls", "mkfifo"):
             (self.bundle / "rootfs/bin" / c).symlink_to("busybox")
         subprocess.check_call([RUNC, "spec"], cwd=self.bundle)
         cfg = json.loads((self.bundle / "config.json").read_text())
@@ -318,3 +318,58 @@ def test_mount_ns_cli(tmp_path):
                     pass
         p.wait()
         reap_all()
+
+
+def test_runc_shared_file_in_container(tmp_path):
+    """A file on the container's tmpfs held open by the shell and its
+    children (one open file, shared) is reopened in the container's
+    mounts, not amber's: after the restore the shared fd still appends to
+    the container's /tmp/log, and nothing appears at the host's."""
+    need_runc()
+    name = f"amber-shared-{os.getpid()}.log"
+    host = Path("/tmp") / name
+    assert not host.exists()
+    c = Container(tmp_path, "shared", setup=f"exec 3>>/tmp/{name}; ")
+    try:
+        c.run()
+        # The loop's sleep inherits fd 3: two tasks on one open file.
+        cfg = json.loads((c.bundle / "config.json").read_text())
+        assert "exec 3>>" in cfg["process"]["args"][2]
+        c.wait_counter(3)
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        pid = c.state()["pid"]
+        fd3 = os.readlink(f"/proc/{pid}/fd/3")
+        assert fd3 == f"/tmp/{name}", fd3
+        # the container's file, on its tmpfs: the same inode as its /tmp/NAME
+        st_fd = os.stat(f"/proc/{pid}/fd/3")
+        st_in = os.stat(f"/proc/{pid}/root/tmp/{name}")
+        assert (st_fd.st_dev, st_fd.st_ino) == (st_in.st_dev, st_in.st_ino), log
+        assert not host.exists()
+    finally:
+        c.delete()
+        if host.exists():
+            host.unlink()
+
+
+def test_runc_fifo_in_container_refused(tmp_path):
+    """A FIFO the container holds would be made again by path among amber's
+    mounts: the restore refuses it, naming it, before any task exists; the
+    images stay usable."""
+    need_runc()
+    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; ")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        r = runc("--criu", amber_path(), "restore", "-d", "--image-path", tmp_path / "img",
+                 "--work-path", tmp_path / "work2", c.cid, cwd=c.bundle,
+                 stdin=subprocess.DEVNULL)
+        log = read_text(tmp_path / "work2/restore.log")
+        assert r.returncode != 0
+        assert "is a FIFO: not supported yet" in log, log
+        assert "in the tree's pid namespace" not in log, log
+        assert not Path("/tmp/f").exists() or Path("/tmp/f").is_fifo() is False
+    finally:
+        c.delete()
