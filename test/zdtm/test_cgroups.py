@@ -8,7 +8,6 @@ default into the cgroup it was in, with --cgroup-root into another one
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import time

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_text, reap_all
+from zdtm_runner import amber_path, read_text, reap_all, wait_until
 
 RUNC = shutil.which("runc")
 BUSYBOX = Path("/bin/busybox")
@@ -372,3 +372,27 @@ def test_runc_fifo_in_container_refused(tmp_path):
         c.wait_counter(c.counter() + 2)
     finally:
         c.delete()
+
+
+def test_runc_restore_as_another_container(container, tmp_path):
+    """Restored under another id, the container is in that id's cgroups
+    (runc's cg_root: --cgroup-root takes the saved cgroup's place)."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    other = c.cid + "-b"
+    r = runc("--criu", amber_path(), "restore", "-d", "--image-path", tmp_path / "img",
+             "--work-path", tmp_path / "work2", other, cwd=c.bundle, stdin=subprocess.DEVNULL)
+    try:
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "work2/restore.log")
+        st = json.loads(runc("state", other).stdout)
+        cg = (Path("/proc") / str(st["pid"]) / "cgroup").read_text()
+        assert f"0::/{other}\n" in cg or f"/{other}\n" in cg, cg
+        assert c.cid + "\n" not in cg, cg
+        path = Path("/proc") / str(st["pid"]) / "root/tmp/counter"
+        assert wait_until(lambda: (path.read_text().strip() or "0").isdigit() and
+                          int(path.read_text().strip() or 0) > before, 10)
+    finally:
+        runc("delete", "-f", other)
