@@ -59,6 +59,17 @@ int files_getfd(const struct fd_desc *d)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Restored sockets are made in amber's namespace: the task must share it. */
+bool files_same_netns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 /* ---- restore ---- */
 
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id)

@@ -19,7 +19,7 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix*.c inet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
+ *     memfd.c unix*.c inet.c netlink.c packet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
  *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
@@ -289,6 +289,7 @@ uint32_t files_new_id(struct files_dump_ctx *fc);
 int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe);
 int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type type);
 int files_getfd(const struct fd_desc *d);
+bool files_same_netns(pid_t pid); /* amber's network namespace? */
 /* common.c: restore */
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
@@ -312,7 +313,7 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
-extern const struct files_type files_inet_type, files_netlink_type;
+extern const struct files_type files_inet_type, files_netlink_type, files_packet_type;
 extern const struct files_type files_pidfd_type; /* pidfd.c */
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
