@@ -827,3 +827,67 @@ def test_pty_index_taken(pty_source):
 
 def test_pty_pristine_restores(pty_source):
     pristine_restores(pty_source)
+
+
+# ------------------------------------------------- packet sockets
+#
+# packet_sock_mmap dumped: a packet socket with an rx and a tx ring mapped
+# in one socket VMA. A packet_sock_entry, or the VMA of its rings, that
+# makes no sense, or an interface missing here, is refused at load: no
+# socket is made, no task forked.
+
+@pytest.fixture(scope="module")
+def packet_source(request):
+    yield from dumped_with_pb(request, "packet_sock_mmap")
+
+
+def set_psk(**kw):
+    def fn(fe):
+        if fe.HasField("psk"):
+            for k, v in kw.items():
+                if k in ("rx_ring", "tx_ring"):
+                    for f, x in v.items():
+                        setattr(getattr(fe.psk, k), f, x)
+                elif k == "mclist":
+                    m = fe.psk.mclist.add()
+                    m.index, m.type, m.addr = v
+                else:
+                    setattr(fe.psk, k, v)
+    return fn
+
+
+PACKET_CASES = [
+    ("SOCK_PACKET type", set_psk(type=10), "malformed"),
+    ("TPACKET version 7", set_psk(version=7), "malformed"),
+    ("protocol above 16 bits", set_psk(protocol=1 << 16), "malformed"),
+    ("rx ring of 0 blocks", set_psk(rx_ring={"block_nr": 0}), "malformed"),
+    ("membership of type 9", set_psk(mclist=(1, 9, b"")), "malformed"),
+    ("membership address of 40 bytes", set_psk(mclist=(1, 0, b"x" * 40)), "malformed"),
+    ("bound to a missing interface", set_psk(ifindex=99999), "interface 99999 is missing"),
+    ("membership on a missing interface", set_psk(mclist=(99998, 1, b"")),
+     "interface 99998 is missing"),
+    ("rings larger than their mapping", set_psk(rx_ring={"block_nr": 8, "frame_nr": 16}),
+     "does not match packet socket"),
+]
+
+
+@pytest.mark.parametrize("case", PACKET_CASES, ids=[c[0] for c in PACKET_CASES])
+def test_packet_semantic(packet_source, case):
+    files_img_refused(packet_source, case)
+
+
+def test_packet_vma_names_another_file(packet_source):
+    """The socket VMA's shmid must name a packet socket in files.img."""
+    def fn(entries):
+        for v in entries[0]["vmas"]:
+            if v["status"] & (1 << 11):  # VMA_AREA_SOCKET
+                v["shmid"] = 1
+    d = packet_source.copy(sums=False)
+    victim = sorted(d.glob("mm-*.img"))[0]
+    rewrite(victim, fn)
+    bad = packet_source.problems("socket VMA naming file 1", d, True, ["not a packet socket"])
+    assert not bad, "\n".join(bad)
+
+
+def test_packet_pristine_restores(packet_source):
+    pristine_restores(packet_source)

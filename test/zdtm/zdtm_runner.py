@@ -302,9 +302,10 @@ def test_amber_opts(name, action):
 class Run:
     """One test program in its own directory; knows its tree and amber."""
 
-    def __init__(self, name, mode, compare_state=True):
+    def __init__(self, name, mode, compare_state=True, test=None):
         base = os.environ.get("ZDTM_TMPDIR") or tempfile.gettempdir()
         self.name, self.mode = name, mode
+        self.test = test or name  # the test program, whose options amber gets
         self.dir = Path(tempfile.mkdtemp(prefix=f"zdtm-{mode.name}-{name}-",
                                          dir=base))
         self.imgdir = self.dir / "img"
@@ -419,7 +420,7 @@ class Run:
                         f"executable: build it or set AMBER=", pytrace=False)
         self.imgdir.mkdir(mode=0o700, exist_ok=True)
         cmd = [str(amber), action, *map(str, args),
-               *test_amber_opts(self.name, action), "-v4", "-o", log]
+               *test_amber_opts(self.test, action), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:
