@@ -45,7 +45,9 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("inventory_entry", "amber_pidns_proc"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
-                    ("sk_packet_entry", "ucred")}
+                    ("sk_packet_entry", "ucred"),
+                    # a UDP datagram's sender: the number CRIU reserves for it
+                    ("sk_packet_entry", "addr")}
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
                        # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
                        # file_entry by its id only (type and pidfd unknown to it)

@@ -145,6 +145,12 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 			d.len = pe->length;
 			for (size_t i = 0; i < pe->n_scm && ret >= 0; i++)
 				ret = add_rights(&d, pe->scm[i]);
+			if (pe->has_addr && pe->addr.len <= sizeof(d.addr)) {
+				memcpy(d.addr, pe->addr.data, pe->addr.len);
+				d.addr_len = pe->addr.len;
+			} else if (pe->has_addr) {
+				ret = -EINVAL;
+			}
 			if (pe->ucred) {
 				d.has_ucred = true;
 				d.ucred[0] = pe->ucred->pid;

@@ -211,6 +211,8 @@ struct rdata {
 	int nr_rights;
 	bool has_ucred;	  /* sk-queues: the sender's pid, uid, gid (SCM_CREDENTIALS) */
 	uint32_t ucred[3];
+	uint8_t addr[28]; /* sk-queues: a UDP datagram's sender (sockaddr_in/in6) */
+	uint32_t addr_len;
 };
 
 struct rtask_fds {
@@ -335,6 +337,15 @@ void files_sk_opts_free(struct files_sk_opts *so);
 bool files_sk_opts_ok(const SkOptsEntry *o); /* at load */
 /* @what and @id name the socket in errors. */
 int files_sk_opts_restore(int sk, const SkOptsEntry *o, const char *what, uint32_t id);
+
+/* inet_queue.c: datagrams queued in a UDP socket (inet.c calls these) */
+struct InetSkEntry;
+int files_udp_queue_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d,
+			 uint32_t id);
+bool files_udp_queue_ok(const struct rdata *q, uint32_t family); /* at load */
+/* Queues socket @id's datagrams in @sk, bound and not connected yet. */
+int files_udp_queue_restore(struct files_rst *fr, int sk, const struct InetSkEntry *e,
+			    uint32_t id);
 
 /* tcp.c: the stream of an established TCP socket (inet.c calls these) */
 struct sockaddr;

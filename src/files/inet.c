@@ -303,8 +303,9 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 			 "connecting and connected)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
-	if (type != SOCK_STREAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
-		return "datagram or raw socket with queued datagrams";
+	/* UDP's are saved (inet_queue.c); a raw or ping socket's could not be forged alone. */
+	if (type != SOCK_STREAM && proto != IPPROTO_UDP && !ioctl(sk, FIONREAD, &inq) && inq > 0)
+		return "UDP-Lite, ping or raw socket with queued datagrams";
 	return NULL;
 }
 
@@ -431,6 +432,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
 		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
+	if (!ret && type == SOCK_DGRAM && proto == IPPROTO_UDP)
+		ret = files_udp_queue_dump(fc, sk, d, *id);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
 	files_sk_opts_free(&so);
@@ -592,8 +595,7 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 		}
 		return sk;
 	}
-	(void)fc;
-	l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
+		l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
 	/*
 	 * The killed tree's own closed connections may hold the port in
 	 * TIME_WAIT: bind as with SO_REUSEADDR, then put the saved value back.
@@ -603,6 +605,14 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 	if (e->src_port && bind(sk, (void *)&ss, l)) {
 		pr_perror("inet socket %u: bind to port %u", e->ino, e->src_port);
 		goto err;
+	}
+	/* Before connect(): a datagram queued from another sender is taken then. */
+	if (e->type == SOCK_DGRAM) {
+		ret = files_udp_queue_restore(fc->st, sk, e, rf->fe->id);
+		if (ret) {
+			close(sk);
+			return ret;
+		}
 	}
 	if (e->state == INET_TCP_LISTEN && listen(sk, e->backlog)) {
 		pr_perror("inet socket %u: listen", e->ino);
@@ -657,6 +667,19 @@ static int inet_prepare(struct files_rst_ctx *fc)
 static int inet_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
+
+	/* sk-queues.img (loaded by unix.c): a datagram for a UDP socket, with its sender */
+	for (int i = 0; i < fr->nr_skq; i++) {
+		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
+		const InetSkEntry *e = rf && rf->fe->type == FD_TYPES__INETSK ? rf->fe->isk : NULL;
+
+		if (e && (e->type != SOCK_DGRAM || e->proto != IPPROTO_UDP || !e->src_port ||
+			  !files_udp_queue_ok(&fr->skq[i], e->family))) {
+			pr_err("sk-queues.img: datagram for inet socket %u is malformed (a UDP "
+			       "socket's, from an address of its family)\n", e->ino);
+			return -EINVAL;
+		}
+	}
 
 	for (int i = 0; i < fr->nr_files; i++) {
 		struct rfile *rf = &fr->files[i];

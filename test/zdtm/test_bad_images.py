@@ -891,3 +891,63 @@ def test_packet_vma_names_another_file(packet_source):
 
 def test_packet_pristine_restores(packet_source):
     pristine_restores(packet_source)
+
+
+# ------------------------------------------------- UDP queues
+#
+# inet_udp_queue dumped: datagrams queued in UDP sockets, in sk-queues.img
+# with their senders (sk_packet_entry.addr). A sender of the wrong family
+# or size, or none, is refused at load.
+
+@pytest.fixture(scope="module")
+def udpq_source(request):
+    for src in dumped_source(request, "inet_udp_queue"):
+        src.pb = amber_pb("sk_packet_pb2")
+        yield src
+
+
+def edit_sk_queues(path, pb, fn):
+    """Calls fn(sk_packet_entry) on the first entry of sk-queues.img."""
+    data = path.read_bytes()
+    out, off, first = bytearray(data[:FILES_MAGIC_LEN]), FILES_MAGIC_LEN, True
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        pe = pb.sk_packet_entry()
+        pe.ParseFromString(data[off + 4:off + 4 + n])
+        payload = data[off + 4 + n:off + 4 + n + pe.length]
+        off += 4 + n + pe.length
+        if first:
+            fn(pe)
+            first = False
+        blob = pe.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob + payload
+    path.write_bytes(bytes(out))
+
+
+def set_addr(value):
+    def fn(pe):
+        if value is None:
+            pe.ClearField("addr")
+        else:
+            pe.addr = value
+    return fn
+
+
+UDPQ_CASES = [
+    ("sender of another family", set_addr(struct.pack("<H", 10) + bytes(26)), "malformed"),
+    ("sender address of 40 bytes", set_addr(struct.pack("<H", 2) + bytes(38)),
+     "bad control data"),
+    ("no sender (as CRIU would write it)", set_addr(None), "malformed"),
+]
+
+
+@pytest.mark.parametrize("what,fn,want", UDPQ_CASES, ids=[c[0] for c in UDPQ_CASES])
+def test_udp_queue_semantic(udpq_source, what, fn, want):
+    d = udpq_source.copy(sums=False)
+    edit_sk_queues(d / "sk-queues.img", udpq_source.pb, fn)
+    bad = udpq_source.problems(f"sk-queues.img: {what}", d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_udp_queue_pristine_restores(udpq_source):
+    pristine_restores(udpq_source)

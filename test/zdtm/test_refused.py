@@ -123,6 +123,24 @@ CASES = {
                       "open('/proc/self/comm', 'w').write('syn-sent')\n"
                       "time.sleep(1000)"], "syn-sent:3",
                      "SYN_SENT TCP socket (needs --tcp-established)"),
+    # A raw socket's queued packet (its own, protocol 253) cannot be forged alone.
+    "raw-queued": ([PY, "-c", "import socket, time\n"
+                    "r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)\n"
+                    "r.sendto(b'x', ('127.0.0.1', 0))\n"
+                    "r.recv(64, socket.MSG_PEEK)\n"
+                    "open('/proc/self/comm', 'w').write('raw-ready')\n"
+                    "time.sleep(1000)"], "raw-ready:1", "raw socket with queued datagrams"),
+    # A UDP socket of a SO_REUSEPORT group with a datagram queued: a forged
+    # one could land in another socket of the group.
+    "udp-reuseport-queued": ([PY, "-c", "import socket, time\n"
+                              "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                              "u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+                              "u.bind(('127.0.0.1', 0))\n"
+                              "u.sendto(b'x', u.getsockname())\n"
+                              "u.recv(64, socket.MSG_PEEK)\n"
+                              "open('/proc/self/comm', 'w').write('udp-ready')\n"
+                              "time.sleep(1000)"], "udp-ready:1",
+                             "SO_REUSEPORT and datagrams queued"),
     # Packet sockets are saved, but not the obsolete SOCK_PACKET kind.
     "packet-socket": ([PY, "-c", "import socket, time\n"
                        "s = socket.socket(socket.AF_PACKET, 10)\n"
