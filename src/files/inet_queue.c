@@ -249,7 +249,15 @@ static int forge_dst(const InetSkEntry *e, int family, struct in_addr *d4, struc
 	return 0;
 }
 
-static int forge_one(int raw4, int raw6, const InetSkEntry *e, const struct rdata *q,
+/* A raw socket of @family, made on first use (IPv6 may be off here). */
+static int raw_of(int family, int *fd)
+{
+	if (*fd < 0)
+		*fd = socket(family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	return *fd < 0 ? -errno : *fd;
+}
+
+static int forge_one(int *raw4, int *raw6, const InetSkEntry *e, const struct rdata *q,
 		     uint8_t *pkt)
 {
 	struct sockaddr_storage ss = {};
@@ -278,7 +286,9 @@ static int forge_one(int raw4, int raw6, const InetSkEntry *e, const struct rdat
 		n = forge_v4(pkt, ((struct sockaddr_in *)&ss)->sin_addr,
 			     ((struct sockaddr_in *)&ss)->sin_port, d4, htons(e->src_port), q->data,
 			     q->len);
-		raw = raw4;
+		raw = raw_of(AF_INET, raw4);
+		if (raw < 0)
+			return raw;
 		return sendto(raw, pkt, n, 0, (void *)&to, sizeof(to)) == (ssize_t)n ? 0 : -errno;
 	}
 	struct sockaddr_in6 to6 = { .sin6_family = AF_INET6, .sin6_addr = d6 };
@@ -286,7 +296,9 @@ static int forge_one(int raw4, int raw6, const InetSkEntry *e, const struct rdat
 	n = forge_v6(pkt, &((struct sockaddr_in6 *)&ss)->sin6_addr,
 		     ((struct sockaddr_in6 *)&ss)->sin6_port, &d6, htons(e->src_port), q->data,
 		     q->len);
-	raw = raw6;
+	raw = raw_of(AF_INET6, raw6);
+	if (raw < 0)
+		return raw;
 	return sendto(raw, pkt, n, 0, (void *)&to6, sizeof(to6)) == (ssize_t)n ? 0 : -errno;
 }
 
@@ -318,17 +330,15 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 	if (!nr)
 		return 0;
 	pkt = malloc(sizeof(struct ip6_hdr) + sizeof(struct udphdr) + UDP_MAX_PAYLOAD);
-	raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (!pkt || raw4 < 0 || raw6 < 0 || (ret = grow_rcvbuf(sk, &rcvbuf, total * 2))) {
-		ret = !pkt ? -ENOMEM : ret ? ret : -errno;
+	if (!pkt || (ret = grow_rcvbuf(sk, &rcvbuf, total * 2))) {
+		ret = !pkt ? -ENOMEM : ret;
 		pr_err("inet socket %u: can't forge its %d queued datagram(s): %s\n", e->ino, nr,
 		       strerror(-ret));
 		return ret;
 	}
 	for (int i = 0; i < fr->nr_skq && !ret; i++)
 		if (fr->skq[i].id == id)
-			ret = forge_one(raw4, raw6, e, &fr->skq[i], pkt);
+			ret = forge_one(&raw4, &raw6, e, &fr->skq[i], pkt);
 	/* the kernel doubles what it is given */
 	if (setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ rcvbuf / 2 }, sizeof(int)) && !ret)
 		ret = -errno;
