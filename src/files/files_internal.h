@@ -24,6 +24,7 @@
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
  *   tcp.c                        an established connection's stream (inet.c)
+ *   inet_queue.c                 datagrams queued in a UDP socket (inet.c)
  *   file_lock.c                  --file-locks: filelocks.img (not a type)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
