@@ -130,11 +130,18 @@ int files_udp_queue_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc
 			 uint32_t id)
 {
 	struct dump_arg a = { fc, id };
-	int reuseport = 0, nr;
-	socklen_t l = sizeof(reuseport);
+	int reuseport = 0, peek_off = -1, nr;
+	socklen_t l = sizeof(reuseport), pl = sizeof(peek_off);
+	char c;
 
-	if (!getsockopt(sk, SOL_SOCKET, SO_REUSEPORT, &reuseport, &l) && reuseport &&
-	    walk_queue(sk, NULL, NULL) > 0) {
+	/*
+	 * Empty: the socket's peek offset is left alone. (A peek moves the
+	 * task's own offset when it set one: walk_queue() puts that back.)
+	 */
+	getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &pl);
+	if (peek_off < 0 && recv(sk, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN)
+		return 0;
+	if (!getsockopt(sk, SOL_SOCKET, SO_REUSEPORT, &reuseport, &l) && reuseport) {
 		/* A forged datagram would go to any socket of the group. */
 		pr_err("fd %d of pid %d: UDP socket with SO_REUSEPORT and datagrams queued: not "
 		       "supported\n", d->fd, d->pid);
