@@ -45,7 +45,9 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("inventory_entry", "amber_pidns_proc"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
-                    ("sk_packet_entry", "ucred")}
+                    ("sk_packet_entry", "ucred"),
+                    # a UDP datagram's sender: the number CRIU reserves for it
+                    ("sk_packet_entry", "addr")}
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
                        # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
                        # file_entry by its id only (type and pidfd unknown to it)
@@ -461,6 +463,17 @@ def build_samples(m):
     ffe = fsn.fanotify_file_entry(id=13, flags=0o4002, fown=fown, faflags=2,
                                   evflags=0o100000, mark=fmk)
     files.add(fd.file_entry(type=fd.FANOTIFY, id=13, ffy=ffe))
+    pk = m["packet_sock_pb2"]
+    ring = pk.packet_ring(block_size=8192, block_nr=4, frame_size=2048, frame_nr=16,
+                          retire_tmo=0, sizeof_priv=0, features=0)
+    pse = pk.packet_sock_entry(id=14, type=3, protocol=0x0300, flags=0o2, ifindex=1,
+                               fown=fown, opts=skopts, version=1, reserve=16,
+                               aux_data=True, orig_dev=False, vnet_hdr=False,
+                               loss=False, timestamp=0, copy_thresh=0,
+                               mclist=[pk.packet_mclist(index=1, type=0,
+                                                        addr=bytes([1, 0, 0x5e, 0, 0, 1]))],
+                               fanout=0x10042, rx_ring=ring, tx_ring=ring)
+    files.add(fd.file_entry(type=fd.PACKETSK, id=14, psk=pse))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,

@@ -362,12 +362,15 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(&rc->files, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
+		} else if (v->status & VMA_AREA_SOCKET) {
+			r->fd = svc_fd(rc, files_packet_map_fd(&rc->files, v->shmid));
 		} else if (v->status & VMA_ANON_SHARED) {
 			for (int s = 0; s < rc->nr_shmems; s++)
 				if (rc->shmems[s].shmid == v->shmid)
 					r->fd = fcntl(rc->shmems[s].fd, F_DUPFD, rc->svc_fd_base);
 		}
-		if ((v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) && r->fd < 0) {
+		if ((v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED |
+				  VMA_AREA_SOCKET)) && r->fd < 0) {
 			pr_err("%d: can't open the file of VMA %#llx\n", t->pid,
 			       (unsigned long long)v->start);
 			return -ENOENT;

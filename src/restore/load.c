@@ -304,6 +304,31 @@ static int load_files(struct rst_ctx *rc)
 	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);
 }
 
+/* A packet socket's rings mapped (VMA_AREA_SOCKET): the socket is in files.img. */
+static int check_socket_vmas(struct rst_ctx *rc, struct rst_task *t)
+{
+	for (size_t i = 0; !t->zombie && i < t->mm->n_vmas; i++) {
+		VmaEntry *v = t->mm->vmas[i];
+		int ret;
+
+		if (!(v->status & VMA_AREA_SOCKET))
+			continue;
+		if (!(v->flags & MAP_SHARED) || (v->status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE |
+							      VMA_ANON_SHARED | VMA_FILE_SHARED))) {
+			pr_err("mm-%d.img: socket VMA %#llx is malformed\n", t->pid,
+			       (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		ret = files_packet_map_check(&rc->files, v->shmid, v->end - v->start, v->pgoff);
+		if (ret) {
+			pr_err("mm-%d.img: socket VMA %#llx refused\n", t->pid,
+			       (unsigned long long)v->start);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /*
  * Post-copy serves one layer: a page server has no parent images. (A lazy
  * restore from local images serves a chain: the lazy view of pm_chain.)
@@ -349,6 +374,8 @@ int rst_load(struct rst_ctx *rc)
 	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
 		ret = load_files(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++)
+		ret = check_socket_vmas(rc, &rc->tasks[i]);
 	for (int i = 0; !ret && files_memfd_at(&rc->files, i); i++)
 		ret = rst_add_memfd(rc, files_memfd_at(&rc->files, i));
 	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
