@@ -97,6 +97,26 @@ enum amber_network_lock {
 	AMBER_NETWORK_LOCK_SKIP = 3,    /* none: the caller locks the network itself */
 };
 
+/*
+ * A mount the tree gets from outside its container (CRIU's ext_mnt,
+ * --ext-mount-map KEY:VAL, --external mnt[KEY]:VAL). At dump: the mount
+ * on mountpoint @key is saved as external, named @val. At restore: the
+ * external mount named @key is bound from the path @val.
+ */
+struct amber_ext_mount {
+	const char *key;
+	const char *val;
+};
+
+/* CRIU's --manage-cgroups modes (docs/namespaces.md: what amber does in each). */
+enum amber_manage_cgroups {
+	AMBER_CGROUPS_DEFAULT = 0, /* soft */
+	AMBER_CGROUPS_IGNORE,
+	AMBER_CGROUPS_SOFT,
+	AMBER_CGROUPS_FULL,
+	AMBER_CGROUPS_STRICT,
+};
+
 struct amber_dump_opts {
 	size_t sz;
 	pid_t pid;		     /* root of the tree */
@@ -122,6 +142,12 @@ struct amber_dump_opts {
 	bool tcp_established;
 	/* Drop connections waiting in a listener's accept queue (else they fail the dump). */
 	bool skip_in_flight;
+	/* Containers: the mounts from outside (saved by name, not content). */
+	const struct amber_ext_mount *ext_mounts;
+	size_t nr_ext_mounts;
+	enum amber_manage_cgroups manage_cgroups;
+	/* A cgroup directory holding the tree: frozen while the tree is seized. */
+	const char *freeze_cgroup;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -142,6 +168,24 @@ struct amber_restore_opts {
 	bool file_locks;  /* take the saved file locks again (else they are refused) */
 	bool tcp_established; /* restore saved TCP connections (else they are refused) */
 	bool tcp_close;	      /* or restore them as closed sockets */
+	/* Containers: the saved mount namespace's root mount is this directory. */
+	const char *root;
+	const struct amber_ext_mount *ext_mounts;
+	size_t nr_ext_mounts;
+	enum amber_manage_cgroups manage_cgroups;
+	/* The cgroup (v2: a path under the unified mount) the tasks are put in. */
+	const char *cgroup_root;
+	/* With detach: the root is the child of amber's parent (CRIU's rst_sibling). */
+	bool rst_sibling;
+	/*
+	 * CRIU's notification points (may be NULL): "setup-namespaces" once
+	 * every task exists, stopped, in its namespaces and cgroups;
+	 * "post-restore" once all is restored, before the tree runs. @pid is
+	 * the root's, as amber sees it. Nonzero fails the restore (every
+	 * task is killed).
+	 */
+	int (*notify)(void *arg, const char *stage, pid_t pid);
+	void *notify_arg;
 	/*
 	 * Restore from the PKRAM store of this name that amber_kexec() left
 	 * for this kernel (images_dir must be NULL): mounted, every image and

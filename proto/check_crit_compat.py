@@ -57,6 +57,7 @@ NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
+                     ("cg_controller_entry", "is_threaded"),
                      ("inventory_entry", "dump_criu_run_id"),
                      ("file_entry", "pidfd"),
                      ("ip_opts_entry", "pktinfo"), ("ip_opts_entry", "tos"),
@@ -102,6 +103,8 @@ MAGIC = {
     "IPC_VAR": 0x53115007,
     "NETDEV": 0x57373951,
     "FILE_LOCKS": 0x54323616,
+    "MNTS": 0x55563928,
+    "CGROUP": 0x59383330,
 }
 
 PYCRIU_DUMP = r"""
@@ -491,6 +494,21 @@ def build_samples(m):
     out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
         type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",
         address=bytes(6))))
+    mnt = m["mnt_pb2"]
+    out.append(Image("mountpoints-8.img", "MNTS")
+               .add(mnt.mnt_entry(fstype=0, mnt_id=70, root_dev=254 << 20, parent_mnt_id=47,
+                                  flags=0x200000, root="/srv/rootfs", mountpoint="/",
+                                  source="/dev/vda", options="discard", sb_flags=0))
+               .add(mnt.mnt_entry(fstype=mnt.TMPFS, mnt_id=87, root_dev=47, parent_mnt_id=70,
+                                  flags=0x200006, root="/", mountpoint="/tmp",
+                                  source="tmpfs", options="mode=1777", sb_flags=0))
+               .add(mnt.mnt_entry(fstype=mnt.TMPFS, mnt_id=53, root_dev=42, parent_mnt_id=70,
+                                  flags=0x2, root="/null", mountpoint="/proc/keys",
+                                  source="tmpfs", options="", ext_key="/dev/null")))
+    cg = m["cgroup_pb2"]
+    out.append(Image("cgroup.img", "CGROUP").add(cg.cgroup_entry(sets=[
+        cg.cg_set_entry(id=1, ctls=[cg.cg_member_entry(name="", path="/amber"),
+                                    cg.cg_member_entry(name="name=systemd", path="/amber")])])))
     fl = m["file_lock_pb2"]
     out.append(Image("filelocks.img", "FILE_LOCKS")
                .add(fl.file_lock_entry(flag=1, type=1, pid=42, fd=3, start=0, len=100))

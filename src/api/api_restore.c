@@ -24,6 +24,10 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 	ret = api_network_lock(o.network_lock, &lock);
 	if (ret)
 		return ret;
+	if (o.rst_sibling && !o.detach) {
+		pr_err("rst_sibling needs a detached restore: amber can't wait for its parent's child\n");
+		return -EINVAL;
+	}
 	r = (struct restore_opts){
 		.dir = o.images_dir,
 		.detach = o.detach,
@@ -35,6 +39,16 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
 		.network_lock = lock,
+		.root = o.root,
+		.ext_mnts = (const struct ext_mount *)o.ext_mounts,
+		.nr_ext_mnts = o.nr_ext_mounts,
+		.cgroup_root = o.cgroup_root,
+		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
+		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
+				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
+		.sibling = o.rst_sibling,
+		.notify = o.notify,
+		.notify_arg = o.notify_arg,
 	};
 	if (o.pkram)
 		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));

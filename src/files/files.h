@@ -138,6 +138,12 @@ struct files_rst_ctx {
 	int (*memfd_fd)(void *arg, const MemfdInodeEntry *mie);
 	void *memfd_arg;
 	struct files_rst *st; /* private, made by files_load() */
+	/*
+	 * The tree gets a mount namespace of its own (restore/mnt.c): shared
+	 * regular files are opened by files_open_deferred() in the root once
+	 * it is there, not by amber among its own mounts.
+	 */
+	bool defer_paths;
 };
 
 /* A file lock task i takes again (files_task_locks()), for the restorer. */
@@ -154,6 +160,18 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 /* Highest fd number any restored task uses, to place service fds above it. */
 int files_max_fd(struct files_rst_ctx *fc);
 int files_prepare_shared(struct files_rst_ctx *fc);
+/*
+ * With defer_paths: the shared regular files, opened by path in the
+ * caller's mounts (the restored root, in its new ones, before it forks).
+ */
+int files_open_deferred(struct files_rst_ctx *fc);
+/*
+ * Files amber would make by path among its own mounts, not the tree's:
+ * refused (-EOPNOTSUPP, naming one) when the tree gets a mount namespace
+ * of its own: unlinked files, FIFOs, unix sockets bound to a path,
+ * inotify and fanotify watches, terminals.
+ */
+int files_check_mntns(struct files_rst_ctx *fc);
 /*
  * Once every task exists, stopped before running any restored code: what
  * needs their pids (unix socket queues, whose messages carry their

@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "cgroup.pb-c.h"
 #include "restore/seccomp.h"
 #include "restore/task_state.h"
 #include "base/util.h"
@@ -280,6 +281,7 @@ static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
 static int load_files(struct rst_ctx *rc)
 {
 	cleanup_free struct files_task *ft = xzalloc(sizeof(*ft) * (rc->nr_tasks + 1));
+	int ret;
 
 	if (!ft)
 		return -ENOMEM;
@@ -295,8 +297,11 @@ static int load_files(struct rst_ctx *rc)
 					    .tcp_close = rc->opts && rc->opts->tcp_close,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
-					    .memfd_fd = memfd_fd, .memfd_arg = rc };
-	return files_load(&rc->files, ft, rc->nr_tasks);
+					    .memfd_fd = memfd_fd, .memfd_arg = rc,
+					    .defer_paths = rc->ns.mnt.nr > 0 };
+	ret = files_load(&rc->files, ft, rc->nr_tasks);
+	/* Its paths are the tree's mounts': none may be made among amber's. */
+	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);
 }
 
 /* A packet socket's rings mapped (VMA_AREA_SOCKET): the socket is in files.img. */
@@ -360,6 +365,8 @@ int rst_load(struct rst_ctx *rc)
 	if (!ret)
 		ret = rst_ns_load(rc);
 	if (!ret)
+		ret = rst_cgroup_load(rc);
+	if (!ret)
 		ret = rst_load_seccomp(rc);
 	for (int i = 0; i < rc->nr_tasks && !ret; i++)
 		if (!rc->tasks[i].zombie)
@@ -398,6 +405,9 @@ void rst_free(struct rst_ctx *rc)
 	}
 	free(rc->tasks);
 	rst_ns_free(&rc->ns);
+	if (rc->cg)
+		cgroup_entry__free_unpacked(rc->cg, NULL);
+	rc->cg = NULL;
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

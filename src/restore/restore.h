@@ -54,6 +54,17 @@ struct restore_opts {
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */
 	enum netlock_method network_lock;
+	/* Containers: the root mount of the saved mount namespace (mnt.c). */
+	const char *root;
+	const struct ext_mount *ext_mnts;
+	size_t nr_ext_mnts;
+	/* The cgroup the restored tasks go in (cgroup.c), or NULL: amber's. */
+	const char *cgroup_root;
+	bool cgroups_ignore;
+	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
+	bool sibling; /* the root is amber's parent's child (needs detach) */
+	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
+	void *notify_arg;
 };
 
 struct rst_shmem {
@@ -105,7 +116,12 @@ struct rst_ctx {
 	 * pid namespace of its own (ns.new_pid), else the same.
 	 */
 	struct pid_map pids;
+	struct CgroupEntry *cg; /* cgroup.img, NULL if none or ignored (cgroup.c) */
 };
+
+/* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
+int rst_cgroup_load(struct rst_ctx *rc);
+int rst_cgroup_apply(struct rst_ctx *rc);
 
 /* The host pid of the tree's @pid: 0 if not seen yet in its own pid namespace. */
 static inline pid_t rst_host_pid(const struct rst_ctx *rc, pid_t pid)

@@ -829,6 +829,80 @@ def test_pty_pristine_restores(pty_source):
     pristine_restores(pty_source)
 
 
+def test_mount_outside_root(tmp_path):
+    """A mount image naming a mountpoint outside the container's root (a
+    ".." component) is refused when the images are loaded: no task is
+    created and nothing is mounted or made, inside the root or out."""
+    import test_runc
+    test_runc.need_runc()
+    c = test_runc.Container(tmp_path, "badmnt")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+    finally:
+        c.delete()
+    img = tmp_path / "img"
+    (img / SUMS).unlink()
+    mnts = next(img.glob("mountpoints-*.img"))
+
+    def escape(entries):
+        # The first after the root mount: the order a restore checks them in.
+        entries[1]["mountpoint"] = "/proc/../../amber-escape"
+    rewrite(mnts, escape)
+    root = tmp_path / "root"
+    root.mkdir()
+    log = tmp_path / "restore.log"
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "--root", str(root),
+                        "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    text = read_text(log)
+    assert r.returncode != 0, text
+    assert "a path outside the container's root" in text and "amber-escape" in text, text
+    assert "in the tree's pid namespace" not in text, text  # no task was made
+    assert not list(root.iterdir())
+    assert not (tmp_path / "amber-escape").exists() and not Path("/amber-escape").exists()
+
+
+def test_mount_bind_through_symlink_stays_inside(tmp_path):
+    """A bind whose source is reached through a symlink in a restored tmpfs
+    (here /tmp/esc -> /etc, added to the image as a bind of the /tmp tmpfs's
+    /esc on /mnt) is resolved inside the container's root: the host's /etc
+    never shows in the container."""
+    import test_runc
+    test_runc.need_runc()
+    c = test_runc.Container(tmp_path, "symmnt", setup="ln -s /etc /tmp/esc; ")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+    finally:
+        c.delete()
+    img = tmp_path / "img"
+    (img / SUMS).unlink()
+    (c.bundle / "rootfs/mnt").mkdir()
+    (c.bundle / "rootfs/etc").mkdir()
+    (c.bundle / "rootfs/etc/inside").write_text("container's own /etc\n")
+
+    def bind_esc(entries):
+        tmp = next(e for e in entries if e["mountpoint"] == "/tmp")
+        e = dict(tmp, mnt_id=max(x["mnt_id"] for x in entries) + 1, root="/esc",
+                 mountpoint="/mnt")
+        entries.append(e)
+    rewrite(next(img.glob("mountpoints-*.img")), bind_esc)
+    r = test_runc.runc("--criu", amber_path(), "restore", "-d", "--image-path", img,
+                       "--work-path", tmp_path / "work2", c.cid, cwd=c.bundle,
+                       stdin=subprocess.DEVNULL)
+    try:
+        log = read_text(tmp_path / "work2/restore.log")
+        if r.returncode == 0:
+            pid = c.state()["pid"]
+            seen = sorted(os.listdir(f"/proc/{pid}/root/mnt"))
+            assert seen == ["inside"], (seen, log)
+        else:
+            assert "esc" in log, log
+    finally:
+        c.delete()
+
+
 # ------------------------------------------------- packet sockets
 #
 # packet_sock_mmap dumped: a packet socket with an rx and a tx ring mapped

@@ -94,10 +94,11 @@ CASES = {
     "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
                       "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
                      "its IPC namespace holds a SysV message queue"),
-    # A mount namespace whose mounts differ from amber's (a private tmpfs).
+    # A mount namespace of its own holding mounts amber cannot make again (the
+    # host's copies: devtmpfs, cgroup v1, disks): each is named, with the way out.
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",
-                      "own mnt namespace"),
+                      "name it external"),
     # Sockets amber does not save yet: named with fd, kind and pid.
     "tcp-established": ([PY, "-c", "import socket, time\n"
                          "l = socket.create_server(('127.0.0.1', 0))\n"
