@@ -6,7 +6,8 @@
  * (/proc/PID/pagemap, root only) with each child's: pages nobody wrote
  * must still be one frame. In the lazy modes each task gets its own copy
  * of every page (userfaultfd fills one task), and the test asserts that.
- * Then each child writes a page, which must not show in the parent.
+ * Then each child writes a page and drops another (MADV_DONTNEED, reads
+ * zero), neither of which may show in the parent.
  */
 #include <fcntl.h>
 #include <stdbool.h>
@@ -64,6 +65,9 @@ static void child(struct ctl *ctl, char *mem, int k, const uint32_t *sum)
 	futex_wake_all(&ctl->checked);
 	futex_wait_while(&ctl->go, 1);
 	memset(mem, 0x5a, PAGE); /* breaks the sharing of one page: ours only */
+	/* A dropped page of ours reads zero; the parent's stays. */
+	if (madvise(mem + PAGE, PAGE, MADV_DONTNEED) || mem[PAGE] || mem[2 * PAGE - 1])
+		_exit(2);
 	_exit(0);
 }
 
