@@ -160,6 +160,8 @@ static int lay_out(struct rst_ctx *rc, struct rst_task *t, bool *inh)
 		return -errno;
 	t->premap_start = at = (uintptr_t)area;
 	t->premap_len = size;
+	pr_debug("%d: premap area %#llx-%#llx\n", t->pid, (unsigned long long)at,
+		 (unsigned long long)(at + size));
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 		uint64_t len = v->end - v->start, from;
