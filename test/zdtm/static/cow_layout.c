@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Private memory spread over the whole address space, shared with a
- * child. The restore lays it out in one area before the fork and then
+ * child and a grandchild. The restore lays it out in one area before the fork and then
  * moves each VMA to its place (restore/premap.h): with VMAs from the
  * lowest gigabytes to the top of the mmap range, some move down and some
  * up whatever address the area got, and each must land whole, with its
- * own data, still shared with the child (compared by frame, as root;
+ * own data, still shared down the tree (compared by frame, as root;
  * in the lazy modes each task's own copy is asserted).
  */
 #include <fcntl.h>
@@ -52,10 +52,42 @@ static int check_all(void)
 }
 
 struct ctl {
-	volatile int go, checked, bad;
+	volatile int go, ready, checked, bad, grandkid;
 };
 
-/* Frames of each VMA's first and last page, the same in parent and child? */
+static void wake_up(volatile int *n)
+{
+	__atomic_add_fetch(n, 1, __ATOMIC_SEQ_CST);
+	futex_wake_all(n);
+}
+
+/* The child (depth 1) and its own child: neither writes. */
+static void __attribute__((noreturn)) descendant(struct ctl *ctl, int depth)
+{
+	pid_t gk = 0;
+	int st = 0, bad;
+
+	if (depth == 1) {
+		gk = fork();
+		if (gk < 0)
+			_exit(1);
+		if (gk == 0)
+			descendant(ctl, 2);
+		ctl->grandkid = gk;
+	}
+	wake_up(&ctl->ready);
+	futex_wait_while(&ctl->go, 0);
+	bad = check_all();
+	if (bad)
+		ctl->bad = bad;
+	wake_up(&ctl->checked);
+	futex_wait_while(&ctl->go, 1);
+	if (gk && (waitpid(gk, &st, 0) != gk || st))
+		_exit(1);
+	_exit(0);
+}
+
+/* VMAs whose first and last pages are the same frames here and in @kid. */
 static int shared_vmas(pid_t kid)
 {
 	int n = 0;
@@ -101,15 +133,11 @@ int main(int argc, char **argv)
 	kid = fork();
 	if (kid < 0)
 		return fail_errno("fork"), 1;
-	if (kid == 0) {
-		futex_wait_while(&ctl->go, 0);
-		ctl->bad = check_all();
-		ctl->checked = 1;
-		futex_wake_all(&ctl->checked);
-		futex_wait_while(&ctl->go, 1);
-		_exit(0);
-	}
-	if (shared_vmas(kid) != nr)
+	if (kid == 0)
+		descendant(ctl, 1);
+	while (ctl->ready < 2)
+		futex_wait_while(&ctl->ready, ctl->ready);
+	if (shared_vmas(kid) != nr || shared_vmas(ctl->grandkid) != nr)
 		test_skip("no page frames in /proc/PID/pagemap (not root?)");
 	test_daemon();
 	test_waitsig();
@@ -119,13 +147,17 @@ int main(int argc, char **argv)
 		return fail("VMA %d at %p: data mismatch", bad - 1, vma[bad - 1]), 1;
 	ctl->go = 1;
 	futex_wake_all(&ctl->go);
-	futex_wait_while(&ctl->checked, 0);
+	while (ctl->checked < 2)
+		futex_wait_while(&ctl->checked, ctl->checked);
 	if (ctl->bad)
-		return fail("child: VMA %d: data mismatch", ctl->bad - 1), 1;
-	n = shared_vmas(kid);
-	test_msg("%d of %d VMAs shared with the child\n", n, nr);
-	if (n != (lazy ? 0 : nr))
-		return fail("%d of %d VMAs shared with the child, want %d", n, nr, lazy ? 0 : nr), 1;
+		return fail("child or grandchild: VMA %d: data mismatch", ctl->bad - 1), 1;
+	for (int d = 1; d <= 2; d++) {
+		n = shared_vmas(d == 1 ? kid : ctl->grandkid);
+		test_msg("%d of %d VMAs shared with the %s\n", n, nr, d == 1 ? "child" : "grandchild");
+		if (n != (lazy ? 0 : nr))
+			return fail("%d of %d VMAs shared at depth %d, want %d", n, nr, d,
+				    lazy ? 0 : nr), 1;
+	}
 	ctl->go = 2;
 	futex_wake_all(&ctl->go);
 	if (waitpid(kid, &st, 0) != kid || !WIFEXITED(st) || WEXITSTATUS(st))
