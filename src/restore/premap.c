@@ -85,7 +85,11 @@ static int vma_index(const MmEntry *mm, uint64_t vaddr)
 	return -1;
 }
 
-/* Fresh pages: read straight into place, summed piece by piece. */
+/*
+ * A run of the task's images, summed piece by piece: into a fresh VMA it
+ * is read straight into place; into an inherited one it is read aside and
+ * only the pages that differ from the parent's are copied in.
+ */
 static int fill_run(int fd, const struct rst_pages *r, uint8_t *dst, uint8_t *buf,
 		    unsigned long *nr_shared, bool inherited)
 {
