@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "base/csum.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "mem/vma.h"
@@ -159,9 +160,18 @@ static int lay_out(struct rst_ctx *rc, struct rst_task *t, bool *inh)
 			size += mm->vmas[i]->end - mm->vmas[i]->start;
 	if (!size)
 		return 0;
-	area = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (area == MAP_FAILED)
-		return -errno;
+	if (fault_injected("restore-premap-room")) /* tests: the fallback below */
+		area = MAP_FAILED, errno = ENOMEM;
+	else
+		area = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+	if (area == MAP_FAILED) {
+		/* No room beside the restoring process: the restorer fills them, unshared. */
+		pr_warn("%d: no room to lay out %llu bytes before fork (%s): its children "
+			"will not share its pages\n", t->pid, (unsigned long long)size,
+			strerror(errno));
+		return 0;
+	}
 	t->premap_start = at = (uintptr_t)area;
 	t->premap_len = size;
 	pr_debug("%d: premap area %#llx-%#llx\n", t->pid, (unsigned long long)at,
