@@ -402,6 +402,7 @@ void rst_free(struct rst_ctx *rc)
 		pstree_entry__free_unpacked(t->pe, NULL);
 		pm_chain_free(&t->pages);
 		free(t->children);
+		free(t->premap);
 	}
 	free(rc->tasks);
 	rst_ns_free(&rc->ns);

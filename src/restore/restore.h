@@ -17,7 +17,9 @@
  *    tasks, as fds >= svc_fd_base that every task inherits.
  * 3. The root is cloned with its saved pid (clone3 set_tid); each task
  *    forks its own children the same way, then puts its fds, cwd, umask and
- *    rlimits in place while libc is still there.
+ *    rlimits in place while libc is still there. Before it forks, a task
+ *    lays out and fills its private anonymous memory (premap.h), so that
+ *    its children start sharing those pages, as they did when dumped.
  * 4. Each task maps the restorer blob and jumps into it (restorer_args.h).
  * 5. amber, tracing every task, catches each thread at the exit of its
  *    rt_sigreturn, unmaps the blob with a remote syscall and detaches.
@@ -90,6 +92,9 @@ struct rst_task {
 	struct rst_task *parent;
 	struct rst_task **children;
 	int nr_children;
+	/* Set in the task itself before it forks (premap.h): 0/NULL in amber. */
+	uint64_t premap_start, premap_len;
+	uint64_t *premap;
 };
 
 struct rst_ctx {

@@ -25,6 +25,7 @@
 #include "image/image.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "restore/premap.h"
 #include "restore/restore.h"
 #include "restore/task.h"
 #include "restore/restorer_args.h"
@@ -202,6 +203,10 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = set_session(rc, t);
 	if (ret)
 		fail_task(rc, "session/process group", ret);
+	/* Before the fork: the children inherit these pages, shared. */
+	ret = rst_premap(rc, t);
+	if (ret)
+		fail_task(rc, "laying out private memory", ret);
 	ret = fork_children(rc, t);
 	if (!ret && fault_injected("restore-forked"))
 		ret = -EIO;
