@@ -277,6 +277,19 @@ def capture(root):
     return lines
 
 
+def settled_diff(before, snapshot, tries=40):
+    """state_diff() against a restored tree, given a little while to settle:
+    a task restored inside sigwait() shows the signal blocked (SigBlk)
+    until it is scheduled and re-enters the call, which unblocks it for
+    the wait; a mismatch is read again before it counts."""
+    for _ in range(tries):
+        diff = state_diff(before, snapshot())
+        if not diff:
+            return diff
+        time.sleep(0.05)
+    return diff
+
+
 def state_diff(before, after):
     if before == after:
         return None
@@ -562,7 +575,7 @@ class Dump(Mode):
                         f"`amber restore -d`", pytrace=False)
         run.set_root(run.pid)
         if before is not None:
-            diff = state_diff(before, run.snapshot())
+            diff = settled_diff(before, run.snapshot)
             if diff:
                 pytest.fail(f"state differs after restore:\n{diff}",
                             pytrace=False)
