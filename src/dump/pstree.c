@@ -81,10 +81,35 @@ static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 	}
 }
 
+/*
+ * A thread's seccomp filters must not see compel's remote syscalls, but
+ * PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN: ask for it only for a
+ * thread under seccomp (as CRIU does), so that an unprivileged dump of a
+ * tree without seccomp can seize at all.
+ */
+static int suspend_seccomp(pid_t tid)
+{
+	struct proc_status st = { 0 };
+
+	if (proc_parse_status(tid, tid, &st))
+		return -ESRCH;
+	if (!st.seccomp)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
+		int err = errno;
+
+		pr_perror("thread %d is under seccomp (mode %d): suspending its filters%s", tid,
+			  st.seccomp, err == EPERM ? " needs CAP_SYS_ADMIN" : "");
+		return -err;
+	}
+	return 0;
+}
+
 static int seize_thread(pid_t tid, int *stop_sig)
 {
-	/* Its seccomp filters must not see compel's remote syscalls. */
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
+	int ret;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
 		pr_perror("can't seize thread %d", tid);
 		return -errno;
 	}
@@ -93,7 +118,11 @@ static int seize_thread(pid_t tid, int *stop_sig)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -errno;
 	}
-	return wait_interrupt_stop(tid, stop_sig);
+	ret = wait_interrupt_stop(tid, stop_sig);
+	/* Stopped: it can't install a filter behind our check any more. */
+	if (!ret && (ret = suspend_seccomp(tid)))
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+	return ret;
 }
 
 static bool task_has_thread(struct dump_task *t, pid_t tid)
