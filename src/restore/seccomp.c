@@ -70,9 +70,10 @@ bool rst_has_seccomp(const struct rst_ctx *rc)
 		const struct rst_task *t = &rc->tasks[k];
 
 		for (int i = 0; i < t->nr_threads; i++) {
+			/* A zombie's core has no thread_core. */
 			const ThreadCoreEntry *tc = t->cores[i]->thread_core;
 
-			if (tc->has_seccomp_mode && tc->seccomp_mode != SECCOMP_MODE__disabled)
+			if (tc && tc->has_seccomp_mode && tc->seccomp_mode != SECCOMP_MODE__disabled)
 				return true;
 		}
 	}
