@@ -1,0 +1,204 @@
+"""amber run by an ordinary user holding only CAP_CHECKPOINT_RESTORE.
+
+The test and amber run as uid USER (setpriv: no groups, the capability in
+the inheritable and ambient sets, so it survives the exec into amber); the
+runner itself stays root to capture /proc and to reap.  What the kernel
+lets such a user do, amber must do: seize its own tasks (no
+PTRACE_O_SUSPEND_SECCOMP without seccomp), run remote syscalls (no setns),
+restore with the saved pids (clone3 set_tid) and its own ids (no
+setgroups/setresuid).  The images must be the user's, 0600 in a 0700
+directory.  What needs more is refused with what is missing: a tree under
+seccomp (CAP_SYS_ADMIN), another user's images (the ownership check),
+lazy pages when vm.unprivileged_userfaultfd is 0.
+"""
+
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from test_zdtm import start, stop
+from zdtm_runner import (MODES, Run, amber_path, guarded, read_text,
+                         sanitizer_env, tree_pids)
+
+STATIC = Path(__file__).resolve().parent / "static"
+USER, OTHER = 61234, 61235
+TESTS = ["anon_1m", "pipe_inflight", "file_offset", "threads_2", "unlinked_file", "file_map_private", "memfd", "unix_stream", "fork_tree", "pgid_session", "sigpending", "posix_timers", "file_map_shared", "anon_shared", "heap", "itimers", "epoll"]
+
+
+def as_user(uid, cmd, caps=True):
+    pre = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    if caps:
+        pre += ["--inh-caps=+checkpoint_restore", "--ambient-caps=+checkpoint_restore"]
+    return pre + [str(c) for c in cmd]
+
+
+class UserRun(Run):
+    """A Run whose test and amber commands run as uid self.uid."""
+
+    def __init__(self, name, mode, uid):
+        super().__init__(name, mode)
+        self.uid = uid
+        os.chown(self.dir, uid, uid)
+        self.imgdir.mkdir(mode=0o700)
+        os.chown(self.imgdir, uid, uid)
+
+    def amber(self, action, args, log):
+        # Run.amber() with setpriv in front: the same log checks.
+        real = amber_path()
+        wrapper = self.dir / "amber-as-user"
+        wrapper.write_text("#!/bin/sh\nexec " + " ".join(as_user(self.uid, [real])) +
+                           ' "$@"\n')
+        wrapper.chmod(0o755)
+        os.environ["AMBER"] = str(wrapper)
+        try:
+            super().amber(action, args, log)
+        finally:
+            os.environ["AMBER"] = str(real)
+
+
+def start_as(run, name):
+    """test_zdtm.start() with the test run as run.uid, without capabilities."""
+    wrapper = run.dir / "test-as-user"
+    wrapper.write_text("#!/bin/sh\nexec " +
+                       " ".join(as_user(run.uid, [STATIC / name], caps=False)) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    start(run, wrapper)
+
+
+def user_tmpdir(uid):
+    """A fresh directory of uid's under ZDTM_TMPDIR (pytest's tmp_path sits
+    in root's 0700 directory, out of the user's reach)."""
+    d = Path(tempfile.mkdtemp(prefix="zdtm-unpriv-", dir=os.environ.get("ZDTM_TMPDIR") or None))
+    os.chown(d, uid, uid)
+    return d
+
+
+def check_images(imgdir, uid):
+    st = imgdir.stat()
+    assert st.st_uid == uid and stat.S_IMODE(st.st_mode) == 0o700, \
+        f"{imgdir}: uid {st.st_uid} mode {oct(st.st_mode)}"
+    images = [f for f in imgdir.iterdir() if f.suffix == ".img" or f.name == "amber.sums"]
+    assert len(images) > 5, images
+    for f in images:
+        st = f.stat()
+        assert st.st_uid == uid, f"{f.name} is owned by uid {st.st_uid}, not {uid}"
+        assert stat.S_IMODE(st.st_mode) == 0o600, f"{f.name} has mode {oct(st.st_mode)}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_setpriv():
+    if not shutil.which("setpriv"):
+        pytest.skip("needs setpriv (util-linux)")
+    if os.geteuid() != 0:
+        pytest.skip("the runner must be root (it switches users)")
+
+
+@pytest.mark.parametrize("name", TESTS)
+def test_unprivileged_dump_restore(name):
+    run = UserRun(name, MODES["dump"], USER)
+
+    def body():
+        start_as(run, name)
+        MODES["dump"].checkpoint(run)
+        check_images(run.imgdir, USER)
+        for pid in tree_pids(run.pid):
+            uid = read_text(f"/proc/{pid}/status").split("Uid:")[1].split()[0]
+            assert int(uid) == USER, f"restored task {pid} runs as uid {uid}"
+        stop(run)
+
+    guarded(run, body)
+
+
+def amber_as(uid, args, cwd, caps=True):
+    return subprocess.run(as_user(uid, [amber_path(), *args], caps), cwd=cwd,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          env=sanitizer_env(cwd), timeout=120)
+
+
+def test_unprivileged_lazy():
+    """Lazy pages need a userfaultfd for kernel faults too: with
+    vm.unprivileged_userfaultfd=0 the restore must say so; else it runs."""
+    if read_text("/proc/sys/vm/unprivileged_userfaultfd").strip() == "1":
+        run = UserRun("anon_1m", MODES["lazy"], USER)
+
+        def body():
+            start_as(run, "anon_1m")
+            MODES["lazy"].checkpoint(run)
+            stop(run)
+
+        guarded(run, body)
+        return
+    run = UserRun("anon_1m", MODES["dump"], USER)
+
+    def body():
+        start_as(run, "anon_1m")
+        pid = run.pid
+        MODES["dump"].dump(run)
+        run.reap_dumped()
+        r = amber_as(USER, ["restore", "-D", run.imgdir, "-d", "--lazy-pages",
+                            "--lazy-socket", run.imgdir / "none.sock"], run.imgdir)
+        assert r.returncode != 0, r.stderr
+        assert "unprivileged_userfaultfd" in r.stderr, r.stderr
+        assert not Path(f"/proc/{pid}").exists(), "a task of the refused restore runs"
+        MODES["dump"].restore(run)  # the same images restore eagerly
+        run.set_root(int(read_text(run.imgdir / "restore.pid")))
+        stop(run)
+
+    guarded(run, body)
+
+
+def test_other_users_images_refused():
+    """USER's images, made readable and put in OTHER's directory: OTHER's
+    restore is refused by the ownership check, nothing is created."""
+    run = UserRun("pipe_inflight", MODES["dump"], USER)
+
+    def body():
+        start_as(run, "pipe_inflight")
+        MODES["dump"].dump(run)
+        run.reap_dumped()
+        top = user_tmpdir(OTHER)
+        theirs = top / "theirs"
+        shutil.copytree(run.imgdir, theirs)  # keeps modes; owners below
+        os.chown(theirs, OTHER, OTHER)
+        for f in theirs.iterdir():
+            os.chown(f, USER, USER)
+            f.chmod(0o644)
+        r = amber_as(OTHER, ["restore", "-D", theirs, "-d", "-v4", "-o", top / "r.log"], top)
+        shutil.rmtree(top)
+        assert r.returncode != 0
+        assert f"owned by uid {USER}, not by the caller (uid {OTHER})" in r.stderr, r.stderr
+        # USER's own restore of its images still works
+        MODES["dump"].restore(run)
+        run.set_root(int(read_text(run.imgdir / "restore.pid")))
+        stop(run)
+
+    guarded(run, body)
+
+
+def test_unprivileged_seccomp_refused():
+    """A task under seccomp (strict mode, as an ordinary user may set it)
+    needs PTRACE_O_SUSPEND_SECCOMP, i.e. CAP_SYS_ADMIN: the dump is refused
+    with that reason and the task runs on, untraced."""
+    tmp = user_tmpdir(USER)
+    code = ("import ctypes, os; ctypes.CDLL(None).prctl(22, 1, 0, 0, 0); "
+            "os.write(1, b'in'); os.read(0, 1)")
+    p = subprocess.Popen(as_user(USER, ["/usr/bin/python3", "-c", code], caps=False),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.read(2) == b"in"
+        assert "Seccomp:\t1" in read_text(f"/proc/{p.pid}/status")
+        r = amber_as(USER, ["dump", "-t", p.pid, "-D", tmp / "img"], tmp)
+        assert r.returncode != 0
+        assert "needs CAP_SYS_ADMIN" in r.stderr, r.stderr
+        status = read_text(f"/proc/{p.pid}/status")
+        assert "TracerPid:\t0" in status and "State:\tS" in status, status
+        assert p.poll() is None  # (strict mode can't even exit_group: it is killed below)
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(tmp)
