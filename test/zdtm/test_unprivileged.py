@@ -23,7 +23,7 @@ import pytest
 
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, Run, amber_path, guarded, read_text,
-                         sanitizer_env, tree_pids)
+                         sanitizer_env, tree_pids, wait_until)
 
 STATIC = Path(__file__).resolve().parent / "static"
 USER, OTHER = 61234, 61235
@@ -198,6 +198,37 @@ def test_unprivileged_seccomp_refused():
         status = read_text(f"/proc/{p.pid}/status")
         assert "TracerPid:\t0" in status and "State:\tS" in status, status
         assert p.poll() is None  # (strict mode can't even exit_group: it is killed below)
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(tmp)
+
+
+def test_unprivileged_tcp_refused():
+    """A TCP connection needs CAP_NET_ADMIN twice over: for the network
+    lock and for TCP_REPAIR. Each refusal names it; the task runs on.
+    (Its stdio is /dev/null: a pipe or an unlinked file of root's could
+    not be reopened by the user.)"""
+    tmp = user_tmpdir(USER)
+    ready, go = tmp / "ready", tmp / "go"
+    code = ("import socket, os, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); "
+            "s.listen(1); c = socket.create_connection(s.getsockname()); a, _ = s.accept(); "
+            f"open('{ready}', 'w').close()\n"
+            f"while not os.path.exists('{go}'): time.sleep(0.01)")
+    p = subprocess.Popen(as_user(USER, ["/usr/bin/python3", "-c", code], caps=False),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_until(ready.exists, timeout=30)
+        for extra, why in (([], "locking the network needs CAP_NET_ADMIN"),
+                           (["--network-lock", "skip", "--tcp-established"],
+                            "TCP_REPAIR (needs CAP_NET_ADMIN)")):
+            r = amber_as(USER, ["dump", "-t", p.pid, "-D", tmp / "img", *extra], tmp)
+            assert r.returncode != 0
+            assert why in r.stderr, r.stderr
+            assert "TracerPid:\t0" in read_text(f"/proc/{p.pid}/status")
+        go.touch()
+        assert p.wait(timeout=10) == 0
     finally:
         p.kill()
         p.wait()
