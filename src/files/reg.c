@@ -150,8 +150,11 @@ int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_
 	snprintf(proc_path, sizeof(proc_path), "/proc/%d/%s", pid, map_files_name);
 	n = readlink(proc_path, link, sizeof(link) - 1);
 	if (n < 0 || stat(proc_path, &st)) {
-		pr_perror("pid %d: can't read %s", pid, proc_path);
-		return -errno;
+		int err = errno;
+
+		pr_err("pid %d: can't read %s: %s%s\n", pid, proc_path, strerror(err),
+		       err == EPERM ? " (map_files needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)" : "");
+		return -err;
 	}
 	link[n] = '\0';
 	for (int i = 0; i < fd->nr_paths; i++) {

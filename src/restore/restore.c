@@ -439,8 +439,12 @@ static int run_tree(struct rst_ctx *rc)
 		rst_task_run(rc, root);
 	}
 	if (pid < 0) {
-		pr_perror("clone3 of root pid %d", root->pid);
-		return -errno;
+		int err = errno;
+
+		pr_err("clone3 of root pid %d: %s%s\n", root->pid, strerror(err),
+		       err == EPERM ? " (a chosen pid needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN "
+				      "over the pid namespace)" : "");
+		return -err;
 	}
 	if (pid_map_add(&rc->pids, pid, root->pid)) {
 		kill(pid, SIGKILL);

@@ -233,3 +233,30 @@ def test_unprivileged_tcp_refused():
         p.kill()
         p.wait()
         shutil.rmtree(tmp)
+
+
+def test_without_capability_refused():
+    """Without CAP_CHECKPOINT_RESTORE: the dump of a file mapping is refused
+    at map_files, the restore at clone3 with a chosen pid; each names the
+    capability, the tree runs on after the dump and nothing is left after
+    the restore."""
+    run = UserRun("file_map_private", MODES["dump"], USER)
+
+    def body():
+        start_as(run, "file_map_private")
+        r = amber_as(USER, ["dump", "-t", run.pid, "-D", run.imgdir], run.imgdir, caps=False)
+        assert r.returncode != 0
+        assert "map_files needs CAP_CHECKPOINT_RESTORE" in r.stderr, r.stderr
+        assert read_text(f"/proc/{run.pid}/status").count("TracerPid:\t0") == 1
+        MODES["dump"].dump(run)  # with the capability
+        run.reap_dumped()
+        pid = run.pid
+        r = amber_as(USER, ["restore", "-D", run.imgdir, "-d"], run.imgdir, caps=False)
+        assert r.returncode != 0
+        assert "a chosen pid needs CAP_CHECKPOINT_RESTORE" in r.stderr, r.stderr
+        assert not Path(f"/proc/{pid}").exists()
+        MODES["dump"].restore(run)
+        run.set_root(int(read_text(run.imgdir / "restore.pid")))
+        stop(run)
+
+    guarded(run, body)
