@@ -33,6 +33,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
+		CLI_UNPRIV_LONG_OPT,
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);

@@ -120,6 +120,28 @@ def amber_as(uid, args, cwd, caps=True):
                           env=sanitizer_env(cwd), timeout=120)
 
 
+def test_unprivileged_flag():
+    """CRIU's --unprivileged is accepted by dump and restore (with the
+    capability it changes nothing: amber checks each step anyway)."""
+    run = UserRun("pipe_inflight", MODES["dump"], USER)
+
+    def body():
+        start_as(run, "pipe_inflight")
+        before = run.snapshot()
+        r = amber_as(USER, ["dump", "-t", run.pid, "-D", run.imgdir, "--unprivileged"],
+                     run.imgdir)
+        assert r.returncode == 0, r.stderr
+        run.reap_dumped()
+        r = amber_as(USER, ["restore", "-D", run.imgdir, "-d", "--unprivileged",
+                            "--pidfile", "restore.pid"], run.imgdir)
+        assert r.returncode == 0, r.stderr
+        run.set_root(int(read_text(run.imgdir / "restore.pid")))
+        assert run.snapshot() == before
+        stop(run)
+
+    guarded(run, body)
+
+
 def test_unprivileged_lazy():
     """Lazy pages need a userfaultfd for kernel faults too: with
     vm.unprivileged_userfaultfd=0 the restore must say so; else it runs."""
@@ -236,14 +258,19 @@ def test_unprivileged_tcp_refused():
 
 
 def test_without_capability_refused():
-    """Without CAP_CHECKPOINT_RESTORE: the dump of a file mapping is refused
-    at map_files, the restore at clone3 with a chosen pid; each names the
+    """Without CAP_CHECKPOINT_RESTORE: --unprivileged (CRIU's) refuses at
+    once; without it, the dump of a file mapping is refused at map_files, the restore at clone3 with a chosen pid; each names the
     capability, the tree runs on after the dump and nothing is left after
     the restore."""
     run = UserRun("file_map_private", MODES["dump"], USER)
 
     def body():
         start_as(run, "file_map_private")
+        for verb in (["dump", "-t", run.pid], ["restore", "-d"]):
+            r = amber_as(USER, [*verb, "-D", run.imgdir, "--unprivileged"], run.imgdir,
+                         caps=False)
+            assert r.returncode != 0
+            assert "--unprivileged needs CAP_CHECKPOINT_RESTORE" in r.stderr, r.stderr
         r = amber_as(USER, ["dump", "-t", run.pid, "-D", run.imgdir], run.imgdir, caps=False)
         assert r.returncode != 0
         assert "map_files needs CAP_CHECKPOINT_RESTORE" in r.stderr, r.stderr
