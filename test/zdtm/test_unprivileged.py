@@ -27,7 +27,10 @@ from zdtm_runner import (MODES, Run, amber_path, guarded, read_text,
 
 STATIC = Path(__file__).resolve().parent / "static"
 USER, OTHER = 61234, 61235
-TESTS = ["anon_1m", "pipe_inflight", "file_offset", "threads_2", "unlinked_file", "file_map_private", "memfd", "unix_stream", "fork_tree", "pgid_session", "sigpending", "posix_timers", "file_map_shared", "anon_shared", "heap", "itimers", "epoll"]
+TESTS = ["anon_1m", "pipe_inflight", "file_offset", "threads_2", "unlinked_file",
+         "file_map_private", "memfd", "unix_stream", "fork_tree", "pgid_session",
+         "sigpending", "posix_timers", "file_map_shared", "anon_shared", "heap", "itimers",
+         "epoll"]
 
 
 def as_user(uid, cmd, caps=True, extra=()):
