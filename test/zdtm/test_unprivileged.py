@@ -294,9 +294,10 @@ def test_unprivileged_tcp_refused():
 
 def test_without_capability_refused():
     """Without CAP_CHECKPOINT_RESTORE: --unprivileged (CRIU's) refuses at
-    once; without it, the dump of a file mapping is refused at map_files, the restore at clone3 with a chosen pid; each names the
-    capability, the tree runs on after the dump and nothing is left after
-    the restore."""
+    once; without the flag, the dump of a file mapping is refused at
+    map_files and the restore at clone3 with a chosen pid, each naming the
+    capability; the tree runs on after the dump, nothing is left after the
+    restore."""
     run = UserRun("file_map_private", MODES["dump"], USER)
 
     def body():
