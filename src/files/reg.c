@@ -58,6 +58,13 @@ static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_p
 
 	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
 	buf = malloc(COPY_CHUNK);
+	if (fd < 0 && errno == EACCES) {
+		/* An unprivileged dump of a file it inherited from root, say. */
+		pr_err("can't read unlinked file %s: it is uid %u's, mode %o, and the caller is "
+		       "uid %u\n", proc_path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777),
+		       (unsigned)geteuid());
+		return -EACCES;
+	}
 	if (fd < 0 || !buf) {
 		pr_perror("can't read unlinked file %s", proc_path);
 		return fd < 0 ? -errno : -ENOMEM;

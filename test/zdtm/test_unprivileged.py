@@ -323,3 +323,37 @@ def test_without_capability_refused():
         stop(run)
 
     guarded(run, body)
+
+
+@pytest.mark.parametrize("what", ["pipe", "unlinked"])
+def test_roots_file_refused(what):
+    """A task of the user's holding a pipe root made (its stdin here) or an
+    unlinked file of root's: the user can't reopen it through /proc, and
+    the dump is refused naming its owner; the task runs on."""
+    tmp = user_tmpdir(USER)
+    ready, go = tmp / "ready", tmp / "go"
+    code = (f"import os, time; open('{ready}', 'w').close()\n"
+            f"while not os.path.exists('{go}'): time.sleep(0.01)")
+    held = None
+    if what == "unlinked":
+        held = open(tmp / "roots", "w+")
+        os.chmod(held.name, 0o600)
+        os.unlink(held.name)
+    p = subprocess.Popen(as_user(USER, ["/usr/bin/python3", "-c", code], caps=False),
+                         stdin=subprocess.PIPE if what == "pipe" else held,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        assert wait_until(ready.exists, timeout=30)
+        r = amber_as(USER, ["dump", "-t", p.pid, "-D", tmp / "img"], tmp)
+        assert r.returncode != 0
+        assert "it is uid 0's" in r.stderr and f"caller is uid {USER}" in r.stderr, r.stderr
+        assert "TracerPid:\t0" in read_text(f"/proc/{p.pid}/status")
+        go.touch()
+        assert p.wait(timeout=10) == 0
+    finally:
+        p.kill()
+        p.wait()
+        if held:
+            held.close()
+        shutil.rmtree(tmp)
