@@ -17,8 +17,17 @@
  *
  * Input: u8 template (sorted by name) | u8 file (of that template, sorted,
  * pages files and amber.sums excepted) | the file's new contents.
+ *
+ * Entry mode, the template byte's top bit set: the input after the file
+ * byte is u8 k | one message, which replaces the k-th length-framed entry
+ * of the template's file (its magics and the other entries kept, the
+ * frame's length made right), so that mutations reach each type's own
+ * checks instead of breaking the framing. A file whose entries can't be
+ * walked (raw payloads between them) takes the message as a new entry at
+ * the end.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +119,54 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * @name's template bytes (in @dirfd) with entry @k's message replaced by
+ * @msg, framed: into @out (malloc'ed), its length returned.
+ */
+static size_t reframe(int dirfd, const char *name, unsigned k, const uint8_t *msg, size_t mlen,
+		      uint8_t **out)
+{
+	/* Every image opens with two magics; inventory.img with one. */
+	size_t hdr = strcmp(name, "inventory.img") ? 8 : 4, pos, at, len = 0, end;
+	bool found = false;
+	static uint8_t orig[1 << 16];
+	uint8_t *o;
+	ssize_t n;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, orig, sizeof(orig));
+	if (fd >= 0)
+		close(fd);
+	if (n < (ssize_t)hdr)
+		n = hdr, memset(orig, 0, hdr);
+	/* Walk to entry k; stop at the end or at framing that doesn't fit. */
+	for (pos = hdr; pos + 4 <= (size_t)n; pos += 4 + len) {
+		uint32_t l;
+
+		memcpy(&l, orig + pos, 4);
+		len = l;
+		if (len > (size_t)n - pos - 4)
+			break;
+		if (!k--) {
+			found = true;
+			break;
+		}
+	}
+	/* Not there: the message goes in where the walk stopped, the rest kept. */
+	at = pos < (size_t)n ? pos : (size_t)n;
+	end = found ? at + 4 + len : at;
+	o = malloc(at + 4 + mlen + (n - end));
+	if (!o)
+		abort();
+	memcpy(o, orig, at);
+	memcpy(o + at, &(uint32_t){ (uint32_t)mlen }, 4);
+	memcpy(o + at + 4, msg, mlen);
+	memcpy(o + at + 4 + mlen, orig + end, n - end);
+	*out = o;
+	return at + 4 + mlen + (n - end);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* The options the templates were dumped with: the checks behind them run. */
@@ -118,20 +175,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
 	const struct tmpl *t;
 	const char *name;
+	uint8_t *buf = NULL;
+	size_t len;
 	int fd;
 
 	fz_fds_begin();
 
-	if (size < 2)
+	if (size < 2 || ((data[0] & 0x80) && size < 3))
 		return 0;
-	t = &tmpls[data[0] % nr_tmpls];
+	t = &tmpls[(data[0] & 0x7f) % nr_tmpls];
 	name = t->files[data[1] % t->nr_files];
 	rc.dirfd = fz_fresh_dir();
 	fz_unpack(rc.dirfd, t->data, t->size);
+	if (data[0] & 0x80)
+		len = reframe(rc.dirfd, name, data[2], data + 3, size - 3, &buf);
+	else
+		len = size - 2;
 	fd = openat(rc.dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, data + 2, size - 2) != (ssize_t)(size - 2))
+	if (fd < 0 || write(fd, buf ?: data + 2, len) != (ssize_t)len)
 		abort();
 	close(fd);
+	free(buf);
 	img_sums_write(rc.dirfd);
 	if (!rst_load(&rc))
 		files_max_fd(&rc.files);

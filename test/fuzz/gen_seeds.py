@@ -197,6 +197,21 @@ def files_seeds(corpus, tdir):
         names = sorted(n for n in files if not n.startswith("pages-") and n != "amber.sums")
         for i, n in enumerate(names):
             put(corpus, "files", f"{p[:-5]}-{n}", bytes([t, i]) + files[n])
+            # entry mode: each of the first entries' messages on its own
+            for k, msg in enumerate(entries(n, files[n])[:4]):
+                put(corpus, "files", f"{p[:-5]}-{n}-e{k}", bytes([t | 0x80, i, k]) + msg)
+
+
+def entries(name, data):
+    """The length-framed messages of an image, as fuzz_files walks them."""
+    pos, out = (4 if name == "inventory.img" else 8), []
+    while pos + 4 <= len(data):
+        (ln,) = struct.unpack_from("<I", data, pos)
+        if ln > len(data) - pos - 4:
+            break
+        out.append(data[pos + 4:pos + 4 + ln])
+        pos += 4 + ln
+    return out
 
 
 def main():
