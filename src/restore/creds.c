@@ -10,10 +10,12 @@
 #include "base/proc.h"
 #include "restore/creds.h"
 #include "restore/restore.h"
+#include "restore/seccomp.h"
 
 #define CAP_SETGID_BIT (1ULL << 6)
 #define CAP_SETUID_BIT (1ULL << 7)
 #define CAP_SETPCAP_BIT (1ULL << 8)
+#define CAP_SYS_ADMIN_BIT (1ULL << 21)
 
 static struct proc_status self;
 static bool self_read;
@@ -52,6 +54,9 @@ static int check_one(pid_t tid, const CredsEntry *ce, const struct proc_status *
 	uint64_t prm = cap64(ce->cap_prm, ce->n_cap_prm), bnd = cap64(ce->cap_bnd, ce->n_cap_bnd);
 	uint64_t more = (prm | cap64(ce->cap_eff, ce->n_cap_eff)) & ~s->cap_prm;
 
+	/* capset() takes inheritable ones from the old inheritable or permitted set. */
+	more |= cap64(ce->cap_inh, ce->n_cap_inh) & ~(s->cap_inh | s->cap_prm);
+
 	if (!rst_creds_ids_ours(ce) &&
 	    (s->cap_eff & (CAP_SETUID_BIT | CAP_SETGID_BIT)) != (CAP_SETUID_BIT | CAP_SETGID_BIT)) {
 		pr_err("thread %d ran as uid %u gid %u (%zu groups), the caller is uid %u gid %u "
@@ -80,6 +85,12 @@ int rst_check_creds(struct rst_ctx *rc)
 	if (!s) {
 		pr_err("can't read the caller's credentials\n");
 		return -EIO;
+	}
+	/* Said here, before the root is forked and fails to be traced. */
+	if (rst_has_seccomp(rc) && !(s->cap_eff & CAP_SYS_ADMIN_BIT)) {
+		pr_err("the tree is under seccomp: restoring it traces it with "
+		       "PTRACE_O_SUSPEND_SECCOMP, which needs CAP_SYS_ADMIN\n");
+		return -EPERM;
 	}
 	for (int k = 0; k < rc->nr_tasks; k++) {
 		struct rst_task *t = &rc->tasks[k];

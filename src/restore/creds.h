@@ -12,6 +12,8 @@
  *   other ids                     needs CAP_SETUID and CAP_SETGID
  *   caps beyond our permitted     never possible (capset can't raise them)
  *   a smaller bounding set        needs CAP_SETPCAP
+ *   a thread under seccomp        needs CAP_SYS_ADMIN (the tree is traced
+ *                                 with PTRACE_O_SUSPEND_SECCOMP)
  *
  * Checked before any task exists, so a refusal names what is missing
  * instead of a task dying in the restorer.

@@ -357,3 +357,33 @@ def test_roots_file_refused(what):
         if held:
             held.close()
         shutil.rmtree(tmp)
+
+
+def test_seccomp_restore_refused():
+    """A tree of the user's under seccomp, dumped by root and handed to the
+    user: the user's restore is refused before any task exists, naming
+    CAP_SYS_ADMIN (PTRACE_O_SUSPEND_SECCOMP)."""
+    tmp = user_tmpdir(USER)
+    img = tmp / "img"
+    code = "import ctypes, os; ctypes.CDLL(None).prctl(22, 1, 0, 0, 0); os.read(0, 1)"
+    p = subprocess.Popen(as_user(USER, ["/usr/bin/python3", "-c", code], caps=False),
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_until(lambda: "Seccomp:\t1" in read_text(f"/proc/{p.pid}/status"),
+                          timeout=30)
+        pid = p.pid
+        r = subprocess.run([amber_path(), "dump", "-t", str(pid), "-D", str(img)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        p.wait(timeout=10)  # killed by the dump
+        for f in [img, *img.iterdir()]:
+            os.chown(f, USER, USER)
+        r = amber_as(USER, ["restore", "-D", img, "-d"], tmp)
+        assert r.returncode != 0
+        assert "under seccomp" in r.stderr and "needs CAP_SYS_ADMIN" in r.stderr, r.stderr
+        assert "clone3" not in r.stderr and not Path(f"/proc/{pid}").exists()
+    finally:
+        p.kill()
+        p.wait()
+        shutil.rmtree(tmp)
