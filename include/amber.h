@@ -230,6 +230,8 @@ struct amber_page_server_opts {
 	/* Called once the server listens, with the port it got (may be NULL). */
 	void (*listening)(void *arg, const char *address, int port);
 	void *listening_arg;
+	/* Connections open at once, the served one included; 0: 8. Past it: reset. */
+	int max_connections;
 };
 
 /* Runs until one session completes. */

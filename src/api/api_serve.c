@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "kexec/kexec.h"
 #include "lazy/lazy.h"
+#include "pageserver/gate.h"
 #include "pageserver/server.h"
 
 int amber_lazy_pages(const struct amber_lazy_opts *user)
@@ -65,6 +66,11 @@ int amber_page_server(const struct amber_page_server_opts *user)
 		       "--lazy-pages\n");
 		return -EINVAL;
 	}
+	if (o.max_connections < 0 || o.max_connections > PS_MAX_CONNECTIONS_LIMIT) {
+		pr_err("max_connections %d out of range (1..%d, 0: the default)\n",
+		       o.max_connections, PS_MAX_CONNECTIONS_LIMIT);
+		return -EINVAL;
+	}
 	p = (struct ps_server_opts){
 		.address = o.ps.address,
 		.port = o.ps.port,
@@ -72,6 +78,7 @@ int amber_page_server(const struct amber_page_server_opts *user)
 		.prev_dir = o.prev_images_dir,
 		.lazy = o.lazy_pages,
 		.timeout = o.timeout,
+		.max_connections = o.max_connections,
 		.listening = o.listening,
 		.listening_arg = o.listening_arg,
 	};

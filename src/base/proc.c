@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/proc.h"
@@ -193,6 +194,15 @@ static bool is_maps_line(const char *line)
 	while (isxdigit((unsigned char)*p))
 		p++;
 	return p != line && *p == '-';
+}
+
+bool proc_self_has_cap(int cap)
+{
+	struct proc_status st = { 0 };
+
+	if (proc_parse_status(getpid(), getpid(), &st))
+		return false;
+	return st.cap_eff & (1ULL << cap);
 }
 
 int proc_parse_smaps(pid_t pid, struct proc_vma **vmas)

@@ -51,30 +51,67 @@ int remote_syscall(struct remote *r, long nr, long *ret, unsigned long a1, unsig
 
 /*
  * Frees the compel handle; registers were already put back after each
- * syscall. compel_cure_local() frees neither the register buffer nor the
- * socket compel_prepare() made for the handle: free them here, or every
- * thread we touch leaks both (LeakSanitizer reports it).
+ * syscall. Our prepare() gives it neither a register buffer nor a socket.
  */
 static void cure(struct remote *r)
 {
-	struct infect_ctx *ictx = compel_infect_ctx(r->ctl);
-	void *regs = ictx->regs_arg;
-	int sock = ictx->sock;
-
 	if (compel_cure_local(r->ctl))
 		pr_warn("compel cure of %d failed\n", r->tid);
-	free(regs);
-	if (sock >= 0)
-		close(sock);
 	r->ctl = NULL;
 }
 
+/*
+ * The first executable mapping of @tid: where compel puts the syscall
+ * instruction it runs (and puts the code back after), as compel_prepare()
+ * chooses it.
+ */
+static unsigned long exec_area(pid_t tid)
+{
+	unsigned long start = 0, end, ret = 0;
+	char path[64], line[512], perms[8];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3 && perms[2] == 'x' &&
+		    end - start >= 64) {
+			ret = start;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+/*
+ * Only compel's remote syscalls are used, so the bare handle of
+ * compel_prepare_noctx() and where to put the syscall are enough.
+ * compel_prepare() would also make the parasite's socket inside the
+ * task's network namespace with setns(), which needs CAP_SYS_ADMIN even
+ * for our own namespace: an unprivileged dump could never start.
+ */
 static struct parasite_ctl *prepare(pid_t tid)
 {
-	struct parasite_ctl *ctl = compel_prepare(tid);
+	struct parasite_ctl *ctl = compel_prepare_noctx(tid);
+	struct infect_ctx *ictx;
 
-	if (!ctl)
+	if (!ctl) {
 		pr_err("compel can't prepare thread %d\n", tid);
+		return NULL;
+	}
+	ictx = compel_infect_ctx(ctl);
+	ictx->sock = -1;
+	ictx->task_size = compel_task_size();
+	ictx->syscall_ip = exec_area(tid);
+	if (!ictx->syscall_ip) {
+		pr_err("thread %d has no executable mapping to run syscalls from\n", tid);
+		if (compel_cure_local(ctl))
+			pr_warn("compel cure of %d failed\n", tid);
+		return NULL;
+	}
 	return ctl;
 }
 

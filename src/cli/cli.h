@@ -28,6 +28,7 @@
 struct cli_common {
 	int verbosity;
 	const char *log_file;
+	bool unprivileged; /* --unprivileged (CRIU's): checked by cli_log_open() */
 };
 
 /* Long options of page-server security (and their values). */
@@ -54,6 +55,7 @@ enum {
 	OPT_CGROUP_ROOT,
 	OPT_FREEZE_CGROUP,
 	OPT_EMPTY_NS,
+	OPT_UNPRIVILEGED,
 };
 
 /* Containers: CRIU's options for a tree in its own mounts and cgroups. */
@@ -81,6 +83,13 @@ struct cli_container {
  */
 int cli_container_opt(const char *verb, int c, struct cli_container *ct);
 
+/*
+ * CRIU's --unprivileged. amber needs no flag to run without root: each step
+ * checks what it needs. Given, it refuses at once a caller holding neither
+ * CAP_CHECKPOINT_RESTORE nor CAP_SYS_ADMIN, instead of failing half-way.
+ */
+#define CLI_UNPRIV_LONG_OPT { "unprivileged", no_argument, 0, OPT_UNPRIVILEGED }
+
 #define CLI_SEC_LONG_OPTS                                        \
 	{ "token-file", required_argument, 0, OPT_TOKEN },      \
 	{ "tls", no_argument, 0, OPT_TLS },                     \
@@ -89,7 +98,7 @@ int cli_container_opt(const char *verb, int c, struct cli_container *ct);
 	{ "tls-cacert", required_argument, 0, OPT_TLS_CACERT }, \
 	{ "tls-no-cn-verify", no_argument, 0, OPT_TLS_NO_CN }
 
-/* -v[N], -v N and -o LOG; true if @c was one of them. */
+/* -v[N], -v N, -o LOG and --unprivileged; true if @c was one of them. */
 bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv);
 /* --address, --port and the security options; true if @c was one. */
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep);

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* What the verbs share: -v/-o, page-server endpoints, exit statuses. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -24,6 +28,9 @@ bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv)
 		return true;
 	case 'o':
 		co->log_file = optarg;
+		return true;
+	case OPT_UNPRIVILEGED:
+		co->unprivileged = true;
 		return true;
 	}
 	return false;
@@ -68,10 +75,29 @@ bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
 	return false;
 }
 
+static bool may_checkpoint(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &hdr, d))
+		return false;
+	eff = (uint64_t)d[1].effective << 32 | d[0].effective;
+	return eff & (1ULL << CAP_CHECKPOINT_RESTORE | 1ULL << CAP_SYS_ADMIN);
+}
+
 bool cli_log_open(const struct cli_common *co)
 {
-	int ret = amber_log_open(co->log_file, co->verbosity, AMBER_LOG_ERRORS_TO_STDERR);
+	int ret;
 
+	if (co->unprivileged && !may_checkpoint()) {
+		fprintf(stderr, "amber: --unprivileged needs CAP_CHECKPOINT_RESTORE in the effective "
+				"set (setpriv --inh-caps=+checkpoint_restore "
+				"--ambient-caps=+checkpoint_restore, or a file capability)\n");
+		return false;
+	}
+	ret = amber_log_open(co->log_file, co->verbosity, AMBER_LOG_ERRORS_TO_STDERR);
 	if (ret)
 		fprintf(stderr, "amber: can't open log %s: %s\n", co->log_file, strerror(-ret));
 	return !ret;

@@ -24,6 +24,7 @@ static const struct option dump_long_opts[] = {
 	{ "address", required_argument, 0, OPT_ADDRESS },
 	{ "port", required_argument, 0, OPT_PORT },
 	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
+	CLI_UNPRIV_LONG_OPT,
 	CLI_SEC_LONG_OPTS,
 	CLI_CONTAINER_LONG_OPTS,
 	{ 0 },

@@ -62,6 +62,7 @@ static void usage(FILE *f)
 		"                                  a page server: post-copy migration)\n"
 		"  page-server --port P [--address A] [-D DIR] [SECURITY]\n"
 		"              [--prev-images-dir REL | --lazy-pages] [--timeout SECONDS]\n"
+		"              [--max-connections N]\n"
 		"                                  receive a dump's pages into DIR (with the\n"
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"

@@ -20,6 +20,7 @@ static void announce(void *arg, const char *address, int port)
 }
 
 #define OPT_PS_TIMEOUT 0x200
+#define OPT_PS_MAX_CONN 0x201
 
 int cli_page_server(int argc, char **argv, struct cli_common *co)
 {
@@ -30,6 +31,7 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 		{ "lazy-pages", no_argument, 0, OPT_LAZY },
 		{ "prev-images-dir", required_argument, 0, 'P' },
 		{ "timeout", required_argument, 0, OPT_PS_TIMEOUT },
+		{ "max-connections", required_argument, 0, OPT_PS_MAX_CONN },
 		CLI_SEC_LONG_OPTS,
 		{ 0 },
 	};
@@ -56,6 +58,15 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 			if (!*optarg || *end || v < 1 || v > 86400)
 				return cli_usage("page-server", "--timeout wants 1..86400 seconds");
 			o.timeout = (int)v;
+			break;
+		}
+		case OPT_PS_MAX_CONN: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || v < 1 || v > 1024)
+				return cli_usage("page-server", "--max-connections wants 1..1024");
+			o.max_connections = (int)v;
 			break;
 		}
 		default:

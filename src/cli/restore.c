@@ -38,6 +38,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "pkram", required_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
 		CLI_CONTAINER_LONG_OPTS,
+		CLI_UNPRIV_LONG_OPT,
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);

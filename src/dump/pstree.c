@@ -82,13 +82,39 @@ static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 }
 
 /*
+ * A thread's seccomp filters must not see compel's remote syscalls, but
+ * PTRACE_O_SUSPEND_SECCOMP needs CAP_SYS_ADMIN: ask for it only for a
+ * thread under seccomp (as CRIU does), so that an unprivileged dump of a
+ * tree without seccomp can seize at all.
+ */
+static int suspend_seccomp(pid_t tid)
+{
+	struct proc_status st = { 0 };
+
+	if (proc_parse_status(tid, tid, &st))
+		return -ESRCH;
+	if (!st.seccomp)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
+		int err = errno;
+
+		pr_perror("thread %d is under seccomp (mode %d): suspending its filters%s", tid,
+			  st.seccomp, err == EPERM ? " needs CAP_SYS_ADMIN" : "");
+		return -err;
+	}
+	return 0;
+}
+
+/*
  * With the tree's cgroup frozen (@defer), the interrupt's stop comes only
- * once it is thawed: pstree_freeze() waits for it then.
+ * once it is thawed: pstree_freeze() waits for it then, and suspends the
+ * thread's seccomp there.
  */
 static int seize_thread(pid_t tid, int *stop_sig, bool defer)
 {
-	/* Its seccomp filters must not see compel's remote syscalls. */
-	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
+	int ret;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
 		pr_perror("can't seize thread %d", tid);
 		return -errno;
 	}
@@ -97,7 +123,13 @@ static int seize_thread(pid_t tid, int *stop_sig, bool defer)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -errno;
 	}
-	return defer ? 0 : wait_interrupt_stop(tid, stop_sig);
+	if (defer)
+		return 0;
+	ret = wait_interrupt_stop(tid, stop_sig);
+	/* Stopped: it can't install a filter behind our check any more. */
+	if (!ret && (ret = suspend_seccomp(tid)))
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+	return ret;
 }
 
 static bool task_has_thread(struct dump_task *t, pid_t tid)
@@ -281,6 +313,8 @@ static int wait_deferred_stops(struct dump_ctx *dc)
 			if (!t->threads[j].seized)
 				continue;
 			r = wait_interrupt_stop(t->threads[j].tid, &stop_sig);
+			if (!r)
+				r = suspend_seccomp(t->threads[j].tid);
 			if (!r && t->threads[j].tid == t->pid && t->stop_sig)
 				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
 			/* Every one waited for, failed or not: pstree_release() needs them stopped. */

@@ -58,8 +58,16 @@ static int peek_pipe(const char *proc_path, int *size, uint8_t **data, int *len)
 	/* A new read+write description of the same pipe: never blocks. */
 	rfd = open(proc_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (rfd < 0) {
-		pr_perror("can't reopen pipe %s", proc_path);
-		return -errno;
+		struct stat st;
+		int err = errno;
+
+		/* A pipe inode is its creator's, 0600: one made by root before a setuid, say. */
+		if (err == EACCES && !stat(proc_path, &st))
+			pr_err("can't reopen pipe %s: it is uid %u's and the caller is uid %u\n",
+			       proc_path, (unsigned)st.st_uid, (unsigned)geteuid());
+		else
+			pr_err("can't reopen pipe %s: %s\n", proc_path, strerror(err));
+		return -err;
 	}
 	*size = fcntl(rfd, F_GETPIPE_SZ);
 	if (*size < 0 || ioctl(rfd, FIONREAD, &avail)) {

@@ -58,6 +58,13 @@ static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_p
 
 	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
 	buf = malloc(COPY_CHUNK);
+	if (fd < 0 && errno == EACCES) {
+		/* An unprivileged dump of a file it inherited from root, say. */
+		pr_err("can't read unlinked file %s: it is uid %u's, mode %o, and the caller is "
+		       "uid %u\n", proc_path, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777),
+		       (unsigned)geteuid());
+		return -EACCES;
+	}
 	if (fd < 0 || !buf) {
 		pr_perror("can't read unlinked file %s", proc_path);
 		return fd < 0 ? -errno : -ENOMEM;
@@ -150,8 +157,11 @@ int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_
 	snprintf(proc_path, sizeof(proc_path), "/proc/%d/%s", pid, map_files_name);
 	n = readlink(proc_path, link, sizeof(link) - 1);
 	if (n < 0 || stat(proc_path, &st)) {
-		pr_perror("pid %d: can't read %s", pid, proc_path);
-		return -errno;
+		int err = errno;
+
+		pr_err("pid %d: can't read %s: %s%s\n", pid, proc_path, strerror(err),
+		       err == EPERM ? " (map_files needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN)" : "");
+		return -err;
 	}
 	link[n] = '\0';
 	for (int i = 0; i < fd->nr_paths; i++) {

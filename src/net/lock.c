@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "image/image.h"
 #include "inventory.pb-c.h"
@@ -203,6 +205,13 @@ int netlock_lock(struct netlock *nl, int dirfd, enum netlock_method method, cons
 	if (!nl->nr_conns) {
 		pr_info("network lock: no TCP connection in the tree (%.3f ms)\n", ms_since(&t0));
 		return 0;
+	}
+	/* Say so before nft or iptables-restore fails with their own words. */
+	if (!proc_self_has_cap(CAP_NET_ADMIN)) {
+		pr_err("%zu TCP connection(s) in the tree: locking the network needs CAP_NET_ADMIN, "
+		       "which the caller lacks (--network-lock skip leaves them unlocked)\n",
+		       nl->nr_conns);
+		return -EPERM;
 	}
 	ret = netlock_ids(nl);
 	if (ret)

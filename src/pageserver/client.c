@@ -20,6 +20,7 @@ struct ps_client *ps_client_connect(const struct ps_client_opts *o)
 {
 	struct ps_client_opts opts = {0};
 	struct ps_sec sec = {0};
+	struct ps_conn conn;
 	struct ps_client *c;
 	int ret;
 
@@ -35,24 +36,35 @@ struct ps_client *ps_client_connect(const struct ps_client_opts *o)
 	sec.tls_cert = opts.tls_cert;
 	sec.tls_key = opts.tls_key;
 	sec.tls_no_cn_verify = opts.tls_no_cn_verify;
-	c = xzalloc(sizeof(*c));
+	ret = ps_connect(opts.address, opts.port, &conn);
+	if (!ret) {
+		ret = ps_conn_client_secure(&conn, &sec, opts.address);
+		if (!ret)
+			ret = ps_conn_set_timeout(&conn, 0);
+		if (ret)
+			ps_conn_close(&conn);
+	}
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	c = ps_client_adopt(&conn);
+	if (!c) {
+		ps_conn_close(&conn);
+		errno = ENOMEM;
+	}
+	return c;
+}
+
+struct ps_client *ps_client_adopt(struct ps_conn *conn)
+{
+	struct ps_client *c = xzalloc(sizeof(*c));
+
 	if (!c) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = ps_connect(opts.address, opts.port, &c->c);
-	if (!ret) {
-		ret = ps_conn_client_secure(&c->c, &sec, opts.address);
-		if (!ret)
-			ret = ps_conn_set_timeout(&c->c, 0);
-		if (ret)
-			ps_conn_close(&c->c);
-	}
-	if (ret) {
-		free(c);
-		errno = -ret;
-		return NULL;
-	}
+	c->c = *conn;
 	return c;
 }
 

@@ -35,6 +35,12 @@ struct ps_client_opts {
 
 /* NULL on failure, errno set (EACCES: authentication refused). */
 struct ps_client *ps_client_connect(const struct ps_client_opts *o);
+/*
+ * A client over @conn, connected and secured already (ps_client_connect's
+ * second half; test/fuzz hands it a socketpair). Takes @conn over.
+ */
+struct ps_conn;
+struct ps_client *ps_client_adopt(struct ps_conn *conn);
 
 /*
  * Reads @nr_pages pages of task @pid from @vaddr (page-aligned) into @buf.

@@ -69,7 +69,7 @@ int ps_listen(const char *addr, int port, int *fd)
 	return 0;
 }
 
-static void conn_init(struct ps_conn *c, int fd, const struct sockaddr *sa)
+void ps_conn_init(struct ps_conn *c, int fd, const struct sockaddr *sa)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -87,23 +87,6 @@ static void conn_init(struct ps_conn *c, int fd, const struct sockaddr *sa)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-int ps_accept(int lfd, struct ps_conn *c)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd;
-
-	do
-		fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		pr_perror("accept");
-		return -errno;
-	}
-	conn_init(c, fd, (struct sockaddr *)&ss);
-	return 0;
-}
-
 int ps_connect(const char *addr, int port, struct ps_conn *c)
 {
 	struct addrinfo *res = resolve(addr, port, false), *ai;
@@ -116,7 +99,7 @@ int ps_connect(const char *addr, int port, struct ps_conn *c)
 		if (sk < 0)
 			continue;
 		if (!connect(sk, ai->ai_addr, ai->ai_addrlen)) {
-			conn_init(c, sk, ai->ai_addr);
+			ps_conn_init(c, sk, ai->ai_addr);
 			break;
 		}
 		err = -errno;

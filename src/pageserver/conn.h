@@ -57,8 +57,12 @@ static inline bool ps_sec_none(const struct ps_sec *s)
 
 /* A listening TCP socket on @addr (NULL: every address) and @port (0: any free one). */
 int ps_listen(const char *addr, int port, int *fd);
-/* Accepts one client into @c (plain; secure it with ps_conn_server_secure). */
-int ps_accept(int lfd, struct ps_conn *c);
+/*
+ * @c for the accepted socket @fd of the peer @sa (plain; secure it with
+ * ps_conn_server_secure). The page server accepts in pageserver/gate.c.
+ */
+struct sockaddr;
+void ps_conn_init(struct ps_conn *c, int fd, const struct sockaddr *sa);
 int ps_connect(const char *addr, int port, struct ps_conn *c);
 
 /* TLS handshake and/or token check, per @s. 0, or -EACCES and a log line. */

@@ -20,6 +20,7 @@
 #include "image/magic.h"
 #include "base/log.h"
 #include "mem/pagemap_chain.h"
+#include "pageserver/gate.h"
 #include "pageserver/server.h"
 #include "base/util.h"
 #include "mem/xfer.h"
@@ -357,6 +358,7 @@ int ps_server_run(const struct ps_server_opts *o)
 {
 	uint32_t pages_id = PS_PAGES_ID_BASE;
 	struct ps_lazy_images *li = NULL;
+	struct ps_gate *gate = NULL;
 	cleanup_close int lfd = -1, dirfd = -1;
 	int ret;
 
@@ -386,12 +388,16 @@ int ps_server_run(const struct ps_server_opts *o)
 	ret = ps_listen(o->address, o->port, &lfd);
 	if (ret)
 		goto out;
+	ret = ps_gate_open(lfd, o->max_connections ?: PS_DEFAULT_MAX_CONNECTIONS, &gate);
+	if (ret)
+		goto out;
 	announce(o, lfd);
 	for (;;) {
 		struct ps_conn c;
 
-		if (ps_accept(lfd, &c))
-			continue;
+		ret = ps_gate_take(gate, &c);
+		if (ret)
+			goto out;
 		pr_info("%s: connected\n", c.peer);
 		ret = ps_conn_server_secure(&c, &o->sec);
 		if (!ret)
@@ -399,6 +405,7 @@ int ps_server_run(const struct ps_server_opts *o)
 		if (!ret)
 			ret = o->lazy ? ps_lazy_serve(li, &c) : ps_recv_serve(&c, dirfd, &pages_id);
 		ps_conn_close(&c);
+		ps_gate_done(gate);
 		if (!ret)
 			break;
 		pr_warn("%s: session ended (%s); still listening\n", c.peer,
@@ -406,6 +413,7 @@ int ps_server_run(const struct ps_server_opts *o)
 	}
 	pr_info("session complete\n");
 out:
+	ps_gate_close(gate);
 	ps_lazy_close(li);
 	return ret;
 }

@@ -24,7 +24,9 @@
  *     request, or stalls is answered PS_IOV_ERR where the protocol allows,
  *     logged, and dropped; the server goes on listening.
  *
- * One client at a time: a page server feeds one dump or one restore.
+ * One client at a time: a page server feeds one dump or one restore. The
+ * others wait, at most max_connections open in all (pageserver/gate.h);
+ * past that a new connection is reset at once.
  */
 #include <stdbool.h>
 
@@ -37,6 +39,7 @@ struct ps_server_opts {
 	const char *prev_dir; /* receive: DIR/parent -> this (incremental dumps) */
 	bool lazy;
 	int timeout; /* seconds a connected client may stay silent; 0: default */
+	int max_connections; /* open at once, the served one included; 0: default */
 	struct ps_sec sec;
 	/* Called once listening, with the port (the CLI prints it). */
 	void (*listening)(void *arg, const char *address, int port);

@@ -20,6 +20,7 @@
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "restore/creds.h"
 #include "restore/restore.h"
 #include "restore/task.h"
 #include "restore/seccomp.h"
@@ -216,6 +217,7 @@ static void fill_creds(struct rst_creds *c, const CredsEntry *ce)
 	c->uid = ce->uid, c->euid = ce->euid, c->suid = ce->suid, c->fsuid = ce->fsuid;
 	c->gid = ce->gid, c->egid = ce->egid, c->sgid = ce->sgid, c->fsgid = ce->fsgid;
 	c->secbits = ce->secbits;
+	c->keep_ids = rst_creds_ids_ours(ce);
 	c->nr_groups = min(ce->n_groups, (size_t)64);
 	if (c->nr_groups) /* groups is NULL when there are none */
 		memcpy(c->groups, ce->groups, c->nr_groups * 4);

@@ -19,12 +19,14 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/userfaultfd.h>
 
 #include "lazy/lazy.h"
 #include "restore/lazy_proto.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "base/proc.h"
 #include "base/util.h"
 
 int lazy_socket_path(const char *dir, const char *path, struct sockaddr_un *sa)
@@ -204,12 +206,23 @@ int lazy_restore_connect(struct rst_ctx *rc)
 
 	fd = syscall(SYS_userfaultfd, O_CLOEXEC);
 	if (fd < 0) {
-		pr_perror("--lazy-pages needs userfaultfd (Linux 4.11+, CONFIG_USERFAULTFD; root "
-			  "or vm.unprivileged_userfaultfd=1)");
+		pr_perror("--lazy-pages needs userfaultfd (Linux 4.11+, CONFIG_USERFAULTFD; root, "
+			  "CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1)");
 		return -errno;
 	}
 	close(fd);
 	rc->uffd_features = lazy_uffd_features();
+	/*
+	 * The kernel offers the fork event to anyone but grants it only with
+	 * CAP_SYS_PTRACE; without it each task would die in its restorer.
+	 * Without the event a child forked before its pages arrive would see
+	 * zeros: no lazy restore then.
+	 */
+	if ((rc->uffd_features & UFFD_FEATURE_EVENT_FORK) && !proc_self_has_cap(CAP_SYS_PTRACE)) {
+		pr_err("--lazy-pages: the restored tasks' forks must reach the daemon "
+		       "(UFFD_FEATURE_EVENT_FORK), which needs CAP_SYS_PTRACE\n");
+		return -EPERM;
+	}
 	ret = lazy_socket_path(rc->opts->dir, rc->opts->lazy_socket, &sa);
 	if (ret)
 		return ret;

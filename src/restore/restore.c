@@ -27,7 +27,9 @@
 #include "lazy/lazy.h"
 #include "base/log.h"
 #include "base/remote.h"
+#include "restore/creds.h"
 #include "restore/restore.h"
+#include "restore/seccomp.h"
 #include "restore/stop.h"
 #include "restore/task.h"
 #include "base/util.h"
@@ -453,20 +455,29 @@ static int run_tree(struct rst_ctx *rc)
 		rst_task_run(rc, root);
 	}
 	if (pid < 0) {
-		pr_perror("clone3 of root pid %d", root->pid);
-		return -errno;
+		int err = errno;
+
+		pr_err("clone3 of root pid %d: %s%s\n", root->pid, strerror(err),
+		       err == EPERM ? " (a chosen pid needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN "
+				      "over the pid namespace)" : "");
+		return -err;
 	}
 	if (pid_map_add(&rc->pids, pid, root->pid)) {
 		kill(pid, SIGKILL);
 		return -ENOMEM;
 	}
 	close(go[0]);
+	/* The restored filters are suspended until the detach. */
 	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE |
 		   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
-		   PTRACE_O_SUSPEND_SECCOMP /* the restored filters, until the detach */)) {
-		pr_perror("can't trace restored root %d", pid);
+		   (rst_has_seccomp(rc) ? PTRACE_O_SUSPEND_SECCOMP : 0))) {
+		int err = errno;
+
+		pr_perror("can't trace restored root %d%s", pid,
+			  err == EPERM && rst_has_seccomp(rc) ?
+				  " (a tree under seccomp: suspending its filters needs CAP_SYS_ADMIN)" : "");
 		kill(pid, SIGKILL);
-		return -errno;
+		return -err;
 	}
 	if (write(go[1], &c, 1) != 1)
 		return -EIO;
@@ -569,6 +580,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	lazy_restore_put_pages(&rc);
 	if (!ret)
 		ret = check_pids_free(&rc);
+	if (!ret)
+		ret = rst_check_creds(&rc);
 	if (ret) {
 		pr_err("images in %s refused; nothing was restored\n", opts->dir);
 		goto out;

@@ -64,6 +64,22 @@ int rst_seccomp_chain(struct rst_ctx *rc, struct rst_task *t, int i, SeccompFilt
 	return n;
 }
 
+bool rst_has_seccomp(const struct rst_ctx *rc)
+{
+	for (int k = 0; k < rc->nr_tasks; k++) {
+		const struct rst_task *t = &rc->tasks[k];
+
+		for (int i = 0; i < t->nr_threads; i++) {
+			/* A zombie's core has no thread_core. */
+			const ThreadCoreEntry *tc = t->cores[i]->thread_core;
+
+			if (tc && tc->has_seccomp_mode && tc->seccomp_mode != SECCOMP_MODE__disabled)
+				return true;
+		}
+	}
+	return false;
+}
+
 int rst_check_seccomp(struct rst_ctx *rc, struct rst_task *t)
 {
 	size_t nr = rc->seccomp ? rc->seccomp->n_seccomp_filters : 0;

@@ -10,12 +10,19 @@
  * no_new_privs); amber traces the tree with PTRACE_O_SUSPEND_SECCOMP, so
  * the filters cannot block the rest of the restore.
  */
+#include <stdbool.h>
+
 #include "seccomp.pb-c.h"
 
 struct rst_ctx;
 struct rst_task;
 
 int rst_load_seccomp(struct rst_ctx *rc);
+/*
+ * Whether any thread is restored under seccomp: only then is the tree
+ * traced with PTRACE_O_SUSPEND_SECCOMP, which needs CAP_SYS_ADMIN.
+ */
+bool rst_has_seccomp(const struct rst_ctx *rc);
 /* The mode and filter index of every thread of @t. */
 int rst_check_seccomp(struct rst_ctx *rc, struct rst_task *t);
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,11 +101,34 @@ static int set_oom_score_adj(struct rst_task *t)
 	return ret;
 }
 
+/*
+ * A zombie's creds are not saved; it shows its parent's capabilities as
+ * saved (it was forked with them), never amber's: an unprivileged
+ * restore must not leave CAP_CHECKPOINT_RESTORE on it. Best effort.
+ */
+static void zombie_caps(struct rst_task *t)
+{
+	const ThreadCoreEntry *tc = t->parent ? t->parent->cores[0]->thread_core : NULL;
+	const CredsEntry *ce = tc ? tc->creds : NULL;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	if (!ce || ce->n_cap_eff < 2 || ce->n_cap_prm < 2 || ce->n_cap_inh < 2)
+		return;
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = ce->cap_eff[i];
+		data[i].permitted = ce->cap_prm[i];
+		data[i].inheritable = ce->cap_inh[i];
+	}
+	syscall(SYS_capset, &hdr, data);
+}
+
 static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
 {
 	int st = t->exit_code;
 
 	set_comm(t); /* best effort: a zombie shows its name, nothing more */
+	zombie_caps(t);
 	if (WIFSIGNALED(st)) {
 		signal(WTERMSIG(st), SIG_DFL);
 		kill(getpid(), WTERMSIG(st));

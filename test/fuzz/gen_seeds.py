@@ -106,6 +106,26 @@ def pageserver_seeds(corpus):
             put(corpus, "pageserver", f"lazy-{w}-{mode}", bytes([mode | 1]) + lazy)
 
 
+def ps_client_seeds(corpus):
+    """fuzz_ps_client: a server's replies. Dump side: PARENT's int32, the
+    task's OPEN2 byte, the shmem's, CLOSE's int32. Lazy side (1 page per
+    GET): task 0x10000, shmem 0x1000, task 0x12000, shmem 0x3000, CLOSE."""
+    i32 = lambda v: struct.pack("<i", v)
+    put(corpus, "ps_client", "dump", b"\0" + i32(0) + b"\0" + b"\0" + i32(0))
+    put(corpus, "ps_client", "dump-parent", b"\0" + i32(1) + b"\1" + b"\0" + i32(0))
+    put(corpus, "ps_client", "dump-refused", b"\0" + i32(0) + b"\0" + b"\0" + i32(-5))
+    page = bytes(range(256)) * 16
+    gets = [(0x10000, 100), (0x1000, 7), (0x12000, 100), (0x3000, 7)]
+    ok = b"".join(ps_hdr(6, 1, va, dst, PE_PRESENT) + page for va, dst in gets)
+    put(corpus, "ps_client", "lazy", b"\1" + ok + i32(0))
+    mixed = (ps_hdr(6, 0, 0x10000, 100) + ps_hdr(0x1100, 0, 0x1000, 2) +
+             ps_hdr(6, 1, 0x12000, 100, PE_PRESENT) + page + ps_hdr(6, 0, 0x3000, 7) + i32(0))
+    put(corpus, "ps_client", "lazy-holes-errors", b"\1" + mixed)
+    four = b"".join(ps_hdr(6, 2, va, dst, PE_PRESENT) + page * 2 +
+                    ps_hdr(6, 2, va + 0x2000, dst, PE_PRESENT) + page * 2 for va, dst in gets)
+    put(corpus, "ps_client", "lazy-4-partial", bytes([1 | 3 << 1]) + four + i32(0))
+
+
 def token_seeds(corpus):
     put(corpus, "token", "server-wrong", b"\0AMBRPS01" + bytes(32))
     put(corpus, "token", "server-right", b"\1" + bytes(40))
@@ -148,9 +168,8 @@ def lazy_seeds(corpus):
     put(corpus, "lazy_msg", "daemon", daemon)
 
 
-def image_seeds(corpus, template):
-    """One seed per file of the template: its own contents (fuzz_image's names, sorted)."""
-    names = []
+def unpack(template):
+    """A packed set's files: name -> contents."""
     data = open(template, "rb").read()
     at, files = 0, {}
     while at < len(data):
@@ -159,18 +178,51 @@ def image_seeds(corpus, template):
         (ln,) = struct.unpack_from("<I", data, at + 1 + nl)
         files[name] = data[at + 5 + nl:at + 5 + nl + ln]
         at += 5 + nl + ln
+    return files
+
+
+def image_seeds(corpus, template):
+    """One seed per file of the template: its own contents (fuzz_image's names, sorted)."""
+    files = unpack(template)
     names = sorted(n for n in files if not n.startswith("pages-") and n != "amber.sums")
     for i, n in enumerate(names):
         put(corpus, "image", n, bytes([i]) + files[n])
+
+
+def files_seeds(corpus, tdir):
+    """fuzz_files: one seed per file of every template, as the harness numbers them."""
+    packs = sorted(n for n in os.listdir(tdir) if n.endswith(".pack"))
+    for t, p in enumerate(packs):
+        files = unpack(os.path.join(tdir, p))
+        names = sorted(n for n in files if not n.startswith("pages-") and n != "amber.sums")
+        for i, n in enumerate(names):
+            put(corpus, "files", f"{p[:-5]}-{n}", bytes([t, i]) + files[n])
+            # entry mode: each of the first entries' messages on its own
+            for k, msg in enumerate(entries(n, files[n])[:4]):
+                put(corpus, "files", f"{p[:-5]}-{n}-e{k}", bytes([t | 0x80, i, k]) + msg)
+
+
+def entries(name, data):
+    """The length-framed messages of an image, as fuzz_files walks them."""
+    pos, out = (4 if name == "inventory.img" else 8), []
+    while pos + 4 <= len(data):
+        (ln,) = struct.unpack_from("<I", data, pos)
+        if ln > len(data) - pos - 4:
+            break
+        out.append(data[pos + 4:pos + 4 + ln])
+        pos += 4 + ln
+    return out
 
 
 def main():
     corpus, dumps = sys.argv[1], sys.argv[2:]
     pageserver_seeds(corpus)
     token_seeds(corpus)
+    ps_client_seeds(corpus)
     lazy_seeds(corpus)
     put(corpus, "pagemap", "chain", b"\0" + chain_seed())
     image_seeds(corpus, os.path.join(HERE, "template.pack"))
+    files_seeds(corpus, os.path.join(HERE, "templates"))
     for d in dumps:
         test = os.path.basename(os.path.dirname(d.rstrip("/"))).split("-")[2]
         put(corpus, "load", test, pack(d, 1))

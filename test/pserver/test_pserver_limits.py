@@ -1,7 +1,8 @@
 """The page server's limits against clients that hold it or bloat it.
 
-The server serves one client at a time (the next waits in the listen
-backlog), so one that stays silent or trickles its bytes must be dropped:
+The server serves one client at a time (the next ones wait, accepted, at
+most `--max-connections` open in all; past that a new one is reset at
+once), so one that stays silent or trickles its bytes must be dropped:
 `--timeout SECONDS` bounds each read and, once a message has begun, the
 whole message (conn.c, ps_conn_recv()).  A client announcing a huge run is
 refused from its header, before any buffer is sized from it.  The tests
@@ -10,13 +11,15 @@ about how long anything took.
 """
 
 import select
+import struct
 import subprocess
 import time
 
 import pytest
 
 import psproto as P
-from test_pserver import PID, amber, check_dump_dir, send_dump, servers  # noqa: F401 (fixture)
+from test_pserver import (PID, RUNS, SHM, amber, check_dump_dir, send_dump,  # noqa: F401
+                          servers)
 
 TIMEOUT = 2
 
@@ -115,3 +118,86 @@ def test_timeout_option_checked(tmp_path, bad):
     r = subprocess.run([amber(), "page-server", "--port", "0", "-D", str(tmp_path),
                         "--timeout", bad], capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "--timeout" in (r.stdout + r.stderr), r
+
+
+def reset(c, timeout=10):
+    """True when the server reset (refused) the connection within timeout."""
+    c.sk.settimeout(timeout)
+    try:
+        c.sk.recv(1)  # data or a clean EOF: not a refusal
+        return False
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def connect(port):
+    """A Client, or None if the server reset it before connect() returned."""
+    try:
+        return P.Client(port)
+    except ConnectionResetError:
+        return None
+
+
+def refused(c, timeout=10):
+    return c is None or reset(c, timeout)
+
+
+def rest_of_dump(c):
+    """send_dump() after its first OPEN2."""
+    c.req(P.PS_IOV_PARENT, dst_id=P.dst(P.PS_TYPE_PID, PID))
+    assert struct.unpack("<i", c.recv(4))[0] == 0
+    for vaddr, data in RUNS:
+        c.add(P.dst(P.PS_TYPE_PID, PID), vaddr, data)
+    c.req(P.PS_IOV_ADD_F, 4, 0x7f0000400000, P.dst(P.PS_TYPE_PID, PID), P.PE_LAZY)
+    assert c.open2(P.dst(P.PS_TYPE_SHMEM, 77)) == b"\0"
+    for vaddr, data in SHM:
+        c.add(P.dst(P.PS_TYPE_SHMEM, 77), vaddr, data)
+    return c.close_xfer()
+
+
+def test_connections_capped(tmp_path, servers):
+    """--max-connections 3: a client in the middle of its dump, then five
+    more connections: two wait their turn, the other three are reset at
+    once and logged; the first client's dump goes on and completes."""
+    s = servers(tmp_path / "img", "--max-connections", 3, "--timeout", 30)
+    first = P.Client(s.port)
+    assert first.open2(P.dst(P.PS_TYPE_PID, PID)) == b"\0"  # being served
+    extra = [connect(s.port) for _ in range(5)]
+    assert [refused(c) for c in extra[2:]] == [True] * 3
+    assert [refused(c, timeout=0.5) for c in extra[:2]] == [False] * 2, "a waiting one was reset"
+    assert P.wait_until(lambda: s.logtext().count("connection refused: 3 open already") == 3,
+                        timeout=10), s.logtext()
+    assert rest_of_dump(first) == 0
+    first.close()
+    assert s.wait() == 0
+    check_dump_dir(tmp_path / "img")
+    for c in extra:
+        if c:
+            c.close()
+
+
+def test_connection_flood_logged_briefly(tmp_path, servers):
+    """--max-connections 1 and 200 connections while one is served: every
+    one is reset, the log names only the first ten, the dump completes."""
+    s = servers(tmp_path / "img", "--max-connections", 1, "--timeout", 30)
+    first = P.Client(s.port)
+    assert first.open2(P.dst(P.PS_TYPE_PID, PID)) == b"\0"
+    for _ in range(200):
+        c = connect(s.port)
+        assert refused(c), "a connection past the cap was not reset"
+        if c:
+            c.close()
+    assert rest_of_dump(first) == 0
+    first.close()
+    assert s.wait() == 0
+    assert s.logtext().count("connection refused") == 10, s.logtext()
+    check_dump_dir(tmp_path / "img")
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "x", "1025"])
+def test_max_connections_option_checked(tmp_path, bad):
+    r = subprocess.run([amber(), "page-server", "--port", "0", "-D", str(tmp_path),
+                        "--max-connections", bad], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0 and "--max-connections" in (r.stdout + r.stderr), r

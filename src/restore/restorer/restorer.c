@@ -370,17 +370,20 @@ static void restore_creds(struct rst_task_args *a, struct rst_creds *c)
 	for (int cap = 0; cap < 64; cap++)
 		if (!(c->cap_bnd & (1ULL << cap)))
 			sys2(NR_prctl, PR_CAPBSET_DROP, cap);
-	ret = sys2(NR_setgroups, c->nr_groups, c->groups);
-	if (ret)
-		fail(a, "setgroups", ret);
-	sys2(NR_prctl, PR_SET_KEEPCAPS, 1);
-	ret = sys3(NR_setresgid, c->gid, c->egid, c->sgid);
-	if (!ret)
-		ret = sys3(NR_setresuid, c->uid, c->euid, c->suid);
-	if (ret)
-		fail(a, "setresuid/gid", ret);
-	sys1(NR_setfsgid, c->fsgid);
-	sys1(NR_setfsuid, c->fsuid);
+	/* Even setting the same ids needs CAP_SETUID/CAP_SETGID: skip our own. */
+	if (!c->keep_ids) {
+		ret = sys2(NR_setgroups, c->nr_groups, c->groups);
+		if (ret)
+			fail(a, "setgroups", ret);
+		sys2(NR_prctl, PR_SET_KEEPCAPS, 1);
+		ret = sys3(NR_setresgid, c->gid, c->egid, c->sgid);
+		if (!ret)
+			ret = sys3(NR_setresuid, c->uid, c->euid, c->suid);
+		if (ret)
+			fail(a, "setresuid/gid", ret);
+		sys1(NR_setfsgid, c->fsgid);
+		sys1(NR_setfsuid, c->fsuid);
+	}
 	data[0] = c->cap_eff, data[1] = c->cap_prm, data[2] = c->cap_inh;
 	data[3] = c->cap_eff >> 32, data[4] = c->cap_prm >> 32, data[5] = c->cap_inh >> 32;
 	ret = sys2(NR_capset, &hdr, data);
