@@ -142,6 +142,28 @@ static int join(const char *dir, pid_t pid)
 	return ret;
 }
 
+/* Whether task @host is in the v2 cgroup @dir (under the hierarchy at @mnt) already. */
+static bool in_cgroup(pid_t host, const char *mnt, const char *dir)
+{
+	char path[64];
+	cleanup_free char *text = NULL;
+	char *p;
+	size_t ml = strlen(mnt);
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", host);
+	text = read_file_at(AT_FDCWD, path, NULL);
+	if (!text || strncmp(dir, mnt, ml))
+		return false;
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		size_t l = strcspn(p, "\n");
+		const char *want = dir[ml] ? dir + ml : "/";
+
+		if (!strncmp(p, "0::", 3) && l - 3 == strlen(want) && !strncmp(p + 3, want, l - 3))
+			return true;
+	}
+	return false;
+}
+
 int rst_cgroup_apply(struct rst_ctx *rc)
 {
 	const CgSetEntry *root_set = set_of(rc, task_set(&rc->tasks[0]));
@@ -177,7 +199,14 @@ int rst_cgroup_apply(struct rst_ctx *rc)
 		} else {
 			n = snprintf(dir, sizeof(dir), "%s%s", mnt, p);
 		}
+		if (n < (int)sizeof(dir) && in_cgroup(host, mnt, dir))
+			continue; /* forked there: no write, which an unprivileged caller can't do */
 		ret = n >= (int)sizeof(dir) ? -ENAMETOOLONG : join(dir, host);
+		if (ret && !rc->opts->cgroups_strict && (ret == -EACCES || ret == -EPERM)) {
+			pr_warn("task %d stays in amber's cgroup, not %s: %s\n", t->pid, dir,
+				strerror(-ret));
+			continue;
+		}
 		if (ret) {
 			pr_err("can't put task %d (%d here) in the cgroup %s: %s\n", t->pid, host,
 			       dir, strerror(-ret));
