@@ -23,7 +23,7 @@ import pytest
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, Run, amber_path, capture, guarded, proc_stat,
                          read_text, sanitizer_env, sanitizer_reports, state_diff,
-                         test_amber_opts, tree_pids, wait_until)
+                         amber_opts_for, tree_pids, wait_until)
 
 STATIC = Path(__file__).resolve().parent / "static"
 DUMP = MODES["dump"]
@@ -119,7 +119,7 @@ def test_fault(name, stage):
         start(run, STATIC / name)
         pids = live(run.walk())
         before = capture(run.pid)
-        p = amber_dump(run, "fault.log", stage, test_amber_opts(name, "dump"))
+        p = amber_dump(run, "fault.log", stage, amber_opts_for(name, "dump"))
         out = p.communicate(timeout=120)[0].decode(errors="replace")
         log = read_text(run.imgdir / "fault.log")
         if p.returncode <= 0 or p.returncode >= 128:

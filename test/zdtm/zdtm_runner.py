@@ -305,7 +305,7 @@ TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-establi
                    "redis_server": ["--tcp-established"]}
 
 
-def test_amber_opts(name, action):
+def amber_opts_for(name, action):
     if action not in ("dump", "pre-dump", "restore"):
         return []
     return [o for prefix, opts in TEST_AMBER_OPTS.items()
@@ -433,7 +433,7 @@ class Run:
                         f"executable: build it or set AMBER=", pytrace=False)
         self.imgdir.mkdir(mode=0o700, exist_ok=True)
         cmd = [str(amber), action, *map(str, args),
-               *test_amber_opts(self.test, action), "-v4", "-o", log]
+               *amber_opts_for(self.test, action), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:
