@@ -90,6 +90,28 @@ static int load_pstree(struct rst_ctx *rc)
 	return 0;
 }
 
+/*
+ * CRIU 4.x keeps a task's object ids in ids-<pid>.img, not in its core:
+ * taken into the core (freed with it). No file: the task shares nothing.
+ */
+static int load_ids(struct rst_ctx *rc, struct rst_task *t)
+{
+	struct img *img = img_open_optional(rc->dirfd, IMG_IDS, t->pid);
+	ProtobufCMessage *m = NULL;
+	int ret;
+
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	ret = img_read_msg(img, &task_kobj_ids_entry__descriptor, &m);
+	img_close(img);
+	if (ret <= 0) {
+		pr_err("ids-%d.img: no entry\n", t->pid);
+		return ret ? ret : -EINVAL;
+	}
+	t->cores[0]->ids = (TaskKobjIdsEntry *)m;
+	return 0;
+}
+
 static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 {
 	t->cores = xzalloc(sizeof(*t->cores) * t->nr_threads);
@@ -128,6 +150,12 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 			pr_err("core-%u.img: registers missing\n", t->pe->threads[i]);
 			return -EINVAL;
 		}
+	}
+	if (!t->cores[0]->ids) {
+		int ret = load_ids(rc, t);
+
+		if (ret)
+			return ret;
 	}
 	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
 	return rst_check_task_state(t);
