@@ -352,6 +352,12 @@ void files_tcp_free(struct rfile *rf);
 
 /* pty.c: pty pairs, for tty.c */
 struct TtyInfoEntry;
+struct TermiosEntry;
+struct termios;
+/* c_cc entries the kernel's termios has (glibc's NCCS is larger); CRIU's count */
+#define TTY_NCC 19
+/* @t into @te, whose c_cc is @cc (TTY_NCC entries) */
+void files_termios_to_entry(const struct termios *t, struct TermiosEntry *te, uint32_t *cc);
 bool files_is_ptm(dev_t rdev);
 bool files_is_pts(dev_t rdev);
 int files_pty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *info_id);

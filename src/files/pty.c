@@ -43,7 +43,6 @@
 #define PTY_MAX_INDEX	(1 << 20)
 /* Queued data kept per direction; the kernel's buffers hold less. */
 #define PTY_MAX_DATA (1u << 20)
-/* c_cc entries the kernel's termios has (glibc's NCCS is larger); CRIU's count */
 #define TTY_NCC 19
 /* ptmx opened to reach an index (the lower free ones are held meanwhile). */
 #define PTY_MAX_OPENS 4096
@@ -97,7 +96,7 @@ static void pty_session(struct files_dump_ctx *fc, int index, uint32_t *sid, uin
 	}
 }
 
-static void termios_to_entry(const struct termios *t, TermiosEntry *te, uint32_t *cc)
+void files_termios_to_entry(const struct termios *t, TermiosEntry *te, uint32_t *cc)
 {
 	te->c_iflag = t->c_iflag;
 	te->c_oflag = t->c_oflag;
@@ -149,8 +148,8 @@ static int pty_write_info(struct files_dump_ctx *fc, const struct fd_desc *d, in
 	}
 	if (!ioctl(fd, TIOCGEXCL, &v))
 		ti.exclusive = v;
-	termios_to_entry(&tio, &te, cc);
-	termios_to_entry(&lck, &tl, lcc);
+	files_termios_to_entry(&tio, &te, cc);
+	files_termios_to_entry(&lck, &tl, lcc);
 	ti.termios = &te;
 	ti.termios_locked = &tl;
 	we.ws_row = ws.ws_row;

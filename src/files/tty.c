@@ -53,7 +53,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	TermiosEntry te = TERMIOS_ENTRY__INIT;
 	WinsizeEntry we = WINSIZE_ENTRY__INIT;
 	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
-	uint32_t cc[19]; /* the kernel's termios, as CRIU writes it */
+	uint32_t cc[TTY_NCC];
 	struct termios t;
 	struct winsize ws;
 	cleanup_close int fd = files_getfd(d);
@@ -75,17 +75,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 		ti.pty = &pty;
 	}
 	if (fd >= 0 && !tcgetattr(fd, &t)) {
-		te.c_iflag = t.c_iflag;
-		te.c_oflag = t.c_oflag;
-		te.c_cflag = t.c_cflag;
-		te.c_lflag = t.c_lflag;
-		te.c_line = t.c_line;
-		te.c_ispeed = cfgetispeed(&t);
-		te.c_ospeed = cfgetospeed(&t);
-		for (int i = 0; i < 19; i++)
-			cc[i] = t.c_cc[i];
-		te.n_c_cc = 19;
-		te.c_cc = cc;
+		files_termios_to_entry(&t, &te, cc);
 		ti.termios = &te;
 	}
 	if (fd >= 0 && !ioctl(fd, TIOCGWINSZ, &ws)) {
