@@ -453,10 +453,10 @@ static int load_layers(struct pm_chain *pc, int dirfd, int pid, const struct pm_
 
 /*
  * CRIU merges the entries of adjacent VMAs into one, and saves the vdso's
- * pages: split entries at VMA ends, so each lies in one VMA as amber
- * writes them, and drop the vdso/vvar pieces (amber maps the running
- * kernel's own). An entry with amber's checksum is checked whole: never
- * split.
+ * pages (so does amber, for CRIU): split entries at VMA ends, so each lies
+ * in one VMA as amber writes them, and drop the vdso/vvar pieces (the
+ * restore keeps the running kernel's own). An entry with amber's checksum
+ * is checked whole: never split (amber never writes one across VMAs).
  */
 static int fit_to_vmas(struct pm_layer *l, const MmEntry *mm)
 {
@@ -467,11 +467,11 @@ static int fit_to_vmas(struct pm_layer *l, const MmEntry *mm)
 		const VmaEntry *v = mm_vma_at(mm, e->vaddr);
 		uint32_t head;
 
-		if (!v || e->has_csum) {
+		if (!v) {
 			i++;
 			continue;
 		}
-		if (ent_end(e) > v->end && mm_vma_at(mm, v->end)) {
+		if (!e->has_csum && ent_end(e) > v->end && mm_vma_at(mm, v->end)) {
 			n = xrealloc_array(l->ents, l->nr + 1, sizeof(*n));
 			if (!n)
 				return -ENOMEM;
@@ -486,7 +486,7 @@ static int fit_to_vmas(struct pm_layer *l, const MmEntry *mm)
 				e[1].off = e->off + (uint64_t)head * PAGE_SIZE;
 			e->nr_pages = head;
 		}
-		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) {
+		if ((v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) && ent_end(e) <= v->end) {
 			memmove(e, e + 1, (l->nr - i - 1) * sizeof(*e));
 			l->nr--;
 			continue;

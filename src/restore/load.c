@@ -248,6 +248,23 @@ static int check_pages_here(struct rst_ctx *rc, pid_t pid)
 	return -ENOENT;
 }
 
+/* Top of the user address space (x86-64, 4-level page tables). */
+#define RST_TASK_SIZE 0x7ffffffff000ULL
+
+/*
+ * CRIU saves the [vsyscall] page, last (above every user VMA): the kernel
+ * maps it into every task, so there is nothing to restore.
+ */
+static void drop_vsyscall(MmEntry *mm)
+{
+	VmaEntry *v = mm->n_vmas ? mm->vmas[mm->n_vmas - 1] : NULL;
+
+	if (v && (v->status & VMA_AREA_VSYSCALL) && v->start >= RST_TASK_SIZE) {
+		vma_entry__free_unpacked(v, NULL);
+		mm->vmas[--mm->n_vmas] = NULL;
+	}
+}
+
 static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
@@ -255,11 +272,12 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 
 	if (ret)
 		return ret;
+	drop_vsyscall(t->mm);
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		VmaEntry *v = t->mm->vmas[i];
 
 		if (v->start >= v->end || (v->start | v->end) & (PAGE_SIZE - 1) ||
-		    (i && v->start < t->mm->vmas[i - 1]->end)) {
+		    v->end > RST_TASK_SIZE || (i && v->start < t->mm->vmas[i - 1]->end)) {
 			pr_err("mm-%d.img: bad VMA %#llx-%#llx\n", t->pid,
 			       (unsigned long long)v->start, (unsigned long long)v->end);
 			return -EINVAL;
