@@ -260,7 +260,11 @@ static int build_frame(struct layout *l, CoreEntry *c, struct rst_thread *th)
 	if (!f || !xs)
 		return -ENOMEM;
 	f->uc.uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
-	f->uc.uc_sigmask = c->thread_core->has_blk_sigset ? c->thread_core->blk_sigset : 0;
+	/* CRIU keeps the main thread's mask in the task core only */
+	if (c->thread_core->has_blk_sigset)
+		f->uc.uc_sigmask = c->thread_core->blk_sigset;
+	else
+		f->uc.uc_sigmask = c->tc ? c->tc->blk_sigset : 0;
 	if (sas) {
 		f->uc.ss_sp = sas->ss_sp;
 		f->uc.ss_flags = sas->ss_flags & ~1 /* SS_ONSTACK is not settable */;

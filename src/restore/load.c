@@ -59,6 +59,9 @@ static int load_pstree(struct rst_ctx *rc)
 		n->pgid = pe->pgid;
 		n->sid = pe->sid;
 		n->nr_threads = pe->n_threads;
+		/* CRIU writes a zombie's one thread as 0: it is the task itself */
+		if (pe->n_threads == 1 && !pe->threads[0])
+			pe->threads[0] = pe->pid;
 		if (!pe->pid || !pe->n_threads || pe->threads[0] != pe->pid) {
 			pr_err("pstree.img: bad entry for pid %u\n", pe->pid);
 			ret = -EINVAL;
