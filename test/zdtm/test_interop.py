@@ -66,7 +66,7 @@ EXCLUDE = {
 
 
 def criu_path():
-    return Path(os.environ.get("CRIU", CRIU_DEFAULT))
+    return Path(os.environ.get("CRIU") or CRIU_DEFAULT)  # "": deps.sh built none
 
 
 def criu_version(criu):
