@@ -87,7 +87,7 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 	if (!ids)
 		return -ENOMEM;
 	/* CRIU 4.x reads the ids from ids-<pid>.img, not from the core */
-	ret = img_write_one(dc->dirfd, IMG_IDS, t->pid, &ids->base);
+	ret = img_write_one(dc->dirfd, IMG_IDS, t->vpid, &ids->base);
 	if (ret)
 		return ret;
 	if (t->zombie)

@@ -93,14 +93,26 @@ static int load_pstree(struct rst_ctx *rc)
 	return 0;
 }
 
+static bool ids_equal(const TaskKobjIdsEntry *a, const TaskKobjIdsEntry *b)
+{
+	uint8_t pa[256], pb[256];
+	size_t na = task_kobj_ids_entry__get_packed_size(a);
+	size_t nb = task_kobj_ids_entry__get_packed_size(b);
+
+	return na == nb && na <= sizeof(pa) && task_kobj_ids_entry__pack(a, pa) == na &&
+	       task_kobj_ids_entry__pack(b, pb) == nb && !memcmp(pa, pb, na);
+}
+
 /*
  * CRIU 4.x keeps a task's object ids in ids-<pid>.img, not in its core:
- * taken into the core (freed with it). No file: the task shares nothing.
+ * taken into the core (freed with it). amber writes both, which must then
+ * agree. No file: the core's, or none (a zombie, as CRIU saves it).
  */
 static int load_ids(struct rst_ctx *rc, struct rst_task *t)
 {
 	struct img *img = img_open_optional(rc->dirfd, IMG_IDS, t->pid);
 	ProtobufCMessage *m = NULL;
+	TaskKobjIdsEntry *ids;
 	int ret;
 
 	if (!img)
@@ -111,8 +123,16 @@ static int load_ids(struct rst_ctx *rc, struct rst_task *t)
 		pr_err("ids-%d.img: no entry\n", t->pid);
 		return ret ? ret : -EINVAL;
 	}
-	t->cores[0]->ids = (TaskKobjIdsEntry *)m;
-	return 0;
+	ids = (TaskKobjIdsEntry *)m;
+	if (!t->cores[0]->ids) {
+		t->cores[0]->ids = ids;
+		return 0;
+	}
+	ret = ids_equal(ids, t->cores[0]->ids) ? 0 : -EINVAL;
+	if (ret)
+		pr_err("ids-%d.img and core-%d.img name different objects\n", t->pid, t->pid);
+	task_kobj_ids_entry__free_unpacked(ids, NULL);
+	return ret;
 }
 
 static int load_cores(struct rst_ctx *rc, struct rst_task *t)
@@ -154,12 +174,10 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 			return -EINVAL;
 		}
 	}
-	if (!t->cores[0]->ids) {
-		int ret = load_ids(rc, t);
+	int ret = load_ids(rc, t);
 
-		if (ret)
-			return ret;
-	}
+	if (ret)
+		return ret;
 	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
 	return rst_check_task_state(t);
 }
