@@ -346,8 +346,12 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ie.src_addr = saddr;
 	if (peer) {
 		addr_to_img(&dst, daddr, &ie.n_dst_addr, &ie.dst_port);
-		ie.dst_addr = daddr;
+	} else {
+		/* CRIU refuses a dst_addr shorter than src_addr: the any address */
+		memset(daddr, 0, sizeof(daddr));
+		ie.n_dst_addr = ie.n_src_addr;
 	}
+	ie.dst_addr = daddr;
 	if (d->family == AF_INET6) {
 		ie.has_v6only = true;
 		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
