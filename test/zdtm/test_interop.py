@@ -39,7 +39,7 @@ INTEROP_TESTS = [
     "personality", "pgid_session", "sched", "sighandler", "sigmask",
     "sigaltstack", "sigpending", "eventfd", "timerfd", "signalfd", "epoll",
     "pipe_inflight", "fifo_inflight", "file_offset", "file_append",
-    "dup_offset", "devnull", "dir_fd", "file_map_private",
+    "dup_offset", "devnull", "dir_fd", "inotify", "fanotify", "file_map_private",
     "file_map_shared", "memfd", "unlinked_file", "file_locks01",
     "file_locks02", "file_locks03", "unix_stream", "unix_dgram",
     "unix_dgram_many", "unix_scm_rights", "unix_shutdown", "inet_listen",
