@@ -418,7 +418,9 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 		  (!e->ip_opts || !e->ip_opts->raw || e->ip_opts->raw->n_icmpv_filter <= 8) &&
 		  (!e->has_shutdown || !(e->shutdown & ~3u)) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
-		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
+		  e->src_port < 65536 && e->dst_port < 65536 &&
+		  /* CRIU 4.2 writes a connection's send queue length there */
+		  (e->state != INET_TCP_LISTEN || e->backlog <= 65535) &&
 		  e->opts && files_sk_opts_ok(e->opts);
 
 	(void)fc;
