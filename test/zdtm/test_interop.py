@@ -71,12 +71,8 @@ EXCLUDE = {
                                "O_DIRECTORY (fdinfo flags 0100000, was 0300000)"),
     ("file_locks01", "criu-amber"): ("amber's gap: a lock read from CRIU's "
                                      "file-lock image comes back as another range"),
-    ("socket_tcp", "criu-amber"): ("amber's gap: it refuses CRIU's entry for "
-                                   "an established TCP socket as malformed"),
-    ("socket_tcp_fin", "criu-amber"): ("amber's gap: CRIU's queues and FIN "
-                                       "state of a closing connection are misread"),
-    ("socket_tcp_half", "criu-amber"): "amber's gap: as socket_tcp_fin",
-    ("socket_tcp_shutdown", "criu-amber"): "amber's gap: as socket_tcp_fin",
+    ("socket_tcp_shutdown", "criu-amber"): ("CRIU 4.2 saves no shutdown state of "
+                                            "an unconnected UDP socket"),
     ("stopped", "amber-criu"): ("CRIU 4.2 at times lets the stopped tree run "
                                 "the handler of its pending SIGUSR2 (1 run in 3)"),
     ("unlinked_file", "amber-criu"): ("amber's gap: it writes no remap-fpath.img "
@@ -197,7 +193,10 @@ class CriuToAmber(Dump):
     name = "criu-amber"
 
     def dump(self, run):
-        run_criu(run, "dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
+        # CRIU 4.2 locks with iptables by default, a lock amber's restore
+        # leaves (docs/limitations.md); its nftables table amber removes
+        run_criu(run, "dump", ["-t", run.pid, "-D", run.imgdir, "--network-lock",
+                               "nftables"], "dump.log")
 
 
 DIRECTIONS = [AmberToCriu(), CriuToAmber()]
