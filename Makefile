@@ -61,10 +61,25 @@ RST_CFLAGS := -std=gnu11 $(WARN) -O2 -g0 -fPIE -nostdlib -ffreestanding -fno-sta
 RST_SRCS := $(wildcard src/restore/restorer/*.c)
 RST_OBJS := $(patsubst %.c,$(B)/%.o,$(RST_SRCS))
 
+# The plugin for stock CRIU (criu --libdir): its own objects, built -fPIC;
+# print_on_level() comes from the criu binary that loads it.
+PLUGIN_SRCS := criu-plugin/amber_criu.c src/image/sums.c src/image/image.c src/base/util.c \
+	       src/base/fault.c
+PLUGIN := $(B)/criu-plugin/amber_criu.so
+
 .DELETE_ON_ERROR:
 .PHONY: all deps asan lib tests check run-check unit layers test pserver zdtm zdtm-asan demo bench soak \
-	clean format vmtest kernel vm-ci install uninstall man
+	clean format vmtest kernel vm-ci install uninstall man plugin
 all: $(B)/amber
+
+plugin: $(PLUGIN)
+$(PLUGIN): $(PLUGIN_SRCS) $(PB_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(AMBER_CFLAGS) -fPIC -shared -fvisibility=hidden -ffunction-sections \
+		-fdata-sections -Wl,--gc-sections -Wl,-z,defs -Wl,--unresolved-symbols=ignore-in-object-files \
+		-o $@ $(PLUGIN_SRCS)
+	@bad=$$(nm -D --undefined-only $@ | awk '$$1 == "U" && $$2 !~ /@/ && $$2 != "criu_get_image_dir" && $$2 != "print_on_level" { print $$2 }'); \
+	if [ -n "$$bad" ]; then echo "$@: needs symbols criu does not export: $$bad" >&2; rm -f $@; exit 1; fi
 
 deps:
 	@bash scripts/deps.sh all
@@ -131,8 +146,10 @@ $(B)/amber.8: docs/amber.8.md
 	bash scripts/md2man.sh $< > $@
 
 # --- install ---------------------------------------------------------------
-install: $(B)/amber $(B)/libamber.a $(B)/amber.8
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man8
+install: $(B)/amber $(B)/libamber.a $(B)/amber.8 $(PLUGIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(LIBDIR)/criu
+	install -m 0644 $(PLUGIN) $(DESTDIR)$(LIBDIR)/criu/amber_criu.so
 	install -m 0755 $(B)/amber $(DESTDIR)$(BINDIR)/amber
 	install -m 0644 $(B)/libamber.a $(DESTDIR)$(LIBDIR)/libamber.a
 	install -m 0644 include/amber.h $(DESTDIR)$(INCDIR)/amber.h
@@ -140,12 +157,13 @@ install: $(B)/amber $(B)/libamber.a $(B)/amber.8
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/amber $(DESTDIR)$(LIBDIR)/libamber.a \
-	      $(DESTDIR)$(INCDIR)/amber.h $(DESTDIR)$(MANDIR)/man8/amber.8
+	      $(DESTDIR)$(INCDIR)/amber.h $(DESTDIR)$(MANDIR)/man8/amber.8 \
+	      $(DESTDIR)$(LIBDIR)/criu/amber_criu.so
 
 # --- tests ---------------------------------------------------------------
 # Each target installs what it needs first (scripts/deps.sh), then builds:
 # two steps in order, so make -j never compiles before the headers exist.
-tests: $(B)/amber $(B)/asan/amber
+tests: $(B)/amber $(B)/asan/amber $(PLUGIN)
 	$(MAKE) -s -C test/zdtm
 	$(MAKE) -s -C test/unit
 	$(MAKE) -s -C test/pserver

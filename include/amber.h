@@ -16,6 +16,8 @@
  *   amber_page_server()       receive a dump's pages, or serve them (post-copy)
  *   amber_dedup()             punch pages re-saved by newer images out of parents
  *   amber_net_unlock()        remove the network lock a dump left (amber was killed)
+ *   amber_kexec()             dump into a PKRAM store, kexec into the next kernel
+ *   amber_kexec_verify()      check an image set as amber kexec does
  *   amber_feature_*()         what this kernel offers (amber check)
  *
  * Every entry point returns 0 or a negative errno. Results other than
@@ -95,6 +97,26 @@ enum amber_network_lock {
 	AMBER_NETWORK_LOCK_SKIP = 3,    /* none: the caller locks the network itself */
 };
 
+/*
+ * A mount the tree gets from outside its container (CRIU's ext_mnt,
+ * --ext-mount-map KEY:VAL, --external mnt[KEY]:VAL). At dump: the mount
+ * on mountpoint @key is saved as external, named @val. At restore: the
+ * external mount named @key is bound from the path @val.
+ */
+struct amber_ext_mount {
+	const char *key;
+	const char *val;
+};
+
+/* CRIU's --manage-cgroups modes (docs/namespaces.md: what amber does in each). */
+enum amber_manage_cgroups {
+	AMBER_CGROUPS_DEFAULT = 0, /* soft */
+	AMBER_CGROUPS_IGNORE,
+	AMBER_CGROUPS_SOFT,
+	AMBER_CGROUPS_FULL,
+	AMBER_CGROUPS_STRICT,
+};
+
 struct amber_dump_opts {
 	size_t sz;
 	pid_t pid;		     /* root of the tree */
@@ -120,6 +142,12 @@ struct amber_dump_opts {
 	bool tcp_established;
 	/* Drop connections waiting in a listener's accept queue (else they fail the dump). */
 	bool skip_in_flight;
+	/* Containers: the mounts from outside (saved by name, not content). */
+	const struct amber_ext_mount *ext_mounts;
+	size_t nr_ext_mounts;
+	enum amber_manage_cgroups manage_cgroups;
+	/* A cgroup directory holding the tree: frozen while the tree is seized. */
+	const char *freeze_cgroup;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -140,6 +168,30 @@ struct amber_restore_opts {
 	bool file_locks;  /* take the saved file locks again (else they are refused) */
 	bool tcp_established; /* restore saved TCP connections (else they are refused) */
 	bool tcp_close;	      /* or restore them as closed sockets */
+	/* Containers: the saved mount namespace's root mount is this directory. */
+	const char *root;
+	const struct amber_ext_mount *ext_mounts;
+	size_t nr_ext_mounts;
+	enum amber_manage_cgroups manage_cgroups;
+	/* The cgroup (v2: a path under the unified mount) the tasks are put in. */
+	const char *cgroup_root;
+	/* With detach: the root is the child of amber's parent (CRIU's rst_sibling). */
+	bool rst_sibling;
+	/*
+	 * CRIU's notification points (may be NULL): "setup-namespaces" once
+	 * every task exists, stopped, in its namespaces and cgroups;
+	 * "post-restore" once all is restored, before the tree runs. @pid is
+	 * the root's, as amber sees it. Nonzero fails the restore (every
+	 * task is killed).
+	 */
+	int (*notify)(void *arg, const char *stage, pid_t pid);
+	void *notify_arg;
+	/*
+	 * Restore from the PKRAM store of this name that amber_kexec() left
+	 * for this kernel (images_dir must be NULL): mounted, every image and
+	 * page checked against its checksum, unmounted after the restore.
+	 */
+	const char *pkram;
 };
 
 /*
@@ -162,6 +214,7 @@ struct amber_lazy_opts {
 	/* Post-copy: the pages come from `amber page-server --lazy-pages`. */
 	bool page_server;
 	struct amber_ps_endpoint ps;
+	const char *pkram; /* the images are in this PKRAM store (images_dir NULL) */
 };
 
 /* Runs until every restored task has all of its memory. */
@@ -201,6 +254,51 @@ struct amber_net_unlock_opts {
  * amber leaves it; a restore removes it itself). 0 also if there is none.
  */
 int amber_net_unlock(const struct amber_net_unlock_opts *opts);
+
+/* ---- kexec: across a kernel update in memory (docs/pkram.md) ---- */
+
+struct amber_kexec_opts {
+	size_t sz;
+	pid_t pid;	     /* root of the tree */
+	const char *pkram;   /* name of the store (tmpfs pkram=NAME), 1-47 of [A-Za-z0-9._-] */
+	const char *kernel;  /* the next kernel's bzImage (kexec_file_load) */
+	const char *initrd;  /* NULL: none */
+	const char *append;  /* added to this kernel's command line (pkram=, kaslr dropped) */
+	bool no_reboot;	     /* load the kernel, leave `kexec -e` to the caller */
+	/* as in amber_dump_opts */
+	bool shell_job;
+	bool ext_unix_sk;
+	bool file_locks;
+	bool tcp_established;
+	bool skip_in_flight;
+	enum amber_network_lock network_lock;
+	/*
+	 * NULL-terminated, or NULL: tmpfs mounts of the tree's own, each
+	 * mounted with pkram=NAME (a VMM's guest RAM file), preserved too and
+	 * mounted again at the same place by the restore; a file mapped
+	 * shared there is saved by reference, not copied.
+	 */
+	const char *const *preserve_mounts;
+};
+
+/*
+ * Freezes and dumps the tree into a new store, then, the tree still
+ * frozen, checks the images, preserves the store and loads the kernel;
+ * then reboots into it (no return) or, with no_reboot, kills the tree and
+ * returns 0. Any failure before: -errno, nothing preserved or loaded, and
+ * the tree runs on as it was. With preserve_mounts those are preserved
+ * once the tree is gone (the kernel refuses while it holds a file there
+ * for writing); a failure from there on restores the tree in place.
+ */
+int amber_kexec(const struct amber_kexec_opts *opts);
+
+struct amber_kexec_verify_opts {
+	size_t sz;
+	const char *images_dir;
+};
+
+/* 0 if every image and every page matches its checksum, else -errno (-EBADMSG: damaged). */
+int amber_kexec_verify(const struct amber_kexec_verify_opts *opts);
 
 /* ---- kernel features ---- */
 

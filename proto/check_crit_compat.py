@@ -45,7 +45,9 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("inventory_entry", "amber_pidns_proc"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
-                    ("sk_packet_entry", "ucred")}
+                    ("sk_packet_entry", "ucred"),
+                    # a UDP datagram's sender: the number CRIU reserves for it
+                    ("sk_packet_entry", "addr")}
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
                        # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
                        # file_entry by its id only (type and pidfd unknown to it)
@@ -55,6 +57,7 @@ NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
+                     ("cg_controller_entry", "is_threaded"),
                      ("inventory_entry", "dump_criu_run_id"),
                      ("file_entry", "pidfd"),
                      ("ip_opts_entry", "pktinfo"), ("ip_opts_entry", "tos"),
@@ -102,6 +105,8 @@ MAGIC = {
     "IPC_VAR": 0x53115007,
     "NETDEV": 0x57373951,
     "FILE_LOCKS": 0x54323616,
+    "MNTS": 0x55563928,
+    "CGROUP": 0x59383330,
 }
 
 PYCRIU_DUMP = r"""
@@ -460,6 +465,17 @@ def build_samples(m):
     ffe = fsn.fanotify_file_entry(id=13, flags=0o4002, fown=fown, faflags=2,
                                   evflags=0o100000, mark=fmk)
     files.add(fd.file_entry(type=fd.FANOTIFY, id=13, ffy=ffe))
+    pk = m["packet_sock_pb2"]
+    ring = pk.packet_ring(block_size=8192, block_nr=4, frame_size=2048, frame_nr=16,
+                          retire_tmo=0, sizeof_priv=0, features=0)
+    pse = pk.packet_sock_entry(id=14, type=3, protocol=0x0300, flags=0o2, ifindex=1,
+                               fown=fown, opts=skopts, version=1, reserve=16,
+                               aux_data=True, orig_dev=False, vnet_hdr=False,
+                               loss=False, timestamp=0, copy_thresh=0,
+                               mclist=[pk.packet_mclist(index=1, type=0,
+                                                        addr=bytes([1, 0, 0x5e, 0, 0, 1]))],
+                               fanout=0x10042, rx_ring=ring, tx_ring=ring)
+    files.add(fd.file_entry(type=fd.PACKETSK, id=14, psk=pse))
     out.append(files)
     out.append(Image("memfd.img", "MEMFD_INODE").add(
         m["memfd_pb2"].memfd_inode_entry(name="amber-memfd", uid=0, gid=0,
@@ -480,6 +496,21 @@ def build_samples(m):
     out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
         type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",
         address=bytes(6))))
+    mnt = m["mnt_pb2"]
+    out.append(Image("mountpoints-8.img", "MNTS")
+               .add(mnt.mnt_entry(fstype=0, mnt_id=70, root_dev=254 << 20, parent_mnt_id=47,
+                                  flags=0x200000, root="/srv/rootfs", mountpoint="/",
+                                  source="/dev/vda", options="discard", sb_flags=0))
+               .add(mnt.mnt_entry(fstype=mnt.TMPFS, mnt_id=87, root_dev=47, parent_mnt_id=70,
+                                  flags=0x200006, root="/", mountpoint="/tmp",
+                                  source="tmpfs", options="mode=1777", sb_flags=0))
+               .add(mnt.mnt_entry(fstype=mnt.TMPFS, mnt_id=53, root_dev=42, parent_mnt_id=70,
+                                  flags=0x2, root="/null", mountpoint="/proc/keys",
+                                  source="tmpfs", options="", ext_key="/dev/null")))
+    cg = m["cgroup_pb2"]
+    out.append(Image("cgroup.img", "CGROUP").add(cg.cgroup_entry(sets=[
+        cg.cg_set_entry(id=1, ctls=[cg.cg_member_entry(name="", path="/amber"),
+                                    cg.cg_member_entry(name="name=systemd", path="/amber")])])))
     fl = m["file_lock_pb2"]
     out.append(Image("filelocks.img", "FILE_LOCKS")
                .add(fl.file_lock_entry(flag=1, type=1, pid=42, fd=3, start=0, len=100))

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$b/src"
 
 # The allowed order, lowest first: a folder may use those before it.
-order=(base image mem files net pageserver restore dump lazy api rpc cli)
+order=(base image mem files net pageserver restore dump lazy kexec api rpc cli)
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

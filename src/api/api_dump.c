@@ -8,6 +8,10 @@
 #include "dump/dump.h"
 #include "mem/dedup.h"
 
+_Static_assert(sizeof(struct ext_mount) == sizeof(struct amber_ext_mount) &&
+		       offsetof(struct ext_mount, val) == offsetof(struct amber_ext_mount, val),
+	       "amber_ext_mount and ext_mount differ");
+
 static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const void *user)
 {
 	enum netlock_method lock;
@@ -49,6 +53,10 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.page_server = o->page_server,
 		.ps_address = o->ps.address,
 		.ps_port = o->ps.port,
+		.ext_mnts = (const struct ext_mount *)o->ext_mounts,
+		.nr_ext_mnts = o->nr_ext_mounts,
+		.freeze_cgroup = o->freeze_cgroup,
+		.cgroups_ignore = o->manage_cgroups == AMBER_CGROUPS_IGNORE,
 	};
 	api_ps_sec(&d->ps_sec, &o->ps);
 	return 0;

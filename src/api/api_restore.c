@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "kexec/kexec.h"
 #include "restore/restore.h"
 
 int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *wait_status)
@@ -16,13 +17,17 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 
 	if (ret)
 		return ret;
-	if (!o.images_dir) {
-		pr_err("a restore needs the images directory\n");
+	if (!o.images_dir == !o.pkram) {
+		pr_err("a restore needs the images directory or a PKRAM store (one of them)\n");
 		return -EINVAL;
 	}
 	ret = api_network_lock(o.network_lock, &lock);
 	if (ret)
 		return ret;
+	if (o.rst_sibling && !o.detach) {
+		pr_err("rst_sibling needs a detached restore: amber can't wait for its parent's child\n");
+		return -EINVAL;
+	}
 	r = (struct restore_opts){
 		.dir = o.images_dir,
 		.detach = o.detach,
@@ -34,6 +39,18 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.lazy = o.lazy_pages,
 		.lazy_socket = o.lazy_socket,
 		.network_lock = lock,
+		.root = o.root,
+		.ext_mnts = (const struct ext_mount *)o.ext_mounts,
+		.nr_ext_mnts = o.nr_ext_mounts,
+		.cgroup_root = o.cgroup_root,
+		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
+		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
+				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
+		.sibling = o.rst_sibling,
+		.notify = o.notify,
+		.notify_arg = o.notify_arg,
 	};
+	if (o.pkram)
+		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));
 	return api_ret(restore_run(&r, root_pid, wait_status));
 }

@@ -5,6 +5,7 @@
 
 #include "api/api.h"
 #include "base/log.h"
+#include "kexec/kexec.h"
 #include "lazy/lazy.h"
 #include "pageserver/server.h"
 
@@ -16,8 +17,8 @@ int amber_lazy_pages(const struct amber_lazy_opts *user)
 
 	if (ret)
 		return ret;
-	if (!o.images_dir) {
-		pr_err("lazy-pages needs the images directory\n");
+	if (!o.images_dir == !o.pkram) {
+		pr_err("lazy-pages needs the images directory or a PKRAM store (one of them)\n");
 		return -EINVAL;
 	}
 	if (o.page_server && (!o.ps.address || o.ps.port <= 0)) {
@@ -42,6 +43,8 @@ int amber_lazy_pages(const struct amber_lazy_opts *user)
 			.tls_no_cn_verify = o.ps.tls_no_cn_verify,
 		},
 	};
+	if (o.pkram)
+		return api_ret(kexec_lazy(&l, o.pkram));
 	return api_ret(lazy_daemon_run(&l));
 }
 

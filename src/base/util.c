@@ -212,3 +212,11 @@ void arena_free(struct arena *a)
 		free(c);
 	}
 }
+
+const char *ext_mount_lookup(const struct ext_mount *map, size_t nr, const char *key)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (map[i].key && map[i].val && !strcmp(map[i].key, key))
+			return map[i].val;
+	return NULL;
+}

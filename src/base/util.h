@@ -82,6 +82,15 @@ char *read_proc(pid_t pid, const char *name, size_t *len);
 
 int mkdir_p(const char *path, mode_t mode);
 
+/* An external mount's key and value (amber.h's amber_ext_mount). */
+struct ext_mount {
+	const char *key;
+	const char *val;
+};
+/* The value for @key in @map, or NULL. */
+const char *ext_mount_lookup(const struct ext_mount *map, size_t nr, const char *key);
+
+
 static inline bool is_err_val(long v)
 {
 	return v < 0 && v > -4096;

@@ -47,7 +47,39 @@ enum {
 	OPT_TCP_CLOSE,
 	OPT_SKIP_IN_FLIGHT,
 	OPT_PIDFILE,
+	OPT_ROOT,
+	OPT_EXT_MOUNT_MAP,
+	OPT_EXTERNAL,
+	OPT_MANAGE_CGROUPS,
+	OPT_CGROUP_ROOT,
+	OPT_FREEZE_CGROUP,
+	OPT_EMPTY_NS,
 };
+
+/* Containers: CRIU's options for a tree in its own mounts and cgroups. */
+#define CLI_CONTAINER_LONG_OPTS                                              \
+	{ "root", required_argument, 0, OPT_ROOT },                         \
+	{ "ext-mount-map", required_argument, 0, OPT_EXT_MOUNT_MAP },       \
+	{ "external", required_argument, 0, OPT_EXTERNAL },                 \
+	{ "manage-cgroups", optional_argument, 0, OPT_MANAGE_CGROUPS },     \
+	{ "cgroup-root", required_argument, 0, OPT_CGROUP_ROOT },           \
+	{ "freeze-cgroup", required_argument, 0, OPT_FREEZE_CGROUP },       \
+	{ "empty-ns", required_argument, 0, OPT_EMPTY_NS }
+
+struct cli_container {
+	const char *root;
+	struct amber_ext_mount *ext;
+	size_t nr_ext;
+	enum amber_manage_cgroups cgroups;
+	const char *cgroup_root;
+	const char *freeze_cgroup;
+};
+
+/*
+ * One container option into @ct: 1 if @c was one, 0 if not, -1 (after a
+ * usage message for @verb) if its argument is wrong.
+ */
+int cli_container_opt(const char *verb, int c, struct cli_container *ct);
 
 #define CLI_SEC_LONG_OPTS                                        \
 	{ "token-file", required_argument, 0, OPT_TOKEN },      \
@@ -78,6 +110,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co);
 int cli_lazy_pages(int argc, char **argv, struct cli_common *co);
 int cli_page_server(int argc, char **argv, struct cli_common *co);
 int cli_net_unlock(int argc, char **argv, struct cli_common *co);
+int cli_kexec(int argc, char **argv, struct cli_common *co);
 int cli_swrk(int argc, char **argv, struct cli_common *co);
 int cli_service(int argc, char **argv, struct cli_common *co);
 

@@ -117,3 +117,69 @@ bool cli_network_lock(const char *s, enum amber_network_lock *out)
 	}
 	return false;
 }
+
+int cli_container_opt(const char *verb, int c, struct cli_container *ct)
+{
+	static const char *const modes[] = { "", "ignore", "soft", "full", "strict" };
+	struct amber_ext_mount *ext;
+	char *sep;
+
+	switch (c) {
+	case OPT_ROOT:
+		ct->root = optarg;
+		return 1;
+	case OPT_EXT_MOUNT_MAP:
+	case OPT_EXTERNAL:
+		/* KEY:VAL, or mnt[KEY]:VAL as CRIU's --external */
+		if (c == OPT_EXTERNAL) {
+			sep = strstr(optarg, "]:");
+			if (strncmp(optarg, "mnt[", 4) || !sep) {
+				cli_usage(verb, "--external is mnt[KEY]:VAL (other kinds are not supported)");
+				return -1;
+			}
+			*sep = 0;
+			optarg += 4;
+			sep++;
+		} else {
+			sep = strchr(optarg, ':');
+			if (!sep) {
+				cli_usage(verb, "--ext-mount-map is KEY:VAL");
+				return -1;
+			}
+		}
+		*sep = 0;
+		ext = realloc(ct->ext, (ct->nr_ext + 1) * sizeof(*ext));
+		if (!ext)
+			return -1;
+		ct->ext = ext;
+		ext[ct->nr_ext].key = optarg;
+		ext[ct->nr_ext++].val = sep + 1;
+		return 1;
+	case OPT_MANAGE_CGROUPS:
+		ct->cgroups = AMBER_CGROUPS_SOFT;
+		for (size_t i = 1; optarg && i < sizeof(modes) / sizeof(modes[0]); i++)
+			if (!strcmp(optarg, modes[i]))
+				ct->cgroups = (enum amber_manage_cgroups)i;
+		if (optarg && ct->cgroups == AMBER_CGROUPS_SOFT && strcmp(optarg, "soft")) {
+			cli_usage(verb, "--manage-cgroups is ignore, soft, full or strict");
+			return -1;
+		}
+		return 1;
+	case OPT_CGROUP_ROOT:
+		/* [CONTROLLER:]PATH; amber moves tasks in the unified (v2) hierarchy only */
+		sep = strchr(optarg, ':');
+		if (!sep || sep[1] == '/' || optarg[0] == '/')
+			ct->cgroup_root = sep && optarg[0] != '/' ? sep + 1 : optarg;
+		return 1;
+	case OPT_FREEZE_CGROUP:
+		ct->freeze_cgroup = optarg;
+		return 1;
+	case OPT_EMPTY_NS:
+		if (strcmp(optarg, "net")) {
+			cli_usage(verb, "--empty-ns takes net only");
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}

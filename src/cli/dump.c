@@ -25,6 +25,7 @@ static const struct option dump_long_opts[] = {
 	{ "port", required_argument, 0, OPT_PORT },
 	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 	CLI_SEC_LONG_OPTS,
+	CLI_CONTAINER_LONG_OPTS,
 	{ 0 },
 };
 
@@ -93,10 +94,16 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 {
 	AMBER_OPTS(amber_dump_opts, o, .ps.port = -1);
 	const char *verb = pre ? "pre-dump" : "dump";
+	struct cli_container ct = { 0 };
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "t:D:Rjlv::o:", dump_long_opts, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv) || dump_opt(c, &o))
+			continue;
+		ret = cli_container_opt(verb, c, &ct);
+		if (ret < 0)
+			return CLI_EXIT_USAGE;
+		if (ret)
 			continue;
 		if (c == OPT_NETWORK_LOCK) {
 			/* pre-dump takes no lock, and accepts the option as CRIU does */
@@ -113,12 +120,20 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 		else if (strcmp(optarg, "splice"))
 			return cli_usage(verb, "--pre-dump-mode is read or splice");
 	}
+	o.ext_mounts = ct.ext;
+	o.nr_ext_mounts = ct.nr_ext;
+	o.manage_cgroups = ct.cgroups;
+	o.freeze_cgroup = ct.freeze_cgroup;
 	ret = check_dump_opts(verb, &o, pre);
-	if (ret)
+	if (!ret && !cli_log_open(co))
+		ret = CLI_EXIT_FAIL;
+	if (ret) {
+		free(ct.ext);
 		return ret;
-	if (!cli_log_open(co))
-		return CLI_EXIT_FAIL;
-	return cli_result(verb, pre ? amber_pre_dump(&o) : amber_dump(&o));
+	}
+	ret = cli_result(verb, pre ? amber_pre_dump(&o) : amber_dump(&o));
+	free(ct.ext);
+	return ret;
 }
 
 int cli_dump(int argc, char **argv, struct cli_common *co)

@@ -12,6 +12,7 @@ int cli_lazy_pages(int argc, char **argv, struct cli_common *co)
 		{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
 		{ "address", required_argument, 0, OPT_ADDRESS },
 		{ "port", required_argument, 0, OPT_PORT },
+		{ "pkram", required_argument, 0, 'K' },
 		CLI_SEC_LONG_OPTS,
 		{ 0 },
 	};
@@ -34,6 +35,9 @@ int cli_lazy_pages(int argc, char **argv, struct cli_common *co)
 		case 'n':
 			o.no_prefetch = true;
 			break;
+		case 'K':
+			o.pkram = optarg;
+			break;
 		case OPT_PAGE_SERVER:
 			o.page_server = true;
 			break;
@@ -41,8 +45,10 @@ int cli_lazy_pages(int argc, char **argv, struct cli_common *co)
 			return cli_usage("lazy-pages", NULL);
 		}
 	}
-	if (!o.images_dir)
-		return cli_usage("lazy-pages", "-D DIR is required");
+	if (!o.images_dir == !o.pkram)
+		return cli_usage("lazy-pages", "-D DIR or --pkram NAME is required (one of them)");
+	if (o.pkram && o.page_server)
+		return cli_usage("lazy-pages", "--pkram serves a local store: no --page-server");
 	if (o.page_server && (!o.ps.address || o.ps.port <= 0))
 		return cli_usage("lazy-pages", "--page-server needs --address A and --port P");
 	if (!cli_log_open(co))

@@ -17,6 +17,7 @@ static const struct verb {
 	{ "lazy-pages", cli_lazy_pages },
 	{ "page-server", cli_page_server },
 	{ "net-unlock", cli_net_unlock },
+	{ "kexec", cli_kexec },
 	{ "swrk", cli_swrk },
 	{ "service", cli_service },
 };
@@ -47,15 +48,15 @@ static void usage(FILE *f)
 		"        re-saved pages out of the parents)\n"
 		"  pre-dump -t PID --cleanup       remove amber's memory tracker from the tree\n"
 		"  dedup -D DIR                    --auto-dedup after the fact, down the chain\n"
-		"  restore -D DIR [-d [--pidfile FILE]] [--shell-job] [--ext-unix-sk]\n"
-		"                 [--file-locks]\n"
+		"  restore -D DIR | --pkram NAME [-d [--pidfile FILE]] [--shell-job]\n"
+		"                 [--ext-unix-sk] [--file-locks]\n"
 		"                 [--network-lock M] [--tcp-established | --tcp-close]\n"
 		"          [--lazy-pages [--lazy-socket PATH]]\n"
 		"                                  restore a tree from DIR; without -d, wait\n"
 		"                                  for its root and exit with its status\n"
 		"                                  (125: amber itself failed)\n"
 		"  net-unlock -D DIR               remove the network lock a killed dump left\n"
-		"  lazy-pages -D DIR [--socket PATH] [--resume] [--no-prefetch]\n"
+		"  lazy-pages -D DIR | --pkram NAME [--socket PATH] [--resume] [--no-prefetch]\n"
 		"             [--page-server --address A --port P [SECURITY]]\n"
 		"                                  serve the memory of a lazy restore (from\n"
 		"                                  a page server: post-copy migration)\n"
@@ -64,6 +65,12 @@ static void usage(FILE *f)
 		"                                  receive a dump's pages into DIR (with the\n"
 		"                                  parent images of an incremental one), or\n"
 		"                                  serve DIR's pages on demand (--lazy-pages)\n"
+		"  kexec -t PID --pkram NAME --kernel BZIMAGE [--initrd F] [--append ARGS]\n"
+		"        [--preserve-mount DIR]... [--no-reboot] [dump options]\n"
+		"                                  dump into a tmpfs preserved across kexec\n"
+		"                                  (PKRAM), load BZIMAGE and kexec into it;\n"
+		"                                  there: amber restore --pkram NAME\n"
+		"  kexec --verify -D DIR           check an image set as amber kexec does\n"
 		"  swrk FD                         answer CRIU's RPC on socket FD (runc's\n"
 		"                                  --criu, libcriu): docs/rpc.md\n"
 		"  service --address PATH          the same on a unix socket, for root\n"

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * amber restore -D DIR [-d [--pidfile FILE]]: bring a tree back. Without -d amber waits for
+ * amber restore -D DIR | --pkram NAME [-d [--pidfile FILE]]: bring a tree
+ * back (--pkram NAME: from the store amber kexec preserved for this
+ * kernel). Without -d amber waits for
  * the root and exits with its status; its own failure is 125 then, so a
  * restored program's 1 or 2 is never taken for amber's (see cli.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include "cli/cli.h"
@@ -32,16 +35,24 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
+		{ "pkram", required_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
+		CLI_CONTAINER_LONG_OPTS,
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);
 	const char *pidfile = NULL;
-	int c, status = 0;
+	struct cli_container ct = { 0 };
+	int c, ret, status = 0;
 	pid_t root = 0;
 
 	while ((c = getopt_long(argc, argv, "D:djlv::o:", lo, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv))
+			continue;
+		ret = cli_container_opt("restore", c, &ct);
+		if (ret < 0)
+			return CLI_EXIT_USAGE;
+		if (ret)
 			continue;
 		switch (c) {
 		case 'D':
@@ -71,6 +82,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'S':
 			o.lazy_socket = optarg;
 			break;
+		case 'K':
+			o.pkram = optarg;
+			break;
 		case OPT_PIDFILE:
 			pidfile = optarg;
 			break;
@@ -82,13 +96,20 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			return cli_usage("restore", NULL);
 		}
 	}
-	if (!o.images_dir)
-		return cli_usage("restore", "-D DIR is required");
+	if (!o.images_dir == !o.pkram)
+		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
+	o.root = ct.root;
+	o.ext_mounts = ct.ext;
+	o.nr_ext_mounts = ct.nr_ext;
+	o.manage_cgroups = ct.cgroups;
+	o.cgroup_root = ct.cgroup_root;
 	if (pidfile && !o.detach)
 		return cli_usage("restore", "--pidfile needs -d");
 	if (!cli_log_open(co))
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
-	if (amber_restore(&o, &root, &status))
+	ret = amber_restore(&o, &root, &status);
+	free(ct.ext);
+	if (ret)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	/* The root's pid as seen here: with a pid namespace of its own, not the saved one */
 	if (pidfile && write_pidfile(pidfile, root)) {

@@ -484,6 +484,10 @@ static TaskCoreEntry *task_core_entry(struct dump_ctx *dc, struct dump_task *t)
 		tc->stop_signo = t->stop_sig;
 	}
 	tc->exit_code = t->zombie ? t->exit_code : 0;
+	if (t->cg_set) {
+		tc->has_cg_set = true;
+		tc->cg_set = t->cg_set;
+	}
 	return tc;
 }
 

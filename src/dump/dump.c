@@ -171,6 +171,10 @@ int dump_write_inventory(struct dump_ctx *dc)
 	dump_ns_fill_ids(dc, &ids, true);
 	if (dc->ns.proc_opts[0])
 		ie.amber_pidns_proc = (char *)dc->ns.proc_opts;
+	if (dc->tasks[0]->cg_set) {
+		ie.has_root_cg_set = true;
+		ie.root_cg_set = dc->tasks[0]->cg_set;
+	}
 	ie.has_lsmtype = true;
 	ie.lsmtype = LSMTYPE__NO_LSM;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -183,6 +187,42 @@ int dump_write_inventory(struct dump_ctx *dc)
 	if (dc->netlock.run_id[0])
 		ie.dump_criu_run_id = dc->netlock.run_id;
 	return img_write_one(dc->dirfd, IMG_INVENTORY, 0, &ie.base);
+}
+
+/*
+ * A tree with its own mounts: the files its restore would make by path
+ * among amber's mounts (files_check_mntns()) are refused now, read back
+ * from the images as the restore reads them, while the tree can still
+ * run on, rather than by the restore once it is gone.
+ */
+static int check_mntns_files(struct dump_ctx *dc)
+{
+	cleanup_free struct files_task *ft = NULL;
+	struct files_rst_ctx fc = {
+		.dirfd = dc->dirfd,
+		/* What an option allows at restore is not the question here. */
+		.shell_job = true,
+		.ext_unix_sk = true,
+		.file_locks = true,
+		.tcp_established = true,
+		.status_fd = -1,
+	};
+	int ret;
+
+	if (!dc->ns.mnt_ns_id)
+		return 0;
+	ft = calloc(dc->nr_tasks + 1, sizeof(*ft));
+	if (!ft)
+		return -ENOMEM;
+	for (int i = 0; i < dc->nr_tasks; i++)
+		ft[i] = (struct files_task){ .pid = dc->tasks[i]->vpid,
+					     .files_id = dc->tasks[i]->files_id,
+					     .zombie = dc->tasks[i]->zombie };
+	ret = files_load(&fc, ft, dc->nr_tasks);
+	if (!ret)
+		ret = files_check_mntns(&fc);
+	files_rst_free(&fc);
+	return ret;
 }
 
 static int dump_tree(struct dump_ctx *dc)
@@ -206,6 +246,8 @@ static int dump_tree(struct dump_ctx *dc)
 	ret = files_dump_init(&dc->files);
 	if (!ret)
 		ret = dump_namespaces(dc);
+	if (!ret)
+		ret = dump_cgroups(dc);
 
 	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
 		ret = dump_one_task(dc, dc->tasks[i]);
@@ -220,6 +262,8 @@ static int dump_tree(struct dump_ctx *dc)
 		ret = dump_write_pstree(dc);
 	if (!ret)
 		ret = dump_write_inventory(dc);
+	if (!ret)
+		ret = check_mntns_files(dc);
 	if (!ret)
 		ret = img_sums_write(dc->dirfd);
 	if (!ret && fault_injected("dump-end"))
@@ -395,6 +439,8 @@ int dump_run(const struct dump_opts *opts)
 		ret = xfer_target_fini(steal_ptr(dc.xt));
 	if (!ret && fault_injected("dump-pages"))
 		ret = -EIO;
+	if (!ret && opts->frozen_hook)
+		ret = opts->frozen_hook(opts->frozen_hook_arg);
 	if (ret)
 		dump_undo_tracking(&dc);
 	if (ret || opts->leave_running)

@@ -63,6 +63,20 @@ struct dump_opts {
 	const char *ps_address;
 	int ps_port;
 	struct ps_sec ps_sec;
+	/* Containers: mounts saved as external by name (mnt.c). */
+	const struct ext_mount *ext_mnts;
+	size_t nr_ext_mnts;
+	/* The tree's cgroup frozen around the seize (cgroup.c), or NULL. */
+	const char *freeze_cgroup;
+	bool cgroups_ignore; /* --manage-cgroups=ignore: no cgroup.img */
+	/*
+	 * Called once every image is written, the tree still frozen: nonzero
+	 * fails the dump and the tree runs on as it was. amber kexec preserves
+	 * the images and loads the next kernel here, so that the tree dies only
+	 * once everything is ready, and never runs on after its final dump.
+	 */
+	int (*frozen_hook)(void *arg);
+	void *frozen_hook_arg;
 };
 
 struct dump_thread {
@@ -86,6 +100,7 @@ struct dump_task {
 	struct dump_task *parent;
 	struct remote rem; /* on the leader, while the tree is frozen */
 	uint32_t files_id; /* fdinfo-<files_id>.img */
+	uint32_t cg_set;   /* cgroup.img's set it is in (cgroup.c), 0: none saved */
 	struct track_task track; /* with --track-mem */
 };
 
@@ -123,6 +138,12 @@ static inline uint32_t dump_new_id(struct dump_ctx *dc)
 }
 
 int dump_run(const struct dump_opts *opts);
+/* cgroup.img and each task's cg_set (cgroup.c). */
+int dump_cgroups(struct dump_ctx *dc);
+/* --freeze-cgroup (cgroup.c): freeze (waits for it) or thaw the cgroup @dir. */
+int dump_cg_freeze(const char *dir, bool freeze);
+/* Every process in @dir (and below) is one of the tree's: 0, or -EBUSY naming it. */
+int dump_cg_check_members(const struct dump_ctx *dc, const char *dir);
 /*
  * dc->xt: pages go to the image directory, or to the page server of
  * --page-server, connected now (before the freeze).

@@ -185,6 +185,18 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		v->shmid = pv->ino;
 		return 0;
 	}
+	if (!strncmp(p, "socket:[", 8) && pv->shared) {
+		/* A packet socket's rings (PACKET_MMAP): CRIU's socket VMA, no pages. */
+		uint32_t sid;
+		int r = files_packet_map_id(&dc->files, pid, pv->ino, pv->start,
+					    pv->end - pv->start, pv->pgoff, &sid);
+
+		if (r)
+			return r;
+		v->status = VMA_AREA_REGULAR | VMA_AREA_SOCKET;
+		v->shmid = sid;
+		return 0;
+	}
 	if (p[0] != '/') {
 		pr_err("%d: special VMA %s at %#lx is not supported\n", pid, p,
 		       (unsigned long)pv->start);

@@ -15,6 +15,7 @@
 #include "base/util.h"
 #include "dump/dump.h"
 #include "dump/ns.h"
+#include "dump/unsupported.h"
 #include "image/image.h"
 #include "core.pb-c.h"
 #include "utsns.pb-c.h"
@@ -156,14 +157,21 @@ static int dump_pid_ns(struct dump_ctx *dc)
 	dc->ns.pid_ns_id = dump_new_id(dc);
 	dc->ns.amber_pid_ns_id = dump_new_id(dc);
 	pr_info("pid namespace of %d (its pid 1): pid_ns_id %u\n", root->pid, dc->ns.pid_ns_id);
-	return find_tree_proc(dc, root->pid);
+	/* With its whole mount namespace saved, that proc is one of its mounts. */
+	return dc->ns.mnt_ns_id ? 0 : find_tree_proc(dc, root->pid);
 }
 
 int dump_namespaces(struct dump_ctx *dc)
 {
 	pid_t root = dc->tasks[0]->pid;
 	bool same = true;
-	int ret = dump_pid_ns(dc);
+	int ret = same_ns(root, "mnt", &same);
+
+	/* Before the pid namespace, which looks for a proc of its own otherwise. */
+	if (!ret && !same && !dump_same_mounts(root, dc->pids.own_ns))
+		ret = dump_mnt_ns(dc, root);
+	if (!ret)
+		ret = dump_pid_ns(dc);
 
 	if (!ret)
 		ret = dump_uts(dc, root);
@@ -196,5 +204,9 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;
 		ids->net_ns_id = dc->ns.net_ns_id;
+	}
+	if (dc->ns.mnt_ns_id && !inventory) {
+		ids->has_mnt_ns_id = true;
+		ids->mnt_ns_id = dc->ns.mnt_ns_id;
 	}
 }

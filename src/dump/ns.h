@@ -35,6 +35,11 @@ struct dump_ns {
 	 * its pid namespace on /proc: its mount options, else "".
 	 */
 	char proc_opts[256];
+	/*
+	 * A mount namespace with mounts other than amber's: mountpoints-<id>.img
+	 * (mnt.c), named by every task's ids.mnt_ns_id. 0: amber's mounts.
+	 */
+	uint32_t mnt_ns_id;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -46,5 +51,6 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids, b
 extern const char *const ipc_ns_sysctls[IPC_NS_NR_SYSCTLS];
 int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
+int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 
 #endif

@@ -81,7 +81,11 @@ static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 	}
 }
 
-static int seize_thread(pid_t tid, int *stop_sig)
+/*
+ * With the tree's cgroup frozen (@defer), the interrupt's stop comes only
+ * once it is thawed: pstree_freeze() waits for it then.
+ */
+static int seize_thread(pid_t tid, int *stop_sig, bool defer)
 {
 	/* Its seccomp filters must not see compel's remote syscalls. */
 	if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_SUSPEND_SECCOMP)) {
@@ -93,7 +97,7 @@ static int seize_thread(pid_t tid, int *stop_sig)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -errno;
 	}
-	return wait_interrupt_stop(tid, stop_sig);
+	return defer ? 0 : wait_interrupt_stop(tid, stop_sig);
 }
 
 static bool task_has_thread(struct dump_task *t, pid_t tid)
@@ -104,7 +108,7 @@ static bool task_has_thread(struct dump_task *t, pid_t tid)
 	return false;
 }
 
-static int seize_threads(struct dump_task *t)
+static int seize_threads(struct dump_task *t, bool defer)
 {
 	bool grew = true;
 
@@ -131,7 +135,7 @@ static int seize_threads(struct dump_task *t)
 			t->threads = n;
 			memset(&n[t->nr_threads], 0, sizeof(*n));
 			n[t->nr_threads].tid = tids[i];
-			ret = seize_thread(tids[i], &stop_sig);
+			ret = seize_thread(tids[i], &stop_sig, defer);
 			if (!ret && tids[i] == t->pid && t->stop_sig)
 				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
 			if (ret) {
@@ -226,7 +230,7 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	}
 	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
 	t->stop_sig = st.state == 'T';
-	ret = seize_threads(t);
+	ret = seize_threads(t, dc->opts->freeze_cgroup != NULL);
 	if (!ret)
 		ret = record_ns_pids(dc, t);
 	if (ret)
@@ -263,12 +267,58 @@ static int own_pid_ns(pid_t root, bool *own)
 	return 0;
 }
 
+/* After the thaw: the stops of the threads seized in the frozen cgroup. */
+static int wait_deferred_stops(struct dump_ctx *dc)
+{
+	int ret = 0;
+
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		struct dump_task *t = dc->tasks[i];
+
+		for (int j = 0; j < t->nr_threads; j++) {
+			int stop_sig = 0, r;
+
+			if (!t->threads[j].seized)
+				continue;
+			r = wait_interrupt_stop(t->threads[j].tid, &stop_sig);
+			if (!r && t->threads[j].tid == t->pid && t->stop_sig)
+				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
+			/* Every one waited for, failed or not: pstree_release() needs them stopped. */
+			if (r && !ret)
+				ret = r;
+		}
+	}
+	return ret;
+}
+
+/*
+ * --freeze-cgroup (CRIU's, runc's freezer path): the walk happens in the
+ * frozen cgroup, whose processes must all be the tree's; then the cgroup
+ * is thawed and the seized threads stop for amber as they run again.
+ */
+static int freeze_in_cgroup(struct dump_ctx *dc, pid_t root)
+{
+	const char *cg = dc->opts->freeze_cgroup;
+	int ret = dump_cg_freeze(cg, true), ret2;
+
+	if (ret)
+		return ret;
+	ret = freeze_task(dc, root, NULL);
+	if (!ret)
+		ret = dump_cg_check_members(dc, cg);
+	ret2 = dump_cg_freeze(cg, false);
+	if (!ret)
+		ret = ret2;
+	ret2 = wait_deferred_stops(dc);
+	return ret ? ret : ret2;
+}
+
 int pstree_freeze(struct dump_ctx *dc, pid_t root)
 {
 	int ret = own_pid_ns(root, &dc->pids.own_ns);
 
 	if (!ret)
-		ret = freeze_task(dc, root, NULL);
+		ret = dc->opts->freeze_cgroup ? freeze_in_cgroup(dc, root) : freeze_task(dc, root, NULL);
 
 	if (!ret)
 		pr_info("froze %d task(s)\n", dc->nr_tasks);

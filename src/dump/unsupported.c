@@ -101,7 +101,7 @@ static bool is_proc_on_proc(const char *key)
  * a pid namespace of its own, one more proc on /proc may be there (as
  * `unshare --pid --fork --mount-proc` mounts): ns.c saves it.
  */
-static bool same_mounts(pid_t pid, bool proc_over)
+bool dump_same_mounts(pid_t pid, bool proc_over)
 {
 	struct mount_set mine = { 0 }, theirs = { 0 };
 	char path[64];
@@ -146,8 +146,6 @@ static bool ns_shared(pid_t a, pid_t b, const char *type)
 
 static int check_namespaces(pid_t pid, pid_t root)
 {
-	bool own_pid = !ns_shared(pid, getpid(), "pid");
-
 	for (size_t i = 0; i < sizeof(ns_names) / sizeof(ns_names[0]); i++) {
 		char path[64];
 		struct stat task_ns, own_ns;
@@ -176,11 +174,9 @@ static int check_namespaces(pid_t pid, pid_t root)
 			       root, ns_names[i]);
 			return -EOPNOTSUPP;
 		}
-		if (!strcmp(ns_names[i], "mnt") && same_mounts(pid, own_pid)) {
-			pr_info("process %d has a mount namespace of its own with the same "
-				"mounts as amber's: restored into amber's\n", pid);
+		/* Its own mounts are saved (mnt.c), the tree's one mount namespace. */
+		if (!strcmp(ns_names[i], "mnt") && ns_shared(pid, root, "mnt"))
 			continue;
-		}
 		pr_err("process %d is in its own %s namespace: namespaces are not supported "
 		       "yet (the restore would put it in amber's)\n", pid, ns_names[i]);
 		return -EOPNOTSUPP;

@@ -14,4 +14,7 @@
  */
 int dump_check_supported(pid_t pid, pid_t root);
 
+/* The mounts of @pid are amber's (@proc_over: but for one more proc on /proc). */
+bool dump_same_mounts(pid_t pid, bool proc_over);
+
 #endif

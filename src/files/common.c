@@ -59,6 +59,17 @@ int files_getfd(const struct fd_desc *d)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Restored sockets are made in amber's namespace: the task must share it. */
+bool files_same_netns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
+	       a.st_dev == b.st_dev;
+}
+
 /* ---- restore ---- */
 
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id)
@@ -134,6 +145,12 @@ int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata *
 			d.len = pe->length;
 			for (size_t i = 0; i < pe->n_scm && ret >= 0; i++)
 				ret = add_rights(&d, pe->scm[i]);
+			if (pe->has_addr && pe->addr.len <= sizeof(d.addr)) {
+				memcpy(d.addr, pe->addr.data, pe->addr.len);
+				d.addr_len = pe->addr.len;
+			} else if (pe->has_addr) {
+				ret = -EINVAL;
+			}
 			if (pe->ucred) {
 				d.has_ucred = true;
 				d.ucred[0] = pe->ucred->pid;

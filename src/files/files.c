@@ -599,6 +599,9 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 
 	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared && !rf->in_flight) || rf->svc_fd >= 0)
 		return 0;
+	/* A path of the tree's mounts, which only its root will see. */
+	if (fc->defer_paths && rf->fe->type == FD_TYPES__REG)
+		return 0;
 	fd = ft->open(fc, rf);
 	if (fd < 0)
 		return fd;
@@ -627,6 +630,63 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 		if (files_types[i]->late)
 			ret = files_types[i]->late(fc);
 	return ret;
+}
+
+int files_open_deferred(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	bool defer = fc->defer_paths;
+	int ret = 0;
+
+	if (!fr || !defer)
+		return 0;
+	fc->defer_paths = false;
+	for (int i = 0; !ret && i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__REG)
+			ret = open_shared(fc, &fr->files[i]);
+	fc->defer_paths = defer;
+	return ret;
+}
+
+int files_check_mntns(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; fr && i < fr->nr_files; i++) {
+		const struct rfile *rf = &fr->files[i];
+		const FileEntry *fe = rf->fe;
+		const char *why = NULL;
+
+		switch (fe->type) {
+		case FD_TYPES__REG:
+			why = rf->ghost ? "an unlinked file" : NULL;
+			break;
+		case FD_TYPES__FIFO:
+			why = "a FIFO";
+			break;
+		case FD_TYPES__UNIXSK:
+			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0]
+				      ? "a unix socket bound to a path"
+				      : NULL;
+			break;
+		case FD_TYPES__INOTIFY:
+		case FD_TYPES__FANOTIFY:
+			why = "an inotify or fanotify watch";
+			break;
+		case FD_TYPES__TTY:
+			why = "a terminal";
+			break;
+		default:
+			break;
+		}
+		if (why) {
+			pr_err("file %u is %s: not supported yet in a tree restored with a mount "
+			       "namespace of its own (amber would make it among its own mounts)\n",
+			       fe->id, why);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
 }
 
 int files_finish_shared(struct files_rst_ctx *fc)
@@ -665,38 +725,47 @@ static int set_status_flags(int fd, uint32_t flags)
 	return 0;
 }
 
-/* Closes every fd below the service base that the task should not have. */
+/*
+ * Closes every fd below the service base that the task should not have.
+ * By ranges, without /proc: a task in a restored mount namespace may
+ * have none mounted.
+ */
 static int close_unlisted(struct files_rst_ctx *fc, struct rtask_fds *tf)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int *bad = NULL, nr = 0;
+	int *keep = calloc(tf->nr + 2, sizeof(*keep)), nr = 0, from = 0;
 
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name), keep = 0, *n;
+	if (!keep)
+		return -ENOMEM;
+	for (int i = 0; i < tf->nr; i++)
+		keep[nr++] = (int)tf->fds[i]->fd;
+	for (int k = 0; k < 2; k++) {
+		int fd = k ? fc->status_fd : log_get_fd();
+		bool listed = false;
 
-		if (de->d_name[0] == '.' || fd >= fc->svc_fd_base || fd == dirfd(d))
+		if (fd < 0 || fd >= fc->svc_fd_base)
 			continue;
-		for (int i = 0; i < tf->nr && !keep; i++)
-			keep = (int)tf->fds[i]->fd == fd;
-		if (keep)
-			continue;
-		if (fd == log_get_fd() || fd == fc->status_fd) {
+		for (int i = 0; i < tf->nr; i++)
+			listed |= (int)tf->fds[i]->fd == fd;
+		if (!listed) {
 			pr_warn("fd %d (amber's log or status pipe) is below the service fds\n", fd);
-			continue;
+			keep[nr++] = fd;
 		}
-		n = realloc(bad, (nr + 1) * sizeof(*bad));
-		if (!n)
-			break;
-		bad = n;
-		bad[nr++] = fd;
 	}
-	closedir(d);
-	for (int i = 0; i < nr; i++)
-		close(bad[i]);
-	free(bad);
+	qsort(keep, nr, sizeof(*keep), cmp_int);
+	for (int i = 0; i <= nr; i++) {
+		int to = i < nr ? keep[i] : fc->svc_fd_base;
+
+		if (to > from && close_range(from, to - 1, 0)) {
+			int ret = -errno;
+
+			pr_perror("close_range %d-%d", from, to - 1);
+			free(keep);
+			return ret;
+		}
+		if (to + 1 > from)
+			from = to + 1;
+	}
+	free(keep);
 	return 0;
 }
 

@@ -9,7 +9,7 @@
  * FD_CLOEXEC, file id); each open file goes once to files.img as a
  * file_entry (regular file, pipe end, FIFO, unix socket, tty, memfd,
  * eventfd, signalfd, timerfd, epoll with its targets, inotify, fanotify,
- * pidfd; every one with its owner and signal, fown.c),
+ * pidfd, inet, netlink and packet sockets; every one with its owner and signal, fown.c),
  * keyed by a file id; with --file-locks the locks held through the fds go
  * to filelocks.img (file_lock.c). Pipe and FIFO contents are peeked with tee() and
  * saved in pipes-data.img / fifo-data.img; unix socket queues in
@@ -96,6 +96,13 @@ int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id);
 /* Saves a regular file (a mapped file or the exe) by path; *id for vma/mm. */
 int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_name,
 		    uint32_t *id);
+/*
+ * A VMA [start, start + len) of @pid mapping the rings of packet socket
+ * @ino (PACKET_MMAP): *id is the socket's file id (the VMA's shmid, as in
+ * CRIU). The socket must be dumped already, the whole rings mapped.
+ */
+int files_packet_map_id(struct files_dump_ctx *fc, pid_t pid, uint64_t ino, uint64_t start,
+			uint64_t len, uint64_t pgoff, uint32_t *id);
 int files_dump_fini(struct files_dump_ctx *fc);
 /*
  * The tree runs on (a failed dump, --leave-running): what the dump put in
@@ -131,6 +138,12 @@ struct files_rst_ctx {
 	int (*memfd_fd)(void *arg, const MemfdInodeEntry *mie);
 	void *memfd_arg;
 	struct files_rst *st; /* private, made by files_load() */
+	/*
+	 * The tree gets a mount namespace of its own (restore/mnt.c): shared
+	 * regular files are opened by files_open_deferred() in the root once
+	 * it is there, not by amber among its own mounts.
+	 */
+	bool defer_paths;
 };
 
 /* A file lock task i takes again (files_task_locks()), for the restorer. */
@@ -148,6 +161,18 @@ int files_load(struct files_rst_ctx *fc, const struct files_task *tasks, int nr_
 int files_max_fd(struct files_rst_ctx *fc);
 int files_prepare_shared(struct files_rst_ctx *fc);
 /*
+ * With defer_paths: the shared regular files, opened by path in the
+ * caller's mounts (the restored root, in its new ones, before it forks).
+ */
+int files_open_deferred(struct files_rst_ctx *fc);
+/*
+ * Files amber would make by path among its own mounts, not the tree's:
+ * refused (-EOPNOTSUPP, naming one) when the tree gets a mount namespace
+ * of its own: unlinked files, FIFOs, unix sockets bound to a path,
+ * inotify and fanotify watches, terminals.
+ */
+int files_check_mntns(struct files_rst_ctx *fc);
+/*
  * Once every task exists, stopped before running any restored code: what
  * needs their pids (unix socket queues, whose messages carry their
  * senders' credentials). Runs in amber, on the service fds it still has.
@@ -164,6 +189,10 @@ int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid);
  * up to @max of @out (may be NULL) and returns how many there are.
  */
 int files_task_locks(struct files_rst_ctx *fc, int task, struct files_lock *out, int max);
+/* At load: does a mapping of @len bytes at @pgoff fit packet socket @id's rings? */
+int files_packet_map_check(struct files_rst_ctx *fc, uint32_t id, uint64_t len, uint64_t pgoff);
+/* After files_prepare_shared(): a new fd of packet socket @id, to map its rings. */
+int files_packet_map_fd(struct files_rst_ctx *fc, uint32_t id);
 /* Opens regular file @id (from files.img) with @flags; returns fd or -errno. */
 int files_open_reg(struct files_rst_ctx *fc, uint32_t id, int flags);
 /* The @i-th inode of memfd.img, NULL past the last. */

@@ -19,11 +19,12 @@
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
- *     memfd.c unix*.c inet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
+ *     memfd.c unix*.c inet.c netlink.c packet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
  *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
  *   tcp.c                        an established connection's stream (inet.c)
+ *   inet_queue.c                 datagrams queued in a UDP socket (inet.c)
  *   file_lock.c                  --file-locks: filelocks.img (not a type)
  *   files.c                      the dispatcher: fd tables, fdinfo, dedup
  *   common.c                     helpers every type may use
@@ -211,6 +212,8 @@ struct rdata {
 	int nr_rights;
 	bool has_ucred;	  /* sk-queues: the sender's pid, uid, gid (SCM_CREDENTIALS) */
 	uint32_t ucred[3];
+	uint8_t addr[28]; /* sk-queues: a UDP datagram's sender (sockaddr_in/in6) */
+	uint32_t addr_len;
 };
 
 struct rtask_fds {
@@ -289,6 +292,7 @@ uint32_t files_new_id(struct files_dump_ctx *fc);
 int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe);
 int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type type);
 int files_getfd(const struct fd_desc *d);
+bool files_same_netns(pid_t pid); /* amber's network namespace? */
 /* common.c: restore */
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
@@ -312,7 +316,7 @@ int files_open_memfd(struct files_rst_ctx *fc, struct rfile *rf, uint32_t flags,
 
 extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
-extern const struct files_type files_inet_type, files_netlink_type;
+extern const struct files_type files_inet_type, files_netlink_type, files_packet_type;
 extern const struct files_type files_pidfd_type; /* pidfd.c */
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
@@ -334,6 +338,15 @@ void files_sk_opts_free(struct files_sk_opts *so);
 bool files_sk_opts_ok(const SkOptsEntry *o); /* at load */
 /* @what and @id name the socket in errors. */
 int files_sk_opts_restore(int sk, const SkOptsEntry *o, const char *what, uint32_t id);
+
+/* inet_queue.c: datagrams queued in a UDP socket (inet.c calls these) */
+struct InetSkEntry;
+int files_udp_queue_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d,
+			 uint32_t id);
+bool files_udp_queue_ok(const struct rdata *q, uint32_t family); /* at load */
+/* Queues socket @id's datagrams in @sk, bound and not connected yet. */
+int files_udp_queue_restore(struct files_rst *fr, int sk, const struct InetSkEntry *e,
+			    uint32_t id);
 
 /* tcp.c: the stream of an established TCP socket (inet.c calls these) */
 struct sockaddr;

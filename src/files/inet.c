@@ -48,16 +48,20 @@
 #define IPV6_HDRINCL 36
 #endif
 #define INET_ESTABLISHED 1
+#define INET_SYN_SENT	 2 /* our SYN sent, no answer yet */
 #define INET_FIN_WAIT1	 4 /* we shut down writing, not acknowledged yet */
 #define INET_FIN_WAIT2	 5 /* we shut down writing, the peer acknowledged */
 #define INET_CLOSE_WAIT	 8 /* the peer shut down writing */
 #define INET_LAST_ACK	 9 /* both did, the peer's FIN first; ours not acknowledged */
 #define INET_CLOSING	 11 /* both did at once; ours not acknowledged */
 
-/* The connection states tcp.c saves (TCP_REPAIR): all but handshakes and TIME_WAIT. */
+/*
+ * The connection states tcp.c saves (TCP_REPAIR): all but SYN_RECV (a
+ * listener's, no fd) and TIME_WAIT (no fd either).
+ */
 static bool tcp_conn_state(int state)
 {
-	return state == INET_ESTABLISHED || state == INET_FIN_WAIT1 ||
+	return state == INET_ESTABLISHED || state == INET_SYN_SENT || state == INET_FIN_WAIT1 ||
 	       state == INET_FIN_WAIT2 || state == INET_CLOSE_WAIT || state == INET_LAST_ACK ||
 	       state == INET_CLOSING;
 }
@@ -97,6 +101,8 @@ static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_
 struct sk_diag {
 	bool found;
 	uint32_t rqueue, wqueue;
+	uint32_t dst[4]; /* the peer's address and port (a SYN_SENT socket has no peer name) */
+	uint16_t dport;
 	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
 };
 
@@ -140,12 +146,39 @@ static void sk_diag_get(int family, int proto, uint32_t states, uint32_t ino, st
 			d->found = true;
 			d->rqueue = m->idiag_rqueue;
 			d->wqueue = m->idiag_wqueue;
+			memcpy(d->dst, m->id.idiag_dst, sizeof(d->dst));
+			d->dport = ntohs(m->id.idiag_dport);
 			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 			for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
 				if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
 					d->shutdown = *(uint8_t *)RTA_DATA(a) & 3;
 		}
 	}
+}
+
+/* The address a SYN_SENT socket connects to: getpeername() says ENOTCONN until answered. */
+static int syn_sent_peer(int family, uint32_t ino, struct sockaddr_storage *ss)
+{
+	struct sk_diag d;
+
+	sk_diag_get(family, IPPROTO_TCP, 1 << INET_SYN_SENT, ino, &d);
+	if (!d.found)
+		return -ENOENT;
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (void *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(d.dport);
+		memcpy(&a->sin_addr, d.dst, 4);
+	} else {
+		struct sockaddr_in6 *a = (void *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(d.dport);
+		memcpy(&a->sin6_addr, d.dst, 16);
+	}
+	return 0;
 }
 
 /*
@@ -266,12 +299,13 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 	}
 	if (type == SOCK_STREAM && !tcp_conn_state(tcp_state) && tcp_state != INET_TCP_LISTEN &&
 	    tcp_state != INET_TCP_CLOSE) {
-		snprintf(buf, len, "TCP socket in state %s (saved: listening, closed and "
-			 "connections past the handshake)", files_tcp_state_name(tcp_state));
+		snprintf(buf, len, "TCP socket in state %s (saved: listening, closed, "
+			 "connecting and connected)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
-	if (type != SOCK_STREAM && !ioctl(sk, FIONREAD, &inq) && inq > 0)
-		return "datagram or raw socket with queued datagrams";
+	/* UDP's are saved (inet_queue.c); a raw or ping socket's could not be forged alone. */
+	if (type != SOCK_STREAM && proto != IPPROTO_UDP && !ioctl(sk, FIONREAD, &inq) && inq > 0)
+		return "UDP-Lite, ping or raw socket with queued datagrams";
 	return NULL;
 }
 
@@ -313,6 +347,15 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		pr_err("fd %d of pid %d: %s (type %d, protocol %d) is not supported yet\n", d->fd,
 		       d->pid, why, type, proto);
 		return -ENOTSUP;
+	}
+	if (tcp_state == INET_SYN_SENT && !peer) {
+		ret = syn_sent_peer(d->family, d->st.st_ino, &dst);
+		if (ret) {
+			pr_err("fd %d of pid %d: connecting TCP socket %lu: no sock_diag record of "
+			       "its peer\n", d->fd, d->pid, (unsigned long)d->st.st_ino);
+			return ret;
+		}
+		peer = true;
 	}
 	*id = files_new_id(fc);
 	ie.id = *id;
@@ -393,6 +436,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
 		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
+	if (!ret && type == SOCK_DGRAM && proto == IPPROTO_UDP)
+		ret = files_udp_queue_dump(fc, sk, d, *id);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
 	files_sk_opts_free(&so);
@@ -556,8 +601,7 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 		}
 		return sk;
 	}
-	(void)fc;
-	l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
+		l = img_to_addr(e->family, e->src_addr, e->n_src_addr, e->src_port, &ss);
 	/*
 	 * The killed tree's own closed connections may hold the port in
 	 * TIME_WAIT: bind as with SO_REUSEADDR, then put the saved value back.
@@ -567,6 +611,14 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 	if (e->src_port && bind(sk, (void *)&ss, l)) {
 		pr_perror("inet socket %u: bind to port %u", e->ino, e->src_port);
 		goto err;
+	}
+	/* Before connect(): a datagram queued from another sender is taken then. */
+	if (e->type == SOCK_DGRAM) {
+		ret = files_udp_queue_restore(fc->st, sk, e, rf->fe->id);
+		if (ret) {
+			close(sk);
+			return ret;
+		}
 	}
 	if (e->state == INET_TCP_LISTEN && listen(sk, e->backlog)) {
 		pr_perror("inet socket %u: listen", e->ino);
@@ -621,6 +673,19 @@ static int inet_prepare(struct files_rst_ctx *fc)
 static int inet_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
+
+	/* sk-queues.img (loaded by unix.c): a datagram for a UDP socket, with its sender */
+	for (int i = 0; i < fr->nr_skq; i++) {
+		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
+		const InetSkEntry *e = rf && rf->fe->type == FD_TYPES__INETSK ? rf->fe->isk : NULL;
+
+		if (e && (e->type != SOCK_DGRAM || e->proto != IPPROTO_UDP || !e->src_port ||
+			  !files_udp_queue_ok(&fr->skq[i], e->family))) {
+			pr_err("sk-queues.img: datagram for inet socket %u is malformed (a UDP "
+			       "socket's, from an address of its family)\n", e->ino);
+			return -EINVAL;
+		}
+	}
 
 	for (int i = 0; i < fr->nr_files; i++) {
 		struct rfile *rf = &fr->files[i];

@@ -38,17 +38,6 @@ static bool netlink_match(const struct fd_desc *d)
 	return S_ISSOCK(d->st.st_mode) && d->family == AF_NETLINK;
 }
 
-/* Restored sockets are made in amber's namespace: the task must share it. */
-static bool same_netns(pid_t pid)
-{
-	char path[64];
-	struct stat a, b;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return !stat(path, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	       a.st_dev == b.st_dev;
-}
-
 static int netlink_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	NetlinkSkEntry ne = NETLINK_SK_ENTRY__INIT;
@@ -64,7 +53,7 @@ static int netlink_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 
 	if (sk < 0)
 		return sk;
-	if (!same_netns(d->pid)) {
+	if (!files_same_netns(d->pid)) {
 		pr_err("fd %d of pid %d: netlink socket in a network namespace of the tree's own: "
 		       "not supported yet\n", d->fd, d->pid);
 		return -EOPNOTSUPP;

@@ -16,6 +16,7 @@ const struct files_type *const files_types[] = {
 	&files_unix_type,
 	&files_inet_type,
 	&files_netlink_type,
+	&files_packet_type,
 	&files_pipe_type,
 	&files_fifo_type,
 	&files_tty_type,

@@ -22,6 +22,9 @@
  * the unsent tail of the send queue is written normally; the network lock
  * goes right after. --tcp-close restores such sockets closed instead.
  *
+ * SYN_SENT is saved too, as CRIU saves it (restore_syn_sent()): the SYN
+ * is sent again with the same initial sequence number.
+ *
  * Every state past the handshake but TIME_WAIT is saved. The sequence
  * numbers count a FIN as a byte, and as CRIU's images do, outq_seq
  * includes our FIN while outq_len and unsq_len leave it out (it carries
@@ -39,6 +42,7 @@
  */
 #define LOG_PREFIX "tcp: "
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -385,6 +389,69 @@ static int fill_queue(int sk, int q, const uint8_t *buf, uint32_t len)
 	return send_nowait(sk, buf, len);
 }
 
+/* Repair mode binds even where a listener holds the port (SK_FORCE_REUSE). */
+static int repair_bind(int sk, const InetSkEntry *ie, const struct sockaddr *src, socklen_t sl)
+{
+	int ret;
+
+	if (!bind(sk, src, sl))
+		return 0;
+	ret = -errno;
+	if (errno != EADDRNOTAVAIL ||
+	    set_int(sk, ie->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		    ie->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND, 1) ||
+	    bind(sk, src, sl)) {
+		pr_err("TCP connection %u: bind to port %u: %s\n", ie->ino, ie->src_port,
+		       strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * SYN_SENT, as CRIU restores it: the send queue's start set in repair
+ * mode to the saved initial sequence number (outq_seq counts the SYN), so
+ * that connect(), out of repair mode, keeps it instead of drawing a new
+ * one, and sends the SYN again with it (dropped while the network lock
+ * holds, retransmitted after). A SYN carries no options to repair: they
+ * are negotiated again; the timestamp offset is put back in repair mode
+ * after connect(), which draws a new one.
+ */
+static int restore_syn_sent(int sk, const InetSkEntry *ie, const TcpStreamEntry *e,
+			    const struct sockaddr *src, socklen_t sl, const struct sockaddr *dst,
+			    socklen_t dl)
+{
+	int fl = fcntl(sk, F_GETFL), ret;
+
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+	    set_int(sk, IPPROTO_TCP, TCP_QUEUE_SEQ, e->outq_seq - e->outq_len - 1)) {
+		pr_perror("TCP connection %u: SYN_SENT: TCP_QUEUE_SEQ", ie->ino);
+		return -errno;
+	}
+	ret = repair_bind(sk, ie, src, sl);
+	if (ret)
+		return ret;
+	/* Not blocking amber: the handshake ends once the tree runs. */
+	if (fl < 0 || set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) ||
+	    fcntl(sk, F_SETFL, fl | O_NONBLOCK) ||
+	    (connect(sk, dst, dl) && errno != EINPROGRESS) || fcntl(sk, F_SETFL, fl)) {
+		pr_perror("TCP connection %u: SYN_SENT: connect to port %u", ie->ino, ie->dst_port);
+		return -errno;
+	}
+	if (e->has_timestamp &&
+	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) ||
+	     set_int(sk, IPPROTO_TCP, TCP_TIMESTAMP, e->timestamp) ||
+	     set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))) {
+		pr_perror("TCP connection %u: SYN_SENT: TCP_TIMESTAMP", ie->ino);
+		return -errno;
+	}
+	if (e->has_nodelay && e->nodelay)
+		set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (e->has_cork && e->cork)
+		set_int(sk, IPPROTO_TCP, TCP_CORK, 1);
+	return 0;
+}
+
 int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		      const struct sockaddr *src, socklen_t sl,
 		      const struct sockaddr *dst, socklen_t dl)
@@ -398,6 +465,8 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		pr_perror("TCP connection %u: TCP_REPAIR (needs CAP_NET_ADMIN)", ie->ino);
 		return -errno;
 	}
+	if (ie->state == TCP_SYN_SENT)
+		return restore_syn_sent(sk, ie, e, src, sl, dst, dl);
 	/*
 	 * The queues' starts: the data put back below moves them to their
 	 * saved ends. The send queue's end counts our FIN, which shutdown()
@@ -413,18 +482,9 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 		pr_perror("TCP connection %u: TCP_QUEUE_SEQ", ie->ino);
 		return -errno;
 	}
-	/* Repair mode binds even where a listener holds the port (SK_FORCE_REUSE). */
-	if (bind(sk, src, sl)) {
-		ret = -errno;
-		if (errno != EADDRNOTAVAIL ||
-		    set_int(sk, ie->family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-			    ie->family == AF_INET6 ? IPV6_FREEBIND : IP_FREEBIND, 1) ||
-		    bind(sk, src, sl)) {
-			pr_err("TCP connection %u: bind to port %u: %s\n", ie->ino, ie->src_port,
-			       strerror(-ret));
-			return ret;
-		}
-	}
+	ret = repair_bind(sk, ie, src, sl);
+	if (ret)
+		return ret;
 	if (connect(sk, dst, dl)) {
 		pr_perror("TCP connection %u: connect in repair mode to port %u", ie->ino,
 			  ie->dst_port);

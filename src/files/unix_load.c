@@ -154,7 +154,10 @@ int unix_load(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < fr->nr_skq; i++) {
 		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
 
-		if (!rf || rf->fe->type != FD_TYPES__UNIXSK || !can_queue(fr, rf->fe->usk)) {
+		if (rf && rf->fe->type == FD_TYPES__INETSK)
+			continue; /* a UDP socket's datagram: inet.c checks it */
+		if (!rf || rf->fe->type != FD_TYPES__UNIXSK || !can_queue(fr, rf->fe->usk) ||
+		    fr->skq[i].addr_len) {
 			pr_err("sk-queues.img: packet for %u, which is not a unix socket that can hold data\n",
 			       fr->skq[i].id);
 			return -EINVAL;

@@ -53,6 +53,9 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(NETDEV, "netdev-%lu.img", NETDEV),
 	IMG_ENTRY(FILE_LOCKS, "filelocks.img", FILE_LOCKS),
 	IMG_ENTRY(TCP_STREAM, "tcp-stream-%lx.img", TCP_STREAM),
+	IMG_ENTRY(MNTS, "mountpoints-%lu.img", MNTS),
+	IMG_ENTRY(CGROUP, "cgroup.img", CGROUP),
+	[IMG_TMPFS_DEV] = { "tmpfs-dev-%lu.tar.gz.img", RAW_IMAGE_MAGIC, 0, true },
 };
 
 const char *img_type_name(enum img_type type)

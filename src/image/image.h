@@ -53,6 +53,9 @@ enum img_type {
 	IMG_NETDEV,
 	IMG_FILE_LOCKS,
 	IMG_TCP_STREAM,
+	IMG_MNTS,
+	IMG_CGROUP,
+	IMG_TMPFS_DEV, /* raw: a tar.gz */
 	IMG_NR_TYPES,
 };
 

@@ -75,6 +75,13 @@
  *                                              the message (no raw payload)
  * filelocks.img             FILE_LOCKS         file_lock_entry per held lock
  *                                              (--file-locks)
+ * cgroup.img                CGROUP             1 cgroup_entry: the cgroup sets
+ *                                              of the tasks (tc.cg_set)
+ * mountpoints-%u.img (ns)  MNTS               mnt_entry per mount of the
+ *                                              tree's own mount namespace
+ *                                              (ids.mnt_ns_id)
+ * tmpfs-dev-%u.tar.gz.img   (raw)              a tmpfs's files: tar.gz of
+ *                           (kernel dev)       its mount, no magic
  * tcp-stream-%x.img (ino)   TCP_STREAM         1 tcp_stream_entry, then
  *                                              inq_len + outq_len raw bytes
  *                                              (--tcp-established)
@@ -132,6 +139,8 @@
 #define NETDEV_MAGIC	   0x57373951
 #define FILE_LOCKS_MAGIC   0x54323616
 #define TCP_STREAM_MAGIC   0x51465506
+#define MNTS_MAGIC	   0x55563928
+#define CGROUP_MAGIC	   0x59383330
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

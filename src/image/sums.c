@@ -56,11 +56,17 @@ static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 	return 0;
 }
 
-static bool listed_name(const char *name)
+static bool is_image(const char *name)
 {
 	size_t l = strlen(name);
 
-	return l > 4 && !strcmp(name + l - 4, ".img") && strncmp(name, "pages-", 6);
+	return l > 4 && !strcmp(name + l - 4, ".img");
+}
+
+/* amber's own dumps leave pages out: each pagemap run has its checksum. */
+static bool listed_name(const char *name, bool pages)
+{
+	return is_image(name) && (pages || strncmp(name, "pages-", 6));
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -76,7 +82,7 @@ static void free_names(char **names, int nr)
 }
 
 /* The names of the images to list, sorted. */
-static int list_images(int dirfd, char ***out)
+static int list_images(int dirfd, bool pages, char ***out)
 {
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0), nr = 0;
 	char **names = NULL;
@@ -93,7 +99,7 @@ static int list_images(int dirfd, char ***out)
 	while ((de = readdir(d))) {
 		char **n;
 
-		if (!listed_name(de->d_name))
+		if (!listed_name(de->d_name, pages))
 			continue;
 		n = xrealloc_array(names, nr + 1, sizeof(*names));
 		if (!n || !(n[nr] = strdup(de->d_name))) {
@@ -111,14 +117,14 @@ static int list_images(int dirfd, char ***out)
 	return nr;
 }
 
-int img_sums_write(int dirfd)
+static int sums_write(int dirfd, bool pages)
 {
 	char **names = NULL, line[128];
 	cleanup_close int fd = -1;
 	uint64_t all = FNV_OFFSET;
 	int nr, ret = 0;
 
-	nr = list_images(dirfd, &names);
+	nr = list_images(dirfd, pages, &names);
 	if (nr < 0)
 		return nr;
 	fd = img_file_open(dirfd, IMG_SUMS_NAME, O_WRONLY);
@@ -161,6 +167,16 @@ out:
 	return ret;
 }
 
+int img_sums_write(int dirfd)
+{
+	return sums_write(dirfd, false);
+}
+
+int img_sums_write_all(int dirfd)
+{
+	return sums_write(dirfd, true);
+}
+
 /* Checks one "<hash> <size> <name>" line against the file it names. */
 static int check_line(int dirfd, const char *line, int lineno)
 {
@@ -169,7 +185,7 @@ static int check_line(int dirfd, const char *line, int lineno)
 	int n, end = 0, ret;
 
 	n = sscanf(line, "%16" SCNx64 " %" SCNu64 " %63s%n", &want_h, &want_size, name, &end);
-	if (n != 3 || line[end] != '\n' || !listed_name(name) || strchr(name, '/')) {
+	if (n != 3 || line[end] != '\n' || !is_image(name) || strchr(name, '/')) {
 		pr_err("%s: line %d is malformed\n", IMG_SUMS_NAME, lineno);
 		return -EINVAL;
 	}

@@ -15,14 +15,19 @@
  *   <fnv1a-64 hex> <size> <name>      one line per image, sorted by name
  *   end <fnv1a-64 hex of every line above>
  *
- * pages-N.img is not listed: each pagemap run carries its own checksum,
- * checked as the pages land, so the (large) page data is read once.
+ * amber's dumps leave pages-N.img out: each of their pagemap runs carries
+ * its own checksum, checked as the pages land, so the (large) page data is
+ * read once. CRIU's pagemaps have no checksum, so the CRIU plugin
+ * (criu-plugin/) lists the pages files too; a check verifies whatever is
+ * listed.
  */
 
 #define IMG_SUMS_NAME "amber.sums"
 
 /* Writes amber.sums for the images in @dirfd (after they are all closed). */
 int img_sums_write(int dirfd);
+/* The same, pages-N.img included (for CRIU's dumps: criu-plugin/). */
+int img_sums_write_all(int dirfd);
 
 /*
  * Checks every image listed in amber.sums of @dirfd: present, same size,

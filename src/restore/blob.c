@@ -367,15 +367,19 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		r->fd = -1;
 		r->lazy = rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv);
 		r->locked = !!(v->flags & VMA_MAP_LOCKED);
+		r->premap = t->premap ? t->premap[i] : 0;
 		if (v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
 			r->fd = svc_fd(rc, files_open_reg(&rc->files, v->shmid, v->has_fdflags ?
 							  v->fdflags : O_RDONLY));
+		} else if (v->status & VMA_AREA_SOCKET) {
+			r->fd = svc_fd(rc, files_packet_map_fd(&rc->files, v->shmid));
 		} else if (v->status & VMA_ANON_SHARED) {
 			for (int s = 0; s < rc->nr_shmems; s++)
 				if (rc->shmems[s].shmid == v->shmid)
 					r->fd = fcntl(rc->shmems[s].fd, F_DUPFD, rc->svc_fd_base);
 		}
-		if ((v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) && r->fd < 0) {
+		if ((v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED |
+				  VMA_AREA_SOCKET)) && r->fd < 0) {
 			pr_err("%d: can't open the file of VMA %#llx\n", t->pid,
 			       (unsigned long long)v->start);
 			return -ENOENT;
@@ -383,6 +387,8 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	}
 	a->vmas = (uintptr_t)vs;
 	a->nr_vmas = t->mm->n_vmas;
+	a->premap_start = t->premap_start;
+	a->premap_len = t->premap_len;
 	return 0;
 }
 
@@ -424,10 +430,10 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		const struct rst_pages *p = &pc->runs[i];
 		uint32_t vi = 0;
 
-		/* A lazy VMA's pages are the daemon's. */
+		/* A lazy VMA's pages are the daemon's; a premapped one is filled. */
 		while (vi < a->nr_vmas && vs[vi].end <= p->vaddr)
 			vi++;
-		if (vi < a->nr_vmas && vs[vi].lazy)
+		if (vi < a->nr_vmas && (vs[vi].lazy || vs[vi].premap))
 			continue;
 		runs[n].vaddr = p->vaddr;
 		runs[n].nr_pages = p->nr_pages;
@@ -450,7 +456,7 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		for (int j = vi; j < (int)a->nr_vmas && vs[j].start < z->end; j++) {
 			uint64_t s0 = max(z->start, vs[j].start), e0 = min(z->end, vs[j].end);
 
-			if (vs[j].lazy || nz == pc->nr_zaps + a->nr_vmas)
+			if (vs[j].lazy || vs[j].premap || nz == pc->nr_zaps + a->nr_vmas)
 				continue;
 			zaps[nz].start = s0;
 			zaps[nz++].len = e0 - s0;

@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "cgroup.pb-c.h"
 #include "restore/seccomp.h"
 #include "restore/task_state.h"
 #include "base/util.h"
@@ -347,6 +348,7 @@ static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
 static int load_files(struct rst_ctx *rc)
 {
 	cleanup_free struct files_task *ft = xzalloc(sizeof(*ft) * (rc->nr_tasks + 1));
+	int ret;
 
 	if (!ft)
 		return -ENOMEM;
@@ -362,8 +364,36 @@ static int load_files(struct rst_ctx *rc)
 					    .tcp_close = rc->opts && rc->opts->tcp_close,
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
-					    .memfd_fd = memfd_fd, .memfd_arg = rc };
-	return files_load(&rc->files, ft, rc->nr_tasks);
+					    .memfd_fd = memfd_fd, .memfd_arg = rc,
+					    .defer_paths = rc->ns.mnt.nr > 0 };
+	ret = files_load(&rc->files, ft, rc->nr_tasks);
+	/* Its paths are the tree's mounts': none may be made among amber's. */
+	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);
+}
+
+/* A packet socket's rings mapped (VMA_AREA_SOCKET): the socket is in files.img. */
+static int check_socket_vmas(struct rst_ctx *rc, struct rst_task *t)
+{
+	for (size_t i = 0; !t->zombie && i < t->mm->n_vmas; i++) {
+		VmaEntry *v = t->mm->vmas[i];
+		int ret;
+
+		if (!(v->status & VMA_AREA_SOCKET))
+			continue;
+		if (!(v->flags & MAP_SHARED) || (v->status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE |
+							      VMA_ANON_SHARED | VMA_FILE_SHARED))) {
+			pr_err("mm-%d.img: socket VMA %#llx is malformed\n", t->pid,
+			       (unsigned long long)v->start);
+			return -EINVAL;
+		}
+		ret = files_packet_map_check(&rc->files, v->shmid, v->end - v->start, v->pgoff);
+		if (ret) {
+			pr_err("mm-%d.img: socket VMA %#llx refused\n", t->pid,
+			       (unsigned long long)v->start);
+			return ret;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -402,6 +432,8 @@ int rst_load(struct rst_ctx *rc)
 	if (!ret)
 		ret = rst_ns_load(rc);
 	if (!ret)
+		ret = rst_cgroup_load(rc);
+	if (!ret)
 		ret = rst_load_seccomp(rc);
 	for (int i = 0; i < rc->nr_tasks && !ret; i++)
 		if (!rc->tasks[i].zombie)
@@ -409,6 +441,8 @@ int rst_load(struct rst_ctx *rc)
 	/* Before the shared memory: memfd inodes are shared memory too. */
 	if (!ret)
 		ret = load_files(rc);
+	for (int i = 0; i < rc->nr_tasks && !ret; i++)
+		ret = check_socket_vmas(rc, &rc->tasks[i]);
 	for (int i = 0; !ret && files_memfd_at(&rc->files, i); i++)
 		ret = rst_add_memfd(rc, files_memfd_at(&rc->files, i));
 	for (int i = 0; i < rc->nr_shmems && !ret; i++) {
@@ -435,9 +469,13 @@ void rst_free(struct rst_ctx *rc)
 		pstree_entry__free_unpacked(t->pe, NULL);
 		pm_chain_free(&t->pages);
 		free(t->children);
+		free(t->premap);
 	}
 	free(rc->tasks);
 	rst_ns_free(&rc->ns);
+	if (rc->cg)
+		cgroup_entry__free_unpacked(rc->cg, NULL);
+	rc->cg = NULL;
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

@@ -159,9 +159,31 @@ static int load_pid(struct rst_ctx *rc)
 	return 0;
 }
 
+static uint32_t task_mnt_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_mnt_ns_id ? ids->mnt_ns_id : 0;
+}
+
+static int load_mnt(struct rst_ctx *rc)
+{
+	uint32_t id = task_mnt_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_mnt_ns, "mount");
+
+	return ret || !rst_ns_saved(rc, IMG_MNTS, id) ? ret : rst_mnt_load(rc, id);
+}
+
 int rst_ns_load(struct rst_ctx *rc)
 {
 	int ret = load_pid(rc);
+
+	if (!ret)
+		ret = load_mnt(rc);
+	if (!ret && rc->ns.mnt.nr && rc->ns.proc_opts) {
+		pr_err("inventory.img: a proc of the tree's own and a mount namespace saved whole\n");
+		ret = -EINVAL;
+	}
 
 	if (!ret)
 		ret = load_uts(rc);
@@ -184,6 +206,7 @@ void rst_ns_free(struct rst_ns *ns)
 	ns->lo = NULL;
 	free(ns->proc_opts);
 	ns->proc_opts = NULL;
+	rst_mnt_free(&ns->mnt);
 }
 
 /* The flags of a mount options string as /proc/PID/mountinfo shows it. */
@@ -234,6 +257,9 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 		ret = rst_ns_enter_ipc(rc);
 	if (!ret && rc->ns.lo)
 		ret = rst_ns_enter_net(rc);
+	/* After the network and IPC namespaces: sysfs and mqueue show the new ones. */
+	if (!ret && rc->ns.mnt.nr)
+		ret = rst_mnt_enter(rc);
 	/* After the network namespace: /proc/net shows the task's own */
 	if (!ret && rc->ns.proc_opts)
 		ret = mount_tree_proc(rc);

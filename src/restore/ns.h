@@ -19,6 +19,15 @@ struct NetDeviceEntry;
  * network namespace with only its loopback (ids.net_ns_id, netdev-<id>.img).
  * The restored root makes a new one before it forks its children.
  */
+/* The tree's own mounts (mnt.c): e[0] is the root mount, on --root. */
+struct MntEntry;
+struct rst_mnt {
+	struct MntEntry **e;
+	size_t nr;    /* 0: the tree keeps amber's mounts */
+	size_t *order; /* indexes into e[], parents (and bind sources) first */
+	char img_name[64];
+};
+
 struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
 	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new empty one with these sysctls */
@@ -36,6 +45,7 @@ struct rst_ns {
 	 * /proc with these options. NULL: the tree keeps amber's /proc.
 	 */
 	char *proc_opts;
+	struct rst_mnt mnt;
 };
 
 /* The inventory's part: root_ids.pid_ns_id, amber_pidns_proc. */
@@ -53,5 +63,8 @@ int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_ipc(struct rst_ctx *rc);
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_net(struct rst_ctx *rc);
+int rst_mnt_load(struct rst_ctx *rc, uint32_t id);
+int rst_mnt_enter(struct rst_ctx *rc);
+void rst_mnt_free(struct rst_mnt *m);
 
 #endif

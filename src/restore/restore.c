@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "restore: "
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -414,6 +415,19 @@ static int setup_pipes(struct rst_ctx *rc, int go[2])
 	return st[0] << 16 | info[0];
 }
 
+/* The caller's hook at one of CRIU's notification points (restore_opts.notify). */
+static int notify_stage(struct rst_ctx *rc, const char *stage, pid_t root)
+{
+	int ret;
+
+	if (!rc->opts->notify)
+		return 0;
+	ret = rc->opts->notify(rc->opts->notify_arg, stage, root);
+	if (ret)
+		pr_err("the caller's %s hook failed (%d)\n", stage, ret);
+	return ret ? (ret < 0 ? ret : -ECANCELED) : 0;
+}
+
 static int run_tree(struct rst_ctx *rc)
 {
 	struct rst_task *root = &rc->tasks[0];
@@ -428,7 +442,9 @@ static int run_tree(struct rst_ctx *rc)
 	status_rd = rd >> 16;
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
-	pid = rc->ns.new_pid ? rst_clone_newpid() : rst_clone_pid(root->pid);
+	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
+	pid = rc->ns.new_pid ? rst_clone_newpid(rc->opts->sibling ? CLONE_PARENT : 0)
+			     : rst_clone_pid(root->pid, rc->opts->sibling ? CLONE_PARENT : 0);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -462,6 +478,11 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	/* Every task exists and is stopped: none runs a step in the wrong cgroup. */
+	if (!ret)
+		ret = rst_cgroup_apply(rc);
+	if (!ret)
+		ret = notify_stage(rc, "setup-namespaces", pid);
 	if (!ret)
 		ret = files_finish_shared(&rc->files);
 	/*
@@ -477,6 +498,8 @@ static int run_tree(struct rst_ctx *rc)
 		ret = trace_sigreturns(&tr);
 	if (!ret)
 		ret = unmap_blobs(&tr);
+	if (!ret)
+		ret = notify_stage(rc, "post-restore", pid);
 	/*
 	 * The running tasks go first: a parent still traced would have the
 	 * SIGCHLD of its child's stop queued even if it ignores it.

@@ -17,7 +17,9 @@
  *    tasks, as fds >= svc_fd_base that every task inherits.
  * 3. The root is cloned with its saved pid (clone3 set_tid); each task
  *    forks its own children the same way, then puts its fds, cwd, umask and
- *    rlimits in place while libc is still there.
+ *    rlimits in place while libc is still there. Before it forks, a task
+ *    lays out and fills its private anonymous memory (premap.h), so that
+ *    its children start sharing those pages, as they did when dumped.
  * 4. Each task maps the restorer blob and jumps into it (restorer_args.h).
  * 5. amber, tracing every task, catches each thread at the exit of its
  *    rt_sigreturn, unmaps the blob with a remote syscall and detaches.
@@ -54,6 +56,17 @@ struct restore_opts {
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */
 	enum netlock_method network_lock;
+	/* Containers: the root mount of the saved mount namespace (mnt.c). */
+	const char *root;
+	const struct ext_mount *ext_mnts;
+	size_t nr_ext_mnts;
+	/* The cgroup the restored tasks go in (cgroup.c), or NULL: amber's. */
+	const char *cgroup_root;
+	bool cgroups_ignore;
+	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
+	bool sibling; /* the root is amber's parent's child (needs detach) */
+	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
+	void *notify_arg;
 };
 
 struct rst_shmem {
@@ -79,6 +92,9 @@ struct rst_task {
 	struct rst_task *parent;
 	struct rst_task **children;
 	int nr_children;
+	/* Set in the task itself before it forks (premap.h): 0/NULL in amber. */
+	uint64_t premap_start, premap_len;
+	uint64_t *premap;
 };
 
 struct rst_ctx {
@@ -105,7 +121,12 @@ struct rst_ctx {
 	 * pid namespace of its own (ns.new_pid), else the same.
 	 */
 	struct pid_map pids;
+	struct CgroupEntry *cg; /* cgroup.img, NULL if none or ignored (cgroup.c) */
 };
+
+/* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
+int rst_cgroup_load(struct rst_ctx *rc);
+int rst_cgroup_apply(struct rst_ctx *rc);
 
 /* The host pid of the tree's @pid: 0 if not seen yet in its own pid namespace. */
 static inline pid_t rst_host_pid(const struct rst_ctx *rc, pid_t pid)

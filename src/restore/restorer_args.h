@@ -27,6 +27,7 @@ struct rst_vma {
 	uint64_t madv;
 	uint32_t lazy; /* registered with the task's userfaultfd, not filled */
 	uint32_t locked; /* mlock()ed once filled */
+	uint64_t premap; /* laid out and filled before fork, waits here; 0: map it */
 };
 
 struct rst_run {
@@ -175,6 +176,9 @@ struct rst_task_args {
 	uint64_t file_locks; /* struct rst_file_lock[nr_file_locks] */
 	uint32_t nr_file_locks;
 	uint32_t pad3;
+
+	/* The premap area (restore/premap.h): kept by the unmap, emptied by mremaps. */
+	uint64_t premap_start, premap_len;
 };
 
 /* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */

@@ -25,6 +25,7 @@
 #include "image/image.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "restore/premap.h"
 #include "restore/restore.h"
 #include "restore/task.h"
 #include "restore/restorer_args.h"
@@ -50,23 +51,25 @@ static void report(struct rst_ctx *rc, const char *fmt, ...)
 	}
 }
 
-int rst_clone_pid(pid_t pid)
+int rst_clone_pid(pid_t pid, uint64_t flags)
 {
 	struct clone_args_v2 args = { 0 };
 	uint64_t tid = pid;
 
-	args.exit_signal = SIGCHLD;
+	args.flags = flags;
+	/* CLONE_PARENT: the parent's own exit signal is used, clone3 wants 0 here. */
+	args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
 	args.set_tid = (uintptr_t)&tid;
 	args.set_tid_size = 1;
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
-int rst_clone_newpid(void)
+int rst_clone_newpid(uint64_t flags)
 {
 	struct clone_args_v2 args = { 0 };
 
-	args.flags = CLONE_NEWPID;
-	args.exit_signal = SIGCHLD;
+	args.flags = CLONE_NEWPID | flags;
+	args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
@@ -130,7 +133,7 @@ static int fork_children(struct rst_ctx *rc, struct rst_task *t)
 {
 	for (int i = 0; i < t->nr_children; i++) {
 		struct rst_task *c = t->children[i];
-		pid_t pid = rst_clone_pid(c->pid);
+		pid_t pid = rst_clone_pid(c->pid, 0);
 
 		if (pid < 0) {
 			report(rc, "clone3 for pid %d: %s\n", c->pid, strerror(errno));
@@ -193,9 +196,17 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = t->parent ? 0 : rst_ns_enter_root(rc);
 	if (ret)
 		fail_task(rc, "making the tree's namespaces", ret);
+	/* In its new mounts: the files its children share, before they fork. */
+	ret = t->parent ? 0 : files_open_deferred(&rc->files);
+	if (ret)
+		fail_task(rc, "opening the shared files in the tree's mounts", ret);
 	ret = set_session(rc, t);
 	if (ret)
 		fail_task(rc, "session/process group", ret);
+	/* Before the fork: the children inherit these pages, shared. */
+	ret = rst_premap(rc, t);
+	if (ret)
+		fail_task(rc, "laying out private memory", ret);
 	ret = fork_children(rc, t);
 	if (!ret && fault_injected("restore-forked"))
 		ret = -EIO;

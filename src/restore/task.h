@@ -8,9 +8,9 @@ struct rst_ctx;
 struct rst_task;
 
 /* clone3 with set_tid = {pid}; like fork(): 0 in the child. */
-int rst_clone_pid(pid_t pid);
+int rst_clone_pid(pid_t pid, uint64_t flags);
 /* clone3 with CLONE_NEWPID: the child is init (pid 1) of a new pid namespace. */
-int rst_clone_newpid(void);
+int rst_clone_newpid(uint64_t flags);
 /* Runs in the new task: never returns. */
 void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task *t);
 /* Maps the blob, fills its arguments and jumps; returns only on failure. */

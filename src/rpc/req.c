@@ -77,8 +77,25 @@ static const struct opt_use {
 	{ "cpu_cap", F_ALL }, /* amber always checks the images' FPU state fits this CPU */
 	{ "timeout", F_ALL }, /* amber's freeze has no time limit to tune */
 	{ "lazy_pages", F_RST },
+	/* Containers (docs/namespaces.md): */
+	{ "root", F_DUMP | F_PRE | F_RST },
+	{ "ext_mnt", F_DUMP | F_PRE | F_RST },
+	{ "external", F_DUMP | F_PRE | F_RST },
+	{ "manage_cgroups", F_DUMP | F_PRE | F_RST },
+	{ "manage_cgroups_mode", F_DUMP | F_PRE | F_RST },
+	{ "cg_root", F_RST },
+	{ "freeze_cgroup", F_DUMP | F_PRE },
+	{ "empty_ns", F_DUMP | F_PRE | F_RST },
+	{ "rst_sibling", F_RST },
 	/* Acted on by a restore only (the restored pty master to the caller). */
-	{ "orphan_pts_master", F_DUMP | F_PRE },
+	{ "orphan_pts_master", F_DUMP | F_PRE | F_RST },
+	/*
+	 * runc sets both on every restore. amber opens device files by their
+	 * path in the restored mounts, which is what evasive_devices allows;
+	 * a pty whose master was outside the tree is refused by the images'
+	 * check, so no master would ever be sent back.
+	 */
+	{ "evasive_devices", F_RST },
 };
 
 /* Is field @f of @m set to something other than its default (or false)? */
@@ -148,8 +165,6 @@ int rpc_check_opts(struct rpc_session *s, const CriuReq *req)
 		for (size_t j = 0; j < sizeof(opt_uses) / sizeof(opt_uses[0]); j++)
 			if (!strcmp(opt_uses[j].name, f->name))
 				ok = opt_uses[j].reqs & bit;
-		if (!strcmp(f->name, "root") && !strcmp(req->opts->root, "/"))
-			ok = true;
 		/* runc names its default config file whether or not it exists. */
 		if (!strcmp(f->name, "config_file") && access(req->opts->config_file, F_OK))
 			ok = true;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "amber.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "rpc/rpc.h"
 
 #define ERR(s, ...) snprintf((s)->err, sizeof((s)->err), __VA_ARGS__)
@@ -199,12 +201,81 @@ static enum amber_network_lock network_lock_from(const CriuOpts *o)
 								     : AMBER_NETWORK_LOCK_IPTABLES;
 }
 
+/*
+ * The mounts named from outside: ext_mnt pairs and `external` entries
+ * "mnt[KEY]:VAL" (CRIU's --external); other external kinds are refused.
+ * *@out is malloc'd (the strings stay the request's).
+ */
+static int ext_mounts_from(struct rpc_session *s, const CriuOpts *o, struct amber_ext_mount **out,
+			   size_t *nr)
+{
+	struct amber_ext_mount *m = calloc(o->n_ext_mnt + o->n_external + 1, sizeof(*m));
+	size_t n = 0;
+
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_ext_mnt; i++) {
+		m[n].key = o->ext_mnt[i]->key;
+		m[n++].val = o->ext_mnt[i]->val;
+		pr_info("external mount %s: %s\n", o->ext_mnt[i]->key, o->ext_mnt[i]->val);
+	}
+	for (size_t i = 0; i < o->n_external; i++) {
+		char *e = o->external[i], *close = strstr(e, "]:");
+
+		if (strncmp(e, "mnt[", 4) || !close) {
+			ERR(s, "external %s: amber knows mnt[KEY]:VAL only", e);
+			free(m);
+			return -EOPNOTSUPP;
+		}
+		*close = 0; /* the request is ours to change */
+		m[n].key = e + 4;
+		m[n++].val = close + 2;
+	}
+	*out = m;
+	*nr = n;
+	return 0;
+}
+
+static enum amber_manage_cgroups cg_mode_from(const CriuOpts *o)
+{
+	if (!o->has_manage_cgroups_mode)
+		return AMBER_CGROUPS_DEFAULT;
+	switch (o->manage_cgroups_mode) {
+	case CRIU_CG_MODE__IGNORE:
+	case CRIU_CG_MODE__CG_NONE:
+		return AMBER_CGROUPS_IGNORE;
+	case CRIU_CG_MODE__FULL:
+		return AMBER_CGROUPS_FULL;
+	case CRIU_CG_MODE__STRICT:
+		return AMBER_CGROUPS_STRICT;
+	default:
+		return AMBER_CGROUPS_SOFT;
+	}
+}
+
+/*
+ * empty_ns: a namespace the caller makes itself (runc: a network one it
+ * configured). Only CLONE_NEWNET, as CRIU.
+ */
+static int check_empty_ns(struct rpc_session *s, const CriuOpts *o)
+{
+	if (o->has_empty_ns && o->empty_ns)
+		pr_info("empty_ns %#x: the caller's to fill\n", o->empty_ns);
+	if (o->has_empty_ns && (o->empty_ns & ~(uint32_t)CLONE_NEWNET)) {
+		ERR(s, "empty_ns %#x: only the network namespace (%#x) can be left empty",
+		    o->empty_ns, CLONE_NEWNET);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		        const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_dump_opts, d);
 	bool pre = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	cleanup_free struct amber_ext_mount *ext = NULL;
 	int ret;
 
 	d.pid = o->has_pid ? o->pid : s->caller;
@@ -222,6 +293,15 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.pre_dump_mode = o->has_pre_dump_mode && o->pre_dump_mode == CRIU_PRE_DUMP_MODE__VM_READ
 				  ? AMBER_PRE_DUMP_READ
 				  : AMBER_PRE_DUMP_SPLICE;
+	ret = check_empty_ns(s, o);
+	if (ret)
+		return ret;
+	ret = ext_mounts_from(s, o, &ext, &d.nr_ext_mounts);
+	if (ret)
+		return ret;
+	d.ext_mounts = ext;
+	d.manage_cgroups = cg_mode_from(o);
+	d.freeze_cgroup = o->freeze_cgroup;
 	if (o->ps) {
 		d.page_server = true;
 		fill_ps(&d.ps, o);
@@ -249,12 +329,27 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	return 0;
 }
 
+struct restore_hook {
+	struct rpc_session *s;
+	const CriuOpts *o;
+};
+
+/* amber_restore()'s stages, passed on as CRIU's notifications. */
+static int restore_notify(void *arg, const char *stage, pid_t pid)
+{
+	struct restore_hook *h = arg;
+
+	return notify(h->s, h->o, stage, pid);
+}
+
 static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		           const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_restore_opts, r, .detach = true);
 	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
+	cleanup_free struct amber_ext_mount *ext = NULL;
+	struct restore_hook hook = { s, o };
 	pid_t pid = 0;
 	int ret;
 
@@ -266,18 +361,36 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.tcp_close = o->tcp_close;
 	r.network_lock = network_lock_from(o);
 	r.lazy_pages = o->lazy_pages;
+	ret = check_empty_ns(s, o);
+	if (ret)
+		return ret;
+	ret = ext_mounts_from(s, o, &ext, &r.nr_ext_mounts);
+	if (ret)
+		return ret;
+	r.ext_mounts = ext;
+	r.root = o->root;
+	r.rst_sibling = o->rst_sibling;
+	r.manage_cgroups = cg_mode_from(o);
+	/* runc names one path per controller; on cgroup v2 the unified one matters. */
+	for (size_t i = 0; i < o->n_cg_root; i++) {
+		pr_info("cgroup root %s: %s\n", o->cg_root[i]->ctrl ? o->cg_root[i]->ctrl : "(all)",
+			o->cg_root[i]->path);
+		if (!o->cg_root[i]->ctrl || !o->cg_root[i]->ctrl[0] || !r.cgroup_root)
+			r.cgroup_root = o->cg_root[i]->path;
+	}
+	r.notify = restore_notify;
+	r.notify_arg = &hook;
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
 		return ret;
 	ret = amber_restore(&r, &pid, NULL);
 	if (ret) {
-		ERR(s, "restore failed: %s (the log says why)", strerror(-ret));
+		/* A hook's own failure says more than the restore's errno. */
+		if (!s->err[0])
+			ERR(s, "restore failed: %s (the log says why)", strerror(-ret));
 		return ret;
 	}
-	/* The tree already runs: amber has no hook between its stages yet. */
-	ret = notify(s, o, "post-restore", pid);
-	if (!ret)
-		ret = notify(s, o, "post-resume", pid);
+	ret = notify(s, o, "post-resume", pid);
 	if (ret) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);

@@ -32,7 +32,7 @@ enum damage {
 	D_FORGE_GOOD,	   /* a consistent list of one true line: the forging works */
 	D_FORGE_SLASH,	   /* a consistent list naming sub/../mm-1.img */
 	D_FORGE_NOT_IMG,   /* a consistent list naming a file that is not an image */
-	D_FORGE_PAGES,	   /* a consistent list naming pages-1.img */
+	D_FORGE_PAGES,	   /* a consistent list naming pages-1.img with a wrong sum: checked */
 	D_FORGE_BAD_SUM,   /* a consistent list with a wrong checksum for an image */
 	D_FORGE_MALFORMED, /* a consistent list with a line missing its size */
 };
@@ -60,7 +60,7 @@ static const struct {
 	{"forged list of one true line passes", D_FORGE_GOOD, 0},
 	{"forged list naming a path outside the directory", D_FORGE_SLASH, -EINVAL},
 	{"forged list naming a non-image", D_FORGE_NOT_IMG, -EINVAL},
-	{"forged list naming a pages file", D_FORGE_PAGES, -EINVAL},
+	{"forged list with a wrong sum for a pages file", D_FORGE_PAGES, -EINVAL},
 	{"forged list with a wrong image checksum", D_FORGE_BAD_SUM, -EINVAL},
 	{"forged list with a malformed line", D_FORGE_MALFORMED, -EINVAL},
 };
@@ -293,6 +293,25 @@ static void test_listing(int dirfd)
 	free(t);
 }
 
+/* img_sums_write_all() (the CRIU plugin's seal): pages listed and checked. */
+static void test_with_pages(int dirfd)
+{
+	char *t;
+	size_t len;
+	int ret = img_sums_write_all(dirfd), fd;
+
+	t = sums_text(dirfd, &len);
+	unit_check("all: pages files listed", !ret && t && strstr(t, " pages-1.img\n"),
+		   "ret %d text %s", ret, t ? t : "(none)");
+	unit_check("all: a sealed set checks", !img_sums_check(dirfd), "refused");
+	fd = openat(dirfd, "pages-1.img", O_WRONLY);
+	unit_check("all: a flipped page byte is refused", fd >= 0 && pwrite(fd, "\x5a", 1, 3) == 1 &&
+		   img_sums_check(dirfd) == -EINVAL, "not refused");
+	if (fd >= 0)
+		close(fd);
+	free(t);
+}
+
 int main(void)
 {
 	char root[64];
@@ -325,6 +344,12 @@ int main(void)
 			test_listing(dirfd);
 		else
 			unit_check("listing fixture", false, "can't write it");
+		close(dirfd);
+		dirfd = unit_subdir(rootfd, "with-pages");
+		if (dirfd >= 0 && !write_images(dirfd))
+			test_with_pages(dirfd);
+		else
+			unit_check("with-pages fixture", false, "can't write it");
 		close(dirfd);
 		dirfd = unit_subdir(rootfd, "empty");
 		unit_check("an empty directory sums and checks", dirfd >= 0 &&

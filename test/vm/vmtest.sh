@@ -60,6 +60,15 @@ suite debian-soft-dirty --kernel "$DK" --modules "$DM" -- python3 test/vm/tests/
 suite debian-kexec --kernel "$DK" --modules "$DM" --kexec-into "$K" --kexec-into "$DK,$DM" -- \
 	sh -c 'echo "boot $AMBER_VM_BOOT: $(uname -r)"; python3 test/vm/tests/soft-dirty.py'
 suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" -- kernel/selftests/pkram.sh
+# amber kexec: a program carried across a kexec in a PKRAM store, and the
+# refusals (amber does the kexec itself; needs build/amber)
+suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
+# a VMM-like program's guest RAM file on a pkram= tmpfs, across amber kexec
+# --preserve-mount, saved by reference
+suite kexec-vmm --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-vmm.sh "$K"
+# stock CRIU (Debian's 3.17) with amber's plugin, across a kexec in a PKRAM
+# store (needs build/criu-plugin/amber_criu.so)
+suite criu-plugin --kernel "$K" --timeout 900 -- bash test/vm/tests/criu-plugin.sh "$K"
 # amber's page server and stock CRIU (Debian's 3.17 works under 6.12), both
 # ways, full and incremental (needs build/amber)
 suite criu-interop --kernel "$DK" --modules "$DM" -- bash test/vm/tests/criu-interop.sh

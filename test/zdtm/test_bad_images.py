@@ -845,3 +845,201 @@ def test_pty_index_taken(pty_source):
 
 def test_pty_pristine_restores(pty_source):
     pristine_restores(pty_source)
+
+
+def test_mount_outside_root(tmp_path):
+    """A mount image naming a mountpoint outside the container's root (a
+    ".." component) is refused when the images are loaded: no task is
+    created and nothing is mounted or made, inside the root or out."""
+    import test_runc
+    test_runc.need_runc()
+    c = test_runc.Container(tmp_path, "badmnt")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+    finally:
+        c.delete()
+    img = tmp_path / "img"
+    (img / SUMS).unlink()
+    mnts = next(img.glob("mountpoints-*.img"))
+
+    def escape(entries):
+        # The first after the root mount: the order a restore checks them in.
+        entries[1]["mountpoint"] = "/proc/../../amber-escape"
+    rewrite(mnts, escape)
+    root = tmp_path / "root"
+    root.mkdir()
+    log = tmp_path / "restore.log"
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "--root", str(root),
+                        "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    text = read_text(log)
+    assert r.returncode != 0, text
+    assert "a path outside the container's root" in text and "amber-escape" in text, text
+    assert "in the tree's pid namespace" not in text, text  # no task was made
+    assert not list(root.iterdir())
+    assert not (tmp_path / "amber-escape").exists() and not Path("/amber-escape").exists()
+
+
+def test_mount_bind_through_symlink_stays_inside(tmp_path):
+    """A bind whose source is reached through a symlink in a restored tmpfs
+    (here /tmp/esc -> /etc, added to the image as a bind of the /tmp tmpfs's
+    /esc on /mnt) is resolved inside the container's root: the host's /etc
+    never shows in the container."""
+    import test_runc
+    test_runc.need_runc()
+    c = test_runc.Container(tmp_path, "symmnt", setup="ln -s /etc /tmp/esc; ")
+    try:
+        c.run()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+    finally:
+        c.delete()
+    img = tmp_path / "img"
+    (img / SUMS).unlink()
+    (c.bundle / "rootfs/mnt").mkdir()
+    (c.bundle / "rootfs/etc").mkdir()
+    (c.bundle / "rootfs/etc/inside").write_text("container's own /etc\n")
+
+    def bind_esc(entries):
+        tmp = next(e for e in entries if e["mountpoint"] == "/tmp")
+        e = dict(tmp, mnt_id=max(x["mnt_id"] for x in entries) + 1, root="/esc",
+                 mountpoint="/mnt")
+        entries.append(e)
+    rewrite(next(img.glob("mountpoints-*.img")), bind_esc)
+    r = test_runc.runc("--criu", amber_path(), "restore", "-d", "--image-path", img,
+                       "--work-path", tmp_path / "work2", c.cid, cwd=c.bundle,
+                       stdin=subprocess.DEVNULL)
+    try:
+        log = read_text(tmp_path / "work2/restore.log")
+        if r.returncode == 0:
+            pid = c.state()["pid"]
+            seen = sorted(os.listdir(f"/proc/{pid}/root/mnt"))
+            assert seen == ["inside"], (seen, log)
+        else:
+            assert "esc" in log, log
+    finally:
+        c.delete()
+
+
+# ------------------------------------------------- packet sockets
+#
+# packet_sock_mmap dumped: a packet socket with an rx and a tx ring mapped
+# in one socket VMA. A packet_sock_entry, or the VMA of its rings, that
+# makes no sense, or an interface missing here, is refused at load: no
+# socket is made, no task forked.
+
+@pytest.fixture(scope="module")
+def packet_source(request):
+    yield from dumped_with_pb(request, "packet_sock_mmap")
+
+
+def set_psk(**kw):
+    def fn(fe):
+        if fe.HasField("psk"):
+            for k, v in kw.items():
+                if k in ("rx_ring", "tx_ring"):
+                    for f, x in v.items():
+                        setattr(getattr(fe.psk, k), f, x)
+                elif k == "mclist":
+                    m = fe.psk.mclist.add()
+                    m.index, m.type, m.addr = v
+                else:
+                    setattr(fe.psk, k, v)
+    return fn
+
+
+PACKET_CASES = [
+    ("SOCK_PACKET type", set_psk(type=10), "malformed"),
+    ("TPACKET version 7", set_psk(version=7), "malformed"),
+    ("protocol above 16 bits", set_psk(protocol=1 << 16), "malformed"),
+    ("rx ring of 0 blocks", set_psk(rx_ring={"block_nr": 0}), "malformed"),
+    ("membership of type 9", set_psk(mclist=(1, 9, b"")), "malformed"),
+    ("membership address of 40 bytes", set_psk(mclist=(1, 0, b"x" * 40)), "malformed"),
+    ("bound to a missing interface", set_psk(ifindex=99999), "interface 99999 is missing"),
+    ("membership on a missing interface", set_psk(mclist=(99998, 1, b"")),
+     "interface 99998 is missing"),
+    ("rings larger than their mapping", set_psk(rx_ring={"block_nr": 8, "frame_nr": 16}),
+     "does not match packet socket"),
+]
+
+
+@pytest.mark.parametrize("case", PACKET_CASES, ids=[c[0] for c in PACKET_CASES])
+def test_packet_semantic(packet_source, case):
+    files_img_refused(packet_source, case)
+
+
+def test_packet_vma_names_another_file(packet_source):
+    """The socket VMA's shmid must name a packet socket in files.img."""
+    def fn(entries):
+        for v in entries[0]["vmas"]:
+            if v["status"] & (1 << 11):  # VMA_AREA_SOCKET
+                v["shmid"] = 1
+    d = packet_source.copy(sums=False)
+    victim = sorted(d.glob("mm-*.img"))[0]
+    rewrite(victim, fn)
+    bad = packet_source.problems("socket VMA naming file 1", d, True, ["not a packet socket"])
+    assert not bad, "\n".join(bad)
+
+
+def test_packet_pristine_restores(packet_source):
+    pristine_restores(packet_source)
+
+
+# ------------------------------------------------- UDP queues
+#
+# inet_udp_queue dumped: datagrams queued in UDP sockets, in sk-queues.img
+# with their senders (sk_packet_entry.addr). A sender of the wrong family
+# or size, or none, is refused at load.
+
+@pytest.fixture(scope="module")
+def udpq_source(request):
+    for src in dumped_source(request, "inet_udp_queue"):
+        src.pb = amber_pb("sk_packet_pb2")
+        yield src
+
+
+def edit_sk_queues(path, pb, fn):
+    """Calls fn(sk_packet_entry) on the first entry of sk-queues.img."""
+    data = path.read_bytes()
+    out, off, first = bytearray(data[:FILES_MAGIC_LEN]), FILES_MAGIC_LEN, True
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        pe = pb.sk_packet_entry()
+        pe.ParseFromString(data[off + 4:off + 4 + n])
+        payload = data[off + 4 + n:off + 4 + n + pe.length]
+        off += 4 + n + pe.length
+        if first:
+            fn(pe)
+            first = False
+        blob = pe.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob + payload
+    path.write_bytes(bytes(out))
+
+
+def set_addr(value):
+    def fn(pe):
+        if value is None:
+            pe.ClearField("addr")
+        else:
+            pe.addr = value
+    return fn
+
+
+UDPQ_CASES = [
+    ("sender of another family", set_addr(struct.pack("<H", 10) + bytes(26)), "malformed"),
+    ("sender address of 40 bytes", set_addr(struct.pack("<H", 2) + bytes(38)),
+     "bad control data"),
+    ("no sender (as CRIU would write it)", set_addr(None), "malformed"),
+]
+
+
+@pytest.mark.parametrize("what,fn,want", UDPQ_CASES, ids=[c[0] for c in UDPQ_CASES])
+def test_udp_queue_semantic(udpq_source, what, fn, want):
+    d = udpq_source.copy(sums=False)
+    edit_sk_queues(d / "sk-queues.img", udpq_source.pb, fn)
+    bad = udpq_source.problems(f"sk-queues.img: {what}", d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_udp_queue_pristine_restores(udpq_source):
+    pristine_restores(udpq_source)

@@ -23,7 +23,7 @@ import pytest
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, Run, amber_path, capture, guarded, proc_stat,
                          read_text, sanitizer_env, sanitizer_reports, state_diff,
-                         tree_pids, wait_until)
+                         test_amber_opts, tree_pids, wait_until)
 
 STATIC = Path(__file__).resolve().parent / "static"
 DUMP = MODES["dump"]
@@ -59,7 +59,7 @@ def thread_problems(pids):
     return bad
 
 
-def amber_dump(run, logname, fault):
+def amber_dump(run, logname, fault, args=()):
     """Runs `amber dump` with AMBER_FAULT=fault; returns the Popen."""
     run.imgdir.mkdir(mode=0o700, exist_ok=True)
     env = sanitizer_env(run.imgdir)
@@ -67,7 +67,7 @@ def amber_dump(run, logname, fault):
     log = run.imgdir / logname
     run.logs.append(log)
     return subprocess.Popen([str(amber_path()), "dump", "-t", str(run.pid), "-D",
-                             str(run.imgdir), "-v4", "-o", str(log)],
+                             str(run.imgdir), *args, "-v4", "-o", str(log)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env=env)
 
@@ -105,18 +105,21 @@ STAGES = ["dump-frozen", "dump-core", "dump-files", "dump-mm", "image-enospc",
           "dump-pages", "dump-end"]
 CASES = [("mem_loop", s) for s in STAGES] + \
         [("threads_16", "dump-mm"), ("fork_tree", "dump-core"), ("fork_tree", "dump-end"),
-         ("pty_pair", "dump-pages"), ("pty_pair", "dump-end")]
+         ("pty_pair", "dump-pages"), ("pty_pair", "dump-end"),
+         ("packet_sock", "dump-end"), ("packet_sock_mmap", "dump-mm"),
+         ("packet_sock_mmap", "dump-end"), ("socket_tcp_syn_sent", "dump-end"),
+         ("inet_udp_queue", "dump-end")]
 
 
 @pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_fault(name, stage):
-    run = Run(f"fault-{stage}-{name}", DUMP)
+    run = Run(f"fault-{stage}-{name}", DUMP, test=name)
 
     def body():
         start(run, STATIC / name)
         pids = live(run.walk())
         before = capture(run.pid)
-        p = amber_dump(run, "fault.log", stage)
+        p = amber_dump(run, "fault.log", stage, test_amber_opts(name, "dump"))
         out = p.communicate(timeout=120)[0].decode(errors="replace")
         log = read_text(run.imgdir / "fault.log")
         if p.returncode <= 0 or p.returncode >= 128:

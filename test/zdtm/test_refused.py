@@ -94,10 +94,11 @@ CASES = {
     "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
                       "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
                      "its IPC namespace holds a SysV message queue"),
-    # A mount namespace whose mounts differ from amber's (a private tmpfs).
+    # A mount namespace of its own holding mounts amber cannot make again (the
+    # host's copies: devtmpfs, cgroup v1, disks): each is named, with the way out.
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",
-                      "own mnt namespace"),
+                      "name it external"),
     # Sockets amber does not save yet: named with fd, kind and pid.
     "tcp-established": ([PY, "-c", "import socket, time\n"
                          "l = socket.create_server(('127.0.0.1', 0))\n"
@@ -112,18 +113,39 @@ CASES = {
                         "c = socket.create_connection(l.getsockname())\n"
                         "a, _ = l.accept()\na.close()\ntime.sleep(1000)"], "python3:2",
                        "CLOSE_WAIT TCP socket (needs --tcp-established)"),
-    # A connection in a handshake (SYN_SENT): its SYN is dropped, the listener's
-    # accept queue (backlog 0) being full. Its fd comes first, so it is named.
+    # A connection in a handshake (SYN_SENT) without --tcp-established: its SYN
+    # is dropped, the listener's accept queue (backlog 0) being full. Its fd
+    # comes first, so it is named.
     "tcp-syn-sent": ([PY, "-c", "import socket, time\n"
                       "c = socket.socket()\n"
                       "l = socket.create_server(('127.0.0.1', 0), backlog=0)\n"
                       "f = socket.create_connection(l.getsockname())\n"
                       "c.setblocking(False)\nc.connect_ex(l.getsockname())\n"
                       "open('/proc/self/comm', 'w').write('syn-sent')\n"
-                      "time.sleep(1000)"], "syn-sent:3", "TCP socket in state SYN_SENT"),
+                      "time.sleep(1000)"], "syn-sent:3",
+                     "SYN_SENT TCP socket (needs --tcp-established)"),
+    # A raw socket's queued packet (its own, protocol 253) cannot be forged alone.
+    "raw-queued": ([PY, "-c", "import socket, time\n"
+                    "r = socket.socket(socket.AF_INET, socket.SOCK_RAW, 253)\n"
+                    "r.sendto(b'x', ('127.0.0.1', 0))\n"
+                    "r.recv(64, socket.MSG_PEEK)\n"
+                    "open('/proc/self/comm', 'w').write('raw-ready')\n"
+                    "time.sleep(1000)"], "raw-ready:1", "raw socket with queued datagrams"),
+    # A UDP socket of a SO_REUSEPORT group with a datagram queued: a forged
+    # one could land in another socket of the group.
+    "udp-reuseport-queued": ([PY, "-c", "import socket, time\n"
+                              "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                              "u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+                              "u.bind(('127.0.0.1', 0))\n"
+                              "u.sendto(b'x', u.getsockname())\n"
+                              "u.recv(64, socket.MSG_PEEK)\n"
+                              "open('/proc/self/comm', 'w').write('udp-ready')\n"
+                              "time.sleep(1000)"], "udp-ready:1",
+                             "SO_REUSEPORT and datagrams queued"),
+    # Packet sockets are saved, but not the obsolete SOCK_PACKET kind.
     "packet-socket": ([PY, "-c", "import socket, time\n"
-                       "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
-                       "time.sleep(1000)"], "python3:1", "socket of family 17"),
+                       "s = socket.socket(socket.AF_PACKET, 10)\n"
+                       "time.sleep(1000)"], "python3:1", "SOCK_PACKET"),
     # A netlink reply the task has not read yet.
     "netlink-queued": ([PY, "-c", "import socket, struct, time\n"
                         "s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"

@@ -8,7 +8,6 @@ dumped and restored through the RPC and must report PASS afterwards.
 """
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -47,8 +46,9 @@ class Swrk:
         resp.ParseFromString(self.sk.recv(1 << 20))
         return resp
 
-    def call(self, req, notify_ok=True):
-        """Send @req; answer NOTIFYs (recording their order) until the reply."""
+    def call(self, req, notify_ok=True, fail_script=None):
+        """Send @req; answer NOTIFYs (recording their order) until the reply;
+        the hook @fail_script, if any, answers that it failed."""
         self.sk.send(req.SerializeToString())
         while True:
             resp = rpc.criu_resp()
@@ -56,7 +56,8 @@ class Swrk:
             if resp.type != rpc.NOTIFY:
                 return resp
             self.notified.append(resp.notify.script)
-            ack = rpc.criu_req(type=rpc.NOTIFY, notify_success=notify_ok)
+            ok = notify_ok and resp.notify.script != fail_script
+            ack = rpc.criu_req(type=rpc.NOTIFY, notify_success=ok)
             self.sk.send(ack.SerializeToString())
 
     def close(self):
@@ -137,12 +138,21 @@ def test_malformed_requests(swrk):
 def test_unsupported_option_named(swrk, tmp_path):
     fd = os.open(tmp_path, os.O_DIRECTORY)
     try:
-        o = opts_for(fd, pid=os.getpid(), manage_cgroups=True)
+        o = opts_for(fd, pid=os.getpid(), auto_ext_mnt=True)
         r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
-        assert not r.success and "manage_cgroups" in r.cr_errmsg
-        o = opts_for(fd, rst_sibling=True)
+        assert not r.success and "auto_ext_mnt" in r.cr_errmsg
+        o = opts_for(fd, rst_sibling=True, auto_ext_mnt=True)
         r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=o))
-        assert not r.success and "rst_sibling" in r.cr_errmsg
+        assert not r.success and "auto_ext_mnt" in r.cr_errmsg
+        assert "rst_sibling" not in r.cr_errmsg  # runc's, accepted
+        # Only the network namespace may be left to the caller (as CRIU).
+        o = opts_for(fd, pid=os.getpid(), empty_ns=0x20000000)
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
+        assert not r.success and "empty_ns" in r.cr_errmsg
+        # An external that is not a mount.
+        o = opts_for(fd, pid=os.getpid(), external=["dev[abc]:def"])
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=o))
+        assert not r.success and "mnt[KEY]:VAL" in r.cr_errmsg
     finally:
         os.close(fd)
 
@@ -165,11 +175,36 @@ def test_dump_restore(swrk, tmp_path):
         r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=o))
         assert r.success, (r.cr_errmsg, read_text(img / "rpc.log")[-2000:])
         assert r.restore.pid == pid
-        assert swrk.notified == ["pre-restore", "post-restore", "post-resume"]
+        assert swrk.notified == ["pre-restore", "setup-namespaces", "post-restore",
+                                 "post-resume"]
     finally:
         os.close(fd)
     assert swrk.close() == 0
     finish(tmp_path, pid)
+
+
+def test_setup_namespaces_refused_kills_tree(swrk, tmp_path):
+    """A failed setup-namespaces hook (runc's prestart hooks) fails the
+    restore before the tree runs: every restored task is gone."""
+    pid = start_mem_loop(tmp_path)
+    img = tmp_path / "img"
+    img.mkdir()
+    fd = os.open(img, os.O_DIRECTORY)
+    try:
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=opts_for(fd, pid=pid)))
+        assert r.success, r.cr_errmsg
+        assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or
+                          "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3], 10)
+        reap_all()
+        r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(fd, notify_scripts=True)),
+                      fail_script="setup-namespaces")
+        assert not r.success and "setup-namespaces" in r.cr_errmsg, r.cr_errmsg
+        assert swrk.notified == ["pre-restore", "setup-namespaces"]
+        reap_all()
+        assert not Path(f"/proc/{pid}").exists() or \
+            "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3]
+    finally:
+        os.close(fd)
 
 
 def test_pre_dump_then_dump(swrk, tmp_path):
@@ -295,44 +330,4 @@ def test_service_peer_creds(tmp_path):
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
-def test_runc_checkpoint(tmp_path):
-    """runc 1.1.5 (Debian) with amber as its criu, on a busybox container.
-
-    runc passes the VERSION handshake and sends DUMP; a container lives in
-    namespaces and cgroups amber does not save yet, so amber refuses the
-    DUMP naming runc's options it cannot honour, in the log runc shows,
-    and the container keeps running untouched. When namespaces land this
-    becomes the checkpoint/restore round trip."""
-    runc, busybox = shutil.which("runc"), Path("/bin/busybox")
-    if not runc or not busybox.exists():
-        pytest.skip("runc or busybox-static missing (scripts/packages-test.txt)")
-    bundle = tmp_path / "bundle"
-    (bundle / "rootfs/bin").mkdir(parents=True)
-    shutil.copy(busybox, bundle / "rootfs/bin/busybox")
-    for c in ("sh", "sleep"):
-        (bundle / "rootfs/bin" / c).symlink_to("busybox")
-    subprocess.check_call([runc, "spec"], cwd=bundle)
-    cfg = json.loads((bundle / "config.json").read_text())
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["/bin/sh", "-c", "while true; do sleep 0.1; done"]
-    (bundle / "config.json").write_text(json.dumps(cfg))
-    cid = f"amber-rpc-{os.getpid()}"
-    subprocess.check_call([runc, "run", "-d", cid], cwd=bundle, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        state = json.loads(subprocess.check_output([runc, "state", cid]))
-        pid = state["pid"]
-        work = tmp_path / "work"
-        r = subprocess.run([runc, "--criu", str(amber_path()), "checkpoint",
-                            "--image-path", str(tmp_path / "img"), "--work-path", str(work),
-                            cid], capture_output=True, text=True)
-        log = read_text(work / "dump.log")
-        assert r.returncode != 0
-        assert "type DUMP errno 95" in r.stderr, r.stderr  # past the version check
-        assert "options amber does not support here:" in log, log
-        for opt in ("manage_cgroups", "freeze_cgroup"):
-            assert opt in log, log
-        state = json.loads(subprocess.check_output([runc, "state", cid]))
-        assert state["status"] == "running" and state["pid"] == pid
-    finally:
-        subprocess.call([runc, "delete", "-f", cid])
+# runc driving amber through a checkpoint and restore: test_runc.py.

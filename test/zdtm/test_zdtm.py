@@ -80,7 +80,9 @@ def start(run, binary):
         run.popen = subprocess.Popen(
             [str(binary), f"--pidfile={pidfile}", f"--outfile={outfile}"],
             cwd=run.dir, stdin=subprocess.DEVNULL, stdout=f,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT,
+            # a test whose expectations differ by mode (cow_fork) reads it
+            env=dict(os.environ, ZDTM_MODE=run.mode.name))
     run.set_root(run.popen.pid)
     try:
         rc = run.popen.wait(timeout=env_float("ZDTM_START_TIMEOUT", 60))

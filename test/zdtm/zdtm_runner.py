@@ -216,16 +216,21 @@ def capture_fds(pid, numbering):
     return out
 
 
-def capture_maps(pid):
+def capture_maps(pid, numbering):
     """VMAs as (start, end, perms, offset, name), adjacent anonymous VMAs
     with equal perms merged: the kernel merges such VMAs when they are
-    mapped again at restore, which changes nothing a process can see."""
+    mapped again at restore, which changes nothing a process can see.
+    A mapped socket (a packet ring) is named by its first-seen index, as
+    in the fd table."""
     vmas = []
     for line in read_text(f"/proc/{pid}/maps").splitlines():
         parts = line.split(None, 5)
         rng, perms, offset = parts[0], parts[1], parts[2]
         start, end = (int(x, 16) for x in rng.split("-"))
         name = parts[5].strip() if len(parts) > 5 else ""
+        m = FD_OBJ_RE.match(name)
+        if m:
+            name = f"{m[1]}:[#{numbering(m[1], m[2])}]"
         file_backed = name.startswith("/") and \
             not name.startswith(("/dev/zero (deleted)", "/SYSV"))
         off = offset if file_backed else "-"
@@ -267,7 +272,7 @@ def capture(root):
             lines.append(f"{p} tid {tid}")
             lines += [f"{p} tid {tid} {s}" for s in status_lines(
                 f"/proc/{pid}/task/{tid}/status", THREAD_KEYS)]
-        lines += [f"{p} map {m}" for m in capture_maps(pid)]
+        lines += [f"{p} map {m}" for m in capture_maps(pid, numbering)]
         lines += [f"{p} {f}" for f in capture_fds(pid, numbering)]
     return lines
 
@@ -297,9 +302,10 @@ def test_amber_opts(name, action):
 class Run:
     """One test program in its own directory; knows its tree and amber."""
 
-    def __init__(self, name, mode, compare_state=True):
+    def __init__(self, name, mode, compare_state=True, test=None):
         base = os.environ.get("ZDTM_TMPDIR") or tempfile.gettempdir()
         self.name, self.mode = name, mode
+        self.test = test or name  # the test program, whose options amber gets
         self.dir = Path(tempfile.mkdtemp(prefix=f"zdtm-{mode.name}-{name}-",
                                          dir=base))
         self.imgdir = self.dir / "img"
@@ -414,7 +420,7 @@ class Run:
                         f"executable: build it or set AMBER=", pytrace=False)
         self.imgdir.mkdir(mode=0o700, exist_ok=True)
         cmd = [str(amber), action, *map(str, args),
-               *test_amber_opts(self.name, action), "-v4", "-o", log]
+               *test_amber_opts(self.test, action), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
         with open(out, "wb") as f:

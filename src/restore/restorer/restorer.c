@@ -112,15 +112,19 @@ static void __attribute__((noreturn)) fail_at(struct rst_task_args *a, const cha
 
 #define fail(a, what, ret) fail_at(a, what, ret, 0)
 
-/* Unmaps everything but the blob and the current vdso/vvar. */
+/* Unmaps everything but the blob, the premap area and the current vdso/vvar. */
 static void unmap_old(struct rst_task_args *a)
 {
-	uint64_t keep[RST_MAX_SPECIAL + 1][2];
+	uint64_t keep[RST_MAX_SPECIAL + 2][2];
 	int n = 0;
 	uint64_t cur = 0;
 
 	keep[n][0] = a->blob_start;
 	keep[n++][1] = a->blob_start + a->blob_len;
+	if (a->premap_len) {
+		keep[n][0] = a->premap_start;
+		keep[n++][1] = a->premap_start + a->premap_len;
+	}
 	for (uint32_t i = 0; i < a->nr_special; i++) {
 		keep[n][0] = a->special[i].cur;
 		keep[n++][1] = a->special[i].cur + a->special[i].len;
@@ -148,7 +152,8 @@ static void unmap_old(struct rst_task_args *a)
 	}
 }
 
-static void move_specials(struct rst_task_args *a)
+/* Into the blob's park first: a premapped VMA may be bound for their place. */
+static void park_specials(struct rst_task_args *a)
 {
 	uint64_t off = 0;
 
@@ -162,6 +167,37 @@ static void move_specials(struct rst_task_args *a)
 		s->cur = a->park + off;
 		off += s->len;
 	}
+}
+
+static void move_premapped_one(struct rst_task_args *a, struct rst_vma *v)
+{
+	uint64_t len = v->end - v->start;
+	long ret = sys5(NR_mremap, v->premap, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, v->start);
+
+	if (ret != (long)v->start)
+		fail_at(a, "mremap of a premapped VMA to its place", ret, v->start);
+}
+
+/*
+ * The premap area holds the VMAs packed in their own order, so (as in a
+ * memmove) those going down move first, lowest first, then those going
+ * up, highest first: none lands on one that is still waiting.
+ */
+static void move_premapped(struct rst_task_args *a)
+{
+	struct rst_vma *v = (struct rst_vma *)a->vmas;
+
+	for (uint32_t i = 0; i < a->nr_vmas; i++)
+		if (v[i].premap && v[i].start <= v[i].premap)
+			move_premapped_one(a, &v[i]);
+	for (uint32_t i = a->nr_vmas; i-- > 0;)
+		if (v[i].premap && v[i].start > v[i].premap)
+			move_premapped_one(a, &v[i]);
+}
+
+/* Last, when the premap area is empty: a saved vdso may lie where it was. */
+static void move_specials(struct rst_task_args *a)
+{
 	for (uint32_t i = 0; i < a->nr_special; i++) {
 		struct rst_special *s = &a->special[i];
 		long ret = sys5(NR_mremap, s->cur, s->len, s->len, MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -180,7 +216,7 @@ static void map_vmas(struct rst_task_args *a)
 		long ret;
 		uint32_t flags = v->flags | MAP_FIXED;
 
-		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR))
+		if ((v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) || v->premap)
 			continue;
 		if (v->fd < 0)
 			flags |= MAP_ANONYMOUS;
@@ -521,6 +557,8 @@ void restorer_main(struct rst_task_args *a)
 		sys4(NR_rseq, a->cur_rseq_ptr, a->cur_rseq_len, 1 /* unregister */,
 		     a->cur_rseq_sig);
 	unmap_old(a);
+	park_specials(a);
+	move_premapped(a);
 	move_specials(a);
 	if (a->fault_at == RST_FAULT_MEM_BEFORE)
 		fail(a, "AMBER_FAULT=restore-mem-before", -5);

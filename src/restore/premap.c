@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Copy-on-write sharing across fork, kept: each task lays its private
+ * anonymous VMAs out in one "premap" area and fills them before it forks
+ * its children, so a child starts with its parent's pages. A child's VMA
+ * that its parent also had (same start and end) is moved, still shared,
+ * from the inherited area into the child's own; each page the child's
+ * images hold is compared with the inherited one and written only if it
+ * differs, and the pages its images do not hold at all are dropped. The
+ * restorer then moves the whole area into place with mremap (restorer.c).
+ *
+ *   parent:  premap [ A | B ]  filled from its images, then fork
+ *   child:   premap [ A' | C ]  A' = the parent's A moved here; equal pages
+ *                              stay shared, others written, absent dropped
+ *
+ * Lazy VMAs are left out: their pages come from the lazy-pages daemon
+ * through this task's own userfaultfd, after the fork.
+ */
+#define LOG_PREFIX "premap: "
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/csum.h"
+#include "base/fault.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "mem/vma.h"
+#include "restore/premap.h"
+#include "restore/restore.h"
+
+/* Read and compared in pieces that stay in the cache. */
+#define PIECE (256 * 1024UL)
+
+bool rst_vma_premappable(const struct rst_ctx *rc, const VmaEntry *v)
+{
+	if (rc->lazy_fd >= 0 && vma_can_be_lazy(v->status, v->flags, v->madv))
+		return false;
+	return (v->status & VMA_ANON_PRIVATE) &&
+	       !(v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED |
+			      VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_SYSVIPC |
+			      VMA_AREA_AIORING | VMA_AREA_MEMFD | VMA_AREA_UNSUPP)) &&
+	       !(v->flags & (VMA_MAP_HUGETLB | MAP_GROWSDOWN));
+}
+
+/* The parent's premapped copy of @v (same start and end), or 0. */
+static uint64_t inherited_at(const struct rst_task *t, const VmaEntry *v)
+{
+	const struct rst_task *p = t->parent;
+	size_t lo = 0, hi;
+
+	if (!p || !p->premap)
+		return 0;
+	hi = p->mm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *pv = p->mm->vmas[mid];
+
+		if (pv->start < v->start)
+			lo = mid + 1;
+		else if (pv->start > v->start)
+			hi = mid;
+		else
+			return pv->end == v->end ? p->premap[mid] : 0;
+	}
+	return 0;
+}
+
+/* Index of the VMA holding [vaddr, ...), or -1 (runs never span two). */
+static int vma_index(const MmEntry *mm, uint64_t vaddr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (vaddr < mm->vmas[mid]->start)
+			hi = mid;
+		else if (vaddr >= mm->vmas[mid]->end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/*
+ * A run of the task's images, summed piece by piece: into a fresh VMA it
+ * is read straight into place; into an inherited one it is read aside and
+ * only the pages that differ from the parent's are copied in.
+ */
+static int fill_run(int fd, const struct rst_pages *r, uint8_t *dst, uint8_t *buf,
+		    unsigned long *nr_shared, bool inherited)
+{
+	uint64_t len = (uint64_t)r->nr_pages * PAGE_SIZE;
+	struct amber_csum_ctx cs;
+
+	amber_csum_init(&cs, r->vaddr);
+	for (uint64_t at = 0; at < len; at += PIECE) {
+		uint64_t n = min(len - at, PIECE);
+		uint8_t *to = inherited ? buf : dst + at;
+
+		if (pread_full(fd, to, n, r->off + at))
+			return -EIO;
+		amber_csum_add(&cs, to, n);
+		/* An equal page is left alone: it stays the parent's. */
+		for (uint64_t p = 0; inherited && p < n; p += PAGE_SIZE) {
+			if (memcmp(dst + at + p, buf + p, PAGE_SIZE))
+				memcpy(dst + at + p, buf + p, PAGE_SIZE);
+			else
+				(*nr_shared)++;
+		}
+	}
+	if (r->has_csum && amber_csum_end(&cs) != r->csum)
+		return -EINVAL;
+	return 0;
+}
+
+static int dontneed(uint64_t at, uint64_t len)
+{
+	return len && madvise((void *)at, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+/*
+ * An inherited VMA keeps only the pages the task's own images list: the
+ * others were never there (or were freed) in this task.
+ */
+static int drop_absent(const struct rst_task *t, const VmaEntry *v, uint64_t at)
+{
+	const struct pm_chain *pc = &t->pages;
+	uint64_t cur = v->start;
+	int ret = 0;
+
+	for (int i = 0; i < pc->nr_lazy && !ret; i++) {
+		const struct rst_pages *r = &pc->lazy[i];
+		uint64_t end = r->vaddr + (uint64_t)r->nr_pages * PAGE_SIZE;
+
+		if (end <= v->start || r->vaddr >= v->end)
+			continue;
+		if (r->vaddr > cur)
+			ret = dontneed(at + cur - v->start, r->vaddr - cur);
+		cur = max(cur, end);
+	}
+	if (!ret && cur < v->end)
+		ret = dontneed(at + cur - v->start, v->end - cur);
+	return ret;
+}
+
+/* Places every premappable VMA in a new area: moved from the parent's, or fresh. */
+static int lay_out(struct rst_ctx *rc, struct rst_task *t, bool *inh)
+{
+	MmEntry *mm = t->mm;
+	uint64_t size = 0, at;
+	void *area;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (rst_vma_premappable(rc, mm->vmas[i]))
+			size += mm->vmas[i]->end - mm->vmas[i]->start;
+	if (!size)
+		return 0;
+	if (fault_injected("restore-premap-room")) /* tests: the fallback below */
+		area = MAP_FAILED, errno = ENOMEM;
+	else
+		area = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+	if (area == MAP_FAILED) {
+		/* No room beside the restoring process: the restorer fills them, unshared. */
+		pr_warn("%d: no room to lay out %llu bytes before fork (%s): its children "
+			"will not share its pages\n", t->pid, (unsigned long long)size,
+			strerror(errno));
+		return 0;
+	}
+	t->premap_start = at = (uintptr_t)area;
+	t->premap_len = size;
+	pr_debug("%d: premap area %#llx-%#llx\n", t->pid, (unsigned long long)at,
+		 (unsigned long long)(at + size));
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *v = mm->vmas[i];
+		uint64_t len = v->end - v->start, from;
+		void *p;
+
+		if (!rst_vma_premappable(rc, v))
+			continue;
+		from = inherited_at(t, v);
+		inh[i] = from != 0;
+		if (from)
+			p = mremap((void *)from, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)at);
+		else
+			p = mmap((void *)at, len, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (p != (void *)at) {
+			pr_perror("%d: can't premap VMA %#llx", t->pid,
+				  (unsigned long long)v->start);
+			return -errno;
+		}
+		t->premap[i] = at;
+		at += len;
+	}
+	return 0;
+}
+
+static int fill(struct rst_task *t, const bool *inh)
+{
+	const struct pm_chain *pc = &t->pages;
+	unsigned long nr_shared = 0, nr_pages = 0;
+	cleanup_free uint8_t *buf = malloc(PIECE);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (int i = 0; i < pc->nr_runs && !ret; i++) {
+		const struct rst_pages *r = &pc->runs[i];
+		int vi = vma_index(t->mm, r->vaddr);
+
+		if (vi < 0 || !t->premap[vi])
+			continue;
+		ret = fill_run(pc->layers[r->layer].pages_fd, r,
+			       (uint8_t *)(uintptr_t)(t->premap[vi] + r->vaddr -
+						      t->mm->vmas[vi]->start),
+			       buf, &nr_shared, inh[vi]);
+		if (ret)
+			pr_err("%d: pages at %#llx are short or fail their checksum\n", t->pid,
+			       (unsigned long long)r->vaddr);
+		nr_pages += r->nr_pages;
+	}
+	/* Older layers' pages freed since, in fresh and inherited VMAs alike. */
+	for (int i = 0; i < pc->nr_zaps && !ret; i++) {
+		const struct pm_range *z = &pc->zaps[i];
+
+		for (uint64_t a = z->start; a < z->end && !ret;) {
+			int vi = vma_index(t->mm, a);
+			uint64_t e = vi < 0 ? a + PAGE_SIZE : min(z->end, t->mm->vmas[vi]->end);
+
+			if (vi >= 0 && t->premap[vi])
+				ret = dontneed(t->premap[vi] + a - t->mm->vmas[vi]->start, e - a);
+			a = e;
+		}
+	}
+	for (size_t i = 0; i < t->mm->n_vmas && !ret; i++)
+		if (inh[i])
+			ret = drop_absent(t, t->mm->vmas[i], t->premap[i]);
+	pr_info("%d: %lu pages premapped, %lu of them left shared with the parent\n", t->pid,
+		nr_pages, nr_shared);
+	return ret;
+}
+
+int rst_premap(struct rst_ctx *rc, struct rst_task *t)
+{
+	cleanup_free bool *inh = calloc(t->mm->n_vmas + 1, sizeof(*inh));
+	const struct rst_task *p = t->parent;
+	int ret;
+
+	t->premap = calloc(t->mm->n_vmas + 1, sizeof(*t->premap));
+	if (!t->premap || !inh)
+		return -ENOMEM;
+	ret = lay_out(rc, t, inh);
+	/* What this task did not take of its parent's area is not its own. */
+	if (p && p->premap_len && munmap((void *)(uintptr_t)p->premap_start, p->premap_len))
+		ret = ret ?: -errno;
+	return ret ?: fill(t, inh);
+}

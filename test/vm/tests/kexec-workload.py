@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""A program holding checked memory state, for the kexec guest suite.
+
+kexec-workload.py MIB REPORT: fills MIB MiB with random data, each page
+tagged with its own offset (so a page restored at the wrong place is
+seen), keeps its crc32 and a counter that a loop increments. On SIGUSR1
+it writes "COUNTER CRC ok|BAD MIB" to REPORT (renamed into place): BAD if
+the memory no longer matches the crc taken at start. It writes the report
+once when ready. It holds no file open, so it restores anywhere the same
+paths exist.
+
+kexec-workload.py MIB REPORT FILE: the MIB MiB are a file mapped shared
+instead (a VMM's guest RAM on a tmpfs): the fd is closed once mapped.
+"""
+import mmap
+import os
+import select
+import signal
+import struct
+import sys
+import zlib
+
+mib = int(sys.argv[1])
+report = sys.argv[2]
+seed = os.urandom(1 << 20)
+if len(sys.argv) > 3:
+    fd = os.open(sys.argv[3], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.ftruncate(fd, mib << 20)
+    buf = mmap.mmap(fd, mib << 20, mmap.MAP_SHARED)
+    os.close(fd)
+    for off in range(0, mib << 20, 1 << 20):
+        buf[off:off + (1 << 20)] = seed
+else:
+    buf = bytearray(seed) * mib
+for off in range(0, len(buf), 4096):
+    struct.pack_into("Q", buf, off, off ^ 0x616d626572)
+crc = zlib.crc32(buf)
+counter = 0
+
+
+def write_report(check):
+    ok = "ok" if not check or zlib.crc32(buf) == crc else "BAD"
+    tmp = report + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{counter} {crc} {ok} {mib}\n")
+    os.rename(tmp, report)
+
+
+signal.signal(signal.SIGUSR1, lambda s, f: write_report(True))
+write_report(False)
+# not time.sleep(): it waits for an absolute CLOCK_MONOTONIC deadline,
+# and the monotonic clock starts again from zero in the next kernel
+while True:
+    counter += 1
+    select.select([], [], [], 0.005)

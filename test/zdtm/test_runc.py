@@ -1,0 +1,398 @@
+"""runc with amber as its criu: `runc --criu AMBER checkpoint` and
+`runc restore -d` of a busybox container (docs/namespaces.md).
+
+The bundle is made offline from busybox-static: a shell keeps a counter
+in a shell variable (memory) and writes it to a file on a tmpfs /tmp, next
+to a marker file written once. From outside, the restored container's
+counter must go on from where it was and the marker must be intact: the
+mount namespace (runc's tmpfs, proc, sysfs, devpts, mqueue, its external
+bind mounts), the pid, UTS, IPC and network namespaces and the memory all
+came back. Mode-independent: runs once, not per zdtm mode.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from zdtm_runner import amber_path, read_text, reap_all, wait_until
+
+RUNC = shutil.which("runc")
+BUSYBOX = Path("/bin/busybox")
+MARKER = "amber-marker 0123456789"
+
+
+def need_runc():
+    if not RUNC or not BUSYBOX.exists():
+        pytest.skip("runc or busybox-static missing (scripts/packages-test.txt)")
+
+
+def alive(pid):
+    """Running (not gone, not a zombie of ours: pytest is a subreaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def runc(*args, **kw):
+    return subprocess.run([RUNC, *map(str, args)], capture_output=True, text=True, **kw)
+
+
+class Container:
+    """A detached busybox container made from busybox-static."""
+
+    def __init__(self, tmp: Path, name: str, setup: str = ""):
+        self.tmp = tmp
+        self.bundle = tmp / "bundle"
+        self.cid = f"amber-{name}-{os.getpid()}"
+        (self.bundle / "rootfs/bin").mkdir(parents=True)
+        (self.bundle / "rootfs/tmp").mkdir()
+        shutil.copy(BUSYBOX, self.bundle / "rootfs/bin/busybox")
+        for c in ("sh", "sleep", "cat", "echo", "ln", "ls", "mkfifo"):
+            (self.bundle / "rootfs/bin" / c).symlink_to("busybox")
+        subprocess.check_call([RUNC, "spec"], cwd=self.bundle)
+        cfg = json.loads((self.bundle / "config.json").read_text())
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = [
+            "/bin/sh", "-c",
+            f"{setup}echo '{MARKER}' > /tmp/marker; i=0; "
+            "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"]
+        cfg["root"]["readonly"] = False
+        cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["nosuid", "nodev", "mode=1777"]})
+        # A volume: runc names it to amber as an external mount.
+        self.volume = tmp / "volume"
+        self.volume.mkdir()
+        (self.volume / "data").write_text(MARKER + "\n")
+        (self.bundle / "rootfs/data").mkdir()
+        cfg["mounts"].append({"destination": "/data", "type": "bind",
+                              "source": str(self.volume), "options": ["rbind", "ro"]})
+        (self.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def run(self):
+        subprocess.check_call([RUNC, "run", "-d", self.cid], cwd=self.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        self.wait_counter(1)
+
+    def state(self):
+        r = runc("state", self.cid)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def read(self, name):
+        st = self.state()
+        assert st and st["status"] == "running", st
+        return (Path("/proc") / str(st["pid"]) / "root/tmp" / name).read_text().strip()
+
+    def counter(self):
+        for _ in range(50):
+            try:
+                v = self.read("counter")
+                if v:
+                    return int(v)
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)  # caught between the truncate and the write
+        raise AssertionError("no counter")
+
+    def wait_counter(self, above):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.counter() > above:
+                    return
+            except AssertionError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"the counter did not pass {above}")
+
+    def checkpoint(self, images, work, *extra):
+        st = self.state()
+        self.cgroups = (Path("/proc") / str(st["pid"]) / "cgroup").read_text()
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", images,
+                 "--work-path", work, *extra, self.cid)
+        log = read_text(Path(work) / "dump.log")
+        assert r.returncode == 0, f"{r.stderr}\n{log}"
+        return log
+
+    def restore(self, images, work):
+        r = runc("--criu", amber_path(), "restore", "-d", "--image-path", images,
+                 "--work-path", work, self.cid, cwd=self.bundle, stdin=subprocess.DEVNULL)
+        log = read_text(Path(work) / "restore.log")
+        assert r.returncode == 0, f"{r.stderr}\n{log}"
+        return log
+
+    def delete(self):
+        runc("delete", "-f", self.cid)
+
+
+@pytest.fixture
+def container(tmp_path):
+    need_runc()
+    c = Container(tmp_path, "runc")
+    try:
+        yield c
+    finally:
+        c.delete()
+
+
+def check_restored(c, before):
+    st = c.state()
+    assert st and st["status"] == "running", st
+    assert c.read("marker") == MARKER
+    # It goes on from the saved value: not restarted from 1.
+    first = c.counter()
+    assert first >= before, (first, before)
+    c.wait_counter(first + 3)
+    # The container's own mounts, made again inside it.
+    mounts = (Path("/proc") / str(st["pid"]) / "mountinfo").read_text()
+    for mp in (" /proc ", " /dev ", " /dev/pts ", " /dev/mqueue ", " /sys ", " /tmp "):
+        assert mp in mounts, mounts
+    # Back in its cgroups (runc's, which amber's images name too).
+    assert (Path("/proc") / str(st["pid"]) / "cgroup").read_text() == c.cgroups
+    # runc can still reach into it; the volume is bound in again.
+    r = runc("exec", c.cid, "cat", "/tmp/marker")
+    assert r.returncode == 0 and r.stdout.strip() == MARKER, r
+    r = runc("exec", c.cid, "cat", "/data/data")
+    assert r.returncode == 0 and r.stdout.strip() == MARKER, r
+    assert " /data ro," in mounts, mounts
+
+
+def test_runc_checkpoint_restore(container, tmp_path):
+    c = container
+    c.run()
+    c.wait_counter(5)
+    pid, before = c.state()["pid"], c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    assert c.state() is None or c.state()["status"] != "running"
+    assert not alive(pid)
+    assert list((tmp_path / "img").glob("mountpoints-*.img"))
+    assert list((tmp_path / "img").glob("tmpfs-dev-*.tar.gz.img"))
+    c.restore(tmp_path / "img", tmp_path / "work2")
+    check_restored(c, before)
+
+
+def test_runc_leave_running_then_restore(container, tmp_path):
+    """--leave-running: the container goes on; killed, then restored from
+    the images, it goes on from the saved counter."""
+    c = container
+    c.run()
+    c.wait_counter(5)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work", "--leave-running")
+    c.wait_counter(c.counter() + 2)  # still running
+    c.delete()
+    c.restore(tmp_path / "img", tmp_path / "work2")
+    check_restored(c, before)
+
+
+def test_runc_pre_dump(container, tmp_path):
+    """runc's iterative migration: --pre-dump, then a dump with --parent-path."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    c.checkpoint(tmp_path / "p1", tmp_path / "w1", "--pre-dump")
+    assert c.state()["status"] == "running"
+    c.wait_counter(c.counter() + 2)
+    before = c.counter()
+    c.checkpoint(tmp_path / "p2", tmp_path / "w2", "--parent-path", "../p1")
+    assert (tmp_path / "p2/parent").is_symlink()
+    c.restore(tmp_path / "p2", tmp_path / "w3")
+    check_restored(c, before)
+
+
+def test_runc_restore_foreground(container, tmp_path):
+    """`runc restore` without -d waits for the container: with rst_sibling
+    the restored init is runc's child, and runc returns once it is killed."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    p = subprocess.Popen([RUNC, "--criu", str(amber_path()), "restore", "--image-path",
+                          str(tmp_path / "img"), "--work-path", str(tmp_path / "work2"), c.cid],
+                         cwd=c.bundle, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 10
+        while (c.state() or {}).get("status") != "running" and time.time() < deadline:
+            assert p.poll() is None, p.stderr.read() + read_text(tmp_path / "work2/restore.log")
+            time.sleep(0.05)
+        check_restored(c, before)
+        init = c.state()["pid"]
+        ppid = int(Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert ppid == p.pid, (ppid, p.pid)
+        runc("kill", c.cid, "KILL")
+        p.wait(timeout=10)  # runc returns once its child, the container, is gone
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_mount_ns_cli(tmp_path):
+    """Without runc: a loop that pivot_root'ed into a busybox root with a
+    tmpfs of its own, dumped with `amber dump` and restored with
+    `amber restore --root`: it counts on in the new mount namespace, its
+    tmpfs file back, amber's mounts untouched."""
+    if not BUSYBOX.exists():
+        pytest.skip("busybox-static missing (scripts/packages-test.txt)")
+    root = tmp_path / "root"
+    for d in ("bin", "tmp", "old", "proc"):
+        (root / d).mkdir(parents=True)
+    shutil.copy(BUSYBOX, root / "bin/busybox")
+    for c in ("sh", "sleep", "umount", "mount"):
+        (root / "bin" / c).symlink_to("busybox")
+    # amber's /dev/null is not in its mounts: no fd may point outside them.
+    loop = (f"mount -t proc proc /proc; umount -l /old; exec 0<&- 1>&- 2>&-; echo {MARKER} > /tmp/marker; i=0; "
+            "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done")
+    p = subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         f"mount --bind {root} {root} && mount -t tmpfs -o mode=1777 t {root}/tmp && "
+         f"cd {root} && /bin/busybox pivot_root . old && "
+         f"exec /bin/busybox chroot . /bin/sh -c '{loop}'"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    pid = p.pid
+
+    def counter(pid):
+        for _ in range(100):
+            try:
+                return int(Path(f"/proc/{pid}/root/tmp/counter").read_text())
+            except (OSError, ValueError):
+                time.sleep(0.02)
+        raise AssertionError("no counter")
+    restored = None
+    try:
+        deadline = time.time() + 10
+        while True:
+            assert p.poll() is None and time.time() < deadline, "the loop did not start"
+            try:
+                if counter(pid) > 3:
+                    break
+            except AssertionError:
+                pass
+            time.sleep(0.05)
+        host_mounts = Path("/proc/self/mountinfo").read_text()
+        img = tmp_path / "img"
+        img.mkdir()
+        log = tmp_path / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(pid), "-D", str(img),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(log)
+        p.wait(timeout=10)
+        reap_all()  # its sleep, reparented to pytest (a subreaper)
+        assert not (root / "tmp/counter").exists()  # the tmpfs was the tree's alone
+        log = tmp_path / "restore.log"
+        r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "--root",
+                            str(root), "--pidfile", str(tmp_path / "pid"), "-v4", "-o",
+                            str(log)], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(log)
+        restored = int((tmp_path / "pid").read_text())
+        first = counter(restored)
+        assert first > 3
+        deadline = time.time() + 10
+        while counter(restored) < first + 3:
+            assert time.time() < deadline, "the restored loop does not count"
+            time.sleep(0.05)
+        assert Path(f"/proc/{restored}/root/tmp/marker").read_text().strip() == MARKER
+        mounts = Path(f"/proc/{restored}/mountinfo").read_text().splitlines()
+        assert [m.split()[4] for m in mounts] == ["/", "/tmp", "/proc"], mounts
+        assert Path("/proc/self/mountinfo").read_text() == host_mounts
+    finally:
+        for victim in (restored, pid):
+            if victim:
+                try:
+                    os.killpg(victim, 9)
+                except OSError:
+                    pass
+                try:
+                    os.kill(victim, 9)
+                except OSError:
+                    pass
+        p.wait()
+        reap_all()
+
+
+def test_runc_shared_file_in_container(tmp_path):
+    """A file on the container's tmpfs held open by the shell and its
+    children (one open file, shared) is reopened in the container's
+    mounts, not amber's: after the restore the shared fd still appends to
+    the container's /tmp/log, and nothing appears at the host's."""
+    need_runc()
+    name = f"amber-shared-{os.getpid()}.log"
+    host = Path("/tmp") / name
+    assert not host.exists()
+    c = Container(tmp_path, "shared", setup=f"exec 3>>/tmp/{name}; ")
+    try:
+        c.run()
+        # The loop's sleep inherits fd 3: two tasks on one open file.
+        cfg = json.loads((c.bundle / "config.json").read_text())
+        assert "exec 3>>" in cfg["process"]["args"][2]
+        c.wait_counter(3)
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        pid = c.state()["pid"]
+        fd3 = os.readlink(f"/proc/{pid}/fd/3")
+        assert fd3 == f"/tmp/{name}", fd3
+        # the container's file, on its tmpfs: the same inode as its /tmp/NAME
+        st_fd = os.stat(f"/proc/{pid}/fd/3")
+        st_in = os.stat(f"/proc/{pid}/root/tmp/{name}")
+        assert (st_fd.st_dev, st_fd.st_ino) == (st_in.st_dev, st_in.st_ino), log
+        assert not host.exists()
+    finally:
+        c.delete()
+        if host.exists():
+            host.unlink()
+
+
+def test_runc_fifo_in_container_refused(tmp_path):
+    """A FIFO the container holds would be made again by path among amber's
+    mounts: the checkpoint refuses it, naming it, and the container runs
+    on (the restore refuses such images too, before any task exists)."""
+    need_runc()
+    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; ")
+    try:
+        c.run()
+        pid = c.state()["pid"]
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
+                 "--work-path", tmp_path / "work", c.cid)
+        log = read_text(tmp_path / "work/dump.log")
+        assert r.returncode != 0
+        assert "is a FIFO: not supported yet" in log, log
+        assert c.state()["status"] == "running" and c.state()["pid"] == pid
+        c.wait_counter(c.counter() + 2)
+    finally:
+        c.delete()
+
+
+def test_runc_restore_as_another_container(container, tmp_path):
+    """Restored under another id, the container is in that id's cgroups
+    (runc's cg_root: --cgroup-root takes the saved cgroup's place)."""
+    c = container
+    c.run()
+    c.wait_counter(3)
+    before = c.counter()
+    c.checkpoint(tmp_path / "img", tmp_path / "work")
+    other = c.cid + "-b"
+    r = runc("--criu", amber_path(), "restore", "-d", "--image-path", tmp_path / "img",
+             "--work-path", tmp_path / "work2", other, cwd=c.bundle, stdin=subprocess.DEVNULL)
+    try:
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "work2/restore.log")
+        st = json.loads(runc("state", other).stdout)
+        cg = (Path("/proc") / str(st["pid"]) / "cgroup").read_text()
+        assert f"0::/{other}\n" in cg or f"/{other}\n" in cg, cg
+        assert c.cid + "\n" not in cg, cg
+        path = Path("/proc") / str(st["pid"]) / "root/tmp/counter"
+        assert wait_until(lambda: (path.read_text().strip() or "0").isdigit() and
+                          int(path.read_text().strip() or 0) > before, 10)
+    finally:
+        runc("delete", "-f", other)
