@@ -299,6 +299,10 @@ def test_amber_opts(name, action):
             if name.startswith(prefix) for o in opts]
 
 
+# Not a test: pytest would collect it wherever it is imported by name.
+test_amber_opts.__test__ = False
+
+
 class Run:
     """One test program in its own directory; knows its tree and amber."""
 
