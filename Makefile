@@ -208,11 +208,14 @@ fuzz-smoke: $(PB_C) $(PB_H)
 # page-server-pre-dump streams pre-dump's chain through one (iterative
 # pre-copy migration).
 # The real programs run too, plus the damaged-image and failed-dump tests.
+# test_interop.py (once, not per mode) needs CRIU 4.2: deps.sh criu builds
+# it with ../shared/anchors/build-criu.sh into /var/tmp/anchors.
 ZDTM_ALL_MODES := nodump,dump,pre-dump,snaps,lazy,pre-dump-lazy,remote-lazy,page-server,page-server-pre-dump
 zdtm:
 	@bash scripts/deps.sh test
 	$(MAKE) tests
-	AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=$(ZDTM_ALL_MODES) $(PYTEST) -q -p no:cacheprovider test/zdtm
+	CRIU="$$(bash scripts/deps.sh criu)" AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=$(ZDTM_ALL_MODES) \
+		$(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The page server: protocol, security, fuzzing, TLS, two network namespaces.
 pserver:
@@ -226,7 +229,8 @@ pserver:
 zdtm-asan:
 	@bash scripts/deps.sh test
 	$(MAKE) tests
-	AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
+	CRIU="$$(bash scripts/deps.sh criu)" AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump \
+		ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
 
 # The QEMU part: our PKRAM kernel built and tested across kexec, Debian's
 # 6.12 kernel for soft-dirty (the incremental zdtm modes). AMBER_NO_VM=1

@@ -48,6 +48,12 @@ nsk=$(crit decode -i img/files.img | grep -o '"type": "INETSK"' | wc -l)
 [ "$nsk" = 4 ] || { echo "files.img holds $nsk inet sockets, want 4"; exit 1; }
 crit decode -i img/files.img | grep -q '"backlog": 7,' ||
 	{ echo "the listener's backlog of 7 is not in files.img"; exit 1; }
+# CRIU 4.x reads a task's ids from ids-PID.img; the inventory's root_ids
+# are the dumper's own, which CRIU's restore needs to differ from the root's.
+ids=$(crit decode -i img/ids-$pid.img)
+echo "$ids" | grep -q '"files_id": [1-9]' || { echo "ids-$pid.img has no files_id"; exit 1; }
+crit decode -i img/inventory.img | grep -q '"files_id": 0' ||
+	{ echo "inventory.img: root_ids are not the dumper's (files_id 0)"; exit 1; }
 perm=$(stat -c %a img/pstree.img)
 [ "$perm" = 600 ] || { echo "images are mode $perm, want 600"; exit 1; }
 kill -0 $pid || { echo "--leave-running: process died"; exit 1; }

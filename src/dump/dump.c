@@ -86,6 +86,10 @@ static int dump_one_task(struct dump_ctx *dc, struct dump_task *t)
 
 	if (!ids)
 		return -ENOMEM;
+	/* CRIU 4.x reads the ids from ids-<pid>.img, not from the core */
+	ret = img_write_one(dc->dirfd, IMG_IDS, t->vpid, &ids->base);
+	if (ret)
+		return ret;
 	if (t->zombie)
 		return dump_task_core(dc, t, ids);
 
@@ -158,8 +162,12 @@ int dump_write_inventory(struct dump_ctx *dc)
 	ie.img_version = CRTOOLS_IMAGES_V1_1;
 	ie.has_fdinfo_per_id = true;
 	ie.fdinfo_per_id = true;
+	/*
+	 * root_ids are the dumper's own (CRIU's are criu's): its object ids
+	 * are 0, which no task has. CRIU's restore reads an equal files_id
+	 * as "the root shares its parent's fd table" and refuses the set.
+	 */
 	ie.root_ids = &ids;
-	ids.files_id = dc->tasks[0]->files_id;
 	dump_ns_fill_ids(dc, &ids, true);
 	if (dc->ns.proc_opts[0])
 		ie.amber_pidns_proc = (char *)dc->ns.proc_opts;

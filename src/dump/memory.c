@@ -164,12 +164,15 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		v->flags |= MAP_ANONYMOUS;
 		return 0;
 	}
+	/* MAP_ANONYMOUS as CRIU writes them: its restore maps a VVAR with no fd */
 	if (!strcmp(p, "[vdso]")) {
 		v->status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
+		v->flags |= MAP_ANONYMOUS;
 		return 0;
 	}
 	if (is_vvar(p)) {
 		v->status = VMA_AREA_REGULAR | VMA_AREA_VVAR | VMA_ANON_PRIVATE;
+		v->flags |= MAP_ANONYMOUS;
 		return 0;
 	}
 	if (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "/SYSV", 5)) {
@@ -381,6 +384,13 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 
 		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
 			ret = dump_vma_pages(&po, pagemap_fd, v);
+		else if (v->status & VMA_AREA_VDSO)
+			/*
+			 * Whole, as CRIU does: its restore reads the saved vDSO's
+			 * ELF to tell whether the running kernel's is the same.
+			 * amber's restore drops these pages (pagemap_chain.c).
+			 */
+			ret = put_run(&po, v->start, (v->end - v->start) / PAGE_SIZE, true);
 		else
 			ret = 0;
 		if (ret)
@@ -436,6 +446,24 @@ static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry 
 	return ret;
 }
 
+/*
+ * The auxv without its AT_NULL pairs: the kernel zero-fills what
+ * PR_SET_MM_AUXV does not set, and CRIU 4.2 refuses more than 44 words
+ * (22 entries, as many as Linux 6.18 gives an x86-64 task besides AT_NULL).
+ */
+static size_t auxv_len(const char *auxv, size_t n)
+{
+	uint64_t w[2];
+
+	while (n >= 2) {
+		memcpy(w, auxv + (n - 2) * sizeof(uint64_t), sizeof(w));
+		if (w[0] || w[1])
+			break;
+		n -= 2;
+	}
+	return n;
+}
+
 static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *rs,
 		   MmEntry *mm)
 {
@@ -462,7 +490,7 @@ static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_rem
 		pr_perror("can't read auxv of %d", t->pid);
 		return -errno;
 	}
-	mm->n_mm_saved_auxv = len / sizeof(uint64_t);
+	mm->n_mm_saved_auxv = auxv_len(auxv, len / sizeof(uint64_t));
 	mm->mm_saved_auxv = arena_memdup(&dc->arena, auxv, len ? len : 1);
 	ret = files_dump_path(&dc->files, t->pid, "exe", &exe_id);
 	if (ret)
@@ -473,6 +501,22 @@ static int mm_fill(struct dump_ctx *dc, struct dump_task *t, const struct mm_rem
 	mm->has_thp_disabled = true;
 	mm->thp_disabled = rs->thp_disabled;
 	return mm->mm_saved_auxv ? 0 : -ENOMEM;
+}
+
+/*
+ * [vvar] and [vvar_vclock] are saved as one VVAR VMA, as CRIU 4.2 does:
+ * its restore takes a second VVAR VMA for a foreign mapping. amber's
+ * restore lets one saved VVAR VMA cover the kernel's several.
+ */
+static bool vvar_extends(MmEntry *mm, const VmaEntry *v)
+{
+	VmaEntry *prev = mm->n_vmas ? mm->vmas[mm->n_vmas - 1] : NULL;
+
+	if (!prev || !(prev->status & VMA_AREA_VVAR) || !(v->status & VMA_AREA_VVAR) ||
+	    prev->end != v->start || prev->prot != v->prot)
+		return false;
+	prev->end = v->end;
+	return true;
 }
 
 int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *rs)
@@ -512,6 +556,8 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 		ret = vma_classify(dc, t->pid, &pvs[i], v);
 		if (ret)
 			goto out;
+		if (vvar_extends(&mm, v))
+			continue;
 		mm.vmas[mm.n_vmas++] = v;
 	}
 	if (dc->tracker && dc->opts->leave_running && t->track.target_fd >= 0) {

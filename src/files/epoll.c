@@ -245,7 +245,8 @@ static int epoll_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	if (!ret)
 		ret = files_check_fown(fe, e->fown);
 	for (size_t i = 0; !ret && i < e->n_tfd; i++) {
-		if (e->tfd[i]->id != fe->id || e->tfd[i]->tfd >= FILES_MAX_FD) {
+		/* CRIU 4.2 writes 0 for the id of a target inside its epoll's entry */
+		if ((e->tfd[i]->id && e->tfd[i]->id != fe->id) || e->tfd[i]->tfd >= FILES_MAX_FD) {
 			pr_err("files.img: epoll %u: target %zu (fd %u) is malformed\n", fe->id, i,
 			       e->tfd[i]->tfd);
 			ret = -EINVAL;

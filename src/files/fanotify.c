@@ -229,7 +229,8 @@ static int fanotify_check(struct files_rst_ctx *fc, const FileEntry *fe)
 				   m->type == MARK_TYPE__INODE && m->ie ? m->ie->f_handle->path : NULL;
 		struct stat st;
 
-		if (m->id != fe->id || !path || path[0] != '/') {
+		/* CRIU 4.2 writes 0 for the id of a mark inside its fanotify's entry */
+		if ((m->id && m->id != fe->id) || !path || path[0] != '/') {
 			pr_err("files.img: fanotify %u: mark %zu is malformed or has no path\n", fe->id,
 			       i);
 			return -EINVAL;

@@ -389,8 +389,12 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	ie.src_addr = saddr;
 	if (peer) {
 		addr_to_img(&dst, daddr, &ie.n_dst_addr, &ie.dst_port);
-		ie.dst_addr = daddr;
+	} else {
+		/* CRIU refuses a dst_addr shorter than src_addr: the any address */
+		memset(daddr, 0, sizeof(daddr));
+		ie.n_dst_addr = ie.n_src_addr;
 	}
+	ie.dst_addr = daddr;
 	if (d->family == AF_INET6) {
 		ie.has_v6only = true;
 		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
@@ -459,7 +463,9 @@ static int inet_check(struct files_rst_ctx *fc, const FileEntry *fe)
 		  (!e->ip_opts || !e->ip_opts->raw || e->ip_opts->raw->n_icmpv_filter <= 8) &&
 		  (!e->has_shutdown || !(e->shutdown & ~3u)) &&
 		  addr_ok(e->family, e->n_src_addr) && addr_ok(e->family, e->n_dst_addr) &&
-		  e->src_port < 65536 && e->dst_port < 65536 && e->backlog <= 65535 &&
+		  e->src_port < 65536 && e->dst_port < 65536 &&
+		  /* CRIU 4.2 writes a connection's send queue length there */
+		  (e->state != INET_TCP_LISTEN || e->backlog <= 65535) &&
 		  e->opts && files_sk_opts_ok(e->opts);
 
 	(void)fc;

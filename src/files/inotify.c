@@ -227,7 +227,8 @@ static int inotify_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	for (size_t i = 0; !ret && i < e->n_wd; i++) {
 		const InotifyWdEntry *w = e->wd[i];
 
-		if (w->id != fe->id || !w->wd || w->wd > MAX_WD || !w->f_handle->path ||
+		/* CRIU 4.2 writes 0 for the id of a watch inside its inotify's entry */
+		if ((w->id && w->id != fe->id) || !w->wd || w->wd > MAX_WD || !w->f_handle->path ||
 		    w->f_handle->path[0] != '/') {
 			pr_err("files.img: inotify %u: watch %u is malformed or has no path\n", fe->id,
 			       w->wd);

@@ -32,6 +32,9 @@ static int ent_flags(const PagemapEntry *pe)
 		return pe->has_in_parent && pe->in_parent ? PE_PARENT : PE_PRESENT;
 	if (pe->flags == PE_PRESENT || pe->flags == PE_PARENT)
 		return pe->flags;
+	/* CRIU marks private anonymous pages "may be lazy": data still here */
+	if (pe->flags == (PE_PRESENT | PE_LAZY))
+		return PE_PRESENT;
 	return -1;
 }
 
@@ -100,6 +103,16 @@ static int layer_check_size(struct pm_layer *l, int dirfd, uint32_t pages_id, ui
 	return 0;
 }
 
+int pagemap_entry_fixup(PagemapEntry *pe)
+{
+	if (!pe->has_nr_pages_u64)
+		return 0;
+	if (pe->nr_pages_u64 > UINT32_MAX || (pe->nr_pages && pe->nr_pages != pe->nr_pages_u64))
+		return -EINVAL;
+	pe->nr_pages = pe->nr_pages_u64;
+	return 0;
+}
+
 int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id,
 		  const struct pm_pages_src *src)
 {
@@ -123,7 +136,7 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id,
 	pages_id = ph->pages_id;
 	pagemap_head__free_unpacked(ph, NULL);
 	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) > 0) {
-		int flags = ent_flags(pe);
+		int flags = pagemap_entry_fixup(pe) ? -1 : ent_flags(pe);
 		uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SIZE;
 
 		if (flags < 0 || !pe->nr_pages || (pe->vaddr & (PAGE_SIZE - 1)) ||
@@ -438,6 +451,51 @@ static int load_layers(struct pm_chain *pc, int dirfd, int pid, const struct pm_
 	return ret;
 }
 
+/*
+ * CRIU merges the entries of adjacent VMAs into one, and saves the vdso's
+ * pages (so does amber, for CRIU): split entries at VMA ends, so each lies
+ * in one VMA as amber writes them, and drop the vdso/vvar pieces (the
+ * restore keeps the running kernel's own). An entry with amber's checksum
+ * is checked whole: never split (amber never writes one across VMAs).
+ */
+static int fit_to_vmas(struct pm_layer *l, const MmEntry *mm)
+{
+	int i = 0;
+
+	while (i < l->nr) {
+		struct pm_ent *e = &l->ents[i], *n;
+		const VmaEntry *v = mm_vma_at(mm, e->vaddr);
+		uint32_t head;
+
+		if (!v) {
+			i++;
+			continue;
+		}
+		if (!e->has_csum && ent_end(e) > v->end && mm_vma_at(mm, v->end)) {
+			n = xrealloc_array(l->ents, l->nr + 1, sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			l->ents = n;
+			e = &l->ents[i];
+			memmove(e + 1, e, (l->nr - i) * sizeof(*e));
+			l->nr++;
+			head = (v->end - e->vaddr) / PAGE_SIZE;
+			e[1].vaddr = v->end;
+			e[1].nr_pages = e->nr_pages - head;
+			if (e->flags == PE_PRESENT)
+				e[1].off = e->off + (uint64_t)head * PAGE_SIZE;
+			e->nr_pages = head;
+		}
+		if ((v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) && ent_end(e) <= v->end) {
+			memmove(e, e + 1, (l->nr - i - 1) * sizeof(*e));
+			l->nr--;
+			continue;
+		}
+		i++;
+	}
+	return 0;
+}
+
 int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
 		  const struct pm_pages_src *src)
 {
@@ -446,6 +504,8 @@ int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
 
 	memset(pc, 0, sizeof(*pc));
 	ret = load_layers(pc, dirfd, pid, src);
+	for (int i = 0; !ret && i < pc->nr_layers; i++)
+		ret = fit_to_vmas(&pc->layers[i], mm);
 	if (!ret)
 		ret = check_top_layer(l0, mm, pid);
 	for (int i = 0; !ret && i < l0->nr; i++) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
 
 #define PM_MAX_CHAIN 64
 
@@ -116,6 +117,12 @@ int pm_layer_seek(const struct pm_layer *l, uint64_t addr);
 bool pm_layer_has_parent_refs(const struct pm_layer *l);
 /* Whether entries of @l (of any flags) cover every page of [start, end). */
 bool pm_layer_covers(const struct pm_layer *l, uint64_t start, uint64_t end);
+/*
+ * A pagemap entry as CRIU 4.x writes it (the count in field 5, field 2
+ * zero) takes its count into nr_pages; -EINVAL if it does not fit in the
+ * 32 bits amber keeps (16 TiB).
+ */
+int pagemap_entry_fixup(PagemapEntry *pe);
 /* The VMA of @mm holding @addr, or NULL. */
 const VmaEntry *mm_vma_at(const MmEntry *mm, uint64_t addr);
 

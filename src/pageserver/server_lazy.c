@@ -28,6 +28,7 @@
 #include "image/magic.h"
 #include "base/log.h"
 #include "pagemap.pb-c.h"
+#include "mem/pagemap_chain.h"
 #include "pageserver/server.h"
 #include "base/util.h"
 
@@ -131,6 +132,11 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
 		struct lazy_run *n;
 
+		if (pagemap_entry_fixup(pe)) {
+			pagemap_entry__free_unpacked(pe, NULL);
+			ret = -EINVAL;
+			break;
+		}
 		if (present && pe->nr_pages && !(pe->vaddr & (PAGE_SIZE - 1)) &&
 		    pe->vaddr < PS_TASK_SIZE) {
 			n = xrealloc_array(m->runs, m->nr_runs + 1, sizeof(*n));

@@ -152,16 +152,20 @@ static int find_specials(struct rst_task *t, struct rst_task_args *a, size_t *pa
 	a->nr_special = n;
 	int k = 0;
 
-	for (size_t i = 0; i < t->mm->n_vmas; i++) {
+	/* CRIU saves [vvar] and [vvar_vclock] as one VMA: a saved one may take several */
+	for (size_t i = 0; i < t->mm->n_vmas && !ret; i++) {
 		VmaEntry *v = t->mm->vmas[i];
+		uint64_t off = 0;
 
 		if (!(v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)))
 			continue;
-		if (k >= n || a->special[k].len != v->end - v->start) {
-			ret = -EINVAL;
-			break;
+		while (!ret && off < v->end - v->start) {
+			if (k >= n || off + a->special[k].len > v->end - v->start ||
+			    (off && a->special[k].cur != a->special[k - 1].cur + a->special[k - 1].len))
+				ret = -EINVAL;
+			else
+				a->special[k].target = v->start + off, off += a->special[k++].len;
 		}
-		a->special[k++].target = v->start;
 	}
 	if (!ret && k != n)
 		ret = -EINVAL;
@@ -258,7 +262,11 @@ static int build_frame(struct layout *l, CoreEntry *c, struct rst_thread *th)
 	if (!f || !xs)
 		return -ENOMEM;
 	f->uc.uc_flags = UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS;
-	f->uc.uc_sigmask = c->thread_core->has_blk_sigset ? c->thread_core->blk_sigset : 0;
+	/* CRIU keeps the main thread's mask in the task core only */
+	if (c->thread_core->has_blk_sigset)
+		f->uc.uc_sigmask = c->thread_core->blk_sigset;
+	else
+		f->uc.uc_sigmask = c->tc ? c->tc->blk_sigset : 0;
 	if (sas) {
 		f->uc.ss_sp = sas->ss_sp;
 		f->uc.ss_flags = sas->ss_flags & ~1 /* SS_ONSTACK is not settable */;

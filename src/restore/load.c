@@ -60,6 +60,9 @@ static int load_pstree(struct rst_ctx *rc)
 		n->pgid = pe->pgid;
 		n->sid = pe->sid;
 		n->nr_threads = pe->n_threads;
+		/* CRIU writes a zombie's one thread as 0: it is the task itself */
+		if (pe->n_threads == 1 && !pe->threads[0])
+			pe->threads[0] = pe->pid;
 		if (!pe->pid || !pe->n_threads || pe->threads[0] != pe->pid) {
 			pr_err("pstree.img: bad entry for pid %u\n", pe->pid);
 			ret = -EINVAL;
@@ -89,6 +92,48 @@ static int load_pstree(struct rst_ctx *rc)
 		p->children[p->nr_children++] = t;
 	}
 	return 0;
+}
+
+static bool ids_equal(const TaskKobjIdsEntry *a, const TaskKobjIdsEntry *b)
+{
+	uint8_t pa[256], pb[256];
+	size_t na = task_kobj_ids_entry__get_packed_size(a);
+	size_t nb = task_kobj_ids_entry__get_packed_size(b);
+
+	return na == nb && na <= sizeof(pa) && task_kobj_ids_entry__pack(a, pa) == na &&
+	       task_kobj_ids_entry__pack(b, pb) == nb && !memcmp(pa, pb, na);
+}
+
+/*
+ * CRIU 4.x keeps a task's object ids in ids-<pid>.img, not in its core:
+ * taken into the core (freed with it). amber writes both, which must then
+ * agree. No file: the core's, or none (a zombie, as CRIU saves it).
+ */
+static int load_ids(struct rst_ctx *rc, struct rst_task *t)
+{
+	struct img *img = img_open_optional(rc->dirfd, IMG_IDS, t->pid);
+	ProtobufCMessage *m = NULL;
+	TaskKobjIdsEntry *ids;
+	int ret;
+
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	ret = img_read_msg(img, &task_kobj_ids_entry__descriptor, &m);
+	img_close(img);
+	if (ret <= 0) {
+		pr_err("ids-%d.img: no entry\n", t->pid);
+		return ret ? ret : -EINVAL;
+	}
+	ids = (TaskKobjIdsEntry *)m;
+	if (!t->cores[0]->ids) {
+		t->cores[0]->ids = ids;
+		return 0;
+	}
+	ret = ids_equal(ids, t->cores[0]->ids) ? 0 : -EINVAL;
+	if (ret)
+		pr_err("ids-%d.img and core-%d.img name different objects\n", t->pid, t->pid);
+	task_kobj_ids_entry__free_unpacked(ids, NULL);
+	return ret;
 }
 
 static int load_cores(struct rst_ctx *rc, struct rst_task *t)
@@ -130,6 +175,10 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 			return -EINVAL;
 		}
 	}
+	int ret = load_ids(rc, t);
+
+	if (ret)
+		return ret;
 	t->files_id = t->cores[0]->ids ? t->cores[0]->ids->files_id : 0;
 	return rst_check_task_state(t);
 }
@@ -221,6 +270,23 @@ static int check_pages_here(struct rst_ctx *rc, pid_t pid)
 	return -ENOENT;
 }
 
+/* Top of the user address space (x86-64, 4-level page tables). */
+#define RST_TASK_SIZE 0x7ffffffff000ULL
+
+/*
+ * CRIU saves the [vsyscall] page, last (above every user VMA): the kernel
+ * maps it into every task, so there is nothing to restore.
+ */
+static void drop_vsyscall(MmEntry *mm)
+{
+	VmaEntry *v = mm->n_vmas ? mm->vmas[mm->n_vmas - 1] : NULL;
+
+	if (v && (v->status & VMA_AREA_VSYSCALL) && v->start >= RST_TASK_SIZE) {
+		vma_entry__free_unpacked(v, NULL);
+		mm->vmas[--mm->n_vmas] = NULL;
+	}
+}
+
 static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 {
 	int ret = img_read_one(rc->dirfd, IMG_MM, t->pid, &mm_entry__descriptor,
@@ -228,11 +294,12 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 
 	if (ret)
 		return ret;
+	drop_vsyscall(t->mm);
 	for (size_t i = 0; i < t->mm->n_vmas; i++) {
 		VmaEntry *v = t->mm->vmas[i];
 
 		if (v->start >= v->end || (v->start | v->end) & (PAGE_SIZE - 1) ||
-		    (i && v->start < t->mm->vmas[i - 1]->end)) {
+		    v->end > RST_TASK_SIZE || (i && v->start < t->mm->vmas[i - 1]->end)) {
 			pr_err("mm-%d.img: bad VMA %#llx-%#llx\n", t->pid,
 			       (unsigned long long)v->start, (unsigned long long)v->end);
 			return -EINVAL;

@@ -59,6 +59,9 @@ static int one_per_tree(struct rst_ctx *rc, uint32_t (*ns_of)(const struct rst_t
 			const char *type)
 {
 	for (int i = 1; i < rc->nr_tasks; i++) {
+		/* CRIU saves no ids for a zombie: it dies in its parent's namespaces */
+		if (!rc->tasks[i].cores || !rc->tasks[i].cores[0]->ids)
+			continue;
 		if (ns_of(&rc->tasks[i]) != ns_of(&rc->tasks[0])) {
 			pr_err("core-%d.img: %s namespace %u, the root's is %u: one %s "
 			       "namespace per tree is supported\n", rc->tasks[i].pid, type,
@@ -90,18 +93,10 @@ static int load_uts(struct rst_ctx *rc)
 	struct utsname u;
 	uint32_t id = task_uts_ns(&rc->tasks[0]);
 	UtsnsEntry *ue;
-	int ret;
+	int ret = one_per_tree(rc, task_uts_ns, "UTS");
 
-	for (int i = 1; i < rc->nr_tasks; i++) {
-		if (task_uts_ns(&rc->tasks[i]) != id) {
-			pr_err("core-%d.img: UTS namespace %u, the root's is %u: one UTS "
-			       "namespace per tree is supported\n", rc->tasks[i].pid,
-			       task_uts_ns(&rc->tasks[i]), id);
-			return -EINVAL;
-		}
-	}
-	if (!rst_ns_saved(rc, IMG_UTSNS, id))
-		return 0;
+	if (ret || !rst_ns_saved(rc, IMG_UTSNS, id))
+		return ret;
 	ret = img_read_one(rc->dirfd, IMG_UTSNS, id, &utsns_entry__descriptor,
 			   (ProtobufCMessage **)&ue);
 	if (ret) {

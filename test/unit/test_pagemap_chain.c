@@ -22,16 +22,21 @@
 
 /*
  * The task's VMAs: A and B private with a one-page hole between them, C
- * private, S shared anonymous (its pages are not in a task pagemap).
+ * private, S shared anonymous (its pages are not in a task pagemap), the
+ * vDSO V and, right after it, private D (CRIU saves V's pages, in one
+ * entry with D's).
  */
 #define A0 0x400000ull
 #define B0 0x405000ull
 #define C0 0x410000ull
 #define S0 0x500000ull
+#define V0 0x600000ull
+#define D0 0x602000ull
+#define CR UNIT_CRIU
 
 static VmaEntry vma_a = VMA_ENTRY__INIT, vma_b = VMA_ENTRY__INIT, vma_c = VMA_ENTRY__INIT,
-		vma_s = VMA_ENTRY__INIT;
-static VmaEntry *vmas[] = {&vma_a, &vma_b, &vma_c, &vma_s};
+		vma_s = VMA_ENTRY__INIT, vma_v = VMA_ENTRY__INIT, vma_d = VMA_ENTRY__INIT;
+static VmaEntry *vmas[] = {&vma_a, &vma_b, &vma_c, &vma_s, &vma_v, &vma_d};
 static MmEntry mm = MM_ENTRY__INIT;
 
 static void vma_set(VmaEntry *v, uint64_t start, uint64_t end, uint32_t status)
@@ -50,7 +55,9 @@ static void mm_init(void)
 	vma_set(&vma_b, B0, B0 + 3 * PG, VMA_ANON_PRIVATE);
 	vma_set(&vma_c, C0, C0 + 16 * PG, VMA_ANON_PRIVATE);
 	vma_set(&vma_s, S0, S0 + 4 * PG, VMA_ANON_SHARED);
-	mm.n_vmas = 4;
+	vma_set(&vma_v, V0, V0 + 2 * PG, VMA_ANON_PRIVATE | VMA_AREA_VDSO);
+	vma_set(&vma_d, D0, D0 + 2 * PG, VMA_ANON_PRIVATE);
+	mm.n_vmas = 6;
 	mm.vmas = vmas;
 }
 
@@ -181,6 +188,27 @@ static const struct chain_case cases[] = {
 	 {RUN(A0, 2, 0, 1), RUN(B0, 1, 0, 1)},
 	 {},
 	 {RUN(A0, 2, 0, 1), RUN(B0, 1, 0, 1)}},
+	{"CRIU 4.2's entries: count in field 5, PE_LAZY|PE_PRESENT, no checksum",
+	 {{{A0, 2, P | PE_LAZY | CR}, {C0, 3, P | CR}}},
+	 M_NONE, 0,
+	 {RUN(A0, 2, 0, 0), RUN(C0, 3, 0, 0)},
+	 {},
+	 {RUN(A0, 2, 0, 0), RUN(C0, 3, 0, 0)}},
+	{"CRIU's entry over the vDSO and the next VMA: split, vDSO part dropped",
+	 {{{V0, 4, P | CR}}},
+	 M_NONE, 0,
+	 {RUN(D0, 2, 0, 0)},
+	 {},
+	 {RUN(D0, 2, 0, 0)}},
+	{"amber's checksummed vDSO entry dropped",
+	 {{{A0, 1, P}, {V0, 2, P}}},
+	 M_NONE, 0,
+	 {RUN(A0, 1, 0, 1)},
+	 {},
+	 {RUN(A0, 1, 0, 1)}},
+	{"a checksummed entry across two VMAs refused, not split",
+	 {{{V0, 4, P}}},
+	 M_NONE, -EINVAL},
 	{"pages file not handed over refused",
 	 {{{A0, 2, P}}},
 	 M_SRC_WRONG, -ENOENT},

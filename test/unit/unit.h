@@ -136,6 +136,9 @@ struct unit_ent {
 	uint32_t flags; /* PE_PRESENT, PE_PARENT, ... written as is */
 };
 
+/* In unit_ent.flags: written as CRIU 4.2 does, count in field 5, no checksum */
+#define UNIT_CRIU (1u << 31)
+
 static inline bool unit_ent_end(const struct unit_ent *e)
 {
 	return !e->va && !e->nr && !e->flags;
@@ -165,16 +168,18 @@ __attribute__((unused)) static int unit_write_pagemap(int dirfd, enum img_type t
 		uint8_t *buf = NULL;
 
 		pe.vaddr = e->va;
-		pe.nr_pages = e->nr;
+		pe.nr_pages = e->flags & UNIT_CRIU ? 0 : e->nr;
+		pe.has_nr_pages_u64 = e->flags & UNIT_CRIU;
+		pe.nr_pages_u64 = e->nr;
 		pe.has_flags = true;
-		pe.flags = e->flags;
+		pe.flags = e->flags & ~UNIT_CRIU;
 		if (e->flags & PE_PRESENT) {
 			buf = malloc(len);
 			if (!buf)
 				return -1;
 			for (uint32_t p = 0; p < e->nr; p++)
 				unit_fill_page(buf + p * PAGE_SIZE, seed, e->va + p * PAGE_SIZE);
-			pe.has_amber_csum = true;
+			pe.has_amber_csum = !(e->flags & UNIT_CRIU);
 			pe.amber_csum = amber_csum(buf, len, e->va);
 			ret = img_write_raw(pg, buf, len);
 			free(buf);

@@ -357,6 +357,24 @@ def rewrite(path, fn):
         pycriu.images.dump(img, f)
 
 
+def test_ids_disagree(source):
+    """ids-PID.img (where CRIU 4.x reads a task's ids) naming other objects
+    than the copy in core-PID.img is refused by the loader (no sums)."""
+    ids = [f for f in source.files if f.startswith("ids-")]
+    assert ids, f"amber wrote no ids-PID.img: {source.files}"
+    bad = []
+
+    def other_files(entries):
+        entries[0]["files_id"] += 1000
+
+    for f in ids:
+        d = source.copy(sums=False)
+        rewrite(d / f, other_files)
+        bad += source.problems(f"{f}: files_id changed (no sums)", d, True,
+                               ["name different objects"])
+    assert not bad, "\n".join(bad)
+
+
 def first_usk(entries, pred=lambda u: True):
     return next(e["usk"] for e in entries if "usk" in e and pred(e["usk"]))
 
