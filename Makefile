@@ -215,13 +215,13 @@ zdtm:
 	@bash scripts/deps.sh test
 	$(MAKE) tests
 	CRIU="$$(bash scripts/deps.sh criu)" AMBER=$(CURDIR)/$(B)/amber ZDTM_MODES=$(ZDTM_ALL_MODES) \
-		$(PYTEST) -q -p no:cacheprovider test/zdtm
+		$(PYTEST) -q -rs -p no:cacheprovider test/zdtm
 
 # The page server: protocol, security, fuzzing, TLS, two network namespaces.
 pserver:
 	@bash scripts/deps.sh test
 	$(MAKE) tests
-	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -p no:cacheprovider test/pserver
+	AMBER=$(CURDIR)/$(B)/amber $(PYTEST) -q -rs -p no:cacheprovider test/pserver
 
 # The same against the ASAN+UBSan build: any sanitizer report fails the
 # test that caused it (the runner checks amber's output and ASAN's
@@ -230,7 +230,7 @@ zdtm-asan:
 	@bash scripts/deps.sh test
 	$(MAKE) tests
 	CRIU="$$(bash scripts/deps.sh criu)" AMBER=$(CURDIR)/$(B)/asan/amber ZDTM_MODES=dump \
-		ZDTM_NO_BUILD=1 $(PYTEST) -q -p no:cacheprovider test/zdtm
+		ZDTM_NO_BUILD=1 $(PYTEST) -q -rs -p no:cacheprovider test/zdtm
 
 # The QEMU part: our PKRAM kernel built and tested across kexec, Debian's
 # 6.12 kernel for soft-dirty (the incremental zdtm modes). AMBER_NO_VM=1

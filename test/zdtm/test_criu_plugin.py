@@ -22,7 +22,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLUGIN_DIR = os.path.join(ROOT, "build", "criu-plugin")
-CRIU = os.environ.get("CRIU42", "/var/tmp/anchors/criu-4.2/criu/criu")
+# make zdtm passes CRIU= (scripts/deps.sh criu), as for test_interop.py
+CRIU = os.environ.get("CRIU") or "/var/tmp/anchors/criu-4.2/criu/criu"
 
 pytestmark = pytest.mark.skipif("/asan/" in os.environ.get("AMBER", ""),
                                 reason="the plugin is no part of the amber binary: main pass only")
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.skipif("/asan/" in os.environ.get("AMBER", ""),
 def need_tools():
     if not os.access(CRIU, os.X_OK):
         pytest.skip(f"CRIU 4.2 not built at {CRIU} (../shared/anchors/build-criu.sh; "
-                    "scripts/deps.sh test builds it)")
+                    "scripts/deps.sh criu builds it)")
     if not os.path.exists(os.path.join(PLUGIN_DIR, "amber_criu.so")):
         pytest.fail("build/criu-plugin/amber_criu.so missing: make plugin")
 

@@ -122,7 +122,7 @@ def run_criu(run, action, args, log):
     run.imgdir.mkdir(mode=0o700, exist_ok=True)
     # --file-locks, --tcp-established: the same options in both engines
     cmd = [str(need_criu()), action, *map(str, args),
-           *zdtm_runner.test_amber_opts(run.name, action), "-v4", "-o", log]
+           *zdtm_runner.amber_opts_for(run.name, action), "-v4", "-o", log]
     out = run.imgdir / f"{Path(log).stem}.out"
     run.logs += [run.imgdir / log, out]
     with open(out, "wb") as f:
