@@ -4,12 +4,16 @@
  * sealed with amber's checksums, and checked before a restore, also after
  * a kexec that carried them in a PKRAM store (docs/criu-plugin.md).
  *
- *   dump, pre-dump  at the end of a successful one, amber.sums lists every
+ *   dump            at the end of a successful one, amber.sums lists every
  *                   image of the set with its size and checksum, pages
- *                   included (CRIU's pagemaps carry no checksum)
+ *                   included (CRIU's pagemaps carry no checksum); the
+ *                   pre-dumps of its chain (parent, parent/parent, ...)
+ *                   are sealed then too: CRIU calls no plugin exit hook
+ *                   after a pre-dump
  *   restore         before CRIU forks anything: every listed image is
- *                   there, same size, same checksum, or the restore is
- *                   refused naming the file; an image directory on a
+ *                   there, same size, same checksum, in the set and in
+ *                   each sealed parent, or the restore is refused naming
+ *                   the file; an image directory on a
  *                   PKRAM store must be sealed and must not have come back
  *                   empty (the next kernel drops a store it finds damaged)
  *
@@ -99,6 +103,54 @@ static bool sealed(int dirfd)
 	return faccessat(dirfd, IMG_SUMS_NAME, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+#define CHAIN_MAX 64
+
+/*
+ * Calls @fn on each parent of the set in @dirfd (CRIU's "parent" link,
+ * followed as CRIU does), nearest first; stops at the first error.
+ */
+static int for_each_parent(int dirfd, int (*fn)(int fd, int depth))
+{
+	int fd = dirfd, ret = 0;
+
+	for (int depth = 1; depth <= CHAIN_MAX && !ret; depth++) {
+		int next = openat(fd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd != dirfd)
+			close(fd);
+		if (next < 0)
+			return errno == ENOENT ? 0 : -errno;
+		fd = next;
+		ret = fn(fd, depth);
+	}
+	if (fd != dirfd)
+		close(fd);
+	return ret;
+}
+
+static int seal_parent(int fd, int depth)
+{
+	if (sealed(fd))
+		return 0;
+	if (img_sums_write_all(fd)) {
+		pr_err("could not seal the pre-dump %d level(s) up\n", depth);
+		return -EIO;
+	}
+	pr_info("pre-dump %d level(s) up sealed\n", depth);
+	return 0;
+}
+
+static int check_parent(int fd, int depth)
+{
+	if (!sealed(fd))
+		return 0;
+	if (img_sums_check(fd)) {
+		pr_err("the pre-dump %d level(s) up fails amber's checksums\n", depth);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_restore(int dirfd)
 {
 	char store[256];
@@ -114,6 +166,8 @@ static int check_restore(int dirfd)
 		return -ENOENT;
 	}
 	ret = img_sums_check(dirfd);
+	if (!ret)
+		ret = for_each_parent(dirfd, check_parent);
 	if (ret) {
 		pr_err("the image set fails amber's checksums: restore refused, nothing created\n");
 		return ret;
@@ -145,13 +199,15 @@ static void amber_plugin_exit(int stage, int ret)
 {
 	int dirfd;
 
-	if (ret || (stage != CR_PLUGIN_STAGE__DUMP && stage != CR_PLUGIN_STAGE__PRE_DUMP))
+	if (ret || stage != CR_PLUGIN_STAGE__DUMP)
 		return;
 	dirfd = criu_get_image_dir();
 	if (dirfd < 0 || img_sums_write_all(dirfd))
 		pr_err("could not seal the image set with %s\n", IMG_SUMS_NAME);
 	else
 		pr_info("image set sealed in %s\n", IMG_SUMS_NAME);
+	if (dirfd >= 0)
+		for_each_parent(dirfd, seal_parent);
 }
 
 /* The one symbol CRIU looks up; everything else stays hidden. */

@@ -8,7 +8,8 @@
 #
 # Boot 1: a 32 MiB checked program (kexec-workload.py) is dumped by
 # `criu dump --libdir` into a tmpfs mounted with pkram=cp; the plugin seals
-# the set (amber.sums, pages included; a pre-dump before it too); the store is preserved and this
+# the set (amber.sums, pages included; a pre-dump chain before it, sealed
+# by its final dump, left running); the store is preserved and this
 # script kexecs into BZIMAGE itself (kexec-tools, pkram=PFN nokaslr).
 # Boot 2 (guest-init runs the script again; the phase file says where we
 # are): the store is mounted by name; a byte flipped in the pages is
@@ -47,15 +48,24 @@ if [ "$phase" = 1 ]; then
 	for _ in $(seq 1200); do [ -s "$REP" ] && break; sleep 0.1; done
 	read -r cnt crc _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
 	echo "workload pid $pid, crc $crc"
-	# a pre-dump is sealed too (soft-dirty is here, not on the CI host)
-	mkdir -p /tmp/cp-pre
-	criu pre-dump -t "$pid" -D /tmp/cp-pre --libdir "$PLUGIN" -W "$IO" -v4 -o "$IO/cp-pre.log"
-	rc=$?
-	[ $rc = 0 ] && grep -q ' pages-1.img$' /tmp/cp-pre/amber.sums \
-		&& pass "criu pre-dump with the plugin: sealed, pages listed" \
-		|| { fail "criu pre-dump: rc $rc"; tail -5 "$IO/cp-pre.log"; }
+	# a chain (soft-dirty is here, not on the CI host): CRIU calls no plugin
+	# hook after a pre-dump, so the dump seals its parents; the program runs on
+	mkdir -p /tmp/cp-chain/pre /tmp/cp-chain/final
+	criu pre-dump -t "$pid" -D /tmp/cp-chain/pre --libdir "$PLUGIN" -W "$IO" -v4 -o "$IO/cp-pre.log"
+	rc1=$?
+	criu dump -t "$pid" -D /tmp/cp-chain/final --prev-images-dir ../pre --track-mem --leave-running \
+		--libdir "$PLUGIN" -W "$IO" -v4 -o "$IO/cp-chain.log"
+	rc2=$?
+	if [ $rc1 = 0 ] && [ $rc2 = 0 ] && grep -q ' pages-1.img$' /tmp/cp-chain/pre/amber.sums \
+		&& grep -q ' pages-1.img$' /tmp/cp-chain/final/amber.sums \
+		&& grep -q "pre-dump 1 level(s) up sealed" "$IO/cp-chain.log"; then
+		pass "pre-dump + dump --prev-images-dir: both sealed, pages listed"
+	else
+		fail "chain: pre-dump rc $rc1, dump rc $rc2"; tail -5 "$IO/cp-chain.log"
+	fi
 	mkdir -p "$STORE"
 	mount -t tmpfs -o pkram=cp none "$STORE" || { echo "FAIL mount a pkram= tmpfs"; exit 1; }
+	r=$(ask "$pid"); cnt=${r%% *}   # the counter just before the dump
 	criu dump -t "$pid" -D "$STORE" --libdir "$PLUGIN" -W "$IO" -v4 -o "$IO/cp-dump.log"
 	rc=$?
 	[ $rc = 0 ] && pass "criu dump with the plugin: rc 0" || { fail "criu dump: rc $rc"; tail -5 "$IO/cp-dump.log"; }
