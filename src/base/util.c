@@ -150,6 +150,25 @@ char *read_proc(pid_t pid, const char *name, size_t *len)
 	return read_file_at(AT_FDCWD, path, len);
 }
 
+bool path_no_dots(const char *p)
+{
+	const char *c = p;
+
+	if (*p != '/')
+		return false;
+	while (*c) {
+		size_t n;
+
+		while (*c == '/')
+			c++;
+		n = strcspn(c, "/");
+		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c += n;
+	}
+	return true;
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[4096];

@@ -81,6 +81,8 @@ char *read_proc(pid_t pid, const char *name, size_t *len);
 
 
 int mkdir_p(const char *path, mode_t mode);
+/* Absolute, without a "." or ".." component (mount paths, kexec-mounts). */
+bool path_no_dots(const char *p);
 
 /* An external mount's key and value (amber.h's amber_ext_mount). */
 struct ext_mount {

@@ -176,26 +176,6 @@ static int devpts_opts(struct dump_ctx *dc, struct mnt_line *m)
 	return 0;
 }
 
-/* No "." or ".." component: the restore mounts under the root it is given. */
-static bool path_inside(const char *p)
-{
-	const char *c = p;
-
-	if (*p != '/')
-		return false;
-	while (*c) {
-		size_t n;
-
-		while (*c == '/')
-			c++;
-		n = strcspn(c, "/");
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		c += n;
-	}
-	return true;
-}
-
 /* tar of the tmpfs on @mp in @pid's mount namespace (as CRIU: --one-file-system). */
 static int dump_tmpfs(struct dump_ctx *dc, pid_t pid, const struct mnt_line *m)
 {
@@ -247,7 +227,7 @@ static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct
 {
 	const char *mp = m->e.mountpoint;
 
-	if (!path_inside(mp) || !path_inside(m->e.root)) {
+	if (!path_no_dots(mp) || !path_no_dots(m->e.root)) {
 		pr_err("process %d: mount %u on %s: a path amber cannot name\n", pid, m->e.mnt_id,
 		       mp);
 		return -EOPNOTSUPP;

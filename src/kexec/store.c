@@ -288,7 +288,7 @@ int kexec_store_find_at(struct kexec_store *s, const char *name, const char *dir
 	s->own = true;
 	if (ret)
 		return ret;
-	if (dir[0] != '/' || strlen(dir) >= sizeof(s->dir) || strstr(dir, "/../") ||
+	if (!path_no_dots(dir) || strlen(dir) >= sizeof(s->dir) ||
 	    !strncmp(dir, KEXEC_STORE_ROOT "/", strlen(KEXEC_STORE_ROOT) + 1)) {
 		pr_err("a preserved mount at '%s': not an absolute path of the tree's\n", dir);
 		return -EINVAL;

@@ -35,25 +35,6 @@
 	(MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | \
 	 MS_STRICTATIME)
 
-static bool path_inside(const char *p)
-{
-	const char *c = p;
-
-	if (*p != '/')
-		return false;
-	while (*c) {
-		size_t n;
-
-		while (*c == '/')
-			c++;
-		n = strcspn(c, "/");
-		if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		c += n;
-	}
-	return true;
-}
-
 static int find_mnt(const struct rst_mnt *m, uint32_t id)
 {
 	for (size_t i = 0; i < m->nr; i++)
@@ -93,7 +74,7 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 	for (size_t i = 1; i < m->nr; i++) {
 		MntEntry *e = m->e[i];
 
-		if (!path_inside(e->mountpoint) || !path_inside(e->root)) {
+		if (!path_no_dots(e->mountpoint) || !path_no_dots(e->root)) {
 			pr_err(
 			    "%s: mount %u on %s (root %s): a path outside the container's root\n",
 			    img, e->mnt_id, e->mountpoint, e->root);
