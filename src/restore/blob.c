@@ -175,24 +175,23 @@ static int find_specials(struct rst_task *t, struct rst_task_args *a, size_t *pa
 	return ret;
 }
 
-/* Finds a place for @size bytes that no saved VMA uses, highest first. */
-static void *map_blob(struct rst_task *t, size_t size)
+/*
+ * Maps @size bytes where none of the task's saved VMAs lies and nothing is
+ * mapped now, highest first and above @floor; NULL when there is no room.
+ * What the restorer later moves or maps into place then never lands on
+ * something it has yet to move.
+ */
+void *rst_map_unused(const MmEntry *mm, size_t size, int prot, uint64_t floor)
 {
-	MmEntry *mm = t->mm;
-	uint64_t lowest_exec = TASK_SIZE;
-
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if ((mm->vmas[i]->prot & PROT_EXEC) && !(mm->vmas[i]->status & VMA_AREA_VDSO))
-			lowest_exec = min(lowest_exec, mm->vmas[i]->start);
 	for (ssize_t i = mm->n_vmas; i >= 0; i--) {
 		uint64_t lo = i ? mm->vmas[i - 1]->end : 0x10000;
 		uint64_t hi = i < (ssize_t)mm->n_vmas ? mm->vmas[i]->start : TASK_SIZE;
 
-		/* Stay above an executable VMA: the final remote munmap runs from there. */
 		for (uint64_t at = (hi - size) & ~(PAGE_SIZE - 1);
-		     hi > size && at >= lo && at > lowest_exec; at -= 64 << 20) {
-			void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE | PROT_EXEC,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		     hi > size && at >= lo && at > floor; at -= 64 << 20) {
+			void *p = mmap((void *)at, size, prot,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+				       -1, 0);
 
 			if (p != MAP_FAILED)
 				return p;
@@ -201,6 +200,18 @@ static void *map_blob(struct rst_task *t, size_t size)
 		}
 	}
 	return NULL;
+}
+
+static void *map_blob(struct rst_task *t, size_t size)
+{
+	MmEntry *mm = t->mm;
+	uint64_t lowest_exec = TASK_SIZE;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((mm->vmas[i]->prot & PROT_EXEC) && !(mm->vmas[i]->status & VMA_AREA_VDSO))
+			lowest_exec = min(lowest_exec, mm->vmas[i]->start);
+	/* Stay above an executable VMA: the final remote munmap runs from there. */
+	return rst_map_unused(mm, size, PROT_READ | PROT_WRITE | PROT_EXEC, lowest_exec);
 }
 
 static int svc_fd(struct rst_ctx *rc, int fd)

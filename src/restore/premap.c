@@ -30,6 +30,7 @@
 #include "mem/vma.h"
 #include "restore/premap.h"
 #include "restore/restore.h"
+#include "restore/task.h"
 
 /* Read and compared in pieces that stay in the cache. */
 #define PIECE (256 * 1024UL)
@@ -160,16 +161,13 @@ static int lay_out(struct rst_ctx *rc, struct rst_task *t, bool *inh)
 			size += mm->vmas[i]->end - mm->vmas[i]->start;
 	if (!size)
 		return 0;
-	if (fault_injected("restore-premap-room")) /* tests: the fallback below */
-		area = MAP_FAILED, errno = ENOMEM;
-	else
-		area = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			    -1, 0);
-	if (area == MAP_FAILED) {
+	/* Apart from every saved VMA: the restorer's moves then never overlap. */
+	area = fault_injected("restore-premap-room") ? NULL /* tests: the fallback */
+						     : rst_map_unused(mm, size, PROT_NONE, 0);
+	if (!area) {
 		/* No room beside the restoring process: the restorer fills them, unshared. */
-		pr_warn("%d: no room to lay out %llu bytes before fork (%s): its children "
-			"will not share its pages\n", t->pid, (unsigned long long)size,
-			strerror(errno));
+		pr_warn("%d: no room to lay out %llu bytes before fork: its children "
+			"will not share its pages\n", t->pid, (unsigned long long)size);
 		return 0;
 	}
 	t->premap_start = at = (uintptr_t)area;

@@ -9,10 +9,10 @@
  *   rst_task.premap_start/len   one area, the VMAs packed in address order
  *   rst_task.premap[i]          where mm->vmas[i] waits in it, or 0
  *
- * The restorer moves each premapped VMA to its place with mremap; since
- * the area keeps the VMAs' order and packs them, moving those that go
- * down in ascending order and those that go up in descending order never
- * lands one on another that has not moved yet.
+ * The restorer moves each premapped VMA to its place with mremap. The
+ * area lies where none of the task's saved VMAs does, so no move lands
+ * on the area, not even the VMA's own old place (mremap refuses an
+ * overlapping move with EINVAL).
  */
 #include <stdbool.h>
 

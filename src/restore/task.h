@@ -6,6 +6,7 @@
 
 struct rst_ctx;
 struct rst_task;
+typedef struct MmEntry MmEntry;
 
 /* clone3 with set_tid = {pid}; like fork(): 0 in the child. */
 int rst_clone_pid(pid_t pid, uint64_t flags);
@@ -13,6 +14,8 @@ int rst_clone_pid(pid_t pid, uint64_t flags);
 int rst_clone_newpid(uint64_t flags);
 /* Runs in the new task: never returns. */
 void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task *t);
+/* Anonymous memory where no saved VMA of the task lies (blob.c). */
+void *rst_map_unused(const MmEntry *mm, size_t size, int prot, uint64_t floor);
 /* Maps the blob, fills its arguments and jumps; returns only on failure. */
 int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t);
 

@@ -178,20 +178,13 @@ static void move_premapped_one(struct rst_task_args *a, struct rst_vma *v)
 		fail_at(a, "mremap of a premapped VMA to its place", ret, v->start);
 }
 
-/*
- * The premap area holds the VMAs packed in their own order, so (as in a
- * memmove) those going down move first, lowest first, then those going
- * up, highest first: none lands on one that is still waiting.
- */
+/* In any order: the premap area lies apart from every saved VMA (premap.h). */
 static void move_premapped(struct rst_task_args *a)
 {
 	struct rst_vma *v = (struct rst_vma *)a->vmas;
 
 	for (uint32_t i = 0; i < a->nr_vmas; i++)
-		if (v[i].premap && v[i].start <= v[i].premap)
-			move_premapped_one(a, &v[i]);
-	for (uint32_t i = a->nr_vmas; i-- > 0;)
-		if (v[i].premap && v[i].start > v[i].premap)
+		if (v[i].premap)
 			move_premapped_one(a, &v[i]);
 }
 
