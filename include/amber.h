@@ -148,6 +148,19 @@ struct amber_dump_opts {
 	enum amber_manage_cgroups manage_cgroups;
 	/* A cgroup directory holding the tree: frozen while the tree is seized. */
 	const char *freeze_cgroup;
+	/*
+	 * Post-copy straight out of the frozen tree (CRIU's dump --lazy-pages):
+	 * private anonymous pages are not written (PE_LAZY entries); a page
+	 * server on ps.address:ps.port serves them from the frozen tree to
+	 * `amber lazy-pages --page-server`, and the tree dies once that
+	 * daemon has them all. If the serving fails, the tree runs on.
+	 */
+	bool lazy_pages;
+	/* With lazy_pages, if > 0: one zero byte written once serving, then closed. */
+	int status_fd;
+	/* With lazy_pages: called once serving (the RPC's "status-ready"); nonzero fails. */
+	int (*lazy_ready)(void *arg);
+	void *lazy_ready_arg;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);

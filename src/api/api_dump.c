@@ -32,6 +32,12 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		       "server's side\n");
 		return -EINVAL;
 	}
+	if (o->lazy_pages && (o->page_server || o->leave_running || o->track_mem ||
+			      o->prev_images_dir || o->ps.port < 0)) {
+		pr_err("--lazy-pages serves the pages itself (needs --port, and takes no "
+		       "--page-server, --leave-running, --track-mem or --prev-images-dir)\n");
+		return -EINVAL;
+	}
 	ret = api_network_lock(o->network_lock, &lock);
 	if (ret)
 		return ret;
@@ -51,6 +57,10 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.predump_read = o->pre_dump_mode == AMBER_PRE_DUMP_READ,
 		.auto_dedup = o->auto_dedup,
 		.page_server = o->page_server,
+		.lazy_pages = o->lazy_pages,
+		.status_fd = o->status_fd,
+		.lazy_ready = o->lazy_ready,
+		.lazy_ready_arg = o->lazy_ready_arg,
 		.ps_address = o->ps.address,
 		.ps_port = o->ps.port,
 		.ext_mnts = (const struct ext_mount *)o->ext_mounts,
@@ -85,6 +95,10 @@ int amber_pre_dump(const struct amber_dump_opts *user)
 
 	if (ret)
 		return ret;
+	if (o.lazy_pages) {
+		pr_err("--lazy-pages belongs to dump: a pre-dump's tree runs on\n");
+		return -EINVAL;
+	}
 	if (o.pre_dump_mode != AMBER_PRE_DUMP_SPLICE && o.pre_dump_mode != AMBER_PRE_DUMP_READ) {
 		pr_err("unknown pre-dump mode %d\n", o.pre_dump_mode);
 		return -EINVAL;

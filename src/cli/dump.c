@@ -21,6 +21,8 @@ static const struct option dump_long_opts[] = {
 	{ "auto-dedup", no_argument, 0, 'A' },
 	{ "pre-dump-mode", required_argument, 0, 'M' },
 	{ "page-server", no_argument, 0, OPT_PAGE_SERVER },
+	{ "lazy-pages", no_argument, 0, OPT_LAZY },
+	{ "status-fd", required_argument, 0, OPT_STATUS_FD },
 	{ "address", required_argument, 0, OPT_ADDRESS },
 	{ "port", required_argument, 0, OPT_PORT },
 	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
@@ -67,6 +69,12 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 	case OPT_PAGE_SERVER:
 		o->page_server = true;
 		return true;
+	case OPT_LAZY:
+		o->lazy_pages = true;
+		return true;
+	case OPT_STATUS_FD:
+		o->status_fd = atoi(optarg);
+		return true;
 	case OPT_TCP_ESTABLISHED:
 		o->tcp_established = true;
 		return true;
@@ -88,6 +96,12 @@ static int check_dump_opts(const char *verb, const struct amber_dump_opts *o, bo
 		return cli_usage(verb, "--cleanup belongs to pre-dump");
 	if (o->page_server && (!o->ps.address || o->ps.port <= 0))
 		return cli_usage(verb, "--page-server needs --address A and --port P");
+	if (o->lazy_pages && (pre || o->page_server || o->leave_running || o->track_mem ||
+			      o->prev_images_dir))
+		return cli_usage(verb, "--lazy-pages belongs to dump, without --page-server, "
+				       "--leave-running, --track-mem or --prev-images-dir");
+	if (o->lazy_pages && o->ps.port < 0)
+		return cli_usage(verb, "--lazy-pages needs --port P (0: any free port)");
 	return 0;
 }
 

@@ -439,6 +439,8 @@ int dump_run(const struct dump_opts *opts)
 		ret = xfer_target_fini(steal_ptr(dc.xt));
 	if (!ret && fault_injected("dump-pages"))
 		ret = -EIO;
+	if (!ret && opts->lazy_pages)
+		ret = dump_serve_lazy(&dc);
 	if (!ret && opts->frozen_hook)
 		ret = opts->frozen_hook(opts->frozen_hook_arg);
 	if (ret)

@@ -60,6 +60,11 @@ struct dump_opts {
 	bool auto_dedup;
 	/* --page-server: pages stream to ps_address:ps_port (xfer.h). */
 	bool page_server;
+	/* --lazy-pages: private anonymous pages served from the frozen tree (lazy.c). */
+	bool lazy_pages;
+	int status_fd; /* > 0: told (one zero byte, as CRIU) once serving */
+	int (*lazy_ready)(void *arg); /* called once serving, or NULL */
+	void *lazy_ready_arg;
 	const char *ps_address;
 	int ps_port;
 	struct ps_sec ps_sec;
@@ -149,6 +154,8 @@ int dump_cg_check_members(const struct dump_ctx *dc, const char *dir);
  * --page-server, connected now (before the freeze).
  */
 int dump_xfer_setup(struct dump_ctx *dc);
+/* lazy.c: serves the frozen tree's lazy pages until the daemon has them all. */
+int dump_serve_lazy(struct dump_ctx *dc);
 /* predump.c: memory only, the tree keeps running (or --cleanup). */
 int predump_run(const struct dump_opts *opts);
 

@@ -41,6 +41,9 @@ struct pages_out {
 	int mem_fd;		/* /proc/PID/mem, for pages process_vm_readv can't read */
 	struct xfer *x;		/* where the pages go: xfer.h */
 	uint64_t nr_pages;
+	/* The current VMA's pages stay in the frozen tree (dump --lazy-pages). */
+	bool lazy;
+	uint64_t nr_lazy;
 };
 
 int dump_probe_zero_pfn(uint64_t *pfn)
@@ -250,6 +253,10 @@ static int put_run(struct pages_out *po, uint64_t addr, uint32_t nr, bool readab
 	struct run_src rs = { po, addr, readable };
 
 	po->nr_pages += nr;
+	if (po->lazy) { /* listed, not read: served from the tree (lazy.c) */
+		po->nr_lazy += nr;
+		return xfer_hole(po->x, addr, nr, PE_LAZY);
+	}
 	return xfer_add_fill(po->x, addr, nr, read_target, &rs);
 }
 
@@ -382,6 +389,7 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		VmaEntry *v = mm->vmas[i];
 
+		po.lazy = dc->opts->lazy_pages && vma_can_be_lazy(v->status, v->flags, v->madv);
 		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
 			ret = dump_vma_pages(&po, pagemap_fd, v);
 		else if (v->status & VMA_AREA_VDSO)
@@ -396,7 +404,8 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		if (ret)
 			goto out;
 	}
-	pr_info("%d: %lu pages\n", t->pid, (unsigned long)po.nr_pages);
+	pr_info("%d: %lu pages (%lu of them left lazy)\n", t->pid, (unsigned long)po.nr_pages,
+		(unsigned long)po.nr_lazy);
 	/* Shared memory after the task's pagemap is closed: one pagemap open at a time (xfer.h). */
 	ret = xfer_close(steal_ptr(po.x)) ? -EIO : 0;
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++)

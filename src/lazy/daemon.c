@@ -409,6 +409,7 @@ static int load(struct lazy_daemon *d)
 
 	d->ro.dir = d->o->dir;
 	d->ro.lazy = true; /* refuse what it cannot serve */
+	d->ro.pages_only = true; /* mounts are the restore's: a container's need its --root */
 	d->ro.file_locks = true; /* the daemon takes no locks: the restore checks its option */
 	d->ro.tcp_close = true;	 /* nor restores connections: the restore loads their streams */
 	d->ro.shell_job = true;	 /* nor terminals: the restore checks --shell-job */

@@ -35,6 +35,9 @@ static int ent_flags(const PagemapEntry *pe)
 	/* CRIU marks private anonymous pages "may be lazy": data still here */
 	if (pe->flags == (PE_PRESENT | PE_LAZY))
 		return PE_PRESENT;
+	/* dump --lazy-pages: the data is at the dump's page server only */
+	if (pe->flags == PE_LAZY)
+		return PE_LAZY;
 	return -1;
 }
 
@@ -144,6 +147,11 @@ int pm_layer_load(struct pm_layer *l, int dirfd, int type, unsigned long id,
 			pr_err("%s: entry %#llx+%u pages (flags %#x) is unsorted, overlapping "
 			       "or has unsupported flags\n",
 			       img->name, (unsigned long long)pe->vaddr, pe->nr_pages, pe->flags);
+			ret = -EINVAL;
+		} else if (flags == PE_LAZY && !src) {
+			pr_err("%s: pages at %#llx are in no file here: the dump (--lazy-pages) "
+			       "serves them; restore with --lazy-pages and `amber lazy-pages "
+			       "--page-server`\n", img->name, (unsigned long long)pe->vaddr);
 			ret = -EINVAL;
 		} else {
 			ret = layer_add(l, pe, flags, off);
@@ -376,7 +384,7 @@ static int emit_runs(struct pm_chain *pc, const MmEntry *mm)
 			struct pm_ent *e = &l->ents[i];
 			int ret;
 
-			if (!e->used)
+			if (!e->used || e->flags == PE_LAZY) /* the daemon's alone */
 				continue;
 			ret = k ? emit_parent_ent(pc, mm, k, e) :
 				  add_run(pc, e, e->vaddr, ent_end(e), 0);
@@ -397,6 +405,13 @@ static int check_top_layer(const struct pm_layer *l, const MmEntry *mm, int pid)
 		if (!v || ent_end(e) > v->end) {
 			pr_err("pagemap-%d.img: entry %#llx+%u pages is outside the private "
 			       "VMAs\n", pid, (unsigned long long)e->vaddr, e->nr_pages);
+			return -EINVAL;
+		}
+		/* Only the daemon delivers them, into VMAs the restore leaves lazy. */
+		if (e->flags == PE_LAZY && !vma_can_be_lazy(v->status, v->flags, v->madv)) {
+			pr_err("pagemap-%d.img: lazy entry %#llx+%u pages in a VMA that is "
+			       "restored eagerly\n", pid, (unsigned long long)e->vaddr,
+			       e->nr_pages);
 			return -EINVAL;
 		}
 	}
@@ -511,7 +526,7 @@ int pm_chain_load(struct pm_chain *pc, int dirfd, int pid, const MmEntry *mm,
 	for (int i = 0; !ret && i < l0->nr; i++) {
 		struct pm_ent *e = &l0->ents[i];
 
-		if (e->flags == PE_PRESENT) {
+		if (e->flags == PE_PRESENT || e->flags == PE_LAZY) {
 			e->used = true;
 			ret = add_run_to(&pc->lazy, &pc->nr_lazy, e, e->vaddr, ent_end(e), 0);
 		} else {

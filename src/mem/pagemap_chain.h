@@ -28,7 +28,8 @@
 struct pm_ent {
 	uint64_t vaddr;
 	uint32_t nr_pages;
-	uint32_t flags; /* PE_PRESENT or PE_PARENT */
+	/* PE_PRESENT, PE_PARENT, or PE_LAZY: in no file, at the dump's page server */
+	uint32_t flags;
 	uint64_t off;
 	uint64_t csum;
 	bool has_csum;
@@ -105,7 +106,8 @@ void pm_chain_free(struct pm_chain *pc);
 
 /*
  * Loads one pagemap (task or shmem) of one directory: entries sorted,
- * aligned, flags PE_PRESENT or PE_PARENT, the pages file exactly as long
+ * aligned, flags PE_PRESENT or PE_PARENT (or PE_LAZY, taking no bytes,
+ * only with @src: a post-copy restore), the pages file exactly as long
  * as the PE_PRESENT entries say. Opens the pages file into l->pages_fd
  * (from @src if it is not NULL: see struct pm_pages_src).
  */

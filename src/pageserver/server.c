@@ -347,7 +347,8 @@ static void announce(const struct ps_server_opts *o, int lfd)
 						      : ((struct sockaddr_in *)&ss)->sin_port);
 	if (ps_sec_none(&o->sec))
 		pr_warn("unauthenticated (no --token-file or TLS): anyone who can reach port %d "
-			"can write pages into %s\n", port, o->dir);
+			"can %s %s\n", port, o->lazy ? "read the pages of" : "write pages into",
+			o->dir);
 	pr_info("listening on %s:%d (%s)\n", o->address ?: "*", port,
 		o->lazy ? "lazy: serving the dump" : "receiving a dump");
 	if (o->listening)
@@ -384,6 +385,7 @@ int ps_server_run(const struct ps_server_opts *o)
 		li = ps_lazy_open(dirfd);
 		if (!li)
 			return -ENOMEM;
+		ps_lazy_set_live(li, o->live);
 	}
 	ret = ps_listen(o->address, o->port, &lfd);
 	if (ret)

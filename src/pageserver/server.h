@@ -32,12 +32,22 @@
 
 #include "pageserver/conn.h"
 
+/*
+ * dump --lazy-pages: the PE_LAZY entries of a task's pagemap are read from
+ * the frozen task itself, image pid vpids[i] being pids[i] here.
+ */
+struct ps_live_tree {
+	const pid_t *vpids, *pids;
+	int nr;
+};
+
 struct ps_server_opts {
 	const char *address; /* NULL: every address */
 	int port;	     /* 0: an ephemeral port, told to listening() */
 	const char *dir;
 	const char *prev_dir; /* receive: DIR/parent -> this (incremental dumps) */
 	bool lazy;
+	const struct ps_live_tree *live; /* lazy: the frozen tree, or NULL */
 	int timeout; /* seconds a connected client may stay silent; 0: default */
 	int max_connections; /* open at once, the served one included; 0: default */
 	struct ps_sec sec;
@@ -60,6 +70,8 @@ int ps_recv_serve(struct ps_conn *c, int dirfd, uint32_t *pages_id);
 /* server_lazy.c: the dump in @dirfd, served to GET requests. */
 struct ps_lazy_images;
 struct ps_lazy_images *ps_lazy_open(int dirfd);
+/* PE_LAZY entries are served from @live (kept, not copied); else refused. */
+void ps_lazy_set_live(struct ps_lazy_images *li, const struct ps_live_tree *live);
 void ps_lazy_close(struct ps_lazy_images *li);
 /*
  * Answers one GET on @c: ADD_F + data, a hole (nr_pages 0), or PS_IOV_ERR.

@@ -10,7 +10,9 @@
  *                          object); its runs sorted by vaddr, and its
  *                          pages-<n>.img
  *       lazy_run           {vaddr, nr_pages, offset in pages file, csum};
- *                          verified once, before its first page is sent
+ *                          verified once, before its first page is sent;
+ *                          or a PE_LAZY entry of `dump --lazy-pages`, read
+ *                          from the frozen task's /proc/PID/mem (live)
  *
  * A plain GET names a task, a GET with PS_GET_SHMEM a shmem object; both
  * kinds are served alike. A pagemap is loaded when first asked for, so a
@@ -20,6 +22,7 @@
 #define LOG_PREFIX "page-server: "
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,12 +49,14 @@ struct lazy_run {
 	uint64_t csum;
 	bool has_csum;
 	bool verified;
+	bool live; /* in the frozen task, not in the pages file */
 };
 
 struct lazy_map {
 	int type;    /* PS_TYPE_PID or PS_TYPE_SHMEM */
 	uint64_t id; /* pid or shmid */
 	int pages_fd;
+	int mem_fd; /* /proc/PID/mem of the frozen task, for live runs; -1 */
 	struct lazy_run *runs;
 	int nr_runs;
 };
@@ -61,6 +66,7 @@ struct ps_lazy_images {
 	struct lazy_map *maps;
 	int nr_maps;
 	uint8_t *buf; /* SEND_CHUNK */
+	const struct ps_live_tree *live;
 };
 
 struct ps_lazy_images *ps_lazy_open(int dirfd)
@@ -78,11 +84,27 @@ struct ps_lazy_images *ps_lazy_open(int dirfd)
 	return li;
 }
 
+void ps_lazy_set_live(struct ps_lazy_images *li, const struct ps_live_tree *live)
+{
+	li->live = live;
+}
+
+/* Where image pid @vpid of the frozen tree runs here, or 0. */
+static pid_t live_pid(const struct ps_lazy_images *li, uint64_t vpid)
+{
+	for (int i = 0; li->live && i < li->live->nr; i++)
+		if ((uint64_t)li->live->vpids[i] == vpid)
+			return li->live->pids[i];
+	return 0;
+}
+
 void ps_lazy_close(struct ps_lazy_images *li)
 {
 	if (!li)
 		return;
 	for (int i = 0; i < li->nr_maps; i++) {
+		if (li->maps[i].mem_fd >= 0)
+			close(li->maps[i].mem_fd);
 		close(li->maps[i].pages_fd);
 		free(li->maps[i].runs);
 	}
@@ -130,6 +152,7 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) >
 	       0) {
 		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
+		bool live = pe->has_flags && pe->flags == PE_LAZY;
 		struct lazy_run *n;
 
 		if (pagemap_entry_fixup(pe)) {
@@ -137,7 +160,13 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 			ret = -EINVAL;
 			break;
 		}
-		if (present && pe->nr_pages && !(pe->vaddr & (PAGE_SIZE - 1)) &&
+		/* Only the dump that wrote them can serve PE_LAZY entries. */
+		if (live && (m->type != PS_TYPE_PID || m->mem_fd < 0)) {
+			pr_err("%s %llu: pages at %#llx are lazy (dump --lazy-pages): only "
+			       "that dump serves them\n", map_kind(m->type),
+			       (unsigned long long)m->id, (unsigned long long)pe->vaddr);
+			ret = -EINVAL;
+		} else if ((present || live) && pe->nr_pages && !(pe->vaddr & (PAGE_SIZE - 1)) &&
 		    pe->vaddr < PS_TASK_SIZE) {
 			n = xrealloc_array(m->runs, m->nr_runs + 1, sizeof(*n));
 			if (!n) {
@@ -147,8 +176,9 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 			}
 			m->runs = n;
 			n[m->nr_runs++] = (struct lazy_run){pe->vaddr, pe->nr_pages, off,
-							    pe->amber_csum, pe->has_amber_csum};
-		} else if (present) {
+							    pe->amber_csum, pe->has_amber_csum,
+							    .live = live};
+		} else if (present || live) {
 			ret = -EINVAL;
 		}
 		if (present)
@@ -172,7 +202,8 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 
 static int load_map(struct ps_lazy_images *li, int type, uint64_t id, struct lazy_map **out)
 {
-	struct lazy_map m = {.type = type, .id = id, .pages_fd = -1}, *n;
+	struct lazy_map m = {.type = type, .id = id, .pages_fd = -1, .mem_fd = -1}, *n;
+	pid_t pid = type == PS_TYPE_PID ? live_pid(li, id) : 0;
 	uint32_t pages_id = 0;
 	uint64_t bytes = 0;
 	char name[64] = "";
@@ -181,6 +212,15 @@ static int load_map(struct ps_lazy_images *li, int type, uint64_t id, struct laz
 
 	if (li->nr_maps >= MAX_MAPS)
 		return -ENOSPC;
+	if (pid) {
+		snprintf(name, sizeof(name), "/proc/%d/mem", pid);
+		m.mem_fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (m.mem_fd < 0) {
+			ret = errno ? -errno : -EIO;
+			pr_err("can't open %s: %s\n", name, strerror(-ret));
+			return ret;
+		}
+	}
 	ret = load_runs(li, &m, &pages_id, &bytes);
 	if (!ret) {
 		img_name(IMG_PAGES, pages_id, name, sizeof(name));
@@ -196,6 +236,8 @@ static int load_map(struct ps_lazy_images *li, int type, uint64_t id, struct laz
 	if (!n) {
 		if (m.pages_fd >= 0)
 			close(m.pages_fd);
+		if (m.mem_fd >= 0)
+			close(m.mem_fd);
 		free(m.runs);
 		return ret ? ret : -ENOMEM;
 	}
@@ -264,7 +306,8 @@ static int send_pages(struct ps_lazy_images *li, struct ps_conn *c, struct lazy_
 		      struct lazy_run *r, const struct ps_iov *req)
 {
 	uint64_t avail = r->nr_pages - (req->vaddr - r->vaddr) / PAGE_SIZE;
-	uint64_t off = r->off + (req->vaddr - r->vaddr), left;
+	uint64_t off = r->live ? req->vaddr : r->off + (req->vaddr - r->vaddr), left;
+	int fd = r->live ? m->mem_fd : m->pages_fd;
 	struct ps_iov rep = {
 	    .cmd = PS_IOV_ADD_F, .flags = PE_PRESENT, .vaddr = req->vaddr, .dst_id = req->dst_id};
 	int ret = verify_run(m, r);
@@ -281,7 +324,7 @@ static int send_pages(struct ps_lazy_images *li, struct ps_conn *c, struct lazy_
 		uint64_t n = min(left, SEND_CHUNK);
 
 		/* A read failure mid-reply can only be reported by closing. */
-		if (pread_full(m->pages_fd, li->buf, n, off)) {
+		if (pread_full(fd, li->buf, n, off)) {
 			pr_perror("%s %llu: can't read pages", map_kind(m->type),
 				  (unsigned long long)m->id);
 			return -EIO;

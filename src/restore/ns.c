@@ -171,7 +171,9 @@ static int load_mnt(struct rst_ctx *rc)
 	uint32_t id = task_mnt_ns(&rc->tasks[0]);
 	int ret = one_per_tree(rc, task_mnt_ns, "mount");
 
-	return ret || !rst_ns_saved(rc, IMG_MNTS, id) ? ret : rst_mnt_load(rc, id);
+	if (ret || !rst_ns_saved(rc, IMG_MNTS, id) || (rc->opts && rc->opts->pages_only))
+		return ret;
+	return rst_mnt_load(rc, id);
 }
 
 int rst_ns_load(struct rst_ctx *rc)

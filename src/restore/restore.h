@@ -53,6 +53,8 @@ struct restore_opts {
 	bool tcp_established;	 /* --tcp-established */
 	bool tcp_close;		 /* --tcp-close */
 	bool lazy;		 /* --lazy-pages */
+	/* The lazy-pages daemon: it makes no mounts, so their images are not read. */
+	bool pages_only;
 	const char *lazy_socket; /* the lazy-pages daemon's socket */
 	/* --network-lock: as CRIU, the images' own method wins (a warning if they differ) */
 	enum netlock_method network_lock;

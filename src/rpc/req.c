@@ -76,7 +76,8 @@ static const struct opt_use {
 	/* Harmless: */
 	{ "cpu_cap", F_ALL }, /* amber always checks the images' FPU state fits this CPU */
 	{ "timeout", F_ALL }, /* amber's freeze has no time limit to tune */
-	{ "lazy_pages", F_RST },
+	{ "lazy_pages", F_DUMP | F_RST },
+	{ "status_fd", F_DUMP }, /* with lazy_pages: written once serving */
 	/* Containers (docs/namespaces.md): */
 	{ "root", F_DUMP | F_PRE | F_RST },
 	{ "ext_mnt", F_DUMP | F_PRE | F_RST },

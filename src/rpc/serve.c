@@ -269,11 +269,26 @@ static int check_empty_ns(struct rpc_session *s, const CriuOpts *o)
 	return 0;
 }
 
+struct lazy_ready {
+	struct rpc_session *s;
+	const CriuOpts *o;
+	pid_t pid;
+};
+
+/* dump --lazy-pages is serving: runc (CRIU 3.15 on) waits for this notification. */
+static int notify_status_ready(void *arg)
+{
+	struct lazy_ready *r = arg;
+
+	return notify(r->s, r->o, "status-ready", r->pid);
+}
+
 static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		        const struct rpc_dirs *dirs)
 {
 	const CriuOpts *o = req->opts;
 	AMBER_OPTS(amber_dump_opts, d);
+	struct lazy_ready ready = { s, o, 0 };
 	bool pre = req->type == CRIU_REQ_TYPE__PRE_DUMP;
 	cleanup_free struct amber_ext_mount *ext = NULL;
 	int ret;
@@ -302,7 +317,18 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.ext_mounts = ext;
 	d.manage_cgroups = cg_mode_from(o);
 	d.freeze_cgroup = o->freeze_cgroup;
-	if (o->ps) {
+	if (o->lazy_pages && !pre) {
+		/* dump --lazy-pages: opts.ps is where it serves, not a server to send to */
+		d.lazy_pages = true;
+		d.status_fd = o->has_status_fd ? o->status_fd : 0;
+		d.lazy_ready = notify_status_ready;
+		d.lazy_ready_arg = &ready;
+		ready.pid = d.pid;
+		if (o->ps)
+			fill_ps(&d.ps, o);
+		else
+			d.ps.port = 0;
+	} else if (o->ps) {
 		d.page_server = true;
 		fill_ps(&d.ps, o);
 		if (!d.ps.address || d.ps.port <= 0) {
