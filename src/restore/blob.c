@@ -124,6 +124,7 @@ static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 	s += max(files_task_locks(&rc->files, t - rc->tasks, NULL, 0), 0) *
 	     sizeof(struct rst_file_lock) + 16;
 	s += seccomp_size(rc, t);
+	s += t->mm->n_aios * sizeof(struct rst_aio_ring) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -405,6 +406,25 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	return 0;
 }
 
+/* The AIO contexts (the loader checked each against its ring VMA). */
+static int fill_aio_rings(struct layout *l, const MmEntry *mm, struct rst_task_args *a)
+{
+	struct rst_aio_ring *r;
+
+	if (!mm->n_aios)
+		return 0;
+	r = lay(l, sizeof(*r) * mm->n_aios, 16);
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_aios; i++)
+		r[i] = (struct rst_aio_ring){ .addr = mm->aios[i]->id,
+					      .len = mm->aios[i]->ring_len,
+					      .nr_req = mm->aios[i]->nr_req };
+	a->aio_rings = (uintptr_t)r;
+	a->nr_aio_rings = mm->n_aios;
+	return 0;
+}
+
 static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		   struct rst_task_args *a)
 {
@@ -424,6 +444,8 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	a->auxv_size = mm->n_mm_saved_auxv * 8;
 	a->exe_fd = svc_fd(rc, files_open_reg(&rc->files, mm->exe_file_id, O_RDONLY));
 	a->has_mm_map = 1;
+	if (fill_aio_rings(l, mm, a))
+		return -ENOMEM;
 	a->dumpable = mm->has_dumpable ? mm->dumpable : 1;
 	a->thp_disabled = mm->has_thp_disabled && mm->thp_disabled;
 	if (a->exe_fd < 0)

@@ -307,6 +307,9 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 		if ((v->status & VMA_ANON_SHARED) && (ret = note_shmem(rc, v)))
 			return ret;
 	}
+	ret = rst_check_aio_rings(t);
+	if (ret)
+		return ret;
 	ret = img_read_one(rc->dirfd, IMG_FS, t->pid, &fs_entry__descriptor,
 			   (ProtobufCMessage **)&t->fs);
 	if (ret)

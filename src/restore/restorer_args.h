@@ -109,6 +109,12 @@ struct rst_file_lock {
 	int64_t start, len;
 };
 
+/* An AIO context, made again at its saved address (restorer/aio.c). */
+struct rst_aio_ring {
+	uint64_t addr, len; /* the ring VMA: addr is the context id */
+	uint32_t nr_req, pad;
+};
+
 struct rst_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -180,6 +186,10 @@ struct rst_task_args {
 
 	/* The premap area (restore/premap.h): kept by the unmap, emptied by mremaps. */
 	uint64_t premap_start, premap_len;
+
+	uint64_t aio_rings; /* struct rst_aio_ring[nr_aio_rings] */
+	uint32_t nr_aio_rings;
+	uint32_t membarrier_cmds; /* MEMBARRIER_CMD_REGISTER_* to issue again, as a mask */
 };
 
 /* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */

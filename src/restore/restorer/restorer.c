@@ -18,6 +18,7 @@
 #include "restore/restorer_args.h"
 #include "lazy.h"
 #include "sys.h"
+#include "aio.h"
 #include "file_locks.h"
 #include "timers.h"
 
@@ -50,6 +51,7 @@
 #define PAGE 4096UL
 #define VMA_AREA_VDSO (1 << 3)
 #define VMA_AREA_VVAR (1 << 12)
+#define VMA_AREA_AIORING (1 << 13)
 
 #define CLONE_VM 0x100
 #define CLONE_FS 0x200
@@ -286,7 +288,8 @@ static void finish_vmas(struct rst_task_args *a)
 	for (uint32_t i = 0; i < a->nr_vmas; i++, v++) {
 		long ret;
 
-		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR))
+		/* An AIO ring is the kernel's mapping now, with its own prot. */
+		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_AIORING))
 			continue;
 		ret = sys3(NR_mprotect, v->start, v->end - v->start, v->prot);
 		if (ret)
@@ -568,6 +571,14 @@ void restorer_main(struct rst_task_args *a)
 	}
 	fill_pages(a);
 	zap_pages(a);
+	{
+		const char *what;
+		uint64_t at = 0;
+
+		ret = rst_restore_aio_rings(a, &what, &at);
+		if (ret)
+			fail_at(a, what, ret, at);
+	}
 	finish_vmas(a);
 	if (a->fault_at == RST_FAULT_MEM_AFTER)
 		fail(a, "AMBER_FAULT=restore-mem-after", -5);
