@@ -623,6 +623,8 @@ static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct l
 			a->itimers[w][2] = it[w]->vsec, a->itimers[w][3] = it[w]->vusec;
 		}
 	}
+	if (tc->has_membarrier_registration_mask)
+		a->membarrier_cmds = tc->membarrier_registration_mask;
 	if (tc->rlimits) {
 		a->nr_rlimits = min(tc->rlimits->n_rlimits, (size_t)RST_NLIMITS);
 		for (uint32_t r = 0; r < a->nr_rlimits; r++) {

@@ -109,6 +109,9 @@ struct rst_file_lock {
 	int64_t start, len;
 };
 
+/* MEMBARRIER_CMD_REGISTER_{GLOBAL,PRIVATE}_EXPEDITED{,_SYNC_CORE,_RSEQ} */
+#define RST_MEMBARRIER_REGISTER_CMDS ((1u << 2) | (1u << 4) | (1u << 6) | (1u << 8))
+
 /* An AIO context, made again at its saved address (restorer/aio.c). */
 struct rst_aio_ring {
 	uint64_t addr, len; /* the ring VMA: addr is the context id */

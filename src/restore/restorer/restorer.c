@@ -341,6 +341,14 @@ static void restore_task_state(struct rst_task_args *a)
 		if (ret)
 			fail(a, "prlimit64", ret);
 	}
+	/* The mm is the final one now: its membarrier registrations, again. */
+	for (int bit = 0; bit < 32; bit++) {
+		if (!(a->membarrier_cmds & (1u << bit)))
+			continue;
+		ret = sys3(NR_membarrier, 1u << bit, 0, 0);
+		if (ret)
+			fail(a, "membarrier registration (a kernel without it?)", ret);
+	}
 }
 
 /* SIGCHLDs from zombie helpers that exited during the restore are not the task's. */
