@@ -406,6 +406,17 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	return 0;
 }
 
+/* Another root (task.c): the restorer chroots into it, from the service fds. */
+static int fill_root(struct rst_ctx *rc, struct rst_task *t, struct rst_task_args *a)
+{
+	a->root_fd = a->cwd_fd = -1;
+	if (!t->chroot)
+		return 0;
+	a->root_fd = svc_fd(rc, t->root_fd);
+	a->cwd_fd = svc_fd(rc, t->cwd_fd);
+	return a->root_fd < 0 ? a->root_fd : a->cwd_fd < 0 ? a->cwd_fd : 0;
+}
+
 /* The AIO contexts (the loader checked each against its ring VMA). */
 static int fill_aio_rings(struct layout *l, const MmEntry *mm, struct rst_task_args *a)
 {
@@ -684,6 +695,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_mm(rc, &l, t, a);
 	if (!ret)
 		ret = fill_lazy(rc, &l, t, a);
+	if (!ret)
+		ret = fill_root(rc, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;

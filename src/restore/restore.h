@@ -95,6 +95,13 @@ struct rst_task {
 	/* Set in the task itself before it forks (premap.h): 0/NULL in amber. */
 	uint64_t premap_start, premap_len;
 	uint64_t *premap;
+	/*
+	 * Set in the task itself (task.c): its root is not amber's, so the
+	 * restorer chroots into root_fd and enters cwd_fd, once nothing is
+	 * left to open by amber's paths.
+	 */
+	bool chroot;
+	int root_fd, cwd_fd;
 };
 
 struct rst_ctx {

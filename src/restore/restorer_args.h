@@ -193,6 +193,9 @@ struct rst_task_args {
 	uint64_t aio_rings; /* struct rst_aio_ring[nr_aio_rings] */
 	uint32_t nr_aio_rings;
 	uint32_t membarrier_cmds; /* MEMBARRIER_CMD_REGISTER_* to issue again, as a mask */
+
+	/* A root other than amber's: chroot into root_fd, then enter cwd_fd; -1: none. */
+	int32_t root_fd, cwd_fd;
 };
 
 /* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */

@@ -312,6 +312,24 @@ static void finish_vmas(struct rst_task_args *a)
 	}
 }
 
+/* The saved root, now that nothing is opened by amber's paths any more. */
+static void restore_root(struct rst_task_args *a)
+{
+	long ret;
+
+	if (a->root_fd < 0)
+		return;
+	ret = sys1(NR_fchdir, a->root_fd);
+	if (!ret)
+		ret = sys1(NR_chroot, ".");
+	if (!ret)
+		ret = sys1(NR_fchdir, a->cwd_fd);
+	if (ret)
+		fail(a, "chroot into the saved root", ret);
+	sys1(NR_close, a->root_fd);
+	sys1(NR_close, a->cwd_fd);
+}
+
 static void restore_task_state(struct rst_task_args *a)
 {
 	long ret;
@@ -323,6 +341,7 @@ static void restore_task_state(struct rst_task_args *a)
 	}
 	if (a->exe_fd >= 0)
 		sys1(NR_close, a->exe_fd);
+	restore_root(a);
 	sys2(NR_prctl, PR_SET_THP_DISABLE, a->thp_disabled);
 	for (uint32_t sig = 1; sig <= a->nr_sigactions; sig++) {
 		if (sig == 9 || sig == SIGSTOP)
