@@ -151,8 +151,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 int rst_load(struct rst_ctx *rc);
 /* A memfd inode of memfd.img: restored like shared memory, with its name. */
 int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
-/* aio.c: a task's AIO rings match their ring VMAs. */
-int rst_check_aio_rings(const struct rst_task *t);
+/* aio.c: a task's AIO rings match their ring VMAs, laid out as private memory. */
+int rst_check_aio_rings(struct rst_task *t);
 void rst_free(struct rst_ctx *rc);
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
 
