@@ -57,6 +57,7 @@ NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
 # Fields of CRIU newer than Debian's 3.17 (same number as upstream CRIU's
 # images/*.proto): checked like amber's own, crit 3.17 skips them.
 NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
+                     ("task_core_entry", "membarrier_registration_mask"),
                      ("cg_controller_entry", "is_threaded"),
                      ("inventory_entry", "dump_criu_run_id"),
                      ("file_entry", "pidfd"),

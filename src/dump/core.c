@@ -460,7 +460,9 @@ static int dump_task_misc(struct dump_ctx *dc, struct dump_task *t, TaskCoreEntr
 			tc->child_subreaper = true;
 		}
 	}
-	ret = dump_sigactions(dc, t, tc);
+	ret = dump_membarrier(t, tc);
+	if (!ret)
+		ret = dump_sigactions(dc, t, tc);
 	if (ret)
 		return ret;
 	return dump_pending(a, t->pid, true, &tc->signals_s);

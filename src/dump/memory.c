@@ -200,6 +200,10 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		v->shmid = sid;
 		return 0;
 	}
+	if (dump_aio_is_ring(p)) {
+		dump_aio_classify(v);
+		return 0;
+	}
 	if (p[0] != '/') {
 		pr_err("%d: special VMA %s at %#lx is not supported\n", pid, p,
 		       (unsigned long)pv->start);
@@ -390,7 +394,9 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 		VmaEntry *v = mm->vmas[i];
 
 		po.lazy = dc->opts->lazy_pages && vma_can_be_lazy(v->status, v->flags, v->madv);
-		if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
+		if (v->status & VMA_AREA_AIORING) /* the kernel's pages: all of them */
+			ret = put_run(&po, v->start, (v->end - v->start) / PAGE_SIZE, true);
+		else if (!(v->status & VMA_ANON_SHARED) && vma_has_private_pages(v->status))
 			ret = dump_vma_pages(&po, pagemap_fd, v);
 		else if (v->status & VMA_AREA_VDSO)
 			/*
@@ -573,7 +579,9 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 		mm.has_amber_track_fd = true; /* the next incremental dump goes on from here */
 		mm.amber_track_fd = t->track.target_fd;
 	}
-	ret = img_write_one(dc->dirfd, IMG_MM, t->vpid, &mm.base);
+	ret = dump_aio_rings(dc, t->pid, &mm);
+	if (!ret)
+		ret = img_write_one(dc->dirfd, IMG_MM, t->vpid, &mm.base);
 	if (!ret)
 		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
 out:

@@ -2,7 +2,11 @@
 #ifndef AMBER_DUMP_MEMORY_H
 #define AMBER_DUMP_MEMORY_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+#include "mm.pb-c.h"
 
 struct dump_ctx;
 struct dump_task;
@@ -17,6 +21,10 @@ struct mm_remote_state {
 int dump_mm_remote_state(struct dump_task *t, struct mm_remote_state *st);
 /* mm-<pid>.img, pagemap-<pid>.img, pages-<id>.img and shared memory. */
 int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *st);
+/* AIO rings (aio.c): the ring VMA's path, its VmaEntry kind, mm's aios. */
+bool dump_aio_is_ring(const char *path);
+void dump_aio_classify(VmaEntry *v);
+int dump_aio_rings(struct dump_ctx *dc, pid_t pid, MmEntry *mm);
 /* The pfn of the kernel's zero page, so its mappings are not dumped. */
 int dump_probe_zero_pfn(uint64_t *pfn);
 

@@ -254,6 +254,26 @@ static bool is_dgram_kind(int type, int proto)
 	       type == SOCK_RAW;
 }
 
+/*
+ * Something queued: FIONREAD, or a peek where the protocol has no
+ * FIONREAD (ping sockets); a datagram of 0 bytes counts too.
+ */
+static bool dgram_queued(int sk)
+{
+	int inq = 0;
+	char c;
+
+	if (!ioctl(sk, FIONREAD, &inq) && inq > 0)
+		return true;
+	return recv(sk, &c, 1, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC) >= 0;
+}
+
+/* UDP and UDP-Lite: their queues are saved. */
+static bool is_udp_kind(int type, int proto)
+{
+	return type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE);
+}
+
 /* Raw sockets' own options: IP_HDRINCL, IP_NODEFRAG, the ICMP type filters. */
 static int fill_raw_opts(int sk, int family, int proto, IpOptsRawEntry *r, uint32_t *filter)
 {
@@ -287,8 +307,6 @@ static int fill_raw_opts(int sk, int family, int proto, IpOptsRawEntry *r, uint3
 static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int proto,
 			      int tcp_state, char *buf, size_t len)
 {
-	int inq = 0;
-
 	if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !is_dgram_kind(type, proto))
 		return "inet socket of this type/protocol";
 	if (type == SOCK_STREAM && tcp_conn_state(tcp_state) && !fc->tcp_established) {
@@ -303,9 +321,16 @@ static const char *refuse_why(struct files_dump_ctx *fc, int sk, int type, int p
 			 "connecting and connected)", files_tcp_state_name(tcp_state));
 		return buf;
 	}
-	/* UDP's are saved (inet_queue.c); a raw or ping socket's could not be forged alone. */
-	if (type != SOCK_STREAM && proto != IPPROTO_UDP && !ioctl(sk, FIONREAD, &inq) && inq > 0)
-		return "UDP-Lite, ping or raw socket with queued datagrams";
+	/*
+	 * UDP and UDP-Lite queues are saved (inet_queue.c). A raw or ping
+	 * socket's cannot be read without emptying it, nor put back without
+	 * other sockets seeing copies: inet_queue.c says why.
+	 */
+	if (type != SOCK_STREAM && !is_udp_kind(type, proto) && dgram_queued(sk))
+		return type == SOCK_RAW ? "raw socket with queued datagrams (they can be neither "
+					  "read in place nor queued again alone)"
+					: "ICMP ping socket with queued replies (they can be neither "
+					  "read in place nor queued again alone)";
 	return NULL;
 }
 
@@ -436,7 +461,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
 		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
-	if (!ret && type == SOCK_DGRAM && proto == IPPROTO_UDP)
+	if (!ret && is_udp_kind(type, proto))
 		ret = files_udp_queue_dump(fc, sk, d, *id);
 	if (!ret)
 		ret = files_write_entry(fc, &fe);
@@ -674,15 +699,15 @@ static int inet_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
 
-	/* sk-queues.img (loaded by unix.c): a datagram for a UDP socket, with its sender */
+	/* sk-queues.img (loaded by unix.c): a datagram for a UDP(-Lite) socket, with its sender */
 	for (int i = 0; i < fr->nr_skq; i++) {
 		struct rfile *rf = files_rfile(fr, fr->skq[i].id);
 		const InetSkEntry *e = rf && rf->fe->type == FD_TYPES__INETSK ? rf->fe->isk : NULL;
 
-		if (e && (e->type != SOCK_DGRAM || e->proto != IPPROTO_UDP || !e->src_port ||
+		if (e && (!is_udp_kind(e->type, e->proto) || !e->src_port ||
 			  !files_udp_queue_ok(&fr->skq[i], e->family))) {
-			pr_err("sk-queues.img: datagram for inet socket %u is malformed (a UDP "
-			       "socket's, from an address of its family)\n", e->ino);
+			pr_err("sk-queues.img: datagram for inet socket %u is malformed (a UDP or "
+			       "UDP-Lite socket's, from an address of its family)\n", e->ino);
 			return -EINVAL;
 		}
 	}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Datagrams queued in a UDP socket: saved in sk-queues.img as unix
+ * Datagrams queued in a UDP or UDP-Lite socket: saved in sk-queues.img as unix
  * sockets' queues are (an sk_packet_entry per datagram, its payload
  * after it), with the sender's address in sk_packet_entry.addr, the
  * field CRIU reserves for it (CRIU drops these queues with a warning).
@@ -18,8 +18,19 @@
  * peeked again and must hold every datagram, else the restore fails
  * (a socket of the host bound closer to that address took one).
  *
+ * A UDP-Lite datagram is forged covering the whole datagram with its
+ * checksum (the sender's coverage is not seen by the receiver).
+ *
  * Lost: the address a datagram was sent to (IP_PKTINFO shows the one it
  * was forged to), its TTL, TOS and arrival time.
+ *
+ * Raw and ICMP "ping" sockets' queues are refused (inet.c): the kernel
+ * peeks only the first datagram of such a socket (no SO_PEEK_OFF for
+ * them), so saving the queue would take it out of the running socket;
+ * and a datagram can only be put back by sending it through the IP stack
+ * again, where every raw socket of its protocol and the kernel's own
+ * handler (ICMP answers an echo request, a reply goes to ping sockets)
+ * see it too: a copy for other processes, not the queue as it was.
  */
 #define LOG_PREFIX "inet: "
 #include <arpa/inet.h>
@@ -188,48 +199,69 @@ static uint16_t csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/*
+ * The UDP or UDP-Lite checksum over the pseudo header (@alen bytes of
+ * each address), the header and the data (never 0 on the wire).
+ */
+static uint16_t l4_csum(const void *src, const void *dst, size_t alen, uint8_t proto,
+			const struct udphdr *uh, uint32_t ulen)
+{
+	uint8_t tail[8] = { ulen >> 24, ulen >> 16, ulen >> 8, ulen, 0, 0, 0, proto };
+	uint32_t sum = csum_add(0, src, alen);
+	uint16_t c;
+
+	sum = csum_add(sum, dst, alen);
+	sum = csum_add(sum, tail, sizeof(tail));
+	sum = csum_add(sum, uh, ulen);
+	c = csum_fold(sum);
+	return htons(c ? c : 0xffff);
+}
+
+/* UDP's length field is UDP-Lite's checksum coverage: 0, the whole datagram. */
+static struct udphdr l4_header(uint8_t proto, uint16_t sport, uint16_t dport, uint32_t ulen)
+{
+	return (struct udphdr){ .source = sport, .dest = dport,
+				.len = proto == IPPROTO_UDPLITE ? 0 : htons(ulen) };
+}
+
 /* An IPv4 packet from @src to @dst (ports in network order) into @pkt; its length. */
-static size_t forge_v4(uint8_t *pkt, struct in_addr src, uint16_t sport, struct in_addr dst,
-		       uint16_t dport, const uint8_t *data, uint32_t len)
+static size_t forge_v4(uint8_t *pkt, uint8_t proto, struct in_addr src, uint16_t sport,
+		       struct in_addr dst, uint16_t dport, const uint8_t *data, uint32_t len)
 {
 	struct iphdr *ip = (void *)pkt;
 	struct udphdr *uh = (void *)(ip + 1);
+	uint32_t ulen = sizeof(*uh) + len;
 
-	*ip = (struct iphdr){ .ihl = 5, .version = 4, .ttl = 64, .protocol = IPPROTO_UDP,
-			      .tot_len = htons(sizeof(*ip) + sizeof(*uh) + len),
+	*ip = (struct iphdr){ .ihl = 5, .version = 4, .ttl = 64, .protocol = proto,
+			      .tot_len = htons(sizeof(*ip) + ulen),
 			      .saddr = src.s_addr, .daddr = dst.s_addr };
-	/* checksum 0: none, which IPv4 allows; the kernel sums the IP header */
-	*uh = (struct udphdr){ .source = sport, .dest = dport, .len = htons(sizeof(*uh) + len) };
+	*uh = l4_header(proto, sport, dport, ulen);
 	memcpy(uh + 1, data, len);
-	return sizeof(*ip) + sizeof(*uh) + len;
+	/* UDP: checksum 0, none, which IPv4 allows; UDP-Lite requires one */
+	if (proto == IPPROTO_UDPLITE)
+		uh->check = l4_csum(&src, &dst, 4, proto, uh, ulen);
+	return sizeof(*ip) + ulen;
 }
 
-static size_t forge_v6(uint8_t *pkt, const struct in6_addr *src, uint16_t sport,
+static size_t forge_v6(uint8_t *pkt, uint8_t proto, const struct in6_addr *src, uint16_t sport,
 		       const struct in6_addr *dst, uint16_t dport, const uint8_t *data,
 		       uint32_t len)
 {
 	struct ip6_hdr *ip = (void *)pkt;
 	struct udphdr *uh = (void *)(ip + 1);
-	uint32_t ulen = sizeof(*uh) + len, sum;
-	uint8_t pseudo_tail[8] = { ulen >> 24, ulen >> 16, ulen >> 8, ulen, 0, 0, 0, IPPROTO_UDP };
-	uint16_t c;
+	uint32_t ulen = sizeof(*uh) + len;
 
 	memset(ip, 0, sizeof(*ip));
 	ip->ip6_flow = htonl(6u << 28);
 	ip->ip6_plen = htons(ulen);
-	ip->ip6_nxt = IPPROTO_UDP;
+	ip->ip6_nxt = proto;
 	ip->ip6_hlim = 64;
 	ip->ip6_src = *src;
 	ip->ip6_dst = *dst;
-	*uh = (struct udphdr){ .source = sport, .dest = dport, .len = htons(ulen) };
+	*uh = l4_header(proto, sport, dport, ulen);
 	memcpy(uh + 1, data, len);
-	/* IPv6 requires the UDP checksum: over the pseudo header, header and data */
-	sum = csum_add(0, src, 16);
-	sum = csum_add(sum, dst, 16);
-	sum = csum_add(sum, pseudo_tail, sizeof(pseudo_tail));
-	sum = csum_add(sum, uh, ulen);
-	c = csum_fold(sum);
-	uh->check = htons(c ? c : 0xffff);
+	/* IPv6 requires the checksum: over the pseudo header, header and data */
+	uh->check = l4_csum(src, dst, 16, proto, uh, ulen);
 	return sizeof(*ip) + ulen;
 }
 
@@ -290,7 +322,7 @@ static int forge_one(int *raw4, int *raw6, const InetSkEntry *e, const struct rd
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr = d4 };
 
-		n = forge_v4(pkt, ((struct sockaddr_in *)&ss)->sin_addr,
+		n = forge_v4(pkt, e->proto, ((struct sockaddr_in *)&ss)->sin_addr,
 			     ((struct sockaddr_in *)&ss)->sin_port, d4, htons(e->src_port), q->data,
 			     q->len);
 		raw = raw_of(AF_INET, raw4);
@@ -300,7 +332,7 @@ static int forge_one(int *raw4, int *raw6, const InetSkEntry *e, const struct rd
 	}
 	struct sockaddr_in6 to6 = { .sin6_family = AF_INET6, .sin6_addr = d6 };
 
-	n = forge_v6(pkt, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+	n = forge_v6(pkt, e->proto, &((struct sockaddr_in6 *)&ss)->sin6_addr,
 		     ((struct sockaddr_in6 *)&ss)->sin6_port, &d6, htons(e->src_port), q->data,
 		     q->len);
 	raw = raw_of(AF_INET6, raw6);

@@ -228,6 +228,15 @@ int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track
 		if (!vma_has_private_pages(v->status))
 			continue;
 		plan->vma_start = v->start; /* entries never span two VMAs */
+		/* An AIO ring's pages are the kernel's, seen by no tracker: all of them. */
+		if (v->status & VMA_AREA_AIORING) {
+			ret = plan_add(plan, v->start, v->end, PE_PRESENT);
+			if (ret) {
+				inc_plan_free(plan);
+				return ret;
+			}
+			continue;
+		}
 		if (vma_unchanged(parent, v))
 			sc.cover = &parent->cover;
 		/* Neither tracker sees writes to huge pages (soft-dirty skips them): all written. */

@@ -124,6 +124,7 @@ static size_t blob_size(struct rst_ctx *rc, struct rst_task *t)
 	s += max(files_task_locks(&rc->files, t - rc->tasks, NULL, 0), 0) *
 	     sizeof(struct rst_file_lock) + 16;
 	s += seccomp_size(rc, t);
+	s += t->mm->n_aios * sizeof(struct rst_aio_ring) + 16;
 	s = PAGE_ALIGN(s);
 	s += t->nr_threads * RST_STACK_SIZE;
 	return s;
@@ -405,6 +406,36 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	return 0;
 }
 
+/* Another root (task.c): the restorer chroots into it, from the service fds. */
+static int fill_root(struct rst_ctx *rc, struct rst_task *t, struct rst_task_args *a)
+{
+	a->root_fd = a->cwd_fd = -1;
+	if (!t->chroot)
+		return 0;
+	a->root_fd = svc_fd(rc, t->root_fd);
+	a->cwd_fd = svc_fd(rc, t->cwd_fd);
+	return a->root_fd < 0 ? a->root_fd : a->cwd_fd < 0 ? a->cwd_fd : 0;
+}
+
+/* The AIO contexts (the loader checked each against its ring VMA). */
+static int fill_aio_rings(struct layout *l, const MmEntry *mm, struct rst_task_args *a)
+{
+	struct rst_aio_ring *r;
+
+	if (!mm->n_aios)
+		return 0;
+	r = lay(l, sizeof(*r) * mm->n_aios, 16);
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_aios; i++)
+		r[i] = (struct rst_aio_ring){ .addr = mm->aios[i]->id,
+					      .len = mm->aios[i]->ring_len,
+					      .nr_req = mm->aios[i]->nr_req };
+	a->aio_rings = (uintptr_t)r;
+	a->nr_aio_rings = mm->n_aios;
+	return 0;
+}
+
 static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		   struct rst_task_args *a)
 {
@@ -424,6 +455,8 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	a->auxv_size = mm->n_mm_saved_auxv * 8;
 	a->exe_fd = svc_fd(rc, files_open_reg(&rc->files, mm->exe_file_id, O_RDONLY));
 	a->has_mm_map = 1;
+	if (fill_aio_rings(l, mm, a))
+		return -ENOMEM;
 	a->dumpable = mm->has_dumpable ? mm->dumpable : 1;
 	a->thp_disabled = mm->has_thp_disabled && mm->thp_disabled;
 	if (a->exe_fd < 0)
@@ -601,6 +634,8 @@ static void fill_task_core(struct rst_task *t, struct rst_task_args *a, struct l
 			a->itimers[w][2] = it[w]->vsec, a->itimers[w][3] = it[w]->vusec;
 		}
 	}
+	if (tc->has_membarrier_registration_mask)
+		a->membarrier_cmds = tc->membarrier_registration_mask;
 	if (tc->rlimits) {
 		a->nr_rlimits = min(tc->rlimits->n_rlimits, (size_t)RST_NLIMITS);
 		for (uint32_t r = 0; r < a->nr_rlimits; r++) {
@@ -660,6 +695,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_mm(rc, &l, t, a);
 	if (!ret)
 		ret = fill_lazy(rc, &l, t, a);
+	if (!ret)
+		ret = fill_root(rc, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {
 		ret = fill_thread(rc, &l, t, i, &ths[i]);
 		ths[i].stack_top = (uintptr_t)base + l.size + (i + 1) * RST_STACK_SIZE - 64;

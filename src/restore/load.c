@@ -17,6 +17,7 @@
 #include "inventory.pb-c.h"
 #include "base/log.h"
 #include "restore/restore.h"
+#include "restore/restorer_args.h"
 #include "cgroup.pb-c.h"
 #include "restore/seccomp.h"
 #include "restore/task_state.h"
@@ -160,6 +161,12 @@ static int load_cores(struct rst_ctx *rc, struct rst_task *t)
 	}
 	if (t->cores[0]->tc->task_state < TASK_ALIVE || t->cores[0]->tc->task_state > TASK_STOPPED) {
 		pr_err("core-%d.img: bad task state %u\n", t->pid, t->cores[0]->tc->task_state);
+		return -EINVAL;
+	}
+	/* Only the REGISTER commands of the expedited barriers (dump/membarrier.c). */
+	if (t->cores[0]->tc->membarrier_registration_mask & ~RST_MEMBARRIER_REGISTER_CMDS) {
+		pr_err("core-%d.img: membarrier registrations %#x: unknown commands\n", t->pid,
+		       t->cores[0]->tc->membarrier_registration_mask);
 		return -EINVAL;
 	}
 	t->zombie = t->cores[0]->tc->task_state == TASK_DEAD;
@@ -307,6 +314,9 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 		if ((v->status & VMA_ANON_SHARED) && (ret = note_shmem(rc, v)))
 			return ret;
 	}
+	ret = rst_check_aio_rings(t);
+	if (ret)
+		return ret;
 	ret = img_read_one(rc->dirfd, IMG_FS, t->pid, &fs_entry__descriptor,
 			   (ProtobufCMessage **)&t->fs);
 	if (ret)

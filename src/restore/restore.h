@@ -97,6 +97,13 @@ struct rst_task {
 	/* Set in the task itself before it forks (premap.h): 0/NULL in amber. */
 	uint64_t premap_start, premap_len;
 	uint64_t *premap;
+	/*
+	 * Set in the task itself (task.c): its root is not amber's, so the
+	 * restorer chroots into root_fd and enters cwd_fd, once nothing is
+	 * left to open by amber's paths.
+	 */
+	bool chroot;
+	int root_fd, cwd_fd;
 };
 
 struct rst_ctx {
@@ -146,6 +153,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 int rst_load(struct rst_ctx *rc);
 /* A memfd inode of memfd.img: restored like shared memory, with its name. */
 int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie);
+/* aio.c: a task's AIO rings match their ring VMAs, laid out as private memory. */
+int rst_check_aio_rings(struct rst_task *t);
 void rst_free(struct rst_ctx *rc);
 struct rst_task *rst_find_task(struct rst_ctx *rc, pid_t pid);
 

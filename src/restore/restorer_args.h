@@ -109,6 +109,15 @@ struct rst_file_lock {
 	int64_t start, len;
 };
 
+/* MEMBARRIER_CMD_REGISTER_{GLOBAL,PRIVATE}_EXPEDITED{,_SYNC_CORE,_RSEQ} */
+#define RST_MEMBARRIER_REGISTER_CMDS ((1u << 2) | (1u << 4) | (1u << 6) | (1u << 8))
+
+/* An AIO context, made again at its saved address (restorer/aio.c). */
+struct rst_aio_ring {
+	uint64_t addr, len; /* the ring VMA: addr is the context id */
+	uint32_t nr_req, pad;
+};
+
 struct rst_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
@@ -180,6 +189,13 @@ struct rst_task_args {
 
 	/* The premap area (restore/premap.h): kept by the unmap, emptied by mremaps. */
 	uint64_t premap_start, premap_len;
+
+	uint64_t aio_rings; /* struct rst_aio_ring[nr_aio_rings] */
+	uint32_t nr_aio_rings;
+	uint32_t membarrier_cmds; /* MEMBARRIER_CMD_REGISTER_* to issue again, as a mask */
+
+	/* A root other than amber's: chroot into root_fd, then enter cwd_fd; -1: none. */
+	int32_t root_fd, cwd_fd;
 };
 
 /* Where the restorer fails on purpose (tests: docs/testing.md, fault injection). */

@@ -192,11 +192,15 @@ static int restore_fs(struct rst_ctx *rc, struct rst_task *t)
 		ret = -ENOENT;
 		goto out;
 	}
-	if (fstat(root, &a) == 0 && stat("/", &b) == 0 && (a.st_dev != b.st_dev || a.st_ino != b.st_ino))
-		if (fchdir(root) || chroot("."))
-			ret = -errno;
-	if (!ret && fchdir(cwd))
+	/* Another root: the restorer chroots, after every open by amber's paths (/proc, exe). */
+	if (fstat(root, &a) == 0 && stat("/", &b) == 0 &&
+	    (a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+		t->chroot = true;
+		t->root_fd = steal_fd(root);
+		t->cwd_fd = steal_fd(cwd);
+	} else if (fchdir(cwd)) {
 		ret = -errno;
+	}
 	umask(t->fs->has_umask ? t->fs->umask : 022);
 out:
 	if (root >= 0)

@@ -534,6 +534,7 @@ BAD_VALUES = {
     "task state 7": (set_task(task_state=7), "bad task state"),
     "stopped by SIGKILL": (set_task(task_state=3, stop_signo=9), "not a stop signal"),
     "oom_score_adj 1001": (set_task(oom_score_adj=1001), "oom_score_adj"),
+    "membarrier command 1": (set_task(membarrier_registration_mask=1), "unknown commands"),
 }
 
 
@@ -983,6 +984,48 @@ def test_packet_vma_names_another_file(packet_source):
 
 def test_packet_pristine_restores(packet_source):
     pristine_restores(packet_source)
+
+
+# ------------------------------------------------- AIO rings
+#
+# aio_ring dumped: two AIO contexts, each an aio_ring_entry in mm-PID.img
+# naming its VMA_AREA_AIORING VMA. A ring that does not match its VMA, or
+# a ring VMA without its entry, is refused at load.
+
+@pytest.fixture(scope="module")
+def aio_source(request):
+    yield from dumped_source(request, "aio_ring")
+
+
+def set_aio(**kw):
+    def fn(entries):
+        for k, v in kw.items():
+            entries[0]["aios"][0][k] = v
+    return fn
+
+
+def drop_aio(entries):
+    del entries[0]["aios"][0]
+
+
+AIO_CASES = [
+    ("ring naming no VMA", set_aio(id=0x10000), "does not match its VMA"),
+    ("ring longer than its VMA", set_aio(ring_len=64 * 4096), "does not match its VMA"),
+    ("nr_req for a larger ring", set_aio(nr_req=100000), "does not match its VMA"),
+    ("ring VMA without its entry", drop_aio, "AIO ring VMAs for"),
+]
+
+
+@pytest.mark.parametrize("what,fn,want", AIO_CASES, ids=[c[0] for c in AIO_CASES])
+def test_aio_semantic(aio_source, what, fn, want):
+    d = aio_source.copy(sums=False)
+    rewrite(d / f"mm-{aio_source.root}.img", fn)
+    bad = aio_source.problems(f"mm.img: {what}", d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_aio_pristine_restores(aio_source):
+    pristine_restores(aio_source)
 
 
 # ------------------------------------------------- UDP queues

@@ -47,6 +47,7 @@ INTEROP_TESTS = [
     "socket_tcp_half", "socket_tcp_shutdown", "lazy_eagain", "lazy_race",
     "inc_dontneed", "inc_exec", "inc_fork", "inc_mmap", "inc_mprotect",
     "inc_mremap", "inc_munmap", "inc_thread", "inc_write",
+    "aio_ring", "membarrier", "chroot",
 ]
 
 # (test, direction) -> why it cannot work, with the side the gap is on.

@@ -131,6 +131,18 @@ CASES = {
                     "r.recv(64, socket.MSG_PEEK)\n"
                     "open('/proc/self/comm', 'w').write('raw-ready')\n"
                     "time.sleep(1000)"], "raw-ready:1", "raw socket with queued datagrams"),
+    # A ping socket's queued echo reply: read only by emptying the socket. In a
+    # network namespace of its own (loopback only, saved), where root may ping.
+    "ping-queued": (["unshare", "--net", "sh", "-c",
+                     "ip link set lo up && "
+                     "echo '0 0' > /proc/sys/net/ipv4/ping_group_range && exec " + PY +
+                     " -c \"import socket, time\n"
+                     "p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)\n"
+                     "p.sendto(b'\\x08\\0\\0\\0\\0\\0\\0\\0ping', ('127.0.0.1', 0))\n"
+                     "p.recv(64, socket.MSG_PEEK)\n"
+                     "open('/proc/self/comm', 'w').write('ping-ready')\n"
+                     "time.sleep(1000)\""], "ping-ready:1",
+                    "ICMP ping socket with queued replies"),
     # A UDP socket of a SO_REUSEPORT group with a datagram queued: a forged
     # one could land in another socket of the group.
     "udp-reuseport-queued": ([PY, "-c", "import socket, time\n"

@@ -18,6 +18,7 @@
 #include "restore/restorer_args.h"
 #include "lazy.h"
 #include "sys.h"
+#include "aio.h"
 #include "file_locks.h"
 #include "timers.h"
 
@@ -50,6 +51,7 @@
 #define PAGE 4096UL
 #define VMA_AREA_VDSO (1 << 3)
 #define VMA_AREA_VVAR (1 << 12)
+#define VMA_AREA_AIORING (1 << 13)
 
 #define CLONE_VM 0x100
 #define CLONE_FS 0x200
@@ -286,7 +288,8 @@ static void finish_vmas(struct rst_task_args *a)
 	for (uint32_t i = 0; i < a->nr_vmas; i++, v++) {
 		long ret;
 
-		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR))
+		/* An AIO ring is the kernel's mapping now, with its own prot. */
+		if (v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_AIORING))
 			continue;
 		ret = sys3(NR_mprotect, v->start, v->end - v->start, v->prot);
 		if (ret)
@@ -309,6 +312,24 @@ static void finish_vmas(struct rst_task_args *a)
 	}
 }
 
+/* The saved root, now that nothing is opened by amber's paths any more. */
+static void restore_root(struct rst_task_args *a)
+{
+	long ret;
+
+	if (a->root_fd < 0)
+		return;
+	ret = sys1(NR_fchdir, a->root_fd);
+	if (!ret)
+		ret = sys1(NR_chroot, ".");
+	if (!ret)
+		ret = sys1(NR_fchdir, a->cwd_fd);
+	if (ret)
+		fail(a, "chroot into the saved root", ret);
+	sys1(NR_close, a->root_fd);
+	sys1(NR_close, a->cwd_fd);
+}
+
 static void restore_task_state(struct rst_task_args *a)
 {
 	long ret;
@@ -320,6 +341,7 @@ static void restore_task_state(struct rst_task_args *a)
 	}
 	if (a->exe_fd >= 0)
 		sys1(NR_close, a->exe_fd);
+	restore_root(a);
 	sys2(NR_prctl, PR_SET_THP_DISABLE, a->thp_disabled);
 	for (uint32_t sig = 1; sig <= a->nr_sigactions; sig++) {
 		if (sig == 9 || sig == SIGSTOP)
@@ -337,6 +359,14 @@ static void restore_task_state(struct rst_task_args *a)
 		ret = sys4(NR_prlimit64, 0, r, a->rlimits[r], 0);
 		if (ret)
 			fail(a, "prlimit64", ret);
+	}
+	/* The mm is the final one now: its membarrier registrations, again. */
+	for (int bit = 0; bit < 32; bit++) {
+		if (!(a->membarrier_cmds & (1u << bit)))
+			continue;
+		ret = sys3(NR_membarrier, 1u << bit, 0, 0);
+		if (ret)
+			fail(a, "membarrier registration (a kernel without it?)", ret);
 	}
 }
 
@@ -568,6 +598,14 @@ void restorer_main(struct rst_task_args *a)
 	}
 	fill_pages(a);
 	zap_pages(a);
+	{
+		const char *what;
+		uint64_t at = 0;
+
+		ret = rst_restore_aio_rings(a, &what, &at);
+		if (ret)
+			fail_at(a, what, ret, at);
+	}
 	finish_vmas(a);
 	if (a->fault_at == RST_FAULT_MEM_AFTER)
 		fail(a, "AMBER_FAULT=restore-mem-after", -5);

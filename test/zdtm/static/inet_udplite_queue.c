@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Datagrams queued in UDP-Lite sockets and not read before the dump come
+ * back in order, whole, with their senders' addresses: an IPv4 socket on
+ * 127.0.0.1 with datagrams from two senders (one of them sent with a
+ * partial checksum coverage), an IPv6 one on ::1, and a connected one.
+ * The senders still work.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "zdtm.h"
+
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10
+#endif
+#define BIG 30000
+static char big[BIG];
+
+static int bound(int family, const char *addr, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+	int fd = socket(family, SOCK_DGRAM, IPPROTO_UDPLITE);
+
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_family = family;
+	if (family == AF_INET)
+		inet_pton(AF_INET, addr, &((struct sockaddr_in *)ss)->sin_addr);
+	else
+		inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)ss)->sin6_addr);
+	if (fd < 0 || bind(fd, (void *)ss, sizeof(*ss)) || getsockname(fd, (void *)ss, &len))
+		return -1;
+	return fd;
+}
+
+static int send_to(int fd, const void *msg, size_t len, const struct sockaddr_storage *to)
+{
+	return sendto(fd, msg, len, 0, (void *)to, sizeof(*to)) == (ssize_t)len ? 0 : -1;
+}
+
+/* The next datagram of @fd is @msg (@len bytes) from @from's port. */
+static int expect(int fd, const void *msg, size_t len, const struct sockaddr_storage *from)
+{
+	static char buf[BIG + 1];
+	struct sockaddr_storage ss = {};
+	socklen_t l = sizeof(ss);
+	ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (void *)&ss, &l);
+	int p1 = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	int p2 = ntohs(((struct sockaddr_in *)from)->sin_port);
+
+	if (n != (ssize_t)len || memcmp(buf, msg, len) || p1 != p2) {
+		test_msg("got %zd bytes from port %d, want %zu from %d\n", n, p1, len, p2);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage a4, b4, c4, a6, b6, conn, peer;
+	int r4, s1, s2, r6, s6, con, cpeer;
+	char c;
+
+	test_init(argc, argv);
+	datagen(big, BIG, &(uint32_t){ 11 });
+	r4 = bound(AF_INET, "127.0.0.1", &a4);
+	s1 = bound(AF_INET, "127.0.0.1", &b4);
+	s2 = bound(AF_INET, "127.0.0.1", &c4);
+	r6 = bound(AF_INET6, "::1", &a6);
+	s6 = bound(AF_INET6, "::1", &b6);
+	con = bound(AF_INET, "127.0.0.1", &conn);
+	cpeer = bound(AF_INET, "127.0.0.1", &peer);
+	if (r4 < 0 || s1 < 0 || s2 < 0 || r6 < 0 || s6 < 0 || con < 0 || cpeer < 0)
+		return fail_errno("sockets"), 1;
+	if (setsockopt(s2, IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, &(int){ 20 }, sizeof(int)))
+		return fail_errno("UDPLITE_SEND_CSCOV"), 1;
+	if (send_to(s1, "first", 5, &a4) || send_to(s2, "partly covered", 14, &a4) ||
+	    send_to(s1, big, BIG, &a4) || send_to(s6, "six", 3, &a6))
+		return fail_errno("send"), 1;
+	if (connect(con, (void *)&peer, sizeof(peer)) || send_to(cpeer, "peer", 4, &conn))
+		return fail_errno("connect"), 1;
+	if (recv(r4, &c, 1, MSG_PEEK) != 1 || recv(con, &c, 1, MSG_PEEK) != 1)
+		return fail_errno("peek"), 1;
+	test_daemon();
+	test_waitsig();
+
+	if (expect(r4, "first", 5, &b4) || expect(r4, "partly covered", 14, &c4) ||
+	    expect(r4, big, BIG, &b4) || expect(r6, "six", 3, &b6) || expect(con, "peer", 4, &peer))
+		return fail("queued datagrams differ after the restore"), 1;
+	if (recv(r4, &c, 1, MSG_DONTWAIT) >= 0 || recv(con, &c, 1, MSG_DONTWAIT) >= 0)
+		return fail("more datagrams than were queued"), 1;
+	if (send_to(s1, "after", 5, &a4) || expect(r4, "after", 5, &b4) ||
+	    send_to(s6, "after6", 6, &a6) || expect(r6, "after6", 6, &b6))
+		return fail("a datagram after the restore"), 1;
+	pass();
+	return 0;
+}
