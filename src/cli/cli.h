@@ -56,6 +56,7 @@ enum {
 	OPT_FREEZE_CGROUP,
 	OPT_EMPTY_NS,
 	OPT_UNPRIVILEGED,
+	OPT_INHERIT_FD,
 };
 
 /* Containers: CRIU's options for a tree in its own mounts and cgroups. */

@@ -52,6 +52,8 @@ static void usage(FILE *f)
 		"                 [--ext-unix-sk] [--file-locks]\n"
 		"                 [--network-lock M] [--tcp-established | --tcp-close]\n"
 		"          [--lazy-pages [--lazy-socket PATH]]\n"
+		"          [--inherit-fd fd[N]:pipe:[INO]]...\n"
+		"                                  amber's fd N stands for the saved pipe INO\n"
 		"                                  restore a tree from DIR; without -d, wait\n"
 		"                                  for its root and exit with its status\n"
 		"                                  (125: amber itself failed)\n"

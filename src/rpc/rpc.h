@@ -36,6 +36,11 @@ int rpc_parse_req(struct rpc_session *s, const uint8_t *buf, size_t len, CriuReq
  */
 int rpc_check_opts(struct rpc_session *s, const CriuReq *req);
 
+/* stats.c: CRIU's stats-dump / stats-restore in @work_dir (failures are only warned about). */
+struct amber_dump_stats;
+int rpc_write_dump_stats(const char *work_dir, const struct amber_dump_stats *st);
+int rpc_write_restore_stats(const char *work_dir, uint32_t restore_us);
+
 /* Serves requests on @sk until the caller closes it: 0, or -errno. */
 int rpc_serve(int sk);
 
