@@ -9,8 +9,9 @@
  * pipe reopened through /proc. A pipe the caller names with --inherit-fd
  * (runc and podman: the container's stdio, whose far end was the old
  * conmon's) is not made: every file of it gets a dup of the caller's fd,
- * and its saved data, written for the old reader, is dropped. A FIFO gets a guard fd (O_RDWR, so opening
- * never blocks) that holds its data; each FIFO file is reopened through it.
+ * and its saved data, written for the old reader, is dropped. A FIFO gets
+ * a guard fd (O_RDWR, so opening never blocks) that holds its data; each
+ * FIFO file is reopened through it.
  */
 #define LOG_PREFIX "pipe: "
 #include <errno.h>

@@ -7,6 +7,7 @@
  * `criu swrk FD`, answered through libamber's public entry points. One
  * protobuf message per SOCK_SEQPACKET packet each way.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,6 +21,11 @@ struct rpc_session {
 	int sk;
 	pid_t caller;	/* the peer's pid (SO_PEERCRED): its fds are the request's */
 	uid_t caller_uid;
+	/*
+	 * swrk: amber is the caller's child and its fds are the caller's to
+	 * name (inherit_fd); a service's fds are its own, never handed out.
+	 */
+	bool swrk;
 	char err[256];	/* why the current request failed, for cr_errmsg */
 };
 
@@ -41,8 +47,8 @@ struct amber_dump_stats;
 int rpc_write_dump_stats(const char *work_dir, const struct amber_dump_stats *st);
 int rpc_write_restore_stats(const char *work_dir, uint32_t restore_us);
 
-/* Serves requests on @sk until the caller closes it: 0, or -errno. */
-int rpc_serve(int sk);
+/* Serves requests on @sk until the caller closes it: 0, or -errno (@swrk: see rpc_session). */
+int rpc_serve(int sk, bool swrk);
 
 /*
  * Listens on the unix socket @address (SOCK_SEQPACKET, mode 0600) and

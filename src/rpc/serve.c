@@ -377,6 +377,10 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.root = o->root;
 	r.rst_sibling = o->rst_sibling;
 	/* The fds are amber's own, as CRIU's: runc hands them over as its stdio. */
+	if (o->n_inherit_fd && !s->swrk) {
+		ERR(s, "inherit_fd names amber's own fds: swrk only, not a service");
+		return -EOPNOTSUPP;
+	}
 	inh = calloc(o->n_inherit_fd + 1, sizeof(*inh));
 	if (!inh)
 		return -ENOMEM;
@@ -598,9 +602,9 @@ static int handle(struct rpc_session *s, const CriuReq *req)
 	return ret;
 }
 
-int rpc_serve(int sk)
+int rpc_serve(int sk, bool swrk)
 {
-	struct rpc_session s = { .sk = sk };
+	struct rpc_session s = { .sk = sk, .swrk = swrk };
 	struct ucred cr;
 	socklen_t crl = sizeof(cr);
 
