@@ -14,6 +14,14 @@
 
 #include "rpc.pb-c.h"
 
+/*
+ * The CRIU version amber answers as (RPC VERSION, `amber --version`):
+ * runc, go-criu and podman compare it with the one they need (3.17:
+ * Debian's CRIU).
+ */
+#define RPC_CRIU_MAJOR 3
+#define RPC_CRIU_MINOR 17
+
 /* The largest request amber reads; a bigger one gets an error reply. */
 #define RPC_MAX_MSG (128u << 10)
 

@@ -20,9 +20,6 @@
 
 #define ERR(s, ...) snprintf((s)->err, sizeof((s)->err), __VA_ARGS__)
 
-/* The version runc and go-criu compare with theirs (3.17: Debian's CRIU). */
-#define RPC_CRIU_MAJOR 3
-#define RPC_CRIU_MINOR 17
 
 static int send_resp(struct rpc_session *s, const CriuResp *resp)
 {

@@ -333,3 +333,14 @@ def test_inherit_fd_cli(tmp_path):
         if w_new >= 0:
             os.close(w_new)
         reap_all()
+
+
+def test_criu_version(tmp_path):
+    """amber installed as `criu` answers `criu --version` as CRIU does
+    (tools parse "Version: MAJOR.MINOR" from its first line)."""
+    (tmp_path / "criu").symlink_to(amber_path())
+    r = subprocess.run([str(tmp_path / "criu"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    major, minor = first.removeprefix("Version: ").split(".")
+    assert first.startswith("Version: ") and (int(major), int(minor)) >= (3, 16), first
