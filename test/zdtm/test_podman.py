@@ -224,6 +224,27 @@ def test_podman_export_import(container, tmp_path):
     check_restored(c, before)
 
 
+def test_podman_import_as_copy(container, tmp_path):
+    """--leave-running --export, then --import under another name while
+    the original runs on: two containers, each counting in its own pid
+    namespace and tmpfs, the copy from the checkpoint."""
+    c = container
+    c.start()
+    before = c.counter()
+    archive = tmp_path / "ct.tar.gz"
+    c.checkpoint("--leave-running", "--export", archive, "--compress", "gzip")
+    mark_after(c)
+    copy = Container(c.pm, "copy")
+    try:
+        c.pm.run("container", "restore", "--import", archive, "-n", copy.name)
+        check_restored(copy, before)
+        assert copy.pid() != c.pid()
+        assert (Path("/proc") / str(c.pid()) / "root/tmp/after").exists()
+        c.wait_counter(c.counter() + 3)  # the original runs on
+    finally:
+        copy.remove()
+
+
 def test_podman_leave_running(container, tmp_path):
     """--leave-running: the container counts on; stopped, then restored,
     it is the checkpoint's again (its tmpfs as it was then)."""
