@@ -260,6 +260,22 @@ def test_podman_leave_running(container, tmp_path):
     check_restored(c, before)
 
 
+def test_podman_terminal_refused(container):
+    """podman run -t: the container's pty master is conmon's, outside the
+    tree; the checkpoint is refused, naming it, and the container runs on."""
+    c = container
+    c.pm.run("run", "-d", "-t", "--name", c.name, "--network", "none", "--tmpfs", "/tmp",
+             IMAGE, "/bin/sh", "-c", LOOP)
+    c.wait_counter(3)
+    pid = c.pid()
+    r = c.pm.run("container", "checkpoint", c.name, check=False)
+    assert r.returncode != 0
+    log = (Path(c.inspect()["StaticDir"]) / "dump.log").read_text()
+    assert "whose master is outside the tree" in log, log
+    assert c.pid() == pid
+    c.wait_counter(c.counter() + 3)
+
+
 def test_podman_pre_checkpoint(container):
     """podman's pre-checkpoint (runc --pre-dump), then a checkpoint on top
     of it (runc --parent-path), then a restore from the chain."""
