@@ -5,7 +5,9 @@
 Offline: the image is `podman import`ed from a busybox-static rootfs.
 podman's storage, run and tmp directories and its network config live
 in a temporary directory (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), with
-`--network none` and vfs storage. A shell keeps a counter in a shell
+`--network none` and vfs storage; outside it only runc's state directory
+(/run/runc, its entries removed) and podman's blob cache
+(/var/lib/containers/cache) are touched. A shell keeps a counter in a shell
 variable (memory), writes it to a file on a tmpfs /tmp next to a marker
 written once, and prints it to stdout (conmon's pipe, podman's log).
 From outside: the restored container's counter goes on from the saved
@@ -55,6 +57,7 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "none"
 tmp_dir = "{top}/tmp"
+image_copy_tmp_dir = "{top}/tmp"
 volume_path = "{top}/root/volumes"
 [network]
 network_config_dir = "{top}/net"
