@@ -172,7 +172,7 @@ struct amber_dump_opts {
 	enum amber_manage_cgroups manage_cgroups;
 	/* A cgroup directory holding the tree: frozen while the tree is seized. */
 	const char *freeze_cgroup;
-	/* Filled by a successful amber_dump() if not NULL. */
+	/* Filled by a successful amber_dump() or amber_pre_dump() if not NULL. */
 	struct amber_dump_stats *stats;
 };
 

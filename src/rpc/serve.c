@@ -311,15 +311,15 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	ret = notify(s, o, "pre-dump", d.pid);
 	if (ret)
 		return ret;
-	d.stats = pre ? NULL : &stats;
+	d.stats = &stats;
 	ret = pre ? amber_pre_dump(&d) : amber_dump(&d);
 	if (ret) {
 		ERR(s, "%s of pid %d failed: %s (the log says why)", pre ? "pre-dump" : "dump",
 		    d.pid, strerror(-ret));
 		return ret;
 	}
-	if (!pre)
-		rpc_write_dump_stats(dirs->work, &stats);
+	/* a pre-dump's too: podman reads it back after -P --print-stats */
+	rpc_write_dump_stats(dirs->work, &stats);
 	ret = notify(s, o, "post-dump", d.pid);
 	if (ret)
 		return ret;

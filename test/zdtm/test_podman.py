@@ -285,7 +285,9 @@ def test_podman_pre_checkpoint(container):
     c = container
     c.start()
     pid = c.pid()
-    c.checkpoint("-P")
+    r = c.checkpoint("-P", "--print-stats")
+    stats = json.loads(r.stdout)["container_statistics"][0]["criu_statistics"]
+    assert stats["pages_written"] > 0, stats  # a pre-dump writes stats-dump too
     assert c.pid() == pid  # a pre-dump leaves it running
     c.wait_counter(c.counter() + 3)
     before = c.counter()
