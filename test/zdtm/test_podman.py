@@ -1,6 +1,8 @@
 """podman with runc, and amber installed as the `criu` they find on PATH
-(docs/namespaces.md#podman): `podman container checkpoint` / `restore`,
-`--export` / `--import`, `--leave-running`, and `-P` / `--with-previous`.
+(docs/rpc.md#podman): `podman container checkpoint` / `restore`,
+`--export` / `--import` (also as a copy beside the original),
+`--leave-running`, `-P` / `--with-previous`, `--print-stats`; a terminal
+container refused. Also `--inherit-fd` and `--version` without podman.
 
 Offline: the image is `podman import`ed from a busybox-static rootfs.
 podman's storage, run and tmp directories and its network config live
