@@ -36,7 +36,8 @@ RUNC = shutil.which("runc")
 BUSYBOX = Path("/bin/busybox")
 MARKER = "amber-marker 0123456789"
 IMAGE = "localhost/amber-busybox:test"
-LOOP = (f"echo '{MARKER}' > /tmp/marker; i=0; "
+# fd 3: a file of a bind-mounted host directory (runc names it as ext_mnt)
+LOOP = (f"exec 3</data/volume-file; echo '{MARKER}' > /tmp/marker; i=0; "
         "while true; do i=$((i+1)); echo $i > /tmp/counter; echo out $i; sleep 0.05; done")
 
 
@@ -46,6 +47,9 @@ class Podman:
     def __init__(self, top: Path):
         self.top = top
         (top / "bin").mkdir(parents=True)
+        self.volume = top / "volume"
+        self.volume.mkdir()
+        (self.volume / "volume-file").write_text(MARKER + "\n")
         # runc (and go-criu in podman) exec "criu" from PATH.
         (top / "bin/criu").symlink_to(amber_path())
         (top / "containers.conf").write_text(f"""
@@ -125,7 +129,7 @@ class Container:
 
     def start(self):
         self.pm.run("run", "-d", "--name", self.name, "--network", "none", "--tmpfs", "/tmp",
-                    IMAGE, "/bin/sh", "-c", LOOP)
+                    "-v", f"{self.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", LOOP)
         self.wait_counter(3)
 
     def inspect(self):
@@ -182,6 +186,10 @@ def check_restored(c, before):
     assert c.read("marker") == MARKER
     # written into the tmpfs after the checkpoint: not in the restored one
     assert not (Path("/proc") / str(c.pid()) / "root/tmp/after").exists()
+    # the open file on the volume: the host's file again, bound in at /data
+    fd3 = Path("/proc") / str(c.pid()) / "fd/3"
+    assert os.readlink(fd3) == "/data/volume-file", os.readlink(fd3)
+    assert os.stat(fd3).st_ino == os.stat(c.pm.volume / "volume-file").st_ino
     first = c.counter()
     assert first >= before, (first, before)  # not restarted from 1
     c.wait_counter(first + 3)
@@ -270,7 +278,7 @@ def test_podman_terminal_refused(container):
     tree; the checkpoint is refused, naming it, and the container runs on."""
     c = container
     c.pm.run("run", "-d", "-t", "--name", c.name, "--network", "none", "--tmpfs", "/tmp",
-             IMAGE, "/bin/sh", "-c", LOOP)
+             "-v", f"{c.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", LOOP)
     c.wait_counter(3)
     pid = c.pid()
     r = c.pm.run("container", "checkpoint", c.name, check=False)
