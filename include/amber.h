@@ -32,6 +32,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -108,6 +109,17 @@ struct amber_ext_mount {
 	const char *val;
 };
 
+/*
+ * CRIU's --inherit-fd fd[FD]:KEY: the caller's open file @fd (an fd of
+ * the process calling amber_restore()) takes the place of the saved file
+ * @key. Keys amber knows: "pipe:[INO]", a pipe the dump saw with inode
+ * INO (runc and podman give the container's stdio pipes so).
+ */
+struct amber_inherit_fd {
+	const char *key;
+	int fd;
+};
+
 /* CRIU's --manage-cgroups modes (docs/namespaces.md: what amber does in each). */
 enum amber_manage_cgroups {
 	AMBER_CGROUPS_DEFAULT = 0, /* soft */
@@ -115,6 +127,18 @@ enum amber_manage_cgroups {
 	AMBER_CGROUPS_SOFT,
 	AMBER_CGROUPS_FULL,
 	AMBER_CGROUPS_STRICT,
+};
+
+/*
+ * What a dump took, for CRIU's stats-dump (podman --print-stats): times
+ * in microseconds.
+ */
+struct amber_dump_stats {
+	uint32_t freezing_us;	/* seizing the tree (and its cgroup frozen) */
+	uint32_t frozen_us;	/* from the seize to the tree released or killed */
+	uint32_t memdump_us;	/* the tasks' pages read and written out */
+	uint64_t pages_written; /* by this dump (an incremental one: the changed ones) */
+	uint64_t pages_skipped_parent; /* left to the parent images */
 };
 
 struct amber_dump_opts {
@@ -161,6 +185,8 @@ struct amber_dump_opts {
 	/* With lazy_pages: called once serving (the RPC's "status-ready"); nonzero fails. */
 	int (*lazy_ready)(void *arg);
 	void *lazy_ready_arg;
+	/* Filled by a successful amber_dump() or amber_pre_dump() if not NULL. */
+	struct amber_dump_stats *stats;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -205,6 +231,9 @@ struct amber_restore_opts {
 	 * page checked against its checksum, unmounted after the restore.
 	 */
 	const char *pkram;
+	/* Files of the caller that replace saved ones (see amber_inherit_fd). */
+	const struct amber_inherit_fd *inherit_fds;
+	size_t nr_inherit_fds;
 };
 
 /*

@@ -67,6 +67,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.nr_ext_mnts = o->nr_ext_mounts,
 		.freeze_cgroup = o->freeze_cgroup,
 		.cgroups_ignore = o->manage_cgroups == AMBER_CGROUPS_IGNORE,
+		.stats = o->stats,
 	};
 	api_ps_sec(&d->ps_sec, &o->ps);
 	return 0;

@@ -47,6 +47,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
 				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
 		.sibling = o.rst_sibling,
+		.inherit_fds = o.inherit_fds,
+		.nr_inherit_fds = o.nr_inherit_fds,
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
 	};

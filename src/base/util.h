@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/csum.h"
@@ -19,6 +20,15 @@
 static inline void cpu_relax(void)
 {
 	__builtin_ia32_pause();
+}
+
+/* CLOCK_MONOTONIC in nanoseconds, for durations. */
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 #ifndef ARRAY_SIZE

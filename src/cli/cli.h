@@ -57,6 +57,7 @@ enum {
 	OPT_EMPTY_NS,
 	OPT_UNPRIVILEGED,
 	OPT_STATUS_FD,
+	OPT_INHERIT_FD,
 };
 
 /* Containers: CRIU's options for a tree in its own mounts and cgroups. */

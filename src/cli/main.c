@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "rpc/rpc.h"
 
 static const struct verb {
 	const char *name;
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 		"                 [--ext-unix-sk] [--file-locks]\n"
 		"                 [--network-lock M] [--tcp-established | --tcp-close]\n"
 		"          [--lazy-pages [--lazy-socket PATH]]\n"
+		"          [--inherit-fd fd[N]:pipe:[INO]]...\n"
+		"                                  amber's fd N stands for the saved pipe INO\n"
 		"                                  restore a tree from DIR; without -d, wait\n"
 		"                                  for its root and exit with its status\n"
 		"                                  (125: amber itself failed)\n"
@@ -82,6 +85,9 @@ static void usage(FILE *f)
 		"  client: --tls [--tls-cacert CA] [--tls-cert C --tls-key K] [--tls-no-cn-verify]\n"
 		"  neither: plain CRIU protocol, unauthenticated (stock CRIU interoperates)\n"
 		"\n"
+		"  --version, -V                   the CRIU version amber stands in for, as\n"
+		"                                  criu --version prints it\n"
+		"\n"
 		"common options: -v N or -vN (0..4, default 2; -v alone: 4), -o LOG (default stderr)\n"
 		"exit status: 0 done, 1 amber failed, 2 bad usage (restore: see above)\n");
 }
@@ -94,6 +100,12 @@ int main(int argc, char **argv)
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	/* As `criu --version`: tools installed against CRIU parse the first line. */
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("Version: %d.%d\namber: CRIU-compatible images, CLI and RPC\n",
+		       RPC_CRIU_MAJOR, RPC_CRIU_MINOR);
+		return CLI_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(argv[1], verbs[i].name))

@@ -12,6 +12,24 @@
 
 #include "cli/cli.h"
 
+/* --inherit-fd fd[N]:KEY (CRIU's form) appended to @o's list. */
+static bool add_inherit_fd(struct amber_restore_opts *o, const char *arg)
+{
+	struct amber_inherit_fd *n;
+	int fd, len = 0;
+
+	if (sscanf(arg, "fd[%d]:%n", &fd, &len) != 1 || !len || fd < 0 || !arg[len])
+		return false;
+	n = realloc((void *)o->inherit_fds, (o->nr_inherit_fds + 1) * sizeof(*n));
+	if (!n)
+		return false;
+	n[o->nr_inherit_fds].fd = fd;
+	n[o->nr_inherit_fds].key = arg + len;
+	o->inherit_fds = n;
+	o->nr_inherit_fds++;
+	return true;
+}
+
 static int write_pidfile(const char *path, pid_t pid)
 {
 	FILE *f = fopen(path, "we");
@@ -37,6 +55,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pkram", required_argument, 0, 'K' },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
+		{ "inherit-fd", required_argument, 0, OPT_INHERIT_FD },
 		CLI_CONTAINER_LONG_OPTS,
 		CLI_UNPRIV_LONG_OPT,
 		{ 0 },
@@ -89,6 +108,10 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case OPT_PIDFILE:
 			pidfile = optarg;
 			break;
+		case OPT_INHERIT_FD:
+			if (!add_inherit_fd(&o, optarg))
+				return cli_usage("restore", "--inherit-fd is fd[N]:KEY");
+			break;
 		case OPT_NETWORK_LOCK:
 			if (!cli_network_lock(optarg, &o.network_lock))
 				return cli_usage("restore", "--network-lock is nftables, iptables or skip");
@@ -110,6 +133,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	ret = amber_restore(&o, &root, &status);
 	free(ct.ext);
+	free((void *)o.inherit_fds);
 	if (ret)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	/* The root's pid as seen here: with a pid namespace of its own, not the saved one */

@@ -23,7 +23,7 @@ int cli_swrk(int argc, char **argv, struct cli_common *co)
 		return cli_usage("swrk", "fd %ld is not a SOCK_SEQPACKET socket", fd);
 	if (amber_log_open(NULL, AMBER_LOG_WARN, 0))
 		return CLI_EXIT_FAIL;
-	return rpc_serve(fd) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return rpc_serve(fd, true) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
 static void say_listening(const char *address)

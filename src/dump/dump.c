@@ -411,6 +411,7 @@ int dump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
 	struct timespec t0, t1;
+	uint64_t freeze_end = 0;
 	struct tracker tr;
 	int ret;
 
@@ -428,6 +429,7 @@ int dump_run(const struct dump_opts *opts)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = pstree_freeze(&dc, opts->pid);
+	freeze_end = mono_ns();
 	if (!ret && fault_injected("dump-frozen"))
 		ret = -EIO;
 	if (!ret)
@@ -462,6 +464,18 @@ int dump_run(const struct dump_opts *opts)
 	else
 		pr_info("dumped %d task(s) in %.3f ms (frozen all along)\n", dc.nr_tasks,
 			(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	if (!ret && opts->stats) {
+		uint64_t start = t0.tv_sec * 1000000000ull + t0.tv_nsec;
+		uint64_t end = t1.tv_sec * 1000000000ull + t1.tv_nsec;
+
+		*opts->stats = (struct amber_dump_stats){
+			.freezing_us = (freeze_end - start) / 1000,
+			.frozen_us = (end - start) / 1000,
+			.memdump_us = dc.memdump_ns / 1000,
+			.pages_written = dc.pages_written,
+			.pages_skipped_parent = dc.pages_skipped_parent,
+		};
+	}
 out:
 	dump_ctx_free(&dc);
 	return ret;

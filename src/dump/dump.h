@@ -24,6 +24,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "amber.h"
 #include "dump/ns.h"
 #include "files/files.h"
 #include "image/image.h"
@@ -82,6 +83,7 @@ struct dump_opts {
 	 */
 	int (*frozen_hook)(void *arg);
 	void *frozen_hook_arg;
+	struct amber_dump_stats *stats; /* out, or NULL */
 };
 
 struct dump_thread {
@@ -135,6 +137,8 @@ struct dump_ctx {
 	 * tree: host tid <-> tid in its pid namespace. Else empty: the same.
 	 */
 	struct pid_map pids;
+	/* For the caller's stats (memory.c adds to them). */
+	uint64_t memdump_ns, pages_written, pages_skipped_parent;
 };
 
 static inline uint32_t dump_new_id(struct dump_ctx *dc)

@@ -412,6 +412,7 @@ static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)
 	}
 	pr_info("%d: %lu pages (%lu of them left lazy)\n", t->pid, (unsigned long)po.nr_pages,
 		(unsigned long)po.nr_lazy);
+	dc->pages_written += po.nr_pages - po.nr_lazy;
 	/* Shared memory after the task's pagemap is closed: one pagemap open at a time (xfer.h). */
 	ret = xfer_close(steal_ptr(po.x)) ? -EIO : 0;
 	for (size_t i = 0; i < mm->n_vmas && !ret; i++)
@@ -455,6 +456,8 @@ static int dump_pages_tracked(struct dump_ctx *dc, struct dump_task *t, MmEntry 
 	if (ret)
 		return ret;
 	ret = inc_plan_write(&plan, dc->xt, t->vpid);
+	dc->pages_written += plan.nr_present;
+	dc->pages_skipped_parent += plan.nr_parent;
 	if (!ret && dc->opts->leave_running)
 		ret = track_task_rearm(dc->tracker, &t->track);
 	inc_plan_free(&plan);
@@ -582,8 +585,12 @@ int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remot
 	ret = dump_aio_rings(dc, t->pid, &mm);
 	if (!ret)
 		ret = img_write_one(dc->dirfd, IMG_MM, t->vpid, &mm.base);
-	if (!ret)
+	if (!ret) {
+		uint64_t t0 = mono_ns();
+
 		ret = dc->tracker ? dump_pages_tracked(dc, t, &mm) : dump_pages(dc, t, &mm);
+		dc->memdump_ns += mono_ns() - t0;
+	}
 out:
 	proc_vmas_free(pvs, nr);
 	return ret;

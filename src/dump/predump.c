@@ -199,7 +199,7 @@ int predump_run(const struct dump_opts *opts)
 	struct predump_task *pts = NULL;
 	struct tracker tr;
 	struct timespec t0;
-	double frozen_ms = 0;
+	double frozen_ms = 0, freezing_ms = 0;
 	int ret;
 
 	remote_log_init();
@@ -230,6 +230,7 @@ int predump_run(const struct dump_opts *opts)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = pstree_freeze(&dc, opts->pid);
+	freezing_ms = ms_since(&t0);
 	if (!ret && !(pts = calloc(dc.nr_tasks, sizeof(*pts))))
 		ret = -ENOMEM;
 	for (int i = 0; !ret && i < dc.nr_tasks; i++)
@@ -256,12 +257,23 @@ int predump_run(const struct dump_opts *opts)
 		pr_err("pre-dump failed; the tree runs on\n");
 		goto out;
 	}
-	uint64_t pages = 0;
+	uint64_t pages = 0, parent = 0;
 
-	for (int i = 0; i < dc.nr_tasks; i++)
+	for (int i = 0; i < dc.nr_tasks; i++) {
 		pages += pts[i].plan.nr_present;
+		parent += pts[i].plan.nr_parent;
+	}
 	pr_info("pre-dumped %d task(s): frozen %.3f ms, %llu pages written in %.3f ms total\n",
 		dc.nr_tasks, frozen_ms, (unsigned long long)pages, ms_since(&t0));
+	/* memdump: the pages copied while frozen and written once it ran again */
+	if (opts->stats)
+		*opts->stats = (struct amber_dump_stats){
+			.freezing_us = freezing_ms * 1000,
+			.frozen_us = frozen_ms * 1000,
+			.memdump_us = (ms_since(&t0) - freezing_ms) * 1000,
+			.pages_written = pages,
+			.pages_skipped_parent = parent,
+		};
 out:
 	for (int i = 0; pts && i < dc.nr_tasks; i++) {
 		if (pts[i].pidfd >= 0)

@@ -69,6 +69,7 @@
 #include "base/pidmap.h"
 #include "memfd.pb-c.h"
 
+struct amber_inherit_fd;
 struct files_dump;
 struct files_rst;
 struct xfer_target;
@@ -144,6 +145,9 @@ struct files_rst_ctx {
 	 * it is there, not by amber among its own mounts.
 	 */
 	bool defer_paths;
+	/* --inherit-fd: the caller's fds (amber's own) that replace saved pipes */
+	const struct amber_inherit_fd *inherit_fds;
+	size_t nr_inherit_fds;
 };
 
 /* A file lock task i takes again (files_task_locks()), for the restorer. */

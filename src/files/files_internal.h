@@ -226,6 +226,7 @@ struct rpipe {
 	uint32_t pipe_id;
 	int fds[2];	    /* created pipe, >= svc_fd_base; -1 once handed out */
 	int any;	    /* the read end's number, to reopen it (not owned) */
+	int inherited;	    /* --inherit-fd: the caller's fd standing for it (not owned), or -1 */
 	bool is_fifo;
 };
 

@@ -6,8 +6,12 @@
  *
  * Restore: each pipe is made once (rpipe) and its two ends handed to the
  * pipe files that had them; a further description of the same end is the
- * pipe reopened through /proc. A FIFO gets a guard fd (O_RDWR, so opening
- * never blocks) that holds its data; each FIFO file is reopened through it.
+ * pipe reopened through /proc. A pipe the caller names with --inherit-fd
+ * (runc and podman: the container's stdio, whose far end was the old
+ * conmon's) is not made: every file of it gets a dup of the caller's fd,
+ * and its saved data, written for the old reader, is dropped. A FIFO gets
+ * a guard fd (O_RDWR, so opening never blocks) that holds its data; each
+ * FIFO file is reopened through it.
  */
 #define LOG_PREFIX "pipe: "
 #include <errno.h>
@@ -19,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "amber.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "fdinfo.pb-c.h"
@@ -238,10 +243,73 @@ static bool has_pipe(struct files_rst *fr, uint32_t pipe_id, FdTypes type)
 	return false;
 }
 
+/* --inherit-fd: the caller's fd standing for pipe @pipe_id, or -1. */
+static int inherited_fd(const struct files_rst_ctx *fc, uint32_t pipe_id)
+{
+	char key[32];
+
+	snprintf(key, sizeof(key), "pipe:[%u]", pipe_id);
+	for (size_t i = 0; i < fc->nr_inherit_fds; i++)
+		if (!strcmp(fc->inherit_fds[i].key, key))
+			return fc->inherit_fds[i].fd;
+	return -1;
+}
+
+/*
+ * Each --inherit-fd names a pipe by "pipe:[INO]" and is an open pipe of
+ * the caller whose end fits every saved file of that pipe: a task that
+ * wrote into the pipe must get a write end.
+ */
+static int check_inherited(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (size_t i = 0; i < fc->nr_inherit_fds; i++) {
+		const struct amber_inherit_fd *in = &fc->inherit_fds[i];
+		unsigned ino;
+		int n = 0, acc, used = 0;
+		struct stat st;
+
+		if (sscanf(in->key, "pipe:[%u]%n", &ino, &n) != 1 || in->key[n]) {
+			pr_err("inherit_fd %s: amber knows pipe:[INO] keys only\n", in->key);
+			return -EOPNOTSUPP;
+		}
+		acc = fcntl(in->fd, F_GETFL);
+		if (acc < 0 || fstat(in->fd, &st) || !S_ISFIFO(st.st_mode)) {
+			pr_err("inherit_fd fd %d for %s: %s\n", in->fd, in->key,
+			       acc < 0 ? "not an open fd of amber's" : "not a pipe");
+			return -EBADF;
+		}
+		acc &= O_ACCMODE;
+		for (int f = 0; f < fr->nr_files; f++) {
+			FileEntry *fe = fr->files[f].fe;
+			int want;
+
+			if (fe->type != FD_TYPES__PIPE || fe->pipe->pipe_id != ino)
+				continue;
+			used++;
+			want = fe->pipe->flags & O_ACCMODE;
+			if (acc != O_RDWR && want != acc) {
+				pr_err("inherit_fd fd %d for %s: a %s end, file %u was the %s end\n",
+				       in->fd, in->key, acc == O_WRONLY ? "write" : "read",
+				       fe->id, want == O_WRONLY ? "write" : "read");
+				return -EINVAL;
+			}
+		}
+		if (!used)
+			pr_warn("inherit_fd %s: no file of the images is that pipe; fd %d unused\n",
+				in->key, in->fd);
+	}
+	return 0;
+}
+
 static int pipe_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
 	int ret = files_load_data(fc, IMG_PIPES_DATA, &fr->pipe_data, &fr->nr_pipe_data);
+
+	if (!ret)
+		ret = check_inherited(fc);
 
 	for (int i = 0; !ret && i < fr->nr_pipe_data; i++) {
 		if (!has_pipe(fr, fr->pipe_data[i].id, FD_TYPES__PIPE)) {
@@ -318,7 +386,8 @@ static struct rpipe *new_rpipe(struct files_rst *fr, uint32_t pipe_id, bool fifo
 		return NULL;
 	fr->pipes = n;
 	n += fr->nr_pipes++;
-	*n = (struct rpipe){ .pipe_id = pipe_id, .fds = { -1, -1 }, .any = -1, .is_fifo = fifo };
+	*n = (struct rpipe){ .pipe_id = pipe_id, .fds = { -1, -1 }, .any = -1, .inherited = -1,
+			     .is_fifo = fifo };
 	return n;
 }
 
@@ -330,6 +399,14 @@ static int make_pipe(struct files_rst_ctx *fc, uint32_t pipe_id)
 
 	if (!rp)
 		return -ENOMEM;
+	rp->inherited = inherited_fd(fc, pipe_id);
+	if (rp->inherited >= 0) {
+		struct rdata *d = files_rdata(fr->pipe_data, fr->nr_pipe_data, pipe_id);
+
+		pr_info("pipe %u: the caller's fd %d (inherit_fd)%s\n", pipe_id, rp->inherited,
+			d && d->len ? "; its queued data was the old reader's: dropped" : "");
+		return 0;
+	}
 	if (pipe2(p, 0)) {
 		pr_perror("pipe2");
 		return -errno;
@@ -378,6 +455,14 @@ static int take_pipe_end(struct files_rst_ctx *fc, struct rfile *rf)
 	char path[64];
 	int fd;
 
+	if (rp->inherited >= 0) {
+		fd = dup(rp->inherited);
+		rf->svc_fd = fd < 0 ? -errno : files_move_high(fd, fc->svc_fd_base);
+		if (rf->svc_fd < 0)
+			pr_err("pipe %u: can't dup the caller's fd %d: %s\n", rp->pipe_id,
+			       rp->inherited, strerror(-rf->svc_fd));
+		return rf->svc_fd < 0 ? rf->svc_fd : 0;
+	}
 	if (acc != O_RDWR && rp->fds[end] >= 0) {
 		rf->svc_fd = steal_fd(rp->fds[end]);
 		return 0;

@@ -56,6 +56,9 @@ enum img_type {
 	IMG_MNTS,
 	IMG_CGROUP,
 	IMG_TMPFS_DEV, /* raw: a tar.gz */
+	/* Service files in the work directory: what a dump or restore took. */
+	IMG_STATS_DUMP,
+	IMG_STATS_RESTORE,
 	IMG_NR_TYPES,
 };
 

@@ -17,7 +17,8 @@
  *
  * There is no entry count and no trailer: readers loop until EOF.
  * IMG_SERVICE_MAGIC heads only CRIU's service files (stats-*.img,
- * irmap-cache.img); amber writes none of those. inventory.img starts
+ * irmap-cache.img); amber writes stats-dump and stats-restore (no .img,
+ * in the RPC's work directory, as CRIU). inventory.img starts
  * directly with INVENTORY_MAGIC (no head magic at all; crit accepts both,
  * CRIU's own reader rejects a head magic there). Raw images
  * (RAW_IMAGE_MAGIC, i.e. pages-*.img) have no magic and no framing.
@@ -141,6 +142,8 @@
 #define TCP_STREAM_MAGIC   0x51465506
 #define MNTS_MAGIC	   0x55563928
 #define CGROUP_MAGIC	   0x59383330
+/* Service files, headed by IMG_SERVICE_MAGIC: stats-dump, stats-restore. */
+#define STATS_MAGIC	   0x57093306
 
 /* pagemap_entry.flags (CRIU keeps these out of pagemap.proto). */
 #define PE_PARENT  (1 << 0) /* pages are in the parent (pre-dump) image */

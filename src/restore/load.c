@@ -375,7 +375,9 @@ static int load_files(struct rst_ctx *rc)
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc,
-					    .defer_paths = rc->ns.mnt.nr > 0 };
+					    .defer_paths = rc->ns.mnt.nr > 0,
+					    .inherit_fds = rc->opts ? rc->opts->inherit_fds : NULL,
+					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0 };
 	ret = files_load(&rc->files, ft, rc->nr_tasks);
 	/* Its paths are the tree's mounts': none may be made among amber's. */
 	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);

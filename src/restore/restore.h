@@ -67,6 +67,9 @@ struct restore_opts {
 	bool cgroups_ignore;
 	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
 	bool sibling; /* the root is amber's parent's child (needs detach) */
+	/* --inherit-fd: the caller's fds that replace saved files (files/pipe.c) */
+	const struct amber_inherit_fd *inherit_fds;
+	size_t nr_inherit_fds;
 	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
 	void *notify_arg;
 };

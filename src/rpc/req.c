@@ -88,6 +88,8 @@ static const struct opt_use {
 	{ "freeze_cgroup", F_DUMP | F_PRE },
 	{ "empty_ns", F_DUMP | F_PRE | F_RST },
 	{ "rst_sibling", F_RST },
+	/* runc's stdio pipes for the restored container (conmon's, with podman) */
+	{ "inherit_fd", F_RST },
 	/* Acted on by a restore only (the restored pty master to the caller). */
 	{ "orphan_pts_master", F_DUMP | F_PRE | F_RST },
 	/*

@@ -20,9 +20,6 @@
 
 #define ERR(s, ...) snprintf((s)->err, sizeof((s)->err), __VA_ARGS__)
 
-/* The version runc and go-criu compare with theirs (3.17: Debian's CRIU). */
-#define RPC_CRIU_MAJOR 3
-#define RPC_CRIU_MINOR 17
 
 static int send_resp(struct rpc_session *s, const CriuResp *resp)
 {
@@ -291,6 +288,7 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	struct lazy_ready ready = { s, o, 0 };
 	bool pre = req->type == CRIU_REQ_TYPE__PRE_DUMP;
 	cleanup_free struct amber_ext_mount *ext = NULL;
+	struct amber_dump_stats stats = { 0 };
 	int ret;
 
 	d.pid = o->has_pid ? o->pid : s->caller;
@@ -339,12 +337,15 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	ret = notify(s, o, "pre-dump", d.pid);
 	if (ret)
 		return ret;
+	d.stats = &stats;
 	ret = pre ? amber_pre_dump(&d) : amber_dump(&d);
 	if (ret) {
 		ERR(s, "%s of pid %d failed: %s (the log says why)", pre ? "pre-dump" : "dump",
 		    d.pid, strerror(-ret));
 		return ret;
 	}
+	/* a pre-dump's too: podman reads it back after -P --print-stats */
+	rpc_write_dump_stats(dirs->work, &stats);
 	ret = notify(s, o, "post-dump", d.pid);
 	if (ret)
 		return ret;
@@ -375,8 +376,10 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	AMBER_OPTS(amber_restore_opts, r, .detach = true);
 	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
 	cleanup_free struct amber_ext_mount *ext = NULL;
+	cleanup_free struct amber_inherit_fd *inh = NULL;
 	struct restore_hook hook = { s, o };
 	pid_t pid = 0;
+	uint64_t t0;
 	int ret;
 
 	r.images_dir = dirs->images;
@@ -396,6 +399,21 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	r.ext_mounts = ext;
 	r.root = o->root;
 	r.rst_sibling = o->rst_sibling;
+	/* The fds are amber's own, as CRIU's: runc hands them over as its stdio. */
+	if (o->n_inherit_fd && !s->swrk) {
+		ERR(s, "inherit_fd names amber's own fds: swrk only, not a service");
+		return -EOPNOTSUPP;
+	}
+	inh = calloc(o->n_inherit_fd + 1, sizeof(*inh));
+	if (!inh)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_inherit_fd; i++) {
+		inh[i].key = o->inherit_fd[i]->key;
+		inh[i].fd = o->inherit_fd[i]->fd;
+		pr_info("inherit_fd %s: fd %d\n", inh[i].key, inh[i].fd);
+	}
+	r.inherit_fds = inh;
+	r.nr_inherit_fds = o->n_inherit_fd;
 	r.manage_cgroups = cg_mode_from(o);
 	/* runc names one path per controller; on cgroup v2 the unified one matters. */
 	for (size_t i = 0; i < o->n_cg_root; i++) {
@@ -409,7 +427,10 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
 		return ret;
+	t0 = mono_ns();
 	ret = amber_restore(&r, &pid, NULL);
+	if (!ret)
+		rpc_write_restore_stats(dirs->work, (mono_ns() - t0) / 1000);
 	if (ret) {
 		/* A hook's own failure says more than the restore's errno. */
 		if (!s->err[0])
@@ -604,9 +625,9 @@ static int handle(struct rpc_session *s, const CriuReq *req)
 	return ret;
 }
 
-int rpc_serve(int sk)
+int rpc_serve(int sk, bool swrk)
 {
-	struct rpc_session s = { .sk = sk };
+	struct rpc_session s = { .sk = sk, .swrk = swrk };
 	struct ucred cr;
 	socklen_t crl = sizeof(cr);
 

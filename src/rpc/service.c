@@ -84,7 +84,7 @@ int rpc_service(const char *address, void (*listening)(const char *address))
 		pid = fork();
 		if (pid == 0) {
 			close(lsk);
-			_exit(rpc_serve(sk) ? 1 : 0);
+			_exit(rpc_serve(sk, false) ? 1 : 0);
 		}
 		if (pid < 0)
 			pr_perror("service: fork");

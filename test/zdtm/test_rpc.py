@@ -300,6 +300,15 @@ def test_service_peer_creds(tmp_path):
         r = rpc.criu_resp()
         r.ParseFromString(sk.recv(4096))
         assert r.success and r.version.major_number >= 3
+        # inherit_fd would name the service's own fds: swrk only
+        fd = os.open(tmp_path, os.O_DIRECTORY)
+        o = opts_for(fd)
+        o.inherit_fd.add(key="pipe:[1]", fd=0)
+        sk.send(rpc.criu_req(type=rpc.RESTORE, opts=o).SerializeToString())
+        r = rpc.criu_resp()
+        r.ParseFromString(sk.recv(4096))
+        os.close(fd)
+        assert not r.success and "swrk only" in r.cr_errmsg, r.cr_errmsg
         sk.close()
         os.chmod(path, 0o666)  # so that only the credential check stands
         rd, wr = os.pipe()
