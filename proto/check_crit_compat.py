@@ -38,6 +38,7 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
 AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
+                    ("ipc_shm_entry", "amber_name_key"),
                     ("thread_core_entry", "amber_cpu_affinity"),
                     ("thread_core_entry", "amber_no_new_privs"),
                     ("eventfd_file_entry", "amber_semaphore"),
