@@ -19,5 +19,11 @@ int dump_mm_remote_state(struct dump_task *t, struct mm_remote_state *st);
 int dump_task_mm(struct dump_ctx *dc, struct dump_task *t, const struct mm_remote_state *st);
 /* The pfn of the kernel's zero page, so its mappings are not dumped. */
 int dump_probe_zero_pfn(uint64_t *pfn);
+/*
+ * The allocated extents of shared memory open at @fd (@path names it in
+ * messages) into pagemap-shmem-<shmid>.img: the offset in the object is
+ * the vaddr. One pagemap open at a time: never while a task's is.
+ */
+int dump_shmem_fd(struct dump_ctx *dc, int fd, const char *path, uint64_t shmid);
 
 #endif

@@ -8,6 +8,8 @@
 
 struct dump_ctx;
 struct TaskKobjIdsEntry;
+struct IpcVarEntry;
+struct VmaEntry;
 
 /*
  * The namespaces of the tree that are not amber's (unsupported.c checked
@@ -40,6 +42,16 @@ struct dump_ns {
 	 * (mnt.c), named by every task's ids.mnt_ns_id. 0: amber's mounts.
 	 */
 	uint32_t mnt_ns_id;
+	/*
+	 * The SysV shared memory segments saved with the tree's own IPC
+	 * namespace (ipcns-shm-<ipc_ns_id>.img): the tasks' attaches must
+	 * name one of them. In the arena.
+	 */
+	struct dump_shm_seg {
+		uint32_t id;
+		uint64_t size;
+	} *shm;
+	size_t nr_shm;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -50,6 +62,14 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids, b
 #define IPC_NS_NR_SYSCTLS 12
 extern const char *const ipc_ns_sysctls[IPC_NS_NR_SYSCTLS];
 int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
+/*
+ * The SysV objects of the IPC namespace of @root (not amber's) into
+ * ipcns-shm/msg/sem-<dc->ns.ipc_ns_id>.img, and its next-id sysctls into
+ * @ie; amber's thread enters the namespace meanwhile.
+ */
+int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
+/* A task's attach of SysV segment v->shmid: one the dump can give back, or -errno. */
+int dump_ipc_check_attach(struct dump_ctx *dc, pid_t pid, const struct VmaEntry *v);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 
