@@ -201,6 +201,7 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->ipc)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
+	rst_ipc_free(&ns->ipc_objs);
 	if (ns->lo)
 		net_device_entry__free_unpacked(ns->lo, NULL);
 	ns->lo = NULL;
