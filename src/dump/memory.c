@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -134,6 +135,45 @@ static int vma_hugetlb(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 	return 0;
 }
 
+/*
+ * A task's attach of SysV segment v->shmid: one saved with the tree's IPC
+ * namespace (ns_ipc_sysv.c, which ran first), or one of amber's namespace,
+ * which stays there and must not be marked for removal (it would die with
+ * the tree).
+ */
+static int check_sysv_attach(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
+{
+	uint64_t need = v->pgoff + (v->end - v->start);
+	struct shmid_ds ds;
+
+	if (dc->ns.ipc_ns_id) {
+		for (size_t i = 0; i < dc->ns.nr_shm; i++)
+			if (dc->ns.shm[i].id == v->shmid && need <= PAGE_ALIGN(dc->ns.shm[i].size))
+				return 0;
+		pr_err("process %d: SysV shared memory id %llu attached at %#llx is not among the "
+		       "saved segments of its IPC namespace\n", pid, (unsigned long long)v->shmid,
+		       (unsigned long long)v->start);
+		return -ENOTSUP;
+	}
+	/* amber's (the host's) IPC namespace: the segment stays there, not saved. */
+	if (shmctl(v->shmid, IPC_STAT, &ds) < 0) {
+		pr_perror("process %d: SysV shared memory id %llu attached at %#llx", pid,
+			  (unsigned long long)v->shmid, (unsigned long long)v->start);
+		return -errno;
+	}
+	if (ds.shm_perm.mode & SHM_DEST) {
+		pr_err("process %d: SysV shared memory segment (key %#x, id %llu) attached at %#llx "
+		       "is marked for removal (IPC_RMID) in amber's IPC namespace: it would be gone "
+		       "with the tree; only a tree with an IPC namespace of its own saves it\n", pid,
+		       ds.shm_perm.__key, (unsigned long long)v->shmid,
+		       (unsigned long long)v->start);
+		return -ENOTSUP;
+	}
+	pr_info("%d: attach of SysV segment %llu of amber's IPC namespace (left there)\n", pid,
+		(unsigned long long)v->shmid);
+	return 0;
+}
+
 static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
 	const char *p = pv->path;
@@ -186,7 +226,7 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		v->shmid = pv->ino; /* a SysV segment's inode number is its id */
 		if (p[1] == 'S') {
 			v->status |= VMA_AREA_SYSVIPC;
-			return dump_ipc_check_attach(dc, pid, v);
+			return check_sysv_attach(dc, pid, v);
 		}
 		return 0;
 	}

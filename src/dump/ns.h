@@ -9,7 +9,6 @@
 struct dump_ctx;
 struct TaskKobjIdsEntry;
 struct IpcVarEntry;
-struct VmaEntry;
 
 /*
  * The namespaces of the tree that are not amber's (unsupported.c checked
@@ -68,8 +67,6 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
  * @ie; amber's thread enters the namespace meanwhile.
  */
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
-/* A task's attach of SysV segment v->shmid: one the dump can give back, or -errno. */
-int dump_ipc_check_attach(struct dump_ctx *dc, pid_t pid, const struct VmaEntry *v);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 

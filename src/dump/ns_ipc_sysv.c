@@ -35,12 +35,10 @@
 #include "dump/memory.h"
 #include "dump/ns.h"
 #include "image/image.h"
-#include "mem/vma.h"
 #include "ipc-msg.pb-c.h"
 #include "ipc-sem.pb-c.h"
 #include "ipc-shm.pb-c.h"
 #include "ipc-var.pb-c.h"
-#include "mm.pb-c.h"
 
 #ifndef MSG_COPY
 #define MSG_COPY 040000
@@ -313,37 +311,4 @@ int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie)
 	if (ret)
 		pr_err("the SysV objects of the IPC namespace of %d can't be saved\n", root);
 	return ret;
-}
-
-int dump_ipc_check_attach(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
-{
-	uint64_t need = v->pgoff + (v->end - v->start);
-	struct shmid_ds ds;
-
-	if (dc->ns.ipc_ns_id) {
-		for (size_t i = 0; i < dc->ns.nr_shm; i++)
-			if (dc->ns.shm[i].id == v->shmid && need <= PAGE_ALIGN(dc->ns.shm[i].size))
-				return 0;
-		pr_err("%d: SysV shared memory id %llu attached at %#llx is not among the saved "
-		       "segments of its IPC namespace\n", pid, (unsigned long long)v->shmid,
-		       (unsigned long long)v->start);
-		return -ENOTSUP;
-	}
-	/* amber's (the host's) IPC namespace: the segment stays there, not saved. */
-	if (shmctl(v->shmid, IPC_STAT, &ds) < 0) {
-		pr_perror("%d: SysV shared memory id %llu attached at %#llx", pid,
-			  (unsigned long long)v->shmid, (unsigned long long)v->start);
-		return -errno;
-	}
-	if (ds.shm_perm.mode & SHM_DEST) {
-		pr_err("%d: SysV shared memory segment (key %#x, id %llu) attached at %#llx is "
-		       "marked for removal (IPC_RMID) in amber's IPC namespace: it would be gone "
-		       "with the tree; only a tree with an IPC namespace of its own saves it\n", pid,
-		       ds.shm_perm.__key, (unsigned long long)v->shmid,
-		       (unsigned long long)v->start);
-		return -ENOTSUP;
-	}
-	pr_info("%d: attach of SysV segment %llu of amber's IPC namespace (left there)\n", pid,
-		(unsigned long long)v->shmid);
-	return 0;
 }
