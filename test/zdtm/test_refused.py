@@ -98,6 +98,15 @@ CASES = {
                           "open('/proc/self/comm', 'w').write('mq-ready')\n"
                           "time.sleep(1000)"], "mq-ready",
                          "its IPC namespace holds a POSIX message queue /amber-mq"),
+    # A POSIX mqueue fd in amber's IPC namespace (unlinked: nothing is left behind).
+    "ipc-posix-mqueue-fd": ([PY, "-c", "import ctypes, os, time\n"
+                             "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                             "assert rt.mq_open(b'/amber-mq-fd', os.O_CREAT | os.O_RDWR, 0o600,"
+                             " None) >= 0\n"
+                             "assert rt.mq_unlink(b'/amber-mq-fd') == 0\n"
+                             "open('/proc/self/comm', 'w').write('mq-fd-ready')\n"
+                             "time.sleep(1000)"], "mq-fd-ready",
+                            "POSIX message queue /amber-mq-fd"),
     # A mount namespace of its own holding mounts amber cannot make again (the
     # host's copies: devtmpfs, cgroup v1, disks): each is named, with the way out.
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
