@@ -42,6 +42,12 @@ struct dump_ns {
 	 */
 	uint32_t mnt_ns_id;
 	/*
+	 * amber's own IPC namespace, named in the inventory's root_ids when
+	 * the tree has one of its own: CRIU restores a namespace whose id
+	 * there differs from the root task's (as for the pid namespace).
+	 */
+	uint32_t amber_ipc_ns_id;
+	/*
 	 * The SysV shared memory segments saved with the tree's own IPC
 	 * namespace (ipcns-shm-<ipc_ns_id>.img): the tasks' attaches must
 	 * name one of them. In the arena.

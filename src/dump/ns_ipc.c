@@ -155,6 +155,7 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 		return -EOPNOTSUPP;
 	}
 	dc->ns.ipc_ns_id = dump_new_id(dc);
+	dc->ns.amber_ipc_ns_id = dump_new_id(dc);
 	ret = dump_ipc_sysv(dc, root, &ie);
 	if (ret)
 		return ret;
