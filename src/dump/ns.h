@@ -14,8 +14,9 @@ struct IpcVarEntry;
  * The namespaces of the tree that are not amber's (unsupported.c checked
  * that the whole tree shares them): a UTS namespace of its own is saved
  * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
- * one with the saved names. An IPC namespace of its own that holds no
- * object is saved as its sysctls (ipcns-var-<id>.img, ids.ipc_ns_id), a
+ * one with the saved names. An IPC namespace of its own is saved as its
+ * sysctls (ipcns-var-<id>.img, ids.ipc_ns_id) and SysV objects
+ * (ipcns-shm/sem/msg-<id>.img; a POSIX mqueue is refused), a
  * network namespace holding only its loopback as netdev-<id>.img
  * (ids.net_ns_id).
  * The others are amber's, their ids left out.

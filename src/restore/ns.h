@@ -17,7 +17,8 @@ struct NetDeviceEntry;
 /*
  * The namespaces the dumped tree had of its own (dump/ns.h): today a UTS
  * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img,
- * an empty IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img) and a
+ * an IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img and its SysV
+ * objects, below) and a
  * network namespace with only its loopback (ids.net_ns_id, netdev-<id>.img).
  * The restored root makes a new one before it forks its children.
  */
