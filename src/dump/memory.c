@@ -225,7 +225,10 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		v->flags |= MAP_ANONYMOUS;
 		v->shmid = pv->ino; /* a SysV segment's inode number is its id */
 		if (p[1] == 'S') {
+			/* Attached read-write or SHM_RDONLY, whatever its protections now. */
 			v->status |= VMA_AREA_SYSVIPC;
+			v->has_fdflags = true;
+			v->fdflags = (pv->vmflags & VMF_MAYWRITE) ? O_RDWR : O_RDONLY;
 			return check_sysv_attach(dc, pid, v);
 		}
 		return 0;

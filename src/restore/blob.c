@@ -383,6 +383,9 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 				return ret;
 			r->shmid = v->shmid;
 			r->shm_size = PAGE_ALIGN(size);
+			/* CRIU writes no fdflags here: its protections tell, as in CRIU. */
+			r->shm_rdonly = v->has_fdflags ? (v->fdflags & O_ACCMODE) == O_RDONLY :
+							 !(v->prot & PROT_WRITE);
 			continue;
 		} else if (v->status & VMA_ANON_SHARED) {
 			for (int s = 0; s < rc->nr_shmems; s++)

@@ -222,7 +222,7 @@ static void move_specials(struct rst_task_args *a)
  */
 static void attach_shm(struct rst_task_args *a, struct rst_vma *v)
 {
-	long flags = (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
+	long flags = (v->shm_rdonly ? SHM_RDONLY : 0) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
 	uint64_t len = v->end - v->start;
 	long at, ret;
 

@@ -134,6 +134,9 @@ int main(int argc, char **argv)
 
 	if (shmget(KEY(1), 0, 0) != a || check_shm(a, KEY(1), 0640, A_SIZE, ma, crc_a))
 		return fail("shm A is not back as %d", a), 1;
+	/* Attached read-write: its read-only page can be made writable again. */
+	if (mprotect(ma + PG, PG, PROT_READ | PROT_WRITE))
+		return fail_errno("shm A's read-only page can't be made writable"), 1;
 	mb = shmat(b, NULL, SHM_RDONLY);
 	if (mb == (void *)-1 || check_shm(b, host ? KEY(2) : IPC_PRIVATE, 0600, 2 * PG, mb, crc_b))
 		return fail("shm B is not back as %d", b), 1;
