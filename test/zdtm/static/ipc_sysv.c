@@ -5,8 +5,9 @@
  * --host=1 (amber's namespace, where only the attaches are the tree's:
  * A and B are made there, keyed, and removed at the end). After restore
  * every object has its saved id, key, mode and data:
- *   shm A: attached, a middle page made read-only (three VMAs); contents
- *          shared with a fresh attach of the same id
+ *   shm A: attached, a middle page made read-only (three VMAs), by a
+ *          child too (inherited); contents shared with a fresh attach of
+ *          the same id and with the child
  *   shm B: not attached, contents only
  *   shm C: attached, then removed (IPC_RMID): it lives while attached
  *   sem:   five values;  msg: four messages of three types, in order.
@@ -18,6 +19,8 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "zdtm.h"
 
@@ -30,6 +33,19 @@ static const unsigned short sem_vals[5] = { 0, 1, 2, 300, 32767 };
 static const struct { long type; const char *text; } msgs[4] = {
 	{ 3, "first" }, { 1, "second" }, { 7, NULL /* BIG bytes */ }, { 1, "fourth" },
 };
+
+/* The child's orders, in anonymous shared memory. */
+struct ctl {
+	volatile int go;
+	uint32_t crc;
+};
+
+/* The child reads what the parent wrote into A after the restore, through its own attach. */
+static int child(struct ctl *ctl, char *ma)
+{
+	futex_wait_while(&ctl->go, 0);
+	return datachk(ma + 2 * PG, PG, &ctl->crc) ? 1 : 0;
+}
 
 struct big_msg {
 	long type;
@@ -87,6 +103,9 @@ int main(int argc, char **argv)
 	char *ma, *mb, *mc = NULL, *again;
 	struct shmid_ds ds;
 	struct big_msg m;
+	struct ctl *ctl;
+	int status = 0;
+	pid_t kid;
 
 	test_init(argc, argv);
 	host = test_opt("host") != NULL;
@@ -128,12 +147,30 @@ int main(int argc, char **argv)
 				return fail_errno("msgsnd %d", i), 1;
 		}
 	}
+	ctl = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ctl == MAP_FAILED)
+		return fail_errno("mmap"), 1;
+	kid = fork();
+	if (kid < 0)
+		return fail_errno("fork"), 1;
+	if (kid == 0)
+		_exit(child(ctl, ma));
 	test_msg("ids: shm %d %d %d sem %d msg %d\n", a, b, c, sem, msq);
 	test_daemon();
 	test_waitsig();
 
-	if (shmget(KEY(1), 0, 0) != a || check_shm(a, KEY(1), 0640, A_SIZE, ma, crc_a))
+
+	if (shmget(KEY(1), 0, 0) != a || check_shm(a, KEY(1), 0640, A_SIZE, ma, crc_a)) {
+		kill(kid, SIGKILL);
 		return fail("shm A is not back as %d", a), 1;
+	}
+	/* The child sees what the parent writes into A now. */
+	ctl->crc = 77;
+	datagen(ma + 2 * PG, PG, &ctl->crc);
+	ctl->go = 1;
+	futex_wake_all(&ctl->go);
+	if (waitpid(kid, &status, 0) != kid || !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("the child does not share shm A (status %#x)", status), 1;
 	/* Attached read-write: its read-only page can be made writable again. */
 	if (mprotect(ma + PG, PG, PROT_READ | PROT_WRITE))
 		return fail_errno("shm A's read-only page can't be made writable"), 1;
