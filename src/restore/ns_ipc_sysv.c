@@ -356,12 +356,16 @@ static int make_shm(struct rst_ctx *rc, struct rst_ipc_shm *s)
 	ret = check_id("shared memory segment", id, d);
 	if (!ret && s->e->size > shmmax)
 		ret = rst_write_sysctl("kernel/shmmax", "%llu", (unsigned long long)shmmax);
-	if (!ret && shmctl(id, IPC_STAT, &ds) == 0) {
-		set_perm(&ds.shm_perm, d);
-		if (shmctl(id, IPC_SET, &ds) || ((d->mode & SHM_LOCKED) && shmctl(id, SHM_LOCK, NULL)))
-			ret = -errno;
+	if (ret)
+		return ret;
+	if (shmctl(id, IPC_STAT, &ds))
+		return -errno;
+	set_perm(&ds.shm_perm, d);
+	if (shmctl(id, IPC_SET, &ds) || ((d->mode & SHM_LOCKED) && shmctl(id, SHM_LOCK, NULL))) {
+		pr_perror("can't set SysV segment %u", d->id);
+		return -errno;
 	}
-	return ret ? ret : shm_fill(s);
+	return shm_fill(s);
 }
 
 static int make_sem(struct rst_ipc_sem *s)
@@ -440,8 +444,11 @@ int rst_ipc_make(struct rst_ctx *rc)
 	const IpcVarEntry *ie = rc->ns.ipc;
 	int ret = 0;
 
-	for (size_t i = 0; i < ipc->nr_shm && !ret; i++)
-		ret = make_shm(rc, &ipc->shm[i]);
+	/* The removed ones last: a live one may have the key they were made with. */
+	for (int dest = 0; dest < 2; dest++)
+		for (size_t i = 0; i < ipc->nr_shm && !ret; i++)
+			if (!(ipc->shm[i].e->desc->mode & SHM_DEST) == !dest)
+				ret = make_shm(rc, &ipc->shm[i]);
 	for (size_t i = 0; i < ipc->nr_sem && !ret; i++)
 		ret = make_sem(&ipc->sem[i]);
 	for (size_t i = 0; i < ipc->nr_msq && !ret; i++)

@@ -9,7 +9,9 @@
  *          child too (inherited); contents shared with a fresh attach of
  *          the same id and with the child
  *   shm B: not attached, contents only
- *   shm C: attached, then removed (IPC_RMID): it lives while attached
+ *   shm C: attached, then removed (IPC_RMID): it lives while attached;
+ *   shm D: with --reuse-key=1, made after with C's old key (C's attach is
+ *          then named /SYSV00000000 after restore: the runner compares no maps)
  *   sem:   five values;  msg: four messages of three types, in order.
  */
 #include <sched.h>
@@ -97,7 +99,7 @@ static int check_msgs(int id)
 
 int main(int argc, char **argv)
 {
-	int host, own, a, b, c = -1, sem = -1, msq = -1;
+	int host, own, a, b, c = -1, d = -1, sem = -1, msq = -1;
 	uint32_t crc_a = 1, crc_b = 2, crc_c = 3, crc2;
 	unsigned short vals[5];
 	char *ma, *mb, *mc = NULL, *again;
@@ -135,6 +137,9 @@ int main(int argc, char **argv)
 		datagen(mc, PG, &crc_c);
 		if (shmctl(c, IPC_RMID, NULL) || semctl(sem, 0, SETALL, sem_vals))
 			return fail_errno("rmid/setall"), 1;
+		d = test_opt("reuse-key") ? shmget(KEY(3), PG, IPC_CREAT | IPC_EXCL | 0600) : -2;
+		if (d == -1)
+			return fail_errno("shm D with C's old key"), 1;
 		for (int i = 0; i < 4; i++) {
 			size_t len = msgs[i].text ? strlen(msgs[i].text) : BIG;
 
@@ -155,7 +160,7 @@ int main(int argc, char **argv)
 		return fail_errno("fork"), 1;
 	if (kid == 0)
 		_exit(child(ctl, ma));
-	test_msg("ids: shm %d %d %d sem %d msg %d\n", a, b, c, sem, msq);
+	test_msg("ids: shm %d %d %d %d sem %d msg %d\n", a, b, c, d, sem, msq);
 	test_daemon();
 	test_waitsig();
 
@@ -193,6 +198,8 @@ int main(int argc, char **argv)
 	if (shmctl(c, IPC_STAT, &ds) || !(ds.shm_perm.mode & SHM_DEST) || ds.shm_perm.__key ||
 	    datachk(mc, PG, &crc_c))
 		return fail("shm C is not back removed-but-attached as %d", c), 1;
+	if (d != -2 && shmget(KEY(3), 0, 0) != d)
+		return fail("shm D is not back as %d with C's old key", d), 1;
 	shmdt(mc);
 	if (shmctl(c, IPC_STAT, &ds) == 0)
 		return fail("shm C outlived its last detach"), 1;
