@@ -38,6 +38,7 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
 AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
+                    ("ipc_shm_entry", "amber_name_key"),
                     ("thread_core_entry", "amber_cpu_affinity"),
                     ("thread_core_entry", "amber_no_new_privs"),
                     ("eventfd_file_entry", "amber_semaphore"),
@@ -104,6 +105,9 @@ MAGIC = {
     "SECCOMP": 0x64413049,
     "UTSNS": 0x54473203,
     "IPC_VAR": 0x53115007,
+    "IPCNS_SHM": 0x46283044,
+    "IPCNS_MSG": 0x55453737,
+    "IPCNS_SEM": 0x59573019,
     "NETDEV": 0x57373951,
     "FILE_LOCKS": 0x54323616,
     "MNTS": 0x55563928,
@@ -306,6 +310,41 @@ class Image:
         return path
 
 
+def ipc_samples(m):
+    """The SysV images, with crit's own reading of their raw payloads: a
+    set's u16 values as numbers, each message's header and base64 text.
+    A segment's contents are in its pagemap (in_pagemaps); crit still
+    reads `size` raw bytes after the entry, which is nothing for the last
+    one (so one segment decodes; more would be mixed up by crit)."""
+    desc = m["ipc_desc_pb2"].ipc_desc_entry
+    shm, sem, msg = m["ipc_shm_pb2"], m["ipc_sem_pb2"], m["ipc_msg_pb2"]
+    out = []
+    img = Image("ipcns-shm-6.img", "IPCNS_SHM").add(shm.ipc_shm_entry(
+        desc=desc(key=0x414d4201, uid=0, gid=0, cuid=0, cgid=0, mode=0o640, id=70000),
+        size=12388, in_pagemaps=True, amber_name_key=0x414d4201))
+    img.expected[-1]["extra"] = ("bytes", b"")
+    out.append(img)
+    vals = [0, 1, 2, 300, 32767]
+    img = Image("ipcns-sem-6.img", "IPCNS_SEM").add(sem.ipc_sem_entry(
+        desc=desc(key=0x414d4204, uid=0, gid=0, cuid=0, cgid=0, mode=0o660, id=54321),
+        nsems=len(vals)), struct.pack("<5H", *vals) + bytes(6), expect_extra=False)
+    img.expected[-1]["extra"] = vals
+    out.append(img)
+    img = Image("ipcns-msg-6.img", "IPCNS_MSG")
+    texts = [(3, b"first"), (1, b"second message")]
+    blob = b""
+    for mtype, text in texts:
+        h = msg.ipc_msg(mtype=mtype, msize=len(text)).SerializeToString()
+        blob += struct.pack("<I", len(h)) + h + text + bytes(-len(text) % 8)
+    img.add(msg.ipc_msg_entry(
+        desc=desc(key=0x414d4205, uid=0, gid=0, cuid=0, cgid=0, mode=0o620, id=99999),
+        qbytes=16384, qnum=len(texts)), blob, expect_extra=False)
+    img.expected[-1]["extra"] = [x for mtype, text in texts for x in
+                                 ({"mtype": mtype, "msize": len(text)}, ("bytes", text))]
+    out.append(img)
+    return out
+
+
 def build_samples(m):
     core, inv, pstree = m["core_pb2"], m["inventory_pb2"], m["pstree_pb2"]
     creds_pb, fs_pb, mm_pb = m["creds_pb2"], m["fs_pb2"], m["mm_pb2"]
@@ -493,6 +532,7 @@ def build_samples(m):
         msg_ctlmni=32000, auto_msgmni=0, shm_ctlmax=1 << 62, shm_ctlall=1 << 62,
         shm_ctlmni=4096, shm_rmid_forced=0, mq_queues_max=256, mq_msg_max=10,
         mq_msgsize_max=8192, mq_msg_default=10, mq_msgsize_default=8192)))
+    out += ipc_samples(m)
     nd = m["netdev_pb2"]
     out.append(Image("netdev-7.img", "NETDEV").add(nd.net_device_entry(
         type=nd.LOOPBACK, ifindex=1, mtu=65536, flags=0x49, name="lo",

@@ -142,7 +142,7 @@ static unsigned long parse_vmflags(const char *s)
 		{ "hg", VMF_HUGEPAGE },	 { "nh", VMF_NOHUGEPAGE }, { "mg", VMF_MERGEABLE },
 		{ "wf", VMF_WIPEONFORK }, { "lo", VMF_LOCKED },	   { "io", VMF_IO },
 		{ "pf", VMF_PFNMAP },	 { "ms", VMF_MAYSHARE },   { "sr", VMF_SEQ_READ },
-		{ "rr", VMF_RAND_READ }, { "ht", VMF_HUGETLB },
+		{ "rr", VMF_RAND_READ }, { "ht", VMF_HUGETLB },   { "mw", VMF_MAYWRITE },
 	};
 	unsigned long flags = 0;
 

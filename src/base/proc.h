@@ -61,6 +61,7 @@ enum {
 	VMF_SEQ_READ = 1 << 11, /* sr */
 	VMF_RAND_READ = 1 << 12, /* rr */
 	VMF_HUGETLB = 1 << 13,	/* ht */
+	VMF_MAYWRITE = 1 << 14, /* mw: may be made writable (a SysV attach's access) */
 };
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);

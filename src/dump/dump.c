@@ -162,6 +162,9 @@ int dump_write_inventory(struct dump_ctx *dc)
 	ie.img_version = CRTOOLS_IMAGES_V1_1;
 	ie.has_fdinfo_per_id = true;
 	ie.fdinfo_per_id = true;
+	/* Namespace images are named by namespace id (CRIU's older ones by pid). */
+	ie.has_ns_per_id = true;
+	ie.ns_per_id = true;
 	/*
 	 * root_ids are the dumper's own (CRIU's are criu's): its object ids
 	 * are 0, which no task has. CRIU's restore reads an equal files_id

@@ -13,12 +13,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include "dump/dump.h"
 #include "dump/memory.h"
+#include "dump/ns.h"
 #include "files/files.h"
 #include "image/magic.h"
 #include "base/log.h"
@@ -136,6 +138,45 @@ static int vma_hugetlb(pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 	return 0;
 }
 
+/*
+ * A task's attach of SysV segment v->shmid: one saved with the tree's IPC
+ * namespace (ns_ipc_sysv.c, which ran first), or one of amber's namespace,
+ * which stays there and must not be marked for removal (it would die with
+ * the tree).
+ */
+static int check_sysv_attach(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
+{
+	uint64_t need = v->pgoff + (v->end - v->start);
+	struct shmid_ds ds;
+
+	if (dc->ns.ipc_ns_id) {
+		for (size_t i = 0; i < dc->ns.nr_shm; i++)
+			if (dc->ns.shm[i].id == v->shmid && need <= PAGE_ALIGN(dc->ns.shm[i].size))
+				return 0;
+		pr_err("process %d: SysV shared memory id %llu attached at %#llx is not among the "
+		       "saved segments of its IPC namespace\n", pid, (unsigned long long)v->shmid,
+		       (unsigned long long)v->start);
+		return -ENOTSUP;
+	}
+	/* amber's (the host's) IPC namespace: the segment stays there, not saved. */
+	if (shmctl(v->shmid, IPC_STAT, &ds) < 0) {
+		pr_perror("process %d: SysV shared memory id %llu attached at %#llx", pid,
+			  (unsigned long long)v->shmid, (unsigned long long)v->start);
+		return -errno;
+	}
+	if (ds.shm_perm.mode & SHM_DEST) {
+		pr_err("process %d: SysV shared memory segment (key %#x, id %llu) attached at %#llx "
+		       "is marked for removal (IPC_RMID) in amber's IPC namespace: it would be gone "
+		       "with the tree; only a tree with an IPC namespace of its own saves it\n", pid,
+		       ds.shm_perm.__key, (unsigned long long)v->shmid,
+		       (unsigned long long)v->start);
+		return -ENOTSUP;
+	}
+	pr_info("%d: attach of SysV segment %llu of amber's IPC namespace (left there)\n", pid,
+		(unsigned long long)v->shmid);
+	return 0;
+}
+
 static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *pv, VmaEntry *v)
 {
 	const char *p = pv->path;
@@ -179,13 +220,20 @@ static int vma_classify(struct dump_ctx *dc, pid_t pid, const struct proc_vma *p
 		return 0;
 	}
 	if (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "/SYSV", 5)) {
-		if (!pv->shared || p[1] == 'S') {
+		if (!pv->shared) {
 			pr_err("%d: %s at %#lx is not supported\n", pid, p, (unsigned long)pv->start);
 			return -ENOTSUP;
 		}
 		v->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
 		v->flags |= MAP_ANONYMOUS;
-		v->shmid = pv->ino;
+		v->shmid = pv->ino; /* a SysV segment's inode number is its id */
+		if (p[1] == 'S') {
+			/* Attached read-write or SHM_RDONLY, whatever its protections now. */
+			v->status |= VMA_AREA_SYSVIPC;
+			v->has_fdflags = true;
+			v->fdflags = (pv->vmflags & VMF_MAYWRITE) ? O_RDWR : O_RDONLY;
+			return check_sysv_attach(dc, pid, v);
+		}
 		return 0;
 	}
 	if (!strncmp(p, "socket:[", 8) && pv->shared) {
@@ -316,49 +364,50 @@ struct shmem_src {
 static int read_shmem(void *arg, void *buf, uint64_t off, size_t len)
 {
 	const struct shmem_src *src = arg;
+	size_t got = 0;
 
-	if (pread_full(src->fd, buf, len, src->off + off)) {
-		pr_perror("can't read shared memory %s", src->path);
-		return -EIO;
+	/* A SysV segment's size need not be page aligned: its last page ends in zeros. */
+	while (got < len) {
+		ssize_t n = pread(src->fd, (char *)buf + got, len - got, src->off + off + got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pr_perror("can't read shared memory %s", src->path);
+			return -EIO;
+		}
+		if (n == 0) {
+			memset((char *)buf + got, 0, len - got);
+			break;
+		}
+		got += n;
 	}
 	return 0;
 }
 
 /* Saves a shmem object's allocated extents; vaddr is the offset in the object. */
-static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
+int dump_shmem_fd(struct dump_ctx *dc, int fd, const char *path, uint64_t shmid)
 {
-	char path[96];
-	struct pages_out po = { .dc = dc, .pid = pid, .mem_fd = -1 };
-	cleanup_close int fd = -1;
-	struct shmem_src src = { .path = path };
+	struct pages_out po = { .dc = dc, .pid = 0, .mem_fd = -1 };
+	struct shmem_src src = { .fd = fd, .path = path };
 	struct stat st;
-	uint64_t *n;
 	off_t data, hole;
 	int ret = -EIO;
 
-	if (shmem_seen(dc, v->shmid))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)v->start,
-		 (unsigned long)v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
-		pr_perror("can't open shared memory %s", path);
+	if (fstat(fd, &st)) {
+		pr_perror("can't stat shared memory %s", path);
 		return -errno;
 	}
-	n = xrealloc_array(dc->shmem_done, dc->nr_shmem_done + 1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	dc->shmem_done = n;
-	n[dc->nr_shmem_done++] = v->shmid;
-	src.fd = fd;
-
-	if (xfer_open(dc->xt, XFER_SHMEM, v->shmid, &po.x))
+	if (xfer_open(dc->xt, XFER_SHMEM, shmid, &po.x))
 		goto out;
 	for (data = 0; data < st.st_size; data = hole) {
 		data = lseek(fd, data, SEEK_DATA);
 		if (data < 0)
 			break; /* ENXIO: no more data */
 		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			break;
+		hole = PAGE_ALIGN(hole);
 		for (src.off = data; src.off < hole; src.off += CHUNK_BYTES) {
 			size_t len = min((uint64_t)(hole - src.off), (uint64_t)CHUNK_BYTES);
 
@@ -371,6 +420,30 @@ out:
 	if (xfer_close(po.x))
 		ret = -EIO;
 	return ret;
+}
+
+static int dump_shmem(struct dump_ctx *dc, pid_t pid, const VmaEntry *v)
+{
+	char path[96];
+	cleanup_close int fd = -1;
+	uint64_t *n;
+
+	/* SysV segments are saved with their IPC namespace (ns_ipc_sysv.c), or not at all. */
+	if ((v->status & VMA_AREA_SYSVIPC) || shmem_seen(dc, v->shmid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("can't open shared memory %s", path);
+		return -errno;
+	}
+	n = xrealloc_array(dc->shmem_done, dc->nr_shmem_done + 1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	dc->shmem_done = n;
+	n[dc->nr_shmem_done++] = v->shmid;
+	return dump_shmem_fd(dc, fd, path, v->shmid);
 }
 
 static int dump_pages(struct dump_ctx *dc, struct dump_task *t, MmEntry *mm)

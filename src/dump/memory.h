@@ -27,5 +27,11 @@ void dump_aio_classify(VmaEntry *v);
 int dump_aio_rings(struct dump_ctx *dc, pid_t pid, MmEntry *mm);
 /* The pfn of the kernel's zero page, so its mappings are not dumped. */
 int dump_probe_zero_pfn(uint64_t *pfn);
+/*
+ * The allocated extents of shared memory open at @fd (@path names it in
+ * messages) into pagemap-shmem-<shmid>.img: the offset in the object is
+ * the vaddr. One pagemap open at a time: never while a task's is.
+ */
+int dump_shmem_fd(struct dump_ctx *dc, int fd, const char *path, uint64_t shmid);
 
 #endif

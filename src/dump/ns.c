@@ -199,7 +199,7 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	}
 	if (dc->ns.ipc_ns_id) {
 		ids->has_ipc_ns_id = true;
-		ids->ipc_ns_id = dc->ns.ipc_ns_id;
+		ids->ipc_ns_id = inventory ? dc->ns.amber_ipc_ns_id : dc->ns.ipc_ns_id;
 	}
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;

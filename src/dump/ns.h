@@ -8,13 +8,15 @@
 
 struct dump_ctx;
 struct TaskKobjIdsEntry;
+struct IpcVarEntry;
 
 /*
  * The namespaces of the tree that are not amber's (unsupported.c checked
  * that the whole tree shares them): a UTS namespace of its own is saved
  * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
- * one with the saved names. An IPC namespace of its own that holds no
- * object is saved as its sysctls (ipcns-var-<id>.img, ids.ipc_ns_id), a
+ * one with the saved names. An IPC namespace of its own is saved as its
+ * sysctls (ipcns-var-<id>.img, ids.ipc_ns_id) and SysV objects
+ * (ipcns-shm/sem/msg-<id>.img; a POSIX mqueue is refused), a
  * network namespace holding only its loopback as netdev-<id>.img
  * (ids.net_ns_id).
  * The others are amber's, their ids left out.
@@ -40,6 +42,22 @@ struct dump_ns {
 	 * (mnt.c), named by every task's ids.mnt_ns_id. 0: amber's mounts.
 	 */
 	uint32_t mnt_ns_id;
+	/*
+	 * amber's own IPC namespace, named in the inventory's root_ids when
+	 * the tree has one of its own: CRIU restores a namespace whose id
+	 * there differs from the root task's (as for the pid namespace).
+	 */
+	uint32_t amber_ipc_ns_id;
+	/*
+	 * The SysV shared memory segments saved with the tree's own IPC
+	 * namespace (ipcns-shm-<ipc_ns_id>.img): the tasks' attaches must
+	 * name one of them. In the arena.
+	 */
+	struct dump_shm_seg {
+		uint32_t id;
+		uint64_t size;
+	} *shm;
+	size_t nr_shm;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -50,6 +68,12 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, struct TaskKobjIdsEntry *ids, b
 #define IPC_NS_NR_SYSCTLS 12
 extern const char *const ipc_ns_sysctls[IPC_NS_NR_SYSCTLS];
 int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
+/*
+ * The SysV objects of the IPC namespace of @root (not amber's) into
+ * ipcns-shm/msg/sem-<dc->ns.ipc_ns_id>.img, and its next-id sysctls into
+ * @ie; amber's thread enters the namespace meanwhile.
+ */
+int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 

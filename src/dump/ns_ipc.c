@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The tree's own IPC namespace: saved as its sysctls (ipcns-var image) when
- * it holds no object; a SysV shm segment, semaphore set, message queue or
- * POSIX mqueue in it fails the dump, named, since a restore would lose it.
+ * The tree's own IPC namespace: its sysctls (ipcns-var image) and its SysV
+ * objects (ns_ipc_sysv.c). A POSIX mqueue in it fails the dump, named:
+ * nothing reads a queue's messages without taking them (CRIU saves none).
  */
 #define LOG_PREFIX "ns: "
 #include <dirent.h>
@@ -52,20 +52,6 @@ static int read_small(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* The first object listed in /proc/sysvipc/<kind> (after its header line). */
-static void first_sysv(const char *kind, const char *what, struct ipc_probe *p)
-{
-	char path[64], buf[4096], *line;
-	long key, id;
-
-	snprintf(path, sizeof(path), "/proc/sysvipc/%s", kind);
-	if (p->busy[0] || read_small(path, buf, sizeof(buf)))
-		return;
-	line = strchr(buf, '\n');
-	if (line && sscanf(line + 1, "%ld %ld", &key, &id) == 2)
-		snprintf(p->busy, sizeof(p->busy), "%s (key %ld, id %ld)", what, key, id);
-}
-
 /* Its mqueues are seen through a mount of mqueue made inside it. */
 static void first_mqueue(struct ipc_probe *p)
 {
@@ -100,9 +86,6 @@ static void probe(int nsfd, struct ipc_probe *p)
 		p->err = -errno;
 		return;
 	}
-	first_sysv("shm", "SysV shared memory segment", p);
-	first_sysv("sem", "SysV semaphore set", p);
-	first_sysv("msg", "SysV message queue", p);
 	if (!read_small("/proc/sys/kernel/sem", buf, sizeof(buf)) &&
 	    sscanf(buf, "%u %u %u %u", &p->sem[0], &p->sem[1], &p->sem[2], &p->sem[3]) != 4)
 		p->err = -EINVAL;
@@ -166,11 +149,16 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 	if (ret)
 		return ret;
 	if (p.busy[0]) {
-		pr_err("process %d: its IPC namespace holds a %s: IPC objects are not supported "
-		       "yet\n", root, p.busy);
+		pr_err("process %d: its IPC namespace holds a %s: POSIX message queues are not "
+		       "supported (their messages can't be read without taking them)\n", root,
+		       p.busy);
 		return -EOPNOTSUPP;
 	}
 	dc->ns.ipc_ns_id = dump_new_id(dc);
+	dc->ns.amber_ipc_ns_id = dump_new_id(dc);
+	ret = dump_ipc_sysv(dc, root, &ie);
+	if (ret)
+		return ret;
 	ie.n_sem_ctls = 4;
 	ie.sem_ctls = p.sem;
 	ie.msg_ctlmax = p.v[0];
@@ -186,6 +174,6 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 	ie.has_mq_msg_default = ie.has_mq_msgsize_default = true;
 	ie.mq_msg_default = p.v[10];
 	ie.mq_msgsize_default = p.v[11];
-	pr_info("IPC namespace of %d: empty, ipcns-var-%u.img\n", root, dc->ns.ipc_ns_id);
+	pr_info("IPC namespace of %d: ipcns-var/shm/sem/msg-%u.img\n", root, dc->ns.ipc_ns_id);
 	return img_write_one(dc->dirfd, IMG_IPC_VAR, dc->ns.ipc_ns_id, &ie.base);
 }

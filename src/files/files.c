@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -219,6 +220,18 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 	return ret;
 }
 
+#define MQUEUE_MAGIC 0x19800202
+
+/* A POSIX mqueue fd looks like a file at "/NAME": only its file system tells. */
+static bool is_mqueue(pid_t pid, int fd)
+{
+	char path[64];
+	struct statfs sfs;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	return !statfs(path, &sfs) && sfs.f_type == MQUEUE_MAGIC;
+}
+
 static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
 {
 	struct fd_desc *d = xzalloc(sizeof(*d));
@@ -234,6 +247,12 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	if (ret)
 		goto out;
 	d->pids = fc->pids;
+	if (is_mqueue(pid, fd)) {
+		pr_err("fd %d of pid %d: POSIX message queue %s is not supported (its messages "
+		       "can't be read without taking them)\n", fd, pid, d->link);
+		ret = -ENOTSUP;
+		goto out;
+	}
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
 		/* amber's tracker was left out by the caller: this one is the task's. */
 		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,

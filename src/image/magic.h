@@ -66,8 +66,16 @@
  *                                              of its own (ids.uts_ns_id)
  * ipcns-var-%u.img (ns id)  IPC_VAR            1 ipc_var_entry: the sysctls of
  *                                              the tree's own IPC namespace
- *                                              (ids.ipc_ns_id), which holds
- *                                              no SysV object or mqueue
+ *                                              (ids.ipc_ns_id)
+ * ipcns-shm-%u.img (ns id)  IPCNS_SHM          ipc_shm_entry per SysV segment,
+ *                                              in_pagemaps: contents in
+ *                                              pagemap-shmem-<desc.id>.img
+ * ipcns-sem-%u.img (ns id)  IPCNS_SEM          ipc_sem_entry per set, then
+ *                                              nsems u16 values raw, padded
+ *                                              to 8 bytes
+ * ipcns-msg-%u.img (ns id)  IPCNS_MSG          ipc_msg_entry per queue, then
+ *                                              qnum { ipc_msg, msize bytes
+ *                                              raw padded to 8 }
  * netdev-%u.img (ns id)     NETDEV             net_device_entry per link of
  *                                              the tree's own network
  *                                              namespace (ids.net_ns_id):
@@ -137,6 +145,9 @@
 #define SECCOMP_MAGIC	   0x64413049
 #define UTSNS_MAGIC	   0x54473203
 #define IPC_VAR_MAGIC	   0x53115007
+#define IPCNS_SHM_MAGIC	   0x46283044
+#define IPCNS_MSG_MAGIC	   0x55453737
+#define IPCNS_SEM_MAGIC	   0x59573019
 #define NETDEV_MAGIC	   0x57373951
 #define FILE_LOCKS_MAGIC   0x54323616
 #define TCP_STREAM_MAGIC   0x51465506

@@ -4,7 +4,8 @@
  * machine have no pages files; the lazy-pages daemon serves private
  * anonymous memory on demand, but the restore itself fills file-backed,
  * shared, locked and wipe-on-fork memory before the tree runs. Those runs
- * (every run vma_can_be_lazy() refuses, and every shared memory object's)
+ * (every run vma_can_be_lazy() refuses, and every shared memory object's,
+ * SysV segments' included)
  * are fetched from the page server here, each entry checked against its
  * checksum, and written at their offsets into one sealed memfd per pages
  * file: the lazy runs stay holes. The keeper hands the memfds to each
@@ -24,6 +25,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "mem/vma.h"
+#include "ipc-shm.pb-c.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL)
 
@@ -90,9 +92,8 @@ static int fetch_task(struct lazy_daemon *d, int idx)
 	return 0;
 }
 
-static int fetch_shmem(struct lazy_daemon *d, struct rst_shmem *s)
+static int fetch_shmem(struct lazy_daemon *d, struct pm_layer *l, uint64_t shmid)
 {
-	struct pm_layer *l = &s->pages;
 	int fd = new_pages_fd(d, l->pages_id, l->pages_size);
 
 	if (fd < 0)
@@ -103,10 +104,10 @@ static int fetch_shmem(struct lazy_daemon *d, struct rst_shmem *s)
 		const void *data;
 		int ret;
 
-		ret = d->src->ops->get_shmem(d->src, s->shmid, e->vaddr, len, &data);
+		ret = d->src->ops->get_shmem(d->src, shmid, e->vaddr, len, &data);
 		if (!ret)
 			ret = check(data, len, e->vaddr, e->has_csum, e->csum, "shared memory",
-				    s->shmid);
+				    shmid);
 		if (!ret && (size_t)pwrite(fd, data, len, e->off) != len)
 			ret = -EIO;
 		if (ret)
@@ -124,7 +125,11 @@ int lazy_fetch_eager(struct lazy_daemon *d)
 		if (!d->rc.tasks[i].zombie)
 			ret = fetch_task(d, i);
 	for (int i = 0; i < d->rc.nr_shmems && !ret; i++)
-		ret = fetch_shmem(d, &d->rc.shmems[i]);
+		ret = fetch_shmem(d, &d->rc.shmems[i].pages, d->rc.shmems[i].shmid);
+	/* The SysV segments' contents are filled before the tree runs, too. */
+	for (size_t i = 0; i < d->rc.ns.ipc_objs.nr_shm && !ret; i++)
+		ret = fetch_shmem(d, &d->rc.ns.ipc_objs.shm[i].pages,
+				  d->rc.ns.ipc_objs.shm[i].e->desc->id);
 	/* Nobody may change what the restores will read. */
 	for (int i = 0; i < d->nr_pages && !ret; i++)
 		if (fcntl(d->pages[i].fd, F_ADD_SEALS, SEALS))

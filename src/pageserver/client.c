@@ -116,7 +116,8 @@ static int get_pages(struct ps_client *c, const struct get_target *t, uint64_t v
 
 	if (c->broken)
 		return -EPROTO;
-	if (!t->id || (vaddr & (PAGE_SIZE - 1)) || !nr_pages)
+	/* A shmem id may be 0: a SysV segment's. */
+	if ((!t->id && !(t->flags & PS_GET_SHMEM)) || (vaddr & (PAGE_SIZE - 1)) || !nr_pages)
 		return -EINVAL;
 	while (nr_pages) {
 		uint64_t got = 0;

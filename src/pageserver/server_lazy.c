@@ -356,8 +356,8 @@ static int check_get(struct ps_conn *c, const struct ps_iov *pi, int type)
 					     : "user page address");
 		return -ERANGE;
 	}
-	/* Pids have the kernel's bound; shmids are inode numbers, any but 0. */
-	if (!pi->dst_id || (type == PS_TYPE_PID && pi->dst_id >= PID_MAX_LIMIT)) {
+	/* Pids have the kernel's bound; shmids are inode numbers or SysV ids (0 too). */
+	if (type == PS_TYPE_PID && (!pi->dst_id || pi->dst_id >= PID_MAX_LIMIT)) {
 		pr_err("%s: GET for %s %llu: out of range\n", c->peer, map_kind(type),
 		       (unsigned long long)pi->dst_id);
 		return -ESRCH;

@@ -387,6 +387,18 @@ static int fill_vmas(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 							  v->fdflags : O_RDONLY));
 		} else if (v->status & VMA_AREA_SOCKET) {
 			r->fd = svc_fd(rc, files_packet_map_fd(&rc->files, v->shmid));
+		} else if (v->status & VMA_AREA_SYSVIPC) {
+			uint64_t size = 0;
+			int ret = rst_ipc_shm_size(rc, t->pid, v->shmid, &size);
+
+			if (ret)
+				return ret;
+			r->shmid = v->shmid;
+			r->shm_size = PAGE_ALIGN(size);
+			/* CRIU writes no fdflags here: its protections tell, as in CRIU. */
+			r->shm_rdonly = v->has_fdflags ? (v->fdflags & O_ACCMODE) == O_RDONLY :
+							 !(v->prot & PROT_WRITE);
+			continue;
 		} else if (v->status & VMA_ANON_SHARED) {
 			for (int s = 0; s < rc->nr_shmems; s++)
 				if (rc->shmems[s].shmid == v->shmid)

@@ -311,7 +311,9 @@ static int load_mm(struct rst_ctx *rc, struct rst_task *t)
 			       (unsigned long long)v->start, (unsigned long long)v->end);
 			return -EINVAL;
 		}
-		if ((v->status & VMA_ANON_SHARED) && (ret = note_shmem(rc, v)))
+		/* A SysV segment is made with the IPC namespace, or is amber's. */
+		if ((v->status & VMA_ANON_SHARED) && !(v->status & VMA_AREA_SYSVIPC) &&
+		    (ret = note_shmem(rc, v)))
 			return ret;
 	}
 	ret = rst_check_aio_rings(t);
@@ -443,6 +445,8 @@ int rst_load(struct rst_ctx *rc)
 	}
 	if (!ret)
 		ret = rst_ns_load(rc);
+	if (!ret)
+		ret = rst_ipc_check_attaches(rc);
 	if (!ret)
 		ret = rst_cgroup_load(rc);
 	if (!ret)

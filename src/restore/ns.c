@@ -77,7 +77,10 @@ static int load_ipc(struct rst_ctx *rc)
 	uint32_t id = task_ipc_ns(&rc->tasks[0]);
 	int ret = one_per_tree(rc, task_ipc_ns, "IPC");
 
-	return ret || !rst_ns_saved(rc, IMG_IPC_VAR, id) ? ret : rst_ns_load_ipc(rc, id);
+	if (ret || !rst_ns_saved(rc, IMG_IPC_VAR, id))
+		return ret;
+	ret = rst_ns_load_ipc(rc, id);
+	return ret ? ret : rst_ipc_load(rc, id);
 }
 
 static int load_net(struct rst_ctx *rc)
@@ -203,6 +206,7 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->ipc)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
+	rst_ipc_free(&ns->ipc_objs);
 	if (ns->lo)
 		net_device_entry__free_unpacked(ns->lo, NULL);
 	ns->lo = NULL;
@@ -257,6 +261,9 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 		return -errno;
 	if (rc->ns.ipc)
 		ret = rst_ns_enter_ipc(rc);
+	/* With the saved sysctls: the objects are made under the saved limits. */
+	if (!ret && rc->ns.ipc)
+		ret = rst_ipc_make(rc);
 	if (!ret && rc->ns.lo)
 		ret = rst_ns_enter_net(rc);
 	/* After the network and IPC namespaces: sysfs and mqueue show the new ones. */

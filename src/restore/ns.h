@@ -4,8 +4,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "image/image.h"
+#include "mem/pagemap_chain.h"
 
 struct rst_ctx;
 struct UtsnsEntry;
@@ -15,7 +17,8 @@ struct NetDeviceEntry;
 /*
  * The namespaces the dumped tree had of its own (dump/ns.h): today a UTS
  * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img,
- * an empty IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img) and a
+ * an IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img and its SysV
+ * objects, below) and a
  * network namespace with only its loopback (ids.net_ns_id, netdev-<id>.img).
  * The restored root makes a new one before it forks its children.
  */
@@ -28,9 +31,45 @@ struct rst_mnt {
 	char img_name[64];
 };
 
+/*
+ * The SysV objects of the tree's IPC namespace (ipcns-shm/sem/msg-<id>.img),
+ * made again by the restored root in its new namespace with their saved
+ * ids: each segment's contents from pagemap-shmem-<segment id>.img, each
+ * set's values, each queue's messages in order.
+ */
+struct IpcShmEntry;
+struct IpcSemEntry;
+struct IpcMsgEntry;
+struct rst_ipc_msg {
+	long mtype;
+	uint32_t msize;
+	void *text;
+};
+struct rst_ipc_shm {
+	struct IpcShmEntry *e;
+	struct pm_layer pages; /* vaddr is the offset in the segment */
+};
+struct rst_ipc_sem {
+	struct IpcSemEntry *e;
+	uint16_t *vals; /* e->nsems */
+};
+struct rst_ipc_msq {
+	struct IpcMsgEntry *e;
+	struct rst_ipc_msg *msgs; /* e->qnum, in queue order */
+};
+struct rst_ipc {
+	struct rst_ipc_shm *shm;
+	size_t nr_shm;
+	struct rst_ipc_sem *sem;
+	size_t nr_sem;
+	struct rst_ipc_msq *msq;
+	size_t nr_msq;
+};
+
 struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
-	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new empty one with these sysctls */
+	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new one with these sysctls */
+	struct rst_ipc ipc_objs; /* and these objects */
 	struct NetDeviceEntry *lo; /* ids.net_ns_id: a new one, lo as saved */
 	/*
 	 * The root's ids.pid_ns_id differs from the inventory's root_ids
@@ -61,6 +100,20 @@ int rst_ns_enter_root(struct rst_ctx *rc);
 bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
 int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_ipc(struct rst_ctx *rc);
+void rst_ipc_free(struct rst_ipc *ipc);
+int rst_ipc_load(struct rst_ctx *rc, uint32_t id);
+int rst_ipc_make(struct rst_ctx *rc);
+int rst_write_sysctl(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * The size of SysV segment @shmid a task attaches: a saved one of the
+ * tree's IPC namespace, or (none saved) one of amber's that still exists.
+ * -errno, naming the task, if there is none.
+ */
+int rst_ipc_shm_size(struct rst_ctx *rc, pid_t pid, uint64_t shmid, uint64_t *size);
+/* Every attach of every task names a segment that is there, large enough. */
+int rst_ipc_check_attaches(struct rst_ctx *rc);
+/* Once every task has attached its segments: the removed ones removed again. */
+int rst_ipc_finish(struct rst_ctx *rc, pid_t host_root);
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_net(struct rst_ctx *rc);
 int rst_mnt_load(struct rst_ctx *rc, uint32_t id);

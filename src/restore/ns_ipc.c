@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The tree's own IPC namespace: a new empty one with the saved sysctls. */
+/* The tree's own IPC namespace: a new one with the saved sysctls and objects (ns_ipc_sysv.c). */
 #define LOG_PREFIX "ns: "
 #include <errno.h>
 #include <fcntl.h>
@@ -34,8 +34,7 @@ int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id)
 	return 0;
 }
 
-static int write_sysctl(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int write_sysctl(const char *name, const char *fmt, ...)
+int rst_write_sysctl(const char *name, const char *fmt, ...)
 {
 	char path[80], buf[96];
 	va_list ap;
@@ -54,7 +53,7 @@ static int write_sysctl(const char *name, const char *fmt, ...)
 	return ret;
 }
 
-/* In the restored root: a new IPC namespace, then its saved limits. */
+/* In the restored root: a new IPC namespace, its saved limits, its objects. */
 int rst_ns_enter_ipc(struct rst_ctx *rc)
 {
 	const IpcVarEntry *ie = rc->ns.ipc;
@@ -77,14 +76,14 @@ int rst_ns_enter_ipc(struct rst_ctx *rc)
 
 	if (unshare(CLONE_NEWIPC))
 		return -errno;
-	ret = write_sysctl("kernel/sem", "%u %u %u %u", ie->sem_ctls[0], ie->sem_ctls[1],
+	ret = rst_write_sysctl("kernel/sem", "%u %u %u %u", ie->sem_ctls[0], ie->sem_ctls[1],
 			   ie->sem_ctls[2], ie->sem_ctls[3]);
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) && !ret; i++)
-		ret = write_sysctl(vals[i].name, "%llu", (unsigned long long)vals[i].v);
+		ret = rst_write_sysctl(vals[i].name, "%llu", (unsigned long long)vals[i].v);
 	/* After the maxima: a default above the old maximum would be refused. */
 	if (!ret && ie->has_mq_msg_default)
-		ret = write_sysctl("fs/mqueue/msg_default", "%u", ie->mq_msg_default);
+		ret = rst_write_sysctl("fs/mqueue/msg_default", "%u", ie->mq_msg_default);
 	if (!ret && ie->has_mq_msgsize_default)
-		ret = write_sysctl("fs/mqueue/msgsize_default", "%u", ie->mq_msgsize_default);
+		ret = rst_write_sysctl("fs/mqueue/msgsize_default", "%u", ie->mq_msgsize_default);
 	return ret;
 }

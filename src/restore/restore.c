@@ -507,6 +507,9 @@ static int run_tree(struct rst_ctx *rc)
 		ret = -EIO;
 	if (!ret)
 		ret = trace_sigreturns(&tr);
+	/* Every segment is attached where it was: those saved as removed can go. */
+	if (!ret)
+		ret = rst_ipc_finish(rc, pid);
 	if (!ret)
 		ret = unmap_blobs(&tr);
 	if (!ret)

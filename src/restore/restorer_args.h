@@ -28,6 +28,10 @@ struct rst_vma {
 	uint32_t lazy; /* registered with the task's userfaultfd, not filled */
 	uint32_t locked; /* mlock()ed once filled */
 	uint64_t premap; /* laid out and filled before fork, waits here; 0: map it */
+	uint64_t shmid;	 /* VMA_AREA_SYSVIPC: the segment attached here, */
+	uint64_t shm_size; /* and its size, page aligned; */
+	uint32_t shm_rdonly; /* attached SHM_RDONLY */
+	uint32_t pad;
 };
 
 struct rst_run {

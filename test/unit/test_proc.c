@@ -209,21 +209,22 @@ static void test_smaps(void)
 		unsigned long vmflags, page_kb;
 	} want[] = {
 		{0x400000, 0x452000, 0, PROT_READ | PROT_EXEC, false, 8, 2, 173521,
-		 "/usr/bin/dbus-daemon", 0, 4},
+		 "/usr/bin/dbus-daemon", VMF_MAYWRITE, 4},
 		{0x651000, 0x652000, 0x51000, PROT_READ | PROT_WRITE, false, 8, 2, 173521,
-		 "/usr/bin/dbus-daemon", 0, 4},
-		{0x165e000, 0x1680000, 0, PROT_READ | PROT_WRITE, false, 0, 0, 0, "[heap]", 0, 4},
+		 "/usr/bin/dbus-daemon", VMF_MAYWRITE, 4},
+		{0x165e000, 0x1680000, 0, PROT_READ | PROT_WRITE, false, 0, 0, 0, "[heap]",
+		 VMF_MAYWRITE, 4},
 		{0x7f0000000000, 0x7f0000200000, 0, PROT_READ | PROT_WRITE, true, 0, 0xf, 1234,
-		 "/anon_hugepage (deleted)", VMF_MAYSHARE | VMF_HUGETLB, 2048},
+		 "/anon_hugepage (deleted)", VMF_MAYSHARE | VMF_HUGETLB | VMF_MAYWRITE, 2048},
 		{0x7f0000400000, 0x7f0000401000, 0, 0, false, 0, 0, 0, NULL,
 		 VMF_DONTCOPY | VMF_DONTDUMP | VMF_WIPEONFORK | VMF_LOCKED | VMF_IO | VMF_PFNMAP |
 			 VMF_SEQ_READ | VMF_RAND_READ | VMF_GROWSDOWN | VMF_HUGEPAGE |
-			 VMF_NOHUGEPAGE | VMF_MERGEABLE,
+			 VMF_NOHUGEPAGE | VMF_MERGEABLE | VMF_MAYWRITE,
 		 4},
 		{0x7f0000500000, 0x7f0000501000, 0x2000, PROT_READ, true, 0xfd, 1, 99,
 		 "/tmp/a file (deleted)", 0, 4},
 		{0x7ffc00000000, 0x7ffc00021000, 0, PROT_READ | PROT_WRITE, false, 0, 0, 0, "[stack]",
-		 VMF_GROWSDOWN, 4},
+		 VMF_GROWSDOWN | VMF_MAYWRITE, 4},
 	};
 	struct proc_vma *v = NULL;
 	int n, ret;

@@ -33,7 +33,7 @@ from test_zdtm import start, stop
 from zdtm_runner import (MODES, SANITIZER_RE, Run, amber_path, read_text,
                          reap_all, sanitizer_env, sanitizer_reports, tail)
 
-SOURCES = ["anon_shared", "pipe_inflight", "memfd", "inet_udp"]
+SOURCES = ["anon_shared", "pipe_inflight", "memfd", "inet_udp", "ipc_sysv"]
 SUMS = "amber.sums"
 TIMEOUT = 60
 
@@ -416,6 +416,49 @@ def test_unix_semantic(unix_source, img, what, fn, want):
     rewrite(d / img, fn)
     bad = unix_source.problems(what, d, True, [want])
     assert not bad, "\n".join(bad)
+
+
+@pytest.fixture(scope="module")
+def ipc_source(request):
+    yield from dumped_source(request, "ipc_sysv")
+
+
+VMA_AREA_SYSVIPC = 1 << 10
+
+
+def set_sysv_vma(field, value):
+    def fn(entries):
+        vma = next(v for v in entries[0]["vmas"] if v["status"] & VMA_AREA_SYSVIPC)
+        vma[field] = value
+    return fn
+
+
+def more_messages(entries):
+    entries[0]["qnum"] += 1
+
+
+IPC_CASES = [
+    ("mm", "attach of a segment not saved", set_sysv_vma("shmid", 424242),
+     "is not in the tree's ipcns-shm image"),
+    ("mm", "attach beyond its segment", set_sysv_vma("pgoff", 1 << 20), "is beyond"),
+    ("ipcns-msg", "a queue with a message missing", more_messages,
+     "its messages are short or corrupt"),
+]
+
+
+@pytest.mark.parametrize("img,what,fn,want", IPC_CASES, ids=[c[1] for c in IPC_CASES])
+def test_ipc_semantic(ipc_source, img, what, fn, want):
+    """Well-framed SysV images that make no sense are refused by the loader
+    (no amber.sums) before any task or namespace is created."""
+    d = ipc_source.copy(sums=False)
+    name = next(f for f in ipc_source.files if f.startswith(img + "-"))
+    rewrite(d / name, fn)
+    bad = ipc_source.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_ipc_pristine_restores(ipc_source):
+    pristine_restores(ipc_source)
 
 
 def pristine_restores(src):

@@ -19,6 +19,7 @@ Refused: a task whose UTS namespace differs from its tree root's (nested
 UTS namespaces) fails the dump naming it, and the tree runs on.
 """
 
+import difflib
 import os
 import socket
 import subprocess
@@ -339,3 +340,85 @@ def test_bad_utsns_image_refused(tmp_path):
     assert f"{img.name}: a name longer than the kernel's 64 bytes" in log, log
     assert "nothing was restored" in log, log
     assert proc_stat(p.pid) is None, "a task was created"
+
+
+# SysV IPC objects (static/ipc_sysv.c), in every mode: in an IPC namespace
+# made by `unshare --ipc` (every object saved, made again with its id), and
+# in amber's own (the attaches only: the segments stay where they are).
+IPC_KEYS = [f"0x414d42{n:02x}" for n in range(1, 6)]
+IPC_WHERE = {"own-ns": (["unshare", "--ipc"], ["--in-ns=1"]), "host-ns": ([], ["--host=1"]),
+             # a live segment with the key of a removed one: the removed one's
+             # attach is named /SYSV00000000 after restore (its key taken), so
+             # the maps are not compared
+             "own-ns-reused-key": (["unshare", "--ipc"], ["--in-ns=1", "--reuse-key=1"])}
+
+
+def ipcs(pid=None, ours=False):
+    """`ipcs` of the IPC namespace of @pid (amber's if None), per line,
+    without the blank and header lines; @ours: only the test's keys (amber's
+    namespace holds others' objects too)."""
+    argv = (["nsenter", "-t", str(pid), "-i"] if pid else []) + ["ipcs"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    lines = [" ".join(line.split()) for line in out.splitlines()
+             if line.strip() and not line.startswith(("---", "key "))]
+    return [line for line in lines if not ours or line.split()[0] in IPC_KEYS]
+
+
+def host_ipc_keys():
+    return [line.split()[0] for line in ipcs(ours=True)]
+
+
+def ipcrm_keys():
+    for key in IPC_KEYS[:2]:
+        subprocess.run(["ipcrm", "-M", key], capture_output=True)
+
+
+@pytest.mark.parametrize("where", sorted(IPC_WHERE))
+def test_ipc_sysv_objects(zdtm_mode, where):
+    import test_zdtm
+
+    binary = zdtm_runner.ZDTM_DIR / "static" / "ipc_sysv"
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} is not built (make -C test/zdtm)")
+    zdtm_mode.preflight()
+    prefix, extra = IPC_WHERE[where]
+    if where == "host-ns":
+        ipcrm_keys()  # a segment a killed run left behind
+    assert not host_ipc_keys(), "amber's IPC namespace holds the test's keys already"
+    run = Run("ipc_sysv_" + where.replace("-", "_"), zdtm_mode, test="ipc_sysv",
+              compare_state=where != "own-ns-reused-key")
+
+    def body():
+        test_zdtm.start(run, binary, prefix, extra)
+        own = ns_ino(run.pid, "ipc") != ns_ino(os.getpid(), "ipc")
+        assert own == (where != "host-ns")
+        before = ipcs(run.pid, ours=not own)
+        keys = sorted(line.split()[0] for line in before)
+        want = IPC_KEYS[:2] if not own else \
+            ["0x00000000", "0x00000000", IPC_KEYS[0], IPC_KEYS[3], IPC_KEYS[4]] + \
+            ([IPC_KEYS[2]] if where == "own-ns-reused-key" else [])
+        assert keys == sorted(want), before
+        zdtm_mode.checkpoint(run)
+        if zdtm_mode.name != "nodump":
+            saved = sorted(p.name.rsplit("-", 1)[0] for p in run.imgdir.glob("ipcns-*.img"))
+            assert saved == (["ipcns-msg", "ipcns-sem", "ipcns-shm", "ipcns-var"]
+                             if own else []), saved
+        # From outside: the same objects, each once, with their ids, modes,
+        # sizes, attach counts and data sizes; none leaked into amber's namespace.
+        after = ipcs(run.pid, ours=not own)
+        if sorted(after) != sorted(before):
+            pytest.fail("ipcs differs after restore:\n" +
+                        "\n".join(difflib.unified_diff(before, after, lineterm="")),
+                        pytrace=False)
+        if own:
+            assert not host_ipc_keys(), ipcs()
+        else:
+            assert sorted(host_ipc_keys()) == IPC_KEYS[:2]
+        test_zdtm.stop(run)
+        assert not host_ipc_keys(), "the test's segments outlived it in amber's namespace"
+
+    try:
+        guarded(run, body)
+    finally:
+        if where == "host-ns":
+            ipcrm_keys()

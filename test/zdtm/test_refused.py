@@ -73,10 +73,17 @@ def anon_fd(make):
 CASES = {
     "user-namespace": (["unshare", "--user", "sleep", "1000"], "sleep",
                        "own user namespace"),
-    # An IPC namespace of its own is saved only empty (test_ns.py).
-    "ipc-sysv-shm": (["unshare", "--ipc", "sh", "-c",
-                      "ipcmk -M 4096 >/dev/null && exec sleep 1000"], "sleep",
-                     "its IPC namespace holds a SysV shared memory segment"),
+    # A SysV segment of amber's IPC namespace, attached but removed: it would
+    # die with the tree (in an IPC namespace of its own it is saved: test_ns.py).
+    "ipc-host-shm-removed": ([PY, "-c", "import ctypes, time\n"
+                              "libc = ctypes.CDLL(None, use_errno=True)\n"
+                              "libc.shmat.restype = ctypes.c_void_p\n"
+                              "i = libc.shmget(0, 4096, 0o1600)\n"
+                              "assert i >= 0 and libc.shmat(i, None, 0) not in (None, 2**64 - 1)\n"
+                              "assert libc.shmctl(i, 0, None) == 0\n"
+                              "open('/proc/self/comm', 'w').write('shm-removed')\n"
+                              "time.sleep(1000)"], "shm-removed",
+                             "is marked for removal (IPC_RMID) in amber's IPC namespace"),
     # A network namespace of its own is saved with a loopback only.
     "net-veth": (["unshare", "--net", "sh", "-c",
                   "ip link add amb0 type veth peer name amb1 && exec sleep 1000"], "sleep",
@@ -91,9 +98,15 @@ CASES = {
                           "open('/proc/self/comm', 'w').write('mq-ready')\n"
                           "time.sleep(1000)"], "mq-ready",
                          "its IPC namespace holds a POSIX message queue /amber-mq"),
-    "ipc-sysv-msg": (["unshare", "--ipc", "sh", "-c",
-                      "ipcmk -Q >/dev/null && exec sleep 1000"], "sleep",
-                     "its IPC namespace holds a SysV message queue"),
+    # A POSIX mqueue fd in amber's IPC namespace (unlinked: nothing is left behind).
+    "ipc-posix-mqueue-fd": ([PY, "-c", "import ctypes, os, time\n"
+                             "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                             "assert rt.mq_open(b'/amber-mq-fd', os.O_CREAT | os.O_RDWR, 0o600,"
+                             " None) >= 0\n"
+                             "assert rt.mq_unlink(b'/amber-mq-fd') == 0\n"
+                             "open('/proc/self/comm', 'w').write('mq-fd-ready')\n"
+                             "time.sleep(1000)"], "mq-fd-ready",
+                            "POSIX message queue /amber-mq-fd"),
     # A mount namespace of its own holding mounts amber cannot make again (the
     # host's copies: devtmpfs, cgroup v1, disks): each is named, with the way out.
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",

@@ -72,13 +72,15 @@ def check_needs(name, mode):
                     f"have {mem_available_mib()}")
 
 
-def start(run, binary):
+def start(run, binary, prefix=(), extra=()):
+    """Starts the test (under @prefix, a command that execs it, with the
+    test's options @extra) and waits for its test_daemon()."""
     pidfile, outfile = run.dir / "test.pid", run.dir / "test.out"
     log = run.dir / "test.log"
     run.notes = [outfile, outfile.with_name("test.out.inprogress"), log]
     with open(log, "wb") as f:
         run.popen = subprocess.Popen(
-            [str(binary), f"--pidfile={pidfile}", f"--outfile={outfile}"],
+            [*prefix, str(binary), f"--pidfile={pidfile}", f"--outfile={outfile}", *extra],
             cwd=run.dir, stdin=subprocess.DEVNULL, stdout=f,
             stderr=subprocess.STDOUT,
             # a test whose expectations differ by mode (cow_fork) reads it

@@ -24,6 +24,7 @@
 
 #define PROT_READ  1
 #define PROT_WRITE 2
+#define PROT_EXEC  4
 #define MAP_SHARED 1
 #define MAP_PRIVATE 2
 #define MAP_FIXED 0x10
@@ -52,6 +53,7 @@
 #define VMA_AREA_VDSO (1 << 3)
 #define VMA_AREA_VVAR (1 << 12)
 #define VMA_AREA_AIORING (1 << 13)
+#define VMA_AREA_SYSVIPC (1 << 10)
 
 #define CLONE_VM 0x100
 #define CLONE_FS 0x200
@@ -203,6 +205,41 @@ static void move_specials(struct rst_task_args *a)
 	}
 }
 
+#define SHM_RDONLY 010000
+#define SHM_EXEC 0100000
+
+/*
+ * A SysV attach, in the task's (new) IPC namespace where the segment has
+ * its saved id. A whole attach goes straight to its place; a piece (cut
+ * by munmap or mprotect: pgoff into the segment) is moved there out of a
+ * whole one the kernel places, and the rest dropped. Final protections
+ * come with the others (finish_vmas).
+ */
+static void attach_shm(struct rst_task_args *a, struct rst_vma *v)
+{
+	long flags = (v->shm_rdonly ? SHM_RDONLY : 0) | (v->prot & PROT_EXEC ? SHM_EXEC : 0);
+	uint64_t len = v->end - v->start;
+	long at, ret;
+
+	if (!v->pgoff && len == v->shm_size) {
+		ret = sys3(NR_shmat, v->shmid, v->start, flags);
+		if (ret != (long)v->start)
+			fail_at(a, "shmat of a SysV segment at its place", ret, v->start);
+		return;
+	}
+	at = sys3(NR_shmat, v->shmid, 0, flags);
+	if (at < 0 && at > -4096)
+		fail_at(a, "shmat of a SysV segment", at, v->start);
+	ret = sys5(NR_mremap, at + v->pgoff, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, v->start);
+	if (ret != (long)v->start)
+		fail_at(a, "mremap of a piece of a SysV segment to its place", ret, v->start);
+	/* What is left of the whole attach: the part before and after the piece. */
+	if (v->pgoff)
+		sys2(NR_munmap, at, v->pgoff);
+	if (v->pgoff + len < v->shm_size)
+		sys2(NR_munmap, at + v->pgoff + len, v->shm_size - v->pgoff - len);
+}
+
 static void map_vmas(struct rst_task_args *a)
 {
 	struct rst_vma *v = (struct rst_vma *)a->vmas;
@@ -213,6 +250,10 @@ static void map_vmas(struct rst_task_args *a)
 
 		if ((v->status & (VMA_AREA_VDSO | VMA_AREA_VVAR)) || v->premap)
 			continue;
+		if (v->status & VMA_AREA_SYSVIPC) {
+			attach_shm(a, v);
+			continue;
+		}
 		if (v->fd < 0)
 			flags |= MAP_ANONYMOUS;
 		/* Writable until the pages are in; final protections come later. */

@@ -37,7 +37,7 @@ enum {
 	NR_exit_group = 231, NR_tgkill = 234, NR_set_robust_list = 273,
 	NR_rt_tgsigqueueinfo = 297, NR_prlimit64 = 302, NR_rseq = 334, NR_clone3 = 435,
 	NR_close_range = 436, NR_ioctl = 16, NR_fcntl = 72, NR_flock = 73, NR_sendmsg = 46, NR_userfaultfd = 323,
-	NR_mlock = 149, NR_setpriority = 141, NR_sched_setscheduler = 144,
+	NR_mlock = 149, NR_shmat = 30, NR_shmdt = 67, NR_setpriority = 141, NR_sched_setscheduler = 144,
 	NR_sched_setaffinity = 203, NR_seccomp = 317, NR_timer_create = 222, NR_timer_settime = 223, NR_timer_delete = 226,
 	NR_io_setup = 206, NR_io_submit = 209, NR_memfd_create = 319, NR_membarrier = 324,
 	NR_fchdir = 81, NR_chroot = 161,
