@@ -108,6 +108,18 @@ struct amber_ext_mount {
 	const char *val;
 };
 
+/*
+ * A veth of the tree's own network namespace (CRIU's --external
+ * veth[IN]:OUT[@BRIDGE], --veth-pair IN=OUT[@BRIDGE], RPC veths): at
+ * restore, the veth @in is made again inside, its peer in amber's
+ * namespace is named @out and, with @bridge, enslaved to that bridge.
+ */
+struct amber_veth {
+	const char *in;
+	const char *out;
+	const char *bridge; /* NULL: none */
+};
+
 /* CRIU's --manage-cgroups modes (docs/namespaces.md: what amber does in each). */
 enum amber_manage_cgroups {
 	AMBER_CGROUPS_DEFAULT = 0, /* soft */
@@ -192,6 +204,9 @@ struct amber_restore_opts {
 	 * page checked against its checksum, unmounted after the restore.
 	 */
 	const char *pkram;
+	/* The host ends of the tree's veths (a veth not named: the kernel's name). */
+	const struct amber_veth *veths;
+	size_t nr_veths;
 };
 
 /*

@@ -102,6 +102,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	o.root = ct.root;
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;
+	o.veths = ct.veths;
+	o.nr_veths = ct.nr_veths;
 	o.manage_cgroups = ct.cgroups;
 	o.cgroup_root = ct.cgroup_root;
 	if (pidfile && !o.detach)

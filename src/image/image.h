@@ -56,6 +56,9 @@ enum img_type {
 	IMG_MNTS,
 	IMG_CGROUP,
 	IMG_TMPFS_DEV, /* raw: a tar.gz */
+	IMG_IFADDR,    /* raw: `ip addr save` (net/rtnl.h) */
+	IMG_ROUTE,     /* raw: `ip -4 route save` */
+	IMG_ROUTE6,    /* raw: `ip -6 route save` */
 	IMG_NR_TYPES,
 };
 

@@ -201,9 +201,7 @@ void rst_ns_free(struct rst_ns *ns)
 	if (ns->ipc)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
-	if (ns->lo)
-		net_device_entry__free_unpacked(ns->lo, NULL);
-	ns->lo = NULL;
+	rst_net_free(&ns->net);
 	free(ns->proc_opts);
 	ns->proc_opts = NULL;
 	rst_mnt_free(&ns->mnt);
@@ -255,9 +253,7 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 		return -errno;
 	if (rc->ns.ipc)
 		ret = rst_ns_enter_ipc(rc);
-	if (!ret && rc->ns.lo)
-		ret = rst_ns_enter_net(rc);
-	/* After the network and IPC namespaces: sysfs and mqueue show the new ones. */
+	/* amber cloned it in its network namespace: sysfs and mqueue show the new ones. */
 	if (!ret && rc->ns.mnt.nr)
 		ret = rst_mnt_enter(rc);
 	/* After the network namespace: /proc/net shows the task's own */

@@ -44,6 +44,13 @@
 #include "fs.pb-c.h"
 #include "restore/ns.h"
 
+/* amber.h's struct amber_veth, field for field. */
+struct rst_veth {
+	const char *in;
+	const char *out;
+	const char *bridge;
+};
+
 struct restore_opts {
 	const char *dir;
 	bool detach;
@@ -67,6 +74,8 @@ struct restore_opts {
 	bool sibling; /* the root is amber's parent's child (needs detach) */
 	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
 	void *notify_arg;
+	const struct rst_veth *veths; /* the host ends of the tree's veths (amber_veth) */
+	size_t nr_veths;
 };
 
 struct rst_shmem {
