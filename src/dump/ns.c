@@ -180,9 +180,8 @@ int dump_namespaces(struct dump_ctx *dc)
 		ret = same_ns(root, "ipc", &same);
 	if (!ret && !same)
 		ret = dump_ns_ipc(dc, root);
-	if (!ret)
-		ret = same_ns(root, "net", &same);
-	if (!ret && !same)
+	/* This thread is in the tree's network namespace already (dump.c). */
+	if (!ret && dc->host_netns_fd >= 0)
 		ret = dump_ns_net(dc, root);
 	return ret;
 }

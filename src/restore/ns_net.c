@@ -8,10 +8,11 @@
  *   2. lo's MTU; each veth made again, down, with its ifindex, name,
  *      MTU and MAC, its peer in amber's namespace named by the caller
  *      (--external veth[IN]:OUT[@BRIDGE]) or by the kernel
- *   3. the addresses of ifaddr-ID.img (IPv6 ones without DAD: they were
- *      in use), then the links up as they were, then route-ID.img and
- *      route6-ID.img; what the kernel made already (EEXIST) is skipped,
- *      as `ip addr restore` does
+ *   3. the addresses of ifaddr-ID.img but lo's 127.0.0.1/8 and ::1 (the
+ *      kernel's, made again as lo comes up; IPv6 ones other than
+ *      link-local without DAD: they were in use), then the links up as
+ *      they were, then route-ID.img and route6-ID.img; what the kernel
+ *      made already (EEXIST) is skipped, as `ip ... restore` does
  *   4. the peers up in amber's namespace, on their bridge if named
  *
  * The thread stays there while the tree is made (netlock_unlock() runs
@@ -23,6 +24,7 @@
 #include <linux/if_link.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +288,35 @@ static int make_links(struct rst_ctx *rc, int nl)
 	return 0;
 }
 
+/*
+ * An IPv6 address in use before the dump skips duplicate address
+ * detection: a tentative one could not be bound by the restored
+ * sockets. Not the kernel's own (::1, link-local): it makes them again
+ * as it did, and they keep their flags.
+ */
+static bool v6_needs_nodad(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+{
+	const struct in6_addr *a = addr ? RTA_DATA(addr) : NULL;
+
+	if (ifa->ifa_family != AF_INET6 || !a || RTA_PAYLOAD(addr) < sizeof(*a))
+		return false;
+	return !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a);
+}
+
+/* 127.0.0.1 and ::1: lo gets them from the kernel as it comes up, as it did. */
+static bool kernels_own(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+{
+	static const uint8_t v4[4] = { 127, 0, 0, 1 };
+
+	if (!addr)
+		return false;
+	if (ifa->ifa_family == AF_INET)
+		return RTA_PAYLOAD(addr) == 4 && !memcmp(RTA_DATA(addr), v4, 4) &&
+		       ifa->ifa_prefixlen == 8;
+	return ifa->ifa_family == AF_INET6 && RTA_PAYLOAD(addr) == 16 &&
+	       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)RTA_DATA(addr));
+}
+
 /* Sends every message of saved image @i (EEXIST: the kernel made it already). */
 static int replay_save(struct rst_net *net, int nl, int i)
 {
@@ -306,10 +337,11 @@ static int replay_save(struct rst_net *net, int nl, int i)
 			struct rtattr *tb[IFA_MAX + 1];
 
 			rtnl_parse(tb, IFA_MAX, IFA_RTA(ifa), IFA_PAYLOAD(&m.h));
-			/* In use before the dump: no duplicate address detection again. */
-			if (ifa->ifa_family == AF_INET6 && tb[IFA_FLAGS])
+			if (kernels_own(ifa, tb[IFA_ADDRESS]))
+				continue;
+			if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]) && tb[IFA_FLAGS])
 				*(uint32_t *)RTA_DATA(tb[IFA_FLAGS]) |= IFA_F_NODAD;
-			else if (ifa->ifa_family == AF_INET6)
+			else if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]))
 				ifa->ifa_flags |= IFA_F_NODAD;
 		}
 		ret = rtnl_talk(nl, &m);

@@ -1,0 +1,297 @@
+"""A tree in a network namespace of its own, as a container has it.
+
+The tree is a Python service started by `unshare --net`: a veth whose
+peer is in the test's (amber's) namespace on a bridge of the test,
+IPv4 and IPv6 addresses on the veth, a default route and an extra route
+through the bridge's address. It holds a TCP listener, a connection the
+host (this test) opened to it, a UDP socket and an abstract unix
+listener, and echoes whatever each gets, prefixed with its kind.
+
+Checked from outside: after `amber dump --tcp-established` and `amber
+restore --tcp-established --external veth[eth0]:HOST@BRIDGE`, the same
+connection carries data both ways (the host never saw a reset), a new
+connection to the listener and a UDP datagram are answered, the
+abstract listener answers inside the namespace, and `ip -d link`, `ip
+addr` and `ip route` read inside (nsenter) are as before. A dump made
+to fail (AMBER_FAULT) leaves the service running with its connection;
+and the host's veth end is named as told and put on the bridge.
+
+Every bridge, veth and namespace the tests make is removed, also on
+failure.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from zdtm_runner import amber_path, proc_stat, read_text, sanitizer_env, wait_until
+
+TAG = os.getpid() % 100000
+BRIDGE, HOST_END, INSIDE = f"ambr{TAG}", f"amvh{TAG}", "eth0"
+HOST_ADDR, TREE_ADDR = "10.213.9.1", "10.213.9.2"
+HOST_ADDR6, TREE_ADDR6 = "fd00:213:9::1", "fd00:213:9::2"
+EXTRA_NET = "10.213.77.0/24"  # routed through the host: a route of the tree's own
+PORT = 7300
+PY = "/usr/bin/python3"
+
+# Waits for its veth's address (the test configures it from outside), then serves.
+SERVICE = r"""
+import os, select, socket, time
+addr = os.environ["TREE_ADDR"]
+while True:
+    try:
+        l = socket.create_server((addr, int(os.environ["PORT"])))
+        break
+    except OSError:
+        time.sleep(0.02)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind((addr, int(os.environ["PORT"])))
+a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+a.bind("\0amber-netns-test")
+a.listen()
+open("/proc/self/comm", "w").write("netns-ready")
+conns = []
+while True:
+    r, _, _ = select.select([l, u, a] + conns, [], [])
+    for s in r:
+        if s in (l, a):
+            conns.append(s.accept()[0])
+        elif s is u:
+            d, peer = u.recvfrom(4096)
+            u.sendto(b"udp:" + d, peer)
+        else:
+            d = s.recv(4096)
+            if not d:
+                conns.remove(s)
+                s.close()
+            else:
+                s.sendall(b"tcp:" + d)
+"""
+
+
+def run(argv, check=True):
+    r = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    if check and r.returncode:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: {r.stdout}")
+    return r
+
+
+def inside(pid, *argv, check=True):
+    return run(["nsenter", f"--net=/proc/{pid}/ns/net", *argv], check=check)
+
+
+def link_exists(name):
+    return run(["ip", "link", "show", name], check=False).returncode == 0
+
+
+def cleanup_links():
+    for name in (HOST_END, BRIDGE):
+        run(["ip", "link", "del", name], check=False)
+
+
+@pytest.fixture
+def bridge():
+    for tool in ("ip", "nsenter", "unshare", "nft"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (iproute2, util-linux, nftables)")
+    cleanup_links()
+    try:
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        run(["ip", "addr", "add", f"{HOST_ADDR}/24", "dev", BRIDGE])
+        run(["ip", "addr", "add", f"{HOST_ADDR6}/64", "dev", BRIDGE, "nodad"])
+        run(["ip", "link", "set", BRIDGE, "up"])
+        yield
+    finally:
+        cleanup_links()
+
+
+def start_service(tmp_path):
+    """The service in its namespace, wired to the bridge: its pid."""
+    env = dict(os.environ, TREE_ADDR=TREE_ADDR, PORT=str(PORT))
+    p = subprocess.Popen(["unshare", "--net", PY, "-c", SERVICE], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "service.err", "w"),
+                         env=env, start_new_session=True)
+    wait_until(lambda: read_text(f"/proc/{p.pid}/comm").strip() == "python3" and
+               os.stat(f"/proc/{p.pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino,
+               timeout=10)
+    pid = p.pid
+    run(["ip", "link", "add", HOST_END, "type", "veth", "peer", "name", INSIDE, "netns", pid])
+    run(["ip", "link", "set", HOST_END, "master", BRIDGE, "up"])
+    inside(pid, "ip", "link", "set", "lo", "up")
+    inside(pid, "ip", "link", "set", INSIDE, "mtu", "1400", "up")
+    inside(pid, "ip", "addr", "add", f"{TREE_ADDR}/24", "dev", INSIDE)
+    inside(pid, "ip", "addr", "add", f"{TREE_ADDR6}/64", "dev", INSIDE, "nodad")
+    inside(pid, "ip", "route", "add", "default", "via", HOST_ADDR)
+    inside(pid, "ip", "route", "add", EXTRA_NET, "via", HOST_ADDR, "metric", "7")
+    inside(pid, "ip", "-6", "route", "add", "fd00:213:99::/64", "via", HOST_ADDR6)
+    if not wait_until(lambda: read_text(f"/proc/{pid}/comm").strip() == "netns-ready",
+                      timeout=30):
+        pytest.fail(f"the service never listened: {read_text(tmp_path / 'service.err')}",
+                    pytrace=False)
+    return p
+
+
+def net_state(pid):
+    """What the namespace holds, read inside; names of amber's side left out."""
+    out = []
+    for argv in (["ip", "-d", "link", "show"], ["ip", "addr", "show"],
+                 ["ip", "route", "show"], ["ip", "-6", "route", "show"]):
+        text = inside(pid, *argv).stdout
+        # the peer's ifindex and namespace id are amber's side: new at restore
+        text = re.sub(r"@if\d+", "@ifN", text)
+        text = re.sub(r"link-netnsid \d+", "link-netnsid N", text)
+        # the kernel's own link-local address takes its DAD anew (tentative a while)
+        text = re.sub(r" tentative", "", text)
+        out.append(text)
+    return "\n".join(out)
+
+
+def echo(sock, text):
+    sock.sendall(text.encode())
+    want, got = b"tcp:" + text.encode(), b""
+    sock.settimeout(60)
+    while len(got) < len(want):
+        d = sock.recv(4096)
+        assert d, f"the connection closed after {got!r}"
+        got += d
+    assert got == want, got
+
+
+def udp_echo(text):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(2)
+        for _ in range(30):  # a datagram may meet a link not up yet: send again
+            u.sendto(text.encode(), (TREE_ADDR, PORT))
+            try:
+                return u.recv(4096)
+            except socket.timeout:
+                continue
+    return None
+
+
+def abstract_echo(pid, text):
+    prog = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+            "s.connect('\\0amber-netns-test')\n"
+            f"s.sendall({text!r}.encode())\nprint(s.recv(100).decode())")
+    return inside(pid, PY, "-c", prog).stdout.strip()
+
+
+def amber(verb, args, imgdir, log, env=None, check=True):
+    r = subprocess.run([str(amber_path()), verb, *map(str, args), "-D", str(imgdir), "-v4",
+                        "-o", str(log)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120,
+                       env=dict(sanitizer_env(imgdir), **(env or {})))
+    if check:
+        assert r.returncode == 0, f"amber {verb} exited {r.returncode}:\n{read_text(log)[-3000:]}"
+    return r
+
+
+def kill_tree(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st[0] in "SR"
+
+
+def test_veth_service_restored(bridge, tmp_path):
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    restored = None
+    try:
+        before = net_state(p.pid)
+        c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c, "before the dump")
+        assert udp_echo("u1") == b"udp:u1"
+        assert abstract_echo(p.pid, "a1") == "tcp:a1"
+
+        amber("dump", ["-t", p.pid, "--tcp-established"], imgdir, imgdir / "dump.log")
+        p.wait(30)
+        for name in ("netdev-1.img", "ifaddr-1.img", "route-1.img", "route6-1.img"):
+            assert any(f.name.startswith(name.split("-")[0] + "-") for f in imgdir.iterdir()), \
+                name
+        # The dumped namespace goes with its veth, a moment after the tree.
+        assert wait_until(lambda: not link_exists(HOST_END), timeout=30), "old veth stays"
+
+        amber("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid",
+                          "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
+              imgdir, imgdir / "restore.log")
+        restored = int(read_text(imgdir / "root.pid"))
+        assert alive(restored)
+        assert os.stat(f"/proc/{restored}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
+        # amber's end: named as told, on the bridge, up
+        master = run(["ip", "-o", "link", "show", HOST_END]).stdout
+        assert f"master {BRIDGE}" in master and "state UP" in master, master
+
+        echo(c, "after the restore")           # the same connection, both ways
+        echo(c, "and once more")
+        c2 = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c2, "a new connection")           # the listener
+        c2.close()
+        assert udp_echo("u2") == b"udp:u2"     # the UDP socket
+        assert abstract_echo(restored, "a2") == "tcp:a2"
+        after = net_state(restored)
+        assert after == before, f"before:\n{before}\nafter:\n{after}"
+        c.close()
+    finally:
+        kill_tree(p.pid)
+        p.wait()
+        if restored:
+            kill_tree(restored)
+
+
+@pytest.mark.parametrize("stage", ["dump-core", "dump-end"])
+def test_failed_dump_leaves_it_running(bridge, tmp_path, stage):
+    """A dump made to fail after the lock: the service and its connection run on."""
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    try:
+        c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c, "before")
+        r = amber("dump", ["-t", p.pid, "--tcp-established"], imgdir, imgdir / "dump.log",
+                  env={"AMBER_FAULT": stage}, check=False)
+        assert r.returncode != 0, "the injected fault did not fail the dump"
+        assert "left running" in read_text(imgdir / "dump.log")
+        assert alive(p.pid)
+        echo(c, "after the failed dump")
+        assert udp_echo("u") == b"udp:u"
+        # no lock left inside
+        tables = inside(p.pid, "nft", "list", "tables").stdout
+        assert "CRIU-" not in tables, tables
+        c.close()
+    finally:
+        kill_tree(p.pid)
+        p.wait()
+
+
+def test_leave_running(bridge, tmp_path):
+    """--leave-running: the images are made, the service runs on, unlocked."""
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    try:
+        c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c, "before")
+        amber("dump", ["-t", p.pid, "--tcp-established", "--leave-running"], imgdir,
+              imgdir / "dump.log")
+        assert alive(p.pid)
+        echo(c, "after")
+        assert "tree-netns yes" in read_text(imgdir / "amber.netlock", "tree-netns yes")
+        c.close()
+    finally:
+        kill_tree(p.pid)
+        p.wait()
