@@ -214,7 +214,7 @@ static int each_save(const struct nlmsghdr *h, void *arg)
 static int save_rtnl(struct dump_ctx *dc, int nl, enum img_type type, int rtm, int family)
 {
 	struct save_buf b = { .routes = rtm == RTM_GETROUTE };
-	uint32_t magic = RTNL_SAVE_MAGIC;
+	uint32_t magic = rtm == RTM_GETADDR ? RTNL_ADDR_SAVE_MAGIC : RTNL_ROUTE_SAVE_MAGIC;
 	struct img *img;
 	int ret = rtnl_dump(nl, rtm, family, each_save, &b);
 

@@ -11,16 +11,18 @@
  *                     header, then attributes, in buf[RTNL_MSG_MAX]
  *
  * The images of addresses and routes are iproute2's `ip addr save` /
- * `ip route save` format, which CRIU writes there: a u32 magic
- * (RTNL_SAVE_MAGIC, host order) then the kernel's RTM_NEWADDR and
- * RTM_NEWROUTE messages as the dump gave them, back to back.
+ * `ip route save` format, which CRIU writes there: a u32 magic (host
+ * order: RTNL_ADDR_SAVE_MAGIC, RTNL_ROUTE_SAVE_MAGIC) then the kernel's
+ * RTM_NEWADDR or RTM_NEWROUTE messages as the dump gave them, back to
+ * back (`ip addr showdump < ifaddr-1.img` reads one).
  */
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define RTNL_SAVE_MAGIC 0x45311224 /* iproute2's ip_dump_magic */
+#define RTNL_ADDR_SAVE_MAGIC  0x47361222 /* iproute2's ipadd_dump_magic */
+#define RTNL_ROUTE_SAVE_MAGIC 0x45311224 /* its route_dump_magic */
 #define RTNL_MSG_MAX	4096
 
 struct rtnl_msg {

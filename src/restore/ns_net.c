@@ -48,7 +48,9 @@ static const enum img_type rtnl_imgs[RST_NET_NR_SAVES] = { IMG_IFADDR, IMG_ROUTE
 /* An `ip ... save` image: its magic, then whole messages of @type, each fitting a request. */
 static int check_save(const char *name, const char *p, size_t len, int type)
 {
-	if (len < sizeof(uint32_t) || *(const uint32_t *)p != RTNL_SAVE_MAGIC) {
+	uint32_t magic = type == RTM_NEWADDR ? RTNL_ADDR_SAVE_MAGIC : RTNL_ROUTE_SAVE_MAGIC;
+
+	if (len < sizeof(uint32_t) || *(const uint32_t *)p != magic) {
 		pr_err("%s: not an iproute2 save (no magic)\n", name);
 		return -EINVAL;
 	}
