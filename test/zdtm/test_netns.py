@@ -8,7 +8,9 @@ host (this test) opened to it, a UDP socket and an abstract unix
 listener, and echoes whatever each gets, prefixed with its kind.
 
 Checked from outside: after `amber dump --tcp-established` and `amber
-restore --tcp-established --external veth[eth0]:HOST@BRIDGE`, the same
+restore --tcp-established --external veth[eth0]:HOST@BRIDGE` (or the
+same through CRIU's RPC: `external`, or `veths` and the test putting
+the host end on the bridge), the same
 connection carries data both ways (the host never saw a reset), a new
 connection to the listener and a UDP datagram are answered, the
 abstract listener answers inside the namespace, and `ip -d link`, `ip
@@ -28,6 +30,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -228,7 +231,49 @@ def alive(pid):
     return st is not None and st[0] in "SR"
 
 
-def test_veth_service_restored(bridge, tmp_path):
+def restore_cli(imgdir):
+    amber("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid",
+                      "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
+          imgdir, imgdir / "restore.log")
+    return int(read_text(imgdir / "root.pid"))
+
+
+def restore_rpc(imgdir, how):
+    """Through `amber swrk`, as runc or libcriu would: external or veths."""
+    sys.path.insert(0, "/usr/lib/python3/dist-packages")
+    try:
+        from pycriu import rpc_pb2 as rpc
+    except ImportError:
+        pytest.skip("pycriu (Debian's criu package) is not installed")
+    sk, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    err = open(imgdir / "swrk.err", "wb")
+    proc = subprocess.Popen([str(amber_path()), "swrk", str(theirs.fileno())],
+                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stderr=err)
+    theirs.close()
+    fd = os.open(imgdir, os.O_DIRECTORY)
+    try:
+        o = rpc.criu_opts(images_dir_fd=fd, log_level=4, log_file="rpc.log",
+                          tcp_established=True)
+        if how == "rpc-external":
+            o.external.append(f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}")
+        else:
+            o.veths.add(if_in=INSIDE, if_out=HOST_END)
+        sk.send(rpc.criu_req(type=rpc.RESTORE, opts=o).SerializeToString())
+        resp = rpc.criu_resp()
+        resp.ParseFromString(sk.recv(1 << 20))
+        assert resp.success, (resp.cr_errmsg, read_text(imgdir / "rpc.log")[-3000:])
+        if how == "rpc-veths":  # no bridge in CRIU's veths: the caller puts it on one
+            run(["ip", "link", "set", HOST_END, "master", BRIDGE])
+        return resp.restore.pid
+    finally:
+        os.close(fd)
+        sk.close()
+        proc.wait(timeout=120)
+        err.close()
+
+
+@pytest.mark.parametrize("how", ["cli", "rpc-external", "rpc-veths"])
+def test_veth_service_restored(bridge, tmp_path, how):
     p = start_service(tmp_path)
     imgdir = tmp_path / "img"
     imgdir.mkdir(mode=0o700)
@@ -246,10 +291,7 @@ def test_veth_service_restored(bridge, tmp_path):
         # The dumped namespace goes with its veth, a moment after the tree.
         assert wait_until(lambda: not link_exists(HOST_END), timeout=30), "old veth stays"
 
-        amber("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid",
-                          "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
-              imgdir, imgdir / "restore.log")
-        restored = int(read_text(imgdir / "root.pid"))
+        restored = restore_cli(imgdir) if how == "cli" else restore_rpc(imgdir, how)
         assert alive(restored)
         assert os.stat(f"/proc/{restored}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
         # amber's end: named as told, on the bridge, up
