@@ -15,8 +15,9 @@ struct TaskKobjIdsEntry;
  * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
  * one with the saved names. An IPC namespace of its own that holds no
  * object is saved as its sysctls (ipcns-var-<id>.img, ids.ipc_ns_id), a
- * network namespace holding only its loopback as netdev-<id>.img
- * (ids.net_ns_id).
+ * network namespace as its links, addresses and routes (netdev-,
+ * ifaddr-, route-, route6-<id>.img, ids.net_ns_id; ns_net.c), read from
+ * inside it: dump.c moved this thread there (dc->host_netns_fd).
  * The others are amber's, their ids left out.
  */
 struct dump_ns {
