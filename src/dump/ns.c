@@ -202,7 +202,7 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	}
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;
-		ids->net_ns_id = dc->ns.net_ns_id;
+		ids->net_ns_id = inventory ? dc->ns.amber_net_ns_id : dc->ns.net_ns_id;
 	}
 	if (dc->ns.mnt_ns_id && !inventory) {
 		ids->has_mnt_ns_id = true;

@@ -25,6 +25,11 @@ struct dump_ns {
 	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
 	uint32_t net_ns_id; /* 0: amber's own network namespace */
 	/*
+	 * The inventory's root_ids.net_ns_id: another id (amber's), as for
+	 * the pid namespace, which is how CRIU tells it must make one.
+	 */
+	uint32_t amber_net_ns_id;
+	/*
 	 * A pid namespace of its own, whose init is the root: ids.pid_ns_id
 	 * of every task, and amber's in the inventory's root_ids (as CRIU:
 	 * the two differ, so the restore makes a new one).

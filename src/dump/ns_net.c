@@ -278,6 +278,7 @@ int dump_ns_net(struct dump_ctx *dc, pid_t root)
 		ret = check_peers(&l);
 	if (!ret) {
 		dc->ns.net_ns_id = dump_new_id(dc);
+		dc->ns.amber_net_ns_id = dump_new_id(dc);
 		ret = write_links(dc, &l);
 	}
 	if (!ret)

@@ -105,7 +105,8 @@ static int check_link(struct rst_net *net, const NetDeviceEntry *nd)
 		       net->id, nd->name, nd->type);
 		return -EINVAL;
 	}
-	if (nd->has_peer_nsid) {
+	/* CRIU names lo its own peer (peer_nsid: this namespace): nothing to make. */
+	if (!lo && nd->has_peer_nsid) {
 		pr_err("netdev-%u.img: veth %s has its peer in a namespace of the dump: not "
 		       "supported\n", net->id, nd->name);
 		return -EINVAL;

@@ -20,6 +20,10 @@ route6-ID.img, `crit decode` netdev-ID.img. A dump made
 to fail (AMBER_FAULT) leaves the service running with its connection;
 and the host's veth end is named as told and put on the bridge.
 
+With CRIU 4.2 (test_interop.py's build, or $CRIU), one engine dumps the
+service and the other restores it, both ways: the connection goes on
+and the namespace reads as before.
+
 Every bridge, veth and namespace the tests make is removed, also on
 failure.
 """
@@ -357,3 +361,56 @@ def test_leave_running(bridge, tmp_path):
     finally:
         kill_tree(p.pid)
         p.wait()
+
+
+def criu_path():
+    path = os.environ.get("CRIU", "/var/tmp/anchors/criu-4.2/criu/criu")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"no CRIU 4.2 at {path} (scripts/deps.sh criu builds it; $CRIU names one)")
+    return path
+
+
+def criu(verb, args, imgdir, log):
+    r = subprocess.run([criu_path(), verb, *map(str, args), "-D", str(imgdir), "-v4",
+                        "-o", log], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert r.returncode == 0, f"criu {verb}: {r.stdout}\n{read_text(imgdir / log)[-3000:]}"
+
+
+@pytest.mark.parametrize("way", ["amber-criu", "criu-amber"])
+def test_interop_criu(bridge, tmp_path, way):
+    """One engine dumps the service, the other restores it: the connection goes on."""
+    criu_path()
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    restored = None
+    try:
+        before = net_state(p.pid)
+        c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c, "before")
+        if way == "amber-criu":
+            amber("dump", ["-t", p.pid, "--tcp-established"], imgdir, imgdir / "dump.log")
+        else:
+            criu("dump", ["-t", p.pid, "--tcp-established"], imgdir, "dump.log")
+        p.wait(30)
+        assert wait_until(lambda: not link_exists(HOST_END), timeout=30), "old veth stays"
+        ext = ["--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"]
+        if way == "amber-criu":
+            criu("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid",
+                             *ext], imgdir, "restore.log")
+            restored = int(read_text(imgdir / "root.pid"))
+        else:
+            restored = restore_cli(imgdir)
+        assert alive(restored)
+        echo(c, "after")
+        assert udp_echo("u") == b"udp:u"
+        assert abstract_echo(restored, "a") == "tcp:a"
+        after = net_state(restored)
+        assert after == before, f"before:\n{before}\nafter:\n{after}"
+        c.close()
+    finally:
+        kill_tree(p.pid)
+        p.wait()
+        if restored:
+            kill_tree(restored)
