@@ -16,6 +16,7 @@
  */
 #define LOG_PREFIX "ns: "
 #include <errno.h>
+#include <inttypes.h>
 #include <net/if_arp.h>
 #include <linux/if_link.h>
 #include <linux/net_namespace.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netns.h"
 #include "base/util.h"
 #include "dump/dump.h"
 #include "dump/ns.h"
@@ -58,8 +60,9 @@ static void link_kind(struct rtattr *linkinfo, char *kind, size_t len)
 
 static int refuse_link(struct net_links *l, const char *name, const char *why)
 {
-	pr_err("process %d: its network namespace holds link %s, %s: amber saves a loopback "
-	       "and veths whose peer is in amber's network namespace\n", l->root, name, why);
+	pr_err("process %d: its network namespace (net:[%" PRIu64 "]) holds link %s, %s: amber "
+	       "saves a loopback and veths whose peer is in amber's network namespace\n",
+	       l->root, netns_self_ino(), name, why);
 	return -EOPNOTSUPP;
 }
 

@@ -108,9 +108,9 @@ def cleanup_links():
 
 @pytest.fixture
 def bridge():
-    for tool in ("ip", "nsenter", "unshare", "nft"):
+    for tool in ("ip", "nsenter", "unshare", "nft", "iptables"):
         if not shutil.which(tool):
-            pytest.skip(f"{tool} is not installed (iproute2, util-linux, nftables)")
+            pytest.skip(f"{tool} is not installed (iproute2, util-linux, nftables, iptables)")
     cleanup_links()
     try:
         run(["ip", "link", "add", BRIDGE, "type", "bridge"])
@@ -235,9 +235,10 @@ def alive(pid):
     return st is not None and st[0] in "SR"
 
 
-def restore_cli(imgdir):
-    amber("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid",
-                      "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
+def restore_cli(imgdir, how="cli"):
+    veth = (["--veth-pair", f"{INSIDE}={HOST_END}@{BRIDGE}"] if how == "cli-veth-pair" else
+            ["--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"])
+    amber("restore", ["-d", "--tcp-established", "--pidfile", imgdir / "root.pid", *veth],
           imgdir, imgdir / "restore.log")
     return int(read_text(imgdir / "root.pid"))
 
@@ -276,7 +277,8 @@ def restore_rpc(imgdir, how):
         err.close()
 
 
-@pytest.mark.parametrize("how", ["cli", "rpc-external", "rpc-veths"])
+@pytest.mark.parametrize("how", ["cli", "cli-iptables", "cli-veth-pair", "rpc-external",
+                                 "rpc-veths"])
 def test_veth_service_restored(bridge, tmp_path, how):
     p = start_service(tmp_path)
     imgdir = tmp_path / "img"
@@ -289,13 +291,22 @@ def test_veth_service_restored(bridge, tmp_path, how):
         assert udp_echo("u1") == b"udp:u1"
         assert abstract_echo(p.pid, "a1") == "tcp:a1"
 
-        amber("dump", ["-t", p.pid, "--tcp-established"], imgdir, imgdir / "dump.log")
+        lock = ["--network-lock", "iptables"] if how == "cli-iptables" else []
+        amber("dump", ["-t", p.pid, "--tcp-established", *lock], imgdir, imgdir / "dump.log")
         p.wait(30)
         check_images(imgdir)
+        assert "tree-netns yes" in read_text(imgdir / "amber.netlock")
         # The dumped namespace goes with its veth, a moment after the tree.
         assert wait_until(lambda: not link_exists(HOST_END), timeout=30), "old veth stays"
 
-        restored = restore_cli(imgdir) if how == "cli" else restore_rpc(imgdir, how)
+        restored = (restore_cli(imgdir, how) if how.startswith("cli") else
+                    restore_rpc(imgdir, how))
+        # the lock taken again inside, then removed: none left there
+        tables = inside(restored, "nft", "list", "tables").stdout
+        rules = inside(restored, "iptables", "-S").stdout
+        assert "CRIU-" not in tables and "DROP" not in rules, (tables, rules)
+        if how == "cli-iptables":
+            assert "network locked again" in read_text(imgdir / "restore.log")
         assert alive(restored)
         assert os.stat(f"/proc/{restored}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
         # amber's end: named as told, on the bridge, up
@@ -356,7 +367,7 @@ def test_leave_running(bridge, tmp_path):
               imgdir / "dump.log")
         assert alive(p.pid)
         echo(c, "after")
-        assert "tree-netns yes" in read_text(imgdir / "amber.netlock", "tree-netns yes")
+        assert not (imgdir / "amber.netlock").exists()  # unlocked, the record gone
         c.close()
     finally:
         kill_tree(p.pid)
@@ -414,3 +425,31 @@ def test_interop_criu(bridge, tmp_path, way):
         p.wait()
         if restored:
             kill_tree(restored)
+
+
+def test_refuses_veth_to_third_namespace(bridge, tmp_path):
+    """A veth whose peer is in neither the tree's nor amber's namespace: refused, named."""
+    third = f"amb-third{TAG}"
+    p = subprocess.Popen(["unshare", "--net", "sleep", "1000"], stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    try:
+        assert wait_until(lambda: read_text(f"/proc/{p.pid}/comm").strip() == "sleep")
+        run(["ip", "netns", "add", third])
+        run(["ip", "link", "add", HOST_END, "type", "veth", "peer", "name", INSIDE,
+             "netns", p.pid])
+        run(["ip", "link", "set", HOST_END, "netns", third])
+        r = amber("dump", ["-t", p.pid], imgdir, imgdir / "dump.log", check=False)
+        assert r.returncode == 1, f"dump exited {r.returncode}"
+        log = read_text(imgdir / "dump.log")
+        ino = os.stat(f"/proc/{p.pid}/ns/net").st_ino
+        assert (f"process {p.pid}: its network namespace (net:[{ino}]) holds link {INSIDE}, "
+                "a veth whose peer is in a third namespace") in log, log
+        assert "left running" in log
+        assert alive(p.pid)
+        assert INSIDE in inside(p.pid, "ip", "link", "show").stdout
+    finally:
+        kill_tree(p.pid)
+        p.wait()
+        run(["ip", "netns", "del", third], check=False)
