@@ -3,8 +3,8 @@
 The tree is a Python service started by `unshare --net`: a veth whose
 peer is in the test's (amber's) namespace on a bridge of the test,
 IPv4 and IPv6 addresses on the veth, a default route and an extra route
-through the bridge's address. It holds a TCP listener, a connection the
-host (this test) opened to it, a UDP socket and an abstract unix
+through the bridge's address. It holds TCP listeners (IPv4, IPv6),
+connections the host (this test) opened to each, a UDP socket and an abstract unix
 listener, and echoes whatever each gets, prefixed with its kind.
 
 Checked from outside: after `amber dump --tcp-established` and `amber
@@ -49,14 +49,16 @@ EXTRA_NET = "10.213.77.0/24"  # routed through the host: a route of the tree's o
 PORT = 7300
 PY = "/usr/bin/python3"
 
-# Waits for its veth's address (the test configures it from outside), then serves.
+# Waits for its veth's addresses (the test configures them from outside), then serves.
 SERVICE = r"""
 import os, select, socket, time
 addr = os.environ["TREE_ADDR"]
-while True:
+l = l6 = None
+while not l6:
     try:
-        l = socket.create_server((addr, int(os.environ["PORT"])))
-        break
+        l = l or socket.create_server((addr, int(os.environ["PORT"])))
+        l6 = socket.create_server((os.environ["TREE_ADDR6"], int(os.environ["PORT"])),
+                                  family=socket.AF_INET6)
     except OSError:
         time.sleep(0.02)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -67,9 +69,9 @@ a.listen()
 open("/proc/self/comm", "w").write("netns-ready")
 conns = []
 while True:
-    r, _, _ = select.select([l, u, a] + conns, [], [])
+    r, _, _ = select.select([l, l6, u, a] + conns, [], [])
     for s in r:
-        if s in (l, a):
+        if s in (l, l6, a):
             conns.append(s.accept()[0])
         elif s is u:
             d, peer = u.recvfrom(4096)
@@ -124,7 +126,7 @@ def bridge():
 
 def start_service(tmp_path):
     """The service in its namespace, wired to the bridge: its pid."""
-    env = dict(os.environ, TREE_ADDR=TREE_ADDR, PORT=str(PORT))
+    env = dict(os.environ, TREE_ADDR=TREE_ADDR, TREE_ADDR6=TREE_ADDR6, PORT=str(PORT))
     p = subprocess.Popen(["unshare", "--net", PY, "-c", SERVICE], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=open(tmp_path / "service.err", "w"),
                          env=env, start_new_session=True)
@@ -136,8 +138,8 @@ def start_service(tmp_path):
     run(["ip", "link", "set", HOST_END, "master", BRIDGE, "up"])
     inside(pid, "ip", "link", "set", "lo", "up")
     inside(pid, "ip", "link", "set", INSIDE, "mtu", "1400", "up")
-    inside(pid, "ip", "addr", "add", f"{TREE_ADDR}/24", "dev", INSIDE)
     inside(pid, "ip", "addr", "add", f"{TREE_ADDR6}/64", "dev", INSIDE, "nodad")
+    inside(pid, "ip", "addr", "add", f"{TREE_ADDR}/24", "dev", INSIDE)
     inside(pid, "ip", "route", "add", "default", "via", HOST_ADDR)
     inside(pid, "ip", "route", "add", EXTRA_NET, "via", HOST_ADDR, "metric", "7")
     inside(pid, "ip", "-6", "route", "add", "fd00:213:99::/64", "via", HOST_ADDR6)
@@ -288,6 +290,8 @@ def test_veth_service_restored(bridge, tmp_path, how):
         before = net_state(p.pid)
         c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
         echo(c, "before the dump")
+        c6 = socket.create_connection((TREE_ADDR6, PORT), timeout=10)
+        echo(c6, "v6 before the dump")
         assert udp_echo("u1") == b"udp:u1"
         assert abstract_echo(p.pid, "a1") == "tcp:a1"
 
@@ -315,6 +319,8 @@ def test_veth_service_restored(bridge, tmp_path, how):
 
         echo(c, "after the restore")           # the same connection, both ways
         echo(c, "and once more")
+        echo(c6, "v6 after the restore")       # and the IPv6 one
+        c6.close()
         c2 = socket.create_connection((TREE_ADDR, PORT), timeout=10)
         echo(c2, "a new connection")           # the listener
         c2.close()
