@@ -96,8 +96,9 @@ static bool lock_is_here(const struct netlock *nl)
 		return false;
 	}
 	if (ns != nl->netns && nl->tree_netns) {
-		pr_info("the network lock of these images was in the tree's network namespace: "
-			"it went with it\n");
+		pr_warn("the network lock of these images is in the tree's own network namespace "
+			"net:[%" PRIu64 "]: gone with it if the tree is, else run amber net-unlock "
+			"there (nsenter --net=/proc/PID/ns/net)\n", nl->netns);
 		return false;
 	}
 	if (ns != nl->netns) {

@@ -18,7 +18,10 @@ addr` and `ip route` read inside (nsenter) are as before. The images
 are CRIU's: `ip addr/route showdump` reads ifaddr-, route- and
 route6-ID.img, `crit decode` netdev-ID.img. A dump made
 to fail (AMBER_FAULT) leaves the service running with its connection;
-and the host's veth end is named as told and put on the bridge.
+and the host's veth end is named as told and put on the bridge. An
+amber killed while the tree is frozen leaves its lock inside the tree's
+namespace (none in amber's): `amber net-unlock` run in amber's says
+where it is, run inside (nsenter) removes it, and the connection works.
 
 With CRIU 4.2 (test_interop.py's build, or $CRIU), one engine dumps the
 service and the other restores it, both ways: the connection goes on
@@ -459,3 +462,45 @@ def test_refuses_veth_to_third_namespace(bridge, tmp_path):
         kill_tree(p.pid)
         p.wait()
         run(["ip", "netns", "del", third], check=False)
+
+
+def test_killed_dump_lock_removed_inside(bridge, tmp_path):
+    """amber killed with the tree frozen: the lock stays in the tree's namespace;
+    net-unlock run in amber's namespace says where, run inside removes it."""
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    dumper = None
+    try:
+        c = socket.create_connection((TREE_ADDR, PORT), timeout=10)
+        echo(c, "before")
+        env = dict(sanitizer_env(imgdir), AMBER_FAULT="dump-core:sleep")
+        dumper = subprocess.Popen([str(amber_path()), "dump", "-t", str(p.pid), "-D",
+                                   str(imgdir), "--tcp-established", "-v4", "-o",
+                                   str(imgdir / "dump.log")], stdin=subprocess.DEVNULL, env=env)
+        if not wait_until(lambda: "sleeping at stage dump-core" in
+                          read_text(imgdir / "dump.log") or dumper.poll() is not None,
+                          timeout=60) or dumper.poll() is not None:
+            pytest.fail("amber did not stall:\n" + read_text(imgdir / "dump.log"),
+                        pytrace=False)
+        assert "CRIU-" in inside(p.pid, "nft", "list", "tables").stdout
+        assert "CRIU-" not in run(["nft", "list", "tables"]).stdout  # not amber's
+        dumper.kill()
+        dumper.wait()
+        assert "CRIU-" in inside(p.pid, "nft", "list", "tables").stdout  # left by the kill
+        amber("net-unlock", [], imgdir, imgdir / "unlock-host.log")
+        assert "in the tree's own network namespace" in read_text(imgdir / "unlock-host.log")
+        assert "CRIU-" in inside(p.pid, "nft", "list", "tables").stdout
+        r = inside(p.pid, amber_path(), "net-unlock", "-D", imgdir, "-v4", "-o",
+                   imgdir / "unlock-inside.log", check=False)
+        assert r.returncode == 0, read_text(imgdir / "unlock-inside.log")
+        assert "CRIU-" not in inside(p.pid, "nft", "list", "tables").stdout
+        assert alive(p.pid)
+        echo(c, "after the unlock")
+        c.close()
+    finally:
+        if dumper and dumper.poll() is None:
+            dumper.kill()
+            dumper.wait()
+        kill_tree(p.pid)
+        p.wait()
