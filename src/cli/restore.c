@@ -112,6 +112,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	ret = amber_restore(&o, &root, &status);
 	free(ct.ext);
+	free(ct.veths);
 	if (ret)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	/* The root's pid as seen here: with a pid namespace of its own, not the saved one */

@@ -136,9 +136,9 @@ int rst_ns_load_net(struct rst_ctx *rc, uint32_t id)
 				   (ProtobufCMessage **)&nd)) == 1) {
 		NetDeviceEntry **v = realloc(net->links, (net->nr + 1) * sizeof(*v));
 
-		ret = v ? check_link(net, nd) : -ENOMEM;
 		if (v)
 			net->links = v;
+		ret = v ? check_link(net, nd) : -ENOMEM;
 		if (ret) {
 			net_device_entry__free_unpacked(nd, NULL);
 			break;

@@ -56,16 +56,33 @@ PY = "/usr/bin/python3"
 SERVICE = r"""
 import os, select, socket, time
 addr = os.environ["TREE_ADDR"]
-l = l6 = None
-while not l6:
+port = int(os.environ["PORT"])
+
+
+def bound(make):
     try:
-        l = l or socket.create_server((addr, int(os.environ["PORT"])))
-        l6 = socket.create_server((os.environ["TREE_ADDR6"], int(os.environ["PORT"])),
-                                  family=socket.AF_INET6)
+        return make()
     except OSError:
-        time.sleep(0.02)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.bind((addr, int(os.environ["PORT"])))
+        return None
+
+
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind((addr, port))
+    except OSError:
+        u.close()
+        raise
+    return u
+
+
+l = l6 = u = None
+while not (l and l6 and u):
+    l = l or bound(lambda: socket.create_server((addr, port)))
+    l6 = l6 or bound(lambda: socket.create_server((os.environ["TREE_ADDR6"], port),
+                                                  family=socket.AF_INET6))
+    u = u or bound(udp)
+    time.sleep(0.02)
 a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 a.bind("\0amber-netns-test")
 a.listen()
