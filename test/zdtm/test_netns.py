@@ -8,9 +8,9 @@ connections the host (this test) opened to each, a UDP socket and an abstract un
 listener, and echoes whatever each gets, prefixed with its kind.
 
 Checked from outside: after `amber dump --tcp-established` and `amber
-restore --tcp-established --external veth[eth0]:HOST@BRIDGE` (or the
-same through CRIU's RPC: `external`, or `veths` and the test putting
-the host end on the bridge), the same
+restore --tcp-established --external veth[eth0]:HOST@BRIDGE` (also with
+--lazy-pages and `amber lazy-pages`, or through CRIU's RPC: `external`,
+or `veths` and the test putting the host end on the bridge), the same
 connection carries data both ways (the host never saw a reset), a new
 connection to the listener and a UDP datagram are answered, the
 abstract listener answers inside the namespace, and `ip -d link`, `ip
@@ -265,6 +265,29 @@ def restore_cli(imgdir, how="cli"):
     return int(read_text(imgdir / "root.pid"))
 
 
+def restore_lazy(imgdir):
+    """--lazy-pages: the memory comes from `amber lazy-pages` as it is touched."""
+    sock, log = imgdir / "lazy.sock", imgdir / "lazy-pages.log"
+    daemon = subprocess.Popen([str(amber_path()), "lazy-pages", "-D", str(imgdir), "--socket",
+                               str(sock), "-v4", "-o", str(log)], cwd=imgdir,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env=sanitizer_env(imgdir))
+    try:
+        if not wait_until(lambda: sock.exists() or daemon.poll() is not None, timeout=30) or \
+                daemon.poll() is not None:
+            pytest.fail("amber lazy-pages did not listen:\n" + read_text(log), pytrace=False)
+        amber("restore", ["-d", "--tcp-established", "--lazy-pages", "--lazy-socket", sock,
+                          "--pidfile", imgdir / "root.pid",
+                          "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
+              imgdir, imgdir / "restore.log")
+        assert daemon.wait(timeout=120) == 0, read_text(log)[-3000:]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    return int(read_text(imgdir / "root.pid"))
+
+
 def restore_rpc(imgdir, how):
     """Through `amber swrk`, as runc or libcriu would: external or veths."""
     sys.path.insert(0, "/usr/lib/python3/dist-packages")
@@ -299,8 +322,8 @@ def restore_rpc(imgdir, how):
         err.close()
 
 
-@pytest.mark.parametrize("how", ["cli", "cli-iptables", "cli-veth-pair", "rpc-external",
-                                 "rpc-veths"])
+@pytest.mark.parametrize("how", ["cli", "cli-iptables", "cli-veth-pair", "cli-lazy",
+                                 "rpc-external", "rpc-veths"])
 def test_veth_service_restored(bridge, tmp_path, how):
     p = start_service(tmp_path)
     imgdir = tmp_path / "img"
@@ -323,7 +346,8 @@ def test_veth_service_restored(bridge, tmp_path, how):
         # The dumped namespace goes with its veth, a moment after the tree.
         assert wait_until(lambda: not link_exists(HOST_END), timeout=30), "old veth stays"
 
-        restored = (restore_cli(imgdir, how) if how.startswith("cli") else
+        restored = (restore_lazy(imgdir) if how == "cli-lazy" else
+                    restore_cli(imgdir, how) if how.startswith("cli") else
                     restore_rpc(imgdir, how))
         # the lock taken again inside, then removed: none left there
         tables = inside(restored, "nft", "list", "tables").stdout
