@@ -145,15 +145,24 @@ def bridge():
 
 
 def start_service(tmp_path):
-    """The service in its namespace, wired to the bridge: its pid."""
+    """The service in its namespace, wired to the bridge: its Popen (killed if wiring fails)."""
     env = dict(os.environ, TREE_ADDR=TREE_ADDR, TREE_ADDR6=TREE_ADDR6, PORT=str(PORT))
     p = subprocess.Popen(["unshare", "--net", PY, "-c", SERVICE], stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=open(tmp_path / "service.err", "w"),
                          env=env, start_new_session=True)
-    wait_until(lambda: read_text(f"/proc/{p.pid}/comm").strip() == "python3" and
-               os.stat(f"/proc/{p.pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino,
+    try:
+        wire_service(p.pid, tmp_path)
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    return p
+
+
+def wire_service(pid, tmp_path):
+    wait_until(lambda: read_text(f"/proc/{pid}/comm").strip() == "python3" and
+               os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino,
                timeout=10)
-    pid = p.pid
     run(["ip", "link", "add", HOST_END, "type", "veth", "peer", "name", INSIDE, "netns", pid])
     run(["ip", "link", "set", HOST_END, "master", BRIDGE, "up"])
     inside(pid, "ip", "link", "set", "lo", "up")
@@ -167,7 +176,6 @@ def start_service(tmp_path):
                       timeout=30):
         pytest.fail(f"the service never listened: {read_text(tmp_path / 'service.err')}",
                     pytrace=False)
-    return p
 
 
 def net_state(pid):
