@@ -27,6 +27,9 @@ With CRIU 4.2 (test_interop.py's build, or $CRIU), one engine dumps the
 service and the other restores it, both ways: the connection goes on
 and the namespace reads as before.
 
+Damaged ifaddr/route/route6 images (amber.sums removed, as in a
+CRIU-made set) are refused at load, named, before any veth or task.
+
 Every bridge, veth and namespace the tests make is removed, also on
 failure.
 """
@@ -36,6 +39,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -551,5 +555,51 @@ def test_killed_dump_lock_removed_inside(bridge, tmp_path):
         if dumper and dumper.poll() is None:
             dumper.kill()
             dumper.wait()
+        kill_tree(p.pid)
+        p.wait()
+
+
+def cut_tail(data):
+    return data[:-3]
+
+
+def bad_magic(data):
+    return b"\0\0\0\0" + data[4:]
+
+
+def addr_msg_in_routes(data):
+    # the first message's nlmsg_type (after the u32 magic and the u32 length) made RTM_NEWADDR
+    return data[:8] + struct.pack("=H", 20) + data[10:]
+
+
+DAMAGE = {"ifaddr-cut": ("ifaddr", cut_tail, "is malformed"),
+          "route-magic": ("route", bad_magic, "not an iproute2 save"),
+          "route6-type": ("route6", addr_msg_in_routes, "is malformed")}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_net_images_refused(bridge, tmp_path, case):
+    """A damaged raw image (amber.sums removed, as in a CRIU-made set) is refused at
+    load, named, before any link or task is made."""
+    name, damage, reason = DAMAGE[case]
+    p = start_service(tmp_path)
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    try:
+        amber("dump", ["-t", p.pid, "--leave-running"], imgdir, imgdir / "dump.log")
+        kill_tree(p.pid)
+        p.wait()
+        run(["ip", "link", "del", HOST_END], check=False)
+        (imgdir / "amber.sums").unlink()
+        img = next(f for f in imgdir.iterdir() if re.fullmatch(name + r"-\d+\.img", f.name))
+        img.write_bytes(damage(img.read_bytes()))
+        r = amber("restore", ["-d", "--external", f"veth[{INSIDE}]:{HOST_END}@{BRIDGE}"],
+                  imgdir, imgdir / "restore.log", check=False)
+        log = read_text(imgdir / "restore.log")
+        assert r.returncode != 0, log
+        assert f"{img.name}: " in log and reason in log, log
+        assert "nothing was restored" in log, log
+        assert not link_exists(HOST_END), "a veth was made for refused images"
+    finally:
         kill_tree(p.pid)
         p.wait()
