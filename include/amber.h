@@ -120,6 +120,18 @@ struct amber_inherit_fd {
 	int fd;
 };
 
+/*
+ * A veth of the tree's own network namespace (CRIU's --external
+ * veth[IN]:OUT[@BRIDGE], --veth-pair IN=OUT[@BRIDGE], RPC veths): at
+ * restore, the veth @in is made again inside, its peer in amber's
+ * namespace is named @out and, with @bridge, enslaved to that bridge.
+ */
+struct amber_veth {
+	const char *in;
+	const char *out;
+	const char *bridge; /* NULL: none */
+};
+
 /* CRIU's --manage-cgroups modes (docs/namespaces.md: what amber does in each). */
 enum amber_manage_cgroups {
 	AMBER_CGROUPS_DEFAULT = 0, /* soft */
@@ -234,6 +246,9 @@ struct amber_restore_opts {
 	/* Files of the caller that replace saved ones (see amber_inherit_fd). */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;
+	/* The host ends of the tree's veths (a veth not named: the kernel's name). */
+	const struct amber_veth *veths;
+	size_t nr_veths;
 };
 
 /*

@@ -51,6 +51,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.nr_inherit_fds = o.nr_inherit_fds,
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
+		.veths = (const struct rst_veth *)o.veths,
+		.nr_veths = o.nr_veths,
 	};
 	if (o.pkram)
 		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));

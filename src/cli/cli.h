@@ -51,6 +51,7 @@ enum {
 	OPT_ROOT,
 	OPT_EXT_MOUNT_MAP,
 	OPT_EXTERNAL,
+	OPT_VETH_PAIR,
 	OPT_MANAGE_CGROUPS,
 	OPT_CGROUP_ROOT,
 	OPT_FREEZE_CGROUP,
@@ -65,6 +66,7 @@ enum {
 	{ "root", required_argument, 0, OPT_ROOT },                         \
 	{ "ext-mount-map", required_argument, 0, OPT_EXT_MOUNT_MAP },       \
 	{ "external", required_argument, 0, OPT_EXTERNAL },                 \
+	{ "veth-pair", required_argument, 0, OPT_VETH_PAIR },               \
 	{ "manage-cgroups", optional_argument, 0, OPT_MANAGE_CGROUPS },     \
 	{ "cgroup-root", required_argument, 0, OPT_CGROUP_ROOT },           \
 	{ "freeze-cgroup", required_argument, 0, OPT_FREEZE_CGROUP },       \
@@ -74,6 +76,8 @@ struct cli_container {
 	const char *root;
 	struct amber_ext_mount *ext;
 	size_t nr_ext;
+	struct amber_veth *veths; /* --external veth[IN]:OUT[@BR], --veth-pair IN=OUT[@BR] */
+	size_t nr_veths;
 	enum amber_manage_cgroups cgroups;
 	const char *cgroup_root;
 	const char *freeze_cgroup;

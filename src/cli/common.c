@@ -144,6 +144,30 @@ bool cli_network_lock(const char *s, enum amber_network_lock *out)
 	return false;
 }
 
+/* IN<sep>OUT[@BRIDGE] (@arg is changed in place): one more of ct->veths. */
+static int cli_veth(const char *verb, struct cli_container *ct, char *arg, const char *sep)
+{
+	char *out = strstr(arg, sep), *br;
+	struct amber_veth *v;
+
+	if (!out || out == arg || !out[strlen(sep)]) {
+		cli_usage(verb, "a veth is --external veth[IFNAME]:OUTNAME[@BRIDGE] or "
+			  "--veth-pair IFNAME=OUTNAME[@BRIDGE]");
+		return -1;
+	}
+	*out = 0;
+	out += strlen(sep);
+	br = strchr(out, '@');
+	if (br)
+		*br++ = 0;
+	v = realloc(ct->veths, (ct->nr_veths + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	ct->veths = v;
+	v[ct->nr_veths++] = (struct amber_veth){ .in = arg, .out = out, .bridge = br };
+	return 1;
+}
+
 int cli_container_opt(const char *verb, int c, struct cli_container *ct)
 {
 	static const char *const modes[] = { "", "ignore", "soft", "full", "strict" };
@@ -154,13 +178,18 @@ int cli_container_opt(const char *verb, int c, struct cli_container *ct)
 	case OPT_ROOT:
 		ct->root = optarg;
 		return 1;
+	case OPT_VETH_PAIR:
+		return cli_veth(verb, ct, optarg, "=");
 	case OPT_EXT_MOUNT_MAP:
 	case OPT_EXTERNAL:
+		if (c == OPT_EXTERNAL && !strncmp(optarg, "veth[", 5))
+			return cli_veth(verb, ct, optarg + 5, "]:");
 		/* KEY:VAL, or mnt[KEY]:VAL as CRIU's --external */
 		if (c == OPT_EXTERNAL) {
 			sep = strstr(optarg, "]:");
 			if (strncmp(optarg, "mnt[", 4) || !sep) {
-				cli_usage(verb, "--external is mnt[KEY]:VAL (other kinds are not supported)");
+				cli_usage(verb, "--external is mnt[KEY]:VAL or veth[IFNAME]:OUTNAME[@BRIDGE] "
+					  "(other kinds are not supported)");
 				return -1;
 			}
 			*sep = 0;

@@ -144,10 +144,12 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 		ret = CLI_EXIT_FAIL;
 	if (ret) {
 		free(ct.ext);
+		free(ct.veths);
 		return ret;
 	}
 	ret = cli_result(verb, pre ? amber_pre_dump(&o) : amber_dump(&o));
 	free(ct.ext);
+	free(ct.veths);
 	return ret;
 }
 

@@ -125,6 +125,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	o.root = ct.root;
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;
+	o.veths = ct.veths;
+	o.nr_veths = ct.nr_veths;
 	o.manage_cgroups = ct.cgroups;
 	o.cgroup_root = ct.cgroup_root;
 	if (pidfile && !o.detach)
@@ -134,6 +136,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	ret = amber_restore(&o, &root, &status);
 	free(ct.ext);
 	free((void *)o.inherit_fds);
+	free(ct.veths);
 	if (ret)
 		return o.detach ? CLI_EXIT_FAIL : CLI_EXIT_RESTORE_FAIL;
 	/* The root's pid as seen here: with a pid namespace of its own, not the saved one */

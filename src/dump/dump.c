@@ -21,6 +21,7 @@
 #include "dump/memory.h"
 #include "dump/seccomp.h"
 #include "base/fault.h"
+#include "base/netns.h"
 #include "files/files.h"
 #include "fs.pb-c.h"
 #include "image/magic.h"
@@ -407,12 +408,35 @@ static int dump_netlock(struct dump_ctx *dc)
 	for (int i = 0; i < dc->nr_tasks; i++)
 		if (!dc->tasks[i]->zombie)
 			pids[nr++] = dc->tasks[i]->pid;
-	return netlock_lock(&dc->netlock, dc->dirfd, dc->opts->network_lock, pids, nr);
+	return netlock_lock(&dc->netlock, dc->dirfd, dc->opts->network_lock, pids, nr,
+			    dc->host_netns_fd >= 0);
+}
+
+/*
+ * A tree in a network namespace of its own: this thread goes in for the
+ * rest of the dump, so that sock_diag, the network lock and rtnetlink
+ * see the tree's sockets, connections and links.
+ */
+static int dump_enter_netns(struct dump_ctx *dc)
+{
+	char path[64];
+	struct stat theirs;
+	pid_t root = dc->tasks[0]->pid;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", root);
+	if (stat(path, &theirs)) {
+		pr_perror("can't read %s", path);
+		return -errno;
+	}
+	if (theirs.st_ino == netns_self_ino())
+		return 0;
+	return netns_enter_pid(root, &dc->host_netns_fd);
 }
 
 int dump_run(const struct dump_opts *opts)
 {
-	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1 };
+	struct dump_ctx dc = { .opts = opts, .dirfd = -1, .parent_dirfd = -1,
+			       .host_netns_fd = -1 };
 	struct timespec t0, t1;
 	uint64_t freeze_end = 0;
 	struct tracker tr;
@@ -436,6 +460,8 @@ int dump_run(const struct dump_opts *opts)
 	if (!ret && fault_injected("dump-frozen"))
 		ret = -EIO;
 	if (!ret)
+		ret = dump_enter_netns(&dc);
+	if (!ret)
 		ret = dump_netlock(&dc);
 	if (!ret)
 		ret = dump_tree(&dc);
@@ -458,6 +484,8 @@ int dump_run(const struct dump_opts *opts)
 	pstree_release(&dc, ret == 0 && !opts->leave_running);
 	/* The connections live on in the running tree: let their packets through. */
 	if ((ret || opts->leave_running) && netlock_unlock(&dc.netlock, dc.dirfd) && !ret)
+		ret = -EIO;
+	if (netns_return(steal_fd(dc.host_netns_fd)) && !ret)
 		ret = -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!ret && opts->auto_dedup && dc.parent_dirfd >= 0 && dedup_image(dc.dirfd))

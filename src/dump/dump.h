@@ -133,6 +133,11 @@ struct dump_ctx {
 	struct netlock netlock; /* taken right after the freeze (dump only) */
 	struct dump_ns ns; /* the tree's own namespaces (ns.h) */
 	/*
+	 * The tree has a network namespace of its own: this thread is in it
+	 * from the freeze to the end (base/netns.h), this is amber's. Else -1.
+	 */
+	int host_netns_fd;
+	/*
 	 * With a pid namespace of its own (pids.own_ns), every thread of the
 	 * tree: host tid <-> tid in its pid namespace. Else empty: the same.
 	 */

@@ -180,9 +180,8 @@ int dump_namespaces(struct dump_ctx *dc)
 		ret = same_ns(root, "ipc", &same);
 	if (!ret && !same)
 		ret = dump_ns_ipc(dc, root);
-	if (!ret)
-		ret = same_ns(root, "net", &same);
-	if (!ret && !same)
+	/* This thread is in the tree's network namespace already (dump.c). */
+	if (!ret && dc->host_netns_fd >= 0)
 		ret = dump_ns_net(dc, root);
 	return ret;
 }
@@ -203,7 +202,7 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	}
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;
-		ids->net_ns_id = dc->ns.net_ns_id;
+		ids->net_ns_id = inventory ? dc->ns.amber_net_ns_id : dc->ns.net_ns_id;
 	}
 	if (dc->ns.mnt_ns_id && !inventory) {
 		ids->has_mnt_ns_id = true;

@@ -17,14 +17,20 @@ struct IpcVarEntry;
  * one with the saved names. An IPC namespace of its own is saved as its
  * sysctls (ipcns-var-<id>.img, ids.ipc_ns_id) and SysV objects
  * (ipcns-shm/sem/msg-<id>.img; a POSIX mqueue is refused), a
- * network namespace holding only its loopback as netdev-<id>.img
- * (ids.net_ns_id).
+ * network namespace as its links, addresses and routes (netdev-,
+ * ifaddr-, route-, route6-<id>.img, ids.net_ns_id; ns_net.c), read from
+ * inside it: dump.c moved this thread there (dc->host_netns_fd).
  * The others are amber's, their ids left out.
  */
 struct dump_ns {
 	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
 	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
 	uint32_t net_ns_id; /* 0: amber's own network namespace */
+	/*
+	 * The inventory's root_ids.net_ns_id: another id (amber's), as for
+	 * the pid namespace, which is how CRIU tells it must make one.
+	 */
+	uint32_t amber_net_ns_id;
 	/*
 	 * A pid namespace of its own, whose init is the root: ids.pid_ns_id
 	 * of every task, and amber's in the inventory's root_ids (as CRIU:

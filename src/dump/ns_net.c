@@ -1,184 +1,300 @@
 // SPDX-License-Identifier: MIT
 /*
- * The tree's own network namespace: saved when it holds only its loopback
- * (up or down, its own 127.0.0.1 and ::1) and no inet or abstract unix
- * socket; anything else fails the dump, named (links, addresses and the
- * sockets in them are not saved yet).
+ * The tree's own network namespace, read through rtnetlink from inside
+ * it (dump.c moved this thread there for the whole dump):
+ *
+ *   netdev-ID.img   a net_device_entry per link: its loopback, and veths
+ *                   whose peer is in amber's namespace (peer_ifindex,
+ *                   no peer_nsid: outside the dump, as CRIU writes it)
+ *   ifaddr-ID.img   every address, `ip addr save`'s format (rtnl.h)
+ *   route-ID.img, route6-ID.img   the main table, `ip route save`'s
+ *
+ * Any other link (a bridge, macvlan, tun, a veth pair inside, a veth
+ * into a third namespace, an enslaved link) fails the dump, named. The
+ * sockets of the namespace are the files code's: its sock_diag sockets
+ * are made in this thread, so they see this namespace.
  */
 #define LOG_PREFIX "ns: "
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if_arp.h>
+#include <linux/if_link.h>
+#include <linux/net_namespace.h>
 #include <net/if.h>
-#include <netinet/in.h>
-#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netns.h"
+#include "base/util.h"
 #include "dump/dump.h"
 #include "dump/ns.h"
 #include "image/image.h"
+#include "net/rtnl.h"
 #include "netdev.pb-c.h"
 
-struct net_probe {
+struct net_links {
+	pid_t root;
+	int32_t host_nsid; /* amber's namespace as the tree's names it */
+	NetDeviceEntry *v;
+	size_t nr, cap;
+	bool lo_seen;
 	int err;
-	char busy[160]; /* the first thing amber can't restore, or "" */
-	uint32_t lo_index, lo_flags, lo_mtu;
 };
 
-static bool loopback_addr(const struct sockaddr *sa)
+/* A link's kind (IFLA_INFO_KIND), "" if it has none. */
+static void link_kind(struct rtattr *linkinfo, char *kind, size_t len)
 {
-	if (sa->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-	return true; /* AF_PACKET: the link itself */
-}
+	struct rtattr *li[IFLA_INFO_MAX + 1];
 
-static void probe(int nsfd, struct net_probe *p)
-{
-	struct ifaddrs *ifa, *i;
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int sk;
-
-	if (setns(nsfd, CLONE_NEWNET) || getifaddrs(&ifa)) {
-		p->err = -errno;
+	kind[0] = 0;
+	if (!linkinfo)
 		return;
-	}
-	for (i = ifa; i && !p->busy[0]; i = i->ifa_next) {
-		char addr[INET6_ADDRSTRLEN] = "?";
-
-		if (strcmp(i->ifa_name, "lo")) {
-			snprintf(p->busy, sizeof(p->busy), "link %.32s", i->ifa_name);
-		} else if (i->ifa_addr && !loopback_addr(i->ifa_addr)) {
-			const void *a = i->ifa_addr->sa_family == AF_INET ?
-				(const void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr :
-				(const void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-
-			inet_ntop(i->ifa_addr->sa_family, a, addr, sizeof(addr));
-			snprintf(p->busy, sizeof(p->busy), "address %s on lo", addr);
-		}
-	}
-	freeifaddrs(ifa);
-	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sk < 0 || ioctl(sk, SIOCGIFFLAGS, &ifr) < 0) {
-		p->err = -errno;
-	} else {
-		p->lo_flags = (uint16_t)ifr.ifr_flags;
-		if (ioctl(sk, SIOCGIFMTU, &ifr) < 0)
-			p->err = -errno;
-		p->lo_mtu = ifr.ifr_mtu;
-		p->lo_index = if_nametoindex("lo");
-	}
-	if (sk >= 0)
-		close(sk);
+	rtnl_parse(li, IFLA_INFO_MAX, RTA_DATA(linkinfo), RTA_PAYLOAD(linkinfo));
+	if (li[IFLA_INFO_KIND])
+		snprintf(kind, len, "%.*s", (int)RTA_PAYLOAD(li[IFLA_INFO_KIND]),
+			 (char *)RTA_DATA(li[IFLA_INFO_KIND]));
 }
 
-static int probe_ns(pid_t root, struct net_probe *p)
+static int refuse_link(struct net_links *l, const char *name, const char *why)
 {
-	char path[64];
-	int pfd[2], nsfd, st;
-	pid_t child;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", root);
-	nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0) {
-		pr_perror("can't open %s", path);
-		return -errno;
-	}
-	if (pipe2(pfd, O_CLOEXEC)) {
-		close(nsfd);
-		return -errno;
-	}
-	child = fork();
-	if (child == 0) {
-		struct net_probe mine = { 0 };
-
-		close(pfd[0]);
-		probe(nsfd, &mine);
-		_exit(write(pfd[1], &mine, sizeof(mine)) == sizeof(mine) ? 0 : 1);
-	}
-	close(nsfd);
-	close(pfd[1]);
-	n = child > 0 ? read(pfd[0], p, sizeof(*p)) : -1;
-	close(pfd[0]);
-	if (child > 0)
-		waitpid(child, &st, 0);
-	if (n != sizeof(*p)) {
-		pr_err("can't look into the network namespace of %d\n", root);
-		return -EIO;
-	}
-	if (p->err)
-		pr_err("can't look into the network namespace of %d: %s\n", root,
-		       strerror(-p->err));
-	return p->err;
+	pr_err("process %d: its network namespace (net:[%" PRIu64 "]) holds link %s, %s: amber "
+	       "saves a loopback and veths whose peer is in amber's network namespace\n",
+	       l->root, netns_self_ino(), name, why);
+	return -EOPNOTSUPP;
 }
 
-/*
- * /proc/PID/net shows the sockets of PID's network namespace: the whole
- * tree's (it shares the root's). The first one amber would put in the
- * wrong namespace, if any.
- */
-static void first_socket(pid_t root, char *busy, size_t len)
+/* The one link @h describes, checked and added to l->v (peer checked later). */
+static int each_link(const struct nlmsghdr *h, void *arg)
 {
-	static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6", "raw", "raw6" };
-	char path[64], line[512];
+	struct net_links *l = arg;
+	struct ifinfomsg *ifi = NLMSG_DATA(h);
+	struct rtattr *tb[IFLA_MAX + 1];
+	NetDeviceEntry *nd;
+	char name[IFNAMSIZ + 1] = "?", kind[32], why[96];
 
-	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]) && !busy[0]; i++) {
-		FILE *f;
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	rtnl_parse(tb, IFLA_MAX, IFLA_RTA(ifi), IFLA_PAYLOAD(h));
+	if (tb[IFLA_IFNAME])
+		snprintf(name, sizeof(name), "%s", (char *)RTA_DATA(tb[IFLA_IFNAME]));
+	link_kind(tb[IFLA_LINKINFO], kind, sizeof(kind));
+	if (tb[IFLA_MASTER])
+		return refuse_link(l, name, "enslaved to another link");
+	if (ifi->ifi_type != ARPHRD_LOOPBACK && strcmp(kind, "veth")) {
+		snprintf(why, sizeof(why), "of type %s", kind[0] ? kind : "(none: a device)");
+		return refuse_link(l, name, why);
+	}
+	if (ifi->ifi_type == ARPHRD_LOOPBACK && (l->lo_seen || strcmp(name, "lo")))
+		return refuse_link(l, name, "a second loopback");
+	if (!strcmp(kind, "veth") && !tb[IFLA_LINK_NETNSID])
+		return refuse_link(l, name, "a veth whose peer is in the same namespace");
+	if (l->nr == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 4;
+		NetDeviceEntry *v = realloc(l->v, cap * sizeof(*v));
 
-		snprintf(path, sizeof(path), "/proc/%d/net/%s", root, tables[i]);
-		f = fopen(path, "re");
-		if (!f)
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	nd = &l->v[l->nr];
+	net_device_entry__init(nd);
+	nd->name = strdup(name);
+	if (!nd->name)
+		return -ENOMEM;
+	l->nr++;
+	nd->ifindex = ifi->ifi_index;
+	nd->flags = ifi->ifi_flags;
+	nd->mtu = tb[IFLA_MTU] ? *(uint32_t *)RTA_DATA(tb[IFLA_MTU]) : 0;
+	if (ifi->ifi_type == ARPHRD_LOOPBACK) {
+		nd->type = ND_TYPE__LOOPBACK;
+		l->lo_seen = true;
+		return 0;
+	}
+	nd->type = ND_TYPE__VETH;
+	if (tb[IFLA_ADDRESS]) {
+		nd->has_address = true;
+		nd->address.len = RTA_PAYLOAD(tb[IFLA_ADDRESS]);
+		nd->address.data = malloc(nd->address.len);
+		if (!nd->address.data)
+			return -ENOMEM;
+		memcpy(nd->address.data, RTA_DATA(tb[IFLA_ADDRESS]), nd->address.len);
+	}
+	if (tb[IFLA_LINK]) {
+		nd->has_peer_ifindex = true;
+		nd->peer_ifindex = *(uint32_t *)RTA_DATA(tb[IFLA_LINK]);
+	}
+	/* Checked against amber's once every link is known: the id may be new. */
+	nd->has_peer_nsid = true;
+	nd->peer_nsid = *(int32_t *)RTA_DATA(tb[IFLA_LINK_NETNSID]);
+	return 0;
+}
+
+static int each_nsid(const struct nlmsghdr *h, void *arg)
+{
+	struct rtattr *tb[NETNSA_MAX + 1];
+	struct rtgenmsg *g = NLMSG_DATA(h);
+
+	if (h->nlmsg_type != RTM_NEWNSID)
+		return 0;
+	rtnl_parse(tb, NETNSA_MAX, (void *)((char *)g + NLMSG_ALIGN(sizeof(*g))),
+		   h->nlmsg_len - NLMSG_SPACE(sizeof(*g)));
+	if (tb[NETNSA_NSID])
+		*(int32_t *)arg = *(int32_t *)RTA_DATA(tb[NETNSA_NSID]);
+	return 0;
+}
+
+/* The id the tree's namespace gives amber's (-1: none). */
+static int host_nsid(int nl, int host_fd, int32_t *nsid)
+{
+	struct rtnl_msg m;
+	struct rtgenmsg *g = rtnl_msg_init(&m, RTM_GETNSID, 0, sizeof(*g));
+
+	g->rtgen_family = AF_UNSPEC;
+	*nsid = -1;
+	if (!rtnl_put_u32(&m, NETNSA_FD, host_fd))
+		return -E2BIG;
+	return rtnl_talk_cb(nl, &m, each_nsid, nsid);
+}
+
+static int check_peers(struct net_links *l)
+{
+	for (size_t i = 0; i < l->nr; i++) {
+		NetDeviceEntry *nd = &l->v[i];
+
+		if (nd->type != ND_TYPE__VETH)
 			continue;
-		if (fgets(line, sizeof(line), f) && fgets(line, sizeof(line), f))
-			snprintf(busy, len, "%s socket (%.60s)", tables[i], strtok(line, "\n"));
-		fclose(f);
+		if ((int32_t)nd->peer_nsid != l->host_nsid || l->host_nsid < 0)
+			return refuse_link(l, nd->name, "a veth whose peer is in a third namespace");
+		/* CRIU's images: no peer_nsid means a peer outside the dump. */
+		nd->has_peer_nsid = false;
+		nd->peer_nsid = 0;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/net/unix", root);
-	FILE *f = busy[0] ? NULL : fopen(path, "re");
+	return 0;
+}
 
-	while (f && fgets(line, sizeof(line), f)) {
-		char *at = strchr(line, '@');
+/* Raw messages, as `ip ... save` writes them. */
+struct save_buf {
+	char *p;
+	size_t len, cap;
+	bool routes; /* keep the main table's, not cloned */
+};
 
-		if (at) {
-			snprintf(busy, len, "abstract unix socket %.60s", strtok(at, "\n"));
-			break;
-		}
+static int each_save(const struct nlmsghdr *h, void *arg)
+{
+	struct save_buf *b = arg;
+
+	if (h->nlmsg_type != RTM_NEWADDR && h->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	if (b->routes) {
+		const struct rtmsg *r = NLMSG_DATA(h);
+		struct rtattr *tb[RTA_MAX + 1];
+		uint32_t table = r->rtm_table;
+
+		rtnl_parse(tb, RTA_MAX, RTM_RTA(r), RTM_PAYLOAD(h));
+		if (tb[RTA_TABLE])
+			table = *(uint32_t *)RTA_DATA(tb[RTA_TABLE]);
+		if (table != RT_TABLE_MAIN || (r->rtm_flags & RTM_F_CLONED))
+			return 0;
 	}
-	if (f)
-		fclose(f);
+	if (b->len + h->nlmsg_len > b->cap) {
+		size_t cap = max(2 * b->cap, b->len + h->nlmsg_len + 4096);
+		char *p = realloc(b->p, cap);
+
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, h, h->nlmsg_len);
+	b->len += h->nlmsg_len;
+	return 0;
+}
+
+static int save_rtnl(struct dump_ctx *dc, int nl, enum img_type type, int rtm, int family)
+{
+	struct save_buf b = { .routes = rtm == RTM_GETROUTE };
+	uint32_t magic = rtm == RTM_GETADDR ? RTNL_ADDR_SAVE_MAGIC : RTNL_ROUTE_SAVE_MAGIC;
+	struct img *img;
+	int ret = rtnl_dump(nl, rtm, family, each_save, &b);
+
+	if (ret) {
+		pr_err("can't list the %s of the tree's network namespace: %s\n",
+		       img_type_name(type), strerror(-ret));
+		free(b.p);
+		return ret;
+	}
+	img = img_open(dc->dirfd, type, true, dc->ns.net_ns_id);
+	if (!img) {
+		free(b.p);
+		return -errno;
+	}
+	ret = img_write_raw(img, &magic, sizeof(magic));
+	if (!ret && b.len)
+		ret = img_write_raw(img, b.p, b.len);
+	if (img_close(img) && !ret)
+		ret = -EIO;
+	free(b.p);
+	return ret;
+}
+
+static int write_links(struct dump_ctx *dc, struct net_links *l)
+{
+	struct img *img = img_open(dc->dirfd, IMG_NETDEV, true, dc->ns.net_ns_id);
+	int ret = 0;
+
+	if (!img)
+		return -errno;
+	for (size_t i = 0; i < l->nr && !ret; i++) {
+		ret = img_write_msg(img, &l->v[i].base);
+		pr_info("network namespace of %d: %s %s (ifindex %u, mtu %u, %s)\n", l->root,
+			l->v[i].type == ND_TYPE__VETH ? "veth" : "loopback", l->v[i].name,
+			l->v[i].ifindex, l->v[i].mtu, l->v[i].flags & IFF_UP ? "up" : "down");
+	}
+	if (img_close(img) && !ret)
+		ret = -EIO;
+	return ret;
 }
 
 int dump_ns_net(struct dump_ctx *dc, pid_t root)
 {
-	NetDeviceEntry lo = NET_DEVICE_ENTRY__INIT;
-	struct net_probe p;
-	int ret = probe_ns(root, &p);
+	struct net_links l = { .root = root };
+	int nl, ret;
 
-	if (ret)
-		return ret;
-	if (!p.busy[0])
-		first_socket(root, p.busy, sizeof(p.busy));
-	if (p.busy[0]) {
-		pr_err("process %d: its network namespace holds a %s: only a loopback with "
-		       "no inet socket is supported yet\n", root, p.busy);
-		return -EOPNOTSUPP;
+	if (dc->host_netns_fd < 0) {
+		pr_err("process %d: amber did not enter its network namespace\n", root);
+		return -EINVAL;
 	}
-	dc->ns.net_ns_id = dump_new_id(dc);
-	lo.type = ND_TYPE__LOOPBACK;
-	lo.ifindex = p.lo_index;
-	lo.mtu = p.lo_mtu;
-	lo.flags = p.lo_flags;
-	lo.name = "lo";
-	pr_info("network namespace of %d: lo only (%s), netdev-%u.img\n", root,
-		p.lo_flags & IFF_UP ? "up" : "down", dc->ns.net_ns_id);
-	return img_write_one(dc->dirfd, IMG_NETDEV, dc->ns.net_ns_id, &lo.base);
+	nl = rtnl_open();
+	if (nl < 0)
+		return nl;
+	ret = rtnl_dump(nl, RTM_GETLINK, AF_UNSPEC, each_link, &l);
+	if (ret && ret != -EOPNOTSUPP)
+		pr_err("can't list the links of the network namespace of %d: %s\n", root,
+		       strerror(-ret));
+	if (!ret)
+		ret = host_nsid(nl, dc->host_netns_fd, &l.host_nsid);
+	if (!ret)
+		ret = check_peers(&l);
+	if (!ret) {
+		dc->ns.net_ns_id = dump_new_id(dc);
+		dc->ns.amber_net_ns_id = dump_new_id(dc);
+		ret = write_links(dc, &l);
+	}
+	if (!ret)
+		ret = save_rtnl(dc, nl, IMG_IFADDR, RTM_GETADDR, AF_UNSPEC);
+	if (!ret)
+		ret = save_rtnl(dc, nl, IMG_ROUTE, RTM_GETROUTE, AF_INET);
+	if (!ret)
+		ret = save_rtnl(dc, nl, IMG_ROUTE6, RTM_GETROUTE, AF_INET6);
+	close(nl);
+	for (size_t i = 0; i < l.nr; i++) {
+		free(l.v[i].name);
+		free(l.v[i].address.data);
+	}
+	free(l.v);
+	return ret;
 }

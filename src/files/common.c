@@ -59,14 +59,18 @@ int files_getfd(const struct fd_desc *d)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Restored sockets are made in amber's namespace: the task must share it. */
+/*
+ * Restored sockets are made in the namespace of amber's restoring thread:
+ * amber's, or the tree's own (dump.c entered it, restore/ns_net.c makes
+ * it again). The task must share this thread's.
+ */
 bool files_same_netns(pid_t pid)
 {
 	char path[64];
 	struct stat a, b;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return !stat(path, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
+	return !stat(path, &a) && !stat("/proc/thread-self/ns/net", &b) && a.st_ino == b.st_ino &&
 	       a.st_dev == b.st_dev;
 }
 

@@ -211,6 +211,12 @@ static int bind_own(struct files_rst *fr, struct rfile *rf)
 
 	if (!usk_named(u))
 		return 0;
+	/*
+	 * Accepted from a listener of the tree, its peer gone: it shows the
+	 * listener's name, which the listener holds (binding it again fails).
+	 */
+	if (usk_conn_type(u) && u->state != USK_TCP_LISTEN && listener_named(fr, u))
+		return 0;
 	ret = bind_name(rf->svc_fd, u);
 	if (!ret && is_deleted_path(u) && u->state != USK_TCP_LISTEN &&
 	    (u->type != SOCK_DGRAM || is_twin(fr, rf)))

@@ -61,6 +61,9 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	[IMG_TMPFS_DEV] = { "tmpfs-dev-%lu.tar.gz.img", RAW_IMAGE_MAGIC, 0, true },
 	[IMG_STATS_DUMP] = { "stats-dump", STATS_MAGIC, IMG_SERVICE_MAGIC, false },
 	[IMG_STATS_RESTORE] = { "stats-restore", STATS_MAGIC, IMG_SERVICE_MAGIC, false },
+	[IMG_IFADDR] = { "ifaddr-%lu.img", RAW_IMAGE_MAGIC, 0, true },
+	[IMG_ROUTE] = { "route-%lu.img", RAW_IMAGE_MAGIC, 0, true },
+	[IMG_ROUTE6] = { "route6-%lu.img", RAW_IMAGE_MAGIC, 0, true },
 };
 
 const char *img_type_name(enum img_type type)

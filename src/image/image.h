@@ -62,6 +62,9 @@ enum img_type {
 	/* Service files in the work directory: what a dump or restore took. */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
+	IMG_IFADDR,    /* raw: `ip addr save` (net/rtnl.h) */
+	IMG_ROUTE,     /* raw: `ip -4 route save` */
+	IMG_ROUTE6,    /* raw: `ip -6 route save` */
 	IMG_NR_TYPES,
 };
 

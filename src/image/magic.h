@@ -79,7 +79,12 @@
  * netdev-%u.img (ns id)     NETDEV             net_device_entry per link of
  *                                              the tree's own network
  *                                              namespace (ids.net_ns_id):
- *                                              its loopback only
+ *                                              its loopback and veths
+ * ifaddr-%u.img, route-%u.img,   none (RAW)    its addresses and main-table
+ * route6-%u.img (ns id)                        routes: iproute2's `ip addr
+ *                                              save` / `ip route save` (a
+ *                                              u32 magic, then RTM_NEWADDR or
+ *                                              RTM_NEWROUTE messages)
  * tty-data.img              TTY_DATA           tty_data_entry; data is inside
  *                                              the message (no raw payload)
  * filelocks.img             FILE_LOCKS         file_lock_entry per held lock

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netns.h"
 #include "base/proc.h"
 #include "base/util.h"
 #include "image/image.h"
@@ -40,13 +41,11 @@ static double ms_since(const struct timespec *t0)
 
 static int netns_ino(uint64_t *ino)
 {
-	struct stat st;
-
-	if (stat("/proc/self/ns/net", &st)) {
-		pr_perror("can't stat /proc/self/ns/net");
+	*ino = netns_self_ino();
+	if (!*ino) {
+		pr_perror("can't stat /proc/thread-self/ns/net");
 		return -errno;
 	}
-	*ino = st.st_ino;
 	return 0;
 }
 
@@ -94,6 +93,12 @@ static bool lock_is_here(const struct netlock *nl)
 	if (strcmp(boot, nl->boot_id)) {
 		pr_warn("the network lock of these images was taken before the last boot: it "
 			"is gone\n");
+		return false;
+	}
+	if (ns != nl->netns && nl->tree_netns) {
+		pr_warn("the network lock of these images is in the tree's own network namespace "
+			"net:[%" PRIu64 "]: gone with it if the tree is, else run amber net-unlock "
+			"there (nsenter --net=/proc/PID/ns/net)\n", nl->netns);
 		return false;
 	}
 	if (ns != nl->netns) {
@@ -181,8 +186,27 @@ static int lock_with(struct netlock *nl, int dirfd, enum netlock_method m)
 	return ret;
 }
 
+int netlock_relock(struct netlock *nl)
+{
+	const struct netlock_backend *be = backend_of(nl->method);
+	int ret;
+
+	if (!nl->locked || !nl->tree_netns || !be)
+		return 0;
+	ret = be->lock(nl);
+	if (ret) {
+		pr_err("can't lock the %zu connection(s) of the tree in its new network namespace "
+		       "(%s)\n", nl->nr_conns, be->name);
+		return ret;
+	}
+	nl->netns = netns_self_ino();
+	pr_info("network locked again in the tree's new network namespace (%s, %zu "
+		"connection(s))\n", be->name, nl->nr_conns);
+	return 0;
+}
+
 int netlock_lock(struct netlock *nl, int dirfd, enum netlock_method method, const pid_t *pids,
-		 int nr_pids)
+		 int nr_pids, bool tree_netns)
 {
 	struct timespec t0;
 	int ret;
@@ -216,6 +240,7 @@ int netlock_lock(struct netlock *nl, int dirfd, enum netlock_method method, cons
 	ret = netlock_ids(nl);
 	if (ret)
 		return ret;
+	nl->tree_netns = tree_netns;
 	if (method == NETLOCK_AUTO) {
 		ret = lock_with(nl, dirfd, NETLOCK_NFTABLES);
 		if (ret) {

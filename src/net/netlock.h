@@ -17,6 +17,11 @@
  *     conns[]     struct netlock_conn: family, local and remote address
  *                 and port of one connection (v4-mapped ones as IPv4)
  *     netns, boot where the lock lives: it is removed only there
+ *     tree_netns  the lock is in the tree's own network namespace (its
+ *                 connections' packets cross it; amber's sees none of
+ *                 them behind a veth or bridge): it dies with the tree's
+ *                 namespace, and the restore takes it again inside the
+ *                 new one (netlock_relock()) before any of its links is up
  *
  *   nftables: one table per dump, made in one transaction: input and
  *     output chains dropping packets whose saddr.sport.daddr.dport is in
@@ -81,6 +86,7 @@ struct netlock {
 	size_t nr_conns;
 	uint64_t netns;	   /* inode of the network namespace */
 	char boot_id[40];  /* /proc/sys/kernel/random/boot_id */
+	bool tree_netns;   /* taken in the tree's own network namespace */
 	bool locked;	   /* a lock may be in place: unlock has work to do */
 	bool from_record;  /* loaded from (or written to) the record */
 };
@@ -92,12 +98,21 @@ int netlock_method_parse(const char *s, enum netlock_method *m);
 /*
  * Dump, with the tree frozen: finds the TCP connections of tasks @pids
  * (established, connecting or closing; not listening), records them in
- * @dirfd and drops their packets with @method. No connection: no lock,
+ * @dirfd and drops their packets with @method, in the calling thread's
+ * network namespace (@tree_netns: the tree's own). No connection: no lock,
  * no record. With NETLOCK_AUTO, nftables is tried first and iptables if
  * it fails. 0 or -errno; on failure nothing stays locked.
  */
 int netlock_lock(struct netlock *nl, int dirfd, enum netlock_method method, const pid_t *pids,
-		 int nr_pids);
+		 int nr_pids, bool tree_netns);
+
+/*
+ * Restore, with the calling thread in the tree's new network namespace,
+ * before any of its links is up: a lock that lived in the tree's old one
+ * (tree_netns) is taken again here, and netlock_unlock() then removes it
+ * from here. Nothing to do otherwise. 0 or -errno.
+ */
+int netlock_relock(struct netlock *nl);
 
 /*
  * Removes the lock @nl holds or loaded (a no-op if none), then its

@@ -9,6 +9,7 @@
  *   run-id 5f0c2a9e41d7b3a8
  *   netns 4026531840
  *   boot-id 0e4c...
+ *   tree-netns yes                        (only when it was in the tree's own)
  *   conn 4 10.0.0.1 5000 10.0.0.2 43210     (family, local, peer)
  *
  * It is written to a temporary name and renamed, so a reader sees all of
@@ -72,6 +73,8 @@ static int write_record_to(const struct netlock *nl, int fd)
 		return -errno;
 	fprintf(f, "%s\nmethod %s\nrun-id %s\nnetns %" PRIu64 "\nboot-id %s\n", RECORD_HEADER,
 		netlock_method_name(nl->method), nl->run_id, nl->netns, nl->boot_id);
+	if (nl->tree_netns)
+		fprintf(f, "tree-netns yes\n");
 	for (size_t i = 0; i < nl->nr_conns; i++) {
 		const struct netlock_conn *c = &nl->conns[i];
 		char l[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN];
@@ -135,6 +138,8 @@ static bool parse_field(const char *line, struct netlock *nl)
 	char method[16];
 	int end = 0;
 
+	if (!strcmp(line, "tree-netns yes"))
+		return nl->tree_netns = true;
 	if (sscanf(line, "method %15s%n", method, &end) == 1 && !line[end])
 		return !netlock_method_parse(method, &nl->method);
 	if (!strncmp(line, "run-id ", 7) && is_hex_id(line + 7, sizeof(nl->run_id) - 1)) {

@@ -291,7 +291,7 @@ static const char *fs_name(uint32_t t)
  */
 static unsigned long sysfs_ro(const struct rst_ctx *rc, const MntEntry *e)
 {
-	return e->fstype == FSTYPE__SYSFS && rc->ns.lo && e->has_sb_flags &&
+	return e->fstype == FSTYPE__SYSFS && rc->ns.net.nr && e->has_sb_flags &&
 		       (e->sb_flags & MS_RDONLY)
 		   ? MS_RDONLY
 		   : 0;

@@ -207,9 +207,7 @@ void rst_ns_free(struct rst_ns *ns)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
 	rst_ipc_free(&ns->ipc_objs);
-	if (ns->lo)
-		net_device_entry__free_unpacked(ns->lo, NULL);
-	ns->lo = NULL;
+	rst_net_free(&ns->net);
 	free(ns->proc_opts);
 	ns->proc_opts = NULL;
 	rst_mnt_free(&ns->mnt);
@@ -264,9 +262,7 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	/* With the saved sysctls: the objects are made under the saved limits. */
 	if (!ret && rc->ns.ipc)
 		ret = rst_ipc_make(rc);
-	if (!ret && rc->ns.lo)
-		ret = rst_ns_enter_net(rc);
-	/* After the network and IPC namespaces: sysfs and mqueue show the new ones. */
+	/* amber cloned it in its network namespace: sysfs and mqueue show the new ones. */
 	if (!ret && rc->ns.mnt.nr)
 		ret = rst_mnt_enter(rc);
 	/* After the network namespace: /proc/net shows the task's own */

@@ -19,8 +19,10 @@ struct NetDeviceEntry;
  * namespace, named by the root's ids.uts_ns_id with its utsns-<id>.img,
  * an IPC namespace (ids.ipc_ns_id, ipcns-var-<id>.img and its SysV
  * objects, below) and a
- * network namespace with only its loopback (ids.net_ns_id, netdev-<id>.img).
- * The restored root makes a new one before it forks its children.
+ * network namespace (ids.net_ns_id: netdev-<id>.img, ifaddr-, route-,
+ * route6-<id>.img; ns_net.c). The restored root makes the UTS, IPC and
+ * mount ones before it forks its children; amber's thread makes the
+ * network one before the shared files and the root's clone.
  */
 /* The tree's own mounts (mnt.c): e[0] is the root mount, on --root. */
 struct MntEntry;
@@ -66,11 +68,23 @@ struct rst_ipc {
 	size_t nr_msq;
 };
 
+/* The tree's network namespace (ns_net.c). */
+#define RST_NET_NR_SAVES 3 /* ifaddr, route, route6 */
+struct rst_net {
+	struct NetDeviceEntry **links; /* lo and veths */
+	size_t nr;		       /* 0: the tree keeps amber's namespace */
+	uint32_t id;
+	char *save[RST_NET_NR_SAVES]; /* the raw images, NULL if absent */
+	size_t save_len[RST_NET_NR_SAVES];
+	bool entered; /* amber's thread is in the new one; host_fd is amber's */
+	int host_fd;
+};
+
 struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
 	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new one with these sysctls */
 	struct rst_ipc ipc_objs; /* and these objects */
-	struct NetDeviceEntry *lo; /* ids.net_ns_id: a new one, lo as saved */
+	struct rst_net net; /* ids.net_ns_id: a new one, its links as saved */
 	/*
 	 * The root's ids.pid_ns_id differs from the inventory's root_ids
 	 * one (as CRIU decides): the root is cloned as init of a new pid
@@ -115,7 +129,14 @@ int rst_ipc_check_attaches(struct rst_ctx *rc);
 /* Once every task has attached its segments: the removed ones removed again. */
 int rst_ipc_finish(struct rst_ctx *rc, pid_t host_root);
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
-int rst_ns_enter_net(struct rst_ctx *rc);
+void rst_net_free(struct rst_net *net);
+/*
+ * In amber, before the shared files are made: the calling thread makes
+ * the tree's network namespace and stays in it (the root is cloned
+ * there) until rst_net_leave(). No-op without one. 0 or -errno.
+ */
+int rst_net_enter(struct rst_ctx *rc);
+int rst_net_leave(struct rst_ctx *rc);
 int rst_mnt_load(struct rst_ctx *rc, uint32_t id);
 int rst_mnt_enter(struct rst_ctx *rc);
 void rst_mnt_free(struct rst_mnt *m);

@@ -1,23 +1,128 @@
 // SPDX-License-Identifier: MIT
-/* The tree's own network namespace: a new one with its loopback as saved. */
+/*
+ * The tree's own network namespace (dump/ns_net.c). amber's restoring
+ * thread makes it, before the shared files (the tree's sockets are made
+ * there) and before it clones the root (born in it):
+ *
+ *   1. unshare(CLONE_NEWNET); the network lock taken again in it
+ *   2. lo's MTU; each veth made again, down, with its ifindex, name,
+ *      MTU and MAC, its peer in amber's namespace named by the caller
+ *      (--external veth[IN]:OUT[@BRIDGE]) or by the kernel
+ *   3. the addresses of ifaddr-ID.img but lo's 127.0.0.1/8 and ::1 (the
+ *      kernel's, made again as lo comes up; IPv6 ones other than
+ *      link-local without DAD: they were in use), then the links up as
+ *      they were, then route-ID.img and route6-ID.img; what the kernel
+ *      made already (EEXIST) is skipped, as `ip ... restore` does
+ *   4. the peers up in amber's namespace, on their bridge if named
+ *
+ * The thread stays there while the tree is made (netlock_unlock() runs
+ * there) and goes back at the end (rst_net_leave()).
+ */
 #define LOG_PREFIX "ns: "
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <linux/veth.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/netns.h"
+#include "base/util.h"
 #include "image/image.h"
+#include "net/rtnl.h"
 #include "restore/ns.h"
 #include "restore/restore.h"
 #include "netdev.pb-c.h"
 
+#define LINK_FLAGS (IFF_UP | IFF_NOARP | IFF_PROMISC | IFF_ALLMULTI | IFF_MULTICAST)
+
+static const enum img_type rtnl_imgs[RST_NET_NR_SAVES] = { IMG_IFADDR, IMG_ROUTE, IMG_ROUTE6 };
+
+/* An `ip ... save` image: its magic, then whole messages of @type, each fitting a request. */
+static int check_save(const char *name, const char *p, size_t len, int type)
+{
+	uint32_t magic = type == RTM_NEWADDR ? RTNL_ADDR_SAVE_MAGIC : RTNL_ROUTE_SAVE_MAGIC;
+
+	if (len < sizeof(uint32_t) || *(const uint32_t *)p != magic) {
+		pr_err("%s: not an iproute2 save (no magic)\n", name);
+		return -EINVAL;
+	}
+	for (size_t at = sizeof(uint32_t); at < len;) {
+		struct nlmsghdr h;
+
+		if (len - at < sizeof(h)) {
+			pr_err("%s: cut at byte %zu\n", name, at);
+			return -EINVAL;
+		}
+		memcpy(&h, p + at, sizeof(h));
+		if (h.nlmsg_len < NLMSG_LENGTH(8) || h.nlmsg_len > len - at ||
+		    h.nlmsg_len > RTNL_MSG_MAX || h.nlmsg_type != type) {
+			pr_err("%s: message at byte %zu is malformed\n", name, at);
+			return -EINVAL;
+		}
+		at += NLMSG_ALIGN(h.nlmsg_len);
+	}
+	return 0;
+}
+
+static int load_saves(struct rst_net *net, int dirfd)
+{
+	static const int types[RST_NET_NR_SAVES] = { RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWROUTE };
+
+	for (int i = 0; i < RST_NET_NR_SAVES; i++) {
+		char name[64];
+		int ret;
+
+		img_name(rtnl_imgs[i], net->id, name, sizeof(name));
+		net->save[i] = read_file_at(dirfd, name, &net->save_len[i]);
+		if (!net->save[i] && errno == ENOENT)
+			continue; /* an older dump: lo alone */
+		if (!net->save[i]) {
+			pr_perror("can't read %s", name);
+			return -errno;
+		}
+		ret = check_save(name, net->save[i], net->save_len[i], types[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int check_link(struct rst_net *net, const NetDeviceEntry *nd)
+{
+	bool lo = nd->type == ND_TYPE__LOOPBACK;
+
+	if ((nd->type != ND_TYPE__LOOPBACK && nd->type != ND_TYPE__VETH) ||
+	    strlen(nd->name) >= IFNAMSIZ || !nd->name[0] || (lo && strcmp(nd->name, "lo"))) {
+		pr_err("netdev-%u.img: link %s (type %d): amber makes a loopback and veths\n",
+		       net->id, nd->name, nd->type);
+		return -EINVAL;
+	}
+	/* CRIU names lo its own peer (peer_nsid: this namespace): nothing to make. */
+	if (!lo && nd->has_peer_nsid) {
+		pr_err("netdev-%u.img: veth %s has its peer in a namespace of the dump: not "
+		       "supported\n", net->id, nd->name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < net->nr; i++)
+		if ((lo && net->links[i]->type == ND_TYPE__LOOPBACK) ||
+		    !strcmp(net->links[i]->name, nd->name) || net->links[i]->ifindex == nd->ifindex) {
+			pr_err("netdev-%u.img: link %s twice\n", net->id, nd->name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id)
 {
+	struct rst_net *net = &rc->ns.net;
 	struct img *img = img_open(rc->dirfd, IMG_NETDEV, false, id);
 	NetDeviceEntry *nd;
 	int ret;
@@ -26,50 +131,353 @@ int rst_ns_load_net(struct rst_ctx *rc, uint32_t id)
 		pr_err("netdev-%u.img (named by core-%d.img) can't be read\n", id, rc->tasks[0].pid);
 		return -errno ? -errno : -EINVAL;
 	}
+	net->id = id;
 	while ((ret = img_read_msg(img, &net_device_entry__descriptor,
 				   (ProtobufCMessage **)&nd)) == 1) {
-		if (nd->type != ND_TYPE__LOOPBACK || strcmp(nd->name, "lo") || rc->ns.lo) {
-			pr_err("netdev-%u.img: link %s (type %d): only one loopback is "
-			       "supported\n", id, nd->name, nd->type);
+		NetDeviceEntry **v = realloc(net->links, (net->nr + 1) * sizeof(*v));
+
+		if (v)
+			net->links = v;
+		ret = v ? check_link(net, nd) : -ENOMEM;
+		if (ret) {
 			net_device_entry__free_unpacked(nd, NULL);
-			ret = -EINVAL;
 			break;
 		}
-		rc->ns.lo = nd;
-	}
-	if (!ret && !rc->ns.lo) {
-		pr_err("netdev-%u.img: no loopback\n", id);
-		ret = -EINVAL;
+		net->links[net->nr++] = nd;
 	}
 	img_close(img);
+	if (!ret && !net->nr) {
+		pr_err("netdev-%u.img: no link\n", id);
+		ret = -EINVAL;
+	}
+	return ret ? ret : load_saves(net, rc->dirfd);
+}
+
+void rst_net_free(struct rst_net *net)
+{
+	for (size_t i = 0; i < net->nr; i++)
+		net_device_entry__free_unpacked(net->links[i], NULL);
+	free(net->links);
+	for (int i = 0; i < RST_NET_NR_SAVES; i++)
+		free(net->save[i]);
+	memset(net, 0, sizeof(*net));
+}
+
+/* The caller's name for the host end of veth @in, if any. */
+static const struct rst_veth *veth_opt(const struct rst_ctx *rc, const char *in)
+{
+	for (size_t i = 0; i < rc->opts->nr_veths; i++)
+		if (!strcmp(rc->opts->veths[i].in, in))
+			return &rc->opts->veths[i];
+	return NULL;
+}
+
+/* One veth, down, in this namespace; its peer (down) in amber's, @host_fd. */
+static int make_veth(int nl, int host_fd, const NetDeviceEntry *nd, const char *out)
+{
+	struct rtnl_msg m;
+	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+					      sizeof(*ifi));
+	struct rtattr *info, *data, *peer;
+	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC };
+
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = nd->ifindex;
+	rtnl_put(&m, IFLA_IFNAME, nd->name, strlen(nd->name) + 1);
+	rtnl_put_u32(&m, IFLA_MTU, nd->mtu);
+	if (nd->has_address)
+		rtnl_put(&m, IFLA_ADDRESS, nd->address.data, nd->address.len);
+	info = rtnl_nest(&m, IFLA_LINKINFO);
+	rtnl_put(&m, IFLA_INFO_KIND, "veth", 5);
+	data = rtnl_nest(&m, IFLA_INFO_DATA);
+	peer = rtnl_put(&m, VETH_INFO_PEER, &pi, sizeof(pi));
+	if (out)
+		rtnl_put(&m, IFLA_IFNAME, out, strlen(out) + 1);
+	if (!rtnl_put_u32(&m, IFLA_NET_NS_FD, host_fd) || !info || !data || !peer)
+		return -E2BIG;
+	rtnl_nest_end(&m, peer);
+	rtnl_nest_end(&m, data);
+	rtnl_nest_end(&m, info);
+	return rtnl_talk(nl, &m);
+}
+
+static int each_peer(const struct nlmsghdr *h, void *arg)
+{
+	struct ifinfomsg *ifi = NLMSG_DATA(h);
+	struct rtattr *tb[IFLA_MAX + 1];
+
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	rtnl_parse(tb, IFLA_MAX, IFLA_RTA(ifi), IFLA_PAYLOAD(h));
+	if (tb[IFLA_LINK])
+		*(int *)arg = *(int *)RTA_DATA(tb[IFLA_LINK]);
+	return 0;
+}
+
+/* The ifindex, in amber's namespace, of the peer of veth @ifindex. */
+static int peer_index(int nl, uint32_t ifindex, int *peer)
+{
+	struct rtnl_msg m;
+	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_GETLINK, 0, sizeof(*ifi));
+
+	ifi->ifi_index = ifindex;
+	*peer = 0;
+	return rtnl_talk_cb(nl, &m, each_peer, peer) ?: (*peer ? 0 : -ENOENT);
+}
+
+/* A link's flags (in @mask) and, if @master, its master. */
+static int set_link(int nl, int ifindex, uint32_t flags, uint32_t mask, int master, int mtu)
+{
+	struct rtnl_msg m;
+	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
+
+	ifi->ifi_index = ifindex;
+	ifi->ifi_flags = flags & mask;
+	ifi->ifi_change = mask;
+	if (master)
+		rtnl_put_u32(&m, IFLA_MASTER, master);
+	if (mtu)
+		rtnl_put_u32(&m, IFLA_MTU, mtu);
+	return rtnl_talk(nl, &m);
+}
+
+/*
+ * The peer's name may still be held by the veth of the dumped tree: its
+ * namespace is freed by the kernel after the tree is gone, a moment
+ * later. Wait for it a little (3 s), then give up naming it.
+ */
+static int make_veth_retry(int nl, int host_fd, const NetDeviceEntry *nd, const char *out)
+{
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	int ret;
+
+	for (int i = 0; i < 60; i++) {
+		ret = make_veth(nl, host_fd, nd, out);
+		if (ret != -EEXIST || !out)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (ret)
+		pr_err("can't make veth %s (peer %s in amber's namespace): %s\n", nd->name,
+		       out ? out : "named by the kernel", strerror(-ret));
 	return ret;
 }
 
-/* In the restored root: a new network namespace, its lo as it was. */
-int rst_ns_enter_net(struct rst_ctx *rc)
+static int make_links(struct rst_ctx *rc, int nl)
 {
-	const NetDeviceEntry *lo = rc->ns.lo;
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int sk, ret = 0;
+	struct rst_net *net = &rc->ns.net;
 
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (sk < 0)
-		return -errno;
-	ifr.ifr_mtu = lo->mtu;
-	if (ioctl(sk, SIOCSIFMTU, &ifr) < 0)
-		ret = -errno;
-	/* The kernel gives lo its 127.0.0.1 and ::1 as it comes up. */
-	if (!ret && (lo->flags & IFF_UP)) {
-		if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0) {
-			ret = -errno;
-		} else {
-			ifr.ifr_flags |= IFF_UP;
-			if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
-				ret = -errno;
+	for (size_t i = 0; i < net->nr; i++) {
+		const NetDeviceEntry *nd = net->links[i];
+		const struct rst_veth *v;
+		int ret;
+
+		if (nd->type == ND_TYPE__LOOPBACK) {
+			ret = set_link(nl, 1, 0, 0, 0, nd->mtu);
+			if (ret) {
+				pr_err("can't set the MTU of lo: %s\n", strerror(-ret));
+				return ret;
+			}
+			continue;
+		}
+		v = veth_opt(rc, nd->name);
+		if (!v)
+			pr_warn("veth %s: no --external veth[%s]:NAME, the kernel names its peer\n",
+				nd->name, nd->name);
+		ret = make_veth_retry(nl, net->host_fd, nd, v ? v->out : NULL);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * An IPv6 address in use before the dump skips duplicate address
+ * detection: a tentative one could not be bound by the restored
+ * sockets. Not the kernel's own (::1, link-local): it makes them again
+ * as it did, and they keep their flags.
+ */
+static bool v6_needs_nodad(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+{
+	const struct in6_addr *a = addr ? RTA_DATA(addr) : NULL;
+
+	if (ifa->ifa_family != AF_INET6 || !a || RTA_PAYLOAD(addr) < sizeof(*a))
+		return false;
+	return !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a);
+}
+
+/* 127.0.0.1 and ::1: lo gets them from the kernel as it comes up, as it did. */
+static bool kernels_own(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+{
+	static const uint8_t v4[4] = { 127, 0, 0, 1 };
+
+	if (!addr)
+		return false;
+	if (ifa->ifa_family == AF_INET)
+		return RTA_PAYLOAD(addr) == 4 && !memcmp(RTA_DATA(addr), v4, 4) &&
+		       ifa->ifa_prefixlen == 8;
+	return ifa->ifa_family == AF_INET6 && RTA_PAYLOAD(addr) == 16 &&
+	       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)RTA_DATA(addr));
+}
+
+/* Sends every message of saved image @i (EEXIST: the kernel made it already). */
+static int replay_save(struct rst_net *net, int nl, int i)
+{
+	const char *p = net->save[i];
+	char name[64];
+
+	img_name(rtnl_imgs[i], net->id, name, sizeof(name));
+	for (size_t at = p ? sizeof(uint32_t) : 0; p && at < net->save_len[i];) {
+		struct rtnl_msg m;
+		int ret;
+
+		memcpy(m.buf, p + at, ((const struct nlmsghdr *)(p + at))->nlmsg_len);
+		at += NLMSG_ALIGN(m.h.nlmsg_len);
+		m.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+		m.h.nlmsg_pid = 0;
+		if (m.h.nlmsg_type == RTM_NEWADDR) {
+			struct ifaddrmsg *ifa = NLMSG_DATA(&m.h);
+			struct rtattr *tb[IFA_MAX + 1];
+
+			rtnl_parse(tb, IFA_MAX, IFA_RTA(ifa), IFA_PAYLOAD(&m.h));
+			if (kernels_own(ifa, tb[IFA_ADDRESS]))
+				continue;
+			if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]) && tb[IFA_FLAGS])
+				*(uint32_t *)RTA_DATA(tb[IFA_FLAGS]) |= IFA_F_NODAD;
+			else if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]))
+				ifa->ifa_flags |= IFA_F_NODAD;
+		}
+		ret = rtnl_talk(nl, &m);
+		if (ret && ret != -EEXIST) {
+			pr_err("%s: the kernel refused the entry ending at byte %zu: %s\n", name, at,
+			       strerror(-ret));
+			return ret;
 		}
 	}
-	close(sk);
+	return 0;
+}
+
+static int links_up(struct rst_ctx *rc, int nl)
+{
+	struct rst_net *net = &rc->ns.net;
+
+	for (size_t i = 0; i < net->nr; i++) {
+		const NetDeviceEntry *nd = net->links[i];
+		int ret = set_link(nl, nd->type == ND_TYPE__LOOPBACK ? 1 : (int)nd->ifindex,
+				   nd->flags, LINK_FLAGS, 0, 0);
+
+		if (ret) {
+			pr_err("can't set the flags of %s: %s\n", nd->name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The peers, in amber's namespace (@host_nl): up, on their bridge. */
+static int peers_up(struct rst_ctx *rc, int nl, int host_nl, const int *bridges)
+{
+	struct rst_net *net = &rc->ns.net;
+
+	for (size_t i = 0, v = 0; i < net->nr; i++) {
+		const NetDeviceEntry *nd = net->links[i];
+		int peer, ret;
+
+		if (nd->type != ND_TYPE__VETH)
+			continue;
+		ret = peer_index(nl, nd->ifindex, &peer);
+		if (!ret)
+			ret = set_link(host_nl, peer, IFF_UP, IFF_UP, bridges[v++], 0);
+		if (ret) {
+			pr_err("can't bring up the peer of veth %s: %s\n", nd->name, strerror(-ret));
+			return ret;
+		}
+		pr_info("veth %s restored, its peer ifindex %d in amber's namespace\n", nd->name,
+			peer);
+	}
+	return 0;
+}
+
+/* The bridges named for the veths, in order, looked up in amber's namespace. */
+static int find_bridges(struct rst_ctx *rc, int *bridges)
+{
+	struct rst_net *net = &rc->ns.net;
+
+	for (size_t i = 0, v = 0; i < net->nr; i++) {
+		const struct rst_veth *o = veth_opt(rc, net->links[i]->name);
+
+		if (net->links[i]->type != ND_TYPE__VETH)
+			continue;
+		bridges[v] = o && o->bridge ? (int)if_nametoindex(o->bridge) : 0;
+		if (o && o->bridge && !bridges[v]) {
+			pr_err("veth %s: no bridge %s in amber's network namespace\n", o->in,
+			       o->bridge);
+			return -ENOENT;
+		}
+		v++;
+	}
+	return 0;
+}
+
+static int setup_inside(struct rst_ctx *rc, int host_nl, const int *bridges)
+{
+	int nl = rtnl_open(), ret;
+
+	if (nl < 0)
+		return nl;
+	ret = make_links(rc, nl);
+	if (!ret)
+		ret = replay_save(&rc->ns.net, nl, 0);
+	if (!ret)
+		ret = links_up(rc, nl);
+	for (int i = 1; !ret && i < RST_NET_NR_SAVES; i++)
+		ret = replay_save(&rc->ns.net, nl, i);
+	if (!ret)
+		ret = peers_up(rc, nl, host_nl, bridges);
+	close(nl);
 	return ret;
+}
+
+int rst_net_enter(struct rst_ctx *rc)
+{
+	struct rst_net *net = &rc->ns.net;
+	cleanup_free int *bridges = calloc(net->nr + 1, sizeof(*bridges));
+	int host_nl, ret;
+
+	if (!net->nr)
+		return 0;
+	if (!bridges)
+		return -ENOMEM;
+	ret = find_bridges(rc, bridges);
+	if (ret)
+		return ret;
+	host_nl = rtnl_open();
+	if (host_nl < 0)
+		return host_nl;
+	net->host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (net->host_fd < 0 || unshare(CLONE_NEWNET)) {
+		ret = -errno;
+		pr_perror("can't make a network namespace");
+		if (net->host_fd >= 0)
+			close(net->host_fd);
+		close(host_nl);
+		return ret;
+	}
+	net->entered = true;
+	/* Before any link is up: no peer may reach a socket not yet repaired. */
+	ret = netlock_relock(&rc->netlock);
+	if (!ret)
+		ret = setup_inside(rc, host_nl, bridges);
+	close(host_nl);
+	if (!ret)
+		pr_info("network namespace %u: %zu link(s) made\n", net->id, net->nr);
+	return ret;
+}
+
+int rst_net_leave(struct rst_ctx *rc)
+{
+	if (!rc->ns.net.entered)
+		return 0;
+	rc->ns.net.entered = false;
+	return netns_return(rc->ns.net.host_fd);
 }

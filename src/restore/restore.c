@@ -602,6 +602,9 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	/* Both moved or set above: the files code reads them from its context. */
 	rc.files.dirfd = rc.dirfd;
 	rc.files.svc_fd_base = rc.svc_fd_base;
+	/* The tree's sockets are made in its network namespace. */
+	if (!ret)
+		ret = rst_net_enter(&rc);
 	if (!ret)
 		ret = files_prepare_shared(&rc.files);
 	if (!ret && opts->lazy)
@@ -631,6 +634,8 @@ out:
 	/* Every task is gone: nothing would ever answer the peers. */
 	if (ret)
 		netlock_unlock(&rc.netlock, rc.dirfd);
+	if (rst_net_leave(&rc) && !ret)
+		ret = -EIO;
 	netlock_free(&rc.netlock);
 	pid_map_free(&rc.pids);
 	rst_free(&rc);

@@ -44,6 +44,13 @@
 #include "fs.pb-c.h"
 #include "restore/ns.h"
 
+/* amber.h's struct amber_veth, field for field. */
+struct rst_veth {
+	const char *in;
+	const char *out;
+	const char *bridge;
+};
+
 struct restore_opts {
 	const char *dir;
 	bool detach;
@@ -72,6 +79,8 @@ struct restore_opts {
 	size_t nr_inherit_fds;
 	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
 	void *notify_arg;
+	const struct rst_veth *veths; /* the host ends of the tree's veths (amber_veth) */
+	size_t nr_veths;
 };
 
 struct rst_shmem {

@@ -82,6 +82,7 @@ static const struct opt_use {
 	{ "root", F_DUMP | F_PRE | F_RST },
 	{ "ext_mnt", F_DUMP | F_PRE | F_RST },
 	{ "external", F_DUMP | F_PRE | F_RST },
+	{ "veths", F_RST },
 	{ "manage_cgroups", F_DUMP | F_PRE | F_RST },
 	{ "manage_cgroups_mode", F_DUMP | F_PRE | F_RST },
 	{ "cg_root", F_RST },

@@ -219,8 +219,11 @@ static int ext_mounts_from(struct rpc_session *s, const CriuOpts *o, struct ambe
 	for (size_t i = 0; i < o->n_external; i++) {
 		char *e = o->external[i], *close = strstr(e, "]:");
 
+		if (!strncmp(e, "veth[", 5))
+			continue; /* veths_from(), at restore */
 		if (strncmp(e, "mnt[", 4) || !close) {
-			ERR(s, "external %s: amber knows mnt[KEY]:VAL only", e);
+			ERR(s, "external %s: amber knows mnt[KEY]:VAL and veth[IN]:OUT[@BRIDGE] only",
+			    e);
 			free(m);
 			return -EOPNOTSUPP;
 		}
@@ -229,6 +232,45 @@ static int ext_mounts_from(struct rpc_session *s, const CriuOpts *o, struct ambe
 		m[n++].val = close + 2;
 	}
 	*out = m;
+	*nr = n;
+	return 0;
+}
+
+/*
+ * The host ends of the tree's veths: veths pairs (if_in, if_out) and
+ * `external` entries "veth[IN]:OUT[@BRIDGE]" (CRIU's --external). *@out
+ * is malloc'd; the strings stay the request's, changed in place.
+ */
+static int veths_from(struct rpc_session *s, const CriuOpts *o, struct amber_veth **out,
+		      size_t *nr)
+{
+	struct amber_veth *v = calloc(o->n_veths + o->n_external + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < o->n_veths; i++)
+		v[n++] = (struct amber_veth){ .in = o->veths[i]->if_in, .out = o->veths[i]->if_out };
+	for (size_t i = 0; i < o->n_external; i++) {
+		char *e = o->external[i], *close = strstr(e, "]:"), *br;
+
+		if (strncmp(e, "veth[", 5))
+			continue;
+		if (!close || close == e + 5 || !close[2]) {
+			ERR(s, "external %s: a veth is veth[IN]:OUT[@BRIDGE]", e);
+			free(v);
+			return -EINVAL;
+		}
+		*close = 0;
+		br = strchr(close + 2, '@');
+		if (br)
+			*br++ = 0;
+		v[n++] = (struct amber_veth){ .in = e + 5, .out = close + 2, .bridge = br };
+	}
+	for (size_t i = 0; i < n; i++)
+		pr_info("veth %s: its host end is %s%s%s\n", v[i].in, v[i].out,
+			v[i].bridge ? " on bridge " : "", v[i].bridge ? v[i].bridge : "");
+	*out = v;
 	*nr = n;
 	return 0;
 }
@@ -377,6 +419,7 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	static CriuRestoreResp rr = CRIU_RESTORE_RESP__INIT;
 	cleanup_free struct amber_ext_mount *ext = NULL;
 	cleanup_free struct amber_inherit_fd *inh = NULL;
+	cleanup_free struct amber_veth *veths = NULL;
 	struct restore_hook hook = { s, o };
 	pid_t pid = 0;
 	uint64_t t0;
@@ -397,6 +440,10 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	if (ret)
 		return ret;
 	r.ext_mounts = ext;
+	ret = veths_from(s, o, &veths, &r.nr_veths);
+	if (ret)
+		return ret;
+	r.veths = veths;
 	r.root = o->root;
 	r.rst_sibling = o->rst_sibling;
 	/* The fds are amber's own, as CRIU's: runc hands them over as its stdio. */

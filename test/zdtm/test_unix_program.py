@@ -6,6 +6,9 @@ pings it every 20 ms. From outside (this process) we ask the server for
 its ping count before the dump and after the restore, on new
 connections: the count must go on from where it was, and keep growing
 (the client connected before the dump still works).
+
+A listener holding an accepted socket whose peer is gone (it shows the
+listener's name): restored, the listener answers again.
 """
 
 import os
@@ -100,4 +103,58 @@ def test_unix_server(tmp_path):
             except ProcessLookupError:
                 pass
         time.sleep(0.1)
+        reap_all()
+
+
+# Accepts one connection from a child that then closes its end, and keeps
+# the accepted socket unread: an accepted socket whose peer is gone shows
+# the listener's (abstract) name.
+ORPHANED = """
+import os, socket, time
+l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+l.bind("\\0amber-orphaned-accept")
+l.listen(4)
+if os.fork() == 0:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("\\0amber-orphaned-accept")
+    s.close()
+    os._exit(0)
+c, _ = l.accept()
+os.wait()
+open("/proc/self/comm", "w").write("orphan-ready")
+while True:
+    a, _ = l.accept()
+    with a:
+        a.sendall(b"still listening")
+"""
+
+
+def test_accepted_socket_peer_gone(tmp_path):
+    """Its name is the listener's: the restore does not bind it again."""
+    p = subprocess.Popen(["/usr/bin/python3", "-c", ORPHANED], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while read_text(f"/proc/{p.pid}/comm").strip() != "orphan-ready":
+            assert time.monotonic() < deadline and p.poll() is None, "the server never got ready"
+            time.sleep(0.01)
+        img = tmp_path / "img"
+        img.mkdir(mode=0o700)
+        r = amber(["dump", "-t", str(p.pid), "-D", str(img)], img / "dump.log", img)
+        assert r.returncode == 0, read_text(img / "dump.log")
+        p.wait(30)
+        r = amber(["restore", "-d", "-D", str(img)], img / "restore.log", img)
+        assert r.returncode == 0, read_text(img / "restore.log")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect("\0amber-orphaned-accept")
+        assert s.recv(64) == b"still listening"
+        s.close()
+    finally:
+        try:
+            os.kill(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
         reap_all()
