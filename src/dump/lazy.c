@@ -17,10 +17,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,7 +47,8 @@ static void announce(void *arg, const char *address, int port)
 
 /* The child: serves until the daemon closes the session. */
 static void __attribute__((noreturn)) serve(const struct dump_ctx *dc,
-					    const struct ps_live_tree *live, int ready_fd)
+					    const struct ps_live_tree *live, int ready_fd,
+					    pid_t parent)
 {
 	const struct dump_opts *o = dc->opts;
 	struct ps_server_opts so = {
@@ -60,6 +63,14 @@ static void __attribute__((noreturn)) serve(const struct dump_ctx *dc,
 		.listening_arg = &ready_fd,
 	};
 
+	/* Never outlive the dump: a killed dump's tree runs on, unserved. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		_exit(1);
+	/* The dump's thread is in the tree's network namespace: serve from amber's. */
+	if (dc->host_netns_fd >= 0 && setns(dc->host_netns_fd, CLONE_NEWNET)) {
+		pr_perror("can't go back to amber's network namespace");
+		_exit(1);
+	}
 	_exit(ps_server_run(&so) ? 1 : 0);
 }
 
@@ -131,7 +142,7 @@ int dump_serve_lazy(struct dump_ctx *dc)
 	cleanup_free pid_t *pids = calloc(dc->nr_tasks + 1, sizeof(pid_t));
 	struct ps_live_tree live = { vpids, pids, 0 };
 	sigset_t mask, old;
-	pid_t child;
+	pid_t child, self = getpid();
 	int sfd, ret, ready[2];
 
 	if (!vpids || !pids)
@@ -164,7 +175,7 @@ int dump_serve_lazy(struct dump_ctx *dc)
 		close(sfd);
 		close(ready[0]);
 		sigprocmask(SIG_SETMASK, &old, NULL);
-		serve(dc, &live, ready[1]);
+		serve(dc, &live, ready[1], self);
 	}
 	close(ready[1]);
 	if (child < 0) {

@@ -122,8 +122,10 @@ def test_dump_lazy_pages(tmp_path):
                 pass
 
 
-def test_dump_lazy_pages_stopped(tmp_path):
-    """SIGTERM while serving: the dump fails, the tree runs on as it was."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+def test_dump_lazy_pages_stopped(tmp_path, sig):
+    """SIGTERM while serving: the dump fails, the tree runs on as it was.
+    SIGKILL: the same, and its page server goes with it."""
     run = Run("dump_lazy_stopped", zdtm_runner.MODES["dump"], compare_state=False)
 
     def body():
@@ -139,11 +141,18 @@ def test_dump_lazy_pages_stopped(tmp_path):
         r = subprocess.run([str(amber_path()), "restore", "-D", str(run.imgdir), "-d"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode != 0 and "--lazy-pages" in r.stdout + r.stderr, r
-        dump.send_signal(signal.SIGTERM)
+        dump.send_signal(sig)
         rc = dump.wait(timeout=60)
         assert rc != 0
-        log = read_text(run.dir / "dump.log")
-        assert "left running" in log, log[-2000:]
+        if sig == signal.SIGTERM:
+            log = read_text(run.dir / "dump.log")
+            assert "left running" in log, log[-2000:]
+        left = lambda: subprocess.run(["pgrep", "-f", f"-D {run.imgdir} --lazy-pages"],
+                                      capture_output=True).returncode == 0
+        deadline = time.monotonic() + 10
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left(), "the dump's page server outlived it"
         deadline = time.monotonic() + 10
         while any(frozen(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.05)
