@@ -49,6 +49,7 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.sibling = o.rst_sibling,
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
+		.pkram_move = o.pkram && !o.pkram_copy,
 	};
 	if (o.pkram)
 		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));

@@ -36,6 +36,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pkram", required_argument, 0, 'K' },
+		{ "pkram-copy", no_argument, 0, OPT_PKRAM_COPY },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
 		CLI_CONTAINER_LONG_OPTS,
 		CLI_UNPRIV_LONG_OPT,
@@ -86,6 +87,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'K':
 			o.pkram = optarg;
 			break;
+		case OPT_PKRAM_COPY:
+			o.pkram_copy = true;
+			break;
 		case OPT_PIDFILE:
 			pidfile = optarg;
 			break;
@@ -99,6 +103,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	}
 	if (!o.images_dir == !o.pkram)
 		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
+	if (o.pkram_copy && !o.pkram)
+		return cli_usage("restore", "--pkram-copy needs --pkram NAME");
 	o.root = ct.root;
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;

@@ -67,6 +67,13 @@ struct restore_opts {
 	bool sibling; /* the root is amber's parent's child (needs detach) */
 	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
 	void *notify_arg;
+	/*
+	 * restore --pkram: the pages are moved out of the store into the
+	 * tree (premap.c), not copied; pages_verified: every page was checked
+	 * against its checksum just before, so the fill does not sum again.
+	 */
+	bool pkram_move;
+	bool pages_verified;
 };
 
 struct rst_shmem {

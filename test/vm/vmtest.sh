@@ -66,6 +66,9 @@ suite tmpfs-move --kernel "$K" --kexec-into "$K" -- kernel/selftests/tmpfs-move.
 # amber kexec: a program carried across a kexec in a PKRAM store, and the
 # refusals (amber does the kexec itself; needs build/amber)
 suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
+# restore --pkram moving the pages out of the store against the copying
+# restore of the same 1 GiB image (needs build/amber)
+suite kexec-nocopy --kernel "$K" --timeout 1500 -- bash test/vm/tests/kexec-nocopy.sh "$K"
 # a VMM-like program's guest RAM file on a pkram= tmpfs, across amber kexec
 # --preserve-mount, saved by reference
 suite kexec-vmm --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-vmm.sh "$K"
