@@ -49,7 +49,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.sibling = o.rst_sibling,
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
-		.pkram_move = o.pkram && !o.pkram_copy,
+		/* a lazy restore's daemon still serves from the store: copied */
+		.pkram_move = o.pkram && !o.pkram_copy && !o.lazy_pages,
 	};
 	if (o.pkram)
 		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));

@@ -190,18 +190,21 @@ static int move_run(struct premap_move *mv, int wfd, int rfd, const struct rst_p
 		uint64_t n = PAGE_SIZE;
 
 		if (mv->on && wfd >= 0) {
-			if (!ioctl(wfd, TMPFS_IOC_MOVE_TO_ANON, &a)) {
+			int ret = ioctl(wfd, TMPFS_IOC_MOVE_TO_ANON, &a), err;
+
+			if (!ret && a.moved) {
 				at += a.moved;
 				mv->moved += a.moved / PAGE_SIZE;
 				continue;
 			}
-			if (errno == ENOTTY || errno == EINVAL) {
+			err = ret ? errno : EBUSY; /* nothing moved, no reason: copy the page */
+			if (err == ENOTTY || err == EINVAL) {
 				pr_info("this kernel does not move pages out of the store (%s): "
-					"they are copied\n", strerror(errno));
+					"they are copied\n", strerror(err));
 				mv->on = false;
 			}
-			mv->last_err = errno;
-			if (errno == EEXIST)
+			mv->last_err = err;
+			if (err == EEXIST)
 				n = min(len - at, (((uintptr_t)(dst + at) | ((2UL << 20) - 1)) + 1) -
 							  (uintptr_t)(dst + at));
 		}
