@@ -241,8 +241,12 @@ struct amber_restore_opts {
 	 * Restore from the PKRAM store of this name that amber_kexec() left
 	 * for this kernel (images_dir must be NULL): mounted, every image and
 	 * page checked against its checksum, unmounted after the restore.
+	 * The pages are moved out of the store into the tree where the kernel
+	 * can (kernel/patches/0005), so the store is used up; pkram_copy
+	 * copies them instead and leaves the store intact.
 	 */
 	const char *pkram;
+	bool pkram_copy;
 	/* Files of the caller that replace saved ones (see amber_inherit_fd). */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;

@@ -53,6 +53,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.notify_arg = o.notify_arg,
 		.veths = (const struct rst_veth *)o.veths,
 		.nr_veths = o.nr_veths,
+		/* a lazy restore's daemon still serves from the store: copied */
+		.pkram_move = o.pkram && !o.pkram_copy && !o.lazy_pages,
 	};
 	if (o.pkram)
 		return api_ret(kexec_restore(&r, o.pkram, root_pid, wait_status));

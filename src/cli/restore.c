@@ -54,6 +54,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ "lazy-socket", required_argument, 0, 'S' },
 		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pkram", required_argument, 0, 'K' },
+		{ "pkram-copy", no_argument, 0, OPT_PKRAM_COPY },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
 		{ "inherit-fd", required_argument, 0, OPT_INHERIT_FD },
 		CLI_CONTAINER_LONG_OPTS,
@@ -105,6 +106,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case 'K':
 			o.pkram = optarg;
 			break;
+		case OPT_PKRAM_COPY:
+			o.pkram_copy = true;
+			break;
 		case OPT_PIDFILE:
 			pidfile = optarg;
 			break;
@@ -122,6 +126,8 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	}
 	if (!o.images_dir == !o.pkram)
 		return cli_usage("restore", "-D DIR or --pkram NAME is required (one of them)");
+	if (o.pkram_copy && !o.pkram)
+		return cli_usage("restore", "--pkram-copy needs --pkram NAME");
 	o.root = ct.root;
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;

@@ -215,6 +215,7 @@ int kexec_restore(struct restore_opts *r, const char *name, pid_t *root_pid, int
 		return ret;
 	}
 	r->dir = store.dir;
+	r->pages_verified = true;
 	ret = restore_run(r, root_pid, wait_status);
 	/* The memory is in the tree now; a lazy restore still reads the store. */
 	kexec_store_close(&store, !ret && !r->lazy);

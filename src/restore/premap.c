@@ -15,12 +15,23 @@
  *
  * Lazy VMAs are left out: their pages come from the lazy-pages daemon
  * through this task's own userfaultfd, after the fork.
+ *
+ * From a PKRAM store (restore --pkram) the pages of a fresh VMA are not
+ * read but moved: TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0005) takes them
+ * out of the store's pages file and makes them this task's anonymous
+ * pages where they are. A page the kernel refuses (or a kernel without
+ * the ioctl) is read as before; inherited VMAs are compared and copied.
  */
 #define LOG_PREFIX "premap: "
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/csum.h"
@@ -119,6 +130,96 @@ static int fill_run(int fd, const struct rst_pages *r, uint8_t *dst, uint8_t *bu
 	return 0;
 }
 
+/* linux/tmpfs.h of our kernel series (kernel/patches/0005) */
+struct tmpfs_move_to_anon {
+	uint64_t offset, len, addr, flags, moved;
+};
+#define TMPFS_IOC_MOVE_TO_ANON _IOWR(0xB9, 0x00, struct tmpfs_move_to_anon)
+
+/* The moves of one task's fill (see the head of the file). */
+struct premap_move {
+	bool on;	     /* still trying: off once the kernel lacks the ioctl */
+	bool verified;	     /* every page was checked in the store just before */
+	int *fds;	     /* per layer: its pages file opened for writing, or -1 */
+	int nr_fds;
+	unsigned long moved, copied;
+	int last_err;	     /* why the last page was copied, not moved */
+};
+
+/* The layer's pages file, writable (the move punches the pages out), or -1. */
+static int move_fd(const struct rst_ctx *rc, struct premap_move *mv, const struct pm_chain *pc,
+		   int layer)
+{
+	const struct pm_layer *l = &pc->layers[layer];
+	struct stat a, b;
+	char name[64];
+	int fd;
+
+	if (mv->fds[layer] != -2)
+		return mv->fds[layer];
+	snprintf(name, sizeof(name), "pages-%u.img", l->pages_id);
+	fd = openat(rc->dirfd, name, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &a) || fstat(l->pages_fd, &b) || a.st_ino != b.st_ino ||
+			a.st_dev != b.st_dev)) {
+		close(fd);
+		fd = -1;
+		errno = ESTALE;
+	}
+	if (fd < 0)
+		pr_warn("can't open %s for writing (%s): its pages are copied\n", name,
+			strerror(errno));
+	mv->fds[layer] = fd;
+	return fd;
+}
+
+/*
+ * A run moved from the store into a fresh VMA, page by page where the
+ * kernel refuses: a refused page is read, and where the target range
+ * already has a page (a huge one a read faulted in), the rest of that
+ * 2 MiB is read too. The checksum is taken in place, without a copy,
+ * unless the whole store was just checked (restore --pkram does).
+ */
+static int move_run(struct premap_move *mv, int wfd, int rfd, const struct rst_pages *r,
+		    uint8_t *dst)
+{
+	uint64_t len = (uint64_t)r->nr_pages * PAGE_SIZE, at = 0;
+
+	while (at < len) {
+		struct tmpfs_move_to_anon a = { .offset = r->off + at, .len = len - at,
+						.addr = (uintptr_t)(dst + at) };
+		uint64_t n = PAGE_SIZE;
+
+		if (mv->on && wfd >= 0) {
+			int ret = ioctl(wfd, TMPFS_IOC_MOVE_TO_ANON, &a), err;
+
+			if (!ret && a.moved) {
+				at += a.moved;
+				mv->moved += a.moved / PAGE_SIZE;
+				continue;
+			}
+			err = ret ? errno : EBUSY; /* nothing moved, no reason: copy the page */
+			if (err == ENOTTY || err == EINVAL) {
+				pr_info("this kernel does not move pages out of the store (%s): "
+					"they are copied\n", strerror(err));
+				mv->on = false;
+			}
+			mv->last_err = err;
+			if (err == EEXIST)
+				n = min(len - at, (((uintptr_t)(dst + at) | ((2UL << 20) - 1)) + 1) -
+							  (uintptr_t)(dst + at));
+		}
+		if (!mv->on || wfd < 0)
+			n = len - at;
+		if (pread_full(rfd, dst + at, n, r->off + at))
+			return -EIO;
+		mv->copied += n / PAGE_SIZE;
+		at += n;
+	}
+	if (r->has_csum && !mv->verified && amber_csum(dst, len, r->vaddr) != r->csum)
+		return -EINVAL;
+	return 0;
+}
+
 static int dontneed(uint64_t at, uint64_t len)
 {
 	return len && madvise((void *)at, len, MADV_DONTNEED) ? -errno : 0;
@@ -199,25 +300,33 @@ static int lay_out(struct rst_ctx *rc, struct rst_task *t, bool *inh)
 	return 0;
 }
 
-static int fill(struct rst_task *t, const bool *inh)
+static int fill(const struct rst_ctx *rc, struct rst_task *t, const bool *inh)
 {
 	const struct pm_chain *pc = &t->pages;
 	unsigned long nr_shared = 0, nr_pages = 0;
 	cleanup_free uint8_t *buf = malloc(PIECE);
+	cleanup_free int *fds = calloc(pc->nr_layers + 1, sizeof(*fds));
+	struct premap_move mv = { .on = rc->opts->pkram_move, .verified = rc->opts->pages_verified,
+				  .fds = fds, .nr_fds = pc->nr_layers };
 	int ret = 0;
 
-	if (!buf)
+	if (!buf || !fds)
 		return -ENOMEM;
+	for (int i = 0; i < mv.nr_fds; i++)
+		fds[i] = -2; /* not opened yet */
 	for (int i = 0; i < pc->nr_runs && !ret; i++) {
 		const struct rst_pages *r = &pc->runs[i];
 		int vi = vma_index(t->mm, r->vaddr);
+		int rfd = pc->layers[r->layer].pages_fd;
+		uint8_t *dst;
 
 		if (vi < 0 || !t->premap[vi])
 			continue;
-		ret = fill_run(pc->layers[r->layer].pages_fd, r,
-			       (uint8_t *)(uintptr_t)(t->premap[vi] + r->vaddr -
-						      t->mm->vmas[vi]->start),
-			       buf, &nr_shared, inh[vi]);
+		dst = (uint8_t *)(uintptr_t)(t->premap[vi] + r->vaddr - t->mm->vmas[vi]->start);
+		if (mv.on && !inh[vi])
+			ret = move_run(&mv, move_fd(rc, &mv, pc, r->layer), rfd, r, dst);
+		else
+			ret = fill_run(rfd, r, dst, buf, &nr_shared, inh[vi]);
 		if (ret)
 			pr_err("%d: pages at %#llx are short or fail their checksum\n", t->pid,
 			       (unsigned long long)r->vaddr);
@@ -241,6 +350,13 @@ static int fill(struct rst_task *t, const bool *inh)
 			ret = drop_absent(t, t->mm->vmas[i], t->premap[i]);
 	pr_info("%d: %lu pages premapped, %lu of them left shared with the parent\n", t->pid,
 		nr_pages, nr_shared);
+	if (rc->opts->pkram_move)
+		pr_info("%d: %lu pages moved from the store, %lu copied%s%s%s\n", t->pid, mv.moved,
+			mv.copied, mv.last_err ? " (last refusal: " : "",
+			mv.last_err ? strerror(mv.last_err) : "", mv.last_err ? ")" : "");
+	for (int i = 0; i < mv.nr_fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return ret;
 }
 
@@ -257,5 +373,5 @@ int rst_premap(struct rst_ctx *rc, struct rst_task *t)
 	/* What this task did not take of its parent's area is not its own. */
 	if (p && p->premap_len && munmap((void *)(uintptr_t)p->premap_start, p->premap_len))
 		ret = ret ?: -errno;
-	return ret ?: fill(t, inh);
+	return ret ?: fill(rc, t, inh);
 }

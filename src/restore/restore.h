@@ -81,6 +81,13 @@ struct restore_opts {
 	void *notify_arg;
 	const struct rst_veth *veths; /* the host ends of the tree's veths (amber_veth) */
 	size_t nr_veths;
+	/*
+	 * restore --pkram: the pages are moved out of the store into the
+	 * tree (premap.c), not copied; pages_verified: every page was checked
+	 * against its checksum just before, so the fill does not sum again.
+	 */
+	bool pkram_move;
+	bool pages_verified;
 };
 
 struct rst_shmem {

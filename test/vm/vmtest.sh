@@ -60,9 +60,15 @@ suite debian-soft-dirty --kernel "$DK" --modules "$DM" -- python3 test/vm/tests/
 suite debian-kexec --kernel "$DK" --modules "$DM" --kexec-into "$K" --kexec-into "$DK,$DM" -- \
 	sh -c 'echo "boot $AMBER_VM_BOOT: $(uname -r)"; python3 test/vm/tests/soft-dirty.py'
 suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" -- kernel/selftests/pkram.sh
+# TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0005): file pages moved into
+# private anonymous memory, also those of a tmpfs preserved across kexec
+suite tmpfs-move --kernel "$K" --kexec-into "$K" -- kernel/selftests/tmpfs-move.sh
 # amber kexec: a program carried across a kexec in a PKRAM store, and the
 # refusals (amber does the kexec itself; needs build/amber)
 suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
+# restore --pkram moving the pages out of the store against the copying
+# restore of the same 1 GiB image (needs build/amber)
+suite kexec-nocopy --kernel "$K" --timeout 1500 -- bash test/vm/tests/kexec-nocopy.sh "$K"
 # a VMM-like program's guest RAM file on a pkram= tmpfs, across amber kexec
 # --preserve-mount, saved by reference
 suite kexec-vmm --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-vmm.sh "$K"

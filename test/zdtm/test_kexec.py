@@ -110,6 +110,7 @@ def nothing_mounted(name):
     (["kexec", "--no-such-option"], "bad options"),
     (["restore"], "-D DIR or --pkram NAME is required"),
     (["restore", "-D", "d", "--pkram", "x"], "-D DIR or --pkram NAME is required"),
+    (["restore", "-D", "d", "--pkram-copy"], "--pkram-copy needs --pkram NAME"),
     (["lazy-pages", "-D", "d", "--pkram", "x"], "-D DIR or --pkram NAME is required"),
     (["lazy-pages", "--pkram", "x", "--page-server", "--address", "a", "--port", "1"],
      "--pkram serves a local store"),
