@@ -17,7 +17,6 @@ through the daemon: a plain restore is refused, naming the reason.
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -27,7 +26,7 @@ import pytest
 import zdtm_runner
 from test_ns import check_pid_ns, check_ticks, start_pid_ns_loop, wait_lines
 from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, make_token,
-                         proc_stat, read_text, sanitizer_env)
+                         proc_stat, read_text, sanitizer_env, shipped_images)
 
 
 def frozen(pid):
@@ -54,17 +53,6 @@ def start_lazy_dump(run, token):
         pytest.fail(f"dump --lazy-pages did not start serving: {line!r}\n"
                     f"{read_text(log)[-3000:]}", pytrace=False)
     return proc, int(m.group(1))
-
-
-def shipped_images(run):
-    """What a migration ships: the images without any pages file."""
-    dst = run.dir / "dst"
-    dst.mkdir(mode=0o700)
-    for p in run.imgdir.iterdir():
-        if p.is_file() and not p.name.startswith("pages-") and \
-                (p.suffix == ".img" or p.name in ("amber.sums", "amber.netlock")):
-            shutil.copy2(p, dst / p.name)
-    return dst
 
 
 def test_dump_lazy_pages(tmp_path):

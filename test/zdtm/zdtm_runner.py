@@ -747,6 +747,19 @@ def start_page_server(run, srvdir, token, extra=(), name="page-server"):
     return proc, int(m.group(1)), log, out, f
 
 
+def shipped_images(run):
+    """What a post-copy migration ships: RUN's images without any pages
+    file, in RUN.dir/dst."""
+    dst = run.dir / "dst"
+    dst.mkdir(mode=0o700)
+    for p in run.imgdir.iterdir():
+        # amber.netlock: the lock this host's restore removes
+        if p.is_file() and not p.name.startswith("pages-") and \
+                (p.suffix == ".img" or p.name in ("amber.sums", "amber.netlock")):
+            shutil.copy2(p, dst / p.name)
+    return dst
+
+
 def make_token(run):
     token = run.dir / "token"
     fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -790,13 +803,7 @@ class RemoteLazy(Lazy):
     name = "remote-lazy"
 
     def restore(self, run):
-        dst = run.dir / "dst"
-        dst.mkdir(mode=0o700)
-        for p in run.imgdir.iterdir():
-            # amber.netlock: the lock this host's restore removes
-            if p.is_file() and not p.name.startswith("pages-") and \
-                    (p.suffix == ".img" or p.name in ("amber.sums", "amber.netlock")):
-                shutil.copy2(p, dst / p.name)
+        dst = shipped_images(run)
         token = make_token(run)
         proc, port, log, out, f = start_page_server(run, run.imgdir, token,
                                                     ["--lazy-pages"])
