@@ -152,7 +152,8 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 	while ((ret = img_read_msg(img, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) >
 	       0) {
 		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
-		bool live = pe->has_flags && pe->flags == PE_LAZY;
+		/* Served from the frozen tree; elsewhere a hole, as before (no data here) */
+		bool live = pe->has_flags && pe->flags == PE_LAZY && m->mem_fd >= 0;
 		struct lazy_run *n;
 
 		if (pagemap_entry_fixup(pe)) {
@@ -160,13 +161,7 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 			ret = -EINVAL;
 			break;
 		}
-		/* Only the dump that wrote them can serve PE_LAZY entries. */
-		if (live && (m->type != PS_TYPE_PID || m->mem_fd < 0)) {
-			pr_err("%s %llu: pages at %#llx are lazy (dump --lazy-pages): only "
-			       "that dump serves them\n", map_kind(m->type),
-			       (unsigned long long)m->id, (unsigned long long)pe->vaddr);
-			ret = -EINVAL;
-		} else if ((present || live) && pe->nr_pages && !(pe->vaddr & (PAGE_SIZE - 1)) &&
+		if ((present || live) && pe->nr_pages && !(pe->vaddr & (PAGE_SIZE - 1)) &&
 		    pe->vaddr < PS_TASK_SIZE) {
 			n = xrealloc_array(m->runs, m->nr_runs + 1, sizeof(*n));
 			if (!n) {
