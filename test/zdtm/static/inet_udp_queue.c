@@ -7,6 +7,9 @@
  * IPv4, and a connected one holding a datagram from a sender other than
  * its peer (queued before connect()). A queue peeked by the task keeps
  * its place. The senders still work.
+ *
+ * Built with -DUDPLITE it is inet_udplite_queue: the same over UDP-Lite,
+ * the second sender covering only part of its datagrams by the checksum.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,13 +19,22 @@
 
 #include "zdtm.h"
 
+#ifdef UDPLITE
+#define PROTO IPPROTO_UDPLITE
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10
+#endif
+#else
+#define PROTO 0
+#endif
+
 #define BIG 60000
 static char big[BIG];
 
 static int bound(int family, const char *addr, struct sockaddr_storage *ss)
 {
 	socklen_t len = sizeof(*ss);
-	int fd = socket(family, SOCK_DGRAM, 0);
+	int fd = socket(family, SOCK_DGRAM, PROTO);
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ss_family = family;
@@ -75,6 +87,10 @@ int main(int argc, char **argv)
 	cpeer = bound(AF_INET, "127.0.0.1", &peer);
 	if (r4 < 0 || s1 < 0 || s2 < 0 || r6 < 0 || s6 < 0 || dual < 0 || con < 0 || cpeer < 0)
 		return fail_errno("sockets"), 1;
+#ifdef UDPLITE
+	if (setsockopt(s2, IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, &(int){ 20 }, sizeof(int)))
+		return fail_errno("UDPLITE_SEND_CSCOV"), 1;
+#endif
 	((struct sockaddr_in *)&any)->sin_family = AF_INET; /* the dual one, over IPv4 */
 	((struct sockaddr_in *)&any)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (send_to(s1, "first", 5, &a4) || send_to(s2, "x", 1, &a4) || send_to(s1, big, BIG, &a4) ||
