@@ -97,12 +97,13 @@ static int wait_server(const struct dump_opts *o, int sfd, int ready_fd, pid_t c
 {
 	struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { ready_fd, POLLIN, 0 } };
 	struct signalfd_siginfo si;
-	int status, ret = -EINTR;
+	int status, stop_err = -EINTR; /* why serving stopped early: a signal unless set */
 
 	for (;;) {
 		if (poll(pfd, ready_fd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			stop_err = -errno;
 			pr_perror("poll");
 			break;
 		}
@@ -110,10 +111,15 @@ static int wait_server(const struct dump_opts *o, int sfd, int ready_fd, pid_t c
 			char c;
 
 			/* EOF without the byte: the child died, SIGCHLD says how */
-			if (read(ready_fd, &c, 1) == 1 && (ret = tell_ready(o)))
-				break;
+			if (read(ready_fd, &c, 1) == 1) {
+				int hook_err = tell_ready(o);
+
+				if (hook_err) {
+					stop_err = hook_err;
+					break;
+				}
+			}
 			ready_fd = -1;
-			ret = -EINTR;
 		}
 		if (!pfd[0].revents)
 			continue;
@@ -133,7 +139,7 @@ static int wait_server(const struct dump_opts *o, int sfd, int ready_fd, pid_t c
 	}
 	kill(child, SIGKILL);
 	waitpid(child, &status, 0);
-	return ret;
+	return stop_err;
 }
 
 int dump_serve_lazy(struct dump_ctx *dc)

@@ -30,8 +30,10 @@ from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, make_toke
 
 
 def frozen(pid):
+    """Stopped by the dump, or a zombie the frozen tree has not reaped yet
+    (the loop's `sleep 0.05` children exit all the time)."""
     st = proc_stat(pid)
-    return st is not None and st[0] in "tT"
+    return st is not None and st[0] in "tTZ"
 
 
 def start_lazy_dump(run, token):
@@ -65,10 +67,12 @@ def test_dump_lazy_pages(tmp_path):
         run.set_root(start_pid_ns_loop(run, out))
         wait_lines(run, out, 5)
         kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
-        tree = run.walk() + [run.pid]
         token = make_token(run)
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, port = start_lazy_dump(run, token)
+        # walked once frozen: the loop's short-lived `sleep 0.05` children
+        # come and go before the freeze
+        tree = run.walk() + [run.pid]
         try:
             # frozen while it serves, its pages in no file
             assert all(frozen(p) for p in tree), [proc_stat(p) for p in tree]
@@ -121,9 +125,9 @@ def test_dump_lazy_pages_stopped(tmp_path, sig):
         out.touch()
         run.set_root(start_pid_ns_loop(run, out))
         wait_lines(run, out, 5)
-        tree = run.walk() + [run.pid]
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, _ = start_lazy_dump(run, make_token(run))
+        tree = run.walk() + [run.pid]  # once frozen, as above
         assert all(frozen(p) for p in tree)
         # the images ship no pages: a restore without the daemon is refused
         r = subprocess.run([str(amber_path()), "restore", "-D", str(run.imgdir), "-d"],
