@@ -24,17 +24,7 @@ WL=$PWD/test/vm/tests/kexec-workload.py
 IO=${AMBER_VM_IO:?run me in test/vm/run}
 STORE=/run/criu-plugin/cp
 REP=$IO/cp-report
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-# ask PID for a report ("COUNTER CRC ok|BAD MIB"), empty if none
-ask() {
-	rm -f "$REP"
-	kill -USR1 "$1" 2>/dev/null || return 0
-	for _ in $(seq 600); do [ -s "$REP" ] && break; sleep 0.1; done
-	cat "$REP" 2>/dev/null
-}
+. "$(dirname "$0")/lib.sh"
 
 phase=$(cat "$IO/cp-phase" 2>/dev/null || echo 1)
 echo "criu-plugin suite: phase $phase, kernel $(uname -r), $(criu --version | head -1)"

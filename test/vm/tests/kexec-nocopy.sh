@@ -24,30 +24,13 @@ NAME=nc
 STORE=/run/amber/pkram/$NAME
 KEEP=/tmp/nc-keep
 REP=$IO/nocopy-report
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+ASK_TRIES=900 # 1 GiB to checksum under TCG
+. "$(dirname "$0")/lib.sh"
 now() { date +%s.%N; }
 secs() { printf '%.2f' "$(echo "$2 - $1" | bc)"; }
 used_kb() { awk '/^MemTotal:/ {t=$2} /^MemFree:/ {f=$2} END {print t - f}' /proc/meminfo; }
 shmem_kb() { awk '/^Shmem:/ {print $2}' /proc/meminfo; }
 
-ask() { # PID -> "COUNTER CRC ok|BAD MIB", empty if none
-	rm -f "$REP"
-	kill -USR1 "$1" 2>/dev/null || return 0
-	for _ in $(seq 900); do [ -s "$REP" ] && break; sleep 0.1; done
-	cat "$REP" 2>/dev/null
-}
-intact() { # WHAT PID CRC
-	local r1 r2
-	r1=$(ask "$2"); sleep 0.3; r2=$(ask "$2")
-	set -- "$1" "$2" "$3" $r1 $r2
-	if [ $# = 11 ] && [ "$5" = "$3" ] && [ "$6" = ok ] && [ "${10}" = ok ] && [ "$8" -gt "$4" ]; then
-		pass "$1: running, $7 MiB intact, counter $4 -> $8"
-	else
-		fail "$1: state '${*:4}' (want crc $3, ok, counter moving)"
-	fi
-}
 gone() { # PID: killed and reaped by its parent (init)
 	kill -9 "$1" 2>/dev/null
 	for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done

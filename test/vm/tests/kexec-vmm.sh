@@ -26,27 +26,7 @@ RAM=/run/vmram
 NAME=vm
 STORE=/run/amber/pkram/$NAME
 REP=$IO/vmm-report
-fails=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; fails=$((fails + 1)); }
-
-ask() {
-	rm -f "$REP"
-	kill -USR1 "$1" 2>/dev/null || return 0
-	for _ in $(seq 600); do [ -s "$REP" ] && break; sleep 0.1; done
-	cat "$REP" 2>/dev/null
-}
-# intact WHAT PID CRC: running, memory matches, counter moved on
-intact() {
-	local r1 r2
-	r1=$(ask "$2"); sleep 0.3; r2=$(ask "$2")
-	set -- "$1" "$2" "$3" $r1 $r2
-	if [ $# = 11 ] && [ "$5" = "$3" ] && [ "$6" = ok ] && [ "${10}" = ok ] && [ "$8" -gt "$4" ]; then
-		pass "$1: running, $7 MiB intact, counter $4 -> $8"
-	else
-		fail "$1: state '${*:4}' (want crc $3, ok, counter moving)"
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 maps_file() { grep -q " $RAM/guest-ram$" /proc/$1/maps; }
 
 phase=$(cat "$IO/vmm-phase" 2>/dev/null || echo 1)
