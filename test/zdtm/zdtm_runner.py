@@ -302,7 +302,8 @@ def state_diff(before, after):
 TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"],
                    "shell_job": ["--shell-job"],
                    "nginx_server": ["--tcp-established"],
-                   "redis_server": ["--tcp-established"]}
+                   "redis_server": ["--tcp-established"],
+                   "postgres_server": ["--tcp-established"]}
 
 
 def amber_opts_for(name, action):
