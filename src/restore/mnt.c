@@ -144,6 +144,24 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 	return 0;
 }
 
+/*
+ * amber writes the root mount first; CRIU 4.2 writes children before
+ * parents, the root last. Move the root (the mount on / whose parent is
+ * not in the image) to the front; check_mnts() orders the rest.
+ */
+static void root_first(struct rst_mnt *m)
+{
+	for (size_t i = 1; i < m->nr; i++) {
+		MntEntry *root = m->e[i];
+
+		if (strcmp(root->mountpoint, "/") || find_mnt(m, root->parent_mnt_id) >= 0)
+			continue;
+		memmove(&m->e[1], &m->e[0], i * sizeof(*m->e));
+		m->e[0] = root;
+		return;
+	}
+}
+
 int rst_mnt_load(struct rst_ctx *rc, uint32_t id)
 {
 	struct rst_mnt *m = &rc->ns.mnt;
@@ -180,6 +198,7 @@ int rst_mnt_load(struct rst_ctx *rc, uint32_t id)
 		pr_err("%s can't be read\n", m->img_name);
 		return ret;
 	}
+	root_first(m);
 	ret = check_mnts(rc, m);
 	if (!ret)
 		pr_info("%s: %zu mounts under %s\n", m->img_name, m->nr, rc->opts->root);

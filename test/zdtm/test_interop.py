@@ -230,3 +230,34 @@ def test_interop(name, direction, request):
         stop(run)
 
     guarded(run, body)
+
+
+@pytest.mark.parametrize("first,second", [("amber", "criu"), ("criu", "amber")],
+                         ids=["amber-criu", "criu-amber"])
+def test_runc_container_interop(tmp_path, first, second):
+    """A runc busybox container (pid, mount, UTS, IPC and network
+    namespaces, tmpfs /tmp, an external bind mount, cgroup v1 membership)
+    checkpointed by `runc --criu` one engine and restored by the other:
+    the counter in its memory goes on, its tmpfs marker is intact."""
+    import test_runc
+    test_runc.need_runc()
+    engines = {"amber": zdtm_runner.amber_path(), "criu": need_criu()}
+    c = test_runc.Container(tmp_path, f"x{first[0]}{second[0]}")
+    try:
+        c.run()
+        c.wait_counter(10)
+        before = c.counter()
+        img = tmp_path / "img"
+        r = test_runc.runc("--criu", engines[first], "checkpoint", "--image-path", img,
+                           "--work-path", tmp_path / "w1", c.cid)
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w1" / "dump.log")[-3000:]
+        r = test_runc.runc("--criu", engines[second], "restore", "-d", "--image-path", img,
+                           "--work-path", tmp_path / "w2", c.cid, cwd=c.bundle,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w2" / "restore.log")[-3000:]
+        # from where it was (a container started anew counts from 1)
+        assert c.counter() >= before
+        c.wait_counter(before + 3)
+        assert c.read("marker") == test_runc.MARKER
+    finally:
+        c.delete()
