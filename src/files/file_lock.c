@@ -90,6 +90,8 @@ static int parse_lock(const char *s, struct lock_line *l)
 		l->type = F_RDLCK;
 	else if (!strcmp(l->type_s, "WRITE"))
 		l->type = F_WRLCK;
+	else if (!strcmp(l->type_s, "UNLCK") && l->kind == FL_LEASE)
+		l->type = F_UNLCK; /* a lease being broken, to none */
 	else
 		return -EINVAL;
 	l->to_eof = !strcmp(end, "EOF");
@@ -98,11 +100,27 @@ static int parse_lock(const char *s, struct lock_line *l)
 	return 0;
 }
 
+/*
+ * A lease being broken shows its class BREAKING and, as its type, the
+ * type the break goes to (the kernel's target_leasetype()): UNLCK, or
+ * READ for a write lease being downgraded. Saved as CRIU does, that
+ * target with LEASE_BREAKING; restored by taking the lease and breaking
+ * it again (restorer/file_locks.c).
+ */
+static bool lease_breaking(const struct lock_line *l)
+{
+	return l->kind == FL_LEASE && !strcmp(l->class_s, "BREAKING");
+}
+
 /* Why amber does not save @l, or NULL. */
 static const char *lock_refused(const struct lock_line *l)
 {
-	if (l->kind == FL_LEASE && strcmp(l->class_s, "ACTIVE"))
-		return "a lease being broken is not supported";
+	if (l->kind == FL_LEASE && strcmp(l->class_s, "ACTIVE") && !lease_breaking(l))
+		return "a lease in this state is not supported";
+	if (lease_breaking(l) && l->type == F_WRLCK)
+		return "a lease being broken to a write lease";
+	if (l->type == F_UNLCK && !lease_breaking(l))
+		return "an unlocked lease";
 	if (l->kind != FL_LEASE && strcmp(l->class_s, "ADVISORY"))
 		return "only advisory locks are supported";
 	if (l->start < 0 || (!l->to_eof && l->end < l->start))
@@ -162,7 +180,7 @@ static int dump_one_lock(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	fdump->locks = n;
 	n[fdump->nr_locks++] = k;
 	fle.flag = l.kind;
-	fle.type = l.type;
+	fle.type = l.type | (lease_breaking(&l) ? LEASE_BREAKING : 0);
 	fle.pid = fd_ns_pid(d, d->pid);
 	fle.fd = d->fd;
 	fle.start = k.start;
@@ -171,8 +189,8 @@ static int dump_one_lock(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	if (!ret)
 		ret = img_write_msg(fdump->file_locks, &fle.base);
 	if (!ret)
-		pr_info("pid %d fd %d: %s %s lock %lld+%lld saved\n", d->pid, d->fd, l.kind_s,
-			l.type_s, k.start, k.len);
+		pr_info("pid %d fd %d: %s %s%s lock %lld+%lld saved\n", d->pid, d->fd, l.kind_s,
+			lease_breaking(&l) ? "being broken to " : "", l.type_s, k.start, k.len);
 	return ret;
 }
 
@@ -241,10 +259,16 @@ static int check_lock(struct files_rst *fr, int i, const FileLockEntry *e)
 		pr_err("filelocks.img: lock %d has the unknown kind %#x\n", i, e->flag);
 		return -EINVAL;
 	}
-	if (e->type != F_RDLCK && e->type != F_WRLCK) {
-		pr_err("filelocks.img: %s lock %d has the type %#x (%s)\n", kind, i, e->type,
-		       e->flag == FL_LEASE && e->type & LEASE_BREAKING ?
-			       "a lease being broken: not supported" : "neither read nor write");
+	if (e->flag == FL_LEASE && e->type & LEASE_BREAKING) {
+		/* being broken: to no lease, or a write lease down to read */
+		if (e->type != (F_UNLCK | LEASE_BREAKING) && e->type != (F_RDLCK | LEASE_BREAKING)) {
+			pr_err("filelocks.img: lease %d is being broken to the type %#x\n", i,
+			       e->type & ~LEASE_BREAKING);
+			return -EINVAL;
+		}
+	} else if (e->type != F_RDLCK && e->type != F_WRLCK) {
+		pr_err("filelocks.img: %s lock %d has the type %#x (neither read nor write)\n",
+		       kind, i, e->type);
 		return -EINVAL;
 	}
 	if (e->start < 0 || e->len < 0 || (e->len && e->start > INT64_MAX - e->len) ||
@@ -320,6 +344,8 @@ int files_task_locks(struct files_rst_ctx *fc, int ti, struct files_lock *out, i
 					e->flag == FL_FLOCK ? FILES_LOCK_FLOCK :
 					e->flag == FL_OFD ? FILES_LOCK_OFD : FILES_LOCK_LEASE,
 				.write = e->type == F_WRLCK,
+				.breaking = e->flag == FL_LEASE && e->type & LEASE_BREAKING,
+				.break_to_read = e->type == (F_RDLCK | LEASE_BREAKING),
 				.start = e->start,
 				.len = e->len,
 			};

@@ -156,6 +156,8 @@ struct files_lock {
 	int fd;
 	enum files_lock_kind kind;
 	bool write;		/* else read (shared) */
+	bool breaking;		/* a lease being broken ... */
+	bool break_to_read;	/* ... down to a read lease, else to none */
 	int64_t start, len;	/* POSIX and OFD; len 0: to the end */
 };
 

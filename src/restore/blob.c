@@ -609,6 +609,9 @@ static int fill_file_locks(struct rst_ctx *rc, struct rst_task *t, struct rst_ta
 	for (int i = 0; i < n; i++) {
 		rl[i] = (struct rst_file_lock){ .fd = fl[i].fd, .write = fl[i].write,
 						.start = fl[i].start, .len = fl[i].len };
+		rl[i].lease_break = !fl[i].breaking	  ? RST_LEASE_HELD :
+				    fl[i].break_to_read ? RST_LEASE_BREAK_TO_READ :
+							  RST_LEASE_BREAK_TO_NONE;
 		rl[i].kind = fl[i].kind == FILES_LOCK_POSIX ? RST_LOCK_POSIX :
 			     fl[i].kind == FILES_LOCK_FLOCK ? RST_LOCK_FLOCK :
 			     fl[i].kind == FILES_LOCK_OFD ? RST_LOCK_OFD : RST_LOCK_LEASE;

@@ -105,11 +105,12 @@ struct rst_posix_timer {
 
 /* A file lock taken again (restorer/file_locks.c), as files_lock says. */
 enum { RST_LOCK_POSIX, RST_LOCK_FLOCK, RST_LOCK_OFD, RST_LOCK_LEASE };
+enum { RST_LEASE_HELD, RST_LEASE_BREAK_TO_NONE, RST_LEASE_BREAK_TO_READ };
 struct rst_file_lock {
 	int32_t fd;
 	uint32_t kind;
 	uint32_t write; /* else read (shared) */
-	uint32_t pad;
+	uint32_t lease_break; /* RST_LEASE_*: a lease being broken, to what */
 	int64_t start, len;
 };
 

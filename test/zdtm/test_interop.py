@@ -41,7 +41,7 @@ INTEROP_TESTS = [
     "pipe_inflight", "fifo_inflight", "file_offset", "file_append",
     "dup_offset", "devnull", "dir_fd", "inotify", "fanotify", "file_map_private",
     "file_map_shared", "memfd", "unlinked_file", "file_locks01",
-    "file_locks02", "file_locks03", "unix_stream", "unix_dgram",
+    "file_locks02", "file_locks03", "file_locks04", "unix_stream", "unix_dgram",
     "unix_dgram_many", "unix_scm_rights", "unix_shutdown", "inet_listen",
     "inet_udp", "inet_raw", "socket_tcp", "socket_tcp_fin",
     "socket_tcp_half", "socket_tcp_shutdown", "lazy_eagain", "lazy_race",

@@ -40,7 +40,7 @@ enum {
 	NR_mlock = 149, NR_shmat = 30, NR_shmdt = 67, NR_setpriority = 141, NR_sched_setscheduler = 144,
 	NR_sched_setaffinity = 203, NR_seccomp = 317, NR_timer_create = 222, NR_timer_settime = 223, NR_timer_delete = 226,
 	NR_io_setup = 206, NR_io_submit = 209, NR_memfd_create = 319, NR_membarrier = 324,
-	NR_fchdir = 81, NR_chroot = 161,
+	NR_fchdir = 81, NR_chroot = 161, NR_openat = 257,
 };
 
 #endif
