@@ -206,6 +206,7 @@ static int check_mntns_files(struct dump_ctx *dc)
 		.dirfd = dc->dirfd,
 		/* What an option allows at restore is not the question here. */
 		.shell_job = true,
+		.orphan_pts = dc->opts->orphan_pts,
 		.ext_unix_sk = true,
 		.file_locks = true,
 		.tcp_established = true,
@@ -240,6 +241,7 @@ static int dump_tree(struct dump_ctx *dc)
 		pids[i] = dc->tasks[i]->pid;
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
 					     .shell_job = dc->opts->shell_job,
+					     .orphan_pts = dc->opts->orphan_pts,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
 					     .file_locks = dc->opts->file_locks,
 					     .tcp_established = dc->opts->tcp_established,
