@@ -547,3 +547,31 @@ def test_runc_terminal_second_pty_refused(tmp_path):
         c.wait_counter(c.counter() + 2)
     finally:
         c.delete()
+
+
+def test_runc_host_pty_refused(tmp_path):
+    """A container without a terminal of its own whose stdio is a pty of
+    the host's (runc run -d hands its own stdio down): runc asks for
+    orphan_pts_master, but that slave is on the host's devpts, which the
+    container's restore could not make it on again. The checkpoint is
+    refused, saying so, and the container runs on."""
+    need_runc()
+    c = Container(tmp_path, "hostpty")
+    master, slave = os.openpty()
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=slave, stdout=slave, stderr=slave)
+        c.wait_counter(3)
+        pid = c.state()["pid"]
+        assert os.readlink(f"/proc/{pid}/fd/0").startswith("/dev/pts/")
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
+                 "--work-path", tmp_path / "work", c.cid)
+        log = read_text(tmp_path / "work/dump.log")
+        assert r.returncode != 0
+        assert "is not on a devpts mounted in the tree's mount namespace" in log, log
+        assert c.state()["status"] == "running" and c.state()["pid"] == pid
+        c.wait_counter(c.counter() + 2)
+    finally:
+        c.delete()
+        os.close(master)
+        os.close(slave)
