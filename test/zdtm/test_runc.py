@@ -575,3 +575,28 @@ def test_runc_host_pty_refused(tmp_path):
         c.delete()
         os.close(master)
         os.close(slave)
+
+
+def test_runc_terminal_pre_dump_leave_running(tmp_path):
+    """A terminal container pre-dumped, then checkpointed with
+    --leave-running: its terminal keeps working through the old master
+    meanwhile; killed, it is restored from those images with a new one,
+    the count in its memory going on from the checkpoint's."""
+    need_runc()
+    c = TerminalContainer(tmp_path, "ttylr")
+    try:
+        c.run()
+        assert "got1:a" in talk(c.master, "a", "got1:a")
+        c.checkpoint(tmp_path / "p1", tmp_path / "w1", "--pre-dump")
+        assert "got2:b" in talk(c.master, "b", "got2:b")
+        c.checkpoint(tmp_path / "p2", tmp_path / "w2", "--leave-running",
+                     "--parent-path", "../p1")
+        assert "got3:c" in talk(c.master, "c", "got3:c")  # the old master, still its
+        c.wait_counter(3)
+        before = c.counter()
+        runc("delete", "-f", c.cid)
+        c.restore(tmp_path / "p2", tmp_path / "w3")
+        check_restored(c, before)
+        assert "got3:d" in talk(c.master, "d", "got3:d")  # from the checkpoint's count
+    finally:
+        c.delete()
