@@ -248,6 +248,11 @@ static int tty_prepare(struct files_rst_ctx *fc)
 static void tty_rst_free(struct files_rst_ctx *fc)
 {
 	files_pty_rst_free(fc->st);
+	/* made by files_pty_prepare() only: a context it never saw has zeros here */
+	if (fc->orphan_sk[0] > 0)
+		files_close_fd(&fc->orphan_sk[0]);
+	if (fc->orphan_sk[1] > 0)
+		files_close_fd(&fc->orphan_sk[1]);
 }
 
 static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)
