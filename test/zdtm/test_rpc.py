@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from pycriu import images  # noqa: E402
 from pycriu import rpc_pb2 as rpc  # noqa: E402
 
 from zdtm_runner import (amber_path, pagemap_entries, read_text, reap_all, set_subreaper,
@@ -402,6 +403,27 @@ def test_orphan_pts_master(swrk, tmp_path):
         assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or
                           "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3], 10)
         reap_all()
+        # damaged: the slave's settings gone (a hung-up terminal's entry)
+        bad = tmp_path / "bad"
+        shutil.copytree(img, bad)
+        with open(bad / "tty-info.img", "rb") as f:
+            ti = images.load(f)
+        for e in ti["entries"]:
+            e.pop("termios", None)
+        with open(bad / "tty-info.img", "wb") as f:
+            images.dump(ti, f)
+        (bad / "amber.sums").unlink(missing_ok=True)
+        bfd = os.open(bad, os.O_DIRECTORY)
+        try:
+            r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(
+                bfd, orphan_pts_master=True, notify_scripts=True)))
+        finally:
+            os.close(bfd)
+        assert not r.success and "has no settings saved" in read_text(bad / "rpc.log"), \
+            read_text(bad / "rpc.log")[-2000:]
+        assert "orphan-pts-master" not in swrk.notified and not swrk.fds
+        assert not Path(f"/proc/{pid}").exists()
+        swrk.notified.clear()
         r = swrk.call(rpc.criu_req(type=rpc.RESTORE,
                                    opts=opts_for(fd, orphan_pts_master=True)))
         assert not r.success and "orphan_pts_master with notify_scripts" in r.cr_errmsg + \
