@@ -881,7 +881,9 @@ static struct rpty *find_orphan(struct files_rst *fr)
 
 /*
  * The orphan's pair: made now from amber's /dev/ptmx, or, in a tree with
- * mounts of its own, by the root in its devpts: a slot is kept for it.
+ * mounts of its own, by the root in its devpts, which sends the master
+ * back on a socketpair made now (the root's service fds are closed before
+ * amber could take it from its fd table).
  */
 static int prepare_orphan(struct files_rst_ctx *fc, struct rpty *p)
 {
@@ -894,7 +896,9 @@ static int prepare_orphan(struct files_rst_ctx *fc, struct rpty *p)
 			return -errno;
 		fc->orphan_sk[0] = files_move_high(sk[0], fc->svc_fd_base);
 		fc->orphan_sk[1] = files_move_high(sk[1], fc->svc_fd_base);
-		return fc->orphan_sk[0] < 0 ? fc->orphan_sk[0] : fc->orphan_sk[1] < 0 ? fc->orphan_sk[1] : 0;
+		if (fc->orphan_sk[0] < 0)
+			return fc->orphan_sk[0];
+		return fc->orphan_sk[1] < 0 ? fc->orphan_sk[1] : 0;
 	}
 	fd = open_ptmx_index(p->index, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
