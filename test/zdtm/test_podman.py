@@ -295,6 +295,44 @@ def test_podman_terminal(container):
     assert int(stat[3]) == pid and int(stat[4]) == 136 << 8, stat  # its terminal again
 
 
+def attach_talk(c, line, want, timeout=20):
+    """`podman attach` on a pty of the test's: types @line, reads until @want."""
+    master, slave = os.openpty()
+    p = subprocess.Popen([PODMAN, "attach", "--sig-proxy=false", c.name], env=c.pm.env,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out, deadline = b"", time.time() + timeout
+    try:
+        time.sleep(1)  # attached once conmon's attach socket is open
+        os.write(master, line.encode() + b"\r")
+        while want.encode() not in out and time.time() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+    finally:
+        p.kill()  # the attach only: the container runs on (--sig-proxy=false)
+        p.wait()
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_podman_terminal_input(container):
+    """podman run -dit: after the restore, a line typed through `podman
+    attach` reaches the shell on the new terminal, whose count goes on."""
+    c = container
+    c.pm.run("run", "-dit", "--name", c.name, "--network", "none", IMAGE, "/bin/sh", "-c",
+             'n=0; while read l; do n=$((n+1)); echo "got$n:$l"; done')
+    assert "got1:a" in attach_talk(c, "a", "got1:a")
+    pid = c.pid()
+    c.checkpoint()
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10)
+    c.restore()
+    out = attach_talk(c, "b", "got2:b")
+    assert "got2:b" in out, out
+
+
 def test_podman_pre_checkpoint(container):
     """podman's pre-checkpoint (runc --pre-dump), then a checkpoint on top
     of it (runc --parent-path), then a restore from the chain."""
