@@ -199,6 +199,12 @@ struct amber_dump_opts {
 	void *lazy_ready_arg;
 	/* Filled by a successful amber_dump() or amber_pre_dump() if not NULL. */
 	struct amber_dump_stats *stats;
+	/*
+	 * A container's terminal (CRIU's RPC orphan_pts_master): one pty
+	 * whose master is outside the tree (the engine's) is saved with its
+	 * slave's settings; its restore makes a new pair (see the restore's).
+	 */
+	bool orphan_pts_master;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -253,6 +259,16 @@ struct amber_restore_opts {
 	/* The host ends of the tree's veths (a veth not named: the kernel's name). */
 	const struct amber_veth *veths;
 	size_t nr_veths;
+	/*
+	 * The pty slave the dump saved without its master (orphan_pts_master)
+	 * gets a new pair, of the same index in the tree's devpts; the new
+	 * master is handed to this callback once every task exists, stopped
+	 * (after "setup-namespaces"), and is closed by amber when it returns
+	 * (the callee dups what it keeps). Nonzero fails the restore. NULL:
+	 * such images are refused.
+	 */
+	int (*orphan_pts_master)(void *arg, int master_fd);
+	void *orphan_pts_master_arg;
 };
 
 /*

@@ -46,6 +46,7 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.dir = o->images_dir,
 		.leave_running = o->leave_running,
 		.shell_job = o->shell_job,
+		.orphan_pts = o->orphan_pts_master,
 		.ext_unix_sk = o->ext_unix_sk,
 		.network_lock = lock,
 		.file_locks = o->file_locks,

@@ -51,6 +51,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.nr_inherit_fds = o.nr_inherit_fds,
 		.notify = o.notify,
 		.notify_arg = o.notify_arg,
+		.orphan_pts = o.orphan_pts_master,
+		.orphan_pts_arg = o.orphan_pts_master_arg,
 		.veths = (const struct rst_veth *)o.veths,
 		.nr_veths = o.nr_veths,
 		/* a lazy restore's daemon still serves from the store: copied */

@@ -199,6 +199,36 @@ int dump_write_inventory(struct dump_ctx *dc)
  * from the images as the restore reads them, while the tree can still
  * run on, rather than by the restore once it is gone.
  */
+/*
+ * The container's terminal (orphan_pts) is made again in the tree's
+ * devpts: its slave must be on one mounted in the tree (not the host's).
+ */
+static int check_orphan_devpts(struct dump_ctx *dc, struct files_rst_ctx *fc)
+{
+	uint32_t kdev = 0;
+	int ret = files_orphan_pty_dev(fc, &kdev);
+	cleanup_free char *mi = NULL;
+	char want[32];
+
+	if (ret <= 0)
+		return ret;
+	mi = read_proc(dc->tasks[0]->pid, "mountinfo", NULL);
+	if (!mi)
+		return -errno;
+	snprintf(want, sizeof(want), " %u:%u / ", kdev >> 20, kdev & 0xfffff);
+	for (char *l = mi, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+		nl = strchr(l, '\n');
+		if (nl)
+			*nl = 0;
+		if (strstr(l, want) && strstr(l, " - devpts "))
+			return 0;
+	}
+	pr_err("the terminal whose master is outside the tree (dev %u:%u) is not on a devpts "
+	       "mounted in the tree's mount namespace: its restore could not make it again\n",
+	       kdev >> 20, kdev & 0xfffff);
+	return -EOPNOTSUPP;
+}
+
 static int check_mntns_files(struct dump_ctx *dc)
 {
 	cleanup_free struct files_task *ft = NULL;
@@ -206,6 +236,7 @@ static int check_mntns_files(struct dump_ctx *dc)
 		.dirfd = dc->dirfd,
 		/* What an option allows at restore is not the question here. */
 		.shell_job = true,
+		.orphan_pts = dc->opts->orphan_pts,
 		.ext_unix_sk = true,
 		.file_locks = true,
 		.tcp_established = true,
@@ -225,6 +256,8 @@ static int check_mntns_files(struct dump_ctx *dc)
 	ret = files_load(&fc, ft, dc->nr_tasks);
 	if (!ret)
 		ret = files_check_mntns(&fc);
+	if (!ret)
+		ret = check_orphan_devpts(dc, &fc);
 	files_rst_free(&fc);
 	return ret;
 }
@@ -240,6 +273,7 @@ static int dump_tree(struct dump_ctx *dc)
 		pids[i] = dc->tasks[i]->pid;
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
 					     .shell_job = dc->opts->shell_job,
+					     .orphan_pts = dc->opts->orphan_pts,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
 					     .file_locks = dc->opts->file_locks,
 					     .tcp_established = dc->opts->tcp_established,

@@ -40,6 +40,7 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	bool orphan_pts; /* a pty slave whose master is outside (orphan_pts_master) */
 	bool ext_unix_sk; /* --ext-unix-sk */
 	enum netlock_method network_lock; /* --network-lock (NETLOCK_AUTO: default) */
 	bool file_locks;  /* --file-locks */

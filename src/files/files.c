@@ -693,7 +693,8 @@ int files_check_mntns(struct files_rst_ctx *fc)
 			why = "an inotify or fanotify watch";
 			break;
 		case FD_TYPES__TTY:
-			why = "a terminal";
+			/* the container's terminal is made in its devpts (pty.c) */
+			why = files_rpty_orphan(fr, fe) ? NULL : "a terminal";
 			break;
 		default:
 			break;

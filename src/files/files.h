@@ -79,6 +79,7 @@ struct files_dump_ctx {
 	int dirfd;		/* the image directory */
 	struct xfer_target *xt; /* memfd contents go here (the dir or a page server) */
 	bool shell_job;		/* --shell-job: terminals may be dumped */
+	bool orphan_pts;	/* one pty slave whose master is outside (orphan_pts_master) */
 	bool ext_unix_sk;	/* --ext-unix-sk: a dgram peer outside the tree by name */
 	bool file_locks;	/* --file-locks: held locks are saved, else refused */
 	bool tcp_established;	/* --tcp-established: TCP connections saved (tcp.c) */
@@ -129,6 +130,13 @@ struct files_task {
 struct files_rst_ctx {
 	int dirfd;
 	bool shell_job;
+	/* a pty slave saved without its master gets a new pair (pty.c) */
+	bool orphan_pts;
+	/*
+	 * A tree with its own mounts: the root sends that pair's master on
+	 * orphan_sk[1] (its service fd), amber receives it on orphan_sk[0].
+	 */
+	int orphan_sk[2];
 	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
 	bool file_locks;	/* --file-locks: filelocks.img may be restored */
 	bool tcp_established;	/* --tcp-established: TCP connections restored */
@@ -171,6 +179,20 @@ int files_prepare_shared(struct files_rst_ctx *fc);
  * caller's mounts (the restored root, in its new ones, before it forks).
  */
 int files_open_deferred(struct files_rst_ctx *fc);
+/*
+ * In the restored root, once a devpts (superblock @kdev, the kernel's
+ * encoding) is mounted at @dirfd: the pty saved without its master gets
+ * its new pair there, before a bind of its slave (/dev/console) needs it.
+ */
+int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev);
+/* The devpts (kernel dev) of the pty saved without its master: 0 if none, -errno. */
+int files_orphan_pty_dev(struct files_rst_ctx *fc, uint32_t *kdev);
+/*
+ * In amber, every task stopped: a new fd of the new master of the pty
+ * saved without one (sent by the root when the root made it), -ENOENT if
+ * there is none.
+ */
+int files_orphan_master(struct files_rst_ctx *fc);
 /*
  * Files amber would make by path among its own mounts, not the tree's:
  * refused (-EOPNOTSUPP, naming one) when the tree gets a mount namespace

@@ -200,6 +200,12 @@ struct rpty {
 	struct TtyInfoEntry *master, *slave; /* slave NULL if no task holds one */
 	uint32_t master_file;		     /* the master's file id */
 	int master_fd;			     /* amber's, >= svc_fd_base, kept for the ctty */
+	/*
+	 * A slave saved without its master (orphan_pts_master): a new pair is
+	 * made, in amber before fork, or in the root as the tree's devpts is
+	 * mounted (files_pty_devpts_mounted()); master_fd is then the root's.
+	 */
+	bool orphan;
 	struct TtyDataEntry *to_master, *to_slave; /* queued data, from tty-data.img */
 };
 
@@ -381,6 +387,8 @@ void files_pty_dump_free(struct files_dump *st);
 int files_pty_load(struct files_rst_ctx *fc);
 struct TtyInfoEntry *files_tty_info(struct files_rst *fr, uint32_t id);
 struct rpty *files_rpty_of(struct files_rst *fr, const FileEntry *fe);
+/* The pair made anew for a slave whose master was outside (orphan_pts), or NULL. */
+struct rpty *files_rpty_orphan(struct files_rst *fr, const FileEntry *fe);
 int files_pty_prepare(struct files_rst_ctx *fc);
 int files_pty_finish(struct files_rst_ctx *fc);
 void files_pty_rst_free(struct files_rst *fr);

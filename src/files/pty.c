@@ -14,7 +14,11 @@
  * gives it its foreground group (files_restore_ctty()).
  *
  * A slave whose master is outside the tree is the shell's terminal
- * (--shell-job, tty.c).
+ * (--shell-job, tty.c), or a container's whose engine holds the master
+ * (orphan_pts_master, runc's --console-socket): it gets a new pair of the
+ * same index, made in the tree's devpts if it has its own mounts (by the
+ * root, as that devpts is mounted: /dev/console is a bind of the slave),
+ * and the new master goes to the caller (files_orphan_master()).
  */
 #define LOG_PREFIX "pty: "
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <time.h>
@@ -267,13 +272,15 @@ static int write_data(struct files_dump_ctx *fc, uint32_t info_id, const uint8_t
 
 /*
  * Once every fd is dumped: a slave needs its master in the tree, or
- * --shell-job (it is then the shell's terminal); the data queued in each
+ * --shell-job (it is then the shell's terminal), or orphan_pts (a
+ * container's terminal, one only; what is queued in it is not saved: the
+ * master is not ours to read it through); the data queued in each
  * direction of the pairs is read out (and put back if the tree runs on).
  */
 int files_pty_dump_fini(struct files_dump_ctx *fc)
 {
 	struct files_dump *st = fc->st;
-	int ret = 0;
+	int ret = 0, orphan = -1;
 
 	for (int i = 0; i < st->nr_ttys && !ret; i++) {
 		struct dumped_tty *s = &st->ttys[i], *m;
@@ -282,6 +289,17 @@ int files_pty_dump_fini(struct files_dump_ctx *fc)
 		if (s->index < 0 || s->master)
 			continue;
 		m = find_side(st, s->index, true);
+		if (!m && fc->orphan_pts) {
+			/* the engine's terminal: its master is the caller's, one pair only */
+			if (orphan >= 0 && orphan != s->index) {
+				pr_err("pid %d holds /dev/pts/%d and /dev/pts/%d, whose masters are "
+				       "outside the tree: only one such terminal can be saved\n",
+				       s->pid, orphan, s->index);
+				ret = -ENOTSUP;
+			}
+			orphan = s->index;
+			continue;
+		}
 		if (!m) {
 			if (!fc->shell_job) {
 				pr_err(
@@ -571,6 +589,33 @@ static int load_data(struct files_rst_ctx *fc)
 	return ret < 0 ? ret : 0;
 }
 
+/* With orphan_pts: the one slave whose master is not in the images gets a pair. */
+static int mark_orphan(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	struct rpty *found = NULL;
+
+	for (int i = 0; fc->orphan_pts && i < fr->nr_ptys; i++) {
+		struct rpty *p = &fr->ptys[i];
+
+		if (p->master || !p->slave)
+			continue;
+		if (found) {
+			pr_err("tty-info.img: /dev/pts/%u and /dev/pts/%u both lack their master: "
+			       "only one terminal is handed to the caller\n",
+			       found->index, p->index);
+			return -EINVAL;
+		}
+		found = p;
+		p->orphan = true;
+		if (!p->slave->termios || !p->slave->winsize) {
+			pr_err("tty-info.img: /dev/pts/%u has no settings saved\n", p->index);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int files_pty_load(struct files_rst_ctx *fc)
 {
 	int ret = load_infos(fc);
@@ -578,12 +623,24 @@ int files_pty_load(struct files_rst_ctx *fc)
 	if (!ret)
 		ret = collect_ptys(fc);
 	if (!ret)
+		ret = mark_orphan(fc);
+	if (!ret)
 		ret = load_data(fc);
 	return ret;
 }
 
-/* /dev/ptmx until it gives @index; the lower free indexes are held meanwhile. */
-static int open_ptmx_index(uint32_t index, int flags)
+/* The pair made anew for a tty file whose master was the caller's, or NULL. */
+struct rpty *files_rpty_orphan(struct files_rst *fr, const FileEntry *fe)
+{
+	TtyInfoEntry *ti = files_tty_info(fr, fe->tty->tty_info_id);
+	struct rpty *p =
+	    ti && ti->type == TTY_TYPE__PTY && ti->pty ? find_rpty(fr, ti->pty->index) : NULL;
+
+	return p && p->orphan && p->slave == ti ? p : NULL;
+}
+
+/* @dirfd's ptmx until it gives @index; the lower free indexes are held meanwhile. */
+static int open_ptmx_at(int dirfd, const char *ptmx, uint32_t index, int flags)
 {
 	int max = index < PTY_MAX_OPENS ? index + 1 : PTY_MAX_OPENS;
 	cleanup_free int *held = calloc(max, sizeof(*held));
@@ -592,10 +649,10 @@ static int open_ptmx_index(uint32_t index, int flags)
 	if (!held)
 		return -ENOMEM;
 	for (;;) {
-		fd = open("/dev/ptmx", flags);
+		fd = openat(dirfd, ptmx, flags);
 		if (fd < 0 || ioctl(fd, TIOCGPTN, &cur)) {
 			err = -errno;
-			pr_perror("can't open /dev/ptmx");
+			pr_perror("can't open %s", ptmx);
 			break;
 		}
 		if ((uint32_t)cur == index)
@@ -614,6 +671,11 @@ static int open_ptmx_index(uint32_t index, int flags)
 	for (int i = 0; i < nr_held; i++)
 		close(held[i]);
 	return err ? err : fd;
+}
+
+static int open_ptmx_index(uint32_t index, int flags)
+{
+	return open_ptmx_at(AT_FDCWD, "/dev/ptmx", index, flags);
 }
 
 /* (O_CLOEXEC passed to TIOCGPTPEER would stay in the file's f_flags) */
@@ -715,15 +777,203 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p)
 	return ret;
 }
 
+static void entry_to_winsize(const WinsizeEntry *we, struct winsize *ws)
+{
+	*ws = (struct winsize){we->ws_row, we->ws_col, we->ws_xpixel, we->ws_ypixel};
+}
+
+/*
+ * The new pair of the slave saved without its master (p->master_fd just
+ * opened): every slave description of the images, the slave's settings.
+ */
+static int setup_orphan(struct files_rst_ctx *fc, struct rpty *p)
+{
+	struct files_rst *fr = fc->st;
+	struct termios t, l;
+	struct winsize ws;
+	int unlock = 0, slave, ret = 0;
+
+	if (ioctl(p->master_fd, TIOCSPTLCK, &unlock))
+		return -errno;
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+
+		if (rf->fe->type != FD_TYPES__TTY || files_rpty_orphan(fr, rf->fe) != p)
+			continue;
+		ret = open_peer(p->master_fd, rf->fe->tty->flags);
+		if (ret < 0)
+			return ret;
+		rf->svc_fd = files_move_high(ret, fc->svc_fd_base);
+		if (rf->svc_fd < 0)
+			return rf->svc_fd;
+		ret = 0;
+	}
+	slave = open_peer(p->master_fd, O_RDWR);
+	if (slave < 0)
+		return slave;
+	entry_to_termios(p->slave->termios, &t);
+	entry_to_winsize(p->slave->winsize, &ws);
+	if (tcsetattr(slave, TCSANOW, &t) || ioctl(slave, TIOCSWINSZ, &ws))
+		ret = -errno;
+	if (!ret && p->slave->termios_locked) {
+		entry_to_termios(p->slave->termios_locked, &l);
+		if (ioctl(slave, TIOCSLCKTRMIOS, &l))
+			ret = -errno;
+	}
+	close(slave);
+	if (ret)
+		pr_err("/dev/pts/%u: can't restore its settings: %s\n", p->index, strerror(-ret));
+	else
+		pr_info("/dev/pts/%u: a new pair for the terminal whose master was outside\n",
+			p->index);
+	return ret;
+}
+
+static int send_fd(int sk, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	char c = 0;
+	struct iovec iov = {&c, 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sk, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+/* The fd queued on @sk (the sender is stopped or gone: no waiting). */
+static int recv_fd(int sk)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	char c;
+	struct iovec iov = {&c, 1};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sk, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+		return errno ? -errno : -EIO;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -EBADMSG;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+static struct rpty *find_orphan(struct files_rst *fr)
+{
+	for (int i = 0; fr && i < fr->nr_ptys; i++)
+		if (fr->ptys[i].orphan)
+			return &fr->ptys[i];
+	return NULL;
+}
+
+/*
+ * The orphan's pair: made now from amber's /dev/ptmx, or, in a tree with
+ * mounts of its own, by the root in its devpts, which sends the master
+ * back on a socketpair made now (the root's service fds are closed before
+ * amber could take it from its fd table).
+ */
+static int prepare_orphan(struct files_rst_ctx *fc, struct rpty *p)
+{
+	int fd;
+
+	if (fc->defer_paths) {
+		int sk[2];
+
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sk))
+			return -errno;
+		fc->orphan_sk[0] = files_move_high(sk[0], fc->svc_fd_base);
+		fc->orphan_sk[1] = files_move_high(sk[1], fc->svc_fd_base);
+		if (fc->orphan_sk[0] < 0)
+			return fc->orphan_sk[0];
+		return fc->orphan_sk[1] < 0 ? fc->orphan_sk[1] : 0;
+	}
+	fd = open_ptmx_index(p->index, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	p->master_fd = files_move_high(fd, fc->svc_fd_base);
+	return p->master_fd < 0 ? p->master_fd : setup_orphan(fc, p);
+}
+
 int files_pty_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
+	struct rpty *orphan = find_orphan(fr);
 	int ret = 0;
 
+	fc->orphan_sk[0] = fc->orphan_sk[1] = -1;
 	for (int i = 0; !ret && i < fr->nr_ptys; i++)
 		if (fr->ptys[i].master)
 			ret = setup_pair(fc, &fr->ptys[i]);
+	if (!ret && orphan)
+		ret = prepare_orphan(fc, orphan);
 	return ret;
+}
+
+static uint32_t kdev_of(uint64_t dev)
+{
+	return major(dev) << 20 | minor(dev);
+}
+
+int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev)
+{
+	struct rpty *p = find_orphan(fc->st);
+	int fd, ret;
+
+	if (!p || p->master_fd >= 0 || !p->slave->has_dev || kdev_of(p->slave->dev) != kdev)
+		return 0;
+	fd = open_ptmx_at(dirfd, "ptmx", p->index, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	p->master_fd = files_move_high(fd, fc->svc_fd_base);
+	if (p->master_fd < 0)
+		return p->master_fd;
+	ret = setup_orphan(fc, p);
+	/* to amber, which hands it to the caller (files_orphan_master()) */
+	if (!ret)
+		ret = send_fd(fc->orphan_sk[1], p->master_fd);
+	return ret;
+}
+
+int files_orphan_pty_dev(struct files_rst_ctx *fc, uint32_t *kdev)
+{
+	struct rpty *p = find_orphan(fc->st);
+
+	if (!p)
+		return 0;
+	if (!p->slave->has_dev)
+		return -EINVAL;
+	*kdev = kdev_of(p->slave->dev);
+	return 1;
+}
+
+int files_orphan_master(struct files_rst_ctx *fc)
+{
+	struct rpty *p = find_orphan(fc->st);
+	int fd;
+
+	if (!p)
+		return -ENOENT;
+	if (!fc->defer_paths) {
+		fd = fcntl(p->master_fd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	fd = recv_fd(fc->orphan_sk[0]);
+	if (fd < 0)
+		pr_err("the restored root did not send the new pty master: %s\n", strerror(-fd));
+	return fd;
 }
 
 /* Once every task has its fds: the lock and TIOCEXCL, which would stop the opens. */
@@ -768,7 +1018,7 @@ int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
 		pid_t pgrp;
 		int fd, ret = 0;
 
-		if (!p->master || !p->slave || p->slave->sid != (uint32_t)pid || p->master_fd < 0)
+		if (!p->slave || p->slave->sid != (uint32_t)pid || p->master_fd < 0)
 			continue;
 		fd = open_peer(p->master_fd, O_RDWR);
 		if (fd < 0)

@@ -6,7 +6,8 @@
  * settings (termios, window size, session and group) go once per device
  * to tty-info.img, each open description to files.img. On restore that
  * terminal is the restoring amber's own: each of its tty files is a new
- * description of it, made before fork.
+ * description of it, made before fork. A pty slave whose master was the
+ * caller's (orphan_pts_master) gets a new pair instead (pty.c).
  */
 #define LOG_PREFIX "tty: "
 #include <errno.h>
@@ -197,10 +198,12 @@ static int tty_load(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		const FileEntry *fe = fr->files[i].fe;
 
-		if (fe->type != FD_TYPES__TTY || files_rpty_of(fr, fe) || fc->shell_job)
+		if (fe->type != FD_TYPES__TTY || files_rpty_of(fr, fe) || files_rpty_orphan(fr, fe) ||
+		    fc->shell_job)
 			continue;
 		pr_err("files.img: file %u is a terminal whose pty master is not in the images: "
-		       "pass --shell-job to restore it on amber's terminal\n",
+		       "pass --shell-job to restore it on amber's terminal (or, through the RPC, "
+		       "orphan_pts_master with notify_scripts to get a new master)\n",
 		       fe->id);
 		ret = -EINVAL;
 	}
@@ -236,7 +239,8 @@ static int tty_prepare(struct files_rst_ctx *fc)
 	int ret = files_pty_prepare(fc);
 
 	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__TTY && fr->files[i].svc_fd < 0)
+		if (fr->files[i].fe->type == FD_TYPES__TTY && fr->files[i].svc_fd < 0 &&
+		    !files_rpty_orphan(fr, fr->files[i].fe))
 			ret = prepare_tty(fc, &fr->files[i]);
 	return ret;
 }
@@ -244,6 +248,11 @@ static int tty_prepare(struct files_rst_ctx *fc)
 static void tty_rst_free(struct files_rst_ctx *fc)
 {
 	files_pty_rst_free(fc->st);
+	/* made by files_pty_prepare() only: a context it never saw has zeros here */
+	if (fc->orphan_sk[0] > 0)
+		files_close_fd(&fc->orphan_sk[0]);
+	if (fc->orphan_sk[1] > 0)
+		files_close_fd(&fc->orphan_sk[1]);
 }
 
 static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)

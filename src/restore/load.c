@@ -23,6 +23,7 @@
 #include "restore/task_state.h"
 #include "base/util.h"
 #include "mem/vma.h"
+#include "mnt.pb-c.h"
 
 #define TASK_ALIVE   1
 #define TASK_DEAD    2
@@ -357,6 +358,26 @@ static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
 }
 
 /* fdinfo and files images, through the files code's own context. */
+/* The terminal made anew in the tree's mounts: its devpts must be one of them. */
+static int check_orphan_devpts(struct rst_ctx *rc)
+{
+	uint32_t kdev = 0;
+	int ret = files_orphan_pty_dev(&rc->files, &kdev);
+
+	if (ret <= 0)
+		return ret;
+	for (size_t i = 0; i < rc->ns.mnt.nr; i++) {
+		const MntEntry *e = rc->ns.mnt.e[i];
+
+		if (e->fstype == FSTYPE__DEVPTS && !e->ext_key && !strcmp(e->root, "/") &&
+		    e->root_dev == kdev)
+			return 0;
+	}
+	pr_err("tty-info.img: the terminal whose master was outside is on a devpts (dev %u:%u) "
+	       "that is not among the tree's mounts\n", kdev >> 20, kdev & 0xfffff);
+	return -EINVAL;
+}
+
 static int load_files(struct rst_ctx *rc)
 {
 	cleanup_free struct files_task *ft = xzalloc(sizeof(*ft) * (rc->nr_tasks + 1));
@@ -370,6 +391,7 @@ static int load_files(struct rst_ctx *rc)
 					     .zombie = rc->tasks[i].zombie };
 	rc->files = (struct files_rst_ctx){ .dirfd = rc->dirfd,
 					    .shell_job = rc->opts && rc->opts->shell_job,
+					    .orphan_pts = rc->opts && rc->opts->orphan_pts,
 					    .ext_unix_sk = rc->opts && rc->opts->ext_unix_sk,
 					    .file_locks = rc->opts && rc->opts->file_locks,
 					    .tcp_established = rc->opts && rc->opts->tcp_established,
@@ -382,7 +404,11 @@ static int load_files(struct rst_ctx *rc)
 					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0 };
 	ret = files_load(&rc->files, ft, rc->nr_tasks);
 	/* Its paths are the tree's mounts': none may be made among amber's. */
-	return ret || !rc->ns.mnt.nr ? ret : files_check_mntns(&rc->files);
+	if (!ret && rc->ns.mnt.nr)
+		ret = files_check_mntns(&rc->files);
+	if (!ret && rc->ns.mnt.nr)
+		ret = check_orphan_devpts(rc);
+	return ret;
 }
 
 /* A packet socket's rings mapped (VMA_AREA_SOCKET): the socket is in files.img. */

@@ -380,6 +380,15 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 		       strerror(-ret));
 		return ret;
 	}
+	/* The container's terminal, before a bind of its slave (/dev/console). */
+	if (!bind && e->fstype == FSTYPE__DEVPTS) {
+		fd = open_in_root(rootfd, e->mountpoint, O_DIRECTORY);
+		ret = fd < 0 ? -errno : files_pty_devpts_mounted(&rc->files, fd, e->root_dev);
+		if (fd >= 0)
+			close(fd);
+		if (ret)
+			return ret;
+	}
 	if (!bind && e->fstype == FSTYPE__TMPFS) {
 		/* Resolved again: a path the kernel shows for the new mount. */
 		fd = open_in_root(rootfd, e->mountpoint, O_DIRECTORY);

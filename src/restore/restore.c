@@ -418,6 +418,23 @@ static int setup_pipes(struct rst_ctx *rc, int go[2])
 }
 
 /* The caller's hook at one of CRIU's notification points (restore_opts.notify). */
+/* The new master of the terminal whose master was the caller's goes to it. */
+static int hand_orphan_master(struct rst_ctx *rc)
+{
+	int fd = files_orphan_master(&rc->files), ret;
+
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	ret = rc->opts->orphan_pts(rc->opts->orphan_pts_arg, fd);
+	close(fd);
+	if (ret)
+		pr_err("the caller did not take the terminal's new master: %s\n",
+		       strerror(ret < 0 ? -ret : ret));
+	return ret < 0 ? ret : ret ? -ECANCELED : 0;
+}
+
 static int notify_stage(struct rst_ctx *rc, const char *stage, pid_t root)
 {
 	int ret;
@@ -494,6 +511,8 @@ static int run_tree(struct rst_ctx *rc)
 		ret = rst_cgroup_apply(rc);
 	if (!ret)
 		ret = notify_stage(rc, "setup-namespaces", pid);
+	if (!ret)
+		ret = hand_orphan_master(rc);
 	if (!ret)
 		ret = files_finish_shared(&rc->files);
 	/*

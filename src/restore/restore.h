@@ -79,6 +79,9 @@ struct restore_opts {
 	size_t nr_inherit_fds;
 	int (*notify)(void *arg, const char *stage, pid_t pid); /* amber.h's */
 	void *notify_arg;
+	/* the new master of the pty saved without one (amber.h's orphan_pts_master) */
+	int (*orphan_pts)(void *arg, int master_fd);
+	void *orphan_pts_arg;
 	const struct rst_veth *veths; /* the host ends of the tree's veths (amber_veth) */
 	size_t nr_veths;
 	/*

@@ -21,22 +21,46 @@
 #define ERR(s, ...) snprintf((s)->err, sizeof((s)->err), __VA_ARGS__)
 
 
-static int send_resp(struct rpc_session *s, const CriuResp *resp)
+/* @resp in one packet; @fd >= 0 goes with it (SCM_RIGHTS). */
+static int send_resp_fd(struct rpc_session *s, const CriuResp *resp, int fd)
 {
 	size_t len = criu_resp__get_packed_size(resp);
 	uint8_t *buf = malloc(len ? len : 1);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	struct iovec iov;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (!buf)
 		return -ENOMEM;
 	criu_resp__pack(resp, buf);
-	n = send(s->sk, buf, len, MSG_NOSIGNAL);
+	iov = (struct iovec){buf, len};
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	n = sendmsg(s->sk, &mh, MSG_NOSIGNAL);
 	free(buf);
 	if (n < 0) {
 		pr_perror("can't send the reply");
 		return -errno;
 	}
 	return 0;
+}
+
+static int send_resp(struct rpc_session *s, const CriuResp *resp)
+{
+	return send_resp_fd(s, resp, -1);
 }
 
 /* One packet into *@buf (malloc'd): its length, 0 at EOF, or -errno. */
@@ -87,7 +111,8 @@ static int send_error(struct rpc_session *s, CriuReqType type, int err)
  * A NOTIFY callback (opts.notify_scripts): the caller runs its hook
  * @script and answers with a NOTIFY request; 0 if it says it succeeded.
  */
-static int notify(struct rpc_session *s, const CriuOpts *o, const char *script, pid_t pid)
+static int notify_fd(struct rpc_session *s, const CriuOpts *o, const char *script, pid_t pid,
+		     int fd)
 {
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuNotify n = CRIU_NOTIFY__INIT;
@@ -104,7 +129,7 @@ static int notify(struct rpc_session *s, const CriuOpts *o, const char *script, 
 	resp.type = CRIU_REQ_TYPE__NOTIFY;
 	resp.success = true;
 	resp.notify = &n;
-	ret = send_resp(s, &resp);
+	ret = send_resp_fd(s, &resp, fd);
 	if (ret)
 		return ret;
 	len = recv_packet(s, &buf);
@@ -122,6 +147,11 @@ static int notify(struct rpc_session *s, const CriuOpts *o, const char *script, 
 		ERR(s, "the caller's %s hook failed", script), ret = -ECANCELED;
 	criu_req__free_unpacked(reply, NULL);
 	return ret;
+}
+
+static int notify(struct rpc_session *s, const CriuOpts *o, const char *script, pid_t pid)
+{
+	return notify_fd(s, o, script, pid, -1);
 }
 
 /* The caller's fd @fd as a path of ours (CRIU's way: /proc/PID/fd/FD). */
@@ -337,6 +367,7 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	d.images_dir = dirs->images;
 	d.leave_running = o->leave_running;
 	d.shell_job = o->shell_job;
+	d.orphan_pts_master = o->orphan_pts_master;
 	d.ext_unix_sk = o->ext_unix_sk;
 	d.file_locks = o->file_locks;
 	d.tcp_established = o->tcp_established;
@@ -411,6 +442,14 @@ static int restore_notify(void *arg, const char *stage, pid_t pid)
 	return notify(h->s, h->o, stage, pid);
 }
 
+/* The container's new terminal master, in CRIU's "orphan-pts-master" notification. */
+static int restore_orphan_pts(void *arg, int master_fd)
+{
+	struct restore_hook *h = arg;
+
+	return notify_fd(h->s, h->o, "orphan-pts-master", 0, master_fd);
+}
+
 static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 		           const struct rpc_dirs *dirs)
 {
@@ -471,6 +510,11 @@ static int do_restore(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	}
 	r.notify = restore_notify;
 	r.notify_arg = &hook;
+	/* Without notifications there is no way to hand the master over: such images are refused. */
+	if (o->orphan_pts_master && o->notify_scripts) {
+		r.orphan_pts_master = restore_orphan_pts;
+		r.orphan_pts_master_arg = &hook;
+	}
 	ret = notify(s, o, "pre-restore", 0);
 	if (ret)
 		return ret;

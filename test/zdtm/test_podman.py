@@ -2,7 +2,7 @@
 (docs/rpc.md#podman): `podman container checkpoint` / `restore`,
 `--export` / `--import` (also as a copy beside the original),
 `--leave-running`, `-P` / `--with-previous`, `--print-stats`; a terminal
-container refused. Also `--inherit-fd` and `--version` without podman.
+container (`run -t`). Also `--inherit-fd` and `--version` without podman.
 
 Offline: the image is `podman import`ed from a busybox-static rootfs.
 podman's storage, run and tmp directories and its network config live
@@ -273,20 +273,64 @@ def test_podman_leave_running(container, tmp_path):
     check_restored(c, before)
 
 
-def test_podman_terminal_refused(container):
+def test_podman_terminal(container):
     """podman run -t: the container's pty master is conmon's, outside the
-    tree; the checkpoint is refused, naming it, and the container runs on."""
+    tree. runc checkpoints it with orphan_pts_master; at restore amber
+    makes a new pair in the container's devpts and runc hands the master
+    to conmon (its console socket): what the restored shell writes to its
+    terminal reaches podman's log again, the counter goes on."""
     c = container
     c.pm.run("run", "-d", "-t", "--name", c.name, "--network", "none", "--tmpfs", "/tmp",
              "-v", f"{c.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", LOOP)
     c.wait_counter(3)
+    pid, before = c.pid(), c.counter()
+    assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/pts/0"
+    c.checkpoint()
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10)
+    c.restore()
+    check_restored(c, before)
     pid = c.pid()
-    r = c.pm.run("container", "checkpoint", c.name, check=False)
-    assert r.returncode != 0
-    log = (Path(c.inspect()["StaticDir"]) / "dump.log").read_text()
-    assert "whose master is outside the tree" in log, log
-    assert c.pid() == pid
-    c.wait_counter(c.counter() + 3)
+    assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/pts/0"
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(stat[3]) == pid and int(stat[4]) == 136 << 8, stat  # its terminal again
+
+
+def attach_talk(c, line, want, timeout=20):
+    """`podman attach` on a pty of the test's: types @line, reads until @want."""
+    master, slave = os.openpty()
+    p = subprocess.Popen([PODMAN, "attach", "--sig-proxy=false", c.name], env=c.pm.env,
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out, deadline = b"", time.time() + timeout
+    try:
+        time.sleep(1)  # attached once conmon's attach socket is open
+        os.write(master, line.encode() + b"\r")
+        while want.encode() not in out and time.time() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+    finally:
+        p.kill()  # the attach only: the container runs on (--sig-proxy=false)
+        p.wait()
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_podman_terminal_input(container):
+    """podman run -dit: after the restore, a line typed through `podman
+    attach` reaches the shell on the new terminal, whose count goes on."""
+    c = container
+    c.pm.run("run", "-dit", "--name", c.name, "--network", "none", IMAGE, "/bin/sh", "-c",
+             'n=0; while read l; do n=$((n+1)); echo "got$n:$l"; done')
+    assert "got1:a" in attach_talk(c, "a", "got1:a")
+    pid = c.pid()
+    c.checkpoint()
+    assert wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10)
+    c.restore()
+    out = attach_talk(c, "b", "got2:b")
+    assert "got2:b" in out, out
 
 
 def test_podman_pre_checkpoint(container):

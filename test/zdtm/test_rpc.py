@@ -7,19 +7,25 @@ A zdtm program (mem_loop: checksummed memory it keeps verifying) is
 dumped and restored through the RPC and must report PASS afterwards.
 """
 
+import array
 import errno
+import fcntl
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import termios
+import time
 import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, "/usr/lib/python3/dist-packages")
+from pycriu import images  # noqa: E402
 from pycriu import rpc_pb2 as rpc  # noqa: E402
 
 from zdtm_runner import (amber_path, pagemap_entries, read_text, reap_all, set_subreaper,
@@ -39,6 +45,7 @@ class Swrk:
                                      stdin=subprocess.DEVNULL, stderr=self.err)
         theirs.close()
         self.notified = []
+        self.fds = []  # passed with notifications (orphan-pts-master)
 
     def raw(self, data):
         self.sk.send(data)
@@ -52,7 +59,11 @@ class Swrk:
         self.sk.send(req.SerializeToString())
         while True:
             resp = rpc.criu_resp()
-            resp.ParseFromString(self.sk.recv(1 << 20))
+            data, anc, _, _ = self.sk.recvmsg(1 << 20, socket.CMSG_SPACE(16))
+            resp.ParseFromString(data)
+            for level, kind, fds in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    self.fds += array.array("i", fds[:len(fds) - len(fds) % 4])
             if resp.type != rpc.NOTIFY:
                 return resp
             self.notified.append(resp.notify.script)
@@ -340,3 +351,96 @@ def test_service_peer_creds(tmp_path):
 
 
 # runc driving amber through a checkpoint and restore: test_runc.py.
+
+
+def start_on_pty():
+    """A shell in a session of its own whose terminal is a pty whose master
+    the test holds (as a container engine holds its container's)."""
+    master, slave = os.openpty()
+
+    def ctty():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    p = subprocess.Popen(["/bin/sh", "-c",
+                          'n=0; while read l; do n=$((n+1)); echo "got$n:$l"; done'],
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=ctty)
+    os.close(slave)
+    return p.pid, master
+
+
+def pty_talk(master, line, want, timeout=10):
+    """Types @line into the terminal; what comes back once it has @want."""
+    os.write(master, line.encode() + b"\n")
+    out, deadline = b"", time.time() + timeout
+    while want.encode() not in out and time.time() < deadline:
+        if select.select([master], [], [], 0.1)[0]:
+            out += os.read(master, 4096)
+    return out
+
+
+def test_orphan_pts_master(swrk, tmp_path):
+    """A tree on a pty whose master is the caller's: dumped with
+    orphan_pts_master, restored with it and notify_scripts: amber makes a
+    new pair and passes its master in the orphan-pts-master notification
+    (SCM_RIGHTS), between setup-namespaces and post-restore. Typed into it,
+    a line reaches the restored shell, whose count goes on. Without
+    notify_scripts (no way to hand the master over) the images are
+    refused before anything is restored."""
+    pid, master = start_on_pty()
+    img = tmp_path / "img"
+    img.mkdir()
+    fd = os.open(img, os.O_DIRECTORY)
+    try:
+        assert b"got1:a" in pty_talk(master, "a", "got1:a")
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP, opts=opts_for(fd, pid=pid)))
+        assert not r.success and "outside the tree" in read_text(img / "rpc.log")
+        assert b"got2:b" in pty_talk(master, "b", "got2:b")  # still running
+        r = swrk.call(rpc.criu_req(type=rpc.DUMP,
+                                   opts=opts_for(fd, pid=pid, orphan_pts_master=True)))
+        assert r.success, (r.cr_errmsg, read_text(img / "rpc.log")[-2000:])
+        os.close(master)
+        assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or
+                          "Z" in read_text(f"/proc/{pid}/stat").split(")")[1][:3], 10)
+        reap_all()
+        # damaged: the slave's settings gone (a hung-up terminal's entry)
+        bad = tmp_path / "bad"
+        shutil.copytree(img, bad)
+        with open(bad / "tty-info.img", "rb") as f:
+            ti = images.load(f)
+        for e in ti["entries"]:
+            e.pop("termios", None)
+        with open(bad / "tty-info.img", "wb") as f:
+            images.dump(ti, f)
+        (bad / "amber.sums").unlink(missing_ok=True)
+        bfd = os.open(bad, os.O_DIRECTORY)
+        try:
+            r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(
+                bfd, orphan_pts_master=True, notify_scripts=True)))
+        finally:
+            os.close(bfd)
+        assert not r.success and "has no settings saved" in read_text(bad / "rpc.log"), \
+            read_text(bad / "rpc.log")[-2000:]
+        assert "orphan-pts-master" not in swrk.notified and not swrk.fds
+        assert not Path(f"/proc/{pid}").exists()
+        swrk.notified.clear()
+        r = swrk.call(rpc.criu_req(type=rpc.RESTORE,
+                                   opts=opts_for(fd, orphan_pts_master=True)))
+        assert not r.success and "orphan_pts_master with notify_scripts" in r.cr_errmsg + \
+            read_text(img / "rpc.log"), r.cr_errmsg
+        assert not Path(f"/proc/{pid}").exists()
+        r = swrk.call(rpc.criu_req(type=rpc.RESTORE, opts=opts_for(
+            fd, orphan_pts_master=True, notify_scripts=True)))
+        assert r.success, (r.cr_errmsg, read_text(img / "rpc.log")[-2000:])
+        assert swrk.notified == ["pre-restore", "setup-namespaces", "orphan-pts-master",
+                                 "post-restore", "post-resume"]
+        assert len(swrk.fds) == 1
+        master = swrk.fds[0]
+        assert b"got3:c" in pty_talk(master, "c", "got3:c")
+        stat = read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+        assert int(stat[3]) == pid and int(stat[5]) == pid, stat  # session, foreground
+    finally:
+        os.close(fd)
+        os.kill(pid, signal.SIGKILL)
+        os.close(master)
+        reap_all()

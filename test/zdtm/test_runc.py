@@ -10,9 +10,12 @@ bind mounts), the pid, UTS, IPC and network namespaces and the memory all
 came back. Mode-independent: runs once, not per zdtm mode.
 """
 
+import array
 import json
 import os
+import select
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -396,3 +399,204 @@ def test_runc_restore_as_another_container(container, tmp_path):
                           int(path.read_text().strip() or 0) > before, 10)
     finally:
         runc("delete", "-f", other)
+
+
+def console_listener(path: Path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.listen(1)
+    s.settimeout(30)
+    return s
+
+
+def receive_master(listener):
+    """The pty master runc sends to --console-socket (SCM_RIGHTS)."""
+    conn, _ = listener.accept()
+    with conn:
+        _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4))
+    fds = array.array("i")
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:4])
+    assert len(fds) == 1, anc
+    return fds[0]
+
+
+def talk(master, line, want, timeout=10):
+    """Types @line into the terminal; what the container answers, once it has @want."""
+    os.write(master, line.encode() + b"\n")
+    out, deadline = b"", time.time() + timeout
+    while time.time() < deadline and want.encode() not in out:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            out += os.read(master, 4096)
+    return out.decode(errors="replace")
+
+
+class TerminalContainer(Container):
+    """terminal: true: runc gives the pty master to --console-socket. The
+    init reads lines from its terminal and answers with a count it keeps
+    in memory; a background loop keeps the counter file going."""
+
+    def __init__(self, tmp: Path, name: str, setup: str = ""):
+        super().__init__(tmp, name)
+        cfg = json.loads((self.bundle / "config.json").read_text())
+        cfg["process"]["terminal"] = True
+        cfg["process"]["args"] = [
+            "/bin/sh", "-c",
+            f"{setup}echo '{MARKER}' > /tmp/marker; "
+            "(i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done) & "
+            'n=0; while read line; do n=$((n+1)); echo "got$n:$line"; done']
+        (self.bundle / "config.json").write_text(json.dumps(cfg))
+        self.master = -1
+
+    def run(self):
+        sock = self.tmp / "console1.sock"
+        with console_listener(sock) as ls:
+            p = subprocess.Popen([RUNC, "run", "-d", "--console-socket", str(sock), self.cid],
+                                 cwd=self.bundle, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.master = receive_master(ls)
+            assert p.wait(timeout=30) == 0
+        self.wait_counter(1)
+
+    def restore(self, images, work):
+        sock = self.tmp / "console2.sock"
+        with console_listener(sock) as ls:
+            p = subprocess.Popen([RUNC, "--criu", amber_path(), "restore", "-d",
+                                  "--console-socket", str(sock), "--image-path", str(images),
+                                  "--work-path", str(work), self.cid],
+                                 cwd=self.bundle, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                master = receive_master(ls)
+            except OSError:
+                p.kill()
+                raise AssertionError(p.communicate()[1] +
+                                     read_text(Path(work) / "restore.log"))
+            _, err = p.communicate(timeout=30)
+            assert p.returncode == 0, err + read_text(Path(work) / "restore.log")
+        if self.master >= 0:
+            os.close(self.master)
+        self.master = master
+        return read_text(Path(work) / "restore.log")
+
+    def delete(self):
+        super().delete()
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
+
+def test_runc_terminal(tmp_path):
+    """A container with a terminal (runc run --console-socket): the
+    checkpoint saves its pty slave without the master (runc's, through
+    orphan_pts_master), the restore makes a new pair in the container's
+    devpts and hands the master to runc in an "orphan-pts-master"
+    notification, which runc passes to the new console socket. Typing
+    into that master reaches the restored shell, whose count goes on; the
+    slave is its controlling terminal again, /dev/console bound to it."""
+    need_runc()
+    c = TerminalContainer(tmp_path, "tty")
+    try:
+        c.run()
+        out = talk(c.master, "hello", "got1:hello")
+        assert "got1:hello" in out, out
+        c.wait_counter(3)
+        pid, before = c.state()["pid"], c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        assert not alive(pid)
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        # the shell's count, in its memory, goes on through the new master
+        out = talk(c.master, "again", "got2:again")
+        assert "got2:again" in out, out
+        out = talk(c.master, "more", "got3:more")
+        assert "got3:more" in out, out
+        init = c.state()["pid"]
+        stat = Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()
+        # session leader with /dev/pts/0 (136:0) as its terminal, in the foreground
+        assert int(stat[3]) == init and int(stat[4]) == 136 << 8, stat
+        assert int(stat[5]) == init, stat
+        assert os.readlink(f"/proc/{init}/fd/0") == "/dev/pts/0"
+        assert os.path.samestat(os.stat(f"/proc/{init}/fd/0"),
+                                os.stat(f"/proc/{init}/root/dev/console"))
+        assert " /dev/console " in Path(f"/proc/{init}/mountinfo").read_text()
+    finally:
+        c.delete()
+
+
+def test_runc_terminal_second_pty_refused(tmp_path):
+    """A terminal container whose shell also holds a pty master of its own
+    (a pair inside the container, which amber would make among its own
+    mounts): the checkpoint is refused, naming it, and the container runs
+    on with its terminal working."""
+    need_runc()
+    c = TerminalContainer(tmp_path, "tty2", setup="exec 5<>/dev/ptmx; ")
+    try:
+        c.run()
+        pid = c.state()["pid"]
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
+                 "--work-path", tmp_path / "work", c.cid)
+        log = read_text(tmp_path / "work/dump.log")
+        assert r.returncode != 0
+        assert "is a terminal: not supported yet" in log, log
+        assert c.state()["status"] == "running" and c.state()["pid"] == pid
+        out = talk(c.master, "still", "got1:still")
+        assert "got1:still" in out, out
+        c.wait_counter(c.counter() + 2)
+    finally:
+        c.delete()
+
+
+def test_runc_host_pty_refused(tmp_path):
+    """A container without a terminal of its own whose stdio is a pty of
+    the host's (runc run -d hands its own stdio down): runc asks for
+    orphan_pts_master, but that slave is on the host's devpts, which the
+    container's restore could not make it on again. The checkpoint is
+    refused, saying so, and the container runs on."""
+    need_runc()
+    c = Container(tmp_path, "hostpty")
+    master, slave = os.openpty()
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=slave, stdout=slave, stderr=slave)
+        c.wait_counter(3)
+        pid = c.state()["pid"]
+        assert os.readlink(f"/proc/{pid}/fd/0").startswith("/dev/pts/")
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
+                 "--work-path", tmp_path / "work", c.cid)
+        log = read_text(tmp_path / "work/dump.log")
+        assert r.returncode != 0
+        assert "is not on a devpts mounted in the tree's mount namespace" in log, log
+        assert c.state()["status"] == "running" and c.state()["pid"] == pid
+        c.wait_counter(c.counter() + 2)
+    finally:
+        c.delete()
+        os.close(master)
+        os.close(slave)
+
+
+def test_runc_terminal_pre_dump_leave_running(tmp_path):
+    """A terminal container pre-dumped, then checkpointed with
+    --leave-running: its terminal keeps working through the old master
+    meanwhile; killed, it is restored from those images with a new one,
+    the count in its memory going on from the checkpoint's."""
+    need_runc()
+    c = TerminalContainer(tmp_path, "ttylr")
+    try:
+        c.run()
+        assert "got1:a" in talk(c.master, "a", "got1:a")
+        c.checkpoint(tmp_path / "p1", tmp_path / "w1", "--pre-dump")
+        assert "got2:b" in talk(c.master, "b", "got2:b")
+        c.checkpoint(tmp_path / "p2", tmp_path / "w2", "--leave-running",
+                     "--parent-path", "../p1")
+        assert "got3:c" in talk(c.master, "c", "got3:c")  # the old master, still its
+        c.wait_counter(3)
+        before = c.counter()
+        runc("delete", "-f", c.cid)
+        c.restore(tmp_path / "p2", tmp_path / "w3")
+        check_restored(c, before)
+        assert "got3:d" in talk(c.master, "d", "got3:d")  # from the checkpoint's count
+    finally:
+        c.delete()
