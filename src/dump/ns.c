@@ -173,6 +173,14 @@ int dump_namespaces(struct dump_ctx *dc)
 	if (!ret)
 		ret = dump_pid_ns(dc);
 
+	if (!ret) {
+		ret = same_ns(root, "time", &same);
+		if (ret == -ENOENT && access("/proc/self/ns/time", F_OK))
+			ret = 0, same = true; /* a kernel without time namespaces */
+	}
+	if (!ret && !same)
+		ret = dump_ns_time(dc, root);
+
 	if (!ret)
 		ret = dump_uts(dc, root);
 
@@ -203,6 +211,10 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;
 		ids->net_ns_id = inventory ? dc->ns.amber_net_ns_id : dc->ns.net_ns_id;
+	}
+	if (dc->ns.time_ns_id) {
+		ids->has_time_ns_id = true;
+		ids->time_ns_id = inventory ? dc->ns.amber_time_ns_id : dc->ns.time_ns_id;
 	}
 	if (dc->ns.mnt_ns_id && !inventory) {
 		ids->has_mnt_ns_id = true;

@@ -64,6 +64,13 @@ struct dump_ns {
 		uint64_t size;
 	} *shm;
 	size_t nr_shm;
+	/*
+	 * A time namespace of its own: its clocks in timens-<time_ns_id>.img,
+	 * named by every task's ids.time_ns_id; the inventory's root_ids
+	 * names amber's (another id, as for the pid namespace).
+	 */
+	uint32_t time_ns_id; /* 0: amber's */
+	uint32_t amber_time_ns_id;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -82,5 +89,7 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
+/* timens-<id>.img: the clocks of @root's time namespace (not amber's). */
+int dump_ns_time(struct dump_ctx *dc, pid_t root);
 
 #endif

@@ -15,6 +15,12 @@ reads /proc/1/comm (itself, through the proc of its own namespace) on
 every tick. One image restored twice at once: two copies count side by
 side, each the init of its own pid namespace.
 
+Time namespace: helpers/clocks started by `unshare --time` with offsets
+of a day and an hour prints its CLOCK_MONOTONIC and CLOCK_BOOTTIME: after
+the checkpoint both go on from where they were (never back, no jump
+longer than the checkpoint took), the offsets the saved ones less the
+time the tree spent dumped.
+
 Refused: a task whose UTS namespace differs from its tree root's (nested
 UTS namespaces) fails the dump naming it, and the tree runs on.
 """
@@ -264,6 +270,106 @@ def test_pid_namespace_restored_twice(tmp_path):
             except ProcessLookupError:
                 pass
 
+
+
+# Time namespace: helpers/clocks (its clocks printed every 50 ms, a child
+# sleeping) started by `unshare --time` with offsets of a day and an hour.
+TIME_TICKS = 80
+MONO_OFF, BOOT_OFF = 86400, 3600
+NS = 10**9
+
+
+def timens_offsets(pid):
+    """/proc/PID/timens_offsets in nanoseconds, by clock name."""
+    out = {}
+    for line in read_text(f"/proc/{pid}/timens_offsets").splitlines():
+        name, sec, nsec = line.split()
+        out[name] = int(sec) * NS + int(nsec)
+    return out
+
+
+def start_time_ns(run, out):
+    """helpers/clocks in a time namespace of its own, the leader of its
+    session; `setsid -f` leaves it to us (a subreaper), not to unshare, so
+    its pid is free once the dump ends it. Returns its pid."""
+    helper = zdtm_runner.ZDTM_DIR / "helpers" / "clocks"
+    if not os.access(helper, os.X_OK):
+        pytest.skip(f"{helper} is not built (make -C test/zdtm)")
+    with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
+        run.popen = subprocess.Popen(
+            ["unshare", "--time", f"--monotonic={MONO_OFF}", f"--boottime={BOOT_OFF}",
+             "--fork", "setsid", "-f", str(helper), str(TIME_TICKS), "50"],
+            cwd=run.dir, stdin=subprocess.DEVNULL, stdout=f, stderr=err)
+    run.notes = [run.dir / "err", out]
+    if run.popen.wait(timeout=10):
+        pytest.fail("unshare failed", pytrace=False)
+    deadline = time.monotonic() + 10
+    while not out.read_text().startswith("pid "):
+        if time.monotonic() > deadline:
+            pytest.fail("helpers/clocks never started", pytrace=False)
+        time.sleep(0.01)
+    return int(out.read_text().split()[1])
+
+
+def check_time_ns(root):
+    """@root and its child share a time namespace that is not ours."""
+    assert ns_ino(root, "time") != ns_ino(os.getpid(), "time")
+    assert ns_ino(root, "time_for_children") == ns_ino(root, "time")
+    kids = children(root)
+    assert len(kids) == 1 and ns_ino(kids[0], "time") == ns_ino(root, "time"), kids
+
+
+def check_clock_ticks(got, slack_ns):
+    """Every tick once, in order; both clocks go on, never back nor forward
+    by more than @slack_ns between two ticks; BOOTTIME - MONOTONIC as it was."""
+    lines = got.splitlines()
+    ticks = [l.split() for l in lines if l.startswith("tick ")]
+    if [int(t[1]) for t in ticks] != list(range(1, TIME_TICKS + 1)) or lines[-1] != "done":
+        pytest.fail(f"ticks missing or repeated:\n{got[-600:]}", pytrace=False)
+    mono = [int(t[2]) for t in ticks]
+    boot = [int(t[3]) for t in ticks]
+    assert mono[0] >= MONO_OFF * NS and boot[0] >= BOOT_OFF * NS, ticks[0]
+    for clock, vals in (("monotonic", mono), ("boottime", boot)):
+        steps = [b - a for a, b in zip(vals, vals[1:])]
+        if min(steps) <= 0 or max(steps) > slack_ns:
+            pytest.fail(f"{clock} steps from {min(steps)} to {max(steps)} ns (at most "
+                        f"{slack_ns}):\n{got[-600:]}", pytrace=False)
+    diffs = [b - m for m, b in zip(mono, boot)]
+    assert max(diffs) - min(diffs) < NS // 10, (min(diffs), max(diffs))
+
+
+def test_time_namespace(zdtm_mode):
+    """The clocks go on from where they were: the time the tree spent
+    dumped does not pass for it (as CRIU restores a time namespace)."""
+    zdtm_mode.preflight()
+    run = Run("time_ns", zdtm_mode, compare_state=False)
+
+    def body():
+        out = run.dir / "out"
+        run.set_root(start_time_ns(run, out))
+        wait_lines(run, out, 6)
+        check_time_ns(run.pid)
+        assert timens_offsets(run.pid) == {"monotonic": MONO_OFF * NS, "boottime": BOOT_OFF * NS}
+        t0 = time.monotonic_ns()
+        zdtm_mode.checkpoint(run)
+        took = time.monotonic_ns() - t0
+        if zdtm_mode.name != "nodump" and not list(run.imgdir.glob("timens-*.img")):
+            pytest.fail("no timens-*.img in the image", pytrace=False)
+        check_time_ns(run.pid)
+        off = timens_offsets(run.pid)
+        if zdtm_mode.name == "nodump":
+            assert off == {"monotonic": MONO_OFF * NS, "boottime": BOOT_OFF * NS}, off
+        else:
+            # less by the time between the dump's reading and the restore's
+            for name, want in (("monotonic", MONO_OFF), ("boottime", BOOT_OFF)):
+                assert want * NS - took <= off[name] < want * NS, (name, off, took)
+            skew = off["monotonic"] - off["boottime"] - (MONO_OFF - BOOT_OFF) * NS
+            assert abs(skew) < NS // 10, off
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("helpers/clocks did not finish", pytrace=False)
+        check_clock_ticks(out.read_text(), took + NS)
+
+    guarded(run, body)
 
 def test_nested_uts_refused(tmp_path):
     """The root in amber's UTS namespace, its child in one of its own."""
