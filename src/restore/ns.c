@@ -282,6 +282,10 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 		if (ret)
 			return ret;
 	}
+	/* In amber's mounts still: its cgroup2 mount names the namespace's root. */
+	ret = rst_cgroup_enter_ns(rc);
+	if (ret)
+		return ret;
 
 	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
 		   setdomainname(ue->domainname, strlen(ue->domainname))))

@@ -1164,3 +1164,31 @@ def test_timens_semantic(timens_source, what, fn):
 
 def test_timens_pristine_restores(timens_source):
     pristine_restores(timens_source)
+
+
+@pytest.fixture(scope="module")
+def cgns_source(request):
+    """A sleeping test in a cgroup namespace of its own (cgroup.img's
+    members carry its root as cgns_prefix)."""
+    yield from dumped_source(request, "sleeping", prefix=["unshare", "--cgroup", "--fork"],
+                             tag="-cgns")
+
+
+def set_cgns_prefix(value):
+    def fn(entries):
+        entries[0]["sets"][0]["ctls"][0]["cgns_prefix"] = value
+    return fn
+
+
+def test_cgns_prefix_beyond_path(cgns_source):
+    """A cgroup namespace root longer than the cgroup's path is refused by
+    the loader (no amber.sums) before any task or namespace is made."""
+    d = cgns_source.copy(sums=False)
+    rewrite(d / "cgroup.img", set_cgns_prefix(1000))
+    bad = cgns_source.problems("cgns_prefix beyond its path", d, True,
+                               ["cgns_prefix 1000 is not a part of its cgroup"])
+    assert not bad, "\n".join(bad)
+
+
+def test_cgns_pristine_restores(cgns_source):
+    pristine_restores(cgns_source)

@@ -21,6 +21,10 @@ the checkpoint both go on from where they were (never back, no jump
 longer than the checkpoint took), the offsets the saved ones less the
 time the tree spent dumped.
 
+Cgroup namespace: a bash loop made by `unshare --cgroup` in a cgroup v2
+cgroup of the test's, its child in one below: after the checkpoint both
+read in /proc/PID/cgroup what they read before, in a namespace not ours.
+
 Refused: a task whose UTS namespace differs from its tree root's (nested
 UTS namespaces) fails the dump naming it, and the tree runs on.
 """
@@ -370,6 +374,114 @@ def test_time_namespace(zdtm_mode):
         check_clock_ticks(out.read_text(), took + NS)
 
     guarded(run, body)
+
+
+# Cgroup namespace: a loop made by `unshare --cgroup` in a cgroup v2 cgroup
+# of the test's (the namespace's root), its child moved into a cgroup below;
+# every tick prints both tasks' /proc/PID/cgroup as they see them.
+CG_TICKS = 60
+# No task is made per tick (a task that ends while amber freezes the tree
+# fails the dump): builtins only, and a read that times out as the sleep.
+CG_LOOP = """
+sleep 1000 & K=$!
+echo $K > "$CG/in/cgroup.procs" || exit 3
+exec 3<> <(:)
+echo "pid $$ kid $K"
+for ((i = 1; i <= %d; i++)); do
+    mapfile -t A < /proc/self/cgroup
+    mapfile -t B < /proc/$K/cgroup
+    echo "tick $i ${A[*]} | ${B[*]}"
+    read -t 0.05 -u 3
+done
+kill $K
+echo done
+""" % CG_TICKS
+
+
+def unified_mount():
+    for line in read_text("/proc/self/mountinfo").splitlines():
+        fields = line.split(" - ")
+        if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
+            return fields[0].split()[4]
+    return None
+
+
+def v2_path(pid):
+    return next((l[3:] for l in read_text(f"/proc/{pid}/cgroup").splitlines()
+                 if l.startswith("0::")), None)
+
+
+def test_cgroup_namespace(zdtm_mode):
+    """The restored tree is in a cgroup namespace of its own rooted at the
+    same cgroup: what it reads in /proc/PID/cgroup is what it read."""
+    mnt = unified_mount()
+    if mnt is None:
+        pytest.skip("no cgroup v2 hierarchy here")
+    zdtm_mode.preflight()
+    run = Run("cgroup_ns", zdtm_mode, compare_state=False)
+    name = f"amber-cgns-{zdtm_mode.name}-{os.getpid()}"
+    cg = f"{mnt}/{name}"
+    os.makedirs(f"{cg}/in")
+
+    def body():
+        out = run.dir / "out"
+        with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
+            # setsid -f: the loop is left to us (a subreaper), not to unshare
+            run.popen = subprocess.Popen(
+                ["sh", "-c", 'echo $$ > "$CG/cgroup.procs" && exec unshare --cgroup --fork '
+                 'setsid -f bash -c "$LOOP"'],
+                env=dict(os.environ, CG=cg, LOOP=CG_LOOP), cwd=run.dir,
+                stdin=subprocess.DEVNULL, stdout=f, stderr=err)
+        run.notes = [run.dir / "err", out]
+        if run.popen.wait(timeout=10):
+            pytest.fail("unshare --cgroup failed", pytrace=False)
+        deadline = time.monotonic() + 10
+        while not out.read_text().startswith("pid "):
+            if time.monotonic() > deadline:
+                pytest.fail("the loop never started", pytrace=False)
+            time.sleep(0.01)
+        run.set_root(int(out.read_text().split()[1]))
+        wait_lines(run, out, 6)
+
+        def check():
+            kids = [c for c in children(run.pid)  # not the ticks' subshells
+                    if read_text(f"/proc/{c}/cmdline").startswith("sleep\0" "1000")]
+            assert ns_ino(run.pid, "cgroup") != ns_ino(os.getpid(), "cgroup")
+            assert len(kids) == 1 and ns_ino(kids[0], "cgroup") == ns_ino(run.pid, "cgroup")
+            assert v2_path(run.pid) == f"/{name}" and v2_path(kids[0]) == f"/{name}/in", \
+                (v2_path(run.pid), v2_path(kids[0]))
+        check()
+        zdtm_mode.checkpoint(run)
+        if zdtm_mode.name != "nodump":
+            from pycriu import images
+            with open(run.imgdir / "cgroup.img", "rb") as f:
+                sets = images.load(f)["entries"][0]["sets"]
+            v2 = [m for s in sets for m in s["ctls"] if m["name"] == ""]
+            assert {m.get("cgns_prefix") for m in v2} == {len(name) + 1}, v2
+        check()
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("the loop did not finish", pytrace=False)
+        lines = out.read_text().splitlines()
+        ticks = [l.split(" ", 2) for l in lines if l.startswith("tick ")]
+        if [int(t[1]) for t in ticks] != list(range(1, CG_TICKS + 1)) or lines[-1] != "done":
+            pytest.fail(f"ticks missing or repeated:\n{lines[-8:]}", pytrace=False)
+        views = {t[2] for t in ticks}
+        assert len(views) == 1, views
+        view = views.pop()
+        assert " 0::/ |" in view and view.endswith(" 0::/in"), view
+
+    try:
+        guarded(run, body)
+    finally:
+        for d in (f"{cg}/in", cg):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
 
 def test_nested_uts_refused(tmp_path):
     """The root in amber's UTS namespace, its child in one of its own."""
