@@ -88,6 +88,7 @@ static int dump_uts(struct dump_ctx *dc, pid_t root)
 	if (ret)
 		return ret;
 	dc->ns.uts_ns_id = dump_new_id(dc);
+	dc->ns.amber_uts_ns_id = dump_new_id(dc);
 	ue.nodename = u.nodename;
 	ue.domainname = u.domainname;
 	pr_info("UTS namespace of %d: %s (domain %s), utsns-%u.img\n", root, u.nodename,
@@ -202,7 +203,7 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	}
 	if (dc->ns.uts_ns_id) {
 		ids->has_uts_ns_id = true;
-		ids->uts_ns_id = dc->ns.uts_ns_id;
+		ids->uts_ns_id = inventory ? dc->ns.amber_uts_ns_id : dc->ns.uts_ns_id;
 	}
 	if (dc->ns.ipc_ns_id) {
 		ids->has_ipc_ns_id = true;

@@ -24,6 +24,11 @@ struct IpcVarEntry;
  */
 struct dump_ns {
 	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
+	/*
+	 * The inventory's root_ids.uts_ns_id: amber's, another id, as for the
+	 * pid namespace (CRIU makes a new namespace only when they differ).
+	 */
+	uint32_t amber_uts_ns_id;
 	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
 	uint32_t net_ns_id; /* 0: amber's own network namespace */
 	/*

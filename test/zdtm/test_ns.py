@@ -483,6 +483,69 @@ def test_cgroup_namespace(zdtm_mode):
                 except OSError:
                     time.sleep(0.05)
 
+
+@pytest.mark.parametrize("direction", ["amber-criu", "criu-amber"])
+def test_time_uts_criu_interop(tmp_path, direction):
+    """A tree in its own UTS and time namespaces, dumped by one engine and
+    restored by the other (CRIU 4.2): the hostname in a new UTS namespace
+    (CRIU makes one only when the inventory's root_ids name another than
+    the tasks'), the clocks going on in a new time namespace."""
+    from test_interop import need_criu
+    criu = need_criu()
+    helper = zdtm_runner.ZDTM_DIR / "helpers" / "clocks"
+    if not os.access(helper, os.X_OK):
+        pytest.skip(f"{helper} is not built (make -C test/zdtm)")
+    dumper, restorer = (amber_path(), criu) if direction == "amber-criu" else (criu, amber_path())
+    out, img = tmp_path / "out", tmp_path / "img"
+    img.mkdir(mode=0o700)
+    with open(out, "wb") as f:
+        subprocess.run(["unshare", "--uts", "--time", f"--monotonic={MONO_OFF}",
+                        f"--boottime={BOOT_OFF}", "--fork", "setsid", "-f", "sh", "-c",
+                        f"hostname {HOSTNAME} && exec {helper} {TIME_TICKS} 50"],
+                       stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, check=True)
+    pids = []
+    try:
+        deadline = time.monotonic() + 10
+        while out.read_text().count("\n") < 6:
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.01)
+        pids = [int(x) for x in out.read_text().split()[1:4:2]]
+        t0 = time.monotonic_ns()
+        r = subprocess.run([str(dumper), "dump", "-t", str(pids[0]), "-D", str(img), "-v4",
+                            "-o", str(img / "dump.log")], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(img / "dump.log")[-2000:]
+        deadline = time.monotonic() + 10
+        while any(proc_stat(p) for p in pids):  # ours (a subreaper) once unshare left
+            zdtm_runner.reap_all()
+            assert time.monotonic() < deadline, "the dumped tree is still there"
+            time.sleep(0.01)
+        r = subprocess.run([str(restorer), "restore", "-D", str(img), "-d", "--pidfile",
+                            str(img / "pid"), "-v4", "-o", str(img / "restore.log")],
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(img / "restore.log")[-2000:]
+        took = time.monotonic_ns() - t0
+        root = int(read_text(img / "pid"))
+        assert root == pids[0]
+        assert uts_hostname(root) == HOSTNAME and socket.gethostname() != HOSTNAME
+        assert ns_ino(root, "uts") != ns_ino(os.getpid(), "uts")
+        check_time_ns(root)
+        off = timens_offsets(root)
+        for name, want in (("monotonic", MONO_OFF), ("boottime", BOOT_OFF)):
+            assert want * NS - took <= off[name] < want * NS, (name, off, took)
+        deadline = time.monotonic() + env_float("ZDTM_TIMEOUT", 120)
+        while proc_stat(root) and proc_stat(root)[0] not in "ZX":
+            zdtm_runner.reap_all()
+            assert time.monotonic() < deadline, "helpers/clocks did not finish"
+            time.sleep(0.05)
+        check_clock_ticks(out.read_text(), took + NS)
+    finally:
+        for p in pids:
+            try:
+                os.kill(p, 9)
+            except ProcessLookupError:
+                pass
+        zdtm_runner.reap_all()
+
 def test_nested_uts_refused(tmp_path):
     """The root in amber's UTS namespace, its child in one of its own."""
     p = subprocess.Popen(["/bin/sh", "-c", "unshare --uts sleep 1000 & wait"],
