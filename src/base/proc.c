@@ -398,3 +398,31 @@ int proc_list_children(pid_t pid, pid_t **kids)
 	*kids = arr;
 	return nr;
 }
+
+int proc_parse_timens_offsets(pid_t pid, struct proc_timens_offsets *o)
+{
+	cleanup_free char *buf = read_proc(pid, "timens_offsets", NULL);
+	char *line, *save = NULL;
+	int found = 0;
+
+	if (!buf)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[16];
+		long long sec;
+		unsigned long nsec;
+
+		if (sscanf(line, "%15s %lld %lu", name, &sec, &nsec) != 3 || nsec >= 1000000000UL)
+			return -EBADMSG;
+		if (!strcmp(name, "monotonic")) {
+			o->monotonic.tv_sec = sec;
+			o->monotonic.tv_nsec = nsec;
+			found |= 1;
+		} else if (!strcmp(name, "boottime")) {
+			o->boottime.tv_sec = sec;
+			o->boottime.tv_nsec = nsec;
+			found |= 2;
+		}
+	}
+	return found == 3 ? 0 : -EBADMSG;
+}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct proc_stat {
 	char state;
@@ -81,5 +82,15 @@ int proc_parse_limits(pid_t pid, struct rlimit *lim, int max);
 int proc_list_threads(pid_t pid, pid_t **tids);
 /* Children of every thread of PID; returns the count or -errno. */
 int proc_list_children(pid_t pid, pid_t **kids);
+
+/*
+ * /proc/PID/timens_offsets (0: self): the clock offsets of the time
+ * namespace PID's children are born in (its own, unless it unshared one
+ * since), tv_nsec in [0, 1e9). 0 or -errno (-EBADMSG: unreadable).
+ */
+struct proc_timens_offsets {
+	struct timespec monotonic, boottime;
+};
+int proc_parse_timens_offsets(pid_t pid, struct proc_timens_offsets *o);
 
 #endif

@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -47,12 +49,135 @@ static int parse_set(struct arena *a, char *buf, CgSetEntry *set)
 	return 0;
 }
 
+/* The root's cgroup namespace is amber's (or the kernel has none). */
+static bool same_cgns(pid_t root)
+{
+	char path[64];
+	struct stat theirs, mine;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/cgroup", root);
+	if (stat("/proc/self/ns/cgroup", &mine) || stat(path, &theirs))
+		return true;
+	return theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev;
+}
+
+/*
+ * /proc/@pid/cgroup as the tree sees it: relative to its cgroup namespace's
+ * roots. This thread enters the namespace to read it and comes back
+ * (setns of a cgroup namespace is per thread).
+ */
+static char *read_cgroup_inside(pid_t pid)
+{
+	char path[64];
+	int mine = open("/proc/thread-self/ns/cgroup", O_RDONLY | O_CLOEXEC), theirs;
+	char *buf = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/cgroup", pid);
+	theirs = open(path, O_RDONLY | O_CLOEXEC);
+	if (mine >= 0 && theirs >= 0 && !setns(theirs, CLONE_NEWCGROUP)) {
+		buf = read_proc(pid, "cgroup", NULL);
+		if (setns(mine, CLONE_NEWCGROUP)) {
+			/* Every later cgroup path amber reads would be the tree's. */
+			pr_perror("can't return to amber's cgroup namespace");
+			free(buf);
+			buf = NULL;
+		}
+	} else {
+		pr_perror("can't enter the cgroup namespace of %d", pid);
+	}
+	if (mine >= 0)
+		close(mine);
+	if (theirs >= 0)
+		close(theirs);
+	return buf;
+}
+
+/* @path is @root or below it. */
+static bool path_below(const char *path, const char *root, size_t rl)
+{
+	if (rl == 1) /* "/" */
+		return *path == '/';
+	return !strncmp(path, root, rl) && (path[rl] == '/' || !path[rl]);
+}
+
+/*
+ * A cgroup namespace of the tree's own (unsupported.c checked that every
+ * task shares the root's): for each hierarchy, its root is the root
+ * task's cgroup less what the task sees of it from inside; every member
+ * of that hierarchy gets its length as cgns_prefix (CRIU's), and must be
+ * below it (a task moved out of its namespace's root is refused).
+ */
+static int cgns_prefixes(struct dump_ctx *dc, CgroupEntry *ce, const CgSetEntry *root_set)
+{
+	pid_t root = dc->tasks[0]->pid;
+	cleanup_free char *inside = read_cgroup_inside(root);
+	char *line, *save = NULL;
+
+	if (!inside)
+		return -EIO;
+	for (line = strtok_r(inside, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *ctl = strchr(line, ':'), *in = ctl ? strchr(ctl + 1, ':') : NULL;
+		const char *host = NULL;
+		size_t hl, il, pl;
+
+		if (!in)
+			return -EINVAL;
+		*in++ = 0;
+		ctl++;
+		for (size_t j = 0; j < root_set->n_ctls; j++)
+			if (!strcmp(root_set->ctls[j]->name, ctl))
+				host = root_set->ctls[j]->path;
+		if (!host)
+			continue;
+		hl = strlen(host), il = strlen(in);
+		if (!strcmp(in, "/"))
+			pl = hl;
+		else if (il <= hl && !strcmp(host + hl - il, in))
+			pl = hl - il;
+		else
+			pl = 0;
+		if (!pl && !strcmp(host, "/"))
+			pl = 1;
+		if (!pl || !path_below(host, host, pl) || (pl < hl && host[pl] != '/')) {
+			pr_err("process %d: its cgroup %s of \"%s\" is %s in its cgroup "
+			       "namespace: no namespace root to save\n", root, host, ctl, in);
+			return -EOPNOTSUPP;
+		}
+		for (size_t s = 0; s < ce->n_sets; s++) {
+			CgSetEntry *set = ce->sets[s];
+
+			for (size_t j = 0; j < set->n_ctls; j++) {
+				CgMemberEntry *m = set->ctls[j];
+
+				if (strcmp(m->name, ctl))
+					continue;
+				if (!path_below(m->path, host, pl)) {
+					pr_err("a task of the tree is in the cgroup %s of \"%s\", out of "
+					       "its cgroup namespace's root %.*s\n", m->path, ctl,
+					       (int)pl, host);
+					return -EOPNOTSUPP;
+				}
+				m->has_cgns_prefix = true;
+				m->cgns_prefix = pl;
+			}
+		}
+		pr_info("cgroup namespace of %d: the root of \"%s\" is %.*s\n", root, ctl, (int)pl,
+			host);
+	}
+	return 0;
+}
+
 int dump_cgroups(struct dump_ctx *dc)
 {
 	CgroupEntry ce = CGROUP_ENTRY__INIT;
 	char **raw = NULL;
 	int ret = 0;
 
+	if (dc->opts->cgroups_ignore && !same_cgns(dc->tasks[0]->pid)) {
+		pr_err("process %d is in a cgroup namespace of its own, saved in cgroup.img: "
+		       "not with --manage-cgroups=ignore\n", dc->tasks[0]->pid);
+		return -EOPNOTSUPP;
+	}
 	if (dc->opts->cgroups_ignore)
 		return 0;
 	ce.sets = arena_alloc(&dc->arena, dc->nr_tasks * sizeof(*ce.sets));
@@ -63,11 +188,13 @@ int dump_cgroups(struct dump_ctx *dc)
 	}
 	for (int i = 0; i < dc->nr_tasks && !ret; i++) {
 		struct dump_task *t = dc->tasks[i];
-		char *buf = read_proc(t->pid, "cgroup", NULL);
+		char *buf;
 		size_t s;
 
-		if (!buf && t->zombie)
-			continue; /* nothing of it runs again in a cgroup */
+		/* Nothing of it runs again in a cgroup; the kernel shows it in the roots. */
+		if (t->zombie)
+			continue;
+		buf = read_proc(t->pid, "cgroup", NULL);
 		if (!buf) {
 			pr_perror("can't read /proc/%d/cgroup", t->pid);
 			ret = -errno;
@@ -96,6 +223,8 @@ int dump_cgroups(struct dump_ctx *dc)
 	for (size_t s = 0; s < ce.n_sets; s++)
 		free(raw[s]);
 	free(raw);
+	if (!ret && dc->tasks[0]->cg_set && !same_cgns(dc->tasks[0]->pid))
+		ret = cgns_prefixes(dc, &ce, ce.sets[dc->tasks[0]->cg_set - 1]);
 	if (ret)
 		return ret;
 	pr_info("%zu cgroup set(s) in cgroup.img\n", ce.n_sets);

@@ -88,6 +88,7 @@ static int dump_uts(struct dump_ctx *dc, pid_t root)
 	if (ret)
 		return ret;
 	dc->ns.uts_ns_id = dump_new_id(dc);
+	dc->ns.amber_uts_ns_id = dump_new_id(dc);
 	ue.nodename = u.nodename;
 	ue.domainname = u.domainname;
 	pr_info("UTS namespace of %d: %s (domain %s), utsns-%u.img\n", root, u.nodename,
@@ -173,6 +174,14 @@ int dump_namespaces(struct dump_ctx *dc)
 	if (!ret)
 		ret = dump_pid_ns(dc);
 
+	if (!ret) {
+		ret = same_ns(root, "time", &same);
+		if (ret == -ENOENT && access("/proc/self/ns/time", F_OK))
+			ret = 0, same = true; /* a kernel without time namespaces */
+	}
+	if (!ret && !same)
+		ret = dump_ns_time(dc, root);
+
 	if (!ret)
 		ret = dump_uts(dc, root);
 
@@ -194,7 +203,7 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	}
 	if (dc->ns.uts_ns_id) {
 		ids->has_uts_ns_id = true;
-		ids->uts_ns_id = dc->ns.uts_ns_id;
+		ids->uts_ns_id = inventory ? dc->ns.amber_uts_ns_id : dc->ns.uts_ns_id;
 	}
 	if (dc->ns.ipc_ns_id) {
 		ids->has_ipc_ns_id = true;
@@ -203,6 +212,10 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	if (dc->ns.net_ns_id) {
 		ids->has_net_ns_id = true;
 		ids->net_ns_id = inventory ? dc->ns.amber_net_ns_id : dc->ns.net_ns_id;
+	}
+	if (dc->ns.time_ns_id) {
+		ids->has_time_ns_id = true;
+		ids->time_ns_id = inventory ? dc->ns.amber_time_ns_id : dc->ns.time_ns_id;
 	}
 	if (dc->ns.mnt_ns_id && !inventory) {
 		ids->has_mnt_ns_id = true;

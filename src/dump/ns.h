@@ -24,6 +24,11 @@ struct IpcVarEntry;
  */
 struct dump_ns {
 	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
+	/*
+	 * The inventory's root_ids.uts_ns_id: amber's, another id, as for the
+	 * pid namespace (CRIU makes a new namespace only when they differ).
+	 */
+	uint32_t amber_uts_ns_id;
 	uint32_t ipc_ns_id; /* 0: amber's own IPC namespace */
 	uint32_t net_ns_id; /* 0: amber's own network namespace */
 	/*
@@ -64,6 +69,13 @@ struct dump_ns {
 		uint64_t size;
 	} *shm;
 	size_t nr_shm;
+	/*
+	 * A time namespace of its own: its clocks in timens-<time_ns_id>.img,
+	 * named by every task's ids.time_ns_id; the inventory's root_ids
+	 * names amber's (another id, as for the pid namespace).
+	 */
+	uint32_t time_ns_id; /* 0: amber's */
+	uint32_t amber_time_ns_id;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -82,5 +94,7 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
+/* timens-<id>.img: the clocks of @root's time namespace (not amber's). */
+int dump_ns_time(struct dump_ctx *dc, pid_t root);
 
 #endif

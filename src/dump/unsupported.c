@@ -163,10 +163,11 @@ static int check_namespaces(pid_t pid, pid_t root)
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
-		/* The tree's own UTS, IPC and net namespaces are saved (ns.c): one per tree. */
+		/* The tree's own UTS, IPC, net, time (ns.c), cgroup (cgroup.c) namespaces: one per tree. */
 		/* And its pid namespace, if the root is its init (ns.c checks). */
 		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc") ||
-		    !strcmp(ns_names[i], "net") || !strcmp(ns_names[i], "pid")) {
+		    !strcmp(ns_names[i], "net") || !strcmp(ns_names[i], "pid") ||
+		    !strcmp(ns_names[i], "time") || !strcmp(ns_names[i], "cgroup")) {
 			if (ns_shared(pid, root, ns_names[i]))
 				continue;
 			pr_err("process %d is in a %s namespace other than the tree root's (%d): "
@@ -184,7 +185,32 @@ static int check_namespaces(pid_t pid, pid_t root)
 	return 0;
 }
 
+/*
+ * unshare(CLONE_NEWTIME) leaves the caller in its time namespace (until
+ * it execs) and only its future children go to the new one, which the
+ * restore would not make: refused, whatever namespace the task is in.
+ */
+static int check_time_for_children(pid_t pid)
+{
+	char path[64];
+	struct stat now, children;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/time", pid);
+	if (stat(path, &now))
+		return errno == ENOENT ? 0 : -errno; /* no time namespaces, or gone */
+	snprintf(path, sizeof(path), "/proc/%d/ns/time_for_children", pid);
+	if (stat(path, &children))
+		return errno == ENOENT ? 0 : -errno;
+	if (now.st_ino == children.st_ino && now.st_dev == children.st_dev)
+		return 0;
+	pr_err("process %d made a time namespace for its children other than its own "
+	       "(unshare(CLONE_NEWTIME) with no exec since): not supported\n", pid);
+	return -EOPNOTSUPP;
+}
+
 int dump_check_supported(pid_t pid, pid_t root)
 {
-	return check_namespaces(pid, root);
+	int ret = check_namespaces(pid, root);
+
+	return ret ? ret : check_time_for_children(pid);
 }

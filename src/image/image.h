@@ -58,6 +58,7 @@ enum img_type {
 	IMG_TCP_STREAM,
 	IMG_MNTS,
 	IMG_CGROUP,
+	IMG_TIMENS,
 	IMG_TMPFS_DEV, /* raw: a tar.gz */
 	/* Service files in the work directory: what a dump or restore took. */
 	IMG_STATS_DUMP,

@@ -64,6 +64,9 @@
  *                                              domainname}: written only when
  *                                              the tree has a UTS namespace
  *                                              of its own (ids.uts_ns_id)
+ * timens-%u.img (ns id)     TIMENS             1 timens_entry: the clocks of the
+ *                                              tree's own time namespace as
+ *                                              read in it (ids.time_ns_id)
  * ipcns-var-%u.img (ns id)  IPC_VAR            1 ipc_var_entry: the sysctls of
  *                                              the tree's own IPC namespace
  *                                              (ids.ipc_ns_id)
@@ -158,6 +161,7 @@
 #define TCP_STREAM_MAGIC   0x51465506
 #define MNTS_MAGIC	   0x55563928
 #define CGROUP_MAGIC	   0x59383330
+#define TIMENS_MAGIC	   0x43114433
 /* Service files, headed by IMG_SERVICE_MAGIC: stats-dump, stats-restore. */
 #define STATS_MAGIC	   0x57093306
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,68 @@ static uint32_t task_set(const struct rst_task *t)
 	return tc && tc->has_cg_set ? tc->cg_set : 0;
 }
 
+/*
+ * A cgroup namespace's root, the first cgns_prefix bytes of the member's
+ * path; 0 (or none) is no namespace of the tree's own (CRIU may write 0).
+ */
+static bool has_cgns(const CgMemberEntry *m)
+{
+	return m->has_cgns_prefix && m->cgns_prefix;
+}
+
+/* cgns_prefix: a length of @path that ends at one of its components. */
+static bool prefix_ok(const CgMemberEntry *m)
+{
+	size_t l = strlen(m->path);
+
+	return !has_cgns(m) || (m->cgns_prefix <= l && (m->cgns_prefix == 1 ||
+							m->path[m->cgns_prefix] == '/' ||
+							!m->path[m->cgns_prefix]));
+}
+
+static int unified_mount(char *out, size_t len);
+
+/*
+ * The root's set names a cgroup namespace (a cgns_prefix): rc->cgns, and
+ * where its v2 root is for amber, with --cgroup-root in place of the
+ * root's saved cgroup (the namespace's root becomes --cgroup-root,
+ * as CRIU rewrites it; a root task below its namespace's root then sees
+ * itself at the namespace's root). Without the v2 hierarchy, or with cgroups
+ * ignored, the namespace is made where the root is.
+ */
+static int find_cgns(struct rst_ctx *rc, const CgSetEntry *root_set)
+{
+	const CgMemberEntry *v2 = NULL;
+	char mnt[PATH_MAX], dir[PATH_MAX];
+	int ret, n;
+
+	for (size_t i = 0; root_set && i < root_set->n_ctls; i++) {
+		rc->cgns |= has_cgns(root_set->ctls[i]);
+		if (!root_set->ctls[i]->name[0] && has_cgns(root_set->ctls[i]))
+			v2 = root_set->ctls[i];
+	}
+	if (!rc->cgns || !v2 || rc->opts->cgroups_ignore)
+		return 0;
+	ret = unified_mount(mnt, sizeof(mnt));
+	if (ret || !mnt[0])
+		return ret;
+	if (rc->opts->cgroup_root) {
+		/* The root's cgroup becomes --cgroup-root: so does its namespace's root. */
+		n = snprintf(dir, sizeof(dir), "%s%s", mnt, rc->opts->cgroup_root);
+	} else {
+		n = snprintf(dir, sizeof(dir), "%s%.*s", mnt, (int)v2->cgns_prefix, v2->path);
+	}
+	if (n >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	rc->cgns_dir = strdup(dir);
+	return rc->cgns_dir ? 0 : -ENOMEM;
+}
+
 int rst_cgroup_load(struct rst_ctx *rc)
 {
 	int ret;
 
-	if (rc->opts->cgroups_ignore || faccessat(rc->dirfd, "cgroup.img", F_OK, 0))
+	if (faccessat(rc->dirfd, "cgroup.img", F_OK, 0))
 		return 0;
 	ret = img_read_one(rc->dirfd, IMG_CGROUP, 0, &cgroup_entry__descriptor,
 			   (ProtobufCMessage **)&rc->cg);
@@ -85,6 +143,12 @@ int rst_cgroup_load(struct rst_ctx *rc)
 				    s->id, s->ctls[j]->path);
 				return -EINVAL;
 			}
+			if (!prefix_ok(s->ctls[j])) {
+				pr_err("cgroup.img: set %u: cgns_prefix %u is not a part of its "
+				       "cgroup %s\n", s->id, s->ctls[j]->cgns_prefix,
+				       s->ctls[j]->path);
+				return -EINVAL;
+			}
 		}
 	}
 	for (int i = 0; i < rc->nr_tasks; i++) {
@@ -100,7 +164,40 @@ int rst_cgroup_load(struct rst_ctx *rc)
 		pr_err("--cgroup-root %s: not a cgroup path\n", rc->opts->cgroup_root);
 		return -EINVAL;
 	}
-	return 0;
+	ret = rc->nr_tasks ? find_cgns(rc, set_of(rc, task_set(&rc->tasks[0]))) : 0;
+	if (!ret && rc->cgns)
+		pr_info("the tree's own cgroup namespace, rooted at %s\n",
+			rc->cgns_dir ? rc->cgns_dir : "amber's cgroups");
+	/* Read for its namespace only: the tasks stay in amber's cgroups. */
+	if (!ret && rc->opts->cgroups_ignore) {
+		cgroup_entry__free_unpacked(rc->cg, NULL);
+		rc->cg = NULL;
+	}
+	return ret;
+}
+
+int rst_cgroup_enter_ns(struct rst_ctx *rc)
+{
+	char path[PATH_MAX + 16];
+	int fd, ret = 0;
+
+	if (!rc->cgns)
+		return 0;
+	if (rc->cgns_dir) {
+		/* The namespace's root is the cgroup its maker is in. "0": this task. */
+		if (mkdir_p(rc->cgns_dir, 0755) && errno != EEXIST)
+			return -errno;
+		snprintf(path, sizeof(path), "%s/cgroup.procs", rc->cgns_dir);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (write(fd, "0", 1) != 1)
+			ret = -errno;
+		close(fd);
+		if (ret)
+			return ret;
+	}
+	return unshare(CLONE_NEWCGROUP) ? -errno : 0;
 }
 
 /* Where amber sees the unified hierarchy: "" if it has none. */

@@ -518,6 +518,8 @@ void rst_free(struct rst_ctx *rc)
 	if (rc->cg)
 		cgroup_entry__free_unpacked(rc->cg, NULL);
 	rc->cg = NULL;
+	free(rc->cgns_dir);
+	rc->cgns_dir = NULL;
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

@@ -18,6 +18,7 @@
 #include "inventory.pb-c.h"
 #include "ipc-var.pb-c.h"
 #include "netdev.pb-c.h"
+#include "timens.pb-c.h"
 #include "utsns.pb-c.h"
 
 /*
@@ -89,6 +90,22 @@ static int load_net(struct rst_ctx *rc)
 	int ret = one_per_tree(rc, task_net_ns, "network");
 
 	return ret || !rst_ns_saved(rc, IMG_NETDEV, id) ? ret : rst_ns_load_net(rc, id);
+}
+
+static uint32_t task_time_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_time_ns_id ? ids->time_ns_id : 0;
+}
+
+/* CRIU writes timens-0.img, the host's clocks, for a tree in its own: not ours. */
+static int load_time(struct rst_ctx *rc)
+{
+	uint32_t id = task_time_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_time_ns, "time");
+
+	return ret || !rst_ns_saved(rc, IMG_TIMENS, id) ? ret : rst_ns_load_time(rc, id);
 }
 
 static int load_uts(struct rst_ctx *rc)
@@ -191,6 +208,8 @@ int rst_ns_load(struct rst_ctx *rc)
 	}
 
 	if (!ret)
+		ret = load_time(rc);
+	if (!ret)
 		ret = load_uts(rc);
 
 	if (!ret)
@@ -200,6 +219,9 @@ int rst_ns_load(struct rst_ctx *rc)
 
 void rst_ns_free(struct rst_ns *ns)
 {
+	if (ns->time)
+		timens_entry__free_unpacked(ns->time, NULL);
+	ns->time = NULL;
 	if (ns->uts)
 		utsns_entry__free_unpacked(ns->uts, NULL);
 	ns->uts = NULL;
@@ -253,6 +275,17 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 {
 	const UtsnsEntry *ue = rc->ns.uts;
 	int ret = 0;
+
+	/* First: single-threaded still, and every clock read after is the tree's. */
+	if (rc->ns.time) {
+		ret = rst_ns_enter_time(rc);
+		if (ret)
+			return ret;
+	}
+	/* In amber's mounts still: its cgroup2 mount names the namespace's root. */
+	ret = rst_cgroup_enter_ns(rc);
+	if (ret)
+		return ret;
 
 	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
 		   setdomainname(ue->domainname, strlen(ue->domainname))))

@@ -80,7 +80,13 @@ struct rst_net {
 	int host_fd;
 };
 
+struct TimensEntry;
 struct rst_ns {
+	/*
+	 * The root's ids.time_ns_id has its timens-<id>.img: the root makes a
+	 * new time namespace whose clocks go on from these, before anything.
+	 */
+	struct TimensEntry *time;
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
 	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new one with these sysctls */
 	struct rst_ipc ipc_objs; /* and these objects */
@@ -137,6 +143,10 @@ void rst_net_free(struct rst_net *net);
  */
 int rst_net_enter(struct rst_ctx *rc);
 int rst_net_leave(struct rst_ctx *rc);
+/* timens-<id>.img, checked: a clock the kernel can't give is refused. */
+int rst_ns_load_time(struct rst_ctx *rc, uint32_t id);
+/* In the restored root, single-threaded: it and its children-to-be in a new one. */
+int rst_ns_enter_time(struct rst_ctx *rc);
 int rst_mnt_load(struct rst_ctx *rc, uint32_t id);
 int rst_mnt_enter(struct rst_ctx *rc);
 void rst_mnt_free(struct rst_mnt *m);

@@ -153,11 +153,23 @@ struct rst_ctx {
 	 */
 	struct pid_map pids;
 	struct CgroupEntry *cg; /* cgroup.img, NULL if none or ignored (cgroup.c) */
+	/*
+	 * The root's set has a cgns_prefix (a cgroup namespace of its own):
+	 * the root joins cgns_dir (amber's path of the namespace's v2 root;
+	 * NULL: it stays where it is) and unshares one there.
+	 */
+	bool cgns;
+	char *cgns_dir;
 };
 
 /* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
 int rst_cgroup_load(struct rst_ctx *rc);
 int rst_cgroup_apply(struct rst_ctx *rc);
+/*
+ * In the restored root, before its children: the tree's own cgroup
+ * namespace (rc->cgns), rooted where it was. No-op without one.
+ */
+int rst_cgroup_enter_ns(struct rst_ctx *rc);
 
 /* The host pid of the tree's @pid: 0 if not seen yet in its own pid namespace. */
 static inline pid_t rst_host_pid(const struct rst_ctx *rc, pid_t pid)

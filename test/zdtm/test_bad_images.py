@@ -162,12 +162,12 @@ def unix_source(request):
     yield from dumped_source(request, "unix_listen")
 
 
-def dumped_source(request, name, dump_args=()):
+def dumped_source(request, name, dump_args=(), prefix=(), tag=""):
     binary = Path(__file__).resolve().parent / "static" / name
     if not amber_path().is_file():
         pytest.fail(f"no amber binary at {amber_path()}", pytrace=False)
-    run = Run(f"bad-images-{name}", MODES["dump"], compare_state=False)
-    start(run, binary)
+    run = Run(f"bad-images-{name}{tag}", MODES["dump"], compare_state=False)
+    start(run, binary, prefix)
     pids = run.walk()
     imgdir = run.dir / "img"
     r = subprocess.run([str(amber_path()), "dump", "-t", str(run.pid), "-D", str(imgdir),
@@ -1129,3 +1129,66 @@ def test_udp_queue_semantic(udpq_source, what, fn, want):
 
 def test_udp_queue_pristine_restores(udpq_source):
     pristine_restores(udpq_source)
+
+
+@pytest.fixture(scope="module")
+def timens_source(request):
+    """A sleeping test in a time namespace of its own (unshare execs the
+    launcher, whose daemon stays in it)."""
+    yield from dumped_source(request, "sleeping", prefix=[
+        "unshare", "--time", "--monotonic=86400", "--boottime=3600", "--fork"], tag="-timens")
+
+
+def set_clock(clock, field, value):
+    def fn(entries):
+        entries[0][clock][field] = value
+    return fn
+
+
+TIMENS_CASES = [
+    ("monotonic beyond the kernel's range", set_clock("monotonic", "tv_sec", 1 << 62)),
+    ("boottime nanoseconds of a second or more", set_clock("boottime", "tv_nsec", 10**9)),
+]
+
+
+@pytest.mark.parametrize("what,fn", TIMENS_CASES, ids=[c[0] for c in TIMENS_CASES])
+def test_timens_semantic(timens_source, what, fn):
+    """A timens image whose clocks the kernel can't give is refused by the
+    loader (no amber.sums) before any task or namespace is made."""
+    d = timens_source.copy(sums=False)
+    name = next(f for f in timens_source.files if f.startswith("timens-"))
+    rewrite(d / name, fn)
+    bad = timens_source.problems(what, d, True, ["a clock the kernel can't give"])
+    assert not bad, "\n".join(bad)
+
+
+def test_timens_pristine_restores(timens_source):
+    pristine_restores(timens_source)
+
+
+@pytest.fixture(scope="module")
+def cgns_source(request):
+    """A sleeping test in a cgroup namespace of its own (cgroup.img's
+    members carry its root as cgns_prefix)."""
+    yield from dumped_source(request, "sleeping", prefix=["unshare", "--cgroup", "--fork"],
+                             tag="-cgns")
+
+
+def set_cgns_prefix(value):
+    def fn(entries):
+        entries[0]["sets"][0]["ctls"][0]["cgns_prefix"] = value
+    return fn
+
+
+def test_cgns_prefix_beyond_path(cgns_source):
+    """A cgroup namespace root longer than the cgroup's path is refused by
+    the loader (no amber.sums) before any task or namespace is made."""
+    d = cgns_source.copy(sums=False)
+    rewrite(d / "cgroup.img", set_cgns_prefix(1000))
+    bad = cgns_source.problems("cgns_prefix beyond its path", d, True,
+                               ["cgns_prefix 1000 is not a part of its cgroup"])
+    assert not bad, "\n".join(bad)
+
+
+def test_cgns_pristine_restores(cgns_source):
+    pristine_restores(cgns_source)

@@ -15,6 +15,16 @@ reads /proc/1/comm (itself, through the proc of its own namespace) on
 every tick. One image restored twice at once: two copies count side by
 side, each the init of its own pid namespace.
 
+Time namespace: helpers/clocks started by `unshare --time` with offsets
+of a day and an hour prints its CLOCK_MONOTONIC and CLOCK_BOOTTIME: after
+the checkpoint both go on from where they were (never back, no jump
+longer than the checkpoint took), the offsets the saved ones less the
+time the tree spent dumped.
+
+Cgroup namespace: a bash loop made by `unshare --cgroup` in a cgroup v2
+cgroup of the test's, its child in one below: after the checkpoint both
+read in /proc/PID/cgroup what they read before, in a namespace not ours.
+
 Refused: a task whose UTS namespace differs from its tree root's (nested
 UTS namespaces) fails the dump naming it, and the tree runs on.
 """
@@ -264,6 +274,277 @@ def test_pid_namespace_restored_twice(tmp_path):
             except ProcessLookupError:
                 pass
 
+
+
+# Time namespace: helpers/clocks (its clocks printed every 50 ms, a child
+# sleeping) started by `unshare --time` with offsets of a day and an hour.
+TIME_TICKS = 80
+MONO_OFF, BOOT_OFF = 86400, 3600
+NS = 10**9
+
+
+def timens_offsets(pid):
+    """/proc/PID/timens_offsets in nanoseconds, by clock name."""
+    out = {}
+    for line in read_text(f"/proc/{pid}/timens_offsets").splitlines():
+        name, sec, nsec = line.split()
+        out[name] = int(sec) * NS + int(nsec)
+    return out
+
+
+def start_time_ns(run, out):
+    """helpers/clocks in a time namespace of its own, the leader of its
+    session; `setsid -f` leaves it to us (a subreaper), not to unshare, so
+    its pid is free once the dump ends it. Returns its pid."""
+    helper = zdtm_runner.ZDTM_DIR / "helpers" / "clocks"
+    if not os.access(helper, os.X_OK):
+        pytest.skip(f"{helper} is not built (make -C test/zdtm)")
+    with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
+        run.popen = subprocess.Popen(
+            ["unshare", "--time", f"--monotonic={MONO_OFF}", f"--boottime={BOOT_OFF}",
+             "--fork", "setsid", "-f", str(helper), str(TIME_TICKS), "50"],
+            cwd=run.dir, stdin=subprocess.DEVNULL, stdout=f, stderr=err)
+    run.notes = [run.dir / "err", out]
+    if run.popen.wait(timeout=10):
+        pytest.fail("unshare failed", pytrace=False)
+    deadline = time.monotonic() + 10
+    while not out.read_text().startswith("pid "):
+        if time.monotonic() > deadline:
+            pytest.fail("helpers/clocks never started", pytrace=False)
+        time.sleep(0.01)
+    return int(out.read_text().split()[1])
+
+
+def check_time_ns(root):
+    """@root and its child share a time namespace that is not ours."""
+    assert ns_ino(root, "time") != ns_ino(os.getpid(), "time")
+    assert ns_ino(root, "time_for_children") == ns_ino(root, "time")
+    kids = children(root)
+    assert len(kids) == 1 and ns_ino(kids[0], "time") == ns_ino(root, "time"), kids
+
+
+def check_clock_ticks(got, slack_ns):
+    """Every tick once, in order; both clocks go on, never back nor forward
+    by more than @slack_ns between two ticks; BOOTTIME - MONOTONIC as it was."""
+    lines = got.splitlines()
+    ticks = [l.split() for l in lines if l.startswith("tick ")]
+    if [int(t[1]) for t in ticks] != list(range(1, TIME_TICKS + 1)) or lines[-1] != "done":
+        pytest.fail(f"ticks missing or repeated:\n{got[-600:]}", pytrace=False)
+    mono = [int(t[2]) for t in ticks]
+    boot = [int(t[3]) for t in ticks]
+    assert mono[0] >= MONO_OFF * NS and boot[0] >= BOOT_OFF * NS, ticks[0]
+    for clock, vals in (("monotonic", mono), ("boottime", boot)):
+        steps = [b - a for a, b in zip(vals, vals[1:])]
+        if min(steps) <= 0 or max(steps) > slack_ns:
+            pytest.fail(f"{clock} steps from {min(steps)} to {max(steps)} ns (at most "
+                        f"{slack_ns}):\n{got[-600:]}", pytrace=False)
+    diffs = [b - m for m, b in zip(mono, boot)]
+    assert max(diffs) - min(diffs) < NS // 10, (min(diffs), max(diffs))
+
+
+def test_time_namespace(zdtm_mode):
+    """The clocks go on from where they were: the time the tree spent
+    dumped does not pass for it (as CRIU restores a time namespace)."""
+    zdtm_mode.preflight()
+    run = Run("time_ns", zdtm_mode, compare_state=False)
+
+    def body():
+        out = run.dir / "out"
+        run.set_root(start_time_ns(run, out))
+        wait_lines(run, out, 6)
+        check_time_ns(run.pid)
+        assert timens_offsets(run.pid) == {"monotonic": MONO_OFF * NS, "boottime": BOOT_OFF * NS}
+        t0 = time.monotonic_ns()
+        zdtm_mode.checkpoint(run)
+        took = time.monotonic_ns() - t0
+        if zdtm_mode.name != "nodump" and not list(run.imgdir.glob("timens-*.img")):
+            pytest.fail("no timens-*.img in the image", pytrace=False)
+        check_time_ns(run.pid)
+        off = timens_offsets(run.pid)
+        if zdtm_mode.name == "nodump":
+            assert off == {"monotonic": MONO_OFF * NS, "boottime": BOOT_OFF * NS}, off
+        else:
+            # less by the time between the dump's reading and the restore's
+            for name, want in (("monotonic", MONO_OFF), ("boottime", BOOT_OFF)):
+                assert want * NS - took <= off[name] < want * NS, (name, off, took)
+            skew = off["monotonic"] - off["boottime"] - (MONO_OFF - BOOT_OFF) * NS
+            assert abs(skew) < NS // 10, off
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("helpers/clocks did not finish", pytrace=False)
+        check_clock_ticks(out.read_text(), took + NS)
+
+    guarded(run, body)
+
+
+# Cgroup namespace: a loop made by `unshare --cgroup` in a cgroup v2 cgroup
+# of the test's (the namespace's root), its child moved into a cgroup below;
+# every tick prints both tasks' /proc/PID/cgroup as they see them.
+CG_TICKS = 60
+# No task is made per tick (a task that ends while amber freezes the tree
+# fails the dump): builtins only, and a read that times out as the sleep.
+CG_LOOP = """
+sleep 1000 & K=$!
+echo $K > "$CG/in/cgroup.procs" || exit 3
+exec 3<> <(:)
+echo "pid $$ kid $K"
+for ((i = 1; i <= %d; i++)); do
+    mapfile -t A < /proc/self/cgroup
+    mapfile -t B < /proc/$K/cgroup
+    echo "tick $i ${A[*]} | ${B[*]}"
+    read -t 0.05 -u 3
+done
+kill $K
+echo done
+""" % CG_TICKS
+
+
+def unified_mount():
+    for line in read_text("/proc/self/mountinfo").splitlines():
+        fields = line.split(" - ")
+        if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
+            return fields[0].split()[4]
+    return None
+
+
+def v2_path(pid):
+    return next((l[3:] for l in read_text(f"/proc/{pid}/cgroup").splitlines()
+                 if l.startswith("0::")), None)
+
+
+def test_cgroup_namespace(zdtm_mode):
+    """The restored tree is in a cgroup namespace of its own rooted at the
+    same cgroup: what it reads in /proc/PID/cgroup is what it read."""
+    mnt = unified_mount()
+    if mnt is None:
+        pytest.skip("no cgroup v2 hierarchy here")
+    zdtm_mode.preflight()
+    run = Run("cgroup_ns", zdtm_mode, compare_state=False)
+    name = f"amber-cgns-{zdtm_mode.name}-{os.getpid()}"
+    cg = f"{mnt}/{name}"
+    os.makedirs(f"{cg}/in")
+
+    def body():
+        out = run.dir / "out"
+        with open(out, "wb") as f, open(run.dir / "err", "wb") as err:
+            # setsid -f: the loop is left to us (a subreaper), not to unshare
+            run.popen = subprocess.Popen(
+                ["sh", "-c", 'echo $$ > "$CG/cgroup.procs" && exec unshare --cgroup --fork '
+                 'setsid -f bash -c "$LOOP"'],
+                env=dict(os.environ, CG=cg, LOOP=CG_LOOP), cwd=run.dir,
+                stdin=subprocess.DEVNULL, stdout=f, stderr=err)
+        run.notes = [run.dir / "err", out]
+        if run.popen.wait(timeout=10):
+            pytest.fail("unshare --cgroup failed", pytrace=False)
+        deadline = time.monotonic() + 10
+        while not out.read_text().startswith("pid "):
+            if time.monotonic() > deadline:
+                pytest.fail("the loop never started", pytrace=False)
+            time.sleep(0.01)
+        run.set_root(int(out.read_text().split()[1]))
+        wait_lines(run, out, 6)
+
+        def check():
+            kids = [c for c in children(run.pid)  # not the ticks' subshells
+                    if read_text(f"/proc/{c}/cmdline").startswith("sleep\0" "1000")]
+            assert ns_ino(run.pid, "cgroup") != ns_ino(os.getpid(), "cgroup")
+            assert len(kids) == 1 and ns_ino(kids[0], "cgroup") == ns_ino(run.pid, "cgroup")
+            assert v2_path(run.pid) == f"/{name}" and v2_path(kids[0]) == f"/{name}/in", \
+                (v2_path(run.pid), v2_path(kids[0]))
+        check()
+        zdtm_mode.checkpoint(run)
+        if zdtm_mode.name != "nodump":
+            from pycriu import images
+            with open(run.imgdir / "cgroup.img", "rb") as f:
+                sets = images.load(f)["entries"][0]["sets"]
+            v2 = [m for s in sets for m in s["ctls"] if m["name"] == ""]
+            assert {m.get("cgns_prefix") for m in v2} == {len(name) + 1}, v2
+        check()
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("the loop did not finish", pytrace=False)
+        lines = out.read_text().splitlines()
+        ticks = [l.split(" ", 2) for l in lines if l.startswith("tick ")]
+        if [int(t[1]) for t in ticks] != list(range(1, CG_TICKS + 1)) or lines[-1] != "done":
+            pytest.fail(f"ticks missing or repeated:\n{lines[-8:]}", pytrace=False)
+        views = {t[2] for t in ticks}
+        assert len(views) == 1, views
+        view = views.pop()
+        assert " 0::/ |" in view and view.endswith(" 0::/in"), view
+
+    try:
+        guarded(run, body)
+    finally:
+        for d in (f"{cg}/in", cg):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+@pytest.mark.parametrize("direction", ["amber-criu", "criu-amber"])
+def test_time_uts_criu_interop(tmp_path, direction):
+    """A tree in its own UTS and time namespaces, dumped by one engine and
+    restored by the other (CRIU 4.2): the hostname in a new UTS namespace
+    (CRIU makes one only when the inventory's root_ids name another than
+    the tasks'), the clocks going on in a new time namespace."""
+    from test_interop import need_criu
+    criu = need_criu()
+    helper = zdtm_runner.ZDTM_DIR / "helpers" / "clocks"
+    if not os.access(helper, os.X_OK):
+        pytest.skip(f"{helper} is not built (make -C test/zdtm)")
+    dumper, restorer = (amber_path(), criu) if direction == "amber-criu" else (criu, amber_path())
+    out, img = tmp_path / "out", tmp_path / "img"
+    img.mkdir(mode=0o700)
+    with open(out, "wb") as f:
+        subprocess.run(["unshare", "--uts", "--time", f"--monotonic={MONO_OFF}",
+                        f"--boottime={BOOT_OFF}", "--fork", "setsid", "-f", "sh", "-c",
+                        f"hostname {HOSTNAME} && exec {helper} {TIME_TICKS} 50"],
+                       stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, check=True)
+    pids = []
+    try:
+        deadline = time.monotonic() + 10
+        while out.read_text().count("\n") < 6:
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.01)
+        pids = [int(x) for x in out.read_text().split()[1:4:2]]
+        t0 = time.monotonic_ns()
+        r = subprocess.run([str(dumper), "dump", "-t", str(pids[0]), "-D", str(img), "-v4",
+                            "-o", str(img / "dump.log")], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(img / "dump.log")[-2000:]
+        deadline = time.monotonic() + 10
+        while any(proc_stat(p) for p in pids):  # ours (a subreaper) once unshare left
+            zdtm_runner.reap_all()
+            assert time.monotonic() < deadline, "the dumped tree is still there"
+            time.sleep(0.01)
+        r = subprocess.run([str(restorer), "restore", "-D", str(img), "-d", "--pidfile",
+                            str(img / "pid"), "-v4", "-o", str(img / "restore.log")],
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(img / "restore.log")[-2000:]
+        took = time.monotonic_ns() - t0
+        root = int(read_text(img / "pid"))
+        assert root == pids[0]
+        assert uts_hostname(root) == HOSTNAME and socket.gethostname() != HOSTNAME
+        assert ns_ino(root, "uts") != ns_ino(os.getpid(), "uts")
+        check_time_ns(root)
+        off = timens_offsets(root)
+        for name, want in (("monotonic", MONO_OFF), ("boottime", BOOT_OFF)):
+            assert want * NS - took <= off[name] < want * NS, (name, off, took)
+        deadline = time.monotonic() + env_float("ZDTM_TIMEOUT", 120)
+        while proc_stat(root) and proc_stat(root)[0] not in "ZX":
+            zdtm_runner.reap_all()
+            assert time.monotonic() < deadline, "helpers/clocks did not finish"
+            time.sleep(0.05)
+        check_clock_ticks(out.read_text(), took + NS)
+    finally:
+        for p in pids:
+            try:
+                os.kill(p, 9)
+            except ProcessLookupError:
+                pass
+        zdtm_runner.reap_all()
 
 def test_nested_uts_refused(tmp_path):
     """The root in amber's UTS namespace, its child in one of its own."""

@@ -73,6 +73,13 @@ def anon_fd(make):
 CASES = {
     "user-namespace": (["unshare", "--user", "sleep", "1000"], "sleep",
                        "own user namespace"),
+    # unshare(CLONE_NEWTIME) without a fork or an exec: only its children-to-be
+    # are in the new time namespace (one the tree is in is saved: test_ns.py).
+    "time-for-children": ([PY, "-c", "import ctypes, time\n"
+                           "assert ctypes.CDLL(None).unshare(0x80) == 0\n"
+                           "open('/proc/self/comm', 'w').write('timens-kids')\n"
+                           "time.sleep(1000)"], "timens-kids",
+                          "made a time namespace for its children other than its own"),
     # A SysV segment of amber's IPC namespace, attached but removed: it would
     # die with the tree (in an IPC namespace of its own it is saved: test_ns.py).
     "ipc-host-shm-removed": ([PY, "-c", "import ctypes, time\n"
