@@ -408,6 +408,7 @@ void files_dump_free(struct files_dump_ctx *fc)
 		if (files_types[i]->dump_free)
 			files_types[i]->dump_free(fc);
 	files_locks_dump_free(fc);
+	sock_diag_close(&fd->diag);
 	img_close(fd->files_img);
 	desc_index_free(&fd->index);
 	free(fd->files);

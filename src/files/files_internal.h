@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "base/sock_diag.h"
 #include "fdinfo.pb-c.h"
 #include "file-lock.pb-c.h"
 #include "files/files.h"
@@ -134,6 +135,8 @@ struct files_dump {
 	int cap_files;
 	struct desc_index index; /* files[] by inode and kcmp order (desc_index.h) */
 	int nr_files;
+	/* sock_diag for unix.c, inet.c, packet.c: opened at first use, in the dump's netns */
+	struct sock_diag diag;
 	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sock_diag.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 
@@ -106,62 +107,71 @@ struct sk_diag {
 	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
 };
 
+struct sk_diag_search {
+	uint32_t ino;
+	struct sk_diag *d;
+};
+
+static int sk_diag_each(const struct nlmsghdr *h, void *arg)
+{
+	struct sk_diag_search *s = arg;
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	struct sk_diag *d = s->d;
+	struct rtattr *a;
+	int len;
+
+	if (m->idiag_inode != s->ino)
+		return 0;
+	d->found = true;
+	d->rqueue = m->idiag_rqueue;
+	d->wqueue = m->idiag_wqueue;
+	memcpy(d->dst, m->id.idiag_dst, sizeof(d->dst));
+	d->dport = ntohs(m->id.idiag_dport);
+	len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+	for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
+		if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
+			d->shutdown = *(uint8_t *)RTA_DATA(a) & 3;
+	return 1;
+}
+
 /*
  * A socket's sock_diag (inet_diag) record, found by inode among those of
  * @family and @proto in @states: a listener's idiag_wqueue is its max
  * backlog, idiag_rqueue the connections waiting in its accept queue;
- * INET_DIAG_SHUTDOWN is sk_shutdown. Not found (UDP without udp_diag):
- * d->found stays false.
+ * INET_DIAG_SHUTDOWN is sk_shutdown. Not found (UDP without udp_diag,
+ * which the kernel answers ENOENT): d->found stays false. Any other
+ * failure of sock_diag fails the dump.
  */
-static void sk_diag_get(int family, int proto, uint32_t states, uint32_t ino, struct sk_diag *d)
+static int sk_diag_get(struct files_dump_ctx *fc, int family, int proto, uint32_t states,
+		       uint32_t ino, struct sk_diag *d)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.r = { .sdiag_family = family, .sdiag_protocol = proto, .idiag_states = states },
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = family, .sdiag_protocol = proto, .idiag_states = states,
 	};
-	long buf[2048];
-	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	bool done = false;
-	ssize_t n;
+	struct sk_diag_search s = { .ino = ino, .d = d };
+	int ret;
 
 	memset(d, 0, sizeof(*d));
-	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req))
-		return;
-	while (!done && (n = recv(nl, buf, sizeof(buf), 0)) > 0) {
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			struct inet_diag_msg *m = NLMSG_DATA(h);
-			struct rtattr *a;
-			int len;
-
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = true;
-				break;
-			}
-			if (m->idiag_inode != ino)
-				continue;
-			d->found = true;
-			d->rqueue = m->idiag_rqueue;
-			d->wqueue = m->idiag_wqueue;
-			memcpy(d->dst, m->id.idiag_dst, sizeof(d->dst));
-			d->dport = ntohs(m->id.idiag_dport);
-			len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
-			for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
-				if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
-					d->shutdown = *(uint8_t *)RTA_DATA(a) & 3;
-		}
+	ret = sock_diag_request(&fc->st->diag, &req, sizeof(req), true, sk_diag_each, &s);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0) {
+		pr_err("sock_diag of %s socket %u (protocol %d): %s\n",
+		       family == AF_INET ? "inet" : "inet6", ino, proto, strerror(-ret));
+		return ret;
 	}
+	return 0;
 }
 
 /* The address a SYN_SENT socket connects to: getpeername() says ENOTCONN until answered. */
-static int syn_sent_peer(int family, uint32_t ino, struct sockaddr_storage *ss)
+static int syn_sent_peer(struct files_dump_ctx *fc, int family, uint32_t ino,
+			 struct sockaddr_storage *ss)
 {
 	struct sk_diag d;
+	int ret = sk_diag_get(fc, family, IPPROTO_TCP, 1 << INET_SYN_SENT, ino, &d);
 
-	sk_diag_get(family, IPPROTO_TCP, 1 << INET_SYN_SENT, ino, &d);
+	if (ret)
+		return ret;
 	if (!d.found)
 		return -ENOENT;
 	memset(ss, 0, sizeof(*ss));
@@ -186,14 +196,18 @@ static int syn_sent_peer(int family, uint32_t ino, struct sockaddr_storage *ss)
  * writing is shut exactly when our FIN is queued, which its state says:
  * no sock_diag dump per connection (a tree may hold thousands). Other
  * sockets: sock_diag's record, else (unbound, not hashed) poll() alone:
- * HUP is both shut for UDP, but any closed TCP socket has it.
+ * HUP is both shut for UDP, but any closed TCP socket has it. *@shut; 0 or
+ * -errno (sock_diag failed).
  */
-static uint32_t sk_shutdown_of(int sk, int family, int proto, int tcp_state, uint32_t ino)
+static int sk_shutdown_of(struct files_dump_ctx *fc, int sk, int family, int proto,
+			  int tcp_state, uint32_t ino, uint32_t *shutp)
 {
 	struct pollfd p = { .fd = sk, .events = POLLRDHUP };
 	struct sk_diag d;
 	uint32_t shut = 0;
+	int ret;
 
+	*shutp = 0;
 	/* shutdown(SHUT_RD) turns a listener into a closed socket: none sticks. */
 	if (proto == IPPROTO_TCP && tcp_state == INET_TCP_LISTEN)
 		return 0;
@@ -201,15 +215,20 @@ static uint32_t sk_shutdown_of(int sk, int family, int proto, int tcp_state, uin
 		p.revents = 0;
 	if (p.revents & POLLRDHUP)
 		shut = 1;
-	if (proto == IPPROTO_TCP && tcp_conn_state(tcp_state))
-		return shut | (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
-			       tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING ? 2 : 0);
-	sk_diag_get(family, proto, ~0u, ino, &d);
+	if (proto == IPPROTO_TCP && tcp_conn_state(tcp_state)) {
+		*shutp = shut | (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
+				 tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING ? 2 : 0);
+		return 0;
+	}
+	ret = sk_diag_get(fc, family, proto, ~0u, ino, &d);
+	if (ret)
+		return ret;
 	if (d.found)
-		return d.shutdown;
-	if (proto != IPPROTO_TCP && (p.revents & POLLHUP))
+		shut = d.shutdown;
+	else if (proto != IPPROTO_TCP && (p.revents & POLLHUP))
 		shut = 3;
-	return shut;
+	*shutp = shut;
+	return 0;
 }
 
 /*
@@ -374,12 +393,14 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		return -ENOTSUP;
 	}
 	if (tcp_state == INET_SYN_SENT && !peer) {
-		ret = syn_sent_peer(d->family, d->st.st_ino, &dst);
-		if (ret) {
+		ret = syn_sent_peer(fc, d->family, d->st.st_ino, &dst);
+		if (ret == -ENOENT) {
 			pr_err("fd %d of pid %d: connecting TCP socket %lu: no sock_diag record of "
 			       "its peer\n", d->fd, d->pid, (unsigned long)d->st.st_ino);
 			return ret;
 		}
+		if (ret)
+			return ret;
 		peer = true;
 	}
 	*id = files_new_id(fc);
@@ -396,7 +417,9 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		struct sk_diag sd;
 		uint32_t pending;
 
-		sk_diag_get(d->family, IPPROTO_TCP, 1 << INET_TCP_LISTEN, d->st.st_ino, &sd);
+		ret = sk_diag_get(fc, d->family, IPPROTO_TCP, 1 << INET_TCP_LISTEN, d->st.st_ino, &sd);
+		if (ret)
+			return ret;
 		ie.backlog = sd.found ? sd.wqueue : SOMAXCONN;
 		pending = sd.found ? sd.rqueue : 0;
 		/* As CRIU: connections no fd reaches would be reset when the tree dies. */
@@ -448,7 +471,11 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	/* As CRIU: TCP (not raw) and UDP sockets only. */
 	if ((proto == IPPROTO_TCP && type == SOCK_STREAM) ||
 	    (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE))) {
-		ie.shutdown = sk_shutdown_of(sk, d->family, proto, tcp_state, ie.ino);
+		ret = sk_shutdown_of(fc, sk, d->family, proto, tcp_state, ie.ino, &ie.shutdown);
+		if (ret) {
+			files_sk_opts_free(&so);
+			return ret;
+		}
 		ie.has_shutdown = ie.shutdown != 0;
 	}
 	ie.fown = &fown;

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sock_diag.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 
@@ -137,49 +138,36 @@ static bool pk_parse(const struct nlmsghdr *h, uint32_t ino, struct pk_diag *p)
 	return true;
 }
 
+struct pk_search {
+	uint32_t ino;
+	struct pk_diag *p;
+};
+
+static int pk_each(const struct nlmsghdr *h, void *arg)
+{
+	struct pk_search *s = arg;
+
+	return pk_parse(h, s->ino, s->p);
+}
+
 /*
  * packet_diag answers dumps only (no lookup by inode): walk the packet
  * sockets of amber's network namespace for @ino.
  */
-static int pk_diag_get(uint32_t ino, struct pk_diag *p)
+static int pk_diag_get(struct files_dump_ctx *fc, uint32_t ino, struct pk_diag *p)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct packet_diag_req r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.r = { .sdiag_family = AF_PACKET, .pdiag_show = PK_DIAG_SHOW },
-	};
-	static long buf[8192];
-	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	bool found = false;
-	ssize_t n;
+	struct packet_diag_req req = { .sdiag_family = AF_PACKET, .pdiag_show = PK_DIAG_SHOW };
+	struct pk_search s = { .ino = ino, .p = p };
+	int ret = sock_diag_request(&fc->st->diag, &req, sizeof(req), true, pk_each, &s);
+	bool found = ret == 1;
 
-	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req)) {
-		pr_perror("sock_diag of packet sockets (is af_packet_diag there?)");
-		return -errno;
+	if (ret < 0) {
+		pr_err("sock_diag of packet sockets (is af_packet_diag there?): %s\n",
+		       strerror(-ret));
+		free(p->mc);
+		p->mc = NULL;
+		return ret;
 	}
-	while ((n = recv(nl, buf, sizeof(buf), 0)) > 0) {
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE)
-				goto done;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				pr_err("sock_diag of packet sockets: %s\n", strerror(-e->error));
-				return e->error ? e->error : -EIO;
-			}
-			/* keep reading to NLMSG_DONE: the socket is closed after */
-			if (!found && h->nlmsg_type == SOCK_DIAG_BY_FAMILY)
-				found = pk_parse(h, ino, p);
-		}
-	}
-	if (n < 0) {
-		pr_perror("sock_diag of packet sockets");
-		return -errno;
-	}
-done:
 	if (!found || !p->has_info || !p->mc) {
 		pr_err("sock_diag: no answer for packet socket %u\n", ino);
 		free(found ? p->mc : NULL);
@@ -307,7 +295,7 @@ static int packet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint3
 		pr_perror("fd %d of pid %d: packet socket", d->fd, d->pid);
 		return -errno;
 	}
-	ret = pk_diag_get(d->st.st_ino, &p);
+	ret = pk_diag_get(fc, d->st.st_ino, &p);
 	if (ret)
 		return ret;
 	ret = pk_dump_check(d, sk, type, &p);
@@ -363,7 +351,7 @@ int files_packet_map_id(struct files_dump_ctx *fc, pid_t pid, uint64_t ino, uint
 	for (int i = 0; i < st->nr_files; i++) {
 		if (st->files[i].type != FD_TYPES__PACKETSK || st->files[i].ino != ino)
 			continue;
-		ret = pk_diag_get(ino, &p);
+		ret = pk_diag_get(fc, ino, &p);
 		if (ret)
 			return ret;
 		free(p.mc);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sock_diag.h"
 #include "base/util.h"
 #include "fdinfo.pb-c.h"
 #include "files/files_internal.h"
@@ -105,56 +106,43 @@ static void parse_diag(struct nlmsghdr *h, struct usk_diag *u)
 	}
 }
 
+struct usk_walk {
+	uint32_t ino;
+	int (*each)(struct usk_diag *u, void *arg);
+	void *arg;
+};
+
+static int usk_each(const struct nlmsghdr *h, void *arg)
+{
+	struct usk_walk *w = arg;
+	struct usk_diag u;
+	int r;
+
+	parse_diag((struct nlmsghdr *)h, &u);
+	r = w->each(&u, w->arg);
+	free(u.icons);
+	return r;
+}
+
 /*
  * Asks sock_diag about unix socket @ino, or (@ino 0) walks every listening
  * one, calling @each until it returns non-zero. Returns 0, 1 (@each
  * stopped the walk) or -errno.
  */
-static int usk_query(uint32_t ino, int (*each)(struct usk_diag *u, void *arg), void *arg)
+static int usk_query(struct files_dump_ctx *fc, uint32_t ino,
+		     int (*each)(struct usk_diag *u, void *arg), void *arg)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | (ino ? 0 : NLM_F_DUMP) },
-		.r = { .sdiag_family = AF_UNIX, .udiag_ino = ino, .udiag_show = DIAG_SHOW,
-		       .udiag_states = ino ? -1u : 1u << USK_TCP_LISTEN,
-		       .udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
+	struct unix_diag_req req = {
+		.sdiag_family = AF_UNIX, .udiag_ino = ino, .udiag_show = DIAG_SHOW,
+		.udiag_states = ino ? -1u : 1u << USK_TCP_LISTEN,
+		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
 	};
-	static long buf[8192];
-	cleanup_close int nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	ssize_t n;
+	struct usk_walk w = { .ino = ino, .each = each, .arg = arg };
+	int ret = sock_diag_request(&fc->st->diag, &req, sizeof(req), !ino, usk_each, &w);
 
-	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req)) {
-		pr_perror("sock_diag");
-		return -errno;
-	}
-	while ((n = recv(nl, buf, sizeof(buf), 0)) > 0) {
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			struct usk_diag u;
-			int r;
-
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				pr_err("sock_diag of unix socket %u: %s\n", ino, strerror(-e->error));
-				return e->error ? e->error : -EIO;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-				continue;
-			parse_diag(h, &u);
-			r = each(&u, arg);
-			free(u.icons);
-			if (r || ino)
-				return r;
-		}
-	}
-	if (n < 0)
-		pr_perror("sock_diag recv");
-	return n < 0 ? -errno : 0;
+	if (ret < 0)
+		pr_err("sock_diag of unix socket %u: %s\n", ino, strerror(-ret));
+	return ret;
 }
 
 static int copy_one(struct usk_diag *u, void *arg)
@@ -166,10 +154,10 @@ static int copy_one(struct usk_diag *u, void *arg)
 	return 0;
 }
 
-static int usk_diag(uint32_t ino, struct usk_diag *u)
+static int usk_diag(struct files_dump_ctx *fc, uint32_t ino, struct usk_diag *u)
 {
 	u->ino = 0;
-	int ret = usk_query(ino, copy_one, u);
+	int ret = usk_query(fc, ino, copy_one, u);
 
 	if (!ret && u->ino != ino) {
 		pr_err("sock_diag: no answer for unix socket %u\n", ino);
@@ -196,10 +184,10 @@ static int has_icon(struct usk_diag *u, void *arg)
 }
 
 /* The listener on which client @ino waits to be accepted, or 0. */
-static int find_listener(uint32_t ino, uint32_t *listener)
+static int find_listener(struct files_dump_ctx *fc, uint32_t ino, uint32_t *listener)
 {
 	struct icon_search s = { .client = ino };
-	int ret = usk_query(0, has_icon, &s);
+	int ret = usk_query(fc, 0, has_icon, &s);
 
 	*listener = s.listener;
 	return ret < 0 ? ret : 0;
@@ -293,13 +281,14 @@ static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint
  * listener becomes its peer), or half-closed. Data it sent before being
  * accepted sits in a socket no fd reaches: refused.
  */
-static int fix_queued_client(int sk, const struct fd_desc *d, struct usk_diag *u)
+static int fix_queued_client(struct files_dump_ctx *fc, int sk, const struct fd_desc *d,
+			     struct usk_diag *u)
 {
 	int outq = 0, ret;
 
 	if (u->peer || u->state != USK_TCP_ESTABLISHED || u->type == SOCK_DGRAM)
 		return 0;
-	ret = find_listener(u->ino, &u->peer);
+	ret = find_listener(fc, u->ino, &u->peer);
 	if (ret || !u->peer)
 		return ret;
 	if (!ioctl(sk, SIOCOUTQ, &outq) && outq > 0) {
@@ -322,7 +311,7 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	char dir[PATH_MAX];
 	int ret;
 
-	ret = fix_queued_client(sk, d, u);
+	ret = fix_queued_client(fc, sk, d, u);
 	if (!ret)
 		ret = resolve_name(d, u, &ue, &perms, dir, sizeof(dir));
 	if (!ret)
@@ -382,7 +371,7 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		       family_name(family), family);
 		return -ENOTSUP;
 	}
-	ret = usk_diag(d->st.st_ino, &u);
+	ret = usk_diag(fc, d->st.st_ino, &u);
 	if (!ret)
 		ret = check_usk(d, &u);
 	if (!ret)
@@ -404,10 +393,10 @@ static int dump_external(struct files_dump_ctx *fc, struct dumped_usk *s)
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	struct usk_diag me = {}, peer = {};
-	int ret = usk_diag(s->ino, &me);
+	int ret = usk_diag(fc, s->ino, &me);
 
 	if (!ret)
-		ret = usk_diag(s->peer, &peer);
+		ret = usk_diag(fc, s->peer, &peer);
 	free(me.icons);
 	free(peer.icons);
 	if (ret)

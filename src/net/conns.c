@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sock_diag.h"
 #include "base/util.h"
 #include "net/net_internal.h"
 
@@ -97,52 +98,18 @@ static int diag_add(struct diag_list *l, const struct inet_diag_msg *m)
 	return 0;
 }
 
-/* Reads one sock_diag dump's replies into @l until NLMSG_DONE. */
-static int diag_recv(int nl, struct diag_list *l)
+static int diag_each(const struct nlmsghdr *h, void *arg)
 {
-	long buf[4096];
-
-	for (;;) {
-		ssize_t n = recv(nl, buf, sizeof(buf), 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			int ret;
-
-			if (h->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				return e->error ? e->error : -EIO;
-			}
-			ret = diag_add(l, NLMSG_DATA(h));
-			if (ret)
-				return ret;
-		}
-	}
+	return diag_add(arg, NLMSG_DATA(h));
 }
 
-static int diag_dump(int nl, int family, struct diag_list *l)
+static int diag_dump(struct sock_diag *sd, int family, struct diag_list *l)
 {
-	struct {
-		struct nlmsghdr nlh;
-		struct inet_diag_req_v2 r;
-	} req = {
-		.nlh = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.r = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
-		       .idiag_states = CONN_STATES },
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = CONN_STATES,
 	};
 
-	if (send(nl, &req, sizeof(req), 0) != sizeof(req))
-		return -errno;
-	return diag_recv(nl, l);
+	return sock_diag_request(sd, &req, sizeof(req), true, diag_each, l);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -247,7 +214,7 @@ int netlock_find_conns(struct netlock *nl, const pid_t *pids, int nr_pids)
 	struct diag_list l = { 0 };
 	cleanup_free uint32_t *inos = NULL;
 	size_t nr = 0, cap = 0;
-	cleanup_close int sk = -1;
+	struct sock_diag sd = {};
 	int ret = 0;
 
 	nl->nr_conns = 0;
@@ -255,14 +222,10 @@ int netlock_find_conns(struct netlock *nl, const pid_t *pids, int nr_pids)
 		ret = task_socket_inodes(pids[i], &inos, &nr, &cap);
 	if (ret || !nr)
 		return ret; /* no socket: spare the walk of the kernel's TCP tables */
-	sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (sk < 0) {
-		pr_perror("can't open a sock_diag socket");
-		return -errno;
-	}
-	ret = diag_dump(sk, AF_INET, &l);
+	ret = diag_dump(&sd, AF_INET, &l);
 	if (!ret)
-		ret = diag_dump(sk, AF_INET6, &l);
+		ret = diag_dump(&sd, AF_INET6, &l);
+	sock_diag_close(&sd);
 	if (ret)
 		pr_err("sock_diag of the TCP sockets failed: %s\n", strerror(-ret));
 	else if (l.nr)
