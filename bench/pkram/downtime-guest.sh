@@ -206,7 +206,9 @@ if [ "$phase" = 2 ]; then
 		$AMBER restore --pkram dt -d -o "$IO/dt-restore.log" -v4 || die "restore --pkram"
 		wait_answer
 		d=$(logt "$IO/dt-kexec.log" "every image written")
-		r=$(logt "$IO/dt-kexec.log" "rebooting into it")
+		# the last timestamped line: the kernel loaded (the "rebooting"
+		# message itself has no timestamp)
+		r=$(sed -n 's/^(\([0-9]*\.[0-9]*\)).*/\1/p' "$IO/dt-kexec.log" | tail -1)
 		result final_dump_s "$d"
 		result ready_s "$(echo "$r - $d" | bc)"
 		result boot_s "$(echo "$(since t0 tr0) - $r" | bc)"
