@@ -1,7 +1,8 @@
 #!/bin/bash
 # make bench: runs every bench/*/run, one after the other; fails if one does.
-# bench/pkram/run boots QEMU guests (kernel/build.sh's kernel, minutes):
-# it runs only with BENCH_PKRAM=1.
+# bench/pkram/run and bench/pkram/downtime boot QEMU guests (kernel/build.sh's
+# kernel; minutes, and about 40 for the downtime): they run only with
+# BENCH_PKRAM=1.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 failed=()
@@ -14,5 +15,9 @@ for run in "$here"/*/run; do
 	fi
 	echo "== $name"
 	"$run" || failed+=("$name")
+	if [ "$name" = pkram ]; then
+		echo "== pkram/downtime"
+		"$here/pkram/downtime" || failed+=(pkram/downtime)
+	fi
 done
 [ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}" >&2; exit 1; }

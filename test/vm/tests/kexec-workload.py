@@ -7,7 +7,13 @@ seen), keeps its crc32 and a counter that a loop increments. On SIGUSR1
 it writes "COUNTER CRC ok|BAD MIB" to REPORT (renamed into place): BAD if
 the memory no longer matches the crc taken at start. It writes the report
 once when ready. It holds no file open, so it restores anywhere the same
-paths exist.
+paths exist. SIGUSR2 writes the same report without the check (a quick
+"are you answering").
+
+With KEXEC_WL_HOT_MIB=N in the environment, the loop keeps rewriting the
+first N MiB with their own contents (256 KiB a turn), so that those pages
+are written again and again while the crc stays the same: a working set,
+for an incremental dump to find (bench/pkram/downtime).
 
 kexec-workload.py MIB REPORT FILE: the MIB MiB are a file mapped shared
 instead (a VMM's guest RAM on a tmpfs): the fd is closed once mapped.
@@ -47,9 +53,16 @@ def write_report(check):
 
 
 signal.signal(signal.SIGUSR1, lambda s, f: write_report(True))
+signal.signal(signal.SIGUSR2, lambda s, f: write_report(False))
+hot = min(int(os.environ.get("KEXEC_WL_HOT_MIB", "0")), mib) << 20
+step = 256 << 10
+pos = 0
 write_report(False)
 # not time.sleep(): it waits for an absolute CLOCK_MONOTONIC deadline,
 # and the monotonic clock starts again from zero in the next kernel
 while True:
     counter += 1
+    if hot:
+        buf[pos:pos + step] = buf[pos:pos + step]
+        pos = (pos + step) % hot
     select.select([], [], [], 0.005)
