@@ -106,6 +106,7 @@ suite debian-zdtm-soft-dirty --kernel "$DK" --modules "$DM" -- test/vm/tests/zdt
 # the PASS/FAIL lines the suites print (KTAP "ok N"/"not ok N" for the
 # kselftests), in the summary too
 for f in "$log"/*.log; do
+	[ -f "$f" ] || continue
 	n=$(grep -cE '^(PASS|ok [0-9]+) ' "$f"); m=$(grep -cE '^(FAIL|not ok [0-9]+) ' "$f")
 	[ $((n + m)) = 0 ] || results+=("  $(basename "$f" .log): $n checks passed, $m failed")
 done
