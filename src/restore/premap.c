@@ -17,7 +17,7 @@
  * through this task's own userfaultfd, after the fork.
  *
  * From a PKRAM store (restore --pkram) the pages of a fresh VMA are not
- * read but moved: TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0005) takes them
+ * read but moved: TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0010) takes them
  * out of the store's pages file and makes them this task's anonymous
  * pages where they are. A page the kernel refuses (or a kernel without
  * the ioctl) is read as before; inherited VMAs are compared and copied.
@@ -130,7 +130,7 @@ static int fill_run(int fd, const struct rst_pages *r, uint8_t *dst, uint8_t *bu
 	return 0;
 }
 
-/* linux/tmpfs.h of our kernel series (kernel/patches/0005) */
+/* linux/tmpfs.h of our kernel series (kernel/patches/0010) */
 struct tmpfs_move_to_anon {
 	uint64_t offset, len, addr, flags, moved;
 };

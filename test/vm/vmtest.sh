@@ -2,6 +2,10 @@
 # Run the guest suites (make vmtest). Needs: qemu-system-x86, busybox-static,
 # kexec-tools (test/vm/packages.txt) and our kernel (kernel/build.sh).
 # Env: AMBER_KERNEL (bzImage; default: build it with kernel/build.sh),
+#      AMBER_KSRC (the kernel source tree whose
+#      tools/testing/selftests/pkram the pkram and tmpfs-move suites run;
+#      default: the src/ next to AMBER_KERNEL's out/ as kernel/build.sh
+#      lays them out, else $AMBER_KBUILD/src),
 #      VMTEST_ONLY (space-separated suite names to run).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +23,16 @@ K=${AMBER_KERNEL:-}
 if [ -z "$K" ]; then
 	K=$("$top/kernel/build.sh" | tail -1) || { echo "vmtest: kernel build failed" >&2; exit 1; }
 fi
+# the PKRAM selftests come with the series (kernel/patches): run those of
+# the source $K was built from, which the guest sees over 9p
+KSRC=${AMBER_KSRC:-}
+if [ -z "$KSRC" ]; then
+	case $K in
+	*/out/arch/x86/boot/bzImage) KSRC=${K%/out/arch/x86/boot/bzImage}/src;;
+	*) KSRC=${AMBER_KBUILD:-/var/tmp/amber-kernel}/src;;
+	esac
+fi
+KST=$KSRC/tools/testing/selftests/pkram
 
 # run_suite NAME ARGS...: one boot sequence, console to $log/NAME.log
 run_suite() {
@@ -31,6 +45,13 @@ suite() { # NAME ARGS... (test/vm/run arguments)
 	local name=$1; shift
 	if [ -n "${VMTEST_ONLY:-}" ] && ! [[ " $VMTEST_ONLY " == *" $name "* ]]; then return; fi
 	echo "=== $name"
+	case "$*" in
+	*"$KST/"*) if [ ! -d "$KST" ]; then
+		results+=("FAIL $name (no $KST: set AMBER_KSRC to the patched source of $K)")
+		failed=1
+		return
+	fi;;
+	esac
 	local t0=$(date +%s) rc note=
 	run_suite "$name" "$@"; rc=$?
 	# 125 before the first boot reached guest-init: qemu died or the guest
@@ -59,10 +80,11 @@ suite() { # NAME ARGS... (test/vm/run arguments)
 suite debian-soft-dirty --kernel "$DK" --modules "$DM" -- python3 test/vm/tests/soft-dirty.py
 suite debian-kexec --kernel "$DK" --modules "$DM" --kexec-into "$K" --kexec-into "$DK,$DM" -- \
 	sh -c 'echo "boot $AMBER_VM_BOOT: $(uname -r)"; python3 test/vm/tests/soft-dirty.py'
-suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" -- kernel/selftests/pkram.sh
-# TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0005): file pages moved into
+# kselftest form: each boot prints a KTAP report
+suite pkram --kernel "$K" --kexec-into "$K" --kexec-into "$K" --kexec-into "$K" -- bash "$KST/pkram.sh"
+# TMPFS_IOC_MOVE_TO_ANON (kernel/patches/0010): file pages moved into
 # private anonymous memory, also those of a tmpfs preserved across kexec
-suite tmpfs-move --kernel "$K" --kexec-into "$K" -- kernel/selftests/tmpfs-move.sh
+suite tmpfs-move --kernel "$K" --kexec-into "$K" -- bash "$KST/tmpfs-move.sh"
 # amber kexec: a program carried across a kexec in a PKRAM store, and the
 # refusals (amber does the kexec itself; needs build/amber)
 suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
@@ -81,9 +103,11 @@ suite criu-interop --kernel "$DK" --modules "$DM" -- bash test/vm/tests/criu-int
 # the incremental zdtm modes with soft-dirty (needs build/amber and the tests: make)
 suite debian-zdtm-soft-dirty --kernel "$DK" --modules "$DM" -- test/vm/tests/zdtm-soft-dirty.sh
 
-# the PASS/FAIL lines the selftests print, in the summary too
+# the PASS/FAIL lines the suites print (KTAP "ok N"/"not ok N" for the
+# kselftests), in the summary too
 for f in "$log"/*.log; do
-	n=$(grep -c '^PASS ' "$f"); m=$(grep -c '^FAIL ' "$f")
+	[ -f "$f" ] || continue
+	n=$(grep -cE '^(PASS|ok [0-9]+) ' "$f"); m=$(grep -cE '^(FAIL|not ok [0-9]+) ' "$f")
 	[ $((n + m)) = 0 ] || results+=("  $(basename "$f" .log): $n checks passed, $m failed")
 done
 echo

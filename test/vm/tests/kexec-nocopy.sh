@@ -1,7 +1,7 @@
 #!/bin/bash
 # In the guest, on our PKRAM kernel (test/vm/vmtest.sh, suite "kexec-nocopy"):
 # restore --pkram moves the pages out of the store (TMPFS_IOC_MOVE_TO_ANON,
-# kernel/patches/0005) instead of copying them. Measured against the
+# kernel/patches/0010) instead of copying them. Measured against the
 # copying restore (--pkram-copy) of the same image in the same guest.
 #
 #   bash test/vm/tests/kexec-nocopy.sh BZIMAGE [MIB]
