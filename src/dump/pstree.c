@@ -115,8 +115,17 @@ static int seize_thread(pid_t tid, int *stop_sig, bool defer)
 	int ret;
 
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+		int err = errno;
+		struct proc_stat st;
+
+		/* Exited after the walk saw it: a zombie (EPERM) or reaped (ESRCH). */
+		if ((err == EPERM || err == ESRCH) &&
+		    (proc_parse_stat(tid, &st) || st.state == 'Z' || st.state == 'X')) {
+			pr_info("thread %d exited before it could be seized\n", tid);
+			return -ESRCH;
+		}
 		pr_perror("can't seize thread %d", tid);
-		return -errno;
+		return -err;
 	}
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
 		pr_perror("can't interrupt thread %d", tid);
@@ -170,6 +179,8 @@ static int seize_threads(struct dump_task *t, bool defer)
 			ret = seize_thread(tids[i], &stop_sig, defer);
 			if (!ret && tids[i] == t->pid && t->stop_sig)
 				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
+			if (ret == -ESRCH && tids[i] != t->pid)
+				continue; /* a thread that is gone is no part of the tree */
 			if (ret) {
 				free(tids);
 				return ret;
@@ -263,6 +274,21 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	/* Stopped (a group stop): saved as such, and stopped again after a restore. */
 	t->stop_sig = st.state == 'T';
 	ret = seize_threads(t, dc->opts->freeze_cgroup != NULL);
+	/*
+	 * The process exited between the walk and its seize: its parent is
+	 * frozen, so it stays a zombie, saved as one (a busy shell's
+	 * children come and go all the time).
+	 */
+	if (ret == -ESRCH && !t->nr_threads && !proc_parse_stat(pid, &st) && st.state == 'Z') {
+		pr_info("process %d exited while its tree was being frozen: a zombie\n", pid);
+		t->stop_sig = 0;
+		t->zombie = true;
+		t->ppid = st.ppid;
+		t->pgid = st.pgid;
+		t->sid = st.sid;
+		t->exit_code = st.exit_code;
+		return record_ns_pid(dc, pid, &t->vpid);
+	}
 	if (!ret)
 		ret = record_ns_pids(dc, t);
 	if (ret)

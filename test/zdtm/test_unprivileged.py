@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -252,8 +253,14 @@ def test_unprivileged_seccomp_refused():
         r = amber_as(USER, ["dump", "-t", p.pid, "-D", tmp / "img"], tmp)
         assert r.returncode != 0
         assert "needs CAP_SYS_ADMIN" in r.stderr, r.stderr
-        status = read_text(f"/proc/{p.pid}/status")
-        assert "TracerPid:\t0" in status and "State:\tS" in status, status
+        # let go: back asleep in read() (running for a moment after the detach)
+        settled = lambda st: "TracerPid:\t0" in st and "State:\tS" in st
+        for _ in range(200):
+            status = read_text(f"/proc/{p.pid}/status")
+            if settled(status):
+                break
+            time.sleep(0.01)
+        assert settled(status), status
         assert p.poll() is None  # (strict mode can't even exit_group: it is killed below)
     finally:
         p.kill()

@@ -363,6 +363,9 @@ class Run:
     def set_root(self, pid):
         """The tree's root is pid, as it runs now (after start or restore)."""
         self.pid = pid
+        # a restored root has the dumped one's pid, whose wait status
+        # (-9, reaped by reap_dumped) is not the restored task's
+        self.exit_status.pop(pid, None)
         st = proc_stat(pid)
         self.root_start = st[4] if st else None
         self.walk()
