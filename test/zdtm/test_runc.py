@@ -589,11 +589,13 @@ def test_runc_terminal_pre_dump_leave_running(tmp_path):
         assert "got1:a" in talk(c.master, "a", "got1:a")
         c.checkpoint(tmp_path / "p1", tmp_path / "w1", "--pre-dump")
         assert "got2:b" in talk(c.master, "b", "got2:b")
+        # read before the checkpoint: the container counts on after it
+        # (--leave-running), and the restore goes on from the checkpoint's
+        c.wait_counter(3)
+        before = c.counter()
         c.checkpoint(tmp_path / "p2", tmp_path / "w2", "--leave-running",
                      "--parent-path", "../p1")
         assert "got3:c" in talk(c.master, "c", "got3:c")  # the old master, still its
-        c.wait_counter(3)
-        before = c.counter()
         runc("delete", "-f", c.cid)
         c.restore(tmp_path / "p2", tmp_path / "w3")
         check_restored(c, before)
