@@ -236,6 +236,18 @@ static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_ta
 	return t;
 }
 
+/* @t is a zombie (@st its stat): saved as one, nothing to seize. */
+static int freeze_zombie(struct dump_ctx *dc, struct dump_task *t, const struct proc_stat *st)
+{
+	t->stop_sig = 0;
+	t->zombie = true;
+	t->ppid = st->ppid;
+	t->pgid = st->pgid;
+	t->sid = st->sid;
+	t->exit_code = st->exit_code;
+	return record_ns_pid(dc, t->pid, &t->vpid);
+}
+
 static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 {
 	struct proc_stat st;
@@ -260,12 +272,7 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	if (ret)
 		return ret;
 	if (st.state == 'Z') {
-		t->zombie = true;
-		t->ppid = st.ppid;
-		t->pgid = st.pgid;
-		t->sid = st.sid;
-		t->exit_code = st.exit_code;
-		return record_ns_pid(dc, pid, &t->vpid);
+		return freeze_zombie(dc, t, &st);
 	}
 	if (st.state == 't') {
 		pr_err("process %d is stopped by a tracer (state t): not supported\n", pid);
@@ -281,13 +288,7 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	 */
 	if (ret == -ESRCH && !t->nr_threads && !proc_parse_stat(pid, &st) && st.state == 'Z') {
 		pr_info("process %d exited while its tree was being frozen: a zombie\n", pid);
-		t->stop_sig = 0;
-		t->zombie = true;
-		t->ppid = st.ppid;
-		t->pgid = st.pgid;
-		t->sid = st.sid;
-		t->exit_code = st.exit_code;
-		return record_ns_pid(dc, pid, &t->vpid);
+		return freeze_zombie(dc, t, &st);
 	}
 	if (!ret)
 		ret = record_ns_pids(dc, t);
