@@ -379,15 +379,23 @@ static void detach_all(struct rst_ctx *rc, struct tracer *tr, bool stopped)
 
 static void kill_all(struct rst_ctx *rc)
 {
-	/* In its own pid namespace the init's death takes every other task. */
-	for (int i = rc->nr_tasks - 1; i >= 0; i--) {
-		pid_t pid = rst_host_pid(rc, rc->tasks[i].pid);
+	int st;
+	pid_t pid;
 
+	/*
+	 * Parents first (pstree order): a task with SIGKILL pending forks no
+	 * more, so no child is born after its kill was tried. In its own pid
+	 * namespace the init's death takes every other task.
+	 */
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		pid = rst_host_pid(rc, rc->tasks[i].pid);
 		if (pid > 0) /* never 0: our own process group */
 			kill(pid, SIGKILL);
 	}
-	while (waitpid(-1, NULL, __WALL) > 0)
-		;
+	/* A task we traced but never knew (its fork raced the kills) stops: kill it too. */
+	while ((pid = waitpid(-1, &st, __WALL)) > 0)
+		if (WIFSTOPPED(st))
+			kill(pid, SIGKILL);
 }
 
 static int count_threads(struct rst_ctx *rc)
