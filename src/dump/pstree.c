@@ -46,8 +46,9 @@ static int wait_interrupt_stop(pid_t tid, int *stop_sig)
 			pr_perror("waitpid %d", tid);
 			return -errno;
 		}
+		/* The caller decides: a thread or a process may end as we freeze it. */
 		if (!WIFSTOPPED(status)) {
-			pr_err("thread %d died while being frozen\n", tid);
+			pr_info("thread %d exited while being frozen\n", tid);
 			return -ESRCH;
 		}
 		if (status >> 16 == PTRACE_EVENT_STOP) {
@@ -236,6 +237,15 @@ static struct dump_task *add_task(struct dump_ctx *dc, pid_t pid, struct dump_ta
 	return t;
 }
 
+/* The task added last exited and was reaped before it could be frozen. */
+static void drop_last_task(struct dump_ctx *dc)
+{
+	struct dump_task *t = dc->tasks[--dc->nr_tasks];
+
+	free(t->threads);
+	free(t);
+}
+
 /* @t is a zombie (@st its stat): saved as one, nothing to seize. */
 static int freeze_zombie(struct dump_ctx *dc, struct dump_task *t, const struct proc_stat *st)
 {
@@ -256,6 +266,12 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	int nr, ret;
 
 	ret = proc_parse_stat(pid, &st);
+	/* A child whose parent ignores SIGCHLD is gone as soon as it exits. */
+	if (ret == -ENOENT && parent) {
+		pr_info("child %d of %d exited and was reaped as its tree was frozen\n", pid,
+			parent->pid);
+		return 0;
+	}
 	if (ret) {
 		pr_err("no process %d: %s\n", pid, strerror(-ret));
 		return ret;
@@ -265,10 +281,19 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		return -ENOMEM;
 	/* A child can exit between the parent's freeze and here: a zombie now. */
 	ret = st.state == 'Z' ? 0 : dump_check_supported(pid, dc->opts->pid);
-	if (ret == -ENOENT && !proc_parse_stat(pid, &st) && st.state == 'Z')
-		ret = 0;
-	if (ret == -ENOENT)
-		pr_err("process %d exited while the tree was frozen\n", pid);
+	if (ret == -ENOENT) {
+		ret = proc_parse_stat(pid, &st);
+		/* Its parent let it go (SIGCHLD ignored): it is no part of the tree. */
+		if (ret == -ENOENT && parent) {
+			pr_info("process %d exited and was reaped as its tree was frozen\n", pid);
+			drop_last_task(dc);
+			return 0;
+		}
+		if (!ret && st.state != 'Z')
+			ret = -ENOENT;
+		if (ret)
+			pr_err("process %d vanished while the tree was frozen\n", pid);
+	}
 	if (ret)
 		return ret;
 	if (st.state == 'Z') {
@@ -286,10 +311,21 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	 * frozen, so it stays a zombie, saved as one (a busy shell's
 	 * children come and go all the time).
 	 */
-	if (ret == -ESRCH && !t->nr_threads && !proc_parse_stat(pid, &st) && st.state == 'Z') {
-		pr_info("process %d exited while its tree was being frozen: a zombie\n", pid);
-		return freeze_zombie(dc, t, &st);
+	if (ret == -ESRCH && !t->nr_threads) {
+		int gone = proc_parse_stat(pid, &st);
+
+		if (!gone && st.state == 'Z') {
+			pr_info("process %d exited while its tree was being frozen: a zombie\n", pid);
+			return freeze_zombie(dc, t, &st);
+		}
+		if (gone == -ENOENT && parent) {
+			pr_info("process %d exited and was reaped as its tree was frozen\n", pid);
+			drop_last_task(dc);
+			return 0;
+		}
 	}
+	if (ret == -ESRCH)
+		pr_err("process %d (or one of its threads) exited while being frozen\n", pid);
 	if (!ret)
 		ret = record_ns_pids(dc, t);
 	if (ret)
@@ -342,6 +378,9 @@ static int wait_deferred_stops(struct dump_ctx *dc)
 			r = wait_interrupt_stop(t->threads[j].tid, &stop_sig);
 			if (!r)
 				r = suspend_seccomp(t->threads[j].tid);
+			if (r == -ESRCH)
+				pr_err("thread %d of %d exited after the cgroup's thaw\n",
+				       t->threads[j].tid, t->pid);
 			if (!r && t->threads[j].tid == t->pid && t->stop_sig)
 				t->stop_sig = stop_sig ? stop_sig : SIGSTOP;
 			/* Every one waited for, failed or not: pstree_release() needs them stopped. */
