@@ -2,6 +2,7 @@
 /* amber VERB [options]: dispatch to the verb's file, and --help. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "rpc/rpc.h"
@@ -93,6 +94,22 @@ static void usage(FILE *f)
 		"exit status: 0 done, 1 amber failed, 2 bad usage (restore: see above)\n");
 }
 
+/*
+ * The soft RLIMIT_NOFILE up to the hard one, which needs no privilege: a
+ * restore holds the tree's files again as service fds above its highest
+ * fd, more than a shell's usual 1024 for a tree of many files. The
+ * restored tasks get their saved limits back.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit r;
+
+	if (!getrlimit(RLIMIT_NOFILE, &r) && r.rlim_cur < r.rlim_max) {
+		r.rlim_cur = r.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &r);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_common co = { .verbosity = AMBER_LOG_WARN };
@@ -117,6 +134,7 @@ int main(int argc, char **argv)
 				return CLI_EXIT_OK;
 			}
 		}
+		raise_nofile();
 		ret = verbs[i].run(argc - 1, argv + 1, &co);
 		amber_log_close();
 		return ret;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -216,8 +217,16 @@ int files_move_high(int fd, int base)
 	if (fd < 0 || fd >= base)
 		return fd;
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
-	if (nfd < 0)
+	if (nfd < 0 && (errno == EMFILE || errno == EINVAL)) {
+		struct rlimit r = {0};
+
+		getrlimit(RLIMIT_NOFILE, &r);
+		pr_err("can't move fd %d above %d: RLIMIT_NOFILE is %llu (hard %llu)\n", fd, base,
+		       (unsigned long long)r.rlim_cur, (unsigned long long)r.rlim_max);
+		errno = EMFILE; /* EINVAL: @base itself is past the limit */
+	} else if (nfd < 0) {
 		pr_perror("can't move fd %d above %d", fd, base);
+	}
 	close(fd);
 	return nfd < 0 ? -errno : nfd;
 }

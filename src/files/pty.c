@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/fdpass.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -689,6 +690,37 @@ static int open_peer(int master, uint32_t flags)
 	return fd;
 }
 
+/* @rf, a description of @p's slave that is not open yet (an orphan's are all its own). */
+static bool is_slave_file(struct files_rst *fr, const struct rfile *rf, const struct rpty *p)
+{
+	if (rf->fe->type != FD_TYPES__TTY)
+		return false;
+	if (p->orphan)
+		return files_rpty_orphan(fr, rf->fe) == p;
+	return rf->svc_fd < 0 && files_tty_info(fr, rf->fe->tty->tty_info_id) == p->slave;
+}
+
+/* Every slave description of the images, opened from p->master_fd as a service fd. */
+static int open_slave_files(struct files_rst_ctx *fc, struct rpty *p)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		int fd;
+
+		if (!is_slave_file(fr, rf, p))
+			continue;
+		fd = open_peer(p->master_fd, rf->fe->tty->flags);
+		if (fd < 0)
+			return fd;
+		rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+		if (rf->svc_fd < 0)
+			return rf->svc_fd;
+	}
+	return 0;
+}
+
 static int setup_pair(struct files_rst_ctx *fc, struct rpty *p)
 {
 	struct files_rst *fr = fc->st;
@@ -708,24 +740,9 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p)
 		return -EMFILE;
 	if (ioctl(p->master_fd, TIOCSPTLCK, &unlock))
 		return -errno;
-	/* every slave description of the images */
-	for (int i = 0; i < fr->nr_files; i++) {
-		struct rfile *rf = &fr->files[i];
-		TtyInfoEntry *ti;
-
-		if (rf->fe->type != FD_TYPES__TTY || rf->svc_fd >= 0)
-			continue;
-		ti = files_tty_info(fr, rf->fe->tty->tty_info_id);
-		if (ti != p->slave)
-			continue;
-		ret = open_peer(p->master_fd, rf->fe->tty->flags);
-		if (ret < 0)
-			return ret;
-		rf->svc_fd = files_move_high(ret, fc->svc_fd_base);
-		if (rf->svc_fd < 0)
-			return rf->svc_fd;
-		ret = 0;
-	}
+	ret = open_slave_files(fc, p);
+	if (ret)
+		return ret;
 	/* the settings go in through a slave of amber's own */
 	slave = open_peer(p->master_fd, O_RDWR);
 	if (slave < 0)
@@ -788,26 +805,15 @@ static void entry_to_winsize(const WinsizeEntry *we, struct winsize *ws)
  */
 static int setup_orphan(struct files_rst_ctx *fc, struct rpty *p)
 {
-	struct files_rst *fr = fc->st;
 	struct termios t, l;
 	struct winsize ws;
 	int unlock = 0, slave, ret = 0;
 
 	if (ioctl(p->master_fd, TIOCSPTLCK, &unlock))
 		return -errno;
-	for (int i = 0; i < fr->nr_files; i++) {
-		struct rfile *rf = &fr->files[i];
-
-		if (rf->fe->type != FD_TYPES__TTY || files_rpty_orphan(fr, rf->fe) != p)
-			continue;
-		ret = open_peer(p->master_fd, rf->fe->tty->flags);
-		if (ret < 0)
-			return ret;
-		rf->svc_fd = files_move_high(ret, fc->svc_fd_base);
-		if (rf->svc_fd < 0)
-			return rf->svc_fd;
-		ret = 0;
-	}
+	ret = open_slave_files(fc, p);
+	if (ret)
+		return ret;
 	slave = open_peer(p->master_fd, O_RDWR);
 	if (slave < 0)
 		return slave;
@@ -827,48 +833,6 @@ static int setup_orphan(struct files_rst_ctx *fc, struct rpty *p)
 		pr_info("/dev/pts/%u: a new pair for the terminal whose master was outside\n",
 			p->index);
 	return ret;
-}
-
-static int send_fd(int sk, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl = {0};
-	char c = 0;
-	struct iovec iov = {&c, 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			    .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sk, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
-}
-
-/* The fd queued on @sk (the sender is stopped or gone: no waiting). */
-static int recv_fd(int sk)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl = {0};
-	char c;
-	struct iovec iov = {&c, 1};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			    .msg_controllen = sizeof(ctl.buf)};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sk, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
-		return errno ? -errno : -EIO;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
-		return -EBADMSG;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
 }
 
 static struct rpty *find_orphan(struct files_rst *fr)
@@ -942,8 +906,12 @@ int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev)
 		return p->master_fd;
 	ret = setup_orphan(fc, p);
 	/* to amber, which hands it to the caller (files_orphan_master()) */
-	if (!ret)
-		ret = send_fd(fc->orphan_sk[1], p->master_fd);
+	if (!ret) {
+		char byte = 0;
+		ssize_t n = fdpass_send(fc->orphan_sk[1], &byte, 1, p->master_fd);
+
+		ret = n == 1 ? 0 : n < 0 ? (int)n : -EIO;
+	}
 	return ret;
 }
 
@@ -970,7 +938,7 @@ int files_orphan_master(struct files_rst_ctx *fc)
 		fd = fcntl(p->master_fd, F_DUPFD_CLOEXEC, 0);
 		return fd < 0 ? -errno : fd;
 	}
-	fd = recv_fd(fc->orphan_sk[0]);
+	fd = fdpass_recv_queued(fc->orphan_sk[0]);
 	if (fd < 0)
 		pr_err("the restored root did not send the new pty master: %s\n", strerror(-fd));
 	return fd;

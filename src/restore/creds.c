@@ -4,6 +4,7 @@
  * (restore/creds.h).
  */
 #define LOG_PREFIX "creds: "
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -16,6 +17,7 @@
 #define CAP_SETUID_BIT (1ULL << 7)
 #define CAP_SETPCAP_BIT (1ULL << 8)
 #define CAP_SYS_ADMIN_BIT (1ULL << 21)
+#define CAP_SYS_RESOURCE_BIT (1ULL << 24)
 
 static struct proc_status self;
 static bool self_read;
@@ -78,6 +80,30 @@ static int check_one(pid_t tid, const CredsEntry *ce, const struct proc_status *
 	return 0;
 }
 
+/*
+ * A task forked by amber starts with amber's hard limits; the restorer
+ * sets the saved ones with prlimit(), which can't raise a hard limit
+ * without CAP_SYS_RESOURCE (root may lack it).
+ */
+static int check_rlimits(const struct rst_task *t, const struct proc_status *s)
+{
+	const TaskRlimitsEntry *rl = t->cores[0] && t->cores[0]->tc ? t->cores[0]->tc->rlimits : NULL;
+
+	if (!rl || (s->cap_eff & CAP_SYS_RESOURCE_BIT))
+		return 0;
+	for (size_t r = 0; r < rl->n_rlimits; r++) {
+		struct rlimit ours;
+
+		if (getrlimit((int)r, &ours) || rl->rlimits[r]->max <= ours.rlim_max)
+			continue;
+		pr_err("pid %d had a hard limit %d of %llu, above the caller's %llu: "
+		       "raising it needs CAP_SYS_RESOURCE\n", t->pid, (int)r,
+		       (unsigned long long)rl->rlimits[r]->max, (unsigned long long)ours.rlim_max);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int rst_check_creds(struct rst_ctx *rc)
 {
 	const struct proc_status *s = self_creds();
@@ -94,10 +120,12 @@ int rst_check_creds(struct rst_ctx *rc)
 	}
 	for (int k = 0; k < rc->nr_tasks; k++) {
 		struct rst_task *t = &rc->tasks[k];
+		int ret = t->zombie ? 0 : check_rlimits(t, s);
 
+		if (ret)
+			return ret;
 		for (int i = 0; i < t->nr_threads; i++) {
 			const ThreadCoreEntry *tc = t->cores[i] ? t->cores[i]->thread_core : NULL;
-			int ret;
 
 			if (!tc || !tc->creds)
 				continue;

@@ -14,6 +14,8 @@
  *   a smaller bounding set        needs CAP_SETPCAP
  *   a thread under seccomp        needs CAP_SYS_ADMIN (the tree is traced
  *                                 with PTRACE_O_SUSPEND_SECCOMP)
+ *   a hard rlimit above ours      needs CAP_SYS_RESOURCE (the tasks start
+ *                                 with amber's limits)
  *
  * Checked before any task exists, so a refusal names what is missing
  * instead of a task dying in the restorer.

@@ -24,6 +24,7 @@
 
 #include "lazy/lazy.h"
 #include "restore/lazy_proto.h"
+#include "base/fdpass.h"
 #include "base/log.h"
 #include "restore/restore.h"
 #include "base/proc.h"
@@ -65,29 +66,12 @@ uint64_t lazy_uffd_features(void)
 int lazy_send(int fd, struct lazy_msg *m, int pass_fd)
 {
 	size_t len = sizeof(*m) + m->nr_ranges * sizeof(m->ranges[0]);
-	struct iovec iov = { m, len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	m->magic = LAZY_MAGIC;
-	if (pass_fd >= 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-	}
-	n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	n = fdpass_send(fd, m, len, pass_fd);
 	if (n < 0)
-		return -errno;
+		return n;
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "amber.h"
+#include "base/fdpass.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "rpc/rpc.h"
@@ -26,34 +27,16 @@ static int send_resp_fd(struct rpc_session *s, const CriuResp *resp, int fd)
 {
 	size_t len = criu_resp__get_packed_size(resp);
 	uint8_t *buf = malloc(len ? len : 1);
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl = {0};
-	struct iovec iov;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	if (!buf)
 		return -ENOMEM;
 	criu_resp__pack(resp, buf);
-	iov = (struct iovec){buf, len};
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	n = sendmsg(s->sk, &mh, MSG_NOSIGNAL);
+	n = fdpass_send(s->sk, buf, len, fd);
 	free(buf);
 	if (n < 0) {
-		pr_perror("can't send the reply");
-		return -errno;
+		pr_err("can't send the reply: %s\n", strerror(-n));
+		return n;
 	}
 	return 0;
 }

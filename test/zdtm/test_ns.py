@@ -292,6 +292,20 @@ def timens_offsets(pid):
     return out
 
 
+def setsid_child_pid(run, out, launcher, child):
+    """The pid of what `setsid -f` left running (@child, under @launcher,
+    run.popen), from the "pid N" it writes first to @out."""
+    run.notes = [run.dir / "err", out]
+    if run.popen.wait(timeout=10):
+        pytest.fail(f"{launcher} failed", pytrace=False)
+    deadline = time.monotonic() + 10
+    while not out.read_text().startswith("pid "):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{child} never started", pytrace=False)
+        time.sleep(0.01)
+    return int(out.read_text().split()[1])
+
+
 def start_time_ns(run, out):
     """helpers/clocks in a time namespace of its own, the leader of its
     session; `setsid -f` leaves it to us (a subreaper), not to unshare, so
@@ -304,15 +318,7 @@ def start_time_ns(run, out):
             ["unshare", "--time", f"--monotonic={MONO_OFF}", f"--boottime={BOOT_OFF}",
              "--fork", "setsid", "-f", str(helper), str(TIME_TICKS), "50"],
             cwd=run.dir, stdin=subprocess.DEVNULL, stdout=f, stderr=err)
-    run.notes = [run.dir / "err", out]
-    if run.popen.wait(timeout=10):
-        pytest.fail("unshare failed", pytrace=False)
-    deadline = time.monotonic() + 10
-    while not out.read_text().startswith("pid "):
-        if time.monotonic() > deadline:
-            pytest.fail("helpers/clocks never started", pytrace=False)
-        time.sleep(0.01)
-    return int(out.read_text().split()[1])
+    return setsid_child_pid(run, out, "unshare", "helpers/clocks")
 
 
 def check_time_ns(root):
@@ -432,15 +438,7 @@ def test_cgroup_namespace(zdtm_mode):
                  'setsid -f bash -c "$LOOP"'],
                 env=dict(os.environ, CG=cg, LOOP=CG_LOOP), cwd=run.dir,
                 stdin=subprocess.DEVNULL, stdout=f, stderr=err)
-        run.notes = [run.dir / "err", out]
-        if run.popen.wait(timeout=10):
-            pytest.fail("unshare --cgroup failed", pytrace=False)
-        deadline = time.monotonic() + 10
-        while not out.read_text().startswith("pid "):
-            if time.monotonic() > deadline:
-                pytest.fail("the loop never started", pytrace=False)
-            time.sleep(0.01)
-        run.set_root(int(out.read_text().split()[1]))
+        run.set_root(setsid_child_pid(run, out, "unshare --cgroup", "the loop"))
         wait_lines(run, out, 6)
 
         def check():

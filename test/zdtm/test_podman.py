@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_text, reap_all, wait_until
+from zdtm_runner import amber_path, read_counter, read_text, reap_all, wait_until
 
 PODMAN = shutil.which("podman")
 RUNC = shutil.which("runc")
@@ -145,15 +145,7 @@ class Container:
         return (Path("/proc") / str(self.pid()) / "root/tmp" / name).read_text().strip()
 
     def counter(self):
-        for _ in range(50):
-            try:
-                v = self.read("counter")
-                if v:
-                    return int(v)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.02)  # caught between the truncate and the write
-        raise AssertionError("no counter")
+        return read_counter(self.read)
 
     def wait_counter(self, above):
         assert wait_until(lambda: self.counter() > above, 20), f"counter stuck at {above}"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_text, reap_all, wait_until
+from zdtm_runner import amber_path, read_counter, read_text, reap_all, wait_until
 
 RUNC = shutil.which("runc")
 BUSYBOX = Path("/bin/busybox")
@@ -94,15 +94,7 @@ class Container:
         return (Path("/proc") / str(st["pid"]) / "root/tmp" / name).read_text().strip()
 
     def counter(self):
-        for _ in range(50):
-            try:
-                v = self.read("counter")
-                if v:
-                    return int(v)
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.02)  # caught between the truncate and the write
-        raise AssertionError("no counter")
+        return read_counter(self.read)
 
     def wait_counter(self, above):
         deadline = time.time() + 10
@@ -130,6 +122,17 @@ class Container:
         log = read_text(Path(work) / "restore.log")
         assert r.returncode == 0, f"{r.stderr}\n{log}"
         return log
+
+    def checkpoint_refused(self, images, work, why):
+        """The checkpoint fails, saying @why in its log; the container runs on."""
+        pid = self.state()["pid"]
+        r = runc("--criu", amber_path(), "checkpoint", "--image-path", images,
+                 "--work-path", work, self.cid)
+        log = read_text(Path(work) / "dump.log")
+        assert r.returncode != 0
+        assert why in log, log
+        assert self.state()["status"] == "running" and self.state()["pid"] == pid
+        self.wait_counter(self.counter() + 2)
 
     def delete(self):
         runc("delete", "-f", self.cid)
@@ -365,14 +368,8 @@ def test_runc_fifo_in_container_refused(tmp_path):
     c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; ")
     try:
         c.run()
-        pid = c.state()["pid"]
-        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
-                 "--work-path", tmp_path / "work", c.cid)
-        log = read_text(tmp_path / "work/dump.log")
-        assert r.returncode != 0
-        assert "is a FIFO: not supported yet" in log, log
-        assert c.state()["status"] == "running" and c.state()["pid"] == pid
-        c.wait_counter(c.counter() + 2)
+        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
+                             "is a FIFO: not supported yet")
     finally:
         c.delete()
 
@@ -535,16 +532,10 @@ def test_runc_terminal_second_pty_refused(tmp_path):
     c = TerminalContainer(tmp_path, "tty2", setup="exec 5<>/dev/ptmx; ")
     try:
         c.run()
-        pid = c.state()["pid"]
-        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
-                 "--work-path", tmp_path / "work", c.cid)
-        log = read_text(tmp_path / "work/dump.log")
-        assert r.returncode != 0
-        assert "is a terminal: not supported yet" in log, log
-        assert c.state()["status"] == "running" and c.state()["pid"] == pid
+        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
+                             "is a terminal: not supported yet")
         out = talk(c.master, "still", "got1:still")
         assert "got1:still" in out, out
-        c.wait_counter(c.counter() + 2)
     finally:
         c.delete()
 
@@ -564,13 +555,8 @@ def test_runc_host_pty_refused(tmp_path):
         c.wait_counter(3)
         pid = c.state()["pid"]
         assert os.readlink(f"/proc/{pid}/fd/0").startswith("/dev/pts/")
-        r = runc("--criu", amber_path(), "checkpoint", "--image-path", tmp_path / "img",
-                 "--work-path", tmp_path / "work", c.cid)
-        log = read_text(tmp_path / "work/dump.log")
-        assert r.returncode != 0
-        assert "is not on a devpts mounted in the tree's mount namespace" in log, log
-        assert c.state()["status"] == "running" and c.state()["pid"] == pid
-        c.wait_counter(c.counter() + 2)
+        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
+                             "is not on a devpts mounted in the tree's mount namespace")
     finally:
         c.delete()
         os.close(master)

@@ -94,6 +94,20 @@ def read_text(path, default=""):
         return default
 
 
+def read_counter(read):
+    """The count a container's shell loop keeps in its /tmp/counter, as
+    read("counter") returns that file (runc's and podman's tests)."""
+    for _ in range(50):
+        try:
+            v = read("counter")
+            if v:
+                return int(v)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)  # caught between the truncate and the write
+    raise AssertionError("no counter")
+
+
 def wait_until(pred, timeout=10.0, interval=0.01):
     """Polls pred() until it returns a true value or `timeout` seconds have
     passed; returns its last value. For waiting on a state instead of a
