@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import Run, amber_path, env_float, guarded, read_text, reap_all
+from zdtm_runner import (Run, amber_path, env_float, guarded, proc_stat, read_text, reap_all,
+                         wait_until)
 
 BUSYBOX = Path("/bin/busybox")
 TICKS = 100
@@ -88,6 +89,17 @@ def start_tree(base, stdout=subprocess.DEVNULL, vol=None):
     return subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                             stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
                             start_new_session=True, cwd=base), upper / "data/log", root
+
+
+def session_gone(sid, timeout=10):
+    """Every task of the dumped tree's session reaped (its pids free for
+    the restore): they die as zombies reparented to pytest, a subreaper."""
+    def gone():
+        reap_all()
+        return not any(st and st[3] == sid for st in
+                       (proc_stat(int(d.name)) for d in Path("/proc").iterdir()
+                        if d.name.isdigit()))
+    return wait_until(gone, timeout)
 
 
 def ticks(log):
@@ -176,7 +188,7 @@ def test_overlay_missing_upper_refused(tmp_path):
                             str(tmp_path / "dump.log")], stdin=subprocess.DEVNULL)
         assert r.returncode == 0, read_text(tmp_path / "dump.log")
         p.wait(timeout=10)
-        reap_all()
+        assert session_gone(p.pid), "the dumped tree did not die"
         upper = tmp_path / "upper"
         upper.rename(tmp_path / "upper.away")
         rlog = tmp_path / "restore.log"

@@ -320,7 +320,7 @@ def test_podman_terminal(container):
     terminal reaches podman's log again, the counter goes on."""
     c = container
     c.pm.run("run", "-d", "-t", "--name", c.name, "--network", "none", "--tmpfs", "/tmp",
-             "-v", f"{c.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", self.loop)
+             "-v", f"{c.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", LOOP)
     c.wait_counter(3)
     pid, before = c.pid(), c.counter()
     assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/pts/0"
