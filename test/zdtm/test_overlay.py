@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from test_bad_images import rewrite
 from zdtm_runner import (Run, amber_path, env_float, guarded, proc_stat, read_text, reap_all,
                          wait_until)
 
@@ -175,8 +176,8 @@ def test_overlay_root(zdtm_mode):
 
 def test_overlay_missing_upper_refused(tmp_path):
     """The restore refuses an overlay whose upper directory is gone, before
-    any task is created, naming the mount and the path; put back, the same
-    image restores."""
+    any task is created, naming the mount and the path, and an image
+    rewritten to name a relative one; put back, the image restores."""
     need_overlay()
     amber = str(amber_path())
     p, log, root = start_tree(tmp_path)
@@ -206,6 +207,18 @@ def test_overlay_missing_upper_refused(tmp_path):
         # Refused while loading the images: no task was made (each premaps first).
         assert "mnt: mountpoints-" in text and "premap" not in text, text
         (tmp_path / "upper.away").rename(upper)
+        # A damaged image: a relative layer path is refused at load too.
+        bad = tmp_path / "img-relative"
+        shutil.copytree(img, bad)
+        (bad / "amber.sums").unlink()
+        rewrite(next(bad.glob("mountpoints-*.img")), lambda entries: entries[0].update(
+            options=entries[0]["options"].replace(f"upperdir={upper}", "upperdir=upper")))
+        r = subprocess.run([amber, "restore", "-D", str(bad), *restore[4:]],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        text = read_text(rlog)
+        assert r.returncode != 0, text
+        assert "on /: its upperdir upper is not an absolute path" in text, text
+        assert "premap" not in text and not (tmp_path / "pid").exists(), text
         r = subprocess.run(restore, stdin=subprocess.DEVNULL)
         assert r.returncode == 0, read_text(rlog)
         restored = int(read_text(tmp_path / "pid"))
