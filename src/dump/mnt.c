@@ -3,8 +3,11 @@
  * The tree's own mount namespace, saved as CRIU does: one mnt_entry per
  * line of the root's mountinfo in mountpoints-<id>.img, the files of each
  * tmpfs in tmpfs-dev-<dev>.tar.gz.img. The root mount is named, not
- * saved: the restore is given its directory (--root). A mount amber
- * cannot make again fails the dump, naming it (docs/namespaces.md).
+ * saved: the restore is given its directory (--root), or mounts the
+ * saved overlay there again. An overlay is saved as CRIU saves it: type,
+ * source and options, its layer directories being paths of amber's (the
+ * host's). A mount amber cannot make again fails the dump, naming it
+ * (docs/namespaces.md).
  */
 #define LOG_PREFIX "mnt: "
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/overlay.h"
 #include "base/util.h"
 #include "dump/dump.h"
 #include "dump/ns.h"
@@ -37,9 +41,15 @@ static const struct {
 	const char *name;
 	Fstype type;
 } fstypes[] = {
-    {"proc", FSTYPE__PROC},	  {"sysfs", FSTYPE__SYSFS},	  {"tmpfs", FSTYPE__TMPFS},
-    {"devpts", FSTYPE__DEVPTS},	  {"mqueue", FSTYPE__MQUEUE},	  {"cgroup", FSTYPE__CGROUP},
-    {"cgroup2", FSTYPE__CGROUP2}, {"devtmpfs", FSTYPE__DEVTMPFS},
+    {"proc", FSTYPE__PROC},
+    {"sysfs", FSTYPE__SYSFS},
+    {"tmpfs", FSTYPE__TMPFS},
+    {"devpts", FSTYPE__DEVPTS},
+    {"mqueue", FSTYPE__MQUEUE},
+    {"cgroup", FSTYPE__CGROUP},
+    {"cgroup2", FSTYPE__CGROUP2},
+    {"devtmpfs", FSTYPE__DEVTMPFS},
+    {OVL_FSTYPE_NAME, FSTYPE__OVERLAYFS},
 };
 
 static unsigned fstype_of(const char *fs)
@@ -221,6 +231,25 @@ static bool has_top_mount(const struct mnt_line *ms, int n, const struct mnt_lin
 	return false;
 }
 
+struct layer_check {
+	pid_t pid;
+	const struct mnt_line *m;
+};
+
+/* The restore mounts the overlay again from amber's view: paths it can name. */
+static int check_layer(const char *key, const char *path, void *arg)
+{
+	const struct layer_check *lc = arg;
+
+	if (ovl_path_ok(path))
+		return 0;
+	pr_err("process %d: overlay mount %u on %s: its %s %s is not an absolute path amber "
+	       "can name (the kernel shows it as its mounter gave it): name the mount external "
+	       "(--external mnt[%s]:KEY)\n",
+	       lc->pid, lc->m->e.mnt_id, lc->m->e.mountpoint, key, path, lc->m->e.mountpoint);
+	return -EOPNOTSUPP;
+}
+
 /* Can the restore make @m again? 0, or -EOPNOTSUPP naming it. */
 static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct mnt_line *m,
 		       bool is_root)
@@ -257,6 +286,9 @@ static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct
 	case FSTYPE__MQUEUE:
 	case FSTYPE__CGROUP2:
 		return 0;
+	case FSTYPE__OVERLAYFS:
+		return ovl_for_each_layer(m->e.options, check_layer,
+					  &(struct layer_check){.pid = pid, .m = m});
 	default:
 		pr_err("process %d: mount %u: %s on %s (%s) is not supported: name it external "
 		       "(--external mnt[%s]:KEY)\n",

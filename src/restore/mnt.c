@@ -2,8 +2,9 @@
 /*
  * The tree's own mount namespace, made again from mountpoints-<id>.img
  * (dump/mnt.c) in the restored root before its children: a new mount
- * namespace, the --root directory bound as its root mount, each saved
- * mount on it (parents first), then pivot_root into it. Every path is
+ * namespace, the --root directory bound as its root mount (or the saved
+ * overlay mounted on it), each saved mount on it (parents first), then
+ * pivot_root into it. Every path is
  * checked when the images are loaded, before anything is created, and
  * resolved inside the new root (RESOLVE_IN_ROOT) when it is used.
  */
@@ -19,11 +20,13 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/overlay.h"
 #include "base/util.h"
 #include "image/image.h"
 #include "restore/ns.h"
@@ -56,7 +59,67 @@ static int top_of(const struct rst_mnt *m, size_t i)
 static bool fs_supported(uint32_t t)
 {
 	return t == FSTYPE__PROC || t == FSTYPE__SYSFS || t == FSTYPE__TMPFS ||
-	       t == FSTYPE__DEVPTS || t == FSTYPE__MQUEUE || t == FSTYPE__CGROUP2;
+	       t == FSTYPE__DEVPTS || t == FSTYPE__MQUEUE || t == FSTYPE__CGROUP2 ||
+	       t == FSTYPE__OVERLAYFS;
+}
+
+struct layer_check {
+	const char *img;
+	const MntEntry *e;
+};
+
+/*
+ * An overlay is mounted again with its saved options: its layers are
+ * amber's paths, and the upper and work directories hold its changes.
+ */
+static int check_layer(const char *key, const char *path, void *arg)
+{
+	const struct layer_check *lc = arg;
+	struct stat st;
+
+	if (!ovl_path_ok(path)) {
+		pr_err("%s: overlay mount %u on %s: its %s %s is not an absolute path\n", lc->img,
+		       lc->e->mnt_id, lc->e->mountpoint, key, path);
+		return -EINVAL;
+	}
+	if (stat(path, &st)) {
+		pr_err("%s: overlay mount %u on %s: its %s %s is %s on this host: the overlay "
+		       "can't be mounted again\n",
+		       lc->img, lc->e->mnt_id, lc->e->mountpoint, key, path,
+		       errno == ENOENT ? "missing" : strerror(errno));
+		return -ENOENT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("%s: overlay mount %u on %s: its %s %s is not a directory\n", lc->img,
+		       lc->e->mnt_id, lc->e->mountpoint, key, path);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+static int check_overlay(const char *img, const MntEntry *e)
+{
+	return ovl_for_each_layer(e->options, check_layer,
+				  &(struct layer_check){.img = img, .e = e});
+}
+
+/*
+ * A saved overlay root is mounted again on --root, unless the caller
+ * (runc, podman) already mounted an overlay there: the container's.
+ */
+static int root_is_overlay_mount(const char *root, bool *yes)
+{
+	struct statx stx;
+	struct statfs sfs;
+
+	if (statx(AT_FDCWD, root, 0, STATX_BASIC_STATS, &stx) || statfs(root, &sfs)) {
+		pr_perror("can't stat the root %s", root);
+		return -errno;
+	}
+	*yes = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) &&
+	       (unsigned long)sfs.f_type == OVERLAYFS_MAGIC;
+	return 0;
 }
 
 /* Each mount's way of being made again, and the order: parents first. */
@@ -99,6 +162,11 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 			pr_err("%s: mount %u on %s (fstype %u, root %s) cannot be made again\n",
 			       img, e->mnt_id, e->mountpoint, e->fstype, e->root);
 			return -EINVAL;
+		} else if (!strcmp(e->root, "/") && e->fstype == FSTYPE__OVERLAYFS) {
+			int ret = check_overlay(img, e);
+
+			if (ret)
+				return ret;
 		}
 	}
 	/*
@@ -200,6 +268,17 @@ int rst_mnt_load(struct rst_ctx *rc, uint32_t id)
 	}
 	root_first(m);
 	ret = check_mnts(rc, m);
+	if (!ret && m->e[0]->fstype == FSTYPE__OVERLAYFS && !strcmp(m->e[0]->root, "/")) {
+		bool mounted;
+
+		ret = root_is_overlay_mount(rc->opts->root, &mounted);
+		m->root_overlay = !ret && !mounted;
+		if (m->root_overlay)
+			ret = check_overlay(m->img_name, m->e[0]);
+		if (!ret)
+			pr_info("%s: the root overlay %s\n", m->img_name,
+				mounted ? "is the one mounted on --root" : "is mounted again");
+	}
 	if (!ret)
 		pr_info("%s: %zu mounts under %s\n", m->img_name, m->nr, rc->opts->root);
 	return ret;
@@ -299,21 +378,31 @@ static const char *fs_name(uint32_t t)
 		return "devpts";
 	case FSTYPE__MQUEUE:
 		return "mqueue";
+	case FSTYPE__OVERLAYFS:
+		return OVL_FSTYPE_NAME;
 	default:
 		return "cgroup2";
 	}
 }
 
 /*
- * A read-only sysfs superblock again, but only a new one: in a network
- * namespace of the tree's own (the host's sysfs is shared otherwise).
+ * A read-only superblock again, but only a new one: sysfs's in a network
+ * namespace of the tree's own (the host's sysfs is shared otherwise), an
+ * overlay's always (a read-only overlay has no upper layer to write).
  */
-static unsigned long sysfs_ro(const struct rst_ctx *rc, const MntEntry *e)
+static unsigned long sb_ro(const struct rst_ctx *rc, const MntEntry *e)
 {
-	return e->fstype == FSTYPE__SYSFS && rc->ns.net.nr && e->has_sb_flags &&
-		       (e->sb_flags & MS_RDONLY)
-		   ? MS_RDONLY
-		   : 0;
+	bool own = e->fstype == FSTYPE__OVERLAYFS || (e->fstype == FSTYPE__SYSFS && rc->ns.net.nr);
+
+	return own && e->has_sb_flags && (e->sb_flags & MS_RDONLY) ? MS_RDONLY : 0;
+}
+
+/* mountinfo names no atime flag for strictatime; the kernel's default is relatime. */
+static unsigned long new_mount_flags(const MntEntry *e)
+{
+	unsigned long flags = e->flags & MNT_FLAGS & ~MS_RDONLY;
+
+	return flags & (MS_RELATIME | MS_NOATIME) ? flags : flags | MS_STRICTATIME;
 }
 
 static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
@@ -323,12 +412,8 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	char src[PATH_MAX], target[64];
 	struct stat st;
 	bool bind = e->ext_key || strcmp(e->root, "/");
-	unsigned long flags = e->flags & MNT_FLAGS & ~MS_RDONLY;
+	unsigned long flags = new_mount_flags(e);
 	int fd, ret = 0, srcfd = -1;
-
-	/* mountinfo names no atime flag for strictatime; the kernel's default is relatime. */
-	if (!(flags & (MS_RELATIME | MS_NOATIME)))
-		flags |= MS_STRICTATIME;
 
 	if (e->ext_key) {
 		snprintf(src, sizeof(src), "%s",
@@ -369,7 +454,7 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 		if (!ret && (fd < 0 || (flags && mount(NULL, target, NULL,
 						       MS_BIND | MS_REMOUNT | flags, NULL))))
 			ret = -errno;
-	} else if (mount(e->source, target, fs_name(e->fstype), flags | sysfs_ro(rc, e),
+	} else if (mount(e->source, target, fs_name(e->fstype), flags | sb_ro(rc, e),
 			 e->options[0] ? e->options : NULL)) {
 		ret = -errno;
 	}
@@ -432,12 +517,19 @@ int rst_mnt_enter(struct rst_ctx *rc)
 {
 	struct rst_mnt *m = &rc->ns.mnt;
 	const char *root = rc->opts->root;
+	MntEntry *top = m->e[0];
 	int rootfd, ret = 0;
 
 	/* Private first: nothing done here reaches amber's mounts. */
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount(root, root, NULL, MS_BIND, NULL)) {
-		pr_perror("can't make a mount namespace with %s as its root", root);
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		pr_perror("can't make a mount namespace of the tree's own");
+		return -errno;
+	}
+	if (m->root_overlay ? mount(top->source, root, OVL_FSTYPE_NAME,
+				    new_mount_flags(top) | sb_ro(rc, top), top->options)
+			    : mount(root, root, NULL, MS_BIND, NULL)) {
+		pr_perror("can't %s %s as the tree's root",
+			  m->root_overlay ? "mount the saved overlay on" : "bind", root);
 		return -errno;
 	}
 	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -30,6 +30,7 @@ struct rst_mnt {
 	struct MntEntry **e;
 	size_t nr;    /* 0: the tree keeps amber's mounts */
 	size_t *order; /* indexes into e[], parents (and bind sources) first */
+	bool root_overlay; /* the saved overlay is mounted on --root, not --root bound */
 	char img_name[64];
 };
 

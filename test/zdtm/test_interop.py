@@ -14,6 +14,7 @@ pytest run, whatever ZDTM_MODES says.  INTEROP_ALL=1 runs every built
 test instead of INTEROP_TESTS (a survey: failures there are expected).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 from test_zdtm import CHANGING_STATE, check_needs, start, stop
 import zdtm_runner
 from zdtm_runner import (PIDFILE, Dump, Run, discover_tests, env_float, guarded,
-                         read_text)
+                         read_text, reap_all, wait_until)
 
 CRIU_DEFAULT = "/var/tmp/anchors/criu-4.2/criu/criu"
 
@@ -230,6 +231,104 @@ def test_interop(name, direction, request):
         stop(run)
 
     guarded(run, body)
+
+
+@pytest.mark.parametrize("first,second", [("amber", "criu"), ("criu", "amber")],
+                         ids=["amber-criu", "criu-amber"])
+def test_overlay_root_interop(tmp_path, first, second):
+    """test_overlay.py's tree (an overlay root, a second overlay on /vol)
+    dumped by one engine, restored by the other with `restore --root`.
+    CRIU 4.2 binds --root as it is: the test mounts the root overlay there
+    for it; amber mounts the saved one on the empty directory. Both mount
+    /vol's overlay again with its saved options, and the loop's log goes
+    on in the upper directory, every tick once, each with its own line."""
+    import test_overlay
+    test_overlay.need_overlay()
+    engines = {"amber": zdtm_runner.amber_path(), "criu": need_criu()}
+    p, log, root = test_overlay.start_tree(tmp_path)
+    restored, mounted = None, False
+    try:
+        assert wait_until(lambda: len(test_overlay.ticks(log)) >= 5, 10), "the loop did not start"
+        img = tmp_path / "img"
+        img.mkdir()
+        lock = ["--network-lock", "nftables"] if first == "criu" else []
+        r = subprocess.run([str(engines[first]), "dump", "-t", str(p.pid), "-D", str(img), *lock,
+                            "-v4", "-o", str(tmp_path / "dump.log")], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(tmp_path / "dump.log")[-3000:]
+        p.wait(timeout=10)
+        assert test_overlay.session_gone(p.pid), "the dumped tree did not die"
+        at_dump = len(test_overlay.ticks(log))
+        if second == "criu":
+            subprocess.check_call(["mount", "-t", "overlay", "amber-ovl", "-o",
+                                   f"lowerdir={tmp_path}/lower,upperdir={tmp_path}/upper,"
+                                   f"workdir={tmp_path}/work", str(root)])
+            mounted = True
+        rlog = tmp_path / "restore.log"
+        r = subprocess.run([str(engines[second]), "restore", "-D", str(img), "-d", "--root",
+                            str(root), "--pidfile", str(tmp_path / "pid"), "-v4", "-o",
+                            str(rlog)], stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, read_text(rlog)[-3000:]
+        restored = int(read_text(tmp_path / "pid"))
+        assert wait_until(lambda: len(test_overlay.ticks(log)) >= at_dump + 5, 10), \
+            "the restored loop does not tick"
+        mounts = read_text(f"/proc/{restored}/mountinfo")
+        assert " /vol rw,relatime - overlay amber-vol " in mounts, mounts
+        ticks = test_overlay.ticks(log)
+        assert ticks == [["tick", str(i), f"line-{i}"] for i in range(1, len(ticks) + 1)], \
+            ticks[-5:]
+    finally:
+        for victim in (restored, p.pid):
+            if victim:
+                try:
+                    os.killpg(victim, 9)
+                except OSError:
+                    pass
+        p.wait()
+        reap_all()
+        if mounted:
+            subprocess.run(["umount", "-l", str(root)])
+
+
+@pytest.mark.parametrize("first,second", [("amber", "criu"), ("criu", "amber")],
+                         ids=["amber-criu", "criu-amber"])
+def test_runc_overlay_interop(tmp_path, first, second):
+    """A runc container whose rootfs is an overlay mounted before `runc
+    run` (podman's overlay driver), checkpointed by one engine and
+    restored by the other: its writes to the root go on into the upper
+    directory, every tick once."""
+    import test_runc
+    test_runc.need_runc()
+    engines = {"amber": zdtm_runner.amber_path(), "criu": need_criu()}
+    c = test_runc.Container(tmp_path, f"o{first[0]}{second[0]}", overlay=True,
+                            setup="exec 3>>/ovl-log; ", tick="echo $i >&3; ")
+    try:
+        c.run()
+        c.wait_counter(10)
+        before = c.counter()
+        img = tmp_path / "img"
+        r = test_runc.runc("--criu", engines[first], "checkpoint", "--image-path", img,
+                           "--work-path", tmp_path / "w1", c.cid)
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w1" / "dump.log")[-3000:]
+        # Debian's crit reads the image (both engines write it)
+        mnts = subprocess.run(["crit", "decode", "-i", str(next(img.glob("mountpoints-*.img")))],
+                              capture_output=True, text=True)
+        at_dump = len((c.overlay / "ovl-log").read_text().split())
+        r = test_runc.runc("--criu", engines[second], "restore", "-d", "--image-path", img,
+                           "--work-path", tmp_path / "w2", c.cid, cwd=c.bundle,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w2" / "restore.log")[-3000:]
+        assert c.counter() >= before
+        c.wait_counter(at_dump + 3)
+        ticks = [int(t) for t in (c.overlay / "ovl-log").read_text().split()]
+        assert len(ticks) > at_dump + 2, (at_dump, ticks[-5:])
+        assert ticks == list(range(1, len(ticks) + 1)), ticks
+        # The root mount as the image names it: overlay (17) with its layers.
+        assert mnts.returncode == 0, mnts.stderr
+        root = [e for e in json.loads(mnts.stdout)["entries"] if e["mountpoint"] == "/"]
+        assert len(root) == 1 and root[0]["fstype"] in (17, "OVERLAYFS"), root
+        assert f"upperdir={c.overlay}" in root[0]["options"], root
+    finally:
+        c.delete()
 
 
 @pytest.mark.parametrize("first,second", [("amber", "criu"), ("criu", "amber")],

@@ -7,7 +7,8 @@ container (`run -t`). Also `--inherit-fd` and `--version` without podman.
 Offline: the image is `podman import`ed from a busybox-static rootfs.
 podman's storage, run and tmp directories and its network config live
 in a temporary directory (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), with
-`--network none` and vfs storage; outside it only runc's state directory
+`--network none` and vfs storage (overlay storage, podman's default, for
+one test); outside it only runc's state directory
 (/run/runc, its entries removed) and podman's blob cache
 (/var/lib/containers/cache) are touched. A shell keeps a counter in a shell
 variable (memory), writes it to a file on a tmpfs /tmp next to a marker
@@ -44,7 +45,7 @@ LOOP = (f"exec 3</data/volume-file; echo '{MARKER}' > /tmp/marker; i=0; "
 class Podman:
     """podman confined to a directory of its own, amber as its criu."""
 
-    def __init__(self, top: Path):
+    def __init__(self, top: Path, driver: str = "vfs"):
         self.top = top
         (top / "bin").mkdir(parents=True)
         self.volume = top / "volume"
@@ -70,7 +71,7 @@ network_config_dir = "{top}/net"
 """)
         (top / "storage.conf").write_text(f"""
 [storage]
-driver = "vfs"
+driver = "{driver}"
 runroot = "{top}/runroot"
 graphroot = "{top}/root"
 """)
@@ -109,11 +110,10 @@ graphroot = "{top}/root"
         shutil.rmtree(self.top, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory):
+def podman_with(tmp_path_factory, driver):
     if not PODMAN or not RUNC or not BUSYBOX.exists():
         pytest.skip("podman, runc or busybox-static missing (scripts/packages-test.txt)")
-    p = Podman(tmp_path_factory.mktemp("podman") / "top")
+    p = Podman(tmp_path_factory.mktemp("podman") / "top", driver)
     try:
         p.make_image()
         yield p
@@ -122,14 +122,28 @@ def podman(tmp_path_factory):
         reap_all()  # conmons whose parent exited: pytest is a subreaper
 
 
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    yield from podman_with(tmp_path_factory, "vfs")
+
+
+@pytest.fixture(scope="module")
+def podman_overlay(tmp_path_factory):
+    """podman's default storage driver: each container's root an overlay."""
+    if "\toverlay\n" not in read_text("/proc/filesystems"):
+        pytest.skip("the kernel has no overlayfs")
+    yield from podman_with(tmp_path_factory, "overlay")
+
+
 class Container:
     def __init__(self, pm: Podman, name: str):
         self.pm = pm
         self.name = f"amber-{name}-{os.getpid()}"
+        self.loop = LOOP
 
     def start(self):
         self.pm.run("run", "-d", "--name", self.name, "--network", "none", "--tmpfs", "/tmp",
-                    "-v", f"{self.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", LOOP)
+                    "-v", f"{self.pm.volume}:/data:ro", IMAGE, "/bin/sh", "-c", self.loop)
         self.wait_counter(3)
 
     def inspect(self):
@@ -206,6 +220,31 @@ def test_podman_checkpoint_restore(container):
     assert (c.checkpoint_dir() / "amber.sums").exists()
     c.restore()
     check_restored(c, before)
+
+
+def test_podman_overlay_checkpoint_restore(podman_overlay):
+    """With the overlay driver the container's root is an overlay podman
+    mounts again before the restore; the shell's writes to it land in the
+    container's upper directory after the restore, every tick once."""
+    c = Container(podman_overlay, "overlay")
+    c.loop = LOOP.replace("echo out $i;", "echo out $i; echo $i >&4;").replace(
+        "exec 3<", "exec 4>>/ovl-log 3<")
+    try:
+        c.start()
+        root = (Path("/proc") / str(c.pid()) / "mountinfo").read_text().splitlines()[0]
+        assert root.split()[4] == "/" and " - overlay overlay " in root, root
+        upper = Path(c.inspect()["GraphDriver"]["Data"]["UpperDir"])
+        c.wait_counter(3)
+        before = c.counter()
+        c.checkpoint()
+        at_dump = len((upper / "ovl-log").read_text().split())
+        c.restore()
+        check_restored(c, before)
+        ticks = [int(t) for t in (upper / "ovl-log").read_text().split()]
+        assert len(ticks) > at_dump + 2, (at_dump, ticks[-5:])
+        assert ticks == list(range(1, len(ticks) + 1)), ticks
+    finally:
+        c.remove()
 
 
 def test_podman_export_import(container, tmp_path):

@@ -50,10 +50,12 @@ def runc(*args, **kw):
 class Container:
     """A detached busybox container made from busybox-static."""
 
-    def __init__(self, tmp: Path, name: str, setup: str = ""):
+    def __init__(self, tmp: Path, name: str, setup: str = "", tick: str = "",
+                 overlay: bool = False):
         self.tmp = tmp
         self.bundle = tmp / "bundle"
         self.cid = f"amber-{name}-{os.getpid()}"
+        self.overlay = None
         (self.bundle / "rootfs/bin").mkdir(parents=True)
         (self.bundle / "rootfs/tmp").mkdir()
         shutil.copy(BUSYBOX, self.bundle / "rootfs/bin/busybox")
@@ -65,7 +67,7 @@ class Container:
         cfg["process"]["args"] = [
             "/bin/sh", "-c",
             f"{setup}echo '{MARKER}' > /tmp/marker; i=0; "
-            "while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"]
+            f"while true; do i=$((i+1)); echo $i > /tmp/counter; {tick}sleep 0.05; done"]
         cfg["root"]["readonly"] = False
         cfg["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                               "options": ["nosuid", "nodev", "mode=1777"]})
@@ -77,6 +79,20 @@ class Container:
         cfg["mounts"].append({"destination": "/data", "type": "bind",
                               "source": str(self.volume), "options": ["rbind", "ro"]})
         (self.bundle / "config.json").write_text(json.dumps(cfg))
+        if overlay:
+            self.mount_overlay()
+
+    def mount_overlay(self):
+        """The rootfs made the lower layer of an overlay mounted on the
+        bundle's rootfs (as podman's overlay driver does), upper and work
+        directories beside it."""
+        lower, self.overlay = self.tmp / "lower", self.tmp / "upper"
+        (self.bundle / "rootfs").rename(lower)
+        for d in (self.bundle / "rootfs", self.overlay, self.tmp / "work"):
+            d.mkdir()
+        subprocess.check_call(["mount", "-t", "overlay", "amber-rootfs", "-o",
+                               f"lowerdir={lower},upperdir={self.overlay},"
+                               f"workdir={self.tmp / 'work'}", str(self.bundle / "rootfs")])
 
     def run(self):
         subprocess.check_call([RUNC, "run", "-d", self.cid], cwd=self.bundle,
@@ -136,6 +152,9 @@ class Container:
 
     def delete(self):
         runc("delete", "-f", self.cid)
+        if self.overlay:
+            subprocess.run(["umount", str(self.bundle / "rootfs")])
+            self.overlay = None
 
 
 @pytest.fixture
@@ -182,6 +201,33 @@ def test_runc_checkpoint_restore(container, tmp_path):
     assert list((tmp_path / "img").glob("tmpfs-dev-*.tar.gz.img"))
     c.restore(tmp_path / "img", tmp_path / "work2")
     check_restored(c, before)
+
+
+def test_runc_overlay_rootfs(tmp_path):
+    """The rootfs an overlay the caller mounted (podman's overlay driver):
+    saved as the root mount, it is the one runc hands the restore, bound
+    as it is; the container's writes to it go on into the upper directory
+    after the restore, every tick once."""
+    need_runc()
+    c = Container(tmp_path, "runc-ovl", setup="exec 3>>/ovl-log; ", tick="echo $i >&3; ",
+                  overlay=True)
+    try:
+        c.run()
+        c.wait_counter(5)
+        root = (Path("/proc") / str(c.state()["pid"]) / "mountinfo").read_text().splitlines()[0]
+        assert root.split()[4] == "/" and " - overlay amber-rootfs " in root, root
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work-d")
+        at_dump = len((c.overlay / "ovl-log").read_text().split())
+        log = c.restore(tmp_path / "img", tmp_path / "work-r")
+        assert "the root overlay is the one mounted on --root" in log, log
+        check_restored(c, before)
+        c.wait_counter(c.counter() + 3)
+        ticks = [int(t) for t in (c.overlay / "ovl-log").read_text().split()]
+        assert len(ticks) > at_dump + 2, (at_dump, ticks[-5:])
+        assert ticks == list(range(1, len(ticks) + 1)), ticks
+    finally:
+        c.delete()
 
 
 def test_runc_leave_running_then_restore(container, tmp_path):

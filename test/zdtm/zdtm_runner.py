@@ -346,6 +346,7 @@ class Run:
         self.exit_status = {}    # pid -> wait status, when we reaped it
         self.logs = []           # amber logs and outputs, for diagnostics
         self.notes = []          # files worth showing on failure
+        self.action_args = {}    # action -> extra amber arguments (restore: --root)
 
     # -- processes ---------------------------------------------------
     def reap(self, pid):
@@ -450,7 +451,7 @@ class Run:
             pytest.fail(f"amber binary {amber} does not exist or is not "
                         f"executable: build it or set AMBER=", pytrace=False)
         self.imgdir.mkdir(mode=0o700, exist_ok=True)
-        cmd = [str(amber), action, *map(str, args),
+        cmd = [str(amber), action, *map(str, args), *map(str, self.action_args.get(action, ())),
                *amber_opts_for(self.test, action), "-v4", "-o", log]
         out = self.imgdir / f"{Path(log).stem}.out"
         self.logs += [self.imgdir / log, out]
