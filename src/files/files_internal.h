@@ -20,7 +20,7 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix*.c inet.c netlink.c packet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
- *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c mqueue.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
  *   tcp.c                        an established connection's stream (inet.c)
@@ -328,6 +328,7 @@ extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
 extern const struct files_type files_inet_type, files_netlink_type, files_packet_type;
 extern const struct files_type files_pidfd_type; /* pidfd.c */
+extern const struct files_type files_mqueue_type; /* mqueue.c */
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
 struct dumped_lock;
