@@ -7,6 +7,8 @@
  *     four priorities queued; held by a read-write descriptor and by a
  *     second, read-only and O_NONBLOCK one
  *   B "/zdtm_mq_b" (own namespace only): two messages, held by no one
+ * A child inherits both descriptors: each stays one description shared
+ * with the parent (O_NONBLOCK cleared by the parent shows in the child's).
  * After restore: the same queues with the same sizes, mode and messages,
  * received in the same order (priority, then age); the descriptors keep
  * their access modes, O_NONBLOCK and FD_CLOEXEC, and are of one queue.
@@ -19,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "zdtm.h"
 
@@ -118,12 +122,24 @@ static int check_b(void)
 	return 0;
 }
 
+/* The child: once the parent has cleared O_NONBLOCK on ro, its ro shows it. */
+static int child(int go, mqd_t ro)
+{
+	char c;
+
+	if (read(go, &c, 1) != 1)
+		return 2;
+	return (fcntl(ro, F_GETFL) & O_NONBLOCK) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mq_attr a_attr = { .mq_maxmsg = 8, .mq_msgsize = A_SIZE };
 	struct mq_attr b_attr = { .mq_maxmsg = 3, .mq_msgsize = 16 };
 	int host, own;
 	mqd_t rw, ro, b, gone = -1;
+	int go[2], status;
+	pid_t kid;
 
 	test_init(argc, argv);
 	host = test_opt("host") != NULL;
@@ -150,11 +166,26 @@ int main(int argc, char **argv)
 			return fail("the unlinked queue: %m"), 1;
 	}
 
+	if (pipe(go))
+		return fail("pipe: %m"), 1;
+	kid = fork();
+	if (kid < 0)
+		return fail("fork: %m"), 1;
+	if (kid == 0) {
+		close(go[1]);
+		_exit(child(go[0], ro));
+	}
+	close(go[0]);
+
 	test_daemon();
 	test_waitsig();
 
 	if (check_a(rw, ro) || (!host && check_b()))
 		return 1;
+	if (fcntl(ro, F_SETFL, 0) || write(go[1], "g", 1) != 1 || waitpid(kid, &status, 0) != kid)
+		return fail("the child: %m"), 1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("the child's descriptor is not the parent's (status %#x)", status), 1;
 	if (host && mq_unlink(A_NAME))
 		return fail("mq_unlink A: %m"), 1;
 	pass();
