@@ -108,7 +108,7 @@ static int dump_queues(struct dump_ctx *dc, pid_t root)
 	if (!img)
 		ret = -errno;
 	while (!ret && (errno = 0, de = readdir(d)))
-		if (de->d_name[0] != '.')
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			ret = dump_queue(img, root, de->d_name);
 	if (!ret && errno)
 		ret = -errno;

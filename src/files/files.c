@@ -651,6 +651,9 @@ int files_open_deferred(struct files_rst_ctx *fc)
 			ret = open_shared(fc, &fr->files[i]);
 	fc->defer_paths = defer;
 	fc->own_ipc = own_ipc;
+	/* The tree's own namespace: every description of an unlinked queue is open. */
+	if (!ret && own_ipc)
+		ret = files_mq_unlink_ghosts(fc);
 	return ret;
 }
 

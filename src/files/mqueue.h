@@ -13,8 +13,9 @@
  * Linux has no way to read a queue's messages without taking them: a
  * queue is read by receiving every message (highest priority first,
  * oldest first within one) and sending them back at once in that order,
- * which queues them exactly as they were. Only a frozen tree's own
- * namespace is read so: nothing else can touch its queues meanwhile.
+ * which queues them exactly as they were. Only the queues of a frozen
+ * tree's own namespace, and unlinked ones, which only their holders can
+ * reach, are read so: nothing else should touch them meanwhile.
  */
 #include <stdbool.h>
 #include <sys/types.h>
@@ -40,7 +41,10 @@ int files_mq_read(int fd, MqueueEntry *e);
 void files_mq_free_msgs(MqueueEntry *e);
 /* An image's queue is sane (named in errors by @img). */
 bool files_mq_entry_ok(const MqueueEntry *e, const char *img);
-/* Makes @e in the caller's IPC namespace with its owner, mode and messages. */
-int files_mq_make(const MqueueEntry *e);
+/*
+ * Makes @e as @name in the caller's IPC namespace with its owner, mode
+ * and messages; -EEXIST (not logged) if @name is taken.
+ */
+int files_mq_make(const MqueueEntry *e, const char *name);
 
 #endif

@@ -69,7 +69,7 @@ int rst_mqueue_load(struct rst_ctx *rc, uint32_t id)
 int rst_mqueue_make(struct rst_ctx *rc)
 {
 	for (size_t i = 0; i < rc->ns.nr_mqueues; i++) {
-		int ret = files_mq_make(rc->ns.mqueues[i]);
+		int ret = files_mq_make(rc->ns.mqueues[i], rc->ns.mqueues[i]->name);
 
 		if (ret)
 			return ret;

@@ -1271,6 +1271,8 @@ MQ_FILE_CASES = [
     ("a descriptor with O_APPEND", set_mq_file(flags=0o2002), "has a bad name or flags"),
     ("a descriptor of amber's namespace", set_mq_file(external=True),
      "is of amber's IPC namespace"),
+    ("an unlinked queue not saved", set_mq_file(ghost_id=4242),
+     "names unlinked queue 4242, which is not there"),
 ]
 
 

@@ -709,7 +709,9 @@ def test_ipc_sysv_objects(zdtm_mode, where):
 # namespace made by `unshare --ipc` (every queue saved with its messages,
 # held or not, in ipcns-mqueue-*.img), and in amber's own (an external
 # object: the descriptors reopen the queue by name, its messages never
-# read; the queue outlives the dump in amber's namespace).
+# read; the queue outlives the dump in amber's namespace). In both, a
+# queue unlinked while open is saved with its descriptors, made again and
+# unlinked again.
 MQ_WHERE = {"own-ns": (["unshare", "--ipc"], ["--in-ns=1"]), "host-ns": ([], ["--host=1"])}
 
 
@@ -744,9 +746,13 @@ def test_posix_mqueue(zdtm_mode, where):
         if zdtm_mode.name != "nodump":
             saved = sorted(p.name.rsplit("-", 1)[0] for p in run.imgdir.glob("ipcns-*.img"))
             assert ("ipcns-mqueue" in saved) == own, saved
+        # the unlinked queue (zdtm_mq_c) was made again and unlinked again
         if own:
             assert mq_names(run.pid) == ["zdtm_mq_a", "zdtm_mq_b"]
             assert "zdtm_mq_a" not in mq_names(), "a queue leaked into amber's namespace"
+        else:
+            assert [n for n in mq_names() if n.startswith(("zdtm_mq", "amber-unlinked"))] == \
+                ["zdtm_mq_a"], mq_names()
         test_zdtm.stop(run)
 
     try:
@@ -754,4 +760,4 @@ def test_posix_mqueue(zdtm_mode, where):
     finally:
         if where == "host-ns":
             subprocess.run(["unshare", "--mount", "sh", "-c",
-                            "mount -t mqueue none /mnt && rm -f /mnt/zdtm_mq_a"])
+                            "mount -t mqueue none /mnt && rm -f /mnt/zdtm_mq_a /mnt/zdtm_mq_c"])

@@ -7,12 +7,14 @@
  *     four priorities queued; held by a read-write descriptor and by a
  *     second, read-only and O_NONBLOCK one
  *   B "/zdtm_mq_b" (own namespace only): two messages, held by no one
+ *   C "/zdtm_mq_c": unlinked while open through two descriptions (read-
+ *     write, and write-only O_NONBLOCK), three messages
  * A child inherits both descriptors: each stays one description shared
  * with the parent (O_NONBLOCK cleared by the parent shows in the child's).
  * After restore: the same queues with the same sizes, mode and messages,
  * received in the same order (priority, then age); the descriptors keep
  * their access modes, O_NONBLOCK and FD_CLOEXEC, and are of one queue.
- * --unlinked=1 adds a queue unlinked while open (the dump must refuse it).
+ * C is still unlinked, one queue behind both its descriptors.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,7 @@
 
 #define A_NAME "/zdtm_mq_a"
 #define B_NAME "/zdtm_mq_b"
+#define C_NAME "/zdtm_mq_c"
 #define A_SIZE 100
 
 static const struct { unsigned prio; const char *text; } a_msgs[] = {
@@ -132,12 +135,32 @@ static int child(int go, mqd_t ro)
 	return (fcntl(ro, F_GETFL) & O_NONBLOCK) ? 1 : 0;
 }
 
+static int check_c(mqd_t rw, mqd_t wo)
+{
+	static const char *const want[] = { "c-first", "c-third", "c-second" };
+	char buf[16];
+	unsigned prio;
+
+	if (check_attr(rw, "C", 0, 3, 16, 3) || check_attr(wo, "C (second fd)", O_NONBLOCK, 3,
+							     16, 3) ||
+	    check_fd(rw, "C", O_RDWR, 0604) || check_fd(wo, "C (second fd)", O_WRONLY, 0604))
+		return -1;
+	if (mq_open(C_NAME, O_RDONLY) >= 0 || errno != ENOENT)
+		return fail("C: its name is back"), -1;
+	for (int i = 0; i < 3; i++)
+		if (mq_receive(rw, buf, sizeof(buf), &prio) < 0 || strcmp(buf, want[i]))
+			return fail("C: message %d is not %s", i, want[i]), -1;
+	if (mq_send(wo, "c-again", 8, 0) || mq_receive(rw, buf, sizeof(buf), &prio) != 8)
+		return fail("C: the two fds are not of one queue"), -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mq_attr a_attr = { .mq_maxmsg = 8, .mq_msgsize = A_SIZE };
 	struct mq_attr b_attr = { .mq_maxmsg = 3, .mq_msgsize = 16 };
 	int host, own;
-	mqd_t rw, ro, b, gone = -1;
+	mqd_t rw, ro, b, c_rw, c_wo;
 	int go[2], status;
 	pid_t kid;
 
@@ -160,11 +183,13 @@ int main(int argc, char **argv)
 		if (b < 0 || mq_send(b, "one", 4, 0) || mq_send(b, "two", 4, 2) || mq_close(b))
 			return fail("queue B: %m"), 1;
 	}
-	if (test_opt("unlinked")) {
-		gone = mq_open("/zdtm_mq_gone", O_CREAT | O_RDWR, 0600, &b_attr);
-		if (gone < 0 || mq_unlink("/zdtm_mq_gone"))
-			return fail("the unlinked queue: %m"), 1;
-	}
+	if (host)
+		mq_unlink(C_NAME);
+	c_rw = mq_open(C_NAME, O_CREAT | O_EXCL | O_RDWR, 0604, &b_attr);
+	c_wo = mq_open(C_NAME, O_WRONLY | O_NONBLOCK);
+	if (c_rw < 0 || c_wo < 0 || mq_send(c_wo, "c-first", 8, 4) ||
+	    mq_send(c_rw, "c-second", 9, 1) || mq_send(c_wo, "c-third", 8, 4) || mq_unlink(C_NAME))
+		return fail("queue C: %m"), 1;
 
 	if (pipe(go))
 		return fail("pipe: %m"), 1;
@@ -180,7 +205,7 @@ int main(int argc, char **argv)
 	test_daemon();
 	test_waitsig();
 
-	if (check_a(rw, ro) || (!host && check_b()))
+	if (check_a(rw, ro) || (!host && check_b()) || check_c(c_rw, c_wo))
 		return 1;
 	if (fcntl(ro, F_SETFL, 0) || write(go[1], "g", 1) != 1 || waitpid(kid, &status, 0) != kid)
 		return fail("the child: %m"), 1;
