@@ -9,7 +9,7 @@
  *   B "/zdtm_mq_b" (own namespace only): two messages, held by no one
  *   C "/zdtm_mq_c": unlinked while open through two descriptions (read-
  *     write, and write-only O_NONBLOCK), three messages
- * A child inherits both descriptors: each stays one description shared
+ * A child inherits every descriptor: each stays one description shared
  * with the parent (O_NONBLOCK cleared by the parent shows in the child's).
  * After restore: the same queues with the same sizes, mode and messages,
  * received in the same order (priority, then age); the descriptors keep
