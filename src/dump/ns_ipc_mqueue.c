@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The POSIX message queues of the tree's own IPC namespace, into
- * ipcns-mqueue-<ns>.img (an amber image: CRIU has none): every queue its
+ * ipcns-mqueue-<ns>.img (an amber image: CRIU has none; written only
+ * when there is a queue, so crit reads the rest of a dump): every queue its
  * mqueue file system lists, whether a task holds it open or not, with
  * its name, owner, mode, sizes and messages (files/mqueue.h: read by
  * taking them and sending them back at once, the tree frozen).
@@ -104,12 +105,14 @@ static int dump_queues(struct dump_ctx *dc, pid_t root)
 		close(dir);
 		return -errno;
 	}
-	img = img_open(dc->dirfd, IMG_IPCNS_MQUEUE, true, dc->ns.ipc_ns_id);
-	if (!img)
-		ret = -errno;
-	while (!ret && (errno = 0, de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			ret = dump_queue(img, root, de->d_name);
+	/* Opened at the first queue: none, no image (crit can't read it). */
+	while (!ret && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!img)
+			img = img_open(dc->dirfd, IMG_IPCNS_MQUEUE, true, dc->ns.ipc_ns_id);
+		ret = img ? dump_queue(img, root, de->d_name) : -errno;
+	}
 	if (!ret && errno)
 		ret = -errno;
 	closedir(d);
