@@ -48,7 +48,14 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred"),
                     # a UDP datagram's sender: the number CRIU reserves for it
-                    ("sk_packet_entry", "addr")}
+                    ("sk_packet_entry", "addr"),
+                    # POSIX message queue descriptors (mqueue.proto)
+                    ("file_entry", "amber_mq")}
+# amber's own messages and images (CRIU 4.2 has no POSIX message queues):
+# crit cannot decode them; their numbers must not be CRIU's.
+AMBER_OWN_MESSAGES = {"mqueue_msg", "mqueue_entry", "mqueue_file_entry"}
+AMBER_OWN_ENUM_VALUES = {("fd_types", "AMBER_MQUEUE")}
+AMBER_OWN_MAGICS = {"IPCNS_MQUEUE"}
 NEWER_CRIU_MESSAGES = {"sk_ucred_entry",
                        # CRIU 4.x images/pidfd.proto; crit 3.17 shows such a
                        # file_entry by its id only (type and pidfd unknown to it)
@@ -176,7 +183,7 @@ def check_schema(mods):
             fail("enum %s not in CRIU" % e.full_name)
             return
         for v in e.values:
-            if (e.full_name, v.name) in NEWER_CRIU_ENUM_VALUES:
+            if (e.full_name, v.name) in NEWER_CRIU_ENUM_VALUES | AMBER_OWN_ENUM_VALUES:
                 if v.number in theirs.values():
                     fail("newer enum value %s.%s = %d is taken in CRIU"
                          % (e.full_name, v.name, v.number))
@@ -187,7 +194,7 @@ def check_schema(mods):
 
     def check_msg(m):
         theirs = cm.get(m.full_name)
-        if theirs is None and m.full_name in NEWER_CRIU_MESSAGES:
+        if theirs is None and m.full_name in NEWER_CRIU_MESSAGES | AMBER_OWN_MESSAGES:
             return
         if theirs is None:
             fail("message %s not in CRIU" % m.full_name)
@@ -224,6 +231,10 @@ def check_schema(mods):
             key = {"IMG_COMMON": "IMG_COMMON", "IMG_SERVICE": "IMG_SERVICE",
                    "RAW_IMAGE": None}.get(name, name)
             if key is None:
+                continue
+            if key in AMBER_OWN_MAGICS:
+                if int(val, 16) in criu["magic"].values():
+                    fail("amber's own %s_MAGIC = %s is taken in CRIU" % (name, val))
                 continue
             n += 1
             if criu["magic"].get(key) != int(val, 16):

@@ -16,7 +16,7 @@ struct IpcVarEntry;
  * as utsns-<id>.img and named by ids.uts_ns_id; the restore makes a new
  * one with the saved names. An IPC namespace of its own is saved as its
  * sysctls (ipcns-var-<id>.img, ids.ipc_ns_id) and SysV objects
- * (ipcns-shm/sem/msg-<id>.img; a POSIX mqueue is refused), a
+ * (ipcns-shm/sem/msg-<id>.img) and POSIX message queues (ipcns-mqueue), a
  * network namespace as its links, addresses and routes (netdev-,
  * ifaddr-, route-, route6-<id>.img, ids.net_ns_id; ns_net.c), read from
  * inside it: dump.c moved this thread there (dc->host_netns_fd).
@@ -92,6 +92,8 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
  * @ie; amber's thread enters the namespace meanwhile.
  */
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
+/* ns_ipc_mqueue.c: its POSIX message queues; sets dc->files.mq_dev. */
+int dump_ipc_mqueue(struct dump_ctx *dc, pid_t root);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 /* timens-<id>.img: the clocks of @root's time namespace (not amber's). */

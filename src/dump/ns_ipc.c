@@ -1,18 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The tree's own IPC namespace: its sysctls (ipcns-var image) and its SysV
- * objects (ns_ipc_sysv.c). A POSIX mqueue in it fails the dump, named:
- * nothing reads a queue's messages without taking them (CRIU saves none).
+ * The tree's own IPC namespace: its sysctls (ipcns-var image), its SysV
+ * objects (ns_ipc_sysv.c) and its POSIX message queues (ns_ipc_mqueue.c).
  */
 #define LOG_PREFIX "ns: "
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +22,6 @@
 /* What a child that entered the namespace found there. */
 struct ipc_probe {
 	int err;	 /* -errno of the probe itself */
-	char busy[160];	 /* the first object found, or "" */
 	uint32_t sem[4];
 	uint64_t v[IPC_NS_NR_SYSCTLS];
 };
@@ -52,32 +48,6 @@ static int read_small(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* Its mqueues are seen through a mount of mqueue made inside it. */
-static void first_mqueue(struct ipc_probe *p)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (p->busy[0])
-		return;
-	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
-	    mount("mqueue", "/tmp", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
-		p->err = -errno;
-		return;
-	}
-	d = opendir("/tmp");
-	if (!d) {
-		p->err = -errno;
-		return;
-	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.') {
-			snprintf(p->busy, sizeof(p->busy), "POSIX message queue /%.100s", de->d_name);
-			break;
-		}
-	closedir(d);
-}
-
 static void probe(int nsfd, struct ipc_probe *p)
 {
 	char path[80], buf[128];
@@ -96,7 +66,6 @@ static void probe(int nsfd, struct ipc_probe *p)
 		else
 			p->v[i] = strtoull(buf, NULL, 10);
 	}
-	first_mqueue(p);
 }
 
 /* In a child: entering the namespace and mounting in it leaves amber as it is. */
@@ -148,15 +117,11 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 
 	if (ret)
 		return ret;
-	if (p.busy[0]) {
-		pr_err("process %d: its IPC namespace holds a %s: POSIX message queues are not "
-		       "supported (their messages can't be read without taking them)\n", root,
-		       p.busy);
-		return -EOPNOTSUPP;
-	}
 	dc->ns.ipc_ns_id = dump_new_id(dc);
 	dc->ns.amber_ipc_ns_id = dump_new_id(dc);
 	ret = dump_ipc_sysv(dc, root, &ie);
+	if (!ret)
+		ret = dump_ipc_mqueue(dc, root);
 	if (ret)
 		return ret;
 	ie.n_sem_ctls = 4;
@@ -174,6 +139,6 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 	ie.has_mq_msg_default = ie.has_mq_msgsize_default = true;
 	ie.mq_msg_default = p.v[10];
 	ie.mq_msgsize_default = p.v[11];
-	pr_info("IPC namespace of %d: ipcns-var/shm/sem/msg-%u.img\n", root, dc->ns.ipc_ns_id);
+	pr_info("IPC namespace of %d: ipcns-var/shm/sem/msg/mqueue-%u.img\n", root, dc->ns.ipc_ns_id);
 	return img_write_one(dc->dirfd, IMG_IPC_VAR, dc->ns.ipc_ns_id, &ie.base);
 }

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -220,18 +219,6 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 	return ret;
 }
 
-#define MQUEUE_MAGIC 0x19800202
-
-/* A POSIX mqueue fd looks like a file at "/NAME": only its file system tells. */
-static bool is_mqueue(pid_t pid, int fd)
-{
-	char path[64];
-	struct statfs sfs;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	return !statfs(path, &sfs) && sfs.f_type == MQUEUE_MAGIC;
-}
-
 static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
 {
 	struct fd_desc *d = xzalloc(sizeof(*d));
@@ -247,12 +234,6 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	if (ret)
 		goto out;
 	d->pids = fc->pids;
-	if (is_mqueue(pid, fd)) {
-		pr_err("fd %d of pid %d: POSIX message queue %s is not supported (its messages "
-		       "can't be read without taking them)\n", fd, pid, d->link);
-		ret = -ENOTSUP;
-		goto out;
-	}
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
 		/* amber's tracker was left out by the caller: this one is the task's. */
 		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,
@@ -622,6 +603,9 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	/* A path of the tree's mounts, which only its root will see. */
 	if (fc->defer_paths && rf->fe->type == FD_TYPES__REG)
 		return 0;
+	/* A queue of the tree's IPC namespace, which only its root will enter. */
+	if (fc->own_ipc && rf->fe->type == FD_TYPES__AMBER_MQUEUE)
+		return 0;
 	fd = ft->open(fc, rf);
 	if (fd < 0)
 		return fd;
@@ -655,16 +639,21 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 int files_open_deferred(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	bool defer = fc->defer_paths;
+	bool defer = fc->defer_paths, own_ipc = fc->own_ipc;
 	int ret = 0;
 
-	if (!fr || !defer)
+	if (!fr || (!defer && !own_ipc))
 		return 0;
-	fc->defer_paths = false;
+	fc->defer_paths = fc->own_ipc = false;
 	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__REG)
+		if ((defer && fr->files[i].fe->type == FD_TYPES__REG) ||
+		    (own_ipc && fr->files[i].fe->type == FD_TYPES__AMBER_MQUEUE))
 			ret = open_shared(fc, &fr->files[i]);
 	fc->defer_paths = defer;
+	fc->own_ipc = own_ipc;
+	/* The tree's own namespace: every description of an unlinked queue is open. */
+	if (!ret && own_ipc)
+		ret = files_mq_unlink_ghosts(fc);
 	return ret;
 }
 

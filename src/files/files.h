@@ -89,6 +89,8 @@ struct files_dump_ctx {
 	/* host <-> tree pids: what the images hold is the tree's (NULL: the same) */
 	const struct pid_map *pids;
 	uint32_t *next_id;	/* the dump's counter of object ids */
+	/* the mqueue file system of the tree's own IPC namespace; 0: it shares amber's */
+	dev_t mq_dev;
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
 
@@ -153,6 +155,12 @@ struct files_rst_ctx {
 	 * it is there, not by amber among its own mounts.
 	 */
 	bool defer_paths;
+	/*
+	 * The tree gets an IPC namespace of its own: its POSIX message queues
+	 * are made there, and the shared descriptors of them are opened by
+	 * files_open_deferred() in the root too.
+	 */
+	bool own_ipc;
 	/* --inherit-fd: the caller's fds (amber's own) that replace saved pipes */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;
@@ -177,6 +185,7 @@ int files_prepare_shared(struct files_rst_ctx *fc);
 /*
  * With defer_paths: the shared regular files, opened by path in the
  * caller's mounts (the restored root, in its new ones, before it forks).
+ * With own_ipc: the shared POSIX message queue descriptors, likewise.
  */
 int files_open_deferred(struct files_rst_ctx *fc);
 /*

@@ -20,7 +20,7 @@
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
  *     memfd.c unix*.c inet.c netlink.c packet.c pipe.c (pipes and FIFOs) tty.c (pty.c) reg.c (and ghosts)
- *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c
+ *     eventfd.c signalfd.c timerfd.c epoll.c inotify.c fanotify.c pidfd.c mqueue.c
  *   fown.c                       every type's owner and F_SETSIG (fown_entry)
  *   sockopts.c                   every socket's SOL_SOCKET options (sk_opts_entry)
  *   tcp.c                        an established connection's stream (inet.c)
@@ -117,6 +117,13 @@ struct dumped_tty {
 
 struct dumped_epoll; /* epoll.c */
 
+/* mqueue.c: a queue unlinked while open, saved with its first description */
+struct dumped_mq_ghost {
+	dev_t dev;
+	ino_t ino;
+	uint32_t file_id;
+};
+
 struct dumped_memfd {
 	dev_t dev;
 	ino_t ino;
@@ -171,6 +178,10 @@ struct files_dump {
 	struct img *file_locks;
 	struct dumped_lock *locks;
 	int nr_locks;
+	/* mqueue.c: unlinked queues saved; amber's namespace's mqueue device (0: not read yet) */
+	struct dumped_mq_ghost *mq_ghosts;
+	int nr_mq_ghosts;
+	dev_t own_mq_dev;
 	/* tcp.c: amber's copies of the sockets put in repair mode */
 	int *tcp_repaired;
 	int nr_tcp_repaired;
@@ -239,6 +250,12 @@ struct rpipe {
 	bool is_fifo;
 };
 
+/* mqueue.c: an unlinked queue made again under a temporary name, until unlinked */
+struct rmq_ghost {
+	uint32_t id;		 /* the file carrying it */
+	char name[NAME_MAX + 2]; /* "" until made */
+};
+
 struct files_rst {
 	struct rfile *files; /* sorted by id */
 	int nr_files;
@@ -267,6 +284,9 @@ struct files_rst {
 	int nr_tty_infos;
 	struct rpty *ptys;
 	int nr_ptys;
+	/* mqueue.c */
+	struct rmq_ghost *mq_ghosts;
+	int nr_mq_ghosts;
 };
 
 /* ---- the ops of one file type ---- */
@@ -328,6 +348,9 @@ extern const struct files_type files_reg_type, files_pipe_type, files_fifo_type,
 	files_unix_type, files_tty_type, files_memfd_type;
 extern const struct files_type files_inet_type, files_netlink_type, files_packet_type;
 extern const struct files_type files_pidfd_type; /* pidfd.c */
+extern const struct files_type files_mqueue_type; /* mqueue.c */
+/* mqueue.c: the unlinked queues' temporary names unlinked, every description open */
+int files_mq_unlink_ghosts(struct files_rst_ctx *fc);
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
 struct dumped_lock;

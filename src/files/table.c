@@ -20,6 +20,7 @@ const struct files_type *const files_types[] = {
 	&files_pipe_type,
 	&files_fifo_type,
 	&files_tty_type,
+	&files_mqueue_type, /* a regular file at "/NAME" to the others */
 	&files_reg_type,
 	&files_eventfd_type,
 	&files_signalfd_type,

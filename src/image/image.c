@@ -53,6 +53,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(IPCNS_SHM, "ipcns-shm-%lu.img", IPCNS_SHM),
 	IMG_ENTRY(IPCNS_MSG, "ipcns-msg-%lu.img", IPCNS_MSG),
 	IMG_ENTRY(IPCNS_SEM, "ipcns-sem-%lu.img", IPCNS_SEM),
+	IMG_ENTRY(IPCNS_MQUEUE, "ipcns-mqueue-%lu.img", IPCNS_MQUEUE),
 	IMG_ENTRY(NETDEV, "netdev-%lu.img", NETDEV),
 	IMG_ENTRY(FILE_LOCKS, "filelocks.img", FILE_LOCKS),
 	IMG_ENTRY(TCP_STREAM, "tcp-stream-%lx.img", TCP_STREAM),

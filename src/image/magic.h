@@ -79,6 +79,9 @@
  * ipcns-msg-%u.img (ns id)  IPCNS_MSG          ipc_msg_entry per queue, then
  *                                              qnum { ipc_msg, msize bytes
  *                                              raw padded to 8 }
+ * ipcns-mqueue-%u.img       IPCNS_MQUEUE       amber only: mqueue_entry per
+ *   (ns id)                                    POSIX message queue, with its
+ *                                              messages in receive order
  * netdev-%u.img (ns id)     NETDEV             net_device_entry per link of
  *                                              the tree's own network
  *                                              namespace (ids.net_ns_id):
@@ -156,6 +159,7 @@
 #define IPCNS_SHM_MAGIC	   0x46283044
 #define IPCNS_MSG_MAGIC	   0x55453737
 #define IPCNS_SEM_MAGIC	   0x59573019
+#define IPCNS_MQUEUE_MAGIC 0x41514d51 /* amber only */
 #define NETDEV_MAGIC	   0x57373951
 #define FILE_LOCKS_MAGIC   0x54323616
 #define TCP_STREAM_MAGIC   0x51465506

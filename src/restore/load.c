@@ -400,6 +400,7 @@ static int load_files(struct rst_ctx *rc)
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc,
 					    .defer_paths = rc->ns.mnt.nr > 0,
+					    .own_ipc = rc->ns.ipc != NULL,
 					    .inherit_fds = rc->opts ? rc->opts->inherit_fds : NULL,
 					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0 };
 	ret = files_load(&rc->files, ft, rc->nr_tasks);

@@ -81,7 +81,9 @@ static int load_ipc(struct rst_ctx *rc)
 	if (ret || !rst_ns_saved(rc, IMG_IPC_VAR, id))
 		return ret;
 	ret = rst_ns_load_ipc(rc, id);
-	return ret ? ret : rst_ipc_load(rc, id);
+	if (!ret)
+		ret = rst_ipc_load(rc, id);
+	return ret ? ret : rst_mqueue_load(rc, id);
 }
 
 static int load_net(struct rst_ctx *rc)
@@ -229,6 +231,7 @@ void rst_ns_free(struct rst_ns *ns)
 		ipc_var_entry__free_unpacked(ns->ipc, NULL);
 	ns->ipc = NULL;
 	rst_ipc_free(&ns->ipc_objs);
+	rst_mqueue_free(ns);
 	rst_net_free(&ns->net);
 	free(ns->proc_opts);
 	ns->proc_opts = NULL;
@@ -295,6 +298,8 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	/* With the saved sysctls: the objects are made under the saved limits. */
 	if (!ret && rc->ns.ipc)
 		ret = rst_ipc_make(rc);
+	if (!ret && rc->ns.ipc)
+		ret = rst_mqueue_make(rc);
 	/* amber cloned it in its network namespace: sysfs and mqueue show the new ones. */
 	if (!ret && rc->ns.mnt.nr)
 		ret = rst_mnt_enter(rc);

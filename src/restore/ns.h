@@ -12,6 +12,7 @@
 struct rst_ctx;
 struct UtsnsEntry;
 struct IpcVarEntry;
+struct MqueueEntry;
 struct NetDeviceEntry;
 
 /*
@@ -91,6 +92,8 @@ struct rst_ns {
 	struct UtsnsEntry *uts; /* NULL: the tree lives in amber's */
 	struct IpcVarEntry *ipc; /* ids.ipc_ns_id: a new one with these sysctls */
 	struct rst_ipc ipc_objs; /* and these objects */
+	struct MqueueEntry **mqueues; /* and these POSIX queues (ns_ipc_mqueue.c) */
+	size_t nr_mqueues;
 	struct rst_net net; /* ids.net_ns_id: a new one, its links as saved */
 	/*
 	 * The root's ids.pid_ns_id differs from the inventory's root_ids
@@ -124,6 +127,10 @@ int rst_ns_enter_ipc(struct rst_ctx *rc);
 void rst_ipc_free(struct rst_ipc *ipc);
 int rst_ipc_load(struct rst_ctx *rc, uint32_t id);
 int rst_ipc_make(struct rst_ctx *rc);
+/* ns_ipc_mqueue.c: ipcns-mqueue-<id>.img; the queues made in the caller's namespace */
+int rst_mqueue_load(struct rst_ctx *rc, uint32_t id);
+int rst_mqueue_make(struct rst_ctx *rc);
+void rst_mqueue_free(struct rst_ns *ns);
 int rst_write_sysctl(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
  * The size of SysV segment @shmid a task attaches: a saved one of the

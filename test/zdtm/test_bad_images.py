@@ -33,7 +33,7 @@ from test_zdtm import start, stop
 from zdtm_runner import (MODES, SANITIZER_RE, Run, amber_path, read_text,
                          reap_all, sanitizer_env, sanitizer_reports, tail)
 
-SOURCES = ["anon_shared", "pipe_inflight", "memfd", "inet_udp", "ipc_sysv"]
+SOURCES = ["anon_shared", "pipe_inflight", "memfd", "inet_udp", "ipc_sysv", "posix_mqueue"]
 SUMS = "amber.sums"
 TIMEOUT = 60
 
@@ -257,7 +257,8 @@ def test_flipped_bytes(source):
             continue
         size = (source.imgdir / f).stat().st_size
         m = magic_len(f)
-        for off in sorted({m, m + 4, (m + size) // 2, size - 1}):
+        # (an image of its header only, an empty ipcns-msg, has no entry to flip)
+        for off in sorted(o for o in {m, m + 4, (m + size) // 2, size - 1} if o < size):
             for sums in (True, False):
                 d = source.copy(sums)
                 damage_file(d / f, flip(off))
@@ -1192,3 +1193,93 @@ def test_cgns_prefix_beyond_path(cgns_source):
 
 def test_cgns_pristine_restores(cgns_source):
     pristine_restores(cgns_source)
+
+
+@pytest.fixture(scope="module")
+def mq_source(request):
+    """static/posix_mqueue in an IPC namespace of its own: ipcns-mqueue
+    (amber's own image, which pycriu can't read) and descriptors in files.img."""
+    yield from dumped_with_pb(request, "posix_mqueue")
+
+
+def edit_mqueues(path, fn):
+    """Calls fn(list of mqueue_entry) on ipcns-mqueue-ID.img and writes it back."""
+    import struct
+    pb = amber_pb("mqueue_pb2")
+    data = path.read_bytes()
+    entries, off = [], 8
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        e = pb.mqueue_entry()
+        e.ParseFromString(data[off + 4:off + 4 + n])
+        entries.append(e)
+        off += 4 + n
+    fn(entries)
+    out = bytearray(data[:8])
+    for e in entries:
+        blob = e.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob
+    path.write_bytes(bytes(out))
+
+
+def set_mq(**kw):
+    def fn(entries):
+        for k, v in kw.items():
+            setattr(entries[0], k, v)
+    return fn
+
+
+def long_message(entries):
+    entries[-1].msgs[0].data = b"x" * (entries[-1].msgsize + 1)
+
+
+def queue_twice(entries):
+    entries.append(entries[0])
+
+
+MQ_CASES = [
+    ("msgsize 0", set_mq(msgsize=0), "a size out of the kernel's bounds"),
+    ("a name with a slash", set_mq(name="/a/b"), "a bad name"),
+    ("a mode beyond 07777", set_mq(mode=0o170000), "a bad mode"),
+    ("a message longer than msgsize", long_message, "a message out of its bounds"),
+    ("a queue twice", queue_twice, "is there twice"),
+]
+
+
+@pytest.mark.parametrize("case", MQ_CASES, ids=[c[0] for c in MQ_CASES])
+def test_mqueue_semantic(mq_source, case):
+    """A POSIX queue the kernel could not hold is refused by the loader (no
+    amber.sums) before any task or namespace is made."""
+    what, fn, want = case
+    d = mq_source.copy(sums=False)
+    name = next(f for f in mq_source.files if f.startswith("ipcns-mqueue-"))
+    edit_mqueues(d / name, fn)
+    bad = mq_source.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def set_mq_file(**kw):
+    def fn(fe):
+        if fe.HasField("amber_mq"):
+            for k, v in kw.items():
+                setattr(fe.amber_mq, k, v)
+    return fn
+
+
+MQ_FILE_CASES = [
+    ("a descriptor with a bad name", set_mq_file(name="mq"), "has a bad name or flags"),
+    ("a descriptor with O_APPEND", set_mq_file(flags=0o2002), "has a bad name or flags"),
+    ("a descriptor of amber's namespace", set_mq_file(external=True),
+     "is of amber's IPC namespace"),
+    ("an unlinked queue not saved", set_mq_file(ghost_id=4242),
+     "names unlinked queue 4242, which is not there"),
+]
+
+
+@pytest.mark.parametrize("case", MQ_FILE_CASES, ids=[c[0] for c in MQ_FILE_CASES])
+def test_mqueue_file_refused(mq_source, case):
+    files_img_refused(mq_source, case)
+
+
+def test_mqueue_pristine_restores(mq_source):
+    pristine_restores(mq_source)

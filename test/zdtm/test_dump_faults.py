@@ -6,7 +6,8 @@ must run on untouched: every task alive, no thread traced or stopped
 (TracerPid 0, State not t/T), the same maps, fds and status lines as
 before (no scratch mapping left behind), and mem_loop, which rewrites and
 verifies 16 MiB all the time, still making progress.  A second dump must
-then succeed and the restored test PASS.
+then succeed and the restored test PASS (posix_mqueue: with every message
+of its queues, which a failed dump read and put back).
 
 AMBER_FAULT=<stage>:sleep stalls amber with the tree frozen; SIGKILLing it
 there, at every stage, must leave the tree running too: with PTRACE_SEIZE the tracer's
@@ -108,7 +109,11 @@ CASES = [("mem_loop", s) for s in STAGES] + \
          ("pty_pair", "dump-pages"), ("pty_pair", "dump-end"),
          ("packet_sock", "dump-end"), ("packet_sock_mmap", "dump-mm"),
          ("packet_sock_mmap", "dump-end"), ("socket_tcp_syn_sent", "dump-end"),
-         ("inet_udp_queue", "dump-end")]
+         ("inet_udp_queue", "dump-end"),
+         # a queue's messages are taken and sent back at once: a failure in
+         # between (dump-mqueue) or later (dump-end) leaves them all there,
+         # in order, which the test checks after the good dump's restore
+         ("posix_mqueue", "dump-mqueue"), ("posix_mqueue", "dump-end")]
 
 
 @pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])

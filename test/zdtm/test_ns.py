@@ -701,3 +701,61 @@ def test_ipc_sysv_objects(zdtm_mode, where):
     finally:
         if where == "host-ns":
             ipcrm_keys()
+
+
+# POSIX message queues (static/posix_mqueue.c), in every mode: in an IPC
+# namespace made by `unshare --ipc` (every queue saved with its messages,
+# held or not, in ipcns-mqueue-*.img), and in amber's own (an external
+# object: the descriptors reopen the queue by name, its messages never
+# read; the queue outlives the dump in amber's namespace). In both, a
+# queue unlinked while open is saved with its descriptors, made again and
+# unlinked again.
+MQ_WHERE = {"own-ns": (["unshare", "--ipc"], ["--in-ns=1"]), "host-ns": ([], ["--host=1"])}
+
+
+def mq_names(pid=None):
+    """The queues of the IPC namespace of @pid (amber's if None), as its
+    own mqueue file system lists them (mounted in a private mount namespace)."""
+    argv = (["nsenter", "-t", str(pid), "-i"] if pid else []) + \
+        ["unshare", "--mount", "sh", "-c", "mount -t mqueue none /mnt && ls /mnt"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return sorted(out.split())
+
+
+@pytest.mark.parametrize("where", sorted(MQ_WHERE))
+def test_posix_mqueue(zdtm_mode, where):
+    import test_zdtm
+
+    binary = zdtm_runner.ZDTM_DIR / "static" / "posix_mqueue"
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} is not built (make -C test/zdtm)")
+    zdtm_mode.preflight()
+    prefix, extra = MQ_WHERE[where]
+    run = Run("posix_mqueue_" + where.replace("-", "_"), zdtm_mode, test="posix_mqueue")
+
+    def body():
+        test_zdtm.start(run, binary, prefix, extra)
+        own = ns_ino(run.pid, "ipc") != ns_ino(os.getpid(), "ipc")
+        assert own == (where == "own-ns")
+        if own:
+            assert mq_names(run.pid) == ["zdtm_mq_a", "zdtm_mq_b"]
+        assert ("zdtm_mq_a" in mq_names()) == (not own)
+        zdtm_mode.checkpoint(run)
+        if zdtm_mode.name != "nodump":
+            saved = sorted(p.name.rsplit("-", 1)[0] for p in run.imgdir.glob("ipcns-*.img"))
+            assert ("ipcns-mqueue" in saved) == own, saved
+        # the unlinked queue (zdtm_mq_c) was made again and unlinked again
+        if own:
+            assert mq_names(run.pid) == ["zdtm_mq_a", "zdtm_mq_b"]
+            assert "zdtm_mq_a" not in mq_names(), "a queue leaked into amber's namespace"
+        else:
+            assert [n for n in mq_names() if n.startswith(("zdtm_mq", "amber-unlinked"))] == \
+                ["zdtm_mq_a"], mq_names()
+        test_zdtm.stop(run)
+
+    try:
+        guarded(run, body)
+    finally:
+        if where == "host-ns":
+            subprocess.run(["unshare", "--mount", "sh", "-c",
+                            "mount -t mqueue none /mnt && rm -f /mnt/zdtm_mq_a /mnt/zdtm_mq_c"])

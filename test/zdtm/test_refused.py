@@ -99,21 +99,30 @@ CASES = {
     "net-bridge": (["unshare", "--net", "sh", "-c",
                     "ip link add amb0 type bridge && exec sleep 1000"], "sleep",
                    "holds link amb0, of type bridge"),
-    "ipc-posix-mqueue": (["unshare", "--ipc", PY, "-c", "import ctypes, os, time\n"
-                          "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
-                          "assert rt.mq_open(b'/amber-mq', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0\n"
-                          "open('/proc/self/comm', 'w').write('mq-ready')\n"
-                          "time.sleep(1000)"], "mq-ready",
-                         "its IPC namespace holds a POSIX message queue /amber-mq"),
-    # A POSIX mqueue fd in amber's IPC namespace (unlinked: nothing is left behind).
-    "ipc-posix-mqueue-fd": ([PY, "-c", "import ctypes, os, time\n"
-                             "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
-                             "assert rt.mq_open(b'/amber-mq-fd', os.O_CREAT | os.O_RDWR, 0o600,"
-                             " None) >= 0\n"
-                             "assert rt.mq_unlink(b'/amber-mq-fd') == 0\n"
-                             "open('/proc/self/comm', 'w').write('mq-fd-ready')\n"
-                             "time.sleep(1000)"], "mq-fd-ready",
-                            "POSIX message queue /amber-mq-fd"),
+    # POSIX message queues are saved (test_ns.py), even unlinked ones, but
+    # not an mq_notify() registration (SIGEV_SIGNAL, SIGUSR1: its
+    # sigev_value can't be read back).
+    "ipc-posix-mqueue-notify": (["unshare", "--ipc", PY, "-c", "import ctypes, os, time\n"
+                                 "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                                 "q = rt.mq_open(b'/amber-mq', os.O_CREAT | os.O_RDWR, 0o600, None)\n"
+                                 "ev = ctypes.create_string_buffer(bytes(8) + (10).to_bytes(4, 'little')"
+                                 " + bytes(52))\n"
+                                 "assert q >= 0 and rt.mq_notify(q, ev) == 0\n"
+                                 "open('/proc/self/comm', 'w').write('mq-ready')\n"
+                                 "time.sleep(1000)"], "mq-ready",
+                                "queue /amber-mq of the IPC namespace of"),
+    # ... also on a queue unlinked while open, in amber's namespace.
+    "ipc-posix-mqueue-unlinked-notify": ([PY, "-c", "import ctypes, os, time\n"
+                                          "rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+                                          "q = rt.mq_open(b'/amber-mq-fd', os.O_CREAT | os.O_RDWR,"
+                                          " 0o600, None)\n"
+                                          "ev = ctypes.create_string_buffer(bytes(8) + "
+                                          "(10).to_bytes(4, 'little') + bytes(52))\n"
+                                          "assert q >= 0 and rt.mq_notify(q, ev) == 0\n"
+                                          "assert rt.mq_unlink(b'/amber-mq-fd') == 0\n"
+                                          "open('/proc/self/comm', 'w').write('mq-fd-ready')\n"
+                                          "time.sleep(1000)"], "mq-fd-ready",
+                                         "unlinked queue /amber-mq-fd (deleted) has an mq_notify()"),
     # A mount namespace of its own holding mounts amber cannot make again (the
     # host's copies: devtmpfs, cgroup v1, disks): each is named, with the way out.
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
