@@ -25,7 +25,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,10 +98,11 @@ static int layer_open(struct kexec_chain *c, const struct kexec_store *s, int i,
 			       strcmp(l->rel, c->l[j].rel) ? "one lies in the other" : "a loop");
 			return -ELOOP;
 		}
-	snprintf(up, sizeof(up), "%s", real);
-	snprintf(l->base, sizeof(l->base), "%s", basename(real));
 	l->fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	l->updirfd = open(dirname(up), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* realpath() gave no trailing slash: the last '/' splits it */
+	snprintf(l->base, sizeof(l->base), "%s", strrchr(real, '/') + 1);
+	snprintf(up, sizeof(up), "%.*s", (int)(strrchr(real, '/') - real), real);
+	l->updirfd = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->fd < 0 || l->updirfd < 0) {
 		pr_perror("can't open the parent images %s", real);
 		return -errno;
