@@ -205,6 +205,12 @@ struct amber_dump_opts {
 	 * slave's settings; its restore makes a new pair (see the restore's).
 	 */
 	bool orphan_pts_master;
+	/*
+	 * amber_pre_dump() only: the PKRAM store NAME (mounted at
+	 * /run/amber/pkram/NAME if it is not): images_dir is a directory
+	 * below its top, for amber_kexec()'s prev_images_dir.
+	 */
+	const char *pkram;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);
@@ -358,6 +364,13 @@ struct amber_kexec_opts {
 	 * shared there is saved by reference, not copied.
 	 */
 	const char *const *preserve_mounts;
+	/*
+	 * The last pre-dump (amber_pre_dump() with pkram), relative to the
+	 * store's top, which then must be mounted already and hold only the
+	 * pre-dumps: the final dump saves only what was written since, and
+	 * the chain goes across with it. NULL: a full dump into a new store.
+	 */
+	const char *prev_images_dir;
 };
 
 /*

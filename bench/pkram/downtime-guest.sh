@@ -12,11 +12,9 @@
 #                        pages and a 64 MiB working set it keeps writing
 #                 redis: redis-server holding about DT_MIB MiB of data
 #      DT_PRE     1: a pre-dump while the service runs, the final dump saves
-#                 only what changed since (soft-dirty). With pkram, amber
-#                 kexec cannot do that (below): the pre-dump and the
-#                 incremental final dump are timed into a plain tmpfs in
-#                 boot 1, next to a full dump there, and the kexec itself
-#                 carries a full dump.
+#                 only what changed since (soft-dirty). With pkram the
+#                 pre-dump goes into the store (pre-dump --pkram dt -D pre)
+#                 and amber kexec takes it as its parent (--prev-images-dir).
 #      DT_KERNEL  the kernel to kexec into (the one running)
 #      DT_MIB     (512)
 # Times are host mtimes of marker files in $AMBER_VM_IO (the guest's clock
@@ -155,34 +153,21 @@ if [ "$phase" = 1 ]; then
 			work_after_predump
 			prev=(--track-mem=soft-dirty --prev-images-dir ../pre)
 		else
-			# amber kexec takes no parent (and PKRAM keeps no symlink,
-			# which amber's parent link is): time it on a plain tmpfs
-			T=/tmp/pd
-			mkdir -p $T
+			# the pre-dump into the store, the final dump over it
 			mark pre0
-			$AMBER pre-dump -t $pid -D $T/pre --track-mem=soft-dirty -o "$IO/dt-predump.log" -v4 \
-				|| die "pre-dump"
+			$AMBER pre-dump -t $pid --pkram dt -D pre --track-mem=soft-dirty \
+				-o "$IO/dt-predump.log" -v4 || die "pre-dump into the store"
 			mark pre1
 			result predump_s "$(since pre0 pre1)"
 			work_after_predump
-			mark tf0
-			$AMBER dump -R -t $pid -D $T/final --track-mem=soft-dirty --prev-images-dir ../pre \
-				-o "$IO/dt-dump-inc.log" -v4 || die "incremental dump to tmpfs"
-			mark tf1
-			$AMBER dump -R -t $pid -D $T/full -o "$IO/dt-dump-full.log" -v4 || die "full dump to tmpfs"
-			mark tf2
-			result tmpfs_incremental_dump_s "$(since tf0 tf1)"
-			result tmpfs_full_dump_s "$(since tf1 tf2)"
-			result tmpfs_incremental_MiB "$(du -sm $T/final | cut -f1)"
-			result tmpfs_full_MiB "$(du -sm $T/full | cut -f1)"
-			rm -rf $T
+			prev=(--prev-images-dir pre)
 		fi
 	fi
 	record_state
 	echo 2 > "$IO/dt-phase"
 	if [ $STORE = pkram ]; then
 		mark t0
-		$AMBER kexec -t $pid --pkram dt --kernel "$K" --initrd "$IO/initrd.gz" \
+		$AMBER kexec -t $pid --pkram dt "${prev[@]}" --kernel "$K" --initrd "$IO/initrd.gz" \
 			-o "$IO/dt-kexec.log" -v4
 		die "amber kexec returned $? ($(tail -3 "$IO/dt-kexec.log"))"
 	fi
@@ -202,6 +187,14 @@ if [ "$phase" = 2 ]; then
 	mark tb
 	echo done > "$IO/dt-phase"
 	if [ $STORE = pkram ]; then
+		if [ "$PRE" = 1 ]; then
+			# the final dump's pages (the store's top) and the pre-dump's
+			# (its parent once folded); restore --pkram uses the mount
+			mkdir -p /run/amber/pkram/dt
+			mount -t tmpfs -o pkram=dt none /run/amber/pkram/dt || die "mount the store"
+			result final_MiB "$(du -cm /run/amber/pkram/dt/pages-*.img | tail -1 | cut -f1)"
+			result parent_MiB "$(du -cm /run/amber/pkram/dt/parent/pages-*.img | tail -1 | cut -f1)"
+		fi
 		mark tr0
 		$AMBER restore --pkram dt -d -o "$IO/dt-restore.log" -v4 || die "restore --pkram"
 		wait_answer

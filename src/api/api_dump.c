@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "base/log.h"
 #include "dump/dump.h"
+#include "kexec/kexec.h"
 #include "mem/dedup.h"
 
 _Static_assert(sizeof(struct ext_mount) == sizeof(struct amber_ext_mount) &&
@@ -82,8 +83,9 @@ int amber_dump(const struct amber_dump_opts *user)
 
 	if (ret)
 		return ret;
-	if (o.cleanup || o.pre_dump_mode != AMBER_PRE_DUMP_SPLICE) {
-		pr_err("cleanup and the pre-dump mode belong to pre-dump\n");
+	if (o.cleanup || o.pre_dump_mode != AMBER_PRE_DUMP_SPLICE || o.pkram) {
+		pr_err("cleanup, the pre-dump mode and a PKRAM store belong to pre-dump (amber "
+		       "kexec dumps into a store)\n");
 		return -EINVAL;
 	}
 	return api_ret(dump_run(&d));
@@ -105,6 +107,12 @@ int amber_pre_dump(const struct amber_dump_opts *user)
 		pr_err("unknown pre-dump mode %d\n", o.pre_dump_mode);
 		return -EINVAL;
 	}
+	if (o.pkram && (o.page_server || o.cleanup)) {
+		pr_err("a pre-dump into a PKRAM store writes its pages there (no page server)\n");
+		return -EINVAL;
+	}
+	if (o.pkram)
+		return api_ret(kexec_predump(&d, o.pkram));
 	return api_ret(predump_run(&d));
 }
 

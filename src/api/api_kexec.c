@@ -41,6 +41,7 @@ int amber_kexec(const struct amber_kexec_opts *user)
 		.append = o.append,
 		.no_reboot = o.no_reboot,
 		.preserve_mounts = o.preserve_mounts,
+		.prev_dir = o.prev_images_dir,
 	};
 	return api_ret(kexec_run(&k));
 }
@@ -59,7 +60,7 @@ int amber_kexec_verify(const struct amber_kexec_verify_opts *user)
 		pr_perror("can't open %s", o.images_dir);
 		return -errno;
 	}
-	ret = kexec_verify(fd, true);
+	ret = kexec_verify_chain(fd, true);
 	close(fd);
 	return api_ret(ret);
 }

@@ -26,6 +26,7 @@ static const struct option dump_long_opts[] = {
 	{ "address", required_argument, 0, OPT_ADDRESS },
 	{ "port", required_argument, 0, OPT_PORT },
 	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
+	{ "pkram", required_argument, 0, 'K' },
 	CLI_UNPRIV_LONG_OPT,
 	CLI_SEC_LONG_OPTS,
 	CLI_CONTAINER_LONG_OPTS,
@@ -63,6 +64,9 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 	case 'C':
 		o->cleanup = true;
 		return true;
+	case 'K':
+		o->pkram = optarg;
+		return true;
 	case 'A':
 		o->auto_dedup = true;
 		return true;
@@ -94,6 +98,11 @@ static int check_dump_opts(const char *verb, const struct amber_dump_opts *o, bo
 				       "`amber dedup` on the page server's side");
 	if (o->cleanup && !pre)
 		return cli_usage(verb, "--cleanup belongs to pre-dump");
+	if (o->pkram && !pre)
+		return cli_usage(verb, "--pkram belongs to pre-dump (amber kexec dumps into the "
+				       "store)");
+	if (o->pkram && (o->page_server || o->cleanup))
+		return cli_usage(verb, "--pkram takes no --page-server or --cleanup");
 	if (o->page_server && (!o->ps.address || o->ps.port <= 0))
 		return cli_usage(verb, "--page-server needs --address A and --port P");
 	if (o->lazy_pages && (pre || o->page_server || o->leave_running || o->track_mem ||

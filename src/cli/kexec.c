@@ -19,6 +19,7 @@ enum {
 	OPT_NO_REBOOT,
 	OPT_VERIFY,
 	OPT_PRESERVE_MOUNT,
+	OPT_PREV_IMAGES_DIR,
 };
 
 int cli_kexec(int argc, char **argv, struct cli_common *co)
@@ -32,6 +33,7 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 		{ "no-reboot", no_argument, 0, OPT_NO_REBOOT },
 		{ "verify", no_argument, 0, OPT_VERIFY },
 		{ "preserve-mount", required_argument, 0, OPT_PRESERVE_MOUNT },
+		{ "prev-images-dir", required_argument, 0, OPT_PREV_IMAGES_DIR },
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "shell-job", no_argument, 0, 'j' },
 		{ "ext-unix-sk", no_argument, 0, 'X' },
@@ -79,6 +81,9 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 			own[nr_own++] = optarg;
 			o.preserve_mounts = own;
 			break;
+		case OPT_PREV_IMAGES_DIR:
+			o.prev_images_dir = optarg;
+			break;
 		case 'D':
 			v.images_dir = optarg;
 			break;
@@ -108,7 +113,7 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 	if (optind < argc)
 		return cli_usage("kexec", "unexpected argument '%s'", argv[optind]);
 	if (verify) {
-		if (!v.images_dir || o.pid || o.pkram || o.kernel)
+		if (!v.images_dir || o.pid || o.pkram || o.kernel || o.prev_images_dir)
 			return cli_usage("kexec", "--verify takes -D DIR only");
 		if (!cli_log_open(co))
 			return CLI_EXIT_FAIL;

@@ -33,6 +33,7 @@
 #include "dump/dump.h"
 #include "dump/memory.h"
 #include "image/image.h"
+#include "image/sums.h"
 #include "base/log.h"
 #include "mem/inc.h"
 #include "base/proc.h"
@@ -247,6 +248,12 @@ int predump_run(const struct dump_opts *opts)
 		/* A page server acknowledges every page, or the pre-dump failed. */
 		if (!ret)
 			ret = xfer_target_fini(steal_ptr(dc.xt));
+		/*
+		 * Sealed like a dump: a parent in a PKRAM store is checked against
+		 * it before it is preserved and again after the kexec.
+		 */
+		if (!ret)
+			ret = img_sums_write(dc.dirfd);
 		/* The trackers moved on at the scan: the chain below is stale now. */
 		if (ret && dc.parent_dirfd >= 0)
 			inc_mark_chain_reset(dc.parent_dirfd);

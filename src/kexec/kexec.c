@@ -15,9 +15,17 @@
  * are preserved and the kernel loaded. A failure after that point undoes
  * the preserves and restores the tree in place from the store (its files
  * are still where they were), so nothing is lost either.
+ *
+ * With --prev-images-dir the store is the one amber pre-dump --pkram made
+ * (the pre-dumps in its directories) and the final dump goes into its
+ * top, saving only what was written since the last pre-dump; the chain
+ * is checked before the freeze and folded into real directories before
+ * the preserve (chain.c). A failure leaves the store mounted with the
+ * pre-dumps as they were; only the final dump's files are removed.
  */
 #define LOG_PREFIX "kexec: "
 #include <errno.h>
+#include <limits.h>
 #include <linux/reboot.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,13 +34,26 @@
 
 #include "base/fault.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "kexec/kexec.h"
 
 struct kexec_ctx {
 	const struct kexec_opts *o;
 	struct kexec_store *store;
 	struct kexec_mounts *own; /* --preserve-mount */
+	struct kexec_chain *chain; /* --prev-images-dir */
 };
+
+/* The store read-write again and its chain unfolded: as before the preserve. */
+static void undo_store(struct kexec_ctx *kc)
+{
+	if (kexec_store_unpreserve(kc->store)) {
+		pr_warn("the store stays preserved: `mount -o remount,rw %s` drops it\n",
+			kc->store->dir);
+		return; /* read-only: nothing can be renamed back */
+	}
+	kexec_chain_unfold(kc->chain, kc->store->dirfd);
+}
 
 /* Loads the next kernel and reboots into it; returns only on a failure, all undone. */
 static int load_and_reboot(struct kexec_ctx *kc, unsigned long pfn)
@@ -58,9 +79,7 @@ static int load_and_reboot(struct kexec_ctx *kc, unsigned long pfn)
 	kexec_unload_kernel();
 undo_preserve:
 	kexec_mounts_unpreserve(kc->own);
-	if (kexec_store_unpreserve(kc->store))
-		pr_warn("the store stays preserved: `mount -o remount,rw %s` drops it\n",
-			kc->store->dir);
+	undo_store(kc);
 	return ret;
 }
 
@@ -74,12 +93,18 @@ static int kexec_frozen(void *arg)
 	pr_info("every image written, the tree frozen: checking, preserving, loading\n");
 	ret = kexec_verify(kc->store->dirfd, false);
 	if (!ret)
+		ret = kexec_chain_recheck(kc->chain);
+	if (!ret)
 		ret = kexec_mounts_record(kc->own, kc->store->dirfd, kc->store->name);
+	if (!ret)
+		ret = kexec_chain_fold(kc->chain, kc->store->dirfd);
 	if (ret)
 		return ret;
 	ret = fault_injected("kexec-preserve") ? -EIO : kexec_store_preserve(kc->store, &pfn);
-	if (ret)
+	if (ret) {
+		kexec_chain_unfold(kc->chain, kc->store->dirfd);
 		return ret;
+	}
 	/* the tree's own mounts wait until it is gone (kexec_run) */
 	if (kc->own->nr)
 		return 0;
@@ -122,9 +147,8 @@ static int preserve_own_and_reboot(struct kexec_ctx *kc)
 	ret = fault_injected("kexec-preserve-mount") ? -EIO : kexec_mounts_preserve(kc->own, &pfn);
 	if (!ret)
 		ret = load_and_reboot(kc, pfn);
-	else if (kexec_store_unpreserve(kc->store))
-		pr_warn("the store stays preserved: `mount -o remount,rw %s` drops it\n",
-			kc->store->dir);
+	else
+		undo_store(kc);
 	if (!ret)
 		return 0; /* --no-reboot */
 	pr_err("the kexec failed after the tree was dumped: restoring it in place from %s\n",
@@ -145,7 +169,8 @@ int kexec_run(struct kexec_opts *o)
 {
 	struct kexec_store store;
 	struct kexec_mounts own = { .nr = 0 };
-	struct kexec_ctx kc = { .o = o, .store = &store, .own = &own };
+	struct kexec_chain chain = { .nr = 0 };
+	struct kexec_ctx kc = { .o = o, .store = &store, .own = &own, .chain = &chain };
 	int ret;
 
 	ret = kexec_store_name_ok(o->name);
@@ -162,20 +187,32 @@ int kexec_run(struct kexec_opts *o)
 	ret = kexec_mounts_adopt(&own, o->preserve_mounts);
 	if (ret)
 		return ret;
-	ret = kexec_store_create(&store, o->name);
+	ret = o->prev_dir ? kexec_store_reuse(&store, o->name, false)
+			  : kexec_store_create(&store, o->name);
+	if (!ret && o->prev_dir) {
+		ret = kexec_chain_check(&chain, &store, o->prev_dir);
+		if (ret)
+			kexec_store_close(&store, false);
+	}
 	if (ret) {
 		kexec_mounts_close(&own);
 		return ret;
 	}
 	o->dump.dir = store.dir;
+	o->dump.prev_dir = o->prev_dir;
 	o->dump.leave_running = false;
 	o->dump.frozen_hook = kexec_frozen;
 	o->dump.frozen_hook_arg = &kc;
 	ret = dump_run(&o->dump);
 	if (ret) {
 		pr_err("nothing was preserved; the tree runs on as it was\n");
+		if (store.kept) {
+			kexec_store_clear_top(&store);
+			pr_err("the pre-dumps stay in %s as they were\n", store.dir);
+		}
 		kexec_store_close(&store, true);
 		kexec_mounts_close(&own);
+		kexec_chain_free(&chain);
 		return ret;
 	}
 	if (own.nr) {
@@ -184,9 +221,11 @@ int kexec_run(struct kexec_opts *o)
 		if (ret) {
 			/* restored in place or not, the images are kept */
 			kexec_store_close(&store, false);
+			kexec_chain_free(&chain);
 			return ret;
 		}
 	}
+	kexec_chain_free(&chain);
 	/* --no-reboot: the tree is gone, its images wait in the preserved store */
 	pr_msg("kexec: tree dumped into the preserved store '%s' (%s) and the next kernel "
 	       "loaded; `kexec -e` boots it, then `amber restore --pkram %s`\n", store.name,
@@ -203,7 +242,7 @@ int kexec_restore(struct restore_opts *r, const char *name, pid_t *root_pid, int
 
 	if (ret)
 		return ret;
-	ret = kexec_verify(store.dirfd, true);
+	ret = kexec_verify_chain(store.dirfd, true);
 	if (!ret)
 		ret = kexec_mounts_find(&own, store.dirfd);
 	if (!ret)
@@ -229,7 +268,7 @@ int kexec_lazy(struct lazy_opts *l, const char *name)
 
 	/* the daemon checks every entry's checksum as it starts */
 	if (!ret)
-		ret = kexec_verify(store.dirfd, false);
+		ret = kexec_verify_chain(store.dirfd, false);
 	if (!ret) {
 		struct kexec_mounts own;
 
@@ -245,5 +284,41 @@ int kexec_lazy(struct lazy_opts *l, const char *name)
 	l->dir = store.dir;
 	ret = lazy_daemon_run(l);
 	kexec_store_close(&store, !ret);
+	return ret;
+}
+
+/* -D of pre-dump --pkram: a path below the store's top, with no "." or ".." in it. */
+static bool store_rel_ok(const char *rel)
+{
+	char abs[PATH_MAX];
+
+	if (!rel || !*rel || rel[0] == '/' || strlen(rel) + 2 > sizeof(abs))
+		return false;
+	snprintf(abs, sizeof(abs), "/%s", rel);
+	return path_no_dots(abs) && strspn(rel, "/") < strlen(rel);
+}
+
+int kexec_predump(struct dump_opts *d, const char *name)
+{
+	struct kexec_store store;
+	char dir[PATH_MAX * 2];
+	int ret;
+
+	if (!store_rel_ok(d->dir)) {
+		pr_err("-D %s: with --pkram, a directory below the store's top (e.g. pre1)\n",
+		       d->dir ? d->dir : "");
+		return -EINVAL;
+	}
+	ret = kexec_store_reuse(&store, name, true);
+	if (ret)
+		return ret;
+	snprintf(dir, sizeof(dir), "%s/%s", store.dir, d->dir);
+	d->dir = dir;
+	ret = predump_run(d);
+	if (!ret)
+		pr_msg("pre-dump: images in %s; the final dump: amber kexec --pkram %s "
+		       "--prev-images-dir %s ...\n", dir, name, dir + strlen(store.dir) + 1);
+	/* a store this pre-dump mounted holds nothing else: it goes if it failed */
+	kexec_store_close(&store, ret && !store.kept);
 	return ret;
 }

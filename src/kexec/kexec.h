@@ -11,8 +11,9 @@
  *   store.c   create, find and preserve the store (a tmpfs by name)
  *   verify.c  check an image set before preserving and after finding it
  *   load.c    kexec_file_load() of the next kernel, command line + pkram=PFN
+ *   chain.c   pre-dumps in the store under the final dump: checked, folded
  *   kexec.c   the verb: dump frozen -> verify -> preserve -> load -> reboot;
- *             restore and lazy-pages from a store
+ *             restore and lazy-pages from a store; pre-dump into a store
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@ struct kexec_store {
 	bool mounted;	/* a store is mounted at dir (by us or found there) */
 	bool preserved; /* remounted preserve,ro: undone by kexec_store_unpreserve() */
 	bool own;	/* a tmpfs of the tree's (--preserve-mount), not an image store */
+	bool kept;	/* mounted before amber kexec (pre-dumps in it): never unmounted */
 };
 
 /* [A-Za-z0-9._-], 1..KEXEC_NAME_MAX characters, not "." or "..". */
@@ -42,6 +44,14 @@ int kexec_store_name_ok(const char *name);
  * if this kernel has no PKRAM.
  */
 int kexec_store_create(struct kexec_store *s, const char *name);
+/*
+ * The store @name mounted already (by amber pre-dump --pkram), for a final
+ * dump over the pre-dumps in it; or, with @create, mounted now if it is
+ * not. -ENOENT if it is not mounted and not @create.
+ */
+int kexec_store_reuse(struct kexec_store *s, const char *name, bool create);
+/* Removes the files of the store's top (a failed final dump's), not its directories. */
+void kexec_store_clear_top(struct kexec_store *s);
 /*
  * The store @name preserved by the previous kernel: mounted by name (or
  * found already mounted at its place). -ENOENT if it came back empty.
@@ -68,6 +78,37 @@ void kexec_store_close(struct kexec_store *s, bool umount);
  * every page and checks its checksum. 0 or -errno with a message.
  */
 int kexec_verify(int dirfd, bool deep);
+/* The same for @dirfd and each parent image below it (DIR/parent, ...). */
+int kexec_verify_chain(int dirfd, bool deep);
+
+/* The pre-dumps under the final dump (chain.c). */
+#define KEXEC_CHAIN_MAX 16
+struct kexec_layer {
+	char rel[PATH_MAX];  /* its directory, relative to the store */
+	char link[PATH_MAX]; /* its child's "parent" link (as --prev-images-dir said) */
+	char base[NAME_MAX + 1];
+	int fd;		     /* the layer's directory */
+	int updirfd;	     /* the directory it was in (for the unfold) */
+};
+
+struct kexec_chain {
+	struct kexec_layer *l; /* [0]: the final dump's parent */
+	int nr;
+	int folded; /* layers renamed into their child's "parent" */
+};
+
+/*
+ * Before the freeze: @prev (relative to the store's top) and its parents,
+ * each in the store and matching its amber.sums; nothing else in the
+ * store the kernel would refuse to preserve. 0 or -errno with a message.
+ */
+int kexec_chain_check(struct kexec_chain *c, const struct kexec_store *s, const char *prev);
+/* Frozen, before the fold: each layer still matches its amber.sums. */
+int kexec_chain_recheck(const struct kexec_chain *c);
+/* Each layer renamed to its child's "parent" (no symlink left); all undone on a failure. */
+int kexec_chain_fold(struct kexec_chain *c, int storefd);
+void kexec_chain_unfold(struct kexec_chain *c, int storefd);
+void kexec_chain_free(struct kexec_chain *c);
 
 /* Refuses, before anything is frozen, a file that is no x86 bzImage. */
 int kexec_check_kernel(const char *path);
@@ -106,9 +147,13 @@ struct kexec_opts {
 	bool no_reboot;
 	/* --preserve-mount: the tree's own pkram= tmpfs mounts, NULL-terminated */
 	const char *const *preserve_mounts;
+	/* --prev-images-dir: the last pre-dump, in the store, relative to its top */
+	const char *prev_dir;
 };
 
 int kexec_run(struct kexec_opts *o);
+/* amber pre-dump --pkram NAME: @d->dir is relative to the store (mounted if it is not). */
+int kexec_predump(struct dump_opts *d, const char *name);
 /* amber restore --pkram: @r->dir is set to the store's directory. */
 int kexec_restore(struct restore_opts *r, const char *name, pid_t *root_pid, int *wait_status);
 /* amber lazy-pages --pkram */

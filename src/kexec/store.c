@@ -180,8 +180,9 @@ int kexec_store_create(struct kexec_store *s, const char *name)
 	if (ret < 0)
 		return ret;
 	if (ret) {
-		pr_err("%s is mounted already (a store of an earlier run?): restore from it "
-		       "with --pkram %s, or umount it first\n", s->dir, s->name);
+		pr_err("%s is mounted already (a store of an earlier run, or pre-dumps in "
+		       "it: then give --prev-images-dir): restore from it with --pkram %s, or "
+		       "umount it first\n", s->dir, s->name);
 		return -EEXIST;
 	}
 	ret = store_mount(s);
@@ -192,6 +193,60 @@ int kexec_store_create(struct kexec_store *s, const char *name)
 	else
 		pr_info("store '%s' mounted at %s\n", s->name, s->dir);
 	return ret;
+}
+
+int kexec_store_reuse(struct kexec_store *s, const char *name, bool create)
+{
+	char sopts[512];
+	int ret = store_init(s, name);
+
+	if (ret)
+		return ret;
+	ret = mounted_at(s->dir, sopts, sizeof(sopts));
+	if (ret < 0)
+		return ret;
+	if (ret == 2 || (ret == 1 && !has_pkram_opt(sopts, name))) {
+		pr_err("%s holds another mount, not the store pkram=%s\n", s->dir, name);
+		return -EBUSY;
+	}
+	if (!ret && !create) {
+		pr_err("no store '%s' is mounted at %s: the parent images must be in it "
+		       "(amber pre-dump --pkram %s -D DIR)\n", name, s->dir, name);
+		kexec_store_close(s, true); /* the mount point store_init() made */
+		return -ENOENT;
+	}
+	if (ret) {
+		s->mounted = s->kept = true;
+		ret = 0;
+	} else {
+		ret = store_mount(s);
+	}
+	if (!ret)
+		ret = store_open(s);
+	if (ret) {
+		kexec_store_close(s, true);
+		return ret;
+	}
+	pr_info("store '%s' %s at %s\n", s->name, s->kept ? "found" : "mounted", s->dir);
+	return 0;
+}
+
+void kexec_store_clear_top(struct kexec_store *s)
+{
+	int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		pr_perror("can't list %s", s->dir);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (de->d_type != DT_DIR && unlinkat(s->dirfd, de->d_name, 0))
+			pr_perror("can't remove %s/%s", s->dir, de->d_name);
+	closedir(d);
 }
 
 int kexec_store_find(struct kexec_store *s, const char *name)
@@ -414,7 +469,7 @@ void kexec_store_close(struct kexec_store *s, bool umount)
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	s->dirfd = -1;
-	if (!umount || s->preserved)
+	if (!umount || s->preserved || s->kept)
 		return;
 	if (s->mounted && umount2(s->dir, 0)) {
 		pr_warn("can't unmount %s: %s\n", s->dir, strerror(errno));

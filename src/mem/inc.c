@@ -218,7 +218,14 @@ int inc_plan_build(struct inc_plan *plan, const struct tracker *tr, struct track
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->pid = tt->pid;
-	tt->rearmed = true; /* from the first scan on, see inc_mark_chain_reset() */
+	/*
+	 * From the first scan on (see inc_mark_chain_reset()) for uffd-wp,
+	 * which protects each page again as it scans it; soft-dirty moves on
+	 * only at clear_refs (track_task_rearm()), so a final dump that fails
+	 * leaves its chain usable (amber kexec's retry stays incremental).
+	 */
+	if (!tr || tr->kind != TRACK_SOFT_DIRTY)
+		tt->rearmed = true;
 	for (size_t i = 0; i < n_vmas; i++) {
 		const VmaEntry *v = vmas[i];
 		struct scan_ctx sc = { .plan = plan };

@@ -210,6 +210,8 @@ int track_task_rearm(const struct tracker *tr, struct track_task *tt)
 		return 0; /* uffd-wp re-armed each page as it scanned it */
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", tt->pid);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
+	/* set before: a failed write may have cleared some */
+	tt->rearmed = true;
 	if (fd < 0 || write(fd, "4", 1) != 1) {
 		pr_perror("can't clear soft-dirty bits of %d", tt->pid);
 		return -errno;

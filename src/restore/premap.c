@@ -21,6 +21,10 @@
  * out of the store's pages file and makes them this task's anonymous
  * pages where they are. A page the kernel refuses (or a kernel without
  * the ioctl) is read as before; inherited VMAs are compared and copied.
+ * Over a chain of pre-dumps each page is moved from the newest layer that
+ * holds it (the chain's disjoint view), so the older layers' copies of a
+ * page rewritten since stay in the store and no move lands on a page
+ * already there.
  */
 #define LOG_PREFIX "premap: "
 #include <errno.h>
@@ -146,18 +150,23 @@ struct premap_move {
 	int last_err;	     /* why the last page was copied, not moved */
 };
 
-/* The layer's pages file, writable (the move punches the pages out), or -1. */
+/*
+ * The layer's pages file, writable (the move punches the pages out), or
+ * -1: DIR/pages-N.img, DIR/parent/pages-N.img for the first parent, ...
+ */
 static int move_fd(const struct rst_ctx *rc, struct premap_move *mv, const struct pm_chain *pc,
 		   int layer)
 {
 	const struct pm_layer *l = &pc->layers[layer];
+	char name[64 + PM_MAX_CHAIN * 7];
 	struct stat a, b;
-	char name[64];
-	int fd;
+	int fd, n = 0;
 
 	if (mv->fds[layer] != -2)
 		return mv->fds[layer];
-	snprintf(name, sizeof(name), "pages-%u.img", l->pages_id);
+	for (int i = 0; i < layer; i++)
+		n += snprintf(name + n, sizeof(name) - n, "parent/");
+	snprintf(name + n, sizeof(name) - n, "pages-%u.img", l->pages_id);
 	fd = openat(rc->dirfd, name, O_RDWR | O_CLOEXEC);
 	if (fd >= 0 && (fstat(fd, &a) || fstat(l->pages_fd, &b) || a.st_ino != b.st_ino ||
 			a.st_dev != b.st_dev)) {
@@ -310,17 +319,38 @@ static int fill(const struct rst_ctx *rc, struct rst_task *t, const bool *inh)
 				  .fds = fds, .nr_fds = pc->nr_layers };
 	int ret = 0;
 
+	/*
+	 * Moved pages come from the disjoint view, one layer a page; its runs
+	 * may be parts of an entry, without a checksum: only once every page
+	 * of the store was checked (restore --pkram does, every layer).
+	 */
+	bool newest = mv.on && mv.verified;
+
 	if (!buf || !fds)
 		return -ENOMEM;
 	for (int i = 0; i < mv.nr_fds; i++)
 		fds[i] = -2; /* not opened yet */
+	for (int i = 0; newest && i < pc->nr_lazy && !ret; i++) {
+		const struct rst_pages *r = &pc->lazy[i];
+		int vi = vma_index(t->mm, r->vaddr);
+		uint8_t *dst;
+
+		if (vi < 0 || !t->premap[vi] || inh[vi])
+			continue;
+		dst = (uint8_t *)(uintptr_t)(t->premap[vi] + r->vaddr - t->mm->vmas[vi]->start);
+		ret = move_run(&mv, move_fd(rc, &mv, pc, r->layer), pc->layers[r->layer].pages_fd,
+			       r, dst);
+		if (ret)
+			pr_err("%d: pages at %#llx are short\n", t->pid, (unsigned long long)r->vaddr);
+		nr_pages += r->nr_pages;
+	}
 	for (int i = 0; i < pc->nr_runs && !ret; i++) {
 		const struct rst_pages *r = &pc->runs[i];
 		int vi = vma_index(t->mm, r->vaddr);
 		int rfd = pc->layers[r->layer].pages_fd;
 		uint8_t *dst;
 
-		if (vi < 0 || !t->premap[vi])
+		if (vi < 0 || !t->premap[vi] || (newest && !inh[vi]))
 			continue;
 		dst = (uint8_t *)(uintptr_t)(t->premap[vi] + r->vaddr - t->mm->vmas[vi]->start);
 		if (mv.on && !inh[vi])

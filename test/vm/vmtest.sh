@@ -91,6 +91,9 @@ suite kexec --kernel "$K" --timeout 1200 -- bash test/vm/tests/kexec.sh "$K"
 # restore --pkram moving the pages out of the store against the copying
 # restore of the same 1 GiB image (needs build/amber)
 suite kexec-nocopy --kernel "$K" --timeout 1500 -- bash test/vm/tests/kexec-nocopy.sh "$K"
+# amber kexec over a chain of pre-dumps in the store: the final dump saves
+# what changed since, every layer goes across and is restored in place
+suite kexec-predump --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-predump.sh "$K"
 # a VMM-like program's guest RAM file on a pkram= tmpfs, across amber kexec
 # --preserve-mount, saved by reference
 suite kexec-vmm --kernel "$K" --timeout 900 -- bash test/vm/tests/kexec-vmm.sh "$K"

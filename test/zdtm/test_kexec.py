@@ -106,6 +106,10 @@ def nothing_mounted(name):
     (["kexec", "-t", "1", "--pkram", "x", "--kernel", "k", "-D", "d"], "-D belongs to --verify"),
     (["kexec", "--verify"], "--verify takes -D DIR only"),
     (["kexec", "--verify", "-D", "d", "-t", "1"], "--verify takes -D DIR only"),
+    (["kexec", "--verify", "-D", "d", "--prev-images-dir", "p"], "--verify takes -D DIR only"),
+    (["dump", "-t", "1", "-D", "d", "--pkram", "x"], "--pkram belongs to pre-dump"),
+    (["pre-dump", "-t", "1", "-D", "d", "--pkram", "x", "--page-server", "--address", "a",
+      "--port", "1"], "--pkram takes no --page-server"),
     (["kexec", "-t", "1", "--pkram", "x", "--kernel", "k", "extra"], "unexpected argument"),
     (["kexec", "--no-such-option"], "bad options"),
     (["restore"], "-D DIR or --pkram NAME is required"),
@@ -221,6 +225,37 @@ def test_pkram_sources_refused_here(tmp, verb):
     nothing_mounted("amber-test")
 
 
+def test_prev_images_dir_needs_the_store(workload, tmp):
+    """--prev-images-dir: the store with the pre-dumps must be mounted
+    already; refused before anything is frozen, nothing mounted."""
+    k = debian_kernel()
+    if not k:
+        pytest.skip("no bzImage (test/vm/get-debian-kernel.sh fetches one)")
+    r = amber("kexec", "-t", str(workload.pid), "--pkram", "amber-test", "--kernel", k,
+              "--prev-images-dir", "pre1", "--no-reboot", "-o", str(tmp / "kexec.log"), "-v4")
+    assert r.returncode == 1, r.stdout
+    log = (tmp / "kexec.log").read_text()
+    assert "no store 'amber-test' is mounted" in log
+    assert "pstree: froze" not in log
+    workload.assert_intact()
+    nothing_mounted("amber-test")
+
+
+@pytest.mark.parametrize("rel, want", [
+    ("pre1", "this kernel has no PKRAM"),
+    ("../pre1", "below the store's top"),
+    ("/tmp/pre1", "below the store's top"),
+    ("a/./b", "below the store's top"),
+])
+def test_pre_dump_into_a_store_refused_here(workload, tmp, rel, want):
+    r = amber("pre-dump", "-t", str(workload.pid), "--pkram", "amber-test", "-D", rel,
+              "-o", str(tmp / "pre.log"), "-v4")
+    assert r.returncode == 1, r.stdout
+    assert want in (tmp / "pre.log").read_text()
+    workload.assert_intact()
+    nothing_mounted("amber-test")
+
+
 # ---- the store check, on a plain tmpfs ----
 
 @pytest.fixture
@@ -290,3 +325,25 @@ def test_verify_not_a_dump(tmp):
     (tmp / "empty").mkdir()
     r = amber("kexec", "--verify", "-D", str(tmp / "empty"))
     assert r.returncode == 1 and "no amber.sums" in r.stdout
+
+
+def test_verify_chain(workload, tmp):
+    """kexec --verify checks each parent image too, as restore --pkram does
+    over a chain of pre-dumps; a pre-dump is sealed with amber.sums."""
+    img = tmp / "img"
+    img.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(img)], check=True)
+    r = amber("pre-dump", "-t", str(workload.pid), "-D", str(img / "pre1"), "--track-mem")
+    assert r.returncode == 0, r.stdout
+    assert (img / "pre1" / "amber.sums").exists()
+    r = amber("dump", "-t", str(workload.pid), "-D", str(img / "top"), "--leave-running",
+              "--prev-images-dir", "../pre1")
+    assert r.returncode == 0, r.stdout
+    workload.assert_intact()
+    r = amber("kexec", "--verify", "-D", str(img / "top"), "-v3")
+    assert r.returncode == 0, r.stdout
+    assert "chain verified: the top and 1 parent" in r.stdout
+    flip(pages_file(img / "pre1"), first_present_offset(img / "pre1"))
+    r = amber("kexec", "--verify", "-D", str(img / "top"))
+    assert r.returncode == 1, r.stdout
+    assert "do not match their checksum" in r.stdout and "(layer 1) refused" in r.stdout

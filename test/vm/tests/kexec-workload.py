@@ -10,6 +10,11 @@ once when ready. It holds no file open, so it restores anywhere the same
 paths exist. SIGUSR2 writes the same report without the check (a quick
 "are you answering").
 
+SIGHUP changes one eighth of the memory (the first eighth, then the next,
+...) to new random data, tagged the same way, takes the crc again and
+writes the report: so a pre-dump before it and a dump after hold
+different bytes there (kexec-predump.sh).
+
 With KEXEC_WL_HOT_MIB=N in the environment, the loop keeps rewriting the
 first N MiB with their own contents (256 KiB a turn), so that those pages
 are written again and again while the crc stays the same: a working set,
@@ -52,6 +57,26 @@ def write_report(check):
     os.rename(tmp, report)
 
 
+changes = 0
+
+
+def change():
+    global crc, changes
+    part = max(len(buf) // 8 // 4096, 1) * 4096
+    off = (changes * part) % len(buf)
+    end = min(off + part, len(buf))
+    new = os.urandom(1 << 20)
+    for at in range(off, end, 1 << 20):
+        n = min(1 << 20, end - at)
+        buf[at:at + n] = new[:n]
+    for at in range(off, end, 4096):
+        struct.pack_into("Q", buf, at, at ^ 0x616d626572)
+    changes += 1
+    crc = zlib.crc32(buf)
+    write_report(False)
+
+
+signal.signal(signal.SIGHUP, lambda s, f: change())
 signal.signal(signal.SIGUSR1, lambda s, f: write_report(True))
 signal.signal(signal.SIGUSR2, lambda s, f: write_report(False))
 hot = min(int(os.environ.get("KEXEC_WL_HOT_MIB", "0")), mib) << 20
