@@ -201,6 +201,15 @@ int main(int argc, char **argv)
 		_exit(child(go[0], ro));
 	}
 	close(go[0]);
+	/* The tree is ready once the child's fd table is final: its copy of go[1] closed. */
+	for (;;) {
+		char fd_path[64];
+
+		snprintf(fd_path, sizeof(fd_path), "/proc/%d/fd/%d", kid, go[1]);
+		if (access(fd_path, F_OK))
+			break;
+		usleep(1000);
+	}
 
 	test_daemon();
 	test_waitsig();
