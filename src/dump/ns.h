@@ -89,10 +89,10 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root);
 /*
  * The SysV objects of the IPC namespace of @root (not amber's) into
  * ipcns-shm/msg/sem-<dc->ns.ipc_ns_id>.img, and its next-id sysctls into
- * @ie; amber's thread enters the namespace meanwhile.
+ * @ie; called with amber's thread in that namespace (ns_ipc.c).
  */
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
-/* ns_ipc_mqueue.c: its POSIX message queues; sets dc->files.mq_dev. */
+/* ns_ipc_mqueue.c: its POSIX message queues (from inside it too); sets dc->files.mq_dev. */
 int dump_ipc_mqueue(struct dump_ctx *dc, pid_t root);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);

@@ -109,6 +109,30 @@ static int probe_ns(pid_t root, struct ipc_probe *p)
 	return p->err;
 }
 
+/* The namespace's objects, read by amber's thread from inside it. */
+static int in_ipc_ns(struct dump_ctx *dc, pid_t root, IpcVarEntry *ie)
+{
+	char path[64];
+	cleanup_close int own = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	cleanup_close int tree = -1;
+	int ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", root);
+	tree = open(path, O_RDONLY | O_CLOEXEC);
+	if (own < 0 || tree < 0 || setns(tree, CLONE_NEWIPC)) {
+		pr_perror("can't enter the IPC namespace of %d", root);
+		return -errno;
+	}
+	ret = dump_ipc_sysv(dc, root, ie);
+	if (!ret)
+		ret = dump_ipc_mqueue(dc, root);
+	if (setns(own, CLONE_NEWIPC)) {
+		pr_perror("can't go back to amber's IPC namespace");
+		return -errno;
+	}
+	return ret;
+}
+
 int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 {
 	IpcVarEntry ie = IPC_VAR_ENTRY__INIT;
@@ -119,9 +143,7 @@ int dump_ns_ipc(struct dump_ctx *dc, pid_t root)
 		return ret;
 	dc->ns.ipc_ns_id = dump_new_id(dc);
 	dc->ns.amber_ipc_ns_id = dump_new_id(dc);
-	ret = dump_ipc_sysv(dc, root, &ie);
-	if (!ret)
-		ret = dump_ipc_mqueue(dc, root);
+	ret = in_ipc_ns(dc, root, &ie);
 	if (ret)
 		return ret;
 	ie.n_sem_ctls = 4;

@@ -124,21 +124,5 @@ static int dump_queues(struct dump_ctx *dc, pid_t root)
 
 int dump_ipc_mqueue(struct dump_ctx *dc, pid_t root)
 {
-	char path[64];
-	cleanup_close int own = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
-	cleanup_close int tree = -1;
-	int ret;
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", root);
-	tree = open(path, O_RDONLY | O_CLOEXEC);
-	if (own < 0 || tree < 0 || setns(tree, CLONE_NEWIPC)) {
-		pr_perror("can't enter the IPC namespace of %d", root);
-		return -errno;
-	}
-	ret = dump_queues(dc, root);
-	if (setns(own, CLONE_NEWIPC)) {
-		pr_perror("can't go back to amber's IPC namespace");
-		return -errno;
-	}
-	return ret;
+	return dump_queues(dc, root);
 }

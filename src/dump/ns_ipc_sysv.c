@@ -282,18 +282,8 @@ static int read_next_id(const char *kind, protobuf_c_boolean *has, uint32_t *v)
 
 int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie)
 {
-	char path[64];
-	cleanup_close int own = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
-	cleanup_close int tree = -1;
-	int ret;
+	int ret = dump_shm(dc);
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", root);
-	tree = open(path, O_RDONLY | O_CLOEXEC);
-	if (own < 0 || tree < 0 || setns(tree, CLONE_NEWIPC)) {
-		pr_perror("can't enter the IPC namespace of %d", root);
-		return -errno;
-	}
-	ret = dump_shm(dc);
 	if (!ret)
 		ret = dump_sem(dc);
 	if (!ret)
@@ -304,10 +294,6 @@ int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie)
 		ret = read_next_id("sem", &ie->has_sem_next_id, &ie->sem_next_id);
 	if (!ret)
 		ret = read_next_id("msg", &ie->has_msg_next_id, &ie->msg_next_id);
-	if (setns(own, CLONE_NEWIPC)) {
-		pr_perror("can't go back to amber's IPC namespace");
-		return -errno;
-	}
 	if (ret)
 		pr_err("the SysV objects of the IPC namespace of %d can't be saved\n", root);
 	return ret;
