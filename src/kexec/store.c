@@ -195,7 +195,8 @@ int kexec_store_create(struct kexec_store *s, const char *name)
 	return ret;
 }
 
-int kexec_store_reuse(struct kexec_store *s, const char *name, bool create)
+/* Sets @s up for store @name: 1 if it is mounted already, 0 if not, or -errno. */
+static int store_init_mounted(struct kexec_store *s, const char *name)
 {
 	char sopts[512];
 	int ret = store_init(s, name);
@@ -209,6 +210,15 @@ int kexec_store_reuse(struct kexec_store *s, const char *name, bool create)
 		pr_err("%s holds another mount, not the store pkram=%s\n", s->dir, name);
 		return -EBUSY;
 	}
+	return ret;
+}
+
+int kexec_store_reuse(struct kexec_store *s, const char *name, bool create)
+{
+	int ret = store_init_mounted(s, name);
+
+	if (ret < 0)
+		return ret;
 	if (!ret && !create) {
 		pr_err("no store '%s' is mounted at %s: the parent images must be in it "
 		       "(amber pre-dump --pkram %s -D DIR)\n", name, s->dir, name);
@@ -251,18 +261,10 @@ void kexec_store_clear_top(struct kexec_store *s)
 
 int kexec_store_find(struct kexec_store *s, const char *name)
 {
-	char sopts[512];
-	int ret = store_init(s, name);
+	int ret = store_init_mounted(s, name);
 
-	if (ret)
-		return ret;
-	ret = mounted_at(s->dir, sopts, sizeof(sopts));
 	if (ret < 0)
 		return ret;
-	if (ret == 2 || (ret == 1 && !has_pkram_opt(sopts, name))) {
-		pr_err("%s holds another mount, not the store pkram=%s\n", s->dir, name);
-		return -EBUSY;
-	}
 	/* mounted already: an earlier restore from it failed, or lazy-pages */
 	if (ret == 1)
 		s->mounted = true;
