@@ -43,13 +43,7 @@ echo "kexec-nocopy suite: phase $phase, kernel $(uname -r)"
 
 if [ "$phase" = 1 ]; then
 	[ -e /sys/kernel/pkram ] || { echo "FAIL no PKRAM in this kernel"; exit 1; }
-	echo 30000 > /proc/sys/kernel/ns_last_pid
-	rm -f "$REP"
-	setsid python3 "$WL" "$MIB" "$REP" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	for _ in $(seq 3000); do [ -s "$REP" ] && break; sleep 0.1; done
-	read -r cnt crc _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
-	echo "workload pid $pid, $MIB MiB, crc $crc"
+	start_workload "$MIB" 3000
 	echo "$pid $crc $cnt" > "$IO/nocopy-expect"
 	echo 2 > "$IO/nocopy-phase"
 	$AMBER kexec -t "$pid" --pkram $NAME --kernel "$K" --initrd "$IO/initrd.gz" \

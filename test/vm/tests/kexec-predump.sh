@@ -52,13 +52,8 @@ echo "kexec-predump suite: phase $phase, kernel $(uname -r)"
 
 if [ "$phase" = 1 ]; then
 	[ -e /sys/kernel/pkram ] || { echo "FAIL no PKRAM in this kernel"; exit 1; }
-	echo 30000 > /proc/sys/kernel/ns_last_pid
-	rm -f "$REP"
-	setsid python3 "$WL" "$MIB" "$REP" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	for _ in $(seq 1200); do [ -s "$REP" ] && break; sleep 0.1; done
-	read -r _ crc0 _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
-	echo "workload pid $pid, $MIB MiB, crc $crc0"
+	start_workload "$MIB"
+	crc0=$crc
 
 	# the same tree's full dump into a plain tmpfs, for comparison
 	FULL=/tmp/full

@@ -44,14 +44,7 @@ echo "kexec suite: phase $phase, kernel $(uname -r), cmdline: $(cat /proc/cmdlin
 
 if [ "$phase" = 1 ]; then
 	[ -e /sys/kernel/pkram ] || { echo "FAIL no PKRAM in this kernel"; exit 1; }
-	# far from the pids the next boot uses before the restore
-	echo 30000 > /proc/sys/kernel/ns_last_pid
-	rm -f "$REP"
-	setsid python3 "$WL" "$MIB" "$REP" </dev/null >/dev/null 2>&1 &
-	pid=$!
-	for _ in $(seq 1200); do [ -s "$REP" ] && break; sleep 0.1; done
-	read -r _ crc _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
-	echo "workload pid $pid, $MIB MiB, crc $crc"
+	start_workload "$MIB"
 
 	# a. not a kernel: refused before anything is frozen
 	$AMBER kexec -t "$pid" --pkram $NAME --kernel /etc/passwd -o "$IO/kexec-a.log" -v4

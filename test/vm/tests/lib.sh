@@ -25,3 +25,16 @@ intact() {
 		fail "$1: state '${*:4}' (want crc $3, ok, counter moving)"
 	fi
 }
+
+# start_workload MIB [TRIES]: the workload ($WL) on MIB MiB, in its own
+# session, far from the pids the next boot uses before the restore; sets
+# pid, and cnt and crc from its first report (TRIES tenths of a second).
+start_workload() {
+	echo 30000 > /proc/sys/kernel/ns_last_pid
+	rm -f "$REP"
+	setsid python3 "$WL" "$1" "$REP" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq "${2:-1200}"); do [ -s "$REP" ] && break; sleep 0.1; done
+	read -r cnt crc _ < "$REP" || { echo "FAIL workload did not start"; exit 1; }
+	echo "workload pid $pid, $1 MiB, crc $crc"
+}
