@@ -25,7 +25,7 @@ import pytest
 from test_zdtm import CHANGING_STATE, check_needs, start, stop
 import zdtm_runner
 from zdtm_runner import (PIDFILE, Dump, Run, discover_tests, env_float, guarded,
-                         read_text, reap_all, wait_until)
+                         kill_groups, read_text, reap_all, wait_until)
 
 CRIU_DEFAULT = "/var/tmp/anchors/criu-4.2/criu/criu"
 
@@ -277,12 +277,7 @@ def test_overlay_root_interop(tmp_path, first, second):
         assert ticks == [["tick", str(i), f"line-{i}"] for i in range(1, len(ticks) + 1)], \
             ticks[-5:]
     finally:
-        for victim in (restored, p.pid):
-            if victim:
-                try:
-                    os.killpg(victim, 9)
-                except OSError:
-                    pass
+        kill_groups(restored, p.pid)
         p.wait()
         reap_all()
         if mounted:

@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 from test_bad_images import rewrite
-from zdtm_runner import (Run, amber_path, env_float, guarded, proc_stat, read_text, reap_all,
-                         wait_until)
+from zdtm_runner import (Run, amber_path, env_float, guarded, kill_groups, proc_stat, read_text,
+                         reap_all, wait_until)
 
 BUSYBOX = Path("/bin/busybox")
 TICKS = 100
@@ -228,12 +228,7 @@ def test_overlay_missing_upper_refused(tmp_path):
             assert time.monotonic() < deadline, "the restored loop does not tick"
             time.sleep(0.05)
     finally:
-        for victim in (restored, p.pid):
-            if victim:
-                try:
-                    os.killpg(victim, 9)
-                except OSError:
-                    pass
+        kill_groups(restored, p.pid)
         p.wait()
         reap_all()
 
@@ -262,10 +257,7 @@ def refused_tree_runs_on(tmp_path, want, **tree):
             assert p.poll() is None and time.monotonic() < deadline, "the tree stopped"
             time.sleep(0.05)
     finally:
-        try:
-            os.killpg(p.pid, 9)
-        except OSError:
-            pass
+        kill_groups(p.pid)
         p.wait()
         reap_all()
 

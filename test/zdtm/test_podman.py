@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_counter, read_text, reap_all, wait_until
+from zdtm_runner import (amber_path, kill_groups, read_counter, read_text, reap_all,
+                         wait_until)
 
 PODMAN = shutil.which("podman")
 RUNC = shutil.which("runc")
@@ -447,12 +448,7 @@ def test_inherit_fd_cli(tmp_path):
         # the restored loop's stdout is the caller's pipe
         assert os.stat(f"/proc/{restored}/fd/1").st_ino == os.fstat(r_new).st_ino
     finally:
-        for victim in (restored, p.pid):
-            if victim:
-                try:
-                    os.killpg(victim, 9)
-                except OSError:
-                    pass
+        kill_groups(restored, p.pid)
         if p.poll() is None:
             p.kill()
         p.wait()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from zdtm_runner import amber_path, read_counter, read_text, reap_all, wait_until
+from zdtm_runner import amber_path, kill_groups, read_counter, read_text, reap_all, wait_until
 
 RUNC = shutil.which("runc")
 BUSYBOX = Path("/bin/busybox")
@@ -358,12 +358,9 @@ def test_mount_ns_cli(tmp_path):
         assert [m.split()[4] for m in mounts] == ["/", "/tmp", "/proc"], mounts
         assert Path("/proc/self/mountinfo").read_text() == host_mounts
     finally:
+        kill_groups(restored, pid)
         for victim in (restored, pid):
             if victim:
-                try:
-                    os.killpg(victim, 9)
-                except OSError:
-                    pass
                 try:
                     os.kill(victim, 9)
                 except OSError:

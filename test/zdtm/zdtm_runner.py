@@ -76,6 +76,16 @@ def set_subreaper():
     return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
 
 
+def kill_groups(*pids):
+    """SIGKILLs the process group of each pid given (none: skipped)."""
+    for pid in pids:
+        if pid:
+            try:
+                os.killpg(pid, 9)
+            except OSError:
+                pass
+
+
 def reap_all():
     """Reap every exited child (call only when no Popen is pending)."""
     while True:
