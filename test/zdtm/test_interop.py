@@ -284,6 +284,22 @@ def test_overlay_root_interop(tmp_path, first, second):
             subprocess.run(["umount", "-l", str(root)])
 
 
+def runc_checkpoint(c, engine, img, work):
+    """`runc --criu ENGINE checkpoint` of container @c into @img."""
+    import test_runc
+    r = test_runc.runc("--criu", engine, "checkpoint", "--image-path", img,
+                       "--work-path", work, c.cid)
+    assert r.returncode == 0, r.stderr + read_text(work / "dump.log")[-3000:]
+
+
+def runc_restore(c, engine, img, work):
+    """`runc --criu ENGINE restore -d` of container @c from @img."""
+    import test_runc
+    r = test_runc.runc("--criu", engine, "restore", "-d", "--image-path", img,
+                       "--work-path", work, c.cid, cwd=c.bundle, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr + read_text(work / "restore.log")[-3000:]
+
+
 @pytest.mark.parametrize("first,second", [("amber", "criu"), ("criu", "amber")],
                          ids=["amber-criu", "criu-amber"])
 def test_runc_overlay_interop(tmp_path, first, second):
@@ -301,17 +317,12 @@ def test_runc_overlay_interop(tmp_path, first, second):
         c.wait_counter(10)
         before = c.counter()
         img = tmp_path / "img"
-        r = test_runc.runc("--criu", engines[first], "checkpoint", "--image-path", img,
-                           "--work-path", tmp_path / "w1", c.cid)
-        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w1" / "dump.log")[-3000:]
+        runc_checkpoint(c, engines[first], img, tmp_path / "w1")
         # Debian's crit reads the image (both engines write it)
         mnts = subprocess.run(["crit", "decode", "-i", str(next(img.glob("mountpoints-*.img")))],
                               capture_output=True, text=True)
         at_dump = len((c.overlay / "ovl-log").read_text().split())
-        r = test_runc.runc("--criu", engines[second], "restore", "-d", "--image-path", img,
-                           "--work-path", tmp_path / "w2", c.cid, cwd=c.bundle,
-                           stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w2" / "restore.log")[-3000:]
+        runc_restore(c, engines[second], img, tmp_path / "w2")
         assert c.counter() >= before
         c.wait_counter(at_dump + 3)
         ticks = [int(t) for t in (c.overlay / "ovl-log").read_text().split()]
@@ -342,13 +353,8 @@ def test_runc_container_interop(tmp_path, first, second):
         c.wait_counter(10)
         before = c.counter()
         img = tmp_path / "img"
-        r = test_runc.runc("--criu", engines[first], "checkpoint", "--image-path", img,
-                           "--work-path", tmp_path / "w1", c.cid)
-        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w1" / "dump.log")[-3000:]
-        r = test_runc.runc("--criu", engines[second], "restore", "-d", "--image-path", img,
-                           "--work-path", tmp_path / "w2", c.cid, cwd=c.bundle,
-                           stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, r.stderr + read_text(tmp_path / "w2" / "restore.log")[-3000:]
+        runc_checkpoint(c, engines[first], img, tmp_path / "w1")
+        runc_restore(c, engines[second], img, tmp_path / "w2")
         # from where it was (a container started anew counts from 1)
         assert c.counter() >= before
         c.wait_counter(before + 3)
