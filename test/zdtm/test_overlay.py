@@ -110,6 +110,14 @@ def ticks(log):
     return [ln.split() for ln in read_text(log).splitlines() if ln.startswith("tick ")]
 
 
+def wait_started(p, log):
+    """Until the loop of tree @p has ticked three times into @log."""
+    deadline = time.monotonic() + 10
+    while len(ticks(log)) < 3:
+        assert p.poll() is None and time.monotonic() < deadline, "the loop did not start"
+        time.sleep(0.02)
+
+
 def wait_ticks(run, log, n, timeout=30):
     deadline = time.monotonic() + timeout
     while len(ticks(log)) < n:
@@ -183,10 +191,7 @@ def test_overlay_missing_upper_refused(tmp_path):
     p, log, root = start_tree(tmp_path)
     restored = None
     try:
-        deadline = time.monotonic() + 10
-        while len(ticks(log)) < 3:
-            assert p.poll() is None and time.monotonic() < deadline, "the loop did not start"
-            time.sleep(0.02)
+        wait_started(p, log)
         img = tmp_path / "img"
         img.mkdir()
         r = subprocess.run([amber, "dump", "-t", str(p.pid), "-D", str(img), "-v4", "-o",
@@ -238,10 +243,7 @@ def refused_tree_runs_on(tmp_path, want, **tree):
     saying each of @want, and the tree tick on."""
     p, log, root = start_tree(tmp_path, **tree)
     try:
-        deadline = time.monotonic() + 10
-        while len(ticks(log)) < 3:
-            assert p.poll() is None and time.monotonic() < deadline, "the loop did not start"
-            time.sleep(0.02)
+        wait_started(p, log)
         img = tmp_path / "img"
         img.mkdir()
         dlog = tmp_path / "dump.log"
