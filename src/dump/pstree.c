@@ -158,6 +158,8 @@ static int seize_threads(struct dump_task *t, bool defer)
 		pid_t *tids = NULL;
 		int nr = proc_list_threads(t->pid, &tids);
 
+		if (nr == -ENOENT && !t->nr_threads)
+			return -ESRCH; /* exited before its seize: the caller settles it */
 		if (nr < 0) {
 			pr_err("can't list threads of %d: %s\n", t->pid, strerror(-nr));
 			return nr;
@@ -258,6 +260,49 @@ static int freeze_zombie(struct dump_ctx *dc, struct dump_task *t, const struct 
 	return record_ns_pid(dc, t->pid, &t->vpid);
 }
 
+/*
+ * @pid was listed but is exiting: its namespaces are gone already
+ * (do_exit drops them before it notifies the parent) or its threads
+ * could not be seized. Wait, briefly, for it to become a zombie (its
+ * parent is frozen, so it stays one) or, if its parent ignores SIGCHLD,
+ * to be reaped. 0 with @st filled for a zombie, -ENOENT if gone.
+ */
+static int wait_exited(pid_t pid, struct proc_stat *st)
+{
+	for (int i = 0; i < 1000; i++) {
+		int ret = proc_parse_stat(pid, st);
+
+		if (ret)
+			return ret;
+		if (st->state == 'Z')
+			return 0;
+		if (st->state == 'X') /* EXIT_DEAD: being released */
+			return -ENOENT;
+		usleep(1000);
+	}
+	return -EBUSY;
+}
+
+/* The exiting task added last: saved as a zombie, or dropped if reaped. */
+static int settle_exited(struct dump_ctx *dc, struct dump_task *t, struct dump_task *parent)
+{
+	struct proc_stat st;
+	int ret = wait_exited(t->pid, &st);
+
+	if (!ret) {
+		pr_info("process %d exited while its tree was being frozen: a zombie\n", t->pid);
+		t->nr_threads = 0;
+		return freeze_zombie(dc, t, &st);
+	}
+	if (ret == -ENOENT && parent) {
+		pr_info("process %d exited and was reaped as its tree was frozen\n", t->pid);
+		drop_last_task(dc);
+		return 0;
+	}
+	pr_err("process %d vanished while the tree was frozen\n", t->pid);
+	return ret == -EBUSY ? -ESRCH : ret;
+}
+
 static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 {
 	struct proc_stat st;
@@ -281,19 +326,8 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		return -ENOMEM;
 	/* A child can exit between the parent's freeze and here: a zombie now. */
 	ret = st.state == 'Z' ? 0 : dump_check_supported(pid, dc->opts->pid);
-	if (ret == -ENOENT) {
-		ret = proc_parse_stat(pid, &st);
-		/* Its parent let it go (SIGCHLD ignored): it is no part of the tree. */
-		if (ret == -ENOENT && parent) {
-			pr_info("process %d exited and was reaped as its tree was frozen\n", pid);
-			drop_last_task(dc);
-			return 0;
-		}
-		if (!ret && st.state != 'Z')
-			ret = -ENOENT;
-		if (ret)
-			pr_err("process %d vanished while the tree was frozen\n", pid);
-	}
+	if (ret == -ENOENT)
+		return settle_exited(dc, t, parent);
 	if (ret)
 		return ret;
 	if (st.state == 'Z') {
@@ -311,19 +345,8 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	 * frozen, so it stays a zombie, saved as one (a busy shell's
 	 * children come and go all the time).
 	 */
-	if (ret == -ESRCH && !t->nr_threads) {
-		int gone = proc_parse_stat(pid, &st);
-
-		if (!gone && st.state == 'Z') {
-			pr_info("process %d exited while its tree was being frozen: a zombie\n", pid);
-			return freeze_zombie(dc, t, &st);
-		}
-		if (gone == -ENOENT && parent) {
-			pr_info("process %d exited and was reaped as its tree was frozen\n", pid);
-			drop_last_task(dc);
-			return 0;
-		}
-	}
+	if (ret == -ESRCH && !t->nr_threads)
+		return settle_exited(dc, t, parent);
 	if (ret == -ESRCH)
 		pr_err("process %d (or one of its threads) exited while being frozen\n", pid);
 	if (!ret)
