@@ -487,6 +487,7 @@ static int run_tree(struct rst_ctx *rc)
 				      "over the pid namespace)" : "");
 		return -err;
 	}
+	rc->forked = true;
 	if (pid_map_add(&rc->pids, pid, root->pid)) {
 		kill(pid, SIGKILL);
 		return -ENOMEM;
@@ -643,7 +644,10 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		close(rc.lazy_fd);
 	rc.lazy_fd = -1;
 	if (ret) {
-		pr_err("restore failed; every task it created was killed\n");
+		if (rc.forked)
+			pr_err("restore failed; every task it created was killed\n");
+		else
+			pr_err("restore failed before any task was created\n");
 		goto out;
 	}
 	if (rc.ns.new_pid)

@@ -160,6 +160,7 @@ struct rst_ctx {
 	 */
 	bool cgns;
 	char *cgns_dir;
+	bool forked; /* the root was cloned: a failure kills what was made */
 };
 
 /* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */

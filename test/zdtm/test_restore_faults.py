@@ -59,6 +59,11 @@ def test_restore_fault(source, stage, monkeypatch):
         bad.append(f"amber died or hung ({rc})")
     if f"fault injected at stage {stage}" not in log:
         bad.append("the log does not name the stage")
+    # what the user is told about the tasks matches what happened to them
+    outcome = ("nothing was restored" if stage == "restore-images"
+               else "every task it created was killed")
+    if outcome not in log:
+        bad.append(f"the log does not say '{outcome}'")
     running = [p for p in source.pids if alive(p)]
     if running:
         bad.append(f"task(s) {running} of the tree still exist")
