@@ -113,7 +113,9 @@ struct amber_ext_mount {
  * CRIU's --inherit-fd fd[FD]:KEY: the caller's open file @fd (an fd of
  * the process calling amber_restore()) takes the place of the saved file
  * @key. Keys amber knows: "pipe:[INO]", a pipe the dump saw with inode
- * INO (runc and podman give the container's stdio pipes so).
+ * INO (runc and podman give the container's stdio pipes so); the key
+ * of an external network namespace (amber_dump_opts.ext_netns_key), @fd
+ * then an fd of the network namespace the tree is put in.
  */
 struct amber_inherit_fd {
 	const char *key;
@@ -211,6 +213,16 @@ struct amber_dump_opts {
 	 * below its top, for amber_kexec()'s prev_images_dir.
 	 */
 	const char *pkram;
+	/*
+	 * CRIU's --external net[INO]:KEY (runc's, for a container whose
+	 * network namespace a path names): the tree's network namespace, of
+	 * inode @ext_netns_ino, is the caller's, who makes one again for the
+	 * restore. Only @ext_netns_key is saved for it, no links, addresses
+	 * or routes; its sockets are saved as any. The restore needs an
+	 * inherit_fd of that key, an fd of the namespace to put the tree in.
+	 */
+	const char *ext_netns_key;
+	uint64_t ext_netns_ino;
 };
 
 int amber_dump(const struct amber_dump_opts *opts);

@@ -70,6 +70,8 @@ static int dump_opts_from(struct dump_opts *d, struct amber_dump_opts *o, const 
 		.freeze_cgroup = o->freeze_cgroup,
 		.cgroups_ignore = o->manage_cgroups == AMBER_CGROUPS_IGNORE,
 		.stats = o->stats,
+		.ext_netns_key = o->ext_netns_key,
+		.ext_netns_ino = o->ext_netns_ino,
 	};
 	api_ps_sec(&d->ps_sec, &o->ps);
 	return 0;

@@ -82,6 +82,8 @@ struct cli_container {
 	enum amber_manage_cgroups cgroups;
 	const char *cgroup_root;
 	const char *freeze_cgroup;
+	const char *ext_netns_key; /* --external net[INO]:KEY (dump) */
+	uint64_t ext_netns_ino;
 };
 
 /*

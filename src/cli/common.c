@@ -144,6 +144,30 @@ bool cli_network_lock(const char *s, enum amber_network_lock *out)
 	return false;
 }
 
+/*
+ * net[INO]:KEY (CRIU's --external for a network namespace the caller
+ * owns, as runc passes it): dump only, the restore takes the namespace
+ * as --inherit-fd fd[N]:KEY.
+ */
+static int cli_ext_netns(const char *verb, struct cli_container *ct, const char *arg)
+{
+	char *end;
+	unsigned long long ino = strtoull(arg, &end, 10);
+
+	if (strcmp(verb, "dump") && strcmp(verb, "pre-dump")) {
+		cli_usage(verb, "a network namespace is given to a restore as --inherit-fd "
+			  "fd[N]:KEY, not --external net[...]");
+		return -1;
+	}
+	if (end == arg || strncmp(end, "]:", 2) || !end[2]) {
+		cli_usage(verb, "--external net[INODE]:KEY");
+		return -1;
+	}
+	ct->ext_netns_ino = ino;
+	ct->ext_netns_key = end + 2;
+	return 1;
+}
+
 /* IN<sep>OUT[@BRIDGE] (@arg is changed in place): one more of ct->veths. */
 static int cli_veth(const char *verb, struct cli_container *ct, char *arg, const char *sep)
 {
@@ -184,11 +208,13 @@ int cli_container_opt(const char *verb, int c, struct cli_container *ct)
 	case OPT_EXTERNAL:
 		if (c == OPT_EXTERNAL && !strncmp(optarg, "veth[", 5))
 			return cli_veth(verb, ct, optarg + 5, "]:");
+		if (c == OPT_EXTERNAL && !strncmp(optarg, "net[", 4))
+			return cli_ext_netns(verb, ct, optarg + 4);
 		/* KEY:VAL, or mnt[KEY]:VAL as CRIU's --external */
 		if (c == OPT_EXTERNAL) {
 			sep = strstr(optarg, "]:");
 			if (strncmp(optarg, "mnt[", 4) || !sep) {
-				cli_usage(verb, "--external is mnt[KEY]:VAL or veth[IFNAME]:OUTNAME[@BRIDGE] "
+				cli_usage(verb, "--external is mnt[KEY]:VAL, net[INODE]:KEY or veth[IFNAME]:OUTNAME[@BRIDGE] "
 					  "(other kinds are not supported)");
 				return -1;
 			}

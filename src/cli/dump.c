@@ -147,6 +147,8 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 	o.ext_mounts = ct.ext;
 	o.nr_ext_mounts = ct.nr_ext;
 	o.manage_cgroups = ct.cgroups;
+	o.ext_netns_key = ct.ext_netns_key;
+	o.ext_netns_ino = ct.ext_netns_ino;
 	o.freeze_cgroup = ct.freeze_cgroup;
 	ret = check_dump_opts(verb, &o, pre);
 	if (!ret && !cli_log_open(co))

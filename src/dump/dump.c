@@ -7,6 +7,7 @@
  */
 #define LOG_PREFIX "dump: "
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -462,8 +463,18 @@ static int dump_enter_netns(struct dump_ctx *dc)
 		pr_perror("can't read %s", path);
 		return -errno;
 	}
-	if (theirs.st_ino == netns_self_ino())
+	if (theirs.st_ino == netns_self_ino()) {
+		if (dc->opts->ext_netns_key)
+			pr_info("external net[%" PRIu64 "]: the tree is in amber's network "
+				"namespace, nothing to save\n", dc->opts->ext_netns_ino);
 		return 0;
+	}
+	if (dc->opts->ext_netns_key && theirs.st_ino != dc->opts->ext_netns_ino) {
+		pr_err("external net[%" PRIu64 "]:%s names no network namespace of the tree "
+		       "(the root's is %lu)\n", dc->opts->ext_netns_ino, dc->opts->ext_netns_key,
+		       (unsigned long)theirs.st_ino);
+		return -EINVAL;
+	}
 	return netns_enter_pid(root, &dc->host_netns_fd);
 }
 

@@ -85,6 +85,9 @@ struct dump_opts {
 	int (*frozen_hook)(void *arg);
 	void *frozen_hook_arg;
 	struct amber_dump_stats *stats; /* out, or NULL */
+	/* --external net[INO]:KEY: the tree's netns is the caller's (ns_net.c). */
+	const char *ext_netns_key;
+	uint64_t ext_netns_ino;
 };
 
 struct dump_thread {

@@ -10,7 +10,10 @@
  *   route-ID.img, route6-ID.img   the main table, `ip route save`'s
  *
  * Any other link (a bridge, macvlan, tun, a veth pair inside, a veth
- * into a third namespace, an enslaved link) fails the dump, named. The
+ * into a third namespace, an enslaved link) fails the dump, named.
+ * A namespace the caller names external (--external net[INO]:KEY: a
+ * container engine's, which makes another for the restore) is saved as
+ * netns-ID.img with that key alone, whatever links it has. The
  * sockets of the namespace are the files code's: its sock_diag sockets
  * are made in this thread, so they see this namespace.
  */
@@ -259,6 +262,18 @@ static int write_links(struct dump_ctx *dc, struct net_links *l)
 	return ret;
 }
 
+/* The caller's namespace: its key, for the inherit_fd the restore needs. */
+static int dump_ns_net_external(struct dump_ctx *dc, pid_t root)
+{
+	NetnsEntry ne = NETNS_ENTRY__INIT;
+
+	dc->ns.net_ns_id = dump_new_id(dc);
+	dc->ns.amber_net_ns_id = dump_new_id(dc);
+	ne.ext_key = (char *)dc->opts->ext_netns_key;
+	pr_info("network namespace of %d: external, key %s\n", root, ne.ext_key);
+	return img_write_one(dc->dirfd, IMG_NETNS, dc->ns.net_ns_id, &ne.base);
+}
+
 int dump_ns_net(struct dump_ctx *dc, pid_t root)
 {
 	struct net_links l = { .root = root };
@@ -268,6 +283,8 @@ int dump_ns_net(struct dump_ctx *dc, pid_t root)
 		pr_err("process %d: amber did not enter its network namespace\n", root);
 		return -EINVAL;
 	}
+	if (dc->opts->ext_netns_key)
+		return dump_ns_net_external(dc, root);
 	nl = rtnl_open();
 	if (nl < 0)
 		return nl;

@@ -164,6 +164,7 @@ struct files_rst_ctx {
 	/* --inherit-fd: the caller's fds (amber's own) that replace saved pipes */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;
+	const char *ext_netns_key; /* the inherit_fd key of the tree's netns (ns_net.c's) */
 };
 
 /* A file lock task i takes again (files_task_locks()), for the restorer. */

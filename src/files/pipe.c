@@ -270,8 +270,11 @@ static int check_inherited(struct files_rst_ctx *fc)
 		int n = 0, acc, used = 0;
 		struct stat st;
 
+		if (fc->ext_netns_key && !strcmp(in->key, fc->ext_netns_key))
+			continue; /* the network namespace's (restore/ns_net.c) */
 		if (sscanf(in->key, "pipe:[%u]%n", &ino, &n) != 1 || in->key[n]) {
-			pr_err("inherit_fd %s: amber knows pipe:[INO] keys only\n", in->key);
+			pr_err("inherit_fd %s: amber knows pipe:[INO] keys and the key of an "
+			       "external network namespace only\n", in->key);
 			return -EOPNOTSUPP;
 		}
 		acc = fcntl(in->fd, F_GETFL);

@@ -55,6 +55,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(IPCNS_SEM, "ipcns-sem-%lu.img", IPCNS_SEM),
 	IMG_ENTRY(IPCNS_MQUEUE, "ipcns-mqueue-%lu.img", IPCNS_MQUEUE),
 	IMG_ENTRY(NETDEV, "netdev-%lu.img", NETDEV),
+	IMG_ENTRY(NETNS, "netns-%lu.img", NETNS),
 	IMG_ENTRY(FILE_LOCKS, "filelocks.img", FILE_LOCKS),
 	IMG_ENTRY(TCP_STREAM, "tcp-stream-%lx.img", TCP_STREAM),
 	IMG_ENTRY(MNTS, "mountpoints-%lu.img", MNTS),

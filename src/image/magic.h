@@ -86,6 +86,9 @@
  *                                              the tree's own network
  *                                              namespace (ids.net_ns_id):
  *                                              its loopback and veths
+ * netns-%u.img (ns id)      NETNS              netns_entry: written for an
+ *                                              external namespace only,
+ *                                              its ext_key
  * ifaddr-%u.img, route-%u.img,   none (RAW)    its addresses and main-table
  * route6-%u.img (ns id)                        routes: iproute2's `ip addr
  *                                              save` / `ip route save` (a
@@ -161,6 +164,7 @@
 #define IPCNS_SEM_MAGIC	   0x59573019
 #define IPCNS_MQUEUE_MAGIC 0x41514d51 /* amber only */
 #define NETDEV_MAGIC	   0x57373951
+#define NETNS_MAGIC	   0x55933752
 #define FILE_LOCKS_MAGIC   0x54323616
 #define TCP_STREAM_MAGIC   0x51465506
 #define MNTS_MAGIC	   0x55563928

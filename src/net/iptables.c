@@ -367,8 +367,39 @@ static int ipt_unlock(const struct netlock *nl)
 	return ret;
 }
 
+/* The rules of the lock that are missing inserted, those still there kept. */
+static int ipt_lock_again(const struct netlock *nl)
+{
+	cleanup_free bool *found = calloc(2 * nl->nr_conns + 1, sizeof(*found));
+	cleanup_free uint32_t *order = calloc(2 * nl->nr_conns + 1, sizeof(*order));
+	int families[] = { AF_INET, AF_INET6 };
+
+	if (!found || !order)
+		return -ENOMEM;
+	for (int k = 0; k < 2; k++) {
+		size_t nr, missing = 0;
+		int ret;
+
+		if (!has_family(nl, families[k]))
+			continue;
+		memset(found, 0, 2 * nl->nr_conns * sizeof(*found));
+		ret = ipt_present(nl, families[k], found, order, &nr);
+		for (size_t i = 0; !ret && i < 2 * nl->nr_conns; i++)
+			if (nl->conns[i / 2].family == families[k] && !found[i])
+				order[missing++] = i;
+		if (!ret)
+			ret = ipt_apply(nl, families[k], 'I', order, missing);
+		if (ret)
+			return ret;
+		pr_info("iptables: %zu %s rule(s) of the lock there, %zu inserted\n", nr,
+			families[k] == AF_INET ? "IPv4" : "IPv6", missing);
+	}
+	return 0;
+}
+
 const struct netlock_backend netlock_iptables = {
 	.name = "iptables",
 	.lock = ipt_lock,
 	.unlock = ipt_unlock,
+	.lock_again = ipt_lock_again,
 };

@@ -186,14 +186,14 @@ static int lock_with(struct netlock *nl, int dirfd, enum netlock_method m)
 	return ret;
 }
 
-int netlock_relock(struct netlock *nl)
+int netlock_relock(struct netlock *nl, bool maybe_held)
 {
 	const struct netlock_backend *be = backend_of(nl->method);
 	int ret;
 
 	if (!nl->locked || !nl->tree_netns || !be)
 		return 0;
-	ret = be->lock(nl);
+	ret = maybe_held ? be->lock_again(nl) : be->lock(nl);
 	if (ret) {
 		pr_err("can't lock the %zu connection(s) of the tree in its new network namespace "
 		       "(%s)\n", nl->nr_conns, be->name);

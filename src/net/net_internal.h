@@ -14,6 +14,8 @@ struct netlock_backend {
 	const char *name;
 	int (*lock)(const struct netlock *nl);
 	int (*unlock)(const struct netlock *nl);
+	/* lock, where this lock may be held already (kept, or made whole) */
+	int (*lock_again)(const struct netlock *nl);
 };
 
 extern const struct netlock_backend netlock_nftables;

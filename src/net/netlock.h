@@ -110,9 +110,11 @@ int netlock_lock(struct netlock *nl, int dirfd, enum netlock_method method, cons
  * Restore, with the calling thread in the tree's new network namespace,
  * before any of its links is up: a lock that lived in the tree's old one
  * (tree_netns) is taken again here, and netlock_unlock() then removes it
- * from here. Nothing to do otherwise. 0 or -errno.
+ * from here. Nothing to do otherwise. @maybe_held: the namespace is not
+ * new but the caller's (external), maybe the very one the dump locked:
+ * the lock is made whole there without a moment unlocked. 0 or -errno.
  */
-int netlock_relock(struct netlock *nl);
+int netlock_relock(struct netlock *nl, bool maybe_held);
 
 /*
  * Removes the lock @nl holds or loaded (a no-op if none), then its

@@ -78,7 +78,12 @@ static void put_elements(FILE *f, const struct netlock *nl, int family, const ch
 		fprintf(f, " }\n");
 }
 
-static int nft_lock(const struct netlock *nl)
+/*
+ * @replace: a table of this lock may be there already (a namespace the
+ * dump locked, handed back by the caller): deleted and made again in the
+ * same transaction, so no packet passes in between.
+ */
+static int nft_make(const struct netlock *nl, bool replace)
 {
 	char table[32];
 	cleanup_free char *cmds = NULL;
@@ -89,6 +94,8 @@ static int nft_lock(const struct netlock *nl)
 	if (!f)
 		return -ENOMEM;
 	netlock_nft_table(nl, table, sizeof(table));
+	if (replace)
+		fprintf(f, "add table inet %s\ndelete table inet %s\n", table, table);
 	fprintf(f, "create table inet %s\n", table);
 	for (int out = 0; out < 2; out++) {
 		const char *ch = out ? "output" : "input";
@@ -120,6 +127,16 @@ static int nft_lock(const struct netlock *nl)
 	return ret;
 }
 
+static int nft_lock(const struct netlock *nl)
+{
+	return nft_make(nl, false);
+}
+
+static int nft_lock_again(const struct netlock *nl)
+{
+	return nft_make(nl, true);
+}
+
 static int nft_unlock(const struct netlock *nl)
 {
 	char table[32], cmds[128];
@@ -133,4 +150,5 @@ const struct netlock_backend netlock_nftables = {
 	.name = "nftables",
 	.lock = nft_lock,
 	.unlock = nft_unlock,
+	.lock_again = nft_lock_again,
 };

@@ -402,7 +402,8 @@ static int load_files(struct rst_ctx *rc)
 					    .defer_paths = rc->ns.mnt.nr > 0,
 					    .own_ipc = rc->ns.ipc != NULL,
 					    .inherit_fds = rc->opts ? rc->opts->inherit_fds : NULL,
-					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0 };
+					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0,
+					    .ext_netns_key = rc->ns.net.ext_key };
 	ret = files_load(&rc->files, ft, rc->nr_tasks);
 	/* Its paths are the tree's mounts': none may be made among amber's. */
 	if (!ret && rc->ns.mnt.nr)

@@ -392,7 +392,7 @@ static const char *fs_name(uint32_t t)
  */
 static unsigned long sb_ro(const struct rst_ctx *rc, const MntEntry *e)
 {
-	bool own = e->fstype == FSTYPE__OVERLAYFS || (e->fstype == FSTYPE__SYSFS && rc->ns.net.nr);
+	bool own = e->fstype == FSTYPE__OVERLAYFS || (e->fstype == FSTYPE__SYSFS && rst_net_own(&rc->ns.net));
 
 	return own && e->has_sb_flags && (e->sb_flags & MS_RDONLY) ? MS_RDONLY : 0;
 }

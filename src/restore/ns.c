@@ -91,7 +91,12 @@ static int load_net(struct rst_ctx *rc)
 	uint32_t id = task_net_ns(&rc->tasks[0]);
 	int ret = one_per_tree(rc, task_net_ns, "network");
 
-	return ret || !rst_ns_saved(rc, IMG_NETDEV, id) ? ret : rst_ns_load_net(rc, id);
+	if (ret)
+		return ret;
+	ret = rst_ns_saved(rc, IMG_NETNS, id) ? rst_ns_load_net_external(rc, id) : 0;
+	if (ret || rc->ns.net.ext_key)
+		return ret;
+	return rst_ns_saved(rc, IMG_NETDEV, id) ? rst_ns_load_net(rc, id) : 0;
 }
 
 static uint32_t task_time_ns(const struct rst_task *t)

@@ -74,7 +74,13 @@ struct rst_ipc {
 #define RST_NET_NR_SAVES 3 /* ifaddr, route, route6 */
 struct rst_net {
 	struct NetDeviceEntry **links; /* lo and veths */
-	size_t nr;		       /* 0: the tree keeps amber's namespace */
+	size_t nr;		       /* 0 (and no ext_key): the tree keeps amber's namespace */
+	/*
+	 * netns-ID.img's ext_key: the namespace is the caller's, given as the
+	 * inherit_fd ext_fd (the caller's fd, not ours to close).
+	 */
+	char *ext_key;
+	int ext_fd;
 	uint32_t id;
 	char *save[RST_NET_NR_SAVES]; /* the raw images, NULL if absent */
 	size_t save_len[RST_NET_NR_SAVES];
@@ -143,7 +149,14 @@ int rst_ipc_check_attaches(struct rst_ctx *rc);
 /* Once every task has attached its segments: the removed ones removed again. */
 int rst_ipc_finish(struct rst_ctx *rc, pid_t host_root);
 int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
+/* netns-<id>.img of an external namespace: its inherit_fd, checked. */
+int rst_ns_load_net_external(struct rst_ctx *rc, uint32_t id);
 void rst_net_free(struct rst_net *net);
+/* The tree has a network namespace other than amber's (made or given). */
+static inline bool rst_net_own(const struct rst_net *net)
+{
+	return net->nr || net->ext_key;
+}
 /*
  * In amber, before the shared files are made: the calling thread makes
  * the tree's network namespace and stays in it (the root is cloned

@@ -15,6 +15,11 @@
  *      made already (EEXIST) is skipped, as `ip ... restore` does
  *   4. the peers up in amber's namespace, on their bridge if named
  *
+ * An external namespace (netns-ID.img with an ext_key: a container
+ * engine's) is not made: the thread enters the one the caller gives as
+ * the inherit_fd of that key, where the engine has set up the links,
+ * and the lock is taken again there.
+ *
  * The thread stays there while the tree is made (netlock_unlock() runs
  * there) and goes back at the end (rst_net_leave()).
  */
@@ -26,12 +31,15 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "amber.h"
 #include "base/log.h"
 #include "base/netns.h"
 #include "base/util.h"
@@ -153,6 +161,48 @@ int rst_ns_load_net(struct rst_ctx *rc, uint32_t id)
 	return ret ? ret : load_saves(net, rc->dirfd);
 }
 
+int rst_ns_load_net_external(struct rst_ctx *rc, uint32_t id)
+{
+	struct rst_net *net = &rc->ns.net;
+	NetnsEntry *ne;
+	int ret = img_read_one(rc->dirfd, IMG_NETNS, id, &netns_entry__descriptor,
+			       (ProtobufCMessage **)&ne);
+
+	if (ret) {
+		pr_err("netns-%u.img (named by core-%d.img) can't be read\n", id,
+		       rc->tasks[0].pid);
+		return ret;
+	}
+	/* CRIU's, of a namespace it made: its sysctls only, which amber does not keep. */
+	if (!ne->ext_key) {
+		netns_entry__free_unpacked(ne, NULL);
+		return 0;
+	}
+	net->id = id;
+	net->ext_key = strdup(ne->ext_key);
+	netns_entry__free_unpacked(ne, NULL);
+	if (!net->ext_key)
+		return -ENOMEM;
+	net->ext_fd = -1;
+	for (size_t i = 0; i < rc->opts->nr_inherit_fds; i++)
+		if (!strcmp(rc->opts->inherit_fds[i].key, net->ext_key))
+			net->ext_fd = rc->opts->inherit_fds[i].fd;
+	if (net->ext_fd < 0) {
+		pr_err("the tree's network namespace was external (key %s): give the one to "
+		       "restore it in as --inherit-fd fd[N]:%s\n", net->ext_key, net->ext_key);
+		return -EINVAL;
+	}
+	ret = ioctl(net->ext_fd, NS_GET_NSTYPE);
+	if (ret != CLONE_NEWNET) {
+		pr_err("inherit fd %d (key %s) is not a network namespace%s\n", net->ext_fd,
+		       net->ext_key, ret < 0 ? strerror(errno) : "");
+		return -EINVAL;
+	}
+	pr_info("network namespace %u: external (%s), given as fd %d\n", id, net->ext_key,
+		net->ext_fd);
+	return 0;
+}
+
 void rst_net_free(struct rst_net *net)
 {
 	for (size_t i = 0; i < net->nr; i++)
@@ -160,6 +210,7 @@ void rst_net_free(struct rst_net *net)
 	free(net->links);
 	for (int i = 0; i < RST_NET_NR_SAVES; i++)
 		free(net->save[i]);
+	free(net->ext_key);
 	memset(net, 0, sizeof(*net));
 }
 
@@ -438,12 +489,33 @@ static int setup_inside(struct rst_ctx *rc, int host_nl, const int *bridges)
 	return ret;
 }
 
+/* The caller's namespace, links and all: entered, locked again. */
+static int enter_external(struct rst_ctx *rc)
+{
+	struct rst_net *net = &rc->ns.net;
+
+	net->host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (net->host_fd < 0 || setns(net->ext_fd, CLONE_NEWNET)) {
+		int ret = -errno;
+
+		pr_perror("can't enter the network namespace given as %s", net->ext_key);
+		if (net->host_fd >= 0)
+			close(net->host_fd);
+		return ret;
+	}
+	net->entered = true;
+	/* It may be the one the dump locked (an inode number tells nothing: reused). */
+	return netlock_relock(&rc->netlock, true);
+}
+
 int rst_net_enter(struct rst_ctx *rc)
 {
 	struct rst_net *net = &rc->ns.net;
 	cleanup_free int *bridges = calloc(net->nr + 1, sizeof(*bridges));
 	int host_nl, ret;
 
+	if (net->ext_key)
+		return enter_external(rc);
 	if (!net->nr)
 		return 0;
 	if (!bridges)
@@ -465,7 +537,7 @@ int rst_net_enter(struct rst_ctx *rc)
 	}
 	net->entered = true;
 	/* Before any link is up: no peer may reach a socket not yet repaired. */
-	ret = netlock_relock(&rc->netlock);
+	ret = netlock_relock(&rc->netlock, false);
 	if (!ret)
 		ret = setup_inside(rc, host_nl, bridges);
 	close(host_nl);

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -232,10 +233,11 @@ static int ext_mounts_from(struct rpc_session *s, const CriuOpts *o, struct ambe
 	for (size_t i = 0; i < o->n_external; i++) {
 		char *e = o->external[i], *close = strstr(e, "]:");
 
-		if (!strncmp(e, "veth[", 5))
-			continue; /* veths_from(), at restore */
+		if (!strncmp(e, "veth[", 5) || !strncmp(e, "net[", 4))
+			continue; /* veths_from() at restore, ext_netns_from() at dump */
 		if (strncmp(e, "mnt[", 4) || !close) {
-			ERR(s, "external %s: amber knows mnt[KEY]:VAL and veth[IN]:OUT[@BRIDGE] only",
+			ERR(s, "external %s: amber knows mnt[KEY]:VAL, net[INODE]:KEY and "
+			    "veth[IN]:OUT[@BRIDGE] only",
 			    e);
 			free(m);
 			return -EOPNOTSUPP;
@@ -246,6 +248,31 @@ static int ext_mounts_from(struct rpc_session *s, const CriuOpts *o, struct ambe
 	}
 	*out = m;
 	*nr = n;
+	return 0;
+}
+
+/*
+ * An `external` entry "net[INODE]:KEY" (runc's, for a container whose
+ * network namespace a path names; its key "extRootNetNS"): the tree's
+ * network namespace is the caller's. The strings stay the request's.
+ */
+static int ext_netns_from(struct rpc_session *s, const CriuOpts *o, struct amber_dump_opts *d)
+{
+	for (size_t i = 0; i < o->n_external; i++) {
+		const char *e = o->external[i];
+		char *end;
+
+		if (strncmp(e, "net[", 4))
+			continue;
+		d->ext_netns_ino = strtoull(e + 4, &end, 10);
+		if (end == e + 4 || strncmp(end, "]:", 2) || !end[2]) {
+			ERR(s, "external %s: a network namespace is net[INODE]:KEY", e);
+			return -EINVAL;
+		}
+		d->ext_netns_key = end + 2;
+		pr_info("external network namespace %" PRIu64 ": key %s\n", d->ext_netns_ino,
+			d->ext_netns_key);
+	}
 	return 0;
 }
 
@@ -369,6 +396,9 @@ static int do_dump(struct rpc_session *s, const CriuReq *req, CriuResp *resp,
 	if (ret)
 		return ret;
 	d.ext_mounts = ext;
+	ret = ext_netns_from(s, o, &d);
+	if (ret)
+		return ret;
 	d.manage_cgroups = cg_mode_from(o);
 	d.freeze_cgroup = o->freeze_cgroup;
 	if (o->lazy_pages && !pre) {

@@ -23,6 +23,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import tarfile
 import time
@@ -221,6 +222,55 @@ def test_podman_checkpoint_restore(container):
     assert (c.checkpoint_dir() / "amber.sums").exists()
     c.restore()
     check_restored(c, before)
+
+
+def link_exists(name):
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+
+
+def test_podman_bridge_network_tcp(podman):
+    """podman's default network: netavark wires a namespace of podman's on
+    its bridge; runc names it external (net[INODE]:extRootNetNS) at the
+    checkpoint and hands the new one over (inherit_fd) at the restore. A
+    TCP connection the host opened to the container's echo server (busybox
+    nc running cat) carries data again after `--tcp-established` both
+    ways, the container keeping its address. The host side is idle
+    across the checkpoint (all acknowledged): a retransmission in the
+    moment between netavark's wiring and amber's lock would be reset."""
+    bridge_was_there = link_exists("podman0")
+    name = f"amber-bridge-{os.getpid()}"
+    try:
+        podman.run("run", "-d", "--name", name, "--network", "bridge", IMAGE, "/bin/busybox",
+                   "nc", "-l", "-p", "7000", "-e", "/bin/busybox", "cat")
+        st = json.loads(podman.run("inspect", "--format", "json", name).stdout)[0]
+        addr, pid = st["NetworkSettings"]["IPAddress"], st["State"]["Pid"]
+        assert addr, st["NetworkSettings"]
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino
+        sk = None
+        for _ in range(100):  # nc listens a moment after the container runs
+            try:
+                sk = socket.create_connection((addr, 7000), timeout=30)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
+        assert sk, f"nothing listens on {addr}:7000"
+        with sk:
+            sk.sendall(b"before\n")
+            assert sk.recv(100) == b"before\n"
+            podman.run("container", "checkpoint", "--tcp-established", name)
+            ckpt = Path(json.loads(podman.run("inspect", "--format", "json", name).stdout)[0]
+                        ["StaticDir"]) / "checkpoint"
+            assert list(ckpt.glob("netns-*.img")), sorted(p.name for p in ckpt.iterdir())
+            podman.run("container", "restore", "--tcp-established", name)
+            st = json.loads(podman.run("inspect", "--format", "json", name).stdout)[0]
+            assert st["State"]["Status"] == "running", st["State"]
+            assert st["NetworkSettings"]["IPAddress"] == addr
+            sk.sendall(b"after\n")
+            assert sk.recv(100) == b"after\n"
+    finally:
+        podman.run("rm", "-f", "-t", "0", name, check=False)
+        if not bridge_was_there and link_exists("podman0"):
+            subprocess.run(["ip", "link", "del", "podman0"], check=False)
 
 
 def test_podman_overlay_checkpoint_restore(podman_overlay):
