@@ -337,7 +337,13 @@ struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
 int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata **arr, int *nr);
 void files_free_data(struct rdata *arr, int nr);
-/* unix_load.c: the sk-queues packets of file @id, *@nr of them, in order (or NULL). */
+/*
+ * Sorts *@arrp by id, entries of one id kept in their order (a new array;
+ * 0 or -ENOMEM): sk-queues, so that files_skq_of() finds a socket's
+ * packets by binary search, not by a scan of every packet per socket.
+ */
+int files_sort_data(struct rdata **arrp, int nr);
+/* The sk-queues packets of file @id (sorted), *@nr of them, in order; or NULL. */
 struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr);
 /* "files.img: file %u (type %d) is malformed" unless @ok and @sub is its id. */
 int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub);

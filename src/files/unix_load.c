@@ -91,72 +91,6 @@ static int check_usk_entry(struct files_rst_ctx *fc, const UnixSkEntry *u)
 	return 0;
 }
 
-static int cmp_str(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "");
-}
-
-int usk_listener_cmp(const UnixSkEntry *a, const UnixSkEntry *b)
-{
-	size_t n = min(a->name.len, b->name.len);
-	int c;
-
-	if (a->type != b->type)
-		return a->type < b->type ? -1 : 1;
-	c = n ? memcmp(a->name.data, b->name.data, n) : 0;
-	if (c)
-		return c;
-	if (a->name.len != b->name.len)
-		return a->name.len < b->name.len ? -1 : 1;
-	return cmp_str(a->name_dir, b->name_dir);
-}
-
-/* qsort_r() of files[] indices: by name, then by place in files[]. */
-static int cmp_listener_idx(const void *x, const void *y, void *arg)
-{
-	struct files_rst *fr = arg;
-	int a = *(const int *)x, b = *(const int *)y;
-	int c = usk_listener_cmp(fr->files[a].fe->usk, fr->files[b].fe->usk);
-
-	return c ? c : a - b;
-}
-
-/*
- * The indices unix_rst.c looks sockets up by: every unix socket by inode
- * (each may appear once) and the listeners sorted by name, so that a tree
- * of thousands of sockets is not searched once per socket.
- */
-static int index_usks(struct files_rst *fr)
-{
-	int nr = 0;
-
-	for (int i = 0; i < fr->nr_files; i++) {
-		const FileEntry *fe = fr->files[i].fe;
-
-		if (fe->type != FD_TYPES__UNIXSK)
-			continue;
-		if (idx_map_get(&fr->usk_index, fe->usk->ino) >= 0) {
-			pr_err("files.img: unix socket %u appears twice\n", fe->usk->ino);
-			return -EINVAL;
-		}
-		if (idx_map_put(&fr->usk_index, fe->usk->ino, i))
-			return -ENOMEM;
-		if (fe->usk->state == USK_TCP_LISTEN)
-			nr++;
-	}
-	fr->usk_listeners = xrealloc_array(NULL, nr ? nr : 1, sizeof(int));
-	if (!fr->usk_listeners)
-		return -ENOMEM;
-	for (int i = 0; i < fr->nr_files; i++) {
-		const FileEntry *fe = fr->files[i].fe;
-
-		if (fe->type == FD_TYPES__UNIXSK && fe->usk->state == USK_TCP_LISTEN)
-			fr->usk_listeners[fr->nr_usk_listeners++] = i;
-	}
-	qsort_r(fr->usk_listeners, nr, sizeof(int), cmp_listener_idx, fr);
-	return 0;
-}
-
 /* Can data be queued into @u again: connected, or a named dgram socket? */
 static bool can_queue(struct files_rst *fr, const UnixSkEntry *u)
 {
@@ -198,72 +132,15 @@ static int mark_in_flight(struct files_rst_ctx *fc, struct rdata *d)
 	return d->has_ucred ? check_sender(fc->st, d) : 0;
 }
 
-static int cmp_skq_pos(const void *x, const void *y, void *arg)
-{
-	const struct rdata *q = arg;
-	int a = *(const int *)x, b = *(const int *)y;
-
-	if (q[a].id != q[b].id)
-		return q[a].id < q[b].id ? -1 : 1;
-	return a - b;
-}
-
-/*
- * Each socket's packets together, in the order they were queued, so that
- * files_skq_of() finds them by binary search: a scan of every packet for
- * every socket grew with the square of the sockets.
- */
-static int sort_skq(struct files_rst *fr)
-{
-	cleanup_free int *pos = NULL;
-	struct rdata *sorted;
-
-	if (fr->nr_skq < 2)
-		return 0;
-	pos = xrealloc_array(NULL, fr->nr_skq, sizeof(*pos));
-	sorted = xrealloc_array(NULL, fr->nr_skq, sizeof(*sorted));
-	if (!pos || !sorted) {
-		free(sorted);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < fr->nr_skq; i++)
-		pos[i] = i;
-	qsort_r(pos, fr->nr_skq, sizeof(*pos), cmp_skq_pos, fr->skq);
-	for (int i = 0; i < fr->nr_skq; i++)
-		sorted[i] = fr->skq[pos[i]];
-	free(fr->skq);
-	fr->skq = sorted;
-	return 0;
-}
-
-struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr)
-{
-	int lo = 0, hi = fr->nr_skq, first;
-
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-
-		if (fr->skq[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	first = lo;
-	while (lo < fr->nr_skq && fr->skq[lo].id == id)
-		lo++;
-	*nr = lo - first;
-	return *nr ? &fr->skq[first] : NULL;
-}
-
 int unix_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	int ret = index_usks(fr);
+	int ret = unix_index(fr);
 
 	if (!ret)
 		ret = files_load_data(fc, IMG_SK_QUEUES, &fr->skq, &fr->nr_skq);
 	if (!ret)
-		ret = sort_skq(fr);
+		ret = files_sort_data(&fr->skq, fr->nr_skq);
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		FileEntry *fe = fr->files[i].fe;
 

@@ -51,6 +51,72 @@ struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino)
 	return i < 0 ? NULL : &fr->files[i];
 }
 
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int usk_listener_cmp(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	size_t n = min(a->name.len, b->name.len);
+	int c;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	c = n ? memcmp(a->name.data, b->name.data, n) : 0;
+	if (c)
+		return c;
+	if (a->name.len != b->name.len)
+		return a->name.len < b->name.len ? -1 : 1;
+	return cmp_str(a->name_dir, b->name_dir);
+}
+
+/* qsort_r() of files[] indices: by name, then by place in files[]. */
+static int cmp_listener_idx(const void *x, const void *y, void *arg)
+{
+	struct files_rst *fr = arg;
+	int a = *(const int *)x, b = *(const int *)y;
+	int c = usk_listener_cmp(fr->files[a].fe->usk, fr->files[b].fe->usk);
+
+	return c ? c : a - b;
+}
+
+/*
+ * The indices unix_rst.c looks sockets up by: every unix socket by inode
+ * (each may appear once) and the listeners sorted by name, so that a tree
+ * of thousands of sockets is not searched once per socket.
+ */
+int unix_index(struct files_rst *fr)
+{
+	int nr = 0;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		const FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type != FD_TYPES__UNIXSK)
+			continue;
+		if (idx_map_get(&fr->usk_index, fe->usk->ino) >= 0) {
+			pr_err("files.img: unix socket %u appears twice\n", fe->usk->ino);
+			return -EINVAL;
+		}
+		if (idx_map_put(&fr->usk_index, fe->usk->ino, i))
+			return -ENOMEM;
+		if (fe->usk->state == USK_TCP_LISTEN)
+			nr++;
+	}
+	fr->usk_listeners = xrealloc_array(NULL, nr ? nr : 1, sizeof(int));
+	if (!fr->usk_listeners)
+		return -ENOMEM;
+	for (int i = 0; i < fr->nr_files; i++) {
+		const FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type == FD_TYPES__UNIXSK && fe->usk->state == USK_TCP_LISTEN)
+			fr->usk_listeners[fr->nr_usk_listeners++] = i;
+	}
+	qsort_r(fr->usk_listeners, nr, sizeof(int), cmp_listener_idx, fr);
+	return 0;
+}
+
 static UnixSkEntry *usk(struct rfile *rf)
 {
 	return rf->fe->usk;
