@@ -103,6 +103,58 @@ struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id)
 	return NULL;
 }
 
+static int cmp_data_pos(const void *x, const void *y, void *arg)
+{
+	const struct rdata *q = arg;
+	int a = *(const int *)x, b = *(const int *)y;
+
+	if (q[a].id != q[b].id)
+		return q[a].id < q[b].id ? -1 : 1;
+	return a - b;
+}
+
+int files_sort_data(struct rdata **arrp, int nr)
+{
+	cleanup_free int *pos = NULL;
+	struct rdata *sorted;
+
+	if (nr < 2)
+		return 0;
+	pos = xrealloc_array(NULL, nr, sizeof(*pos));
+	sorted = xrealloc_array(NULL, nr, sizeof(*sorted));
+	if (!pos || !sorted) {
+		free(sorted);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < nr; i++)
+		pos[i] = i;
+	qsort_r(pos, nr, sizeof(*pos), cmp_data_pos, *arrp);
+	for (int i = 0; i < nr; i++)
+		sorted[i] = (*arrp)[pos[i]];
+	free(*arrp);
+	*arrp = sorted;
+	return 0;
+}
+
+struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr)
+{
+	int lo = 0, hi = fr->nr_skq, first;
+
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (fr->skq[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	while (lo < fr->nr_skq && fr->skq[lo].id == id)
+		lo++;
+	*nr = lo - first;
+	return *nr ? &fr->skq[first] : NULL;
+}
+
 int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub)
 {
 	if (!ok || sub != fe->id) {

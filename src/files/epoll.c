@@ -143,17 +143,20 @@ static long order_target(const struct dumped_file *f, void *arg)
 	return syscall(SYS_kcmp, f->pid, k->pid, KCMP_EPOLL_TFD, f->fd, k->slot);
 }
 
-/* The id of the dumped description that is target @i of @ep, or 0. */
-static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep, int i)
+/*
+ * The id of the dumped description that is target @i of @ep, or 0. @toff:
+ * how many targets before it have its fd number (the same fd, closed and
+ * opened again, may be watched twice).
+ */
+static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep, int i,
+			    uint32_t toff)
 {
-	struct kcmp_epoll_slot slot = { .efd = ep->fd, .tfd = ep->t[i].tfd };
+	struct kcmp_epoll_slot slot = { .efd = ep->fd, .tfd = ep->t[i].tfd, .toff = toff };
 	struct target_key key = { ep->pid, &slot };
 	/* fdinfo's sdev is the kernel's dev_t: 12-bit major, 20-bit minor. */
 	dev_t dev = makedev(ep->t[i].sdev >> 20, ep->t[i].sdev & 0xfffff);
 	int found;
 
-	for (int j = 0; j < i; j++)
-		slot.toff += ep->t[j].tfd == ep->t[i].tfd;
 	/* By inode and kcmp order first; the scan below when that finds nothing. */
 	found = desc_index_find_by(&fd->index, fd->files, dev, ep->t[i].ino, order_target, &key);
 	if (found >= 0)
@@ -174,6 +177,26 @@ static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep
 	return 0;
 }
 
+/*
+ * Each target's kcmp slot offset (find_target()), counted through a map
+ * of fd numbers: a scan of the targets before each was quadratic in an
+ * epoll's targets (a server may watch thousands of sockets).
+ */
+static int target_offsets(const struct dumped_epoll *ep, uint32_t *toff)
+{
+	struct idx_map seen = {}; /* fd number -> targets with it so far */
+	int ret = 0;
+
+	for (int i = 0; i < ep->nr && !ret; i++) {
+		int n = idx_map_get(&seen, ep->t[i].tfd);
+
+		toff[i] = n < 0 ? 0 : n;
+		ret = idx_map_put(&seen, ep->t[i].tfd, toff[i] + 1);
+	}
+	idx_map_free(&seen);
+	return ret;
+}
+
 static int write_epoll(struct files_dump_ctx *fc, const struct dumped_epoll *ep)
 {
 	EventpollFileEntry ee = EVENTPOLL_FILE_ENTRY__INIT;
@@ -181,12 +204,13 @@ static int write_epoll(struct files_dump_ctx *fc, const struct dumped_epoll *ep)
 	FileEntry fe = FILE_ENTRY__INIT;
 	cleanup_free EventpollTfdEntry *te = calloc(ep->nr + 1, sizeof(*te));
 	cleanup_free EventpollTfdEntry **tp = calloc(ep->nr + 1, sizeof(*tp));
+	cleanup_free uint32_t *toff = calloc(ep->nr + 1, sizeof(*toff));
 
-	if (!te || !tp)
+	if (!te || !tp || !toff || target_offsets(ep, toff))
 		return -ENOMEM;
 	for (int i = 0; i < ep->nr; i++) {
 		const struct ep_target *t = &ep->t[i];
-		uint32_t fid = find_target(fc->st, ep, i);
+		uint32_t fid = find_target(fc->st, ep, i, toff[i]);
 
 		if (!fid) {
 			pr_err("fd %d of pid %d: epoll target fd %u (inode %" PRIu64 ") is held by no fd of the dumped tree: not supported\n",

@@ -468,7 +468,9 @@ static int add_fd(struct rtask_fds *tf, FdinfoEntry *e)
 	return 0;
 }
 
-static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *e)
+/* @seen: the task's fds so far, by number (a task may hold thousands). */
+static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *e,
+		    struct idx_map *seen)
 {
 	struct rtask_fds *tf = &fr->tasks[ti];
 	struct rfile *rf = files_rfile(fr, e->id);
@@ -482,12 +484,12 @@ static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *
 		pr_err("%s: fd number %u is too large\n", img, e->fd);
 		return -EINVAL;
 	}
-	for (int i = 0; i < tf->nr; i++) {
-		if (tf->fds[i]->fd == e->fd) {
-			pr_err("%s: fd %u appears twice\n", img, e->fd);
-			return -EINVAL;
-		}
+	if (idx_map_get(seen, e->fd) >= 0) {
+		pr_err("%s: fd %u appears twice\n", img, e->fd);
+		return -EINVAL;
 	}
+	if (idx_map_put(seen, e->fd, tf->nr))
+		return -ENOMEM;
 	if (rf->last_task != ti) {
 		rf->last_task = ti;
 		rf->nr_tasks++;
@@ -498,6 +500,7 @@ static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *
 static int load_fdinfo(struct files_rst_ctx *fc, int ti, const struct files_task *t)
 {
 	struct files_rst *fr = fc->st;
+	struct idx_map seen = {};
 	struct img *img;
 	ProtobufCMessage *m;
 	int ret;
@@ -509,7 +512,7 @@ static int load_fdinfo(struct files_rst_ctx *fc, int ti, const struct files_task
 	if (!img)
 		return -errno;
 	while ((ret = img_read_msg(img, &fdinfo_entry__descriptor, &m)) == 1) {
-		ret = check_fd(fr, ti, img->name, (FdinfoEntry *)m);
+		ret = check_fd(fr, ti, img->name, (FdinfoEntry *)m, &seen);
 		if (!ret)
 			ret = add_fd(&fr->tasks[ti], (FdinfoEntry *)m);
 		if (ret) {
@@ -517,6 +520,7 @@ static int load_fdinfo(struct files_rst_ctx *fc, int ti, const struct files_task
 			break;
 		}
 	}
+	idx_map_free(&seen);
 	img_close(img);
 	return ret;
 }

@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "base/idx_map.h"
 #include "base/sock_diag.h"
 #include "fdinfo.pb-c.h"
 #include "file-lock.pb-c.h"
@@ -144,12 +145,17 @@ struct files_dump {
 	int nr_files;
 	/* sock_diag for unix.c, inet.c, packet.c: opened at first use, in the dump's netns */
 	struct sock_diag diag;
+	/* inet.c: one sock_diag dump per family and protocol, read at first use */
+	struct isk_snapshot *isk_snaps;
+	int nr_isk_snaps;
 	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;
 	/* unix*.c */
 	struct dumped_usk *usks;
-	int nr_usks;
+	int nr_usks, cap_usks;
+	struct idx_map usk_index; /* usks[] by inode */
+	struct usk_snapshot *usk_snap; /* every unix socket's sock_diag record, read once */
 	struct img *sk_queues;
 	int *inflight_fds; /* amber's copies of fds in flight, kept for kcmp */
 	int nr_inflight_fds;
@@ -273,6 +279,9 @@ struct files_rst {
 	struct rfile **epolls;
 	int nr_epolls;
 	int *usk_twins; /* per rfile: the far end of a half-closed socket, or -1 */
+	struct idx_map usk_index; /* unix sockets' files[] by inode (unix_load) */
+	int *usk_listeners; /* files[] of the unix listeners, sorted by name */
+	int nr_usk_listeners;
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
@@ -328,6 +337,14 @@ struct rfile *files_rfile(struct files_rst *fr, uint32_t id);
 struct rdata *files_rdata(struct rdata *arr, int nr, uint32_t id);
 int files_load_data(struct files_rst_ctx *fc, enum img_type type, struct rdata **arr, int *nr);
 void files_free_data(struct rdata *arr, int nr);
+/*
+ * Sorts *@arrp by id, entries of one id kept in their order (a new array;
+ * 0 or -ENOMEM): sk-queues, so that files_skq_of() finds a socket's
+ * packets by binary search, not by a scan of every packet per socket.
+ */
+int files_sort_data(struct rdata **arrp, int nr);
+/* The sk-queues packets of file @id (sorted), *@nr of them, in order; or NULL. */
+struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr);
 /* "files.img: file %u (type %d) is malformed" unless @ok and @sub is its id. */
 int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub);
 int files_move_high(int fd, int base);

@@ -107,31 +107,115 @@ struct sk_diag {
 	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
 };
 
-struct sk_diag_search {
+/* A socket's record in a snapshot, with the state it was in. */
+struct isk_rec {
 	uint32_t ino;
-	struct sk_diag *d;
+	uint8_t state;
+	struct sk_diag d;
+};
+
+/*
+ * Every socket of one family and protocol, from one sock_diag dump made
+ * at the first question, once the tree is frozen: one filtered dump per
+ * socket made the dump quadratic in the sockets. none: the kernel has no
+ * sock_diag for this protocol (ENOENT), so no socket has a record.
+ */
+struct isk_snapshot {
+	int family, proto;
+	bool none;
+	struct isk_rec *v;
+	int nr, cap;
+	struct idx_map by_ino; /* into v[] */
 };
 
 static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 {
-	struct sk_diag_search *s = arg;
+	struct isk_snapshot *s = arg;
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
-	struct sk_diag *d = s->d;
+	struct isk_rec *r;
 	struct rtattr *a;
 	int len;
 
-	if (m->idiag_inode != s->ino)
-		return 0;
-	d->found = true;
-	d->rqueue = m->idiag_rqueue;
-	d->wqueue = m->idiag_wqueue;
-	memcpy(d->dst, m->id.idiag_dst, sizeof(d->dst));
-	d->dport = ntohs(m->id.idiag_dport);
+	if (!m->idiag_inode)
+		return 0; /* a request or time-wait socket: no fd holds it */
+	if (s->nr == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 64;
+		struct isk_rec *v = xrealloc_array(s->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (idx_map_put(&s->by_ino, m->idiag_inode, s->nr))
+		return -ENOMEM;
+	r = &s->v[s->nr++];
+	memset(r, 0, sizeof(*r));
+	r->ino = m->idiag_inode;
+	r->state = m->idiag_state;
+	r->d.found = true;
+	r->d.rqueue = m->idiag_rqueue;
+	r->d.wqueue = m->idiag_wqueue;
+	memcpy(r->d.dst, m->id.idiag_dst, sizeof(r->d.dst));
+	r->d.dport = ntohs(m->id.idiag_dport);
 	len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 	for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
 		if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
-			d->shutdown = *(uint8_t *)RTA_DATA(a) & 3;
-	return 1;
+			r->d.shutdown = *(uint8_t *)RTA_DATA(a) & 3;
+	return 0;
+}
+
+static void isk_snapshots_free(struct files_dump *fd)
+{
+	for (int i = 0; i < fd->nr_isk_snaps; i++) {
+		free(fd->isk_snaps[i].v);
+		idx_map_free(&fd->isk_snaps[i].by_ino);
+	}
+	free(fd->isk_snaps);
+	fd->isk_snaps = NULL;
+	fd->nr_isk_snaps = 0;
+}
+
+/* The snapshot of @family and @proto, made now if this is the first question. */
+static int isk_snapshot(struct files_dump_ctx *fc, int family, int proto,
+			struct isk_snapshot **sp)
+{
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = family, .sdiag_protocol = proto, .idiag_states = ~0u,
+	};
+	struct files_dump *fd = fc->st;
+	struct isk_snapshot *s, *v;
+	int ret;
+
+	for (int i = 0; i < fd->nr_isk_snaps; i++) {
+		if (fd->isk_snaps[i].family == family && fd->isk_snaps[i].proto == proto) {
+			*sp = &fd->isk_snaps[i];
+			return 0;
+		}
+	}
+	v = xrealloc_array(fd->isk_snaps, fd->nr_isk_snaps + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	fd->isk_snaps = v;
+	s = &v[fd->nr_isk_snaps];
+	*s = (struct isk_snapshot){ .family = family, .proto = proto };
+	ret = sock_diag_request(&fc->st->diag, &req, sizeof(req), true, sk_diag_each, s);
+	if (ret == -ENOENT) {
+		s->none = true;
+		ret = 0;
+	}
+	if (ret < 0) {
+		pr_err("sock_diag of %s sockets (protocol %d): %s\n",
+		       family == AF_INET ? "inet" : "inet6", proto, strerror(-ret));
+		free(s->v);
+		idx_map_free(&s->by_ino);
+		return ret;
+	}
+	pr_debug("sock_diag: %d %s sockets of protocol %d\n", s->nr,
+		 family == AF_INET ? "inet" : "inet6", proto);
+	fd->nr_isk_snaps++;
+	*sp = s;
+	return 0;
 }
 
 /*
@@ -145,21 +229,15 @@ static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 static int sk_diag_get(struct files_dump_ctx *fc, int family, int proto, uint32_t states,
 		       uint32_t ino, struct sk_diag *d)
 {
-	struct inet_diag_req_v2 req = {
-		.sdiag_family = family, .sdiag_protocol = proto, .idiag_states = states,
-	};
-	struct sk_diag_search s = { .ino = ino, .d = d };
-	int ret;
+	struct isk_snapshot *s;
+	int ret = isk_snapshot(fc, family, proto, &s), i;
 
 	memset(d, 0, sizeof(*d));
-	ret = sock_diag_request(&fc->st->diag, &req, sizeof(req), true, sk_diag_each, &s);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0) {
-		pr_err("sock_diag of %s socket %u (protocol %d): %s\n",
-		       family == AF_INET ? "inet" : "inet6", ino, proto, strerror(-ret));
+	if (ret)
 		return ret;
-	}
+	i = idx_map_get(&s->by_ino, ino);
+	if (i >= 0 && s->v[i].state < 32 && (states & (1u << s->v[i].state)))
+		*d = s->v[i].d;
 	return 0;
 }
 
@@ -791,8 +869,10 @@ static void inet_rst_free(struct files_rst_ctx *fc)
 
 static void inet_dump_free(struct files_dump_ctx *fc)
 {
-	if (fc->st)
-		files_tcp_dump_free(fc->st);
+	if (!fc->st)
+		return;
+	files_tcp_dump_free(fc->st);
+	isk_snapshots_free(fc->st);
 }
 
 static uint32_t inet_flags(struct files_rst *fr, const FileEntry *fe)

@@ -359,13 +359,11 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 	cleanup_close int raw4 = -1, raw6 = -1;
 	cleanup_free uint8_t *pkt = NULL;
 	size_t total = 0;
-	int nr = 0, rcvbuf = 0, got, ret = 0;
+	int nr, rcvbuf = 0, got, ret = 0;
+	struct rdata *q = files_skq_of(fr, id, &nr);
 
-	for (int i = 0; i < fr->nr_skq; i++)
-		if (fr->skq[i].id == id) {
-			nr++;
-			total += fr->skq[i].len + 1024; /* and the kernel's overhead */
-		}
+	for (int i = 0; i < nr; i++)
+		total += q[i].len + 1024; /* and the kernel's overhead */
 	if (!nr)
 		return 0;
 	pkt = malloc(sizeof(struct ip6_hdr) + sizeof(struct udphdr) + UDP_MAX_PAYLOAD);
@@ -375,9 +373,8 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 		       strerror(-ret));
 		return ret;
 	}
-	for (int i = 0; i < fr->nr_skq && !ret; i++)
-		if (fr->skq[i].id == id)
-			ret = forge_one(&raw4, &raw6, e, &fr->skq[i], pkt);
+	for (int i = 0; i < nr && !ret; i++)
+		ret = forge_one(&raw4, &raw6, e, &q[i], pkt);
 	/* the kernel doubles what it is given */
 	if (setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ rcvbuf / 2 }, sizeof(int)) && !ret)
 		ret = -errno;

@@ -125,16 +125,16 @@ static int usk_each(const struct nlmsghdr *h, void *arg)
 }
 
 /*
- * Asks sock_diag about unix socket @ino, or (@ino 0) walks every listening
- * one, calling @each until it returns non-zero. Returns 0, 1 (@each
+ * Asks sock_diag about unix socket @ino, or (@ino 0) walks every one in
+ * @states, calling @each until it returns non-zero. Returns 0, 1 (@each
  * stopped the walk) or -errno.
  */
-static int usk_query(struct files_dump_ctx *fc, uint32_t ino,
+static int usk_query(struct files_dump_ctx *fc, uint32_t ino, uint32_t states,
 		     int (*each)(struct usk_diag *u, void *arg), void *arg)
 {
 	struct unix_diag_req req = {
 		.sdiag_family = AF_UNIX, .udiag_ino = ino, .udiag_show = DIAG_SHOW,
-		.udiag_states = ino ? -1u : 1u << USK_TCP_LISTEN,
+		.udiag_states = ino ? -1u : states,
 		.udiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE },
 	};
 	struct usk_walk w = { .ino = ino, .each = each, .arg = arg };
@@ -143,6 +143,75 @@ static int usk_query(struct files_dump_ctx *fc, uint32_t ino,
 	if (ret < 0)
 		pr_err("sock_diag of unix socket %u: %s\n", ino, strerror(-ret));
 	return ret;
+}
+
+/*
+ * Every unix socket's record, from one sock_diag dump made at the first
+ * question, once the tree is frozen: a lookup by inode walks the kernel's
+ * whole table of unix sockets, so one per socket made the dump quadratic
+ * in the sockets. by_icon maps a client queued on a listener (not yet
+ * accepted) to that listener.
+ */
+struct usk_snapshot {
+	struct usk_diag *v;
+	int nr, cap;
+	struct idx_map by_ino, by_icon; /* into v[] */
+};
+
+static int snap_add(struct usk_diag *u, void *arg)
+{
+	struct usk_snapshot *s = arg;
+
+	if (s->nr == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 256;
+		struct usk_diag *v = xrealloc_array(s->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (idx_map_put(&s->by_ino, u->ino, s->nr))
+		return -ENOMEM;
+	for (int i = 0; i < u->nr_icons; i++)
+		if (idx_map_put(&s->by_icon, u->icons[i], s->nr))
+			return -ENOMEM;
+	s->v[s->nr++] = *u;
+	u->icons = NULL; /* now the snapshot's */
+	return 0;
+}
+
+static void snap_free(struct usk_snapshot *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr; i++)
+		free(s->v[i].icons);
+	free(s->v);
+	idx_map_free(&s->by_ino);
+	idx_map_free(&s->by_icon);
+	free(s);
+}
+
+static int usk_snapshot(struct files_dump_ctx *fc, struct usk_snapshot **sp)
+{
+	struct usk_snapshot *s = fc->st->usk_snap;
+	int ret;
+
+	if (!s) {
+		s = xzalloc(sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		ret = usk_query(fc, 0, -1u, snap_add, s);
+		if (ret) {
+			snap_free(s);
+			return ret < 0 ? ret : -ENOMEM;
+		}
+		pr_debug("sock_diag: %d unix sockets\n", s->nr);
+		fc->st->usk_snap = s;
+	}
+	*sp = s;
+	return 0;
 }
 
 static int copy_one(struct usk_diag *u, void *arg)
@@ -154,11 +223,26 @@ static int copy_one(struct usk_diag *u, void *arg)
 	return 0;
 }
 
+/*
+ * The record of unix socket @ino, without its icons (find_listener()'s).
+ * One the snapshot lacks (made since) is asked for alone.
+ */
 static int usk_diag(struct files_dump_ctx *fc, uint32_t ino, struct usk_diag *u)
 {
-	u->ino = 0;
-	int ret = usk_query(fc, ino, copy_one, u);
+	struct usk_snapshot *s;
+	int ret = usk_snapshot(fc, &s), i;
 
+	if (ret)
+		return ret;
+	i = idx_map_get(&s->by_ino, ino);
+	if (i >= 0) {
+		*u = s->v[i];
+		u->icons = NULL;
+		u->nr_icons = 0;
+		return 0;
+	}
+	u->ino = 0;
+	ret = usk_query(fc, ino, 0, copy_one, u);
 	if (!ret && u->ino != ino) {
 		pr_err("sock_diag: no answer for unix socket %u\n", ino);
 		return -EIO;
@@ -166,31 +250,19 @@ static int usk_diag(struct files_dump_ctx *fc, uint32_t ino, struct usk_diag *u)
 	return ret;
 }
 
-struct icon_search {
-	uint32_t client, listener;
-};
-
-static int has_icon(struct usk_diag *u, void *arg)
-{
-	struct icon_search *s = arg;
-
-	for (int i = 0; i < u->nr_icons; i++) {
-		if (u->icons[i] == s->client) {
-			s->listener = u->ino;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* The listener on which client @ino waits to be accepted, or 0. */
 static int find_listener(struct files_dump_ctx *fc, uint32_t ino, uint32_t *listener)
 {
-	struct icon_search s = { .client = ino };
-	int ret = usk_query(fc, 0, has_icon, &s);
+	struct usk_snapshot *s;
+	int ret = usk_snapshot(fc, &s), i;
 
-	*listener = s.listener;
-	return ret < 0 ? ret : 0;
+	*listener = 0;
+	if (ret)
+		return ret;
+	i = idx_map_get(&s->by_icon, ino);
+	if (i >= 0)
+		*listener = s->v[i].ino;
+	return 0;
 }
 
 static const char *family_name(int family)
@@ -265,15 +337,30 @@ static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 			const struct usk_diag *u)
 {
 	struct files_dump *fd = fc->st;
-	struct dumped_usk *n = xrealloc_array(fd->usks, fd->nr_usks + 1, sizeof(*n));
 
-	if (!n)
+	if (fd->nr_usks == fd->cap_usks) {
+		int cap = fd->cap_usks ? fd->cap_usks * 2 : 64;
+		struct dumped_usk *n = xrealloc_array(fd->usks, cap, sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		fd->usks = n;
+		fd->cap_usks = cap;
+	}
+	if (idx_map_put(&fd->usk_index, d->st.st_ino, fd->nr_usks))
 		return -ENOMEM;
-	fd->usks = n;
-	n[fd->nr_usks++] = (struct dumped_usk){ .id = id, .ino = d->st.st_ino, .peer = u->peer,
-						 .state = u->state, .pid = d->pid, .fd = d->fd,
-						 .named = u->namelen > 0 };
+	fd->usks[fd->nr_usks++] = (struct dumped_usk){
+		.id = id, .ino = d->st.st_ino, .peer = u->peer, .state = u->state,
+		.pid = d->pid, .fd = d->fd, .named = u->namelen > 0 };
 	return 0;
+}
+
+/* The socket of inode @ino dumped so far, or NULL. */
+static struct dumped_usk *dumped_usk(struct files_dump *fd, uint32_t ino)
+{
+	int i = idx_map_get(&fd->usk_index, ino);
+
+	return i < 0 ? NULL : &fd->usks[i];
 }
 
 /*
@@ -352,17 +439,17 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 {
 	struct usk_diag u = {};
 	cleanup_close int sk = files_getfd(d);
+	struct dumped_usk *done;
 	int family = 0, ret;
 	socklen_t l = sizeof(family);
 
 	if (sk < 0)
 		return sk;
 	/* One socket, one file: met again in flight in its own (or a peer's) queue. */
-	for (int i = 0; i < fc->st->nr_usks; i++) {
-		if (fc->st->usks[i].ino == d->st.st_ino) {
-			*id = fc->st->usks[i].id;
-			return 0;
-		}
+	done = dumped_usk(fc->st, d->st.st_ino);
+	if (done) {
+		*id = done->id;
+		return 0;
 	}
 	if (getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l))
 		return -errno;
@@ -430,13 +517,8 @@ static int check_peers(struct files_dump_ctx *fc)
 
 	for (int i = 0; i < nr && !ret; i++) {
 		struct dumped_usk *s = &fd->usks[i];
-		bool found = false;
 
-		if (!s->peer)
-			continue;
-		for (int j = 0; j < fd->nr_usks && !found; j++)
-			found = fd->usks[j].ino == s->peer;
-		if (found)
+		if (!s->peer || dumped_usk(fd, s->peer))
 			continue;
 		if (!fc->ext_unix_sk) {
 			pr_err("fd %d of pid %d: unix socket %u is connected to socket %u outside the dumped tree: not supported without --ext-unix-sk\n",
@@ -470,6 +552,9 @@ static void unix_dump_free(struct files_dump_ctx *fc)
 {
 	img_close(fc->st->sk_queues);
 	free(fc->st->usks);
+	idx_map_free(&fc->st->usk_index);
+	snap_free(fc->st->usk_snap);
+	fc->st->usk_snap = NULL;
 	for (int i = 0; i < fc->st->nr_inflight_fds; i++)
 		close(fc->st->inflight_fds[i]);
 	free(fc->st->inflight_fds);

@@ -55,6 +55,12 @@ uint32_t unix_flags(struct files_rst *fr, const FileEntry *fe);
 void unix_rst_free(struct files_rst_ctx *fc);
 /* unix_rst.c: the entry of the unix socket with inode @ino, or NULL. */
 struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino);
+/*
+ * unix_rst.c: indexes the unix sockets of files.img by inode and sorts the
+ * listeners by name, for usk_by_ino() and the restore (called by
+ * unix_load() first). 0, -EINVAL (an inode twice) or -ENOMEM.
+ */
+int unix_index(struct files_rst *fr);
 /* unix_rst.c: makes every unix socket, before fork (files_type.prepare). */
 int unix_prepare(struct files_rst_ctx *fc);
 /* unix_rst.c: queues (with the files in flight), connects, shutdowns (.finish). */

@@ -88,14 +88,6 @@ static int check_usk_entry(struct files_rst_ctx *fc, const UnixSkEntry *u)
 		pr_err("files.img: unix socket %u %s\n", u->ino, why);
 		return -EINVAL;
 	}
-	for (int i = 0; i < fr->nr_files; i++) {
-		const FileEntry *fe = fr->files[i].fe;
-
-		if (fe->type == FD_TYPES__UNIXSK && fe->usk != u && fe->usk->ino == u->ino) {
-			pr_err("files.img: unix socket %u appears twice\n", u->ino);
-			return -EINVAL;
-		}
-	}
 	return 0;
 }
 
@@ -143,8 +135,12 @@ static int mark_in_flight(struct files_rst_ctx *fc, struct rdata *d)
 int unix_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	int ret = files_load_data(fc, IMG_SK_QUEUES, &fr->skq, &fr->nr_skq);
+	int ret = unix_index(fr);
 
+	if (!ret)
+		ret = files_load_data(fc, IMG_SK_QUEUES, &fr->skq, &fr->nr_skq);
+	if (!ret)
+		ret = files_sort_data(&fr->skq, fr->nr_skq);
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		FileEntry *fe = fr->files[i].fe;
 
@@ -178,5 +174,9 @@ void unix_rst_free(struct files_rst_ctx *fc)
 	for (int i = 0; fc->st->usk_twins && i < fc->st->nr_files; i++)
 		files_close_fd(&fc->st->usk_twins[i]);
 	free(fc->st->usk_twins);
+	idx_map_free(&fc->st->usk_index);
+	free(fc->st->usk_listeners);
+	fc->st->usk_listeners = NULL;
+	fc->st->nr_usk_listeners = 0;
 }
 

@@ -43,15 +43,78 @@ struct usk_rst {
 	int *twin; /* files_rst.usk_twins */
 };
 
+/* Through files_rst.usk_index, which unix_load() fills before anything asks. */
 struct rfile *usk_by_ino(struct files_rst *fr, uint32_t ino)
 {
-	for (int i = 0; i < fr->nr_files; i++) {
-		FileEntry *fe = fr->files[i].fe;
+	int i = idx_map_get(&fr->usk_index, ino);
 
-		if (fe->type == FD_TYPES__UNIXSK && fe->usk->ino == ino)
-			return &fr->files[i];
+	return i < 0 ? NULL : &fr->files[i];
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+static int usk_listener_cmp(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	size_t n = min(a->name.len, b->name.len);
+	int c;
+
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	c = n ? memcmp(a->name.data, b->name.data, n) : 0;
+	if (c)
+		return c;
+	if (a->name.len != b->name.len)
+		return a->name.len < b->name.len ? -1 : 1;
+	return cmp_str(a->name_dir, b->name_dir);
+}
+
+/* qsort_r() of files[] indices: by name, then by place in files[]. */
+static int cmp_listener_idx(const void *x, const void *y, void *arg)
+{
+	struct files_rst *fr = arg;
+	int a = *(const int *)x, b = *(const int *)y;
+	int c = usk_listener_cmp(fr->files[a].fe->usk, fr->files[b].fe->usk);
+
+	return c ? c : a - b;
+}
+
+/*
+ * The indices unix_rst.c looks sockets up by: every unix socket by inode
+ * (each may appear once) and the listeners sorted by name, so that a tree
+ * of thousands of sockets is not searched once per socket.
+ */
+int unix_index(struct files_rst *fr)
+{
+	int nr = 0;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		const FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type != FD_TYPES__UNIXSK)
+			continue;
+		if (idx_map_get(&fr->usk_index, fe->usk->ino) >= 0) {
+			pr_err("files.img: unix socket %u appears twice\n", fe->usk->ino);
+			return -EINVAL;
+		}
+		if (idx_map_put(&fr->usk_index, fe->usk->ino, i))
+			return -ENOMEM;
+		if (fe->usk->state == USK_TCP_LISTEN)
+			nr++;
 	}
-	return NULL;
+	fr->usk_listeners = xrealloc_array(NULL, nr ? nr : 1, sizeof(int));
+	if (!fr->usk_listeners)
+		return -ENOMEM;
+	for (int i = 0; i < fr->nr_files; i++) {
+		const FileEntry *fe = fr->files[i].fe;
+
+		if (fe->type == FD_TYPES__UNIXSK && fe->usk->state == USK_TCP_LISTEN)
+			fr->usk_listeners[fr->nr_usk_listeners++] = i;
+	}
+	qsort_r(fr->usk_listeners, nr, sizeof(int), cmp_listener_idx, fr);
+	return 0;
 }
 
 static UnixSkEntry *usk(struct rfile *rf)
@@ -73,16 +136,27 @@ static bool is_twin(struct files_rst *fr, struct rfile *rf)
 
 static struct rfile *listener_named(struct files_rst *fr, const UnixSkEntry *u)
 {
+	int lo = 0, hi = fr->nr_usk_listeners;
+
 	if (!usk_named(u))
 		return NULL;
-	for (int i = 0; i < fr->nr_files; i++) {
-		struct rfile *rf = &fr->files[i];
-		UnixSkEntry *l = rf->fe->type == FD_TYPES__UNIXSK ? usk(rf) : NULL;
+	/* usk_listeners is sorted by usk_listener_cmp(): a binary search. */
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		struct rfile *rf = &fr->files[fr->usk_listeners[mid]];
+		int c = usk_listener_cmp(usk(rf), u);
 
-		if (l && l->state == USK_TCP_LISTEN && l->type == u->type &&
-		    l->name.len == u->name.len && !memcmp(l->name.data, u->name.data, u->name.len) &&
-		    !strcmp(l->name_dir ? l->name_dir : "", u->name_dir ? u->name_dir : ""))
-			return rf;
+		if (!c) {
+			/* Two of one name (one unlinked since): the first in files[]. */
+			while (mid > 0 &&
+			       !usk_listener_cmp(usk(&fr->files[fr->usk_listeners[mid - 1]]), u))
+				mid--;
+			return &fr->files[fr->usk_listeners[mid]];
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return NULL;
 }
@@ -333,13 +407,13 @@ static int send_packet(struct files_rst *fr, struct rdata *d, int via)
 /* Sends, through @via, the packets queued for @rf so they land in its queue. */
 static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
 {
-	for (int i = 0; i < fr->nr_skq; i++) {
-		struct rdata *d = &fr->skq[i];
-		ssize_t n;
+	int nr;
+	struct rdata *q = files_skq_of(fr, rf->fe->id, &nr);
 
-		if (d->id != rf->fe->id)
-			continue;
-		n = send_packet(fr, d, via);
+	for (int i = 0; i < nr; i++) {
+		struct rdata *d = &q[i];
+		ssize_t n = send_packet(fr, d, via);
+
 		if (n != (ssize_t)d->len) {
 			pr_err("unix socket %u: can't queue %u bytes again: %s\n", usk(rf)->ino,
 			       d->len, n < 0 ? strerror(errno) : "short send");
@@ -351,10 +425,9 @@ static int fill_queue(struct files_rst *fr, struct rfile *rf, int via)
 
 static bool has_queue(struct files_rst *fr, struct rfile *rf)
 {
-	for (int i = 0; i < fr->nr_skq; i++)
-		if (fr->skq[i].id == rf->fe->id)
-			return true;
-	return false;
+	int nr;
+
+	return files_skq_of(fr, rf->fe->id, &nr) != NULL;
 }
 
 /* Step 4 for one socket. */
