@@ -36,4 +36,10 @@ int sock_diag_request(struct sock_diag *sd, const void *req, size_t len, bool du
 		      int (*each)(const struct nlmsghdr *h, void *arg), void *arg);
 void sock_diag_close(struct sock_diag *sd);
 
+/*
+ * A libnl error code (-NLE_*) as the -errno it stands for, -EIO if none
+ * does: for what libnl itself reports (the transport, a cache fill).
+ */
+int libnl_errno(int nlerr);
+
 #endif
