@@ -88,8 +88,9 @@ static int nl_diag_each(const struct nlmsghdr *h, void *arg)
 }
 
 /*
- * netlink_diag answers dumps only: walk the sockets of @proto in amber's
- * thread's network namespace (the socket's, checked before) for @nd->ino.
+ * netlink_diag answers dumps only: walk the sockets of @proto in the
+ * dumping thread's network namespace (the socket's, checked before) for
+ * @nd->ino.
  */
 static int nl_diag_get(struct files_dump_ctx *fc, int proto, struct nl_diag *nd)
 {
