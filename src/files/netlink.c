@@ -243,10 +243,10 @@ static int netlink_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 static int netlink_check(struct files_rst_ctx *fc, const FileEntry *fe)
 {
 	const NetlinkSkEntry *e = fe->nlsk;
-	bool ok = e && e->protocol < MAX_LINKS && e->n_groups <= NL_MAX_GROUP_WORDS &&
-		  e->dst_group <= 32 &&
-		  (e->state == 0 || e->state == NL_CONNECTED || e->state == NL_NEVER_CONNECTED) && e->opts &&
-		  files_sk_opts_ok(e->opts);
+	bool state_ok = e && (e->state == 0 || e->state == NL_CONNECTED ||
+			      e->state == NL_NEVER_CONNECTED);
+	bool ok = state_ok && e->protocol < MAX_LINKS && e->n_groups <= NL_MAX_GROUP_WORDS &&
+		  e->dst_group <= 32 && e->opts && files_sk_opts_ok(e->opts);
 
 	(void)fc;
 	return files_check_sub(fe, ok, e ? e->id : 0);

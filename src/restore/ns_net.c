@@ -194,7 +194,8 @@ static int make_veth(struct nl_sock *nl, int host_fd, const NetDeviceEntry *nd, 
  * namespace is freed by the kernel after the tree is gone, a moment
  * later. Wait for it a little (3 s), then give up naming it.
  */
-static int make_veth_retry(struct nl_sock *nl, int host_fd, const NetDeviceEntry *nd, const char *out)
+static int make_veth_retry(struct nl_sock *nl, int host_fd, const NetDeviceEntry *nd,
+			   const char *out)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 	int ret;
