@@ -28,9 +28,9 @@ DESTDIR  ?=
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS   ?= -O2 -g
-PC_LIBS  := libprotobuf-c gnutls libnftables libnl-3.0
+PC_LIBS  := libprotobuf-c gnutls libnftables libnl-3.0 libnl-route-3.0
 PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PC_LIBS) 2>/dev/null || echo -I/usr/include/libnl3)
-PC_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null || echo -lprotobuf-c -lgnutls -lnftables -lnl-3)
+PC_LDLIBS = $(shell $(PKG_CONFIG) --libs $(PC_LIBS) 2>/dev/null || echo -lprotobuf-c -lgnutls -lnftables -lnl-route-3 -lnl-3)
 # libcompel (Debian's criu package) ships no .pc file.
 AMBER_CFLAGS = -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -I$(B)/proto -pthread $(PC_CFLAGS)
 LDLIBS   = $(PC_LDLIBS) -lcompel -pthread

@@ -21,11 +21,18 @@ struct request {
 	int kernel_err; /* NLMSG_ERROR's, or a dump's NLMSG_DONE's */
 };
 
-/* libnl's error codes back to errno, for the few a sock_diag read can give. */
-static int nlerr_to_errno(int err)
+int libnl_errno(int err)
 {
 	switch (-err) {
 	case NLE_NOMEM: return -ENOMEM;
+	case NLE_EXIST: return -EEXIST;
+	case NLE_OBJ_NOTFOUND: return -ENODEV;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_RANGE: return -ERANGE;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	case NLE_BUSY: return -EBUSY;
+	case NLE_MSGSIZE: return -EMSGSIZE;
+	case NLE_DUMP_INTR: return -EINTR;
 	case NLE_MSG_TRUNC: return -EMSGSIZE;
 	case NLE_SEQ_MISMATCH: return -EPROTO;
 	case NLE_PERM: return -EPERM;
@@ -91,7 +98,7 @@ static int sock_diag_open(struct sock_diag *sd)
 	if (err) {
 		pr_err("can't open a sock_diag socket: %s\n", nl_geterror(err));
 		nl_socket_free(sk);
-		return nlerr_to_errno(err);
+		return libnl_errno(err);
 	}
 	nl_socket_disable_msg_peek(sk);
 	sd->sk = sk;
@@ -137,7 +144,7 @@ out:
 		pr_err("sock_diag request: %s\n", nl_geterror(err));
 		/* Out of step with the kernel: the next request opens a new socket. */
 		sock_diag_close(sd);
-		return nlerr_to_errno(err);
+		return libnl_errno(err);
 	}
 	return r.ret;
 }

@@ -21,9 +21,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <net/if_arp.h>
-#include <linux/if_link.h>
-#include <linux/net_namespace.h>
 #include <net/if.h>
+#include <netlink/route/link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,20 +46,6 @@ struct net_links {
 	int err;
 };
 
-/* A link's kind (IFLA_INFO_KIND), "" if it has none. */
-static void link_kind(struct rtattr *linkinfo, char *kind, size_t len)
-{
-	struct rtattr *li[IFLA_INFO_MAX + 1];
-
-	kind[0] = 0;
-	if (!linkinfo)
-		return;
-	rtnl_parse(li, IFLA_INFO_MAX, RTA_DATA(linkinfo), RTA_PAYLOAD(linkinfo));
-	if (li[IFLA_INFO_KIND])
-		snprintf(kind, len, "%.*s", (int)RTA_PAYLOAD(li[IFLA_INFO_KIND]),
-			 (char *)RTA_DATA(li[IFLA_INFO_KIND]));
-}
-
 static int refuse_link(struct net_links *l, const char *name, const char *why)
 {
 	pr_err("process %d: its network namespace (net:[%" PRIu64 "]) holds link %s, %s: amber "
@@ -69,30 +54,29 @@ static int refuse_link(struct net_links *l, const char *name, const char *why)
 	return -EOPNOTSUPP;
 }
 
-/* The one link @h describes, checked and added to l->v (peer checked later). */
-static int each_link(const struct nlmsghdr *h, void *arg)
+/* The one link @link describes, checked and added to l->v (peer checked later). */
+static int each_link(struct rtnl_link *link, void *arg)
 {
 	struct net_links *l = arg;
-	struct ifinfomsg *ifi = NLMSG_DATA(h);
-	struct rtattr *tb[IFLA_MAX + 1];
+	const char *kind = rtnl_link_get_type(link) ?: "";
+	struct nl_addr *mac = rtnl_link_get_addr(link);
+	bool lo = rtnl_link_get_arptype(link) == ARPHRD_LOOPBACK;
 	NetDeviceEntry *nd;
-	char name[IFNAMSIZ + 1] = "?", kind[32], why[96];
+	char name[IFNAMSIZ + 1] = "?", why[96];
+	int32_t peer_nsid;
+	bool has_peer_nsid = !rtnl_link_get_link_netnsid(link, &peer_nsid);
 
-	if (h->nlmsg_type != RTM_NEWLINK)
-		return 0;
-	rtnl_parse(tb, IFLA_MAX, IFLA_RTA(ifi), IFLA_PAYLOAD(h));
-	if (tb[IFLA_IFNAME])
-		snprintf(name, sizeof(name), "%s", (char *)RTA_DATA(tb[IFLA_IFNAME]));
-	link_kind(tb[IFLA_LINKINFO], kind, sizeof(kind));
-	if (tb[IFLA_MASTER])
+	if (rtnl_link_get_name(link))
+		snprintf(name, sizeof(name), "%s", rtnl_link_get_name(link));
+	if (rtnl_link_get_master(link))
 		return refuse_link(l, name, "enslaved to another link");
-	if (ifi->ifi_type != ARPHRD_LOOPBACK && strcmp(kind, "veth")) {
-		snprintf(why, sizeof(why), "of type %s", kind[0] ? kind : "(none: a device)");
+	if (!lo && strcmp(kind, "veth")) {
+		snprintf(why, sizeof(why), "of type %.31s", kind[0] ? kind : "(none: a device)");
 		return refuse_link(l, name, why);
 	}
-	if (ifi->ifi_type == ARPHRD_LOOPBACK && (l->lo_seen || strcmp(name, "lo")))
+	if (lo && (l->lo_seen || strcmp(name, "lo")))
 		return refuse_link(l, name, "a second loopback");
-	if (!strcmp(kind, "veth") && !tb[IFLA_LINK_NETNSID])
+	if (!strcmp(kind, "veth") && !has_peer_nsid)
 		return refuse_link(l, name, "a veth whose peer is in the same namespace");
 	if (l->nr == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 4;
@@ -109,58 +93,31 @@ static int each_link(const struct nlmsghdr *h, void *arg)
 	if (!nd->name)
 		return -ENOMEM;
 	l->nr++;
-	nd->ifindex = ifi->ifi_index;
-	nd->flags = ifi->ifi_flags;
-	nd->mtu = tb[IFLA_MTU] ? *(uint32_t *)RTA_DATA(tb[IFLA_MTU]) : 0;
-	if (ifi->ifi_type == ARPHRD_LOOPBACK) {
+	nd->ifindex = rtnl_link_get_ifindex(link);
+	nd->flags = rtnl_link_get_flags(link);
+	nd->mtu = rtnl_link_get_mtu(link);
+	if (lo) {
 		nd->type = ND_TYPE__LOOPBACK;
 		l->lo_seen = true;
 		return 0;
 	}
 	nd->type = ND_TYPE__VETH;
-	if (tb[IFLA_ADDRESS]) {
+	if (mac) {
 		nd->has_address = true;
-		nd->address.len = RTA_PAYLOAD(tb[IFLA_ADDRESS]);
+		nd->address.len = nl_addr_get_len(mac);
 		nd->address.data = malloc(nd->address.len);
 		if (!nd->address.data)
 			return -ENOMEM;
-		memcpy(nd->address.data, RTA_DATA(tb[IFLA_ADDRESS]), nd->address.len);
+		memcpy(nd->address.data, nl_addr_get_binary_addr(mac), nd->address.len);
 	}
-	if (tb[IFLA_LINK]) {
+	if (rtnl_link_get_link(link)) {
 		nd->has_peer_ifindex = true;
-		nd->peer_ifindex = *(uint32_t *)RTA_DATA(tb[IFLA_LINK]);
+		nd->peer_ifindex = rtnl_link_get_link(link);
 	}
 	/* Checked against amber's once every link is known: the id may be new. */
 	nd->has_peer_nsid = true;
-	nd->peer_nsid = *(int32_t *)RTA_DATA(tb[IFLA_LINK_NETNSID]);
+	nd->peer_nsid = peer_nsid;
 	return 0;
-}
-
-static int each_nsid(const struct nlmsghdr *h, void *arg)
-{
-	struct rtattr *tb[NETNSA_MAX + 1];
-	struct rtgenmsg *g = NLMSG_DATA(h);
-
-	if (h->nlmsg_type != RTM_NEWNSID)
-		return 0;
-	rtnl_parse(tb, NETNSA_MAX, (void *)((char *)g + NLMSG_ALIGN(sizeof(*g))),
-		   h->nlmsg_len - NLMSG_SPACE(sizeof(*g)));
-	if (tb[NETNSA_NSID])
-		*(int32_t *)arg = *(int32_t *)RTA_DATA(tb[NETNSA_NSID]);
-	return 0;
-}
-
-/* The id the tree's namespace gives amber's (-1: none). */
-static int host_nsid(int nl, int host_fd, int32_t *nsid)
-{
-	struct rtnl_msg m;
-	struct rtgenmsg *g = rtnl_msg_init(&m, RTM_GETNSID, 0, sizeof(*g));
-
-	g->rtgen_family = AF_UNSPEC;
-	*nsid = -1;
-	if (!rtnl_put_u32(&m, NETNSA_FD, host_fd))
-		return -E2BIG;
-	return rtnl_talk_cb(nl, &m, each_nsid, nsid);
 }
 
 static int check_peers(struct net_links *l)
@@ -193,15 +150,10 @@ static int each_save(const struct nlmsghdr *h, void *arg)
 	if (h->nlmsg_type != RTM_NEWADDR && h->nlmsg_type != RTM_NEWROUTE)
 		return 0;
 	if (b->routes) {
-		const struct rtmsg *r = NLMSG_DATA(h);
-		struct rtattr *tb[RTA_MAX + 1];
-		uint32_t table = r->rtm_table;
+		int in = rtnl_route_in_main(h);
 
-		rtnl_parse(tb, RTA_MAX, RTM_RTA(r), RTM_PAYLOAD(h));
-		if (tb[RTA_TABLE])
-			table = *(uint32_t *)RTA_DATA(tb[RTA_TABLE]);
-		if (table != RT_TABLE_MAIN || (r->rtm_flags & RTM_F_CLONED))
-			return 0;
+		if (in <= 0)
+			return in;
 	}
 	if (b->len + h->nlmsg_len > b->cap) {
 		size_t cap = max(2 * b->cap, b->len + h->nlmsg_len + 4096);
@@ -217,7 +169,8 @@ static int each_save(const struct nlmsghdr *h, void *arg)
 	return 0;
 }
 
-static int save_rtnl(struct dump_ctx *dc, int nl, enum img_type type, int rtm, int family)
+static int save_rtnl(struct dump_ctx *dc, struct nl_sock *nl, enum img_type type, int rtm,
+		     int family)
 {
 	struct save_buf b = { .routes = rtm == RTM_GETROUTE };
 	uint32_t magic = rtm == RTM_GETADDR ? RTNL_ADDR_SAVE_MAGIC : RTNL_ROUTE_SAVE_MAGIC;
@@ -277,7 +230,8 @@ static int dump_ns_net_external(struct dump_ctx *dc, pid_t root)
 int dump_ns_net(struct dump_ctx *dc, pid_t root)
 {
 	struct net_links l = { .root = root };
-	int nl, ret;
+	struct nl_sock *nl;
+	int ret;
 
 	if (dc->host_netns_fd < 0) {
 		pr_err("process %d: amber did not enter its network namespace\n", root);
@@ -285,15 +239,15 @@ int dump_ns_net(struct dump_ctx *dc, pid_t root)
 	}
 	if (dc->opts->ext_netns_key)
 		return dump_ns_net_external(dc, root);
-	nl = rtnl_open();
-	if (nl < 0)
-		return nl;
-	ret = rtnl_dump(nl, RTM_GETLINK, AF_UNSPEC, each_link, &l);
+	ret = rtnl_open(&nl);
+	if (ret)
+		return ret;
+	ret = rtnl_links(nl, each_link, &l);
 	if (ret && ret != -EOPNOTSUPP)
 		pr_err("can't list the links of the network namespace of %d: %s\n", root,
 		       strerror(-ret));
 	if (!ret)
-		ret = host_nsid(nl, dc->host_netns_fd, &l.host_nsid);
+		ret = rtnl_nsid(nl, dc->host_netns_fd, &l.host_nsid);
 	if (!ret)
 		ret = check_peers(&l);
 	if (!ret) {
@@ -307,7 +261,7 @@ int dump_ns_net(struct dump_ctx *dc, pid_t root)
 		ret = save_rtnl(dc, nl, IMG_ROUTE, RTM_GETROUTE, AF_INET);
 	if (!ret)
 		ret = save_rtnl(dc, nl, IMG_ROUTE6, RTM_GETROUTE, AF_INET6);
-	close(nl);
+	rtnl_close(nl);
 	for (size_t i = 0; i < l.nr; i++) {
 		free(l.v[i].name);
 		free(l.v[i].address.data);

@@ -27,9 +27,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
-#include <linux/veth.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <sched.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
@@ -224,72 +225,19 @@ static const struct rst_veth *veth_opt(const struct rst_ctx *rc, const char *in)
 }
 
 /* One veth, down, in this namespace; its peer (down) in amber's, @host_fd. */
-static int make_veth(int nl, int host_fd, const NetDeviceEntry *nd, const char *out)
+static int make_veth(struct nl_sock *nl, int host_fd, const NetDeviceEntry *nd, const char *out)
 {
-	struct rtnl_msg m;
-	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-					      sizeof(*ifi));
-	struct rtattr *info, *data, *peer;
-	struct ifinfomsg pi = { .ifi_family = AF_UNSPEC };
+	const struct rtnl_veth v = {
+		.ifindex = nd->ifindex,
+		.name = nd->name,
+		.mtu = nd->mtu,
+		.mac = nd->has_address ? nd->address.data : NULL,
+		.mac_len = nd->address.len,
+		.peer_name = out,
+		.peer_ns_fd = host_fd,
+	};
 
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = nd->ifindex;
-	rtnl_put(&m, IFLA_IFNAME, nd->name, strlen(nd->name) + 1);
-	rtnl_put_u32(&m, IFLA_MTU, nd->mtu);
-	if (nd->has_address)
-		rtnl_put(&m, IFLA_ADDRESS, nd->address.data, nd->address.len);
-	info = rtnl_nest(&m, IFLA_LINKINFO);
-	rtnl_put(&m, IFLA_INFO_KIND, "veth", 5);
-	data = rtnl_nest(&m, IFLA_INFO_DATA);
-	peer = rtnl_put(&m, VETH_INFO_PEER, &pi, sizeof(pi));
-	if (out)
-		rtnl_put(&m, IFLA_IFNAME, out, strlen(out) + 1);
-	if (!rtnl_put_u32(&m, IFLA_NET_NS_FD, host_fd) || !info || !data || !peer)
-		return -E2BIG;
-	rtnl_nest_end(&m, peer);
-	rtnl_nest_end(&m, data);
-	rtnl_nest_end(&m, info);
-	return rtnl_talk(nl, &m);
-}
-
-static int each_peer(const struct nlmsghdr *h, void *arg)
-{
-	struct ifinfomsg *ifi = NLMSG_DATA(h);
-	struct rtattr *tb[IFLA_MAX + 1];
-
-	if (h->nlmsg_type != RTM_NEWLINK)
-		return 0;
-	rtnl_parse(tb, IFLA_MAX, IFLA_RTA(ifi), IFLA_PAYLOAD(h));
-	if (tb[IFLA_LINK])
-		*(int *)arg = *(int *)RTA_DATA(tb[IFLA_LINK]);
-	return 0;
-}
-
-/* The ifindex, in amber's namespace, of the peer of veth @ifindex. */
-static int peer_index(int nl, uint32_t ifindex, int *peer)
-{
-	struct rtnl_msg m;
-	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_GETLINK, 0, sizeof(*ifi));
-
-	ifi->ifi_index = ifindex;
-	*peer = 0;
-	return rtnl_talk_cb(nl, &m, each_peer, peer) ?: (*peer ? 0 : -ENOENT);
-}
-
-/* A link's flags (in @mask) and, if @master, its master. */
-static int set_link(int nl, int ifindex, uint32_t flags, uint32_t mask, int master, int mtu)
-{
-	struct rtnl_msg m;
-	struct ifinfomsg *ifi = rtnl_msg_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
-
-	ifi->ifi_index = ifindex;
-	ifi->ifi_flags = flags & mask;
-	ifi->ifi_change = mask;
-	if (master)
-		rtnl_put_u32(&m, IFLA_MASTER, master);
-	if (mtu)
-		rtnl_put_u32(&m, IFLA_MTU, mtu);
-	return rtnl_talk(nl, &m);
+	return rtnl_veth_add(nl, &v);
 }
 
 /*
@@ -297,7 +245,8 @@ static int set_link(int nl, int ifindex, uint32_t flags, uint32_t mask, int mast
  * namespace is freed by the kernel after the tree is gone, a moment
  * later. Wait for it a little (3 s), then give up naming it.
  */
-static int make_veth_retry(int nl, int host_fd, const NetDeviceEntry *nd, const char *out)
+static int make_veth_retry(struct nl_sock *nl, int host_fd, const NetDeviceEntry *nd,
+			   const char *out)
 {
 	struct timespec pause = { 0, 50 * 1000 * 1000 };
 	int ret;
@@ -314,7 +263,7 @@ static int make_veth_retry(int nl, int host_fd, const NetDeviceEntry *nd, const 
 	return ret;
 }
 
-static int make_links(struct rst_ctx *rc, int nl)
+static int make_links(struct rst_ctx *rc, struct nl_sock *nl)
 {
 	struct rst_net *net = &rc->ns.net;
 
@@ -324,7 +273,7 @@ static int make_links(struct rst_ctx *rc, int nl)
 		int ret;
 
 		if (nd->type == ND_TYPE__LOOPBACK) {
-			ret = set_link(nl, 1, 0, 0, 0, nd->mtu);
+			ret = rtnl_set_link(nl, 1, 0, 0, 0, nd->mtu);
 			if (ret) {
 				pr_err("can't set the MTU of lo: %s\n", strerror(-ret));
 				return ret;
@@ -348,57 +297,59 @@ static int make_links(struct rst_ctx *rc, int nl)
  * sockets. Not the kernel's own (::1, link-local): it makes them again
  * as it did, and they keep their flags.
  */
-static bool v6_needs_nodad(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+static bool v6_needs_nodad(const struct ifaddrmsg *ifa, const struct nlattr *addr)
 {
-	const struct in6_addr *a = addr ? RTA_DATA(addr) : NULL;
+	const struct in6_addr *a = addr ? nla_data(addr) : NULL;
 
-	if (ifa->ifa_family != AF_INET6 || !a || RTA_PAYLOAD(addr) < sizeof(*a))
+	if (ifa->ifa_family != AF_INET6 || !a || nla_len(addr) < (int)sizeof(*a))
 		return false;
 	return !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_LINKLOCAL(a);
 }
 
 /* 127.0.0.1 and ::1: lo gets them from the kernel as it comes up, as it did. */
-static bool kernels_own(const struct ifaddrmsg *ifa, const struct rtattr *addr)
+static bool kernels_own(const struct ifaddrmsg *ifa, const struct nlattr *addr)
 {
 	static const uint8_t v4[4] = { 127, 0, 0, 1 };
 
 	if (!addr)
 		return false;
 	if (ifa->ifa_family == AF_INET)
-		return RTA_PAYLOAD(addr) == 4 && !memcmp(RTA_DATA(addr), v4, 4) &&
+		return nla_len(addr) == 4 && !memcmp(nla_data(addr), v4, 4) &&
 		       ifa->ifa_prefixlen == 8;
-	return ifa->ifa_family == AF_INET6 && RTA_PAYLOAD(addr) == 16 &&
-	       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)RTA_DATA(addr));
+	return ifa->ifa_family == AF_INET6 && nla_len(addr) == 16 &&
+	       IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)nla_data(addr));
 }
 
 /* Sends every message of saved image @i (EEXIST: the kernel made it already). */
-static int replay_save(struct rst_net *net, int nl, int i)
+static int replay_save(struct rst_net *net, struct nl_sock *nl, int i)
 {
 	const char *p = net->save[i];
 	char name[64];
 
 	img_name(rtnl_imgs[i], net->id, name, sizeof(name));
 	for (size_t at = p ? sizeof(uint32_t) : 0; p && at < net->save_len[i];) {
-		struct rtnl_msg m;
+		union {
+			struct nlmsghdr h;
+			char buf[RTNL_MSG_MAX];
+		} m;
 		int ret;
 
+		/* check_save() saw every length fit. */
 		memcpy(m.buf, p + at, ((const struct nlmsghdr *)(p + at))->nlmsg_len);
 		at += NLMSG_ALIGN(m.h.nlmsg_len);
-		m.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
-		m.h.nlmsg_pid = 0;
 		if (m.h.nlmsg_type == RTM_NEWADDR) {
 			struct ifaddrmsg *ifa = NLMSG_DATA(&m.h);
-			struct rtattr *tb[IFA_MAX + 1];
+			struct nlattr *addr = nlmsg_find_attr(&m.h, sizeof(*ifa), IFA_ADDRESS);
+			struct nlattr *flags = nlmsg_find_attr(&m.h, sizeof(*ifa), IFA_FLAGS);
 
-			rtnl_parse(tb, IFA_MAX, IFA_RTA(ifa), IFA_PAYLOAD(&m.h));
-			if (kernels_own(ifa, tb[IFA_ADDRESS]))
+			if (kernels_own(ifa, addr))
 				continue;
-			if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]) && tb[IFA_FLAGS])
-				*(uint32_t *)RTA_DATA(tb[IFA_FLAGS]) |= IFA_F_NODAD;
-			else if (v6_needs_nodad(ifa, tb[IFA_ADDRESS]))
+			if (v6_needs_nodad(ifa, addr) && flags && nla_len(flags) >= 4)
+				*(uint32_t *)nla_data(flags) |= IFA_F_NODAD;
+			else if (v6_needs_nodad(ifa, addr))
 				ifa->ifa_flags |= IFA_F_NODAD;
 		}
-		ret = rtnl_talk(nl, &m);
+		ret = rtnl_replay(nl, &m.h);
 		if (ret && ret != -EEXIST) {
 			pr_err("%s: the kernel refused the entry ending at byte %zu: %s\n", name, at,
 			       strerror(-ret));
@@ -408,13 +359,13 @@ static int replay_save(struct rst_net *net, int nl, int i)
 	return 0;
 }
 
-static int links_up(struct rst_ctx *rc, int nl)
+static int links_up(struct rst_ctx *rc, struct nl_sock *nl)
 {
 	struct rst_net *net = &rc->ns.net;
 
 	for (size_t i = 0; i < net->nr; i++) {
 		const NetDeviceEntry *nd = net->links[i];
-		int ret = set_link(nl, nd->type == ND_TYPE__LOOPBACK ? 1 : (int)nd->ifindex,
+		int ret = rtnl_set_link(nl, nd->type == ND_TYPE__LOOPBACK ? 1 : (int)nd->ifindex,
 				   nd->flags, LINK_FLAGS, 0, 0);
 
 		if (ret) {
@@ -426,7 +377,8 @@ static int links_up(struct rst_ctx *rc, int nl)
 }
 
 /* The peers, in amber's namespace (@host_nl): up, on their bridge. */
-static int peers_up(struct rst_ctx *rc, int nl, int host_nl, const int *bridges)
+static int peers_up(struct rst_ctx *rc, struct nl_sock *nl, struct nl_sock *host_nl,
+		    const int *bridges)
 {
 	struct rst_net *net = &rc->ns.net;
 
@@ -436,9 +388,9 @@ static int peers_up(struct rst_ctx *rc, int nl, int host_nl, const int *bridges)
 
 		if (nd->type != ND_TYPE__VETH)
 			continue;
-		ret = peer_index(nl, nd->ifindex, &peer);
+		ret = rtnl_peer_index(nl, nd->ifindex, &peer);
 		if (!ret)
-			ret = set_link(host_nl, peer, IFF_UP, IFF_UP, bridges[v++], 0);
+			ret = rtnl_set_link(host_nl, peer, IFF_UP, IFF_UP, bridges[v++], 0);
 		if (ret) {
 			pr_err("can't bring up the peer of veth %s: %s\n", nd->name, strerror(-ret));
 			return ret;
@@ -470,12 +422,13 @@ static int find_bridges(struct rst_ctx *rc, int *bridges)
 	return 0;
 }
 
-static int setup_inside(struct rst_ctx *rc, int host_nl, const int *bridges)
+static int setup_inside(struct rst_ctx *rc, struct nl_sock *host_nl, const int *bridges)
 {
-	int nl = rtnl_open(), ret;
+	struct nl_sock *nl;
+	int ret = rtnl_open(&nl);
 
-	if (nl < 0)
-		return nl;
+	if (ret)
+		return ret;
 	ret = make_links(rc, nl);
 	if (!ret)
 		ret = replay_save(&rc->ns.net, nl, 0);
@@ -485,7 +438,7 @@ static int setup_inside(struct rst_ctx *rc, int host_nl, const int *bridges)
 		ret = replay_save(&rc->ns.net, nl, i);
 	if (!ret)
 		ret = peers_up(rc, nl, host_nl, bridges);
-	close(nl);
+	rtnl_close(nl);
 	return ret;
 }
 
@@ -512,7 +465,8 @@ int rst_net_enter(struct rst_ctx *rc)
 {
 	struct rst_net *net = &rc->ns.net;
 	cleanup_free int *bridges = calloc(net->nr + 1, sizeof(*bridges));
-	int host_nl, ret;
+	struct nl_sock *host_nl;
+	int ret;
 
 	if (net->ext_key)
 		return enter_external(rc);
@@ -523,16 +477,16 @@ int rst_net_enter(struct rst_ctx *rc)
 	ret = find_bridges(rc, bridges);
 	if (ret)
 		return ret;
-	host_nl = rtnl_open();
-	if (host_nl < 0)
-		return host_nl;
+	ret = rtnl_open(&host_nl);
+	if (ret)
+		return ret;
 	net->host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (net->host_fd < 0 || unshare(CLONE_NEWNET)) {
 		ret = -errno;
 		pr_perror("can't make a network namespace");
 		if (net->host_fd >= 0)
 			close(net->host_fd);
-		close(host_nl);
+		rtnl_close(host_nl);
 		return ret;
 	}
 	net->entered = true;
@@ -540,7 +494,7 @@ int rst_net_enter(struct rst_ctx *rc)
 	ret = netlock_relock(&rc->netlock, false);
 	if (!ret)
 		ret = setup_inside(rc, host_nl, bridges);
-	close(host_nl);
+	rtnl_close(host_nl);
 	if (!ret)
 		pr_info("network namespace %u: %zu link(s) made\n", net->id, net->nr);
 	return ret;
