@@ -396,15 +396,12 @@ static int save_v2_dirs(struct dump_ctx *dc, CgroupEntry *ce)
 				i = (size_t)-1;
 				break;
 			}
-	if (!nh)
-		return 0;
 	cc = arena_new(&dc->arena, CgControllerEntry);
-	ce->controllers = arena_array(&dc->arena, CgControllerEntry *, 1);
-	if (!cc || !ce->controllers)
+	if (!cc)
 		return -ENOMEM;
 	cg_controller_entry__init(cc);
 	cc->cnames = arena_array(&dc->arena, char *, 1);
-	cc->dirs = arena_array(&dc->arena, CgroupDirEntry *, nh);
+	cc->dirs = arena_array(&dc->arena, CgroupDirEntry *, nh ? nh : 1);
 	if (!cc->cnames || !cc->dirs)
 		return -ENOMEM;
 	cc->cnames[0] = "";
@@ -422,6 +419,58 @@ static int save_v2_dirs(struct dump_ctx *dc, CgroupEntry *ce)
 	ce->controllers[ce->n_controllers++] = cc;
 	pr_info("%zu cgroup v2 subtree(s) saved with their properties\n", cc->n_dirs);
 	return 0;
+}
+
+/*
+ * A cg_controller_entry for each hierarchy the sets name, as CRIU's
+ * restore wants one for every member it moves a task by: v1 ones
+ * ("cpu,cpuacct", "name=systemd") with their controllers and no cgroups
+ * (amber leaves v1 as it is), then the unified one with its cgroups.
+ */
+static int save_controllers(struct dump_ctx *dc, CgroupEntry *ce)
+{
+	size_t most = 1;
+	bool v2 = false;
+
+	for (size_t s = 0; s < ce->n_sets; s++)
+		most += ce->sets[s]->n_ctls;
+	ce->controllers = arena_array(&dc->arena, CgControllerEntry *, most);
+	if (!ce->controllers)
+		return -ENOMEM;
+	for (size_t s = 0; s < ce->n_sets; s++) {
+		for (size_t j = 0; j < ce->sets[s]->n_ctls; j++) {
+			const char *name = ce->sets[s]->ctls[j]->name;
+			CgControllerEntry *cc;
+			char *names, *tok, *save = NULL;
+			size_t k, n = 1;
+
+			v2 |= !name[0];
+			if (!name[0])
+				continue;
+			for (k = 0; k < ce->n_controllers; k++)
+				if (!strcmp(ce->controllers[k]->cnames[ce->controllers[k]->n_cnames],
+					    name))
+					break;
+			if (k < ce->n_controllers)
+				continue;
+			for (const char *c = name; *c; c++)
+				n += *c == ',';
+			cc = arena_new(&dc->arena, CgControllerEntry);
+			names = arena_strdup(&dc->arena, name);
+			if (!cc || !names)
+				return -ENOMEM;
+			cg_controller_entry__init(cc);
+			/* one more slot: the whole name, past n_cnames, to find it by */
+			cc->cnames = arena_array(&dc->arena, char *, n + 1);
+			if (!cc->cnames)
+				return -ENOMEM;
+			for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+				cc->cnames[cc->n_cnames++] = tok;
+			cc->cnames[cc->n_cnames] = (char *)name;
+			ce->controllers[ce->n_controllers++] = cc;
+		}
+	}
+	return v2 ? save_v2_dirs(dc, ce) : 0;
 }
 
 int dump_cgroups(struct dump_ctx *dc)
@@ -477,13 +526,26 @@ int dump_cgroups(struct dump_ctx *dc)
 		}
 		t->cg_set = s + 1;
 	}
+	/*
+	 * root_cg_set is the dumper's set, as CRIU writes criu's: its restore
+	 * leaves a root in that set where criu is, and moves one in another.
+	 * amber's own, if a task shares it; else one no task is in.
+	 */
+	if (!ret) {
+		cleanup_free char *mine = read_proc(0, "cgroup", NULL);
+		size_t s;
+
+		for (s = 0; mine && s < ce.n_sets && strcmp(raw[s], mine); s++)
+			;
+		dc->dumper_cg_set = s + 1;
+	}
 	for (size_t s = 0; s < ce.n_sets; s++)
 		free(raw[s]);
 	free(raw);
 	if (!ret && dc->tasks[0]->cg_set && !same_cgns(dc->tasks[0]->pid))
 		ret = cgns_prefixes(dc, &ce, ce.sets[dc->tasks[0]->cg_set - 1]);
 	if (!ret)
-		ret = save_v2_dirs(dc, &ce);
+		ret = save_controllers(dc, &ce);
 	if (ret)
 		return ret;
 	pr_info("%zu cgroup set(s) in cgroup.img\n", ce.n_sets);

@@ -60,10 +60,14 @@ static const CgSetEntry *set_of(const struct rst_ctx *rc, uint32_t id)
 	return NULL;
 }
 
+/* The main thread's set: CRIU 4 writes it per thread, and reads that first. */
 static uint32_t task_set(const struct rst_task *t)
 {
 	const TaskCoreEntry *tc = t->cores ? t->cores[0]->tc : NULL;
+	const ThreadCoreEntry *th = t->cores ? t->cores[0]->thread_core : NULL;
 
+	if (th && th->has_cg_set)
+		return th->cg_set;
 	return tc && tc->has_cg_set ? tc->cg_set : 0;
 }
 
@@ -148,12 +152,12 @@ static bool dir_name_ok(const char *n, bool head)
 	return true;
 }
 
-/* A cgroup file's name: "controller.file" in the kernel's letters, nothing to walk. */
+/* A cgroup file's name ("cpu.max", v1's "tasks"), in the kernel's letters: nothing to walk. */
 static bool prop_name_ok(const char *n)
 {
 	size_t l = strlen(n);
 
-	if (!l || l > 64 || !strchr(n, '.') || n[0] == '.')
+	if (!l || l > 64 || n[0] == '.')
 		return false;
 	for (; *n; n++)
 		if (!((*n >= 'a' && *n <= 'z') || (*n >= '0' && *n <= '9') || *n == '.' ||

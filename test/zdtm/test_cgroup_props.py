@@ -281,3 +281,40 @@ def test_damaged_properties_refused(scratch):
     text = s.refused(bad, "bad-value", "--manage-cgroups=full")
     assert f'can\'t set cgroup.max.depth of the cgroup {s.app} to "lots"' in text, text
     assert not s.app.exists(), "the cgroups made by a failed restore stay"
+
+
+@pytest.mark.parametrize("dumper", ["amber", "criu"])
+def test_criu_interop(scratch, dumper):
+    """CRIU 4.2 restores amber's image with --manage-cgroups=full, and amber
+    CRIU's: the cgroups removed after the dump are made again with the
+    saved values, and the task is in its own."""
+    from test_interop import need_criu
+    criu = need_criu()
+    s = scratch
+    if dumper == "amber":
+        img = s.dump()
+    else:
+        pid = start_in(s.app)
+        img = s.tmp / "img"
+        img.mkdir()
+        r = subprocess.run([str(criu), "dump", "-t", str(pid), "-D", str(img), "-v4",
+                            "-o", str(s.tmp / "criu-dump.log")], cwd=img,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        os.waitpid(pid, 0)
+        assert r.returncode == 0, read_text(s.tmp / "criu-dump.log")
+        s.pid = pid
+    remove_tree(s.top)
+    if dumper == "amber":
+        pidfile = s.tmp / "criu.pid"
+        r = subprocess.run([str(criu), "restore", "-D", str(img), "-d", "--manage-cgroups=full",
+                            "--pidfile", str(pidfile), "-v4", "-o", str(s.tmp / "criu.log")],
+                           cwd=img, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        assert r.returncode == 0, read_text(s.tmp / "criu.log")
+        pid = int(pidfile.read_text())
+        s.pids.append(pid)
+        path = v2_path(pid)
+    else:
+        pid, path = s.restore(img, "full", "--manage-cgroups=full")
+    assert path == f"/{s.name}/app", path
+    assert s.values(s.app, s.limits) == s.limits
+    assert s.values(s.idle, IDLE) == IDLE
