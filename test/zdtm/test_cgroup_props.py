@@ -286,8 +286,11 @@ def test_damaged_properties_refused(scratch):
 @pytest.mark.parametrize("dumper", ["amber", "criu"])
 def test_criu_interop(scratch, dumper):
     """CRIU 4.2 restores amber's image with --manage-cgroups=full, and amber
-    CRIU's: the cgroups removed after the dump are made again with the
-    saved values, and the task is in its own."""
+    CRIU's: app and idle, removed after the dump, are made again with the
+    saved values, and the task is in app. SCRATCH stays: CRIU enables no
+    controller in a parent its image does not have. CRIU 4.2 saves v2's
+    cgroup.* files only, not the controllers' (seen in the guest): from
+    its image the cgroup.max.* values come back."""
     from test_interop import need_criu
     criu = need_criu()
     s = scratch
@@ -303,7 +306,7 @@ def test_criu_interop(scratch, dumper):
         os.waitpid(pid, 0)
         assert r.returncode == 0, read_text(s.tmp / "criu-dump.log")
         s.pid = pid
-    remove_tree(s.top)
+    remove_tree(s.app)
     if dumper == "amber":
         pidfile = s.tmp / "criu.pid"
         r = subprocess.run([str(criu), "restore", "-D", str(img), "-d", "--manage-cgroups=full",
@@ -316,5 +319,6 @@ def test_criu_interop(scratch, dumper):
     else:
         pid, path = s.restore(img, "full", "--manage-cgroups=full")
     assert path == f"/{s.name}/app", path
-    assert s.values(s.app, s.limits) == s.limits
+    saved = s.limits if dumper == "amber" else CORE
+    assert s.values(s.app, saved) == saved
     assert s.values(s.idle, IDLE) == IDLE
