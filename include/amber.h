@@ -141,6 +141,8 @@ enum amber_manage_cgroups {
 	AMBER_CGROUPS_SOFT,
 	AMBER_CGROUPS_FULL,
 	AMBER_CGROUPS_STRICT,
+	AMBER_CGROUPS_PROPS, /* properties on existing cgroups, none made */
+	AMBER_CGROUPS_NONE,  /* no properties, none made: CRIU's "none" */
 };
 
 /*

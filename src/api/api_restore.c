@@ -46,6 +46,8 @@ int amber_restore(const struct amber_restore_opts *user, pid_t *root_pid, int *w
 		.cgroups_ignore = o.manage_cgroups == AMBER_CGROUPS_IGNORE,
 		.cgroups_strict = o.manage_cgroups == AMBER_CGROUPS_FULL ||
 				  o.manage_cgroups == AMBER_CGROUPS_STRICT,
+		.cgroups_mode = o.manage_cgroups == AMBER_CGROUPS_DEFAULT ? AMBER_CGROUPS_SOFT
+									  : o.manage_cgroups,
 		.sibling = o.rst_sibling,
 		.inherit_fds = o.inherit_fds,
 		.nr_inherit_fds = o.nr_inherit_fds,

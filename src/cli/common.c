@@ -194,7 +194,7 @@ static int cli_veth(const char *verb, struct cli_container *ct, char *arg, const
 
 int cli_container_opt(const char *verb, int c, struct cli_container *ct)
 {
-	static const char *const modes[] = { "", "ignore", "soft", "full", "strict" };
+	static const char *const modes[] = { "", "ignore", "soft", "full", "strict", "props", "none" };
 	struct amber_ext_mount *ext;
 	char *sep;
 
@@ -242,7 +242,7 @@ int cli_container_opt(const char *verb, int c, struct cli_container *ct)
 			if (!strcmp(optarg, modes[i]))
 				ct->cgroups = (enum amber_manage_cgroups)i;
 		if (optarg && ct->cgroups == AMBER_CGROUPS_SOFT && strcmp(optarg, "soft")) {
-			cli_usage(verb, "--manage-cgroups is ignore, soft, full or strict");
+			cli_usage(verb, "--manage-cgroups is ignore, none, props, soft, full or strict");
 			return -1;
 		}
 		return 1;

@@ -2,10 +2,13 @@
 /*
  * The tasks' cgroups, saved as CRIU's cgroup.img: one set per distinct
  * /proc/PID/cgroup, named by each task's tc.cg_set (and the inventory's
- * root_cg_set). Membership only: properties stay with the cgroups, which
- * outlive the tree (docs/namespaces.md).
+ * root_cg_set), and on cgroup v2 the cgroups they are in with their
+ * subtrees and the properties that matter to a service (cpu, memory,
+ * pids, cpuset, io limits, cgroup.max.* and cgroup.subtree_control), as CRIU's
+ * cg_controller_entry of the unified hierarchy (cnames [""]).
  */
 #define LOG_PREFIX "cgroup: "
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -167,6 +170,309 @@ static int cgns_prefixes(struct dump_ctx *dc, CgroupEntry *ce, const CgSetEntry 
 	return 0;
 }
 
+/*
+ * The saved properties of each controller enabled in a cgroup (its
+ * cgroup.controllers), in the order the restore sets them: cpuset's
+ * first (CRIU sets them before anything joins), memory's floors before
+ * its limits.
+ */
+static const struct {
+	const char *ctl;
+	const char *props[6];
+} v2_props[] = {
+	{ "cpuset", { "cpuset.cpus", "cpuset.mems" } },
+	{ "cpu", { "cpu.max", "cpu.weight" } },
+	{ "memory", { "memory.min", "memory.low", "memory.high", "memory.max", "memory.swap.max" } },
+	{ "io", { "io.weight" } },
+	{ "pids", { "pids.max" } },
+};
+
+/* Every v2 cgroup's own limits, and which controllers its children get. */
+static const char *const v2_core_props[] = { "cgroup.max.descendants", "cgroup.max.depth",
+					     "cgroup.subtree_control" };
+
+#define CG_MAX_PROPS 16	  /* the above */
+#define CG_MAX_DEPTH 64	  /* deeper than any real hierarchy: a loop of mounts, refused */
+#define CG_MAX_VALUE 4096 /* a cgroup file's value as the kernel prints it */
+
+/* Where amber sees the unified hierarchy: "" if it has none. */
+static int unified_mount(char *out, size_t len)
+{
+	cleanup_free char *buf = read_proc(0, "mountinfo", NULL);
+	char *line, *save = NULL;
+
+	*out = 0;
+	if (!buf)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char mp[PATH_MAX], fs[32], *sep = strstr(line, " - ");
+
+		if (sep && sscanf(sep, " - %31s", fs) == 1 && !strcmp(fs, "cgroup2") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mp) == 1) {
+			snprintf(out, len, "%s", mp);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static CgroupPerms *perms_of(struct arena *a, const struct stat *st)
+{
+	CgroupPerms *p = arena_new(a, CgroupPerms);
+
+	if (p) {
+		cgroup_perms__init(p);
+		p->mode = st->st_mode;
+		p->uid = st->st_uid;
+		p->gid = st->st_gid;
+	}
+	return p;
+}
+
+/* @dir/@name into @d's properties; a file the kernel does not have is left out. */
+static int save_prop(struct arena *a, const char *dir, const char *name, CgroupDirEntry *d)
+{
+	char path[PATH_MAX], buf[CG_MAX_VALUE];
+	CgroupPropEntry *pe;
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0 || fstat(fd, &st) || (n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+		int ret = -errno;
+
+		pr_perror("can't read %s", path);
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	close(fd);
+	while (n > 0 && buf[n - 1] == '\n')
+		n--;
+	buf[n] = 0;
+	pe = arena_new(a, CgroupPropEntry);
+	if (!pe)
+		return -ENOMEM;
+	cgroup_prop_entry__init(pe);
+	pe->name = (char *)name;
+	pe->value = arena_strdup(a, buf);
+	pe->perms = perms_of(a, &st);
+	if (!pe->value || !pe->perms)
+		return -ENOMEM;
+	d->properties[d->n_properties++] = pe;
+	return 0;
+}
+
+/* @word is one of the space-separated words of @list. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = list; p && (p = strstr(p, word)); p += wl)
+		if ((p == list || isspace((unsigned char)p[-1])) &&
+		    (!p[wl] || isspace((unsigned char)p[wl])))
+			return true;
+	return false;
+}
+
+/* The cgroup @full (named @name in its parent's entry) and every cgroup below it. */
+static int save_dir(struct arena *a, const char *full, const char *name, int depth,
+		    CgroupDirEntry **out)
+{
+	char path[PATH_MAX];
+	cleanup_free char *ctls = NULL;
+	CgroupDirEntry *d = arena_new(a, CgroupDirEntry);
+	struct dirent *de;
+	struct stat st;
+	size_t n = 0;
+	int ret = 0;
+	DIR *dir;
+
+	if (!d)
+		return -ENOMEM;
+	if (depth > CG_MAX_DEPTH) {
+		pr_err("the cgroup %s is more than %d deep\n", full, CG_MAX_DEPTH);
+		return -ELOOP;
+	}
+	cgroup_dir_entry__init(d);
+	if (stat(full, &st)) {
+		pr_perror("can't stat the cgroup %s", full);
+		return -errno;
+	}
+	d->dir_name = arena_strdup(a, name);
+	d->dir_perms = perms_of(a, &st);
+	d->properties = arena_array(a, CgroupPropEntry *, CG_MAX_PROPS);
+	if (!d->dir_name || !d->dir_perms || !d->properties)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", full);
+	ctls = read_file_at(AT_FDCWD, path, NULL);
+	if (!ctls) {
+		pr_perror("can't read %s", path);
+		return -errno;
+	}
+	for (size_t i = 0; i < sizeof(v2_props) / sizeof(v2_props[0]) && !ret; i++)
+		for (size_t j = 0; has_word(ctls, v2_props[i].ctl) && v2_props[i].props[j] && !ret;
+		     j++)
+			ret = save_prop(a, full, v2_props[i].props[j], d);
+	for (size_t i = 0; i < sizeof(v2_core_props) / sizeof(v2_core_props[0]) && !ret; i++)
+		ret = save_prop(a, full, v2_core_props[i], d);
+	if (ret)
+		return ret;
+
+	dir = opendir(full);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)))
+		n += de->d_type == DT_DIR && de->d_name[0] != '.';
+	d->children = arena_array(a, CgroupDirEntry *, n ? n : 1);
+	rewinddir(dir);
+	while (!ret && d->children && (de = readdir(dir))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (d->n_children == n) /* made while the tree is frozen: not the tree's */
+			break;
+		snprintf(path, sizeof(path), "%s/%s", full, de->d_name);
+		ret = save_dir(a, path, de->d_name, depth + 1, &d->children[d->n_children]);
+		d->n_children += !ret;
+	}
+	closedir(dir);
+	if (!d->children)
+		return -ENOMEM;
+	*out = d;
+	return ret;
+}
+
+/*
+ * The v2 cgroups the sets name, each with its subtree (as CRIU walks
+ * them): one cg_controller_entry whose dirs are the topmost of them,
+ * named by their path under the hierarchy's root, their children by
+ * their names. The hierarchy's root has no properties to save.
+ */
+static int save_v2_dirs(struct dump_ctx *dc, CgroupEntry *ce)
+{
+	CgControllerEntry *cc;
+	char mnt[PATH_MAX], full[PATH_MAX * 2];
+	const char **heads;
+	size_t nh = 0;
+	int ret = unified_mount(mnt, sizeof(mnt));
+
+	if (ret || !mnt[0]) {
+		if (!ret)
+			pr_info("no cgroup v2 hierarchy here: no cgroup properties saved\n");
+		return ret;
+	}
+	heads = arena_array(&dc->arena, const char *, ce->n_sets + 1);
+	if (!heads)
+		return -ENOMEM;
+	for (size_t s = 0; s < ce->n_sets; s++) {
+		for (size_t j = 0; j < ce->sets[s]->n_ctls; j++) {
+			const char *p = ce->sets[s]->ctls[j]->path;
+			size_t k;
+
+			if (ce->sets[s]->ctls[j]->name[0] || !strcmp(p, "/"))
+				continue;
+			/* One below another is walked with it; one above takes its place. */
+			for (k = 0; k < nh; k++) {
+				if (path_below(p, heads[k], strlen(heads[k])))
+					break;
+				if (path_below(heads[k], p, strlen(p))) {
+					heads[k] = p;
+					break;
+				}
+			}
+			if (k == nh)
+				heads[nh++] = p;
+		}
+	}
+	/* An ancestor put in place of one head may be above others too. */
+	for (size_t i = 0; i < nh; i++)
+		for (size_t k = 0; k < nh; k++)
+			if (k != i && path_below(heads[k], heads[i], strlen(heads[i]))) {
+				heads[k] = heads[--nh];
+				i = (size_t)-1;
+				break;
+			}
+	cc = arena_new(&dc->arena, CgControllerEntry);
+	if (!cc)
+		return -ENOMEM;
+	cg_controller_entry__init(cc);
+	cc->cnames = arena_array(&dc->arena, char *, 1);
+	cc->dirs = arena_array(&dc->arena, CgroupDirEntry *, nh ? nh : 1);
+	if (!cc->cnames || !cc->dirs)
+		return -ENOMEM;
+	cc->cnames[0] = "";
+	cc->n_cnames = 1;
+	cc->has_is_threaded = true;
+	for (size_t i = 0; i < nh && !ret; i++) {
+		snprintf(full, sizeof(full), "%s%s", mnt, heads[i]);
+		ret = save_dir(&dc->arena, full, heads[i] + 1, 0, &cc->dirs[cc->n_dirs]);
+		cc->n_dirs += !ret;
+	}
+	if (ret) {
+		pr_err("can't save the properties of the cgroups under %s\n", mnt);
+		return ret;
+	}
+	ce->controllers[ce->n_controllers++] = cc;
+	pr_info("%zu cgroup v2 subtree(s) saved with their properties\n", cc->n_dirs);
+	return 0;
+}
+
+/*
+ * A cg_controller_entry for each hierarchy the sets name, as CRIU's
+ * restore wants one for every member it moves a task by: v1 ones
+ * ("cpu,cpuacct", "name=systemd") with their controllers and no cgroups
+ * (amber leaves v1 as it is), then the unified one with its cgroups.
+ */
+static int save_controllers(struct dump_ctx *dc, CgroupEntry *ce)
+{
+	size_t most = 1;
+	bool v2 = false;
+
+	for (size_t s = 0; s < ce->n_sets; s++)
+		most += ce->sets[s]->n_ctls;
+	ce->controllers = arena_array(&dc->arena, CgControllerEntry *, most);
+	if (!ce->controllers)
+		return -ENOMEM;
+	for (size_t s = 0; s < ce->n_sets; s++) {
+		for (size_t j = 0; j < ce->sets[s]->n_ctls; j++) {
+			const char *name = ce->sets[s]->ctls[j]->name;
+			CgControllerEntry *cc;
+			char *names, *tok, *save = NULL;
+			size_t k, n = 1;
+
+			v2 |= !name[0];
+			if (!name[0])
+				continue;
+			for (k = 0; k < ce->n_controllers; k++)
+				if (!strcmp(ce->controllers[k]->cnames[ce->controllers[k]->n_cnames],
+					    name))
+					break;
+			if (k < ce->n_controllers)
+				continue;
+			for (const char *c = name; *c; c++)
+				n += *c == ',';
+			cc = arena_new(&dc->arena, CgControllerEntry);
+			names = arena_strdup(&dc->arena, name);
+			if (!cc || !names)
+				return -ENOMEM;
+			cg_controller_entry__init(cc);
+			/* one more slot: the whole name, past n_cnames, to find it by */
+			cc->cnames = arena_array(&dc->arena, char *, n + 1);
+			if (!cc->cnames)
+				return -ENOMEM;
+			for (tok = strtok_r(names, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+				cc->cnames[cc->n_cnames++] = tok;
+			cc->cnames[cc->n_cnames] = (char *)name;
+			ce->controllers[ce->n_controllers++] = cc;
+		}
+	}
+	return v2 ? save_v2_dirs(dc, ce) : 0;
+}
+
 int dump_cgroups(struct dump_ctx *dc)
 {
 	CgroupEntry ce = CGROUP_ENTRY__INIT;
@@ -220,11 +526,26 @@ int dump_cgroups(struct dump_ctx *dc)
 		}
 		t->cg_set = s + 1;
 	}
+	/*
+	 * root_cg_set is the dumper's set, as CRIU writes criu's: its restore
+	 * leaves a root in that set where criu is, and moves one in another.
+	 * amber's own, if a task shares it; else one no task is in.
+	 */
+	if (!ret) {
+		cleanup_free char *mine = read_proc(0, "cgroup", NULL);
+		size_t s;
+
+		for (s = 0; mine && s < ce.n_sets && strcmp(raw[s], mine); s++)
+			;
+		dc->dumper_cg_set = s + 1;
+	}
 	for (size_t s = 0; s < ce.n_sets; s++)
 		free(raw[s]);
 	free(raw);
 	if (!ret && dc->tasks[0]->cg_set && !same_cgns(dc->tasks[0]->pid))
 		ret = cgns_prefixes(dc, &ce, ce.sets[dc->tasks[0]->cg_set - 1]);
+	if (!ret)
+		ret = save_controllers(dc, &ce);
 	if (ret)
 		return ret;
 	pr_info("%zu cgroup set(s) in cgroup.img\n", ce.n_sets);

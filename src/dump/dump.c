@@ -176,9 +176,9 @@ int dump_write_inventory(struct dump_ctx *dc)
 	dump_ns_fill_ids(dc, &ids, true);
 	if (dc->ns.proc_opts[0])
 		ie.amber_pidns_proc = (char *)dc->ns.proc_opts;
-	if (dc->tasks[0]->cg_set) {
+	if (dc->dumper_cg_set) {
 		ie.has_root_cg_set = true;
-		ie.root_cg_set = dc->tasks[0]->cg_set;
+		ie.root_cg_set = dc->dumper_cg_set;
 	}
 	ie.has_lsmtype = true;
 	ie.lsmtype = LSMTYPE__NO_LSM;

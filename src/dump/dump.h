@@ -120,6 +120,8 @@ struct dump_ctx {
 	int dirfd;
 	struct dump_task **tasks;
 	int nr_tasks;
+	/* inventory's root_cg_set: amber's own set, as CRIU's is criu's (cgroup.c) */
+	uint32_t dumper_cg_set;
 	uint64_t zero_pfn;  /* pfn of the kernel's zero page: never dumped */
 	uint32_t next_id;   /* ids of files and kernel objects in the images */
 	uint32_t next_pages_id;

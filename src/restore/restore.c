@@ -617,6 +617,9 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		pr_err("images in %s refused; nothing was restored\n", opts->dir);
 		goto out;
 	}
+	ret = rst_cgroup_prepare(&rc);
+	if (ret)
+		goto out;
 	rc.svc_fd_base = max(files_max_fd(&rc.files) + 1, 256);
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
 	if (!ret && rc.lazy_fd >= 0)

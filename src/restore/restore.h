@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "amber.h"
 #include "core.pb-c.h"
 #include "files/files.h"
 #include "memfd.pb-c.h"
@@ -73,6 +74,8 @@ struct restore_opts {
 	const char *cgroup_root;
 	bool cgroups_ignore;
 	bool cgroups_strict; /* full/strict: a task that can't join its cgroup fails the restore */
+	/* which cgroups are made and which get their saved properties (cgroup.c) */
+	enum amber_manage_cgroups cgroups_mode;
 	bool sibling; /* the root is amber's parent's child (needs detach) */
 	/* --inherit-fd: the caller's fds that replace saved files (files/pipe.c) */
 	const struct amber_inherit_fd *inherit_fds;
@@ -166,6 +169,12 @@ struct rst_ctx {
 /* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
 int rst_cgroup_load(struct rst_ctx *rc);
 int rst_cgroup_apply(struct rst_ctx *rc);
+/*
+ * Before any task exists: the saved v2 cgroups made and given their
+ * properties as --manage-cgroups says; a cgroup strict finds, or props
+ * and none miss, refuses the restore.
+ */
+int rst_cgroup_prepare(struct rst_ctx *rc);
 /*
  * In the restored root, before its children: the tree's own cgroup
  * namespace (rc->cgns), rooted where it was. No-op without one.

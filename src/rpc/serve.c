@@ -321,8 +321,11 @@ static enum amber_manage_cgroups cg_mode_from(const CriuOpts *o)
 		return AMBER_CGROUPS_DEFAULT;
 	switch (o->manage_cgroups_mode) {
 	case CRIU_CG_MODE__IGNORE:
-	case CRIU_CG_MODE__CG_NONE:
 		return AMBER_CGROUPS_IGNORE;
+	case CRIU_CG_MODE__CG_NONE:
+		return AMBER_CGROUPS_NONE;
+	case CRIU_CG_MODE__PROPS:
+		return AMBER_CGROUPS_PROPS;
 	case CRIU_CG_MODE__FULL:
 		return AMBER_CGROUPS_FULL;
 	case CRIU_CG_MODE__STRICT:

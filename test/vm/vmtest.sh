@@ -105,6 +105,8 @@ suite criu-plugin --kernel "$K" --timeout 900 -- bash test/vm/tests/criu-plugin.
 suite criu-interop --kernel "$DK" --modules "$DM" -- bash test/vm/tests/criu-interop.sh
 # the incremental zdtm modes with soft-dirty (needs build/amber and the tests: make)
 suite debian-zdtm-soft-dirty --kernel "$DK" --modules "$DM" -- test/vm/tests/zdtm-soft-dirty.sh
+# cgroup v2 properties with the controllers the host binds to v1
+suite debian-cgroup-props --kernel "$DK" --modules "$DM" -- test/vm/tests/cgroup-props.sh
 
 # the PASS/FAIL lines the suites print (KTAP "ok N"/"not ok N" for the
 # kselftests), in the summary too

@@ -631,3 +631,47 @@ def test_runc_terminal_pre_dump_leave_running(tmp_path):
         assert "got3:d" in talk(c.master, "d", "got3:d")  # from the checkpoint's count
     finally:
         c.delete()
+
+
+def memory_limit(pid):
+    """The container's memory limit, from its memory cgroup: cgroup v2's
+    memory.max where the controller is there, else v1's limit_in_bytes."""
+    v1 = v2 = None
+    for line in (Path("/proc") / str(pid) / "cgroup").read_text().splitlines():
+        _, ctls, path = line.split(":", 2)
+        if "memory" in ctls.split(","):
+            v1 = path
+        elif ctls == "":
+            v2 = path
+    if v1 is not None:
+        return (Path("/sys/fs/cgroup/memory") / v1.lstrip("/") /
+                "memory.limit_in_bytes").read_text().strip()
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" - ")
+        if len(fields) == 2 and fields[1].split()[0] == "cgroup2":
+            mnt = Path(fields[0].split()[4])
+            return (mnt / v2.lstrip("/") / "memory.max").read_text().strip()
+    raise AssertionError("no memory cgroup")
+
+
+def test_runc_memory_limit(tmp_path):
+    """A container with a memory limit keeps it across checkpoint and
+    restore (runc makes the cgroup again, amber's default soft mode leaves
+    an existing cgroup's properties as they are)."""
+    need_runc()
+    limit = str(64 << 20)
+    c = Container(tmp_path, "memlimit")
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    cfg["linux"].setdefault("resources", {})["memory"] = {"limit": int(limit)}
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+    try:
+        c.run()
+        c.wait_counter(3)
+        assert memory_limit(c.state()["pid"]) == limit
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        assert memory_limit(c.state()["pid"]) == limit
+    finally:
+        c.delete()
