@@ -72,7 +72,9 @@ NEWER_CRIU_FIELDS = {("task_core_entry", "stop_signo"),
                      ("ip_opts_entry", "pktinfo"), ("ip_opts_entry", "tos"),
                      ("ip_opts_entry", "ttl"), ("inet_sk_entry", "tcp_opts"),
                      # CRIU 4.x's 64-bit page count (upstream's "nr_pages")
-                     ("pagemap_entry", "nr_pages_u64")}
+                     ("pagemap_entry", "nr_pages_u64"),
+                     # CRIU 4.x thread_core_entry.cg_set (a task's set, read first)
+                     ("thread_core_entry", "cg_set")}
 # Enum values of CRIU newer than Debian's 3.17 (same number as upstream).
 NEWER_CRIU_ENUM_VALUES = {("fd_types", "PIDFD")}
 AMBER_OWN_FIELDS |= NEWER_CRIU_FIELDS
