@@ -168,14 +168,17 @@ def test_events_while_lazy():
     run_guarded(run, body)
 
 
-def assert_events_raced(run):
-    """lazy_race says how many of its events met the prefetch: none means
-    the prefetch was done first and nothing was tested."""
-    out = read_text(run.dir / "test.out")
-    m = re.search(r"(\d+) events raced", out)
-    if not m or int(m.group(1)) == 0:
-        pytest.fail(f"no event met the prefetch (it was done first): {out}",
-                    pytrace=False)
+def events_raced(run):
+    """How many of lazy_race's events met the prefetch (it says so): none
+    means the prefetch was done first and nothing was tested."""
+    m = re.search(r"(\d+) events raced", read_text(run.dir / "test.out"))
+    return int(m.group(1)) if m else 0
+
+
+# A loaded machine (the ASAN pass with the guests beside) can prefetch the
+# 256 MiB before the test's SIGTERM arrives: each try checks the data all
+# the same, and one of them must have raced.
+RACE_TRIES = 4
 
 
 def test_events_race_prefetch():
@@ -183,19 +186,24 @@ def test_events_race_prefetch():
     forks and mremaps right at the prefetch cursor while the daemon's
     prefetch thread copies: no copy may land after an event was read
     (old data after DONTNEED, zeros in a child, wrong data moved)."""
-    run = Run("lazy_race", LAZY)
+    for _ in range(RACE_TRIES):
+        run, raced = Run("lazy_race", LAZY), []
 
-    def body():
-        start(run, ZDTM_DIR / "static" / "lazy_race")
-        dump(run)
-        d = daemon(run, "lazy.log")
-        wait_socket(run, d)
-        lazy_restore(run)
-        stop(run)  # PASS: every check of the test held
-        finish(run, d, "lazy.log")
-        assert_events_raced(run)
+        def body():
+            start(run, ZDTM_DIR / "static" / "lazy_race")
+            dump(run)
+            d = daemon(run, "lazy.log")
+            wait_socket(run, d)
+            lazy_restore(run)
+            stop(run)  # PASS: every check of the test held
+            raced.append(events_raced(run))
+            finish(run, d, "lazy.log")
 
-    run_guarded(run, body)
+        run_guarded(run, body)
+        if raced[0]:
+            return
+    pytest.fail(f"no event met the prefetch in {RACE_TRIES} tries (it was done first)",
+                pytrace=False)
 
 
 @pytest.mark.parametrize("prefetch", ["prefetch", "no-prefetch"])

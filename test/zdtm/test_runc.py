@@ -259,6 +259,40 @@ def test_runc_pre_dump(container, tmp_path):
     check_restored(c, before)
 
 
+def test_runc_page_server(container, tmp_path):
+    """runc checkpoint --page-server: the pages stream to `amber
+    page-server` (runc has no token to give: unauthenticated, on
+    localhost), which writes them into its own directory; put beside the
+    other images, they restore the container."""
+    c = container
+    c.run()
+    c.wait_counter(5)
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    ps = subprocess.Popen([str(amber_path()), "page-server", "--address", "127.0.0.1",
+                           "--port", "0", "-D", str(srv), "-v4", "-o",
+                           str(tmp_path / "ps.log")], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = ps.stdout.readline()
+        port = line.rsplit(":", 1)[-1].split()[0] if ":" in line else ""
+        assert port.isdigit(), f"page server did not start: {line!r}"
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work", "--page-server", f"127.0.0.1:{port}")
+        assert ps.wait(timeout=60) == 0, read_text(tmp_path / "ps.log")[-2000:]
+    finally:
+        if ps.poll() is None:
+            ps.kill()
+            ps.wait()
+    assert not list((tmp_path / "img").glob("pages-*.img")), "pages written locally"
+    pages = list(srv.glob("pages-*.img"))
+    assert pages, sorted(p.name for p in srv.iterdir())
+    for p in srv.iterdir():
+        shutil.copy2(p, tmp_path / "img" / p.name)
+    c.restore(tmp_path / "img", tmp_path / "work2")
+    check_restored(c, before)
+
+
 def test_runc_restore_foreground(container, tmp_path):
     """`runc restore` without -d waits for the container: with rst_sibling
     the restored init is runc's child, and runc returns once it is killed."""
