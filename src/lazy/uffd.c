@@ -144,6 +144,21 @@ static int copy_span(struct lazy_daemon *d, struct lazy_mm *mm, struct lazy_area
 			done = 1; /* already there: delivered before */
 			d->st.eexist++;
 			lazy_area_done(mm, a, addr, 1);
+		} else if (c.copy == -ENOENT && n > 1) {
+			/*
+			 * The kernel copies into one VMA at a time and fails a
+			 * span over two with ENOENT, copying nothing: a chunk
+			 * mremapped away and back is a VMA of its own inside the
+			 * area. The first page alone says whether it is gone;
+			 * the rest is tried again after it.
+			 */
+			uint64_t one = 0;
+
+			err = copy_span(d, mm, a, addr, data, 1, mode, &one);
+			if (err)
+				return err;
+			*copied += one;
+			done = 1;
 		} else if (c.copy == -ENOENT) {
 			/* Not registered any more: an unmap we have not read yet, or exit. */
 			lazy_area_done(mm, a, addr, n);
