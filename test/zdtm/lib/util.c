@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -99,4 +101,31 @@ int vma_perms(const void *addr, char perms[5])
 int vma_mapped(const void *addr, size_t len)
 {
 	return maps_scan(addr, len, NULL);
+}
+
+static int sig_unblocked(pid_t pid, int sig)
+{
+	char path[64], line[128];
+	int unblocked = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigBlk:", 7))
+			unblocked = !(strtoull(line + 7, NULL, 16) & (1ULL << (sig - 1)));
+	fclose(f);
+	return unblocked;
+}
+
+int wait_in_sigwait(pid_t pid, int sig)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (sig_unblocked(pid, sig))
+			return 0;
+		usleep(1000);
+	}
+	return -1;
 }

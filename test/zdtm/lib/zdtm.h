@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <string.h>
 
 /* Set to 1 by the SIGTERM handler; a futex word. */
@@ -97,5 +98,12 @@ void futex_wait_while(volatile int *addr, int val);
 int vma_perms(const void *addr, char perms[5]);
 /* 1 if any mapping overlaps [addr, addr+len), 0 if none, -1 on error. */
 int vma_mapped(const void *addr, size_t len);
+/*
+ * Waits (up to 5 s) until task @pid sleeps in sigwait() for @sig: the
+ * kernel unblocks the awaited signal for the wait and shows it so in
+ * SigBlk, which the runner compares before the dump and after the
+ * restore. 0, or -1 if it never got there.
+ */
+int wait_in_sigwait(pid_t pid, int sig);
 
 #endif

@@ -45,6 +45,8 @@ int main(int argc, char **argv)
 		_exit(write(shared, &one, sizeof(one)) == sizeof(one) ? 0 : 1);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (wait_in_sigwait(kid, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	test_daemon();
 	test_waitsig();
 

@@ -93,6 +93,8 @@ int main(int argc, char **argv)
 			break;
 		usleep(1000);
 	}
+	if (wait_in_sigwait(holder, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	test_daemon();
 	test_waitsig();
 

@@ -96,6 +96,8 @@ int main(int argc, char **argv)
 		_exit(setlk(fd, F_SETLKW, F_WRLCK, 0, 10) == 0 ? 0 : 3);
 	while (!has_waiter(sb.st_ino))
 		usleep(1000);
+	if (wait_in_sigwait(kid, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	test_daemon();
 	test_waitsig();
 

@@ -47,6 +47,8 @@ int main(int argc, char **argv)
 		/* the shared description's lock is the child's too */
 		_exit(ofd(shared, F_OFD_SETLK, F_WRLCK, 0, 10, NULL) ? 2 : 0);
 	}
+	if (wait_in_sigwait(kid, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	test_daemon();
 	test_waitsig();
 

@@ -8,9 +8,6 @@
  */
 #include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -33,28 +30,6 @@ static int owner(int fd, int type, pid_t pid, int sig, const char *what)
 	return 0;
 }
 
-/*
- * True once @kid sleeps in sigwait(): the kernel unblocks the awaited
- * SIGUSR1 for the wait, and so shows it in SigBlk. The state compared
- * across the restore is then the same before and after it.
- */
-static int in_sigwait(pid_t kid)
-{
-	char path[64], line[128];
-	int waiting = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", kid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "SigBlk:", 7))
-			waiting = !(strtoull(line + 7, NULL, 16) & (1ULL << (SIGUSR1 - 1)));
-	fclose(f);
-	return waiting;
-}
-
 int main(int argc, char **argv)
 {
 	struct f_owner_ex tid, grp;
@@ -75,11 +50,8 @@ int main(int argc, char **argv)
 		sigwait(&set, &sig);
 		_exit(0);
 	}
-	for (int i = 0; !in_sigwait(kid); i++) {
-		if (i == 5000)
-			return fail("the child never reached sigwait()"), 1;
-		usleep(1000);
-	}
+	if (wait_in_sigwait(kid, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	tid = (struct f_owner_ex){ F_OWNER_TID, syscall(SYS_gettid) };
 	grp = (struct f_owner_ex){ F_OWNER_PGRP, getpgrp() };
 	efd = eventfd(0, 0);

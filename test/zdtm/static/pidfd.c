@@ -89,6 +89,8 @@ int main(int argc, char **argv)
 		return fail_errno("pidfd_open(PIDFD_THREAD)"), 1;
 	if (waitpid(gone, &st, 0) != gone)
 		return fail_errno("waitpid"), 1;
+	if (wait_in_sigwait(kid, SIGUSR1))
+		return fail("the child never reached sigwait()"), 1;
 	test_daemon();
 	test_waitsig();
 
