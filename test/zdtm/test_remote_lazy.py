@@ -276,6 +276,24 @@ def test_remote_corrupt_page():
     run_guarded(run, body)
 
 
+def test_remote_copy_span_over_vmas():
+    """lazy_span splits a run into three VMAs by mprotect (no event) and
+    faults at its start. Pages from the page server come in checksummed
+    runs: the first fault of a run delivers the rest of it, a span over
+    the three VMAs that the kernel refuses whole (ENOENT). The pages must
+    still arrive, not be taken as unmapped. --no-prefetch: nothing
+    delivers them before the fault."""
+    run = Run("lazy_span", MODE)
+
+    def body():
+        dst, token, srv, port, f, d = postcopy(run, "lazy_span", "lazy.log", "--no-prefetch")
+        stop(run)  # PASS: every page held its data
+        finish(run, dst, d, "lazy.log")
+        server_exits_clean(srv, f)
+
+    run_guarded(run, body)
+
+
 def test_remote_events_race_prefetch():
     for _ in range(RACE_TRIES):
         run, raced = Run("lazy_race", MODE), []
