@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,4 +426,25 @@ int proc_parse_timens_offsets(pid_t pid, struct proc_timens_offsets *o)
 		}
 	}
 	return found == 3 ? 0 : -EBADMSG;
+}
+
+/* Where amber sees the unified hierarchy: "" if it has none. */
+int proc_unified_mount(char *out, size_t len)
+{
+	cleanup_free char *buf = read_proc(0, "mountinfo", NULL);
+	char *line, *save = NULL;
+
+	*out = 0;
+	if (!buf)
+		return -errno;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char mp[PATH_MAX], fs[32], *sep = strstr(line, " - ");
+
+		if (sep && sscanf(sep, " - %31s", fs) == 1 && !strcmp(fs, "cgroup2") &&
+		    sscanf(line, "%*d %*d %*s %*s %4095s", mp) == 1) {
+			snprintf(out, len, "%s", mp);
+			return 0;
+		}
+	}
+	return 0;
 }

@@ -93,4 +93,7 @@ struct proc_timens_offsets {
 };
 int proc_parse_timens_offsets(pid_t pid, struct proc_timens_offsets *o);
 
+/* Where amber sees the cgroup v2 hierarchy mounted: @out is "" if nowhere. */
+int proc_unified_mount(char *out, size_t len);
+
 #endif

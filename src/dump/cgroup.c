@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "dump/dump.h"
 #include "image/image.h"
@@ -195,27 +196,6 @@ static const char *const v2_core_props[] = { "cgroup.max.descendants", "cgroup.m
 #define CG_MAX_DEPTH 64	  /* deeper than any real hierarchy: a loop of mounts, refused */
 #define CG_MAX_VALUE 4096 /* a cgroup file's value as the kernel prints it */
 
-/* Where amber sees the unified hierarchy: "" if it has none. */
-static int unified_mount(char *out, size_t len)
-{
-	cleanup_free char *buf = read_proc(0, "mountinfo", NULL);
-	char *line, *save = NULL;
-
-	*out = 0;
-	if (!buf)
-		return -errno;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char mp[PATH_MAX], fs[32], *sep = strstr(line, " - ");
-
-		if (sep && sscanf(sep, " - %31s", fs) == 1 && !strcmp(fs, "cgroup2") &&
-		    sscanf(line, "%*d %*d %*s %*s %4095s", mp) == 1) {
-			snprintf(out, len, "%s", mp);
-			return 0;
-		}
-	}
-	return 0;
-}
-
 static CgroupPerms *perms_of(struct arena *a, const struct stat *st)
 {
 	CgroupPerms *p = arena_new(a, CgroupPerms);
@@ -358,7 +338,7 @@ static int save_v2_dirs(struct dump_ctx *dc, CgroupEntry *ce)
 	char mnt[PATH_MAX], full[PATH_MAX * 2];
 	const char **heads;
 	size_t nh = 0;
-	int ret = unified_mount(mnt, sizeof(mnt));
+	int ret = proc_unified_mount(mnt, sizeof(mnt));
 
 	if (ret || !mnt[0]) {
 		if (!ret)

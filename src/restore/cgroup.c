@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "image/image.h"
 #include "restore/restore.h"
@@ -90,8 +91,6 @@ static bool prefix_ok(const CgMemberEntry *m)
 							!m->path[m->cgns_prefix]));
 }
 
-static int unified_mount(char *out, size_t len);
-
 /*
  * The root's set names a cgroup namespace (a cgns_prefix): rc->cgns, and
  * where its v2 root is for amber, with --cgroup-root in place of the
@@ -113,7 +112,7 @@ static int find_cgns(struct rst_ctx *rc, const CgSetEntry *root_set)
 	}
 	if (!rc->cgns || !v2 || rc->opts->cgroups_ignore)
 		return 0;
-	ret = unified_mount(mnt, sizeof(mnt));
+	ret = proc_unified_mount(mnt, sizeof(mnt));
 	if (ret || !mnt[0])
 		return ret;
 	if (rc->opts->cgroup_root) {
@@ -288,27 +287,6 @@ int rst_cgroup_enter_ns(struct rst_ctx *rc)
 	return unshare(CLONE_NEWCGROUP) ? -errno : 0;
 }
 
-/* Where amber sees the unified hierarchy: "" if it has none. */
-static int unified_mount(char *out, size_t len)
-{
-	cleanup_free char *buf = read_proc(0, "mountinfo", NULL);
-	char *line, *save = NULL;
-
-	*out = 0;
-	if (!buf)
-		return -errno;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char mp[PATH_MAX], fs[32], *sep = strstr(line, " - ");
-
-		if (sep && sscanf(sep, " - %31s", fs) == 1 && !strcmp(fs, "cgroup2") &&
-		    sscanf(line, "%*d %*d %*s %*s %4095s", mp) == 1) {
-			snprintf(out, len, "%s", mp);
-			return 0;
-		}
-	}
-	return 0;
-}
-
 static int join(const char *dir, pid_t pid, bool make)
 {
 	char path[PATH_MAX + 32], num[16];
@@ -387,7 +365,7 @@ int rst_cgroup_apply(struct rst_ctx *rc)
 
 	if (!rc->cg)
 		return 0;
-	ret = unified_mount(mnt, sizeof(mnt));
+	ret = proc_unified_mount(mnt, sizeof(mnt));
 	if (ret || !mnt[0]) {
 		pr_warn("no cgroup v2 hierarchy here: the tasks stay in amber's cgroups\n");
 		return ret;
@@ -701,7 +679,7 @@ int rst_cgroup_prepare(struct rst_ctx *rc)
 		return 0;
 	if (cp.mode == AMBER_CGROUPS_DEFAULT)
 		cp.mode = AMBER_CGROUPS_SOFT;
-	ret = unified_mount(cp.mnt, sizeof(cp.mnt));
+	ret = proc_unified_mount(cp.mnt, sizeof(cp.mnt));
 	if (ret || !cp.mnt[0])
 		return ret; /* rst_cgroup_apply says so */
 	/* every check before anything is made, then the cgroups head by head */
