@@ -287,13 +287,78 @@ int rst_cgroup_enter_ns(struct rst_ctx *rc)
 	return unshare(CLONE_NEWCGROUP) ? -errno : 0;
 }
 
-static int join(const char *dir, pid_t pid, bool make)
+/*
+ * mkdir -p of the cgroup @dir, each directory it makes recorded in
+ * rc->cg_made (parents first) so that a failed restore removes them all.
+ */
+static int make_cgroup(struct rst_ctx *rc, const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (size_t end = 1; end <= len; end++) {
+		char **m;
+
+		if (path[end] != '/' && path[end])
+			continue;
+		if (path[end - 1] == '/')
+			continue; /* "//": nothing between */
+		path[end] = 0;
+		if (mkdir(path, 0755)) {
+			if (errno != EEXIST)
+				return -errno;
+		} else {
+			m = realloc(rc->cg_made, (rc->nr_cg_made + 1) * sizeof(*m));
+			if (m)
+				rc->cg_made = m;
+			if (!m || !(m[rc->nr_cg_made] = strdup(path))) {
+				rmdir(path);
+				return -ENOMEM;
+			}
+			rc->nr_cg_made++;
+			pr_info("made the cgroup %s\n", path);
+		}
+		path[end] = dir[end];
+	}
+	return 0;
+}
+
+void rst_cgroup_undo(struct rst_ctx *rc)
+{
+	/* deepest first; a killed task may take a moment to leave its cgroup */
+	for (size_t i = rc->nr_cg_made; i-- > 0;) {
+		int ret, tries = 0;
+
+		while ((ret = rmdir(rc->cg_made[i]) ? -errno : 0) == -EBUSY && ++tries < 200)
+			usleep(10000);
+		if (ret && ret != -ENOENT)
+			pr_warn("can't remove the cgroup %s it made: %s\n", rc->cg_made[i],
+				strerror(-ret));
+		else
+			pr_info("removed the cgroup %s it made\n", rc->cg_made[i]);
+	}
+	rst_cgroup_forget(rc);
+}
+
+void rst_cgroup_forget(struct rst_ctx *rc)
+{
+	for (size_t i = 0; i < rc->nr_cg_made; i++)
+		free(rc->cg_made[i]);
+	free(rc->cg_made);
+	rc->cg_made = NULL;
+	rc->nr_cg_made = 0;
+}
+
+static int join(struct rst_ctx *rc, const char *dir, pid_t pid, bool make)
 {
 	char path[PATH_MAX + 32], num[16];
 	int fd, n, ret = 0;
 
-	if (make && mkdir_p(dir, 0755) && errno != EEXIST)
-		return -errno;
+	if (make && (ret = make_cgroup(rc, dir)))
+		return ret;
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -383,7 +448,7 @@ int rst_cgroup_apply(struct rst_ctx *rc)
 		if (!ret && in_cgroup(host, mnt, dir))
 			continue; /* forked there: no write, which an unprivileged caller can't do */
 		if (!ret)
-			ret = join(dir, host, mode_makes(rc->opts->cgroups_mode));
+			ret = join(rc, dir, host, mode_makes(rc->opts->cgroups_mode));
 		if (ret && !rc->opts->cgroups_strict && (ret == -EACCES || ret == -EPERM)) {
 			pr_warn("task %d stays in amber's cgroup, not %s: %s\n", t->pid, dir,
 				strerror(-ret));
@@ -406,8 +471,6 @@ struct cg_prep {
 	struct rst_ctx *rc;
 	enum amber_manage_cgroups mode;
 	char mnt[PATH_MAX];
-	char **made; /* the cgroups this restore made, to remove if it fails here */
-	size_t nr_made;
 };
 
 static const char *mode_name(enum amber_manage_cgroups m)
@@ -638,22 +701,13 @@ static int prepare_dirs(struct cg_prep *cp, CgroupDirEntry **dirs, size_t n, con
 		if (ret)
 			return ret;
 		if (access(dir, F_OK) && mode_makes(cp->mode)) {
-			char **m = realloc(cp->made, (cp->nr_made + 1) * sizeof(*m));
-
-			if (!m)
-				return -ENOMEM;
-			cp->made = m;
-			/* a head's missing ancestors are made too, and stay */
-			if (mkdir_p(dir, 0755) && errno != EEXIST) {
-				pr_perror("can't make the cgroup %s", dir);
-				return -errno;
+			/* a head's missing ancestors are made too */
+			ret = make_cgroup(cp->rc, dir);
+			if (ret) {
+				pr_err("can't make the cgroup %s: %s\n", dir, strerror(-ret));
+				return ret;
 			}
-			cp->made[cp->nr_made] = strdup(dir);
-			if (!cp->made[cp->nr_made])
-				return -ENOMEM;
-			cp->nr_made++;
 			made = true;
-			pr_info("made the cgroup %s\n", dir);
 		}
 		if (made)
 			ret = set_perms(dir, d);
@@ -669,7 +723,7 @@ static int prepare_dirs(struct cg_prep *cp, CgroupDirEntry **dirs, size_t n, con
 	return 0;
 }
 
-int rst_cgroup_prepare(struct rst_ctx *rc)
+static int prepare_v2(struct rst_ctx *rc)
 {
 	const CgControllerEntry *v2 = v2_controller(rc->cg);
 	struct cg_prep cp = { .rc = rc, .mode = rc->opts->cgroups_mode };
@@ -702,13 +756,25 @@ int rst_cgroup_prepare(struct rst_ctx *rc)
 	}
 	if (ret) {
 		/* nothing is in them yet: the cgroups made go, deepest first */
-		for (size_t i = cp.nr_made; i-- > 0;)
-			rmdir(cp.made[i]);
+		rst_cgroup_undo(rc);
 		pr_err("the saved cgroups were not restored (--manage-cgroups=%s)\n",
 		       mode_name(cp.mode));
 	}
-	for (size_t i = 0; i < cp.nr_made; i++)
-		free(cp.made[i]);
-	free(cp.made);
+	return ret;
+}
+
+int rst_cgroup_prepare(struct rst_ctx *rc)
+{
+	int ret = prepare_v2(rc);
+
+	/* made here, where a failed restore can remove it, not in the root task */
+	if (!ret && rc->cgns_dir) {
+		ret = make_cgroup(rc, rc->cgns_dir);
+		if (ret) {
+			pr_err("can't make the cgroup namespace's root %s: %s\n", rc->cgns_dir,
+			       strerror(-ret));
+			rst_cgroup_undo(rc);
+		}
+	}
 	return ret;
 }

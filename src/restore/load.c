@@ -522,6 +522,7 @@ void rst_free(struct rst_ctx *rc)
 	rc->cg = NULL;
 	free(rc->cgns_dir);
 	rc->cgns_dir = NULL;
+	rst_cgroup_forget(rc);
 	for (int i = 0; i < rc->nr_shmems; i++) {
 		pm_layer_free(&rc->shmems[i].pages);
 		if (rc->shmems[i].fd >= 0)

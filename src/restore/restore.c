@@ -640,6 +640,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		ret = files_prepare_shared(&rc.files);
 	if (!ret && opts->lazy)
 		ret = lazy_restore_hello(&rc);
+	if (!ret && fault_injected("restore-prepared"))
+		ret = -EIO;
 	if (!ret)
 		ret = run_tree(&rc);
 	/* The tasks closed theirs: the keeper now knows every uffd has arrived. */
@@ -651,6 +653,7 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 			pr_err("restore failed; every task it created was killed\n");
 		else
 			pr_err("restore failed before any task was created\n");
+		rst_cgroup_undo(&rc);
 		goto out;
 	}
 	if (rc.ns.new_pid)

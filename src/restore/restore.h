@@ -163,12 +163,17 @@ struct rst_ctx {
 	 */
 	bool cgns;
 	char *cgns_dir;
+	char **cg_made; /* the cgroups this restore made, parents first */
+	size_t nr_cg_made;
 	bool forked; /* the root was cloned: a failure kills what was made */
 };
 
 /* cgroup.c: cgroup.img read and checked; the tasks put in their cgroups. */
 int rst_cgroup_load(struct rst_ctx *rc);
 int rst_cgroup_apply(struct rst_ctx *rc);
+/* A failed restore, its tasks killed: the cgroups it made removed (or forgotten). */
+void rst_cgroup_undo(struct rst_ctx *rc);
+void rst_cgroup_forget(struct rst_ctx *rc);
 /*
  * Before any task exists: the saved v2 cgroups made and given their
  * properties as --manage-cgroups says; a cgroup strict finds, or props

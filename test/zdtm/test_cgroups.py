@@ -128,6 +128,41 @@ def test_cgroup_membership(cgroups, tmp_path):
     assert path == mine, path
 
 
+@pytest.mark.parametrize("stage", ["restore-prepared", "restore-sigreturn"])
+def test_failed_restore_removes_cgroups_it_made(cgroups, tmp_path, stage):
+    """A restore that fails before any task (restore-prepared) or after every
+    task was made and put in its cgroup (restore-sigreturn) removes the
+    cgroups it made: --cgroup-root's, its parents too; one that existed stays."""
+    mnt, make = cgroups
+    name = f"amber-cg-fail-{os.getpid()}"
+    cg = make(name)
+    pid = start_in(cg)
+    img = tmp_path / "img"
+    img.mkdir()
+    r = amber("dump", "-t", pid, "-D", img, log=tmp_path / "dump.log")
+    os.waitpid(pid, 0)
+    assert r.returncode == 0, read_text(tmp_path / "dump.log")
+
+    kept = make(f"{name}-kept")
+    new_root = kept / "made" / "deeper"
+    log = tmp_path / "restore.log"
+    env = dict(os.environ, AMBER_FAULT=stage)
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(img), "-d", "-v4", "-o",
+                        str(log), "--cgroup-root", f"/{kept.name}/made/deeper"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert r.returncode != 0, read_text(log)
+    text = read_text(log)
+    assert f"made the cgroup {new_root}" in text, text
+    assert f"removed the cgroup {kept / 'made'} it made" in text, text
+    if stage == "restore-sigreturn":
+        assert "every task it created was killed" in text, text
+    else:
+        assert "before any task was created" in text, text
+    assert not (kept / "made").exists(), text
+    assert kept.is_dir()
+
+
 def test_cgroup_path_outside_refused(cgroups, tmp_path):
     """--cgroup-root with a ".." component is refused before any task is made."""
     mnt, make = cgroups

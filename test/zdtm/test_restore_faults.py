@@ -1,7 +1,8 @@
 """A restore that fails at any stage leaves nothing behind.
 
 AMBER_FAULT=<stage> (src/base/fault.c) makes `amber restore` fail there:
-after the images are read (restore-images), in each task after it forked
+after the images are read (restore-images), with cgroups, shared memory
+and shared files made but no task yet (restore-prepared), in each task after it forked
 its children (restore-forked), in the restorer blob before the memory is
 laid out and after it (restore-mem-before, restore-mem-after, the blob has
 no libc: it reports on the status pipe and exits the task), at the blob's
@@ -30,7 +31,7 @@ import pytest
 from test_bad_images import SUMS, alive, dumped_source, pristine_restores
 from zdtm_runner import read_text
 
-STAGES = ["restore-images", "restore-forked", "restore-mem-before", "restore-mem-after",
+STAGES = ["restore-images", "restore-prepared", "restore-forked", "restore-mem-before", "restore-mem-after",
           "restore-blob-end", "restore-sigreturn"]
 
 
@@ -61,6 +62,7 @@ def test_restore_fault(source, stage, monkeypatch):
         bad.append("the log does not name the stage")
     # what the user is told about the tasks matches what happened to them
     outcome = ("nothing was restored" if stage == "restore-images"
+               else "before any task was created" if stage == "restore-prepared"
                else "every task it created was killed")
     if outcome not in log:
         bad.append(f"the log does not say '{outcome}'")
