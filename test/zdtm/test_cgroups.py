@@ -82,6 +82,17 @@ def start_in(cg):
     return pid
 
 
+def dumped_sleep(cg, tmp_path):
+    """The images of a sleep dumped from the cgroup @cg (it is gone after)."""
+    pid = start_in(cg)
+    img = tmp_path / "img"
+    img.mkdir()
+    r = amber("dump", "-t", pid, "-D", img, log=tmp_path / "dump.log")
+    os.waitpid(pid, 0)
+    assert r.returncode == 0, read_text(tmp_path / "dump.log")
+    return img
+
+
 def restore(img, tmp_path, name, *extra):
     pidfile = tmp_path / f"{name}.pid"
     log = tmp_path / f"{name}.log"
@@ -103,12 +114,7 @@ def test_cgroup_membership(cgroups, tmp_path):
     mnt, make = cgroups
     name = f"amber-cg-{os.getpid()}"
     cg = make(name)
-    pid = start_in(cg)
-    img = tmp_path / "img"
-    img.mkdir()
-    r = amber("dump", "-t", pid, "-D", img, log=tmp_path / "dump.log")
-    os.waitpid(pid, 0)
-    assert r.returncode == 0, read_text(tmp_path / "dump.log")
+    img = dumped_sleep(cg, tmp_path)
     assert (img / "cgroup.img").exists()
 
     pid, path = restore(img, tmp_path, "soft")
@@ -136,12 +142,7 @@ def test_failed_restore_removes_cgroups_it_made(cgroups, tmp_path, stage):
     mnt, make = cgroups
     name = f"amber-cg-fail-{os.getpid()}"
     cg = make(name)
-    pid = start_in(cg)
-    img = tmp_path / "img"
-    img.mkdir()
-    r = amber("dump", "-t", pid, "-D", img, log=tmp_path / "dump.log")
-    os.waitpid(pid, 0)
-    assert r.returncode == 0, read_text(tmp_path / "dump.log")
+    img = dumped_sleep(cg, tmp_path)
 
     kept = make(f"{name}-kept")
     new_root = kept / "made" / "deeper"
@@ -167,12 +168,7 @@ def test_cgroup_path_outside_refused(cgroups, tmp_path):
     """--cgroup-root with a ".." component is refused before any task is made."""
     mnt, make = cgroups
     cg = make(f"amber-cg-bad-{os.getpid()}")
-    pid = start_in(cg)
-    img = tmp_path / "img"
-    img.mkdir()
-    r = amber("dump", "-t", pid, "-D", img, log=tmp_path / "dump.log")
-    os.waitpid(pid, 0)
-    assert r.returncode == 0, read_text(tmp_path / "dump.log")
+    img = dumped_sleep(cg, tmp_path)
     log = tmp_path / "restore.log"
     r = amber("restore", "-D", img, "-d", "--cgroup-root", "/x/../../etc", log=log)
     assert r.returncode != 0
