@@ -317,8 +317,13 @@ static int veths_from(struct rpc_session *s, const CriuOpts *o, struct amber_vet
 
 static enum amber_manage_cgroups cg_mode_from(const CriuOpts *o)
 {
+	static const char *const names[] = { "ignore", "none", "props", "soft", "full",
+					     "strict", "default" };
+
 	if (!o->has_manage_cgroups_mode)
 		return AMBER_CGROUPS_DEFAULT;
+	pr_info("manage_cgroups_mode %s\n", (unsigned)o->manage_cgroups_mode < ARRAY_SIZE(names) ?
+					       names[o->manage_cgroups_mode] : "unknown: soft");
 	switch (o->manage_cgroups_mode) {
 	case CRIU_CG_MODE__IGNORE:
 		return AMBER_CGROUPS_IGNORE;
