@@ -7,8 +7,10 @@ a client fetches a file before the checkpoint and again after the restore
 
 import hashlib
 import http.client
+import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import time
@@ -235,3 +237,178 @@ def test_nginx_keepalive(zdtm_mode):
             run.kill_tree()
 
     guarded(run, body)
+
+
+NODE_SERVER = r"""
+const http = require('http');
+const crypto = require('crypto');
+// 16 MiB of state whose digest every reply carries, and a counter
+const big = Buffer.alloc(16 << 20);
+for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+const digest = crypto.createHash('sha256').update(big).digest('hex');
+let requests = 0, ticks = 0;
+setInterval(() => { ticks++; }, 20);
+const server = http.createServer((req, res) => {
+    requests++;
+    const now = crypto.createHash('sha256').update(big).digest('hex');
+    res.end(JSON.stringify({ requests, ticks, same: now === digest, digest }));
+});
+server.keepAliveTimeout = 600000;
+server.listen(Number(process.argv[2]), '127.0.0.1');
+"""
+
+
+def need(program):
+    path = shutil.which(program)
+    if not path:
+        pytest.skip(f"{program} is not installed (scripts/packages-test.txt has it)")
+    return path
+
+
+def test_node_keepalive(zdtm_mode):
+    """A Node.js HTTP server (libuv: epoll, eventfds, a thread pool, 16 MiB
+    of state): a keep-alive connection opened before the dump is used after
+    the restore; the request counter and the timer's ticks go on."""
+    node = need("node")
+    zdtm_mode.preflight()
+    run = Run("node_server", zdtm_mode, compare_state=False)
+
+    def body():
+        script = run.dir / "server.js"
+        script.write_text(NODE_SERVER)
+        port = random.randint(20000, 60000)
+        with open(run.dir / "out", "wb") as out:
+            run.popen = subprocess.Popen([node, str(script), str(port)],
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        run.set_root(run.popen.pid)
+        run.notes = [run.dir / "out"]
+        fetch(f"http://127.0.0.1:{port}/")  # up; request 1
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        def ask():
+            kept.request("GET", "/")
+            return json.loads(kept.getresponse().read())
+
+        before = ask()
+        if before["requests"] != 2 or not before["same"]:
+            pytest.fail(f"unexpected state before the checkpoint: {before}", pytrace=False)
+        run.walk()
+        zdtm_mode.checkpoint(run)  # the restored server runs detached
+        try:
+            after = ask()
+            if after["requests"] != 3 or after["digest"] != before["digest"] or \
+                    not after["same"] or after["ticks"] < before["ticks"]:
+                pytest.fail(f"state after the restore {after}, before {before}",
+                            pytrace=False)
+            if not wait_until(lambda: ask()["ticks"] > after["ticks"], timeout=10):
+                pytest.fail("the server's timer stopped", pytrace=False)
+            if json.loads(fetch(f"http://127.0.0.1:{port}/"))["digest"] != before["digest"]:
+                pytest.fail("a new connection gets other state", pytrace=False)
+        finally:
+            kept.close()
+            run.kill_tree()
+
+    guarded(run, body)
+
+
+JAVA_SERVER = r"""
+import java.io.*;
+import java.net.*;
+import java.util.concurrent.atomic.AtomicLong;
+
+public class Server {
+    static long[] heap;
+    static long sum() { long s = 0; for (long v : heap) s += v; return s; }
+
+    public static void main(String[] args) throws Exception {
+        heap = new long[4 << 20]; // 32 MiB of the Java heap
+        for (int i = 0; i < heap.length; i++) heap[i] = i * 2654435761L;
+        final long want = sum();
+        final AtomicLong requests = new AtomicLong();
+        ServerSocket ss = new ServerSocket(Integer.parseInt(args[0]), 50,
+                                           InetAddress.getByName("127.0.0.1"));
+        while (true) {
+            Socket s = ss.accept();
+            new Thread(() -> {
+                try (BufferedReader in = new BufferedReader(
+                         new InputStreamReader(s.getInputStream()));
+                     PrintWriter out = new PrintWriter(s.getOutputStream(), true)) {
+                    for (String line; (line = in.readLine()) != null;)
+                        out.println(requests.incrementAndGet() + " " + (sum() == want) +
+                                    " " + want + " " + line);
+                } catch (IOException e) {
+                }
+            }).start();
+        }
+    }
+}
+"""
+
+
+def test_java_server(zdtm_mode):
+    """A JVM (OpenJDK: ~20 threads, its GC, JIT code, 32 MiB of checked heap)
+    serving a line protocol: a connection opened before the dump, its thread
+    blocked in read, answers after the restore; so does a new one."""
+    java, javac = need("java"), need("javac")
+    zdtm_mode.preflight()
+    run = Run("java_server", zdtm_mode, compare_state=False)
+
+    def body():
+        (run.dir / "Server.java").write_text(JAVA_SERVER)
+        subprocess.run([javac, "-d", str(run.dir), str(run.dir / "Server.java")],
+                       check=True, capture_output=True, timeout=120)
+        port = random.randint(20000, 60000)
+        with open(run.dir / "out", "wb") as out:
+            run.popen = subprocess.Popen(
+                [java, "-Xms64m", "-Xmx64m", "-XX:+UseSerialGC", "-cp", str(run.dir),
+                 "Server", str(port)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        run.set_root(run.popen.pid)
+        run.notes = [run.dir / "out"]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                kept = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        lines = kept.makefile("rw")
+
+        def ask(f, word):
+            f.write(word + "\n")
+            f.flush()
+            return f.readline().split()
+
+        first = ask(lines, "before")
+        if first[0] != "1" or first[1] != "true" or first[3] != "before":
+            pytest.fail(f"unexpected reply before the checkpoint: {first}", pytrace=False)
+        threads = int(read_status(run.pid, "Threads"))
+        run.walk()
+        zdtm_mode.checkpoint(run)  # the restored server runs detached
+        try:
+            after = ask(lines, "after")
+            if after != ["2", "true", first[2], "after"]:
+                pytest.fail(f"reply after the restore {after}, before {first}",
+                            pytrace=False)
+            if int(read_status(run.pid, "Threads")) < threads:
+                pytest.fail("the JVM lost threads", pytrace=False)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sk:
+                other = ask(sk.makefile("rw"), "new")
+            if other != ["3", "true", first[2], "new"]:
+                pytest.fail(f"a new connection got {other}", pytrace=False)
+        finally:
+            kept.close()
+            run.kill_tree()
+
+    guarded(run, body)
+
+
+def read_status(pid, field):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return line.split()[1]
+    raise AssertionError(f"no {field} in /proc/{pid}/status")

@@ -327,7 +327,9 @@ TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-establi
                    "shell_job": ["--shell-job"],
                    "nginx_server": ["--tcp-established"],
                    "redis_server": ["--tcp-established"],
-                   "postgres_server": ["--tcp-established"]}
+                   "postgres_server": ["--tcp-established"],
+                   "node_server": ["--tcp-established"],
+                   "java_server": ["--tcp-established"]}
 
 
 def amber_opts_for(name, action):
