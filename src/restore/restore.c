@@ -50,6 +50,31 @@ struct tracer {
 	int nr_blobs;
 };
 
+/*
+ * 'Z' or 'X': @path's task exited and waits for its parent to reap it
+ * (right after a dump killed the tree, its parent or init may not have yet).
+ */
+static char task_state_at(const char *path, pid_t *ppid)
+{
+	char stat[64], buf[512], *close_paren;
+	char state = 0;
+	int fd, n;
+
+	snprintf(stat, sizeof(stat), "%s/stat", path);
+	fd = open(stat, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	close_paren = strrchr(buf, ')');
+	if (close_paren && sscanf(close_paren + 1, " %c %d", &state, ppid) != 2)
+		state = 0;
+	return state;
+}
+
 static int check_pids_free(struct rst_ctx *rc)
 {
 	if (rc->ns.new_pid)
@@ -58,14 +83,27 @@ static int check_pids_free(struct rst_ctx *rc)
 		PstreeEntry *pe = rc->tasks[i].pe;
 
 		for (size_t j = 0; j < pe->n_threads; j++) {
-			char path[32];
+			char path[32], state = 0;
+			pid_t ppid = 0;
+			int waited;
 
 			snprintf(path, sizeof(path), "/proc/%u", pe->threads[j]);
-			if (access(path, F_OK) == 0) {
+			/* a zombie is given 2 s to be reaped: `amber dump && amber restore` */
+			for (waited = 0; access(path, F_OK) == 0; waited++) {
+				state = task_state_at(path, &ppid);
+				if ((state != 'Z' && state != 'X') || waited == 200)
+					break;
+				usleep(10000);
+			}
+			if (access(path, F_OK))
+				continue;
+			if (state == 'Z' || state == 'X')
+				pr_err("pid %u is in use by a zombie its parent %d has not reaped: "
+				       "can't restore with the same pid\n", pe->threads[j], ppid);
+			else
 				pr_err("pid %u is in use: can't restore with the same pid (is the "
 				       "dumped tree still running?)\n", pe->threads[j]);
-				return -EBUSY;
-			}
+			return -EBUSY;
 		}
 	}
 	return 0;

@@ -11,6 +11,7 @@ restore.
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,45 @@ def test_bad_option_is_usage(tmp_path):
                        stderr=subprocess.PIPE, timeout=TIMEOUT)
     assert r.returncode == 2
     assert b"bad options" in r.stderr
+
+
+@pytest.mark.parametrize("reap", [True, False])
+def test_restore_waits_for_zombie_pid(tmp_path, reap):
+    """Right after a dump killed the tree, its pids may still be zombies
+    that their parent has not reaped yet (`amber dump && amber restore`
+    from a shell): the restore gives each such pid 2 s to be freed. Reaped
+    after 0.5 s, the restore goes on; never reaped, it is refused, naming
+    the zombie's parent, before anything is made."""
+    trigger = tmp_path / "go"
+    imgdir = tmp_path / "img"
+    imgdir.mkdir(mode=0o700)
+    p = subprocess.Popen([str(EXIT_WHEN), str(trigger), "0"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    reaper = None
+    try:
+        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir, "dump.log")
+        assert r.returncode == 0, f"dump failed: {r.stderr.decode()}"
+        # p is our zombie now: not waited for yet
+        state = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "Z", state
+        if reap:
+            reaper = threading.Timer(0.5, p.wait)
+            reaper.start()
+        r = amber(["restore", "-D", str(imgdir), "-d"], imgdir, "restore.log")
+        log = (imgdir / "restore.log").read_text()
+        if reap:
+            assert r.returncode == 0, log
+            assert "restored 1 task(s)" in log, log
+        else:
+            assert r.returncode != 0, log
+            assert f"pid {p.pid} is in use by a zombie its parent {os.getpid()} has not " \
+                   "reaped" in log, log
+            assert "nothing was restored" in log, log
+    finally:
+        if reaper:
+            reaper.join()
+        if p.returncode is None:
+            p.wait()
+        if reap:
+            os.kill(p.pid, signal.SIGKILL)  # the restored one: reparented, not ours
