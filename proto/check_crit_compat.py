@@ -50,7 +50,9 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     # a UDP datagram's sender: the number CRIU reserves for it
                     ("sk_packet_entry", "addr"),
                     # POSIX message queue descriptors (mqueue.proto)
-                    ("file_entry", "amber_mq")}
+                    ("file_entry", "amber_mq"),
+                    # an unlinked name whose inode is linked under another (reg.c)
+                    ("reg_file_entry", "amber_linked_as")}
 # amber's own messages and images (CRIU 4.2 has no POSIX message queues):
 # crit cannot decode them; their numbers must not be CRIU's.
 AMBER_OWN_MESSAGES = {"mqueue_msg", "mqueue_entry", "mqueue_file_entry"}

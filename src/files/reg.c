@@ -6,6 +6,7 @@
  * recreated, then unlinked again, before the tree is forked.
  */
 #define LOG_PREFIX "reg: "
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -94,6 +95,49 @@ static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_p
 	return img_close(img);
 }
 
+/*
+ * The name @name (as amber sees it) of the file behind @proc_path was
+ * unlinked, but its inode is still linked under another name: glibc's
+ * sem_open() links a temporary file into /dev/shm under the semaphore's
+ * name and unlinks the temporary, which the mapping goes on showing.
+ * Reopening by the old name would fail or open another file, so the
+ * other name is looked for in the same directory (through the task's
+ * root); @name becomes it. Elsewhere it is not searched for: -ENOENT.
+ */
+static int find_other_name(const char *proc_path, char *name, size_t len, const struct stat *st)
+{
+	const char *slash = strrchr(name, '/'), *pid_end;
+	char dir[PATH_MAX + 64];
+	struct dirent *de;
+	int ret = -ENOENT;
+	DIR *d;
+
+	/* "/proc/PID/..." -> "/proc/PID/root" + the directory */
+	pid_end = strncmp(proc_path, "/proc/", 6) ? NULL : strchr(proc_path + 6, '/');
+	if (!slash || !pid_end)
+		return -ENOENT;
+	snprintf(dir, sizeof(dir), "%.*s/root%.*s", (int)(pid_end - proc_path), proc_path,
+		 (int)(slash - name), name);
+	d = opendir(dir[0] ? dir : "/");
+	if (!d)
+		return -ENOENT;
+	while ((de = readdir(d))) {
+		struct stat other;
+
+		if (de->d_ino != st->st_ino || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &other, AT_SYMLINK_NOFOLLOW) ||
+		    other.st_dev != st->st_dev || other.st_ino != st->st_ino)
+			continue;
+		if ((size_t)snprintf(name + (slash - name) + 1, len - (slash - name) - 1, "%s",
+				     de->d_name) < len - (slash - name) - 1)
+			ret = 0;
+		break;
+	}
+	closedir(d);
+	return ret;
+}
+
 int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char *proc_path,
 			const struct stat *st, uint32_t flags, uint64_t pos, int mnt_id,
 			uint32_t *id)
@@ -101,7 +145,7 @@ int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char 
 	RegFileEntry re = REG_FILE_ENTRY__INIT;
 	FownEntry fown = FOWN_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
-	char name[PATH_MAX];
+	char name[PATH_MAX], linked_as[PATH_MAX] = "";
 	bool ghost = S_ISREG(st->st_mode) && st->st_nlink == 0;
 	size_t len = strlen(path);
 	int ret;
@@ -117,9 +161,26 @@ int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char 
 		return -ENOTSUP;
 	}
 	snprintf(name, sizeof(name), "%s", path);
-	if (ghost && len > strlen(DELETED_SUFFIX) &&
-	    !strcmp(path + len - strlen(DELETED_SUFFIX), DELETED_SUFFIX))
+	if (len > strlen(DELETED_SUFFIX) && (ghost || st->st_nlink) &&
+	    !strcmp(path + len - strlen(DELETED_SUFFIX), DELETED_SUFFIX)) {
 		name[len - strlen(DELETED_SUFFIX)] = '\0';
+		/* unlinked here, linked elsewhere (a name really ending so is found too) */
+		if (!ghost) {
+			snprintf(linked_as, sizeof(linked_as), "%s", name);
+			if (find_other_name(proc_path, linked_as, sizeof(linked_as), st)) {
+				pr_err("%s: %s was unlinked, but its inode is still linked under "
+				       "a name amber can't find (it looks in the same directory "
+				       "only)\n", proc_path, path);
+				return -ENOTSUP;
+			}
+			if (!strcmp(linked_as, path)) { /* named so, not unlinked */
+				snprintf(name, sizeof(name), "%s", path);
+				linked_as[0] = 0;
+			} else {
+				pr_info("%s: %s is linked as %s\n", proc_path, path, linked_as);
+			}
+		}
+	}
 
 	*id = files_new_id(fc);
 	re.id = *id;
@@ -135,6 +196,7 @@ int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char 
 	fe.type = FD_TYPES__REG;
 	fe.id = *id;
 	fe.reg = &re;
+	re.amber_linked_as = linked_as[0] ? linked_as : NULL;
 	if (ghost) {
 		ret = dump_ghost(fc, *id, proc_path, st);
 		if (ret)
@@ -223,7 +285,8 @@ static int reg_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t
 
 static int reg_check(struct files_rst_ctx *fc, const FileEntry *fe)
 {
-	bool ok = fe->reg && fe->reg->name && fe->reg->name[0] == '/';
+	bool ok = fe->reg && fe->reg->name && fe->reg->name[0] == '/' &&
+		  (!fe->reg->amber_linked_as || fe->reg->amber_linked_as[0] == '/');
 
 	return files_check_sub(fe, ok, ok ? fe->reg->id : 0);
 }
@@ -359,14 +422,57 @@ static int prepare_ghost(struct files_rst_ctx *fc, struct rfile *rf)
 	return rf->ghost_fd < 0 ? rf->ghost_fd : 0;
 }
 
+/*
+ * A file whose name was unlinked while another name of its inode stayed
+ * (amber_linked_as): the old name is linked to the inode again for one
+ * open and unlinked, so that the tasks' fds and mappings show it as
+ * they did ("NAME (deleted)"); if the old name is taken, a temporary
+ * name next to it serves instead. Held, as a ghost, by rf->ghost_fd.
+ */
+static int prepare_linked(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	const char *name = rf->fe->reg->name, *other = rf->fe->reg->amber_linked_as;
+	const char *slash = strrchr(name, '/');
+	char made[PATH_MAX];
+	int fd, ret;
+
+	snprintf(made, sizeof(made), "%s", name);
+	ret = link(other, made) ? -errno : 0;
+	if (ret == -EEXIST) {
+		snprintf(made, sizeof(made), "%.*s/.amber-linked-%x-%d", (int)(slash - name), name,
+			 rf->fe->id, getpid());
+		ret = link(other, made) ? -errno : 0;
+	}
+	if (ret) {
+		pr_err("can't link %s (unlinked at the dump) to its inode's other name %s: %s\n",
+		       name, other, strerror(-ret));
+		return ret;
+	}
+	fd = open(made, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		pr_perror("can't open %s", made);
+	if (unlink(made))
+		pr_warn("can't unlink %s: %s\n", made, strerror(errno));
+	if (fd < 0)
+		return -EIO;
+	pr_info("%s: reopened through its other name %s\n", name, other);
+	rf->ghost_fd = files_move_high(fd, fc->svc_fd_base);
+	return rf->ghost_fd < 0 ? rf->ghost_fd : 0;
+}
+
 static int reg_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
 	int ret = 0;
 
-	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].ghost)
-			ret = prepare_ghost(fc, &fr->files[i]);
+	for (int i = 0; !ret && i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+
+		if (rf->ghost)
+			ret = prepare_ghost(fc, rf);
+		else if (rf->fe->type == FD_TYPES__REG && rf->fe->reg->amber_linked_as)
+			ret = prepare_linked(fc, rf);
+	}
 	return ret;
 }
 

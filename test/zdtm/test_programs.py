@@ -62,6 +62,32 @@ asyncio.run(main())
 """
 
 
+# multiprocessing: a Pool of 3 workers, a Queue (a pipe and POSIX named
+# semaphores: sem_open() maps a /dev/shm file under a temporary name it
+# then unlinks, the inode staying linked as the semaphore's name) and a
+# Manager (a server process on a unix socket bound in /tmp), started by
+# the method given: fork, or spawn (fresh interpreters, the semaphores
+# reopened by name).
+MP_CODE = r"""
+import multiprocessing as mp, sys, time
+
+if __name__ == "__main__":
+    mp.set_start_method(sys.argv[1])
+    q, m = mp.Queue(), mp.Manager()
+    d = m.dict()
+    with mp.Pool(3) as pool:
+        for i in range(1, 121):
+            # a builtin: spawn's workers unpickle it by name
+            r = pool.starmap(pow, [(x, 2) for x in range(i, i + 50)])
+            d[i % 7] = sum(r)
+            q.put(i)
+            print(i, sum(r), q.get(), sorted(d.items())[:3], flush=True)
+            time.sleep(0.02)
+    m.shutdown()
+    print("done")
+"""
+
+
 def make_xz_input(path, size=112 << 20):
     """Deterministic pseudo-random text: compressible, so xz is not too slow."""
     r = random.Random(20240601)
@@ -86,6 +112,8 @@ PROGRAMS = {
     "python3": Program(["/usr/bin/python3", "-c", PY_CODE], progress=2000),
     "bash_loop": Program(["/bin/bash", "-c", BASH_CODE], progress=150),
     "asyncio": Program(["/usr/bin/python3", "-c", ASYNCIO_CODE], progress=1500),
+    "mp_fork": Program(["/usr/bin/python3", "-c", MP_CODE, "fork"], progress=1500),
+    "mp_spawn": Program(["/usr/bin/python3", "-c", MP_CODE, "spawn"], progress=1500),
     "xz": Program(["/usr/bin/xz", "-T1", "-1", "-c"], progress=4 << 20,
                   stdin="input.dat", prepare=make_xz_input),
 }
