@@ -128,6 +128,18 @@ CASES = {
     "mnt-namespace": (["unshare", "--mount", "--propagation", "private", "sh", "-c",
                        "mount -t tmpfs none /mnt && exec sleep 1000"], "sleep",
                       "name it external"),
+    # A file unlinked while its inode stays linked in another directory:
+    # the name amber would reopen is gone (one in the same directory is
+    # found: static/linked_elsewhere).
+    "unlinked-linked-elsewhere": ([PY, "-c", "import os, tempfile, time\n"
+                                   "d = tempfile.mkdtemp()\n"
+                                   "os.mkdir(d + '/sub')\n"
+                                   "f = open(d + '/a', 'w')\n"
+                                   "os.link(d + '/a', d + '/sub/b')\n"
+                                   "os.unlink(d + '/a')\n"
+                                   "open('/proc/self/comm', 'w').write('linked-else')\n"
+                                   "time.sleep(1000)"], "linked-else",
+                                  "still linked under a name amber can't find"),
     # Sockets amber does not save yet: named with fd, kind and pid.
     "tcp-established": ([PY, "-c", "import socket, time\n"
                          "l = socket.create_server(('127.0.0.1', 0))\n"
