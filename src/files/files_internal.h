@@ -151,6 +151,7 @@ struct files_dump {
 	/* reg.c */
 	struct dumped_path *paths;
 	int nr_paths;
+	struct img *remap_fpath; /* remap-fpath.img, made at the first ghost */
 	/* unix*.c */
 	struct dumped_usk *usks;
 	int nr_usks, cap_usks;
@@ -201,6 +202,7 @@ struct rfile {
 	int nr_tasks;  /* tasks with an fd on this file */
 	int last_task; /* index of the last task counted */
 	GhostFileEntry *ghost;
+	uint32_t ghost_id; /* its ghost-file image (remap-fpath.img), maybe another file's too */
 	int ghost_fd;  /* the recreated unlinked file, >= svc_fd_base */
 	bool shared;   /* open before fork even if one task has it (epoll.c) */
 	bool in_flight; /* carried by a queued unix message: opened by amber */

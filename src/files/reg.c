@@ -23,6 +23,7 @@
 #include "ghost-file.pb-c.h"
 #include "image/image.h"
 #include "regfile.pb-c.h"
+#include "remap-file-path.pb-c.h"
 
 #define DELETED_SUFFIX " (deleted)"
 #define COPY_CHUNK     (1u << 20)
@@ -44,6 +45,25 @@ static void fill_ghost(GhostFileEntry *ge, Timeval *atim, Timeval *mtim, const s
 	mtim->tv_usec = st->st_mtim.tv_nsec / 1000;
 	ge->atim = atim;
 	ge->mtim = mtim;
+}
+
+/*
+ * remap-fpath.img names the ghost of file @id, as CRIU's does: CRIU
+ * finds ghost files only through it. amber's ghost ids are the files'.
+ */
+static int write_ghost_remap(struct files_dump_ctx *fc, uint32_t id)
+{
+	RemapFilePathEntry re = REMAP_FILE_PATH_ENTRY__INIT;
+
+	if (!fc->st->remap_fpath) {
+		fc->st->remap_fpath = img_open(fc->dirfd, IMG_REMAP_FPATH, true, 0);
+		if (!fc->st->remap_fpath)
+			return -errno;
+	}
+	re.orig_id = re.remap_id = id;
+	re.has_remap_type = true;
+	re.remap_type = REMAP_TYPE__GHOST;
+	return img_write_msg(fc->st->remap_fpath, &re.base);
 }
 
 static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_path,
@@ -92,7 +112,8 @@ static int dump_ghost(struct files_dump_ctx *fc, uint32_t id, const char *proc_p
 	}
 	pr_info("unlinked file %s: %lld bytes saved as ghost file %#x\n", proc_path,
 		(long long)st->st_size, id);
-	return img_close(img);
+	ret = img_close(img);
+	return ret ? ret : write_ghost_remap(fc, id);
 }
 
 /*
@@ -188,7 +209,12 @@ int files_dump_reg_path(struct files_dump_ctx *fc, const char *path, const char 
 	re.pos = pos;
 	re.fown = &fown;
 	re.name = name;
-	re.has_mnt_id = mnt_id >= 0;
+	/*
+	 * A ghost's mount is left out: CRIU's restore links a ghost to its
+	 * name through the mount of mnt_id, which it knows only from
+	 * mountpoints images, and amber's restore reads none of it.
+	 */
+	re.has_mnt_id = mnt_id >= 0 && !ghost;
 	re.mnt_id = mnt_id;
 	re.has_size = re.has_mode = true;
 	re.size = st->st_size;
@@ -254,11 +280,21 @@ int files_dump_path(struct files_dump_ctx *fc, pid_t pid, const char *map_files_
 	return 0;
 }
 
+static int reg_dump_fini(struct files_dump_ctx *fc)
+{
+	int ret = img_close(fc->st->remap_fpath);
+
+	fc->st->remap_fpath = NULL;
+	return ret;
+}
+
 static void reg_dump_free(struct files_dump_ctx *fc)
 {
 	for (int i = 0; i < fc->st->nr_paths; i++)
 		free(fc->st->paths[i].path);
 	free(fc->st->paths);
+	img_close(fc->st->remap_fpath);
+	fc->st->remap_fpath = NULL;
 }
 
 static bool reg_match(const struct fd_desc *d)
@@ -291,27 +327,70 @@ static int reg_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	return files_check_sub(fe, ok, ok ? fe->reg->id : 0);
 }
 
-/* ghost-file-<id>.img exists for unlinked files: check its size now. */
-static int load_ghost(struct files_rst_ctx *fc, struct rfile *rf)
+/*
+ * A chunked ghost (CRIU's for files of 12 KiB and more): (ghost_chunk_entry,
+ * len raw bytes) pairs to the end, in order, inside the file's size.
+ */
+static int check_ghost_chunks(struct img *img, const GhostFileEntry *g, off_t img_size)
 {
-	struct img *img = img_open_optional(fc->dirfd, IMG_GHOST_FILE, rf->fe->id);
+	uint64_t end = 0;
+	int ret;
+
+	for (;;) {
+		ProtobufCMessage *m = NULL;
+		GhostChunkEntry *c;
+		off_t at;
+
+		ret = img_read_msg(img, &ghost_chunk_entry__descriptor, &m);
+		if (ret <= 0)
+			return ret;
+		c = (GhostChunkEntry *)m;
+		at = img_tell(img);
+		if (c->off < end || c->len > g->size || c->off > g->size - c->len || at < 0 ||
+		    c->len > (uint64_t)(img_size - at)) {
+			pr_err("%s: chunk of %llu bytes at %llu out of order, past the file's %llu "
+			       "bytes or past the image's end\n", img->name,
+			       (unsigned long long)c->len, (unsigned long long)c->off,
+			       (unsigned long long)g->size);
+			ret = -EINVAL;
+		} else {
+			end = c->off + c->len;
+			ret = img_skip(img, c->len);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (ret)
+			return ret;
+	}
+}
+
+/* ghost-file-@ghost_id.img holds file @rf's contents: read and checked now. */
+static int load_ghost(struct files_rst_ctx *fc, struct rfile *rf, uint32_t ghost_id,
+		      bool required)
+{
+	struct img *img = required ? img_open(fc->dirfd, IMG_GHOST_FILE, false, ghost_id)
+				   : img_open_optional(fc->dirfd, IMG_GHOST_FILE, ghost_id);
 	ProtobufCMessage *m = NULL;
 	struct stat st;
 	off_t at;
 	int ret;
 
 	if (!img)
-		return errno == ENOENT ? 0 : -errno;
+		return errno == ENOENT && !required ? 0 : -errno;
 	ret = img_read_msg(img, &ghost_file_entry__descriptor, &m);
 	if (ret == 1) {
 		rf->ghost = (GhostFileEntry *)m;
+		rf->ghost_id = ghost_id;
 		at = img_tell(img);
 		ret = fstat(img->fd, &st) || at < 0 ? -errno : 0;
-		if (!ret && (rf->ghost->chunks || !S_ISREG(rf->ghost->mode) ||
-			     (uint64_t)(st.st_size - at) != rf->ghost->size)) {
-			pr_err("%s: holds %lld bytes for a file of %llu (or is not a plain file)\n",
-			       img->name, (long long)(st.st_size - at),
-			       (unsigned long long)rf->ghost->size);
+		if (!ret && (!S_ISREG(rf->ghost->mode) || (rf->ghost->chunks && !rf->ghost->has_size))) {
+			pr_err("%s: not a plain file, or chunks without a size\n", img->name);
+			ret = -EINVAL;
+		} else if (!ret && rf->ghost->chunks) {
+			ret = check_ghost_chunks(img, rf->ghost, st.st_size);
+		} else if (!ret && rf->ghost->has_size &&
+			   (uint64_t)(st.st_size - at) != rf->ghost->size) {
+			pr_err("%s: holds %lld bytes for a file of %llu\n", img->name,
+			       (long long)(st.st_size - at), (unsigned long long)rf->ghost->size);
 			ret = -EINVAL;
 		}
 	} else if (ret == 0) {
@@ -322,14 +401,64 @@ static int load_ghost(struct files_rst_ctx *fc, struct rfile *rf)
 	return ret;
 }
 
+/*
+ * remap-fpath.img (CRIU's, and amber's since it writes one) names the
+ * ghost of each unlinked file; several files may share one (CRIU's, for
+ * one inode). Without it (amber's older images) a file's ghost has the
+ * file's id.
+ */
+static int load_remaps(struct files_rst_ctx *fc, struct img *img)
+{
+	struct files_rst *fr = fc->st;
+	int ret;
+
+	for (;;) {
+		ProtobufCMessage *m = NULL;
+		RemapFilePathEntry *re;
+		struct rfile *rf;
+
+		ret = img_read_msg(img, &remap_file_path_entry__descriptor, &m);
+		if (ret <= 0)
+			return ret;
+		re = (RemapFilePathEntry *)m;
+		rf = files_rfile(fr, re->orig_id);
+		if (re->has_remap_type && re->remap_type != REMAP_TYPE__GHOST) {
+			pr_err("remap-fpath.img: file %#x is reopened through a %s, which amber "
+			       "does not restore\n", re->orig_id,
+			       re->remap_type == REMAP_TYPE__LINKED ?
+				       "link (CRIU's --link-remap)" : "dead task's /proc");
+			ret = -ENOTSUP;
+		} else if (!rf || rf->fe->type != FD_TYPES__REG || rf->ghost) {
+			pr_err("remap-fpath.img: file %#x is no regular file, or remapped twice\n",
+			       re->orig_id);
+			ret = -EINVAL;
+		} else {
+			/* CRIU before 2.x set bit 31 of the id for a ghost, with no type */
+			ret = load_ghost(fc, rf, re->has_remap_type ? re->remap_id
+								    : re->remap_id & ~(1u << 31), true);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (ret)
+			return ret;
+	}
+}
+
 static int reg_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
+	struct img *remaps = img_open_optional(fc->dirfd, IMG_REMAP_FPATH, 0);
 	int ret = 0;
 
+	if (remaps) {
+		ret = load_remaps(fc, remaps);
+		img_close(remaps);
+		return ret;
+	}
+	if (errno != ENOENT)
+		return -errno;
 	for (int i = 0; !ret && i < fr->nr_files; i++)
 		if (fr->files[i].fe->type == FD_TYPES__REG)
-			ret = load_ghost(fc, &fr->files[i]);
+			ret = load_ghost(fc, &fr->files[i], fr->files[i].fe->id, false);
 	return ret;
 }
 
@@ -361,12 +490,28 @@ static int create_ghost(struct files_rst_ctx *fc, struct rfile *rf, char *made, 
 	return fd < 0 ? -errno : fd;
 }
 
+static int copy_ghost_range(struct img *img, int fd, char *buf, uint64_t off, uint64_t len)
+{
+	int ret = 0;
+
+	while (!ret && len) {
+		size_t n = min((uint64_t)COPY_CHUNK, len);
+
+		ret = img_read_raw(img, buf, n);
+		if (!ret && pwrite(fd, buf, n, off) != (ssize_t)n)
+			ret = errno ? -errno : -EIO;
+		off += n;
+		len -= n;
+	}
+	return ret;
+}
+
+/* The contents, whole or in chunks (load_ghost checked them), into @fd. */
 static int copy_ghost(struct files_rst_ctx *fc, struct rfile *rf, int fd)
 {
-	struct img *img = img_open(fc->dirfd, IMG_GHOST_FILE, false, rf->fe->id);
+	struct img *img = img_open(fc->dirfd, IMG_GHOST_FILE, false, rf->ghost_id);
 	cleanup_free char *buf = malloc(COPY_CHUNK);
 	ProtobufCMessage *m = NULL;
-	uint64_t left = rf->ghost->size;
 	int ret;
 
 	if (!img || !buf) {
@@ -377,13 +522,30 @@ static int copy_ghost(struct files_rst_ctx *fc, struct rfile *rf, int fd)
 	if (m)
 		protobuf_c_message_free_unpacked(m, NULL);
 	ret = ret == 1 ? 0 : -EIO;
-	while (!ret && left) {
-		size_t n = min((uint64_t)COPY_CHUNK, left);
+	if (!ret && !rf->ghost->chunks) {
+		off_t at = img_tell(img);
+		struct stat st;
 
-		ret = img_read_raw(img, buf, n);
-		if (!ret)
-			ret = write_full(fd, buf, n);
-		left -= n;
+		/* amber's carry a size; CRIU's small ones run to the image's end */
+		if (rf->ghost->has_size)
+			ret = copy_ghost_range(img, fd, buf, 0, rf->ghost->size);
+		else if (at < 0 || fstat(img->fd, &st))
+			ret = -errno;
+		else
+			ret = copy_ghost_range(img, fd, buf, 0, st.st_size - at);
+	} else if (!ret) {
+		ret = ftruncate(fd, rf->ghost->size) ? -errno : 0;
+		while (!ret) {
+			GhostChunkEntry *c;
+
+			m = NULL;
+			ret = img_read_msg(img, &ghost_chunk_entry__descriptor, &m);
+			if (ret <= 0)
+				break;
+			c = (GhostChunkEntry *)m;
+			ret = copy_ghost_range(img, fd, buf, c->off, c->len);
+			protobuf_c_message_free_unpacked(m, NULL);
+		}
 	}
 	img_close(img);
 	return ret;
@@ -460,6 +622,29 @@ static int prepare_linked(struct files_rst_ctx *fc, struct rfile *rf)
 	return rf->ghost_fd < 0 ? rf->ghost_fd : 0;
 }
 
+/*
+ * One ghost for several files (CRIU's, one inode opened under several
+ * names): made once, by the first; the others get a dup. 1 when done.
+ */
+static int share_ghost(struct files_rst_ctx *fc, struct rfile *rf, int idx)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < idx; i++) {
+		struct rfile *first = &fr->files[i];
+		int fd;
+
+		if (!first->ghost || first->ghost_id != rf->ghost_id || first->ghost_fd < 0)
+			continue;
+		fd = dup(first->ghost_fd);
+		if (fd < 0)
+			return -errno;
+		rf->ghost_fd = files_move_high(fd, fc->svc_fd_base);
+		return rf->ghost_fd < 0 ? rf->ghost_fd : 1;
+	}
+	return 0;
+}
+
 static int reg_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
@@ -468,9 +653,10 @@ static int reg_prepare(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		struct rfile *rf = &fr->files[i];
 
-		if (rf->ghost)
-			ret = prepare_ghost(fc, rf);
-		else if (rf->fe->type == FD_TYPES__REG && rf->fe->reg->amber_linked_as)
+		if (rf->ghost) {
+			ret = share_ghost(fc, rf, i);
+			ret = ret > 0 ? 0 : ret ? ret : prepare_ghost(fc, rf);
+		} else if (rf->fe->type == FD_TYPES__REG && rf->fe->reg->amber_linked_as)
 			ret = prepare_linked(fc, rf);
 	}
 	return ret;
@@ -537,6 +723,7 @@ const struct files_type files_reg_type = {
 	.name = "regular file",
 	.match = reg_match,
 	.dump = reg_dump,
+	.dump_fini = reg_dump_fini,
 	.dump_free = reg_dump_free,
 	.check = reg_check,
 	.load = reg_load,

@@ -44,6 +44,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(CREDS, "creds-%lu.img", CREDS),
 	IMG_ENTRY(SIGACT, "sigacts-%lu.img", SIGACT),
 	IMG_ENTRY(GHOST_FILE, "ghost-file-%lx.img", GHOST_FILE),
+	IMG_ENTRY(REMAP_FPATH, "remap-fpath.img", REMAP_FPATH),
 	IMG_ENTRY(TTY_INFO, "tty-info.img", TTY_INFO),
 	IMG_ENTRY(TTY_DATA, "tty-data.img", TTY_DATA),
 	IMG_ENTRY(MEMFD_INODE, "memfd.img", MEMFD_INODE),
@@ -346,6 +347,17 @@ static int img_get(struct img *img, void *data, size_t len)
 			return got ? -EIO : 1;
 		got += n;
 	}
+	return 0;
+}
+
+int img_skip(struct img *img, uint64_t len)
+{
+	size_t avail = img->buf_used - img->buf_pos, k = min((uint64_t)avail, len);
+
+	img->buf_pos += k;
+	len -= k;
+	if (len && (len > (uint64_t)INT64_MAX || lseek(img->fd, (off_t)len, SEEK_CUR) < 0))
+		return len > (uint64_t)INT64_MAX ? -EINVAL : -errno;
 	return 0;
 }
 

@@ -44,6 +44,7 @@ enum img_type {
 	IMG_CREDS,
 	IMG_SIGACT,
 	IMG_GHOST_FILE,
+	IMG_REMAP_FPATH,
 	IMG_TTY_INFO,
 	IMG_TTY_DATA,
 	IMG_MEMFD_INODE,
@@ -111,6 +112,8 @@ int img_write_raw(struct img *img, const void *data, size_t len);
 int img_read_msg(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 int img_read_raw(struct img *img, void *data, size_t len);
 /* The file offset of the next byte img_read_*() returns (reads are buffered). */
+/* Moves past @len bytes of a raw payload being read (no check against the size). */
+int img_skip(struct img *img, uint64_t len);
 off_t img_tell(struct img *img);
 /* Reads exactly one message, failing on EOF. */
 int img_read_one(int dirfd, enum img_type type, unsigned long id,

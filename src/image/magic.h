@@ -113,6 +113,9 @@
  *                                              up to EOF; if chunks, then
  *                                              {ghost_chunk_entry{len,off},
  *                                              len raw bytes}* until EOF
+ * remap-fpath.img           REMAP_FPATH        remap_file_path_entry per
+ *                                              unlinked regular file:
+ *                                              files.img id -> ghost id
  *
  * Legacy per-kind images (CRIU now embeds these in core/files.img, but crit
  * still decodes them): creds-%u.img CREDS, sigacts-%u.img SIGACT,
@@ -155,6 +158,7 @@
 #define TTY_INFO_MAGIC	   0x59453036
 #define TTY_DATA_MAGIC	   0x59413026
 #define GHOST_FILE_MAGIC   0x52583605
+#define REMAP_FPATH_MAGIC  0x59133954
 #define MEMFD_INODE_MAGIC  0x48453499
 #define SECCOMP_MAGIC	   0x64413049
 #define UTSNS_MAGIC	   0x54473203

@@ -77,10 +77,6 @@ EXCLUDE = {
                                             "an unconnected UDP socket"),
     ("stopped", "amber-criu"): ("CRIU 4.2 at times lets the stopped tree run "
                                 "the handler of its pending SIGUSR2 (1 run in 3)"),
-    ("unlinked_file", "amber-criu"): ("amber's gap: it writes no remap-fpath.img "
-                                      "linking the file to its ghost-file image"),
-    ("unlinked_file", "criu-amber"): ("amber's gap: it does not read CRIU 4.2's "
-                                      "chunked (sparse) ghost-file images"),
 }
 
 
