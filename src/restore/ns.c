@@ -19,6 +19,7 @@
 #include "ipc-var.pb-c.h"
 #include "netdev.pb-c.h"
 #include "timens.pb-c.h"
+#include "userns.pb-c.h"
 #include "utsns.pb-c.h"
 
 /*
@@ -203,9 +204,28 @@ static int load_mnt(struct rst_ctx *rc)
 	return rst_mnt_load(rc, id);
 }
 
+static uint32_t task_user_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_user_ns_id ? ids->user_ns_id : 0;
+}
+
+/* After the pid namespace: without one of its own, only one task can be made in it. */
+static int load_user(struct rst_ctx *rc)
+{
+	uint32_t id = task_user_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_user_ns, "user");
+
+	return ret || !rst_ns_saved(rc, IMG_USERNS, id) ? ret : rst_ns_load_user(rc, id);
+}
+
 int rst_ns_load(struct rst_ctx *rc)
 {
 	int ret = load_pid(rc);
+
+	if (!ret)
+		ret = load_user(rc);
 
 	if (!ret)
 		ret = load_mnt(rc);
@@ -226,6 +246,9 @@ int rst_ns_load(struct rst_ctx *rc)
 
 void rst_ns_free(struct rst_ns *ns)
 {
+	if (ns->user)
+		userns_entry__free_unpacked(ns->user, NULL);
+	ns->user = NULL;
 	if (ns->time)
 		timens_entry__free_unpacked(ns->time, NULL);
 	ns->time = NULL;

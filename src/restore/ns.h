@@ -89,7 +89,14 @@ struct rst_net {
 };
 
 struct TimensEntry;
+struct UsernsEntry;
 struct rst_ns {
+	/*
+	 * The root's ids.user_ns_id has its userns-<id>.img: amber clones the
+	 * root with CLONE_NEWUSER and writes these maps (ns_user.c); every
+	 * other namespace of the tree is then made from inside it.
+	 */
+	struct UsernsEntry *user;
 	/*
 	 * The root's ids.time_ns_id has its timens-<id>.img: the root makes a
 	 * new time namespace whose clocks go on from these, before anything.
@@ -127,6 +134,10 @@ void rst_ns_free(struct rst_ns *ns);
 int rst_ns_enter_root(struct rst_ctx *rc);
 
 /* Internal: the per-type parts. */
+/* userns-<id>.img, checked (extents, ids amber has, the saved creds): into ns.user. */
+int rst_ns_load_user(struct rst_ctx *rc, uint32_t id);
+/* From amber, into the root it cloned in the new namespace, before it runs. */
+int rst_ns_write_user_maps(struct rst_ctx *rc, pid_t pid);
 bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
 int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_ipc(struct rst_ctx *rc);

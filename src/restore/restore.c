@@ -460,6 +460,7 @@ static int run_tree(struct rst_ctx *rc)
 	struct rst_task *root = &rc->tasks[0];
 	struct tracer tr = { .rc = rc, .nr_expected = count_threads(rc) };
 	int go[2], ret, rd, status_rd, info_rd;
+	uint64_t flags;
 	pid_t pid;
 	char c = 0;
 
@@ -470,8 +471,9 @@ static int run_tree(struct rst_ctx *rc)
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
 	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
-	pid = rc->ns.new_pid ? rst_clone_newpid(rc->opts->sibling ? CLONE_PARENT : 0)
-			     : rst_clone_pid(root->pid, rc->opts->sibling ? CLONE_PARENT : 0);
+	/* A user namespace first: the pid namespace made with it is owned by it. */
+	flags = (rc->opts->sibling ? CLONE_PARENT : 0) | (rc->ns.user ? CLONE_NEWUSER : 0);
+	pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -504,6 +506,14 @@ static int run_tree(struct rst_ctx *rc)
 				  " (a tree under seccomp: suspending its filters needs CAP_SYS_ADMIN)" : "");
 		kill(pid, SIGKILL);
 		return -err;
+	}
+	/* Before it runs: it makes its other namespaces and takes its ids in this one. */
+	if (rc->ns.user) {
+		ret = rst_ns_write_user_maps(rc, pid);
+		if (ret) {
+			kill(pid, SIGKILL);
+			return ret;
+		}
 	}
 	if (write(go[1], &c, 1) != 1)
 		return -EIO;
