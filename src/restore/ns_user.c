@@ -174,6 +174,17 @@ int rst_ns_load_user(struct rst_ctx *rc, uint32_t id)
 	free(own);
 	if (!ret)
 		ret = check_creds(rc, ue);
+	/*
+	 * Each task makes its userfaultfd itself, inside the namespace, where
+	 * the kernel grants UFFD_FEATURE_EVENT_FORK (and with
+	 * vm.unprivileged_userfaultfd=0 userfaultfd itself) only to
+	 * CAP_SYS_PTRACE of the host's namespace.
+	 */
+	if (!ret && rc->opts && rc->opts->lazy && !rc->opts->pages_only) {
+		pr_err("--lazy-pages: the tree is in a user namespace of its own, where its tasks "
+		       "can't make a userfaultfd that follows their forks; restore it eagerly\n");
+		ret = -EOPNOTSUPP;
+	}
 	if (!ret && !rc->ns.new_pid && (rc->nr_tasks > 1 || rc->tasks[0].nr_threads > 1)) {
 		pr_err("core-%d.img: a user namespace of its own (%u) but amber's pid namespace, "
 		       "with %d tasks and %d threads: only one single-threaded task can be "
