@@ -49,7 +49,7 @@ LAUNCHED = {"userns": (userns_prefix(), USERNS_OUTER)}
 EXCLUDE = {("userns", m): "a tree in a user namespace of its own is restored eagerly only: its "
            "tasks make their userfaultfd inside it, where the kernel grants "
            "UFFD_FEATURE_EVENT_FORK only with the host's CAP_SYS_PTRACE (amber refuses "
-           "--lazy-pages, test_ns.py checks it)"
+           "--lazy-pages, test_userns.py checks it)"
            for m in ("lazy", "pre-dump-lazy", "remote-lazy")}
 
 # (test, mode) -> a known bug, tracked in the README's "Not working yet".
