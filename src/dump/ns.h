@@ -117,6 +117,11 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
 struct CredsEntry;
 /* userns-<id>.img: the maps of @root's user namespace (not amber's), checked (ns_user.c). */
 int dump_ns_user(struct dump_ctx *dc, pid_t root);
+/*
+ * In a child of amber's (single-threaded): into the tree's user namespace
+ * as its root, if the tree has one of its own; 0 or -errno.
+ */
+int dump_ns_user_enter(const struct dump_ctx *dc, pid_t pid);
 /* A thread's ids, read in amber's namespace, as the tree sees them. */
 int dump_ns_user_creds(const struct dump_ctx *dc, pid_t tid, struct CredsEntry *c);
 /* timens-<id>.img: the clocks of @root's time namespace (not amber's). */

@@ -6,6 +6,8 @@
 #define LOG_PREFIX "userns: "
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
 #include <linux/nsfs.h>
 #include <stdio.h>
 #include <string.h>
@@ -268,4 +270,22 @@ int dump_ns_user_creds(const struct dump_ctx *dc, pid_t tid, CredsEntry *c)
 		}
 	}
 	return 0;
+}
+
+int dump_ns_user_enter(const struct dump_ctx *dc, pid_t pid)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	if (!dc->ns.user.id)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWUSER) ||
+	    (!dc->ns.user.setgroups_deny && setgroups(0, NULL)) || setresgid(0, 0, 0) ||
+	    setresuid(0, 0, 0))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }

@@ -307,6 +307,7 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	const UtsnsEntry *ue = rc->ns.uts;
 	int ret = 0;
 
+
 	/* First: single-threaded still, and every clock read after is the tree's. */
 	if (rc->ns.time) {
 		ret = rst_ns_enter_time(rc);
@@ -315,22 +316,54 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	}
 	/* In amber's mounts still: its cgroup2 mount names the namespace's root. */
 	ret = rst_cgroup_enter_ns(rc);
+	if (ret) {
+		pr_err("can't make the cgroup namespace: %s\n", strerror(-ret));
+		return ret;
+	}
+	/*
+	 * In a user namespace of its own: its new root mount while it has
+	 * amber's ids (--root may be where only they reach, as runc's is),
+	 * then it takes the namespace root's, so that what it makes and
+	 * writes (tmpfs files, sysctls that root owns) is that root's.
+	 */
+	if (rc->ns.user && rc->ns.mnt.nr)
+		ret = rst_mnt_enter_root(rc);
+	if (!ret && rc->ns.user) {
+		ret = rst_ns_become_user_root(rc);
+		if (ret)
+			pr_err("can't take the ids of the user namespace's root: %s\n",
+			       strerror(-ret));
+	}
 	if (ret)
 		return ret;
 
 	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
-		   setdomainname(ue->domainname, strlen(ue->domainname))))
+		   setdomainname(ue->domainname, strlen(ue->domainname)))) {
+		pr_perror("can't make the UTS namespace");
 		return -errno;
-	if (rc->ns.ipc)
+	}
+	if (rc->ns.ipc) {
 		ret = rst_ns_enter_ipc(rc);
+		if (ret)
+			pr_err("can't make the IPC namespace with its sysctls: %s\n", strerror(-ret));
+	}
 	/* With the saved sysctls: the objects are made under the saved limits. */
-	if (!ret && rc->ns.ipc)
+	if (!ret && rc->ns.ipc) {
 		ret = rst_ipc_make(rc);
-	if (!ret && rc->ns.ipc)
+		if (ret)
+			pr_err("can't make the SysV IPC objects: %s\n", strerror(-ret));
+	}
+	if (!ret && rc->ns.ipc) {
 		ret = rst_mqueue_make(rc);
+		if (ret)
+			pr_err("can't make the POSIX message queues: %s\n", strerror(-ret));
+	}
 	/* amber cloned it in its network namespace: sysfs and mqueue show the new ones. */
-	if (!ret && rc->ns.mnt.nr)
+	if (!ret && rc->ns.mnt.nr) {
 		ret = rst_mnt_enter(rc);
+		if (ret)
+			pr_err("can't make the tree's mounts: %s\n", strerror(-ret));
+	}
 	/* After the network namespace: /proc/net shows the task's own */
 	if (!ret && rc->ns.proc_opts)
 		ret = mount_tree_proc(rc);

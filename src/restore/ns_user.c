@@ -6,6 +6,7 @@
 #define LOG_PREFIX "userns: "
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,4 +240,66 @@ int rst_ns_write_user_maps(struct rst_ctx *rc, pid_t pid)
 	if (!ret)
 		ret = write_map(pid, "gid_map", ue->gid_map, ue->n_gid_map);
 	return ret;
+}
+
+int rst_ns_become_user_root(struct rst_ctx *rc)
+{
+	const UsernsEntry *ue = rc->ns.user;
+
+	if (!in_map(ue->uid_map, ue->n_uid_map, 0) || !in_map(ue->gid_map, ue->n_gid_map, 0)) {
+		pr_warn("the tree's user namespace maps no uid or gid 0: its root restores it "
+			"as amber's ids, unmapped there\n");
+		return 0;
+	}
+	/* The groups it was born with (amber's) mean nothing inside: none. */
+	if (!ue->amber_setgroups_deny && setgroups(0, NULL))
+		return -errno;
+	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
+		return -errno;
+	return 0;
+}
+
+/* An id of amber's namespace as the tree's namespace names it: -ERANGE if unmapped. */
+static int to_tree(UidGidExtent **e, size_t n, uint32_t host, uint32_t *in)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (host >= e[i]->lower_first && host - e[i]->lower_first < e[i]->count) {
+			*in = e[i]->first + (host - e[i]->lower_first);
+			return 0;
+		}
+	}
+	return -ERANGE;
+}
+
+int rst_ns_user_mount_opts(struct rst_ctx *rc, const char *opts, char *out, size_t len)
+{
+	const UsernsEntry *ue = rc->ns.user;
+	char buf[4096], *tok, *save = NULL;
+	size_t n = 0;
+
+	if (!ue || !strstr(opts, "id=")) {
+		snprintf(out, len, "%s", opts);
+		return strlen(opts) < len ? 0 : -E2BIG;
+	}
+	snprintf(buf, sizeof(buf), "%s", opts);
+	out[0] = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		bool uid = !strncmp(tok, "uid=", 4), gid = !strncmp(tok, "gid=", 4);
+		uint32_t host, in;
+
+		if ((uid || gid) && sscanf(tok + 4, "%u", &host) == 1) {
+			if (to_tree(uid ? ue->uid_map : ue->gid_map,
+				    uid ? ue->n_uid_map : ue->n_gid_map, host, &in)) {
+				pr_err("mount option %s: an id the tree's user namespace does not "
+				       "map\n", tok);
+				return -EINVAL;
+			}
+			n += snprintf(out + n, len - n, "%s%cid=%u", n ? "," : "", uid ? 'u' : 'g', in);
+		} else {
+			n += snprintf(out + n, len - n, "%s%s", n ? "," : "", tok);
+		}
+		if (n >= len)
+			return -E2BIG;
+	}
+	return 0;
 }

@@ -10,6 +10,8 @@ running), a damaged userns image (at restore, before any task), a lazy
 restore.
 """
 
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -36,6 +38,22 @@ VARIANTS = {"pid": (["--pid"], []), "setgroups-deny": (["--deny-setgroups"],
 
 def ns_ino(pid, kind):
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+NS_GET_USERNS = 0xb701
+
+
+def ns_owner(pid, kind):
+    """The inode of the user namespace owning @pid's @kind namespace."""
+    fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
+    try:
+        owner = fcntl.ioctl(fd, NS_GET_USERNS)
+        try:
+            return os.fstat(owner).st_ino
+        finally:
+            os.close(owner)
+    finally:
+        os.close(fd)
 
 
 def need_binaries():
@@ -229,3 +247,86 @@ def test_userns_lazy_restore_refused(userns_images, tmp_path):
     assert "--lazy-pages: the tree is in a user namespace of its own" in r.stderr, r.stderr
     assert "nothing was restored" in r.stderr, r.stderr
     assert proc_stat(pid) is None, "a task was created"
+
+
+def runc_userns_container(top, network):
+    """test_runc.py's busybox container, in a user namespace of its own
+    (0 -> OUTER, COUNT ids): its other namespaces are made in it by runc;
+    @network: with a network namespace of its own (owned by it too)."""
+    import test_runc
+
+    test_runc.need_runc()
+    c = test_runc.Container(top, "userns")
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    lx = cfg["linux"]
+    lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "network" or network]
+    lx["namespaces"].append({"type": "user"})
+    if not network:
+        # sysfs is mounted only by the owner of the network namespace, the
+        # host's here; the host's bound in would bring its own mounts
+        # (cgroups) with it: no /sys.
+        cfg["mounts"] = [m for m in cfg["mounts"] if not m["destination"].startswith("/sys")]
+    lx["uidMappings"] = [{"containerID": 0, "hostID": OUTER, "size": COUNT}]
+    lx["gidMappings"] = [{"containerID": 0, "hostID": OUTER, "size": COUNT}]
+    # A file owned by an id of the namespace (not root), on its tmpfs:
+    # CAP_CHOWN (of the namespace) besides runc's default three.
+    for caps in cfg["process"]["capabilities"].values():
+        caps.append("CAP_CHOWN")
+    lx_args = cfg["process"]["args"]
+    lx_args[2] = ("echo owned > /tmp/owned; busybox chown 1000:1001 /tmp/owned; "
+                  + lx_args[2])
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+    # The namespace's root must reach the bundle and own its rootfs (as
+    # podman's is, shifted).
+    os.chmod(top, 0o755)
+    subprocess.run(["chown", "-R", f"{OUTER}:{OUTER}", str(c.bundle / "rootfs")], check=True)
+    return c
+
+
+def test_runc_userns(tmp_path):
+    """runc with a user namespace: checkpoint, restore, checked from outside."""
+    top = Path(tempfile.mkdtemp(prefix="zdtm-runc-userns-"))
+    c = runc_userns_container(top, network=False)
+    try:
+        c.run()
+        c.wait_counter(5)
+        pid, before = c.state()["pid"], c.counter()
+        userns = ns_ino(pid, "user")
+        assert userns != ns_ino(os.getpid(), "user")
+        owned = os.stat(f"/proc/{pid}/root/tmp/owned")
+        assert (owned.st_uid, owned.st_gid) == (OUTER + 1000, OUTER + 1001)
+        c.checkpoint(top / "img", top / "work")
+        assert list((top / "img").glob("userns-*.img"))
+        assert c.state() is None or c.state()["status"] != "running"
+        c.restore(top / "img", top / "work2")
+        st = c.state()
+        assert st and st["status"] == "running", st
+        new = st["pid"]
+        assert read_text(f"/proc/{new}/uid_map").split() == ["0", str(OUTER), str(COUNT)]
+        assert read_text(f"/proc/{new}/gid_map").split() == ["0", str(OUTER), str(COUNT)]
+        assert "Uid:\t%d\t%d\t%d\t%d" % ((OUTER,) * 4) in read_text(f"/proc/{new}/status")
+        # Its other namespaces are owned by its new user namespace.
+        for kind in ("pid", "mnt", "ipc", "uts"):
+            assert ns_owner(new, kind) == ns_ino(new, "user"), kind
+        # Its tmpfs, made again: the marker, a file still owned by 1000:1001 inside.
+        assert c.read("marker") == runc_marker()
+        owned = os.stat(f"/proc/{new}/root/tmp/owned")
+        assert (owned.st_uid, owned.st_gid) == (OUTER + 1000, OUTER + 1001)
+        first = c.counter()
+        assert first >= before, (first, before)
+        c.wait_counter(first + 3)
+        r = runc_exec(c, "cat", "/tmp/owned")
+        assert r.returncode == 0 and r.stdout.strip() == "owned", r
+    finally:
+        c.delete()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def runc_marker():
+    import test_runc
+    return test_runc.MARKER
+
+
+def runc_exec(c, *argv):
+    import test_runc
+    return test_runc.runc("exec", c.cid, *argv)
