@@ -197,6 +197,11 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root)
 		ret = read_setgroups(root, &u->setgroups_deny);
 	if (ret)
 		return ret;
+	if (!u->nr_uid || !u->nr_gid) {
+		pr_err("process %d is in a user namespace with no uid or gid map written "
+		       "(`unshare --user` alone): its ids mean nothing there, not supported\n", root);
+		return -EOPNOTSUPP;
+	}
 	u->id = dump_new_id(dc);
 	u->amber_id = dump_new_id(dc);
 	ue.n_uid_map = u->nr_uid;
