@@ -385,6 +385,8 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root)
 		ret = check_mount(root, ms, n, &ms[i], i == root_idx);
 	for (int i = 0; i < n && !ret; i++)
 		ret = devpts_opts(dc, &ms[i]);
+	for (int i = 0; i < n && !ret; i++)
+		ret = dump_ns_user_mount_opts(dc, &ms[i].e.options);
 	if (ret)
 		return ret;
 	dc->ns.mnt_ns_id = dump_new_id(dc);

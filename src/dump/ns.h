@@ -122,6 +122,12 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root);
  * as its root, if the tree has one of its own; 0 or -errno.
  */
 int dump_ns_user_enter(const struct dump_ctx *dc, pid_t pid);
+/*
+ * A mount's options as the tree sees them: mountinfo shows tmpfs's and
+ * devpts's uid= and gid= in amber's ids; CRIU's images hold the tree's
+ * (an id the namespace does not map as 65534, as the kernel shows it).
+ */
+int dump_ns_user_mount_opts(struct dump_ctx *dc, char **opts);
 /* A thread's ids, read in amber's namespace, as the tree sees them. */
 int dump_ns_user_creds(const struct dump_ctx *dc, pid_t tid, struct CredsEntry *c);
 /* timens-<id>.img: the clocks of @root's time namespace (not amber's). */

@@ -294,3 +294,34 @@ int dump_ns_user_enter(const struct dump_ctx *dc, pid_t pid)
 		close(fd);
 	return ret;
 }
+
+int dump_ns_user_mount_opts(struct dump_ctx *dc, char **opts)
+{
+	const struct dump_userns *u = &dc->ns.user;
+	size_t len = strlen(*opts) + 1, n = 0;
+	char *buf, *out, *tok, *save = NULL;
+
+	if (!u->id || !strstr(*opts, "id="))
+		return 0;
+	buf = arena_alloc(&dc->arena, len);
+	out = arena_alloc(&dc->arena, len + 64);
+	if (!buf || !out)
+		return -ENOMEM;
+	memcpy(buf, *opts, len);
+	out[0] = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		bool uid = !strncmp(tok, "uid=", 4), gid = !strncmp(tok, "gid=", 4);
+		uint32_t host, in;
+
+		if ((uid || gid) && sscanf(tok + 4, "%u", &host) == 1) {
+			if (to_tree(uid ? u->uid : u->gid, uid ? u->nr_uid : u->nr_gid, host, &in))
+				in = OVERFLOW_ID;
+			n += snprintf(out + n, len + 64 - n, "%s%cid=%u", n ? "," : "", uid ? 'u' : 'g',
+				      in);
+		} else {
+			n += snprintf(out + n, len + 64 - n, "%s%s", n ? "," : "", tok);
+		}
+	}
+	*opts = out;
+	return 0;
+}

@@ -465,13 +465,9 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 		if (!ret && (fd < 0 || (flags && mount(NULL, target, NULL,
 						       MS_BIND | MS_REMOUNT | flags, NULL))))
 			ret = -errno;
-	} else {
-		char opts[4096];
-
-		ret = rst_ns_user_mount_opts(rc, e->options, opts, sizeof(opts));
-		if (!ret && mount(e->source, target, fs_name(e->fstype), flags | sb_ro(rc, e),
-				  opts[0] ? opts : NULL))
-			ret = -errno;
+	} else if (mount(e->source, target, fs_name(e->fstype), flags | sb_ro(rc, e),
+			 e->options[0] ? e->options : NULL)) {
+		ret = -errno;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -500,23 +496,22 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 }
 
 /* Read-only, shared: once everything is mounted, children first. */
-static int finish_one(struct rst_ctx *rc, int rootfd, MntEntry *e, bool is_root)
+static int finish_one(int rootfd, MntEntry *e, bool is_root)
 {
-	char target[64], opts[4096];
+	char target[64];
 	int fd = open_in_root(rootfd, e->mountpoint, 0), ret = 0;
 
 	if (fd < 0)
 		return -errno;
-	ret = rst_ns_user_mount_opts(rc, e->options, opts, sizeof(opts));
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
 	/*
 	 * Only a tmpfs's superblock is surely the tree's own: sysfs, mqueue
 	 * share theirs with the host when the tree shares its namespace, and
 	 * the mount's own read-only flag below is what the tree sees anyway.
 	 */
-	if (!ret && !is_root && !e->ext_key && e->fstype == FSTYPE__TMPFS &&
-	    !strcmp(e->root, "/") && e->has_sb_flags && (e->sb_flags & MS_RDONLY) &&
-	    mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY, opts[0] ? opts : NULL))
+	if (!is_root && !e->ext_key && e->fstype == FSTYPE__TMPFS && !strcmp(e->root, "/") &&
+	    e->has_sb_flags && (e->sb_flags & MS_RDONLY) &&
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY, e->options[0] ? e->options : NULL))
 		ret = -errno;
 	if (!ret && (e->flags & MS_RDONLY) &&
 	    mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | (e->flags & MNT_FLAGS), NULL))
@@ -604,7 +599,7 @@ int rst_mnt_enter(struct rst_ctx *rc)
 	for (size_t k = 1; k < m->nr && !ret; k++)
 		ret = mount_one(rc, rootfd, root, m->order[k]);
 	for (size_t k = m->nr; k-- > 0 && !ret;)
-		ret = finish_one(rc, rootfd, m->e[m->order[k]], k == 0);
+		ret = finish_one(rootfd, m->e[m->order[k]], k == 0);
 	/* By the fd: the tree's own user's root may not search the way to it. */
 	if (!ret && fchdir(rootfd))
 		ret = -errno;

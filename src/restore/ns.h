@@ -146,12 +146,6 @@ int rst_ns_load_user(struct rst_ctx *rc, uint32_t id);
  * objects, sysctls the namespace's root owns) is the namespace root's.
  */
 int rst_ns_become_user_root(struct rst_ctx *rc);
-/*
- * A new mount's options as mountinfo showed them at the dump: tmpfs and
- * devpts show their uid= and gid= as amber's namespace names them; made
- * inside the tree's user namespace, they are named as it does.
- */
-int rst_ns_user_mount_opts(struct rst_ctx *rc, const char *opts, char *out, size_t len);
 /* From amber, into the root it cloned in the new namespace, before it runs. */
 int rst_ns_write_user_maps(struct rst_ctx *rc, pid_t pid);
 bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
