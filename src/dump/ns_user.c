@@ -88,7 +88,7 @@ static ino_t ns_ino_of(pid_t pid, const char *type, int *fd)
  * thread makes (its sockets are made there before the root exists): the
  * tree's namespaces must be owned as they will be.
  */
-static int check_owners(pid_t root, ino_t userns)
+static int check_owners(const struct dump_ctx *dc, pid_t root, ino_t userns)
 {
 	static const char *const types[] = { "pid", "mnt", "ipc", "uts", "cgroup", "time", "net" };
 
@@ -102,6 +102,12 @@ static int check_owners(pid_t root, ino_t userns)
 			close(fd);
 		if (mine >= 0)
 			close(mine);
+		/* This thread is in the tree's network namespace already (dump.c). */
+		if (net && dc->host_netns_fd >= 0) {
+			struct stat st;
+
+			own = fstat(dc->host_netns_fd, &st) ? 0 : st.st_ino;
+		}
 		if (!theirs || theirs == own) /* no such type here, or amber's */
 			continue;
 		if (net && owner == userns) {
@@ -188,7 +194,7 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root)
 		       dc->nr_tasks, dc->tasks[0]->nr_threads);
 		return -EOPNOTSUPP;
 	}
-	ret = check_owners(root, theirs);
+	ret = check_owners(dc, root, theirs);
 	if (!ret)
 		ret = read_map(&dc->arena, root, "uid_map", &u->uid, &u->nr_uid);
 	if (!ret)

@@ -3,9 +3,9 @@
 A process in a user namespace with no maps has ids that mean nothing there
 (one with its maps is saved: test_userns.py); one in a pid namespace nested
 below the tree root's would be restored into the root's (a root that is
-init of its own pid namespace is saved: test_ns.py). Each must make `amber dump` fail with the process
-and the reason in the log, and leave the process running (not stopped, not
-traced). POSIX timers, refused once, are now saved: the same helper (ids
+init of its own pid namespace is saved: test_ns.py). Each must make
+`amber dump` fail with the process and the reason in the log, and leave
+the process running (not stopped, not traced). POSIX timers, refused once, are now saved: the same helper (ids
 0 and 2) dumps and restores with its timers, their ids set by the kernel's
 PR_TIMER_CREATE_RESTORE_IDS or, with AMBER_FAULT=restore-timer-ids, by
 counting as on older kernels (static/posix_timers tests the timers in

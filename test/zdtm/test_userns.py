@@ -6,8 +6,11 @@ mapping 0..65535 to 100000..165535, in the variants test_zdtm.py does not
 run: with a pid namespace of its own owned by the user namespace (the test
 is its init), and with setgroups denied; every eager mode. Then what is
 refused: a nested user namespace (at dump, naming the pid, the tree left
-running), a damaged userns image (at restore, before any task), a lazy
-restore.
+running), a network namespace owned by the user namespace, one made
+before it, two processes in amber's pid namespace, a damaged userns image
+(at restore, before any task), a lazy restore; and runc's busybox
+container in a user namespace, checkpointed by amber or CRIU 4.2 and
+restored by amber.
 """
 
 import fcntl
@@ -141,6 +144,49 @@ def test_nested_userns_refused(tmp_path):
             st = proc_stat(pid)
             assert st is not None and st[0] in "SR", f"{pid} not running after the refusal"
             assert "TracerPid:\t0" in read_text(f"/proc/{pid}/status")
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+# name -> (the tree under userns_exec or around it, its root's comm, the dump's message)
+REFUSED = {
+    # amber makes a network namespace from its own thread, before the root
+    "own-netns": (lambda ue: [*ue, "unshare", "--net", "sleep", "1000"], "sleep",
+                  "its network namespace is owned by its user namespace"),
+    # made before the user namespace: the restore would make it inside
+    "uts-outside": (lambda ue: ["unshare", "--uts", *ue, "sleep", "1000"], "sleep",
+                    "its uts namespace is not owned by its user namespace"),
+    # its child could not be given its pid from inside
+    "two-in-host-pidns": (lambda ue: [*ue, "sh", "-c", "sleep 1000 & wait"], "sh",
+                          "in amber's pid namespace, with 2 processes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_userns_tree_refused(tmp_path, case):
+    """What a tree in a user namespace of its own can't be restored as: refused
+    at dump, named, the tree left running."""
+    need_binaries()
+    make, comm, message = REFUSED[case]
+    p = start_detached(make([str(USERNS_EXEC), str(OUTER), str(COUNT)]))
+    try:
+        wait_for(lambda: comm_is(p.pid, comm), f"the tree never exec'd {comm}")
+        if case == "two-in-host-pidns":
+            wait_for(lambda: read_text(f"/proc/{p.pid}/task/{p.pid}/children").split(),
+                     "sh never forked")
+        imgdir = tmp_path / "img"
+        imgdir.mkdir()
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(p.pid), "-D", str(imgdir),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                           capture_output=True)
+        text = log.read_text() if log.exists() else r.stderr.decode()
+        assert r.returncode != 0, f"the dump of {case} succeeded"
+        assert f"process {p.pid}" in text and message in text, text
+        st = proc_stat(p.pid)
+        assert st is not None and st[0] in "SR", "not running after the refusal"
+        assert "TracerPid:\t0" in read_text(f"/proc/{p.pid}/status")
     finally:
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
