@@ -44,6 +44,8 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("eventfd_file_entry", "amber_semaphore"),
                     ("eventpoll_tfd_entry", "amber_file_id"),
                     ("inventory_entry", "amber_pidns_proc"),
+                    # setgroups "deny" of the tree's user namespace
+                    ("userns_entry", "amber_setgroups_deny"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred"),
@@ -115,6 +117,7 @@ MAGIC = {
     "MEMFD_INODE": 0x48453499,
     "SECCOMP": 0x64413049,
     "UTSNS": 0x54473203,
+    "USERNS": 0x55474906,
     "IPC_VAR": 0x53115007,
     "IPCNS_SHM": 0x46283044,
     "IPCNS_MSG": 0x55453737,
@@ -542,6 +545,12 @@ def build_samples(m):
         sc.seccomp_filter(filter=b"\x06\0\0\0\0\0\xff\x7f", prev=0, flags=2)])))
     out.append(Image("utsns-5.img", "UTSNS").add(
         m["utsns_pb2"].utsns_entry(nodename="amber-ns", domainname="(none)")))
+    us = m["userns_pb2"]
+    out.append(Image("userns-9.img", "USERNS").add(us.userns_entry(
+        uid_map=[us.uid_gid_extent(first=0, lower_first=100000, count=65536),
+                 us.uid_gid_extent(first=65536, lower_first=300000, count=10)],
+        gid_map=[us.uid_gid_extent(first=0, lower_first=100000, count=65536)],
+        amber_setgroups_deny=True)))
     out.append(Image("ipcns-var-6.img", "IPC_VAR").add(m["ipc_var_pb2"].ipc_var_entry(
         sem_ctls=[32000, 1024000000, 500, 32000], msg_ctlmax=8192, msg_ctlmnb=16384,
         msg_ctlmni=32000, auto_msgmni=0, shm_ctlmax=1 << 62, shm_ctlall=1 << 62,

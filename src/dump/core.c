@@ -19,6 +19,7 @@
 #include "core.pb-c.h"
 #include "dump/dump.h"
 #include "dump/core.h"
+#include "dump/ns.h"
 #include "dump/sched.h"
 #include "dump/seccomp.h"
 #include "dump/timers.h"
@@ -171,7 +172,8 @@ static uint32_t *cap_words(struct arena *a, uint64_t caps, size_t *n)
 	return w;
 }
 
-static CredsEntry *creds_entry(struct arena *a, struct remote *r, pid_t pid, pid_t tid)
+static CredsEntry *creds_entry(const struct dump_ctx *dc, struct arena *a, struct remote *r,
+			       pid_t pid, pid_t tid)
 {
 	struct proc_status st;
 	CredsEntry *c;
@@ -194,7 +196,7 @@ static CredsEntry *creds_entry(struct arena *a, struct remote *r, pid_t pid, pid
 	c->secbits = secbits < 0 ? 0 : secbits;
 	c->n_groups = st.nr_groups;
 	c->groups = arena_memdup(a, st.groups, sizeof(uint32_t) * (st.nr_groups ? st.nr_groups : 1));
-	return c;
+	return c->groups && !dump_ns_user_creds(dc, tid, c) ? c : NULL;
 }
 
 /* State only the thread itself can tell: asked with remote syscalls in that thread. */
@@ -232,7 +234,7 @@ static int thread_remote_state(struct dump_ctx *dc, struct remote *r, ThreadCore
 		tc->has_pdeath_sig = sig != 0;
 		tc->pdeath_sig = sig;
 	}
-	tc->creds = creds_entry(a, r, r->pid, r->tid);
+	tc->creds = creds_entry(dc, a, r, r->pid, r->tid);
 	return tc->creds ? 0 : -EIO;
 }
 

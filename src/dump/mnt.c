@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,46 @@ static int devpts_opts(struct dump_ctx *dc, struct mnt_line *m)
 	return 0;
 }
 
-/* tar of the tmpfs on @mp in @pid's mount namespace (as CRIU: --one-file-system). */
+/*
+ * In the tar's child, for a tree in a user namespace of its own: a copy of
+ * the tmpfs mount without the mounts on it (as CRIU reads a tmpfs) made in
+ * the tree's mount namespace, then back in amber's (where tar is), as the
+ * root of the tree's user namespace (the owners in the archive are the ids
+ * the tree sees). The files there are the tmpfs's own, not the devices a
+ * container binds over them, which its root could not make again.
+ */
+static int tmpfs_alone(const struct dump_ctx *dc, pid_t pid, const struct mnt_line *m,
+		       char *dir, size_t len)
+{
+	char path[64];
+	int root, mnt, own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), tree;
+
+	snprintf(path, sizeof(path), "/proc/%d/root", pid);
+	root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	mnt = open(path, O_RDONLY | O_CLOEXEC);
+	if (root < 0 || mnt < 0 || own < 0 || setns(mnt, CLONE_NEWNS)) {
+		pr_perror("can't enter the mount namespace of %d", pid);
+		return -1;
+	}
+	/* EINVAL: mounts locked on it (a host's /sys bound in): read through them. */
+	tree = open_tree(root, m->e.mountpoint[1] ? m->e.mountpoint + 1 : ".", OPEN_TREE_CLONE);
+	if ((tree < 0 && errno != EINVAL) || setns(own, CLONE_NEWNS) ||
+	    dump_ns_user_enter(dc, pid) || (tree >= 0 && fchdir(tree))) {
+		pr_perror("can't copy the mount on %s as the root of %d's user namespace",
+			  m->e.mountpoint, pid);
+		return -1;
+	}
+	if (tree >= 0)
+		snprintf(dir, len, ".");
+	return 0;
+}
+
+/*
+ * tar of the tmpfs on @mp in @pid's mount namespace (as CRIU: --one-file-system),
+ * run as root of the tree's user namespace if it has one: the owners in
+ * the archive are the ids the tree sees, as in CRIU's.
+ */
 static int dump_tmpfs(struct dump_ctx *dc, pid_t pid, const struct mnt_line *m)
 {
 	char dir[PATH_MAX], name[64];
@@ -204,7 +244,7 @@ static int dump_tmpfs(struct dump_ctx *dc, pid_t pid, const struct mnt_line *m)
 	}
 	child = fork();
 	if (child == 0) {
-		if (dup2(fd, 1) < 0)
+		if (dup2(fd, 1) < 0 || (dc->ns.user.id && tmpfs_alone(dc, pid, m, dir, sizeof(dir))))
 			_exit(126);
 		execlp("tar", "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards",
 		       "--one-file-system", "--check-links", "--preserve-permissions", "--sparse",
@@ -345,6 +385,8 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root)
 		ret = check_mount(root, ms, n, &ms[i], i == root_idx);
 	for (int i = 0; i < n && !ret; i++)
 		ret = devpts_opts(dc, &ms[i]);
+	for (int i = 0; i < n && !ret; i++)
+		ret = dump_ns_user_mount_opts(dc, &ms[i].e.options);
 	if (ret)
 		return ret;
 	dc->ns.mnt_ns_id = dump_new_id(dc);

@@ -166,7 +166,11 @@ int dump_namespaces(struct dump_ctx *dc)
 {
 	pid_t root = dc->tasks[0]->pid;
 	bool same = true;
-	int ret = same_ns(root, "mnt", &same);
+	/* First: the ids the other images hold are as the tree sees them. */
+	int ret = dump_ns_user(dc, root);
+
+	if (!ret)
+		ret = same_ns(root, "mnt", &same);
 
 	/* Before the pid namespace, which looks for a proc of its own otherwise. */
 	if (!ret && !same && !dump_same_mounts(root, dc->pids.own_ns))
@@ -216,6 +220,10 @@ void dump_ns_fill_ids(const struct dump_ctx *dc, TaskKobjIdsEntry *ids, bool inv
 	if (dc->ns.time_ns_id) {
 		ids->has_time_ns_id = true;
 		ids->time_ns_id = inventory ? dc->ns.amber_time_ns_id : dc->ns.time_ns_id;
+	}
+	if (dc->ns.user.id) {
+		ids->has_user_ns_id = true;
+		ids->user_ns_id = inventory ? dc->ns.user.amber_id : dc->ns.user.id;
 	}
 	if (dc->ns.mnt_ns_id && !inventory) {
 		ids->has_mnt_ns_id = true;

@@ -22,6 +22,23 @@ struct IpcVarEntry;
  * inside it: dump.c moved this thread there (dc->host_netns_fd).
  * The others are amber's, their ids left out.
  */
+/* One line of a uid_map or gid_map. */
+struct dump_id_map {
+	uint32_t first, lower, count;
+};
+
+/*
+ * The tree's own user namespace, whose parent is amber's: every task of
+ * the tree in it, its other namespaces (but the network one) owned by it.
+ */
+struct dump_userns {
+	uint32_t id;	   /* ids.user_ns_id, userns-<id>.img; 0: amber's */
+	uint32_t amber_id; /* root_ids.user_ns_id: amber's, another id */
+	struct dump_id_map *uid, *gid; /* in the arena */
+	size_t nr_uid, nr_gid;
+	bool setgroups_deny;
+};
+
 struct dump_ns {
 	uint32_t uts_ns_id; /* 0: amber's own UTS namespace */
 	/*
@@ -76,6 +93,7 @@ struct dump_ns {
 	 */
 	uint32_t time_ns_id; /* 0: amber's */
 	uint32_t amber_time_ns_id;
+	struct dump_userns user;
 };
 
 int dump_namespaces(struct dump_ctx *dc);
@@ -96,6 +114,22 @@ int dump_ipc_sysv(struct dump_ctx *dc, pid_t root, struct IpcVarEntry *ie);
 int dump_ipc_mqueue(struct dump_ctx *dc, pid_t root);
 int dump_ns_net(struct dump_ctx *dc, pid_t root);
 int dump_mnt_ns(struct dump_ctx *dc, pid_t root);
+struct CredsEntry;
+/* userns-<id>.img: the maps of @root's user namespace (not amber's), checked (ns_user.c). */
+int dump_ns_user(struct dump_ctx *dc, pid_t root);
+/*
+ * In a child of amber's (single-threaded): into the tree's user namespace
+ * as its root, if the tree has one of its own; 0 or -errno.
+ */
+int dump_ns_user_enter(const struct dump_ctx *dc, pid_t pid);
+/*
+ * A mount's options as the tree sees them: mountinfo shows tmpfs's and
+ * devpts's uid= and gid= in amber's ids; CRIU's images hold the tree's
+ * (an id the namespace does not map as 65534, as the kernel shows it).
+ */
+int dump_ns_user_mount_opts(struct dump_ctx *dc, char **opts);
+/* A thread's ids, read in amber's namespace, as the tree sees them. */
+int dump_ns_user_creds(const struct dump_ctx *dc, pid_t tid, struct CredsEntry *c);
 /* timens-<id>.img: the clocks of @root's time namespace (not amber's). */
 int dump_ns_time(struct dump_ctx *dc, pid_t root);
 

@@ -62,6 +62,7 @@ static const struct img_desc img_descs[IMG_NR_TYPES] = {
 	IMG_ENTRY(MNTS, "mountpoints-%lu.img", MNTS),
 	IMG_ENTRY(CGROUP, "cgroup.img", CGROUP),
 	IMG_ENTRY(TIMENS, "timens-%lu.img", TIMENS),
+	IMG_ENTRY(USERNS, "userns-%lu.img", USERNS),
 	[IMG_TMPFS_DEV] = { "tmpfs-dev-%lu.tar.gz.img", RAW_IMAGE_MAGIC, 0, true },
 	[IMG_STATS_DUMP] = { "stats-dump", STATS_MAGIC, IMG_SERVICE_MAGIC, false },
 	[IMG_STATS_RESTORE] = { "stats-restore", STATS_MAGIC, IMG_SERVICE_MAGIC, false },

@@ -62,6 +62,7 @@ enum img_type {
 	IMG_MNTS,
 	IMG_CGROUP,
 	IMG_TIMENS,
+	IMG_USERNS,
 	IMG_TMPFS_DEV, /* raw: a tar.gz */
 	/* Service files in the work directory: what a dump or restore took. */
 	IMG_STATS_DUMP,

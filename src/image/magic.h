@@ -67,6 +67,9 @@
  * timens-%u.img (ns id)     TIMENS             1 timens_entry: the clocks of the
  *                                              tree's own time namespace as
  *                                              read in it (ids.time_ns_id)
+ * userns-%u.img (ns id)     USERNS             1 userns_entry: the uid and gid
+ *                                              maps of the tree's own user
+ *                                              namespace (ids.user_ns_id)
  * ipcns-var-%u.img (ns id)  IPC_VAR            1 ipc_var_entry: the sysctls of
  *                                              the tree's own IPC namespace
  *                                              (ids.ipc_ns_id)
@@ -174,6 +177,7 @@
 #define MNTS_MAGIC	   0x55563928
 #define CGROUP_MAGIC	   0x59383330
 #define TIMENS_MAGIC	   0x43114433
+#define USERNS_MAGIC	   0x55474906
 /* Service files, headed by IMG_SERVICE_MAGIC: stats-dump, stats-restore. */
 #define STATS_MAGIC	   0x57093306
 

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/proc.h"
 #include "restore/creds.h"
+#include "userns.pb-c.h"
 #include "restore/restore.h"
 #include "restore/task.h"
 #include "restore/seccomp.h"
@@ -226,14 +227,22 @@ static int svc_fd(struct rst_ctx *rc, int fd)
 	return n < 0 ? -errno : n;
 }
 
-static void fill_creds(struct rst_creds *c, const CredsEntry *ce)
+static void fill_creds(struct rst_ctx *rc, struct rst_creds *c, const CredsEntry *ce)
 {
+	const UsernsEntry *ue = rc->ns.user;
+
 	if (!ce)
 		return;
 	c->uid = ce->uid, c->euid = ce->euid, c->suid = ce->suid, c->fsuid = ce->fsuid;
 	c->gid = ce->gid, c->egid = ce->egid, c->sgid = ce->sgid, c->fsgid = ce->fsgid;
 	c->secbits = ce->secbits;
-	c->keep_ids = rst_creds_ids_ours(ce);
+	/*
+	 * In a user namespace of its own the ids are the tree's: the task
+	 * starts as amber's uid, unmapped there, and must take them. With
+	 * setgroups denied it keeps the groups it was born with.
+	 */
+	c->keep_ids = !ue && rst_creds_ids_ours(ce);
+	c->keep_groups = ue && ue->amber_setgroups_deny;
 	c->nr_groups = min(ce->n_groups, (size_t)64);
 	if (c->nr_groups) /* groups is NULL when there are none */
 		memcpy(c->groups, ce->groups, c->nr_groups * 4);
@@ -354,7 +363,7 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	}
 	if (tc->comm)
 		strncpy(th->comm, tc->comm, sizeof(th->comm) - 1);
-	fill_creds(&th->creds, tc->creds);
+	fill_creds(rc, &th->creds, tc->creds);
 	rst_fill_thread_sched(t, i, th);
 	th->pending = copy_siginfos(l, tc->signals_p, &th->nr_pending);
 	if (fill_seccomp(rc, l, t, i, th))

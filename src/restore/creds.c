@@ -127,7 +127,13 @@ int rst_check_creds(struct rst_ctx *rc)
 		for (int i = 0; i < t->nr_threads; i++) {
 			const ThreadCoreEntry *tc = t->cores[i] ? t->cores[i]->thread_core : NULL;
 
-			if (!tc || !tc->creds)
+			/*
+			 * A root cloned in a new user namespace holds every
+			 * capability of it, a full bounding set and the right to
+			 * take any id it maps (ns_user.c checked them): the
+			 * saved ones are all of that namespace.
+			 */
+			if (!tc || !tc->creds || rc->ns.user)
 				continue;
 			ret = check_one(t->pe->threads[i], tc->creds, s);
 			if (ret)

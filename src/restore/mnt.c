@@ -286,6 +286,11 @@ int rst_mnt_load(struct rst_ctx *rc, uint32_t id)
 
 void rst_mnt_free(struct rst_mnt *m)
 {
+	for (size_t i = 0; m->tmpfs_imgs && i < m->nr; i++)
+		if (m->tmpfs_imgs[i] >= 0)
+			close(m->tmpfs_imgs[i]);
+	free(m->tmpfs_imgs);
+	m->tmpfs_imgs = NULL;
 	for (size_t i = 0; i < m->nr; i++)
 		mnt_entry__free_unpacked(m->e[i], NULL);
 	free(m->e);
@@ -339,16 +344,16 @@ static int mountpoint_fd(int root, const char *path, bool file)
  * The saved files of a tmpfs, extracted by tar as CRIU's images are
  * made. Untraced: amber traces this task and every child it forks.
  */
-static int untar(struct rst_ctx *rc, int dirfd, const char *target, uint32_t dev)
+static int untar(struct rst_ctx *rc, int dirfd, const char *target, size_t i)
 {
 	char name[64];
-	int fd, st;
+	int fd = rc->ns.mnt.tmpfs_imgs ? rc->ns.mnt.tmpfs_imgs[i] : -1, st;
 	pid_t pid;
 
-	img_name(IMG_TMPFS_DEV, dev, name, sizeof(name));
-	fd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
+	img_name(IMG_TMPFS_DEV, rc->ns.mnt.e[i]->root_dev, name, sizeof(name));
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return 0;
+	rc->ns.mnt.tmpfs_imgs[i] = -1;
 	pid = syscall(SYS_clone, SIGCHLD | CLONE_UNTRACED, 0, 0, 0, 0);
 	if (pid == 0) {
 		if (dup2(fd, 0) < 0 || fchdir(dirfd))
@@ -443,7 +448,13 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	}
 	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
 	if (bind) {
-		if (mount(src, target, NULL, MS_BIND, NULL))
+		/*
+		 * In the tree's user namespace the mounts under a source are
+		 * locked to it (a host's /sys bound in): it is bound with them,
+		 * and the saved ones go on top.
+		 */
+		if (mount(src, target, NULL, MS_BIND, NULL) &&
+		    (errno != EINVAL || !rc->ns.user || mount(src, target, NULL, MS_BIND | MS_REC, NULL)))
 			ret = -errno;
 		if (srcfd >= 0)
 			close(srcfd);
@@ -477,7 +488,7 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	if (!bind && e->fstype == FSTYPE__TMPFS) {
 		/* Resolved again: a path the kernel shows for the new mount. */
 		fd = open_in_root(rootfd, e->mountpoint, O_DIRECTORY);
-		ret = fd < 0 ? -errno : untar(rc, fd, e->mountpoint, e->root_dev);
+		ret = fd < 0 ? -errno : untar(rc, fd, e->mountpoint, i);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -513,13 +524,47 @@ static int finish_one(int rootfd, MntEntry *e, bool is_root)
 	return ret;
 }
 
-int rst_mnt_enter(struct rst_ctx *rc)
+int rst_mnt_open_images(struct rst_ctx *rc, int base)
+{
+	struct rst_mnt *m = &rc->ns.mnt;
+
+	if (!m->nr)
+		return 0;
+	m->tmpfs_imgs = malloc(m->nr * sizeof(*m->tmpfs_imgs));
+	if (!m->tmpfs_imgs)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->nr; i++)
+		m->tmpfs_imgs[i] = -1;
+	for (size_t i = 0; i < m->nr; i++) {
+		char name[64];
+		int fd;
+
+		if (m->e[i]->fstype != FSTYPE__TMPFS)
+			continue;
+		img_name(IMG_TMPFS_DEV, m->e[i]->root_dev, name, sizeof(name));
+		fd = openat(rc->dirfd, name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd >= 0) {
+			m->tmpfs_imgs[i] = fcntl(fd, F_DUPFD_CLOEXEC, base);
+			close(fd);
+		}
+		if (fd < 0 || m->tmpfs_imgs[i] < 0) {
+			pr_perror("can't open %s", name);
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+int rst_mnt_enter_root(struct rst_ctx *rc)
 {
 	struct rst_mnt *m = &rc->ns.mnt;
 	const char *root = rc->opts->root;
 	MntEntry *top = m->e[0];
-	int rootfd, ret = 0;
 
+	if (m->root_made)
+		return 0;
 	/* Private first: nothing done here reaches amber's mounts. */
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
 		pr_perror("can't make a mount namespace of the tree's own");
@@ -532,17 +577,36 @@ int rst_mnt_enter(struct rst_ctx *rc)
 			  m->root_overlay ? "mount the saved overlay on" : "bind", root);
 		return -errno;
 	}
-	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
+	m->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (m->root_fd < 0) {
+		pr_perror("can't open the tree's root %s", root);
 		return -errno;
+	}
+
+	m->root_made = true;
+	return 0;
+}
+
+int rst_mnt_enter(struct rst_ctx *rc)
+{
+	struct rst_mnt *m = &rc->ns.mnt;
+	const char *root = rc->opts->root;
+	int rootfd, ret = rst_mnt_enter_root(rc);
+
+	if (ret)
+		return ret;
+	rootfd = m->root_fd;
 	for (size_t k = 1; k < m->nr && !ret; k++)
 		ret = mount_one(rc, rootfd, root, m->order[k]);
 	for (size_t k = m->nr; k-- > 0 && !ret;)
 		ret = finish_one(rootfd, m->e[m->order[k]], k == 0);
+	/* By the fd: the tree's own user's root may not search the way to it. */
+	if (!ret && fchdir(rootfd))
+		ret = -errno;
 	close(rootfd);
 	if (ret)
 		return ret;
-	if (chdir(root) || syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
+	if (syscall(SYS_pivot_root, ".", ".") || umount2(".", MNT_DETACH) ||
 	    chdir("/")) {
 		pr_perror("can't pivot_root into %s", root);
 		return -errno;

@@ -19,6 +19,7 @@
 #include "ipc-var.pb-c.h"
 #include "netdev.pb-c.h"
 #include "timens.pb-c.h"
+#include "userns.pb-c.h"
 #include "utsns.pb-c.h"
 
 /*
@@ -203,9 +204,28 @@ static int load_mnt(struct rst_ctx *rc)
 	return rst_mnt_load(rc, id);
 }
 
+static uint32_t task_user_ns(const struct rst_task *t)
+{
+	const TaskKobjIdsEntry *ids = t->cores ? t->cores[0]->ids : NULL;
+
+	return ids && ids->has_user_ns_id ? ids->user_ns_id : 0;
+}
+
+/* After the pid namespace: without one of its own, only one task can be made in it. */
+static int load_user(struct rst_ctx *rc)
+{
+	uint32_t id = task_user_ns(&rc->tasks[0]);
+	int ret = one_per_tree(rc, task_user_ns, "user");
+
+	return ret || !rst_ns_saved(rc, IMG_USERNS, id) ? ret : rst_ns_load_user(rc, id);
+}
+
 int rst_ns_load(struct rst_ctx *rc)
 {
 	int ret = load_pid(rc);
+
+	if (!ret)
+		ret = load_user(rc);
 
 	if (!ret)
 		ret = load_mnt(rc);
@@ -226,6 +246,9 @@ int rst_ns_load(struct rst_ctx *rc)
 
 void rst_ns_free(struct rst_ns *ns)
 {
+	if (ns->user)
+		userns_entry__free_unpacked(ns->user, NULL);
+	ns->user = NULL;
 	if (ns->time)
 		timens_entry__free_unpacked(ns->time, NULL);
 	ns->time = NULL;
@@ -284,6 +307,7 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	const UtsnsEntry *ue = rc->ns.uts;
 	int ret = 0;
 
+
 	/* First: single-threaded still, and every clock read after is the tree's. */
 	if (rc->ns.time) {
 		ret = rst_ns_enter_time(rc);
@@ -292,22 +316,54 @@ int rst_ns_enter_root(struct rst_ctx *rc)
 	}
 	/* In amber's mounts still: its cgroup2 mount names the namespace's root. */
 	ret = rst_cgroup_enter_ns(rc);
+	if (ret) {
+		pr_err("can't make the cgroup namespace: %s\n", strerror(-ret));
+		return ret;
+	}
+	/*
+	 * In a user namespace of its own: its new root mount while it has
+	 * amber's ids (--root may be where only they reach, as runc's is),
+	 * then it takes the namespace root's, so that what it makes and
+	 * writes (tmpfs files, sysctls that root owns) is that root's.
+	 */
+	if (rc->ns.user && rc->ns.mnt.nr)
+		ret = rst_mnt_enter_root(rc);
+	if (!ret && rc->ns.user) {
+		ret = rst_ns_become_user_root(rc);
+		if (ret)
+			pr_err("can't take the ids of the user namespace's root: %s\n",
+			       strerror(-ret));
+	}
 	if (ret)
 		return ret;
 
 	if (ue && (unshare(CLONE_NEWUTS) || sethostname(ue->nodename, strlen(ue->nodename)) ||
-		   setdomainname(ue->domainname, strlen(ue->domainname))))
+		   setdomainname(ue->domainname, strlen(ue->domainname)))) {
+		pr_perror("can't make the UTS namespace");
 		return -errno;
-	if (rc->ns.ipc)
+	}
+	if (rc->ns.ipc) {
 		ret = rst_ns_enter_ipc(rc);
+		if (ret)
+			pr_err("can't make the IPC namespace with its sysctls: %s\n", strerror(-ret));
+	}
 	/* With the saved sysctls: the objects are made under the saved limits. */
-	if (!ret && rc->ns.ipc)
+	if (!ret && rc->ns.ipc) {
 		ret = rst_ipc_make(rc);
-	if (!ret && rc->ns.ipc)
+		if (ret)
+			pr_err("can't make the SysV IPC objects: %s\n", strerror(-ret));
+	}
+	if (!ret && rc->ns.ipc) {
 		ret = rst_mqueue_make(rc);
+		if (ret)
+			pr_err("can't make the POSIX message queues: %s\n", strerror(-ret));
+	}
 	/* amber cloned it in its network namespace: sysfs and mqueue show the new ones. */
-	if (!ret && rc->ns.mnt.nr)
+	if (!ret && rc->ns.mnt.nr) {
 		ret = rst_mnt_enter(rc);
+		if (ret)
+			pr_err("can't make the tree's mounts: %s\n", strerror(-ret));
+	}
 	/* After the network namespace: /proc/net shows the task's own */
 	if (!ret && rc->ns.proc_opts)
 		ret = mount_tree_proc(rc);

@@ -32,6 +32,9 @@ struct rst_mnt {
 	size_t nr;    /* 0: the tree keeps amber's mounts */
 	size_t *order; /* indexes into e[], parents (and bind sources) first */
 	bool root_overlay; /* the saved overlay is mounted on --root, not --root bound */
+	bool root_made;	   /* in the root: the new root mount is made, */
+	int root_fd;	   /* this O_PATH fd on it */
+	int *tmpfs_imgs;   /* each tmpfs's tmpfs-dev image, by mount, or -1 (amber's) */
 	char img_name[64];
 };
 
@@ -89,7 +92,14 @@ struct rst_net {
 };
 
 struct TimensEntry;
+struct UsernsEntry;
 struct rst_ns {
+	/*
+	 * The root's ids.user_ns_id has its userns-<id>.img: amber clones the
+	 * root with CLONE_NEWUSER and writes these maps (ns_user.c); every
+	 * other namespace of the tree is then made from inside it.
+	 */
+	struct UsernsEntry *user;
 	/*
 	 * The root's ids.time_ns_id has its timens-<id>.img: the root makes a
 	 * new time namespace whose clocks go on from these, before anything.
@@ -127,6 +137,17 @@ void rst_ns_free(struct rst_ns *ns);
 int rst_ns_enter_root(struct rst_ctx *rc);
 
 /* Internal: the per-type parts. */
+/* userns-<id>.img, checked (extents, ids amber has, the saved creds): into ns.user. */
+int rst_ns_load_user(struct rst_ctx *rc, uint32_t id);
+/*
+ * In the root, first: it takes the namespace's uid and gid 0 (it was born
+ * with amber's, which the namespace does not map), keeping its full set of
+ * capabilities there, so that what it makes (mounts, tmpfs files, IPC
+ * objects, sysctls the namespace's root owns) is the namespace root's.
+ */
+int rst_ns_become_user_root(struct rst_ctx *rc);
+/* From amber, into the root it cloned in the new namespace, before it runs. */
+int rst_ns_write_user_maps(struct rst_ctx *rc, pid_t pid);
 bool rst_ns_saved(struct rst_ctx *rc, enum img_type type, uint32_t id);
 int rst_ns_load_ipc(struct rst_ctx *rc, uint32_t id);
 int rst_ns_enter_ipc(struct rst_ctx *rc);
@@ -169,6 +190,17 @@ int rst_ns_load_time(struct rst_ctx *rc, uint32_t id);
 /* In the restored root, single-threaded: it and its children-to-be in a new one. */
 int rst_ns_enter_time(struct rst_ctx *rc);
 int rst_mnt_load(struct rst_ctx *rc, uint32_t id);
+/*
+ * In the root: a mount namespace of its own with --root (or the saved
+ * overlay) as the new root mount, held in mnt.root_fd. Called early in a
+ * user namespace, while the root still has amber's ids to reach --root.
+ */
+int rst_mnt_enter_root(struct rst_ctx *rc);
+/*
+ * In amber, before the root is cloned: each tmpfs's image opened (at or
+ * above @base): the tree's user namespace may not reach the images.
+ */
+int rst_mnt_open_images(struct rst_ctx *rc, int base);
 int rst_mnt_enter(struct rst_ctx *rc);
 void rst_mnt_free(struct rst_mnt *m);
 

@@ -45,10 +45,14 @@ int rst_write_sysctl(const char *name, const char *fmt, ...)
 	va_end(ap);
 	snprintf(path, sizeof(path), "/proc/sys/%s", name);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		pr_perror("can't open %s", path);
 		return -errno;
-	if (write(fd, buf, n) != n)
+	}
+	if (write(fd, buf, n) != n) {
 		ret = -errno;
+		pr_perror("can't write %s", path);
+	}
 	close(fd);
 	return ret;
 }

@@ -493,11 +493,42 @@ static int notify_stage(struct rst_ctx *rc, const char *stage, pid_t root)
 	return ret ? (ret < 0 ? ret : -ECANCELED) : 0;
 }
 
+/*
+ * A task in a user namespace of its own can't lower its oom_score_adj
+ * (that needs CAP_SYS_RESOURCE of the host's): amber writes every saved
+ * one, the tasks stopped.
+ */
+static int set_oom_score_adjs(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_tasks; i++) {
+		const TaskCoreEntry *tc = rc->tasks[i].cores ? rc->tasks[i].cores[0]->tc : NULL;
+		char path[64], buf[16];
+		int fd, n, ret = 0;
+
+		if (!tc || !tc->has_oom_score_adj || rc->tasks[i].zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj",
+			 rst_host_pid(rc, rc->tasks[i].pid));
+		n = snprintf(buf, sizeof(buf), "%d", tc->oom_score_adj);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, buf, n) != n) {
+			ret = -errno;
+			pr_perror("can't write %s", path);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int run_tree(struct rst_ctx *rc)
 {
 	struct rst_task *root = &rc->tasks[0];
 	struct tracer tr = { .rc = rc, .nr_expected = count_threads(rc) };
 	int go[2], ret, rd, status_rd, info_rd;
+	uint64_t flags;
 	pid_t pid;
 	char c = 0;
 
@@ -508,8 +539,9 @@ static int run_tree(struct rst_ctx *rc)
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
 	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
-	pid = rc->ns.new_pid ? rst_clone_newpid(rc->opts->sibling ? CLONE_PARENT : 0)
-			     : rst_clone_pid(root->pid, rc->opts->sibling ? CLONE_PARENT : 0);
+	/* A user namespace first: the pid namespace made with it is owned by it. */
+	flags = (rc->opts->sibling ? CLONE_PARENT : 0) | (rc->ns.user ? CLONE_NEWUSER : 0);
+	pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -543,6 +575,14 @@ static int run_tree(struct rst_ctx *rc)
 		kill(pid, SIGKILL);
 		return -err;
 	}
+	/* Before it runs: it makes its other namespaces and takes its ids in this one. */
+	if (rc->ns.user) {
+		ret = rst_ns_write_user_maps(rc, pid);
+		if (ret) {
+			kill(pid, SIGKILL);
+			return ret;
+		}
+	}
 	if (write(go[1], &c, 1) != 1)
 		return -EIO;
 	close(go[1]);
@@ -553,6 +593,8 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	if (!ret && rc->ns.user)
+		ret = set_oom_score_adjs(rc);
 	/* Every task exists and is stopped: none runs a step in the wrong cgroup. */
 	if (!ret)
 		ret = rst_cgroup_apply(rc);
@@ -664,6 +706,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 		ret = move_fd_up(&rc.lazy_fd, rc.svc_fd_base);
 	if (!ret)
 		ret = move_pages_fds_up(&rc);
+	if (!ret)
+		ret = rst_mnt_open_images(&rc, rc.svc_fd_base);
 	if (!ret)
 		ret = log_move_fd(rc.svc_fd_base);
 	if (!ret)

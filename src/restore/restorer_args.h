@@ -56,7 +56,8 @@ struct rst_creds {
 	uint32_t uid, euid, suid, fsuid;
 	uint32_t gid, egid, sgid, fsgid;
 	uint32_t secbits, nr_groups;
-	uint32_t keep_ids, pad; /* the ids are amber's own: set none (restore/creds.h) */
+	uint32_t keep_ids;    /* the ids are amber's own: set none (restore/creds.h) */
+	uint32_t keep_groups; /* setgroups is denied in the tree's user namespace */
 	uint32_t groups[64];
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd;
 };

@@ -83,13 +83,14 @@ static int set_comm(struct rst_task *t)
 }
 
 /* After the children are forked: they have their own. */
-static int set_oom_score_adj(struct rst_task *t)
+static int set_oom_score_adj(struct rst_ctx *rc, struct rst_task *t)
 {
 	TaskCoreEntry *tc = t->cores[0]->tc;
 	char buf[16];
 	int fd, n, ret = 0;
 
-	if (!tc->has_oom_score_adj)
+	/* Inside a user namespace it can't lower it: amber writes it (restore.c). */
+	if (!tc->has_oom_score_adj || rc->ns.user)
 		return 0;
 	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -255,7 +256,7 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = set_comm(t);
 	if (ret)
 		fail_task(rc, "setting comm", ret);
-	ret = set_oom_score_adj(t);
+	ret = set_oom_score_adj(rc, t);
 	if (ret)
 		fail_task(rc, "setting oom_score_adj", ret);
 	ret = rst_jump_to_blob(rc, t);

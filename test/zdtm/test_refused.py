@@ -1,11 +1,11 @@
 """State amber cannot save yet fails the dump, naming it; the tree runs on.
 
-A process in a namespace of its own (here: user) would otherwise be restored
-into amber's namespaces; so would one in a pid namespace nested below the
-tree root's (a root that is init of its own pid namespace is saved:
-test_ns.py). It must make `amber dump` fail with the process
-and the reason in the log, and leave the process running (not stopped, not
-traced). POSIX timers, refused once, are now saved: the same helper (ids
+A process in a user namespace with no maps has ids that mean nothing there
+(one with its maps is saved: test_userns.py); one in a pid namespace nested
+below the tree root's would be restored into the root's (a root that is
+init of its own pid namespace is saved: test_ns.py). Each must make
+`amber dump` fail with the process and the reason in the log, and leave
+the process running (not stopped, not traced). POSIX timers, refused once, are now saved: the same helper (ids
 0 and 2) dumps and restores with its timers, their ids set by the kernel's
 PR_TIMER_CREATE_RESTORE_IDS or, with AMBER_FAULT=restore-timer-ids, by
 counting as on older kernels (static/posix_timers tests the timers in
@@ -71,8 +71,8 @@ def anon_fd(make):
 
 
 CASES = {
-    "user-namespace": (["unshare", "--user", "sleep", "1000"], "sleep",
-                       "own user namespace"),
+    "user-namespace-unmapped": (["unshare", "--user", "sleep", "1000"], "sleep",
+                                "user namespace with no uid or gid map written"),
     # unshare(CLONE_NEWTIME) without a fork or an exec: only its children-to-be
     # are in the new time namespace (one the tree is in is saved: test_ns.py).
     "time-for-children": ([PY, "-c", "import ctypes, time\n"

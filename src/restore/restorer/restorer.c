@@ -436,7 +436,7 @@ static void restore_creds(struct rst_task_args *a, struct rst_creds *c)
 			sys2(NR_prctl, PR_CAPBSET_DROP, cap);
 	/* Even setting the same ids needs CAP_SETUID/CAP_SETGID: skip our own. */
 	if (!c->keep_ids) {
-		ret = sys2(NR_setgroups, c->nr_groups, c->groups);
+		ret = c->keep_groups ? 0 : sys2(NR_setgroups, c->nr_groups, c->groups);
 		if (ret)
 			fail(a, "setgroups", ret);
 		sys2(NR_prctl, PR_SET_KEEPCAPS, 1);

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The tree's own user namespace: userns-ID.img checked at load, its maps
+ * written by amber into the root it clones with CLONE_NEWUSER (ns.h).
+ */
+#define LOG_PREFIX "userns: "
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "image/image.h"
+#include "restore/ns.h"
+#include "restore/restore.h"
+#include "core.pb-c.h"
+#include "userns.pb-c.h"
+
+/* The kernel's limit on the lines of one map (UID_GID_MAP_MAX_EXTENTS). */
+#define MAX_EXTENTS 340
+#define MAX_OWN_EXTENTS 512
+
+struct own_map {
+	uint64_t first[MAX_OWN_EXTENTS], count[MAX_OWN_EXTENTS];
+	size_t nr;
+};
+
+/* amber's own map (@name of /proc/self): the ids its namespace has. */
+static int read_own(const char *name, struct own_map *m)
+{
+	char path[64];
+	unsigned int first, lower, count;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	m->nr = 0;
+	while (m->nr < MAX_OWN_EXTENTS && fscanf(f, "%u %u %u", &first, &lower, &count) == 3) {
+		m->first[m->nr] = first;
+		m->count[m->nr++] = count;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* [lo, lo + n) is held in amber's namespace, in pieces if need be. */
+static bool own_maps(const struct own_map *m, uint64_t lo, uint64_t n)
+{
+	while (n) {
+		size_t i;
+
+		for (i = 0; i < m->nr; i++)
+			if (lo >= m->first[i] && lo < m->first[i] + m->count[i])
+				break;
+		if (i == m->nr)
+			return false;
+		uint64_t end = m->first[i] + m->count[i];
+		uint64_t take = end - lo < n ? end - lo : n;
+
+		lo += take, n -= take;
+	}
+	return true;
+}
+
+static bool overlap(uint64_t a, uint64_t b, uint64_t n, uint64_t m)
+{
+	return a < b + m && b < a + n;
+}
+
+static int check_map(uint32_t id, const char *name, UidGidExtent **e, size_t n,
+		     const struct own_map *own)
+{
+	if (!n || n > MAX_EXTENTS) {
+		pr_err("userns-%u.img: %zu extents in the %s (1 to %d)\n", id, n, name,
+		       MAX_EXTENTS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t first = e[i]->first, lower = e[i]->lower_first, count = e[i]->count;
+
+		if (!count || first + count > 1ULL << 32 || lower + count > 1ULL << 32) {
+			pr_err("userns-%u.img: %s extent %zu (%u %u %u) is empty or past the last "
+			       "id\n", id, name, i, e[i]->first, e[i]->lower_first, e[i]->count);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (overlap(first, e[j]->first, count, e[j]->count) ||
+			    overlap(lower, e[j]->lower_first, count, e[j]->count)) {
+				pr_err("userns-%u.img: %s extents %zu and %zu overlap\n", id, name,
+				       j, i);
+				return -EINVAL;
+			}
+		}
+		if (!own_maps(own, lower, count)) {
+			pr_err("userns-%u.img: %s extent %zu maps ids %llu..%llu, which amber's "
+			       "own user namespace does not have\n", id, name, i,
+			       (unsigned long long)lower, (unsigned long long)(lower + count - 1));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool in_map(UidGidExtent **e, size_t n, uint32_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v >= e[i]->first && v - e[i]->first < e[i]->count)
+			return true;
+	return false;
+}
+
+/* Every thread's saved ids (the tree's view) must be ids of the namespace. */
+static int check_creds(struct rst_ctx *rc, const UsernsEntry *ue)
+{
+	for (int k = 0; k < rc->nr_tasks; k++) {
+		struct rst_task *t = &rc->tasks[k];
+
+		for (int i = 0; i < t->nr_threads && t->cores; i++) {
+			const ThreadCoreEntry *tc = t->cores[i] ? t->cores[i]->thread_core : NULL;
+			const CredsEntry *c = tc ? tc->creds : NULL;
+			uint32_t uids[4], gids[4];
+
+			if (!c)
+				continue;
+			uids[0] = c->uid, uids[1] = c->euid, uids[2] = c->suid, uids[3] = c->fsuid;
+			gids[0] = c->gid, gids[1] = c->egid, gids[2] = c->sgid, gids[3] = c->fsgid;
+			for (int j = 0; j < 4; j++) {
+				if (!in_map(ue->uid_map, ue->n_uid_map, uids[j]) ||
+				    !in_map(ue->gid_map, ue->n_gid_map, gids[j])) {
+					pr_err("core-%d.img: uid %u gid %u, which its user namespace "
+					       "does not map\n", t->pid, uids[j], gids[j]);
+					return -EINVAL;
+				}
+			}
+			for (size_t j = 0; j < c->n_groups && !ue->amber_setgroups_deny; j++) {
+				if (!in_map(ue->gid_map, ue->n_gid_map, c->groups[j])) {
+					pr_err("core-%d.img: group %u, which its user namespace does "
+					       "not map\n", t->pid, c->groups[j]);
+					return -EINVAL;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int rst_ns_load_user(struct rst_ctx *rc, uint32_t id)
+{
+	struct own_map *own = calloc(1, sizeof(*own));
+	UsernsEntry *ue;
+	int ret;
+
+	if (!own)
+		return -ENOMEM;
+	ret = img_read_one(rc->dirfd, IMG_USERNS, id, &userns_entry__descriptor,
+			   (ProtobufCMessage **)&ue);
+	if (ret) {
+		pr_err("userns-%u.img (named by core-%d.img) can't be read\n", id, rc->tasks[0].pid);
+		free(own);
+		return ret;
+	}
+	rc->ns.user = ue;
+	ret = read_own("uid_map", own);
+	if (!ret)
+		ret = check_map(id, "uid_map", ue->uid_map, ue->n_uid_map, own);
+	if (!ret)
+		ret = read_own("gid_map", own);
+	if (!ret)
+		ret = check_map(id, "gid_map", ue->gid_map, ue->n_gid_map, own);
+	free(own);
+	if (!ret)
+		ret = check_creds(rc, ue);
+	/*
+	 * Each task makes its userfaultfd itself, inside the namespace, where
+	 * the kernel grants UFFD_FEATURE_EVENT_FORK (and with
+	 * vm.unprivileged_userfaultfd=0 userfaultfd itself) only to
+	 * CAP_SYS_PTRACE of the host's namespace.
+	 */
+	if (!ret && rc->opts && rc->opts->lazy && !rc->opts->pages_only) {
+		pr_err("--lazy-pages: the tree is in a user namespace of its own, where its tasks "
+		       "can't make a userfaultfd that follows their forks; restore it eagerly\n");
+		ret = -EOPNOTSUPP;
+	}
+	if (!ret && !rc->ns.new_pid && (rc->nr_tasks > 1 || rc->tasks[0].nr_threads > 1)) {
+		pr_err("core-%d.img: a user namespace of its own (%u) but amber's pid namespace, "
+		       "with %d tasks and %d threads: only one single-threaded task can be "
+		       "restored so\n", rc->tasks[0].pid, id, rc->nr_tasks, rc->tasks[0].nr_threads);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		pr_info("the tree's own user namespace (%u): %zu uid and %zu gid extents, "
+			"setgroups %s\n", id, ue->n_uid_map, ue->n_gid_map,
+			ue->amber_setgroups_deny ? "deny" : "allow");
+	return ret;
+}
+
+static int write_proc(pid_t pid, const char *name, const char *text, size_t len)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+		ret = -errno;
+		pr_perror("can't write %s", path);
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* One write of the whole map: the kernel takes a map once. */
+static int write_map(pid_t pid, const char *name, UidGidExtent **e, size_t n)
+{
+	char buf[MAX_EXTENTS * 36];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n", e[i]->first,
+				e[i]->lower_first, e[i]->count);
+	return write_proc(pid, name, buf, len);
+}
+
+int rst_ns_write_user_maps(struct rst_ctx *rc, pid_t pid)
+{
+	const UsernsEntry *ue = rc->ns.user;
+	int ret = 0;
+
+	/* Before gid_map: "deny" can't be written once a gid map is. */
+	if (ue->amber_setgroups_deny)
+		ret = write_proc(pid, "setgroups", "deny", 4);
+	if (!ret)
+		ret = write_map(pid, "uid_map", ue->uid_map, ue->n_uid_map);
+	if (!ret)
+		ret = write_map(pid, "gid_map", ue->gid_map, ue->n_gid_map);
+	return ret;
+}
+
+int rst_ns_become_user_root(struct rst_ctx *rc)
+{
+	const UsernsEntry *ue = rc->ns.user;
+
+	if (!in_map(ue->uid_map, ue->n_uid_map, 0) || !in_map(ue->gid_map, ue->n_gid_map, 0)) {
+		pr_warn("the tree's user namespace maps no uid or gid 0: its root restores it "
+			"as amber's ids, unmapped there\n");
+		return 0;
+	}
+	/* The groups it was born with (amber's) mean nothing inside: none. */
+	if (!ue->amber_setgroups_deny && setgroups(0, NULL))
+		return -errno;
+	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
+		return -errno;
+	return 0;
+}
