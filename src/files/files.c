@@ -713,7 +713,17 @@ int files_finish_shared(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->finish)
 			ret = files_types[i]->finish(fc);
+	files_release_placed(fc);
 	return ret;
+}
+
+void files_release_placed(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; fr && i < fr->nr_files; i++)
+		if (fr->files[i].svc_fd >= 0 && fr->files[i].svc_fd < fc->svc_fd_base)
+			files_close_fd(&fr->files[i].svc_fd);
 }
 
 /* ---- restore: in each task, after fork ---- */

@@ -220,6 +220,13 @@ int files_check_mntns(struct files_rst_ctx *fc);
  * senders' credentials). Runs in amber, on the service fds it still has.
  */
 int files_finish_shared(struct files_rst_ctx *fc);
+/*
+ * amber's copies of the files it kept at their own fd numbers (every task
+ * has its own by now) are closed: amber's next fds are low again, as the
+ * libraries it calls next expect (libnftables' select() aborts on an fd
+ * past FD_SETSIZE). files_finish_shared() calls it; a failed restore too.
+ */
+void files_release_placed(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
 /*
  * In restored task @pid after files_restore_task(): a session leader takes
