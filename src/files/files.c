@@ -618,6 +618,27 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	return rf->svc_fd < 0 ? rf->svc_fd : 0;
 }
 
+/* How many files amber holds before fork, and where: the restore's fd peak. */
+static void log_placed(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int placed = 0, above = 0, hi = -1;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		int fd = fr->files[i].svc_fd;
+
+		if (fd < 0)
+			continue;
+		if (fd < fc->svc_fd_base)
+			placed++;
+		else
+			above++;
+		hi = max(hi, fd);
+	}
+	pr_info("%d files kept at their own fd numbers, %d above the service base %d; "
+		"highest %d\n", placed, above, fc->svc_fd_base, hi);
+}
+
 int files_prepare_shared(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
@@ -638,6 +659,8 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->late)
 			ret = files_types[i]->late(fc);
+	if (!ret)
+		log_placed(fc);
 	return ret;
 }
 
