@@ -283,6 +283,28 @@ int files_move_high(int fd, int base)
 	return nfd < 0 ? -errno : nfd;
 }
 
+int files_place(struct files_rst_ctx *fc, struct rfile *rf, int fd)
+{
+	int home = rf->home_fd;
+
+	if (fd < 0 || home < 0 || home >= fc->svc_fd_base)
+		return files_move_high(fd, fc->svc_fd_base);
+	if (fd == home)
+		return fcntl(fd, F_SETFD, FD_CLOEXEC) ? -errno : fd;
+	/* Taken (amber's stdio, a file placed before, one in the making): above the base. */
+	if (fcntl(home, F_GETFD) >= 0 || errno != EBADF)
+		return files_move_high(fd, fc->svc_fd_base);
+	if (dup3(fd, home, O_CLOEXEC) < 0) {
+		int ret = -errno;
+
+		pr_perror("can't move fd %d to %d", fd, home);
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	return home;
+}
+
 /* The flags to open a saved file description again with. */
 uint32_t files_open_flags(uint32_t flags)
 {

@@ -364,64 +364,70 @@ struct add_err {
 	uint32_t ep_id, tfd, file_id;
 };
 
-static int nr_targets(struct files_rst *fr, int *hi)
+static int nr_targets(struct files_rst *fr)
 {
 	int nr = 0;
 
-	for (int i = 0; i < fr->nr_epolls; i++) {
-		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
-
-		*hi = max(*hi, fr->epolls[i]->svc_fd);
-		for (size_t k = 0; k < e->n_tfd; k++, nr++) {
-			*hi = max(*hi, (int)e->tfd[k]->tfd);
-			*hi = max(*hi, files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd);
-		}
-	}
+	for (int i = 0; i < fr->nr_epolls; i++)
+		nr += (int)fr->epolls[i]->fe->epfd->n_tfd;
 	return nr;
 }
 
 /*
- * In the child: first every epoll and target is copied above @hi, since
- * dup2() to a target's fd number may replace a service fd; then each
- * target is put at its number and added. Only async-signal-safe calls.
+ * In the child: a target amber holds at its own fd number (files_place())
+ * is added as it is; the others are put at their number with dup2(),
+ * which may replace an fd placed at its number, so the epolls and the
+ * sources placed below @base are copied above it first. A tree whose
+ * targets are one task's, in place, is added without a single copy. Only
+ * async-signal-safe calls.
  */
-static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err *res)
+static void add_in_child(struct files_rst *fr, int base, struct add_err *res)
 {
-	int c = 0;
+	for (int moved = 0; moved < 2; moved++) {
+		for (int i = 0; i < fr->nr_epolls; i++) {
+			const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+			int ep = fr->epolls[i]->svc_fd;
 
-	for (int i = 0; i < fr->nr_epolls; i++) {
-		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+			if (!moved && ep < base) /* the copy is the child's, it goes with it */
+				ep = fr->epolls[i]->svc_fd = fcntl(ep, F_DUPFD, base);
+			for (size_t k = 0; k < e->n_tfd; k++) {
+				EventpollTfdEntry *t = e->tfd[k];
+				struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
+				struct rfile *rf = files_rfile(fr, t->amber_file_id);
+				int src = rf->svc_fd;
 
-		copy[c++] = fcntl(fr->epolls[i]->svc_fd, F_DUPFD, hi);
-		for (size_t k = 0; k < e->n_tfd; k++)
-			copy[c++] = fcntl(files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd, F_DUPFD, hi);
-	}
-	c = 0;
-	for (int i = 0; i < fr->nr_epolls; i++) {
-		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
-		int ep = copy[c++];
-
-		for (size_t k = 0; k < e->n_tfd; k++) {
-			const EventpollTfdEntry *t = e->tfd[k];
-			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
-			int tfd = copy[c++];
-
-			*res = (struct add_err){ 0, e->id, t->tfd, t->amber_file_id };
-			if (ep < 0 || tfd < 0 || dup2(tfd, t->tfd) < 0 ||
-			    epoll_ctl(ep, EPOLL_CTL_ADD, t->tfd, &ev)) {
-				res->err = errno;
-				_exit(1);
+				*res = (struct add_err){ 0, e->id, t->tfd, t->amber_file_id };
+				if (ep < 0 || src < 0)
+					goto fail;
+				if (!moved) {
+					/* pass 1: in place, added; misplaced below base, copied up */
+					if (src == (int)t->tfd) {
+						if (epoll_ctl(ep, EPOLL_CTL_ADD, (int)t->tfd, &ev))
+							goto fail;
+					} else if (src < base) {
+						rf->svc_fd = fcntl(src, F_DUPFD, base);
+					}
+					continue;
+				}
+				if (src == (int)t->tfd)
+					continue; /* added in pass 1 */
+				/* EEXIST: this file at this number, added in pass 1 */
+				if (dup2(src, (int)t->tfd) < 0 ||
+				    (epoll_ctl(ep, EPOLL_CTL_ADD, (int)t->tfd, &ev) && errno != EEXIST))
+					goto fail;
 			}
 		}
 	}
 	_exit(0);
+fail:
+	res->err = errno;
+	_exit(1);
 }
 
 static int epoll_late(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	int hi = 0, nr = nr_targets(fr, &hi), st;
-	cleanup_free int *copy = calloc(nr + fr->nr_epolls + 1, sizeof(int));
+	int nr = nr_targets(fr), st;
 	struct add_err *res;
 	pid_t kid;
 
@@ -440,12 +446,12 @@ static int epoll_late(struct files_rst_ctx *fc)
 		}
 	}
 	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (!copy || res == MAP_FAILED)
+	if (res == MAP_FAILED)
 		return -ENOMEM;
 	*res = (struct add_err){ .err = EIO };
 	kid = fork();
 	if (kid == 0)
-		add_in_child(fr, hi + 1, copy, res);
+		add_in_child(fr, fc->svc_fd_base, res);
 	if (kid < 0 || waitpid(kid, &st, 0) != kid) {
 		pr_perror("can't run the epoll helper");
 		munmap(res, sizeof(*res));

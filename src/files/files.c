@@ -438,7 +438,8 @@ static int load_files_img(struct files_rst_ctx *fc)
 		}
 		fr->files = n;
 		n[fr->nr_files++] = (struct rfile){ .fe = (FileEntry *)m, .svc_fd = -1,
-						     .last_task = -1, .ghost_fd = -1 };
+						     .last_task = -1, .ghost_fd = -1,
+						     .home_fd = -1 };
 		ret = check_entry(fc, (FileEntry *)m);
 		if (ret)
 			break;
@@ -492,7 +493,7 @@ static int check_fd(struct files_rst *fr, int ti, const char *img, FdinfoEntry *
 		return -ENOMEM;
 	if (rf->last_task != ti) {
 		rf->last_task = ti;
-		rf->nr_tasks++;
+		rf->home_fd = rf->nr_tasks++ ? -1 : (int)e->fd;
 	}
 	return 0;
 }
@@ -613,8 +614,29 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	fd = ft->open(fc, rf);
 	if (fd < 0)
 		return fd;
-	rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+	rf->svc_fd = files_place(fc, rf, fd);
 	return rf->svc_fd < 0 ? rf->svc_fd : 0;
+}
+
+/* How many files amber holds before fork, and where: the restore's fd peak. */
+static void log_placed(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int placed = 0, above = 0, hi = -1;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		int fd = fr->files[i].svc_fd;
+
+		if (fd < 0)
+			continue;
+		if (fd < fc->svc_fd_base)
+			placed++;
+		else
+			above++;
+		hi = max(hi, fd);
+	}
+	pr_info("%d files kept at their own fd numbers, %d above the service base %d; "
+		"highest %d\n", placed, above, fc->svc_fd_base, hi);
 }
 
 int files_prepare_shared(struct files_rst_ctx *fc)
@@ -637,6 +659,8 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->late)
 			ret = files_types[i]->late(fc);
+	if (!ret)
+		log_placed(fc);
 	return ret;
 }
 
@@ -712,7 +736,17 @@ int files_finish_shared(struct files_rst_ctx *fc)
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->finish)
 			ret = files_types[i]->finish(fc);
+	files_release_placed(fc);
 	return ret;
+}
+
+void files_release_placed(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; fr && i < fr->nr_files; i++)
+		if (fr->files[i].svc_fd >= 0 && fr->files[i].svc_fd < fc->svc_fd_base)
+			files_close_fd(&fr->files[i].svc_fd);
 }
 
 /* ---- restore: in each task, after fork ---- */
@@ -783,74 +817,66 @@ static int close_unlisted(struct files_rst_ctx *fc, struct rtask_fds *tf)
 	return 0;
 }
 
-/* The fd each entry is dup'ed from: a service fd, or a fresh open above base. */
-static int get_sources(struct files_rst_ctx *fc, struct rtask_fds *tf, int *src, bool *fresh)
+/*
+ * Puts file @rf at fd @e->fd. Its source: amber's copy (rf->svc_fd, which
+ * may be at that very number, files_place()), the task's fd of it placed
+ * before, or a new description opened here and moved into place at once.
+ * So a task holding F fds never holds more than F + 1 below the service
+ * base: no copy waits for the others.
+ */
+static int place_fd(struct files_rst_ctx *fc, struct rtask_fds *tf, int i)
 {
 	struct files_rst *fr = fc->st;
+	FdinfoEntry *e = tf->fds[i];
+	struct rfile *rf = files_rfile(fr, e->id);
+	int src = rf->svc_fd, fresh = -1, ret = 0;
 
-	for (int i = 0; i < tf->nr; i++) {
-		struct rfile *rf = files_rfile(fr, tf->fds[i]->id);
-		const struct files_type *ft;
-		int fd;
+	if (src < 0 && rf->nr_tasks == 1 && rf->home_fd >= 0 && rf->home_fd != (int)e->fd)
+		src = rf->home_fd; /* the task's first fd of it: placed already */
+	for (int j = 0; src < 0 && rf->nr_tasks > 1 && j < i; j++)
+		if (tf->fds[j]->id == e->id)
+			src = (int)tf->fds[j]->fd;
+	if (src < 0) {
+		const struct files_type *ft = files_type_of(rf->fe->type);
 
-		src[i] = rf->svc_fd;
-		if (src[i] >= 0)
-			continue;
-		for (int j = 0; j < i && src[i] < 0; j++)
-			if (tf->fds[j]->id == tf->fds[i]->id)
-				src[i] = src[j];
-		if (src[i] >= 0)
-			continue;
-		ft = files_type_of(rf->fe->type);
 		if (!ft->open) {
-			pr_err("file %u (fd %u) was not prepared\n", rf->fe->id, tf->fds[i]->fd);
+			pr_err("file %u (fd %u) was not prepared\n", rf->fe->id, e->fd);
 			return -EINVAL;
 		}
-		fd = ft->open(fc, rf);
-		if (fd < 0)
-			return fd;
-		src[i] = files_move_high(fd, fc->svc_fd_base);
-		if (src[i] < 0)
-			return src[i];
-		fresh[i] = true;
+		src = fresh = ft->open(fc, rf);
+		if (fresh < 0)
+			return fresh;
 	}
-	return 0;
+	if (src == (int)e->fd) {
+		if (fcntl(src, F_SETFD, e->flags & FD_CLOEXEC ? FD_CLOEXEC : 0)) {
+			pr_perror("pid %d: fd %u", tf->pid, e->fd);
+			ret = -errno;
+		}
+		fresh = -1; /* opened right at its number */
+	} else if (dup3(src, e->fd, e->flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
+		pr_perror("pid %d: can't put file %u at fd %u", tf->pid, e->id, e->fd);
+		ret = -errno;
+	}
+	if (fresh >= 0)
+		close(fresh);
+	if (!ret)
+		ret = set_status_flags(e->fd, file_flags(fr, rf->fe));
+	if (!ret)
+		ret = files_restore_fown(e->fd, rf->fe);
+	return ret;
 }
 
 int files_restore_task(struct files_rst_ctx *fc, int ti)
 {
 	struct files_rst *fr = fc->st;
 	struct rtask_fds *tf;
-	cleanup_free int *src = NULL;
-	cleanup_free bool *fresh = NULL;
-	int ret;
+	int ret = 0;
 
 	if (!fr || ti < 0 || ti >= fr->nr_tasks)
 		return -EINVAL;
 	tf = &fr->tasks[ti];
-	src = calloc(tf->nr + 1, sizeof(*src));
-	fresh = calloc(tf->nr + 1, sizeof(*fresh));
-	if (!src || !fresh)
-		return -ENOMEM;
-	for (int i = 0; i < tf->nr; i++)
-		src[i] = -1;
-	ret = get_sources(fc, tf, src, fresh);
-	for (int i = 0; !ret && i < tf->nr; i++) {
-		FdinfoEntry *e = tf->fds[i];
-		struct rfile *rf = files_rfile(fr, e->id);
-
-		if (dup3(src[i], e->fd, e->flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
-			pr_perror("pid %d: can't put file %u at fd %u", tf->pid, e->id, e->fd);
-			ret = -errno;
-			break;
-		}
-		ret = set_status_flags(e->fd, file_flags(fr, rf->fe));
-		if (!ret)
-			ret = files_restore_fown(e->fd, rf->fe);
-	}
-	for (int i = 0; i < tf->nr; i++)
-		if (fresh[i])
-			close(src[i]);
+	for (int i = 0; !ret && i < tf->nr; i++)
+		ret = place_fd(fc, tf, i);
 	if (!ret)
 		ret = close_unlisted(fc, tf);
 	if (!ret)

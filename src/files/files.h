@@ -18,7 +18,8 @@
  * Restore: files_load() reads and checks all of the above before anything
  * is forked. files_prepare_shared() runs in amber before the tree is
  * forked: it creates every pipe, socketpair and ghost file (with its data)
- * as fds >= svc_fd_base so that every task inherits them.
+ * so that every task inherits them: a file of one task at its own fd
+ * number when free, the others as fds >= svc_fd_base (files_place()).
  * files_restore_task() runs in each restored task after fork: it puts the
  * task's fds in place (dup2, position, flags) and closes every fd below
  * svc_fd_base that the task should not have. Service fds (>= base) are
@@ -148,6 +149,9 @@ struct files_rst_ctx {
 	/* The restored inode of a memfd (an fd in amber), or -1. */
 	int (*memfd_fd)(void *arg, const MemfdInodeEntry *mie);
 	void *memfd_arg;
+	/* A restored task's pid (files_load()'s) as amber sees it, once the tree exists. */
+	pid_t (*host_pid)(void *arg, pid_t pid);
+	void *host_pid_arg;
 	struct files_rst *st; /* private, made by files_load() */
 	/*
 	 * The tree gets a mount namespace of its own (restore/mnt.c): shared
@@ -216,6 +220,13 @@ int files_check_mntns(struct files_rst_ctx *fc);
  * senders' credentials). Runs in amber, on the service fds it still has.
  */
 int files_finish_shared(struct files_rst_ctx *fc);
+/*
+ * amber's copies of the files it kept at their own fd numbers (every task
+ * has its own by now) are closed: amber's next fds are low again, as the
+ * libraries it calls next expect (libnftables' select() aborts on an fd
+ * past FD_SETSIZE). files_finish_shared() calls it; a failed restore too.
+ */
+void files_release_placed(struct files_rst_ctx *fc);
 int files_restore_task(struct files_rst_ctx *fc, int task);
 /*
  * In restored task @pid after files_restore_task(): a session leader takes

@@ -15,7 +15,8 @@
  * Restore: files.img is loaded into rfile[] sorted by id. Objects that
  * must be shared between tasks (pipes, sockets, ghost files, ttys, and
  * regular files or FIFOs used by more than one task) are opened by
- * files_prepare_shared() as service fds (rfile.svc_fd >= svc_fd_base);
+ * files_prepare_shared() (rfile.svc_fd: at the file's own fd number if one
+ * task holds it and the number is free, else >= svc_fd_base);
  * everything else is opened by the task itself (files_type.open).
  *
  *   files_types[] (table.c)      one struct files_type per FdTypes value
@@ -189,8 +190,11 @@ struct files_dump {
 	struct dumped_mq_ghost *mq_ghosts;
 	int nr_mq_ghosts;
 	dev_t own_mq_dev;
-	/* tcp.c: amber's copies of the sockets put in repair mode */
-	int *tcp_repaired;
+	/* tcp.c: the sockets put in repair mode, by task and fd */
+	struct tcp_repaired {
+		pid_t pid;
+		int fd;
+	} *tcp_repaired;
 	int nr_tcp_repaired;
 };
 
@@ -198,8 +202,13 @@ struct files_dump {
 
 struct rfile {
 	FileEntry *fe;
-	int svc_fd;    /* >= svc_fd_base once prepared, else -1 */
+	/*
+	 * Once prepared, else -1: the file's own fd number (home_fd) when that
+	 * was free in amber, else >= svc_fd_base (files_place()).
+	 */
+	int svc_fd;
 	int nr_tasks;  /* tasks with an fd on this file */
+	int home_fd;   /* its first fd number in the one task holding it; -1 if shared */
 	int last_task; /* index of the last task counted */
 	GhostFileEntry *ghost;
 	uint32_t ghost_id; /* its ghost-file image (remap-fpath.img), maybe another file's too */
@@ -350,6 +359,13 @@ struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr);
 /* "files.img: file %u (type %d) is malformed" unless @ok and @sub is its id. */
 int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub);
 int files_move_high(int fd, int base);
+/*
+ * Where a file amber opens before fork is kept (rf->svc_fd): at its own fd
+ * number if only one task holds it and that number is free in amber, so
+ * the task finds it in place; else above the service base. @fd is closed
+ * or returned; the new fd or -errno.
+ */
+int files_place(struct files_rst_ctx *fc, struct rfile *rf, int fd);
 uint32_t files_open_flags(uint32_t flags);
 void files_close_fd(int *fd);
 

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -776,6 +777,18 @@ err:
 	return -errno;
 }
 
+/*
+ * Only the sockets amber must hold are made before fork: those several
+ * tasks share, an epoll's targets, those in flight in a unix queue. The
+ * others are made by their task (inet_open()), at their own fd number:
+ * amber holds no copy of them, so a tree of many connections needs no
+ * more open files at restore than the tasks held.
+ */
+static bool made_by_amber(const struct rfile *rf)
+{
+	return rf->nr_tasks != 1 || rf->shared || rf->in_flight;
+}
+
 static int inet_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
@@ -786,14 +799,25 @@ static int inet_prepare(struct files_rst_ctx *fc)
 
 		if (rf->fe->type != FD_TYPES__INETSK)
 			continue;
+		if (!made_by_amber(rf)) {
+			/* Made in repair mode by its task (open_isk()): left at finish. */
+			if (rf->tcp)
+				rf->tcp->repaired = true;
+			continue;
+		}
 		sk = open_isk(fc, rf);
 		if (sk < 0)
 			return sk;
-		rf->svc_fd = files_move_high(sk, fc->svc_fd_base);
+		rf->svc_fd = files_place(fc, rf, sk);
 		if (rf->svc_fd < 0)
 			return rf->svc_fd;
 	}
 	return 0;
+}
+
+static int inet_open(struct files_rst_ctx *fc, struct rfile *rf)
+{
+	return open_isk(fc, rf);
 }
 
 /*
@@ -837,6 +861,31 @@ static int inet_load(struct files_rst_ctx *fc)
 	return 0;
 }
 
+/*
+ * A socket its task made: a copy taken from the stopped task (the one
+ * task holding it, at its first fd number), or -errno.
+ */
+static int task_copy(struct files_rst_ctx *fc, const struct rfile *rf)
+{
+	pid_t pid = fc->st->tasks[rf->last_task].pid;
+	int pidfd, fd;
+
+	if (fc->host_pid)
+		pid = fc->host_pid(fc->host_pid_arg, pid);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		pr_perror("pidfd_open(%d)", pid);
+		return -errno;
+	}
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, rf->home_fd, 0);
+	if (fd < 0)
+		pr_perror("TCP connection %u: pidfd_getfd(%d, fd %d)", rf->fe->isk->ino, pid,
+			  rf->home_fd);
+	fd = fd < 0 ? -errno : fd;
+	close(pidfd);
+	return fd;
+}
+
 /* Every task exists: the connections leave repair mode (tcp.c), the lock goes next. */
 static int inet_finish(struct files_rst_ctx *fc)
 {
@@ -845,11 +894,16 @@ static int inet_finish(struct files_rst_ctx *fc)
 
 	for (int i = 0; i < fr->nr_files; i++) {
 		struct rfile *rf = &fr->files[i];
-		int ret;
+		int ret, sk;
 
-		if (rf->fe->type != FD_TYPES__INETSK || !rf->tcp || rf->svc_fd < 0)
+		if (rf->fe->type != FD_TYPES__INETSK || !rf->tcp || !rf->tcp->repaired)
 			continue;
-		ret = files_tcp_finish(rf->svc_fd, rf->fe->isk, rf->tcp);
+		sk = rf->svc_fd >= 0 ? rf->svc_fd : task_copy(fc, rf);
+		if (sk < 0)
+			return sk;
+		ret = files_tcp_finish(sk, rf->fe->isk, rf->tcp);
+		if (sk != rf->svc_fd)
+			close(sk);
 		if (ret)
 			return ret;
 		n++;
@@ -890,6 +944,7 @@ const struct files_type files_inet_type = {
 	.check = inet_check,
 	.load = inet_load,
 	.prepare = inet_prepare,
+	.open = inet_open,
 	.finish = inet_finish,
 	.rst_free = inet_rst_free,
 	.flags = inet_flags,

@@ -52,6 +52,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -216,23 +217,24 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	TcpStreamEntry e = TCP_STREAM_ENTRY__INIT;
 	cleanup_free uint8_t *data = NULL;
 	struct img *img;
-	int *n, keep, ret;
+	struct tcp_repaired *n;
+	int ret;
 
 	n = realloc(st->tcp_repaired, (st->nr_tcp_repaired + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	st->tcp_repaired = n;
-	keep = fcntl(sk, F_DUPFD_CLOEXEC, 0);
-	if (keep < 0)
-		return -errno;
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
 		ret = -errno;
 		pr_perror("fd %d of pid %d: TCP_REPAIR (needs CAP_NET_ADMIN)", d->fd, d->pid);
-		close(keep);
 		return ret;
 	}
-	/* Kept to leave repair mode if the tree runs on, and to close it silently if not. */
-	st->tcp_repaired[st->nr_tcp_repaired++] = keep;
+	/*
+	 * Where it is, to leave repair mode if the tree runs on; no copy kept
+	 * (a tree of 10,000 connections would need as many more open files).
+	 * Killed, the tree closes it in repair mode: silently.
+	 */
+	st->tcp_repaired[st->nr_tcp_repaired++] = (struct tcp_repaired){ d->pid, d->fd };
 	ret = read_stream(sk, state, &e, &data);
 	if (ret) {
 		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
@@ -253,19 +255,39 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	return ret;
 }
 
+/* The tree is still frozen: each socket is taken again from its task, at its fd. */
 void files_tcp_dump_resume(struct files_dump *st)
 {
-	for (int i = 0; i < st->nr_tcp_repaired; i++)
-		repair_off(st->tcp_repaired[i]);
-	if (st->nr_tcp_repaired)
-		pr_info("%d TCP connection(s) out of repair mode: the tree runs on\n",
-			st->nr_tcp_repaired);
+	pid_t pid = 0;
+	int pidfd = -1, n = 0;
+
+	for (int i = 0; i < st->nr_tcp_repaired; i++) {
+		const struct tcp_repaired *r = &st->tcp_repaired[i];
+		int sk;
+
+		if (r->pid != pid) {
+			if (pidfd >= 0)
+				close(pidfd);
+			pid = r->pid;
+			pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		}
+		sk = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, r->fd, 0);
+		if (sk < 0) {
+			pr_perror("fd %d of pid %d: can't take it out of repair mode", r->fd, r->pid);
+			continue;
+		}
+		repair_off(sk);
+		close(sk);
+		n++;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	if (n)
+		pr_info("%d TCP connection(s) out of repair mode: the tree runs on\n", n);
 }
 
 void files_tcp_dump_free(struct files_dump *st)
 {
-	for (int i = 0; i < st->nr_tcp_repaired; i++)
-		close(st->tcp_repaired[i]);
 	free(st->tcp_repaired);
 	st->tcp_repaired = NULL;
 	st->nr_tcp_repaired = 0;

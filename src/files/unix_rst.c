@@ -273,7 +273,7 @@ static int set_fd(struct usk_rst *r, struct rfile *rf, int fd)
 		close(fd);
 		return ret;
 	}
-	rf->svc_fd = files_move_high(fd, r->fc->svc_fd_base);
+	rf->svc_fd = files_place(r->fc, rf, fd);
 	return rf->svc_fd < 0 ? rf->svc_fd : 0;
 }
 

@@ -357,6 +357,12 @@ static int memfd_fd(void *arg, const MemfdInodeEntry *mie)
 	return -1;
 }
 
+/* A restored task's pid as amber sees it, for the files code (files_rst_ctx.host_pid). */
+static pid_t host_pid(void *arg, pid_t pid)
+{
+	return rst_host_pid(arg, pid);
+}
+
 /* fdinfo and files images, through the files code's own context. */
 /* The terminal made anew in the tree's mounts: its devpts must be one of them. */
 static int check_orphan_devpts(struct rst_ctx *rc)
@@ -399,6 +405,7 @@ static int load_files(struct rst_ctx *rc)
 					    .svc_fd_base = rc->svc_fd_base,
 					    .status_fd = rc->status_fd,
 					    .memfd_fd = memfd_fd, .memfd_arg = rc,
+					    .host_pid = host_pid, .host_pid_arg = rc,
 					    .defer_paths = rc->ns.mnt.nr > 0,
 					    .own_ipc = rc->ns.ipc != NULL,
 					    .inherit_fds = rc->opts ? rc->opts->inherit_fds : NULL,

@@ -751,8 +751,10 @@ out:
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
 	/* Every task is gone: nothing would ever answer the peers. */
-	if (ret)
+	if (ret) {
+		files_release_placed(&rc.files);
 		netlock_unlock(&rc.netlock, rc.dirfd);
+	}
 	if (rst_net_leave(&rc) && !ret)
 		ret = -EIO;
 	netlock_free(&rc.netlock);

@@ -17,6 +17,7 @@ import ctypes
 import difflib
 import os
 import re
+import resource
 import shutil
 import signal
 import struct
@@ -332,6 +333,20 @@ TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-establi
                    "java_server": ["--tcp-established"]}
 
 
+# RLIMIT_NOFILE (soft and hard) amber runs under, by the test's name: the
+# task's own limit, as a runtime with one limit for all or a machine whose
+# hard limit is the task's would run it (the restore must fit in it).
+TEST_AMBER_NOFILE = {"socket_tcp_nofile": 1024}
+
+
+def amber_limits(name):
+    """A preexec_fn setting @name's RLIMIT_NOFILE for amber, or None."""
+    nofile = TEST_AMBER_NOFILE.get(name)
+    if nofile is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
 def amber_opts_for(name, action):
     if action not in ("dump", "pre-dump", "restore"):
         return []
@@ -474,6 +489,7 @@ class Run:
                                     stdin=subprocess.DEVNULL if stdin is None else stdin,
                                     stdout=f, stderr=subprocess.STDOUT,
                                     env=sanitizer_env(self.imgdir),
+                                    preexec_fn=amber_limits(self.test),
                                     timeout=env_float("ZDTM_AMBER_TIMEOUT", 300)
                                     ).returncode
             except subprocess.TimeoutExpired:
