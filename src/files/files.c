@@ -678,8 +678,10 @@ int files_check_mntns(struct files_rst_ctx *fc)
 			why = "a FIFO";
 			break;
 		case FD_TYPES__UNIXSK:
-			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0]
-				      ? "a unix socket bound to a path"
+			/* path names are bound in the restored root (unix_rst.c) */
+			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0] &&
+					      fe->usk->name_dir
+				      ? "a unix socket bound to a relative path"
 				      : NULL;
 			break;
 		case FD_TYPES__INOTIFY:

@@ -161,6 +161,12 @@ struct files_rst_ctx {
 	 * files_open_deferred() in the root too.
 	 */
 	bool own_ipc;
+	/*
+	 * amber's pid of the restored root, once every task exists: with
+	 * defer_paths, files_finish_shared() binds unix socket names through
+	 * its root (/proc/PID/root), among the tree's mounts.
+	 */
+	pid_t root_pid;
 	/* --inherit-fd: the caller's fds (amber's own) that replace saved pipes */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;
