@@ -605,7 +605,7 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared && !rf->in_flight) || rf->svc_fd >= 0)
 		return 0;
 	/* A path of the tree's mounts, which only its root will see. */
-	if (fc->defer_paths && rf->fe->type == FD_TYPES__REG)
+	if (fc->defer_paths && (rf->fe->type == FD_TYPES__REG || rf->fe->type == FD_TYPES__FIFO))
 		return 0;
 	/* A queue of the tree's IPC namespace, which only its root will enter. */
 	if (fc->own_ipc && rf->fe->type == FD_TYPES__AMBER_MQUEUE)
@@ -649,8 +649,11 @@ int files_open_deferred(struct files_rst_ctx *fc)
 	if (!fr || (!defer && !own_ipc))
 		return 0;
 	fc->defer_paths = fc->own_ipc = false;
+	if (defer)
+		ret = files_fifo_make(fc);
 	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if ((defer && fr->files[i].fe->type == FD_TYPES__REG) ||
+		if ((defer && (fr->files[i].fe->type == FD_TYPES__REG ||
+			       fr->files[i].fe->type == FD_TYPES__FIFO)) ||
 		    (own_ipc && fr->files[i].fe->type == FD_TYPES__AMBER_MQUEUE))
 			ret = open_shared(fc, &fr->files[i]);
 	fc->defer_paths = defer;
@@ -673,9 +676,6 @@ int files_check_mntns(struct files_rst_ctx *fc)
 		switch (fe->type) {
 		case FD_TYPES__REG:
 			why = rf->ghost ? "an unlinked file" : NULL;
-			break;
-		case FD_TYPES__FIFO:
-			why = "a FIFO";
 			break;
 		case FD_TYPES__UNIXSK:
 			/* path names are bound in the restored root (unix_rst.c) */

@@ -368,6 +368,11 @@ extern const struct files_type files_pidfd_type; /* pidfd.c */
 extern const struct files_type files_mqueue_type; /* mqueue.c */
 /* mqueue.c: the unlinked queues' temporary names unlinked, every description open */
 int files_mq_unlink_ghosts(struct files_rst_ctx *fc);
+/*
+ * pipe.c: the FIFOs' guard fds, made with their data by path; with
+ * defer_paths by files_open_deferred() in the root, among the tree's mounts.
+ */
+int files_fifo_make(struct files_rst_ctx *fc);
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
 struct dumped_lock;

@@ -437,16 +437,68 @@ def test_runc_shared_file_in_container(tmp_path):
             host.unlink()
 
 
-def test_runc_fifo_in_container_refused(tmp_path):
-    """A FIFO the container holds would be made again by path among amber's
-    mounts: the checkpoint refuses it, naming it, and the container runs
-    on (the restore refuses such images too, before any task exists)."""
+def test_runc_fifo_in_container(tmp_path):
+    """A FIFO on the container's tmpfs, held open read-write by the shell
+    and its children (one open file, shared), with data in it: the
+    restore's root makes it again among the container's mounts, and the
+    data is there to be read from inside after the restore."""
     need_runc()
-    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; ")
+    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; echo queued >&4; ")
     try:
         c.run()
-        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
-                             "is a FIFO: not supported yet")
+        c.wait_counter(3)
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        pid = c.state()["pid"]
+        st_fd = os.stat(f"/proc/{pid}/fd/4")
+        st_in = os.stat(f"/proc/{pid}/root/tmp/f")
+        assert (st_fd.st_dev, st_fd.st_ino) == (st_in.st_dev, st_in.st_ino)
+        r = runc("exec", c.cid, "sh", "-c", "read -r l < /tmp/f; echo got:$l", timeout=20)
+        assert r.returncode == 0 and r.stdout.strip() == "got:queued", r
+    finally:
+        c.delete()
+
+
+CT_FILES = Path(__file__).resolve().parent / "helpers" / "ct_files"
+
+
+@pytest.mark.parametrize("parts", ["unix", "unix,fifo"])
+def test_runc_files_in_container(tmp_path, parts):
+    """helpers/ct_files as a container's process (a tmpfs on /run): unix
+    sockets bound to paths in the container (a listener with an accepted
+    client and a queued one, data queued both ways, a dgram pair, a name
+    unlinked since) and a FIFO with data, through `runc checkpoint` and
+    `runc restore`; the helper checks them all afterwards, from inside."""
+    need_runc()
+    assert CT_FILES.exists(), f"{CT_FILES} is not built: make -C test/zdtm"
+    c = Container(tmp_path, "ctfiles")
+    shutil.copy(CT_FILES, c.bundle / "rootfs/ct_files")
+    (c.bundle / "rootfs/run").mkdir()
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    cfg["process"]["args"] = ["/ct_files", "-", parts]
+    # runc's default set lacks them: the helper gives its socket an owner
+    # other than root, then connects to it
+    for caps in cfg["process"]["capabilities"].values():
+        caps += ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]
+    cfg["mounts"].append({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["nosuid", "nodev", "mode=755"]})
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def run_path(name):
+        return Path(f"/proc/{c.state()['pid']}/root/run/{name}")
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: run_path("ready").exists(), 10), "ct_files did not start"
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        run_path("check").write_text("")
+        assert wait_until(lambda: run_path("result").exists(), 20), "no result"
+        assert run_path("result").read_text() == "PASS"
+        run_path("done").write_text("")
     finally:
         c.delete()
 

@@ -123,7 +123,7 @@ static int setup_unix(void)
 	socklen_t len = addr_of("/run/srv.sock", &a);
 
 	lsk = sk_bound(SOCK_STREAM, "/run/srv.sock");
-	if (lsk < 0 || chown("/run/srv.sock", 123, 456) || chmod("/run/srv.sock", 0640) ||
+	if (lsk < 0 || chmod("/run/srv.sock", 0640) || chown("/run/srv.sock", 123, 456) ||
 	    listen(lsk, 8))
 		return -1;
 	cli = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -200,7 +200,7 @@ static int check_unix(void)
 
 static int setup_fifo(void)
 {
-	if (mkfifo("/run/fifo", 0620))
+	if (mkfifo("/run/fifo", 0620) || chmod("/run/fifo", 0620))
 		return -1;
 	fifo_rw = open("/run/fifo", O_RDWR);
 	fifo_rd = open("/run/fifo", O_RDONLY | O_NONBLOCK);
