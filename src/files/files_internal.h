@@ -226,6 +226,12 @@ struct rpty {
 	 * mounted (files_pty_devpts_mounted()); master_fd is then the root's.
 	 */
 	bool orphan;
+	/*
+	 * A pair of a tree with mounts of its own: made by the root in the
+	 * tree's devpts as it is mounted, its master sent back to amber
+	 * (files_rst_ctx.pty_sk) for files_pty_finish().
+	 */
+	bool in_tree;
 	struct TtyDataEntry *to_master, *to_slave; /* queued data, from tty-data.img */
 };
 
