@@ -464,13 +464,15 @@ def test_runc_fifo_in_container(tmp_path):
 CT_FILES = Path(__file__).resolve().parent / "helpers" / "ct_files"
 
 
-@pytest.mark.parametrize("parts", ["unix", "unix,fifo"])
+@pytest.mark.parametrize("parts", ["unix", "unix,fifo,pty"])
 def test_runc_files_in_container(tmp_path, parts):
     """helpers/ct_files as a container's process (a tmpfs on /run): unix
     sockets bound to paths in the container (a listener with an accepted
     client and a queued one, data queued both ways, a dgram pair, a name
-    unlinked since) and a FIFO with data, through `runc checkpoint` and
-    `runc restore`; the helper checks them all afterwards, from inside."""
+    unlinked since), a FIFO with data and a pty pair of the container's
+    devpts (settings, data queued both ways), through `runc checkpoint`
+    and `runc restore`; the helper checks them all afterwards, from
+    inside."""
     need_runc()
     assert CT_FILES.exists(), f"{CT_FILES} is not built: make -C test/zdtm"
     c = Container(tmp_path, "ctfiles")
@@ -652,19 +654,42 @@ def test_runc_terminal(tmp_path):
         c.delete()
 
 
-def test_runc_terminal_second_pty_refused(tmp_path):
+def pty_index(pid, fd):
+    """The index of the pty master @fd of @pid (its fdinfo's tty-index)."""
+    for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
+        if line.startswith("tty-index:"):
+            return int(line.split()[1])
+    raise AssertionError(f"fd {fd} of {pid} is not a pty master")
+
+
+def test_runc_terminal_second_pty(tmp_path):
     """A terminal container whose shell also holds a pty master of its own
-    (a pair inside the container, which amber would make among its own
-    mounts): the checkpoint is refused, naming it, and the container runs
-    on with its terminal working."""
+    (a second pair, in the container's devpts, next to runc's terminal):
+    the restore makes both in the container's devpts again, the terminal
+    at index 0, the shell's master at its own index, and the terminal
+    keeps working."""
     need_runc()
     c = TerminalContainer(tmp_path, "tty2", setup="exec 5<>/dev/ptmx; ")
     try:
         c.run()
-        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
-                             "is a terminal: not supported yet")
-        out = talk(c.master, "still", "got1:still")
-        assert "got1:still" in out, out
+        out = talk(c.master, "hello", "got1:hello")
+        assert "got1:hello" in out, out
+        c.wait_counter(3)
+        init, before = c.state()["pid"], c.counter()
+        index = pty_index(init, 5)
+        assert index == 1, index
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        assert f"/dev/pts/{index}: made in the tree's devpts" in log, log
+        check_restored(c, before)
+        out = talk(c.master, "again", "got2:again")
+        assert "got2:again" in out, out
+        init = c.state()["pid"]
+        assert pty_index(init, 5) == index
+        assert os.readlink(f"/proc/{init}/fd/0") == "/dev/pts/0"
+        # the pair is the container's: its slave is there, on its devpts
+        r = runc("exec", c.cid, "ls", f"/dev/pts/{index}")
+        assert r.returncode == 0, r
     finally:
         c.delete()
 
