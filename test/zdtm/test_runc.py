@@ -786,3 +786,68 @@ def test_runc_memory_limit(tmp_path):
         assert memory_limit(c.state()["pid"]) == limit
     finally:
         c.delete()
+
+
+TMUX = shutil.which("tmux")
+# The pane's program: reads commands from its terminal and runs them (not
+# an interactive busybox sh, which opens /dev/tty: refused, see
+# docs/limitations.md).
+PANE = 'while read -r l; do eval "$l"; done'
+
+
+def test_runc_tmux(tmp_path):
+    """tmux inside a container (the host's /usr bound read-only, /lib and
+    /lib64 links into it, as an image would carry them): its server
+    listens on /tmp/tmux-0/default, a unix socket of the container's
+    tmpfs, and holds the pane's pty master, the pane's shell its slave,
+    both of the container's devpts. After `runc checkpoint` and `runc
+    restore`, `runc exec tmux capture-pane` still shows what was typed
+    before, and a command typed after the restore (send-keys, through a
+    new connection to the restored socket) runs in the pane's shell
+    (a read loop: PANE)."""
+    need_runc()
+    if not TMUX or not TMUX.startswith("/usr/"):
+        pytest.skip("tmux is not installed under /usr (scripts/packages-test.txt)")
+    c = Container(tmp_path, "tmux")
+    root = c.bundle / "rootfs"
+    (root / "usr").mkdir()
+    for name in ("lib", "lib64"):
+        (root / name).symlink_to(f"usr/{name}")
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    cfg["process"]["args"] = [
+        "/bin/sh", "-c",
+        f"tmux new-session -d -s main -x 100 -y 30 '{PANE}' || exit 1; "
+        "while true; do sleep 0.1; done"]
+    cfg["process"]["env"] = [e for e in cfg["process"]["env"] if not e.startswith("TERM=")]
+    cfg["process"]["env"] += ["TERM=xterm", "SHELL=/bin/sh"]
+    cfg["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr",
+                          "options": ["rbind", "ro"]})
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def tmux(*args):
+        return runc("exec", c.cid, "tmux", *args, timeout=20)
+
+    def pane_shows(text):
+        def shown():
+            r = tmux("capture-pane", "-p", "-t", "main")
+            return r.returncode == 0 and text in r.stdout
+        return wait_until(shown, 10, 0.1)
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: tmux("has-session", "-t", "main").returncode == 0, 10, 0.1), \
+            tmux("has-session", "-t", "main")
+        r = tmux("send-keys", "-t", "main", "echo before-$((6*7))", "Enter")
+        assert r.returncode == 0, r
+        assert pane_shows("before-42"), tmux("capture-pane", "-p", "-t", "main")
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        assert "made in the tree's devpts" in log, log
+        r = tmux("capture-pane", "-p", "-t", "main")
+        assert r.returncode == 0 and "before-42" in r.stdout, r
+        r = tmux("send-keys", "-t", "main", "echo after-$((7*6))", "Enter")
+        assert r.returncode == 0, r
+        assert pane_shows("after-42"), tmux("capture-pane", "-p", "-t", "main")
+    finally:
+        c.delete()
