@@ -19,11 +19,16 @@
  * number and added there, so that the task's later EPOLL_CTL_MOD/DEL on
  * that number finds it. Without amber's field (a CRIU image) a target is
  * the file at that fd number in a task holding the epoll, as in CRIU.
+ * In a tree with mounts of its own, the targets its root makes there
+ * (FIFOs, regular files, its devpts's ptys) are added by the root, once
+ * they are open, before it forks.
  */
 #define LOG_PREFIX "epoll: "
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,17 +369,52 @@ struct add_err {
 	uint32_t ep_id, tfd, file_id;
 };
 
-static int nr_targets(struct files_rst *fr, int *hi)
+/*
+ * A target the tree's root makes among its mounts once it is in them
+ * (files_open_deferred(), the pty pairs of its devpts): not there when
+ * amber runs late(), added by the root (files_epoll_add_in_tree()).
+ */
+static bool made_by_root(struct files_rst_ctx *fc, const struct rfile *rf)
 {
+	if (!fc->defer_paths)
+		return false;
+	switch (rf->fe->type) {
+	case FD_TYPES__REG:
+	case FD_TYPES__FIFO:
+		return true;
+	case FD_TYPES__TTY:
+		return files_rpty_of(fc->st, rf->fe) || files_rpty_orphan(fc->st, rf->fe);
+	default:
+		return false;
+	}
+}
+
+static struct rfile *target_of(struct files_rst *fr, const EventpollTfdEntry *t)
+{
+	return files_rfile(fr, t->amber_file_id);
+}
+
+/* The targets added now: amber's (@by_root false) or the root's. */
+static bool wanted(struct files_rst_ctx *fc, const EventpollTfdEntry *t, bool by_root)
+{
+	return made_by_root(fc, target_of(fc->st, t)) == by_root;
+}
+
+static int nr_targets(struct files_rst_ctx *fc, bool by_root, int *hi)
+{
+	struct files_rst *fr = fc->st;
 	int nr = 0;
 
 	for (int i = 0; i < fr->nr_epolls; i++) {
 		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
 
 		*hi = max(*hi, fr->epolls[i]->svc_fd);
-		for (size_t k = 0; k < e->n_tfd; k++, nr++) {
+		for (size_t k = 0; k < e->n_tfd; k++) {
+			if (!wanted(fc, e->tfd[k], by_root))
+				continue;
+			nr++;
 			*hi = max(*hi, (int)e->tfd[k]->tfd);
-			*hi = max(*hi, files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd);
+			*hi = max(*hi, target_of(fr, e->tfd[k])->svc_fd);
 		}
 	}
 	return nr;
@@ -385,8 +425,10 @@ static int nr_targets(struct files_rst *fr, int *hi)
  * dup2() to a target's fd number may replace a service fd; then each
  * target is put at its number and added. Only async-signal-safe calls.
  */
-static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err *res)
+static void add_in_child(struct files_rst_ctx *fc, bool by_root, int hi, int *copy,
+			 struct add_err *res)
 {
+	struct files_rst *fr = fc->st;
 	int c = 0;
 
 	for (int i = 0; i < fr->nr_epolls; i++) {
@@ -394,7 +436,8 @@ static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err
 
 		copy[c++] = fcntl(fr->epolls[i]->svc_fd, F_DUPFD, hi);
 		for (size_t k = 0; k < e->n_tfd; k++)
-			copy[c++] = fcntl(files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd, F_DUPFD, hi);
+			if (wanted(fc, e->tfd[k], by_root))
+				copy[c++] = fcntl(target_of(fr, e->tfd[k])->svc_fd, F_DUPFD, hi);
 	}
 	c = 0;
 	for (int i = 0; i < fr->nr_epolls; i++) {
@@ -404,8 +447,11 @@ static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err
 		for (size_t k = 0; k < e->n_tfd; k++) {
 			const EventpollTfdEntry *t = e->tfd[k];
 			struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
-			int tfd = copy[c++];
+			int tfd;
 
+			if (!wanted(fc, t, by_root))
+				continue;
+			tfd = copy[c++];
 			*res = (struct add_err){ 0, e->id, t->tfd, t->amber_file_id };
 			if (ep < 0 || tfd < 0 || dup2(tfd, t->tfd) < 0 ||
 			    epoll_ctl(ep, EPOLL_CTL_ADD, t->tfd, &ev)) {
@@ -417,10 +463,15 @@ static void add_in_child(struct files_rst *fr, int hi, int *copy, struct add_err
 	_exit(0);
 }
 
-static int epoll_late(struct files_rst_ctx *fc)
+/*
+ * The targets of every epoll, added in a child with its own fd table:
+ * by amber before the fork, or by the tree's root for those it made
+ * (untraced: amber traces what the root forks).
+ */
+static int add_targets(struct files_rst_ctx *fc, bool by_root)
 {
 	struct files_rst *fr = fc->st;
-	int hi = 0, nr = nr_targets(fr, &hi), st;
+	int hi = 0, nr = nr_targets(fc, by_root, &hi), st;
 	cleanup_free int *copy = calloc(nr + fr->nr_epolls + 1, sizeof(int));
 	struct add_err *res;
 	pid_t kid;
@@ -431,10 +482,12 @@ static int epoll_late(struct files_rst_ctx *fc)
 		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
 
 		for (size_t k = 0; k < e->n_tfd; k++) {
-			if (fr->epolls[i]->svc_fd < 0 ||
-			    files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd < 0) {
-				pr_err("epoll %u: target fd %u (file %u) was not opened before fork\n",
-				       e->id, e->tfd[k]->tfd, e->tfd[k]->amber_file_id);
+			if (!wanted(fc, e->tfd[k], by_root))
+				continue;
+			if (fr->epolls[i]->svc_fd < 0 || target_of(fr, e->tfd[k])->svc_fd < 0) {
+				pr_err("epoll %u: target fd %u (file %u) was not opened %s\n", e->id,
+				       e->tfd[k]->tfd, e->tfd[k]->amber_file_id,
+				       by_root ? "in the tree's mounts" : "before fork");
 				return -EINVAL;
 			}
 		}
@@ -443,9 +496,9 @@ static int epoll_late(struct files_rst_ctx *fc)
 	if (!copy || res == MAP_FAILED)
 		return -ENOMEM;
 	*res = (struct add_err){ .err = EIO };
-	kid = fork();
+	kid = by_root ? syscall(SYS_clone, SIGCHLD | CLONE_UNTRACED, 0, 0, 0, 0) : fork();
 	if (kid == 0)
-		add_in_child(fr, hi + 1, copy, res);
+		add_in_child(fc, by_root, hi + 1, copy, res);
 	if (kid < 0 || waitpid(kid, &st, 0) != kid) {
 		pr_perror("can't run the epoll helper");
 		munmap(res, sizeof(*res));
@@ -457,8 +510,19 @@ static int epoll_late(struct files_rst_ctx *fc)
 		st = -res->err;
 	}
 	munmap(res, sizeof(*res));
-	pr_info("%d epoll targets added to %d epolls\n", nr, fr->nr_epolls);
+	pr_info("%d epoll targets added to %d epolls%s\n", nr, fr->nr_epolls,
+		by_root ? " in the tree's mounts" : "");
 	return st ? (st < 0 ? st : -EIO) : 0;
+}
+
+static int epoll_late(struct files_rst_ctx *fc)
+{
+	return add_targets(fc, false);
+}
+
+int files_epoll_add_in_tree(struct files_rst_ctx *fc)
+{
+	return add_targets(fc, true);
 }
 
 /* ---- restore: open ---- */

@@ -658,6 +658,8 @@ int files_open_deferred(struct files_rst_ctx *fc)
 			ret = open_shared(fc, &fr->files[i]);
 	fc->defer_paths = defer;
 	fc->own_ipc = own_ipc;
+	if (!ret && defer)
+		ret = files_epoll_add_in_tree(fc);
 	/* The tree's own namespace: every description of an unlinked queue is open. */
 	if (!ret && own_ipc)
 		ret = files_mq_unlink_ghosts(fc);

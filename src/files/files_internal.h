@@ -379,6 +379,8 @@ int files_mq_unlink_ghosts(struct files_rst_ctx *fc);
  * defer_paths by files_open_deferred() in the root, among the tree's mounts.
  */
 int files_fifo_make(struct files_rst_ctx *fc);
+/* epoll.c: in the root, the targets made in the tree's mounts (defer_paths). */
+int files_epoll_add_in_tree(struct files_rst_ctx *fc);
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
 struct dumped_lock;

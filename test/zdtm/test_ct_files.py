@@ -67,7 +67,7 @@ def check(run):
         pytest.fail("ct_files did not exit after its check", pytrace=False)
 
 
-@pytest.mark.parametrize("parts", ["unix", "fifo", "pty", "unix,fifo,pty"])
+@pytest.mark.parametrize("parts", ["unix", "fifo", "pty", "unix,fifo,pty", "fifo,pty,epoll"])
 def test_ct_files(zdtm_mode, parts):
     if not HELPER.exists():
         pytest.fail(f"{HELPER} is not built: make -C test/zdtm", pytrace=False)

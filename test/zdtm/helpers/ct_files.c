@@ -13,7 +13,9 @@
  *   fifo  /run/fifo open read-write and read-only, "fifo-data" in it;
  *   pty   a pair from /dev/pts/ptmx (index 0), raw mode on the slave, a
  *         window size, "to-slave" written to the master and "to-master"
- *         to the slave, unread.
+ *         to the slave, unread;
+ *   epoll (with fifo and pty) an epoll watching the FIFO's read-only end
+ *         and the pty master, both readable.
  *
  * Then it polls for /run/check (the test makes it from outside, after the
  * restore), checks that all of the above is as it was and works, writes
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -115,6 +118,7 @@ static int write_all(int fd, const char *s)
 static int lsk, acc, cli, queued, dg, dgc, gone;
 static int fifo_rw, fifo_rd;
 static int ptm, pts;
+static int ep;
 static struct termios tio_set;
 
 static int setup_unix(void)
@@ -261,6 +265,33 @@ static int check_pty(void)
 	return 0;
 }
 
+static int setup_epoll(void)
+{
+	struct epoll_event a = { .events = EPOLLIN, .data.u64 = 1 };
+	struct epoll_event b = { .events = EPOLLIN, .data.u64 = 2 };
+
+	ep = epoll_create1(0);
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fifo_rd, &a) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, ptm, &b))
+		return -1;
+	return 0;
+}
+
+/* Before the FIFO and the pty are read: both are readable. */
+static int check_epoll(void)
+{
+	struct epoll_event ev[4];
+	int n = epoll_wait(ep, ev, 4, 1000), seen = 0;
+
+	for (int i = 0; i < n; i++)
+		if (ev[i].events & EPOLLIN)
+			seen |= 1 << ev[i].data.u64;
+	if (seen != 6)
+		return fail("epoll: %d events, readable mask %#x, not the FIFO and the pty", n,
+			    seen);
+	return 0;
+}
+
 static int enter_root(const char *root)
 {
 	if (mount(root, root, NULL, MS_BIND, NULL) || chdir(root) ||
@@ -274,7 +305,7 @@ static int enter_root(const char *root)
 
 int main(int argc, char **argv)
 {
-	bool with_unix, with_fifo, with_pty;
+	bool with_unix, with_fifo, with_pty, with_epoll;
 	const char *result;
 	int ret = 0, fd;
 
@@ -283,6 +314,7 @@ int main(int argc, char **argv)
 	with_unix = strstr(argv[2], "unix");
 	with_fifo = strstr(argv[2], "fifo");
 	with_pty = strstr(argv[2], "pty");
+	with_epoll = strstr(argv[2], "epoll") && with_fifo && with_pty;
 	/* once inside, again from the root's own copy: the mappings are the root's */
 	if (strcmp(argv[1], "-")) {
 		if (enter_root(argv[1])) {
@@ -299,7 +331,7 @@ int main(int argc, char **argv)
 		return 1;
 	close(fd);
 	if ((with_unix && setup_unix()) || (with_fifo && setup_fifo()) ||
-	    (with_pty && setup_pty())) {
+	    (with_pty && setup_pty()) || (with_epoll && setup_epoll())) {
 		perror("ct_files: setup");
 		return 1;
 	}
@@ -307,7 +339,7 @@ int main(int argc, char **argv)
 	close(fd);
 	while (access("/run/check", F_OK))
 		usleep(10000);
-	if ((with_unix && check_unix()) || (with_fifo && check_fifo()) ||
+	if ((with_epoll && check_epoll()) || (with_unix && check_unix()) || (with_fifo && check_fifo()) ||
 	    (with_pty && check_pty()))
 		ret = -1;
 	result = ret ? why : "PASS";
