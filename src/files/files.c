@@ -691,7 +691,7 @@ int files_check_mntns(struct files_rst_ctx *fc)
 			why = "an inotify or fanotify watch";
 			break;
 		case FD_TYPES__TTY:
-			/* the container's terminal and its pty pairs are made in its devpts (pty.c) */
+			/* the container's terminal and pty pairs: made in its devpts (pty.c) */
 			why = files_rpty_orphan(fr, fe) || files_rpty_of(fr, fe)
 				      ? NULL
 				      : "a terminal other than a pty pair of the tree's or its own "

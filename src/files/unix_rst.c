@@ -603,7 +603,8 @@ static bool any_named_later(struct files_rst_ctx *fc)
 	struct usk_rst r = { .fc = fc };
 
 	for (int i = 0; i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__UNIXSK && named_later(&r, fr->files[i].fe->usk))
+		if (fr->files[i].fe->type == FD_TYPES__UNIXSK &&
+		    named_later(&r, fr->files[i].fe->usk))
 			return true;
 	return false;
 }
