@@ -201,33 +201,43 @@ int dump_write_inventory(struct dump_ctx *dc)
  * run on, rather than by the restore once it is gone.
  */
 /*
- * The container's terminal (orphan_pts) is made again in the tree's
- * devpts: its slave must be on one mounted in the tree (not the host's).
+ * The container's terminal (orphan_pts) and the tree's pty pairs are made
+ * again in the tree's devpts: each must be on one mounted in the tree
+ * (not the host's).
  */
-static int check_orphan_devpts(struct dump_ctx *dc, struct files_rst_ctx *fc)
+/* A devpts of superblock @kdev (the kernel's encoding) mounted, whole, in @mi. */
+static bool devpts_mounted(const char *mi, uint32_t kdev)
 {
-	uint32_t kdev = 0;
-	int ret = files_orphan_pty_dev(fc, &kdev);
-	cleanup_free char *mi = NULL;
 	char want[32];
 
-	if (ret <= 0)
-		return ret;
-	mi = read_proc(dc->tasks[0]->pid, "mountinfo", NULL);
+	snprintf(want, sizeof(want), " %u:%u / ", kdev >> 20, kdev & 0xfffff);
+	for (const char *l = mi; *l;) {
+		const char *nl = strchrnul(l, '\n'), *at = strstr(l, want), *fs = strstr(l, " - devpts ");
+
+		if (at && fs && at < nl && fs < nl)
+			return true;
+		l = *nl ? nl + 1 : nl;
+	}
+	return false;
+}
+
+static int check_tree_devpts(struct dump_ctx *dc, struct files_rst_ctx *fc)
+{
+	cleanup_free char *mi = read_proc(dc->tasks[0]->pid, "mountinfo", NULL);
+	uint32_t kdev = 0, index = 0;
+	int ret;
+
 	if (!mi)
 		return -errno;
-	snprintf(want, sizeof(want), " %u:%u / ", kdev >> 20, kdev & 0xfffff);
-	for (char *l = mi, *nl; l && *l; l = nl ? nl + 1 : NULL) {
-		nl = strchr(l, '\n');
-		if (nl)
-			*nl = 0;
-		if (strstr(l, want) && strstr(l, " - devpts "))
-			return 0;
+	for (int n = 0; (ret = files_tree_pty_dev(fc, n, &kdev, &index)) == 1; n++) {
+		if (devpts_mounted(mi, kdev))
+			continue;
+		pr_err("the terminal /dev/pts/%u (dev %u:%u) is not on a devpts mounted in the "
+		       "tree's mount namespace: its restore could not make it again\n",
+		       index, kdev >> 20, kdev & 0xfffff);
+		return -EOPNOTSUPP;
 	}
-	pr_err("the terminal whose master is outside the tree (dev %u:%u) is not on a devpts "
-	       "mounted in the tree's mount namespace: its restore could not make it again\n",
-	       kdev >> 20, kdev & 0xfffff);
-	return -EOPNOTSUPP;
+	return ret;
 }
 
 static int check_mntns_files(struct dump_ctx *dc)
@@ -258,7 +268,7 @@ static int check_mntns_files(struct dump_ctx *dc)
 	if (!ret)
 		ret = files_check_mntns(&fc);
 	if (!ret)
-		ret = check_orphan_devpts(dc, &fc);
+		ret = check_tree_devpts(dc, &fc);
 	files_rst_free(&fc);
 	return ret;
 }

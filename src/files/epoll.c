@@ -19,11 +19,16 @@
  * number and added there, so that the task's later EPOLL_CTL_MOD/DEL on
  * that number finds it. Without amber's field (a CRIU image) a target is
  * the file at that fd number in a task holding the epoll, as in CRIU.
+ * In a tree with mounts of its own, the targets its root makes there
+ * (FIFOs, regular files, its devpts's ptys) are added by the root, once
+ * they are open, before it forks.
  */
 #define LOG_PREFIX "epoll: "
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,25 +369,63 @@ struct add_err {
 	uint32_t ep_id, tfd, file_id;
 };
 
-static int nr_targets(struct files_rst *fr)
+/*
+ * A target the tree's root makes among its mounts once it is in them
+ * (files_open_deferred(), the pty pairs of its devpts): not there when
+ * amber runs late(), added by the root (files_epoll_add_in_tree()).
+ */
+static bool made_by_root(struct files_rst_ctx *fc, const struct rfile *rf)
 {
+	if (!fc->defer_paths)
+		return false;
+	switch (rf->fe->type) {
+	case FD_TYPES__REG:
+	case FD_TYPES__FIFO:
+		return true;
+	case FD_TYPES__TTY:
+		return files_rpty_of(fc->st, rf->fe) || files_rpty_orphan(fc->st, rf->fe);
+	default:
+		return false;
+	}
+}
+
+static struct rfile *target_of(struct files_rst *fr, const EventpollTfdEntry *t)
+{
+	return files_rfile(fr, t->amber_file_id);
+}
+
+/* The targets added now: amber's (@by_root false) or the root's. */
+static bool wanted(struct files_rst_ctx *fc, const EventpollTfdEntry *t, bool by_root)
+{
+	return made_by_root(fc, target_of(fc->st, t)) == by_root;
+}
+
+static int nr_targets(struct files_rst_ctx *fc, bool by_root)
+{
+	struct files_rst *fr = fc->st;
 	int nr = 0;
 
-	for (int i = 0; i < fr->nr_epolls; i++)
-		nr += (int)fr->epolls[i]->fe->epfd->n_tfd;
+	for (int i = 0; i < fr->nr_epolls; i++) {
+		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
+
+		for (size_t k = 0; k < e->n_tfd; k++)
+			nr += wanted(fc, e->tfd[k], by_root);
+	}
 	return nr;
 }
 
 /*
- * In the child: a target amber holds at its own fd number (files_place())
- * is added as it is; the others are put at their number with dup2(),
- * which may replace an fd placed at its number, so the epolls and the
- * sources placed below @base are copied above it first. A tree whose
- * targets are one task's, in place, is added without a single copy. Only
+ * In the child: a target held at its own fd number (files_place()) is
+ * added as it is; the others are put at their number with dup2(), which
+ * may replace an fd placed at its number, so the epolls and the sources
+ * placed below @base are copied above it first. A tree whose targets are
+ * one task's, in place, is added without a single copy. Only
  * async-signal-safe calls.
  */
-static void add_in_child(struct files_rst *fr, int base, struct add_err *res)
+static void add_in_child(struct files_rst_ctx *fc, bool by_root, int base, struct add_err *res)
 {
+	struct files_rst *fr = fc->st;
+
 	for (int moved = 0; moved < 2; moved++) {
 		for (int i = 0; i < fr->nr_epolls; i++) {
 			const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
@@ -393,9 +436,11 @@ static void add_in_child(struct files_rst *fr, int base, struct add_err *res)
 			for (size_t k = 0; k < e->n_tfd; k++) {
 				EventpollTfdEntry *t = e->tfd[k];
 				struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
-				struct rfile *rf = files_rfile(fr, t->amber_file_id);
+				struct rfile *rf = target_of(fr, t);
 				int src = rf->svc_fd;
 
+				if (!wanted(fc, t, by_root))
+					continue;
 				*res = (struct add_err){ 0, e->id, t->tfd, t->amber_file_id };
 				if (ep < 0 || src < 0)
 					goto fail;
@@ -424,10 +469,15 @@ fail:
 	_exit(1);
 }
 
-static int epoll_late(struct files_rst_ctx *fc)
+/*
+ * The targets of every epoll, added in a child with its own fd table:
+ * by amber before the fork, or by the tree's root for those it made
+ * (untraced: amber traces what the root forks).
+ */
+static int add_targets(struct files_rst_ctx *fc, bool by_root)
 {
 	struct files_rst *fr = fc->st;
-	int nr = nr_targets(fr), st;
+	int nr = nr_targets(fc, by_root), st;
 	struct add_err *res;
 	pid_t kid;
 
@@ -437,10 +487,12 @@ static int epoll_late(struct files_rst_ctx *fc)
 		const EventpollFileEntry *e = fr->epolls[i]->fe->epfd;
 
 		for (size_t k = 0; k < e->n_tfd; k++) {
-			if (fr->epolls[i]->svc_fd < 0 ||
-			    files_rfile(fr, e->tfd[k]->amber_file_id)->svc_fd < 0) {
-				pr_err("epoll %u: target fd %u (file %u) was not opened before fork\n",
-				       e->id, e->tfd[k]->tfd, e->tfd[k]->amber_file_id);
+			if (!wanted(fc, e->tfd[k], by_root))
+				continue;
+			if (fr->epolls[i]->svc_fd < 0 || target_of(fr, e->tfd[k])->svc_fd < 0) {
+				pr_err("epoll %u: target fd %u (file %u) was not opened %s\n", e->id,
+				       e->tfd[k]->tfd, e->tfd[k]->amber_file_id,
+				       by_root ? "in the tree's mounts" : "before fork");
 				return -EINVAL;
 			}
 		}
@@ -449,9 +501,9 @@ static int epoll_late(struct files_rst_ctx *fc)
 	if (res == MAP_FAILED)
 		return -ENOMEM;
 	*res = (struct add_err){ .err = EIO };
-	kid = fork();
+	kid = by_root ? syscall(SYS_clone, SIGCHLD | CLONE_UNTRACED, 0, 0, 0, 0) : fork();
 	if (kid == 0)
-		add_in_child(fr, fc->svc_fd_base, res);
+		add_in_child(fc, by_root, fc->svc_fd_base, res);
 	if (kid < 0 || waitpid(kid, &st, 0) != kid) {
 		pr_perror("can't run the epoll helper");
 		munmap(res, sizeof(*res));
@@ -463,8 +515,19 @@ static int epoll_late(struct files_rst_ctx *fc)
 		st = -res->err;
 	}
 	munmap(res, sizeof(*res));
-	pr_info("%d epoll targets added to %d epolls\n", nr, fr->nr_epolls);
+	pr_info("%d epoll targets added to %d epolls%s\n", nr, fr->nr_epolls,
+		by_root ? " in the tree's mounts" : "");
 	return st ? (st < 0 ? st : -EIO) : 0;
+}
+
+static int epoll_late(struct files_rst_ctx *fc)
+{
+	return add_targets(fc, false);
+}
+
+int files_epoll_add_in_tree(struct files_rst_ctx *fc)
+{
+	return add_targets(fc, true);
 }
 
 /* ---- restore: open ---- */

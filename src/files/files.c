@@ -606,7 +606,7 @@ static int open_shared(struct files_rst_ctx *fc, struct rfile *rf)
 	if (!ft->open || (rf->nr_tasks < 2 && !rf->shared && !rf->in_flight) || rf->svc_fd >= 0)
 		return 0;
 	/* A path of the tree's mounts, which only its root will see. */
-	if (fc->defer_paths && rf->fe->type == FD_TYPES__REG)
+	if (fc->defer_paths && (rf->fe->type == FD_TYPES__REG || rf->fe->type == FD_TYPES__FIFO))
 		return 0;
 	/* A queue of the tree's IPC namespace, which only its root will enter. */
 	if (fc->own_ipc && rf->fe->type == FD_TYPES__AMBER_MQUEUE)
@@ -673,12 +673,17 @@ int files_open_deferred(struct files_rst_ctx *fc)
 	if (!fr || (!defer && !own_ipc))
 		return 0;
 	fc->defer_paths = fc->own_ipc = false;
+	if (defer)
+		ret = files_fifo_make(fc);
 	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if ((defer && fr->files[i].fe->type == FD_TYPES__REG) ||
+		if ((defer && (fr->files[i].fe->type == FD_TYPES__REG ||
+			       fr->files[i].fe->type == FD_TYPES__FIFO)) ||
 		    (own_ipc && fr->files[i].fe->type == FD_TYPES__AMBER_MQUEUE))
 			ret = open_shared(fc, &fr->files[i]);
 	fc->defer_paths = defer;
 	fc->own_ipc = own_ipc;
+	if (!ret && defer)
+		ret = files_epoll_add_in_tree(fc);
 	/* The tree's own namespace: every description of an unlinked queue is open. */
 	if (!ret && own_ipc)
 		ret = files_mq_unlink_ghosts(fc);
@@ -698,12 +703,11 @@ int files_check_mntns(struct files_rst_ctx *fc)
 		case FD_TYPES__REG:
 			why = rf->ghost ? "an unlinked file" : NULL;
 			break;
-		case FD_TYPES__FIFO:
-			why = "a FIFO";
-			break;
 		case FD_TYPES__UNIXSK:
-			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0]
-				      ? "a unix socket bound to a path"
+			/* path names are bound in the restored root (unix_rst.c) */
+			why = fe->usk && fe->usk->name.len && fe->usk->name.data[0] &&
+					      fe->usk->name_dir
+				      ? "a unix socket bound to a relative path"
 				      : NULL;
 			break;
 		case FD_TYPES__INOTIFY:
@@ -711,8 +715,11 @@ int files_check_mntns(struct files_rst_ctx *fc)
 			why = "an inotify or fanotify watch";
 			break;
 		case FD_TYPES__TTY:
-			/* the container's terminal is made in its devpts (pty.c) */
-			why = files_rpty_orphan(fr, fe) ? NULL : "a terminal";
+			/* the container's terminal and pty pairs: made in its devpts (pty.c) */
+			why = files_rpty_orphan(fr, fe) || files_rpty_of(fr, fe)
+				      ? NULL
+				      : "a terminal other than a pty pair of the tree's or its own "
+					"terminal (orphan_pts_master)";
 			break;
 		default:
 			break;

@@ -140,6 +140,8 @@ struct files_rst_ctx {
 	 * orphan_sk[1] (its service fd), amber receives it on orphan_sk[0].
 	 */
 	int orphan_sk[2];
+	/* Likewise for the masters of the pty pairs made in the tree's devpts. */
+	int pty_sk[2];
 	bool ext_unix_sk;	/* --ext-unix-sk: sockets may connect outside the tree */
 	bool file_locks;	/* --file-locks: filelocks.img may be restored */
 	bool tcp_established;	/* --tcp-established: TCP connections restored */
@@ -165,6 +167,12 @@ struct files_rst_ctx {
 	 * files_open_deferred() in the root too.
 	 */
 	bool own_ipc;
+	/*
+	 * amber's pid of the restored root, once every task exists: with
+	 * defer_paths, files_finish_shared() binds unix socket names through
+	 * its root (/proc/PID/root), among the tree's mounts.
+	 */
+	pid_t root_pid;
 	/* --inherit-fd: the caller's fds (amber's own) that replace saved pipes */
 	const struct amber_inherit_fd *inherit_fds;
 	size_t nr_inherit_fds;
@@ -196,11 +204,17 @@ int files_open_deferred(struct files_rst_ctx *fc);
 /*
  * In the restored root, once a devpts (superblock @kdev, the kernel's
  * encoding) is mounted at @dirfd: the pty saved without its master gets
- * its new pair there, before a bind of its slave (/dev/console) needs it.
+ * its new pair there, before a bind of its slave (/dev/console) needs it,
+ * and so do the tree's pty pairs saved on that devpts, with their indexes.
  */
 int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev);
-/* The devpts (kernel dev) of the pty saved without its master: 0 if none, -errno. */
-int files_orphan_pty_dev(struct files_rst_ctx *fc, uint32_t *kdev);
+/*
+ * With defer_paths: the devpts (kernel dev) and index of the @n-th pty
+ * the restore makes in the tree's devpts (the one saved without its
+ * master, the pairs): 1, or 0 past the last; -EINVAL if its devpts is
+ * unknown.
+ */
+int files_tree_pty_dev(struct files_rst_ctx *fc, int n, uint32_t *kdev, uint32_t *index);
 /*
  * In amber, every task stopped: a new fd of the new master of the pty
  * saved without one (sent by the root when the root made it), -ENOENT if

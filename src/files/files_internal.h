@@ -237,6 +237,12 @@ struct rpty {
 	 * mounted (files_pty_devpts_mounted()); master_fd is then the root's.
 	 */
 	bool orphan;
+	/*
+	 * A pair of a tree with mounts of its own: made by the root in the
+	 * tree's devpts as it is mounted, its master sent back to amber
+	 * (files_rst_ctx.pty_sk) for files_pty_finish().
+	 */
+	bool in_tree;
 	struct TtyDataEntry *to_master, *to_slave; /* queued data, from tty-data.img */
 };
 
@@ -386,6 +392,13 @@ extern const struct files_type files_pidfd_type; /* pidfd.c */
 extern const struct files_type files_mqueue_type; /* mqueue.c */
 /* mqueue.c: the unlinked queues' temporary names unlinked, every description open */
 int files_mq_unlink_ghosts(struct files_rst_ctx *fc);
+/*
+ * pipe.c: the FIFOs' guard fds, made with their data by path; with
+ * defer_paths by files_open_deferred() in the root, among the tree's mounts.
+ */
+int files_fifo_make(struct files_rst_ctx *fc);
+/* epoll.c: in the root, the targets made in the tree's mounts (defer_paths). */
+int files_epoll_add_in_tree(struct files_rst_ctx *fc);
 
 /* file_lock.c: held locks (files.c calls these; locks are not a file type) */
 struct dumped_lock;

@@ -11,7 +11,9 @@
  * conmon's) is not made: every file of it gets a dup of the caller's fd,
  * and its saved data, written for the old reader, is dropped. A FIFO gets
  * a guard fd (O_RDWR, so opening never blocks) that holds its data; each
- * FIFO file is reopened through it.
+ * FIFO file is reopened through it. In a tree with mounts of its own the
+ * guards are made by its root once it is in them (files_open_deferred()),
+ * before it forks: every task inherits them.
  */
 #define LOG_PREFIX "pipe: "
 #include <errno.h>
@@ -518,7 +520,7 @@ static int pipe_prepare(struct files_rst_ctx *fc)
 	return ret;
 }
 
-static int fifo_prepare(struct files_rst_ctx *fc)
+int files_fifo_make(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
 	int ret = 0;
@@ -530,6 +532,12 @@ static int fifo_prepare(struct files_rst_ctx *fc)
 			ret = make_fifo(fc, &fr->files[i]);
 	}
 	return ret;
+}
+
+/* A tree with mounts of its own: its FIFOs are made by its root, in them. */
+static int fifo_prepare(struct files_rst_ctx *fc)
+{
+	return fc->defer_paths ? 0 : files_fifo_make(fc);
 }
 
 /* ---- restore: open ---- */

@@ -19,6 +19,11 @@
  * same index, made in the tree's devpts if it has its own mounts (by the
  * root, as that devpts is mounted: /dev/console is a bind of the slave),
  * and the new master goes to the caller (files_orphan_master()).
+ *
+ * In a tree with mounts of its own a pair whose master is in the tree
+ * (tmux, sshd inside a container) is made by the root too, from its
+ * devpts's ptmx as that devpts is mounted (a fresh instance: the indexes
+ * are free), and its master is sent back to amber for files_pty_finish().
  */
 #define LOG_PREFIX "pty: "
 #include <errno.h>
@@ -679,6 +684,21 @@ static int open_ptmx_index(uint32_t index, int flags)
 	return open_ptmx_at(AT_FDCWD, "/dev/ptmx", index, flags);
 }
 
+static uint32_t kdev_of(uint64_t dev)
+{
+	return major(dev) << 20 | minor(dev);
+}
+
+/* The devpts @p was saved on (the kernel's encoding), 0 if unknown. */
+static uint32_t pty_kdev(const struct rpty *p)
+{
+	const TtyInfoEntry *ti = p->slave && p->slave->has_dev	  ? p->slave
+				 : p->master && p->master->has_dev ? p->master
+								   : NULL;
+
+	return ti ? kdev_of(ti->dev) : 0;
+}
+
 /* (O_CLOEXEC passed to TIOCGPTPEER would stay in the file's f_flags) */
 static int open_peer(int master, uint32_t flags)
 {
@@ -721,7 +741,8 @@ static int open_slave_files(struct files_rst_ctx *fc, struct rpty *p)
 	return 0;
 }
 
-static int setup_pair(struct files_rst_ctx *fc, struct rpty *p)
+/* @p's pair, from the ptmx @ptmx of @dirfd, with its settings and queued data. */
+static int setup_pair(struct files_rst_ctx *fc, struct rpty *p, int dirfd, const char *ptmx)
 {
 	struct files_rst *fr = fc->st;
 	struct rfile *mrf = files_rfile(fr, p->master_file);
@@ -729,7 +750,7 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p)
 	int unlock = 0, slave, ret = 0;
 	int flags = files_open_flags(mrf->fe->tty->flags) | O_NOCTTY | O_CLOEXEC;
 
-	p->master_fd = open_ptmx_index(p->index, flags);
+	p->master_fd = open_ptmx_at(dirfd, ptmx, p->index, flags);
 	if (p->master_fd < 0)
 		return p->master_fd;
 	p->master_fd = files_move_high(p->master_fd, fc->svc_fd_base);
@@ -844,26 +865,34 @@ static struct rpty *find_orphan(struct files_rst *fr)
 }
 
 /*
+ * A way back from the root, which sends the masters it makes on sk[1]
+ * (its service fds are closed before amber could take them from its fd
+ * table).
+ */
+static int make_back_channel(struct files_rst_ctx *fc, int sk[2])
+{
+	int pair[2];
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair))
+		return -errno;
+	sk[0] = files_move_high(pair[0], fc->svc_fd_base);
+	sk[1] = files_move_high(pair[1], fc->svc_fd_base);
+	if (sk[0] < 0)
+		return sk[0];
+	return sk[1] < 0 ? sk[1] : 0;
+}
+
+/*
  * The orphan's pair: made now from amber's /dev/ptmx, or, in a tree with
  * mounts of its own, by the root in its devpts, which sends the master
- * back on a socketpair made now (the root's service fds are closed before
- * amber could take it from its fd table).
+ * back on orphan_sk.
  */
 static int prepare_orphan(struct files_rst_ctx *fc, struct rpty *p)
 {
 	int fd;
 
-	if (fc->defer_paths) {
-		int sk[2];
-
-		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sk))
-			return -errno;
-		fc->orphan_sk[0] = files_move_high(sk[0], fc->svc_fd_base);
-		fc->orphan_sk[1] = files_move_high(sk[1], fc->svc_fd_base);
-		if (fc->orphan_sk[0] < 0)
-			return fc->orphan_sk[0];
-		return fc->orphan_sk[1] < 0 ? fc->orphan_sk[1] : 0;
-	}
+	if (fc->defer_paths)
+		return make_back_channel(fc, fc->orphan_sk);
 	fd = open_ptmx_index(p->index, O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return fd;
@@ -875,26 +904,59 @@ int files_pty_prepare(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
 	struct rpty *orphan = find_orphan(fr);
-	int ret = 0;
+	int ret = 0, nr_in_tree = 0;
 
-	fc->orphan_sk[0] = fc->orphan_sk[1] = -1;
-	for (int i = 0; !ret && i < fr->nr_ptys; i++)
-		if (fr->ptys[i].master)
-			ret = setup_pair(fc, &fr->ptys[i]);
+	fc->orphan_sk[0] = fc->orphan_sk[1] = fc->pty_sk[0] = fc->pty_sk[1] = -1;
+	for (int i = 0; !ret && i < fr->nr_ptys; i++) {
+		struct rpty *p = &fr->ptys[i];
+
+		if (!p->master)
+			continue;
+		/* the root makes it in the tree's devpts (files_pty_devpts_mounted()) */
+		p->in_tree = fc->defer_paths;
+		nr_in_tree += p->in_tree;
+		if (!p->in_tree)
+			ret = setup_pair(fc, p, AT_FDCWD, "/dev/ptmx");
+	}
+	if (!ret && nr_in_tree)
+		ret = make_back_channel(fc, fc->pty_sk);
 	if (!ret && orphan)
 		ret = prepare_orphan(fc, orphan);
 	return ret;
 }
 
-static uint32_t kdev_of(uint64_t dev)
+/* In the root: the tree's pairs saved on devpts @kdev, now mounted at @dirfd. */
+static int make_tree_pairs(struct files_rst_ctx *fc, int dirfd, uint32_t kdev)
 {
-	return major(dev) << 20 | minor(dev);
+	struct files_rst *fr = fc->st;
+	int ret = 0;
+
+	for (int i = 0; !ret && i < fr->nr_ptys; i++) {
+		struct rpty *p = &fr->ptys[i];
+		char byte = 0;
+		ssize_t n;
+
+		if (!p->in_tree || p->master_fd >= 0 || pty_kdev(p) != kdev)
+			continue;
+		ret = setup_pair(fc, p, dirfd, "ptmx");
+		if (ret)
+			break;
+		n = fdpass_send(fc->pty_sk[1], &byte, 1, p->master_fd);
+		ret = n == 1 ? 0 : n < 0 ? (int)n : -EIO;
+		if (!ret)
+			pr_info("/dev/pts/%u: made in the tree's devpts\n", p->index);
+	}
+	return ret;
 }
 
 int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev)
 {
 	struct rpty *p = find_orphan(fc->st);
 	int fd, ret;
+
+	ret = make_tree_pairs(fc, dirfd, kdev);
+	if (ret)
+		return ret;
 
 	if (!p || p->master_fd >= 0 || !p->slave->has_dev || kdev_of(p->slave->dev) != kdev)
 		return 0;
@@ -915,16 +977,56 @@ int files_pty_devpts_mounted(struct files_rst_ctx *fc, int dirfd, uint32_t kdev)
 	return ret;
 }
 
-int files_orphan_pty_dev(struct files_rst_ctx *fc, uint32_t *kdev)
+int files_tree_pty_dev(struct files_rst_ctx *fc, int n, uint32_t *kdev, uint32_t *index)
 {
-	struct rpty *p = find_orphan(fc->st);
+	struct files_rst *fr = fc->st;
 
-	if (!p)
-		return 0;
-	if (!p->slave->has_dev)
-		return -EINVAL;
-	*kdev = kdev_of(p->slave->dev);
-	return 1;
+	for (int i = 0; fr && i < fr->nr_ptys; i++) {
+		struct rpty *p = &fr->ptys[i];
+
+		if ((!p->orphan && !p->master) || n--)
+			continue;
+		*index = p->index;
+		*kdev = pty_kdev(p);
+		return *kdev ? 1 : -EINVAL;
+	}
+	return 0;
+}
+
+/* In amber: the masters of the pairs the root made in the tree's devpts. */
+static int take_tree_masters(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	int fd;
+
+	while ((fd = fdpass_recv_queued(fc->pty_sk[0])) >= 0) {
+		struct rpty *p = NULL;
+		int index = -1;
+
+		ioctl(fd, TIOCGPTN, &index);
+		for (int i = 0; !p && i < fr->nr_ptys; i++)
+			if (fr->ptys[i].in_tree && fr->ptys[i].master_fd < 0 &&
+			    fr->ptys[i].index == (uint32_t)index)
+				p = &fr->ptys[i];
+		if (!p) {
+			pr_err("the restored root sent a pty master of index %d, which no pair "
+			       "waits for\n",
+			       index);
+			close(fd);
+			return -EINVAL;
+		}
+		p->master_fd = files_move_high(fd, fc->svc_fd_base);
+		if (p->master_fd < 0)
+			return p->master_fd;
+	}
+	if (fd != -EAGAIN)
+		return fd;
+	for (int i = 0; i < fr->nr_ptys; i++)
+		if (fr->ptys[i].in_tree && fr->ptys[i].master_fd < 0) {
+			pr_err("/dev/pts/%u was not made in the tree's devpts\n", fr->ptys[i].index);
+			return -ENOENT;
+		}
+	return 0;
 }
 
 int files_orphan_master(struct files_rst_ctx *fc)
@@ -948,6 +1050,13 @@ int files_orphan_master(struct files_rst_ctx *fc)
 int files_pty_finish(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
+
+	if (fc->pty_sk[0] > 0) {
+		int ret = take_tree_masters(fc);
+
+		if (ret)
+			return ret;
+	}
 
 	for (int i = 0; i < fr->nr_ptys; i++) {
 		struct rpty *p = &fr->ptys[i];

@@ -240,7 +240,7 @@ static int tty_prepare(struct files_rst_ctx *fc)
 
 	for (int i = 0; !ret && i < fr->nr_files; i++)
 		if (fr->files[i].fe->type == FD_TYPES__TTY && fr->files[i].svc_fd < 0 &&
-		    !files_rpty_orphan(fr, fr->files[i].fe))
+		    !files_rpty_orphan(fr, fr->files[i].fe) && !files_rpty_of(fr, fr->files[i].fe))
 			ret = prepare_tty(fc, &fr->files[i]);
 	return ret;
 }
@@ -253,6 +253,10 @@ static void tty_rst_free(struct files_rst_ctx *fc)
 		files_close_fd(&fc->orphan_sk[0]);
 	if (fc->orphan_sk[1] > 0)
 		files_close_fd(&fc->orphan_sk[1]);
+	if (fc->pty_sk[0] > 0)
+		files_close_fd(&fc->pty_sk[0]);
+	if (fc->pty_sk[1] > 0)
+		files_close_fd(&fc->pty_sk[1]);
 }
 
 static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)

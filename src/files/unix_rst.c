@@ -20,6 +20,15 @@
  *      packet (SCM_RIGHTS), sent from amber's service fds;
  *   5. dgram sockets connect to their peer's name; shutdowns;
  *   6. names that were unlinked at dump are unlinked again.
+ *
+ * A tree with mounts of its own (defer_paths): its path names are among
+ * those mounts, which are made by the root after the fork, not amber's.
+ * Its sockets with a path name are made unbound before the fork, a pair
+ * accepted from such a listener as a socketpair; once every task exists,
+ * a child of amber whose root is the restored root's binds them (the
+ * accepted end first, its name unlinked again at once so the listener
+ * can take it: both show the same address), listens and connects the
+ * queued clients, then runs steps 4-6.
  */
 #define LOG_PREFIX "unix: "
 #include <errno.h>
@@ -31,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -41,6 +51,7 @@
 struct usk_rst {
 	struct files_rst_ctx *fc;
 	int *twin; /* files_rst.usk_twins */
+	bool in_tree; /* run by the child in the restored root (run_in_tree()) */
 };
 
 /* Through files_rst.usk_index, which unix_load() fills before anything asks. */
@@ -165,6 +176,18 @@ static struct rfile *listener_named(struct files_rst *fr, const UnixSkEntry *u)
 static bool is_accepted_end(struct files_rst *fr, struct rfile *rf)
 {
 	return usk_conn_type(usk(rf)) && is_twin(fr, rf) && listener_named(fr, usk(rf));
+}
+
+/* A path name of a tree with mounts of its own: bound by run_in_tree(). */
+static bool named_later(struct usk_rst *r, const UnixSkEntry *u)
+{
+	return r->fc->defer_paths && usk_named(u) && u->name.data[0];
+}
+
+/* The accepted end made by accept() before the fork (its listener named now). */
+static bool by_accept(struct usk_rst *r, struct rfile *rf)
+{
+	return is_accepted_end(r->fc->st, rf) && !named_later(r, usk(rf));
 }
 
 /* A path name that was unlinked after bind() at dump. */
@@ -298,6 +321,20 @@ static int bind_own(struct files_rst *fr, struct rfile *rf)
 	return ret;
 }
 
+static int bind_now(struct usk_rst *r, struct rfile *rf)
+{
+	return named_later(r, usk(rf)) ? 0 : bind_own(r->fc->st, rf);
+}
+
+static int listen_own(struct rfile *rf)
+{
+	if (usk(rf)->state == USK_TCP_LISTEN && listen(rf->svc_fd, usk(rf)->backlog)) {
+		pr_perror("unix socket %u: listen", usk(rf)->ino);
+		return -errno;
+	}
+	return 0;
+}
+
 /* Step 1 for one socket. */
 static int make_one(struct usk_rst *r, struct rfile *rf, int idx)
 {
@@ -306,9 +343,9 @@ static int make_one(struct usk_rst *r, struct rfile *rf, int idx)
 	UnixSkEntry *u = usk(rf);
 	int sv[2], ret;
 
-	if (rf->svc_fd >= 0 || is_accepted_end(fr, rf) || (u->uflags & USK_EXTERN))
+	if (rf->svc_fd >= 0 || by_accept(r, rf) || (u->uflags & USK_EXTERN))
 		return 0;
-	if (is_twin(fr, rf) && !is_accepted_end(fr, p)) {
+	if (is_twin(fr, rf) && !by_accept(r, p)) {
 		/* A socketpair; names, if any, bound afterwards give the same addresses. */
 		if (socketpair(AF_UNIX, u->type | SOCK_CLOEXEC, 0, sv))
 			return set_fd(r, rf, -1);
@@ -319,8 +356,8 @@ static int make_one(struct usk_rst *r, struct rfile *rf, int idx)
 		}
 		ret = set_fd(r, p, sv[1]);
 		if (!ret)
-			ret = bind_own(fr, rf);
-		return ret ? ret : bind_own(fr, p);
+			ret = bind_now(r, rf);
+		return ret ? ret : bind_now(r, p);
 	}
 	if (!u->peer && u->state == USK_TCP_ESTABLISHED && (usk_conn_type(u) || !usk_named(u))) {
 		/*
@@ -332,16 +369,29 @@ static int make_one(struct usk_rst *r, struct rfile *rf, int idx)
 			return set_fd(r, rf, -1);
 		r->twin[idx] = files_move_high(sv[1], r->fc->svc_fd_base);
 		ret = set_fd(r, rf, sv[0]);
-		return ret ? ret : r->twin[idx] < 0 ? r->twin[idx] : bind_own(fr, rf);
+		return ret ? ret : r->twin[idx] < 0 ? r->twin[idx] : bind_now(r, rf);
 	}
 	ret = set_fd(r, rf, socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0));
 	if (!ret)
-		ret = bind_own(fr, rf);
-	if (!ret && u->state == USK_TCP_LISTEN && listen(rf->svc_fd, u->backlog)) {
-		pr_perror("unix socket %u: listen", u->ino);
-		ret = -errno;
-	}
+		ret = bind_now(r, rf);
+	if (!ret && !named_later(r, u))
+		ret = listen_own(rf);
 	return ret;
+}
+
+/*
+ * In the restored root: the accepted end of a pair takes its listener's
+ * name first and lets go of the path at once, the listener binding it
+ * afterwards (an accepted end shows its listener's address).
+ */
+static int name_accepted(struct usk_rst *r, struct rfile *rf)
+{
+	struct rfile *l = listener_named(r->fc->st, usk(rf));
+	int ret = clear_path(usk(l));
+
+	if (!ret)
+		ret = name_op(rf->svc_fd, usk(rf), NAME_BIND);
+	return ret ? ret : name_op(-1, usk(rf), NAME_UNLINK);
 }
 
 /* Step 2: @srv was accepted from a listener of the tree; its peer connects again. */
@@ -476,22 +526,36 @@ static int finish_one(struct usk_rst *r, struct rfile *rf)
 	return ret ? ret : set_shutdown(rf->svc_fd, usk(rf));
 }
 
-enum step { MAKE, ACCEPT, REQUEUE, REFILL, FINISH, UNLINK, NR_STEPS };
+/* NAME_ACCEPTED and NAME: only in the restored root (run_in_tree()). */
+enum step { MAKE, ACCEPT, NAME_ACCEPTED, NAME, REQUEUE, REFILL, FINISH, UNLINK, NR_STEPS };
 
 static int run_step(struct usk_rst *r, enum step s, struct rfile *rf, int idx)
 {
 	struct files_rst *fr = r->fc->st;
 	UnixSkEntry *u = usk(rf);
 	struct rfile *p = peer_of(fr, rf);
+	int ret;
 
 	switch (s) {
 	case MAKE:
 		return make_one(r, rf, idx);
 	case ACCEPT:
-		return is_accepted_end(fr, rf) ? accept_one(r, rf) : 0;
+		return by_accept(r, rf) ? accept_one(r, rf) : 0;
+	case NAME_ACCEPTED:
+		return r->in_tree && named_later(r, u) && is_accepted_end(fr, rf)
+			       ? name_accepted(r, rf)
+			       : 0;
+	case NAME:
+		if (!r->in_tree || !named_later(r, u) || (u->uflags & USK_EXTERN))
+			return 0;
+		ret = bind_own(fr, rf);
+		return ret ? ret : listen_own(rf);
 	case REQUEUE:
-		return p && usk_conn_type(u) && usk(p)->state == USK_TCP_LISTEN ? requeue_one(rf, p)
-										    : 0;
+		/* before the fork, or in the tree once the listener has its name */
+		return p && usk_conn_type(u) && usk(p)->state == USK_TCP_LISTEN &&
+				       named_later(r, usk(p)) == r->in_tree
+			       ? requeue_one(rf, p)
+			       : 0;
 	case REFILL:
 		return refill_one(r, rf, idx);
 	case FINISH:
@@ -506,10 +570,10 @@ static int run_step(struct usk_rst *r, enum step s, struct rfile *rf, int idx)
 	}
 }
 
-static int run_steps(struct files_rst_ctx *fc, enum step from, enum step to)
+static int run_steps(struct files_rst_ctx *fc, enum step from, enum step to, bool in_tree)
 {
 	struct files_rst *fr = fc->st;
-	struct usk_rst r = { .fc = fc, .twin = fr->usk_twins };
+	struct usk_rst r = { .fc = fc, .twin = fr->usk_twins, .in_tree = in_tree };
 	int ret = 0;
 
 	for (enum step s = from; !ret && s < to; s++)
@@ -529,14 +593,67 @@ int unix_prepare(struct files_rst_ctx *fc)
 		return -ENOMEM;
 	for (int i = 0; i < fr->nr_files; i++)
 		fr->usk_twins[i] = -1;
-	return run_steps(fc, MAKE, REFILL);
+	return run_steps(fc, MAKE, REFILL, false);
+}
+
+/* Any socket named by run_in_tree()? */
+static bool any_named_later(struct files_rst_ctx *fc)
+{
+	struct files_rst *fr = fc->st;
+	struct usk_rst r = { .fc = fc };
+
+	for (int i = 0; i < fr->nr_files; i++)
+		if (fr->files[i].fe->type == FD_TYPES__UNIXSK &&
+		    named_later(&r, fr->files[i].fe->usk))
+			return true;
+	return false;
+}
+
+/*
+ * Steps @from..@to in a child of amber whose root is the restored root's
+ * (its path names resolve among the tree's mounts; amber's own root and
+ * threads are left alone). The child holds amber's service fds: the very
+ * sockets the tasks have.
+ */
+static int run_in_tree(struct files_rst_ctx *fc, enum step from, enum step to)
+{
+	char root[32];
+	pid_t pid;
+	int st;
+
+	if (fc->root_pid <= 0) {
+		pr_err("no restored root to name the sockets in\n");
+		return -EINVAL;
+	}
+	snprintf(root, sizeof(root), "/proc/%d/root", fc->root_pid);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		int ret = 0;
+
+		if (chdir(root) || chroot(".")) {
+			ret = -errno;
+			pr_perror("can't enter the restored root %s", root);
+		}
+		if (!ret)
+			ret = run_steps(fc, from, to, true);
+		_exit(ret < 0 ? -ret & 0xff : 0);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return -errno;
+	if (WIFEXITED(st))
+		return -WEXITSTATUS(st);
+	pr_err("the child naming sockets in the restored root was killed (status %#x)\n", st);
+	return -EIO;
 }
 
 /* Steps 4-6: once every task exists (senders' pids), every file in flight open. */
 int unix_finish(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
-	int ret = run_steps(fc, REFILL, NR_STEPS);
+	int ret = any_named_later(fc) ? run_in_tree(fc, NAME_ACCEPTED, NR_STEPS)
+				      : run_steps(fc, REFILL, NR_STEPS, false);
 
 	for (int i = 0; fr->usk_twins && i < fr->nr_files; i++)
 		files_close_fd(&fr->usk_twins[i]);

@@ -364,24 +364,31 @@ static pid_t host_pid(void *arg, pid_t pid)
 }
 
 /* fdinfo and files images, through the files code's own context. */
-/* The terminal made anew in the tree's mounts: its devpts must be one of them. */
-static int check_orphan_devpts(struct rst_ctx *rc)
+/* The terminals made anew in the tree's mounts: their devpts must be among them. */
+static int check_tree_devpts(struct rst_ctx *rc)
 {
-	uint32_t kdev = 0;
-	int ret = files_orphan_pty_dev(&rc->files, &kdev);
+	uint32_t kdev = 0, index = 0;
+	int ret;
 
-	if (ret <= 0)
-		return ret;
-	for (size_t i = 0; i < rc->ns.mnt.nr; i++) {
-		const MntEntry *e = rc->ns.mnt.e[i];
+	for (int n = 0; (ret = files_tree_pty_dev(&rc->files, n, &kdev, &index)) == 1; n++) {
+		bool found = false;
 
-		if (e->fstype == FSTYPE__DEVPTS && !e->ext_key && !strcmp(e->root, "/") &&
-		    e->root_dev == kdev)
-			return 0;
+		for (size_t i = 0; i < rc->ns.mnt.nr && !found; i++) {
+			const MntEntry *e = rc->ns.mnt.e[i];
+
+			found = e->fstype == FSTYPE__DEVPTS && !e->ext_key && !strcmp(e->root, "/") &&
+				e->root_dev == kdev;
+		}
+		if (!found) {
+			pr_err("tty-info.img: the terminal /dev/pts/%u is on a devpts (dev %u:%u) "
+			       "that is not among the tree's mounts\n",
+			       index, kdev >> 20, kdev & 0xfffff);
+			return -EINVAL;
+		}
 	}
-	pr_err("tty-info.img: the terminal whose master was outside is on a devpts (dev %u:%u) "
-	       "that is not among the tree's mounts\n", kdev >> 20, kdev & 0xfffff);
-	return -EINVAL;
+	if (ret)
+		pr_err("tty-info.img: a terminal of the tree has no device saved\n");
+	return ret;
 }
 
 static int load_files(struct rst_ctx *rc)
@@ -416,7 +423,7 @@ static int load_files(struct rst_ctx *rc)
 	if (!ret && rc->ns.mnt.nr)
 		ret = files_check_mntns(&rc->files);
 	if (!ret && rc->ns.mnt.nr)
-		ret = check_orphan_devpts(rc);
+		ret = check_tree_devpts(rc);
 	return ret;
 }
 

@@ -602,6 +602,7 @@ static int run_tree(struct rst_ctx *rc)
 		ret = notify_stage(rc, "setup-namespaces", pid);
 	if (!ret)
 		ret = hand_orphan_master(rc);
+	rc->files.root_pid = pid;
 	if (!ret)
 		ret = files_finish_shared(&rc->files);
 	/*

@@ -455,16 +455,70 @@ def test_runc_shared_file_in_container(tmp_path):
             host.unlink()
 
 
-def test_runc_fifo_in_container_refused(tmp_path):
-    """A FIFO the container holds would be made again by path among amber's
-    mounts: the checkpoint refuses it, naming it, and the container runs
-    on (the restore refuses such images too, before any task exists)."""
+def test_runc_fifo_in_container(tmp_path):
+    """A FIFO on the container's tmpfs, held open read-write by the shell
+    and its children (one open file, shared), with data in it: the
+    restore's root makes it again among the container's mounts, and the
+    data is there to be read from inside after the restore."""
     need_runc()
-    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; ")
+    c = Container(tmp_path, "fifo", setup="mkfifo /tmp/f; exec 4<>/tmp/f; echo queued >&4; ")
     try:
         c.run()
-        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
-                             "is a FIFO: not supported yet")
+        c.wait_counter(3)
+        before = c.counter()
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        check_restored(c, before)
+        pid = c.state()["pid"]
+        st_fd = os.stat(f"/proc/{pid}/fd/4")
+        st_in = os.stat(f"/proc/{pid}/root/tmp/f")
+        assert (st_fd.st_dev, st_fd.st_ino) == (st_in.st_dev, st_in.st_ino)
+        r = runc("exec", c.cid, "sh", "-c", "read -r l < /tmp/f; echo got:$l", timeout=20)
+        assert r.returncode == 0 and r.stdout.strip() == "got:queued", r
+    finally:
+        c.delete()
+
+
+CT_FILES = Path(__file__).resolve().parent / "helpers" / "ct_files"
+
+
+@pytest.mark.parametrize("parts", ["unix", "unix,fifo,pty"])
+def test_runc_files_in_container(tmp_path, parts):
+    """helpers/ct_files as a container's process (a tmpfs on /run): unix
+    sockets bound to paths in the container (a listener with an accepted
+    client and a queued one, data queued both ways, a dgram pair, a name
+    unlinked since), a FIFO with data and a pty pair of the container's
+    devpts (settings, data queued both ways), through `runc checkpoint`
+    and `runc restore`; the helper checks them all afterwards, from
+    inside."""
+    need_runc()
+    assert CT_FILES.exists(), f"{CT_FILES} is not built: make -C test/zdtm"
+    c = Container(tmp_path, "ctfiles")
+    shutil.copy(CT_FILES, c.bundle / "rootfs/ct_files")
+    (c.bundle / "rootfs/run").mkdir()
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    cfg["process"]["args"] = ["/ct_files", "-", parts]
+    # runc's default set lacks them: the helper gives its socket an owner
+    # other than root, then connects to it
+    for caps in cfg["process"]["capabilities"].values():
+        caps += ["CAP_CHOWN", "CAP_DAC_OVERRIDE"]
+    cfg["mounts"].append({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["nosuid", "nodev", "mode=755"]})
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def run_path(name):
+        return Path(f"/proc/{c.state()['pid']}/root/run/{name}")
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: run_path("ready").exists(), 10), "ct_files did not start"
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        c.restore(tmp_path / "img", tmp_path / "work2")
+        run_path("check").write_text("")
+        assert wait_until(lambda: run_path("result").exists(), 20), "no result"
+        assert run_path("result").read_text() == "PASS"
+        run_path("done").write_text("")
     finally:
         c.delete()
 
@@ -618,19 +672,42 @@ def test_runc_terminal(tmp_path):
         c.delete()
 
 
-def test_runc_terminal_second_pty_refused(tmp_path):
+def pty_index(pid, fd):
+    """The index of the pty master @fd of @pid (its fdinfo's tty-index)."""
+    for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
+        if line.startswith("tty-index:"):
+            return int(line.split()[1])
+    raise AssertionError(f"fd {fd} of {pid} is not a pty master")
+
+
+def test_runc_terminal_second_pty(tmp_path):
     """A terminal container whose shell also holds a pty master of its own
-    (a pair inside the container, which amber would make among its own
-    mounts): the checkpoint is refused, naming it, and the container runs
-    on with its terminal working."""
+    (a second pair, in the container's devpts, next to runc's terminal):
+    the restore makes both in the container's devpts again, the terminal
+    at index 0, the shell's master at its own index, and the terminal
+    keeps working."""
     need_runc()
     c = TerminalContainer(tmp_path, "tty2", setup="exec 5<>/dev/ptmx; ")
     try:
         c.run()
-        c.checkpoint_refused(tmp_path / "img", tmp_path / "work",
-                             "is a terminal: not supported yet")
-        out = talk(c.master, "still", "got1:still")
-        assert "got1:still" in out, out
+        out = talk(c.master, "hello", "got1:hello")
+        assert "got1:hello" in out, out
+        c.wait_counter(3)
+        init, before = c.state()["pid"], c.counter()
+        index = pty_index(init, 5)
+        assert index == 1, index
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        assert f"/dev/pts/{index}: made in the tree's devpts" in log, log
+        check_restored(c, before)
+        out = talk(c.master, "again", "got2:again")
+        assert "got2:again" in out, out
+        init = c.state()["pid"]
+        assert pty_index(init, 5) == index
+        assert os.readlink(f"/proc/{init}/fd/0") == "/dev/pts/0"
+        # the pair is the container's: its slave is there, on its devpts
+        r = runc("exec", c.cid, "ls", f"/dev/pts/{index}")
+        assert r.returncode == 0, r
     finally:
         c.delete()
 
@@ -725,5 +802,70 @@ def test_runc_memory_limit(tmp_path):
         c.restore(tmp_path / "img", tmp_path / "work2")
         check_restored(c, before)
         assert memory_limit(c.state()["pid"]) == limit
+    finally:
+        c.delete()
+
+
+TMUX = shutil.which("tmux")
+# The pane's program: reads commands from its terminal and runs them (not
+# an interactive busybox sh, which opens /dev/tty: refused, see
+# docs/limitations.md).
+PANE = 'while read -r l; do eval "$l"; done'
+
+
+def test_runc_tmux(tmp_path):
+    """tmux inside a container (the host's /usr bound read-only, /lib and
+    /lib64 links into it, as an image would carry them): its server
+    listens on /tmp/tmux-0/default, a unix socket of the container's
+    tmpfs, and holds the pane's pty master, the pane's shell its slave,
+    both of the container's devpts. After `runc checkpoint` and `runc
+    restore`, `runc exec tmux capture-pane` still shows what was typed
+    before, and a command typed after the restore (send-keys, through a
+    new connection to the restored socket) runs in the pane's shell
+    (a read loop: PANE)."""
+    need_runc()
+    if not TMUX or not TMUX.startswith("/usr/"):
+        pytest.skip("tmux is not installed under /usr (scripts/packages-test.txt)")
+    c = Container(tmp_path, "tmux")
+    root = c.bundle / "rootfs"
+    (root / "usr").mkdir()
+    for name in ("lib", "lib64"):
+        (root / name).symlink_to(f"usr/{name}")
+    cfg = json.loads((c.bundle / "config.json").read_text())
+    cfg["process"]["args"] = [
+        "/bin/sh", "-c",
+        f"tmux new-session -d -s main -x 100 -y 30 '{PANE}' || exit 1; "
+        "while true; do sleep 0.1; done"]
+    cfg["process"]["env"] = [e for e in cfg["process"]["env"] if not e.startswith("TERM=")]
+    cfg["process"]["env"] += ["TERM=xterm", "SHELL=/bin/sh"]
+    cfg["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr",
+                          "options": ["rbind", "ro"]})
+    (c.bundle / "config.json").write_text(json.dumps(cfg))
+
+    def tmux(*args):
+        return runc("exec", c.cid, "tmux", *args, timeout=20)
+
+    def pane_shows(text):
+        def shown():
+            r = tmux("capture-pane", "-p", "-t", "main")
+            return r.returncode == 0 and text in r.stdout
+        return wait_until(shown, 10, 0.1)
+    try:
+        subprocess.check_call([RUNC, "run", "-d", c.cid], cwd=c.bundle,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        assert wait_until(lambda: tmux("has-session", "-t", "main").returncode == 0, 10, 0.1), \
+            tmux("has-session", "-t", "main")
+        r = tmux("send-keys", "-t", "main", "echo before-$((6*7))", "Enter")
+        assert r.returncode == 0, r
+        assert pane_shows("before-42"), tmux("capture-pane", "-p", "-t", "main")
+        c.checkpoint(tmp_path / "img", tmp_path / "work")
+        log = c.restore(tmp_path / "img", tmp_path / "work2")
+        assert "made in the tree's devpts" in log, log
+        r = tmux("capture-pane", "-p", "-t", "main")
+        assert r.returncode == 0 and "before-42" in r.stdout, r
+        r = tmux("send-keys", "-t", "main", "echo after-$((7*6))", "Enter")
+        assert r.returncode == 0, r
+        assert pane_shows("after-42"), tmux("capture-pane", "-p", "-t", "main")
     finally:
         c.delete()
