@@ -15,6 +15,13 @@
 #                 only what changed since (soft-dirty). With pkram the
 #                 pre-dump goes into the store (pre-dump --pkram dt -D pre)
 #                 and amber kexec takes it as its parent (--prev-images-dir).
+#      DT_LIVE    1 (redis over the disk, Debian's kernel): a client on the
+#                 host holds one connection through QEMU's user-mode network
+#                 (test/vm/run --hostfwd, bench/pkram/live-client.py);
+#                 the dump saves it (--tcp-established, network lock), the
+#                 next boot locks port $PORT itself until the restore ran,
+#                 then writes dt-live-go (holding DT_LIVE_TOKEN) and checks
+#                 that the same client sends on the same connection
 #      DT_KERNEL  the kernel to kexec into (the one running)
 #      DT_MIB     (512)
 # Times are host mtimes of marker files in $AMBER_VM_IO (the guest's clock
@@ -25,6 +32,7 @@ AMBER=$PWD/build/amber
 WL=$PWD/test/vm/tests/kexec-workload.py
 IO=${AMBER_VM_IO:?run me in test/vm/run}
 STORE=${DT_STORE:?} SERVICE=${DT_SERVICE:?} PRE=${DT_PRE:-0} K=${DT_KERNEL:?} MIB=${DT_MIB:-512}
+LIVE=${DT_LIVE:-0}
 REP=$IO/dt-report
 RES=$IO/dt-result
 DISK=/run/dt-disk   # / is the host's, read-only
@@ -46,6 +54,26 @@ mount_disk() {
 	mount -t ext4 /dev/vda $DISK || die "mount /dev/vda"
 }
 
+# the NIC of test/vm/run --hostfwd, at the address QEMU's user-mode network
+# forwards to; with a lock first (boot 2): until the restore, a packet of
+# the host's connection would meet no socket and be answered by a reset
+net_up() {
+	if [ "${1:-}" = locked ]; then
+		nft -f - <<-EOF || die "nft: the boot's own lock on port $PORT"
+		table inet dt-live {
+			chain in { type filter hook input priority -10; tcp dport $PORT drop; }
+		}
+		EOF
+	fi
+	modprobe virtio_net || die "modprobe virtio_net"
+	for _ in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
+	ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 &&
+		ip route add default via 10.0.2.2 || die "eth0 up"
+}
+# the host client's connection in CLIENT LIST: "id=N addr=10.0.2.2:P ... cmd=C"
+live_client() { rcli client list | tr -d '\r' | grep " addr=10.0.2.2:" | head -1; }
+field() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p"; }
+
 # ask the python service for a report; USR1: with the crc check, USR2: without
 ask() {
 	rm -f "$REP"
@@ -65,7 +93,11 @@ start_service() {
 		;;
 	redis)
 		# no file open that the next kernel lacks: no log, no rdb, cwd /
-		setsid redis-server --port $PORT --bind 127.0.0.1 --save '' --appendonly no \
+		# the host's client comes from 10.0.2.2: not local, so without a
+		# password redis answers it -DENIED unless protected mode is off
+		bind="127.0.0.1 --protected-mode yes"
+		[ "$LIVE" = 1 ] && bind="127.0.0.1 10.0.2.15 --protected-mode no"
+		setsid redis-server --port $PORT --bind $bind --save '' --appendonly no \
 			--dir / --logfile '' --enable-debug-command yes </dev/null >/dev/null 2>&1 &
 		pid=$!
 		for _ in $(seq 600); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
@@ -86,6 +118,35 @@ record_state() {
 	python) r=$(ask "$pid" USR2); echo "$pid $crc ${r%% *}" > "$IO/dt-expect";;
 	redis) echo "$pid $check $(rcli debug digest)" > "$IO/dt-expect";;
 	esac
+	if [ "$LIVE" = 1 ]; then
+		# the host client's connection, there before the freeze
+		local end=$((SECONDS + 180))
+		while [ $SECONDS -lt $end ]; do c=$(live_client); [ -n "$c" ] && break; sleep 0.5; done
+		[ -n "$c" ] || die "no client connection from the host in 180 s ($(ip -br addr show eth0); $(rcli client list | wc -l) clients)"
+		echo "$c" | field id > "$IO/dt-live-id"
+		say "live client before the freeze: $(echo "$c" | cut -d' ' -f1-4) cmd=$(echo "$c" | field cmd)"
+	fi
+}
+
+# after the restore: the host client PINGs and GETs on the connection it
+# held across the kexec (it waits for dt-live-go); redis sees the same id
+live_check() {
+	local id c
+	id=$(cat "$IO/dt-live-id")
+	local end=$((SECONDS + 90))
+	echo "$DT_LIVE_TOKEN" > "$IO/dt-live-go"
+	while [ $SECONDS -lt $end ]; do
+		c=$(rcli client list | tr -d '\r' | grep "^id=$id " | head -1)
+		[ "$(echo "$c" | field cmd)" = get ] && break
+		sleep 0.5
+	done
+	if [ "$(echo "$c" | field cmd)" = get ]; then
+		result live_conn kept
+		say "live client after the restore: $(echo "$c" | cut -d' ' -f1-4) cmd=get (same id $id, age $(echo "$c" | field age) s)"
+	else
+		result live_conn lost
+		say "live client: connection id $id not used after the restore (clients: $(live_client))"
+	fi
 }
 
 # between the pre-dump and the final dump: the service works
@@ -138,9 +199,11 @@ if [ "$phase" = 1 ]; then
 	: > "$RES"
 	echo 30000 > /proc/sys/kernel/ns_last_pid   # far from the next boot's pids
 	[ $STORE = disk ] && mount_disk
+	[ "$LIVE" = 1 ] && net_up
 	start_service
 	say "service pid $pid"
-	prev=() D=$DISK/img
+	prev=() D=$DISK/img tcp=()
+	[ "$LIVE" = 1 ] && tcp=(--tcp-established)
 	[ $STORE = disk ] && { rm -rf $D; mkdir -p $D; }
 	if [ "$PRE" = 1 ]; then
 		if [ $STORE = disk ]; then
@@ -167,12 +230,12 @@ if [ "$phase" = 1 ]; then
 	echo 2 > "$IO/dt-phase"
 	if [ $STORE = pkram ]; then
 		mark t0
-		$AMBER kexec -t $pid --pkram dt "${prev[@]}" --kernel "$K" --initrd "$IO/initrd.gz" \
+		$AMBER kexec -t $pid --pkram dt "${prev[@]}" "${tcp[@]}" --kernel "$K" --initrd "$IO/initrd.gz" \
 			-o "$IO/dt-kexec.log" -v4
 		die "amber kexec returned $? ($(tail -3 "$IO/dt-kexec.log"))"
 	fi
 	mark t0
-	$AMBER dump -t $pid -D $D/final "${prev[@]}" -o "$IO/dt-dump.log" -v4 || die "dump to the disk"
+	$AMBER dump -t $pid -D $D/final "${prev[@]}" "${tcp[@]}" -o "$IO/dt-dump.log" -v4 || die "dump to the disk"
 	mark t1
 	sync
 	kexec -s -l "$K" --initrd="$IO/initrd.gz" --command-line="$(cat /proc/cmdline)" || die "kexec -l"
@@ -185,6 +248,8 @@ fi
 
 if [ "$phase" = 2 ]; then
 	mark tb
+	tcp=()
+	[ "$LIVE" = 1 ] && tcp=(--tcp-established)
 	echo done > "$IO/dt-phase"
 	if [ $STORE = pkram ]; then
 		if [ "$PRE" = 1 ]; then
@@ -207,9 +272,13 @@ if [ "$phase" = 2 ]; then
 		result boot_s "$(echo "$(since t0 tr0) - $r" | bc)"
 	else
 		mount_disk
+		[ "$LIVE" = 1 ] && net_up locked
 		mark tr0
-		$AMBER restore -D $DISK/img/final -d -o "$IO/dt-restore.log" -v4 || die "restore from the disk"
+		$AMBER restore -D $DISK/img/final -d "${tcp[@]}" -o "$IO/dt-restore.log" -v4 \
+			|| die "restore from the disk"
+		[ "$LIVE" = 1 ] && nft delete table inet dt-live
 		wait_answer
+		[ "$LIVE" = 1 ] && live_check
 		result final_dump_s "$(since t0 t1)"
 		result ready_s "$(since t1 t2)"
 		# up to the restore command: a booted system with its disk mounted

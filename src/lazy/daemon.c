@@ -9,6 +9,7 @@
 #define LOG_PREFIX "lazy: "
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,7 +58,10 @@ static bool ranges_in_image(const struct rst_task *t, const struct lazy_msg *m)
 static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 {
 	struct rst_task *t = rst_find_task(&d->rc, m->pid);
+	uint64_t per_layer[PM_MAX_CHAIN] = { 0 };
+	char layers[PM_MAX_CHAIN * 24 + 48] = "";
 	struct lazy_mm *mm;
+	int n = 0;
 
 	if (!t || t->zombie) {
 		pr_err("task %d is not in the images of %s\n", m->pid, d->o->dir);
@@ -69,15 +74,26 @@ static int task_msg(struct lazy_daemon *d, struct lazy_msg *m, int fd)
 				   : NULL;
 	if (mm)
 		mm->pid_ns = m->c;
-	for (int r = 0; mm && r < t->pages.nr_lazy; r++)
-		lazy_mm_set_pending(mm, t->pages.lazy[r].vaddr, t->pages.lazy[r].nr_pages);
+	for (int r = 0; mm && r < t->pages.nr_lazy; r++) {
+		const struct rst_pages *p = &t->pages.lazy[r];
+		uint64_t before = mm->nr_pending;
+
+		lazy_mm_set_pending(mm, p->vaddr, p->nr_pages);
+		per_layer[p->layer] += mm->nr_pending - before;
+	}
 	if (!mm) {
 		if (fd >= 0)
 			close(fd);
 		return -EINVAL;
 	}
-	pr_info("task %d: mm %u, %u lazy VMAs, %llu pages to deliver\n", m->pid, m->id,
-		m->nr_ranges, (unsigned long long)mm->nr_pending);
+	/* which layer of a chain each page will come from: the newest that holds it */
+	for (int k = 0; k < t->pages.nr_layers && t->pages.nr_layers > 1; k++)
+		n += snprintf(layers + n, sizeof(layers) - n, "%s%llu", k ? "/" : " (by layer: ",
+			      (unsigned long long)per_layer[k]);
+	if (n)
+		snprintf(layers + n, sizeof(layers) - n, ", newest first)");
+	pr_info("task %d: mm %u, %u lazy VMAs, %llu pages to deliver%s\n", m->pid, m->id,
+		m->nr_ranges, (unsigned long long)mm->nr_pending, layers);
 	return lazy_add_mm(d, mm, fd);
 }
 
@@ -345,6 +361,7 @@ static int start(struct lazy_daemon *d)
 		close(lfd);
 		if (k < 0)
 			return k;
+		d->keeper_pid = k;
 		pr_info("keeper %d listens on %s\n", k, sa.sun_path);
 	}
 	d->keeper = lazy_connect(&sa);
@@ -452,6 +469,49 @@ static void report(struct lazy_daemon *d, uint64_t t0)
 	       (unsigned long long)s->eager_pages);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * After LZ_DONE: until the keeper has exited, at most @ms. Its listening
+ * socket holds the mount the images are on (a bound unix socket pins its
+ * path) until its last file is released, so a caller that unmounts the
+ * image directory next (lazy-pages --pkram) would find it busy. Our own
+ * keeper is reaped: its files are released before it can be. One taken
+ * over (--resume) is not our child: then until its end of our connection
+ * closes, which comes with its exit too.
+ */
+static void wait_keeper_gone(struct lazy_daemon *d, int ms)
+{
+	struct pollfd p = { .fd = d->keeper, .events = POLLIN };
+	uint64_t end = now_ms() + ms;
+	char buf[256];
+
+	while (now_ms() < end) {
+		ssize_t n;
+
+		if (d->keeper_pid > 0) {
+			pid_t r = waitpid(d->keeper_pid, NULL, WNOHANG);
+
+			if (r == d->keeper_pid || (r < 0 && errno != EINTR))
+				return;
+			usleep(10000);
+			continue;
+		}
+		if (poll(&p, 1, (int)(end - now_ms())) < 0 && errno != EINTR)
+			return;
+		n = recv(d->keeper, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return; /* gone */
+	}
+	pr_warn("the keeper has not exited %d ms after the last page\n", ms);
+}
+
 int lazy_daemon_run(const struct lazy_opts *o)
 {
 	struct lazy_daemon d = { .o = o, .keeper = -1, .ep = -1, .next_fork_id = LAZY_FORK_ID_BASE,
@@ -471,7 +531,8 @@ int lazy_daemon_run(const struct lazy_opts *o)
 	if (!ret)
 		ret = loop(&d);
 	if (!ret) {
-		lazy_send(d.keeper, &done, -1);
+		if (!lazy_send(d.keeper, &done, -1))
+			wait_keeper_gone(&d, 10000);
 		report(&d, t0);
 		if (d.st.killed) {
 			pr_err("%llu address space(s) could not be completed: their tasks were "

@@ -59,6 +59,7 @@ struct lazy_daemon {
 	struct lazy_source *src;
 	uint8_t **verified; /* [task index][pagemap run]: checksum checked */
 	int keeper;
+	pid_t keeper_pid; /* the keeper we forked, 0 if we took one over (--resume) */
 	int ep;
 	struct lazy_mm **mms;
 	int nr_mms;

@@ -6,7 +6,8 @@ daemon mid-check, see the test's thread wait in the kernel (no zeros),
 then `amber lazy-pages --resume` delivers the rest: the test's own
 checksum of every page must pass.
 
-test_restore_twice: one dump, two lazy restores from the same images.
+test_restore_twice: one dump, two lazy restores from the same images;
+each daemon returns only once its keeper is gone (its socket removed).
 
 test_chain_corrupt_parent_refused, test_postcopy_chain_refused: an
 incremental chain (pre-dump, then dump against it; the suite's
@@ -142,6 +143,12 @@ def test_restore_twice():
             wait_socket(run, d)
             lazy_restore(run, f"restore{i}.log")
             finish(run, d, f"lazy{i}.log")
+            # the daemon returns once its keeper is gone (the keeper
+            # unlinks the socket first): nothing of it holds the images'
+            # mount any more (lazy-pages --pkram unmounts it next)
+            if (run.imgdir / "lazy.sock").exists():
+                pytest.fail("lazy-pages exited before its keeper: the socket is "
+                            "still there", pytrace=False)
             stop(run)
 
     run_guarded(run, body)

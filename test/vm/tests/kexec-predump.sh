@@ -19,7 +19,14 @@
 # refused, then repaired); restore --pkram; the memory matches the crc
 # taken after both changes (the first eighth from pre2, the second from
 # the final dump, the rest from pre1), the counter goes on, every page
-# moved out of the store (no copy), from all three layers.
+# moved out of the store (no copy), from all three layers. Then the lazy
+# path over a chain: the restored program pre-dumped twice into a second
+# store "kl" (two more eighths changed), amber kexec --prev-images-dir pre2.
+# Boot 3: a flipped byte of the oldest layer refused by lazy-pages --pkram;
+# lazy-pages --pkram kl + restore --pkram kl --lazy-pages: nothing moved
+# out of the store while the daemon serves from it, the memory matches
+# the crc after both changes, the daemon delivered every page, from each
+# of the three layers, the counter goes on, the store unmounted at the end.
 set -u
 K=${1:?bzImage}
 MIB=${2:-64}
@@ -134,6 +141,84 @@ if [ "$phase" = 1 ]; then
 	echo done > "$IO/predump-phase"
 	exit 1
 fi
+if [ "$phase" = 3 ]; then
+	echo done > "$IO/predump-phase"
+	read -r pid crc cnt < "$IO/predump-expect"
+	LNAME=kl LSTORE=/run/amber/pkram/kl LL=$IO/predump-lazy.log RL=$IO/predump-restore-lazy.log
+	mkdir -p "$LSTORE"
+	mount -t tmpfs -o pkram=$LNAME none "$LSTORE" || { echo "FAIL mount the preserved store $LNAME"; exit 1; }
+	[ -f "$LSTORE/parent/amber.sums" ] && [ -f "$LSTORE/parent/parent/amber.sums" ] \
+		&& pass "lazy round: the chain came back folded (top, parent, parent/parent)" \
+		|| fail "lazy round: the chain: $(find "$LSTORE" -maxdepth 3 -type d | tr '\n' ' ')"
+	# the store seen through a bind mount: the daemon unmounts the store
+	# itself once it is done, which may come before the checks below
+	# (commands are slow under TCG); the bind keeps the same files in view
+	VIEW=/tmp/kl-view
+	mkdir -p $VIEW && mount --bind "$LSTORE" $VIEW || fail "lazy round: bind mount of the store"
+	layer_kb() { echo "$(pages_kb $VIEW/pages-*.img)/$(pages_kb $VIEW/parent/pages-*.img)/$(pages_kb $VIEW/parent/parent/pages-*.img)"; }
+	# what each layer's pages files hold: names, sizes, blocks, contents
+	layer_sums() { (cd $VIEW && for f in pages-*.img parent/pages-*.img parent/parent/pages-*.img; do
+		echo "$f $(stat -c '%s %b' "$f") $(sha1sum < "$f" | cut -c1-12)"; done); }
+	kb0=$(layer_kb) sums0=$(layer_sums)
+	echo "pages (top/parent/parent-parent): $kb0 kB"
+
+	# the daemon refuses a damaged oldest layer before it serves anything
+	# (at 3/4 of the file: in an eighth of the memory no newer layer
+	# rewrote, so an entry the lazy view uses, which the daemon checks)
+	pages=$(ls "$LSTORE"/parent/parent/pages-*.img | head -1)
+	off=$(( $(stat -c %s "$pages") * 3 / 4 ))
+	orig=$(dd if="$pages" bs=1 skip=$off count=1 2>/dev/null | od -An -tx1 | tr -d ' ')
+	printf "\\x$(printf %02x $(( 0x$orig ^ 0xff )))" | dd of="$pages" bs=1 seek=$off conv=notrunc 2>/dev/null
+	timeout 300 $AMBER lazy-pages --pkram $LNAME -o "$IO/predump-lazy-damaged.log" -v4
+	rc=$?
+	printf "\\x$orig" | dd of="$pages" bs=1 seek=$off conv=notrunc 2>/dev/null
+	[ $rc = 1 ] && grep -q "checksum mismatch in the pages image of a parent" "$IO/predump-lazy-damaged.log" \
+		&& grep -q " $LSTORE " /proc/self/mountinfo && ! kill -0 "$pid" 2>/dev/null \
+		&& pass "lazy round: a damaged oldest layer refused by lazy-pages --pkram (rc 1), the store kept" \
+		|| { fail "lazy round: damaged layer: rc $rc"; tail -3 "$IO/predump-lazy-damaged.log"; }
+
+	$AMBER lazy-pages --pkram $LNAME -o "$LL" -v4 &
+	lpid=$!
+	for _ in $(seq 600); do [ -S "$LSTORE/lazy-pages.socket" ] && break; sleep 0.1; done
+	echo "pages once the daemon checked them: $(layer_kb) kB"
+	$AMBER restore --pkram $LNAME --lazy-pages -d -o "$RL" -v4
+	rc=$?
+	[ $rc = 0 ] && pass "lazy round: restore --pkram --lazy-pages over the chain: rc 0" \
+		|| { fail "lazy round: restore --pkram --lazy-pages: rc $rc"; tail -5 "$RL"; }
+	intact "lazy round: after the kexec over the chain, lazily" "$pid" "$crc"
+	wait $lpid
+	rc=$?
+	# a lazy restore copies (the daemon reads the pages files): neither
+	# it nor the daemon takes anything out of the store
+	kb1=$(layer_kb) sums1=$(layer_sums)
+	[ "$sums1" = "$sums0" ] && ! grep -q "pages moved from the store" "$RL" \
+		&& pass "lazy round: no page moved out of the store, every layer's pages as before ($kb1 kB)" \
+		|| { fail "lazy round: the store changed: $kb0 -> $kb1 kB"
+		     echo "before: $sums0" | tr '\n' ' '; echo; echo "after: $sums1" | tr '\n' ' '; echo; }
+	umount $VIEW
+	[ $rc = 0 ] && pass "lazy round: lazy-pages --pkram: rc 0" || { fail "lazy round: lazy-pages: rc $rc"; tail -5 "$LL"; }
+	grep -h "pages to deliver\|lazy-pages: done" "$LL" | sed 's/^/  lazy.log: /'
+	# every page to deliver, and from which layer; then what was delivered
+	set -- $(grep -h "pages to deliver" "$LL" | sed -n 's/.* \([0-9]*\) pages to deliver (by layer: \([0-9]*\)\/\([0-9]*\)\/\([0-9]*\),.*/\1 \2 \3 \4/p' \
+		| awk '{t += $1; a += $2; b += $3; c += $4} END {print t + 0, a + 0, b + 0, c + 0}')
+	tot=$1 l0=$2 l1=$3 l2=$4
+	# (a page "already present" was there by the other path first: not twice)
+	got=$(sed -n 's/.* \([0-9]*\) pages by fault, \([0-9]*\) prefetched, .*/\1 \2/p' "$LL" \
+		| awk '{print $1 + $2}')
+	[ "$tot" -ge $((MIB * 256)) ] && [ "$l0" -gt 0 ] && [ "$l1" -gt 0 ] && [ "$l2" -gt 0 ] \
+		&& [ $((l0 + l1 + l2)) = "$tot" ] && [ "${got:-0}" = "$tot" ] \
+		&& pass "lazy round: the daemon delivered all $tot pages, from every layer (top $l0, pre2 $l1, pre1 $l2)" \
+		|| fail "lazy round: to deliver $tot (layers $l0/$l1/$l2), delivered ${got:-?} (want >= $((MIB * 256)), all layers)"
+	r=$(ask "$pid"); set -- $r
+	[ "${1:-0}" -gt "$cnt" ] && pass "lazy round: counter went on from the dump's ($cnt -> ${1:-})" \
+		|| fail "lazy round: counter ${1:-none} not past the dump's $cnt"
+	grep -q " $LSTORE " /proc/self/mountinfo && fail "lazy round: store still mounted after the daemon" \
+		|| pass "lazy round: store unmounted once every page was delivered"
+	kill -9 "$pid" 2>/dev/null
+	echo "kexec-predump suite: $fails failure(s)"
+	[ $fails = 0 ]
+	exit
+fi
 [ "$phase" = 2 ] || exit 0
 echo done > "$IO/predump-phase"   # whatever happens, no other round
 read -r pid crc cnt full_s full_kb < "$IO/predump-expect"
@@ -196,4 +281,26 @@ echo "FIGURES $MIB MiB: final dump (frozen) over the chain ${fin_s:-?} s, $top_k
 	"(of which the check of every layer's pages ${chk_s:-?} s)" \
 	"($moved pages moved, $copied copied)"
 if [ $fails != 0 ]; then echo "kexec-predump suite: $fails failure(s)"; exit 1; fi
-exit 0
+
+# the lazy path over a chain: the restored tree pre-dumped twice into a
+# second store, carried by amber kexec, restored lazily in boot 3
+LNAME=kl LSTORE=/run/amber/pkram/kl
+$AMBER pre-dump -t "$pid" --pkram $LNAME -D pre1 --track-mem=soft-dirty \
+	-o "$IO/predump-lpre1.log" -v4 || { fail "lazy round: pre-dump pre1"; tail -5 "$IO/predump-lpre1.log"; }
+kill -HUP "$pid"; sleep 2
+$AMBER pre-dump -t "$pid" --pkram $LNAME -D pre2 --prev-images-dir ../pre1 --track-mem=soft-dirty \
+	-o "$IO/predump-lpre2.log" -v4 || { fail "lazy round: pre-dump pre2"; tail -5 "$IO/predump-lpre2.log"; }
+kill -HUP "$pid"; sleep 2
+r=$(ask "$pid"); set -- $r
+crc2=${2:-none} cnt2=${1:-0}
+[ "$crc2" != "$crc" ] && [ "${3:-}" = ok ] && pass "lazy round: two pre-dumps into '$LNAME', two eighths changed ($crc -> $crc2)" \
+	|| fail "lazy round: the memory did not change ($r)"
+if [ $fails != 0 ]; then echo "kexec-predump suite: $fails failure(s)"; exit 1; fi
+echo "$pid $crc2 $cnt2" > "$IO/predump-expect"
+echo 3 > "$IO/predump-phase"
+$AMBER kexec -t "$pid" --pkram $LNAME --prev-images-dir pre2 --kernel "$K" \
+	--initrd "$IO/initrd.gz" -o "$IO/predump-kexec2.log" -v4
+echo "FAIL second amber kexec returned $? (see predump-kexec2.log):"
+tail -5 "$IO/predump-kexec2.log"
+echo done > "$IO/predump-phase"
+exit 1
