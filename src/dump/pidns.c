@@ -221,6 +221,33 @@ static int check_children_ns(struct dump_ctx *dc, struct dump_task *t)
 	return -EOPNOTSUPP;
 }
 
+/*
+ * A proc of a nested namespace on the tree's /proc (`unshare --pid --fork
+ * --mount-proc` under the root): the restore would have to mount it from
+ * inside that namespace. Refused, named, before the mounts are read.
+ */
+static int check_nested_proc(struct dump_ctx *dc)
+{
+	pid_t root = dc->tasks[0]->pid;
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/root/proc/1/ns/pid", root);
+	if (stat(path, &st) || st.st_ino == dc->root_pidns_ino)
+		return 0;
+	for (int i = 0; i < dc->nr_tasks; i++) {
+		const struct dump_task *t = dc->tasks[i];
+
+		if (t->pidns_level && t->pidns_ino == st.st_ino) {
+			pr_err("the /proc of process %d shows the nested pid namespace of pid %d "
+			       "(mount --mount-proc'ed by it): not supported, its restore would have "
+			       "to mount it from inside that namespace\n", root, t->vpid);
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
 int dump_pidns_check(struct dump_ctx *dc)
 {
 	int ret = 0;
@@ -259,7 +286,7 @@ int dump_pidns_check(struct dump_ctx *dc)
 		if (!ret && t->pidns_level)
 			ret = check_nested_timers(t);
 	}
-	return ret;
+	return ret ? ret : check_nested_proc(dc);
 }
 
 void dump_pidns_fill(const struct dump_task *t, PstreeEntry *pe, uint32_t *tids)
