@@ -7,15 +7,18 @@
  * process group and session as it sees them, its NSpid line (its pid at
  * every level, as the host's /proc shows it) and a value in its memory;
  * the test and B check that their pid_for_children is still the inner
- * namespace.
+ * namespace. C has a second thread, which checks its gettid() and its
+ * NSpid (its tid at every level) the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,10 +39,10 @@ static void on_term(int sig __attribute__((unused)))
 	got_term = 1;
 }
 
-static int read_nspid(char *buf, size_t len)
+static int read_nspid_of(const char *path, char *buf, size_t len)
 {
 	char line[256];
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
@@ -49,6 +52,37 @@ static int read_nspid(char *buf, size_t len)
 			snprintf(buf, len, "%.100s", line + 6);
 	fclose(f);
 	return buf[0] ? 0 : -1;
+}
+
+static int read_nspid(char *buf, size_t len)
+{
+	return read_nspid_of("/proc/self/status", buf, len);
+}
+
+/* C's second thread: its tid and NSpid, before and after. */
+static volatile int thread_go, thread_ready;
+static volatile int thread_result = -1;
+
+static void *second_thread(void *arg)
+{
+	char then[128], now[128];
+	pid_t tid = syscall(SYS_gettid);
+
+	read_nspid_of("/proc/thread-self/status", then, sizeof(then));
+	thread_ready = 1;
+	futex_wake_all(&thread_ready);
+	futex_wait_while(&thread_go, 0);
+	read_nspid_of("/proc/thread-self/status", now, sizeof(now));
+	if (syscall(SYS_gettid) != tid)
+		thread_result = 30;
+	else if (strcmp(then, now))
+		thread_result = 31;
+	else
+		thread_result = 0;
+	if (thread_result)
+		test_msg("C's thread: tid %ld, was %d; NSpid %s, was %s", (long)syscall(SYS_gettid),
+			 tid, now, then);
+	return arg;
 }
 
 static ino_t ns_ino(const char *path)
@@ -119,6 +153,14 @@ static int __attribute__((noreturn)) live(const char *who, int ready_fd, pid_t c
 		sigsuspend(&none);
 	snap(&now, 0);
 	ret = compare(who, &then, &now);
+	if (thread_ready) {
+		thread_go = 1;
+		futex_wake_all(&thread_go);
+		while (thread_result < 0)
+			usleep(1000);
+		if (!ret)
+			ret = thread_result;
+	}
 	if (child > 0) {
 		kill(child, SIGTERM);
 		if (waitpid(child, &status, 0) != child)
@@ -154,6 +196,13 @@ static void __attribute__((noreturn)) run_b(int ready_fd)
 		marker = 0xc0ffee03;
 		if (getpid() != 1)
 			_exit(5);
+		{
+			pthread_t th;
+
+			if (pthread_create(&th, NULL, second_thread, NULL))
+				_exit(8);
+			futex_wait_while(&thread_ready, 0);
+		}
 		live("C", pfd[1], 0);
 	}
 	close(pfd[1]);
