@@ -155,13 +155,22 @@ static int check_children(struct rst_task *t)
 	return -EINVAL;
 }
 
+/* Not load.c's rst_find_task(): load.c calls in here. */
+static struct rst_task *find_task(struct rst_ctx *rc, pid_t pid)
+{
+	for (int i = 0; i < rc->nr_tasks; i++)
+		if (rc->tasks[i].pid == pid)
+			return &rc->tasks[i];
+	return NULL;
+}
+
 /*
  * A process group whose leader the task can't see (in a namespace above)
  * is inherited: it must be its parent's.
  */
 static int check_pgid(struct rst_ctx *rc, struct rst_task *t)
 {
-	struct rst_task *g = rst_find_task(rc, t->pgid);
+	struct rst_task *g = find_task(rc, t->pgid);
 
 	if (!t->pidns_level || t->pgid == t->pid || (g && rst_pidns_local(t, g)) ||
 	    t->pgid == t->parent->pgid)
