@@ -10,8 +10,9 @@ pid in the root's namespace and in the nested one), its name and its
 parent, and the pids the root's /proc lists.
 
 Refusals (the tree left running): a proc of the nested namespace on the
-tree's /proc, a zombie in a nested namespace, and a task whose children's
-pid namespace (unshare without a living init) is dying. Damaged pstree
+tree's /proc, a zombie in a nested namespace, a task whose children's
+pid namespace (unshare without a living init) is dying, and a pidfd or
+a file owner (F_SETOWN) held by a nested task. Damaged pstree
 images (levels and pid counts that disagree, a pid out of range, an
 inner namespace without its init) are refused before any task exists.
 """
@@ -182,6 +183,27 @@ def test_dying_children_ns_refused(tmp_path):
     try:
         wait_for("the exec of sleep", lambda: read_text(f"/proc/{p.pid}/comm").strip() == "sleep")
         dump_refused(tmp_path, p.pid, "whose init is not in the tree")
+    finally:
+        stop(p)
+
+
+NESTED_FDS = {
+    "pidfd": ("p = os.pidfd_open(os.getpid())", "is a pidfd"),
+    "owner": ("s = socket.socket(); fcntl.fcntl(s, fcntl.F_SETOWN, os.getpid())",
+              "has an owner (F_SETOWN"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NESTED_FDS))
+def test_nested_fd_refused(tmp_path, kind):
+    """A pidfd or a file owner in a nested task names a pid of its own namespace."""
+    code, want = NESTED_FDS[kind]
+    p = spawn(["unshare", "--pid", "--fork", "/usr/bin/python3", "-c",
+               f"import fcntl, os, socket, time; {code}; open('{tmp_path}/ready', 'w'); "
+               "time.sleep(1000)"])
+    try:
+        wait_for("the nested python", lambda: (tmp_path / "ready").exists())
+        dump_refused(tmp_path, p.pid, want)
     finally:
         stop(p)
 
