@@ -46,6 +46,10 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("inventory_entry", "amber_pidns_proc"),
                     # setgroups "deny" of the tree's user namespace
                     ("userns_entry", "amber_setgroups_deny"),
+                    # nested pid namespaces (docs/namespaces.md)
+                    ("pstree_entry", "amber_pidns_level"),
+                    ("pstree_entry", "amber_pidns_tids"),
+                    ("pstree_entry", "amber_pidns_children"),
                     # CRIU's own, newer than Debian's 3.17 pycriu (upstream
                     # images/sk-packet.proto): optional, so 3.17 skips it.
                     ("sk_packet_entry", "ucred"),
@@ -208,9 +212,10 @@ def check_schema(mods):
             return
         for f in m.fields:
             if (m.full_name, f.name) in AMBER_OWN_FIELDS:
-                if f.label != f.LABEL_OPTIONAL or \
+                # optional or repeated: a decoder without the field skips it
+                if f.label == f.LABEL_REQUIRED or \
                         any(t[0] == f.number for t in theirs.values()):
-                    fail("own field %s.%s must be optional with an unused number"
+                    fail("own field %s.%s must be optional or repeated with an unused number"
                          % (m.full_name, f.name))
                 continue
             ref = f.message_type or f.enum_type
@@ -384,7 +389,11 @@ def build_samples(m):
                .add(pstree.pstree_entry(pid=100, ppid=0, pgid=100, sid=100,
                                         threads=[100, 101]))
                .add(pstree.pstree_entry(pid=102, ppid=100, pgid=100, sid=100,
-                                        threads=[102])))
+                                        threads=[102], amber_pidns_children=103))
+               # a nested pid namespace's init (docs/namespaces.md): crit skips amber's fields
+               .add(pstree.pstree_entry(pid=103, ppid=102, pgid=100, sid=100,
+                                        threads=[103, 104], amber_pidns_level=1,
+                                        amber_pidns_tids=[1, 2])))
 
     def creds():
         return creds_pb.creds_entry(

@@ -50,7 +50,7 @@ void pid_map_free(struct pid_map *m)
 	m->nr = 0;
 }
 
-int proc_ns_pid(pid_t tid, pid_t *ns_pid, int *levels)
+int proc_ns_pids(pid_t tid, pid_t *pids, int max, int *levels)
 {
 	char path[64];
 	cleanup_free char *buf = NULL;
@@ -63,7 +63,6 @@ int proc_ns_pid(pid_t tid, pid_t *ns_pid, int *levels)
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *v, *end;
 		int n = 0;
-		long last = -1;
 
 		if (strncmp(line, "NSpid:", 6))
 			continue;
@@ -72,15 +71,28 @@ int proc_ns_pid(pid_t tid, pid_t *ns_pid, int *levels)
 
 			if (end == v)
 				break;
-			last = x;
-			n++;
+			if (x <= 0 || n == max) {
+				pr_err("%s: NSpid %s: more than %d levels or a bad pid\n", path,
+				       line + 6, max);
+				return -EINVAL;
+			}
+			pids[n++] = x;
 		}
-		if (n == 0 || last <= 0)
+		if (n == 0)
 			break;
-		*ns_pid = last;
 		*levels = n;
 		return 0;
 	}
 	pr_err("%s has no NSpid line\n", path);
 	return -EINVAL;
+}
+
+int proc_ns_pid(pid_t tid, pid_t *ns_pid, int *levels)
+{
+	pid_t pids[PIDNS_MAX_LEVELS];
+	int ret = proc_ns_pids(tid, pids, PIDNS_MAX_LEVELS, levels);
+
+	if (!ret)
+		*ns_pid = pids[*levels - 1];
+	return ret;
 }

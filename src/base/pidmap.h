@@ -38,5 +38,14 @@ void pid_map_free(struct pid_map *m);
  * (1: only amber's /proc's own).
  */
 int proc_ns_pid(pid_t tid, pid_t *ns_pid, int *levels);
+/* The kernel's MAX_PID_NS_LEVEL: namespaces a task can be seen in. */
+#define PIDNS_MAX_LEVELS 33
+/* Pid namespaces below a tree's root's that amber saves and makes again. */
+#define PIDNS_NESTED_MAX 8
+/*
+ * Every pid of @tid (NSpid), outermost (amber's /proc's) first, into
+ * @pids[@max]; *@levels how many.
+ */
+int proc_ns_pids(pid_t tid, pid_t *pids, int max, int *levels);
 
 #endif

@@ -47,6 +47,11 @@ static TaskKobjIdsEntry *task_ids(struct dump_ctx *dc, struct dump_task *t)
 	ids->fs_id = dump_new_id(dc);
 	ids->sighand_id = dump_new_id(dc);
 	dump_ns_fill_ids(dc, ids, false);
+	/* A nested pid namespace's (pidns.c): CRIU's meaning of the field. */
+	if (t->pidns_id) {
+		ids->has_pid_ns_id = true;
+		ids->pid_ns_id = t->pidns_id;
+	}
 	return ids;
 }
 
@@ -136,6 +141,7 @@ int dump_write_pstree(struct dump_ctx *dc)
 		struct dump_task *t = dc->tasks[i];
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
 		uint32_t tids[t->nr_threads + 1];
+		uint32_t ns_tids[(t->nr_threads + 1) * PIDNS_NESTED_MAX];
 
 		/* As the tree sees them: its own pid namespace's pids (as CRIU) */
 		pe.pid = t->vpid;
@@ -148,6 +154,7 @@ int dump_write_pstree(struct dump_ctx *dc)
 			tids[0] = t->vpid;
 		pe.n_threads = t->zombie ? 1 : t->nr_threads;
 		pe.threads = tids;
+		dump_pidns_fill(t, &pe, ns_tids);
 		ret = img_write_msg(img, &pe.base);
 	}
 	if (img_close(img) && !ret)

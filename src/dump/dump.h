@@ -34,6 +34,7 @@
 #include "mem/track.h"
 #include "net/netlock.h"
 #include "base/util.h"
+#include "pstree.pb-c.h"
 
 struct dump_opts {
 	pid_t pid;
@@ -93,6 +94,8 @@ struct dump_opts {
 struct dump_thread {
 	pid_t tid;  /* as amber sees it */
 	pid_t vtid; /* in the tree's pid namespace: what the images hold */
+	/* In the pid namespaces below the root's (pidns.c), outermost first. */
+	pid_t ns_tids[PIDNS_NESTED_MAX];
 	struct user_regs_struct regs;
 	uint8_t *xsave; /* NT_X86_XSTATE, standard format */
 	size_t xsave_len;
@@ -103,6 +106,15 @@ struct dump_thread {
 struct dump_task {
 	pid_t pid, ppid, pgid, sid; /* as amber sees them (/proc, ptrace) */
 	pid_t vpid; /* in the tree's pid namespace: names its images */
+	/*
+	 * Pid namespaces below the root's that it is in (pidns.c), 0: the
+	 * root's; that namespace's inode and image id; the vpid of its child
+	 * whose namespace its pid_for_children is (unshare), 0: its own.
+	 */
+	int pidns_level;
+	uint64_t pidns_ino;
+	uint32_t pidns_id;
+	pid_t pidns_children;
 	bool zombie;
 	int exit_code;
 	int stop_sig; /* in a group stop (state T) by this signal, else 0 */
@@ -148,6 +160,9 @@ struct dump_ctx {
 	 * tree: host tid <-> tid in its pid namespace. Else empty: the same.
 	 */
 	struct pid_map pids;
+	/* The root's pid namespace: its inode, and NSpid levels amber sees it at. */
+	uint64_t root_pidns_ino;
+	int root_pid_levels;
 	/* For the caller's stats (memory.c adds to them). */
 	uint64_t memdump_ns, pages_written, pages_skipped_parent;
 };
@@ -185,6 +200,19 @@ int dump_write_inventory(struct dump_ctx *dc);
  */
 void dump_undo_tracking(struct dump_ctx *dc);
 void dump_ctx_free(struct dump_ctx *dc);
+
+/*
+ * pidns.c: pid namespaces nested below the root's. dump_pidns_root()
+ * before the walk; dump_pidns_record() the pids of thread @tid of @t
+ * (every level); dump_pidns_check() once the tree is frozen refuses what
+ * a restore could not make again; dump_pidns_fill() the pstree entry's
+ * amber_pidns_* fields (@tids: room for n_threads * PIDNS_NESTED_MAX).
+ */
+int dump_pidns_root(struct dump_ctx *dc, pid_t root);
+int dump_pidns_record(struct dump_ctx *dc, struct dump_task *t, pid_t tid, pid_t *vtid,
+		      pid_t *ns_tids);
+int dump_pidns_check(struct dump_ctx *dc);
+void dump_pidns_fill(const struct dump_task *t, PstreeEntry *pe, uint32_t *tids);
 
 /* pstree.c: freeze, walk and release the tree. */
 int pstree_freeze(struct dump_ctx *dc, pid_t root);

@@ -196,27 +196,15 @@ static int seize_threads(struct dump_task *t, bool defer)
 	return 0;
 }
 
-/*
- * The tree's own pid of @tid (NSpid), in the map and returned in *@vtid.
- * In amber's pid namespace it is @tid: no /proc read while frozen.
- */
-static int record_ns_pid(struct dump_ctx *dc, pid_t tid, pid_t *vtid)
-{
-	int levels, ret;
-
-	*vtid = tid;
-	if (!dc->pids.own_ns)
-		return 0;
-	ret = proc_ns_pid(tid, vtid, &levels);
-	return ret ? ret : pid_map_add(&dc->pids, tid, *vtid);
-}
-
+/* The tree's own pids of @t's threads (NSpid): pidns.c, which maps them. */
 static int record_ns_pids(struct dump_ctx *dc, struct dump_task *t)
 {
-	int ret = record_ns_pid(dc, t->pid, &t->vpid);
+	pid_t ns_tids[PIDNS_NESTED_MAX];
+	int ret = dump_pidns_record(dc, t, t->pid, &t->vpid, ns_tids); /* the leader first */
 
 	for (int i = 0; i < t->nr_threads && !ret; i++)
-		ret = record_ns_pid(dc, t->threads[i].tid, &t->threads[i].vtid);
+		ret = dump_pidns_record(dc, t, t->threads[i].tid, &t->threads[i].vtid,
+					t->threads[i].ns_tids);
 	return ret;
 }
 
@@ -251,13 +239,15 @@ static void drop_last_task(struct dump_ctx *dc)
 /* @t is a zombie (@st its stat): saved as one, nothing to seize. */
 static int freeze_zombie(struct dump_ctx *dc, struct dump_task *t, const struct proc_stat *st)
 {
+	pid_t ns_tids[PIDNS_NESTED_MAX];
+
 	t->stop_sig = 0;
 	t->zombie = true;
 	t->ppid = st->ppid;
 	t->pgid = st->pgid;
 	t->sid = st->sid;
 	t->exit_code = st->exit_code;
-	return record_ns_pid(dc, t->pid, &t->vpid);
+	return dump_pidns_record(dc, t, t->pid, &t->vpid, ns_tids);
 }
 
 /*
@@ -441,7 +431,11 @@ int pstree_freeze(struct dump_ctx *dc, pid_t root)
 	int ret = own_pid_ns(root, &dc->pids.own_ns);
 
 	if (!ret)
+		ret = dump_pidns_root(dc, root);
+	if (!ret)
 		ret = dc->opts->freeze_cgroup ? freeze_in_cgroup(dc, root) : freeze_task(dc, root, NULL);
+	if (!ret)
+		ret = dump_pidns_check(dc);
 
 	if (!ret)
 		pr_info("froze %d task(s)\n", dc->nr_tasks);

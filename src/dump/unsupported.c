@@ -164,12 +164,17 @@ static int check_namespaces(pid_t pid, pid_t root)
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
 			continue;
 		/*
+		 * Pid namespaces: the root's if it is their init (ns.c), nested
+		 * ones below it (pidns.c checks, once the tree is frozen).
+		 */
+		if (!strcmp(ns_names[i], "pid"))
+			continue;
+		/*
 		 * The tree's own UTS, IPC, net, time, user (ns.c), cgroup
 		 * (cgroup.c) namespaces: one per tree.
 		 */
-		/* And its pid namespace, if the root is its init (ns.c checks). */
 		if (!strcmp(ns_names[i], "uts") || !strcmp(ns_names[i], "ipc") ||
-		    !strcmp(ns_names[i], "net") || !strcmp(ns_names[i], "pid") ||
+		    !strcmp(ns_names[i], "net") ||
 		    !strcmp(ns_names[i], "time") || !strcmp(ns_names[i], "cgroup") ||
 		    !strcmp(ns_names[i], "user")) {
 			if (ns_shared(pid, root, ns_names[i]))

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -74,6 +76,32 @@ void lazy_finish_mm(struct lazy_daemon *d, struct lazy_mm *mm)
  * a pid namespace of its own names another process here. Found by its
  * namespace and its pid there (NSpid); 0 if it is gone.
  */
+/*
+ * A task in a pid namespace nested below @ns_ino (pidns.c's trees) is
+ * @pid there: its namespace's ancestors (NS_GET_PARENT, allowed up to
+ * ours) say how many levels below it is, its NSpid the pid at that level.
+ */
+static bool pid_in_ns_below(pid_t task, const char *ns_path, uint64_t ns_ino, pid_t pid)
+{
+	pid_t pids[PIDNS_MAX_LEVELS];
+	int fd = open(ns_path, O_RDONLY | O_CLOEXEC), up = 0, levels;
+	struct stat st;
+
+	while (fd >= 0 && !fstat(fd, &st) && st.st_ino != ns_ino && up < PIDNS_MAX_LEVELS) {
+		int parent = ioctl(fd, NS_GET_PARENT);
+
+		close(fd);
+		fd = parent;
+		up++;
+	}
+	if (fd < 0)
+		return false;
+	close(fd);
+	return up > 0 && st.st_ino == ns_ino &&
+	       !proc_ns_pids(task, pids, PIDNS_MAX_LEVELS, &levels) && levels > up &&
+	       pids[levels - 1 - up] == pid;
+}
+
 static pid_t mm_host_pid(const struct lazy_mm *mm)
 {
 	struct stat mine;
@@ -93,6 +121,8 @@ static pid_t mm_host_pid(const struct lazy_mm *mm)
 		snprintf(path, sizeof(path), "/proc/%s/ns/pid", e->d_name);
 		if (pid > 0 && !stat(path, &ns) && ns.st_ino == mm->pid_ns &&
 		    !proc_ns_pid(pid, &inner, &levels) && inner == mm->pid)
+			found = pid;
+		else if (pid > 0 && pid_in_ns_below(pid, path, mm->pid_ns, mm->pid))
 			found = pid;
 	}
 	if (dir)

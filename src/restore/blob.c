@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/proc.h"
 #include "restore/creds.h"
+#include "restore/pidns.h"
 #include "userns.pb-c.h"
 #include "restore/restore.h"
 #include "restore/task.h"
@@ -351,7 +352,8 @@ static int fill_thread(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	CoreEntry *c = t->cores[i];
 	ThreadCoreEntry *tc = c->thread_core;
 
-	th->tid = t->pe->threads[i];
+	rst_pidns_thread_tids(t, i, th->set_tid, &th->nr_set_tid);
+	th->tid = th->set_tid[0];
 	th->clear_tid = c->thread_info->clear_tid_addr;
 	th->robust_head = tc->futex_rla;
 	th->robust_len = tc->futex_rla_len;
@@ -562,11 +564,8 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	m->type = LZ_TASK;
 	m->pid = t->pid;
 	/* pid is the tree's: with the namespace, the daemon finds the task (lazy/mms.c) */
-	{
-		struct stat ns;
-
-		m->c = stat("/proc/self/ns/pid", &ns) ? 0 : ns.st_ino;
-	}
+	/* The root's namespace, which numbers the images, also for a nested task (pidns.c). */
+	m->c = rc->root_pidns_ino;
 	m->nr_ranges = 0;
 	for (uint32_t i = 0; i < a->nr_vmas; i++) {
 		if (!vs[i].lazy)
@@ -702,7 +701,7 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 	a->blob_start = (uintptr_t)base;
 	a->blob_len = size;
 	a->park = (uintptr_t)base + size - PAGE_ALIGN(park_len);
-	a->pid = t->pid;
+	a->pid = rst_pidns_local(t, t); /* its syscalls take its own namespace's pids */
 	a->status_fd = rc->status_fd;
 	a->fault_at = rst_blob_fault_at();
 	a->svc_fd_base = rc->svc_fd_base;

@@ -16,6 +16,7 @@
 #include "image/sums.h"
 #include "inventory.pb-c.h"
 #include "base/log.h"
+#include "restore/pidns.h"
 #include "restore/restore.h"
 #include "restore/restorer_args.h"
 #include "cgroup.pb-c.h"
@@ -485,6 +486,9 @@ int rst_load(struct rst_ctx *rc)
 		if (!ret && !t->zombie)
 			ret = load_mm(rc, t);
 	}
+	/* Before the namespaces: which tasks are in nested pid namespaces. */
+	if (!ret)
+		ret = rst_pidns_check(rc);
 	if (!ret)
 		ret = rst_ns_load(rc);
 	if (!ret)

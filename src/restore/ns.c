@@ -160,14 +160,22 @@ static uint32_t task_pid_ns(const struct rst_task *t)
 	return ids && ids->has_pid_ns_id ? ids->pid_ns_id : 0;
 }
 
+/* The root's namespace: a nested one's task is checked by pidns.c, its init's parent here. */
+static uint32_t task_root_pid_ns(const struct rst_task *t)
+{
+	while (t->pidns_level)
+		t = t->pidns_init->parent;
+	return task_pid_ns(t);
+}
+
 /*
  * A pid namespace of the tree's own, whole: its init the root, every
- * task in it (a nested one is refused, as at dump).
+ * task in it or in a namespace nested below it (pidns.c).
  */
 static int load_pid(struct rst_ctx *rc)
 {
 	uint32_t id = task_pid_ns(&rc->tasks[0]);
-	int ret = one_per_tree(rc, task_pid_ns, "pid");
+	int ret = one_per_tree(rc, task_root_pid_ns, "pid");
 
 	if (ret)
 		return ret;

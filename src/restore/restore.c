@@ -231,12 +231,17 @@ static int shmem_prepare(struct rst_ctx *rc)
 /* A thread of the tree in its own pid namespace, first seen: its pid there. */
 static int map_new_thread(struct rst_ctx *rc, pid_t tid)
 {
-	pid_t ns;
+	pid_t pids[PIDNS_MAX_LEVELS], ns = 0;
 	int levels, ret;
 
 	if (!rc->pids.own_ns)
 		return 0;
-	ret = proc_ns_pid(tid, &ns, &levels);
+	/* The root's namespace is one below amber's; nested ones further (pidns.c). */
+	ret = proc_ns_pids(tid, pids, PIDNS_MAX_LEVELS, &levels);
+	if (!ret && levels < 2)
+		ret = -EINVAL;
+	if (!ret)
+		ns = pids[1];
 	if (!ret)
 		ret = pid_map_add(&rc->pids, tid, ns);
 	if (!ret)

@@ -119,6 +119,14 @@ struct rst_task {
 	struct rst_task *parent;
 	struct rst_task **children;
 	int nr_children;
+	/*
+	 * Pid namespaces below the root's it is in (pidns.c), 0: the root's;
+	 * the init of its namespace (NULL: the root's); the child whose
+	 * namespace its pid_for_children is, NULL: its own.
+	 */
+	int pidns_level;
+	struct rst_task *pidns_init;
+	struct rst_task *pidns_children;
 	/* Set in the task itself before it forks (premap.h): 0/NULL in amber. */
 	uint64_t premap_start, premap_len;
 	uint64_t *premap;
@@ -165,6 +173,12 @@ struct rst_ctx {
 	char *cgns_dir;
 	char **cg_made; /* the cgroups this restore made, parents first */
 	size_t nr_cg_made;
+	/*
+	 * The inode of the root's pid namespace, set in the root before it
+	 * forks: its children inherit it, nested ones too (the lazy daemon
+	 * finds a task by it and its pid there).
+	 */
+	uint64_t root_pidns_ino;
 	bool forked; /* the root was cloned: a failure kills what was made */
 };
 

@@ -68,9 +68,14 @@ struct rst_seccomp_filter {
 	uint64_t insns;
 };
 
+/* A thread's tids from its own pid namespace up to the tree root's: clone3's set_tid. */
+#define RST_SET_TID_MAX 9
+
 struct rst_thread {
-	int32_t tid;
+	int32_t tid; /* in its own pid namespace */
 	int32_t pdeath_sig;
+	int32_t set_tid[RST_SET_TID_MAX]; /* innermost first */
+	uint32_t nr_set_tid;
 	uint64_t fs_base, gs_base;
 	uint64_t clear_tid;
 	uint64_t robust_head, robust_len;

@@ -26,6 +26,7 @@
 #include "image/image.h"
 #include "base/fault.h"
 #include "base/log.h"
+#include "restore/pidns.h"
 #include "restore/premap.h"
 #include "restore/restore.h"
 #include "restore/task.h"
@@ -137,37 +138,64 @@ static void __attribute__((noreturn)) become_zombie(struct rst_task *t)
 	_exit(WEXITSTATUS(st));
 }
 
+/* Pids as the task's own pid namespace numbers them (pidns.c): the root's, or a nested one's. */
 static int set_session(struct rst_ctx *rc, struct rst_task *t)
 {
+	pid_t self = rst_pidns_local(t, t);
+	struct rst_task *leader = t->pgid != t->pid ? rst_find_task(rc, t->pgid) : NULL;
+	pid_t pgid = leader ? rst_pidns_local(t, leader) : 0;
+
 	if (t->sid == t->pid) {
-		if (getsid(0) != t->pid && setsid() < 0)
+		if (getsid(0) != self && setsid() < 0)
 			return -errno;
 	} else if (!t->parent && !rc->opts->shell_job && getsid(0) != t->sid) {
 		report(rc, "session %d is outside the tree: restore with --shell-job\n", t->sid);
 		return -EINVAL;
 	}
-	if (t->pgid == t->pid && getpgid(0) != t->pid && setpgid(0, 0))
+	if (t->pgid == t->pid && getpgid(0) != self && setpgid(0, 0))
 		return -errno;
-	if (t->pgid != t->pid && getpgid(0) != t->pgid && rst_find_task(rc, t->pgid) &&
-	    setpgid(0, t->pgid))
+	/* A leader outside its namespace: the group is its parent's, inherited (pidns.c). */
+	if (pgid && getpgid(0) != pgid && setpgid(0, pgid))
 		return -errno;
 	return 0;
 }
 
 static int fork_children(struct rst_ctx *rc, struct rst_task *t)
 {
+	int children_ns = -1;
+
 	for (int i = 0; i < t->nr_children; i++) {
 		struct rst_task *c = t->children[i];
-		pid_t pid = rst_clone_pid(c->pid, 0);
+		int pidfd;
+		/* Its pid in every namespace, an init in a new one (pidns.c). */
+		pid_t pid = rst_pidns_fork(t, c, &pidfd);
 
 		if (pid < 0) {
-			report(rc, "clone3 for pid %d: %s\n", c->pid, strerror(errno));
-			return -errno;
+			int err = errno;
+
+			report(rc, "clone3 for pid %d: %s\n", c->pid, strerror(err));
+			if (children_ns >= 0)
+				close(children_ns);
+			return -err;
 		}
 		if (pid == 0) {
+			if (children_ns >= 0)
+				close(children_ns);
 			if (c->zombie)
 				become_zombie(c);
 			rst_task_run(rc, c);
+		}
+		if (pidfd >= 0)
+			children_ns = pidfd;
+	}
+	/* unshare(CLONE_NEWPID) as saved: its later children go to that init's namespace. */
+	if (children_ns >= 0) {
+		int ret = rst_pidns_children(children_ns);
+
+		if (ret) {
+			report(rc, "setns to the pid namespace of its child %d: %s\n",
+			       t->pidns_children->pid, strerror(-ret));
+			return ret;
 		}
 	}
 	/* Zombies must be dead before the restorer drops the SIGCHLDs they sent. */
@@ -225,6 +253,11 @@ void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task 
 	ret = t->parent ? 0 : rst_ns_enter_root(rc);
 	if (ret)
 		fail_task(rc, "making the tree's namespaces", ret);
+	if (!t->parent) {
+		struct stat ns;
+
+		rc->root_pidns_ino = stat("/proc/self/ns/pid", &ns) ? 0 : ns.st_ino;
+	}
 	/* In its new mounts: the files its children share, before they fork. */
 	ret = t->parent ? 0 : files_open_deferred(&rc->files);
 	if (ret)

@@ -584,14 +584,13 @@ static long clone_thread(struct rst_task_args *a, struct rst_thread *t)
 		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
 			tls, set_tid, set_tid_size, cgroup;
 	} ca = { 0 };
-	uint64_t tid = t->tid;
 	long ret;
 
 	ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 	ca.stack = t->stack_top - RST_STACK_SIZE;
 	ca.stack_size = RST_STACK_SIZE;
-	ca.set_tid = (uint64_t)&tid;
-	ca.set_tid_size = 1;
+	ca.set_tid = (uint64_t)t->set_tid; /* pid_t[], innermost first */
+	ca.set_tid_size = t->nr_set_tid;
 	{
 		register long r12 __asm__("r12") = (long)a;
 		register long r13 __asm__("r13") = (long)t;
