@@ -72,7 +72,7 @@ def test_ct_files(zdtm_mode, parts):
     if not HELPER.exists():
         pytest.fail(f"{HELPER} is not built: make -C test/zdtm", pytrace=False)
     zdtm_mode.preflight()
-    run = Run(f"ct_files_{parts}", zdtm_mode, compare_state=False)
+    run = Run(f"ct_files_{parts.replace(',', '+')}", zdtm_mode, compare_state=False)
 
     def body():
         start(run, parts)

@@ -339,38 +339,7 @@ def find_sleep(pid, deadline):
     pytest.fail("no sleep appeared")
 
 
-@pytest.mark.parametrize("where", sorted(NESTED_PID))
-def test_nested_pid_ns_refused(tmp_path, where):
-    """A task in a pid namespace other than the root's fails the dump, named."""
-    p = subprocess.Popen(NESTED_PID[where], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    root = p.pid
-    try:
-        sleep = find_sleep(p.pid, time.monotonic() + 10)
-        if where == "in-own-ns":  # the root is unshare's child, pid 1 of its namespace
-            root = int(read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()[0])
-        imgdir = tmp_path / "img"
-        imgdir.mkdir(mode=0o700)
-        log = imgdir / "dump.log"
-        r = subprocess.run([str(amber_path()), "dump", "-t", str(root), "-D", str(imgdir),
-                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           env=sanitizer_env(imgdir), timeout=60)
-        assert r.returncode == 1, f"dump exited {r.returncode}"
-        text = read_text(log)
-        assert f"process {sleep} is in a pid namespace other than the tree root's" in text, text
-        for pid in (root, sleep):
-            st = proc_stat(pid)
-            assert st and st[0] in "SR", f"{pid} left in state {st}"
-            assert "TracerPid:\t0" in read_text(f"/proc/{pid}/status")
-    finally:
-        if root != p.pid:  # its own session: the init's death takes its namespace
-            os.kill(root, signal.SIGKILL)
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
-
-
+# Nested pid namespaces are saved since cceadc2 (test_pidns_nested.py).
 def test_pid_ns_without_its_init_refused(tmp_path):
     """A root in a pid namespace of its own but not its init: refused."""
     p = subprocess.Popen(["unshare", "--pid", "--fork", "sh", "-c", "sleep 1000 & wait"],
