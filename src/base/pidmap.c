@@ -59,7 +59,7 @@ int proc_ns_pids(pid_t tid, pid_t *pids, int max, int *levels)
 	snprintf(path, sizeof(path), "/proc/%d/status", tid);
 	buf = read_file_at(-1, path, NULL);
 	if (!buf)
-		return -errno;
+		return errno == ESRCH ? -ENOENT : -errno; /* reaped after the open */
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *v, *end;
 		int n = 0;

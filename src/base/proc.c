@@ -22,8 +22,9 @@ int proc_parse_stat(pid_t pid, struct proc_stat *st)
 	unsigned long long f[52];
 	int i;
 
+	/* ESRCH: it was reaped between the open and the read, gone all the same. */
 	if (!buf)
-		return -errno;
+		return errno == ESRCH ? -ENOENT : -errno;
 	/* comm may hold spaces and parens: it ends at the last ')'. */
 	p = strchr(buf, '(');
 	end = strrchr(buf, ')');
@@ -71,6 +72,14 @@ int proc_parse_stat(pid_t pid, struct proc_stat *st)
 static uint64_t hex64(const char *s)
 {
 	return strtoull(s, NULL, 16);
+}
+
+bool proc_task_exited(pid_t pid)
+{
+	struct proc_stat st;
+	int ret = proc_parse_stat(pid, &st);
+
+	return ret == -ENOENT || (!ret && (st.state == 'Z' || st.state == 'X'));
 }
 
 int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st)

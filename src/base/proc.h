@@ -67,6 +67,8 @@ enum {
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);
 int proc_parse_status(pid_t pid, pid_t tid, struct proc_status *st);
+/* Gone, a zombie or being released: nothing left of it to freeze or read. */
+bool proc_task_exited(pid_t pid);
 /* Whether amber itself holds capability @cap (CAP_*) in its effective set. */
 bool proc_self_has_cap(int cap);
 /* Returns the number of VMAs in *vmas (malloc'ed; free with proc_vmas_free) or -errno. */

@@ -71,16 +71,22 @@ int dump_pidns_record(struct dump_ctx *dc, struct dump_task *t, pid_t tid, pid_t
 	if (tid == t->pid) {
 		ret = ns_inode(tid, "pid", &t->pidns_ino);
 		/* A zombie has no namespace links: its NSpid tells. */
-		if (ret && !t->zombie)
+		if (ret && !t->zombie) {
+			if (ret != -ENOENT) /* ENOENT: it is exiting, the caller's to settle */
+				pr_err("can't read /proc/%d/ns/pid: %s\n", tid, strerror(-ret));
 			return ret;
+		}
 		if (!ret && t->pidns_ino == dc->root_pidns_ino && !dc->pids.own_ns)
 			return 0;
 	} else if (!t->pidns_level && !dc->pids.own_ns) {
 		return 0;
 	}
 	ret = proc_ns_pids(tid, pids, PIDNS_MAX_LEVELS, &levels);
-	if (ret)
+	if (ret) {
+		if (ret != -ENOENT) /* ENOENT: it exited meanwhile, the caller's to settle */
+			pr_err("can't read the pids of thread %d: %s\n", tid, strerror(-ret));
 		return ret;
+	}
 	if (levels < dc->root_pid_levels) {
 		pr_err("thread %d is in a pid namespace above the tree root's\n", tid);
 		return -EOPNOTSUPP;
@@ -197,8 +203,10 @@ static int check_children_ns(struct dump_ctx *dc, struct dump_task *t)
 
 	if (ret == -ENOENT)
 		return 0; /* a kernel before 4.12 */
-	if (ret)
+	if (ret) {
+		pr_err("can't read /proc/%d/ns/pid_for_children: %s\n", t->pid, strerror(-ret));
 		return ret;
+	}
 	if (ino == t->pidns_ino)
 		return 0;
 	for (int i = 0; i < dc->nr_tasks; i++) {

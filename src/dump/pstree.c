@@ -273,6 +273,22 @@ static int wait_exited(pid_t pid, struct proc_stat *st)
 	return -EBUSY;
 }
 
+/*
+ * A seize succeeds until the exit is signalled, so a task seized in
+ * do_exit shows no stop and loses its pid links: as its tracer, collect
+ * each thread's exit, which hands the task back to its real parent.
+ */
+static void collect_exits(struct dump_task *t)
+{
+	for (int i = 0; i < t->nr_threads; i++) {
+		int status;
+
+		while (waitpid(t->threads[i].tid, &status, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	t->nr_threads = 0;
+}
+
 /* The exiting task added last: saved as a zombie, or dropped if reaped. */
 static int settle_exited(struct dump_ctx *dc, struct dump_task *t, struct dump_task *parent)
 {
@@ -282,7 +298,10 @@ static int settle_exited(struct dump_ctx *dc, struct dump_task *t, struct dump_t
 	if (!ret) {
 		pr_info("process %d exited while its tree was being frozen: a zombie\n", t->pid);
 		t->nr_threads = 0;
-		return freeze_zombie(dc, t, &st);
+		ret = freeze_zombie(dc, t, &st);
+		if (ret != -ENOENT)
+			return ret;
+		/* Reaped as we read it: its parent ignores SIGCHLD. */
 	}
 	if (ret == -ENOENT && parent) {
 		pr_info("process %d exited and was reaped as its tree was frozen\n", t->pid);
@@ -321,7 +340,9 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 	if (ret)
 		return ret;
 	if (st.state == 'Z') {
-		return freeze_zombie(dc, t, &st);
+		ret = freeze_zombie(dc, t, &st);
+		/* Reaped as we read it: its parent ignores SIGCHLD. */
+		return ret == -ENOENT ? settle_exited(dc, t, parent) : ret;
 	}
 	if (st.state == 't') {
 		pr_err("process %d is stopped by a tracer (state t): not supported\n", pid);
@@ -341,19 +362,29 @@ static int freeze_task(struct dump_ctx *dc, pid_t pid, struct dump_task *parent)
 		pr_err("process %d (or one of its threads) exited while being frozen\n", pid);
 	if (!ret)
 		ret = record_ns_pids(dc, t);
+	if (ret == -ENOENT && proc_task_exited(pid)) {
+		collect_exits(t);
+		return settle_exited(dc, t, parent);
+	}
+	if (ret == -ENOENT)
+		pr_err("process %d lost its /proc entries while frozen\n", pid);
 	if (ret)
 		return ret;
 	/* Re-read: ids are stable now that the task is frozen. */
 	ret = proc_parse_stat(pid, &st);
-	if (ret)
+	if (ret) {
+		pr_err("can't read /proc/%d/stat of frozen %d: %s\n", pid, pid, strerror(-ret));
 		return ret;
+	}
 	t->ppid = st.ppid;
 	t->pgid = st.pgid;
 	t->sid = st.sid;
 
 	nr = proc_list_children(pid, &kids);
-	if (nr < 0)
+	if (nr < 0) {
+		pr_err("can't list the children of %d: %s\n", pid, strerror(-nr));
 		return nr;
+	}
 	for (int i = 0; i < nr && !ret; i++)
 		ret = freeze_task(dc, kids[i], t);
 	free(kids);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "dump/unsupported.h"
 
@@ -157,8 +158,15 @@ static int check_namespaces(pid_t pid, pid_t root)
 		if (stat(path, &task_ns)) {
 			int err = -errno;
 
-			if (err != -ENOENT) /* ENOENT: it exited, the caller sees how */
-				pr_perror("can't read %s", path);
+			/*
+			 * ENOENT or EACCES from a task that exited meanwhile (the
+			 * kernel answers EACCES once it is reaped): the caller
+			 * sees how it ended.
+			 */
+			if (err == -EACCES && proc_task_exited(pid))
+				err = -ENOENT;
+			if (err != -ENOENT)
+				pr_err("can't read %s: %s\n", path, strerror(-err));
 			return err;
 		}
 		if (task_ns.st_ino == own_ns.st_ino && task_ns.st_dev == own_ns.st_dev)
