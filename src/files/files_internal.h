@@ -452,6 +452,7 @@ struct termios;
 #define TTY_NCC 19
 /* @t into @te, whose c_cc is @cc (TTY_NCC entries) */
 void files_termios_to_entry(const struct termios *t, struct TermiosEntry *te, uint32_t *cc);
+void files_entry_to_termios(const struct TermiosEntry *te, struct termios *t);
 bool files_is_ptm(dev_t rdev);
 bool files_is_pts(dev_t rdev);
 int files_pty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *info_id);
@@ -466,6 +467,19 @@ struct rpty *files_rpty_orphan(struct files_rst *fr, const FileEntry *fe);
 int files_pty_prepare(struct files_rst_ctx *fc);
 int files_pty_finish(struct files_rst_ctx *fc);
 void files_pty_rst_free(struct files_rst *fr);
+
+/* tty_dev.c: the console and virtual terminals, for tty.c and pty.c */
+bool files_tty_is_console(dev_t rdev);
+bool files_tty_is_vt(dev_t rdev);
+/* Opened again at restore (the console; a VT without --shell-job), not the shell's. */
+bool files_tty_reopened(const struct TtyInfoEntry *ti, bool shell_job);
+int files_tty_dev_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *info_id);
+/* At load: the device, its path here, its session's leader in the images. */
+int files_tty_dev_check(struct files_rst_ctx *fc, const FileEntry *fe,
+			const struct TtyInfoEntry *ti);
+int files_tty_dev_prepare(struct files_rst_ctx *fc, struct rfile *rf,
+			  const struct TtyInfoEntry *ti);
+int files_tty_dev_restore_ctty(struct files_rst_ctx *fc, pid_t pid);
 
 /* fown.c: the file owner and its signal, for every type (found by name), fdinfo fields */
 int files_dump_fown(const struct fd_desc *d, int fd, FownEntry *fown);

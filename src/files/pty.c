@@ -440,7 +440,7 @@ static bool termios_ok(const TermiosEntry *te)
 	return !te || te->n_c_cc <= NCCS;
 }
 
-static void entry_to_termios(const TermiosEntry *te, struct termios *t)
+void files_entry_to_termios(const TermiosEntry *te, struct termios *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->c_iflag = te->c_iflag;
@@ -769,14 +769,14 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p, int dirfd, const
 	if (slave < 0)
 		return slave;
 	if (p->master && p->master->termios) {
-		entry_to_termios(p->master->termios, &ms);
+		files_entry_to_termios(p->master->termios, &ms);
 		if (tcsetattr(p->master_fd, TCSANOW, &ms))
 			ret = -errno;
 	}
 	if (!ret && tcgetattr(slave, &t))
 		ret = -errno;
 	if (!ret && p->slave && p->slave->termios)
-		entry_to_termios(p->slave->termios, &t);
+		files_entry_to_termios(p->slave->termios, &t);
 	if (!ret && p->slave && p->slave->winsize) {
 		struct winsize ws = {p->slave->winsize->ws_row, p->slave->winsize->ws_col,
 				     p->slave->winsize->ws_xpixel, p->slave->winsize->ws_ypixel};
@@ -799,7 +799,7 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p, int dirfd, const
 	if (!ret && p->slave && p->slave->termios_locked) {
 		struct termios l;
 
-		entry_to_termios(p->slave->termios_locked, &l);
+		files_entry_to_termios(p->slave->termios_locked, &l);
 		if (ioctl(slave, TIOCSLCKTRMIOS, &l))
 			ret = -errno;
 	}
@@ -838,12 +838,12 @@ static int setup_orphan(struct files_rst_ctx *fc, struct rpty *p)
 	slave = open_peer(p->master_fd, O_RDWR);
 	if (slave < 0)
 		return slave;
-	entry_to_termios(p->slave->termios, &t);
+	files_entry_to_termios(p->slave->termios, &t);
 	entry_to_winsize(p->slave->winsize, &ws);
 	if (tcsetattr(slave, TCSANOW, &t) || ioctl(slave, TIOCSWINSZ, &ws))
 		ret = -errno;
 	if (!ret && p->slave->termios_locked) {
-		entry_to_termios(p->slave->termios_locked, &l);
+		files_entry_to_termios(p->slave->termios_locked, &l);
 		if (ioctl(slave, TIOCSLCKTRMIOS, &l))
 			ret = -errno;
 	}
@@ -1120,7 +1120,7 @@ int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
 			return ret;
 		}
 	}
-	return 0;
+	return files_tty_dev_restore_ctty(fc, pid);
 }
 
 void files_pty_rst_free(struct files_rst *fr)

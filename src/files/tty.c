@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * Terminals. A pty pair whose master is in the tree is saved whole
- * (pty.c). Any other terminal (a pty slave whose master is outside, the
- * console, a VT) is the shell's, with --shell-job only: the tty's
- * settings (termios, window size, session and group) go once per device
- * to tty-info.img, each open description to files.img. On restore that
- * terminal is the restoring amber's own: each of its tty files is a new
- * description of it, made before fork. A pty slave whose master was the
- * caller's (orphan_pts_master) gets a new pair instead (pty.c).
+ * (pty.c); the console and the virtual terminals are saved as devices
+ * opened again at restore (tty_dev.c). Any other terminal (a pty slave
+ * whose master is outside, /dev/tty, a serial line) is the shell's, with
+ * --shell-job only: the tty's settings (termios, window size, session and
+ * group) go once per device to tty-info.img, each open description to
+ * files.img. On restore that terminal is the restoring amber's own: each
+ * of its tty files is a new description of it, made before fork; so is a
+ * VT restored with --shell-job, as CRIU does. A pty slave whose master was
+ * the caller's (orphan_pts_master) gets a new pair instead (pty.c).
  */
 #define LOG_PREFIX "tty: "
 #include <errno.h>
@@ -110,6 +112,20 @@ static int dump_regf(struct files_dump_ctx *fc, const struct fd_desc *d, TtyFile
 	return ret;
 }
 
+/* A pty's id (index << 1) must not be the console's or a VT's (index past CRIU's 1000). */
+static int pty_id_free(struct files_dump *st, const struct fd_desc *d, uint32_t info_id)
+{
+	for (int i = 0; i < st->nr_ttys; i++)
+		if (st->ttys[i].info_id == info_id && st->ttys[i].index < 0 &&
+		    (files_tty_is_console(st->ttys[i].rdev) || files_tty_is_vt(st->ttys[i].rdev))) {
+			pr_err("fd %d of pid %d (%s): its tty id %u is the console's or a VT's: a pty "
+			       "index past CRIU's (1000)\n",
+			       d->fd, d->pid, d->link, info_id);
+			return -EBUSY;
+		}
+	return 0;
+}
+
 static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	struct files_dump *fd = fc->st;
@@ -121,6 +137,14 @@ static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t
 
 	if (files_is_ptm(d->st.st_rdev) || files_is_pts(d->st.st_rdev)) {
 		ret = files_pty_dump(fc, d, &info_id);
+		if (!ret)
+			ret = pty_id_free(fd, d, info_id);
+		if (!ret)
+			ret = dump_regf(fc, d, &tf);
+		goto write;
+	}
+	if (files_tty_is_console(d->st.st_rdev) || files_tty_is_vt(d->st.st_rdev)) {
+		ret = files_tty_dev_dump(fc, d, &info_id);
 		if (!ret)
 			ret = dump_regf(fc, d, &tf);
 		goto write;
@@ -189,7 +213,18 @@ static int tty_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	return files_check_sub(fe, fe->tty, fe->tty ? fe->tty->id : 0);
 }
 
-/* tty-info.img and the pty pairs; a terminal that is not one needs --shell-job. */
+/* A console or VT entry opened again (tty_dev.c), or NULL. */
+static const TtyInfoEntry *reopened_dev(struct files_rst_ctx *fc, const FileEntry *fe)
+{
+	const TtyInfoEntry *ti = files_tty_info(fc->st, fe->tty->tty_info_id);
+
+	return ti && files_tty_reopened(ti, fc->shell_job) ? ti : NULL;
+}
+
+/*
+ * tty-info.img and the pty pairs; the console and VTs checked; any other
+ * terminal needs --shell-job.
+ */
 static int tty_load(struct files_rst_ctx *fc)
 {
 	struct files_rst *fr = fc->st;
@@ -197,9 +232,23 @@ static int tty_load(struct files_rst_ctx *fc)
 
 	for (int i = 0; !ret && i < fr->nr_files; i++) {
 		const FileEntry *fe = fr->files[i].fe;
+		const TtyInfoEntry *ti;
 
-		if (fe->type != FD_TYPES__TTY || files_rpty_of(fr, fe) || files_rpty_orphan(fr, fe) ||
-		    fc->shell_job)
+		if (fe->type != FD_TYPES__TTY)
+			continue;
+		ti = files_tty_info(fr, fe->tty->tty_info_id);
+		if (ti && (ti->type == TTY_TYPE__CONSOLE || ti->type == TTY_TYPE__VT) &&
+		    !files_tty_reopened(ti, fc->shell_job) && !files_tty_is_vt(ti->rdev)) {
+			pr_err("tty-info.img: entry %u (a VT) names device %u:%u, which is not one\n",
+			       ti->id, major(ti->rdev), minor(ti->rdev));
+			ret = -EINVAL;
+			break;
+		}
+		if (ti && files_tty_reopened(ti, fc->shell_job)) {
+			ret = files_tty_dev_check(fc, fe, ti);
+			continue;
+		}
+		if (files_rpty_of(fr, fe) || files_rpty_orphan(fr, fe) || fc->shell_job)
 			continue;
 		pr_err("files.img: file %u is a terminal whose pty master is not in the images: "
 		       "pass --shell-job to restore it on amber's terminal (or, through the RPC, "
@@ -238,10 +287,16 @@ static int tty_prepare(struct files_rst_ctx *fc)
 	struct files_rst *fr = fc->st;
 	int ret = files_pty_prepare(fc);
 
-	for (int i = 0; !ret && i < fr->nr_files; i++)
-		if (fr->files[i].fe->type == FD_TYPES__TTY && fr->files[i].svc_fd < 0 &&
-		    !files_rpty_orphan(fr, fr->files[i].fe) && !files_rpty_of(fr, fr->files[i].fe))
-			ret = prepare_tty(fc, &fr->files[i]);
+	for (int i = 0; !ret && i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		const TtyInfoEntry *ti;
+
+		if (rf->fe->type != FD_TYPES__TTY || rf->svc_fd >= 0 ||
+		    files_rpty_orphan(fr, rf->fe) || files_rpty_of(fr, rf->fe))
+			continue;
+		ti = reopened_dev(fc, rf->fe);
+		ret = ti ? files_tty_dev_prepare(fc, rf, ti) : prepare_tty(fc, rf);
+	}
 	return ret;
 }
 

@@ -892,6 +892,65 @@ def test_pty_pristine_restores(pty_source):
     pristine_restores(pty_source)
 
 
+@pytest.fixture(scope="module")
+def vt_source(request):
+    """tty_vt dumped: /dev/tty0 and /dev/tty1 held, tty1 a session's terminal
+    (skipped with the test's reason where no VT can be opened)."""
+    yield from dumped_source(request, "tty_vt")
+
+
+def set_tty_info(**fields):
+    def fn(entries):
+        entries[0].update(fields)
+    return fn
+
+
+def set_dev_path(old, new):
+    def fn(entries):
+        for e in entries:
+            if e.get("reg", {}).get("name") == old:
+                e["reg"]["name"] = new
+    return fn
+
+
+def drop_regf_ids(entries):
+    for e in entries:
+        if "tty" in e:
+            e["tty"].pop("regf_id", None)
+
+
+VT_CASES = [
+    ("VT minor 64", "tty-info.img", set_tty_info(rdev=(4 << 8) | 64),
+     "not a virtual terminal"),
+    ("VT major 5", "tty-info.img", set_tty_info(rdev=(5 << 8) | 3), "not a virtual terminal"),
+    ("console naming a VT", "tty-info.img", set_tty_info(type="CONSOLE"), "not the console"),
+    ("VT with pty data", "tty-info.img", set_tty_info(pty={"index": 1}), "not a virtual"),
+    ("session leader not in the images", "tty-info.img", set_tty_info(sid=99999),
+     "not in the images"),
+    ("device missing", "files.img", set_dev_path("/dev/tty0", "/dev/amber-no-such-vt"),
+     "missing here"),
+    ("path of another device", "files.img", set_dev_path("/dev/tty0", "/dev/null"),
+     "another file here"),
+    ("no path entry", "files.img", drop_regf_ids, "no path entry"),
+]
+
+
+@pytest.mark.parametrize("case", VT_CASES, ids=[c[0] for c in VT_CASES])
+def test_tty_dev_semantic(vt_source, case):
+    """A console or VT entry naming a device that is not one, a device
+    missing here, or a session whose leader is not in the images is
+    refused by the loader before any task is created."""
+    what, img, fn, want = case
+    d = vt_source.copy(sums=False)
+    rewrite(d / img, fn)
+    bad = vt_source.problems(what, d, True, [want])
+    assert not bad, "\n".join(bad)
+
+
+def test_tty_dev_pristine_restores(vt_source):
+    pristine_restores(vt_source)
+
+
 def test_mount_outside_root(tmp_path):
     """A mount image naming a mountpoint outside the container's root (a
     ".." component) is refused when the images are loaded: no task is
