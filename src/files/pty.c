@@ -440,6 +440,20 @@ static bool termios_ok(const TermiosEntry *te)
 	return !te || te->n_c_cc <= NCCS;
 }
 
+/*
+ * CRIU 4.2 copies the c_cc bytes into the repeated uint32s with memcpy,
+ * four to an entry; amber writes one to an entry, each below 256. An entry
+ * above 255 thus marks CRIU's packing (a c_cc whose bytes 1..3 of every
+ * four are all zero would be read one to an entry: no real termios).
+ */
+static bool cc_packed(const TermiosEntry *te)
+{
+	for (size_t i = 0; i < te->n_c_cc; i++)
+		if (te->c_cc[i] > 0xff)
+			return true;
+	return false;
+}
+
 void files_entry_to_termios(const TermiosEntry *te, struct termios *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -448,10 +462,17 @@ void files_entry_to_termios(const TermiosEntry *te, struct termios *t)
 	t->c_cflag = te->c_cflag;
 	t->c_lflag = te->c_lflag;
 	t->c_line = te->c_line;
-	for (size_t i = 0; i < te->n_c_cc; i++)
-		t->c_cc[i] = te->c_cc[i];
-	cfsetispeed(t, te->c_ispeed);
-	cfsetospeed(t, te->c_ospeed);
+	if (cc_packed(te))
+		memcpy(t->c_cc, te->c_cc,
+		       te->n_c_cc * sizeof(uint32_t) < TTY_NCC ? te->n_c_cc * sizeof(uint32_t) : TTY_NCC);
+	else
+		for (size_t i = 0; i < te->n_c_cc; i++)
+			t->c_cc[i] = te->c_cc[i];
+	/* CRIU saves no speeds (0): the baud rate is in c_cflag already, B0 is not meant */
+	if (te->c_ispeed)
+		cfsetispeed(t, te->c_ispeed);
+	if (te->c_ospeed)
+		cfsetospeed(t, te->c_ospeed);
 }
 
 TtyInfoEntry *files_tty_info(struct files_rst *fr, uint32_t id)
