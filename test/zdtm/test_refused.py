@@ -317,6 +317,59 @@ def test_dump_refuses(tmp_path, case):
         p.wait()
 
 
+# A session leader with the console or a VT as its controlling terminal,
+# its child (the dumped task) holding the device too.
+CTTY_KID = ("import fcntl, os, sys, termios, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)\n"
+            "try:\n"
+            "    fcntl.ioctl(fd, termios.TIOCSCTTY, 0)\n"
+            "except OSError as e:\n"
+            "    print(f'TIOCSCTTY: {e}', flush=True)\n"
+            "    sys.exit(3)\n"
+            "if os.fork() == 0:\n"
+            "    open('/proc/self/comm', 'w').write('ctty-kid')\n"
+            "    time.sleep(1000)\n"
+            "os.wait()\n")
+
+
+@pytest.mark.parametrize("dev", ["/dev/console", "/dev/tty1"])
+def test_ctty_session_outside_refused(tmp_path, dev):
+    """The console or a VT whose session's leader is outside the dumped
+    tree (a task under a shell on the console): refused, naming the
+    session, the task running on (CRIU refuses it too, or, with
+    --shell-job, restores a VT as the shell's terminal)."""
+    p = subprocess.Popen([PY, "-c", CTTY_KID, dev], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        kid = None
+        while kid is None and time.monotonic() < deadline:
+            if p.poll() is not None:
+                pytest.skip(f"{dev} as a controlling terminal: {p.stdout.read().decode()}")
+            kids = read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()
+            if kids and read_text(f"/proc/{kids[0]}/comm").strip() == "ctty-kid":
+                kid = int(kids[0])
+            time.sleep(0.01)
+        assert kid, "the child did not start"
+        imgdir = tmp_path / "img"
+        imgdir.mkdir(mode=0o700)
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(kid), "-D", str(imgdir),
+                            "-v4", "-o", str(log)], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=sanitizer_env(imgdir), timeout=60)
+        assert r.returncode == 1, f"dump exited {r.returncode}"
+        text = read_text(log)
+        assert f"of pid {kid}" in text and \
+            f"controlling terminal of session {p.pid} whose leader is outside" in text, text
+        st = proc_stat(kid)
+        assert st and st[0] in "SR", f"process left in state {st}"
+    finally:
+        p.kill()
+        p.wait()
+
+
 # A sleep in a pid namespace below the root's: under a root in amber's, and
 # under a root that is init of its own (saved alone, test_ns.py).
 NESTED_PID = {
