@@ -466,6 +466,7 @@ struct rpty *files_rpty_of(struct files_rst *fr, const FileEntry *fe);
 struct rpty *files_rpty_orphan(struct files_rst *fr, const FileEntry *fe);
 int files_pty_prepare(struct files_rst_ctx *fc);
 int files_pty_finish(struct files_rst_ctx *fc);
+int files_pty_restore_ctty(struct files_rst_ctx *fc, pid_t pid);
 void files_pty_rst_free(struct files_rst *fr);
 
 /* tty_dev.c: the console and virtual terminals, for tty.c and pty.c */

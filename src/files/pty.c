@@ -11,7 +11,7 @@
  * the name the tasks know, is the same; each slave description is a new
  * open of that master's peer (TIOCGPTPEER: no path, no devpts lookup);
  * the session leader takes the slave as its controlling terminal and
- * gives it its foreground group (files_restore_ctty()).
+ * gives it its foreground group (files_pty_restore_ctty()).
  *
  * A slave whose master is outside the tree is the shell's terminal
  * (--shell-job, tty.c), or a container's whose engine holds the master
@@ -1107,7 +1107,7 @@ int files_pty_finish(struct files_rst_ctx *fc)
  * its pty back as controlling terminal, and gives it its foreground group
  * once that group exists (its leader may be a child still starting).
  */
-int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
+int files_pty_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
 {
 	struct files_rst *fr = fc->st;
 
@@ -1141,7 +1141,7 @@ int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
 			return ret;
 		}
 	}
-	return files_tty_dev_restore_ctty(fc, pid);
+	return 0;
 }
 
 void files_pty_rst_free(struct files_rst *fr)

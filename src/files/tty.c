@@ -314,6 +314,14 @@ static void tty_rst_free(struct files_rst_ctx *fc)
 		files_close_fd(&fc->pty_sk[1]);
 }
 
+/* files.h: a session leader's pty, console or VT as its controlling terminal again. */
+int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
+{
+	int ret = files_pty_restore_ctty(fc, pid);
+
+	return ret ? ret : files_tty_dev_restore_ctty(fc, pid);
+}
+
 static uint32_t tty_flags(struct files_rst *fr, const FileEntry *fe)
 {
 	return fe->tty->flags;
