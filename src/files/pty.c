@@ -54,7 +54,6 @@
 #define PTY_MAX_INDEX	(1 << 20)
 /* Queued data kept per direction; the kernel's buffers hold less. */
 #define PTY_MAX_DATA (1u << 20)
-#define TTY_NCC 19
 /* ptmx opened to reach an index (the lower free ones are held meanwhile). */
 #define PTY_MAX_OPENS 4096
 
@@ -116,8 +115,9 @@ void files_termios_to_entry(const struct termios *t, TermiosEntry *te, uint32_t 
 	te->c_line = t->c_line;
 	te->c_ispeed = cfgetispeed(t);
 	te->c_ospeed = cfgetospeed(t);
-	for (int i = 0; i < TTY_NCC; i++)
-		cc[i] = t->c_cc[i];
+	/* CRIU's layout: the c_cc bytes copied into the uint32s, four to an entry */
+	memset(cc, 0, TTY_NCC * sizeof(*cc));
+	memcpy(cc, t->c_cc, TTY_NCC);
 	te->n_c_cc = TTY_NCC;
 	te->c_cc = cc;
 }
@@ -442,16 +442,23 @@ static bool termios_ok(const TermiosEntry *te)
 
 /*
  * CRIU 4.2 copies the c_cc bytes into the repeated uint32s with memcpy,
- * four to an entry; amber writes one to an entry, each below 256. An entry
- * above 255 thus marks CRIU's packing (a c_cc whose bytes 1..3 of every
- * four are all zero would be read one to an entry: no real termios).
+ * four to an entry, the entries after them uninitialized; amber does the
+ * same since, zeroing the rest. Older amber images hold one byte an entry,
+ * and VMIN, VSTART, VSTOP and the others past the fifth are rarely all 0.
+ * Packed: an entry above 255, or nothing past the packed bytes.
  */
 static bool cc_packed(const TermiosEntry *te)
 {
-	for (size_t i = 0; i < te->n_c_cc; i++)
+	size_t packed = (TTY_NCC + 3) / 4;
+	bool rest_zero = true;
+
+	for (size_t i = 0; i < te->n_c_cc; i++) {
 		if (te->c_cc[i] > 0xff)
 			return true;
-	return false;
+		if (i >= packed && te->c_cc[i])
+			rest_zero = false;
+	}
+	return rest_zero;
 }
 
 void files_entry_to_termios(const TermiosEntry *te, struct termios *t)

@@ -60,9 +60,6 @@ _CRIU_EVENTFD = ("CRIU 4.2 saves no EFD_SEMAPHORE and restores the counter "
 _CRIU_EPOLL = ("CRIU 4.2 adds epoll targets by fd number: a target whose "
                "registering fd was closed (the test's fd 40) is lost")
 _CRIU_SCHED = "CRIU 4.2 neither saves nor restores the CPU affinity"
-_CRIU_TERMIOS_CC = ("CRIU 4.2 reads termios c_cc as bytes packed four to an entry "
-                    "(memcpy), amber writes one to an entry: CRIU's restore sets "
-                    "the wrong control characters (amber reads CRIU's packing)")
 _CRIU_TTY0 = ("CRIU 4.2 has no driver for /dev/tty0 (4:0): its dump refuses the fd, "
               "its restore the entry")
 EXCLUDE = {
@@ -82,8 +79,6 @@ EXCLUDE = {
                                             "an unconnected UDP socket"),
     ("stopped", "amber-criu"): ("CRIU 4.2 at times lets the stopped tree run "
                                 "the handler of its pending SIGUSR2 (1 run in 3)"),
-    ("tty_console", "amber-criu"): _CRIU_TERMIOS_CC,
-    ("tty_dev_plain", "amber-criu"): _CRIU_TERMIOS_CC,
     ("tty_vt", "amber-criu"): _CRIU_TTY0,
     ("tty_vt", "criu-amber"): _CRIU_TTY0,
     ("tty_console", "criu-amber"): ("CRIU 4.2 reads a terminal's session in its first "
