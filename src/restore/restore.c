@@ -528,6 +528,51 @@ static int set_oom_score_adjs(struct rst_ctx *rc)
 	return 0;
 }
 
+/* The service fds of the namespaces made before the root (they are inherited). */
+static int move_user_ns_fds_up(struct rst_ctx *rc)
+{
+	int *fds[] = { &rc->ns.user_fd, &rc->ns.pidns_fd, &rc->ns.net.made_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0 && move_fd_up(fds[i], rc->svc_fd_base))
+			return -EMFILE;
+	return 0;
+}
+
+/*
+ * The root as the first task of the pid namespace made already: amber's
+ * thread enters it for its children only, for this clone, and comes back.
+ */
+static pid_t clone_in_pidns(struct rst_ctx *rc, uint64_t flags)
+{
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC), err;
+	pid_t pid;
+
+	if (own < 0 || setns(rc->ns.pidns_fd, CLONE_NEWPID)) {
+		err = errno;
+		if (own >= 0)
+			close(own);
+		errno = err;
+		return -1;
+	}
+	pid = rst_clone_plain(flags);
+	err = errno;
+	if (pid == 0) { /* the root: its children are born in that namespace too */
+		close(own);
+		return 0;
+	}
+	if (setns(own, CLONE_NEWPID)) {
+		pr_perror("can't go back to amber's pid namespace");
+		if (pid > 0)
+			kill(pid, SIGKILL);
+		pid = -1;
+		err = errno;
+	}
+	close(own);
+	errno = err;
+	return pid;
+}
+
 static int run_tree(struct rst_ctx *rc)
 {
 	struct rst_task *root = &rc->tasks[0];
@@ -544,9 +589,17 @@ static int run_tree(struct rst_ctx *rc)
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
 	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
-	/* A user namespace first: the pid namespace made with it is owned by it. */
-	flags = (rc->opts->sibling ? CLONE_PARENT : 0) | (rc->ns.user ? CLONE_NEWUSER : 0);
-	pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
+	/*
+	 * A user namespace first: the pid namespace made with it is owned by
+	 * it. Or both made already (rst_ns_make_user_net()): the root is
+	 * cloned in that pid namespace, its first task, and joins the user one.
+	 */
+	flags = (rc->opts->sibling ? CLONE_PARENT : 0) |
+		(rc->ns.user && !rc->ns.user_made ? CLONE_NEWUSER : 0);
+	if (rc->ns.user_made && rc->ns.new_pid)
+		pid = clone_in_pidns(rc, flags);
+	else
+		pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -581,7 +634,7 @@ static int run_tree(struct rst_ctx *rc)
 		return -err;
 	}
 	/* Before it runs: it makes its other namespaces and takes its ids in this one. */
-	if (rc->ns.user) {
+	if (rc->ns.user && !rc->ns.user_made) {
 		ret = rst_ns_write_user_maps(rc, pid);
 		if (ret) {
 			kill(pid, SIGKILL);
@@ -598,6 +651,8 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	if (!ret)
+		ret = rst_ns_check_net_owner(rc, pid);
 	if (!ret && rc->ns.user)
 		ret = set_oom_score_adjs(rc);
 	/* Every task exists and is stopped: none runs a step in the wrong cgroup. */
@@ -721,6 +776,11 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	/* Both moved or set above: the files code reads them from its context. */
 	rc.files.dirfd = rc.dirfd;
 	rc.files.svc_fd_base = rc.svc_fd_base;
+	/* One its user namespace owns: both made now, before its sockets. */
+	if (!ret)
+		ret = rst_ns_make_user_net(&rc);
+	if (!ret && rc.ns.user_made)
+		ret = move_user_ns_fds_up(&rc);
 	/* The tree's sockets are made in its network namespace. */
 	if (!ret)
 		ret = rst_net_enter(&rc);
