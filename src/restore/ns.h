@@ -108,12 +108,12 @@ struct rst_ns {
 	struct UsernsEntry *user;
 	/*
 	 * Its amber_owns_netns: the user namespace is made before the root,
-	 * with the network namespace it owns (and the tree's pid namespace),
-	 * by rst_ns_make_user_net(); the root is cloned in that pid namespace
-	 * (pidns_fd, if new_pid) and joins user_fd first thing.
+	 * with the network namespace it owns, by rst_ns_make_user_net(); the
+	 * root joins user_fd (user_joined: it was born in it, cloned by a
+	 * child of amber's that joined it first, to own the pid namespace).
 	 */
-	bool user_made;
-	int user_fd, pidns_fd;
+	bool user_made, user_joined;
+	int user_fd;
 	/*
 	 * The root's ids.time_ns_id has its timens-<id>.img: the root makes a
 	 * new time namespace whose clocks go on from these, before anything.
@@ -189,8 +189,8 @@ int rst_ns_load_net_external(struct rst_ctx *rc, uint32_t id);
 void rst_net_free(struct rst_net *net);
 /*
  * In amber, before rst_net_enter(), with a network namespace owned by the
- * tree's user namespace: both made (and the tree's pid namespace) by a
- * child that unshares them, the maps written (ns_user.c). No-op otherwise.
+ * tree's user namespace: both made by a child that unshares them, the
+ * maps written (ns_user.c). No-op otherwise.
  */
 int rst_ns_make_user_net(struct rst_ctx *rc);
 /* In the root, before it makes its namespaces: it joins the user namespace made so. */

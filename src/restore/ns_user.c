@@ -283,8 +283,8 @@ static int open_ns(pid_t pid, const char *name)
 }
 
 /*
- * The child that makes them: one unshare, so the network (and pid)
- * namespace is owned by the new user namespace; it reports, waits for
+ * The child that makes them: one unshare, so the network namespace is
+ * owned by the new user namespace; it reports, waits for
  * amber to write the maps and open the namespaces, and exits.
  */
 static void __attribute__((noreturn)) ns_maker(int ready, int done, int flags)
@@ -307,17 +307,14 @@ static int made_ns_open(struct rst_ctx *rc, pid_t pid)
 		return ret;
 	rc->ns.user_fd = open_ns(pid, "user");
 	rc->ns.net.made_fd = open_ns(pid, "net");
-	rc->ns.pidns_fd = rc->ns.new_pid ? open_ns(pid, "pid_for_children") : -1;
 	if (rc->ns.user_fd < 0)
 		return rc->ns.user_fd;
-	if (rc->ns.net.made_fd < 0)
-		return rc->ns.net.made_fd;
-	return rc->ns.new_pid && rc->ns.pidns_fd < 0 ? rc->ns.pidns_fd : 0;
+	return rc->ns.net.made_fd < 0 ? rc->ns.net.made_fd : 0;
 }
 
 void rst_ns_user_close(struct rst_ns *ns)
 {
-	int *fds[] = { &ns->user_fd, &ns->pidns_fd, &ns->net.made_fd };
+	int *fds[] = { &ns->user_fd, &ns->net.made_fd };
 
 	if (!ns->user_made)
 		return;
@@ -331,14 +328,14 @@ void rst_ns_user_close(struct rst_ns *ns)
 
 int rst_ns_make_user_net(struct rst_ctx *rc)
 {
-	int flags = CLONE_NEWUSER | CLONE_NEWNET | (rc->ns.new_pid ? CLONE_NEWPID : 0);
+	int flags = CLONE_NEWUSER | CLONE_NEWNET;
 	int ready[2], done[2], err = 0, ret;
 	pid_t pid;
 
 	if (!rc->ns.user || !rc->ns.user->amber_owns_netns)
 		return 0;
 	rc->ns.user_made = true;
-	rc->ns.user_fd = rc->ns.pidns_fd = rc->ns.net.made_fd = -1;
+	rc->ns.user_fd = rc->ns.net.made_fd = -1;
 	if (pipe2(ready, O_CLOEXEC))
 		return -errno;
 	if (pipe2(done, O_CLOEXEC)) {
@@ -374,15 +371,15 @@ int rst_ns_make_user_net(struct rst_ctx *rc)
 	if (ret)
 		return ret;
 	rc->ns.net.made = true;
-	pr_info("the user namespace made before the root, with the network%s namespace it owns\n",
-		rc->ns.new_pid ? " and pid" : "");
+	pr_info("the user namespace made before the root, with the network namespace it owns\n");
 	return 0;
 }
 
 int rst_ns_join_user(struct rst_ctx *rc)
 {
-	if (!rc->ns.user_made)
+	if (!rc->ns.user_made || rc->ns.user_joined)
 		return 0;
+	rc->ns.user_joined = true;
 	return setns(rc->ns.user_fd, CLONE_NEWUSER) ? -errno : 0;
 }
 

@@ -531,45 +531,53 @@ static int set_oom_score_adjs(struct rst_ctx *rc)
 /* The service fds of the namespaces made before the root (they are inherited). */
 static int move_user_ns_fds_up(struct rst_ctx *rc)
 {
-	int *fds[] = { &rc->ns.user_fd, &rc->ns.pidns_fd, &rc->ns.net.made_fd };
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0 && move_fd_up(fds[i], rc->svc_fd_base))
-			return -EMFILE;
+	if (move_fd_up(&rc->ns.user_fd, rc->svc_fd_base) ||
+	    move_fd_up(&rc->ns.net.made_fd, rc->svc_fd_base))
+		return -EMFILE;
 	return 0;
 }
 
 /*
- * The root as the first task of the pid namespace made already: amber's
- * thread enters it for its children only, for this clone, and comes back.
+ * The root as init of a new pid namespace owned by the user namespace
+ * made already: cloned by a child of amber's that joins that user
+ * namespace first (amber can't: it would lose its own), with
+ * CLONE_PARENT, so the root is amber's child as any root (or the
+ * caller's, made with @flags' CLONE_PARENT: then so is that child, which
+ * the caller reaps). It tells amber the root's pid and exits.
  */
-static pid_t clone_in_pidns(struct rst_ctx *rc, uint64_t flags)
+static pid_t clone_in_user_pidns(struct rst_ctx *rc, uint64_t flags)
 {
-	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC), err;
-	pid_t pid;
+	int pp[2], err = 0;
+	pid_t maker, pid = -1;
 
-	if (own < 0 || setns(rc->ns.pidns_fd, CLONE_NEWPID)) {
-		err = errno;
-		if (own >= 0)
-			close(own);
-		errno = err;
+	if (pipe2(pp, O_CLOEXEC))
+		return -1;
+	maker = flags & CLONE_PARENT ? rst_clone_plain(CLONE_PARENT) : fork();
+	if (maker == 0) {
+		close(pp[0]);
+		rc->ns.user_joined = true;
+		pid = setns(rc->ns.user_fd, CLONE_NEWUSER) ? -1 : rst_clone_newpid(CLONE_PARENT);
+		if (pid == 0) { /* the root, in the user namespace already */
+			close(pp[1]);
+			return 0;
+		}
+		if (pid < 0)
+			pid = -errno;
+		_exit(write(pp[1], &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
+	}
+	err = errno;
+	close(pp[1]);
+	if (maker > 0 && read(pp[0], &pid, sizeof(pid)) != sizeof(pid)) {
+		pid = -EIO;
+	}
+	close(pp[0]);
+	if (maker > 0 && !(flags & CLONE_PARENT))
+		while (waitpid(maker, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (maker < 0 || pid < 0) {
+		errno = maker < 0 ? err : -pid;
 		return -1;
 	}
-	pid = rst_clone_plain(flags);
-	err = errno;
-	if (pid == 0) { /* the root: its children are born in that namespace too */
-		close(own);
-		return 0;
-	}
-	if (setns(own, CLONE_NEWPID)) {
-		pr_perror("can't go back to amber's pid namespace");
-		if (pid > 0)
-			kill(pid, SIGKILL);
-		pid = -1;
-		err = errno;
-	}
-	close(own);
-	errno = err;
 	return pid;
 }
 
@@ -591,13 +599,14 @@ static int run_tree(struct rst_ctx *rc)
 	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
 	/*
 	 * A user namespace first: the pid namespace made with it is owned by
-	 * it. Or both made already (rst_ns_make_user_net()): the root is
-	 * cloned in that pid namespace, its first task, and joins the user one.
+	 * it. Or the user namespace made already (rst_ns_make_user_net()):
+	 * the root joins it, born in it if it is to be init of a pid
+	 * namespace of its own.
 	 */
 	flags = (rc->opts->sibling ? CLONE_PARENT : 0) |
 		(rc->ns.user && !rc->ns.user_made ? CLONE_NEWUSER : 0);
 	if (rc->ns.user_made && rc->ns.new_pid)
-		pid = clone_in_pidns(rc, flags);
+		pid = clone_in_user_pidns(rc, flags);
 	else
 		pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
 	if (pid == 0) {
