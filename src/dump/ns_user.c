@@ -88,7 +88,7 @@ static ino_t ns_ino_of(pid_t pid, const char *type, int *fd)
  * inside it: the restore then makes it inside too, before the root) or
  * by amber's (made before it: amber makes it from its own thread).
  */
-static int check_owners(struct dump_ctx *dc, pid_t root, ino_t userns)
+static int check_owners(struct dump_ctx *dc, pid_t root, ino_t userns, ino_t amber_userns)
 {
 	static const char *const types[] = { "pid", "mnt", "ipc", "uts", "cgroup", "time", "net" };
 
@@ -110,6 +110,11 @@ static int check_owners(struct dump_ctx *dc, pid_t root, ino_t userns)
 		}
 		if (!theirs || theirs == own) /* no such type here, or amber's */
 			continue;
+		if (net && owner != userns && owner != amber_userns) {
+			pr_err("process %d: its network namespace is owned by another user namespace "
+			       "than its own and amber's: not supported\n", root);
+			return -EOPNOTSUPP;
+		}
 		if (net) {
 			dc->ns.user.owns_netns = owner == userns;
 			continue;
@@ -195,7 +200,7 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root)
 		       dc->nr_tasks, dc->tasks[0]->nr_threads);
 		return -EOPNOTSUPP;
 	}
-	ret = check_owners(dc, root, theirs);
+	ret = check_owners(dc, root, theirs, own);
 	if (!ret)
 		ret = read_map(&dc->arena, root, "uid_map", &u->uid, &u->nr_uid);
 	if (!ret)

@@ -185,6 +185,14 @@ def test_nested_userns_refused(tmp_path):
 
 # name -> (the tree under userns_exec or around it, its root's comm, the dump's message)
 REFUSED = {
+    # the network namespace of a user namespace nested in the tree's (left
+    # running on its own), entered: neither the tree's nor amber's owns it
+    "netns-of-another": (lambda ue: [*ue, "sh", "-c",
+                                     "p=$(sh -c 'unshare --user --net sleep 1000 "
+                                     ">/dev/null 2>&1 & echo $!'); sleep 0.3; "
+                                     "exec nsenter --net=/proc/$p/ns/net sleep 1000"],
+                         "sleep", "its network namespace is owned by another user namespace "
+                         "than its own and amber's"),
     # made before the user namespace: the restore would make it inside
     "uts-outside": (lambda ue: ["unshare", "--uts", *ue, "sleep", "1000"], "sleep",
                     "its uts namespace is not owned by its user namespace"),
