@@ -567,9 +567,8 @@ static pid_t clone_in_user_pidns(struct rst_ctx *rc, uint64_t flags)
 	}
 	err = errno;
 	close(pp[1]);
-	if (maker > 0 && read(pp[0], &pid, sizeof(pid)) != sizeof(pid)) {
+	if (maker > 0 && read(pp[0], &pid, sizeof(pid)) != sizeof(pid))
 		pid = -EIO;
-	}
 	close(pp[0]);
 	if (maker > 0 && !(flags & CLONE_PARENT))
 		while (waitpid(maker, NULL, 0) < 0 && errno == EINTR)

@@ -258,13 +258,11 @@ def test_userns_owned_external_netns_refused(tmp_path):
         p.wait()
 
 
-@pytest.fixture(scope="module")
-def userns_images(tmp_path_factory):
-    """A sleep in a user namespace of its own, dumped (it is gone)."""
-    need_binaries()
-    imgdir = tmp_path_factory.mktemp("userns") / "img"
+def dump_userns_sleep(imgdir, *inner):
+    """A sleep in a user namespace of its own (under @inner, a command that
+    execs it), dumped (it is gone): its pid."""
     imgdir.mkdir()
-    p = start_detached([str(USERNS_EXEC), str(OUTER), str(COUNT), "sleep", "1000"])
+    p = start_detached([str(USERNS_EXEC), str(OUTER), str(COUNT), *inner, "sleep", "1000"])
     try:
         wait_for(lambda: comm_is(p.pid, "sleep"), "userns_exec never exec'd sleep")
         r = subprocess.run([str(amber_path()), "dump", "-t", str(p.pid), "-D", str(imgdir),
@@ -275,7 +273,23 @@ def userns_images(tmp_path_factory):
         if p.poll() is None:
             p.kill()
             p.wait()
-    return imgdir, p.pid
+    return p.pid
+
+
+@pytest.fixture(scope="module")
+def userns_images(tmp_path_factory):
+    """A sleep in a user namespace of its own, dumped (it is gone)."""
+    need_binaries()
+    imgdir = tmp_path_factory.mktemp("userns") / "img"
+    return imgdir, dump_userns_sleep(imgdir)
+
+
+@pytest.fixture(scope="module")
+def userns_net_images(tmp_path_factory):
+    """The same, in a network namespace owned by its user namespace."""
+    need_binaries()
+    imgdir = tmp_path_factory.mktemp("userns-net") / "img"
+    return imgdir, dump_userns_sleep(imgdir, "unshare", "--net")
 
 
 def extent(first, lower, count):
@@ -365,9 +379,14 @@ def test_userns_owns_missing_netns_refused(userns_images, tmp_path):
     assert proc_stat(pid) is None, "a task was created"
 
 
-def test_userns_lazy_restore_refused(userns_images, tmp_path):
-    """--lazy-pages of a userns tree: refused before any task, naming why."""
-    src, pid = userns_images
+@pytest.mark.parametrize("images", ["userns_images", "userns_net_images"])
+def test_userns_lazy_restore_refused(request, images, tmp_path):
+    """--lazy-pages of a userns tree (owning its network namespace or not):
+    refused before any task, naming why."""
+    src, pid = request.getfixturevalue(images)
+    if images == "userns_net_images":
+        (img,) = src.glob("userns-*.img")
+        assert bytes([0xc8, 0x3e, 0x01]) in img.read_bytes(), "amber_owns_netns not saved"
     imgdir = tmp_path / "img"
     subprocess.run(["cp", "-a", str(src), str(imgdir)], check=True)
     sock = imgdir / "lazy.sock"
