@@ -45,7 +45,7 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     ("eventpoll_tfd_entry", "amber_file_id"),
                     ("inventory_entry", "amber_pidns_proc"),
                     # setgroups "deny" of the tree's user namespace
-                    ("userns_entry", "amber_setgroups_deny"),
+                    ("userns_entry", "amber_setgroups_deny"), ("userns_entry", "amber_owns_netns"),
                     # nested pid namespaces (docs/namespaces.md)
                     ("pstree_entry", "amber_pidns_level"),
                     ("pstree_entry", "amber_pidns_tids"),
@@ -559,7 +559,7 @@ def build_samples(m):
         uid_map=[us.uid_gid_extent(first=0, lower_first=100000, count=65536),
                  us.uid_gid_extent(first=65536, lower_first=300000, count=10)],
         gid_map=[us.uid_gid_extent(first=0, lower_first=100000, count=65536)],
-        amber_setgroups_deny=True)))
+        amber_setgroups_deny=True, amber_owns_netns=True)))
     out.append(Image("ipcns-var-6.img", "IPC_VAR").add(m["ipc_var_pb2"].ipc_var_entry(
         sem_ctls=[32000, 1024000000, 500, 32000], msg_ctlmax=8192, msg_ctlmnb=16384,
         msg_ctlmni=32000, auto_msgmni=0, shm_ctlmax=1 << 62, shm_ctlall=1 << 62,

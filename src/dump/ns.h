@@ -29,7 +29,8 @@ struct dump_id_map {
 
 /*
  * The tree's own user namespace, whose parent is amber's: every task of
- * the tree in it, its other namespaces (but the network one) owned by it.
+ * the tree in it, its other namespaces owned by it (the network one may
+ * be amber's, made before it: owns_netns false).
  */
 struct dump_userns {
 	uint32_t id;	   /* ids.user_ns_id, userns-<id>.img; 0: amber's */
@@ -37,6 +38,7 @@ struct dump_userns {
 	struct dump_id_map *uid, *gid; /* in the arena */
 	size_t nr_uid, nr_gid;
 	bool setgroups_deny;
+	bool owns_netns; /* the tree's network namespace is owned by it */
 };
 
 struct dump_ns {

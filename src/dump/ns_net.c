@@ -220,6 +220,12 @@ static int dump_ns_net_external(struct dump_ctx *dc, pid_t root)
 {
 	NetnsEntry ne = NETNS_ENTRY__INIT;
 
+	/* The caller's, given at restore: the root's new user namespace can't own it. */
+	if (dc->ns.user.owns_netns) {
+		pr_err("process %d: its network namespace, named external, is owned by its user "
+		       "namespace: not supported (the restore makes a new user namespace)\n", root);
+		return -EOPNOTSUPP;
+	}
 	dc->ns.net_ns_id = dump_new_id(dc);
 	dc->ns.amber_net_ns_id = dump_new_id(dc);
 	ne.ext_key = (char *)dc->opts->ext_netns_key;

@@ -84,11 +84,11 @@ static ino_t ns_ino_of(pid_t pid, const char *type, int *fd)
 
 /*
  * The restore makes the user namespace first and every other namespace
- * of the tree from inside it, but for the network one, which amber's own
- * thread makes (its sockets are made there before the root exists): the
- * tree's namespaces must be owned as they will be.
+ * of the tree from inside it. The network one may be owned by it (made
+ * inside it: the restore then makes it inside too, before the root) or
+ * by amber's (made before it: amber makes it from its own thread).
  */
-static int check_owners(const struct dump_ctx *dc, pid_t root, ino_t userns)
+static int check_owners(struct dump_ctx *dc, pid_t root, ino_t userns, ino_t amber_userns)
 {
 	static const char *const types[] = { "pid", "mnt", "ipc", "uts", "cgroup", "time", "net" };
 
@@ -110,13 +110,16 @@ static int check_owners(const struct dump_ctx *dc, pid_t root, ino_t userns)
 		}
 		if (!theirs || theirs == own) /* no such type here, or amber's */
 			continue;
-		if (net && owner == userns) {
-			pr_err("process %d: its network namespace is owned by its user namespace: "
-			       "not supported (amber makes the network namespace from its own)\n",
-			       root);
+		if (net && owner != userns && owner != amber_userns) {
+			pr_err("process %d: its network namespace is owned by another user namespace "
+			       "than its own and amber's: not supported\n", root);
 			return -EOPNOTSUPP;
 		}
-		if (!net && owner != userns) {
+		if (net) {
+			dc->ns.user.owns_netns = owner == userns;
+			continue;
+		}
+		if (owner != userns) {
 			pr_err("process %d: its %s namespace is not owned by its user namespace (made "
 			       "before it?): not supported, the restore makes it inside\n", root,
 			       types[i]);
@@ -197,7 +200,7 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root)
 		       dc->nr_tasks, dc->tasks[0]->nr_threads);
 		return -EOPNOTSUPP;
 	}
-	ret = check_owners(dc, root, theirs);
+	ret = check_owners(dc, root, theirs, own);
 	if (!ret)
 		ret = read_map(&dc->arena, root, "uid_map", &u->uid, &u->nr_uid);
 	if (!ret)
@@ -221,8 +224,11 @@ int dump_ns_user(struct dump_ctx *dc, pid_t root)
 		return -ENOMEM;
 	ue.has_amber_setgroups_deny = u->setgroups_deny;
 	ue.amber_setgroups_deny = u->setgroups_deny;
-	pr_info("user namespace of %d: %zu uid and %zu gid extents, setgroups %s, userns-%u.img\n",
-		root, u->nr_uid, u->nr_gid, u->setgroups_deny ? "deny" : "allow", u->id);
+	ue.has_amber_owns_netns = u->owns_netns;
+	ue.amber_owns_netns = u->owns_netns;
+	pr_info("user namespace of %d: %zu uid and %zu gid extents, setgroups %s%s, userns-%u.img\n",
+		root, u->nr_uid, u->nr_gid, u->setgroups_deny ? "deny" : "allow",
+		u->owns_netns ? ", owner of its network namespace" : "", u->id);
 	return img_write_one(dc->dirfd, IMG_USERNS, u->id, &ue.base);
 }
 

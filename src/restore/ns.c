@@ -249,11 +249,22 @@ int rst_ns_load(struct rst_ctx *rc)
 
 	if (!ret)
 		ret = load_ipc(rc);
-	return ret ? ret : load_net(rc);
+	if (!ret)
+		ret = load_net(rc);
+	/* Made inside the user namespace: a saved one, not the caller's. */
+	if (!ret && rc->ns.user && rc->ns.user->amber_owns_netns &&
+	    (!rc->ns.net.nr || rc->ns.net.ext_key)) {
+		pr_err("userns-%u.img: owner of the network namespace, but the tree has %s\n",
+		       task_user_ns(&rc->tasks[0]),
+		       rc->ns.net.ext_key ? "an external one (the caller's)" : "none of its own");
+		ret = -EINVAL;
+	}
+	return ret;
 }
 
 void rst_ns_free(struct rst_ns *ns)
 {
+	rst_ns_user_close(ns);
 	if (ns->user)
 		userns_entry__free_unpacked(ns->user, NULL);
 	ns->user = NULL;
@@ -313,9 +324,13 @@ static int mount_tree_proc(struct rst_ctx *rc)
 int rst_ns_enter_root(struct rst_ctx *rc)
 {
 	const UtsnsEntry *ue = rc->ns.uts;
-	int ret = 0;
+	/* Made before it, with the network namespace it owns: before any other. */
+	int ret = rst_ns_join_user(rc);
 
-
+	if (ret) {
+		pr_err("can't join the tree's user namespace: %s\n", strerror(-ret));
+		return ret;
+	}
 	/* First: single-threaded still, and every clock read after is the tree's. */
 	if (rc->ns.time) {
 		ret = rst_ns_enter_time(rc);

@@ -89,6 +89,12 @@ struct rst_net {
 	size_t save_len[RST_NET_NR_SAVES];
 	bool entered; /* amber's thread is in the new one; host_fd is amber's */
 	int host_fd;
+	/*
+	 * Made already, owned by the tree's user namespace (ns_user.c):
+	 * amber's thread enters made_fd instead of making one.
+	 */
+	bool made;
+	int made_fd;
 };
 
 struct TimensEntry;
@@ -100,6 +106,14 @@ struct rst_ns {
 	 * other namespace of the tree is then made from inside it.
 	 */
 	struct UsernsEntry *user;
+	/*
+	 * Its amber_owns_netns: the user namespace is made before the root,
+	 * with the network namespace it owns, by rst_ns_make_user_net(); the
+	 * root joins user_fd (user_joined: it was born in it, cloned by a
+	 * child of amber's that joined it first, to own the pid namespace).
+	 */
+	bool user_made, user_joined;
+	int user_fd;
 	/*
 	 * The root's ids.time_ns_id has its timens-<id>.img: the root makes a
 	 * new time namespace whose clocks go on from these, before anything.
@@ -173,6 +187,18 @@ int rst_ns_load_net(struct rst_ctx *rc, uint32_t id);
 /* netns-<id>.img of an external namespace: its inherit_fd, checked. */
 int rst_ns_load_net_external(struct rst_ctx *rc, uint32_t id);
 void rst_net_free(struct rst_net *net);
+/*
+ * In amber, before rst_net_enter(), with a network namespace owned by the
+ * tree's user namespace: both made by a child that unshares them, the
+ * maps written (ns_user.c). No-op otherwise.
+ */
+int rst_ns_make_user_net(struct rst_ctx *rc);
+/* In the root, before it makes its namespaces: it joins the user namespace made so. */
+int rst_ns_join_user(struct rst_ctx *rc);
+/* Closes what rst_ns_make_user_net() kept (rst_ns_free()). */
+void rst_ns_user_close(struct rst_ns *ns);
+/* After the clone: the root's network namespace is owned by its user namespace. */
+int rst_ns_check_net_owner(struct rst_ctx *rc, pid_t root);
 /* The tree has a network namespace other than amber's (made or given). */
 static inline bool rst_net_own(const struct rst_net *net)
 {

@@ -15,6 +15,10 @@
  *      made already (EEXIST) is skipped, as `ip ... restore` does
  *   4. the peers up in amber's namespace, on their bridge if named
  *
+ * One owned by the tree's user namespace is made with it before (ns_user.c):
+ * step 1 enters it instead, the rest is the same (amber, root of the
+ * parent user namespace, holds every capability in it).
+ *
  * An external namespace (netns-ID.img with an ext_key: a container
  * engine's) is not made: the thread enters the one the caller gives as
  * the inherit_fd of that key, where the engine has set up the links,
@@ -481,9 +485,10 @@ int rst_net_enter(struct rst_ctx *rc)
 	if (ret)
 		return ret;
 	net->host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (net->host_fd < 0 || unshare(CLONE_NEWNET)) {
+	if (net->host_fd < 0 ||
+	    (net->made ? setns(net->made_fd, CLONE_NEWNET) : unshare(CLONE_NEWNET))) {
 		ret = -errno;
-		pr_perror("can't make a network namespace");
+		pr_perror("can't %s a network namespace", net->made ? "enter" : "make");
 		if (net->host_fd >= 0)
 			close(net->host_fd);
 		rtnl_close(host_nl);

@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
  * The tree's own user namespace: userns-ID.img checked at load, its maps
- * written by amber into the root it clones with CLONE_NEWUSER (ns.h).
+ * written by amber into the root it clones with CLONE_NEWUSER; or, when it
+ * owns the tree's network namespace, into a child of amber's that makes
+ * both before the root, which joins them (ns.h).
  */
 #define LOG_PREFIX "userns: "
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/nsfs.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -194,8 +201,9 @@ int rst_ns_load_user(struct rst_ctx *rc, uint32_t id)
 	}
 	if (!ret)
 		pr_info("the tree's own user namespace (%u): %zu uid and %zu gid extents, "
-			"setgroups %s\n", id, ue->n_uid_map, ue->n_gid_map,
-			ue->amber_setgroups_deny ? "deny" : "allow");
+			"setgroups %s%s\n", id, ue->n_uid_map, ue->n_gid_map,
+			ue->amber_setgroups_deny ? "deny" : "allow",
+			ue->amber_owns_netns ? ", owner of the network namespace" : "");
 	return ret;
 }
 
@@ -256,5 +264,156 @@ int rst_ns_become_user_root(struct rst_ctx *rc)
 		return -errno;
 	if (setresgid(0, 0, 0) || setresuid(0, 0, 0))
 		return -errno;
+	return 0;
+}
+
+/* /proc/@pid/ns/@name, open: -errno if not. */
+static int open_ns(pid_t pid, const char *name)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("can't open %s", path);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * The child that makes them: one unshare, so the network namespace is
+ * owned by the new user namespace; it reports, waits for
+ * amber to write the maps and open the namespaces, and exits.
+ */
+static void __attribute__((noreturn)) ns_maker(int ready, int done, int flags)
+{
+	int err = unshare(flags) ? errno : 0;
+	char c;
+
+	if (write(ready, &err, sizeof(err)) != sizeof(err) || err)
+		_exit(1);
+	while (read(done, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+static int made_ns_open(struct rst_ctx *rc, pid_t pid)
+{
+	int ret = rst_ns_write_user_maps(rc, pid);
+
+	if (ret)
+		return ret;
+	rc->ns.user_fd = open_ns(pid, "user");
+	rc->ns.net.made_fd = open_ns(pid, "net");
+	if (rc->ns.user_fd < 0)
+		return rc->ns.user_fd;
+	return rc->ns.net.made_fd < 0 ? rc->ns.net.made_fd : 0;
+}
+
+void rst_ns_user_close(struct rst_ns *ns)
+{
+	int *fds[] = { &ns->user_fd, &ns->net.made_fd };
+
+	if (!ns->user_made)
+		return;
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	ns->user_made = ns->net.made = false;
+}
+
+int rst_ns_make_user_net(struct rst_ctx *rc)
+{
+	int flags = CLONE_NEWUSER | CLONE_NEWNET;
+	int ready[2], done[2], err = 0, ret;
+	pid_t pid;
+
+	if (!rc->ns.user || !rc->ns.user->amber_owns_netns)
+		return 0;
+	rc->ns.user_made = true;
+	rc->ns.user_fd = rc->ns.net.made_fd = -1;
+	if (pipe2(ready, O_CLOEXEC))
+		return -errno;
+	if (pipe2(done, O_CLOEXEC)) {
+		ret = -errno;
+		close(ready[0]);
+		close(ready[1]);
+		return ret;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(done[1]);
+		ns_maker(ready[1], done[0], flags);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (pid < 0) {
+		ret = -errno;
+		close(ready[0]);
+		close(done[1]);
+		return ret;
+	}
+	ret = read(ready[0], &err, sizeof(err)) == sizeof(err) ? -err : -EIO;
+	if (ret)
+		pr_err("can't make the user namespace with its network namespace: %s\n",
+		       strerror(-ret));
+	if (!ret)
+		ret = made_ns_open(rc, pid);
+	close(ready[0]);
+	close(done[1]);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (ret)
+		return ret;
+	rc->ns.net.made = true;
+	pr_info("the user namespace made before the root, with the network namespace it owns\n");
+	return 0;
+}
+
+int rst_ns_join_user(struct rst_ctx *rc)
+{
+	if (!rc->ns.user_made || rc->ns.user_joined)
+		return 0;
+	rc->ns.user_joined = true;
+	return setns(rc->ns.user_fd, CLONE_NEWUSER) ? -errno : 0;
+}
+
+/* The inode of @fd's namespace, or of the one ioctl @req on it gives: 0 if none. */
+static ino_t ns_ino(int fd, unsigned long req)
+{
+	struct stat st;
+	int rel = req ? ioctl(fd, req) : fd;
+	ino_t ino = rel >= 0 && !fstat(rel, &st) ? st.st_ino : 0;
+
+	if (req && rel >= 0)
+		close(rel);
+	return ino;
+}
+
+int rst_ns_check_net_owner(struct rst_ctx *rc, pid_t root)
+{
+	int net, user;
+	ino_t owner, theirs;
+
+	if (!rc->ns.user_made)
+		return 0;
+	net = open_ns(root, "net");
+	user = open_ns(root, "user");
+	owner = net >= 0 ? ns_ino(net, NS_GET_USERNS) : 0;
+	theirs = user >= 0 ? ns_ino(user, 0) : 0;
+	if (net >= 0)
+		close(net);
+	if (user >= 0)
+		close(user);
+	if (!owner || owner != theirs) {
+		pr_err("root %d: its network namespace is owned by user namespace %lu, not by its "
+		       "own (%lu)\n", root, (unsigned long)owner, (unsigned long)theirs);
+		return -EIO;
+	}
 	return 0;
 }

@@ -528,6 +528,58 @@ static int set_oom_score_adjs(struct rst_ctx *rc)
 	return 0;
 }
 
+/* The service fds of the namespaces made before the root (they are inherited). */
+static int move_user_ns_fds_up(struct rst_ctx *rc)
+{
+	if (move_fd_up(&rc->ns.user_fd, rc->svc_fd_base) ||
+	    move_fd_up(&rc->ns.net.made_fd, rc->svc_fd_base))
+		return -EMFILE;
+	return 0;
+}
+
+/*
+ * The root as init of a new pid namespace owned by the user namespace
+ * made already: cloned by a child of amber's that joins that user
+ * namespace first (amber can't: it would lose its own), with
+ * CLONE_PARENT, so the root is amber's child as any root (or the
+ * caller's, made with @flags' CLONE_PARENT: then so is that child, which
+ * the caller reaps). It tells amber the root's pid and exits.
+ */
+static pid_t clone_in_user_pidns(struct rst_ctx *rc, uint64_t flags)
+{
+	int pp[2], err = 0;
+	pid_t maker, pid = -1;
+
+	if (pipe2(pp, O_CLOEXEC))
+		return -1;
+	maker = flags & CLONE_PARENT ? rst_clone_plain(CLONE_PARENT) : fork();
+	if (maker == 0) {
+		close(pp[0]);
+		rc->ns.user_joined = true;
+		pid = setns(rc->ns.user_fd, CLONE_NEWUSER) ? -1 : rst_clone_newpid(CLONE_PARENT);
+		if (pid == 0) { /* the root, in the user namespace already */
+			close(pp[1]);
+			return 0;
+		}
+		if (pid < 0)
+			pid = -errno;
+		_exit(write(pp[1], &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
+	}
+	err = errno;
+	close(pp[1]);
+	if (maker > 0 && read(pp[0], &pid, sizeof(pid)) != sizeof(pid))
+		pid = -EIO;
+	close(pp[0]);
+	if (maker > 0 && !(flags & CLONE_PARENT))
+		while (waitpid(maker, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (maker < 0 || pid < 0) {
+		errno = maker < 0 ? err : -pid;
+		return -1;
+	}
+	return pid;
+}
+
 static int run_tree(struct rst_ctx *rc)
 {
 	struct rst_task *root = &rc->tasks[0];
@@ -544,9 +596,18 @@ static int run_tree(struct rst_ctx *rc)
 	info_rd = rd & 0xffff;
 	rc->pids.own_ns = rc->ns.new_pid;
 	/* --rst-sibling (runc's): the root is the caller's child, as CRIU makes it. */
-	/* A user namespace first: the pid namespace made with it is owned by it. */
-	flags = (rc->opts->sibling ? CLONE_PARENT : 0) | (rc->ns.user ? CLONE_NEWUSER : 0);
-	pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
+	/*
+	 * A user namespace first: the pid namespace made with it is owned by
+	 * it. Or the user namespace made already (rst_ns_make_user_net()):
+	 * the root joins it, born in it if it is to be init of a pid
+	 * namespace of its own.
+	 */
+	flags = (rc->opts->sibling ? CLONE_PARENT : 0) |
+		(rc->ns.user && !rc->ns.user_made ? CLONE_NEWUSER : 0);
+	if (rc->ns.user_made && rc->ns.new_pid)
+		pid = clone_in_user_pidns(rc, flags);
+	else
+		pid = rc->ns.new_pid ? rst_clone_newpid(flags) : rst_clone_pid(root->pid, flags);
 	if (pid == 0) {
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
@@ -581,7 +642,7 @@ static int run_tree(struct rst_ctx *rc)
 		return -err;
 	}
 	/* Before it runs: it makes its other namespaces and takes its ids in this one. */
-	if (rc->ns.user) {
+	if (rc->ns.user && !rc->ns.user_made) {
 		ret = rst_ns_write_user_maps(rc, pid);
 		if (ret) {
 			kill(pid, SIGKILL);
@@ -598,6 +659,8 @@ static int run_tree(struct rst_ctx *rc)
 	rc->info_fd = info_rd;
 
 	ret = trace_until_stopped(&tr);
+	if (!ret)
+		ret = rst_ns_check_net_owner(rc, pid);
 	if (!ret && rc->ns.user)
 		ret = set_oom_score_adjs(rc);
 	/* Every task exists and is stopped: none runs a step in the wrong cgroup. */
@@ -721,6 +784,11 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	/* Both moved or set above: the files code reads them from its context. */
 	rc.files.dirfd = rc.dirfd;
 	rc.files.svc_fd_base = rc.svc_fd_base;
+	/* One its user namespace owns: both made now, before its sockets. */
+	if (!ret)
+		ret = rst_ns_make_user_net(&rc);
+	if (!ret && rc.ns.user_made)
+		ret = move_user_ns_fds_up(&rc);
 	/* The tree's sockets are made in its network namespace. */
 	if (!ret)
 		ret = rst_net_enter(&rc);

@@ -66,6 +66,15 @@ int rst_clone_pid(pid_t pid, uint64_t flags)
 	return syscall(__NR_clone3, &args, sizeof(args));
 }
 
+int rst_clone_plain(uint64_t flags)
+{
+	struct clone_args_v2 args = { 0 };
+
+	args.flags = flags;
+	args.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD;
+	return syscall(__NR_clone3, &args, sizeof(args));
+}
+
 int rst_clone_newpid(uint64_t flags)
 {
 	struct clone_args_v2 args = { 0 };

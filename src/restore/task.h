@@ -12,6 +12,8 @@ typedef struct MmEntry MmEntry;
 int rst_clone_pid(pid_t pid, uint64_t flags);
 /* clone3 with CLONE_NEWPID: the child is init (pid 1) of a new pid namespace. */
 int rst_clone_newpid(uint64_t flags);
+/* No new namespace, no chosen pid: a fork (with CLONE_PARENT, its caller's sibling). */
+int rst_clone_plain(uint64_t flags);
 /* Runs in the new task: never returns. */
 void __attribute__((noreturn)) rst_task_run(struct rst_ctx *rc, struct rst_task *t);
 /* Anonymous memory where no saved VMA of the task lies (blob.c). */

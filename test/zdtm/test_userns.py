@@ -4,13 +4,17 @@ namespaces").
 static/userns, started by helpers/userns_exec as root of a namespace
 mapping 0..65535 to 100000..165535, in the variants test_zdtm.py does not
 run: with a pid namespace of its own owned by the user namespace (the test
-is its init), and with setgroups denied; every eager mode. Then what is
-refused: a nested user namespace (at dump, naming the pid, the tree left
-running), a network namespace owned by the user namespace, one made
-before it, two processes in amber's pid namespace, a damaged userns image
-(at restore, before any task), a lazy restore; and runc's busybox
-container in a user namespace, checkpointed by amber or CRIU 4.2 and
-restored by amber.
+is its init), and with setgroups denied; static/userns_net (its network
+namespace owned by the user namespace) with such a pid namespace too, its
+restored network namespace's owner and the root's CAP_NET_ADMIN there
+checked from outside; every eager mode. Then what is refused: a nested
+user namespace (at dump, naming the pid, the tree left running), a
+namespace made before it, two processes in amber's pid namespace, a
+network namespace owned by it but named external, a damaged userns
+image (at restore, before any task), a lazy restore; and runc's busybox
+container in a user namespace, with and without a network namespace,
+checkpointed by amber (or, without one, by CRIU 4.2) and restored by
+amber.
 """
 
 import fcntl
@@ -18,6 +22,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -35,8 +40,12 @@ BINARY = zdtm_runner.ZDTM_DIR / "static" / "userns"
 OUTER, COUNT = test_zdtm.USERNS_OUTER, test_zdtm.USERNS_COUNT
 LAZY_MODES = ("lazy", "pre-dump-lazy", "remote-lazy")
 
-VARIANTS = {"pid": (["--pid"], []), "setgroups-deny": (["--deny-setgroups"],
-                                                       ["--setgroups=deny"])}
+# name -> (userns_exec's flags, the test's options, the test)
+VARIANTS = {"pid": (["--pid"], [], "userns"),
+            "setgroups-deny": (["--deny-setgroups"], ["--setgroups=deny"], "userns"),
+            # its network namespace owned by the user namespace (and its pid one)
+            "net-pid": (["--pid", "--net"], [], "userns_net")}
+CAP_NET_ADMIN = 12
 
 
 def ns_ino(pid, kind):
@@ -59,30 +68,35 @@ def ns_owner(pid, kind):
         os.close(fd)
 
 
-def need_binaries():
-    for b in (USERNS_EXEC, BINARY):
+def need_binaries(*more):
+    for b in (USERNS_EXEC, BINARY, *more):
         if not os.access(b, os.X_OK):
             pytest.skip(f"{b} is not built (make -C test/zdtm)")
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_userns_variant(zdtm_mode, variant):
-    need_binaries()
+    flags, extra, test = VARIANTS[variant]
+    binary = zdtm_runner.ZDTM_DIR / "static" / test
+    need_binaries(binary)
     if zdtm_mode.name in LAZY_MODES:
-        pytest.skip(test_zdtm.EXCLUDE["userns", zdtm_mode.name])
+        pytest.skip(test_zdtm.EXCLUDE[test, zdtm_mode.name])
     zdtm_mode.preflight()
-    flags, extra = VARIANTS[variant]
     # A new pid namespace gives the restored root another host pid: the
     # runner's state (by host pid) is not compared, the test checks its own.
-    run = Run("userns_" + variant.replace("-", "_"), zdtm_mode, test="userns",
-              compare_state=variant != "pid")
+    run = Run("userns_" + variant.replace("-", "_"), zdtm_mode, test=test,
+              compare_state="--pid" not in flags)
 
     def body():
-        test_zdtm.start(run, BINARY, test_zdtm.userns_prefix(*flags), extra, owner=OUTER)
+        test_zdtm.start(run, binary, test_zdtm.userns_prefix(*flags), extra, owner=OUTER)
         assert ns_ino(run.pid, "user") != ns_ino(os.getpid(), "user")
         own_pid = ns_ino(run.pid, "pid") != ns_ino(os.getpid(), "pid")
-        assert own_pid == (variant == "pid")
+        assert own_pid == ("--pid" in flags)
+        if "--net" in flags:
+            assert ns_owner(run.pid, "net") == ns_ino(run.pid, "user")
         zdtm_mode.checkpoint(run)
+        if "--net" in flags:
+            check_net_owned(run.pid)
         if zdtm_mode.name != "nodump":
             assert [p.name for p in run.imgdir.glob("userns-*.img")], "no userns image"
         # From outside: the restored root is in a new user namespace with the map.
@@ -92,6 +106,26 @@ def test_userns_variant(zdtm_mode, variant):
         test_zdtm.stop(run)
 
     guarded(run, body)
+
+
+def check_net_owned(pid, net_admin=True):
+    """@pid's network namespace is owned by its user namespace (not
+    amber's), whose root holds CAP_NET_ADMIN over it: an address added to
+    lo from inside that user namespace alone. @net_admin: @pid holds it
+    (a container's process has the capabilities its config gives)."""
+    assert ns_ino(pid, "net") != ns_ino(os.getpid(), "net")
+    assert ns_owner(pid, "net") == ns_ino(pid, "user") != ns_ino(os.getpid(), "user")
+    for line in read_text(f"/proc/{pid}/status").splitlines():
+        if line.startswith("CapEff:") and net_admin:
+            assert int(line.split()[1], 16) & (1 << CAP_NET_ADMIN), line
+    enter = ["nsenter", "-t", str(pid), "-U", "-n"]
+    r = subprocess.run([*enter, "ip", "addr", "add", "192.0.2.7/32", "dev", "lo"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*enter, "ip", "-o", "addr", "show", "dev", "lo"], capture_output=True,
+                       text=True)
+    assert "192.0.2.7/32" in r.stdout, r.stdout
+    subprocess.run([*enter, "ip", "addr", "del", "192.0.2.7/32", "dev", "lo"], check=True)
 
 
 def start_detached(argv):
@@ -151,9 +185,14 @@ def test_nested_userns_refused(tmp_path):
 
 # name -> (the tree under userns_exec or around it, its root's comm, the dump's message)
 REFUSED = {
-    # amber makes a network namespace from its own thread, before the root
-    "own-netns": (lambda ue: [*ue, "unshare", "--net", "sleep", "1000"], "sleep",
-                  "its network namespace is owned by its user namespace"),
+    # the network namespace of a user namespace nested in the tree's (left
+    # running on its own), entered: neither the tree's nor amber's owns it
+    "netns-of-another": (lambda ue: [*ue, "sh", "-c",
+                                     "p=$(sh -c 'unshare --user --net sleep 1000 "
+                                     ">/dev/null 2>&1 & echo $!'); sleep 0.3; "
+                                     "exec nsenter --net=/proc/$p/ns/net sleep 1000"],
+                         "sleep", "its network namespace is owned by another user namespace "
+                         "than its own and amber's"),
     # made before the user namespace: the restore would make it inside
     "uts-outside": (lambda ue: ["unshare", "--uts", *ue, "sleep", "1000"], "sleep",
                     "its uts namespace is not owned by its user namespace"),
@@ -192,13 +231,38 @@ def test_userns_tree_refused(tmp_path, case):
         p.wait()
 
 
-@pytest.fixture(scope="module")
-def userns_images(tmp_path_factory):
-    """A sleep in a user namespace of its own, dumped (it is gone)."""
+def test_userns_owned_external_netns_refused(tmp_path):
+    """A network namespace owned by the tree's user namespace but named
+    external (the caller's, given again at restore, while the restore makes
+    a new user namespace): refused at dump, the tree left running."""
     need_binaries()
-    imgdir = tmp_path_factory.mktemp("userns") / "img"
+    p = start_detached([str(USERNS_EXEC), str(OUTER), str(COUNT), "unshare", "--net", "sleep",
+                        "1000"])
+    try:
+        wait_for(lambda: comm_is(p.pid, "sleep"), "the tree never exec'd sleep")
+        imgdir = tmp_path / "img"
+        imgdir.mkdir()
+        log = imgdir / "dump.log"
+        r = subprocess.run([str(amber_path()), "dump", "-t", str(p.pid), "-D", str(imgdir),
+                            "--external", f"net[{ns_ino(p.pid, 'net')}]:extNet", "-v4", "-o",
+                            str(log)], stdin=subprocess.DEVNULL, capture_output=True)
+        text = log.read_text() if log.exists() else r.stderr.decode()
+        assert r.returncode != 0, "the dump of an external netns owned by the userns succeeded"
+        assert (f"process {p.pid}: its network namespace, named external, is owned by its "
+                "user namespace") in text, text
+        st = proc_stat(p.pid)
+        assert st is not None and st[0] in "SR", "not running after the refusal"
+        assert "TracerPid:\t0" in read_text(f"/proc/{p.pid}/status")
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def dump_userns_sleep(imgdir, *inner):
+    """A sleep in a user namespace of its own (under @inner, a command that
+    execs it), dumped (it is gone): its pid."""
     imgdir.mkdir()
-    p = start_detached([str(USERNS_EXEC), str(OUTER), str(COUNT), "sleep", "1000"])
+    p = start_detached([str(USERNS_EXEC), str(OUTER), str(COUNT), *inner, "sleep", "1000"])
     try:
         wait_for(lambda: comm_is(p.pid, "sleep"), "userns_exec never exec'd sleep")
         r = subprocess.run([str(amber_path()), "dump", "-t", str(p.pid), "-D", str(imgdir),
@@ -209,7 +273,23 @@ def userns_images(tmp_path_factory):
         if p.poll() is None:
             p.kill()
             p.wait()
-    return imgdir, p.pid
+    return p.pid
+
+
+@pytest.fixture(scope="module")
+def userns_images(tmp_path_factory):
+    """A sleep in a user namespace of its own, dumped (it is gone)."""
+    need_binaries()
+    imgdir = tmp_path_factory.mktemp("userns") / "img"
+    return imgdir, dump_userns_sleep(imgdir)
+
+
+@pytest.fixture(scope="module")
+def userns_net_images(tmp_path_factory):
+    """The same, in a network namespace owned by its user namespace."""
+    need_binaries()
+    imgdir = tmp_path_factory.mktemp("userns-net") / "img"
+    return imgdir, dump_userns_sleep(imgdir, "unshare", "--net")
 
 
 def extent(first, lower, count):
@@ -271,9 +351,42 @@ def test_bad_userns_image_refused(userns_images, tmp_path, bad):
     assert proc_stat(pid) is None, "a task was created"
 
 
-def test_userns_lazy_restore_refused(userns_images, tmp_path):
-    """--lazy-pages of a userns tree: refused before any task, naming why."""
+def set_owns_netns(img):
+    """userns_entry.amber_owns_netns = true (field 1001, a varint: pycriu
+    knows CRIU's fields only), appended to the image's one entry."""
+    data = img.read_bytes()
+    head = 8  # the two magics
+    (size,) = struct.unpack_from("<I", data, head)
+    entry = data[head + 4:head + 4 + size] + bytes([0xc8, 0x3e, 0x01])
+    img.write_bytes(data[:head] + struct.pack("<I", len(entry)) + entry)
+
+
+def test_userns_owns_missing_netns_refused(userns_images, tmp_path):
+    """A userns image saying it owns the tree's network namespace, the tree
+    without one of its own: refused at load, before any task exists."""
     src, pid = userns_images
+    imgdir = tmp_path / "img"
+    subprocess.run(["cp", "-a", str(src), str(imgdir)], check=True)
+    (img,) = imgdir.glob("userns-*.img")
+    set_owns_netns(img)
+    (imgdir / "amber.sums").unlink()
+    r = subprocess.run([str(amber_path()), "restore", "-D", str(imgdir), "-d"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert r.returncode != 0, "restored a tree without the network namespace its userns owns"
+    assert (f"{img.name}: owner of the network namespace, but the tree has none of its own"
+            in r.stderr), r.stderr
+    assert "nothing was restored" in r.stderr, r.stderr
+    assert proc_stat(pid) is None, "a task was created"
+
+
+@pytest.mark.parametrize("images", ["userns_images", "userns_net_images"])
+def test_userns_lazy_restore_refused(request, images, tmp_path):
+    """--lazy-pages of a userns tree (owning its network namespace or not):
+    refused before any task, naming why."""
+    src, pid = request.getfixturevalue(images)
+    if images == "userns_net_images":
+        (img,) = src.glob("userns-*.img")
+        assert bytes([0xc8, 0x3e, 0x01]) in img.read_bytes(), "amber_owns_netns not saved"
     imgdir = tmp_path / "img"
     subprocess.run(["cp", "-a", str(src), str(imgdir)], check=True)
     sock = imgdir / "lazy.sock"
@@ -329,16 +442,19 @@ def runc_userns_container(top, network):
     return c
 
 
-def runc_userns_round_trip(dumper, restorer):
+def runc_userns_round_trip(dumper, restorer, network=False):
     """The container checkpointed by @dumper's runc --criu, restored by
-    @restorer's; checked from outside."""
+    @restorer's; checked from outside. @network: with a network namespace
+    of its own, owned by its user namespace."""
     top = Path(tempfile.mkdtemp(prefix="zdtm-runc-userns-"))
-    c = runc_userns_container(top, network=False)
+    c = runc_userns_container(top, network=network)
     try:
         c.run()
         c.wait_counter(5)
         pid, before = c.state()["pid"], c.counter()
         assert ns_ino(pid, "user") != ns_ino(os.getpid(), "user")
+        if network:
+            assert ns_owner(pid, "net") == ns_ino(pid, "user")
         owned = os.stat(f"/proc/{pid}/root/tmp/owned")
         assert (owned.st_uid, owned.st_gid) == (OUTER + 1000, OUTER + 1001)
         r = runc_cmd("--criu", dumper, "checkpoint", "--image-path", top / "img",
@@ -357,8 +473,14 @@ def runc_userns_round_trip(dumper, restorer):
         assert read_text(f"/proc/{new}/gid_map").split() == ["0", str(OUTER), str(COUNT)]
         assert "Uid:\t%d\t%d\t%d\t%d" % ((OUTER,) * 4) in read_text(f"/proc/{new}/status")
         # Its other namespaces are owned by its new user namespace.
-        for kind in ("pid", "mnt", "ipc", "uts"):
+        for kind in ("pid", "mnt", "ipc", "uts", *(["net"] if network else [])):
             assert ns_owner(new, kind) == ns_ino(new, "user"), kind
+        if network:
+            check_net_owned(new, net_admin=False)
+            # its lo came back up, and its sysfs (mounted by the owner of the
+            # network namespace) is the new namespace's
+            r = runc_cmd("exec", c.cid, "cat", "/sys/class/net/lo/operstate")
+            assert r.returncode == 0 and r.stdout.strip() == "unknown", r
         # Its tmpfs, made again: the marker, a file still owned by 1000:1001 inside.
         assert c.read("marker") == runc_marker()
         owned = os.stat(f"/proc/{new}/root/tmp/owned")
@@ -376,6 +498,13 @@ def runc_userns_round_trip(dumper, restorer):
 def test_runc_userns():
     """runc with a user namespace: checkpoint, restore, checked from outside."""
     runc_userns_round_trip(amber_path(), amber_path())
+
+
+def test_runc_userns_net():
+    """runc with a user namespace that owns the container's network
+    namespace (runc's default namespaces, a user one added): checkpoint,
+    restore, the owner and the root's CAP_NET_ADMIN checked from outside."""
+    runc_userns_round_trip(amber_path(), amber_path(), network=True)
 
 
 def test_runc_userns_criu_to_amber():

@@ -43,14 +43,16 @@ def userns_prefix(*flags):
             str(USERNS_COUNT)]
 
 
-LAUNCHED = {"userns": (userns_prefix(), USERNS_OUTER)}
+# userns_net: the same, its network namespace owned by that user namespace.
+LAUNCHED = {"userns": (userns_prefix(), USERNS_OUTER),
+            "userns_net": (userns_prefix("--net"), USERNS_OUTER)}
 
 # (test, mode) -> why the test cannot run in that mode.
-EXCLUDE = {("userns", m): "a tree in a user namespace of its own is restored eagerly only: its "
+EXCLUDE = {(t, m): "a tree in a user namespace of its own is restored eagerly only: its "
            "tasks make their userfaultfd inside it, where the kernel grants "
            "UFFD_FEATURE_EVENT_FORK only with the host's CAP_SYS_PTRACE (amber refuses "
            "--lazy-pages, test_userns.py checks it)"
-           for m in ("lazy", "pre-dump-lazy", "remote-lazy")}
+           for t in ("userns", "userns_net") for m in ("lazy", "pre-dump-lazy", "remote-lazy")}
 
 # (test, mode) -> a known bug, tracked in the README's "Not working yet".
 # Strict: a test listed here that starts to pass fails the run, so the

@@ -325,6 +325,7 @@ def state_diff(before, after):
 # Options a test needs on dump, pre-dump and restore (as CRIU's .desc
 # "opts"), by the test's name prefix.
 TEST_AMBER_OPTS = {"file_locks": ["--file-locks"], "socket_tcp": ["--tcp-established"],
+                   "userns_net": ["--tcp-established"],
                    "shell_job": ["--shell-job"],
                    "nginx_server": ["--tcp-established"],
                    "redis_server": ["--tcp-established"],

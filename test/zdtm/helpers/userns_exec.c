@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * userns_exec [--pid] [--deny-setgroups] OUTER COUNT CMD [ARG...]: runs
+ * userns_exec [--pid] [--net] [--deny-setgroups] OUTER COUNT CMD [ARG...]: runs
  * CMD as root of a new user namespace mapping its ids 0..COUNT-1 to
  * OUTER..OUTER+COUNT-1 (uids and gids), as `unshare --map-users` would
  * without newuidmap. With --pid, CMD's children are born in a new pid
- * namespace owned by it (its first child is init there).
+ * namespace owned by it (its first child is init there). With --net, CMD
+ * is in a new network namespace owned by it (one unshare of both).
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
 	while (argc > 1 && !strncmp(argv[1], "--", 2)) {
 		if (!strcmp(argv[1], "--pid"))
 			flags |= CLONE_NEWPID;
+		else if (!strcmp(argv[1], "--net"))
+			flags |= CLONE_NEWNET;
 		else if (!strcmp(argv[1], "--deny-setgroups"))
 			deny = 1;
 		else
