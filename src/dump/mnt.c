@@ -325,6 +325,7 @@ static int check_mount(pid_t pid, const struct mnt_line *ms, int n, const struct
 	case FSTYPE__DEVPTS:
 	case FSTYPE__MQUEUE:
 	case FSTYPE__CGROUP2:
+	case FSTYPE__CGROUP: /* v1: the hierarchy its options name, mounted again */
 		return 0;
 	case FSTYPE__OVERLAYFS:
 		return ovl_for_each_layer(m->e.options, check_layer,
@@ -383,6 +384,15 @@ int dump_mnt_ns(struct dump_ctx *dc, pid_t root)
 	}
 	for (int i = 0; i < n && !ret; i++)
 		ret = check_mount(root, ms, n, &ms[i], i == root_idx);
+	/* Only the host's root may mount a cgroup v1 hierarchy. */
+	for (int i = 0; i < n && !ret; i++)
+		if (dc->ns.user.id && ms[i].e.fstype == FSTYPE__CGROUP && !ms[i].e.ext_key) {
+			pr_err("process %d: mount %u: cgroup v1 on %s in a tree with its own user "
+			       "namespace: a restore could not mount it there; name it external "
+			       "(--external mnt[%s]:KEY)\n", root, ms[i].e.mnt_id,
+			       ms[i].e.mountpoint, ms[i].e.mountpoint);
+			ret = -EOPNOTSUPP;
+		}
 	for (int i = 0; i < n && !ret; i++)
 		ret = devpts_opts(dc, &ms[i]);
 	for (int i = 0; i < n && !ret; i++)

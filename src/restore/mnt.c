@@ -60,7 +60,7 @@ static bool fs_supported(uint32_t t)
 {
 	return t == FSTYPE__PROC || t == FSTYPE__SYSFS || t == FSTYPE__TMPFS ||
 	       t == FSTYPE__DEVPTS || t == FSTYPE__MQUEUE || t == FSTYPE__CGROUP2 ||
-	       t == FSTYPE__OVERLAYFS;
+	       t == FSTYPE__CGROUP || t == FSTYPE__OVERLAYFS;
 }
 
 struct layer_check {
@@ -162,6 +162,10 @@ static int check_mnts(struct rst_ctx *rc, struct rst_mnt *m)
 			pr_err("%s: mount %u on %s (fstype %u, root %s) cannot be made again\n",
 			       img, e->mnt_id, e->mountpoint, e->fstype, e->root);
 			return -EINVAL;
+		} else if (!strcmp(e->root, "/") && e->fstype == FSTYPE__CGROUP && rc->ns.user) {
+			pr_err("%s: mount %u on %s: cgroup v1 in the tree's user namespace: only "
+			       "the host's root may mount it\n", img, e->mnt_id, e->mountpoint);
+			return -EOPNOTSUPP;
 		} else if (!strcmp(e->root, "/") && e->fstype == FSTYPE__OVERLAYFS) {
 			int ret = check_overlay(img, e);
 
@@ -385,6 +389,8 @@ static const char *fs_name(uint32_t t)
 		return "mqueue";
 	case FSTYPE__OVERLAYFS:
 		return OVL_FSTYPE_NAME;
+	case FSTYPE__CGROUP:
+		return "cgroup";
 	default:
 		return "cgroup2";
 	}
@@ -468,6 +474,17 @@ static int mount_one(struct rst_ctx *rc, int rootfd, const char *root, size_t i)
 	} else if (mount(e->source, target, fs_name(e->fstype), flags | sb_ro(rc, e),
 			 e->options[0] ? e->options : NULL)) {
 		ret = -errno;
+		/*
+		 * mountinfo shows a named cgroup v1 hierarchy without the
+		 * "none" (no controller) that mounting it takes.
+		 */
+		if (ret == -EINVAL && e->fstype == FSTYPE__CGROUP && strstr(e->options, "name=")) {
+			char opts[PATH_MAX];
+
+			snprintf(opts, sizeof(opts), "none,%s", e->options);
+			if (!mount(e->source, target, "cgroup", flags, opts))
+				ret = 0;
+		}
 	}
 	if (fd >= 0)
 		close(fd);

@@ -69,7 +69,7 @@ def need_overlay():
 def make_layers(base):
     """lower (busybox, /data/lines), upper, work and the mountpoint."""
     lower = base / "lower"
-    for d in ("bin", "proc", "old", "data", "vol"):
+    for d in ("bin", "proc", "old", "data", "vol", "cg1"):
         (lower / d).mkdir(parents=True)
     shutil.copy(BUSYBOX, lower / "bin/busybox")
     for c in ("sh", "sleep", "mount", "umount", "rm"):
@@ -178,6 +178,48 @@ def test_overlay_root(zdtm_mode):
         if got != "".join(f"tick {i}\n" for i in range(1, TICKS + 1)):
             pytest.fail(f"/vol/log differs from an uninterrupted run:\n{got[-400:]}",
                         pytrace=False)
+
+    guarded(run, body)
+
+
+CG1_NAME = "amber_zdtm"
+
+
+def cgroup_v1_lines(pid):
+    return [ln for ln in read_text(f"/proc/{pid}/mountinfo").splitlines()
+            if " - cgroup " in ln and ln.split()[4] == "/cg1"]
+
+
+def test_overlay_root_cgroup_v1(zdtm_mode):
+    """A cgroup v1 mount in the tree's mount namespace (a named hierarchy,
+    so that any host with cgroup v1 has one to give): mounted again."""
+    need_overlay()
+    zdtm_mode.preflight()
+    probe = subprocess.run(["unshare", "-m", "sh", "-c",
+                            f"mount -t cgroup -o none,name={CG1_NAME} cgroup /mnt"],
+                           capture_output=True, text=True)
+    if probe.returncode:
+        pytest.skip(f"this kernel mounts no cgroup v1 hierarchy: {probe.stderr.strip()}")
+    run = Run("overlay_cgroup_v1", zdtm_mode, compare_state=False)
+
+    def body():
+        run.popen, log, root = start_tree(
+            run.dir, open(run.dir / "out", "wb"),
+            pre=f"mount -t cgroup -o none,name={CG1_NAME} cgroup /cg1 || exit 5")
+        run.notes = [run.dir / "out", log]
+        run.set_root(run.popen.pid)
+        run.action_args = {"restore": ["--root", root]}
+        wait_ticks(run, log, 5)
+        before = cgroup_v1_lines(run.pid)
+        assert len(before) == 1 and f"name={CG1_NAME}" in before[0], before
+        zdtm_mode.checkpoint(run)
+        after = cgroup_v1_lines(run.pid)
+        assert len(after) == 1 and after[0].split(" - ")[1] == before[0].split(" - ")[1], \
+            (before, after)
+        at_dump = len(ticks(log))
+        wait_ticks(run, log, at_dump + 5)
+        if run.wait_gone([run.pid], env_float("ZDTM_TIMEOUT", 120)):
+            pytest.fail("the loop did not finish", pytrace=False)
 
     guarded(run, body)
 
