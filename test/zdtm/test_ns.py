@@ -38,7 +38,8 @@ import time
 import pytest
 
 import zdtm_runner
-from zdtm_runner import Run, amber_path, env_float, guarded, proc_stat, read_text
+from zdtm_runner import (Run, amber_path, children, env_float, guarded, ns_pids, proc_stat,
+                         read_text)
 
 HOSTNAME = "amber-ns-test"
 MSGMAX = 4321
@@ -150,18 +151,6 @@ done
 kill $A $B
 echo done
 """
-
-
-def ns_pids(pid):
-    """The NSpid line of a task: its pid in each pid namespace, outermost first."""
-    for line in read_text(f"/proc/{pid}/status").splitlines():
-        if line.startswith("NSpid:"):
-            return [int(x) for x in line.split()[1:]]
-    return []
-
-
-def children(pid):
-    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
 
 
 def start_pid_ns_loop(run, out):

@@ -28,21 +28,10 @@ import pytest
 
 import zdtm_runner
 from test_bad_images import amber_pb, rewrite_sums
-from zdtm_runner import Run, amber_path, guarded, proc_stat, read_text
+from zdtm_runner import Run, amber_path, children, guarded, ns_pids, proc_stat, read_text
 
 INNER = 'unshare --pid --fork /bin/sh -c "sleep 1000 & sleep 1000 & wait"'
 PSTREE_MAGIC_LEN = 8  # CRIU's image magic and pstree's
-
-
-def ns_pids(pid):
-    for line in read_text(f"/proc/{pid}/status").splitlines():
-        if line.startswith("NSpid:"):
-            return [int(x) for x in line.split()[1:]]
-    return []
-
-
-def children(pid):
-    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
 
 
 def tree(root):

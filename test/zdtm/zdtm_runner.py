@@ -180,6 +180,19 @@ def proc_stat(pid):
     return f[0], int(f[1]), int(f[2]), int(f[3]), int(f[19])
 
 
+def ns_pids(pid):
+    """The NSpid line of a task: its pid in each pid namespace, outermost first."""
+    for line in read_text(f"/proc/{pid}/status").splitlines():
+        if line.startswith("NSpid:"):
+            return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def children(pid):
+    """The children of PID's main thread."""
+    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
+
+
 def tree_pids(root):
     """Pids of the tree rooted at root, walking /proc/PID/task/*/children."""
     pids, todo = [], [root]
