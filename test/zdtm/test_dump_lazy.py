@@ -24,7 +24,7 @@ import time
 import pytest
 
 import zdtm_runner
-from test_ns import check_pid_ns, check_ticks, start_pid_ns_loop, wait_lines
+from test_ns import check_pid_ns, check_ticks, start_pid_ns_tree
 from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, make_token,
                          proc_stat, read_text, sanitizer_env, shipped_images)
 
@@ -62,11 +62,7 @@ def test_dump_lazy_pages(tmp_path):
     copy = []
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         token = make_token(run)
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, port = start_lazy_dump(run, token)
@@ -121,10 +117,7 @@ def test_dump_lazy_pages_stopped(tmp_path, sig):
     run = Run("dump_lazy_stopped", zdtm_runner.MODES["dump"], compare_state=False)
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
+        out, _ = start_pid_ns_tree(run)
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, _ = start_lazy_dump(run, make_token(run))
         tree = run.walk() + [run.pid]  # once frozen, as above

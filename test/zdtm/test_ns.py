@@ -174,6 +174,16 @@ def start_pid_ns_loop(run, out):
         time.sleep(0.01)
 
 
+def start_pid_ns_tree(run):
+    """The loop as RUN's root, init of its own pid namespace, once it ticks:
+    returns (its output file, its two children's pids in the namespace)."""
+    out = run.dir / "out"
+    out.touch()
+    run.set_root(start_pid_ns_loop(run, out))
+    wait_lines(run, out, 5)
+    return out, [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+
+
 def check_pid_ns(root, kids):
     """@root is init of a pid namespace not ours, its children the saved @kids."""
     assert ns_ino(root, "pid") != ns_ino(os.getpid(), "pid")
@@ -204,11 +214,7 @@ def test_pid_namespace(zdtm_mode):
     run = Run("pid_ns", zdtm_mode, compare_state=False)
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         check_pid_ns(run.pid, kids)
         zdtm_mode.checkpoint(run)
         check_pid_ns(run.pid, kids)
@@ -226,11 +232,7 @@ def test_pid_namespace_restored_twice(tmp_path):
     roots = []
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
         if run.leftovers(10, run.walk() + [run.pid]):
             pytest.fail("the tree runs on after `amber dump`", pytrace=False)
