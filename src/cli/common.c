@@ -124,7 +124,8 @@ int cli_result(const char *verb, int ret)
 	return ret ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
-bool cli_network_lock(const char *s, enum amber_network_lock *out)
+/* --network-lock nftables|iptables|skip into @out; false if @s is none of them. */
+static bool network_lock_of(const char *s, enum amber_network_lock *out)
 {
 	static const struct {
 		const char *name;
@@ -142,6 +143,30 @@ bool cli_network_lock(const char *s, enum amber_network_lock *out)
 		}
 	}
 	return false;
+}
+
+int cli_tree_opt(const char *verb, int c, const struct cli_tree *t)
+{
+	switch (c) {
+	case 'j':
+		*t->shell_job = true;
+		return 1;
+	case 'X':
+		*t->ext_unix_sk = true;
+		return 1;
+	case 'l':
+		*t->file_locks = true;
+		return 1;
+	case OPT_TCP_ESTABLISHED:
+		*t->tcp_established = true;
+		return 1;
+	case OPT_NETWORK_LOCK:
+		if (network_lock_of(optarg, t->network_lock))
+			return 1;
+		cli_usage(verb, "--network-lock is nftables, iptables or skip");
+		return -1;
+	}
+	return 0;
 }
 
 /*
