@@ -135,6 +135,8 @@ int cli_tree_opt(const char *verb, int c, const struct cli_tree *t);
 
 /* -v[N], -v N, -o LOG and --unprivileged; true if @c was one of them. */
 bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv);
+/* A whole decimal number @s in [@min, @max] into *@out; false (*@out untouched) if not. */
+bool cli_int_arg(const char *s, long min, long max, int *out);
 /* --address, --port and the security options; true if @c was one. */
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep);
 /* Opens the log as -v/-o asked; false (after saying why) if it can't. */

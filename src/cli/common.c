@@ -36,12 +36,15 @@ bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv)
 	return false;
 }
 
-static int parse_port(const char *s)
+bool cli_int_arg(const char *s, long min, long max, int *out)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
 
-	return (*s && !*end && v >= 0 && v <= 65535) ? (int)v : -1;
+	if (!*s || *end || v < min || v > max)
+		return false;
+	*out = (int)v;
+	return true;
 }
 
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
@@ -51,7 +54,8 @@ bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
 		ep->address = optarg;
 		return true;
 	case OPT_PORT:
-		ep->port = parse_port(optarg);
+		if (!cli_int_arg(optarg, 0, 65535, &ep->port))
+			ep->port = -1; /* "--port P" is required: said after parsing */
 		return true;
 	case OPT_TOKEN:
 		ep->token_file = optarg;
