@@ -15,7 +15,6 @@ running: it finishes the loop itself. Images of a lazy dump restore only
 through the daemon: a plain restore is refused, naming the reason.
 """
 
-import os
 import re
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import pytest
 
 import zdtm_runner
 from test_ns import check_pid_ns, check_ticks, start_pid_ns_tree
-from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, make_token,
+from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, kill_pids, make_token,
                          proc_stat, read_text, sanitizer_env, shipped_images)
 
 
@@ -103,11 +102,7 @@ def test_dump_lazy_pages(tmp_path):
     try:
         guarded(run, body)
     finally:
-        for r in copy:
-            try:
-                os.kill(r, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_pids(*copy)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])

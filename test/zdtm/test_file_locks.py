@@ -12,7 +12,6 @@
 """
 
 import os
-import signal
 import subprocess
 import time
 
@@ -21,8 +20,8 @@ import pytest
 from test_bad_images import (Source, amber_pb, dumped_source, pristine_restores,
                              rewrite_sums)
 from test_zdtm import start, stop
-from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, guarded, proc_stat,
-                         read_text, reap_all, sanitizer_env)
+from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, amber_run, guarded, kill_pids,
+                         proc_stat, read_text, reap_all, sanitizer_env)
 
 MAGIC_LEN = 8
 
@@ -179,12 +178,12 @@ def test_sqlite3_transaction(tmp_path):
         assert r.returncode != 0 and "locked" in r.stderr, (r.returncode, r.stdout, r.stderr)
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir), "--file-locks"],
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir), "--file-locks"],
                   imgdir / "dump.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "dump.log")
         p.wait(10)
         # Nobody opens the database now: a reader would roll the hot journal back.
-        r = amber(["restore", "-D", str(imgdir), "-d", "--file-locks"],
+        r = amber_run(["restore", "-D", str(imgdir), "-d", "--file-locks"],
                   imgdir / "restore.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "restore.log")
         restored = True
@@ -206,16 +205,8 @@ def test_sqlite3_transaction(tmp_path):
             (r.stdout, r.stderr)
     finally:
         if restored or p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_pids(p.pid)
         p.poll()
         reap_all()
 
-
-def amber(args, log, d):
-    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=sanitizer_env(d), timeout=60)
 

@@ -38,8 +38,8 @@ import time
 import pytest
 
 import zdtm_runner
-from zdtm_runner import (Run, amber_path, children, env_float, guarded, ns_pids, proc_stat,
-                         read_text)
+from zdtm_runner import (Run, amber_path, children, env_float, guarded, kill_pids, ns_pids,
+                         proc_stat, read_text)
 
 HOSTNAME = "amber-ns-test"
 MSGMAX = 4321
@@ -259,11 +259,7 @@ def test_pid_namespace_restored_twice(tmp_path):
     try:
         guarded(run, body)
     finally:
-        for r in roots:  # the init's death takes its namespace with it
-            try:
-                os.kill(r, 9)
-            except ProcessLookupError:
-                pass
+        kill_pids(*roots)  # the init's death takes its namespace with it
 
 
 
@@ -528,11 +524,7 @@ def test_time_uts_criu_interop(tmp_path, direction):
             time.sleep(0.05)
         check_clock_ticks(out.read_text(), took + NS)
     finally:
-        for p in pids:
-            try:
-                os.kill(p, 9)
-            except ProcessLookupError:
-                pass
+        kill_pids(*pids)
         zdtm_runner.reap_all()
 
 def test_nested_uts_refused(tmp_path):

@@ -62,6 +62,14 @@ def sanitizer_env(logdir):
     return env
 
 
+def amber_run(args, log, envdir):
+    """`amber ARGS -v4 -o LOG` (60 s at most), its stdout and stderr
+    together in .stdout, under the sanitizer environment of ENVDIR."""
+    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=sanitizer_env(envdir), timeout=60)
+
+
 def sanitizer_reports(logdir):
     """The lines of every sanitizer report written under logdir."""
     lines = []
@@ -75,6 +83,16 @@ def set_subreaper():
     children, so we can reap them and read their exit status."""
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+
+
+def kill_pids(*pids):
+    """SIGKILLs each pid given (none: skipped); one already gone is fine."""
+    for pid in pids:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def kill_groups(*pids):
