@@ -20,10 +20,8 @@ import pytest
 from test_bad_images import (Source, amber_pb, dumped_source, pristine_restores,
                              rewrite_sums)
 from test_zdtm import start, stop
-from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, amber_run, guarded, kill_pids,
-                         proc_stat, read_text, reap_all, sanitizer_env)
-
-MAGIC_LEN = 8
+from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, amber_run, edit_image, guarded,
+                         kill_pids, proc_stat, read_text, reap_all, sanitizer_env)
 
 
 def test_dump_refuses_lock_without_option(tmp_path):
@@ -55,25 +53,6 @@ def locks(request):
     yield from dumped_source(request, "file_locks01", ["--file-locks"])
 
 
-def edit_locks(path, pb, fn):
-    """Calls fn(entries) on filelocks.img's file_lock_entry list, writes it back."""
-    import struct
-    data = path.read_bytes()
-    entries, off = [], MAGIC_LEN
-    while off < len(data):
-        n = struct.unpack_from("<I", data, off)[0]
-        e = pb.file_lock_entry()
-        e.ParseFromString(data[off + 4:off + 4 + n])
-        entries.append(e)
-        off += 4 + n
-    fn(entries)
-    out = bytearray(data[:MAGIC_LEN])
-    for e in entries:
-        blob = e.SerializeToString()
-        out += struct.pack("<I", len(blob)) + blob
-    path.write_bytes(bytes(out))
-
-
 def set_lock(i, **kw):
     def fn(entries):
         for k, v in kw.items():
@@ -101,7 +80,7 @@ BAD_LOCKS = {
 def test_bad_lock_refused(locks, case):
     fn, want = BAD_LOCKS[case]
     d = locks.copy()
-    edit_locks(d / "filelocks.img", amber_pb("file_lock_pb2"), fn)
+    edit_image(d / "filelocks.img", amber_pb("file_lock_pb2").file_lock_entry, fn)
     rewrite_sums(d)
     bad = locks.problems(case, d, True, [want])
     assert not bad, "\n".join(bad)

@@ -20,7 +20,6 @@ inner namespace without its init) are refused before any task exists.
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import time
 
@@ -28,10 +27,10 @@ import pytest
 
 import zdtm_runner
 from test_bad_images import amber_pb, rewrite_sums
-from zdtm_runner import Run, amber_path, children, guarded, ns_pids, proc_stat, read_text
+from zdtm_runner import (Run, amber_path, children, edit_image, guarded, ns_pids, proc_stat,
+                         read_text)
 
 INNER = 'unshare --pid --fork /bin/sh -c "sleep 1000 & sleep 1000 & wait"'
-PSTREE_MAGIC_LEN = 8  # CRIU's image magic and pstree's
 
 
 def tree(root):
@@ -197,24 +196,6 @@ def test_nested_fd_refused(tmp_path, kind):
         stop(p)
 
 
-def edit_pstree(path, fn):
-    pb = amber_pb("pstree_pb2")
-    data = path.read_bytes()
-    entries, off = [], PSTREE_MAGIC_LEN
-    while off < len(data):
-        n = struct.unpack_from("<I", data, off)[0]
-        e = pb.pstree_entry()
-        e.ParseFromString(data[off + 4:off + 4 + n])
-        entries.append(e)
-        off += 4 + n
-    fn(entries)
-    out = bytearray(data[:PSTREE_MAGIC_LEN])
-    for e in entries:
-        blob = e.SerializeToString()
-        out += struct.pack("<I", len(blob)) + blob
-    path.write_bytes(bytes(out))
-
-
 def nested_init(entries):
     return next(e for e in entries if e.amber_pidns_level and e.amber_pidns_tids[-1] == 1)
 
@@ -257,7 +238,7 @@ def test_damaged_pstree_refused(nested_images, tmp_path, what, fn, want):
     d = tmp_path / "img"
     shutil.copytree(nested_images, d)
     (d / "dump.log").unlink()
-    edit_pstree(d / "pstree.img", fn)
+    edit_image(d / "pstree.img", amber_pb("pstree_pb2").pstree_entry, fn)
     rewrite_sums(d)
     log = d / "restore.log"
     before = set(children(os.getpid()))

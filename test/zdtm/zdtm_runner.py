@@ -180,6 +180,25 @@ def pagemap_entries(path):
     return msgs[1:]
 
 
+def edit_image(path, new_entry, fn, head=8):
+    """Calls fn(entries) on the messages of image PATH (each parsed into
+    NEW_ENTRY(), after HEAD bytes of magic) and writes them back."""
+    data = Path(path).read_bytes()
+    entries, off = [], head
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        e = new_entry()
+        e.ParseFromString(data[off + 4:off + 4 + n])
+        entries.append(e)
+        off += 4 + n
+    fn(entries)
+    out = bytearray(data[:head])
+    for e in entries:
+        blob = e.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob
+    Path(path).write_bytes(bytes(out))
+
+
 def tail(path, lines=40):
     text = read_text(path, None)
     if text is None:
