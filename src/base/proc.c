@@ -226,15 +226,8 @@ int proc_parse_smaps(pid_t pid, struct proc_vma **vmas)
 		return -errno;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (is_maps_line(line)) {
-			if (nr == cap) {
-				struct proc_vma *n;
-
-				cap = cap ? cap * 2 : 64;
-				n = xrealloc_array(arr, cap, sizeof(*arr));
-				if (!n)
-					goto nomem;
-				arr = n;
-			}
+			if (array_make_room(arr, nr, cap, 64))
+				goto nomem;
 			if (parse_maps_line(line, &arr[nr])) {
 				pr_err("bad smaps line for %d: %s\n", pid, line);
 				proc_vmas_free(arr, nr);
@@ -338,17 +331,10 @@ int proc_list_threads(pid_t pid, pid_t **tids)
 	while ((de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if (nr == cap) {
-			pid_t *n;
-
-			cap = cap ? cap * 2 : 16;
-			n = xrealloc_array(arr, cap, sizeof(*arr));
-			if (!n) {
-				free(arr);
-				closedir(d);
-				return -ENOMEM;
-			}
-			arr = n;
+		if (array_make_room(arr, nr, cap, 16)) {
+			free(arr);
+			closedir(d);
+			return -ENOMEM;
 		}
 		arr[nr++] = atoi(de->d_name);
 	}
@@ -387,17 +373,10 @@ int proc_list_children(pid_t pid, pid_t **kids)
 
 			if (e == p)
 				break;
-			if (nr == cap) {
-				pid_t *n;
-
-				cap = cap ? cap * 2 : 16;
-				n = xrealloc_array(arr, cap, sizeof(*arr));
-				if (!n) {
-					free(arr);
-					free(tids);
-					return -ENOMEM;
-				}
-				arr = n;
+			if (array_make_room(arr, nr, cap, 16)) {
+				free(arr);
+				free(tids);
+				return -ENOMEM;
 			}
 			arr[nr++] = k;
 		}

@@ -6,6 +6,7 @@
  * Small helpers shared by every subsystem: cleanup attributes, full
  * reads/writes that survive short counts, and /proc file slurping.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,29 @@ static inline void closep(int *fd)
 
 void *xzalloc(size_t size);
 void *xrealloc_array(void *p, size_t nmemb, size_t size);
+
+/*
+ * Room for one more element in the malloc'd array @arr, @nr used of @cap:
+ * when it is full, @cap doubles (@first the first time) and @arr moves.
+ * 0, or -ENOMEM with @arr and @cap as they were. @arr, @nr and @cap are
+ * lvalues, read more than once.
+ */
+#define array_make_room(arr, nr, cap, first)                                      \
+	({                                                                        \
+		int __ret = 0;                                                    \
+		if ((nr) == (cap)) {                                              \
+			__typeof__(cap) __cap = (cap) ? (cap) * 2 : (first);      \
+			__typeof__(arr) __arr = xrealloc_array((arr), __cap,      \
+							       sizeof(*(arr)));   \
+			if (__arr) {                                              \
+				(arr) = __arr;                                    \
+				(cap) = __cap;                                    \
+			} else {                                                  \
+				__ret = -ENOMEM;                                  \
+			}                                                         \
+		}                                                                 \
+		__ret;                                                            \
+	})
 
 /* 0 or -errno; a short read of a regular file is -EIO. */
 int read_full(int fd, void *buf, size_t len);

@@ -93,6 +93,32 @@ struct cli_container {
 int cli_container_opt(const char *verb, int c, struct cli_container *ct);
 
 /*
+ * What dump, pre-dump, restore and kexec all take, by CRIU's names: which
+ * resources the tree may hold, and how its network is locked.
+ */
+#define CLI_TREE_LONG_OPTS                                                   \
+	{ "shell-job", no_argument, 0, 'j' },                               \
+	{ "ext-unix-sk", no_argument, 0, 'X' },                             \
+	{ "file-locks", no_argument, 0, 'l' },                              \
+	{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },         \
+	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK }
+
+/* Where those options go: the fields of one verb's option struct. */
+struct cli_tree {
+	bool *shell_job, *ext_unix_sk, *file_locks, *tcp_established;
+	enum amber_network_lock *network_lock;
+};
+/* The struct cli_tree of option struct @o (each verb's has these fields). */
+#define CLI_TREE_OF(o) \
+	{ &(o).shell_job, &(o).ext_unix_sk, &(o).file_locks, &(o).tcp_established, &(o).network_lock }
+
+/*
+ * One of CLI_TREE_LONG_OPTS into @t: 1 if @c was one, 0 if not, -1 (after
+ * a usage message for @verb) if its argument is wrong.
+ */
+int cli_tree_opt(const char *verb, int c, const struct cli_tree *t);
+
+/*
  * CRIU's --unprivileged. amber needs no flag to run without root: each step
  * checks what it needs. Given, it refuses at once a caller holding neither
  * CAP_CHECKPOINT_RESTORE nor CAP_SYS_ADMIN, instead of failing half-way.
@@ -109,6 +135,8 @@ int cli_container_opt(const char *verb, int c, struct cli_container *ct);
 
 /* -v[N], -v N, -o LOG and --unprivileged; true if @c was one of them. */
 bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv);
+/* A whole decimal number @s in [@min, @max] into *@out; false (*@out untouched) if not. */
+bool cli_int_arg(const char *s, long min, long max, int *out);
 /* --address, --port and the security options; true if @c was one. */
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep);
 /* Opens the log as -v/-o asked; false (after saying why) if it can't. */
@@ -117,8 +145,6 @@ bool cli_log_open(const struct cli_common *co);
 int cli_usage(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Exit status of a library call's result (and the log's pointer to why). */
 int cli_result(const char *verb, int ret);
-/* --network-lock nftables|iptables|skip into @out; false if @s is none of them. */
-bool cli_network_lock(const char *s, enum amber_network_lock *out);
 
 int cli_check(int argc, char **argv, struct cli_common *co);
 int cli_dump(int argc, char **argv, struct cli_common *co);

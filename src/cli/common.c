@@ -36,12 +36,15 @@ bool cli_common_opt(int c, struct cli_common *co, int argc, char **argv)
 	return false;
 }
 
-static int parse_port(const char *s)
+bool cli_int_arg(const char *s, long min, long max, int *out)
 {
 	char *end;
 	long v = strtol(s, &end, 10);
 
-	return (*s && !*end && v >= 0 && v <= 65535) ? (int)v : -1;
+	if (!*s || *end || v < min || v > max)
+		return false;
+	*out = (int)v;
+	return true;
 }
 
 bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
@@ -51,7 +54,8 @@ bool cli_endpoint_opt(int c, struct amber_ps_endpoint *ep)
 		ep->address = optarg;
 		return true;
 	case OPT_PORT:
-		ep->port = parse_port(optarg);
+		if (!cli_int_arg(optarg, 0, 65535, &ep->port))
+			ep->port = -1; /* "--port P" is required: said after parsing */
 		return true;
 	case OPT_TOKEN:
 		ep->token_file = optarg;
@@ -124,7 +128,8 @@ int cli_result(const char *verb, int ret)
 	return ret ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
-bool cli_network_lock(const char *s, enum amber_network_lock *out)
+/* --network-lock nftables|iptables|skip into @out; false if @s is none of them. */
+static bool network_lock_of(const char *s, enum amber_network_lock *out)
 {
 	static const struct {
 		const char *name;
@@ -142,6 +147,30 @@ bool cli_network_lock(const char *s, enum amber_network_lock *out)
 		}
 	}
 	return false;
+}
+
+int cli_tree_opt(const char *verb, int c, const struct cli_tree *t)
+{
+	switch (c) {
+	case 'j':
+		*t->shell_job = true;
+		return 1;
+	case 'X':
+		*t->ext_unix_sk = true;
+		return 1;
+	case 'l':
+		*t->file_locks = true;
+		return 1;
+	case OPT_TCP_ESTABLISHED:
+		*t->tcp_established = true;
+		return 1;
+	case OPT_NETWORK_LOCK:
+		if (network_lock_of(optarg, t->network_lock))
+			return 1;
+		cli_usage(verb, "--network-lock is nftables, iptables or skip");
+		return -1;
+	}
+	return 0;
 }
 
 /*

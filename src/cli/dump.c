@@ -10,10 +10,7 @@ static const struct option dump_long_opts[] = {
 	{ "tree", required_argument, 0, 't' },
 	{ "images-dir", required_argument, 0, 'D' },
 	{ "leave-running", no_argument, 0, 'R' },
-	{ "shell-job", no_argument, 0, 'j' },
-	{ "ext-unix-sk", no_argument, 0, 'X' },
-	{ "file-locks", no_argument, 0, 'l' },
-	{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
+	CLI_TREE_LONG_OPTS,
 	{ "skip-in-flight", no_argument, 0, OPT_SKIP_IN_FLIGHT },
 	{ "track-mem", optional_argument, 0, 'T' },
 	{ "prev-images-dir", required_argument, 0, 'P' },
@@ -25,7 +22,6 @@ static const struct option dump_long_opts[] = {
 	{ "status-fd", required_argument, 0, OPT_STATUS_FD },
 	{ "address", required_argument, 0, OPT_ADDRESS },
 	{ "port", required_argument, 0, OPT_PORT },
-	{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 	{ "pkram", required_argument, 0, 'K' },
 	CLI_UNPRIV_LONG_OPT,
 	CLI_SEC_LONG_OPTS,
@@ -45,15 +41,6 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case 'R':
 		o->leave_running = true;
-		return true;
-	case 'j':
-		o->shell_job = true;
-		return true;
-	case 'X':
-		o->ext_unix_sk = true;
-		return true;
-	case 'l':
-		o->file_locks = true;
 		return true;
 	case 'T':
 		o->track_mem = optarg ? optarg : "auto";
@@ -78,9 +65,6 @@ static bool dump_opt(int c, struct amber_dump_opts *o)
 		return true;
 	case OPT_STATUS_FD:
 		o->status_fd = atoi(optarg);
-		return true;
-	case OPT_TCP_ESTABLISHED:
-		o->tcp_established = true;
 		return true;
 	case OPT_SKIP_IN_FLIGHT:
 		o->skip_in_flight = true;
@@ -118,23 +102,21 @@ static int run(int argc, char **argv, struct cli_common *co, bool pre)
 {
 	AMBER_OPTS(amber_dump_opts, o, .ps.port = -1);
 	const char *verb = pre ? "pre-dump" : "dump";
+	const struct cli_tree tree = CLI_TREE_OF(o);
 	struct cli_container ct = { 0 };
 	int c, ret;
 
 	while ((c = getopt_long(argc, argv, "t:D:Rjlv::o:", dump_long_opts, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv) || dump_opt(c, &o))
 			continue;
-		ret = cli_container_opt(verb, c, &ct);
+		/* pre-dump takes no lock, and accepts --network-lock as CRIU does */
+		ret = cli_tree_opt(verb, c, &tree);
+		if (!ret)
+			ret = cli_container_opt(verb, c, &ct);
 		if (ret < 0)
 			return CLI_EXIT_USAGE;
 		if (ret)
 			continue;
-		if (c == OPT_NETWORK_LOCK) {
-			/* pre-dump takes no lock, and accepts the option as CRIU does */
-			if (!cli_network_lock(optarg, &o.network_lock))
-				return cli_usage(verb, "--network-lock is nftables, iptables or skip");
-			continue;
-		}
 		if (c != 'M')
 			return cli_usage(verb, NULL);
 		if (!pre)

@@ -35,22 +35,24 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 		{ "preserve-mount", required_argument, 0, OPT_PRESERVE_MOUNT },
 		{ "prev-images-dir", required_argument, 0, OPT_PREV_IMAGES_DIR },
 		{ "images-dir", required_argument, 0, 'D' },
-		{ "shell-job", no_argument, 0, 'j' },
-		{ "ext-unix-sk", no_argument, 0, 'X' },
-		{ "file-locks", no_argument, 0, 'l' },
-		{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
+		CLI_TREE_LONG_OPTS,
 		{ "skip-in-flight", no_argument, 0, OPT_SKIP_IN_FLIGHT },
-		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ 0 },
 	};
 	AMBER_OPTS(amber_kexec_opts, o);
 	AMBER_OPTS(amber_kexec_verify_opts, v);
+	const struct cli_tree tree = CLI_TREE_OF(o);
 	const char *own[KEXEC_CLI_MOUNTS_MAX + 1] = { NULL };
 	bool verify = false;
-	int c, nr_own = 0;
+	int c, ret, nr_own = 0;
 
 	while ((c = getopt_long(argc, argv, "t:D:jlv::o:", lo, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv))
+			continue;
+		ret = cli_tree_opt("kexec", c, &tree);
+		if (ret < 0)
+			return CLI_EXIT_USAGE;
+		if (ret)
 			continue;
 		switch (c) {
 		case 't':
@@ -87,24 +89,8 @@ int cli_kexec(int argc, char **argv, struct cli_common *co)
 		case 'D':
 			v.images_dir = optarg;
 			break;
-		case 'j':
-			o.shell_job = true;
-			break;
-		case 'X':
-			o.ext_unix_sk = true;
-			break;
-		case 'l':
-			o.file_locks = true;
-			break;
-		case OPT_TCP_ESTABLISHED:
-			o.tcp_established = true;
-			break;
 		case OPT_SKIP_IN_FLIGHT:
 			o.skip_in_flight = true;
-			break;
-		case OPT_NETWORK_LOCK:
-			if (!cli_network_lock(optarg, &o.network_lock))
-				return cli_usage("kexec", "--network-lock is nftables, iptables or skip");
 			break;
 		default:
 			return cli_usage("kexec", NULL);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* amber page-server --port P: receive a dump's pages, or serve them. */
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cli/cli.h"
 
@@ -51,24 +50,14 @@ int cli_page_server(int argc, char **argv, struct cli_common *co)
 		case 'P':
 			o.prev_images_dir = optarg;
 			break;
-		case OPT_PS_TIMEOUT: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (!*optarg || *end || v < 1 || v > 86400)
+		case OPT_PS_TIMEOUT:
+			if (!cli_int_arg(optarg, 1, 86400, &o.timeout))
 				return cli_usage("page-server", "--timeout wants 1..86400 seconds");
-			o.timeout = (int)v;
 			break;
-		}
-		case OPT_PS_MAX_CONN: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (!*optarg || *end || v < 1 || v > 1024)
+		case OPT_PS_MAX_CONN:
+			if (!cli_int_arg(optarg, 1, 1024, &o.max_connections))
 				return cli_usage("page-server", "--max-connections wants 1..1024");
-			o.max_connections = (int)v;
 			break;
-		}
 		default:
 			return cli_usage("page-server", NULL);
 		}

@@ -45,14 +45,10 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	static const struct option lo[] = {
 		{ "images-dir", required_argument, 0, 'D' },
 		{ "restore-detached", no_argument, 0, 'd' },
-		{ "shell-job", no_argument, 0, 'j' },
-		{ "ext-unix-sk", no_argument, 0, 'X' },
-		{ "file-locks", no_argument, 0, 'l' },
-		{ "tcp-established", no_argument, 0, OPT_TCP_ESTABLISHED },
+		CLI_TREE_LONG_OPTS,
 		{ "tcp-close", no_argument, 0, OPT_TCP_CLOSE },
 		{ "lazy-pages", no_argument, 0, 'L' },
 		{ "lazy-socket", required_argument, 0, 'S' },
-		{ "network-lock", required_argument, 0, OPT_NETWORK_LOCK },
 		{ "pkram", required_argument, 0, 'K' },
 		{ "pkram-copy", no_argument, 0, OPT_PKRAM_COPY },
 		{ "pidfile", required_argument, 0, OPT_PIDFILE },
@@ -62,6 +58,7 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		{ 0 },
 	};
 	AMBER_OPTS(amber_restore_opts, o);
+	const struct cli_tree tree = CLI_TREE_OF(o);
 	const char *pidfile = NULL;
 	struct cli_container ct = { 0 };
 	int c, ret, status = 0;
@@ -70,7 +67,9 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 	while ((c = getopt_long(argc, argv, "D:djlv::o:", lo, NULL)) != -1) {
 		if (cli_common_opt(c, co, argc, argv))
 			continue;
-		ret = cli_container_opt("restore", c, &ct);
+		ret = cli_tree_opt("restore", c, &tree);
+		if (!ret)
+			ret = cli_container_opt("restore", c, &ct);
 		if (ret < 0)
 			return CLI_EXIT_USAGE;
 		if (ret)
@@ -81,18 +80,6 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 			break;
 		case 'd':
 			o.detach = true;
-			break;
-		case 'j':
-			o.shell_job = true;
-			break;
-		case 'X':
-			o.ext_unix_sk = true;
-			break;
-		case 'l':
-			o.file_locks = true;
-			break;
-		case OPT_TCP_ESTABLISHED:
-			o.tcp_established = true;
 			break;
 		case OPT_TCP_CLOSE:
 			o.tcp_close = true;
@@ -115,10 +102,6 @@ int cli_restore(int argc, char **argv, struct cli_common *co)
 		case OPT_INHERIT_FD:
 			if (!add_inherit_fd(&o, optarg))
 				return cli_usage("restore", "--inherit-fd is fd[N]:KEY");
-			break;
-		case OPT_NETWORK_LOCK:
-			if (!cli_network_lock(optarg, &o.network_lock))
-				return cli_usage("restore", "--network-lock is nftables, iptables or skip");
 			break;
 		default:
 			return cli_usage("restore", NULL);

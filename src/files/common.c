@@ -283,6 +283,27 @@ int files_move_high(int fd, int base)
 	return nfd < 0 ? -errno : nfd;
 }
 
+int files_prepare_each(struct files_rst_ctx *fc, FdTypes type,
+		       int (*make)(struct files_rst_ctx *fc, struct rfile *rf))
+{
+	struct files_rst *fr = fc->st;
+
+	for (int i = 0; i < fr->nr_files; i++) {
+		struct rfile *rf = &fr->files[i];
+		int fd;
+
+		if (rf->fe->type != type)
+			continue;
+		fd = make(fc, rf);
+		if (fd < 0)
+			return fd;
+		rf->svc_fd = files_move_high(fd, fc->svc_fd_base);
+		if (rf->svc_fd < 0)
+			return rf->svc_fd;
+	}
+	return 0;
+}
+
 int files_place(struct files_rst_ctx *fc, struct rfile *rf, int fd)
 {
 	int home = rf->home_fd;

@@ -57,15 +57,8 @@ int files_dump_init(struct files_dump_ctx *fc)
 
 static int remember(struct files_dump *fd, const struct fd_desc *d, uint32_t id, FdTypes type)
 {
-	if (fd->nr_files == fd->cap_files) {
-		int cap = fd->cap_files ? fd->cap_files * 2 : 64;
-		struct dumped_file *n = xrealloc_array(fd->files, cap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		fd->files = n;
-		fd->cap_files = cap;
-	}
+	if (array_make_room(fd->files, fd->nr_files, fd->cap_files, 64))
+		return -ENOMEM;
 	fd->files[fd->nr_files] = (struct dumped_file){
 		.id = id, .type = type, .pid = d->pid, .fd = d->fd,
 		.dev = d->st.st_dev, .ino = d->st.st_ino,

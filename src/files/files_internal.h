@@ -366,6 +366,13 @@ struct rdata *files_skq_of(struct files_rst *fr, uint32_t id, int *nr);
 int files_check_sub(const FileEntry *fe, bool ok, uint32_t sub);
 int files_move_high(int fd, int base);
 /*
+ * prepare() of a type whose every file amber makes before fork, one at a
+ * time: @make gives @rf's new fd or -errno; kept above the service base
+ * (rf->svc_fd). 0 or the first -errno.
+ */
+int files_prepare_each(struct files_rst_ctx *fc, FdTypes type,
+		       int (*make)(struct files_rst_ctx *fc, struct rfile *rf));
+/*
  * Where a file amber opens before fork is kept (rf->svc_fd): at its own fd
  * number if only one task holds it and that number is free in amber, so
  * the task finds it in place; else above the service base. @fd is closed

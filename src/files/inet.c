@@ -139,15 +139,8 @@ static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 
 	if (!m->idiag_inode)
 		return 0; /* a request or time-wait socket: no fd holds it */
-	if (s->nr == s->cap) {
-		int cap = s->cap ? s->cap * 2 : 64;
-		struct isk_rec *v = xrealloc_array(s->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (array_make_room(s->v, s->nr, s->cap, 64))
+		return -ENOMEM;
 	if (idx_map_put(&s->by_ino, m->idiag_inode, s->nr))
 		return -ENOMEM;
 	r = &s->v[s->nr++];

@@ -252,8 +252,9 @@ static int netlink_check(struct files_rst_ctx *fc, const FileEntry *fe)
 	return files_check_sub(fe, ok, e ? e->id : 0);
 }
 
-static int open_nlsk(const NetlinkSkEntry *e)
+static int open_nlsk(struct files_rst_ctx *fc, struct rfile *rf)
 {
+	const NetlinkSkEntry *e = rf->fe->nlsk;
 	struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_pid = e->portid };
 	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, e->protocol), ret;
 
@@ -303,22 +304,7 @@ err:
 
 static int netlink_prepare(struct files_rst_ctx *fc)
 {
-	struct files_rst *fr = fc->st;
-
-	for (int i = 0; i < fr->nr_files; i++) {
-		struct rfile *rf = &fr->files[i];
-		int sk;
-
-		if (rf->fe->type != FD_TYPES__NETLINKSK)
-			continue;
-		sk = open_nlsk(rf->fe->nlsk);
-		if (sk < 0)
-			return sk;
-		rf->svc_fd = files_move_high(sk, fc->svc_fd_base);
-		if (rf->svc_fd < 0)
-			return rf->svc_fd;
-	}
-	return 0;
+	return files_prepare_each(fc, FD_TYPES__NETLINKSK, open_nlsk);
 }
 
 static uint32_t netlink_flags(struct files_rst *fr, const FileEntry *fe)

@@ -484,8 +484,9 @@ static int pk_restore_ring(int sk, const PacketSockEntry *e, int opt, const Pack
 	return -errno;
 }
 
-static int open_pksk(const PacketSockEntry *e)
+static int open_pksk(struct files_rst_ctx *fc, struct rfile *rf)
 {
+	const PacketSockEntry *e = rf->fe->psk;
 	struct sockaddr_ll a = { .sll_family = AF_PACKET, .sll_ifindex = e->ifindex };
 	int sk = socket(AF_PACKET, e->type | SOCK_CLOEXEC, e->protocol), ret;
 
@@ -522,22 +523,7 @@ err:
 
 static int packet_prepare(struct files_rst_ctx *fc)
 {
-	struct files_rst *fr = fc->st;
-
-	for (int i = 0; i < fr->nr_files; i++) {
-		struct rfile *rf = &fr->files[i];
-		int sk;
-
-		if (rf->fe->type != FD_TYPES__PACKETSK)
-			continue;
-		sk = open_pksk(rf->fe->psk);
-		if (sk < 0)
-			return sk;
-		rf->svc_fd = files_move_high(sk, fc->svc_fd_base);
-		if (rf->svc_fd < 0)
-			return rf->svc_fd;
-	}
-	return 0;
+	return files_prepare_each(fc, FD_TYPES__PACKETSK, open_pksk);
 }
 
 int files_packet_map_check(struct files_rst_ctx *fc, uint32_t id, uint64_t len, uint64_t pgoff)

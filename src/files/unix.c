@@ -162,15 +162,8 @@ static int snap_add(struct usk_diag *u, void *arg)
 {
 	struct usk_snapshot *s = arg;
 
-	if (s->nr == s->cap) {
-		int cap = s->cap ? s->cap * 2 : 256;
-		struct usk_diag *v = xrealloc_array(s->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
+	if (array_make_room(s->v, s->nr, s->cap, 256))
+		return -ENOMEM;
 	if (idx_map_put(&s->by_ino, u->ino, s->nr))
 		return -ENOMEM;
 	for (int i = 0; i < u->nr_icons; i++)
@@ -338,15 +331,8 @@ static int remember_usk(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 {
 	struct files_dump *fd = fc->st;
 
-	if (fd->nr_usks == fd->cap_usks) {
-		int cap = fd->cap_usks ? fd->cap_usks * 2 : 64;
-		struct dumped_usk *n = xrealloc_array(fd->usks, cap, sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		fd->usks = n;
-		fd->cap_usks = cap;
-	}
+	if (array_make_room(fd->usks, fd->nr_usks, fd->cap_usks, 64))
+		return -ENOMEM;
 	if (idx_map_put(&fd->usk_index, d->st.st_ino, fd->nr_usks))
 		return -ENOMEM;
 	fd->usks[fd->nr_usks++] = (struct dumped_usk){

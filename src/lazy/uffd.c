@@ -256,15 +256,8 @@ void lazy_flush_wakes(struct lazy_daemon *d)
 
 static int queue_retry(struct lazy_mm *mm, uint64_t addr)
 {
-	if (mm->nr_retry == mm->max_retry) {
-		int n = mm->max_retry ? mm->max_retry * 2 : 16;
-		uint64_t *r = xrealloc_array(mm->retry, n, sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		mm->retry = r;
-		mm->max_retry = n;
-	}
+	if (array_make_room(mm->retry, mm->nr_retry, mm->max_retry, 16))
+		return -ENOMEM;
 	mm->retry[mm->nr_retry++] = addr;
 	return 0;
 }

@@ -140,15 +140,8 @@ static int plan_add(struct inc_plan *plan, uint64_t vaddr, uint64_t end, uint32_
 			n = min(n, room);
 			last->nr_pages += n;
 		} else {
-			if (plan->nr == plan->cap) {
-				int cap = plan->cap ? plan->cap * 2 : 64;
-				struct inc_run *r = xrealloc_array(plan->runs, cap, sizeof(*r));
-
-				if (!r)
-					return -ENOMEM;
-				plan->runs = r;
-				plan->cap = cap;
-			}
+			if (array_make_room(plan->runs, plan->nr, plan->cap, 64))
+				return -ENOMEM;
 			n = flags == PE_PARENT ? min(n, (uint64_t)UINT32_MAX) :
 						 min(n, (uint64_t)CHUNK_PAGES);
 			plan->runs[plan->nr++] = (struct inc_run){ vaddr, n, flags };

@@ -83,15 +83,8 @@ static int diag_add(struct diag_list *l, const struct inet_diag_msg *m)
 {
 	if (!m->idiag_inode)
 		return 0; /* a request or orphan: no fd holds it */
-	if (l->nr == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct diag_sk *v = xrealloc_array(l->v, cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (array_make_room(l->v, l->nr, l->cap, 64))
+		return -ENOMEM;
 	l->v[l->nr].ino = m->idiag_inode;
 	conn_from_diag(&l->v[l->nr].c, m);
 	l->nr++;
@@ -146,17 +139,9 @@ static int task_socket_inodes(pid_t pid, uint32_t **inos, size_t *nr, size_t *ca
 		link[n] = 0;
 		if (sscanf(link, "socket:[%lu]", &ino) != 1)
 			continue;
-		if (*nr == *cap) {
-			size_t c = *cap ? *cap * 2 : 256;
-			uint32_t *v = xrealloc_array(*inos, c, sizeof(*v));
-
-			if (!v) {
-				ret = -ENOMEM;
-				break;
-			}
-			*inos = v;
-			*cap = c;
-		}
+		ret = array_make_room(*inos, *nr, *cap, 256);
+		if (ret)
+			break;
 		(*inos)[(*nr)++] = ino;
 	}
 	closedir(d);

@@ -219,22 +219,28 @@ static struct rst_shmem *find_shmem(struct rst_ctx *rc, uint64_t shmid)
 	return NULL;
 }
 
+/* A new, empty shared memory object @shmid at the end of rc->shmems, or NULL. */
+static struct rst_shmem *add_shmem(struct rst_ctx *rc, uint64_t shmid)
+{
+	struct rst_shmem *s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	rc->shmems = s;
+	s = &rc->shmems[rc->nr_shmems++];
+	*s = (struct rst_shmem){ .shmid = shmid, .fd = -1, .pages.pages_fd = -1 };
+	return s;
+}
+
 static int note_shmem(struct rst_ctx *rc, VmaEntry *v)
 {
 	struct rst_shmem *s = find_shmem(rc, v->shmid);
 	uint64_t end = v->pgoff + (v->end - v->start); /* pgoff is in bytes */
 
-	if (!s) {
-		s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
-		if (!s)
-			return -ENOMEM;
-		rc->shmems = s;
-		s = &rc->shmems[rc->nr_shmems++];
-		memset(s, 0, sizeof(*s));
-		s->shmid = v->shmid;
-		s->fd = -1;
-		s->pages.pages_fd = -1;
-	}
+	if (!s)
+		s = add_shmem(rc, v->shmid);
+	if (!s)
+		return -ENOMEM;
 	s->size = max(s->size, end);
 	return 0;
 }
@@ -249,15 +255,10 @@ int rst_add_memfd(struct rst_ctx *rc, MemfdInodeEntry *mie)
 		       mie->name);
 		return -EINVAL;
 	}
-	s = xrealloc_array(rc->shmems, rc->nr_shmems + 1, sizeof(*s));
+	s = add_shmem(rc, mie->shmid);
 	if (!s)
 		return -ENOMEM;
-	rc->shmems = s;
-	s = &rc->shmems[rc->nr_shmems++];
-	memset(s, 0, sizeof(*s));
-	s->shmid = mie->shmid;
 	s->size = PAGE_ALIGN(mie->size);
-	s->fd = -1;
 	s->memfd = mie;
 	return 0;
 }

@@ -103,6 +103,11 @@ SHM = [(0, pages(2, 4))]
 def send_dump(c):
     """The dump side, as CRIU's page_xfer does it; returns CLOSE's status."""
     assert c.open2(P.dst(P.PS_TYPE_PID, PID)) == b"\0"  # no parent
+    return rest_of_dump(c)
+
+
+def rest_of_dump(c):
+    """send_dump() after its first OPEN2."""
     c.req(P.PS_IOV_PARENT, dst_id=P.dst(P.PS_TYPE_PID, PID))
     assert struct.unpack("<i", c.recv(4))[0] == 0
     for vaddr, data in RUNS:

@@ -11,14 +11,13 @@ about how long anything took.
 """
 
 import select
-import struct
 import subprocess
 import time
 
 import pytest
 
 import psproto as P
-from test_pserver import (PID, RUNS, SHM, amber, check_dump_dir, send_dump,  # noqa: F401
+from test_pserver import (PID, amber, check_dump_dir, rest_of_dump, send_dump,  # noqa: F401
                           servers)
 
 TIMEOUT = 2
@@ -142,19 +141,6 @@ def connect(port):
 
 def refused(c, timeout=10):
     return c is None or reset(c, timeout)
-
-
-def rest_of_dump(c):
-    """send_dump() after its first OPEN2."""
-    c.req(P.PS_IOV_PARENT, dst_id=P.dst(P.PS_TYPE_PID, PID))
-    assert struct.unpack("<i", c.recv(4))[0] == 0
-    for vaddr, data in RUNS:
-        c.add(P.dst(P.PS_TYPE_PID, PID), vaddr, data)
-    c.req(P.PS_IOV_ADD_F, 4, 0x7f0000400000, P.dst(P.PS_TYPE_PID, PID), P.PE_LAZY)
-    assert c.open2(P.dst(P.PS_TYPE_SHMEM, 77)) == b"\0"
-    for vaddr, data in SHM:
-        c.add(P.dst(P.PS_TYPE_SHMEM, 77), vaddr, data)
-    return c.close_xfer()
 
 
 def test_connections_capped(tmp_path, servers):

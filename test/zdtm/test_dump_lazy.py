@@ -15,7 +15,6 @@ running: it finishes the loop itself. Images of a lazy dump restore only
 through the daemon: a plain restore is refused, naming the reason.
 """
 
-import os
 import re
 import signal
 import subprocess
@@ -24,8 +23,8 @@ import time
 import pytest
 
 import zdtm_runner
-from test_ns import check_pid_ns, check_ticks, start_pid_ns_loop, wait_lines
-from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, make_token,
+from test_ns import check_pid_ns, check_ticks, start_pid_ns_tree
+from zdtm_runner import (PIDFILE, Run, amber_path, env_float, guarded, kill_pids, make_token,
                          proc_stat, read_text, sanitizer_env, shipped_images)
 
 
@@ -62,11 +61,7 @@ def test_dump_lazy_pages(tmp_path):
     copy = []
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         token = make_token(run)
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, port = start_lazy_dump(run, token)
@@ -107,11 +102,7 @@ def test_dump_lazy_pages(tmp_path):
     try:
         guarded(run, body)
     finally:
-        for r in copy:
-            try:
-                os.kill(r, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_pids(*copy)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
@@ -121,10 +112,7 @@ def test_dump_lazy_pages_stopped(tmp_path, sig):
     run = Run("dump_lazy_stopped", zdtm_runner.MODES["dump"], compare_state=False)
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
+        out, _ = start_pid_ns_tree(run)
         run.imgdir.mkdir(mode=0o700, exist_ok=True)
         dump, _ = start_lazy_dump(run, make_token(run))
         tree = run.walk() + [run.pid]  # once frozen, as above

@@ -12,7 +12,6 @@
 """
 
 import os
-import signal
 import subprocess
 import time
 
@@ -21,10 +20,8 @@ import pytest
 from test_bad_images import (Source, amber_pb, dumped_source, pristine_restores,
                              rewrite_sums)
 from test_zdtm import start, stop
-from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, guarded, proc_stat,
-                         read_text, reap_all, sanitizer_env)
-
-MAGIC_LEN = 8
+from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, amber_run, edit_image, guarded,
+                         kill_pids, proc_stat, read_text, reap_all, sanitizer_env)
 
 
 def test_dump_refuses_lock_without_option(tmp_path):
@@ -56,25 +53,6 @@ def locks(request):
     yield from dumped_source(request, "file_locks01", ["--file-locks"])
 
 
-def edit_locks(path, pb, fn):
-    """Calls fn(entries) on filelocks.img's file_lock_entry list, writes it back."""
-    import struct
-    data = path.read_bytes()
-    entries, off = [], MAGIC_LEN
-    while off < len(data):
-        n = struct.unpack_from("<I", data, off)[0]
-        e = pb.file_lock_entry()
-        e.ParseFromString(data[off + 4:off + 4 + n])
-        entries.append(e)
-        off += 4 + n
-    fn(entries)
-    out = bytearray(data[:MAGIC_LEN])
-    for e in entries:
-        blob = e.SerializeToString()
-        out += struct.pack("<I", len(blob)) + blob
-    path.write_bytes(bytes(out))
-
-
 def set_lock(i, **kw):
     def fn(entries):
         for k, v in kw.items():
@@ -102,7 +80,7 @@ BAD_LOCKS = {
 def test_bad_lock_refused(locks, case):
     fn, want = BAD_LOCKS[case]
     d = locks.copy()
-    edit_locks(d / "filelocks.img", amber_pb("file_lock_pb2"), fn)
+    edit_image(d / "filelocks.img", amber_pb("file_lock_pb2").file_lock_entry, fn)
     rewrite_sums(d)
     bad = locks.problems(case, d, True, [want])
     assert not bad, "\n".join(bad)
@@ -179,12 +157,12 @@ def test_sqlite3_transaction(tmp_path):
         assert r.returncode != 0 and "locked" in r.stderr, (r.returncode, r.stdout, r.stderr)
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir), "--file-locks"],
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir), "--file-locks"],
                   imgdir / "dump.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "dump.log")
         p.wait(10)
         # Nobody opens the database now: a reader would roll the hot journal back.
-        r = amber(["restore", "-D", str(imgdir), "-d", "--file-locks"],
+        r = amber_run(["restore", "-D", str(imgdir), "-d", "--file-locks"],
                   imgdir / "restore.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "restore.log")
         restored = True
@@ -206,16 +184,8 @@ def test_sqlite3_transaction(tmp_path):
             (r.stdout, r.stderr)
     finally:
         if restored or p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_pids(p.pid)
         p.poll()
         reap_all()
 
-
-def amber(args, log, d):
-    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=sanitizer_env(d), timeout=60)
 

@@ -64,13 +64,7 @@ def predump(run, k, *extra):
 
 
 def final_dump(run, parent, *extra):
-    pids = run.walk()
-    run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
-                       "--prev-images-dir", parent, *extra], "dump.log")
-    if run.leftovers(10, pids):
-        pytest.fail("the tree survived the dump", pytrace=False)
-    for pid in pids:
-        run.exit_status.pop(pid, None)
+    run.dump(*tracker_args(), "--prev-images-dir", parent, *extra)
 
 
 def restore(run):
@@ -248,10 +242,7 @@ def test_restore_before_server_pages():
         start(run, ZDTM_DIR / "static" / "anon_1m")
         pids = run.walk()
         mode.streamed(run, "dump", "img", run.imgdir, None)
-        if run.leftovers(10, pids):
-            pytest.fail("the tree survived the dump", pytrace=False)
-        for pid in pids:
-            run.exit_status.pop(pid, None)
+        run.dumped(pids)
         res = subprocess.run([str(amber_path()), "restore", "-D", str(run.imgdir), "-d"],
                              capture_output=True, text=True, timeout=60)
         if res.returncode == 0 or "went to a page server" not in res.stderr:

@@ -1,11 +1,10 @@
 """inotifywait -m from Debian's inotify-tools, checked from outside."""
 
 import os
-import signal
 import subprocess
 
-from test_file_locks import amber, wait_for
-from zdtm_runner import read_text, reap_all
+from test_file_locks import wait_for
+from zdtm_runner import amber_run, kill_pids, read_text, reap_all
 
 
 INOTIFYWAIT = "/usr/bin/inotifywait"
@@ -30,10 +29,10 @@ def test_inotifywait_monitor(tmp_path):
         wait_for(out, "CREATE before")
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log", imgdir)
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "dump.log")
         p.wait(10)
-        r = amber(["restore", "-D", str(imgdir), "-d"], imgdir / "restore.log", imgdir)
+        r = amber_run(["restore", "-D", str(imgdir), "-d"], imgdir / "restore.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "restore.log")
         restored = True
         (watched / "after").touch()
@@ -41,9 +40,6 @@ def test_inotifywait_monitor(tmp_path):
         assert read_text(out).count("CREATE before") == 1, read_text(out)
     finally:
         if restored or p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_pids(p.pid)
         p.poll()
         reap_all()

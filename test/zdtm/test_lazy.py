@@ -25,8 +25,9 @@ import time
 import pytest
 
 from test_zdtm import start, stop
-from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, read_text, tracker_args,
-                         wait_until)
+from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, assert_waiting_for_page,
+                         flip_pages_byte, guarded, kill_procs, lazy_daemon_done, read_text,
+                         restore_lazily, tracker_args, wait_lazy_socket)
 
 LAZY = MODES["lazy"]
 DAEMONS = []  # killed when a test fails, so no daemon waits forever
@@ -36,11 +37,7 @@ def run_guarded(run, body):
     try:
         guarded(run, body)
     finally:
-        for d in DAEMONS:
-            if d.poll() is None:
-                d.kill()
-                d.wait()
-        DAEMONS.clear()
+        kill_procs(DAEMONS)
 
 
 def daemon(run, log, *extra):
@@ -58,68 +55,23 @@ def daemon(run, log, *extra):
     return d
 
 
-def wait_socket(run, proc):
-    sock = run.imgdir / "lazy.sock"
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("amber lazy-pages did not start", pytrace=False)
-        time.sleep(0.005)
-    return sock
-
-
-def dump(run):
-    pids = run.walk()
-    run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
-    if run.leftovers(10, pids):
-        pytest.fail("the tree survived the dump", pytrace=False)
-    for pid in pids:
-        run.exit_status.pop(pid, None)
-
-
-def lazy_restore(run, log="restore.log"):
-    run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages",
-                          "--lazy-socket", run.imgdir / "lazy.sock"], log)
-    run.set_root(run.pid)
-
-
-def finish(run, proc, log):
-    try:
-        rc = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"{log}: the daemon did not finish", pytrace=False)
-    run.check_log(run.imgdir / log, run.imgdir / (log + ".out"))
-    if rc:
-        pytest.fail(f"{log}: exit status {rc}", pytrace=False)
-
-
 def test_daemon_killed():
     run = Run("anon_64m", LAZY)
 
     def body():
         start(run, ZDTM_DIR / "static" / "anon_64m")
-        dump(run)
+        run.dump()
         first = daemon(run, "lazy1.log", "--no-prefetch")
-        wait_socket(run, first)
-        lazy_restore(run)
+        wait_lazy_socket(run.imgdir, first, 10)
+        restore_lazily(run, run.imgdir)
         os.kill(run.pid, signal.SIGTERM)  # the test now reads every page
         time.sleep(0.05)
         first.kill()
         first.wait()
         served = read_text(run.imgdir / "lazy1.log")
-        wchan = f"/proc/{run.pid}/wchan"
-        wait_until(lambda: (run.dir / "test.out").exists() or
-                   read_text(wchan) == "handle_userfault", timeout=10)
-        if (run.dir / "test.out").exists():
-            pytest.fail("the test finished without the daemon: it read "
-                        "something other than its pages", pytrace=False)
-        wchan = read_text(wchan)
-        if wchan != "handle_userfault":
-            pytest.fail(f"the test is not waiting for a page (wchan "
-                        f"{wchan!r})", pytrace=False)
+        assert_waiting_for_page(run)
         second = daemon(run, "lazy2.log", "--resume")
-        finish(run, second, "lazy2.log")
+        lazy_daemon_done(run, second, run.imgdir, "lazy2.log")
         if "complete" in served:
             pytest.fail("the first daemon finished before it was killed",
                         pytrace=False)
@@ -134,15 +86,15 @@ def test_restore_twice():
     def body():
         start(run, ZDTM_DIR / "static" / "anon_1m")
         out = run.dir / "test.out.inprogress"
-        dump(run)
+        run.dump()
         shutil.copy(out, run.dir / "inprogress.orig")
         for i in (1, 2):
             shutil.copy(run.dir / "inprogress.orig", out)
             (run.dir / "test.out").unlink(missing_ok=True)
             d = daemon(run, f"lazy{i}.log")
-            wait_socket(run, d)
-            lazy_restore(run, f"restore{i}.log")
-            finish(run, d, f"lazy{i}.log")
+            wait_lazy_socket(run.imgdir, d, 10)
+            restore_lazily(run, run.imgdir, f"restore{i}.log")
+            lazy_daemon_done(run, d, run.imgdir, f"lazy{i}.log")
             # the daemon returns once its keeper is gone (the keeper
             # unlinks the socket first): nothing of it holds the images'
             # mount any more (lazy-pages --pkram unmounts it next)
@@ -162,12 +114,12 @@ def test_events_while_lazy():
 
     def body():
         start(run, ZDTM_DIR / "static" / "mem_events")
-        dump(run)
+        run.dump()
         d = daemon(run, "lazy.log", "--no-prefetch")
-        wait_socket(run, d)
-        lazy_restore(run)
+        wait_lazy_socket(run.imgdir, d, 10)
+        restore_lazily(run, run.imgdir)
         stop(run)
-        finish(run, d, "lazy.log")
+        lazy_daemon_done(run, d, run.imgdir, "lazy.log")
         log = read_text(run.imgdir / "lazy.log")
         if "events" not in log or " 0 events" in log:
             pytest.fail(f"no uffd events were seen: {log}", pytrace=False)
@@ -198,13 +150,13 @@ def test_events_race_prefetch():
 
         def body():
             start(run, ZDTM_DIR / "static" / "lazy_race")
-            dump(run)
+            run.dump()
             d = daemon(run, "lazy.log")
-            wait_socket(run, d)
-            lazy_restore(run)
+            wait_lazy_socket(run.imgdir, d, 10)
+            restore_lazily(run, run.imgdir)
             stop(run)  # PASS: every check of the test held
             raced.append(events_raced(run))
-            finish(run, d, "lazy.log")
+            lazy_daemon_done(run, d, run.imgdir, "lazy.log")
 
         run_guarded(run, body)
         if raced[0]:
@@ -222,12 +174,12 @@ def test_faults_meet_events(prefetch):
 
     def body():
         start(run, ZDTM_DIR / "static" / "lazy_eagain")
-        dump(run)
+        run.dump()
         d = daemon(run, "lazy.log", *(["--no-prefetch"] if prefetch == "no-prefetch" else []))
-        wait_socket(run, d)
-        lazy_restore(run)
+        wait_lazy_socket(run.imgdir, d, 10)
+        restore_lazily(run, run.imgdir)
         stop(run)
-        finish(run, d, "lazy.log")
+        lazy_daemon_done(run, d, run.imgdir, "lazy.log")
 
     run_guarded(run, body)
 
@@ -239,14 +191,8 @@ def test_corrupt_image_refused():
 
     def body():
         start(run, ZDTM_DIR / "static" / "anon_1m")
-        dump(run)
-        pages = sorted(run.imgdir.glob("pages-*.img"),
-                       key=lambda p: p.stat().st_size)[-1]
-        with open(pages, "r+b") as f:
-            f.seek(pages.stat().st_size // 2)
-            b = f.read(1)
-            f.seek(-1, 1)
-            f.write(bytes([b[0] ^ 0x40]))
+        run.dump()
+        flip_pages_byte(run.imgdir)
         d = daemon(run, "lazy.log")
         if d.wait(timeout=60) == 0:
             pytest.fail("amber lazy-pages accepted a corrupt image",
@@ -265,23 +211,8 @@ def dump_chain(run):
     pages stay in pre1 (unchanged), IMG holds references to them."""
     run.amber("pre-dump", ["-t", run.pid, "-D", "pre1", *tracker_args()],
               "pre-dump.log")
-    pids = run.walk()
-    run.amber("dump", ["-t", run.pid, "-D", run.imgdir, *tracker_args(),
-                       "--prev-images-dir", "pre1"], "dump.log")
-    if run.leftovers(10, pids):
-        pytest.fail("the tree survived the dump", pytrace=False)
-    for pid in pids:
-        run.exit_status.pop(pid, None)
+    run.dump(*tracker_args(), "--prev-images-dir", "pre1")
     return run.imgdir / "pre1"
-
-
-def flip_largest_pages_byte(d):
-    pages = sorted(d.glob("pages-*.img"), key=lambda p: p.stat().st_size)[-1]
-    with open(pages, "r+b") as f:
-        f.seek(pages.stat().st_size // 2)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0x40]))
 
 
 def test_chain_corrupt_parent_refused():
@@ -301,14 +232,14 @@ def test_chain_corrupt_parent_refused():
         out = run.dir / "test.out.inprogress"
         shutil.copy(out, run.dir / "inprogress.orig")
         d = daemon(run, "lazy1.log")
-        wait_socket(run, d)
-        lazy_restore(run, "restore1.log")
-        finish(run, d, "lazy1.log")
+        wait_lazy_socket(run.imgdir, d, 10)
+        restore_lazily(run, run.imgdir, "restore1.log")
+        lazy_daemon_done(run, d, run.imgdir, "lazy1.log")
         stop(run)
 
         shutil.copy(run.dir / "inprogress.orig", out)
         (run.dir / "test.out").unlink(missing_ok=True)
-        flip_largest_pages_byte(parent)
+        flip_pages_byte(parent)
         d = daemon(run, "lazy2.log")
         if d.wait(timeout=60) == 0:
             pytest.fail("amber lazy-pages accepted a corrupt parent image",

@@ -38,7 +38,8 @@ import time
 import pytest
 
 import zdtm_runner
-from zdtm_runner import Run, amber_path, env_float, guarded, proc_stat, read_text
+from zdtm_runner import (Run, amber_path, children, env_float, guarded, kill_pids, ns_pids,
+                         proc_stat, read_text)
 
 HOSTNAME = "amber-ns-test"
 MSGMAX = 4321
@@ -152,18 +153,6 @@ echo done
 """
 
 
-def ns_pids(pid):
-    """The NSpid line of a task: its pid in each pid namespace, outermost first."""
-    for line in read_text(f"/proc/{pid}/status").splitlines():
-        if line.startswith("NSpid:"):
-            return [int(x) for x in line.split()[1:]]
-    return []
-
-
-def children(pid):
-    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
-
-
 def start_pid_ns_loop(run, out):
     """The loop as init of its own pid namespace: returns its host pid."""
     env = dict(os.environ, OUT=str(out))
@@ -183,6 +172,16 @@ def start_pid_ns_loop(run, out):
         if run.popen.poll() is not None or time.monotonic() > deadline:
             pytest.fail("unshare never started the loop", pytrace=False)
         time.sleep(0.01)
+
+
+def start_pid_ns_tree(run):
+    """The loop as RUN's root, init of its own pid namespace, once it ticks:
+    returns (its output file, its two children's pids in the namespace)."""
+    out = run.dir / "out"
+    out.touch()
+    run.set_root(start_pid_ns_loop(run, out))
+    wait_lines(run, out, 5)
+    return out, [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
 
 
 def check_pid_ns(root, kids):
@@ -215,11 +214,7 @@ def test_pid_namespace(zdtm_mode):
     run = Run("pid_ns", zdtm_mode, compare_state=False)
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         check_pid_ns(run.pid, kids)
         zdtm_mode.checkpoint(run)
         check_pid_ns(run.pid, kids)
@@ -237,11 +232,7 @@ def test_pid_namespace_restored_twice(tmp_path):
     roots = []
 
     def body():
-        out = run.dir / "out"
-        out.touch()
-        run.set_root(start_pid_ns_loop(run, out))
-        wait_lines(run, out, 5)
-        kids = [int(x) for x in out.read_text().splitlines()[0].split()[1:]]
+        out, kids = start_pid_ns_tree(run)
         run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
         if run.leftovers(10, run.walk() + [run.pid]):
             pytest.fail("the tree runs on after `amber dump`", pytrace=False)
@@ -268,11 +259,7 @@ def test_pid_namespace_restored_twice(tmp_path):
     try:
         guarded(run, body)
     finally:
-        for r in roots:  # the init's death takes its namespace with it
-            try:
-                os.kill(r, 9)
-            except ProcessLookupError:
-                pass
+        kill_pids(*roots)  # the init's death takes its namespace with it
 
 
 
@@ -537,11 +524,7 @@ def test_time_uts_criu_interop(tmp_path, direction):
             time.sleep(0.05)
         check_clock_ticks(out.read_text(), took + NS)
     finally:
-        for p in pids:
-            try:
-                os.kill(p, 9)
-            except ProcessLookupError:
-                pass
+        kill_pids(*pids)
         zdtm_runner.reap_all()
 
 def test_nested_uts_refused(tmp_path):

@@ -20,7 +20,6 @@ inner namespace without its init) are refused before any task exists.
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import time
 
@@ -28,21 +27,10 @@ import pytest
 
 import zdtm_runner
 from test_bad_images import amber_pb, rewrite_sums
-from zdtm_runner import Run, amber_path, guarded, proc_stat, read_text
+from zdtm_runner import (Run, amber_path, children, edit_image, guarded, ns_pids, proc_stat,
+                         read_text)
 
 INNER = 'unshare --pid --fork /bin/sh -c "sleep 1000 & sleep 1000 & wait"'
-PSTREE_MAGIC_LEN = 8  # CRIU's image magic and pstree's
-
-
-def ns_pids(pid):
-    for line in read_text(f"/proc/{pid}/status").splitlines():
-        if line.startswith("NSpid:"):
-            return [int(x) for x in line.split()[1:]]
-    return []
-
-
-def children(pid):
-    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
 
 
 def tree(root):
@@ -208,24 +196,6 @@ def test_nested_fd_refused(tmp_path, kind):
         stop(p)
 
 
-def edit_pstree(path, fn):
-    pb = amber_pb("pstree_pb2")
-    data = path.read_bytes()
-    entries, off = [], PSTREE_MAGIC_LEN
-    while off < len(data):
-        n = struct.unpack_from("<I", data, off)[0]
-        e = pb.pstree_entry()
-        e.ParseFromString(data[off + 4:off + 4 + n])
-        entries.append(e)
-        off += 4 + n
-    fn(entries)
-    out = bytearray(data[:PSTREE_MAGIC_LEN])
-    for e in entries:
-        blob = e.SerializeToString()
-        out += struct.pack("<I", len(blob)) + blob
-    path.write_bytes(bytes(out))
-
-
 def nested_init(entries):
     return next(e for e in entries if e.amber_pidns_level and e.amber_pidns_tids[-1] == 1)
 
@@ -268,7 +238,7 @@ def test_damaged_pstree_refused(nested_images, tmp_path, what, fn, want):
     d = tmp_path / "img"
     shutil.copytree(nested_images, d)
     (d / "dump.log").unlink()
-    edit_pstree(d / "pstree.img", fn)
+    edit_image(d / "pstree.img", amber_pb("pstree_pb2").pstree_entry, fn)
     rewrite_sums(d)
     log = d / "restore.log"
     before = set(children(os.getpid()))

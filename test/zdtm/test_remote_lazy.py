@@ -25,7 +25,6 @@ prefetch cursor) against a daemon prefetching from the page server.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -34,8 +33,10 @@ import pytest
 
 from test_lazy import RACE_TRIES, events_raced
 from test_zdtm import start, stop
-from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, guarded, kill_page_server,
-                         make_token, read_text, start_page_server, wait_until)
+from zdtm_runner import (MODES, ZDTM_DIR, Run, amber_path, assert_waiting_for_page,
+                         flip_pages_byte, guarded, kill_page_server, kill_procs,
+                         lazy_daemon_done, make_token, read_text, restore_lazily,
+                         shipped_images, start_page_server, wait_lazy_socket)
 
 MODE = MODES["remote-lazy"]
 PROCS = []  # killed when a test fails, so nothing waits forever
@@ -45,30 +46,15 @@ def run_guarded(run, body):
     try:
         guarded(run, body)
     finally:
-        for p in PROCS:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        PROCS.clear()
+        kill_procs(PROCS)
         subprocess.run(["pkill", "-KILL", "-f", "--", f"--socket {run.dir}/dst/lazy.sock "],
                        check=False)
 
 
 def dump_and_ship(run):
-    """Dump into IMG; copy all but the pages files into DST."""
-    pids = run.walk()
-    run.amber("dump", ["-t", run.pid, "-D", run.imgdir], "dump.log")
-    if run.leftovers(10, pids):
-        pytest.fail("the tree survived the dump", pytrace=False)
-    for pid in pids:
-        run.exit_status.pop(pid, None)
-    dst = run.dir / "dst"
-    dst.mkdir(mode=0o700)
-    for p in run.imgdir.iterdir():
-        if p.suffix == ".img" and not p.name.startswith("pages-") or \
-                p.name == "amber.sums":
-            shutil.copy2(p, dst / p.name)
-    return dst
+    """Dump into IMG; ship all but the pages files into DST."""
+    run.dump()
+    return shipped_images(run)
 
 
 def server(run, token):
@@ -88,31 +74,6 @@ def daemon(run, dst, log, port, token, *extra):
         cwd=dst, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     PROCS.append(d)
     return d
-
-
-def wait_socket(dst, proc):
-    deadline = time.monotonic() + 30
-    while not (dst / "lazy.sock").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("amber lazy-pages did not start", pytrace=False)
-        time.sleep(0.005)
-
-
-def restore(run, dst):
-    run.amber("restore", ["-D", dst, "-d", "--lazy-pages", "--lazy-socket",
-                          dst / "lazy.sock"], "restore.log")
-    run.set_root(run.pid)
-
-
-def finish(run, dst, proc, log):
-    try:
-        rc = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail(f"{log}: the daemon did not finish", pytrace=False)
-    run.check_log(dst / log, dst / (log + ".out"))
-    if rc:
-        pytest.fail(f"{log}: exit status {rc}", pytrace=False)
 
 
 def server_exits_clean(proc, f):
@@ -135,23 +96,9 @@ def postcopy(run, test, log, *daemon_args):
     token = make_token(run)
     srv, port, f = server(run, token)
     d = daemon(run, dst, log, port, token, *daemon_args)
-    wait_socket(dst, d)
-    restore(run, dst)
+    wait_lazy_socket(dst, d, 30)
+    restore_lazily(run, dst)
     return dst, token, srv, port, f, d
-
-
-def assert_waiting(run):
-    """The test must be asleep on a missing page, not done and not dead."""
-    wchan = f"/proc/{run.pid}/wchan"
-    wait_until(lambda: (run.dir / "test.out").exists() or
-               read_text(wchan) == "handle_userfault", timeout=10)
-    if (run.dir / "test.out").exists():
-        pytest.fail("the test finished without its pages: it read something "
-                    "other than its memory", pytrace=False)
-    wchan = read_text(wchan)
-    if wchan != "handle_userfault":
-        pytest.fail(f"the test is not waiting for a page (wchan {wchan!r})",
-                    pytrace=False)
 
 
 def test_remote_daemon_killed():
@@ -165,11 +112,11 @@ def test_remote_daemon_killed():
         first.kill()
         first.wait()
         served = read_text(dst / "lazy1.log")
-        assert_waiting(run)
+        assert_waiting_for_page(run)
         if srv.poll() is not None:
             pytest.fail("the page server exited when the daemon died", pytrace=False)
         second = daemon(run, dst, "lazy2.log", port, token, "--resume")
-        finish(run, dst, second, "lazy2.log")
+        lazy_daemon_done(run, second, dst, "lazy2.log")
         if "complete" in served:
             pytest.fail("the first daemon finished before it was killed",
                         pytrace=False)
@@ -197,11 +144,11 @@ def test_remote_server_killed():
         if rc == 0 or "connection lost" not in log or "--resume" not in log:
             pytest.fail(f"the daemon should fail and point at --resume (exit {rc})",
                         pytrace=False)
-        assert_waiting(run)
+        assert_waiting_for_page(run)
         (run.dir / "page-server.log").rename(run.dir / "page-server1.log")
         srv2, port2, f2 = server(run, token)
         second = daemon(run, dst, "lazy2.log", port2, token, "--resume")
-        finish(run, dst, second, "lazy2.log")
+        lazy_daemon_done(run, second, dst, "lazy2.log")
         stop(run)
         server_exits_clean(srv2, f2)
 
@@ -231,9 +178,9 @@ def test_remote_bad_token():
             pytest.fail("the page server exited after refusing a client", pytrace=False)
         # the real client still gets in: restore and finish
         good = daemon(run, dst, "lazy2.log", port, token)
-        wait_socket(dst, good)
-        restore(run, dst)
-        finish(run, dst, good, "lazy2.log")
+        wait_lazy_socket(dst, good, 30)
+        restore_lazily(run, dst)
+        lazy_daemon_done(run, good, dst, "lazy2.log")
         stop(run)
         server_exits_clean(srv, f)
 
@@ -246,18 +193,12 @@ def test_remote_corrupt_page():
     def body():
         start(run, ZDTM_DIR / "static" / "anon_1m")
         dst = dump_and_ship(run)
-        pages = sorted(run.imgdir.glob("pages-*.img"),
-                       key=lambda p: p.stat().st_size)[-1]
-        with open(pages, "r+b") as f:
-            f.seek(pages.stat().st_size // 2)
-            b = f.read(1)
-            f.seek(-1, 1)
-            f.write(bytes([b[0] ^ 0x40]))
+        flip_pages_byte(run.imgdir)
         token = make_token(run)
         srv, port, f = server(run, token)
         d = daemon(run, dst, "lazy.log", port, token)
-        wait_socket(dst, d)
-        restore(run, dst)
+        wait_lazy_socket(dst, d, 30)
+        restore_lazily(run, dst)
         rc = d.wait(timeout=60)
         kill_page_server(srv, f)
         log = read_text(dst / "lazy.log")
@@ -288,7 +229,7 @@ def test_remote_copy_span_over_vmas():
     def body():
         dst, token, srv, port, f, d = postcopy(run, "lazy_span", "lazy.log", "--no-prefetch")
         stop(run)  # PASS: every page held its data
-        finish(run, dst, d, "lazy.log")
+        lazy_daemon_done(run, d, dst, "lazy.log")
         server_exits_clean(srv, f)
 
     run_guarded(run, body)
@@ -302,7 +243,7 @@ def test_remote_events_race_prefetch():
             dst, token, srv, port, f, d = postcopy(run, "lazy_race", "lazy.log")
             stop(run)  # PASS: every check of the test held
             raced.append(events_raced(run))
-            finish(run, dst, d, "lazy.log")
+            lazy_daemon_done(run, d, dst, "lazy.log")
             server_exits_clean(srv, f)
 
         run_guarded(run, body)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from zdtm_runner import amber_path, proc_stat, read_text, reap_all, sanitizer_env
+from zdtm_runner import amber_run, kill_pids, proc_stat, read_text, reap_all
 
 CHILD = """
 import os, signal, socket, sys, time
@@ -26,11 +26,6 @@ while True:
     time.sleep(0.05)
 """
 
-
-def amber(args, log, imgdir):
-    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=sanitizer_env(imgdir), timeout=60)
 
 
 def test_ext_unix_sk(tmp_path):
@@ -46,7 +41,7 @@ def test_ext_unix_sk(tmp_path):
         assert srv.recv(64) == b"before"
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], tmp_path / "refused.log",
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir)], tmp_path / "refused.log",
                   imgdir)
         text = read_text(tmp_path / "refused.log")
         assert r.returncode == 1, text
@@ -54,26 +49,21 @@ def test_ext_unix_sk(tmp_path):
         assert f"of pid {p.pid}" in text, text
         assert p.poll() is None and proc_stat(p.pid)[0] in "SR"
 
-        r = amber(["dump", "--ext-unix-sk", "-t", str(p.pid), "-D", str(imgdir)],
+        r = amber_run(["dump", "--ext-unix-sk", "-t", str(p.pid), "-D", str(imgdir)],
                   imgdir / "dump.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "dump.log")
         p.wait(10)
-        r = amber(["restore", "-D", str(imgdir), "-d"], imgdir / "norestore.log", imgdir)
+        r = amber_run(["restore", "-D", str(imgdir), "-d"], imgdir / "norestore.log", imgdir)
         text = read_text(imgdir / "norestore.log")
         assert r.returncode != 0 and "--ext-unix-sk" in text, text
-        r = amber(["restore", "--ext-unix-sk", "-D", str(imgdir), "-d"],
+        r = amber_run(["restore", "--ext-unix-sk", "-D", str(imgdir), "-d"],
                   imgdir / "restore.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "restore.log")
         restored = p.pid
         os.kill(restored, signal.SIGUSR1)
         assert srv.recv(512) == b"after " + path.encode()
     finally:
-        for pid in (p.pid, restored):
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_pids(p.pid, restored)
         time.sleep(0.1)
         reap_all()
         srv.close()
@@ -125,7 +115,7 @@ def test_dump_refuses(tmp_path):
                     s.sendto(b"from outside", str(tmp_path / "d.sock"))
             imgdir = tmp_path / f"img-{p.pid}"
             imgdir.mkdir(mode=0o700)
-            r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log",
+            r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log",
                       imgdir)
             text = read_text(imgdir / "dump.log")
             assert r.returncode == 1, text

@@ -12,12 +12,11 @@ listener's name): restored, the listener answers again.
 """
 
 import os
-import signal
 import socket
 import subprocess
 import time
 
-from zdtm_runner import amber_path, read_text, reap_all, sanitizer_env
+from zdtm_runner import amber_run, kill_pids, read_text, reap_all
 
 SERVER = """
 import os, socket, sys, threading, time
@@ -59,11 +58,6 @@ def ask(path):
         return int(s.recv(64))
 
 
-def amber(args, log, d):
-    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
-                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, env=sanitizer_env(d), timeout=60)
-
 
 def test_unix_server(tmp_path):
     path = str(tmp_path / "srv.sock")
@@ -82,14 +76,14 @@ def test_unix_server(tmp_path):
         pids += [int(c) for c in read_text(f"/proc/{p.pid}/task/{p.pid}/children").split()]
         imgdir = tmp_path / "img"
         imgdir.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log", imgdir)
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(imgdir)], imgdir / "dump.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "dump.log")
         p.wait(10)
         deadline = time.monotonic() + 10
         while any(os.path.exists(f"/proc/{x}") for x in pids) and time.monotonic() < deadline:
             reap_all()
             time.sleep(0.02)
-        r = amber(["restore", "-D", str(imgdir), "-d"], imgdir / "restore.log", imgdir)
+        r = amber_run(["restore", "-D", str(imgdir), "-d"], imgdir / "restore.log", imgdir)
         assert r.returncode == 0, read_text(imgdir / "restore.log")
         after = ask(path)
         assert after >= before, (before, after)
@@ -97,11 +91,7 @@ def test_unix_server(tmp_path):
         later = ask(path)
         assert later > after, f"the client connected before the dump stopped: {later}"
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_pids(*pids)
         time.sleep(0.1)
         reap_all()
 
@@ -141,10 +131,10 @@ def test_accepted_socket_peer_gone(tmp_path):
             time.sleep(0.01)
         img = tmp_path / "img"
         img.mkdir(mode=0o700)
-        r = amber(["dump", "-t", str(p.pid), "-D", str(img)], img / "dump.log", img)
+        r = amber_run(["dump", "-t", str(p.pid), "-D", str(img)], img / "dump.log", img)
         assert r.returncode == 0, read_text(img / "dump.log")
         p.wait(30)
-        r = amber(["restore", "-d", "-D", str(img)], img / "restore.log", img)
+        r = amber_run(["restore", "-d", "-D", str(img)], img / "restore.log", img)
         assert r.returncode == 0, read_text(img / "restore.log")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(30)
@@ -152,9 +142,6 @@ def test_accepted_socket_peer_gone(tmp_path):
         assert s.recv(64) == b"still listening"
         s.close()
     finally:
-        try:
-            os.kill(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_pids(p.pid)
         p.wait()
         reap_all()

@@ -62,6 +62,14 @@ def sanitizer_env(logdir):
     return env
 
 
+def amber_run(args, log, envdir):
+    """`amber ARGS -v4 -o LOG` (60 s at most), its stdout and stderr
+    together in .stdout, under the sanitizer environment of ENVDIR."""
+    return subprocess.run([str(amber_path()), *args, "-v4", "-o", str(log)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=sanitizer_env(envdir), timeout=60)
+
+
 def sanitizer_reports(logdir):
     """The lines of every sanitizer report written under logdir."""
     lines = []
@@ -75,6 +83,16 @@ def set_subreaper():
     children, so we can reap them and read their exit status."""
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+
+
+def kill_pids(*pids):
+    """SIGKILLs each pid given (none: skipped); one already gone is fine."""
+    for pid in pids:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def kill_groups(*pids):
@@ -162,6 +180,25 @@ def pagemap_entries(path):
     return msgs[1:]
 
 
+def edit_image(path, new_entry, fn, head=8):
+    """Calls fn(entries) on the messages of image PATH (each parsed into
+    NEW_ENTRY(), after HEAD bytes of magic) and writes them back."""
+    data = Path(path).read_bytes()
+    entries, off = [], head
+    while off < len(data):
+        n = struct.unpack_from("<I", data, off)[0]
+        e = new_entry()
+        e.ParseFromString(data[off + 4:off + 4 + n])
+        entries.append(e)
+        off += 4 + n
+    fn(entries)
+    out = bytearray(data[:head])
+    for e in entries:
+        blob = e.SerializeToString()
+        out += struct.pack("<I", len(blob)) + blob
+    Path(path).write_bytes(bytes(out))
+
+
 def tail(path, lines=40):
     text = read_text(path, None)
     if text is None:
@@ -178,6 +215,19 @@ def proc_stat(pid):
         return None
     f = data[data.rindex(")") + 2:].split()
     return f[0], int(f[1]), int(f[2]), int(f[3]), int(f[19])
+
+
+def ns_pids(pid):
+    """The NSpid line of a task: its pid in each pid namespace, outermost first."""
+    for line in read_text(f"/proc/{pid}/status").splitlines():
+        if line.startswith("NSpid:"):
+            return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def children(pid):
+    """The children of PID's main thread."""
+    return [int(c) for c in read_text(f"/proc/{pid}/task/{pid}/children").split()]
 
 
 def tree_pids(root):
@@ -451,6 +501,21 @@ class Run:
             if not left or time.monotonic() > deadline:
                 return left
             time.sleep(0.01)
+
+    def dumped(self, pids):
+        """After a dump of PIDS (walked before it): the tree must be gone,
+        and the dumped tasks' wait statuses are forgotten (a restore brings
+        their pids back)."""
+        if self.leftovers(10, pids):
+            pytest.fail("the tree survived the dump", pytrace=False)
+        for pid in pids:
+            self.exit_status.pop(pid, None)
+
+    def dump(self, *extra):
+        """`amber dump -t ROOT -D IMG EXTRA` into dump.log; see dumped()."""
+        pids = self.walk()
+        self.amber("dump", ["-t", self.pid, "-D", self.imgdir, *extra], "dump.log")
+        self.dumped(pids)
 
     def kill_tree(self):
         """SIGKILL every task of our tree (and nothing else)."""
@@ -771,6 +836,70 @@ class PreDumpLazy(PreDump):
 
     def restore(self, run):
         Lazy.lazy_restore(run, run.imgdir, [])
+
+
+# -- lazy restores driven step by step (test_lazy.py, test_remote_lazy.py) --
+def kill_procs(procs):
+    """SIGKILL and wait for the processes of PROCS still running; empties it."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    procs.clear()
+
+
+def wait_lazy_socket(imgdir, proc, timeout):
+    """IMGDIR/lazy.sock, once the daemon PROC listens on it."""
+    sock = imgdir / "lazy.sock"
+    deadline = time.monotonic() + timeout
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail("amber lazy-pages did not start", pytrace=False)
+        time.sleep(0.005)
+    return sock
+
+
+def restore_lazily(run, imgdir, log="restore.log"):
+    """`amber restore -d --lazy-pages` of IMGDIR through its lazy.sock."""
+    run.amber("restore", ["-D", imgdir, "-d", "--lazy-pages",
+                          "--lazy-socket", imgdir / "lazy.sock"], log)
+    run.set_root(run.pid)
+
+
+def lazy_daemon_done(run, proc, logdir, log):
+    """The daemon PROC (logging to LOGDIR/LOG) must exit 0, its log clean."""
+    try:
+        rc = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"{log}: the daemon did not finish", pytrace=False)
+    run.check_log(logdir / log, logdir / (log + ".out"))
+    if rc:
+        pytest.fail(f"{log}: exit status {rc}", pytrace=False)
+
+
+def assert_waiting_for_page(run):
+    """The test must be asleep on a missing page, not done and not dead."""
+    wchan = f"/proc/{run.pid}/wchan"
+    wait_until(lambda: (run.dir / "test.out").exists() or
+               read_text(wchan) == "handle_userfault", timeout=10)
+    if (run.dir / "test.out").exists():
+        pytest.fail("the test finished without its pages: it read something "
+                    "other than its memory", pytrace=False)
+    wchan = read_text(wchan)
+    if wchan != "handle_userfault":
+        pytest.fail(f"the test is not waiting for a page (wchan {wchan!r})",
+                    pytrace=False)
+
+
+def flip_pages_byte(imgdir):
+    """Flip a bit in the middle of the largest pages image of IMGDIR."""
+    pages = sorted(imgdir.glob("pages-*.img"), key=lambda p: p.stat().st_size)[-1]
+    with open(pages, "r+b") as f:
+        f.seek(pages.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0x40]))
 
 
 def start_page_server(run, srvdir, token, extra=(), name="page-server"):
