@@ -291,29 +291,51 @@ static void entry_winsize(const WinsizeEntry *we, struct winsize *ws)
 	ws->ws_ypixel = we->ws_ypixel;
 }
 
-/* Locked termios first: they limit what the termios may be set to. */
+static bool same_termios(const struct termios *a, const struct termios *b)
+{
+	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag &&
+	       a->c_cflag == b->c_cflag && a->c_lflag == b->c_lflag &&
+	       a->c_line == b->c_line && !memcmp(a->c_cc, b->c_cc, TTY_NCC);
+}
+
+/*
+ * Locked termios first: they limit what the termios may be set to. A
+ * device may refuse a setting it already has (a VT on a console that
+ * cannot resize refuses any TIOCSWINSZ): what it has is what is wanted.
+ */
 static int set_settings(int fd, const TtyInfoEntry *ti)
 {
-	struct termios t;
-	struct winsize ws;
+	struct termios t, now;
+	struct winsize ws, ws_now;
 
 	if (ti->termios_locked) {
 		files_entry_to_termios(ti->termios_locked, &t);
-		if (ioctl(fd, TIOCSLCKTRMIOS, &t))
+		if (ioctl(fd, TIOCSLCKTRMIOS, &t) &&
+		    (ioctl(fd, TIOCGLCKTRMIOS, &now) || !same_termios(&t, &now))) {
+			pr_perror("TIOCSLCKTRMIOS");
 			return -errno;
+		}
 	}
 	if (ti->termios) {
 		files_entry_to_termios(ti->termios, &t);
-		if (tcsetattr(fd, TCSANOW, &t))
+		if (tcsetattr(fd, TCSANOW, &t) && (tcgetattr(fd, &now) || !same_termios(&t, &now))) {
+			pr_perror("tcsetattr");
 			return -errno;
+		}
 	}
 	if (ti->winsize) {
 		entry_winsize(ti->winsize, &ws);
-		if (ioctl(fd, TIOCSWINSZ, &ws))
+		if (ioctl(fd, TIOCSWINSZ, &ws) &&
+		    (ioctl(fd, TIOCGWINSZ, &ws_now) || ws.ws_row != ws_now.ws_row ||
+		     ws.ws_col != ws_now.ws_col)) {
+			pr_perror("TIOCSWINSZ %ux%u", ws.ws_col, ws.ws_row);
 			return -errno;
+		}
 	}
-	if (ti->exclusive && ioctl(fd, TIOCEXCL))
+	if (ti->exclusive && ioctl(fd, TIOCEXCL)) {
+		pr_perror("TIOCEXCL");
 		return -errno;
+	}
 	return 0;
 }
 
