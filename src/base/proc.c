@@ -339,8 +339,9 @@ int proc_list_threads(pid_t pid, pid_t **tids)
 		arr[nr++] = atoi(de->d_name);
 	}
 	closedir(d);
-	/* The leader first, then the others in tid order. */
-	qsort(arr, nr, sizeof(*arr), cmp_pid);
+	/* The leader first, then the others in tid order (none: it is exiting). */
+	if (nr > 1)
+		qsort(arr, nr, sizeof(*arr), cmp_pid);
 	for (int i = 0; i < nr; i++) {
 		if (arr[i] == pid && i) {
 			memmove(arr + 1, arr, i * sizeof(*arr));

@@ -158,8 +158,11 @@ static int seize_threads(struct dump_task *t, bool defer)
 		pid_t *tids = NULL;
 		int nr = proc_list_threads(t->pid, &tids);
 
-		if (nr == -ENOENT && !t->nr_threads)
-			return -ESRCH; /* exited before its seize: the caller settles it */
+		/* Exited before its seize (an empty task/ too): the caller settles it. */
+		if ((nr == -ENOENT || !nr) && !t->nr_threads) {
+			free(tids);
+			return -ESRCH;
+		}
 		if (nr < 0) {
 			pr_err("can't list threads of %d: %s\n", t->pid, strerror(-nr));
 			return nr;
