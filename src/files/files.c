@@ -212,6 +212,7 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 	return ret;
 }
 
+/* Saves fd @fd of @pid in @img: 0, 1 if it is amber's tracker (not saved), or -errno. */
 static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
 {
 	struct fd_desc *d = xzalloc(sizeof(*d));
@@ -228,7 +229,12 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 		goto out;
 	d->pids = fc->pids;
 	if (!strcmp(d->link, "anon_inode:[userfaultfd]")) {
-		/* amber's tracker was left out by the caller: this one is the task's. */
+		/* amber's own memory tracker is not the task's: never saved. */
+		if (track_is_tracker_fd(pid, fd)) {
+			pr_info("pid %d fd %d: amber's memory tracker, not saved\n", pid, fd);
+			ret = 1;
+			goto out;
+		}
 		pr_err("fd %d of pid %d: a userfaultfd of the task's own is not supported\n", fd,
 		       pid);
 		ret = -ENOTSUP;
@@ -327,14 +333,9 @@ int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id)
 	img = img_open(fc->dirfd, IMG_FDINFO, true, *files_id);
 	if (!img)
 		return -errno;
-	for (int i = 0; i < nr && !ret; i++) {
-		/* amber's own memory tracker is not the task's: never saved. */
-		if (track_is_tracker_fd(pid, fds[i])) {
-			pr_info("pid %d fd %d: amber's memory tracker, not saved\n", pid, fds[i]);
-			continue;
-		}
+	for (int i = 0; i < nr && ret >= 0; i++)
 		ret = dump_one_fd(fc, img, pid, pidfd, fds[i]);
-	}
+	ret = min(ret, 0);
 	if (ret) {
 		img_close(img);
 		return ret;

@@ -440,8 +440,9 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const struct InetSkEnt
 struct sockaddr;
 const char *files_tcp_state_name(int state);
 int files_tcp_state(int sk); /* tcpi_state, or -errno */
+/* @opts: the socket's TCP options, already read (nodelay and cork go in the stream too) */
 int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
-		   int state);
+		   int state, const TcpOptsEntry *opts);
 void files_tcp_dump_free(struct files_dump *st);
 void files_tcp_dump_resume(struct files_dump *st); /* files_dump_resume() */
 int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf); /* rf->tcp */

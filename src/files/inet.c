@@ -559,7 +559,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		 "shutdown %u\n", d->fd, d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port,
 		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
-		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state);
+		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state, &tcpo);
 	if (!ret && is_udp_kind(type, proto))
 		ret = files_udp_queue_dump(fc, sk, d, *id);
 	if (!ret)

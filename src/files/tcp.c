@@ -143,12 +143,13 @@ static int peek_queue(int sk, int q, uint32_t *seq, uint8_t *buf, uint32_t len)
 	return n == (ssize_t)len ? 0 : -EAGAIN;
 }
 
-static int read_stream(int sk, int state, TcpStreamEntry *e, uint8_t **data)
+static int read_stream(int sk, int state, const TcpOptsEntry *opts, TcpStreamEntry *e,
+		       uint8_t **data)
 {
 	struct tcp_repair_window w;
 	struct tcp_info ti = {};
 	socklen_t l = sizeof(ti);
-	int inq = 0, outq = 0, unsent = 0, v;
+	int inq = 0, outq = 0, unsent = 0;
 	int ret;
 
 	if (ioctl(sk, SIOCINQ, &inq) || ioctl(sk, SIOCOUTQ, &outq) ||
@@ -194,12 +195,9 @@ static int read_stream(int sk, int state, TcpStreamEntry *e, uint8_t **data)
 		e->rcv_wnd = w.rcv_wnd;
 		e->rcv_wup = w.rcv_wup;
 	}
-	l = sizeof(v);
-	e->has_nodelay = !getsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &v, &l);
-	e->nodelay = v;
-	l = sizeof(v);
-	e->has_cork = !getsockopt(sk, IPPROTO_TCP, TCP_CORK, &v, &l);
-	e->cork = v;
+	e->has_nodelay = e->has_cork = true;
+	e->nodelay = opts->nodelay;
+	e->cork = opts->cork;
 	return 0;
 }
 
@@ -211,7 +209,7 @@ static void repair_off(int sk)
 }
 
 int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
-		   int state)
+		   int state, const TcpOptsEntry *opts)
 {
 	struct files_dump *st = fc->st;
 	TcpStreamEntry e = TCP_STREAM_ENTRY__INIT;
@@ -235,7 +233,7 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	 * Killed, the tree closes it in repair mode: silently.
 	 */
 	st->tcp_repaired[st->nr_tcp_repaired++] = (struct tcp_repaired){ d->pid, d->fd };
-	ret = read_stream(sk, state, &e, &data);
+	ret = read_stream(sk, state, opts, &e, &data);
 	if (ret) {
 		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
 		       strerror(-ret));
