@@ -461,6 +461,23 @@ struct termios;
 /* @t into @te, whose c_cc is @cc (TTY_NCC entries) */
 void files_termios_to_entry(const struct termios *t, struct TermiosEntry *te, uint32_t *cc);
 void files_entry_to_termios(const struct TermiosEntry *te, struct termios *t);
+struct winsize;
+void files_winsize_to_entry(const struct winsize *ws, WinsizeEntry *we);
+void files_entry_to_winsize(const WinsizeEntry *we, struct winsize *ws);
+/* What every terminal's tty_info_entry carries, with the storage it points into. */
+struct files_tty_settings {
+	TermiosEntry termios, locked;
+	WinsizeEntry winsize;
+	uint32_t cc[TTY_NCC], lcc[TTY_NCC];
+};
+/*
+ * Fills @ti with the device of @d (rdev, dev, uid, gid) and @fd's termios,
+ * locked termios and window size, kept in @s. 0, or -errno logged.
+ */
+int files_tty_settings_dump(const struct fd_desc *d, int fd, TtyInfoEntry *ti,
+			    struct files_tty_settings *s);
+/* Only the device of @d in @ti (rdev, dev, uid, gid). */
+void files_tty_info_device(TtyInfoEntry *ti, const struct fd_desc *d);
 bool files_is_ptm(dev_t rdev);
 bool files_is_pts(dev_t rdev);
 int files_pty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *info_id);

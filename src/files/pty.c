@@ -122,32 +122,66 @@ void files_termios_to_entry(const struct termios *t, TermiosEntry *te, uint32_t 
 	te->c_cc = cc;
 }
 
-static int pty_write_info(struct files_dump_ctx *fc, const struct fd_desc *d, int fd,
-			  struct dumped_tty *t)
+void files_winsize_to_entry(const struct winsize *ws, WinsizeEntry *we)
 {
-	TtyInfoEntry ti = TTY_INFO_ENTRY__INIT;
-	TermiosEntry te = TERMIOS_ENTRY__INIT, tl = TERMIOS_ENTRY__INIT;
-	WinsizeEntry we = WINSIZE_ENTRY__INIT;
-	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
-	uint32_t cc[TTY_NCC], lcc[TTY_NCC];
+	we->ws_row = ws->ws_row;
+	we->ws_col = ws->ws_col;
+	we->ws_xpixel = ws->ws_xpixel;
+	we->ws_ypixel = ws->ws_ypixel;
+}
+
+void files_entry_to_winsize(const WinsizeEntry *we, struct winsize *ws)
+{
+	*ws = (struct winsize){we->ws_row, we->ws_col, we->ws_xpixel, we->ws_ypixel};
+}
+
+void files_tty_info_device(TtyInfoEntry *ti, const struct fd_desc *d)
+{
+	ti->rdev = d->st.st_rdev;
+	ti->has_dev = ti->has_uid = ti->has_gid = true;
+	ti->dev = d->st.st_dev;
+	ti->uid = d->st.st_uid;
+	ti->gid = d->st.st_gid;
+}
+
+int files_tty_settings_dump(const struct fd_desc *d, int fd, TtyInfoEntry *ti,
+			    struct files_tty_settings *s)
+{
 	struct termios tio, lck;
 	struct winsize ws;
-	int v = 0, ret = files_get_img(fc, &fc->st->tty_info, IMG_TTY_INFO);
 
-	if (ret)
-		return ret;
 	if (tcgetattr(fd, &tio) || ioctl(fd, TIOCGLCKTRMIOS, &lck) || ioctl(fd, TIOCGWINSZ, &ws)) {
 		pr_perror("fd %d of pid %d (%s): can't read the terminal's settings", d->fd, d->pid,
 			  d->link);
 		return -errno;
 	}
+	*s = (struct files_tty_settings){ .termios = TERMIOS_ENTRY__INIT,
+					  .locked = TERMIOS_ENTRY__INIT,
+					  .winsize = WINSIZE_ENTRY__INIT };
+	files_tty_info_device(ti, d);
+	files_termios_to_entry(&tio, &s->termios, s->cc);
+	files_termios_to_entry(&lck, &s->locked, s->lcc);
+	files_winsize_to_entry(&ws, &s->winsize);
+	ti->termios = &s->termios;
+	ti->termios_locked = &s->locked;
+	ti->winsize = &s->winsize;
+	return 0;
+}
+
+static int pty_write_info(struct files_dump_ctx *fc, const struct fd_desc *d, int fd,
+			  struct dumped_tty *t)
+{
+	TtyInfoEntry ti = TTY_INFO_ENTRY__INIT;
+	TtyPtyEntry pty = TTY_PTY_ENTRY__INIT;
+	struct files_tty_settings s;
+	int v = 0, ret = files_get_img(fc, &fc->st->tty_info, IMG_TTY_INFO);
+
+	if (!ret)
+		ret = files_tty_settings_dump(d, fd, &ti, &s);
+	if (ret)
+		return ret;
 	ti.id = t->info_id;
 	ti.type = TTY_TYPE__PTY;
-	ti.rdev = d->st.st_rdev;
-	ti.has_dev = ti.has_uid = ti.has_gid = true;
-	ti.dev = d->st.st_dev;
-	ti.uid = d->st.st_uid;
-	ti.gid = d->st.st_gid;
 	pty.index = t->index;
 	ti.pty = &pty;
 	pty_session(fc, t->index, &ti.sid, &ti.pgrp);
@@ -159,15 +193,6 @@ static int pty_write_info(struct files_dump_ctx *fc, const struct fd_desc *d, in
 	}
 	if (!ioctl(fd, TIOCGEXCL, &v))
 		ti.exclusive = v;
-	files_termios_to_entry(&tio, &te, cc);
-	files_termios_to_entry(&lck, &tl, lcc);
-	ti.termios = &te;
-	ti.termios_locked = &tl;
-	we.ws_row = ws.ws_row;
-	we.ws_col = ws.ws_col;
-	we.ws_xpixel = ws.ws_xpixel;
-	we.ws_ypixel = ws.ws_ypixel;
-	ti.winsize = &we;
 	return img_write_msg(fc->st->tty_info, &ti.base);
 }
 
@@ -806,15 +831,15 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p, int dirfd, const
 	if (!ret && p->slave && p->slave->termios)
 		files_entry_to_termios(p->slave->termios, &t);
 	if (!ret && p->slave && p->slave->winsize) {
-		struct winsize ws = {p->slave->winsize->ws_row, p->slave->winsize->ws_col,
-				     p->slave->winsize->ws_xpixel, p->slave->winsize->ws_ypixel};
+		struct winsize ws;
 
+		files_entry_to_winsize(p->slave->winsize, &ws);
 		if (ioctl(slave, TIOCSWINSZ, &ws))
 			ret = -errno;
 	} else if (!ret && p->master->winsize) {
-		struct winsize ws = {p->master->winsize->ws_row, p->master->winsize->ws_col,
-				     p->master->winsize->ws_xpixel, p->master->winsize->ws_ypixel};
+		struct winsize ws;
 
+		files_entry_to_winsize(p->master->winsize, &ws);
 		if (ioctl(p->master_fd, TIOCSWINSZ, &ws))
 			ret = -errno;
 	}
@@ -843,11 +868,6 @@ static int setup_pair(struct files_rst_ctx *fc, struct rpty *p, int dirfd, const
 	return ret;
 }
 
-static void entry_to_winsize(const WinsizeEntry *we, struct winsize *ws)
-{
-	*ws = (struct winsize){we->ws_row, we->ws_col, we->ws_xpixel, we->ws_ypixel};
-}
-
 /*
  * The new pair of the slave saved without its master (p->master_fd just
  * opened): every slave description of the images, the slave's settings.
@@ -867,7 +887,7 @@ static int setup_orphan(struct files_rst_ctx *fc, struct rpty *p)
 	if (slave < 0)
 		return slave;
 	files_entry_to_termios(p->slave->termios, &t);
-	entry_to_winsize(p->slave->winsize, &ws);
+	files_entry_to_winsize(p->slave->winsize, &ws);
 	if (tcsetattr(slave, TCSANOW, &t) || ioctl(slave, TIOCSWINSZ, &ws))
 		ret = -errno;
 	if (!ret && p->slave->termios_locked) {

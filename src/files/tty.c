@@ -68,11 +68,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	ti.type = tty_type(d->st.st_rdev);
 	ti.sid = fd_ns_pid(d, getsid(d->pid));
 	ti.pgrp = fd_ns_pid(d, getpgid(d->pid));
-	ti.rdev = d->st.st_rdev;
-	ti.has_dev = ti.has_uid = ti.has_gid = true;
-	ti.dev = d->st.st_dev;
-	ti.uid = d->st.st_uid;
-	ti.gid = d->st.st_gid;
+	files_tty_info_device(&ti, d);
 	if (ti.type == TTY_TYPE__PTY) {
 		pty.index = minor(d->st.st_rdev) + (major(d->st.st_rdev) - 136) * 256;
 		ti.pty = &pty;
@@ -82,10 +78,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 		ti.termios = &te;
 	}
 	if (fd >= 0 && !ioctl(fd, TIOCGWINSZ, &ws)) {
-		we.ws_row = ws.ws_row;
-		we.ws_col = ws.ws_col;
-		we.ws_xpixel = ws.ws_xpixel;
-		we.ws_ypixel = ws.ws_ypixel;
+		files_winsize_to_entry(&ws, &we);
 		ti.winsize = &we;
 	}
 	return img_write_msg(fc->st->tty_info, &ti.base);

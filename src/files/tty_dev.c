@@ -142,41 +142,19 @@ static int dev_info_id(struct files_dump *st, dev_t rdev, uint32_t *id)
 static int write_dev_info(struct files_dump_ctx *fc, const struct fd_desc *d, int fd, uint32_t id)
 {
 	TtyInfoEntry ti = TTY_INFO_ENTRY__INIT;
-	TermiosEntry te = TERMIOS_ENTRY__INIT, tl = TERMIOS_ENTRY__INIT;
-	WinsizeEntry we = WINSIZE_ENTRY__INIT;
-	uint32_t cc[TTY_NCC], lcc[TTY_NCC];
-	struct termios tio, lck;
-	struct winsize ws;
+	struct files_tty_settings s;
 	int v = 0, ret = files_get_img(fc, &fc->st->tty_info, IMG_TTY_INFO);
 
-	if (ret)
-		return ret;
-	if (tcgetattr(fd, &tio) || ioctl(fd, TIOCGLCKTRMIOS, &lck) || ioctl(fd, TIOCGWINSZ, &ws)) {
-		pr_perror("fd %d of pid %d (%s): can't read the terminal's settings", d->fd, d->pid,
-			  d->link);
-		return -errno;
-	}
-	ret = dev_session(fc, d, fd, &ti.sid, &ti.pgrp);
+	if (!ret)
+		ret = files_tty_settings_dump(d, fd, &ti, &s);
+	if (!ret)
+		ret = dev_session(fc, d, fd, &ti.sid, &ti.pgrp);
 	if (ret)
 		return ret;
 	ti.id = id;
 	ti.type = files_tty_is_console(d->st.st_rdev) ? TTY_TYPE__CONSOLE : TTY_TYPE__VT;
-	ti.rdev = d->st.st_rdev;
-	ti.has_dev = ti.has_uid = ti.has_gid = true;
-	ti.dev = d->st.st_dev;
-	ti.uid = d->st.st_uid;
-	ti.gid = d->st.st_gid;
 	if (!ioctl(fd, TIOCGEXCL, &v))
 		ti.exclusive = v;
-	files_termios_to_entry(&tio, &te, cc);
-	files_termios_to_entry(&lck, &tl, lcc);
-	ti.termios = &te;
-	ti.termios_locked = &tl;
-	we.ws_row = ws.ws_row;
-	we.ws_col = ws.ws_col;
-	we.ws_xpixel = ws.ws_xpixel;
-	we.ws_ypixel = ws.ws_ypixel;
-	ti.winsize = &we;
 	return img_write_msg(fc->st->tty_info, &ti.base);
 }
 
@@ -283,14 +261,6 @@ int files_tty_dev_check(struct files_rst_ctx *fc, const FileEntry *fe, const Tty
 	return 0;
 }
 
-static void entry_winsize(const WinsizeEntry *we, struct winsize *ws)
-{
-	ws->ws_row = we->ws_row;
-	ws->ws_col = we->ws_col;
-	ws->ws_xpixel = we->ws_xpixel;
-	ws->ws_ypixel = we->ws_ypixel;
-}
-
 static bool same_termios(const struct termios *a, const struct termios *b)
 {
 	return a->c_iflag == b->c_iflag && a->c_oflag == b->c_oflag &&
@@ -324,7 +294,7 @@ static int set_settings(int fd, const TtyInfoEntry *ti)
 		}
 	}
 	if (ti->winsize) {
-		entry_winsize(ti->winsize, &ws);
+		files_entry_to_winsize(ti->winsize, &ws);
 		if (ioctl(fd, TIOCSWINSZ, &ws) &&
 		    (ioctl(fd, TIOCGWINSZ, &ws_now) || ws.ws_row != ws_now.ws_row ||
 		     ws.ws_col != ws_now.ws_col)) {
