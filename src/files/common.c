@@ -50,16 +50,6 @@ int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type typ
 	return *img ? 0 : -errno;
 }
 
-/* The frozen task's fd @d, as an fd of amber's (pidfd_getfd). */
-int files_getfd(const struct fd_desc *d)
-{
-	int fd = syscall(SYS_pidfd_getfd, d->pidfd, d->fd, 0);
-
-	if (fd < 0)
-		pr_perror("pidfd_getfd(pid %d, fd %d)", d->pid, d->fd);
-	return fd < 0 ? -errno : fd;
-}
-
 /*
  * Restored sockets are made in the namespace of amber's restoring thread:
  * amber's, or the tree's own (dump.c entered it, restore/ns_net.c makes

@@ -120,7 +120,7 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 	d->link[n] = '\0';
 	ret = parse_fdinfo(d);
 	if (!ret && S_ISSOCK(d->st.st_mode) && !(d->flags & O_PATH)) {
-		cleanup_close int sk = files_getfd(d);
+		int sk = files_peekfd(d);
 		socklen_t l = sizeof(d->family);
 
 		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l)) {
@@ -198,7 +198,7 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 	int ret;
 
 	if (!d || pidfd < 0) {
-		free(d);
+		files_desc_free(d);
 		return d ? -errno : -ENOMEM;
 	}
 	ret = describe_fd(getpid(), pidfd, fd, d);
@@ -208,7 +208,7 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 		*id = old->id;
 	else if (!ret)
 		ret = dump_new_file(fc, d, &type, id);
-	free(d);
+	files_desc_free(d);
 	return ret;
 }
 
@@ -269,7 +269,7 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 	pr_debug("pid %d fd %d: type %d id %u (%s)\n", pid, fd, type, id, d->link);
 	ret = img_write_msg(img, &fe.base);
 out:
-	free(d);
+	files_desc_free(d);
 	return ret;
 }
 

@@ -71,6 +71,8 @@ struct fd_desc {
 	int family; /* SO_DOMAIN of a socket, else 0 */
 	bool has_locks; /* fdinfo shows a "lock:" line */
 	const struct pid_map *pids; /* the dump's host <-> tree pids */
+	bool has_copy;	/* copy_fd holds the file (files_peekfd()), closed with the desc */
+	int copy_fd;
 };
 
 /* Host pid @pid as the tree sees it (the images hold those). */
@@ -348,6 +350,12 @@ uint32_t files_new_id(struct files_dump_ctx *fc);
 int files_write_entry(struct files_dump_ctx *fc, const FileEntry *fe);
 int files_get_img(struct files_dump_ctx *fc, struct img **img, enum img_type type);
 int files_getfd(const struct fd_desc *d);
+/*
+ * The file of @d, taken once and kept with the desc (a socket's dump asks
+ * for it three times): the caller must not close it. Or -errno.
+ */
+int files_peekfd(const struct fd_desc *d);
+void files_desc_free(struct fd_desc *d);
 bool files_same_netns(pid_t pid); /* amber's network namespace? */
 /* common.c: restore */
 struct rfile *files_rfile(struct files_rst *fr, uint32_t id);

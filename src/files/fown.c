@@ -127,7 +127,6 @@ int files_fill_fown(struct files_dump_ctx *fc, const FileEntry *fe)
 {
 	const struct fd_desc *d = fc->st->cur_used ? NULL : fc->st->cur;
 	FownEntry **slot = fown_slot(fe);
-	cleanup_close int fd = -1;
 	int ret;
 
 	if (!slot || !*slot)
@@ -136,12 +135,10 @@ int files_fill_fown(struct files_dump_ctx *fc, const FileEntry *fe)
 	fc->st->cur_used = fc->st->cur != NULL;
 	/* (an O_PATH fd has no owner: fcntl() refuses it) */
 	if (d && !(d->flags & O_PATH) && !(*slot)->pid && !(*slot)->signum) {
-		/* (not files_getfd(): common.c calls this file) */
-		fd = syscall(__NR_pidfd_getfd, d->pidfd, d->fd, 0);
-		if (fd < 0) {
-			pr_perror("pidfd_getfd(pid %d, fd %d)", d->pid, d->fd);
-			return -errno;
-		}
+		int fd = files_peekfd(d);
+
+		if (fd < 0)
+			return fd;
 		ret = files_dump_fown(d, fd, *slot);
 		if (ret)
 			return ret;

@@ -438,7 +438,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	struct sockaddr_storage src = {}, dst = {};
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
 	uint32_t saddr[4], daddr[4];
-	cleanup_close int sk = files_getfd(d);
+	int sk = files_peekfd(d);
 	int type, proto, tcp_state = 0, ret;
 	bool peer, listening;
 	const char *why;

@@ -105,6 +105,8 @@ static int dump_regf(struct files_dump_ctx *fc, const struct fd_desc *d, TtyFile
 	return ret;
 }
 
+#define SHELL_TTY_ID_BASE (1u << 30)
+
 /* A pty's id (index << 1) must not be the console's or a VT's (index past CRIU's 1000). */
 static int pty_id_free(struct files_dump *st, const struct fd_desc *d, uint32_t info_id)
 {
@@ -157,7 +159,8 @@ static int tty_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t
 		if (!n)
 			return -ENOMEM;
 		fd->ttys = n;
-		info_id = files_new_id(fc);
+		/* Above every pty's (index << 1, index < 2^20), the console's and the VTs'. */
+		info_id = files_new_id(fc) | SHELL_TTY_ID_BASE;
 		ret = dump_tty_info(fc, d, info_id);
 		if (ret)
 			return ret;

@@ -424,10 +424,9 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_t *id)
 {
 	struct usk_diag u = {};
-	cleanup_close int sk = files_getfd(d);
+	int sk = files_peekfd(d);
 	struct dumped_usk *done;
-	int family = 0, ret;
-	socklen_t l = sizeof(family);
+	int family = d->family, ret;
 
 	if (sk < 0)
 		return sk;
@@ -437,8 +436,6 @@ static int unix_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		*id = done->id;
 		return 0;
 	}
-	if (getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l))
-		return -errno;
 	if (family != AF_UNIX) {
 		pr_err("fd %d of pid %d: %s (family %d) is not supported yet\n", d->fd, d->pid,
 		       family_name(family), family);
