@@ -106,7 +106,6 @@ struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id
 /* Like img_open for reading, but a missing file is not an error: NULL, errno ENOENT. */
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id);
 int img_close(struct img *img);
-int img_dir_sync(int dirfd);
 
 int img_write_msg(struct img *img, const ProtobufCMessage *msg);
 int img_write_raw(struct img *img, const void *data, size_t len);

@@ -124,10 +124,6 @@ static int sums_write(int dirfd, bool pages)
 	uint64_t all = FNV_OFFSET;
 	int nr, ret = 0;
 
-	/* The images are on disk before the list that vouches for them. */
-	ret = img_dir_sync(dirfd);
-	if (ret)
-		return ret;
 	nr = list_images(dirfd, pages, &names);
 	if (nr < 0)
 		return nr;

@@ -33,7 +33,6 @@
 struct recv_session {
 	struct ps_conn *c;
 	struct xfer_target *xt;
-	int dirfd;	  /* the images' directory */
 	int parent_dirfd; /* DIR/parent, -1: none (not an incremental dump) */
 	struct xfer *cur;
 	uint64_t cur_dst;
@@ -243,10 +242,7 @@ static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 		return recv_add(s, pi, PE_PARENT);
 	case PS_IOV_CLOSE:
 	case PS_IOV_FORCE_CLOSE:
-		/* The client may drop its pages once told: they are on disk first. */
 		status = xfer_close(steal_ptr(s->cur));
-		if (!status)
-			status = img_dir_sync(s->dirfd);
 		ret = ps_conn_send(s->c, &status, sizeof(status));
 		return ret ? ret : status ? status : 1;
 	}
@@ -257,7 +253,7 @@ static int recv_one(struct recv_session *s, const struct ps_iov *pi)
 
 int ps_recv_serve(struct ps_conn *c, int dirfd, uint32_t *pages_id)
 {
-	struct recv_session s = {.c = c, .dirfd = dirfd, .cur_parent.pages_fd = -1};
+	struct recv_session s = {.c = c, .cur_parent.pages_fd = -1};
 	struct ps_iov pi;
 	bool first = true;
 	int ret;
