@@ -86,6 +86,16 @@ class Source:
         self.new_children = children_of_us() - before
         return rc, read_text(log), out
 
+    def restored_here(self, pid):
+        """A task of a restore's tree: a child of ours or of another dumped
+        pid, not an unrelated process that got a dumped pid again (pids wrap
+        at 32768 on a busy machine)."""
+        try:
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        return ppid == os.getpid() or ppid in self.pids
+
     def cleanup(self):
         """Kill whatever a (wrongly) successful restore left running."""
         for pid in self.pids:
@@ -120,7 +130,7 @@ class Source:
                 bad.append("refused without an error message in the log")
             elif want and not any(w in line for line in errors for w in want):
                 bad.append(f"refused, but not for {want}: {errors[0]}")
-            running = [p for p in self.pids if alive(p)]
+            running = [p for p in self.pids if alive(p) and self.restored_here(p)]
             if running:
                 bad.append(f"dumped pid(s) {running} exist after the refusal")
             left = [p for p in self.new_children if alive(p)]
