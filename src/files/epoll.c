@@ -114,7 +114,7 @@ static int epoll_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32
 	struct files_dump *fd = fc->st;
 	struct dumped_epoll *ep;
 	FownEntry fown;
-	cleanup_close int lfd = files_getfd(d);
+	int lfd = files_peekfd(d);
 	int ret;
 
 	if (lfd < 0)

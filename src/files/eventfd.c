@@ -55,7 +55,7 @@ static int eventfd_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	EventfdFileEntry ee = EVENTFD_FILE_ENTRY__INIT;
 	FownEntry fown;
 	FileEntry fe = FILE_ENTRY__INIT;
-	cleanup_close int fd = files_getfd(d);
+	int fd = files_peekfd(d);
 	uint64_t count;
 	bool sem;
 	int ret;

@@ -180,7 +180,7 @@ static int inotify_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	char name[64];
 	cleanup_free char *buf = NULL;
 	cleanup_free struct watch *w = NULL;
-	cleanup_close int lfd = files_getfd(d);
+	int lfd = files_peekfd(d);
 	FownEntry fown;
 	int nr = 0, ret;
 

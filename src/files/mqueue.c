@@ -374,7 +374,7 @@ static int mqueue_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint3
 	MqueueFileEntry me = MQUEUE_FILE_ENTRY__INIT;
 	MqueueEntry ge = MQUEUE_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
-	cleanup_close int fd = files_getfd(d);
+	int fd = files_peekfd(d);
 	char name[NAME_MAX + 2];
 	FownEntry fown;
 	int ret;

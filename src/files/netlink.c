@@ -168,7 +168,7 @@ static int netlink_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	struct nl_self s = {};
 	struct nl_diag nd = { .ino = d->st.st_ino };
 	socklen_t l = sizeof(s.me), pl = sizeof(s.peer), gl;
-	cleanup_close int sk = files_getfd(d);
+	int sk = files_peekfd(d);
 	int ret;
 	char c;
 

@@ -280,7 +280,7 @@ static int packet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint3
 	struct pk_diag p = {};
 	cleanup_free PacketMclist **ptrs = NULL;
 	cleanup_free PacketMclist *mls = NULL;
-	cleanup_close int sk = files_getfd(d);
+	int sk = files_peekfd(d);
 	socklen_t l = sizeof(int);
 	int type = 0, ret;
 

@@ -49,7 +49,7 @@ static int signalfd_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	SignalfdEntry se = SIGNALFD_ENTRY__INIT;
 	FownEntry fown;
 	FileEntry fe = FILE_ENTRY__INIT;
-	cleanup_close int fd = files_getfd(d);
+	int fd = files_peekfd(d);
 	uint64_t mask;
 	int ret;
 

@@ -78,7 +78,7 @@ static int timerfd_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	TimerfdEntry te = TIMERFD_ENTRY__INIT;
 	FownEntry fown;
 	FileEntry fe = FILE_ENTRY__INIT;
-	cleanup_close int fd = files_getfd(d);
+	int fd = files_peekfd(d);
 	struct itimerspec its;
 	int ret;
 

@@ -59,7 +59,7 @@ static int dump_tty_info(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	uint32_t cc[TTY_NCC];
 	struct termios t;
 	struct winsize ws;
-	cleanup_close int fd = files_getfd(d);
+	int fd = files_peekfd(d);
 	int ret = files_get_img(fc, &fc->st->tty_info, IMG_TTY_INFO);
 
 	if (ret)
