@@ -290,6 +290,7 @@ static int dump_tree(struct dump_ctx *dc)
 	for (int i = 0; i < dc->nr_tasks; i++)
 		pids[i] = dc->tasks[i]->pid;
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
+					     .written = &dc->written,
 					     .shell_job = dc->opts->shell_job,
 					     .orphan_pts = dc->opts->orphan_pts,
 					     .ext_unix_sk = dc->opts->ext_unix_sk,
@@ -321,7 +322,7 @@ static int dump_tree(struct dump_ctx *dc)
 	if (!ret)
 		ret = check_mntns_files(dc);
 	if (!ret)
-		ret = img_sums_write(dc->dirfd);
+		ret = img_sums_write_known(dc->dirfd, &dc->written);
 	if (!ret && fault_injected("dump-end"))
 		ret = -EIO;
 	/* Trackers of earlier pre-dumps have no use once the tree runs untracked. */
@@ -363,6 +364,7 @@ void dump_ctx_free(struct dump_ctx *dc)
 	free(dc->shmem_done);
 	xfer_target_abort(dc->xt);
 	files_dump_free(&dc->files);
+	img_sums_free(&dc->written);
 	netlock_free(&dc->netlock);
 	pid_map_free(&dc->pids);
 	arena_free(&dc->arena);

@@ -130,6 +130,7 @@ struct dump_task {
 struct dump_ctx {
 	const struct dump_opts *opts;
 	int dirfd;
+	struct img_sums written; /* checksums taken as images were written */
 	struct dump_task **tasks;
 	int nr_tasks;
 	/* inventory's root_cg_set: amber's own set, as CRIU's is criu's (cgroup.c) */

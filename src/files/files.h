@@ -72,6 +72,7 @@
 
 struct amber_inherit_fd;
 struct files_dump;
+struct img_sums;
 struct files_rst;
 struct xfer_target;
 
@@ -92,6 +93,7 @@ struct files_dump_ctx {
 	uint32_t *next_id;	/* the dump's counter of object ids */
 	/* the mqueue file system of the tree's own IPC namespace; 0: it shares amber's */
 	dev_t mq_dev;
+	struct img_sums *written; /* checksums of images as written (image.h), or NULL */
 	struct files_dump *st;	/* private, made by files_dump_init() */
 };
 

@@ -239,7 +239,7 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 		       strerror(-ret));
 		return ret;
 	}
-	img = img_open(fc->dirfd, IMG_TCP_STREAM, true, ino);
+	img = img_open_summed(fc->written, fc->dirfd, IMG_TCP_STREAM, ino);
 	if (!img)
 		return -errno;
 	ret = img_write_msg(img, &e.base);

@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/image.h"
 #include "image/magic.h"
+#include "image/sums.h"
 #include "base/fault.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -119,23 +121,33 @@ static int img_flush(struct img *img)
 	if (!img->buf_used)
 		return 0;
 	ret = write_full(img->fd, img->buf, img->buf_used);
-	if (ret)
+	if (ret) {
 		pr_err("write %s: %s\n", img->name, strerror(-ret));
+		img->sums = NULL; /* the file is not what was put */
+	}
 	img->buf_used = 0;
 	return ret;
 }
 
 static int img_put(struct img *img, const void *data, size_t len)
 {
-	if (fault_injected("image-enospc"))
+	if (fault_injected("image-enospc")) {
+		img->sums = NULL;
 		return -ENOSPC; /* a full disk, as a write would say it */
+	}
+	if (img->sums) {
+		img->sum = img_sum_update(img->sum, data, len);
+		img->sum_size += len;
+	}
 	if (!img->buf || len > IMG_BUF_SIZE) {
 		int ret = img_flush(img);
 
 		if (!ret)
 			ret = write_full(img->fd, data, len);
-		if (ret)
+		if (ret) {
 			pr_err("write %s: %s\n", img->name, strerror(-ret));
+			img->sums = NULL;
+		}
 		return ret;
 	}
 	if (img->buf_used + len > IMG_BUF_SIZE) {
@@ -215,7 +227,7 @@ fail:
 }
 
 static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsigned long id,
-			       bool optional)
+			       bool optional, struct img_sums *sums)
 {
 	const struct img_desc *d = &img_descs[type];
 	struct img *img = img_alloc(type, id, write);
@@ -239,6 +251,8 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 	if (d->raw)
 		return img;
 	if (write) {
+		img->sums = sums;
+		img->sum = IMG_SUM_OFFSET;
 		if (img_put(img, want, mlen))
 			goto fail;
 		return img;
@@ -264,12 +278,43 @@ fail:
 
 struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id)
 {
-	return do_img_open(dirfd, type, write, id, false);
+	return do_img_open(dirfd, type, write, id, false, NULL);
 }
 
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id)
 {
-	return do_img_open(dirfd, type, false, id, true);
+	return do_img_open(dirfd, type, false, id, true, NULL);
+}
+
+struct img *img_open_summed(struct img_sums *sums, int dirfd, enum img_type type,
+			    unsigned long id)
+{
+	return do_img_open(dirfd, type, true, id, false, sums);
+}
+
+void img_sums_free(struct img_sums *s)
+{
+	free(s->v);
+	*s = (struct img_sums){};
+}
+
+/* @img's checksum into its list; a failure only means amber.sums reads it back. */
+static void record_sum(struct img *img)
+{
+	struct img_sums *s = img->sums;
+
+	if (s->nr == s->cap) {
+		int cap = s->cap ? 2 * s->cap : 256;
+		struct img_sum *v = xrealloc_array(s->v, cap, sizeof(*v));
+
+		if (!v)
+			return;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->nr] = (struct img_sum){ .hash = img->sum, .size = img->sum_size };
+	memcpy(s->v[s->nr].name, img->name, sizeof(img->name));
+	s->nr++;
 }
 
 int img_close(struct img *img)
@@ -288,6 +333,8 @@ int img_close(struct img *img)
 		if (!ret && fsync(img->fd) && errno != EINVAL && errno != EROFS)
 			ret = -errno;
 	}
+	if (img->writing && img->sums && !ret)
+		record_sum(img);
 	img_free(img);
 	return ret;
 }

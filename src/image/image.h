@@ -73,11 +73,28 @@ enum img_type {
 	IMG_NR_TYPES,
 };
 
+/*
+ * Checksums of images taken as they were written (img_open_summed()), so
+ * amber.sums need not read them back: a dump of 10,000 connections writes
+ * 20,000 tcp-stream images.
+ */
+struct img_sum {
+	char name[64];
+	uint64_t hash, size;
+};
+struct img_sums {
+	struct img_sum *v;
+	int nr, cap;
+};
+void img_sums_free(struct img_sums *s);
+
 struct img {
 	int fd;
 	enum img_type type;
 	bool writing;
 	char name[64];
+	struct img_sums *sums; /* where img_close() records sum/sum_size, or NULL */
+	uint64_t sum, sum_size; /* amber.sums' checksum of what was written */
 	/*
 	 * Entries are small, syscalls are not: writes gather in buf (buf_used
 	 * bytes), reads are served from buf[buf_pos, buf_used).
@@ -103,6 +120,13 @@ const char *img_type_name(enum img_type type);
  */
 int img_file_open(int dirfd, const char *name, int how);
 struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id);
+/*
+ * img_open() for writing, its checksum recorded in @sums at img_close()
+ * (@sums NULL: a plain img_open()). Only for an image written once from
+ * its start through img_write_msg()/img_write_raw(), never updated after.
+ */
+struct img *img_open_summed(struct img_sums *sums, int dirfd, enum img_type type,
+			    unsigned long id);
 /* Like img_open for reading, but a missing file is not an error: NULL, errno ENOENT. */
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id);
 int img_close(struct img *img);

@@ -18,17 +18,8 @@
 
 #define SUMS_HEADER "amber-sums 1\n"
 #define SUMS_MAX    (1u << 20) /* far more than any dump's list of images */
-#define FNV_OFFSET  0xcbf29ce484222325ULL
-#define FNV_PRIME   0x100000001b3ULL
-
-static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * FNV_PRIME;
-	return h;
-}
+#define FNV_OFFSET  IMG_SUM_OFFSET
+#define fnv1a	    img_sum_update
 
 /* Checksum and size of image @name in @dirfd. */
 static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
@@ -117,7 +108,31 @@ static int list_images(int dirfd, bool pages, char ***out)
 	return nr;
 }
 
-static int sums_write(int dirfd, bool pages)
+static int cmp_sum_names(const void *a, const void *b)
+{
+	return strcmp(((const struct img_sum *)a)->name, ((const struct img_sum *)b)->name);
+}
+
+static int cmp_sum_key(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct img_sum *)e)->name);
+}
+
+/* @name's checksum as written, if @known has it once (twice: written again, not trusted). */
+static const struct img_sum *known_sum(const struct img_sums *known, const char *name)
+{
+	const struct img_sum *e;
+
+	if (!known || !known->nr)
+		return NULL;
+	e = bsearch(name, known->v, known->nr, sizeof(*e), cmp_sum_key);
+	if (!e || (e > known->v && !strcmp(e[-1].name, name)) ||
+	    (e + 1 < known->v + known->nr && !strcmp(e[1].name, name)))
+		return NULL;
+	return e;
+}
+
+static int sums_write(int dirfd, bool pages, struct img_sums *known)
 {
 	char **names = NULL, line[128];
 	cleanup_close int fd = -1;
@@ -127,6 +142,8 @@ static int sums_write(int dirfd, bool pages)
 	nr = list_images(dirfd, pages, &names);
 	if (nr < 0)
 		return nr;
+	if (known && known->nr)
+		qsort(known->v, known->nr, sizeof(*known->v), cmp_sum_names);
 	fd = img_file_open(dirfd, IMG_SUMS_NAME, O_WRONLY);
 	if (fd < 0) {
 		ret = fd;
@@ -136,10 +153,16 @@ static int sums_write(int dirfd, bool pages)
 	all = fnv1a(all, SUMS_HEADER, strlen(SUMS_HEADER));
 	ret = write_full(fd, SUMS_HEADER, strlen(SUMS_HEADER));
 	for (int i = 0; i < nr && !ret; i++) {
+		const struct img_sum *k = known_sum(known, names[i]);
 		uint64_t h, size;
 		int len;
 
-		ret = sum_file(dirfd, names[i], &h, &size);
+		if (k) {
+			h = k->hash;
+			size = k->size;
+		} else {
+			ret = sum_file(dirfd, names[i], &h, &size);
+		}
 		if (ret) {
 			pr_err("can't read back %s: %s\n", names[i], strerror(-ret));
 			break;
@@ -169,12 +192,17 @@ out:
 
 int img_sums_write(int dirfd)
 {
-	return sums_write(dirfd, false);
+	return sums_write(dirfd, false, NULL);
+}
+
+int img_sums_write_known(int dirfd, struct img_sums *written)
+{
+	return sums_write(dirfd, false, written);
 }
 
 int img_sums_write_all(int dirfd)
 {
-	return sums_write(dirfd, true);
+	return sums_write(dirfd, true, NULL);
 }
 
 /* Checks one "<hash> <size> <name>" line against the file it names. */

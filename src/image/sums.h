@@ -22,10 +22,29 @@
  * listed.
  */
 
+#include <stddef.h>
+#include <stdint.h>
+
 #define IMG_SUMS_NAME "amber.sums"
+#define IMG_SUM_OFFSET 0xcbf29ce484222325ULL /* FNV-1a 64 */
+#define IMG_SUM_PRIME  0x100000001b3ULL
+
+/* amber.sums' checksum (FNV-1a 64) of @len more bytes after @h. */
+static inline uint64_t img_sum_update(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * IMG_SUM_PRIME;
+	return h;
+}
+
+struct img_sums;
 
 /* Writes amber.sums for the images in @dirfd (after they are all closed). */
 int img_sums_write(int dirfd);
+/* The same, taking the checksums of the images in @written from there. */
+int img_sums_write_known(int dirfd, struct img_sums *written);
 /* The same, pages-N.img included (for CRIU's dumps: criu-plugin/). */
 int img_sums_write_all(int dirfd);
 
