@@ -48,7 +48,7 @@ INTEROP_TESTS = [
     "socket_tcp_half", "socket_tcp_shutdown", "lazy_eagain", "lazy_race",
     "inc_dontneed", "inc_exec", "inc_fork", "inc_mmap", "inc_mprotect",
     "inc_mremap", "inc_munmap", "inc_thread", "inc_write",
-    "aio_ring", "membarrier", "chroot", "tty_console", "tty_vt", "tty_dev_plain",
+    "aio_ring", "membarrier", "chroot", "tty_console", "tty_vt", "tty_dev_plain", "pty_pair",
 ]
 
 # (test, direction) -> why it cannot work, with the side the gap is on.
@@ -81,6 +81,14 @@ EXCLUDE = {
                                 "the handler of its pending SIGUSR2 (1 run in 3)"),
     ("tty_vt", "amber-criu"): _CRIU_TTY0,
     ("tty_vt", "criu-amber"): _CRIU_TTY0,
+    # CRIU 4.2's own round trip of pty_pair fails both ways (seen with a
+    # CRIU dump restored by CRIU): "\0pkt" for "pkt", "to-master\r\r\n"
+    ("pty_pair", "amber-criu"): ("CRIU 4.2 writes a master's queued data back through the "
+                                 "slave with output processing on: \\n read as \\r\\n "
+                                 "comes back \\r\\r\\n"),
+    ("pty_pair", "criu-amber"): ("CRIU 4.2 saves a packet-mode master's queued data with "
+                                 "the status byte of each read in it: one byte more "
+                                 "comes back"),
     ("tty_console", "criu-amber"): ("CRIU 4.2 reads a terminal's session in its first "
                                     "holder (the root, outside the session): its image "
                                     "names none, the child's controlling terminal is lost"),
