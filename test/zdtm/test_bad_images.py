@@ -625,20 +625,29 @@ def test_values_pristine_restores(timers_source, core_pb2):
 FILES_MAGIC_LEN = 8
 
 
-def edit_files_img(path, fdinfo_pb2, fn):
-    """Calls fn(file_entry) on every entry of files.img and writes it back."""
+def edit_entries(path, entry_cls, fn):
+    """Calls fn(list of entry_cls) on the entries of image path (magic: 8
+    bytes, then length-prefixed entries without payloads), writes them back."""
     import struct
     data = path.read_bytes()
-    out, off = bytearray(data[:FILES_MAGIC_LEN]), FILES_MAGIC_LEN
+    entries, off = [], FILES_MAGIC_LEN
     while off < len(data):
         n = struct.unpack_from("<I", data, off)[0]
-        fe = fdinfo_pb2.file_entry()
-        fe.ParseFromString(data[off + 4:off + 4 + n])
+        e = entry_cls()
+        e.ParseFromString(data[off + 4:off + 4 + n])
+        entries.append(e)
         off += 4 + n
-        fn(fe)
-        blob = fe.SerializeToString()
+    fn(entries)
+    out = bytearray(data[:FILES_MAGIC_LEN])
+    for e in entries:
+        blob = e.SerializeToString()
         out += struct.pack("<I", len(blob)) + blob
     path.write_bytes(bytes(out))
+
+
+def edit_files_img(path, fdinfo_pb2, fn):
+    """Calls fn(file_entry) on every entry of files.img and writes it back."""
+    edit_entries(path, fdinfo_pb2.file_entry, lambda entries: [fn(e) for e in entries])
 
 
 def dumped_with_pb(request, name):
@@ -1273,22 +1282,7 @@ def mq_source(request):
 
 def edit_mqueues(path, fn):
     """Calls fn(list of mqueue_entry) on ipcns-mqueue-ID.img and writes it back."""
-    import struct
-    pb = amber_pb("mqueue_pb2")
-    data = path.read_bytes()
-    entries, off = [], 8
-    while off < len(data):
-        n = struct.unpack_from("<I", data, off)[0]
-        e = pb.mqueue_entry()
-        e.ParseFromString(data[off + 4:off + 4 + n])
-        entries.append(e)
-        off += 4 + n
-    fn(entries)
-    out = bytearray(data[:8])
-    for e in entries:
-        blob = e.SerializeToString()
-        out += struct.pack("<I", len(blob)) + blob
-    path.write_bytes(bytes(out))
+    edit_entries(path, amber_pb("mqueue_pb2").mqueue_entry, fn)
 
 
 def set_mq(**kw):

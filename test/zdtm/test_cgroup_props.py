@@ -25,7 +25,6 @@ guest suite cgroup-props runs them on a pure v2 hierarchy).
 import json
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 

@@ -233,7 +233,7 @@ def test_external_netns_refused(ext_netns, tmp_path):
             assert r.returncode and want in log, log[-2000:]
             assert "nothing was restored" in log, log[-2000:]
             assert not alive(pid)
-        root = restore(imgdir, "cli")
+        restore(imgdir, "cli")
         echo(c, "after")
     finally:
         kill_tree(pid)

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from test_bad_images import (Source, amber_pb, dumped_source, pristine_restores,
+from test_bad_images import (amber_pb, dumped_source, pristine_restores,
                              rewrite_sums)
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, Run, ZDTM_DIR, amber_path, amber_run, edit_image, guarded,

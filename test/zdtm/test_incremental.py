@@ -37,9 +37,9 @@ import pytest
 
 from test_zdtm import start, stop
 from zdtm_runner import (MODES, PE_PARENT, ZDTM_DIR, Run, amber_path, guarded,
-                         is_amber_tracker, kill_page_server, make_token,
+                         is_amber_tracker, kill_page_server,
                          pagemap_entries, proc_stat, read_text, start_page_server,
-                         stop_page_server, tracker_args)
+                         tracker_args)
 
 PRE = MODES["pre-dump"]
 

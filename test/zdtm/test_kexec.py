@@ -15,7 +15,6 @@ import glob
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import tempfile
 import time

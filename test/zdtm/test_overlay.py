@@ -23,7 +23,6 @@ given, relative to a cwd amber can't know) fails the dump, naming it,
 and the tree runs on.
 """
 
-import os
 import shutil
 import subprocess
 import time

@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 from zdtm_runner import amber_run, kill_pids, proc_stat, read_text, reap_all
