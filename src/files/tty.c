@@ -313,7 +313,12 @@ static void tty_rst_free(struct files_rst_ctx *fc)
 /* files.h: a session leader's pty, console or VT as its controlling terminal again. */
 int files_restore_ctty(struct files_rst_ctx *fc, pid_t pid)
 {
-	int ret = files_pty_restore_ctty(fc, pid);
+	int ret;
+
+	/* each task would scan every file for a terminal: none is common */
+	if (!fc->st || !fc->st->nr_tty_infos)
+		return 0;
+	ret = files_pty_restore_ctty(fc, pid);
 
 	return ret ? ret : files_tty_dev_restore_ctty(fc, pid);
 }
