@@ -431,7 +431,7 @@ static int load(struct lazy_daemon *d)
 	d->ro.tcp_close = true;	 /* nor restores connections: the restore loads their streams */
 	d->ro.shell_job = true;	 /* nor terminals: the restore checks --shell-job */
 	d->rc.opts = &d->ro;
-	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = -1;
+	d->rc.status_fd = d->rc.info_fd = d->rc.lazy_fd = d->rc.uffd_dev_fd = -1;
 	if (d->o->page_server) {
 		d->no_pages.none = true;
 		d->rc.pages_src = &d->no_pages;

@@ -8,10 +8,14 @@
 #define LOG_PREFIX "blob: "
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "files/files.h"
@@ -547,6 +551,7 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	uint32_t n = 0;
 
 	a->lazy_sock = -1;
+	a->uffd = -1;
 	if (rc->lazy_fd < 0)
 		return 0;
 	for (uint32_t i = 0; i < a->nr_vmas; i++)
@@ -577,6 +582,34 @@ static int fill_lazy(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 	a->lazy_msg = (uintptr_t)m;
 	a->lazy_msg_len = sizeof(*m) + n * sizeof(m->ranges[0]);
 	a->uffd_features = rc->uffd_features;
+	return 0;
+}
+
+/*
+ * A lazy task in a user namespace of its own (ns_user.c): its uffd from
+ * /dev/userfaultfd, put in the device's place (its children have forked:
+ * they hold their own), then a SIGSTOP at which amber, its tracer in the
+ * host's namespace, does the UFFDIO_API (restore.c, give_uffd_features()).
+ */
+static int make_own_uffd(struct rst_ctx *rc, struct rst_task_args *a)
+{
+	int uffd;
+
+	if (a->lazy_sock < 0 || rc->uffd_dev_fd < 0)
+		return 0;
+	uffd = ioctl(rc->uffd_dev_fd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || dup3(uffd, rc->uffd_dev_fd, O_CLOEXEC) < 0) {
+		int err = errno;
+
+		pr_err("can't make a userfaultfd from /dev/userfaultfd: %s\n", strerror(err));
+		if (uffd >= 0)
+			close(uffd);
+		return -err;
+	}
+	close(uffd);
+	a->uffd = rc->uffd_dev_fd;
+	if (syscall(SYS_tgkill, getpid(), gettid(), SIGSTOP))
+		return -errno;
 	return 0;
 }
 
@@ -718,6 +751,8 @@ int rst_jump_to_blob(struct rst_ctx *rc, struct rst_task *t)
 		ret = fill_mm(rc, &l, t, a);
 	if (!ret)
 		ret = fill_lazy(rc, &l, t, a);
+	if (!ret)
+		ret = make_own_uffd(rc, a);
 	if (!ret)
 		ret = fill_root(rc, t, a);
 	for (int i = 0; !ret && i < t->nr_threads; i++) {

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/nsfs.h>
+#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,35 @@ static int check_creds(struct rst_ctx *rc, const UsernsEntry *ue)
 	return 0;
 }
 
+/*
+ * --lazy-pages: inside the tree's user namespace userfaultfd() needs
+ * vm.unprivileged_userfaultfd=1, and UFFDIO_API grants the fork event
+ * only to the host's CAP_SYS_PTRACE. So each task makes its uffd from
+ * /dev/userfaultfd, opened here (its ioctl checks no capability), and
+ * amber, the tasks' tracer in the host's namespace, does its UFFDIO_API
+ * (restore.c). The device must make one here too.
+ */
+static int open_uffd_dev(struct rst_ctx *rc)
+{
+	int fd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	int uffd = fd < 0 ? -1 : ioctl(fd, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+
+	if (uffd < 0) {
+		int err = errno;
+
+		pr_err("--lazy-pages: the tree is in a user namespace of its own, where its tasks "
+		       "make their userfaultfd from /dev/userfaultfd (Linux 6.1+), which %s: %s; "
+		       "restore it eagerly\n", fd < 0 ? "can't be opened" : "makes none",
+		       strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	close(uffd);
+	rc->uffd_dev_fd = fd;
+	return 0;
+}
+
 int rst_ns_load_user(struct rst_ctx *rc, uint32_t id)
 {
 	struct own_map *own = calloc(1, sizeof(*own));
@@ -182,17 +212,8 @@ int rst_ns_load_user(struct rst_ctx *rc, uint32_t id)
 	free(own);
 	if (!ret)
 		ret = check_creds(rc, ue);
-	/*
-	 * Each task makes its userfaultfd itself, inside the namespace, where
-	 * the kernel grants UFFD_FEATURE_EVENT_FORK (and with
-	 * vm.unprivileged_userfaultfd=0 userfaultfd itself) only to
-	 * CAP_SYS_PTRACE of the host's namespace.
-	 */
-	if (!ret && rc->opts && rc->opts->lazy && !rc->opts->pages_only) {
-		pr_err("--lazy-pages: the tree is in a user namespace of its own, where its tasks "
-		       "can't make a userfaultfd that follows their forks; restore it eagerly\n");
-		ret = -EOPNOTSUPP;
-	}
+	if (!ret && rc->opts && rc->opts->lazy && !rc->opts->pages_only && rc->uffd_dev_fd < 0)
+		ret = open_uffd_dev(rc);
 	if (!ret && !rc->ns.new_pid && (rc->nr_tasks > 1 || rc->tasks[0].nr_threads > 1)) {
 		pr_err("core-%d.img: a user namespace of its own (%u) but amber's pid namespace, "
 		       "with %d tasks and %d threads: only one single-threaded task can be "

@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -299,6 +301,38 @@ static bool is_zombie_task(struct rst_ctx *rc, pid_t pid)
 	return t && t->zombie;
 }
 
+/*
+ * The SIGSTOP a lazy task in a user namespace of its own sends itself
+ * before its blob, its new uffd in the place of /dev/userfaultfd
+ * (blob.c, make_own_uffd()): amber, in the host's namespace, gives it
+ * the features only CAP_SYS_PTRACE there may ask for (the fork event).
+ * 1: done; 0: not that stop (the final one: the blob has closed every
+ * service fd; or a thread's, which no pidfd names); or a negative errno.
+ */
+static int give_uffd_features(struct rst_ctx *rc, pid_t pid)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = rc->uffd_features };
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd, ret = 0;
+	struct stat st;
+
+	if (pidfd < 0)
+		return 0;
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, rc->uffd_dev_fd, 0);
+	close(pidfd);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) || S_ISCHR(st.st_mode)) {
+		ret = 0; /* the device still: this task made no uffd */
+	} else if (ioctl(fd, UFFDIO_API, &api)) {
+		ret = -errno;
+		pr_perror("task %d: UFFDIO_API of its userfaultfd", pid);
+	} else {
+		ret = 1;
+	}
+	close(fd);
+	return ret;
+}
+
 /* Runs the tree until every thread sits at its final SIGSTOP. */
 static int trace_until_stopped(struct tracer *tr)
 {
@@ -325,6 +359,19 @@ static int trace_until_stopped(struct tracer *tr)
 		t = tracked_find(tr, pid, true);
 		if (!t)
 			return -ENOMEM;
+		if (ev == 0 && sig == SIGSTOP && t->state == TH_RUNNING &&
+		    tr->rc->uffd_dev_fd >= 0) {
+			int r = give_uffd_features(tr->rc, pid);
+
+			if (r < 0)
+				return r;
+			if (r > 0 && ptrace(PTRACE_CONT, pid, 0, 0)) {
+				pr_perror("can't resume %d", pid);
+				return -errno;
+			}
+			if (r > 0)
+				continue;
+		}
 		if (ev == 0 && sig == SIGSTOP && t->state == TH_RUNNING) {
 			t->state = TH_STOPPED;
 			nr_stopped++;
@@ -740,7 +787,7 @@ static int restore_netlock_load(struct rst_ctx *rc)
 int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_status)
 {
 	struct rst_ctx rc = { .opts = opts, .dirfd = -1, .status_fd = -1, .info_fd = -1,
-			      .lazy_fd = -1 };
+			      .lazy_fd = -1, .uffd_dev_fd = -1 };
 	int ret;
 
 	rc.dirfd = open(opts->dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -773,6 +820,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 	ret = move_fd_up(&rc.dirfd, rc.svc_fd_base);
 	if (!ret && rc.lazy_fd >= 0)
 		ret = move_fd_up(&rc.lazy_fd, rc.svc_fd_base);
+	if (!ret && rc.uffd_dev_fd >= 0)
+		ret = move_fd_up(&rc.uffd_dev_fd, rc.svc_fd_base);
 	if (!ret)
 		ret = move_pages_fds_up(&rc);
 	if (!ret)
@@ -824,6 +873,8 @@ int restore_run(const struct restore_opts *opts, pid_t *root_pid, int *wait_stat
 out:
 	if (rc.lazy_fd >= 0)
 		close(rc.lazy_fd); /* never introduced: the daemon waits for another restore */
+	if (rc.uffd_dev_fd >= 0)
+		close(rc.uffd_dev_fd);
 	/* Every task is gone: nothing would ever answer the peers. */
 	if (ret) {
 		files_release_placed(&rc.files);

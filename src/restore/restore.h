@@ -151,6 +151,12 @@ struct rst_ctx {
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */
+	/*
+	 * --lazy-pages of a tree in a user namespace of its own: /dev/userfaultfd
+	 * (>= svc_fd_base), from which each task makes its uffd; amber, in
+	 * the host's namespace, hands it its features (ns_user.c). Else -1.
+	 */
+	int uffd_dev_fd;
 	const struct pm_pages_src *pages_src; /* NULL: pages files are in dirfd */
 	struct pm_pages_src lazy_pages;	      /* handed over by the lazy-pages daemon */
 	struct rst_ns ns; /* the tree's own namespaces (ns.h) */

@@ -181,9 +181,12 @@ struct rst_task_args {
 	/*
 	 * Lazy restore (lazy_proto.h): the blob creates a userfaultfd with
 	 * uffd_features, registers the lazy VMAs and sends lazy_msg (an
-	 * LZ_TASK prepared by amber) with the uffd to lazy_sock.
+	 * LZ_TASK prepared by amber) with the uffd to lazy_sock. In a user
+	 * namespace of its own the task made it already (uffd, its features
+	 * set by amber) and the blob only registers.
 	 */
 	int32_t lazy_sock; /* -1: eager restore */
+	int32_t uffd;	   /* made before the blob, or -1 */
 	uint32_t lazy_msg_len;
 	uint64_t lazy_msg;
 	uint64_t uffd_features;

@@ -172,7 +172,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The options the templates were dumped with: the checks behind them run. */
 	struct restore_opts ro = { .dir = fz_dir_path(), .detach = true, .file_locks = true,
 				   .tcp_established = true, .ext_unix_sk = true };
-	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
+	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1,
+			      .uffd_dev_fd = -1 };
 	const struct tmpl *t;
 	const char *name;
 	uint8_t *buf = NULL;

@@ -158,7 +158,8 @@ static void read_alone(int dirfd, const char *name)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct restore_opts ro = { .dir = fz_dir_path(), .detach = true };
-	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
+	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1,
+			      .uffd_dev_fd = -1 };
 	const char *name;
 	int fd;
 

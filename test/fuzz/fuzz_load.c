@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct pm_pages_src none = { .none = true };
 	struct restore_opts ro = { .dir = fz_dir_path(), .detach = true };
-	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1 };
+	struct rst_ctx rc = { .opts = &ro, .status_fd = -1, .info_fd = -1, .lazy_fd = -1,
+			      .uffd_dev_fd = -1 };
 
 	fz_fds_begin();
 

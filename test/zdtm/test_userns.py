@@ -7,11 +7,13 @@ run: with a pid namespace of its own owned by the user namespace (the test
 is its init), and with setgroups denied; static/userns_net (its network
 namespace owned by the user namespace) with such a pid namespace too, its
 restored network namespace's owner and the root's CAP_NET_ADMIN there
-checked from outside; every eager mode. Then what is refused: a nested
+checked from outside; every mode, the lazy ones too. Then what is refused: a nested
 user namespace (at dump, naming the pid, the tree left running), a
 namespace made before it, two processes in amber's pid namespace, a
 network namespace owned by it but named external, a damaged userns
-image (at restore, before any task), a lazy restore; and runc's busybox
+image (at restore, before any task), a lazy restore without a working
+/dev/userfaultfd. A lazy restore whose task forks, mremaps and drops
+pages while they are missing (test_userns_lazy_events); and runc's busybox
 container in a user namespace, with and without a network namespace,
 checkpointed by amber (or, without one, by CRIU 4.2) and restored by
 amber.
@@ -38,7 +40,6 @@ from zdtm_runner import Run, amber_path, guarded, proc_stat, read_text
 USERNS_EXEC = zdtm_runner.ZDTM_DIR / "helpers" / "userns_exec"
 BINARY = zdtm_runner.ZDTM_DIR / "static" / "userns"
 OUTER, COUNT = test_zdtm.USERNS_OUTER, test_zdtm.USERNS_COUNT
-LAZY_MODES = ("lazy", "pre-dump-lazy", "remote-lazy")
 
 # name -> (userns_exec's flags, the test's options, the test)
 VARIANTS = {"pid": (["--pid"], [], "userns"),
@@ -79,8 +80,6 @@ def test_userns_variant(zdtm_mode, variant):
     flags, extra, test = VARIANTS[variant]
     binary = zdtm_runner.ZDTM_DIR / "static" / test
     need_binaries(binary)
-    if zdtm_mode.name in LAZY_MODES:
-        pytest.skip(test_zdtm.EXCLUDE[test, zdtm_mode.name])
     zdtm_mode.preflight()
     # A new pid namespace gives the restored root another host pid: the
     # runner's state (by host pid) is not compared, the test checks its own.
@@ -379,10 +378,46 @@ def test_userns_owns_missing_netns_refused(userns_images, tmp_path):
     assert proc_stat(pid) is None, "a task was created"
 
 
+def test_userns_lazy_events():
+    """mem_events as root of a user namespace of its own (and init of a pid
+    namespace), restored lazily by a daemon that only answers faults: it
+    forks, mremaps and MADV_DONTNEEDs while its pages are missing, so each
+    uffd event, the fork above all (UFFD_FEATURE_EVENT_FORK, which amber
+    asks for in the host's namespace for the uffd the task made from
+    /dev/userfaultfd), must reach the daemon; the test checks its memory,
+    its children theirs."""
+    import test_lazy
+    binary = zdtm_runner.ZDTM_DIR / "static" / "mem_events"
+    need_binaries(binary)
+    run = Run("userns_mem_events", zdtm_runner.MODES["lazy"], test="mem_events",
+              compare_state=False)
+
+    def body():
+        test_zdtm.start(run, binary, test_zdtm.userns_prefix("--pid"), owner=OUTER)
+        assert ns_ino(run.pid, "user") != ns_ino(os.getpid(), "user")
+        run.dump()
+        d = test_lazy.daemon(run, "lazy.log", "--no-prefetch")
+        zdtm_runner.wait_lazy_socket(run.imgdir, d, 10)
+        run.amber("restore", ["-D", run.imgdir, "-d", "--lazy-pages", "--lazy-socket",
+                              run.imgdir / "lazy.sock", "--pidfile", zdtm_runner.PIDFILE],
+                  "restore.log")
+        run.pid = zdtm_runner.restored_root(run)
+        run.set_root(run.pid)
+        assert read_text(f"/proc/{run.pid}/uid_map").split() == ["0", str(OUTER), str(COUNT)]
+        test_zdtm.stop(run)
+        zdtm_runner.lazy_daemon_done(run, d, run.imgdir, "lazy.log")
+        log = read_text(run.imgdir / "lazy.log")
+        assert " forked mm " in log, "no fork event reached the daemon:\n" + log[-2000:]
+
+    test_lazy.run_guarded(run, body)
+
+
 @pytest.mark.parametrize("images", ["userns_images", "userns_net_images"])
-def test_userns_lazy_restore_refused(request, images, tmp_path):
-    """--lazy-pages of a userns tree (owning its network namespace or not):
-    refused before any task, naming why."""
+def test_userns_lazy_without_device_refused(request, images, tmp_path):
+    """--lazy-pages of a userns tree (owning its network namespace or not)
+    where /dev/userfaultfd makes no uffd (/dev/null mounted over it, in a
+    mount namespace of the restore's own): refused before any task, naming
+    the device."""
     src, pid = request.getfixturevalue(images)
     if images == "userns_net_images":
         (img,) = src.glob("userns-*.img")
@@ -396,14 +431,17 @@ def test_userns_lazy_restore_refused(request, images, tmp_path):
                               stderr=subprocess.DEVNULL)
     try:
         wait_for(sock.exists, "amber lazy-pages did not start listening")
-        r = subprocess.run([str(amber_path()), "restore", "-D", str(imgdir), "-d",
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            'mount --bind /dev/null /dev/userfaultfd && exec "$@"', "sh",
+                            str(amber_path()), "restore", "-D", str(imgdir), "-d",
                             "--lazy-pages", "--lazy-socket", str(sock)],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
     finally:
         daemon.kill()
         daemon.wait()
-    assert r.returncode != 0, "a lazy restore of a userns tree went on"
-    assert "--lazy-pages: the tree is in a user namespace of its own" in r.stderr, r.stderr
+    assert r.returncode != 0, "a lazy restore of a userns tree went on without the device"
+    assert ("--lazy-pages: the tree is in a user namespace of its own, where its tasks make "
+            "their userfaultfd from /dev/userfaultfd") in r.stderr, r.stderr
     assert "nothing was restored" in r.stderr, r.stderr
     assert proc_stat(pid) is None, "a task was created"
 

@@ -48,11 +48,7 @@ LAUNCHED = {"userns": (userns_prefix(), USERNS_OUTER),
             "userns_net": (userns_prefix("--net"), USERNS_OUTER)}
 
 # (test, mode) -> why the test cannot run in that mode.
-EXCLUDE = {(t, m): "a tree in a user namespace of its own is restored eagerly only: its "
-           "tasks make their userfaultfd inside it, where the kernel grants "
-           "UFFD_FEATURE_EVENT_FORK only with the host's CAP_SYS_PTRACE (amber refuses "
-           "--lazy-pages, test_userns.py checks it)"
-           for t in ("userns", "userns_net") for m in ("lazy", "pre-dump-lazy", "remote-lazy")}
+EXCLUDE = {}
 
 # (test, mode) -> a known bug, tracked in the README's "Not working yet".
 # Strict: a test listed here that starts to pass fails the run, so the

@@ -54,12 +54,17 @@ long rst_lazy_register(struct rst_task_args *a, const char **what)
 	struct k_msghdr mh = { .iov = &iov, .iovlen = 1, .control = &cm, .controllen = sizeof(cm) };
 	long uffd, ret;
 
-	*what = "userfaultfd()";
-	uffd = sys1(NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0)
-		return uffd;
-	*what = "UFFDIO_API";
-	ret = sys3(NR_ioctl, uffd, UFFDIO_API, &api);
+	if (a->uffd >= 0) {
+		uffd = a->uffd; /* from /dev/userfaultfd, UFFDIO_API done by amber */
+		ret = 0;
+	} else {
+		*what = "userfaultfd()";
+		uffd = sys1(NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (uffd < 0)
+			return uffd;
+		*what = "UFFDIO_API";
+		ret = sys3(NR_ioctl, uffd, UFFDIO_API, &api);
+	}
 	for (uint32_t i = 0; !ret && i < a->nr_vmas; i++, v++) {
 		struct uffdio_register reg = {
 			.range = { .start = v->start, .len = v->end - v->start },
