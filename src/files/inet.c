@@ -56,6 +56,7 @@
 #define INET_CLOSE_WAIT	 8 /* the peer shut down writing */
 #define INET_LAST_ACK	 9 /* both did, the peer's FIN first; ours not acknowledged */
 #define INET_CLOSING	 11 /* both did at once; ours not acknowledged */
+#define INET_BOUND_INACTIVE 13 /* sock_diag's name for a bound socket, TCP_INFO's CLOSE */
 
 /*
  * The connection states tcp.c saves (TCP_REPAIR): all but SYN_RECV (a
@@ -106,6 +107,8 @@ struct sk_diag {
 	uint32_t dst[4]; /* the peer's address and port (a SYN_SENT socket has no peer name) */
 	uint16_t dport;
 	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
+	uint8_t state;	  /* idiag_state, the kernel's TCP_* */
+	struct sk_known k; /* what else the record tells (files_internal.h) */
 };
 
 /* A socket's record in a snapshot, with the state it was in. */
@@ -128,6 +131,61 @@ struct isk_snapshot {
 	int nr, cap;
 	struct idx_map by_ino; /* into v[] */
 };
+
+/* One attribute of a socket's record into @d; those asked for in isk_snapshot(). */
+static void record_attr(const struct isk_snapshot *s, struct sk_diag *d, const struct rtattr *a)
+{
+	const void *p = RTA_DATA(a);
+	size_t n = RTA_PAYLOAD(a);
+	struct sk_known *k = &d->k;
+
+	switch (a->rta_type) {
+	case INET_DIAG_SHUTDOWN:
+		if (n >= 1)
+			d->shutdown = *(const uint8_t *)p & 3;
+		break;
+	case INET_DIAG_INFO: {
+		struct tcp_info ti = {};
+
+		/* UDP's record has its own info; tcpi_options and the scales are bytes 5 and 6 */
+		if (s->proto != IPPROTO_TCP || n < 8)
+			break;
+		memcpy(&ti, p, n < sizeof(ti) ? n : sizeof(ti));
+		k->has_tcp_info = true;
+		k->tcpi_options = ti.tcpi_options;
+		k->snd_wscale = ti.tcpi_snd_wscale;
+		k->rcv_wscale = ti.tcpi_rcv_wscale;
+		break;
+	}
+	case INET_DIAG_TOS:
+	case INET_DIAG_TCLASS:
+		/* fill_ip_opts() saves IP_TOS, or IPV6_TCLASS of an AF_INET6 socket */
+		if (n >= 1 && (a->rta_type == INET_DIAG_TCLASS) == (s->family == AF_INET6)) {
+			k->has_tos = true;
+			k->tos = *(const uint8_t *)p;
+		}
+		break;
+	case INET_DIAG_SKMEMINFO:
+		if (n >= (SK_MEMINFO_SNDBUF + 1) * sizeof(uint32_t)) {
+			k->has_mem = true;
+			k->rcvbuf = ((const uint32_t *)p)[SK_MEMINFO_RCVBUF];
+			k->sndbuf = ((const uint32_t *)p)[SK_MEMINFO_SNDBUF];
+		}
+		break;
+	case INET_DIAG_MARK: /* sent to CAP_NET_ADMIN only */
+		if (n >= sizeof(uint32_t)) {
+			k->has_mark = true;
+			k->mark = *(const uint32_t *)p;
+		}
+		break;
+	case INET_DIAG_SOCKOPT: /* Linux 5.10 */
+		if (n >= 1) {
+			k->has_sockopt = true;
+			k->freebind = ((const struct inet_diag_sockopt *)p)->freebind;
+		}
+		break;
+	}
+}
 
 static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 {
@@ -152,10 +210,10 @@ static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 	r->d.wqueue = m->idiag_wqueue;
 	memcpy(r->d.dst, m->id.idiag_dst, sizeof(r->d.dst));
 	r->d.dport = ntohs(m->id.idiag_dport);
+	r->d.state = m->idiag_state;
 	len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
 	for (a = (void *)(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len))
-		if (a->rta_type == INET_DIAG_SHUTDOWN && RTA_PAYLOAD(a) >= 1)
-			r->d.shutdown = *(uint8_t *)RTA_DATA(a) & 3;
+		record_attr(s, &r->d, a);
 	return 0;
 }
 
@@ -176,6 +234,9 @@ static int isk_snapshot(struct files_dump_ctx *fc, int family, int proto,
 {
 	struct inet_diag_req_v2 req = {
 		.sdiag_family = family, .sdiag_protocol = proto, .idiag_states = ~0u,
+		/* what a dump would ask getsockopt() for, socket by socket */
+		.idiag_ext = 1 << (INET_DIAG_INFO - 1) | 1 << (INET_DIAG_TOS - 1) |
+			     1 << (INET_DIAG_TCLASS - 1) | 1 << (INET_DIAG_SKMEMINFO - 1),
 	};
 	struct files_dump *fd = fc->st;
 	struct isk_snapshot *s, *v;
@@ -322,15 +383,16 @@ static void fill_tcp_opts(int sk, SkOptsEntry *o, TcpOptsEntry *t)
 	o->tcp_keepintvl = t->keepintvl;
 }
 
-static void fill_ip_opts(int sk, int family, IpOptsEntry *ipo)
+static void fill_ip_opts(int sk, int family, const struct sk_known *k, IpOptsEntry *ipo)
 {
 	bool v6 = family == AF_INET6;
 	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
 
 	ipo->has_freebind = ipo->has_pktinfo = ipo->has_tos = ipo->has_ttl = true;
-	ipo->freebind = get_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND);
+	ipo->freebind = k->has_sockopt ? k->freebind
+				       : get_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND);
 	ipo->pktinfo = get_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO);
-	ipo->tos = get_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS);
+	ipo->tos = k->has_tos ? k->tos : get_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS);
 	ipo->ttl = get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL);
 }
 
@@ -439,6 +501,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
 	uint32_t saddr[4], daddr[4];
 	int sk = files_peekfd(d);
+	struct sk_diag sd;
 	int type, proto, tcp_state = 0, ret;
 	bool peer, listening;
 	const char *why;
@@ -446,15 +509,35 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 
 	if (sk < 0)
 		return sk;
-	type = get_int(sk, SOL_SOCKET, SO_TYPE);
-	proto = get_int(sk, SOL_SOCKET, SO_PROTOCOL);
-	listening = get_int(sk, SOL_SOCKET, SO_ACCEPTCONN);
+	/*
+	 * A bound TCP socket is in TCP's sock_diag dump, which listeners and
+	 * connections need anyway: type, protocol and state from there, with
+	 * what else it tells (sd.k); an unbound one, and any other, is asked.
+	 */
+	ret = sk_diag_get(fc, d->family, IPPROTO_TCP, ~0u, d->st.st_ino, &sd);
+	if (ret)
+		return ret;
+	if (sd.found) {
+		type = SOCK_STREAM;
+		proto = IPPROTO_TCP;
+		listening = sd.state == INET_TCP_LISTEN;
+	} else {
+		type = get_int(sk, SOL_SOCKET, SO_TYPE);
+		proto = get_int(sk, SOL_SOCKET, SO_PROTOCOL);
+		listening = get_int(sk, SOL_SOCKET, SO_ACCEPTCONN);
+	}
+	if (!sd.found && is_udp_kind(type, proto)) {
+		ret = sk_diag_get(fc, d->family, proto, ~0u, d->st.st_ino, &sd);
+		if (ret)
+			return ret;
+	}
 	if (getsockname(sk, (void *)&src, &sl))
 		return -errno;
 	peer = !getpeername(sk, (void *)&dst, &dl);
 	/* The kernel's state, not getpeername(): a connecting socket has no peer name yet. */
 	if (type == SOCK_STREAM && proto == IPPROTO_TCP) {
-		tcp_state = files_tcp_state(sk);
+		tcp_state = !sd.found ? files_tcp_state(sk)
+			  : sd.state == INET_BOUND_INACTIVE ? INET_TCP_CLOSE : sd.state;
 		if (tcp_state < 0)
 			return tcp_state;
 	}
@@ -519,7 +602,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		ie.has_v6only = true;
 		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
 	}
-	fill_ip_opts(sk, d->family, &ipo);
+	fill_ip_opts(sk, d->family, &sd.k, &ipo);
 	ie.ip_opts = &ipo;
 	if (type == SOCK_RAW) {
 		ret = fill_raw_opts(sk, d->family, proto, &rawo, icmp_filter);
@@ -531,7 +614,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		}
 		ipo.raw = &rawo;
 	}
-	ret = files_sk_opts_dump(sk, &so);
+	ret = files_sk_opts_dump(sk, &sd.k, &so);
 	if (ret) {
 		files_sk_opts_free(&so);
 		return ret;
@@ -559,7 +642,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		 "shutdown %u\n", d->fd, d->pid, ie.ino, ie.family, ie.type, ie.state, ie.src_port,
 		 ie.shutdown);
 	if (tcp_conn_state(tcp_state))
-		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state, &tcpo);
+		ret = files_tcp_dump(fc, sk, d, ie.ino, tcp_state, &tcpo, &sd.k);
 	if (!ret && is_udp_kind(type, proto))
 		ret = files_udp_queue_dump(fc, sk, d, *id);
 	if (!ret)

@@ -208,7 +208,7 @@ static int netlink_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 		return ret;
 	if (!nd.found) /* unbound, in no group: nothing more to know */
 		nd = (struct nl_diag){ .ino = nd.ino, .protocol = s.proto };
-	ret = files_sk_opts_dump(sk, &so);
+	ret = files_sk_opts_dump(sk, NULL, &so);
 	if (ret) {
 		files_sk_opts_free(&so);
 		return ret;

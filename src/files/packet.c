@@ -306,7 +306,7 @@ static int packet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint3
 	if (!ret)
 		ret = pk_mclist(d, &p, &pe, ptrs, mls);
 	if (!ret)
-		ret = files_sk_opts_dump(sk, &so);
+		ret = files_sk_opts_dump(sk, NULL, &so);
 	if (ret)
 		goto out;
 	*id = files_new_id(fc);

@@ -57,7 +57,7 @@ static const struct int_opt {
 	U32_OPT(SO_BUF_LOCK, so_buf_lock),
 };
 
-int files_sk_opts_dump(int sk, struct files_sk_opts *so)
+int files_sk_opts_dump(int sk, const struct sk_known *k, struct files_sk_opts *so)
 {
 	SkOptsEntry *o = &so->e;
 	struct timeval tv;
@@ -66,10 +66,15 @@ int files_sk_opts_dump(int sk, struct files_sk_opts *so)
 	int v;
 
 	*so = (struct files_sk_opts){ .e = SK_OPTS_ENTRY__INIT };
-	if (get_int(sk, SO_SNDBUF, &v))
-		o->so_sndbuf = v;
-	if (get_int(sk, SO_RCVBUF, &v))
-		o->so_rcvbuf = v;
+	if (k && k->has_mem) {
+		o->so_sndbuf = k->sndbuf;
+		o->so_rcvbuf = k->rcvbuf;
+	} else {
+		if (get_int(sk, SO_SNDBUF, &v))
+			o->so_sndbuf = v;
+		if (get_int(sk, SO_RCVBUF, &v))
+			o->so_rcvbuf = v;
+	}
 	l = sizeof(tv);
 	if (!getsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, &l)) {
 		o->so_snd_tmo_sec = tv.tv_sec;
@@ -83,7 +88,9 @@ int files_sk_opts_dump(int sk, struct files_sk_opts *so)
 	for (size_t i = 0; i < ARRAY_SIZE(int_opts); i++) {
 		const struct int_opt *io = &int_opts[i];
 
-		if (!get_int(sk, io->opt, &v))
+		if (io->opt == SO_MARK && k && k->has_mark)
+			v = k->mark;
+		else if (!get_int(sk, io->opt, &v))
 			continue;
 		/* SO_RCVLOWAT's default is 1: saved as every other, restored only if not 1. */
 		*(protobuf_c_boolean *)((char *)o + io->has_off) = true;

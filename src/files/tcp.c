@@ -143,8 +143,8 @@ static int peek_queue(int sk, int q, uint32_t *seq, uint8_t *buf, uint32_t len)
 	return n == (ssize_t)len ? 0 : -EAGAIN;
 }
 
-static int read_stream(int sk, int state, const TcpOptsEntry *opts, TcpStreamEntry *e,
-		       uint8_t **data)
+static int read_stream(int sk, int state, const TcpOptsEntry *opts, const struct sk_known *k,
+		       TcpStreamEntry *e, uint8_t **data)
 {
 	struct tcp_repair_window w;
 	struct tcp_info ti = {};
@@ -175,8 +175,14 @@ static int read_stream(int sk, int state, const TcpOptsEntry *opts, TcpStreamEnt
 	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
 	if (ret)
 		return ret;
-	if (getsockopt(sk, IPPROTO_TCP, TCP_INFO, &ti, &l))
+	/* Set by the handshake: sock_diag's TCP_INFO serves, unless it is not over. */
+	if (k && k->has_tcp_info && state != TCP_SYN_SENT) {
+		ti.tcpi_options = k->tcpi_options;
+		ti.tcpi_snd_wscale = k->snd_wscale;
+		ti.tcpi_rcv_wscale = k->rcv_wscale;
+	} else if (getsockopt(sk, IPPROTO_TCP, TCP_INFO, &ti, &l)) {
 		return -errno;
+	}
 	e->opt_mask = ti.tcpi_options & (TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE);
 	e->snd_wscale = ti.tcpi_snd_wscale;
 	e->has_rcv_wscale = true;
@@ -209,7 +215,7 @@ static void repair_off(int sk)
 }
 
 int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, uint32_t ino,
-		   int state, const TcpOptsEntry *opts)
+		   int state, const TcpOptsEntry *opts, const struct sk_known *k)
 {
 	struct files_dump *st = fc->st;
 	TcpStreamEntry e = TCP_STREAM_ENTRY__INIT;
@@ -233,7 +239,7 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	 * Killed, the tree closes it in repair mode: silently.
 	 */
 	st->tcp_repaired[st->nr_tcp_repaired++] = (struct tcp_repaired){ d->pid, d->fd };
-	ret = read_stream(sk, state, opts, &e, &data);
+	ret = read_stream(sk, state, opts, k, &e, &data);
 	if (ret) {
 		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
 		       strerror(-ret));

@@ -388,7 +388,7 @@ static int dump_usk(struct files_dump_ctx *fc, const struct fd_desc *d, int sk,
 	if (!ret)
 		ret = resolve_name(d, u, &ue, &perms, dir, sizeof(dir));
 	if (!ret)
-		ret = files_sk_opts_dump(sk, &so);
+		ret = files_sk_opts_dump(sk, NULL, &so);
 	if (ret) {
 		files_sk_opts_free(&so);
 		return ret;

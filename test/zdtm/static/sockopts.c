@@ -4,7 +4,7 @@
  * unix sockets: SO_* (broadcast, keepalive, priority, mark, rcvlowat,
  * linger, timeouts, buffer sizes and their lock, passcred, oobinline,
  * bindtodevice, reuseaddr/reuseport), a classic BPF filter, IP_TOS,
- * IP_TTL, IP_PKTINFO, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_NODELAY,
+ * IP_TTL, IP_PKTINFO, IP_FREEBIND, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_NODELAY,
  * TCP_CORK and the keepalive timers. A socket whose buffer sizes were
  * never set must come back unlocked (still autotuned).
  */
@@ -87,6 +87,7 @@ int main(int argc, char **argv)
 	    seti(udp, IPPROTO_IP, IP_TOS, "IP_TOS", 0x10) ||
 	    seti(udp, IPPROTO_IP, IP_TTL, "IP_TTL", 33) ||
 	    seti(udp, IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO", 1) ||
+	    seti(udp, IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", 1) ||
 	    seti(tcp, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1) ||
 	    seti(tcp, SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT", 7) ||
 	    seti(tcp, SOL_SOCKET, SO_OOBINLINE, "SO_OOBINLINE", 1) ||
@@ -103,6 +104,9 @@ int main(int argc, char **argv)
 	    seti(lsn, IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS", 0x20) ||
 	    seti(lsn, IPPROTO_IPV6, IPV6_UNICAST_HOPS, "IPV6_UNICAST_HOPS", 9) ||
 	    seti(lsn, IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", 1) ||
+	    seti(lsn, SOL_SOCKET, SO_MARK, "SO_MARK", 44) ||
+	    seti(lsn, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", 90000) ||
+	    seti(lsn, IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", 1) ||
 	    seti(sv[0], SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", 1) ||
 	    seti(sv[0], SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", 50000) ||
 	    set(sv[1], SOL_SOCKET, SO_ATTACH_FILTER, "SO_ATTACH_FILTER", &prog, sizeof(prog)))
@@ -113,7 +117,8 @@ int main(int argc, char **argv)
 	    W(udp, SOL_SOCKET, SO_MARK) || W(udp, SOL_SOCKET, SO_RCVBUF) ||
 	    W(udp, SOL_SOCKET, SO_BUF_LOCK) || W(udp, SOL_SOCKET, SO_BINDTODEVICE) ||
 	    W(udp, IPPROTO_IP, IP_TOS) || W(udp, IPPROTO_IP, IP_TTL) ||
-	    W(udp, IPPROTO_IP, IP_PKTINFO) || W(tcp, SOL_SOCKET, SO_KEEPALIVE) ||
+	    W(udp, IPPROTO_IP, IP_PKTINFO) || W(udp, IPPROTO_IP, IP_FREEBIND) ||
+	    W(tcp, SOL_SOCKET, SO_KEEPALIVE) ||
 	    W(tcp, SOL_SOCKET, SO_RCVLOWAT) || W(tcp, SOL_SOCKET, SO_OOBINLINE) ||
 	    W(tcp, SOL_SOCKET, SO_REUSEADDR) || W(tcp, SOL_SOCKET, SO_LINGER) ||
 	    W(tcp, SOL_SOCKET, SO_SNDTIMEO) || W(tcp, SOL_SOCKET, SO_RCVTIMEO) ||
@@ -121,7 +126,9 @@ int main(int argc, char **argv)
 	    W(tcp, IPPROTO_TCP, TCP_KEEPIDLE) || W(tcp, IPPROTO_TCP, TCP_KEEPINTVL) ||
 	    W(tcp, IPPROTO_TCP, TCP_KEEPCNT) || W(lsn, SOL_SOCKET, SO_REUSEPORT) ||
 	    W(lsn, IPPROTO_IPV6, IPV6_TCLASS) || W(lsn, IPPROTO_IPV6, IPV6_UNICAST_HOPS) ||
-	    W(lsn, IPPROTO_TCP, TCP_NODELAY) || W(sv[0], SOL_SOCKET, SO_PASSCRED) ||
+	    W(lsn, IPPROTO_TCP, TCP_NODELAY) || W(lsn, SOL_SOCKET, SO_MARK) ||
+	    W(lsn, SOL_SOCKET, SO_RCVBUF) || W(lsn, SOL_SOCKET, SO_BUF_LOCK) ||
+	    W(lsn, IPPROTO_IP, IP_FREEBIND) || W(sv[0], SOL_SOCKET, SO_PASSCRED) ||
 	    W(sv[0], SOL_SOCKET, SO_SNDBUF) || W(sv[0], SOL_SOCKET, SO_BUF_LOCK) ||
 	    W(plain, SOL_SOCKET, SO_BUF_LOCK) || W(plain, SOL_SOCKET, SO_RCVLOWAT))
 		return 1;
