@@ -104,8 +104,8 @@ static void addr_to_img(const struct sockaddr_storage *ss, uint32_t *addr, size_
 struct sk_diag {
 	bool found;
 	uint32_t rqueue, wqueue;
-	uint32_t dst[4]; /* the peer's address and port (a SYN_SENT socket has no peer name) */
-	uint16_t dport;
+	uint32_t src[4], dst[4]; /* addresses and ports (a SYN_SENT socket has no peer name) */
+	uint16_t sport, dport;
 	uint8_t shutdown; /* RCV_SHUTDOWN 1, SEND_SHUTDOWN 2: sk_shutdown enum's values */
 	uint8_t state;	  /* idiag_state, the kernel's TCP_* */
 	struct sk_known k; /* what else the record tells (files_internal.h) */
@@ -208,7 +208,9 @@ static int sk_diag_each(const struct nlmsghdr *h, void *arg)
 	r->d.found = true;
 	r->d.rqueue = m->idiag_rqueue;
 	r->d.wqueue = m->idiag_wqueue;
+	memcpy(r->d.src, m->id.idiag_src, sizeof(r->d.src));
 	memcpy(r->d.dst, m->id.idiag_dst, sizeof(r->d.dst));
+	r->d.sport = ntohs(m->id.idiag_sport);
 	r->d.dport = ntohs(m->id.idiag_dport);
 	r->d.state = m->idiag_state;
 	len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
@@ -296,6 +298,26 @@ static int sk_diag_get(struct files_dump_ctx *fc, int family, int proto, uint32_
 	return 0;
 }
 
+/* @addr:@port of a sock_diag record as the sockaddr getsockname() would give. */
+static void diag_sockaddr(int family, const uint32_t *addr, uint16_t port,
+			  struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (void *)ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		memcpy(&a->sin_addr, addr, 4);
+	} else {
+		struct sockaddr_in6 *a = (void *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		memcpy(&a->sin6_addr, addr, 16);
+	}
+}
+
 /* The address a SYN_SENT socket connects to: getpeername() says ENOTCONN until answered. */
 static int syn_sent_peer(struct files_dump_ctx *fc, int family, uint32_t ino,
 			 struct sockaddr_storage *ss)
@@ -307,33 +329,22 @@ static int syn_sent_peer(struct files_dump_ctx *fc, int family, uint32_t ino,
 		return ret;
 	if (!d.found)
 		return -ENOENT;
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (void *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons(d.dport);
-		memcpy(&a->sin_addr, d.dst, 4);
-	} else {
-		struct sockaddr_in6 *a = (void *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(d.dport);
-		memcpy(&a->sin6_addr, d.dst, 16);
-	}
+	diag_sockaddr(family, d.dst, d.dport, ss);
 	return 0;
 }
 
 /*
- * The shutdown state. poll()'s RDHUP is reading shut. A connection's
- * writing is shut exactly when our FIN is queued, which its state says:
- * no sock_diag dump per connection (a tree may hold thousands). Other
+ * The shutdown state. Reading shut is poll()'s RDHUP, or a TCP record's
+ * RCV_SHUTDOWN (@rec, found in inet_dump()). A connection's writing is
+ * shut exactly when our FIN is queued, which its state says: no
+ * sock_diag dump per connection (a tree may hold thousands). Other
  * sockets: sock_diag's record, else (unbound, not hashed) poll() alone:
  * HUP is both shut for UDP, but any closed TCP socket has it. *@shut; 0 or
  * -errno (sock_diag failed).
  */
 static int sk_shutdown_of(struct files_dump_ctx *fc, int sk, int family, int proto,
-			  int tcp_state, uint32_t ino, uint32_t *shutp)
+			  int tcp_state, uint32_t ino, const struct sk_diag *rec,
+			  uint32_t *shutp)
 {
 	struct pollfd p = { .fd = sk, .events = POLLRDHUP };
 	struct sk_diag d;
@@ -344,7 +355,9 @@ static int sk_shutdown_of(struct files_dump_ctx *fc, int sk, int family, int pro
 	/* shutdown(SHUT_RD) turns a listener into a closed socket: none sticks. */
 	if (proto == IPPROTO_TCP && tcp_state == INET_TCP_LISTEN)
 		return 0;
-	if (poll(&p, 1, 0) != 1)
+	if (proto == IPPROTO_TCP && rec->found)
+		p.revents = rec->shutdown & 1 ? POLLRDHUP : 0; /* tcp_poll()'s RDHUP */
+	else if (poll(&p, 1, 0) != 1)
 		p.revents = 0;
 	if (p.revents & POLLRDHUP)
 		shut = 1;
@@ -531,15 +544,23 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		if (ret)
 			return ret;
 	}
-	if (getsockname(sk, (void *)&src, &sl))
-		return -errno;
-	peer = !getpeername(sk, (void *)&dst, &dl);
 	/* The kernel's state, not getpeername(): a connecting socket has no peer name yet. */
 	if (type == SOCK_STREAM && proto == IPPROTO_TCP) {
 		tcp_state = !sd.found ? files_tcp_state(sk)
 			  : sd.state == INET_BOUND_INACTIVE ? INET_TCP_CLOSE : sd.state;
 		if (tcp_state < 0)
 			return tcp_state;
+	}
+	if (proto == IPPROTO_TCP && sd.found) {
+		/* the record's rcv_saddr is getsockname()'s, set by connect() too */
+		diag_sockaddr(d->family, sd.src, sd.sport, &src);
+		peer = tcp_conn_state(tcp_state);
+		if (peer)
+			diag_sockaddr(d->family, sd.dst, sd.dport, &dst);
+	} else {
+		if (getsockname(sk, (void *)&src, &sl))
+			return -errno;
+		peer = !getpeername(sk, (void *)&dst, &dl);
 	}
 	why = refuse_why(fc, sk, type, proto, tcp_state, why_buf, sizeof(why_buf));
 	if (why) {
@@ -626,7 +647,8 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	/* As CRIU: TCP (not raw) and UDP sockets only. */
 	if ((proto == IPPROTO_TCP && type == SOCK_STREAM) ||
 	    (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE))) {
-		ret = sk_shutdown_of(fc, sk, d->family, proto, tcp_state, ie.ino, &ie.shutdown);
+		ret = sk_shutdown_of(fc, sk, d->family, proto, tcp_state, ie.ino, &sd,
+				     &ie.shutdown);
 		if (ret) {
 			files_sk_opts_free(&so);
 			return ret;
