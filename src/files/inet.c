@@ -3,10 +3,10 @@
  * Inet sockets (AF_INET, AF_INET6): TCP listening sockets and UDP sockets,
  * bound or not, unconnected or connected, in CRIU's inet_sk_entry
  * (file_entry.isk). Dump: the socket is taken with pidfd_getfd and read
- * with getsockname/getpeername and getsockopt (SO_ACCEPTCONN, SO_TYPE,
- * SO_PROTOCOL, SO_REUSEADDR, SO_REUSEPORT, SO_BROADCAST, SO_KEEPALIVE,
- * TCP_KEEPCNT/KEEPIDLE/KEEPINTVL,
- * IPV6_V6ONLY, IP_FREEBIND). Restore: made before fork in amber (the
+ * with getsockopt, except what its family's sock_diag snapshot tells of
+ * it (a bound TCP socket's type, protocol, state, names and more: struct
+ * sk_known); an unbound one also with getsockname/getpeername. Restore:
+ * made before fork in amber (the
  * tree shares amber's network namespace), options set, bound, then
  * listen()ed or connect()ed.
  *
