@@ -29,8 +29,10 @@ CHANGING_STATE = {
 }
 
 # Known races, not yet fixed: xfail without strict, so a pass is fine and a
-# failure is reported as xfail (README, "Not working yet").
-FLAKY = {}
+# failure is reported as xfail (docs/limitations.md, "Stopped processes").
+FLAKY = {("stopped", "snaps"): "seen once in the QEMU guest (soft-dirty, TCG): the "
+         "child's SIGUSR2 handler had not run as expected after SIGCONT (exit 6); "
+         "24 runs on the host passed, cause not found"}
 
 # Tests started under a launcher: name -> (the command that execs the test,
 # the uid and gid its directory must belong to, or None).  userns runs as
