@@ -37,6 +37,13 @@ static int cmp_area(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* areas is NULL while there are none: qsort() must not get it (UBSan). */
+static void sort_areas(struct lazy_mm *mm)
+{
+	if (mm->nr_areas)
+		qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+}
+
 struct lazy_mm *lazy_mm_new(uint32_t id, pid_t pid, int img, const struct lazy_range *ranges,
 			    uint32_t nr)
 {
@@ -61,9 +68,7 @@ struct lazy_mm *lazy_mm_new(uint32_t id, pid_t pid, int img, const struct lazy_r
 		}
 		memset(st, PG_ZERO, (g->end - g->start) >> PAGE_SHIFT);
 	}
-	/* No ranges (no lazy VMA): areas is NULL, which qsort() must not get. */
-	if (mm->nr_areas)
-		qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+	sort_areas(mm);
 	for (int i = 1; i < mm->nr_areas; i++)
 		if (mm->areas[i].start < mm->areas[i - 1].end)
 			goto bad;
@@ -164,7 +169,7 @@ static int split_at(struct lazy_mm *mm, uint64_t addr)
 		free(st);
 		return -ENOMEM;
 	}
-	qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+	sort_areas(mm);
 	mm->cur_area = 0; /* indexes changed: restart the prefetch scan */
 	mm->cur_page = 0;
 	return 0;
@@ -222,7 +227,7 @@ int lazy_mm_remap(struct lazy_mm *mm, uint64_t from, uint64_t to, uint64_t len)
 			a->end = a->end - from + (1ULL << 63);
 		}
 	}
-	qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+	sort_areas(mm);
 	ret = lazy_mm_unmap(mm, to, to + len);
 	if (ret)
 		return ret;
@@ -234,7 +239,7 @@ int lazy_mm_remap(struct lazy_mm *mm, uint64_t from, uint64_t to, uint64_t len)
 			a->end = a->end - (1ULL << 63) + to;
 		}
 	}
-	qsort(mm->areas, mm->nr_areas, sizeof(*mm->areas), cmp_area);
+	sort_areas(mm);
 	mm->cur_area = 0;
 	mm->cur_page = 0;
 	return 0;
