@@ -318,43 +318,24 @@ static void diag_sockaddr(int family, const uint32_t *addr, uint16_t port,
 	}
 }
 
-/* The address a SYN_SENT socket connects to: getpeername() says ENOTCONN until answered. */
-static int syn_sent_peer(struct files_dump_ctx *fc, int family, uint32_t ino,
-			 struct sockaddr_storage *ss)
-{
-	struct sk_diag d;
-	int ret = sk_diag_get(fc, family, IPPROTO_TCP, 1 << INET_SYN_SENT, ino, &d);
-
-	if (ret)
-		return ret;
-	if (!d.found)
-		return -ENOENT;
-	diag_sockaddr(family, d.dst, d.dport, ss);
-	return 0;
-}
-
 /*
- * The shutdown state. Reading shut is poll()'s RDHUP, or a TCP record's
- * RCV_SHUTDOWN (@rec, found in inet_dump()). A connection's writing is
- * shut exactly when our FIN is queued, which its state says: no
- * sock_diag dump per connection (a tree may hold thousands). Other
- * sockets: sock_diag's record, else (unbound, not hashed) poll() alone:
- * HUP is both shut for UDP, but any closed TCP socket has it. *@shut; 0 or
- * -errno (sock_diag failed).
+ * The shutdown state, from the socket's sock_diag record @rec (looked up
+ * in inet_dump(); found false: unbound, not hashed, or no udp_diag).
+ * Reading shut is poll()'s RDHUP, or a TCP record's RCV_SHUTDOWN. A
+ * connection's writing is shut exactly when our FIN is queued, which its
+ * state says. Other sockets: the record's sk_shutdown, else poll() alone:
+ * HUP is both shut for UDP, but any closed TCP socket has it.
  */
-static int sk_shutdown_of(struct files_dump_ctx *fc, int sk, int family, int proto,
-			  int tcp_state, uint32_t ino, const struct sk_diag *rec,
-			  uint32_t *shutp)
+static void sk_shutdown_of(int sk, int proto, int tcp_state, const struct sk_diag *rec,
+			   uint32_t *shutp)
 {
 	struct pollfd p = { .fd = sk, .events = POLLRDHUP };
-	struct sk_diag d;
 	uint32_t shut = 0;
-	int ret;
 
 	*shutp = 0;
 	/* shutdown(SHUT_RD) turns a listener into a closed socket: none sticks. */
 	if (proto == IPPROTO_TCP && tcp_state == INET_TCP_LISTEN)
-		return 0;
+		return;
 	if (proto == IPPROTO_TCP && rec->found)
 		p.revents = rec->shutdown & 1 ? POLLRDHUP : 0; /* tcp_poll()'s RDHUP */
 	else if (poll(&p, 1, 0) != 1)
@@ -364,17 +345,13 @@ static int sk_shutdown_of(struct files_dump_ctx *fc, int sk, int family, int pro
 	if (proto == IPPROTO_TCP && tcp_conn_state(tcp_state)) {
 		*shutp = shut | (tcp_state == INET_FIN_WAIT1 || tcp_state == INET_FIN_WAIT2 ||
 				 tcp_state == INET_LAST_ACK || tcp_state == INET_CLOSING ? 2 : 0);
-		return 0;
+		return;
 	}
-	ret = sk_diag_get(fc, family, proto, ~0u, ino, &d);
-	if (ret)
-		return ret;
-	if (d.found)
-		shut = d.shutdown;
+	if (rec->found)
+		shut = rec->shutdown;
 	else if (proto != IPPROTO_TCP && (p.revents & POLLHUP))
 		shut = 3;
 	*shutp = shut;
-	return 0;
 }
 
 /*
@@ -568,16 +545,11 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		       d->pid, why, type, proto);
 		return -ENOTSUP;
 	}
+	/* a record names a connecting socket's peer (above); getpeername() can't */
 	if (tcp_state == INET_SYN_SENT && !peer) {
-		ret = syn_sent_peer(fc, d->family, d->st.st_ino, &dst);
-		if (ret == -ENOENT) {
-			pr_err("fd %d of pid %d: connecting TCP socket %lu: no sock_diag record of "
-			       "its peer\n", d->fd, d->pid, (unsigned long)d->st.st_ino);
-			return ret;
-		}
-		if (ret)
-			return ret;
-		peer = true;
+		pr_err("fd %d of pid %d: connecting TCP socket %lu: no sock_diag record of "
+		       "its peer\n", d->fd, d->pid, (unsigned long)d->st.st_ino);
+		return -ENOENT;
 	}
 	*id = files_new_id(fc);
 	ie.id = *id;
@@ -590,12 +562,9 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		ie.state = tcp_state;
 	ie.flags = d->flags;
 	if (listening) {
-		struct sk_diag sd;
+		/* sd: its record, found in state LISTEN (listening says so) or not at all */
 		uint32_t pending;
 
-		ret = sk_diag_get(fc, d->family, IPPROTO_TCP, 1 << INET_TCP_LISTEN, d->st.st_ino, &sd);
-		if (ret)
-			return ret;
 		ie.backlog = sd.found ? sd.wqueue : SOMAXCONN;
 		pending = sd.found ? sd.rqueue : 0;
 		/* As CRIU: connections no fd reaches would be reset when the tree dies. */
@@ -647,12 +616,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 	/* As CRIU: TCP (not raw) and UDP sockets only. */
 	if ((proto == IPPROTO_TCP && type == SOCK_STREAM) ||
 	    (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE))) {
-		ret = sk_shutdown_of(fc, sk, d->family, proto, tcp_state, ie.ino, &sd,
-				     &ie.shutdown);
-		if (ret) {
-			files_sk_opts_free(&so);
-			return ret;
-		}
+		sk_shutdown_of(sk, proto, tcp_state, &sd, &ie.shutdown);
 		ie.has_shutdown = ie.shutdown != 0;
 	}
 	ie.fown = &fown;
