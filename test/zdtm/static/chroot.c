@@ -41,13 +41,13 @@ static int check(const struct stat *root, const struct stat *sub)
 int main(int argc, char **argv)
 {
 	struct stat root, sub;
-	int go[2], st, fd;
+	int go[2], ready[2], st, fd;
 	char c;
 	pid_t kid;
 
 	test_init(argc, argv);
 	if (mkdir("root.d", 0755) || mkdir("root.d/sub", 0755) || stat("root.d", &root) ||
-	    stat("root.d/sub", &sub) || pipe(go))
+	    stat("root.d/sub", &sub) || pipe(go) || pipe(ready))
 		return fail_errno("setup"), 1;
 	fd = open("root.d/marker", O_WRONLY | O_CREAT, 0644);
 	if (fd < 0 || write(fd, "inside", 6) != 6 || close(fd))
@@ -57,13 +57,24 @@ int main(int argc, char **argv)
 		return fail_errno("fork"), 1;
 	if (!kid) {
 		close(go[1]);
+		close(ready[0]);
 		if (chroot("root.d") || chdir("/sub"))
 			_exit(10);
+		close(ready[1]); /* its fds and root are final: the parent may go on */
 		if (read(go[0], &c, 1) != 1) /* the parent's word, after the restore */
 			_exit(11);
 		_exit(check(&root, &sub));
 	}
 	close(go[0]);
+	close(ready[1]);
+	/*
+	 * Wait for the child's EOF on ready: until then it may still hold
+	 * the pipes' other ends, and the state compared before and after
+	 * the restore would depend on when the dump came.
+	 */
+	if (read(ready[0], &c, 1) != 0)
+		return fail_errno("child setup"), 1;
+	close(ready[0]);
 	test_daemon();
 	test_waitsig();
 
