@@ -421,6 +421,7 @@ class Run:
         self.popen = None        # set when the root is our direct child
         self.amber_stdin = None  # amber restore's stdin (a terminal for --shell-job)
         self.known_pids = set()  # every pid ever seen in the tree
+        self.known_start = {}    # pid -> its start time when a walk saw it
         self.exit_status = {}    # pid -> wait status, when we reaped it
         self.logs = []           # amber logs and outputs, for diagnostics
         self.notes = []          # files worth showing on failure
@@ -474,6 +475,10 @@ class Run:
     def walk(self):
         pids = tree_pids(self.pid) if self.ours(self.pid) else []
         self.known_pids.update(pids)
+        for pid in pids:
+            st = proc_stat(pid)
+            if st is not None:
+                self.known_start[pid] = st[4]
         return pids
 
     def reap_dumped(self):
@@ -518,10 +523,15 @@ class Run:
         self.dumped(pids)
 
     def kill_tree(self):
-        """SIGKILL every task of our tree (and nothing else)."""
+        """SIGKILL every task of our tree (and nothing else). A task a
+        walk found is ours also when it made a session of its own (setsid
+        in pty tests) and outlived the root, which ours() would not take:
+        the same pid with the same start time is the same task."""
         pids = set(self.walk()) | self.known_pids
         for pid in pids:
-            if self.ours(pid):
+            st = proc_stat(pid)
+            if self.ours(pid) or (st is not None and st[0] not in "ZX" and
+                                  self.known_start.get(pid) == st[4]):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
