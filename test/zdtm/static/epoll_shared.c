@@ -50,7 +50,8 @@ int main(int argc, char **argv)
 			pause();
 	}
 	close(sync[1]);
-	if (read(sync[0], &c, 1) != 1)
+	/* the byte, then EOF: the child's fds are final once it closed sync[1] */
+	if (read(sync[0], &c, 1) != 1 || read(sync[0], &c, 1) != 0)
 		return fail("the child did not set up"), 1;
 	close(sync[0]);
 	test_daemon();

@@ -30,24 +30,37 @@ static int middle(pid_t parent, pid_t child)
 int main(int argc, char **argv)
 {
 	pid_t root, child, zombie;
+	int status, ready[2];
 	siginfo_t si;
-	int status;
+	char c;
 
 	test_init(argc, argv);
 	root = getpid();
+	if (pipe(ready))
+		return fail_errno("pipe"), 1;
 	child = fork();
 	if (child == 0) {
-		pid_t me = getpid(), grandchild = fork();
+		pid_t me = getpid(), grandchild;
 
-		if (grandchild == 0)
+		close(ready[0]);
+		grandchild = fork();
+		if (grandchild == 0) {
+			close(ready[1]);
 			_exit(middle(me, 0));
+		}
+		close(ready[1]); /* the grandchild exists: the tree is complete */
 		_exit(middle(root, grandchild));
 	}
+	close(ready[1]);
 	zombie = fork();
 	if (zombie == 0)
 		_exit(ZOMBIE_STATUS);
 	if (child < 0 || zombie < 0)
 		return fail_errno("fork"), 1;
+	/* EOF once the child has forked the grandchild and both closed ready[1] */
+	if (read(ready[0], &c, 1) != 0)
+		return fail("child setup"), 1;
+	close(ready[0]);
 	/* Wait until it is a zombie, without reaping it. */
 	if (waitid(P_PID, zombie, &si, WEXITED | WNOWAIT))
 		return fail_errno("waitid"), 1;

@@ -92,10 +92,11 @@ int main(int argc, char **argv)
 				execl(exe, exe, arg[0], arg[1], (char *)NULL);
 				_exit(127);
 			}
-			if (read(p[0], &c, 1) != 1)
+			close(p[1]);
+			/* the byte, then EOF: the worker closes its end after the write */
+			if (read(p[0], &c, 1) != 1 || read(p[0], &c, 1) != 0)
 				return fail("worker %d died", k), 1;
 			close(p[0]);
-			close(p[1]);
 			fill(mem[k], 100 + k);
 			n = k;
 		}

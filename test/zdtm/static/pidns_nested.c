@@ -193,6 +193,7 @@ static void __attribute__((noreturn)) run_b(int ready_fd)
 		_exit(4);
 	if (c == 0) {
 		close(pfd[0]);
+		close(ready_fd); /* A's: A waits for B's EOF on it */
 		marker = 0xc0ffee03;
 		if (getpid() != 1)
 			_exit(5);
@@ -206,7 +207,7 @@ static void __attribute__((noreturn)) run_b(int ready_fd)
 		live("C", pfd[1], 0);
 	}
 	close(pfd[1]);
-	if (read(pfd[0], &x, 1) != 1)
+	if (read(pfd[0], &x, 1) != 1 || read(pfd[0], &x, 1) != 0)
 		_exit(6);
 	close(pfd[0]);
 	marker = 0xc0ffee02;
@@ -229,10 +230,11 @@ static void __attribute__((noreturn)) run_a(int ready_fd)
 		_exit(4);
 	if (b == 0) {
 		close(pfd[0]);
+		close(ready_fd); /* the test's: it waits for A's EOF on it */
 		run_b(pfd[1]);
 	}
 	close(pfd[1]);
-	if (read(pfd[0], &x, 1) != 1)
+	if (read(pfd[0], &x, 1) != 1 || read(pfd[0], &x, 1) != 0)
 		_exit(6);
 	close(pfd[0]);
 	marker = 0xc0ffee01;
@@ -257,7 +259,12 @@ int main(int argc, char **argv)
 		run_a(pfd[1]);
 	}
 	close(pfd[1]);
-	if (read(pfd[0], &x, 1) != 1)
+	/*
+	 * The byte, then EOF: each task closes its end of the pipe after the
+	 * write, and waits for the same from its child before writing, so
+	 * every fd table below is final once the EOF comes.
+	 */
+	if (read(pfd[0], &x, 1) != 1 || read(pfd[0], &x, 1) != 0)
 		return fail("the inner tasks did not start"), 1;
 	close(pfd[0]);
 	marker = 0xc0ffee00;

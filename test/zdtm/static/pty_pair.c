@@ -79,9 +79,9 @@ static int session_child(int slave_flags_fd, const char *slave_name, int ready)
 		return 13;
 	gc = fork();
 	if (gc == 0) {
-		close(ready);
 		close(s);
 		setpgid(0, 0);
+		close(ready); /* last: the root's EOF on it means we are set up */
 		test_waitsig();
 		_exit(0);
 	}

@@ -21,7 +21,7 @@
 #define RT_SIG (SIGRTMIN + 3)
 
 static uint64_t data[4096];
-static volatile int go_on;
+static volatile int go_on, spinner_blocked;
 static volatile int *phase;	/* shared: 1 once the parent sends SIGCONT */
 static volatile int usr2_phase = -1;
 
@@ -38,6 +38,7 @@ static void *spinner(void *arg __attribute__((unused)))
 	sigemptyset(&usr2);
 	sigaddset(&usr2, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+	spinner_blocked = 1;
 	while (!go_on)
 		usleep(1000);
 	return NULL;
@@ -60,6 +61,12 @@ static int child(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (pthread_create(&th, NULL, spinner, NULL))
 		return 2;
+	/*
+	 * Stop only once the spinner blocks SIGUSR2: else it may take the
+	 * signal after SIGCONT, its handler running after main's check.
+	 */
+	while (!spinner_blocked)
+		usleep(1000);
 	raise(SIGUSR1);
 	sigqueue(getpid(), RT_SIG, v);
 	kill(getpid(), SIGSTOP);

@@ -77,6 +77,7 @@ static pid_t start_child(int *err)
 {
 	int p[2];
 	pid_t child;
+	char c;
 
 	if (pipe(p))
 		return fail_errno("pipe"), -1;
@@ -86,7 +87,8 @@ static pid_t start_child(int *err)
 		_exit(ctty_child(p[1]));
 	}
 	close(p[1]);
-	if (read(p[0], err, sizeof(*err)) != sizeof(*err) || *err) {
+	/* its errno, then EOF: the child closes its end after the write */
+	if (read(p[0], err, sizeof(*err)) != sizeof(*err) || *err || read(p[0], &c, 1) != 0) {
 		waitpid(child, NULL, 0);
 		child = 0;
 	}
