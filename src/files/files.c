@@ -75,19 +75,40 @@ static struct dumped_file *find_dumped(struct files_dump *fdump, const struct fd
 	return i < 0 ? NULL : &fdump->files[i];
 }
 
+/*
+ * fdinfo is one seq_file record: a read shorter than the buffer holds all
+ * of it, which saves the read of EOF (and a malloc) for almost every fd;
+ * a full buffer (an epoll or inotify fd with many entries) is read again
+ * whole.
+ */
 static int parse_fdinfo(struct fd_desc *d)
 {
-	char name[64];
-	cleanup_free char *buf = NULL;
-	char *p;
+	char name[64], small[4096];
+	cleanup_free char *big = NULL;
+	char *buf = small, *p;
 	unsigned long long pos = 0;
 	unsigned int flags = 0;
-	int mnt_id = -1;
+	int mnt_id = -1, fd;
+	ssize_t n;
 
-	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
-	buf = read_proc(d->pid, name, NULL);
-	if (!buf)
-		return -errno ? -errno : -EIO;
+	snprintf(name, sizeof(name), "/proc/%d/fdinfo/%d", d->pid, d->fd);
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, small, sizeof(small) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	small[n] = '\0';
+	if (n == sizeof(small) - 1) {
+		snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+		big = read_proc(d->pid, name, NULL);
+		if (!big)
+			return -errno ? -errno : -EIO;
+		buf = big;
+	}
 	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
 		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
 		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
@@ -112,23 +133,35 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 	d->fd = fd;
 	d->pidfd = pidfd;
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	n = readlink(path, d->link, sizeof(d->link) - 1);
-	if (n < 0 || stat(path, &d->st)) {
-		pr_perror("fd %d of pid %d: can't read %s", fd, pid, path);
+	if (stat(path, &d->st)) {
+		pr_perror("fd %d of pid %d: can't stat %s", fd, pid, path);
 		return -errno;
 	}
-	d->link[n] = '\0';
 	ret = parse_fdinfo(d);
-	if (!ret && S_ISSOCK(d->st.st_mode) && !(d->flags & O_PATH)) {
+	if (ret)
+		return ret;
+	/*
+	 * A socket's link is its inode's number: no readlink for each of
+	 * thousands. An O_PATH fd of a socket file links to its path.
+	 */
+	if (S_ISSOCK(d->st.st_mode) && !(d->flags & O_PATH)) {
 		int sk = files_peekfd(d);
 		socklen_t l = sizeof(d->family);
 
+		snprintf(d->link, sizeof(d->link), "socket:[%llu]", (unsigned long long)d->st.st_ino);
 		if (sk < 0 || getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &d->family, &l)) {
 			pr_perror("fd %d of pid %d: can't read the socket's family", fd, pid);
 			return sk < 0 ? sk : -errno;
 		}
+		return 0;
 	}
-	return ret;
+	n = readlink(path, d->link, sizeof(d->link) - 1);
+	if (n < 0) {
+		pr_perror("fd %d of pid %d: can't read %s", fd, pid, path);
+		return -errno;
+	}
+	d->link[n] = '\0';
+	return 0;
 }
 
 /* "anon_inode:[eventfd]" -> "eventfd", for the not-supported message. */
