@@ -597,7 +597,12 @@ static int make_own_uffd(struct rst_ctx *rc, struct rst_task_args *a)
 
 	if (a->lazy_sock < 0 || rc->uffd_dev_fd < 0)
 		return 0;
-	uffd = ioctl(rc->uffd_dev_fd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	if (fault_injected("restore-uffd-new")) {
+		errno = EIO;
+		uffd = -1;
+	} else {
+		uffd = ioctl(rc->uffd_dev_fd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	}
 	if (uffd < 0 || dup3(uffd, rc->uffd_dev_fd, O_CLOEXEC) < 0) {
 		int err = errno;
 

@@ -312,22 +312,37 @@ static bool is_zombie_task(struct rst_ctx *rc, pid_t pid)
 static int give_uffd_features(struct rst_ctx *rc, pid_t pid)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = rc->uffd_features };
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd, ret = 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd, ret;
 	struct stat st;
 
 	if (pidfd < 0)
 		return 0;
-	fd = (int)syscall(SYS_pidfd_getfd, pidfd, rc->uffd_dev_fd, 0);
+	if (fault_injected("restore-uffd-getfd")) {
+		fd = -1;
+		errno = EMFILE;
+	} else {
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, rc->uffd_dev_fd, 0);
+	}
+	ret = fd < 0 ? -errno : 0;
 	close(pidfd);
-	if (fd < 0)
-		return 0;
+	if (ret == -EBADF)
+		return 0; /* the final stop: no device's place */
+	/* Else the task would be taken as at its final stop, its uffd unusable. */
+	if (ret) {
+		pr_err("task %d: can't take its userfaultfd: %s\n", pid, strerror(-ret));
+		return ret;
+	}
 	if (fstat(fd, &st) || S_ISCHR(st.st_mode)) {
 		ret = 0; /* the device still: this task made no uffd */
-	} else if (ioctl(fd, UFFDIO_API, &api)) {
-		ret = -errno;
-		pr_perror("task %d: UFFDIO_API of its userfaultfd", pid);
 	} else {
-		ret = 1;
+		if (fault_injected("restore-uffd-api"))
+			ret = -EIO;
+		else if (ioctl(fd, UFFDIO_API, &api))
+			ret = -errno;
+		else
+			ret = 1;
+		if (ret < 0)
+			pr_err("task %d: UFFDIO_API of its userfaultfd: %s\n", pid, strerror(-ret));
 	}
 	close(fd);
 	return ret;

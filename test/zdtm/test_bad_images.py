@@ -172,12 +172,12 @@ def unix_source(request):
     yield from dumped_source(request, "unix_listen")
 
 
-def dumped_source(request, name, dump_args=(), prefix=(), tag=""):
+def dumped_source(request, name, dump_args=(), prefix=(), tag="", owner=None):
     binary = Path(__file__).resolve().parent / "static" / name
     if not amber_path().is_file():
         pytest.fail(f"no amber binary at {amber_path()}", pytrace=False)
     run = Run(f"bad-images-{name}{tag}", MODES["dump"], compare_state=False)
-    start(run, binary, prefix)
+    start(run, binary, prefix, owner=owner)
     pids = run.walk()
     imgdir = run.dir / "img"
     r = subprocess.run([str(amber_path()), "dump", "-t", str(run.pid), "-D", str(imgdir),
