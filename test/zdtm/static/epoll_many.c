@@ -15,7 +15,7 @@
 
 static uint64_t cookie(int i)
 {
-	return 0x5a5a000000000000ULL | (uint64_t)i * 7 + 1;
+	return 0x5a5a000000000000ULL | ((uint64_t)i * 7 + 1);
 }
 
 int main(int argc, char **argv)
