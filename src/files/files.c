@@ -616,6 +616,7 @@ void files_rst_free(struct files_rst_ctx *fc)
 		if (files_types[i]->rst_free)
 			files_types[i]->rst_free(fc);
 	files_locks_rst_free(fr);
+	free(fr->sk_dflts);
 	free(fr->tasks);
 	free(fr->files);
 	free(fr);
@@ -678,6 +679,7 @@ int files_prepare_shared(struct files_rst_ctx *fc)
 		       files_max_fd(fc));
 		return -EINVAL;
 	}
+	files_sk_dflt_prefill(fr);
 	for (int i = 0; !ret && i < files_nr_types; i++)
 		if (files_types[i]->prepare)
 			ret = files_types[i]->prepare(fc);

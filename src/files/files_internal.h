@@ -301,6 +301,9 @@ struct files_rst {
 	struct idx_map usk_index; /* unix sockets' files[] by inode (unix_load) */
 	int *usk_listeners; /* files[] of the unix listeners, sorted by name */
 	int nr_usk_listeners;
+	/* sockopts.c: new sockets' defaults, by namespace and kind */
+	struct sk_dflt *sk_dflts;
+	int nr_sk_dflts;
 	/* memfd.c: memfd.img; restore/ makes them shared memory objects */
 	MemfdInodeEntry **memfds;
 	int nr_memfds;
@@ -446,8 +449,34 @@ struct sk_known {
 int files_sk_opts_dump(int sk, const struct sk_known *k, struct files_sk_opts *so);
 void files_sk_opts_free(struct files_sk_opts *so);
 bool files_sk_opts_ok(const SkOptsEntry *o); /* at load */
-/* @what and @id name the socket in errors. */
-int files_sk_opts_restore(int sk, const SkOptsEntry *o, const char *what, uint32_t id);
+/*
+ * What a new socket of one kind (network namespace, family, type,
+ * protocol) reports, read once from a template socket: a saved option of
+ * that value needs no setsockopt() at restore. Cached in files_rst.
+ */
+#define SK_DFLT_MAX 32
+struct sk_dflt {
+	uint64_t netns; /* SO_NETNS_COOKIE */
+	int family, type, proto;
+	int nr; /* options the template reported; any other is unknown */
+	struct sk_dflt_val {
+		int level, opt, val;
+	} v[SK_DFLT_MAX];
+};
+/*
+ * @sk: the new socket, whose namespace is asked. NULL where unknown (no
+ * SO_NETNS_COOKIE): set every option as without. Valid until the next call.
+ */
+const struct sk_dflt *files_sk_dflt(struct files_rst *fr, int sk, int family, int type,
+				    int proto);
+/* Before fork: the kinds of the image's inet and unix sockets, for every task. */
+void files_sk_dflt_prefill(struct files_rst *fr);
+bool files_sk_dflt_int(const struct sk_dflt *d, int level, int opt, int *v);
+/* @v differs from @d's (unknown: from 0) */
+bool files_sk_dflt_differs(const struct sk_dflt *d, int level, int opt, int v);
+/* @d: files_sk_dflt()'s, or NULL; @what and @id name the socket in errors. */
+int files_sk_opts_restore(int sk, const SkOptsEntry *o, const struct sk_dflt *d,
+			  const char *what, uint32_t id);
 
 /* inet_queue.c: datagrams queued in a UDP socket (inet.c calls these) */
 struct InetSkEntry;

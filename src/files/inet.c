@@ -695,15 +695,25 @@ static int set_int(int sk, int lvl, int opt, int v, const InetSkEntry *e, const 
 	return -errno;
 }
 
-static int set_sk_opts(int sk, const InetSkEntry *e)
+/* @v is not what a new socket has; unknown: not what @sk reports now. */
+static bool ip_differs(int sk, const struct sk_dflt *d, int lvl, int opt, int v)
+{
+	int dv;
+
+	return files_sk_dflt_int(d, lvl, opt, &dv) ? v != dv : v != get_int(sk, lvl, opt);
+}
+
+static int set_sk_opts(struct files_rst *fr, int sk, const InetSkEntry *e)
 {
 	const SkOptsEntry *o = e->opts;
 	const IpOptsEntry *ip = e->ip_opts;
 	const TcpOptsEntry *t = e->tcp_opts;
 	bool v6 = e->family == AF_INET6;
 	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP, ret;
+	/* Only what differs from a new socket's, whose defaults follow sysctls. */
+	const struct sk_dflt *d = files_sk_dflt(fr, sk, e->family, e->type, e->proto);
 
-	ret = files_sk_opts_restore(sk, o, "inet socket", e->ino);
+	ret = files_sk_opts_restore(sk, o, d, "inet socket", e->ino);
 	if (ret)
 		return ret;
 	if (e->proto == IPPROTO_TCP) {
@@ -713,29 +723,44 @@ static int set_sk_opts(int sk, const InetSkEntry *e)
 		uint32_t intvl = t && t->has_keepintvl ? t->keepintvl
 						       : o->has_tcp_keepintvl ? o->tcp_keepintvl : 0;
 
-		if ((cnt && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPCNT, cnt, e, "TCP_KEEPCNT"))) ||
-		    (idle && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPIDLE, idle, e, "TCP_KEEPIDLE"))) ||
-		    (intvl && (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPINTVL, intvl, e,
-					     "TCP_KEEPINTVL"))))
+		/* Saved with or without SO_KEEPALIVE: the kernel reports them either way. */
+		if ((cnt && files_sk_dflt_differs(d, IPPROTO_TCP, TCP_KEEPCNT, cnt) &&
+		     (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPCNT, cnt, e, "TCP_KEEPCNT"))) ||
+		    (idle && files_sk_dflt_differs(d, IPPROTO_TCP, TCP_KEEPIDLE, idle) &&
+		     (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPIDLE, idle, e, "TCP_KEEPIDLE"))) ||
+		    (intvl && files_sk_dflt_differs(d, IPPROTO_TCP, TCP_KEEPINTVL, intvl) &&
+		     (ret = set_int(sk, IPPROTO_TCP, TCP_KEEPINTVL, intvl, e, "TCP_KEEPINTVL"))))
 			return ret;
-		if (t && t->has_nodelay && t->nodelay &&
-		    (ret = set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1, e, "TCP_NODELAY")))
+		if (t && t->has_nodelay &&
+		    files_sk_dflt_differs(d, IPPROTO_TCP, TCP_NODELAY, t->nodelay) &&
+		    (ret = set_int(sk, IPPROTO_TCP, TCP_NODELAY, t->nodelay, e, "TCP_NODELAY")))
 			return ret;
-		if (t && t->has_cork && t->cork &&
-		    (ret = set_int(sk, IPPROTO_TCP, TCP_CORK, 1, e, "TCP_CORK")))
+		if (t && t->has_cork && files_sk_dflt_differs(d, IPPROTO_TCP, TCP_CORK, t->cork) &&
+		    (ret = set_int(sk, IPPROTO_TCP, TCP_CORK, t->cork, e, "TCP_CORK")))
 			return ret;
 	}
-	if (ip && ip->has_freebind && ip->freebind &&
-	    (ret = set_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND, 1, e, "IP_FREEBIND")))
+	if (ip && ip->has_freebind &&
+	    files_sk_dflt_differs(d, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND, ip->freebind) &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_FREEBIND : IP_FREEBIND, ip->freebind, e,
+			   "IP_FREEBIND")))
 		return ret;
-	if (ip && ip->has_pktinfo && ip->pktinfo &&
-	    (ret = set_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, 1, e, "IP_PKTINFO")))
+	if (ip && ip->has_pktinfo &&
+	    files_sk_dflt_differs(d, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, ip->pktinfo) &&
+	    (ret = set_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO, ip->pktinfo, e,
+			   "IP_PKTINFO")))
 		return ret;
-	/* Only a value changed from the default: a new socket's is the system's. */
-	if (ip && ip->has_tos && ip->tos &&
-	    (ret = set_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS, ip->tos, e, "IP_TOS")))
-		return ret;
-	if (ip && ip->has_ttl && ip->ttl != (uint32_t)get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL) &&
+	if (ip && ip->has_tos &&
+	    files_sk_dflt_differs(d, lvl, v6 ? IPV6_TCLASS : IP_TOS, ip->tos)) {
+		ret = set_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS, ip->tos, e, "IP_TOS");
+		if (ret)
+			return ret;
+		/* IP_TOS sets SO_PRIORITY from the TOS: the saved one back. */
+		if (!v6 && o->has_so_priority &&
+		    (ret = set_int(sk, SOL_SOCKET, SO_PRIORITY, o->so_priority, e, "SO_PRIORITY")))
+			return ret;
+	}
+	if (ip && ip->has_ttl &&
+	    ip_differs(sk, d, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL, ip->ttl) &&
 	    (ret = set_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL, ip->ttl, e, "IP_TTL")))
 		return ret;
 	if (ip && ip->raw && e->type == SOCK_RAW) {
@@ -755,7 +780,7 @@ static int set_sk_opts(int sk, const InetSkEntry *e)
 		}
 	}
 	/* Only a change: a raw socket (bound to its protocol from birth) refuses any. */
-	if (v6 && e->has_v6only && (int)e->v6only != get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY) &&
+	if (v6 && e->has_v6only && ip_differs(sk, d, IPPROTO_IPV6, IPV6_V6ONLY, e->v6only) &&
 	    (ret = set_int(sk, IPPROTO_IPV6, IPV6_V6ONLY, e->v6only, e, "IPV6_V6ONLY")))
 		return ret;
 	return 0;
@@ -777,7 +802,7 @@ static int open_isk(struct files_rst_ctx *fc, struct rfile *rf)
 		pr_perror("inet socket %u: socket", e->ino);
 		return -errno;
 	}
-	ret = set_sk_opts(sk, e);
+	ret = set_sk_opts(fc->st, sk, e);
 	if (ret) {
 		close(sk);
 		return ret;

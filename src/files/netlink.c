@@ -262,7 +262,9 @@ static int open_nlsk(struct files_rst_ctx *fc, struct rfile *rf)
 		pr_perror("netlink socket %u: socket(protocol %u)", e->ino, e->protocol);
 		return -errno;
 	}
-	ret = files_sk_opts_restore(sk, e->opts, "netlink socket", e->ino);
+	ret = files_sk_opts_restore(sk, e->opts,
+				    files_sk_dflt(fc->st, sk, AF_NETLINK, SOCK_RAW, e->protocol),
+				    "netlink socket", e->ino);
 	if (ret)
 		goto err;
 	if (e->n_groups)

@@ -513,7 +513,9 @@ static int open_pksk(struct files_rst_ctx *fc, struct rfile *rf)
 		ret = pk_opt(sk, e, PACKET_FANOUT, "PACKET_FANOUT",
 			     e->fanout & ~(PACKET_FANOUT_FLAG_UNIQUEID << 16));
 	if (!ret)
-		ret = files_sk_opts_restore(sk, e->opts, "packet socket", e->id);
+		ret = files_sk_opts_restore(
+			sk, e->opts, files_sk_dflt(fc->st, sk, AF_PACKET, e->type, e->protocol),
+			"packet socket", e->id);
 	if (!ret)
 		return sk;
 err:

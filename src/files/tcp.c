@@ -407,9 +407,11 @@ static int send_nowait(int sk, const uint8_t *buf, uint32_t len)
 	return ret;
 }
 
-/* Fills queue @q in repair mode. */
+/* Fills queue @q in repair mode (nothing to put: not even selected). */
 static int fill_queue(int sk, int q, const uint8_t *buf, uint32_t len)
 {
+	if (!len)
+		return 0;
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, q))
 		return -errno;
 	return send_nowait(sk, buf, len);
@@ -558,12 +560,14 @@ int files_tcp_restore(int sk, const InetSkEntry *ie, struct rtcp *t,
 	 * files_tcp_finish(). The peer's FIN, or the task's SHUT_RD: reads
 	 * end after the queue (the kernel is not told of the peer's FIN).
 	 */
-	if (ie->state == TCP_FIN_WAIT2 &&
-	    (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) || shutdown(sk, SHUT_WR))) {
-		pr_perror("TCP connection %u: FIN_WAIT2: shutdown in repair mode", ie->ino);
-		return -errno;
+	if (ie->state == TCP_FIN_WAIT2) {
+		if (set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) ||
+		    shutdown(sk, SHUT_WR)) {
+			pr_perror("TCP connection %u: FIN_WAIT2: shutdown in repair mode", ie->ino);
+			return -errno;
+		}
+		set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
 	}
-	set_int(sk, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE);
 	if ((peer_fin(ie->state) || (ie->has_shutdown && (ie->shutdown & 1))) &&
 	    shutdown(sk, SHUT_RD)) {
 		pr_perror("TCP connection %u: %s: shutdown(SHUT_RD)", ie->ino,

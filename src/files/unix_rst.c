@@ -291,7 +291,9 @@ static int set_fd(struct usk_rst *r, struct rfile *rf, int fd)
 		pr_perror("unix socket %u", usk(rf)->ino);
 		return -errno;
 	}
-	ret = files_sk_opts_restore(fd, usk(rf)->opts, "unix socket", usk(rf)->ino);
+	ret = files_sk_opts_restore(fd, usk(rf)->opts,
+				    files_sk_dflt(r->fc->st, fd, AF_UNIX, usk(rf)->type, 0),
+				    "unix socket", usk(rf)->ino);
 	if (ret) {
 		close(fd);
 		return ret;

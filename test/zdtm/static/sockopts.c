@@ -7,6 +7,12 @@
  * IP_TTL, IP_PKTINFO, IP_FREEBIND, IPV6_TCLASS, IPV6_UNICAST_HOPS, TCP_NODELAY,
  * TCP_CORK and the keepalive timers. A socket whose buffer sizes were
  * never set must come back unlocked (still autotuned).
+ *
+ * amber skips at restore what a new socket has already: so options set
+ * explicitly to a new socket's value (buffer sizes, which lock them; the
+ * TTL; a keepalive timer), SO_BUF_LOCK with default sizes, a keepalive
+ * interval without SO_KEEPALIVE, IPV6_V6ONLY, and SO_PRIORITY set after
+ * IP_TOS (which sets the priority from the TOS) to 0 and to 2.
  */
 #include <linux/filter.h>
 #include <netinet/in.h>
@@ -58,6 +64,55 @@ static int watch(int sk, int level, int opt, const char *name)
 }
 
 #define W(sk, lvl, opt) watch(sk, lvl, opt, #opt)
+
+static int get_int(int sk, int level, int opt)
+{
+	socklen_t l = sizeof(int);
+	int v = -1;
+
+	getsockopt(sk, level, opt, &v, &l);
+	return v;
+}
+
+/* Options at, or set explicitly to, a new socket's value; 0 or -1. */
+static int defaults(void)
+{
+	int dflt = socket(AF_INET, SOCK_STREAM, 0), v6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	int p0 = socket(AF_INET, SOCK_DGRAM, 0), p2 = socket(AF_INET, SOCK_DGRAM, 0);
+	int us[2], snd, rcv, usnd;
+
+	if (dflt < 0 || v6 < 0 || p0 < 0 || p2 < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, us))
+		return fail_errno("socket"), -1;
+	snd = get_int(dflt, SOL_SOCKET, SO_SNDBUF);
+	rcv = get_int(dflt, SOL_SOCKET, SO_RCVBUF);
+	usnd = get_int(us[0], SOL_SOCKET, SO_SNDBUF);
+
+	/* The kernel doubles what it is given: half the default sets the default, locked. */
+	if (seti(dflt, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", snd / 2) ||
+	    seti(dflt, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", rcv / 2) ||
+	    seti(dflt, IPPROTO_IP, IP_TTL, "IP_TTL", get_int(dflt, IPPROTO_IP, IP_TTL)) ||
+	    seti(dflt, IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE",
+		 get_int(dflt, IPPROTO_TCP, TCP_KEEPIDLE)) ||
+	    seti(dflt, IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", 13) ||
+	    seti(us[0], SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", usnd / 2) ||
+	    seti(v6, IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", 1) ||
+	    seti(v6, SOL_SOCKET, SO_BUF_LOCK, "SO_BUF_LOCK", 1) ||
+	    seti(p0, IPPROTO_IP, IP_TOS, "IP_TOS", 0x10) ||
+	    seti(p0, SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY", 0) ||
+	    seti(p2, IPPROTO_IP, IP_TOS, "IP_TOS", 0x10) ||
+	    seti(p2, SOL_SOCKET, SO_PRIORITY, "SO_PRIORITY", 2))
+		return -1;
+	if (W(dflt, SOL_SOCKET, SO_SNDBUF) || W(dflt, SOL_SOCKET, SO_RCVBUF) ||
+	    W(dflt, SOL_SOCKET, SO_BUF_LOCK) || W(dflt, IPPROTO_IP, IP_TTL) ||
+	    W(dflt, IPPROTO_TCP, TCP_KEEPIDLE) || W(dflt, IPPROTO_TCP, TCP_KEEPINTVL) ||
+	    W(dflt, SOL_SOCKET, SO_KEEPALIVE) || W(us[0], SOL_SOCKET, SO_SNDBUF) ||
+	    W(us[0], SOL_SOCKET, SO_BUF_LOCK) || W(us[1], SOL_SOCKET, SO_BUF_LOCK) ||
+	    W(v6, IPPROTO_IPV6, IPV6_V6ONLY) || W(v6, SOL_SOCKET, SO_BUF_LOCK) ||
+	    W(v6, SOL_SOCKET, SO_SNDBUF) || W(p0, SOL_SOCKET, SO_PRIORITY) ||
+	    W(p0, IPPROTO_IP, IP_TOS) || W(p2, SOL_SOCKET, SO_PRIORITY))
+		return -1;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -130,7 +185,8 @@ int main(int argc, char **argv)
 	    W(lsn, SOL_SOCKET, SO_RCVBUF) || W(lsn, SOL_SOCKET, SO_BUF_LOCK) ||
 	    W(lsn, IPPROTO_IP, IP_FREEBIND) || W(sv[0], SOL_SOCKET, SO_PASSCRED) ||
 	    W(sv[0], SOL_SOCKET, SO_SNDBUF) || W(sv[0], SOL_SOCKET, SO_BUF_LOCK) ||
-	    W(plain, SOL_SOCKET, SO_BUF_LOCK) || W(plain, SOL_SOCKET, SO_RCVLOWAT))
+	    W(plain, SOL_SOCKET, SO_BUF_LOCK) || W(plain, SOL_SOCKET, SO_RCVLOWAT) ||
+	    W(lsn, IPPROTO_IPV6, IPV6_V6ONLY) || defaults())
 		return 1;
 	test_daemon();
 	test_waitsig();
