@@ -19,6 +19,11 @@ struct kernel_sigaction {
 	uint64_t mask;
 };
 
+/* Linux 5.14: the buffer sizes' user locks, SOCK_SNDBUF_LOCK | SOCK_RCVBUF_LOCK */
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
+#endif
+
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000
 #endif

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/uapi.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 #include "sk-packet.pb-c.h"
@@ -341,14 +342,21 @@ static int forge_one(int *raw4, int *raw6, const InetSkEntry *e, const struct rd
 	return sendto(raw, pkt, n, 0, (void *)&to6, sizeof(to6)) == (ssize_t)n ? 0 : -errno;
 }
 
-/* Room in the receive buffer for what is forged, then the saved size back. */
-static int grow_rcvbuf(int sk, int *saved, size_t more)
+/*
+ * Room in the receive buffer for what is forged, then the saved size back;
+ * and its lock bits (SO_BUF_LOCK, -1 where the kernel has none), which
+ * SO_RCVBUFFORCE sets: a size that was not the user's stays unlocked.
+ */
+static int grow_rcvbuf(int sk, int *saved, int *locks, size_t more)
 {
 	socklen_t l = sizeof(*saved);
 	size_t want;
 
 	if (getsockopt(sk, SOL_SOCKET, SO_RCVBUF, saved, &l))
 		return -errno;
+	l = sizeof(*locks);
+	if (getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, locks, &l))
+		*locks = -1;
 	want = min((size_t)*saved + more, (size_t)INT_MAX / 2);
 	return setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ (int)want }, sizeof(int)) ?
 		       -errno : 0;
@@ -359,7 +367,7 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 	cleanup_close int raw4 = -1, raw6 = -1;
 	cleanup_free uint8_t *pkt = NULL;
 	size_t total = 0;
-	int nr, rcvbuf = 0, got, ret = 0;
+	int nr, rcvbuf = 0, locks = -1, got, ret = 0;
 	struct rdata *q = files_skq_of(fr, id, &nr);
 
 	for (int i = 0; i < nr; i++)
@@ -367,7 +375,7 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 	if (!nr)
 		return 0;
 	pkt = malloc(sizeof(struct ip6_hdr) + sizeof(struct udphdr) + UDP_MAX_PAYLOAD);
-	if (!pkt || (ret = grow_rcvbuf(sk, &rcvbuf, total * 2))) {
+	if (!pkt || (ret = grow_rcvbuf(sk, &rcvbuf, &locks, total * 2))) {
 		ret = !pkt ? -ENOMEM : ret;
 		pr_err("inet socket %u: can't forge its %d queued datagram(s): %s\n", e->ino, nr,
 		       strerror(-ret));
@@ -377,6 +385,8 @@ int files_udp_queue_restore(struct files_rst *fr, int sk, const InetSkEntry *e, 
 		ret = forge_one(&raw4, &raw6, e, &q[i], pkt);
 	/* the kernel doubles what it is given */
 	if (setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &(int){ rcvbuf / 2 }, sizeof(int)) && !ret)
+		ret = -errno;
+	if (locks >= 0 && setsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &locks, sizeof(locks)) && !ret)
 		ret = -errno;
 	got = ret ? 0 : walk_queue(sk, NULL, NULL);
 	if (ret || got != nr) {

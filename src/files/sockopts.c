@@ -29,12 +29,10 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/uapi.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 
-#ifndef SO_BUF_LOCK
-#define SO_BUF_LOCK 72
-#endif
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif

@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/uapi.h"
 #include "base/util.h"
 #include "files/files_internal.h"
 #include "tcp-stream.pb-c.h"
@@ -68,10 +69,6 @@
 #endif
 #ifndef TCP_TIMESTAMP
 #define TCP_TIMESTAMP 24
-#endif
-
-#ifndef SO_BUF_LOCK
-#define SO_BUF_LOCK 72
 #endif
 
 /* Bounds on what an image may ask for (the kernel's tcp_rmem/wmem maxima are far below). */

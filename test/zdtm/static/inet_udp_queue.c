@@ -6,7 +6,9 @@
  * an IPv6 one on ::1, a dual-stack one on the wildcard with one sent over
  * IPv4, and a connected one holding a datagram from a sender other than
  * its peer (queued before connect()). A queue peeked by the task keeps
- * its place. The senders still work.
+ * its place. The senders still work. Each receiver's buffer size and its
+ * lock (SO_BUF_LOCK) are as before: the forging of the queue grows the
+ * buffer for a while, which must not leave a default size locked.
  *
  * Built with -DUDPLITE it is inet_udplite_queue: the same over UDP-Lite,
  * the second sender covering only part of its datagrams by the checksum.
@@ -29,7 +31,22 @@
 #endif
 
 #define BIG 60000
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
+#endif
 static char big[BIG];
+
+/* @fd's receive buffer size and its lock bits (-1: no SO_BUF_LOCK here). */
+static void rcvbuf_state(int fd, int st[2])
+{
+	socklen_t l = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &st[0], &l))
+		st[0] = -1;
+	l = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_BUF_LOCK, &st[1], &l))
+		st[1] = -1;
+}
 
 static int bound(int family, const char *addr, struct sockaddr_storage *ss)
 {
@@ -72,7 +89,7 @@ static int expect(int fd, const void *msg, size_t len, const struct sockaddr_sto
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage a4, b4, c4, a6, b6, any, conn, peer;
-	int r4, s1, s2, r6, s6, dual, con, cpeer;
+	int r4, s1, s2, r6, s6, dual, con, cpeer, st4[2], st6[2], now[2];
 	char c;
 
 	test_init(argc, argv);
@@ -87,6 +104,9 @@ int main(int argc, char **argv)
 	cpeer = bound(AF_INET, "127.0.0.1", &peer);
 	if (r4 < 0 || s1 < 0 || s2 < 0 || r6 < 0 || s6 < 0 || dual < 0 || con < 0 || cpeer < 0)
 		return fail_errno("sockets"), 1;
+	/* r4 keeps the default size, unlocked; r6's is the user's, locked */
+	if (setsockopt(r6, SOL_SOCKET, SO_RCVBUF, &(int){ 150000 }, sizeof(int)))
+		return fail_errno("SO_RCVBUF"), 1;
 #ifdef UDPLITE
 	if (setsockopt(s2, IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, &(int){ 20 }, sizeof(int)))
 		return fail_errno("UDPLITE_SEND_CSCOV"), 1;
@@ -101,8 +121,19 @@ int main(int argc, char **argv)
 		return fail_errno("connect"), 1;
 	if (recv(r4, &c, 1, MSG_PEEK) != 1) /* the task's own peek */
 		return fail_errno("peek"), 1;
+	rcvbuf_state(r4, st4);
+	rcvbuf_state(r6, st6);
 	test_daemon();
 	test_waitsig();
+
+	rcvbuf_state(r4, now);
+	if (now[0] != st4[0] || now[1] != st4[1])
+		return fail("IPv4 receiver: buffer %d lock %d, was %d lock %d", now[0], now[1],
+			    st4[0], st4[1]), 1;
+	rcvbuf_state(r6, now);
+	if (now[0] != st6[0] || now[1] != st6[1])
+		return fail("IPv6 receiver: buffer %d lock %d, was %d lock %d", now[0], now[1],
+			    st6[0], st6[1]), 1;
 
 	if (expect(r4, "first", 5, &b4) || expect(r4, "x", 1, &c4) || expect(r4, big, BIG, &b4) ||
 	    expect(r6, "six", 3, &b6) || expect(dual, "mapped", 6, &b4) ||
