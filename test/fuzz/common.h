@@ -29,10 +29,11 @@ int fz_unpack(int dirfd, const uint8_t *data, size_t size);
 uint8_t *fz_read_file(const char *path, size_t *size);
 
 /*
- * The other end of a stream connection, in a thread: runs @before (if
- * any: e.g. answer a challenge), writes @data, shuts its writing side and
- * reads everything until the connection closes, so the code under test
- * never blocks on a reply nobody reads.
+ * The other end of a stream connection, in a thread (one for the process,
+ * serving one peer at a time): runs @before (if any: e.g. answer a
+ * challenge), writes @data, shuts its writing side and reads everything
+ * until the connection closes, so the code under test never blocks on a
+ * reply nobody reads.
  */
 struct fz_peer {
 	int fd;
@@ -40,7 +41,6 @@ struct fz_peer {
 	size_t size;
 	void (*before)(struct fz_peer *p);
 	void *arg;
-	unsigned long th;
 };
 
 /* A socketpair: *mine for the code under test, the other end to @p. */
