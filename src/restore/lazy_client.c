@@ -86,13 +86,30 @@ int lazy_recv(int fd, struct lazy_msg *m, int *got_fd)
 			     .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c;
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	int nr_fds = 0;
 
 	*got_fd = -1;
 	if (n < 0)
 		return -errno;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(got_fd, CMSG_DATA(c), sizeof(int));
+	/*
+	 * CMSG_SPACE(sizeof(int)) is padded to room for two fds and the kernel
+	 * installs as many as fit: a peer sending two must not leave one open
+	 * here. The first is kept, any other closed, the message refused below.
+	 */
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nr_fds++)
+				close(one);
+			else
+				*got_fd = one;
+		}
+	}
 	/* An empty message reads as the end, but an fd may have come with it. */
 	if (n == 0) {
 		if (*got_fd >= 0)
@@ -101,7 +118,7 @@ int lazy_recv(int fd, struct lazy_msg *m, int *got_fd)
 		return 0;
 	}
 	if ((size_t)n < sizeof(*m) || m->magic != LAZY_MAGIC || m->nr_ranges > LAZY_MAX_RANGES ||
-	    (size_t)n != sizeof(*m) + m->nr_ranges * sizeof(m->ranges[0]) ||
+	    (size_t)n != sizeof(*m) + m->nr_ranges * sizeof(m->ranges[0]) || nr_fds > 1 ||
 	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		pr_err("malformed message (%zd bytes) on the lazy-pages socket\n", n);
 		if (*got_fd >= 0)

@@ -168,6 +168,25 @@ def lazy_seeds(corpus):
     put(corpus, "lazy_msg", "daemon", daemon)
 
 
+def lazy_client_seeds(corpus):
+    """fuzz_lazy_client: the keeper's replies to LZ_ASK_PAGES. ctl: 1 a
+    memfd of (ctl >> 2) & 3 pages, 2 an eventfd, 3 two memfds at once; the
+    harness's pagemaps want pages-1.img of 1 page, pages-2.img of 2."""
+    PAGES, PAGES_END, TASK = 13, 14, 3
+    put(corpus, "lazy_client", "none", lrec(0, lz(PAGES_END)))
+    put(corpus, "lazy_client", "one", lrec(1 | 1 << 2, lz(PAGES, a=1)) + lrec(0, lz(PAGES_END, a=1)))
+    put(corpus, "lazy_client", "two", lrec(1 | 1 << 2, lz(PAGES, a=1)) +
+        lrec(1 | 2 << 2, lz(PAGES, a=2)) + lrec(0, lz(PAGES_END, a=2)))
+    put(corpus, "lazy_client", "wrong-size", lrec(1 | 3 << 2, lz(PAGES, a=1)) +
+        lrec(1, lz(PAGES, a=2)) + lrec(0, lz(PAGES_END, a=2)))
+    put(corpus, "lazy_client", "miscount", lrec(1 | 1 << 2, lz(PAGES, a=1)) + lrec(0, lz(PAGES_END, a=2)))
+    put(corpus, "lazy_client", "eventfd", lrec(2, lz(PAGES, a=1)) + lrec(0, lz(PAGES_END, a=1)))
+    put(corpus, "lazy_client", "two-fds", lrec(3 | 1 << 2, lz(PAGES, a=1)) + lrec(0, lz(PAGES_END, a=1)))
+    put(corpus, "lazy_client", "end-with-fd", lrec(1, lz(PAGES_END)))
+    put(corpus, "lazy_client", "unexpected", lrec(1, lz(TASK, 1, 1000, ranges=[(0x10000, 0x20000)])))
+    put(corpus, "lazy_client", "hangup", lrec(1 | 1 << 2, lz(PAGES, a=1)))
+
+
 def unpack(template):
     """A packed set's files: name -> contents."""
     data = open(template, "rb").read()
@@ -220,6 +239,7 @@ def main():
     token_seeds(corpus)
     ps_client_seeds(corpus)
     lazy_seeds(corpus)
+    lazy_client_seeds(corpus)
     put(corpus, "pagemap", "chain", b"\0" + chain_seed())
     image_seeds(corpus, os.path.join(HERE, "template.pack"))
     files_seeds(corpus, os.path.join(HERE, "templates"))
