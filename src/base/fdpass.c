@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "base/fdpass.h"
 
@@ -48,8 +49,17 @@ int fdpass_recv_queued(int sk)
 	if (recvmsg(sk, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
 		return errno ? -errno : -EIO;
 	cm = CMSG_FIRSTHDR(&mh);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 		return -EBADMSG;
+	/* The buffer's padding holds two: a second fd is closed, not left open. */
+	if (cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+		for (size_t i = 0; cm->cmsg_len >= CMSG_LEN(0) &&
+				   i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			close(fd);
+		}
+		return -EBADMSG;
+	}
 	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
 	return fd;
 }
