@@ -396,6 +396,29 @@ static int name_accepted(struct usk_rst *r, struct rfile *rf)
 	return ret ? ret : name_op(-1, usk(rf), NAME_UNLINK);
 }
 
+/*
+ * accept() gives the new socket its listener's SO_PASSCRED and SO_PASSSEC
+ * (unix_sock_inherit_flags()): cleared here, so that set_fd() starts from
+ * a new socket's values, as its defaults say. @fd, or -1 and errno as
+ * accept4() (set_fd() reports it).
+ */
+static int drop_inherited(int fd, const UnixSkEntry *listener)
+{
+	const SkOptsEntry *o = listener->opts;
+
+	if (fd < 0 || !o)
+		return fd;
+	if ((o->so_passcred && setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 0 }, sizeof(int))) ||
+	    (o->so_passsec && setsockopt(fd, SOL_SOCKET, SO_PASSSEC, &(int){ 0 }, sizeof(int)))) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 /* Step 2: @srv was accepted from a listener of the tree; its peer connects again. */
 static int accept_one(struct usk_rst *r, struct rfile *srv)
 {
@@ -403,7 +426,9 @@ static int accept_one(struct usk_rst *r, struct rfile *srv)
 	struct rfile *cli = peer_of(fr, srv), *l = listener_named(fr, usk(srv));
 	int ret = name_op(cli->svc_fd, usk(l), NAME_CONNECT);
 
-	return ret ? ret : set_fd(r, srv, accept4(l->svc_fd, NULL, NULL, SOCK_CLOEXEC));
+	return ret ? ret :
+		     set_fd(r, srv, drop_inherited(accept4(l->svc_fd, NULL, NULL, SOCK_CLOEXEC),
+						   usk(l)));
 }
 
 /* Step 3: a client waiting on a listener of the tree connects to it again. */
