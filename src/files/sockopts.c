@@ -173,6 +173,7 @@ void files_sk_dflt_prefill(struct files_rst *fr)
 {
 	bool have = false;
 	uint64_t ns = 0;
+	int failed = 0;
 
 	/* Before fork: each task inherits what amber read, rather than reading it again. */
 	for (int i = 0; i < fr->nr_files; i++) {
@@ -193,8 +194,16 @@ void files_sk_dflt_prefill(struct files_rst *fr)
 			continue;
 		const struct sk_dflt *d = dflt_make(fr, family, type, proto);
 
-		if (!d)
-			return; /* no SO_NETNS_COOKIE, or no memory: each socket asks again */
+		/*
+		 * No socket of this kind (raw without CAP_NET_RAW), no
+		 * SO_NETNS_COOKIE or no memory: each socket asks again later;
+		 * the next kind may still work, but not 10,000 tries.
+		 */
+		if (!d) {
+			if (++failed > 8)
+				return;
+			continue;
+		}
 		ns = d->netns;
 		have = true;
 	}

@@ -315,8 +315,13 @@ static int give_uffd_features(struct rst_ctx *rc, pid_t pid)
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), fd, ret;
 	struct stat st;
 
-	if (pidfd < 0)
-		return 0;
+	/* EINVAL: a thread's stop, not a process's; anything else is a failure. */
+	if (pidfd < 0) {
+		if (errno == EINVAL)
+			return 0;
+		pr_perror("task %d: pidfd_open", pid);
+		return -errno;
+	}
 	if (fault_injected("restore-uffd-getfd")) {
 		fd = -1;
 		errno = EMFILE;
