@@ -196,6 +196,7 @@ struct files_dump {
 	struct tcp_repaired {
 		pid_t pid;
 		int fd;
+		bool reuse; /* SO_REUSEADDR before: leaving repair mode clears it */
 	} *tcp_repaired;
 	int nr_tcp_repaired;
 };

@@ -204,10 +204,21 @@ static int read_stream(int sk, int state, const TcpOptsEntry *opts, const struct
 	return 0;
 }
 
-/* Repair mode off without a window probe: the tree resumes as if never stopped. */
-static void repair_off(int sk)
+/*
+ * Leaving repair mode sets sk_reuse to SK_NO_REUSE (do_tcp_setsockopt()):
+ * a socket with SO_REUSEADDR (an accepted one inherits its listener's)
+ * gets it back, or its TIME_WAIT would hold the port against a new
+ * listener with SO_REUSEADDR for a minute.
+ */
+static int reuse_back(int sk, bool reuse)
 {
-	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP))
+	return reuse ? set_int(sk, SOL_SOCKET, SO_REUSEADDR, 1) : 0;
+}
+
+/* Repair mode off without a window probe: the tree resumes as if never stopped. */
+static void repair_off(int sk, bool reuse)
+{
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) || reuse_back(sk, reuse))
 		pr_perror("can't take socket fd %d out of repair mode", sk);
 }
 
@@ -219,12 +230,15 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	cleanup_free uint8_t *data = NULL;
 	struct img *img;
 	struct tcp_repaired *n;
-	int ret;
+	socklen_t l = sizeof(int);
+	int ret, reuse = 0;
 
 	n = realloc(st->tcp_repaired, (st->nr_tcp_repaired + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	st->tcp_repaired = n;
+	if (getsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &reuse, &l))
+		reuse = 0;
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON)) {
 		ret = -errno;
 		pr_perror("fd %d of pid %d: TCP_REPAIR (needs CAP_NET_ADMIN)", d->fd, d->pid);
@@ -235,7 +249,7 @@ int files_tcp_dump(struct files_dump_ctx *fc, int sk, const struct fd_desc *d, u
 	 * (a tree of 10,000 connections would need as many more open files).
 	 * Killed, the tree closes it in repair mode: silently.
 	 */
-	st->tcp_repaired[st->nr_tcp_repaired++] = (struct tcp_repaired){ d->pid, d->fd };
+	st->tcp_repaired[st->nr_tcp_repaired++] = (struct tcp_repaired){ d->pid, d->fd, reuse };
 	ret = read_stream(sk, state, opts, k, &e, &data);
 	if (ret) {
 		pr_err("fd %d of pid %d: can't read TCP connection %u: %s\n", d->fd, d->pid, ino,
@@ -277,7 +291,7 @@ void files_tcp_dump_resume(struct files_dump *st)
 			pr_perror("fd %d of pid %d: can't take it out of repair mode", r->fd, r->pid);
 			continue;
 		}
-		repair_off(sk);
+		repair_off(sk, r->reuse);
 		close(sk);
 		n++;
 	}
@@ -470,6 +484,10 @@ static int restore_syn_sent(int sk, const InetSkEntry *ie, const TcpStreamEntry 
 		pr_perror("TCP connection %u: SYN_SENT: TCP_TIMESTAMP", ie->ino);
 		return -errno;
 	}
+	if (reuse_back(sk, ie->opts && ie->opts->has_reuseaddr && ie->opts->reuseaddr)) {
+		pr_perror("TCP connection %u: SYN_SENT: SO_REUSEADDR", ie->ino);
+		return -errno;
+	}
 	if (e->has_nodelay && e->nodelay)
 		set_int(sk, IPPROTO_TCP, TCP_NODELAY, 1);
 	if (e->has_cork && e->cork)
@@ -589,7 +607,8 @@ int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t)
 	if (!t->repaired)
 		return 0;
 	/* Leaving repair mode sends a window probe: the peer learns we are back. */
-	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)) {
+	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) ||
+	    reuse_back(sk, ie->opts && ie->opts->has_reuseaddr && ie->opts->reuseaddr)) {
 		pr_perror("TCP connection %u: leaving repair mode", ie->ino);
 		return -errno;
 	}
