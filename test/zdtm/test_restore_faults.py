@@ -58,6 +58,25 @@ def digest(d):
             for p in sorted(d.iterdir()) if p.is_file() and p.name != "restore.log"}
 
 
+def failed_at(stage, rc, log):
+    """What is wrong with a restore that the fault at @stage should have
+    failed cleanly: its exit code and what its log tells the user about
+    the stage and the tasks (it must match what happened to them)."""
+    bad = []
+    if rc == 0:
+        bad.append("restore succeeded")
+    elif rc == "timeout" or rc < 0 or rc >= 128:
+        bad.append(f"amber died or hung ({rc})")
+    if f"fault injected at stage {stage}" not in log:
+        bad.append("the log does not name the stage")
+    outcome = ("nothing was restored" if stage == "restore-images"
+               else "before any task was created" if stage == "restore-prepared"
+               else "every task it created was killed")
+    if outcome not in log:
+        bad.append(f"the log does not say '{outcome}'")
+    return bad
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_restore_fault(source, stage, monkeypatch):
     d = source.copy()
@@ -66,19 +85,7 @@ def test_restore_fault(source, stage, monkeypatch):
     monkeypatch.setenv("AMBER_FAULT", stage)
     rc, log, out = source.restore(d)
     monkeypatch.delenv("AMBER_FAULT")
-    bad = []
-    if rc == 0:
-        bad.append("restore succeeded")
-    elif rc == "timeout" or rc < 0 or rc >= 128:
-        bad.append(f"amber died or hung ({rc})")
-    if f"fault injected at stage {stage}" not in log:
-        bad.append("the log does not name the stage")
-    # what the user is told about the tasks matches what happened to them
-    outcome = ("nothing was restored" if stage == "restore-images"
-               else "before any task was created" if stage == "restore-prepared"
-               else "every task it created was killed")
-    if outcome not in log:
-        bad.append(f"the log does not say '{outcome}'")
+    bad = failed_at(stage, rc, log)
     running = [p for p in source.pids if alive(p)]
     if running:
         bad.append(f"task(s) {running} of the tree still exist")
@@ -232,18 +239,7 @@ def test_userns_lazy_restore_fault(userns_source, stage, monkeypatch):
     monkeypatch.setenv("AMBER_FAULT", stage)
     daemon, rc, log = lazy_restore(source, d)
     monkeypatch.delenv("AMBER_FAULT")
-    bad = []
-    if rc == 0:
-        bad.append("restore succeeded")
-    elif rc == "timeout" or rc < 0 or rc >= 128:
-        bad.append(f"amber died or hung ({rc})")
-    if f"fault injected at stage {stage}" not in log:
-        bad.append("the log does not name the stage")
-    outcome = ("nothing was restored" if stage == "restore-images"
-               else "before any task was created" if stage == "restore-prepared"
-               else "every task it created was killed")
-    if outcome not in log:
-        bad.append(f"the log does not say '{outcome}'")
+    bad = failed_at(stage, rc, log)
     if stage == "restore-images":
         # never introduced to the daemon, which waits for another restore
         time.sleep(0.2)
