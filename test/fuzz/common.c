@@ -343,3 +343,18 @@ void fz_fds_end(void)
 		abort();
 	}
 }
+
+bool fz_record(const uint8_t *data, size_t size, size_t *at, uint8_t *ctl,
+	       const uint8_t **msg, uint16_t *len)
+{
+	if (*at + 3 > size)
+		return false;
+	*ctl = data[*at];
+	memcpy(len, data + *at + 1, 2);
+	*at += 3;
+	if (*len > size - *at)
+		*len = size - *at;
+	*msg = data + *at;
+	*at += *len;
+	return true;
+}

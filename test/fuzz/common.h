@@ -14,6 +14,7 @@
  * seed need not carry megabytes of page data to get past the size checks.
  * A truncated record ends the set. test/fuzz/pack.py writes this format.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,13 @@ int fz_token_reply(int fd, uint8_t reply[8 + 32]);
  * may open its own (the symbolizer's pipes), so each input is compared
  * with its own start.
  */
+/*
+ * The next record of an input made of records (u8 ctl, u16 len, len
+ * bytes; a short last one is cut to what is left): false at the end.
+ */
+bool fz_record(const uint8_t *data, size_t size, size_t *at, uint8_t *ctl,
+	       const uint8_t **msg, uint16_t *len);
+
 void fz_fds_begin(void);
 void fz_fds_end(void);
 

@@ -125,24 +125,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rst_ctx rc = { .dirfd = -1, .lazy_fd = -1 };
 	int sv[2], big = 8 << 20, ret;
+	const uint8_t *msg;
 	size_t at = 0;
+	uint16_t len;
+	uint8_t ctl;
 
 	fz_fds_begin();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		abort();
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
-	while (at + 3 <= size) {
-		uint8_t ctl = data[at];
-		uint16_t len;
-
-		memcpy(&len, data + at + 1, 2);
-		at += 3;
-		if (len > size - at)
-			len = size - at;
-		keeper_send(sv[1], data + at, len, ctl);
-		at += len;
-	}
+	while (fz_record(data, size, &at, &ctl, &msg, &len))
+		keeper_send(sv[1], msg, len, ctl);
 	/* The keeper says no more: take_pages() reads the end, never waits 10 s. */
 	shutdown(sv[1], SHUT_WR);
 

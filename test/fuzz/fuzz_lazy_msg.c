@@ -118,7 +118,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lazy_daemon d = { .o = &lo, .keeper = -1, .wake_fd = -1, .replaying = true,
 				 .next_fork_id = LAZY_FORK_ID_BASE };
 	int conn[2], kd[2], dk[2]; /* restore->keeper, daemon->keeper, keeper->daemon */
+	const uint8_t *msg;
 	size_t at = 0;
+	uint16_t len;
+	uint8_t ctl;
 
 	fz_fds_begin();
 	pages.fd = eventfd(0, EFD_CLOEXEC);
@@ -138,32 +141,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	k.conns[k.nr_conns++] = conn[1];
 	k.daemon_fd = kd[1];
 	d.keeper = dk[1];
-	while (at + 3 <= size) {
-		uint8_t ctl = data[at];
-		uint16_t len;
-
-		memcpy(&len, data + at + 1, 2);
-		at += 3;
-		if (len > size - at)
-			len = size - at;
+	while (fz_record(data, size, &at, &ctl, &msg, &len)) {
 		switch (ctl & 3) {
 		case 0:
-			send_raw(conn[0], data + at, len, ctl & 4);
+			send_raw(conn[0], msg, len, ctl & 4);
 			keeper_read(&k);
 			break;
 		case 1:
-			send_raw(kd[0], data + at, len, ctl & 4);
+			send_raw(kd[0], msg, len, ctl & 4);
 			keeper_read(&k);
 			break;
 		default:
-			send_raw(dk[0], data + at, len, ctl & 4);
+			send_raw(dk[0], msg, len, ctl & 4);
 			if (d.keeper >= 0 && read_keeper(&d)) {
 				close(d.keeper); /* the daemon gives up on a bad keeper */
 				d.keeper = -1;
 			}
 			break;
 		}
-		at += len;
 	}
 	keeper_free(&k);
 	daemon_free(&d);
