@@ -215,6 +215,12 @@ static int reuse_back(int sk, bool reuse)
 	return reuse ? set_int(sk, SOL_SOCKET, SO_REUSEADDR, 1) : 0;
 }
 
+/* The restored connection's SO_REUSEADDR, as saved. */
+static bool saved_reuse(const InetSkEntry *ie)
+{
+	return ie->opts && ie->opts->has_reuseaddr && ie->opts->reuseaddr;
+}
+
 /* Repair mode off without a window probe: the tree resumes as if never stopped. */
 static void repair_off(int sk, bool reuse)
 {
@@ -484,7 +490,7 @@ static int restore_syn_sent(int sk, const InetSkEntry *ie, const TcpStreamEntry 
 		pr_perror("TCP connection %u: SYN_SENT: TCP_TIMESTAMP", ie->ino);
 		return -errno;
 	}
-	if (reuse_back(sk, ie->opts && ie->opts->has_reuseaddr && ie->opts->reuseaddr)) {
+	if (reuse_back(sk, saved_reuse(ie))) {
 		pr_perror("TCP connection %u: SYN_SENT: SO_REUSEADDR", ie->ino);
 		return -errno;
 	}
@@ -608,7 +614,7 @@ int files_tcp_finish(int sk, const InetSkEntry *ie, struct rtcp *t)
 		return 0;
 	/* Leaving repair mode sends a window probe: the peer learns we are back. */
 	if (set_int(sk, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF) ||
-	    reuse_back(sk, ie->opts && ie->opts->has_reuseaddr && ie->opts->reuseaddr)) {
+	    reuse_back(sk, saved_reuse(ie))) {
 		pr_perror("TCP connection %u: leaving repair mode", ie->ino);
 		return -errno;
 	}
