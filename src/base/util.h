@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +127,24 @@ struct ext_mount {
 /* The value for @key in @map, or NULL. */
 const char *ext_mount_lookup(const struct ext_mount *map, size_t nr, const char *key);
 
+
+/*
+ * The next line of the text at *@rest, terminated in place, or NULL at
+ * its end. sscanf() takes the length of all its input first, so a loop
+ * that gives it each line of a large buffer unterminated is quadratic.
+ */
+static inline char *next_line(char **rest)
+{
+	char *line = *rest, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl)
+		*nl++ = '\0';
+	*rest = nl;
+	return line;
+}
 
 static inline bool is_err_val(long v)
 {

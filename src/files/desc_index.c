@@ -138,6 +138,13 @@ int desc_index_find_by(struct desc_index *ix, const struct dumped_file *files, d
 	return b ? search_by(b, files, cmp, arg, &at) : -1;
 }
 
+int desc_index_sole(const struct desc_index *ix, dev_t dev, ino_t ino)
+{
+	const struct desc_bucket *b = lookup(ix, dev, ino);
+
+	return b && b->nr == 1 ? b->idx[0] : -1;
+}
+
 int desc_index_find(struct desc_index *ix, const struct dumped_file *files,
 		    const struct fd_desc *d)
 {

@@ -45,6 +45,8 @@ typedef long desc_cmp_fn(const struct dumped_file *f, void *arg);
  */
 int desc_index_find_by(struct desc_index *ix, const struct dumped_file *files, dev_t dev,
 		       ino_t ino, desc_cmp_fn *cmp, void *arg);
+/* The index in @files of the only description of inode (@dev, @ino), or -1. */
+int desc_index_sole(const struct desc_index *ix, dev_t dev, ino_t ino);
 /* The index in @files of the description @d's fd shares, or -1. */
 int desc_index_find(struct desc_index *ix, const struct dumped_file *files,
 		    const struct fd_desc *d);

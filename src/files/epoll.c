@@ -83,7 +83,7 @@ static int parse_targets(const struct fd_desc *d, struct dumped_epoll *ep)
 	buf = read_proc(d->pid, name, NULL);
 	if (!buf)
 		return -errno ? -errno : -EIO;
-	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf, *p; (p = next_line(&rest));) {
 		struct ep_target t = {}, *n;
 		long long pos;
 		unsigned long long data;
@@ -162,6 +162,15 @@ static uint32_t find_target(struct files_dump *fd, const struct dumped_epoll *ep
 	dev_t dev = makedev(ep->t[i].sdev >> 20, ep->t[i].sdev & 0xfffff);
 	int found;
 
+	/*
+	 * A socket has one open description per inode (sockfs cannot open
+	 * one again), so its inode alone names it: no kcmp, whose
+	 * KCMP_EPOLL_TFD walks the epoll's targets from the first, which is
+	 * quadratic over a server's thousands of connections.
+	 */
+	found = desc_index_sole(&fd->index, dev, ep->t[i].ino);
+	if (found >= 0 && files_type_is_socket(fd->files[found].type))
+		return fd->files[found].id;
 	/* By inode and kcmp order first; the scan below when that finds nothing. */
 	found = desc_index_find_by(&fd->index, fd->files, dev, ep->t[i].ino, order_target, &key);
 	if (found >= 0)

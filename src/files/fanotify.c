@@ -73,7 +73,7 @@ static int mount_path(uint32_t mnt_id, char *path, size_t len)
 {
 	cleanup_free char *buf = read_proc(0 /* self */, "mountinfo", NULL);
 
-	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf, *p; (p = next_line(&rest));) {
 		char mnt[PATH_MAX];
 		unsigned int id;
 
@@ -185,7 +185,7 @@ static int fanotify_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uin
 	buf = read_proc(d->pid, name, NULL);
 	if (!buf)
 		return -EIO;
-	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf, *p; (p = next_line(&rest));) {
 		struct mark *n;
 
 		if (sscanf(p, "fanotify flags:%x event-flags:%x", &faflags, &evflags) == 2) {

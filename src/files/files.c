@@ -109,7 +109,7 @@ static int parse_fdinfo(struct fd_desc *d)
 			return -errno ? -errno : -EIO;
 		buf = big;
 	}
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf; (p = next_line(&rest));) {
 		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
 		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
 			continue;

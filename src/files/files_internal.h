@@ -92,6 +92,13 @@ struct dumped_file {
 	uint32_t flags;
 };
 
+/* A socket's inode has one open description: sockfs cannot open it again. */
+static inline bool files_type_is_socket(FdTypes type)
+{
+	return type == FD_TYPES__INETSK || type == FD_TYPES__UNIXSK ||
+	       type == FD_TYPES__PACKETSK || type == FD_TYPES__NETLINKSK;
+}
+
 struct dumped_path {
 	uint32_t id;
 	dev_t dev;

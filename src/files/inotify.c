@@ -74,7 +74,7 @@ static int mount_of(uint32_t sdev)
 	cleanup_free char *buf = read_proc(0 /* self */, "mountinfo", NULL);
 	char best[PATH_MAX] = "";
 
-	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf, *p; (p = next_line(&rest));) {
 		unsigned int maj, min;
 		char root[PATH_MAX], mnt[PATH_MAX];
 
@@ -191,7 +191,7 @@ static int inotify_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint
 	buf = ret ? NULL : read_proc(d->pid, name, NULL);
 	if (!buf)
 		return ret ? ret : -EIO;
-	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+	for (char *rest = buf, *p; (p = next_line(&rest));) {
 		struct watch *n;
 
 		if (strncmp(p, "inotify wd:", 11))

@@ -424,9 +424,25 @@ static void test_live(void)
 	waitpid(kid, NULL, 0);
 }
 
+/* next_line() (base/util.h), which the fdinfo parsers walk their text with. */
+static void test_next_line(void)
+{
+	char text[] = "pos:\t0\n\nflags:\t02\nlast", empty[] = "", *rest = text, *l;
+	const char *want[] = { "pos:\t0", "", "flags:\t02", "last" };
+	int n = 0, bad = 0;
+
+	while ((l = next_line(&rest)) && n < 5)
+		bad += n < 4 ? !!strcmp(l, want[n++]) : ++n;
+	unit_check("next_line: every line, the empty one and the unterminated last", n == 4 && !bad,
+		   "%d lines, %d wrong", n, bad);
+	rest = empty;
+	unit_check("next_line: empty text", !next_line(&rest), "a line from nothing");
+}
+
 int main(void)
 {
 	unit_init();
+	test_next_line();
 	test_fixtures();
 	test_live();
 	return unit_done("test_proc");
