@@ -81,7 +81,46 @@ static struct dumped_file *find_dumped(struct files_dump *fdump, const struct fd
  * a full buffer (an epoll or inotify fd with many entries) is read again
  * whole.
  */
-static int parse_fdinfo(struct fd_desc *d)
+/* /proc/PID/fd and /proc/PID/fdinfo of the task dumped, open once for all its fds. */
+struct proc_fd_dirs {
+	int fd, info;
+};
+
+static int open_fd_dirs(pid_t pid, struct proc_fd_dirs *dirs)
+{
+	char path[64];
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dirs->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirs->fd < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	dirs->info = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirs->info >= 0)
+		return 0;
+	err = errno;
+	close(dirs->fd);
+	errno = err;
+fail:
+	err = errno;
+	pr_err("can't open %s: %s\n", path, strerror(err));
+	return -err;
+}
+
+static void close_fd_dirs(struct proc_fd_dirs *dirs)
+{
+	close(dirs->fd);
+	close(dirs->info);
+}
+
+/*
+ * fdinfo is one seq_file record: a read shorter than the buffer holds all
+ * of it, which saves the read of EOF (and a malloc) for almost every fd;
+ * a full buffer (an epoll or inotify fd with many entries) is read again
+ * whole.
+ */
+static int parse_fdinfo(struct fd_desc *d, int info_dir, const char *fdname)
 {
 	char name[64], small[4096];
 	cleanup_free char *big = NULL;
@@ -91,8 +130,7 @@ static int parse_fdinfo(struct fd_desc *d)
 	int mnt_id = -1, fd;
 	ssize_t n;
 
-	snprintf(name, sizeof(name), "/proc/%d/fdinfo/%d", d->pid, d->fd);
-	fd = open(name, O_RDONLY | O_CLOEXEC);
+	fd = openat(info_dir, fdname, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	do
@@ -109,11 +147,15 @@ static int parse_fdinfo(struct fd_desc *d)
 			return -errno ? -errno : -EIO;
 		buf = big;
 	}
+	/* strto*() skip the tab after the colon, as sscanf's " %llu" did. */
 	for (char *rest = buf; (p = next_line(&rest));) {
-		if (sscanf(p, "pos: %llu", &pos) == 1 || sscanf(p, "flags: %o", &flags) == 1 ||
-		    sscanf(p, "mnt_id: %d", &mnt_id) == 1)
-			continue;
-		if (!strncmp(p, "lock:", 5))
+		if (!strncmp(p, "pos:", 4))
+			pos = strtoull(p + 4, NULL, 10);
+		else if (!strncmp(p, "flags:", 6))
+			flags = strtoul(p + 6, NULL, 8);
+		else if (!strncmp(p, "mnt_id:", 7))
+			mnt_id = strtol(p + 7, NULL, 10);
+		else if (!strncmp(p, "lock:", 5))
 			d->has_locks = true;
 	}
 	d->pos = pos;
@@ -123,21 +165,23 @@ static int parse_fdinfo(struct fd_desc *d)
 	return 0;
 }
 
-static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
+static int describe_fd(pid_t pid, int pidfd, const struct proc_fd_dirs *dirs, int fd,
+		       struct fd_desc *d)
 {
-	char path[64];
+	char name[16];
 	ssize_t n;
 	int ret;
 
 	d->pid = pid;
 	d->fd = fd;
 	d->pidfd = pidfd;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-	if (stat(path, &d->st)) {
-		pr_perror("fd %d of pid %d: can't stat %s", fd, pid, path);
+	/* Relative to the task's fd directories: no walk of /proc/PID per fd. */
+	snprintf(name, sizeof(name), "%d", fd);
+	if (fstatat(dirs->fd, name, &d->st, 0)) {
+		pr_perror("fd %d of pid %d: can't stat /proc/%d/fd/%d", fd, pid, pid, fd);
 		return -errno;
 	}
-	ret = parse_fdinfo(d);
+	ret = parse_fdinfo(d, dirs->info, name);
 	if (ret)
 		return ret;
 	/*
@@ -155,9 +199,9 @@ static int describe_fd(pid_t pid, int pidfd, int fd, struct fd_desc *d)
 		}
 		return 0;
 	}
-	n = readlink(path, d->link, sizeof(d->link) - 1);
+	n = readlinkat(dirs->fd, name, d->link, sizeof(d->link) - 1);
 	if (n < 0) {
-		pr_perror("fd %d of pid %d: can't read %s", fd, pid, path);
+		pr_perror("fd %d of pid %d: can't read /proc/%d/fd/%d", fd, pid, pid, fd);
 		return -errno;
 	}
 	d->link[n] = '\0';
@@ -226,6 +270,7 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 {
 	struct fd_desc *d = xzalloc(sizeof(*d));
 	cleanup_close int pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	struct proc_fd_dirs dirs;
 	struct dumped_file *old;
 	FdTypes type;
 	int ret;
@@ -234,7 +279,13 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 		files_desc_free(d);
 		return d ? -errno : -ENOMEM;
 	}
-	ret = describe_fd(getpid(), pidfd, fd, d);
+	ret = open_fd_dirs(getpid(), &dirs);
+	if (ret) {
+		files_desc_free(d);
+		return ret;
+	}
+	ret = describe_fd(getpid(), pidfd, &dirs, fd, d);
+	close_fd_dirs(&dirs);
 	d->pids = fc->pids;
 	old = ret ? NULL : find_dumped(fc->st, d);
 	if (old)
@@ -246,7 +297,8 @@ static int dump_own_fd(struct files_dump_ctx *fc, int fd, uint32_t *id)
 }
 
 /* Saves fd @fd of @pid in @img: 0, 1 if it is amber's tracker (not saved), or -errno. */
-static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd, int fd)
+static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, int pidfd,
+		       const struct proc_fd_dirs *dirs, int fd)
 {
 	struct fd_desc *d = xzalloc(sizeof(*d));
 	FdinfoEntry fe = FDINFO_ENTRY__INIT;
@@ -257,7 +309,7 @@ static int dump_one_fd(struct files_dump_ctx *fc, struct img *img, pid_t pid, in
 
 	if (!d)
 		return -ENOMEM;
-	ret = describe_fd(pid, pidfd, fd, d);
+	ret = describe_fd(pid, pidfd, dirs, fd, d);
 	if (ret)
 		goto out;
 	d->pids = fc->pids;
@@ -350,6 +402,7 @@ int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id)
 {
 	cleanup_free int *fds = NULL;
 	cleanup_close int pidfd = -1;
+	struct proc_fd_dirs dirs;
 	struct img *img;
 	int nr, ret = 0;
 
@@ -363,11 +416,18 @@ int files_dump_task(struct files_dump_ctx *fc, pid_t pid, uint32_t *files_id)
 	nr = list_fds(pid, &fds);
 	if (nr < 0)
 		return nr;
+	ret = open_fd_dirs(pid, &dirs);
+	if (ret)
+		return ret;
 	img = img_open(fc->dirfd, IMG_FDINFO, true, *files_id);
-	if (!img)
-		return -errno;
+	if (!img) {
+		ret = -errno;
+		close_fd_dirs(&dirs);
+		return ret;
+	}
 	for (int i = 0; i < nr && ret >= 0; i++)
-		ret = dump_one_fd(fc, img, pid, pidfd, fds[i]);
+		ret = dump_one_fd(fc, img, pid, pidfd, &dirs, fds[i]);
+	close_fd_dirs(&dirs);
 	ret = min(ret, 0);
 	if (ret) {
 		img_close(img);
