@@ -58,7 +58,9 @@ AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_f
                     # POSIX message queue descriptors (mqueue.proto)
                     ("file_entry", "amber_mq"),
                     # an unlinked name whose inode is linked under another (reg.c)
-                    ("reg_file_entry", "amber_linked_as")}
+                    ("reg_file_entry", "amber_linked_as"),
+                    # an AF_INET6 socket's IP_TOS (inet.c): CRIU keeps its TCLASS only
+                    ("ip_opts_entry", "amber_ipv4_tos")}
 # amber's own messages and images (CRIU 4.2 has no POSIX message queues):
 # crit cannot decode them; their numbers must not be CRIU's.
 AMBER_OWN_MESSAGES = {"mqueue_msg", "mqueue_entry", "mqueue_file_entry"}

@@ -446,10 +446,11 @@ struct files_sk_opts {
  * of its dump there. has_*: the kernel sent that attribute.
  */
 struct sk_known {
-	bool has_mem, has_mark, has_tos, has_sockopt, has_tcp_info;
+	bool has_mem, has_mark, has_tos, has_ipv4_tos, has_sockopt, has_tcp_info;
 	uint32_t sndbuf, rcvbuf; /* SK_MEMINFO_SNDBUF/RCVBUF: SO_SNDBUF/SO_RCVBUF */
 	uint32_t mark;
 	uint8_t tos; /* IP_TOS, or IPV6_TCLASS of an AF_INET6 socket */
+	uint8_t ipv4_tos; /* an AF_INET6 socket's IP_TOS */
 	bool freebind;
 	uint8_t tcpi_options, snd_wscale, rcv_wscale; /* TCP_INFO's */
 };

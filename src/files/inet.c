@@ -163,6 +163,10 @@ static void record_attr(const struct isk_snapshot *s, struct sk_diag *d, const s
 		if (n >= 1 && (a->rta_type == INET_DIAG_TCLASS) == (s->family == AF_INET6)) {
 			k->has_tos = true;
 			k->tos = *(const uint8_t *)p;
+		} else if (n >= 1 && a->rta_type == INET_DIAG_TOS) {
+			/* and IP_TOS of an AF_INET6 one, sent for its IPv4 traffic */
+			k->has_ipv4_tos = true;
+			k->ipv4_tos = *(const uint8_t *)p;
 		}
 		break;
 	case INET_DIAG_SKMEMINFO:
@@ -373,10 +377,12 @@ static void fill_tcp_opts(int sk, SkOptsEntry *o, TcpOptsEntry *t)
 	o->tcp_keepintvl = t->keepintvl;
 }
 
-static void fill_ip_opts(int sk, int family, const struct sk_known *k, IpOptsEntry *ipo)
+static void fill_ip_opts(int sk, int family, int type, const struct sk_known *k,
+			 IpOptsEntry *ipo)
 {
 	bool v6 = family == AF_INET6;
-	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+	int lvl = v6 ? IPPROTO_IPV6 : IPPROTO_IP, v;
+	socklen_t l = sizeof(v);
 
 	ipo->has_freebind = ipo->has_pktinfo = ipo->has_tos = ipo->has_ttl = true;
 	ipo->freebind = k->has_sockopt ? k->freebind
@@ -384,6 +390,21 @@ static void fill_ip_opts(int sk, int family, const struct sk_known *k, IpOptsEnt
 	ipo->pktinfo = get_int(sk, lvl, v6 ? IPV6_RECVPKTINFO : IP_PKTINFO);
 	ipo->tos = k->has_tos ? k->tos : get_int(sk, lvl, v6 ? IPV6_TCLASS : IP_TOS);
 	ipo->ttl = get_int(sk, lvl, v6 ? IPV6_UNICAST_HOPS : IP_TTL);
+	/*
+	 * An AF_INET6 socket's IP_TOS marks what it sends over IPv4, apart
+	 * from IPV6_TCLASS: kept where set (0 on a new socket). A raw one
+	 * has none (ENOPROTOOPT).
+	 */
+	if (!v6 || type == SOCK_RAW)
+		return;
+	if (k->has_ipv4_tos)
+		v = k->ipv4_tos;
+	else if (getsockopt(sk, IPPROTO_IP, IP_TOS, &v, &l))
+		return;
+	if (v) {
+		ipo->has_amber_ipv4_tos = true;
+		ipo->amber_ipv4_tos = v;
+	}
 }
 
 /*
@@ -592,7 +613,7 @@ static int inet_dump(struct files_dump_ctx *fc, const struct fd_desc *d, uint32_
 		ie.has_v6only = true;
 		ie.v6only = get_int(sk, IPPROTO_IPV6, IPV6_V6ONLY);
 	}
-	fill_ip_opts(sk, d->family, &sd.k, &ipo);
+	fill_ip_opts(sk, d->family, type, &sd.k, &ipo);
 	ie.ip_opts = &ipo;
 	if (type == SOCK_RAW) {
 		ret = fill_raw_opts(sk, d->family, proto, &rawo, icmp_filter);
@@ -756,6 +777,16 @@ static int set_sk_opts(struct files_rst *fr, int sk, const InetSkEntry *e)
 			return ret;
 		/* IP_TOS sets SO_PRIORITY from the TOS: the saved one back. */
 		if (!v6 && o->has_so_priority &&
+		    (ret = set_int(sk, SOL_SOCKET, SO_PRIORITY, o->so_priority, e, "SO_PRIORITY")))
+			return ret;
+	}
+	/* An AF_INET6 socket's IP_TOS (its IPv4 traffic's): SO_PRIORITY alike. */
+	if (v6 && ip && ip->has_amber_ipv4_tos &&
+	    files_sk_dflt_differs(d, IPPROTO_IP, IP_TOS, ip->amber_ipv4_tos)) {
+		ret = set_int(sk, IPPROTO_IP, IP_TOS, ip->amber_ipv4_tos, e, "IP_TOS");
+		if (ret)
+			return ret;
+		if (o->has_so_priority &&
 		    (ret = set_int(sk, SOL_SOCKET, SO_PRIORITY, o->so_priority, e, "SO_PRIORITY")))
 			return ret;
 	}

@@ -82,6 +82,7 @@ static const struct dflt_opt {
 	{ AF_INET6, 0, IPPROTO_IPV6, IPV6_FREEBIND },
 	{ AF_INET6, 0, IPPROTO_IPV6, IPV6_RECVPKTINFO },
 	{ AF_INET6, 0, IPPROTO_IPV6, IPV6_V6ONLY },
+	{ AF_INET6, 0, IPPROTO_IP, IP_TOS }, /* for IPv4 (mapped) traffic */
 	{ 0, IPPROTO_TCP, IPPROTO_TCP, TCP_NODELAY },
 	{ 0, IPPROTO_TCP, IPPROTO_TCP, TCP_CORK },
 	{ 0, IPPROTO_TCP, IPPROTO_TCP, TCP_KEEPCNT },
@@ -334,6 +335,7 @@ int files_sk_opts_restore(int sk, const SkOptsEntry *o, const struct sk_dflt *d,
 	struct timeval rcv = { o->so_rcv_tmo_sec, o->so_rcv_tmo_usec };
 	/* The kernel doubles what it is given; the image has the doubled value. */
 	int sndbuf = o->so_sndbuf / 2, rcvbuf = o->so_rcvbuf / 2, locks = 0, dv;
+	bool lowat_set, lowat_first;
 
 	/*
 	 * A size a new socket has needs no call, which would lock it: the
@@ -348,10 +350,19 @@ int files_sk_opts_restore(int sk, const SkOptsEntry *o, const struct sk_dflt *d,
 			SET(SO_SNDBUF, sndbuf);
 		locks |= SNDBUF_LOCK;
 	}
-	/* TCP's SO_RCVLOWAT grows an unlocked receive buffer: set it first as before. */
-	if (rcvbuf && (!o->has_so_buf_lock ||
-		       files_sk_dflt_differs(d, SOL_SOCKET, SO_RCVBUF, (int)o->so_rcvbuf) ||
-		       (o->has_so_rcvlowat && !is_dflt(d, SO_RCVLOWAT, (int)o->so_rcvlowat)))) {
+	/*
+	 * TCP caps SO_RCVLOWAT at half a locked receive buffer and grows an
+	 * unlocked one for it. A mark within half the saved size: the size
+	 * first, locked, so that the mark grows nothing. One above it was set
+	 * on a buffer unlocked or larger then: the mark first, on the new
+	 * socket's unlocked buffer, then the saved size over what it grew.
+	 */
+	lowat_set = o->has_so_rcvlowat && !is_dflt(d, SO_RCVLOWAT, (int)o->so_rcvlowat);
+	lowat_first = lowat_set && rcvbuf && o->so_rcvlowat > o->so_rcvbuf / 2;
+	if (lowat_first)
+		SET(SO_RCVLOWAT, (int)o->so_rcvlowat);
+	if (rcvbuf && (!o->has_so_buf_lock || lowat_set ||
+		       files_sk_dflt_differs(d, SOL_SOCKET, SO_RCVBUF, (int)o->so_rcvbuf))) {
 		if (setsockopt(sk, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
 			SET(SO_RCVBUF, rcvbuf);
 		locks |= RCVBUF_LOCK;
@@ -382,7 +393,7 @@ int files_sk_opts_restore(int sk, const SkOptsEntry *o, const struct sk_dflt *d,
 		if (io->opt == SO_BUF_LOCK) {
 			if (files_sk_dflt_int(d, SOL_SOCKET, SO_BUF_LOCK, &dv) && v == locks)
 				continue;
-		} else if (is_dflt(d, io->opt, v)) {
+		} else if (is_dflt(d, io->opt, v) || (io->opt == SO_RCVLOWAT && lowat_first)) {
 			continue;
 		}
 		if (setsockopt(sk, SOL_SOCKET, io->opt, &v, sizeof(v))) {
