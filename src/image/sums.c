@@ -206,12 +206,23 @@ int img_sums_write_all(int dirfd)
 }
 
 /* Checks one "<hash> <size> <name>" line against the file it names. */
-static int check_line(int dirfd, const char *line, int lineno)
+static int check_line(int dirfd, const char *text, int lineno)
 {
-	char name[64];
+	char name[64], line[128];
 	uint64_t want_h, want_size, h, size;
 	int n, end = 0, ret;
 
+	/*
+	 * sscanf() takes the length of all its input first: one line copied
+	 * out, not the rest of a list of thousands (each line ends in '\n').
+	 */
+	n = strchr(text, '\n') - text + 1;
+	if (n >= (int)sizeof(line)) {
+		pr_err("%s: line %d is malformed\n", IMG_SUMS_NAME, lineno);
+		return -EINVAL;
+	}
+	memcpy(line, text, n);
+	line[n] = '\0';
 	n = sscanf(line, "%16" SCNx64 " %" SCNu64 " %63s%n", &want_h, &want_size, name, &end);
 	if (n != 3 || line[end] != '\n' || !is_image(name) || strchr(name, '/')) {
 		pr_err("%s: line %d is malformed\n", IMG_SUMS_NAME, lineno);
