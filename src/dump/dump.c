@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -280,6 +282,14 @@ static int check_mntns_files(struct dump_ctx *dc)
 	return ret;
 }
 
+/* tmpfs (and PKRAM's store, a tmpfs) has nothing to sync: an fsync there is free. */
+static bool images_on_tmpfs(int dirfd)
+{
+	struct statfs sf;
+
+	return !fstatfs(dirfd, &sf) && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
 static int dump_tree(struct dump_ctx *dc)
 {
 	cleanup_free pid_t *pids = calloc(dc->nr_tasks + 1, sizeof(*pids));
@@ -289,6 +299,7 @@ static int dump_tree(struct dump_ctx *dc)
 		return -ENOMEM;
 	for (int i = 0; i < dc->nr_tasks; i++)
 		pids[i] = dc->tasks[i]->pid;
+	dc->written.defer_sync = !images_on_tmpfs(dc->dirfd);
 	dc->files = (struct files_dump_ctx){ .dirfd = dc->dirfd, .xt = dc->xt,
 					     .written = &dc->written,
 					     .shell_job = dc->opts->shell_job,

@@ -298,8 +298,8 @@ void img_sums_free(struct img_sums *s)
 	*s = (struct img_sums){};
 }
 
-/* @img's checksum into its list; a failure only means amber.sums reads it back. */
-static void record_sum(struct img *img)
+/* @img's checksum into its list; false only if the list could not grow (amber.sums then reads it back). */
+static bool record_sum(struct img *img)
 {
 	struct img_sums *s = img->sums;
 
@@ -308,33 +308,39 @@ static void record_sum(struct img *img)
 		struct img_sum *v = xrealloc_array(s->v, cap, sizeof(*v));
 
 		if (!v)
-			return;
+			return false;
 		s->v = v;
 		s->cap = cap;
 	}
 	s->v[s->nr] = (struct img_sum){ .hash = img->sum, .size = img->sum_size };
 	memcpy(s->v[s->nr].name, img->name, sizeof(img->name));
 	s->nr++;
+	return true;
 }
 
 int img_close(struct img *img)
 {
+	bool recorded = false;
 	int ret = 0;
 
 	if (!img)
 		return 0;
 	if (img->writing) {
 		ret = img_flush(img);
+		if (!ret && img->sums)
+			recorded = record_sum(img);
 		/*
-		 * Each image's own fsync: a syncfs() of the directory once was
-		 * faster for 20,000 images but flushed every other writer's
-		 * dirty data on that file system too, inside the freeze.
+		 * Each image's own fsync, or its writeback started and the
+		 * fsync left to img_sums_write_known() (struct img_sums). A
+		 * syncfs() of the directory once was faster for 20,000 images
+		 * but flushed every other writer's dirty data on that file
+		 * system too, inside the freeze.
 		 */
-		if (!ret && fsync(img->fd) && errno != EINVAL && errno != EROFS)
+		if (!ret && recorded && img->sums->defer_sync)
+			(void)sync_file_range(img->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		else if (!ret && fsync(img->fd) && errno != EINVAL && errno != EROFS)
 			ret = -errno;
 	}
-	if (img->writing && img->sums && !ret)
-		record_sum(img);
 	img_free(img);
 	return ret;
 }

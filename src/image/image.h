@@ -85,6 +85,13 @@ struct img_sum {
 struct img_sums {
 	struct img_sum *v;
 	int nr, cap;
+	/*
+	 * img_close() of an image recorded here only starts its writeback,
+	 * and img_sums_write_known() fsyncs them all at the end: on a
+	 * journaling file system one commit covers the lot, where an fsync
+	 * per image at its close committed once per image.
+	 */
+	bool defer_sync;
 };
 void img_sums_free(struct img_sums *s);
 

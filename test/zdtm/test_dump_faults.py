@@ -60,6 +60,11 @@ def thread_problems(pids):
     return bad
 
 
+def on_tmpfs(path):
+    return subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True,
+                          text=True).stdout.strip() in ("tmpfs", "ramfs")
+
+
 def amber_dump(run, logname, fault, args=()):
     """Runs `amber dump` with AMBER_FAULT=fault; returns the Popen."""
     run.imgdir.mkdir(mode=0o700, exist_ok=True)
@@ -110,6 +115,9 @@ CASES = [("mem_loop", s) for s in STAGES] + \
          ("packet_sock", "dump-end"), ("packet_sock_mmap", "dump-mm"),
          ("packet_sock_mmap", "dump-end"), ("socket_tcp_syn_sent", "dump-end"),
          ("inet_udp_queue", "dump-end"),
+         # tcp-stream images are fsynced together at the end, on a disk
+         # (not tmpfs: there is nothing to sync)
+         ("socket_tcp", "image-sync"),
          # a queue's messages are taken and sent back at once: a failure in
          # between (dump-mqueue) or later (dump-end) leaves them all there,
          # in order, which the test checks after the good dump's restore
@@ -119,6 +127,9 @@ CASES = [("mem_loop", s) for s in STAGES] + \
 @pytest.mark.parametrize("name,stage", CASES, ids=[f"{n}-{s}" for n, s in CASES])
 def test_fault(name, stage):
     run = Run(f"fault-{stage}-{name}", DUMP, test=name)
+    if stage == "image-sync" and on_tmpfs(run.dir):
+        run.finish(True)
+        pytest.skip(f"images on tmpfs ({run.dir}): amber syncs nothing there")
 
     def body():
         start(run, STATIC / name)
