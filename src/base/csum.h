@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Pieces of image files start anywhere: loads that need no alignment (a mov on x86). */
+typedef uint64_t amber_csum_word __attribute__((aligned(1), may_alias));
+
 struct amber_csum_ctx {
 	uint64_t a, b, c, d;
 	uint64_t len;
@@ -29,7 +32,7 @@ static inline void amber_csum_init(struct amber_csum_ctx *s, uint64_t seed)
 
 static inline void amber_csum_add(struct amber_csum_ctx *s, const void *buf, size_t len)
 {
-	const uint64_t *w = buf;
+	const amber_csum_word *w = buf;
 	uint64_t a = s->a, b = s->b, c = s->c, d = s->d;
 	size_t i, n = len / 8;
 

@@ -135,10 +135,8 @@ static int img_put(struct img *img, const void *data, size_t len)
 		img->sums = NULL;
 		return -ENOSPC; /* a full disk, as a write would say it */
 	}
-	if (img->sums) {
-		img->sum = img_sum_update(img->sum, data, len);
-		img->sum_size += len;
-	}
+	if (img->sums)
+		img_sum_update(&img->sum, data, len);
 	if (!img->buf || len > IMG_BUF_SIZE) {
 		int ret = img_flush(img);
 
@@ -252,7 +250,7 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 		return img;
 	if (write) {
 		img->sums = sums;
-		img->sum = IMG_SUM_OFFSET;
+		img_sum_init(&img->sum);
 		if (img_put(img, want, mlen))
 			goto fail;
 		return img;
@@ -312,7 +310,8 @@ static bool record_sum(struct img *img)
 		s->v = v;
 		s->cap = cap;
 	}
-	s->v[s->nr] = (struct img_sum){ .hash = img->sum, .size = img->sum_size };
+	s->v[s->nr] = (struct img_sum){ .hash = img_sum_end(&img->sum),
+					  .size = img->sum.size };
 	memcpy(s->v[s->nr].name, img->name, sizeof(img->name));
 	s->nr++;
 	return true;

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "image/sums.h"
+
 enum img_type {
 	IMG_INVENTORY,
 	IMG_PSTREE,
@@ -101,7 +103,7 @@ struct img {
 	bool writing;
 	char name[64];
 	struct img_sums *sums; /* where img_close() records sum/sum_size, or NULL */
-	uint64_t sum, sum_size; /* amber.sums' checksum of what was written */
+	struct img_sum_ctx sum; /* amber.sums' checksum of what was written */
 	/*
 	 * Entries are small, syscalls are not: writes gather in buf (buf_used
 	 * bytes), reads are served from buf[buf_pos, buf_used).

@@ -17,20 +17,33 @@
 #include "base/log.h"
 #include "base/util.h"
 
-#define SUMS_HEADER "amber-sums 1\n"
-#define SUMS_MAX    (1u << 20) /* far more than any dump's list of images */
-#define FNV_OFFSET  IMG_SUM_OFFSET
-#define fnv1a	    img_sum_update
+#define SUMS_HEADER    "amber-sums 2\n"
+#define SUMS_HEADER_V1 "amber-sums 1\n" /* FNV-1a 64: checked, no longer written */
+#define SUMS_MAX       (1u << 20) /* far more than any dump's list of images */
+#define FNV_OFFSET     0xcbf29ce484222325ULL
+#define FNV_PRIME      0x100000001b3ULL
 
-/* Checksum and size of image @name in @dirfd. */
-static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
+/* Version 1's checksum: FNV-1a 64 of @len more bytes after @h. */
+static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * FNV_PRIME;
+	return h;
+}
+
+/* Checksum (of amber.sums @version) and size of image @name in @dirfd. */
+static int sum_file(int dirfd, const char *name, int version, uint64_t *hash, uint64_t *size)
 {
 	cleanup_close int fd = img_file_open(dirfd, name, O_RDONLY);
-	uint8_t buf[64 << 10];
-	uint64_t h = FNV_OFFSET, n = 0;
+	uint64_t buf[(64 << 10) / sizeof(uint64_t)];
+	uint64_t fnv = FNV_OFFSET, n = 0;
+	struct img_sum_ctx s;
 
 	if (fd < 0)
 		return fd;
+	img_sum_init(&s);
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 
@@ -40,10 +53,13 @@ static int sum_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 			return -errno;
 		if (r == 0)
 			break;
-		h = fnv1a(h, buf, r);
+		if (version == 1)
+			fnv = fnv1a(fnv, buf, r);
+		else
+			img_sum_update(&s, buf, r);
 		n += r;
 	}
-	*hash = h;
+	*hash = version == 1 ? fnv : img_sum_end(&s);
 	*size = n;
 	return 0;
 }
@@ -183,7 +199,7 @@ static int sums_write(int dirfd, bool pages, struct img_sums *known)
 {
 	char **names = NULL, line[128];
 	cleanup_close int fd = -1;
-	uint64_t all = FNV_OFFSET;
+	struct img_sum_ctx all;
 	int nr, ret = 0;
 
 	if (known && known->defer_sync) {
@@ -202,7 +218,8 @@ static int sums_write(int dirfd, bool pages, struct img_sums *known)
 		pr_perror("can't create %s", IMG_SUMS_NAME);
 		goto out;
 	}
-	all = fnv1a(all, SUMS_HEADER, strlen(SUMS_HEADER));
+	img_sum_init(&all);
+	img_sum_update(&all, SUMS_HEADER, strlen(SUMS_HEADER));
 	ret = write_full(fd, SUMS_HEADER, strlen(SUMS_HEADER));
 	for (int i = 0; i < nr && !ret; i++) {
 		const struct img_sum *k = known_sum(known, names[i]);
@@ -213,7 +230,7 @@ static int sums_write(int dirfd, bool pages, struct img_sums *known)
 			h = k->hash;
 			size = k->size;
 		} else {
-			ret = sum_file(dirfd, names[i], &h, &size);
+			ret = sum_file(dirfd, names[i], 2, &h, &size);
 		}
 		if (ret) {
 			pr_err("can't read back %s: %s\n", names[i], strerror(-ret));
@@ -225,11 +242,12 @@ static int sums_write(int dirfd, bool pages, struct img_sums *known)
 			ret = -ENAMETOOLONG;
 			break;
 		}
-		all = fnv1a(all, line, len);
+		img_sum_update(&all, line, len);
 		ret = write_full(fd, line, len);
 	}
 	if (!ret) {
-		int len = snprintf(line, sizeof(line), "end %016" PRIx64 "\n", all);
+		int len = snprintf(line, sizeof(line), "end %016" PRIx64 "\n",
+				   img_sum_end(&all));
 
 		ret = write_full(fd, line, len);
 	}
@@ -258,7 +276,7 @@ int img_sums_write_all(int dirfd)
 }
 
 /* Checks one "<hash> <size> <name>" line against the file it names. */
-static int check_line(int dirfd, const char *text, int lineno)
+static int check_line(int dirfd, int version, const char *text, int lineno)
 {
 	char name[64], line[128];
 	uint64_t want_h, want_size, h, size;
@@ -280,7 +298,7 @@ static int check_line(int dirfd, const char *text, int lineno)
 		pr_err("%s: line %d is malformed\n", IMG_SUMS_NAME, lineno);
 		return -EINVAL;
 	}
-	ret = sum_file(dirfd, name, &h, &size);
+	ret = sum_file(dirfd, name, version, &h, &size);
 	if (ret == -ENOENT) {
 		pr_err("image %s is missing (listed in %s)\n", name, IMG_SUMS_NAME);
 		return -ENOENT;
@@ -306,9 +324,10 @@ int img_sums_check(int dirfd)
 	size_t len;
 	int sfd = img_file_open(dirfd, IMG_SUMS_NAME, O_RDONLY);
 	cleanup_free char *text = NULL;
-	uint64_t all = FNV_OFFSET, want;
+	uint64_t want, all = FNV_OFFSET;
+	struct img_sum_ctx list_v2;
 	char *p, *nl;
-	int lineno = 1, nr = 0, ret;
+	int lineno = 1, nr = 0, version, ret;
 
 	if (sfd < 0 && sfd != -ENOENT)
 		return sfd == -EPERM || sfd == -ELOOP || sfd == -ENXIO ? -EINVAL : sfd;
@@ -324,28 +343,40 @@ int img_sums_check(int dirfd)
 		pr_perror("can't read %s", IMG_SUMS_NAME);
 		return -EIO;
 	}
-	if (len > SUMS_MAX || strlen(text) != len ||
-	    strncmp(text, SUMS_HEADER, strlen(SUMS_HEADER))) {
+	/* Both headers have the same length: the lines start at the same offset. */
+	if (!strncmp(text, SUMS_HEADER, strlen(SUMS_HEADER)))
+		version = 2;
+	else if (!strncmp(text, SUMS_HEADER_V1, strlen(SUMS_HEADER_V1)))
+		version = 1;
+	else
+		version = 0;
+	if (len > SUMS_MAX || strlen(text) != len || !version) {
 		pr_err("%s is corrupt: bad header, size or contents\n", IMG_SUMS_NAME);
 		return -EINVAL;
 	}
 	/* The list itself first: a damaged list must not pass as a short one. */
+	img_sum_init(&list_v2);
 	p = text;
 	while ((nl = strchr(p, '\n')) && strncmp(p, "end ", 4)) {
-		all = fnv1a(all, p, nl - p + 1);
+		if (version == 1)
+			all = fnv1a(all, p, nl - p + 1);
+		else
+			img_sum_update(&list_v2, p, nl - p + 1);
 		p = nl + 1;
 	}
+	if (version == 2)
+		all = img_sum_end(&list_v2);
 	if (!nl || sscanf(p, "end %16" SCNx64, &want) != 1 || want != all || nl[1]) {
 		pr_err("%s is corrupt or truncated: its own checksum does not match\n",
 		       IMG_SUMS_NAME);
 		return -EINVAL;
 	}
 	for (p = text + strlen(SUMS_HEADER); strncmp(p, "end ", 4); p = strchr(p, '\n') + 1) {
-		ret = check_line(dirfd, p, ++lineno);
+		ret = check_line(dirfd, version, p, ++lineno);
 		if (ret)
 			return ret;
 		nr++;
 	}
-	pr_info("%d image(s) match %s\n", nr, IMG_SUMS_NAME);
+	pr_info("%d image(s) match %s (version %d)\n", nr, IMG_SUMS_NAME, version);
 	return 0;
 }

@@ -5,8 +5,9 @@
  *
  * Input: u8 flags | a packed image set (common.h), amber.sums among it.
  *   flags & 1: recompute the list's own checksum (the "end" line) over
- *              what precedes it, as a dump would, so the per-line parser
- *              and the per-image checks behind it are reached
+ *              what precedes it, as a dump would (FNV-1a 64 for an
+ *              "amber-sums 1" list, img_sum() otherwise), so the per-line
+ *              parser and the per-image checks behind it are reached
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,14 +31,18 @@ static void fix_end(int dirfd)
 	size_t len;
 	char *text = read_file_at(dirfd, IMG_SUMS_NAME, &len), *p, *nl, tail[32];
 	uint64_t h = 0xcbf29ce484222325ULL;
+	bool v1;
 	int fd;
 
 	if (!text)
 		return;
+	v1 = !strncmp(text, "amber-sums 1\n", 13);
 	for (p = text; (nl = memchr(p, '\n', len - (p - text))) && strncmp(p, "end ", 4);
 	     p = nl + 1)
-		for (char *c = p; c <= nl; c++)
+		for (char *c = p; v1 && c <= nl; c++)
 			h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+	if (!v1)
+		h = img_sum(text, p - text);
 	fd = openat(dirfd, IMG_SUMS_NAME, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd >= 0) {
 		int n = snprintf(tail, sizeof(tail), "end %016" PRIx64 "\n", h);

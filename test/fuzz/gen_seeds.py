@@ -251,7 +251,9 @@ def main():
         pm = [n for n in os.listdir(d) if n.startswith(("pagemap-", "pages-", "mm-"))]
         put(corpus, "pagemap", test, pack(d, 1, pm))
         if test in ("sighandler", "memfd"):
-            put(corpus, "sums", test, pack(d, 0))
+            # amber.sums version 2; corpus/sums/{sighandler,memfd} are
+            # version 1 lists of older dumps, kept for that path
+            put(corpus, "sums", test + "-v2", pack(d, 0))
 
 
 if __name__ == "__main__":

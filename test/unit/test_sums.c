@@ -5,8 +5,11 @@
  * one way per case, and img_sums_check() must give the case's result. The
  * list itself is forged too (with a correct list checksum), so the
  * per-line checks are reached and not just the list's own checksum.
+ * Version 1 lists (FNV-1a 64, older dumps) must still be checked.
  */
 #define LOG_PREFIX "test: "
+#include <sys/mman.h>
+
 #include "image/sums.h"
 #include "inventory.pb-c.h"
 #include "mm.pb-c.h"
@@ -25,7 +28,10 @@ enum damage {
 	D_NO_SUMS,	   /* amber.sums removed: a CRIU dump, warned about only */
 	D_DROP_LINE,	   /* one line of amber.sums removed */
 	D_FLIP_SUMS,	   /* a hex digit of a listed checksum changed */
-	D_BAD_HEADER,	   /* "amber-sums 2" */
+	D_BAD_HEADER,	   /* "amber-sums 3" */
+	D_V1,		   /* the list rewritten as version 1 (FNV-1a 64): an older dump */
+	D_V1_FLIP_IMG,	   /* version 1, and a byte of pstree.img flipped */
+	D_V1_BAD_END,	   /* version 1, the list's own checksum is version 2's */
 	D_NO_END,	   /* the end line cut off */
 	D_TRAILING,	   /* garbage after the end line */
 	D_NUL,		   /* a NUL byte inside amber.sums */
@@ -41,9 +47,10 @@ static const struct {
 	const char *name;
 	enum damage damage;
 	int want;
+	const char *says; /* in the log of the check, or NULL */
 } cases[] = {
 	{"intact images pass", D_NONE, 0},
-	{"flipped byte in an image", D_FLIP_IMG, -EINVAL},
+	{"flipped byte in an image", D_FLIP_IMG, -EINVAL, "image pstree.img fails its checksum"},
 	{"flipped magic", D_FLIP_MAGIC, -EINVAL},
 	{"truncated image", D_TRUNC_IMG, -EINVAL},
 	{"grown image", D_GROW_IMG, -EINVAL},
@@ -53,7 +60,11 @@ static const struct {
 	{"no amber.sums passes (structure checks only)", D_NO_SUMS, 0},
 	{"missing entry line in amber.sums", D_DROP_LINE, -EINVAL},
 	{"flipped digit in amber.sums", D_FLIP_SUMS, -EINVAL},
-	{"bad header", D_BAD_HEADER, -EINVAL},
+	{"bad header", D_BAD_HEADER, -EINVAL, "bad header"},
+	{"version 1 list of an older dump passes", D_V1, 0},
+	{"version 1 list, flipped byte in an image", D_V1_FLIP_IMG, -EINVAL,
+	 "image pstree.img fails its checksum"},
+	{"version 1 list with a version 2 end line", D_V1_BAD_END, -EINVAL, "own checksum"},
 	{"truncated amber.sums (no end line)", D_NO_END, -EINVAL},
 	{"garbage after the end line", D_TRAILING, -EINVAL},
 	{"NUL byte in amber.sums", D_NUL, -EINVAL},
@@ -78,9 +89,34 @@ static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
 static int forge(int dirfd, const char *body)
 {
 	char text[1024];
-	int n = snprintf(text, sizeof(text), "amber-sums 1\n%s", body);
-	uint64_t all = fnv1a(0xcbf29ce484222325ULL, text, n);
+	int n = snprintf(text, sizeof(text), "amber-sums 2\n%s", body);
+	uint64_t all = img_sum(text, n);
 
+	n += snprintf(text + n, sizeof(text) - n, "end %016llx\n", (unsigned long long)all);
+	return unit_write_file(dirfd, IMG_SUMS_NAME, text, n);
+}
+
+/* The list as an older amber wrote it: version 1, FNV-1a 64 (v2_end: the end line wrong). */
+static int forge_v1(int dirfd, bool v2_end)
+{
+	static const char *const names[] = {"inventory.img", "mm-1.img", "pagemap-1.img",
+					    "pstree.img"};
+	char text[1024];
+	int n = snprintf(text, sizeof(text), "amber-sums 1\n");
+	uint64_t all;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		size_t len;
+		char *data = read_file_at(dirfd, names[i], &len);
+
+		if (!data)
+			return -1;
+		n += snprintf(text + n, sizeof(text) - n, "%016llx %zu %s\n",
+			      (unsigned long long)fnv1a(0xcbf29ce484222325ULL, data, len), len,
+			      names[i]);
+		free(data);
+	}
+	all = v2_end ? img_sum(text, n) : fnv1a(0xcbf29ce484222325ULL, text, n);
 	n += snprintf(text + n, sizeof(text) - n, "end %016llx\n", (unsigned long long)all);
 	return unit_write_file(dirfd, IMG_SUMS_NAME, text, n);
 }
@@ -202,7 +238,16 @@ static int damage(int dirfd, enum damage d, char *why, size_t len)
 		}
 		break;
 	case D_BAD_HEADER:
-		ret = edit_sums(dirfd, "amber-sums 1", "amber-sums 2");
+		ret = edit_sums(dirfd, "amber-sums 2", "amber-sums 3");
+		break;
+	case D_V1:
+		ret = forge_v1(dirfd, false);
+		break;
+	case D_V1_FLIP_IMG:
+		ret = forge_v1(dirfd, false) ?: unit_flip_byte(dirfd, "pstree.img", 12);
+		break;
+	case D_V1_BAD_END:
+		ret = forge_v1(dirfd, true);
 		break;
 	case D_NO_END: {
 		size_t l;
@@ -245,7 +290,7 @@ static int damage(int dirfd, enum damage d, char *why, size_t len)
 	case D_FORGE_NOT_IMG:
 		ret = unit_write_file(dirfd, "notes.txt", "x", 1);
 		snprintf(body, sizeof(body), "%016llx 1 notes.txt\n",
-			 (unsigned long long)fnv1a(0xcbf29ce484222325ULL, "x", 1));
+			 (unsigned long long)img_sum("x", 1));
 		ret = ret ? ret : forge(dirfd, body);
 		break;
 	case D_FORGE_PAGES:
@@ -269,6 +314,91 @@ static int damage(int dirfd, enum damage d, char *why, size_t len)
 	return ret;
 }
 
+/* img_sums_check() of @dirfd, its error messages in @log. */
+static int check_logged(int dirfd, char *log, size_t size)
+{
+	int level = log_get_level(), mfd = memfd_create("sums-log", MFD_CLOEXEC), ret;
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+	if (mfd < 0 || log_init(path, LOG_ERROR, 0))
+		return -EBADF;
+	ret = img_sums_check(dirfd);
+	log_init(NULL, level, 0);
+	n = pread(mfd, log, size - 1, 0);
+	log[n > 0 ? n : 0] = 0;
+	close(mfd);
+	return ret;
+}
+
+/*
+ * An image written through img_open_summed() in pieces of odd sizes and
+ * alignments (the sum taken as written, a carry between pieces) must sum
+ * to what amber.sums' check reads back from the file.
+ */
+static void test_summed_as_written(int dirfd)
+{
+	static const size_t pieces[] = {1, 7, 24, 33, 31, 4096, 5, 70000, 3, 64, 200000, 2};
+	static uint8_t data[300000];
+	struct img_sums sums = {};
+	struct img *img;
+	size_t off = 0;
+	char line[256];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = i * 131 + (i >> 7);
+	img = img_open_summed(&sums, dirfd, IMG_TCP_STREAM, 0x1f);
+	for (size_t i = 0; img && !ret && i < ARRAY_SIZE(pieces); i++) {
+		ret = img_write_raw(img, data + off, pieces[i]);
+		off += pieces[i];
+	}
+	ret = img ? ret ?: img_close(img) : -1;
+	unit_check("summed as written: recorded", !ret && sums.nr == 1, "ret %d nr %d", ret,
+		   sums.nr);
+	ret = ret ?: img_sums_write_known(dirfd, &sums);
+	unit_check("summed as written: matches the file read back", !ret &&
+		   !sums_line(dirfd, "tcp-stream-1f.img", line, sizeof(line)) &&
+		   sums.nr == 1 && strtoull(line, NULL, 16) == sums.v[0].hash &&
+		   !img_sums_check(dirfd), "ret %d line %s", ret, line);
+	img_sums_free(&sums);
+}
+
+/*
+ * Every single-bit flip changes the sum. amber_csum_end() alone misses
+ * some (bit 7 of byte 31 of a block: the d << 1), so one of those is
+ * also flipped in a file and must be refused.
+ */
+static void test_bit_flips(int dirfd)
+{
+	uint8_t data[200];
+	char log[1024];
+	int missed = 0, ret;
+	uint64_t h;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = i * 37 + 11;
+	for (size_t len = 1; len <= sizeof(data); len++) {
+		h = img_sum(data, len);
+		for (size_t bit = 0; bit < len * 8; bit++) {
+			data[bit / 8] ^= 1u << bit % 8;
+			missed += img_sum(data, len) == h;
+			data[bit / 8] ^= 1u << bit % 8;
+		}
+		missed += len < sizeof(data) && img_sum(data, len + 1) == h;
+	}
+	unit_check("every single-bit flip changes the sum", !missed, "%d missed", missed);
+	ret = unit_write_file(dirfd, "core-5.img", data, 96) ?: img_sums_write(dirfd);
+	if (!ret) {
+		data[31] ^= 0x80;
+		ret = unit_write_file(dirfd, "core-5.img", data, 96);
+	}
+	ret = ret ?: check_logged(dirfd, log, sizeof(log));
+	unit_check("top bit of a block's last byte flipped: refused", ret == -EINVAL &&
+		   strstr(log, "core-5.img"), "returned %d, log %s", ret, log);
+}
+
 /* What img_sums_write() lists, and how. */
 static void test_listing(int dirfd)
 {
@@ -278,7 +408,7 @@ static void test_listing(int dirfd)
 
 	t = sums_text(dirfd, &len);
 	unit_check("written: header first, end last", !ret && t &&
-		   !strncmp(t, "amber-sums 1\n", 13) && strstr(t, "\nend ") &&
+		   !strncmp(t, "amber-sums 2\n", 13) && strstr(t, "\nend ") &&
 		   t[len - 1] == '\n', "ret %d text %s", ret, t ? t : "(none)");
 	unit_check("written: sorted by name", t && strstr(t, " inventory.img\n") &&
 		   strstr(t, " inventory.img\n") < strstr(t, " mm-1.img\n") &&
@@ -330,9 +460,13 @@ int main(void)
 			continue;
 		}
 		if (!damage(dirfd, cases[i].damage, why, sizeof(why))) {
-			ret = img_sums_check(dirfd);
+			char log[1024];
+
+			ret = check_logged(dirfd, log, sizeof(log));
 			UNIT_EXPECT(why, ret == cases[i].want, "returned %d (%s), want %d", ret,
 				    strerror(-ret), cases[i].want);
+			UNIT_EXPECT(why, !cases[i].says || strstr(log, cases[i].says),
+				    "the log does not say \"%s\": %.160s", cases[i].says, log);
 		}
 		unit_check(cases[i].name, !why[0], "%s", why);
 		close(dirfd);
@@ -350,6 +484,14 @@ int main(void)
 			test_with_pages(dirfd);
 		else
 			unit_check("with-pages fixture", false, "can't write it");
+		close(dirfd);
+		dirfd = unit_subdir(rootfd, "as-written");
+		if (dirfd >= 0)
+			test_summed_as_written(dirfd);
+		close(dirfd);
+		dirfd = unit_subdir(rootfd, "bit-flips");
+		if (dirfd >= 0)
+			test_bit_flips(dirfd);
 		close(dirfd);
 		dirfd = unit_subdir(rootfd, "empty");
 		unit_check("an empty directory sums and checks", dirfd >= 0 &&

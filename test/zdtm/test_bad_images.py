@@ -288,6 +288,33 @@ def test_sums_damaged(source):
     assert not bad, "\n".join(bad)
 
 
+def test_sums_version(source):
+    """A dump writes amber.sums version 2, exactly as docs/images.md
+    computes it (rewrite_sums() gives the same file byte for byte)."""
+    d = source.copy()
+    written = (d / SUMS).read_text()
+    assert written.startswith("amber-sums 2\n"), written.splitlines()[0]
+    rewrite_sums(d)
+    assert (d / SUMS).read_text() == written
+    shutil.rmtree(d)
+
+
+def test_sums_v1_checked(source):
+    """An older dump's amber.sums (version 1, FNV-1a 64) is still checked:
+    a flipped byte in an image, or in the list, is refused."""
+    bad = []
+    img = sorted(f for f in source.files if f.startswith("core-"))[0]
+    d = source.copy()
+    rewrite_sums(d, version=1)
+    damage_file(d / img, flip((d / img).stat().st_size // 2))
+    bad += source.problems(f"version 1: {img} flipped", d, True, ["checksum"])
+    d = source.copy()
+    rewrite_sums(d, version=1)
+    damage_file(d / SUMS, flip(20))
+    bad += source.problems(f"version 1: {SUMS} flipped", d, True, [SUMS])
+    assert not bad, "\n".join(bad)
+
+
 def test_pages_beyond_file(source):
     """Pagemap runs that reach past the end of the pages file (the pages
     file lost its last page, or gained one) are refused by the loader."""
@@ -499,21 +526,55 @@ def test_pristine_restores(source):
 # refuse them before any task is created, naming the reason.
 
 FNV_OFFSET, FNV_PRIME = 0xcbf29ce484222325, 0x100000001b3
+M64 = 0xffffffffffffffff
 
 
 def fnv1a(h, data):
+    """amber.sums version 1's checksum (older dumps)."""
     for b in data:
-        h = ((h ^ b) * FNV_PRIME) & 0xffffffffffffffff
+        h = ((h ^ b) * FNV_PRIME) & M64
     return h
 
 
-def rewrite_sums(imgdir):
-    lines = ["amber-sums 1\n"]
+def mix64(x):
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & M64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & M64
+    return x ^ (x >> 31)
+
+
+def img_sum(data):
+    """amber.sums version 2's checksum, as docs/images.md gives it."""
+    n = len(data)
+    data = data + bytes(-n % 8)
+    w = struct.unpack(f"<{len(data) // 8}Q", data)
+    a, b, c, d = 0x616d6265722d7332, 0, 0, 0
+    whole = len(w) // 4 * 4
+    for i in range(0, whole, 4):
+        a = (a + w[i]) & M64
+        b = (b + (a ^ w[i + 1])) & M64
+        c = (c + w[i + 2]) & M64
+        d = (d + (c ^ w[i + 3])) & M64
+    for x in w[whole:]:
+        a = (a + x * 0x9e3779b97f4a7c15) & M64
+    h = mix64(a)
+    for lane in (b, c, d, n):
+        h = mix64(h ^ lane)
+    return h
+
+
+def rewrite_sums(imgdir, version=2):
+    """amber.sums for the images of imgdir as they are now, in the given version."""
+    def csum(data):
+        return fnv1a(FNV_OFFSET, data) if version == 1 else img_sum(data)
+
+    lines = [f"amber-sums {version}\n"]
     for p in sorted(imgdir.iterdir()):
         if p.name.endswith(".img") and not p.name.startswith("pages-"):
             data = p.read_bytes()
-            lines.append(f"{fnv1a(FNV_OFFSET, data):016x} {len(data)} {p.name}\n")
-    total = fnv1a(FNV_OFFSET, "".join(lines).encode())
+            lines.append(f"{csum(data):016x} {len(data)} {p.name}\n")
+    total = csum("".join(lines).encode())
     (imgdir / SUMS).write_text("".join(lines) + f"end {total:016x}\n")
 
 
@@ -607,10 +668,11 @@ def test_bad_values(timers_source, core_pb2):
 
 
 def test_values_pristine_restores(timers_source, core_pb2):
-    """The same edit machinery with no change restores and passes."""
+    """The same edit machinery with no change restores and passes, its
+    amber.sums in version 1 as an older amber wrote it (still accepted)."""
     d = timers_source.copy()
     edit_core(core_pb2, d / f"core-{timers_source.root}.img", lambda core: None)
-    rewrite_sums(d)
+    rewrite_sums(d, version=1)
     rc, log, out = timers_source.restore(d)
     assert rc == 0, f"restore failed ({rc}):\n{tail(d / 'restore.log')}"
     timers_source.run.set_root(timers_source.root)

@@ -138,7 +138,7 @@ def test_seal_lists_every_image(tmp_path):
         on_disk = {f for f in os.listdir(d) if f.endswith(".img")}
         assert listed == on_disk, (listed ^ on_disk)
         assert any(n.startswith("pages-") for n in listed)
-        assert sums[0] == "amber-sums 1" and sums[-1].startswith("end ")
+        assert sums[0] == "amber-sums 2" and sums[-1].startswith("end ")
         assert (os.stat(d / "amber.sums").st_mode & 0o777) == 0o600
     finally:
         c.kill()
