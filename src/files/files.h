@@ -157,6 +157,8 @@ struct files_rst_ctx {
 	pid_t (*host_pid)(void *arg, pid_t pid);
 	void *host_pid_arg;
 	struct files_rst *st; /* private, made by files_load() */
+	/* Images amber.sums lists and the loader checks as it reads them (img_sums_check_but()). */
+	const struct img_sums *unchecked;
 	/*
 	 * The tree gets a mount namespace of its own (restore/mnt.c): shared
 	 * regular files are opened by files_open_deferred() in the root once

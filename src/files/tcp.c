@@ -337,7 +337,7 @@ int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf)
 	if (!t)
 		return -ENOMEM;
 	rf->tcp = t;
-	img = img_open(fc->dirfd, IMG_TCP_STREAM, false, ie->ino);
+	img = img_open_expecting(fc->unchecked, fc->dirfd, IMG_TCP_STREAM, ie->ino);
 	if (!img) {
 		pr_err("TCP connection %u (file %u): no tcp-stream-%x.img\n", ie->ino, ie->id,
 		       ie->ino);
@@ -357,7 +357,9 @@ int files_tcp_load(struct files_rst_ctx *fc, struct rfile *rf)
 		protobuf_c_message_free_unpacked(m, NULL);
 		ret = -EBADMSG;
 	}
-	img_close(img);
+	/* The whole file against amber.sums, before anything of it is used. */
+	if (img_close(img) && !ret)
+		ret = -EINVAL;
 	if (ret)
 		pr_err("tcp-stream-%x.img (TCP connection of file %u) is malformed: %s\n", ie->ino,
 		       ie->id, strerror(-ret));

@@ -2,6 +2,7 @@
 #define LOG_PREFIX "image: "
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,7 +226,7 @@ fail:
 }
 
 static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsigned long id,
-			       bool optional, struct img_sums *sums)
+			       bool optional, struct img_sums *sums, const struct img_sums *later)
 {
 	const struct img_desc *d = &img_descs[type];
 	struct img *img = img_alloc(type, id, write);
@@ -257,7 +258,11 @@ static struct img *do_img_open(int dirfd, enum img_type type, bool write, unsign
 	}
 	uint32_t got[2] = { 0, 0 };
 
+	img->expect = img_sums_find(later, img->name);
+	img_sum_init(&img->sum);
 	ret = read_full(img->fd, got, mlen);
+	if (!ret && img->expect)
+		img_sum_update(&img->sum, got, mlen);
 	if (ret) {
 		pr_err("image %s is truncated: no magic\n", img->name);
 		goto fail;
@@ -276,18 +281,24 @@ fail:
 
 struct img *img_open(int dirfd, enum img_type type, bool write, unsigned long id)
 {
-	return do_img_open(dirfd, type, write, id, false, NULL);
+	return do_img_open(dirfd, type, write, id, false, NULL, NULL);
 }
 
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id)
 {
-	return do_img_open(dirfd, type, false, id, true, NULL);
+	return do_img_open(dirfd, type, false, id, true, NULL, NULL);
 }
 
 struct img *img_open_summed(struct img_sums *sums, int dirfd, enum img_type type,
 			    unsigned long id)
 {
-	return do_img_open(dirfd, type, true, id, false, sums);
+	return do_img_open(dirfd, type, true, id, false, sums, NULL);
+}
+
+struct img *img_open_expecting(const struct img_sums *later, int dirfd, enum img_type type,
+			       unsigned long id)
+{
+	return do_img_open(dirfd, type, false, id, false, NULL, later);
 }
 
 void img_sums_free(struct img_sums *s)
@@ -317,6 +328,33 @@ static bool record_sum(struct img *img)
 	return true;
 }
 
+/* An image read with an expected sum: the rest of it read, then the whole compared. */
+static int check_expected(struct img *img)
+{
+	uint8_t buf[16 << 10];
+	ssize_t n;
+
+	while ((n = read(img->fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pr_perror("can't read image %s", img->name);
+			return -EIO;
+		}
+		img_sum_update(&img->sum, buf, n);
+	}
+	if (img->sum.size != img->expect->size) {
+		pr_err("image %s has %" PRIu64 " bytes, the dump wrote %" PRIu64
+		       ": truncated or corrupt\n", img->name, img->sum.size, img->expect->size);
+		return -EINVAL;
+	}
+	if (img_sum_end(&img->sum) != img->expect->hash) {
+		pr_err("image %s fails its checksum: corrupt\n", img->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int img_close(struct img *img)
 {
 	bool recorded = false;
@@ -324,6 +362,8 @@ int img_close(struct img *img)
 
 	if (!img)
 		return 0;
+	if (!img->writing && img->expect)
+		ret = check_expected(img);
 	if (img->writing) {
 		ret = img_flush(img);
 		if (!ret && img->sums)
@@ -391,9 +431,13 @@ static int img_get(struct img *img, void *data, size_t len)
 		}
 		if (!img->buf || len - got >= IMG_BUF_SIZE) {
 			n = read(img->fd, p + got, len - got);
+			if (n > 0 && img->expect)
+				img_sum_update(&img->sum, p + got, n);
 		} else {
 			n = read(img->fd, img->buf, IMG_BUF_SIZE);
 			if (n > 0) {
+				if (img->expect)
+					img_sum_update(&img->sum, img->buf, n);
 				img->buf_used = n;
 				img->buf_pos = 0;
 				continue;
@@ -416,6 +460,15 @@ int img_skip(struct img *img, uint64_t len)
 
 	img->buf_pos += k;
 	len -= k;
+	/* Bytes to be checked against amber.sums are read, not seeked over. */
+	while (len && img->expect) {
+		uint8_t scratch[4096];
+		size_t n = min(len, (uint64_t)sizeof(scratch));
+
+		if (img_get(img, scratch, n))
+			return -EIO;
+		len -= n;
+	}
 	if (len && (len > (uint64_t)INT64_MAX || lseek(img->fd, (off_t)len, SEEK_CUR) < 0))
 		return len > (uint64_t)INT64_MAX ? -EINVAL : -errno;
 	return 0;

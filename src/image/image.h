@@ -103,7 +103,8 @@ struct img {
 	bool writing;
 	char name[64];
 	struct img_sums *sums; /* where img_close() records sum/sum_size, or NULL */
-	struct img_sum_ctx sum; /* amber.sums' checksum of what was written */
+	struct img_sum_ctx sum; /* amber.sums' checksum of what was written, or read */
+	const struct img_sum *expect; /* reading: checked against sum at img_close() */
 	/*
 	 * Entries are small, syscalls are not: writes gather in buf (buf_used
 	 * bytes), reads are served from buf[buf_pos, buf_used).
@@ -138,6 +139,13 @@ struct img *img_open_summed(struct img_sums *sums, int dirfd, enum img_type type
 			    unsigned long id);
 /* Like img_open for reading, but a missing file is not an error: NULL, errno ENOENT. */
 struct img *img_open_optional(int dirfd, enum img_type type, unsigned long id);
+/*
+ * Opens an image for reading, summing every byte read; if @later
+ * (img_sums_check_but()) has its expected sum, img_close() reads the rest
+ * and fails, naming the image, unless the whole file matches it.
+ */
+struct img *img_open_expecting(const struct img_sums *later, int dirfd, enum img_type type,
+			       unsigned long id);
 int img_close(struct img *img);
 
 int img_write_msg(struct img *img, const ProtobufCMessage *msg);

@@ -143,5 +143,15 @@ int img_sums_write_all(int dirfd);
  * passes with a warning: only the loader's structural checks apply.
  */
 int img_sums_check(int dirfd);
+/*
+ * The same, but the images whose names start with @prefix are not read
+ * here: their entries go to @later (sorted by name), for the loader to
+ * check as it reads them (img_open_expecting()), so that thousands of
+ * small images (tcp-stream) are opened and read once, not twice. A
+ * version 1 list (FNV-1a) is checked whole, leaving @later empty.
+ */
+int img_sums_check_but(int dirfd, const char *prefix, struct img_sums *later);
+/* @name's entry in @later (img_sums_check_but()), or NULL. */
+const struct img_sum *img_sums_find(const struct img_sums *later, const char *name);
 
 #endif

@@ -419,7 +419,8 @@ static int load_files(struct rst_ctx *rc)
 					    .own_ipc = rc->ns.ipc != NULL,
 					    .inherit_fds = rc->opts ? rc->opts->inherit_fds : NULL,
 					    .nr_inherit_fds = rc->opts ? rc->opts->nr_inherit_fds : 0,
-					    .ext_netns_key = rc->ns.net.ext_key };
+					    .ext_netns_key = rc->ns.net.ext_key,
+					    .unchecked = &rc->unchecked };
 	ret = files_load(&rc->files, ft, rc->nr_tasks);
 	/* Its paths are the tree's mounts': none may be made among amber's. */
 	if (!ret && rc->ns.mnt.nr)
@@ -473,7 +474,8 @@ static int check_postcopy_chain(struct rst_ctx *rc)
 
 int rst_load(struct rst_ctx *rc)
 {
-	int ret = img_sums_check(rc->dirfd);
+	/* Thousands of tcp-stream images are read once: checked as they are loaded. */
+	int ret = img_sums_check_but(rc->dirfd, "tcp-stream-", &rc->unchecked);
 
 	if (!ret)
 		ret = load_inventory(rc);
@@ -518,6 +520,7 @@ int rst_load(struct rst_ctx *rc)
 
 void rst_free(struct rst_ctx *rc)
 {
+	img_sums_free(&rc->unchecked);
 	for (int i = 0; i < rc->nr_tasks; i++) {
 		struct rst_task *t = &rc->tasks[i];
 

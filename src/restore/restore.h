@@ -148,6 +148,7 @@ struct rst_ctx {
 	int nr_shmems;
 	int svc_fd_base;
 	struct files_rst_ctx files; /* filled by rst_load() and amber_restore() */
+	struct img_sums unchecked;  /* tcp-stream images: checked as files_load() reads them */
 	int status_fd; /* tasks report failures to amber through this pipe */
 	int info_fd;   /* tasks send struct rst_blob_info here */
 	int lazy_fd;   /* --lazy-pages: connection to the keeper, or -1 */

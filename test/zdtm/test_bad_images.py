@@ -880,6 +880,29 @@ def test_tcp_stream_semantic(tcp_source, what, fn, want):
     assert not bad, "\n".join(bad)
 
 
+def test_tcp_stream_checked_as_loaded(tcp_source):
+    """tcp-stream images are checked against amber.sums as they are loaded
+    (read once, not twice): a flipped byte anywhere, a truncated or a
+    missing one is still refused before any task exists."""
+    bad = []
+    victim = sorted(tcp_source.imgdir.glob("tcp-stream-*.img"))[0].name
+    size = (tcp_source.imgdir / victim).stat().st_size
+    m = magic_len(victim)
+    for off in sorted({m, m + 4, (m + size) // 2, size - 1}):
+        d = tcp_source.copy()
+        damage_file(d / victim, flip(off))
+        bad += tcp_source.problems(f"{victim}: byte {off} flipped", d, True,
+                                   ["checksum", "malformed"])
+    d = tcp_source.copy()
+    damage_file(d / victim, lambda data: data[:-1])
+    bad += tcp_source.problems(f"{victim}: last byte cut", d, True,
+                               ["truncated", "checksum", "malformed"])
+    d = tcp_source.copy()
+    (d / victim).unlink()
+    bad += tcp_source.problems(f"{victim} removed", d, True, ["tcp-stream"])
+    assert not bad, "\n".join(bad)
+
+
 def test_tcp_needs_option(tcp_source):
     """Images holding connections are refused without --tcp-established
     (or --tcp-close), naming the option."""
