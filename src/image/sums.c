@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,26 +151,76 @@ static const struct img_sum *known_sum(const struct img_sums *known, const char 
 }
 
 /* Deferred fsyncs are taken this many images at a time, each holding an fd. */
+/* Deferred fsyncs are taken this many images at a time, each holding an fd... */
 #define SYNC_BATCH 256
+/* ...by this many threads: the block layer merges their cache flushes. */
+#define SYNC_THREADS 8
+
+struct sync_batch {
+	const int *fds;
+	int n;
+	int next;   /* the next of fds to fsync (atomic) */
+	int err;    /* the first failure, -errno (atomic) */
+	int err_at; /* its index, set by the thread that failed first */
+};
+
+static void *fsync_some(void *arg)
+{
+	struct sync_batch *b = arg;
+	int i, err, none;
+
+	while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n &&
+	       !__atomic_load_n(&b->err, __ATOMIC_RELAXED)) {
+		err = 0;
+		if (fault_injected("image-sync"))
+			err = -EIO; /* a write-back error, as fsync() reports it */
+		else if (fsync(b->fds[i]) && errno != EINVAL && errno != EROFS)
+			err = -errno;
+		none = 0;
+		if (err && __atomic_compare_exchange_n(&b->err, &none, err, false, __ATOMIC_RELAXED,
+						       __ATOMIC_RELAXED))
+			b->err_at = i;
+	}
+	return NULL;
+}
+
+/* fsync()s @n fds with up to SYNC_THREADS threads: 0, or -errno with *@failed its index. */
+static int fsync_all(const int *fds, int n, int *failed)
+{
+	struct sync_batch b = { .fds = fds, .n = n };
+	pthread_t tid[SYNC_THREADS - 1];
+	int started = 0;
+
+	/* A thread that can't start leaves its share to the others. */
+	while (started < SYNC_THREADS - 1 && started < n - 1 &&
+	       !pthread_create(&tid[started], NULL, fsync_some, &b))
+		started++;
+	fsync_some(&b);
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	*failed = b.err_at;
+	return b.err;
+}
 
 /*
  * The fsyncs img_close() left (struct img_sums' defer_sync), each through
  * a new fd: a writeback error no fd has reported yet is reported to it.
- * A batch's data is waited for first, then each is fsynced: ext4 logs
- * the extents of a write at its completion, so an fsync as each one's
- * data lands would commit the journal once per image; after the wait,
- * the batch's first fsync commits them all.
+ * A batch's data is waited for first, so that ext4's extent conversion at
+ * write completion is logged before the batch's first fsync commits the
+ * journal; then the batch is fsynced by several threads, since each fsync
+ * also flushes the disk's cache and concurrent flushes are merged.
  */
 static int sync_deferred(int dirfd, const struct img_sums *written)
 {
-	int fds[SYNC_BATCH], ret = 0;
+	int fds[SYNC_BATCH], ret = 0, failed = 0;
 	uint64_t t0 = mono_ns();
 
 	for (int at = 0; at < written->nr && !ret; at += SYNC_BATCH) {
-		int n = min(written->nr - at, SYNC_BATCH), opened = 0, i;
+		int n = min(written->nr - at, SYNC_BATCH), opened = 0;
 
-		for (i = 0; i < n && !ret; i++, opened++) {
+		for (int i = 0; i < n && !ret; i++, opened++) {
 			fds[i] = img_file_open(dirfd, written->v[at + i].name, O_RDONLY);
+			failed = i;
 			if (fds[i] < 0)
 				ret = fds[i];
 			else /* its errors are the fsync's to report */
@@ -177,13 +228,10 @@ static int sync_deferred(int dirfd, const struct img_sums *written)
 								    SYNC_FILE_RANGE_WRITE |
 								    SYNC_FILE_RANGE_WAIT_AFTER);
 		}
-		for (i = 0; i < n && !ret; i++)
-			if (fault_injected("image-sync"))
-				ret = -EIO; /* a write-back error, as fsync() reports it */
-			else if (fsync(fds[i]) && errno != EINVAL && errno != EROFS)
-				ret = -errno;
+		if (!ret)
+			ret = fsync_all(fds, n, &failed);
 		if (ret)
-			pr_err("can't sync image %s: %s\n", written->v[at + i - 1].name,
+			pr_err("can't sync image %s: %s\n", written->v[at + failed].name,
 			       strerror(-ret));
 		for (int k = 0; k < opened; k++)
 			if (fds[k] >= 0)
