@@ -301,6 +301,16 @@ struct img *img_open_expecting(const struct img_sums *later, int dirfd, enum img
 	return do_img_open(dirfd, type, false, id, false, NULL, later);
 }
 
+static int cmp_sum_key(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct img_sum *)e)->name);
+}
+
+const struct img_sum *img_sums_find(const struct img_sums *s, const char *name)
+{
+	return s && s->nr ? bsearch(name, s->v, s->nr, sizeof(*s->v), cmp_sum_key) : NULL;
+}
+
 void img_sums_free(struct img_sums *s)
 {
 	free(s->v);

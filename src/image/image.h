@@ -96,6 +96,8 @@ struct img_sums {
 	bool defer_sync;
 };
 void img_sums_free(struct img_sums *s);
+/* @name's entry in @s, sorted by name (img_sums_check_but()), or NULL. */
+const struct img_sum *img_sums_find(const struct img_sums *s, const char *name);
 
 struct img {
 	int fd;

@@ -341,13 +341,6 @@ static int defer_check(struct img_sums *later, const char *name, uint64_t hash, 
 	return 0;
 }
 
-const struct img_sum *img_sums_find(const struct img_sums *later, const char *name)
-{
-	return later && later->nr ?
-		       bsearch(name, later->v, later->nr, sizeof(*later->v), cmp_sum_key) :
-		       NULL;
-}
-
 /* Checks one "<hash> <size> <name>" line against the file it names, or defers it to @later. */
 static int check_line(int dirfd, int version, const char *text, int lineno,
 		      const char *prefix, struct img_sums *later)

@@ -151,7 +151,5 @@ int img_sums_check(int dirfd);
  * version 1 list (FNV-1a) is checked whole, leaving @later empty.
  */
 int img_sums_check_but(int dirfd, const char *prefix, struct img_sums *later);
-/* @name's entry in @later (img_sums_check_but()), or NULL. */
-const struct img_sum *img_sums_find(const struct img_sums *later, const char *name);
 
 #endif
