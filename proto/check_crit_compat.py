@@ -37,7 +37,8 @@ if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3"):
     except ImportError:
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("mm_entry", "amber_track_fd"),
+AMBER_OWN_FIELDS = {("pagemap_entry", "amber_csum"), ("pagemap_entry", "amber_csum2"),
+                    ("mm_entry", "amber_track_fd"),
                     ("ipc_shm_entry", "amber_name_key"),
                     ("thread_core_entry", "amber_cpu_affinity"),
                     ("thread_core_entry", "amber_no_new_privs"),
@@ -471,7 +472,9 @@ def build_samples(m):
     out.append(Image("pagemap-100.img", "PAGEMAP")
                .add(pm.pagemap_head(pages_id=1))
                .add(pm.pagemap_entry(vaddr=0x400000, nr_pages=1, flags=4,
-                                     amber_csum=0xdeadbeefcafef00d))
+                                     amber_csum2=0xdeadbeefcafef00d))
+               .add(pm.pagemap_entry(vaddr=0x401000, nr_pages=1, flags=4,
+                                     amber_csum=0x0123456789abcdef))
                .add(pm.pagemap_entry(vaddr=0x7ffc00000000, nr_pages=33,
                                      flags=1)))
 

@@ -49,15 +49,8 @@ struct img_sum_ctx {
 	unsigned int carry_len;
 };
 
-/* A bijection of 64-bit words (splitmix64's end): every input bit moves every output bit. */
-static inline uint64_t img_sum_mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
+/* The mixer is amber_csum_mix(), shared with the page sum (version 2). */
+#define img_sum_mix amber_csum_mix
 
 static inline void img_sum_init(struct img_sum_ctx *s)
 {

@@ -36,7 +36,7 @@ static int verify_pages(const struct pm_layer *l, const char *what, uint8_t *buf
 		uint64_t len = (uint64_t)e->nr_pages * PAGE_SIZE, done = 0;
 		struct amber_csum_ctx cs;
 
-		if (!(e->flags & PE_PRESENT) || !e->has_csum)
+		if (!(e->flags & PE_PRESENT) || !e->csum_ver)
 			continue;
 		amber_csum_init(&cs, e->vaddr);
 		while (done < len) {
@@ -50,7 +50,7 @@ static int verify_pages(const struct pm_layer *l, const char *what, uint8_t *buf
 			amber_csum_add(&cs, buf, n);
 			done += n;
 		}
-		if (amber_csum_end(&cs) != e->csum) {
+		if (amber_csum_end_ver(&cs, e->csum_ver) != e->csum) {
 			pr_err("%s: the %u page(s) at %#llx do not match their checksum: the "
 			       "store is damaged\n", what, e->nr_pages,
 			       (unsigned long long)e->vaddr);

@@ -50,10 +50,10 @@ static int new_pages_fd(struct lazy_daemon *d, uint32_t id, uint64_t size)
 	return fd;
 }
 
-static int check(const void *data, size_t len, uint64_t vaddr, bool has_csum, uint64_t csum,
+static int check(const void *data, size_t len, uint64_t vaddr, unsigned int csum_ver, uint64_t csum,
 		 const char *what, unsigned long long id)
 {
-	if (has_csum && amber_csum(data, len, vaddr) != csum) {
+	if (csum_ver && amber_csum_ver(data, len, vaddr, csum_ver) != csum) {
 		pr_err("%s %llu: pages at %#llx (%zu bytes) from the page server fail their "
 		       "checksum\n", what, id, (unsigned long long)vaddr, len);
 		return -EBADMSG;
@@ -81,7 +81,7 @@ static int fetch_task(struct lazy_daemon *d, int idx)
 			continue;
 		ret = d->src->ops->get(d->src, t->pid, 0, p->vaddr, p->off, len, &data);
 		if (!ret)
-			ret = check(data, len, p->vaddr, p->has_csum, p->csum, "task", t->pid);
+			ret = check(data, len, p->vaddr, p->csum_ver, p->csum, "task", t->pid);
 		if (!ret && (size_t)pwrite(fd, data, len, p->off) != len)
 			ret = -EIO;
 		if (ret)
@@ -106,7 +106,7 @@ static int fetch_shmem(struct lazy_daemon *d, struct pm_layer *l, uint64_t shmid
 
 		ret = d->src->ops->get_shmem(d->src, shmid, e->vaddr, len, &data);
 		if (!ret)
-			ret = check(data, len, e->vaddr, e->has_csum, e->csum, "shared memory",
+			ret = check(data, len, e->vaddr, e->csum_ver, e->csum, "shared memory",
 				    shmid);
 		if (!ret && (size_t)pwrite(fd, data, len, e->off) != len)
 			ret = -EIO;

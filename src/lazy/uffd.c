@@ -53,7 +53,7 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	int ret;
 
 	*whole = false;
-	if (*ok || !p->has_csum) {
+	if (*ok || !p->csum_ver) {
 		if (!*ok)
 			*ok = 1;
 		return d->src->ops->get(d->src, mm->pid, p->layer, src,
@@ -62,7 +62,7 @@ static int run_data(struct lazy_daemon *d, struct lazy_mm *mm, int r, uint64_t s
 	ret = d->src->ops->get(d->src, mm->pid, p->layer, p->vaddr, p->off, rlen, data);
 	if (ret)
 		return ret;
-	if (amber_csum(*data, rlen, p->vaddr) != p->csum) {
+	if (amber_csum_ver(*data, rlen, p->vaddr, p->csum_ver) != p->csum) {
 		pr_err("%d: checksum mismatch in the pages at %#llx (%u pages): corrupt image, "
 		       "not delivering it\n", mm->pid, (unsigned long long)p->vaddr,
 		       p->nr_pages);
@@ -93,13 +93,13 @@ int lazy_verify_all(struct lazy_daemon *d)
 				const void *data;
 				int ret;
 
-				if (!pe->used || !pe->has_csum)
+				if (!pe->used || !pe->csum_ver)
 					continue;
 				ret = d->src->ops->get(d->src, t->pid, k, pe->vaddr, pe->off, len,
 						       &data);
 				if (ret)
 					return ret;
-				if (amber_csum(data, len, pe->vaddr) != pe->csum) {
+				if (amber_csum_ver(data, len, pe->vaddr, pe->csum_ver) != pe->csum) {
 					pr_err("%d: checksum mismatch in the pages image%s at %#llx "
 					       "(%u pages): corrupt image\n", t->pid,
 					       k ? " of a parent" : "",

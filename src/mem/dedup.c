@@ -111,7 +111,7 @@ static int rewrite_pagemap(struct dedup_layer *dl, int pid)
 		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 		size_t len = (size_t)e->nr_pages * PAGE_SIZE;
 
-		if (dl->touched[i] && e->has_csum) {
+		if (dl->touched[i] && e->csum_ver) {
 			uint8_t *n = realloc(buf, len);
 
 			if (!n || pread_full(dl->rw_fd, n, len, e->off)) {
@@ -119,14 +119,15 @@ static int rewrite_pagemap(struct dedup_layer *dl, int pid)
 				goto out;
 			}
 			buf = n;
-			e->csum = amber_csum(buf, len, e->vaddr);
+			/* rewritten pages get the current sum, whatever they had */
+			e->csum = amber_csum2(buf, len, e->vaddr);
+			e->csum_ver = AMBER_CSUM_V2;
 		}
 		pe.vaddr = e->vaddr;
 		pe.nr_pages = e->nr_pages;
 		pe.has_flags = true;
 		pe.flags = e->flags;
-		pe.has_amber_csum = e->has_csum;
-		pe.amber_csum = e->csum;
+		pagemap_entry_set_csum(&pe, e->csum, e->csum_ver);
 		if (img_write_msg(img, &pe.base))
 			goto out;
 	}

@@ -53,9 +53,8 @@ static int layer_add(struct pm_layer *l, const PagemapEntry *pe, int flags, uint
 		.nr_pages = pe->nr_pages,
 		.flags = flags,
 		.off = off,
-		.csum = pe->amber_csum,
-		.has_csum = pe->has_amber_csum,
 	};
+	n[l->nr - 1].csum_ver = pagemap_entry_csum(pe, &n[l->nr - 1].csum);
 	return 0;
 }
 
@@ -210,7 +209,7 @@ static int add_run_to(struct rst_pages **runs, int *nr, const struct pm_ent *e, 
 		.nr_pages = (end - start) / PAGE_SIZE,
 		.off = e->off + (start - e->vaddr),
 		.csum = e->csum,
-		.has_csum = e->has_csum && start == e->vaddr && end == ent_end(e),
+		.csum_ver = start == e->vaddr && end == ent_end(e) ? e->csum_ver : 0,
 		.layer = layer,
 	};
 	return 0;
@@ -334,7 +333,7 @@ static int verify_ent(const struct pm_layer *l, const struct pm_ent *e, int laye
 	size_t len = (size_t)e->nr_pages * PAGE_SIZE;
 	cleanup_free uint8_t *buf = NULL;
 
-	if (!e->has_csum)
+	if (!e->csum_ver)
 		return 0;
 	buf = malloc(len);
 	if (!buf)
@@ -343,7 +342,7 @@ static int verify_ent(const struct pm_layer *l, const struct pm_ent *e, int laye
 		pr_perror("can't read pages of parent image %d", layer);
 		return -EIO;
 	}
-	if (amber_csum(buf, len, e->vaddr) != e->csum) {
+	if (amber_csum_ver(buf, len, e->vaddr, e->csum_ver) != e->csum) {
 		pr_err("parent image %d: checksum of pages at %#llx does not match "
 		       "(corrupt image)\n", layer, (unsigned long long)e->vaddr);
 		return -EINVAL;
@@ -486,7 +485,7 @@ static int fit_to_vmas(struct pm_layer *l, const MmEntry *mm)
 			i++;
 			continue;
 		}
-		if (!e->has_csum && ent_end(e) > v->end && mm_vma_at(mm, v->end)) {
+		if (!e->csum_ver && ent_end(e) > v->end && mm_vma_at(mm, v->end)) {
 			n = xrealloc_array(l->ents, l->nr + 1, sizeof(*n));
 			if (!n)
 				return -ENOMEM;

@@ -22,7 +22,32 @@
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 
+#include "base/csum.h"
+
 #define PM_MAX_CHAIN 64
+
+/*
+ * The checksum of @pe's pages and which sum it is (AMBER_CSUM_V*), 0 if it
+ * has none: amber_csum2 when present, else an older build's amber_csum.
+ */
+static inline unsigned int pagemap_entry_csum(const PagemapEntry *pe, uint64_t *csum)
+{
+	if (pe->has_amber_csum2) {
+		*csum = pe->amber_csum2;
+		return AMBER_CSUM_V2;
+	}
+	*csum = pe->amber_csum;
+	return pe->has_amber_csum ? AMBER_CSUM_V1 : 0;
+}
+
+/* Sets @pe's checksum field for @ver (0: none), and clears the other. */
+static inline void pagemap_entry_set_csum(PagemapEntry *pe, uint64_t csum, unsigned int ver)
+{
+	pe->has_amber_csum = ver == AMBER_CSUM_V1;
+	pe->amber_csum = pe->has_amber_csum ? csum : 0;
+	pe->has_amber_csum2 = ver == AMBER_CSUM_V2;
+	pe->amber_csum2 = pe->has_amber_csum2 ? csum : 0;
+}
 
 /* One pagemap entry as loaded; off is its byte offset in the pages file. */
 struct pm_ent {
@@ -32,7 +57,7 @@ struct pm_ent {
 	uint32_t flags;
 	uint64_t off;
 	uint64_t csum;
-	bool has_csum;
+	uint8_t csum_ver; /* AMBER_CSUM_V1, _V2, 0: none */
 	bool used;
 };
 
@@ -50,7 +75,7 @@ struct rst_pages {
 	uint32_t nr_pages;
 	uint64_t off; /* byte offset in the pages image */
 	uint64_t csum;
-	bool has_csum;
+	uint8_t csum_ver; /* AMBER_CSUM_V1, _V2, 0: none */
 	int layer;
 };
 

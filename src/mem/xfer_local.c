@@ -89,8 +89,9 @@ static int put_entry(struct local_xfer *lx, uint64_t vaddr, size_t len, xfer_fil
 	pe.nr_pages = len / PAGE_SIZE;
 	pe.has_flags = true;
 	pe.flags = PE_PRESENT;
-	pe.has_amber_csum = true;
-	pe.amber_csum = amber_csum_end(&cs);
+	/* version 2 only: a reader prefers it, so version 1 beside it would be dead weight */
+	pe.has_amber_csum2 = true;
+	pe.amber_csum2 = amber_csum2_end(&cs);
 	return img_write_msg(lx->pagemap, &pe.base);
 }
 

@@ -47,7 +47,7 @@ struct lazy_run {
 	uint64_t nr_pages;
 	uint64_t off;
 	uint64_t csum;
-	bool has_csum;
+	uint8_t csum_ver; /* AMBER_CSUM_V1, _V2, 0: none */
 	bool verified;
 	bool live; /* in the frozen task, not in the pages file */
 };
@@ -170,9 +170,10 @@ static int load_runs(struct ps_lazy_images *li, struct lazy_map *m, uint32_t *pa
 				break;
 			}
 			m->runs = n;
-			n[m->nr_runs++] = (struct lazy_run){pe->vaddr, pe->nr_pages, off,
-							    pe->amber_csum, pe->has_amber_csum,
-							    .live = live};
+			n[m->nr_runs] = (struct lazy_run){pe->vaddr, pe->nr_pages, off,
+							  .live = live};
+			n[m->nr_runs].csum_ver = pagemap_entry_csum(pe, &n[m->nr_runs].csum);
+			m->nr_runs++;
 		} else if (present || live) {
 			ret = -EINVAL;
 		}
@@ -278,7 +279,7 @@ static int verify_run(struct lazy_map *m, struct lazy_run *r)
 	uint64_t len = r->nr_pages * PAGE_SIZE;
 	cleanup_free uint8_t *buf = NULL;
 
-	if (r->verified || !r->has_csum)
+	if (r->verified || !r->csum_ver)
 		return 0;
 	if (len > MAX_VERIFY)
 		return -EFBIG;
@@ -287,7 +288,7 @@ static int verify_run(struct lazy_map *m, struct lazy_run *r)
 		return -ENOMEM;
 	if (pread_full(m->pages_fd, buf, len, r->off))
 		return -EIO;
-	if (amber_csum(buf, len, r->vaddr) != r->csum) {
+	if (amber_csum_ver(buf, len, r->vaddr, r->csum_ver) != r->csum) {
 		pr_err("%s %llu: pages at %#llx (+%llu pages) fail their checksum: image corrupt\n",
 		       map_kind(m->type), (unsigned long long)m->id, (unsigned long long)r->vaddr,
 		       (unsigned long long)r->nr_pages);

@@ -512,7 +512,7 @@ static int fill_mm(struct rst_ctx *rc, struct layout *l, struct rst_task *t,
 		runs[n].nr_pages = p->nr_pages;
 		runs[n].off = p->off;
 		runs[n].csum = p->csum;
-		runs[n].has_csum = p->has_csum;
+		runs[n].csum_ver = p->csum_ver;
 		runs[n].fd = pc->layers[p->layer].pages_fd;
 		n++;
 	}

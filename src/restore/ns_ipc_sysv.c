@@ -309,7 +309,8 @@ static int shm_fill(struct rst_ipc_shm *s)
 		size_t len = (size_t)e->nr_pages * PAGE_SIZE;
 
 		if (pread_full(s->pages.pages_fd, addr + e->vaddr, len, e->off) ||
-		    (e->has_csum && amber_csum(addr + e->vaddr, len, e->vaddr) != e->csum)) {
+		    (e->csum_ver &&
+		     amber_csum_ver(addr + e->vaddr, len, e->vaddr, e->csum_ver) != e->csum)) {
 			pr_err("SysV segment %u: data at %#llx is short or fails its checksum\n",
 			       s->e->desc->id, (unsigned long long)e->vaddr);
 			ret = -EINVAL;

@@ -129,7 +129,7 @@ static int fill_run(int fd, const struct rst_pages *r, uint8_t *dst, uint8_t *bu
 				(*nr_shared)++;
 		}
 	}
-	if (r->has_csum && amber_csum_end(&cs) != r->csum)
+	if (r->csum_ver && amber_csum_end_ver(&cs, r->csum_ver) != r->csum)
 		return -EINVAL;
 	return 0;
 }
@@ -224,7 +224,8 @@ static int move_run(struct premap_move *mv, int wfd, int rfd, const struct rst_p
 		mv->copied += n / PAGE_SIZE;
 		at += n;
 	}
-	if (r->has_csum && !mv->verified && amber_csum(dst, len, r->vaddr) != r->csum)
+	if (r->csum_ver && !mv->verified &&
+	    amber_csum_ver(dst, len, r->vaddr, r->csum_ver) != r->csum)
 		return -EINVAL;
 	return 0;
 }

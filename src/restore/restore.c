@@ -182,7 +182,8 @@ static int shmem_fill(struct rst_ctx *rc, struct rst_shmem *s, int fd)
 		size_t len = e->nr_pages * PAGE_SIZE;
 
 		if (pread_full(s->pages.pages_fd, (char *)p + e->vaddr, len, e->off) ||
-		    (e->has_csum && amber_csum((char *)p + e->vaddr, len, e->vaddr) != e->csum)) {
+		    (e->csum_ver &&
+		     amber_csum_ver((char *)p + e->vaddr, len, e->vaddr, e->csum_ver) != e->csum)) {
 			pr_err("shared memory %llu: data at %#llx is short or fails its checksum\n",
 			       (unsigned long long)s->shmid, (unsigned long long)e->vaddr);
 			ret = -EINVAL;

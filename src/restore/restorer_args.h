@@ -39,7 +39,7 @@ struct rst_run {
 	uint64_t nr_pages;
 	uint64_t off;  /* in the pages image */
 	uint64_t csum;
-	uint32_t has_csum;
+	uint32_t csum_ver; /* AMBER_CSUM_V1, _V2, 0: none */
 	int32_t fd;    /* pages image of the layer holding these pages */
 };
 

@@ -35,7 +35,10 @@
 static char lazy_dir[128], parent_dir[128];
 static int lazy_dirfd;
 
-/* pagemap image @type/@id in @dirfd: entries {vaddr, nr, flags, csum?} over pages-@pid. */
+/*
+ * pagemap image @type/@id in @dirfd: entries {vaddr, nr, flags, which sum
+ * (AMBER_CSUM_V*, 0: none)} over pages-@pid.
+ */
 static void write_pagemap(int dirfd, enum img_type type, unsigned long id, uint32_t pages_id,
 			  const uint64_t (*ents)[4], int nr)
 {
@@ -60,8 +63,10 @@ static void write_pagemap(int dirfd, enum img_type type, unsigned long id, uint3
 		pe.has_flags = true;
 		pe.flags = ents[i][2];
 		if (ents[i][3]) {
-			pe.has_amber_csum = true;
+			pe.has_amber_csum = ents[i][3] == AMBER_CSUM_V1;
 			pe.amber_csum = amber_csum(buf, len, pe.vaddr);
+			pe.has_amber_csum2 = ents[i][3] == AMBER_CSUM_V2;
+			pe.amber_csum2 = amber_csum2(buf, len, pe.vaddr);
 		}
 		img_write_msg(img, &pe.base);
 		if (pe.flags & PE_PRESENT)
@@ -76,15 +81,17 @@ static void write_pagemap(int dirfd, enum img_type type, unsigned long id, uint3
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const uint64_t task[][4] = {
-		{ 0x10000, 4, PE_PRESENT, 1 },
+		{ 0x10000, 4, PE_PRESENT, AMBER_CSUM_V2 },
 		{ 0x20000, 2, PE_PRESENT, 0 },
 		{ 0x30000, 3, PE_PARENT, 0 },
-		{ 0x40000, 1, PE_PRESENT, 1 },
+		{ 0x40000, 1, PE_PRESENT, AMBER_CSUM_V2 },
 	};
 	static const uint64_t none_here[][4] = { { 0x10000, 2, PE_PARENT, 0 } };
-	static const uint64_t shmem[][4] = { { 0, 2, PE_PRESENT, 1 }, { 0x4000, 1, PE_PRESENT, 0 } };
-	static const uint64_t parent[][4] = { { 0x10000, 8, PE_PRESENT, 1 },
-					      { 0x30000, 4, PE_PRESENT, 1 } };
+	static const uint64_t shmem[][4] = { { 0, 2, PE_PRESENT, AMBER_CSUM_V2 },
+					     { 0x4000, 1, PE_PRESENT, 0 } };
+	/* an older build's parent: version 1 sums */
+	static const uint64_t parent[][4] = { { 0x10000, 8, PE_PRESENT, AMBER_CSUM_V1 },
+					      { 0x30000, 4, PE_PRESENT, AMBER_CSUM_V1 } };
 	int fd;
 
 	fz_init();

@@ -155,7 +155,9 @@ static void check_layer(int top, int k, const struct range *zero, char *why, siz
 					 (unsigned long long)va,
 					 z ? "not punched" : "lost its data");
 		}
-		if (!why[0] && (!e->has_csum || amber_csum(buf, n, e->vaddr) != e->csum))
+		/* a rewritten entry gets version 2, whatever it had */
+		if (!why[0] && (e->csum_ver != AMBER_CSUM_V2 ||
+				amber_csum2(buf, n, e->vaddr) != e->csum))
 			snprintf(why, len, "layer %d entry %#llx: checksum not redone", k,
 				 (unsigned long long)e->vaddr);
 		free(buf);

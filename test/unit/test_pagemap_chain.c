@@ -33,6 +33,9 @@
 #define V0 0x600000ull
 #define D0 0x602000ull
 #define CR UNIT_CRIU
+#define OC UNIT_OLD_CSUM /* an older build's entry: field 1000 */
+#define V1 AMBER_CSUM_V1
+#define V2 AMBER_CSUM_V2
 
 static VmaEntry vma_a = VMA_ENTRY__INIT, vma_b = VMA_ENTRY__INIT, vma_c = VMA_ENTRY__INIT,
 		vma_s = VMA_ENTRY__INIT, vma_v = VMA_ENTRY__INIT, vma_d = VMA_ENTRY__INIT;
@@ -72,8 +75,8 @@ enum mangle {
 	M_SRC_WRONG, /* an fd handed over, but for another pages id */
 };
 
-/* An expected run: vaddr, pages, layer, whether it carries a checksum. */
-#define RUN(va, n, k, c) {.vaddr = (va), .nr_pages = (n), .layer = (k), .has_csum = (c)}
+/* An expected run: vaddr, pages, layer, which checksum it carries (0: none). */
+#define RUN(va, n, k, c) {.vaddr = (va), .nr_pages = (n), .layer = (k), .csum_ver = (c)}
 
 struct chain_case {
 	const char *name;
@@ -89,33 +92,33 @@ static const struct chain_case cases[] = {
 	{"one layer, two entries",
 	 {{{A0, 2, P}, {C0 + 4 * PG, 3, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 2, 0, 1), RUN(C0 + 4 * PG, 3, 0, 1)},
+	 {RUN(A0, 2, 0, V2), RUN(C0 + 4 * PG, 3, 0, V2)},
 	 {},
-	 {RUN(A0, 2, 0, 1), RUN(C0 + 4 * PG, 3, 0, 1)}},
+	 {RUN(A0, 2, 0, V2), RUN(C0 + 4 * PG, 3, 0, V2)}},
 	{"PE_PARENT resolved one layer up, newer data laid last",
 	 {{{A0, 2, P}, {A0 + 2 * PG, 2, R}}, {{A0, 4, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 4, 1, 1), RUN(A0, 2, 0, 1)},
+	 {RUN(A0, 4, 1, V2), RUN(A0, 2, 0, V2)},
 	 {},
-	 {RUN(A0, 2, 0, 1), RUN(A0 + 2 * PG, 2, 1, 0)}},
+	 {RUN(A0, 2, 0, V2), RUN(A0 + 2 * PG, 2, 1, 0)}},
 	{"pages freed since the parent are zapped",
 	 {{{A0, 2, R}}, {{A0, 4, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 4, 1, 1)},
+	 {RUN(A0, 4, 1, V2)},
 	 {{A0 + 2 * PG, A0 + 4 * PG}},
 	 {RUN(A0, 2, 1, 0)}},
 	{"three layers, each page from the newest that has it",
 	 {{{A0, 4, R}, {C0, 1, P}}, {{A0, 1, P}, {A0 + PG, 3, R}}, {{A0, 4, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 4, 2, 1), RUN(A0, 1, 1, 1), RUN(C0, 1, 0, 1)},
+	 {RUN(A0, 4, 2, V2), RUN(A0, 1, 1, V2), RUN(C0, 1, 0, V2)},
 	 {},
-	 {RUN(A0, 1, 1, 1), RUN(A0 + PG, 3, 2, 0), RUN(C0, 1, 0, 1)}},
+	 {RUN(A0, 1, 1, V2), RUN(A0 + PG, 3, 2, 0), RUN(C0, 1, 0, V2)}},
 	{"an unused parent entry is not laid down",
 	 {{{A0, 1, R}}, {{A0, 1, P}, {C0, 2, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 1, 1, 1)},
+	 {RUN(A0, 1, 1, V2)},
 	 {},
-	 {RUN(A0, 1, 1, 1)}},
+	 {RUN(A0, 1, 1, V2)}},
 	{"a parent entry across a VMA hole is read in its mapped parts",
 	 {{{A0, 2, R}}, {{A0, 7, P}}},
 	 M_NONE, 0,
@@ -128,7 +131,7 @@ static const struct chain_case cases[] = {
 	{"a corrupt parent entry read whole is left to the restorer's check",
 	 {{{A0, 2, R}}, {{A0, 4, P}}},
 	 M_FLIP1, 0,
-	 {RUN(A0, 4, 1, 1)},
+	 {RUN(A0, 4, 1, V2)},
 	 {{A0 + 2 * PG, A0 + 4 * PG}},
 	 {RUN(A0, 2, 1, 0)}},
 	{"PE_PARENT with no parent image refused",
@@ -179,15 +182,15 @@ static const struct chain_case cases[] = {
 	{"no pages files for the lazy daemon",
 	 {{{A0, 2, P}}},
 	 M_SRC_NONE, 0,
-	 {RUN(A0, 2, 0, 1)},
+	 {RUN(A0, 2, 0, V2)},
 	 {},
-	 {RUN(A0, 2, 0, 1)}},
+	 {RUN(A0, 2, 0, V2)}},
 	{"pages file handed over as an fd",
 	 {{{A0, 2, P}, {B0, 1, P}}},
 	 M_SRC_FD, 0,
-	 {RUN(A0, 2, 0, 1), RUN(B0, 1, 0, 1)},
+	 {RUN(A0, 2, 0, V2), RUN(B0, 1, 0, V2)},
 	 {},
-	 {RUN(A0, 2, 0, 1), RUN(B0, 1, 0, 1)}},
+	 {RUN(A0, 2, 0, V2), RUN(B0, 1, 0, V2)}},
 	{"CRIU 4.2's entries: count in field 5, PE_LAZY|PE_PRESENT, no checksum",
 	 {{{A0, 2, P | PE_LAZY | CR}, {C0, 3, P | CR}}},
 	 M_NONE, 0,
@@ -200,12 +203,24 @@ static const struct chain_case cases[] = {
 	 {RUN(D0, 2, 0, 0)},
 	 {},
 	 {RUN(D0, 2, 0, 0)}},
+	{"an older build's dump: its field 1000 sums kept as version 1",
+	 {{{A0, 2, P | OC}, {C0 + 4 * PG, 3, P | OC}}},
+	 M_NONE, 0,
+	 {RUN(A0, 2, 0, V1), RUN(C0 + 4 * PG, 3, 0, V1)},
+	 {},
+	 {RUN(A0, 2, 0, V1), RUN(C0 + 4 * PG, 3, 0, V1)}},
+	{"a new dump over an older build's parent: each layer's own sum",
+	 {{{A0, 2, P}, {A0 + 2 * PG, 2, R}}, {{A0, 4, P | OC}}},
+	 M_NONE, 0,
+	 {RUN(A0, 4, 1, V1), RUN(A0, 2, 0, V2)},
+	 {},
+	 {RUN(A0, 2, 0, V2), RUN(A0 + 2 * PG, 2, 1, 0)}},
 	{"amber's checksummed vDSO entry dropped",
 	 {{{A0, 1, P}, {V0, 2, P}}},
 	 M_NONE, 0,
-	 {RUN(A0, 1, 0, 1)},
+	 {RUN(A0, 1, 0, V2)},
 	 {},
-	 {RUN(A0, 1, 0, 1)}},
+	 {RUN(A0, 1, 0, V2)}},
 	{"a checksummed entry across two VMAs refused, not split",
 	 {{{V0, 4, P}}},
 	 M_NONE, -EINVAL},
@@ -248,7 +263,7 @@ static int write_chain(int root, const char *name, const struct chain_case *c)
 static bool same_run(const struct rst_pages *a, const struct rst_pages *b)
 {
 	return a->vaddr == b->vaddr && a->nr_pages == b->nr_pages && a->layer == b->layer &&
-	       a->has_csum == b->has_csum;
+	       a->csum_ver == b->csum_ver;
 }
 
 /* Each run's pages read back from its layer must be that layer's fixture data. */
@@ -269,7 +284,8 @@ static void check_run_data(const struct pm_chain *pc, const struct rst_pages *r,
 			if (!unit_page_is(buf + p * PG, r->layer + 1, r->vaddr + p * PG))
 				snprintf(why, len, "run %#llx: page %u is not layer %d's data",
 					 (unsigned long long)r->vaddr, p, r->layer);
-		if (!why[0] && r->has_csum && amber_csum(buf, n, r->vaddr) != r->csum)
+		if (!why[0] && r->csum_ver &&
+		    amber_csum_ver(buf, n, r->vaddr, r->csum_ver) != r->csum)
 			snprintf(why, len, "run %#llx: checksum does not match its data",
 				 (unsigned long long)r->vaddr);
 	}
@@ -293,8 +309,8 @@ static void compare_runs(const char *what, const struct rst_pages *got, int nr,
 		if (!same_run(&got[i], &want[i])) {
 			snprintf(why, len, "%s[%d] = %#llx+%u layer %d csum %d, want %#llx+%u layer %d "
 				 "csum %d", what, i, (unsigned long long)got[i].vaddr, got[i].nr_pages,
-				 got[i].layer, got[i].has_csum, (unsigned long long)want[i].vaddr,
-				 want[i].nr_pages, want[i].layer, want[i].has_csum);
+				 got[i].layer, got[i].csum_ver, (unsigned long long)want[i].vaddr,
+				 want[i].nr_pages, want[i].layer, want[i].csum_ver);
 			return;
 		}
 }

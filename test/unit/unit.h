@@ -138,6 +138,8 @@ struct unit_ent {
 
 /* In unit_ent.flags: written as CRIU 4.2 does, count in field 5, no checksum */
 #define UNIT_CRIU (1u << 31)
+/* ... written as amber builds before amber_csum2 did: the sum in field 1000 */
+#define UNIT_OLD_CSUM (1u << 30)
 
 static inline bool unit_ent_end(const struct unit_ent *e)
 {
@@ -172,15 +174,20 @@ __attribute__((unused)) static int unit_write_pagemap(int dirfd, enum img_type t
 		pe.has_nr_pages_u64 = e->flags & UNIT_CRIU;
 		pe.nr_pages_u64 = e->nr;
 		pe.has_flags = true;
-		pe.flags = e->flags & ~UNIT_CRIU;
+		pe.flags = e->flags & ~(UNIT_CRIU | UNIT_OLD_CSUM);
 		if (e->flags & PE_PRESENT) {
 			buf = malloc(len);
 			if (!buf)
 				return -1;
 			for (uint32_t p = 0; p < e->nr; p++)
 				unit_fill_page(buf + p * PAGE_SIZE, seed, e->va + p * PAGE_SIZE);
-			pe.has_amber_csum = !(e->flags & UNIT_CRIU);
-			pe.amber_csum = amber_csum(buf, len, e->va);
+			if (e->flags & UNIT_OLD_CSUM) {
+				pe.has_amber_csum = true;
+				pe.amber_csum = amber_csum(buf, len, e->va);
+			} else {
+				pe.has_amber_csum2 = !(e->flags & UNIT_CRIU);
+				pe.amber_csum2 = amber_csum2(buf, len, e->va);
+			}
 			ret = img_write_raw(pg, buf, len);
 			free(buf);
 		}

@@ -303,7 +303,7 @@ static void fill_pages(struct rst_task_args *a)
 			fill_piece(a, r, at, n);
 			amber_csum_add(&cs, (void *)(r->vaddr + at), n);
 		}
-		if (r->has_csum && amber_csum_end(&cs) != r->csum)
+		if (r->csum_ver && amber_csum_end_ver(&cs, r->csum_ver) != r->csum)
 			fail_at(a, "checksum of the pages image (corrupt image)", -5, r->vaddr);
 	}
 }
