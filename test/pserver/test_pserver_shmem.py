@@ -42,7 +42,7 @@ def image_runs(d, shmid):
     data = (d / f"pages-{pages_id}.img").read_bytes()
     runs, pos = [], 0
     for e in entries:
-        assert e.get(4) == P.PE_PRESENT and 1000 in e, e  # data here, checksummed
+        assert e.get(4) == P.PE_PRESENT and 1001 in e, e  # data here, checksummed (version 2)
         runs.append((e[1], data[pos:pos + e[2] * PAGE]))
         pos += e[2] * PAGE
     assert pos == len(data)
