@@ -984,6 +984,9 @@ def test_tcp_stream_checked_as_loaded(tcp_source):
     bad += tcp_source.problems(f"{victim}: last byte cut", d, True,
                                ["truncated", "checksum", "malformed"])
     d = tcp_source.copy()
+    damage_file(d / victim, lambda data: data + bytes(1 << 20))
+    bad += tcp_source.problems(f"{victim}: 1 MiB appended", d, True, ["truncated or corrupt"])
+    d = tcp_source.copy()
     (d / victim).unlink()
     bad += tcp_source.problems(f"{victim} removed", d, True, ["tcp-stream"])
     assert not bad, "\n".join(bad)
