@@ -104,7 +104,7 @@ struct img {
 	enum img_type type;
 	bool writing;
 	char name[64];
-	struct img_sums *sums; /* where img_close() records sum/sum_size, or NULL */
+	struct img_sums *sums; /* where img_close() records the sum and size, or NULL */
 	struct img_sum_ctx sum; /* amber.sums' checksum of what was written, or read */
 	const struct img_sum *expect; /* reading: checked against sum at img_close() */
 	/*
